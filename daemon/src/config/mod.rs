@@ -1,0 +1,1 @@
+//! Configuration: vipd's native TOML model and the keepalived.conf reader.

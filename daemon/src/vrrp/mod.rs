@@ -1,0 +1,5 @@
+//! The VRRP protocol core: no sockets, no clocks. Time and packets go in, actions come out.
+
+pub mod instance;
+pub mod packet;
+pub mod timer;
