@@ -1,1 +1,9 @@
 //! The network shell: raw VRRP sockets, rtnetlink addresses and link events, ARP/NA.
+//!
+//! Linux only. Nothing here knows the VRRP packet format or state machine: these modules move
+//! bytes and addresses between the kernel and the protocol core.
+
+pub mod announce;
+pub mod monitor;
+pub mod netlink;
+pub mod socket;

@@ -1,1 +1,1452 @@
-//! placeholder
+//! One VRRP virtual router as a state machine without I/O (RFC 5798, RFC 9568, keepalived).
+//!
+//! The caller owns the clock and the sockets: it feeds events with the current time
+//! ([`Instance::start`], [`Instance::handle_advert`], [`Instance::handle_timeout`], ...),
+//! performs what [`Instance::poll_action`] hands back, and calls `handle_timeout` again at
+//! [`Instance::poll_timeout`].
+//!
+//! Two behaviours go beyond keepalived; both only speed up what RFC 5798 backups do anyway:
+//!
+//! - **Fast takeover.** A backup with preemption that hears the current master advertise a
+//!   priority below its own (typically the master's health check failed) takes over after
+//!   Skew_Time instead of waiting for the full Master_Down_Interval. A master whose priority
+//!   changes advertises at once, so the backup learns it without waiting an interval.
+//! - **Loss-free planned handover** ([`Instance::begin_handover`]). The master sends one
+//!   priority 0 advert but keeps its VIPs and stops periodic adverts. Every backup, vipd or
+//!   keepalived, answers priority 0 by becoming master after its Skew_Time (RFC 5798 6.4.2):
+//!   it sends an advert with its own priority, adds the VIPs and announces them. Only when that
+//!   advert arrives (or `bound` passes) does the old master remove its VIPs. Clients are
+//!   answered by one router or the other at every moment; the brief overlap is harmless
+//!   because the new master's announcement moves the traffic and the old one answers
+//!   whatever still reaches it. The old master never advertises again, so no backup is
+//!   pulled back. Without a backup the VIPs go after `bound`, like a plain shutdown.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use super::timer::{Timer, TimerTable};
+
+/// Priority of the router that owns the virtual addresses.
+pub const PRIORITY_OWNER: u8 = 255;
+/// Priority a master advertises when it stops being master.
+pub const PRIORITY_LEAVING: u8 = 0;
+/// Shortest advert interval accepted (VRRPv3 resolution).
+pub const MIN_ADVERT_INTERVAL: Duration = Duration::from_millis(10);
+/// Longest advert interval accepted (VRRPv2 field is one byte of seconds).
+pub const MAX_ADVERT_INTERVAL: Duration = Duration::from_secs(255);
+/// Bound on timers handled in one `handle_timeout` call, against a zero-length timer loop.
+const MAX_TIMERS_PER_CALL: usize = 64;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Version {
+    V2,
+    V3,
+}
+
+/// Configuration of one instance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstanceParams {
+    pub vrid: u8,
+    pub version: Version,
+    /// Base priority 1..=255; 255 is the address owner.
+    pub priority: u8,
+    /// Our advert interval; v2 also requires it of received adverts.
+    pub advert_interval: Duration,
+    /// False is keepalived `nopreempt`. The address owner always preempts.
+    pub preempt: bool,
+    /// After start or leaving FAULT, a lower priority master is not preempted for this long.
+    pub preempt_delay: Duration,
+    /// Our source address; the higher one wins a priority tie.
+    pub primary_address: IpAddr,
+    /// keepalived `state MASTER`. Informational: as in RFC 5798 Initialize, only the address
+    /// owner starts as master; anyone else starts as backup and wins by the protocol.
+    pub start_as_master_hint: bool,
+    /// Second announcement burst this long after becoming master (keepalived default 5 s).
+    pub garp_master_delay: Option<Duration>,
+    /// Announce again every so long while master.
+    pub garp_master_refresh: Option<Duration>,
+}
+
+impl InstanceParams {
+    /// keepalived's defaults: VRRPv2, priority 100, 1 s adverts, preempt, GARP delay 5 s.
+    pub fn new(vrid: u8, primary_address: IpAddr) -> Self {
+        Self {
+            vrid,
+            version: Version::V2,
+            priority: 100,
+            advert_interval: Duration::from_secs(1),
+            preempt: true,
+            preempt_delay: Duration::ZERO,
+            primary_address,
+            start_as_master_hint: false,
+            garp_master_delay: Some(Duration::from_secs(5)),
+            garp_master_refresh: None,
+        }
+    }
+
+    /// Brings out-of-range values into range so that no timer can spin or overflow.
+    fn sanitized(mut self) -> Self {
+        self.priority = self.priority.max(1);
+        self.advert_interval = clamp_interval(self.advert_interval);
+        self.garp_master_delay = self.garp_master_delay.filter(|d| !d.is_zero());
+        self.garp_master_refresh = self.garp_master_refresh.filter(|d| !d.is_zero());
+        self
+    }
+}
+
+fn clamp_interval(interval: Duration) -> Duration {
+    interval.clamp(MIN_ADVERT_INTERVAL, MAX_ADVERT_INTERVAL)
+}
+
+/// An advert that passed packet validation, reduced to what the state machine needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReceivedAdvert {
+    pub source: IpAddr,
+    pub priority: u8,
+    pub advert_interval: Duration,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum State {
+    Initialize,
+    Backup,
+    Master,
+    Fault,
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            State::Initialize => "INIT",
+            State::Backup => "BACKUP",
+            State::Master => "MASTER",
+            State::Fault => "FAULT",
+        })
+    }
+}
+
+/// Why a state change happened; `Display` gives a log-ready phrase.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reason {
+    Startup,
+    AddressOwner,
+    MasterDownTimerExpired,
+    PriorityZeroAdvert { from: IpAddr },
+    PreemptLowerPriority { master: IpAddr, priority: u8 },
+    HigherPriorityAdvert { from: IpAddr, priority: u8 },
+    EqualPriorityHigherAddress { from: IpAddr },
+    Fault,
+    FaultCleared,
+    Shutdown,
+    HandoverComplete { new_master: IpAddr },
+    HandoverTimedOut,
+    Reconfigured,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Startup => write!(f, "startup"),
+            Reason::AddressOwner => write!(f, "address owner (priority 255)"),
+            Reason::MasterDownTimerExpired => write!(f, "master down timer expired"),
+            Reason::PriorityZeroAdvert { from } => write!(f, "priority 0 advert from {from}"),
+            Reason::PreemptLowerPriority { master, priority } => {
+                write!(f, "preempting lower priority master {master} (priority {priority})")
+            }
+            Reason::HigherPriorityAdvert { from, priority } => {
+                write!(f, "higher priority advert from {from} (priority {priority})")
+            }
+            Reason::EqualPriorityHigherAddress { from } => {
+                write!(f, "equal priority advert from higher address {from}")
+            }
+            Reason::Fault => write!(f, "fault"),
+            Reason::FaultCleared => write!(f, "fault cleared"),
+            Reason::Shutdown => write!(f, "shutdown"),
+            Reason::HandoverComplete { new_master } => {
+                write!(f, "handover complete, {new_master} took over")
+            }
+            Reason::HandoverTimedOut => write!(f, "handover bound passed without a new master"),
+            Reason::Reconfigured => write!(f, "reconfigured"),
+        }
+    }
+}
+
+/// What the I/O shell must do, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Send one advert with this priority and [`Instance::advert_interval`].
+    SendAdvert { priority: u8 },
+    AddVips,
+    RemoveVips,
+    /// One gratuitous ARP / unsolicited NA burst for all VIPs.
+    Announce,
+    StateChanged {
+        from: State,
+        to: State,
+        reason: Reason,
+    },
+}
+
+/// Outcome of [`Instance::update_params`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reload {
+    Applied,
+    RestartRequired,
+}
+
+/// One VRRP virtual router. See the module documentation.
+#[derive(Clone, Debug)]
+pub struct Instance {
+    params: InstanceParams,
+    state: State,
+    effective_priority: u8,
+    /// v3: learned from the master's adverts; v2: always our own interval.
+    master_adver_interval: Duration,
+    master_address: Option<IpAddr>,
+    master_priority: Option<u8>,
+    /// Reason recorded when the master down timer was armed, reported when it fires.
+    takeover_reason: Reason,
+    fault: bool,
+    running: bool,
+    stopped: bool,
+    handing_over: bool,
+    timers: TimerTable,
+    actions: VecDeque<Action>,
+    transitions: u64,
+    discarded_adverts: u64,
+}
+
+impl Instance {
+    pub fn new(params: InstanceParams) -> Self {
+        let params = params.sanitized();
+        Self {
+            state: State::Initialize,
+            effective_priority: params.priority,
+            master_adver_interval: params.advert_interval,
+            master_address: None,
+            master_priority: None,
+            takeover_reason: Reason::MasterDownTimerExpired,
+            fault: false,
+            running: false,
+            stopped: false,
+            handing_over: false,
+            timers: TimerTable::default(),
+            actions: VecDeque::new(),
+            transitions: 0,
+            discarded_adverts: 0,
+            params,
+        }
+    }
+
+    // ---- observability ----
+
+    pub fn params(&self) -> &InstanceParams {
+        &self.params
+    }
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// True between [`Instance::begin_handover`] and the end of the handover (state is Master).
+    pub fn is_handing_over(&self) -> bool {
+        self.handing_over
+    }
+
+    /// True once stopped by `shutdown` or a finished handover; `start` runs it again.
+    pub fn is_stopped(&self) -> bool {
+        self.stopped
+    }
+
+    pub fn is_fault(&self) -> bool {
+        self.fault
+    }
+
+    pub fn base_priority(&self) -> u8 {
+        self.params.priority
+    }
+
+    pub fn effective_priority(&self) -> u8 {
+        self.effective_priority
+    }
+
+    /// The interval we advertise with.
+    pub fn advert_interval(&self) -> Duration {
+        self.params.advert_interval
+    }
+
+    /// Address of the current master: ourselves when master, else the last one heard.
+    pub fn master_address(&self) -> Option<IpAddr> {
+        if self.state == State::Master {
+            Some(self.params.primary_address)
+        } else {
+            self.master_address
+        }
+    }
+
+    /// Master_Adver_Interval: learned from accepted adverts in v3, our own in v2.
+    pub fn master_advert_interval(&self) -> Duration {
+        self.master_adver_interval
+    }
+
+    /// Skew_Time for our effective priority.
+    pub fn skew_time(&self) -> Duration {
+        let inverse_priority = 256 - u32::from(self.effective_priority);
+        let unit = match self.params.version {
+            // RFC 3768: (256 - Priority) / 256 seconds, whatever the interval.
+            Version::V2 => Duration::from_secs(1),
+            Version::V3 => self.master_adver_interval,
+        };
+        unit.checked_mul(inverse_priority)
+            .map_or(Duration::MAX, |scaled| scaled / 256)
+    }
+
+    /// Master_Down_Interval = 3 x Master_Adver_Interval + Skew_Time.
+    pub fn master_down_interval(&self) -> Duration {
+        self.master_adver_interval
+            .checked_mul(3)
+            .and_then(|three| three.checked_add(self.skew_time()))
+            .unwrap_or(Duration::MAX)
+    }
+
+    /// Number of state changes so far.
+    pub fn transitions(&self) -> u64 {
+        self.transitions
+    }
+
+    /// Adverts dropped by the state machine (v2 interval mismatch, zero interval).
+    pub fn discarded_adverts(&self) -> u64 {
+        self.discarded_adverts
+    }
+
+    /// The next instant at which `handle_timeout` must be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next_timeout()
+    }
+
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    // ---- events ----
+
+    /// RFC 5798 Initialize: the owner becomes master, everyone else backup.
+    pub fn start(&mut self, now: Instant) {
+        if self.running {
+            return;
+        }
+        self.running = true;
+        self.stopped = false;
+        self.handing_over = false;
+        self.timers.stop_all();
+        if self.fault {
+            self.change_state(State::Fault, Reason::Fault);
+        } else {
+            self.enter_service(now, Reason::Startup);
+        }
+    }
+
+    pub fn handle_advert(&mut self, now: Instant, advert: &ReceivedAdvert) {
+        if !self.running || advert.source == self.params.primary_address {
+            return;
+        }
+        if advert.priority != PRIORITY_LEAVING {
+            let wrong_v2_interval = self.params.version == Version::V2
+                && advert.advert_interval != self.params.advert_interval;
+            if wrong_v2_interval || advert.advert_interval.is_zero() {
+                self.discarded_adverts += 1;
+                return;
+            }
+        }
+        match self.state {
+            State::Backup => self.backup_receive(now, advert),
+            State::Master if self.handing_over => self.handover_receive(advert),
+            State::Master => self.master_receive(now, advert),
+            State::Initialize | State::Fault => {}
+        }
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for _ in 0..MAX_TIMERS_PER_CALL {
+            let Some(timer) = self.timers.take_expired(now) else {
+                return;
+            };
+            self.on_timer(now, timer);
+        }
+    }
+
+    /// New priority from health checks. Clamped to 1..=254; the owner's 255 is never changed.
+    pub fn set_effective_priority(&mut self, now: Instant, priority: u8) {
+        if self.params.priority == PRIORITY_OWNER {
+            return;
+        }
+        let priority = priority.clamp(1, PRIORITY_OWNER - 1);
+        if priority != self.effective_priority {
+            self.effective_priority = priority;
+            self.priority_changed(now);
+        }
+    }
+
+    pub fn set_fault(&mut self, now: Instant, fault: bool) {
+        if self.fault == fault {
+            return;
+        }
+        self.fault = fault;
+        if !self.running {
+            return;
+        }
+        if fault {
+            if self.handing_over {
+                // The handover was a stop anyway: finish it now.
+                self.finish_handover(Reason::Fault);
+                return;
+            }
+            if self.state == State::Master {
+                self.push(Action::SendAdvert {
+                    priority: PRIORITY_LEAVING,
+                });
+                self.push(Action::RemoveVips);
+            }
+            self.timers.stop_all();
+            if self.state != State::Fault {
+                self.change_state(State::Fault, Reason::Fault);
+            }
+        } else if self.state == State::Fault {
+            self.enter_service(now, Reason::FaultCleared);
+        }
+    }
+
+    /// keepalived stop: a master sends priority 0 and removes its VIPs. Ends in Initialize.
+    pub fn shutdown(&mut self, _now: Instant) {
+        if !self.running {
+            self.stopped = true;
+            return;
+        }
+        if self.state == State::Master {
+            if !self.handing_over {
+                self.push(Action::SendAdvert {
+                    priority: PRIORITY_LEAVING,
+                });
+            }
+            self.push(Action::RemoveVips);
+        }
+        self.stop_with(Reason::Shutdown);
+    }
+
+    /// Loss-free planned stop, see the module documentation. Non-masters stop at once.
+    pub fn begin_handover(&mut self, now: Instant, bound: Duration) {
+        if self.handing_over {
+            return;
+        }
+        if self.state != State::Master {
+            self.shutdown(now);
+            return;
+        }
+        self.handing_over = true;
+        self.push(Action::SendAdvert {
+            priority: PRIORITY_LEAVING,
+        });
+        self.timers.stop(Timer::Advert);
+        self.timers.stop(Timer::GarpDelay);
+        self.timers.stop(Timer::GarpRefresh);
+        self.timers.set(Timer::HandoverBound, now + bound);
+    }
+
+    /// Applies a reload and keeps the state. A changed VRID or version is a different virtual
+    /// router: nothing is applied and [`Reload::RestartRequired`] tells the caller to
+    /// `shutdown` this instance (sending its priority 0 advert under the old identity) and
+    /// start a new one. A changed base priority resets the effective priority (the caller
+    /// re-applies tracking) and is advertised at once by a master.
+    #[must_use]
+    pub fn update_params(&mut self, now: Instant, params: InstanceParams) -> Reload {
+        let params = params.sanitized();
+        if params.vrid != self.params.vrid || params.version != self.params.version {
+            return Reload::RestartRequired;
+        }
+        let old = std::mem::replace(&mut self.params, params);
+        let new = self.params.clone();
+
+        if old.advert_interval != new.advert_interval {
+            let interval = new.advert_interval;
+            if new.version == Version::V2 || self.state != State::Backup {
+                self.master_adver_interval = interval;
+            }
+            if self.timers.is_running(Timer::Advert) {
+                self.timers.set_at_most(Timer::Advert, now + interval);
+            }
+        }
+        if old.preempt_delay != new.preempt_delay && self.timers.is_running(Timer::PreemptDelay) {
+            let delay = new.preempt_delay;
+            if delay.is_zero() {
+                self.timers.stop(Timer::PreemptDelay);
+                self.preempt_window_closed(now);
+            } else {
+                self.timers.set_at_most(Timer::PreemptDelay, now + delay);
+            }
+        }
+        if old.garp_master_refresh != new.garp_master_refresh
+            && self.state == State::Master
+            && !self.handing_over
+        {
+            match new.garp_master_refresh {
+                Some(refresh) => self.timers.set(Timer::GarpRefresh, now + refresh),
+                None => self.timers.stop(Timer::GarpRefresh),
+            }
+        }
+        if old.priority != self.params.priority {
+            self.effective_priority = self.params.priority;
+            if self.effective_priority == PRIORITY_OWNER && self.state == State::Backup {
+                self.become_master(now, Reason::AddressOwner);
+            } else {
+                self.priority_changed(now);
+            }
+        }
+        Reload::Applied
+    }
+
+    // ---- internals ----
+
+    fn push(&mut self, action: Action) {
+        self.actions.push_back(action);
+    }
+
+    fn change_state(&mut self, to: State, reason: Reason) {
+        let from = self.state;
+        self.state = to;
+        self.transitions += 1;
+        self.push(Action::StateChanged { from, to, reason });
+    }
+
+    /// The owner always preempts (RFC 5798 6.1).
+    fn preempts(&self) -> bool {
+        self.params.preempt || self.effective_priority == PRIORITY_OWNER
+    }
+
+    fn preempt_window_open(&self, now: Instant) -> bool {
+        self.effective_priority != PRIORITY_OWNER
+            && self
+                .timers
+                .get(Timer::PreemptDelay)
+                .is_some_and(|end| end > now)
+    }
+
+    /// Initialize or leaving FAULT: owner -> Master at once, others -> Backup.
+    fn enter_service(&mut self, now: Instant, reason: Reason) {
+        if self.effective_priority == PRIORITY_OWNER {
+            let reason = match reason {
+                Reason::Startup => Reason::AddressOwner,
+                other => other,
+            };
+            self.become_master(now, reason);
+            return;
+        }
+        self.master_adver_interval = self.params.advert_interval;
+        self.master_address = None;
+        self.master_priority = None;
+        if !self.params.preempt_delay.is_zero() {
+            self.timers
+                .set(Timer::PreemptDelay, now + self.params.preempt_delay);
+        }
+        self.become_backup(now, reason);
+    }
+
+    fn become_master(&mut self, now: Instant, reason: Reason) {
+        self.timers.stop(Timer::MasterDown);
+        self.timers.stop(Timer::PreemptDelay);
+        self.master_adver_interval = self.params.advert_interval;
+        self.push(Action::SendAdvert {
+            priority: self.effective_priority,
+        });
+        self.push(Action::AddVips);
+        self.push(Action::Announce);
+        self.timers
+            .set(Timer::Advert, now + self.params.advert_interval);
+        if let Some(delay) = self.params.garp_master_delay {
+            self.timers.set(Timer::GarpDelay, now + delay);
+        }
+        if let Some(refresh) = self.params.garp_master_refresh {
+            self.timers.set(Timer::GarpRefresh, now + refresh);
+        }
+        self.change_state(State::Master, reason);
+    }
+
+    fn become_backup(&mut self, now: Instant, reason: Reason) {
+        if self.state == State::Master {
+            self.push(Action::RemoveVips);
+        }
+        self.timers.stop(Timer::Advert);
+        self.timers.stop(Timer::GarpDelay);
+        self.timers.stop(Timer::GarpRefresh);
+        self.arm_master_down(now);
+        self.change_state(State::Backup, reason);
+    }
+
+    /// Full Master_Down_Interval, reported as "master down timer expired" if it fires.
+    fn arm_master_down(&mut self, now: Instant) {
+        self.takeover_reason = Reason::MasterDownTimerExpired;
+        self.timers
+            .set(Timer::MasterDown, now + self.master_down_interval());
+    }
+
+    /// Fast takeover: the master we follow advertises less than us and we may preempt.
+    fn arm_fast_takeover(&mut self, now: Instant) {
+        let (Some(master), Some(priority)) = (self.master_address, self.master_priority) else {
+            return;
+        };
+        let lower = priority != PRIORITY_LEAVING && priority < self.effective_priority;
+        if !lower || !self.preempts() || self.preempt_window_open(now) {
+            return;
+        }
+        let deadline = now + self.skew_time();
+        if self
+            .timers
+            .get(Timer::MasterDown)
+            .is_none_or(|current| current > deadline)
+        {
+            self.timers.set(Timer::MasterDown, deadline);
+            self.takeover_reason = Reason::PreemptLowerPriority { master, priority };
+        }
+    }
+
+    fn backup_receive(&mut self, now: Instant, advert: &ReceivedAdvert) {
+        if advert.priority == PRIORITY_LEAVING {
+            self.master_address = Some(advert.source);
+            self.master_priority = Some(PRIORITY_LEAVING);
+            let deadline = now + self.skew_time();
+            self.timers.set(Timer::MasterDown, deadline);
+            self.takeover_reason = Reason::PriorityZeroAdvert {
+                from: advert.source,
+            };
+            return;
+        }
+        let accepted = advert.priority >= self.effective_priority
+            || !self.preempts()
+            || self.preempt_window_open(now);
+        if accepted {
+            if self.params.version == Version::V3 {
+                self.master_adver_interval = clamp_interval(advert.advert_interval);
+            }
+            self.master_address = Some(advert.source);
+            self.master_priority = Some(advert.priority);
+            self.arm_master_down(now);
+            return;
+        }
+        // RFC: discard, so the down timer runs out. Only the master we follow (or the first
+        // one heard) may shorten it: a lower priority stray must not beat a higher master.
+        if self.master_address.is_none_or(|master| master == advert.source) {
+            self.master_address = Some(advert.source);
+            self.master_priority = Some(advert.priority);
+            self.arm_fast_takeover(now);
+        }
+    }
+
+    fn master_receive(&mut self, now: Instant, advert: &ReceivedAdvert) {
+        let ours = self.effective_priority;
+        let yields = advert.priority > ours
+            || (advert.priority == ours
+                && address_wins(advert.source, self.params.primary_address));
+        if advert.priority == PRIORITY_LEAVING || !yields {
+            // RFC 5798 priority 0, RFC 9568 lower priority: assert ourselves at once.
+            self.send_advert_now(now);
+            return;
+        }
+        let reason = if advert.priority > ours {
+            Reason::HigherPriorityAdvert {
+                from: advert.source,
+                priority: advert.priority,
+            }
+        } else {
+            Reason::EqualPriorityHigherAddress {
+                from: advert.source,
+            }
+        };
+        if self.params.version == Version::V3 {
+            self.master_adver_interval = clamp_interval(advert.advert_interval);
+        }
+        self.master_address = Some(advert.source);
+        self.master_priority = Some(advert.priority);
+        self.become_backup(now, reason);
+    }
+
+    fn handover_receive(&mut self, advert: &ReceivedAdvert) {
+        if advert.priority == PRIORITY_LEAVING {
+            return;
+        }
+        self.master_address = Some(advert.source);
+        self.master_priority = Some(advert.priority);
+        self.finish_handover(Reason::HandoverComplete {
+            new_master: advert.source,
+        });
+    }
+
+    fn finish_handover(&mut self, reason: Reason) {
+        self.push(Action::RemoveVips);
+        self.stop_with(reason);
+    }
+
+    fn stop_with(&mut self, reason: Reason) {
+        self.timers.stop_all();
+        self.handing_over = false;
+        self.running = false;
+        self.stopped = true;
+        if self.state != State::Initialize {
+            self.change_state(State::Initialize, reason);
+        }
+    }
+
+    fn send_advert_now(&mut self, now: Instant) {
+        self.push(Action::SendAdvert {
+            priority: self.effective_priority,
+        });
+        self.timers
+            .set(Timer::Advert, now + self.params.advert_interval);
+    }
+
+    fn priority_changed(&mut self, now: Instant) {
+        match self.state {
+            State::Master if !self.handing_over => self.send_advert_now(now),
+            State::Backup => {
+                let followed_is_lower = self
+                    .master_priority
+                    .is_some_and(|p| p != PRIORITY_LEAVING && p < self.effective_priority);
+                let fast_takeover_pending = matches!(
+                    self.takeover_reason,
+                    Reason::PreemptLowerPriority { .. }
+                );
+                if followed_is_lower {
+                    self.arm_fast_takeover(now);
+                } else if fast_takeover_pending {
+                    // We dropped to or below the master again: back to the normal wait.
+                    self.arm_master_down(now);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn preempt_window_closed(&mut self, now: Instant) {
+        if self.state == State::Backup {
+            self.arm_fast_takeover(now);
+        }
+    }
+
+    fn on_timer(&mut self, now: Instant, timer: Timer) {
+        match timer {
+            Timer::MasterDown => {
+                if self.state == State::Backup {
+                    let reason = self.takeover_reason.clone();
+                    self.become_master(now, reason);
+                }
+            }
+            Timer::Advert => {
+                if self.state == State::Master && !self.handing_over {
+                    self.send_advert_now(now);
+                }
+            }
+            Timer::GarpDelay => {
+                if self.state == State::Master {
+                    self.push(Action::Announce);
+                }
+            }
+            Timer::GarpRefresh => {
+                if let (State::Master, Some(refresh)) =
+                    (self.state, self.params.garp_master_refresh)
+                {
+                    self.push(Action::Announce);
+                    self.timers.set(Timer::GarpRefresh, now + refresh);
+                }
+            }
+            Timer::PreemptDelay => self.preempt_window_closed(now),
+            Timer::HandoverBound => {
+                if self.handing_over {
+                    self.finish_handover(Reason::HandoverTimedOut);
+                }
+            }
+        }
+    }
+}
+
+/// RFC 5798 tie-break: the higher primary address, compared as an unsigned integer, wins.
+fn address_wins(theirs: IpAddr, ours: IpAddr) -> bool {
+    match (theirs, ours) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => u32::from(a) > u32::from(b),
+        (IpAddr::V6(a), IpAddr::V6(b)) => u128::from(a) > u128::from(b),
+        // Never mixed on one instance; keep the order total anyway.
+        (IpAddr::V6(_), IpAddr::V4(_)) => true,
+        (IpAddr::V4(_), IpAddr::V6(_)) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    fn params(priority: u8, version: Version, interval: Duration) -> InstanceParams {
+        InstanceParams {
+            priority,
+            version,
+            advert_interval: interval,
+            ..InstanceParams::new(51, ip("192.0.2.1"))
+        }
+    }
+
+    fn v3(priority: u8) -> InstanceParams {
+        params(priority, Version::V3, 100 * MS)
+    }
+
+    fn advert(source: &str, priority: u8, interval: Duration) -> ReceivedAdvert {
+        ReceivedAdvert {
+            source: ip(source),
+            priority,
+            advert_interval: interval,
+        }
+    }
+
+    fn drain(instance: &mut Instance) -> Vec<Action> {
+        std::iter::from_fn(|| instance.poll_action()).collect()
+    }
+
+    fn changed(from: State, to: State, reason: Reason) -> Action {
+        Action::StateChanged { from, to, reason }
+    }
+
+    fn becomes_master(priority: u8, from: State, reason: Reason) -> Vec<Action> {
+        vec![
+            Action::SendAdvert { priority },
+            Action::AddVips,
+            Action::Announce,
+            changed(from, State::Master, reason),
+        ]
+    }
+
+    /// A started v3 instance that has become master through its down timer.
+    fn master(priority: u8, t0: Instant) -> (Instance, Instant) {
+        let mut instance = Instance::new(v3(priority));
+        instance.start(t0);
+        let now = instance.poll_timeout().unwrap();
+        instance.handle_timeout(now);
+        assert_eq!(instance.state(), State::Master);
+        drain(&mut instance);
+        (instance, now)
+    }
+
+    /// A started v3 backup following `master` at `master_priority`.
+    fn backup_following(priority: u8, master_priority: u8, t0: Instant) -> Instance {
+        let mut instance = Instance::new(v3(priority));
+        instance.start(t0);
+        instance.handle_advert(t0, &advert("192.0.2.9", master_priority, 100 * MS));
+        drain(&mut instance);
+        instance
+    }
+
+    #[test]
+    fn owner_starts_as_master() {
+        let t0 = Instant::now();
+        let mut instance = Instance::new(v3(255));
+        instance.start(t0);
+        assert_eq!(
+            drain(&mut instance),
+            becomes_master(255, State::Initialize, Reason::AddressOwner)
+        );
+        assert_eq!(instance.poll_timeout(), Some(t0 + 100 * MS));
+        assert_eq!(instance.master_address(), Some(ip("192.0.2.1")));
+    }
+
+    #[test]
+    fn non_owner_starts_as_backup_with_down_timer_even_with_master_hint() {
+        let t0 = Instant::now();
+        let mut p = params(254, Version::V2, Duration::from_secs(1));
+        p.start_as_master_hint = true;
+        let mut instance = Instance::new(p);
+        instance.start(t0);
+        assert_eq!(
+            drain(&mut instance),
+            vec![changed(State::Initialize, State::Backup, Reason::Startup)]
+        );
+        assert_eq!(
+            instance.poll_timeout(),
+            Some(t0 + Duration::from_secs(3) + Duration::from_nanos(7_812_500))
+        );
+    }
+
+    #[test]
+    fn v2_skew_and_down_interval_match_the_worked_example() {
+        let instance = Instance::new(params(100, Version::V2, Duration::from_secs(1)));
+        assert_eq!(instance.skew_time(), Duration::from_micros(609_375));
+        assert_eq!(instance.master_down_interval(), Duration::from_micros(3_609_375));
+        // v2 skew does not scale with the interval.
+        let slow = Instance::new(params(100, Version::V2, Duration::from_secs(2)));
+        assert_eq!(slow.skew_time(), Duration::from_micros(609_375));
+        assert_eq!(slow.master_down_interval(), Duration::from_micros(6_609_375));
+    }
+
+    #[test]
+    fn v3_skew_and_down_interval_match_the_worked_examples() {
+        let at_100ms = Instance::new(v3(100));
+        assert_eq!(at_100ms.skew_time(), Duration::from_nanos(60_937_500));
+        assert_eq!(at_100ms.master_down_interval(), Duration::from_nanos(360_937_500));
+        let at_10ms = Instance::new(params(100, Version::V3, 10 * MS));
+        assert_eq!(at_10ms.skew_time(), Duration::from_nanos(6_093_750));
+        assert_eq!(at_10ms.master_down_interval(), Duration::from_nanos(36_093_750));
+    }
+
+    #[test]
+    fn v3_backup_learns_the_master_interval() {
+        let t0 = Instant::now();
+        let mut instance = Instance::new(params(100, Version::V3, Duration::from_secs(1)));
+        instance.start(t0);
+        let now = t0 + 10 * MS;
+        instance.handle_advert(now, &advert("192.0.2.2", 150, 100 * MS));
+        assert_eq!(instance.master_advert_interval(), 100 * MS);
+        assert_eq!(instance.master_down_interval(), Duration::from_nanos(360_937_500));
+        assert_eq!(instance.poll_timeout(), Some(now + instance.master_down_interval()));
+        assert_eq!(instance.master_address(), Some(ip("192.0.2.2")));
+        // We still advertise our own interval.
+        assert_eq!(instance.advert_interval(), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn v2_discards_adverts_with_another_interval() {
+        let t0 = Instant::now();
+        let mut instance = Instance::new(params(100, Version::V2, Duration::from_secs(1)));
+        instance.start(t0);
+        let deadline = instance.poll_timeout();
+        instance.handle_advert(t0 + MS, &advert("192.0.2.2", 150, Duration::from_secs(2)));
+        assert_eq!(instance.poll_timeout(), deadline);
+        assert_eq!(instance.discarded_adverts(), 1);
+        assert_eq!(instance.master_advert_interval(), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn backup_priority_zero_sets_down_timer_to_skew() {
+        let t0 = Instant::now();
+        let mut instance = backup_following(100, 150, t0);
+        let now = t0 + 50 * MS;
+        instance.handle_advert(now, &advert("192.0.2.9", 0, 100 * MS));
+        let deadline = now + instance.skew_time();
+        assert_eq!(instance.poll_timeout(), Some(deadline));
+        instance.handle_timeout(deadline);
+        let reason = Reason::PriorityZeroAdvert {
+            from: ip("192.0.2.9"),
+        };
+        assert_eq!(reason.to_string(), "priority 0 advert from 192.0.2.9");
+        assert_eq!(
+            drain(&mut instance),
+            becomes_master(100, State::Backup, reason)
+        );
+    }
+
+    #[test]
+    fn backup_resets_down_timer_on_higher_or_equal_priority() {
+        let t0 = Instant::now();
+        let mut instance = backup_following(100, 150, t0);
+        for (step, priority) in [(1, 150), (2, 100)] {
+            let now = t0 + step * 80 * MS;
+            instance.handle_advert(now, &advert("192.0.2.9", priority, 100 * MS));
+            assert_eq!(instance.poll_timeout(), Some(now + instance.master_down_interval()));
+        }
+        assert_eq!(instance.state(), State::Backup);
+        assert!(drain(&mut instance).is_empty());
+    }
+
+    #[test]
+    fn backup_discards_lower_priority_from_a_router_it_does_not_follow() {
+        let t0 = Instant::now();
+        let mut instance = backup_following(100, 150, t0);
+        let deadline = instance.poll_timeout();
+        instance.handle_advert(t0 + 50 * MS, &advert("192.0.2.7", 50, 100 * MS));
+        assert_eq!(instance.poll_timeout(), deadline);
+        assert_eq!(instance.master_address(), Some(ip("192.0.2.9")));
+    }
+
+    #[test]
+    fn backup_becomes_master_when_the_down_timer_fires() {
+        let t0 = Instant::now();
+        let mut instance = Instance::new(v3(100));
+        instance.start(t0);
+        drain(&mut instance);
+        let deadline = t0 + instance.master_down_interval();
+        instance.handle_timeout(deadline - MS);
+        assert_eq!(instance.state(), State::Backup);
+        instance.handle_timeout(deadline);
+        assert_eq!(
+            drain(&mut instance),
+            becomes_master(100, State::Backup, Reason::MasterDownTimerExpired)
+        );
+        assert_eq!(instance.transitions(), 2);
+    }
+
+    #[test]
+    fn master_sends_periodic_adverts() {
+        let t0 = Instant::now();
+        let (mut instance, became) = master(100, t0);
+        for n in 1..=3 {
+            let now = became + n * 100 * MS;
+            assert_eq!(instance.poll_timeout(), Some(now));
+            instance.handle_timeout(now);
+            assert_eq!(drain(&mut instance), vec![Action::SendAdvert { priority: 100 }]);
+        }
+    }
+
+    #[test]
+    fn master_answers_priority_zero_and_lower_priority_at_once() {
+        let t0 = Instant::now();
+        let (mut instance, became) = master(100, t0);
+        for priority in [0, 50] {
+            let now = became + 30 * MS;
+            instance.handle_advert(now, &advert("192.0.2.2", priority, 100 * MS));
+            assert_eq!(drain(&mut instance), vec![Action::SendAdvert { priority: 100 }]);
+            assert_eq!(instance.poll_timeout(), Some(now + 100 * MS));
+            assert_eq!(instance.state(), State::Master);
+        }
+    }
+
+    #[test]
+    fn master_yields_to_higher_priority_and_learns_its_interval() {
+        let t0 = Instant::now();
+        let (mut instance, became) = master(100, t0);
+        let now = became + 30 * MS;
+        instance.handle_advert(now, &advert("192.0.2.2", 150, 200 * MS));
+        let reason = Reason::HigherPriorityAdvert {
+            from: ip("192.0.2.2"),
+            priority: 150,
+        };
+        assert_eq!(
+            reason.to_string(),
+            "higher priority advert from 192.0.2.2 (priority 150)"
+        );
+        assert_eq!(
+            drain(&mut instance),
+            vec![
+                Action::RemoveVips,
+                changed(State::Master, State::Backup, reason)
+            ]
+        );
+        assert_eq!(instance.master_advert_interval(), 200 * MS);
+        assert_eq!(instance.poll_timeout(), Some(now + instance.master_down_interval()));
+    }
+
+    #[test]
+    fn equal_priority_tie_break_compares_addresses_unsigned() {
+        let cases = [
+            // (ours, theirs, they win)
+            ("192.0.2.1", "192.0.2.2", true),
+            ("192.0.2.3", "192.0.2.2", false),
+            // a string compare would get these wrong
+            ("192.0.2.9", "192.0.2.10", true),
+            ("203.0.113.1", "198.51.100.200", false),
+            ("2001:db8::1:0", "2001:db8::ffff", false),
+            ("2001:db8::ffff", "2001:db8::1:0", true),
+            ("fe80::1", "fe80::2", true),
+        ];
+        for (ours, theirs, they_win) in cases {
+            let t0 = Instant::now();
+            let mut p = v3(100);
+            p.primary_address = ip(ours);
+            let mut instance = Instance::new(p);
+            instance.start(t0);
+            instance.handle_timeout(instance.poll_timeout().unwrap());
+            drain(&mut instance);
+            instance.handle_advert(t0 + Duration::from_secs(1), &advert(theirs, 100, 100 * MS));
+            let expected = if they_win {
+                State::Backup
+            } else {
+                State::Master
+            };
+            assert_eq!(instance.state(), expected, "ours {ours} theirs {theirs}");
+            let actions = drain(&mut instance);
+            if they_win {
+                assert_eq!(actions[0], Action::RemoveVips);
+            } else {
+                assert_eq!(actions, vec![Action::SendAdvert { priority: 100 }]);
+            }
+        }
+    }
+
+    #[test]
+    fn nopreempt_backup_follows_a_lower_priority_master() {
+        let t0 = Instant::now();
+        let mut p = v3(200);
+        p.preempt = false;
+        let mut instance = Instance::new(p);
+        instance.start(t0);
+        for step in 1..=5 {
+            let now = t0 + step * 100 * MS;
+            instance.handle_advert(now, &advert("192.0.2.2", 100, 100 * MS));
+            assert_eq!(instance.poll_timeout(), Some(now + instance.master_down_interval()));
+        }
+        assert_eq!(instance.state(), State::Backup);
+    }
+
+    #[test]
+    fn address_owner_preempts_even_with_nopreempt() {
+        let t0 = Instant::now();
+        let mut p = v3(255);
+        p.preempt = false;
+        let mut instance = Instance::new(p);
+        instance.start(t0);
+        drain(&mut instance);
+        instance.handle_advert(t0 + MS, &advert("192.0.2.2", 254, 100 * MS));
+        assert_eq!(instance.state(), State::Master);
+        assert_eq!(drain(&mut instance), vec![Action::SendAdvert { priority: 255 }]);
+    }
+
+    #[test]
+    fn preempt_delay_holds_off_preemption_after_start() {
+        let t0 = Instant::now();
+        let mut p = v3(200);
+        p.preempt_delay = Duration::from_secs(2);
+        let mut instance = Instance::new(p);
+        instance.start(t0);
+        // Within the window a lower priority master is followed.
+        let mut now = t0;
+        while now + 100 * MS < t0 + Duration::from_secs(2) {
+            now += 100 * MS;
+            instance.handle_timeout(now);
+            instance.handle_advert(now, &advert("192.0.2.2", 100, 100 * MS));
+            assert_eq!(instance.state(), State::Backup);
+        }
+        // The window closes; we then preempt after Skew_Time.
+        let window_end = t0 + Duration::from_secs(2);
+        instance.handle_timeout(window_end);
+        assert_eq!(instance.poll_timeout(), Some(window_end + instance.skew_time()));
+        instance.handle_timeout(window_end + instance.skew_time());
+        assert_eq!(instance.state(), State::Master);
+    }
+
+    #[test]
+    fn shutdown_of_a_master_sends_priority_zero_and_removes_vips() {
+        let t0 = Instant::now();
+        let (mut instance, became) = master(100, t0);
+        instance.shutdown(became + MS);
+        assert_eq!(
+            drain(&mut instance),
+            vec![
+                Action::SendAdvert { priority: 0 },
+                Action::RemoveVips,
+                changed(State::Master, State::Initialize, Reason::Shutdown)
+            ]
+        );
+        assert!(instance.is_stopped());
+        assert_eq!(instance.poll_timeout(), None);
+        instance.handle_advert(became + 2 * MS, &advert("192.0.2.2", 150, 100 * MS));
+        assert!(drain(&mut instance).is_empty());
+    }
+
+    #[test]
+    fn shutdown_of_a_backup_sends_nothing() {
+        let t0 = Instant::now();
+        let mut instance = backup_following(100, 150, t0);
+        instance.shutdown(t0 + MS);
+        assert_eq!(
+            drain(&mut instance),
+            vec![changed(State::Backup, State::Initialize, Reason::Shutdown)]
+        );
+        assert!(instance.is_stopped());
+    }
+
+    #[test]
+    fn fault_from_master_leaves_and_ignores_adverts_until_cleared() {
+        let t0 = Instant::now();
+        let (mut instance, became) = master(100, t0);
+        let now = became + MS;
+        instance.set_fault(now, true);
+        assert_eq!(
+            drain(&mut instance),
+            vec![
+                Action::SendAdvert { priority: 0 },
+                Action::RemoveVips,
+                changed(State::Master, State::Fault, Reason::Fault)
+            ]
+        );
+        assert_eq!(instance.poll_timeout(), None);
+        instance.handle_advert(now + MS, &advert("192.0.2.2", 150, 100 * MS));
+        instance.handle_timeout(now + Duration::from_secs(10));
+        assert!(drain(&mut instance).is_empty());
+        assert_eq!(instance.state(), State::Fault);
+
+        let cleared = now + Duration::from_secs(10);
+        instance.set_fault(cleared, false);
+        assert_eq!(
+            drain(&mut instance),
+            vec![changed(State::Fault, State::Backup, Reason::FaultCleared)]
+        );
+        assert_eq!(instance.poll_timeout(), Some(cleared + instance.master_down_interval()));
+    }
+
+    #[test]
+    fn owner_leaving_fault_becomes_master_at_once() {
+        let t0 = Instant::now();
+        let mut instance = Instance::new(v3(255));
+        instance.set_fault(t0, true);
+        instance.start(t0);
+        assert_eq!(
+            drain(&mut instance),
+            vec![changed(State::Initialize, State::Fault, Reason::Fault)]
+        );
+        instance.set_fault(t0 + MS, false);
+        assert_eq!(
+            drain(&mut instance),
+            becomes_master(255, State::Fault, Reason::FaultCleared)
+        );
+    }
+
+    #[test]
+    fn backup_entering_fault_sends_nothing() {
+        let t0 = Instant::now();
+        let mut instance = backup_following(100, 150, t0);
+        instance.set_fault(t0 + MS, true);
+        assert_eq!(
+            drain(&mut instance),
+            vec![changed(State::Backup, State::Fault, Reason::Fault)]
+        );
+        assert_eq!(instance.poll_timeout(), None);
+    }
+
+    #[test]
+    fn master_advertises_a_changed_priority_at_once() {
+        let t0 = Instant::now();
+        let (mut instance, became) = master(150, t0);
+        let now = became + 20 * MS;
+        instance.set_effective_priority(now, 90);
+        assert_eq!(drain(&mut instance), vec![Action::SendAdvert { priority: 90 }]);
+        assert_eq!(instance.poll_timeout(), Some(now + 100 * MS));
+        assert_eq!(instance.effective_priority(), 90);
+        assert_eq!(instance.base_priority(), 150);
+        // Unchanged priority: nothing to say.
+        instance.set_effective_priority(now, 90);
+        assert!(drain(&mut instance).is_empty());
+        // Clamped to the backup range.
+        instance.set_effective_priority(now, 255);
+        assert_eq!(instance.effective_priority(), 254);
+        instance.set_effective_priority(now, 0);
+        assert_eq!(instance.effective_priority(), 1);
+    }
+
+    #[test]
+    fn owner_priority_is_never_adjusted() {
+        let t0 = Instant::now();
+        let mut instance = Instance::new(v3(255));
+        instance.start(t0);
+        drain(&mut instance);
+        instance.set_effective_priority(t0 + MS, 100);
+        assert_eq!(instance.effective_priority(), 255);
+        assert!(drain(&mut instance).is_empty());
+    }
+
+    #[test]
+    fn garp_delay_and_refresh_announce_while_master() {
+        let t0 = Instant::now();
+        let mut p = v3(255);
+        p.advert_interval = Duration::from_secs(10);
+        p.garp_master_delay = Some(Duration::from_secs(5));
+        p.garp_master_refresh = Some(Duration::from_secs(3));
+        let mut instance = Instance::new(p);
+        instance.start(t0);
+        drain(&mut instance);
+        let mut announced = Vec::new();
+        for second in 1..=9 {
+            let now = t0 + Duration::from_secs(second);
+            instance.handle_timeout(now);
+            if drain(&mut instance).contains(&Action::Announce) {
+                announced.push(second);
+            }
+        }
+        assert_eq!(announced, vec![3, 5, 6, 9]);
+
+        // Leaving master stops both.
+        instance.handle_advert(
+            t0 + Duration::from_secs(9),
+            &advert("192.0.2.2", 255, 100 * MS),
+        );
+        assert_eq!(instance.state(), State::Backup);
+        drain(&mut instance);
+        // Only the master down timer is left.
+        assert_eq!(
+            instance.poll_timeout(),
+            Some(t0 + Duration::from_secs(9) + instance.master_down_interval())
+        );
+    }
+
+    #[test]
+    fn fast_takeover_when_the_master_advertises_lower_priority() {
+        let t0 = Instant::now();
+        let mut instance = backup_following(150, 200, t0);
+        let now = t0 + 100 * MS;
+        instance.handle_advert(now, &advert("192.0.2.9", 100, 100 * MS));
+        let deadline = now + instance.skew_time();
+        assert_eq!(instance.poll_timeout(), Some(deadline));
+        // More lower adverts do not push the takeover out.
+        instance.handle_advert(deadline - MS, &advert("192.0.2.9", 100, 100 * MS));
+        assert_eq!(instance.poll_timeout(), Some(deadline));
+        instance.handle_timeout(deadline);
+        let reason = Reason::PreemptLowerPriority {
+            master: ip("192.0.2.9"),
+            priority: 100,
+        };
+        assert_eq!(
+            drain(&mut instance),
+            becomes_master(150, State::Backup, reason)
+        );
+    }
+
+    #[test]
+    fn fast_takeover_is_cancelled_when_the_master_recovers() {
+        let t0 = Instant::now();
+        let mut instance = backup_following(150, 200, t0);
+        instance.handle_advert(t0 + 100 * MS, &advert("192.0.2.9", 100, 100 * MS));
+        let now = t0 + 120 * MS;
+        instance.handle_advert(now, &advert("192.0.2.9", 200, 100 * MS));
+        assert_eq!(instance.poll_timeout(), Some(now + instance.master_down_interval()));
+    }
+
+    #[test]
+    fn no_fast_takeover_without_preemption() {
+        let t0 = Instant::now();
+        let mut p = v3(150);
+        p.preempt = false;
+        let mut instance = Instance::new(p);
+        instance.start(t0);
+        let now = t0 + 100 * MS;
+        instance.handle_advert(now, &advert("192.0.2.9", 100, 100 * MS));
+        assert_eq!(instance.poll_timeout(), Some(now + instance.master_down_interval()));
+    }
+
+    #[test]
+    fn backup_whose_priority_rises_above_the_master_takes_over_fast() {
+        let t0 = Instant::now();
+        let mut instance = backup_following(100, 150, t0);
+        let now = t0 + 10 * MS;
+        instance.set_effective_priority(now, 200);
+        assert_eq!(instance.poll_timeout(), Some(now + instance.skew_time()));
+        // And falling back below it restores the normal wait.
+        instance.set_effective_priority(now + MS, 100);
+        assert_eq!(
+            instance.poll_timeout(),
+            Some(now + MS + instance.master_down_interval())
+        );
+    }
+
+    #[test]
+    fn handover_keeps_vips_until_a_new_master_advertises() {
+        let t0 = Instant::now();
+        let (mut instance, became) = master(150, t0);
+        let now = became + 10 * MS;
+        instance.begin_handover(now, Duration::from_secs(1));
+        assert_eq!(drain(&mut instance), vec![Action::SendAdvert { priority: 0 }]);
+        assert!(instance.is_handing_over());
+        assert_eq!(instance.state(), State::Master);
+        // No periodic adverts while waiting; another leaving router changes nothing.
+        instance.handle_timeout(now + 500 * MS);
+        instance.handle_advert(now + 500 * MS, &advert("192.0.2.2", 0, 100 * MS));
+        assert!(drain(&mut instance).is_empty());
+        // The backup takes over.
+        instance.handle_advert(now + 600 * MS, &advert("192.0.2.2", 100, 100 * MS));
+        assert_eq!(
+            drain(&mut instance),
+            vec![
+                Action::RemoveVips,
+                changed(
+                    State::Master,
+                    State::Initialize,
+                    Reason::HandoverComplete {
+                        new_master: ip("192.0.2.2")
+                    }
+                )
+            ]
+        );
+        assert!(instance.is_stopped());
+        assert!(!instance.is_handing_over());
+        assert_eq!(instance.poll_timeout(), None);
+    }
+
+    #[test]
+    fn handover_gives_up_after_the_bound() {
+        let t0 = Instant::now();
+        let (mut instance, became) = master(150, t0);
+        instance.begin_handover(became, Duration::from_secs(1));
+        drain(&mut instance);
+        assert_eq!(instance.poll_timeout(), Some(became + Duration::from_secs(1)));
+        instance.handle_timeout(became + Duration::from_secs(1));
+        assert_eq!(
+            drain(&mut instance),
+            vec![
+                Action::RemoveVips,
+                changed(State::Master, State::Initialize, Reason::HandoverTimedOut)
+            ]
+        );
+        assert!(instance.is_stopped());
+    }
+
+    #[test]
+    fn handover_of_a_backup_stops_at_once() {
+        let t0 = Instant::now();
+        let mut instance = backup_following(100, 150, t0);
+        instance.begin_handover(t0 + MS, Duration::from_secs(1));
+        assert_eq!(
+            drain(&mut instance),
+            vec![changed(State::Backup, State::Initialize, Reason::Shutdown)]
+        );
+        assert!(instance.is_stopped());
+    }
+
+    #[test]
+    fn reload_keeps_state_and_restart_is_required_for_a_new_identity() {
+        let t0 = Instant::now();
+        let (mut instance, became) = master(150, t0);
+        let now = became + 10 * MS;
+
+        let mut p = instance.params().clone();
+        p.advert_interval = 50 * MS;
+        p.garp_master_delay = None;
+        assert_eq!(instance.update_params(now, p.clone()), Reload::Applied);
+        assert_eq!(instance.state(), State::Master);
+        assert_eq!(instance.poll_timeout(), Some(now + 50 * MS));
+        assert!(drain(&mut instance).is_empty());
+
+        p.priority = 120;
+        assert_eq!(instance.update_params(now, p.clone()), Reload::Applied);
+        assert_eq!(drain(&mut instance), vec![Action::SendAdvert { priority: 120 }]);
+
+        p.vrid = 52;
+        assert_eq!(instance.update_params(now, p), Reload::RestartRequired);
+        assert_eq!(instance.params().vrid, 51);
+        assert_eq!(instance.state(), State::Master);
+    }
+
+    #[test]
+    fn own_adverts_and_unstarted_instances_are_ignored() {
+        let t0 = Instant::now();
+        let mut instance = Instance::new(v3(100));
+        instance.handle_advert(t0, &advert("192.0.2.2", 150, 100 * MS));
+        instance.handle_timeout(t0 + Duration::from_secs(5));
+        assert!(drain(&mut instance).is_empty());
+        assert_eq!(instance.state(), State::Initialize);
+
+        let (mut instance, became) = master(100, t0);
+        instance.handle_advert(became, &advert("192.0.2.1", 200, 100 * MS));
+        assert_eq!(instance.state(), State::Master);
+    }
+
+    #[test]
+    fn out_of_range_params_cannot_spin_timers() {
+        let t0 = Instant::now();
+        let mut p = params(0, Version::V3, Duration::ZERO);
+        p.garp_master_refresh = Some(Duration::ZERO);
+        let mut instance = Instance::new(p);
+        assert_eq!(instance.base_priority(), 1);
+        assert_eq!(instance.advert_interval(), MIN_ADVERT_INTERVAL);
+        instance.start(t0);
+        instance.handle_timeout(t0 + Duration::from_secs(1));
+        assert_eq!(instance.state(), State::Master);
+        assert!(instance.poll_timeout().unwrap() > t0 + Duration::from_secs(1));
+    }
+}

@@ -1,1 +1,150 @@
-//! placeholder
+//! The named timers of one VRRP instance: a small table of optional deadlines.
+
+use std::time::Instant;
+
+/// Every timer an instance can run. At most one deadline per timer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Timer {
+    /// Backup: the master is considered gone when this fires.
+    MasterDown,
+    /// Master: time to send the next periodic advert.
+    Advert,
+    /// Master: the second announcement burst after taking over.
+    GarpDelay,
+    /// Master: periodic re-announcement.
+    GarpRefresh,
+    /// Backup: until this passes, a lower priority master is not preempted.
+    PreemptDelay,
+    /// Master handing over: give up waiting for the new master when this fires.
+    HandoverBound,
+}
+
+impl Timer {
+    /// All timers, in the order they are handled when several expire at once.
+    pub const ALL: [Timer; 6] = [
+        Timer::HandoverBound,
+        Timer::MasterDown,
+        Timer::Advert,
+        Timer::GarpDelay,
+        Timer::GarpRefresh,
+        Timer::PreemptDelay,
+    ];
+
+    fn slot(self) -> usize {
+        match self {
+            Timer::MasterDown => 0,
+            Timer::Advert => 1,
+            Timer::GarpDelay => 2,
+            Timer::GarpRefresh => 3,
+            Timer::PreemptDelay => 4,
+            Timer::HandoverBound => 5,
+        }
+    }
+}
+
+/// Deadlines of the named timers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TimerTable {
+    deadlines: [Option<Instant>; Timer::ALL.len()],
+}
+
+impl TimerTable {
+    /// Arms `timer` to fire at `deadline`, replacing any earlier setting.
+    pub fn set(&mut self, timer: Timer, deadline: Instant) {
+        self.deadlines[timer.slot()] = Some(deadline);
+    }
+
+    /// Arms `timer` at `deadline` unless it already fires earlier.
+    pub fn set_at_most(&mut self, timer: Timer, deadline: Instant) {
+        match self.get(timer) {
+            Some(current) if current <= deadline => {}
+            _ => self.set(timer, deadline),
+        }
+    }
+
+    pub fn stop(&mut self, timer: Timer) {
+        self.deadlines[timer.slot()] = None;
+    }
+
+    pub fn stop_all(&mut self) {
+        self.deadlines = Default::default();
+    }
+
+    pub fn get(&self, timer: Timer) -> Option<Instant> {
+        self.deadlines[timer.slot()]
+    }
+
+    pub fn is_running(&self, timer: Timer) -> bool {
+        self.get(timer).is_some()
+    }
+
+    /// True if `timer` is armed and its deadline is at or before `now`.
+    pub fn is_expired(&self, timer: Timer, now: Instant) -> bool {
+        self.get(timer).is_some_and(|deadline| deadline <= now)
+    }
+
+    /// The earliest armed deadline.
+    pub fn next_timeout(&self) -> Option<Instant> {
+        self.deadlines.iter().flatten().min().copied()
+    }
+
+    /// Stops and returns the first expired timer (in [`Timer::ALL`] order).
+    pub fn take_expired(&mut self, now: Instant) -> Option<Timer> {
+        let timer = Timer::ALL
+            .into_iter()
+            .find(|timer| self.is_expired(*timer, now))?;
+        self.stop(timer);
+        Some(timer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn set_stop_next_and_expiry() {
+        let t0 = Instant::now();
+        let mut timers = TimerTable::default();
+        assert_eq!(timers.next_timeout(), None);
+
+        timers.set(Timer::Advert, t0 + Duration::from_millis(100));
+        timers.set(Timer::MasterDown, t0 + Duration::from_millis(50));
+        assert_eq!(timers.next_timeout(), Some(t0 + Duration::from_millis(50)));
+        assert!(!timers.is_expired(Timer::MasterDown, t0 + Duration::from_millis(49)));
+        assert!(timers.is_expired(Timer::MasterDown, t0 + Duration::from_millis(50)));
+
+        timers.stop(Timer::MasterDown);
+        assert!(!timers.is_running(Timer::MasterDown));
+        assert_eq!(timers.next_timeout(), Some(t0 + Duration::from_millis(100)));
+
+        timers.stop_all();
+        assert_eq!(timers.next_timeout(), None);
+    }
+
+    #[test]
+    fn set_at_most_keeps_the_earlier_deadline() {
+        let t0 = Instant::now();
+        let mut timers = TimerTable::default();
+        timers.set_at_most(Timer::MasterDown, t0 + Duration::from_millis(300));
+        timers.set_at_most(Timer::MasterDown, t0 + Duration::from_millis(400));
+        assert_eq!(timers.get(Timer::MasterDown), Some(t0 + Duration::from_millis(300)));
+        timers.set_at_most(Timer::MasterDown, t0 + Duration::from_millis(60));
+        assert_eq!(timers.get(Timer::MasterDown), Some(t0 + Duration::from_millis(60)));
+    }
+
+    #[test]
+    fn take_expired_follows_handling_order_and_stops() {
+        let t0 = Instant::now();
+        let mut timers = TimerTable::default();
+        timers.set(Timer::PreemptDelay, t0);
+        timers.set(Timer::MasterDown, t0 + Duration::from_millis(1));
+        timers.set(Timer::Advert, t0 + Duration::from_secs(1));
+        let now = t0 + Duration::from_millis(1);
+        assert_eq!(timers.take_expired(now), Some(Timer::MasterDown));
+        assert_eq!(timers.take_expired(now), Some(Timer::PreemptDelay));
+        assert_eq!(timers.take_expired(now), None);
+        assert!(timers.is_running(Timer::Advert));
+    }
+}

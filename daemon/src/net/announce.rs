@@ -1,0 +1,305 @@
+//! Gratuitous ARP and unsolicited Neighbor Advertisements for virtual IPs, so neighbours
+//! update their caches to the new master at once.
+//!
+//! Frames are built by pure functions (tested on bytes) and sent whole on an `AF_PACKET`
+//! socket.
+
+use std::io;
+use std::mem::size_of;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use pnet_base::MacAddr;
+use pnet_packet::arp::{ArpHardwareTypes, ArpOperations, MutableArpPacket};
+use pnet_packet::ethernet::{EtherType, EtherTypes, MutableEthernetPacket};
+use pnet_packet::icmpv6::ndp::{
+    MutableNeighborAdvertPacket, NdpOption, NdpOptionTypes, NeighborAdvertFlags,
+};
+use pnet_packet::icmpv6::{self, Icmpv6Code, Icmpv6Packet, Icmpv6Types};
+use pnet_packet::ip::IpNextHeaderProtocols;
+use pnet_packet::ipv6::MutableIpv6Packet;
+
+use super::netlink::Netlink;
+
+const ETHERNET_HEADER: usize = 14;
+const ARP_LEN: usize = 28;
+const IPV6_HEADER: usize = 40;
+/// NA header (4) + flags/reserved (4) + target (16) + one 8-byte link-layer address option.
+const NA_LEN: usize = 32;
+
+pub const BROADCAST_MAC: [u8; 6] = [0xff; 6];
+/// All-nodes multicast address, where unsolicited advertisements go (RFC 4861 7.2.6).
+pub const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
+
+fn mac(bytes: [u8; 6]) -> MacAddr {
+    MacAddr::new(bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5])
+}
+
+/// Ethernet multicast address for an IPv6 multicast group (RFC 2464 7).
+pub fn ipv6_multicast_mac(group: Ipv6Addr) -> [u8; 6] {
+    let o = group.octets();
+    [0x33, 0x33, o[12], o[13], o[14], o[15]]
+}
+
+fn write_ethernet(frame: &mut [u8], dst: [u8; 6], src: [u8; 6], ethertype: EtherType) {
+    if let Some(mut ethernet) = MutableEthernetPacket::new(frame) {
+        ethernet.set_destination(mac(dst));
+        ethernet.set_source(mac(src));
+        ethernet.set_ethertype(ethertype);
+    }
+}
+
+/// A gratuitous ARP request announcing `vip` at `src_mac`: sender IP = target IP = VIP,
+/// target MAC broadcast (as keepalived sends it), Ethernet destination broadcast.
+pub fn gratuitous_arp_frame(src_mac: [u8; 6], vip: Ipv4Addr) -> Vec<u8> {
+    let mut frame = vec![0u8; ETHERNET_HEADER + ARP_LEN];
+    write_ethernet(&mut frame, BROADCAST_MAC, src_mac, EtherTypes::Arp);
+    if let Some(mut arp) = frame
+        .get_mut(ETHERNET_HEADER..)
+        .and_then(MutableArpPacket::new)
+    {
+        arp.set_hardware_type(ArpHardwareTypes::Ethernet);
+        arp.set_protocol_type(EtherTypes::Ipv4);
+        arp.set_hw_addr_len(6);
+        arp.set_proto_addr_len(4);
+        arp.set_operation(ArpOperations::Request);
+        arp.set_sender_hw_addr(mac(src_mac));
+        arp.set_sender_proto_addr(vip);
+        arp.set_target_hw_addr(mac(BROADCAST_MAC));
+        arp.set_target_proto_addr(vip);
+    }
+    frame
+}
+
+/// An unsolicited Neighbor Advertisement for `vip` from `src_ip` (the interface's link-local
+/// address) to all nodes: Override set, Router and Solicited clear, Target Link-Layer Address
+/// option = `src_mac`, hop limit 255, ICMPv6 checksum filled in.
+pub fn unsolicited_na_frame(src_mac: [u8; 6], src_ip: Ipv6Addr, vip: Ipv6Addr) -> Vec<u8> {
+    let mut frame = vec![0u8; ETHERNET_HEADER + IPV6_HEADER + NA_LEN];
+    write_ethernet(
+        &mut frame,
+        ipv6_multicast_mac(ALL_NODES),
+        src_mac,
+        EtherTypes::Ipv6,
+    );
+    if let Some(mut ip) = frame
+        .get_mut(ETHERNET_HEADER..)
+        .and_then(MutableIpv6Packet::new)
+    {
+        ip.set_version(6);
+        ip.set_payload_length(NA_LEN as u16);
+        ip.set_next_header(IpNextHeaderProtocols::Icmpv6);
+        ip.set_hop_limit(255);
+        ip.set_source(src_ip);
+        ip.set_destination(ALL_NODES);
+    }
+    let icmp_start = ETHERNET_HEADER + IPV6_HEADER;
+    if let Some(mut na) = frame
+        .get_mut(icmp_start..)
+        .and_then(MutableNeighborAdvertPacket::new)
+    {
+        na.set_icmpv6_type(Icmpv6Types::NeighborAdvert);
+        na.set_icmpv6_code(Icmpv6Code::new(0));
+        na.set_flags(NeighborAdvertFlags::Override);
+        na.set_target_addr(vip);
+        na.set_options(&[NdpOption {
+            option_type: NdpOptionTypes::TargetLLAddr,
+            length: 1,
+            data: src_mac.to_vec(),
+        }]);
+    }
+    let checksum = frame
+        .get(icmp_start..)
+        .and_then(Icmpv6Packet::new)
+        .map(|packet| icmpv6::checksum(&packet, &src_ip, &ALL_NODES));
+    if let (Some(checksum), Some(field)) = (checksum, frame.get_mut(icmp_start + 2..icmp_start + 4))
+    {
+        field.copy_from_slice(&checksum.to_be_bytes());
+    }
+    frame
+}
+
+/// Sends GARPs and unsolicited NAs on any interface.
+pub struct Announcer {
+    socket: OwnedFd,
+    netlink: Netlink,
+}
+
+impl Announcer {
+    /// Open the packet socket in the calling thread's network namespace.
+    pub fn new() -> io::Result<Self> {
+        // Protocol 0: this socket only sends, so it never queues received frames.
+        // SAFETY: plain socket(2) call; the result is checked before being owned.
+        let raw = unsafe {
+            libc::socket(
+                libc::AF_PACKET,
+                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                0,
+            )
+        };
+        if raw < 0 {
+            let err = io::Error::last_os_error();
+            return Err(io::Error::new(
+                err.kind(),
+                format!("socket(AF_PACKET): {err}"),
+            ));
+        }
+        // SAFETY: `raw` is a fresh descriptor that nothing else owns.
+        let socket = unsafe { OwnedFd::from_raw_fd(raw) };
+        Ok(Announcer {
+            socket,
+            netlink: Netlink::new()?,
+        })
+    }
+
+    /// Announce `vip` on the interface: a GARP for IPv4, an unsolicited NA for IPv6, from the
+    /// interface's MAC (and, for IPv6, its link-local address).
+    pub fn send(&self, ifindex: u32, vip: IpAddr) -> io::Result<()> {
+        let link = self.netlink.link(ifindex)?.ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("no interface with index {ifindex}"),
+            )
+        })?;
+        let src_mac = link.mac.ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!("interface {} has no Ethernet address", link.name),
+            )
+        })?;
+        let (frame, dst_mac, ethertype) = match vip {
+            IpAddr::V4(v4) => (
+                gratuitous_arp_frame(src_mac, v4),
+                BROADCAST_MAC,
+                libc::ETH_P_ARP,
+            ),
+            IpAddr::V6(v6) => {
+                let src_ip = self.netlink.ipv6_link_local(ifindex)?.ok_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::AddrNotAvailable,
+                        format!(
+                            "interface {} has no usable IPv6 link-local address",
+                            link.name
+                        ),
+                    )
+                })?;
+                (
+                    unsolicited_na_frame(src_mac, src_ip, v6),
+                    ipv6_multicast_mac(ALL_NODES),
+                    libc::ETH_P_IPV6,
+                )
+            }
+        };
+        self.send_frame(ifindex, &frame, dst_mac, ethertype)
+            .map_err(|e| io::Error::new(e.kind(), format!("announce {vip} on {}: {e}", link.name)))
+    }
+
+    fn send_frame(
+        &self,
+        ifindex: u32,
+        frame: &[u8],
+        dst_mac: [u8; 6],
+        ethertype: libc::c_int,
+    ) -> io::Result<()> {
+        // SAFETY: sockaddr_ll is plain old data; all-zero is a valid value.
+        let mut address: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        address.sll_family = libc::AF_PACKET as libc::c_ushort;
+        address.sll_protocol = (ethertype as u16).to_be();
+        address.sll_ifindex = libc::c_int::try_from(ifindex).map_err(|_| {
+            io::Error::new(io::ErrorKind::InvalidInput, "interface index out of range")
+        })?;
+        address.sll_halen = 6;
+        address.sll_addr[..6].copy_from_slice(&dst_mac);
+        // SAFETY: frame and address are live for the call and their lengths are passed.
+        let sent = unsafe {
+            libc::sendto(
+                self.socket.as_raw_fd(),
+                frame.as_ptr().cast(),
+                frame.len(),
+                0,
+                (&address as *const libc::sockaddr_ll).cast(),
+                size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        };
+        if sent < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAC: [u8; 6] = [0x02, 0x00, 0x5e, 0x10, 0x20, 0x30];
+
+    #[test]
+    fn garp_bytes() {
+        let frame = gratuitous_arp_frame(MAC, Ipv4Addr::new(192, 0, 2, 100));
+        #[rustfmt::skip]
+        let expected: [u8; 42] = [
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, // dst broadcast
+            0x02, 0x00, 0x5e, 0x10, 0x20, 0x30, // src
+            0x08, 0x06,                         // ARP
+            0x00, 0x01, 0x08, 0x00, 6, 4,       // Ethernet/IPv4
+            0x00, 0x01,                         // request
+            0x02, 0x00, 0x5e, 0x10, 0x20, 0x30, 192, 0, 2, 100, // sender
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 192, 0, 2, 100, // target
+        ];
+        assert_eq!(frame, expected);
+    }
+
+    #[test]
+    fn na_bytes_and_checksum() {
+        let src: Ipv6Addr = "fe80::200:5eff:fe10:2030".parse().unwrap();
+        let vip: Ipv6Addr = "2001:db8::100".parse().unwrap();
+        let frame = unsolicited_na_frame(MAC, src, vip);
+        assert_eq!(frame.len(), 14 + 40 + 32);
+        assert_eq!(&frame[0..6], &[0x33, 0x33, 0, 0, 0, 1]);
+        assert_eq!(&frame[6..12], &MAC);
+        assert_eq!(&frame[12..14], &[0x86, 0xdd]);
+        let ip = &frame[14..54];
+        assert_eq!(ip[0] >> 4, 6);
+        assert_eq!(u16::from_be_bytes([ip[4], ip[5]]), 32);
+        assert_eq!(ip[6], 58);
+        assert_eq!(ip[7], 255);
+        assert_eq!(&ip[8..24], &src.octets());
+        assert_eq!(&ip[24..40], &ALL_NODES.octets());
+        let na = &frame[54..];
+        assert_eq!(na[0], 136);
+        assert_eq!(na[1], 0);
+        assert_eq!(&na[4..8], &[0x20, 0, 0, 0]); // O only
+        assert_eq!(&na[8..24], &vip.octets());
+        assert_eq!(&na[24..32], &[2, 1, 0x02, 0x00, 0x5e, 0x10, 0x20, 0x30]);
+        assert_eq!(internet_checksum_with_pseudo_header(src, ALL_NODES, na), 0);
+    }
+
+    /// Independent checksum: the one's complement sum over pseudo-header and message,
+    /// checksum field included, must fold to 0xffff (i.e. its complement is zero).
+    fn internet_checksum_with_pseudo_header(src: Ipv6Addr, dst: Ipv6Addr, msg: &[u8]) -> u16 {
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&src.octets());
+        bytes.extend_from_slice(&dst.octets());
+        bytes.extend_from_slice(&(msg.len() as u32).to_be_bytes());
+        bytes.extend_from_slice(&[0, 0, 0, 58]);
+        bytes.extend_from_slice(msg);
+        let mut sum: u32 = bytes
+            .chunks(2)
+            .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+            .sum();
+        while sum > 0xffff {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        !(sum as u16)
+    }
+
+    #[test]
+    fn multicast_mac_mapping() {
+        let group: Ipv6Addr = "ff02::1:ff00:100".parse().unwrap();
+        assert_eq!(
+            ipv6_multicast_mac(group),
+            [0x33, 0x33, 0xff, 0x00, 0x01, 0x00]
+        );
+    }
+}

@@ -1,0 +1,377 @@
+//! Short blocking rtnetlink requests: interface lookups and adding/removing addresses.
+//!
+//! Every call is one request and its reply on a private route socket, a few microseconds of
+//! kernel work, so it is fine to call from async code.
+
+use std::io::{self, Cursor};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use neli::consts::nl::{NlmF, Nlmsg};
+use neli::consts::rtnl::{Ifa, IfaF, Iff, Ifla, RtAddrFamily, RtScope, Rtm};
+use neli::consts::socket::NlFamily;
+use neli::nl::{NlPayload, NlmsghdrBuilder};
+use neli::rtnl::{Ifaddrmsg, IfaddrmsgBuilder, Ifinfomsg, IfinfomsgBuilder, RtattrBuilder};
+use neli::socket::synchronous::NlSocketHandle;
+use neli::types::{Buffer, RtBuffer};
+use neli::utils::Groups;
+use neli::{FromBytesWithInput, Size, ToBytes};
+
+/// `IFA_F_*` flags of an address (the 32-bit `IFA_FLAGS` value when the kernel sends it).
+pub mod address_flags {
+    pub const SECONDARY: u32 = libc::IFA_F_SECONDARY;
+    pub const NODAD: u32 = libc::IFA_F_NODAD;
+    pub const DADFAILED: u32 = libc::IFA_F_DADFAILED;
+    pub const TENTATIVE: u32 = libc::IFA_F_TENTATIVE;
+    pub const PERMANENT: u32 = libc::IFA_F_PERMANENT;
+}
+
+/// What the kernel says about one interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkInfo {
+    pub index: u32,
+    pub name: String,
+    /// Administratively up (`IFF_UP`) and operationally running (`IFF_RUNNING`, i.e. carrier).
+    pub up: bool,
+    /// Hardware address, when the link has a 6-byte one (Ethernet, veth, bridge, bond...).
+    pub mac: Option<[u8; 6]>,
+}
+
+/// One address configured on an interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterfaceAddress {
+    pub index: u32,
+    pub addr: IpAddr,
+    pub prefix_len: u8,
+    /// `IFA_F_*` bits, see [`address_flags`].
+    pub flags: u32,
+    /// `IFA_LABEL` (IPv4 only), e.g. `eth0:vip`.
+    pub label: Option<String>,
+}
+
+impl InterfaceAddress {
+    fn is_usable(&self) -> bool {
+        self.flags & (address_flags::TENTATIVE | address_flags::DADFAILED) == 0
+    }
+}
+
+/// A route netlink socket for request/reply calls.
+pub struct Netlink {
+    socket: NlSocketHandle,
+    seq: AtomicU32,
+}
+
+pub(crate) fn neli_error(context: &str, err: impl std::fmt::Display) -> io::Error {
+    io::Error::other(format!("netlink {context}: {err}"))
+}
+
+fn socket_error(context: &str, err: neli::err::SocketError) -> io::Error {
+    match err {
+        neli::err::SocketError::Io(e) => {
+            io::Error::new(e.kind(), format!("netlink {context}: {e}"))
+        }
+        other => neli_error(context, other),
+    }
+}
+
+impl Netlink {
+    /// Open a route netlink socket in the calling thread's network namespace.
+    pub fn new() -> io::Result<Self> {
+        let socket = NlSocketHandle::connect(NlFamily::Route, None, Groups::empty())
+            .map_err(|e| socket_error("connect", e))?;
+        Ok(Netlink {
+            socket,
+            seq: AtomicU32::new(1),
+        })
+    }
+
+    /// Send one request and collect the payloads of the reply (all parts of a dump).
+    /// A netlink error reply becomes an `io::Error` carrying the errno.
+    fn request<S, R>(&self, ty: Rtm, flags: NlmF, payload: S, context: &str) -> io::Result<Vec<R>>
+    where
+        S: Size + ToBytes + std::fmt::Debug,
+        R: FromBytesWithInput<Input = usize>,
+    {
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        let msg = NlmsghdrBuilder::default()
+            .nl_type(ty)
+            .nl_flags(flags | NlmF::REQUEST | NlmF::ACK)
+            .nl_seq(seq)
+            .nl_payload(NlPayload::Payload(payload))
+            .build()
+            .map_err(|e| neli_error(context, e))?;
+        self.socket
+            .send(&msg)
+            .map_err(|e| socket_error(context, e))?;
+
+        let reply_type: u16 = match ty {
+            Rtm::Getlink => Rtm::Newlink.into(),
+            Rtm::Getaddr => Rtm::Newaddr.into(),
+            other => other.into(),
+        };
+        let done: u16 = Nlmsg::Done.into();
+        let mut out = Vec::new();
+        loop {
+            let (messages, _) = self
+                .socket
+                .recv::<u16, Buffer>()
+                .map_err(|e| socket_error(context, e))?;
+            for message in messages {
+                let message = message.map_err(|e| socket_error(context, e))?;
+                if *message.nl_seq() != seq {
+                    continue;
+                }
+                match message.nl_payload() {
+                    NlPayload::Err(err) => {
+                        // Keep the bare errno so callers can match on it.
+                        return Err(io::Error::from_raw_os_error(-*err.error()));
+                    }
+                    NlPayload::Ack(_) | NlPayload::DumpExtAck(_) | NlPayload::Empty => {
+                        return Ok(out)
+                    }
+                    NlPayload::Payload(bytes) => {
+                        if *message.nl_type() == done {
+                            return Ok(out);
+                        }
+                        if *message.nl_type() == reply_type {
+                            let len = bytes.as_ref().len();
+                            let parsed =
+                                R::from_bytes_with_input(&mut Cursor::new(bytes.as_ref()), len)
+                                    .map_err(|e| neli_error(context, e))?;
+                            out.push(parsed);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn links(&self) -> io::Result<Vec<LinkInfo>> {
+        let msg = IfinfomsgBuilder::default()
+            .ifi_family(RtAddrFamily::Unspecified)
+            .build()
+            .map_err(|e| neli_error("link dump", e))?;
+        let replies: Vec<Ifinfomsg> = self.request(Rtm::Getlink, NlmF::DUMP, msg, "link dump")?;
+        Ok(replies.iter().filter_map(link_info).collect())
+    }
+
+    /// The index of the interface called `name`, if it exists.
+    pub fn link_index(&self, name: &str) -> io::Result<Option<u32>> {
+        Ok(self
+            .links()?
+            .into_iter()
+            .find(|link| link.name == name)
+            .map(|link| link.index))
+    }
+
+    /// State of the interface with this index; `None` if there is no such interface.
+    pub fn link(&self, index: u32) -> io::Result<Option<LinkInfo>> {
+        Ok(self.links()?.into_iter().find(|link| link.index == index))
+    }
+
+    /// All addresses of one interface, in kernel order (IPv4 primary before its secondaries).
+    pub fn addresses(&self, index: u32) -> io::Result<Vec<InterfaceAddress>> {
+        let msg = IfaddrmsgBuilder::default()
+            .ifa_family(RtAddrFamily::Unspecified)
+            .ifa_prefixlen(0)
+            .ifa_scope(RtScope::Universe)
+            .ifa_index(0)
+            .build()
+            .map_err(|e| neli_error("address dump", e))?;
+        let replies: Vec<Ifaddrmsg> =
+            self.request(Rtm::Getaddr, NlmF::DUMP, msg, "address dump")?;
+        Ok(replies
+            .iter()
+            .filter_map(interface_address)
+            .filter(|a| a.index == index)
+            .collect())
+    }
+
+    /// The primary (first non-secondary) IPv4 address of an interface.
+    pub fn primary_ipv4(&self, index: u32) -> io::Result<Option<Ipv4Addr>> {
+        Ok(self
+            .addresses(index)?
+            .into_iter()
+            .find_map(|a| match a.addr {
+                IpAddr::V4(v4) if a.flags & address_flags::SECONDARY == 0 => Some(v4),
+                _ => None,
+            }))
+    }
+
+    /// The (usable, i.e. not tentative) IPv6 link-local address of an interface.
+    pub fn ipv6_link_local(&self, index: u32) -> io::Result<Option<Ipv6Addr>> {
+        Ok(self
+            .addresses(index)?
+            .into_iter()
+            .find_map(|a| match a.addr {
+                IpAddr::V6(v6) if is_link_local(&v6) && a.is_usable() => Some(v6),
+                _ => None,
+            }))
+    }
+
+    /// Add an address; an address that is already there counts as success. IPv6 addresses
+    /// are added with `IFA_F_NODAD` so a virtual IP is usable at once. The label (IPv4 only)
+    /// must start with the interface name, like `ip addr add ... label eth0:vip` requires.
+    pub fn add_address(
+        &self,
+        index: u32,
+        addr: IpAddr,
+        prefix_len: u8,
+        label: Option<&str>,
+    ) -> io::Result<()> {
+        let msg = address_message(index, addr, prefix_len, label)?;
+        match self.request::<_, Ifaddrmsg>(
+            Rtm::Newaddr,
+            NlmF::CREATE | NlmF::EXCL,
+            msg,
+            "add address",
+        ) {
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(()),
+            other => other.map(drop),
+        }
+    }
+
+    /// Delete an address; an address that is not there counts as success.
+    pub fn delete_address(&self, index: u32, addr: IpAddr, prefix_len: u8) -> io::Result<()> {
+        let msg = address_message(index, addr, prefix_len, None)?;
+        match self.request::<_, Ifaddrmsg>(Rtm::Deladdr, NlmF::empty(), msg, "delete address") {
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EADDRNOTAVAIL) | Some(libc::ENOENT)
+                ) =>
+            {
+                Ok(())
+            }
+            other => other.map(drop),
+        }
+    }
+}
+
+impl AsRawFd for Netlink {
+    fn as_raw_fd(&self) -> RawFd {
+        self.socket.as_raw_fd()
+    }
+}
+
+pub(crate) fn is_link_local(addr: &Ipv6Addr) -> bool {
+    addr.segments()[0] & 0xffc0 == 0xfe80
+}
+
+fn address_message(
+    index: u32,
+    addr: IpAddr,
+    prefix_len: u8,
+    label: Option<&str>,
+) -> io::Result<Ifaddrmsg> {
+    let context = "address message";
+    let (family, bytes, max_prefix) = match addr {
+        IpAddr::V4(v4) => (RtAddrFamily::Inet, v4.octets().to_vec(), 32),
+        IpAddr::V6(v6) => (RtAddrFamily::Inet6, v6.octets().to_vec(), 128),
+    };
+    if prefix_len > max_prefix {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("prefix length {prefix_len} is too long for {addr}"),
+        ));
+    }
+    let attr = |ty: Ifa, payload: Buffer| {
+        RtattrBuilder::default()
+            .rta_type(ty)
+            .rta_payload(payload)
+            .build()
+            .map_err(|e| neli_error(context, e))
+    };
+    let mut attrs = RtBuffer::new();
+    attrs.push(attr(Ifa::Local, Buffer::from(bytes.clone()))?);
+    attrs.push(attr(Ifa::Address, Buffer::from(bytes))?);
+    let flags = match addr {
+        IpAddr::V4(_) => {
+            if let Some(label) = label {
+                let mut text = label.as_bytes().to_vec();
+                text.push(0);
+                attrs.push(attr(Ifa::Label, Buffer::from(text))?);
+            }
+            IfaF::empty()
+        }
+        IpAddr::V6(_) => {
+            attrs.push(attr(
+                Ifa::Flags,
+                Buffer::from(address_flags::NODAD.to_ne_bytes().to_vec()),
+            )?);
+            IfaF::NODAD
+        }
+    };
+    IfaddrmsgBuilder::default()
+        .ifa_family(family)
+        .ifa_prefixlen(prefix_len)
+        .ifa_flags(flags)
+        .ifa_scope(RtScope::Universe)
+        .ifa_index(index)
+        .rtattrs(attrs)
+        .build()
+        .map_err(|e| neli_error(context, e))
+}
+
+pub(crate) fn link_info(msg: &Ifinfomsg) -> Option<LinkInfo> {
+    let index = u32::try_from(*msg.ifi_index()).ok()?;
+    let mut name = None;
+    let mut mac = None;
+    for attr in msg.rtattrs().iter() {
+        let payload = attr.rta_payload().as_ref();
+        if *attr.rta_type() == Ifla::Ifname {
+            let text = payload.split(|b| *b == 0).next().unwrap_or_default();
+            name = Some(String::from_utf8_lossy(text).into_owned());
+        } else if *attr.rta_type() == Ifla::Address {
+            mac = <[u8; 6]>::try_from(payload).ok();
+        }
+    }
+    let flags = *msg.ifi_flags();
+    Some(LinkInfo {
+        index,
+        name: name.unwrap_or_default(),
+        up: flags.contains(Iff::UP) && flags.contains(Iff::RUNNING),
+        mac,
+    })
+}
+
+pub(crate) fn interface_address(msg: &Ifaddrmsg) -> Option<InterfaceAddress> {
+    let mut local = None;
+    let mut address = None;
+    let mut label = None;
+    let mut flags = u32::from(u8::from(*msg.ifa_flags()));
+    for attr in msg.rtattrs().iter() {
+        let payload = attr.rta_payload().as_ref();
+        let ty = *attr.rta_type();
+        if ty == Ifa::Local {
+            local = parse_ip(payload);
+        } else if ty == Ifa::Address {
+            address = parse_ip(payload);
+        } else if ty == Ifa::Label {
+            let text = payload.split(|b| *b == 0).next().unwrap_or_default();
+            label = Some(String::from_utf8_lossy(text).into_owned());
+        } else if ty == Ifa::Flags {
+            if let Ok(bytes) = <[u8; 4]>::try_from(payload) {
+                flags = u32::from_ne_bytes(bytes);
+            }
+        }
+    }
+    // IFA_LOCAL is the interface's own address; IFA_ADDRESS is the peer on point-to-point
+    // links and the only one present for ordinary IPv6 addresses.
+    Some(InterfaceAddress {
+        index: *msg.ifa_index(),
+        addr: local.or(address)?,
+        prefix_len: *msg.ifa_prefixlen(),
+        flags,
+        label,
+    })
+}
+
+fn parse_ip(bytes: &[u8]) -> Option<IpAddr> {
+    if let Ok(v4) = <[u8; 4]>::try_from(bytes) {
+        Some(IpAddr::from(v4))
+    } else {
+        <[u8; 16]>::try_from(bytes).ok().map(IpAddr::from)
+    }
+}

@@ -1,0 +1,520 @@
+//! The raw IP protocol 112 socket that carries VRRP adverts on one interface.
+//!
+//! One unbound socket per interface and family: binding a raw socket to an address would
+//! filter out adverts sent to the multicast group, so the source address is chosen per packet
+//! with an `IP_PKTINFO`/`IPV6_PKTINFO` control message instead.
+
+use std::io::{self, IoSlice, IoSliceMut};
+use std::mem::size_of;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::sys::socket::{
+    recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags, SockaddrIn, SockaddrIn6,
+    SockaddrStorage,
+};
+use tokio::io::unix::AsyncFd;
+
+use super::netlink::Netlink;
+
+/// IANA protocol number of VRRP.
+pub const IPPROTO_VRRP: i32 = 112;
+/// VRRP multicast group for IPv4 (RFC 5798 5.1.1.2).
+pub const VRRP_GROUP_V4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
+/// VRRP multicast group for IPv6 (RFC 5798 5.1.2.2).
+pub const VRRP_GROUP_V6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
+
+/// Large enough for an IPv6 advert with 255 addresses plus headers.
+const RECEIVE_BUFFER: usize = 8192;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Join the VRRP group on the interface; the source is the interface's primary IPv4
+    /// address or its IPv6 link-local address (looked up again before each send).
+    Multicast,
+    /// No group membership; adverts leave from `src`.
+    Unicast { src: IpAddr },
+}
+
+/// One advert as it came off the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    /// IPv4: the whole IP datagram, header included (raw IPv4 sockets deliver it so).
+    /// IPv6: the VRRP packet only (the kernel strips the IPv6 header).
+    pub data: Vec<u8>,
+    pub src: IpAddr,
+    /// Destination address of the packet: the group, or our unicast address.
+    pub dst: IpAddr,
+    /// IPv4 TTL or IPv6 hop limit the packet arrived with.
+    pub hop_limit: u8,
+    pub ifindex: u32,
+}
+
+impl Received {
+    /// The VRRP packet: for IPv4 the datagram after its header, for IPv6 `data` itself.
+    /// `None` if an IPv4 header is malformed.
+    pub fn vrrp_payload(&self) -> Option<&[u8]> {
+        match self.src {
+            IpAddr::V4(_) => {
+                let header_len = usize::from(self.data.first()? & 0x0f) * 4;
+                if header_len < 20 {
+                    return None;
+                }
+                self.data.get(header_len..)
+            }
+            IpAddr::V6(_) => Some(&self.data),
+        }
+    }
+}
+
+/// A raw VRRP socket bound to one interface.
+pub struct VrrpSocket {
+    fd: AsyncFd<OwnedFd>,
+    family: Family,
+    ifname: String,
+    ifindex: u32,
+    mode: Mode,
+}
+
+impl VrrpSocket {
+    /// Open a VRRP socket on `ifname` in the calling thread's network namespace.
+    /// Must be called inside a tokio runtime (the socket registers with its reactor).
+    pub fn open(ifname: &str, family: Family, mode: Mode) -> io::Result<Self> {
+        let netlink = Netlink::new()?;
+        let ifindex = netlink.link_index(ifname)?.ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("interface {ifname:?} does not exist"),
+            )
+        })?;
+        if let Mode::Unicast { src } = mode {
+            if matches!(
+                (family, src),
+                (Family::V4, IpAddr::V6(_)) | (Family::V6, IpAddr::V4(_))
+            ) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("unicast source {src} is not of the socket's family {family:?}"),
+                ));
+            }
+        }
+        let domain = match family {
+            Family::V4 => libc::AF_INET,
+            Family::V6 => libc::AF_INET6,
+        };
+        // SAFETY: plain socket(2) call; the result is checked before being owned.
+        let raw = unsafe {
+            libc::socket(
+                domain,
+                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                IPPROTO_VRRP,
+            )
+        };
+        if raw < 0 {
+            return Err(annotate(io::Error::last_os_error(), "socket(IPPROTO_VRRP)"));
+        }
+        // SAFETY: `raw` is a fresh descriptor that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let raw = fd.as_raw_fd();
+
+        let mut device = ifname.as_bytes().to_vec();
+        device.push(0);
+        set_option_bytes(
+            raw,
+            libc::SOL_SOCKET,
+            libc::SO_BINDTODEVICE,
+            &device,
+            "SO_BINDTODEVICE",
+        )?;
+        let index_c = libc::c_int::try_from(ifindex).map_err(|_| {
+            io::Error::new(io::ErrorKind::InvalidData, "interface index out of range")
+        })?;
+        match family {
+            Family::V4 => {
+                set_int(raw, libc::IPPROTO_IP, libc::IP_TTL, 255, "IP_TTL")?;
+                set_int(
+                    raw,
+                    libc::IPPROTO_IP,
+                    libc::IP_MULTICAST_TTL,
+                    255,
+                    "IP_MULTICAST_TTL",
+                )?;
+                set_int(
+                    raw,
+                    libc::IPPROTO_IP,
+                    libc::IP_MULTICAST_LOOP,
+                    0,
+                    "IP_MULTICAST_LOOP",
+                )?;
+                set_int(raw, libc::IPPROTO_IP, libc::IP_PKTINFO, 1, "IP_PKTINFO")?;
+                let request = libc::ip_mreqn {
+                    imr_multiaddr: libc::in_addr {
+                        s_addr: u32::from(VRRP_GROUP_V4).to_be(),
+                    },
+                    imr_address: libc::in_addr { s_addr: 0 },
+                    imr_ifindex: index_c,
+                };
+                set_option(
+                    raw,
+                    libc::IPPROTO_IP,
+                    libc::IP_MULTICAST_IF,
+                    &request,
+                    "IP_MULTICAST_IF",
+                )?;
+                if mode == Mode::Multicast {
+                    set_option(
+                        raw,
+                        libc::IPPROTO_IP,
+                        libc::IP_ADD_MEMBERSHIP,
+                        &request,
+                        "IP_ADD_MEMBERSHIP 224.0.0.18",
+                    )?;
+                }
+            }
+            Family::V6 => {
+                let v6 = libc::IPPROTO_IPV6;
+                // Off: the kernel must neither fill in nor check the VRRP checksum; the
+                // protocol core computes it over the pseudo-header itself.
+                set_int(raw, v6, libc::IPV6_CHECKSUM, -1, "IPV6_CHECKSUM")?;
+                set_int(raw, v6, libc::IPV6_UNICAST_HOPS, 255, "IPV6_UNICAST_HOPS")?;
+                set_int(
+                    raw,
+                    v6,
+                    libc::IPV6_MULTICAST_HOPS,
+                    255,
+                    "IPV6_MULTICAST_HOPS",
+                )?;
+                set_int(raw, v6, libc::IPV6_MULTICAST_LOOP, 0, "IPV6_MULTICAST_LOOP")?;
+                set_int(
+                    raw,
+                    v6,
+                    libc::IPV6_MULTICAST_IF,
+                    index_c,
+                    "IPV6_MULTICAST_IF",
+                )?;
+                set_int(raw, v6, libc::IPV6_RECVPKTINFO, 1, "IPV6_RECVPKTINFO")?;
+                set_int(raw, v6, libc::IPV6_RECVHOPLIMIT, 1, "IPV6_RECVHOPLIMIT")?;
+                if mode == Mode::Multicast {
+                    let request = libc::ipv6_mreq {
+                        ipv6mr_multiaddr: libc::in6_addr {
+                            s6_addr: VRRP_GROUP_V6.octets(),
+                        },
+                        ipv6mr_interface: ifindex,
+                    };
+                    set_option(
+                        raw,
+                        v6,
+                        libc::IPV6_ADD_MEMBERSHIP,
+                        &request,
+                        "IPV6_ADD_MEMBERSHIP ff02::12",
+                    )?;
+                }
+            }
+        }
+        // SAFETY: the OwnedFd moves into the AsyncFd and stays open for its whole lifetime.
+        let fd = unsafe { AsyncFd::register(fd) }?;
+        Ok(VrrpSocket {
+            fd,
+            family,
+            ifname: ifname.to_owned(),
+            ifindex,
+            mode,
+        })
+    }
+
+    pub fn ifindex(&self) -> u32 {
+        self.ifindex
+    }
+
+    pub fn family(&self) -> Family {
+        self.family
+    }
+
+    /// The source address adverts leave from right now: the unicast source, or the
+    /// interface's primary IPv4 / IPv6 link-local address.
+    pub fn source_address(&self) -> io::Result<IpAddr> {
+        if let Mode::Unicast { src } = self.mode {
+            return Ok(src);
+        }
+        let netlink = Netlink::new()?;
+        let found = match self.family {
+            Family::V4 => netlink.primary_ipv4(self.ifindex)?.map(IpAddr::V4),
+            Family::V6 => netlink.ipv6_link_local(self.ifindex)?.map(IpAddr::V6),
+        };
+        found.ok_or_else(|| {
+            let what = match self.family {
+                Family::V4 => "IPv4 address",
+                Family::V6 => "usable IPv6 link-local address",
+            };
+            io::Error::new(
+                io::ErrorKind::AddrNotAvailable,
+                format!("interface {} has no {what} to send from", self.ifname),
+            )
+        })
+    }
+
+    /// Wait for the next VRRP packet on this interface.
+    pub async fn recv(&self) -> io::Result<Received> {
+        loop {
+            let mut guard = self.fd.readable().await?;
+            match guard.try_io(|fd| self.recv_now(fd.as_raw_fd())) {
+                Ok(result) => return result,
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    fn recv_now(&self, fd: RawFd) -> io::Result<Received> {
+        let mut buffer = vec![0u8; RECEIVE_BUFFER];
+        let mut control = nix::cmsg_space!(libc::in6_pktinfo, libc::c_int);
+        let mut iov = [IoSliceMut::new(&mut buffer)];
+        let msg = recvmsg::<SockaddrStorage>(fd, &mut iov, Some(&mut control), MsgFlags::empty())
+            .map_err(io::Error::from)?;
+        if msg.flags.contains(MsgFlags::MSG_TRUNC) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "VRRP packet on {} longer than {RECEIVE_BUFFER} bytes, dropped",
+                    self.ifname
+                ),
+            ));
+        }
+        let len = msg.bytes;
+        let src = msg.address.as_ref().and_then(|a| {
+            a.as_sockaddr_in()
+                .map(|s| IpAddr::V4(s.ip()))
+                .or_else(|| a.as_sockaddr_in6().map(|s| IpAddr::V6(s.ip())))
+        });
+        let mut dst = None;
+        let mut ifindex = None;
+        let mut hop_limit = None;
+        for cmsg in msg.cmsgs().map_err(io::Error::from)? {
+            match cmsg {
+                ControlMessageOwned::Ipv4PacketInfo(info) => {
+                    // ipi_addr is the header's destination; ipi_spec_dst the local route.
+                    dst = Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(
+                        info.ipi_addr.s_addr,
+                    ))));
+                    ifindex = u32::try_from(info.ipi_ifindex).ok();
+                }
+                ControlMessageOwned::Ipv6PacketInfo(info) => {
+                    dst = Some(IpAddr::V6(Ipv6Addr::from(info.ipi6_addr.s6_addr)));
+                    ifindex = Some(info.ipi6_ifindex);
+                }
+                ControlMessageOwned::Ipv6HopLimit(limit) => hop_limit = u8::try_from(limit).ok(),
+                _ => {}
+            }
+        }
+        buffer.truncate(len);
+        if self.family == Family::V4 {
+            hop_limit = buffer.get(8).copied();
+        }
+        let missing = |what: &str| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("VRRP packet on {} without {what}", self.ifname),
+            )
+        };
+        Ok(Received {
+            src: src.ok_or_else(|| missing("source address"))?,
+            dst: dst.ok_or_else(|| missing("packet info"))?,
+            hop_limit: hop_limit.ok_or_else(|| missing("hop limit"))?,
+            ifindex: ifindex.unwrap_or(self.ifindex),
+            data: buffer,
+        })
+    }
+
+    /// Send one VRRP packet (without IP header; the kernel adds it) to `dst`, which is the
+    /// VRRP group or a unicast peer. The source is [`VrrpSocket::source_address`].
+    pub async fn send_to(&self, payload: &[u8], dst: IpAddr) -> io::Result<()> {
+        let src = self.source_address()?;
+        loop {
+            let mut guard = self.fd.writable().await?;
+            match guard.try_io(|fd| self.send_now(fd.as_raw_fd(), payload, src, dst)) {
+                Ok(result) => return result,
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    fn send_now(&self, fd: RawFd, payload: &[u8], src: IpAddr, dst: IpAddr) -> io::Result<()> {
+        let iov = [IoSlice::new(payload)];
+        let sent = match (src, dst) {
+            (IpAddr::V4(src), IpAddr::V4(dst)) => {
+                let info = libc::in_pktinfo {
+                    ipi_ifindex: libc::c_int::try_from(self.ifindex).unwrap_or(0),
+                    ipi_spec_dst: libc::in_addr {
+                        s_addr: u32::from(src).to_be(),
+                    },
+                    ipi_addr: libc::in_addr { s_addr: 0 },
+                };
+                let address = SockaddrIn::from(std::net::SocketAddrV4::new(dst, 0));
+                sendmsg(
+                    fd,
+                    &iov,
+                    &[ControlMessage::Ipv4PacketInfo(&info)],
+                    MsgFlags::empty(),
+                    Some(&address),
+                )
+            }
+            (IpAddr::V6(src), IpAddr::V6(dst)) => {
+                let info = libc::in6_pktinfo {
+                    ipi6_addr: libc::in6_addr {
+                        s6_addr: src.octets(),
+                    },
+                    ipi6_ifindex: self.ifindex,
+                };
+                let scope = if dst.is_multicast() || super::netlink::is_link_local(&dst) {
+                    self.ifindex
+                } else {
+                    0
+                };
+                let address = SockaddrIn6::from(std::net::SocketAddrV6::new(dst, 0, 0, scope));
+                sendmsg(
+                    fd,
+                    &iov,
+                    &[ControlMessage::Ipv6PacketInfo(&info)],
+                    MsgFlags::empty(),
+                    Some(&address),
+                )
+            }
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("cannot send from {src} to {dst}: address families differ"),
+                ))
+            }
+        };
+        let sent = sent.map_err(io::Error::from)?;
+        if sent != payload.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                format!("sent {sent} of {} bytes to {dst}", payload.len()),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The current `IPV6_CHECKSUM` offset (-1 means the kernel leaves the checksum alone).
+    pub fn ipv6_checksum_offset(&self) -> io::Result<i32> {
+        get_int(
+            self.fd.get_ref().as_raw_fd(),
+            libc::IPPROTO_IPV6,
+            libc::IPV6_CHECKSUM,
+            "IPV6_CHECKSUM",
+        )
+    }
+}
+
+fn annotate(err: io::Error, what: &str) -> io::Error {
+    io::Error::new(err.kind(), format!("{what}: {err}"))
+}
+
+fn set_option<T>(
+    fd: RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: &T,
+    what: &str,
+) -> io::Result<()> {
+    let len = libc::socklen_t::try_from(size_of::<T>())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "option too large"))?;
+    // SAFETY: `value` points to a live `T` of exactly `len` bytes.
+    let rc = unsafe { libc::setsockopt(fd, level, name, (value as *const T).cast(), len) };
+    if rc < 0 {
+        return Err(annotate(io::Error::last_os_error(), what));
+    }
+    Ok(())
+}
+
+fn set_option_bytes(
+    fd: RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: &[u8],
+    what: &str,
+) -> io::Result<()> {
+    let len = libc::socklen_t::try_from(value.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "option too large"))?;
+    // SAFETY: `value` is a live slice of `len` bytes.
+    let rc = unsafe { libc::setsockopt(fd, level, name, value.as_ptr().cast(), len) };
+    if rc < 0 {
+        return Err(annotate(io::Error::last_os_error(), what));
+    }
+    Ok(())
+}
+
+fn set_int(
+    fd: RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+    what: &str,
+) -> io::Result<()> {
+    set_option(fd, level, name, &value, what)
+}
+
+fn get_int(fd: RawFd, level: libc::c_int, name: libc::c_int, what: &str) -> io::Result<i32> {
+    let mut value: libc::c_int = 0;
+    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `value` and `len` are live and describe a c_int buffer.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            level,
+            name,
+            (&mut value as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if rc < 0 {
+        return Err(annotate(io::Error::last_os_error(), what));
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn received(data: Vec<u8>, src: IpAddr) -> Received {
+        Received {
+            data,
+            src,
+            dst: src,
+            hop_limit: 255,
+            ifindex: 1,
+        }
+    }
+
+    #[test]
+    fn ipv4_payload_skips_header_by_ihl() {
+        let mut data = vec![0u8; 24 + 3];
+        data[0] = 0x46; // IHL 6 words = 24 bytes (with options)
+        data[24..].copy_from_slice(&[1, 2, 3]);
+        let r = received(data, IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)));
+        assert_eq!(r.vrrp_payload(), Some(&[1u8, 2, 3][..]));
+    }
+
+    #[test]
+    fn ipv4_payload_rejects_bad_header() {
+        let r = received(vec![0x41, 0, 0], IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)));
+        assert_eq!(r.vrrp_payload(), None);
+        let r = received(vec![0x4f; 10], IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)));
+        assert_eq!(r.vrrp_payload(), None);
+        let r = received(vec![], IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)));
+        assert_eq!(r.vrrp_payload(), None);
+    }
+
+    #[test]
+    fn ipv6_payload_is_data() {
+        let r = received(vec![0x31, 1], IpAddr::V6(Ipv6Addr::LOCALHOST));
+        assert_eq!(r.vrrp_payload(), Some(&[0x31u8, 1][..]));
+    }
+}
