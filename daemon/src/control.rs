@@ -52,8 +52,12 @@ pub struct CheckStatus {
 
 /// Asks the daemon listening on `socket` for its status.
 pub fn request_status(socket: &Path) -> Result<StatusReport, String> {
-    let mut stream = std::os::unix::net::UnixStream::connect(socket)
-        .map_err(|e| format!("cannot connect to {}: {e} (is vipd running?)", socket.display()))?;
+    let mut stream = std::os::unix::net::UnixStream::connect(socket).map_err(|e| {
+        format!(
+            "cannot connect to {}: {e} (is vipd running?)",
+            socket.display()
+        )
+    })?;
     let timeout = Some(Duration::from_secs(5));
     stream
         .set_read_timeout(timeout)
@@ -70,7 +74,10 @@ pub fn request_status(socket: &Path) -> Result<StatusReport, String> {
 /// Renders a report as the human-readable table `vipd status` prints.
 pub fn render_text(report: &StatusReport) -> String {
     let mut out = String::new();
-    out.push_str(&format!("vipd pid {} config {}\n", report.pid, report.config));
+    out.push_str(&format!(
+        "vipd pid {} config {}\n",
+        report.pid, report.config
+    ));
     for i in &report.instances {
         out.push_str(&format!(
             "instance {} ({} vrid {} v{}): {}  priority {}/{}  master {}  advert {} ms  transitions {}\n",

@@ -1,0 +1,876 @@
+//! The daemon: one tokio task that owns every instance and turns events (packets, timers,
+//! netlink notifications, signals, status requests) into calls on the protocol core, then
+//! carries out the actions the core hands back. Sockets feed it through a channel, so no
+//! state is shared and nothing needs a lock.
+
+mod router;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::net::UnixListener;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+
+use crate::config::{self, Config};
+use crate::control::{StatusReport, DEFAULT_SOCKET};
+use crate::net::announce::Announcer;
+use crate::net::monitor::{Monitor, NetEvent};
+use crate::net::netlink::Netlink;
+use crate::net::socket::{Received, VrrpSocket};
+use crate::vrrp::instance::{Action, ReceivedAdvert, State};
+use crate::vrrp::packet::{self, DropReason, RxMeta};
+use router::{Router, SocketKey};
+
+/// Runs the daemon until SIGTERM/SIGINT. Errors are start-up failures (bad config, no
+/// netlink, socket in use) and come back as one printable message.
+pub fn run(config_path: Option<PathBuf>, socket: PathBuf) -> Result<(), String> {
+    init_logging();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async move {
+        let (path, cfg) = match &config_path {
+            Some(path) => config::load(path)
+                .map(|cfg| (path.clone(), cfg))
+                .map_err(|e| e.to_string().trim_end().to_string())?,
+            None => config::load_default().map_err(|e| e.to_string().trim_end().to_string())?,
+        };
+        let mut daemon = Daemon::new(path, cfg, socket)?;
+        daemon.serve().await
+    })
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VIPD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(false);
+    // journald adds its own timestamps.
+    let result = if std::env::var_os("JOURNAL_STREAM").is_some() {
+        builder.without_time().try_init()
+    } else {
+        builder.try_init()
+    };
+    drop(result);
+}
+
+enum Event {
+    Packet(SocketKey, Received),
+    Net(NetEvent),
+    Status(oneshot::Sender<StatusReport>),
+}
+
+struct OpenSocket {
+    socket: Arc<VrrpSocket>,
+    reader: JoinHandle<()>,
+}
+
+impl Drop for OpenSocket {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+/// A pending GARP/NA burst: `remaining` more rounds, the next one at `at`.
+struct AnnounceBurst {
+    at: Instant,
+    router: String,
+    remaining: u32,
+}
+
+struct Daemon {
+    config_path: PathBuf,
+    config: Config,
+    socket_path: PathBuf,
+    routers: Vec<Router>,
+    sockets: BTreeMap<SocketKey, OpenSocket>,
+    netlink: Netlink,
+    announcer: Option<Announcer>,
+    bursts: Vec<AnnounceBurst>,
+    events_tx: mpsc::Sender<Event>,
+    events_rx: mpsc::Receiver<Event>,
+    stopping: bool,
+}
+
+impl Daemon {
+    fn new(config_path: PathBuf, config: Config, socket_path: PathBuf) -> Result<Daemon, String> {
+        let netlink = Netlink::new().map_err(|e| format!("netlink: {e}"))?;
+        let announcer = match Announcer::new() {
+            Ok(a) => Some(a),
+            Err(e) => {
+                warn!("gratuitous ARP/NA disabled: {e}");
+                None
+            }
+        };
+        let (events_tx, events_rx) = mpsc::channel(1024);
+        let routers = config
+            .instances
+            .iter()
+            .map(|i| Router::new(i.clone(), &config.global))
+            .collect();
+        Ok(Daemon {
+            config_path,
+            config,
+            socket_path,
+            routers,
+            sockets: BTreeMap::new(),
+            netlink,
+            announcer,
+            bursts: Vec::new(),
+            events_tx,
+            events_rx,
+            stopping: false,
+        })
+    }
+
+    async fn serve(&mut self) -> Result<(), String> {
+        let monitor = Monitor::new().map_err(|e| format!("netlink monitor: {e}"))?;
+        spawn_monitor(monitor, self.events_tx.clone());
+        let listener = bind_control_socket(&self.socket_path)?;
+        let control = spawn_control(listener, self.events_tx.clone());
+        let mut sigterm = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+        let mut sigint = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+        let mut sighup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+
+        let now = Instant::now();
+        for index in 0..self.routers.len() {
+            self.remove_leftover_vips(index);
+            self.start_router(index, now);
+        }
+        self.process_actions().await;
+        info!(
+            "started with {} ({} instance(s)), control socket {}",
+            self.config_path.display(),
+            self.routers.len(),
+            self.socket_path.display()
+        );
+        notify(&[sd_notify::NotifyState::Ready]);
+        let watchdog = sd_notify::watchdog_enabled().map(|d| d / 2);
+        let mut next_watchdog = watchdog.map(|d| tokio::time::Instant::now() + d);
+
+        loop {
+            if self.stopping && self.routers.iter().all(|r| r.fsm.is_stopped()) {
+                break;
+            }
+            let deadline = self.next_deadline();
+            let sleep_until = earliest(deadline.map(tokio::time::Instant::from_std), next_watchdog);
+            tokio::select! {
+                Some(event) = self.events_rx.recv() => self.handle_event(event).await,
+                _ = sigterm.recv() => self.begin_stop("SIGTERM"),
+                _ = sigint.recv() => self.begin_stop("SIGINT"),
+                _ = sighup.recv() => self.reload().await,
+                _ = sleep(sleep_until) => {}
+            }
+            let now = Instant::now();
+            if let (Some(period), Some(at)) = (watchdog, next_watchdog) {
+                if tokio::time::Instant::now() >= at {
+                    notify(&[sd_notify::NotifyState::Watchdog]);
+                    next_watchdog = Some(tokio::time::Instant::now() + period);
+                }
+            }
+            for router in &mut self.routers {
+                if router.fsm.poll_timeout().is_some_and(|t| t <= now) {
+                    router.fsm.handle_timeout(now);
+                }
+            }
+            self.run_bursts(now);
+            self.process_actions().await;
+        }
+        control.abort();
+        let _ = std::fs::remove_file(&self.socket_path);
+        info!("stopped");
+        Ok(())
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.routers
+            .iter()
+            .filter_map(|r| r.fsm.poll_timeout())
+            .chain(self.bursts.iter().map(|b| b.at))
+            .min()
+    }
+
+    fn begin_stop(&mut self, signal: &str) {
+        let now = Instant::now();
+        if self.stopping {
+            info!("{signal} again: stopping at once");
+            for router in &mut self.routers {
+                router.fsm.shutdown(now);
+            }
+            return;
+        }
+        info!("{signal}: stopping, handing over master instances");
+        notify(&[sd_notify::NotifyState::Stopping]);
+        self.stopping = true;
+        for router in &mut self.routers {
+            let bound = router.handover_bound();
+            router.fsm.begin_handover(now, bound);
+        }
+    }
+
+    /// A killed earlier run may have left our VIPs configured; another router may hold them
+    /// by now, so they go before we take part in the protocol.
+    fn remove_leftover_vips(&mut self, index: usize) {
+        let Some(router) = self.routers.get(index) else {
+            return;
+        };
+        for vip in &router.cfg.vips {
+            let ifname = router.cfg.vip_interface(vip);
+            let Ok(Some(ifindex)) = self.netlink.link_index(ifname) else {
+                continue;
+            };
+            let present = self
+                .netlink
+                .addresses(ifindex)
+                .map(|list| list.iter().any(|a| a.addr == vip.address))
+                .unwrap_or(false);
+            if present {
+                match self
+                    .netlink
+                    .delete_address(ifindex, vip.address, vip.prefix_len)
+                {
+                    Ok(()) => warn!(
+                        "{}: removed {} from {ifname}: left behind by an earlier run",
+                        router.cfg.name, vip.address
+                    ),
+                    Err(e) => warn!("{}: cannot remove {}: {e}", router.cfg.name, vip.address),
+                }
+            }
+        }
+    }
+
+    fn start_router(&mut self, index: usize, now: Instant) {
+        self.attach(index);
+        let Some(router) = self.routers.get_mut(index) else {
+            return;
+        };
+        if !router.link_up {
+            router.fsm.set_fault(now, true);
+        }
+        router.fsm.start(now);
+    }
+
+    /// Opens (or shares) the instance's socket when its interface is there and up.
+    fn attach(&mut self, index: usize) {
+        let Some(router) = self.routers.get(index) else {
+            return;
+        };
+        let key = router.key.clone();
+        let link = match self.netlink.link_index(&key.interface) {
+            Ok(Some(ifindex)) => self.netlink.link(ifindex).ok().flatten(),
+            _ => None,
+        };
+        let Some(link) = link else {
+            if let Some(router) = self.routers.get_mut(index) {
+                if router.source.is_some() || router.fsm.transitions() == 0 {
+                    warn!(
+                        "{}: interface {} not found: FAULT until it appears",
+                        router.cfg.name, key.interface
+                    );
+                }
+                router.link_up = false;
+                router.source = None;
+            }
+            return;
+        };
+        if !self.sockets.contains_key(&key) {
+            match VrrpSocket::open(&key.interface, key.family(), key.mode()) {
+                Ok(socket) => {
+                    let socket = Arc::new(socket);
+                    let reader = spawn_reader(socket.clone(), key.clone(), self.events_tx.clone());
+                    self.sockets
+                        .insert(key.clone(), OpenSocket { socket, reader });
+                }
+                Err(e) => {
+                    if let Some(router) = self.routers.get_mut(index) {
+                        warn!(
+                            "{}: cannot open VRRP socket on {}: {e}",
+                            router.cfg.name, key.interface
+                        );
+                        router.link_up = false;
+                        router.source = None;
+                    }
+                    return;
+                }
+            }
+        }
+        let source = self
+            .sockets
+            .get(&key)
+            .and_then(|s| s.socket.source_address().ok());
+        let global = self.config.global.clone();
+        if let Some(router) = self.routers.get_mut(index) {
+            match source {
+                Some(source) => {
+                    if router.source != Some(source) {
+                        router.attach(source, &global);
+                    }
+                    router.link_up = link.up;
+                }
+                None => {
+                    warn!(
+                        "{}: no source address on {} yet: FAULT until one appears",
+                        router.cfg.name, key.interface
+                    );
+                    router.link_up = false;
+                }
+            }
+        }
+    }
+
+    async fn handle_event(&mut self, event: Event) {
+        match event {
+            Event::Packet(key, received) => self.on_packet(&key, &received),
+            Event::Net(net) => self.on_net_event(net),
+            Event::Status(reply) => {
+                let _ = reply.send(self.status());
+            }
+        }
+    }
+
+    fn on_packet(&mut self, key: &SocketKey, received: &Received) {
+        let now = Instant::now();
+        let (src, dst, hop_limit, payload) = match received.src {
+            IpAddr::V4(_) => match packet::split_ipv4(&received.data) {
+                Ok((meta, payload)) => (
+                    IpAddr::V4(meta.src),
+                    IpAddr::V4(meta.dst),
+                    meta.ttl,
+                    payload,
+                ),
+                Err(reason) => {
+                    self.drop_on_socket(key, reason);
+                    return;
+                }
+            },
+            IpAddr::V6(_) => (
+                received.src,
+                received.dst,
+                received.hop_limit,
+                &received.data[..],
+            ),
+        };
+        // Our own adverts (unicast to a peer list that names us, or looped multicast).
+        if self.routers.iter().any(|r| r.source == Some(src)) {
+            return;
+        }
+        let vrid = payload.get(1).copied();
+        let Some(index) = self
+            .routers
+            .iter()
+            .position(|r| r.key == *key && Some(r.cfg.vrid) == vrid)
+        else {
+            self.drop_on_socket(key, DropReason::UnknownVrid);
+            return;
+        };
+        let Some(router) = self.routers.get_mut(index) else {
+            return;
+        };
+        let rx = RxMeta {
+            src,
+            dst,
+            hop_limit,
+            require_hop_limit_255: !router.is_unicast(),
+            checksum_mode: router.checksum_mode(),
+        };
+        let advert = match packet::parse_advertisement(payload, &rx)
+            .and_then(|a| packet::check_for_instance(&a, &router.expectation()).map(|()| a))
+        {
+            Ok(advert) => advert,
+            Err(reason) => {
+                router.counters.drop(reason);
+                tracing::debug!("{}: dropped advert from {src}: {reason}", router.cfg.name);
+                return;
+            }
+        };
+        router.counters.received += 1;
+        if advert.priority != 0 {
+            router.note_address_list(src, &advert.addresses);
+        }
+        router.fsm.handle_advert(
+            now,
+            &ReceivedAdvert {
+                source: src,
+                priority: advert.priority,
+                advert_interval: Duration::from_millis(u64::from(advert.advert_interval_cs) * 10),
+            },
+        );
+    }
+
+    /// A packet that could not be tied to one instance counts for every instance on its socket.
+    fn drop_on_socket(&mut self, key: &SocketKey, reason: DropReason) {
+        for router in self.routers.iter_mut().filter(|r| r.key == *key) {
+            router.counters.drop(reason);
+        }
+    }
+
+    fn on_net_event(&mut self, event: NetEvent) {
+        let now = Instant::now();
+        match event {
+            NetEvent::LinkChanged { name, up, .. } => {
+                for index in self.indexes_on_interface(&name) {
+                    self.refresh_link(index, now, up);
+                }
+            }
+            NetEvent::LinkRemoved { name, .. } => {
+                self.sockets.retain(|key, _| key.interface != name);
+                for index in self.indexes_on_interface(&name) {
+                    if let Some(router) = self.routers.get_mut(index) {
+                        router.source = None;
+                        router.link_up = false;
+                        info!("{}: interface {name} removed", router.cfg.name);
+                        router.fsm.set_fault(now, true);
+                    }
+                }
+            }
+            NetEvent::AddressAdded { index: ifindex, .. } => {
+                let name = self.interface_name(ifindex);
+                for index in self.indexes_on_interface(&name) {
+                    if self.routers.get(index).is_some_and(|r| r.source.is_none()) {
+                        let up = self
+                            .netlink
+                            .link(ifindex)
+                            .ok()
+                            .flatten()
+                            .is_some_and(|l| l.up);
+                        self.refresh_link(index, now, up);
+                    }
+                }
+            }
+            NetEvent::AddressRemoved {
+                index: ifindex,
+                addr,
+                ..
+            } => self.restore_vip(ifindex, addr),
+            NetEvent::EventsLost => {
+                warn!("netlink events lost: re-reading link state");
+                for index in 0..self.routers.len() {
+                    let name = self.routers[index].key.interface.clone();
+                    let up = match self.netlink.link_index(&name) {
+                        Ok(Some(i)) => self.netlink.link(i).ok().flatten().is_some_and(|l| l.up),
+                        _ => false,
+                    };
+                    self.refresh_link(index, now, up);
+                }
+            }
+        }
+    }
+
+    fn interface_name(&self, ifindex: u32) -> String {
+        self.netlink
+            .link(ifindex)
+            .ok()
+            .flatten()
+            .map(|l| l.name)
+            .unwrap_or_default()
+    }
+
+    fn indexes_on_interface(&self, name: &str) -> Vec<usize> {
+        self.routers
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.key.interface == name)
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    fn refresh_link(&mut self, index: usize, now: Instant, up: bool) {
+        if up {
+            self.attach(index);
+        }
+        let Some(router) = self.routers.get_mut(index) else {
+            return;
+        };
+        let usable = up && router.source.is_some();
+        if usable != router.link_up || router.fsm.is_fault() == usable {
+            router.link_up = usable;
+            if usable {
+                info!(
+                    "{}: interface {} is up",
+                    router.cfg.name, router.key.interface
+                );
+            } else {
+                info!(
+                    "{}: interface {} is down",
+                    router.cfg.name, router.key.interface
+                );
+            }
+            router.fsm.set_fault(now, !usable);
+        }
+    }
+
+    /// A VIP deleted by hand while we are master comes back at once.
+    fn restore_vip(&mut self, ifindex: u32, addr: IpAddr) {
+        let name = self.interface_name(ifindex);
+        for router in &self.routers {
+            if !router.vips_installed || router.fsm.state() != State::Master {
+                continue;
+            }
+            for vip in router
+                .cfg
+                .vips
+                .iter()
+                .filter(|v| v.address == addr && router.cfg.vip_interface(v) == name)
+            {
+                warn!(
+                    "{}: {} was removed from {name} while MASTER: restoring it",
+                    router.cfg.name, vip.address
+                );
+                if let Err(e) = self.netlink.add_address(
+                    ifindex,
+                    vip.address,
+                    vip.prefix_len,
+                    vip.label.as_deref(),
+                ) {
+                    error!("{}: cannot restore {}: {e}", router.cfg.name, vip.address);
+                }
+            }
+        }
+    }
+
+    /// Carries out what the state machines asked for, until none has anything left.
+    async fn process_actions(&mut self) {
+        for index in 0..self.routers.len() {
+            loop {
+                let Some(action) = self
+                    .routers
+                    .get_mut(index)
+                    .and_then(|r| r.fsm.poll_action())
+                else {
+                    break;
+                };
+                self.perform(index, action).await;
+            }
+        }
+    }
+
+    async fn perform(&mut self, index: usize, action: Action) {
+        let Some(router) = self.routers.get_mut(index) else {
+            return;
+        };
+        match action {
+            Action::SendAdvert { priority } => {
+                let (Some(source), Some(open)) = (router.source, self.sockets.get(&router.key))
+                else {
+                    return;
+                };
+                let advert = router.advertisement(priority);
+                for dst in router.destinations() {
+                    let bytes = advert.to_bytes(source, dst, router.checksum_mode());
+                    match open.socket.send_to(&bytes, dst).await {
+                        Ok(()) => router.counters.sent += 1,
+                        Err(e) => {
+                            warn!("{}: sending advert to {dst}: {e}", router.cfg.name)
+                        }
+                    }
+                }
+            }
+            Action::AddVips => {
+                router.vips_installed = true;
+                for vip in &router.cfg.vips {
+                    let ifname = router.cfg.vip_interface(vip);
+                    let result = match self.netlink.link_index(ifname) {
+                        Ok(Some(ifindex)) => self.netlink.add_address(
+                            ifindex,
+                            vip.address,
+                            vip.prefix_len,
+                            vip.label.as_deref(),
+                        ),
+                        Ok(None) => Err(std::io::Error::other("no such interface")),
+                        Err(e) => Err(e),
+                    };
+                    if let Err(e) = result {
+                        error!(
+                            "{}: cannot add {} to {ifname}: {e}",
+                            router.cfg.name, vip.address
+                        );
+                    }
+                }
+            }
+            Action::RemoveVips => {
+                router.vips_installed = false;
+                for vip in &router.cfg.vips {
+                    let ifname = router.cfg.vip_interface(vip);
+                    if let Ok(Some(ifindex)) = self.netlink.link_index(ifname) {
+                        if let Err(e) =
+                            self.netlink
+                                .delete_address(ifindex, vip.address, vip.prefix_len)
+                        {
+                            error!(
+                                "{}: cannot remove {} from {ifname}: {e}",
+                                router.cfg.name, vip.address
+                            );
+                        }
+                    }
+                }
+            }
+            Action::Announce => {
+                let garp = router.cfg.garp(&self.config.global);
+                let name = router.cfg.name.clone();
+                self.announce_once(index);
+                if garp.master_repeat > 1 {
+                    self.bursts.push(AnnounceBurst {
+                        at: Instant::now() + garp.interval,
+                        router: name,
+                        remaining: garp.master_repeat - 1,
+                    });
+                }
+            }
+            Action::StateChanged { from, to, reason } => {
+                info!("{}: {from} -> {to} ({reason})", router.cfg.name);
+                router.last_reason = Some(reason.to_string());
+            }
+        }
+    }
+
+    fn announce_once(&self, index: usize) {
+        let (Some(router), Some(announcer)) = (self.routers.get(index), &self.announcer) else {
+            return;
+        };
+        for vip in &router.cfg.vips {
+            let ifname = router.cfg.vip_interface(vip);
+            if let Ok(Some(ifindex)) = self.netlink.link_index(ifname) {
+                if let Err(e) = announcer.send(ifindex, vip.address) {
+                    warn!(
+                        "{}: announcing {} on {ifname}: {e}",
+                        router.cfg.name, vip.address
+                    );
+                }
+            }
+        }
+    }
+
+    /// The rest of each GARP/NA burst, `vrrp_garp_interval` apart (back to back when 0).
+    fn run_bursts(&mut self, now: Instant) {
+        let mut due = Vec::new();
+        self.bursts.retain_mut(|b| {
+            if b.at > now {
+                return true;
+            }
+            due.push(b.router.clone());
+            b.remaining -= 1;
+            b.at = now;
+            b.remaining > 0
+        });
+        for name in due {
+            if let Some(index) = self.routers.iter().position(|r| r.cfg.name == name) {
+                let still_master = self.routers[index].vips_installed;
+                if still_master {
+                    self.announce_once(index);
+                }
+            }
+        }
+        for burst in &mut self.bursts {
+            if burst.at == now {
+                let interval = self
+                    .routers
+                    .iter()
+                    .find(|r| r.cfg.name == burst.router)
+                    .map(|r| r.cfg.garp(&self.config.global).interval)
+                    .unwrap_or_default();
+                burst.at = now + interval;
+            }
+        }
+    }
+
+    /// SIGHUP: read the file again. Unchanged instances keep their state and VIPs; a bad file
+    /// is refused and the running configuration stays.
+    async fn reload(&mut self) {
+        notify_reloading();
+        info!("SIGHUP: reloading {}", self.config_path.display());
+        let new = match config::load(&self.config_path) {
+            Ok(cfg) => cfg,
+            Err(e) => {
+                error!(
+                    "reload refused, keeping the running configuration: {}",
+                    e.to_string().trim_end()
+                );
+                notify(&[sd_notify::NotifyState::Ready]);
+                return;
+            }
+        };
+        let now = Instant::now();
+        let global_changed = new.global != self.config.global;
+        let mut kept: Vec<Router> = Vec::new();
+        let mut old = std::mem::take(&mut self.routers);
+        let mut retired: Vec<Router> = Vec::new();
+        let mut started: Vec<usize> = Vec::new();
+        for cfg in &new.instances {
+            let same = old
+                .iter()
+                .position(|r| r.cfg.name == cfg.name && (r.cfg == *cfg) && !global_changed);
+            match same {
+                Some(pos) => kept.push(old.remove(pos)),
+                None => {
+                    if let Some(pos) = old.iter().position(|r| r.cfg.name == cfg.name) {
+                        retired.push(old.remove(pos));
+                    }
+                    started.push(kept.len());
+                    kept.push(Router::new(cfg.clone(), &new.global));
+                }
+            }
+        }
+        retired.append(&mut old);
+        // Retired instances leave the way keepalived's do: priority 0, VIPs removed.
+        for mut router in retired {
+            info!(
+                "{}: removed or changed by reload: stopping it",
+                router.cfg.name
+            );
+            router.fsm.shutdown(now);
+            self.routers = vec![router];
+            self.process_actions().await;
+        }
+        self.routers = kept;
+        self.config = new;
+        let used: Vec<SocketKey> = self.routers.iter().map(|r| r.key.clone()).collect();
+        self.sockets.retain(|key, _| used.contains(key));
+        for index in started {
+            self.remove_leftover_vips(index);
+            self.start_router(index, now);
+        }
+        self.process_actions().await;
+        info!("reload done: {} instance(s)", self.routers.len());
+        notify(&[sd_notify::NotifyState::Ready]);
+    }
+
+    fn status(&self) -> StatusReport {
+        StatusReport {
+            pid: std::process::id(),
+            config: self.config_path.display().to_string(),
+            instances: self.routers.iter().map(Router::status).collect(),
+            checks: Vec::new(),
+        }
+    }
+}
+
+fn earliest(
+    a: Option<tokio::time::Instant>,
+    b: Option<tokio::time::Instant>,
+) -> Option<tokio::time::Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+async fn sleep(until: Option<tokio::time::Instant>) {
+    match until {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn notify(state: &[sd_notify::NotifyState]) {
+    if let Err(e) = sd_notify::notify(state) {
+        tracing::debug!("sd_notify: {e}");
+    }
+}
+
+fn notify_reloading() {
+    match sd_notify::NotifyState::monotonic_usec_now() {
+        Ok(now) => notify(&[sd_notify::NotifyState::Reloading, now]),
+        Err(_) => notify(&[sd_notify::NotifyState::Reloading]),
+    }
+}
+
+fn spawn_reader(
+    socket: Arc<VrrpSocket>,
+    key: SocketKey,
+    tx: mpsc::Sender<Event>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match socket.recv().await {
+                Ok(received) => {
+                    if tx.send(Event::Packet(key.clone(), received)).await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!("receive on {}: {e}", key.interface);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    })
+}
+
+fn spawn_monitor(mut monitor: Monitor, tx: mpsc::Sender<Event>) {
+    tokio::spawn(async move {
+        loop {
+            match monitor.recv().await {
+                Ok(event) => {
+                    if tx.send(Event::Net(event)).await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    warn!("netlink monitor: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    });
+}
+
+/// Binds the control socket, refusing to steal it from a live daemon.
+fn bind_control_socket(path: &Path) -> Result<UnixListener, String> {
+    if std::os::unix::net::UnixStream::connect(path).is_ok() {
+        return Err(format!(
+            "control socket {} is in use by another vipd (pass --socket to run several)",
+            path.display()
+        ));
+    }
+    let _ = std::fs::remove_file(path);
+    if let Some(dir) = path.parent() {
+        if path == Path::new(DEFAULT_SOCKET) || !dir.exists() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+    }
+    UnixListener::bind(path).map_err(|e| format!("cannot bind {}: {e}", path.display()))
+}
+
+fn spawn_control(listener: UnixListener, tx: mpsc::Sender<Event>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            };
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+                let (read, mut write) = stream.into_split();
+                let mut line = String::new();
+                let mut reader = BufReader::new(read.take(256));
+                let got =
+                    tokio::time::timeout(Duration::from_secs(2), reader.read_line(&mut line)).await;
+                if !matches!(got, Ok(Ok(_))) || line.trim() != "status" {
+                    let _ = write.write_all(b"{\"error\":\"unknown request\"}\n").await;
+                    return;
+                }
+                let (reply_tx, reply_rx) = oneshot::channel();
+                if tx.send(Event::Status(reply_tx)).await.is_err() {
+                    return;
+                }
+                if let Ok(report) = reply_rx.await {
+                    if let Ok(json) = serde_json::to_vec(&report) {
+                        let _ = write.write_all(&json).await;
+                    }
+                }
+            });
+        }
+    })
+}

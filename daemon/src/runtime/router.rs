@@ -1,0 +1,257 @@
+//! One configured VRRP instance at run time: the protocol state machine plus what the shell
+//! needs to act for it (its socket key, source address, counters, installed VIPs).
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use crate::config;
+use crate::control::InstanceStatus;
+use crate::net::socket::{Family, Mode};
+use crate::vrrp::instance::{Instance, InstanceParams, Version};
+use crate::vrrp::packet::{self, Advertisement, Auth, ChecksumMode, DropReason};
+
+/// Which raw socket an instance sends and receives on. Instances with the same key share one
+/// socket and are told apart by VRID.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SocketKey {
+    pub interface: String,
+    pub ipv6: bool,
+    pub unicast_src: Option<IpAddr>,
+}
+
+impl SocketKey {
+    pub fn family(&self) -> Family {
+        if self.ipv6 {
+            Family::V6
+        } else {
+            Family::V4
+        }
+    }
+
+    pub fn mode(&self) -> Mode {
+        match self.unicast_src {
+            Some(src) => Mode::Unicast { src },
+            None => Mode::Multicast,
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Counters {
+    pub received: u64,
+    pub sent: u64,
+    pub dropped: BTreeMap<&'static str, u64>,
+}
+
+impl Counters {
+    pub fn drop(&mut self, reason: DropReason) {
+        *self.dropped.entry(reason.as_str()).or_default() += 1;
+    }
+}
+
+pub struct Router {
+    pub cfg: config::Instance,
+    pub version: Version,
+    pub key: SocketKey,
+    pub fsm: Instance,
+    /// Our advert source once the socket is open; None while the interface is missing.
+    pub source: Option<IpAddr>,
+    pub link_up: bool,
+    pub vips_installed: bool,
+    pub counters: Counters,
+    pub last_reason: Option<String>,
+    checksum_mode: ChecksumMode,
+    auth: Auth,
+    /// The address list of the last advert whose list differed from ours (logged once).
+    last_mismatch: Option<Vec<IpAddr>>,
+}
+
+impl Router {
+    pub fn new(cfg: config::Instance, global: &config::Global) -> Router {
+        let version = if cfg.version(global) == 3 {
+            Version::V3
+        } else {
+            Version::V2
+        };
+        let key = SocketKey {
+            interface: cfg.interface.clone(),
+            ipv6: cfg.is_ipv6(),
+            unicast_src: if cfg.unicast_peers.is_empty() {
+                None
+            } else {
+                cfg.source_address
+            },
+        };
+        let checksum_mode = match cfg.v3_checksum(global) {
+            config::V3Checksum::PseudoHeader => ChecksumMode::PseudoHeader,
+            config::V3Checksum::NoPseudoHeader => ChecksumMode::NoPseudoHeader,
+        };
+        let auth = match (&cfg.auth_pass, version) {
+            (Some(pass), Version::V2) => Auth::from_password(pass),
+            _ => Auth::None,
+        };
+        let unspecified = if key.ipv6 {
+            IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+        } else {
+            IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
+        };
+        let fsm = Instance::new(params(&cfg, global, version, unspecified));
+        Router {
+            cfg,
+            version,
+            key,
+            fsm,
+            source: None,
+            link_up: false,
+            vips_installed: false,
+            counters: Counters::default(),
+            last_reason: None,
+            checksum_mode,
+            auth,
+            last_mismatch: None,
+        }
+    }
+
+    pub fn is_unicast(&self) -> bool {
+        self.key.unicast_src.is_some()
+    }
+
+    pub fn checksum_mode(&self) -> ChecksumMode {
+        self.checksum_mode
+    }
+
+    /// Destinations of each advert: the VRRP group, or every unicast peer.
+    pub fn destinations(&self) -> Vec<IpAddr> {
+        if self.is_unicast() {
+            self.cfg.unicast_peers.clone()
+        } else if self.key.ipv6 {
+            vec![IpAddr::V6(packet::IPV6_MULTICAST)]
+        } else {
+            vec![IpAddr::V4(packet::IPV4_MULTICAST)]
+        }
+    }
+
+    pub fn advertisement(&self, priority: u8) -> Advertisement {
+        Advertisement {
+            version: match self.version {
+                Version::V2 => packet::Version::V2,
+                Version::V3 => packet::Version::V3,
+            },
+            vrid: self.cfg.vrid,
+            priority,
+            advert_interval_cs: interval_cs(self.cfg.advert_interval),
+            addresses: self.cfg.vips.iter().map(|v| v.address).collect(),
+            auth: self.auth.clone(),
+        }
+    }
+
+    pub fn expectation(&self) -> packet::InstanceExpectation {
+        packet::InstanceExpectation {
+            version: self.advertisement(0).version,
+            auth: self.auth.clone(),
+            advert_interval_cs: interval_cs(self.cfg.advert_interval),
+        }
+    }
+
+    /// Logs once when a peer's address list differs from ours (keepalived only logs too).
+    pub fn note_address_list(&mut self, from: IpAddr, addresses: &[IpAddr]) {
+        let ours: Vec<IpAddr> = self.cfg.vips.iter().map(|v| v.address).collect();
+        let mut theirs = addresses.to_vec();
+        let mut sorted_ours = ours.clone();
+        theirs.sort();
+        sorted_ours.sort();
+        if theirs == sorted_ours {
+            self.last_mismatch = None;
+        } else if self.last_mismatch.as_deref() != Some(&theirs[..]) {
+            tracing::warn!(
+                "{}: advert from {from} lists addresses {theirs:?}, ours are {sorted_ours:?}",
+                self.cfg.name
+            );
+            self.last_mismatch = Some(theirs);
+        }
+    }
+
+    /// The socket is open: the source address is known now, which the tie-break needs.
+    pub fn attach(&mut self, source: IpAddr, global: &config::Global) {
+        self.source = Some(source);
+        let params = params(&self.cfg, global, self.version, source);
+        // Only the primary address changed, which never needs a restart.
+        let _ = self.fsm.update_params(Instant::now(), params);
+    }
+
+    /// Bound of a planned handover: time enough for any backup to answer our priority 0.
+    pub fn handover_bound(&self) -> Duration {
+        self.cfg.advert_interval * 3 + Duration::from_millis(100)
+    }
+
+    pub fn status(&self) -> InstanceStatus {
+        let master_address = match self.fsm.state() {
+            crate::vrrp::instance::State::Master => self.source,
+            _ => self.fsm.master_address(),
+        };
+        InstanceStatus {
+            name: self.cfg.name.clone(),
+            interface: self.cfg.interface.clone(),
+            vrid: self.cfg.vrid,
+            version: match self.version {
+                Version::V2 => 2,
+                Version::V3 => 3,
+            },
+            state: self.fsm.state().to_string(),
+            base_priority: self.fsm.base_priority(),
+            effective_priority: self.fsm.effective_priority(),
+            master_address: master_address.map(|a| a.to_string()),
+            advert_interval_ms: u64::try_from(self.fsm.master_advert_interval().as_millis())
+                .unwrap_or(u64::MAX),
+            transitions: self.fsm.transitions(),
+            last_transition_reason: self.last_reason.clone(),
+            adverts_received: self.counters.received,
+            adverts_sent: self.counters.sent,
+            dropped: DropReason::ALL
+                .iter()
+                .map(|r| {
+                    let name = r.as_str();
+                    (
+                        name.to_string(),
+                        self.counters.dropped.get(name).copied().unwrap_or(0),
+                    )
+                })
+                .collect(),
+            vips: self.cfg.vips.iter().map(|v| v.to_string()).collect(),
+            tracked_checks: self
+                .cfg
+                .track_checks
+                .iter()
+                .chain(self.cfg.track_files.iter())
+                .map(|t| t.check.clone())
+                .collect(),
+        }
+    }
+}
+
+/// State machine parameters from the configuration.
+pub fn params(
+    cfg: &config::Instance,
+    global: &config::Global,
+    version: Version,
+    primary_address: IpAddr,
+) -> InstanceParams {
+    let garp = cfg.garp(global);
+    InstanceParams {
+        vrid: cfg.vrid,
+        version,
+        priority: cfg.priority,
+        advert_interval: cfg.advert_interval,
+        preempt: cfg.preempt,
+        preempt_delay: cfg.preempt_delay,
+        primary_address,
+        start_as_master_hint: cfg.initial_state == config::InitialState::Master,
+        garp_master_delay: Some(garp.master_delay).filter(|d| !d.is_zero()),
+        garp_master_refresh: garp.master_refresh.filter(|d| !d.is_zero()),
+    }
+}
+
+fn interval_cs(interval: Duration) -> u16 {
+    u16::try_from(interval.as_millis() / 10).unwrap_or(u16::MAX)
+}
