@@ -1,1 +1,1479 @@
-//! placeholder
+//! The VRRP wire format (RFC 3768 v2, RFC 5798 / RFC 9568 v3): a typed view over the bytes
+//! of an advertisement ([`Packet`]), its meaning ([`Advertisement`]) and the receive checks
+//! every advert must pass before it reaches an instance ([`parse_advertisement`],
+//! [`check_for_instance`]).
+//!
+//! Sans-I/O: bytes and addresses in, values or a [`DropReason`] out. Nothing here panics on
+//! received bytes.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use super::checksum::internet_checksum;
+
+/// IP protocol / IPv6 next header number of VRRP.
+pub const PROTOCOL: u8 = 112;
+/// IPv4 multicast group adverts are sent to.
+pub const IPV4_MULTICAST: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
+/// IPv6 multicast group adverts are sent to.
+pub const IPV6_MULTICAST: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
+/// TTL / hop limit adverts are sent with and must arrive with (they never cross a router).
+pub const HOP_LIMIT: u8 = 255;
+/// The only VRRP message type.
+pub const MSG_TYPE_ADVERTISEMENT: u8 = 1;
+/// v2 auth type: no authentication.
+pub const AUTH_TYPE_NONE: u8 = 0;
+/// v2 auth type: simple text password (RFC 2338; what keepalived's `auth_type PASS` sends).
+pub const AUTH_TYPE_PASSWORD: u8 = 1;
+/// Fixed part of every advert: version/type, VRID, priority, count, interval, checksum.
+pub const HEADER_LEN: usize = 8;
+/// v2 authentication data after the addresses.
+pub const AUTH_DATA_LEN: usize = 8;
+/// Largest interval a v3 advert can carry (12 bits of centiseconds: 40.95 s).
+pub const MAX_V3_INTERVAL_CS: u16 = 0x0fff;
+
+mod field {
+    pub type Field = core::ops::Range<usize>;
+
+    pub const VERSION_TYPE: usize = 0;
+    pub const VRID: usize = 1;
+    pub const PRIORITY: usize = 2;
+    pub const COUNT: usize = 3;
+    /// v2 only.
+    pub const AUTH_TYPE: usize = 4;
+    /// v2 only, seconds.
+    pub const ADVER_INT: usize = 5;
+    /// v3 only: 4 reserved bits, then 12 bits of centiseconds.
+    pub const MAX_ADVER_INT: Field = 4..6;
+    pub const CHECKSUM: Field = 6..8;
+    pub const ADDRESSES: usize = 8;
+
+    pub const fn address(index: usize, address_len: usize) -> Field {
+        let start = ADDRESSES + index * address_len;
+        start..start + address_len
+    }
+
+    /// v2 only; v2 addresses are always IPv4.
+    pub const fn auth_data(count: usize) -> Field {
+        let start = ADDRESSES + count * 4;
+        start..start + super::AUTH_DATA_LEN
+    }
+}
+
+/// VRRP protocol version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Version {
+    /// RFC 3768: IPv4 only, interval in seconds, optional password.
+    V2,
+    /// RFC 5798 / RFC 9568: IPv4 or IPv6, interval in centiseconds.
+    V3,
+}
+
+impl Version {
+    pub const fn number(self) -> u8 {
+        match self {
+            Version::V2 => 2,
+            Version::V3 => 3,
+        }
+    }
+
+    pub const fn from_number(number: u8) -> Option<Version> {
+        match number {
+            2 => Some(Version::V2),
+            3 => Some(Version::V3),
+            _ => None,
+        }
+    }
+}
+
+/// Address family of the IP packet an advert travels in (and so of its address list).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    Ipv4,
+    Ipv6,
+}
+
+impl Family {
+    pub const fn of(address: &IpAddr) -> Family {
+        match address {
+            IpAddr::V4(_) => Family::Ipv4,
+            IpAddr::V6(_) => Family::Ipv6,
+        }
+    }
+
+    /// Bytes per address in the advert's address list.
+    pub const fn address_len(self) -> usize {
+        match self {
+            Family::Ipv4 => 4,
+            Family::Ipv6 => 16,
+        }
+    }
+}
+
+/// How the checksum of a VRRPv3 advert over IPv4 is computed (RFC 5798 is ambiguous).
+/// v2 never uses a pseudo-header and v3 over IPv6 always does, whatever this says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ChecksumMode {
+    /// IPv4 pseudo-header (src, dst, 0, 112, VRRP length): keepalived's default, what
+    /// tcpdump and Wireshark verify.
+    #[default]
+    PseudoHeader,
+    /// VRRP message only, like v2: RFC 9568, Cisco/Juniper, keepalived `v3_checksum_as_v2`.
+    NoPseudoHeader,
+}
+
+/// v2 authentication (ignored by v3, which carries none).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Auth {
+    #[default]
+    None,
+    /// Simple text password, exactly the 8 bytes on the wire.
+    Password([u8; AUTH_DATA_LEN]),
+}
+
+impl Auth {
+    /// Password as keepalived sends it: the first 8 bytes, zero-padded when shorter.
+    pub fn from_password(password: &str) -> Auth {
+        let mut data = [0u8; AUTH_DATA_LEN];
+        for (slot, byte) in data.iter_mut().zip(password.bytes()) {
+            *slot = byte;
+        }
+        Auth::Password(data)
+    }
+
+    /// The v2 auth type number.
+    pub const fn auth_type(&self) -> u8 {
+        match self {
+            Auth::None => AUTH_TYPE_NONE,
+            Auth::Password(_) => AUTH_TYPE_PASSWORD,
+        }
+    }
+}
+
+// Keeps passwords out of logs.
+impl fmt::Debug for Auth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Auth::None => f.write_str("None"),
+            Auth::Password(_) => f.write_str("Password(..)"),
+        }
+    }
+}
+
+/// Why a received advert was dropped. [`DropReason::as_str`] names the counters in
+/// `vipd status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// TTL / hop limit is not 255: the advert crossed a router or was forged off-link.
+    HopLimit,
+    /// Version field is neither 2 nor 3.
+    Version,
+    /// Type field is not 1 (advertisement).
+    Type,
+    /// Shorter than the header, or than its address count announces.
+    Truncated,
+    /// Longer than its address count announces (trailing junk).
+    Length,
+    /// Address count 0 (RFC 9568: ignore).
+    AddressCount,
+    /// Checksum does not verify.
+    Checksum,
+    /// No instance configured for the VRID (decided by the caller).
+    UnknownVrid,
+    /// Version differs from the instance's.
+    VersionMismatch,
+    /// v2 auth type unknown or differs from the instance's.
+    AuthType,
+    /// v2 password differs from the instance's.
+    AuthPassword,
+    /// v2 advert interval differs from the instance's.
+    IntervalMismatch,
+    /// Source and destination of different families, or v2 over IPv6.
+    AddressFamily,
+    /// The IPv4 header in front of the advert is malformed.
+    IpHeader,
+}
+
+impl DropReason {
+    pub const ALL: &'static [DropReason] = &[
+        DropReason::HopLimit,
+        DropReason::Version,
+        DropReason::Type,
+        DropReason::Truncated,
+        DropReason::Length,
+        DropReason::AddressCount,
+        DropReason::Checksum,
+        DropReason::UnknownVrid,
+        DropReason::VersionMismatch,
+        DropReason::AuthType,
+        DropReason::AuthPassword,
+        DropReason::IntervalMismatch,
+        DropReason::AddressFamily,
+        DropReason::IpHeader,
+    ];
+
+    /// Stable snake_case name, used as a counter key.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            DropReason::HopLimit => "hop_limit",
+            DropReason::Version => "version",
+            DropReason::Type => "type",
+            DropReason::Truncated => "truncated",
+            DropReason::Length => "length",
+            DropReason::AddressCount => "address_count",
+            DropReason::Checksum => "checksum",
+            DropReason::UnknownVrid => "unknown_vrid",
+            DropReason::VersionMismatch => "version_mismatch",
+            DropReason::AuthType => "auth_type",
+            DropReason::AuthPassword => "auth_password",
+            DropReason::IntervalMismatch => "interval_mismatch",
+            DropReason::AddressFamily => "address_family",
+            DropReason::IpHeader => "ip_header",
+        }
+    }
+
+    fn description(&self) -> &'static str {
+        match self {
+            DropReason::HopLimit => "TTL/hop limit is not 255",
+            DropReason::Version => "VRRP version is neither 2 nor 3",
+            DropReason::Type => "VRRP type is not advertisement (1)",
+            DropReason::Truncated => "packet shorter than its header or address count",
+            DropReason::Length => "packet longer than its address count (trailing bytes)",
+            DropReason::AddressCount => "address count is 0",
+            DropReason::Checksum => "checksum mismatch",
+            DropReason::UnknownVrid => "no instance for this VRID",
+            DropReason::VersionMismatch => "VRRP version differs from the instance's",
+            DropReason::AuthType => "authentication type differs from the instance's",
+            DropReason::AuthPassword => "password differs from the instance's",
+            DropReason::IntervalMismatch => "advert interval differs from the instance's",
+            DropReason::AddressFamily => "address family does not fit the VRRP version",
+            DropReason::IpHeader => "malformed IPv4 header",
+        }
+    }
+}
+
+impl fmt::Display for DropReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.description(), self.as_str())
+    }
+}
+
+impl std::error::Error for DropReason {}
+
+/// A read/write view of a VRRP advert (the IP payload).
+///
+/// Use [`Packet::new_checked`] on received bytes: after it succeeds no accessor can index
+/// out of range. On a view made with [`Packet::new_unchecked`] over a buffer that
+/// `new_checked` would reject, fixed-field getters and the setters panic.
+#[derive(Debug, Clone)]
+pub struct Packet<T: AsRef<[u8]>> {
+    buffer: T,
+    family: Family,
+}
+
+impl<T: AsRef<[u8]>> Packet<T> {
+    /// Wraps `buffer` carried in an IP packet of `family`, without checks.
+    pub const fn new_unchecked(buffer: T, family: Family) -> Packet<T> {
+        Packet { buffer, family }
+    }
+
+    /// Wraps `buffer` and checks that every field it announces is inside it.
+    pub fn new_checked(buffer: T, family: Family) -> Result<Packet<T>, DropReason> {
+        let packet = Packet::new_unchecked(buffer, family);
+        packet.check_len()?;
+        Ok(packet)
+    }
+
+    /// Checks the header, the version (it decides the layout) and that the buffer holds the
+    /// address list and v2 auth data. Does not reject trailing bytes; see
+    /// [`Packet::message_len`].
+    pub fn check_len(&self) -> Result<(), DropReason> {
+        let len = self.buffer.as_ref().len();
+        if len < HEADER_LEN {
+            return Err(DropReason::Truncated);
+        }
+        match (Version::from_number(self.version()), self.family) {
+            (None, _) => return Err(DropReason::Version),
+            (Some(Version::V2), Family::Ipv6) => return Err(DropReason::AddressFamily),
+            _ => {}
+        }
+        if len < self.message_len() {
+            return Err(DropReason::Truncated);
+        }
+        Ok(())
+    }
+
+    pub fn into_inner(self) -> T {
+        self.buffer
+    }
+
+    pub const fn family(&self) -> Family {
+        self.family
+    }
+
+    /// Length the header announces: header, addresses and (v2) auth data.
+    pub fn message_len(&self) -> usize {
+        let count = usize::from(self.count());
+        if self.version() == 2 {
+            HEADER_LEN + count * 4 + AUTH_DATA_LEN
+        } else {
+            HEADER_LEN + count * self.family.address_len()
+        }
+    }
+
+    pub fn version(&self) -> u8 {
+        self.buffer.as_ref()[field::VERSION_TYPE] >> 4
+    }
+
+    pub fn msg_type(&self) -> u8 {
+        self.buffer.as_ref()[field::VERSION_TYPE] & 0x0f
+    }
+
+    pub fn vrid(&self) -> u8 {
+        self.buffer.as_ref()[field::VRID]
+    }
+
+    pub fn priority(&self) -> u8 {
+        self.buffer.as_ref()[field::PRIORITY]
+    }
+
+    /// Number of addresses in the list.
+    pub fn count(&self) -> u8 {
+        self.buffer.as_ref()[field::COUNT]
+    }
+
+    /// v2: authentication type.
+    pub fn auth_type(&self) -> u8 {
+        self.buffer.as_ref()[field::AUTH_TYPE]
+    }
+
+    /// v2: advert interval in seconds.
+    pub fn adver_int_seconds(&self) -> u8 {
+        self.buffer.as_ref()[field::ADVER_INT]
+    }
+
+    /// v3: maximum advert interval in centiseconds (reserved bits masked off).
+    pub fn max_adver_int_cs(&self) -> u16 {
+        let data = self.buffer.as_ref();
+        u16::from_be_bytes([
+            data[field::MAX_ADVER_INT.start],
+            data[field::MAX_ADVER_INT.start + 1],
+        ]) & MAX_V3_INTERVAL_CS
+    }
+
+    pub fn checksum(&self) -> u16 {
+        let data = self.buffer.as_ref();
+        u16::from_be_bytes([data[field::CHECKSUM.start], data[field::CHECKSUM.start + 1]])
+    }
+
+    /// Address `index` of the list, in the packet's family; `None` past the count or buffer.
+    pub fn address(&self, index: usize) -> Option<IpAddr> {
+        if index >= usize::from(self.count()) {
+            return None;
+        }
+        let bytes = self
+            .buffer
+            .as_ref()
+            .get(field::address(index, self.family.address_len()))?;
+        match self.family {
+            Family::Ipv4 => <[u8; 4]>::try_from(bytes).ok().map(IpAddr::from),
+            Family::Ipv6 => <[u8; 16]>::try_from(bytes).ok().map(IpAddr::from),
+        }
+    }
+
+    /// The address list, in order.
+    pub fn addresses(&self) -> impl Iterator<Item = IpAddr> + '_ {
+        (0..usize::from(self.count())).filter_map(|index| self.address(index))
+    }
+
+    /// v2: the 8 bytes of authentication data; `None` when the buffer ends before them.
+    pub fn auth_data(&self) -> Option<[u8; AUTH_DATA_LEN]> {
+        let bytes = self
+            .buffer
+            .as_ref()
+            .get(field::auth_data(usize::from(self.count())))?;
+        <[u8; AUTH_DATA_LEN]>::try_from(bytes).ok()
+    }
+
+    /// Whether the checksum over the announced message (see [`Packet::message_len`]) is
+    /// right for an advert from `src` to `dst`.
+    pub fn verify_checksum(&self, src: IpAddr, dst: IpAddr, mode: ChecksumMode) -> bool {
+        match self.buffer.as_ref().get(..self.message_len()) {
+            Some(message) => vrrp_checksum(self.version(), message, src, dst, mode) == 0,
+            None => false,
+        }
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
+    pub fn set_version(&mut self, version: u8) {
+        let byte = &mut self.buffer.as_mut()[field::VERSION_TYPE];
+        *byte = (*byte & 0x0f) | (version << 4);
+    }
+
+    pub fn set_msg_type(&mut self, msg_type: u8) {
+        let byte = &mut self.buffer.as_mut()[field::VERSION_TYPE];
+        *byte = (*byte & 0xf0) | (msg_type & 0x0f);
+    }
+
+    pub fn set_vrid(&mut self, vrid: u8) {
+        self.buffer.as_mut()[field::VRID] = vrid;
+    }
+
+    pub fn set_priority(&mut self, priority: u8) {
+        self.buffer.as_mut()[field::PRIORITY] = priority;
+    }
+
+    pub fn set_count(&mut self, count: u8) {
+        self.buffer.as_mut()[field::COUNT] = count;
+    }
+
+    /// v2.
+    pub fn set_auth_type(&mut self, auth_type: u8) {
+        self.buffer.as_mut()[field::AUTH_TYPE] = auth_type;
+    }
+
+    /// v2, seconds.
+    pub fn set_adver_int_seconds(&mut self, seconds: u8) {
+        self.buffer.as_mut()[field::ADVER_INT] = seconds;
+    }
+
+    /// v3, centiseconds; the reserved bits are written as zero, values above 4095 saturate.
+    pub fn set_max_adver_int_cs(&mut self, centiseconds: u16) {
+        let value = centiseconds.min(MAX_V3_INTERVAL_CS);
+        self.buffer.as_mut()[field::MAX_ADVER_INT].copy_from_slice(&value.to_be_bytes());
+    }
+
+    pub fn set_checksum(&mut self, checksum: u16) {
+        self.buffer.as_mut()[field::CHECKSUM].copy_from_slice(&checksum.to_be_bytes());
+    }
+
+    /// Writes address `index`. An address of the other family than the packet's is a
+    /// caller bug and is not written.
+    pub fn set_address(&mut self, index: usize, address: IpAddr) {
+        let range = field::address(index, self.family.address_len());
+        match (self.family, address) {
+            (Family::Ipv4, IpAddr::V4(v4)) => {
+                self.buffer.as_mut()[range].copy_from_slice(&v4.octets());
+            }
+            (Family::Ipv6, IpAddr::V6(v6)) => {
+                self.buffer.as_mut()[range].copy_from_slice(&v6.octets());
+            }
+            _ => debug_assert!(
+                false,
+                "address {address} does not fit a {:?} packet",
+                self.family
+            ),
+        }
+    }
+
+    /// v2: writes the authentication data after the `count()` addresses.
+    pub fn set_auth_data(&mut self, data: &[u8; AUTH_DATA_LEN]) {
+        let range = field::auth_data(usize::from(self.count()));
+        self.buffer.as_mut()[range].copy_from_slice(data);
+    }
+
+    /// Computes and writes the checksum over the announced message.
+    pub fn fill_checksum(&mut self, src: IpAddr, dst: IpAddr, mode: ChecksumMode) {
+        self.set_checksum(0);
+        let len = self.message_len();
+        let version = self.version();
+        let checksum = vrrp_checksum(version, &self.buffer.as_ref()[..len], src, dst, mode);
+        self.set_checksum(checksum);
+    }
+}
+
+/// The checksum of `message` (checksum field included): the value to write when the field
+/// holds 0, and 0 when the field is right.
+fn vrrp_checksum(version: u8, message: &[u8], src: IpAddr, dst: IpAddr, mode: ChecksumMode) -> u16 {
+    let protocol = [0, PROTOCOL];
+    match (version, src, dst) {
+        (3, IpAddr::V6(src), IpAddr::V6(dst)) => {
+            // RFC 8200 8.1: src, dst, 32-bit upper-layer length, 3 zero bytes, next header.
+            let length = u32::try_from(message.len())
+                .unwrap_or(u32::MAX)
+                .to_be_bytes();
+            internet_checksum(&[
+                &src.octets(),
+                &dst.octets(),
+                &length,
+                &[0, 0],
+                &protocol,
+                message,
+            ])
+        }
+        (3, IpAddr::V4(src), IpAddr::V4(dst)) if mode == ChecksumMode::PseudoHeader => {
+            // RFC 768-style: src, dst, zero, protocol, 16-bit length.
+            let length = u16::try_from(message.len())
+                .unwrap_or(u16::MAX)
+                .to_be_bytes();
+            internet_checksum(&[&src.octets(), &dst.octets(), &protocol, &length, message])
+        }
+        _ => internet_checksum(&[message]),
+    }
+}
+
+/// What a VRRP advert says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Advertisement {
+    pub version: Version,
+    pub vrid: u8,
+    pub priority: u8,
+    /// v3: the 12-bit interval in centiseconds. v2: seconds x 100 (sent rounded to whole
+    /// seconds, at least 1).
+    pub advert_interval_cs: u16,
+    /// v2: IPv4 only. v3: one family, that of the IP packet. On emit, the family is that of
+    /// the first address (IPv4 for v2); addresses of the other family and any beyond 255
+    /// are left out.
+    pub addresses: Vec<IpAddr>,
+    /// v2 only; v3 adverts carry none and parse as [`Auth::None`].
+    pub auth: Auth,
+}
+
+impl Advertisement {
+    /// Reads an advert from a checked packet: type, address count, exact length and (v2)
+    /// auth type. Hop limit and checksum are [`parse_advertisement`]'s job.
+    pub fn parse<T: AsRef<[u8]>>(packet: &Packet<T>) -> Result<Advertisement, DropReason> {
+        packet.check_len()?;
+        let version = Version::from_number(packet.version()).ok_or(DropReason::Version)?;
+        if packet.msg_type() != MSG_TYPE_ADVERTISEMENT {
+            return Err(DropReason::Type);
+        }
+        if packet.count() == 0 {
+            return Err(DropReason::AddressCount);
+        }
+        if packet.buffer.as_ref().len() != packet.message_len() {
+            return Err(DropReason::Length);
+        }
+        let (advert_interval_cs, auth) = match version {
+            Version::V2 => {
+                let auth = match packet.auth_type() {
+                    AUTH_TYPE_NONE => Auth::None,
+                    AUTH_TYPE_PASSWORD => {
+                        Auth::Password(packet.auth_data().ok_or(DropReason::Truncated)?)
+                    }
+                    _ => return Err(DropReason::AuthType),
+                };
+                (u16::from(packet.adver_int_seconds()) * 100, auth)
+            }
+            Version::V3 => (packet.max_adver_int_cs(), Auth::None),
+        };
+        Ok(Advertisement {
+            version,
+            vrid: packet.vrid(),
+            priority: packet.priority(),
+            advert_interval_cs,
+            addresses: packet.addresses().collect(),
+            auth,
+        })
+    }
+
+    /// Family of the address list on the wire.
+    pub fn family(&self) -> Family {
+        match (self.version, self.addresses.first()) {
+            (Version::V3, Some(first)) => Family::of(first),
+            _ => Family::Ipv4,
+        }
+    }
+
+    fn wire_addresses(&self) -> impl Iterator<Item = IpAddr> + '_ {
+        let family = self.family();
+        self.addresses
+            .iter()
+            .copied()
+            .filter(move |address| Family::of(address) == family)
+            .take(usize::from(u8::MAX))
+    }
+
+    /// Bytes [`Advertisement::emit`] writes.
+    pub fn buffer_len(&self) -> usize {
+        let addresses = self.wire_addresses().count() * self.family().address_len();
+        match self.version {
+            Version::V2 => HEADER_LEN + addresses + AUTH_DATA_LEN,
+            Version::V3 => HEADER_LEN + addresses,
+        }
+    }
+
+    /// Writes the advert with its checksum for an IP packet from `src` to `dst` into the
+    /// first [`Advertisement::buffer_len`] bytes of `buf`.
+    ///
+    /// # Panics
+    /// If `buf` is shorter than `buffer_len()` (a caller bug; [`Advertisement::to_bytes`]
+    /// cannot hit it).
+    pub fn emit(&self, buf: &mut [u8], src: IpAddr, dst: IpAddr, mode: ChecksumMode) {
+        let len = self.buffer_len();
+        assert!(
+            buf.len() >= len,
+            "VRRP emit buffer {} < {len} bytes",
+            buf.len()
+        );
+        let buf = &mut buf[..len];
+        buf.fill(0);
+        let mut packet = Packet::new_unchecked(buf, self.family());
+        packet.set_version(self.version.number());
+        packet.set_msg_type(MSG_TYPE_ADVERTISEMENT);
+        packet.set_vrid(self.vrid);
+        packet.set_priority(self.priority);
+        let mut count = 0u8;
+        for (index, address) in self.wire_addresses().enumerate() {
+            packet.set_address(index, address);
+            count = count.saturating_add(1);
+        }
+        packet.set_count(count);
+        match self.version {
+            Version::V2 => {
+                packet.set_auth_type(self.auth.auth_type());
+                packet.set_adver_int_seconds(v2_interval_seconds(self.advert_interval_cs));
+                if let Auth::Password(data) = &self.auth {
+                    packet.set_auth_data(data);
+                }
+            }
+            Version::V3 => packet.set_max_adver_int_cs(self.advert_interval_cs),
+        }
+        packet.fill_checksum(src, dst, mode);
+    }
+
+    /// The advert as a new buffer; see [`Advertisement::emit`].
+    pub fn to_bytes(&self, src: IpAddr, dst: IpAddr, mode: ChecksumMode) -> Vec<u8> {
+        let mut buf = vec![0; self.buffer_len()];
+        self.emit(&mut buf, src, dst, mode);
+        buf
+    }
+}
+
+/// Whole seconds a v2 advert carries for an interval in centiseconds: rounded, 1..=255.
+fn v2_interval_seconds(centiseconds: u16) -> u8 {
+    let seconds = (centiseconds.saturating_add(50) / 100).clamp(1, u16::from(u8::MAX));
+    u8::try_from(seconds).unwrap_or(u8::MAX)
+}
+
+/// How an advert arrived: from the IP header (IPv4) or socket ancillary data (IPv6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RxMeta {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// IPv4 TTL or IPv6 hop limit.
+    pub hop_limit: u8,
+    /// RFC: MUST. keepalived skips it for unicast peers unless configured.
+    pub require_hop_limit_255: bool,
+    /// For v3 over IPv4 only.
+    pub checksum_mode: ChecksumMode,
+}
+
+/// Validates a received VRRP message (the IP payload) in RFC order: hop limit, families,
+/// version, length, checksum, type, address count, exact length, v2 auth type. The VRID
+/// lookup and [`check_for_instance`] come after.
+pub fn parse_advertisement(payload: &[u8], rx: &RxMeta) -> Result<Advertisement, DropReason> {
+    if rx.require_hop_limit_255 && rx.hop_limit != HOP_LIMIT {
+        return Err(DropReason::HopLimit);
+    }
+    let family = Family::of(&rx.src);
+    if Family::of(&rx.dst) != family {
+        return Err(DropReason::AddressFamily);
+    }
+    let packet = Packet::new_checked(payload, family)?;
+    if !packet.verify_checksum(rx.src, rx.dst, rx.checksum_mode) {
+        return Err(DropReason::Checksum);
+    }
+    Advertisement::parse(&packet)
+}
+
+/// What an instance requires of the adverts for its VRID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceExpectation {
+    pub version: Version,
+    /// Checked for v2 only.
+    pub auth: Auth,
+    /// Checked for v2 only (v3 backups learn the master's interval), in whole seconds as
+    /// sent on the wire.
+    pub advert_interval_cs: u16,
+}
+
+/// The per-instance receive checks: version, then for v2 auth type, password and interval.
+pub fn check_for_instance(
+    advert: &Advertisement,
+    expect: &InstanceExpectation,
+) -> Result<(), DropReason> {
+    if advert.version != expect.version {
+        return Err(DropReason::VersionMismatch);
+    }
+    if advert.version == Version::V3 {
+        return Ok(());
+    }
+    match (&advert.auth, &expect.auth) {
+        (Auth::None, Auth::None) => {}
+        (Auth::Password(got), Auth::Password(want)) => {
+            if got != want {
+                return Err(DropReason::AuthPassword);
+            }
+        }
+        _ => return Err(DropReason::AuthType),
+    }
+    if v2_interval_seconds(advert.advert_interval_cs)
+        != v2_interval_seconds(expect.advert_interval_cs)
+    {
+        return Err(DropReason::IntervalMismatch);
+    }
+    Ok(())
+}
+
+/// What the IPv4 header of a received advert says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ipv4Meta {
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    pub ttl: u8,
+    pub protocol: u8,
+}
+
+/// Splits an IPv4 datagram as an IPv4 raw socket delivers it into header facts and payload.
+/// The payload ends where the total length says; bytes after it are not part of the
+/// datagram (bytes inside it after the advert are, and [`parse_advertisement`] drops them).
+pub fn split_ipv4(datagram: &[u8]) -> Result<(Ipv4Meta, &[u8]), DropReason> {
+    const MIN_HEADER_LEN: usize = 20;
+    let header = datagram
+        .get(..MIN_HEADER_LEN)
+        .ok_or(DropReason::Truncated)?;
+    let fixed = <&[u8; MIN_HEADER_LEN]>::try_from(header).map_err(|_| DropReason::Truncated)?;
+    if fixed[0] >> 4 != 4 {
+        return Err(DropReason::IpHeader);
+    }
+    let header_len = usize::from(fixed[0] & 0x0f) * 4;
+    let total_len = usize::from(u16::from_be_bytes([fixed[2], fixed[3]]));
+    if header_len < MIN_HEADER_LEN || total_len < header_len {
+        return Err(DropReason::IpHeader);
+    }
+    let payload = datagram
+        .get(header_len..total_len)
+        .ok_or(DropReason::Truncated)?;
+    let meta = Ipv4Meta {
+        src: Ipv4Addr::new(fixed[12], fixed[13], fixed[14], fixed[15]),
+        dst: Ipv4Addr::new(fixed[16], fixed[17], fixed[18], fixed[19]),
+        ttl: fixed[8],
+        protocol: fixed[9],
+    };
+    Ok((meta, payload))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // IP datagrams captured from keepalived 2.2.7; see daemon/tests/data/captures/README.md.
+
+    /// v2, 192.0.2.1 -> 224.0.0.18, TTL 255, vrid 51, prio 150, PASS "secret42", 1 s,
+    /// VIPs 192.0.2.100 and 192.0.2.101.
+    static V2_IPV4_PASS: [u8; 44] = [
+        0x45, 0xc0, 0x00, 0x2c, 0x00, 0x01, 0x00, 0x00, 0xff, 0x70, 0x18, 0x8d, //
+        0xc0, 0x00, 0x02, 0x01, 0xe0, 0x00, 0x00, 0x12, 0x21, 0x33, 0x96, 0x02, //
+        0x01, 0x01, 0x52, 0x80, 0xc0, 0x00, 0x02, 0x64, 0xc0, 0x00, 0x02, 0x65, //
+        0x73, 0x65, 0x63, 0x72, 0x65, 0x74, 0x34, 0x32,
+    ];
+    /// The same instance's priority-0 advert on SIGTERM.
+    static V2_IPV4_PASS_PRIO0: [u8; 44] = [
+        0x45, 0xc0, 0x00, 0x2c, 0x00, 0x04, 0x00, 0x00, 0xff, 0x70, 0x18, 0x8a, //
+        0xc0, 0x00, 0x02, 0x01, 0xe0, 0x00, 0x00, 0x12, 0x21, 0x33, 0x00, 0x02, //
+        0x01, 0x01, 0xe8, 0x80, 0xc0, 0x00, 0x02, 0x64, 0xc0, 0x00, 0x02, 0x65, //
+        0x73, 0x65, 0x63, 0x72, 0x65, 0x74, 0x34, 0x32,
+    ];
+    /// v3, 192.0.2.1 -> 224.0.0.18, vrid 52, prio 150, 10 cs, VIP 192.0.2.110, checksum with
+    /// the IPv4 pseudo-header.
+    static V3_IPV4: [u8; 32] = [
+        0x45, 0xc0, 0x00, 0x20, 0x00, 0x01, 0x00, 0x00, 0xff, 0x70, 0x18, 0x99, //
+        0xc0, 0x00, 0x02, 0x01, 0xe0, 0x00, 0x00, 0x12, 0x31, 0x34, 0x96, 0x01, //
+        0x00, 0x0a, 0xd3, 0xc0, 0xc0, 0x00, 0x02, 0x6e,
+    ];
+    static V3_IPV4_PRIO0: [u8; 32] = [
+        0x45, 0xc0, 0x00, 0x20, 0x00, 0x3a, 0x00, 0x00, 0xff, 0x70, 0x18, 0x60, //
+        0xc0, 0x00, 0x02, 0x01, 0xe0, 0x00, 0x00, 0x12, 0x31, 0x34, 0x00, 0x01, //
+        0x00, 0x0a, 0x69, 0xc1, 0xc0, 0x00, 0x02, 0x6e,
+    ];
+    /// v3, fe80::84c6:17ff:fe2f:3789 -> ff02::12, hop limit 255, vrid 53, prio 150, 100 cs,
+    /// VIP 2001:db8::100.
+    static V3_IPV6: [u8; 64] = [
+        0x6c, 0x02, 0x3d, 0x6a, 0x00, 0x18, 0x70, 0xff, //
+        0xfe, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, //
+        0x84, 0xc6, 0x17, 0xff, 0xfe, 0x2f, 0x37, 0x89, //
+        0xff, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, //
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x12, //
+        0x31, 0x35, 0x96, 0x01, 0x00, 0x64, 0x39, 0x0f, //
+        0x20, 0x01, 0x0d, 0xb8, 0x00, 0x00, 0x00, 0x00, //
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00,
+    ];
+    static V3_IPV6_PRIO0: [u8; 64] = [
+        0x6c, 0x02, 0x3d, 0x6a, 0x00, 0x18, 0x70, 0xff, //
+        0xfe, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, //
+        0x84, 0xc6, 0x17, 0xff, 0xfe, 0x2f, 0x37, 0x89, //
+        0xff, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, //
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x12, //
+        0x31, 0x35, 0x00, 0x01, 0x00, 0x64, 0xcf, 0x0f, //
+        0x20, 0x01, 0x0d, 0xb8, 0x00, 0x00, 0x00, 0x00, //
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00,
+    ];
+    /// Built by hand (keepalived 2.2.7 cannot send it): V3_IPV4's VRRP message with the
+    /// RFC 9568 checksum over the message alone, 0x7651 computed independently in Python.
+    static V3_IPV4_NO_PSEUDO: [u8; 12] = [
+        0x31, 0x34, 0x96, 0x01, 0x00, 0x0a, 0x76, 0x51, 0xc0, 0x00, 0x02, 0x6e,
+    ];
+
+    const V4_SRC: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+    const V6_SRC: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0x84c6, 0x17ff, 0xfe2f, 0x3789);
+
+    fn v4_rx(ttl: u8) -> RxMeta {
+        RxMeta {
+            src: V4_SRC.into(),
+            dst: IPV4_MULTICAST.into(),
+            hop_limit: ttl,
+            require_hop_limit_255: true,
+            checksum_mode: ChecksumMode::PseudoHeader,
+        }
+    }
+
+    fn v6_rx() -> RxMeta {
+        RxMeta {
+            src: V6_SRC.into(),
+            dst: IPV6_MULTICAST.into(),
+            hop_limit: 255,
+            require_hop_limit_255: true,
+            checksum_mode: ChecksumMode::PseudoHeader,
+        }
+    }
+
+    fn ipv4_payload(datagram: &[u8]) -> &[u8] {
+        split_ipv4(datagram).unwrap().1
+    }
+
+    /// IPv6 captures: the raw socket delivers what follows the 40-byte header.
+    fn ipv6_payload(datagram: &[u8]) -> &[u8] {
+        &datagram[40..]
+    }
+
+    fn v2_pass_advert(priority: u8) -> Advertisement {
+        Advertisement {
+            version: Version::V2,
+            vrid: 51,
+            priority,
+            advert_interval_cs: 100,
+            addresses: vec![
+                Ipv4Addr::new(192, 0, 2, 100).into(),
+                Ipv4Addr::new(192, 0, 2, 101).into(),
+            ],
+            auth: Auth::from_password("secret42"),
+        }
+    }
+
+    fn v3_ipv4_advert(priority: u8) -> Advertisement {
+        Advertisement {
+            version: Version::V3,
+            vrid: 52,
+            priority,
+            advert_interval_cs: 10,
+            addresses: vec![Ipv4Addr::new(192, 0, 2, 110).into()],
+            auth: Auth::None,
+        }
+    }
+
+    fn v3_ipv6_advert(priority: u8) -> Advertisement {
+        Advertisement {
+            version: Version::V3,
+            vrid: 53,
+            priority,
+            advert_interval_cs: 100,
+            addresses: vec!["2001:db8::100".parse().unwrap()],
+            auth: Auth::None,
+        }
+    }
+
+    #[test]
+    fn split_ipv4_reads_captured_header() {
+        let (meta, payload) = split_ipv4(&V2_IPV4_PASS).unwrap();
+        assert_eq!(
+            meta,
+            Ipv4Meta {
+                src: V4_SRC,
+                dst: IPV4_MULTICAST,
+                ttl: 255,
+                protocol: PROTOCOL
+            }
+        );
+        assert_eq!(payload, &V2_IPV4_PASS[20..]);
+    }
+
+    #[test]
+    fn split_ipv4_uses_total_length_and_ihl() {
+        // Bytes after total length are not part of the datagram.
+        let mut padded = V3_IPV4.to_vec();
+        padded.extend_from_slice(&[0xde, 0xad]);
+        assert_eq!(split_ipv4(&padded).unwrap().1, &V3_IPV4[20..]);
+
+        // Options: IHL 6 moves the payload by 4 bytes.
+        let mut with_options = V3_IPV4[..20].to_vec();
+        with_options[0] = 0x46;
+        with_options[3] += 4;
+        with_options.extend_from_slice(&[1, 1, 1, 1]);
+        with_options.extend_from_slice(&V3_IPV4[20..]);
+        assert_eq!(split_ipv4(&with_options).unwrap().1, &V3_IPV4[20..]);
+    }
+
+    #[test]
+    fn split_ipv4_rejects_bad_headers() {
+        assert_eq!(split_ipv4(&V3_IPV4[..19]), Err(DropReason::Truncated));
+        assert_eq!(split_ipv4(&V3_IPV4[..31]), Err(DropReason::Truncated));
+        let mut bad = V3_IPV4;
+        bad[0] = 0x65;
+        assert_eq!(split_ipv4(&bad), Err(DropReason::IpHeader));
+        let mut bad = V3_IPV4;
+        bad[0] = 0x44;
+        assert_eq!(split_ipv4(&bad), Err(DropReason::IpHeader));
+        let mut bad = V3_IPV4;
+        bad[3] = 19;
+        assert_eq!(split_ipv4(&bad), Err(DropReason::IpHeader));
+        let mut bad = V3_IPV4;
+        bad[0] = 0x4f; // 60-byte header in a 32-byte datagram
+        bad[3] = 60;
+        assert_eq!(split_ipv4(&bad), Err(DropReason::Truncated));
+    }
+
+    #[test]
+    fn deconstruct_v2_pass() {
+        let packet = Packet::new_checked(ipv4_payload(&V2_IPV4_PASS), Family::Ipv4).unwrap();
+        assert_eq!(packet.version(), 2);
+        assert_eq!(packet.msg_type(), 1);
+        assert_eq!(packet.vrid(), 51);
+        assert_eq!(packet.priority(), 150);
+        assert_eq!(packet.count(), 2);
+        assert_eq!(packet.auth_type(), AUTH_TYPE_PASSWORD);
+        assert_eq!(packet.adver_int_seconds(), 1);
+        assert_eq!(packet.checksum(), 0x5280);
+        assert_eq!(packet.message_len(), 24);
+        assert_eq!(
+            packet.addresses().collect::<Vec<_>>(),
+            vec![
+                IpAddr::from([192, 0, 2, 100]),
+                IpAddr::from([192, 0, 2, 101])
+            ]
+        );
+        assert_eq!(packet.address(2), None);
+        assert_eq!(packet.auth_data(), Some(*b"secret42"));
+        assert!(packet.verify_checksum(
+            V4_SRC.into(),
+            IPV4_MULTICAST.into(),
+            ChecksumMode::PseudoHeader
+        ));
+    }
+
+    #[test]
+    fn deconstruct_v3_ipv4() {
+        let packet = Packet::new_checked(ipv4_payload(&V3_IPV4), Family::Ipv4).unwrap();
+        assert_eq!(packet.version(), 3);
+        assert_eq!(packet.msg_type(), 1);
+        assert_eq!(packet.vrid(), 52);
+        assert_eq!(packet.priority(), 150);
+        assert_eq!(packet.count(), 1);
+        assert_eq!(packet.max_adver_int_cs(), 10);
+        assert_eq!(packet.checksum(), 0xd3c0);
+        assert_eq!(packet.address(0), Some(IpAddr::from([192, 0, 2, 110])));
+        let (src, dst) = (V4_SRC.into(), IPV4_MULTICAST.into());
+        assert!(packet.verify_checksum(src, dst, ChecksumMode::PseudoHeader));
+        assert!(!packet.verify_checksum(src, dst, ChecksumMode::NoPseudoHeader));
+    }
+
+    #[test]
+    fn deconstruct_v3_ipv6() {
+        let packet = Packet::new_checked(ipv6_payload(&V3_IPV6), Family::Ipv6).unwrap();
+        assert_eq!(packet.version(), 3);
+        assert_eq!(packet.vrid(), 53);
+        assert_eq!(packet.priority(), 150);
+        assert_eq!(packet.count(), 1);
+        assert_eq!(packet.max_adver_int_cs(), 100);
+        assert_eq!(packet.checksum(), 0x390f);
+        assert_eq!(packet.message_len(), 24);
+        assert_eq!(packet.address(0), Some("2001:db8::100".parse().unwrap()));
+        // The IPv6 pseudo-header is used whatever the mode says.
+        for mode in [ChecksumMode::PseudoHeader, ChecksumMode::NoPseudoHeader] {
+            assert!(packet.verify_checksum(V6_SRC.into(), IPV6_MULTICAST.into(), mode));
+        }
+        let other_src: IpAddr = "fe80::1".parse().unwrap();
+        assert!(!packet.verify_checksum(
+            other_src,
+            IPV6_MULTICAST.into(),
+            ChecksumMode::PseudoHeader
+        ));
+    }
+
+    #[test]
+    fn construct_v2_pass_with_setters() {
+        let mut bytes = vec![0xa5; 24];
+        let mut packet = Packet::new_unchecked(&mut bytes, Family::Ipv4);
+        packet.set_version(2);
+        packet.set_msg_type(1);
+        packet.set_vrid(51);
+        packet.set_priority(150);
+        packet.set_count(2);
+        packet.set_auth_type(AUTH_TYPE_PASSWORD);
+        packet.set_adver_int_seconds(1);
+        packet.set_address(0, Ipv4Addr::new(192, 0, 2, 100).into());
+        packet.set_address(1, Ipv4Addr::new(192, 0, 2, 101).into());
+        packet.set_auth_data(b"secret42");
+        packet.fill_checksum(
+            V4_SRC.into(),
+            IPV4_MULTICAST.into(),
+            ChecksumMode::PseudoHeader,
+        );
+        assert_eq!(&bytes[..], ipv4_payload(&V2_IPV4_PASS));
+    }
+
+    #[test]
+    fn construct_v3_ipv6_with_setters() {
+        let mut bytes = vec![0xa5; 24];
+        let mut packet = Packet::new_unchecked(&mut bytes, Family::Ipv6);
+        packet.set_version(3);
+        packet.set_msg_type(1);
+        packet.set_vrid(53);
+        packet.set_priority(150);
+        packet.set_count(1);
+        packet.set_max_adver_int_cs(100);
+        packet.set_address(0, "2001:db8::100".parse().unwrap());
+        packet.fill_checksum(
+            V6_SRC.into(),
+            IPV6_MULTICAST.into(),
+            ChecksumMode::NoPseudoHeader,
+        );
+        assert_eq!(&bytes[..], ipv6_payload(&V3_IPV6));
+    }
+
+    #[test]
+    fn parse_captured_adverts() {
+        let cases: [(&[u8], RxMeta, Advertisement); 6] = [
+            (ipv4_payload(&V2_IPV4_PASS), v4_rx(255), v2_pass_advert(150)),
+            (
+                ipv4_payload(&V2_IPV4_PASS_PRIO0),
+                v4_rx(255),
+                v2_pass_advert(0),
+            ),
+            (ipv4_payload(&V3_IPV4), v4_rx(255), v3_ipv4_advert(150)),
+            (ipv4_payload(&V3_IPV4_PRIO0), v4_rx(255), v3_ipv4_advert(0)),
+            (ipv6_payload(&V3_IPV6), v6_rx(), v3_ipv6_advert(150)),
+            (ipv6_payload(&V3_IPV6_PRIO0), v6_rx(), v3_ipv6_advert(0)),
+        ];
+        for (payload, rx, want) in cases {
+            assert_eq!(parse_advertisement(payload, &rx), Ok(want));
+        }
+    }
+
+    #[test]
+    fn emit_reproduces_keepalived_bytes() {
+        let v4 = (IpAddr::from(V4_SRC), IpAddr::from(IPV4_MULTICAST));
+        let v6 = (IpAddr::from(V6_SRC), IpAddr::from(IPV6_MULTICAST));
+        let cases: [(Advertisement, (IpAddr, IpAddr), &[u8]); 6] = [
+            (v2_pass_advert(150), v4, ipv4_payload(&V2_IPV4_PASS)),
+            (v2_pass_advert(0), v4, ipv4_payload(&V2_IPV4_PASS_PRIO0)),
+            (v3_ipv4_advert(150), v4, ipv4_payload(&V3_IPV4)),
+            (v3_ipv4_advert(0), v4, ipv4_payload(&V3_IPV4_PRIO0)),
+            (v3_ipv6_advert(150), v6, ipv6_payload(&V3_IPV6)),
+            (v3_ipv6_advert(0), v6, ipv6_payload(&V3_IPV6_PRIO0)),
+        ];
+        for (advert, (src, dst), want) in cases {
+            assert_eq!(advert.buffer_len(), want.len());
+            let bytes = advert.to_bytes(src, dst, ChecksumMode::PseudoHeader);
+            assert_eq!(bytes, want, "{advert:?}");
+            // emit into a larger dirty buffer writes exactly buffer_len bytes.
+            let mut big = vec![0xee; want.len() + 4];
+            advert.emit(&mut big, src, dst, ChecksumMode::PseudoHeader);
+            assert_eq!(&big[..want.len()], want);
+            assert_eq!(&big[want.len()..], &[0xee; 4]);
+        }
+    }
+
+    #[test]
+    fn v3_ipv4_without_pseudo_header() {
+        let advert = v3_ipv4_advert(150);
+        let (src, dst) = (IpAddr::from(V4_SRC), IpAddr::from(IPV4_MULTICAST));
+        assert_eq!(
+            advert.to_bytes(src, dst, ChecksumMode::NoPseudoHeader),
+            V3_IPV4_NO_PSEUDO
+        );
+
+        let mut rx = v4_rx(255);
+        rx.checksum_mode = ChecksumMode::NoPseudoHeader;
+        assert_eq!(parse_advertisement(&V3_IPV4_NO_PSEUDO, &rx), Ok(advert));
+        // Each mode rejects the other's checksum.
+        assert_eq!(
+            parse_advertisement(ipv4_payload(&V3_IPV4), &rx),
+            Err(DropReason::Checksum)
+        );
+        assert_eq!(
+            parse_advertisement(&V3_IPV4_NO_PSEUDO, &v4_rx(255)),
+            Err(DropReason::Checksum)
+        );
+    }
+
+    #[test]
+    fn v2_checksum_ignores_mode_and_addresses() {
+        let advert = v2_pass_advert(150);
+        let want = ipv4_payload(&V2_IPV4_PASS);
+        let other: IpAddr = Ipv4Addr::new(192, 0, 2, 9).into();
+        assert_eq!(
+            advert.to_bytes(other, other, ChecksumMode::NoPseudoHeader),
+            want
+        );
+    }
+
+    #[test]
+    fn unicast_checksum_uses_real_destination() {
+        let advert = v3_ipv4_advert(150);
+        let peer: IpAddr = Ipv4Addr::new(192, 0, 2, 2).into();
+        let bytes = advert.to_bytes(V4_SRC.into(), peer, ChecksumMode::PseudoHeader);
+        let mut rx = v4_rx(64);
+        rx.dst = peer;
+        rx.require_hop_limit_255 = false;
+        assert_eq!(parse_advertisement(&bytes, &rx), Ok(advert));
+        rx.dst = IPV4_MULTICAST.into();
+        assert_eq!(parse_advertisement(&bytes, &rx), Err(DropReason::Checksum));
+    }
+
+    #[test]
+    fn hop_limit_must_be_255_when_required() {
+        let payload = ipv4_payload(&V3_IPV4);
+        assert_eq!(
+            parse_advertisement(payload, &v4_rx(254)),
+            Err(DropReason::HopLimit)
+        );
+        let mut rx = v4_rx(1);
+        rx.require_hop_limit_255 = false;
+        assert!(parse_advertisement(payload, &rx).is_ok());
+    }
+
+    /// Changes one byte of the VRRP message and fixes the checksum, so the check under test
+    /// is the one that fires.
+    fn tweak_v4(datagram: &[u8], index: usize, value: u8) -> Vec<u8> {
+        let mut bytes = ipv4_payload(datagram).to_vec();
+        bytes[index] = value;
+        let mut packet = Packet::new_unchecked(&mut bytes, Family::Ipv4);
+        packet.fill_checksum(
+            V4_SRC.into(),
+            IPV4_MULTICAST.into(),
+            ChecksumMode::PseudoHeader,
+        );
+        bytes
+    }
+
+    #[test]
+    fn structural_checks() {
+        let rx = v4_rx(255);
+        let v3 = ipv4_payload(&V3_IPV4);
+        assert_eq!(
+            parse_advertisement(&tweak_v4(&V3_IPV4, 0, 0x41), &rx),
+            Err(DropReason::Version)
+        );
+        assert_eq!(
+            parse_advertisement(&tweak_v4(&V3_IPV4, 0, 0x11), &rx),
+            Err(DropReason::Version)
+        );
+        assert_eq!(
+            parse_advertisement(&tweak_v4(&V3_IPV4, 0, 0x32), &rx),
+            Err(DropReason::Type)
+        );
+        assert_eq!(
+            parse_advertisement(&tweak_v4(&V3_IPV4, 3, 0), &rx),
+            Err(DropReason::AddressCount)
+        );
+        assert_eq!(
+            parse_advertisement(&tweak_v4(&V2_IPV4_PASS, 3, 0), &rx),
+            Err(DropReason::AddressCount)
+        );
+        // Count 2 but room for one address.
+        let mut short = v3.to_vec();
+        short[3] = 2;
+        assert_eq!(parse_advertisement(&short, &rx), Err(DropReason::Truncated));
+        assert_eq!(
+            parse_advertisement(&v3[..7], &rx),
+            Err(DropReason::Truncated)
+        );
+        assert_eq!(parse_advertisement(&[], &rx), Err(DropReason::Truncated));
+        // v2 without room for the auth data.
+        let v2 = ipv4_payload(&V2_IPV4_PASS);
+        assert_eq!(
+            parse_advertisement(&v2[..20], &rx),
+            Err(DropReason::Truncated)
+        );
+        // Unknown v2 auth type (2 = IP AH, never over protocol 112).
+        assert_eq!(
+            parse_advertisement(&tweak_v4(&V2_IPV4_PASS, 4, 2), &rx),
+            Err(DropReason::AuthType)
+        );
+    }
+
+    #[test]
+    fn trailing_bytes_are_junk() {
+        // Count says 1 address but 2 are there, checksum right over the announced length
+        // and over the whole: dropped either way.
+        let mut bytes = ipv4_payload(&V3_IPV4).to_vec();
+        bytes.extend_from_slice(&[0, 0, 0, 0]);
+        assert_eq!(
+            parse_advertisement(&bytes, &v4_rx(255)),
+            Err(DropReason::Length)
+        );
+        let mut v2 = ipv4_payload(&V2_IPV4_PASS).to_vec();
+        v2.extend_from_slice(&[0, 0]);
+        assert_eq!(
+            parse_advertisement(&v2, &v4_rx(255)),
+            Err(DropReason::Length)
+        );
+    }
+
+    #[test]
+    fn family_mismatches() {
+        let mut rx = v4_rx(255);
+        rx.dst = IPV6_MULTICAST.into();
+        assert_eq!(
+            parse_advertisement(ipv4_payload(&V3_IPV4), &rx),
+            Err(DropReason::AddressFamily)
+        );
+        // v2 in an IPv6 packet.
+        let v2 = ipv4_payload(&V2_IPV4_PASS);
+        assert_eq!(
+            parse_advertisement(v2, &v6_rx()),
+            Err(DropReason::AddressFamily)
+        );
+        // An IPv4-sized v3 advert in an IPv6 packet: 4-byte address read as 16 bytes.
+        assert_eq!(
+            parse_advertisement(ipv4_payload(&V3_IPV4), &v6_rx()),
+            Err(DropReason::Truncated)
+        );
+    }
+
+    #[test]
+    fn every_single_byte_change_is_dropped() {
+        let captures: [(&[u8], RxMeta); 6] = [
+            (ipv4_payload(&V2_IPV4_PASS), v4_rx(255)),
+            (ipv4_payload(&V2_IPV4_PASS_PRIO0), v4_rx(255)),
+            (ipv4_payload(&V3_IPV4), v4_rx(255)),
+            (ipv4_payload(&V3_IPV4_PRIO0), v4_rx(255)),
+            (ipv6_payload(&V3_IPV6), v6_rx()),
+            (ipv6_payload(&V3_IPV6_PRIO0), v6_rx()),
+        ];
+        for (payload, rx) in captures {
+            for index in 0..payload.len() {
+                for flip in [0x01, 0x80, 0xff, 0x5a] {
+                    let mut bytes = payload.to_vec();
+                    bytes[index] ^= flip;
+                    assert!(
+                        parse_advertisement(&bytes, &rx).is_err(),
+                        "byte {index} ^ {flip:#x} of {payload:02x?} accepted"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn instance_checks() {
+        let advert = v2_pass_advert(150);
+        let expect = InstanceExpectation {
+            version: Version::V2,
+            auth: Auth::from_password("secret42"),
+            advert_interval_cs: 100,
+        };
+        assert_eq!(check_for_instance(&advert, &expect), Ok(()));
+        let wrong = |change: fn(&mut InstanceExpectation)| {
+            let mut expect = expect.clone();
+            change(&mut expect);
+            check_for_instance(&advert, &expect)
+        };
+        assert_eq!(
+            wrong(|e| e.version = Version::V3),
+            Err(DropReason::VersionMismatch)
+        );
+        assert_eq!(wrong(|e| e.auth = Auth::None), Err(DropReason::AuthType));
+        assert_eq!(
+            wrong(|e| e.auth = Auth::from_password("secret43")),
+            Err(DropReason::AuthPassword)
+        );
+        assert_eq!(
+            wrong(|e| e.advert_interval_cs = 200),
+            Err(DropReason::IntervalMismatch)
+        );
+
+        let plain = Advertisement {
+            auth: Auth::None,
+            ..advert.clone()
+        };
+        assert_eq!(
+            check_for_instance(&plain, &expect),
+            Err(DropReason::AuthType)
+        );
+
+        // v3 ignores auth and interval (backups learn the master's interval).
+        let v3 = v3_ipv4_advert(100);
+        let expect_v3 = InstanceExpectation {
+            version: Version::V3,
+            auth: Auth::from_password("whatever"),
+            advert_interval_cs: 100,
+        };
+        assert_eq!(check_for_instance(&v3, &expect_v3), Ok(()));
+        assert_eq!(
+            check_for_instance(&v3, &expect),
+            Err(DropReason::VersionMismatch)
+        );
+    }
+
+    #[test]
+    fn password_is_truncated_and_padded_like_keepalived() {
+        assert_eq!(
+            Auth::from_password("secret42"),
+            Auth::Password(*b"secret42")
+        );
+        assert_eq!(
+            Auth::from_password("secret42-and-more"),
+            Auth::Password(*b"secret42")
+        );
+        assert_eq!(
+            Auth::from_password("abc"),
+            Auth::Password(*b"abc\0\0\0\0\0")
+        );
+        assert_eq!(format!("{:?}", Auth::from_password("abc")), "Password(..)");
+    }
+
+    #[test]
+    fn emit_edge_cases() {
+        // v2 interval: whole seconds, rounded, at least 1.
+        let mut advert = v2_pass_advert(100);
+        for (cs, seconds) in [
+            (100, 1),
+            (149, 1),
+            (150, 2),
+            (10, 1),
+            (0, 1),
+            (u16::MAX, 255),
+        ] {
+            advert.advert_interval_cs = cs;
+            let bytes = advert.to_bytes(
+                V4_SRC.into(),
+                IPV4_MULTICAST.into(),
+                ChecksumMode::PseudoHeader,
+            );
+            assert_eq!(bytes[5], seconds, "{cs} cs");
+        }
+        // v3 interval saturates at 12 bits, reserved bits stay zero.
+        let mut advert = v3_ipv4_advert(100);
+        advert.advert_interval_cs = 5000;
+        let bytes = advert.to_bytes(
+            V4_SRC.into(),
+            IPV4_MULTICAST.into(),
+            ChecksumMode::PseudoHeader,
+        );
+        assert_eq!(&bytes[4..6], &[0x0f, 0xff]);
+        // Addresses of the other family are left out; count and length follow.
+        advert.addresses.push("2001:db8::1".parse().unwrap());
+        assert_eq!(advert.buffer_len(), 12);
+        let bytes = advert.to_bytes(
+            V4_SRC.into(),
+            IPV4_MULTICAST.into(),
+            ChecksumMode::PseudoHeader,
+        );
+        assert_eq!(bytes[3], 1);
+        // At most 255 addresses.
+        advert.addresses = (0..300u32)
+            .map(|n| IpAddr::from(Ipv4Addr::from(0xc000_0200 + n)))
+            .collect();
+        let bytes = advert.to_bytes(
+            V4_SRC.into(),
+            IPV4_MULTICAST.into(),
+            ChecksumMode::PseudoHeader,
+        );
+        assert_eq!(bytes.len(), 8 + 255 * 4);
+        assert_eq!(bytes[3], 255);
+        assert!(parse_advertisement(&bytes, &v4_rx(255)).is_ok());
+    }
+
+    #[test]
+    fn drop_reason_names_are_unique_snake_case() {
+        let names: Vec<&str> = DropReason::ALL.iter().map(DropReason::as_str).collect();
+        for (i, name) in names.iter().enumerate() {
+            assert!(
+                name.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                "{name}"
+            );
+            assert!(!names[..i].contains(name), "duplicate {name}");
+        }
+        assert_eq!(names.len(), 14);
+    }
+
+    /// xorshift64*: deterministic, no dependency.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    #[test]
+    fn random_input_never_panics() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let seeds: [&[u8]; 6] = [
+            &V2_IPV4_PASS,
+            &V2_IPV4_PASS_PRIO0,
+            &V3_IPV4,
+            &V3_IPV4_PRIO0,
+            &V3_IPV6,
+            &V3_IPV6_PRIO0,
+        ];
+        let metas = [v4_rx(255), v6_rx(), {
+            let mut mixed = v4_rx(255);
+            mixed.dst = IPV6_MULTICAST.into();
+            mixed
+        }];
+        let mut accepted = 0;
+        for round in 0..200_000 {
+            let mut bytes: Vec<u8> = if round % 2 == 0 {
+                (0..rng.below(100)).map(|_| rng.next() as u8).collect()
+            } else {
+                // Mutate a capture: flip bytes, cut or extend it.
+                let mut bytes = seeds[rng.below(seeds.len())].to_vec();
+                for _ in 0..rng.below(4) {
+                    let index = rng.below(bytes.len());
+                    bytes[index] = rng.next() as u8;
+                }
+                match rng.below(3) {
+                    0 => bytes.truncate(rng.below(bytes.len() + 1)),
+                    1 => bytes.extend((0..rng.below(8)).map(|_| rng.next() as u8)),
+                    _ => {}
+                }
+                bytes
+            };
+            if round % 7 == 0 && bytes.len() > 40 {
+                bytes.drain(..40);
+            }
+            for rx in &metas {
+                if parse_advertisement(&bytes, rx).is_ok() {
+                    accepted += 1;
+                }
+            }
+            if let Ok((_, payload)) = split_ipv4(&bytes) {
+                let _ = parse_advertisement(payload, &metas[0]);
+            }
+            for family in [Family::Ipv4, Family::Ipv6] {
+                if let Ok(packet) = Packet::new_checked(&bytes[..], family) {
+                    let _ = (packet.vrid(), packet.priority(), packet.checksum());
+                    let _ = (
+                        packet.auth_type(),
+                        packet.adver_int_seconds(),
+                        packet.max_adver_int_cs(),
+                    );
+                    let _ = packet.addresses().count();
+                    let _ = packet.auth_data();
+                    let _ = Advertisement::parse(&packet);
+                }
+            }
+        }
+        // Mutated captures sometimes survive intact (no flips, no cut), so some pass.
+        assert!(accepted > 0);
+    }
+}
