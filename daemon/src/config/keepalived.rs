@@ -1,0 +1,853 @@
+//! Reads keepalived.conf into a [`Config`]. Every keyword vipd does not implement is an
+//! error naming file and line; nothing is silently ignored.
+
+use super::error::{ConfigError, ConfigErrors};
+use super::lexer::{self, Loc, Source, Statement, Word};
+use super::validate;
+use super::{
+    duration, Check, CheckKind, Config, InitialState, Instance, Notify, SyncGroup, TrackCheck,
+    TrackInterface, V3Checksum, Vip,
+};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Parses keepalived.conf text read from `path` (includes are resolved relative to it).
+pub fn parse_keepalived(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
+    let source = lexer::read(text, path)?;
+    let mut reader = Reader {
+        source: &source,
+        cfg: Config::default(),
+        locations: HashMap::new(),
+        errors: Vec::new(),
+    };
+    for statement in &source.statements {
+        reader.top_level(statement);
+    }
+    let Reader {
+        mut cfg,
+        locations,
+        mut errors,
+        ..
+    } = reader;
+    round_v3_intervals(&mut cfg);
+    if errors.is_empty() {
+        for problem in validate::problems(&cfg) {
+            errors.push(locate(&source, &locations, &problem));
+        }
+    }
+    if errors.is_empty() {
+        Ok(cfg)
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
+
+/// keepalived rounds VRRPv3 intervals to the 10 ms the wire format can carry.
+fn round_v3_intervals(cfg: &mut Config) {
+    let global = cfg.global.clone();
+    for inst in &mut cfg.instances {
+        if inst.version(&global) == 3 {
+            let centis = (inst.advert_interval.as_micros() + 5_000) / 10_000;
+            let millis = u64::try_from(centis * 10).unwrap_or(u64::MAX);
+            inst.advert_interval = Duration::from_millis(millis);
+        }
+    }
+}
+
+/// Pins a validation problem to the line of the keyword it is about, or of the nearest
+/// enclosing keyword that was recorded.
+fn locate(
+    source: &Source,
+    locations: &HashMap<String, Loc>,
+    problem: &validate::Problem,
+) -> ConfigError {
+    let mut path = problem.path.as_str();
+    loop {
+        if let Some(loc) = locations.get(path) {
+            return source.error(*loc, problem.message.clone());
+        }
+        match path.rfind(['.', '[']) {
+            Some(cut) => path = &path[..cut],
+            None => break,
+        }
+    }
+    let file = source.files.first().cloned().unwrap_or_default();
+    ConfigError::in_file(&file, problem.message.clone())
+}
+
+struct Reader<'a> {
+    source: &'a Source,
+    cfg: Config,
+    /// Field path (as in validation problems) -> where it was written.
+    locations: HashMap<String, Loc>,
+    errors: Vec<ConfigError>,
+}
+
+fn texts(words: &[Word]) -> Vec<&str> {
+    words.iter().map(|w| w.text.as_str()).collect()
+}
+
+impl Reader<'_> {
+    fn error(&mut self, loc: Loc, message: impl Into<String>) {
+        self.errors.push(self.source.error(loc, message));
+    }
+
+    fn unsupported(&mut self, st: &Statement) {
+        self.error(st.loc, format!("unsupported keyword `{}`", st.keyword()));
+    }
+
+    fn note(&mut self, path: String, loc: Loc) {
+        self.locations.entry(path).or_insert(loc);
+    }
+
+    /// The block of a block keyword; reports its absence.
+    fn block<'s>(&mut self, st: &'s Statement) -> Option<&'s [Statement]> {
+        match &st.block {
+            Some(block) => Some(block),
+            None => {
+                self.error(st.loc, format!("`{}` needs a {{ }} block", st.keyword()));
+                None
+            }
+        }
+    }
+
+    /// Reports a block after a keyword that takes none.
+    fn no_block(&mut self, st: &Statement) -> bool {
+        if st.block.is_some() {
+            self.error(st.loc, format!("`{}` takes no {{ }} block", st.keyword()));
+            return false;
+        }
+        true
+    }
+
+    /// The single argument of `st`.
+    fn arg<'s>(&mut self, st: &'s Statement) -> Option<&'s str> {
+        if !self.no_block(st) {
+            return None;
+        }
+        match st.args() {
+            [one] => Some(one.text.as_str()),
+            [] => {
+                self.error(st.loc, format!("`{}` needs a value", st.keyword()));
+                None
+            }
+            _ => {
+                self.error(st.loc, format!("`{}` takes one value", st.keyword()));
+                None
+            }
+        }
+    }
+
+    fn flag(&mut self, st: &Statement) -> bool {
+        if !self.no_block(st) {
+            return false;
+        }
+        if !st.args().is_empty() {
+            self.error(st.loc, format!("`{}` takes no value", st.keyword()));
+            return false;
+        }
+        true
+    }
+
+    fn number<T: FromStr + PartialOrd + std::fmt::Display>(
+        &mut self,
+        st: &Statement,
+        min: T,
+        max: T,
+    ) -> Option<T> {
+        let text = self.arg(st)?;
+        match text.parse::<T>() {
+            Ok(n) if n >= min && n <= max => Some(n),
+            _ => {
+                self.error(
+                    st.loc,
+                    format!(
+                        "`{}`: `{text}` is not a number in {min}..={max}",
+                        st.keyword()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn seconds(&mut self, st: &Statement) -> Option<Duration> {
+        let text = self.arg(st)?;
+        match duration::parse_seconds(text) {
+            Some(d) => Some(d),
+            None => {
+                self.error(
+                    st.loc,
+                    format!("`{}`: `{text}` is not a number of seconds", st.keyword()),
+                );
+                None
+            }
+        }
+    }
+
+    fn address(&mut self, loc: Loc, text: &str) -> Option<IpAddr> {
+        match text.parse() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                self.error(loc, format!("`{text}` is not an IP address"));
+                None
+            }
+        }
+    }
+
+    /// A script command: one (usually quoted) string, or several bare words.
+    fn command(&mut self, st: &Statement) -> Option<String> {
+        if !self.no_block(st) {
+            return None;
+        }
+        match st.args() {
+            [] => {
+                self.error(st.loc, format!("`{}` needs a command", st.keyword()));
+                None
+            }
+            [one] => Some(one.text.clone()),
+            many => Some(
+                many.iter()
+                    .map(|w| {
+                        if w.quoted {
+                            format!("'{}'", w.text)
+                        } else {
+                            w.text.clone()
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+        }
+    }
+
+    /// A notify script: one value; more words would be keepalived's user and group.
+    fn notify_command(&mut self, st: &Statement) -> Option<String> {
+        if !self.no_block(st) {
+            return None;
+        }
+        match st.args() {
+            [one] => Some(one.text.clone()),
+            [] => {
+                self.error(st.loc, format!("`{}` needs a command", st.keyword()));
+                None
+            }
+            _ => {
+                self.error(
+                    st.loc,
+                    format!(
+                        "`{}` with a user or group is not supported (scripts run as \
+                         script_user); quote the command if the words are its arguments",
+                        st.keyword()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn notify(&mut self, st: &Statement, notify: &mut Notify, at: &str) -> bool {
+        let slot = match st.keyword() {
+            "notify_master" => &mut notify.master,
+            "notify_backup" => &mut notify.backup,
+            "notify_fault" => &mut notify.fault,
+            "notify_stop" => &mut notify.stop,
+            "notify" => &mut notify.any,
+            _ => return false,
+        };
+        let field = match st.keyword() {
+            "notify" => "any",
+            k => k.trim_start_matches("notify_"),
+        };
+        if let Some(command) = self.notify_command(st) {
+            *slot = Some(command);
+            self.note(format!("{at}.notify.{field}"), st.loc);
+        }
+        true
+    }
+
+    fn top_level(&mut self, st: &Statement) {
+        match st.keyword() {
+            "global_defs" => {
+                if let Some(block) = self.block(st) {
+                    for item in block {
+                        self.global(item);
+                    }
+                }
+            }
+            "vrrp_script" => self.script(st),
+            "vrrp_track_file" | "track_file" => self.track_file(st),
+            "vrrp_instance" => self.instance(st),
+            "vrrp_sync_group" => self.sync_group(st),
+            _ => self.unsupported(st),
+        }
+    }
+
+    /// The name after a block keyword (`vrrp_instance NAME {`).
+    fn block_name(&mut self, st: &Statement) -> Option<String> {
+        match st.args() {
+            [name] => Some(name.text.clone()),
+            [] => {
+                self.error(st.loc, format!("`{}` needs a name", st.keyword()));
+                None
+            }
+            _ => {
+                self.error(st.loc, format!("`{}` takes one name", st.keyword()));
+                None
+            }
+        }
+    }
+
+    fn global(&mut self, st: &Statement) {
+        let at = format!("global.{}", st.keyword());
+        self.note(at, st.loc);
+        match st.keyword() {
+            "router_id" => {
+                if let Some(v) = self.arg(st) {
+                    self.cfg.global.router_id = Some(v.to_string());
+                }
+            }
+            "vrrp_version" => {
+                if let Some(v) = self.number(st, 2u8, 3) {
+                    self.cfg.global.vrrp_version = v;
+                }
+            }
+            "vrrp_garp_master_delay" => {
+                if let Some(v) = self.number(st, 0u64, 86_400) {
+                    self.cfg.global.garp.master_delay = Duration::from_secs(v);
+                }
+            }
+            "vrrp_garp_master_repeat" => {
+                if let Some(v) = self.number(st, 0u32, 10_000) {
+                    self.cfg.global.garp.master_repeat = v;
+                }
+            }
+            "vrrp_garp_master_refresh" => {
+                if let Some(v) = self.number(st, 0u64, 86_400) {
+                    self.cfg.global.garp.master_refresh = (v > 0).then(|| Duration::from_secs(v));
+                }
+            }
+            "vrrp_garp_master_refresh_repeat" => {
+                if let Some(v) = self.number(st, 1u32, 10_000) {
+                    self.cfg.global.garp.master_refresh_repeat = v;
+                }
+            }
+            "vrrp_garp_interval" => {
+                if let Some(v) = self.seconds(st) {
+                    self.cfg.global.garp.interval = v;
+                }
+            }
+            "vrrp_gna_interval" => {
+                if let Some(v) = self.seconds(st) {
+                    self.cfg.global.garp.na_interval = v;
+                }
+            }
+            "script_user" => {
+                if self.no_block(st) {
+                    match texts(st.args()).as_slice() {
+                        [user] => self.cfg.global.script_user = Some(user.to_string()),
+                        [user, group] => {
+                            self.cfg.global.script_user = Some(user.to_string());
+                            self.cfg.global.script_group = Some(group.to_string());
+                        }
+                        _ => {
+                            self.error(st.loc, "`script_user` takes a user and optionally a group")
+                        }
+                    }
+                }
+            }
+            "enable_script_security" => {
+                if self.flag(st) {
+                    self.cfg.global.enable_script_security = true;
+                }
+            }
+            "vrrp_strict" => {
+                if self.flag(st) {
+                    self.cfg.global.strict = true;
+                }
+            }
+            "vrrp_skip_check_adv_addr" => {
+                if self.flag(st) {
+                    self.cfg.global.skip_check_adv_addr = true;
+                }
+            }
+            "v3_checksum_as_v2" => {
+                if self.flag(st) {
+                    self.cfg.global.v3_checksum = V3Checksum::NoPseudoHeader;
+                }
+            }
+            "max_auto_priority" => {
+                if self.no_block(st) {
+                    if st.args().is_empty() {
+                        // keepalived: no value means the highest priority.
+                        self.cfg.global.max_auto_priority = Some(99);
+                    } else if let Some(v) = self.number(st, -1i32, 99) {
+                        self.cfg.global.max_auto_priority = Some(v);
+                    }
+                }
+            }
+            _ => self.unsupported(st),
+        }
+    }
+
+    fn script(&mut self, st: &Statement) {
+        let (Some(name), Some(block)) = (self.block_name(st), self.block(st)) else {
+            return;
+        };
+        let index = self.cfg.checks.len();
+        let at = format!("check[{index}]");
+        self.note(at.clone(), st.loc);
+        let mut check = Check::new(
+            &name,
+            CheckKind::Exec {
+                command: String::new(),
+                argv: Vec::new(),
+                user: None,
+                group: None,
+            },
+        );
+        let errors_before = self.errors.len();
+        let mut command = None;
+        let mut user = None;
+        let mut group = None;
+        for item in block {
+            self.note(format!("{at}.{}", item.keyword()), item.loc);
+            match item.keyword() {
+                "script" => {
+                    if let Some(c) = self.command(item) {
+                        match CheckKind::exec(&c) {
+                            Ok(_) => command = Some(c),
+                            Err(e) => self.error(item.loc, format!("`script`: {e}")),
+                        }
+                        self.note(format!("{at}.command"), item.loc);
+                    }
+                }
+                "interval" => {
+                    if let Some(v) = self.seconds(item) {
+                        check.interval = v;
+                    }
+                }
+                "timeout" => {
+                    if let Some(v) = self.seconds(item) {
+                        check.timeout = Some(v);
+                    }
+                }
+                "weight" => {
+                    if let Some(w) = self.weight_value(item) {
+                        check.weight = w;
+                    }
+                }
+                "rise" => {
+                    if let Some(v) = self.number(item, 1u32, 1_000_000) {
+                        check.rise = v;
+                    }
+                }
+                "fall" => {
+                    if let Some(v) = self.number(item, 1u32, 1_000_000) {
+                        check.fall = v;
+                    }
+                }
+                "user" => {
+                    if self.no_block(item) {
+                        match texts(item.args()).as_slice() {
+                            [u] => user = Some(u.to_string()),
+                            [u, g] => {
+                                user = Some(u.to_string());
+                                group = Some(g.to_string());
+                            }
+                            _ => self.error(item.loc, "`user` takes a user and optionally a group"),
+                        }
+                    }
+                }
+                "init_fail" => {
+                    if self.flag(item) {
+                        check.init_fail = true;
+                    }
+                }
+                _ => self.unsupported(item),
+            }
+        }
+        let Some(command) = command else {
+            if self.errors.len() == errors_before {
+                self.error(st.loc, format!("vrrp_script `{name}` has no `script`"));
+            }
+            return;
+        };
+        if let Ok(CheckKind::Exec { command, argv, .. }) = CheckKind::exec(&command) {
+            check.kind = CheckKind::Exec {
+                command,
+                argv,
+                user,
+                group,
+            };
+            self.cfg.checks.push(check);
+        }
+    }
+
+    /// `weight N` in a vrrp_script or track_file block; `reverse` is not supported.
+    fn weight_value(&mut self, st: &Statement) -> Option<i32> {
+        if st.args().len() > 1 {
+            self.error(
+                st.loc,
+                format!(
+                    "unsupported weight option `{}` (vipd supports a plain weight)",
+                    st.args()[1].text
+                ),
+            );
+            return None;
+        }
+        self.number(st, i32::MIN + 1, i32::MAX)
+    }
+
+    fn track_file(&mut self, st: &Statement) {
+        let (Some(name), Some(block)) = (self.block_name(st), self.block(st)) else {
+            return;
+        };
+        let index = self.cfg.checks.len();
+        let at = format!("check[{index}]");
+        self.note(at.clone(), st.loc);
+        let mut path = None;
+        let mut check = Check::new(
+            &name,
+            CheckKind::File {
+                path: PathBuf::new(),
+            },
+        );
+        check.weight = 1;
+        for item in block {
+            self.note(format!("{at}.{}", item.keyword()), item.loc);
+            match item.keyword() {
+                "file" => {
+                    if let Some(p) = self.arg(item) {
+                        path = Some(PathBuf::from(p));
+                        self.note(format!("{at}.path"), item.loc);
+                    }
+                }
+                "weight" => {
+                    if let Some(w) = self.weight_value(item) {
+                        check.weight = w;
+                    }
+                }
+                _ => self.unsupported(item),
+            }
+        }
+        match path {
+            Some(path) => {
+                check.kind = CheckKind::File { path };
+                self.cfg.checks.push(check);
+            }
+            None => self.error(st.loc, format!("track file `{name}` has no `file`")),
+        }
+    }
+
+    fn instance(&mut self, st: &Statement) {
+        let (Some(name), Some(block)) = (self.block_name(st), self.block(st)) else {
+            return;
+        };
+        let index = self.cfg.instances.len();
+        let at = format!("instance[{index}]");
+        self.note(at.clone(), st.loc);
+        let mut inst = Instance::new(&name, "", 0);
+        let mut priority = None;
+        let mut has_vrid = false;
+        let mut has_interface = false;
+        let errors_before = self.errors.len();
+        for item in block {
+            let loc = item.loc;
+            if self.notify(item, &mut inst.notify, &at) {
+                continue;
+            }
+            let field = match item.keyword() {
+                "state" => {
+                    match self.arg(item).map(str::to_ascii_uppercase).as_deref() {
+                        Some("MASTER") => inst.initial_state = InitialState::Master,
+                        Some("BACKUP") => inst.initial_state = InitialState::Backup,
+                        Some(other) => {
+                            self.error(loc, format!("`state`: `{other}` is not MASTER or BACKUP"))
+                        }
+                        None => {}
+                    }
+                    "initial_state"
+                }
+                "interface" => {
+                    if let Some(v) = self.arg(item) {
+                        inst.interface = v.to_string();
+                        has_interface = true;
+                    }
+                    "interface"
+                }
+                "virtual_router_id" => {
+                    if let Some(v) = self.number(item, 1u8, 255) {
+                        inst.vrid = v;
+                        has_vrid = true;
+                    }
+                    "vrid"
+                }
+                "priority" => {
+                    priority = self.number(item, 1u8, 255);
+                    "priority"
+                }
+                "advert_int" => {
+                    if let Some(v) = self.seconds(item) {
+                        inst.advert_interval = v;
+                    }
+                    "advert_interval"
+                }
+                "version" => {
+                    inst.version = self.number(item, 2u8, 3);
+                    "version"
+                }
+                "nopreempt" => {
+                    if self.flag(item) {
+                        inst.preempt = false;
+                    }
+                    "preempt"
+                }
+                "preempt" => {
+                    if self.flag(item) {
+                        inst.preempt = true;
+                    }
+                    "preempt"
+                }
+                "preempt_delay" => {
+                    if let Some(v) = self.seconds(item) {
+                        inst.preempt_delay = v;
+                    }
+                    "preempt_delay"
+                }
+                "authentication" => {
+                    self.authentication(item, &mut inst);
+                    "auth_pass"
+                }
+                "virtual_ipaddress" => {
+                    self.vips(item, &mut inst, &at);
+                    "vips"
+                }
+                "unicast_src_ip" | "mcast_src_ip" => {
+                    if let Some(text) = self.arg(item) {
+                        inst.source_address = self.address(loc, text);
+                    }
+                    "source_address"
+                }
+                "unicast_peer" => {
+                    self.unicast_peers(item, &mut inst, &at);
+                    "unicast_peers"
+                }
+                "track_script" => {
+                    let tracks = self.tracks(item, &format!("{at}.track_checks"));
+                    inst.track_checks.extend(tracks);
+                    "track_checks"
+                }
+                "track_file" => {
+                    let tracks = self.tracks(item, &format!("{at}.track_files"));
+                    inst.track_files.extend(tracks);
+                    "track_files"
+                }
+                "track_interface" => {
+                    let tracks = self.tracks(item, &format!("{at}.track_interfaces"));
+                    inst.track_interfaces
+                        .extend(tracks.into_iter().map(|t| TrackInterface {
+                            name: t.check,
+                            weight: t.weight.unwrap_or(0),
+                        }));
+                    "track_interfaces"
+                }
+                "garp_master_delay" => {
+                    inst.garp.master_delay =
+                        self.number(item, 0u64, 86_400).map(Duration::from_secs);
+                    "garp.master_delay"
+                }
+                "garp_master_repeat" => {
+                    inst.garp.master_repeat = self.number(item, 0u32, 10_000);
+                    "garp.master_repeat"
+                }
+                "garp_master_refresh" => {
+                    inst.garp.master_refresh =
+                        self.number(item, 0u64, 86_400).map(Duration::from_secs);
+                    "garp.master_refresh"
+                }
+                "garp_master_refresh_repeat" => {
+                    inst.garp.master_refresh_repeat = self.number(item, 1u32, 10_000);
+                    "garp.master_refresh_repeat"
+                }
+                "v3_checksum_as_v2" => {
+                    if self.flag(item) {
+                        inst.v3_checksum = Some(V3Checksum::NoPseudoHeader);
+                    }
+                    "v3_checksum"
+                }
+                _ => {
+                    self.unsupported(item);
+                    continue;
+                }
+            };
+            self.note(format!("{at}.{field}"), loc);
+        }
+        if self.errors.len() > errors_before {
+            return;
+        }
+        if !has_interface {
+            self.error(st.loc, format!("vrrp_instance `{name}` has no `interface`"));
+            return;
+        }
+        if !has_vrid {
+            self.error(
+                st.loc,
+                format!("vrrp_instance `{name}` has no `virtual_router_id`"),
+            );
+            return;
+        }
+        inst.priority = match (priority, inst.initial_state) {
+            (Some(p), _) => p,
+            // keepalived: `state MASTER` without a priority means address owner.
+            (None, InitialState::Master) => 255,
+            (None, InitialState::Backup) => 100,
+        };
+        self.cfg.instances.push(inst);
+    }
+
+    fn authentication(&mut self, st: &Statement, inst: &mut Instance) {
+        let Some(block) = self.block(st) else { return };
+        let mut kind = None;
+        let mut pass = None;
+        for item in block {
+            match item.keyword() {
+                "auth_type" => kind = self.arg(item).map(|k| (k.to_string(), item.loc)),
+                "auth_pass" => pass = self.arg(item).map(str::to_string),
+                _ => self.unsupported(item),
+            }
+        }
+        match kind {
+            Some((k, _)) if k == "PASS" => match pass {
+                Some(p) => inst.auth_pass = Some(p),
+                None => self.error(st.loc, "`auth_type PASS` needs an `auth_pass`"),
+            },
+            Some((k, loc)) if k == "AH" => self.error(
+                loc,
+                "authentication type AH is not supported (vipd supports PASS only)",
+            ),
+            Some((k, loc)) => self.error(loc, format!("`auth_type`: `{k}` is not PASS or AH")),
+            None => self.error(st.loc, "`authentication` needs an `auth_type`"),
+        }
+    }
+
+    fn vips(&mut self, st: &Statement, inst: &mut Instance, at: &str) {
+        let Some(block) = self.block(st) else { return };
+        for item in block {
+            if item.block.is_some() {
+                self.error(item.loc, "a virtual address takes no { } block");
+                continue;
+            }
+            match Vip::from_words(&texts(&item.words)) {
+                Ok(vip) => {
+                    self.note(format!("{at}.vips[{}]", inst.vips.len()), item.loc);
+                    inst.vips.push(vip);
+                }
+                Err(e) => self.error(item.loc, e),
+            }
+        }
+    }
+
+    fn unicast_peers(&mut self, st: &Statement, inst: &mut Instance, at: &str) {
+        let Some(block) = self.block(st) else { return };
+        for item in block {
+            for word in &item.words {
+                if matches!(word.text.as_str(), "min_ttl" | "max_ttl") {
+                    self.error(item.loc, format!("unsupported keyword `{}`", word.text));
+                    break;
+                }
+                if let Some(address) = self.address(item.loc, &word.text) {
+                    self.note(
+                        format!("{at}.unicast_peers[{}]", inst.unicast_peers.len()),
+                        item.loc,
+                    );
+                    inst.unicast_peers.push(address);
+                }
+            }
+        }
+    }
+
+    /// Items of `track_script`/`track_file`/`track_interface`: `NAME [weight N]`.
+    fn tracks(&mut self, st: &Statement, at: &str) -> Vec<TrackCheck> {
+        let Some(block) = self.block(st) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for item in block {
+            let words = texts(&item.words);
+            let weight = match words.as_slice() {
+                [_] => None,
+                [_, "weight", w] => match w.parse::<i32>() {
+                    Ok(w) => Some(w),
+                    Err(_) => {
+                        self.error(item.loc, format!("weight `{w}` is not a number"));
+                        continue;
+                    }
+                },
+                [_, "weight", _, option, ..] => {
+                    self.error(
+                        item.loc,
+                        format!(
+                            "unsupported weight option `{option}` (vipd supports a plain weight)"
+                        ),
+                    );
+                    continue;
+                }
+                _ => {
+                    self.error(
+                        item.loc,
+                        format!("`{}` items are written `NAME [weight N]`", st.keyword()),
+                    );
+                    continue;
+                }
+            };
+            self.note(format!("{at}[{}]", out.len()), item.loc);
+            out.push(TrackCheck {
+                check: words[0].to_string(),
+                weight,
+            });
+        }
+        out
+    }
+
+    fn sync_group(&mut self, st: &Statement) {
+        let (Some(name), Some(block)) = (self.block_name(st), self.block(st)) else {
+            return;
+        };
+        let index = self.cfg.sync_groups.len();
+        let at = format!("sync_group[{index}]");
+        self.note(at.clone(), st.loc);
+        let mut group = SyncGroup {
+            name,
+            instances: Vec::new(),
+            notify: Notify::default(),
+        };
+        for item in block {
+            if self.notify(item, &mut group.notify, &at) {
+                continue;
+            }
+            match item.keyword() {
+                "group" => {
+                    self.note(format!("{at}.instances"), item.loc);
+                    let Some(members) = self.block(item) else {
+                        continue;
+                    };
+                    for member in members {
+                        for word in &member.words {
+                            self.note(
+                                format!("{at}.instances[{}]", group.instances.len()),
+                                member.loc,
+                            );
+                            group.instances.push(word.text.clone());
+                        }
+                    }
+                }
+                _ => self.unsupported(item),
+            }
+        }
+        self.cfg.sync_groups.push(group);
+    }
+}

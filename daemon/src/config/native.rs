@@ -1,0 +1,504 @@
+//! vipd's native TOML format: reading (with the line of any syntax or type error) and
+//! writing ([`to_toml`], the output of `vipd import-keepalived`).
+
+use super::error::{ConfigError, ConfigErrors};
+use super::{duration, validate, Check, CheckKind, Config, HttpUrl, Instance, Notify};
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Parses and validates a native TOML configuration read from `path`.
+pub fn parse_native(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
+    let cfg: Config = toml::from_str(text).map_err(|e| ConfigError {
+        file: path.to_path_buf(),
+        line: e.span().map(|span| line_of(text, span.start)),
+        message: e.message().trim().to_string(),
+    })?;
+    let problems = validate::problems(&cfg);
+    if problems.is_empty() {
+        return Ok(cfg);
+    }
+    Err(ConfigErrors(
+        problems
+            .into_iter()
+            .map(|p| ConfigError::in_file(path, format!("field `{}`: {}", p.path, p.message)))
+            .collect(),
+    ))
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// A `[[check]]` table as written: one flat table whose `kind` says which keys apply.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckTable {
+    name: String,
+    kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    command: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    group: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    port: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expected_status: Option<Vec<u16>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    insecure_skip_verify: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    host_header: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    path: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    interface: Option<String>,
+    #[serde(default = "one_second", with = "duration::serde_text")]
+    interval: Duration,
+    #[serde(
+        default,
+        with = "duration::serde_text_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    timeout: Option<Duration>,
+    #[serde(default = "one")]
+    rise: u32,
+    #[serde(default = "one")]
+    fall: u32,
+    #[serde(default)]
+    weight: i32,
+    #[serde(default)]
+    init_fail: bool,
+}
+
+fn one_second() -> Duration {
+    Duration::from_secs(1)
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl TryFrom<CheckTable> for Check {
+    type Error = String;
+
+    fn try_from(t: CheckTable) -> Result<Check, String> {
+        let name = t.name.clone();
+        let kind_name = t.kind.as_str();
+        let present: [(&str, bool); 11] = [
+            ("command", t.command.is_some()),
+            ("user", t.user.is_some()),
+            ("group", t.group.is_some()),
+            ("host", t.host.is_some()),
+            ("port", t.port.is_some()),
+            ("url", t.url.is_some()),
+            ("expected_status", t.expected_status.is_some()),
+            ("insecure_skip_verify", t.insecure_skip_verify.is_some()),
+            ("host_header", t.host_header.is_some()),
+            ("path", t.path.is_some()),
+            ("interface", t.interface.is_some()),
+        ];
+        let allowed: &[&str] = match kind_name {
+            "exec" => &["command", "user", "group"],
+            "tcp" => &["host", "port"],
+            "http" => &[
+                "url",
+                "expected_status",
+                "insecure_skip_verify",
+                "host_header",
+            ],
+            "file" => &["path"],
+            "interface" => &["interface"],
+            other => {
+                return Err(format!(
+                    "check `{name}`: kind `{other}` is not one of exec, tcp, http, file, interface"
+                ))
+            }
+        };
+        for (key, is_set) in present {
+            if is_set && !allowed.contains(&key) {
+                return Err(format!(
+                    "check `{name}`: `{key}` does not apply to kind = \"{kind_name}\""
+                ));
+            }
+        }
+        let missing = |key: &str| format!("check `{name}` of kind \"{kind_name}\" needs `{key}`");
+        let kind = match kind_name {
+            "exec" => {
+                let command = t.command.ok_or_else(|| missing("command"))?;
+                match CheckKind::exec(&command).map_err(|e| format!("check `{name}`: {e}"))? {
+                    CheckKind::Exec { command, argv, .. } => CheckKind::Exec {
+                        command,
+                        argv,
+                        user: t.user,
+                        group: t.group,
+                    },
+                    other => other,
+                }
+            }
+            "tcp" => CheckKind::Tcp {
+                host: t.host.ok_or_else(|| missing("host"))?,
+                port: t.port.ok_or_else(|| missing("port"))?,
+            },
+            "http" => CheckKind::Http {
+                url: HttpUrl::parse(&t.url.ok_or_else(|| missing("url"))?)
+                    .map_err(|e| format!("check `{name}`: {e}"))?,
+                expected_status: t.expected_status.unwrap_or_else(|| vec![200]),
+                insecure_skip_verify: t.insecure_skip_verify.unwrap_or(false),
+                host_header: t.host_header,
+            },
+            "file" => CheckKind::File {
+                path: t.path.ok_or_else(|| missing("path"))?,
+            },
+            _ => CheckKind::Interface {
+                name: t.interface.ok_or_else(|| missing("interface"))?,
+            },
+        };
+        Ok(Check {
+            name: t.name,
+            kind,
+            interval: t.interval,
+            timeout: t.timeout,
+            rise: t.rise,
+            fall: t.fall,
+            weight: t.weight,
+            init_fail: t.init_fail,
+        })
+    }
+}
+
+impl From<Check> for CheckTable {
+    fn from(c: Check) -> CheckTable {
+        let mut t = CheckTable {
+            name: c.name,
+            kind: c.kind.name().to_string(),
+            command: None,
+            user: None,
+            group: None,
+            host: None,
+            port: None,
+            url: None,
+            expected_status: None,
+            insecure_skip_verify: None,
+            host_header: None,
+            path: None,
+            interface: None,
+            interval: c.interval,
+            timeout: c.timeout,
+            rise: c.rise,
+            fall: c.fall,
+            weight: c.weight,
+            init_fail: c.init_fail,
+        };
+        match c.kind {
+            CheckKind::Exec {
+                command,
+                user,
+                group,
+                ..
+            } => {
+                t.command = Some(command);
+                t.user = user;
+                t.group = group;
+            }
+            CheckKind::Tcp { host, port } => {
+                t.host = Some(host);
+                t.port = Some(port);
+            }
+            CheckKind::Http {
+                url,
+                expected_status,
+                insecure_skip_verify,
+                host_header,
+            } => {
+                t.url = Some(url.to_string());
+                t.expected_status = Some(expected_status);
+                t.insecure_skip_verify = Some(insecure_skip_verify);
+                t.host_header = host_header;
+            }
+            CheckKind::File { path } => t.path = Some(path),
+            CheckKind::Interface { name } => t.interface = Some(name),
+        }
+        t
+    }
+}
+
+/// A TOML string literal.
+fn quote(text: &str) -> String {
+    toml::Value::String(text.to_string()).to_string()
+}
+
+fn quote_list<T: ToString>(items: &[T]) -> String {
+    let items: Vec<String> = items.iter().map(|i| quote(&i.to_string())).collect();
+    format!("[{}]", items.join(", "))
+}
+
+fn dur(d: Duration) -> String {
+    quote(&duration::format(d))
+}
+
+/// Writes `cfg` as a native TOML file: defaults left out, one table per instance and check.
+/// `parse_native(&to_toml(cfg), ..)` gives back `cfg`.
+pub fn to_toml(cfg: &Config) -> String {
+    let mut out = String::new();
+    let _ = write_config(&mut out, cfg);
+    out
+}
+
+fn write_config(out: &mut String, cfg: &Config) -> std::fmt::Result {
+    let g = &cfg.global;
+    let d = super::Global::default();
+    writeln!(
+        out,
+        "# vipd configuration; every key is described in vipd's REFERENCE.md"
+    )?;
+    let mut global = String::new();
+    if let Some(id) = &g.router_id {
+        writeln!(global, "router_id = {}", quote(id))?;
+    }
+    if g.vrrp_version != d.vrrp_version {
+        writeln!(global, "vrrp_version = {}", g.vrrp_version)?;
+    }
+    if let Some(user) = &g.script_user {
+        writeln!(global, "script_user = {}", quote(user))?;
+    }
+    if let Some(group) = &g.script_group {
+        writeln!(global, "script_group = {}", quote(group))?;
+    }
+    if g.enable_script_security {
+        writeln!(global, "enable_script_security = true")?;
+    }
+    if g.v3_checksum != d.v3_checksum {
+        writeln!(global, "v3_checksum = \"no-pseudo-header\"")?;
+    }
+    if g.strict {
+        writeln!(global, "strict = true")?;
+    }
+    if g.skip_check_adv_addr {
+        writeln!(global, "skip_check_adv_addr = true")?;
+    }
+    if let Some(p) = g.max_auto_priority {
+        writeln!(global, "max_auto_priority = {p}")?;
+    }
+    let mut garp = String::new();
+    let dg = &d.garp;
+    if g.garp.master_delay != dg.master_delay {
+        writeln!(garp, "master_delay = {}", dur(g.garp.master_delay))?;
+    }
+    if g.garp.master_repeat != dg.master_repeat {
+        writeln!(garp, "master_repeat = {}", g.garp.master_repeat)?;
+    }
+    if let Some(refresh) = g.garp.master_refresh {
+        writeln!(garp, "master_refresh = {}", dur(refresh))?;
+    }
+    if g.garp.master_refresh_repeat != dg.master_refresh_repeat {
+        writeln!(
+            garp,
+            "master_refresh_repeat = {}",
+            g.garp.master_refresh_repeat
+        )?;
+    }
+    if g.garp.interval != dg.interval {
+        writeln!(garp, "interval = {}", dur(g.garp.interval))?;
+    }
+    if g.garp.na_interval != dg.na_interval {
+        writeln!(garp, "na_interval = {}", dur(g.garp.na_interval))?;
+    }
+    if !global.is_empty() {
+        write!(out, "\n[global]\n{global}")?;
+    }
+    if !garp.is_empty() {
+        write!(out, "\n[global.garp]\n{garp}")?;
+    }
+    for inst in &cfg.instances {
+        write_instance(out, inst)?;
+    }
+    for check in &cfg.checks {
+        write_check(out, check)?;
+    }
+    for group in &cfg.sync_groups {
+        write!(
+            out,
+            "\n[[sync_group]]\nname = {}\ninstances = {}\n",
+            quote(&group.name),
+            quote_list(&group.instances)
+        )?;
+        write_notify(out, "sync_group", &group.notify)?;
+    }
+    Ok(())
+}
+
+fn write_instance(out: &mut String, inst: &Instance) -> std::fmt::Result {
+    writeln!(out, "\n[[instance]]")?;
+    writeln!(out, "name = {}", quote(&inst.name))?;
+    writeln!(out, "interface = {}", quote(&inst.interface))?;
+    writeln!(out, "vrid = {}", inst.vrid)?;
+    writeln!(out, "priority = {}", inst.priority)?;
+    if inst.initial_state == super::InitialState::Master {
+        writeln!(out, "initial_state = \"master\"")?;
+    }
+    writeln!(out, "advert_interval = {}", dur(inst.advert_interval))?;
+    if let Some(v) = inst.version {
+        writeln!(out, "version = {v}")?;
+    }
+    if !inst.preempt {
+        writeln!(out, "preempt = false")?;
+    }
+    if !inst.preempt_delay.is_zero() {
+        writeln!(out, "preempt_delay = {}", dur(inst.preempt_delay))?;
+    }
+    if let Some(pass) = &inst.auth_pass {
+        writeln!(out, "auth_pass = {}", quote(pass))?;
+    }
+    if let Some(checksum) = inst.v3_checksum {
+        let text = match checksum {
+            super::V3Checksum::PseudoHeader => "pseudo-header",
+            super::V3Checksum::NoPseudoHeader => "no-pseudo-header",
+        };
+        writeln!(out, "v3_checksum = \"{text}\"")?;
+    }
+    match inst.vips.as_slice() {
+        [] => writeln!(out, "vips = []")?,
+        [one] => writeln!(out, "vips = [{}]", quote(&one.to_string()))?,
+        many => {
+            writeln!(out, "vips = [")?;
+            for vip in many {
+                writeln!(out, "  {},", quote(&vip.to_string()))?;
+            }
+            writeln!(out, "]")?;
+        }
+    }
+    if let Some(src) = inst.source_address {
+        writeln!(out, "source_address = {}", quote(&src.to_string()))?;
+    }
+    if !inst.unicast_peers.is_empty() {
+        writeln!(out, "unicast_peers = {}", quote_list(&inst.unicast_peers))?;
+    }
+    let tracks = |list: &[super::TrackCheck]| {
+        let items: Vec<String> = list
+            .iter()
+            .map(|t| match t.weight {
+                Some(w) => format!("{{ check = {}, weight = {w} }}", quote(&t.check)),
+                None => format!("{{ check = {} }}", quote(&t.check)),
+            })
+            .collect();
+        format!("[{}]", items.join(", "))
+    };
+    if !inst.track_checks.is_empty() {
+        writeln!(out, "track_checks = {}", tracks(&inst.track_checks))?;
+    }
+    if !inst.track_files.is_empty() {
+        writeln!(out, "track_files = {}", tracks(&inst.track_files))?;
+    }
+    if !inst.track_interfaces.is_empty() {
+        let items: Vec<String> = inst
+            .track_interfaces
+            .iter()
+            .map(|t| format!("{{ name = {}, weight = {} }}", quote(&t.name), t.weight))
+            .collect();
+        writeln!(out, "track_interfaces = [{}]", items.join(", "))?;
+    }
+    write_notify(out, "instance", &inst.notify)?;
+    let garp = &inst.garp;
+    if !garp.is_empty() {
+        writeln!(out, "\n[instance.garp]")?;
+        if let Some(v) = garp.master_delay {
+            writeln!(out, "master_delay = {}", dur(v))?;
+        }
+        if let Some(v) = garp.master_repeat {
+            writeln!(out, "master_repeat = {v}")?;
+        }
+        if let Some(v) = garp.master_refresh {
+            writeln!(out, "master_refresh = {}", dur(v))?;
+        }
+        if let Some(v) = garp.master_refresh_repeat {
+            writeln!(out, "master_refresh_repeat = {v}")?;
+        }
+    }
+    Ok(())
+}
+
+fn write_notify(out: &mut String, table: &str, notify: &Notify) -> std::fmt::Result {
+    if notify.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "\n[{table}.notify]")?;
+    for (key, value) in [
+        ("master", &notify.master),
+        ("backup", &notify.backup),
+        ("fault", &notify.fault),
+        ("stop", &notify.stop),
+        ("any", &notify.any),
+    ] {
+        if let Some(command) = value {
+            writeln!(out, "{key} = {}", quote(command))?;
+        }
+    }
+    Ok(())
+}
+
+fn write_check(out: &mut String, check: &Check) -> std::fmt::Result {
+    writeln!(out, "\n[[check]]")?;
+    writeln!(out, "name = {}", quote(&check.name))?;
+    writeln!(out, "kind = \"{}\"", check.kind.name())?;
+    match &check.kind {
+        CheckKind::Exec {
+            command,
+            user,
+            group,
+            ..
+        } => {
+            writeln!(out, "command = {}", quote(command))?;
+            if let Some(user) = user {
+                writeln!(out, "user = {}", quote(user))?;
+            }
+            if let Some(group) = group {
+                writeln!(out, "group = {}", quote(group))?;
+            }
+        }
+        CheckKind::Tcp { host, port } => {
+            writeln!(out, "host = {}\nport = {port}", quote(host))?;
+        }
+        CheckKind::Http {
+            url,
+            expected_status,
+            insecure_skip_verify,
+            host_header,
+        } => {
+            writeln!(out, "url = {}", quote(&url.to_string()))?;
+            let codes: Vec<String> = expected_status.iter().map(u16::to_string).collect();
+            writeln!(out, "expected_status = [{}]", codes.join(", "))?;
+            if *insecure_skip_verify {
+                writeln!(out, "insecure_skip_verify = true")?;
+            }
+            if let Some(host) = host_header {
+                writeln!(out, "host_header = {}", quote(host))?;
+            }
+        }
+        CheckKind::File { path } => {
+            writeln!(out, "path = {}", quote(&path.to_string_lossy()))?;
+        }
+        CheckKind::Interface { name } => writeln!(out, "interface = {}", quote(name))?,
+    }
+    writeln!(out, "interval = {}", dur(check.interval))?;
+    if let Some(timeout) = check.timeout {
+        writeln!(out, "timeout = {}", dur(timeout))?;
+    }
+    writeln!(out, "rise = {}\nfall = {}", check.rise, check.fall)?;
+    writeln!(out, "weight = {}", check.weight)?;
+    if check.init_fail {
+        writeln!(out, "init_fail = true")?;
+    }
+    Ok(())
+}

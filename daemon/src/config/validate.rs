@@ -1,0 +1,439 @@
+//! Checks on a whole [`Config`], the same for both file formats. Each problem names the
+//! field it is about (`instance[0].priority`); the readers turn that into a line when
+//! they know one.
+
+use super::{CheckKind, Config, Instance};
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+/// One validation failure, about the field at `path`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub path: String,
+    pub message: String,
+}
+
+/// Track weights for scripts, interfaces and checks (keepalived's range).
+pub const WEIGHT_RANGE: std::ops::RangeInclusive<i32> = -253..=253;
+/// Track weights for files (keepalived allows 254 so a negative file value can reach FAULT).
+pub const FILE_WEIGHT_RANGE: std::ops::RangeInclusive<i32> = -254..=254;
+const V3_MIN_INTERVAL: Duration = Duration::from_millis(10);
+const V3_MAX_INTERVAL: Duration = Duration::from_millis(40_950);
+const MAX_PREEMPT_DELAY: Duration = Duration::from_secs(1000);
+
+struct Problems(Vec<Problem>);
+
+impl Problems {
+    fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.0.push(Problem {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+}
+
+pub fn problems(cfg: &Config) -> Vec<Problem> {
+    let mut out = Problems(Vec::new());
+    check_global(cfg, &mut out);
+    check_checks(cfg, &mut out);
+    let mut names = HashSet::new();
+    let mut routers: HashMap<(&str, u8, bool), &str> = HashMap::new();
+    for (i, instance) in cfg.instances.iter().enumerate() {
+        let at = format!("instance[{i}]");
+        if !names.insert(instance.name.as_str()) {
+            out.add(
+                format!("{at}.name"),
+                format!("instance name `{}` is used twice", instance.name),
+            );
+        }
+        let key = (
+            instance.interface.as_str(),
+            instance.vrid,
+            instance.is_ipv6(),
+        );
+        if let Some(other) = routers.insert(key, &instance.name) {
+            out.add(
+                format!("{at}.vrid"),
+                format!(
+                    "instances `{other}` and `{}` both use virtual router id {} on {}",
+                    instance.name, instance.vrid, instance.interface
+                ),
+            );
+        }
+        check_instance(cfg, instance, &at, &mut out);
+    }
+    check_sync_groups(cfg, &mut out);
+    out.0
+}
+
+fn check_global(cfg: &Config, out: &mut Problems) {
+    let g = &cfg.global;
+    if !matches!(g.vrrp_version, 2 | 3) {
+        out.add(
+            "global.vrrp_version",
+            format!("VRRP version {} is not 2 or 3", g.vrrp_version),
+        );
+    }
+    if let Some(p) = g.max_auto_priority {
+        if !(-1..=99).contains(&p) {
+            out.add(
+                "global.max_auto_priority",
+                format!("max_auto_priority {p} is not in -1..=99"),
+            );
+        }
+    }
+}
+
+fn check_checks(cfg: &Config, out: &mut Problems) {
+    let mut names = HashSet::new();
+    for (i, check) in cfg.checks.iter().enumerate() {
+        let at = format!("check[{i}]");
+        if check.name.is_empty() {
+            out.add(format!("{at}.name"), "a check needs a name");
+        } else if !names.insert(check.name.as_str()) {
+            out.add(
+                format!("{at}.name"),
+                format!("check name `{}` is used twice", check.name),
+            );
+        }
+        if check.interval.is_zero() {
+            out.add(
+                format!("{at}.interval"),
+                "the check interval must be greater than 0",
+            );
+        }
+        if check.timeout.is_some_and(|t| t.is_zero()) {
+            out.add(
+                format!("{at}.timeout"),
+                "the check timeout must be greater than 0",
+            );
+        }
+        if check.rise == 0 {
+            out.add(format!("{at}.rise"), "rise must be at least 1");
+        }
+        if check.fall == 0 {
+            out.add(format!("{at}.fall"), "fall must be at least 1");
+        }
+        let range = match check.kind {
+            CheckKind::File { .. } => FILE_WEIGHT_RANGE,
+            _ => WEIGHT_RANGE,
+        };
+        if !range.contains(&check.weight) {
+            out.add(
+                format!("{at}.weight"),
+                format!(
+                    "weight {} is out of range {}..={}",
+                    check.weight,
+                    range.start(),
+                    range.end()
+                ),
+            );
+        }
+        match &check.kind {
+            CheckKind::Exec { argv, .. } if argv.is_empty() => {
+                out.add(format!("{at}.command"), "the command is empty")
+            }
+            CheckKind::Tcp { host, port } => {
+                if host.is_empty() {
+                    out.add(format!("{at}.host"), "the host is empty");
+                }
+                if *port == 0 {
+                    out.add(format!("{at}.port"), "port 0 is not a TCP port");
+                }
+            }
+            CheckKind::Http {
+                expected_status, ..
+            } => {
+                if expected_status.is_empty() {
+                    out.add(
+                        format!("{at}.expected_status"),
+                        "at least one expected status code is needed",
+                    );
+                }
+                for code in expected_status {
+                    if !(100..=599).contains(code) {
+                        out.add(
+                            format!("{at}.expected_status"),
+                            format!("{code} is not an HTTP status code (100..=599)"),
+                        );
+                    }
+                }
+            }
+            CheckKind::File { path } if path.as_os_str().is_empty() => {
+                out.add(format!("{at}.path"), "the file path is empty")
+            }
+            CheckKind::Interface { name } if name.is_empty() => {
+                out.add(format!("{at}.interface"), "the interface name is empty")
+            }
+            _ => {}
+        }
+    }
+}
+
+fn check_instance(cfg: &Config, inst: &Instance, at: &str, out: &mut Problems) {
+    if inst.name.is_empty() {
+        out.add(format!("{at}.name"), "an instance needs a name");
+    }
+    if inst.interface.is_empty() {
+        out.add(
+            format!("{at}.interface"),
+            format!("instance `{}` needs an interface", inst.name),
+        );
+    }
+    if inst.vrid == 0 {
+        out.add(
+            format!("{at}.vrid"),
+            "virtual router id 0 is out of range 1..=255",
+        );
+    }
+    if inst.priority == 0 {
+        out.add(
+            format!("{at}.priority"),
+            "priority 0 is out of range 1..=255 (0 is reserved for a master that leaves)",
+        );
+    }
+    if let Some(v) = inst.version {
+        if !matches!(v, 2 | 3) {
+            out.add(
+                format!("{at}.version"),
+                format!("VRRP version {v} is not 2 or 3"),
+            );
+        } else if v == 2 && inst.is_ipv6() {
+            out.add(
+                format!("{at}.version"),
+                "VRRP version 2 cannot carry IPv6 addresses; use version 3",
+            );
+        }
+    }
+    let ipv6 = inst.is_ipv6();
+    let family = |v6: bool| if v6 { "IPv6" } else { "IPv4" };
+    let mut seen = HashSet::new();
+    for (j, vip) in inst.vips.iter().enumerate() {
+        if vip.address.is_ipv6() != ipv6 {
+            out.add(
+                format!("{at}.vips[{j}]"),
+                format!(
+                    "{} is {} but the instance's first address is {}; IPv4 and IPv6 addresses \
+                     need separate instances",
+                    vip.address,
+                    family(!ipv6),
+                    family(ipv6)
+                ),
+            );
+        }
+        if !seen.insert(vip.address) {
+            out.add(
+                format!("{at}.vips[{j}]"),
+                format!("address {} is listed twice", vip.address),
+            );
+        }
+    }
+    if let Some(src) = inst.source_address {
+        if src.is_ipv6() != ipv6 {
+            out.add(
+                format!("{at}.source_address"),
+                format!(
+                    "source address {src} is {} but the instance is {}",
+                    family(!ipv6),
+                    family(ipv6)
+                ),
+            );
+        }
+    }
+    for (j, peer) in inst.unicast_peers.iter().enumerate() {
+        if peer.is_ipv6() != ipv6 {
+            out.add(
+                format!("{at}.unicast_peers[{j}]"),
+                format!(
+                    "unicast peer {peer} is {} but the instance is {}",
+                    family(!ipv6),
+                    family(ipv6)
+                ),
+            );
+        }
+    }
+    let version = inst.version(&cfg.global);
+    let interval = inst.advert_interval;
+    if version == 2 {
+        if interval.subsec_nanos() != 0 || !(1..=255).contains(&interval.as_secs()) {
+            out.add(
+                format!("{at}.advert_interval"),
+                format!(
+                    "VRRPv2 needs a whole number of seconds 1..=255 as advert interval, not {}; \
+                     use version 3 for shorter intervals",
+                    super::duration::format(interval)
+                ),
+            );
+        }
+    } else if interval < V3_MIN_INTERVAL
+        || interval > V3_MAX_INTERVAL
+        || interval.as_nanos() % 10_000_000 != 0
+    {
+        out.add(
+            format!("{at}.advert_interval"),
+            format!(
+                "VRRPv3 needs an advert interval of 10ms..=40.95s in steps of 10ms, not {}",
+                super::duration::format(interval)
+            ),
+        );
+    }
+    if inst.preempt_delay > MAX_PREEMPT_DELAY {
+        out.add(
+            format!("{at}.preempt_delay"),
+            "preempt delay is longer than 1000s",
+        );
+    }
+    if let Some(pass) = &inst.auth_pass {
+        if pass.is_empty() {
+            out.add(format!("{at}.auth_pass"), "the password is empty");
+        }
+        if version == 3 && cfg.global.strict {
+            out.add(
+                format!("{at}.auth_pass"),
+                "strict mode: VRRPv3 has no authentication; remove it",
+            );
+        }
+    }
+    if cfg.global.strict {
+        if !inst.unicast_peers.is_empty() {
+            out.add(
+                format!("{at}.unicast_peers"),
+                "strict mode does not allow unicast peers",
+            );
+        }
+        if inst.vips.is_empty() {
+            out.add(
+                format!("{at}.vips"),
+                "strict mode needs at least one virtual address",
+            );
+        }
+    }
+    for (j, track) in inst.track_checks.iter().enumerate() {
+        let path = format!("{at}.track_checks[{j}]");
+        match cfg.checks.iter().find(|c| c.name == track.check) {
+            None => out.add(path.clone(), format!("unknown check `{}`", track.check)),
+            Some(c) if matches!(c.kind, CheckKind::File { .. }) => out.add(
+                path.clone(),
+                format!("`{}` is a file check; track it with track_files", c.name),
+            ),
+            Some(_) => {}
+        }
+        check_weight(track.weight, WEIGHT_RANGE, &path, out);
+    }
+    for (j, track) in inst.track_files.iter().enumerate() {
+        let path = format!("{at}.track_files[{j}]");
+        match cfg.checks.iter().find(|c| c.name == track.check) {
+            None => out.add(
+                path.clone(),
+                format!("unknown track file `{}`", track.check),
+            ),
+            Some(c) if !matches!(c.kind, CheckKind::File { .. }) => out.add(
+                path.clone(),
+                format!(
+                    "`{}` is not a file check; track it with track_checks",
+                    c.name
+                ),
+            ),
+            Some(_) => {}
+        }
+        check_weight(track.weight, FILE_WEIGHT_RANGE, &path, out);
+    }
+    for (j, track) in inst.track_interfaces.iter().enumerate() {
+        let path = format!("{at}.track_interfaces[{j}]");
+        if track.name.is_empty() {
+            out.add(path.clone(), "the interface name is empty");
+        }
+        check_weight(Some(track.weight), WEIGHT_RANGE, &path, out);
+    }
+}
+
+fn check_weight(
+    weight: Option<i32>,
+    range: std::ops::RangeInclusive<i32>,
+    path: &str,
+    out: &mut Problems,
+) {
+    if let Some(w) = weight {
+        if !range.contains(&w) {
+            out.add(
+                format!("{path}.weight"),
+                format!(
+                    "weight {w} is out of range {}..={}",
+                    range.start(),
+                    range.end()
+                ),
+            );
+        }
+    }
+}
+
+fn check_sync_groups(cfg: &Config, out: &mut Problems) {
+    let mut names = HashSet::new();
+    let mut member_of: HashMap<&str, &str> = HashMap::new();
+    for (g, group) in cfg.sync_groups.iter().enumerate() {
+        let at = format!("sync_group[{g}]");
+        if !names.insert(group.name.as_str()) {
+            out.add(
+                format!("{at}.name"),
+                format!("sync group name `{}` is used twice", group.name),
+            );
+        }
+        if group.instances.is_empty() {
+            out.add(format!("{at}.instances"), "a sync group needs instances");
+        }
+        for (j, member) in group.instances.iter().enumerate() {
+            let path = format!("{at}.instances[{j}]");
+            if !cfg.instances.iter().any(|i| &i.name == member) {
+                out.add(path.clone(), format!("unknown instance `{member}`"));
+            }
+            if let Some(other) = member_of.insert(member, &group.name) {
+                out.add(
+                    path,
+                    format!(
+                        "instance `{member}` is in sync groups `{other}` and `{}`",
+                        group.name
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// Things that are valid but behave differently from what the file may suggest, or from
+/// keepalived. `vipd check` prints them; the daemon logs them at start.
+pub fn warnings(cfg: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    if cfg.global.max_auto_priority.is_some() {
+        out.push("max_auto_priority has no effect in vipd".to_string());
+    }
+    for inst in &cfg.instances {
+        let name = &inst.name;
+        if !inst.preempt && inst.initial_state == super::InitialState::Master {
+            out.push(format!(
+                "instance `{name}`: keepalived ignores nopreempt with state MASTER; vipd \
+                 honours it (the instance will not preempt)"
+            ));
+        }
+        if inst.vips.is_empty() {
+            out.push(format!("instance `{name}` has no virtual addresses"));
+        }
+        if let Some(pass) = &inst.auth_pass {
+            if inst.version(&cfg.global) == 3 {
+                out.push(format!(
+                    "instance `{name}`: VRRPv3 has no authentication; the password is not used"
+                ));
+            } else if cfg.global.strict {
+                out.push(format!(
+                    "instance `{name}`: keepalived ignores authentication in strict mode; vipd \
+                     sends and checks the password, so every router must have it"
+                ));
+            }
+            if pass.len() > 8 {
+                out.push(format!(
+                    "instance `{name}`: only the first 8 bytes of the password are used"
+                ));
+            }
+        }
+    }
+    out
+}
