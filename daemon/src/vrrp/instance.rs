@@ -153,10 +153,16 @@ impl fmt::Display for Reason {
             Reason::MasterDownTimerExpired => write!(f, "master down timer expired"),
             Reason::PriorityZeroAdvert { from } => write!(f, "priority 0 advert from {from}"),
             Reason::PreemptLowerPriority { master, priority } => {
-                write!(f, "preempting lower priority master {master} (priority {priority})")
+                write!(
+                    f,
+                    "preempting lower priority master {master} (priority {priority})"
+                )
             }
             Reason::HigherPriorityAdvert { from, priority } => {
-                write!(f, "higher priority advert from {from} (priority {priority})")
+                write!(
+                    f,
+                    "higher priority advert from {from} (priority {priority})"
+                )
             }
             Reason::EqualPriorityHigherAddress { from } => {
                 write!(f, "equal priority advert from higher address {from}")
@@ -177,7 +183,9 @@ impl fmt::Display for Reason {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
     /// Send one advert with this priority and [`Instance::advert_interval`].
-    SendAdvert { priority: u8 },
+    SendAdvert {
+        priority: u8,
+    },
     AddVips,
     RemoveVips,
     /// One gratuitous ARP / unsolicited NA burst for all VIPs.
@@ -635,7 +643,10 @@ impl Instance {
         }
         // RFC: discard, so the down timer runs out. Only the master we follow (or the first
         // one heard) may shorten it: a lower priority stray must not beat a higher master.
-        if self.master_address.is_none_or(|master| master == advert.source) {
+        if self
+            .master_address
+            .is_none_or(|master| master == advert.source)
+        {
             self.master_address = Some(advert.source);
             self.master_priority = Some(advert.priority);
             self.arm_fast_takeover(now);
@@ -711,10 +722,8 @@ impl Instance {
                 let followed_is_lower = self
                     .master_priority
                     .is_some_and(|p| p != PRIORITY_LEAVING && p < self.effective_priority);
-                let fast_takeover_pending = matches!(
-                    self.takeover_reason,
-                    Reason::PreemptLowerPriority { .. }
-                );
+                let fast_takeover_pending =
+                    matches!(self.takeover_reason, Reason::PreemptLowerPriority { .. });
                 if followed_is_lower {
                     self.arm_fast_takeover(now);
                 } else if fast_takeover_pending {
@@ -881,21 +890,33 @@ mod tests {
     fn v2_skew_and_down_interval_match_the_worked_example() {
         let instance = Instance::new(params(100, Version::V2, Duration::from_secs(1)));
         assert_eq!(instance.skew_time(), Duration::from_micros(609_375));
-        assert_eq!(instance.master_down_interval(), Duration::from_micros(3_609_375));
+        assert_eq!(
+            instance.master_down_interval(),
+            Duration::from_micros(3_609_375)
+        );
         // v2 skew does not scale with the interval.
         let slow = Instance::new(params(100, Version::V2, Duration::from_secs(2)));
         assert_eq!(slow.skew_time(), Duration::from_micros(609_375));
-        assert_eq!(slow.master_down_interval(), Duration::from_micros(6_609_375));
+        assert_eq!(
+            slow.master_down_interval(),
+            Duration::from_micros(6_609_375)
+        );
     }
 
     #[test]
     fn v3_skew_and_down_interval_match_the_worked_examples() {
         let at_100ms = Instance::new(v3(100));
         assert_eq!(at_100ms.skew_time(), Duration::from_nanos(60_937_500));
-        assert_eq!(at_100ms.master_down_interval(), Duration::from_nanos(360_937_500));
+        assert_eq!(
+            at_100ms.master_down_interval(),
+            Duration::from_nanos(360_937_500)
+        );
         let at_10ms = Instance::new(params(100, Version::V3, 10 * MS));
         assert_eq!(at_10ms.skew_time(), Duration::from_nanos(6_093_750));
-        assert_eq!(at_10ms.master_down_interval(), Duration::from_nanos(36_093_750));
+        assert_eq!(
+            at_10ms.master_down_interval(),
+            Duration::from_nanos(36_093_750)
+        );
     }
 
     #[test]
@@ -906,8 +927,14 @@ mod tests {
         let now = t0 + 10 * MS;
         instance.handle_advert(now, &advert("192.0.2.2", 150, 100 * MS));
         assert_eq!(instance.master_advert_interval(), 100 * MS);
-        assert_eq!(instance.master_down_interval(), Duration::from_nanos(360_937_500));
-        assert_eq!(instance.poll_timeout(), Some(now + instance.master_down_interval()));
+        assert_eq!(
+            instance.master_down_interval(),
+            Duration::from_nanos(360_937_500)
+        );
+        assert_eq!(
+            instance.poll_timeout(),
+            Some(now + instance.master_down_interval())
+        );
         assert_eq!(instance.master_address(), Some(ip("192.0.2.2")));
         // We still advertise our own interval.
         assert_eq!(instance.advert_interval(), Duration::from_secs(1));
@@ -951,7 +978,10 @@ mod tests {
         for (step, priority) in [(1, 150), (2, 100)] {
             let now = t0 + step * 80 * MS;
             instance.handle_advert(now, &advert("192.0.2.9", priority, 100 * MS));
-            assert_eq!(instance.poll_timeout(), Some(now + instance.master_down_interval()));
+            assert_eq!(
+                instance.poll_timeout(),
+                Some(now + instance.master_down_interval())
+            );
         }
         assert_eq!(instance.state(), State::Backup);
         assert!(drain(&mut instance).is_empty());
@@ -992,7 +1022,10 @@ mod tests {
             let now = became + n * 100 * MS;
             assert_eq!(instance.poll_timeout(), Some(now));
             instance.handle_timeout(now);
-            assert_eq!(drain(&mut instance), vec![Action::SendAdvert { priority: 100 }]);
+            assert_eq!(
+                drain(&mut instance),
+                vec![Action::SendAdvert { priority: 100 }]
+            );
         }
     }
 
@@ -1003,7 +1036,10 @@ mod tests {
         for priority in [0, 50] {
             let now = became + 30 * MS;
             instance.handle_advert(now, &advert("192.0.2.2", priority, 100 * MS));
-            assert_eq!(drain(&mut instance), vec![Action::SendAdvert { priority: 100 }]);
+            assert_eq!(
+                drain(&mut instance),
+                vec![Action::SendAdvert { priority: 100 }]
+            );
             assert_eq!(instance.poll_timeout(), Some(now + 100 * MS));
             assert_eq!(instance.state(), State::Master);
         }
@@ -1031,7 +1067,10 @@ mod tests {
             ]
         );
         assert_eq!(instance.master_advert_interval(), 200 * MS);
-        assert_eq!(instance.poll_timeout(), Some(now + instance.master_down_interval()));
+        assert_eq!(
+            instance.poll_timeout(),
+            Some(now + instance.master_down_interval())
+        );
     }
 
     #[test]
@@ -1081,7 +1120,10 @@ mod tests {
         for step in 1..=5 {
             let now = t0 + step * 100 * MS;
             instance.handle_advert(now, &advert("192.0.2.2", 100, 100 * MS));
-            assert_eq!(instance.poll_timeout(), Some(now + instance.master_down_interval()));
+            assert_eq!(
+                instance.poll_timeout(),
+                Some(now + instance.master_down_interval())
+            );
         }
         assert_eq!(instance.state(), State::Backup);
     }
@@ -1096,7 +1138,10 @@ mod tests {
         drain(&mut instance);
         instance.handle_advert(t0 + MS, &advert("192.0.2.2", 254, 100 * MS));
         assert_eq!(instance.state(), State::Master);
-        assert_eq!(drain(&mut instance), vec![Action::SendAdvert { priority: 255 }]);
+        assert_eq!(
+            drain(&mut instance),
+            vec![Action::SendAdvert { priority: 255 }]
+        );
     }
 
     #[test]
@@ -1117,7 +1162,10 @@ mod tests {
         // The window closes; we then preempt after Skew_Time.
         let window_end = t0 + Duration::from_secs(2);
         instance.handle_timeout(window_end);
-        assert_eq!(instance.poll_timeout(), Some(window_end + instance.skew_time()));
+        assert_eq!(
+            instance.poll_timeout(),
+            Some(window_end + instance.skew_time())
+        );
         instance.handle_timeout(window_end + instance.skew_time());
         assert_eq!(instance.state(), State::Master);
     }
@@ -1179,7 +1227,10 @@ mod tests {
             drain(&mut instance),
             vec![changed(State::Fault, State::Backup, Reason::FaultCleared)]
         );
-        assert_eq!(instance.poll_timeout(), Some(cleared + instance.master_down_interval()));
+        assert_eq!(
+            instance.poll_timeout(),
+            Some(cleared + instance.master_down_interval())
+        );
     }
 
     #[test]
@@ -1217,7 +1268,10 @@ mod tests {
         let (mut instance, became) = master(150, t0);
         let now = became + 20 * MS;
         instance.set_effective_priority(now, 90);
-        assert_eq!(drain(&mut instance), vec![Action::SendAdvert { priority: 90 }]);
+        assert_eq!(
+            drain(&mut instance),
+            vec![Action::SendAdvert { priority: 90 }]
+        );
         assert_eq!(instance.poll_timeout(), Some(now + 100 * MS));
         assert_eq!(instance.effective_priority(), 90);
         assert_eq!(instance.base_priority(), 150);
@@ -1305,7 +1359,10 @@ mod tests {
         instance.handle_advert(t0 + 100 * MS, &advert("192.0.2.9", 100, 100 * MS));
         let now = t0 + 120 * MS;
         instance.handle_advert(now, &advert("192.0.2.9", 200, 100 * MS));
-        assert_eq!(instance.poll_timeout(), Some(now + instance.master_down_interval()));
+        assert_eq!(
+            instance.poll_timeout(),
+            Some(now + instance.master_down_interval())
+        );
     }
 
     #[test]
@@ -1317,7 +1374,10 @@ mod tests {
         instance.start(t0);
         let now = t0 + 100 * MS;
         instance.handle_advert(now, &advert("192.0.2.9", 100, 100 * MS));
-        assert_eq!(instance.poll_timeout(), Some(now + instance.master_down_interval()));
+        assert_eq!(
+            instance.poll_timeout(),
+            Some(now + instance.master_down_interval())
+        );
     }
 
     #[test]
@@ -1341,7 +1401,10 @@ mod tests {
         let (mut instance, became) = master(150, t0);
         let now = became + 10 * MS;
         instance.begin_handover(now, Duration::from_secs(1));
-        assert_eq!(drain(&mut instance), vec![Action::SendAdvert { priority: 0 }]);
+        assert_eq!(
+            drain(&mut instance),
+            vec![Action::SendAdvert { priority: 0 }]
+        );
         assert!(instance.is_handing_over());
         assert_eq!(instance.state(), State::Master);
         // No periodic adverts while waiting; another leaving router changes nothing.
@@ -1374,7 +1437,10 @@ mod tests {
         let (mut instance, became) = master(150, t0);
         instance.begin_handover(became, Duration::from_secs(1));
         drain(&mut instance);
-        assert_eq!(instance.poll_timeout(), Some(became + Duration::from_secs(1)));
+        assert_eq!(
+            instance.poll_timeout(),
+            Some(became + Duration::from_secs(1))
+        );
         instance.handle_timeout(became + Duration::from_secs(1));
         assert_eq!(
             drain(&mut instance),
@@ -1414,7 +1480,10 @@ mod tests {
 
         p.priority = 120;
         assert_eq!(instance.update_params(now, p.clone()), Reload::Applied);
-        assert_eq!(drain(&mut instance), vec![Action::SendAdvert { priority: 120 }]);
+        assert_eq!(
+            drain(&mut instance),
+            vec![Action::SendAdvert { priority: 120 }]
+        );
 
         p.vrid = 52;
         assert_eq!(instance.update_params(now, p), Reload::RestartRequired);
