@@ -10,6 +10,7 @@
 //!        [preempt_delay T] [garp_delay T|off] [garp_refresh T|off] [master_hint]
 //! at T NAME start | shutdown | timeout | handover bound T | fault on|off | priority N
 //!           | link down|up | advert from ADDRESS prio N [interval T]
+//!           | reload prio N | reload interval T | reload preempt on|off
 //! run until T
 //! forget actions
 //! expect NAME state Initialize|Backup|Master|Fault
@@ -476,7 +477,12 @@ fn run_event(sim: &mut Simulation, index: usize, words: &[String]) -> Result<()>
                 Some("interval") => {
                     params.advert_interval = parse_duration(rest.get(1).ok_or("missing interval")?)?
                 }
-                other => return Err(format!("reload supports prio and interval, got {other:?}")),
+                Some("preempt") => params.preempt = parse_yes_no(rest.get(1))?,
+                other => {
+                    return Err(format!(
+                        "reload supports prio, interval and preempt, got {other:?}"
+                    ))
+                }
             }
             no_extra(rest.get(2..).unwrap_or_default())?;
             if instance.update_params(now, params) != Reload::Applied {

@@ -96,6 +96,12 @@ impl InstanceParams {
     }
 }
 
+/// `now + delay`, saturating far in the future instead of panicking on overflow.
+fn later(now: Instant, delay: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    now.checked_add(delay.min(CENTURY)).unwrap_or(now)
+}
+
 fn clamp_interval(interval: Duration) -> Duration {
     interval.clamp(MIN_ADVERT_INTERVAL, MAX_ADVERT_INTERVAL)
 }
@@ -459,7 +465,7 @@ impl Instance {
         self.timers.stop(Timer::Advert);
         self.timers.stop(Timer::GarpDelay);
         self.timers.stop(Timer::GarpRefresh);
-        self.timers.set(Timer::HandoverBound, now + bound);
+        self.timers.set(Timer::HandoverBound, later(now, bound));
     }
 
     /// Applies a reload and keeps the state. A changed VRID or version is a different virtual
@@ -482,24 +488,28 @@ impl Instance {
                 self.master_adver_interval = interval;
             }
             if self.timers.is_running(Timer::Advert) {
-                self.timers.set_at_most(Timer::Advert, now + interval);
+                self.timers.set_at_most(Timer::Advert, later(now, interval));
             }
         }
         if old.preempt_delay != new.preempt_delay && self.timers.is_running(Timer::PreemptDelay) {
             let delay = new.preempt_delay;
             if delay.is_zero() {
                 self.timers.stop(Timer::PreemptDelay);
-                self.preempt_window_closed(now);
+                self.reconsider_preemption(now);
             } else {
-                self.timers.set_at_most(Timer::PreemptDelay, now + delay);
+                self.timers
+                    .set_at_most(Timer::PreemptDelay, later(now, delay));
             }
+        }
+        if old.preempt != new.preempt {
+            self.reconsider_preemption(now);
         }
         if old.garp_master_refresh != new.garp_master_refresh
             && self.state == State::Master
             && !self.handing_over
         {
             match new.garp_master_refresh {
-                Some(refresh) => self.timers.set(Timer::GarpRefresh, now + refresh),
+                Some(refresh) => self.timers.set(Timer::GarpRefresh, later(now, refresh)),
                 None => self.timers.stop(Timer::GarpRefresh),
             }
         }
@@ -555,7 +565,7 @@ impl Instance {
         self.master_priority = None;
         if !self.params.preempt_delay.is_zero() {
             self.timers
-                .set(Timer::PreemptDelay, now + self.params.preempt_delay);
+                .set(Timer::PreemptDelay, later(now, self.params.preempt_delay));
         }
         self.become_backup(now, reason);
     }
@@ -570,12 +580,12 @@ impl Instance {
         self.push(Action::AddVips);
         self.push(Action::Announce);
         self.timers
-            .set(Timer::Advert, now + self.params.advert_interval);
+            .set(Timer::Advert, later(now, self.params.advert_interval));
         if let Some(delay) = self.params.garp_master_delay {
-            self.timers.set(Timer::GarpDelay, now + delay);
+            self.timers.set(Timer::GarpDelay, later(now, delay));
         }
         if let Some(refresh) = self.params.garp_master_refresh {
-            self.timers.set(Timer::GarpRefresh, now + refresh);
+            self.timers.set(Timer::GarpRefresh, later(now, refresh));
         }
         self.change_state(State::Master, reason);
     }
@@ -595,7 +605,7 @@ impl Instance {
     fn arm_master_down(&mut self, now: Instant) {
         self.takeover_reason = Reason::MasterDownTimerExpired;
         self.timers
-            .set(Timer::MasterDown, now + self.master_down_interval());
+            .set(Timer::MasterDown, later(now, self.master_down_interval()));
     }
 
     /// Fast takeover: the master we follow advertises less than us and we may preempt.
@@ -607,7 +617,7 @@ impl Instance {
         if !lower || !self.preempts() || self.preempt_window_open(now) {
             return;
         }
-        let deadline = now + self.skew_time();
+        let deadline = later(now, self.skew_time());
         if self
             .timers
             .get(Timer::MasterDown)
@@ -622,7 +632,7 @@ impl Instance {
         if advert.priority == PRIORITY_LEAVING {
             self.master_address = Some(advert.source);
             self.master_priority = Some(PRIORITY_LEAVING);
-            let deadline = now + self.skew_time();
+            let deadline = later(now, self.skew_time());
             self.timers.set(Timer::MasterDown, deadline);
             self.takeover_reason = Reason::PriorityZeroAdvert {
                 from: advert.source,
@@ -712,32 +722,33 @@ impl Instance {
             priority: self.effective_priority,
         });
         self.timers
-            .set(Timer::Advert, now + self.params.advert_interval);
+            .set(Timer::Advert, later(now, self.params.advert_interval));
     }
 
     fn priority_changed(&mut self, now: Instant) {
         match self.state {
             State::Master if !self.handing_over => self.send_advert_now(now),
-            State::Backup => {
-                let followed_is_lower = self
-                    .master_priority
-                    .is_some_and(|p| p != PRIORITY_LEAVING && p < self.effective_priority);
-                let fast_takeover_pending =
-                    matches!(self.takeover_reason, Reason::PreemptLowerPriority { .. });
-                if followed_is_lower {
-                    self.arm_fast_takeover(now);
-                } else if fast_takeover_pending {
-                    // We dropped to or below the master again: back to the normal wait.
-                    self.arm_master_down(now);
-                }
-            }
+            State::Backup => self.reconsider_preemption(now),
             _ => {}
         }
     }
 
-    fn preempt_window_closed(&mut self, now: Instant) {
-        if self.state == State::Backup {
+    /// After our priority, the preempt setting or the preempt window changed: start a fast
+    /// takeover if we now outrank the master we follow, or cancel one we no longer may do.
+    fn reconsider_preemption(&mut self, now: Instant) {
+        if self.state != State::Backup {
+            return;
+        }
+        let followed_is_lower = self
+            .master_priority
+            .is_some_and(|p| p != PRIORITY_LEAVING && p < self.effective_priority);
+        let may_preempt = followed_is_lower && self.preempts() && !self.preempt_window_open(now);
+        let fast_takeover_pending =
+            matches!(self.takeover_reason, Reason::PreemptLowerPriority { .. });
+        if may_preempt {
             self.arm_fast_takeover(now);
+        } else if fast_takeover_pending {
+            self.arm_master_down(now);
         }
     }
 
@@ -764,10 +775,10 @@ impl Instance {
                     (self.state, self.params.garp_master_refresh)
                 {
                     self.push(Action::Announce);
-                    self.timers.set(Timer::GarpRefresh, now + refresh);
+                    self.timers.set(Timer::GarpRefresh, later(now, refresh));
                 }
             }
-            Timer::PreemptDelay => self.preempt_window_closed(now),
+            Timer::PreemptDelay => self.reconsider_preemption(now),
             Timer::HandoverBound => {
                 if self.handing_over {
                     self.finish_handover(Reason::HandoverTimedOut);
@@ -1517,5 +1528,40 @@ mod tests {
         instance.handle_timeout(t0 + Duration::from_secs(1));
         assert_eq!(instance.state(), State::Master);
         assert!(instance.poll_timeout().unwrap() > t0 + Duration::from_secs(1));
+    }
+
+    #[test]
+    fn huge_durations_do_not_overflow_the_clock() {
+        let t0 = Instant::now();
+        let (mut instance, became) = master(150, t0);
+        instance.begin_handover(became, Duration::MAX);
+        assert!(instance.poll_timeout().unwrap() > became + Duration::from_secs(3600));
+        let mut p = v3(100);
+        p.preempt_delay = Duration::MAX;
+        p.garp_master_delay = Some(Duration::MAX);
+        let mut instance = Instance::new(p);
+        instance.start(t0);
+        assert_eq!(instance.state(), State::Backup);
+    }
+
+    #[test]
+    fn reload_turning_preemption_on_preempts_a_lower_master() {
+        let t0 = Instant::now();
+        let mut p = v3(200);
+        p.preempt = false;
+        let mut instance = Instance::new(p.clone());
+        instance.start(t0);
+        instance.handle_advert(t0, &advert("192.0.2.9", 100, 100 * MS));
+        let now = t0 + 50 * MS;
+        p.preempt = true;
+        assert_eq!(instance.update_params(now, p.clone()), Reload::Applied);
+        assert_eq!(instance.poll_timeout(), Some(now + instance.skew_time()));
+        // and off again: back to the full wait
+        p.preempt = false;
+        assert_eq!(instance.update_params(now, p), Reload::Applied);
+        assert_eq!(
+            instance.poll_timeout(),
+            Some(now + instance.master_down_interval())
+        );
     }
 }
