@@ -96,6 +96,12 @@ impl InstanceParams {
     }
 }
 
+/// `now + delay`, saturating far in the future instead of panicking on overflow.
+fn later(now: Instant, delay: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    now.checked_add(delay.min(CENTURY)).unwrap_or(now)
+}
+
 fn clamp_interval(interval: Duration) -> Duration {
     interval.clamp(MIN_ADVERT_INTERVAL, MAX_ADVERT_INTERVAL)
 }
@@ -153,10 +159,16 @@ impl fmt::Display for Reason {
             Reason::MasterDownTimerExpired => write!(f, "master down timer expired"),
             Reason::PriorityZeroAdvert { from } => write!(f, "priority 0 advert from {from}"),
             Reason::PreemptLowerPriority { master, priority } => {
-                write!(f, "preempting lower priority master {master} (priority {priority})")
+                write!(
+                    f,
+                    "preempting lower priority master {master} (priority {priority})"
+                )
             }
             Reason::HigherPriorityAdvert { from, priority } => {
-                write!(f, "higher priority advert from {from} (priority {priority})")
+                write!(
+                    f,
+                    "higher priority advert from {from} (priority {priority})"
+                )
             }
             Reason::EqualPriorityHigherAddress { from } => {
                 write!(f, "equal priority advert from higher address {from}")
@@ -177,7 +189,9 @@ impl fmt::Display for Reason {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
     /// Send one advert with this priority and [`Instance::advert_interval`].
-    SendAdvert { priority: u8 },
+    SendAdvert {
+        priority: u8,
+    },
     AddVips,
     RemoveVips,
     /// One gratuitous ARP / unsolicited NA burst for all VIPs.
@@ -451,7 +465,7 @@ impl Instance {
         self.timers.stop(Timer::Advert);
         self.timers.stop(Timer::GarpDelay);
         self.timers.stop(Timer::GarpRefresh);
-        self.timers.set(Timer::HandoverBound, now + bound);
+        self.timers.set(Timer::HandoverBound, later(now, bound));
     }
 
     /// Applies a reload and keeps the state. A changed VRID or version is a different virtual
@@ -474,24 +488,28 @@ impl Instance {
                 self.master_adver_interval = interval;
             }
             if self.timers.is_running(Timer::Advert) {
-                self.timers.set_at_most(Timer::Advert, now + interval);
+                self.timers.set_at_most(Timer::Advert, later(now, interval));
             }
         }
         if old.preempt_delay != new.preempt_delay && self.timers.is_running(Timer::PreemptDelay) {
             let delay = new.preempt_delay;
             if delay.is_zero() {
                 self.timers.stop(Timer::PreemptDelay);
-                self.preempt_window_closed(now);
+                self.reconsider_preemption(now);
             } else {
-                self.timers.set_at_most(Timer::PreemptDelay, now + delay);
+                self.timers
+                    .set_at_most(Timer::PreemptDelay, later(now, delay));
             }
+        }
+        if old.preempt != new.preempt {
+            self.reconsider_preemption(now);
         }
         if old.garp_master_refresh != new.garp_master_refresh
             && self.state == State::Master
             && !self.handing_over
         {
             match new.garp_master_refresh {
-                Some(refresh) => self.timers.set(Timer::GarpRefresh, now + refresh),
+                Some(refresh) => self.timers.set(Timer::GarpRefresh, later(now, refresh)),
                 None => self.timers.stop(Timer::GarpRefresh),
             }
         }
@@ -547,7 +565,7 @@ impl Instance {
         self.master_priority = None;
         if !self.params.preempt_delay.is_zero() {
             self.timers
-                .set(Timer::PreemptDelay, now + self.params.preempt_delay);
+                .set(Timer::PreemptDelay, later(now, self.params.preempt_delay));
         }
         self.become_backup(now, reason);
     }
@@ -562,12 +580,12 @@ impl Instance {
         self.push(Action::AddVips);
         self.push(Action::Announce);
         self.timers
-            .set(Timer::Advert, now + self.params.advert_interval);
+            .set(Timer::Advert, later(now, self.params.advert_interval));
         if let Some(delay) = self.params.garp_master_delay {
-            self.timers.set(Timer::GarpDelay, now + delay);
+            self.timers.set(Timer::GarpDelay, later(now, delay));
         }
         if let Some(refresh) = self.params.garp_master_refresh {
-            self.timers.set(Timer::GarpRefresh, now + refresh);
+            self.timers.set(Timer::GarpRefresh, later(now, refresh));
         }
         self.change_state(State::Master, reason);
     }
@@ -587,7 +605,7 @@ impl Instance {
     fn arm_master_down(&mut self, now: Instant) {
         self.takeover_reason = Reason::MasterDownTimerExpired;
         self.timers
-            .set(Timer::MasterDown, now + self.master_down_interval());
+            .set(Timer::MasterDown, later(now, self.master_down_interval()));
     }
 
     /// Fast takeover: the master we follow advertises less than us and we may preempt.
@@ -599,7 +617,7 @@ impl Instance {
         if !lower || !self.preempts() || self.preempt_window_open(now) {
             return;
         }
-        let deadline = now + self.skew_time();
+        let deadline = later(now, self.skew_time());
         if self
             .timers
             .get(Timer::MasterDown)
@@ -614,7 +632,7 @@ impl Instance {
         if advert.priority == PRIORITY_LEAVING {
             self.master_address = Some(advert.source);
             self.master_priority = Some(PRIORITY_LEAVING);
-            let deadline = now + self.skew_time();
+            let deadline = later(now, self.skew_time());
             self.timers.set(Timer::MasterDown, deadline);
             self.takeover_reason = Reason::PriorityZeroAdvert {
                 from: advert.source,
@@ -635,7 +653,10 @@ impl Instance {
         }
         // RFC: discard, so the down timer runs out. Only the master we follow (or the first
         // one heard) may shorten it: a lower priority stray must not beat a higher master.
-        if self.master_address.is_none_or(|master| master == advert.source) {
+        if self
+            .master_address
+            .is_none_or(|master| master == advert.source)
+        {
             self.master_address = Some(advert.source);
             self.master_priority = Some(advert.priority);
             self.arm_fast_takeover(now);
@@ -701,34 +722,33 @@ impl Instance {
             priority: self.effective_priority,
         });
         self.timers
-            .set(Timer::Advert, now + self.params.advert_interval);
+            .set(Timer::Advert, later(now, self.params.advert_interval));
     }
 
     fn priority_changed(&mut self, now: Instant) {
         match self.state {
             State::Master if !self.handing_over => self.send_advert_now(now),
-            State::Backup => {
-                let followed_is_lower = self
-                    .master_priority
-                    .is_some_and(|p| p != PRIORITY_LEAVING && p < self.effective_priority);
-                let fast_takeover_pending = matches!(
-                    self.takeover_reason,
-                    Reason::PreemptLowerPriority { .. }
-                );
-                if followed_is_lower {
-                    self.arm_fast_takeover(now);
-                } else if fast_takeover_pending {
-                    // We dropped to or below the master again: back to the normal wait.
-                    self.arm_master_down(now);
-                }
-            }
+            State::Backup => self.reconsider_preemption(now),
             _ => {}
         }
     }
 
-    fn preempt_window_closed(&mut self, now: Instant) {
-        if self.state == State::Backup {
+    /// After our priority, the preempt setting or the preempt window changed: start a fast
+    /// takeover if we now outrank the master we follow, or cancel one we no longer may do.
+    fn reconsider_preemption(&mut self, now: Instant) {
+        if self.state != State::Backup {
+            return;
+        }
+        let followed_is_lower = self
+            .master_priority
+            .is_some_and(|p| p != PRIORITY_LEAVING && p < self.effective_priority);
+        let may_preempt = followed_is_lower && self.preempts() && !self.preempt_window_open(now);
+        let fast_takeover_pending =
+            matches!(self.takeover_reason, Reason::PreemptLowerPriority { .. });
+        if may_preempt {
             self.arm_fast_takeover(now);
+        } else if fast_takeover_pending {
+            self.arm_master_down(now);
         }
     }
 
@@ -755,10 +775,10 @@ impl Instance {
                     (self.state, self.params.garp_master_refresh)
                 {
                     self.push(Action::Announce);
-                    self.timers.set(Timer::GarpRefresh, now + refresh);
+                    self.timers.set(Timer::GarpRefresh, later(now, refresh));
                 }
             }
-            Timer::PreemptDelay => self.preempt_window_closed(now),
+            Timer::PreemptDelay => self.reconsider_preemption(now),
             Timer::HandoverBound => {
                 if self.handing_over {
                     self.finish_handover(Reason::HandoverTimedOut);
@@ -881,21 +901,33 @@ mod tests {
     fn v2_skew_and_down_interval_match_the_worked_example() {
         let instance = Instance::new(params(100, Version::V2, Duration::from_secs(1)));
         assert_eq!(instance.skew_time(), Duration::from_micros(609_375));
-        assert_eq!(instance.master_down_interval(), Duration::from_micros(3_609_375));
+        assert_eq!(
+            instance.master_down_interval(),
+            Duration::from_micros(3_609_375)
+        );
         // v2 skew does not scale with the interval.
         let slow = Instance::new(params(100, Version::V2, Duration::from_secs(2)));
         assert_eq!(slow.skew_time(), Duration::from_micros(609_375));
-        assert_eq!(slow.master_down_interval(), Duration::from_micros(6_609_375));
+        assert_eq!(
+            slow.master_down_interval(),
+            Duration::from_micros(6_609_375)
+        );
     }
 
     #[test]
     fn v3_skew_and_down_interval_match_the_worked_examples() {
         let at_100ms = Instance::new(v3(100));
         assert_eq!(at_100ms.skew_time(), Duration::from_nanos(60_937_500));
-        assert_eq!(at_100ms.master_down_interval(), Duration::from_nanos(360_937_500));
+        assert_eq!(
+            at_100ms.master_down_interval(),
+            Duration::from_nanos(360_937_500)
+        );
         let at_10ms = Instance::new(params(100, Version::V3, 10 * MS));
         assert_eq!(at_10ms.skew_time(), Duration::from_nanos(6_093_750));
-        assert_eq!(at_10ms.master_down_interval(), Duration::from_nanos(36_093_750));
+        assert_eq!(
+            at_10ms.master_down_interval(),
+            Duration::from_nanos(36_093_750)
+        );
     }
 
     #[test]
@@ -906,8 +938,14 @@ mod tests {
         let now = t0 + 10 * MS;
         instance.handle_advert(now, &advert("192.0.2.2", 150, 100 * MS));
         assert_eq!(instance.master_advert_interval(), 100 * MS);
-        assert_eq!(instance.master_down_interval(), Duration::from_nanos(360_937_500));
-        assert_eq!(instance.poll_timeout(), Some(now + instance.master_down_interval()));
+        assert_eq!(
+            instance.master_down_interval(),
+            Duration::from_nanos(360_937_500)
+        );
+        assert_eq!(
+            instance.poll_timeout(),
+            Some(now + instance.master_down_interval())
+        );
         assert_eq!(instance.master_address(), Some(ip("192.0.2.2")));
         // We still advertise our own interval.
         assert_eq!(instance.advert_interval(), Duration::from_secs(1));
@@ -951,7 +989,10 @@ mod tests {
         for (step, priority) in [(1, 150), (2, 100)] {
             let now = t0 + step * 80 * MS;
             instance.handle_advert(now, &advert("192.0.2.9", priority, 100 * MS));
-            assert_eq!(instance.poll_timeout(), Some(now + instance.master_down_interval()));
+            assert_eq!(
+                instance.poll_timeout(),
+                Some(now + instance.master_down_interval())
+            );
         }
         assert_eq!(instance.state(), State::Backup);
         assert!(drain(&mut instance).is_empty());
@@ -992,7 +1033,10 @@ mod tests {
             let now = became + n * 100 * MS;
             assert_eq!(instance.poll_timeout(), Some(now));
             instance.handle_timeout(now);
-            assert_eq!(drain(&mut instance), vec![Action::SendAdvert { priority: 100 }]);
+            assert_eq!(
+                drain(&mut instance),
+                vec![Action::SendAdvert { priority: 100 }]
+            );
         }
     }
 
@@ -1003,7 +1047,10 @@ mod tests {
         for priority in [0, 50] {
             let now = became + 30 * MS;
             instance.handle_advert(now, &advert("192.0.2.2", priority, 100 * MS));
-            assert_eq!(drain(&mut instance), vec![Action::SendAdvert { priority: 100 }]);
+            assert_eq!(
+                drain(&mut instance),
+                vec![Action::SendAdvert { priority: 100 }]
+            );
             assert_eq!(instance.poll_timeout(), Some(now + 100 * MS));
             assert_eq!(instance.state(), State::Master);
         }
@@ -1031,7 +1078,10 @@ mod tests {
             ]
         );
         assert_eq!(instance.master_advert_interval(), 200 * MS);
-        assert_eq!(instance.poll_timeout(), Some(now + instance.master_down_interval()));
+        assert_eq!(
+            instance.poll_timeout(),
+            Some(now + instance.master_down_interval())
+        );
     }
 
     #[test]
@@ -1081,7 +1131,10 @@ mod tests {
         for step in 1..=5 {
             let now = t0 + step * 100 * MS;
             instance.handle_advert(now, &advert("192.0.2.2", 100, 100 * MS));
-            assert_eq!(instance.poll_timeout(), Some(now + instance.master_down_interval()));
+            assert_eq!(
+                instance.poll_timeout(),
+                Some(now + instance.master_down_interval())
+            );
         }
         assert_eq!(instance.state(), State::Backup);
     }
@@ -1096,7 +1149,10 @@ mod tests {
         drain(&mut instance);
         instance.handle_advert(t0 + MS, &advert("192.0.2.2", 254, 100 * MS));
         assert_eq!(instance.state(), State::Master);
-        assert_eq!(drain(&mut instance), vec![Action::SendAdvert { priority: 255 }]);
+        assert_eq!(
+            drain(&mut instance),
+            vec![Action::SendAdvert { priority: 255 }]
+        );
     }
 
     #[test]
@@ -1117,7 +1173,10 @@ mod tests {
         // The window closes; we then preempt after Skew_Time.
         let window_end = t0 + Duration::from_secs(2);
         instance.handle_timeout(window_end);
-        assert_eq!(instance.poll_timeout(), Some(window_end + instance.skew_time()));
+        assert_eq!(
+            instance.poll_timeout(),
+            Some(window_end + instance.skew_time())
+        );
         instance.handle_timeout(window_end + instance.skew_time());
         assert_eq!(instance.state(), State::Master);
     }
@@ -1179,7 +1238,10 @@ mod tests {
             drain(&mut instance),
             vec![changed(State::Fault, State::Backup, Reason::FaultCleared)]
         );
-        assert_eq!(instance.poll_timeout(), Some(cleared + instance.master_down_interval()));
+        assert_eq!(
+            instance.poll_timeout(),
+            Some(cleared + instance.master_down_interval())
+        );
     }
 
     #[test]
@@ -1217,7 +1279,10 @@ mod tests {
         let (mut instance, became) = master(150, t0);
         let now = became + 20 * MS;
         instance.set_effective_priority(now, 90);
-        assert_eq!(drain(&mut instance), vec![Action::SendAdvert { priority: 90 }]);
+        assert_eq!(
+            drain(&mut instance),
+            vec![Action::SendAdvert { priority: 90 }]
+        );
         assert_eq!(instance.poll_timeout(), Some(now + 100 * MS));
         assert_eq!(instance.effective_priority(), 90);
         assert_eq!(instance.base_priority(), 150);
@@ -1305,7 +1370,10 @@ mod tests {
         instance.handle_advert(t0 + 100 * MS, &advert("192.0.2.9", 100, 100 * MS));
         let now = t0 + 120 * MS;
         instance.handle_advert(now, &advert("192.0.2.9", 200, 100 * MS));
-        assert_eq!(instance.poll_timeout(), Some(now + instance.master_down_interval()));
+        assert_eq!(
+            instance.poll_timeout(),
+            Some(now + instance.master_down_interval())
+        );
     }
 
     #[test]
@@ -1317,7 +1385,10 @@ mod tests {
         instance.start(t0);
         let now = t0 + 100 * MS;
         instance.handle_advert(now, &advert("192.0.2.9", 100, 100 * MS));
-        assert_eq!(instance.poll_timeout(), Some(now + instance.master_down_interval()));
+        assert_eq!(
+            instance.poll_timeout(),
+            Some(now + instance.master_down_interval())
+        );
     }
 
     #[test]
@@ -1341,7 +1412,10 @@ mod tests {
         let (mut instance, became) = master(150, t0);
         let now = became + 10 * MS;
         instance.begin_handover(now, Duration::from_secs(1));
-        assert_eq!(drain(&mut instance), vec![Action::SendAdvert { priority: 0 }]);
+        assert_eq!(
+            drain(&mut instance),
+            vec![Action::SendAdvert { priority: 0 }]
+        );
         assert!(instance.is_handing_over());
         assert_eq!(instance.state(), State::Master);
         // No periodic adverts while waiting; another leaving router changes nothing.
@@ -1374,7 +1448,10 @@ mod tests {
         let (mut instance, became) = master(150, t0);
         instance.begin_handover(became, Duration::from_secs(1));
         drain(&mut instance);
-        assert_eq!(instance.poll_timeout(), Some(became + Duration::from_secs(1)));
+        assert_eq!(
+            instance.poll_timeout(),
+            Some(became + Duration::from_secs(1))
+        );
         instance.handle_timeout(became + Duration::from_secs(1));
         assert_eq!(
             drain(&mut instance),
@@ -1414,7 +1491,10 @@ mod tests {
 
         p.priority = 120;
         assert_eq!(instance.update_params(now, p.clone()), Reload::Applied);
-        assert_eq!(drain(&mut instance), vec![Action::SendAdvert { priority: 120 }]);
+        assert_eq!(
+            drain(&mut instance),
+            vec![Action::SendAdvert { priority: 120 }]
+        );
 
         p.vrid = 52;
         assert_eq!(instance.update_params(now, p), Reload::RestartRequired);
@@ -1448,5 +1528,40 @@ mod tests {
         instance.handle_timeout(t0 + Duration::from_secs(1));
         assert_eq!(instance.state(), State::Master);
         assert!(instance.poll_timeout().unwrap() > t0 + Duration::from_secs(1));
+    }
+
+    #[test]
+    fn huge_durations_do_not_overflow_the_clock() {
+        let t0 = Instant::now();
+        let (mut instance, became) = master(150, t0);
+        instance.begin_handover(became, Duration::MAX);
+        assert!(instance.poll_timeout().unwrap() > became + Duration::from_secs(3600));
+        let mut p = v3(100);
+        p.preempt_delay = Duration::MAX;
+        p.garp_master_delay = Some(Duration::MAX);
+        let mut instance = Instance::new(p);
+        instance.start(t0);
+        assert_eq!(instance.state(), State::Backup);
+    }
+
+    #[test]
+    fn reload_turning_preemption_on_preempts_a_lower_master() {
+        let t0 = Instant::now();
+        let mut p = v3(200);
+        p.preempt = false;
+        let mut instance = Instance::new(p.clone());
+        instance.start(t0);
+        instance.handle_advert(t0, &advert("192.0.2.9", 100, 100 * MS));
+        let now = t0 + 50 * MS;
+        p.preempt = true;
+        assert_eq!(instance.update_params(now, p.clone()), Reload::Applied);
+        assert_eq!(instance.poll_timeout(), Some(now + instance.skew_time()));
+        // and off again: back to the full wait
+        p.preempt = false;
+        assert_eq!(instance.update_params(now, p), Reload::Applied);
+        assert_eq!(
+            instance.poll_timeout(),
+            Some(now + instance.master_down_interval())
+        );
     }
 }

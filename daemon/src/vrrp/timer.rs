@@ -129,9 +129,15 @@ mod tests {
         let mut timers = TimerTable::default();
         timers.set_at_most(Timer::MasterDown, t0 + Duration::from_millis(300));
         timers.set_at_most(Timer::MasterDown, t0 + Duration::from_millis(400));
-        assert_eq!(timers.get(Timer::MasterDown), Some(t0 + Duration::from_millis(300)));
+        assert_eq!(
+            timers.get(Timer::MasterDown),
+            Some(t0 + Duration::from_millis(300))
+        );
         timers.set_at_most(Timer::MasterDown, t0 + Duration::from_millis(60));
-        assert_eq!(timers.get(Timer::MasterDown), Some(t0 + Duration::from_millis(60)));
+        assert_eq!(
+            timers.get(Timer::MasterDown),
+            Some(t0 + Duration::from_millis(60))
+        );
     }
 
     #[test]
