@@ -67,6 +67,10 @@ impl Monitor {
         ]);
         let socket = NlSocketHandle::connect(NlFamily::Route, None, groups)
             .map_err(|e| neli_error("subscribe to link/address events", e))?;
+        // Room for bursts (e.g. many addresses flushed at once) before the kernel drops events.
+        socket
+            .set_recv_buffer_size(1 << 20)
+            .map_err(|e| neli_error("set receive buffer", e))?;
         let fd = socket.as_raw_fd();
         // SAFETY: fcntl on a descriptor we own.
         let rc = unsafe {

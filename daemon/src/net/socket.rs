@@ -80,6 +80,8 @@ pub struct VrrpSocket {
     ifname: String,
     ifindex: u32,
     mode: Mode,
+    /// For looking up the source address before each send (it may change at runtime).
+    netlink: Netlink,
 }
 
 impl VrrpSocket {
@@ -225,6 +227,7 @@ impl VrrpSocket {
             ifname: ifname.to_owned(),
             ifindex,
             mode,
+            netlink,
         })
     }
 
@@ -242,10 +245,9 @@ impl VrrpSocket {
         if let Mode::Unicast { src } = self.mode {
             return Ok(src);
         }
-        let netlink = Netlink::new()?;
         let found = match self.family {
-            Family::V4 => netlink.primary_ipv4(self.ifindex)?.map(IpAddr::V4),
-            Family::V6 => netlink.ipv6_link_local(self.ifindex)?.map(IpAddr::V6),
+            Family::V4 => self.netlink.primary_ipv4(self.ifindex)?.map(IpAddr::V4),
+            Family::V6 => self.netlink.ipv6_link_local(self.ifindex)?.map(IpAddr::V6),
         };
         found.ok_or_else(|| {
             let what = match self.family {
@@ -510,6 +512,15 @@ mod tests {
         assert_eq!(r.vrrp_payload(), None);
         let r = received(vec![], IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)));
         assert_eq!(r.vrrp_payload(), None);
+    }
+
+    #[test]
+    fn handles_can_move_between_tasks() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<VrrpSocket>();
+        send_sync::<Netlink>();
+        send_sync::<crate::net::monitor::Monitor>();
+        send_sync::<crate::net::announce::Announcer>();
     }
 
     #[test]
