@@ -4,6 +4,9 @@
 //! readers (`config`), the network shell (`net`), health checks (`check`) and the runtime
 //! that joins them (`runtime`), plus the status protocol of the control socket (`control`).
 
+pub mod check;
 pub mod config;
+pub mod control;
 pub mod net;
+pub mod runtime;
 pub mod vrrp;

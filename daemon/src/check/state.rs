@@ -1,0 +1,376 @@
+//! Sans-I/O health state: the rise/fall machine of one check and the priority arithmetic
+//! that turns the health of tracked checks into an instance's effective priority.
+//!
+//! Semantics follow keepalived (`vrrp_script`, `track_interface`, `track_file`):
+//! - a check starts `Unknown` (its first result decides at once, either way) or `Down` with
+//!   `init_fail` (then it needs `rise` successes);
+//! - `Up` -> `Down` after `fall` consecutive failures, `Down` -> `Up` after `rise` consecutive
+//!   successes;
+//! - a file check has no rise/fall: its health is the last integer read.
+
+/// Health of one check as the instances tracking it see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    /// No result yet (and not `init_fail`): neither adds nor faults.
+    Unknown,
+    Up,
+    Down,
+    /// Last value read by a file check.
+    Value(i64),
+}
+
+impl std::fmt::Display for Health {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Health::Unknown => f.write_str("unknown"),
+            Health::Up => f.write_str("up"),
+            Health::Down => f.write_str("down"),
+            Health::Value(v) => write!(f, "value {v}"),
+        }
+    }
+}
+
+/// A change of a check's health.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transition {
+    pub from: Health,
+    pub to: Health,
+}
+
+/// Outcome of one probe as the state machine needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    Failure,
+    /// A file check's reading.
+    Value(i64),
+}
+
+/// Rise/fall state of one check.
+#[derive(Debug, Clone)]
+pub struct CheckState {
+    rise: u32,
+    fall: u32,
+    health: Health,
+    consecutive_ok: u32,
+    consecutive_fail: u32,
+}
+
+impl CheckState {
+    /// `rise` and `fall` below 1 are treated as 1.
+    pub fn new(rise: u32, fall: u32, init_fail: bool) -> Self {
+        CheckState {
+            rise: rise.max(1),
+            fall: fall.max(1),
+            health: if init_fail {
+                Health::Down
+            } else {
+                Health::Unknown
+            },
+            consecutive_ok: 0,
+            consecutive_fail: 0,
+        }
+    }
+
+    pub fn health(&self) -> Health {
+        self.health
+    }
+
+    pub fn consecutive_ok(&self) -> u32 {
+        self.consecutive_ok
+    }
+
+    pub fn consecutive_fail(&self) -> u32 {
+        self.consecutive_fail
+    }
+
+    /// Feed one probe outcome; returns the transition if the health changed.
+    pub fn record(&mut self, outcome: Outcome) -> Option<Transition> {
+        let from = self.health;
+        let to = match outcome {
+            Outcome::Value(v) => {
+                self.consecutive_ok = self.consecutive_ok.saturating_add(1);
+                self.consecutive_fail = 0;
+                Health::Value(v)
+            }
+            Outcome::Success => {
+                self.consecutive_ok = self.consecutive_ok.saturating_add(1);
+                self.consecutive_fail = 0;
+                match from {
+                    Health::Down if self.consecutive_ok < self.rise => Health::Down,
+                    _ => Health::Up,
+                }
+            }
+            Outcome::Failure => {
+                self.consecutive_fail = self.consecutive_fail.saturating_add(1);
+                self.consecutive_ok = 0;
+                match from {
+                    Health::Up if self.consecutive_fail < self.fall => Health::Up,
+                    _ => Health::Down,
+                }
+            }
+        };
+        self.health = to;
+        (from != to).then_some(Transition { from, to })
+    }
+}
+
+/// What one tracked check does to an instance's priority.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Contribution {
+    Add(i32),
+    /// The instance must go to FAULT.
+    Fault,
+}
+
+/// keepalived: a file value x weight below this faults the instance.
+const FILE_FAULT_BELOW: i64 = -253;
+
+/// Contribution of a check with the given health, tracked with `weight`.
+///
+/// - up/down checks: weight > 0 is added while up, weight < 0 is added (subtracted) while down,
+///   weight 0 faults while down; `Unknown` contributes nothing.
+/// - file checks: weight 0 -> any non-zero value faults; otherwise value x weight is added and a
+///   product below -253 faults.
+pub fn contribution(health: Health, weight: i32) -> Contribution {
+    match health {
+        Health::Unknown => Contribution::Add(0),
+        Health::Up if weight > 0 => Contribution::Add(weight),
+        Health::Up => Contribution::Add(0),
+        Health::Down if weight == 0 => Contribution::Fault,
+        Health::Down if weight < 0 => Contribution::Add(weight),
+        Health::Down => Contribution::Add(0),
+        Health::Value(v) if weight == 0 => {
+            if v == 0 {
+                Contribution::Add(0)
+            } else {
+                Contribution::Fault
+            }
+        }
+        Health::Value(v) => {
+            let product = v.saturating_mul(i64::from(weight));
+            if product < FILE_FAULT_BELOW {
+                Contribution::Fault
+            } else {
+                // Anything above 254 saturates the clamp anyway.
+                Contribution::Add(i32::try_from(product.min(254)).unwrap_or(254))
+            }
+        }
+    }
+}
+
+/// An instance's effective priority.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    Fault,
+    Value(u8),
+}
+
+/// keepalived's effective priority: any fault wins; the address owner (255) is never adjusted;
+/// otherwise base + sum of contributions, clamped to 1..=254.
+pub fn effective_priority(
+    base: u8,
+    contributions: impl IntoIterator<Item = Contribution>,
+) -> Priority {
+    let mut sum: i64 = 0;
+    for c in contributions {
+        match c {
+            Contribution::Fault => return Priority::Fault,
+            Contribution::Add(w) => sum = sum.saturating_add(i64::from(w)),
+        }
+    }
+    if base == 255 {
+        return Priority::Value(255);
+    }
+    let total = (i64::from(base) + sum).clamp(1, 254);
+    Priority::Value(u8::try_from(total).unwrap_or(254))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_start_takes_first_result_at_once() {
+        let mut s = CheckState::new(3, 3, false);
+        assert_eq!(s.health(), Health::Unknown);
+        assert_eq!(
+            s.record(Outcome::Success),
+            Some(Transition {
+                from: Health::Unknown,
+                to: Health::Up
+            })
+        );
+        let mut s = CheckState::new(3, 3, false);
+        assert_eq!(
+            s.record(Outcome::Failure),
+            Some(Transition {
+                from: Health::Unknown,
+                to: Health::Down
+            })
+        );
+    }
+
+    #[test]
+    fn fall_needs_consecutive_failures() {
+        let mut s = CheckState::new(2, 3, false);
+        s.record(Outcome::Success);
+        assert_eq!(s.record(Outcome::Failure), None);
+        assert_eq!(s.record(Outcome::Failure), None);
+        // A success in between restarts the count.
+        assert_eq!(s.record(Outcome::Success), None);
+        assert_eq!(s.record(Outcome::Failure), None);
+        assert_eq!(s.record(Outcome::Failure), None);
+        assert_eq!(s.consecutive_fail(), 2);
+        let t = s.record(Outcome::Failure);
+        assert_eq!(
+            t,
+            Some(Transition {
+                from: Health::Up,
+                to: Health::Down
+            })
+        );
+        assert_eq!(s.record(Outcome::Failure), None);
+    }
+
+    #[test]
+    fn rise_needs_consecutive_successes() {
+        let mut s = CheckState::new(3, 1, true);
+        assert_eq!(s.health(), Health::Down);
+        assert_eq!(s.record(Outcome::Success), None);
+        assert_eq!(s.record(Outcome::Success), None);
+        assert_eq!(s.record(Outcome::Failure), None);
+        assert_eq!(s.record(Outcome::Success), None);
+        assert_eq!(s.record(Outcome::Success), None);
+        assert_eq!(s.consecutive_ok(), 2);
+        assert_eq!(
+            s.record(Outcome::Success),
+            Some(Transition {
+                from: Health::Down,
+                to: Health::Up
+            })
+        );
+        // fall 1: one failure is enough.
+        assert_eq!(
+            s.record(Outcome::Failure),
+            Some(Transition {
+                from: Health::Up,
+                to: Health::Down
+            })
+        );
+    }
+
+    #[test]
+    fn rise_fall_zero_behave_as_one() {
+        let mut s = CheckState::new(0, 0, true);
+        assert!(s.record(Outcome::Success).is_some());
+        assert!(s.record(Outcome::Failure).is_some());
+    }
+
+    #[test]
+    fn file_values_transition_on_change_only() {
+        let mut s = CheckState::new(1, 1, false);
+        assert_eq!(
+            s.record(Outcome::Value(5)),
+            Some(Transition {
+                from: Health::Unknown,
+                to: Health::Value(5)
+            })
+        );
+        assert_eq!(s.record(Outcome::Value(5)), None);
+        assert_eq!(
+            s.record(Outcome::Value(-1)).map(|t| t.to),
+            Some(Health::Value(-1))
+        );
+    }
+
+    #[test]
+    fn contribution_rules() {
+        assert_eq!(contribution(Health::Up, 10), Contribution::Add(10));
+        assert_eq!(contribution(Health::Down, 10), Contribution::Add(0));
+        assert_eq!(contribution(Health::Up, -10), Contribution::Add(0));
+        assert_eq!(contribution(Health::Down, -10), Contribution::Add(-10));
+        assert_eq!(contribution(Health::Down, 0), Contribution::Fault);
+        assert_eq!(contribution(Health::Up, 0), Contribution::Add(0));
+        assert_eq!(contribution(Health::Unknown, 0), Contribution::Add(0));
+        assert_eq!(contribution(Health::Unknown, -50), Contribution::Add(0));
+        assert_eq!(contribution(Health::Unknown, 50), Contribution::Add(0));
+    }
+
+    #[test]
+    fn file_contribution_rules() {
+        assert_eq!(contribution(Health::Value(0), 0), Contribution::Add(0));
+        assert_eq!(contribution(Health::Value(1), 0), Contribution::Fault);
+        assert_eq!(contribution(Health::Value(-1), 0), Contribution::Fault);
+        assert_eq!(contribution(Health::Value(3), 5), Contribution::Add(15));
+        assert_eq!(contribution(Health::Value(3), -5), Contribution::Add(-15));
+        assert_eq!(
+            contribution(Health::Value(-253), 1),
+            Contribution::Add(-253)
+        );
+        assert_eq!(contribution(Health::Value(-254), 1), Contribution::Fault);
+        assert_eq!(contribution(Health::Value(2), -127), Contribution::Fault);
+        assert_eq!(
+            contribution(Health::Value(1000), 254),
+            Contribution::Add(254)
+        );
+        assert_eq!(
+            contribution(Health::Value(i64::MIN), 2),
+            Contribution::Fault
+        );
+    }
+
+    #[test]
+    fn priority_adds_and_clamps() {
+        use Contribution::Add;
+        assert_eq!(effective_priority(100, []), Priority::Value(100));
+        assert_eq!(
+            effective_priority(100, [Add(20), Add(-50)]),
+            Priority::Value(70)
+        );
+        assert_eq!(effective_priority(100, [Add(-99)]), Priority::Value(1));
+        assert_eq!(effective_priority(100, [Add(-100)]), Priority::Value(1));
+        assert_eq!(
+            effective_priority(100, [Add(-253), Add(-253)]),
+            Priority::Value(1)
+        );
+        assert_eq!(effective_priority(200, [Add(54)]), Priority::Value(254));
+        assert_eq!(effective_priority(200, [Add(55)]), Priority::Value(254));
+        assert_eq!(
+            effective_priority(254, [Add(253), Add(253)]),
+            Priority::Value(254)
+        );
+        assert_eq!(
+            effective_priority(1, [Add(i32::MIN), Add(i32::MIN)]),
+            Priority::Value(1)
+        );
+    }
+
+    #[test]
+    fn owner_priority_never_adjusted_but_faults() {
+        use Contribution::{Add, Fault};
+        assert_eq!(effective_priority(255, [Add(-100)]), Priority::Value(255));
+        assert_eq!(effective_priority(255, [Add(10)]), Priority::Value(255));
+        assert_eq!(effective_priority(255, [Add(10), Fault]), Priority::Fault);
+    }
+
+    #[test]
+    fn any_fault_wins() {
+        use Contribution::{Add, Fault};
+        assert_eq!(effective_priority(100, [Add(50), Fault]), Priority::Fault);
+        assert_eq!(
+            effective_priority(
+                100,
+                [contribution(Health::Up, 5), contribution(Health::Down, 0)]
+            ),
+            Priority::Fault
+        );
+    }
+
+    #[test]
+    fn keepalived_example_weight_minus_60() {
+        // Master 150 with a failing -60 check falls below a 100 backup.
+        let p = effective_priority(150, [contribution(Health::Down, -60)]);
+        assert_eq!(p, Priority::Value(90));
+    }
+}

@@ -1,0 +1,533 @@
+//! Probes against real local servers on 127.0.0.1, real processes and files.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use vipd::check::exec::{self, PreparedExec};
+use vipd::check::http::HttpProbe;
+use vipd::check::{
+    file, interface, tcp, validate, CheckKind, CheckRunner, CheckSpec, Health, Transition, Url,
+};
+
+const T: Duration = Duration::from_secs(2);
+
+/// A scratch directory removed on drop. Under the target dir, whose parents are root-owned
+/// and not world-writable (unlike /tmp), so scripts in it can pass the security check.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(tag: &str) -> Self {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("check-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Scratch(dir)
+    }
+
+    fn script(&self, name: &str, body: &str, mode: u32) -> PathBuf {
+        let p = self.0.join(name);
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        p
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(0o755));
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+// ---- tcp ----
+
+#[tokio::test]
+async fn tcp_connects_and_fails_when_closed() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let r = tcp::probe("127.0.0.1", port, T).await;
+    assert!(r.ok, "{r:?}");
+    drop(listener);
+    let r = tcp::probe("127.0.0.1", port, T).await;
+    assert!(!r.ok, "{r:?}");
+    assert!(r.detail.contains("refused"), "{}", r.detail);
+    let r = tcp::probe("localhost", port, T).await;
+    assert!(!r.ok);
+}
+
+// ---- http ----
+
+/// Serves one request per connection: 200 on /healthz, 503 elsewhere; records Host headers.
+fn http_server() -> (u16, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hosts = Arc::new(Mutex::new(Vec::new()));
+    let seen = hosts.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut request_line = String::new();
+            reader.read_line(&mut request_line).unwrap();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(h) = line.strip_prefix("Host: ") {
+                    seen.lock().unwrap().push(h.trim().to_string());
+                }
+            }
+            let status = if request_line.starts_with("GET /healthz ") {
+                "200 OK"
+            } else {
+                "503 Service Unavailable"
+            };
+            let _ = write!(
+                conn,
+                "HTTP/1.1 {status}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+            );
+        }
+    });
+    (port, hosts)
+}
+
+#[tokio::test]
+async fn http_status_codes_and_host_header() {
+    let (port, hosts) = http_server();
+    let url = |path: &str| Url::parse(&format!("http://127.0.0.1:{port}{path}")).unwrap();
+
+    let p = HttpProbe::new(url("/healthz"), vec![], false, None).unwrap();
+    let r = p.probe(T).await;
+    assert!(r.ok, "{r:?}");
+    assert_eq!(r.detail, "HTTP 200");
+    assert_eq!(
+        hosts.lock().unwrap().last().unwrap(),
+        &format!("127.0.0.1:{port}")
+    );
+
+    let p = HttpProbe::new(url("/other"), vec![], false, None).unwrap();
+    let r = p.probe(T).await;
+    assert!(!r.ok, "{r:?}");
+    assert!(r.detail.contains("503"));
+
+    let p = HttpProbe::new(
+        url("/other"),
+        vec![200, 503],
+        false,
+        Some("api.test".into()),
+    )
+    .unwrap();
+    let r = p.probe(T).await;
+    assert!(r.ok, "{r:?}");
+    assert_eq!(hosts.lock().unwrap().last().unwrap(), "api.test");
+
+    let p = HttpProbe::new(url("/healthz"), vec![204], false, None).unwrap();
+    assert!(!p.probe(T).await.ok);
+}
+
+#[tokio::test]
+async fn http_timeout_when_server_never_answers() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let url = Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
+    let p = HttpProbe::new(url, vec![], false, None).unwrap();
+    let r = p.probe(Duration::from_millis(200)).await;
+    assert!(!r.ok);
+    assert!(r.detail.contains("timeout"), "{}", r.detail);
+    assert!(r.latency < Duration::from_secs(1));
+    drop(listener);
+}
+
+// ---- https ----
+
+async fn https_server() -> u16 {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let ck =
+        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    let cert: CertificateDer<'static> = ck.cert.der().clone();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.signing_key.serialize_der()));
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((sock, _)) = listener.accept().await else {
+                continue;
+            };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(sock).await else {
+                    return;
+                };
+                let mut buf = vec![0u8; 4096];
+                let mut got = Vec::new();
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = tls
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                    .await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn https_self_signed_insecure_ok_verified_fails() {
+    let port = https_server().await;
+    let url = Url::parse(&format!("https://127.0.0.1:{port}/healthz")).unwrap();
+
+    let insecure = HttpProbe::new(url.clone(), vec![200], true, None).unwrap();
+    let r = insecure.probe(T).await;
+    assert!(r.ok, "{r:?}");
+    assert_eq!(r.detail, "HTTP 200");
+
+    let verified = HttpProbe::new(url, vec![200], false, None).unwrap();
+    let r = verified.probe(T).await;
+    assert!(!r.ok, "{r:?}");
+    assert!(r.detail.contains("TLS"), "{}", r.detail);
+
+    // The same server spoken to in plain HTTP is not a valid response.
+    let plain = Url::parse(&format!("http://127.0.0.1:{port}/healthz")).unwrap();
+    let r = HttpProbe::new(plain, vec![], false, None)
+        .unwrap()
+        .probe(Duration::from_millis(500))
+        .await;
+    assert!(!r.ok);
+}
+
+// ---- exec ----
+
+fn argv(a: &[&str]) -> Vec<String> {
+    a.iter().map(|s| s.to_string()).collect()
+}
+
+#[tokio::test]
+async fn exec_exit_status() {
+    let ok = exec::prepare(&argv(&["true"]), None).unwrap();
+    assert!(ok.program.is_absolute());
+    let r = exec::probe(&ok, T).await;
+    assert!(r.ok, "{r:?}");
+    let fail = exec::prepare(&argv(&["/bin/sh", "-c", "exit 3"]), None).unwrap();
+    let r = exec::probe(&fail, T).await;
+    assert!(!r.ok);
+    assert_eq!(r.detail, "exit status 3");
+}
+
+#[tokio::test]
+async fn exec_runs_as_nobody_by_default_when_root() {
+    if !nix::unistd::Uid::effective().is_root() {
+        return;
+    }
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+    let cmd = exec::prepare(
+        &argv(&[
+            "/bin/sh",
+            "-c",
+            &format!("test \"$(id -u)\" = {}", nobody.uid),
+        ]),
+        None,
+    )
+    .unwrap();
+    assert_eq!(cmd.user_name.as_deref(), Some("nobody"));
+    assert!(exec::probe(&cmd, T).await.ok);
+
+    let as_root = exec::prepare(
+        &argv(&["/bin/sh", "-c", "test \"$(id -u)\" = 0"]),
+        Some("root"),
+    )
+    .unwrap();
+    assert!(exec::probe(&as_root, T).await.ok);
+    let not_root = exec::prepare(&argv(&["/bin/sh", "-c", "test \"$(id -u)\" = 0"]), None).unwrap();
+    assert!(!exec::probe(&not_root, T).await.ok);
+
+    let err = exec::prepare(&argv(&["true"]), Some("vt-no-such-user")).unwrap_err();
+    assert!(err.contains("does not exist"), "{err}");
+}
+
+fn process_gone(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        // A zombie waiting for its (new) parent to reap it is dead already.
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .map(|(_, rest)| rest.starts_with('Z'))
+            .unwrap_or(false),
+    }
+}
+
+#[tokio::test]
+async fn exec_timeout_kills_the_process_group() {
+    let dir = Scratch::new("kill");
+    let pidfile = dir.0.join("pids");
+    let script = format!(
+        "sleep 30 & echo $! > {p}.tmp; echo $$ >> {p}.tmp; mv {p}.tmp {p}; wait",
+        p = pidfile.display()
+    );
+    let cmd = exec::prepare(&argv(&["/bin/sh", "-c", &script]), Some("root")).unwrap();
+    let start = std::time::Instant::now();
+    let r = exec::probe(&cmd, Duration::from_millis(500)).await;
+    assert!(!r.ok);
+    assert!(r.detail.contains("timeout"), "{}", r.detail);
+    assert!(start.elapsed() < Duration::from_secs(5));
+    let pids: Vec<i32> = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .lines()
+        .map(|l| l.trim().parse().unwrap())
+        .collect();
+    assert_eq!(pids.len(), 2);
+    // Give the kernel a moment to deliver SIGKILL to the background sleep.
+    for _ in 0..50 {
+        if pids.iter().all(|p| process_gone(*p)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for p in pids {
+        assert!(process_gone(p), "process {p} survived the timeout");
+    }
+}
+
+#[tokio::test]
+async fn exec_unsafe_scripts_refused() {
+    let dir = Scratch::new("unsafe");
+    let good = dir.script("good.sh", "exit 0", 0o755);
+    let cmd = exec::prepare(&argv(&[good.to_str().unwrap()]), Some("root")).unwrap();
+    assert!(exec::probe(&cmd, T).await.ok);
+
+    let world = dir.script("world.sh", "exit 0", 0o757);
+    let err = exec::prepare(&argv(&[world.to_str().unwrap()]), None).unwrap_err();
+    assert!(err.contains("refusing unsafe script"), "{err}");
+    assert!(err.contains("writable by others"), "{err}");
+
+    let noexec = dir.script("noexec.sh", "exit 0", 0o644);
+    let err = exec::prepare(&argv(&[noexec.to_str().unwrap()]), None).unwrap_err();
+    assert!(err.contains("not executable"), "{err}");
+
+    // A world-writable parent directory makes even a 0755 root script unsafe.
+    let open = dir.0.join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let inner = open.join("check.sh");
+    std::fs::write(&inner, "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(&inner, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let err = exec::prepare(&argv(&[inner.to_str().unwrap()]), None).unwrap_err();
+    assert!(
+        err.contains(&format!("directory {}", open.display())),
+        "{err}"
+    );
+
+    // Through validate(): the message names the check.
+    let spec = CheckSpec {
+        name: "chk_unsafe".into(),
+        kind: CheckKind::Exec {
+            argv: vec![inner.to_str().unwrap().into()],
+            user: None,
+        },
+        interval: Duration::from_millis(100),
+        timeout: Duration::from_millis(100),
+        rise: 1,
+        fall: 1,
+        weight: -10,
+        init_fail: false,
+    };
+    let err = validate(&spec).unwrap_err();
+    assert!(err.starts_with("check chk_unsafe: "), "{err}");
+
+    let err = exec::prepare(&argv(&["vt-no-such-command"]), None).unwrap_err();
+    assert!(err.contains("not found in PATH"), "{err}");
+    let _ = PreparedExec::clone(&cmd);
+}
+
+// ---- file ----
+
+#[tokio::test]
+async fn file_reads_integer_or_zero() {
+    let dir = Scratch::new("file");
+    let path = dir.0.join("value");
+    std::fs::write(&path, "5\n").unwrap();
+    let r = file::probe(&path).await;
+    assert_eq!((r.ok, r.value), (true, Some(5)));
+    std::fs::write(&path, "-12").unwrap();
+    assert_eq!(file::probe(&path).await.value, Some(-12));
+    std::fs::write(&path, "garbage").unwrap();
+    let r = file::probe(&path).await;
+    assert_eq!((r.ok, r.value), (false, Some(0)));
+    let r = file::probe(&dir.0.join("missing")).await;
+    assert_eq!((r.ok, r.value), (false, Some(0)));
+}
+
+// ---- interface ----
+
+#[test]
+fn interface_lo_up_and_missing_interface() {
+    let r = interface::probe("lo");
+    assert!(r.ok, "{r:?}");
+    let r = interface::probe("vtnoexist0");
+    assert!(!r.ok);
+    assert!(r.detail.contains("does not exist"), "{}", r.detail);
+}
+
+struct Netns(String);
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.0])
+            .status();
+    }
+}
+
+/// A thread that only called setns(2) sees the new namespace's links (there `lo` starts down).
+#[test]
+fn interface_follows_the_callers_network_namespace() {
+    let name = format!("vtchk{}", std::process::id() % 100000);
+    let ok = std::process::Command::new("ip")
+        .args(["netns", "add", &name])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok {
+        eprintln!("skipping: cannot create network namespaces");
+        return;
+    }
+    let ns = Netns(name);
+    let path = format!("/run/netns/{}", ns.0);
+    let (down, after_up) = std::thread::spawn(move || {
+        use std::os::fd::AsRawFd;
+        let f = std::fs::File::open(&path).unwrap();
+        assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
+        let down = interface::probe("lo");
+        let st = std::process::Command::new("ip")
+            .args(["link", "set", "lo", "up"])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        (down, interface::probe("lo"))
+    })
+    .join()
+    .unwrap();
+    assert!(!down.ok);
+    assert_eq!(down.detail, "down");
+    assert!(after_up.ok, "{after_up:?}");
+    assert!(interface::probe("lo").ok);
+    drop(ns);
+}
+
+// ---- runner ----
+
+async fn next(
+    rx: &mut tokio::sync::mpsc::Receiver<vipd::check::CheckEvent>,
+) -> vipd::check::CheckEvent {
+    tokio::time::timeout(T, rx.recv()).await.unwrap().unwrap()
+}
+
+#[tokio::test]
+async fn runner_reports_fall_and_rise() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let spec = CheckSpec {
+        name: "svc".into(),
+        kind: CheckKind::Tcp {
+            host: "127.0.0.1".into(),
+            port: addr.port(),
+        },
+        interval: Duration::from_millis(30),
+        timeout: Duration::from_millis(200),
+        rise: 2,
+        fall: 2,
+        weight: -60,
+        init_fail: false,
+    };
+    let (handle, mut rx) = CheckRunner::spawn(vec![spec]).unwrap();
+
+    let first = next(&mut rx).await;
+    assert_eq!(first.name, "svc");
+    assert_eq!(
+        first.state_changed,
+        Some(Transition {
+            from: Health::Unknown,
+            to: Health::Up
+        })
+    );
+    drop(listener);
+    // Exactly `fall` failures are needed.
+    let mut fails = 0;
+    loop {
+        let ev = next(&mut rx).await;
+        if !ev.result.ok {
+            fails += 1;
+        }
+        if let Some(t) = ev.state_changed {
+            assert_eq!(t.to, Health::Down);
+            break;
+        }
+    }
+    assert_eq!(fails, 2);
+    let snap = handle.get("svc").unwrap();
+    assert_eq!(snap.health, Health::Down);
+    assert_eq!(snap.kind, "tcp");
+    assert!(snap.consecutive_fail >= 2);
+    assert!(snap.last_latency.is_some());
+    assert!(serde_json::to_string(&handle.snapshot())
+        .unwrap()
+        .contains("\"health\":\"down\""));
+
+    // Service back on the same port: up again after `rise` successes.
+    let _listener = TcpListener::bind(addr).unwrap();
+    let mut oks = 0;
+    loop {
+        let ev = next(&mut rx).await;
+        if ev.result.ok {
+            oks += 1;
+        }
+        if let Some(t) = ev.state_changed {
+            assert_eq!(t.to, Health::Up);
+            break;
+        }
+    }
+    assert_eq!(oks, 2);
+    assert_eq!(handle.health("svc"), Some(Health::Up));
+}
+
+#[tokio::test]
+async fn runner_rejects_duplicates_and_bad_specs() {
+    let spec = CheckSpec {
+        name: "a".into(),
+        kind: CheckKind::Interface { name: "lo".into() },
+        interval: Duration::from_millis(100),
+        timeout: Duration::from_millis(100),
+        rise: 1,
+        fall: 1,
+        weight: 0,
+        init_fail: true,
+    };
+    let err = CheckRunner::spawn(vec![spec.clone(), spec.clone()])
+        .err()
+        .unwrap();
+    assert!(err.contains("defined twice"), "{err}");
+    let mut bad = spec;
+    bad.weight = 300;
+    let err = CheckRunner::spawn(vec![bad]).err().unwrap();
+    assert!(err.contains("weight 300"), "{err}");
+}
