@@ -47,7 +47,7 @@ impl Drop for Scratch {
 // ---- tcp ----
 
 #[tokio::test]
-async fn tcp_connects_and_fails_when_closed() {
+async fn check_tcp_connects_and_fails_when_closed() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let r = tcp::probe("127.0.0.1", port, T).await;
@@ -98,7 +98,7 @@ fn http_server() -> (u16, Arc<Mutex<Vec<String>>>) {
 }
 
 #[tokio::test]
-async fn http_status_codes_and_host_header() {
+async fn check_http_status_codes_and_host_header() {
     let (port, hosts) = http_server();
     let url = |path: &str| Url::parse(&format!("http://127.0.0.1:{port}{path}")).unwrap();
 
@@ -132,7 +132,7 @@ async fn http_status_codes_and_host_header() {
 }
 
 #[tokio::test]
-async fn http_timeout_when_server_never_answers() {
+async fn check_http_timeout_when_server_never_answers() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let url = Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
@@ -193,7 +193,7 @@ async fn https_server() -> u16 {
 }
 
 #[tokio::test]
-async fn https_self_signed_insecure_ok_verified_fails() {
+async fn check_https_self_signed_insecure_ok_verified_fails() {
     let port = https_server().await;
     let url = Url::parse(&format!("https://127.0.0.1:{port}/healthz")).unwrap();
 
@@ -223,7 +223,7 @@ fn argv(a: &[&str]) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn exec_exit_status() {
+async fn check_exec_exit_status() {
     let ok = exec::prepare(&argv(&["true"]), None).unwrap();
     assert!(ok.program.is_absolute());
     let r = exec::probe(&ok, T).await;
@@ -235,7 +235,7 @@ async fn exec_exit_status() {
 }
 
 #[tokio::test]
-async fn exec_runs_as_nobody_by_default_when_root() {
+async fn check_exec_runs_as_nobody_by_default_when_root() {
     if !nix::unistd::Uid::effective().is_root() {
         return;
     }
@@ -277,7 +277,7 @@ fn process_gone(pid: i32) -> bool {
 }
 
 #[tokio::test]
-async fn exec_timeout_kills_the_process_group() {
+async fn check_exec_timeout_kills_the_process_group() {
     let dir = Scratch::new("kill");
     let pidfile = dir.0.join("pids");
     let script = format!(
@@ -309,7 +309,7 @@ async fn exec_timeout_kills_the_process_group() {
 }
 
 #[tokio::test]
-async fn exec_unsafe_scripts_refused() {
+async fn check_exec_unsafe_scripts_refused() {
     let dir = Scratch::new("unsafe");
     let good = dir.script("good.sh", "exit 0", 0o755);
     let cmd = exec::prepare(&argv(&[good.to_str().unwrap()]), Some("root")).unwrap();
@@ -362,7 +362,7 @@ async fn exec_unsafe_scripts_refused() {
 // ---- file ----
 
 #[tokio::test]
-async fn file_reads_integer_or_zero() {
+async fn check_file_reads_integer_or_zero() {
     let dir = Scratch::new("file");
     let path = dir.0.join("value");
     std::fs::write(&path, "5\n").unwrap();
@@ -380,7 +380,7 @@ async fn file_reads_integer_or_zero() {
 // ---- interface ----
 
 #[test]
-fn interface_lo_up_and_missing_interface() {
+fn check_interface_lo_up_and_missing_interface() {
     let r = interface::probe("lo");
     assert!(r.ok, "{r:?}");
     let r = interface::probe("vtnoexist0");
@@ -400,7 +400,7 @@ impl Drop for Netns {
 
 /// A thread that only called setns(2) sees the new namespace's links (there `lo` starts down).
 #[test]
-fn interface_follows_the_callers_network_namespace() {
+fn check_interface_follows_the_callers_network_namespace() {
     let name = format!("vtchk{}", std::process::id() % 100000);
     let ok = std::process::Command::new("ip")
         .args(["netns", "add", &name])
@@ -443,7 +443,7 @@ async fn next(
 }
 
 #[tokio::test]
-async fn runner_reports_fall_and_rise() {
+async fn check_runner_reports_fall_and_rise() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let spec = CheckSpec {
@@ -511,7 +511,7 @@ async fn runner_reports_fall_and_rise() {
 }
 
 #[tokio::test]
-async fn runner_rejects_duplicates_and_bad_specs() {
+async fn check_runner_rejects_duplicates_and_bad_specs() {
     let spec = CheckSpec {
         name: "a".into(),
         kind: CheckKind::Interface { name: "lo".into() },

@@ -194,6 +194,35 @@ pub fn validate(spec: &CheckSpec) -> Result<(), String> {
     Ok(())
 }
 
+/// For `vipd check`: the host of a tcp/http check is an IP literal or a name that resolves now.
+/// Kept out of [`validate`] because DNS may not be up yet when vipd starts at boot.
+pub fn check_host_resolves(spec: &CheckSpec) -> Result<(), String> {
+    use std::net::ToSocketAddrs;
+    let (host, port) = match &spec.kind {
+        CheckKind::Tcp { host, port } => (host.as_str(), *port),
+        CheckKind::Http { url, .. } => (url.host.as_str(), url.port),
+        _ => return Ok(()),
+    };
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(());
+    }
+    let valid_name = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_');
+    if !valid_name {
+        return Err(format!("check {}: invalid host name {host:?}", spec.name));
+    }
+    match (host, port).to_socket_addrs() {
+        Ok(addrs) if addrs.len() > 0 => Ok(()),
+        Ok(_) => Err(format!("check {}: host {host} has no address", spec.name)),
+        Err(e) => Err(format!(
+            "check {}: host {host} does not resolve: {e}",
+            spec.name
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,6 +276,22 @@ mod tests {
         assert!(validate(&s).is_ok());
         s.weight = -255;
         assert!(validate(&s).unwrap_err().contains("weight -255"));
+    }
+
+    #[test]
+    fn host_resolution_for_lint() {
+        assert!(check_host_resolves(&spec(tcp())).is_ok());
+        assert!(check_host_resolves(&spec(CheckKind::Tcp {
+            host: "localhost".into(),
+            port: 80
+        }))
+        .is_ok());
+        assert!(check_host_resolves(&spec(CheckKind::Tcp {
+            host: "bad name!".into(),
+            port: 80
+        }))
+        .unwrap_err()
+        .contains("bad name!"));
     }
 
     #[test]
