@@ -8,5 +8,7 @@ pub mod check;
 pub mod config;
 pub mod control;
 pub mod net;
+pub mod notify;
 pub mod runtime;
+pub mod tracking;
 pub mod vrrp;

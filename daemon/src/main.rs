@@ -64,6 +64,16 @@ fn main() -> ExitCode {
         },
         Command::Check { config } => match load(config) {
             Ok((path, cfg)) => {
+                let problems = vipd::tracking::preflight(&cfg);
+                if !problems.is_empty() {
+                    for problem in problems {
+                        eprintln!("{}: {problem}", path.display());
+                    }
+                    return ExitCode::FAILURE;
+                }
+                for warning in config::warnings(&cfg) {
+                    eprintln!("{}: warning: {warning}", path.display());
+                }
                 println!(
                     "{}: OK ({} instance(s), {} check(s))",
                     path.display(),

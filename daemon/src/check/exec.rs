@@ -114,8 +114,13 @@ pub fn check_script_security(program: &Path) -> Result<(), String> {
         } else {
             "directory"
         };
+        // A sticky directory (like /tmp) lets nobody rename or remove entries they do not
+        // own, and the entry below it is checked as well, so its write bits are harmless.
+        let sticky_dir = path != program && mode & 0o1000 != 0;
         let unsafe_why = if meta.uid() != 0 && meta.uid() != me {
             Some(format!("is owned by uid {}", meta.uid()))
+        } else if sticky_dir {
+            None
         } else if mode & 0o002 != 0 {
             Some("is writable by others".to_string())
         } else if mode & 0o020 != 0 && meta.gid() != 0 {

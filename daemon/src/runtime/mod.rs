@@ -17,12 +17,15 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
+use crate::check::{CheckEvent, CheckRunner, CheckRunnerHandle, Priority};
 use crate::config::{self, Config};
-use crate::control::{StatusReport, DEFAULT_SOCKET};
+use crate::control::{CheckStatus, StatusReport, DEFAULT_SOCKET};
 use crate::net::announce::Announcer;
 use crate::net::monitor::{Monitor, NetEvent};
 use crate::net::netlink::Netlink;
 use crate::net::socket::{Received, VrrpSocket};
+use crate::notify::{self, Notifier, NotifyState};
+use crate::tracking;
 use crate::vrrp::instance::{Action, ReceivedAdvert, State};
 use crate::vrrp::packet::{self, DropReason, RxMeta};
 use router::{Router, SocketKey};
@@ -100,6 +103,13 @@ struct Daemon {
     events_tx: mpsc::Sender<Event>,
     events_rx: mpsc::Receiver<Event>,
     stopping: bool,
+    checks: Option<CheckRunnerHandle>,
+    check_events: Option<mpsc::Receiver<CheckEvent>>,
+    /// Link state of every tracked interface (`track_interface`).
+    tracked_links: BTreeMap<String, bool>,
+    notifier: Option<Notifier>,
+    /// Last state notified per sync group.
+    group_states: BTreeMap<String, NotifyState>,
 }
 
 impl Daemon {
@@ -130,6 +140,11 @@ impl Daemon {
             events_tx,
             events_rx,
             stopping: false,
+            checks: None,
+            check_events: None,
+            tracked_links: BTreeMap::new(),
+            notifier: None,
+            group_states: BTreeMap::new(),
         })
     }
 
@@ -142,6 +157,9 @@ impl Daemon {
         let mut sigint = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
         let mut sighup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
 
+        self.notifier = Some(Notifier::spawn(notify::TIMEOUT));
+        self.start_checks()?;
+        self.read_tracked_links();
         let now = Instant::now();
         for index in 0..self.routers.len() {
             self.remove_leftover_vips(index);
@@ -166,6 +184,7 @@ impl Daemon {
             let sleep_until = earliest(deadline.map(tokio::time::Instant::from_std), next_watchdog);
             tokio::select! {
                 Some(event) = self.events_rx.recv() => self.handle_event(event).await,
+                Some(event) = next_check_event(&mut self.check_events) => self.on_check_event(event),
                 _ = sigterm.recv() => self.begin_stop("SIGTERM"),
                 _ = sigint.recv() => self.begin_stop("SIGINT"),
                 _ = sighup.recv() => self.reload().await,
@@ -251,13 +270,10 @@ impl Daemon {
 
     fn start_router(&mut self, index: usize, now: Instant) {
         self.attach(index);
-        let Some(router) = self.routers.get_mut(index) else {
-            return;
-        };
-        if !router.link_up {
-            router.fsm.set_fault(now, true);
+        self.apply_tracking(now);
+        if let Some(router) = self.routers.get_mut(index) {
+            router.fsm.start(now);
         }
-        router.fsm.start(now);
     }
 
     /// Opens (or shares) the instance's socket when its interface is there and up.
@@ -418,6 +434,16 @@ impl Daemon {
         let now = Instant::now();
         match event {
             NetEvent::LinkChanged { name, up, .. } => {
+                if let Some(state) = self.tracked_links.get_mut(&name) {
+                    if *state != up {
+                        *state = up;
+                        info!(
+                            "tracked interface {name} is {}",
+                            if up { "up" } else { "down" }
+                        );
+                        self.apply_tracking(now);
+                    }
+                }
                 for index in self.indexes_on_interface(&name) {
                     self.refresh_link(index, now, up);
                 }
@@ -429,9 +455,9 @@ impl Daemon {
                         router.source = None;
                         router.link_up = false;
                         info!("{}: interface {name} removed", router.cfg.name);
-                        router.fsm.set_fault(now, true);
                     }
                 }
+                self.apply_faults(now);
             }
             NetEvent::AddressAdded { index: ifindex, .. } => {
                 let name = self.interface_name(ifindex);
@@ -492,21 +518,15 @@ impl Daemon {
             return;
         };
         let usable = up && router.source.is_some();
-        if usable != router.link_up || router.fsm.is_fault() == usable {
+        if usable != router.link_up {
             router.link_up = usable;
-            if usable {
-                info!(
-                    "{}: interface {} is up",
-                    router.cfg.name, router.key.interface
-                );
-            } else {
-                info!(
-                    "{}: interface {} is down",
-                    router.cfg.name, router.key.interface
-                );
-            }
-            router.fsm.set_fault(now, !usable);
+            let word = if usable { "up" } else { "down" };
+            info!(
+                "{}: interface {} is {word}",
+                router.cfg.name, router.key.interface
+            );
         }
+        self.apply_faults(now);
     }
 
     /// A VIP deleted by hand while we are master comes back at once.
@@ -541,14 +561,11 @@ impl Daemon {
     /// Carries out what the state machines asked for, until none has anything left.
     async fn process_actions(&mut self) {
         for index in 0..self.routers.len() {
-            loop {
-                let Some(action) = self
-                    .routers
-                    .get_mut(index)
-                    .and_then(|r| r.fsm.poll_action())
-                else {
-                    break;
-                };
+            while let Some(action) = self
+                .routers
+                .get_mut(index)
+                .and_then(|r| r.fsm.poll_action())
+            {
                 self.perform(index, action).await;
             }
         }
@@ -629,6 +646,7 @@ impl Daemon {
             Action::StateChanged { from, to, reason } => {
                 info!("{}: {from} -> {to} ({reason})", router.cfg.name);
                 router.last_reason = Some(reason.to_string());
+                self.notify_transition(index, to);
             }
         }
     }
@@ -744,13 +762,198 @@ impl Daemon {
         notify(&[sd_notify::NotifyState::Ready]);
     }
 
+    /// Starts the health checks of the current configuration (replacing running ones).
+    fn start_checks(&mut self) -> Result<(), String> {
+        if let Some(mut old) = self.checks.take() {
+            old.stop();
+        }
+        self.check_events = None;
+        let specs = tracking::check_specs(&self.config)?;
+        if specs.is_empty() {
+            return Ok(());
+        }
+        let (handle, events) = CheckRunner::spawn(specs)?;
+        self.checks = Some(handle);
+        self.check_events = Some(events);
+        Ok(())
+    }
+
+    fn read_tracked_links(&mut self) {
+        let names: std::collections::BTreeSet<String> = self
+            .routers
+            .iter()
+            .flat_map(|r| r.cfg.track_interfaces.iter().map(|t| t.name.clone()))
+            .collect();
+        self.tracked_links = names
+            .into_iter()
+            .map(|name| {
+                let up = match self.netlink.link_index(&name) {
+                    Ok(Some(i)) => self.netlink.link(i).ok().flatten().is_some_and(|l| l.up),
+                    _ => false,
+                };
+                (name, up)
+            })
+            .collect();
+    }
+
+    fn on_check_event(&mut self, event: CheckEvent) {
+        let value_check = matches!(event.health, crate::check::Health::Value(_));
+        // The runner logs health changes itself.
+        if event.state_changed.is_some() || value_check {
+            self.apply_tracking(Instant::now());
+        }
+    }
+
+    /// Recomputes every instance's priority from what it tracks, then its fault state.
+    fn apply_tracking(&mut self, now: Instant) {
+        let checks = self.checks.as_ref();
+        let health = |name: &str| checks.and_then(|c| c.health(name));
+        for router in &mut self.routers {
+            let priority = tracking::instance_priority(
+                &router.cfg,
+                &self.config,
+                &health,
+                &self.tracked_links,
+            );
+            match priority {
+                Priority::Fault => {
+                    if !router.check_fault {
+                        warn!(
+                            "{}: a tracked check or interface failed with weight 0: FAULT",
+                            router.cfg.name
+                        );
+                    }
+                    router.check_fault = true;
+                }
+                Priority::Value(p) => {
+                    router.check_fault = false;
+                    if p != router.fsm.effective_priority() {
+                        info!(
+                            "{}: effective priority {} -> {p}",
+                            router.cfg.name,
+                            router.fsm.effective_priority()
+                        );
+                        router.fsm.set_effective_priority(now, p);
+                    }
+                }
+            }
+        }
+        self.apply_faults(now);
+    }
+
+    /// An instance is in FAULT while its interface is unusable or a weight-0 check failed, or
+    /// while any other member of its sync group is (keepalived: a fault in one faults all).
+    fn apply_faults(&mut self, now: Instant) {
+        let own: Vec<(String, bool)> = self
+            .routers
+            .iter()
+            .map(|r| (r.cfg.name.clone(), !r.link_up || r.check_fault))
+            .collect();
+        let faulty = |name: &str| own.iter().any(|(n, f)| n == name && *f);
+        for router in &mut self.routers {
+            let name = router.cfg.name.clone();
+            let group_fault = self
+                .config
+                .sync_groups
+                .iter()
+                .filter(|g| g.instances.contains(&name))
+                .any(|g| g.instances.iter().any(|m| faulty(m)));
+            let fault = faulty(&name) || group_fault;
+            if fault != router.fsm.is_fault() {
+                if fault && !faulty(&name) {
+                    warn!("{name}: another member of its sync group is in FAULT");
+                }
+                router.fsm.set_fault(now, fault);
+            }
+        }
+    }
+
+    /// Runs the instance's notification scripts, then its sync group's once all members agree.
+    fn notify_transition(&mut self, index: usize, to: State) {
+        let Some(router) = self.routers.get(index) else {
+            return;
+        };
+        let state = match to {
+            State::Master => NotifyState::Master,
+            State::Backup => NotifyState::Backup,
+            State::Fault => NotifyState::Fault,
+            State::Initialize => NotifyState::Stop,
+        };
+        let user = self.config.global.script_user.clone();
+        let mut jobs = notify::scripts_for(
+            &router.cfg.notify,
+            "INSTANCE",
+            &router.cfg.name,
+            state,
+            router.fsm.effective_priority(),
+        );
+        for group in &self.config.sync_groups {
+            if !group.instances.contains(&router.cfg.name) {
+                continue;
+            }
+            let all_agree = group.instances.iter().all(|member| {
+                self.routers
+                    .iter()
+                    .find(|r| &r.cfg.name == member)
+                    .is_some_and(|r| r.fsm.state() == to)
+            });
+            if all_agree && self.group_states.get(&group.name) != Some(&state) {
+                self.group_states.insert(group.name.clone(), state);
+                info!("sync group {}: {}", group.name, state.as_str());
+                jobs.extend(notify::scripts_for(
+                    &group.notify,
+                    "GROUP",
+                    &group.name,
+                    state,
+                    0,
+                ));
+            }
+        }
+        if let Some(notifier) = &self.notifier {
+            for argv in jobs {
+                notifier.run(argv, user.clone());
+            }
+        }
+    }
+
+    fn check_status(&self) -> Vec<CheckStatus> {
+        let Some(checks) = &self.checks else {
+            return Vec::new();
+        };
+        checks
+            .snapshot()
+            .into_iter()
+            .map(|snap| CheckStatus {
+                weight: self
+                    .config
+                    .checks
+                    .iter()
+                    .find(|c| c.name == snap.name)
+                    .map(|c| c.weight)
+                    .unwrap_or(0),
+                kind: snap.kind.to_string(),
+                state: snap.health.to_string(),
+                last_result: snap.last_detail.clone(),
+                last_latency_ms: snap.last_latency.map(|d| d.as_secs_f64() * 1000.0),
+                name: snap.name,
+            })
+            .collect()
+    }
+
     fn status(&self) -> StatusReport {
         StatusReport {
             pid: std::process::id(),
             config: self.config_path.display().to_string(),
             instances: self.routers.iter().map(Router::status).collect(),
-            checks: Vec::new(),
+            checks: self.check_status(),
         }
+    }
+}
+
+async fn next_check_event(rx: &mut Option<mpsc::Receiver<CheckEvent>>) -> Option<CheckEvent> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -58,6 +58,8 @@ pub struct Router {
     /// Our advert source once the socket is open; None while the interface is missing.
     pub source: Option<IpAddr>,
     pub link_up: bool,
+    /// A tracked check or interface with weight 0 failed.
+    pub check_fault: bool,
     pub vips_installed: bool,
     pub counters: Counters,
     pub last_reason: Option<String>,
@@ -104,6 +106,7 @@ impl Router {
             fsm,
             source: None,
             link_up: false,
+            check_fault: false,
             vips_installed: false,
             counters: Counters::default(),
             last_reason: None,
@@ -142,14 +145,14 @@ impl Router {
             priority,
             advert_interval_cs: interval_cs(self.cfg.advert_interval),
             addresses: self.cfg.vips.iter().map(|v| v.address).collect(),
-            auth: self.auth.clone(),
+            auth: self.auth,
         }
     }
 
     pub fn expectation(&self) -> packet::InstanceExpectation {
         packet::InstanceExpectation {
             version: self.advertisement(0).version,
-            auth: self.auth.clone(),
+            auth: self.auth,
             advert_interval_cs: interval_cs(self.cfg.advert_interval),
         }
     }

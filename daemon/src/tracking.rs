@@ -1,0 +1,228 @@
+//! From the configuration to running health checks, and from check health to each
+//! instance's priority: the glue between `config` and `check`, shared by `vipd run` and
+//! `vipd check`.
+
+use std::collections::BTreeMap;
+
+use crate::check::{self, CheckKind, CheckSpec, Contribution, Health, Priority};
+use crate::config::{self, Config};
+
+/// The health checks to run, one per configured check (shared by name between instances).
+pub fn check_specs(cfg: &Config) -> Result<Vec<CheckSpec>, String> {
+    cfg.checks
+        .iter()
+        .map(|c| check_spec(c, &cfg.global))
+        .collect()
+}
+
+fn check_spec(c: &config::Check, global: &config::Global) -> Result<CheckSpec, String> {
+    let kind = match &c.kind {
+        config::CheckKind::Exec { argv, user, .. } => CheckKind::Exec {
+            argv: argv.clone(),
+            user: user.clone().or_else(|| global.script_user.clone()),
+        },
+        config::CheckKind::Tcp { host, port } => CheckKind::Tcp {
+            host: host.clone(),
+            port: *port,
+        },
+        config::CheckKind::Http {
+            url,
+            expected_status,
+            insecure_skip_verify,
+            host_header,
+        } => CheckKind::Http {
+            url: check::Url::parse(&url.to_string())
+                .map_err(|e| format!("check {}: {e}", c.name))?,
+            expect_status: expected_status.clone(),
+            insecure: *insecure_skip_verify,
+            host_header: host_header.clone(),
+        },
+        config::CheckKind::File { path } => CheckKind::File { path: path.clone() },
+        config::CheckKind::Interface { name } => CheckKind::Interface { name: name.clone() },
+    };
+    Ok(CheckSpec {
+        name: c.name.clone(),
+        kind,
+        interval: c.interval,
+        timeout: c.timeout.unwrap_or(c.interval),
+        rise: c.rise,
+        fall: c.fall,
+        weight: c.weight,
+        init_fail: c.init_fail,
+    })
+}
+
+/// What `vipd check` verifies beyond the syntax: every check can run as configured (the
+/// program exists and is safe, the user exists, the host resolves), and every notify script
+/// is safe to run. Returns one message per problem.
+pub fn preflight(cfg: &Config) -> Vec<String> {
+    let mut problems = Vec::new();
+    match check_specs(cfg) {
+        Ok(specs) => {
+            for spec in &specs {
+                if let Err(e) = check::validate(spec) {
+                    problems.push(e);
+                    continue;
+                }
+                if let CheckKind::Exec { argv, user } = &spec.kind {
+                    if let Err(e) = check::exec::prepare(argv, user.as_deref()) {
+                        problems.push(format!("check {}: {e}", spec.name));
+                    }
+                }
+                if let Err(e) = check::check_host_resolves(spec) {
+                    problems.push(e);
+                }
+            }
+        }
+        Err(e) => problems.push(e),
+    }
+    for (owner, notify) in cfg
+        .instances
+        .iter()
+        .map(|i| (format!("instance {}", i.name), &i.notify))
+        .chain(
+            cfg.sync_groups
+                .iter()
+                .map(|g| (format!("sync group {}", g.name), &g.notify)),
+        )
+    {
+        for script in notify_scripts(notify) {
+            if let Err(e) = crate::notify::prepare(script, &cfg.global) {
+                problems.push(format!("{owner}: notify script `{script}`: {e}"));
+            }
+        }
+    }
+    problems
+}
+
+fn notify_scripts(n: &config::Notify) -> impl Iterator<Item = &String> {
+    [&n.master, &n.backup, &n.fault, &n.stop, &n.any]
+        .into_iter()
+        .flatten()
+}
+
+/// One instance's priority from the health of what it tracks: its checks (with the
+/// instance's weight override or the check's own weight), track files and tracked interfaces.
+/// keepalived semantics (see `check::effective_priority`); a tracked interface without a
+/// weight faults the instance while down.
+pub fn instance_priority(
+    instance: &config::Instance,
+    cfg: &Config,
+    check_health: &dyn Fn(&str) -> Option<Health>,
+    links: &BTreeMap<String, bool>,
+) -> Priority {
+    let default_weight = |name: &str| {
+        cfg.checks
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| c.weight)
+            .unwrap_or(0)
+    };
+    let checks = instance
+        .track_checks
+        .iter()
+        .chain(instance.track_files.iter())
+        .map(|t| {
+            let weight = t.weight.unwrap_or_else(|| default_weight(&t.check));
+            check::contribution(check_health(&t.check).unwrap_or(Health::Unknown), weight)
+        });
+    let interfaces = instance.track_interfaces.iter().map(|t| {
+        let health = match links.get(&t.name) {
+            Some(true) => Health::Up,
+            _ => Health::Down,
+        };
+        check::contribution(health, t.weight)
+    });
+    let all: Vec<Contribution> = checks.chain(interfaces).collect();
+    check::effective_priority(instance.priority, all)
+}
+
+/// Does the instance track this check?
+pub fn tracks_check(instance: &config::Instance, name: &str) -> bool {
+    instance
+        .track_checks
+        .iter()
+        .chain(instance.track_files.iter())
+        .any(|t| t.check == name)
+}
+
+/// Does the instance track this interface?
+pub fn tracks_interface(instance: &config::Instance, name: &str) -> bool {
+    instance.track_interfaces.iter().any(|t| t.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn config() -> Config {
+        let text = r#"
+vrrp_script chk_up {
+  script "/bin/true"
+  weight 20
+}
+vrrp_script chk_down {
+  script "/bin/true"
+  weight -60
+}
+vrrp_instance VI_1 {
+  interface eth0
+  virtual_router_id 51
+  priority 100
+  virtual_ipaddress {
+    192.0.2.100
+  }
+  track_script {
+    chk_up
+    chk_down weight -30
+  }
+  track_interface {
+    eth1 weight -10
+  }
+}
+"#;
+        config::parse_keepalived(text, std::path::Path::new("test.conf")).unwrap()
+    }
+
+    #[test]
+    fn weights_add_up_with_instance_overrides() {
+        let cfg = config();
+        let inst = &cfg.instances[0];
+        let mut links = BTreeMap::new();
+        links.insert("eth1".to_string(), true);
+        let health = |name: &str| match name {
+            "chk_up" => Some(Health::Up),
+            "chk_down" => Some(Health::Down),
+            _ => None,
+        };
+        // 100 + 20 (up, positive) - 30 (down, override of -60)
+        assert_eq!(
+            instance_priority(inst, &cfg, &health, &links),
+            Priority::Value(90)
+        );
+        links.insert("eth1".to_string(), false);
+        assert_eq!(
+            instance_priority(inst, &cfg, &health, &links),
+            Priority::Value(80)
+        );
+        let all_up = |_: &str| Some(Health::Up);
+        links.insert("eth1".to_string(), true);
+        assert_eq!(
+            instance_priority(inst, &cfg, &all_up, &links),
+            Priority::Value(120)
+        );
+    }
+
+    #[test]
+    fn specs_take_the_interval_as_default_timeout() {
+        let cfg = config();
+        let specs = check_specs(&cfg).unwrap();
+        assert_eq!(specs.len(), 2);
+        assert_eq!(specs[0].interval, Duration::from_secs(1));
+        assert_eq!(specs[0].timeout, specs[0].interval);
+        assert!(tracks_check(&cfg.instances[0], "chk_down"));
+        assert!(tracks_interface(&cfg.instances[0], "eth1"));
+        assert!(!tracks_interface(&cfg.instances[0], "eth0"));
+    }
+}
