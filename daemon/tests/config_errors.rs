@@ -80,3 +80,16 @@ fn config_warns_where_vipd_differs_from_keepalived() {
         "{warnings:?}"
     );
 }
+
+#[test]
+fn config_warns_about_owner_nopreempt_and_empty_config() {
+    let text = "vrrp_instance a {\n priority 255\n nopreempt\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 192.0.2.1\n }\n}\n";
+    let cfg = config::parse_keepalived(text, Path::new("k.conf")).unwrap();
+    let warnings = config::warnings(&cfg);
+    assert!(
+        warnings.iter().any(|w| w.contains("address owner")),
+        "{warnings:?}"
+    );
+    let empty = config::parse_native("", Path::new("e.toml")).unwrap();
+    assert_eq!(config::warnings(&empty), ["no instances are configured"]);
+}
