@@ -396,3 +396,13 @@ fn config_show_converted() {
     let name = std::env::var("VIPD_SHOW").unwrap_or_else(|_| "everything.conf".into());
     println!("{}", config::to_toml(&fixture(&name)));
 }
+
+#[test]
+fn config_serde_derives_agree_with_to_toml() {
+    let cfg = fixture("everything.conf");
+    let via_serde = toml::to_string(&cfg).unwrap();
+    let back: Config = toml::from_str(&via_serde).unwrap();
+    assert_eq!(back, cfg);
+    let json = serde_json::to_string(&cfg).unwrap();
+    assert!(json.contains("\"advert_interval\":\"250ms\""), "{json}");
+}
