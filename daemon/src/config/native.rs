@@ -53,7 +53,7 @@ pub struct CheckTable {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     port: Option<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    url: Option<String>,
+    url: Option<HttpUrl>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     expected_status: Option<Vec<u16>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -152,8 +152,7 @@ impl TryFrom<CheckTable> for Check {
                 port: t.port.ok_or_else(|| missing("port"))?,
             },
             "http" => CheckKind::Http {
-                url: HttpUrl::parse(&t.url.ok_or_else(|| missing("url"))?)
-                    .map_err(|e| format!("check `{name}`: {e}"))?,
+                url: t.url.ok_or_else(|| missing("url"))?,
                 expected_status: t.expected_status.unwrap_or_else(|| vec![200]),
                 insecure_skip_verify: t.insecure_skip_verify.unwrap_or(false),
                 host_header: t.host_header,
@@ -222,7 +221,7 @@ impl From<Check> for CheckTable {
                 insecure_skip_verify,
                 host_header,
             } => {
-                t.url = Some(url.to_string());
+                t.url = Some(url);
                 t.expected_status = Some(expected_status);
                 t.insecure_skip_verify = Some(insecure_skip_verify);
                 t.host_header = host_header;

@@ -403,6 +403,9 @@ fn check_sync_groups(cfg: &Config, out: &mut Problems) {
 /// keepalived. `vipd check` prints them; the daemon logs them at start.
 pub fn warnings(cfg: &Config) -> Vec<String> {
     let mut out = Vec::new();
+    if cfg.instances.is_empty() {
+        out.push("no instances are configured".to_string());
+    }
     if cfg.global.max_auto_priority.is_some() {
         out.push("max_auto_priority has no effect in vipd".to_string());
     }
@@ -412,6 +415,12 @@ pub fn warnings(cfg: &Config) -> Vec<String> {
             out.push(format!(
                 "instance `{name}`: keepalived ignores nopreempt with state MASTER; vipd \
                  honours it (the instance will not preempt)"
+            ));
+        }
+        if !inst.preempt && inst.priority == 255 {
+            out.push(format!(
+                "instance `{name}`: priority 255 (address owner) always takes over; \
+                 nopreempt has no effect"
             ));
         }
         if inst.vips.is_empty() {
