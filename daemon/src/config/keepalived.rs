@@ -33,6 +33,7 @@ pub fn parse_keepalived(text: &str, path: &Path) -> Result<Config, ConfigErrors>
         ..
     } = reader;
     round_v3_intervals(&mut cfg);
+    drop_ignored_passwords(&mut cfg);
     if errors.is_empty() {
         for problem in validate::problems(&cfg) {
             errors.push(locate(&source, &locations, &problem));
@@ -42,6 +43,19 @@ pub fn parse_keepalived(text: &str, path: &Path) -> Result<Config, ConfigErrors>
         Ok(cfg)
     } else {
         Err(ConfigErrors(errors))
+    }
+}
+
+/// keepalived 2.2.7 ignores `authentication` in strict mode ("Strict mode does not support
+/// authentication. Ignoring.") and in VRRPv3; reading the same file the same way keeps a
+/// mixed keepalived/vipd segment talking.
+fn drop_ignored_passwords(cfg: &mut Config) {
+    let strict = cfg.global.strict;
+    let global = cfg.global.clone();
+    for inst in &mut cfg.instances {
+        if strict || inst.version(&global) == 3 {
+            inst.auth_pass = None;
+        }
     }
 }
 
@@ -849,5 +863,22 @@ impl Reader<'_> {
             }
         }
         self.cfg.sync_groups.push(group);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strict_mode_ignores_the_password_like_keepalived() {
+        let text = "global_defs {\n vrrp_strict\n}\nvrrp_instance VI_1 {\n interface eth0\n \
+                    virtual_router_id 51\n authentication {\n auth_type PASS\n auth_pass secret\n \
+                    }\n virtual_ipaddress {\n 192.0.2.10\n }\n}\n";
+        let cfg = parse_keepalived(text, Path::new("strict.conf")).unwrap();
+        assert_eq!(cfg.instances[0].auth_pass, None);
+        let relaxed = text.replace("vrrp_strict", "router_id r1");
+        let cfg = parse_keepalived(&relaxed, Path::new("plain.conf")).unwrap();
+        assert_eq!(cfg.instances[0].auth_pass.as_deref(), Some("secret"));
     }
 }
