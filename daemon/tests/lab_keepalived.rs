@@ -296,13 +296,16 @@ fn drop_removes_namespaces_and_processes_also_on_panic() {
     let panicked = std::panic::catch_unwind(|| {
         let lab = Lab::new("cleanup-panic", 1);
         let _r1 = lab.spawn_keepalived(1, &pair_conf(1, false));
-        std::panic::panic_any((lab.namespaces(), "deliberate panic inside a lab"));
+        std::panic::panic_any((lab.namespaces(), lab.dir().to_owned()));
     });
-    let (panic_names, _) = *panicked
+    let (panic_names, kept_dir) = *panicked
         .expect_err("the closure panics")
-        .downcast::<(Vec<String>, &str)>()
+        .downcast::<(Vec<String>, std::path::PathBuf)>()
         .expect("payload");
     names.extend(panic_names);
+    // A panicking lab keeps its files for diagnosis; this panic was deliberate.
+    assert!(kept_dir.join("..").exists());
+    let _ = std::fs::remove_dir_all(kept_dir);
 
     let listed = lab::netns_list();
     let left: Vec<_> = names.iter().filter(|n| listed.contains(n)).collect();

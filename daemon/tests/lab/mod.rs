@@ -573,6 +573,11 @@ impl Lab {
     /// Starts `vipd run -c CONF --socket SOCK` in `router` (binary from `vipd_binary()`).
     pub fn spawn_vipd(&self, router: usize, conf: &str) -> Daemon {
         let binary = vipd_binary().expect("vipd binary not found (set VIPD_BIN)");
+        self.spawn_vipd_binary(&binary, router, conf)
+    }
+
+    /// Like `spawn_vipd` with an explicit binary.
+    pub fn spawn_vipd_binary(&self, binary: &Path, router: usize, conf: &str) -> Daemon {
         let tag = self.unique_tag(router, "vipd");
         let conf_path = self.dir.join(format!("{tag}.conf"));
         std::fs::write(&conf_path, conf).expect("write vipd config");

@@ -197,8 +197,8 @@ impl OutageMeter {
         })
     }
 
-    /// Waits until replies flow (latest reply younger than 3 periods and at least `count`
-    /// replies since this call). Returns false on timeout.
+    /// Waits until `count` more replies (all targets together) arrived after this call.
+    /// Returns false on timeout.
     pub fn wait_replies(&self, count: u64, timeout: Duration) -> bool {
         let base = self.replies();
         super::wait_until(timeout, Duration::from_millis(1), || {
