@@ -52,12 +52,17 @@ pub fn prepare(argv: &[String], user: Option<&str>) -> Result<PreparedExec, Stri
                 .map_err(|e| format!("exec: looking up user {name:?}: {e}"))?
                 .ok_or_else(|| format!("exec: user {name:?} does not exist"))?;
             if !root && found.uid != Uid::effective() {
-                return Err(format!(
-                    "exec: cannot run {} as user {name:?}: vipd is not running as root",
+                // Under the hardened unit vipd is an unprivileged dynamic user and cannot
+                // switch users; keepalived configs often say `script_user root`. Running the
+                // script as vipd's own (even less privileged) user beats refusing to start.
+                tracing::warn!(
+                    "{}: running as vipd's own user, not {name:?} (vipd is not root)",
                     program.display()
-                ));
+                );
+                None
+            } else {
+                Some((found.uid, found.gid))
             }
-            Some((found.uid, found.gid))
         }
     };
     Ok(PreparedExec {
