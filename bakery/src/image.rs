@@ -4,7 +4,7 @@ use crate::elf::{self, Linkage};
 use crate::names::Arch;
 use crate::recipe::{render, Recipe, TemplateVars};
 use crate::{err, Result};
-use backhand::compression::Compressor;
+use backhand::compression::{CompressionOptions, Compressor, Zstd};
 use backhand::{FilesystemCompressor, FilesystemWriter, NodeHeader};
 use std::collections::BTreeMap;
 use std::io::{Cursor, Seek, Write};
@@ -179,13 +179,19 @@ pub fn write_squashfs<W: Write + Seek>(
     fs.set_root_mode(0o755);
     fs.set_root_uid(0);
     fs.set_root_gid(0);
-    let compressor = match compression {
-        Compression::Gzip => Compressor::Gzip,
-        Compression::Zstd => Compressor::Zstd,
-        Compression::Xz => Compressor::Xz,
+    // The same levels as mksquashfs's defaults (gzip 9, xz 6, zstd 15).
+    let (compressor, options) = match compression {
+        Compression::Gzip => (Compressor::Gzip, None),
+        Compression::Zstd => (
+            Compressor::Zstd,
+            Some(CompressionOptions::Zstd(Zstd {
+                compression_level: 15,
+            })),
+        ),
+        Compression::Xz => (Compressor::Xz, None),
     };
     fs.set_compressor(
-        FilesystemCompressor::new(compressor, None)
+        FilesystemCompressor::new(compressor, options)
             .map_err(|e| err!("compressor {compression:?}: {e}"))?,
     );
     for (path, entry) in &tree.entries {
