@@ -841,3 +841,91 @@ fn arm64_image_from_cargo_build_runs_under_qemu() {
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert!(text(&o.stdout).starts_with("vipd "), "{}", text(&o.stdout));
 }
+
+/// The real consumer: systemd-sysupdate 257 (a Debian trixie root built with mmdebstrap, made
+/// Flatcar-like) downloads a `bake release` directory over HTTP with the transfer bake wrote,
+/// then systemd-sysext merges the symlinked image and the merged vipd runs.
+#[test]
+fn systemd_sysupdate_installs_a_bake_release() {
+    let dir = Scratch::new("sysupdate");
+    let rel = dir.path().join("rel");
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(&rel).unwrap();
+    let o = Command::new("mmdebstrap")
+        .args([
+            "--quiet",
+            "--variant=minbase",
+            "--include=systemd,systemd-container",
+            "trixie",
+        ])
+        .arg(&root)
+        .output()
+        .expect("mmdebstrap (apt-get install mmdebstrap)");
+    assert!(o.status.success(), "mmdebstrap: {}", text(&o.stderr));
+
+    let server = HttpServer::start(&rel);
+    let o = bake(&[
+        "release",
+        "--version",
+        "1.0",
+        "--arch",
+        "x86-64",
+        "--vipd",
+        vipd_x86().to_str().unwrap(),
+        "--base-url",
+        &server.url(""),
+        "--out",
+        rel.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+
+    std::fs::write(
+        root.join("usr/lib/os-release"),
+        "ID=flatcar\nSYSEXT_LEVEL=1.0\nVERSION_ID=4000.0.0\n",
+    )
+    .unwrap();
+    let _ = std::fs::remove_file(root.join("etc/os-release"));
+    std::os::unix::fs::symlink("../usr/lib/os-release", root.join("etc/os-release")).unwrap();
+    for d in [
+        "etc/sysupdate.vipd.d",
+        "opt/extensions/vipd",
+        "etc/extensions",
+    ] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::copy(
+        rel.join("vipd.conf"),
+        root.join("etc/sysupdate.vipd.d/vipd.conf"),
+    )
+    .unwrap();
+
+    let o = in_mount_namespace(
+        r#"R="$1"
+        mount --bind "$R" "$R" && mount --make-rshared "$R"
+        mount -t proc proc "$R/proc"; mount -t tmpfs tmpfs "$R/run"
+        mount --rbind /dev "$R/dev"; mount -t sysfs sysfs "$R/sys"
+        chroot "$R" /usr/lib/systemd/systemd-sysupdate -C vipd update >&2
+        readlink "$R/etc/extensions/vipd.raw" >&2
+        # EXTENSION_RELOAD_MANAGER asks for a daemon-reload, which fails without a manager.
+        chroot "$R" systemd-sysext merge >&2 || true
+        chroot "$R" /usr/bin/vipd --version"#,
+        &root,
+    );
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "{}{err}", text(&o.stdout));
+    assert!(err.contains("Successfully installed update '1.0'"), "{err}");
+    assert!(
+        err.contains("../../opt/extensions/vipd/vipd-1.0-x86-64.raw"),
+        "{err}"
+    );
+    assert!(
+        root.join("opt/extensions/vipd/vipd-1.0-x86-64.raw")
+            .is_file(),
+        "sysupdate did not install the image"
+    );
+    assert!(
+        text(&o.stdout).starts_with("vipd "),
+        "{}{err}",
+        text(&o.stdout)
+    );
+}
