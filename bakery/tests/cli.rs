@@ -929,3 +929,79 @@ fn systemd_sysupdate_installs_a_bake_release() {
         text(&o.stdout)
     );
 }
+
+#[test]
+fn another_recipe_packages_another_binary() {
+    let dir = Scratch::new("recipe");
+    let d = dir.path();
+    std::fs::write(
+        d.join("hello.service"),
+        "[Service]\nExecStart=/usr/bin/hello\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("10-hello.conf"), "[Unit]\nUpholds=hello.service\n").unwrap();
+    let template = workspace().join("sysupdate/vipd.conf.in");
+    std::fs::write(
+        d.join("hello.toml"),
+        format!(
+            r#"name = "hello"
+default_base_url = "https://example.org/hello/"
+[binary]
+path = "/usr/bin/hello"
+[[file]]
+path = "/usr/lib/systemd/system/hello.service"
+source = "hello.service"
+[[file]]
+path = "/usr/lib/systemd/system/multi-user.target.d/10-hello.conf"
+source = "10-hello.conf"
+[[file]]
+path = "/usr/lib/sysupdate.hello.d/hello.conf"
+source = "{}"
+template = true
+[[file]]
+path = "/opt/hello/README"
+source = "hello.service"
+mode = "0600"
+"#,
+            template.display()
+        ),
+    )
+    .unwrap();
+    let o = bake(&[
+        "build",
+        "--version",
+        "7",
+        "--recipe",
+        d.join("hello.toml").to_str().unwrap(),
+        "--binary",
+        vipd_x86().to_str().unwrap(),
+        "--out",
+        d.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let image = d.join("hello-7-x86-64.raw");
+    let o = bake(&["inspect", image.to_str().unwrap()]);
+    let report = text(&o.stdout);
+    assert!(o.status.success(), "{report}{}", text(&o.stderr));
+    assert!(report.contains("/usr/bin/hello: static"), "{report}");
+    assert!(report.contains("-0600 0/0"), "{report}");
+    let o = Command::new("unsquashfs")
+        .arg("-cat")
+        .arg(&image)
+        .arg("usr/lib/sysupdate.hello.d/hello.conf")
+        .output()
+        .unwrap();
+    let transfer = text(&o.stdout);
+    assert!(
+        transfer.contains("Path=https://example.org/hello/\n"),
+        "{transfer}"
+    );
+    assert!(
+        transfer.contains("MatchPattern=hello-@v-%a.raw\n"),
+        "{transfer}"
+    );
+    assert!(
+        transfer.contains("CurrentSymlink=/etc/extensions/hello.raw\n"),
+        "{transfer}"
+    );
+}
