@@ -23,9 +23,50 @@ lint:
 test: lint
 	$(CARGO) test --workspace -- --test-threads=4
 
+# Static, stripped (profile.release strip = true) vipd for both arches, checked: `file` must say
+# statically linked (x86-64 musl is static-pie: no interpreter, no libraries) and each <= 4 MiB.
+# aarch64 links with rust-lld, enough for pure-Rust code. If a dependency ever compiles C for
+# aarch64, install clang and add CC_aarch64_unknown_linux_musl=clang
+# CFLAGS_aarch64_unknown_linux_musl=--target=aarch64-linux-musl (or use gcc-aarch64-linux-gnu).
+STATIC_MAX_BYTES = 4194304
+TARGET_x86-64 = x86_64-unknown-linux-musl
+TARGET_arm64 = aarch64-unknown-linux-musl
+ARCHES ?= x86-64,arm64
+BAKE = target/release/bake
+
 static:
 	CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=rust-lld \
 	  $(CARGO) build --release -p vipd --target x86_64-unknown-linux-musl --target aarch64-unknown-linux-musl
+	@for t in $(MUSL_TARGETS); do \
+	  bin=target/$$t/release/vipd; info=$$(file -b $$bin); \
+	  echo "$$info" | grep -Eq 'statically linked|static-pie linked' || { echo "$$bin is not static: $$info"; exit 1; }; \
+	  echo "$$info" | grep -q ', stripped' || { echo "$$bin is not stripped"; exit 1; }; \
+	  size=$$(stat -c %s $$bin); [ $$size -le $(STATIC_MAX_BYTES) ] || { echo "$$bin: $$size bytes > 4 MiB"; exit 1; }; \
+	  echo "$$bin: $$size bytes, $$info"; \
+	done
+
+$(BAKE): FORCE
+	$(CARGO) build --release -p bake
+
+.PHONY: FORCE
+FORCE:
+
+# One image: make sysext VERSION=1.2.3 [ARCH=arm64] [OUT=build] [BASE_URL=...]
+sysext: static $(BAKE)
+	mkdir -p $(OUT)
+	$(BAKE) --progress build --version $(VERSION) --arch $(ARCH) \
+	  --vipd target/$(TARGET_$(ARCH))/release/vipd --base-url $(BASE_URL) --out $(OUT)
+	$(BAKE) inspect $(OUT)/vipd-$(VERSION)-$(ARCH).raw
+
+# A release directory to serve: images for ARCHES, SHA256SUMS (other versions kept), vipd.conf.
+release: static $(BAKE)
+	mkdir -p $(OUT)
+	$(BAKE) --progress release --version $(VERSION) --arch $(ARCHES) --base-url $(BASE_URL) --out $(OUT)
+	cd $(OUT) && sha256sum --strict -c SHA256SUMS
+
+# bake's image step vs mksquashfs on the same tree (needs `make static` first).
+bench: static
+	$(CARGO) bench -p bake --bench image
 
 clean:
 	$(CARGO) clean

@@ -1,5 +1,176 @@
-//! bake: builds vipd sysext images (see bakery issue). Placeholder until the bakery lands.
-fn main() {
-    eprintln!("bake: not built yet");
-    std::process::exit(2);
+//! bake: builds, releases, inspects and lists vipd sysext images.
+
+use bake::image::Compression;
+use bake::names::{parse_arch_list, Arch};
+use bake::recipe::Recipe;
+use bake::release::{self, BuildOptions};
+use bake::{err, inspect, remote, Progress, Result};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "bake",
+    version,
+    about = "Reproducible systemd-sysext images of vipd"
+)]
+struct Cli {
+    /// Print a line on stderr for each long step.
+    #[arg(long, global = true)]
+    progress: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build DIR/NAME-VERSION-ARCH.raw.
+    Build {
+        #[command(flatten)]
+        image: ImageArgs,
+        /// x86-64 or arm64.
+        #[arg(long, default_value = "x86-64")]
+        arch: String,
+        /// Base URL written into the image's sysupdate transfer (default: from the recipe).
+        #[arg(long)]
+        base_url: Option<String>,
+    },
+    /// Build images into DIR and update DIR/SHA256SUMS and DIR/NAME.conf.
+    Release {
+        #[command(flatten)]
+        image: ImageArgs,
+        /// Comma-separated: x86-64,arm64.
+        #[arg(long, default_value = "x86-64")]
+        arch: String,
+        /// Where DIR will be served from (sysupdate's url-file source).
+        #[arg(long)]
+        base_url: String,
+    },
+    /// Print an image's extension-release, files and binaries; fail on any rule violation.
+    Inspect {
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+    },
+    /// List the versions and architectures published at a release location.
+    List {
+        #[arg(long)]
+        base_url: String,
+        /// Image name (default: the recipe's, vipd).
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+#[derive(Args)]
+struct ImageArgs {
+    /// Release version (no '-', '/' or whitespace).
+    #[arg(long)]
+    version: String,
+    /// Prebuilt static binary; without it, bake runs cargo build for the arch.
+    #[arg(long, visible_alias = "binary")]
+    vipd: Option<PathBuf>,
+    /// Output directory (must exist).
+    #[arg(long, default_value = ".")]
+    out: PathBuf,
+    #[arg(long, value_enum, default_value_t = Compression::Gzip)]
+    compression: Compression,
+    /// extension-release ID= (`_any` for any OS, which drops SYSEXT_LEVEL=).
+    #[arg(long, default_value = "flatcar")]
+    os_id: String,
+    /// Recipe TOML (default: the embedded vipd recipe).
+    #[arg(long)]
+    recipe: Option<PathBuf>,
+}
+
+fn load_recipe(path: &Option<PathBuf>) -> Result<Recipe> {
+    match path {
+        Some(p) => Recipe::load(p),
+        None => Recipe::builtin(),
+    }
+}
+
+fn options(image: ImageArgs, base_url: Option<String>, progress: Progress) -> Result<BuildOptions> {
+    Ok(BuildOptions {
+        recipe: load_recipe(&image.recipe)?,
+        version: image.version,
+        binary: image.vipd,
+        out: image.out,
+        compression: image.compression,
+        os_id: image.os_id,
+        base_url,
+        progress,
+    })
+}
+
+fn run(cli: Cli) -> Result<bool> {
+    let progress = Progress {
+        enabled: cli.progress,
+    };
+    match cli.command {
+        Command::Build {
+            image,
+            arch,
+            base_url,
+        } => {
+            let arch = Arch::parse(&arch)?;
+            let opts = options(image, base_url, progress)?;
+            let path = release::build(&opts, arch)?;
+            println!("{}", path.display());
+        }
+        Command::Release {
+            image,
+            arch,
+            base_url,
+        } => {
+            let arches = parse_arch_list(&arch)?;
+            let opts = options(image, Some(base_url), progress)?;
+            for path in release::release(&opts, &arches)? {
+                println!("{}", path.display());
+            }
+        }
+        Command::Inspect { images } => {
+            let mut ok = true;
+            for image in images {
+                let report = inspect::inspect(&image)?;
+                report.print();
+                if !report.is_ok() {
+                    eprintln!(
+                        "bake: {}: {} rule violation(s)",
+                        image.display(),
+                        report.violations.len()
+                    );
+                    ok = false;
+                }
+            }
+            return Ok(ok);
+        }
+        Command::List { base_url, name } => {
+            let name = match name {
+                Some(n) => n,
+                None => Recipe::builtin()?.name,
+            };
+            let manifest = remote::fetch_manifest(&base_url)?;
+            let available = remote::Available::from_manifest(&name, &manifest);
+            if available.versions.is_empty() {
+                return Err(err!(
+                    "{}: no {name}-VERSION-ARCH.raw images listed",
+                    remote::manifest_url(&base_url)
+                ));
+            }
+            print!("{}", available.render());
+        }
+    }
+    Ok(true)
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("bake: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -1,0 +1,183 @@
+//! `bake build` and `bake release`: images, SHA256SUMS and the standalone transfer file.
+
+use crate::atomic::{self, PendingFile};
+use crate::image::{self, Compression, ImageParams};
+use crate::manifest::{sha256_file, Manifest};
+use crate::names::{image_file_name, validate_os_id, validate_version, Arch};
+use crate::recipe::{render, Recipe, TemplateVars};
+use crate::{cargo_build, err, Progress, Result};
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+
+pub struct BuildOptions {
+    pub recipe: Recipe,
+    pub version: String,
+    /// A prebuilt static binary; built with cargo when absent.
+    pub binary: Option<PathBuf>,
+    pub out: PathBuf,
+    pub compression: Compression,
+    pub os_id: String,
+    /// Defaults to the recipe's `default_base_url`.
+    pub base_url: Option<String>,
+    pub progress: Progress,
+}
+
+impl BuildOptions {
+    fn base_url(&self) -> Result<String> {
+        let url = self
+            .base_url
+            .clone()
+            .or_else(|| self.recipe.default_base_url.clone())
+            .ok_or_else(|| err!("--base-url is required: the recipe has no default_base_url"))?;
+        validate_base_url(&url)?;
+        Ok(url)
+    }
+
+    fn validate(&self) -> Result<()> {
+        validate_version(&self.version)?;
+        validate_os_id(&self.os_id)?;
+        self.base_url()?;
+        if !self.out.is_dir() {
+            return Err(err!(
+                "output directory {} does not exist",
+                self.out.display()
+            ));
+        }
+        Ok(())
+    }
+}
+
+pub fn validate_base_url(url: &str) -> Result<()> {
+    let ok = (url.starts_with("http://") || url.starts_with("https://"))
+        && !url.chars().any(|c| c.is_whitespace() || c.is_control());
+    if ok {
+        Ok(())
+    } else {
+        Err(err!(
+            "base URL {url:?} must start with http:// or https:// and contain no whitespace"
+        ))
+    }
+}
+
+/// Builds `OUT/NAME-VERSION-ARCH.raw` and returns its path.
+pub fn build(opts: &BuildOptions, arch: Arch) -> Result<PathBuf> {
+    opts.validate()?;
+    let pending = build_pending(opts, arch)?;
+    let path = pending.target().to_path_buf();
+    pending.commit()?;
+    opts.progress.step(&format!("wrote {}", path.display()));
+    Ok(path)
+}
+
+/// Writes the image to a temp file; the caller commits it.
+fn build_pending(opts: &BuildOptions, arch: Arch) -> Result<PendingFile> {
+    let recipe = &opts.recipe;
+    let target = opts
+        .out
+        .join(image_file_name(&recipe.name, &opts.version, arch));
+    // Creating the temp file first reports an unwritable directory before any slow step.
+    let mut pending = PendingFile::create(&target)?;
+    let binary_path = match &opts.binary {
+        Some(path) => path.clone(),
+        None => {
+            let package = recipe.binary.cargo_package.as_deref().ok_or_else(|| {
+                err!("no binary given (--vipd) and the recipe names no cargo_package")
+            })?;
+            opts.progress
+                .step(&format!("building {package} for {}", arch.rust_target()));
+            cargo_build::build_static(package, arch)?
+        }
+    };
+    let binary = std::fs::read(&binary_path)
+        .map_err(|e| err!("cannot read binary {}: {e}", binary_path.display()))?;
+    image::check_binary(&binary_path.display().to_string(), &binary, arch)?;
+    let params = ImageParams {
+        version: opts.version.clone(),
+        arch,
+        base_url: opts.base_url()?,
+        os_id: opts.os_id.clone(),
+        sysext_level: "1.0".into(),
+    };
+    let tree = image::assemble(recipe, binary, &params)?;
+    let mtime = image::source_date_epoch()?;
+    opts.progress.step(&format!(
+        "writing {} ({:?})",
+        target.display(),
+        opts.compression
+    ));
+    image::write_squashfs(
+        &tree,
+        opts.compression,
+        mtime,
+        BufWriter::new(pending.file()),
+    )?;
+    Ok(pending)
+}
+
+/// The recipe's sysupdate transfer, rendered for `base_url` (`OUT/NAME.conf`).
+pub fn transfer_file(recipe: &Recipe, base_url: &str) -> Result<String> {
+    let dir = format!("/usr/lib/sysupdate.{}.d/", recipe.name);
+    let file = recipe
+        .files
+        .iter()
+        .find(|f| f.path.starts_with(&dir))
+        .ok_or_else(|| err!("recipe {} has no transfer file under {dir}", recipe.name))?;
+    render(
+        &file.contents,
+        &TemplateVars {
+            name: &recipe.name,
+            base_url,
+            version: "",
+            arch: "",
+        },
+    )
+}
+
+/// Builds one image per arch into OUT, then updates OUT/SHA256SUMS (keeping other entries)
+/// and writes OUT/NAME.conf. Nothing is renamed into place until every image is built.
+pub fn release(opts: &BuildOptions, arches: &[Arch]) -> Result<Vec<PathBuf>> {
+    opts.validate()?;
+    if arches.is_empty() {
+        return Err(err!("--arch names no architecture"));
+    }
+    if opts.binary.is_some() && arches.len() > 1 {
+        return Err(err!(
+            "--vipd gives one binary but {} architectures were asked for",
+            arches.len()
+        ));
+    }
+    let sums_path = opts.out.join("SHA256SUMS");
+    // Refuse a corrupted manifest before spending time on builds.
+    let mut manifest = Manifest::load(&sums_path)?;
+    let base_url = opts.base_url()?;
+    let transfer = transfer_file(&opts.recipe, &base_url)?;
+    let mut pending = Vec::new();
+    for arch in arches {
+        pending.push(build_pending(opts, *arch)?);
+    }
+    let mut images = Vec::new();
+    for p in pending {
+        let path = p.target().to_path_buf();
+        p.commit()?;
+        images.push(path);
+    }
+    for path in &images {
+        let name = file_name(path)?;
+        manifest.set(&name, sha256_file(path)?);
+    }
+    atomic::write(&sums_path, manifest.render().as_bytes())?;
+    let conf = opts.out.join(format!("{}.conf", opts.recipe.name));
+    atomic::write(&conf, transfer.as_bytes())?;
+    opts.progress.step(&format!(
+        "updated {} and {}",
+        sums_path.display(),
+        conf.display()
+    ));
+    Ok(images)
+}
+
+fn file_name(path: &Path) -> Result<String> {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| err!("{} has no file name", path.display()))
+}

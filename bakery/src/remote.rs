@@ -1,0 +1,102 @@
+//! `bake list`: the versions and architectures a release location offers, from its SHA256SUMS.
+
+use crate::manifest::Manifest;
+use crate::names::{compare_versions, parse_image_file_name, Arch};
+use crate::release::validate_base_url;
+use crate::{err, Result};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Version -> architectures with an image.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Available {
+    pub versions: Vec<(String, Vec<Arch>)>,
+}
+
+impl Available {
+    pub fn from_manifest(name: &str, manifest: &Manifest) -> Available {
+        let mut map: BTreeMap<String, Vec<Arch>> = BTreeMap::new();
+        for file in manifest.entries.keys() {
+            if let Some((version, arch)) = parse_image_file_name(name, file) {
+                let arches = map.entry(version.to_string()).or_default();
+                arches.push(arch);
+                arches.sort();
+            }
+        }
+        let mut versions: Vec<(String, Vec<Arch>)> = map.into_iter().collect();
+        versions.sort_by(|a, b| compare_versions(&a.0, &b.0));
+        Available { versions }
+    }
+
+    /// One line per version, newest last: `VERSION  x86-64 arm64`.
+    pub fn render(&self) -> String {
+        let width = self
+            .versions
+            .iter()
+            .map(|(v, _)| v.len())
+            .max()
+            .unwrap_or(0)
+            .max("VERSION".len());
+        let mut out = format!("{:width$}  ARCHITECTURES\n", "VERSION");
+        for (version, arches) in &self.versions {
+            let arches: Vec<&str> = arches.iter().map(|a| a.systemd_name()).collect();
+            out.push_str(&format!("{version:width$}  {}\n", arches.join(" ")));
+        }
+        out
+    }
+}
+
+/// `BASE/SHA256SUMS`, with exactly one slash in between.
+pub fn manifest_url(base_url: &str) -> String {
+    format!("{}/SHA256SUMS", base_url.trim_end_matches('/'))
+}
+
+/// Downloads and parses `BASE/SHA256SUMS`.
+pub fn fetch_manifest(base_url: &str) -> Result<Manifest> {
+    validate_base_url(base_url)?;
+    let url = manifest_url(base_url);
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| err!("cannot set up HTTP client: {e}"))?;
+    let response = client
+        .get(&url)
+        .send()
+        .map_err(|e| err!("GET {url}: {e}"))?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(err!("GET {url}: HTTP {status}"));
+    }
+    let text = response
+        .text()
+        .map_err(|e| err!("GET {url}: cannot read body: {e}"))?;
+    Manifest::parse(&url, &text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_versions_and_arches() {
+        let h = "0".repeat(64);
+        let text = format!(
+            "{h}  vipd-1.10-x86-64.raw\n{h}  vipd-1.9-arm64.raw\n{h}  vipd-1.9-x86-64.raw\n{h}  vipd.conf\n{h}  other-1-arm64.raw\n"
+        );
+        let m = Manifest::parse("t", &text).unwrap();
+        let a = Available::from_manifest("vipd", &m);
+        assert_eq!(
+            a.versions,
+            vec![
+                ("1.9".to_string(), vec![Arch::X86_64, Arch::Arm64]),
+                ("1.10".to_string(), vec![Arch::X86_64]),
+            ]
+        );
+        assert_eq!(
+            a.render(),
+            "VERSION  ARCHITECTURES\n1.9      x86-64 arm64\n1.10     x86-64\n"
+        );
+        assert_eq!(manifest_url("http://h/x/"), "http://h/x/SHA256SUMS");
+        assert_eq!(manifest_url("http://h/x"), "http://h/x/SHA256SUMS");
+    }
+}
