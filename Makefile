@@ -25,9 +25,8 @@ test: lint
 
 # Static, stripped (profile.release strip = true) vipd for both arches, checked: `file` must say
 # statically linked (x86-64 musl is static-pie: no interpreter, no libraries) and each <= 4 MiB.
-# aarch64 links with rust-lld, enough for pure-Rust code. If a dependency ever compiles C for
-# aarch64, install clang and add CC_aarch64_unknown_linux_musl=clang
-# CFLAGS_aarch64_unknown_linux_musl=--target=aarch64-linux-musl (or use gcc-aarch64-linux-gnu).
+# .cargo/config.toml sets the C compilers ring needs (gcc, aarch64-linux-gnu-gcc from Debian's
+# gcc-aarch64-linux-gnu) and links aarch64 with rust-lld.
 STATIC_MAX_BYTES = 4194304
 TARGET_x86-64 = x86_64-unknown-linux-musl
 TARGET_arm64 = aarch64-unknown-linux-musl
