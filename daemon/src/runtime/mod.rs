@@ -717,6 +717,29 @@ impl Daemon {
                 return;
             }
         };
+        // New checks start before anything changes, so a check that cannot run (an unsafe
+        // script, say) refuses the reload like a syntax error does.
+        let checks_changed = new.checks != self.config.checks
+            || new.global.script_user != self.config.global.script_user;
+        let new_checks = if checks_changed {
+            let spawned = tracking::check_specs(&new).and_then(|specs| {
+                if specs.is_empty() {
+                    Ok(None)
+                } else {
+                    CheckRunner::spawn(specs).map(Some)
+                }
+            });
+            match spawned {
+                Ok(runner) => Some(runner),
+                Err(e) => {
+                    error!("reload refused, keeping the running configuration: {e}");
+                    notify(&[sd_notify::NotifyState::Ready]);
+                    return;
+                }
+            }
+        } else {
+            None
+        };
         let now = Instant::now();
         let global_changed = new.global != self.config.global;
         let mut kept: Vec<Router> = Vec::new();
@@ -751,6 +774,18 @@ impl Daemon {
         }
         self.routers = kept;
         self.config = new;
+        if let Some(runner) = new_checks {
+            if let Some(mut old) = self.checks.take() {
+                old.stop();
+            }
+            self.check_events = None;
+            if let Some((handle, events)) = runner {
+                self.checks = Some(handle);
+                self.check_events = Some(events);
+            }
+        }
+        self.read_tracked_links();
+        self.apply_tracking(now);
         let used: Vec<SocketKey> = self.routers.iter().map(|r| r.key.clone()).collect();
         self.sockets.retain(|key, _| used.contains(key));
         for index in started {
