@@ -336,6 +336,12 @@ impl VrrpSocket {
     /// VRRP group or a unicast peer. The source is [`VrrpSocket::source_address`].
     pub async fn send_to(&self, payload: &[u8], dst: IpAddr) -> io::Result<()> {
         let src = self.source_address()?;
+        self.send_from(payload, src, dst).await
+    }
+
+    /// Like [`VrrpSocket::send_to`] with a source the caller already knows (it computed the
+    /// checksum with it), sparing a netlink lookup per packet.
+    pub async fn send_from(&self, payload: &[u8], src: IpAddr, dst: IpAddr) -> io::Result<()> {
         loop {
             let mut guard = self.fd.writable().await?;
             match guard.try_io(|fd| self.send_now(fd.as_raw_fd(), payload, src, dst)) {

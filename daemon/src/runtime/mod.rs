@@ -477,7 +477,40 @@ impl Daemon {
                 index: ifindex,
                 addr,
                 ..
-            } => self.restore_vip(ifindex, addr),
+            } => {
+                self.restore_vip(ifindex, addr);
+                // Our advert source went away: pick the interface's next one, or FAULT.
+                let affected: Vec<usize> = (0..self.routers.len())
+                    .filter(|&i| self.routers[i].source == Some(addr))
+                    .collect();
+                for index in affected {
+                    let key = self.routers[index].key.clone();
+                    let source = self
+                        .sockets
+                        .get(&key)
+                        .and_then(|s| s.socket.source_address().ok());
+                    let global = self.config.global.clone();
+                    let router = &mut self.routers[index];
+                    match source {
+                        Some(source) => {
+                            info!(
+                                "{}: advert source {addr} removed, now {source}",
+                                router.cfg.name
+                            );
+                            router.attach(source, &global);
+                        }
+                        None => {
+                            warn!(
+                                "{}: advert source {addr} removed and none left",
+                                router.cfg.name
+                            );
+                            router.source = None;
+                            router.link_up = false;
+                        }
+                    }
+                }
+                self.apply_faults(now);
+            }
             NetEvent::EventsLost => {
                 warn!("netlink events lost: re-reading link state");
                 for index in 0..self.routers.len() {
@@ -584,7 +617,7 @@ impl Daemon {
                 let advert = router.advertisement(priority);
                 for dst in router.destinations() {
                     let bytes = advert.to_bytes(source, dst, router.checksum_mode());
-                    match open.socket.send_to(&bytes, dst).await {
+                    match open.socket.send_from(&bytes, source, dst).await {
                         Ok(()) => router.counters.sent += 1,
                         Err(e) => {
                             warn!("{}: sending advert to {dst}: {e}", router.cfg.name)

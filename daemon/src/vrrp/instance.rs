@@ -36,6 +36,9 @@ pub const PRIORITY_LEAVING: u8 = 0;
 pub const MIN_ADVERT_INTERVAL: Duration = Duration::from_millis(10);
 /// Longest advert interval accepted (VRRPv2 field is one byte of seconds).
 pub const MAX_ADVERT_INTERVAL: Duration = Duration::from_secs(255);
+/// How long a handing-over master keeps its VIPs after hearing the new master (at most one
+/// advert interval): covers the moment until clients have processed the new announcement.
+const HANDOVER_LINGER: Duration = Duration::from_millis(50);
 /// Bound on timers handled in one `handle_timeout` call, against a zero-length timer loop.
 const MAX_TIMERS_PER_CALL: usize = 64;
 
@@ -376,7 +379,7 @@ impl Instance {
         }
         match self.state {
             State::Backup => self.backup_receive(now, advert),
-            State::Master if self.handing_over => self.handover_receive(advert),
+            State::Master if self.handing_over => self.handover_receive(now, advert),
             State::Master => self.master_receive(now, advert),
             State::Initialize | State::Fault => {}
         }
@@ -459,6 +462,8 @@ impl Instance {
             return;
         }
         self.handing_over = true;
+        self.master_address = None;
+        self.master_priority = None;
         self.push(Action::SendAdvert {
             priority: PRIORITY_LEAVING,
         });
@@ -691,15 +696,17 @@ impl Instance {
         self.become_backup(now, reason);
     }
 
-    fn handover_receive(&mut self, advert: &ReceivedAdvert) {
-        if advert.priority == PRIORITY_LEAVING {
+    fn handover_receive(&mut self, now: Instant, advert: &ReceivedAdvert) {
+        if advert.priority == PRIORITY_LEAVING || self.master_address == Some(advert.source) {
             return;
         }
         self.master_address = Some(advert.source);
         self.master_priority = Some(advert.priority);
-        self.finish_handover(Reason::HandoverComplete {
-            new_master: advert.source,
-        });
+        // The new master announces the VIPs right after this advert; keep answering a moment
+        // longer so clients that have not processed the announcement yet still get replies.
+        let linger = self.master_adver_interval.min(HANDOVER_LINGER);
+        self.timers
+            .set_at_most(Timer::HandoverBound, later(now, linger));
     }
 
     fn finish_handover(&mut self, reason: Reason) {
@@ -781,7 +788,11 @@ impl Instance {
             Timer::PreemptDelay => self.reconsider_preemption(now),
             Timer::HandoverBound => {
                 if self.handing_over {
-                    self.finish_handover(Reason::HandoverTimedOut);
+                    let reason = match self.master_address {
+                        Some(new_master) => Reason::HandoverComplete { new_master },
+                        None => Reason::HandoverTimedOut,
+                    };
+                    self.finish_handover(reason);
                 }
             }
         }
@@ -1422,8 +1433,13 @@ mod tests {
         instance.handle_timeout(now + 500 * MS);
         instance.handle_advert(now + 500 * MS, &advert("192.0.2.2", 0, 100 * MS));
         assert!(drain(&mut instance).is_empty());
-        // The backup takes over.
+        // The backup takes over; the VIPs stay for the linger time, then go.
         instance.handle_advert(now + 600 * MS, &advert("192.0.2.2", 100, 100 * MS));
+        assert!(drain(&mut instance).is_empty());
+        assert!(instance.is_handing_over());
+        instance.handle_timeout(now + 600 * MS + HANDOVER_LINGER - MS);
+        assert!(drain(&mut instance).is_empty());
+        instance.handle_timeout(now + 600 * MS + HANDOVER_LINGER);
         assert_eq!(
             drain(&mut instance),
             vec![
