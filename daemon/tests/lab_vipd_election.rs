@@ -21,7 +21,10 @@ fn two_routers_elect_the_highest_priority() {
         i.state == "BACKUP" && i.master_address.as_deref() == Some("192.0.2.11")
     });
     assert_eq!(master.master_address.as_deref(), Some("192.0.2.11"));
-    assert_eq!((master.base_priority, master.effective_priority), (150, 150));
+    assert_eq!(
+        (master.base_priority, master.effective_priority),
+        (150, 150)
+    );
     assert_eq!(backup.advert_interval_ms, 100, "{backup:#?}");
     assert!(backup.adverts_received > 0, "{backup:#?}");
     assert!(master.adverts_sent > 0, "{master:#?}");
@@ -61,7 +64,10 @@ fn three_routers_ipv6_elect_and_fail_over_to_the_next_highest() {
     expect_sole_holder(&lab, vip6(), 3, SETTLE, "r2 stopped");
     wait_state(&routers[2], "VI_6", "MASTER");
     wait_state(&routers[0], "VI_6", "BACKUP");
-    assert!(lab.client_ping(vip6()), "client cannot reach the IPv6 VIP on r3");
+    assert!(
+        lab.client_ping(vip6()),
+        "client cannot reach the IPv6 VIP on r3"
+    );
 }
 
 #[test]
@@ -85,11 +91,7 @@ fn restarted_higher_priority_router_preempts() {
 #[test]
 fn nopreempt_router_does_not_take_the_vip_back() {
     let lab = Lab::new("vipd-nopreempt", 2);
-    let instance_conf = |priority| {
-        v3_ipv4(priority)
-            .state(InitialState::Backup)
-            .nopreempt()
-    };
+    let instance_conf = |priority| v3_ipv4(priority).state(InitialState::Backup).nopreempt();
     let text = conf(1, &[instance_conf(150)]);
     let mut r1 = start_vipd(&lab, 1, &text);
     let r2 = start_vipd(&lab, 2, &conf(2, &[instance_conf(100)]));

@@ -82,7 +82,10 @@ fn master_link_down_fails_over_and_link_up_preempts_back() {
         expect_sole_holder(&lab, vip, 1, SETTLE, "election");
     }
     let meter = lab.outage_meter(&[vip4(), vip6()], Duration::from_millis(2));
-    assert!(meter.wait_replies(40, SETTLE), "no replies before link down");
+    assert!(
+        meter.wait_replies(40, SETTLE),
+        "no replies before link down"
+    );
 
     lab.link_down(1);
     for vip in [vip4(), vip6()] {

@@ -98,7 +98,10 @@ pub fn vipd_cli(args: &[&str]) -> crate::lab::Exec {
 
 /// The daemon's status as `vipd status --json` prints it.
 pub fn status(daemon: &Daemon) -> StatusReport {
-    let socket = daemon.socket_path.as_ref().expect("vipd daemon has a socket");
+    let socket = daemon
+        .socket_path
+        .as_ref()
+        .expect("vipd daemon has a socket");
     let out = vipd_cli(&[
         "status",
         "--socket",
