@@ -541,14 +541,11 @@ impl Daemon {
     /// Carries out what the state machines asked for, until none has anything left.
     async fn process_actions(&mut self) {
         for index in 0..self.routers.len() {
-            loop {
-                let Some(action) = self
-                    .routers
-                    .get_mut(index)
-                    .and_then(|r| r.fsm.poll_action())
-                else {
-                    break;
-                };
+            while let Some(action) = self
+                .routers
+                .get_mut(index)
+                .and_then(|r| r.fsm.poll_action())
+            {
                 self.perform(index, action).await;
             }
         }

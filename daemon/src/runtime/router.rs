@@ -137,14 +137,14 @@ impl Router {
             priority,
             advert_interval_cs: interval_cs(self.cfg.advert_interval),
             addresses: self.cfg.vips.iter().map(|v| v.address).collect(),
-            auth: self.auth.clone(),
+            auth: self.auth,
         }
     }
 
     pub fn expectation(&self) -> packet::InstanceExpectation {
         packet::InstanceExpectation {
             version: self.advertisement(0).version,
-            auth: self.auth.clone(),
+            auth: self.auth,
             advert_interval_cs: interval_cs(self.cfg.advert_interval),
         }
     }
