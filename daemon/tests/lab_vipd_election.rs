@@ -160,3 +160,26 @@ fn unicast_peers_ipv4_and_ipv6() {
     }
     assert!(lab.client_ping(vip4()) && lab.client_ping(vip6()));
 }
+
+#[test]
+fn native_toml_and_keepalived_conf_peers_behave_alike() {
+    let lab = Lab::new("vipd-toml", 2);
+    let mut r1 = start_vipd_toml(&lab, 1, &conf(1, &[v3_ipv4(150), v3_ipv6(150)]));
+    let text = std::fs::read_to_string(r1.conf_path.as_ref().unwrap()).unwrap();
+    assert!(
+        text.contains("VI_1") && text.contains("2001:db8::100"),
+        "{text}"
+    );
+    let r2 = start_vipd(&lab, 2, &conf(2, &[v3_ipv4(100), v3_ipv6(100)]));
+    for vip in [vip4(), vip6()] {
+        expect_sole_holder(&lab, vip, 1, SETTLE, "election with a TOML config");
+    }
+    let master = wait_state(&r1, "VI_1", "MASTER");
+    assert_eq!(master.base_priority, 150);
+    assert_eq!(master.advert_interval_ms, 100);
+    assert!(r1.stop().success(), "{}", r1.log());
+    for vip in [vip4(), vip6()] {
+        expect_sole_holder(&lab, vip, 2, SETTLE, "TOML master stopped");
+    }
+    wait_state(&r2, "VI_6", "MASTER");
+}

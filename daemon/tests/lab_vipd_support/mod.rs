@@ -82,6 +82,45 @@ pub fn start_vipd(lab: &Lab, router: usize, conf: &str) -> Daemon {
     daemon
 }
 
+/// Starts vipd in `router` on the native TOML that `vipd import-keepalived` makes of
+/// `keepalived_conf`.
+pub fn start_vipd_toml(lab: &Lab, router: usize, keepalived_conf: &str) -> Daemon {
+    let n = TOML_COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let source = lab.dir().join(format!("r{router}-import-{n}.conf"));
+    std::fs::write(&source, keepalived_conf).expect("write keepalived.conf");
+    let out = vipd_cli(&["import-keepalived", source.to_str().expect("utf-8 path")]);
+    assert!(out.success, "import-keepalived failed:\n{}", out.stderr);
+    let conf_path = lab.dir().join(format!("r{router}-native-{n}.toml"));
+    std::fs::write(&conf_path, &out.stdout).expect("write vipd.toml");
+    let socket = lab.dir().join(format!("r{router}-native-{n}.sock"));
+    let binary = vipd_binary().expect("vipd binary");
+    let mut daemon = lab.spawn(
+        router,
+        &[
+            binary.to_str().expect("utf-8 path"),
+            "run",
+            "-c",
+            conf_path.to_str().expect("utf-8 path"),
+            "--socket",
+            socket.to_str().expect("utf-8 path"),
+        ],
+        &[],
+    );
+    daemon.conf_path = Some(conf_path);
+    daemon.socket_path = Some(socket);
+    let started = wait_until(SETTLE, Duration::from_millis(10), || {
+        daemon.log().contains("started with") || !daemon.is_running()
+    });
+    assert!(
+        started.is_some() && daemon.is_running(),
+        "vipd (TOML) in r{router} did not start:\n{}",
+        daemon.log()
+    );
+    daemon
+}
+
+static TOML_COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 /// Rewrites the daemon's configuration file (for a later SIGHUP).
 pub fn rewrite_conf(daemon: &Daemon, conf: &str) {
     let path = daemon.conf_path.as_ref().expect("daemon has a config file");
