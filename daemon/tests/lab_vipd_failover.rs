@@ -7,7 +7,7 @@ mod lab_vipd_support;
 use std::time::{Duration, Instant};
 
 use lab::keepalived_conf::InitialState;
-use lab::Lab;
+use lab::{Lab, LabOptions, Segment};
 use lab_vipd_support::*;
 
 #[test]
@@ -224,4 +224,44 @@ fn kill9_and_restart_leaves_no_duplicate_vip() {
     for vip in [vip4(), vip6()] {
         expect_stays_sole_holder(&lab, vip, 2, ADVERT * 5);
     }
+}
+
+#[test]
+fn vip_on_another_interface_follows_the_vrrp_interface() {
+    let lab = Lab::with_options(
+        "vipd-second",
+        LabOptions {
+            routers: 2,
+            second_segment: true,
+        },
+    );
+    let vip = Segment::Second.vip4().into();
+    let instance = |priority| {
+        lab::keepalived_conf::VrrpInstance::new("VI_1", "eth0", 51)
+            .priority(priority)
+            .version(3)
+            .advert(ADVERT)
+            .vip("198.51.100.100/24 dev eth1")
+    };
+    let r1 = start_vipd(&lab, 1, &conf(1, &[instance(150)]));
+    let r2 = start_vipd(&lab, 2, &conf(2, &[instance(100)]));
+    expect_sole_holder(&lab, vip, 1, SETTLE, "election");
+    assert!(lab.addresses(1, "eth1").contains(&vip));
+    assert!(!lab.addresses(1, "eth0").contains(&vip));
+    assert!(lab.client_ping(vip), "client cannot reach the VIP on eth1");
+
+    // Deleted by hand from eth1: restored there.
+    lab.exec_ok(lab.router_ns(1), "ip addr del 198.51.100.100/24 dev eth1");
+    expect_sole_holder(&lab, vip, 1, SETTLE, "restore on eth1");
+    assert!(lab.addresses(1, "eth1").contains(&vip));
+
+    // The VRRP interface goes down: the VIP on eth1 moves although eth1 stays up.
+    lab.link_down(1);
+    expect_sole_holder(&lab, vip, 2, SETTLE, "r1's eth0 went down");
+    assert!(lab.addresses(2, "eth1").contains(&vip));
+    wait_state(&r1, "VI_1", "FAULT");
+    wait_state(&r2, "VI_1", "MASTER");
+    assert!(lab.client_ping(vip), "client cannot reach the VIP on r2");
+    lab.link_up(1);
+    expect_sole_holder(&lab, vip, 1, SETTLE, "r1's eth0 came back");
 }
