@@ -265,3 +265,99 @@ fn vip_on_another_interface_follows_the_vrrp_interface() {
     lab.link_up(1);
     expect_sole_holder(&lab, vip, 1, SETTLE, "r1's eth0 came back");
 }
+
+/// Plugs a new port `ifname` of router `router` into the main segment with `address`.
+fn plug(lab: &Lab, router: usize, ifname: &str, address: &str) {
+    let port = format!("p{router}{ifname}");
+    let sw = lab.switch_ns().to_owned();
+    let ns = lab.router_ns(router).to_owned();
+    lab::run_ok(&[
+        "ip", "-n", &sw, "link", "add", &port, "type", "veth", "peer", "name", ifname, "netns", &ns,
+    ]);
+    lab::run_ok(&["ip", "-n", &sw, "link", "set", &port, "master", "br0", "up"]);
+    lab::run_ok(&["ip", "-n", &ns, "addr", "add", address, "dev", ifname]);
+    lab::run_ok(&["ip", "-n", &ns, "link", "set", ifname, "up"]);
+}
+
+#[test]
+fn interface_that_appears_later_is_picked_up_and_removal_is_a_fault() {
+    let lab = Lab::new("vipd-latelink", 2);
+    let late = |priority| {
+        lab::keepalived_conf::VrrpInstance::new("VI_1", "eth7", 51)
+            .priority(priority)
+            .version(3)
+            .advert(ADVERT)
+            .vip("192.0.2.100/24")
+    };
+    let r1 = start_vipd(&lab, 1, &conf(1, &[late(150)]));
+    let r2 = start_vipd(&lab, 2, &conf(2, &[v3_ipv4(100)]));
+    wait_state(&r1, "VI_1", "FAULT");
+    expect_sole_holder(&lab, vip4(), 2, SETTLE, "r1 has no eth7 yet");
+
+    plug(&lab, 1, "eth7", "192.0.2.21/24");
+    expect_sole_holder(&lab, vip4(), 1, SETTLE, "r1's eth7 appeared");
+    wait_instance(&r1, "VI_1", SETTLE, "master from eth7", |i| {
+        i.state == "MASTER" && i.master_address.as_deref() == Some("192.0.2.21")
+    });
+    wait_instance(&r2, "VI_1", SETTLE, "backup of r1", |i| {
+        i.state == "BACKUP" && i.master_address.as_deref() == Some("192.0.2.21")
+    });
+
+    // The interface goes away: FAULT, r2 takes over; it comes back: r1 again.
+    lab.exec_ok(lab.router_ns(1), "ip link del eth7");
+    expect_sole_holder(&lab, vip4(), 2, SETTLE, "r1's eth7 removed");
+    wait_state(&r1, "VI_1", "FAULT");
+    plug(&lab, 1, "eth7", "192.0.2.21/24");
+    expect_sole_holder(&lab, vip4(), 1, SETTLE, "r1's eth7 plugged in again");
+    wait_state(&r1, "VI_1", "MASTER");
+}
+
+#[test]
+fn preempt_delay_holds_back_the_restarted_router() {
+    let lab = Lab::new("vipd-pdelay", 2);
+    let text = conf(1, &[v3_ipv4(150).preempt_delay(1)]);
+    let mut r1 = start_vipd(&lab, 1, &text);
+    let _r2 = start_vipd(&lab, 2, &conf(2, &[v3_ipv4(100)]));
+    // At start, a backup that hears nobody still becomes master (no one to preempt).
+    expect_sole_holder(&lab, vip4(), 1, SETTLE, "election");
+    assert!(r1.stop().success(), "{}", r1.log());
+    expect_sole_holder(&lab, vip4(), 2, SETTLE, "r1 stopped");
+
+    let restarted = std::time::Instant::now();
+    let _r1 = start_vipd(&lab, 1, &text);
+    // Well inside the 1 s delay r2 still has it.
+    expect_stays_sole_holder(&lab, vip4(), 2, Duration::from_millis(600));
+    expect_sole_holder(&lab, vip4(), 1, SETTLE, "after the preempt delay");
+    let took = restarted.elapsed();
+    assert!(
+        took >= Duration::from_millis(900),
+        "r1 preempted after {took:?}, before its 1 s preempt_delay"
+    );
+}
+
+#[test]
+fn stopping_a_lone_master_or_a_backup_cleans_up() {
+    let lab = Lab::new("vipd-lonestop", 2);
+    let mut r1 = start_vipd(&lab, 1, &conf(1, &[v3_ipv4(150)]));
+    let mut r2 = start_vipd(&lab, 2, &conf(2, &[v3_ipv4(100)]));
+    expect_sole_holder(&lab, vip4(), 1, SETTLE, "election");
+    let transitions = wait_state(&r1, "VI_1", "MASTER").transitions;
+
+    // A backup leaves without a trace on the master.
+    let socket = r2.socket_path.clone().expect("socket");
+    assert!(r2.stop().success(), "{}", r2.log());
+    assert!(!socket.exists(), "r2 left its control socket behind");
+    expect_stays_sole_holder(&lab, vip4(), 1, ADVERT * 5);
+    assert_eq!(instance(&r1, "VI_1").transitions, transitions);
+
+    // A master with nobody to hand over to keeps the VIP until its bound, then lets go.
+    let stopping = std::time::Instant::now();
+    assert!(r1.stop().success(), "{}", r1.log());
+    let took = stopping.elapsed();
+    assert!(lab.holders(vip4()).is_empty(), "{:?}", lab.holders(vip4()));
+    assert!(
+        took < Duration::from_secs(3),
+        "a lone master took {took:?} to stop"
+    );
+    assert!(r1.log().contains("handover bound passed"), "{}", r1.log());
+}
