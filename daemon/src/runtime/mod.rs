@@ -787,7 +787,13 @@ impl Daemon {
                 Some(pos) => kept.push(old.remove(pos)),
                 None => {
                     if let Some(pos) = old.iter().position(|r| r.cfg.name == cfg.name) {
-                        retired.push(old.remove(pos));
+                        let mut router = old.remove(pos);
+                        if !global_changed && router.update_in_place(now, cfg, &new.global) {
+                            info!("{}: changed by reload: applied in place", cfg.name);
+                            kept.push(router);
+                            continue;
+                        }
+                        retired.push(router);
                     }
                     started.push(kept.len());
                     kept.push(Router::new(cfg.clone(), &new.global));

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::config;
 use crate::control::InstanceStatus;
 use crate::net::socket::{Family, Mode};
-use crate::vrrp::instance::{Instance, InstanceParams, Version};
+use crate::vrrp::instance::{Instance, InstanceParams, Reload, Version};
 use crate::vrrp::packet::{self, Advertisement, Auth, ChecksumMode, DropReason};
 
 /// Which raw socket an instance sends and receives on. Instances with the same key share one
@@ -93,12 +93,7 @@ impl Router {
             (Some(pass), Version::V2) => Auth::from_password(pass),
             _ => Auth::None,
         };
-        let unspecified = if key.ipv6 {
-            IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
-        } else {
-            IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
-        };
-        let fsm = Instance::new(params(&cfg, global, version, unspecified));
+        let fsm = Instance::new(params(&cfg, global, version, unspecified(key.ipv6)));
         Router {
             cfg,
             version,
@@ -183,6 +178,38 @@ impl Router {
         let _ = self.fsm.update_params(Instant::now(), params);
     }
 
+    /// Applies a reloaded `cfg` that differs only in what the state machine takes while
+    /// running (priority, advert interval, preemption, initial state): the instance keeps its
+    /// state and VIPs, a master advertises its new priority at once. False when anything
+    /// else changed and the instance has to be restarted.
+    pub fn update_in_place(
+        &mut self,
+        now: Instant,
+        cfg: &config::Instance,
+        global: &config::Global,
+    ) -> bool {
+        let mut tunable = self.cfg.clone();
+        tunable.priority = cfg.priority;
+        tunable.advert_interval = cfg.advert_interval;
+        tunable.preempt = cfg.preempt;
+        tunable.preempt_delay = cfg.preempt_delay;
+        tunable.initial_state = cfg.initial_state;
+        if tunable != *cfg {
+            return false;
+        }
+        let primary = self.source.unwrap_or_else(|| unspecified(self.key.ipv6));
+        match self
+            .fsm
+            .update_params(now, params(cfg, global, self.version, primary))
+        {
+            Reload::Applied => {
+                self.cfg = cfg.clone();
+                true
+            }
+            Reload::RestartRequired => false,
+        }
+    }
+
     /// Bound of a planned handover: time enough for any backup to answer our priority 0.
     pub fn handover_bound(&self) -> Duration {
         self.cfg.advert_interval * 3 + Duration::from_millis(100)
@@ -252,6 +279,15 @@ pub fn params(
         start_as_master_hint: cfg.initial_state == config::InitialState::Master,
         garp_master_delay: Some(garp.master_delay).filter(|d| !d.is_zero()),
         garp_master_refresh: garp.master_refresh.filter(|d| !d.is_zero()),
+    }
+}
+
+/// The primary address before the socket is open.
+fn unspecified(ipv6: bool) -> IpAddr {
+    if ipv6 {
+        IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+    } else {
+        IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
     }
 }
 

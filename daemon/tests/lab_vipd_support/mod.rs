@@ -1,0 +1,320 @@
+//! What the `lab_vipd_*` tests share: vipd configs, start-up, `vipd status --json`, and a
+//! third host that injects hand-made adverts into the segment.
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::time::Duration;
+
+use nix::sched::{setns, CloneFlags};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use vipd::control::{InstanceStatus, StatusReport};
+
+use crate::lab::keepalived_conf::{KeepalivedConf, VrrpInstance};
+use crate::lab::{run, vipd_binary, wait_until, Daemon, Lab, Segment};
+
+/// Advert interval of the v3 tests.
+pub const ADVERT: Duration = Duration::from_millis(100);
+/// Generous bound for anything that takes a few advert intervals (loaded 2-core CI).
+pub const SETTLE: Duration = Duration::from_secs(5);
+
+pub fn vip4() -> IpAddr {
+    Segment::Main.vip4().into()
+}
+
+pub fn vip6() -> IpAddr {
+    Segment::Main.vip6().into()
+}
+
+pub fn router_ip4(router: usize) -> IpAddr {
+    Segment::Main.router_ip4(router).into()
+}
+
+/// One v3 instance `VI_1`, VRID 51, 100 ms, VIP 192.0.2.100/24.
+pub fn v3_ipv4(priority: u8) -> VrrpInstance {
+    VrrpInstance::new("VI_1", "eth0", 51)
+        .priority(priority)
+        .version(3)
+        .advert(ADVERT)
+        .vip("192.0.2.100/24")
+}
+
+/// One v3 instance `VI_6`, VRID 52, 100 ms, VIP 2001:db8::100/64.
+pub fn v3_ipv6(priority: u8) -> VrrpInstance {
+    VrrpInstance::new("VI_6", "eth0", 52)
+        .priority(priority)
+        .version(3)
+        .advert(ADVERT)
+        .vip("2001:db8::100/64")
+}
+
+/// One v2 instance `VI_2`, VRID 61, 1 s, PASS `secret`, VIP 192.0.2.101/24.
+pub fn v2_pass(priority: u8) -> VrrpInstance {
+    VrrpInstance::new("VI_2", "eth0", 61)
+        .priority(priority)
+        .version(2)
+        .advert(Duration::from_secs(1))
+        .auth_pass("secret")
+        .vip("192.0.2.101/24")
+}
+
+/// keepalived.conf text with these instances (vipd reads it as it is).
+pub fn conf(router: usize, instances: &[VrrpInstance]) -> String {
+    instances
+        .iter()
+        .fold(KeepalivedConf::new(&format!("r{router}")), |c, i| {
+            c.instance(i.clone())
+        })
+        .render()
+}
+
+/// Starts vipd in `router` and waits until it is serving its control socket.
+pub fn start_vipd(lab: &Lab, router: usize, conf: &str) -> Daemon {
+    let mut daemon = lab.spawn_vipd(router, conf);
+    let started = wait_until(SETTLE, Duration::from_millis(10), || {
+        daemon.log().contains("started with") || !daemon.is_running()
+    });
+    assert!(
+        started.is_some() && daemon.is_running(),
+        "vipd in r{router} did not start:\n{}",
+        daemon.log()
+    );
+    daemon
+}
+
+/// Starts vipd in `router` on the native TOML that `vipd import-keepalived` makes of
+/// `keepalived_conf`.
+pub fn start_vipd_toml(lab: &Lab, router: usize, keepalived_conf: &str) -> Daemon {
+    let n = TOML_COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let source = lab.dir().join(format!("r{router}-import-{n}.conf"));
+    std::fs::write(&source, keepalived_conf).expect("write keepalived.conf");
+    let out = vipd_cli(&["import-keepalived", source.to_str().expect("utf-8 path")]);
+    assert!(out.success, "import-keepalived failed:\n{}", out.stderr);
+    let conf_path = lab.dir().join(format!("r{router}-native-{n}.toml"));
+    std::fs::write(&conf_path, &out.stdout).expect("write vipd.toml");
+    let socket = lab.dir().join(format!("r{router}-native-{n}.sock"));
+    let binary = vipd_binary().expect("vipd binary");
+    let mut daemon = lab.spawn(
+        router,
+        &[
+            binary.to_str().expect("utf-8 path"),
+            "run",
+            "-c",
+            conf_path.to_str().expect("utf-8 path"),
+            "--socket",
+            socket.to_str().expect("utf-8 path"),
+        ],
+        &[],
+    );
+    daemon.conf_path = Some(conf_path);
+    daemon.socket_path = Some(socket);
+    let started = wait_until(SETTLE, Duration::from_millis(10), || {
+        daemon.log().contains("started with") || !daemon.is_running()
+    });
+    assert!(
+        started.is_some() && daemon.is_running(),
+        "vipd (TOML) in r{router} did not start:\n{}",
+        daemon.log()
+    );
+    daemon
+}
+
+static TOML_COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Rewrites the daemon's configuration file (for a later SIGHUP).
+pub fn rewrite_conf(daemon: &Daemon, conf: &str) {
+    let path = daemon.conf_path.as_ref().expect("daemon has a config file");
+    std::fs::write(path, conf).expect("rewrite config");
+}
+
+/// `vipd status --socket SOCK ARGS...`.
+pub fn vipd_cli(args: &[&str]) -> crate::lab::Exec {
+    let binary = vipd_binary().expect("vipd binary");
+    let mut argv = vec![binary.to_str().expect("utf-8 path")];
+    argv.extend_from_slice(args);
+    run(&argv)
+}
+
+/// The daemon's status as `vipd status --json` prints it.
+pub fn status(daemon: &Daemon) -> StatusReport {
+    let socket = daemon
+        .socket_path
+        .as_ref()
+        .expect("vipd daemon has a socket");
+    let out = vipd_cli(&[
+        "status",
+        "--socket",
+        socket.to_str().expect("utf-8 path"),
+        "--json",
+    ]);
+    assert!(
+        out.success,
+        "vipd status failed for {}:\n{}{}",
+        daemon.name, out.stdout, out.stderr
+    );
+    serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("vipd status --json is not a report ({e}):\n{}", out.stdout))
+}
+
+/// One instance of the daemon's status, by name.
+pub fn instance(daemon: &Daemon, name: &str) -> InstanceStatus {
+    let report = status(daemon);
+    report
+        .instances
+        .iter()
+        .find(|i| i.name == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("{}: no instance {name} in {report:#?}", daemon.name))
+}
+
+/// Waits until instance `name` satisfies `cond`; panics with the last status otherwise.
+pub fn wait_instance(
+    daemon: &Daemon,
+    name: &str,
+    timeout: Duration,
+    what: &str,
+    mut cond: impl FnMut(&InstanceStatus) -> bool,
+) -> InstanceStatus {
+    let mut last = None;
+    let ok = wait_until(timeout, Duration::from_millis(20), || {
+        let i = instance(daemon, name);
+        let done = cond(&i);
+        last = Some(i);
+        done
+    });
+    let last = last.expect("polled at least once");
+    assert!(
+        ok.is_some(),
+        "{}: {name} never became {what}; last status {last:#?}",
+        daemon.name
+    );
+    last
+}
+
+pub fn wait_state(daemon: &Daemon, name: &str, state: &str) -> InstanceStatus {
+    wait_instance(daemon, name, SETTLE, state, |i| i.state == state)
+}
+
+/// Panics unless `router` alone holds `vip` within `timeout`.
+pub fn expect_sole_holder(lab: &Lab, vip: IpAddr, router: usize, timeout: Duration, why: &str) {
+    if lab.wait_sole_holder(vip, router, timeout).is_none() {
+        panic!(
+            "{why}: r{router} should be the only holder of {vip}, holders are {:?}",
+            lab.holders(vip)
+        );
+    }
+}
+
+/// Asserts that `vip` stays held by exactly `router` for `duration` (sampled).
+pub fn expect_stays_sole_holder(lab: &Lab, vip: IpAddr, router: usize, duration: Duration) {
+    let start = std::time::Instant::now();
+    while start.elapsed() < duration {
+        let holders = lab.holders(vip);
+        assert_eq!(
+            holders,
+            [router],
+            "{vip} should stay with r{router} only ({:?} in)",
+            start.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Sends IP payloads with protocol 112 from the lab's client, as a third host on the
+/// segment would. IPv4 datagrams get a header written here (TTL as given, source the
+/// client's address); the kernel fills in total length and header checksum.
+pub fn inject_ipv4(lab: &Lab, dst: Ipv4Addr, ttl: u8, payloads: &[Vec<u8>]) {
+    let src = Segment::Main.client_ip4();
+    let datagrams: Vec<Vec<u8>> = payloads
+        .iter()
+        .map(|payload| {
+            let total = u16::try_from(20 + payload.len()).expect("small datagram");
+            let mut d = vec![0x45, 0xc0];
+            d.extend_from_slice(&total.to_be_bytes());
+            d.extend_from_slice(&[0, 0, 0, 0, ttl, 112, 0, 0]);
+            d.extend_from_slice(&src.octets());
+            d.extend_from_slice(&dst.octets());
+            d.extend_from_slice(payload);
+            d
+        })
+        .collect();
+    in_client(lab, move || {
+        let socket = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(112)))
+            .map_err(|e| format!("raw socket: {e}"))?;
+        socket
+            .set_header_included_v4(true)
+            .map_err(|e| format!("IP_HDRINCL: {e}"))?;
+        socket
+            .bind_device(Some(b"eth0"))
+            .map_err(|e| format!("SO_BINDTODEVICE: {e}"))?;
+        socket
+            .set_multicast_if_v4(&src)
+            .map_err(|e| format!("IP_MULTICAST_IF: {e}"))?;
+        let to = SockAddr::from(SocketAddr::new(IpAddr::V4(dst), 0));
+        for datagram in &datagrams {
+            socket
+                .send_to(datagram, &to)
+                .map_err(|e| format!("send to {dst}: {e}"))?;
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        Ok(())
+    });
+}
+
+/// Like `inject_ipv4` for IPv6 (payload only; source is `src`, which must be the client's).
+pub fn inject_ipv6(lab: &Lab, src: Ipv6Addr, dst: Ipv6Addr, hop_limit: u8, payloads: &[Vec<u8>]) {
+    let payloads = payloads.to_vec();
+    let ifindex = client_ifindex(lab);
+    in_client(lab, move || {
+        let socket = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::from(112)))
+            .map_err(|e| format!("raw socket: {e}"))?;
+        socket
+            .bind(&SockAddr::from(SocketAddrV6::new(src, 0, 0, ifindex)))
+            .map_err(|e| format!("bind {src}: {e}"))?;
+        socket
+            .set_multicast_if_v6(ifindex)
+            .map_err(|e| format!("IPV6_MULTICAST_IF: {e}"))?;
+        socket
+            .set_multicast_hops_v6(u32::from(hop_limit))
+            .map_err(|e| format!("IPV6_MULTICAST_HOPS: {e}"))?;
+        let to = SockAddr::from(SocketAddrV6::new(dst, 0, 0, ifindex));
+        for payload in &payloads {
+            socket
+                .send_to(payload, &to)
+                .map_err(|e| format!("send to {dst}: {e}"))?;
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        Ok(())
+    });
+}
+
+/// The client's link-local address on `eth0`.
+pub fn client_link_local(lab: &Lab) -> Ipv6Addr {
+    let out = lab.exec_ok(lab.client_ns(), "ip -o -6 addr show dev eth0 scope link");
+    out.split_whitespace()
+        .skip_while(|w| *w != "inet6")
+        .nth(1)
+        .and_then(|cidr| cidr.split('/').next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no link-local address on the client: {out}"))
+}
+
+fn client_ifindex(lab: &Lab) -> u32 {
+    let out = lab.exec_ok(lab.client_ns(), "cat /sys/class/net/eth0/ifindex");
+    out.trim().parse().expect("ifindex")
+}
+
+/// Runs `f` on a thread that has entered the client's network namespace.
+fn in_client(lab: &Lab, f: impl FnOnce() -> Result<(), String> + Send + 'static) {
+    let path = format!("/run/netns/{}", lab.client_ns());
+    let result = std::thread::spawn(move || {
+        let ns = File::open(&path).map_err(|e| format!("open {path}: {e}"))?;
+        setns(&ns, CloneFlags::CLONE_NEWNET).map_err(|e| format!("setns {path}: {e}"))?;
+        f()
+    })
+    .join()
+    .expect("injector thread panicked");
+    if let Err(e) = result {
+        panic!("injecting from the client failed: {e}");
+    }
+}
