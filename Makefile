@@ -63,8 +63,12 @@ release: static $(BAKE)
 	$(BAKE) --progress release --version $(VERSION) --arch $(ARCHES) --base-url $(BASE_URL) --out $(OUT)
 	cd $(OUT) && sha256sum --strict -c SHA256SUMS
 
-# bake's image step vs mksquashfs on the same tree (needs `make static` first).
+# Benchmarks, each side by side with its reference in one run (root; prints tables):
+# failover vs keepalived, health-check failover and CPU vs keepalived scripts, and bake's
+# image step vs mksquashfs on the same tree.
 bench: static
+	$(CARGO) bench -p vipd --bench failover
+	$(CARGO) bench -p vipd --bench checks
 	$(CARGO) bench -p bake --bench image
 
 clean:
