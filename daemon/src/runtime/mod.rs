@@ -207,6 +207,9 @@ impl Daemon {
         }
         control.abort();
         let _ = std::fs::remove_file(&self.socket_path);
+        if let Some(notifier) = self.notifier.take() {
+            notifier.finish(notify::TIMEOUT).await;
+        }
         info!("stopped");
         Ok(())
     }
