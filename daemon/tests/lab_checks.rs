@@ -516,6 +516,7 @@ fn lab_checks_notify_scripts_arguments_and_order() {
                     .line(&format!("notify_master \"{s} r{router} master\""))
                     .line(&format!("notify_backup \"{s} r{router} backup\""))
                     .line(&format!("notify_fault \"{s} r{router} fault\""))
+                    .line(&format!("notify_stop \"{s} r{router} stop\""))
                     .line(&format!("notify \"{s} r{router} any\""))
                     .line("track_script {\n        healthy\n    }"),
             )
@@ -529,7 +530,7 @@ fn lab_checks_notify_scripts_arguments_and_order() {
     let r2_log = out.join("r2.log");
     let _r2 = lab.spawn_vipd(2, &conf(2, 100));
     expect_holder(&lab, vip(), 2, "r2 alone");
-    let r1 = lab.spawn_vipd(1, &conf(1, 150));
+    let mut r1 = lab.spawn_vipd(1, &conf(1, 150));
     expect_holder(&lab, vip(), 1, "r1 preempts");
     std::fs::remove_file(&flag).unwrap();
     expect_holder(&lab, vip(), 2, "r1 in FAULT");
@@ -564,12 +565,19 @@ fn lab_checks_notify_scripts_arguments_and_order() {
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(notify_lines(&r1_log), expected_r1);
 
+    // A stop runs notify_stop and `notify ... STOP` before vipd exits.
+    assert!(r1.stop().success(), "vipd r1 exit:\n{}", r1.log());
+    let expected_r1: Vec<String> = [expected_r1, pair("STOP", "stop", 150).to_vec()].concat();
+    assert_eq!(notify_lines(&r1_log), expected_r1);
+    expect_holder(&lab, vip(), 2, "r1 stopped");
+
     let expected_r2: Vec<String> = [
         pair("BACKUP", "backup", 100),
         pair("MASTER", "master", 100),
         pair("BACKUP", "backup", 100),
         pair("MASTER", "master", 100),
         pair("BACKUP", "backup", 100),
+        pair("MASTER", "master", 100),
     ]
     .concat();
     let got = lab::wait_until(SETTLE, POLL, || {
