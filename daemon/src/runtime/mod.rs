@@ -720,6 +720,25 @@ impl Daemon {
                 return;
             }
         };
+        // Changed checks start afresh; a check that cannot run refuses the whole file.
+        let new_specs = tracking::check_specs(&new);
+        let checks_changed = new_specs != tracking::check_specs(&self.config);
+        let new_checks = match new_specs {
+            Ok(specs) if checks_changed && !specs.is_empty() => match CheckRunner::spawn(specs) {
+                Ok(started) => Some(started),
+                Err(e) => {
+                    error!("reload refused, keeping the running configuration: {e}");
+                    notify(&[sd_notify::NotifyState::Ready]);
+                    return;
+                }
+            },
+            Ok(_) => None,
+            Err(e) => {
+                error!("reload refused, keeping the running configuration: {e}");
+                notify(&[sd_notify::NotifyState::Ready]);
+                return;
+            }
+        };
         let now = Instant::now();
         let global_changed = new.global != self.config.global;
         let mut kept: Vec<Router> = Vec::new();
@@ -754,8 +773,15 @@ impl Daemon {
         }
         self.routers = kept;
         self.config = new;
+        if checks_changed {
+            let (handle, events) = new_checks.unzip();
+            self.checks = handle;
+            self.check_events = events;
+        }
+        self.read_tracked_links();
         let used: Vec<SocketKey> = self.routers.iter().map(|r| r.key.clone()).collect();
         self.sockets.retain(|key, _| used.contains(key));
+        self.apply_tracking(now);
         for index in started {
             self.remove_leftover_vips(index);
             self.start_router(index, now);
