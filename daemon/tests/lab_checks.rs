@@ -782,3 +782,59 @@ fn lab_checks_track_file_value_times_weight() {
     let report = expect_status(&r1, "value 0 again", |s| priority_of(s, "VI_1") == 150);
     assert_eq!(check_state(&report, "tf"), "value 0", "{report:#?}");
 }
+
+/// SIGHUP with a changed check (another port) and a new tracked interface: the new checks
+/// run and the priority follows them.
+#[test]
+fn lab_checks_reload_applies_changed_checks() {
+    let lab = Lab::with_options(
+        "reload-checks",
+        LabOptions {
+            routers: 1,
+            second_segment: true,
+        },
+    );
+    let _svc = lab.service(1, ServiceKind::Tcp, PORT);
+    let conf = |port: u16, track_if: &str| {
+        let mut instance =
+            native_instance("VI_1", 51, 150, "192.0.2.100/24", "{ check = \"svc\" }");
+        instance.push_str(track_if);
+        native(
+            1,
+            &[
+                instance,
+                native_check(
+                    "svc",
+                    &format!(
+                        "kind = \"tcp\"\nhost = \"127.0.0.1\"\nport = {port}\n\
+                         interval = \"100ms\"\ntimeout = \"2s\"\nweight = -60"
+                    ),
+                ),
+            ],
+        )
+    };
+    // Nothing listens on PORT + 1: 150 - 60.
+    let r1 = lab.spawn_vipd_toml(1, &conf(PORT + 1, ""));
+    expect_status(&r1, "closed port", |s| priority_of(s, "VI_1") == 90);
+    let path = r1.conf_path.clone().unwrap();
+    std::fs::write(&path, conf(PORT, "")).unwrap();
+    r1.reload();
+    expect_status(&r1, "reloaded: open port", |s| {
+        priority_of(s, "VI_1") == 150 && check_state(s, "svc") == "up"
+    });
+    lab.set_link(1, Segment::Second, "down");
+    std::fs::write(
+        &path,
+        conf(
+            PORT,
+            "track_interfaces = [{ name = \"eth1\", weight = -20 }]\n",
+        ),
+    )
+    .unwrap();
+    r1.reload();
+    expect_status(&r1, "reloaded: eth1 tracked and down", |s| {
+        priority_of(s, "VI_1") == 130
+    });
+    lab.set_link(1, Segment::Second, "up");
+    expect_status(&r1, "eth1 up", |s| priority_of(s, "VI_1") == 150);
+}
