@@ -77,16 +77,16 @@ struct Job {
 }
 
 /// Queue of notifications, run in order by one background task.
-#[derive(Clone)]
 pub struct Notifier {
     tx: mpsc::UnboundedSender<Job>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 impl Notifier {
     /// Starts the background task (inside a tokio runtime).
     pub fn spawn(timeout: Duration) -> Notifier {
         let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             while let Some(job) = rx.recv().await {
                 let line = job.argv.join(" ");
                 let prepared = match exec::prepare(&job.argv, job.user.as_deref()) {
@@ -104,7 +104,17 @@ impl Notifier {
                 }
             }
         });
-        Notifier { tx }
+        Notifier { tx, task }
+    }
+
+    /// Runs what is still queued (notify_stop at shutdown), waiting at most `bound`: the
+    /// task dies with the runtime, so without this the last notifications are lost.
+    pub async fn finish(self, bound: Duration) {
+        let Notifier { tx, task } = self;
+        drop(tx);
+        if tokio::time::timeout(bound, task).await.is_err() {
+            tracing::warn!("notifications still running after {bound:?}: abandoned");
+        }
     }
 
     pub fn run(&self, argv: Vec<String>, user: Option<String>) {

@@ -207,6 +207,9 @@ impl Daemon {
         }
         control.abort();
         let _ = std::fs::remove_file(&self.socket_path);
+        if let Some(notifier) = self.notifier.take() {
+            notifier.finish(notify::TIMEOUT).await;
+        }
         info!("stopped");
         Ok(())
     }
@@ -750,28 +753,24 @@ impl Daemon {
                 return;
             }
         };
-        // New checks start before anything changes, so a check that cannot run (an unsafe
-        // script, say) refuses the reload like a syntax error does.
-        let checks_changed = new.checks != self.config.checks
-            || new.global.script_user != self.config.global.script_user;
-        let new_checks = if checks_changed {
-            let spawned = tracking::check_specs(&new).and_then(|specs| {
-                if specs.is_empty() {
-                    Ok(None)
-                } else {
-                    CheckRunner::spawn(specs).map(Some)
-                }
-            });
-            match spawned {
-                Ok(runner) => Some(runner),
+        // Changed checks start afresh; a check that cannot run refuses the whole file.
+        let new_specs = tracking::check_specs(&new);
+        let checks_changed = new_specs != tracking::check_specs(&self.config);
+        let new_checks = match new_specs {
+            Ok(specs) if checks_changed && !specs.is_empty() => match CheckRunner::spawn(specs) {
+                Ok(started) => Some(started),
                 Err(e) => {
                     error!("reload refused, keeping the running configuration: {e}");
                     notify(&[sd_notify::NotifyState::Ready]);
                     return;
                 }
+            },
+            Ok(_) => None,
+            Err(e) => {
+                error!("reload refused, keeping the running configuration: {e}");
+                notify(&[sd_notify::NotifyState::Ready]);
+                return;
             }
-        } else {
-            None
         };
         let now = Instant::now();
         let global_changed = new.global != self.config.global;
@@ -813,20 +812,15 @@ impl Daemon {
         }
         self.routers = kept;
         self.config = new;
-        if let Some(runner) = new_checks {
-            if let Some(mut old) = self.checks.take() {
-                old.stop();
-            }
-            self.check_events = None;
-            if let Some((handle, events)) = runner {
-                self.checks = Some(handle);
-                self.check_events = Some(events);
-            }
+        if checks_changed {
+            let (handle, events) = new_checks.unzip();
+            self.checks = handle;
+            self.check_events = events;
         }
         self.read_tracked_links();
-        self.apply_tracking(now);
         let used: Vec<SocketKey> = self.routers.iter().map(|r| r.key.clone()).collect();
         self.sockets.retain(|key, _| used.contains(key));
+        self.apply_tracking(now);
         for index in started {
             self.remove_leftover_vips(index);
             self.start_router(index, now);

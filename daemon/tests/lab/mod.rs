@@ -15,6 +15,7 @@ pub mod keepalived_conf;
 pub mod outage;
 pub mod process;
 pub mod procfs;
+pub mod service;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
@@ -26,6 +27,7 @@ pub use capture::Capture;
 pub use keepalived_conf::{KeepalivedConf, VrrpInstance};
 pub use outage::{OutageMeter, OutageReport};
 pub use process::Daemon;
+pub use service::{Service, ServiceKind};
 
 /// Where the daemon binary is: `VIPD_BIN` at run time, else the binary cargo built for this
 /// integration test or bench, else `target/release/vipd` / `target/debug/vipd`.
@@ -572,6 +574,15 @@ impl Lab {
 
     /// Starts `vipd run -c CONF --socket SOCK` in `router` (binary from `vipd_binary()`).
     pub fn spawn_vipd(&self, router: usize, conf: &str) -> Daemon {
+        self.spawn_vipd_with(router, conf, "conf")
+    }
+
+    /// Like `spawn_vipd` with a native `vipd.toml` configuration.
+    pub fn spawn_vipd_toml(&self, router: usize, conf: &str) -> Daemon {
+        self.spawn_vipd_with(router, conf, "toml")
+    }
+
+    fn spawn_vipd_with(&self, router: usize, conf: &str, extension: &str) -> Daemon {
         let binary = vipd_binary().expect("vipd binary not found (set VIPD_BIN)");
         self.spawn_vipd_binary(&binary, router, conf)
     }
@@ -579,7 +590,7 @@ impl Lab {
     /// Like `spawn_vipd` with an explicit binary.
     pub fn spawn_vipd_binary(&self, binary: &Path, router: usize, conf: &str) -> Daemon {
         let tag = self.unique_tag(router, "vipd");
-        let conf_path = self.dir.join(format!("{tag}.conf"));
+        let conf_path = self.dir.join(format!("{tag}.{extension}"));
         std::fs::write(&conf_path, conf).expect("write vipd config");
         let socket = self.dir.join(format!("{tag}.sock"));
         let argv = [
@@ -636,6 +647,33 @@ impl Lab {
         format!("r{router}-{program}-{n}")
     }
 
+    /// Writes an executable (0755) script into the lab dir, which is root-owned and not
+    /// writable by others, so vipd's and keepalived's script security accept it.
+    pub fn write_script(&self, name: &str, body: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.dir.join(name);
+        std::fs::write(&path, body).expect("write script");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+            .expect("chmod script");
+        path
+    }
+
+    /// A directory everyone may write to (sticky, like /tmp), for files that scripts
+    /// running as `nobody` create.
+    pub fn shared_dir(&self, name: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.dir.join(name);
+        std::fs::create_dir_all(&path).expect("create shared dir");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o1777))
+            .expect("chmod shared dir");
+        path
+    }
+
+    /// Starts a TCP/HTTP/HTTPS service on 127.0.0.1:`port` inside `router`.
+    pub fn service(&self, router: usize, kind: ServiceKind, port: u16) -> Service {
+        Service::start(self.router_ns(router), kind, port)
+    }
+
     /// Starts `tcpdump -v -n -l -i IFNAME FILTER` in namespace `ns`.
     pub fn capture(&self, ns: &str, ifname: &str, filter: &str) -> Capture {
         Capture::start(ns, ifname, filter, &self.dir)
@@ -680,6 +718,24 @@ impl Drop for Lab {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// `vipd status --socket SOCK --json` of a daemon started with `Lab::spawn_vipd`; None while
+/// it does not answer (still starting, or gone).
+pub fn vipd_status(daemon: &Daemon) -> Option<vipd::control::StatusReport> {
+    let binary = vipd_binary()?;
+    let socket = daemon.socket_path.as_ref()?;
+    let out = run(&[
+        binary.to_str()?,
+        "status",
+        "--socket",
+        socket.to_str()?,
+        "--json",
+    ]);
+    if !out.success {
+        return None;
+    }
+    serde_json::from_str(&out.stdout).ok()
 }
 
 /// Parses `ip -o addr show [dev IF]` in `ns`.

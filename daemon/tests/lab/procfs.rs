@@ -67,6 +67,22 @@ pub fn tree_cpu(pid: i32) -> Duration {
     Duration::from_micros(ticks * 1_000_000 / ticks_per_second())
 }
 
+/// Like `tree_cpu`, plus what each process's already reaped children used (cutime + cstime):
+/// a daemon that forks short-lived scripts pays for them here.
+pub fn tree_cpu_with_reaped(pid: i32) -> Duration {
+    let ticks: u64 = tree(pid).iter().filter_map(|&p| reaped_ticks(p)).sum();
+    Duration::from_micros(ticks * 1_000_000 / ticks_per_second())
+}
+
+/// utime + stime + cutime + cstime of one process, in ticks.
+fn reaped_ticks(pid: i32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &text[text.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // Fields 14..=17 of stat: utime, stime, cutime, cstime.
+    (11..=14).map(|i| fields.get(i)?.parse::<u64>().ok()).sum()
+}
+
 /// Resident set size of the process tree under `pid`, in bytes.
 pub fn tree_rss(pid: i32) -> u64 {
     // SAFETY: sysconf has no preconditions.
