@@ -584,11 +584,21 @@ impl Lab {
 
     fn spawn_vipd_with(&self, router: usize, conf: &str, extension: &str) -> Daemon {
         let binary = vipd_binary().expect("vipd binary not found (set VIPD_BIN)");
-        self.spawn_vipd_binary(&binary, router, conf)
+        self.spawn_vipd_binary_with(&binary, router, conf, extension)
     }
 
     /// Like `spawn_vipd` with an explicit binary.
     pub fn spawn_vipd_binary(&self, binary: &Path, router: usize, conf: &str) -> Daemon {
+        self.spawn_vipd_binary_with(binary, router, conf, "conf")
+    }
+
+    fn spawn_vipd_binary_with(
+        &self,
+        binary: &Path,
+        router: usize,
+        conf: &str,
+        extension: &str,
+    ) -> Daemon {
         let tag = self.unique_tag(router, "vipd");
         let conf_path = self.dir.join(format!("{tag}.{extension}"));
         std::fs::write(&conf_path, conf).expect("write vipd config");
@@ -601,7 +611,7 @@ impl Lab {
             "--socket",
             socket.to_str().expect("utf-8 path"),
         ];
-        let mut daemon = self.spawn_tagged(router, &tag, &argv, &[("RUST_LOG", "debug")]);
+        let mut daemon = self.spawn_tagged(router, &tag, &argv, &[("VIPD_LOG", "debug")]);
         daemon.conf_path = Some(conf_path);
         daemon.socket_path = Some(socket);
         daemon
