@@ -11,4 +11,5 @@ pub mod net;
 pub mod notify;
 pub mod runtime;
 pub mod tracking;
+pub mod url;
 pub mod vrrp;

@@ -200,7 +200,7 @@ pub fn check_host_resolves(spec: &CheckSpec) -> Result<(), String> {
     use std::net::ToSocketAddrs;
     let (host, port) = match &spec.kind {
         CheckKind::Tcp { host, port } => (host.as_str(), *port),
-        CheckKind::Http { url, .. } => (url.host.as_str(), url.port),
+        CheckKind::Http { url, .. } => (url.host.as_str(), url.port()),
         _ => return Ok(()),
     };
     if host.parse::<std::net::IpAddr>().is_ok() {

@@ -9,7 +9,7 @@ mod error;
 mod keepalived;
 mod lexer;
 mod native;
-pub mod url;
+pub use crate::url;
 mod validate;
 mod vip;
 pub mod words;

@@ -1,4 +1,5 @@
-//! A small splitter for the URLs of HTTP health checks: `scheme://host[:port][/path]`.
+//! A small splitter for the URLs of HTTP health checks: `scheme://host[:port][/path]`,
+//! shared by the configuration (validation) and the HTTP probe.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -106,6 +107,20 @@ impl HttpUrl {
 
     pub fn port(&self) -> u16 {
         self.explicit_port.unwrap_or(self.scheme.default_port())
+    }
+
+    /// The Host header value: brackets for IPv6, the port when it is not the default.
+    pub fn authority(&self) -> String {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        if self.port() == self.scheme.default_port() {
+            host
+        } else {
+            format!("{host}:{}", self.port())
+        }
     }
 }
 
