@@ -50,6 +50,9 @@ pub fn parse_seconds(text: &str) -> Option<Duration> {
 /// A number with a unit: `ns`, `us`, `ms`, `s`, `m` or `h` (`"1.5s"`, `"100ms"`, `"2m"`).
 pub fn parse(text: &str) -> Result<Duration, String> {
     let text = text.trim();
+    if text.starts_with('-') {
+        return Err(format!("duration `{text}` is negative"));
+    }
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(text.len());
