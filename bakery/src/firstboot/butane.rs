@@ -27,7 +27,8 @@ pub struct Storage {
 #[serde(deny_unknown_fields)]
 pub struct File {
     pub path: String,
-    /// Permission bits (YAML `0644` is octal: 420).
+    /// Permission bits. YAML `0644` is octal (420), as Butane's YAML 1.1 reader takes it.
+    #[serde(default, deserialize_with = "octal_mode")]
     pub mode: Option<u32>,
     pub contents: Contents,
 }
@@ -81,6 +82,36 @@ pub struct Dropin {
     pub contents: String,
 }
 
+/// A mode as an integer, or the text of a YAML 1.1 octal (`0644`, `0o644`), which YAML 1.2
+/// readers hand over as a string.
+fn octal_mode<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Mode {
+        Int(u32),
+        Text(String),
+    }
+    let parsed = match Option::<Mode>::deserialize(d)? {
+        None => return Ok(None),
+        Some(Mode::Int(n)) => n,
+        Some(Mode::Text(t)) => {
+            let digits = t.strip_prefix("0o").or_else(|| t.strip_prefix('0'));
+            digits
+                .filter(|d| !d.is_empty())
+                .and_then(|d| u32::from_str_radix(d, 8).ok())
+                .ok_or_else(|| {
+                    serde::de::Error::custom(format!("mode {t:?} is not an octal number"))
+                })?
+        }
+    };
+    if parsed > 0o7777 {
+        return Err(serde::de::Error::custom(format!(
+            "mode {parsed:#o} is above 07777"
+        )));
+    }
+    Ok(Some(parsed))
+}
+
 impl Config {
     /// The mistakes seen in copied snippets: a file with no contents (an empty `contents:`) or
     /// with both a URL and inline text, and hashes Ignition would refuse.
@@ -89,8 +120,12 @@ impl Config {
             let at = format!("storage.files[{i}] ({})", f.path);
             match (&f.contents.source, &f.contents.inline) {
                 (Some(_), None) | (None, Some(_)) => {}
-                (None, None) => return Err(format!("{at}: contents has neither source nor inline")),
-                (Some(_), Some(_)) => return Err(format!("{at}: contents has both source and inline")),
+                (None, None) => {
+                    return Err(format!("{at}: contents has neither source nor inline"))
+                }
+                (Some(_), Some(_)) => {
+                    return Err(format!("{at}: contents has both source and inline"))
+                }
             }
             if let Some(v) = &f.contents.verification {
                 check_hash(&v.hash).map_err(|e| format!("{at}: verification.hash: {e}"))?;
@@ -107,7 +142,11 @@ pub fn check_hash(hash: &str) -> Result<(), String> {
         Some(("sha512", hex)) => (128, hex),
         _ => return Err(format!("{hash:?} is not sha256-<hex> or sha512-<hex>")),
     };
-    if hex.len() == len && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if hex.len() == len
+        && hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         Ok(())
     } else {
         Err(format!("{hash:?}: expected {len} lowercase hex digits"))

@@ -79,7 +79,10 @@ macro_rules! translate_to {
                 let (source, compression) = match (&f.contents.source, &f.contents.inline) {
                     (_, Some(text)) => {
                         let (url, default_compression) = data_url(text.as_bytes());
-                        (Some(url), f.contents.compression.clone().or(default_compression))
+                        (
+                            Some(url),
+                            f.contents.compression.clone().or(default_compression),
+                        )
                     }
                     (source, None) => (source.clone(), f.contents.compression.clone()),
                 };
@@ -89,10 +92,8 @@ macro_rules! translate_to {
                     compression,
                     http_headers: None,
                     source,
-                    verification: f.contents.verification.as_ref().map(|v| {
-                        ign::Verification {
-                            hash: Some(v.hash.clone()),
-                        }
+                    verification: f.contents.verification.as_ref().map(|v| ign::Verification {
+                        hash: Some(v.hash.clone()),
                     }),
                 });
                 file
@@ -193,7 +194,9 @@ mod tests {
 
     fn decode(url: &str, compression: &str) -> Vec<u8> {
         let raw = if let Some(b64) = url.strip_prefix("data:;base64,") {
-            base64::engine::general_purpose::STANDARD.decode(b64).unwrap()
+            base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .unwrap()
         } else {
             let pct = url.strip_prefix("data:,").unwrap().as_bytes();
             let mut out = Vec::new();

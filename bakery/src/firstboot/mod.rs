@@ -18,7 +18,8 @@ const TEMPLATE_1_1_0: &str = include_str!("../../../butane/vipd-1.1.0.bu");
 /// The systemd-sysupdate.service drop-in, also installed by the templates.
 pub const SYSUPDATE_DROPIN: &str = include_str!("../../../butane/vipd-sysupdate.conf");
 /// The transfer that never matches: keeps plain `systemd-sysupdate` from failing.
-pub const NOOP_TRANSFER: &str = "# Keeps the plain systemd-sysupdate.service (no -C) from failing with \"No transfer
+pub const NOOP_TRANSFER: &str =
+    "# Keeps the plain systemd-sysupdate.service (no -C) from failing with \"No transfer
 # definitions found\": a transfer that never matches anything.
 [Source]
 Type=regular-file
@@ -135,7 +136,7 @@ impl Inputs {
 /// Config text that a YAML literal block keeps byte for byte: no control characters but tab
 /// and newline (a `\r` would be read as a line break), ending in exactly one newline.
 fn yaml_safe_text(origin: &str, text: &str) -> Result<String> {
-    for (i, line) in text.lines().enumerate() {
+    for (i, line) in text.split('\n').enumerate() {
         if let Some(c) = line
             .chars()
             .find(|c| (c.is_control() && *c != '\t') || *c == '\u{feff}')
@@ -168,8 +169,8 @@ pub fn check_config(path: &Path) -> Result<String> {
     for warning in vipd::config::warnings(&cfg) {
         eprintln!("{}: warning: {warning}", path.display());
     }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| err!("cannot read {}: {e}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| err!("cannot read {}: {e}", path.display()))?;
     if !vipd::config::is_native_path(path)
         && text
             .lines()
@@ -347,4 +348,34 @@ pub fn butane_yaml(inputs: &Inputs) -> Result<String> {
 /// The Ignition JSON for `inputs` (3.3.0 for Butane 1.0.0, 3.4.0 for 1.1.0).
 pub fn ignition_json(inputs: &Inputs) -> Result<String> {
     ignition::translate(&model(inputs)?)
+}
+
+/// The example config `bake release` renders `vipd.bu` / `vipd.ign` with.
+pub const RELEASE_EXAMPLE_CONFIG: &str =
+    include_str!("../../../butane/examples/control-plane-vip.toml");
+
+/// Writes `OUT/vipd.bu` (Butane 1.0.0) and `OUT/vipd.ign` (Ignition 3.3.0, accepted by every
+/// Flatcar release with Ignition 3) for a node running `image`, with the example config.
+pub fn write_release_example(
+    out: &Path,
+    version: &str,
+    arch: Arch,
+    base_url: &str,
+    image: &Path,
+) -> Result<()> {
+    let origin = Path::new("butane/examples/control-plane-vip.toml");
+    vipd::config::parse_native(RELEASE_EXAMPLE_CONFIG, origin)
+        .map_err(|e| err!("{}", e.to_string().trim_end()))?;
+    let hash = format!("sha256-{}", sha256_file(image)?);
+    let inputs = Inputs::new(
+        version,
+        arch,
+        base_url,
+        &hash,
+        "/etc/vipd/vipd.toml",
+        RELEASE_EXAMPLE_CONFIG,
+        Spec::V1_0_0,
+    )?;
+    crate::atomic::write(&out.join("vipd.bu"), butane_yaml(&inputs)?.as_bytes())?;
+    crate::atomic::write(&out.join("vipd.ign"), ignition_json(&inputs)?.as_bytes())
 }
