@@ -472,7 +472,6 @@ fn configs_vipd_check_refuses_are_refused_with_its_messages() {
         "script.toml",
         "[[instance]]\nname = \"a\"\ninterface = \"eth0\"\nvrid = 1\ntrack_checks = [{ check = \"c\" }]\n\n[[check]]\nname = \"c\"\nkind = \"exec\"\ncommand = \"/nonexistent/check-me\"\n",
     );
-    let include = write(&dir, "inc.conf", "include keepalived.conf\n");
     for config in [&syntax, &field, &script] {
         // What `vipd check` prints: the loader's errors, else preflight's problems.
         let expected: Vec<String> = match vipd::config::load(config) {
@@ -542,8 +541,31 @@ fn configs_vipd_check_refuses_are_refused_with_its_messages() {
         "{}",
         text(&o.stderr)
     );
-    // An include cannot travel in one file.
-    let _ = include;
+    // vipd follows `include`, but the node gets one file: refused, with a way out.
+    write(
+        &dir,
+        "part.conf",
+        "vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 7\n    priority 100\n}\n",
+    );
+    let include = write(&dir, "inc.conf", "include part.conf\n");
+    assert!(vipd::config::load(&include).is_ok());
+    let o = bake(&[
+        "butane",
+        "--version",
+        "1",
+        "--base-url",
+        BASE,
+        "--config",
+        include.to_str().unwrap(),
+        "--image",
+        image.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("uses `include`"),
+        "{}",
+        text(&o.stderr)
+    );
 }
 
 /// python3 -m http.server on 127.0.0.1 with an OS-chosen port; killed on drop.
@@ -554,7 +576,7 @@ struct HttpServer {
 
 impl HttpServer {
     fn start(dir: &Path) -> HttpServer {
-        let mut child = Command::new("python3")
+        let child = Command::new("python3")
             .args(["-u", "-m", "http.server", "--bind", "127.0.0.1", "0"])
             .current_dir(dir)
             .stdout(Stdio::piped())

@@ -189,7 +189,6 @@ fn drop_nulls(value: serde_json::Value) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use base64::Engine as _;
     use std::io::Read;
 
     fn decode(url: &str, compression: &str) -> Vec<u8> {
