@@ -334,6 +334,8 @@ fn awkward_configs_survive_the_yaml_block() {
         "a: 'quoted' # not a comment\n\n\n  - not a list\n\"x\" |\n",
         "no trailing newline",
         "# only trailing newlines\n\n\n",
+        "   \n\tafter a blank line of spaces\n  \n",
+        "\n\nafter empty lines\nend   \n",
     ];
     for case in cases {
         let inputs = inputs(case, Spec::V1_1_0);

@@ -277,11 +277,18 @@ pub fn fill_template(template: &str, inputs: &Inputs, header: &str) -> Result<St
     for line in body.lines() {
         if line.trim() == "@CONFIG@" {
             let indent = line.len() - line.trim_start().len();
+            // Leading spaces on the first non-empty line (or on a blank line before it)
+            // would be taken for the block's indentation.
             let needs_indicator = inputs
                 .config
                 .lines()
-                .find(|l| !l.trim().is_empty())
-                .is_some_and(|l| l.starts_with(' '));
+                .take_while(|l| l.trim().is_empty())
+                .any(|l| !l.is_empty())
+                || inputs
+                    .config
+                    .lines()
+                    .find(|l| !l.trim().is_empty())
+                    .is_some_and(|l| l.starts_with(' '));
             if needs_indicator {
                 // The first line's own indentation would be taken for the block's: state it.
                 let parent = previous.len() - previous.trim_start().len();
