@@ -4,6 +4,7 @@
 pub mod atomic;
 pub mod cargo_build;
 pub mod elf;
+pub mod firstboot;
 pub mod image;
 pub mod inspect;
 pub mod manifest;

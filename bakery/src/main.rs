@@ -4,7 +4,7 @@ use bake::image::Compression;
 use bake::names::{parse_arch_list, Arch};
 use bake::recipe::Recipe;
 use bake::release::{self, BuildOptions};
-use bake::{err, inspect, remote, Progress, Result};
+use bake::{atomic, err, firstboot, inspect, remote, Progress, Result};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -52,6 +52,8 @@ enum Command {
         #[arg(required = true)]
         images: Vec<PathBuf>,
     },
+    /// Butane (or, with --ignition, Ignition JSON) for a Flatcar node running vipd.
+    Butane(ButaneArgs),
     /// List the versions and architectures published at a release location.
     List {
         #[arg(long)]
@@ -60,6 +62,34 @@ enum Command {
         #[arg(long)]
         name: Option<String>,
     },
+}
+
+#[derive(Args)]
+struct ButaneArgs {
+    /// The vipd release to install.
+    #[arg(long)]
+    version: String,
+    /// Where the release directory is served (images, SHA256SUMS).
+    #[arg(long)]
+    base_url: String,
+    /// vipd.toml or keepalived.conf; checked as `vipd check` does.
+    #[arg(long)]
+    config: PathBuf,
+    /// x86-64 or arm64.
+    #[arg(long, default_value = "x86-64")]
+    arch: String,
+    /// The image file, to hash (default: the hash listed in BASE_URL/SHA256SUMS).
+    #[arg(long)]
+    image: Option<PathBuf>,
+    /// Butane flatcar version: 1.0.0 (Ignition 3.3.0) or 1.1.0 (Ignition 3.4.0).
+    #[arg(long, default_value = "1.1.0")]
+    spec: String,
+    /// Write Ignition JSON instead of Butane YAML.
+    #[arg(long)]
+    ignition: bool,
+    /// Output file (default: stdout).
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -145,6 +175,7 @@ fn run(cli: Cli) -> Result<bool> {
             }
             return Ok(ok);
         }
+        Command::Butane(args) => butane(args)?,
         Command::List { base_url, name } => {
             let name = match name {
                 Some(n) => n,
@@ -162,6 +193,35 @@ fn run(cli: Cli) -> Result<bool> {
         }
     }
     Ok(true)
+}
+
+fn butane(args: ButaneArgs) -> Result<()> {
+    let arch = Arch::parse(&args.arch)?;
+    let spec = firstboot::Spec::parse(&args.spec)?;
+    let config = firstboot::check_config(&args.config)?;
+    let file = bake::names::image_file_name("vipd", &args.version, arch);
+    let hash = firstboot::image_hash(args.image.as_deref(), &args.base_url, &file)?;
+    let inputs = firstboot::Inputs::new(
+        &args.version,
+        arch,
+        &args.base_url,
+        &hash,
+        firstboot::node_config_path(&args.config),
+        &config,
+        spec,
+    )?;
+    let text = if args.ignition {
+        firstboot::ignition_json(&inputs)?
+    } else {
+        firstboot::butane_yaml(&inputs)?
+    };
+    match args.out {
+        Some(path) => atomic::write(&path, text.as_bytes()),
+        None => {
+            print!("{text}");
+            Ok(())
+        }
+    }
 }
 
 fn main() -> ExitCode {

@@ -168,6 +168,11 @@ pub fn release(opts: &BuildOptions, arches: &[Arch]) -> Result<Vec<PathBuf>> {
     atomic::write(&sums_path, manifest.render().as_bytes())?;
     let conf = opts.out.join(format!("{}.conf", opts.recipe.name));
     atomic::write(&conf, transfer.as_bytes())?;
+    if let (Some(image), Some(arch), "vipd") = (images.first(), arches.first(), &*opts.recipe.name)
+    {
+        // An example first-boot config for this release: OUT/vipd.bu and OUT/vipd.ign.
+        crate::firstboot::write_release_example(&opts.out, &opts.version, *arch, &base_url, image)?;
+    }
     opts.progress.step(&format!(
         "updated {} and {}",
         sums_path.display(),
