@@ -96,6 +96,19 @@ pub fn write(target: &Path, contents: &[u8]) -> Result<()> {
     pending.commit()
 }
 
+/// Like [`write`] for files that may hold secrets (a rendered config with a VRRP password):
+/// mode 0600 from the start.
+pub fn write_private(target: &Path, contents: &[u8]) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut pending = PendingFile::create(target)?;
+    pending
+        .file()
+        .set_permissions(std::fs::Permissions::from_mode(0o600))
+        .and_then(|()| pending.file().write_all(contents))
+        .map_err(|e| err!("cannot write {}: {e}", target.display()))?;
+    pending.commit()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

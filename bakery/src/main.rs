@@ -216,7 +216,7 @@ fn butane(args: ButaneArgs) -> Result<()> {
         firstboot::butane_yaml(&inputs)?
     };
     match args.out {
-        Some(path) => atomic::write(&path, text.as_bytes()),
+        Some(path) => atomic::write_private(&path, text.as_bytes()),
         None => {
             print!("{text}");
             Ok(())
