@@ -383,6 +383,6 @@ pub fn write_release_example(
         RELEASE_EXAMPLE_CONFIG,
         Spec::V1_0_0,
     )?;
-    crate::atomic::write_private(&out.join("vipd.bu"), butane_yaml(&inputs)?.as_bytes())?;
-    crate::atomic::write_private(&out.join("vipd.ign"), ignition_json(&inputs)?.as_bytes())
+    crate::atomic::write(&out.join("vipd.bu"), butane_yaml(&inputs)?.as_bytes())?;
+    crate::atomic::write(&out.join("vipd.ign"), ignition_json(&inputs)?.as_bytes())
 }
