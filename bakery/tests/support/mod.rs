@@ -181,7 +181,7 @@ pub fn vipd_as(version: &str) -> PathBuf {
         stock.len(),
         "test version {version} must be as long as the workspace version {stock}"
     );
-    let path = e2e_dir().join(format!("vipd-{version}-{}", std::process::id()));
+    let path = e2e_dir().join(format!("vipd-as-{version}"));
     let mut done = DONE.lock().unwrap();
     if !done.iter().any(|v| v == version) {
         let bytes = std::fs::read(vipd_static()).unwrap();
@@ -199,7 +199,7 @@ pub fn vipd_as(version: &str) -> PathBuf {
                 i += 1;
             }
         }
-        let tmp = path.with_extension("tmp");
+        let tmp = e2e_dir().join(format!("vipd-as-{version}.{}.tmp", std::process::id()));
         std::fs::write(&tmp, patched).unwrap();
         std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .unwrap();
