@@ -490,6 +490,9 @@ impl Node {
     /// Runs systemd-sysupdate.service as systemd would with the drop-in installed in the node:
     /// each ExecStartPre, the unit's ExecStart, each ExecStartPost, in order, stopping at
     /// the first failure. Returns (command line, exit code) for each command run.
+    /// (systemd starts a Type=simple service's ExecStartPost right after forking ExecStart
+    /// and kills it if ExecStart fails; running them one after the other is the calm case of
+    /// that race, which the noop transfer keeps calm.)
     pub fn run_sysupdate_service(&self) -> ServiceRun {
         let unit = self.read("/usr/lib/systemd/system/systemd-sysupdate.service");
         let dropin = self.read(DROPIN_PATH);
