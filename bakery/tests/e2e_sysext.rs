@@ -1,6 +1,6 @@
 //! Install and auto-upgrade end to end against real systemd 257 (systemd-sysext,
 //! systemd-sysupdate, systemd-analyze) in a Flatcar-like Debian trixie root, running the
-//! command blocks of docs/install.md verbatim and the Butane drop-in for
+//! command blocks of README.md verbatim and the Butane drop-in for
 //! systemd-sysupdate.service line by line. Needs root, mmdebstrap and python3.
 
 mod support;
@@ -11,7 +11,7 @@ const UNIT: &str = "/usr/lib/systemd/system/vipd.service";
 const UPHOLDS: &str = "/usr/lib/systemd/system/multi-user.target.d/10-vipd.conf";
 const TRANSFER: &str = "/usr/lib/sysupdate.vipd.d/vipd.conf";
 
-/// Every docs/install.md block the tests paste; a block not listed here is untested.
+/// Every README.md block the tests paste; a block not listed here is untested.
 const TESTED_BLOCKS: [&str; 6] = [
     "publish",
     "manual-install",
@@ -50,7 +50,7 @@ fn node_with_files(tag: &str, release: &Release) -> Node {
 fn docs_blocks_are_the_tested_ones() {
     let blocks = doc_blocks();
     let names: Vec<&str> = blocks.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, TESTED_BLOCKS, "docs/install.md ```sh blocks");
+    assert_eq!(names, TESTED_BLOCKS, "README.md ```sh blocks");
     for (name, body) in &blocks {
         assert!(!body.trim().is_empty(), "{name} is empty");
     }

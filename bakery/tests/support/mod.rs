@@ -2,7 +2,7 @@
 //! built once with mmdebstrap and cached under the target dir, per-test copy-on-write nodes
 //! over it (overlayfs in a private mount namespace), `bake release` directories served on
 //! 127.0.0.1, vipd binaries that report the image's version, and the shell blocks of
-//! docs/install.md.
+//! README.md.
 #![allow(dead_code)]
 
 use std::fs::File;
@@ -281,7 +281,7 @@ impl Release {
         &self.base_url
     }
 
-    /// Runs docs/install.md's `publish` block for `version` (bake on PATH).
+    /// Runs README.md's `publish` block for `version` (bake on PATH).
     pub fn publish(&self, version: &str) {
         let bake_dir = Path::new(BAKE).parent().unwrap();
         let path = format!(
@@ -433,7 +433,7 @@ impl Node {
         assert!(self.sh(&format!("test -f \"$R/{dest}\"")).ok(), "{dest}");
     }
 
-    /// Runs a docs/install.md block as root would paste it, in /root, stopping at the first
+    /// Runs a README.md block as root would paste it, in /root, stopping at the first
     /// failing command.
     pub fn paste(&self, block: &str) -> Out {
         let file = self.scratch.path().join(format!(
@@ -449,7 +449,7 @@ impl Node {
 
     pub fn paste_ok(&self, name: &str) -> Out {
         let o = self.paste(&doc_block(name));
-        assert!(o.ok(), "docs/install.md block {name}:\n{o}");
+        assert!(o.ok(), "README.md block {name}:\n{o}");
         o
     }
 
@@ -589,9 +589,9 @@ pub fn split_command_line(line: &str) -> Vec<String> {
     words
 }
 
-/// The shell blocks of docs/install.md: (name, text) for each ```sh NAME fence.
+/// The shell blocks of README.md: (name, text) for each ```sh NAME fence.
 pub fn doc_blocks() -> Vec<(String, String)> {
-    let path = workspace().join("docs/install.md");
+    let path = workspace().join("README.md");
     let text = std::fs::read_to_string(&path).unwrap();
     let mut blocks = Vec::new();
     let mut current: Option<(String, String)> = None;
@@ -605,15 +605,15 @@ pub fn doc_blocks() -> Vec<(String, String)> {
             None => {
                 if let Some(info) = line.strip_prefix("```") {
                     let mut words = info.split_whitespace();
-                    if words.next() == Some("sh") {
-                        let name = words.next().unwrap_or("").to_string();
-                        current = Some((name, String::new()));
+                    // Only named blocks (```sh NAME) are commands the tests paste.
+                    if let (Some("sh"), Some(name)) = (words.next(), words.next()) {
+                        current = Some((name.to_string(), String::new()));
                     }
                 }
             }
         }
     }
-    assert!(current.is_none(), "docs/install.md: unterminated block");
+    assert!(current.is_none(), "README.md: unterminated block");
     blocks
 }
 
@@ -622,7 +622,7 @@ pub fn doc_block(name: &str) -> String {
         .into_iter()
         .find(|(n, _)| n == name)
         .map(|(_, b)| b)
-        .unwrap_or_else(|| panic!("docs/install.md has no ```sh {name} block"))
+        .unwrap_or_else(|| panic!("README.md has no ```sh {name} block"))
 }
 
 /// Appends to a file (for logs the tests keep).
