@@ -137,6 +137,41 @@ pub fn instance_priority(
     check::effective_priority(instance.priority, all)
 }
 
+/// Sync groups move together: every member of a group gets the priority change (from its
+/// base) of the group's least healthy member, so a check that lowers one instance below its
+/// peer lowers all of them and the peer takes the whole group. Faults are handled separately
+/// (a fault in one member faults all). `priorities[i]` belongs to `cfg.instances[i]`.
+pub fn sync_group_priorities(cfg: &Config, priorities: &mut [Priority]) {
+    for group in &cfg.sync_groups {
+        let members: Vec<usize> = cfg
+            .instances
+            .iter()
+            .enumerate()
+            .filter(|(_, inst)| group.instances.contains(&inst.name))
+            .map(|(i, _)| i)
+            .collect();
+        let change = |i: usize| match (priorities.get(i), cfg.instances.get(i)) {
+            (Some(Priority::Value(v)), Some(inst)) if inst.priority != 255 => {
+                Some(i32::from(*v) - i32::from(inst.priority))
+            }
+            _ => None,
+        };
+        let Some(worst) = members.iter().filter_map(|&i| change(i)).min() else {
+            continue;
+        };
+        for &i in &members {
+            if let (Some(Priority::Value(v)), Some(inst)) =
+                (priorities.get_mut(i), cfg.instances.get(i))
+            {
+                if inst.priority != 255 {
+                    let value = (i32::from(inst.priority) + worst).clamp(1, 254);
+                    *v = u8::try_from(value).unwrap_or(1);
+                }
+            }
+        }
+    }
+}
+
 /// Does the instance track this check?
 pub fn tracks_check(instance: &config::Instance, name: &str) -> bool {
     instance
@@ -211,6 +246,65 @@ vrrp_instance VI_1 {
         assert_eq!(
             instance_priority(inst, &cfg, &all_up, &links),
             Priority::Value(120)
+        );
+    }
+
+    #[test]
+    fn sync_group_members_share_the_worst_priority_change() {
+        let text = r#"
+vrrp_sync_group G {
+  group {
+    VI_1
+    VI_2
+  }
+}
+vrrp_instance VI_1 {
+  interface eth0
+  virtual_router_id 51
+  priority 150
+  virtual_ipaddress {
+    192.0.2.100
+  }
+}
+vrrp_instance VI_2 {
+  interface eth1
+  virtual_router_id 52
+  priority 120
+  virtual_ipaddress {
+    198.51.100.100
+  }
+}
+vrrp_instance VI_3 {
+  interface eth2
+  virtual_router_id 53
+  priority 100
+  virtual_ipaddress {
+    203.0.113.100
+  }
+}
+"#;
+        let cfg = config::parse_keepalived(text, std::path::Path::new("g.conf")).unwrap();
+        // VI_1 lost 60 through a check; VI_2 is healthy; VI_3 is in no group.
+        let mut p = vec![
+            Priority::Value(90),
+            Priority::Value(120),
+            Priority::Value(80),
+        ];
+        sync_group_priorities(&cfg, &mut p);
+        assert_eq!(
+            p,
+            vec![
+                Priority::Value(90),
+                Priority::Value(60),
+                Priority::Value(80)
+            ]
+        );
+        // A faulted member leaves the others' priorities alone (the fault spreads instead).
+        let mut p = vec![Priority::Fault, Priority::Value(130), Priority::Value(100)];
+        sync_group_priorities(&cfg, &mut p);
+        assert_eq!(
+            p,
+            vec![Priority::Fault, Priority::Value(130), Priority::Value(100)]
         );
     }
 

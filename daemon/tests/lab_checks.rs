@@ -670,6 +670,66 @@ fn lab_checks_sync_group_members_move_together() {
     );
 }
 
+/// A sync group also moves together when a check only lowers one member's priority: the
+/// other member takes the same change, so the peer takes over both.
+#[test]
+fn lab_checks_sync_group_follows_a_members_priority_drop() {
+    let lab = Lab::with_options(
+        "syncprio",
+        LabOptions {
+            routers: 2,
+            second_segment: true,
+        },
+    );
+    let value = lab.dir().join("prio");
+    std::fs::write(&value, "0\n").unwrap();
+    let vip_b: IpAddr = Segment::Second.vip4().into();
+    let conf = |router: usize, priority: u8, track: bool| {
+        let mut a = VrrpInstance::new("VI_A", "eth0", 51)
+            .priority(priority)
+            .version(3)
+            .advert_ms(100)
+            .vip("192.0.2.100/24");
+        if track {
+            a = a.line("track_file {\n        tf weight -10\n    }");
+        }
+        let body = KeepalivedConf::new(&format!("r{router}"))
+            .instance(a)
+            .instance(
+                VrrpInstance::new("VI_B", "eth1", 52)
+                    .priority(priority)
+                    .version(3)
+                    .advert_ms(100)
+                    .vip("198.51.100.100/24"),
+            )
+            .render();
+        let group = "vrrp_sync_group G {\n    group {\n        VI_A\n        VI_B\n    }\n}\n";
+        if track {
+            format!(
+                "vrrp_track_file tf {{\n    file \"{}\"\n}}\n\n{body}\n{group}",
+                value.display()
+            )
+        } else {
+            format!("{body}\n{group}")
+        }
+    };
+    let r1 = lab.spawn_vipd(1, &conf(1, 150, true));
+    let _r2 = lab.spawn_vipd(2, &conf(2, 100, false));
+    expect_holder(&lab, vip(), 1, "start A");
+    expect_holder(&lab, vip_b, 1, "start B");
+
+    std::fs::write(&value, "7\n").unwrap();
+    expect_holder(&lab, vip(), 2, "VI_A: 150 + 7 x -10 = 80 < 100");
+    expect_holder(&lab, vip_b, 2, "VI_B follows its group");
+    expect_status(&r1, "both at 80", |s| {
+        priority_of(s, "VI_A") == 80 && priority_of(s, "VI_B") == 80
+    });
+
+    std::fs::write(&value, "0\n").unwrap();
+    expect_holder(&lab, vip(), 1, "A back");
+    expect_holder(&lab, vip_b, 1, "B back");
+}
+
 /// `track_interface`: without weight a down interface faults the instance; with a weight it
 /// lowers the priority.
 #[test]

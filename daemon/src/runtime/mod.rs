@@ -876,13 +876,25 @@ impl Daemon {
     fn apply_tracking(&mut self, now: Instant) {
         let checks = self.checks.as_ref();
         let health = |name: &str| checks.and_then(|c| c.health(name));
+        let mut priorities: Vec<Priority> = self
+            .config
+            .instances
+            .iter()
+            .map(|inst| {
+                tracking::instance_priority(inst, &self.config, &health, &self.tracked_links)
+            })
+            .collect();
+        tracking::sync_group_priorities(&self.config, &mut priorities);
         for router in &mut self.routers {
-            let priority = tracking::instance_priority(
-                &router.cfg,
-                &self.config,
-                &health,
-                &self.tracked_links,
-            );
+            let Some(priority) = self
+                .config
+                .instances
+                .iter()
+                .position(|inst| inst.name == router.cfg.name)
+                .and_then(|i| priorities.get(i).copied())
+            else {
+                continue;
+            };
             match priority {
                 Priority::Fault => {
                     if !router.check_fault {
