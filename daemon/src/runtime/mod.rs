@@ -3,32 +3,37 @@
 //! carries out the actions the core hands back. Sockets feed it through a channel, so no
 //! state is shared and nothing needs a lock.
 
+mod health;
+mod reload;
 mod router;
+mod tasks;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::net::UnixListener;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
-use crate::check::{CheckEvent, CheckRunner, CheckRunnerHandle, Priority};
+use crate::check::{CheckEvent, CheckRunnerHandle};
 use crate::config::{self, Config};
-use crate::control::{CheckStatus, StatusReport, DEFAULT_SOCKET};
+use crate::control::StatusReport;
 use crate::net::announce::Announcer;
 use crate::net::monitor::{Monitor, NetEvent};
 use crate::net::netlink::Netlink;
 use crate::net::socket::{Received, VrrpSocket};
 use crate::notify::{self, Notifier, NotifyState};
-use crate::tracking;
 use crate::vrrp::instance::{Action, ReceivedAdvert, State};
 use crate::vrrp::packet::{self, DropReason, RxMeta};
 use router::{Router, SocketKey};
+use tasks::{
+    bind_control_socket, earliest, next_check_event, sleep, spawn_control, spawn_monitor,
+    spawn_reader, tell_systemd,
+};
 
 /// Runs the daemon until SIGTERM/SIGINT. Errors are start-up failures (bad config, no
 /// netlink, socket in use) and come back as one printable message.
@@ -172,7 +177,7 @@ impl Daemon {
             self.routers.len(),
             self.socket_path.display()
         );
-        notify(&[sd_notify::NotifyState::Ready]);
+        tell_systemd(&[sd_notify::NotifyState::Ready]);
         let watchdog = sd_notify::watchdog_enabled().map(|d| d / 2);
         let mut next_watchdog = watchdog.map(|d| tokio::time::Instant::now() + d);
 
@@ -193,7 +198,7 @@ impl Daemon {
             let now = Instant::now();
             if let (Some(period), Some(at)) = (watchdog, next_watchdog) {
                 if tokio::time::Instant::now() >= at {
-                    notify(&[sd_notify::NotifyState::Watchdog]);
+                    tell_systemd(&[sd_notify::NotifyState::Watchdog]);
                     next_watchdog = Some(tokio::time::Instant::now() + period);
                 }
             }
@@ -232,7 +237,7 @@ impl Daemon {
             return;
         }
         info!("{signal}: stopping, handing over master instances");
-        notify(&[sd_notify::NotifyState::Stopping]);
+        tell_systemd(&[sd_notify::NotifyState::Stopping]);
         self.stopping = true;
         for router in &mut self.routers {
             let bound = router.handover_bound();
@@ -737,289 +742,6 @@ impl Daemon {
         }
     }
 
-    /// SIGHUP: read the file again. Unchanged instances keep their state and VIPs; a bad file
-    /// is refused and the running configuration stays.
-    async fn reload(&mut self) {
-        notify_reloading();
-        info!("SIGHUP: reloading {}", self.config_path.display());
-        let new = match config::load(&self.config_path) {
-            Ok(cfg) => cfg,
-            Err(e) => {
-                error!(
-                    "reload refused, keeping the running configuration: {}",
-                    e.to_string().trim_end()
-                );
-                notify(&[sd_notify::NotifyState::Ready]);
-                return;
-            }
-        };
-        // Changed checks start afresh; a check that cannot run refuses the whole file.
-        let new_specs = tracking::check_specs(&new);
-        let checks_changed = new_specs != tracking::check_specs(&self.config);
-        let new_checks = match new_specs {
-            Ok(specs) if checks_changed && !specs.is_empty() => match CheckRunner::spawn(specs) {
-                Ok(started) => Some(started),
-                Err(e) => {
-                    error!("reload refused, keeping the running configuration: {e}");
-                    notify(&[sd_notify::NotifyState::Ready]);
-                    return;
-                }
-            },
-            Ok(_) => None,
-            Err(e) => {
-                error!("reload refused, keeping the running configuration: {e}");
-                notify(&[sd_notify::NotifyState::Ready]);
-                return;
-            }
-        };
-        let now = Instant::now();
-        let global_changed = new.global != self.config.global;
-        let mut kept: Vec<Router> = Vec::new();
-        let mut old = std::mem::take(&mut self.routers);
-        let mut retired: Vec<Router> = Vec::new();
-        let mut started: Vec<usize> = Vec::new();
-        for cfg in &new.instances {
-            let same = old
-                .iter()
-                .position(|r| r.cfg.name == cfg.name && (r.cfg == *cfg) && !global_changed);
-            match same {
-                Some(pos) => kept.push(old.remove(pos)),
-                None => {
-                    if let Some(pos) = old.iter().position(|r| r.cfg.name == cfg.name) {
-                        let mut router = old.remove(pos);
-                        if !global_changed && router.update_in_place(now, cfg, &new.global) {
-                            info!("{}: changed by reload: applied in place", cfg.name);
-                            kept.push(router);
-                            continue;
-                        }
-                        retired.push(router);
-                    }
-                    started.push(kept.len());
-                    kept.push(Router::new(cfg.clone(), &new.global));
-                }
-            }
-        }
-        retired.append(&mut old);
-        // Retired instances leave the way keepalived's do: priority 0, VIPs removed.
-        for mut router in retired {
-            info!(
-                "{}: removed or changed by reload: stopping it",
-                router.cfg.name
-            );
-            router.fsm.shutdown(now);
-            self.routers = vec![router];
-            self.process_actions().await;
-        }
-        self.routers = kept;
-        self.config = new;
-        if checks_changed {
-            let (handle, events) = new_checks.unzip();
-            self.checks = handle;
-            self.check_events = events;
-        }
-        self.read_tracked_links();
-        let used: Vec<SocketKey> = self.routers.iter().map(|r| r.key.clone()).collect();
-        self.sockets.retain(|key, _| used.contains(key));
-        self.apply_tracking(now);
-        for index in started {
-            self.remove_leftover_vips(index);
-            self.start_router(index, now);
-        }
-        self.process_actions().await;
-        info!("reload done: {} instance(s)", self.routers.len());
-        notify(&[sd_notify::NotifyState::Ready]);
-    }
-
-    /// Starts the health checks of the current configuration (replacing running ones).
-    fn start_checks(&mut self) -> Result<(), String> {
-        if let Some(mut old) = self.checks.take() {
-            old.stop();
-        }
-        self.check_events = None;
-        let specs = tracking::check_specs(&self.config)?;
-        if specs.is_empty() {
-            return Ok(());
-        }
-        let (handle, events) = CheckRunner::spawn(specs)?;
-        self.checks = Some(handle);
-        self.check_events = Some(events);
-        Ok(())
-    }
-
-    fn read_tracked_links(&mut self) {
-        let names: std::collections::BTreeSet<String> = self
-            .routers
-            .iter()
-            .flat_map(|r| r.cfg.track_interfaces.iter().map(|t| t.name.clone()))
-            .collect();
-        self.tracked_links = names
-            .into_iter()
-            .map(|name| {
-                let up = match self.netlink.link_index(&name) {
-                    Ok(Some(i)) => self.netlink.link(i).ok().flatten().is_some_and(|l| l.up),
-                    _ => false,
-                };
-                (name, up)
-            })
-            .collect();
-    }
-
-    fn on_check_event(&mut self, event: CheckEvent) {
-        let value_check = matches!(event.health, crate::check::Health::Value(_));
-        // The runner logs health changes itself.
-        if event.state_changed.is_some() || value_check {
-            self.apply_tracking(Instant::now());
-        }
-    }
-
-    /// Recomputes every instance's priority from what it tracks, then its fault state.
-    fn apply_tracking(&mut self, now: Instant) {
-        let checks = self.checks.as_ref();
-        let health = |name: &str| checks.and_then(|c| c.health(name));
-        let mut priorities: Vec<Priority> = self
-            .config
-            .instances
-            .iter()
-            .map(|inst| {
-                tracking::instance_priority(inst, &self.config, &health, &self.tracked_links)
-            })
-            .collect();
-        tracking::sync_group_priorities(&self.config, &mut priorities);
-        for router in &mut self.routers {
-            let Some(priority) = self
-                .config
-                .instances
-                .iter()
-                .position(|inst| inst.name == router.cfg.name)
-                .and_then(|i| priorities.get(i).copied())
-            else {
-                continue;
-            };
-            match priority {
-                Priority::Fault => {
-                    if !router.check_fault {
-                        warn!(
-                            "{}: a tracked check or interface failed with weight 0: FAULT",
-                            router.cfg.name
-                        );
-                    }
-                    router.check_fault = true;
-                }
-                Priority::Value(p) => {
-                    router.check_fault = false;
-                    if p != router.fsm.effective_priority() {
-                        info!(
-                            "{}: effective priority {} -> {p}",
-                            router.cfg.name,
-                            router.fsm.effective_priority()
-                        );
-                        router.fsm.set_effective_priority(now, p);
-                    }
-                }
-            }
-        }
-        self.apply_faults(now);
-    }
-
-    /// An instance is in FAULT while its interface is unusable or a weight-0 check failed, or
-    /// while any other member of its sync group is (keepalived: a fault in one faults all).
-    fn apply_faults(&mut self, now: Instant) {
-        let own: Vec<(String, bool)> = self
-            .routers
-            .iter()
-            .map(|r| (r.cfg.name.clone(), !r.link_up || r.check_fault))
-            .collect();
-        let faulty = |name: &str| own.iter().any(|(n, f)| n == name && *f);
-        for router in &mut self.routers {
-            let name = router.cfg.name.clone();
-            let group_fault = self
-                .config
-                .sync_groups
-                .iter()
-                .filter(|g| g.instances.contains(&name))
-                .any(|g| g.instances.iter().any(|m| faulty(m)));
-            let fault = faulty(&name) || group_fault;
-            if fault != router.fsm.is_fault() {
-                if fault && !faulty(&name) {
-                    warn!("{name}: another member of its sync group is in FAULT");
-                }
-                router.fsm.set_fault(now, fault);
-            }
-        }
-    }
-
-    /// Runs the instance's notification scripts, then its sync group's once all members agree.
-    fn notify_transition(&mut self, index: usize, to: State) {
-        let Some(router) = self.routers.get(index) else {
-            return;
-        };
-        let state = match to {
-            State::Master => NotifyState::Master,
-            State::Backup => NotifyState::Backup,
-            State::Fault => NotifyState::Fault,
-            State::Initialize => NotifyState::Stop,
-        };
-        let user = self.config.global.script_user.clone();
-        let mut jobs = notify::scripts_for(
-            &router.cfg.notify,
-            "INSTANCE",
-            &router.cfg.name,
-            state,
-            router.fsm.effective_priority(),
-        );
-        for group in &self.config.sync_groups {
-            if !group.instances.contains(&router.cfg.name) {
-                continue;
-            }
-            let all_agree = group.instances.iter().all(|member| {
-                self.routers
-                    .iter()
-                    .find(|r| &r.cfg.name == member)
-                    .is_some_and(|r| r.fsm.state() == to)
-            });
-            if all_agree && self.group_states.get(&group.name) != Some(&state) {
-                self.group_states.insert(group.name.clone(), state);
-                info!("sync group {}: {}", group.name, state.as_str());
-                jobs.extend(notify::scripts_for(
-                    &group.notify,
-                    "GROUP",
-                    &group.name,
-                    state,
-                    0,
-                ));
-            }
-        }
-        if let Some(notifier) = &self.notifier {
-            for argv in jobs {
-                notifier.run(argv, user.clone());
-            }
-        }
-    }
-
-    fn check_status(&self) -> Vec<CheckStatus> {
-        let Some(checks) = &self.checks else {
-            return Vec::new();
-        };
-        checks
-            .snapshot()
-            .into_iter()
-            .map(|snap| CheckStatus {
-                weight: self
-                    .config
-                    .checks
-                    .iter()
-                    .find(|c| c.name == snap.name)
-                    .map(|c| c.weight)
-                    .unwrap_or(0),
-                kind: snap.kind.to_string(),
-                state: snap.health.to_string(),
-                last_result: snap.last_detail.clone(),
-                last_latency_ms: snap.last_latency.map(|d| d.as_secs_f64() * 1000.0),
-                name: snap.name,
-            })
-            .collect()
-    }
-
     fn status(&self) -> StatusReport {
         StatusReport {
             pid: std::process::id(),
@@ -1028,132 +750,4 @@ impl Daemon {
             checks: self.check_status(),
         }
     }
-}
-
-async fn next_check_event(rx: &mut Option<mpsc::Receiver<CheckEvent>>) -> Option<CheckEvent> {
-    match rx {
-        Some(rx) => rx.recv().await,
-        None => std::future::pending().await,
-    }
-}
-
-fn earliest(
-    a: Option<tokio::time::Instant>,
-    b: Option<tokio::time::Instant>,
-) -> Option<tokio::time::Instant> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
-}
-
-async fn sleep(until: Option<tokio::time::Instant>) {
-    match until {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
-}
-
-fn notify(state: &[sd_notify::NotifyState]) {
-    if let Err(e) = sd_notify::notify(state) {
-        tracing::debug!("sd_notify: {e}");
-    }
-}
-
-fn notify_reloading() {
-    match sd_notify::NotifyState::monotonic_usec_now() {
-        Ok(now) => notify(&[sd_notify::NotifyState::Reloading, now]),
-        Err(_) => notify(&[sd_notify::NotifyState::Reloading]),
-    }
-}
-
-fn spawn_reader(
-    socket: Arc<VrrpSocket>,
-    key: SocketKey,
-    tx: mpsc::Sender<Event>,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            match socket.recv().await {
-                Ok(received) => {
-                    if tx.send(Event::Packet(key.clone(), received)).await.is_err() {
-                        return;
-                    }
-                }
-                Err(e) => {
-                    tracing::debug!("receive on {}: {e}", key.interface);
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-        }
-    })
-}
-
-fn spawn_monitor(mut monitor: Monitor, tx: mpsc::Sender<Event>) {
-    tokio::spawn(async move {
-        loop {
-            match monitor.recv().await {
-                Ok(event) => {
-                    if tx.send(Event::Net(event)).await.is_err() {
-                        return;
-                    }
-                }
-                Err(e) => {
-                    warn!("netlink monitor: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-        }
-    });
-}
-
-/// Binds the control socket, refusing to steal it from a live daemon.
-fn bind_control_socket(path: &Path) -> Result<UnixListener, String> {
-    if std::os::unix::net::UnixStream::connect(path).is_ok() {
-        return Err(format!(
-            "control socket {} is in use by another vipd (pass --socket to run several)",
-            path.display()
-        ));
-    }
-    let _ = std::fs::remove_file(path);
-    if let Some(dir) = path.parent() {
-        if path == Path::new(DEFAULT_SOCKET) || !dir.exists() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        }
-    }
-    UnixListener::bind(path).map_err(|e| format!("cannot bind {}: {e}", path.display()))
-}
-
-fn spawn_control(listener: UnixListener, tx: mpsc::Sender<Event>) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            };
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-                let (read, mut write) = stream.into_split();
-                let mut line = String::new();
-                let mut reader = BufReader::new(read.take(256));
-                let got =
-                    tokio::time::timeout(Duration::from_secs(2), reader.read_line(&mut line)).await;
-                if !matches!(got, Ok(Ok(_))) || line.trim() != "status" {
-                    let _ = write.write_all(b"{\"error\":\"unknown request\"}\n").await;
-                    return;
-                }
-                let (reply_tx, reply_rx) = oneshot::channel();
-                if tx.send(Event::Status(reply_tx)).await.is_err() {
-                    return;
-                }
-                if let Ok(report) = reply_rx.await {
-                    if let Ok(json) = serde_json::to_vec(&report) {
-                        let _ = write.write_all(&json).await;
-                    }
-                }
-            });
-        }
-    })
 }

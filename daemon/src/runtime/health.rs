@@ -1,0 +1,205 @@
+//! Health: running the checks, turning their results (and tracked interfaces) into each
+//! instance's priority or FAULT, sync groups, and the notification scripts of transitions.
+
+use std::time::Instant;
+
+use tracing::{info, warn};
+
+use super::Daemon;
+use crate::check::{CheckEvent, CheckRunner, Priority};
+use crate::control::CheckStatus;
+use crate::notify::{self, NotifyState};
+use crate::tracking;
+use crate::vrrp::instance::State;
+
+impl Daemon {
+    /// Starts the health checks of the current configuration (replacing running ones).
+    pub(super) fn start_checks(&mut self) -> Result<(), String> {
+        if let Some(mut old) = self.checks.take() {
+            old.stop();
+        }
+        self.check_events = None;
+        let specs = tracking::check_specs(&self.config)?;
+        if specs.is_empty() {
+            return Ok(());
+        }
+        let (handle, events) = CheckRunner::spawn(specs)?;
+        self.checks = Some(handle);
+        self.check_events = Some(events);
+        Ok(())
+    }
+
+    pub(super) fn read_tracked_links(&mut self) {
+        let names: std::collections::BTreeSet<String> = self
+            .routers
+            .iter()
+            .flat_map(|r| r.cfg.track_interfaces.iter().map(|t| t.name.clone()))
+            .collect();
+        self.tracked_links = names
+            .into_iter()
+            .map(|name| {
+                let up = match self.netlink.link_index(&name) {
+                    Ok(Some(i)) => self.netlink.link(i).ok().flatten().is_some_and(|l| l.up),
+                    _ => false,
+                };
+                (name, up)
+            })
+            .collect();
+    }
+
+    pub(super) fn on_check_event(&mut self, event: CheckEvent) {
+        let value_check = matches!(event.health, crate::check::Health::Value(_));
+        // The runner logs health changes itself.
+        if event.state_changed.is_some() || value_check {
+            self.apply_tracking(Instant::now());
+        }
+    }
+
+    /// Recomputes every instance's priority from what it tracks, then its fault state.
+    pub(super) fn apply_tracking(&mut self, now: Instant) {
+        let checks = self.checks.as_ref();
+        let health = |name: &str| checks.and_then(|c| c.health(name));
+        let mut priorities: Vec<Priority> = self
+            .config
+            .instances
+            .iter()
+            .map(|inst| {
+                tracking::instance_priority(inst, &self.config, &health, &self.tracked_links)
+            })
+            .collect();
+        tracking::sync_group_priorities(&self.config, &mut priorities);
+        for router in &mut self.routers {
+            let Some(priority) = self
+                .config
+                .instances
+                .iter()
+                .position(|inst| inst.name == router.cfg.name)
+                .and_then(|i| priorities.get(i).copied())
+            else {
+                continue;
+            };
+            match priority {
+                Priority::Fault => {
+                    if !router.check_fault {
+                        warn!(
+                            "{}: a tracked check or interface failed with weight 0: FAULT",
+                            router.cfg.name
+                        );
+                    }
+                    router.check_fault = true;
+                }
+                Priority::Value(p) => {
+                    router.check_fault = false;
+                    if p != router.fsm.effective_priority() {
+                        info!(
+                            "{}: effective priority {} -> {p}",
+                            router.cfg.name,
+                            router.fsm.effective_priority()
+                        );
+                        router.fsm.set_effective_priority(now, p);
+                    }
+                }
+            }
+        }
+        self.apply_faults(now);
+    }
+
+    /// An instance is in FAULT while its interface is unusable or a weight-0 check failed, or
+    /// while any other member of its sync group is (keepalived: a fault in one faults all).
+    pub(super) fn apply_faults(&mut self, now: Instant) {
+        let own: Vec<(String, bool)> = self
+            .routers
+            .iter()
+            .map(|r| (r.cfg.name.clone(), !r.link_up || r.check_fault))
+            .collect();
+        let faulty = |name: &str| own.iter().any(|(n, f)| n == name && *f);
+        for router in &mut self.routers {
+            let name = router.cfg.name.clone();
+            let group_fault = self
+                .config
+                .sync_groups
+                .iter()
+                .filter(|g| g.instances.contains(&name))
+                .any(|g| g.instances.iter().any(|m| faulty(m)));
+            let fault = faulty(&name) || group_fault;
+            if fault != router.fsm.is_fault() {
+                if fault && !faulty(&name) {
+                    warn!("{name}: another member of its sync group is in FAULT");
+                }
+                router.fsm.set_fault(now, fault);
+            }
+        }
+    }
+
+    /// Runs the instance's notification scripts, then its sync group's once all members agree.
+    pub(super) fn notify_transition(&mut self, index: usize, to: State) {
+        let Some(router) = self.routers.get(index) else {
+            return;
+        };
+        let state = match to {
+            State::Master => NotifyState::Master,
+            State::Backup => NotifyState::Backup,
+            State::Fault => NotifyState::Fault,
+            State::Initialize => NotifyState::Stop,
+        };
+        let user = self.config.global.script_user.clone();
+        let mut jobs = notify::scripts_for(
+            &router.cfg.notify,
+            "INSTANCE",
+            &router.cfg.name,
+            state,
+            router.fsm.effective_priority(),
+        );
+        for group in &self.config.sync_groups {
+            if !group.instances.contains(&router.cfg.name) {
+                continue;
+            }
+            let all_agree = group.instances.iter().all(|member| {
+                self.routers
+                    .iter()
+                    .find(|r| &r.cfg.name == member)
+                    .is_some_and(|r| r.fsm.state() == to)
+            });
+            if all_agree && self.group_states.get(&group.name) != Some(&state) {
+                self.group_states.insert(group.name.clone(), state);
+                info!("sync group {}: {}", group.name, state.as_str());
+                jobs.extend(notify::scripts_for(
+                    &group.notify,
+                    "GROUP",
+                    &group.name,
+                    state,
+                    0,
+                ));
+            }
+        }
+        if let Some(notifier) = &self.notifier {
+            for argv in jobs {
+                notifier.run(argv, user.clone());
+            }
+        }
+    }
+
+    pub(super) fn check_status(&self) -> Vec<CheckStatus> {
+        let Some(checks) = &self.checks else {
+            return Vec::new();
+        };
+        checks
+            .snapshot()
+            .into_iter()
+            .map(|snap| CheckStatus {
+                weight: self
+                    .config
+                    .checks
+                    .iter()
+                    .find(|c| c.name == snap.name)
+                    .map(|c| c.weight)
+                    .unwrap_or(0),
+                kind: snap.kind.to_string(),
+                state: snap.health.to_string(),
+                last_result: snap.last_detail.clone(),
+                last_latency_ms: snap.last_latency.map(|d| d.as_secs_f64() * 1000.0),
+                name: snap.name,
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,107 @@
+//! SIGHUP: re-reading the configuration without disturbing what did not change.
+
+use std::time::Instant;
+
+use tracing::{error, info};
+
+use super::router::{Router, SocketKey};
+use super::tasks::{tell_systemd, tell_systemd_reloading};
+use super::Daemon;
+use crate::check::CheckRunner;
+use crate::config;
+use crate::tracking;
+
+impl Daemon {
+    /// SIGHUP: read the file again. Unchanged instances keep their state and VIPs; a bad file
+    /// is refused and the running configuration stays.
+    pub(super) async fn reload(&mut self) {
+        tell_systemd_reloading();
+        info!("SIGHUP: reloading {}", self.config_path.display());
+        let new = match config::load(&self.config_path) {
+            Ok(cfg) => cfg,
+            Err(e) => {
+                error!(
+                    "reload refused, keeping the running configuration: {}",
+                    e.to_string().trim_end()
+                );
+                tell_systemd(&[sd_notify::NotifyState::Ready]);
+                return;
+            }
+        };
+        // Changed checks start afresh; a check that cannot run refuses the whole file.
+        let new_specs = tracking::check_specs(&new);
+        let checks_changed = new_specs != tracking::check_specs(&self.config);
+        let new_checks = match new_specs {
+            Ok(specs) if checks_changed && !specs.is_empty() => match CheckRunner::spawn(specs) {
+                Ok(started) => Some(started),
+                Err(e) => {
+                    error!("reload refused, keeping the running configuration: {e}");
+                    tell_systemd(&[sd_notify::NotifyState::Ready]);
+                    return;
+                }
+            },
+            Ok(_) => None,
+            Err(e) => {
+                error!("reload refused, keeping the running configuration: {e}");
+                tell_systemd(&[sd_notify::NotifyState::Ready]);
+                return;
+            }
+        };
+        let now = Instant::now();
+        let global_changed = new.global != self.config.global;
+        let mut kept: Vec<Router> = Vec::new();
+        let mut old = std::mem::take(&mut self.routers);
+        let mut retired: Vec<Router> = Vec::new();
+        let mut started: Vec<usize> = Vec::new();
+        for cfg in &new.instances {
+            let same = old
+                .iter()
+                .position(|r| r.cfg.name == cfg.name && (r.cfg == *cfg) && !global_changed);
+            match same {
+                Some(pos) => kept.push(old.remove(pos)),
+                None => {
+                    if let Some(pos) = old.iter().position(|r| r.cfg.name == cfg.name) {
+                        let mut router = old.remove(pos);
+                        if !global_changed && router.update_in_place(now, cfg, &new.global) {
+                            info!("{}: changed by reload: applied in place", cfg.name);
+                            kept.push(router);
+                            continue;
+                        }
+                        retired.push(router);
+                    }
+                    started.push(kept.len());
+                    kept.push(Router::new(cfg.clone(), &new.global));
+                }
+            }
+        }
+        retired.append(&mut old);
+        // Retired instances leave the way keepalived's do: priority 0, VIPs removed.
+        for mut router in retired {
+            info!(
+                "{}: removed or changed by reload: stopping it",
+                router.cfg.name
+            );
+            router.fsm.shutdown(now);
+            self.routers = vec![router];
+            self.process_actions().await;
+        }
+        self.routers = kept;
+        self.config = new;
+        if checks_changed {
+            let (handle, events) = new_checks.unzip();
+            self.checks = handle;
+            self.check_events = events;
+        }
+        self.read_tracked_links();
+        let used: Vec<SocketKey> = self.routers.iter().map(|r| r.key.clone()).collect();
+        self.sockets.retain(|key, _| used.contains(key));
+        self.apply_tracking(now);
+        for index in started {
+            self.remove_leftover_vips(index);
+            self.start_router(index, now);
+        }
+        self.process_actions().await;
+        info!("reload done: {} instance(s)", self.routers.len());
+        tell_systemd(&[sd_notify::NotifyState::Ready]);
+    }
+}
