@@ -94,6 +94,56 @@ fn sighup_with_a_good_file_applies_it_and_keeps_unchanged_instances() {
 }
 
 #[test]
+fn sighup_changing_the_vip_list_keeps_the_master_and_moves_only_those_vips() {
+    let lab = Lab::new("vipd-reload-vips", 2);
+    let (r1, r2) = pair(&lab);
+    let before = instance(&r1, "VI_B");
+    let meter = lab.outage_meter(&[vip4()], Duration::from_millis(2));
+    assert!(meter.wait_replies(20, SETTLE), "no replies from VI_1");
+    let extra: IpAddr = "192.0.2.103".parse().expect("address");
+
+    // Both routers get VI_B with 192.0.2.103 instead of 192.0.2.102 (backup first).
+    let moved = |priority: u8| {
+        VrrpInstance::new("VI_B", "eth0", 53)
+            .priority(priority)
+            .version(3)
+            .advert(ADVERT)
+            .vip("192.0.2.103/24")
+    };
+    rewrite_conf(&r2, &conf(2, &[v3_ipv4(100), moved(100)]));
+    reload(&r2, 1);
+    rewrite_conf(&r1, &conf(1, &[v3_ipv4(150), moved(150)]));
+    reload(&r1, 1);
+    expect_sole_holder(&lab, extra, 1, SETTLE, "the added VIP on the master");
+    let gone = lab::wait_until(SETTLE, Duration::from_millis(20), || {
+        lab.holders(vip_b()).is_empty()
+    });
+    assert!(
+        gone.is_some(),
+        "the removed VIP is still held: {:?}",
+        lab.holders(vip_b())
+    );
+
+    // Same virtual router: no restart, no failover, VI_1 untouched.
+    let after = instance(&r1, "VI_B");
+    assert_eq!(after.state, "MASTER", "{after:#?}\n{}", r1.log());
+    assert_eq!(
+        after.transitions,
+        before.transitions,
+        "a VIP list change must not restart the instance: {after:#?}\n{}",
+        r1.log()
+    );
+    assert_eq!(after.vips, vec!["192.0.2.103/24".to_string()], "{after:#?}");
+    assert_eq!(instance(&r2, "VI_B").state, "BACKUP");
+    expect_stays_sole_holder(&lab, vip4(), 1, ADVERT * 5);
+    let report = meter.stop();
+    assert!(
+        report.longest_gap() < Duration::from_millis(250),
+        "VI_1 had an outage during the reload\n{report}"
+    );
+}
+
+#[test]
 fn sighup_raising_the_masters_priority_keeps_it_master() {
     let lab = Lab::new("vipd-reload-up", 2);
     let (r1, r2) = pair(&lab);

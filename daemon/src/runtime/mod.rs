@@ -636,40 +636,13 @@ impl Daemon {
             Action::AddVips => {
                 router.vips_installed = true;
                 for vip in &router.cfg.vips {
-                    let ifname = router.cfg.vip_interface(vip);
-                    let result = match self.netlink.link_index(ifname) {
-                        Ok(Some(ifindex)) => self.netlink.add_address(
-                            ifindex,
-                            vip.address,
-                            vip.prefix_len,
-                            vip.label.as_deref(),
-                        ),
-                        Ok(None) => Err(std::io::Error::other("no such interface")),
-                        Err(e) => Err(e),
-                    };
-                    if let Err(e) = result {
-                        error!(
-                            "{}: cannot add {} to {ifname}: {e}",
-                            router.cfg.name, vip.address
-                        );
-                    }
+                    add_vip(&self.netlink, &router.cfg, vip);
                 }
             }
             Action::RemoveVips => {
                 router.vips_installed = false;
                 for vip in &router.cfg.vips {
-                    let ifname = router.cfg.vip_interface(vip);
-                    if let Ok(Some(ifindex)) = self.netlink.link_index(ifname) {
-                        if let Err(e) =
-                            self.netlink
-                                .delete_address(ifindex, vip.address, vip.prefix_len)
-                        {
-                            error!(
-                                "{}: cannot remove {} from {ifname}: {e}",
-                                router.cfg.name, vip.address
-                            );
-                        }
-                    }
+                    remove_vip(&self.netlink, &router.cfg, vip);
                 }
             }
             Action::Announce => {
@@ -748,6 +721,37 @@ impl Daemon {
             config: self.config_path.display().to_string(),
             instances: self.routers.iter().map(Router::status).collect(),
             checks: self.check_status(),
+        }
+    }
+}
+
+/// Adds one VIP to its interface (`dev`, else the instance's); failures are logged.
+fn add_vip(netlink: &Netlink, instance: &config::Instance, vip: &config::Vip) {
+    let ifname = instance.vip_interface(vip);
+    let result = match netlink.link_index(ifname) {
+        Ok(Some(ifindex)) => {
+            netlink.add_address(ifindex, vip.address, vip.prefix_len, vip.label.as_deref())
+        }
+        Ok(None) => Err(std::io::Error::other("no such interface")),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = result {
+        error!(
+            "{}: cannot add {} to {ifname}: {e}",
+            instance.name, vip.address
+        );
+    }
+}
+
+/// Removes one VIP from its interface; an interface that is gone took the VIP with it.
+fn remove_vip(netlink: &Netlink, instance: &config::Instance, vip: &config::Vip) {
+    let ifname = instance.vip_interface(vip);
+    if let Ok(Some(ifindex)) = netlink.link_index(ifname) {
+        if let Err(e) = netlink.delete_address(ifindex, vip.address, vip.prefix_len) {
+            error!(
+                "{}: cannot remove {} from {ifname}: {e}",
+                instance.name, vip.address
+            );
         }
     }
 }

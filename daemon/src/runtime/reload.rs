@@ -6,7 +6,7 @@ use tracing::{error, info};
 
 use super::router::{Router, SocketKey};
 use super::tasks::{tell_systemd, tell_systemd_reloading};
-use super::Daemon;
+use super::{add_vip, remove_vip, Daemon};
 use crate::check::CheckRunner;
 use crate::config;
 use crate::tracking;
@@ -53,6 +53,7 @@ impl Daemon {
         let mut old = std::mem::take(&mut self.routers);
         let mut retired: Vec<Router> = Vec::new();
         let mut started: Vec<usize> = Vec::new();
+        let mut vip_changes = Vec::new();
         for cfg in &new.instances {
             let same = old
                 .iter()
@@ -62,8 +63,16 @@ impl Daemon {
                 None => {
                     if let Some(pos) = old.iter().position(|r| r.cfg.name == cfg.name) {
                         let mut router = old.remove(pos);
-                        if !global_changed && router.update_in_place(now, cfg, &new.global) {
+                        let changes = if global_changed {
+                            None
+                        } else {
+                            router.update_in_place(now, cfg, &new.global)
+                        };
+                        if let Some(changes) = changes {
                             info!("{}: changed by reload: applied in place", cfg.name);
+                            if router.vips_installed {
+                                vip_changes.push((kept.len(), changes));
+                            }
                             kept.push(router);
                             continue;
                         }
@@ -87,6 +96,23 @@ impl Daemon {
         }
         self.routers = kept;
         self.config = new;
+        // A master changed in place gives up removed VIPs and takes (and announces) new ones.
+        for (index, changes) in vip_changes {
+            let Some(router) = self.routers.get(index) else {
+                continue;
+            };
+            for vip in &changes.removed {
+                info!("{}: {vip} removed by reload", router.cfg.name);
+                remove_vip(&self.netlink, &router.cfg, vip);
+            }
+            for vip in &changes.added {
+                info!("{}: {vip} added by reload", router.cfg.name);
+                add_vip(&self.netlink, &router.cfg, vip);
+            }
+            if !changes.added.is_empty() {
+                self.announce_once(index);
+            }
+        }
         if checks_changed {
             let (handle, events) = new_checks.unzip();
             self.checks = handle;

@@ -21,6 +21,18 @@ pub struct SocketKey {
 }
 
 impl SocketKey {
+    pub fn of(cfg: &config::Instance) -> SocketKey {
+        SocketKey {
+            interface: cfg.interface.clone(),
+            ipv6: cfg.is_ipv6(),
+            unicast_src: if cfg.unicast_peers.is_empty() {
+                None
+            } else {
+                cfg.source_address
+            },
+        }
+    }
+
     pub fn family(&self) -> Family {
         if self.ipv6 {
             Family::V6
@@ -35,6 +47,13 @@ impl SocketKey {
             None => Mode::Multicast,
         }
     }
+}
+
+/// VIPs a reload took away from or gave to a running instance.
+#[derive(Debug, Default)]
+pub struct VipChanges {
+    pub removed: Vec<config::Vip>,
+    pub added: Vec<config::Vip>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -76,15 +95,7 @@ impl Router {
         } else {
             Version::V2
         };
-        let key = SocketKey {
-            interface: cfg.interface.clone(),
-            ipv6: cfg.is_ipv6(),
-            unicast_src: if cfg.unicast_peers.is_empty() {
-                None
-            } else {
-                cfg.source_address
-            },
-        };
+        let key = SocketKey::of(&cfg);
         let checksum_mode = match cfg.v3_checksum(global) {
             config::V3Checksum::PseudoHeader => ChecksumMode::PseudoHeader,
             config::V3Checksum::NoPseudoHeader => ChecksumMode::NoPseudoHeader,
@@ -178,24 +189,32 @@ impl Router {
         let _ = self.fsm.update_params(Instant::now(), params);
     }
 
-    /// Applies a reloaded `cfg` that differs only in what the state machine takes while
-    /// running (priority, advert interval, preemption, initial state): the instance keeps its
-    /// state and VIPs, a master advertises its new priority at once. False when anything
-    /// else changed and the instance has to be restarted.
+    /// Applies a reloaded `cfg` that keeps the virtual router's identity (interface, VRID,
+    /// version, address family, unicast setup, authentication): priority, advert interval,
+    /// preemption, VIP list, tracking, notify scripts and GARP settings change while the
+    /// instance keeps its state; a master advertises its new priority at once. Returns the
+    /// VIPs to remove and add (the caller applies them when VIPs are installed), or None when
+    /// the instance has to be restarted.
     pub fn update_in_place(
         &mut self,
         now: Instant,
         cfg: &config::Instance,
         global: &config::Global,
-    ) -> bool {
+    ) -> Option<VipChanges> {
         let mut tunable = self.cfg.clone();
         tunable.priority = cfg.priority;
         tunable.advert_interval = cfg.advert_interval;
         tunable.preempt = cfg.preempt;
         tunable.preempt_delay = cfg.preempt_delay;
         tunable.initial_state = cfg.initial_state;
-        if tunable != *cfg {
-            return false;
+        tunable.vips = cfg.vips.clone();
+        tunable.track_checks = cfg.track_checks.clone();
+        tunable.track_interfaces = cfg.track_interfaces.clone();
+        tunable.track_files = cfg.track_files.clone();
+        tunable.notify = cfg.notify.clone();
+        tunable.garp = cfg.garp.clone();
+        if tunable != *cfg || SocketKey::of(cfg) != self.key {
+            return None;
         }
         let primary = self.source.unwrap_or_else(|| unspecified(self.key.ipv6));
         match self
@@ -203,10 +222,20 @@ impl Router {
             .update_params(now, params(cfg, global, self.version, primary))
         {
             Reload::Applied => {
+                let changes = VipChanges {
+                    removed: (self.cfg.vips.iter())
+                        .filter(|v| !cfg.vips.contains(v))
+                        .cloned()
+                        .collect(),
+                    added: (cfg.vips.iter())
+                        .filter(|v| !self.cfg.vips.contains(v))
+                        .cloned()
+                        .collect(),
+                };
                 self.cfg = cfg.clone();
-                true
+                Some(changes)
             }
-            Reload::RestartRequired => false,
+            Reload::RestartRequired => None,
         }
     }
 
