@@ -98,6 +98,7 @@ fn sighup_changing_the_vip_list_keeps_the_master_and_moves_only_those_vips() {
     let lab = Lab::new("vipd-reload-vips", 2);
     let (r1, r2) = pair(&lab);
     let before = instance(&r1, "VI_B");
+    let backup_before = instance(&r2, "VI_B");
     let meter = lab.outage_meter(&[vip4()], Duration::from_millis(2));
     assert!(meter.wait_replies(20, SETTLE), "no replies from VI_1");
     let extra: IpAddr = "192.0.2.103".parse().expect("address");
@@ -134,7 +135,20 @@ fn sighup_changing_the_vip_list_keeps_the_master_and_moves_only_those_vips() {
         r1.log()
     );
     assert_eq!(after.vips, vec!["192.0.2.103/24".to_string()], "{after:#?}");
-    assert_eq!(instance(&r2, "VI_B").state, "BACKUP");
+    let backup_after = instance(&r2, "VI_B");
+    assert_eq!(backup_after.state, "BACKUP");
+    assert_eq!(
+        backup_after.transitions,
+        backup_before.transitions,
+        "the backup must not have taken over in between: {backup_after:#?}\n{}",
+        r2.log()
+    );
+    assert!(
+        r1.log()
+            .contains("VI_B: changed by reload: applied in place"),
+        "{}",
+        r1.log()
+    );
     expect_stays_sole_holder(&lab, vip4(), 1, ADVERT * 5);
     let report = meter.stop();
     assert!(
