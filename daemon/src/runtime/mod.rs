@@ -192,7 +192,8 @@ impl Daemon {
                 Some(event) = next_check_event(&mut self.check_events) => self.on_check_event(event),
                 _ = sigterm.recv() => self.begin_stop("SIGTERM"),
                 _ = sigint.recv() => self.begin_stop("SIGINT"),
-                _ = sighup.recv() => self.reload().await,
+                // A reload while handing over would start instances again.
+                _ = sighup.recv(), if !self.stopping => self.reload().await,
                 _ = sleep(sleep_until) => {}
             }
             let now = Instant::now();
