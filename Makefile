@@ -34,8 +34,7 @@ ARCHES ?= x86-64,arm64
 BAKE = target/release/bake
 
 static:
-	CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=rust-lld \
-	  $(CARGO) build --release -p vipd --target x86_64-unknown-linux-musl --target aarch64-unknown-linux-musl
+	$(CARGO) build --release -p vipd --target x86_64-unknown-linux-musl --target aarch64-unknown-linux-musl
 	@for t in $(MUSL_TARGETS); do \
 	  bin=target/$$t/release/vipd; info=$$(file -b $$bin); \
 	  echo "$$info" | grep -Eq 'statically linked|static-pie linked' || { echo "$$bin is not static: $$info"; exit 1; }; \

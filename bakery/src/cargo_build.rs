@@ -6,17 +6,13 @@ use std::path::PathBuf;
 use std::process::Command;
 
 /// Runs `cargo build --release -p PACKAGE --target TRIPLE` in the current workspace and returns
-/// the binary's path. aarch64 links with rust-lld (no cross gcc needed for pure-Rust code).
+/// the binary's path. The workspace's `.cargo/config.toml` supplies the musl C compilers and
+/// the aarch64 linker.
 pub fn build_static(package: &str, arch: Arch) -> Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let target = arch.rust_target();
     let mut cmd = Command::new(&cargo);
     cmd.args(["build", "--release", "-p", package, "--target", target]);
-    if arch == Arch::Arm64
-        && std::env::var_os("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER").is_none()
-    {
-        cmd.env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER", "rust-lld");
-    }
     let status = cmd.status().map_err(|e| err!("cannot run {cargo}: {e}"))?;
     if !status.success() {
         return Err(err!(

@@ -20,9 +20,6 @@ fn cargo_build_static(target: &str) -> PathBuf {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or("cargo".into()));
     cmd.current_dir(workspace())
         .args(["build", "--release", "-p", "vipd", "--target", target]);
-    if target.starts_with("aarch64") {
-        cmd.env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER", "rust-lld");
-    }
     let status = cmd.status().unwrap();
     assert!(status.success(), "cargo build for {target} failed");
     let dir = std::env::var_os("CARGO_TARGET_DIR")

@@ -143,10 +143,7 @@ impl Router {
 
     pub fn advertisement(&self, priority: u8) -> Advertisement {
         Advertisement {
-            version: match self.version {
-                Version::V2 => packet::Version::V2,
-                Version::V3 => packet::Version::V3,
-            },
+            version: self.wire_version(),
             vrid: self.cfg.vrid,
             priority,
             advert_interval_cs: interval_cs(self.cfg.advert_interval),
@@ -155,9 +152,16 @@ impl Router {
         }
     }
 
+    fn wire_version(&self) -> packet::Version {
+        match self.version {
+            Version::V2 => packet::Version::V2,
+            Version::V3 => packet::Version::V3,
+        }
+    }
+
     pub fn expectation(&self) -> packet::InstanceExpectation {
         packet::InstanceExpectation {
-            version: self.advertisement(0).version,
+            version: self.wire_version(),
             auth: self.auth,
             advert_interval_cs: interval_cs(self.cfg.advert_interval),
         }
@@ -165,6 +169,17 @@ impl Router {
 
     /// Logs once when a peer's address list differs from ours (keepalived only logs too).
     pub fn note_address_list(&mut self, from: IpAddr, addresses: &[IpAddr]) {
+        // Called for every received advert: the usual case (same list, same order) allocates
+        // nothing.
+        let same_order = addresses.len() == self.cfg.vips.len()
+            && addresses
+                .iter()
+                .zip(&self.cfg.vips)
+                .all(|(a, v)| *a == v.address);
+        if same_order {
+            self.last_mismatch = None;
+            return;
+        }
         let ours: Vec<IpAddr> = self.cfg.vips.iter().map(|v| v.address).collect();
         let mut theirs = addresses.to_vec();
         let mut sorted_ours = ours.clone();
