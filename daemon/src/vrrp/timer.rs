@@ -17,17 +17,20 @@ pub enum Timer {
     PreemptDelay,
     /// Master handing over: give up waiting for the new master when this fires.
     HandoverBound,
+    /// Drained master (no other router was left): time to offer the role again.
+    DrainProbe,
 }
 
 impl Timer {
     /// All timers, in the order they are handled when several expire at once.
-    pub const ALL: [Timer; 6] = [
+    pub const ALL: [Timer; 7] = [
         Timer::HandoverBound,
         Timer::MasterDown,
         Timer::Advert,
         Timer::GarpDelay,
         Timer::GarpRefresh,
         Timer::PreemptDelay,
+        Timer::DrainProbe,
     ];
 
     fn slot(self) -> usize {
@@ -38,6 +41,7 @@ impl Timer {
             Timer::GarpRefresh => 3,
             Timer::PreemptDelay => 4,
             Timer::HandoverBound => 5,
+            Timer::DrainProbe => 6,
         }
     }
 }
