@@ -1,6 +1,10 @@
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use vipd::control::protocol::{Request, Target};
+use vipd::vrrp::instance::DrainMode;
 use vipd::{config, control, runtime};
 
 #[derive(Parser)]
@@ -25,6 +29,17 @@ enum Command {
         /// Control socket that `vipd status` talks to.
         #[arg(long, default_value = control::DEFAULT_SOCKET)]
         socket: PathBuf,
+        /// Where drains are kept across restarts (systemd StateDirectory=vipd).
+        #[arg(long, default_value = control::drains::DEFAULT_STATE_DIR)]
+        state_dir: PathBuf,
+        /// Group (name or gid) allowed to use the control socket besides root; overrides
+        /// `[global] control_group`.
+        #[arg(long)]
+        control_group: Option<String>,
+        /// Serve Prometheus metrics at http://ADDR:PORT/metrics (keepalived exporter's
+        /// port is 9165); overrides `[global] metrics_listen`. Off by default.
+        #[arg(long, value_name = "ADDR:PORT")]
+        metrics_listen: Option<SocketAddr>,
     },
     /// Check a configuration file and exit (0 when valid; errors as FILE:LINE: message).
     Check {
@@ -36,6 +51,48 @@ enum Command {
         #[arg(long, default_value = control::DEFAULT_SOCKET)]
         socket: PathBuf,
         /// Print JSON instead of text.
+        #[arg(long, conflicts_with = "watch")]
+        json: bool,
+        /// Print the status, then every event as it happens (until interrupted).
+        #[arg(long)]
+        watch: bool,
+    },
+    /// Take instances out of the master role: a master hands over without a gap, and the
+    /// instance stays backup while any other router is alive. Kept across restarts.
+    Drain {
+        /// Instances to drain (sync group members follow).
+        #[arg(required_unless_present = "all")]
+        instances: Vec<String>,
+        /// Drain every instance.
+        #[arg(long, conflicts_with = "instances")]
+        all: bool,
+        /// Never become master, even when no other router is left (default: the drained
+        /// instance takes the VIPs then rather than leave them unserved).
+        #[arg(long)]
+        hard: bool,
+        #[arg(long, default_value = control::DEFAULT_SOCKET)]
+        socket: PathBuf,
+    },
+    /// Undo a drain.
+    Resume {
+        #[arg(required_unless_present = "all")]
+        instances: Vec<String>,
+        /// Resume every drained instance.
+        #[arg(long, conflicts_with = "instances")]
+        all: bool,
+        #[arg(long, default_value = control::DEFAULT_SOCKET)]
+        socket: PathBuf,
+    },
+    /// Reload the configuration of a running daemon (as SIGHUP).
+    Reload {
+        #[arg(long, default_value = control::DEFAULT_SOCKET)]
+        socket: PathBuf,
+    },
+    /// Follow the daemon's events (transitions, priorities, checks, VIPs, drains, reloads).
+    Events {
+        #[arg(long, default_value = control::DEFAULT_SOCKET)]
+        socket: PathBuf,
+        /// One JSON object per line instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -55,7 +112,19 @@ fn load(path: Option<PathBuf>) -> Result<(PathBuf, config::Config), String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { config, socket } => match runtime::run(config, socket) {
+        Command::Run {
+            config,
+            socket,
+            state_dir,
+            control_group,
+            metrics_listen,
+        } => match runtime::run(runtime::RunOptions {
+            config,
+            socket,
+            state_dir,
+            control_group,
+            metrics_listen,
+        }) {
             Ok(()) => ExitCode::SUCCESS,
             Err(message) => {
                 eprintln!("vipd: {message}");
@@ -87,7 +156,40 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Status { socket, json } => match control::request_status(&socket) {
+        Command::Status {
+            socket,
+            watch: true,
+            ..
+        } => watch(&socket),
+        Command::Drain {
+            instances,
+            all,
+            hard,
+            socket,
+        } => change(
+            &socket,
+            Request::Drain {
+                target: target(instances, all),
+                mode: if hard {
+                    DrainMode::Hard
+                } else {
+                    DrainMode::Soft
+                },
+            },
+        ),
+        Command::Resume {
+            instances,
+            all,
+            socket,
+        } => change(
+            &socket,
+            Request::Resume {
+                target: target(instances, all),
+            },
+        ),
+        Command::Reload { socket } => change(&socket, Request::Reload),
+        Command::Events { socket, json } => events(&socket, json),
+        Command::Status { socket, json, .. } => match control::request_status(&socket) {
             Ok(report) => {
                 if json {
                     match serde_json::to_string_pretty(&report) {
@@ -117,5 +219,74 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+    }
+}
+
+fn target(instances: Vec<String>, all: bool) -> Target {
+    if all {
+        Target::All
+    } else {
+        Target::Instances(instances)
+    }
+}
+
+fn change(socket: &Path, request: Request) -> ExitCode {
+    match control::client::request_change(socket, &request) {
+        Ok(reply) => {
+            println!("{}", reply.message);
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("vipd: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `vipd status --watch`: the status table, then one line per event.
+fn watch(socket: &Path) -> ExitCode {
+    let result = control::client::follow_events(
+        socket,
+        true,
+        |hello| {
+            if let Some(status) = &hello.status {
+                print!("{}", control::render_text(status));
+            }
+            println!("-- events after #{} --", hello.seq);
+        },
+        |event| {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{}", event.render_human()).is_ok() && out.flush().is_ok()
+        },
+    );
+    finish_stream(result)
+}
+
+/// `vipd events [--json]`: one line per event as it happens.
+fn events(socket: &Path, json: bool) -> ExitCode {
+    let result = control::client::follow_events(
+        socket,
+        false,
+        |_| {},
+        |event| {
+            let line = if json {
+                serde_json::to_string(&event).unwrap_or_default()
+            } else {
+                event.render_human()
+            };
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{line}").is_ok() && out.flush().is_ok()
+        },
+    );
+    finish_stream(result)
+}
+
+fn finish_stream(result: Result<(), String>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("vipd: {message}");
+            ExitCode::FAILURE
+        }
     }
 }

@@ -4,9 +4,12 @@
 //! state is shared and nothing needs a lock.
 
 mod health;
+mod ops;
 mod reload;
 mod router;
 mod tasks;
+
+pub use ops::RunOptions;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -15,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::signal::unix::{signal, SignalKind};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
@@ -30,14 +33,12 @@ use crate::notify::{self, Notifier, NotifyState};
 use crate::vrrp::instance::{Action, ReceivedAdvert, State};
 use crate::vrrp::packet::{self, DropReason, RxMeta};
 use router::{Router, SocketKey};
-use tasks::{
-    bind_control_socket, earliest, next_check_event, sleep, spawn_control, spawn_monitor,
-    spawn_reader, tell_systemd,
-};
+use tasks::{earliest, next_check_event, sleep, spawn_monitor, spawn_reader, tell_systemd};
 
 /// Runs the daemon until SIGTERM/SIGINT. Errors are start-up failures (bad config, no
 /// netlink, socket in use) and come back as one printable message.
-pub fn run(config_path: Option<PathBuf>, socket: PathBuf) -> Result<(), String> {
+pub fn run(options: RunOptions) -> Result<(), String> {
+    let config_path = options.config.clone();
     init_logging();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -50,7 +51,7 @@ pub fn run(config_path: Option<PathBuf>, socket: PathBuf) -> Result<(), String> 
                 .map_err(|e| e.to_string().trim_end().to_string())?,
             None => config::load_default().map_err(|e| e.to_string().trim_end().to_string())?,
         };
-        let mut daemon = Daemon::new(path, cfg, socket)?;
+        let mut daemon = Daemon::new(path, cfg, options)?;
         daemon.serve().await
     })
 }
@@ -75,7 +76,6 @@ fn init_logging() {
 enum Event {
     Packet(SocketKey, Received),
     Net(NetEvent),
-    Status(oneshot::Sender<StatusReport>),
 }
 
 struct OpenSocket {
@@ -115,10 +115,14 @@ struct Daemon {
     notifier: Option<Notifier>,
     /// Last state notified per sync group.
     group_states: BTreeMap<String, NotifyState>,
+    /// Control socket, drains, events, metrics.
+    ops: ops::Ops,
 }
 
 impl Daemon {
-    fn new(config_path: PathBuf, config: Config, socket_path: PathBuf) -> Result<Daemon, String> {
+    fn new(config_path: PathBuf, config: Config, options: RunOptions) -> Result<Daemon, String> {
+        let ops = ops::Ops::new(&options, &config)?;
+        let socket_path = options.socket;
         let netlink = Netlink::new().map_err(|e| format!("netlink: {e}"))?;
         let announcer = match Announcer::new() {
             Ok(a) => Some(a),
@@ -150,14 +154,14 @@ impl Daemon {
             tracked_links: BTreeMap::new(),
             notifier: None,
             group_states: BTreeMap::new(),
+            ops,
         })
     }
 
     async fn serve(&mut self) -> Result<(), String> {
+        let services = self.start_services()?;
         let monitor = Monitor::new().map_err(|e| format!("netlink monitor: {e}"))?;
         spawn_monitor(monitor, self.events_tx.clone());
-        let listener = bind_control_socket(&self.socket_path)?;
-        let control = spawn_control(listener, self.events_tx.clone());
         let mut sigterm = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
         let mut sigint = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
         let mut sighup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
@@ -165,6 +169,7 @@ impl Daemon {
         self.notifier = Some(Notifier::spawn(notify::TIMEOUT));
         self.start_checks()?;
         self.read_tracked_links();
+        self.report_persisted_drains();
         let now = Instant::now();
         for index in 0..self.routers.len() {
             self.remove_leftover_vips(index);
@@ -177,7 +182,12 @@ impl Daemon {
             self.routers.len(),
             self.socket_path.display()
         );
-        tell_systemd(&[sd_notify::NotifyState::Ready]);
+        // Every instance has its first state now (start() always enters one).
+        let line = self.status_line();
+        tell_systemd(&[
+            sd_notify::NotifyState::Ready,
+            sd_notify::NotifyState::Status(&line),
+        ]);
         let watchdog = sd_notify::watchdog_enabled().map(|d| d / 2);
         let mut next_watchdog = watchdog.map(|d| tokio::time::Instant::now() + d);
 
@@ -190,10 +200,13 @@ impl Daemon {
             tokio::select! {
                 Some(event) = self.events_rx.recv() => self.handle_event(event).await,
                 Some(event) = next_check_event(&mut self.check_events) => self.on_check_event(event),
+                Some(command) = self.ops.commands.recv() => self.on_command(command).await,
                 _ = sigterm.recv() => self.begin_stop("SIGTERM"),
                 _ = sigint.recv() => self.begin_stop("SIGINT"),
                 // A reload while handing over would start instances again.
-                _ = sighup.recv(), if !self.stopping => self.reload().await,
+                _ = sighup.recv(), if !self.stopping => {
+                    self.reload_by("SIGHUP").await;
+                }
                 _ = sleep(sleep_until) => {}
             }
             let now = Instant::now();
@@ -210,8 +223,9 @@ impl Daemon {
             }
             self.run_bursts(now);
             self.process_actions().await;
+            self.update_systemd_status();
         }
-        control.abort();
+        drop(services);
         let _ = std::fs::remove_file(&self.socket_path);
         if let Some(notifier) = self.notifier.take() {
             notifier.finish(notify::TIMEOUT).await;
@@ -280,6 +294,7 @@ impl Daemon {
     fn start_router(&mut self, index: usize, now: Instant) {
         self.attach(index);
         self.apply_tracking(now);
+        self.apply_persisted_drain(index, now);
         if let Some(router) = self.routers.get_mut(index) {
             router.fsm.start(now);
         }
@@ -357,9 +372,6 @@ impl Daemon {
         match event {
             Event::Packet(key, received) => self.on_packet(&key, &received),
             Event::Net(net) => self.on_net_event(net),
-            Event::Status(reply) => {
-                let _ = reply.send(self.status());
-            }
         }
     }
 
@@ -408,7 +420,11 @@ impl Daemon {
             require_hop_limit_255: !router.is_unicast(),
             checksum_mode: router.checksum_mode(),
         };
-        let advert = match packet::parse_advertisement(payload, &rx)
+        let parsed = packet::parse_advertisement(payload, &rx);
+        if matches!(parsed, Err(DropReason::AuthType)) {
+            router.counters.auth_type_unknown += 1;
+        }
+        let advert = match parsed
             .and_then(|a| packet::check_for_instance(&a, &router.expectation()).map(|()| a))
         {
             Ok(advert) => advert,
@@ -419,6 +435,9 @@ impl Daemon {
             }
         };
         router.counters.received += 1;
+        if advert.priority == 0 {
+            router.counters.priority_zero_received += 1;
+        }
         if advert.priority != 0 {
             router.note_address_list(src, &advert.addresses);
         }
@@ -627,6 +646,10 @@ impl Daemon {
                 for dst in router.destinations() {
                     let bytes = advert.to_bytes(source, dst, router.checksum_mode());
                     match open.socket.send_from(&bytes, source, dst).await {
+                        Ok(()) if priority == 0 => {
+                            router.counters.sent += 1;
+                            router.counters.priority_zero_sent += 1;
+                        }
                         Ok(()) => router.counters.sent += 1,
                         Err(e) => {
                             warn!("{}: sending advert to {dst}: {e}", router.cfg.name)
@@ -639,12 +662,16 @@ impl Daemon {
                 for vip in &router.cfg.vips {
                     add_vip(&self.netlink, &router.cfg, vip);
                 }
+                let vips = router.cfg.vips.clone();
+                self.record_vips(index, &vips, true);
             }
             Action::RemoveVips => {
                 router.vips_installed = false;
                 for vip in &router.cfg.vips {
                     remove_vip(&self.netlink, &router.cfg, vip);
                 }
+                let vips = router.cfg.vips.clone();
+                self.record_vips(index, &vips, false);
             }
             Action::Announce => {
                 let garp = router.cfg.garp(&self.config.global);
@@ -661,6 +688,7 @@ impl Daemon {
             Action::StateChanged { from, to, reason } => {
                 info!("{}: {from} -> {to} ({reason})", router.cfg.name);
                 router.last_reason = Some(reason.to_string());
+                self.record_transition(index, from, to, &reason);
                 self.notify_transition(index, to);
             }
         }
@@ -717,12 +745,15 @@ impl Daemon {
     }
 
     fn status(&self) -> StatusReport {
-        StatusReport {
+        let mut report = StatusReport {
             pid: std::process::id(),
             config: self.config_path.display().to_string(),
             instances: self.routers.iter().map(Router::status).collect(),
             checks: self.check_status(),
-        }
+            ..StatusReport::default()
+        };
+        self.complete_status(&mut report);
+        report
     }
 }
 

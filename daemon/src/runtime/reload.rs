@@ -112,6 +112,8 @@ impl Daemon {
             if !changes.added.is_empty() {
                 self.announce_once(index);
             }
+            self.record_vips(index, &changes.removed, false);
+            self.record_vips(index, &changes.added, true);
         }
         if checks_changed {
             let (handle, events) = new_checks.unzip();
