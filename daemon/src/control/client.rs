@@ -29,8 +29,14 @@ fn connect(socket: &Path, request: &Request) -> Result<UnixStream, String> {
     stream
         .set_read_timeout(timeout)
         .and_then(|()| stream.set_write_timeout(timeout))
-        .and_then(|()| stream.write_all(request.to_line().as_bytes()))
         .map_err(|e| format!("{}: {e}", socket.display()))?;
+    // A daemon that refuses us may close before taking the request; its reply says why.
+    if let Err(e) = stream.write_all(request.to_line().as_bytes()) {
+        let mut reply = String::new();
+        let _ = (&stream).take(64 * 1024).read_to_string(&mut reply);
+        refused(&reply)?;
+        return Err(format!("{}: {e}", socket.display()));
+    }
     Ok(stream)
 }
 

@@ -38,6 +38,11 @@ pub const READ_TIMEOUT: Duration = Duration::from_secs(2);
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// At most one warning about refused clients per this period (the rest are counted).
 const REFUSAL_LOG_PERIOD: Duration = Duration::from_secs(10);
+/// Refused clients told why at once (their request is read and discarded first, so the
+/// reply is not lost to a connection reset); more are just closed.
+const MAX_REFUSALS: usize = 16;
+/// Time a refused client gets to finish sending its request.
+const REFUSAL_TIMEOUT: Duration = Duration::from_millis(200);
 
 /// What the control server asks of the event loop.
 pub enum Command {
@@ -116,6 +121,7 @@ pub fn spawn(
     tokio::spawn(async move {
         let clients = Arc::new(Semaphore::new(MAX_CLIENTS));
         let watchers = Arc::new(Semaphore::new(MAX_WATCHERS));
+        let refusals_in_flight = Arc::new(Semaphore::new(MAX_REFUSALS));
         let mut refusals = RefusalLog::default();
         loop {
             let stream = match listener.accept().await {
@@ -136,14 +142,19 @@ pub fn spawn(
             };
             if let Err(reason) = policy.check(&peer) {
                 stats.refused.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!("control socket: refused {peer}: {reason}");
                 refusals.note(&peer, &reason);
-                // Best effort and never waiting: the refused client gets no task.
-                let _ = stream.try_write(&ErrorReply::line(reason));
+                if let Ok(permit) = refusals_in_flight.clone().try_acquire_owned() {
+                    tokio::spawn(turn_away(stream, reason, permit));
+                }
                 continue;
             }
             let Ok(permit) = clients.clone().try_acquire_owned() else {
                 stats.busy.fetch_add(1, Ordering::Relaxed);
-                let _ = stream.try_write(&ErrorReply::line("busy: too many clients, try again"));
+                if let Ok(permit) = refusals_in_flight.clone().try_acquire_owned() {
+                    let reason = "busy: too many clients, try again".to_string();
+                    tokio::spawn(turn_away(stream, reason, permit));
+                }
                 continue;
             };
             let tx = tx.clone();
@@ -154,6 +165,20 @@ pub fn spawn(
             });
         }
     })
+}
+
+/// Tells a client why it is not served: what it sent is read (and discarded) for a short
+/// moment first, because closing a Unix socket with unread data resets the connection and
+/// the client would lose the reply.
+async fn turn_away(
+    mut stream: UnixStream,
+    reason: String,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) {
+    let _ = tokio::time::timeout(REFUSAL_TIMEOUT, read_request(&mut stream)).await;
+    let _ =
+        tokio::time::timeout(REFUSAL_TIMEOUT, stream.write_all(&ErrorReply::line(reason))).await;
+    drop(permit);
 }
 
 /// Logs refused clients, at most once per [`REFUSAL_LOG_PERIOD`].

@@ -1,0 +1,654 @@
+//! The control socket and the metrics port under real clients in the namespace lab (needs
+//! root): who may use the socket (peer credentials, `control_group`, modes), misbehaving
+//! clients that must not disturb 10 ms adverts, the event stream during a failover, systemd
+//! notifications, and a metrics address that cannot be bound.
+
+mod lab;
+mod lab_vipd_support;
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixDatagram, UnixStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lab::keepalived_conf::VrrpInstance;
+use lab::{run, vipd_binary, wait_until, Daemon, Lab};
+use lab_vipd_support::*;
+use nix::sched::{setns, CloneFlags};
+use vipd::control::events::{EventKind, EventRecord};
+
+/// Starts vipd in `router` with extra `vipd run` arguments; waits until it serves.
+fn start_with(lab: &Lab, router: usize, conf: &str, args: &[&str]) -> Daemon {
+    start_with_env(lab, router, conf, args, &[])
+}
+
+fn start_with_env(
+    lab: &Lab,
+    router: usize,
+    conf: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Daemon {
+    let mut daemon = lab.spawn_vipd_args(router, conf, args, env);
+    let started = wait_until(SETTLE, Duration::from_millis(10), || {
+        daemon.log().contains("started with") || !daemon.is_running()
+    });
+    assert!(
+        started.is_some() && daemon.is_running(),
+        "vipd in r{router} did not start:\n{}",
+        daemon.log()
+    );
+    daemon
+}
+
+fn socket_path(daemon: &Daemon) -> &Path {
+    daemon.socket_path.as_deref().expect("vipd has a socket")
+}
+
+/// A copy of the vipd binary that any user can run (the build tree may be private).
+fn public_vipd(lab: &Lab) -> PathBuf {
+    let copy = lab.dir().join("vipd-public");
+    if !copy.exists() {
+        std::fs::copy(vipd_binary().expect("vipd binary"), &copy).expect("copy vipd");
+        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    copy
+}
+
+/// `vipd ARGS` run as uid/gid 65534 (nobody) with the given supplementary groups.
+fn as_nobody(lab: &Lab, groups: &[u32], primary_gid: u32, args: &[&str]) -> lab::Exec {
+    let binary = public_vipd(lab);
+    let regid = primary_gid.to_string();
+    let group_list = groups
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut argv = vec!["setpriv", "--reuid=65534", "--regid", &regid];
+    let groups_arg = format!("--groups={group_list}");
+    if groups.is_empty() {
+        argv.push("--clear-groups");
+    } else {
+        argv.push(&groups_arg);
+    }
+    argv.push("--");
+    argv.push(binary.to_str().unwrap());
+    argv.extend_from_slice(args);
+    run(&argv)
+}
+
+fn mode_of(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+#[test]
+fn only_root_and_the_control_group_may_use_the_socket() {
+    let lab = Lab::new("control-access", 1);
+    // Without a control group: 0600, the kernel turns everyone but root away.
+    let private = start_vipd(&lab, 1, &conf(1, &[v3_ipv4(100)]));
+    let private_socket = socket_path(&private).to_str().unwrap().to_owned();
+    assert_eq!(mode_of(socket_path(&private)), 0o600);
+    let out = as_nobody(&lab, &[], 65534, &["status", "--socket", &private_socket]);
+    assert!(!out.success, "nobody read the status: {out:?}");
+    assert!(out.stderr.contains("Permission denied"), "{}", out.stderr);
+
+    // With a control group: 0666 in a directory vipd creates 0755, and the daemon decides
+    // by the client's credentials.
+    let dir = lab.dir().join("run-vipd");
+    let socket = dir.join("vipd.sock");
+    let socket_text = socket.to_str().unwrap();
+    let conf_path = lab.dir().join("group.conf");
+    let second = VrrpInstance::new("VI_7", "eth0", 57)
+        .priority(100)
+        .version(3)
+        .advert(ADVERT)
+        .vip("192.0.2.107/24");
+    std::fs::write(&conf_path, conf(1, &[second])).unwrap();
+    let state = lab.dir().join("group-state");
+    let binary = vipd_binary().unwrap();
+    let mut shared = lab.spawn(
+        1,
+        &[
+            binary.to_str().unwrap(),
+            "run",
+            "-c",
+            conf_path.to_str().unwrap(),
+            "--socket",
+            socket_text,
+            "--state-dir",
+            state.to_str().unwrap(),
+            "--control-group",
+            "4242",
+        ],
+        &[],
+    );
+    shared.socket_path = Some(socket.clone());
+    assert!(
+        wait_until(SETTLE, Duration::from_millis(10), || shared
+            .log()
+            .contains("started with"))
+        .is_some(),
+        "{}",
+        shared.log()
+    );
+    assert_eq!(mode_of(&socket), 0o666);
+    assert_eq!(mode_of(&dir), 0o755);
+
+    for args in [
+        vec!["status", "--socket", socket_text],
+        vec!["drain", "VI_7", "--socket", socket_text],
+        vec!["resume", "--all", "--socket", socket_text],
+        vec!["reload", "--socket", socket_text],
+    ] {
+        let out = as_nobody(&lab, &[], 65534, &args);
+        assert!(!out.success, "nobody ran {args:?}: {out:?}");
+        assert!(
+            out.stderr
+                .contains("permission denied: uid 65534 is not root and not in control group 4242"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    let out = as_nobody(&lab, &[], 65534, &["events", "--socket", socket_text]);
+    assert!(
+        !out.success && out.stderr.contains("permission denied"),
+        "{out:?}"
+    );
+    assert_eq!(
+        instance(&shared, "VI_7").drained,
+        None,
+        "a refused drain changed state"
+    );
+
+    // A member (supplementary or primary group) may read and change.
+    let out = as_nobody(&lab, &[4242], 65534, &["status", "--socket", socket_text]);
+    assert!(out.success && out.stdout.contains("VI_7"), "{out:?}");
+    let out = as_nobody(&lab, &[], 4242, &["drain", "VI_7", "--socket", socket_text]);
+    assert!(out.success, "{out:?}");
+    let drained = instance(&shared, "VI_7")
+        .drained
+        .expect("drained by the member");
+    assert!(drained.by.starts_with("uid 65534"), "{drained:?}");
+    assert!(shared.log().contains("VI_7: drained (soft) by uid 65534"));
+    assert!(
+        shared.log().contains("control socket: refused uid 65534"),
+        "refusals are logged:\n{}",
+        shared.log()
+    );
+}
+
+/// Runs `f` on a thread inside network namespace `ns`.
+fn in_namespace<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let path = format!("/run/netns/{ns}");
+    std::thread::spawn(move || {
+        let file = File::open(&path).expect("open netns");
+        setns(&file, CloneFlags::CLONE_NEWNET).expect("setns");
+        f()
+    })
+    .join()
+    .expect("namespace thread panicked")
+}
+
+/// `GET /metrics` from inside the lab's client namespace.
+fn scrape(lab: &Lab, addr: SocketAddr) -> String {
+    in_namespace(lab.client_ns(), move || {
+        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: vipd\r\n\r\n")
+            .unwrap();
+        let mut text = String::new();
+        stream.read_to_string(&mut text).unwrap();
+        text
+    })
+}
+
+fn metric(text: &str, prefix: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {prefix} in\n{text}"))
+}
+
+/// vipd under SCHED_FIFO (as keepalived's `vrrp_rt_priority` runs it): the machine's other
+/// load cannot preempt it, so any delay seen comes from inside vipd, which is what the
+/// abuse test is about.
+fn start_realtime(lab: &Lab, router: usize, conf: &str, args: &[&str]) -> Daemon {
+    let binary = vipd_binary().expect("vipd binary");
+    let conf_path = lab.dir().join(format!("r{router}-rt.conf"));
+    std::fs::write(&conf_path, conf).unwrap();
+    let socket = lab.dir().join(format!("r{router}-rt.sock"));
+    let state = lab.state_dir(router);
+    let mut argv = vec![
+        "chrt",
+        "-f",
+        "10",
+        binary.to_str().unwrap(),
+        "run",
+        "-c",
+        conf_path.to_str().unwrap(),
+        "--socket",
+        socket.to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
+    ];
+    argv.extend_from_slice(args);
+    let mut daemon = lab.spawn(router, &argv, &[]);
+    daemon.socket_path = Some(socket);
+    let started = wait_until(SETTLE, Duration::from_millis(10), || {
+        daemon.log().contains("started with") || !daemon.is_running()
+    });
+    assert!(
+        started.is_some() && daemon.is_running(),
+        "vipd in r{router} did not start:\n{}",
+        daemon.log()
+    );
+    daemon
+}
+
+#[test]
+fn misbehaving_clients_never_delay_10ms_adverts() {
+    let lab = Lab::new("control-hostile", 2);
+    let fast = |priority: u8| {
+        VrrpInstance::new("VI_1", "eth0", 51)
+            .priority(priority)
+            .version(3)
+            .advert(Duration::from_millis(10))
+            .vip("192.0.2.100/24")
+    };
+    let metrics_addr: SocketAddr = "192.0.2.12:9165".parse().unwrap();
+    let r1 = start_realtime(&lab, 1, &conf(1, &[fast(150)]), &[]);
+    let r2 = start_realtime(
+        &lab,
+        2,
+        &conf(2, &[fast(100)]),
+        &["--metrics-listen", "192.0.2.12:9165"],
+    );
+    expect_sole_holder(&lab, vip4(), 1, SETTLE, "r1 wins");
+    wait_state(&r2, "VI_1", "BACKUP");
+    std::thread::sleep(Duration::from_millis(300));
+    let before = (
+        instance(&r1, "VI_1").transitions,
+        instance(&r2, "VI_1").transitions,
+    );
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let attacks = Arc::new(AtomicU64::new(0));
+    let mut threads = Vec::new();
+    let socket = socket_path(&r2).to_path_buf();
+    // Connections that never send anything (more than the client limit).
+    {
+        let (socket, stop) = (socket.clone(), stop.clone());
+        threads.push(std::thread::spawn(move || {
+            let mut held = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                if held.len() < 40 {
+                    if let Ok(s) = UnixStream::connect(&socket) {
+                        held.push(s);
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }));
+    }
+    // Junk lines, huge requests, and event streams that are never read.
+    for kind in 0..3 {
+        let (socket, stop, attacks) = (socket.clone(), stop.clone(), attacks.clone());
+        threads.push(std::thread::spawn(move || {
+            let junk = vec![b'j'; 1024 * 1024];
+            let mut streams = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let Ok(mut s) = UnixStream::connect(&socket) else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                let _ = s.set_write_timeout(Some(Duration::from_millis(200)));
+                let _ = match kind {
+                    0 => s.write_all(b"\x00\xffnot a request{{{\n"),
+                    1 => s.write_all(&junk),
+                    _ => s.write_all(b"{\"request\":\"events\",\"snapshot\":true}\n"),
+                };
+                if kind == 2 && streams.len() < 32 {
+                    streams.push(s);
+                }
+                attacks.fetch_add(1, Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }));
+    }
+    // The metrics port: slow heads, oversized heads, junk, held connections.
+    {
+        let (stop, attacks) = (stop.clone(), attacks.clone());
+        let ns = format!("/run/netns/{}", lab.client_ns());
+        threads.push(std::thread::spawn(move || {
+            let file = File::open(&ns).unwrap();
+            setns(&file, CloneFlags::CLONE_NEWNET).unwrap();
+            let huge = format!(
+                "GET /metrics HTTP/1.1\r\nX-Junk: {}\r\n\r\n",
+                "x".repeat(64 * 1024)
+            );
+            let mut held = Vec::new();
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                if let Ok(mut s) = TcpStream::connect_timeout(&metrics_addr, Duration::from_secs(1))
+                {
+                    let _ = s.set_write_timeout(Some(Duration::from_millis(200)));
+                    let _ = match n % 3 {
+                        0 => s.write_all(b"GET /metrics HTTP/1.1\r\n"),
+                        1 => s.write_all(huge.as_bytes()),
+                        _ => s.write_all(b"\x16\x03\x01 garbage\r\n\r\n"),
+                    };
+                    if held.len() < 20 {
+                        held.push(s);
+                    }
+                    attacks.fetch_add(1, Ordering::Relaxed);
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }));
+    }
+    // Meanwhile r1 must stay the only holder.
+    let watch_until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < watch_until {
+        assert_eq!(lab.holders(vip4()), [1], "the VIP moved during the abuse");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        t.join().unwrap();
+    }
+    let after = (
+        instance(&r1, "VI_1").transitions,
+        instance(&r2, "VI_1").transitions,
+    );
+    assert_eq!(
+        after,
+        before,
+        "a transition happened under abuse (r1, r2 transitions)\nr2 log:\n{}",
+        r2.log()
+    );
+    assert_eq!(instance(&r2, "VI_1").state, "BACKUP");
+    let sent = attacks.load(Ordering::Relaxed);
+    assert!(sent > 100, "only {sent} hostile requests were made");
+    // The abuse reached the daemon and was turned away, and real clients are still served.
+    let text = scrape(&lab, metrics_addr);
+    assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
+    assert!(metric(&text, "vipd_control_requests_total{outcome=\"rejected\"}") > 10.0);
+    assert!(metric(&text, "vipd_metrics_requests_total{outcome=\"rejected\"}") > 10.0);
+    eprintln!(
+        "{sent} hostile requests; control rejected {} busy {}; metrics rejected {} busy {}",
+        metric(&text, "vipd_control_requests_total{outcome=\"rejected\"}"),
+        metric(&text, "vipd_control_requests_total{outcome=\"busy\"}"),
+        metric(&text, "vipd_metrics_requests_total{outcome=\"rejected\"}"),
+        metric(&text, "vipd_metrics_requests_total{outcome=\"busy\"}"),
+    );
+}
+
+/// Lines of `vipd events --json` as they arrive.
+struct EventReader {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl EventReader {
+    fn start(daemon: &Daemon) -> EventReader {
+        let mut child = Command::new(vipd_binary().unwrap())
+            .args(["events", "--json", "--socket"])
+            .arg(socket_path(daemon))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        EventReader { child, lines }
+    }
+
+    /// Events received until `done` holds for the list (or the timeout passes).
+    fn collect_until(
+        &self,
+        timeout: Duration,
+        mut done: impl FnMut(&[EventRecord]) -> bool,
+    ) -> Vec<EventRecord> {
+        let deadline = Instant::now() + timeout;
+        let mut events = Vec::new();
+        while Instant::now() < deadline && !done(&events) {
+            if let Ok(line) = self.lines.recv_timeout(Duration::from_millis(50)) {
+                events.push(
+                    serde_json::from_str(&line)
+                        .unwrap_or_else(|e| panic!("not an event ({e}): {line}")),
+                );
+            }
+        }
+        events
+    }
+}
+
+impl Drop for EventReader {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn transitions(events: &[EventRecord]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::State {
+                instance,
+                from,
+                to,
+                reason,
+                ..
+            } => Some(format!("{instance}: {from} -> {to} ({reason})")),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn events_list_a_failover_in_order_matching_the_logs() {
+    let lab = Lab::new("events-failover", 2);
+    let r1_conf = conf(1, &[v3_ipv4(150)]);
+    let mut r1 = start_vipd(&lab, 1, &r1_conf);
+    let r2 = start_vipd(&lab, 2, &conf(2, &[v3_ipv4(100)]));
+    expect_sole_holder(&lab, vip4(), 1, SETTLE, "r1 wins");
+    wait_state(&r2, "VI_1", "BACKUP");
+    let reader = EventReader::start(&r2);
+    // The stream is open once the daemon counts a served request; give it a moment.
+    std::thread::sleep(Duration::from_millis(300));
+
+    r1.stop();
+    expect_sole_holder(&lab, vip4(), 2, SETTLE, "r2 takes over");
+    let r1 = start_vipd(&lab, 1, &r1_conf);
+    expect_sole_holder(&lab, vip4(), 1, SETTLE, "r1 preempts back");
+    let events = reader.collect_until(SETTLE, |events| transitions(events).len() >= 2);
+    drop(reader);
+
+    // Numbered without gaps, in order.
+    assert!(events.len() >= 4, "{events:#?}");
+    for pair in events.windows(2) {
+        assert_eq!(pair[1].seq, pair[0].seq + 1, "{events:#?}");
+        assert!(pair[1].time >= pair[0].time, "{events:#?}");
+    }
+    let kinds: Vec<String> = events
+        .iter()
+        .map(|e| match &e.kind {
+            EventKind::State { to, .. } => format!("state {to}"),
+            EventKind::VipsAdded { .. } => "vips added".into(),
+            EventKind::VipsRemoved { .. } => "vips removed".into(),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        ["vips added", "state MASTER", "vips removed", "state BACKUP"],
+        "{events:#?}"
+    );
+    // The same transitions, in the same order, as the log lines of r2.
+    let logged: Vec<String> = r2
+        .log()
+        .lines()
+        .filter_map(|l| {
+            l.find("VI_1: ")
+                .map(|at| l[at + "VI_1: ".len()..].to_string())
+        })
+        .filter(|l| {
+            ["INIT -> ", "BACKUP -> ", "MASTER -> ", "FAULT -> "]
+                .iter()
+                .any(|state| l.starts_with(state))
+        })
+        .map(|l| format!("VI_1: {l}"))
+        .collect();
+    let streamed = transitions(&events);
+    assert_eq!(streamed.len(), 2, "{streamed:?}");
+    assert!(
+        streamed[0].starts_with("VI_1: BACKUP -> MASTER (priority 0 advert from 192.0.2.11)"),
+        "{streamed:?}"
+    );
+    assert!(
+        streamed[1].starts_with("VI_1: MASTER -> BACKUP (higher priority advert from 192.0.2.11"),
+        "{streamed:?}"
+    );
+    let positions: Vec<usize> = streamed
+        .iter()
+        .map(|line| {
+            logged
+                .iter()
+                .position(|l| l == line)
+                .unwrap_or_else(|| panic!("{line:?} is not in r2's log:\n{logged:#?}"))
+        })
+        .collect();
+    assert!(
+        positions[0] < positions[1],
+        "log order differs: {logged:#?}"
+    );
+    drop(r1);
+}
+
+#[test]
+fn systemd_hears_ready_status_watchdog_and_stopping() {
+    let lab = Lab::new("sd-notify", 1);
+    let notify_path = lab.dir().join("notify.sock");
+    let listener = UnixDatagram::bind(&notify_path).unwrap();
+    listener
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut daemon = start_with_env(
+        &lab,
+        1,
+        &conf(1, &[v3_ipv4(100)]),
+        &[],
+        &[
+            ("NOTIFY_SOCKET", notify_path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "200000"),
+        ],
+    );
+    let mut messages: Vec<String> = Vec::new();
+    let mut receive_until =
+        |messages: &mut Vec<String>, what: &str, done: &dyn Fn(&[String]) -> bool| {
+            let deadline = Instant::now() + SETTLE;
+            let mut buf = [0u8; 4096];
+            while !done(messages) {
+                assert!(
+                    Instant::now() < deadline,
+                    "systemd never heard {what}; got {messages:#?}"
+                );
+                if let Ok(n) = listener.recv(&mut buf) {
+                    messages.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+                }
+            }
+        };
+    // READY=1 comes with the first STATUS (every instance has its first state).
+    receive_until(&mut messages, "READY=1", &|m| {
+        m.iter().any(|m| m.contains("READY=1"))
+    });
+    let ready = messages.iter().find(|m| m.contains("READY=1")).unwrap();
+    assert!(ready.contains("STATUS=VI_1 BACKUP"), "{ready:?}");
+    // Alone, the instance becomes master: STATUS follows. Watchdog pings keep coming.
+    receive_until(&mut messages, "STATUS=VI_1 MASTER", &|m| {
+        m.iter().any(|m| m.contains("STATUS=VI_1 MASTER"))
+    });
+    let start = messages.len();
+    receive_until(&mut messages, "WATCHDOG=1 (3 more)", &|m| {
+        m[start..]
+            .iter()
+            .filter(|m| m.contains("WATCHDOG=1"))
+            .count()
+            >= 3
+    });
+    // A drain shows in STATUS as well.
+    let socket = socket_path(&daemon).to_str().unwrap().to_owned();
+    assert!(vipd_cli(&["drain", "VI_1", "--socket", &socket]).success);
+    receive_until(&mut messages, "STATUS with the drain", &|m| {
+        m.iter().any(|m| m.contains("(drained soft)"))
+    });
+    daemon.signal(nix::sys::signal::Signal::SIGTERM);
+    receive_until(&mut messages, "STOPPING=1", &|m| {
+        m.iter().any(|m| m.contains("STOPPING=1"))
+    });
+    let status = daemon.stop();
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn an_unusable_metrics_address_stops_vipd_before_anything_starts() {
+    let lab = Lab::new("metrics-bind", 1);
+    let first = start_with(
+        &lab,
+        1,
+        &conf(1, &[v3_ipv4(100)]),
+        &["--metrics-listen", "192.0.2.11:9165"],
+    );
+    // Same address again (another VRID, so nothing else would clash).
+    let other = VrrpInstance::new("VI_8", "eth0", 58)
+        .priority(200)
+        .version(3)
+        .advert(ADVERT)
+        .vip("192.0.2.108/24");
+    for (address, wanted) in [
+        ("192.0.2.11:9165", "metrics listen address 192.0.2.11:9165"),
+        ("203.0.113.1:9165", "no such local address"),
+    ] {
+        let mut second = lab.spawn_vipd_args(
+            1,
+            &conf(1, &[other.clone()]),
+            &["--metrics-listen", address],
+            &[],
+        );
+        assert!(
+            wait_until(SETTLE, Duration::from_millis(10), || !second.is_running()).is_some(),
+            "vipd kept running with metrics on {address}"
+        );
+        let log = second.log();
+        assert!(log.contains(wanted), "{log}");
+        assert!(!log.contains("started with"), "{log}");
+        assert!(
+            !socket_path(&second).exists(),
+            "the control socket was created before the failure"
+        );
+        let held: IpAddr = "192.0.2.108".parse().unwrap();
+        assert!(lab.holders(held).is_empty(), "a VIP was added");
+    }
+    // The first one is unaffected.
+    assert!(scrape(&lab, "192.0.2.11:9165".parse().unwrap()).contains("keepalived_up 1"));
+    drop(first);
+}
