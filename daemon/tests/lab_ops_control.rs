@@ -563,7 +563,7 @@ fn systemd_hears_ready_status_watchdog_and_stopping() {
         ],
     );
     let mut messages: Vec<String> = Vec::new();
-    let mut receive_until =
+    let receive_until =
         |messages: &mut Vec<String>, what: &str, done: &dyn Fn(&[String]) -> bool| {
             let deadline = Instant::now() + SETTLE;
             let mut buf = [0u8; 4096];
@@ -630,7 +630,7 @@ fn an_unusable_metrics_address_stops_vipd_before_anything_starts() {
     ] {
         let mut second = lab.spawn_vipd_args(
             1,
-            &conf(1, &[other.clone()]),
+            &conf(1, std::slice::from_ref(&other)),
             &["--metrics-listen", address],
             &[],
         );
