@@ -395,6 +395,14 @@ pub fn render(snapshot: &MetricsSnapshot) -> String {
     instance_family(
         &mut exp,
         status,
+        "vipd_drained_since_timestamp_seconds",
+        "gauge",
+        "Unix time of the drain request (drained instances only).",
+        |i| i.drained.as_ref().map(|d| d.since as f64),
+    );
+    instance_family(
+        &mut exp,
+        status,
         "vipd_transitions_total",
         "counter",
         "State transitions.",
