@@ -2,7 +2,8 @@
 //! `include` (with globs, relative to the including file), turned into a tree of
 //! statements that remember their file and line.
 
-use super::error::{ConfigError, ConfigErrors};
+use super::error::{ConfigError, ConfigErrors, ConfigWarning};
+use super::ReadOptions;
 use std::path::{Path, PathBuf};
 
 /// Deeper include nesting than this is taken as a loop.
@@ -44,12 +45,23 @@ impl Statement {
 pub struct Source {
     pub files: Vec<PathBuf>,
     pub statements: Vec<Statement>,
+    /// Found while reading (an include that matched nothing, ...).
+    pub warnings: Vec<ConfigWarning>,
 }
 
 impl Source {
     pub fn error(&self, loc: Loc, message: impl Into<String>) -> ConfigError {
         let file = self.files.get(loc.file).cloned().unwrap_or_default();
         ConfigError {
+            file,
+            line: Some(loc.line),
+            message: message.into(),
+        }
+    }
+
+    pub fn warning(&self, loc: Loc, message: impl Into<String>) -> ConfigWarning {
+        let file = self.files.get(loc.file).cloned().unwrap_or_default();
+        ConfigWarning {
             file,
             line: Some(loc.line),
             message: message.into(),
@@ -68,23 +80,31 @@ struct Lexer {
     files: Vec<PathBuf>,
     tokens: Vec<(Token, Loc)>,
     errors: Vec<ConfigError>,
+    warnings: Vec<ConfigWarning>,
 }
 
 /// Reads `text` (the contents of `path`) and everything it includes.
-pub fn read(text: &str, path: &Path) -> Result<Source, ConfigErrors> {
+pub fn read(text: &str, path: &Path, _options: &ReadOptions) -> Result<Source, ConfigErrors> {
     let mut lexer = Lexer {
         files: Vec::new(),
         tokens: Vec::new(),
         errors: Vec::new(),
+        warnings: Vec::new(),
     };
     lexer.lex_file(text, path, 0);
     if !lexer.errors.is_empty() {
         return Err(ConfigErrors(lexer.errors));
     }
-    let Lexer { files, tokens, .. } = lexer;
+    let Lexer {
+        files,
+        tokens,
+        warnings,
+        ..
+    } = lexer;
     let mut source = Source {
         files,
         statements: Vec::new(),
+        warnings,
     };
     source.statements = build_tree(&source, tokens)?;
     Ok(source)
@@ -186,6 +206,14 @@ impl Lexer {
         for path in paths {
             match std::fs::read_to_string(&path) {
                 Ok(text) => self.lex_file(&text, &path, depth + 1),
+                // keepalived's plain `include` logs a missing file and goes on.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    self.warnings.push(ConfigWarning::at_line(
+                        including,
+                        loc.line,
+                        format!("include `{pattern}`: no such file, nothing included"),
+                    ))
+                }
                 Err(e) => self.errors.push(here(format!(
                     "cannot read included file {}: {e}",
                     path.display()
@@ -333,10 +361,14 @@ mod tests {
     use super::*;
 
     fn tree(text: &str) -> Vec<Statement> {
-        read(text, Path::new("/nonexistent/k.conf"))
-            .map_err(|e| e.to_string())
-            .unwrap()
-            .statements
+        read(
+            text,
+            Path::new("/nonexistent/k.conf"),
+            &ReadOptions::default(),
+        )
+        .map_err(|e| e.to_string())
+        .unwrap()
+        .statements
     }
 
     #[test]
@@ -358,11 +390,17 @@ mod tests {
 
     #[test]
     fn unbalanced_braces() {
-        let e = read("a {\n b 1\n", Path::new("k.conf")).err().unwrap();
+        let e = read("a {\n b 1\n", Path::new("k.conf"), &ReadOptions::default())
+            .err()
+            .unwrap();
         assert_eq!(e.to_string(), "k.conf:1: block of `a` is not closed");
-        let e = read("a 1\n}\n", Path::new("k.conf")).err().unwrap();
+        let e = read("a 1\n}\n", Path::new("k.conf"), &ReadOptions::default())
+            .err()
+            .unwrap();
         assert_eq!(e.to_string(), "k.conf:2: `}` without a matching `{`");
-        let e = read("a \"x\n", Path::new("k.conf")).err().unwrap();
+        let e = read("a \"x\n", Path::new("k.conf"), &ReadOptions::default())
+            .err()
+            .unwrap();
         assert_eq!(e.to_string(), "k.conf:1: unterminated \" quote");
     }
 
