@@ -10,6 +10,7 @@ mod keepalived;
 mod keywords;
 mod lexer;
 mod native;
+mod params;
 pub use crate::url;
 mod validate;
 mod vip;
