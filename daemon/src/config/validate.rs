@@ -74,6 +74,22 @@ fn check_global(cfg: &Config, out: &mut Problems) {
             format!("VRRP version {} is not 2 or 3", g.vrrp_version),
         );
     }
+    if let Some(group) = g.mcast_group4 {
+        if !group.is_multicast() {
+            out.add(
+                "global.mcast_group4",
+                format!("{group} is not an IPv4 multicast address (224.0.0.0/4)"),
+            );
+        }
+    }
+    if let Some(group) = g.mcast_group6 {
+        if !group.is_multicast() {
+            out.add(
+                "global.mcast_group6",
+                format!("{group} is not an IPv6 multicast address (ff00::/8)"),
+            );
+        }
+    }
     if let Some(p) = g.max_auto_priority {
         if !(-1..=99).contains(&p) {
             out.add(
@@ -224,6 +240,15 @@ fn check_instance(cfg: &Config, inst: &Instance, at: &str, out: &mut Problems) {
         if !seen.insert(vip.address) {
             out.add(
                 format!("{at}.vips[{j}]"),
+                format!("address {} is listed twice", vip.address),
+            );
+        }
+    }
+    // Excluded addresses are never in an advert, so either family is fine.
+    for (j, vip) in inst.excluded_vips.iter().enumerate() {
+        if !seen.insert(vip.address) {
+            out.add(
+                format!("{at}.excluded_vips[{j}]"),
                 format!("address {} is listed twice", vip.address),
             );
         }
