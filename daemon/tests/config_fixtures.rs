@@ -455,4 +455,33 @@ fn config_wire_keywords_values() {
     assert_eq!(garp.lower_prio_delay(), Duration::from_secs(4));
     assert!(v6.lower_prio_no_advert(g));
     assert!(v6.higher_prio_send_advert(g));
+
+    assert_eq!(v4.down_timer_adverts(g), 6);
+    assert_eq!(v6.down_timer_adverts(g), 4);
+    let other = &cfg.instances[2];
+    assert_eq!((other.vrid, v4.vrid), (61, 61));
+    assert_eq!(other.group(g), Some("224.0.0.20".parse().unwrap()));
+    assert_eq!(v4.group(g), Some("224.0.0.19".parse().unwrap()));
+    assert_eq!(v6.group(g), Some("ff02::13".parse().unwrap()));
+}
+
+#[test]
+fn config_same_vrid_on_one_group_is_still_an_error() {
+    let text = "vrrp_instance a {\n interface eth0\n virtual_router_id 7\n mcast_dst_ip 224.0.0.20\n \
+                virtual_ipaddress {\n 192.0.2.1\n }\n}\nvrrp_instance b {\n interface eth0\n \
+                virtual_router_id 7\n mcast_dst_ip 224.0.0.20\n virtual_ipaddress {\n 192.0.2.2\n }\n}\n";
+    let e = config::parse_keepalived(text, Path::new("k.conf")).unwrap_err();
+    assert!(
+        e.to_string().contains("both use virtual router id 7"),
+        "{e}"
+    );
+    let e = config::parse_keepalived(
+        &text.replacen("mcast_dst_ip 224.0.0.20", "mcast_dst_ip ff02::20", 1),
+        Path::new("k.conf"),
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("not an IPv4 multicast address"),
+        "{e}"
+    );
 }

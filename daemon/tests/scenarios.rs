@@ -10,6 +10,7 @@
 //!        [preempt_delay T] [garp_delay T|off] [garp_refresh T|off] [master_hint]
 //!        [garp_repeat N] [garp_refresh_repeat N] [garp_lower_prio_repeat N]
 //!        [garp_lower_prio_delay T|off] [lower_prio_no_advert] [higher_prio_send_advert]
+//!        [down_timer_adverts N]
 //! at T NAME start | shutdown | timeout | handover bound T | fault on|off | priority N
 //!           | link down|up | advert from ADDRESS prio N [interval T]
 //!           | reload prio N | reload interval T | reload preempt on|off
@@ -321,6 +322,9 @@ fn parse_router(words: &[String]) -> Result<Router> {
             }
             "lower_prio_no_advert" => params.lower_prio_no_advert = true,
             "higher_prio_send_advert" => params.higher_prio_send_advert = true,
+            "down_timer_adverts" => {
+                params.down_timer_adverts = parse_number(rest.next(), "down_timer_adverts")?
+            }
             other => return Err(format!("unknown router option {other:?}")),
         }
     }

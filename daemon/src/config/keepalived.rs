@@ -458,6 +458,11 @@ impl Reader<'_> {
                     self.cfg.global.higher_prio_send_advert = on;
                 }
             }
+            "vrrp_down_timer_adverts" => {
+                if let Some(v) = self.number(st, 1u8, 100) {
+                    self.cfg.global.down_timer_adverts = v;
+                }
+            }
             "vrrp_mcast_group4" => {
                 if let Some(IpAddr::V4(group)) = self.group(st, false) {
                     self.cfg.global.mcast_group4 = Some(group);
@@ -799,6 +804,22 @@ impl Reader<'_> {
                 "garp_master_refresh_repeat" => {
                     inst.garp.master_refresh_repeat = self.number(item, 1u32, 10_000);
                     "garp.master_refresh_repeat"
+                }
+                "down_timer_adverts" => {
+                    inst.down_timer_adverts = self.number(item, 1u8, 100);
+                    "down_timer_adverts"
+                }
+                "mcast_dst_ip" => {
+                    if let Some(text) = self.arg(item) {
+                        match text.parse::<IpAddr>() {
+                            Ok(group) if group.is_multicast() => inst.mcast_group = Some(group),
+                            _ => self.error(
+                                loc,
+                                format!("`mcast_dst_ip`: `{text}` is not a multicast address"),
+                            ),
+                        }
+                    }
+                    "mcast_group"
                 }
                 "garp_lower_prio_repeat" => {
                     inst.garp.lower_prio_repeat = self.number(item, 0u32, 10_000);

@@ -78,6 +78,9 @@ pub struct Global {
     /// A master sends one more advert before yielding to a higher priority (keepalived
     /// `vrrp_higher_prio_send_advert`; off in strict mode).
     pub higher_prio_send_advert: bool,
+    /// Adverts a backup misses before it takes over, 1..=100 (keepalived
+    /// `vrrp_down_timer_adverts`; RFC 5798: 3).
+    pub down_timer_adverts: u8,
 }
 
 /// VRRP group for IPv4 (RFC 5798 5.1.1.2).
@@ -114,9 +117,13 @@ impl Default for Global {
             mcast_group6: None,
             lower_prio_no_advert: false,
             higher_prio_send_advert: false,
+            down_timer_adverts: DEFAULT_DOWN_TIMER_ADVERTS,
         }
     }
 }
+
+/// RFC 5798: Master_Down_Interval = 3 x Master_Adver_Interval + Skew_Time.
+pub const DEFAULT_DOWN_TIMER_ADVERTS: u8 = 3;
 
 /// Gratuitous ARP / unsolicited neighbour advertisement settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -276,6 +283,13 @@ pub struct Instance {
     /// Send adverts to these addresses instead of the multicast group.
     #[serde(default)]
     pub unicast_peers: Vec<IpAddr>,
+    /// This instance's multicast group instead of the global one (keepalived
+    /// `mcast_dst_ip`); instances on different groups may share a VRID on one interface.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcast_group: Option<IpAddr>,
+    /// Overrides [`Global::down_timer_adverts`] (keepalived `down_timer_adverts`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub down_timer_adverts: Option<u8>,
     /// Checks (not of kind `file`) whose state changes this instance's priority.
     #[serde(default)]
     pub track_checks: Vec<TrackCheck>,
@@ -329,6 +343,8 @@ impl Instance {
             excluded_vips: Vec::new(),
             source_address: None,
             unicast_peers: Vec::new(),
+            mcast_group: None,
+            down_timer_adverts: None,
             track_checks: Vec::new(),
             track_interfaces: Vec::new(),
             track_files: Vec::new(),
@@ -408,6 +424,23 @@ impl Instance {
             && self
                 .higher_prio_send_advert
                 .unwrap_or(global.higher_prio_send_advert)
+    }
+
+    /// The multicast group of this instance's adverts; `None` for unicast.
+    pub fn group(&self, global: &Global) -> Option<IpAddr> {
+        if !self.unicast_peers.is_empty() {
+            return None;
+        }
+        Some(self.mcast_group.unwrap_or(if self.is_ipv6() {
+            IpAddr::V6(global.group6())
+        } else {
+            IpAddr::V4(global.group4())
+        }))
+    }
+
+    /// Adverts a backup misses before it takes over.
+    pub fn down_timer_adverts(&self, global: &Global) -> u8 {
+        self.down_timer_adverts.unwrap_or(global.down_timer_adverts)
     }
 
     /// Every address the master holds: the VIPs, then the excluded ones.

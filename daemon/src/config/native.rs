@@ -302,6 +302,9 @@ fn write_config(out: &mut String, cfg: &Config) -> std::fmt::Result {
     if g.higher_prio_send_advert {
         writeln!(global, "higher_prio_send_advert = true")?;
     }
+    if g.down_timer_adverts != d.down_timer_adverts {
+        writeln!(global, "down_timer_adverts = {}", g.down_timer_adverts)?;
+    }
     let mut garp = String::new();
     let dg = &d.garp;
     if g.garp.master_delay != dg.master_delay {
@@ -402,6 +405,12 @@ fn write_instance(out: &mut String, inst: &Instance) -> std::fmt::Result {
             writeln!(out, "  {},", quote(&vip.to_string()))?;
         }
         writeln!(out, "]")?;
+    }
+    if let Some(group) = inst.mcast_group {
+        writeln!(out, "mcast_group = {}", quote(&group.to_string()))?;
+    }
+    if let Some(n) = inst.down_timer_adverts {
+        writeln!(out, "down_timer_adverts = {n}")?;
     }
     if let Some(on) = inst.lower_prio_no_advert {
         writeln!(out, "lower_prio_no_advert = {on}")?;

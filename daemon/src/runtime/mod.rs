@@ -379,6 +379,13 @@ impl Daemon {
                 &received.data[..],
             ),
         };
+        // Sent to another group joined on this interface: another socket's instances.
+        if key
+            .group
+            .is_some_and(|group| dst.is_multicast() && dst != group)
+        {
+            return;
+        }
         // Our own adverts (unicast to a peer list that names us, or looped multicast).
         if self.routers.iter().any(|r| r.source == Some(src)) {
             return;

@@ -30,10 +30,13 @@ impl SocketKey {
         } else {
             cfg.source_address
         };
-        let group = match (unicast_src, ipv6) {
-            (Some(_), _) => None,
-            (None, false) => Some(IpAddr::V4(global.group4())),
-            (None, true) => Some(IpAddr::V6(global.group6())),
+        let group = match unicast_src {
+            Some(_) => None,
+            None => cfg.group(global).or(Some(if ipv6 {
+                IpAddr::V6(global.group6())
+            } else {
+                IpAddr::V4(global.group4())
+            })),
         };
         SocketKey {
             interface: cfg.interface.clone(),
@@ -240,6 +243,7 @@ impl Router {
         tunable.excluded_vips = cfg.excluded_vips.clone();
         tunable.lower_prio_no_advert = cfg.lower_prio_no_advert;
         tunable.higher_prio_send_advert = cfg.higher_prio_send_advert;
+        tunable.down_timer_adverts = cfg.down_timer_adverts;
         tunable.track_checks = cfg.track_checks.clone();
         tunable.track_interfaces = cfg.track_interfaces.clone();
         tunable.track_files = cfg.track_files.clone();
@@ -348,6 +352,7 @@ pub fn params(
         garp_lower_prio_delay: Some(garp.lower_prio_delay()).filter(|d| !d.is_zero()),
         lower_prio_no_advert: cfg.lower_prio_no_advert(global),
         higher_prio_send_advert: cfg.higher_prio_send_advert(global),
+        down_timer_adverts: cfg.down_timer_adverts(global),
     }
 }
 

@@ -86,6 +86,9 @@ pub struct InstanceParams {
     /// priority, so the new master announces its addresses again (keepalived
     /// `higher_prio_send_advert`).
     pub higher_prio_send_advert: bool,
+    /// Master adverts a backup misses before it takes over (RFC 5798: 3; keepalived
+    /// `down_timer_adverts`, 1..=100).
+    pub down_timer_adverts: u8,
 }
 
 impl InstanceParams {
@@ -108,6 +111,7 @@ impl InstanceParams {
             garp_lower_prio_delay: Some(Duration::from_secs(5)),
             lower_prio_no_advert: false,
             higher_prio_send_advert: false,
+            down_timer_adverts: 3,
         }
     }
 
@@ -118,6 +122,7 @@ impl InstanceParams {
         self.garp_master_delay = self.garp_master_delay.filter(|d| !d.is_zero());
         self.garp_master_refresh = self.garp_master_refresh.filter(|d| !d.is_zero());
         self.garp_lower_prio_delay = self.garp_lower_prio_delay.filter(|d| !d.is_zero());
+        self.down_timer_adverts = self.down_timer_adverts.clamp(1, 100);
         self
     }
 }
@@ -377,10 +382,11 @@ impl Instance {
             .map_or(Duration::MAX, |scaled| scaled / 256)
     }
 
-    /// Master_Down_Interval = 3 x Master_Adver_Interval + Skew_Time.
+    /// Master_Down_Interval = 3 x Master_Adver_Interval + Skew_Time (keepalived's
+    /// `down_timer_adverts` replaces the 3).
     pub fn master_down_interval(&self) -> Duration {
         self.master_adver_interval
-            .checked_mul(3)
+            .checked_mul(u32::from(self.params.down_timer_adverts))
             .and_then(|three| three.checked_add(self.skew_time()))
             .unwrap_or(Duration::MAX)
     }
@@ -1062,6 +1068,24 @@ mod tests {
         assert_eq!(
             at_10ms.master_down_interval(),
             Duration::from_nanos(36_093_750)
+        );
+    }
+
+    #[test]
+    fn down_timer_adverts_replaces_the_three_missed_adverts() {
+        let mut p = v3(100);
+        p.down_timer_adverts = 10;
+        let instance = Instance::new(p);
+        assert_eq!(
+            instance.master_down_interval(),
+            Duration::from_nanos(1_060_937_500)
+        );
+        let mut p = v3(100);
+        p.down_timer_adverts = 0;
+        assert_eq!(
+            Instance::new(p).master_down_interval(),
+            Duration::from_nanos(160_937_500),
+            "at least one advert"
         );
     }
 
