@@ -430,6 +430,63 @@ fn lower_prio_no_advert_master_keeps_its_advert_rhythm() {
     }
 }
 
+#[test]
+fn sync_group_members_announce_when_one_hears_a_lower_priority() {
+    // r1 runs VI_1 and VI_2 in a sync group; r2 only VI_1. When r1's VI_1 hears r2's lower
+    // priority after the split heals, VI_2 (which heard nothing) announces too (keepalived).
+    let lab = Lab::new("wire-lowprio-sync", 2);
+    let other: IpAddr = "192.0.2.101".parse().unwrap();
+    let vi1 = |priority| {
+        VrrpInstance::new("VI_1", "eth0", 51)
+            .priority(priority)
+            .vip("192.0.2.100/24")
+    };
+    let r1_conf = format!(
+        "{}\nvrrp_sync_group G {{\n    group {{\n        VI_1\n        VI_2\n    }}\n}}\n",
+        KeepalivedConf::new("r1")
+            .global("vrrp_garp_master_delay 0")
+            .global("vrrp_garp_lower_prio_repeat 2")
+            .global("vrrp_garp_lower_prio_delay 0")
+            .instance(vi1(200))
+            .instance(
+                VrrpInstance::new("VI_2", "eth0", 52)
+                    .priority(200)
+                    .vip("192.0.2.101/24"),
+            )
+            .render()
+    );
+    let r2_conf = KeepalivedConf::new("r2")
+        .global("vrrp_higher_prio_send_advert")
+        .instance(vi1(100))
+        .render();
+    let _r1 = start_vipd(&lab, 1, &r1_conf);
+    let r2 = start_vipd(&lab, 2, &r2_conf);
+    let slow = Duration::from_secs(15);
+    expect_sole_holder(&lab, vip4(), 1, slow, "election");
+    expect_sole_holder(&lab, other, 1, slow, "VI_2 on r1");
+    wait_state(&r2, "VI_1", "BACKUP");
+    lab.partition(2);
+    let split = wait_until(slow, Duration::from_millis(20), || {
+        lab.holders(vip4()) == [1, 2]
+    });
+    assert!(split.is_some(), "no split brain: {:?}", lab.holders(vip4()));
+    let capture = capture_client(&lab, "-v arp");
+    lab.heal(2);
+    expect_sole_holder(&lab, vip4(), 1, Duration::from_secs(10), "healed");
+    let done = wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
+        garps(&capture, 1).iter().filter(|g| g.1 == other).count() >= 2
+    });
+    assert!(
+        done.is_some(),
+        "VI_2 did not announce: {:?}",
+        garps(&capture, 1)
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let sent = garps(&capture, 1);
+    let count = |address: IpAddr| sent.iter().filter(|g| g.1 == address).count();
+    assert_eq!((count(vip4()), count(other)), (2, 2), "{sent:?}");
+}
+
 // ---- vrrp_garp_interval, vrrp_gna_interval, vrrp_garp_master_refresh_repeat ----
 
 #[test]

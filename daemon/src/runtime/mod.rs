@@ -27,7 +27,7 @@ use crate::net::monitor::{Monitor, NetEvent};
 use crate::net::netlink::Netlink;
 use crate::net::socket::{Received, VrrpSocket};
 use crate::notify::{self, Notifier, NotifyState};
-use crate::vrrp::instance::{Action, ReceivedAdvert, State};
+use crate::vrrp::instance::{Action, AnnounceCause, ReceivedAdvert, State};
 use crate::vrrp::packet::{self, DropReason, RxMeta};
 use router::{Router, SocketKey};
 use tasks::{
@@ -602,13 +602,21 @@ impl Daemon {
 
     /// Carries out what the state machines asked for, until none has anything left.
     async fn process_actions(&mut self) {
-        for index in 0..self.routers.len() {
-            while let Some(action) = self
-                .routers
-                .get_mut(index)
-                .and_then(|r| r.fsm.poll_action())
-            {
-                self.perform(index, action).await;
+        // An action of one instance can give another work (sync group announcements).
+        loop {
+            let mut performed = false;
+            for index in 0..self.routers.len() {
+                while let Some(action) = self
+                    .routers
+                    .get_mut(index)
+                    .and_then(|r| r.fsm.poll_action())
+                {
+                    performed = true;
+                    self.perform(index, action).await;
+                }
+            }
+            if !performed {
+                return;
             }
         }
     }
@@ -654,6 +662,9 @@ impl Daemon {
                 );
                 self.queue_announcements(index, repeat);
                 self.send_due_announcements(Instant::now());
+                if cause == AnnounceCause::LowerPriority {
+                    self.sync_members_heard_lower_priority(index);
+                }
             }
             Action::StateChanged { from, to, reason } => {
                 info!("{}: {from} -> {to} ({reason})", router.cfg.name);
@@ -705,6 +716,27 @@ impl Daemon {
                     );
                     return;
                 }
+            }
+        }
+    }
+
+    /// The other members of the instance's sync group announce too (keepalived).
+    fn sync_members_heard_lower_priority(&mut self, index: usize) {
+        let Some(name) = self.routers.get(index).map(|r| r.cfg.name.clone()) else {
+            return;
+        };
+        let Some(group) = self
+            .config
+            .sync_groups
+            .iter()
+            .find(|g| g.instances.contains(&name))
+        else {
+            return;
+        };
+        let now = Instant::now();
+        for router in &mut self.routers {
+            if router.cfg.name != name && group.instances.contains(&router.cfg.name) {
+                router.fsm.sync_member_heard_lower_priority(now);
             }
         }
     }

@@ -777,6 +777,19 @@ impl Instance {
         if !self.params.lower_prio_no_advert {
             self.send_advert_now(now);
         }
+        self.announce_lower_priority(now);
+    }
+
+    /// keepalived: when one member of a sync group hears a lower priority, the other members
+    /// that are master announce their addresses the same way (no advert: the other router
+    /// did not advertise for them).
+    pub fn sync_member_heard_lower_priority(&mut self, now: Instant) {
+        if self.running && self.state == State::Master && !self.handing_over {
+            self.announce_lower_priority(now);
+        }
+    }
+
+    fn announce_lower_priority(&mut self, now: Instant) {
         if self.params.garp_lower_prio_repeat == 0 {
             return;
         }
@@ -1331,6 +1344,27 @@ mod tests {
         assert!(!drain(&mut instance)
             .iter()
             .any(|a| matches!(a, Action::Announce { .. })));
+    }
+
+    #[test]
+    fn sync_group_member_announces_when_another_member_hears_a_lower_priority() {
+        let t0 = Instant::now();
+        let (mut instance, became) = master(150, t0);
+        let now = became + 10 * MS;
+        instance.sync_member_heard_lower_priority(now);
+        assert_eq!(
+            drain(&mut instance),
+            vec![Action::Announce {
+                repeat: 5,
+                cause: AnnounceCause::LowerPriority
+            }]
+        );
+        // Rate-limited like its own lower-priority announcements; backups stay quiet.
+        instance.sync_member_heard_lower_priority(now + MS);
+        assert!(drain(&mut instance).is_empty());
+        let mut backup = backup_following(100, 150, t0);
+        backup.sync_member_heard_lower_priority(now);
+        assert!(drain(&mut backup).is_empty());
     }
 
     #[test]
