@@ -229,6 +229,30 @@ fn same_vrid_on_two_groups_are_two_virtual_routers() {
     );
 }
 
+// ---- unicast_fault_no_peer ----
+
+#[test]
+fn unicast_fault_no_peer_without_peers_stays_silent_in_fault() {
+    // keepalived < 2.2.7 (and vipd without the keyword) would fall back to multicast here.
+    let lab = Lab::new("wire-nopeer", 1);
+    let capture = capture_client(&lab, "ip proto 112");
+    let text = conf(
+        1,
+        &[v3_ipv4(150)
+            .line("unicast_src_ip 192.0.2.11")
+            .line("unicast_fault_no_peer")
+            .line("unicast_peer {")
+            .line("}")],
+    );
+    let r1 = start_vipd(&lab, 1, &text);
+    wait_state(&r1, "VI_1", "FAULT");
+    std::thread::sleep(ADVERT * 10);
+    assert_eq!(instance(&r1, "VI_1").state, "FAULT");
+    assert!(lab.holders(vip4()).is_empty());
+    let seen = adverts(&capture);
+    assert!(seen.is_empty(), "a faulted instance advertised: {seen:?}");
+}
+
 // ---- down_timer_adverts ----
 
 #[test]

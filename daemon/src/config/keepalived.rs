@@ -809,6 +809,12 @@ impl Reader<'_> {
                     inst.down_timer_adverts = self.number(item, 1u8, 100);
                     "down_timer_adverts"
                 }
+                "unicast_fault_no_peer" => {
+                    if self.flag(item) {
+                        inst.unicast_fault_no_peer = true;
+                    }
+                    "unicast_fault_no_peer"
+                }
                 "mcast_dst_ip" => {
                     if let Some(text) = self.arg(item) {
                         match text.parse::<IpAddr>() {

@@ -283,6 +283,10 @@ pub struct Instance {
     /// Send adverts to these addresses instead of the multicast group.
     #[serde(default)]
     pub unicast_peers: Vec<IpAddr>,
+    /// With no `unicast_peers`, stay in FAULT instead of falling back to multicast (keepalived
+    /// `unicast_fault_no_peer`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unicast_fault_no_peer: bool,
     /// This instance's multicast group instead of the global one (keepalived
     /// `mcast_dst_ip`); instances on different groups may share a VRID on one interface.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -343,6 +347,7 @@ impl Instance {
             excluded_vips: Vec::new(),
             source_address: None,
             unicast_peers: Vec::new(),
+            unicast_fault_no_peer: false,
             mcast_group: None,
             down_timer_adverts: None,
             track_checks: Vec::new(),
@@ -436,6 +441,11 @@ impl Instance {
         } else {
             IpAddr::V4(global.group4())
         }))
+    }
+
+    /// `unicast_fault_no_peer` without any peer: the instance must not run.
+    pub fn lacks_unicast_peers(&self) -> bool {
+        self.unicast_fault_no_peer && self.unicast_peers.is_empty()
     }
 
     /// Adverts a backup misses before it takes over.

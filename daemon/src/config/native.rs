@@ -406,6 +406,9 @@ fn write_instance(out: &mut String, inst: &Instance) -> std::fmt::Result {
         }
         writeln!(out, "]")?;
     }
+    if inst.unicast_fault_no_peer {
+        writeln!(out, "unicast_fault_no_peer = true")?;
+    }
     if let Some(group) = inst.mcast_group {
         writeln!(out, "mcast_group = {}", quote(&group.to_string()))?;
     }

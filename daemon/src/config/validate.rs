@@ -476,6 +476,12 @@ pub fn warnings(cfg: &Config) -> Vec<String> {
         if inst.vips.is_empty() {
             out.push(format!("instance `{name}` has no virtual addresses"));
         }
+        if inst.lacks_unicast_peers() {
+            out.push(format!(
+                "instance `{name}`: unicast_fault_no_peer and no unicast peers: it stays in \
+                 FAULT"
+            ));
+        }
         if let Some(pass) = &inst.auth_pass {
             if inst.version(&cfg.global) == 3 {
                 out.push(format!(
