@@ -6,7 +6,7 @@ use bake::recipe::Recipe;
 use bake::release::{self, BuildOptions, Signing};
 use bake::signing::{Keyring, Signer};
 use bake::{atomic, err, firstboot, inspect, remote, signing, Progress, Result};
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgGroup, Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -27,6 +27,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Build DIR/NAME-VERSION-ARCH.raw.
+    #[command(group(ArgGroup::new("trust").required(true).args(["pubkey", "unsigned"])))]
     Build {
         #[command(flatten)]
         image: ImageArgs,
@@ -48,6 +49,7 @@ enum Command {
         unsigned: bool,
     },
     /// Build images into DIR and update DIR/SHA256SUMS (+ SHA256SUMS.gpg) and DIR/NAME.conf.
+    #[command(group(ArgGroup::new("trust").required(true).args(["sign_key", "unsigned"])))]
     Release {
         #[command(flatten)]
         image: ImageArgs,
@@ -105,6 +107,7 @@ enum Command {
 }
 
 #[derive(Args)]
+#[command(group(ArgGroup::new("trust").required(true).args(["pubkey", "unsigned"])))]
 struct ButaneArgs {
     /// The vipd release to install.
     #[arg(long)]
