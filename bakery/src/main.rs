@@ -74,7 +74,7 @@ enum Command {
     /// Make a release signing key pair: DIR/NAME.key (secret, mode 0600) and DIR/NAME.pgp
     /// (public, the nodes' /etc/systemd/import-pubring.gpg).
     Keygen {
-        /// Directory for the two files (must exist).
+        /// Directory for the two files (created, mode 0700, when missing).
         #[arg(long, default_value = ".")]
         out: PathBuf,
         #[arg(long, default_value = "vipd-release")]

@@ -350,12 +350,21 @@ pub fn generate(user_id: &str) -> Result<(Vec<u8>, Vec<u8>, String)> {
     Ok((secret, public, key.fingerprint().to_string()))
 }
 
-/// `bake keygen`: writes `DIR/NAME.key` (the secret key, armored, mode 0600) and
+/// `bake keygen`: writes (creating DIR, mode 0700, when missing) `DIR/NAME.key` (the secret key, armored, mode 0600) and
 /// `DIR/NAME.pgp` (the public key, binary: the nodes' `import-pubring.gpg`). Existing files are
 /// never overwritten; on any error neither file is left behind.
 pub fn write_key_pair(dir: &Path, name: &str, user_id: &str) -> Result<KeyPairFiles> {
     if name.is_empty() || name.contains('/') || name.starts_with('.') {
         return Err(err!("--name {name:?}: a plain file name is expected"));
+    }
+    if !dir.exists() {
+        // A new directory for a secret key: the owner's only.
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| err!("cannot create {}: {e}", dir.display()))?;
     }
     let secret = dir.join(format!("{name}.key"));
     let public = dir.join(format!("{name}.pgp"));
