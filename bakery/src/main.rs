@@ -236,7 +236,7 @@ fn run(cli: Cli) -> Result<bool> {
             let arches = parse_arch_list(&arch)?;
             // The key is loaded (and test-signs) before anything is built.
             let signing = match sign_key {
-                Some(path) => Signing::SignWith(Signer::load(&path)?),
+                Some(path) => Signing::SignWith(Box::new(Signer::load(&path)?)),
                 None => Signing::Unsigned,
             };
             let opts = options(image, Some(base_url), signing, progress)?;

@@ -34,7 +34,7 @@ pub enum Signing {
     /// `bake build --pubkey FILE`: `Verify=yes`; the release will be signed with this key.
     VerifyWith(Keyring),
     /// `bake release --sign-key FILE`: `Verify=yes`, and SHA256SUMS.gpg is written.
-    SignWith(Signer),
+    SignWith(Box<Signer>),
 }
 
 impl Signing {

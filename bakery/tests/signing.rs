@@ -509,7 +509,9 @@ fn list_and_butane_check_the_served_signature() {
 
     let sums = std::fs::read(rel.join("SHA256SUMS")).unwrap();
     let sig = std::fs::read(rel.join("SHA256SUMS.gpg")).unwrap();
-    let mut checks: Vec<(&str, Box<dyn Fn()>, &str, &str)> = vec![
+    // (what, how the served release is tampered with, --pubkey, expected error)
+    type Check<'a> = (&'a str, Box<dyn Fn() + 'a>, &'a str, &'a str);
+    let mut checks: Vec<Check> = vec![
         (
             "signed by another key",
             Box::new(|| {}),
