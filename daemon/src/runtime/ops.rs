@@ -41,6 +41,8 @@ pub struct RunOptions {
     pub control_group: Option<String>,
     /// Overrides `[global] metrics_listen`.
     pub metrics_listen: Option<SocketAddr>,
+    /// How to read keepalived.conf (config id).
+    pub read_options: crate::config::ReadOptions,
 }
 
 /// The daemon's operator state.

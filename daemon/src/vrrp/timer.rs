@@ -13,6 +13,8 @@ pub enum Timer {
     GarpDelay,
     /// Master: periodic re-announcement.
     GarpRefresh,
+    /// Master: the second announcement burst after hearing a lower priority.
+    GarpLowerPriority,
     /// Backup: until this passes, a lower priority master is not preempted.
     PreemptDelay,
     /// Master handing over: give up waiting for the new master when this fires.
@@ -23,12 +25,13 @@ pub enum Timer {
 
 impl Timer {
     /// All timers, in the order they are handled when several expire at once.
-    pub const ALL: [Timer; 7] = [
+    pub const ALL: [Timer; 8] = [
         Timer::HandoverBound,
         Timer::MasterDown,
         Timer::Advert,
         Timer::GarpDelay,
         Timer::GarpRefresh,
+        Timer::GarpLowerPriority,
         Timer::PreemptDelay,
         Timer::DrainProbe,
     ];
@@ -41,7 +44,8 @@ impl Timer {
             Timer::GarpRefresh => 3,
             Timer::PreemptDelay => 4,
             Timer::HandoverBound => 5,
-            Timer::DrainProbe => 6,
+            Timer::GarpLowerPriority => 6,
+            Timer::DrainProbe => 7,
         }
     }
 }
