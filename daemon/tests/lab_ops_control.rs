@@ -652,3 +652,72 @@ fn an_unusable_metrics_address_stops_vipd_before_anything_starts() {
     assert!(scrape(&lab, "192.0.2.11:9165".parse().unwrap()).contains("keepalived_up 1"));
     drop(first);
 }
+
+#[test]
+fn native_metrics_listen_serves_and_a_reload_changing_it_restarts_nothing() {
+    let lab = Lab::new("metrics-native-reload", 1);
+    let mut daemon = start_vipd_toml(&lab, 1, &conf(1, &[v3_ipv4(100)]));
+    let path = daemon.conf_path.clone().expect("config path");
+    let native = std::fs::read_to_string(&path).unwrap();
+    assert!(native.contains("[global]\n"), "{native}");
+    let with = |addr: &str| {
+        native.replacen(
+            "[global]\n",
+            &format!("[global]\nmetrics_listen = \"{addr}\"\n"),
+            1,
+        )
+    };
+    // The native key is read at start.
+    std::fs::write(&path, with("192.0.2.11:9165")).unwrap();
+    daemon.stop();
+    let mut args = vec!["run".to_string()];
+    let binary = vipd_binary().unwrap();
+    let socket = lab.dir().join("native-metrics.sock");
+    args.extend(
+        [
+            "-c",
+            path.to_str().unwrap(),
+            "--socket",
+            socket.to_str().unwrap(),
+            "--state-dir",
+            lab.state_dir(1).to_str().unwrap(),
+        ]
+        .map(String::from),
+    );
+    let mut argv = vec![binary.to_str().unwrap()];
+    argv.extend(args.iter().map(String::as_str));
+    let mut daemon = lab.spawn(1, &argv, &[]);
+    daemon.socket_path = Some(socket);
+    daemon.conf_path = Some(path.clone());
+    assert!(
+        daemon.wait_log("started with", SETTLE).is_some(),
+        "{}",
+        daemon.log()
+    );
+    wait_state(&daemon, "VI_1", "MASTER");
+    assert!(scrape(&lab, "192.0.2.11:9165".parse().unwrap()).contains("keepalived_up 1"));
+    let before = instance(&daemon, "VI_1").transitions;
+
+    // Changing it (and only it) by reload: logged, not applied, and no instance restarts.
+    std::fs::write(&path, with("192.0.2.11:9166")).unwrap();
+    daemon.reload();
+    assert!(
+        daemon
+            .wait_log("take effect at the next start", SETTLE)
+            .is_some(),
+        "{}",
+        daemon.log()
+    );
+    assert!(
+        daemon.wait_log("reload done", SETTLE).is_some(),
+        "{}",
+        daemon.log()
+    );
+    let after = instance(&daemon, "VI_1");
+    assert_eq!(after.state, "MASTER");
+    assert_eq!(
+        after.transitions, before,
+        "the reload restarted the instance"
+    );
+    assert!(scrape(&lab, "192.0.2.11:9165".parse().unwrap()).contains("keepalived_up 1"));
+}

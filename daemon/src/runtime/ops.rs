@@ -550,6 +550,27 @@ impl Daemon {
     }
 }
 
+/// `global` without what only the operator surface uses (control group, metrics address):
+/// changing those must not restart instances.
+pub(super) fn protocol_global(global: &crate::config::Global) -> crate::config::Global {
+    crate::config::Global {
+        control_group: None,
+        metrics_listen: None,
+        ..global.clone()
+    }
+}
+
+impl Daemon {
+    /// The control group and metrics address are set up at start; a reload says so when it
+    /// would change them.
+    pub(super) fn warn_about_unapplied_globals(&self, new: &crate::config::Global) {
+        let old = &self.config.global;
+        if new.control_group != old.control_group || new.metrics_listen != old.metrics_listen {
+            warn!("control_group and metrics_listen changes take effect at the next start of vipd");
+        }
+    }
+}
+
 fn refused(message: impl Into<String>) -> ChangeReply {
     ChangeReply {
         ok: false,

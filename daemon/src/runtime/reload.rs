@@ -51,7 +51,10 @@ impl Daemon {
             }
         };
         let now = Instant::now();
-        let global_changed = new.global != self.config.global;
+        // The control group and metrics address belong to the process, not the instances.
+        let global_changed = super::ops::protocol_global(&new.global)
+            != super::ops::protocol_global(&self.config.global);
+        self.warn_about_unapplied_globals(&new.global);
         let mut kept: Vec<Router> = Vec::new();
         let mut old = std::mem::take(&mut self.routers);
         let mut retired: Vec<Router> = Vec::new();
