@@ -132,7 +132,12 @@ pub fn render_text(report: &StatusReport) -> String {
     ));
     for i in &report.instances {
         let drained = match &i.drained {
-            Some(d) => format!("  DRAINED ({}, by {})", d.mode, d.by),
+            Some(d) => format!(
+                "  DRAINED ({} since {}, by {})",
+                d.mode,
+                super::utc_time(d.since),
+                d.by
+            ),
             None => String::new(),
         };
         out.push_str(&format!(
@@ -212,7 +217,9 @@ mod tests {
         };
         let text = render_text(&report);
         assert!(
-            text.contains("BACKUP  DRAINED (soft, by uid 0 (root) pid 9)"),
+            text.contains(
+                "BACKUP  DRAINED (soft since 1970-01-01 00:00:00 UTC, by uid 0 (root) pid 9)"
+            ),
             "{text}"
         );
         assert!(

@@ -176,7 +176,7 @@ impl Daemon {
                         info!(
                             "{name}: drained ({}) since {} by {}, kept from {}",
                             entry.mode,
-                            entry.since,
+                            crate::control::utc_time(entry.since),
                             entry.by,
                             self.ops.drains.path().display()
                         );
