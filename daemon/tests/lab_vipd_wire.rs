@@ -575,3 +575,64 @@ fn garps_and_nas_are_paced_per_interface_and_refreshed_with_their_repeat_count()
         "NAs wait for ARPs: {nas:?}"
     );
 }
+
+#[test]
+fn garp_group_paces_its_interfaces_only() {
+    // eth1 is in a garp_group pausing 200 ms between gratuitous ARPs; eth0 has no pause.
+    let lab = Lab::with_options(
+        "wire-garpgroup",
+        LabOptions {
+            routers: 1,
+            second_segment: true,
+        },
+    );
+    let text = format!(
+        "{}\ngarp_group {{\n    garp_interval 0.2\n    interface eth1\n}}\n",
+        KeepalivedConf::new("r1")
+            .global("vrrp_garp_master_repeat 3")
+            .global("vrrp_garp_master_delay 0")
+            .instance(v3_ipv4(100).vip("198.51.100.100/24 dev eth1"))
+            .render()
+    );
+    let on_eth0 = capture_client(&lab, "-v arp");
+    let on_eth1 = lab.capture(lab.client_ns(), "eth1", "-tt -e -v arp");
+    let _r1 = start_vipd(&lab, 1, &text);
+    let second: IpAddr = "198.51.100.100".parse().unwrap();
+    // The GARPs on eth1 come from r1's eth1 MAC.
+    let eth1_mac = Segment::Second
+        .router_mac(1)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":");
+    let eth1_garps = || -> Vec<f64> {
+        frames(&on_eth1)
+            .into_iter()
+            .filter(|f| f.src_mac == eth1_mac && f.text.contains("who-has 198.51.100.100"))
+            .map(|f| f.at)
+            .collect()
+    };
+    let done = wait_until(SETTLE, Duration::from_millis(50), || {
+        eth1_garps().len() >= 3 && garps(&on_eth0, 1).len() >= 3
+    });
+    assert!(
+        done.is_some(),
+        "{:?} {:?}",
+        on_eth0.packets(),
+        on_eth1.packets()
+    );
+    let paced = eth1_garps();
+    for gap in gaps(&paced) {
+        assert!(gap >= 0.1, "eth1 GARPs not paced: {paced:?}");
+    }
+    let eth0: Vec<f64> = garps(&on_eth0, 1)
+        .iter()
+        .filter(|g| g.1 == vip4())
+        .map(|g| g.0)
+        .collect();
+    assert!(
+        eth0[2] - eth0[0] < 0.1,
+        "eth0 GARPs waited for eth1's pacing: {eth0:?}"
+    );
+    assert!(lab.holders(second) == [1]);
+}
