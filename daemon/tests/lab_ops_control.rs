@@ -786,3 +786,63 @@ fn native_metrics_listen_serves_and_a_reload_changing_it_restarts_nothing() {
     );
     assert!(scrape(&lab, "192.0.2.11:9165".parse().unwrap()).contains("keepalived_up 1"));
 }
+
+#[test]
+fn notify_scripts_run_in_event_order() {
+    let lab = Lab::new("events-notify-order", 2);
+    let shared = lab.shared_dir("notify");
+    let log = shared.join("notify.log");
+    let script = lab.write_script(
+        "notify.sh",
+        &format!("#!/bin/sh\necho \"$2 $3\" >> {}\n", log.display()),
+    );
+    let r1_conf = conf(1, &[v3_ipv4(150)]);
+    let mut r1 = start_vipd(&lab, 1, &r1_conf);
+    let r2 = start_vipd(
+        &lab,
+        2,
+        &conf(
+            2,
+            &[v3_ipv4(100).line(&format!("notify {}", script.display()))],
+        ),
+    );
+    expect_sole_holder(&lab, vip4(), 1, SETTLE, "r1 wins");
+    wait_state(&r2, "VI_1", "BACKUP");
+    let reader = EventReader::start(&r2);
+    std::thread::sleep(Duration::from_millis(300));
+    // Two failovers and two returns, as fast as the protocol allows.
+    for _ in 0..2 {
+        r1.stop();
+        expect_sole_holder(&lab, vip4(), 2, SETTLE, "r2 takes over");
+        r1 = start_vipd(&lab, 1, &r1_conf);
+        expect_sole_holder(&lab, vip4(), 1, SETTLE, "r1 preempts back");
+    }
+    let events = reader.collect_until(SETTLE, |events| transitions(events).len() >= 4);
+    let streamed: Vec<String> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::State { instance, to, .. } => Some(format!("{instance} {to}")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        streamed,
+        ["VI_1 MASTER", "VI_1 BACKUP", "VI_1 MASTER", "VI_1 BACKUP"]
+    );
+    let mut notified = Vec::new();
+    wait_until(SETTLE, Duration::from_millis(20), || {
+        notified = std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        notified.len() > streamed.len()
+    });
+    // The start-up BACKUP was notified before the stream was opened.
+    assert_eq!(notified.first().map(String::as_str), Some("VI_1 BACKUP"));
+    assert_eq!(
+        notified[1..],
+        streamed[..],
+        "notify order differs from the event stream"
+    );
+}
