@@ -246,3 +246,28 @@ fn a_sync_group_drains_together() {
         "{out:?}"
     );
 }
+
+#[test]
+fn a_drained_master_alone_offers_the_role_to_a_nopreempt_keepalived() {
+    let lab = Lab::new("drain-nopreempt", 2);
+    let vip = vip4();
+    let r1 = start_vipd(&lab, 1, &conf(1, &[v3_ipv4(150)]));
+    expect_sole_holder(&lab, vip, 1, SETTLE, "r1 alone holds the VIP");
+    // Drained with nobody else: the soft drain keeps serving the VIP.
+    ctl(&r1, &["drain", "VI_1"]);
+    std::thread::sleep(ADVERT * 8);
+    assert_eq!(lab.holders(vip), [1], "a soft drain dropped the VIP");
+    // keepalived without preemption accepts a priority 1 master and would never take over
+    // by itself; the drained master's periodic priority 0 hands it the role.
+    let keepalived_conf = KeepalivedConf::new("r2")
+        .instance(v3_ipv4(100).nopreempt())
+        .render();
+    let _keepalived = lab.spawn_keepalived(2, &keepalived_conf);
+    expect_sole_holder(&lab, vip, 2, SETTLE, "keepalived takes the role offered");
+    let after = wait_state(&r1, "VI_1", "BACKUP");
+    assert_eq!(
+        after.last_transition_reason.as_deref(),
+        Some("drained, 192.0.2.12 took over")
+    );
+    expect_stays_sole_holder(&lab, vip, 2, ADVERT * 10);
+}
