@@ -846,3 +846,51 @@ fn notify_scripts_run_in_event_order() {
         "notify order differs from the event stream"
     );
 }
+
+#[test]
+fn status_watch_prints_the_status_then_events_as_text() {
+    let lab = Lab::new("status-watch", 1);
+    let daemon = start_vipd(&lab, 1, &conf(1, &[v3_ipv4(100)]));
+    wait_state(&daemon, "VI_1", "MASTER");
+    let mut child = Command::new(vipd_binary().unwrap())
+        .args(["status", "--watch", "--socket"])
+        .arg(socket_path(&daemon))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let mut seen: Vec<String> = Vec::new();
+    let wait_for = |seen: &mut Vec<String>, needle: &str| {
+        let deadline = Instant::now() + SETTLE;
+        while !seen.iter().any(|l| l.contains(needle)) {
+            assert!(Instant::now() < deadline, "no {needle:?} in {seen:#?}");
+            if let Ok(line) = lines.recv_timeout(Duration::from_millis(50)) {
+                seen.push(line);
+            }
+        }
+    };
+    wait_for(&mut seen, "-- events after #");
+    assert!(
+        seen[0].starts_with("vipd ") && seen.iter().any(|l| l.contains("instance VI_1")),
+        "{seen:#?}"
+    );
+    let socket = socket_path(&daemon).to_str().unwrap().to_owned();
+    // Alone, only a hard drain gives the VIP up.
+    assert!(vipd_cli(&["drain", "--hard", "VI_1", "--socket", &socket]).success);
+    wait_for(&mut seen, "drain (hard) of VI_1 by uid 0");
+    wait_for(&mut seen, "VI_1: removed 192.0.2.100/24");
+    wait_for(
+        &mut seen,
+        "VI_1: MASTER -> BACKUP (drained (hard), no other router",
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}

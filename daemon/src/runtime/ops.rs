@@ -170,22 +170,22 @@ impl Daemon {
     /// Drained instances named in the state file that the configuration no longer has.
     pub(super) fn report_persisted_drains(&self) {
         for name in self.ops.drains.names() {
-            match self.routers.iter().any(|r| &r.cfg.name == name) {
-                true => {
-                    if let Some(entry) = self.ops.drains.get(name) {
-                        info!(
-                            "{name}: drained ({}) since {} by {}, kept from {}",
-                            entry.mode,
-                            crate::control::utc_time(entry.since),
-                            entry.by,
-                            self.ops.drains.path().display()
-                        );
-                    }
-                }
-                false => warn!(
+            let Some(entry) = self.ops.drains.get(name) else {
+                continue;
+            };
+            if self.routers.iter().any(|r| &r.cfg.name == name) {
+                info!(
+                    "{name}: drained ({}) since {} by {}, kept from {}",
+                    entry.mode,
+                    crate::control::utc_time(entry.since),
+                    entry.by,
+                    self.ops.drains.path().display()
+                );
+            } else {
+                warn!(
                     "{name}: drained in {} but not configured (`vipd resume {name}` forgets it)",
                     self.ops.drains.path().display()
-                ),
+                );
             }
         }
     }
