@@ -80,7 +80,17 @@ fn as_nobody(lab: &Lab, groups: &[u32], primary_gid: u32, args: &[&str]) -> lab:
     argv.push("--");
     argv.push(binary.to_str().unwrap());
     argv.extend_from_slice(args);
-    run(&argv)
+    // A process forked by another test thread while the copy was being written may still
+    // hold it open for writing for a moment (exec then fails with ETXTBSY).
+    let mut out = run(&argv);
+    for _ in 0..20 {
+        if !out.stderr.contains("Text file busy") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        out = run(&argv);
+    }
+    out
 }
 
 fn mode_of(path: &Path) -> u32 {
@@ -96,7 +106,7 @@ fn only_root_and_the_control_group_may_use_the_socket() {
     assert_eq!(mode_of(socket_path(&private)), 0o600);
     let out = as_nobody(&lab, &[], 65534, &["status", "--socket", &private_socket]);
     assert!(!out.success, "nobody read the status: {out:?}");
-    assert!(out.stderr.contains("Permission denied"), "{}", out.stderr);
+    assert!(out.stderr.contains("Permission denied"), "{out:?}");
 
     // With a control group: 0666 in a directory vipd creates 0755, and the daemon decides
     // by the client's credentials.
@@ -257,8 +267,9 @@ fn start_realtime(lab: &Lab, router: usize, conf: &str, args: &[&str]) -> Daemon
 
 /// Starts the threads that misbehave against one daemon's control socket and metrics port
 /// until `stop`: connections that never send (more than the client limit), junk lines, 1 MiB
-/// requests, event streams never read; on the metrics port slow heads, 64 KiB heads, junk and
-/// held connections. Counts what was sent in `attacks`.
+/// requests, event streams never read, and a flood of valid status requests (each one costs
+/// the event loop a status report); on the metrics port slow heads, 64 KiB heads, junk, held
+/// connections and a flood of valid scrapes. Counts what was sent in `attacks`.
 fn misbehave(
     lab: &Lab,
     socket: PathBuf,
@@ -278,6 +289,19 @@ fn misbehave(
                     }
                 }
                 std::thread::sleep(Duration::from_millis(20));
+            }
+        }));
+    }
+    {
+        let (socket, stop, attacks) = (socket.clone(), stop.clone(), attacks.clone());
+        threads.push(std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok(mut s) = UnixStream::connect(&socket) {
+                    let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+                    let _ = s.write_all(b"status\n");
+                    let _ = s.read_to_end(&mut Vec::new());
+                    attacks.fetch_add(1, Ordering::Relaxed);
+                }
             }
         }));
     }
@@ -321,10 +345,13 @@ fn misbehave(
                 n += 1;
                 if let Ok(mut s) = TcpStream::connect_timeout(&metrics, Duration::from_secs(1)) {
                     let _ = s.set_write_timeout(Some(Duration::from_millis(200)));
-                    let _ = match n % 3 {
+                    let _ = match n % 4 {
                         0 => s.write_all(b"GET /metrics HTTP/1.1\r\n"),
                         1 => s.write_all(huge.as_bytes()),
-                        _ => s.write_all(b"\x16\x03\x01 garbage\r\n\r\n"),
+                        2 => s.write_all(b"\x16\x03\x01 garbage\r\n\r\n"),
+                        _ => s
+                            .write_all(b"GET /metrics HTTP/1.1\r\n\r\n")
+                            .and_then(|()| s.read_to_end(&mut Vec::new()).map(|_| ())),
                     };
                     if held.len() < 20 {
                         held.push(s);
@@ -388,9 +415,23 @@ fn misbehaving_clients_never_delay_10ms_adverts() {
         instance(&r1, "VI_1").transitions,
         instance(&r2, "VI_1").transitions,
     );
-    // What the master sends, timestamped by the kernel as vipd sends it.
+    // What the master sends, timestamped by the kernel as vipd sends it: first 3 s as the
+    // machine allows it anyway (the baseline), then 3 s under abuse.
+    let window = Duration::from_secs(3);
+    // (99th percentile, longest) gap between two adverts, in seconds.
+    let gaps = |capture: &mut lab::Capture| {
+        let sent = capture_times(&capture.stop());
+        assert!(sent.len() > 150, "only {} adverts captured", sent.len());
+        let mut gaps: Vec<f64> = sent.windows(2).map(|w| w[1] - w[0]).collect();
+        gaps.sort_by(f64::total_cmp);
+        let p99 = gaps[gaps.len() * 99 / 100];
+        (p99, gaps[gaps.len() - 1])
+    };
     let mut capture = lab.capture(lab.router_ns(1), "eth0", "-tt -Q out vrrp");
+    std::thread::sleep(window);
+    let baseline = gaps(&mut capture);
 
+    let mut capture = lab.capture(lab.router_ns(1), "eth0", "-tt -Q out vrrp");
     let stop = Arc::new(AtomicBool::new(false));
     let attacks = Arc::new(AtomicU64::new(0));
     let mut threads = misbehave(
@@ -407,7 +448,7 @@ fn misbehaving_clients_never_delay_10ms_adverts() {
         &stop,
         &attacks,
     ));
-    let watch_until = Instant::now() + Duration::from_secs(3);
+    let watch_until = Instant::now() + window;
     while Instant::now() < watch_until {
         assert_eq!(lab.holders(vip4()), [1], "the VIP moved during the abuse");
         std::thread::sleep(Duration::from_millis(50));
@@ -416,7 +457,7 @@ fn misbehaving_clients_never_delay_10ms_adverts() {
     for t in threads {
         t.join().unwrap();
     }
-    let sent = capture_times(&capture.stop());
+    let attacked = gaps(&mut capture);
     let after = (
         instance(&r1, "VI_1").transitions,
         instance(&r2, "VI_1").transitions,
@@ -424,24 +465,29 @@ fn misbehaving_clients_never_delay_10ms_adverts() {
     assert_eq!(
         after,
         before,
-        "a transition happened under abuse (r1, r2 transitions)\nr1 log:\n{}\nr2 log:\n{}",
+        "a transition happened (r1, r2 transitions)\nr1 log:\n{}\nr2 log:\n{}",
         r1.log(),
         r2.log()
     );
     assert_eq!(instance(&r2, "VI_1").state, "BACKUP");
-    assert!(sent.len() > 150, "only {} adverts captured", sent.len());
-    let longest = sent.windows(2).map(|w| w[1] - w[0]).fold(0.0f64, f64::max);
     let attacks = attacks.load(Ordering::Relaxed);
+    let ms = |(p99, longest): (f64, f64)| {
+        format!("p99 {:.1} ms, longest {:.1} ms", p99 * 1e3, longest * 1e3)
+    };
     eprintln!(
-        "{attacks} hostile requests; the master sent {} adverts, longest gap {:.1} ms",
-        sent.len(),
-        longest * 1000.0
+        "{attacks} hostile requests; gaps between the master's adverts: under abuse {}, before {}",
+        ms(attacked),
+        ms(baseline)
     );
     assert!(attacks > 200, "only {attacks} hostile requests were made");
+    // A loop that waited on clients would shift the whole distribution (and soon move the
+    // VIP); a loaded machine alone adds a rare longer gap, hence the percentile. The longest
+    // gap must stay well inside what the backup tolerates (10 adverts).
     assert!(
-        longest < 3.0 * advert.as_secs_f64(),
-        "the attacked master's adverts were {:.1} ms apart (10 ms interval)",
-        longest * 1000.0
+        attacked.0 < 3.0 * advert.as_secs_f64() && attacked.1 < 10.0 * advert.as_secs_f64(),
+        "the attacked master's adverts were late: {} (10 ms interval; without abuse {})",
+        ms(attacked),
+        ms(baseline)
     );
     // The abuse reached the daemons and was turned away; real clients are still served.
     for addr in metrics {

@@ -9,6 +9,7 @@
 //! - [`events`]: numbered events for `vipd events` and `vipd status --watch`.
 //! - [`drains`]: drains kept across restarts under the state directory.
 //! - [`metrics`], [`http`]: the `/metrics` exposition and its small HTTP responder.
+//! - [`services`]: the thread the socket and the endpoint are served on.
 //!
 //! The types here are the status report, shared by all of them.
 
@@ -20,6 +21,7 @@ pub mod http;
 pub mod metrics;
 pub mod protocol;
 pub mod server;
+pub mod services;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -76,7 +76,8 @@ pub struct ControlStats {
 }
 
 /// Binds the control socket, refusing to steal it from a live daemon, and sets its mode.
-pub fn bind(path: &Path, group_access: bool) -> Result<UnixListener, String> {
+/// The listener is served by [`spawn`] (inside the runtime that is to poll it).
+pub fn bind(path: &Path, group_access: bool) -> Result<std::os::unix::net::UnixListener, String> {
     if std::os::unix::net::UnixStream::connect(path).is_ok() {
         return Err(format!(
             "control socket {} is in use by another vipd (pass --socket to run several)",
@@ -103,22 +104,24 @@ pub fn bind(path: &Path, group_access: bool) -> Result<UnixListener, String> {
             }
         }
     }
-    let listener =
-        UnixListener::bind(path).map_err(|e| format!("cannot bind {}: {e}", path.display()))?;
+    let listener = std::os::unix::net::UnixListener::bind(path)
+        .and_then(|listener| listener.set_nonblocking(true).map(|()| listener))
+        .map_err(|e| format!("cannot bind {}: {e}", path.display()))?;
     let mode = if group_access { 0o666 } else { 0o600 };
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .map_err(|e| format!("cannot set the mode of {}: {e}", path.display()))?;
     Ok(listener)
 }
 
-/// Serves the control socket until aborted.
+/// Serves the control socket until aborted (inside a tokio runtime).
 pub fn spawn(
-    listener: UnixListener,
+    listener: std::os::unix::net::UnixListener,
     policy: AccessPolicy,
     tx: mpsc::Sender<Command>,
     stats: Arc<ControlStats>,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
+) -> Result<JoinHandle<()>, String> {
+    let listener = UnixListener::from_std(listener).map_err(|e| format!("control socket: {e}"))?;
+    Ok(tokio::spawn(async move {
         let clients = Arc::new(Semaphore::new(MAX_CLIENTS));
         let watchers = Arc::new(Semaphore::new(MAX_WATCHERS));
         let refusals_in_flight = Arc::new(Semaphore::new(MAX_REFUSALS));
@@ -164,7 +167,7 @@ pub fn spawn(
                 serve_client(stream, peer, tx, &stats, watchers, permit).await;
             });
         }
-    })
+    }))
 }
 
 /// Tells a client why it is not served: what it sent is read (and discarded) for a short

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
 use super::tasks::tell_systemd;
@@ -24,6 +23,7 @@ use crate::control::http::{self, HttpStats};
 use crate::control::metrics::{Histogram, MetricsSnapshot, ServiceCounts};
 use crate::control::protocol::{ChangeReply, Hello, Request, Target};
 use crate::control::server::{self, Command, ControlStats};
+use crate::control::services::{ServiceConfig, Services};
 use crate::control::StatusReport;
 use crate::vrrp::instance::{DrainMode, Reason, State};
 
@@ -119,52 +119,31 @@ impl Ops {
     }
 }
 
-/// The control socket and metrics endpoint tasks; stopped when dropped.
-pub(super) struct Services {
-    control: JoinHandle<()>,
-    metrics: Option<JoinHandle<()>>,
-}
-
-impl Drop for Services {
-    fn drop(&mut self) {
-        self.control.abort();
-        if let Some(metrics) = &self.metrics {
-            metrics.abort();
-        }
-    }
-}
-
 impl Daemon {
-    /// Binds the metrics address, then the control socket, then serves both. Runs before
-    /// anything else starts, so a bad address stops vipd with nothing done half-way.
+    /// Binds the metrics address, then the control socket, then serves both on their own
+    /// thread. Runs before anything else starts, so a bad address stops vipd with nothing
+    /// done half-way.
     pub(super) fn start_services(&mut self) -> Result<Services, String> {
-        let metrics_listener = self.ops.metrics_listen.map(http::bind).transpose()?;
-        let listener = server::bind(&self.socket_path, self.ops.policy.group.is_some())?;
-        let metrics = match (metrics_listener, self.ops.metrics_listen) {
-            (Some(listener), Some(addr)) => {
-                let task = http::spawn(
-                    listener,
-                    self.ops.commands_tx.clone(),
-                    self.ops.http_stats.clone(),
-                )?;
-                info!("metrics at http://{addr}/metrics");
-                Some(task)
-            }
-            _ => None,
-        };
-        let control = server::spawn(
-            listener,
-            self.ops.policy.clone(),
-            self.ops.commands_tx.clone(),
-            self.ops.control_stats.clone(),
-        );
+        let metrics = self.ops.metrics_listen.map(http::bind).transpose()?;
+        let control = server::bind(&self.socket_path, self.ops.policy.group.is_some())?;
+        let services = Services::start(ServiceConfig {
+            control,
+            policy: self.ops.policy.clone(),
+            control_stats: self.ops.control_stats.clone(),
+            metrics,
+            http_stats: self.ops.http_stats.clone(),
+            commands: self.ops.commands_tx.clone(),
+        })?;
+        if let Some(addr) = self.ops.metrics_listen {
+            info!("metrics at http://{addr}/metrics");
+        }
         if let Some(group) = &self.ops.policy.group {
             info!(
                 "control socket open to group {} (gid {}) as well as root",
                 group.name, group.gid
             );
         }
-        Ok(Services { control, metrics })
+        Ok(services)
     }
 
     /// Drained instances named in the state file that the configuration no longer has.
