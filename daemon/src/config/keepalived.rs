@@ -37,10 +37,13 @@ pub fn read_keepalived(
         locations: HashMap::new(),
         errors: Vec::new(),
         warnings: source.warnings.clone(),
+        default_interface: None,
+        without_interface: Vec::new(),
     };
     for statement in &source.statements {
         reader.top_level(statement);
     }
+    reader.default_interfaces();
     let Reader {
         mut cfg,
         locations,
@@ -76,10 +79,9 @@ pub fn read_keepalived(
 /// authentication. Ignoring.") and in VRRPv3; reading the same file the same way keeps a
 /// mixed keepalived/vipd segment talking.
 fn drop_ignored_passwords(cfg: &mut Config) {
-    let strict = cfg.global.strict;
     let global = cfg.global.clone();
     for inst in &mut cfg.instances {
-        if strict || inst.version(&global) == 3 {
+        if inst.strict(&global) || inst.version(&global) == 3 {
             inst.auth_pass = None;
         }
     }
@@ -125,6 +127,22 @@ struct Reader<'a> {
     locations: HashMap<String, Loc>,
     errors: Vec<ConfigError>,
     warnings: Vec<ConfigWarning>,
+    /// keepalived `default_interface`.
+    default_interface: Option<String>,
+    /// Instances written without `interface` (index, where), given `default_interface`.
+    without_interface: Vec<(usize, Loc)>,
+}
+
+/// keepalived's boolean words.
+fn bool_word(text: &str) -> Option<bool> {
+    match text.to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" => Some(true),
+        "off" | "false" | "no" => Some(false),
+        // Written in the wild for flags; keepalived ignores the value either way.
+        "1" => Some(true),
+        "0" => Some(false),
+        _ => None,
+    }
 }
 
 fn texts(words: &[Word]) -> Vec<&str> {
@@ -140,6 +158,34 @@ impl Reader<'_> {
     /// values read differently).
     fn warn(&mut self, loc: Loc, message: impl Into<String>) {
         self.warnings.push(self.source.warning(loc, message));
+    }
+
+    /// Instances without `interface` run on `default_interface` (keepalived 2.2.7 refuses
+    /// them, "Unknown interface!").
+    fn default_interfaces(&mut self) {
+        for (index, loc) in std::mem::take(&mut self.without_interface) {
+            let Some(inst) = self.cfg.instances.get_mut(index) else {
+                continue;
+            };
+            let name = inst.name.clone();
+            match &self.default_interface {
+                Some(interface) => {
+                    inst.interface = interface.clone();
+                    let message = format!(
+                        "vrrp_instance `{name}` has no `interface`: vipd runs it on \
+                         default_interface {interface} (keepalived 2.2.7 refuses it)"
+                    );
+                    self.warn(loc, message);
+                }
+                None => self.error(
+                    loc,
+                    format!(
+                        "vrrp_instance `{name}` has no `interface` (and there is no \
+                         default_interface)"
+                    ),
+                ),
+            }
+        }
     }
 
     /// A keyword of `block` the reader has no code for: keepalived keywords are accepted
@@ -215,15 +261,73 @@ impl Reader<'_> {
         }
     }
 
+    /// A keyword that takes no value. keepalived 2.2.7 ignores anything written after it
+    /// (`nopreempt 1`, `nopreempt 0` and `nopreempt no` all turn preemption off), and so
+    /// does vipd; a value that reads as "off" gets a warning, as the file likely means the
+    /// opposite of what both daemons do.
     fn flag(&mut self, st: &Statement) -> bool {
         if !self.no_block(st) {
             return false;
         }
-        if !st.args().is_empty() {
-            self.error(st.loc, format!("`{}` takes no value", st.keyword()));
-            return false;
+        if let Some(value) = st.args().first() {
+            if bool_word(&value.text) == Some(false) {
+                let keyword = st.keyword();
+                self.warn(
+                    st.loc,
+                    format!(
+                        "`{keyword} {}`: keepalived ignores the value and so does vipd: \
+                         `{keyword}` is in effect",
+                        value.text
+                    ),
+                );
+            }
         }
         true
+    }
+
+    /// keepalived's `<BOOL>` argument: none means true, else on|off|true|false|yes|no.
+    fn bool_value(&mut self, st: &Statement) -> Option<bool> {
+        if !self.no_block(st) {
+            return None;
+        }
+        match st.args() {
+            [] => Some(true),
+            [one] => match bool_word(&one.text) {
+                Some(b) => Some(b),
+                None => {
+                    self.error(
+                        st.loc,
+                        format!(
+                            "`{}`: `{}` is not one of on, off, true, false, yes, no",
+                            st.keyword(),
+                            one.text
+                        ),
+                    );
+                    None
+                }
+            },
+            _ => {
+                self.error(st.loc, format!("`{}` takes one value", st.keyword()));
+                None
+            }
+        }
+    }
+
+    /// A GARP refresh period in seconds. keepalived 2.2.7 stops at such a line without a
+    /// value; vipd reads it as 0 (no refresh, the default) with a warning.
+    fn refresh_seconds(&mut self, st: &Statement) -> Option<u64> {
+        if st.args().is_empty() && st.block.is_none() {
+            self.warn(
+                st.loc,
+                format!(
+                    "`{}` without a value is read as 0 (no refresh); keepalived 2.2.7 refuses \
+                     to start with it",
+                    st.keyword()
+                ),
+            );
+            return Some(0);
+        }
+        self.number(st, 0u64, 86_400)
     }
 
     fn number<T: FromStr + PartialOrd + std::fmt::Display>(
@@ -400,7 +504,7 @@ impl Reader<'_> {
                 }
             }
             "vrrp_garp_master_refresh" => {
-                if let Some(v) = self.number(st, 0u64, 86_400) {
+                if let Some(v) = self.refresh_seconds(st) {
                     self.cfg.global.garp.master_refresh = (v > 0).then(|| Duration::from_secs(v));
                 }
             }
@@ -461,6 +565,33 @@ impl Reader<'_> {
                     } else if let Some(v) = self.number(st, -1i32, 99) {
                         self.cfg.global.max_auto_priority = Some(v);
                     }
+                }
+            }
+            "default_interface" => {
+                if let Some(v) = self.arg(st) {
+                    self.default_interface = Some(v.to_string());
+                }
+            }
+            // vipd always waits for interfaces that appear later and follows renumbered
+            // ones; keepalived needs this flag for that.
+            "dynamic_interfaces" => {
+                self.no_block(st);
+            }
+            // vipd always checks a file before a reload and keeps the running
+            // configuration when it has errors.
+            "reload_check_config" => {
+                self.no_block(st);
+            }
+            "vrrp_startup_delay" => {
+                if let Some(v) = self.seconds(st) {
+                    self.cfg.global.startup_delay = v;
+                }
+            }
+            // keepalived: one gratuitous ARP/NA on becoming master, no second burst.
+            "vrrp_min_garp" => {
+                if self.bool_value(st) == Some(true) {
+                    self.cfg.global.garp.master_repeat = 1;
+                    self.cfg.global.garp.master_delay = Duration::ZERO;
                 }
             }
             _ => self.other(Block::Global, st),
@@ -739,8 +870,7 @@ impl Reader<'_> {
                     "garp.master_repeat"
                 }
                 "garp_master_refresh" => {
-                    inst.garp.master_refresh =
-                        self.number(item, 0u64, 86_400).map(Duration::from_secs);
+                    inst.garp.master_refresh = self.refresh_seconds(item).map(Duration::from_secs);
                     "garp.master_refresh"
                 }
                 "garp_master_refresh_repeat" => {
@@ -753,6 +883,40 @@ impl Reader<'_> {
                     }
                     "v3_checksum"
                 }
+                "dont_track_primary" => {
+                    if self.flag(item) {
+                        inst.dont_track_primary = true;
+                    }
+                    "dont_track_primary"
+                }
+                // VIPs are ordinary addresses in vipd: traffic to them is accepted.
+                "accept" => {
+                    self.flag(item);
+                    continue;
+                }
+                "no_accept" => {
+                    if self.flag(item) {
+                        self.warn(
+                            loc,
+                            "`no_accept`: vipd adds no firewall rules, so the VIPs accept \
+                             traffic as with `accept` (keepalived would drop it unless the \
+                             priority is 255); filter it with nftables if you rely on that",
+                        );
+                    }
+                    continue;
+                }
+                // vipd never drops an advert for its address list (it only logs it), which
+                // is what skipping the check gives in keepalived.
+                "skip_check_adv_addr" => {
+                    self.bool_value(item);
+                    continue;
+                }
+                "strict_mode" => {
+                    if let Some(b) = self.bool_value(item) {
+                        inst.strict = Some(b);
+                    }
+                    "strict"
+                }
                 _ => {
                     self.other(Block::Instance, item);
                     continue;
@@ -764,8 +928,9 @@ impl Reader<'_> {
             return;
         }
         if !has_interface {
-            self.error(st.loc, format!("vrrp_instance `{name}` has no `interface`"));
-            return;
+            // Decided at the end: `default_interface` may come later in the file.
+            self.without_interface
+                .push((self.cfg.instances.len(), st.loc));
         }
         if !has_vrid {
             self.error(
@@ -815,12 +980,46 @@ impl Reader<'_> {
                 self.error(item.loc, "a virtual address takes no { } block");
                 continue;
             }
-            match Vip::from_words(&texts(&item.words)) {
-                Ok(vip) => {
+            let (vip, ignored) = match Vip::from_keepalived_words(&texts(&item.words)) {
+                Ok(read) => read,
+                Err(e) => {
+                    self.error(item.loc, e);
+                    continue;
+                }
+            };
+            for option in ignored {
+                self.warn(
+                    item.loc,
+                    format!(
+                        "virtual address {}: option `{option}` is not applied by vipd (it adds \
+                         the address with dev, brd, scope and label only; IPv6 ones without \
+                         duplicate address detection)",
+                        vip.address
+                    ),
+                );
+            }
+            let family = |a: &IpAddr| if a.is_ipv6() { "IPv6" } else { "IPv4" };
+            match inst.vips.first() {
+                Some(first) if first.address.is_ipv6() != vip.address.is_ipv6() => {
+                    self.warn(
+                        item.loc,
+                        format!(
+                            "{vip} is {} but the instance is {} (its first address): keepalived \
+                             2.2.7 ignores it; vipd adds and removes it with the VIPs without \
+                             listing it in adverts, as virtual_ipaddress_excluded (move it \
+                             there to say so)",
+                            family(&vip.address),
+                            family(&first.address)
+                        ),
+                    );
+                    let index = inst.excluded_vips.len();
+                    self.note(format!("{at}.excluded_vips[{index}]"), item.loc);
+                    inst.excluded_vips.push(vip);
+                }
+                _ => {
                     self.note(format!("{at}.vips[{}]", inst.vips.len()), item.loc);
                     inst.vips.push(vip);
                 }
-                Err(e) => self.error(item.loc, e),
             }
         }
     }

@@ -264,6 +264,10 @@ fn global(keyword: &str) -> Option<Class> {
         | "vrrp_higher_prio_send_advert"
         | "vrrp_down_timer_adverts" => NOT_YET_WIRE,
         "vrrp_check_unicast_src" => NOT_YET_UNICAST,
+        "vrrp_delay_after_boot" => Class::Ignored(
+            "not a keepalived 2.2.7 keyword (2.2.7 logs \"Unknown keyword\"; newer keepalived \
+             has it): vipd does not apply it; use vrrp_startup_delay",
+        ),
         _ => return None,
     })
 }

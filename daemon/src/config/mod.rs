@@ -67,6 +67,13 @@ pub struct Global {
     pub skip_check_adv_addr: bool,
     /// keepalived `max_auto_priority`; accepted, no effect in vipd.
     pub max_auto_priority: Option<i32>,
+    /// Instances start this long after vipd (keepalived `vrrp_startup_delay`): for links
+    /// that pass traffic at boot, stop, and come back. A reload does not delay again.
+    #[serde(
+        with = "duration::serde_text",
+        skip_serializing_if = "Duration::is_zero"
+    )]
+    pub startup_delay: Duration,
 }
 
 impl Default for Global {
@@ -82,6 +89,7 @@ impl Default for Global {
             strict: false,
             skip_check_adv_addr: false,
             max_auto_priority: None,
+            startup_delay: Duration::ZERO,
         }
     }
 }
@@ -201,6 +209,10 @@ pub struct Instance {
     pub auth_pass: Option<String>,
     #[serde(default)]
     pub vips: Vec<Vip>,
+    /// Addresses added and removed with the VIPs but not listed in adverts, of either family
+    /// (keepalived `virtual_ipaddress_excluded`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excluded_vips: Vec<Vip>,
     /// Source address of adverts (keepalived `unicast_src_ip` / `mcast_src_ip`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_address: Option<IpAddr>,
@@ -222,6 +234,13 @@ pub struct Instance {
     /// Overrides [`Global::v3_checksum`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub v3_checksum: Option<V3Checksum>,
+    /// The instance ignores its own interface's link state (keepalived
+    /// `dont_track_primary`): a link going down does not put it in FAULT.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dont_track_primary: bool,
+    /// Overrides [`Global::strict`] for this instance (keepalived `strict_mode`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strict: Option<bool>,
 }
 
 fn default_priority() -> u8 {
@@ -251,6 +270,7 @@ impl Instance {
             preempt_delay: Duration::ZERO,
             auth_pass: None,
             vips: Vec::new(),
+            excluded_vips: Vec::new(),
             source_address: None,
             unicast_peers: Vec::new(),
             track_checks: Vec::new(),
@@ -259,7 +279,14 @@ impl Instance {
             notify: Notify::default(),
             garp: GarpOverride::default(),
             v3_checksum: None,
+            dont_track_primary: false,
+            strict: None,
         }
+    }
+
+    /// Strict RFC mode for this instance: its own `strict`, else [`Global::strict`].
+    pub fn strict(&self, global: &Global) -> bool {
+        self.strict.unwrap_or(global.strict)
     }
 
     /// True when the instance carries IPv6 (judged by its VIPs, else its peers/source).

@@ -306,6 +306,9 @@ fn write_config(out: &mut String, cfg: &Config) -> std::fmt::Result {
     if let Some(p) = g.max_auto_priority {
         writeln!(global, "max_auto_priority = {p}")?;
     }
+    if !g.startup_delay.is_zero() {
+        writeln!(global, "startup_delay = {}", dur(g.startup_delay))?;
+    }
     let mut garp = String::new();
     let dg = &d.garp;
     if g.garp.master_delay != dg.master_delay {
@@ -394,6 +397,13 @@ fn write_instance(out: &mut String, inst: &Instance) -> std::fmt::Result {
             writeln!(out, "]")?;
         }
     }
+    if !inst.excluded_vips.is_empty() {
+        writeln!(out, "excluded_vips = [")?;
+        for vip in &inst.excluded_vips {
+            writeln!(out, "  {},", quote(&vip.to_string()))?;
+        }
+        writeln!(out, "]")?;
+    }
     if let Some(src) = inst.source_address {
         writeln!(out, "source_address = {}", quote(&src.to_string()))?;
     }
@@ -423,6 +433,12 @@ fn write_instance(out: &mut String, inst: &Instance) -> std::fmt::Result {
             .map(|t| format!("{{ name = {}, weight = {} }}", quote(&t.name), t.weight))
             .collect();
         writeln!(out, "track_interfaces = [{}]", items.join(", "))?;
+    }
+    if inst.dont_track_primary {
+        writeln!(out, "dont_track_primary = true")?;
+    }
+    if let Some(strict) = inst.strict {
+        writeln!(out, "strict = {strict}")?;
     }
     write_notify(out, "instance", &inst.notify)?;
     let garp = &inst.garp;

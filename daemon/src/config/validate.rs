@@ -287,14 +287,14 @@ fn check_instance(cfg: &Config, inst: &Instance, at: &str, out: &mut Problems) {
         if pass.is_empty() {
             out.add(format!("{at}.auth_pass"), "the password is empty");
         }
-        if version == 3 && cfg.global.strict {
+        if version == 3 && inst.strict(&cfg.global) {
             out.add(
                 format!("{at}.auth_pass"),
                 "strict mode: VRRPv3 has no authentication; remove it",
             );
         }
     }
-    if cfg.global.strict && inst.vips.is_empty() {
+    if inst.strict(&cfg.global) && inst.vips.is_empty() {
         out.add(
             format!("{at}.vips"),
             "strict mode needs at least one virtual address",
@@ -447,7 +447,7 @@ pub fn warning_problems(cfg: &Config) -> Vec<Problem> {
                         "instance `{name}`: VRRPv3 has no authentication; the password is not used"
                     ),
                 );
-            } else if cfg.global.strict {
+            } else if inst.strict(&cfg.global) {
                 out.add(
                     format!("{at}.auth_pass"),
                     format!(

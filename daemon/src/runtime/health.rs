@@ -110,7 +110,7 @@ impl Daemon {
         let own: Vec<(String, bool)> = self
             .routers
             .iter()
-            .map(|r| (r.cfg.name.clone(), !r.link_up || r.check_fault))
+            .map(|r| (r.cfg.name.clone(), r.interface_fault() || r.check_fault))
             .collect();
         let faulty = |name: &str| own.iter().any(|(n, f)| n == name && *f);
         for router in &mut self.routers {
