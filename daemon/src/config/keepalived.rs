@@ -254,9 +254,19 @@ impl Reader<'_> {
                 self.error(st.loc, format!("`{}` needs a value", st.keyword()));
                 None
             }
-            _ => {
-                self.error(st.loc, format!("`{}` takes one value", st.keyword()));
-                None
+            [one, extra @ ..] => {
+                // keepalived reads the first word and ignores the rest.
+                let extra: Vec<&str> = extra.iter().map(|w| w.text.as_str()).collect();
+                self.warn(
+                    st.loc,
+                    format!(
+                        "`{}`: `{}` after the value `{}` is ignored, as keepalived ignores it",
+                        st.keyword(),
+                        extra.join(" "),
+                        one.text
+                    ),
+                );
+                Some(one.text.as_str())
             }
         }
     }

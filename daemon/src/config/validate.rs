@@ -439,6 +439,16 @@ pub fn warning_problems(cfg: &Config) -> Vec<Problem> {
                 format!("instance `{name}` has no virtual addresses"),
             );
         }
+        if inst.strict(&cfg.global) && inst.priority != 255 {
+            out.add(
+                format!("{at}.strict"),
+                format!(
+                    "instance `{name}`: keepalived's strict mode also drops traffic addressed \
+                     to the VIPs unless the priority is 255 (no_accept, with nftables rules); \
+                     vipd adds no firewall rules, so the VIPs accept traffic"
+                ),
+            );
+        }
         if let Some(pass) = &inst.auth_pass {
             if inst.version(&cfg.global) == 3 {
                 out.add(
