@@ -17,10 +17,6 @@ use vipd::config::{self, ReadOptions};
 /// helper whose work fixes it. A file listed here that passes fails the test: take it out.
 const KNOWN_PENDING: &[(&str, &str)] = &[
     ("unicast-checks.conf", "h3-hardening"),
-    ("multicast-groups.conf", "h4-wire"),
-    ("lower-priority.conf", "h4-wire"),
-    ("excluded-vips.conf", "h4-wire"),
-    ("ingress-chart.conf", "h4-wire"),
     ("track-process.conf", "h2-scripts"),
     ("notify-user-group.conf", "h2-scripts"),
     ("sync-group-tracking.conf", "h2-scripts"),
