@@ -355,3 +355,31 @@ fn keywords_unknown_words_are_warnings_everywhere() {
     }
     assert_eq!(loaded.config.instances[0].vips.len(), 1);
 }
+
+/// REFERENCE.md's keyword tables name every keyword keepalived 2.2.7 knows.
+#[test]
+fn keywords_are_all_in_the_reference() {
+    let reference = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("src/config/REFERENCE.md"),
+    )
+    .expect("read REFERENCE.md");
+    let section = &reference[reference
+        .find("## Reading keepalived.conf")
+        .expect("keepalived section")..];
+    let missing: Vec<&str> = [
+        TOP_LEVEL,
+        GLOBAL_DEFS,
+        VRRP_INSTANCE,
+        VRRP_SYNC_GROUP,
+        VRRP_SCRIPT,
+    ]
+    .concat()
+    .into_iter()
+    .filter(|k| !VRRP_SCRIPT.contains(k))
+    .filter(|k| !section.contains(&format!("`{k}`")) && !section.contains(&format!("`{k} ")))
+    .collect();
+    assert!(
+        missing.is_empty(),
+        "REFERENCE.md does not describe: {missing:?}"
+    );
+}
