@@ -87,3 +87,38 @@ fn dont_track_primary_ignores_its_own_link_going_down() {
     expect_sole_holder(&lab, vip4(), 1, SETTLE, "link back up");
     assert_eq!(instance(&r1, "VI_IGNORE").state, "MASTER");
 }
+
+#[test]
+fn warnings_are_logged_at_start_and_reload_and_never_stop_the_daemon() {
+    let lab = Lab::new("vipd-warnings", 1);
+    let conf = KeepalivedConf::new("r1")
+        .global("enable_snmp_vrrp")
+        .instance(v3_ipv4(255).line("macast_src_ip 192.0.2.1"))
+        .render();
+    let r1 = start_vipd(&lab, 1, &conf);
+    expect_sole_holder(&lab, vip4(), 1, SETTLE, "start with warnings");
+    let count = |needle: &str| r1.log().matches(needle).count();
+    assert_eq!(
+        count("warning: unknown keyword `macast_src_ip`"),
+        1,
+        "{}",
+        r1.log()
+    );
+    assert_eq!(
+        count("warning: `enable_snmp_vrrp` is ignored"),
+        1,
+        "{}",
+        r1.log()
+    );
+    r1.reload();
+    let logged_again = wait_until(SETTLE, Duration::from_millis(20), || {
+        count("warning: unknown keyword `macast_src_ip`") == 2 && r1.log().contains("reload done")
+    });
+    assert!(
+        logged_again.is_some(),
+        "reload did not log the warning:\n{}",
+        r1.log()
+    );
+    assert_eq!(instance(&r1, "VI_1").state, "MASTER");
+    expect_sole_holder(&lab, vip4(), 1, SETTLE, "after the reload");
+}
