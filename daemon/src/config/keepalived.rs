@@ -1313,6 +1313,100 @@ mod tests {
         }
     }
 
+    /// The configuration and its warnings, one per line.
+    fn with_warnings(text: &str) -> (Config, Vec<String>) {
+        let options = ReadOptions {
+            config_id: "lb1".to_string(),
+        };
+        let loaded =
+            read_keepalived(text, Path::new("k.conf"), &options).unwrap_or_else(|e| panic!("{e}"));
+        let warnings = loaded.warnings.iter().map(|w| w.to_string()).collect();
+        (loaded.config, warnings)
+    }
+
+    #[test]
+    fn flags_ignore_their_value_like_keepalived_and_warn_when_it_reads_off() {
+        let text = "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n nopreempt 0\n dont_track_primary yes\n virtual_ipaddress {\n 192.0.2.10\n }\n}\n";
+        let (cfg, warnings) = with_warnings(text);
+        assert!(
+            !cfg.instances[0].preempt,
+            "nopreempt 0 still turns preemption off"
+        );
+        assert!(cfg.instances[0].dont_track_primary);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with("k.conf:4: warning: `nopreempt 0`: keepalived ignores"),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn values_take_the_first_word_and_warn_about_the_rest() {
+        let (cfg, warnings) = with_warnings(
+            "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 5\"1\"\n priority 1 5 0\n virtual_ipaddress {\n 192.0.2.10\n }\n}\n",
+        );
+        assert_eq!((cfg.instances[0].vrid, cfg.instances[0].priority), (5, 1));
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+    }
+
+    #[test]
+    fn refresh_without_a_value_is_no_refresh_with_a_warning() {
+        let (cfg, warnings) = with_warnings(
+            "global_defs {\n vrrp_garp_master_refresh\n}\nvrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n garp_master_refresh\n virtual_ipaddress {\n 192.0.2.10\n }\n}\n",
+        );
+        assert_eq!(cfg.global.garp.master_refresh, None);
+        assert_eq!(cfg.instances[0].garp.master_refresh, Some(Duration::ZERO));
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(
+            warnings[0].contains("keepalived 2.2.7 refuses"),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn startup_delay_strict_mode_and_default_interface() {
+        let (cfg, warnings) = with_warnings(
+            "vrrp_instance VI_1 {\n virtual_router_id 51\n strict_mode off\n virtual_ipaddress {\n 192.0.2.10\n }\n}\nglobal_defs {\n vrrp_startup_delay 2.5\n default_interface eth1\n vrrp_strict\n}\n",
+        );
+        assert_eq!(cfg.global.startup_delay, Duration::from_millis(2500));
+        assert_eq!(cfg.instances[0].interface, "eth1");
+        assert_eq!(cfg.instances[0].strict, Some(false));
+        assert!(!cfg.instances[0].strict(&cfg.global));
+        assert!(
+            warnings.iter().any(
+                |w| w.starts_with("k.conf:1: warning: vrrp_instance `VI_1` has no `interface`")
+            ),
+            "{warnings:?}"
+        );
+        let e = parse_keepalived(
+            "vrrp_instance VI_1 {\n virtual_router_id 51\n}\n",
+            Path::new("k.conf"),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("k.conf:1: vrrp_instance `VI_1` has no `interface`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_address_of_the_other_family_becomes_an_excluded_one() {
+        let (cfg, warnings) = with_warnings(
+            "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n virtual_ipaddress {\n 192.0.2.10/24\n 2001:db8::10/64\n 192.0.2.11/24\n }\n}\n",
+        );
+        let inst = &cfg.instances[0];
+        let vips: Vec<String> = inst.vips.iter().map(|v| v.to_string()).collect();
+        assert_eq!(vips, ["192.0.2.10/24", "192.0.2.11/24"]);
+        assert_eq!(inst.excluded_vips[0].to_string(), "2001:db8::10/64");
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.starts_with("k.conf:6: warning: 2001:db8::10/64 is IPv6")),
+            "{warnings:?}"
+        );
+    }
+
     #[test]
     fn lower_priority_garps_default_to_the_master_burst_like_keepalived() {
         let cfg = one_instance(" vrrp_garp_master_repeat 3\n vrrp_garp_master_delay 7", "");
