@@ -727,6 +727,10 @@ fn out_file_is_written_whole() {
         std::fs::read_to_string(&out).unwrap(),
         render(&config, &image, "1.0.0", true)
     );
+    // The Ignition may hold a VRRP password: owner-only, never world-readable.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "--out mode {mode:o}");
     let leftovers: Vec<_> = std::fs::read_dir(&dir.0)
         .unwrap()
         .map(|e| e.unwrap().file_name())
