@@ -29,10 +29,11 @@ use crate::net::socket::{Received, VrrpSocket};
 use crate::notify::{self, Notifier, NotifyState};
 use crate::vrrp::instance::{Action, ReceivedAdvert, State};
 use crate::vrrp::packet::{self, DropReason, RxMeta};
+use crate::vrrp::timer::deadline_after;
 use router::{Router, SocketKey};
 use tasks::{
     bind_control_socket, earliest, next_check_event, sleep, spawn_control, spawn_monitor,
-    spawn_reader, tell_systemd,
+    spawn_reader, tell_systemd, tokio_deadline_after,
 };
 
 /// Runs the daemon until SIGTERM/SIGINT. Errors are start-up failures (bad config, no
@@ -179,7 +180,7 @@ impl Daemon {
         );
         tell_systemd(&[sd_notify::NotifyState::Ready]);
         let watchdog = sd_notify::watchdog_enabled().map(|d| d / 2);
-        let mut next_watchdog = watchdog.map(|d| tokio::time::Instant::now() + d);
+        let mut next_watchdog = watchdog.map(tokio_deadline_after);
 
         loop {
             if self.stopping && self.routers.iter().all(|r| r.fsm.is_stopped()) {
@@ -200,7 +201,7 @@ impl Daemon {
             if let (Some(period), Some(at)) = (watchdog, next_watchdog) {
                 if tokio::time::Instant::now() >= at {
                     tell_systemd(&[sd_notify::NotifyState::Watchdog]);
-                    next_watchdog = Some(tokio::time::Instant::now() + period);
+                    next_watchdog = Some(tokio_deadline_after(period));
                 }
             }
             for router in &mut self.routers {
@@ -652,7 +653,7 @@ impl Daemon {
                 self.announce_once(index);
                 if garp.master_repeat > 1 {
                     self.bursts.push(AnnounceBurst {
-                        at: Instant::now() + garp.interval,
+                        at: deadline_after(Instant::now(), garp.interval),
                         router: name,
                         remaining: garp.master_repeat - 1,
                     });
@@ -711,7 +712,7 @@ impl Daemon {
                     .find(|r| r.cfg.name == burst.router)
                     .map(|r| r.cfg.garp(&self.config.global).interval)
                     .unwrap_or_default();
-                burst.at = now + interval;
+                burst.at = deadline_after(now, interval);
             }
         }
     }

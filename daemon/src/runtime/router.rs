@@ -256,7 +256,10 @@ impl Router {
 
     /// Bound of a planned handover: time enough for any backup to answer our priority 0.
     pub fn handover_bound(&self) -> Duration {
-        self.cfg.advert_interval * 3 + Duration::from_millis(100)
+        self.cfg
+            .advert_interval
+            .saturating_mul(3)
+            .saturating_add(Duration::from_millis(100))
     }
 
     pub fn status(&self) -> InstanceStatus {

@@ -36,6 +36,14 @@ pub(super) fn earliest(
     }
 }
 
+/// Now plus `delay` on tokio's clock, saturating like the core's timers.
+pub(super) fn tokio_deadline_after(delay: Duration) -> tokio::time::Instant {
+    tokio::time::Instant::from_std(crate::vrrp::timer::deadline_after(
+        std::time::Instant::now(),
+        delay,
+    ))
+}
+
 pub(super) async fn sleep(until: Option<tokio::time::Instant>) {
     match until {
         Some(at) => tokio::time::sleep_until(at).await,

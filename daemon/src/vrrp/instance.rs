@@ -99,10 +99,9 @@ impl InstanceParams {
     }
 }
 
-/// `now + delay`, saturating far in the future instead of panicking on overflow.
+/// `now + delay`, saturating instead of panicking on overflow.
 fn later(now: Instant, delay: Duration) -> Instant {
-    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
-    now.checked_add(delay.min(CENTURY)).unwrap_or(now)
+    super::timer::deadline_after(now, delay)
 }
 
 fn clamp_interval(interval: Duration) -> Duration {
