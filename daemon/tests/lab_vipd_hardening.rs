@@ -5,9 +5,18 @@
 mod lab;
 mod lab_vipd_support;
 
+use std::fs::File;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
 use lab::keepalived_conf::KeepalivedConf;
-use lab::Lab;
+use lab::{Lab, Segment};
 use lab_vipd_support::*;
+use nix::sched::{setns, CloneFlags};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use vipd::vrrp::packet::{Advertisement, Auth, ChecksumMode, Version};
 
 /// Writes `text` into the lab dir and runs `vipd check -c` on it.
 fn vipd_check(lab: &Lab, name: &str, text: &str) -> lab::Exec {
@@ -40,4 +49,202 @@ fn huge_garp_settings_accepted_by_check_do_not_crash_a_new_master() {
     let i = instance(&r1, "VI_1");
     assert_eq!((i.state.as_str(), i.transitions), ("MASTER", 2), "{i:#?}");
     assert!(lab.client_ping(vip4()), "the VIP does not answer");
+}
+
+/// Runs `f` on a thread inside network namespace `ns`.
+fn in_ns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> JoinHandle<T> {
+    let path = format!("/run/netns/{ns}");
+    std::thread::spawn(move || {
+        let file = File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
+        setns(&file, CloneFlags::CLONE_NEWNET).unwrap_or_else(|e| panic!("setns {path}: {e}"));
+        f()
+    })
+}
+
+/// An IPv4 datagram with protocol 112: header written here (the kernel fills in the length
+/// and header checksum of a raw `IP_HDRINCL` send), any source, any TTL.
+fn ipv4_datagram(src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, payload: &[u8]) -> Vec<u8> {
+    let total = u16::try_from(20 + payload.len()).expect("small datagram");
+    let mut d = vec![0x45, 0xc0];
+    d.extend_from_slice(&total.to_be_bytes());
+    d.extend_from_slice(&[0, 0, 0, 0, ttl, 112, 0, 0]);
+    d.extend_from_slice(&src.octets());
+    d.extend_from_slice(&dst.octets());
+    d.extend_from_slice(payload);
+    d
+}
+
+/// What [`flood`] sent.
+#[derive(Debug, Default)]
+struct FloodReport {
+    oversized: u64,
+    malformed: u64,
+    wrong_vrid: u64,
+    bad_checksum: u64,
+    send_errors: u64,
+}
+
+/// Floods the main segment from the lab's client for `duration` with protocol 112 junk aimed
+/// at VRID `vrid`: oversized datagrams the kernel fragments (9000 bytes, larger than any
+/// advert), truncated and garbage payloads, well-formed winning adverts for a VRID nobody
+/// runs and for `vrid` with a broken checksum, from a hundred forged sources on the segment.
+/// About `per_ms` datagrams per millisecond, in bursts.
+fn flood(lab: &Lab, vrid: u8, duration: Duration, per_ms: u64) -> JoinHandle<FloodReport> {
+    let client = Segment::Main.client_ip4();
+    let group = Ipv4Addr::new(224, 0, 0, 18);
+    in_ns(lab.client_ns(), move || {
+        let forged =
+            Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(112))).expect("raw socket");
+        forged.set_header_included_v4(true).expect("IP_HDRINCL");
+        forged.bind_device(Some(b"eth0")).expect("SO_BINDTODEVICE");
+        forged
+            .set_multicast_if_v4(&client)
+            .expect("IP_MULTICAST_IF");
+        // Without IP_HDRINCL the kernel builds the header and fragments what exceeds the MTU.
+        let big =
+            Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(112))).expect("raw socket");
+        big.bind_device(Some(b"eth0")).expect("SO_BINDTODEVICE");
+        big.set_multicast_if_v4(&client).expect("IP_MULTICAST_IF");
+        big.set_multicast_ttl_v4(255).expect("IP_MULTICAST_TTL");
+        let dont: libc::c_int = libc::IP_PMTUDISC_DONT;
+        // SAFETY: setsockopt with a live c_int of the size given.
+        let rc = unsafe {
+            libc::setsockopt(
+                big.as_raw_fd(),
+                libc::IPPROTO_IP,
+                libc::IP_MTU_DISCOVER,
+                (&dont as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(rc, 0, "IP_MTU_DISCOVER");
+        let to = SockAddr::from(SocketAddr::new(IpAddr::V4(group), 0));
+
+        let winning = |vrid: u8, src: Ipv4Addr| {
+            Advertisement {
+                version: Version::V3,
+                vrid,
+                priority: 254,
+                advert_interval_cs: 10,
+                addresses: vec![vip4()],
+                auth: Auth::None,
+            }
+            .to_bytes(src.into(), group.into(), ChecksumMode::PseudoHeader)
+        };
+        let mut oversized = winning(vrid, client);
+        oversized.resize(9000, 0xa5);
+        let mut report = FloodReport::default();
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut random = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let start = Instant::now();
+        let mut sent = 0u64;
+        while start.elapsed() < duration {
+            // Pace: stay near `per_ms` per millisecond on average.
+            let due = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX) * per_ms;
+            if sent >= due {
+                std::thread::sleep(Duration::from_micros(500));
+                continue;
+            }
+            sent += 1;
+            let src = Ipv4Addr::new(192, 0, 2, 150 + (random() % 100) as u8);
+            let (payload, counter): (Vec<u8>, &mut u64) = match random() % 10 {
+                0 => {
+                    let ok = big.send_to(&oversized, &to).is_ok();
+                    report.oversized += u64::from(ok);
+                    report.send_errors += u64::from(!ok);
+                    continue;
+                }
+                1..=3 => {
+                    let mut junk: Vec<u8> = (0..random() % 48).map(|_| random() as u8).collect();
+                    if random() % 2 == 0 && !junk.is_empty() {
+                        // Looks like a v3 header for our VRID, then garbage.
+                        junk[0] = 0x31;
+                        if junk.len() > 1 {
+                            junk[1] = vrid;
+                        }
+                    }
+                    (junk, &mut report.malformed)
+                }
+                4..=6 => (winning(99, src), &mut report.wrong_vrid),
+                _ => {
+                    let mut bad = winning(vrid, src);
+                    bad[6] ^= 0x5a;
+                    (bad, &mut report.bad_checksum)
+                }
+            };
+            match forged.send_to(&ipv4_datagram(src, group, 255, &payload), &to) {
+                Ok(_) => *counter += 1,
+                Err(_) => report.send_errors += 1,
+            }
+        }
+        report
+    })
+}
+
+#[test]
+fn a_junk_flood_neither_stalls_the_backup_nor_moves_the_vip() {
+    let lab = Lab::new("vipd-flood", 2);
+    let r1 = start_vipd(&lab, 1, &conf(1, &[v3_ipv4(150)]));
+    let r2 = start_vipd(&lab, 2, &conf(2, &[v3_ipv4(100)]));
+    expect_sole_holder(&lab, vip4(), 1, SETTLE, "election");
+    let before = wait_instance(&r2, "VI_1", SETTLE, "settled backup", |i| {
+        i.state == "BACKUP" && i.adverts_received >= 3
+    });
+    let master_before = instance(&r1, "VI_1");
+
+    let flood_for = Duration::from_secs(4);
+    let flooding = flood(&lab, 51, flood_for, 20);
+    // The VIP never moves while the segment is flooded (sampled every 20 ms).
+    expect_stays_sole_holder(&lab, vip4(), 1, flood_for);
+    let report = flooding.join().expect("flood thread");
+    eprintln!("flood: {report:?}");
+    assert!(report.oversized > 0 && report.malformed > 0 && report.wrong_vrid > 0);
+
+    let after = instance(&r2, "VI_1");
+    let master_after = instance(&r1, "VI_1");
+    assert_eq!(
+        (after.state.as_str(), after.transitions),
+        ("BACKUP", before.transitions),
+        "the backup moved during the flood: {after:#?}\n{}",
+        r2.log()
+    );
+    assert_eq!(
+        (master_after.state.as_str(), master_after.transitions),
+        ("MASTER", master_before.transitions),
+        "{master_after:#?}"
+    );
+    // The backup kept hearing the master through the flood (40 adverts in 4 s).
+    assert!(
+        after.adverts_received >= before.adverts_received + 20,
+        "adverts heard during the flood: {} -> {}",
+        before.adverts_received,
+        after.adverts_received
+    );
+    // And says what it threw away, by reason.
+    for daemon in [&r1, &r2] {
+        let dropped = instance(daemon, "VI_1").dropped;
+        eprintln!("{} dropped: {dropped:?}", daemon.name);
+        for reason in ["oversized", "unknown_vrid", "checksum"] {
+            assert!(
+                dropped.get(reason).copied().unwrap_or(0) > 0,
+                "{}: no `{reason}` drops counted: {dropped:?}",
+                daemon.name
+            );
+        }
+        let malformed: u64 = ["truncated", "version", "type", "address_count", "length"]
+            .iter()
+            .map(|r| dropped.get(*r).copied().unwrap_or(0))
+            .sum();
+        assert!(
+            malformed > 0,
+            "{}: no malformed drops: {dropped:?}",
+            daemon.name
+        );
+    }
+    assert!(lab.client_ping(vip4()));
 }

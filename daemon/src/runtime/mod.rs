@@ -4,6 +4,7 @@
 //! state is shared and nothing needs a lock.
 
 mod health;
+mod receive;
 mod reload;
 mod router;
 mod tasks;
@@ -30,10 +31,11 @@ use crate::notify::{self, Notifier, NotifyState};
 use crate::vrrp::instance::{Action, ReceivedAdvert, State};
 use crate::vrrp::packet::{self, DropReason, RxMeta};
 use crate::vrrp::timer::deadline_after;
+use receive::{spawn_reader, ReaderShared};
 use router::{Router, SocketKey};
 use tasks::{
     bind_control_socket, earliest, next_check_event, sleep, spawn_control, spawn_monitor,
-    spawn_reader, tell_systemd, tokio_deadline_after,
+    tell_systemd, tokio_deadline_after,
 };
 
 /// Runs the daemon until SIGTERM/SIGINT. Errors are start-up failures (bad config, no
@@ -81,6 +83,8 @@ enum Event {
 
 struct OpenSocket {
     socket: Arc<VrrpSocket>,
+    /// The reader's VRID filter and drop counters.
+    shared: Arc<ReaderShared>,
     reader: JoinHandle<()>,
 }
 
@@ -313,9 +317,26 @@ impl Daemon {
             match VrrpSocket::open(&key.interface, key.family(), key.mode()) {
                 Ok(socket) => {
                     let socket = Arc::new(socket);
-                    let reader = spawn_reader(socket.clone(), key.clone(), self.events_tx.clone());
-                    self.sockets
-                        .insert(key.clone(), OpenSocket { socket, reader });
+                    let shared = Arc::new(ReaderShared::default());
+                    shared.vrids.replace(
+                        (self.routers.iter())
+                            .filter(|r| r.key == key)
+                            .map(|r| r.cfg.vrid),
+                    );
+                    let reader = spawn_reader(
+                        socket.clone(),
+                        key.clone(),
+                        shared.clone(),
+                        self.events_tx.clone(),
+                    );
+                    self.sockets.insert(
+                        key.clone(),
+                        OpenSocket {
+                            socket,
+                            shared,
+                            reader,
+                        },
+                    );
                 }
                 Err(e) => {
                     if let Some(router) = self.routers.get_mut(index) {
@@ -415,7 +436,12 @@ impl Daemon {
             Ok(advert) => advert,
             Err(reason) => {
                 router.counters.drop(reason);
-                tracing::debug!("{}: dropped advert from {src}: {reason}", router.cfg.name);
+                if router.may_log_drop(now) {
+                    tracing::debug!(
+                        "{}: dropped advert from {src}: {reason} (at most one such line per second)",
+                        router.cfg.name
+                    );
+                }
                 return;
             }
         };
@@ -459,7 +485,7 @@ impl Daemon {
                 }
             }
             NetEvent::LinkRemoved { name, .. } => {
-                self.sockets.retain(|key, _| key.interface != name);
+                self.close_sockets(|key| key.interface == name);
                 for index in self.indexes_on_interface(&name) {
                     if let Some(router) = self.routers.get_mut(index) {
                         router.source = None;
@@ -718,11 +744,54 @@ impl Daemon {
     }
 
     fn status(&self) -> StatusReport {
+        let instances = self
+            .routers
+            .iter()
+            .map(|router| {
+                let mut status = router.status();
+                // What the socket's reader dropped counts for every instance on it.
+                if let Some(open) = self.sockets.get(&router.key) {
+                    for (reason, count) in open.shared.drops.for_instance(router.cfg.vrid) {
+                        *status
+                            .dropped
+                            .entry(reason.as_str().to_string())
+                            .or_default() += count;
+                    }
+                }
+                status
+            })
+            .collect();
         StatusReport {
             pid: std::process::id(),
             config: self.config_path.display().to_string(),
-            instances: self.routers.iter().map(Router::status).collect(),
+            instances,
             checks: self.check_status(),
+        }
+    }
+
+    /// Closes the sockets whose key matches; what their readers dropped stays counted.
+    fn close_sockets(&mut self, closes: impl Fn(&SocketKey) -> bool) {
+        let closing: Vec<SocketKey> = self.sockets.keys().filter(|k| closes(k)).cloned().collect();
+        for key in closing {
+            let Some(open) = self.sockets.remove(&key) else {
+                continue;
+            };
+            for router in self.routers.iter_mut().filter(|r| r.key == key) {
+                for (reason, count) in open.shared.drops.for_instance(router.cfg.vrid) {
+                    router.counters.drop_many(reason, count);
+                }
+            }
+        }
+    }
+
+    /// Tells each socket's reader which VRIDs have an instance on it now.
+    fn update_reader_filters(&self) {
+        for (key, open) in &self.sockets {
+            open.shared.vrids.replace(
+                (self.routers.iter())
+                    .filter(|r| r.key == *key)
+                    .map(|r| r.cfg.vrid),
+            );
         }
     }
 }

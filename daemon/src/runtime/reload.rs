@@ -120,7 +120,8 @@ impl Daemon {
         }
         self.read_tracked_links();
         let used: Vec<SocketKey> = self.routers.iter().map(|r| r.key.clone()).collect();
-        self.sockets.retain(|key, _| used.contains(key));
+        self.close_sockets(|key| !used.contains(key));
+        self.update_reader_filters();
         self.apply_tracking(now);
         for index in started {
             self.remove_leftover_vips(index);

@@ -65,7 +65,11 @@ pub struct Counters {
 
 impl Counters {
     pub fn drop(&mut self, reason: DropReason) {
-        *self.dropped.entry(reason.as_str()).or_default() += 1;
+        self.drop_many(reason, 1);
+    }
+
+    pub fn drop_many(&mut self, reason: DropReason, count: u64) {
+        *self.dropped.entry(reason.as_str()).or_default() += count;
     }
 }
 
@@ -86,6 +90,8 @@ pub struct Router {
     auth: Auth,
     /// The address list of the last advert whose list differed from ours (logged once).
     last_mismatch: Option<Vec<IpAddr>>,
+    /// When a dropped advert was last logged: a flood must not become a flood of log lines.
+    last_drop_log: Option<Instant>,
 }
 
 impl Router {
@@ -119,7 +125,20 @@ impl Router {
             checksum_mode,
             auth,
             last_mismatch: None,
+            last_drop_log: None,
         }
+    }
+
+    /// At most one log line per second about dropped adverts.
+    pub fn may_log_drop(&mut self, now: Instant) -> bool {
+        let quiet = self
+            .last_drop_log
+            .is_some_and(|last| now.saturating_duration_since(last) < Duration::from_secs(1));
+        if quiet {
+            return false;
+        }
+        self.last_drop_log = Some(now);
+        true
     }
 
     pub fn is_unicast(&self) -> bool {
