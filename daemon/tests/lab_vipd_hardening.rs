@@ -248,3 +248,163 @@ fn a_junk_flood_neither_stalls_the_backup_nor_moves_the_vip() {
     }
     assert!(lab.client_ping(vip4()));
 }
+
+/// Sends `copies` IPv4 datagrams from the lab's client with any source, destination and TTL
+/// (raw `IP_HDRINCL`), 20 ms apart.
+fn send_forged(lab: &Lab, src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, payload: &[u8], copies: u64) {
+    let datagram = ipv4_datagram(src, dst, ttl, payload);
+    in_ns(lab.client_ns(), move || {
+        let socket =
+            Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(112))).expect("raw socket");
+        socket.set_header_included_v4(true).expect("IP_HDRINCL");
+        socket.bind_device(Some(b"eth0")).expect("SO_BINDTODEVICE");
+        let to = SockAddr::from(SocketAddr::new(IpAddr::V4(dst), 0));
+        for _ in 0..copies {
+            socket
+                .send_to(&datagram, &to)
+                .expect("send forged datagram");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    })
+    .join()
+    .expect("sender thread");
+}
+
+/// A well-formed VRRPv3 advert for VI_1 (VRID 51) as `src` would send it to `dst`.
+fn advert_v3(src: Ipv4Addr, dst: Ipv4Addr, priority: u8) -> Vec<u8> {
+    Advertisement {
+        version: Version::V3,
+        vrid: 51,
+        priority,
+        advert_interval_cs: 10,
+        addresses: vec![vip4()],
+        auth: Auth::None,
+    }
+    .to_bytes(src.into(), dst.into(), ChecksumMode::PseudoHeader)
+}
+
+fn ip4(router: usize) -> Ipv4Addr {
+    Segment::Main.router_ip4(router)
+}
+
+/// VI_1 in unicast mode between r1 and r2.
+fn unicast_pair(router: usize, priority: u8) -> lab::keepalived_conf::VrrpInstance {
+    let peer = if router == 1 { 2 } else { 1 };
+    v3_ipv4(priority).unicast(&ip4(router).to_string(), &[&ip4(peer).to_string()])
+}
+
+fn dropped(daemon: &lab::Daemon, reason: &str) -> u64 {
+    instance(daemon, "VI_1")
+        .dropped
+        .get(reason)
+        .copied()
+        .unwrap_or(0)
+}
+
+#[test]
+fn unicast_adverts_from_strangers_or_from_beyond_a_router_move_nothing() {
+    let lab = Lab::new("vipd-unicast", 2);
+    let r1 = start_vipd(&lab, 1, &conf(1, &[unicast_pair(1, 150)]));
+    let r2 = start_vipd(&lab, 2, &conf(2, &[unicast_pair(2, 100)]));
+    expect_sole_holder(&lab, vip4(), 1, SETTLE, "election");
+    wait_instance(&r2, "VI_1", SETTLE, "settled backup", |i| {
+        i.state == "BACKUP" && i.adverts_received >= 3
+    });
+    let before = [instance(&r1, "VI_1"), instance(&r2, "VI_1")];
+
+    const COPIES: u64 = 5;
+    let stranger = Segment::Main.client_ip4();
+    // A stranger's winning advert would make the master yield, its priority 0 would make the
+    // backup take over at once.
+    send_forged(
+        &lab,
+        stranger,
+        ip4(1),
+        255,
+        &advert_v3(stranger, ip4(1), 254),
+        COPIES,
+    );
+    send_forged(
+        &lab,
+        stranger,
+        ip4(2),
+        255,
+        &advert_v3(stranger, ip4(2), 0),
+        COPIES,
+    );
+    // The same with the peer's address forged from beyond a router (TTL 64).
+    send_forged(
+        &lab,
+        ip4(2),
+        ip4(1),
+        64,
+        &advert_v3(ip4(2), ip4(1), 254),
+        COPIES,
+    );
+    send_forged(
+        &lab,
+        ip4(1),
+        ip4(2),
+        64,
+        &advert_v3(ip4(1), ip4(2), 0),
+        COPIES,
+    );
+    std::thread::sleep(ADVERT * 5);
+
+    for (daemon, before) in [&r1, &r2].into_iter().zip(&before) {
+        let now = instance(daemon, "VI_1");
+        assert_eq!(
+            (now.state.as_str(), now.transitions),
+            (before.state.as_str(), before.transitions),
+            "{} moved: {now:#?}\n{}",
+            daemon.name,
+            daemon.log()
+        );
+        assert_eq!(dropped(daemon, "not_peer"), COPIES, "{}", daemon.name);
+        assert_eq!(dropped(daemon, "hop_limit"), COPIES, "{}", daemon.name);
+    }
+    assert_eq!(lab.holders(vip4()), [1]);
+    assert!(lab.client_ping(vip4()));
+}
+
+#[test]
+fn unicast_ttl_sets_the_ttl_sent_and_accepts_peers_from_beyond_a_router() {
+    let lab = Lab::new("vipd-unicastttl", 2);
+    let routed = |router, priority| unicast_pair(router, priority).line("unicast_ttl 64");
+    let mut capture = lab.capture(lab.router_ns(2), "eth0", "ip proto 112");
+    let r1 = start_vipd(&lab, 1, &conf(1, &[routed(1, 150)]));
+    let r2 = start_vipd(&lab, 2, &conf(2, &[routed(2, 100)]));
+    expect_sole_holder(&lab, vip4(), 1, SETTLE, "election");
+    let backup = wait_instance(&r2, "VI_1", SETTLE, "backup hearing r1", |i| {
+        i.state == "BACKUP" && i.adverts_received >= 5
+    });
+    assert_eq!(backup.master_address.as_deref(), Some("192.0.2.11"));
+    assert_eq!(dropped(&r2, "hop_limit"), 0);
+    // A forged advert with the peer's address and a low TTL is accepted (what the setting
+    // says); a stranger still is not.
+    let stranger = Segment::Main.client_ip4();
+    send_forged(
+        &lab,
+        stranger,
+        ip4(1),
+        1,
+        &advert_v3(stranger, ip4(1), 254),
+        3,
+    );
+    std::thread::sleep(ADVERT * 3);
+    assert_eq!(dropped(&r1, "not_peer"), 3);
+    assert_eq!(instance(&r1, "VI_1").state, "MASTER");
+    let packets = capture.stop();
+    let from_r1: Vec<&String> = packets
+        .iter()
+        .filter(|p| p.contains("192.0.2.11 > 192.0.2.12"))
+        .collect();
+    assert!(
+        !from_r1.is_empty(),
+        "no advert from r1 captured: {packets:#?}"
+    );
+    assert!(
+        from_r1.iter().all(|p| p.contains("ttl 64")),
+        "r1's adverts are not sent with TTL 64: {from_r1:#?}"
+    );
+}

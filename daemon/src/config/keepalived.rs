@@ -383,6 +383,10 @@ impl Reader<'_> {
                     self.cfg.global.strict = true;
                 }
             }
+            // vipd checks the source of unicast adverts by default; the keyword says so.
+            "vrrp_check_unicast_src" => {
+                self.flag(st);
+            }
             "vrrp_skip_check_adv_addr" => {
                 if self.flag(st) {
                     self.cfg.global.skip_check_adv_addr = true;
@@ -650,6 +654,17 @@ impl Reader<'_> {
                     self.unicast_peers(item, &mut inst, &at);
                     "unicast_peers"
                 }
+                // vipd checks the source of unicast adverts by default; the keyword says so.
+                "check_unicast_src" => {
+                    if self.flag(item) {
+                        inst.check_unicast_src = true;
+                    }
+                    "check_unicast_src"
+                }
+                "unicast_ttl" => {
+                    inst.unicast_ttl = self.number(item, 1u8, 255);
+                    "unicast_ttl"
+                }
                 "track_script" => {
                     let tracks = self.tracks(item, &format!("{at}.track_checks"));
                     inst.track_checks.extend(tracks);
@@ -880,5 +895,40 @@ mod tests {
         let relaxed = text.replace("vrrp_strict", "router_id r1");
         let cfg = parse_keepalived(&relaxed, Path::new("plain.conf")).unwrap();
         assert_eq!(cfg.instances[0].auth_pass.as_deref(), Some("secret"));
+    }
+
+    #[test]
+    fn unicast_source_check_and_ttl_keywords() {
+        let text = "global_defs {\n vrrp_check_unicast_src\n}\nvrrp_instance VI_1 {\n \
+                    interface eth0\n virtual_router_id 51\n unicast_src_ip 192.0.2.1\n \
+                    unicast_peer {\n 192.0.2.2\n }\n check_unicast_src\n unicast_ttl 64\n \
+                    virtual_ipaddress {\n 192.0.2.10\n }\n}\n";
+        let cfg = parse_keepalived(text, Path::new("unicast.conf")).unwrap();
+        let inst = &cfg.instances[0];
+        assert!(inst.check_unicast_src);
+        assert_eq!(inst.unicast_ttl, Some(64));
+        // Without the keywords: the check is still on, the TTL is the default 255.
+        let plain = text
+            .replace(" vrrp_check_unicast_src\n", "")
+            .replace(" check_unicast_src\n", "")
+            .replace(" unicast_ttl 64\n", "");
+        let cfg = parse_keepalived(&plain, Path::new("plain.conf")).unwrap();
+        assert!(cfg.instances[0].check_unicast_src);
+        assert_eq!(cfg.instances[0].unicast_ttl, None);
+        // The native form carries them, and can turn the check off.
+        let native = crate::config::to_toml(&parse_keepalived(text, Path::new("u.conf")).unwrap());
+        assert!(native.contains("unicast_ttl = 64"), "{native}");
+        let off = native.replace(
+            "unicast_ttl = 64",
+            "unicast_ttl = 64\ncheck_unicast_src = false",
+        );
+        let cfg = crate::config::parse_native(&off, Path::new("u.toml")).unwrap();
+        assert!(!cfg.instances[0].check_unicast_src);
+        assert!(crate::config::to_toml(&cfg).contains("check_unicast_src = false"));
+        for bad in ["unicast_ttl 0", "unicast_ttl 256", "check_unicast_src yes"] {
+            let text = text.replace("unicast_ttl 64", bad);
+            let err = parse_keepalived(&text, Path::new("bad.conf")).unwrap_err();
+            assert!(err.to_string().contains("bad.conf:"), "{bad}: {err}");
+        }
     }
 }

@@ -205,6 +205,15 @@ pub struct Instance {
     /// Send adverts to these addresses instead of the multicast group.
     #[serde(default)]
     pub unicast_peers: Vec<IpAddr>,
+    /// Accept unicast adverts only from `unicast_peers` (keepalived `check_unicast_src`,
+    /// which vipd does by default).
+    #[serde(default = "default_true")]
+    pub check_unicast_src: bool,
+    /// TTL / hop limit of the unicast adverts sent (keepalived `unicast_ttl`, default 255).
+    /// Below 255 it declares peers behind routers: received unicast adverts are then
+    /// accepted whatever their TTL (still only from the peers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unicast_ttl: Option<u8>,
     /// Checks (not of kind `file`) whose state changes this instance's priority.
     #[serde(default)]
     pub track_checks: Vec<TrackCheck>,
@@ -251,6 +260,8 @@ impl Instance {
             vips: Vec::new(),
             source_address: None,
             unicast_peers: Vec::new(),
+            check_unicast_src: true,
+            unicast_ttl: None,
             track_checks: Vec::new(),
             track_interfaces: Vec::new(),
             track_files: Vec::new(),

@@ -384,6 +384,12 @@ fn write_instance(out: &mut String, inst: &Instance) -> std::fmt::Result {
     if !inst.unicast_peers.is_empty() {
         writeln!(out, "unicast_peers = {}", quote_list(&inst.unicast_peers))?;
     }
+    if !inst.check_unicast_src {
+        writeln!(out, "check_unicast_src = false")?;
+    }
+    if let Some(ttl) = inst.unicast_ttl {
+        writeln!(out, "unicast_ttl = {ttl}")?;
+    }
     let tracks = |list: &[super::TrackCheck]| {
         let items: Vec<String> = list
             .iter()

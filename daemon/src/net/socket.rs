@@ -450,6 +450,23 @@ impl VrrpSocket {
         Ok(())
     }
 
+    /// TTL / hop limit of the unicast adverts this socket sends (255 unless set; multicast
+    /// always leaves with 255).
+    pub fn set_unicast_hop_limit(&self, hop_limit: u8) -> io::Result<()> {
+        let fd = self.fd.get_ref().as_raw_fd();
+        let value = libc::c_int::from(hop_limit);
+        match self.family {
+            Family::V4 => set_int(fd, libc::IPPROTO_IP, libc::IP_TTL, value, "IP_TTL"),
+            Family::V6 => set_int(
+                fd,
+                libc::IPPROTO_IPV6,
+                libc::IPV6_UNICAST_HOPS,
+                value,
+                "IPV6_UNICAST_HOPS",
+            ),
+        }
+    }
+
     /// The current `IPV6_CHECKSUM` offset (-1 means the kernel leaves the checksum alone).
     pub fn ipv6_checksum_offset(&self) -> io::Result<i32> {
         get_int(

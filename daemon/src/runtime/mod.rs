@@ -314,7 +314,14 @@ impl Daemon {
             return;
         };
         if !self.sockets.contains_key(&key) {
-            match VrrpSocket::open(&key.interface, key.family(), key.mode()) {
+            let opened =
+                VrrpSocket::open(&key.interface, key.family(), key.mode()).and_then(|socket| {
+                    match key.unicast_ttl {
+                        Some(ttl) => socket.set_unicast_hop_limit(ttl).map(|()| socket),
+                        None => Ok(socket),
+                    }
+                });
+            match opened {
                 Ok(socket) => {
                     let socket = Arc::new(socket);
                     let shared = Arc::new(ReaderShared::default());
@@ -356,11 +363,13 @@ impl Daemon {
             .get(&key)
             .and_then(|s| s.socket.source_address().ok());
         let global = self.config.global.clone();
+        let on_link = self.netlink.addresses(link.index).unwrap_or_default();
         if let Some(router) = self.routers.get_mut(index) {
             match source {
                 Some(source) => {
                     if router.source != Some(source) {
                         router.attach(source, &global);
+                        router.warn_off_link_peers(&on_link);
                     }
                     router.link_up = link.up;
                 }
@@ -427,10 +436,19 @@ impl Daemon {
             src,
             dst,
             hop_limit,
-            require_hop_limit_255: !router.is_unicast(),
+            require_hop_limit_255: packet::hop_limit_255_required(
+                router.is_unicast(),
+                router.cfg.unicast_ttl,
+            ),
             checksum_mode: router.checksum_mode(),
         };
-        let advert = match packet::parse_advertisement(payload, &rx)
+        let source_allowed = if router.is_unicast() && router.cfg.check_unicast_src {
+            packet::check_unicast_source(src, &router.cfg.unicast_peers)
+        } else {
+            Ok(())
+        };
+        let advert = match source_allowed
+            .and_then(|()| packet::parse_advertisement(payload, &rx))
             .and_then(|a| packet::check_for_instance(&a, &router.expectation()).map(|()| a))
         {
             Ok(advert) => advert,
@@ -449,6 +467,7 @@ impl Daemon {
         if advert.priority != 0 {
             router.note_address_list(src, &advert.addresses);
         }
+        router.note_owner_conflict(src, advert.priority);
         router.fsm.handle_advert(
             now,
             &ReceivedAdvert {

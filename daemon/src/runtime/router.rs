@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::config;
 use crate::control::InstanceStatus;
+use crate::net::netlink::InterfaceAddress;
 use crate::net::socket::{Family, Mode};
 use crate::vrrp::instance::{Instance, InstanceParams, Reload, Version};
 use crate::vrrp::packet::{self, Advertisement, Auth, ChecksumMode, DropReason};
@@ -18,18 +19,24 @@ pub struct SocketKey {
     pub interface: String,
     pub ipv6: bool,
     pub unicast_src: Option<IpAddr>,
+    /// TTL / hop limit of unicast adverts, when not the default 255.
+    pub unicast_ttl: Option<u8>,
 }
 
 impl SocketKey {
     pub fn of(cfg: &config::Instance) -> SocketKey {
+        let unicast_src = if cfg.unicast_peers.is_empty() {
+            None
+        } else {
+            cfg.source_address
+        };
         SocketKey {
             interface: cfg.interface.clone(),
             ipv6: cfg.is_ipv6(),
-            unicast_src: if cfg.unicast_peers.is_empty() {
-                None
-            } else {
-                cfg.source_address
-            },
+            unicast_ttl: unicast_src
+                .and(cfg.unicast_ttl)
+                .filter(|ttl| *ttl != packet::HOP_LIMIT),
+            unicast_src,
         }
     }
 
@@ -92,6 +99,8 @@ pub struct Router {
     last_mismatch: Option<Vec<IpAddr>>,
     /// When a dropped advert was last logged: a flood must not become a flood of log lines.
     last_drop_log: Option<Instant>,
+    /// The last other router heard claiming priority 255 while we own the addresses.
+    owner_conflict: Option<IpAddr>,
 }
 
 impl Router {
@@ -126,6 +135,42 @@ impl Router {
             auth,
             last_mismatch: None,
             last_drop_log: None,
+            owner_conflict: None,
+        }
+    }
+
+    /// A unicast instance that wants TTL 255 drops adverts from peers behind a router: say so
+    /// once, with the fix, when a peer is on none of the interface's subnets.
+    pub fn warn_off_link_peers(&self, interface_addresses: &[InterfaceAddress]) {
+        if !self.is_unicast()
+            || !packet::hop_limit_255_required(true, self.cfg.unicast_ttl)
+            || interface_addresses.is_empty()
+        {
+            return;
+        }
+        for peer in off_link(&self.cfg.unicast_peers, interface_addresses) {
+            tracing::warn!(
+                "{}: unicast peer {peer} is on none of {}'s subnets: its adverts arrive with a \
+                 TTL below 255 and are dropped (counter hop_limit); set unicast_ttl (e.g. 64) \
+                 on the routers of this instance if peers are routers away",
+                self.cfg.name,
+                self.cfg.interface
+            );
+        }
+    }
+
+    /// Logs once per peer when another router claims to own our addresses (priority 255 on
+    /// both sides): the core keeps them (see `Instance`), the operator has to fix one side.
+    pub fn note_owner_conflict(&mut self, from: IpAddr, priority: u8) {
+        let conflict = priority == crate::vrrp::instance::PRIORITY_OWNER
+            && self.fsm.effective_priority() == crate::vrrp::instance::PRIORITY_OWNER;
+        if conflict && self.owner_conflict != Some(from) {
+            tracing::warn!(
+                "{}: {from} also advertises priority 255 (address owner): keeping the VIPs; \
+                 only one router may own them, lower the priority of the other",
+                self.cfg.name
+            );
+            self.owner_conflict = Some(from);
         }
     }
 
@@ -247,6 +292,7 @@ impl Router {
         tunable.track_files = cfg.track_files.clone();
         tunable.notify = cfg.notify.clone();
         tunable.garp = cfg.garp.clone();
+        tunable.check_unicast_src = cfg.check_unicast_src;
         if tunable != *cfg || SocketKey::of(cfg) != self.key {
             return None;
         }
@@ -348,6 +394,37 @@ pub fn params(
     }
 }
 
+/// The peers that are in none of the interface's prefixes.
+pub fn off_link(peers: &[IpAddr], interface_addresses: &[InterfaceAddress]) -> Vec<IpAddr> {
+    peers
+        .iter()
+        .copied()
+        .filter(|peer| {
+            !interface_addresses
+                .iter()
+                .any(|a| same_prefix(*peer, a.addr, a.prefix_len))
+        })
+        .collect()
+}
+
+fn same_prefix(a: IpAddr, b: IpAddr, prefix_len: u8) -> bool {
+    match (a, b) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => {
+            let mask = u32::MAX
+                .checked_shl(32 - u32::from(prefix_len.min(32)))
+                .unwrap_or(0);
+            u32::from(a) & mask == u32::from(b) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(b)) => {
+            let mask = u128::MAX
+                .checked_shl(128 - u32::from(prefix_len.min(128)))
+                .unwrap_or(0);
+            u128::from(a) & mask == u128::from(b) & mask
+        }
+        _ => false,
+    }
+}
+
 /// The primary address before the socket is open.
 fn unspecified(ipv6: bool) -> IpAddr {
     if ipv6 {
@@ -359,4 +436,48 @@ fn unspecified(ipv6: bool) -> IpAddr {
 
 fn interval_cs(interval: Duration) -> u16 {
     u16::try_from(interval.as_millis() / 10).unwrap_or(u16::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn address(text: &str) -> InterfaceAddress {
+        let (addr, prefix) = text.split_once('/').unwrap();
+        InterfaceAddress {
+            index: 2,
+            addr: addr.parse().unwrap(),
+            prefix_len: prefix.parse().unwrap(),
+            flags: 0,
+            label: None,
+        }
+    }
+
+    #[test]
+    fn peers_outside_every_prefix_of_the_interface_are_off_link() {
+        let on = [
+            address("192.0.2.11/24"),
+            address("2001:db8::11/64"),
+            address("fe80::1/64"),
+            address("203.0.113.7/32"),
+        ];
+        let peers: Vec<IpAddr> = [
+            "192.0.2.12",
+            "192.0.3.12",
+            "2001:db8::12",
+            "2001:db8:1::12",
+            "203.0.113.7",
+            "203.0.113.8",
+        ]
+        .iter()
+        .map(|p| p.parse().unwrap())
+        .collect();
+        let off: Vec<String> = off_link(&peers, &on)
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        assert_eq!(off, ["192.0.3.12", "2001:db8:1::12", "203.0.113.8"]);
+        // A /0 contains everything.
+        assert!(off_link(&peers[..2], &[address("0.0.0.0/0")]).is_empty());
+    }
 }

@@ -726,6 +726,29 @@ pub fn parse_advertisement(payload: &[u8], rx: &RxMeta) -> Result<Advertisement,
     Advertisement::parse(&packet)
 }
 
+/// Whether a received advert must arrive with TTL / hop limit 255 (RFC 5798 5.1.1.3: an
+/// advert that crossed a router, or was forged off-link, is dropped).
+///
+/// Multicast adverts always must. keepalived skips the check for unicast (unless a peer has
+/// `min_ttl`/`max_ttl`), which lets any host that can route to us forge one; vipd keeps it for
+/// unicast too, as long as the instance sends with TTL 255 itself (keepalived's default, so
+/// peers on the link interoperate). `unicast_ttl` below 255 declares peers behind routers,
+/// whose adverts arrive with whatever TTL is left: the check is then off and only the peer
+/// source check ([`check_unicast_source`]) protects the instance.
+pub fn hop_limit_255_required(unicast: bool, unicast_ttl: Option<u8>) -> bool {
+    !unicast || unicast_ttl.unwrap_or(HOP_LIMIT) == HOP_LIMIT
+}
+
+/// keepalived `check_unicast_src`, on by default in vipd: a unicast instance accepts adverts
+/// only from its configured peers.
+pub fn check_unicast_source(src: IpAddr, peers: &[IpAddr]) -> Result<(), DropReason> {
+    if peers.contains(&src) {
+        Ok(())
+    } else {
+        Err(DropReason::NotPeer)
+    }
+}
+
 /// What an instance requires of the adverts for its VRID.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstanceExpectation {
@@ -1310,6 +1333,30 @@ mod tests {
                 assert_eq!(parsed, Err(reason), "{bytes:02x?}");
             }
         }
+    }
+
+    #[test]
+    fn unicast_adverts_only_from_peers_and_ttl_255_unless_routed() {
+        let peers: Vec<IpAddr> = vec!["192.0.2.2".parse().unwrap(), "2001:db8::2".parse().unwrap()];
+        assert_eq!(check_unicast_source(peers[0], &peers), Ok(()));
+        assert_eq!(check_unicast_source(peers[1], &peers), Ok(()));
+        for stranger in ["192.0.2.3", "2001:db8::3", "0.0.0.0"] {
+            assert_eq!(
+                check_unicast_source(stranger.parse().unwrap(), &peers),
+                Err(DropReason::NotPeer)
+            );
+        }
+        assert_eq!(
+            check_unicast_source(peers[0], &[]),
+            Err(DropReason::NotPeer)
+        );
+        // Multicast: always 255. Unicast: 255 while we send with 255 ourselves.
+        assert!(hop_limit_255_required(false, None));
+        assert!(hop_limit_255_required(false, Some(64)));
+        assert!(hop_limit_255_required(true, None));
+        assert!(hop_limit_255_required(true, Some(255)));
+        assert!(!hop_limit_255_required(true, Some(254)));
+        assert!(!hop_limit_255_required(true, Some(1)));
     }
 
     #[test]
