@@ -408,3 +408,130 @@ fn unicast_ttl_sets_the_ttl_sent_and_accepts_peers_from_beyond_a_router() {
         "r1's adverts are not sent with TTL 64: {from_r1:#?}"
     );
 }
+
+/// Runs `vipd check -c CONF --socket SOCK` inside `router`'s namespace, where the config's
+/// interfaces exist.
+fn vipd_check_in(lab: &Lab, router: usize, name: &str, text: &str) -> lab::Exec {
+    let path = lab.dir().join(name);
+    std::fs::write(&path, text).expect("write config");
+    let socket = lab.dir().join(format!("{name}.sock"));
+    let binary = lab::vipd_binary().expect("vipd binary");
+    lab::run(&[
+        "ip",
+        "netns",
+        "exec",
+        lab.router_ns(router),
+        binary.to_str().expect("utf-8 path"),
+        "check",
+        "-c",
+        path.to_str().expect("utf-8 path"),
+        "--socket",
+        socket.to_str().expect("utf-8 path"),
+    ])
+}
+
+/// `ip -o addr` lines of `ifname` in `router`, as `ADDRESS/PREFIX`.
+fn cidrs(lab: &Lab, router: usize, ifname: &str) -> Vec<String> {
+    lab.exec_ok(
+        lab.router_ns(router),
+        &format!("ip -o addr show dev {ifname}"),
+    )
+    .lines()
+    .filter_map(|line| {
+        let mut words = line.split_whitespace();
+        words.find(|w| *w == "inet" || *w == "inet6")?;
+        words.next().map(str::to_owned)
+    })
+    .collect()
+}
+
+#[test]
+fn a_vip_that_is_an_own_address_is_refused_by_check_and_at_start() {
+    let lab = Lab::new("vipd-ownip", 1);
+    // The node's own address as VIP (same prefix), and a VIP the node holds with another
+    // prefix (added by hand before vipd starts).
+    lab.exec_ok(lab.router_ns(1), "ip addr add 192.0.2.100/32 dev eth0");
+    let cases = [
+        ("own.conf", "192.0.2.11/24", "192.0.2.11"),
+        ("other-prefix.conf", "192.0.2.100/24", "192.0.2.100"),
+    ];
+    for (name, vip, address) in cases {
+        let text = conf(
+            1,
+            &[
+                lab::keepalived_conf::VrrpInstance::new("VI_own", "eth0", 51)
+                    .version(3)
+                    .advert(ADVERT)
+                    .vip(vip),
+            ],
+        );
+        let check = vipd_check_in(&lab, 1, name, &text);
+        assert!(!check.success, "{name}: vipd check accepted it: {check:?}");
+        assert!(
+            check.stderr.contains("`VI_own`")
+                && check
+                    .stderr
+                    .contains(&format!("VIP {address} is an address of this node")),
+            "{name}: unclear error: {}",
+            check.stderr
+        );
+        let mut daemon = lab.spawn_vipd(1, &text);
+        let exited = lab::wait_until(SETTLE, Duration::from_millis(20), || !daemon.is_running());
+        let log = daemon.log();
+        assert!(exited.is_some(), "{name}: vipd started anyway:\n{log}");
+        assert!(
+            log.contains("`VI_own`") && log.contains(&format!("VIP {address} is an address")),
+            "{name}: unclear error:\n{log}"
+        );
+        assert!(!log.contains("removed"), "{name}:\n{log}");
+    }
+    // Nothing was taken from the node.
+    let held = cidrs(&lab, 1, "eth0");
+    for cidr in ["192.0.2.11/24", "192.0.2.100/32"] {
+        assert!(held.iter().any(|c| c == cidr), "{cidr} gone: {held:?}");
+    }
+    // The same VIP on a machine without the address is fine.
+    let ok = vipd_check_in(
+        &lab,
+        1,
+        "fine.conf",
+        &conf(1, &[v3_ipv4(150)]).replace("192.0.2.100/24", "192.0.2.99/24"),
+    );
+    assert!(ok.success, "{ok:?}");
+}
+
+#[test]
+fn addresses_vipd_did_not_add_survive_its_failovers() {
+    let lab = Lab::new("vipd-notours", 2);
+    let text1 = conf(1, &[v3_ipv4(150)]);
+    let mut r1 = start_vipd(&lab, 1, &text1);
+    let r2 = start_vipd(&lab, 2, &conf(2, &[v3_ipv4(100)]));
+    expect_sole_holder(&lab, vip4(), 1, SETTLE, "election");
+    wait_state(&r2, "VI_1", "BACKUP");
+    // Someone configures the VIP's address on the backup by hand, with the VIP's prefix
+    // and with another one.
+    lab.exec_ok(lab.router_ns(2), "ip addr add 192.0.2.100/24 dev eth0");
+    lab.exec_ok(lab.router_ns(2), "ip addr add 192.0.2.100/32 dev eth0");
+
+    // r2 becomes master (r1 stops) and back to backup (r1 returns and preempts).
+    assert!(r1.stop().success(), "{}", r1.log());
+    wait_state(&r2, "VI_1", "MASTER");
+    let _r1 = start_vipd(&lab, 1, &text1);
+    wait_instance(&r2, "VI_1", SETTLE, "backup again", |i| {
+        i.state == "BACKUP" && i.transitions >= 3
+    });
+    std::thread::sleep(ADVERT * 3);
+    let held = cidrs(&lab, 2, "eth0");
+    for cidr in ["192.0.2.100/24", "192.0.2.100/32"] {
+        assert!(
+            held.iter().any(|c| c == cidr),
+            "r2 removed {cidr}, which it did not add: {held:?}\n{}",
+            r2.log()
+        );
+    }
+    assert!(
+        r2.log().contains("already on eth0 and vipd did not add it"),
+        "{}",
+        r2.log()
+    );
+}

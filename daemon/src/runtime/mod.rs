@@ -3,11 +3,13 @@
 //! carries out the actions the core hands back. Sockets feed it through a channel, so no
 //! state is shared and nothing needs a lock.
 
+mod addresses;
 mod health;
 mod receive;
 mod reload;
 mod router;
 mod tasks;
+mod vip_state;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -18,7 +20,7 @@ use std::time::{Duration, Instant};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 use crate::check::{CheckEvent, CheckRunnerHandle};
 use crate::config::{self, Config};
@@ -31,12 +33,15 @@ use crate::notify::{self, Notifier, NotifyState};
 use crate::vrrp::instance::{Action, ReceivedAdvert, State};
 use crate::vrrp::packet::{self, DropReason, RxMeta};
 use crate::vrrp::timer::deadline_after;
+pub use addresses::own_address_problems;
+use addresses::{add_vip, remove_vip};
 use receive::{spawn_reader, ReaderShared};
 use router::{Router, SocketKey};
 use tasks::{
     bind_control_socket, earliest, next_check_event, sleep, spawn_control, spawn_monitor,
     tell_systemd, tokio_deadline_after,
 };
+use vip_state::VipState;
 
 /// Runs the daemon until SIGTERM/SIGINT. Errors are start-up failures (bad config, no
 /// netlink, socket in use) and come back as one printable message.
@@ -120,6 +125,8 @@ struct Daemon {
     notifier: Option<Notifier>,
     /// Last state notified per sync group.
     group_states: BTreeMap<String, NotifyState>,
+    /// The addresses vipd added, on disk beside the control socket.
+    vip_state: VipState,
 }
 
 impl Daemon {
@@ -132,6 +139,8 @@ impl Daemon {
                 None
             }
         };
+        let vip_state = VipState::new(&socket_path)
+            .map_err(|e| format!("cannot identify the network namespace: {e}"))?;
         let (events_tx, events_rx) = mpsc::channel(1024);
         let routers = config
             .instances
@@ -155,6 +164,7 @@ impl Daemon {
             tracked_links: BTreeMap::new(),
             notifier: None,
             group_states: BTreeMap::new(),
+            vip_state,
         })
     }
 
@@ -162,6 +172,10 @@ impl Daemon {
         let monitor = Monitor::new().map_err(|e| format!("netlink monitor: {e}"))?;
         spawn_monitor(monitor, self.events_tx.clone());
         let listener = bind_control_socket(&self.socket_path)?;
+        // Another router may hold the VIPs a killed earlier run left here: they go before we
+        // take part in the protocol. Then a VIP still on the node is its own address.
+        self.remove_leftovers();
+        self.own_address_problems(&self.config)?;
         let control = spawn_control(listener, self.events_tx.clone());
         let mut sigterm = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
         let mut sigint = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
@@ -172,7 +186,6 @@ impl Daemon {
         self.read_tracked_links();
         let now = Instant::now();
         for index in 0..self.routers.len() {
-            self.remove_leftover_vips(index);
             self.start_router(index, now);
         }
         self.process_actions().await;
@@ -218,6 +231,9 @@ impl Daemon {
         }
         control.abort();
         let _ = std::fs::remove_file(&self.socket_path);
+        if self.vip_state.addresses().is_empty() {
+            let _ = std::fs::remove_file(self.vip_state.path());
+        }
         if let Some(notifier) = self.notifier.take() {
             notifier.finish(notify::TIMEOUT).await;
         }
@@ -248,37 +264,6 @@ impl Daemon {
         for router in &mut self.routers {
             let bound = router.handover_bound();
             router.fsm.begin_handover(now, bound);
-        }
-    }
-
-    /// A killed earlier run may have left our VIPs configured; another router may hold them
-    /// by now, so they go before we take part in the protocol.
-    fn remove_leftover_vips(&mut self, index: usize) {
-        let Some(router) = self.routers.get(index) else {
-            return;
-        };
-        for vip in &router.cfg.vips {
-            let ifname = router.cfg.vip_interface(vip);
-            let Ok(Some(ifindex)) = self.netlink.link_index(ifname) else {
-                continue;
-            };
-            let present = self
-                .netlink
-                .addresses(ifindex)
-                .map(|list| list.iter().any(|a| a.addr == vip.address))
-                .unwrap_or(false);
-            if present {
-                match self
-                    .netlink
-                    .delete_address(ifindex, vip.address, vip.prefix_len)
-                {
-                    Ok(()) => warn!(
-                        "{}: removed {} from {ifname}: left behind by an earlier run",
-                        router.cfg.name, vip.address
-                    ),
-                    Err(e) => warn!("{}: cannot remove {}: {e}", router.cfg.name, vip.address),
-                }
-            }
         }
     }
 
@@ -619,6 +604,15 @@ impl Daemon {
 
     /// A VIP deleted by hand while we are master comes back at once.
     fn restore_vip(&mut self, ifindex: u32, addr: IpAddr) {
+        // Cheap test first: address storms must not cost an interface lookup per event.
+        let ours = self.routers.iter().any(|r| {
+            r.vips_installed
+                && r.fsm.state() == State::Master
+                && r.cfg.vips.iter().any(|v| v.address == addr)
+        });
+        if !ours {
+            return;
+        }
         let name = self.interface_name(ifindex);
         for router in &self.routers {
             if !router.vips_installed || router.fsm.state() != State::Master {
@@ -634,14 +628,7 @@ impl Daemon {
                     "{}: {} was removed from {name} while MASTER: restoring it",
                     router.cfg.name, vip.address
                 );
-                if let Err(e) = self.netlink.add_address(
-                    ifindex,
-                    vip.address,
-                    vip.prefix_len,
-                    vip.label.as_deref(),
-                ) {
-                    error!("{}: cannot restore {}: {e}", router.cfg.name, vip.address);
-                }
+                add_vip(&self.netlink, &mut self.vip_state, &router.cfg, vip);
             }
         }
     }
@@ -683,13 +670,13 @@ impl Daemon {
             Action::AddVips => {
                 router.vips_installed = true;
                 for vip in &router.cfg.vips {
-                    add_vip(&self.netlink, &router.cfg, vip);
+                    add_vip(&self.netlink, &mut self.vip_state, &router.cfg, vip);
                 }
             }
             Action::RemoveVips => {
                 router.vips_installed = false;
                 for vip in &router.cfg.vips {
-                    remove_vip(&self.netlink, &router.cfg, vip);
+                    remove_vip(&self.netlink, &mut self.vip_state, &router.cfg, vip);
                 }
             }
             Action::Announce => {
@@ -810,37 +797,6 @@ impl Daemon {
                 (self.routers.iter())
                     .filter(|r| r.key == *key)
                     .map(|r| r.cfg.vrid),
-            );
-        }
-    }
-}
-
-/// Adds one VIP to its interface (`dev`, else the instance's); failures are logged.
-fn add_vip(netlink: &Netlink, instance: &config::Instance, vip: &config::Vip) {
-    let ifname = instance.vip_interface(vip);
-    let result = match netlink.link_index(ifname) {
-        Ok(Some(ifindex)) => {
-            netlink.add_address(ifindex, vip.address, vip.prefix_len, vip.label.as_deref())
-        }
-        Ok(None) => Err(std::io::Error::other("no such interface")),
-        Err(e) => Err(e),
-    };
-    if let Err(e) = result {
-        error!(
-            "{}: cannot add {} to {ifname}: {e}",
-            instance.name, vip.address
-        );
-    }
-}
-
-/// Removes one VIP from its interface; an interface that is gone took the VIP with it.
-fn remove_vip(netlink: &Netlink, instance: &config::Instance, vip: &config::Vip) {
-    let ifname = instance.vip_interface(vip);
-    if let Ok(Some(ifindex)) = netlink.link_index(ifname) {
-        if let Err(e) = netlink.delete_address(ifindex, vip.address, vip.prefix_len) {
-            error!(
-                "{}: cannot remove {} from {ifname}: {e}",
-                instance.name, vip.address
             );
         }
     }

@@ -28,6 +28,12 @@ impl Daemon {
                 return;
             }
         };
+        // A VIP that is an address of this node would be taken from it on every failover.
+        if let Err(e) = self.own_address_problems(&new) {
+            error!("reload refused, keeping the running configuration: {e}");
+            tell_systemd(&[sd_notify::NotifyState::Ready]);
+            return;
+        }
         // Changed checks start afresh; a check that cannot run refuses the whole file.
         let new_specs = tracking::check_specs(&new);
         let checks_changed = new_specs != tracking::check_specs(&self.config);
@@ -103,11 +109,11 @@ impl Daemon {
             };
             for vip in &changes.removed {
                 info!("{}: {vip} removed by reload", router.cfg.name);
-                remove_vip(&self.netlink, &router.cfg, vip);
+                remove_vip(&self.netlink, &mut self.vip_state, &router.cfg, vip);
             }
             for vip in &changes.added {
                 info!("{}: {vip} added by reload", router.cfg.name);
-                add_vip(&self.netlink, &router.cfg, vip);
+                add_vip(&self.netlink, &mut self.vip_state, &router.cfg, vip);
             }
             if !changes.added.is_empty() {
                 self.announce_once(index);
@@ -124,7 +130,6 @@ impl Daemon {
         self.update_reader_filters();
         self.apply_tracking(now);
         for index in started {
-            self.remove_leftover_vips(index);
             self.start_router(index, now);
         }
         self.process_actions().await;
