@@ -1,12 +1,15 @@
-//! Reads keepalived.conf into a [`Config`]. Every keyword vipd does not implement is an
-//! error naming file and line; nothing is silently ignored.
+//! Reads keepalived.conf into a [`Config`]. Every keyword keepalived 2.2.7 knows is either
+//! implemented, accepted with a warning naming file and line (it does not change VRRP), or
+//! refused with an error (it would silently drop a job keepalived does); unknown words are
+//! warnings, as keepalived's "Unknown keyword". Nothing is silently ignored.
 
-use super::error::{ConfigError, ConfigErrors};
+use super::error::{ConfigError, ConfigErrors, ConfigWarning};
+use super::keywords::{self, Block, Class};
 use super::lexer::{self, Loc, Source, Statement, Word};
 use super::validate;
 use super::{
-    duration, Check, CheckKind, Config, InitialState, Instance, Notify, SyncGroup, TrackCheck,
-    TrackInterface, V3Checksum, Vip,
+    duration, Check, CheckKind, Config, InitialState, Instance, Loaded, Notify, ReadOptions,
+    SyncGroup, TrackCheck, TrackInterface, V3Checksum, Vip,
 };
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -14,14 +17,26 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-/// Parses keepalived.conf text read from `path` (includes are resolved relative to it).
+/// Parses keepalived.conf text read from `path` (includes are resolved relative to it),
+/// with the host's config id for `@` lines; warnings are dropped (see [`read_keepalived`]).
 pub fn parse_keepalived(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
-    let source = lexer::read(text, path)?;
+    read_keepalived(text, path, &ReadOptions::default()).map(|loaded| loaded.config)
+}
+
+/// Parses keepalived.conf text read from `path`, keeping the warnings: parse-time ones
+/// (in file order) first, then the semantic ones of [`validate::warning_problems`].
+pub fn read_keepalived(
+    text: &str,
+    path: &Path,
+    options: &ReadOptions,
+) -> Result<Loaded, ConfigErrors> {
+    let source = lexer::read(text, path, options)?;
     let mut reader = Reader {
         source: &source,
         cfg: Config::default(),
         locations: HashMap::new(),
         errors: Vec::new(),
+        warnings: source.warnings.clone(),
     };
     for statement in &source.statements {
         reader.top_level(statement);
@@ -30,6 +45,7 @@ pub fn parse_keepalived(text: &str, path: &Path) -> Result<Config, ConfigErrors>
         mut cfg,
         locations,
         mut errors,
+        mut warnings,
         ..
     } = reader;
     round_v3_intervals(&mut cfg);
@@ -39,11 +55,21 @@ pub fn parse_keepalived(text: &str, path: &Path) -> Result<Config, ConfigErrors>
             errors.push(locate(&source, &locations, &problem));
         }
     }
-    if errors.is_empty() {
-        Ok(cfg)
-    } else {
-        Err(ConfigErrors(errors))
+    if !errors.is_empty() {
+        return Err(ConfigErrors(errors));
     }
+    for problem in validate::warning_problems(&cfg) {
+        let located = locate(&source, &locations, &problem);
+        warnings.push(ConfigWarning {
+            file: located.file,
+            line: located.line,
+            message: located.message,
+        });
+    }
+    Ok(Loaded {
+        config: cfg,
+        warnings,
+    })
 }
 
 /// keepalived 2.2.7 ignores `authentication` in strict mode ("Strict mode does not support
@@ -98,6 +124,7 @@ struct Reader<'a> {
     /// Field path (as in validation problems) -> where it was written.
     locations: HashMap<String, Loc>,
     errors: Vec<ConfigError>,
+    warnings: Vec<ConfigWarning>,
 }
 
 fn texts(words: &[Word]) -> Vec<&str> {
@@ -109,8 +136,41 @@ impl Reader<'_> {
         self.errors.push(self.source.error(loc, message));
     }
 
-    fn unsupported(&mut self, st: &Statement) {
-        self.error(st.loc, format!("unsupported keyword `{}`", st.keyword()));
+    /// Accepted, but the user should know (keepalived's "Unknown keyword", ignored keywords,
+    /// values read differently).
+    fn warn(&mut self, loc: Loc, message: impl Into<String>) {
+        self.warnings.push(self.source.warning(loc, message));
+    }
+
+    /// A keyword of `block` the reader has no code for: keepalived keywords are accepted
+    /// with a warning or refused as [`keywords::classify`] says; anything else is
+    /// keepalived's "Unknown keyword", a warning. Either way its `{ }` block is skipped.
+    fn other(&mut self, block: Block, st: &Statement) {
+        let keyword = st.keyword();
+        match keywords::classify(block, keyword) {
+            Some(Class::Ignored(why)) => {
+                self.warn(st.loc, format!("`{keyword}` is ignored: {why}"));
+            }
+            Some(Class::Refused(why)) => self.error(st.loc, format!("`{keyword}`: {why}")),
+            None => {
+                let hint = match keywords::suggestion(block, keyword) {
+                    Some(known) => format!(" (did you mean `{known}`?)"),
+                    None => String::new(),
+                };
+                let skipped = if st.block.is_some() {
+                    " with its { } block"
+                } else {
+                    ""
+                };
+                self.warn(
+                    st.loc,
+                    format!(
+                        "unknown keyword `{keyword}`{hint}, ignored{skipped} (keepalived: \
+                         \"Unknown keyword\")"
+                    ),
+                );
+            }
+        }
     }
 
     fn note(&mut self, path: String, loc: Loc) {
@@ -296,7 +356,7 @@ impl Reader<'_> {
             "vrrp_track_file" | "track_file" => self.track_file(st),
             "vrrp_instance" => self.instance(st),
             "vrrp_sync_group" => self.sync_group(st),
-            _ => self.unsupported(st),
+            _ => self.other(Block::TopLevel, st),
         }
     }
 
@@ -407,7 +467,7 @@ impl Reader<'_> {
                     }
                 }
             }
-            _ => self.unsupported(st),
+            _ => self.other(Block::Global, st),
         }
     }
 
@@ -485,7 +545,7 @@ impl Reader<'_> {
                         check.init_fail = true;
                     }
                 }
-                _ => self.unsupported(item),
+                _ => self.other(Block::Script, item),
             }
         }
         let Some(command) = command else {
@@ -549,7 +609,7 @@ impl Reader<'_> {
                         check.weight = w;
                     }
                 }
-                _ => self.unsupported(item),
+                _ => self.other(Block::TrackFile, item),
             }
         }
         match path {
@@ -709,7 +769,7 @@ impl Reader<'_> {
                     "v3_checksum"
                 }
                 _ => {
-                    self.unsupported(item);
+                    self.other(Block::Instance, item);
                     continue;
                 }
             };
@@ -746,7 +806,7 @@ impl Reader<'_> {
             match item.keyword() {
                 "auth_type" => kind = self.arg(item).map(|k| (k.to_string(), item.loc)),
                 "auth_pass" => pass = self.arg(item).map(str::to_string),
-                _ => self.unsupported(item),
+                _ => self.other(Block::Authentication, item),
             }
         }
         match kind {
@@ -874,7 +934,7 @@ impl Reader<'_> {
                         }
                     }
                 }
-                _ => self.unsupported(item),
+                _ => self.other(Block::SyncGroup, item),
             }
         }
         self.cfg.sync_groups.push(group);

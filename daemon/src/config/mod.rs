@@ -7,16 +7,18 @@
 pub mod duration;
 mod error;
 mod keepalived;
+mod keywords;
 mod lexer;
 mod native;
+mod params;
 pub use crate::url;
 mod validate;
 mod vip;
 pub mod words;
 
-pub use error::{ConfigError, ConfigErrors};
-pub use keepalived::parse_keepalived;
-pub use native::{parse_native, to_toml};
+pub use error::{ConfigError, ConfigErrors, ConfigWarning};
+pub use keepalived::{parse_keepalived, read_keepalived};
+pub use native::{parse_native, read_native, to_toml};
 pub use url::{HttpUrl, Scheme};
 pub use validate::warnings;
 pub use vip::{Scope, Vip};
@@ -470,28 +472,78 @@ pub fn is_native_path(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "toml")
 }
 
+/// A configuration as read, with what vipd accepted but wants the user to know: keywords
+/// it ignores or reads differently from keepalived, unknown words, semantic differences.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub config: Config,
+    /// In file order for keepalived.conf (parse-time ones first), then semantic ones.
+    pub warnings: Vec<ConfigWarning>,
+}
+
+/// How to read a keepalived.conf beyond its text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// keepalived's config id (`-i`): lines `@ID ...` are read only when ID matches it,
+    /// lines `@^ID ...` only when it does not. keepalived's default is the host name up to
+    /// its first dot.
+    pub config_id: String,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            config_id: default_config_id(),
+        }
+    }
+}
+
+/// The host name up to its first dot, as keepalived's default config id.
+pub fn default_config_id() -> String {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    name.trim().split('.').next().unwrap_or("").to_string()
+}
+
 /// Reads and validates a configuration file.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    read(path, &ReadOptions::default()).map(|loaded| loaded.config)
+}
+
+/// Reads and validates a configuration file, keeping the warnings.
+pub fn read(path: &Path, options: &ReadOptions) -> Result<Loaded, ConfigErrors> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError::in_file(path, format!("cannot read: {e}")))?;
     if is_native_path(path) {
-        parse_native(&text, path)
+        read_native(&text, path)
     } else {
-        parse_keepalived(&text, path)
+        read_keepalived(&text, path, options)
     }
 }
 
 /// Loads the first of [`DEFAULT_PATHS`] that exists.
 pub fn load_default() -> Result<(PathBuf, Config), ConfigErrors> {
+    read_default(&ReadOptions::default()).map(|(path, loaded)| (path, loaded.config))
+}
+
+/// Reads the first of [`DEFAULT_PATHS`] that exists, keeping the warnings.
+pub fn read_default(options: &ReadOptions) -> Result<(PathBuf, Loaded), ConfigErrors> {
     let candidates: Vec<PathBuf> = DEFAULT_PATHS.iter().map(PathBuf::from).collect();
-    load_first(&candidates)
+    read_first(&candidates, options)
 }
 
 /// Loads the first existing file of `candidates`.
 pub fn load_first(candidates: &[PathBuf]) -> Result<(PathBuf, Config), ConfigErrors> {
+    read_first(candidates, &ReadOptions::default()).map(|(path, loaded)| (path, loaded.config))
+}
+
+/// Reads the first existing file of `candidates`, keeping the warnings.
+pub fn read_first(
+    candidates: &[PathBuf],
+    options: &ReadOptions,
+) -> Result<(PathBuf, Loaded), ConfigErrors> {
     for path in candidates {
         if path.exists() {
-            return load(path).map(|cfg| (path.clone(), cfg));
+            return read(path, options).map(|loaded| (path.clone(), loaded));
         }
     }
     let tried: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();

@@ -1,8 +1,8 @@
 //! vipd's native TOML format: reading (with the line of any syntax or type error) and
 //! writing ([`to_toml`], the output of `vipd import-keepalived`).
 
-use super::error::{ConfigError, ConfigErrors};
-use super::{duration, validate, Check, CheckKind, Config, HttpUrl, Instance, Notify};
+use super::error::{ConfigError, ConfigErrors, ConfigWarning};
+use super::{duration, validate, Check, CheckKind, Config, HttpUrl, Instance, Loaded, Notify};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -25,6 +25,22 @@ pub fn parse_native(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
             .map(|p| ConfigError::in_file(path, format!("field `{}`: {}", p.path, p.message)))
             .collect(),
     ))
+}
+
+/// [`parse_native`] with the semantic warnings (`FILE: warning: field `path`: message`).
+pub fn read_native(text: &str, path: &Path) -> Result<Loaded, ConfigErrors> {
+    let config = parse_native(text, path)?;
+    let warnings = validate::warning_problems(&config)
+        .into_iter()
+        .map(|p| {
+            if p.path.is_empty() {
+                ConfigWarning::in_file(path, p.message)
+            } else {
+                ConfigWarning::in_file(path, format!("field `{}`: {}", p.path, p.message))
+            }
+        })
+        .collect();
+    Ok(Loaded { config, warnings })
 }
 
 fn line_of(text: &str, offset: usize) -> usize {

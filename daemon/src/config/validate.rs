@@ -294,19 +294,11 @@ fn check_instance(cfg: &Config, inst: &Instance, at: &str, out: &mut Problems) {
             );
         }
     }
-    if cfg.global.strict {
-        if !inst.unicast_peers.is_empty() {
-            out.add(
-                format!("{at}.unicast_peers"),
-                "strict mode does not allow unicast peers",
-            );
-        }
-        if inst.vips.is_empty() {
-            out.add(
-                format!("{at}.vips"),
-                "strict mode needs at least one virtual address",
-            );
-        }
+    if cfg.global.strict && inst.vips.is_empty() {
+        out.add(
+            format!("{at}.vips"),
+            "strict mode needs at least one virtual address",
+        );
     }
     for (j, track) in inst.track_checks.iter().enumerate() {
         let path = format!("{at}.track_checks[{j}]");
@@ -400,49 +392,77 @@ fn check_sync_groups(cfg: &Config, out: &mut Problems) {
 }
 
 /// Things that are valid but behave differently from what the file may suggest, or from
-/// keepalived. `vipd check` prints them; the daemon logs them at start.
+/// keepalived. `vipd check` prints them; the daemon logs them at start and on reload.
 pub fn warnings(cfg: &Config) -> Vec<String> {
-    let mut out = Vec::new();
+    warning_problems(cfg)
+        .into_iter()
+        .map(|p| p.message)
+        .collect()
+}
+
+/// [`warnings`] with the field each one is about, so the readers can name its line.
+pub fn warning_problems(cfg: &Config) -> Vec<Problem> {
+    let mut out = Problems(Vec::new());
     if cfg.instances.is_empty() {
-        out.push("no instances are configured".to_string());
+        out.add("", "no instances are configured");
     }
     if cfg.global.max_auto_priority.is_some() {
-        out.push("max_auto_priority has no effect in vipd".to_string());
+        out.add(
+            "global.max_auto_priority",
+            "max_auto_priority has no effect in vipd",
+        );
     }
-    for inst in &cfg.instances {
+    for (i, inst) in cfg.instances.iter().enumerate() {
+        let at = format!("instance[{i}]");
         let name = &inst.name;
         if !inst.preempt && inst.initial_state == super::InitialState::Master {
-            out.push(format!(
-                "instance `{name}`: keepalived ignores nopreempt with state MASTER; vipd \
-                 honours it (the instance will not preempt)"
-            ));
+            out.add(
+                format!("{at}.preempt"),
+                format!(
+                    "instance `{name}`: keepalived ignores nopreempt with state MASTER; vipd \
+                     honours it (the instance will not preempt)"
+                ),
+            );
         }
         if !inst.preempt && inst.priority == 255 {
-            out.push(format!(
-                "instance `{name}`: priority 255 (address owner) always takes over; \
-                 nopreempt has no effect"
-            ));
+            out.add(
+                format!("{at}.preempt"),
+                format!(
+                    "instance `{name}`: priority 255 (address owner) always takes over; \
+                     nopreempt has no effect"
+                ),
+            );
         }
         if inst.vips.is_empty() {
-            out.push(format!("instance `{name}` has no virtual addresses"));
+            out.add(
+                at.clone(),
+                format!("instance `{name}` has no virtual addresses"),
+            );
         }
         if let Some(pass) = &inst.auth_pass {
             if inst.version(&cfg.global) == 3 {
-                out.push(format!(
-                    "instance `{name}`: VRRPv3 has no authentication; the password is not used"
-                ));
+                out.add(
+                    format!("{at}.auth_pass"),
+                    format!(
+                        "instance `{name}`: VRRPv3 has no authentication; the password is not used"
+                    ),
+                );
             } else if cfg.global.strict {
-                out.push(format!(
-                    "instance `{name}`: keepalived ignores authentication in strict mode; vipd \
-                     sends and checks the password, so every router must have it"
-                ));
+                out.add(
+                    format!("{at}.auth_pass"),
+                    format!(
+                        "instance `{name}`: keepalived ignores authentication in strict mode; vipd \
+                         sends and checks the password, so every router must have it"
+                    ),
+                );
             }
             if pass.len() > 8 {
-                out.push(format!(
-                    "instance `{name}`: only the first 8 bytes of the password are used"
-                ));
+                out.add(
+                    format!("{at}.auth_pass"),
+                    format!("instance `{name}`: only the first 8 bytes of the password are used"),
+                );
             }
         }
     }
-    out
+    out.0
 }

@@ -45,22 +45,36 @@ use vip_state::VipState;
 
 /// Runs the daemon until SIGTERM/SIGINT. Errors are start-up failures (bad config, no
 /// netlink, socket in use) and come back as one printable message.
-pub fn run(config_path: Option<PathBuf>, socket: PathBuf) -> Result<(), String> {
+pub fn run(
+    config_path: Option<PathBuf>,
+    socket: PathBuf,
+    read_options: config::ReadOptions,
+) -> Result<(), String> {
     init_logging();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async move {
-        let (path, cfg) = match &config_path {
-            Some(path) => config::load(path)
-                .map(|cfg| (path.clone(), cfg))
+        let (path, loaded) = match &config_path {
+            Some(path) => config::read(path, &read_options)
+                .map(|loaded| (path.clone(), loaded))
                 .map_err(|e| e.to_string().trim_end().to_string())?,
-            None => config::load_default().map_err(|e| e.to_string().trim_end().to_string())?,
+            None => config::read_default(&read_options)
+                .map_err(|e| e.to_string().trim_end().to_string())?,
         };
-        let mut daemon = Daemon::new(path, cfg, socket)?;
+        log_config_warnings(&loaded.warnings);
+        let mut daemon = Daemon::new(path, loaded.config, socket)?;
+        daemon.read_options = read_options;
         daemon.serve().await
     })
+}
+
+/// Warnings never stop the daemon; they are logged once per (re)load.
+fn log_config_warnings(warnings: &[config::ConfigWarning]) {
+    for warning in warnings {
+        warn!("{warning}");
+    }
 }
 
 fn init_logging() {
@@ -108,6 +122,8 @@ struct AnnounceBurst {
 
 struct Daemon {
     config_path: PathBuf,
+    /// How the file is read again on SIGHUP (keepalived's config id).
+    read_options: config::ReadOptions,
     config: Config,
     socket_path: PathBuf,
     routers: Vec<Router>,
@@ -149,6 +165,7 @@ impl Daemon {
             .collect();
         Ok(Daemon {
             config_path,
+            read_options: config::ReadOptions::default(),
             config,
             socket_path,
             routers,

@@ -6,7 +6,7 @@ use tracing::{error, info};
 
 use super::router::{Router, SocketKey};
 use super::tasks::{tell_systemd, tell_systemd_reloading};
-use super::{add_vip, remove_vip, Daemon};
+use super::{add_vip, log_config_warnings, remove_vip, Daemon};
 use crate::check::CheckRunner;
 use crate::config;
 use crate::tracking;
@@ -17,8 +17,11 @@ impl Daemon {
     pub(super) async fn reload(&mut self) {
         tell_systemd_reloading();
         info!("SIGHUP: reloading {}", self.config_path.display());
-        let new = match config::load(&self.config_path) {
-            Ok(cfg) => cfg,
+        let new = match config::read(&self.config_path, &self.read_options) {
+            Ok(loaded) => {
+                log_config_warnings(&loaded.warnings);
+                loaded.config
+            }
             Err(e) => {
                 error!(
                     "reload refused, keeping the running configuration: {}",
