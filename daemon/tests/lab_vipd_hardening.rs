@@ -535,3 +535,220 @@ fn addresses_vipd_did_not_add_survive_its_failovers() {
         r2.log()
     );
 }
+
+/// Writes an `ip -batch` file that adds and deletes `pairs` addresses on `lo` (documentation
+/// range, never routed): twice as many netlink notifications, more than vipd's monitor
+/// socket holds (about 2500) when nobody reads it.
+fn address_storm(lab: &Lab, name: &str, pairs: usize) -> std::path::PathBuf {
+    let mut batch = String::new();
+    for n in 0..pairs {
+        let address = format!("203.0.113.{}/32", n % 250 + 1);
+        batch.push_str(&format!(
+            "addr add {address} dev lo\naddr del {address} dev lo\n"
+        ));
+    }
+    let path = lab.dir().join(name);
+    std::fs::write(&path, batch).expect("write batch");
+    path
+}
+
+fn run_batch(lab: &Lab, router: usize, batch: &std::path::Path) {
+    lab::run_ok(&[
+        "ip",
+        "-n",
+        lab.router_ns(router),
+        "-batch",
+        batch.to_str().expect("utf-8 path"),
+    ]);
+}
+
+/// Receive buffer of vipd's netlink monitor in these tests (the kernel doubles it): room for
+/// a few dozen notifications, so a storm of a few hundred overruns it for certain.
+const SMALL_NETLINK_RCVBUF: &str = "16384";
+
+/// Starts vipd with a small netlink receive buffer (`VIPD_NETLINK_RCVBUF`).
+fn start_vipd_small_netlink_buffer(lab: &Lab, router: usize, text: &str) -> lab::Daemon {
+    let binary = lab::vipd_binary().expect("vipd binary");
+    let conf_path = lab.dir().join(format!("r{router}-small-nl.conf"));
+    std::fs::write(&conf_path, text).expect("write config");
+    let socket = lab.dir().join(format!("r{router}-small-nl.sock"));
+    let mut daemon = lab.spawn(
+        router,
+        &[
+            binary.to_str().expect("utf-8 path"),
+            "run",
+            "-c",
+            conf_path.to_str().expect("utf-8 path"),
+            "--socket",
+            socket.to_str().expect("utf-8 path"),
+        ],
+        &[
+            ("VIPD_LOG", "debug"),
+            ("VIPD_NETLINK_RCVBUF", SMALL_NETLINK_RCVBUF),
+        ],
+    );
+    daemon.conf_path = Some(conf_path);
+    daemon.socket_path = Some(socket);
+    let started = lab::wait_until(SETTLE, Duration::from_millis(10), || {
+        daemon.log().contains("started with") || !daemon.is_running()
+    });
+    assert!(
+        started.is_some() && daemon.is_running(),
+        "vipd in r{router} did not start:\n{}",
+        daemon.log()
+    );
+    daemon
+}
+
+/// While vipd is stopped (SIGSTOP, as if held up for a moment), `change` happens after a
+/// storm that fills vipd's netlink socket: the notifications of `change` are lost for
+/// certain. Then vipd runs again.
+fn while_held_up_after_a_storm(
+    lab: &Lab,
+    router: usize,
+    vipd: &lab::Daemon,
+    change: impl FnOnce(),
+) {
+    let storm = address_storm(lab, &format!("storm-r{router}.batch"), 200);
+    vipd.signal(nix::sys::signal::Signal::SIGSTOP);
+    run_batch(lab, router, &storm);
+    change();
+    vipd.signal(nix::sys::signal::Signal::SIGCONT);
+}
+
+#[test]
+fn a_vip_deleted_while_netlink_events_are_lost_comes_back() {
+    let lab = Lab::new("vipd-nlstorm", 2);
+    // 1 s adverts: a master held up for a moment is not replaced.
+    let slow = |priority| v3_ipv4(priority).advert(Duration::from_secs(1));
+    let r1 = start_vipd_small_netlink_buffer(&lab, 1, &conf(1, &[slow(150)]));
+    let r2 = start_vipd_small_netlink_buffer(&lab, 2, &conf(2, &[slow(100)]));
+    expect_sole_holder(&lab, vip4(), 1, Duration::from_secs(10), "election");
+    wait_instance(
+        &r2,
+        "VI_1",
+        Duration::from_secs(10),
+        "settled backup",
+        |i| i.state == "BACKUP" && i.adverts_received >= 1,
+    );
+    let transitions = instance(&r1, "VI_1").transitions;
+
+    // A storm while vipd reads along moves nothing.
+    run_batch(&lab, 1, &address_storm(&lab, "storm.batch", 3000));
+    assert_eq!(lab.holders(vip4()), [1]);
+
+    while_held_up_after_a_storm(&lab, 1, &r1, || {
+        lab.exec_ok(lab.router_ns(1), "ip addr del 192.0.2.100/24 dev eth0");
+    });
+    let back = lab.wait_sole_holder(vip4(), 1, SETTLE);
+    assert!(
+        back.is_some(),
+        "the VIP deleted while events were lost did not come back: holders {:?}\n{}",
+        lab.holders(vip4()),
+        r1.log()
+    );
+    assert!(
+        r1.log().contains("netlink notifications were lost"),
+        "no overrun seen, the test proves nothing:\n{}",
+        r1.log()
+    );
+    let i = instance(&r1, "VI_1");
+    assert_eq!((i.state.as_str(), i.transitions), ("MASTER", transitions));
+    assert!(lab.client_ping(vip4()));
+}
+
+/// Deletes `eth0` of `router` and plugs a new one (new interface index, same name, MAC and
+/// address) into the main segment.
+fn recreate_eth0(lab: &Lab, router: usize) {
+    let ns = lab.router_ns(router).to_owned();
+    let sw = lab.switch_ns().to_owned();
+    let port = format!("r{router}s0");
+    let mac = Segment::Main
+        .router_mac(router)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":");
+    lab::run_ok(&["ip", "-n", &ns, "link", "del", "eth0"]);
+    lab::run_ok(&[
+        "ip", "-n", &sw, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns",
+        &ns, "address", &mac,
+    ]);
+    lab::run_ok(&["ip", "-n", &sw, "link", "set", &port, "master", "br0", "up"]);
+    let address = format!("{}/24", ip4(router));
+    lab::run_ok(&["ip", "-n", &ns, "addr", "add", &address, "dev", "eth0"]);
+    lab::run_ok(&["ip", "-n", &ns, "link", "set", "eth0", "up"]);
+}
+
+/// Exactly one MASTER between r1 and r2, `holder` alone has the VIP, it answers, and so it
+/// stays for `stay`.
+fn expect_one_master(
+    lab: &Lab,
+    daemons: [&lab::Daemon; 2],
+    holder: usize,
+    stay: Duration,
+    why: &str,
+) {
+    let masters = || {
+        daemons
+            .iter()
+            .filter(|d| instance(d, "VI_1").state == "MASTER")
+            .count()
+    };
+    let settled = lab::wait_until(Duration::from_secs(10), Duration::from_millis(20), || {
+        masters() == 1 && lab.holders(vip4()) == [holder]
+    });
+    let report = || {
+        format!(
+            "masters {}, holders {:?}\nr1: {:#?}\nr2: {:#?}\n{}\n{}",
+            masters(),
+            lab.holders(vip4()),
+            instance(daemons[0], "VI_1"),
+            instance(daemons[1], "VI_1"),
+            daemons[0].log(),
+            daemons[1].log()
+        )
+    };
+    assert!(settled.is_some(), "{why}: {}", report());
+    let start = Instant::now();
+    while start.elapsed() < stay {
+        assert!(
+            masters() == 1 && lab.holders(vip4()) == [holder],
+            "{why}, after {:?}: {}",
+            start.elapsed(),
+            report()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(lab.client_ping(vip4()), "{why}: the VIP does not answer");
+}
+
+#[test]
+fn interfaces_recreated_while_events_are_lost_end_with_one_master() {
+    let lab = Lab::new("vipd-recreate", 2);
+    // 1 s adverts: a router held up for about a second is not replaced meanwhile, and a
+    // router that stays deaf would take over within the 5 s watched afterwards.
+    let slow = |priority| v3_ipv4(priority).advert(Duration::from_secs(1));
+    let r1 = start_vipd_small_netlink_buffer(&lab, 1, &conf(1, &[slow(150)]));
+    let r2 = start_vipd_small_netlink_buffer(&lab, 2, &conf(2, &[slow(100)]));
+    let stay = Duration::from_secs(5);
+    expect_one_master(&lab, [&r1, &r2], 1, Duration::ZERO, "election");
+
+    // The backup's interface goes and comes back unnoticed: it must rebind and stay backup.
+    while_held_up_after_a_storm(&lab, 2, &r2, || recreate_eth0(&lab, 2));
+    expect_one_master(&lab, [&r1, &r2], 1, stay, "backup's eth0 re-created");
+    assert!(
+        r2.log().contains("reopening its VRRP socket"),
+        "{}",
+        r2.log()
+    );
+
+    // The master's: it must rebind and put its VIP on the new interface.
+    while_held_up_after_a_storm(&lab, 1, &r1, || recreate_eth0(&lab, 1));
+    expect_one_master(&lab, [&r1, &r2], 1, stay, "master's eth0 re-created");
+    assert!(
+        r1.log().contains("reopening its VRRP socket"),
+        "{}",
+        r1.log()
+    );
+}

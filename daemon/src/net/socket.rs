@@ -392,6 +392,12 @@ impl VrrpSocket {
         }
     }
 
+    /// Like [`VrrpSocket::send_from`] but one attempt that never waits: when the socket
+    /// cannot take the packet right now (`WouldBlock`: send queue full), the caller drops it.
+    pub fn try_send_from(&self, payload: &[u8], src: IpAddr, dst: IpAddr) -> io::Result<()> {
+        self.send_now(self.fd.get_ref().as_raw_fd(), payload, src, dst)
+    }
+
     fn send_now(&self, fd: RawFd, payload: &[u8], src: IpAddr, dst: IpAddr) -> io::Result<()> {
         let iov = [IoSlice::new(payload)];
         let sent = match (src, dst) {

@@ -7,6 +7,7 @@ mod addresses;
 mod health;
 mod receive;
 mod reload;
+mod resync;
 mod router;
 mod tasks;
 mod vip_state;
@@ -303,6 +304,7 @@ impl Daemon {
             _ => None,
         };
         let Some(link) = link else {
+            self.close_sockets(|k| *k == key);
             if let Some(router) = self.routers.get_mut(index) {
                 if router.source.is_some() || router.fsm.transitions() == 0 {
                     warn!(
@@ -315,6 +317,26 @@ impl Daemon {
             }
             return;
         };
+        // An interface deleted and created again under the same name has a new index; a socket
+        // bound to the old one hears and sends nothing (its removal may have gone unnoticed
+        // when netlink events were lost).
+        let stale = self
+            .sockets
+            .get(&key)
+            .is_some_and(|open| open.socket.ifindex() != link.index);
+        if stale {
+            info!(
+                "{}: new interface index {}: reopening its VRRP socket",
+                key.interface, link.index
+            );
+            self.close_sockets(|k| *k == key);
+            let now = Instant::now();
+            for router in self.routers.iter_mut().filter(|r| r.key == key) {
+                router.source = None;
+                // Its adverts went nowhere until now.
+                router.fsm.advertise_now(now);
+            }
+        }
         if !self.sockets.contains_key(&key) {
             let opened =
                 VrrpSocket::open(&key.interface, key.family(), key.mode()).and_then(|socket| {
@@ -365,7 +387,13 @@ impl Daemon {
             .get(&key)
             .and_then(|s| s.socket.source_address().ok());
         let global = self.config.global.clone();
-        let on_link = self.netlink.addresses(link.index).unwrap_or_default();
+        let source_changed =
+            source.is_some() && self.routers.get(index).map(|r| r.source) != Some(source);
+        let on_link = if source_changed {
+            self.netlink.addresses(link.index).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         if let Some(router) = self.routers.get_mut(index) {
             match source {
                 Some(source) => {
@@ -504,6 +532,10 @@ impl Daemon {
                 for index in self.indexes_on_interface(&name) {
                     self.refresh_link(index, now, up);
                 }
+                if up {
+                    // Created again (or brought back): a master's VIPs on it may be gone.
+                    self.reassert_vips();
+                }
             }
             NetEvent::LinkRemoved { name, .. } => {
                 self.close_sockets(|key| key.interface == name);
@@ -517,6 +549,11 @@ impl Daemon {
                 self.apply_faults(now);
             }
             NetEvent::AddressAdded { index: ifindex, .. } => {
+                // Only an instance still without an advert source waits for an address;
+                // an address storm must not cost an interface lookup per event otherwise.
+                if self.routers.iter().all(|r| r.source.is_some()) {
+                    return;
+                }
                 let name = self.interface_name(ifindex);
                 for index in self.indexes_on_interface(&name) {
                     if self.routers.get(index).is_some_and(|r| r.source.is_none()) {
@@ -568,17 +605,7 @@ impl Daemon {
                 }
                 self.apply_faults(now);
             }
-            NetEvent::EventsLost => {
-                warn!("netlink events lost: re-reading link state");
-                for index in 0..self.routers.len() {
-                    let name = self.routers[index].key.interface.clone();
-                    let up = match self.netlink.link_index(&name) {
-                        Ok(Some(i)) => self.netlink.link(i).ok().flatten().is_some_and(|l| l.up),
-                        _ => false,
-                    };
-                    self.refresh_link(index, now, up);
-                }
-            }
+            NetEvent::EventsLost => self.resync(now),
         }
     }
 
@@ -676,10 +703,18 @@ impl Daemon {
                 let advert = router.advertisement(priority);
                 for dst in router.destinations() {
                     let bytes = advert.to_bytes(source, dst, router.checksum_mode());
-                    match open.socket.send_from(&bytes, source, dst).await {
+                    // Never waits: a send queue that is full drops this advert (the next one
+                    // follows), it must not hold up the protocol.
+                    match open.socket.try_send_from(&bytes, source, dst) {
                         Ok(()) => router.counters.sent += 1,
                         Err(e) => {
-                            warn!("{}: sending advert to {dst}: {e}", router.cfg.name)
+                            if router.may_log_send_error(Instant::now()) {
+                                warn!(
+                                    "{}: sending advert to {dst}: {e} (at most one such line \
+                                     per second)",
+                                    router.cfg.name
+                                )
+                            }
                         }
                     }
                 }

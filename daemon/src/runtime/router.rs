@@ -99,6 +99,8 @@ pub struct Router {
     last_mismatch: Option<Vec<IpAddr>>,
     /// When a dropped advert was last logged: a flood must not become a flood of log lines.
     last_drop_log: Option<Instant>,
+    /// When a failed send was last logged.
+    last_send_error_log: Option<Instant>,
     /// The last other router heard claiming priority 255 while we own the addresses.
     owner_conflict: Option<IpAddr>,
 }
@@ -135,6 +137,7 @@ impl Router {
             auth,
             last_mismatch: None,
             last_drop_log: None,
+            last_send_error_log: None,
             owner_conflict: None,
         }
     }
@@ -176,14 +179,12 @@ impl Router {
 
     /// At most one log line per second about dropped adverts.
     pub fn may_log_drop(&mut self, now: Instant) -> bool {
-        let quiet = self
-            .last_drop_log
-            .is_some_and(|last| now.saturating_duration_since(last) < Duration::from_secs(1));
-        if quiet {
-            return false;
-        }
-        self.last_drop_log = Some(now);
-        true
+        once_per_second(&mut self.last_drop_log, now)
+    }
+
+    /// At most one log line per second about adverts that could not be sent.
+    pub fn may_log_send_error(&mut self, now: Instant) -> bool {
+        once_per_second(&mut self.last_send_error_log, now)
     }
 
     pub fn is_unicast(&self) -> bool {
@@ -392,6 +393,14 @@ pub fn params(
         garp_master_delay: Some(garp.master_delay).filter(|d| !d.is_zero()),
         garp_master_refresh: garp.master_refresh.filter(|d| !d.is_zero()),
     }
+}
+
+fn once_per_second(last: &mut Option<Instant>, now: Instant) -> bool {
+    if last.is_some_and(|last| now.saturating_duration_since(last) < Duration::from_secs(1)) {
+        return false;
+    }
+    *last = Some(now);
+    true
 }
 
 /// The peers that are in none of the interface's prefixes.

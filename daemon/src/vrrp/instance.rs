@@ -434,6 +434,15 @@ impl Instance {
         }
     }
 
+    /// The shell's socket was reopened or it lost track of the network for a while (its
+    /// adverts may not have left): a master advertises at once and restarts its advert
+    /// timer, so backups hear it before their down timers run out. Others do nothing.
+    pub fn advertise_now(&mut self, now: Instant) {
+        if self.running && self.state == State::Master && !self.handing_over {
+            self.send_advert_now(now);
+        }
+    }
+
     /// keepalived stop: a master sends priority 0 and removes its VIPs. Ends in Initialize.
     pub fn shutdown(&mut self, _now: Instant) {
         if !self.running {
@@ -1161,6 +1170,31 @@ mod tests {
         let (mut instance, became) = master(254, t0);
         instance.handle_advert(became + MS, &advert("192.0.2.200", 254, 100 * MS));
         assert_eq!(instance.state(), State::Backup);
+    }
+
+    #[test]
+    fn only_a_master_advertises_now_on_request() {
+        let t0 = Instant::now();
+        let (mut instance, became) = master(150, t0);
+        let now = became + 30 * MS;
+        instance.advertise_now(now);
+        assert_eq!(
+            drain(&mut instance),
+            vec![Action::SendAdvert { priority: 150 }]
+        );
+        assert_eq!(instance.poll_timeout(), Some(now + 100 * MS));
+        let mut backup = backup_following(100, 150, t0);
+        let timeout = backup.poll_timeout();
+        backup.advertise_now(t0 + MS);
+        assert!(drain(&mut backup).is_empty());
+        assert_eq!(backup.poll_timeout(), timeout);
+        instance.begin_handover(now, Duration::from_secs(1));
+        drain(&mut instance);
+        instance.advertise_now(now + MS);
+        assert!(
+            drain(&mut instance).is_empty(),
+            "a handing-over master stays quiet"
+        );
     }
 
     #[test]
