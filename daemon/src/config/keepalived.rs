@@ -37,10 +37,12 @@ pub fn read_keepalived(
         locations: HashMap::new(),
         errors: Vec::new(),
         warnings: source.warnings.clone(),
+        min_garp: false,
     };
     for statement in &source.statements {
         reader.top_level(statement);
     }
+    reader.apply_min_garp();
     let Reader {
         mut cfg,
         locations,
@@ -125,6 +127,8 @@ struct Reader<'a> {
     locations: HashMap<String, Loc>,
     errors: Vec<ConfigError>,
     warnings: Vec<ConfigWarning>,
+    /// `vrrp_min_garp`: GARP settings not written explicitly become one message, no repeat.
+    min_garp: bool,
 }
 
 fn texts(words: &[Word]) -> Vec<&str> {
@@ -224,6 +228,76 @@ impl Reader<'_> {
             return false;
         }
         true
+    }
+
+    /// keepalived `KEYWORD [<BOOL>]`: no value means on; on|off|true|false|yes|no.
+    fn switch(&mut self, st: &Statement) -> Option<bool> {
+        if !self.no_block(st) {
+            return None;
+        }
+        match texts(st.args()).as_slice() {
+            [] | ["on" | "true" | "yes"] => Some(true),
+            ["off" | "false" | "no"] => Some(false),
+            [other] => {
+                self.error(
+                    st.loc,
+                    format!(
+                        "`{}`: `{other}` is not one of on, off, true, false, yes, no",
+                        st.keyword()
+                    ),
+                );
+                None
+            }
+            _ => {
+                self.error(
+                    st.loc,
+                    format!("`{}` takes at most one value", st.keyword()),
+                );
+                None
+            }
+        }
+    }
+
+    /// keepalived `vrrp_mcast_group4/6`: a multicast address of the right family.
+    fn group(&mut self, st: &Statement, ipv6: bool) -> Option<IpAddr> {
+        let text = self.arg(st)?;
+        match text.parse::<IpAddr>() {
+            Ok(group) if group.is_multicast() && group.is_ipv6() == ipv6 => Some(group),
+            _ => {
+                let family = if ipv6 { "IPv6" } else { "IPv4" };
+                self.error(
+                    st.loc,
+                    format!(
+                        "`{}`: `{text}` is not an {family} multicast address",
+                        st.keyword()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// keepalived resolves `vrrp_min_garp` against the GARP keywords written explicitly.
+    fn apply_min_garp(&mut self) {
+        if !self.min_garp {
+            return;
+        }
+        let written = |key: &str| self.locations.contains_key(&format!("global.{key}"));
+        let (repeat, delay, refresh) = (
+            written("vrrp_garp_master_repeat"),
+            written("vrrp_garp_master_delay"),
+            written("vrrp_garp_master_refresh"),
+        );
+        let garp = &mut self.cfg.global.garp;
+        if !repeat {
+            garp.master_repeat = 1;
+        }
+        if !delay {
+            garp.master_delay = Duration::ZERO;
+        }
+        if !refresh {
+            garp.master_refresh = None;
+        }
     }
 
     fn number<T: FromStr + PartialOrd + std::fmt::Display>(
@@ -417,6 +491,46 @@ impl Reader<'_> {
             "vrrp_gna_interval" => {
                 if let Some(v) = self.seconds(st) {
                     self.cfg.global.garp.na_interval = v;
+                }
+            }
+            "vrrp_garp_lower_prio_repeat" => {
+                if let Some(v) = self.number(st, 0u32, 10_000) {
+                    self.cfg.global.garp.lower_prio_repeat = Some(v);
+                }
+            }
+            "vrrp_garp_lower_prio_delay" => {
+                if let Some(v) = self.number(st, 0u64, 86_400) {
+                    self.cfg.global.garp.lower_prio_delay = Some(Duration::from_secs(v));
+                }
+            }
+            "vrrp_min_garp" => {
+                if let Some(on) = self.switch(st) {
+                    self.min_garp = on;
+                }
+            }
+            "vrrp_lower_prio_no_advert" => {
+                if let Some(on) = self.switch(st) {
+                    self.cfg.global.lower_prio_no_advert = on;
+                }
+            }
+            "vrrp_higher_prio_send_advert" => {
+                if let Some(on) = self.switch(st) {
+                    self.cfg.global.higher_prio_send_advert = on;
+                }
+            }
+            "vrrp_down_timer_adverts" => {
+                if let Some(v) = self.number(st, 1u8, 100) {
+                    self.cfg.global.down_timer_adverts = v;
+                }
+            }
+            "vrrp_mcast_group4" => {
+                if let Some(IpAddr::V4(group)) = self.group(st, false) {
+                    self.cfg.global.mcast_group4 = Some(group);
+                }
+            }
+            "vrrp_mcast_group6" => {
+                if let Some(IpAddr::V6(group)) = self.group(st, true) {
+                    self.cfg.global.mcast_group6 = Some(group);
                 }
             }
             "script_user" => {
@@ -704,6 +818,10 @@ impl Reader<'_> {
                     self.vips(item, &mut inst, &at);
                     "vips"
                 }
+                "virtual_ipaddress_excluded" => {
+                    self.excluded_vips(item, &mut inst, &at);
+                    "excluded_vips"
+                }
                 "unicast_src_ip" | "mcast_src_ip" => {
                     if let Some(text) = self.arg(item) {
                         inst.source_address = self.address(loc, text);
@@ -761,6 +879,45 @@ impl Reader<'_> {
                 "garp_master_refresh_repeat" => {
                     inst.garp.master_refresh_repeat = self.number(item, 1u32, 10_000);
                     "garp.master_refresh_repeat"
+                }
+                "down_timer_adverts" => {
+                    inst.down_timer_adverts = self.number(item, 1u8, 100);
+                    "down_timer_adverts"
+                }
+                "unicast_fault_no_peer" => {
+                    if self.flag(item) {
+                        inst.unicast_fault_no_peer = true;
+                    }
+                    "unicast_fault_no_peer"
+                }
+                "mcast_dst_ip" => {
+                    if let Some(text) = self.arg(item) {
+                        match text.parse::<IpAddr>() {
+                            Ok(group) if group.is_multicast() => inst.mcast_group = Some(group),
+                            _ => self.error(
+                                loc,
+                                format!("`mcast_dst_ip`: `{text}` is not a multicast address"),
+                            ),
+                        }
+                    }
+                    "mcast_group"
+                }
+                "garp_lower_prio_repeat" => {
+                    inst.garp.lower_prio_repeat = self.number(item, 0u32, 10_000);
+                    "garp.lower_prio_repeat"
+                }
+                "garp_lower_prio_delay" => {
+                    inst.garp.lower_prio_delay =
+                        self.number(item, 0u64, 86_400).map(Duration::from_secs);
+                    "garp.lower_prio_delay"
+                }
+                "lower_prio_no_advert" => {
+                    inst.lower_prio_no_advert = self.switch(item);
+                    "lower_prio_no_advert"
+                }
+                "higher_prio_send_advert" => {
+                    inst.higher_prio_send_advert = self.switch(item);
+                    "higher_prio_send_advert"
                 }
                 "v3_checksum_as_v2" => {
                     if self.flag(item) {
@@ -834,6 +991,25 @@ impl Reader<'_> {
                 Ok(vip) => {
                     self.note(format!("{at}.vips[{}]", inst.vips.len()), item.loc);
                     inst.vips.push(vip);
+                }
+                Err(e) => self.error(item.loc, e),
+            }
+        }
+    }
+
+    /// `virtual_ipaddress_excluded`: written like `virtual_ipaddress`, either family.
+    fn excluded_vips(&mut self, st: &Statement, inst: &mut Instance, at: &str) {
+        let Some(block) = self.block(st) else { return };
+        for item in block {
+            if item.block.is_some() {
+                self.error(item.loc, "a virtual address takes no { } block");
+                continue;
+            }
+            match Vip::from_words(&texts(&item.words)) {
+                Ok(vip) => {
+                    let index = inst.excluded_vips.len();
+                    self.note(format!("{at}.excluded_vips[{index}]"), item.loc);
+                    inst.excluded_vips.push(vip);
                 }
                 Err(e) => self.error(item.loc, e),
             }
@@ -990,5 +1166,111 @@ mod tests {
             let err = parse_keepalived(&text, Path::new("bad.conf")).unwrap_err();
             assert!(err.to_string().contains("bad.conf:"), "{bad}: {err}");
         }
+    }
+
+    fn one_instance(global: &str, instance: &str) -> Config {
+        let text = format!(
+            "global_defs {{\n{global}\n}}\nvrrp_instance VI_1 {{\n interface eth0\n \
+             virtual_router_id 51\n{instance}\n virtual_ipaddress {{\n 192.0.2.10\n }}\n}}\n"
+        );
+        parse_keepalived(&text, Path::new("k.conf")).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn error_of(global: &str, instance: &str) -> String {
+        let text = format!(
+            "global_defs {{\n{global}\n}}\nvrrp_instance VI_1 {{\n interface eth0\n \
+             virtual_router_id 51\n{instance}\n virtual_ipaddress {{\n 192.0.2.10\n }}\n}}\n"
+        );
+        match parse_keepalived(&text, Path::new("k.conf")) {
+            Ok(_) => panic!("accepted:\n{text}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn lower_priority_garps_default_to_the_master_burst_like_keepalived() {
+        let cfg = one_instance(" vrrp_garp_master_repeat 3\n vrrp_garp_master_delay 7", "");
+        let garp = cfg.instances[0].garp(&cfg.global);
+        assert_eq!(garp.lower_prio_repeat(), 3);
+        assert_eq!(garp.lower_prio_delay(), Duration::from_secs(7));
+        // An instance's own garp_master_repeat does not change the lower-priority default.
+        let cfg = one_instance("", " garp_master_repeat 2");
+        let garp = cfg.instances[0].garp(&cfg.global);
+        assert_eq!(garp.master_repeat, 2);
+        assert_eq!(garp.lower_prio_repeat(), 5);
+    }
+
+    #[test]
+    fn strict_mode_turns_lower_priority_extras_off_like_keepalived() {
+        let cfg = one_instance(
+            " vrrp_strict\n vrrp_higher_prio_send_advert",
+            " garp_lower_prio_repeat 3\n lower_prio_no_advert false",
+        );
+        let (inst, g) = (&cfg.instances[0], &cfg.global);
+        assert_eq!(inst.garp(g).lower_prio_repeat(), 0);
+        assert_eq!(inst.garp(g).lower_prio_delay(), Duration::ZERO);
+        assert!(inst.lower_prio_no_advert(g));
+        assert!(!inst.higher_prio_send_advert(g));
+    }
+
+    #[test]
+    fn min_garp_sends_one_message_unless_written_explicitly() {
+        let cfg = one_instance(" vrrp_min_garp", "");
+        let garp = &cfg.global.garp;
+        assert_eq!(garp.master_repeat, 1);
+        assert_eq!(garp.master_delay, Duration::ZERO);
+        assert_eq!(garp.lower_prio_repeat(), 1);
+        assert_eq!(garp.lower_prio_delay(), Duration::ZERO);
+        // Order does not matter: explicit values win.
+        let cfg = one_instance(" vrrp_min_garp true\n vrrp_garp_master_repeat 4", "");
+        assert_eq!(cfg.global.garp.master_repeat, 4);
+        assert_eq!(cfg.global.garp.master_delay, Duration::ZERO);
+        let cfg = one_instance(" vrrp_min_garp off", "");
+        assert_eq!(cfg.global.garp.master_repeat, 5);
+    }
+
+    #[test]
+    fn switches_take_keepalived_booleans() {
+        for (word, on) in [("", true), (" on", true), (" yes", true), (" false", false)] {
+            let cfg = one_instance(&format!(" vrrp_lower_prio_no_advert{word}"), "");
+            assert_eq!(cfg.global.lower_prio_no_advert, on, "{word:?}");
+        }
+        let e = error_of("", " higher_prio_send_advert maybe");
+        assert!(
+            e.contains("k.conf:") && e.contains("`maybe` is not one of"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn multicast_groups_must_be_multicast_of_their_family() {
+        let cfg = one_instance(
+            " vrrp_mcast_group4 224.0.0.19\n vrrp_mcast_group6 ff02::99",
+            "",
+        );
+        assert_eq!(cfg.global.group4().to_string(), "224.0.0.19");
+        assert_eq!(cfg.global.group6().to_string(), "ff02::99");
+        for bad in [
+            "vrrp_mcast_group4 192.0.2.1",
+            "vrrp_mcast_group4 ff02::12",
+            "vrrp_mcast_group6 224.0.0.18",
+        ] {
+            let e = error_of(&format!(" {bad}"), "");
+            assert!(
+                e.contains("k.conf:2:") && e.contains("multicast"),
+                "{bad}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn excluded_addresses_may_mix_families_but_not_repeat_a_vip() {
+        let cfg = one_instance(
+            "",
+            " virtual_ipaddress_excluded {\n 192.0.2.11/24\n 2001:db8::11/64 dev eth1\n }",
+        );
+        assert_eq!(cfg.instances[0].excluded_vips.len(), 2);
+        let e = error_of("", " virtual_ipaddress_excluded {\n 192.0.2.10\n }");
+        assert!(e.contains("listed twice"), "{e}");
     }
 }

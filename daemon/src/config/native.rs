@@ -306,6 +306,21 @@ fn write_config(out: &mut String, cfg: &Config) -> std::fmt::Result {
     if let Some(p) = g.max_auto_priority {
         writeln!(global, "max_auto_priority = {p}")?;
     }
+    if let Some(group) = g.mcast_group4 {
+        writeln!(global, "mcast_group4 = {}", quote(&group.to_string()))?;
+    }
+    if let Some(group) = g.mcast_group6 {
+        writeln!(global, "mcast_group6 = {}", quote(&group.to_string()))?;
+    }
+    if g.lower_prio_no_advert {
+        writeln!(global, "lower_prio_no_advert = true")?;
+    }
+    if g.higher_prio_send_advert {
+        writeln!(global, "higher_prio_send_advert = true")?;
+    }
+    if g.down_timer_adverts != d.down_timer_adverts {
+        writeln!(global, "down_timer_adverts = {}", g.down_timer_adverts)?;
+    }
     let mut garp = String::new();
     let dg = &d.garp;
     if g.garp.master_delay != dg.master_delay {
@@ -329,6 +344,12 @@ fn write_config(out: &mut String, cfg: &Config) -> std::fmt::Result {
     }
     if g.garp.na_interval != dg.na_interval {
         writeln!(garp, "na_interval = {}", dur(g.garp.na_interval))?;
+    }
+    if let Some(v) = g.garp.lower_prio_repeat {
+        writeln!(garp, "lower_prio_repeat = {v}")?;
+    }
+    if let Some(v) = g.garp.lower_prio_delay {
+        writeln!(garp, "lower_prio_delay = {}", dur(v))?;
     }
     if !global.is_empty() {
         write!(out, "\n[global]\n{global}")?;
@@ -394,6 +415,28 @@ fn write_instance(out: &mut String, inst: &Instance) -> std::fmt::Result {
             writeln!(out, "]")?;
         }
     }
+    if !inst.excluded_vips.is_empty() {
+        writeln!(out, "excluded_vips = [")?;
+        for vip in &inst.excluded_vips {
+            writeln!(out, "  {},", quote(&vip.to_string()))?;
+        }
+        writeln!(out, "]")?;
+    }
+    if inst.unicast_fault_no_peer {
+        writeln!(out, "unicast_fault_no_peer = true")?;
+    }
+    if let Some(group) = inst.mcast_group {
+        writeln!(out, "mcast_group = {}", quote(&group.to_string()))?;
+    }
+    if let Some(n) = inst.down_timer_adverts {
+        writeln!(out, "down_timer_adverts = {n}")?;
+    }
+    if let Some(on) = inst.lower_prio_no_advert {
+        writeln!(out, "lower_prio_no_advert = {on}")?;
+    }
+    if let Some(on) = inst.higher_prio_send_advert {
+        writeln!(out, "higher_prio_send_advert = {on}")?;
+    }
     if let Some(src) = inst.source_address {
         writeln!(out, "source_address = {}", quote(&src.to_string()))?;
     }
@@ -445,6 +488,12 @@ fn write_instance(out: &mut String, inst: &Instance) -> std::fmt::Result {
         }
         if let Some(v) = garp.master_refresh_repeat {
             writeln!(out, "master_refresh_repeat = {v}")?;
+        }
+        if let Some(v) = garp.lower_prio_repeat {
+            writeln!(out, "lower_prio_repeat = {v}")?;
+        }
+        if let Some(v) = garp.lower_prio_delay {
+            writeln!(out, "lower_prio_delay = {}", dur(v))?;
         }
     }
     Ok(())

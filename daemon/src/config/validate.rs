@@ -4,6 +4,7 @@
 
 use super::{CheckKind, Config, Instance};
 use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 use std::time::Duration;
 
 /// One validation failure, about the field at `path`.
@@ -37,7 +38,7 @@ pub fn problems(cfg: &Config) -> Vec<Problem> {
     check_global(cfg, &mut out);
     check_checks(cfg, &mut out);
     let mut names = HashSet::new();
-    let mut routers: HashMap<(&str, u8, bool), &str> = HashMap::new();
+    let mut routers: HashMap<(&str, u8, bool, Option<IpAddr>), &str> = HashMap::new();
     for (i, instance) in cfg.instances.iter().enumerate() {
         let at = format!("instance[{i}]");
         if !names.insert(instance.name.as_str()) {
@@ -46,10 +47,12 @@ pub fn problems(cfg: &Config) -> Vec<Problem> {
                 format!("instance name `{}` is used twice", instance.name),
             );
         }
+        // Instances on different multicast groups are different virtual routers.
         let key = (
             instance.interface.as_str(),
             instance.vrid,
             instance.is_ipv6(),
+            instance.group(&cfg.global),
         );
         if let Some(other) = routers.insert(key, &instance.name) {
             out.add(
@@ -72,6 +75,28 @@ fn check_global(cfg: &Config, out: &mut Problems) {
         out.add(
             "global.vrrp_version",
             format!("VRRP version {} is not 2 or 3", g.vrrp_version),
+        );
+    }
+    if let Some(group) = g.mcast_group4 {
+        if !group.is_multicast() {
+            out.add(
+                "global.mcast_group4",
+                format!("{group} is not an IPv4 multicast address (224.0.0.0/4)"),
+            );
+        }
+    }
+    if let Some(group) = g.mcast_group6 {
+        if !group.is_multicast() {
+            out.add(
+                "global.mcast_group6",
+                format!("{group} is not an IPv6 multicast address (ff00::/8)"),
+            );
+        }
+    }
+    if !(1..=100).contains(&g.down_timer_adverts) {
+        out.add(
+            "global.down_timer_adverts",
+            format!("{} is not in 1..=100", g.down_timer_adverts),
         );
     }
     if let Some(p) = g.max_auto_priority {
@@ -225,6 +250,31 @@ fn check_instance(cfg: &Config, inst: &Instance, at: &str, out: &mut Problems) {
             out.add(
                 format!("{at}.vips[{j}]"),
                 format!("address {} is listed twice", vip.address),
+            );
+        }
+    }
+    // Excluded addresses are never in an advert, so either family is fine.
+    for (j, vip) in inst.excluded_vips.iter().enumerate() {
+        if !seen.insert(vip.address) {
+            out.add(
+                format!("{at}.excluded_vips[{j}]"),
+                format!("address {} is listed twice", vip.address),
+            );
+        }
+    }
+    if let Some(group) = inst.mcast_group {
+        if !group.is_multicast() || group.is_ipv6() != ipv6 {
+            out.add(
+                format!("{at}.mcast_group"),
+                format!("{group} is not an {} multicast address", family(ipv6)),
+            );
+        }
+    }
+    if let Some(n) = inst.down_timer_adverts {
+        if !(1..=100).contains(&n) {
+            out.add(
+                format!("{at}.down_timer_adverts"),
+                format!("{n} is not in 1..=100"),
             );
         }
     }
@@ -437,6 +487,15 @@ pub fn warning_problems(cfg: &Config) -> Vec<Problem> {
             out.add(
                 at.clone(),
                 format!("instance `{name}` has no virtual addresses"),
+            );
+        }
+        if inst.lacks_unicast_peers() {
+            out.add(
+                at.clone(),
+                format!(
+                    "instance `{name}`: unicast_fault_no_peer and no unicast peers: it stays in \
+                     FAULT"
+                ),
             );
         }
         if let Some(pass) = &inst.auth_pass {

@@ -56,12 +56,12 @@ pub fn own_address_problems(
         .all_links()
         .map_err(|e| format!("reading interfaces: {e}"))?;
     let here = |inst: &&config::Instance| {
-        (inst.vips.iter()).all(|vip| links.iter().any(|l| l.name == inst.vip_interface(vip)))
+        (inst.all_vips()).all(|vip| links.iter().any(|l| l.name == inst.vip_interface(vip)))
     };
     let instances = cfg.instances.iter().filter(here).map(|inst| {
         (
             inst.name.as_str(),
-            inst.vips.iter().map(|v| v.address).collect(),
+            inst.all_vips().map(|v| v.address).collect(),
         )
     });
     Ok(vip_state::own_address_conflicts(instances, &node, &added)

@@ -26,14 +26,13 @@ use tracing::{info, warn};
 use crate::check::{CheckEvent, CheckRunnerHandle};
 use crate::config::{self, Config};
 use crate::control::StatusReport;
-use crate::net::announce::Announcer;
+use crate::net::announce::{AnnouncePacer, Announcer};
 use crate::net::monitor::{Monitor, NetEvent};
 use crate::net::netlink::Netlink;
 use crate::net::socket::{Received, VrrpSocket};
 use crate::notify::{self, Notifier, NotifyState};
-use crate::vrrp::instance::{Action, ReceivedAdvert, State};
+use crate::vrrp::instance::{Action, AnnounceCause, ReceivedAdvert, State};
 use crate::vrrp::packet::{self, DropReason, RxMeta};
-use crate::vrrp::timer::deadline_after;
 pub use addresses::own_address_problems;
 use addresses::{add_vip, remove_vip};
 use receive::{spawn_reader, ReaderShared};
@@ -114,13 +113,6 @@ impl Drop for OpenSocket {
     }
 }
 
-/// A pending GARP/NA burst: `remaining` more rounds, the next one at `at`.
-struct AnnounceBurst {
-    at: Instant,
-    router: String,
-    remaining: u32,
-}
-
 struct Daemon {
     config_path: PathBuf,
     /// How the file is read again on SIGHUP (keepalived's config id).
@@ -131,7 +123,8 @@ struct Daemon {
     sockets: BTreeMap<SocketKey, OpenSocket>,
     netlink: Netlink,
     announcer: Option<Announcer>,
-    bursts: Vec<AnnounceBurst>,
+    /// Gratuitous ARPs / NAs waiting for their turn on their interface.
+    pacer: AnnouncePacer,
     events_tx: mpsc::Sender<Event>,
     events_rx: mpsc::Receiver<Event>,
     stopping: bool,
@@ -173,7 +166,7 @@ impl Daemon {
             sockets: BTreeMap::new(),
             netlink,
             announcer,
-            bursts: Vec::new(),
+            pacer: AnnouncePacer::default(),
             events_tx,
             events_rx,
             stopping: false,
@@ -244,7 +237,7 @@ impl Daemon {
                     router.fsm.handle_timeout(now);
                 }
             }
-            self.run_bursts(now);
+            self.send_due_announcements(now);
             self.process_actions().await;
         }
         control.abort();
@@ -263,7 +256,7 @@ impl Daemon {
         self.routers
             .iter()
             .filter_map(|r| r.fsm.poll_timeout())
-            .chain(self.bursts.iter().map(|b| b.at))
+            .chain(self.pacer.next_deadline())
             .min()
     }
 
@@ -446,6 +439,13 @@ impl Daemon {
                 &received.data[..],
             ),
         };
+        // Sent to another group joined on this interface: another socket's instances.
+        if key
+            .group
+            .is_some_and(|group| dst.is_multicast() && dst != group)
+        {
+            return;
+        }
         // Our own adverts (unicast to a peer list that names us, or looped multicast).
         if self.routers.iter().any(|r| r.source == Some(src)) {
             return;
@@ -652,7 +652,7 @@ impl Daemon {
         let ours = self.routers.iter().any(|r| {
             r.vips_installed
                 && r.fsm.state() == State::Master
-                && r.cfg.vips.iter().any(|v| v.address == addr)
+                && r.cfg.all_vips().any(|v| v.address == addr)
         });
         if !ours {
             return;
@@ -664,8 +664,7 @@ impl Daemon {
             }
             for vip in router
                 .cfg
-                .vips
-                .iter()
+                .all_vips()
                 .filter(|v| v.address == addr && router.cfg.vip_interface(v) == name)
             {
                 warn!(
@@ -679,13 +678,21 @@ impl Daemon {
 
     /// Carries out what the state machines asked for, until none has anything left.
     async fn process_actions(&mut self) {
-        for index in 0..self.routers.len() {
-            while let Some(action) = self
-                .routers
-                .get_mut(index)
-                .and_then(|r| r.fsm.poll_action())
-            {
-                self.perform(index, action).await;
+        // An action of one instance can give another work (sync group announcements).
+        loop {
+            let mut performed = false;
+            for index in 0..self.routers.len() {
+                while let Some(action) = self
+                    .routers
+                    .get_mut(index)
+                    .and_then(|r| r.fsm.poll_action())
+                {
+                    performed = true;
+                    self.perform(index, action).await;
+                }
+            }
+            if !performed {
+                return;
             }
         }
     }
@@ -721,26 +728,26 @@ impl Daemon {
             }
             Action::AddVips => {
                 router.vips_installed = true;
-                for vip in &router.cfg.vips {
+                for vip in router.cfg.all_vips() {
                     add_vip(&self.netlink, &mut self.vip_state, &router.cfg, vip);
                 }
             }
             Action::RemoveVips => {
                 router.vips_installed = false;
-                for vip in &router.cfg.vips {
+                self.pacer.cancel(&router.cfg.name);
+                for vip in router.cfg.all_vips() {
                     remove_vip(&self.netlink, &mut self.vip_state, &router.cfg, vip);
                 }
             }
-            Action::Announce => {
-                let garp = router.cfg.garp(&self.config.global);
-                let name = router.cfg.name.clone();
-                self.announce_once(index);
-                if garp.master_repeat > 1 {
-                    self.bursts.push(AnnounceBurst {
-                        at: deadline_after(Instant::now(), garp.interval),
-                        router: name,
-                        remaining: garp.master_repeat - 1,
-                    });
+            Action::Announce { repeat, cause } => {
+                tracing::debug!(
+                    "{}: announcing its addresses x{repeat} ({cause})",
+                    router.cfg.name
+                );
+                self.queue_announcements(index, repeat);
+                self.send_due_announcements(Instant::now());
+                if cause == AnnounceCause::LowerPriority {
+                    self.sync_members_heard_lower_priority(index);
                 }
             }
             Action::StateChanged { from, to, reason } => {
@@ -751,52 +758,88 @@ impl Daemon {
         }
     }
 
-    fn announce_once(&self, index: usize) {
-        let (Some(router), Some(announcer)) = (self.routers.get(index), &self.announcer) else {
+    /// One gratuitous ARP / unsolicited NA for each address of a master (after a reload
+    /// gave it new ones).
+    fn announce_once(&mut self, index: usize) {
+        self.queue_announcements(index, 1);
+        self.send_due_announcements(Instant::now());
+    }
+
+    /// Queues `repeat` rounds of announcements of every address the instance holds (VIPs and
+    /// excluded ones), paced per interface by `vrrp_garp_interval` / `vrrp_gna_interval`.
+    fn queue_announcements(&mut self, index: usize, repeat: u32) {
+        let Some(router) = self.routers.get(index) else {
             return;
         };
-        for vip in &router.cfg.vips {
-            let ifname = router.cfg.vip_interface(vip);
-            if let Ok(Some(ifindex)) = self.netlink.link_index(ifname) {
-                if let Err(e) = announcer.send(ifindex, vip.address) {
+        let garp = router.cfg.garp(&self.config.global);
+        let targets: Vec<(u32, IpAddr)> = router
+            .cfg
+            .all_vips()
+            .filter_map(|vip| {
+                let ifname = router.cfg.vip_interface(vip);
+                match self.netlink.link_index(ifname) {
+                    Ok(Some(ifindex)) => Some((ifindex, vip.address)),
+                    _ => None,
+                }
+            })
+            .collect();
+        for _ in 0..repeat {
+            for &(ifindex, address) in &targets {
+                let interval = if address.is_ipv6() {
+                    garp.na_interval
+                } else {
+                    garp.interval
+                };
+                if !self
+                    .pacer
+                    .push(&router.cfg.name, ifindex, address, interval)
+                {
                     warn!(
-                        "{}: announcing {} on {ifname}: {e}",
-                        router.cfg.name, vip.address
+                        "{}: too many gratuitous ARPs/NAs queued; dropping the rest",
+                        router.cfg.name
                     );
+                    return;
                 }
             }
         }
     }
 
-    /// The rest of each GARP/NA burst, `vrrp_garp_interval` apart (back to back when 0).
-    fn run_bursts(&mut self, now: Instant) {
-        let mut due = Vec::new();
-        self.bursts.retain_mut(|b| {
-            if b.at > now {
-                return true;
-            }
-            due.push(b.router.clone());
-            b.remaining -= 1;
-            b.at = now;
-            b.remaining > 0
-        });
-        for name in due {
-            if let Some(index) = self.routers.iter().position(|r| r.cfg.name == name) {
-                let still_master = self.routers[index].vips_installed;
-                if still_master {
-                    self.announce_once(index);
-                }
+    /// The other members of the instance's sync group announce too (keepalived).
+    fn sync_members_heard_lower_priority(&mut self, index: usize) {
+        let Some(name) = self.routers.get(index).map(|r| r.cfg.name.clone()) else {
+            return;
+        };
+        let Some(group) = self
+            .config
+            .sync_groups
+            .iter()
+            .find(|g| g.instances.contains(&name))
+        else {
+            return;
+        };
+        let now = Instant::now();
+        for router in &mut self.routers {
+            if router.cfg.name != name && group.instances.contains(&router.cfg.name) {
+                router.fsm.sync_member_heard_lower_priority(now);
             }
         }
-        for burst in &mut self.bursts {
-            if burst.at == now {
-                let interval = self
-                    .routers
-                    .iter()
-                    .find(|r| r.cfg.name == burst.router)
-                    .map(|r| r.cfg.garp(&self.config.global).interval)
-                    .unwrap_or_default();
-                burst.at = deadline_after(now, interval);
+    }
+
+    /// Sends the announcements whose turn has come, for instances still holding their VIPs.
+    fn send_due_announcements(&mut self, now: Instant) {
+        let due = self.pacer.due(now);
+        let Some(announcer) = &self.announcer else {
+            return;
+        };
+        for pending in due {
+            let Some(router) = self.routers.iter().find(|r| r.cfg.name == pending.owner) else {
+                continue;
+            };
+            if !router.vips_installed {
+                continue;
+            }
+            if let Err(e) = announcer.send(pending.ifindex, pending.address) {
+                warn!("{}: announcing {}: {e}", router.cfg.name, pending.address);
             }
         }
     }

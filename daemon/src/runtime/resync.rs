@@ -62,7 +62,7 @@ impl Daemon {
         for index in masters {
             let router = &self.routers[index];
             let mut restored = false;
-            for vip in &router.cfg.vips {
+            for vip in router.cfg.all_vips() {
                 let ifname = router.cfg.vip_interface(vip);
                 let present = node.iter().any(|a| {
                     a.interface == ifname
