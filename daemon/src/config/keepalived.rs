@@ -8,8 +8,8 @@ use super::keywords::{self, Block, Class};
 use super::lexer::{self, Loc, Source, Statement, Word};
 use super::validate;
 use super::{
-    duration, Check, CheckKind, Config, InitialState, Instance, Loaded, Notify, ReadOptions,
-    SyncGroup, TrackCheck, TrackInterface, V3Checksum, Vip,
+    duration, Check, CheckKind, Config, GarpGroup, InitialState, Instance, Loaded, Notify,
+    ReadOptions, SyncGroup, TrackCheck, TrackInterface, V3Checksum, Vip,
 };
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -430,6 +430,7 @@ impl Reader<'_> {
             "vrrp_track_file" | "track_file" => self.track_file(st),
             "vrrp_instance" => self.instance(st),
             "vrrp_sync_group" => self.sync_group(st),
+            "garp_group" => self.garp_group(st),
             _ => self.other(Block::TopLevel, st),
         }
     }
@@ -1076,6 +1077,55 @@ impl Reader<'_> {
             });
         }
         out
+    }
+
+    /// `garp_group { garp_interval S; gna_interval S; interface IF; interfaces { IF ... } }`.
+    fn garp_group(&mut self, st: &Statement) {
+        let Some(block) = self.block(st) else { return };
+        let at = format!("garp_group[{}]", self.cfg.garp_groups.len());
+        self.note(at.clone(), st.loc);
+        let mut group = GarpGroup {
+            interfaces: Vec::new(),
+            interval: Duration::ZERO,
+            na_interval: Duration::ZERO,
+        };
+        for item in block {
+            self.note(format!("{at}.{}", item.keyword()), item.loc);
+            match item.keyword() {
+                "garp_interval" => {
+                    if let Some(v) = self.seconds(item) {
+                        group.interval = v;
+                    }
+                }
+                "gna_interval" => {
+                    if let Some(v) = self.seconds(item) {
+                        group.na_interval = v;
+                    }
+                }
+                "interface" => {
+                    if let Some(name) = self.arg(item) {
+                        group.interfaces.push(name.to_string());
+                    }
+                }
+                "interfaces" => {
+                    if let Some(names) = self.block(item) {
+                        for line in names {
+                            group
+                                .interfaces
+                                .extend(line.words.iter().map(|w| w.text.clone()));
+                        }
+                    }
+                }
+                other => self.warn(
+                    item.loc,
+                    format!(
+                        "unknown keyword `{other}` in garp_group, ignored (keepalived: \
+                         \"Unknown keyword\")"
+                    ),
+                ),
+            }
+        }
+        self.cfg.garp_groups.push(group);
     }
 
     fn sync_group(&mut self, st: &Statement) {

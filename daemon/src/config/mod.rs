@@ -43,6 +43,37 @@ pub struct Config {
     pub checks: Vec<Check>,
     #[serde(default, rename = "sync_group")]
     pub sync_groups: Vec<SyncGroup>,
+    #[serde(default, rename = "garp_group", skip_serializing_if = "Vec::is_empty")]
+    pub garp_groups: Vec<GarpGroup>,
+}
+
+/// Pacing of gratuitous ARPs / unsolicited NAs on some interfaces instead of the global
+/// `garp.interval` / `garp.na_interval` (keepalived `garp_group`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GarpGroup {
+    pub interfaces: Vec<String>,
+    /// Pause between two gratuitous ARPs on one of these interfaces; zero = none.
+    #[serde(default, with = "duration::serde_text")]
+    pub interval: Duration,
+    /// Pause between two unsolicited NAs; zero = none.
+    #[serde(default, with = "duration::serde_text")]
+    pub na_interval: Duration,
+}
+
+impl Config {
+    /// (ARP, NA) pacing on `interface`: its garp group's (the first that names it and sets a
+    /// pause; keepalived drops a group without one), else the global settings.
+    pub fn garp_pacing(&self, interface: &str) -> (Duration, Duration) {
+        self.garp_groups
+            .iter()
+            .filter(|g| !(g.interval.is_zero() && g.na_interval.is_zero()))
+            .find(|g| g.interfaces.iter().any(|i| i == interface))
+            .map_or(
+                (self.global.garp.interval, self.global.garp.na_interval),
+                |g| (g.interval, g.na_interval),
+            )
+    }
 }
 
 /// Settings for all instances (keepalived `global_defs`).

@@ -363,6 +363,16 @@ fn write_config(out: &mut String, cfg: &Config) -> std::fmt::Result {
     for check in &cfg.checks {
         write_check(out, check)?;
     }
+    for group in &cfg.garp_groups {
+        writeln!(out, "\n[[garp_group]]")?;
+        writeln!(out, "interfaces = {}", quote_list(&group.interfaces))?;
+        if !group.interval.is_zero() {
+            writeln!(out, "interval = {}", dur(group.interval))?;
+        }
+        if !group.na_interval.is_zero() {
+            writeln!(out, "na_interval = {}", dur(group.na_interval))?;
+        }
+    }
     for group in &cfg.sync_groups {
         write!(
             out,

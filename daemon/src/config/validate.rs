@@ -491,10 +491,10 @@ pub fn warning_problems(cfg: &Config) -> Vec<Problem> {
         }
         if inst.lacks_unicast_peers() {
             out.add(
-                at.clone(),
+                format!("{at}.unicast_fault_no_peer"),
                 format!(
-                    "instance `{name}`: unicast_fault_no_peer and no unicast peers: it stays in \
-                     FAULT"
+                    "instance `{name}`: unicast_fault_no_peer and no unicast peers: it stays \
+                     in FAULT"
                 ),
             );
         }

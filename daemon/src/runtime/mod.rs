@@ -771,25 +771,21 @@ impl Daemon {
         let Some(router) = self.routers.get(index) else {
             return;
         };
-        let garp = router.cfg.garp(&self.config.global);
-        let targets: Vec<(u32, IpAddr)> = router
+        let targets: Vec<(u32, IpAddr, Duration)> = router
             .cfg
             .all_vips()
             .filter_map(|vip| {
                 let ifname = router.cfg.vip_interface(vip);
+                let (arp, na) = self.config.garp_pacing(ifname);
+                let interval = if vip.address.is_ipv6() { na } else { arp };
                 match self.netlink.link_index(ifname) {
-                    Ok(Some(ifindex)) => Some((ifindex, vip.address)),
+                    Ok(Some(ifindex)) => Some((ifindex, vip.address, interval)),
                     _ => None,
                 }
             })
             .collect();
         for _ in 0..repeat {
-            for &(ifindex, address) in &targets {
-                let interval = if address.is_ipv6() {
-                    garp.na_interval
-                } else {
-                    garp.interval
-                };
+            for &(ifindex, address, interval) in &targets {
                 if !self
                     .pacer
                     .push(&router.cfg.name, ifindex, address, interval)
