@@ -784,6 +784,11 @@ impl Daemon {
                 }
             })
             .collect();
+        // `repeat` comes from the configuration and may be huge: nothing to count without
+        // targets (the pacer's cap ends the loop otherwise).
+        if targets.is_empty() {
+            return;
+        }
         for _ in 0..repeat {
             for &(ifindex, address, interval) in &targets {
                 if !self

@@ -2059,7 +2059,21 @@ mod tests {
             p.preempt_delay = self.duration();
             p.garp_master_delay = (self.below(3) != 0).then(|| self.duration());
             p.garp_master_refresh = (self.below(3) != 0).then(|| self.duration());
+            p.garp_lower_prio_delay = (self.below(3) != 0).then(|| self.duration());
+            p.garp_master_repeat = self.count();
+            p.garp_master_refresh_repeat = self.count();
+            p.garp_lower_prio_repeat = self.count();
+            p.lower_prio_no_advert = self.below(2) == 0;
+            p.higher_prio_send_advert = self.below(2) == 0;
+            p.down_timer_adverts = self.next() as u8;
             p
+        }
+        fn count(&mut self) -> u32 {
+            match self.below(4) {
+                0 => 0,
+                1 => u32::MAX,
+                _ => self.below(10) as u32,
+            }
         }
     }
 
@@ -2103,6 +2117,8 @@ mod tests {
                     }
                     9 => instance.begin_handover(now, rng.duration()),
                     10 if rng.below(4) == 0 => instance.shutdown(now),
+                    10 => instance.advertise_now(now),
+                    11 if rng.below(3) == 0 => instance.sync_member_heard_lower_priority(now),
                     _ => instance.handle_timeout(now),
                 }
                 while let Some(action) = instance.poll_action() {
