@@ -715,6 +715,7 @@ impl Daemon {
                     match open.socket.try_send_from(&bytes, source, dst) {
                         Ok(()) => router.counters.sent += 1,
                         Err(e) => {
+                            router.counters.drop(DropReason::SendError);
                             if router.may_log_send_error(Instant::now()) {
                                 warn!(
                                     "{}: sending advert to {dst}: {e} (at most one such line \

@@ -203,6 +203,9 @@ pub enum DropReason {
     ReceiveError,
     /// A unicast advert from an address that is not one of the instance's peers.
     NotPeer,
+    /// One of our own adverts could not be sent (send queue full, interface gone...): the
+    /// shell drops it rather than wait, the next one follows.
+    SendError,
 }
 
 impl DropReason {
@@ -224,6 +227,7 @@ impl DropReason {
         DropReason::Oversized,
         DropReason::ReceiveError,
         DropReason::NotPeer,
+        DropReason::SendError,
     ];
 
     /// Position in [`DropReason::ALL`], for counters kept in an array.
@@ -254,6 +258,7 @@ impl DropReason {
             DropReason::Oversized => "oversized",
             DropReason::ReceiveError => "receive_error",
             DropReason::NotPeer => "not_peer",
+            DropReason::SendError => "send_error",
         }
     }
 
@@ -276,6 +281,7 @@ impl DropReason {
             DropReason::Oversized => "larger than any advert",
             DropReason::ReceiveError => "receive error",
             DropReason::NotPeer => "source is not a unicast peer of the instance",
+            DropReason::SendError => "our advert could not be sent",
         }
     }
 }
