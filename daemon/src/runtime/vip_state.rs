@@ -277,14 +277,26 @@ pub struct OwnAddressConflict {
 impl std::fmt::Display for OwnAddressConflict {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let held: Vec<String> = self.held.iter().map(ToString::to_string).collect();
+        let remove: Vec<String> = self
+            .held
+            .iter()
+            .map(|a| {
+                format!(
+                    "ip address del {}/{} dev {}",
+                    a.address, a.prefix_len, a.interface
+                )
+            })
+            .collect();
         write!(
             f,
             "instance `{}`: VIP {} is an address of this node ({}), not one vipd added: vipd \
              would take it away whenever the instance leaves MASTER; use an address no \
-             interface holds",
+             interface holds (if a vipd without a record of it left it behind, remove it: \
+             `{}`)",
             self.instance,
             self.vip,
-            held.join(", ")
+            held.join(", "),
+            remove.join("; ")
         )
     }
 }
@@ -440,7 +452,9 @@ mod tests {
         );
         let text = conflicts[1].to_string();
         assert!(
-            text.contains("`VI_2`") && text.contains("192.0.2.50/32 on lo"),
+            text.contains("`VI_2`")
+                && text.contains("192.0.2.50/32 on lo")
+                && text.contains("`ip address del 192.0.2.50/32 dev lo`"),
             "{text}"
         );
     }
