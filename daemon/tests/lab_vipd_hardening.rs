@@ -536,6 +536,34 @@ fn addresses_vipd_did_not_add_survive_its_failovers() {
     );
 }
 
+#[test]
+fn a_unicast_peers_ttl_range_overrides_the_relaxed_check() {
+    let lab = Lab::new("vipd-peerttl", 2);
+    // r2 relaxes the check with unicast_ttl 64 but pins r1 (which sends with the default
+    // 255) to exactly 255 with keepalived's per-peer range.
+    let r1 = start_vipd(&lab, 1, &conf(1, &[unicast_pair(1, 150)]));
+    let r2_instance = v3_ipv4(100)
+        .unicast("192.0.2.12", &["192.0.2.11 min_ttl 255 max_ttl 255"])
+        .line("unicast_ttl 64");
+    let r2 = start_vipd(&lab, 2, &conf(2, &[r2_instance]));
+    expect_sole_holder(&lab, vip4(), 1, SETTLE, "election");
+    let before = wait_instance(&r2, "VI_1", SETTLE, "backup hearing r1", |i| {
+        i.state == "BACKUP" && i.adverts_received >= 3
+    });
+    // r1's address forged from beyond a router: unicast_ttl alone would let it in.
+    send_forged(&lab, ip4(1), ip4(2), 254, &advert_v3(ip4(1), ip4(2), 0), 3);
+    std::thread::sleep(ADVERT * 5);
+    let after = instance(&r2, "VI_1");
+    assert_eq!(
+        (after.state.as_str(), after.transitions),
+        ("BACKUP", before.transitions),
+        "{after:#?}\n{}",
+        r2.log()
+    );
+    assert_eq!(dropped(&r2, "hop_limit"), 3);
+    assert_eq!(instance(&r1, "VI_1").state, "MASTER");
+}
+
 /// Writes an `ip -batch` file that adds and deletes `pairs` addresses on `lo` (documentation
 /// range, never routed): twice as many netlink notifications, more than vipd's monitor
 /// socket holds (about 2500) when nobody reads it.

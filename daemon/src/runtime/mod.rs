@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::check::{CheckEvent, CheckRunnerHandle};
 use crate::config::{self, Config};
@@ -117,6 +117,9 @@ struct Daemon {
     config_path: PathBuf,
     /// How the file is read again on SIGHUP (keepalived's config id).
     read_options: config::ReadOptions,
+    /// Instances take part in VRRP from this moment on (keepalived `vrrp_startup_delay`);
+    /// `None` once they have started.
+    start_at: Option<Instant>,
     config: Config,
     socket_path: PathBuf,
     routers: Vec<Router>,
@@ -160,6 +163,7 @@ impl Daemon {
         Ok(Daemon {
             config_path,
             read_options: config::ReadOptions::default(),
+            start_at: None,
             config,
             socket_path,
             routers,
@@ -196,6 +200,14 @@ impl Daemon {
         self.start_checks()?;
         self.read_tracked_links();
         let now = Instant::now();
+        let delay = self.config.global.startup_delay;
+        if !delay.is_zero() {
+            info!(
+                "delaying the start of the instances by {} (vrrp_startup_delay)",
+                config::duration::format(delay)
+            );
+            self.start_at = Some(now + delay);
+        }
         for index in 0..self.routers.len() {
             self.start_router(index, now);
         }
@@ -226,6 +238,13 @@ impl Daemon {
                 _ = sleep(sleep_until) => {}
             }
             let now = Instant::now();
+            if self.start_at.is_some_and(|at| at <= now) && !self.stopping {
+                self.start_at = None;
+                info!("startup delay over: starting the instances");
+                for router in &mut self.routers {
+                    router.fsm.start(now);
+                }
+            }
             if let (Some(period), Some(at)) = (watchdog, next_watchdog) {
                 if tokio::time::Instant::now() >= at {
                     tell_systemd(&[sd_notify::NotifyState::Watchdog]);
@@ -257,6 +276,7 @@ impl Daemon {
             .iter()
             .filter_map(|r| r.fsm.poll_timeout())
             .chain(self.pacer.next_deadline())
+            .chain(self.start_at)
             .min()
     }
 
@@ -281,6 +301,10 @@ impl Daemon {
     fn start_router(&mut self, index: usize, now: Instant) {
         self.attach(index);
         self.apply_tracking(now);
+        // During the startup delay the instance waits; the end of the delay starts it.
+        if self.start_at.is_some() {
+            return;
+        }
         if let Some(router) = self.routers.get_mut(index) {
             router.fsm.start(now);
         }
@@ -462,21 +486,27 @@ impl Daemon {
         let Some(router) = self.routers.get_mut(index) else {
             return;
         };
+        // keepalived: a peer's own TTL range replaces the default rule, and turns the
+        // source check on.
+        let peer_ttl = router.cfg.peer_ttl(src).filter(|_| router.is_unicast());
         let rx = RxMeta {
             src,
             dst,
             hop_limit,
-            require_hop_limit_255: packet::hop_limit_255_required(
-                router.is_unicast(),
-                router.cfg.unicast_ttl,
-            ),
+            require_hop_limit_255: peer_ttl.is_none()
+                && packet::hop_limit_255_required(router.is_unicast(), router.cfg.unicast_ttl),
             checksum_mode: router.checksum_mode(),
         };
-        let source_allowed = if router.is_unicast() && router.cfg.check_unicast_src {
+        let check_source = router.cfg.check_unicast_src || !router.cfg.unicast_peer_ttl.is_empty();
+        let source_allowed = if router.is_unicast() && check_source {
             packet::check_unicast_source(src, &router.cfg.unicast_peers)
         } else {
             Ok(())
-        };
+        }
+        .and_then(|()| match peer_ttl {
+            Some((min, max)) => packet::check_hop_limit_range(hop_limit, min, max),
+            None => Ok(()),
+        });
         let advert = match source_allowed
             .and_then(|()| packet::parse_advertisement(payload, &rx))
             .and_then(|a| packet::check_for_instance(&a, &router.expectation()).map(|()| a))
@@ -714,6 +744,11 @@ impl Daemon {
                     // follows), it must not hold up the protocol.
                     match open.socket.try_send_from(&bytes, source, dst) {
                         Ok(()) => router.counters.sent += 1,
+                        // With dont_track_primary the instance runs on while its link is
+                        // down; every advert then fails, which is expected.
+                        Err(e) if !router.link_up => {
+                            debug!("{}: sending advert to {dst}: {e}", router.cfg.name)
+                        }
                         Err(e) => {
                             router.counters.drop(DropReason::SendError);
                             if router.may_log_send_error(Instant::now()) {

@@ -125,6 +125,17 @@ pub struct Router {
 }
 
 impl Router {
+    /// The instance's own interface keeps it in FAULT: it is gone or has no address to
+    /// send from, or its link is down unless `dont_track_primary` says to ignore that
+    /// (keepalived: "ignore VRRP interface faults").
+    pub fn interface_fault(&self) -> bool {
+        if self.cfg.dont_track_primary {
+            self.source.is_none()
+        } else {
+            !self.link_up
+        }
+    }
+
     pub fn new(cfg: config::Instance, global: &config::Global) -> Router {
         let version = if cfg.version(global) == 3 {
             Version::V3
@@ -170,7 +181,11 @@ impl Router {
         {
             return;
         }
-        for peer in off_link(&self.cfg.unicast_peers, interface_addresses) {
+        let default_rule: Vec<IpAddr> = (self.cfg.unicast_peers.iter())
+            .filter(|peer| self.cfg.peer_ttl(**peer).is_none())
+            .copied()
+            .collect();
+        for peer in off_link(&default_rule, interface_addresses) {
             tracing::warn!(
                 "{}: unicast peer {peer} is on none of {}'s subnets: its adverts arrive with a \
                  TTL below 255 and are dropped (counter hop_limit); set unicast_ttl (e.g. 64) \
@@ -314,6 +329,7 @@ impl Router {
         tunable.notify = cfg.notify.clone();
         tunable.garp = cfg.garp.clone();
         tunable.check_unicast_src = cfg.check_unicast_src;
+        tunable.unicast_peer_ttl = cfg.unicast_peer_ttl.clone();
         if tunable != *cfg || SocketKey::of(cfg, global) != self.key {
             return None;
         }

@@ -745,6 +745,17 @@ pub fn hop_limit_255_required(unicast: bool, unicast_ttl: Option<u8>) -> bool {
     !unicast || unicast_ttl.unwrap_or(HOP_LIMIT) == HOP_LIMIT
 }
 
+/// keepalived `unicast_peer { ADDRESS min_ttl N max_ttl M }`: adverts from that peer must
+/// arrive with a TTL / hop limit in `min..=max`, which replaces [`hop_limit_255_required`]'s
+/// rule for it.
+pub fn check_hop_limit_range(hop_limit: u8, min: u8, max: u8) -> Result<(), DropReason> {
+    if (min..=max).contains(&hop_limit) {
+        Ok(())
+    } else {
+        Err(DropReason::HopLimit)
+    }
+}
+
 /// keepalived `check_unicast_src`, on by default in vipd: a unicast instance accepts adverts
 /// only from its configured peers.
 pub fn check_unicast_source(src: IpAddr, peers: &[IpAddr]) -> Result<(), DropReason> {
@@ -1363,6 +1374,15 @@ mod tests {
         assert!(hop_limit_255_required(true, Some(255)));
         assert!(!hop_limit_255_required(true, Some(254)));
         assert!(!hop_limit_255_required(true, Some(1)));
+        // A peer's own range.
+        assert_eq!(check_hop_limit_range(250, 250, 255), Ok(()));
+        assert_eq!(check_hop_limit_range(255, 250, 255), Ok(()));
+        assert_eq!(
+            check_hop_limit_range(249, 250, 255),
+            Err(DropReason::HopLimit)
+        );
+        assert_eq!(check_hop_limit_range(64, 0, 63), Err(DropReason::HopLimit));
+        assert_eq!(check_hop_limit_range(0, 0, 0), Ok(()));
     }
 
     #[test]
