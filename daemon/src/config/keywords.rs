@@ -82,10 +82,6 @@ const NOT_YET_TRACK: Class = Class::Refused(
     "not supported by this vipd yet (vipd would not react to what it tracks); remove it or \
      keep keepalived for now",
 );
-const NOT_YET_UNICAST: Class = Class::Refused(
-    "not supported by this vipd yet (it changes which adverts are accepted); remove it or \
-     keep keepalived for now",
-);
 
 /// What vipd does with `keyword` in `block`, for keywords the reader has no code for;
 /// `None` for words keepalived 2.2.7 does not know either ("Unknown keyword").
@@ -248,7 +244,10 @@ fn global(keyword: &str) -> Option<Class> {
             "vipd runs no start-up or shutdown script; use ExecStartPre= / ExecStopPost= in a \
              vipd.service drop-in",
         ),
-        "vrrp_check_unicast_src" => NOT_YET_UNICAST,
+        "vrrp_delay_after_boot" => Class::Ignored(
+            "not a keepalived 2.2.7 keyword (2.2.7 logs \"Unknown keyword\"; newer keepalived \
+             has it): vipd does not apply it; use vrrp_startup_delay",
+        ),
         _ => return None,
     })
 }
@@ -311,7 +310,6 @@ fn instance(keyword: &str) -> Option<Class> {
         "notify_deleted" | "notify_master_rx_lower_pri" => Class::Ignored(
             "vipd does not run this notify script; the other notify scripts run as usual",
         ),
-        "check_unicast_src" | "unicast_ttl" => NOT_YET_UNICAST,
         "track_process" => NOT_YET_TRACK,
         _ => return None,
     })
@@ -356,8 +354,8 @@ pub fn implemented(block: Block) -> &'static [&'static str] {
             "vrrp_garp_interval",
             "vrrp_gna_interval",
             "vrrp_min_garp",
-            "vrrp_garp_lower_prio_repeat",
             "vrrp_garp_lower_prio_delay",
+            "vrrp_garp_lower_prio_repeat",
             "vrrp_lower_prio_no_advert",
             "vrrp_higher_prio_send_advert",
             "vrrp_mcast_group4",
@@ -367,6 +365,7 @@ pub fn implemented(block: Block) -> &'static [&'static str] {
             "enable_script_security",
             "vrrp_strict",
             "vrrp_skip_check_adv_addr",
+            "vrrp_check_unicast_src",
             "max_auto_priority",
             "default_interface",
             "dynamic_interfaces",
@@ -388,6 +387,8 @@ pub fn implemented(block: Block) -> &'static [&'static str] {
             "unicast_src_ip",
             "mcast_src_ip",
             "unicast_peer",
+            "check_unicast_src",
+            "unicast_ttl",
             "track_script",
             "track_file",
             "track_interface",
@@ -400,12 +401,12 @@ pub fn implemented(block: Block) -> &'static [&'static str] {
             "garp_master_repeat",
             "garp_master_refresh",
             "garp_master_refresh_repeat",
-            "garp_lower_prio_repeat",
-            "garp_lower_prio_delay",
-            "lower_prio_no_advert",
-            "higher_prio_send_advert",
             "virtual_ipaddress_excluded",
             "mcast_dst_ip",
+            "garp_lower_prio_delay",
+            "garp_lower_prio_repeat",
+            "lower_prio_no_advert",
+            "higher_prio_send_advert",
             "down_timer_adverts",
             "unicast_fault_no_peer",
             "dont_track_primary",

@@ -106,6 +106,13 @@ pub struct Global {
     /// `vipd run --metrics-listen` overrides it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Instances start this long after vipd (keepalived `vrrp_startup_delay`): for links
+    /// that pass traffic at boot, stop, and come back. A reload does not delay again.
+    #[serde(
+        with = "duration::serde_text",
+        skip_serializing_if = "Duration::is_zero"
+    )]
+    pub startup_delay: Duration,
     /// Group IPv4 adverts go to and are received on (keepalived `vrrp_mcast_group4`);
     /// `None` = 224.0.0.18. See [`Global::group4`].
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -156,6 +163,7 @@ impl Default for Global {
             max_auto_priority: None,
             control_group: None,
             metrics_listen: None,
+            startup_delay: Duration::ZERO,
             mcast_group4: None,
             mcast_group6: None,
             lower_prio_no_advert: false,
@@ -326,6 +334,19 @@ pub struct Instance {
     /// Send adverts to these addresses instead of the multicast group.
     #[serde(default)]
     pub unicast_peers: Vec<IpAddr>,
+    /// Accept unicast adverts only from `unicast_peers` (keepalived `check_unicast_src`,
+    /// which vipd does by default).
+    #[serde(default = "default_true")]
+    pub check_unicast_src: bool,
+    /// TTL / hop limit of the unicast adverts sent (keepalived `unicast_ttl`, default 255).
+    /// Below 255 it declares peers behind routers: received unicast adverts are then
+    /// accepted whatever their TTL (still only from the peers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unicast_ttl: Option<u8>,
+    /// TTL / hop limit ranges the adverts of some peers must arrive with, instead of the
+    /// rule above (keepalived `unicast_peer { ADDRESS min_ttl N max_ttl M }`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unicast_peer_ttl: Vec<PeerTtl>,
     /// With no `unicast_peers`, stay in FAULT instead of falling back to multicast (keepalived
     /// `unicast_fault_no_peer`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -352,6 +373,13 @@ pub struct Instance {
     /// Overrides [`Global::v3_checksum`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub v3_checksum: Option<V3Checksum>,
+    /// The instance ignores its own interface's link state (keepalived
+    /// `dont_track_primary`): a link going down does not put it in FAULT.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dont_track_primary: bool,
+    /// Overrides [`Global::strict`] for this instance (keepalived `strict_mode`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strict: Option<bool>,
     /// Overrides [`Global::lower_prio_no_advert`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lower_prio_no_advert: Option<bool>,
@@ -390,6 +418,9 @@ impl Instance {
             excluded_vips: Vec::new(),
             source_address: None,
             unicast_peers: Vec::new(),
+            check_unicast_src: true,
+            unicast_ttl: None,
+            unicast_peer_ttl: Vec::new(),
             unicast_fault_no_peer: false,
             mcast_group: None,
             down_timer_adverts: None,
@@ -399,9 +430,16 @@ impl Instance {
             notify: Notify::default(),
             garp: GarpOverride::default(),
             v3_checksum: None,
+            dont_track_primary: false,
+            strict: None,
             lower_prio_no_advert: None,
             higher_prio_send_advert: None,
         }
+    }
+
+    /// Strict RFC mode for this instance: its own `strict`, else [`Global::strict`].
+    pub fn strict(&self, global: &Global) -> bool {
+        self.strict.unwrap_or(global.strict)
     }
 
     /// True when the instance carries IPv6 (judged by its VIPs, else its peers/source).
@@ -514,6 +552,32 @@ pub struct TrackCheck {
     /// Overrides the check's weight for this instance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight: Option<i32>,
+}
+
+/// The TTL / hop limits a unicast peer's adverts may arrive with (keepalived `min_ttl` /
+/// `max_ttl` after the peer's address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerTtl {
+    pub peer: IpAddr,
+    #[serde(default)]
+    pub min_ttl: u8,
+    #[serde(default = "max_ttl")]
+    pub max_ttl: u8,
+}
+
+fn max_ttl() -> u8 {
+    u8::MAX
+}
+
+impl Instance {
+    /// The TTL range configured for adverts from `peer`, if any.
+    pub fn peer_ttl(&self, peer: IpAddr) -> Option<(u8, u8)> {
+        self.unicast_peer_ttl
+            .iter()
+            .find(|p| p.peer == peer)
+            .map(|p| (p.min_ttl, p.max_ttl))
+    }
 }
 
 /// An interface whose link state this instance follows.

@@ -306,6 +306,9 @@ fn write_config(out: &mut String, cfg: &Config) -> std::fmt::Result {
     if let Some(p) = g.max_auto_priority {
         writeln!(global, "max_auto_priority = {p}")?;
     }
+    if !g.startup_delay.is_zero() {
+        writeln!(global, "startup_delay = {}", dur(g.startup_delay))?;
+    }
     if let Some(group) = g.mcast_group4 {
         writeln!(global, "mcast_group4 = {}", quote(&group.to_string()))?;
     }
@@ -453,6 +456,27 @@ fn write_instance(out: &mut String, inst: &Instance) -> std::fmt::Result {
     if !inst.unicast_peers.is_empty() {
         writeln!(out, "unicast_peers = {}", quote_list(&inst.unicast_peers))?;
     }
+    if !inst.check_unicast_src {
+        writeln!(out, "check_unicast_src = false")?;
+    }
+    if let Some(ttl) = inst.unicast_ttl {
+        writeln!(out, "unicast_ttl = {ttl}")?;
+    }
+    if !inst.unicast_peer_ttl.is_empty() {
+        let items: Vec<String> = inst
+            .unicast_peer_ttl
+            .iter()
+            .map(|p| {
+                format!(
+                    "{{ peer = {}, min_ttl = {}, max_ttl = {} }}",
+                    quote(&p.peer.to_string()),
+                    p.min_ttl,
+                    p.max_ttl
+                )
+            })
+            .collect();
+        writeln!(out, "unicast_peer_ttl = [{}]", items.join(", "))?;
+    }
     let tracks = |list: &[super::TrackCheck]| {
         let items: Vec<String> = list
             .iter()
@@ -476,6 +500,12 @@ fn write_instance(out: &mut String, inst: &Instance) -> std::fmt::Result {
             .map(|t| format!("{{ name = {}, weight = {} }}", quote(&t.name), t.weight))
             .collect();
         writeln!(out, "track_interfaces = [{}]", items.join(", "))?;
+    }
+    if inst.dont_track_primary {
+        writeln!(out, "dont_track_primary = true")?;
+    }
+    if let Some(strict) = inst.strict {
+        writeln!(out, "strict = {strict}")?;
     }
     write_notify(out, "instance", &inst.notify)?;
     let garp = &inst.garp;

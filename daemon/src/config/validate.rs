@@ -296,6 +296,24 @@ fn check_instance(cfg: &Config, inst: &Instance, at: &str, out: &mut Problems) {
             );
         }
     }
+    for (j, range) in inst.unicast_peer_ttl.iter().enumerate() {
+        let at = format!("{at}.unicast_peer_ttl[{j}]");
+        if !inst.unicast_peers.contains(&range.peer) {
+            out.add(
+                at.clone(),
+                format!("{} is not one of the instance's unicast_peers", range.peer),
+            );
+        }
+        if range.min_ttl > range.max_ttl {
+            out.add(
+                at,
+                format!(
+                    "min_ttl {} is above max_ttl {}",
+                    range.min_ttl, range.max_ttl
+                ),
+            );
+        }
+    }
     for (j, peer) in inst.unicast_peers.iter().enumerate() {
         if peer.is_ipv6() != ipv6 {
             out.add(
@@ -343,14 +361,14 @@ fn check_instance(cfg: &Config, inst: &Instance, at: &str, out: &mut Problems) {
         if pass.is_empty() {
             out.add(format!("{at}.auth_pass"), "the password is empty");
         }
-        if version == 3 && cfg.global.strict {
+        if version == 3 && inst.strict(&cfg.global) {
             out.add(
                 format!("{at}.auth_pass"),
                 "strict mode: VRRPv3 has no authentication; remove it",
             );
         }
     }
-    if cfg.global.strict && inst.vips.is_empty() {
+    if inst.strict(&cfg.global) && inst.vips.is_empty() {
         out.add(
             format!("{at}.vips"),
             "strict mode needs at least one virtual address",
@@ -495,6 +513,16 @@ pub fn warning_problems(cfg: &Config) -> Vec<Problem> {
                 format!("instance `{name}` has no virtual addresses"),
             );
         }
+        if inst.strict(&cfg.global) && inst.priority != 255 {
+            out.add(
+                format!("{at}.strict"),
+                format!(
+                    "instance `{name}`: keepalived's strict mode also drops traffic addressed \
+                     to the VIPs unless the priority is 255 (no_accept, with nftables rules); \
+                     vipd adds no firewall rules, so the VIPs accept traffic"
+                ),
+            );
+        }
         if inst.lacks_unicast_peers() {
             out.add(
                 format!("{at}.unicast_fault_no_peer"),
@@ -512,7 +540,7 @@ pub fn warning_problems(cfg: &Config) -> Vec<Problem> {
                         "instance `{name}`: VRRPv3 has no authentication; the password is not used"
                     ),
                 );
-            } else if cfg.global.strict {
+            } else if inst.strict(&cfg.global) {
                 out.add(
                     format!("{at}.auth_pass"),
                     format!(
