@@ -71,8 +71,14 @@ fn main() -> ExitCode {
                     }
                     return ExitCode::FAILURE;
                 }
-                for warning in config::warnings(&cfg) {
+                for warning in config::warnings(&cfg)
+                    .into_iter()
+                    .chain(vipd::tracking::script_warnings(&cfg))
+                {
                     eprintln!("{}: warning: {warning}", path.display());
+                }
+                for note in vipd::tracking::native_notes(&cfg) {
+                    eprintln!("{}: note: {note}", path.display());
                 }
                 println!(
                     "{}: OK ({} instance(s), {} check(s))",

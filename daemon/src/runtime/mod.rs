@@ -722,6 +722,11 @@ impl Daemon {
             config: self.config_path.display().to_string(),
             instances: self.routers.iter().map(Router::status).collect(),
             checks: self.check_status(),
+            notify: self
+                .notifier
+                .as_ref()
+                .map(Notifier::stats)
+                .unwrap_or_default(),
         }
     }
 }
