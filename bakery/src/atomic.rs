@@ -1,20 +1,25 @@
 //! Files that appear whole or not at all: written to a hidden temp file in the target
 //! directory, then renamed over the target. Dropping an uncommitted [`PendingFile`] removes it.
+//!
+//! `tempfile` does the hard parts (an unpredictable name opened with O_EXCL, mode 0600 from
+//! the first byte, removal on drop); this module adds the fsync before the rename and the
+//! final mode: 0644 for images and release files, 0600 kept for files that may hold secrets.
 
 use crate::{err, Result};
 use std::fs::File;
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use tempfile::NamedTempFile;
 
 pub struct PendingFile {
-    temp: PathBuf,
+    temp: NamedTempFile,
     target: PathBuf,
-    file: Option<File>,
 }
 
 impl PendingFile {
-    /// Creates the temp file next to `target`. Fails when the directory is missing or not
-    /// writable, before any work is done.
+    /// Creates the temp file (mode 0600) next to `target`. Fails when the directory is
+    /// missing or not writable, before any work is done.
     pub fn create(target: &Path) -> Result<PendingFile> {
         let dir = match target.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -28,65 +33,50 @@ impl PendingFile {
             .ok_or_else(|| err!("{} has no file name", target.display()))?
             .to_string_lossy()
             .into_owned();
-        let temp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
-        let file = File::options()
-            .write(true)
-            .create_new(true)
-            .open(&temp)
-            .or_else(|e| {
-                // A leftover from a killed run with the same pid: replace it.
-                if e.kind() == std::io::ErrorKind::AlreadyExists {
-                    std::fs::remove_file(&temp)?;
-                    File::options().write(true).create_new(true).open(&temp)
-                } else {
-                    Err(e)
-                }
-            })
+        let temp = tempfile::Builder::new()
+            .prefix(&format!(".{file_name}.tmp-"))
+            .tempfile_in(&dir)
             .map_err(|e| err!("cannot write to {}: {e}", dir.display()))?;
         Ok(PendingFile {
             temp,
             target: target.to_path_buf(),
-            file: Some(file),
         })
     }
 
     pub fn file(&mut self) -> &mut File {
-        // `file` is only taken by `commit`, which consumes self.
-        self.file.as_mut().unwrap_or_else(|| unreachable!())
+        self.temp.as_file_mut()
     }
 
     pub fn target(&self) -> &Path {
         &self.target
     }
 
-    /// Flushes to disk and renames the temp file onto the target.
-    pub fn commit(mut self) -> Result<()> {
-        if let Some(mut file) = self.file.take() {
-            file.flush()
-                .and_then(|()| file.sync_all())
-                .map_err(|e| err!("cannot write {}: {e}", self.temp.display()))?;
-        }
-        std::fs::set_permissions(
-            &self.temp,
-            std::os::unix::fs::PermissionsExt::from_mode(0o644),
-        )
-        .map_err(|e| err!("cannot set mode on {}: {e}", self.temp.display()))?;
-        std::fs::rename(&self.temp, &self.target)
-            .map_err(|e| err!("cannot rename onto {}: {e}", self.target.display()))?;
-        self.temp = PathBuf::new();
+    /// Flushes to disk, sets `mode` and renames the temp file onto the target.
+    fn commit_with_mode(mut self, mode: u32) -> Result<()> {
+        let temp_path = self.temp.path().to_path_buf();
+        let file = self.temp.as_file_mut();
+        file.flush()
+            .and_then(|()| file.set_permissions(std::fs::Permissions::from_mode(mode)))
+            .and_then(|()| file.sync_all())
+            .map_err(|e| err!("cannot write {}: {e}", temp_path.display()))?;
+        self.temp
+            .persist(&self.target)
+            .map_err(|e| err!("cannot rename onto {}: {}", self.target.display(), e.error))?;
         Ok(())
     }
-}
 
-impl Drop for PendingFile {
-    fn drop(&mut self) {
-        if !self.temp.as_os_str().is_empty() {
-            let _ = std::fs::remove_file(&self.temp);
-        }
+    /// Commits a world-readable (0644) file.
+    pub fn commit(self) -> Result<()> {
+        self.commit_with_mode(0o644)
+    }
+
+    /// Commits a file only its owner may read (0600): it never had another mode.
+    pub fn commit_private(self) -> Result<()> {
+        self.commit_with_mode(0o600)
     }
 }
 
-/// Writes `contents` to `target` atomically.
+/// Writes `contents` to `target` atomically, world-readable.
 pub fn write(target: &Path, contents: &[u8]) -> Result<()> {
     let mut pending = PendingFile::create(target)?;
     pending
@@ -96,17 +86,73 @@ pub fn write(target: &Path, contents: &[u8]) -> Result<()> {
     pending.commit()
 }
 
-/// Like [`write`] for files that may hold secrets (a rendered config with a VRRP password):
-/// mode 0600 from the start.
-pub fn write_private(target: &Path, contents: &[u8]) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
+/// The first half of [`write`]: `contents` in the temp file, ready to [`PendingFile::commit`]
+/// (for files that must all be written before any is renamed into place).
+pub fn prepare(target: &Path, contents: &[u8]) -> Result<PendingFile> {
     let mut pending = PendingFile::create(target)?;
     pending
         .file()
-        .set_permissions(std::fs::Permissions::from_mode(0o600))
-        .and_then(|()| pending.file().write_all(contents))
+        .write_all(contents)
         .map_err(|e| err!("cannot write {}: {e}", target.display()))?;
-    pending.commit()
+    Ok(pending)
+}
+
+/// Like [`write`] for files that may hold secrets (a rendered config with a VRRP password):
+/// mode 0600 from the first byte to the end.
+pub fn write_private(target: &Path, contents: &[u8]) -> Result<()> {
+    let mut pending = PendingFile::create(target)?;
+    pending
+        .file()
+        .write_all(contents)
+        .map_err(|e| err!("cannot write {}: {e}", target.display()))?;
+    pending.commit_private()
+}
+
+/// Creates `target` with `contents` and `mode`, whole or not at all, and never over an
+/// existing file (an overwritten signing key is lost for good): a temp file created with
+/// `mode` from the start (a secret is never readable by others, not even while empty), then
+/// hard-linked to the name, which fails when the name exists.
+pub fn create_new(target: &Path, contents: &[u8], mode: u32) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(err!("output directory {} does not exist", dir.display()));
+    }
+    if target.symlink_metadata().is_ok() {
+        return Err(err!("{} exists; not overwriting it", target.display()));
+    }
+    let name = target
+        .file_name()
+        .ok_or_else(|| err!("{} has no file name", target.display()))?
+        .to_string_lossy();
+    let temp = dir.join(format!(".{name}.new-{}", std::process::id()));
+    let _ = std::fs::remove_file(&temp);
+    let written = File::options()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&temp)
+        .and_then(|mut f| {
+            // The umask may have cleared bits of `mode`; set exactly `mode`.
+            f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))?;
+            f.write_all(contents)?;
+            f.sync_all()
+        })
+        .map_err(|e| err!("cannot write {}: {e}", temp.display()))
+        .and_then(|()| {
+            std::fs::hard_link(&temp, target).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    err!("{} exists; not overwriting it", target.display())
+                } else {
+                    err!("cannot create {}: {e}", target.display())
+                }
+            })
+        });
+    let _ = std::fs::remove_file(&temp);
+    written
 }
 
 #[cfg(test)]
@@ -131,6 +177,24 @@ mod tests {
         write(&dir.join("y"), b"whole").unwrap();
         assert_eq!(std::fs::read(dir.join("y")).unwrap(), b"whole");
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn private_file_stays_owner_only_and_public_file_is_world_readable() {
+        let dir = scratch("mode");
+        write_private(&dir.join("secret.ign"), b"password").unwrap();
+        assert_eq!(mode(&dir.join("secret.ign")), 0o600);
+        write(&dir.join("image.raw"), b"image").unwrap();
+        assert_eq!(mode(&dir.join("image.raw")), 0o644);
+        // Replacing an existing world-readable file does not keep its mode.
+        write_private(&dir.join("image.raw"), b"secret now").unwrap();
+        assert_eq!(mode(&dir.join("image.raw")), 0o600);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

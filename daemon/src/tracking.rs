@@ -133,30 +133,52 @@ pub fn preflight(cfg: &Config) -> Vec<String> {
 /// warnings: like keepalived, vipd runs without them (a check is disabled and tried again at
 /// every interval; a notification is skipped and tried again at the next transition).
 pub fn script_warnings(cfg: &Config) -> Vec<String> {
-    let mut warnings = Vec::new();
+    script_problems(cfg).into_iter().map(|(_, m)| m).collect()
+}
+
+/// [`script_warnings`] pinned to the file and line of the script's check or notify line.
+pub fn script_warnings_located(
+    loaded: &config::Loaded,
+    file: &std::path::Path,
+) -> Vec<config::ConfigWarning> {
+    script_problems(&loaded.config)
+        .into_iter()
+        .map(|(path, message)| loaded.warning_at(file, &path, message))
+        .collect()
+}
+
+/// Each script that cannot run: the field path it was configured at, and why.
+fn script_problems(cfg: &Config) -> Vec<(String, String)> {
+    let mut problems = Vec::new();
     if let Ok(specs) = check_specs(cfg) {
-        for spec in &specs {
+        for (i, spec) in specs.iter().enumerate() {
             if let CheckKind::Exec { argv, user, group } = &spec.kind {
                 if let Err(e) = check::exec::prepare(argv, user.as_deref(), group.as_deref()) {
-                    warnings.push(format!(
-                        "check {}: disabled until its script can run: {e}",
-                        spec.name
+                    problems.push((
+                        format!("check[{i}]"),
+                        format!(
+                            "check {}: disabled until its script can run: {e}",
+                            spec.name
+                        ),
                     ));
                 }
             }
         }
     }
-    for (owner, notify) in notify_owners(cfg) {
-        for script in notify_scripts(notify) {
+    for (path, owner, notify) in notify_owners(cfg) {
+        for (field, script) in notify_scripts(notify) {
             if let Err(e) = crate::notify::prepare(script, &cfg.global) {
-                warnings.push(format!(
-                    "{owner}: notify script `{}` is skipped until it can run: {e}",
-                    script.command
+                problems.push((
+                    format!("{path}.notify.{field}"),
+                    format!(
+                        "{owner}: notify script `{}` is skipped until it can run: {e}",
+                        script.command
+                    ),
                 ));
             }
         }
     }
-    warnings
+    problems
 }
 
 /// Scripts that run as native checks, for `vipd check` to tell.
@@ -178,21 +200,39 @@ pub fn native_notes(cfg: &Config) -> Vec<String> {
         .collect()
 }
 
-fn notify_owners(cfg: &Config) -> impl Iterator<Item = (String, &config::Notify)> {
+/// (field path, description, notify settings) of every instance and sync group.
+fn notify_owners(cfg: &Config) -> impl Iterator<Item = (String, String, &config::Notify)> {
     cfg.instances
         .iter()
-        .map(|i| (format!("instance {}", i.name), &i.notify))
-        .chain(
-            cfg.sync_groups
-                .iter()
-                .map(|g| (format!("sync group {}", g.name), &g.notify)),
-        )
+        .enumerate()
+        .map(|(i, inst)| {
+            (
+                format!("instance[{i}]"),
+                format!("instance {}", inst.name),
+                &inst.notify,
+            )
+        })
+        .chain(cfg.sync_groups.iter().enumerate().map(|(i, g)| {
+            (
+                format!("sync_group[{i}]"),
+                format!("sync group {}", g.name),
+                &g.notify,
+            )
+        }))
 }
 
-fn notify_scripts(n: &config::Notify) -> impl Iterator<Item = &config::NotifyScript> {
-    [&n.master, &n.backup, &n.fault, &n.stop, &n.any]
-        .into_iter()
-        .flatten()
+fn notify_scripts(
+    n: &config::Notify,
+) -> impl Iterator<Item = (&'static str, &config::NotifyScript)> {
+    [
+        ("master", &n.master),
+        ("backup", &n.backup),
+        ("fault", &n.fault),
+        ("stop", &n.stop),
+        ("any", &n.any),
+    ]
+    .into_iter()
+    .filter_map(|(field, script)| script.as_ref().map(|s| (field, s)))
 }
 
 /// The sync group an instance belongs to, if any.

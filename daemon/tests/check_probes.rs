@@ -820,3 +820,86 @@ async fn check_runner_rejects_duplicates_and_bad_specs() {
     let err = CheckRunner::spawn(vec![bad]).err().unwrap();
     assert!(err.contains("weight 300"), "{err}");
 }
+
+/// A reload keeps unchanged checks running (their state and run count go on), a changed
+/// check starts from the health its old definition had reached (never `unknown` again), a
+/// removed check stops and a new one starts fresh.
+#[tokio::test]
+async fn check_runner_reload_keeps_state_of_unchanged_and_health_of_changed_checks() {
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let spec = |name: &str, kind: CheckKind, interval_ms: u64| CheckSpec {
+        name: name.into(),
+        kind,
+        interval: Duration::from_millis(interval_ms),
+        timeout: Duration::from_millis(200),
+        rise: 3,
+        fall: 3,
+        weight: -60,
+        init_fail: false,
+    };
+    let down = |interval_ms| {
+        spec(
+            "svc",
+            CheckKind::Tcp {
+                host: "127.0.0.1".into(),
+                port: closed_port,
+            },
+            interval_ms,
+        )
+    };
+    let lo = spec("lo", CheckKind::Interface { name: "lo".into() }, 20);
+    let gone = spec("gone", CheckKind::Interface { name: "lo".into() }, 20);
+    let (mut handle, mut rx) = CheckRunner::spawn(vec![down(20), lo.clone(), gone]).unwrap();
+    while handle.health("svc") != Some(Health::Down) || handle.get("lo").unwrap().runs < 3 {
+        next(&mut rx).await;
+    }
+    let lo_runs = handle.get("lo").unwrap().runs;
+
+    // svc: another interval (a changed probe); lo: only the weight changed; gone: removed;
+    // new: added.
+    let mut lo_reweighted = lo.clone();
+    lo_reweighted.weight = 10;
+    let added = spec("new", CheckKind::Interface { name: "lo".into() }, 20);
+    let plan = handle
+        .prepare_reload(vec![down(5000), lo_reweighted, added])
+        .unwrap();
+    let summary = handle.apply_reload(plan);
+    assert_eq!(summary.kept, vec!["lo".to_string()]);
+    assert_eq!(summary.restarted, vec!["svc".to_string()]);
+    assert_eq!(summary.added, vec!["new".to_string()]);
+    assert_eq!(summary.removed, vec!["gone".to_string()]);
+    // At once, before any probe of the new definition: still down.
+    assert_eq!(handle.health("svc"), Some(Health::Down));
+    assert!(handle.get("lo").unwrap().runs >= lo_runs);
+    assert_eq!(handle.health("gone"), None);
+    assert_eq!(handle.health("new"), Some(Health::Unknown));
+    // The first failure of the new definition does not make a transition: it was down.
+    loop {
+        let ev = next(&mut rx).await;
+        if ev.name == "svc" {
+            assert!(!ev.result.ok);
+            assert_eq!(ev.state_changed, None);
+            assert_eq!(ev.health, Health::Down);
+            break;
+        }
+    }
+    // lo was not restarted: its run count goes on from where it was.
+    while handle.get("lo").unwrap().runs <= lo_runs {
+        next(&mut rx).await;
+    }
+
+    // A check that cannot run refuses the reload and changes nothing.
+    let bad = spec(
+        "svc",
+        CheckKind::Tcp {
+            host: String::new(),
+            port: 1,
+        },
+        20,
+    );
+    assert!(handle.prepare_reload(vec![bad]).is_err());
+    assert_eq!(handle.health("svc"), Some(Health::Down));
+    assert!(handle.health("new").is_some());
+}

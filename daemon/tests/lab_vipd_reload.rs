@@ -256,3 +256,188 @@ fn sighup_removing_an_instance_hands_its_vip_over() {
     expect_stays_sole_holder(&lab, vip4(), 1, ADVERT * 3);
     assert_eq!(instance(&r1, "VI_1").transitions, kept.transitions);
 }
+
+/// Samples who holds `vip` every 5 ms for `duration`; panics as soon as `router` holds it.
+fn expect_never_holds(lab: &Lab, vip: IpAddr, router: usize, duration: Duration, why: &str) {
+    let start = std::time::Instant::now();
+    while start.elapsed() < duration {
+        let holders = lab.holders(vip);
+        assert!(
+            !holders.contains(&router),
+            "{why}: r{router} took {vip} {:?} after the reload (holders {holders:?})",
+            start.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Waits until a daemon serves its control socket.
+fn started(mut daemon: Daemon) -> Daemon {
+    let up = lab::wait_until(SETTLE, Duration::from_millis(10), || {
+        daemon.log().contains("started with") || !daemon.is_running()
+    });
+    assert!(
+        up.is_some() && daemon.is_running(),
+        "{} did not start:\n{}",
+        daemon.name,
+        daemon.log()
+    );
+    daemon
+}
+
+/// Native config: VI_1 (100 ms adverts) at `priority`, tracking the checks in `checks`
+/// (each `(name, fields)`, all tracked with their own weight).
+fn native_with_checks(router: usize, priority: u8, checks: &[(&str, String)]) -> String {
+    let tracks: Vec<String> = checks
+        .iter()
+        .map(|(name, _)| format!("{{ check = \"{name}\" }}"))
+        .collect();
+    let mut text = format!(
+        "[global]\nrouter_id = \"r{router}\"\nvrrp_version = 3\n\n[[instance]]\nname = \"VI_1\"\n\
+         interface = \"eth0\"\nvrid = 51\npriority = {priority}\nadvert_interval = \"100ms\"\n\
+         vips = [\"192.0.2.100/24\"]\ntrack_checks = [{}]\n",
+        tracks.join(", ")
+    );
+    for (name, fields) in checks {
+        text.push_str(&format!("\n[[check]]\nname = \"{name}\"\n{fields}\n"));
+    }
+    text
+}
+
+/// Defect 6: a reload used to restart every check as `unknown`, which counts for nothing, so
+/// r1 (150, its service down: 90) outranked r2 (100) until the first probe failed again and
+/// took the VIP for that long. Now an unchanged check keeps its state and a changed one goes
+/// on from the health it had: r1 never becomes master, whichever check the reload changes.
+#[test]
+fn sighup_changing_checks_never_lets_a_node_with_its_service_down_win() {
+    let lab = Lab::new("vipd-reload-health", 2);
+    // The failing probe takes 600 ms: long enough to see a wrong master in between.
+    let slow_fail = lab.write_script("slow-fail.sh", "#!/bin/sh\nsleep 0.6\nexit 1\n");
+    let svc = |interval: &str| {
+        format!(
+            "kind = \"exec\"\ncommand = \"{}\"\ninterval = \"{interval}\"\ntimeout = \"3s\"\n\
+             fall = 1\nrise = 1\nweight = -60",
+            slow_fail.display()
+        )
+    };
+    let other = |interval: &str| {
+        format!("kind = \"interface\"\ninterface = \"lo\"\ninterval = \"{interval}\"\nweight = 0")
+    };
+    let r1_conf = |svc_interval: &str, other_interval: &str| {
+        native_with_checks(
+            1,
+            150,
+            &[("svc", svc(svc_interval)), ("other", other(other_interval))],
+        )
+    };
+    let r1 = started(lab.spawn_vipd_toml(1, &r1_conf("1s", "500ms")));
+    let r2 = started(lab.spawn_vipd_toml(2, &native_with_checks(2, 100, &[])));
+    expect_sole_holder(&lab, vip4(), 2, SETTLE, "r1's service is down (150 - 60)");
+    wait_instance(&r1, "VI_1", SETTLE, "backup at 90", |i| {
+        i.state == "BACKUP" && i.effective_priority == 90
+    });
+    let r1_before = instance(&r1, "VI_1");
+    let r2_before = instance(&r2, "VI_1");
+
+    // 1. A reload that changes only an unrelated check.
+    rewrite_conf(&r1, &r1_conf("1s", "700ms"));
+    reload(&r1, 1);
+    expect_never_holds(
+        &lab,
+        vip4(),
+        1,
+        Duration::from_secs(2),
+        "unrelated check changed",
+    );
+    // 2. A reload that changes the failing check itself (another interval).
+    rewrite_conf(&r1, &r1_conf("1100ms", "700ms"));
+    reload(&r1, 2);
+    expect_never_holds(
+        &lab,
+        vip4(),
+        1,
+        Duration::from_secs(2),
+        "failing check changed",
+    );
+
+    let r1_after = instance(&r1, "VI_1");
+    assert_eq!(r1_after.state, "BACKUP", "{r1_after:#?}\n{}", r1.log());
+    assert_eq!(r1_after.effective_priority, 90, "{r1_after:#?}");
+    assert_eq!(
+        r1_after.transitions,
+        r1_before.transitions,
+        "r1 changed state during the reloads:\n{}",
+        r1.log()
+    );
+    assert_eq!(
+        instance(&r2, "VI_1").transitions,
+        r2_before.transitions,
+        "r2 lost the VIP in between:\n{}",
+        r2.log()
+    );
+    let status = status(&r1);
+    let svc_state = status
+        .checks
+        .iter()
+        .find(|c| c.name == "svc")
+        .map(|c| c.state.clone());
+    assert_eq!(svc_state.as_deref(), Some("down"), "{status:#?}");
+    expect_stays_sole_holder(&lab, vip4(), 2, ADVERT * 5);
+}
+
+/// Defect 6: any `[global]` change used to restart every instance, so every VIP moved. A
+/// new router_id and GARP settings change nothing on the wire: applied in place, no state
+/// change anywhere, no outage.
+#[test]
+fn sighup_changing_router_id_and_garp_settings_moves_no_vip() {
+    let lab = Lab::new("vipd-reload-global", 2);
+    let (r1, r2) = pair(&lab);
+    let meter = lab.outage_meter(&[vip4(), vip_b()], Duration::from_millis(2));
+    assert!(
+        meter.wait_replies(20, SETTLE),
+        "no replies before the reload"
+    );
+    let before: Vec<_> = [&r1, &r2]
+        .iter()
+        .flat_map(|d| ["VI_1", "VI_B"].map(|name| instance(d, name)))
+        .collect();
+
+    for (daemon, router, priority) in [(&r2, 2, 100), (&r1, 1, 150)] {
+        let text = lab::KeepalivedConf::new(&format!("r{router}-renamed"))
+            .global("vrrp_garp_master_delay 1")
+            .global("vrrp_garp_master_repeat 2")
+            .instance(v3_ipv4(priority))
+            .instance(other(priority))
+            .render();
+        rewrite_conf(daemon, &text);
+        reload(daemon, 1);
+    }
+    for vip in [vip4(), vip_b()] {
+        expect_stays_sole_holder(&lab, vip, 1, ADVERT * 5);
+    }
+    let report = meter.stop();
+    let after: Vec<_> = [&r1, &r2]
+        .iter()
+        .flat_map(|d| ["VI_1", "VI_B"].map(|name| instance(d, name)))
+        .collect();
+    for (b, a) in before.iter().zip(&after) {
+        assert_eq!(
+            (a.state.as_str(), a.transitions),
+            (b.state.as_str(), b.transitions),
+            "{} changed state on a global change that does not touch the wire:\n{}\n{}",
+            a.name,
+            r1.log(),
+            r2.log()
+        );
+    }
+    assert!(
+        report.longest_gap() < Duration::from_millis(250),
+        "outage during the reload\n{report}"
+    );
+    assert!(
+        r1.log()
+            .contains("VI_1: changed by reload: applied in place"),
+        "{}",
+        r1.log()
+    );
+}

@@ -22,7 +22,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use http::{Scheme, Url};
-pub use runner::{CheckEvent, CheckRunner, CheckRunnerHandle, CheckSnapshot};
+pub use runner::{
+    CheckEvent, CheckReload, CheckReloadSummary, CheckRunner, CheckRunnerHandle, CheckSnapshot,
+};
 pub use state::{
     contribution, effective_priority, CheckState, Contribution, Health, Outcome, Priority,
     Transition,

@@ -219,43 +219,51 @@ impl CheckRunner {
         }
         let snapshots: Snapshots = Arc::new(Mutex::new(BTreeMap::new()));
         let (tx, rx) = mpsc::channel(EVENT_QUEUE);
-        let mut tasks = Vec::with_capacity(prepared.len());
-        for (spec, mut prober) in prepared {
-            let mut state = CheckState::new(spec.rise, spec.fall, spec.init_fail);
-            let mut note = standing_note(&spec);
-            if let Prober::Exec(e) = &mut prober {
-                if let Err(why) = e.ready() {
-                    tracing::warn!(check = %spec.name, "disabled: {why} (tried again every {:?})", spec.interval);
-                    state.disable();
-                    note = Some(format!("disabled: {why}"));
-                }
-            }
-            lock(&snapshots).insert(
-                spec.name.clone(),
-                CheckSnapshot {
-                    name: spec.name.clone(),
-                    kind: spec.kind.type_name(),
-                    health: state.health(),
-                    note,
-                    runs: 0,
-                    last_ok: None,
-                    last_detail: None,
-                    last_latency: None,
-                    last_run: None,
-                    last_value: None,
-                    consecutive_ok: 0,
-                    consecutive_fail: 0,
-                },
-            );
-            tasks.push(tokio::spawn(run_check(
-                spec,
-                prober,
-                state,
-                snapshots.clone(),
-                tx.clone(),
-            )));
+        let mut handle = CheckRunnerHandle {
+            tasks: BTreeMap::new(),
+            snapshots,
+            tx,
+        };
+        for (spec, prober) in prepared {
+            let state = CheckState::new(spec.rise, spec.fall, spec.init_fail);
+            handle.start(spec, prober, state);
         }
-        Ok((CheckRunnerHandle { tasks, snapshots }, rx))
+        Ok((handle, rx))
+    }
+}
+
+/// The part of a spec its running task uses: a change elsewhere (the default weight, which
+/// the instances apply, or `init_fail`, which only matters at the start) keeps it running.
+fn same_probe(a: &CheckSpec, b: &CheckSpec) -> bool {
+    a.kind == b.kind
+        && a.interval == b.interval
+        && a.timeout == b.timeout
+        && a.rise == b.rise
+        && a.fall == b.fall
+}
+
+/// What a reload does to the running checks, prepared (and validated) before anything
+/// changes so that a check that cannot run refuses the reload with nothing touched.
+pub struct CheckReload {
+    /// New or changed checks, ready to start.
+    start: Vec<(CheckSpec, Prober)>,
+    /// Unchanged checks (their spec, which may differ in weight or `init_fail`).
+    keep: Vec<CheckSpec>,
+}
+
+/// What [`CheckRunnerHandle::apply_reload`] did, by check name.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct CheckReloadSummary {
+    pub kept: Vec<String>,
+    /// Changed checks: started again from the health of their old definition.
+    pub restarted: Vec<String>,
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+impl CheckReload {
+    pub fn is_empty(&self) -> bool {
+        self.start.is_empty() && self.keep.is_empty()
     }
 }
 
@@ -319,13 +327,138 @@ async fn run_check(
     }
 }
 
-/// Owns the check tasks; dropping it stops them.
+/// One running check: the definition its task runs with.
+struct RunningCheck {
+    spec: CheckSpec,
+    task: JoinHandle<()>,
+}
+
+/// Owns the check tasks; dropping it stops them. The daemon runs them on its one thread, so
+/// an aborted task never runs again.
 pub struct CheckRunnerHandle {
-    tasks: Vec<JoinHandle<()>>,
+    tasks: BTreeMap<String, RunningCheck>,
     snapshots: Snapshots,
+    /// Where checks started by a reload send their events.
+    tx: mpsc::Sender<CheckEvent>,
 }
 
 impl CheckRunnerHandle {
+    fn start(&mut self, spec: CheckSpec, mut prober: Prober, mut state: CheckState) {
+        // The old task goes first: it must not write its results over the new snapshot.
+        if let Some(old) = self.tasks.remove(&spec.name) {
+            old.task.abort();
+        }
+        let mut note = standing_note(&spec);
+        if let Prober::Exec(e) = &mut prober {
+            if let Err(why) = e.ready() {
+                tracing::warn!(check = %spec.name, "disabled: {why} (tried again every {:?})", spec.interval);
+                state.disable();
+                note = Some(format!("disabled: {why}"));
+            }
+        }
+        lock(&self.snapshots).insert(
+            spec.name.clone(),
+            CheckSnapshot {
+                name: spec.name.clone(),
+                kind: spec.kind.type_name(),
+                health: state.health(),
+                note,
+                runs: 0,
+                last_ok: None,
+                last_detail: None,
+                last_latency: None,
+                last_run: None,
+                last_value: None,
+                consecutive_ok: 0,
+                consecutive_fail: 0,
+            },
+        );
+        let task = tokio::spawn(run_check(
+            spec.clone(),
+            prober,
+            state,
+            self.snapshots.clone(),
+            self.tx.clone(),
+        ));
+        self.tasks
+            .insert(spec.name.clone(), RunningCheck { spec, task });
+    }
+
+    /// Prepares a reload to `specs`: checks whose probe is unchanged keep running with their
+    /// state; new and changed ones are validated and made ready here, and started by
+    /// [`CheckRunnerHandle::apply_reload`].
+    pub fn prepare_reload(&self, specs: Vec<CheckSpec>) -> Result<CheckReload, String> {
+        let mut seen = HashSet::new();
+        let mut plan = CheckReload {
+            start: Vec::new(),
+            keep: Vec::new(),
+        };
+        for spec in specs {
+            if !seen.insert(spec.name.clone()) {
+                return Err(format!("check {}: defined twice", spec.name));
+            }
+            match self.tasks.get(&spec.name) {
+                Some(running) if running.spec == spec => plan.keep.push(spec),
+                Some(running) if same_probe(&running.spec, &spec) => {
+                    validate(&spec)?;
+                    plan.keep.push(spec);
+                }
+                _ => {
+                    validate(&spec)?;
+                    let prober = Prober::new(&spec.name, &spec.kind)
+                        .map_err(|e| format!("check {}: {e}", spec.name))?;
+                    plan.start.push((spec, prober));
+                }
+            }
+        }
+        Ok(plan)
+    }
+
+    /// Carries out a prepared reload. A changed check starts from the health its old
+    /// definition had reached ([`CheckState::resumed`]); removed checks stop.
+    pub fn apply_reload(&mut self, plan: CheckReload) -> CheckReloadSummary {
+        let mut summary = CheckReloadSummary::default();
+        let wanted: HashSet<String> = (plan.keep.iter().map(|s| s.name.clone()))
+            .chain(plan.start.iter().map(|(s, _)| s.name.clone()))
+            .collect();
+        let gone: Vec<String> = (self.tasks.keys())
+            .filter(|name| !wanted.contains(*name))
+            .cloned()
+            .collect();
+        for name in gone {
+            if let Some(old) = self.tasks.remove(&name) {
+                old.task.abort();
+            }
+            lock(&self.snapshots).remove(&name);
+            summary.removed.push(name);
+        }
+        for spec in plan.keep {
+            if let Some(running) = self.tasks.get_mut(&spec.name) {
+                summary.kept.push(spec.name.clone());
+                running.spec = spec;
+            }
+        }
+        for (spec, prober) in plan.start {
+            let file = matches!(spec.kind, super::CheckKind::File { .. });
+            let previous = self
+                .tasks
+                .contains_key(&spec.name)
+                .then(|| self.health(&spec.name));
+            let state = match previous.flatten() {
+                Some(health) => {
+                    summary.restarted.push(spec.name.clone());
+                    CheckState::resumed(spec.rise, spec.fall, spec.init_fail, health, file)
+                }
+                None => {
+                    summary.added.push(spec.name.clone());
+                    CheckState::new(spec.rise, spec.fall, spec.init_fail)
+                }
+            };
+            self.start(spec, prober, state);
+        }
+        summary
+    }
+
     /// Status of every check, sorted by name.
     pub fn snapshot(&self) -> Vec<CheckSnapshot> {
         lock(&self.snapshots).values().cloned().collect()
@@ -343,8 +476,8 @@ impl CheckRunnerHandle {
 
     /// Stop all checks (running exec checks have their process group killed).
     pub fn stop(&mut self) {
-        for t in self.tasks.drain(..) {
-            t.abort();
+        for (_, running) in std::mem::take(&mut self.tasks) {
+            running.task.abort();
         }
     }
 }

@@ -81,6 +81,24 @@ impl CheckState {
         }
     }
 
+    /// A check whose definition a reload changed goes on from the health the old definition
+    /// had reached, so that a reload never turns a failed check into one that counts for
+    /// nothing (a node whose service is down must not win an election for the length of the
+    /// first probe). As in keepalived ("considered successful on reload"), an up check stays
+    /// up. The new probe then needs `fall` failures to go down or `rise` successes to come
+    /// up. Health of another sort (a file value for an up/down check, or the reverse) does not
+    /// carry over: the check starts as a new one.
+    pub fn resumed(rise: u32, fall: u32, init_fail: bool, previous: Health, file: bool) -> Self {
+        let mut state = CheckState::new(rise, fall, init_fail);
+        match (previous, file) {
+            (Health::Up | Health::Down, false) | (Health::Value(_), true) => {
+                state.health = previous;
+            }
+            _ => {}
+        }
+        state
+    }
+
     pub fn health(&self) -> Health {
         self.health
     }
@@ -265,6 +283,41 @@ mod tests {
                 from: Health::Unknown,
                 to: Health::Down
             })
+        );
+    }
+
+    #[test]
+    fn resumed_check_keeps_up_or_down_and_needs_fall_or_rise_to_change() {
+        let mut down = CheckState::resumed(2, 3, false, Health::Down, false);
+        assert_eq!(down.health(), Health::Down);
+        assert_eq!(down.record(Outcome::Success), None);
+        assert_eq!(
+            down.record(Outcome::Success).map(|t| t.to),
+            Some(Health::Up)
+        );
+        let mut up = CheckState::resumed(2, 2, true, Health::Up, false);
+        assert_eq!(up.health(), Health::Up);
+        assert_eq!(up.record(Outcome::Failure), None);
+        assert_eq!(
+            up.record(Outcome::Failure).map(|t| t.to),
+            Some(Health::Down)
+        );
+        // Nothing known yet, or health of another sort: a new check.
+        assert_eq!(
+            CheckState::resumed(1, 1, false, Health::Unknown, false).health(),
+            Health::Unknown
+        );
+        assert_eq!(
+            CheckState::resumed(1, 1, true, Health::Value(3), false).health(),
+            Health::Down
+        );
+        assert_eq!(
+            CheckState::resumed(1, 1, false, Health::Down, true).health(),
+            Health::Unknown
+        );
+        assert_eq!(
+            CheckState::resumed(1, 1, false, Health::Value(-2), true).health(),
+            Health::Value(-2)
         );
     }
 

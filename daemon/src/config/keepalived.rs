@@ -1,12 +1,16 @@
-//! Reads keepalived.conf into a [`Config`]. Every keyword vipd does not implement is an
-//! error naming file and line; nothing is silently ignored.
+//! Reads keepalived.conf into a [`Config`]. Every keyword keepalived 2.2.7 knows is either
+//! implemented, accepted with a warning naming file and line (it does not change VRRP), or
+//! refused with an error (it would silently drop a job keepalived does); unknown words are
+//! warnings, as keepalived's "Unknown keyword". Nothing is silently ignored.
 
-use super::error::{ConfigError, ConfigErrors};
+use super::error::{ConfigError, ConfigErrors, ConfigWarning};
+use super::keywords::{self, Block, Class};
 use super::lexer::{self, Loc, Source, Statement, Word};
 use super::validate;
 use super::{
-    duration, Check, CheckKind, Config, InitialState, Instance, Notify, NotifyScript, ParamMatch,
-    ProcessCheck, ProcessMatch, SyncGroup, TrackCheck, TrackInterface, V3Checksum, Vip,
+    duration, Check, CheckKind, Config, InitialState, Instance, Loaded, Notify, NotifyScript,
+    ParamMatch, ProcessCheck, ProcessMatch, ReadOptions, SyncGroup, TrackCheck, TrackInterface,
+    V3Checksum, Vip,
 };
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -14,22 +18,37 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-/// Parses keepalived.conf text read from `path` (includes are resolved relative to it).
+/// Parses keepalived.conf text read from `path` (includes are resolved relative to it),
+/// with the host's config id for `@` lines; warnings are dropped (see [`read_keepalived`]).
 pub fn parse_keepalived(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
-    let source = lexer::read(text, path)?;
+    read_keepalived(text, path, &ReadOptions::default()).map(|loaded| loaded.config)
+}
+
+/// Parses keepalived.conf text read from `path`, keeping the warnings: parse-time ones
+/// (in file order) first, then the semantic ones of [`validate::warning_problems`].
+pub fn read_keepalived(
+    text: &str,
+    path: &Path,
+    options: &ReadOptions,
+) -> Result<Loaded, ConfigErrors> {
+    let source = lexer::read(text, path, options)?;
     let mut reader = Reader {
         source: &source,
         cfg: Config::default(),
         locations: HashMap::new(),
         errors: Vec::new(),
+        warnings: source.warnings.clone(),
+        min_garp: false,
     };
     for statement in &source.statements {
         reader.top_level(statement);
     }
+    reader.apply_min_garp();
     let Reader {
         mut cfg,
         locations,
         mut errors,
+        mut warnings,
         ..
     } = reader;
     round_v3_intervals(&mut cfg);
@@ -39,11 +58,29 @@ pub fn parse_keepalived(text: &str, path: &Path) -> Result<Config, ConfigErrors>
             errors.push(locate(&source, &locations, &problem));
         }
     }
-    if errors.is_empty() {
-        Ok(cfg)
-    } else {
-        Err(ConfigErrors(errors))
+    if !errors.is_empty() {
+        return Err(ConfigErrors(errors));
     }
+    for problem in validate::warning_problems(&cfg) {
+        let located = locate(&source, &locations, &problem);
+        warnings.push(ConfigWarning {
+            file: located.file,
+            line: located.line,
+            message: located.message,
+        });
+    }
+    let locations = locations
+        .into_iter()
+        .filter_map(|(path, loc)| {
+            let file = source.files.get(loc.file)?.clone();
+            Some((path, (file, loc.line)))
+        })
+        .collect();
+    Ok(Loaded {
+        config: cfg,
+        warnings,
+        locations,
+    })
 }
 
 /// keepalived 2.2.7 ignores `authentication` in strict mode ("Strict mode does not support
@@ -98,6 +135,9 @@ struct Reader<'a> {
     /// Field path (as in validation problems) -> where it was written.
     locations: HashMap<String, Loc>,
     errors: Vec<ConfigError>,
+    warnings: Vec<ConfigWarning>,
+    /// `vrrp_min_garp`: GARP settings not written explicitly become one message, no repeat.
+    min_garp: bool,
 }
 
 fn texts(words: &[Word]) -> Vec<&str> {
@@ -109,8 +149,41 @@ impl Reader<'_> {
         self.errors.push(self.source.error(loc, message));
     }
 
-    fn unsupported(&mut self, st: &Statement) {
-        self.error(st.loc, format!("unsupported keyword `{}`", st.keyword()));
+    /// Accepted, but the user should know (keepalived's "Unknown keyword", ignored keywords,
+    /// values read differently).
+    fn warn(&mut self, loc: Loc, message: impl Into<String>) {
+        self.warnings.push(self.source.warning(loc, message));
+    }
+
+    /// A keyword of `block` the reader has no code for: keepalived keywords are accepted
+    /// with a warning or refused as [`keywords::classify`] says; anything else is
+    /// keepalived's "Unknown keyword", a warning. Either way its `{ }` block is skipped.
+    fn other(&mut self, block: Block, st: &Statement) {
+        let keyword = st.keyword();
+        match keywords::classify(block, keyword) {
+            Some(Class::Ignored(why)) => {
+                self.warn(st.loc, format!("`{keyword}` is ignored: {why}"));
+            }
+            Some(Class::Refused(why)) => self.error(st.loc, format!("`{keyword}`: {why}")),
+            None => {
+                let hint = match keywords::suggestion(block, keyword) {
+                    Some(known) => format!(" (did you mean `{known}`?)"),
+                    None => String::new(),
+                };
+                let skipped = if st.block.is_some() {
+                    " with its { } block"
+                } else {
+                    ""
+                };
+                self.warn(
+                    st.loc,
+                    format!(
+                        "unknown keyword `{keyword}`{hint}, ignored{skipped} (keepalived: \
+                         \"Unknown keyword\")"
+                    ),
+                );
+            }
+        }
     }
 
     fn note(&mut self, path: String, loc: Loc) {
@@ -164,6 +237,76 @@ impl Reader<'_> {
             return false;
         }
         true
+    }
+
+    /// keepalived `KEYWORD [<BOOL>]`: no value means on; on|off|true|false|yes|no.
+    fn switch(&mut self, st: &Statement) -> Option<bool> {
+        if !self.no_block(st) {
+            return None;
+        }
+        match texts(st.args()).as_slice() {
+            [] | ["on" | "true" | "yes"] => Some(true),
+            ["off" | "false" | "no"] => Some(false),
+            [other] => {
+                self.error(
+                    st.loc,
+                    format!(
+                        "`{}`: `{other}` is not one of on, off, true, false, yes, no",
+                        st.keyword()
+                    ),
+                );
+                None
+            }
+            _ => {
+                self.error(
+                    st.loc,
+                    format!("`{}` takes at most one value", st.keyword()),
+                );
+                None
+            }
+        }
+    }
+
+    /// keepalived `vrrp_mcast_group4/6`: a multicast address of the right family.
+    fn group(&mut self, st: &Statement, ipv6: bool) -> Option<IpAddr> {
+        let text = self.arg(st)?;
+        match text.parse::<IpAddr>() {
+            Ok(group) if group.is_multicast() && group.is_ipv6() == ipv6 => Some(group),
+            _ => {
+                let family = if ipv6 { "IPv6" } else { "IPv4" };
+                self.error(
+                    st.loc,
+                    format!(
+                        "`{}`: `{text}` is not an {family} multicast address",
+                        st.keyword()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// keepalived resolves `vrrp_min_garp` against the GARP keywords written explicitly.
+    fn apply_min_garp(&mut self) {
+        if !self.min_garp {
+            return;
+        }
+        let written = |key: &str| self.locations.contains_key(&format!("global.{key}"));
+        let (repeat, delay, refresh) = (
+            written("vrrp_garp_master_repeat"),
+            written("vrrp_garp_master_delay"),
+            written("vrrp_garp_master_refresh"),
+        );
+        let garp = &mut self.cfg.global.garp;
+        if !repeat {
+            garp.master_repeat = 1;
+        }
+        if !delay {
+            garp.master_delay = Duration::ZERO;
+        }
+        if !refresh {
+            garp.master_refresh = None;
+        }
     }
 
     fn number<T: FromStr + PartialOrd + std::fmt::Display>(
@@ -308,7 +451,7 @@ impl Reader<'_> {
             "vrrp_track_process" => self.track_process(st),
             "vrrp_instance" => self.instance(st),
             "vrrp_sync_group" => self.sync_group(st),
-            _ => self.unsupported(st),
+            _ => self.other(Block::TopLevel, st),
         }
     }
 
@@ -371,6 +514,46 @@ impl Reader<'_> {
                     self.cfg.global.garp.na_interval = v;
                 }
             }
+            "vrrp_garp_lower_prio_repeat" => {
+                if let Some(v) = self.number(st, 0u32, 10_000) {
+                    self.cfg.global.garp.lower_prio_repeat = Some(v);
+                }
+            }
+            "vrrp_garp_lower_prio_delay" => {
+                if let Some(v) = self.number(st, 0u64, 86_400) {
+                    self.cfg.global.garp.lower_prio_delay = Some(Duration::from_secs(v));
+                }
+            }
+            "vrrp_min_garp" => {
+                if let Some(on) = self.switch(st) {
+                    self.min_garp = on;
+                }
+            }
+            "vrrp_lower_prio_no_advert" => {
+                if let Some(on) = self.switch(st) {
+                    self.cfg.global.lower_prio_no_advert = on;
+                }
+            }
+            "vrrp_higher_prio_send_advert" => {
+                if let Some(on) = self.switch(st) {
+                    self.cfg.global.higher_prio_send_advert = on;
+                }
+            }
+            "vrrp_down_timer_adverts" => {
+                if let Some(v) = self.number(st, 1u8, 100) {
+                    self.cfg.global.down_timer_adverts = v;
+                }
+            }
+            "vrrp_mcast_group4" => {
+                if let Some(IpAddr::V4(group)) = self.group(st, false) {
+                    self.cfg.global.mcast_group4 = Some(group);
+                }
+            }
+            "vrrp_mcast_group6" => {
+                if let Some(IpAddr::V6(group)) = self.group(st, true) {
+                    self.cfg.global.mcast_group6 = Some(group);
+                }
+            }
             "script_user" => {
                 if self.no_block(st) {
                     match texts(st.args()).as_slice() {
@@ -415,7 +598,7 @@ impl Reader<'_> {
                     }
                 }
             }
-            _ => self.unsupported(st),
+            _ => self.other(Block::Global, st),
         }
     }
 
@@ -494,7 +677,7 @@ impl Reader<'_> {
                         check.init_fail = true;
                     }
                 }
-                _ => self.unsupported(item),
+                _ => self.other(Block::Script, item),
             }
         }
         let Some(command) = command else {
@@ -633,7 +816,7 @@ impl Reader<'_> {
                         spec.terminate_delay = d;
                     }
                 }
-                _ => self.unsupported(item),
+                _ => self.other(Block::TrackProcess, item),
             }
         }
         if self.errors.len() > errors_before {
@@ -695,7 +878,7 @@ impl Reader<'_> {
                         check.reverse = reverse;
                     }
                 }
-                _ => self.unsupported(item),
+                _ => self.other(Block::TrackFile, item),
             }
         }
         match path {
@@ -790,6 +973,10 @@ impl Reader<'_> {
                     self.vips(item, &mut inst, &at);
                     "vips"
                 }
+                "virtual_ipaddress_excluded" => {
+                    self.excluded_vips(item, &mut inst, &at);
+                    "excluded_vips"
+                }
                 "unicast_src_ip" | "mcast_src_ip" => {
                     if let Some(text) = self.arg(item) {
                         inst.source_address = self.address(loc, text);
@@ -838,6 +1025,45 @@ impl Reader<'_> {
                     inst.garp.master_refresh_repeat = self.number(item, 1u32, 10_000);
                     "garp.master_refresh_repeat"
                 }
+                "down_timer_adverts" => {
+                    inst.down_timer_adverts = self.number(item, 1u8, 100);
+                    "down_timer_adverts"
+                }
+                "unicast_fault_no_peer" => {
+                    if self.flag(item) {
+                        inst.unicast_fault_no_peer = true;
+                    }
+                    "unicast_fault_no_peer"
+                }
+                "mcast_dst_ip" => {
+                    if let Some(text) = self.arg(item) {
+                        match text.parse::<IpAddr>() {
+                            Ok(group) if group.is_multicast() => inst.mcast_group = Some(group),
+                            _ => self.error(
+                                loc,
+                                format!("`mcast_dst_ip`: `{text}` is not a multicast address"),
+                            ),
+                        }
+                    }
+                    "mcast_group"
+                }
+                "garp_lower_prio_repeat" => {
+                    inst.garp.lower_prio_repeat = self.number(item, 0u32, 10_000);
+                    "garp.lower_prio_repeat"
+                }
+                "garp_lower_prio_delay" => {
+                    inst.garp.lower_prio_delay =
+                        self.number(item, 0u64, 86_400).map(Duration::from_secs);
+                    "garp.lower_prio_delay"
+                }
+                "lower_prio_no_advert" => {
+                    inst.lower_prio_no_advert = self.switch(item);
+                    "lower_prio_no_advert"
+                }
+                "higher_prio_send_advert" => {
+                    inst.higher_prio_send_advert = self.switch(item);
+                    "higher_prio_send_advert"
+                }
                 "v3_checksum_as_v2" => {
                     if self.flag(item) {
                         inst.v3_checksum = Some(V3Checksum::NoPseudoHeader);
@@ -845,7 +1071,7 @@ impl Reader<'_> {
                     "v3_checksum"
                 }
                 _ => {
-                    self.unsupported(item);
+                    self.other(Block::Instance, item);
                     continue;
                 }
             };
@@ -882,7 +1108,7 @@ impl Reader<'_> {
             match item.keyword() {
                 "auth_type" => kind = self.arg(item).map(|k| (k.to_string(), item.loc)),
                 "auth_pass" => pass = self.arg(item).map(str::to_string),
-                _ => self.unsupported(item),
+                _ => self.other(Block::Authentication, item),
             }
         }
         match kind {
@@ -910,6 +1136,25 @@ impl Reader<'_> {
                 Ok(vip) => {
                     self.note(format!("{at}.vips[{}]", inst.vips.len()), item.loc);
                     inst.vips.push(vip);
+                }
+                Err(e) => self.error(item.loc, e),
+            }
+        }
+    }
+
+    /// `virtual_ipaddress_excluded`: written like `virtual_ipaddress`, either family.
+    fn excluded_vips(&mut self, st: &Statement, inst: &mut Instance, at: &str) {
+        let Some(block) = self.block(st) else { return };
+        for item in block {
+            if item.block.is_some() {
+                self.error(item.loc, "a virtual address takes no { } block");
+                continue;
+            }
+            match Vip::from_words(&texts(&item.words)) {
+                Ok(vip) => {
+                    let index = inst.excluded_vips.len();
+                    self.note(format!("{at}.excluded_vips[{index}]"), item.loc);
+                    inst.excluded_vips.push(vip);
                 }
                 Err(e) => self.error(item.loc, e),
             }
@@ -1048,7 +1293,7 @@ impl Reader<'_> {
                             reverse: t.reverse.unwrap_or(false),
                         }));
                 }
-                _ => self.unsupported(item),
+                _ => self.other(Block::SyncGroup, item),
             }
         }
         self.cfg.sync_groups.push(group);
@@ -1069,5 +1314,111 @@ mod tests {
         let relaxed = text.replace("vrrp_strict", "router_id r1");
         let cfg = parse_keepalived(&relaxed, Path::new("plain.conf")).unwrap();
         assert_eq!(cfg.instances[0].auth_pass.as_deref(), Some("secret"));
+    }
+
+    fn one_instance(global: &str, instance: &str) -> Config {
+        let text = format!(
+            "global_defs {{\n{global}\n}}\nvrrp_instance VI_1 {{\n interface eth0\n \
+             virtual_router_id 51\n{instance}\n virtual_ipaddress {{\n 192.0.2.10\n }}\n}}\n"
+        );
+        parse_keepalived(&text, Path::new("k.conf")).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn error_of(global: &str, instance: &str) -> String {
+        let text = format!(
+            "global_defs {{\n{global}\n}}\nvrrp_instance VI_1 {{\n interface eth0\n \
+             virtual_router_id 51\n{instance}\n virtual_ipaddress {{\n 192.0.2.10\n }}\n}}\n"
+        );
+        match parse_keepalived(&text, Path::new("k.conf")) {
+            Ok(_) => panic!("accepted:\n{text}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn lower_priority_garps_default_to_the_master_burst_like_keepalived() {
+        let cfg = one_instance(" vrrp_garp_master_repeat 3\n vrrp_garp_master_delay 7", "");
+        let garp = cfg.instances[0].garp(&cfg.global);
+        assert_eq!(garp.lower_prio_repeat(), 3);
+        assert_eq!(garp.lower_prio_delay(), Duration::from_secs(7));
+        // An instance's own garp_master_repeat does not change the lower-priority default.
+        let cfg = one_instance("", " garp_master_repeat 2");
+        let garp = cfg.instances[0].garp(&cfg.global);
+        assert_eq!(garp.master_repeat, 2);
+        assert_eq!(garp.lower_prio_repeat(), 5);
+    }
+
+    #[test]
+    fn strict_mode_turns_lower_priority_extras_off_like_keepalived() {
+        let cfg = one_instance(
+            " vrrp_strict\n vrrp_higher_prio_send_advert",
+            " garp_lower_prio_repeat 3\n lower_prio_no_advert false",
+        );
+        let (inst, g) = (&cfg.instances[0], &cfg.global);
+        assert_eq!(inst.garp(g).lower_prio_repeat(), 0);
+        assert_eq!(inst.garp(g).lower_prio_delay(), Duration::ZERO);
+        assert!(inst.lower_prio_no_advert(g));
+        assert!(!inst.higher_prio_send_advert(g));
+    }
+
+    #[test]
+    fn min_garp_sends_one_message_unless_written_explicitly() {
+        let cfg = one_instance(" vrrp_min_garp", "");
+        let garp = &cfg.global.garp;
+        assert_eq!(garp.master_repeat, 1);
+        assert_eq!(garp.master_delay, Duration::ZERO);
+        assert_eq!(garp.lower_prio_repeat(), 1);
+        assert_eq!(garp.lower_prio_delay(), Duration::ZERO);
+        // Order does not matter: explicit values win.
+        let cfg = one_instance(" vrrp_min_garp true\n vrrp_garp_master_repeat 4", "");
+        assert_eq!(cfg.global.garp.master_repeat, 4);
+        assert_eq!(cfg.global.garp.master_delay, Duration::ZERO);
+        let cfg = one_instance(" vrrp_min_garp off", "");
+        assert_eq!(cfg.global.garp.master_repeat, 5);
+    }
+
+    #[test]
+    fn switches_take_keepalived_booleans() {
+        for (word, on) in [("", true), (" on", true), (" yes", true), (" false", false)] {
+            let cfg = one_instance(&format!(" vrrp_lower_prio_no_advert{word}"), "");
+            assert_eq!(cfg.global.lower_prio_no_advert, on, "{word:?}");
+        }
+        let e = error_of("", " higher_prio_send_advert maybe");
+        assert!(
+            e.contains("k.conf:") && e.contains("`maybe` is not one of"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn multicast_groups_must_be_multicast_of_their_family() {
+        let cfg = one_instance(
+            " vrrp_mcast_group4 224.0.0.19\n vrrp_mcast_group6 ff02::99",
+            "",
+        );
+        assert_eq!(cfg.global.group4().to_string(), "224.0.0.19");
+        assert_eq!(cfg.global.group6().to_string(), "ff02::99");
+        for bad in [
+            "vrrp_mcast_group4 192.0.2.1",
+            "vrrp_mcast_group4 ff02::12",
+            "vrrp_mcast_group6 224.0.0.18",
+        ] {
+            let e = error_of(&format!(" {bad}"), "");
+            assert!(
+                e.contains("k.conf:2:") && e.contains("multicast"),
+                "{bad}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn excluded_addresses_may_mix_families_but_not_repeat_a_vip() {
+        let cfg = one_instance(
+            "",
+            " virtual_ipaddress_excluded {\n 192.0.2.11/24\n 2001:db8::11/64 dev eth1\n }",
+        );
+        assert_eq!(cfg.instances[0].excluded_vips.len(), 2);
+        let e = error_of("", " virtual_ipaddress_excluded {\n 192.0.2.10\n }");
+        assert!(e.contains("listed twice"), "{e}");
     }
 }

@@ -7,22 +7,24 @@
 pub mod duration;
 mod error;
 mod keepalived;
+mod keywords;
 mod lexer;
 mod native;
+mod params;
 pub use crate::url;
 mod validate;
 mod vip;
 pub mod words;
 
-pub use error::{ConfigError, ConfigErrors};
-pub use keepalived::parse_keepalived;
-pub use native::{parse_native, to_toml, translate_check};
+pub use error::{ConfigError, ConfigErrors, ConfigWarning};
+pub use keepalived::{parse_keepalived, read_keepalived};
+pub use native::{parse_native, read_native, to_toml, translate_check, translate_checks};
 pub use url::{HttpUrl, Scheme};
 pub use validate::warnings;
 pub use vip::{Scope, Vip};
 
 use serde::{Deserialize, Serialize};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -65,6 +67,39 @@ pub struct Global {
     pub skip_check_adv_addr: bool,
     /// keepalived `max_auto_priority`; accepted, no effect in vipd.
     pub max_auto_priority: Option<i32>,
+    /// Group IPv4 adverts go to and are received on (keepalived `vrrp_mcast_group4`);
+    /// `None` = 224.0.0.18. See [`Global::group4`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mcast_group4: Option<Ipv4Addr>,
+    /// Group of IPv6 adverts (keepalived `vrrp_mcast_group6`); `None` = ff02::12.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mcast_group6: Option<Ipv6Addr>,
+    /// A master does not answer a lower-priority advert with one of its own (keepalived
+    /// `vrrp_lower_prio_no_advert`; always on in strict mode).
+    pub lower_prio_no_advert: bool,
+    /// A master sends one more advert before yielding to a higher priority (keepalived
+    /// `vrrp_higher_prio_send_advert`; off in strict mode).
+    pub higher_prio_send_advert: bool,
+    /// Adverts a backup misses before it takes over, 1..=100 (keepalived
+    /// `vrrp_down_timer_adverts`; RFC 5798: 3).
+    pub down_timer_adverts: u8,
+}
+
+/// VRRP group for IPv4 (RFC 5798 5.1.1.2).
+pub const DEFAULT_GROUP4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
+/// VRRP group for IPv6 (RFC 5798 5.1.2.2).
+pub const DEFAULT_GROUP6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
+
+impl Global {
+    /// The multicast group of IPv4 adverts.
+    pub fn group4(&self) -> Ipv4Addr {
+        self.mcast_group4.unwrap_or(DEFAULT_GROUP4)
+    }
+
+    /// The multicast group of IPv6 adverts.
+    pub fn group6(&self) -> Ipv6Addr {
+        self.mcast_group6.unwrap_or(DEFAULT_GROUP6)
+    }
 }
 
 impl Default for Global {
@@ -80,9 +115,17 @@ impl Default for Global {
             strict: false,
             skip_check_adv_addr: false,
             max_auto_priority: None,
+            mcast_group4: None,
+            mcast_group6: None,
+            lower_prio_no_advert: false,
+            higher_prio_send_advert: false,
+            down_timer_adverts: DEFAULT_DOWN_TIMER_ADVERTS,
         }
     }
 }
+
+/// RFC 5798: Master_Down_Interval = 3 x Master_Adver_Interval + Skew_Time.
+pub const DEFAULT_DOWN_TIMER_ADVERTS: u8 = 3;
 
 /// Gratuitous ARP / unsolicited neighbour advertisement settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -107,6 +150,30 @@ pub struct Garp {
     /// Pause between two unsolicited NAs on one interface (keepalived `vrrp_gna_interval`).
     #[serde(with = "duration::serde_text")]
     pub na_interval: Duration,
+    /// Messages per burst when a master hears a lower priority (keepalived
+    /// `vrrp_garp_lower_prio_repeat`); `None` = `master_repeat`. See [`Garp::lower_prio_repeat`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lower_prio_repeat: Option<u32>,
+    /// Second such burst this long later (keepalived `vrrp_garp_lower_prio_delay`); `None` =
+    /// `master_delay`, zero = none.
+    #[serde(
+        with = "duration::serde_text_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub lower_prio_delay: Option<Duration>,
+}
+
+impl Garp {
+    /// Messages per burst after hearing a lower priority as master (keepalived's default:
+    /// as many as on becoming master).
+    pub fn lower_prio_repeat(&self) -> u32 {
+        self.lower_prio_repeat.unwrap_or(self.master_repeat)
+    }
+
+    /// Delay of the second lower-priority burst (default: `master_delay`); zero = none.
+    pub fn lower_prio_delay(&self) -> Duration {
+        self.lower_prio_delay.unwrap_or(self.master_delay)
+    }
 }
 
 impl Default for Garp {
@@ -118,6 +185,8 @@ impl Default for Garp {
             master_refresh_repeat: 1,
             interval: Duration::ZERO,
             na_interval: Duration::ZERO,
+            lower_prio_repeat: None,
+            lower_prio_delay: None,
         }
     }
 }
@@ -140,6 +209,13 @@ pub struct GarpOverride {
     pub master_refresh: Option<Duration>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub master_refresh_repeat: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lower_prio_repeat: Option<u32>,
+    #[serde(
+        with = "duration::serde_text_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub lower_prio_delay: Option<Duration>,
 }
 
 impl GarpOverride {
@@ -199,12 +275,27 @@ pub struct Instance {
     pub auth_pass: Option<String>,
     #[serde(default)]
     pub vips: Vec<Vip>,
+    /// Addresses added and removed with the VIPs but not listed in adverts, of either family
+    /// (keepalived `virtual_ipaddress_excluded`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excluded_vips: Vec<Vip>,
     /// Source address of adverts (keepalived `unicast_src_ip` / `mcast_src_ip`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_address: Option<IpAddr>,
     /// Send adverts to these addresses instead of the multicast group.
     #[serde(default)]
     pub unicast_peers: Vec<IpAddr>,
+    /// With no `unicast_peers`, stay in FAULT instead of falling back to multicast (keepalived
+    /// `unicast_fault_no_peer`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unicast_fault_no_peer: bool,
+    /// This instance's multicast group instead of the global one (keepalived
+    /// `mcast_dst_ip`); instances on different groups may share a VRID on one interface.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcast_group: Option<IpAddr>,
+    /// Overrides [`Global::down_timer_adverts`] (keepalived `down_timer_adverts`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub down_timer_adverts: Option<u8>,
     /// Checks (not of kind `file`) whose state changes this instance's priority.
     #[serde(default)]
     pub track_checks: Vec<TrackCheck>,
@@ -220,6 +311,12 @@ pub struct Instance {
     /// Overrides [`Global::v3_checksum`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub v3_checksum: Option<V3Checksum>,
+    /// Overrides [`Global::lower_prio_no_advert`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lower_prio_no_advert: Option<bool>,
+    /// Overrides [`Global::higher_prio_send_advert`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub higher_prio_send_advert: Option<bool>,
 }
 
 fn default_priority() -> u8 {
@@ -249,14 +346,20 @@ impl Instance {
             preempt_delay: Duration::ZERO,
             auth_pass: None,
             vips: Vec::new(),
+            excluded_vips: Vec::new(),
             source_address: None,
             unicast_peers: Vec::new(),
+            unicast_fault_no_peer: false,
+            mcast_group: None,
+            down_timer_adverts: None,
             track_checks: Vec::new(),
             track_interfaces: Vec::new(),
             track_files: Vec::new(),
             notify: Notify::default(),
             garp: GarpOverride::default(),
             v3_checksum: None,
+            lower_prio_no_advert: None,
+            higher_prio_send_advert: None,
         }
     }
 
@@ -286,9 +389,19 @@ impl Instance {
         vip.interface.as_deref().unwrap_or(&self.interface)
     }
 
-    /// GARP settings with this instance's overrides applied.
+    /// GARP settings with this instance's overrides applied. The lower-priority settings come
+    /// out resolved as keepalived resolves them: the instance's, else the global ones, else the
+    /// global `master_repeat`/`master_delay`; none in strict mode.
     pub fn garp(&self, global: &Global) -> Garp {
         let g = &global.garp;
+        let (lower_prio_repeat, lower_prio_delay) = if global.strict {
+            (0, Duration::ZERO)
+        } else {
+            (
+                self.garp.lower_prio_repeat.unwrap_or(g.lower_prio_repeat()),
+                self.garp.lower_prio_delay.unwrap_or(g.lower_prio_delay()),
+            )
+        };
         Garp {
             master_delay: self.garp.master_delay.unwrap_or(g.master_delay),
             master_repeat: self.garp.master_repeat.unwrap_or(g.master_repeat),
@@ -299,7 +412,52 @@ impl Instance {
                 .unwrap_or(g.master_refresh_repeat),
             interval: g.interval,
             na_interval: g.na_interval,
+            lower_prio_repeat: Some(lower_prio_repeat),
+            lower_prio_delay: Some(lower_prio_delay),
         }
+    }
+
+    /// Whether a master stays silent on hearing a lower priority (always in strict mode).
+    pub fn lower_prio_no_advert(&self, global: &Global) -> bool {
+        global.strict
+            || self
+                .lower_prio_no_advert
+                .unwrap_or(global.lower_prio_no_advert)
+    }
+
+    /// Whether a master advertises once more before yielding (never in strict mode).
+    pub fn higher_prio_send_advert(&self, global: &Global) -> bool {
+        !global.strict
+            && self
+                .higher_prio_send_advert
+                .unwrap_or(global.higher_prio_send_advert)
+    }
+
+    /// The multicast group of this instance's adverts; `None` for unicast.
+    pub fn group(&self, global: &Global) -> Option<IpAddr> {
+        if !self.unicast_peers.is_empty() {
+            return None;
+        }
+        Some(self.mcast_group.unwrap_or(if self.is_ipv6() {
+            IpAddr::V6(global.group6())
+        } else {
+            IpAddr::V4(global.group4())
+        }))
+    }
+
+    /// `unicast_fault_no_peer` without any peer: the instance must not run.
+    pub fn lacks_unicast_peers(&self) -> bool {
+        self.unicast_fault_no_peer && self.unicast_peers.is_empty()
+    }
+
+    /// Adverts a backup misses before it takes over.
+    pub fn down_timer_adverts(&self, global: &Global) -> u8 {
+        self.down_timer_adverts.unwrap_or(global.down_timer_adverts)
+    }
+
+    /// Every address the master holds: the VIPs, then the excluded ones.
+    pub fn all_vips(&self) -> impl Iterator<Item = &Vip> {
+        self.vips.iter().chain(self.excluded_vips.iter())
     }
 
     pub fn v3_checksum(&self, global: &Global) -> V3Checksum {
@@ -603,28 +761,98 @@ pub fn is_native_path(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "toml")
 }
 
+/// A configuration as read, with what vipd accepted but wants the user to know: keywords
+/// it ignores or reads differently from keepalived, unknown words, semantic differences.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub config: Config,
+    /// In file order for keepalived.conf (parse-time ones first), then semantic ones.
+    pub warnings: Vec<ConfigWarning>,
+    /// Where items were written (keepalived.conf): field path as in validation problems
+    /// (`check[2]`, `instance[0].notify.master`) -> file and line.
+    pub locations: std::collections::BTreeMap<String, (PathBuf, usize)>,
+}
+
+impl Loaded {
+    /// A warning about the item at `path`, pinned to the line of it (or of the nearest
+    /// enclosing item) when known, else to `file`.
+    pub fn warning_at(&self, file: &Path, path: &str, message: impl Into<String>) -> ConfigWarning {
+        let mut at = path;
+        loop {
+            if let Some((f, line)) = self.locations.get(at) {
+                return ConfigWarning::at_line(f, *line, message);
+            }
+            match at.rfind(['.', '[']) {
+                Some(cut) => at = &at[..cut],
+                None => return ConfigWarning::in_file(file, message),
+            }
+        }
+    }
+}
+
+/// How to read a keepalived.conf beyond its text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// keepalived's config id (`-i`): lines `@ID ...` are read only when ID matches it,
+    /// lines `@^ID ...` only when it does not. keepalived's default is the host name up to
+    /// its first dot.
+    pub config_id: String,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            config_id: default_config_id(),
+        }
+    }
+}
+
+/// The host name up to its first dot, as keepalived's default config id.
+pub fn default_config_id() -> String {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    name.trim().split('.').next().unwrap_or("").to_string()
+}
+
 /// Reads and validates a configuration file.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    read(path, &ReadOptions::default()).map(|loaded| loaded.config)
+}
+
+/// Reads and validates a configuration file, keeping the warnings.
+pub fn read(path: &Path, options: &ReadOptions) -> Result<Loaded, ConfigErrors> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError::in_file(path, format!("cannot read: {e}")))?;
     if is_native_path(path) {
-        parse_native(&text, path)
+        read_native(&text, path)
     } else {
-        parse_keepalived(&text, path)
+        read_keepalived(&text, path, options)
     }
 }
 
 /// Loads the first of [`DEFAULT_PATHS`] that exists.
 pub fn load_default() -> Result<(PathBuf, Config), ConfigErrors> {
+    read_default(&ReadOptions::default()).map(|(path, loaded)| (path, loaded.config))
+}
+
+/// Reads the first of [`DEFAULT_PATHS`] that exists, keeping the warnings.
+pub fn read_default(options: &ReadOptions) -> Result<(PathBuf, Loaded), ConfigErrors> {
     let candidates: Vec<PathBuf> = DEFAULT_PATHS.iter().map(PathBuf::from).collect();
-    load_first(&candidates)
+    read_first(&candidates, options)
 }
 
 /// Loads the first existing file of `candidates`.
 pub fn load_first(candidates: &[PathBuf]) -> Result<(PathBuf, Config), ConfigErrors> {
+    read_first(candidates, &ReadOptions::default()).map(|(path, loaded)| (path, loaded.config))
+}
+
+/// Reads the first existing file of `candidates`, keeping the warnings.
+pub fn read_first(
+    candidates: &[PathBuf],
+    options: &ReadOptions,
+) -> Result<(PathBuf, Loaded), ConfigErrors> {
     for path in candidates {
         if path.exists() {
-            return load(path).map(|cfg| (path.clone(), cfg));
+            return read(path, options).map(|loaded| (path.clone(), loaded));
         }
     }
     let tried: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();

@@ -1,9 +1,9 @@
 //! vipd's native TOML format: reading (with the line of any syntax or type error) and
 //! writing ([`to_toml`], the output of `vipd import-keepalived`).
 
-use super::error::{ConfigError, ConfigErrors};
+use super::error::{ConfigError, ConfigErrors, ConfigWarning};
 use super::{
-    duration, validate, Check, CheckKind, Config, HttpUrl, Instance, Notify, NotifyScript,
+    duration, validate, Check, CheckKind, Config, HttpUrl, Instance, Loaded, Notify, NotifyScript,
     ParamMatch, ProcessCheck, ProcessMatch,
 };
 use serde::{Deserialize, Serialize};
@@ -28,6 +28,26 @@ pub fn parse_native(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
             .map(|p| ConfigError::in_file(path, format!("field `{}`: {}", p.path, p.message)))
             .collect(),
     ))
+}
+
+/// [`parse_native`] with the semantic warnings (`FILE: warning: field `path`: message`).
+pub fn read_native(text: &str, path: &Path) -> Result<Loaded, ConfigErrors> {
+    let config = parse_native(text, path)?;
+    let warnings = validate::warning_problems(&config)
+        .into_iter()
+        .map(|p| {
+            if p.path.is_empty() {
+                ConfigWarning::in_file(path, p.message)
+            } else {
+                ConfigWarning::in_file(path, format!("field `{}`: {}", p.path, p.message))
+            }
+        })
+        .collect();
+    Ok(Loaded {
+        config,
+        warnings,
+        locations: Default::default(),
+    })
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -503,6 +523,21 @@ fn write_config(out: &mut String, cfg: &Config) -> std::fmt::Result {
     if let Some(p) = g.max_auto_priority {
         writeln!(global, "max_auto_priority = {p}")?;
     }
+    if let Some(group) = g.mcast_group4 {
+        writeln!(global, "mcast_group4 = {}", quote(&group.to_string()))?;
+    }
+    if let Some(group) = g.mcast_group6 {
+        writeln!(global, "mcast_group6 = {}", quote(&group.to_string()))?;
+    }
+    if g.lower_prio_no_advert {
+        writeln!(global, "lower_prio_no_advert = true")?;
+    }
+    if g.higher_prio_send_advert {
+        writeln!(global, "higher_prio_send_advert = true")?;
+    }
+    if g.down_timer_adverts != d.down_timer_adverts {
+        writeln!(global, "down_timer_adverts = {}", g.down_timer_adverts)?;
+    }
     let mut garp = String::new();
     let dg = &d.garp;
     if g.garp.master_delay != dg.master_delay {
@@ -527,6 +562,12 @@ fn write_config(out: &mut String, cfg: &Config) -> std::fmt::Result {
     if g.garp.na_interval != dg.na_interval {
         writeln!(garp, "na_interval = {}", dur(g.garp.na_interval))?;
     }
+    if let Some(v) = g.garp.lower_prio_repeat {
+        writeln!(garp, "lower_prio_repeat = {v}")?;
+    }
+    if let Some(v) = g.garp.lower_prio_delay {
+        writeln!(garp, "lower_prio_delay = {}", dur(v))?;
+    }
     if !global.is_empty() {
         write!(out, "\n[global]\n{global}")?;
     }
@@ -537,7 +578,7 @@ fn write_config(out: &mut String, cfg: &Config) -> std::fmt::Result {
         write_instance(out, inst)?;
     }
     for check in &cfg.checks {
-        write_check(out, &translate_check(check))?;
+        write_check(out, check)?;
     }
     for group in &cfg.sync_groups {
         write!(
@@ -604,6 +645,28 @@ fn write_instance(out: &mut String, inst: &Instance) -> std::fmt::Result {
             writeln!(out, "]")?;
         }
     }
+    if !inst.excluded_vips.is_empty() {
+        writeln!(out, "excluded_vips = [")?;
+        for vip in &inst.excluded_vips {
+            writeln!(out, "  {},", quote(&vip.to_string()))?;
+        }
+        writeln!(out, "]")?;
+    }
+    if inst.unicast_fault_no_peer {
+        writeln!(out, "unicast_fault_no_peer = true")?;
+    }
+    if let Some(group) = inst.mcast_group {
+        writeln!(out, "mcast_group = {}", quote(&group.to_string()))?;
+    }
+    if let Some(n) = inst.down_timer_adverts {
+        writeln!(out, "down_timer_adverts = {n}")?;
+    }
+    if let Some(on) = inst.lower_prio_no_advert {
+        writeln!(out, "lower_prio_no_advert = {on}")?;
+    }
+    if let Some(on) = inst.higher_prio_send_advert {
+        writeln!(out, "higher_prio_send_advert = {on}")?;
+    }
     if let Some(src) = inst.source_address {
         writeln!(out, "source_address = {}", quote(&src.to_string()))?;
     }
@@ -638,6 +701,12 @@ fn write_instance(out: &mut String, inst: &Instance) -> std::fmt::Result {
         }
         if let Some(v) = garp.master_refresh_repeat {
             writeln!(out, "master_refresh_repeat = {v}")?;
+        }
+        if let Some(v) = garp.lower_prio_repeat {
+            writeln!(out, "lower_prio_repeat = {v}")?;
+        }
+        if let Some(v) = garp.lower_prio_delay {
+            writeln!(out, "lower_prio_delay = {}", dur(v))?;
         }
     }
     Ok(())
@@ -794,10 +863,18 @@ fn toml_enum<T: Serialize>(value: &T) -> String {
         .unwrap_or_default()
 }
 
+/// `cfg` with every exec check whose command a native check means exactly replaced by that
+/// check (see [`translate_check`]): what `vipd import-keepalived` writes.
+pub fn translate_checks(cfg: &Config) -> Config {
+    let mut out = cfg.clone();
+    out.checks = cfg.checks.iter().map(translate_check).collect();
+    out
+}
+
 /// The native check an exec check means, when its command is a one-liner whose meaning a
 /// native check has exactly (`killall -0 haproxy`, `curl -sfk https://127.0.0.1:6443/healthz
 /// -o /dev/null`, `nc -z 127.0.0.1 6443`; see `check::oneliner`); otherwise the check as it
-/// is. `vipd import-keepalived` writes checks through this.
+/// is.
 pub fn translate_check(check: &Check) -> Check {
     use crate::check::oneliner::{self, OneLiner};
     use crate::check::process::Matcher;

@@ -4,6 +4,7 @@
 
 use super::{CheckKind, Config, Instance};
 use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 use std::time::Duration;
 
 /// One validation failure, about the field at `path`.
@@ -37,7 +38,7 @@ pub fn problems(cfg: &Config) -> Vec<Problem> {
     check_global(cfg, &mut out);
     check_checks(cfg, &mut out);
     let mut names = HashSet::new();
-    let mut routers: HashMap<(&str, u8, bool), &str> = HashMap::new();
+    let mut routers: HashMap<(&str, u8, bool, Option<IpAddr>), &str> = HashMap::new();
     for (i, instance) in cfg.instances.iter().enumerate() {
         let at = format!("instance[{i}]");
         if !names.insert(instance.name.as_str()) {
@@ -46,10 +47,12 @@ pub fn problems(cfg: &Config) -> Vec<Problem> {
                 format!("instance name `{}` is used twice", instance.name),
             );
         }
+        // Instances on different multicast groups are different virtual routers.
         let key = (
             instance.interface.as_str(),
             instance.vrid,
             instance.is_ipv6(),
+            instance.group(&cfg.global),
         );
         if let Some(other) = routers.insert(key, &instance.name) {
             out.add(
@@ -72,6 +75,28 @@ fn check_global(cfg: &Config, out: &mut Problems) {
         out.add(
             "global.vrrp_version",
             format!("VRRP version {} is not 2 or 3", g.vrrp_version),
+        );
+    }
+    if let Some(group) = g.mcast_group4 {
+        if !group.is_multicast() {
+            out.add(
+                "global.mcast_group4",
+                format!("{group} is not an IPv4 multicast address (224.0.0.0/4)"),
+            );
+        }
+    }
+    if let Some(group) = g.mcast_group6 {
+        if !group.is_multicast() {
+            out.add(
+                "global.mcast_group6",
+                format!("{group} is not an IPv6 multicast address (ff00::/8)"),
+            );
+        }
+    }
+    if !(1..=100).contains(&g.down_timer_adverts) {
+        out.add(
+            "global.down_timer_adverts",
+            format!("{} is not in 1..=100", g.down_timer_adverts),
         );
     }
     if let Some(p) = g.max_auto_priority {
@@ -244,6 +269,31 @@ fn check_instance(cfg: &Config, inst: &Instance, at: &str, out: &mut Problems) {
             );
         }
     }
+    // Excluded addresses are never in an advert, so either family is fine.
+    for (j, vip) in inst.excluded_vips.iter().enumerate() {
+        if !seen.insert(vip.address) {
+            out.add(
+                format!("{at}.excluded_vips[{j}]"),
+                format!("address {} is listed twice", vip.address),
+            );
+        }
+    }
+    if let Some(group) = inst.mcast_group {
+        if !group.is_multicast() || group.is_ipv6() != ipv6 {
+            out.add(
+                format!("{at}.mcast_group"),
+                format!("{group} is not an {} multicast address", family(ipv6)),
+            );
+        }
+    }
+    if let Some(n) = inst.down_timer_adverts {
+        if !(1..=100).contains(&n) {
+            out.add(
+                format!("{at}.down_timer_adverts"),
+                format!("{n} is not in 1..=100"),
+            );
+        }
+    }
     if let Some(src) = inst.source_address {
         if src.is_ipv6() != ipv6 {
             out.add(
@@ -310,19 +360,11 @@ fn check_instance(cfg: &Config, inst: &Instance, at: &str, out: &mut Problems) {
             );
         }
     }
-    if cfg.global.strict {
-        if !inst.unicast_peers.is_empty() {
-            out.add(
-                format!("{at}.unicast_peers"),
-                "strict mode does not allow unicast peers",
-            );
-        }
-        if inst.vips.is_empty() {
-            out.add(
-                format!("{at}.vips"),
-                "strict mode needs at least one virtual address",
-            );
-        }
+    if cfg.global.strict && inst.vips.is_empty() {
+        out.add(
+            format!("{at}.vips"),
+            "strict mode needs at least one virtual address",
+        );
     }
     check_track_lists(
         cfg,
@@ -444,49 +486,86 @@ fn check_sync_groups(cfg: &Config, out: &mut Problems) {
 }
 
 /// Things that are valid but behave differently from what the file may suggest, or from
-/// keepalived. `vipd check` prints them; the daemon logs them at start.
+/// keepalived. `vipd check` prints them; the daemon logs them at start and on reload.
 pub fn warnings(cfg: &Config) -> Vec<String> {
-    let mut out = Vec::new();
+    warning_problems(cfg)
+        .into_iter()
+        .map(|p| p.message)
+        .collect()
+}
+
+/// [`warnings`] with the field each one is about, so the readers can name its line.
+pub fn warning_problems(cfg: &Config) -> Vec<Problem> {
+    let mut out = Problems(Vec::new());
     if cfg.instances.is_empty() {
-        out.push("no instances are configured".to_string());
+        out.add("", "no instances are configured");
     }
     if cfg.global.max_auto_priority.is_some() {
-        out.push("max_auto_priority has no effect in vipd".to_string());
+        out.add(
+            "global.max_auto_priority",
+            "max_auto_priority has no effect in vipd",
+        );
     }
-    for inst in &cfg.instances {
+    for (i, inst) in cfg.instances.iter().enumerate() {
+        let at = format!("instance[{i}]");
         let name = &inst.name;
         if !inst.preempt && inst.initial_state == super::InitialState::Master {
-            out.push(format!(
-                "instance `{name}`: keepalived ignores nopreempt with state MASTER; vipd \
-                 honours it (the instance will not preempt)"
-            ));
+            out.add(
+                format!("{at}.preempt"),
+                format!(
+                    "instance `{name}`: keepalived ignores nopreempt with state MASTER; vipd \
+                     honours it (the instance will not preempt)"
+                ),
+            );
         }
         if !inst.preempt && inst.priority == 255 {
-            out.push(format!(
-                "instance `{name}`: priority 255 (address owner) always takes over; \
-                 nopreempt has no effect"
-            ));
+            out.add(
+                format!("{at}.preempt"),
+                format!(
+                    "instance `{name}`: priority 255 (address owner) always takes over; \
+                     nopreempt has no effect"
+                ),
+            );
         }
         if inst.vips.is_empty() {
-            out.push(format!("instance `{name}` has no virtual addresses"));
+            out.add(
+                at.clone(),
+                format!("instance `{name}` has no virtual addresses"),
+            );
+        }
+        if inst.lacks_unicast_peers() {
+            out.add(
+                at.clone(),
+                format!(
+                    "instance `{name}`: unicast_fault_no_peer and no unicast peers: it stays in \
+                     FAULT"
+                ),
+            );
         }
         if let Some(pass) = &inst.auth_pass {
             if inst.version(&cfg.global) == 3 {
-                out.push(format!(
-                    "instance `{name}`: VRRPv3 has no authentication; the password is not used"
-                ));
+                out.add(
+                    format!("{at}.auth_pass"),
+                    format!(
+                        "instance `{name}`: VRRPv3 has no authentication; the password is not used"
+                    ),
+                );
             } else if cfg.global.strict {
-                out.push(format!(
-                    "instance `{name}`: keepalived ignores authentication in strict mode; vipd \
-                     sends and checks the password, so every router must have it"
-                ));
+                out.add(
+                    format!("{at}.auth_pass"),
+                    format!(
+                        "instance `{name}`: keepalived ignores authentication in strict mode; vipd \
+                         sends and checks the password, so every router must have it"
+                    ),
+                );
             }
             if pass.len() > 8 {
-                out.push(format!(
-                    "instance `{name}`: only the first 8 bytes of the password are used"
-                ));
+                out.add(
+                    format!("{at}.auth_pass"),
+                    format!("instance `{name}`: only the first 8 bytes of the password are used"),
+                );
             }
         }
     }
-    out
+    out.0
 }

@@ -35,9 +35,10 @@ pub enum Family {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// Join the VRRP group on the interface; the source is the interface's primary IPv4
-    /// address or its IPv6 link-local address (looked up again before each send).
-    Multicast,
+    /// Join `group` (the VRRP group, or keepalived's `vrrp_mcast_group4/6`) on the interface;
+    /// the source is the interface's primary IPv4 address or its IPv6 link-local address
+    /// (looked up again before each send).
+    Multicast { group: IpAddr },
     /// No group membership; adverts leave from `src`.
     Unicast { src: IpAddr },
 }
@@ -95,16 +96,18 @@ impl VrrpSocket {
                 format!("interface {ifname:?} does not exist"),
             )
         })?;
-        if let Mode::Unicast { src } = mode {
-            if matches!(
-                (family, src),
-                (Family::V4, IpAddr::V6(_)) | (Family::V6, IpAddr::V4(_))
-            ) {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!("unicast source {src} is not of the socket's family {family:?}"),
-                ));
-            }
+        let (address, what) = match mode {
+            Mode::Unicast { src } => (src, "unicast source"),
+            Mode::Multicast { group } => (group, "multicast group"),
+        };
+        if matches!(
+            (family, address),
+            (Family::V4, IpAddr::V6(_)) | (Family::V6, IpAddr::V4(_))
+        ) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{what} {address} is not of the socket's family {family:?}"),
+            ));
         }
         let domain = match family {
             Family::V4 => libc::AF_INET,
@@ -169,13 +172,22 @@ impl VrrpSocket {
                     &request,
                     "IP_MULTICAST_IF",
                 )?;
-                if mode == Mode::Multicast {
+                if let Mode::Multicast {
+                    group: IpAddr::V4(group),
+                } = mode
+                {
+                    let join = libc::ip_mreqn {
+                        imr_multiaddr: libc::in_addr {
+                            s_addr: u32::from(group).to_be(),
+                        },
+                        ..request
+                    };
                     set_option(
                         raw,
                         libc::IPPROTO_IP,
                         libc::IP_ADD_MEMBERSHIP,
-                        &request,
-                        "IP_ADD_MEMBERSHIP 224.0.0.18",
+                        &join,
+                        &format!("IP_ADD_MEMBERSHIP {group}"),
                     )?;
                 }
             }
@@ -202,10 +214,13 @@ impl VrrpSocket {
                 )?;
                 set_int(raw, v6, libc::IPV6_RECVPKTINFO, 1, "IPV6_RECVPKTINFO")?;
                 set_int(raw, v6, libc::IPV6_RECVHOPLIMIT, 1, "IPV6_RECVHOPLIMIT")?;
-                if mode == Mode::Multicast {
+                if let Mode::Multicast {
+                    group: IpAddr::V6(group),
+                } = mode
+                {
                     let request = libc::ipv6_mreq {
                         ipv6mr_multiaddr: libc::in6_addr {
-                            s6_addr: VRRP_GROUP_V6.octets(),
+                            s6_addr: group.octets(),
                         },
                         ipv6mr_interface: ifindex,
                     };
@@ -214,7 +229,7 @@ impl VrrpSocket {
                         v6,
                         libc::IPV6_ADD_MEMBERSHIP,
                         &request,
-                        "IPV6_ADD_MEMBERSHIP ff02::12",
+                        &format!("IPV6_ADD_MEMBERSHIP {group}"),
                     )?;
                 }
             }

@@ -106,7 +106,10 @@ impl Daemon {
         let own: Vec<(String, bool)> = self
             .routers
             .iter()
-            .map(|r| (r.cfg.name.clone(), !r.link_up || r.check_fault))
+            .map(|r| {
+                let fault = !r.link_up || r.check_fault || r.cfg.lacks_unicast_peers();
+                (r.cfg.name.clone(), fault)
+            })
             .collect();
         let faulty = |name: &str| own.iter().any(|(n, f)| n == name && *f);
         for router in &mut self.routers {

@@ -22,12 +22,12 @@ use tracing::{error, info, warn};
 use crate::check::{CheckEvent, CheckRunnerHandle};
 use crate::config::{self, Config};
 use crate::control::StatusReport;
-use crate::net::announce::Announcer;
+use crate::net::announce::{AnnouncePacer, Announcer};
 use crate::net::monitor::{Monitor, NetEvent};
 use crate::net::netlink::Netlink;
 use crate::net::socket::{Received, VrrpSocket};
 use crate::notify::{self, Notifier, NotifyState};
-use crate::vrrp::instance::{Action, ReceivedAdvert, State};
+use crate::vrrp::instance::{Action, AnnounceCause, ReceivedAdvert, State};
 use crate::vrrp::packet::{self, DropReason, RxMeta};
 use router::{Router, SocketKey};
 use tasks::{
@@ -37,22 +37,36 @@ use tasks::{
 
 /// Runs the daemon until SIGTERM/SIGINT. Errors are start-up failures (bad config, no
 /// netlink, socket in use) and come back as one printable message.
-pub fn run(config_path: Option<PathBuf>, socket: PathBuf) -> Result<(), String> {
+pub fn run(
+    config_path: Option<PathBuf>,
+    socket: PathBuf,
+    read_options: config::ReadOptions,
+) -> Result<(), String> {
     init_logging();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async move {
-        let (path, cfg) = match &config_path {
-            Some(path) => config::load(path)
-                .map(|cfg| (path.clone(), cfg))
+        let (path, loaded) = match &config_path {
+            Some(path) => config::read(path, &read_options)
+                .map(|loaded| (path.clone(), loaded))
                 .map_err(|e| e.to_string().trim_end().to_string())?,
-            None => config::load_default().map_err(|e| e.to_string().trim_end().to_string())?,
+            None => config::read_default(&read_options)
+                .map_err(|e| e.to_string().trim_end().to_string())?,
         };
-        let mut daemon = Daemon::new(path, cfg, socket)?;
+        log_config_warnings(&loaded.warnings);
+        let mut daemon = Daemon::new(path, loaded.config, socket)?;
+        daemon.read_options = read_options;
         daemon.serve().await
     })
+}
+
+/// Warnings never stop the daemon; they are logged once per (re)load.
+fn log_config_warnings(warnings: &[config::ConfigWarning]) {
+    for warning in warnings {
+        warn!("{warning}");
+    }
 }
 
 fn init_logging() {
@@ -89,22 +103,18 @@ impl Drop for OpenSocket {
     }
 }
 
-/// A pending GARP/NA burst: `remaining` more rounds, the next one at `at`.
-struct AnnounceBurst {
-    at: Instant,
-    router: String,
-    remaining: u32,
-}
-
 struct Daemon {
     config_path: PathBuf,
+    /// How the file is read again on SIGHUP (keepalived's config id).
+    read_options: config::ReadOptions,
     config: Config,
     socket_path: PathBuf,
     routers: Vec<Router>,
     sockets: BTreeMap<SocketKey, OpenSocket>,
     netlink: Netlink,
     announcer: Option<Announcer>,
-    bursts: Vec<AnnounceBurst>,
+    /// Gratuitous ARPs / NAs waiting for their turn on their interface.
+    pacer: AnnouncePacer,
     events_tx: mpsc::Sender<Event>,
     events_rx: mpsc::Receiver<Event>,
     stopping: bool,
@@ -135,13 +145,14 @@ impl Daemon {
             .collect();
         Ok(Daemon {
             config_path,
+            read_options: config::ReadOptions::default(),
             config,
             socket_path,
             routers,
             sockets: BTreeMap::new(),
             netlink,
             announcer,
-            bursts: Vec::new(),
+            pacer: AnnouncePacer::default(),
             events_tx,
             events_rx,
             stopping: false,
@@ -208,7 +219,7 @@ impl Daemon {
                     router.fsm.handle_timeout(now);
                 }
             }
-            self.run_bursts(now);
+            self.send_due_announcements(now);
             self.process_actions().await;
         }
         control.abort();
@@ -224,7 +235,7 @@ impl Daemon {
         self.routers
             .iter()
             .filter_map(|r| r.fsm.poll_timeout())
-            .chain(self.bursts.iter().map(|b| b.at))
+            .chain(self.pacer.next_deadline())
             .min()
     }
 
@@ -252,7 +263,7 @@ impl Daemon {
         let Some(router) = self.routers.get(index) else {
             return;
         };
-        for vip in &router.cfg.vips {
+        for vip in router.cfg.all_vips() {
             let ifname = router.cfg.vip_interface(vip);
             let Ok(Some(ifindex)) = self.netlink.link_index(ifname) else {
                 continue;
@@ -385,6 +396,13 @@ impl Daemon {
                 &received.data[..],
             ),
         };
+        // Sent to another group joined on this interface: another socket's instances.
+        if key
+            .group
+            .is_some_and(|group| dst.is_multicast() && dst != group)
+        {
+            return;
+        }
         // Our own adverts (unicast to a peer list that names us, or looped multicast).
         if self.routers.iter().any(|r| r.source == Some(src)) {
             return;
@@ -580,8 +598,7 @@ impl Daemon {
             }
             for vip in router
                 .cfg
-                .vips
-                .iter()
+                .all_vips()
                 .filter(|v| v.address == addr && router.cfg.vip_interface(v) == name)
             {
                 warn!(
@@ -602,13 +619,21 @@ impl Daemon {
 
     /// Carries out what the state machines asked for, until none has anything left.
     async fn process_actions(&mut self) {
-        for index in 0..self.routers.len() {
-            while let Some(action) = self
-                .routers
-                .get_mut(index)
-                .and_then(|r| r.fsm.poll_action())
-            {
-                self.perform(index, action).await;
+        // An action of one instance can give another work (sync group announcements).
+        loop {
+            let mut performed = false;
+            for index in 0..self.routers.len() {
+                while let Some(action) = self
+                    .routers
+                    .get_mut(index)
+                    .and_then(|r| r.fsm.poll_action())
+                {
+                    performed = true;
+                    self.perform(index, action).await;
+                }
+            }
+            if !performed {
+                return;
             }
         }
     }
@@ -636,26 +661,26 @@ impl Daemon {
             }
             Action::AddVips => {
                 router.vips_installed = true;
-                for vip in &router.cfg.vips {
+                for vip in router.cfg.all_vips() {
                     add_vip(&self.netlink, &router.cfg, vip);
                 }
             }
             Action::RemoveVips => {
                 router.vips_installed = false;
-                for vip in &router.cfg.vips {
+                self.pacer.cancel(&router.cfg.name);
+                for vip in router.cfg.all_vips() {
                     remove_vip(&self.netlink, &router.cfg, vip);
                 }
             }
-            Action::Announce => {
-                let garp = router.cfg.garp(&self.config.global);
-                let name = router.cfg.name.clone();
-                self.announce_once(index);
-                if garp.master_repeat > 1 {
-                    self.bursts.push(AnnounceBurst {
-                        at: Instant::now() + garp.interval,
-                        router: name,
-                        remaining: garp.master_repeat - 1,
-                    });
+            Action::Announce { repeat, cause } => {
+                tracing::debug!(
+                    "{}: announcing its addresses x{repeat} ({cause})",
+                    router.cfg.name
+                );
+                self.queue_announcements(index, repeat);
+                self.send_due_announcements(Instant::now());
+                if cause == AnnounceCause::LowerPriority {
+                    self.sync_members_heard_lower_priority(index);
                 }
             }
             Action::StateChanged { from, to, reason } => {
@@ -666,52 +691,88 @@ impl Daemon {
         }
     }
 
-    fn announce_once(&self, index: usize) {
-        let (Some(router), Some(announcer)) = (self.routers.get(index), &self.announcer) else {
+    /// One gratuitous ARP / unsolicited NA for each address of a master (after a reload
+    /// gave it new ones).
+    fn announce_once(&mut self, index: usize) {
+        self.queue_announcements(index, 1);
+        self.send_due_announcements(Instant::now());
+    }
+
+    /// Queues `repeat` rounds of announcements of every address the instance holds (VIPs and
+    /// excluded ones), paced per interface by `vrrp_garp_interval` / `vrrp_gna_interval`.
+    fn queue_announcements(&mut self, index: usize, repeat: u32) {
+        let Some(router) = self.routers.get(index) else {
             return;
         };
-        for vip in &router.cfg.vips {
-            let ifname = router.cfg.vip_interface(vip);
-            if let Ok(Some(ifindex)) = self.netlink.link_index(ifname) {
-                if let Err(e) = announcer.send(ifindex, vip.address) {
+        let garp = router.cfg.garp(&self.config.global);
+        let targets: Vec<(u32, IpAddr)> = router
+            .cfg
+            .all_vips()
+            .filter_map(|vip| {
+                let ifname = router.cfg.vip_interface(vip);
+                match self.netlink.link_index(ifname) {
+                    Ok(Some(ifindex)) => Some((ifindex, vip.address)),
+                    _ => None,
+                }
+            })
+            .collect();
+        for _ in 0..repeat {
+            for &(ifindex, address) in &targets {
+                let interval = if address.is_ipv6() {
+                    garp.na_interval
+                } else {
+                    garp.interval
+                };
+                if !self
+                    .pacer
+                    .push(&router.cfg.name, ifindex, address, interval)
+                {
                     warn!(
-                        "{}: announcing {} on {ifname}: {e}",
-                        router.cfg.name, vip.address
+                        "{}: too many gratuitous ARPs/NAs queued; dropping the rest",
+                        router.cfg.name
                     );
+                    return;
                 }
             }
         }
     }
 
-    /// The rest of each GARP/NA burst, `vrrp_garp_interval` apart (back to back when 0).
-    fn run_bursts(&mut self, now: Instant) {
-        let mut due = Vec::new();
-        self.bursts.retain_mut(|b| {
-            if b.at > now {
-                return true;
-            }
-            due.push(b.router.clone());
-            b.remaining -= 1;
-            b.at = now;
-            b.remaining > 0
-        });
-        for name in due {
-            if let Some(index) = self.routers.iter().position(|r| r.cfg.name == name) {
-                let still_master = self.routers[index].vips_installed;
-                if still_master {
-                    self.announce_once(index);
-                }
+    /// The other members of the instance's sync group announce too (keepalived).
+    fn sync_members_heard_lower_priority(&mut self, index: usize) {
+        let Some(name) = self.routers.get(index).map(|r| r.cfg.name.clone()) else {
+            return;
+        };
+        let Some(group) = self
+            .config
+            .sync_groups
+            .iter()
+            .find(|g| g.instances.contains(&name))
+        else {
+            return;
+        };
+        let now = Instant::now();
+        for router in &mut self.routers {
+            if router.cfg.name != name && group.instances.contains(&router.cfg.name) {
+                router.fsm.sync_member_heard_lower_priority(now);
             }
         }
-        for burst in &mut self.bursts {
-            if burst.at == now {
-                let interval = self
-                    .routers
-                    .iter()
-                    .find(|r| r.cfg.name == burst.router)
-                    .map(|r| r.cfg.garp(&self.config.global).interval)
-                    .unwrap_or_default();
-                burst.at = now + interval;
+    }
+
+    /// Sends the announcements whose turn has come, for instances still holding their VIPs.
+    fn send_due_announcements(&mut self, now: Instant) {
+        let due = self.pacer.due(now);
+        let Some(announcer) = &self.announcer else {
+            return;
+        };
+        for pending in due {
+            let Some(router) = self.routers.iter().find(|r| r.cfg.name == pending.owner) else {
+                continue;
+            };
+            if !router.vips_installed {
+                continue;
+            }
+            if let Err(e) = announcer.send(pending.ifindex, pending.address) {
+                warn!("{}: announcing {}: {e}", router.cfg.name, pending.address);
             }
         }
     }

@@ -2,13 +2,15 @@
 
 use std::time::Instant;
 
+use tokio::sync::mpsc;
+
 use tracing::{error, info};
 
 use super::router::{Router, SocketKey};
 use super::tasks::{tell_systemd, tell_systemd_reloading};
-use super::{add_vip, remove_vip, Daemon};
-use crate::check::CheckRunner;
-use crate::config;
+use super::{add_vip, log_config_warnings, remove_vip, Daemon};
+use crate::check::{CheckEvent, CheckReload, CheckRunner, CheckRunnerHandle};
+use crate::config::{self, Global};
 use crate::tracking;
 
 impl Daemon {
@@ -17,67 +19,70 @@ impl Daemon {
     pub(super) async fn reload(&mut self) {
         tell_systemd_reloading();
         info!("SIGHUP: reloading {}", self.config_path.display());
-        let new = match config::load(&self.config_path) {
-            Ok(cfg) => cfg,
-            Err(e) => {
-                error!(
-                    "reload refused, keeping the running configuration: {}",
-                    e.to_string().trim_end()
-                );
-                tell_systemd(&[sd_notify::NotifyState::Ready]);
-                return;
+        let new = match config::read(&self.config_path, &self.read_options) {
+            Ok(loaded) => {
+                log_config_warnings(&loaded.warnings);
+                loaded.config
             }
+            Err(e) => return refuse(e.to_string().trim_end()),
         };
-        // Changed checks start afresh; a check that cannot run refuses the whole file.
-        let new_specs = tracking::check_specs(&new);
-        let checks_changed = new_specs != tracking::check_specs(&self.config);
-        let new_checks = match new_specs {
-            Ok(specs) if checks_changed && !specs.is_empty() => match CheckRunner::spawn(specs) {
-                Ok(started) => Some(started),
-                Err(e) => {
-                    error!("reload refused, keeping the running configuration: {e}");
-                    tell_systemd(&[sd_notify::NotifyState::Ready]);
-                    return;
-                }
+        // Unchanged checks keep running with their state; changed ones go on from the health
+        // they had reached. A check that cannot run refuses the whole file.
+        let new_specs = match tracking::check_specs(&new) {
+            Ok(specs) => specs,
+            Err(e) => return refuse(&e),
+        };
+        let check_plan = match &self.checks {
+            Some(runner) => match runner.prepare_reload(new_specs) {
+                Ok(plan) => ChecksAfterReload::Reload(plan),
+                Err(e) => return refuse(&e),
             },
-            Ok(_) => None,
-            Err(e) => {
-                error!("reload refused, keeping the running configuration: {e}");
-                tell_systemd(&[sd_notify::NotifyState::Ready]);
-                return;
-            }
+            None if new_specs.is_empty() => ChecksAfterReload::None,
+            None => match CheckRunner::spawn(new_specs) {
+                Ok(started) => ChecksAfterReload::Started(started),
+                Err(e) => return refuse(&e),
+            },
         };
         let now = Instant::now();
-        let global_changed = new.global != self.config.global;
+        let old_global = self.config.global.clone();
+        let restart_all = global_change_restarts_everything(&old_global, &new.global);
+        let global_changed = new.global != old_global;
+        if restart_all {
+            info!("[global] changed in a way that affects every instance: restarting them");
+        }
         let mut kept: Vec<Router> = Vec::new();
         let mut old = std::mem::take(&mut self.routers);
         let mut retired: Vec<Router> = Vec::new();
         let mut started: Vec<usize> = Vec::new();
         let mut vip_changes = Vec::new();
         for cfg in &new.instances {
-            let same = old
-                .iter()
-                .position(|r| r.cfg.name == cfg.name && (r.cfg == *cfg) && !global_changed);
-            match same {
-                Some(pos) => kept.push(old.remove(pos)),
-                None => {
-                    if let Some(pos) = old.iter().position(|r| r.cfg.name == cfg.name) {
-                        let mut router = old.remove(pos);
-                        let changes = if global_changed {
-                            None
-                        } else {
-                            router.update_in_place(now, cfg, &new.global)
-                        };
-                        if let Some(changes) = changes {
-                            info!("{}: changed by reload: applied in place", cfg.name);
-                            if router.vips_installed {
-                                vip_changes.push((kept.len(), changes));
-                            }
-                            kept.push(router);
-                            continue;
-                        }
-                        retired.push(router);
+            let Some(pos) = old.iter().position(|r| r.cfg.name == cfg.name) else {
+                started.push(kept.len());
+                kept.push(Router::new(cfg.clone(), &new.global));
+                continue;
+            };
+            let mut router = old.remove(pos);
+            let inherited = inherited_identity_changed(cfg, &old_global, &new.global);
+            if router.cfg == *cfg && !global_changed {
+                kept.push(router);
+                continue;
+            }
+            // Here the instance or the global settings changed.
+            let changes = if restart_all || inherited {
+                None
+            } else {
+                router.update_in_place(now, cfg, &new.global)
+            };
+            match changes {
+                Some(changes) => {
+                    info!("{}: changed by reload: applied in place", cfg.name);
+                    if router.vips_installed {
+                        vip_changes.push((kept.len(), changes));
                     }
+                    kept.push(router);
+                }
+                None => {
+                    retired.push(router);
                     started.push(kept.len());
                     kept.push(Router::new(cfg.clone(), &new.global));
                 }
@@ -113,10 +118,30 @@ impl Daemon {
                 self.announce_once(index);
             }
         }
-        if checks_changed {
-            let (handle, events) = new_checks.unzip();
-            self.checks = handle;
-            self.check_events = events;
+        match check_plan {
+            ChecksAfterReload::None => {}
+            ChecksAfterReload::Started((handle, events)) => {
+                self.checks = Some(handle);
+                self.check_events = Some(events);
+            }
+            ChecksAfterReload::Reload(plan) if plan.is_empty() => {
+                self.checks = None;
+                self.check_events = None;
+            }
+            ChecksAfterReload::Reload(plan) => {
+                if let Some(runner) = self.checks.as_mut() {
+                    let summary = runner.apply_reload(plan);
+                    let changed = !(summary.restarted.is_empty()
+                        && summary.added.is_empty()
+                        && summary.removed.is_empty());
+                    if changed {
+                        info!(
+                            "checks: kept {:?}, restarted from their last health {:?}, added {:?}, removed {:?}",
+                            summary.kept, summary.restarted, summary.added, summary.removed
+                        );
+                    }
+                }
+            }
         }
         self.read_tracked_links();
         let used: Vec<SocketKey> = self.routers.iter().map(|r| r.key.clone()).collect();
@@ -129,5 +154,117 @@ impl Daemon {
         self.process_actions().await;
         info!("reload done: {} instance(s)", self.routers.len());
         tell_systemd(&[sd_notify::NotifyState::Ready]);
+    }
+}
+
+/// Logs a refused reload and tells systemd the running configuration stays.
+fn refuse(e: &str) {
+    error!("reload refused, keeping the running configuration: {e}");
+    tell_systemd(&[sd_notify::NotifyState::Ready]);
+}
+
+/// The health checks after a reload.
+enum ChecksAfterReload {
+    /// None before, none now.
+    None,
+    /// None before: a new runner.
+    Started((CheckRunnerHandle, mpsc::Receiver<CheckEvent>)),
+    /// The running checks, reconfigured (stopped when the plan is empty).
+    Reload(CheckReload),
+}
+
+/// True when `[global]` changed in a way vipd does not know to apply per instance: every
+/// instance restarts (their VIPs move), as any global change did before. The settings below
+/// are known and applied with less:
+/// - `router_id` names this router in logs only;
+/// - `vrrp_version` and `v3_checksum` are inherited: only the instances that inherit a
+///   changed value restart ([`inherited_identity_changed`]);
+/// - GARP settings apply in place (instances read them when they announce);
+/// - `script_user`/`script_group`/`enable_script_security` reach the checks through their
+///   specs (changed checks restart alone) and notify scripts when they run;
+/// - `vrrp_strict`, `vrrp_skip_check_adv_addr`, `max_auto_priority` are checked or turned
+///   into instance settings when the file is read: any effect shows in the instances.
+///
+/// A setting added to [`Global`] without being listed here restarts everything: slow but
+/// never wrong.
+fn global_change_restarts_everything(old: &Global, new: &Global) -> bool {
+    fn unknown_part(g: &Global) -> Global {
+        let mut g = g.clone();
+        let defaults = Global::default();
+        g.router_id = None;
+        g.vrrp_version = defaults.vrrp_version;
+        g.v3_checksum = defaults.v3_checksum;
+        g.garp = defaults.garp;
+        g.script_user = None;
+        g.script_group = None;
+        g.enable_script_security = defaults.enable_script_security;
+        g.strict = defaults.strict;
+        g.skip_check_adv_addr = defaults.skip_check_adv_addr;
+        g.max_auto_priority = None;
+        g
+    }
+    unknown_part(old) != unknown_part(new)
+}
+
+/// The instance inherits a changed VRRP version or (v3 over IPv4) checksum mode: it is
+/// another virtual router on the wire and must restart.
+fn inherited_identity_changed(cfg: &config::Instance, old: &Global, new: &Global) -> bool {
+    let version = cfg.version(new);
+    version != cfg.version(old)
+        || (version == 3 && !cfg.is_ipv6() && cfg.v3_checksum(old) != cfg.v3_checksum(new))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn instance(toml_text: &str) -> config::Instance {
+        let cfg = config::parse_native(
+            &format!(
+                "[[instance]]\nname = \"a\"\ninterface = \"eth0\"\nvrid = 1\n{toml_text}\nvips = [\"192.0.2.1/24\"]\n"
+            ),
+            std::path::Path::new("test.toml"),
+        )
+        .unwrap();
+        cfg.instances[0].clone()
+    }
+
+    #[test]
+    fn known_global_settings_do_not_restart_everything() {
+        let old = Global::default();
+        let mut new = old.clone();
+        new.router_id = Some("r2".into());
+        new.vrrp_version = 3;
+        new.garp.master_repeat = 1;
+        new.garp.interval = std::time::Duration::from_millis(5);
+        new.script_user = Some("nobody".into());
+        new.enable_script_security = true;
+        new.max_auto_priority = Some(10);
+        assert!(!global_change_restarts_everything(&old, &new));
+    }
+
+    #[test]
+    fn only_instances_that_inherit_a_changed_version_or_checksum_restart() {
+        let old = Global::default();
+        let mut v3 = old.clone();
+        v3.vrrp_version = 3;
+        assert!(inherited_identity_changed(&instance(""), &old, &v3));
+        assert!(!inherited_identity_changed(
+            &instance("version = 2"),
+            &old,
+            &v3
+        ));
+        let mut no_pseudo = v3.clone();
+        no_pseudo.v3_checksum = config::V3Checksum::NoPseudoHeader;
+        assert!(inherited_identity_changed(&instance(""), &v3, &no_pseudo));
+        // A v2 instance has no v3 checksum.
+        assert!(!inherited_identity_changed(
+            &instance("version = 2"),
+            &v3,
+            &no_pseudo
+        ));
+        let mut renamed = old.clone();
+        renamed.router_id = Some("other".into());
+        assert!(!inherited_identity_changed(&instance(""), &old, &renamed));
     }
 }

@@ -18,18 +18,31 @@ pub struct SocketKey {
     pub interface: String,
     pub ipv6: bool,
     pub unicast_src: Option<IpAddr>,
+    /// The multicast group joined and sent to (none for unicast).
+    pub group: Option<IpAddr>,
 }
 
 impl SocketKey {
-    pub fn of(cfg: &config::Instance) -> SocketKey {
+    pub fn of(cfg: &config::Instance, global: &config::Global) -> SocketKey {
+        let ipv6 = cfg.is_ipv6();
+        let unicast_src = if cfg.unicast_peers.is_empty() {
+            None
+        } else {
+            cfg.source_address
+        };
+        let group = match unicast_src {
+            Some(_) => None,
+            None => cfg.group(global).or(Some(if ipv6 {
+                IpAddr::V6(global.group6())
+            } else {
+                IpAddr::V4(global.group4())
+            })),
+        };
         SocketKey {
             interface: cfg.interface.clone(),
-            ipv6: cfg.is_ipv6(),
-            unicast_src: if cfg.unicast_peers.is_empty() {
-                None
-            } else {
-                cfg.source_address
-            },
+            ipv6,
+            unicast_src,
+            group,
         }
     }
 
@@ -42,9 +55,16 @@ impl SocketKey {
     }
 
     pub fn mode(&self) -> Mode {
-        match self.unicast_src {
-            Some(src) => Mode::Unicast { src },
-            None => Mode::Multicast,
+        match (self.unicast_src, self.group) {
+            (Some(src), _) => Mode::Unicast { src },
+            (None, Some(group)) => Mode::Multicast { group },
+            (None, None) => Mode::Multicast {
+                group: if self.ipv6 {
+                    IpAddr::V6(config::DEFAULT_GROUP6)
+                } else {
+                    IpAddr::V4(config::DEFAULT_GROUP4)
+                },
+            },
         }
     }
 }
@@ -95,7 +115,7 @@ impl Router {
         } else {
             Version::V2
         };
-        let key = SocketKey::of(&cfg);
+        let key = SocketKey::of(&cfg, global);
         let checksum_mode = match cfg.v3_checksum(global) {
             config::V3Checksum::PseudoHeader => ChecksumMode::PseudoHeader,
             config::V3Checksum::NoPseudoHeader => ChecksumMode::NoPseudoHeader,
@@ -130,14 +150,11 @@ impl Router {
         self.checksum_mode
     }
 
-    /// Destinations of each advert: the VRRP group, or every unicast peer.
+    /// Destinations of each advert: the multicast group, or every unicast peer.
     pub fn destinations(&self) -> Vec<IpAddr> {
-        if self.is_unicast() {
-            self.cfg.unicast_peers.clone()
-        } else if self.key.ipv6 {
-            vec![IpAddr::V6(packet::IPV6_MULTICAST)]
-        } else {
-            vec![IpAddr::V4(packet::IPV4_MULTICAST)]
+        match self.key.mode() {
+            Mode::Unicast { .. } => self.cfg.unicast_peers.clone(),
+            Mode::Multicast { group } => vec![group],
         }
     }
 
@@ -223,12 +240,16 @@ impl Router {
         tunable.preempt_delay = cfg.preempt_delay;
         tunable.initial_state = cfg.initial_state;
         tunable.vips = cfg.vips.clone();
+        tunable.excluded_vips = cfg.excluded_vips.clone();
+        tunable.lower_prio_no_advert = cfg.lower_prio_no_advert;
+        tunable.higher_prio_send_advert = cfg.higher_prio_send_advert;
+        tunable.down_timer_adverts = cfg.down_timer_adverts;
         tunable.track_checks = cfg.track_checks.clone();
         tunable.track_interfaces = cfg.track_interfaces.clone();
         tunable.track_files = cfg.track_files.clone();
         tunable.notify = cfg.notify.clone();
         tunable.garp = cfg.garp.clone();
-        if tunable != *cfg || SocketKey::of(cfg) != self.key {
+        if tunable != *cfg || SocketKey::of(cfg, global) != self.key {
             return None;
         }
         let primary = self.source.unwrap_or_else(|| unspecified(self.key.ipv6));
@@ -237,14 +258,16 @@ impl Router {
             .update_params(now, params(cfg, global, self.version, primary))
         {
             Reload::Applied => {
+                let old: Vec<&config::Vip> = self.cfg.all_vips().collect();
+                let new: Vec<&config::Vip> = cfg.all_vips().collect();
                 let changes = VipChanges {
-                    removed: (self.cfg.vips.iter())
-                        .filter(|v| !cfg.vips.contains(v))
-                        .cloned()
+                    removed: (old.iter())
+                        .filter(|v| !new.contains(v))
+                        .map(|v| (*v).clone())
                         .collect(),
-                    added: (cfg.vips.iter())
-                        .filter(|v| !self.cfg.vips.contains(v))
-                        .cloned()
+                    added: (new.iter())
+                        .filter(|v| !old.contains(v))
+                        .map(|v| (*v).clone())
                         .collect(),
                 };
                 self.cfg = cfg.clone();
@@ -323,6 +346,13 @@ pub fn params(
         start_as_master_hint: cfg.initial_state == config::InitialState::Master,
         garp_master_delay: Some(garp.master_delay).filter(|d| !d.is_zero()),
         garp_master_refresh: garp.master_refresh.filter(|d| !d.is_zero()),
+        garp_master_repeat: garp.master_repeat,
+        garp_master_refresh_repeat: garp.master_refresh_repeat,
+        garp_lower_prio_repeat: garp.lower_prio_repeat(),
+        garp_lower_prio_delay: Some(garp.lower_prio_delay()).filter(|d| !d.is_zero()),
+        lower_prio_no_advert: cfg.lower_prio_no_advert(global),
+        higher_prio_send_advert: cfg.higher_prio_send_advert(global),
+        down_timer_adverts: cfg.down_timer_adverts(global),
     }
 }
 

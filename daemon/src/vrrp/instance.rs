@@ -70,6 +70,25 @@ pub struct InstanceParams {
     pub garp_master_delay: Option<Duration>,
     /// Announce again every so long while master.
     pub garp_master_refresh: Option<Duration>,
+    /// Messages per address in the bursts on becoming master (keepalived default 5).
+    pub garp_master_repeat: u32,
+    /// Messages per address in each refresh (keepalived default 1).
+    pub garp_master_refresh_repeat: u32,
+    /// Messages per address when a master hears a lower priority: another router believes it
+    /// is master (a healed split brain), so neighbours may point at it. 0 = none.
+    pub garp_lower_prio_repeat: u32,
+    /// A second such burst this long later.
+    pub garp_lower_prio_delay: Option<Duration>,
+    /// A master does not answer a lower-priority advert with its own (keepalived
+    /// `lower_prio_no_advert`; RFC 3768/5798 behaviour). Off: answer at once (RFC 9568).
+    pub lower_prio_no_advert: bool,
+    /// A master yielding to a higher priority first sends one advert with its own, lower,
+    /// priority, so the new master announces its addresses again (keepalived
+    /// `higher_prio_send_advert`).
+    pub higher_prio_send_advert: bool,
+    /// Master adverts a backup misses before it takes over (RFC 5798: 3; keepalived
+    /// `down_timer_adverts`, 1..=100).
+    pub down_timer_adverts: u8,
 }
 
 impl InstanceParams {
@@ -86,6 +105,13 @@ impl InstanceParams {
             start_as_master_hint: false,
             garp_master_delay: Some(Duration::from_secs(5)),
             garp_master_refresh: None,
+            garp_master_repeat: 5,
+            garp_master_refresh_repeat: 1,
+            garp_lower_prio_repeat: 5,
+            garp_lower_prio_delay: Some(Duration::from_secs(5)),
+            lower_prio_no_advert: false,
+            higher_prio_send_advert: false,
+            down_timer_adverts: 3,
         }
     }
 
@@ -95,6 +121,8 @@ impl InstanceParams {
         self.advert_interval = clamp_interval(self.advert_interval);
         self.garp_master_delay = self.garp_master_delay.filter(|d| !d.is_zero());
         self.garp_master_refresh = self.garp_master_refresh.filter(|d| !d.is_zero());
+        self.garp_lower_prio_delay = self.garp_lower_prio_delay.filter(|d| !d.is_zero());
+        self.down_timer_adverts = self.down_timer_adverts.clamp(1, 100);
         self
     }
 }
@@ -197,13 +225,43 @@ pub enum Action {
     },
     AddVips,
     RemoveVips,
-    /// One gratuitous ARP / unsolicited NA burst for all VIPs.
-    Announce,
+    /// Gratuitous ARP / unsolicited NA for every address the master holds, `repeat` times.
+    Announce {
+        repeat: u32,
+        cause: AnnounceCause,
+    },
     StateChanged {
         from: State,
         to: State,
         reason: Reason,
     },
+}
+
+/// Why a master announces its addresses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AnnounceCause {
+    /// It just became master.
+    BecameMaster,
+    /// The second burst, `garp_master_delay` after becoming master.
+    MasterDelay,
+    /// The periodic `garp_master_refresh`.
+    Refresh,
+    /// A lower-priority advert arrived: another router believes it is master.
+    LowerPriority,
+    /// The second burst, `garp_lower_prio_delay` after that.
+    LowerPriorityDelay,
+}
+
+impl fmt::Display for AnnounceCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AnnounceCause::BecameMaster => "became master",
+            AnnounceCause::MasterDelay => "second burst after becoming master",
+            AnnounceCause::Refresh => "refresh",
+            AnnounceCause::LowerPriority => "lower priority advert heard",
+            AnnounceCause::LowerPriorityDelay => "second burst after a lower priority advert",
+        })
+    }
 }
 
 /// Outcome of [`Instance::update_params`].
@@ -233,6 +291,9 @@ pub struct Instance {
     actions: VecDeque<Action>,
     transitions: u64,
     discarded_adverts: u64,
+    /// When the last lower-priority announcement went out; a flood of such adverts gets one
+    /// per advert interval, not one each.
+    lower_priority_announced: Option<Instant>,
 }
 
 impl Instance {
@@ -253,6 +314,7 @@ impl Instance {
             actions: VecDeque::new(),
             transitions: 0,
             discarded_adverts: 0,
+            lower_priority_announced: None,
             params,
         }
     }
@@ -320,10 +382,11 @@ impl Instance {
             .map_or(Duration::MAX, |scaled| scaled / 256)
     }
 
-    /// Master_Down_Interval = 3 x Master_Adver_Interval + Skew_Time.
+    /// Master_Down_Interval = 3 x Master_Adver_Interval + Skew_Time (keepalived's
+    /// `down_timer_adverts` replaces the 3).
     pub fn master_down_interval(&self) -> Duration {
         self.master_adver_interval
-            .checked_mul(3)
+            .checked_mul(u32::from(self.params.down_timer_adverts))
             .and_then(|three| three.checked_add(self.skew_time()))
             .unwrap_or(Duration::MAX)
     }
@@ -468,8 +531,7 @@ impl Instance {
             priority: PRIORITY_LEAVING,
         });
         self.timers.stop(Timer::Advert);
-        self.timers.stop(Timer::GarpDelay);
-        self.timers.stop(Timer::GarpRefresh);
+        self.stop_announcements();
         self.timers.set(Timer::HandoverBound, later(now, bound));
     }
 
@@ -517,6 +579,9 @@ impl Instance {
                 Some(refresh) => self.timers.set(Timer::GarpRefresh, later(now, refresh)),
                 None => self.timers.stop(Timer::GarpRefresh),
             }
+        }
+        if new.garp_lower_prio_delay.is_none() || new.garp_lower_prio_repeat == 0 {
+            self.timers.stop(Timer::GarpLowerPriority);
         }
         if old.priority != self.params.priority {
             self.effective_priority = self.params.priority;
@@ -583,7 +648,7 @@ impl Instance {
             priority: self.effective_priority,
         });
         self.push(Action::AddVips);
-        self.push(Action::Announce);
+        self.announce(AnnounceCause::BecameMaster);
         self.timers
             .set(Timer::Advert, later(now, self.params.advert_interval));
         if let Some(delay) = self.params.garp_master_delay {
@@ -600,8 +665,7 @@ impl Instance {
             self.push(Action::RemoveVips);
         }
         self.timers.stop(Timer::Advert);
-        self.timers.stop(Timer::GarpDelay);
-        self.timers.stop(Timer::GarpRefresh);
+        self.stop_announcements();
         self.arm_master_down(now);
         self.change_state(State::Backup, reason);
     }
@@ -670,12 +734,16 @@ impl Instance {
 
     fn master_receive(&mut self, now: Instant, advert: &ReceivedAdvert) {
         let ours = self.effective_priority;
+        if advert.priority == PRIORITY_LEAVING {
+            // RFC 5798 6.4.3: the leaving router's backups must hear us at once.
+            self.send_advert_now(now);
+            return;
+        }
         let yields = advert.priority > ours
             || (advert.priority == ours
                 && address_wins(advert.source, self.params.primary_address));
-        if advert.priority == PRIORITY_LEAVING || !yields {
-            // RFC 5798 priority 0, RFC 9568 lower priority: assert ourselves at once.
-            self.send_advert_now(now);
+        if !yields {
+            self.lower_priority_heard(now);
             return;
         }
         let reason = if advert.priority > ours {
@@ -688,12 +756,79 @@ impl Instance {
                 from: advert.source,
             }
         };
+        if self.params.higher_prio_send_advert {
+            // Our lower priority makes the new master (keepalived or vipd) announce its
+            // addresses again, over whatever our own announcements taught the neighbours.
+            self.push(Action::SendAdvert { priority: ours });
+        }
         if self.params.version == Version::V3 {
             self.master_adver_interval = clamp_interval(advert.advert_interval);
         }
         self.master_address = Some(advert.source);
         self.master_priority = Some(advert.priority);
         self.become_backup(now, reason);
+    }
+
+    /// Another router advertises as master with less than us (it did not hear us: a split
+    /// brain healing). RFC 9568: assert ourselves with an advert (unless
+    /// `lower_prio_no_advert`); keepalived: announce the addresses again, now and after
+    /// `garp_lower_prio_delay`, since neighbours may have followed the other router.
+    fn lower_priority_heard(&mut self, now: Instant) {
+        if !self.params.lower_prio_no_advert {
+            self.send_advert_now(now);
+        }
+        self.announce_lower_priority(now);
+    }
+
+    /// keepalived: when one member of a sync group hears a lower priority, the other members
+    /// that are master announce their addresses the same way (no advert: the other router
+    /// did not advertise for them).
+    pub fn sync_member_heard_lower_priority(&mut self, now: Instant) {
+        if self.running && self.state == State::Master && !self.handing_over {
+            self.announce_lower_priority(now);
+        }
+    }
+
+    fn announce_lower_priority(&mut self, now: Instant) {
+        if self.params.garp_lower_prio_repeat == 0 {
+            return;
+        }
+        let due = self
+            .lower_priority_announced
+            .is_none_or(|last| now >= later(last, self.params.advert_interval));
+        if due {
+            self.lower_priority_announced = Some(now);
+            self.announce(AnnounceCause::LowerPriority);
+        }
+        if let Some(delay) = self.params.garp_lower_prio_delay {
+            if !self.timers.is_running(Timer::GarpLowerPriority) {
+                self.timers.set(Timer::GarpLowerPriority, later(now, delay));
+            }
+        }
+    }
+
+    /// Queues an announcement with the repeat count its cause calls for.
+    fn announce(&mut self, cause: AnnounceCause) {
+        let repeat = match cause {
+            AnnounceCause::BecameMaster | AnnounceCause::MasterDelay => {
+                self.params.garp_master_repeat
+            }
+            AnnounceCause::Refresh => self.params.garp_master_refresh_repeat,
+            AnnounceCause::LowerPriority | AnnounceCause::LowerPriorityDelay => {
+                self.params.garp_lower_prio_repeat
+            }
+        };
+        // keepalived sends at least one message however the repeat is set.
+        self.push(Action::Announce {
+            repeat: repeat.max(1),
+            cause,
+        });
+    }
+
+    fn stop_announcements(&mut self) {
+        self.timers.stop(Timer::GarpDelay);
+        self.timers.stop(Timer::GarpRefresh);
+        self.timers.stop(Timer::GarpLowerPriority);
     }
 
     fn handover_receive(&mut self, now: Instant, advert: &ReceivedAdvert) {
@@ -774,15 +909,20 @@ impl Instance {
             }
             Timer::GarpDelay => {
                 if self.state == State::Master {
-                    self.push(Action::Announce);
+                    self.announce(AnnounceCause::MasterDelay);
                 }
             }
             Timer::GarpRefresh => {
                 if let (State::Master, Some(refresh)) =
                     (self.state, self.params.garp_master_refresh)
                 {
-                    self.push(Action::Announce);
+                    self.announce(AnnounceCause::Refresh);
                     self.timers.set(Timer::GarpRefresh, later(now, refresh));
+                }
+            }
+            Timer::GarpLowerPriority => {
+                if self.state == State::Master && !self.handing_over {
+                    self.announce(AnnounceCause::LowerPriorityDelay);
                 }
             }
             Timer::PreemptDelay => self.reconsider_preemption(now),
@@ -853,7 +993,10 @@ mod tests {
         vec![
             Action::SendAdvert { priority },
             Action::AddVips,
-            Action::Announce,
+            Action::Announce {
+                repeat: 5,
+                cause: AnnounceCause::BecameMaster,
+            },
             changed(from, State::Master, reason),
         ]
     }
@@ -938,6 +1081,24 @@ mod tests {
         assert_eq!(
             at_10ms.master_down_interval(),
             Duration::from_nanos(36_093_750)
+        );
+    }
+
+    #[test]
+    fn down_timer_adverts_replaces_the_three_missed_adverts() {
+        let mut p = v3(100);
+        p.down_timer_adverts = 10;
+        let instance = Instance::new(p);
+        assert_eq!(
+            instance.master_down_interval(),
+            Duration::from_nanos(1_060_937_500)
+        );
+        let mut p = v3(100);
+        p.down_timer_adverts = 0;
+        assert_eq!(
+            Instance::new(p).master_down_interval(),
+            Duration::from_nanos(160_937_500),
+            "at least one advert"
         );
     }
 
@@ -1051,20 +1212,212 @@ mod tests {
         }
     }
 
+    /// What a master does on hearing a lower priority with keepalived's defaults.
+    fn asserts_itself(priority: u8) -> Vec<Action> {
+        vec![
+            Action::SendAdvert { priority },
+            Action::Announce {
+                repeat: 5,
+                cause: AnnounceCause::LowerPriority,
+            },
+        ]
+    }
+
     #[test]
     fn master_answers_priority_zero_and_lower_priority_at_once() {
         let t0 = Instant::now();
         let (mut instance, became) = master(100, t0);
-        for priority in [0, 50] {
-            let now = became + 30 * MS;
-            instance.handle_advert(now, &advert("192.0.2.2", priority, 100 * MS));
+        let now = became + 30 * MS;
+        instance.handle_advert(now, &advert("192.0.2.2", 0, 100 * MS));
+        assert_eq!(
+            drain(&mut instance),
+            vec![Action::SendAdvert { priority: 100 }]
+        );
+        assert_eq!(instance.poll_timeout(), Some(now + 100 * MS));
+        let now = now + 10 * MS;
+        instance.handle_advert(now, &advert("192.0.2.2", 50, 100 * MS));
+        assert_eq!(drain(&mut instance), asserts_itself(100));
+        assert_eq!(instance.poll_timeout(), Some(now + 100 * MS));
+        assert_eq!(instance.state(), State::Master);
+    }
+
+    #[test]
+    fn master_hearing_a_lower_priority_announces_now_and_after_the_delay() {
+        let t0 = Instant::now();
+        let mut p = v3(150);
+        p.advert_interval = Duration::from_secs(1);
+        p.garp_master_delay = None;
+        p.garp_lower_prio_repeat = 2;
+        p.garp_lower_prio_delay = Some(Duration::from_secs(3));
+        let mut instance = Instance::new(p);
+        instance.start(t0);
+        instance.handle_timeout(instance.poll_timeout().unwrap());
+        drain(&mut instance);
+        let heard = t0 + Duration::from_secs(10);
+        instance.handle_advert(heard, &advert("192.0.2.2", 100, Duration::from_secs(1)));
+        let lower = Action::Announce {
+            repeat: 2,
+            cause: AnnounceCause::LowerPriority,
+        };
+        assert_eq!(
+            drain(&mut instance),
+            vec![Action::SendAdvert { priority: 150 }, lower.clone()]
+        );
+        // A flood of such adverts within one advert interval announces no more and does not
+        // push the second burst out.
+        for ms in [1, 10, 500, 999] {
+            instance.handle_advert(
+                heard + ms * MS,
+                &advert("192.0.2.2", 100, Duration::from_secs(1)),
+            );
             assert_eq!(
                 drain(&mut instance),
-                vec![Action::SendAdvert { priority: 100 }]
+                vec![Action::SendAdvert { priority: 150 }]
             );
-            assert_eq!(instance.poll_timeout(), Some(now + 100 * MS));
-            assert_eq!(instance.state(), State::Master);
         }
+        // One advert interval later it is news again.
+        let again = heard + Duration::from_secs(1);
+        instance.handle_advert(again, &advert("192.0.2.2", 100, Duration::from_secs(1)));
+        assert_eq!(
+            drain(&mut instance),
+            vec![Action::SendAdvert { priority: 150 }, lower]
+        );
+        let mut announced = Vec::new();
+        for ms in (1..=4000).step_by(250) {
+            instance.handle_timeout(again + ms * MS);
+            for action in drain(&mut instance) {
+                if let Action::Announce { repeat, cause } = action {
+                    announced.push((repeat, cause));
+                }
+            }
+        }
+        assert_eq!(announced, vec![(2, AnnounceCause::LowerPriorityDelay)]);
+    }
+
+    #[test]
+    fn lower_prio_no_advert_keeps_a_master_silent_but_announcing() {
+        let t0 = Instant::now();
+        let mut p = v3(150);
+        p.lower_prio_no_advert = true;
+        p.garp_lower_prio_repeat = 1;
+        let mut instance = Instance::new(p);
+        instance.start(t0);
+        let became = instance.poll_timeout().unwrap();
+        instance.handle_timeout(became);
+        drain(&mut instance);
+        let now = became + 30 * MS;
+        instance.handle_advert(now, &advert("192.0.2.2", 100, 100 * MS));
+        assert_eq!(
+            drain(&mut instance),
+            vec![Action::Announce {
+                repeat: 1,
+                cause: AnnounceCause::LowerPriority
+            }]
+        );
+        // The periodic advert keeps its schedule.
+        assert_eq!(instance.poll_timeout(), Some(became + 100 * MS));
+        // Priority 0 is still answered at once.
+        instance.handle_advert(now, &advert("192.0.2.2", 0, 100 * MS));
+        assert_eq!(
+            drain(&mut instance),
+            vec![Action::SendAdvert { priority: 150 }]
+        );
+    }
+
+    #[test]
+    fn no_lower_priority_announcement_with_repeat_zero() {
+        let t0 = Instant::now();
+        let mut p = v3(150);
+        p.garp_lower_prio_repeat = 0;
+        p.garp_master_delay = None;
+        let mut instance = Instance::new(p);
+        instance.start(t0);
+        let became = instance.poll_timeout().unwrap();
+        instance.handle_timeout(became);
+        drain(&mut instance);
+        instance.handle_advert(became + MS, &advert("192.0.2.2", 100, 100 * MS));
+        assert_eq!(
+            drain(&mut instance),
+            vec![Action::SendAdvert { priority: 150 }]
+        );
+        instance.handle_timeout(became + Duration::from_secs(10));
+        assert!(!drain(&mut instance)
+            .iter()
+            .any(|a| matches!(a, Action::Announce { .. })));
+    }
+
+    #[test]
+    fn sync_group_member_announces_when_another_member_hears_a_lower_priority() {
+        let t0 = Instant::now();
+        let (mut instance, became) = master(150, t0);
+        let now = became + 10 * MS;
+        instance.sync_member_heard_lower_priority(now);
+        assert_eq!(
+            drain(&mut instance),
+            vec![Action::Announce {
+                repeat: 5,
+                cause: AnnounceCause::LowerPriority
+            }]
+        );
+        // Rate-limited like its own lower-priority announcements; backups stay quiet.
+        instance.sync_member_heard_lower_priority(now + MS);
+        assert!(drain(&mut instance).is_empty());
+        let mut backup = backup_following(100, 150, t0);
+        backup.sync_member_heard_lower_priority(now);
+        assert!(drain(&mut backup).is_empty());
+    }
+
+    #[test]
+    fn higher_prio_send_advert_sends_ours_before_yielding() {
+        let t0 = Instant::now();
+        let mut p = v3(100);
+        p.higher_prio_send_advert = true;
+        let mut instance = Instance::new(p);
+        instance.start(t0);
+        let became = instance.poll_timeout().unwrap();
+        instance.handle_timeout(became);
+        drain(&mut instance);
+        let now = became + 10 * MS;
+        instance.handle_advert(now, &advert("192.0.2.2", 150, 100 * MS));
+        assert_eq!(
+            drain(&mut instance),
+            vec![
+                Action::SendAdvert { priority: 100 },
+                Action::RemoveVips,
+                changed(
+                    State::Master,
+                    State::Backup,
+                    Reason::HigherPriorityAdvert {
+                        from: ip("192.0.2.2"),
+                        priority: 150
+                    }
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn leaving_master_cancels_the_second_lower_priority_burst() {
+        let t0 = Instant::now();
+        let mut p = v3(150);
+        p.garp_master_delay = None;
+        p.garp_lower_prio_delay = Some(Duration::from_secs(1));
+        let mut instance = Instance::new(p);
+        instance.start(t0);
+        let became = instance.poll_timeout().unwrap();
+        instance.handle_timeout(became);
+        instance.handle_advert(became + MS, &advert("192.0.2.2", 100, 100 * MS));
+        instance.handle_advert(became + 2 * MS, &advert("192.0.2.3", 200, 100 * MS));
+        assert_eq!(instance.state(), State::Backup);
+        drain(&mut instance);
+        instance.handle_timeout(became + Duration::from_secs(2));
+        assert!(!drain(&mut instance).iter().any(|a| matches!(
+            a,
+            Action::Announce {
+                cause: AnnounceCause::LowerPriorityDelay,
+                ..
+            }
+        )));
     }
 
     #[test]
@@ -1127,7 +1480,7 @@ mod tests {
             if they_win {
                 assert_eq!(actions[0], Action::RemoveVips);
             } else {
-                assert_eq!(actions, vec![Action::SendAdvert { priority: 100 }]);
+                assert_eq!(actions, asserts_itself(100));
             }
         }
     }
@@ -1160,10 +1513,7 @@ mod tests {
         drain(&mut instance);
         instance.handle_advert(t0 + MS, &advert("192.0.2.2", 254, 100 * MS));
         assert_eq!(instance.state(), State::Master);
-        assert_eq!(
-            drain(&mut instance),
-            vec![Action::SendAdvert { priority: 255 }]
-        );
+        assert_eq!(drain(&mut instance), asserts_itself(255));
     }
 
     #[test]
@@ -1325,6 +1675,8 @@ mod tests {
         p.advert_interval = Duration::from_secs(10);
         p.garp_master_delay = Some(Duration::from_secs(5));
         p.garp_master_refresh = Some(Duration::from_secs(3));
+        p.garp_master_repeat = 4;
+        p.garp_master_refresh_repeat = 2;
         let mut instance = Instance::new(p);
         instance.start(t0);
         drain(&mut instance);
@@ -1332,11 +1684,22 @@ mod tests {
         for second in 1..=9 {
             let now = t0 + Duration::from_secs(second);
             instance.handle_timeout(now);
-            if drain(&mut instance).contains(&Action::Announce) {
-                announced.push(second);
+            for action in drain(&mut instance) {
+                if let Action::Announce { repeat, cause } = action {
+                    announced.push((second, repeat, cause));
+                }
             }
         }
-        assert_eq!(announced, vec![3, 5, 6, 9]);
+        use AnnounceCause::{MasterDelay, Refresh};
+        assert_eq!(
+            announced,
+            vec![
+                (3, 2, Refresh),
+                (5, 4, MasterDelay),
+                (6, 2, Refresh),
+                (9, 2, Refresh)
+            ]
+        );
 
         // Leaving master stops both.
         instance.handle_advert(

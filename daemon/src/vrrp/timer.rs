@@ -13,6 +13,8 @@ pub enum Timer {
     GarpDelay,
     /// Master: periodic re-announcement.
     GarpRefresh,
+    /// Master: the second announcement burst after hearing a lower priority.
+    GarpLowerPriority,
     /// Backup: until this passes, a lower priority master is not preempted.
     PreemptDelay,
     /// Master handing over: give up waiting for the new master when this fires.
@@ -21,12 +23,13 @@ pub enum Timer {
 
 impl Timer {
     /// All timers, in the order they are handled when several expire at once.
-    pub const ALL: [Timer; 6] = [
+    pub const ALL: [Timer; 7] = [
         Timer::HandoverBound,
         Timer::MasterDown,
         Timer::Advert,
         Timer::GarpDelay,
         Timer::GarpRefresh,
+        Timer::GarpLowerPriority,
         Timer::PreemptDelay,
     ];
 
@@ -38,6 +41,7 @@ impl Timer {
             Timer::GarpRefresh => 3,
             Timer::PreemptDelay => 4,
             Timer::HandoverBound => 5,
+            Timer::GarpLowerPriority => 6,
         }
     }
 }
