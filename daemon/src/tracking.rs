@@ -155,7 +155,7 @@ fn script_problems(cfg: &Config) -> Vec<(String, String)> {
             if let CheckKind::Exec { argv, user, group } = &spec.kind {
                 if let Err(e) = check::exec::prepare(argv, user.as_deref(), group.as_deref()) {
                     problems.push((
-                        format!("check[{i}]"),
+                        format!("check[{i}].command"),
                         format!(
                             "check {}: disabled until its script can run: {e}",
                             spec.name

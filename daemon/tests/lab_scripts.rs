@@ -293,7 +293,7 @@ fn wait_file(path: &Path) -> String {
 
 fn caps_script(out: &Path, file: &str) -> String {
     format!(
-        "vrrp_script caps {{\n    script \"/bin/sh -c 'cat /proc/self/status > {o}/{file}.tmp; mv {o}/{file}.tmp {o}/{file}'\"\n    interval 1\n    weight -1\n}}\n",
+        "vrrp_script caps {{\n    script \"/bin/sh -c 'env > {o}/{file}.env; cat /proc/self/status > {o}/{file}.tmp; mv {o}/{file}.tmp {o}/{file}'\"\n    interval 1\n    weight -1\n}}\n",
         o = out.display()
     )
 }
@@ -318,7 +318,8 @@ fn lab_scripts_children_of_root_vipd_get_no_capabilities() {
 }
 
 /// vipd as the shipped unit runs it: an unprivileged user with CAP_NET_ADMIN, CAP_NET_RAW and
-/// CAP_DAC_READ_SEARCH as ambient capabilities. Its scripts get none of them.
+/// CAP_DAC_READ_SEARCH as ambient capabilities, and systemd's variables. Its scripts get none
+/// of the capabilities, and none of systemd's or the loader's variables.
 #[test]
 fn lab_scripts_children_of_unprivileged_vipd_get_no_ambient_capabilities() {
     let lab = Lab::new("caps-amb", 1);
@@ -349,9 +350,30 @@ fn lab_scripts_children_of_unprivileged_vipd_get_no_ambient_capabilities() {
             "--socket",
             socket.to_str().unwrap(),
         ],
-        &[("VIPD_LOG", "debug")],
+        &[
+            ("VIPD_LOG", "debug"),
+            ("NOTIFY_SOCKET", "/nonexistent/notify"),
+            ("INVOCATION_ID", "0123456789abcdef"),
+            ("LD_LIBRARY_PATH", "/nonexistent"),
+            ("KUBERNETES_SERVICE_HOST", "198.51.100.1"),
+        ],
     );
     let status = wait_file(&out.join("unpriv"));
+    let env = std::fs::read_to_string(out.join("unpriv.env")).unwrap();
+    for gone in [
+        "NOTIFY_SOCKET",
+        "INVOCATION_ID",
+        "LD_LIBRARY_PATH",
+        "VIPD_LOG",
+    ] {
+        assert!(
+            !env.lines().any(|l| l.starts_with(&format!("{gone}="))),
+            "{gone} reached the script:\n{env}"
+        );
+    }
+    for kept in ["KUBERNETES_SERVICE_HOST=198.51.100.1", "USER=nobody"] {
+        assert!(env.lines().any(|l| l == kept), "{kept} missing:\n{env}");
+    }
     // The test means something: vipd itself holds those capabilities.
     let own = std::fs::read_to_string(format!("/proc/{}/status", unpriv.pid())).unwrap();
     assert_ne!(

@@ -16,8 +16,10 @@
 //!   reach a script. A script configured to run as root while vipd is root keeps root's
 //!   powers, as in keepalived (notify scripts that change routes or firewall rules need them);
 //! - supplementary groups, then group, then user are switched (setgroups before setuid);
-//! - a clean environment: `PATH` (vipd's own, else [`DEFAULT_PATH`]), `HOME`, `USER` and
-//!   `LOGNAME` of the user it runs as, plus what the caller adds (notify's sequence number);
+//! - the environment: vipd's own without systemd's and vipd's plumbing (`NOTIFY_SOCKET`,
+//!   `LISTEN_FDS`, credentials, ...) and without `LD_*`; `PATH` (vipd's own, else
+//!   [`DEFAULT_PATH`]), `HOME`, `USER` and `LOGNAME` of the user it runs as; plus what the
+//!   caller adds (notify's sequence number);
 //! - every inherited descriptor beyond stdio is closed on exec, stdio is /dev/null, the
 //!   working directory is `/`, and the child gets SIGKILL if vipd dies.
 
@@ -74,6 +76,49 @@ pub fn script_path() -> String {
         .ok()
         .filter(|p| !p.is_empty())
         .unwrap_or_else(|| DEFAULT_PATH.to_string())
+}
+
+/// Variables of vipd's environment that are vipd's or systemd's plumbing (a script must not
+/// talk to systemd as vipd, or see its credentials), or that change how the dynamic loader
+/// or vipd itself behave.
+const PLUMBING: &[&str] = &[
+    "NOTIFY_SOCKET",
+    "WATCHDOG_PID",
+    "WATCHDOG_USEC",
+    "LISTEN_PID",
+    "LISTEN_FDS",
+    "LISTEN_FDNAMES",
+    "INVOCATION_ID",
+    "JOURNAL_STREAM",
+    "SYSTEMD_EXEC_PID",
+    "MAINPID",
+    "MANAGERPID",
+    "CREDENTIALS_DIRECTORY",
+    "MEMORY_PRESSURE_WATCH",
+    "MEMORY_PRESSURE_WRITE",
+    "RUNTIME_DIRECTORY",
+    "STATE_DIRECTORY",
+    "CACHE_DIRECTORY",
+    "LOGS_DIRECTORY",
+    "CONFIGURATION_DIRECTORY",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "PATH",
+];
+
+/// What scripts keep of vipd's environment: everything but [`PLUMBING`] and the `LD_*` and
+/// `VIPD_*` variables. keepalived passes its whole environment, and container setups rely on
+/// it (`KUBERNETES_SERVICE_HOST`); under the shipped unit this is just `LANG` and what the
+/// unit's `Environment=` sets.
+fn inherited_env() -> Vec<(String, String)> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .filter(|(k, _)| {
+            !PLUMBING.contains(&k.as_str()) && !k.starts_with("LD_") && !k.starts_with("VIPD_")
+        })
+        .collect()
 }
 
 /// Whom the script runs as, from vipd's own identity and the configuration.
@@ -230,7 +275,8 @@ pub fn prepare(
         secure(&path).map_err(|e| format!("interpreter of {}: {e}", program.display()))?;
         depends_on.push(path);
     }
-    let mut env = vec![("PATH".to_string(), script_path())];
+    let mut env = inherited_env();
+    env.push(("PATH".to_string(), script_path()));
     env.push(("HOME".to_string(), identity.home.clone()));
     if let Some(name) = &identity.name {
         env.push(("USER".to_string(), name.clone()));
