@@ -10,7 +10,6 @@
 //!
 //! Matching is pure ([`Matcher::matches`]) and the debouncing is sans-I/O ([`Quorum`]).
 
-use std::io::Read;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -75,6 +74,22 @@ impl Matcher {
     /// Does this matcher need the command line (a second read per process)?
     pub fn needs_cmdline(&self) -> bool {
         matches!(self, Matcher::Pidof { .. } | Matcher::Command { .. })
+    }
+
+    /// Whether matching a process with this command line looks at its name (reading `comm`
+    /// costs a system call or two per process).
+    fn needs_comm(&self, argv: &[Vec<u8>]) -> bool {
+        match self {
+            Matcher::Name(_) | Matcher::NameContains(_) => true,
+            Matcher::Command { .. } => false,
+            Matcher::Pidof { scripts, .. } => {
+                let argv0 = argv.first().map(Vec::as_slice).unwrap_or_default();
+                argv0.is_empty()
+                    || argv0.contains(&b' ')
+                    || argv0.first() == Some(&b'-')
+                    || (*scripts && argv.len() > 1)
+            }
+        }
     }
 
     pub fn matches(&self, p: &ProcInfo) -> bool {
@@ -247,55 +262,106 @@ fn parse_stat(stat: &[u8]) -> Option<(String, u8)> {
     Some((String::from_utf8_lossy(comm).into_owned(), state))
 }
 
-fn read_prefix(path: &Path, buf: &mut Vec<u8>, max: usize) -> std::io::Result<()> {
-    buf.clear();
-    let f = std::fs::File::open(path)?;
-    f.take(max as u64).read_to_end(buf)?;
-    Ok(())
+/// Reads `PID/FILE` under the open /proc directory with one read(2) into `buf` (the kernel
+/// hands these files out whole up to the buffer size); returns the bytes read.
+fn read_at(proc_dir: &std::fs::File, pid: &str, file: &str, buf: &mut [u8]) -> Option<usize> {
+    use nix::fcntl::{openat, OFlag};
+    let mut path = [0u8; 40];
+    let len = pid.len() + 1 + file.len();
+    if len >= path.len() {
+        return None;
+    }
+    path[..pid.len()].copy_from_slice(pid.as_bytes());
+    path[pid.len()] = b'/';
+    path[pid.len() + 1..len].copy_from_slice(file.as_bytes());
+    let name = std::ffi::CStr::from_bytes_until_nul(&path[..=len]).ok()?;
+    let fd = openat(
+        proc_dir,
+        name,
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ok()?;
+    nix::unistd::read(&fd, buf).ok()
+}
+
+/// argv from the bytes of /proc/PID/cmdline.
+fn split_cmdline(bytes: &[u8]) -> Vec<Vec<u8>> {
+    if bytes.is_empty() {
+        return Vec::new();
+    }
+    bytes
+        .strip_suffix(b"\0")
+        .unwrap_or(bytes)
+        .split(|&b| b == 0)
+        .map(<[u8]>::to_vec)
+        .collect()
 }
 
 /// Counts the live processes under `proc_root` (normally `/proc`) that match, leaving out
 /// vipd itself.
+///
+/// Cheap files first: a name matcher reads `comm` and only for a match `stat` (to leave
+/// zombies out); a command-line matcher reads `cmdline`, which is empty exactly for zombies
+/// and kernel threads, and only then `stat`.
 pub fn count(matcher: &Matcher, proc_root: &Path) -> std::io::Result<u32> {
     let me = std::process::id().to_string();
-    let mut stat = Vec::with_capacity(512);
-    let mut cmdline = Vec::with_capacity(256);
+    let mut stat = [0u8; 512];
+    let mut comm = [0u8; 64];
+    let mut cmdline = vec![0u8; CMDLINE_MAX];
     let mut n = 0u32;
+    let name_of = |bytes: &[u8]| {
+        String::from_utf8_lossy(bytes.strip_suffix(b"\n").unwrap_or(bytes)).into_owned()
+    };
+    let dir = std::fs::File::open(proc_root)?;
     for entry in std::fs::read_dir(proc_root)? {
         let Ok(entry) = entry else { continue };
-        let name = entry.file_name();
-        let Some(pid) = name.to_str() else { continue };
+        let file_name = entry.file_name();
+        let Some(pid) = file_name.to_str() else {
+            continue;
+        };
         if !pid.bytes().all(|b| b.is_ascii_digit()) || pid == me {
             continue;
         }
-        let dir = entry.path();
-        if read_prefix(&dir.join("stat"), &mut stat, 512).is_err() {
-            continue;
-        }
-        let Some((comm, state)) = parse_stat(&stat) else {
-            continue;
+        let alive = |stat: &mut [u8]| -> Option<(String, bool)> {
+            let len = read_at(&dir, pid, "stat", stat)?;
+            let (comm, state) = parse_stat(&stat[..len])?;
+            Some((comm, state != b'Z' && state != b'X'))
         };
-        if state == b'Z' || state == b'X' {
-            continue;
-        }
-        let mut info = ProcInfo { comm, argv: None };
-        if matcher.needs_cmdline() {
-            if read_prefix(&dir.join("cmdline"), &mut cmdline, CMDLINE_MAX).is_err() {
+        let matched = if matcher.needs_cmdline() {
+            let Some(len) = read_at(&dir, pid, "cmdline", &mut cmdline) else {
                 continue;
-            }
-            let words = cmdline
-                .strip_suffix(b"\0")
-                .unwrap_or(&cmdline)
-                .split(|&b| b == 0)
-                .map(<[u8]>::to_vec)
-                .collect::<Vec<_>>();
-            info.argv = Some(if cmdline.is_empty() {
-                Vec::new()
+            };
+            let argv = split_cmdline(&cmdline[..len]);
+            let comm = if argv.is_empty() {
+                // Zombie or kernel thread.
+                match alive(&mut stat) {
+                    Some((comm, true)) => comm,
+                    _ => continue,
+                }
+            } else if matcher.needs_comm(&argv) {
+                match read_at(&dir, pid, "comm", &mut comm) {
+                    Some(len) => name_of(&comm[..len]),
+                    None => continue,
+                }
             } else {
-                words
-            });
-        }
-        if matcher.matches(&info) {
+                String::new()
+            };
+            matcher.matches(&ProcInfo {
+                comm,
+                argv: Some(argv),
+            })
+        } else {
+            let Some(len) = read_at(&dir, pid, "comm", &mut comm) else {
+                continue;
+            };
+            let info = ProcInfo {
+                comm: name_of(&comm[..len]),
+                argv: None,
+            };
+            matcher.matches(&info) && alive(&mut stat).is_some_and(|(_, live)| live)
+        };
+        if matched {
             n = n.saturating_add(1);
         }
     }
@@ -458,26 +524,49 @@ mod tests {
     }
 
     #[test]
-    fn counts_this_test_process_by_name() {
-        let comm = std::fs::read_to_string("/proc/self/comm").unwrap();
-        let comm = comm.trim_end().to_string();
-        // vipd leaves itself out, so look for the parent (cargo) or anything: just make sure
-        // an impossible name counts nothing and the scan works.
-        let none = count(
-            &Matcher::Name("vt-no-such-process".into()),
-            Path::new("/proc"),
-        )
-        .unwrap();
-        assert_eq!(none, 0);
-        let _ = count(&Matcher::Name(comm), Path::new("/proc")).unwrap();
-        let init = count(
-            &Matcher::Pidof {
-                name: "vt-no-such-process".into(),
-                scripts: true,
-            },
-            Path::new("/proc"),
-        )
-        .unwrap();
-        assert_eq!(init, 0);
+    fn counts_running_processes_not_zombies() {
+        // A copy of sleep under a name nothing else has.
+        let dir = std::env::temp_dir().join(format!("vipd-proc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let name = format!("vtc{:x}", std::process::id());
+        let program = dir.join(&name);
+        std::fs::copy("/bin/sleep", &program).unwrap();
+        let root = Path::new("/proc");
+        let by_name = Matcher::Name(name.clone());
+        let by_pidof = Matcher::Pidof {
+            name: name.clone(),
+            scripts: false,
+        };
+        let by_command = Matcher::Command {
+            argv0: program.to_str().unwrap().to_string(),
+            params: vec!["30".into()],
+            param_match: ParamMatch::Exact,
+        };
+        assert_eq!(count(&by_name, root).unwrap(), 0);
+        let mut a = std::process::Command::new(&program)
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let mut b = std::process::Command::new(&program)
+            .arg("31")
+            .spawn()
+            .unwrap();
+        assert_eq!(count(&by_name, root).unwrap(), 2);
+        assert_eq!(count(&by_pidof, root).unwrap(), 2);
+        assert_eq!(count(&by_command, root).unwrap(), 1);
+        // Killed but not reaped: a zombie, which does not count.
+        a.kill().unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while count(&by_name, root).unwrap() != 1 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(count(&by_name, root).unwrap(), 1);
+        assert_eq!(count(&by_pidof, root).unwrap(), 1);
+        assert_eq!(count(&by_command, root).unwrap(), 0);
+        b.kill().unwrap();
+        let _ = a.wait();
+        let _ = b.wait();
+        assert_eq!(count(&by_name, root).unwrap(), 0);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
