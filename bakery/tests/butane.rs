@@ -552,6 +552,7 @@ fn configs_vipd_check_refuses_are_refused_with_its_messages() {
     );
     let o = bake(&[
         "butane",
+        "--unsigned",
         "--version",
         "0.1.0",
         "--base-url",
