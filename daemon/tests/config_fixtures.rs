@@ -463,6 +463,12 @@ fn config_wire_keywords_values() {
     assert_eq!(other.group(g), Some("224.0.0.20".parse().unwrap()));
     assert_eq!(v4.group(g), Some("224.0.0.19".parse().unwrap()));
     assert_eq!(v6.group(g), Some("ff02::13".parse().unwrap()));
+
+    let ms = Duration::from_millis;
+    assert_eq!(cfg.garp_pacing("eth0"), (ms(5), ms(10)));
+    assert_eq!(cfg.garp_pacing("eth1"), (ms(200), ms(300)));
+    assert_eq!(cfg.garp_pacing("eth2"), (ms(200), ms(300)));
+    assert_eq!(cfg.garp_pacing("eth3"), (ms(5), ms(10)));
 }
 
 #[test]

@@ -362,7 +362,11 @@ fn excluded_addresses_follow_the_master_and_stay_out_of_adverts() {
 /// r1 (priority 200, VRRPv2 1 s) announces 3 GARPs on hearing a lower priority and 3 more
 /// 2 s later; r2 (100) answers a higher priority with one advert of its own before yielding,
 /// so r1 hears a lower priority whichever advert crosses the healed link first.
-fn split_brain_pair(lab: &Lab, r1_extra: &[&str]) -> (lab::Daemon, lab::Daemon) {
+fn split_brain_pair(
+    lab: &Lab,
+    r1_extra: &[&str],
+    r2_is_keepalived: bool,
+) -> (lab::Daemon, lab::Daemon) {
     let r1_instance = r1_extra.iter().fold(
         VrrpInstance::new("VI_1", "eth0", 51)
             .priority(200)
@@ -384,10 +388,19 @@ fn split_brain_pair(lab: &Lab, r1_extra: &[&str]) -> (lab::Daemon, lab::Daemon) 
         )
         .render();
     let r1 = start_vipd(lab, 1, &r1_conf);
-    let r2 = start_vipd(lab, 2, &r2_conf);
     let slow = Duration::from_secs(15);
-    expect_sole_holder(lab, vip4(), 1, slow, "election");
-    wait_state(&r2, "VI_1", "BACKUP");
+    let r2 = if r2_is_keepalived {
+        let keepalived = lab.spawn_keepalived(2, &r2_conf);
+        expect_sole_holder(lab, vip4(), 1, slow, "election");
+        // Longer than keepalived's Master_Down_Interval: it heard r1 and stays backup.
+        expect_stays_sole_holder(lab, vip4(), 1, Duration::from_secs(5));
+        keepalived
+    } else {
+        let r2 = start_vipd(lab, 2, &r2_conf);
+        expect_sole_holder(lab, vip4(), 1, slow, "election");
+        wait_state(&r2, "VI_1", "BACKUP");
+        r2
+    };
     lab.partition(2);
     let split = wait_until(slow, Duration::from_millis(20), || {
         lab.holders(vip4()) == [1, 2]
@@ -399,7 +412,7 @@ fn split_brain_pair(lab: &Lab, r1_extra: &[&str]) -> (lab::Daemon, lab::Daemon) 
 #[test]
 fn healed_split_brain_master_announces_again_now_and_after_the_delay() {
     let lab = Lab::new("wire-lowprio", 2);
-    let (_r1, r2) = split_brain_pair(&lab, &[]);
+    let (_r1, r2) = split_brain_pair(&lab, &[], false);
     let capture = capture_client(&lab, "-v arp");
     lab.heal(2);
     expect_sole_holder(&lab, vip4(), 1, Duration::from_secs(10), "healed");
@@ -423,9 +436,31 @@ fn healed_split_brain_master_announces_again_now_and_after_the_delay() {
 }
 
 #[test]
+fn healed_split_brain_with_keepalived_as_the_other_master() {
+    // keepalived 2.2.7 as the stale lower-priority master: vipd hears its advert and
+    // announces again, now and after the delay.
+    let lab = Lab::new("wire-lowprio-ka", 2);
+    let (_r1, _keepalived) = split_brain_pair(&lab, &[], true);
+    let capture = capture_client(&lab, "-v arp");
+    lab.heal(2);
+    expect_sole_holder(&lab, vip4(), 1, Duration::from_secs(10), "healed");
+    let done = wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
+        garps(&capture, 1).len() >= 6
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let sent = garps(&capture, 1);
+    assert!(done.is_some() && sent.len() == 6, "r1's GARPs: {sent:?}");
+    let delay = sent[3].0 - sent[0].0;
+    assert!(
+        (1.5..4.0).contains(&delay),
+        "second burst {delay:.3}s later"
+    );
+}
+
+#[test]
 fn lower_prio_no_advert_master_keeps_its_advert_rhythm() {
     let lab = Lab::new("wire-noadvert", 2);
-    let (_r1, r2) = split_brain_pair(&lab, &["lower_prio_no_advert"]);
+    let (_r1, r2) = split_brain_pair(&lab, &["lower_prio_no_advert"], false);
     let capture = capture_client(&lab, "-v arp or ip proto 112");
     lab.heal(2);
     expect_sole_holder(&lab, vip4(), 1, Duration::from_secs(10), "healed");
@@ -574,4 +609,65 @@ fn garps_and_nas_are_paced_per_interface_and_refreshed_with_their_repeat_count()
         na_times[2] - na_times[0] < 0.5,
         "NAs wait for ARPs: {nas:?}"
     );
+}
+
+#[test]
+fn garp_group_paces_its_interfaces_only() {
+    // eth1 is in a garp_group pausing 200 ms between gratuitous ARPs; eth0 has no pause.
+    let lab = Lab::with_options(
+        "wire-garpgroup",
+        LabOptions {
+            routers: 1,
+            second_segment: true,
+        },
+    );
+    let text = format!(
+        "{}\ngarp_group {{\n    garp_interval 0.2\n    interface eth1\n}}\n",
+        KeepalivedConf::new("r1")
+            .global("vrrp_garp_master_repeat 3")
+            .global("vrrp_garp_master_delay 0")
+            .instance(v3_ipv4(100).vip("198.51.100.100/24 dev eth1"))
+            .render()
+    );
+    let on_eth0 = capture_client(&lab, "-v arp");
+    let on_eth1 = lab.capture(lab.client_ns(), "eth1", "-tt -e -v arp");
+    let _r1 = start_vipd(&lab, 1, &text);
+    let second: IpAddr = "198.51.100.100".parse().unwrap();
+    // The GARPs on eth1 come from r1's eth1 MAC.
+    let eth1_mac = Segment::Second
+        .router_mac(1)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":");
+    let eth1_garps = || -> Vec<f64> {
+        frames(&on_eth1)
+            .into_iter()
+            .filter(|f| f.src_mac == eth1_mac && f.text.contains("who-has 198.51.100.100"))
+            .map(|f| f.at)
+            .collect()
+    };
+    let done = wait_until(SETTLE, Duration::from_millis(50), || {
+        eth1_garps().len() >= 3 && garps(&on_eth0, 1).len() >= 3
+    });
+    assert!(
+        done.is_some(),
+        "{:?} {:?}",
+        on_eth0.packets(),
+        on_eth1.packets()
+    );
+    let paced = eth1_garps();
+    for gap in gaps(&paced) {
+        assert!(gap >= 0.1, "eth1 GARPs not paced: {paced:?}");
+    }
+    let eth0: Vec<f64> = garps(&on_eth0, 1)
+        .iter()
+        .filter(|g| g.1 == vip4())
+        .map(|g| g.0)
+        .collect();
+    assert!(
+        eth0[2] - eth0[0] < 0.1,
+        "eth0 GARPs waited for eth1's pacing: {eth0:?}"
+    );
+    assert!(lab.holders(second) == [1]);
 }

@@ -79,10 +79,6 @@ const STATIC_CONFIG: Class = Class::Refused(
     "vipd does not configure static addresses, routes or rules (they are not VRRP's job); \
      configure them with systemd-networkd, NetworkManager or `ip`, and remove this block",
 );
-const NOT_YET_WIRE: Class = Class::Refused(
-    "not supported by this vipd yet (it changes what is sent on the wire); remove it or \
-     keep keepalived for now",
-);
 const NOT_YET_UNICAST: Class = Class::Refused(
     "not supported by this vipd yet (it changes which adverts are accepted); remove it or \
      keep keepalived for now",
@@ -128,10 +124,6 @@ fn top_level(keyword: &str) -> Option<Class> {
         "linkbeat_use_polling" | "linkbeat_interfaces" => LINKBEAT,
         "bfd_instance" => Class::Ignored(
             "vipd has no BFD: this BFD session is not run (a `track_bfd` on it has no effect)",
-        ),
-        "garp_group" => Class::Ignored(
-            "vipd has no per-interface GARP groups; it paces gratuitous ARP/NA on every \
-             interface with the global vrrp_garp_interval/vrrp_gna_interval",
         ),
         "interface_up_down_delays" => Class::Ignored(
             "vipd reacts to a link going down or up at once, without keepalived's debounce \
@@ -252,14 +244,11 @@ fn global(keyword: &str) -> Option<Class> {
             "vipd runs no start-up or shutdown script; use ExecStartPre= / ExecStopPost= in a \
              vipd.service drop-in",
         ),
-        "vrrp_mcast_group4"
-        | "vrrp_mcast_group6"
-        | "vrrp_garp_lower_prio_delay"
-        | "vrrp_garp_lower_prio_repeat"
-        | "vrrp_lower_prio_no_advert"
-        | "vrrp_higher_prio_send_advert"
-        | "vrrp_down_timer_adverts" => NOT_YET_WIRE,
         "vrrp_check_unicast_src" => NOT_YET_UNICAST,
+        "vrrp_delay_after_boot" => Class::Ignored(
+            "not a keepalived 2.2.7 keyword (2.2.7 logs \"Unknown keyword\"; newer keepalived \
+             has it): vipd does not apply it; use vrrp_startup_delay",
+        ),
         _ => return None,
     })
 }
@@ -310,9 +299,6 @@ fn instance(keyword: &str) -> Option<Class> {
         "native_ipv6" => Class::Ignored(
             "deprecated in keepalived: the instance's address family comes from its addresses",
         ),
-        "unicast_fault_no_peer" => {
-            Class::Ignored("vipd runs an instance without unicast peers in multicast mode")
-        }
         "track_bfd" => Class::Ignored(
             "vipd has no BFD: this tracking has no effect (the instance does not go to FAULT \
              or change priority when the BFD session goes down)",
@@ -325,13 +311,6 @@ fn instance(keyword: &str) -> Option<Class> {
         "notify_deleted" | "notify_master_rx_lower_pri" => Class::Ignored(
             "vipd does not run this notify script; the other notify scripts run as usual",
         ),
-        "mcast_dst_ip"
-        | "garp_lower_prio_delay"
-        | "garp_lower_prio_repeat"
-        | "lower_prio_no_advert"
-        | "higher_prio_send_advert"
-        | "down_timer_adverts"
-        | "virtual_ipaddress_excluded" => NOT_YET_WIRE,
         "check_unicast_src" | "unicast_ttl" => NOT_YET_UNICAST,
         _ => return None,
     })
@@ -364,6 +343,7 @@ pub fn implemented(block: Block) -> &'static [&'static str] {
             "vrrp_track_file",
             "track_file",
             "vrrp_track_process",
+            "garp_group",
         ],
         Block::Global => &[
             "router_id",
@@ -375,6 +355,13 @@ pub fn implemented(block: Block) -> &'static [&'static str] {
             "vrrp_garp_interval",
             "vrrp_gna_interval",
             "vrrp_min_garp",
+            "vrrp_garp_lower_prio_delay",
+            "vrrp_garp_lower_prio_repeat",
+            "vrrp_lower_prio_no_advert",
+            "vrrp_higher_prio_send_advert",
+            "vrrp_mcast_group4",
+            "vrrp_mcast_group6",
+            "vrrp_down_timer_adverts",
             "script_user",
             "enable_script_security",
             "vrrp_strict",
@@ -413,6 +400,14 @@ pub fn implemented(block: Block) -> &'static [&'static str] {
             "garp_master_repeat",
             "garp_master_refresh",
             "garp_master_refresh_repeat",
+            "virtual_ipaddress_excluded",
+            "mcast_dst_ip",
+            "garp_lower_prio_delay",
+            "garp_lower_prio_repeat",
+            "lower_prio_no_advert",
+            "higher_prio_send_advert",
+            "down_timer_adverts",
+            "unicast_fault_no_peer",
             "dont_track_primary",
             "accept",
             "no_accept",

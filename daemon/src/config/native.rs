@@ -523,6 +523,9 @@ fn write_config(out: &mut String, cfg: &Config) -> std::fmt::Result {
     if let Some(p) = g.max_auto_priority {
         writeln!(global, "max_auto_priority = {p}")?;
     }
+    if !g.startup_delay.is_zero() {
+        writeln!(global, "startup_delay = {}", dur(g.startup_delay))?;
+    }
     if let Some(group) = g.mcast_group4 {
         writeln!(global, "mcast_group4 = {}", quote(&group.to_string()))?;
     }
@@ -579,6 +582,16 @@ fn write_config(out: &mut String, cfg: &Config) -> std::fmt::Result {
     }
     for check in &cfg.checks {
         write_check(out, check)?;
+    }
+    for group in &cfg.garp_groups {
+        writeln!(out, "\n[[garp_group]]")?;
+        writeln!(out, "interfaces = {}", quote_list(&group.interfaces))?;
+        if !group.interval.is_zero() {
+            writeln!(out, "interval = {}", dur(group.interval))?;
+        }
+        if !group.na_interval.is_zero() {
+            writeln!(out, "na_interval = {}", dur(group.na_interval))?;
+        }
     }
     for group in &cfg.sync_groups {
         write!(
@@ -685,6 +698,12 @@ fn write_instance(out: &mut String, inst: &Instance) -> std::fmt::Result {
             "track_interfaces = {}",
             interface_tracks(&inst.track_interfaces)
         )?;
+    }
+    if inst.dont_track_primary {
+        writeln!(out, "dont_track_primary = true")?;
+    }
+    if let Some(strict) = inst.strict {
+        writeln!(out, "strict = {strict}")?;
     }
     write_notify(out, "instance", &inst.notify)?;
     let garp = &inst.garp;

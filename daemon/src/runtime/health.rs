@@ -107,7 +107,7 @@ impl Daemon {
             .routers
             .iter()
             .map(|r| {
-                let fault = !r.link_up || r.check_fault || r.cfg.lacks_unicast_peers();
+                let fault = r.interface_fault() || r.check_fault || r.cfg.lacks_unicast_peers();
                 (r.cfg.name.clone(), fault)
             })
             .collect();
