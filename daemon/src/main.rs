@@ -188,23 +188,28 @@ fn main() -> ExitCode {
                     }
                     return ExitCode::FAILURE;
                 }
-                for warning in &loaded.warnings {
+                let mut warnings = loaded.warnings.clone();
+                warnings.extend(vipd::tracking::script_warnings_located(&loaded, &path));
+                for warning in &warnings {
                     eprintln!("{warning}");
                 }
-                if strict && !loaded.warnings.is_empty() {
+                if strict && !warnings.is_empty() {
                     eprintln!(
                         "{}: {} warning(s), refused by --strict",
                         path.display(),
-                        loaded.warnings.len()
+                        warnings.len()
                     );
                     return ExitCode::FAILURE;
+                }
+                for note in vipd::tracking::native_notes(cfg) {
+                    eprintln!("{}: note: {note}", path.display());
                 }
                 println!(
                     "{}: OK ({} instance(s), {} check(s), {} warning(s))",
                     path.display(),
                     cfg.instances.len(),
                     cfg.checks.len(),
-                    loaded.warnings.len()
+                    warnings.len()
                 );
                 ExitCode::SUCCESS
             }
@@ -272,7 +277,23 @@ fn main() -> ExitCode {
                     for warning in &loaded.warnings {
                         eprintln!("{warning}");
                     }
-                    print!("{}", config::to_toml(&loaded.config));
+                    // One-liners a native check means exactly become that check.
+                    let native = config::translate_checks(&loaded.config);
+                    for (old, new) in loaded.config.checks.iter().zip(&native.checks) {
+                        if old.kind != new.kind {
+                            eprintln!(
+                                "{}: note: check {}: `{}` written as a native {} check",
+                                file.display(),
+                                old.name,
+                                match &old.kind {
+                                    config::CheckKind::Exec { command, .. } => command.as_str(),
+                                    _ => "",
+                                },
+                                new.kind.name()
+                            );
+                        }
+                    }
+                    print!("{}", config::to_toml(&native));
                     ExitCode::SUCCESS
                 }
                 Err(e) => {

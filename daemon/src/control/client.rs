@@ -190,6 +190,16 @@ pub fn render_text(report: &StatusReport) -> String {
                 .map(|ms| format!("{ms:.1} ms"))
                 .unwrap_or_else(|| "-".into()),
         ));
+        if let Some(note) = &c.note {
+            out.push_str(&format!("  {note}\n"));
+        }
+    }
+    let n = &report.notify;
+    if n.last_seq > 0 {
+        out.push_str(&format!(
+            "notifications: delivered {}  waiting {}  dropped (superseded) {}  last #{}\n",
+            n.delivered, n.waiting, n.dropped, n.last_seq
+        ));
     }
     out
 }

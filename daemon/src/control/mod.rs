@@ -68,6 +68,9 @@ pub struct StatusReport {
     pub last_event: u64,
     pub instances: Vec<InstanceStatus>,
     pub checks: Vec<CheckStatus>,
+    /// The notification queue.
+    #[serde(default)]
+    pub notify: crate::notify::NotifyStats,
 }
 
 /// A drained instance: since when, how and on whose request.
@@ -156,6 +159,9 @@ pub struct CheckStatus {
     pub weight: i32,
     pub last_result: Option<String>,
     pub last_latency_ms: Option<f64>,
+    /// Why the check is disabled, or which script a native check replaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 #[cfg(test)]

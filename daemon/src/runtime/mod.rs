@@ -928,6 +928,11 @@ impl Daemon {
             config: self.config_path.display().to_string(),
             instances,
             checks: self.check_status(),
+            notify: self
+                .notifier
+                .as_ref()
+                .map(Notifier::stats)
+                .unwrap_or_default(),
             ..StatusReport::default()
         };
         self.complete_status(&mut report);
