@@ -8,9 +8,9 @@ use super::keywords::{self, Block, Class};
 use super::lexer::{self, Loc, Source, Statement, Word};
 use super::validate;
 use super::{
-    duration, Check, CheckKind, Config, GarpGroup, InitialState, Instance, Loaded, Notify,
-    NotifyScript, ParamMatch, PeerTtl, ProcessCheck, ProcessMatch, ReadOptions, SyncGroup,
-    TrackCheck, TrackInterface, V3Checksum, Vip,
+    duration, Check, CheckKind, Config, GarpGroup, Ignored, InitialState, Instance, Loaded,
+    Notify, NotifyScript, ParamMatch, PeerTtl, ProcessCheck, ProcessMatch, ReadOptions,
+    SyncGroup, TrackCheck, TrackInterface, V3Checksum, Vip,
 };
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -47,6 +47,7 @@ pub fn read_keepalived(
     }
     reader.default_interfaces();
     reader.apply_min_garp();
+    reader.drop_unknown_tracks();
     let Reader {
         mut cfg,
         locations,
@@ -228,6 +229,79 @@ impl Reader<'_> {
                          \"Unknown keyword\")"
                     ),
                 );
+            }
+        }
+    }
+
+    /// keepalived 2.2.7 ignores a `track_script`/`track_file` entry naming no
+    /// `vrrp_script`/`vrrp_track_file` ("track script X not found, ignoring..."), so the
+    /// instance runs without it; vipd does the same, with a warning. Decided after the whole
+    /// file is read: the definitions may come after the instance.
+    fn drop_unknown_tracks(&mut self) {
+        for i in 0..self.cfg.instances.len() {
+            for file_tracks in [false, true] {
+                let field = if file_tracks {
+                    "track_files"
+                } else {
+                    "track_checks"
+                };
+                let at = format!("instance[{i}].{field}");
+                let tracks = if file_tracks {
+                    &self.cfg.instances[i].track_files
+                } else {
+                    &self.cfg.instances[i].track_checks
+                };
+                let known = |name: &str| {
+                    self.cfg.checks.iter().any(|c| {
+                        c.name == name && matches!(c.kind, CheckKind::File { .. }) == file_tracks
+                    })
+                };
+                let keep: Vec<bool> = tracks.iter().map(|t| known(&t.check)).collect();
+                if keep.iter().all(|k| *k) {
+                    continue;
+                }
+                let name = self.cfg.instances[i].name.clone();
+                let what = if file_tracks {
+                    "vrrp_track_file"
+                } else {
+                    "vrrp_script"
+                };
+                let mut kept = Vec::new();
+                let mut moved = Vec::new();
+                let old = std::mem::take(if file_tracks {
+                    &mut self.cfg.instances[i].track_files
+                } else {
+                    &mut self.cfg.instances[i].track_checks
+                });
+                for (j, (track, keep)) in old.into_iter().zip(keep).enumerate() {
+                    let loc = self.locations.remove(&format!("{at}[{j}]"));
+                    if keep {
+                        if let Some(loc) = loc {
+                            moved.push((format!("{at}[{}]", kept.len()), loc));
+                        }
+                        kept.push(track);
+                    } else {
+                        let message = format!(
+                            "instance `{name}`: no {what} `{}`: the entry is ignored, as \
+                             keepalived ignores it (\"not found, ignoring\")",
+                            track.check
+                        );
+                        match loc {
+                            Some(loc) => self.warn(loc, message),
+                            None => self.warnings.push(ConfigWarning {
+                                file: self.source.files.first().cloned().unwrap_or_default(),
+                                line: None,
+                                message,
+                            }),
+                        }
+                    }
+                }
+                self.locations.extend(moved);
+                if file_tracks {
+                    self.cfg.instances[i].track_files = kept;
+                } else {
+                    self.cfg.instances[i].track_checks = kept;
+                }
             }
         }
     }
@@ -429,6 +503,23 @@ impl Reader<'_> {
                 None
             }
         }
+    }
+
+    /// A unicast source or peer address. keepalived 2.2.7 ignores anything from a `/` on
+    /// (`unicast_src_ip 192.0.2.1/24` is written when the address is copied from `ip addr`).
+    fn unicast_address(&mut self, loc: Loc, text: &str) -> Option<IpAddr> {
+        let Some((address, suffix)) = text.split_once('/') else {
+            return self.address(loc, text);
+        };
+        let parsed = self.address(loc, address)?;
+        let max = if parsed.is_ipv4() { 32 } else { 128 };
+        if !suffix.parse::<u8>().is_ok_and(|len| len <= max) {
+            self.warn(
+                loc,
+                format!("`{text}`: `/{suffix}` is ignored, as keepalived ignores it"),
+            );
+        }
+        Some(parsed)
     }
 
     fn address(&mut self, loc: Loc, text: &str) -> Option<IpAddr> {
@@ -1090,7 +1181,7 @@ impl Reader<'_> {
                 }
                 "unicast_src_ip" | "mcast_src_ip" => {
                     if let Some(text) = self.arg(item) {
-                        inst.source_address = self.address(loc, text);
+                        inst.source_address = self.unicast_address(loc, text);
                     }
                     "source_address"
                 }
@@ -1267,17 +1358,35 @@ impl Reader<'_> {
                 _ => self.other(Block::Authentication, item),
             }
         }
+        // keepalived 2.2.7 sends no authentication unless the block names PASS (or AH) and
+        // gives a password; the other shapes are logged and the block ignored. vipd reads
+        // them the same way, so the routers of a segment keep agreeing.
         match kind {
             Some((k, _)) if k == "PASS" => match pass {
-                Some(p) => inst.auth_pass = Some(p),
-                None => self.error(st.loc, "`auth_type PASS` needs an `auth_pass`"),
+                Some(p) if !p.is_empty() => inst.auth_pass = Some(p),
+                _ => self.warn(
+                    st.loc,
+                    "`auth_type PASS` without a password: no authentication is used, as in \
+                     keepalived (\"Authentication specified but no password given\")",
+                ),
             },
             Some((k, loc)) if k == "AH" => self.error(
                 loc,
                 "authentication type AH is not supported (vipd supports PASS only)",
             ),
-            Some((k, loc)) => self.error(loc, format!("`auth_type`: `{k}` is not PASS or AH")),
-            None => self.error(st.loc, "`authentication` needs an `auth_type`"),
+            Some((k, loc)) => self.warn(
+                loc,
+                format!(
+                    "`auth_type`: `{k}` is not PASS or AH (they are case-sensitive): no \
+                     authentication is used, as in keepalived (\"unknown authentication type\")"
+                ),
+            ),
+            None if pass.is_some() => self.warn(
+                st.loc,
+                "`authentication` without `auth_type`: the password is not used (no \
+                 authentication), as in keepalived",
+            ),
+            None => {}
         }
     }
 
@@ -1295,16 +1404,28 @@ impl Reader<'_> {
                 return None;
             }
         };
-        for option in ignored {
-            self.warn(
-                item.loc,
-                format!(
+        for ignored in ignored {
+            let message = match ignored {
+                Ignored::NotApplied(option) => format!(
                     "virtual address {}: option `{option}` is not applied by vipd (it adds the \
                      address with dev, brd, scope and label only; IPv6 ones without duplicate \
                      address detection)",
                     vip.address
                 ),
-            );
+                Ignored::Unknown(words) => {
+                    let hint = if words.parse::<IpAddr>().is_ok() {
+                        " (one address per line)"
+                    } else {
+                        ""
+                    };
+                    format!(
+                        "virtual address {}: `{words}` is ignored, as keepalived ignores \
+                         it{hint}",
+                        vip.address
+                    )
+                }
+            };
+            self.warn(item.loc, message);
         }
         Some(vip)
     }
@@ -1359,7 +1480,7 @@ impl Reader<'_> {
             // `ADDRESS [min_ttl N] [max_ttl N]`, as keepalived 2.2.7 reads it.
             let mut words = item.words.iter();
             let Some(first) = words.next() else { continue };
-            let Some(address) = self.address(item.loc, &first.text) else {
+            let Some(address) = self.unicast_address(item.loc, &first.text) else {
                 continue;
             };
             self.note(
@@ -1883,5 +2004,100 @@ mod tests {
         assert_eq!(cfg.instances[0].excluded_vips.len(), 2);
         let e = error_of("", " virtual_ipaddress_excluded {\n 192.0.2.10\n }");
         assert!(e.contains("listed twice"), "{e}");
+    }
+
+    fn instance_with(body: &str) -> String {
+        format!(
+            "vrrp_instance VI_1 {{\n interface eth0\n virtual_router_id 51\n{body}\n \
+             virtual_ipaddress {{\n 192.0.2.10\n }}\n}}\n"
+        )
+    }
+
+    #[test]
+    fn authentication_keepalived_ignores_means_none_with_a_warning() {
+        for block in [
+            "auth_type PASS;\n auth_pass secret;",
+            "auth_type no_auth",
+            "auth_type pass\n auth_pass secret",
+            "auth_type PASS",
+            "auth_type PASS\n auth_pass \"\"",
+            "auth_pass secret",
+        ] {
+            let text = instance_with(&format!(" authentication {{\n {block}\n }}"));
+            let (cfg, warnings) = with_warnings(&text);
+            assert_eq!(cfg.instances[0].auth_pass, None, "{block}");
+            assert_eq!(warnings.len(), 1, "{block}: {warnings:?}");
+            assert!(warnings[0].contains("no authentication"), "{warnings:?}");
+        }
+        let text = instance_with(" authentication {\n auth_type PASS\n auth_pass secret\n }");
+        let (cfg, warnings) = with_warnings(&text);
+        assert_eq!(cfg.instances[0].auth_pass.as_deref(), Some("secret"));
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert!(error_of("", " authentication {\n auth_type AH\n auth_pass x\n }").contains("AH"));
+    }
+
+    #[test]
+    fn unicast_addresses_drop_a_prefix_length_like_keepalived() {
+        let text = instance_with(
+            " unicast_src_ip 192.0.2.1/24\n unicast_peer {\n 192.0.2.2/24\n 192.0.2.3\n }",
+        );
+        let (cfg, warnings) = with_warnings(&text);
+        let inst = &cfg.instances[0];
+        assert_eq!(inst.source_address, Some("192.0.2.1".parse().unwrap()));
+        assert_eq!(
+            inst.unicast_peers,
+            [
+                "192.0.2.2".parse::<IpAddr>().unwrap(),
+                "192.0.2.3".parse().unwrap()
+            ]
+        );
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let (cfg, warnings) = with_warnings(&instance_with(" unicast_src_ip 192.0.2.1/x"));
+        assert_eq!(
+            cfg.instances[0].source_address,
+            Some("192.0.2.1".parse().unwrap())
+        );
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(error_of("", " unicast_src_ip 192.0.2.300/24").contains("not an IP address"));
+    }
+
+    #[test]
+    fn track_entries_naming_nothing_are_dropped_with_a_warning() {
+        let text = "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n \
+                    track_script {\n chk_typo\n chk_web weight 5\n }\n track_file {\n \
+                    chk_web\n }\n virtual_ipaddress {\n 192.0.2.10\n }\n}\n\
+                    vrrp_script chk_web {\n script /bin/true\n}\n";
+        let (cfg, warnings) = with_warnings(text);
+        let inst = &cfg.instances[0];
+        assert_eq!(inst.track_checks.len(), 1);
+        assert_eq!(inst.track_checks[0].check, "chk_web");
+        assert_eq!(inst.track_checks[0].weight, Some(5));
+        assert!(
+            inst.track_files.is_empty(),
+            "a vrrp_script is no track file"
+        );
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(
+            warnings[0].contains("k.conf:5:") && warnings[0].contains("chk_typo"),
+            "{warnings:?}"
+        );
+        assert!(
+            warnings[1].contains("k.conf:9:") && warnings[1].contains("vrrp_track_file"),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn virtual_address_words_keepalived_ignores_are_warnings() {
+        let text = instance_with(
+            " virtual_ipaddress_excluded {\n 192.0.2.20/24 192.0.2.21\n 192.0.2.22 dev eth0 scope bogus\n }",
+        );
+        let (cfg, warnings) = with_warnings(&text);
+        let excluded = &cfg.instances[0].excluded_vips;
+        assert_eq!(excluded.len(), 2);
+        assert_eq!(excluded[1].interface.as_deref(), Some("eth0"));
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].contains("one address per line"), "{warnings:?}");
+        assert!(error_of("", " virtual_ipaddress_excluded {\n 192.0.2.20 dev\n }").contains("dev"));
     }
 }

@@ -21,7 +21,7 @@ pub use keepalived::{parse_keepalived, read_keepalived};
 pub use native::{parse_native, read_native, to_toml, translate_check, translate_checks};
 pub use url::{HttpUrl, Scheme};
 pub use validate::warnings;
-pub use vip::{Scope, Vip};
+pub use vip::{Ignored, Scope, Vip};
 
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

@@ -55,13 +55,22 @@ pub struct Vip {
     pub scope: Option<Scope>,
 }
 
+/// What keepalived's reading of a virtual address line leaves out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ignored {
+    /// A keepalived option vipd does not apply (`home`, `preferred_lft forever`, ...).
+    NotApplied(String),
+    /// A word keepalived 2.2.7 ignores too (an unknown word, an invalid scope).
+    Unknown(String),
+}
+
 impl Vip {
     /// Reads a VIP from the words of one keepalived `virtual_ipaddress` line, refusing
     /// options vipd does not apply (the native format's rule).
     pub fn from_words(words: &[&str]) -> Result<Vip, String> {
         let (vip, ignored) = Vip::from_keepalived_words(words)?;
         match ignored.first() {
-            Some(option) => Err(format!(
+            Some(Ignored::NotApplied(option) | Ignored::Unknown(option)) => Err(format!(
                 "unsupported virtual address option `{option}` (vipd supports dev, label, brd, \
                  scope)"
             )),
@@ -69,10 +78,12 @@ impl Vip {
         }
     }
 
-    /// Reads a VIP as keepalived 2.2.7 does, with the keepalived options vipd accepts but
-    /// does not apply (`home`, `-nodad`, `no_track`, `preferred_lft N`, ...), each as
-    /// written, for the reader to warn about. Unknown options are errors.
-    pub fn from_keepalived_words(words: &[&str]) -> Result<(Vip, Vec<String>), String> {
+    /// Reads a VIP as keepalived 2.2.7 does, with what it leaves out for the reader to
+    /// warn about: keepalived options vipd does not apply (`home`, `-nodad`, `no_track`,
+    /// `preferred_lft N`, ...) and words keepalived itself ignores ("Unknown configuration
+    /// entry ... ignoring", an invalid scope), each as written. An option without its value
+    /// is an error (keepalived drops the whole address then).
+    pub fn from_keepalived_words(words: &[&str]) -> Result<(Vip, Vec<Ignored>), String> {
         let (first, mut rest) = match words.split_first() {
             Some((first, rest)) => (*first, rest),
             None => return Err("empty virtual address".to_string()),
@@ -117,7 +128,7 @@ impl Vip {
                     | "autojoin"
                     | "no_track"
             ) {
-                ignored.push(option.to_string());
+                ignored.push(Ignored::NotApplied(option.to_string()));
                 rest = after;
                 continue;
             }
@@ -127,13 +138,21 @@ impl Vip {
                         .to_string(),
                 );
             }
+            if !matches!(
+                *option,
+                "dev" | "label" | "brd" | "broadcast" | "scope" | "peer" | "preferred_lft"
+            ) {
+                ignored.push(Ignored::Unknown(option.to_string()));
+                rest = after;
+                continue;
+            }
             let value = *after
                 .first()
                 .ok_or_else(|| format!("`{option}` needs a value in virtual address `{first}`"))?;
             match *option {
                 "dev" => vip.interface = Some(value.to_string()),
                 "label" => vip.label = Some(value.to_string()),
-                "brd" => {
+                "brd" | "broadcast" => {
                     let IpAddr::V4(v4) = address else {
                         return Err(format!("`brd` applies to IPv4 only, not {address}"));
                     };
@@ -148,18 +167,11 @@ impl Vip {
                     };
                     vip.broadcast = Some(brd);
                 }
-                "scope" => {
-                    vip.scope = Some(Scope::parse(value).ok_or_else(|| {
-                        format!("scope `{value}` is not one of global, site, link, host, nowhere")
-                    })?)
-                }
-                "peer" | "preferred_lft" => ignored.push(format!("{option} {value}")),
-                other => {
-                    return Err(format!(
-                        "unknown virtual address option `{other}` (keepalived: \"Unknown \
-                         configuration entry\"; vipd supports dev, label, brd, scope)"
-                    ))
-                }
+                "scope" => match Scope::parse(value) {
+                    Some(scope) => vip.scope = Some(scope),
+                    None => ignored.push(Ignored::Unknown(format!("scope {value}"))),
+                },
+                _ => ignored.push(Ignored::NotApplied(format!("{option} {value}"))),
             }
             rest = &after[1..];
         }
@@ -243,14 +255,46 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(v.broadcast, Some(Ipv4Addr::new(192, 0, 2, 255)));
+        let not_applied = |w: &[&str]| {
+            w.iter()
+                .map(|o| Ignored::NotApplied(o.to_string()))
+                .collect::<Vec<_>>()
+        };
         assert_eq!(
             ignored,
-            ["home", "-nodad", "no_track", "preferred_lft forever"]
+            not_applied(&["home", "-nodad", "no_track", "preferred_lft forever"])
         );
         let (v, _) = Vip::from_keepalived_words(&["192.0.2.12/24", "brd", "-"]).unwrap();
         assert_eq!(v.broadcast, Some(Ipv4Addr::new(192, 0, 2, 0)));
-        assert!(Vip::from_keepalived_words(&["192.0.2.12", "foo", "bar"]).is_err());
         assert!(Vip::from_keepalived_words(&["192.0.2.12", "use_vmac"]).is_err());
+        assert!(Vip::from_keepalived_words(&["192.0.2.12", "dev"]).is_err());
+    }
+
+    #[test]
+    fn skips_words_keepalived_ignores_and_keeps_the_address() {
+        // keepalived 2.2.7: "Unknown configuration entry '...' for ip address - ignoring",
+        // "Invalid scope '...' - ignoring"; the address itself is added.
+        let (v, ignored) = Vip::from_keepalived_words(&[
+            "192.0.2.12/24",
+            "192.0.2.13",
+            "dev",
+            "eth0",
+            "scope",
+            "bogus",
+            "broadcast",
+            "+",
+        ])
+        .unwrap();
+        assert_eq!(v.interface.as_deref(), Some("eth0"));
+        assert_eq!(v.scope, None);
+        assert_eq!(v.broadcast, Some(Ipv4Addr::new(192, 0, 2, 255)));
+        assert_eq!(
+            ignored,
+            [
+                Ignored::Unknown("192.0.2.13".to_string()),
+                Ignored::Unknown("scope bogus".to_string())
+            ]
+        );
         assert!(
             Vip::parse("192.0.2.5 home").is_err(),
             "native: only applied options"
