@@ -8,9 +8,9 @@ use super::keywords::{self, Block, Class};
 use super::lexer::{self, Loc, Source, Statement, Word};
 use super::validate;
 use super::{
-    duration, Check, CheckKind, Config, GarpGroup, InitialState, Instance, Loaded, Notify,
-    NotifyScript, ParamMatch, PeerTtl, ProcessCheck, ProcessMatch, ReadOptions, SyncGroup,
-    TrackCheck, TrackInterface, V3Checksum, Vip,
+    duration, route, Check, CheckKind, Config, GarpGroup, InitialState, Instance, Loaded, Notify,
+    NotifyScript, ParamMatch, PeerTtl, ProcessCheck, ProcessMatch, ReadOptions, Route, Rule,
+    SyncGroup, TrackCheck, TrackInterface, V3Checksum, Vip,
 };
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -41,11 +41,14 @@ pub fn read_keepalived(
         default_interface: None,
         without_interface: Vec::new(),
         min_garp: false,
+        static_without_dev: Vec::new(),
+        next_rule_priority: [route::FIRST_DEFAULT_RULE_PRIORITY; 2],
     };
     for statement in &source.statements {
         reader.top_level(statement);
     }
     reader.default_interfaces();
+    reader.static_address_interfaces();
     reader.apply_min_garp();
     let Reader {
         mut cfg,
@@ -144,6 +147,10 @@ struct Reader<'a> {
     without_interface: Vec<(usize, Loc)>,
     /// `vrrp_min_garp`: GARP settings not written explicitly become one message, no repeat.
     min_garp: bool,
+    /// Static addresses written without `dev` (index, where): on `default_interface`.
+    static_without_dev: Vec<(usize, Loc)>,
+    /// The preference the next rule without one gets, per family (IPv4, IPv6).
+    next_rule_priority: [u32; 2],
 }
 
 /// keepalived's boolean words.
@@ -538,7 +545,148 @@ impl Reader<'_> {
             "vrrp_instance" => self.instance(st),
             "vrrp_sync_group" => self.sync_group(st),
             "garp_group" => self.garp_group(st),
+            "static_ipaddress" => self.static_addresses(st),
+            "static_routes" => {
+                let routes = self.routes(st, "static.routes");
+                self.cfg.statics.routes.extend(routes);
+            }
+            "static_rules" => {
+                let rules = self.rules(st, "static.rules");
+                self.cfg.statics.rules.extend(rules);
+            }
+            "net_namespace" => {
+                self.note("global.net_namespace".to_string(), st.loc);
+                if let Some(name) = self.arg(st) {
+                    if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+                        self.error(
+                            st.loc,
+                            format!("`net_namespace`: `{name}` is not a namespace name"),
+                        );
+                    } else {
+                        self.cfg.global.net_namespace = Some(name.to_string());
+                    }
+                }
+            }
             _ => self.other(Block::TopLevel, st),
+        }
+    }
+
+    /// `static_ipaddress`: written like `virtual_ipaddress`, plus `track_group NAME`.
+    fn static_addresses(&mut self, st: &Statement) {
+        let Some(block) = self.block(st) else { return };
+        for item in block {
+            let mut shortened = item.clone();
+            if let Some(at) = item.words.iter().position(|w| w.text == "track_group") {
+                let removed: Vec<Word> = shortened
+                    .words
+                    .drain(at..(at + 2).min(item.words.len()))
+                    .collect();
+                let group = removed.get(1).map_or("", |w| w.text.as_str());
+                self.warn(
+                    item.loc,
+                    format!(
+                        "`track_group {group}`: vipd does not watch static addresses (an \
+                         instance does not go BACKUP when one is deleted)"
+                    ),
+                );
+            }
+            let Some(vip) = self.vip(&shortened) else {
+                continue;
+            };
+            let index = self.cfg.statics.addresses.len();
+            self.note(format!("static.addresses[{index}]"), item.loc);
+            if vip.interface.is_none() {
+                self.static_without_dev.push((index, item.loc));
+            }
+            self.cfg.statics.addresses.push(vip);
+        }
+    }
+
+    /// Static addresses without `dev` go on `default_interface`, else eth0, as in keepalived.
+    fn static_address_interfaces(&mut self) {
+        let interface = self
+            .default_interface
+            .clone()
+            .unwrap_or_else(|| "eth0".to_string());
+        for (index, _) in std::mem::take(&mut self.static_without_dev) {
+            if let Some(vip) = self.cfg.statics.addresses.get_mut(index) {
+                vip.interface = Some(interface.clone());
+            }
+        }
+    }
+
+    /// The routes of a `virtual_routes` / `static_routes` block. A route vipd cannot install
+    /// as written is skipped with a warning, as keepalived skips the ones it cannot parse.
+    fn routes(&mut self, st: &Statement, at: &str) -> Vec<Route> {
+        let Some(block) = self.block(st) else {
+            return Vec::new();
+        };
+        let mut routes = Vec::new();
+        for item in block {
+            if item.block.is_some() {
+                self.error(item.loc, "a route takes no { } block");
+                continue;
+            }
+            match Route::from_keepalived_words(&texts(&item.words)) {
+                Ok((route, noted)) => {
+                    self.note_tracking(item.loc, &noted, "route");
+                    self.note(format!("{at}[{}]", routes.len()), item.loc);
+                    routes.push(route);
+                }
+                Err(e) => self.warn(item.loc, format!("route skipped: {e}")),
+            }
+        }
+        routes
+    }
+
+    /// The rules of a `virtual_rules` / `static_rules` block; a rule without a preference
+    /// gets keepalived's, with keepalived's warning.
+    fn rules(&mut self, st: &Statement, at: &str) -> Vec<Rule> {
+        let Some(block) = self.block(st) else {
+            return Vec::new();
+        };
+        let mut rules = Vec::new();
+        for item in block {
+            if item.block.is_some() {
+                self.error(item.loc, "a rule takes no { } block");
+                continue;
+            }
+            match Rule::from_keepalived_words(&texts(&item.words)) {
+                Ok((mut rule, noted)) => {
+                    self.note_tracking(item.loc, &noted, "rule");
+                    if rule.priority.is_none() {
+                        let next = &mut self.next_rule_priority[usize::from(rule.ipv6)];
+                        let priority = *next;
+                        *next = next.saturating_sub(1);
+                        rule.priority = Some(priority);
+                        self.warn(
+                            item.loc,
+                            format!(
+                                "rule has no preference: it gets {priority} as in keepalived, \
+                                 which is probably not what you want (add `preference N`)"
+                            ),
+                        );
+                    }
+                    self.note(format!("{at}[{}]", rules.len()), item.loc);
+                    rules.push(rule);
+                }
+                Err(e) => self.warn(item.loc, format!("rule skipped: {e}")),
+            }
+        }
+        rules
+    }
+
+    fn note_tracking(&mut self, loc: Loc, noted: &[String], what: &str) {
+        for option in noted {
+            if option != "no_track" {
+                self.warn(
+                    loc,
+                    format!(
+                        "`{option}`: vipd does not watch this {what} (nothing happens to an \
+                         instance when it is deleted)"
+                    ),
+                );
+            }
         }
     }
 
@@ -1087,6 +1235,16 @@ impl Reader<'_> {
                 "virtual_ipaddress_excluded" => {
                     self.excluded_vips(item, &mut inst, &at);
                     "excluded_vips"
+                }
+                "virtual_routes" => {
+                    let routes = self.routes(item, &format!("{at}.routes"));
+                    inst.routes.extend(routes);
+                    "routes"
+                }
+                "virtual_rules" => {
+                    let rules = self.rules(item, &format!("{at}.rules"));
+                    inst.rules.extend(rules);
+                    "rules"
                 }
                 "unicast_src_ip" | "mcast_src_ip" => {
                     if let Some(text) = self.arg(item) {

@@ -9,6 +9,7 @@ mod receive;
 mod reload;
 mod resync;
 mod router;
+mod routes;
 mod tasks;
 mod vip_state;
 
@@ -51,19 +52,26 @@ pub fn run(
     read_options: config::ReadOptions,
 ) -> Result<(), String> {
     init_logging();
+    let (path, loaded) = match &config_path {
+        Some(path) => config::read(path, &read_options)
+            .map(|loaded| (path.clone(), loaded))
+            .map_err(|e| e.to_string().trim_end().to_string())?,
+        None => {
+            config::read_default(&read_options).map_err(|e| e.to_string().trim_end().to_string())?
+        }
+    };
+    log_config_warnings(&loaded.warnings);
+    // Before the runtime starts its threads and before any socket: they all live in the
+    // namespace entered here.
+    if let Some(name) = &loaded.config.global.net_namespace {
+        crate::net::namespace::enter(name)?;
+        info!("running in network namespace {name}");
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async move {
-        let (path, loaded) = match &config_path {
-            Some(path) => config::read(path, &read_options)
-                .map(|loaded| (path.clone(), loaded))
-                .map_err(|e| e.to_string().trim_end().to_string())?,
-            None => config::read_default(&read_options)
-                .map_err(|e| e.to_string().trim_end().to_string())?,
-        };
-        log_config_warnings(&loaded.warnings);
         let mut daemon = Daemon::new(path, loaded.config, socket)?;
         daemon.read_options = read_options;
         daemon.serve().await
@@ -191,6 +199,7 @@ impl Daemon {
         // take part in the protocol. Then a VIP still on the node is its own address.
         self.remove_leftovers();
         self.own_address_problems(&self.config)?;
+        self.add_statics();
         let control = spawn_control(listener, self.events_tx.clone());
         let mut sigterm = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
         let mut sigint = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
@@ -259,9 +268,10 @@ impl Daemon {
             self.send_due_announcements(now);
             self.process_actions().await;
         }
+        self.remove_statics();
         control.abort();
         let _ = std::fs::remove_file(&self.socket_path);
-        if self.vip_state.addresses().is_empty() {
+        if self.vip_state.is_empty() {
             let _ = std::fs::remove_file(self.vip_state.path());
         }
         if let Some(notifier) = self.notifier.take() {
@@ -767,10 +777,26 @@ impl Daemon {
                 for vip in router.cfg.all_vips() {
                     add_vip(&self.netlink, &mut self.vip_state, &router.cfg, vip);
                 }
+                let cfg = &router.cfg;
+                routes::add_routing(
+                    &self.netlink,
+                    &mut self.vip_state,
+                    &cfg.name,
+                    &cfg.routes,
+                    &cfg.rules,
+                );
             }
             Action::RemoveVips => {
                 router.vips_installed = false;
                 self.pacer.cancel(&router.cfg.name);
+                let cfg = &router.cfg;
+                routes::remove_routing(
+                    &self.netlink,
+                    &mut self.vip_state,
+                    &cfg.name,
+                    &cfg.routes,
+                    &cfg.rules,
+                );
                 for vip in router.cfg.all_vips() {
                     remove_vip(&self.netlink, &mut self.vip_state, &router.cfg, vip);
                 }

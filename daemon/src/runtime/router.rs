@@ -80,6 +80,9 @@ impl SocketKey {
 pub struct VipChanges {
     pub removed: Vec<config::Vip>,
     pub added: Vec<config::Vip>,
+    /// Virtual routes and rules: the old lists and the new ones.
+    pub old_routing: (Vec<config::Route>, Vec<config::Rule>),
+    pub new_routing: (Vec<config::Route>, Vec<config::Rule>),
 }
 
 #[derive(Debug, Default, Clone)]
@@ -330,6 +333,8 @@ impl Router {
         tunable.garp = cfg.garp.clone();
         tunable.check_unicast_src = cfg.check_unicast_src;
         tunable.unicast_peer_ttl = cfg.unicast_peer_ttl.clone();
+        tunable.routes = cfg.routes.clone();
+        tunable.rules = cfg.rules.clone();
         if tunable != *cfg || SocketKey::of(cfg, global) != self.key {
             return None;
         }
@@ -350,6 +355,8 @@ impl Router {
                         .filter(|v| !old.contains(v))
                         .map(|v| (*v).clone())
                         .collect(),
+                    old_routing: (self.cfg.routes.clone(), self.cfg.rules.clone()),
+                    new_routing: (cfg.routes.clone(), cfg.rules.clone()),
                 };
                 self.cfg = cfg.clone();
                 Some(changes)

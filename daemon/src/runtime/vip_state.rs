@@ -26,6 +26,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::{Route, Rule};
+
 /// File name suffix of the records.
 const SUFFIX: &str = "vips.json";
 /// A record larger than this is not ours (thousands of addresses fit in far less).
@@ -76,13 +78,20 @@ struct Record {
     socket: PathBuf,
     netns: NetnsId,
     addresses: BTreeSet<AddedAddress>,
+    /// Routes vipd added (virtual and static ones), each as added.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    routes: BTreeSet<Route>,
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    rules: BTreeSet<Rule>,
 }
 
-/// Addresses found in the record of a daemon that is gone.
+/// What the record of a daemon that is gone says it added.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Leftovers {
     pub file: PathBuf,
     pub addresses: BTreeSet<AddedAddress>,
+    pub routes: BTreeSet<Route>,
+    pub rules: BTreeSet<Rule>,
 }
 
 /// This daemon's record of what it added.
@@ -115,6 +124,8 @@ impl VipState {
                 socket: socket.to_path_buf(),
                 netns: NetnsId::current()?,
                 addresses: BTreeSet::new(),
+                routes: BTreeSet::new(),
+                rules: BTreeSet::new(),
             },
         })
     }
@@ -145,6 +156,55 @@ impl VipState {
     /// Forgets `address` and writes the file; call it after removing the address.
     pub fn forget(&mut self, address: &AddedAddress) -> io::Result<()> {
         if self.record.addresses.remove(address) {
+            self.save()
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Whether nothing is recorded (the file can go).
+    pub fn is_empty(&self) -> bool {
+        self.record.addresses.is_empty()
+            && self.record.routes.is_empty()
+            && self.record.rules.is_empty()
+    }
+
+    pub fn contains_route(&self, route: &Route) -> bool {
+        self.record.routes.contains(route)
+    }
+
+    /// Records `route` (before adding it), as [`VipState::record`].
+    pub fn record_route(&mut self, route: Route) -> io::Result<()> {
+        if self.record.routes.insert(route) {
+            self.save()
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Forgets `route` (after deleting it).
+    pub fn forget_route(&mut self, route: &Route) -> io::Result<()> {
+        if self.record.routes.remove(route) {
+            self.save()
+        } else {
+            Ok(())
+        }
+    }
+
+    pub fn contains_rule(&self, rule: &Rule) -> bool {
+        self.record.rules.contains(rule)
+    }
+
+    pub fn record_rule(&mut self, rule: Rule) -> io::Result<()> {
+        if self.record.rules.insert(rule) {
+            self.save()
+        } else {
+            Ok(())
+        }
+    }
+
+    pub fn forget_rule(&mut self, rule: &Rule) -> io::Result<()> {
+        if self.record.rules.remove(rule) {
             self.save()
         } else {
             Ok(())
@@ -188,6 +248,8 @@ impl VipState {
             .map(|(file, record)| Leftovers {
                 file,
                 addresses: record.addresses,
+                routes: record.routes,
+                rules: record.rules,
             })
             .collect()
     }
@@ -395,6 +457,8 @@ mod tests {
             vec![Leftovers {
                 file: dir.join("old.vips.json"),
                 addresses: [vip.clone()].into(),
+                routes: BTreeSet::new(),
+                rules: BTreeSet::new(),
             }]
         );
         assert_eq!(
