@@ -2042,4 +2042,53 @@ mod tests {
         let e = error_of("", " virtual_ipaddress_excluded {\n 192.0.2.10\n }");
         assert!(e.contains("listed twice"), "{e}");
     }
+
+    #[test]
+    fn routes_rules_and_statics_read_as_keepalived_reads_them() {
+        let (cfg, warnings) = with_warnings(
+            "net_namespace blue\n\
+             static_ipaddress {\n 192.0.2.50/24\n 2001:db8::50/64 dev eth1 track_group G\n}\n\
+             static_rules {\n from 192.0.2.50 table 100 priority 100\n to 203.0.113.0/24 table 100\n \
+             from 2001:db8::/64 table 100\n}\n\
+             global_defs {\n default_interface eth2\n}\n\
+             vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n \
+             virtual_ipaddress {\n 192.0.2.100/24\n }\n \
+             virtual_routes {\n src 192.0.2.100 to 198.51.100.0/24 via 192.0.2.1 dev eth0\n \
+             198.51.101.0/24 via 192.0.2.1 tos 4\n }\n \
+             virtual_rules {\n fwmark 7 table 201\n from all table 5 pref 3\n }\n}\n",
+        );
+        assert_eq!(cfg.global.net_namespace.as_deref(), Some("blue"));
+        let statics = &cfg.statics;
+        // Without `dev`: default_interface, even when written later in the file.
+        assert_eq!(statics.addresses[0].interface.as_deref(), Some("eth2"));
+        assert_eq!(statics.addresses[1].interface.as_deref(), Some("eth1"));
+        let priorities: Vec<Option<u32>> = statics.rules.iter().map(|r| r.priority).collect();
+        assert_eq!(priorities, [Some(100), Some(16384), Some(16384)]);
+        let inst = &cfg.instances[0];
+        assert_eq!(inst.routes.len(), 1, "the route with tos is skipped");
+        assert_eq!(
+            inst.routes[0].to_string(),
+            "198.51.100.0/24 via 192.0.2.1 dev eth0 src 192.0.2.100"
+        );
+        assert_eq!(inst.rules.len(), 1, "the rule with pref is skipped");
+        assert_eq!(
+            inst.rules[0].priority,
+            Some(16383),
+            "file order, per family"
+        );
+        let text = warnings.join("\n");
+        for expected in [
+            "k.conf:4: warning: `track_group G`",
+            "k.conf:8: warning: rule has no preference: it gets 16384",
+            "k.conf:9: warning: rule has no preference: it gets 16384",
+            "k.conf:22: warning: route skipped: route option `tos`",
+            "k.conf:25: warning: rule has no preference: it gets 16383",
+            "k.conf:26: warning: rule skipped: rule option `pref`",
+        ] {
+            assert!(text.contains(expected), "{expected} not in\n{text}");
+        }
+        let toml = crate::config::to_toml(&cfg);
+        let back = crate::config::parse_native(&toml, Path::new("k.toml")).unwrap();
+        assert_eq!(back, cfg, "{toml}");
+    }
 }
