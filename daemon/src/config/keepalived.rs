@@ -97,6 +97,7 @@ fn drop_ignored_passwords(cfg: &mut Config) {
     for inst in &mut cfg.instances {
         if inst.strict(&global) || inst.version(&global) == 3 {
             inst.auth_pass = None;
+            inst.auth_type = super::AuthType::Pass;
         }
     }
 }
@@ -1425,15 +1426,24 @@ impl Reader<'_> {
                 _ => self.other(Block::Authentication, item),
             }
         }
+        let ignored = |k: &str| {
+            format!(
+                "`auth_type {k}` without `auth_pass`: authentication is ignored, as keepalived \
+                 2.2.7 ignores it (\"no password given\"); adverts go out unauthenticated"
+            )
+        };
         match kind {
             Some((k, _)) if k == "PASS" => match pass {
                 Some(p) => inst.auth_pass = Some(p),
-                None => self.error(st.loc, "`auth_type PASS` needs an `auth_pass`"),
+                None => self.warn(st.loc, ignored(&k)),
             },
-            Some((k, loc)) if k == "AH" => self.error(
-                loc,
-                "authentication type AH is not supported (vipd supports PASS only)",
-            ),
+            Some((k, _)) if k == "AH" => match pass {
+                Some(p) => {
+                    inst.auth_pass = Some(p);
+                    inst.auth_type = super::AuthType::Ah;
+                }
+                None => self.warn(st.loc, ignored(&k)),
+            },
             Some((k, loc)) => self.error(loc, format!("`auth_type`: `{k}` is not PASS or AH")),
             None => self.error(st.loc, "`authentication` needs an `auth_type`"),
         }

@@ -342,6 +342,10 @@ pub struct Instance {
     /// VRRPv2 simple password (keepalived `auth_type PASS`); only the first 8 bytes are sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_pass: Option<String>,
+    /// How `auth_pass` authenticates VRRPv2 adverts: in the advert (`pass`, keepalived
+    /// `auth_type PASS`) or with an IPsec AH header (`ah`, keepalived `auth_type AH`).
+    #[serde(default, skip_serializing_if = "AuthType::is_pass")]
+    pub auth_type: AuthType,
     #[serde(default)]
     pub vips: Vec<Vip>,
     /// Addresses added and removed with the VIPs but not listed in adverts, of either family
@@ -440,6 +444,7 @@ impl Instance {
             preempt: true,
             preempt_delay: Duration::ZERO,
             auth_pass: None,
+            auth_type: AuthType::Pass,
             vips: Vec::new(),
             excluded_vips: Vec::new(),
             source_address: None,
@@ -569,6 +574,23 @@ impl Instance {
 
     pub fn v3_checksum(&self, global: &Global) -> V3Checksum {
         self.v3_checksum.unwrap_or(global.v3_checksum)
+    }
+}
+
+/// VRRPv2 authentication with the instance's `auth_pass`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthType {
+    /// Simple password in the advert (RFC 2338 type 1).
+    #[default]
+    Pass,
+    /// IPsec AH with HMAC-MD5-96 keyed with the password (RFC 2338 type 2), as keepalived.
+    Ah,
+}
+
+impl AuthType {
+    pub fn is_pass(&self) -> bool {
+        *self == AuthType::Pass
     }
 }
 

@@ -650,6 +650,9 @@ fn write_instance(out: &mut String, inst: &Instance) -> std::fmt::Result {
     if let Some(pass) = &inst.auth_pass {
         writeln!(out, "auth_pass = {}", quote(pass))?;
     }
+    if inst.auth_type == super::AuthType::Ah {
+        writeln!(out, "auth_type = \"ah\"")?;
+    }
     if let Some(checksum) = inst.v3_checksum {
         let text = match checksum {
             super::V3Checksum::PseudoHeader => "pseudo-header",

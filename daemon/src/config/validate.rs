@@ -417,6 +417,12 @@ fn check_instance(cfg: &Config, inst: &Instance, at: &str, out: &mut Problems) {
             );
         }
     }
+    if inst.auth_type == super::AuthType::Ah && inst.auth_pass.is_none() {
+        out.add(
+            format!("{at}.auth_type"),
+            "`auth_type = \"ah\"` needs an `auth_pass` (the key of the AH header)",
+        );
+    }
     if inst.strict(&cfg.global) && inst.vips.is_empty() {
         out.add(
             format!("{at}.vips"),

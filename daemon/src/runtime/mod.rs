@@ -32,6 +32,7 @@ use crate::net::monitor::{Monitor, NetEvent};
 use crate::net::netlink::Netlink;
 use crate::net::socket::{Received, VrrpSocket};
 use crate::notify::{self, Notifier, NotifyState};
+use crate::vrrp::ah;
 use crate::vrrp::instance::{Action, AnnounceCause, ReceivedAdvert, State};
 use crate::vrrp::packet::{self, DropReason, RxMeta};
 pub use addresses::own_address_problems;
@@ -365,13 +366,15 @@ impl Daemon {
             }
         }
         if !self.sockets.contains_key(&key) {
-            let opened =
-                VrrpSocket::open(&key.interface, key.family(), key.mode()).and_then(|socket| {
-                    match key.unicast_ttl {
-                        Some(ttl) => socket.set_unicast_hop_limit(ttl).map(|()| socket),
-                        None => Ok(socket),
-                    }
-                });
+            let opened = if key.ah {
+                VrrpSocket::open_ah(&key.interface, key.mode())
+            } else {
+                VrrpSocket::open(&key.interface, key.family(), key.mode())
+            };
+            let opened = opened.and_then(|socket| match key.unicast_ttl {
+                Some(ttl) => socket.set_unicast_hop_limit(ttl).map(|()| socket),
+                None => Ok(socket),
+            });
             match opened {
                 Ok(socket) => {
                     let socket = Arc::new(socket);
@@ -455,6 +458,14 @@ impl Daemon {
         let now = Instant::now();
         let (src, dst, hop_limit, payload) = match received.src {
             IpAddr::V4(_) => match packet::split_ipv4(&received.data) {
+                // Behind the AH header; the instance checks the header below.
+                Ok((meta, payload)) if key.ah => match ah::advert_of_payload(payload) {
+                    Some(advert) => (IpAddr::V4(meta.src), IpAddr::V4(meta.dst), meta.ttl, advert),
+                    None => {
+                        self.drop_on_socket(key, DropReason::Truncated);
+                        return;
+                    }
+                },
                 Ok((meta, payload)) => (
                     IpAddr::V4(meta.src),
                     IpAddr::V4(meta.dst),
@@ -517,8 +528,14 @@ impl Daemon {
             Some((min, max)) => packet::check_hop_limit_range(hop_limit, min, max),
             None => Ok(()),
         });
-        let advert = match source_allowed
-            .and_then(|()| packet::parse_advertisement(payload, &rx))
+        let unicast = router.is_unicast();
+        // keepalived checks the AH header first (ICV, SPI, sequence number), then the advert.
+        let opened = match router.ah.as_mut() {
+            Some(ah) => source_allowed.and_then(|()| ah.open(&received.data, unicast)),
+            None => source_allowed.map(|()| payload),
+        };
+        let advert = match opened
+            .and_then(|payload| packet::parse_advertisement(payload, &rx))
             .and_then(|a| packet::check_for_instance(&a, &router.expectation()).map(|()| a))
         {
             Ok(advert) => advert,
@@ -748,8 +765,15 @@ impl Daemon {
                     return;
                 };
                 let advert = router.advertisement(priority);
+                let unicast = router.is_unicast();
+                let ttl = router.key.unicast_ttl.unwrap_or(packet::HOP_LIMIT);
                 for dst in router.destinations() {
-                    let bytes = advert.to_bytes(source, dst, router.checksum_mode());
+                    let mut bytes = advert.to_bytes(source, dst, router.checksum_mode());
+                    if let (Some(ah), IpAddr::V4(src4), IpAddr::V4(dst4)) =
+                        (router.ah.as_mut(), source, dst)
+                    {
+                        bytes = ah.seal(&bytes, src4, dst4, ttl, unicast);
+                    }
                     // Never waits: a send queue that is full drops this advert (the next one
                     // follows), it must not hold up the protocol.
                     match open.socket.try_send_from(&bytes, source, dst) {

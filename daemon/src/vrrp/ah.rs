@@ -307,30 +307,30 @@ mod tests {
     use super::*;
     use crate::vrrp::packet::{self, Advertisement, Auth, ChecksumMode, Version};
 
-    // IP datagrams captured from keepalived 2.2.7 (see daemon/tests/data/captures/README.md):
-    // 192.0.2.10 -> 224.0.0.18, vrid 51, priority 150, 1 s, VIP 192.0.2.100,
+    // IP datagrams captured from keepalived 2.2.7 (daemon/tests/data/captures/v2_ipv4_ah.pcap):
+    // 192.0.2.1 -> 224.0.0.18, vrid 51, priority 150, 1 s, VIP 192.0.2.100,
     // `auth_type AH`, `auth_pass secret`. The kernel filled in the IP checksum.
 
     /// The first advert: IP id 1, sequence 1.
     static AH_SEQ1: [u8; 64] = [
-        0x45, 0xc0, 0x00, 0x40, 0x00, 0x01, 0x00, 0x00, 0xff, 0x33, 0x18, 0xad, //
-        0xc0, 0x00, 0x02, 0x0a, 0xe0, 0x00, 0x00, 0x12, 0x70, 0x04, 0x00, 0x00, //
-        0xc0, 0x00, 0x02, 0x0a, 0x00, 0x00, 0x00, 0x01, 0x6e, 0x91, 0x30, 0xa9, //
-        0xa4, 0x24, 0x6b, 0x58, 0xbf, 0xef, 0xfd, 0xba, 0x21, 0x33, 0x96, 0x01, //
+        0x45, 0xc0, 0x00, 0x40, 0x00, 0x01, 0x00, 0x00, 0xff, 0x33, 0x18, 0xb6, //
+        0xc0, 0x00, 0x02, 0x01, 0xe0, 0x00, 0x00, 0x12, 0x70, 0x04, 0x00, 0x00, //
+        0xc0, 0x00, 0x02, 0x01, 0x00, 0x00, 0x00, 0x01, 0x70, 0x54, 0x1b, 0x79, //
+        0x02, 0xa0, 0x8f, 0x2e, 0xdc, 0xbd, 0x9d, 0xe3, 0x21, 0x33, 0x96, 0x01, //
         0x02, 0x01, 0x84, 0x65, 0xc0, 0x00, 0x02, 0x64, 0x00, 0x00, 0x00, 0x00, //
         0x00, 0x00, 0x00, 0x00,
     ];
     /// The priority-0 advert on SIGTERM: IP id 4, sequence 4.
     static AH_SEQ4_PRIO0: [u8; 64] = [
-        0x45, 0xc0, 0x00, 0x40, 0x00, 0x04, 0x00, 0x00, 0xff, 0x33, 0x18, 0xaa, //
-        0xc0, 0x00, 0x02, 0x0a, 0xe0, 0x00, 0x00, 0x12, 0x70, 0x04, 0x00, 0x00, //
-        0xc0, 0x00, 0x02, 0x0a, 0x00, 0x00, 0x00, 0x04, 0xb7, 0x43, 0xc7, 0x65, //
-        0xaf, 0x8b, 0x20, 0x9d, 0x62, 0x48, 0xc9, 0xbb, 0x21, 0x33, 0x00, 0x01, //
+        0x45, 0xc0, 0x00, 0x40, 0x00, 0x04, 0x00, 0x00, 0xff, 0x33, 0x18, 0xb3, //
+        0xc0, 0x00, 0x02, 0x01, 0xe0, 0x00, 0x00, 0x12, 0x70, 0x04, 0x00, 0x00, //
+        0xc0, 0x00, 0x02, 0x01, 0x00, 0x00, 0x00, 0x04, 0x14, 0x78, 0x1e, 0x52, //
+        0x07, 0x43, 0x9e, 0x13, 0xce, 0x9d, 0xaa, 0x9f, 0x21, 0x33, 0x00, 0x01, //
         0x02, 0x01, 0x1a, 0x66, 0xc0, 0x00, 0x02, 0x64, 0x00, 0x00, 0x00, 0x00, //
         0x00, 0x00, 0x00, 0x00,
     ];
 
-    const SRC: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
+    const SRC: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 
     fn session(password: &str) -> AhSession {
         AhSession::new(AhKey::from_password(password))
@@ -345,7 +345,11 @@ mod tests {
             addresses: vec!["192.0.2.100".parse().unwrap()],
             auth: Auth::Ah,
         }
-        .to_bytes(SRC.into(), packet::IPV4_MULTICAST.into(), ChecksumMode::default())
+        .to_bytes(
+            SRC.into(),
+            packet::IPV4_MULTICAST.into(),
+            ChecksumMode::default(),
+        )
     }
 
     #[test]
@@ -377,10 +381,14 @@ mod tests {
     fn opens_keepalived_adverts_and_parses_the_advert_inside() {
         let mut peer = session("secret");
         let inside = peer.open(&AH_SEQ1, false).unwrap();
-        let parsed =
-            Advertisement::parse(&packet::Packet::new_checked(inside, packet::Family::Ipv4).unwrap())
-                .unwrap();
-        assert_eq!((parsed.vrid, parsed.priority, parsed.auth), (51, 150, Auth::Ah));
+        let parsed = Advertisement::parse(
+            &packet::Packet::new_checked(inside, packet::Family::Ipv4).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            (parsed.vrid, parsed.priority, parsed.auth),
+            (51, 150, Auth::Ah)
+        );
         assert_eq!(peer.sequence(), 1);
         assert!(peer.open(&AH_SEQ4_PRIO0, false).is_ok());
         assert_eq!(peer.sequence(), 4);
@@ -400,7 +408,7 @@ mod tests {
             session("secret").open(&changed, false),
             Err(DropReason::AuthPassword)
         );
-        // Mutable fields are outside the ICV: TOS, checksum, TTL of multicast... 
+        // Mutable fields are outside the ICV: TOS, checksum, TTL of multicast...
         let mut mutable = AH_SEQ1;
         mutable[1] = 0;
         mutable[10] = 0x12;
@@ -416,7 +424,10 @@ mod tests {
         let mut replay = session("secret");
         replay.open(&AH_SEQ4_PRIO0, false).unwrap();
         assert_eq!(replay.open(&AH_SEQ1, false), Err(DropReason::Replayed));
-        assert_eq!(replay.open(&AH_SEQ4_PRIO0, false), Err(DropReason::Replayed));
+        assert_eq!(
+            replay.open(&AH_SEQ4_PRIO0, false),
+            Err(DropReason::Replayed)
+        );
         // Malformed input costs nothing and panics nowhere.
         for cut in 0..AH_SEQ1.len() {
             assert!(session("secret").open(&AH_SEQ1[..cut], false).is_err());
@@ -439,7 +450,7 @@ mod tests {
         assert_eq!(ah.sequence(), 5);
         // A unicast advert leaves the TTL out of the ICV: any TTL verifies.
         let mut a = session("pw");
-        let mut sent = a.seal(&advert(100), SRC, Ipv4Addr::new(192, 0, 2, 11), 64, true);
+        let mut sent = a.seal(&advert(100), SRC, Ipv4Addr::new(192, 0, 2, 2), 64, true);
         sent[8] = 61;
         assert!(session("pw").open(&sent, true).is_ok());
         assert_eq!(
