@@ -161,3 +161,27 @@ fn ah_over_unicast_interoperates_with_keepalived() {
     expect_sole_holder(&lab, vip4(), 2, SETTLE, "vipd stays backup");
     keepalived.stop();
 }
+
+#[test]
+fn ah_between_vipds_converges_after_a_restart_resets_the_sequence_numbers() {
+    let lab = Lab::new("vipd-ah-restart", 2);
+    let mut r1 = start_vipd(&lab, 1, &ah_conf(1, 150, "s3cret"));
+    expect_sole_holder(&lab, vip4(), 1, V2_SETTLE, "r1 elected");
+    let r2 = start_vipd(&lab, 2, &ah_conf(2, 100, "s3cret"));
+    wait_instance(&r2, "VI_AH", V2_SETTLE, "backup hearing AH adverts", |i| {
+        i.state == "BACKUP" && i.adverts_received >= 3
+    });
+    // r1 restarts: it counts from 1 again while r2 has accepted higher numbers. r1 starts
+    // as backup, takes r2's higher numbers, continues above them and preempts back (an
+    // advert it sent below them would be dropped by r2 as a replay, as keepalived does).
+    let status = r1.stop();
+    assert!(status.success(), "{}", r1.log());
+    expect_sole_holder(&lab, vip4(), 2, V2_SETTLE, "r2 took over");
+    wait_instance(&r2, "VI_AH", V2_SETTLE, "master sending", |i| {
+        i.state == "MASTER" && i.adverts_sent >= 3
+    });
+    let r1 = start_vipd(&lab, 1, &ah_conf(1, 150, "s3cret"));
+    expect_sole_holder(&lab, vip4(), 1, V2_SETTLE * 2, "r1 preempted back");
+    wait_state(&r2, "VI_AH", "BACKUP");
+    wait_state(&r1, "VI_AH", "MASTER");
+}

@@ -267,3 +267,53 @@ fn net_namespace_puts_vipd_into_the_named_namespace() {
         out.stderr
     );
 }
+
+#[test]
+fn reload_swaps_the_routes_of_a_master_and_the_static_ones_in_place() {
+    let lab = Lab::new("vipd-routes-reload", 1);
+    let ns = lab.router_ns(1).to_string();
+    let text = |route: &str, rule_table: u32, static_route: &str| {
+        format!(
+            "static_routes {{\n    {static_route} via 192.0.2.250 dev eth0\n}}\n{}",
+            conf(
+                1,
+                &[v3_ipv4(150).line(&format!(
+                    "virtual_routes {{\n        {route} via 192.0.2.250 dev eth0\n    }}\n    \
+                     virtual_rules {{\n        from 192.0.2.100 table {rule_table} preference 100\n    }}"
+                ))]
+            )
+        )
+    };
+    let r1 = start_vipd(&lab, 1, &text("203.0.113.0/25", 100, "198.51.101.0/24"));
+    expect_sole_holder(&lab, vip4(), 1, SETTLE, "election");
+    let present = |prefix: &str| has_route(&lab, &ns, prefix);
+    wait_until(SETTLE, Duration::from_millis(20), || {
+        present("203.0.113.0/25")
+    })
+    .expect("virtual route added");
+    assert!(present("198.51.101.0/24") && has_rule(&lab, &ns, "lookup 100"));
+
+    rewrite_conf(&r1, &text("203.0.113.128/25", 200, "198.51.102.0/24"));
+    r1.reload();
+    let swapped = wait_until(SETTLE, Duration::from_millis(20), || {
+        present("203.0.113.128/25")
+            && !present("203.0.113.0/25")
+            && present("198.51.102.0/24")
+            && !present("198.51.101.0/24")
+            && has_rule(&lab, &ns, "lookup 200")
+            && !has_rule(&lab, &ns, "lookup 100")
+    });
+    assert!(
+        swapped.is_some(),
+        "after reload:\n{}\n{}\n{}",
+        lab.exec_ok(
+            &ns,
+            "ip route show table all | grep -v 'local\\|fe80\\|ff00'"
+        ),
+        lab.exec_ok(&ns, "ip rule show"),
+        r1.log()
+    );
+    // Applied in place: the instance stayed master throughout.
+    let status = instance(&r1, "VI_1");
+    assert_eq!((status.state.as_str(), status.transitions), ("MASTER", 2));
+}
