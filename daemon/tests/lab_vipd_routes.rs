@@ -317,3 +317,32 @@ fn reload_swaps_the_routes_of_a_master_and_the_static_ones_in_place() {
     let status = instance(&r1, "VI_1");
     assert_eq!((status.state.as_str(), status.transitions), ("MASTER", 2));
 }
+
+#[test]
+fn routes_the_kernel_flushed_on_a_link_flap_come_back_while_master() {
+    // With dont_track_primary the master stays master while its link is down; the kernel
+    // flushes the routes through the interface meanwhile, and vipd adds them back when the
+    // link returns.
+    let lab = Lab::new("vipd-routes-flap", 1);
+    let ns = lab.router_ns(1).to_string();
+    let r1 = start_vipd(
+        &lab,
+        1,
+        &conf(
+            1,
+            &[v3_ipv4(150)
+                .line(routing_lines())
+                .line("dont_track_primary")],
+        ),
+    );
+    expect_sole_holder(&lab, vip4(), 1, SETTLE, "election");
+    expect_routing(&lab, 1, true, "master");
+    lab.link_down(1);
+    let flushed = wait_until(SETTLE, Duration::from_millis(20), || {
+        !has_route(&lab, &ns, ROUTE4)
+    });
+    assert!(flushed.is_some(), "the kernel kept the route on link down");
+    lab.link_up(1);
+    expect_routing(&lab, 1, true, "link back");
+    assert_eq!(instance(&r1, "VI_1").state, "MASTER");
+}
