@@ -31,10 +31,10 @@ pub fn enter(name: &str) -> Result<(), String> {
     })?;
     setns(&file, CloneFlags::CLONE_NEWNET).map_err(|e| match e {
         Errno::EPERM => format!(
-            "net_namespace {name}: entering {} needs CAP_SYS_ADMIN, which vipd does not have \
-             (the shipped vipd.service drops it): set NetworkNamespacePath={} in a \
-             vipd.service drop-in and remove net_namespace from the configuration, or run \
-             vipd as root",
+            "net_namespace {name}: entering {} needs CAP_SYS_ADMIN and setns(2), which vipd \
+             is not allowed (the shipped vipd.service forbids both): set \
+             NetworkNamespacePath={} in a vipd.service drop-in and remove net_namespace from \
+             the configuration, or run vipd as root",
             path.display(),
             path.display()
         ),
