@@ -67,9 +67,10 @@ impl Services {
 /// (the shipped unit's `~@resources`) may refuse it, which only leaves the thread at the
 /// process's own priority.
 fn lower_own_priority() {
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: both calls take plain values and a pointer to a live local; pid/who 0 is the
-    // calling thread on Linux, so nothing else is affected.
+    // SAFETY: sched_param is plain data (musl's has more fields than glibc's), for which all
+    // zeros is valid and means priority 0. Both calls take plain values and a pointer to a
+    // live local; pid/who 0 is the calling thread on Linux, so nothing else is affected.
+    let param: libc::sched_param = unsafe { std::mem::zeroed() };
     unsafe {
         if libc::sched_getscheduler(0) != libc::SCHED_OTHER {
             libc::sched_setscheduler(0, libc::SCHED_OTHER, &param);
