@@ -346,3 +346,36 @@ fn routes_the_kernel_flushed_on_a_link_flap_come_back_while_master() {
     expect_routing(&lab, 1, true, "link back");
     assert_eq!(instance(&r1, "VI_1").state, "MASTER");
 }
+
+#[test]
+fn routes_and_rules_deleted_by_hand_on_the_master_are_put_back_without_a_failover() {
+    // keepalived 2.2.7 drops to BACKUP and back (priority 0, VIPs gone for a moment) when a
+    // tracked virtual route is deleted; vipd puts the route back and stays master.
+    let lab = Lab::new("vipd-routes-deleted", 2);
+    let ns = lab.router_ns(1).to_string();
+    let r1 = start_vipd(&lab, 1, &conf_with_routes(1, 150));
+    let r2 = start_vipd(&lab, 2, &conf_with_routes(2, 100));
+    expect_sole_holder(&lab, vip4(), 1, SETTLE, "election");
+    wait_instance(&r2, "VI_1", SETTLE, "settled backup", |i| {
+        i.state == "BACKUP" && i.adverts_received >= 3
+    });
+    expect_routing(&lab, 1, true, "master");
+    let before = instance(&r1, "VI_1").transitions;
+    lab.exec_ok(&ns, &format!("ip route del {ROUTE4}"));
+    lab.exec_ok(&ns, &format!("ip -6 route del {ROUTE6}"));
+    lab.exec_ok(&ns, "ip rule del fwmark 7 table 100 priority 101");
+    expect_routing(&lab, 1, true, "put back");
+    let log = r1.log();
+    assert!(
+        log.contains(&format!(
+            "route {ROUTE4} via 192.0.2.250 dev eth0 was removed while MASTER"
+        )) && log.contains("rule fwmark 0x7 table 100 priority 101 was removed while MASTER"),
+        "{log}"
+    );
+    let after = instance(&r1, "VI_1");
+    assert_eq!(
+        (after.state.as_str(), after.transitions),
+        ("MASTER", before)
+    );
+    expect_routing(&lab, 2, false, "the backup added nothing");
+}

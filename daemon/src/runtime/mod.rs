@@ -148,6 +148,8 @@ struct Daemon {
     ops: ops::Ops,
     /// The addresses vipd added, on disk in the state directory.
     vip_state: VipState,
+    /// Route and rule deletions are watched (once some instance has virtual routes/rules).
+    watching_routing: bool,
 }
 
 impl Daemon {
@@ -191,6 +193,7 @@ impl Daemon {
             group_states: BTreeMap::new(),
             ops,
             vip_state,
+            watching_routing: false,
         })
     }
 
@@ -203,6 +206,7 @@ impl Daemon {
         self.remove_leftovers();
         self.own_address_problems(&self.config)?;
         self.add_statics();
+        self.watch_routing();
         let mut sigterm = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
         let mut sigint = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
         let mut sighup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
@@ -677,6 +681,7 @@ impl Daemon {
                 }
                 self.apply_faults(now);
             }
+            NetEvent::RoutingRemoved { protocol } => self.restore_routing(protocol),
             NetEvent::EventsLost => self.resync(now),
         }
     }

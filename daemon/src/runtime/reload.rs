@@ -110,6 +110,7 @@ impl Daemon {
             self.process_actions().await;
         }
         self.routers = kept;
+        self.watch_routing();
         let old_statics = std::mem::replace(&mut self.config.statics, new.statics.clone());
         self.update_statics(&old_statics, &new.statics);
         if new.global.net_namespace != old_global.net_namespace {

@@ -8,10 +8,14 @@
 use tracing::{error, warn};
 
 use super::addresses::{add_address, remove_address};
+use super::router::Router;
+use super::tasks::spawn_monitor;
 use super::vip_state::VipState;
 use super::Daemon;
 use crate::config::{self, Route, Rule};
+use crate::net::monitor::Monitor;
 use crate::net::netlink::Netlink;
+use crate::vrrp::instance::State;
 
 /// The index of the route's `dev`; `Err` with a message when the interface is missing.
 fn oif(netlink: &Netlink, route: &Route) -> Result<Option<u32>, String> {
@@ -42,6 +46,29 @@ pub(super) fn add_routing(
     }
 }
 
+/// Puts back those of a master's routes and rules that vipd added and that are gone
+/// (deleted by hand, flushed with a link), logging each.
+fn restore_routing(
+    netlink: &Netlink,
+    state: &mut VipState,
+    owner: &str,
+    routes: &[Route],
+    rules: &[Rule],
+) {
+    for route in routes {
+        let ours = state.contains_route(route);
+        if add_route(netlink, state, owner, route) && ours {
+            warn!("{owner}: route {route} was removed while MASTER: restored it");
+        }
+    }
+    for rule in rules {
+        let ours = state.contains_rule(rule);
+        if add_rule(netlink, state, owner, rule) && ours {
+            warn!("{owner}: rule {rule} was removed while MASTER: restored it");
+        }
+    }
+}
+
 /// Deletes the rules, then the routes, that vipd added.
 pub(super) fn remove_routing(
     netlink: &Netlink,
@@ -58,12 +85,13 @@ pub(super) fn remove_routing(
     }
 }
 
-fn add_route(netlink: &Netlink, state: &mut VipState, owner: &str, route: &Route) {
+/// Adds `route` as recorded by vipd; true when the kernel did not have it.
+fn add_route(netlink: &Netlink, state: &mut VipState, owner: &str, route: &Route) -> bool {
     let oif = match oif(netlink, route) {
         Ok(oif) => oif,
         Err(e) => {
             error!("{owner}: cannot add route {route}: {e}");
-            return;
+            return false;
         }
     };
     let ours = state.contains_route(route);
@@ -73,7 +101,7 @@ fn add_route(netlink: &Netlink, state: &mut VipState, owner: &str, route: &Route
         }
     }
     match netlink.add_route(route, oif) {
-        Ok(true) => {}
+        Ok(true) => return true,
         Ok(false) if ours => {}
         Ok(false) => {
             forget_route(state, owner, route);
@@ -89,6 +117,7 @@ fn add_route(netlink: &Netlink, state: &mut VipState, owner: &str, route: &Route
             error!("{owner}: cannot add route {route}: {e}");
         }
     }
+    false
 }
 
 fn remove_route(netlink: &Netlink, state: &mut VipState, owner: &str, route: &Route) {
@@ -111,7 +140,8 @@ fn forget_route(state: &mut VipState, owner: &str, route: &Route) {
     }
 }
 
-fn add_rule(netlink: &Netlink, state: &mut VipState, owner: &str, rule: &Rule) {
+/// Adds `rule` as recorded by vipd; true when the kernel did not have it.
+fn add_rule(netlink: &Netlink, state: &mut VipState, owner: &str, rule: &Rule) -> bool {
     let ours = state.contains_rule(rule);
     if !ours {
         if let Err(e) = state.record_rule(rule.clone()) {
@@ -119,7 +149,7 @@ fn add_rule(netlink: &Netlink, state: &mut VipState, owner: &str, rule: &Rule) {
         }
     }
     match netlink.add_rule(rule) {
-        Ok(true) => {}
+        Ok(true) => return true,
         Ok(false) if ours => {}
         Ok(false) => {
             forget_rule(state, owner, rule);
@@ -135,6 +165,7 @@ fn add_rule(netlink: &Netlink, state: &mut VipState, owner: &str, rule: &Rule) {
             error!("{owner}: cannot add rule {rule}: {e}");
         }
     }
+    false
 }
 
 fn remove_rule(netlink: &Netlink, state: &mut VipState, owner: &str, rule: &Rule) {
@@ -158,6 +189,51 @@ fn forget_rule(state: &mut VipState, owner: &str, rule: &Rule) {
 const STATIC: &str = "static";
 
 impl Daemon {
+    /// Watches route and rule deletions once an instance has virtual routes or rules (at
+    /// start, or when a reload brings the first ones).
+    pub(super) fn watch_routing(&mut self) {
+        let wanted =
+            (self.routers.iter()).any(|r| !r.cfg.routes.is_empty() || !r.cfg.rules.is_empty());
+        if self.watching_routing || !wanted {
+            return;
+        }
+        match Monitor::routing() {
+            Ok(monitor) => {
+                spawn_monitor(monitor, self.events_tx.clone());
+                self.watching_routing = true;
+            }
+            Err(e) => warn!(
+                "{e}: a virtual route or rule deleted by hand is not put back until the \
+                 instance becomes master again"
+            ),
+        }
+    }
+
+    /// A route (of `protocol`) or a rule was deleted: masters put back theirs. Routes of
+    /// other protocols than the ones vipd installs are not looked at.
+    pub(super) fn restore_routing(&mut self, protocol: Option<u8>) {
+        let concerned = |r: &Router| {
+            r.vips_installed
+                && r.fsm.state() == State::Master
+                && match protocol {
+                    Some(p) => r
+                        .cfg
+                        .routes
+                        .iter()
+                        .any(|route| route.effective_protocol() == p),
+                    None => !r.cfg.rules.is_empty(),
+                }
+        };
+        for router in self.routers.iter().filter(|r| concerned(r)) {
+            let cfg = &router.cfg;
+            let (routes, rules): (&[Route], &[Rule]) = match protocol {
+                Some(_) => (&cfg.routes, &[]),
+                None => (&[], &cfg.rules),
+            };
+            restore_routing(&self.netlink, &mut self.vip_state, &cfg.name, routes, rules);
+        }
+    }
+
     /// At start: the static addresses, routes and rules, as keepalived adds them whatever
     /// the VRRP state.
     pub(super) fn add_statics(&mut self) {
