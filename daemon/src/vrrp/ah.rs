@@ -460,6 +460,32 @@ mod tests {
     }
 
     #[test]
+    fn every_single_byte_change_is_refused_or_harmless_and_never_panics() {
+        // Every value of every byte: only the fields outside the ICV (TOS, flags/fragment
+        // offset, IP checksum) may change without the advert being refused.
+        for position in 0..AH_SEQ1.len() {
+            for value in 0..=u8::MAX {
+                let mut bytes = AH_SEQ1;
+                if bytes[position] == value {
+                    continue;
+                }
+                bytes[position] = value;
+                let opened = session("secret").open(&bytes, false);
+                let mutable = matches!(position, 1 | 6 | 7 | 10 | 11);
+                assert_eq!(
+                    opened.is_ok(),
+                    mutable,
+                    "byte {position} = {value:#04x}: {opened:?}"
+                );
+            }
+        }
+        // Longer than the total length says: the rest is not part of the datagram.
+        let mut longer = AH_SEQ1.to_vec();
+        longer.extend_from_slice(&[0xff; 40]);
+        assert!(session("secret").open(&longer, false).is_ok());
+    }
+
+    #[test]
     fn advert_of_payload_skips_the_ah_header() {
         assert_eq!(advert_of_payload(&AH_SEQ1[20..]), Some(&AH_SEQ1[44..]));
         assert_eq!(advert_of_payload(&AH_SEQ1[20..30]), None);
