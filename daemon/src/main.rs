@@ -179,8 +179,15 @@ fn main() -> ExitCode {
             Ok((path, loaded)) => {
                 let cfg = &loaded.config;
                 let mut problems = vipd::tracking::preflight(cfg);
+                // Judged where the daemon will run: inside its network namespace.
+                let entered = match &cfg.global.net_namespace {
+                    Some(name) => vipd::net::namespace::enter(name),
+                    None => Ok(()),
+                };
                 // On the machine that runs it: a VIP must not be one of the node's addresses.
-                match runtime::own_address_problems(cfg, &state_dir, &socket, &Default::default()) {
+                match entered.and_then(|()| {
+                    runtime::own_address_problems(cfg, &state_dir, &socket, &Default::default())
+                }) {
                     Ok(found) => problems.extend(found),
                     Err(e) => eprintln!(
                         "{}: warning: not checked whether a VIP is an address of this node: {e}",

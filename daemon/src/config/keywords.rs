@@ -75,10 +75,6 @@ const PID_FILES: Class =
 const LINKBEAT: Class = Class::Ignored(
     "vipd follows link state through netlink events, which every current driver reports",
 );
-const STATIC_CONFIG: Class = Class::Refused(
-    "vipd does not configure static addresses, routes or rules (they are not VRRP's job); \
-     configure them with systemd-networkd, NetworkManager or `ip`, and remove this block",
-);
 
 /// What vipd does with `keyword` in `block`, for keywords the reader has no code for;
 /// `None` for words keepalived 2.2.7 does not know either ("Unknown keyword").
@@ -106,11 +102,6 @@ fn top_level(keyword: &str) -> Option<Class> {
              it in keepalived's place would silently drop that job; keep keepalived for this \
              node, or move the load balancing elsewhere and remove the block",
         ),
-        "net_namespace" => Class::Refused(
-            "vipd does not switch network namespace; run it inside the namespace instead \
-             (`ip netns exec NAME vipd run ...`, or NetworkNamespacePath= in a vipd.service \
-             drop-in) and remove this line",
-        ),
         "net_namespace_ipvs" | "namespace_with_ipsets" => IPVS,
         "instance" | "use_pid_dir" => PID_FILES,
         "child_wait_time" => Class::Ignored(
@@ -125,10 +116,9 @@ fn top_level(keyword: &str) -> Option<Class> {
             "vipd reacts to a link going down or up at once, without keepalived's debounce \
              delay",
         ),
-        "static_ipaddress" | "static_routes" | "static_rules" => STATIC_CONFIG,
         "track_group" => Class::Ignored(
-            "track groups only apply to static addresses, routes and rules, which vipd does not \
-             configure",
+            "vipd does not watch static addresses, routes or rules: an instance does not go \
+             BACKUP when one of them is deleted",
         ),
         _ => return None,
     })
@@ -298,11 +288,6 @@ fn instance(keyword: &str) -> Option<Class> {
             "vipd has no BFD: this tracking has no effect (the instance does not go to FAULT \
              or change priority when the BFD session goes down)",
         ),
-        "virtual_routes" | "virtual_rules" => Class::Ignored(
-            "vipd does not install virtual routes or rules: they are NOT added when the \
-             instance becomes master; add them from a notify_master script (and remove them in \
-             notify_backup/notify_fault)",
-        ),
         "notify_deleted" | "notify_master_rx_lower_pri" => Class::Ignored(
             "vipd does not run this notify script; the other notify scripts run as usual",
         ),
@@ -338,6 +323,10 @@ pub fn implemented(block: Block) -> &'static [&'static str] {
             "track_file",
             "vrrp_track_process",
             "garp_group",
+            "static_ipaddress",
+            "static_routes",
+            "static_rules",
+            "net_namespace",
         ],
         Block::Global => &[
             "router_id",
@@ -410,6 +399,8 @@ pub fn implemented(block: Block) -> &'static [&'static str] {
             "no_accept",
             "skip_check_adv_addr",
             "strict_mode",
+            "virtual_routes",
+            "virtual_rules",
         ],
         Block::SyncGroup => &[
             "group",
@@ -489,9 +480,13 @@ mod tests {
             Some("mcast_src_ip")
         );
         assert_eq!(
-            suggestion(Block::Instance, "virtual_router"),
+            suggestion(Block::Instance, "virtual_router_ident"),
             None,
             "too far from virtual_router_id"
+        );
+        assert_eq!(
+            suggestion(Block::Instance, "virtual_route"),
+            Some("virtual_routes")
         );
         assert_eq!(suggestion(Block::Instance, "priorty"), Some("priority"));
         assert_eq!(suggestion(Block::Global, "nonsense"), None);

@@ -11,6 +11,7 @@ mod keywords;
 mod lexer;
 mod native;
 mod params;
+mod route;
 pub use crate::url;
 mod validate;
 mod vip;
@@ -19,6 +20,7 @@ pub mod words;
 pub use error::{ConfigError, ConfigErrors, ConfigWarning};
 pub use keepalived::{parse_keepalived, read_keepalived};
 pub use native::{parse_native, read_native, to_toml, translate_check, translate_checks};
+pub use route::{Insert, Prefix, Route, RouteType, Rule, RuleAction, PROTOCOL_KEEPALIVED};
 pub use url::{HttpUrl, Scheme};
 pub use validate::warnings;
 pub use vip::{Ignored, Scope, Vip};
@@ -45,6 +47,29 @@ pub struct Config {
     pub sync_groups: Vec<SyncGroup>,
     #[serde(default, rename = "garp_group", skip_serializing_if = "Vec::is_empty")]
     pub garp_groups: Vec<GarpGroup>,
+    /// Addresses, routes and rules held while vipd runs, whatever the VRRP state (keepalived
+    /// `static_ipaddress`, `static_routes`, `static_rules`).
+    #[serde(default, rename = "static", skip_serializing_if = "Static::is_empty")]
+    pub statics: Static,
+}
+
+/// What vipd adds at start and removes when it stops, whatever the VRRP state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Static {
+    /// Each with its `dev`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<Vip>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<Route>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<Rule>,
+}
+
+impl Static {
+    pub fn is_empty(&self) -> bool {
+        *self == Static::default()
+    }
 }
 
 /// Pacing of gratuitous ARPs / unsolicited NAs on some interfaces instead of the global
@@ -129,6 +154,10 @@ pub struct Global {
     /// Adverts a backup misses before it takes over, 1..=100 (keepalived
     /// `vrrp_down_timer_adverts`; RFC 5798: 3).
     pub down_timer_adverts: u8,
+    /// Network namespace (`/run/netns/NAME`) vipd enters at start, before it opens any
+    /// socket (keepalived `net_namespace`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub net_namespace: Option<String>,
 }
 
 /// VRRP group for IPv4 (RFC 5798 5.1.1.2).
@@ -169,6 +198,7 @@ impl Default for Global {
             lower_prio_no_advert: false,
             higher_prio_send_advert: false,
             down_timer_adverts: DEFAULT_DOWN_TIMER_ADVERTS,
+            net_namespace: None,
         }
     }
 }
@@ -322,6 +352,10 @@ pub struct Instance {
     /// VRRPv2 simple password (keepalived `auth_type PASS`); only the first 8 bytes are sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_pass: Option<String>,
+    /// How `auth_pass` authenticates VRRPv2 adverts: in the advert (`pass`, keepalived
+    /// `auth_type PASS`) or with an IPsec AH header (`ah`, keepalived `auth_type AH`).
+    #[serde(default, skip_serializing_if = "AuthType::is_pass")]
+    pub auth_type: AuthType,
     #[serde(default)]
     pub vips: Vec<Vip>,
     /// Addresses added and removed with the VIPs but not listed in adverts, of either family
@@ -386,6 +420,12 @@ pub struct Instance {
     /// Overrides [`Global::higher_prio_send_advert`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub higher_prio_send_advert: Option<bool>,
+    /// Routes the master holds with its VIPs (keepalived `virtual_routes`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<Route>,
+    /// Policy rules the master holds with its VIPs (keepalived `virtual_rules`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<Rule>,
 }
 
 fn default_priority() -> u8 {
@@ -414,6 +454,7 @@ impl Instance {
             preempt: true,
             preempt_delay: Duration::ZERO,
             auth_pass: None,
+            auth_type: AuthType::Pass,
             vips: Vec::new(),
             excluded_vips: Vec::new(),
             source_address: None,
@@ -434,6 +475,8 @@ impl Instance {
             strict: None,
             lower_prio_no_advert: None,
             higher_prio_send_advert: None,
+            routes: Vec::new(),
+            rules: Vec::new(),
         }
     }
 
@@ -541,6 +584,23 @@ impl Instance {
 
     pub fn v3_checksum(&self, global: &Global) -> V3Checksum {
         self.v3_checksum.unwrap_or(global.v3_checksum)
+    }
+}
+
+/// VRRPv2 authentication with the instance's `auth_pass`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthType {
+    /// Simple password in the advert (RFC 2338 type 1).
+    #[default]
+    Pass,
+    /// IPsec AH with HMAC-MD5-96 keyed with the password (RFC 2338 type 2), as keepalived.
+    Ah,
+}
+
+impl AuthType {
+    pub fn is_pass(&self) -> bool {
+        *self == AuthType::Pass
     }
 }
 

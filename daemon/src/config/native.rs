@@ -541,6 +541,9 @@ fn write_config(out: &mut String, cfg: &Config) -> std::fmt::Result {
     if g.down_timer_adverts != d.down_timer_adverts {
         writeln!(global, "down_timer_adverts = {}", g.down_timer_adverts)?;
     }
+    if let Some(name) = &g.net_namespace {
+        writeln!(global, "net_namespace = {}", quote(name))?;
+    }
     let mut garp = String::new();
     let dg = &d.garp;
     if g.garp.master_delay != dg.master_delay {
@@ -576,6 +579,13 @@ fn write_config(out: &mut String, cfg: &Config) -> std::fmt::Result {
     }
     if !garp.is_empty() {
         write!(out, "\n[global.garp]\n{garp}")?;
+    }
+    let statics = &cfg.statics;
+    if !statics.is_empty() {
+        writeln!(out, "\n[static]")?;
+        write_list(out, "addresses", &statics.addresses)?;
+        write_list(out, "routes", &statics.routes)?;
+        write_list(out, "rules", &statics.rules)?;
     }
     for inst in &cfg.instances {
         write_instance(out, inst)?;
@@ -640,6 +650,9 @@ fn write_instance(out: &mut String, inst: &Instance) -> std::fmt::Result {
     if let Some(pass) = &inst.auth_pass {
         writeln!(out, "auth_pass = {}", quote(pass))?;
     }
+    if inst.auth_type == super::AuthType::Ah {
+        writeln!(out, "auth_type = \"ah\"")?;
+    }
     if let Some(checksum) = inst.v3_checksum {
         let text = match checksum {
             super::V3Checksum::PseudoHeader => "pseudo-header",
@@ -665,6 +678,8 @@ fn write_instance(out: &mut String, inst: &Instance) -> std::fmt::Result {
         }
         writeln!(out, "]")?;
     }
+    write_list(out, "routes", &inst.routes)?;
+    write_list(out, "rules", &inst.rules)?;
     if inst.unicast_fault_no_peer {
         writeln!(out, "unicast_fault_no_peer = true")?;
     }
@@ -750,6 +765,18 @@ fn write_instance(out: &mut String, inst: &Instance) -> std::fmt::Result {
         }
     }
     Ok(())
+}
+
+/// `key = [ "...", ... ]` of values written as their text, one per line; nothing when empty.
+fn write_list<T: ToString>(out: &mut String, key: &str, items: &[T]) -> std::fmt::Result {
+    if items.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "{key} = [")?;
+    for item in items {
+        writeln!(out, "  {},", quote(&item.to_string()))?;
+    }
+    writeln!(out, "]")
 }
 
 fn tracks(list: &[super::TrackCheck]) -> String {

@@ -5,5 +5,7 @@
 
 pub mod announce;
 pub mod monitor;
+pub mod namespace;
 pub mod netlink;
+pub mod routes;
 pub mod socket;

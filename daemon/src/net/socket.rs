@@ -20,6 +20,8 @@ use crate::vrrp::packet::DropReason;
 
 /// IANA protocol number of VRRP.
 pub const IPPROTO_VRRP: i32 = 112;
+/// IANA protocol number of the IPsec Authentication Header.
+pub const IPPROTO_AH: i32 = 51;
 /// VRRP multicast group for IPv4 (RFC 5798 5.1.1.2).
 pub const VRRP_GROUP_V4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
 /// VRRP multicast group for IPv6 (RFC 5798 5.1.2.2).
@@ -101,6 +103,25 @@ impl VrrpSocket {
     /// Open a VRRP socket on `ifname` in the calling thread's network namespace.
     /// Must be called inside a tokio runtime (the socket registers with its reactor).
     pub fn open(ifname: &str, family: Family, mode: Mode) -> io::Result<Self> {
+        Self::open_protocol(ifname, family, mode, IPPROTO_VRRP)
+    }
+
+    /// Like [`VrrpSocket::open`] for VRRPv2 adverts under an IPsec AH header (keepalived's
+    /// `auth_type AH`, IPv4 only): IP protocol 51, and the caller sends whole IP datagrams
+    /// (`IP_HDRINCL`), since the AH checksum covers header fields the kernel would pick.
+    pub fn open_ah(ifname: &str, mode: Mode) -> io::Result<Self> {
+        let socket = Self::open_protocol(ifname, Family::V4, mode, IPPROTO_AH)?;
+        set_int(
+            socket.fd.get_ref().as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_HDRINCL,
+            1,
+            "IP_HDRINCL",
+        )?;
+        Ok(socket)
+    }
+
+    fn open_protocol(ifname: &str, family: Family, mode: Mode, protocol: i32) -> io::Result<Self> {
         let netlink = Netlink::new()?;
         let ifindex = netlink.link_index(ifname)?.ok_or_else(|| {
             io::Error::new(
@@ -130,11 +151,14 @@ impl VrrpSocket {
             libc::socket(
                 domain,
                 libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                IPPROTO_VRRP,
+                protocol,
             )
         };
         if raw < 0 {
-            return Err(annotate(io::Error::last_os_error(), "socket(IPPROTO_VRRP)"));
+            return Err(annotate(
+                io::Error::last_os_error(),
+                &format!("socket(SOCK_RAW, protocol {protocol})"),
+            ));
         }
         // SAFETY: `raw` is a fresh descriptor that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };

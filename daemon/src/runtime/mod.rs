@@ -10,6 +10,7 @@ mod receive;
 mod reload;
 mod resync;
 mod router;
+mod routes;
 mod tasks;
 mod vip_state;
 
@@ -34,6 +35,7 @@ use crate::net::monitor::{Monitor, NetEvent};
 use crate::net::netlink::Netlink;
 use crate::net::socket::{Received, VrrpSocket};
 use crate::notify::{self, Notifier, NotifyState};
+use crate::vrrp::ah;
 use crate::vrrp::instance::{Action, AnnounceCause, ReceivedAdvert, State};
 use crate::vrrp::packet::{self, DropReason, RxMeta};
 pub use addresses::own_address_problems;
@@ -49,19 +51,26 @@ pub fn run(options: RunOptions) -> Result<(), String> {
     let config_path = options.config.clone();
     let read_options = options.read_options.clone();
     init_logging();
+    let (path, loaded) = match &config_path {
+        Some(path) => config::read(path, &read_options)
+            .map(|loaded| (path.clone(), loaded))
+            .map_err(|e| e.to_string().trim_end().to_string())?,
+        None => {
+            config::read_default(&read_options).map_err(|e| e.to_string().trim_end().to_string())?
+        }
+    };
+    log_config_warnings(&loaded.warnings);
+    // Before the runtime starts its threads and before any socket: they all live in the
+    // namespace entered here.
+    if let Some(name) = &loaded.config.global.net_namespace {
+        crate::net::namespace::enter(name)?;
+        info!("running in network namespace {name}");
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async move {
-        let (path, loaded) = match &config_path {
-            Some(path) => config::read(path, &read_options)
-                .map(|loaded| (path.clone(), loaded))
-                .map_err(|e| e.to_string().trim_end().to_string())?,
-            None => config::read_default(&read_options)
-                .map_err(|e| e.to_string().trim_end().to_string())?,
-        };
-        log_config_warnings(&loaded.warnings);
         let mut daemon = Daemon::new(path, loaded.config, options)?;
         daemon.read_options = read_options;
         daemon.serve().await
@@ -139,6 +148,8 @@ struct Daemon {
     ops: ops::Ops,
     /// The addresses vipd added, on disk in the state directory.
     vip_state: VipState,
+    /// Route and rule deletions are watched (once some instance has virtual routes/rules).
+    watching_routing: bool,
 }
 
 impl Daemon {
@@ -182,6 +193,7 @@ impl Daemon {
             group_states: BTreeMap::new(),
             ops,
             vip_state,
+            watching_routing: false,
         })
     }
 
@@ -193,6 +205,8 @@ impl Daemon {
         // take part in the protocol. Then a VIP still on the node is its own address.
         self.remove_leftovers();
         self.own_address_problems(&self.config)?;
+        self.add_statics();
+        self.watch_routing();
         let mut sigterm = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
         let mut sigint = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
         let mut sighup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
@@ -270,9 +284,10 @@ impl Daemon {
             self.process_actions().await;
             self.update_systemd_status();
         }
+        self.remove_statics();
         drop(services);
         let _ = std::fs::remove_file(&self.socket_path);
-        if self.vip_state.addresses().is_empty() {
+        if self.vip_state.is_empty() {
             let _ = std::fs::remove_file(self.vip_state.path());
         }
         if let Some(notifier) = self.notifier.take() {
@@ -367,13 +382,15 @@ impl Daemon {
             }
         }
         if !self.sockets.contains_key(&key) {
-            let opened =
-                VrrpSocket::open(&key.interface, key.family(), key.mode()).and_then(|socket| {
-                    match key.unicast_ttl {
-                        Some(ttl) => socket.set_unicast_hop_limit(ttl).map(|()| socket),
-                        None => Ok(socket),
-                    }
-                });
+            let opened = if key.ah {
+                VrrpSocket::open_ah(&key.interface, key.mode())
+            } else {
+                VrrpSocket::open(&key.interface, key.family(), key.mode())
+            };
+            let opened = opened.and_then(|socket| match key.unicast_ttl {
+                Some(ttl) => socket.set_unicast_hop_limit(ttl).map(|()| socket),
+                None => Ok(socket),
+            });
             match opened {
                 Ok(socket) => {
                     let socket = Arc::new(socket);
@@ -454,6 +471,14 @@ impl Daemon {
         let now = Instant::now();
         let (src, dst, hop_limit, payload) = match received.src {
             IpAddr::V4(_) => match packet::split_ipv4(&received.data) {
+                // Behind the AH header; the instance checks the header below.
+                Ok((meta, payload)) if key.ah => match ah::advert_of_payload(payload) {
+                    Some(advert) => (IpAddr::V4(meta.src), IpAddr::V4(meta.dst), meta.ttl, advert),
+                    None => {
+                        self.drop_on_socket(key, DropReason::Truncated);
+                        return;
+                    }
+                },
                 Ok((meta, payload)) => (
                     IpAddr::V4(meta.src),
                     IpAddr::V4(meta.dst),
@@ -516,7 +541,13 @@ impl Daemon {
             Some((min, max)) => packet::check_hop_limit_range(hop_limit, min, max),
             None => Ok(()),
         });
-        let parsed = source_allowed.and_then(|()| packet::parse_advertisement(payload, &rx));
+        let unicast = router.is_unicast();
+        // keepalived checks the AH header first (ICV, SPI, sequence number), then the advert.
+        let opened = match router.ah.as_mut() {
+            Some(ah) => source_allowed.and_then(|()| ah.open(&received.data, unicast)),
+            None => source_allowed.map(|()| payload),
+        };
+        let parsed = opened.and_then(|payload| packet::parse_advertisement(payload, &rx));
         if matches!(parsed, Err(DropReason::AuthType)) {
             router.counters.auth_type_unknown += 1;
         }
@@ -650,6 +681,7 @@ impl Daemon {
                 }
                 self.apply_faults(now);
             }
+            NetEvent::RoutingRemoved { protocol } => self.restore_routing(protocol),
             NetEvent::EventsLost => self.resync(now),
         }
     }
@@ -753,8 +785,15 @@ impl Daemon {
                     return;
                 };
                 let advert = router.advertisement(priority);
+                let unicast = router.is_unicast();
+                let ttl = router.key.unicast_ttl.unwrap_or(packet::HOP_LIMIT);
                 for dst in router.destinations() {
-                    let bytes = advert.to_bytes(source, dst, router.checksum_mode());
+                    let mut bytes = advert.to_bytes(source, dst, router.checksum_mode());
+                    if let (Some(ah), IpAddr::V4(src4), IpAddr::V4(dst4)) =
+                        (router.ah.as_mut(), source, dst)
+                    {
+                        bytes = ah.seal(&bytes, src4, dst4, ttl, unicast);
+                    }
                     // Never waits: a send queue that is full drops this advert (the next one
                     // follows), it must not hold up the protocol.
                     match open.socket.try_send_from(&bytes, source, dst) {
@@ -786,12 +825,28 @@ impl Daemon {
                 for vip in router.cfg.all_vips() {
                     add_vip(&self.netlink, &mut self.vip_state, &router.cfg, vip);
                 }
+                let cfg = &router.cfg;
+                routes::add_routing(
+                    &self.netlink,
+                    &mut self.vip_state,
+                    &cfg.name,
+                    &cfg.routes,
+                    &cfg.rules,
+                );
                 let vips: Vec<config::Vip> = router.cfg.all_vips().cloned().collect();
                 self.record_vips(index, &vips, true);
             }
             Action::RemoveVips => {
                 router.vips_installed = false;
                 self.pacer.cancel(&router.cfg.name);
+                let cfg = &router.cfg;
+                routes::remove_routing(
+                    &self.netlink,
+                    &mut self.vip_state,
+                    &cfg.name,
+                    &cfg.routes,
+                    &cfg.rules,
+                );
                 for vip in router.cfg.all_vips() {
                     remove_vip(&self.netlink, &mut self.vip_state, &router.cfg, vip);
                 }

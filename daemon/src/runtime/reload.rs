@@ -4,11 +4,11 @@ use std::time::Instant;
 
 use tokio::sync::mpsc;
 
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use super::router::{Router, SocketKey};
 use super::tasks::{tell_systemd, tell_systemd_reloading};
-use super::{add_vip, log_config_warnings, remove_vip, Daemon};
+use super::{add_vip, log_config_warnings, remove_vip, routes, Daemon};
 use crate::check::{CheckEvent, CheckReload, CheckRunner, CheckRunnerHandle};
 use crate::config::{self, Global};
 use crate::tracking;
@@ -110,6 +110,15 @@ impl Daemon {
             self.process_actions().await;
         }
         self.routers = kept;
+        self.watch_routing();
+        let old_statics = std::mem::replace(&mut self.config.statics, new.statics.clone());
+        self.update_statics(&old_statics, &new.statics);
+        if new.global.net_namespace != old_global.net_namespace {
+            warn!(
+                "net_namespace changed by reload: vipd stays in the namespace it started in \
+                 until it is restarted"
+            );
+        }
         self.config = new;
         // A master changed in place gives up removed VIPs and takes (and announces) new ones.
         for (index, changes) in vip_changes {
@@ -124,6 +133,22 @@ impl Daemon {
                 info!("{}: {vip} added by reload", router.cfg.name);
                 add_vip(&self.netlink, &mut self.vip_state, &router.cfg, vip);
             }
+            // Routes and rules that left go; the new list goes in (what vipd added already
+            // stays as it is).
+            let (old_routes, old_rules) = &changes.old_routing;
+            let (new_routes, new_rules) = &changes.new_routing;
+            let gone_routes: Vec<_> = (old_routes.iter())
+                .filter(|r| !new_routes.contains(r))
+                .cloned()
+                .collect();
+            let gone_rules: Vec<_> = (old_rules.iter())
+                .filter(|r| !new_rules.contains(r))
+                .cloned()
+                .collect();
+            let name = &router.cfg.name;
+            let state = &mut self.vip_state;
+            routes::remove_routing(&self.netlink, state, name, &gone_routes, &gone_rules);
+            routes::add_routing(&self.netlink, state, name, new_routes, new_rules);
             if !changes.added.is_empty() {
                 self.announce_once(index);
             }
@@ -215,6 +240,8 @@ fn global_change_restarts_everything(old: &Global, new: &Global) -> bool {
         g.max_auto_priority = None;
         // Only delays the first start; a reload never waits for it.
         g.startup_delay = defaults.startup_delay;
+        // Only entered at start (the reload warns).
+        g.net_namespace = None;
         g
     }
     unknown_part(old) != unknown_part(new)
