@@ -50,6 +50,52 @@ pub struct CheckStatus {
     pub last_latency_ms: Option<f64>,
 }
 
+/// What a client may ask the daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    Status,
+}
+
+/// Longest request the server reads, newline included; anything longer is refused unread.
+pub const MAX_REQUEST_LEN: usize = 256;
+
+/// Why a request was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestError {
+    /// Longer than [`MAX_REQUEST_LEN`] without a newline.
+    TooLong,
+    /// The client closed the connection (or read failed) before a whole line.
+    Incomplete,
+    NotUtf8,
+    Unknown,
+}
+
+/// Parses one request line (with or without its newline; surrounding whitespace ignored).
+pub fn parse_request(line: &[u8]) -> Result<Request, RequestError> {
+    let text = std::str::from_utf8(line).map_err(|_| RequestError::NotUtf8)?;
+    match text.trim() {
+        "status" => Ok(Request::Status),
+        _ => Err(RequestError::Unknown),
+    }
+}
+
+/// Reads and parses the one request line of a connection, never more than
+/// [`MAX_REQUEST_LEN`] bytes (the caller bounds the time).
+pub async fn read_request<R>(read: R) -> Result<Request, RequestError>
+where
+    R: tokio::io::AsyncRead + Unpin,
+{
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+    let limit = u64::try_from(MAX_REQUEST_LEN).unwrap_or(u64::MAX);
+    let mut reader = BufReader::new(read.take(limit));
+    let mut line = Vec::with_capacity(64);
+    match reader.read_until(b'\n', &mut line).await {
+        Ok(_) if line.last() == Some(&b'\n') => parse_request(&line),
+        Ok(n) if n >= MAX_REQUEST_LEN => Err(RequestError::TooLong),
+        _ => Err(RequestError::Incomplete),
+    }
+}
+
 /// Asks the daemon listening on `socket` for its status.
 pub fn request_status(socket: &Path) -> Result<StatusReport, String> {
     let mut stream = std::os::unix::net::UnixStream::connect(socket).map_err(|e| {
@@ -127,6 +173,27 @@ pub fn render_text(report: &StatusReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn read(bytes: &[u8]) -> Result<Request, RequestError> {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(read_request(bytes))
+    }
+
+    #[test]
+    fn request_lines() {
+        assert_eq!(read(b"status\n"), Ok(Request::Status));
+        assert_eq!(read(b"  status \r\n"), Ok(Request::Status));
+        assert_eq!(read(b"status"), Err(RequestError::Incomplete));
+        assert_eq!(read(b""), Err(RequestError::Incomplete));
+        assert_eq!(read(b"stat\n"), Err(RequestError::Unknown));
+        assert_eq!(read(b"status\xff\n"), Err(RequestError::NotUtf8));
+        let long = [b' '; MAX_REQUEST_LEN + 10];
+        assert_eq!(read(&long), Err(RequestError::TooLong));
+        // Only the first line counts.
+        assert_eq!(read(b"status\nrubbish"), Ok(Request::Status));
+    }
 
     #[test]
     fn report_round_trips_through_json() {

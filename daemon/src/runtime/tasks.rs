@@ -13,7 +13,7 @@ use tracing::warn;
 use super::router::SocketKey;
 use super::Event;
 use crate::check::CheckEvent;
-use crate::control::DEFAULT_SOCKET;
+use crate::control::{self, DEFAULT_SOCKET};
 use crate::net::monitor::Monitor;
 use crate::net::socket::VrrpSocket;
 
@@ -114,34 +114,45 @@ pub(super) fn bind_control_socket(path: &Path) -> Result<UnixListener, String> {
     UnixListener::bind(path).map_err(|e| format!("cannot bind {}: {e}", path.display()))
 }
 
+/// Control connections served at once; more are closed at once, so that clients that
+/// connect and never read (or never write) cost a bounded number of tasks and descriptors.
+const MAX_CONTROL_CONNECTIONS: usize = 32;
+/// Bound on reading the request and on writing the reply of one connection.
+const CONTROL_IO_TIMEOUT: Duration = Duration::from_secs(2);
+
 pub(super) fn spawn_control(listener: UnixListener, tx: mpsc::Sender<Event>) -> JoinHandle<()> {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONTROL_CONNECTIONS));
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             };
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                tracing::debug!("control socket: too many connections, closing one");
+                continue;
+            };
             let tx = tx.clone();
             tokio::spawn(async move {
-                use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+                use tokio::io::AsyncWriteExt;
+                let _slot = slot;
                 let (read, mut write) = stream.into_split();
-                let mut line = String::new();
-                let mut reader = BufReader::new(read.take(256));
-                let got =
-                    tokio::time::timeout(Duration::from_secs(2), reader.read_line(&mut line)).await;
-                if !matches!(got, Ok(Ok(_))) || line.trim() != "status" {
-                    let _ = write.write_all(b"{\"error\":\"unknown request\"}\n").await;
-                    return;
-                }
-                let (reply_tx, reply_rx) = oneshot::channel();
-                if tx.send(Event::Status(reply_tx)).await.is_err() {
-                    return;
-                }
-                if let Ok(report) = reply_rx.await {
-                    if let Ok(json) = serde_json::to_vec(&report) {
-                        let _ = write.write_all(&json).await;
+                let request =
+                    tokio::time::timeout(CONTROL_IO_TIMEOUT, control::read_request(read)).await;
+                let reply = match request {
+                    Ok(Ok(control::Request::Status)) => {
+                        let (reply_tx, reply_rx) = oneshot::channel();
+                        if tx.send(Event::Status(reply_tx)).await.is_err() {
+                            return;
+                        }
+                        match reply_rx.await.map(|report| serde_json::to_vec(&report)) {
+                            Ok(Ok(json)) => json,
+                            _ => return,
+                        }
                     }
-                }
+                    _ => b"{\"error\":\"unknown request\"}\n".to_vec(),
+                };
+                let _ = tokio::time::timeout(CONTROL_IO_TIMEOUT, write.write_all(&reply)).await;
             });
         }
     })
