@@ -469,6 +469,12 @@ impl Daemon {
                 self.apply_faults(now);
             }
             NetEvent::AddressAdded { index: ifindex, .. } => {
+                // Only an instance still waiting for a source address cares; asking the
+                // kernel for the name of every interface that gains an address would let an
+                // address storm stall the adverts.
+                if self.routers.iter().all(|r| r.source.is_some()) {
+                    return;
+                }
                 let name = self.interface_name(ifindex);
                 for index in self.indexes_on_interface(&name) {
                     if self.routers.get(index).is_some_and(|r| r.source.is_none()) {
@@ -573,6 +579,15 @@ impl Daemon {
 
     /// A VIP deleted by hand while we are master comes back at once.
     fn restore_vip(&mut self, ifindex: u32, addr: IpAddr) {
+        // Cheap test first: most removed addresses are not our VIPs (an address storm).
+        let ours = self.routers.iter().any(|r| {
+            r.vips_installed
+                && r.fsm.state() == State::Master
+                && r.cfg.vips.iter().any(|v| v.address == addr)
+        });
+        if !ours {
+            return;
+        }
         let name = self.interface_name(ifindex);
         for router in &self.routers {
             if !router.vips_installed || router.fsm.state() != State::Master {

@@ -114,28 +114,35 @@ pub(super) fn bind_control_socket(path: &Path) -> Result<UnixListener, String> {
     UnixListener::bind(path).map_err(|e| format!("cannot bind {}: {e}", path.display()))
 }
 
-/// Control connections served at once; more are closed at once, so that clients that
-/// connect and never read (or never write) cost a bounded number of tasks and descriptors.
+/// Control connections served at once. A new one beyond this closes the oldest: clients
+/// that connect and never write (or never read) cost a bounded number of tasks and
+/// descriptors, and cannot keep a well-behaved client out.
 const MAX_CONTROL_CONNECTIONS: usize = 32;
 /// Bound on reading the request and on writing the reply of one connection.
 const CONTROL_IO_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub(super) fn spawn_control(listener: UnixListener, tx: mpsc::Sender<Event>) -> JoinHandle<()> {
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONTROL_CONNECTIONS));
     tokio::spawn(async move {
+        let mut open: std::collections::VecDeque<tokio::task::AbortHandle> =
+            std::collections::VecDeque::new();
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             };
-            let Ok(slot) = slots.clone().try_acquire_owned() else {
-                tracing::debug!("control socket: too many connections, closing one");
-                continue;
-            };
+            open.retain(|task| !task.is_finished());
+            if open.len() >= MAX_CONTROL_CONNECTIONS {
+                tracing::debug!("control socket: too many connections, closing the oldest");
+                if let Some(oldest) = open.pop_front() {
+                    oldest.abort();
+                    // Let the runtime drop it (and close its descriptor) before the next
+                    // accept: a flood of connections must not outpace the cleanup.
+                    tokio::task::yield_now().await;
+                }
+            }
             let tx = tx.clone();
-            tokio::spawn(async move {
+            let task = tokio::spawn(async move {
                 use tokio::io::AsyncWriteExt;
-                let _slot = slot;
                 let (read, mut write) = stream.into_split();
                 let request =
                     tokio::time::timeout(CONTROL_IO_TIMEOUT, control::read_request(read)).await;
@@ -154,6 +161,7 @@ pub(super) fn spawn_control(listener: UnixListener, tx: mpsc::Sender<Event>) -> 
                 };
                 let _ = tokio::time::timeout(CONTROL_IO_TIMEOUT, write.write_all(&reply)).await;
             });
+            open.push_back(task.abort_handle());
         }
     })
 }

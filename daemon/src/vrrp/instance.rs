@@ -723,11 +723,21 @@ impl Instance {
             || (advert.priority == ours
                 && address_wins(advert.source, self.params.primary_address));
         if advert.priority == PRIORITY_LEAVING || !yields {
-            if advert.priority != PRIORITY_LEAVING {
-                self.rival_master_at = Some(now);
-            }
             // RFC 5798 priority 0, RFC 9568 lower priority: assert ourselves at once.
             self.send_advert_now(now);
+            if advert.priority != PRIORITY_LEAVING {
+                // Another router acts as master (a split brain healing): it announced the
+                // VIPs, so hosts now send to it, and it drops them when it yields to us.
+                // Announce them again, as keepalived does ("refresh remote ARP cache"), at
+                // most once per advert interval however often the rival advertises.
+                let announced_lately = self
+                    .rival_master_at
+                    .is_some_and(|at| now < later(at, self.params.advert_interval));
+                if !announced_lately {
+                    self.push(Action::Announce);
+                    self.rival_master_at = Some(now);
+                }
+            }
             return;
         }
         let reason = if advert.priority > ours {
@@ -1107,16 +1117,43 @@ mod tests {
     fn master_answers_priority_zero_and_lower_priority_at_once() {
         let t0 = Instant::now();
         let (mut instance, became) = master(100, t0);
-        for priority in [0, 50] {
-            let now = became + 30 * MS;
-            instance.handle_advert(now, &advert("192.0.2.2", priority, 100 * MS));
-            assert_eq!(
-                drain(&mut instance),
-                vec![Action::SendAdvert { priority: 100 }]
-            );
-            assert_eq!(instance.poll_timeout(), Some(now + 100 * MS));
-            assert_eq!(instance.state(), State::Master);
-        }
+        let now = became + 30 * MS;
+        instance.handle_advert(now, &advert("192.0.2.2", 0, 100 * MS));
+        assert_eq!(
+            drain(&mut instance),
+            vec![Action::SendAdvert { priority: 100 }]
+        );
+        assert_eq!(instance.poll_timeout(), Some(now + 100 * MS));
+        assert_eq!(instance.state(), State::Master);
+    }
+
+    /// Found by fault injection (tests/lab_faults.rs, netlink storm): a backup that took
+    /// over for a moment announced the VIPs, so hosts send to it; when it yields again to
+    /// the master that never stopped, the master must announce them back (keepalived does
+    /// the same), at most once per advert interval.
+    #[test]
+    fn master_hearing_a_lower_rival_announces_its_vips_again() {
+        let t0 = Instant::now();
+        let (mut instance, became) = master(100, t0);
+        let now = became + 30 * MS;
+        instance.handle_advert(now, &advert("192.0.2.2", 50, 100 * MS));
+        assert_eq!(
+            drain(&mut instance),
+            vec![Action::SendAdvert { priority: 100 }, Action::Announce]
+        );
+        assert_eq!(instance.poll_timeout(), Some(now + 100 * MS));
+        assert_eq!(instance.state(), State::Master);
+        // A rival advertising fast does not make us announce on every advert.
+        instance.handle_advert(now + 10 * MS, &advert("192.0.2.2", 50, 10 * MS));
+        assert_eq!(
+            drain(&mut instance),
+            vec![Action::SendAdvert { priority: 100 }]
+        );
+        instance.handle_advert(now + 100 * MS, &advert("192.0.2.2", 50, 10 * MS));
+        assert_eq!(
+            drain(&mut instance),
+            vec![Action::SendAdvert { priority: 100 }, Action::Announce]
+        );
     }
 
     #[test]
@@ -1179,7 +1216,10 @@ mod tests {
             if they_win {
                 assert_eq!(actions[0], Action::RemoveVips);
             } else {
-                assert_eq!(actions, vec![Action::SendAdvert { priority: 100 }]);
+                assert_eq!(
+                    actions,
+                    vec![Action::SendAdvert { priority: 100 }, Action::Announce]
+                );
             }
         }
     }
@@ -1214,7 +1254,7 @@ mod tests {
         assert_eq!(instance.state(), State::Master);
         assert_eq!(
             drain(&mut instance),
-            vec![Action::SendAdvert { priority: 255 }]
+            vec![Action::SendAdvert { priority: 255 }, Action::Announce]
         );
     }
 
