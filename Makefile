@@ -3,7 +3,13 @@ CARGO ?= cargo
 VERSION ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 ARCH ?= x86-64
 OUT ?= build
-BASE_URL ?= http://127.0.0.1:8080/
+# Where releases are served (https://; required by `make release`, baked into images).
+BASE_URL ?=
+# `make release`: the secret key from `bake keygen` (UNSIGNED=1 for an unsigned release);
+# `make sysext`: PUBKEY= the public key (transfer Verify=yes), else an unsigned dev image.
+SIGN_KEY ?=
+PUBKEY ?=
+UNSIGNED ?=
 MUSL_TARGETS = x86_64-unknown-linux-musl aarch64-unknown-linux-musl
 
 .PHONY: all build test lint static sysext release bench clean fuzz sim soak
@@ -49,17 +55,23 @@ $(BAKE): FORCE
 .PHONY: FORCE
 FORCE:
 
-# One image: make sysext VERSION=1.2.3 [ARCH=arm64] [OUT=build] [BASE_URL=...]
+# One image: make sysext VERSION=1.2.3 [ARCH=arm64] [OUT=build] [BASE_URL=https://...] [PUBKEY=...]
 sysext: static $(BAKE)
 	mkdir -p $(OUT)
 	$(BAKE) --progress build --version $(VERSION) --arch $(ARCH) \
-	  --vipd target/$(TARGET_$(ARCH))/release/vipd --base-url $(BASE_URL) --out $(OUT)
+	  --vipd target/$(TARGET_$(ARCH))/release/vipd $(if $(BASE_URL),--base-url $(BASE_URL)) \
+	  $(if $(PUBKEY),--pubkey $(PUBKEY),--unsigned) --out $(OUT)
 	$(BAKE) inspect $(OUT)/vipd-$(VERSION)-$(ARCH).raw
 
-# A release directory to serve: images for ARCHES, SHA256SUMS (other versions kept), vipd.conf.
+# A release directory to serve: images for ARCHES, SHA256SUMS (other versions kept), its
+# signature SHA256SUMS.gpg, vipd.conf.
+# make release VERSION=1.2.3 BASE_URL=https://... SIGN_KEY=keys/vipd-release.key (or UNSIGNED=1)
 release: static $(BAKE)
+	@[ -n "$(BASE_URL)" ] || { echo "make release: set BASE_URL=https://... (where OUT will be served)"; exit 1; }
+	@[ -n "$(SIGN_KEY)$(UNSIGNED)" ] || { echo "make release: set SIGN_KEY=FILE (bake keygen), or UNSIGNED=1"; exit 1; }
 	mkdir -p $(OUT)
-	$(BAKE) --progress release --version $(VERSION) --arch $(ARCHES) --base-url $(BASE_URL) --out $(OUT)
+	$(BAKE) --progress release --version $(VERSION) --arch $(ARCHES) --base-url $(BASE_URL) \
+	  $(if $(SIGN_KEY),--sign-key $(SIGN_KEY),--unsigned) --out $(OUT)
 	cd $(OUT) && sha256sum --strict -c SHA256SUMS
 
 # Benchmarks, each side by side with its reference in one run (root; prints tables):

@@ -33,6 +33,7 @@ fn main() {
         version: "1.0".into(),
         arch: Arch::X86_64,
         base_url: "https://example.org/vipd/releases/".into(),
+        verify: true,
         os_id: "flatcar".into(),
         sysext_level: "1.0".into(),
     };

@@ -86,6 +86,17 @@ pub fn write(target: &Path, contents: &[u8]) -> Result<()> {
     pending.commit()
 }
 
+/// The first half of [`write`]: `contents` in the temp file, ready to [`PendingFile::commit`]
+/// (for files that must all be written before any is renamed into place).
+pub fn prepare(target: &Path, contents: &[u8]) -> Result<PendingFile> {
+    let mut pending = PendingFile::create(target)?;
+    pending
+        .file()
+        .write_all(contents)
+        .map_err(|e| err!("cannot write {}: {e}", target.display()))?;
+    Ok(pending)
+}
+
 /// Like [`write`] for files that may hold secrets (a rendered config with a VRRP password):
 /// mode 0600 from the first byte to the end.
 pub fn write_private(target: &Path, contents: &[u8]) -> Result<()> {
@@ -95,6 +106,53 @@ pub fn write_private(target: &Path, contents: &[u8]) -> Result<()> {
         .write_all(contents)
         .map_err(|e| err!("cannot write {}: {e}", target.display()))?;
     pending.commit_private()
+}
+
+/// Creates `target` with `contents` and `mode`, whole or not at all, and never over an
+/// existing file (an overwritten signing key is lost for good): a temp file created with
+/// `mode` from the start (a secret is never readable by others, not even while empty), then
+/// hard-linked to the name, which fails when the name exists.
+pub fn create_new(target: &Path, contents: &[u8], mode: u32) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(err!("output directory {} does not exist", dir.display()));
+    }
+    if target.symlink_metadata().is_ok() {
+        return Err(err!("{} exists; not overwriting it", target.display()));
+    }
+    let name = target
+        .file_name()
+        .ok_or_else(|| err!("{} has no file name", target.display()))?
+        .to_string_lossy();
+    let temp = dir.join(format!(".{name}.new-{}", std::process::id()));
+    let _ = std::fs::remove_file(&temp);
+    let written = File::options()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&temp)
+        .and_then(|mut f| {
+            // The umask may have cleared bits of `mode`; set exactly `mode`.
+            f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))?;
+            f.write_all(contents)?;
+            f.sync_all()
+        })
+        .map_err(|e| err!("cannot write {}: {e}", temp.display()))
+        .and_then(|()| {
+            std::fs::hard_link(&temp, target).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    err!("{} exists; not overwriting it", target.display())
+                } else {
+                    err!("cannot create {}: {e}", target.display())
+                }
+            })
+        });
+    let _ = std::fs::remove_file(&temp);
+    written
 }
 
 #[cfg(test)]

@@ -35,6 +35,8 @@ pub struct ImageParams {
     pub version: String,
     pub arch: Arch,
     pub base_url: String,
+    /// The transfer's `Verify=yes`: releases of this image are signed.
+    pub verify: bool,
     /// `ID=` of extension-release: `flatcar` or `_any`.
     pub os_id: String,
     pub sysext_level: String,
@@ -146,6 +148,7 @@ pub fn assemble(recipe: &Recipe, binary: Vec<u8>, params: &ImageParams) -> Resul
         base_url: &params.base_url,
         version: &params.version,
         arch: params.arch.systemd_name(),
+        verify: if params.verify { "yes" } else { "no" },
     };
     for file in &recipe.files {
         let contents = if file.template {
@@ -246,6 +249,7 @@ mod tests {
             version: "1".into(),
             arch: Arch::Arm64,
             base_url: String::new(),
+            verify: true,
             os_id: "flatcar".into(),
             sysext_level: "1.0".into(),
         };

@@ -12,6 +12,7 @@ pub mod names;
 pub mod recipe;
 pub mod release;
 pub mod remote;
+pub mod signing;
 
 /// Every bake error: a message that names the file, field or step that failed.
 #[derive(Debug)]

@@ -3,9 +3,10 @@
 use bake::image::Compression;
 use bake::names::{parse_arch_list, Arch};
 use bake::recipe::Recipe;
-use bake::release::{self, BuildOptions};
-use bake::{atomic, err, firstboot, inspect, remote, Progress, Result};
-use clap::{Args, Parser, Subcommand};
+use bake::release::{self, BuildOptions, Signing};
+use bake::signing::{Keyring, Signer};
+use bake::{atomic, err, firstboot, inspect, remote, signing, Progress, Result};
+use clap::{ArgGroup, Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -26,6 +27,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Build DIR/NAME-VERSION-ARCH.raw.
+    #[command(group(ArgGroup::new("trust").required(true).args(["pubkey", "unsigned"])))]
     Build {
         #[command(flatten)]
         image: ImageArgs,
@@ -35,17 +37,51 @@ enum Command {
         /// Base URL written into the image's sysupdate transfer (default: from the recipe).
         #[arg(long)]
         base_url: Option<String>,
+        /// The release public key: the image's transfer says Verify=yes.
+        #[arg(
+            long,
+            required_unless_present = "unsigned",
+            conflicts_with = "unsigned"
+        )]
+        pubkey: Option<PathBuf>,
+        /// An image whose transfer says Verify=no (its releases are not signed).
+        #[arg(long)]
+        unsigned: bool,
     },
-    /// Build images into DIR and update DIR/SHA256SUMS and DIR/NAME.conf.
+    /// Build images into DIR and update DIR/SHA256SUMS (+ SHA256SUMS.gpg) and DIR/NAME.conf.
+    #[command(group(ArgGroup::new("trust").required(true).args(["sign_key", "unsigned"])))]
     Release {
         #[command(flatten)]
         image: ImageArgs,
         /// Comma-separated: x86-64,arm64.
         #[arg(long, default_value = "x86-64")]
         arch: String,
-        /// Where DIR will be served from (sysupdate's url-file source).
+        /// Where DIR will be served from (sysupdate's url-file source), https://.
         #[arg(long)]
         base_url: String,
+        /// Secret key (`bake keygen`): signs SHA256SUMS into SHA256SUMS.gpg; transfers say
+        /// Verify=yes.
+        #[arg(
+            long,
+            required_unless_present = "unsigned",
+            conflicts_with = "unsigned"
+        )]
+        sign_key: Option<PathBuf>,
+        /// No signature: nodes install whatever the server lists (transfers say Verify=no).
+        #[arg(long)]
+        unsigned: bool,
+    },
+    /// Make a release signing key pair: DIR/NAME.key (secret, mode 0600) and DIR/NAME.pgp
+    /// (public, the nodes' /etc/systemd/import-pubring.gpg).
+    Keygen {
+        /// Directory for the two files (created, mode 0700, when missing).
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+        #[arg(long, default_value = "vipd-release")]
+        name: String,
+        /// The key's User ID.
+        #[arg(long, default_value = "vipd release signing key")]
+        user_id: String,
     },
     /// Print an image's extension-release, files and binaries; fail on any rule violation.
     Inspect {
@@ -61,17 +97,39 @@ enum Command {
         /// Image name (default: the recipe's, vipd).
         #[arg(long)]
         name: Option<String>,
+        /// Check BASE_URL/SHA256SUMS.gpg with this public key (keyring) first.
+        #[arg(long)]
+        pubkey: Option<PathBuf>,
+        /// Allow an http:// base URL.
+        #[arg(long)]
+        insecure_http: bool,
     },
 }
 
 #[derive(Args)]
+#[command(group(ArgGroup::new("trust").required(true).args(["pubkey", "unsigned"])))]
 struct ButaneArgs {
     /// The vipd release to install.
     #[arg(long)]
     version: String,
-    /// Where the release directory is served (images, SHA256SUMS).
+    /// Where the release directory is served (images, SHA256SUMS), https://.
     #[arg(long)]
     base_url: String,
+    /// The release public key (keyring): SHA256SUMS.gpg must verify with it before the image
+    /// hash is taken from SHA256SUMS; the node gets it as /etc/systemd/import-pubring.gpg
+    /// (and .pgp) and a transfer with Verify=yes.
+    #[arg(
+        long,
+        required_unless_present = "unsigned",
+        conflicts_with = "unsigned"
+    )]
+    pubkey: Option<PathBuf>,
+    /// An unsigned release: the node installs whatever the server lists (Verify=no).
+    #[arg(long)]
+    unsigned: bool,
+    /// Allow an http:// base URL.
+    #[arg(long)]
+    insecure_http: bool,
     /// vipd.toml or keepalived.conf; checked as `vipd check` does.
     #[arg(long)]
     config: PathBuf,
@@ -111,6 +169,9 @@ struct ImageArgs {
     /// Recipe TOML (default: the embedded vipd recipe).
     #[arg(long)]
     recipe: Option<PathBuf>,
+    /// Allow an http:// base URL.
+    #[arg(long)]
+    insecure_http: bool,
 }
 
 fn load_recipe(path: &Option<PathBuf>) -> Result<Recipe> {
@@ -120,7 +181,12 @@ fn load_recipe(path: &Option<PathBuf>) -> Result<Recipe> {
     }
 }
 
-fn options(image: ImageArgs, base_url: Option<String>, progress: Progress) -> Result<BuildOptions> {
+fn options(
+    image: ImageArgs,
+    base_url: Option<String>,
+    signing: Signing,
+    progress: Progress,
+) -> Result<BuildOptions> {
     Ok(BuildOptions {
         recipe: load_recipe(&image.recipe)?,
         version: image.version,
@@ -129,8 +195,14 @@ fn options(image: ImageArgs, base_url: Option<String>, progress: Progress) -> Re
         compression: image.compression,
         os_id: image.os_id,
         base_url,
+        allow_http: image.insecure_http,
+        signing,
         progress,
     })
+}
+
+fn load_keyring(path: &Option<PathBuf>) -> Result<Option<Keyring>> {
+    path.as_deref().map(Keyring::load).transpose()
 }
 
 fn run(cli: Cli) -> Result<bool> {
@@ -142,9 +214,15 @@ fn run(cli: Cli) -> Result<bool> {
             image,
             arch,
             base_url,
+            pubkey,
+            unsigned: _,
         } => {
             let arch = Arch::parse(&arch)?;
-            let opts = options(image, base_url, progress)?;
+            let signing = match load_keyring(&pubkey)? {
+                Some(keyring) => Signing::VerifyWith(keyring),
+                None => Signing::Unsigned,
+            };
+            let opts = options(image, base_url, signing, progress)?;
             let path = release::build(&opts, arch)?;
             println!("{}", path.display());
         }
@@ -152,9 +230,16 @@ fn run(cli: Cli) -> Result<bool> {
             image,
             arch,
             base_url,
+            sign_key,
+            unsigned: _,
         } => {
             let arches = parse_arch_list(&arch)?;
-            let opts = options(image, Some(base_url), progress)?;
+            // The key is loaded (and test-signs) before anything is built.
+            let signing = match sign_key {
+                Some(path) => Signing::SignWith(Box::new(Signer::load(&path)?)),
+                None => Signing::Unsigned,
+            };
+            let opts = options(image, Some(base_url), signing, progress)?;
             for path in release::release(&opts, &arches)? {
                 println!("{}", path.display());
             }
@@ -175,13 +260,30 @@ fn run(cli: Cli) -> Result<bool> {
             }
             return Ok(ok);
         }
+        Command::Keygen { out, name, user_id } => {
+            let files = signing::write_key_pair(&out, &name, &user_id)?;
+            println!("{}", files.secret.display());
+            println!("{}", files.public.display());
+            eprintln!(
+                "bake: key {} ({user_id}): keep {} secret; give nodes {}",
+                files.fingerprint,
+                files.secret.display(),
+                files.public.display()
+            );
+        }
         Command::Butane(args) => butane(args)?,
-        Command::List { base_url, name } => {
+        Command::List {
+            base_url,
+            name,
+            pubkey,
+            insecure_http,
+        } => {
             let name = match name {
                 Some(n) => n,
                 None => Recipe::builtin()?.name,
             };
-            let manifest = remote::fetch_manifest(&base_url)?;
+            let keyring = load_keyring(&pubkey)?;
+            let manifest = remote::fetch_manifest(&base_url, insecure_http, keyring.as_ref())?;
             let available = remote::Available::from_manifest(&name, &manifest);
             if available.versions.is_empty() {
                 return Err(err!(
@@ -198,9 +300,17 @@ fn run(cli: Cli) -> Result<bool> {
 fn butane(args: ButaneArgs) -> Result<()> {
     let arch = Arch::parse(&args.arch)?;
     let spec = firstboot::Spec::parse(&args.spec)?;
+    release::validate_base_url(&args.base_url, args.insecure_http)?;
+    let keyring = load_keyring(&args.pubkey)?;
     let config = firstboot::check_config(&args.config)?;
     let file = bake::names::image_file_name("vipd", &args.version, arch);
-    let hash = firstboot::image_hash(args.image.as_deref(), &args.base_url, &file)?;
+    let hash = firstboot::image_hash(
+        args.image.as_deref(),
+        &args.base_url,
+        args.insecure_http,
+        keyring.as_ref(),
+        &file,
+    )?;
     let inputs = firstboot::Inputs::new(
         &args.version,
         arch,
@@ -209,7 +319,8 @@ fn butane(args: ButaneArgs) -> Result<()> {
         firstboot::node_config_path(&args.config),
         &config,
         spec,
-    )?;
+    )?
+    .with_keyring(keyring.map(|k| k.binary().to_vec()));
     let text = if args.ignition {
         firstboot::ignition_json(&inputs)?
     } else {

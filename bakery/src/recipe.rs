@@ -76,6 +76,8 @@ pub struct TemplateVars<'a> {
     pub base_url: &'a str,
     pub version: &'a str,
     pub arch: &'a str,
+    /// sysupdate's `Verify=` for the transfer: `yes` for a signed release, else `no`.
+    pub verify: &'a str,
 }
 
 impl Recipe {
@@ -177,7 +179,7 @@ pub fn check_image_path(path: &str) -> Result<()> {
     }
 }
 
-/// Fills `@NAME@`, `@BASE_URL@`, `@VERSION@` and `@ARCH@`. Other `@...@` runs of capitals are
+/// Fills `@NAME@`, `@BASE_URL@`, `@VERSION@`, `@ARCH@` and `@VERIFY@`. Other `@...@` runs of capitals are
 /// errors (a typo would otherwise ship); anything else with `@` (like sysupdate's `@v`) stays.
 pub fn render(template: &str, vars: &TemplateVars<'_>) -> Result<String> {
     let mut out = String::with_capacity(template.len());
@@ -196,6 +198,7 @@ pub fn render(template: &str, vars: &TemplateVars<'_>) -> Result<String> {
                     "BASE_URL" => vars.base_url,
                     "VERSION" => vars.version,
                     "ARCH" => vars.arch,
+                    "VERIFY" => vars.verify,
                     _ => return Err(err!("unknown template placeholder @{key}@")),
                 };
                 out.push_str(value);
@@ -252,14 +255,15 @@ mod tests {
             base_url: "http://x/",
             version: "1",
             arch: "arm64",
+            verify: "yes",
         };
         assert_eq!(
             render(
-                "Path=@BASE_URL@\nMatchPattern=@NAME@-@v-%a.raw @ARCH@",
+                "Verify=@VERIFY@\nPath=@BASE_URL@\nMatchPattern=@NAME@-@v-%a.raw @ARCH@",
                 &vars
             )
             .unwrap(),
-            "Path=http://x/\nMatchPattern=vipd-@v-%a.raw arm64"
+            "Verify=yes\nPath=http://x/\nMatchPattern=vipd-@v-%a.raw arm64"
         );
         assert!(render("@NMAE@", &vars).is_err());
         assert_eq!(render("a@b", &vars).unwrap(), "a@b");

@@ -5,6 +5,7 @@ use crate::image::{self, Compression, ImageParams};
 use crate::manifest::{sha256_file, Manifest};
 use crate::names::{image_file_name, validate_os_id, validate_version, Arch};
 use crate::recipe::{render, Recipe, TemplateVars};
+use crate::signing::{Keyring, Signer};
 use crate::{cargo_build, err, Progress, Result};
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
@@ -19,7 +20,27 @@ pub struct BuildOptions {
     pub os_id: String,
     /// Defaults to the recipe's `default_base_url`.
     pub base_url: Option<String>,
+    /// `--insecure-http`: allow an `http://` base URL.
+    pub allow_http: bool,
+    /// How the release is signed, which decides the transfer's `Verify=`.
+    pub signing: Signing,
     pub progress: Progress,
+}
+
+/// What an image's transfer trusts, chosen explicitly on the command line.
+pub enum Signing {
+    /// `--unsigned`: `Verify=no`, no SHA256SUMS.gpg.
+    Unsigned,
+    /// `bake build --pubkey FILE`: `Verify=yes`; the release will be signed with this key.
+    VerifyWith(Keyring),
+    /// `bake release --sign-key FILE`: `Verify=yes`, and SHA256SUMS.gpg is written.
+    SignWith(Box<Signer>),
+}
+
+impl Signing {
+    pub fn verify(&self) -> bool {
+        !matches!(self, Signing::Unsigned)
+    }
 }
 
 impl BuildOptions {
@@ -29,7 +50,7 @@ impl BuildOptions {
             .clone()
             .or_else(|| self.recipe.default_base_url.clone())
             .ok_or_else(|| err!("--base-url is required: the recipe has no default_base_url"))?;
-        validate_base_url(&url)?;
+        validate_base_url(&url, self.allow_http)?;
         Ok(url)
     }
 
@@ -47,15 +68,21 @@ impl BuildOptions {
     }
 }
 
-pub fn validate_base_url(url: &str) -> Result<()> {
-    let ok = (url.starts_with("http://") || url.starts_with("https://"))
-        && !url.chars().any(|c| c.is_whitespace() || c.is_control());
-    if ok {
+/// A base URL nodes and bake fetch from: `https://`, or `http://` only with `allow_http`
+/// (`--insecure-http`): over plain HTTP anyone on the path can hold updates back or, for an
+/// unsigned release, hand nodes any image.
+pub fn validate_base_url(url: &str, allow_http: bool) -> Result<()> {
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(err!("base URL {url:?} contains whitespace"));
+    }
+    if url.starts_with("https://") || (allow_http && url.starts_with("http://")) {
         Ok(())
-    } else {
+    } else if url.starts_with("http://") {
         Err(err!(
-            "base URL {url:?} must start with http:// or https:// and contain no whitespace"
+            "base URL {url:?} is plain http: use https://, or pass --insecure-http to accept that anyone on the network path can tamper with what nodes download"
         ))
+    } else {
+        Err(err!("base URL {url:?} must start with https://"))
     }
 }
 
@@ -95,6 +122,7 @@ fn build_pending(opts: &BuildOptions, arch: Arch) -> Result<PendingFile> {
         version: opts.version.clone(),
         arch,
         base_url: opts.base_url()?,
+        verify: opts.signing.verify(),
         os_id: opts.os_id.clone(),
         sysext_level: "1.0".into(),
     };
@@ -114,8 +142,9 @@ fn build_pending(opts: &BuildOptions, arch: Arch) -> Result<PendingFile> {
     Ok(pending)
 }
 
-/// The recipe's sysupdate transfer, rendered for `base_url` (`OUT/NAME.conf`).
-pub fn transfer_file(recipe: &Recipe, base_url: &str) -> Result<String> {
+/// The recipe's sysupdate transfer, rendered for `base_url` (`OUT/NAME.conf`); `verify`:
+/// `Verify=yes` (signed releases).
+pub fn transfer_file(recipe: &Recipe, base_url: &str, verify: bool) -> Result<String> {
     let dir = format!("/usr/lib/sysupdate.{}.d/", recipe.name);
     let file = recipe
         .files
@@ -129,6 +158,7 @@ pub fn transfer_file(recipe: &Recipe, base_url: &str) -> Result<String> {
             base_url,
             version: "",
             arch: "",
+            verify: if verify { "yes" } else { "no" },
         },
     )
 }
@@ -147,10 +177,12 @@ pub fn release(opts: &BuildOptions, arches: &[Arch]) -> Result<Vec<PathBuf>> {
         ));
     }
     let sums_path = opts.out.join("SHA256SUMS");
+    let sig_path = opts.out.join("SHA256SUMS.gpg");
     // Refuse a corrupted manifest before spending time on builds.
     let mut manifest = Manifest::load(&sums_path)?;
+    check_existing_signature(&opts.signing, &sums_path, &sig_path)?;
     let base_url = opts.base_url()?;
-    let transfer = transfer_file(&opts.recipe, &base_url)?;
+    let transfer = transfer_file(&opts.recipe, &base_url, opts.signing.verify())?;
     let mut pending = Vec::new();
     for arch in arches {
         pending.push(build_pending(opts, *arch)?);
@@ -165,13 +197,40 @@ pub fn release(opts: &BuildOptions, arches: &[Arch]) -> Result<Vec<PathBuf>> {
         let name = file_name(path)?;
         manifest.set(&name, sha256_file(path)?);
     }
-    atomic::write(&sums_path, manifest.render().as_bytes())?;
+    let sums = manifest.render();
+    match &opts.signing {
+        Signing::SignWith(signer) => {
+            // Signed in memory first: a signing failure leaves the old pair untouched. Both
+            // files are whole before either is renamed into place; SHA256SUMS goes first, so
+            // between the two renames a node sees a mismatch and refuses (never accepts).
+            let signature = signer.sign(sums.as_bytes())?;
+            let sums_file = atomic::prepare(&sums_path, sums.as_bytes())?;
+            let sig_file = atomic::prepare(&sig_path, &signature)?;
+            sums_file.commit()?;
+            sig_file.commit()?;
+        }
+        Signing::Unsigned | Signing::VerifyWith(_) => {
+            atomic::write(&sums_path, sums.as_bytes())?;
+        }
+    }
     let conf = opts.out.join(format!("{}.conf", opts.recipe.name));
     atomic::write(&conf, transfer.as_bytes())?;
     if let (Some(image), Some(arch), "vipd") = (images.first(), arches.first(), &*opts.recipe.name)
     {
         // An example first-boot config for this release: OUT/vipd.bu and OUT/vipd.ign.
-        crate::firstboot::write_release_example(&opts.out, &opts.version, *arch, &base_url, image)?;
+        let keyring = match &opts.signing {
+            Signing::SignWith(signer) => Some(signer.public_keyring()?),
+            Signing::VerifyWith(keyring) => Some(keyring.binary().to_vec()),
+            Signing::Unsigned => None,
+        };
+        crate::firstboot::write_release_example(
+            &opts.out,
+            &opts.version,
+            *arch,
+            &base_url,
+            keyring,
+            image,
+        )?;
     }
     opts.progress.step(&format!(
         "updated {} and {}",
@@ -179,6 +238,37 @@ pub fn release(opts: &BuildOptions, arches: &[Arch]) -> Result<Vec<PathBuf>> {
         conf.display()
     ));
     Ok(images)
+}
+
+/// A release directory keeps one trust state. Unsigned into a signed directory would leave a
+/// SHA256SUMS.gpg that no longer matches (nodes with `Verify=yes` refuse everything, silently
+/// to the publisher); signing lines that another key signed, or that no longer match their
+/// signature, would vouch for content this key never checked.
+fn check_existing_signature(signing: &Signing, sums: &Path, sig: &Path) -> Result<()> {
+    let existing = match std::fs::read(sig) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(err!("cannot read {}: {e}", sig.display())),
+    };
+    match signing {
+        Signing::Unsigned | Signing::VerifyWith(_) => Err(err!(
+            "{} exists: this release directory is signed; pass --sign-key (an unsigned SHA256SUMS next to it would be refused by every node)",
+            sig.display()
+        )),
+        Signing::SignWith(signer) => {
+            let keyring = Keyring::parse("the --sign-key's public key", &signer.public_keyring()?)?;
+            let sums_bytes = std::fs::read(sums).unwrap_or_default();
+            keyring
+                .verify(&sig.display().to_string(), &sums_bytes, &existing)
+                .map(|_| ())
+                .map_err(|e| {
+                    err!(
+                        "{e}\nthe existing SHA256SUMS is not signed by this key: check its lines, then remove {} to sign them with this key (key rotation)",
+                        sig.display()
+                    )
+                })
+        }
+    }
 }
 
 fn file_name(path: &Path) -> Result<String> {

@@ -3,8 +3,10 @@
 use crate::manifest::Manifest;
 use crate::names::{compare_versions, parse_image_file_name, Arch};
 use crate::release::validate_base_url;
+use crate::signing::Keyring;
 use crate::{err, Result};
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::time::Duration;
 
 /// Version -> architectures with an image.
@@ -51,26 +53,62 @@ pub fn manifest_url(base_url: &str) -> String {
     format!("{}/SHA256SUMS", base_url.trim_end_matches('/'))
 }
 
-/// Downloads and parses `BASE/SHA256SUMS`.
-pub fn fetch_manifest(base_url: &str) -> Result<Manifest> {
-    validate_base_url(base_url)?;
-    let url = manifest_url(base_url);
+/// `BASE/SHA256SUMS.gpg`, the detached signature systemd-sysupdate checks with `Verify=yes`.
+pub fn signature_url(base_url: &str) -> String {
+    format!("{}.gpg", manifest_url(base_url))
+}
+
+/// systemd-pull refuses a SHA256SUMS or signature above 1 MiB; so does bake.
+const MAX_MANIFEST: u64 = 1 << 20;
+
+/// Downloads and parses `BASE/SHA256SUMS`. With `keyring`, `BASE/SHA256SUMS.gpg` must be a
+/// signature over it by one of the keyring's keys (as systemd-sysupdate's gpg checks it),
+/// else nothing is believed. `allow_http`: `--insecure-http`.
+pub fn fetch_manifest(
+    base_url: &str,
+    allow_http: bool,
+    keyring: Option<&Keyring>,
+) -> Result<Manifest> {
+    validate_base_url(base_url, allow_http)?;
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(30))
+        // No downgrade through a redirect.
+        .https_only(!allow_http)
         .build()
         .map_err(|e| err!("cannot set up HTTP client: {e}"))?;
-    let response = client
-        .get(&url)
-        .send()
-        .map_err(|e| err!("GET {url}: {e}"))?;
+    let url = manifest_url(base_url);
+    let sums = fetch(&client, &url)?
+        .ok_or_else(|| err!("GET {url}: HTTP 404 Not Found: no release published there?"))?;
+    if let Some(keyring) = keyring {
+        let sig_url = signature_url(base_url);
+        let signature = fetch(&client, &sig_url)?.ok_or_else(|| {
+            err!("GET {sig_url}: HTTP 404 Not Found: the release is not signed (nodes with Verify=yes refuse it)")
+        })?;
+        keyring.verify(&sig_url, &sums, &signature)?;
+    }
+    let text = String::from_utf8(sums).map_err(|_| err!("{url}: not UTF-8 text"))?;
+    Manifest::parse(&url, &text)
+}
+
+/// The body of `url`, None on 404; at most [`MAX_MANIFEST`] bytes.
+fn fetch(client: &reqwest::blocking::Client, url: &str) -> Result<Option<Vec<u8>>> {
+    let response = client.get(url).send().map_err(|e| err!("GET {url}: {e}"))?;
     let status = response.status();
+    if status == reqwest::StatusCode::NOT_FOUND {
+        return Ok(None);
+    }
     if !status.is_success() {
         return Err(err!("GET {url}: HTTP {status}"));
     }
-    let text = response
-        .text()
+    let mut body = Vec::new();
+    response
+        .take(MAX_MANIFEST + 1)
+        .read_to_end(&mut body)
         .map_err(|e| err!("GET {url}: cannot read body: {e}"))?;
-    Manifest::parse(&url, &text)
+    if body.len() as u64 > MAX_MANIFEST {
+        return Err(err!("GET {url}: larger than 1 MiB"));
+    }
+    Ok(Some(body))
 }
 
 #[cfg(test)]

@@ -80,8 +80,11 @@ fn sha256_hex(path: &Path) -> String {
 
 /// `bake butane` for an example config; returns stdout.
 fn render(config: &Path, image: &Path, spec: &str, ignition: bool) -> String {
+    let pubkey = test_pubkey();
     let mut args = vec![
         "butane",
+        "--pubkey",
+        pubkey.to_str().unwrap(),
         "--version",
         "0.1.0",
         "--base-url",
@@ -104,6 +107,17 @@ fn render(config: &Path, image: &Path, spec: &str, ignition: bool) -> String {
         text(&o.stderr)
     );
     text(&o.stdout)
+}
+
+/// A release public key made once per test process (`bake keygen`'s format).
+fn test_pubkey() -> &'static Path {
+    static KEY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let path = std::env::temp_dir().join(format!("bake-butane-key-{}.pgp", std::process::id()));
+        let (_, public, _) = bake::signing::generate("butane test").unwrap();
+        std::fs::write(&path, public).unwrap();
+        path
+    })
 }
 
 fn ignition_validate(file: &Path) -> Output {
@@ -207,7 +221,8 @@ fn ignition_has_what_the_node_needs() {
     let transfer = file_entry(&json, "/etc/sysupdate.vipd.d/vipd.conf");
     assert_eq!(
         data_url_contents(&transfer),
-        bake::release::transfer_file(&bake::recipe::Recipe::builtin().unwrap(), BASE).unwrap()
+        bake::release::transfer_file(&bake::recipe::Recipe::builtin().unwrap(), BASE, true)
+            .unwrap()
     );
     let noop = file_entry(&json, "/etc/sysupdate.d/noop.conf");
     assert!(data_url_contents(&noop).contains("MatchPattern=invalid@v.raw\n"));
@@ -472,7 +487,7 @@ fn configs_vipd_check_refuses_are_refused_with_its_messages() {
     let script = write(
         &dir,
         "script.toml",
-        "[[instance]]\nname = \"a\"\ninterface = \"eth0\"\nvrid = 1\ntrack_checks = [{ check = \"c\" }]\n\n[[check]]\nname = \"c\"\nkind = \"exec\"\ncommand = \"/nonexistent/check-me\"\n",
+        "[[instance]]\nname = \"a\"\ninterface = \"eth0\"\nvrid = 1\ntrack_checks = [{ check = \"c\" }]\n\n[[check]]\nname = \"c\"\nkind = \"tcp\"\nhost = \"bad host!\"\nport = 80\n",
     );
     for config in [&syntax, &field, &script] {
         // What `vipd check` prints: the loader's errors, else preflight's problems.
@@ -486,6 +501,7 @@ fn configs_vipd_check_refuses_are_refused_with_its_messages() {
         assert!(!expected.is_empty(), "{}", config.display());
         let o = bake(&[
             "butane",
+            "--unsigned",
             "--version",
             "0.1.0",
             "--base-url",
@@ -514,6 +530,7 @@ fn configs_vipd_check_refuses_are_refused_with_its_messages() {
     assert!(text(
         &bake(&[
             "butane",
+            "--unsigned",
             "--version",
             "1",
             "--base-url",
@@ -525,10 +542,39 @@ fn configs_vipd_check_refuses_are_refused_with_its_messages() {
         ])
         .stderr
     )
-    .contains("/nonexistent/check-me"));
+    .contains("bad host!"));
+    // A script that is not on this machine (the node gets it later, e.g. from Butane) is a
+    // warning, as for `vipd check`: vipd runs without it until it appears.
+    let late = write(
+        &dir,
+        "late.toml",
+        "[[instance]]\nname = \"a\"\ninterface = \"eth0\"\nvrid = 1\ntrack_checks = [{ check = \"c\" }]\n\n[[check]]\nname = \"c\"\nkind = \"exec\"\ncommand = \"/nonexistent/check-me\"\n",
+    );
+    let o = bake(&[
+        "butane",
+        "--unsigned",
+        "--version",
+        "0.1.0",
+        "--base-url",
+        BASE,
+        "--config",
+        late.to_str().unwrap(),
+        "--image",
+        image.to_str().unwrap(),
+        "--out",
+        &dir.s("late.bu"),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("warning: check c: disabled until its script can run"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert!(text(&o.stderr).contains("/nonexistent/check-me"));
     // The first config's error names its line.
     let o = bake(&[
         "butane",
+        "--unsigned",
         "--version",
         "1",
         "--base-url",
@@ -553,6 +599,7 @@ fn configs_vipd_check_refuses_are_refused_with_its_messages() {
     assert!(vipd::config::load(&include).is_ok());
     let o = bake(&[
         "butane",
+        "--unsigned",
         "--version",
         "1",
         "--base-url",
@@ -628,10 +675,12 @@ fn hash_comes_from_sha256sums_at_the_base_url() {
     let run = |version: &str| {
         bake(&[
             "butane",
+            "--unsigned",
             "--version",
             version,
             "--base-url",
             &base,
+            "--insecure-http",
             "--config",
             config.to_str().unwrap(),
             "--ignition",
@@ -652,10 +701,12 @@ fn hash_comes_from_sha256sums_at_the_base_url() {
     // Same as hashing the image itself.
     let o = bake(&[
         "butane",
+        "--unsigned",
         "--version",
         "0.3",
         "--base-url",
         &base,
+        "--insecure-http",
         "--config",
         config.to_str().unwrap(),
         "--ignition",
@@ -682,6 +733,8 @@ fn out_file_is_written_whole() {
     let out = dir.s("node.ign");
     let o = bake(&[
         "butane",
+        "--pubkey",
+        test_pubkey().to_str().unwrap(),
         "--version",
         "0.1.0",
         "--base-url",
@@ -714,6 +767,7 @@ fn out_file_is_written_whole() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
     let o = bake(&[
         "butane",
+        "--unsigned",
         "--version",
         "0.1.0",
         "--base-url",
@@ -749,6 +803,7 @@ fn release_writes_an_example_butane_and_ignition() {
     let base = "https://example.org/vipd/";
     let o = bake(&[
         "release",
+        "--unsigned",
         "--version",
         "0.9",
         "--vipd",
@@ -778,6 +833,7 @@ fn release_writes_an_example_butane_and_ignition() {
     let config = repo().join("butane/examples/control-plane-vip.toml");
     let o = bake(&[
         "butane",
+        "--unsigned",
         "--version",
         "0.9",
         "--base-url",
@@ -793,4 +849,61 @@ fn release_writes_an_example_butane_and_ignition() {
     assert_eq!(text(&o.stdout), ign);
     let sums = std::fs::read_to_string(out.join("SHA256SUMS")).unwrap();
     assert_eq!(sums.lines().count(), 1, "{sums}");
+}
+
+/// The templates show the signed flow; an unsigned rendering drops the keyrings and says
+/// Verify=no. Both parse back to exactly the typed model `--ignition` translates.
+#[test]
+fn signed_rendering_installs_the_keyring_twice_and_unsigned_none() {
+    let keyring = std::fs::read(test_pubkey()).unwrap();
+    for spec in [Spec::V1_0_0, Spec::V1_1_0] {
+        for key in [Some(keyring.clone()), None] {
+            let inputs = inputs("vrrp_instance VI_1 {\n}\n", spec).with_keyring(key.clone());
+            let yaml = firstboot::butane_yaml(&inputs).unwrap();
+            let parsed: butane::Config =
+                serde_norway::from_str(&yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+            assert_eq!(parsed, firstboot::model(&inputs).unwrap(), "{yaml}");
+            let transfer = parsed
+                .storage
+                .files
+                .iter()
+                .find(|f| f.path == "/etc/sysupdate.vipd.d/vipd.conf")
+                .and_then(|f| f.contents.inline.clone())
+                .unwrap();
+            let keyrings: Vec<&butane::File> = parsed
+                .storage
+                .files
+                .iter()
+                .filter(|f| f.path.starts_with("/etc/systemd/import-pubring."))
+                .collect();
+            if key.is_some() {
+                assert!(transfer.contains("\nVerify=yes\n"), "{transfer}");
+                let paths: Vec<&str> = keyrings.iter().map(|f| f.path.as_str()).collect();
+                assert_eq!(
+                    paths,
+                    [
+                        "/etc/systemd/import-pubring.gpg",
+                        "/etc/systemd/import-pubring.pgp"
+                    ]
+                );
+                for f in keyrings {
+                    assert_eq!(f.mode, Some(0o644));
+                    let url = f.contents.source.as_deref().unwrap();
+                    let b64 = url.strip_prefix("data:;base64,").unwrap();
+                    use base64::Engine as _;
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(b64)
+                        .unwrap();
+                    assert_eq!(bytes, keyring, "the node gets the binary keyring as given");
+                }
+            } else {
+                assert!(transfer.contains("\nVerify=no\n"), "{transfer}");
+                assert!(keyrings.is_empty(), "{yaml}");
+                assert!(
+                    !yaml.contains("path: /etc/systemd/import-pubring"),
+                    "{yaml}"
+                );
+            }
+        }
+    }
 }

@@ -74,6 +74,7 @@ fn text(b: &[u8]) -> String {
 fn build(out: &Path, version: &str) -> PathBuf {
     let o = bake(&[
         "build",
+        "--unsigned",
         "--version",
         version,
         "--vipd",
@@ -82,6 +83,7 @@ fn build(out: &Path, version: &str) -> PathBuf {
         out.to_str().unwrap(),
         "--base-url",
         "http://127.0.0.1:8080/vipd/",
+        "--insecure-http",
     ]);
     assert!(o.status.success(), "bake build: {}", text(&o.stderr));
     let path = out.join(format!("vipd-{version}-x86-64.raw"));
@@ -193,6 +195,7 @@ fn os_id_any_and_other_compressors() {
     for comp in ["zstd", "xz"] {
         let o = bake(&[
             "build",
+            "--unsigned",
             "--version",
             comp,
             "--os-id",
@@ -243,12 +246,14 @@ fn two_builds_are_byte_identical() {
         .env("SOURCE_DATE_EPOCH", "1700000000")
         .args([
             "build",
+            "--unsigned",
             "--version",
             "1.0",
             "--vipd",
             vipd_x86().to_str().unwrap(),
             "--base-url",
             "http://127.0.0.1:8080/vipd/",
+            "--insecure-http",
             "--out",
         ])
         .arg(c.path())
@@ -507,9 +512,10 @@ fn exposure(unit: &Path) -> f64 {
 }
 
 #[test]
-fn unit_exposure_is_at_most_2() {
+fn unit_exposure_is_at_most_2_2() {
+    // 2.0 plus ProtectProc=default, which process checks need (see the unit's comment).
     let score = exposure(&unit_path());
-    assert!(score <= 2.0, "exposure {score} > 2.0");
+    assert!(score <= 2.2, "exposure {score} > 2.2");
     // The measurement is real: keepalived-like defaults score far worse.
     let dir = Scratch::new("exposure");
     let plain = dir.path().join("vipd.service");
@@ -602,7 +608,7 @@ fn bad_input_fails_cleanly_and_leaves_nothing() {
         ),
     ];
     for (args, want) in cases {
-        let mut full = vec!["build"];
+        let mut full = vec!["build", "--unsigned"];
         full.extend(&args);
         let o = bake(&full);
         let err = text(&o.stderr);
@@ -620,6 +626,7 @@ fn release_maintains_sha256sums_and_refuses_corruption() {
     let release = |version: &str| {
         bake(&[
             "release",
+            "--unsigned",
             "--version",
             version,
             "--arch",
@@ -628,6 +635,7 @@ fn release_maintains_sha256sums_and_refuses_corruption() {
             vipd,
             "--base-url",
             "http://127.0.0.1:1/vipd/",
+            "--insecure-http",
             "--out",
             out,
         ])
@@ -684,6 +692,7 @@ fn release_maintains_sha256sums_and_refuses_corruption() {
 
     let o = bake(&[
         "release",
+        "--unsigned",
         "--version",
         "2",
         "--arch",
@@ -692,6 +701,7 @@ fn release_maintains_sha256sums_and_refuses_corruption() {
         vipd,
         "--base-url",
         "http://127.0.0.1:1/",
+        "--insecure-http",
         "--out",
         out,
     ]);
@@ -758,18 +768,23 @@ fn list_reads_sha256sums_over_http() {
     .unwrap();
     let server = HttpServer::start(dir.path());
 
-    let o = bake(&["list", "--base-url", &server.url("rel/")]);
+    let o = bake(&["list", "--insecure-http", "--base-url", &server.url("rel/")]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_eq!(
         text(&o.stdout),
         "VERSION  ARCHITECTURES\n1.9      x86-64 arm64\n1.10     x86-64\n"
     );
 
-    let o = bake(&["list", "--base-url", &server.url("missing")]);
+    let o = bake(&[
+        "list",
+        "--insecure-http",
+        "--base-url",
+        &server.url("missing"),
+    ]);
     assert!(!o.status.success());
     assert!(text(&o.stderr).contains("HTTP 404"), "{}", text(&o.stderr));
 
-    let o = bake(&["list", "--base-url", &server.url("bad")]);
+    let o = bake(&["list", "--insecure-http", "--base-url", &server.url("bad")]);
     assert!(!o.status.success());
     assert!(
         text(&o.stderr).contains("SHA256SUMS:2:"),
@@ -778,7 +793,12 @@ fn list_reads_sha256sums_over_http() {
     );
 
     drop(server);
-    let o = bake(&["list", "--base-url", "http://127.0.0.1:1/"]);
+    let o = bake(&[
+        "list",
+        "--insecure-http",
+        "--base-url",
+        "http://127.0.0.1:1/",
+    ]);
     assert!(!o.status.success());
     assert!(
         text(&o.stderr).contains("GET http://127.0.0.1:1/SHA256SUMS"),
@@ -796,6 +816,7 @@ fn arm64_image_from_cargo_build_runs_under_qemu() {
         .args([
             "--progress",
             "build",
+            "--unsigned",
             "--version",
             "1.0",
             "--arch",
@@ -878,6 +899,7 @@ mode = "0600"
     .unwrap();
     let o = bake(&[
         "build",
+        "--unsigned",
         "--version",
         "7",
         "--recipe",

@@ -1,7 +1,8 @@
 //! Install and auto-upgrade end to end against real systemd 257 (systemd-sysext,
-//! systemd-sysupdate, systemd-analyze) in a Flatcar-like Debian trixie root, running the
-//! command blocks of README.md verbatim and the Butane drop-in for
-//! systemd-sysupdate.service line by line. Needs root, mmdebstrap and python3.
+//! systemd-sysupdate, systemd-analyze, and the gpg systemd-pull runs for Verify=yes) in a
+//! Flatcar-like Debian trixie root, running the command blocks of README.md verbatim and the
+//! Butane drop-in for systemd-sysupdate.service line by line. Releases are signed; forged
+//! ones are refused. Needs root, mmdebstrap and python3.
 
 mod support;
 
@@ -12,7 +13,8 @@ const UPHOLDS: &str = "/usr/lib/systemd/system/multi-user.target.d/10-vipd.conf"
 const TRANSFER: &str = "/usr/lib/sysupdate.vipd.d/vipd.conf";
 
 /// Every README.md block the tests paste; a block not listed here is untested.
-const TESTED_BLOCKS: [&str; 6] = [
+const TESTED_BLOCKS: [&str; 7] = [
+    "keygen",
     "publish",
     "manual-install",
     "first-boot",
@@ -29,12 +31,16 @@ fn image_name(version: &str) -> String {
     format!("vipd-{version}-x86-64.raw")
 }
 
-/// A node holding what the install blocks expect in /root: the 1.0.0 image, vipd.toml and
-/// the Butane drop-in.
+/// A node holding what the install blocks expect in /root: the 1.0.0 image, the release's
+/// SHA256SUMS and its signature, the release public key, vipd.toml and the Butane drop-in.
 fn node_with_files(tag: &str, release: &Release) -> Node {
     let node = Node::new(tag);
     assert_eq!(node.vipd_version(), None, "the bare root already has vipd");
     node.put(&release.image("1.0.0"), "root/vipd-1.0.0-x86-64.raw");
+    for file in ["SHA256SUMS", "SHA256SUMS.gpg"] {
+        node.put(&release.dir().join(file), &format!("root/{file}"));
+    }
+    node.put(&release.public_key(), "root/vipd-release.pgp");
     node.put(
         &support::workspace().join("examples/two-routers.toml"),
         "root/vipd.toml",
@@ -70,6 +76,7 @@ fn manual_install_merges_vipd_and_uninstall_removes_it() {
     assert!(node
         .read(TRANSFER)
         .contains(&format!("Path={}\n", release.base_url())));
+    assert!(node.read(TRANSFER).contains("\nVerify=yes\n"));
     let verify = node.exec(&["systemd-analyze", "verify", UNIT]);
     assert!(
         verify.ok(),
@@ -263,5 +270,85 @@ fn dropin_command_lines_split_as_systemd_does() {
     assert_eq!(
         support::split_command_line(r#"a "b \"c\" d" 'e f'"#),
         ["a", "b \"c\" d", "e f"]
+    );
+}
+
+/// Whoever controls the release server but not the key gets nothing installed: an unsigned
+/// release, one signed with their own key, and a SHA256SUMS changed after signing (a
+/// tampered image with its new hash) are refused by systemd-sysupdate's gpg check, through
+/// the service and by hand, and the node stays on 1.0.0. The real signed 1.1.0 then installs.
+#[test]
+fn forged_releases_are_refused_and_the_signed_one_installs() {
+    let release = Release::new("forge-rel");
+    release.publish("1.0.0");
+    let node = node_with_files("forge", &release);
+    node.paste_ok("first-boot");
+    node.paste_ok("auto-upgrade");
+    node.take_calls();
+    for key in [
+        "/etc/systemd/import-pubring.gpg",
+        "/etc/systemd/import-pubring.pgp",
+    ] {
+        let same = node.exec(&["cmp", key, "/root/vipd-release.pgp"]);
+        assert!(same.ok(), "{key}: {same}");
+    }
+    let unchanged = |what: &str, log: &str| {
+        assert_eq!(
+            node.current_link().as_deref(),
+            Some("/opt/extensions/vipd/vipd-1.0.0-x86-64.raw"),
+            "{what}: {log}"
+        );
+        assert_eq!(node.installed(), [image_name("1.0.0")], "{what}: {log}");
+        assert_eq!(node.vipd_version().as_deref(), Some("vipd 1.0.0"), "{what}");
+        assert_eq!(node.take_calls(), Vec::<String>::new(), "{what}: {log}");
+    };
+    let signed = |file: &str| std::fs::read(release.dir().join(file)).unwrap();
+    let (sums, sig) = (signed("SHA256SUMS"), signed("SHA256SUMS.gpg"));
+    let restore = || {
+        std::fs::write(release.dir().join("SHA256SUMS"), &sums).unwrap();
+        std::fs::write(release.dir().join("SHA256SUMS.gpg"), &sig).unwrap();
+        let _ = std::fs::remove_file(release.image("1.1.0"));
+    };
+    let forgeries: [(&str, &dyn Fn()); 3] = [
+        ("unsigned", &|| release.forge("1.1.0", false)),
+        ("signed with another key", &|| release.forge("1.1.0", true)),
+        ("SHA256SUMS changed after signing", &|| {
+            // The attacker swaps in their image and its hash; the signature stays the vendor's.
+            release.forge("1.1.0", false);
+            std::fs::write(release.dir().join("SHA256SUMS.gpg"), &sig).unwrap();
+        }),
+    ];
+    for (what, forge) in forgeries {
+        restore();
+        forge();
+        assert!(
+            std::fs::read_to_string(release.dir().join("SHA256SUMS"))
+                .unwrap()
+                .contains("vipd-1.1.0-x86-64.raw"),
+            "{what}: 1.1.0 not listed"
+        );
+        let run = node.run_sysupdate_service();
+        assert!(!run.ok, "{what}: accepted\n{}", run.log);
+        assert_eq!(run.steps.len(), 2, "{what}: {}", run.log);
+        assert!(
+            run.log.contains("Signature") || run.log.contains("signature"),
+            "{what}: not refused for its signature\n{}",
+            run.log
+        );
+        unchanged(what, &run.log);
+        let o = node.paste(&support::doc_block("upgrade"));
+        assert!(!o.ok(), "{what}: manual upgrade accepted\n{o}");
+        unchanged(what, &o.to_string());
+    }
+
+    restore();
+    release.publish("1.1.0");
+    let run = node.run_sysupdate_service();
+    assert!(run.ok, "{}", run.log);
+    assert_eq!(node.current_link(), Some(link_to("1.1.0")), "{}", run.log);
+    assert_eq!(node.vipd_version().as_deref(), Some("vipd 1.1.0"));
+    assert_eq!(
+        node.take_calls(),
+        ["systemd-sysext refresh", "systemctl restart vipd.service"]
     );
 }

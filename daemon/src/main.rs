@@ -25,11 +25,27 @@ enum Command {
         /// Control socket that `vipd status` talks to.
         #[arg(long, default_value = control::DEFAULT_SOCKET)]
         socket: PathBuf,
+        /// keepalived's config id (`keepalived -i`): selects `@ID` lines. Default: the host
+        /// name up to its first dot.
+        #[arg(long, value_name = "ID")]
+        config_id: Option<String>,
     },
-    /// Check a configuration file and exit (0 when valid; errors as FILE:LINE: message).
+    /// Check a configuration file and exit (0 when valid; errors as FILE:LINE: message,
+    /// warnings as FILE:LINE: warning: message).
     Check {
         #[arg(short, long)]
         config: Option<PathBuf>,
+        /// Fail (exit 1) when there is any warning.
+        #[arg(long)]
+        strict: bool,
+        /// keepalived's config id (`keepalived -i`): selects `@ID` lines. Default: the host
+        /// name up to its first dot.
+        #[arg(long, value_name = "ID")]
+        config_id: Option<String>,
+        /// Control socket of the vipd that will run it: the VIPs a running vipd added (kept
+        /// beside its socket) are not mistaken for the node's own addresses.
+        #[arg(long, default_value = control::DEFAULT_SOCKET)]
+        socket: PathBuf,
     },
     /// Show the state of a running daemon.
     Status {
@@ -39,46 +55,94 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Print the native TOML equivalent of a keepalived.conf.
-    ImportKeepalived { file: PathBuf },
+    /// Print the native TOML equivalent of a keepalived.conf (warnings go to stderr).
+    ImportKeepalived {
+        file: PathBuf,
+        /// keepalived's config id (`keepalived -i`): selects `@ID` lines. Default: the host
+        /// name up to its first dot.
+        #[arg(long, value_name = "ID")]
+        config_id: Option<String>,
+    },
 }
 
-fn load(path: Option<PathBuf>) -> Result<(PathBuf, config::Config), String> {
+fn read_options(config_id: Option<String>) -> config::ReadOptions {
+    match config_id {
+        Some(config_id) => config::ReadOptions { config_id },
+        None => config::ReadOptions::default(),
+    }
+}
+
+fn read(
+    path: Option<PathBuf>,
+    options: &config::ReadOptions,
+) -> Result<(PathBuf, config::Loaded), String> {
     match path {
-        Some(path) => config::load(&path)
-            .map(|cfg| (path, cfg))
+        Some(path) => config::read(&path, options)
+            .map(|loaded| (path, loaded))
             .map_err(|e| e.to_string()),
-        None => config::load_default().map_err(|e| e.to_string()),
+        None => config::read_default(options).map_err(|e| e.to_string()),
     }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { config, socket } => match runtime::run(config, socket) {
+        Command::Run {
+            config,
+            socket,
+            config_id,
+        } => match runtime::run(config, socket, read_options(config_id)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(message) => {
                 eprintln!("vipd: {message}");
                 ExitCode::FAILURE
             }
         },
-        Command::Check { config } => match load(config) {
-            Ok((path, cfg)) => {
-                let problems = vipd::tracking::preflight(&cfg);
+        Command::Check {
+            config,
+            strict,
+            config_id,
+            socket,
+        } => match read(config, &read_options(config_id)) {
+            Ok((path, loaded)) => {
+                let cfg = &loaded.config;
+                let mut problems = vipd::tracking::preflight(cfg);
+                // On the machine that runs it: a VIP must not be one of the node's addresses.
+                match runtime::own_address_problems(cfg, &socket, &Default::default()) {
+                    Ok(found) => problems.extend(found),
+                    Err(e) => eprintln!(
+                        "{}: warning: not checked whether a VIP is an address of this node: {e}",
+                        path.display()
+                    ),
+                }
                 if !problems.is_empty() {
                     for problem in problems {
                         eprintln!("{}: {problem}", path.display());
                     }
                     return ExitCode::FAILURE;
                 }
-                for warning in config::warnings(&cfg) {
-                    eprintln!("{}: warning: {warning}", path.display());
+                let mut warnings = loaded.warnings.clone();
+                warnings.extend(vipd::tracking::script_warnings_located(&loaded, &path));
+                for warning in &warnings {
+                    eprintln!("{warning}");
+                }
+                if strict && !warnings.is_empty() {
+                    eprintln!(
+                        "{}: {} warning(s), refused by --strict",
+                        path.display(),
+                        warnings.len()
+                    );
+                    return ExitCode::FAILURE;
+                }
+                for note in vipd::tracking::native_notes(cfg) {
+                    eprintln!("{}: note: {note}", path.display());
                 }
                 println!(
-                    "{}: OK ({} instance(s), {} check(s))",
+                    "{}: OK ({} instance(s), {} check(s), {} warning(s))",
                     path.display(),
                     cfg.instances.len(),
-                    cfg.checks.len()
+                    cfg.checks.len(),
+                    warnings.len()
                 );
                 ExitCode::SUCCESS
             }
@@ -107,15 +171,36 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::ImportKeepalived { file } => match config::load(&file) {
-            Ok(cfg) => {
-                print!("{}", config::to_toml(&cfg));
-                ExitCode::SUCCESS
+        Command::ImportKeepalived { file, config_id } => {
+            match config::read(&file, &read_options(config_id)) {
+                Ok(loaded) => {
+                    for warning in &loaded.warnings {
+                        eprintln!("{warning}");
+                    }
+                    // One-liners a native check means exactly become that check.
+                    let native = config::translate_checks(&loaded.config);
+                    for (old, new) in loaded.config.checks.iter().zip(&native.checks) {
+                        if old.kind != new.kind {
+                            eprintln!(
+                                "{}: note: check {}: `{}` written as a native {} check",
+                                file.display(),
+                                old.name,
+                                match &old.kind {
+                                    config::CheckKind::Exec { command, .. } => command.as_str(),
+                                    _ => "",
+                                },
+                                new.kind.name()
+                            );
+                        }
+                    }
+                    print!("{}", config::to_toml(&native));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{}", e.to_string().trim_end());
+                    ExitCode::FAILURE
+                }
             }
-            Err(e) => {
-                eprintln!("{}", e.to_string().trim_end());
-                ExitCode::FAILURE
-            }
-        },
+        }
     }
 }

@@ -39,18 +39,85 @@ fn config_invalid_fixtures_report_file_and_line() {
 
 #[test]
 fn config_reports_all_errors_at_once() {
-    let text = "vrrp_instance a {\n interface eth0\n virtual_router_id 1\n use_vmac\n dont_track_primary\n}\nfoo\n";
+    let text = "vrrp_instance a {\n interface eth0\n virtual_router_id 1\n use_vmac\n priority high\n}\nvirtual_server 192.0.2.1 80 {\n}\n";
     let errors = config::parse_keepalived(text, Path::new("k.conf")).unwrap_err();
     let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(lines[0].starts_with("k.conf:4: `use_vmac`: "), "{lines:?}");
     assert_eq!(
-        lines,
-        [
-            "k.conf:4: unsupported keyword `use_vmac`",
-            "k.conf:5: unsupported keyword `dont_track_primary`",
-            "k.conf:7: unsupported keyword `foo`",
-        ]
+        lines[1],
+        "k.conf:5: `priority`: `high` is not a number in 1..=255"
+    );
+    assert!(
+        lines[2].starts_with("k.conf:7: `virtual_server`: "),
+        "{lines:?}"
     );
     assert_eq!(errors.to_string(), lines.join("\n"));
+}
+
+/// Every fixture under `warnings/` is accepted, with at least the warnings its header lines
+/// announce: `# warning: FILE:LINE: warning: message` (a prefix of the message).
+#[test]
+fn config_warning_fixtures_are_accepted_with_file_and_line() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/warnings");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 3);
+    for path in files {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let expected: Vec<String> = text
+            .lines()
+            .map_while(|l| l.strip_prefix("# warning: "))
+            .map(|w| format!("{}/{}", dir.display(), w))
+            .collect();
+        assert!(
+            !expected.is_empty(),
+            "{}: no `# warning:` header",
+            path.display()
+        );
+        let loaded = config::read(&path, &config::ReadOptions::default())
+            .unwrap_or_else(|e| panic!("{}: refused: {e}", path.display()));
+        let shown: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
+        for want in &expected {
+            assert!(
+                shown.iter().any(|w| w.starts_with(want.as_str())),
+                "{}:\nexpected: {want}\ngot:\n{}",
+                path.display(),
+                shown.join("\n")
+            );
+        }
+    }
+}
+
+/// `vipd check` prints warnings and passes; `--strict` makes the same file fail.
+#[test]
+fn check_strict_turns_warnings_into_a_failure() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/warnings/unknown-keywords.conf");
+    let run = |strict: bool| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_vipd"));
+        cmd.arg("check").arg("-c").arg(&path);
+        if strict {
+            cmd.arg("--strict");
+        }
+        cmd.output().unwrap()
+    };
+    let relaxed = run(false);
+    let stderr = String::from_utf8_lossy(&relaxed.stderr);
+    assert!(relaxed.status.success(), "{stderr}");
+    let line = format!(
+        "{}:11: warning: unknown keyword `macast_src_ip`",
+        path.display()
+    );
+    assert!(stderr.lines().any(|l| l.starts_with(&line)), "{stderr}");
+    let strict = run(true);
+    let stderr = String::from_utf8_lossy(&strict.stderr);
+    assert_eq!(strict.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("refused by --strict"), "{stderr}");
 }
 
 #[test]

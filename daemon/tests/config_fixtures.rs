@@ -197,16 +197,26 @@ fn config_ansible_wireguard_values() {
 
 #[test]
 fn config_ingress_vip_values() {
+    // The chart's keepalived.conf.tmpl rendered with the seed's values (VRRP on eth9, the VIP
+    // on eth0) and the template's defaults, global_defs included.
     let cfg = fixture("seed-ingress-vip.conf");
+    let garp = &cfg.global.garp;
+    assert_eq!(garp.lower_prio_repeat, Some(1));
+    assert_eq!(garp.master_delay, Duration::from_secs(5));
+    assert_eq!(garp.master_refresh, Some(Duration::from_secs(60)));
     let inst = &cfg.instances[0];
+    assert_eq!(inst.name, "CLUSTER_VIP");
     assert_eq!(inst.interface, "eth9");
-    assert!(!inst.preempt);
+    assert!(inst.preempt);
+    assert_eq!(inst.preempt_delay, Duration::from_secs(5));
+    assert_eq!(inst.garp(&cfg.global).lower_prio_repeat(), 1);
     let vip = &inst.vips[0];
     assert_eq!(vip.to_string(), "172.16.135.2/21 dev eth0");
     assert_eq!(inst.vip_interface(vip), "eth0");
     assert_eq!(inst.track_checks.len(), 3);
-    assert_eq!(check(&cfg, "chk_kubelet").fall, 10);
-    assert_eq!(check(&cfg, "chk_kube_api").weight, -50);
+    assert_eq!(inst.track_checks[2].weight, Some(-40));
+    assert_eq!(check(&cfg, "chk_url").fall, 2);
+    assert_eq!(check(&cfg, "chk_kubelet").interval, Duration::from_secs(5));
 }
 
 #[test]
@@ -398,4 +408,86 @@ fn config_serde_derives_agree_with_to_toml() {
     assert_eq!(back, cfg);
     let json = serde_json::to_string(&cfg).unwrap();
     assert!(json.contains("\"advert_interval\":\"250ms\""), "{json}");
+}
+
+#[test]
+fn config_wire_keywords_values() {
+    let cfg = fixture("wire-keywords.conf");
+    let g = &cfg.global;
+    assert_eq!(
+        g.group4(),
+        "224.0.0.19".parse::<std::net::Ipv4Addr>().unwrap()
+    );
+    assert_eq!(
+        g.group6(),
+        "ff02::13".parse::<std::net::Ipv6Addr>().unwrap()
+    );
+    assert!(g.lower_prio_no_advert);
+    assert!(g.higher_prio_send_advert);
+    assert_eq!(g.garp.master_refresh_repeat, 2);
+    assert_eq!(g.garp.interval, Duration::from_millis(5));
+    assert_eq!(g.garp.na_interval, Duration::from_millis(10));
+
+    let v4 = &cfg.instances[0];
+    let garp = v4.garp(g);
+    assert_eq!(garp.lower_prio_repeat(), 4);
+    assert_eq!(garp.lower_prio_delay(), Duration::ZERO);
+    assert!(!v4.lower_prio_no_advert(g));
+    assert!(!v4.higher_prio_send_advert(g));
+    let excluded: Vec<String> = v4.excluded_vips.iter().map(Vip::to_string).collect();
+    assert_eq!(
+        excluded,
+        [
+            "192.0.2.62/24",
+            "198.51.100.62/24 dev eth1",
+            "2001:db8::62/64"
+        ]
+    );
+    assert!(
+        !v4.is_ipv6(),
+        "excluded IPv6 addresses do not make the instance IPv6"
+    );
+
+    // The second instance inherits the global settings.
+    let v6 = &cfg.instances[1];
+    let garp = v6.garp(g);
+    assert_eq!(garp.lower_prio_repeat(), 2);
+    assert_eq!(garp.lower_prio_delay(), Duration::from_secs(4));
+    assert!(v6.lower_prio_no_advert(g));
+    assert!(v6.higher_prio_send_advert(g));
+
+    assert_eq!(v4.down_timer_adverts(g), 6);
+    assert_eq!(v6.down_timer_adverts(g), 4);
+    let other = &cfg.instances[2];
+    assert_eq!((other.vrid, v4.vrid), (61, 61));
+    assert_eq!(other.group(g), Some("224.0.0.20".parse().unwrap()));
+    assert_eq!(v4.group(g), Some("224.0.0.19".parse().unwrap()));
+    assert_eq!(v6.group(g), Some("ff02::13".parse().unwrap()));
+
+    let ms = Duration::from_millis;
+    assert_eq!(cfg.garp_pacing("eth0"), (ms(5), ms(10)));
+    assert_eq!(cfg.garp_pacing("eth1"), (ms(200), ms(300)));
+    assert_eq!(cfg.garp_pacing("eth2"), (ms(200), ms(300)));
+    assert_eq!(cfg.garp_pacing("eth3"), (ms(5), ms(10)));
+}
+
+#[test]
+fn config_same_vrid_on_one_group_is_still_an_error() {
+    let text = "vrrp_instance a {\n interface eth0\n virtual_router_id 7\n mcast_dst_ip 224.0.0.20\n \
+                virtual_ipaddress {\n 192.0.2.1\n }\n}\nvrrp_instance b {\n interface eth0\n \
+                virtual_router_id 7\n mcast_dst_ip 224.0.0.20\n virtual_ipaddress {\n 192.0.2.2\n }\n}\n";
+    let e = config::parse_keepalived(text, Path::new("k.conf")).unwrap_err();
+    assert!(
+        e.to_string().contains("both use virtual router id 7"),
+        "{e}"
+    );
+    let e = config::parse_keepalived(
+        &text.replacen("mcast_dst_ip 224.0.0.20", "mcast_dst_ip ff02::20", 1),
+        Path::new("k.conf"),
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("not an IPv4 multicast address"),
+        "{e}"
+    );
 }

@@ -230,7 +230,13 @@ fn link_local(ns: &str) -> Ipv6Addr {
 fn multicast_v4_advert_crosses_the_link() {
     let lab = Lab::new("multicast_v4");
     let dst = IpAddr::V4(VRRP_GROUP_V4);
-    let (got, b_index) = exchange(&lab, Family::V4, Mode::Multicast, Mode::Multicast, dst);
+    let (got, b_index) = exchange(
+        &lab,
+        Family::V4,
+        Mode::Multicast { group: dst },
+        Mode::Multicast { group: dst },
+        dst,
+    );
     assert_eq!(got.src, IpAddr::V4(A_V4));
     assert_eq!(got.dst, dst);
     assert_eq!(got.hop_limit, 255);
@@ -244,7 +250,13 @@ fn multicast_v6_advert_crosses_the_link() {
     let lab = Lab::new("multicast_v6");
     let a_link_local = link_local(&lab.a);
     let dst = IpAddr::V6(VRRP_GROUP_V6);
-    let (got, b_index) = exchange(&lab, Family::V6, Mode::Multicast, Mode::Multicast, dst);
+    let (got, b_index) = exchange(
+        &lab,
+        Family::V6,
+        Mode::Multicast { group: dst },
+        Mode::Multicast { group: dst },
+        dst,
+    );
     assert_eq!(got.src, IpAddr::V6(a_link_local));
     assert_eq!(got.dst, dst);
     assert_eq!(got.hop_limit, 255);
@@ -296,10 +308,16 @@ fn unicast_v6_advert_crosses_the_link() {
 fn ipv6_checksum_is_left_to_us() {
     let lab = Lab::new("checksum_off");
     let offset = in_ns(&lab.a, || async {
-        VrrpSocket::open("eth0", Family::V6, Mode::Multicast)
-            .unwrap()
-            .ipv6_checksum_offset()
-            .unwrap()
+        VrrpSocket::open(
+            "eth0",
+            Family::V6,
+            Mode::Multicast {
+                group: IpAddr::V6(VRRP_GROUP_V6),
+            },
+        )
+        .unwrap()
+        .ipv6_checksum_offset()
+        .unwrap()
     });
     assert_eq!(offset, -1);
 }
@@ -308,9 +326,15 @@ fn ipv6_checksum_is_left_to_us() {
 fn open_on_missing_interface_fails_clearly() {
     let lab = Lab::new("missing_if");
     let err = in_ns(&lab.a, || async {
-        VrrpSocket::open("nosuch0", Family::V4, Mode::Multicast)
-            .err()
-            .expect("must fail")
+        VrrpSocket::open(
+            "nosuch0",
+            Family::V4,
+            Mode::Multicast {
+                group: IpAddr::V4(VRRP_GROUP_V4),
+            },
+        )
+        .err()
+        .expect("must fail")
     });
     assert!(err.to_string().contains("nosuch0"), "{err}");
 }

@@ -8,6 +8,9 @@
 //! ```text
 //! router NAME ADDRESS [vrid N] [version 2|3] [prio N] [interval T] [nopreempt]
 //!        [preempt_delay T] [garp_delay T|off] [garp_refresh T|off] [master_hint]
+//!        [garp_repeat N] [garp_refresh_repeat N] [garp_lower_prio_repeat N]
+//!        [garp_lower_prio_delay T|off] [lower_prio_no_advert] [higher_prio_send_advert]
+//!        [down_timer_adverts N]
 //! at T NAME start | shutdown | timeout | handover bound T | fault on|off | priority N
 //!           | link down|up | advert from ADDRESS prio N [interval T]
 //!           | reload prio N | reload interval T | reload preempt on|off
@@ -21,8 +24,9 @@
 //! expect NAME timeout T|none | master ADDRESS|none | master_interval T | skew T
 //!            | down_interval T | priority N | transitions N | handing_over yes|no
 //!            | stopped yes|no
-//! ACTION = SendAdvert prio N | AddVips | RemoveVips | Announce
+//! ACTION = SendAdvert prio N | AddVips | RemoveVips | Announce [repeat N] [CAUSE]
 //!        | StateChanged FROM -> TO [reason "TEXT"]
+//! CAUSE = BecameMaster | MasterDelay | Refresh | LowerPriority | LowerPriorityDelay
 //! ```
 
 use std::collections::VecDeque;
@@ -32,7 +36,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use vipd::vrrp::instance::{
-    Action, Instance, InstanceParams, ReceivedAdvert, Reload, State, Version,
+    Action, AnnounceCause, Instance, InstanceParams, ReceivedAdvert, Reload, State, Version,
 };
 
 /// A failure located at `file:line`.
@@ -306,6 +310,21 @@ fn parse_router(words: &[String]) -> Result<Router> {
             "garp_delay" => params.garp_master_delay = optional_duration(rest.next())?,
             "garp_refresh" => params.garp_master_refresh = optional_duration(rest.next())?,
             "master_hint" => params.start_as_master_hint = true,
+            "garp_repeat" => params.garp_master_repeat = parse_number(rest.next(), "repeat")?,
+            "garp_refresh_repeat" => {
+                params.garp_master_refresh_repeat = parse_number(rest.next(), "repeat")?
+            }
+            "garp_lower_prio_repeat" => {
+                params.garp_lower_prio_repeat = parse_number(rest.next(), "repeat")?
+            }
+            "garp_lower_prio_delay" => {
+                params.garp_lower_prio_delay = optional_duration(rest.next())?
+            }
+            "lower_prio_no_advert" => params.lower_prio_no_advert = true,
+            "higher_prio_send_advert" => params.higher_prio_send_advert = true,
+            "down_timer_adverts" => {
+                params.down_timer_adverts = parse_number(rest.next(), "down_timer_adverts")?
+            }
             other => return Err(format!("unknown router option {other:?}")),
         }
     }
@@ -322,6 +341,11 @@ fn parse_router(words: &[String]) -> Result<Router> {
 #[derive(Debug)]
 enum Expected {
     Exact(Action),
+    /// `None` accepts any repeat count / cause.
+    Announce {
+        repeat: Option<u32>,
+        cause: Option<AnnounceCause>,
+    },
     Change {
         from: State,
         to: State,
@@ -333,6 +357,16 @@ impl Expected {
     fn matches(&self, action: &Action) -> bool {
         match (self, action) {
             (Expected::Exact(expected), actual) => expected == actual,
+            (
+                Expected::Announce { repeat, cause },
+                Action::Announce {
+                    repeat: actual_repeat,
+                    cause: actual_cause,
+                },
+            ) => {
+                repeat.is_none_or(|r| r == *actual_repeat)
+                    && cause.is_none_or(|c| c == *actual_cause)
+            }
             (
                 Expected::Change { from, to, reason },
                 Action::StateChanged {
@@ -358,6 +392,7 @@ fn describe(action: &Action) -> String {
             format!("StateChanged {from:?} -> {to:?} reason \"{reason}\"")
         }
         Action::SendAdvert { priority } => format!("SendAdvert prio {priority}"),
+        Action::Announce { repeat, cause } => format!("Announce repeat {repeat} {cause:?}"),
         other => format!("{other:?}"),
     }
 }
@@ -393,12 +428,31 @@ fn parse_action(words: &[String]) -> Result<Expected> {
         }
         "AddVips" => exact(Action::AddVips),
         "RemoveVips" => exact(Action::RemoveVips),
-        "Announce" => exact(Action::Announce),
+        "Announce" => parse_announce(rest),
         "StateChanged" => parse_change(rest),
         other => Err(format!(
             "unknown action {other:?} (want SendAdvert, AddVips, RemoveVips, Announce, StateChanged)"
         )),
     }
+}
+
+/// Parses `[repeat N] [CAUSE]` after `Announce`.
+fn parse_announce(words: &[String]) -> Result<Expected> {
+    let mut repeat = None;
+    let mut cause = None;
+    let mut rest = words.iter();
+    while let Some(word) = rest.next() {
+        match word.as_str() {
+            "repeat" => repeat = Some(parse_number(rest.next(), "repeat")?),
+            "BecameMaster" => cause = Some(AnnounceCause::BecameMaster),
+            "MasterDelay" => cause = Some(AnnounceCause::MasterDelay),
+            "Refresh" => cause = Some(AnnounceCause::Refresh),
+            "LowerPriority" => cause = Some(AnnounceCause::LowerPriority),
+            "LowerPriorityDelay" => cause = Some(AnnounceCause::LowerPriorityDelay),
+            other => return Err(format!("unexpected {other:?} after Announce")),
+        }
+    }
+    Ok(Expected::Announce { repeat, cause })
 }
 
 /// Splits a trailing `at T` off an expectation.

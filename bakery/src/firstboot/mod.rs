@@ -10,7 +10,9 @@ use crate::names::{image_file_name, validate_version, Arch};
 use crate::recipe::Recipe;
 use crate::release::{transfer_file, validate_base_url};
 use crate::remote::{fetch_manifest, manifest_url};
+use crate::signing::{Keyring, NODE_KEYRINGS};
 use crate::{err, Result};
+use base64::Engine as _;
 use std::path::Path;
 
 const TEMPLATE_1_0_0: &str = include_str!("../../../butane/vipd-1.0.0.bu");
@@ -90,6 +92,9 @@ pub struct Inputs {
     /// The config text, ending in exactly one newline.
     pub config: String,
     pub spec: Spec,
+    /// The release signing key(s) as a binary keyring: installed as the node's
+    /// import-pubring, and the transfer says `Verify=yes`. None: an unsigned release.
+    pub keyring: Option<Vec<u8>>,
 }
 
 impl Inputs {
@@ -103,7 +108,8 @@ impl Inputs {
         spec: Spec,
     ) -> Result<Inputs> {
         validate_version(version)?;
-        validate_base_url(base_url)?;
+        // Whether plain http is allowed was decided by the caller (--insecure-http).
+        validate_base_url(base_url, true)?;
         butane::check_hash(hash).map_err(|e| err!("image hash: {e}"))?;
         Ok(Inputs {
             version: version.into(),
@@ -113,6 +119,23 @@ impl Inputs {
             config_path: config_path.into(),
             config: yaml_safe_text(config_path, config)?,
             spec,
+            keyring: None,
+        })
+    }
+
+    /// A signed release: the node gets `keyring` (binary) and a transfer with `Verify=yes`.
+    pub fn with_keyring(mut self, keyring: Option<Vec<u8>>) -> Inputs {
+        self.keyring = keyring;
+        self
+    }
+
+    /// The keyring as a `data:` URL (binary data cannot be inline text in Butane).
+    pub fn keyring_url(&self) -> Option<String> {
+        self.keyring.as_ref().map(|k| {
+            format!(
+                "data:;base64,{}",
+                base64::engine::general_purpose::STANDARD.encode(k)
+            )
         })
     }
 
@@ -166,7 +189,10 @@ pub fn check_config(path: &Path) -> Result<String> {
             .collect();
         return Err(err!("{}", lines.join("\n")));
     }
-    for warning in vipd::config::warnings(&cfg) {
+    for warning in vipd::config::warnings(&cfg)
+        .into_iter()
+        .chain(vipd::tracking::script_warnings(&cfg))
+    {
         eprintln!("{}: warning: {warning}", path.display());
     }
     let text =
@@ -184,12 +210,19 @@ pub fn check_config(path: &Path) -> Result<String> {
     Ok(text)
 }
 
-/// `sha256-<hex>` of the image: of `image` when given, else from `BASE/SHA256SUMS`.
-pub fn image_hash(image: Option<&Path>, base_url: &str, file_name: &str) -> Result<String> {
+/// `sha256-<hex>` of the image: of `image` when given, else from `BASE/SHA256SUMS`, whose
+/// signature must verify with `keyring` when one is given.
+pub fn image_hash(
+    image: Option<&Path>,
+    base_url: &str,
+    allow_http: bool,
+    keyring: Option<&Keyring>,
+    file_name: &str,
+) -> Result<String> {
     if let Some(path) = image {
         return Ok(format!("sha256-{}", sha256_file(path)?));
     }
-    let manifest = fetch_manifest(base_url)?;
+    let manifest = fetch_manifest(base_url, allow_http, keyring)?;
     manifest
         .entries
         .get(file_name)
@@ -205,7 +238,11 @@ pub fn image_hash(image: Option<&Path>, base_url: &str, file_name: &str) -> Resu
 /// The typed Butane config for `inputs`; [`butane_yaml`] renders the same thing as text.
 pub fn model(inputs: &Inputs) -> Result<butane::Config> {
     use butane::*;
-    let transfer = transfer_file(&Recipe::builtin()?, &inputs.base_url)?;
+    let transfer = transfer_file(
+        &Recipe::builtin()?,
+        &inputs.base_url,
+        inputs.keyring.is_some(),
+    )?;
     let inline = |path: &str, mode: u32, text: String| File {
         path: path.into(),
         mode: Some(mode),
@@ -232,8 +269,24 @@ pub fn model(inputs: &Inputs) -> Result<butane::Config> {
                 },
                 inline(&inputs.config_path, 0o600, inputs.config.clone()),
                 inline("/etc/sysupdate.vipd.d/vipd.conf", 0o644, transfer),
-                inline("/etc/sysupdate.d/noop.conf", 0o644, NOOP_TRANSFER.into()),
-            ],
+            ]
+            .into_iter()
+            .chain(inputs.keyring_url().into_iter().flat_map(|url| {
+                NODE_KEYRINGS.map(|path| File {
+                    path: path.into(),
+                    mode: Some(0o644),
+                    contents: Contents {
+                        source: Some(url.clone()),
+                        ..Default::default()
+                    },
+                })
+            }))
+            .chain([inline(
+                "/etc/sysupdate.d/noop.conf",
+                0o644,
+                NOOP_TRANSFER.into(),
+            )])
+            .collect(),
             links: vec![Link {
                 path: "/etc/extensions/vipd.raw".into(),
                 target: inputs.image_path(),
@@ -272,6 +325,15 @@ pub fn fill_template(template: &str, inputs: &Inputs, header: &str) -> Result<St
         .map(|l| l.len() + 1)
         .sum::<usize>();
     let body = template.get(body_start..).unwrap_or_default();
+    let unsigned;
+    let body = match inputs.keyring {
+        Some(_) => body,
+        None => {
+            unsigned = unsigned_variant(body)?;
+            unsigned.as_str()
+        }
+    };
+    let keyring_url = inputs.keyring_url().unwrap_or_default();
     let mut out = String::from(header);
     let mut previous = String::new();
     for line in body.lines() {
@@ -312,6 +374,7 @@ pub fn fill_template(template: &str, inputs: &Inputs, header: &str) -> Result<St
                 .replace("@IMAGE_URL@", &inputs.image_url())
                 .replace("@BASE_URL@", &inputs.base_url)
                 .replace("@HASH@", &inputs.hash)
+                .replace("@PUBRING_URL@", &keyring_url)
                 .replace("@CONFIG_PATH@", &inputs.config_path);
             out.push_str(&filled);
             out.push('\n');
@@ -320,6 +383,57 @@ pub fn fill_template(template: &str, inputs: &Inputs, header: &str) -> Result<St
     }
     if let Some(left) = find_placeholder(&out) {
         return Err(err!("template: placeholder {left} was not filled in"));
+    }
+    Ok(out)
+}
+
+/// The templates show the signed flow. For an unsigned release the keyring entries (with the
+/// comment lines right above them) go, and the transfer's `Verify=yes` becomes `Verify=no`.
+fn unsigned_variant(body: &str) -> Result<String> {
+    let lines: Vec<&str> = body.lines().collect();
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let mut drop = vec![false; lines.len()];
+    let mut entries = 0;
+    for (i, line) in lines.iter().enumerate() {
+        let Some(path) = line.trim().strip_prefix("- path: ") else {
+            continue;
+        };
+        if !NODE_KEYRINGS.contains(&path) {
+            continue;
+        }
+        entries += 1;
+        let level = indent(line);
+        let mut start = i;
+        while start > 0
+            && lines[start - 1].trim_start().starts_with('#')
+            && indent(lines[start - 1]) == level
+        {
+            start -= 1;
+        }
+        let end = (i + 1..lines.len())
+            .find(|&j| !lines[j].trim().is_empty() && indent(lines[j]) <= level)
+            .unwrap_or(lines.len());
+        drop[start..end].iter_mut().for_each(|d| *d = true);
+    }
+    let mut verify_lines = 0;
+    let mut out = String::with_capacity(body.len());
+    for (line, dropped) in lines.iter().zip(drop) {
+        if dropped {
+            continue;
+        }
+        if line.trim() == "Verify=yes" {
+            verify_lines += 1;
+            out.push_str(&format!("{:1$}Verify=no\n", "", indent(line)));
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    if entries != NODE_KEYRINGS.len() || verify_lines != 1 {
+        return Err(err!(
+            "template: expected the {} keyring entries and one Verify=yes line, found {entries} and {verify_lines}",
+            NODE_KEYRINGS.len()
+        ));
     }
     Ok(out)
 }
@@ -368,6 +482,7 @@ pub fn write_release_example(
     version: &str,
     arch: Arch,
     base_url: &str,
+    keyring: Option<Vec<u8>>,
     image: &Path,
 ) -> Result<()> {
     let origin = Path::new("butane/examples/control-plane-vip.toml");
@@ -382,7 +497,8 @@ pub fn write_release_example(
         "/etc/vipd/vipd.toml",
         RELEASE_EXAMPLE_CONFIG,
         Spec::V1_0_0,
-    )?;
+    )?
+    .with_keyring(keyring);
     crate::atomic::write(&out.join("vipd.bu"), butane_yaml(&inputs)?.as_bytes())?;
     crate::atomic::write(&out.join("vipd.ign"), ignition_json(&inputs)?.as_bytes())
 }

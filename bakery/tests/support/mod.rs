@@ -15,7 +15,7 @@ use std::sync::{Mutex, OnceLock};
 pub const BAKE: &str = env!("CARGO_BIN_EXE_bake");
 
 /// Part of the cached root's path: bump it when the root's recipe below changes.
-const ROOT_KEY: &str = "trixie-minbase-systemd-procps-flatcar-v1";
+const ROOT_KEY: &str = "trixie-minbase-systemd-procps-gpg-flatcar-v2";
 
 /// What a command printed and how it exited.
 pub struct Out {
@@ -117,12 +117,13 @@ fn build_root(dir: &Path, root: &Path) {
     let tmp = dir.join(format!("{ROOT_KEY}.tmp"));
     let _ = std::fs::remove_dir_all(&tmp);
     let started = std::time::Instant::now();
-    // procps: /bin/kill for the unit's ExecReload (Flatcar has it).
+    // procps: /bin/kill for the unit's ExecReload (Flatcar has it). gpg: systemd-pull runs it
+    // to check SHA256SUMS.gpg when a transfer says Verify=yes (Flatcar has it).
     let o = Command::new("mmdebstrap")
         .args([
             "--quiet",
             "--variant=minbase",
-            "--include=systemd,systemd-container,procps",
+            "--include=systemd,systemd-container,procps,gpg",
             "trixie",
         ])
         .arg(&tmp)
@@ -252,7 +253,8 @@ impl Drop for HttpServer {
     }
 }
 
-/// A release directory as a vendor publishes it, served over HTTP on 127.0.0.1.
+/// A release directory as a vendor publishes it, signed with the key README.md's `keygen`
+/// block made, served over HTTP on 127.0.0.1.
 pub struct Release {
     scratch: Scratch,
     server: Option<HttpServer>,
@@ -266,11 +268,82 @@ impl Release {
         std::fs::create_dir_all(&dir).unwrap();
         let server = HttpServer::start(&dir);
         let base_url = format!("http://127.0.0.1:{}/", server.port);
-        Release {
+        let release = Release {
             scratch,
             server: Some(server),
             base_url,
-        }
+        };
+        release.run_block("keygen", &[]);
+        release
+    }
+
+    /// The public key the `keygen` block wrote (what nodes install as import-pubring).
+    pub fn public_key(&self) -> PathBuf {
+        self.scratch.path().join("keys/vipd-release.pgp")
+    }
+
+    /// Runs a README.md block on the build machine (bake on PATH) in the scratch directory.
+    /// bake refuses the tests' http:// base URL without --insecure-http, which README.md's
+    /// commands (for https:// servers) do not carry: it is added to `bake release`, the one
+    /// change made to the block.
+    fn run_block(&self, name: &str, env: &[(&str, &str)]) {
+        let block = doc_block(name);
+        let block = if name == "publish" {
+            assert_eq!(block.matches("bake release ").count(), 1, "{block}");
+            block.replace("bake release ", "bake release --insecure-http ")
+        } else {
+            block
+        };
+        let o = self.bake_sh(&block, env);
+        assert!(o.ok(), "README.md block {name}:\n{o}");
+    }
+
+    fn bake_sh(&self, script: &str, env: &[(&str, &str)]) -> Out {
+        let bake_dir = Path::new(BAKE).parent().unwrap();
+        let path = format!(
+            "{}:{}",
+            bake_dir.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let o = Command::new("sh")
+            .args(["-eu", "-c", script])
+            .current_dir(self.scratch.path())
+            .env("PATH", path)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        out_of(o)
+    }
+
+    /// What an attacker who controls the server (but not the key) can publish: `version`
+    /// built and listed like a real release, unsigned or signed with a key of their own,
+    /// replacing the served SHA256SUMS and SHA256SUMS.gpg.
+    pub fn forge(&self, version: &str, signed_by_own_key: bool) {
+        let vipd = vipd_as(version);
+        let trust = if signed_by_own_key {
+            "mkdir -p forged-keys && bake keygen --out forged-keys --name vipd-release >/dev/null 2>&1 || true
+             trust='--sign-key forged-keys/vipd-release.key'"
+        } else {
+            "trust=--unsigned"
+        };
+        let script = format!(
+            "rm -rf forged && mkdir forged && cp release/SHA256SUMS forged/
+             {trust}
+             bake release --insecure-http --version \"$VERSION\" --arch x86-64 --vipd \"$VIPD\" \\
+                 --base-url \"$BASE_URL\" $trust --out forged
+             cp forged/*.raw forged/SHA256SUMS release/
+             rm -f release/SHA256SUMS.gpg
+             if [ -e forged/SHA256SUMS.gpg ]; then cp forged/SHA256SUMS.gpg release/; fi"
+        );
+        let o = self.bake_sh(
+            &script,
+            &[
+                ("VERSION", version),
+                ("VIPD", vipd.to_str().unwrap()),
+                ("BASE_URL", &self.base_url),
+            ],
+        );
+        assert!(o.ok(), "forge {version}:\n{o}");
     }
 
     pub fn dir(&self) -> PathBuf {
@@ -283,23 +356,15 @@ impl Release {
 
     /// Runs README.md's `publish` block for `version` (bake on PATH).
     pub fn publish(&self, version: &str) {
-        let bake_dir = Path::new(BAKE).parent().unwrap();
-        let path = format!(
-            "{}:{}",
-            bake_dir.display(),
-            std::env::var("PATH").unwrap_or_default()
+        let vipd = vipd_as(version);
+        self.run_block(
+            "publish",
+            &[
+                ("VERSION", version),
+                ("VIPD", vipd.to_str().unwrap()),
+                ("BASE_URL", &self.base_url),
+            ],
         );
-        let o = Command::new("sh")
-            .args(["-eu", "-c", &doc_block("publish")])
-            .current_dir(self.scratch.path())
-            .env("PATH", path)
-            .env("VERSION", version)
-            .env("VIPD", vipd_as(version))
-            .env("BASE_URL", &self.base_url)
-            .output()
-            .unwrap();
-        let o = out_of(o);
-        assert!(o.ok(), "publish {version}:\n{o}");
     }
 
     pub fn image(&self, version: &str) -> PathBuf {

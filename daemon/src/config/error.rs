@@ -83,3 +83,47 @@ impl From<ConfigError> for ConfigErrors {
         ConfigErrors::one(error)
     }
 }
+
+/// Something vipd accepts but the user should know about: a keyword it ignores, a value it
+/// reads differently from keepalived, a word it does not know. Never stops the daemon;
+/// `vipd check --strict` turns warnings into a failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigWarning {
+    pub file: PathBuf,
+    /// 1-based line, when the warning can be pinned to one.
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl ConfigWarning {
+    pub fn at_line(file: &Path, line: usize, message: impl Into<String>) -> Self {
+        ConfigWarning {
+            file: file.to_path_buf(),
+            line: Some(line),
+            message: message.into(),
+        }
+    }
+
+    pub fn in_file(file: &Path, message: impl Into<String>) -> Self {
+        ConfigWarning {
+            file: file.to_path_buf(),
+            line: None,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(
+                f,
+                "{}:{}: warning: {}",
+                self.file.display(),
+                line,
+                self.message
+            ),
+            None => write!(f, "{}: warning: {}", self.file.display(), self.message),
+        }
+    }
+}

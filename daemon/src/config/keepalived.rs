@@ -1,12 +1,16 @@
-//! Reads keepalived.conf into a [`Config`]. Every keyword vipd does not implement is an
-//! error naming file and line; nothing is silently ignored.
+//! Reads keepalived.conf into a [`Config`]. Every keyword keepalived 2.2.7 knows is either
+//! implemented, accepted with a warning naming file and line (it does not change VRRP), or
+//! refused with an error (it would silently drop a job keepalived does); unknown words are
+//! warnings, as keepalived's "Unknown keyword". Nothing is silently ignored.
 
-use super::error::{ConfigError, ConfigErrors};
+use super::error::{ConfigError, ConfigErrors, ConfigWarning};
+use super::keywords::{self, Block, Class};
 use super::lexer::{self, Loc, Source, Statement, Word};
 use super::validate;
 use super::{
-    duration, Check, CheckKind, Config, InitialState, Instance, Notify, SyncGroup, TrackCheck,
-    TrackInterface, V3Checksum, Vip,
+    duration, Check, CheckKind, Config, GarpGroup, InitialState, Instance, Loaded, Notify,
+    NotifyScript, ParamMatch, PeerTtl, ProcessCheck, ProcessMatch, ReadOptions, SyncGroup,
+    TrackCheck, TrackInterface, V3Checksum, Vip,
 };
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -14,22 +18,40 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-/// Parses keepalived.conf text read from `path` (includes are resolved relative to it).
+/// Parses keepalived.conf text read from `path` (includes are resolved relative to it),
+/// with the host's config id for `@` lines; warnings are dropped (see [`read_keepalived`]).
 pub fn parse_keepalived(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
-    let source = lexer::read(text, path)?;
+    read_keepalived(text, path, &ReadOptions::default()).map(|loaded| loaded.config)
+}
+
+/// Parses keepalived.conf text read from `path`, keeping the warnings: parse-time ones
+/// (in file order) first, then the semantic ones of [`validate::warning_problems`].
+pub fn read_keepalived(
+    text: &str,
+    path: &Path,
+    options: &ReadOptions,
+) -> Result<Loaded, ConfigErrors> {
+    let source = lexer::read(text, path, options)?;
     let mut reader = Reader {
         source: &source,
         cfg: Config::default(),
         locations: HashMap::new(),
         errors: Vec::new(),
+        warnings: source.warnings.clone(),
+        default_interface: None,
+        without_interface: Vec::new(),
+        min_garp: false,
     };
     for statement in &source.statements {
         reader.top_level(statement);
     }
+    reader.default_interfaces();
+    reader.apply_min_garp();
     let Reader {
         mut cfg,
         locations,
         mut errors,
+        mut warnings,
         ..
     } = reader;
     round_v3_intervals(&mut cfg);
@@ -39,21 +61,38 @@ pub fn parse_keepalived(text: &str, path: &Path) -> Result<Config, ConfigErrors>
             errors.push(locate(&source, &locations, &problem));
         }
     }
-    if errors.is_empty() {
-        Ok(cfg)
-    } else {
-        Err(ConfigErrors(errors))
+    if !errors.is_empty() {
+        return Err(ConfigErrors(errors));
     }
+    for problem in validate::warning_problems(&cfg) {
+        let located = locate(&source, &locations, &problem);
+        warnings.push(ConfigWarning {
+            file: located.file,
+            line: located.line,
+            message: located.message,
+        });
+    }
+    let locations = locations
+        .into_iter()
+        .filter_map(|(path, loc)| {
+            let file = source.files.get(loc.file)?.clone();
+            Some((path, (file, loc.line)))
+        })
+        .collect();
+    Ok(Loaded {
+        config: cfg,
+        warnings,
+        locations,
+    })
 }
 
 /// keepalived 2.2.7 ignores `authentication` in strict mode ("Strict mode does not support
 /// authentication. Ignoring.") and in VRRPv3; reading the same file the same way keeps a
 /// mixed keepalived/vipd segment talking.
 fn drop_ignored_passwords(cfg: &mut Config) {
-    let strict = cfg.global.strict;
     let global = cfg.global.clone();
     for inst in &mut cfg.instances {
-        if strict || inst.version(&global) == 3 {
+        if inst.strict(&global) || inst.version(&global) == 3 {
             inst.auth_pass = None;
         }
     }
@@ -98,6 +137,25 @@ struct Reader<'a> {
     /// Field path (as in validation problems) -> where it was written.
     locations: HashMap<String, Loc>,
     errors: Vec<ConfigError>,
+    warnings: Vec<ConfigWarning>,
+    /// keepalived `default_interface`.
+    default_interface: Option<String>,
+    /// Instances written without `interface` (index, where), given `default_interface`.
+    without_interface: Vec<(usize, Loc)>,
+    /// `vrrp_min_garp`: GARP settings not written explicitly become one message, no repeat.
+    min_garp: bool,
+}
+
+/// keepalived's boolean words.
+fn bool_word(text: &str) -> Option<bool> {
+    match text.to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" => Some(true),
+        "off" | "false" | "no" => Some(false),
+        // Written in the wild for flags; keepalived ignores the value either way.
+        "1" => Some(true),
+        "0" => Some(false),
+        _ => None,
+    }
 }
 
 fn texts(words: &[Word]) -> Vec<&str> {
@@ -109,8 +167,69 @@ impl Reader<'_> {
         self.errors.push(self.source.error(loc, message));
     }
 
-    fn unsupported(&mut self, st: &Statement) {
-        self.error(st.loc, format!("unsupported keyword `{}`", st.keyword()));
+    /// Accepted, but the user should know (keepalived's "Unknown keyword", ignored keywords,
+    /// values read differently).
+    fn warn(&mut self, loc: Loc, message: impl Into<String>) {
+        self.warnings.push(self.source.warning(loc, message));
+    }
+
+    /// Instances without `interface` run on `default_interface` (keepalived 2.2.7 refuses
+    /// them, "Unknown interface!").
+    fn default_interfaces(&mut self) {
+        for (index, loc) in std::mem::take(&mut self.without_interface) {
+            let Some(inst) = self.cfg.instances.get_mut(index) else {
+                continue;
+            };
+            let name = inst.name.clone();
+            match &self.default_interface {
+                Some(interface) => {
+                    inst.interface = interface.clone();
+                    let message = format!(
+                        "vrrp_instance `{name}` has no `interface`: vipd runs it on \
+                         default_interface {interface} (keepalived 2.2.7 refuses it)"
+                    );
+                    self.warn(loc, message);
+                }
+                None => self.error(
+                    loc,
+                    format!(
+                        "vrrp_instance `{name}` has no `interface` (and there is no \
+                         default_interface)"
+                    ),
+                ),
+            }
+        }
+    }
+
+    /// A keyword of `block` the reader has no code for: keepalived keywords are accepted
+    /// with a warning or refused as [`keywords::classify`] says; anything else is
+    /// keepalived's "Unknown keyword", a warning. Either way its `{ }` block is skipped.
+    fn other(&mut self, block: Block, st: &Statement) {
+        let keyword = st.keyword();
+        match keywords::classify(block, keyword) {
+            Some(Class::Ignored(why)) => {
+                self.warn(st.loc, format!("`{keyword}` is ignored: {why}"));
+            }
+            Some(Class::Refused(why)) => self.error(st.loc, format!("`{keyword}`: {why}")),
+            None => {
+                let hint = match keywords::suggestion(block, keyword) {
+                    Some(known) => format!(" (did you mean `{known}`?)"),
+                    None => String::new(),
+                };
+                let skipped = if st.block.is_some() {
+                    " with its { } block"
+                } else {
+                    ""
+                };
+                self.warn(
+                    st.loc,
+                    format!(
+                        "unknown keyword `{keyword}`{hint}, ignored{skipped} (keepalived: \
+                         \"Unknown keyword\")"
+                    ),
+                );
+            }
+        }
     }
 
     fn note(&mut self, path: String, loc: Loc) {
@@ -148,22 +267,132 @@ impl Reader<'_> {
                 self.error(st.loc, format!("`{}` needs a value", st.keyword()));
                 None
             }
+            [one, extra @ ..] => {
+                // keepalived reads the first word and ignores the rest.
+                let extra: Vec<&str> = extra.iter().map(|w| w.text.as_str()).collect();
+                self.warn(
+                    st.loc,
+                    format!(
+                        "`{}`: `{}` after the value `{}` is ignored, as keepalived ignores it",
+                        st.keyword(),
+                        extra.join(" "),
+                        one.text
+                    ),
+                );
+                Some(one.text.as_str())
+            }
+        }
+    }
+
+    /// A keyword that takes no value. keepalived 2.2.7 ignores anything written after it
+    /// (`nopreempt 1`, `nopreempt 0` and `nopreempt no` all turn preemption off), and so
+    /// does vipd; a value that reads as "off" gets a warning, as the file likely means the
+    /// opposite of what both daemons do.
+    fn flag(&mut self, st: &Statement) -> bool {
+        if !self.no_block(st) {
+            return false;
+        }
+        if let Some(value) = st.args().first() {
+            if bool_word(&value.text) == Some(false) {
+                let keyword = st.keyword();
+                self.warn(
+                    st.loc,
+                    format!(
+                        "`{keyword} {}`: keepalived ignores the value and so does vipd: \
+                         `{keyword}` is in effect",
+                        value.text
+                    ),
+                );
+            }
+        }
+        true
+    }
+
+    /// A GARP refresh period in seconds. keepalived 2.2.7 stops at such a line without a
+    /// value; vipd reads it as 0 (no refresh, the default) with a warning.
+    fn refresh_seconds(&mut self, st: &Statement) -> Option<u64> {
+        if st.args().is_empty() && st.block.is_none() {
+            self.warn(
+                st.loc,
+                format!(
+                    "`{}` without a value is read as 0 (no refresh); keepalived 2.2.7 refuses \
+                     to start with it",
+                    st.keyword()
+                ),
+            );
+            return Some(0);
+        }
+        self.number(st, 0u64, 86_400)
+    }
+
+    /// keepalived `KEYWORD [<BOOL>]`: no value means on; on|off|true|false|yes|no.
+    fn switch(&mut self, st: &Statement) -> Option<bool> {
+        if !self.no_block(st) {
+            return None;
+        }
+        match texts(st.args()).as_slice() {
+            [] | ["on" | "true" | "yes"] => Some(true),
+            ["off" | "false" | "no"] => Some(false),
+            [other] => {
+                self.error(
+                    st.loc,
+                    format!(
+                        "`{}`: `{other}` is not one of on, off, true, false, yes, no",
+                        st.keyword()
+                    ),
+                );
+                None
+            }
             _ => {
-                self.error(st.loc, format!("`{}` takes one value", st.keyword()));
+                self.error(
+                    st.loc,
+                    format!("`{}` takes at most one value", st.keyword()),
+                );
                 None
             }
         }
     }
 
-    fn flag(&mut self, st: &Statement) -> bool {
-        if !self.no_block(st) {
-            return false;
+    /// keepalived `vrrp_mcast_group4/6`: a multicast address of the right family.
+    fn group(&mut self, st: &Statement, ipv6: bool) -> Option<IpAddr> {
+        let text = self.arg(st)?;
+        match text.parse::<IpAddr>() {
+            Ok(group) if group.is_multicast() && group.is_ipv6() == ipv6 => Some(group),
+            _ => {
+                let family = if ipv6 { "IPv6" } else { "IPv4" };
+                self.error(
+                    st.loc,
+                    format!(
+                        "`{}`: `{text}` is not an {family} multicast address",
+                        st.keyword()
+                    ),
+                );
+                None
+            }
         }
-        if !st.args().is_empty() {
-            self.error(st.loc, format!("`{}` takes no value", st.keyword()));
-            return false;
+    }
+
+    /// keepalived resolves `vrrp_min_garp` against the GARP keywords written explicitly.
+    fn apply_min_garp(&mut self) {
+        if !self.min_garp {
+            return;
         }
-        true
+        let written = |key: &str| self.locations.contains_key(&format!("global.{key}"));
+        let (repeat, delay, refresh) = (
+            written("vrrp_garp_master_repeat"),
+            written("vrrp_garp_master_delay"),
+            written("vrrp_garp_master_refresh"),
+        );
+        let garp = &mut self.cfg.global.garp;
+        if !repeat {
+            garp.master_repeat = 1;
+        }
+        if !delay {
+            garp.master_delay = Duration::ZERO;
+        }
+        if !refresh {
+            garp.master_refresh = None;
+        }
     }
 
     fn number<T: FromStr + PartialOrd + std::fmt::Display>(
@@ -238,23 +467,34 @@ impl Reader<'_> {
         }
     }
 
-    /// A notify script: one value; more words would be keepalived's user and group.
-    fn notify_command(&mut self, st: &Statement) -> Option<String> {
+    /// A notify script: `notify_* CMD [USER [GROUP]]` (keepalived: the command is one word,
+    /// quoted when it has arguments; the words after it are the user and group it runs as).
+    fn notify_command(&mut self, st: &Statement) -> Option<NotifyScript> {
         if !self.no_block(st) {
             return None;
         }
-        match st.args() {
-            [one] => Some(one.text.clone()),
+        match texts(st.args()).as_slice() {
             [] => {
                 self.error(st.loc, format!("`{}` needs a command", st.keyword()));
                 None
             }
+            [command] => Some(NotifyScript::from(*command)),
+            [command, user] => Some(NotifyScript {
+                command: command.to_string(),
+                user: Some(user.to_string()),
+                group: None,
+            }),
+            [command, user, group] => Some(NotifyScript {
+                command: command.to_string(),
+                user: Some(user.to_string()),
+                group: Some(group.to_string()),
+            }),
             _ => {
                 self.error(
                     st.loc,
                     format!(
-                        "`{}` with a user or group is not supported (scripts run as \
-                         script_user); quote the command if the words are its arguments",
+                        "`{}` takes a command, optionally a user and a group; quote the \
+                         command if the other words are its arguments",
                         st.keyword()
                     ),
                 );
@@ -294,9 +534,11 @@ impl Reader<'_> {
             }
             "vrrp_script" => self.script(st),
             "vrrp_track_file" | "track_file" => self.track_file(st),
+            "vrrp_track_process" => self.track_process(st),
             "vrrp_instance" => self.instance(st),
             "vrrp_sync_group" => self.sync_group(st),
-            _ => self.unsupported(st),
+            "garp_group" => self.garp_group(st),
+            _ => self.other(Block::TopLevel, st),
         }
     }
 
@@ -340,7 +582,7 @@ impl Reader<'_> {
                 }
             }
             "vrrp_garp_master_refresh" => {
-                if let Some(v) = self.number(st, 0u64, 86_400) {
+                if let Some(v) = self.refresh_seconds(st) {
                     self.cfg.global.garp.master_refresh = (v > 0).then(|| Duration::from_secs(v));
                 }
             }
@@ -357,6 +599,46 @@ impl Reader<'_> {
             "vrrp_gna_interval" => {
                 if let Some(v) = self.seconds(st) {
                     self.cfg.global.garp.na_interval = v;
+                }
+            }
+            "vrrp_garp_lower_prio_repeat" => {
+                if let Some(v) = self.number(st, 0u32, 10_000) {
+                    self.cfg.global.garp.lower_prio_repeat = Some(v);
+                }
+            }
+            "vrrp_garp_lower_prio_delay" => {
+                if let Some(v) = self.number(st, 0u64, 86_400) {
+                    self.cfg.global.garp.lower_prio_delay = Some(Duration::from_secs(v));
+                }
+            }
+            "vrrp_min_garp" => {
+                if let Some(on) = self.switch(st) {
+                    self.min_garp = on;
+                }
+            }
+            "vrrp_lower_prio_no_advert" => {
+                if let Some(on) = self.switch(st) {
+                    self.cfg.global.lower_prio_no_advert = on;
+                }
+            }
+            "vrrp_higher_prio_send_advert" => {
+                if let Some(on) = self.switch(st) {
+                    self.cfg.global.higher_prio_send_advert = on;
+                }
+            }
+            "vrrp_down_timer_adverts" => {
+                if let Some(v) = self.number(st, 1u8, 100) {
+                    self.cfg.global.down_timer_adverts = v;
+                }
+            }
+            "vrrp_mcast_group4" => {
+                if let Some(IpAddr::V4(group)) = self.group(st, false) {
+                    self.cfg.global.mcast_group4 = Some(group);
+                }
+            }
+            "vrrp_mcast_group6" => {
+                if let Some(IpAddr::V6(group)) = self.group(st, true) {
+                    self.cfg.global.mcast_group6 = Some(group);
                 }
             }
             "script_user" => {
@@ -383,6 +665,10 @@ impl Reader<'_> {
                     self.cfg.global.strict = true;
                 }
             }
+            // vipd checks the source of unicast adverts by default; the keyword says so.
+            "vrrp_check_unicast_src" => {
+                self.flag(st);
+            }
             "vrrp_skip_check_adv_addr" => {
                 if self.flag(st) {
                     self.cfg.global.skip_check_adv_addr = true;
@@ -403,7 +689,27 @@ impl Reader<'_> {
                     }
                 }
             }
-            _ => self.unsupported(st),
+            "default_interface" => {
+                if let Some(v) = self.arg(st) {
+                    self.default_interface = Some(v.to_string());
+                }
+            }
+            // vipd always waits for interfaces that appear later and follows renumbered
+            // ones; keepalived needs this flag for that.
+            "dynamic_interfaces" => {
+                self.no_block(st);
+            }
+            // vipd always checks a file before a reload and keeps the running
+            // configuration when it has errors.
+            "reload_check_config" => {
+                self.no_block(st);
+            }
+            "vrrp_startup_delay" => {
+                if let Some(v) = self.seconds(st) {
+                    self.cfg.global.startup_delay = v;
+                }
+            }
+            _ => self.other(Block::Global, st),
         }
     }
 
@@ -450,8 +756,9 @@ impl Reader<'_> {
                     }
                 }
                 "weight" => {
-                    if let Some(w) = self.weight_value(item) {
+                    if let Some((w, reverse)) = self.weight_value(item) {
                         check.weight = w;
+                        check.reverse = reverse;
                     }
                 }
                 "rise" => {
@@ -481,7 +788,7 @@ impl Reader<'_> {
                         check.init_fail = true;
                     }
                 }
-                _ => self.unsupported(item),
+                _ => self.other(Block::Script, item),
             }
         }
         let Some(command) = command else {
@@ -501,19 +808,155 @@ impl Reader<'_> {
         }
     }
 
-    /// `weight N` in a vrrp_script or track_file block; `reverse` is not supported.
-    fn weight_value(&mut self, st: &Statement) -> Option<i32> {
-        if st.args().len() > 1 {
-            self.error(
-                st.loc,
-                format!(
-                    "unsupported weight option `{}` (vipd supports a plain weight)",
-                    st.args()[1].text
-                ),
-            );
+    /// `weight N [reverse]` in a vrrp_script, vrrp_track_file or vrrp_track_process block.
+    fn weight_value(&mut self, st: &Statement) -> Option<(i32, bool)> {
+        if !self.no_block(st) {
             return None;
         }
-        self.number(st, i32::MIN + 1, i32::MAX)
+        let args = texts(st.args());
+        let (number, reverse) = match args.as_slice() {
+            [n] => (*n, false),
+            [n, "reverse"] => (*n, true),
+            [_, option] => {
+                self.error(
+                    st.loc,
+                    format!("unknown weight option `{option}` (keepalived knows `reverse`)"),
+                );
+                return None;
+            }
+            [] => {
+                self.error(st.loc, "`weight` needs a value");
+                return None;
+            }
+            _ => {
+                self.error(st.loc, "`weight` takes a number and optionally `reverse`");
+                return None;
+            }
+        };
+        match number.parse::<i32>() {
+            Ok(w) => Some((w, reverse)),
+            Err(_) => {
+                self.error(st.loc, format!("`weight`: `{number}` is not a number"));
+                None
+            }
+        }
+    }
+
+    /// keepalived `vrrp_track_process NAME { process ...; param_match; weight; quorum;
+    /// quorum_max; delay; fork_delay; terminate_delay; full_command }`.
+    fn track_process(&mut self, st: &Statement) {
+        let (Some(name), Some(block)) = (self.block_name(st), self.block(st)) else {
+            return;
+        };
+        let index = self.cfg.checks.len();
+        let at = format!("check[{index}]");
+        self.note(at.clone(), st.loc);
+        let mut process: Option<(String, Vec<String>)> = None;
+        let mut param_match = None;
+        let mut full_command = false;
+        let mut spec = ProcessCheck::named("");
+        let mut check = Check::new(&name, CheckKind::Process(spec.clone()));
+        let errors_before = self.errors.len();
+        for item in block {
+            self.note(format!("{at}.{}", item.keyword()), item.loc);
+            match item.keyword() {
+                "process" => {
+                    if !self.no_block(item) {
+                        continue;
+                    }
+                    match texts(item.args()).split_first() {
+                        Some((first, params)) => {
+                            process = Some((
+                                first.to_string(),
+                                params.iter().map(|p| p.to_string()).collect(),
+                            ))
+                        }
+                        None => self.error(item.loc, "`process` needs a process name"),
+                    }
+                }
+                "param_match" => {
+                    if !self.no_block(item) {
+                        continue;
+                    }
+                    param_match = match texts(item.args()).as_slice() {
+                        [] => Some(ParamMatch::Exact),
+                        ["initial"] => Some(ParamMatch::Initial),
+                        ["partial"] => Some(ParamMatch::Partial),
+                        [other, ..] => {
+                            self.error(
+                                item.loc,
+                                format!("`param_match`: `{other}` is not initial or partial"),
+                            );
+                            None
+                        }
+                    };
+                }
+                "full_command" => {
+                    if self.flag(item) {
+                        full_command = true;
+                    }
+                }
+                "weight" => {
+                    if let Some((w, reverse)) = self.weight_value(item) {
+                        check.weight = w;
+                        check.reverse = reverse;
+                    }
+                }
+                "quorum" => {
+                    if let Some(v) = self.number(item, 1u32, 65_535) {
+                        spec.quorum = v;
+                    }
+                }
+                "quorum_max" => {
+                    if let Some(v) = self.number(item, 0u32, 65_535) {
+                        spec.quorum_max = v;
+                        // keepalived: quorum_max 0 means "must not run".
+                        if v == 0 {
+                            spec.quorum = 0;
+                        }
+                    }
+                }
+                "delay" | "fork_delay" | "terminate_delay" => {
+                    let Some(d) = self.seconds(item) else {
+                        continue;
+                    };
+                    if item.keyword() != "terminate_delay" {
+                        spec.fork_delay = d;
+                    }
+                    if item.keyword() != "fork_delay" {
+                        spec.terminate_delay = d;
+                    }
+                }
+                _ => self.other(Block::TrackProcess, item),
+            }
+        }
+        if self.errors.len() > errors_before {
+            return;
+        }
+        let Some((process, params)) = process else {
+            self.error(
+                st.loc,
+                format!("vrrp_track_process `{name}` has no `process`"),
+            );
+            return;
+        };
+        // keepalived: parameters or param_match mean the whole command line is matched.
+        if !params.is_empty() || param_match.is_some() {
+            full_command = true;
+        }
+        spec.process = process;
+        if full_command {
+            spec.match_by = ProcessMatch::Command;
+            spec.param_match = param_match.unwrap_or(if params.is_empty() {
+                ParamMatch::Any
+            } else {
+                ParamMatch::Exact
+            });
+            spec.args = params;
+        }
+        check.kind = CheckKind::Process(spec);
+        self.note(format!("{at}.process"), st.loc);
+        self.cfg.checks.push(check);
     }
 
     fn track_file(&mut self, st: &Statement) {
@@ -541,11 +984,12 @@ impl Reader<'_> {
                     }
                 }
                 "weight" => {
-                    if let Some(w) = self.weight_value(item) {
+                    if let Some((w, reverse)) = self.weight_value(item) {
                         check.weight = w;
+                        check.reverse = reverse;
                     }
                 }
-                _ => self.unsupported(item),
+                _ => self.other(Block::TrackFile, item),
             }
         }
         match path {
@@ -640,6 +1084,10 @@ impl Reader<'_> {
                     self.vips(item, &mut inst, &at);
                     "vips"
                 }
+                "virtual_ipaddress_excluded" => {
+                    self.excluded_vips(item, &mut inst, &at);
+                    "excluded_vips"
+                }
                 "unicast_src_ip" | "mcast_src_ip" => {
                     if let Some(text) = self.arg(item) {
                         inst.source_address = self.address(loc, text);
@@ -650,7 +1098,18 @@ impl Reader<'_> {
                     self.unicast_peers(item, &mut inst, &at);
                     "unicast_peers"
                 }
-                "track_script" => {
+                // vipd checks the source of unicast adverts by default; the keyword says so.
+                "check_unicast_src" => {
+                    if self.flag(item) {
+                        inst.check_unicast_src = true;
+                    }
+                    "check_unicast_src"
+                }
+                "unicast_ttl" => {
+                    inst.unicast_ttl = self.number(item, 1u8, 255);
+                    "unicast_ttl"
+                }
+                "track_script" | "track_process" => {
                     let tracks = self.tracks(item, &format!("{at}.track_checks"));
                     inst.track_checks.extend(tracks);
                     "track_checks"
@@ -666,6 +1125,7 @@ impl Reader<'_> {
                         .extend(tracks.into_iter().map(|t| TrackInterface {
                             name: t.check,
                             weight: t.weight.unwrap_or(0),
+                            reverse: t.reverse.unwrap_or(false),
                         }));
                     "track_interfaces"
                 }
@@ -679,13 +1139,51 @@ impl Reader<'_> {
                     "garp.master_repeat"
                 }
                 "garp_master_refresh" => {
-                    inst.garp.master_refresh =
-                        self.number(item, 0u64, 86_400).map(Duration::from_secs);
+                    inst.garp.master_refresh = self.refresh_seconds(item).map(Duration::from_secs);
                     "garp.master_refresh"
                 }
                 "garp_master_refresh_repeat" => {
                     inst.garp.master_refresh_repeat = self.number(item, 1u32, 10_000);
                     "garp.master_refresh_repeat"
+                }
+                "down_timer_adverts" => {
+                    inst.down_timer_adverts = self.number(item, 1u8, 100);
+                    "down_timer_adverts"
+                }
+                "unicast_fault_no_peer" => {
+                    if self.flag(item) {
+                        inst.unicast_fault_no_peer = true;
+                    }
+                    "unicast_fault_no_peer"
+                }
+                "mcast_dst_ip" => {
+                    if let Some(text) = self.arg(item) {
+                        match text.parse::<IpAddr>() {
+                            Ok(group) if group.is_multicast() => inst.mcast_group = Some(group),
+                            _ => self.error(
+                                loc,
+                                format!("`mcast_dst_ip`: `{text}` is not a multicast address"),
+                            ),
+                        }
+                    }
+                    "mcast_group"
+                }
+                "garp_lower_prio_repeat" => {
+                    inst.garp.lower_prio_repeat = self.number(item, 0u32, 10_000);
+                    "garp.lower_prio_repeat"
+                }
+                "garp_lower_prio_delay" => {
+                    inst.garp.lower_prio_delay =
+                        self.number(item, 0u64, 86_400).map(Duration::from_secs);
+                    "garp.lower_prio_delay"
+                }
+                "lower_prio_no_advert" => {
+                    inst.lower_prio_no_advert = self.switch(item);
+                    "lower_prio_no_advert"
+                }
+                "higher_prio_send_advert" => {
+                    inst.higher_prio_send_advert = self.switch(item);
+                    "higher_prio_send_advert"
                 }
                 "v3_checksum_as_v2" => {
                     if self.flag(item) {
@@ -693,8 +1191,42 @@ impl Reader<'_> {
                     }
                     "v3_checksum"
                 }
+                "dont_track_primary" => {
+                    if self.flag(item) {
+                        inst.dont_track_primary = true;
+                    }
+                    "dont_track_primary"
+                }
+                // VIPs are ordinary addresses in vipd: traffic to them is accepted.
+                "accept" => {
+                    self.flag(item);
+                    continue;
+                }
+                "no_accept" => {
+                    if self.flag(item) {
+                        self.warn(
+                            loc,
+                            "`no_accept`: vipd adds no firewall rules, so the VIPs accept \
+                             traffic as with `accept` (keepalived would drop it unless the \
+                             priority is 255); filter it with nftables if you rely on that",
+                        );
+                    }
+                    continue;
+                }
+                // vipd never drops an advert for its address list (it only logs it), which
+                // is what skipping the check gives in keepalived.
+                "skip_check_adv_addr" => {
+                    self.switch(item);
+                    continue;
+                }
+                "strict_mode" => {
+                    if let Some(b) = self.switch(item) {
+                        inst.strict = Some(b);
+                    }
+                    "strict"
+                }
                 _ => {
-                    self.unsupported(item);
+                    self.other(Block::Instance, item);
                     continue;
                 }
             };
@@ -704,8 +1236,9 @@ impl Reader<'_> {
             return;
         }
         if !has_interface {
-            self.error(st.loc, format!("vrrp_instance `{name}` has no `interface`"));
-            return;
+            // Decided at the end: `default_interface` may come later in the file.
+            self.without_interface
+                .push((self.cfg.instances.len(), st.loc));
         }
         if !has_vrid {
             self.error(
@@ -731,7 +1264,7 @@ impl Reader<'_> {
             match item.keyword() {
                 "auth_type" => kind = self.arg(item).map(|k| (k.to_string(), item.loc)),
                 "auth_pass" => pass = self.arg(item).map(str::to_string),
-                _ => self.unsupported(item),
+                _ => self.other(Block::Authentication, item),
             }
         }
         match kind {
@@ -748,19 +1281,74 @@ impl Reader<'_> {
         }
     }
 
+    /// One line of `virtual_ipaddress` or `virtual_ipaddress_excluded`, read as keepalived
+    /// reads it; options vipd does not apply are warned about.
+    fn vip(&mut self, item: &Statement) -> Option<Vip> {
+        if item.block.is_some() {
+            self.error(item.loc, "a virtual address takes no { } block");
+            return None;
+        }
+        let (vip, ignored) = match Vip::from_keepalived_words(&texts(&item.words)) {
+            Ok(read) => read,
+            Err(e) => {
+                self.error(item.loc, e);
+                return None;
+            }
+        };
+        for option in ignored {
+            self.warn(
+                item.loc,
+                format!(
+                    "virtual address {}: option `{option}` is not applied by vipd (it adds the \
+                     address with dev, brd, scope and label only; IPv6 ones without duplicate \
+                     address detection)",
+                    vip.address
+                ),
+            );
+        }
+        Some(vip)
+    }
+
     fn vips(&mut self, st: &Statement, inst: &mut Instance, at: &str) {
         let Some(block) = self.block(st) else { return };
         for item in block {
-            if item.block.is_some() {
-                self.error(item.loc, "a virtual address takes no { } block");
+            let Some(vip) = self.vip(item) else {
                 continue;
-            }
-            match Vip::from_words(&texts(&item.words)) {
-                Ok(vip) => {
+            };
+            let family = |a: &IpAddr| if a.is_ipv6() { "IPv6" } else { "IPv4" };
+            match inst.vips.first() {
+                Some(first) if first.address.is_ipv6() != vip.address.is_ipv6() => {
+                    self.warn(
+                        item.loc,
+                        format!(
+                            "{vip} is {} but the instance is {} (its first address): keepalived \
+                             2.2.7 ignores it; vipd adds and removes it with the VIPs without \
+                             listing it in adverts, as virtual_ipaddress_excluded (move it \
+                             there to say so)",
+                            family(&vip.address),
+                            family(&first.address)
+                        ),
+                    );
+                    let index = inst.excluded_vips.len();
+                    self.note(format!("{at}.excluded_vips[{index}]"), item.loc);
+                    inst.excluded_vips.push(vip);
+                }
+                _ => {
                     self.note(format!("{at}.vips[{}]", inst.vips.len()), item.loc);
                     inst.vips.push(vip);
                 }
-                Err(e) => self.error(item.loc, e),
+            }
+        }
+    }
+
+    /// `virtual_ipaddress_excluded`: written like `virtual_ipaddress`, either family.
+    fn excluded_vips(&mut self, st: &Statement, inst: &mut Instance, at: &str) {
+        let Some(block) = self.block(st) else { return };
+        for item in block {
+            if let Some(vip) = self.vip(item) {
+                let index = inst.excluded_vips.len();
+                self.note(format!("{at}.excluded_vips[{index}]"), item.loc);
+                inst.excluded_vips.push(vip);
             }
         }
     }
@@ -768,52 +1356,112 @@ impl Reader<'_> {
     fn unicast_peers(&mut self, st: &Statement, inst: &mut Instance, at: &str) {
         let Some(block) = self.block(st) else { return };
         for item in block {
-            for word in &item.words {
-                if matches!(word.text.as_str(), "min_ttl" | "max_ttl") {
-                    self.error(item.loc, format!("unsupported keyword `{}`", word.text));
+            // `ADDRESS [min_ttl N] [max_ttl N]`, as keepalived 2.2.7 reads it.
+            let mut words = item.words.iter();
+            let Some(first) = words.next() else { continue };
+            let Some(address) = self.address(item.loc, &first.text) else {
+                continue;
+            };
+            self.note(
+                format!("{at}.unicast_peers[{}]", inst.unicast_peers.len()),
+                item.loc,
+            );
+            inst.unicast_peers.push(address);
+            let mut range: Option<PeerTtl> = None;
+            while let Some(word) = words.next() {
+                let option = word.text.as_str();
+                if !matches!(option, "min_ttl" | "max_ttl") {
+                    self.error(
+                        item.loc,
+                        format!(
+                            "unicast peer {address}: unknown option `{option}` (min_ttl, max_ttl)"
+                        ),
+                    );
                     break;
                 }
-                if let Some(address) = self.address(item.loc, &word.text) {
-                    self.note(
-                        format!("{at}.unicast_peers[{}]", inst.unicast_peers.len()),
+                let value = words.next().map(|w| w.text.as_str());
+                let Some(ttl) = value.and_then(|v| v.parse::<u8>().ok()) else {
+                    self.error(
                         item.loc,
+                        format!(
+                            "unicast peer {address}: `{option}` needs a TTL 0..=255, not `{}`",
+                            value.unwrap_or("")
+                        ),
                     );
-                    inst.unicast_peers.push(address);
+                    break;
+                };
+                let entry = range.get_or_insert(PeerTtl {
+                    peer: address,
+                    min_ttl: 0,
+                    max_ttl: u8::MAX,
+                });
+                if option == "min_ttl" {
+                    entry.min_ttl = ttl;
+                } else {
+                    entry.max_ttl = ttl;
+                }
+            }
+            if let Some(range) = range {
+                if range.min_ttl > range.max_ttl {
+                    self.error(
+                        item.loc,
+                        format!(
+                            "unicast peer {address}: min_ttl {} is above max_ttl {}",
+                            range.min_ttl, range.max_ttl
+                        ),
+                    );
+                } else {
+                    inst.unicast_peer_ttl.push(range);
                 }
             }
         }
     }
 
-    /// Items of `track_script`/`track_file`/`track_interface`: `NAME [weight N]`.
+    /// Items of `track_script`/`track_process`/`track_file`/`track_interface`:
+    /// `NAME [weight N [reverse|noreverse]]` (`track_interface`: `reverse` only).
     fn tracks(&mut self, st: &Statement, at: &str) -> Vec<TrackCheck> {
         let Some(block) = self.block(st) else {
             return Vec::new();
         };
+        let interface = st.keyword() == "track_interface";
         let mut out = Vec::new();
         for item in block {
+            if item.block.is_some() {
+                self.error(
+                    item.loc,
+                    format!("`{}` items take no {{ }} block", st.keyword()),
+                );
+                continue;
+            }
             let words = texts(&item.words);
-            let weight = match words.as_slice() {
-                [_] => None,
-                [_, "weight", w] => match w.parse::<i32>() {
-                    Ok(w) => Some(w),
+            let (weight, option) = match words.as_slice() {
+                [_] => (None, None),
+                [_, "weight", w, rest @ ..] if rest.len() <= 1 => match w.parse::<i32>() {
+                    Ok(w) => (Some(w), rest.first().copied()),
                     Err(_) => {
                         self.error(item.loc, format!("weight `{w}` is not a number"));
                         continue;
                     }
                 },
-                [_, "weight", _, option, ..] => {
+                _ => {
                     self.error(
                         item.loc,
                         format!(
-                            "unsupported weight option `{option}` (vipd supports a plain weight)"
+                            "`{}` items are written `NAME [weight N [reverse]]`",
+                            st.keyword()
                         ),
                     );
                     continue;
                 }
-                _ => {
+            };
+            let reverse = match option {
+                None => None,
+                Some("reverse") => Some(true),
+                Some("noreverse" | "no_reverse") if !interface => Some(false),
+                Some(other) => {
                     self.error(
                         item.loc,
-                        format!("`{}` items are written `NAME [weight N]`", st.keyword()),
+                        format!("unknown weight option `{other}` (keepalived knows `reverse`)"),
                     );
                     continue;
                 }
@@ -822,9 +1470,59 @@ impl Reader<'_> {
             out.push(TrackCheck {
                 check: words[0].to_string(),
                 weight,
+                reverse,
             });
         }
         out
+    }
+
+    /// `garp_group { garp_interval S; gna_interval S; interface IF; interfaces { IF ... } }`.
+    fn garp_group(&mut self, st: &Statement) {
+        let Some(block) = self.block(st) else { return };
+        let at = format!("garp_group[{}]", self.cfg.garp_groups.len());
+        self.note(at.clone(), st.loc);
+        let mut group = GarpGroup {
+            interfaces: Vec::new(),
+            interval: Duration::ZERO,
+            na_interval: Duration::ZERO,
+        };
+        for item in block {
+            self.note(format!("{at}.{}", item.keyword()), item.loc);
+            match item.keyword() {
+                "garp_interval" => {
+                    if let Some(v) = self.seconds(item) {
+                        group.interval = v;
+                    }
+                }
+                "gna_interval" => {
+                    if let Some(v) = self.seconds(item) {
+                        group.na_interval = v;
+                    }
+                }
+                "interface" => {
+                    if let Some(name) = self.arg(item) {
+                        group.interfaces.push(name.to_string());
+                    }
+                }
+                "interfaces" => {
+                    if let Some(names) = self.block(item) {
+                        for line in names {
+                            group
+                                .interfaces
+                                .extend(line.words.iter().map(|w| w.text.clone()));
+                        }
+                    }
+                }
+                other => self.warn(
+                    item.loc,
+                    format!(
+                        "unknown keyword `{other}` in garp_group, ignored (keepalived: \
+                         \"Unknown keyword\")"
+                    ),
+                ),
+            }
+        }
+        self.cfg.garp_groups.push(group);
     }
 
     fn sync_group(&mut self, st: &Statement) {
@@ -838,6 +1536,9 @@ impl Reader<'_> {
             name,
             instances: Vec::new(),
             notify: Notify::default(),
+            track_checks: Vec::new(),
+            track_files: Vec::new(),
+            track_interfaces: Vec::new(),
         };
         for item in block {
             if self.notify(item, &mut group.notify, &at) {
@@ -859,7 +1560,26 @@ impl Reader<'_> {
                         }
                     }
                 }
-                _ => self.unsupported(item),
+                // keepalived applies what a group tracks to every member.
+                "track_script" | "track_process" => {
+                    let tracks = self.tracks(item, &format!("{at}.track_checks"));
+                    group.track_checks.extend(tracks);
+                }
+                "track_file" => {
+                    let tracks = self.tracks(item, &format!("{at}.track_files"));
+                    group.track_files.extend(tracks);
+                }
+                "track_interface" => {
+                    let tracks = self.tracks(item, &format!("{at}.track_interfaces"));
+                    group
+                        .track_interfaces
+                        .extend(tracks.into_iter().map(|t| TrackInterface {
+                            name: t.check,
+                            weight: t.weight.unwrap_or(0),
+                            reverse: t.reverse.unwrap_or(false),
+                        }));
+                }
+                _ => self.other(Block::SyncGroup, item),
             }
         }
         self.cfg.sync_groups.push(group);
@@ -880,5 +1600,288 @@ mod tests {
         let relaxed = text.replace("vrrp_strict", "router_id r1");
         let cfg = parse_keepalived(&relaxed, Path::new("plain.conf")).unwrap();
         assert_eq!(cfg.instances[0].auth_pass.as_deref(), Some("secret"));
+    }
+
+    #[test]
+    fn unicast_source_check_and_ttl_keywords() {
+        let text = "global_defs {\n vrrp_check_unicast_src\n}\nvrrp_instance VI_1 {\n \
+                    interface eth0\n virtual_router_id 51\n unicast_src_ip 192.0.2.1\n \
+                    unicast_peer {\n 192.0.2.2\n }\n check_unicast_src\n unicast_ttl 64\n \
+                    virtual_ipaddress {\n 192.0.2.10\n }\n}\n";
+        let cfg = parse_keepalived(text, Path::new("unicast.conf")).unwrap();
+        let inst = &cfg.instances[0];
+        assert!(inst.check_unicast_src);
+        assert_eq!(inst.unicast_ttl, Some(64));
+        // Without the keywords: the check is still on, the TTL is the default 255.
+        let plain = text
+            .replace(" vrrp_check_unicast_src\n", "")
+            .replace(" check_unicast_src\n", "")
+            .replace(" unicast_ttl 64\n", "");
+        let cfg = parse_keepalived(&plain, Path::new("plain.conf")).unwrap();
+        assert!(cfg.instances[0].check_unicast_src);
+        assert_eq!(cfg.instances[0].unicast_ttl, None);
+        // The native form carries them, and can turn the check off.
+        let native = crate::config::to_toml(&parse_keepalived(text, Path::new("u.conf")).unwrap());
+        assert!(native.contains("unicast_ttl = 64"), "{native}");
+        let off = native.replace(
+            "unicast_ttl = 64",
+            "unicast_ttl = 64\ncheck_unicast_src = false",
+        );
+        let cfg = crate::config::parse_native(&off, Path::new("u.toml")).unwrap();
+        assert!(!cfg.instances[0].check_unicast_src);
+        assert!(crate::config::to_toml(&cfg).contains("check_unicast_src = false"));
+        for bad in ["unicast_ttl 0", "unicast_ttl 256", "unicast_ttl many"] {
+            let text = text.replace("unicast_ttl 64", bad);
+            let err = parse_keepalived(&text, Path::new("bad.conf")).unwrap_err();
+            assert!(err.to_string().contains("bad.conf:"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn unicast_peers_take_keepalived_ttl_ranges() {
+        let text = |peers: &str| {
+            format!(
+                "vrrp_instance VI_1 {{\n interface eth0\n virtual_router_id 51\n \
+                 unicast_src_ip 192.0.2.1\n unicast_peer {{\n{peers}\n }}\n \
+                 virtual_ipaddress {{\n 192.0.2.10\n }}\n}}\n"
+            )
+        };
+        let cfg = parse_keepalived(
+            &text(" 192.0.2.2 min_ttl 250 max_ttl 255\n 192.0.2.3 max_ttl 64\n 192.0.2.4"),
+            Path::new("ttl.conf"),
+        )
+        .unwrap();
+        let inst = &cfg.instances[0];
+        assert_eq!(inst.unicast_peers.len(), 3);
+        assert_eq!(
+            inst.peer_ttl("192.0.2.2".parse().unwrap()),
+            Some((250, 255))
+        );
+        assert_eq!(inst.peer_ttl("192.0.2.3".parse().unwrap()), Some((0, 64)));
+        assert_eq!(inst.peer_ttl("192.0.2.4".parse().unwrap()), None);
+        let native = crate::config::to_toml(&cfg);
+        let back = crate::config::parse_native(&native, Path::new("ttl.toml")).unwrap();
+        assert_eq!(back, cfg, "{native}");
+        for (bad, says) in [
+            (" 192.0.2.2 min_ttl 300", "needs a TTL"),
+            (" 192.0.2.2 min_ttl", "needs a TTL"),
+            (" 192.0.2.2 min_ttl 10 max_ttl 5", "above max_ttl"),
+            (" 192.0.2.2 ttl 5", "unknown option `ttl`"),
+        ] {
+            let err = parse_keepalived(&text(bad), Path::new("bad.conf")).unwrap_err();
+            let err = err.to_string();
+            assert!(
+                err.contains("bad.conf:6:") && err.contains(says),
+                "{bad}: {err}"
+            );
+        }
+        // The native form checks the same.
+        let stray = native.replace("peer = \"192.0.2.3\"", "peer = \"192.0.2.9\"");
+        let err = crate::config::parse_native(&stray, Path::new("s.toml")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("not one of the instance's unicast_peers"),
+            "{err}"
+        );
+    }
+
+    fn one_instance(global: &str, instance: &str) -> Config {
+        let text = format!(
+            "global_defs {{\n{global}\n}}\nvrrp_instance VI_1 {{\n interface eth0\n \
+             virtual_router_id 51\n{instance}\n virtual_ipaddress {{\n 192.0.2.10\n }}\n}}\n"
+        );
+        parse_keepalived(&text, Path::new("k.conf")).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn error_of(global: &str, instance: &str) -> String {
+        let text = format!(
+            "global_defs {{\n{global}\n}}\nvrrp_instance VI_1 {{\n interface eth0\n \
+             virtual_router_id 51\n{instance}\n virtual_ipaddress {{\n 192.0.2.10\n }}\n}}\n"
+        );
+        match parse_keepalived(&text, Path::new("k.conf")) {
+            Ok(_) => panic!("accepted:\n{text}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    /// The configuration and its warnings, one per line.
+    fn with_warnings(text: &str) -> (Config, Vec<String>) {
+        let options = ReadOptions {
+            config_id: "lb1".to_string(),
+        };
+        let loaded =
+            read_keepalived(text, Path::new("k.conf"), &options).unwrap_or_else(|e| panic!("{e}"));
+        let warnings = loaded.warnings.iter().map(|w| w.to_string()).collect();
+        (loaded.config, warnings)
+    }
+
+    #[test]
+    fn flags_ignore_their_value_like_keepalived_and_warn_when_it_reads_off() {
+        let text = "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n nopreempt 0\n dont_track_primary yes\n virtual_ipaddress {\n 192.0.2.10\n }\n}\n";
+        let (cfg, warnings) = with_warnings(text);
+        assert!(
+            !cfg.instances[0].preempt,
+            "nopreempt 0 still turns preemption off"
+        );
+        assert!(cfg.instances[0].dont_track_primary);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with("k.conf:4: warning: `nopreempt 0`: keepalived ignores"),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn values_take_the_first_word_and_warn_about_the_rest() {
+        let (cfg, warnings) = with_warnings(
+            "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 5\"1\"\n priority 1 5 0\n virtual_ipaddress {\n 192.0.2.10\n }\n}\n",
+        );
+        assert_eq!((cfg.instances[0].vrid, cfg.instances[0].priority), (5, 1));
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+    }
+
+    #[test]
+    fn refresh_without_a_value_is_no_refresh_with_a_warning() {
+        let (cfg, warnings) = with_warnings(
+            "global_defs {\n vrrp_garp_master_refresh\n}\nvrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n garp_master_refresh\n virtual_ipaddress {\n 192.0.2.10\n }\n}\n",
+        );
+        assert_eq!(cfg.global.garp.master_refresh, None);
+        assert_eq!(cfg.instances[0].garp.master_refresh, Some(Duration::ZERO));
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(
+            warnings[0].contains("keepalived 2.2.7 refuses"),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn startup_delay_strict_mode_and_default_interface() {
+        let (cfg, warnings) = with_warnings(
+            "vrrp_instance VI_1 {\n virtual_router_id 51\n strict_mode off\n virtual_ipaddress {\n 192.0.2.10\n }\n}\nglobal_defs {\n vrrp_startup_delay 2.5\n default_interface eth1\n vrrp_strict\n}\n",
+        );
+        assert_eq!(cfg.global.startup_delay, Duration::from_millis(2500));
+        assert_eq!(cfg.instances[0].interface, "eth1");
+        assert_eq!(cfg.instances[0].strict, Some(false));
+        assert!(!cfg.instances[0].strict(&cfg.global));
+        assert!(
+            warnings.iter().any(
+                |w| w.starts_with("k.conf:1: warning: vrrp_instance `VI_1` has no `interface`")
+            ),
+            "{warnings:?}"
+        );
+        let e = parse_keepalived(
+            "vrrp_instance VI_1 {\n virtual_router_id 51\n}\n",
+            Path::new("k.conf"),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("k.conf:1: vrrp_instance `VI_1` has no `interface`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_address_of_the_other_family_becomes_an_excluded_one() {
+        let (cfg, warnings) = with_warnings(
+            "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n virtual_ipaddress {\n 192.0.2.10/24\n 2001:db8::10/64\n 192.0.2.11/24\n }\n}\n",
+        );
+        let inst = &cfg.instances[0];
+        let vips: Vec<String> = inst.vips.iter().map(|v| v.to_string()).collect();
+        assert_eq!(vips, ["192.0.2.10/24", "192.0.2.11/24"]);
+        assert_eq!(inst.excluded_vips[0].to_string(), "2001:db8::10/64");
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.starts_with("k.conf:6: warning: 2001:db8::10/64 is IPv6")),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn lower_priority_garps_default_to_the_master_burst_like_keepalived() {
+        let cfg = one_instance(" vrrp_garp_master_repeat 3\n vrrp_garp_master_delay 7", "");
+        let garp = cfg.instances[0].garp(&cfg.global);
+        assert_eq!(garp.lower_prio_repeat(), 3);
+        assert_eq!(garp.lower_prio_delay(), Duration::from_secs(7));
+        // An instance's own garp_master_repeat does not change the lower-priority default.
+        let cfg = one_instance("", " garp_master_repeat 2");
+        let garp = cfg.instances[0].garp(&cfg.global);
+        assert_eq!(garp.master_repeat, 2);
+        assert_eq!(garp.lower_prio_repeat(), 5);
+    }
+
+    #[test]
+    fn strict_mode_turns_lower_priority_extras_off_like_keepalived() {
+        let cfg = one_instance(
+            " vrrp_strict\n vrrp_higher_prio_send_advert",
+            " garp_lower_prio_repeat 3\n lower_prio_no_advert false",
+        );
+        let (inst, g) = (&cfg.instances[0], &cfg.global);
+        assert_eq!(inst.garp(g).lower_prio_repeat(), 0);
+        assert_eq!(inst.garp(g).lower_prio_delay(), Duration::ZERO);
+        assert!(inst.lower_prio_no_advert(g));
+        assert!(!inst.higher_prio_send_advert(g));
+    }
+
+    #[test]
+    fn min_garp_sends_one_message_unless_written_explicitly() {
+        let cfg = one_instance(" vrrp_min_garp", "");
+        let garp = &cfg.global.garp;
+        assert_eq!(garp.master_repeat, 1);
+        assert_eq!(garp.master_delay, Duration::ZERO);
+        assert_eq!(garp.lower_prio_repeat(), 1);
+        assert_eq!(garp.lower_prio_delay(), Duration::ZERO);
+        // Order does not matter: explicit values win.
+        let cfg = one_instance(" vrrp_min_garp true\n vrrp_garp_master_repeat 4", "");
+        assert_eq!(cfg.global.garp.master_repeat, 4);
+        assert_eq!(cfg.global.garp.master_delay, Duration::ZERO);
+        let cfg = one_instance(" vrrp_min_garp off", "");
+        assert_eq!(cfg.global.garp.master_repeat, 5);
+    }
+
+    #[test]
+    fn switches_take_keepalived_booleans() {
+        for (word, on) in [("", true), (" on", true), (" yes", true), (" false", false)] {
+            let cfg = one_instance(&format!(" vrrp_lower_prio_no_advert{word}"), "");
+            assert_eq!(cfg.global.lower_prio_no_advert, on, "{word:?}");
+        }
+        let e = error_of("", " higher_prio_send_advert maybe");
+        assert!(
+            e.contains("k.conf:") && e.contains("`maybe` is not one of"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn multicast_groups_must_be_multicast_of_their_family() {
+        let cfg = one_instance(
+            " vrrp_mcast_group4 224.0.0.19\n vrrp_mcast_group6 ff02::99",
+            "",
+        );
+        assert_eq!(cfg.global.group4().to_string(), "224.0.0.19");
+        assert_eq!(cfg.global.group6().to_string(), "ff02::99");
+        for bad in [
+            "vrrp_mcast_group4 192.0.2.1",
+            "vrrp_mcast_group4 ff02::12",
+            "vrrp_mcast_group6 224.0.0.18",
+        ] {
+            let e = error_of(&format!(" {bad}"), "");
+            assert!(
+                e.contains("k.conf:2:") && e.contains("multicast"),
+                "{bad}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn excluded_addresses_may_mix_families_but_not_repeat_a_vip() {
+        let cfg = one_instance(
+            "",
+            " virtual_ipaddress_excluded {\n 192.0.2.11/24\n 2001:db8::11/64 dev eth1\n }",
+        );
+        assert_eq!(cfg.instances[0].excluded_vips.len(), 2);
+        let e = error_of("", " virtual_ipaddress_excluded {\n 192.0.2.10\n }");
+        assert!(e.contains("listed twice"), "{e}");
     }
 }

@@ -1,8 +1,12 @@
 //! keepalived.conf syntax: words, quoted strings, `{ }` blocks, `!`/`#` comments and
-//! `include` (with globs, relative to the including file), turned into a tree of
-//! statements that remember their file and line.
+//! `include` and its variants (with globs and `{a,b}` braces, relative to the including
+//! file), turned into a tree of statements that remember their file and line. Each line
+//! first goes through keepalived's parameter language ([`params`]).
 
-use super::error::{ConfigError, ConfigErrors};
+use super::error::{ConfigError, ConfigErrors, ConfigWarning};
+use super::params::{self, Condition};
+use super::ReadOptions;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// Deeper include nesting than this is taken as a loop.
@@ -41,15 +45,27 @@ impl Statement {
     }
 }
 
+#[derive(Debug)]
 pub struct Source {
     pub files: Vec<PathBuf>,
     pub statements: Vec<Statement>,
+    /// Found while reading (an include that matched nothing, ...).
+    pub warnings: Vec<ConfigWarning>,
 }
 
 impl Source {
     pub fn error(&self, loc: Loc, message: impl Into<String>) -> ConfigError {
         let file = self.files.get(loc.file).cloned().unwrap_or_default();
         ConfigError {
+            file,
+            line: Some(loc.line),
+            message: message.into(),
+        }
+    }
+
+    pub fn warning(&self, loc: Loc, message: impl Into<String>) -> ConfigWarning {
+        let file = self.files.get(loc.file).cloned().unwrap_or_default();
+        ConfigWarning {
             file,
             line: Some(loc.line),
             message: message.into(),
@@ -64,147 +80,400 @@ enum Token {
     EndOfLine,
 }
 
-struct Lexer {
+/// keepalived's include variants: which problems stop the configuration. The plain
+/// `include` only logs them (a missing file is a warning, an empty glob nothing).
+#[derive(Debug, Clone, Copy, Default)]
+struct IncludeChecks {
+    /// A match that cannot be read is an error.
+    readable: bool,
+    /// A path without wildcards that matches nothing is an error.
+    literal_match: bool,
+    /// A pattern with wildcards that matches nothing is an error.
+    wildcard_match: bool,
+    /// An alternative of a `{a,b}` brace expression that matches nothing is an error.
+    brace_match: bool,
+}
+
+impl IncludeChecks {
+    fn of(keyword: &str) -> Option<IncludeChecks> {
+        let all = IncludeChecks {
+            readable: true,
+            literal_match: true,
+            wildcard_match: true,
+            brace_match: true,
+        };
+        Some(match keyword {
+            "include" => IncludeChecks::default(),
+            "includer" => IncludeChecks {
+                readable: true,
+                ..IncludeChecks::default()
+            },
+            "includem" => IncludeChecks {
+                readable: true,
+                literal_match: true,
+                ..IncludeChecks::default()
+            },
+            "includew" => IncludeChecks {
+                readable: true,
+                wildcard_match: true,
+                ..IncludeChecks::default()
+            },
+            "includeb" => IncludeChecks {
+                readable: true,
+                brace_match: true,
+                ..IncludeChecks::default()
+            },
+            "includea" => all,
+            _ => return None,
+        })
+    }
+}
+
+struct Lexer<'o> {
+    options: &'o ReadOptions,
     files: Vec<PathBuf>,
     tokens: Vec<(Token, Loc)>,
     errors: Vec<ConfigError>,
+    warnings: Vec<ConfigWarning>,
+    /// `$NAME=value` definitions seen so far, in all files; multiline values joined by `\n`.
+    definitions: HashMap<String, String>,
+    /// State of `${_RANDOM}`.
+    random: u64,
 }
 
 /// Reads `text` (the contents of `path`) and everything it includes.
-pub fn read(text: &str, path: &Path) -> Result<Source, ConfigErrors> {
+pub fn read(text: &str, path: &Path, options: &ReadOptions) -> Result<Source, ConfigErrors> {
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0x9e37_79b9_7f4a_7c15);
     let mut lexer = Lexer {
+        options,
         files: Vec::new(),
         tokens: Vec::new(),
         errors: Vec::new(),
+        warnings: Vec::new(),
+        definitions: HashMap::new(),
+        random: seed | 1,
     };
     lexer.lex_file(text, path, 0);
     if !lexer.errors.is_empty() {
         return Err(ConfigErrors(lexer.errors));
     }
-    let Lexer { files, tokens, .. } = lexer;
+    let Lexer {
+        files,
+        tokens,
+        warnings,
+        ..
+    } = lexer;
     let mut source = Source {
         files,
         statements: Vec::new(),
+        warnings,
     };
     source.statements = build_tree(&source, tokens)?;
     Ok(source)
 }
 
-impl Lexer {
+impl Lexer<'_> {
+    fn error(&mut self, loc: Loc, message: impl Into<String>) {
+        let file = self.files.get(loc.file).cloned().unwrap_or_default();
+        self.errors
+            .push(ConfigError::at_line(&file, loc.line, message));
+    }
+
+    fn warn(&mut self, loc: Loc, message: impl Into<String>) {
+        let file = self.files.get(loc.file).cloned().unwrap_or_default();
+        self.warnings
+            .push(ConfigWarning::at_line(&file, loc.line, message));
+    }
+
     fn lex_file(&mut self, text: &str, path: &Path, depth: usize) {
         let file = self.files.len();
         self.files.push(path.to_path_buf());
-        for (index, line_text) in text.lines().enumerate() {
+        let lines: Vec<&str> = text.lines().collect();
+        let mut next = 0;
+        while let Some(raw) = lines.get(next) {
             let loc = Loc {
                 file,
-                line: index + 1,
+                line: next + 1,
             };
-            let words_before = self.tokens.len();
-            if let Err(message) = self.lex_line(line_text, loc) {
-                self.errors
-                    .push(ConfigError::at_line(path, loc.line, message));
+            next += 1;
+            let line = decomment(raw);
+            let line = line.trim();
+            if line.is_empty() {
                 continue;
             }
-            if let Some(pattern) = include_pattern(&self.tokens[words_before..]) {
-                self.tokens.truncate(words_before);
-                match pattern {
-                    Ok(pattern) => self.include(&pattern, path, loc, depth),
-                    Err(message) => self
-                        .errors
-                        .push(ConfigError::at_line(path, loc.line, message)),
-                }
-                continue;
-            }
-            self.tokens.push((Token::EndOfLine, loc));
-        }
-    }
-
-    fn lex_line(&mut self, line: &str, loc: Loc) -> Result<(), String> {
-        let mut chars = line.char_indices().peekable();
-        while let Some((_, c)) = chars.next() {
-            match c {
-                c if c.is_whitespace() => {}
-                '!' | '#' => break,
-                '{' => self.tokens.push((Token::Open, loc)),
-                '}' => self.tokens.push((Token::Close, loc)),
-                '"' | '\'' => {
-                    let mut text = String::new();
-                    loop {
-                        match chars.next() {
-                            Some((_, q)) if q == c => break,
-                            Some((_, other)) => text.push(other),
-                            None => return Err(format!("unterminated {c} quote")),
-                        }
-                    }
-                    self.tokens
-                        .push((Token::Word(Word { text, quoted: true }), loc));
-                }
-                c => {
-                    let mut text = String::from(c);
-                    while let Some(&(_, next)) = chars.peek() {
-                        if next.is_whitespace() || next == '{' || next == '}' {
+            // `$NAME= \` starts a multiline definition: every following line ending in `\`
+            // belongs to it, and the first one that does not ends it (a blank line too).
+            if let Some((name, selected)) = self.multiline_definition(line) {
+                let mut body = Vec::new();
+                while let Some(raw) = lines.get(next) {
+                    next += 1;
+                    let part = decomment(raw);
+                    let part = part.trim_end();
+                    match part.strip_suffix('\\') {
+                        Some(continued) => body.push(continued.trim_end().to_string()),
+                        None => {
+                            body.push(part.to_string());
                             break;
                         }
-                        text.push(next);
-                        chars.next();
                     }
-                    self.tokens.push((
-                        Token::Word(Word {
-                            text,
-                            quoted: false,
-                        }),
-                        loc,
-                    ));
                 }
+                if selected {
+                    self.definitions.insert(name, body.join("\n"));
+                }
+                continue;
             }
+            self.logical_line(line, loc, depth, 0);
         }
-        Ok(())
     }
 
-    fn include(&mut self, pattern: &str, including: &Path, loc: Loc, depth: usize) {
-        let here = |m: String| ConfigError::at_line(including, loc.line, m);
-        if depth >= MAX_INCLUDE_DEPTH {
-            self.errors.push(here(format!(
-                "includes nested deeper than {MAX_INCLUDE_DEPTH} (an include loop?)"
-            )));
+    /// The name of a multiline definition starting on `line`, and whether its `@`
+    /// condition (if any) selects it.
+    fn multiline_definition(&self, line: &str) -> Option<(String, bool)> {
+        let (text, selected) = match params::condition(line, &self.options.config_id) {
+            Condition::None => (line, true),
+            Condition::Selected(rest) => (rest, true),
+            // Still a definition to skip, with its continuation lines.
+            Condition::Skipped => (line.split_once(char::is_whitespace)?.1.trim_start(), false),
+        };
+        match params::definition(text) {
+            Some((name, "\\")) => Some((name.to_string(), selected)),
+            _ => None,
+        }
+    }
+
+    /// One line after comments are gone: conditions, definitions, repetition and
+    /// substitution, then words (or an include). `round` counts substitutions so far.
+    fn logical_line(&mut self, line: &str, loc: Loc, depth: usize, round: usize) {
+        let line = match params::condition(line, &self.options.config_id) {
+            Condition::None => line,
+            Condition::Selected(rest) => rest,
+            Condition::Skipped => return,
+        };
+        if line.is_empty() {
             return;
         }
-        let base = including.parent().unwrap_or(Path::new("."));
-        let full = base.join(pattern);
-        let paths = if has_wildcard(pattern) {
-            match glob(&full) {
-                Ok(paths) => paths,
-                Err(e) => {
-                    self.errors
-                        .push(here(format!("cannot expand include `{pattern}`: {e}")));
+        if let Some((name, value)) = params::definition(line) {
+            self.definitions.insert(name.to_string(), value.to_string());
+            return;
+        }
+        match params::repeat(line) {
+            Ok(Some(repeat)) => {
+                for row in &repeat.rows {
+                    for (name, value) in repeat.names.iter().zip(row) {
+                        self.definitions.insert(name.clone(), value.clone());
+                    }
+                    self.logical_line(repeat.rest, loc, depth, round);
+                }
+                return;
+            }
+            Ok(None) => {}
+            Err(message) => {
+                self.error(loc, message);
+                return;
+            }
+        }
+        let pwd = self.pwd(loc);
+        let mut scope = params::Scope {
+            definitions: &self.definitions,
+            pwd: &pwd,
+            instance: &self.options.config_id,
+            random: &mut self.random,
+        };
+        match params::substitute(line, &mut scope) {
+            Ok(Some(expanded)) => {
+                if round >= params::MAX_ROUNDS {
+                    self.error(
+                        loc,
+                        "parameter substitution does not end (a definition that refers to \
+                         itself?)",
+                    );
                     return;
                 }
+                // A multiline value becomes several lines, each read in turn (so a
+                // definition on one line applies to the next).
+                for part in expanded.split('\n') {
+                    let part = part.trim();
+                    if !part.is_empty() {
+                        self.logical_line(part, loc, depth, round + 1);
+                    }
+                }
             }
+            Ok(None) => self.words(line, loc, depth),
+            Err(message) => self.error(loc, message),
+        }
+    }
+
+    /// `${_PWD}`: the absolute directory of the file `loc` is in.
+    fn pwd(&self, loc: Loc) -> String {
+        let file = self.files.get(loc.file).cloned().unwrap_or_default();
+        let dir = file.parent().unwrap_or(Path::new("."));
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
         } else {
-            vec![full]
+            dir
         };
-        for path in paths {
+        std::path::absolute(dir)
+            .unwrap_or_else(|_| dir.to_path_buf())
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    fn words(&mut self, line: &str, loc: Loc, depth: usize) {
+        // An include path may hold `{a,b}`, so it is taken before braces become tokens.
+        let (first, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+        if let Some(checks) = IncludeChecks::of(first) {
+            let rest = rest.trim();
+            let pattern = ['"', '\'']
+                .iter()
+                .find_map(|q| rest.strip_prefix(*q).and_then(|r| r.strip_suffix(*q)))
+                .unwrap_or(rest);
+            if pattern.is_empty() || (pattern == rest && rest.contains(char::is_whitespace)) {
+                self.error(loc, format!("`{first}` takes exactly one path"));
+            } else {
+                self.include(pattern, checks, loc, depth);
+            }
+            return;
+        }
+        match tokenize(line) {
+            Ok(tokens) => {
+                self.tokens
+                    .extend(tokens.into_iter().map(|token| (token, loc)));
+                self.tokens.push((Token::EndOfLine, loc));
+            }
+            Err(message) => self.error(loc, message),
+        }
+    }
+
+    fn include(&mut self, pattern: &str, checks: IncludeChecks, loc: Loc, depth: usize) {
+        if depth >= MAX_INCLUDE_DEPTH {
+            self.error(
+                loc,
+                format!("includes nested deeper than {MAX_INCLUDE_DEPTH} (an include loop?)"),
+            );
+            return;
+        }
+        let including = self.files.get(loc.file).cloned().unwrap_or_default();
+        let base = including.parent().unwrap_or(Path::new("."));
+        let alternatives = expand_braces(pattern);
+        let braced = alternatives.len() > 1;
+        let mut found = Vec::new();
+        for alternative in &alternatives {
+            let full = base.join(alternative);
+            let wildcard = has_wildcard(alternative);
+            let matches = if wildcard {
+                match glob(&full) {
+                    Ok(paths) => paths,
+                    Err(e) => {
+                        self.error(loc, format!("cannot expand include `{pattern}`: {e}"));
+                        return;
+                    }
+                }
+            } else if full.exists() {
+                vec![full]
+            } else {
+                Vec::new()
+            };
+            if matches.is_empty() {
+                let refused = (braced && checks.brace_match)
+                    || (wildcard && checks.wildcard_match)
+                    || (!wildcard && checks.literal_match);
+                if refused {
+                    self.error(
+                        loc,
+                        format!("include `{pattern}`: no file matches `{alternative}`"),
+                    );
+                } else if !wildcard {
+                    self.warn(
+                        loc,
+                        format!(
+                            "include `{pattern}`: no such file `{alternative}`, nothing included"
+                        ),
+                    );
+                }
+            }
+            found.extend(matches);
+        }
+        for path in found {
             match std::fs::read_to_string(&path) {
                 Ok(text) => self.lex_file(&text, &path, depth + 1),
-                Err(e) => self.errors.push(here(format!(
-                    "cannot read included file {}: {e}",
-                    path.display()
-                ))),
+                Err(e) if checks.readable => self.error(
+                    loc,
+                    format!("cannot read included file {}: {e}", path.display()),
+                ),
+                // keepalived's plain `include` logs an unreadable file and goes on.
+                Err(e) => self.warn(
+                    loc,
+                    format!(
+                        "cannot read included file {}: {e}; nothing included",
+                        path.display()
+                    ),
+                ),
             }
         }
     }
 }
 
-/// `Some` when the line's tokens are an `include` directive.
-fn include_pattern(tokens: &[(Token, Loc)]) -> Option<Result<String, String>> {
-    match tokens.first() {
-        Some((Token::Word(w), _)) if !w.quoted && w.text == "include" => {}
-        _ => return None,
+/// The line without its comment: `!` or `#` outside quotes starts one, also inside a word
+/// (`priority 100#main` is `priority 100`, as keepalived reads it).
+fn decomment(line: &str) -> &str {
+    let mut quote = None;
+    for (i, c) in line.char_indices() {
+        match (quote, c) {
+            (None, '"' | '\'') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (None, '!' | '#') => return &line[..i],
+            _ => {}
+        }
     }
-    Some(match tokens {
-        [_, (Token::Word(path), _)] => Ok(path.text.clone()),
-        _ => Err("`include` takes exactly one path".to_string()),
-    })
+    line
+}
+
+/// Splits a line into words and braces as keepalived 2.2.7 does: whitespace separates
+/// words, `{` and `}` are tokens of their own even inside a word, and a `"..."` or `'...'`
+/// string is a word of its own, also when it touches other text (`5"1"` is the two words
+/// `5` and `1`, whatever keepalived.conf(5) says). `!` or `#` outside quotes ends the line
+/// (they can come from `${_HASH}`/`${_BANG}`, which keepalived 2.2.7 also reads as
+/// comments).
+fn tokenize(line: &str) -> Result<Vec<Token>, String> {
+    let mut tokens = Vec::new();
+    let mut word = String::new();
+    let mut chars = line.chars();
+    let end_word = |word: &mut String, tokens: &mut Vec<Token>| {
+        if !word.is_empty() {
+            tokens.push(Token::Word(Word {
+                text: std::mem::take(word),
+                quoted: false,
+            }));
+        }
+    };
+    while let Some(c) = chars.next() {
+        match c {
+            c if c.is_whitespace() => end_word(&mut word, &mut tokens),
+            '{' | '}' => {
+                end_word(&mut word, &mut tokens);
+                tokens.push(if c == '{' { Token::Open } else { Token::Close });
+            }
+            '!' | '#' => break,
+            '"' | '\'' => {
+                end_word(&mut word, &mut tokens);
+                let mut text = String::new();
+                loop {
+                    match chars.next() {
+                        Some(q) if q == c => break,
+                        Some(other) => text.push(other),
+                        None => return Err(format!("unterminated {c} quote")),
+                    }
+                }
+                tokens.push(Token::Word(Word { text, quoted: true }));
+            }
+            c => word.push(c),
+        }
+    }
+    end_word(&mut word, &mut tokens);
+    Ok(tokens)
 }
 
 fn build_tree(source: &Source, tokens: Vec<(Token, Loc)>) -> Result<Vec<Statement>, ConfigErrors> {
@@ -255,6 +524,46 @@ fn build_tree(source: &Source, tokens: Vec<(Token, Loc)>) -> Result<Vec<Statemen
             .into());
     }
     Ok(current)
+}
+
+/// `a{b,c}d` becomes `abd`, `acd` (nested braces too); a pattern without braces is itself.
+fn expand_braces(pattern: &str) -> Vec<String> {
+    let Some(open) = pattern.find('{') else {
+        return vec![pattern.to_string()];
+    };
+    let mut depth = 0usize;
+    let mut close = None;
+    let mut commas = Vec::new();
+    for (i, c) in pattern[open..].char_indices() {
+        let at = open + i;
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    close = Some(at);
+                    break;
+                }
+            }
+            ',' if depth == 1 => commas.push(at),
+            _ => {}
+        }
+    }
+    let Some(close) = close else {
+        return vec![pattern.to_string()];
+    };
+    let (prefix, suffix) = (&pattern[..open], &pattern[close + 1..]);
+    let mut bounds = vec![open];
+    bounds.extend(&commas);
+    bounds.push(close);
+    let mut out = Vec::new();
+    for pair in bounds.windows(2) {
+        let middle = &pattern[pair[0] + 1..pair[1]];
+        for expanded in expand_braces(&format!("{prefix}{middle}{suffix}")) {
+            out.push(expanded);
+        }
+    }
+    out
 }
 
 fn has_wildcard(pattern: &str) -> bool {
@@ -333,10 +642,162 @@ mod tests {
     use super::*;
 
     fn tree(text: &str) -> Vec<Statement> {
-        read(text, Path::new("/nonexistent/k.conf"))
+        read(
+            text,
+            Path::new("/nonexistent/k.conf"),
+            &ReadOptions::default(),
+        )
+        .map_err(|e| e.to_string())
+        .unwrap()
+        .statements
+    }
+
+    fn with_id(text: &str, id: &str) -> Vec<Statement> {
+        let options = ReadOptions {
+            config_id: id.to_string(),
+        };
+        read(text, Path::new("/nonexistent/k.conf"), &options)
             .map_err(|e| e.to_string())
             .unwrap()
             .statements
+    }
+
+    /// Each statement as `LINE: word word [{ ... }]`.
+    fn show(statements: &[Statement]) -> Vec<String> {
+        statements
+            .iter()
+            .map(|s| {
+                let words: Vec<&str> = s.words.iter().map(|w| w.text.as_str()).collect();
+                match &s.block {
+                    Some(block) => format!(
+                        "{}: {} {{ {} }}",
+                        s.loc.line,
+                        words.join(" "),
+                        show(block).join("; ")
+                    ),
+                    None => format!("{}: {}", s.loc.line, words.join(" ")),
+                }
+            })
+            .collect()
+    }
+
+    /// A fresh directory for include tests.
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("vipd-lexer-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn comments_start_anywhere_outside_quotes_and_quotes_make_words_of_their_own() {
+        let s = show(&tree(
+            "a 100#x\nb 'x # y'!z\nc 5\"1\"0\nd VI_1{ 192.0.2.1}\n",
+        ));
+        assert_eq!(
+            s,
+            [
+                "1: a 100",
+                "2: b x # y",
+                "3: c 5 1 0",
+                "4: d VI_1 { 4: 192.0.2.1 }"
+            ]
+        );
+    }
+
+    #[test]
+    fn definitions_and_substitution() {
+        let s = show(&tree(
+            "$P=150\n$BASE=192.0.2.${SUB}\n$SUB=1\ni {\n priority $P\n vip ${BASE}0/24\n x $P/2\n}\n",
+        ));
+        assert_eq!(
+            s,
+            ["4: i { 5: priority 150; 6: vip 192.0.2.10/24; 7: x $P/2 }"]
+        );
+    }
+
+    #[test]
+    fn multiline_definitions_expand_to_several_lines() {
+        let text = "$INST= \\\nvrrp_instance VI_${N} { \\\n  @high priority 130 \\\n  @low priority 120 \\\n  virtual_router_id ${N} \\\n}\n$N=1\n$INST\n$N=2\n$INST\n";
+        let s = show(&with_id(text, "high"));
+        assert_eq!(
+            s,
+            [
+                "8: vrrp_instance VI_1 { 8: priority 130; 8: virtual_router_id 1 }",
+                "10: vrrp_instance VI_2 { 10: priority 130; 10: virtual_router_id 2 }"
+            ]
+        );
+        // A blank line ends a multiline definition, as in keepalived.
+        let s = show(&tree("$M= \\\n a 1 \\\n\nb 2\n$M\n"));
+        assert_eq!(s, ["4: b 2", "5: a 1"]);
+    }
+
+    #[test]
+    fn conditional_lines_follow_the_config_id() {
+        let text = "@lb1 router_id one\n@lb2 router_id two\n@^lb1 x not-one\n@lb1 $P=200\n@lb2 $P=100\np $P\n$IF=@lb1\n$IF y 1\n";
+        assert_eq!(
+            show(&with_id(text, "lb1")),
+            ["1: router_id one", "6: p 200", "8: y 1"]
+        );
+        assert_eq!(
+            show(&with_id(text, "lb2")),
+            ["2: router_id two", "3: x not-one", "6: p 100"]
+        );
+    }
+
+    #[test]
+    fn sequences_repeat_the_rest_of_the_line() {
+        let s = show(&tree("v {\n ~SEQ(N, 1, 3) 192.0.2.${N}\n}\n"));
+        assert_eq!(s, ["1: v { 2: 192.0.2.1; 2: 192.0.2.2; 2: 192.0.2.3 }"]);
+    }
+
+    #[test]
+    fn a_self_referring_definition_is_an_error() {
+        let e = read(
+            "$A=x $A\n$A\n",
+            Path::new("k.conf"),
+            &ReadOptions::default(),
+        )
+        .err()
+        .unwrap();
+        assert!(
+            e.to_string()
+                .starts_with("k.conf:2: parameter substitution"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn include_variants_and_braces() {
+        let dir = scratch("include");
+        std::fs::create_dir_all(dir.join("conf.d")).unwrap();
+        std::fs::write(dir.join("conf.d/a.conf"), "a 1\n").unwrap();
+        std::fs::write(dir.join("conf.d/b.conf"), "b 2\n").unwrap();
+        let main = dir.join("main.conf");
+        let read_main = |text: &str| read(text, &main, &ReadOptions::default());
+        let ok = read_main(
+            "include conf.d/*.conf\ninclude conf.d/{b,a}.conf\ninclude ${_PWD}/conf.d/a.conf\n",
+        )
+        .unwrap();
+        assert_eq!(
+            show(&ok.statements),
+            ["1: a 1", "1: b 2", "1: b 2", "1: a 1", "1: a 1"]
+        );
+        assert!(ok.warnings.is_empty());
+        // Plain include: a missing literal file is a warning, an empty glob nothing.
+        let lenient = read_main("include conf.d/none.conf\ninclude conf.d/*.none\n").unwrap();
+        assert_eq!(lenient.warnings.len(), 1, "{:?}", lenient.warnings);
+        assert!(lenient.warnings[0]
+            .to_string()
+            .contains(":1: warning: include"));
+        // includea: both are errors.
+        let e = read_main("includea conf.d/none.conf\nincludea conf.d/*.none\n").unwrap_err();
+        assert_eq!(e.len(), 2, "{e}");
+        // includem: only the literal path must match.
+        let e = read_main("includem conf.d/*.none\nincludem conf.d/none.conf\n").unwrap_err();
+        assert_eq!(e.len(), 1, "{e}");
+        assert!(e.to_string().contains("main.conf:2: include"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
@@ -358,11 +819,17 @@ mod tests {
 
     #[test]
     fn unbalanced_braces() {
-        let e = read("a {\n b 1\n", Path::new("k.conf")).err().unwrap();
+        let e = read("a {\n b 1\n", Path::new("k.conf"), &ReadOptions::default())
+            .err()
+            .unwrap();
         assert_eq!(e.to_string(), "k.conf:1: block of `a` is not closed");
-        let e = read("a 1\n}\n", Path::new("k.conf")).err().unwrap();
+        let e = read("a 1\n}\n", Path::new("k.conf"), &ReadOptions::default())
+            .err()
+            .unwrap();
         assert_eq!(e.to_string(), "k.conf:2: `}` without a matching `{`");
-        let e = read("a \"x\n", Path::new("k.conf")).err().unwrap();
+        let e = read("a \"x\n", Path::new("k.conf"), &ReadOptions::default())
+            .err()
+            .unwrap();
         assert_eq!(e.to_string(), "k.conf:1: unterminated \" quote");
     }
 

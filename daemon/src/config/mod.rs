@@ -7,22 +7,24 @@
 pub mod duration;
 mod error;
 mod keepalived;
+mod keywords;
 mod lexer;
 mod native;
+mod params;
 pub use crate::url;
 mod validate;
 mod vip;
 pub mod words;
 
-pub use error::{ConfigError, ConfigErrors};
-pub use keepalived::parse_keepalived;
-pub use native::{parse_native, to_toml};
+pub use error::{ConfigError, ConfigErrors, ConfigWarning};
+pub use keepalived::{parse_keepalived, read_keepalived};
+pub use native::{parse_native, read_native, to_toml, translate_check, translate_checks};
 pub use url::{HttpUrl, Scheme};
 pub use validate::warnings;
 pub use vip::{Scope, Vip};
 
 use serde::{Deserialize, Serialize};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -41,6 +43,37 @@ pub struct Config {
     pub checks: Vec<Check>,
     #[serde(default, rename = "sync_group")]
     pub sync_groups: Vec<SyncGroup>,
+    #[serde(default, rename = "garp_group", skip_serializing_if = "Vec::is_empty")]
+    pub garp_groups: Vec<GarpGroup>,
+}
+
+/// Pacing of gratuitous ARPs / unsolicited NAs on some interfaces instead of the global
+/// `garp.interval` / `garp.na_interval` (keepalived `garp_group`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GarpGroup {
+    pub interfaces: Vec<String>,
+    /// Pause between two gratuitous ARPs on one of these interfaces; zero = none.
+    #[serde(default, with = "duration::serde_text")]
+    pub interval: Duration,
+    /// Pause between two unsolicited NAs; zero = none.
+    #[serde(default, with = "duration::serde_text")]
+    pub na_interval: Duration,
+}
+
+impl Config {
+    /// (ARP, NA) pacing on `interface`: its garp group's (the first that names it and sets a
+    /// pause; keepalived drops a group without one), else the global settings.
+    pub fn garp_pacing(&self, interface: &str) -> (Duration, Duration) {
+        self.garp_groups
+            .iter()
+            .filter(|g| !(g.interval.is_zero() && g.na_interval.is_zero()))
+            .find(|g| g.interfaces.iter().any(|i| i == interface))
+            .map_or(
+                (self.global.garp.interval, self.global.garp.na_interval),
+                |g| (g.interval, g.na_interval),
+            )
+    }
 }
 
 /// Settings for all instances (keepalived `global_defs`).
@@ -65,6 +98,46 @@ pub struct Global {
     pub skip_check_adv_addr: bool,
     /// keepalived `max_auto_priority`; accepted, no effect in vipd.
     pub max_auto_priority: Option<i32>,
+    /// Instances start this long after vipd (keepalived `vrrp_startup_delay`): for links
+    /// that pass traffic at boot, stop, and come back. A reload does not delay again.
+    #[serde(
+        with = "duration::serde_text",
+        skip_serializing_if = "Duration::is_zero"
+    )]
+    pub startup_delay: Duration,
+    /// Group IPv4 adverts go to and are received on (keepalived `vrrp_mcast_group4`);
+    /// `None` = 224.0.0.18. See [`Global::group4`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mcast_group4: Option<Ipv4Addr>,
+    /// Group of IPv6 adverts (keepalived `vrrp_mcast_group6`); `None` = ff02::12.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mcast_group6: Option<Ipv6Addr>,
+    /// A master does not answer a lower-priority advert with one of its own (keepalived
+    /// `vrrp_lower_prio_no_advert`; always on in strict mode).
+    pub lower_prio_no_advert: bool,
+    /// A master sends one more advert before yielding to a higher priority (keepalived
+    /// `vrrp_higher_prio_send_advert`; off in strict mode).
+    pub higher_prio_send_advert: bool,
+    /// Adverts a backup misses before it takes over, 1..=100 (keepalived
+    /// `vrrp_down_timer_adverts`; RFC 5798: 3).
+    pub down_timer_adverts: u8,
+}
+
+/// VRRP group for IPv4 (RFC 5798 5.1.1.2).
+pub const DEFAULT_GROUP4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
+/// VRRP group for IPv6 (RFC 5798 5.1.2.2).
+pub const DEFAULT_GROUP6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
+
+impl Global {
+    /// The multicast group of IPv4 adverts.
+    pub fn group4(&self) -> Ipv4Addr {
+        self.mcast_group4.unwrap_or(DEFAULT_GROUP4)
+    }
+
+    /// The multicast group of IPv6 adverts.
+    pub fn group6(&self) -> Ipv6Addr {
+        self.mcast_group6.unwrap_or(DEFAULT_GROUP6)
+    }
 }
 
 impl Default for Global {
@@ -80,9 +153,18 @@ impl Default for Global {
             strict: false,
             skip_check_adv_addr: false,
             max_auto_priority: None,
+            startup_delay: Duration::ZERO,
+            mcast_group4: None,
+            mcast_group6: None,
+            lower_prio_no_advert: false,
+            higher_prio_send_advert: false,
+            down_timer_adverts: DEFAULT_DOWN_TIMER_ADVERTS,
         }
     }
 }
+
+/// RFC 5798: Master_Down_Interval = 3 x Master_Adver_Interval + Skew_Time.
+pub const DEFAULT_DOWN_TIMER_ADVERTS: u8 = 3;
 
 /// Gratuitous ARP / unsolicited neighbour advertisement settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -107,6 +189,30 @@ pub struct Garp {
     /// Pause between two unsolicited NAs on one interface (keepalived `vrrp_gna_interval`).
     #[serde(with = "duration::serde_text")]
     pub na_interval: Duration,
+    /// Messages per burst when a master hears a lower priority (keepalived
+    /// `vrrp_garp_lower_prio_repeat`); `None` = `master_repeat`. See [`Garp::lower_prio_repeat`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lower_prio_repeat: Option<u32>,
+    /// Second such burst this long later (keepalived `vrrp_garp_lower_prio_delay`); `None` =
+    /// `master_delay`, zero = none.
+    #[serde(
+        with = "duration::serde_text_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub lower_prio_delay: Option<Duration>,
+}
+
+impl Garp {
+    /// Messages per burst after hearing a lower priority as master (keepalived's default:
+    /// as many as on becoming master).
+    pub fn lower_prio_repeat(&self) -> u32 {
+        self.lower_prio_repeat.unwrap_or(self.master_repeat)
+    }
+
+    /// Delay of the second lower-priority burst (default: `master_delay`); zero = none.
+    pub fn lower_prio_delay(&self) -> Duration {
+        self.lower_prio_delay.unwrap_or(self.master_delay)
+    }
 }
 
 impl Default for Garp {
@@ -118,6 +224,8 @@ impl Default for Garp {
             master_refresh_repeat: 1,
             interval: Duration::ZERO,
             na_interval: Duration::ZERO,
+            lower_prio_repeat: None,
+            lower_prio_delay: None,
         }
     }
 }
@@ -140,6 +248,13 @@ pub struct GarpOverride {
     pub master_refresh: Option<Duration>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub master_refresh_repeat: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lower_prio_repeat: Option<u32>,
+    #[serde(
+        with = "duration::serde_text_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub lower_prio_delay: Option<Duration>,
 }
 
 impl GarpOverride {
@@ -199,12 +314,40 @@ pub struct Instance {
     pub auth_pass: Option<String>,
     #[serde(default)]
     pub vips: Vec<Vip>,
+    /// Addresses added and removed with the VIPs but not listed in adverts, of either family
+    /// (keepalived `virtual_ipaddress_excluded`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excluded_vips: Vec<Vip>,
     /// Source address of adverts (keepalived `unicast_src_ip` / `mcast_src_ip`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_address: Option<IpAddr>,
     /// Send adverts to these addresses instead of the multicast group.
     #[serde(default)]
     pub unicast_peers: Vec<IpAddr>,
+    /// Accept unicast adverts only from `unicast_peers` (keepalived `check_unicast_src`,
+    /// which vipd does by default).
+    #[serde(default = "default_true")]
+    pub check_unicast_src: bool,
+    /// TTL / hop limit of the unicast adverts sent (keepalived `unicast_ttl`, default 255).
+    /// Below 255 it declares peers behind routers: received unicast adverts are then
+    /// accepted whatever their TTL (still only from the peers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unicast_ttl: Option<u8>,
+    /// TTL / hop limit ranges the adverts of some peers must arrive with, instead of the
+    /// rule above (keepalived `unicast_peer { ADDRESS min_ttl N max_ttl M }`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unicast_peer_ttl: Vec<PeerTtl>,
+    /// With no `unicast_peers`, stay in FAULT instead of falling back to multicast (keepalived
+    /// `unicast_fault_no_peer`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unicast_fault_no_peer: bool,
+    /// This instance's multicast group instead of the global one (keepalived
+    /// `mcast_dst_ip`); instances on different groups may share a VRID on one interface.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcast_group: Option<IpAddr>,
+    /// Overrides [`Global::down_timer_adverts`] (keepalived `down_timer_adverts`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub down_timer_adverts: Option<u8>,
     /// Checks (not of kind `file`) whose state changes this instance's priority.
     #[serde(default)]
     pub track_checks: Vec<TrackCheck>,
@@ -220,6 +363,19 @@ pub struct Instance {
     /// Overrides [`Global::v3_checksum`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub v3_checksum: Option<V3Checksum>,
+    /// The instance ignores its own interface's link state (keepalived
+    /// `dont_track_primary`): a link going down does not put it in FAULT.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dont_track_primary: bool,
+    /// Overrides [`Global::strict`] for this instance (keepalived `strict_mode`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strict: Option<bool>,
+    /// Overrides [`Global::lower_prio_no_advert`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lower_prio_no_advert: Option<bool>,
+    /// Overrides [`Global::higher_prio_send_advert`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub higher_prio_send_advert: Option<bool>,
 }
 
 fn default_priority() -> u8 {
@@ -249,15 +405,31 @@ impl Instance {
             preempt_delay: Duration::ZERO,
             auth_pass: None,
             vips: Vec::new(),
+            excluded_vips: Vec::new(),
             source_address: None,
             unicast_peers: Vec::new(),
+            check_unicast_src: true,
+            unicast_ttl: None,
+            unicast_peer_ttl: Vec::new(),
+            unicast_fault_no_peer: false,
+            mcast_group: None,
+            down_timer_adverts: None,
             track_checks: Vec::new(),
             track_interfaces: Vec::new(),
             track_files: Vec::new(),
             notify: Notify::default(),
             garp: GarpOverride::default(),
             v3_checksum: None,
+            dont_track_primary: false,
+            strict: None,
+            lower_prio_no_advert: None,
+            higher_prio_send_advert: None,
         }
+    }
+
+    /// Strict RFC mode for this instance: its own `strict`, else [`Global::strict`].
+    pub fn strict(&self, global: &Global) -> bool {
+        self.strict.unwrap_or(global.strict)
     }
 
     /// True when the instance carries IPv6 (judged by its VIPs, else its peers/source).
@@ -286,9 +458,19 @@ impl Instance {
         vip.interface.as_deref().unwrap_or(&self.interface)
     }
 
-    /// GARP settings with this instance's overrides applied.
+    /// GARP settings with this instance's overrides applied. The lower-priority settings come
+    /// out resolved as keepalived resolves them: the instance's, else the global ones, else the
+    /// global `master_repeat`/`master_delay`; none in strict mode.
     pub fn garp(&self, global: &Global) -> Garp {
         let g = &global.garp;
+        let (lower_prio_repeat, lower_prio_delay) = if global.strict {
+            (0, Duration::ZERO)
+        } else {
+            (
+                self.garp.lower_prio_repeat.unwrap_or(g.lower_prio_repeat()),
+                self.garp.lower_prio_delay.unwrap_or(g.lower_prio_delay()),
+            )
+        };
         Garp {
             master_delay: self.garp.master_delay.unwrap_or(g.master_delay),
             master_repeat: self.garp.master_repeat.unwrap_or(g.master_repeat),
@@ -299,7 +481,52 @@ impl Instance {
                 .unwrap_or(g.master_refresh_repeat),
             interval: g.interval,
             na_interval: g.na_interval,
+            lower_prio_repeat: Some(lower_prio_repeat),
+            lower_prio_delay: Some(lower_prio_delay),
         }
+    }
+
+    /// Whether a master stays silent on hearing a lower priority (always in strict mode).
+    pub fn lower_prio_no_advert(&self, global: &Global) -> bool {
+        global.strict
+            || self
+                .lower_prio_no_advert
+                .unwrap_or(global.lower_prio_no_advert)
+    }
+
+    /// Whether a master advertises once more before yielding (never in strict mode).
+    pub fn higher_prio_send_advert(&self, global: &Global) -> bool {
+        !global.strict
+            && self
+                .higher_prio_send_advert
+                .unwrap_or(global.higher_prio_send_advert)
+    }
+
+    /// The multicast group of this instance's adverts; `None` for unicast.
+    pub fn group(&self, global: &Global) -> Option<IpAddr> {
+        if !self.unicast_peers.is_empty() {
+            return None;
+        }
+        Some(self.mcast_group.unwrap_or(if self.is_ipv6() {
+            IpAddr::V6(global.group6())
+        } else {
+            IpAddr::V4(global.group4())
+        }))
+    }
+
+    /// `unicast_fault_no_peer` without any peer: the instance must not run.
+    pub fn lacks_unicast_peers(&self) -> bool {
+        self.unicast_fault_no_peer && self.unicast_peers.is_empty()
+    }
+
+    /// Adverts a backup misses before it takes over.
+    pub fn down_timer_adverts(&self, global: &Global) -> u8 {
+        self.down_timer_adverts.unwrap_or(global.down_timer_adverts)
+    }
+
+    /// Every address the master holds: the VIPs, then the excluded ones.
+    pub fn all_vips(&self) -> impl Iterator<Item = &Vip> {
+        self.vips.iter().chain(self.excluded_vips.iter())
     }
 
     pub fn v3_checksum(&self, global: &Global) -> V3Checksum {
@@ -315,6 +542,45 @@ pub struct TrackCheck {
     /// Overrides the check's weight for this instance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight: Option<i32>,
+    /// Overrides the check's `reverse` for this instance (keepalived `reverse`/`noreverse`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reverse: Option<bool>,
+}
+
+impl TrackCheck {
+    pub fn new(check: &str) -> TrackCheck {
+        TrackCheck {
+            check: check.to_string(),
+            weight: None,
+            reverse: None,
+        }
+    }
+}
+
+/// The TTL / hop limits a unicast peer's adverts may arrive with (keepalived `min_ttl` /
+/// `max_ttl` after the peer's address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerTtl {
+    pub peer: IpAddr,
+    #[serde(default)]
+    pub min_ttl: u8,
+    #[serde(default = "max_ttl")]
+    pub max_ttl: u8,
+}
+
+fn max_ttl() -> u8 {
+    u8::MAX
+}
+
+impl Instance {
+    /// The TTL range configured for adverts from `peer`, if any.
+    pub fn peer_ttl(&self, peer: IpAddr) -> Option<(u8, u8)> {
+        self.unicast_peer_ttl
+            .iter()
+            .find(|p| p.peer == peer)
+            .map(|p| (p.min_ttl, p.max_ttl))
+    }
 }
 
 /// An interface whose link state this instance follows.
@@ -325,6 +591,13 @@ pub struct TrackInterface {
     /// 0 (default): link down puts the instance in FAULT. Otherwise keepalived weight rules.
     #[serde(default)]
     pub weight: i32,
+    /// keepalived `reverse`: the adjustment goes the other way (weight 0: FAULT while up).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub reverse: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// Commands run on state changes. `any` (keepalived `notify`) gets four extra
@@ -333,20 +606,59 @@ pub struct TrackInterface {
 #[serde(deny_unknown_fields, default)]
 pub struct Notify {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub master: Option<String>,
+    pub master: Option<NotifyScript>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub backup: Option<String>,
+    pub backup: Option<NotifyScript>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub fault: Option<String>,
+    pub fault: Option<NotifyScript>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub stop: Option<String>,
+    pub stop: Option<NotifyScript>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub any: Option<String>,
+    pub any: Option<NotifyScript>,
 }
 
 impl Notify {
     pub fn is_empty(&self) -> bool {
         *self == Notify::default()
+    }
+}
+
+/// A notification command, optionally with its own user and group (keepalived
+/// `notify_master CMD USER [GROUP]`); otherwise `script_user`/`script_group` apply. Written
+/// in TOML as the command string, or as `{ command = "...", user = "...", group = "..." }`.
+/// Dereferences to the command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "native::NotifyScriptForm", into = "native::NotifyScriptForm")]
+pub struct NotifyScript {
+    pub command: String,
+    pub user: Option<String>,
+    pub group: Option<String>,
+}
+
+impl From<&str> for NotifyScript {
+    fn from(command: &str) -> Self {
+        NotifyScript {
+            command: command.to_string(),
+            user: None,
+            group: None,
+        }
+    }
+}
+
+impl From<String> for NotifyScript {
+    fn from(command: String) -> Self {
+        NotifyScript {
+            command,
+            user: None,
+            group: None,
+        }
+    }
+}
+
+impl std::ops::Deref for NotifyScript {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.command
     }
 }
 
@@ -369,6 +681,8 @@ pub struct Check {
     pub weight: i32,
     /// Start in the failed state.
     pub init_fail: bool,
+    /// keepalived `weight N reverse`: instances tracking it adjust the other way by default.
+    pub reverse: bool,
 }
 
 impl Check {
@@ -383,6 +697,7 @@ impl Check {
             fall: 1,
             weight: 0,
             init_fail: false,
+            reverse: false,
         }
     }
 
@@ -416,6 +731,78 @@ pub enum CheckKind {
     File { path: PathBuf },
     /// OK while the interface is up.
     Interface { name: String },
+    /// OK while the number of matching processes is within the quorum (keepalived
+    /// `vrrp_track_process`).
+    Process(ProcessCheck),
+}
+
+/// Which processes a process check counts, and how many it wants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessCheck {
+    /// The process name, or argv[0] with `match_by = Command`.
+    pub process: String,
+    pub match_by: ProcessMatch,
+    /// `Command` only: the parameters to match.
+    pub args: Vec<String>,
+    /// `Command` only.
+    pub param_match: ParamMatch,
+    /// Fewest matching processes that are OK (keepalived `quorum`, default 1).
+    pub quorum: u32,
+    /// Most matching processes that are OK (keepalived `quorum_max`; `u32::MAX`: no limit).
+    pub quorum_max: u32,
+    /// How long a gained (by a new process) or lost quorum must hold before it counts.
+    pub fork_delay: Duration,
+    /// How long a lost (by a process exiting) or regained quorum must hold before it counts.
+    pub terminate_delay: Duration,
+}
+
+impl ProcessCheck {
+    /// At least one process with this name.
+    pub fn named(process: &str) -> ProcessCheck {
+        ProcessCheck {
+            process: process.to_string(),
+            match_by: ProcessMatch::Name,
+            args: Vec::new(),
+            param_match: ParamMatch::Any,
+            quorum: 1,
+            quorum_max: u32::MAX,
+            fork_delay: Duration::ZERO,
+            terminate_delay: Duration::ZERO,
+        }
+    }
+}
+
+/// How a process check compares processes with `process`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProcessMatch {
+    /// The process name (`comm`, at most 15 bytes) equals it (keepalived's default,
+    /// `killall -0`, `pgrep -x`).
+    #[default]
+    Name,
+    /// The process name contains it (`pgrep NAME`).
+    NameContains,
+    /// `pidof NAME`: argv[0] or its base name equals it.
+    Pidof,
+    /// `pidof -x NAME`: also the script an interpreter runs.
+    PidofScripts,
+    /// argv[0] equals it and the parameters match (keepalived `full_command`).
+    Command,
+}
+
+/// keepalived `param_match` for `match_by = Command`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum ParamMatch {
+    /// Any parameters.
+    #[default]
+    Any,
+    /// Exactly `args`.
+    Exact,
+    /// `args` first, more may follow.
+    Partial,
+    /// Like `Partial`; the last of `args` may be a prefix.
+    Initial,
 }
 
 impl CheckKind {
@@ -440,6 +827,7 @@ impl CheckKind {
             CheckKind::Http { .. } => "http",
             CheckKind::File { .. } => "file",
             CheckKind::Interface { .. } => "interface",
+            CheckKind::Process(_) => "process",
         }
     }
 }
@@ -452,6 +840,15 @@ pub struct SyncGroup {
     pub instances: Vec<String>,
     #[serde(default, skip_serializing_if = "Notify::is_empty")]
     pub notify: Notify,
+    /// Checks every member tracks (keepalived `track_script`/`track_process` in the group).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub track_checks: Vec<TrackCheck>,
+    /// File checks every member tracks (keepalived `track_file` in the group).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub track_files: Vec<TrackCheck>,
+    /// Interfaces every member tracks (keepalived `track_interface` in the group).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub track_interfaces: Vec<TrackInterface>,
 }
 
 /// True when `path` names a native file (`*.toml`); anything else is read as keepalived.conf.
@@ -459,28 +856,98 @@ pub fn is_native_path(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "toml")
 }
 
+/// A configuration as read, with what vipd accepted but wants the user to know: keywords
+/// it ignores or reads differently from keepalived, unknown words, semantic differences.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub config: Config,
+    /// In file order for keepalived.conf (parse-time ones first), then semantic ones.
+    pub warnings: Vec<ConfigWarning>,
+    /// Where items were written (keepalived.conf): field path as in validation problems
+    /// (`check[2]`, `instance[0].notify.master`) -> file and line.
+    pub locations: std::collections::BTreeMap<String, (PathBuf, usize)>,
+}
+
+impl Loaded {
+    /// A warning about the item at `path`, pinned to the line of it (or of the nearest
+    /// enclosing item) when known, else to `file`.
+    pub fn warning_at(&self, file: &Path, path: &str, message: impl Into<String>) -> ConfigWarning {
+        let mut at = path;
+        loop {
+            if let Some((f, line)) = self.locations.get(at) {
+                return ConfigWarning::at_line(f, *line, message);
+            }
+            match at.rfind(['.', '[']) {
+                Some(cut) => at = &at[..cut],
+                None => return ConfigWarning::in_file(file, message),
+            }
+        }
+    }
+}
+
+/// How to read a keepalived.conf beyond its text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// keepalived's config id (`-i`): lines `@ID ...` are read only when ID matches it,
+    /// lines `@^ID ...` only when it does not. keepalived's default is the host name up to
+    /// its first dot.
+    pub config_id: String,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            config_id: default_config_id(),
+        }
+    }
+}
+
+/// The host name up to its first dot, as keepalived's default config id.
+pub fn default_config_id() -> String {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    name.trim().split('.').next().unwrap_or("").to_string()
+}
+
 /// Reads and validates a configuration file.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    read(path, &ReadOptions::default()).map(|loaded| loaded.config)
+}
+
+/// Reads and validates a configuration file, keeping the warnings.
+pub fn read(path: &Path, options: &ReadOptions) -> Result<Loaded, ConfigErrors> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError::in_file(path, format!("cannot read: {e}")))?;
     if is_native_path(path) {
-        parse_native(&text, path)
+        read_native(&text, path)
     } else {
-        parse_keepalived(&text, path)
+        read_keepalived(&text, path, options)
     }
 }
 
 /// Loads the first of [`DEFAULT_PATHS`] that exists.
 pub fn load_default() -> Result<(PathBuf, Config), ConfigErrors> {
+    read_default(&ReadOptions::default()).map(|(path, loaded)| (path, loaded.config))
+}
+
+/// Reads the first of [`DEFAULT_PATHS`] that exists, keeping the warnings.
+pub fn read_default(options: &ReadOptions) -> Result<(PathBuf, Loaded), ConfigErrors> {
     let candidates: Vec<PathBuf> = DEFAULT_PATHS.iter().map(PathBuf::from).collect();
-    load_first(&candidates)
+    read_first(&candidates, options)
 }
 
 /// Loads the first existing file of `candidates`.
 pub fn load_first(candidates: &[PathBuf]) -> Result<(PathBuf, Config), ConfigErrors> {
+    read_first(candidates, &ReadOptions::default()).map(|(path, loaded)| (path, loaded.config))
+}
+
+/// Reads the first existing file of `candidates`, keeping the warnings.
+pub fn read_first(
+    candidates: &[PathBuf],
+    options: &ReadOptions,
+) -> Result<(PathBuf, Loaded), ConfigErrors> {
     for path in candidates {
         if path.exists() {
-            return load(path).map(|cfg| (path.clone(), cfg));
+            return read(path, options).map(|loaded| (path.clone(), loaded));
         }
     }
     let tried: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();

@@ -4,6 +4,7 @@
 
 use super::{CheckKind, Config, Instance};
 use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 use std::time::Duration;
 
 /// One validation failure, about the field at `path`.
@@ -37,7 +38,7 @@ pub fn problems(cfg: &Config) -> Vec<Problem> {
     check_global(cfg, &mut out);
     check_checks(cfg, &mut out);
     let mut names = HashSet::new();
-    let mut routers: HashMap<(&str, u8, bool), &str> = HashMap::new();
+    let mut routers: HashMap<(&str, u8, bool, Option<IpAddr>), &str> = HashMap::new();
     for (i, instance) in cfg.instances.iter().enumerate() {
         let at = format!("instance[{i}]");
         if !names.insert(instance.name.as_str()) {
@@ -46,10 +47,12 @@ pub fn problems(cfg: &Config) -> Vec<Problem> {
                 format!("instance name `{}` is used twice", instance.name),
             );
         }
+        // Instances on different multicast groups are different virtual routers.
         let key = (
             instance.interface.as_str(),
             instance.vrid,
             instance.is_ipv6(),
+            instance.group(&cfg.global),
         );
         if let Some(other) = routers.insert(key, &instance.name) {
             out.add(
@@ -72,6 +75,28 @@ fn check_global(cfg: &Config, out: &mut Problems) {
         out.add(
             "global.vrrp_version",
             format!("VRRP version {} is not 2 or 3", g.vrrp_version),
+        );
+    }
+    if let Some(group) = g.mcast_group4 {
+        if !group.is_multicast() {
+            out.add(
+                "global.mcast_group4",
+                format!("{group} is not an IPv4 multicast address (224.0.0.0/4)"),
+            );
+        }
+    }
+    if let Some(group) = g.mcast_group6 {
+        if !group.is_multicast() {
+            out.add(
+                "global.mcast_group6",
+                format!("{group} is not an IPv6 multicast address (ff00::/8)"),
+            );
+        }
+    }
+    if !(1..=100).contains(&g.down_timer_adverts) {
+        out.add(
+            "global.down_timer_adverts",
+            format!("{} is not in 1..=100", g.down_timer_adverts),
         );
     }
     if let Some(p) = g.max_auto_priority {
@@ -114,10 +139,7 @@ fn check_checks(cfg: &Config, out: &mut Problems) {
         if check.fall == 0 {
             out.add(format!("{at}.fall"), "fall must be at least 1");
         }
-        let range = match check.kind {
-            CheckKind::File { .. } => FILE_WEIGHT_RANGE,
-            _ => WEIGHT_RANGE,
-        };
+        let range = weight_range(&check.kind);
         if !range.contains(&check.weight) {
             out.add(
                 format!("{at}.weight"),
@@ -165,8 +187,27 @@ fn check_checks(cfg: &Config, out: &mut Problems) {
             CheckKind::Interface { name } if name.is_empty() => {
                 out.add(format!("{at}.interface"), "the interface name is empty")
             }
+            CheckKind::Process(p) => {
+                if p.process.is_empty() {
+                    out.add(format!("{at}.process"), "the process name is empty");
+                }
+                if p.quorum > p.quorum_max {
+                    out.add(
+                        format!("{at}.quorum"),
+                        format!("quorum {} is above quorum_max {}", p.quorum, p.quorum_max),
+                    );
+                }
+            }
             _ => {}
         }
+    }
+}
+
+/// keepalived: files and processes take -254..=254, the others -253..=253.
+fn weight_range(kind: &CheckKind) -> std::ops::RangeInclusive<i32> {
+    match kind {
+        CheckKind::File { .. } | CheckKind::Process(_) => FILE_WEIGHT_RANGE,
+        _ => WEIGHT_RANGE,
     }
 }
 
@@ -228,6 +269,31 @@ fn check_instance(cfg: &Config, inst: &Instance, at: &str, out: &mut Problems) {
             );
         }
     }
+    // Excluded addresses are never in an advert, so either family is fine.
+    for (j, vip) in inst.excluded_vips.iter().enumerate() {
+        if !seen.insert(vip.address) {
+            out.add(
+                format!("{at}.excluded_vips[{j}]"),
+                format!("address {} is listed twice", vip.address),
+            );
+        }
+    }
+    if let Some(group) = inst.mcast_group {
+        if !group.is_multicast() || group.is_ipv6() != ipv6 {
+            out.add(
+                format!("{at}.mcast_group"),
+                format!("{group} is not an {} multicast address", family(ipv6)),
+            );
+        }
+    }
+    if let Some(n) = inst.down_timer_adverts {
+        if !(1..=100).contains(&n) {
+            out.add(
+                format!("{at}.down_timer_adverts"),
+                format!("{n} is not in 1..=100"),
+            );
+        }
+    }
     if let Some(src) = inst.source_address {
         if src.is_ipv6() != ipv6 {
             out.add(
@@ -236,6 +302,24 @@ fn check_instance(cfg: &Config, inst: &Instance, at: &str, out: &mut Problems) {
                     "source address {src} is {} but the instance is {}",
                     family(!ipv6),
                     family(ipv6)
+                ),
+            );
+        }
+    }
+    for (j, range) in inst.unicast_peer_ttl.iter().enumerate() {
+        let at = format!("{at}.unicast_peer_ttl[{j}]");
+        if !inst.unicast_peers.contains(&range.peer) {
+            out.add(
+                at.clone(),
+                format!("{} is not one of the instance's unicast_peers", range.peer),
+            );
+        }
+        if range.min_ttl > range.max_ttl {
+            out.add(
+                at,
+                format!(
+                    "min_ttl {} is above max_ttl {}",
+                    range.min_ttl, range.max_ttl
                 ),
             );
         }
@@ -287,40 +371,52 @@ fn check_instance(cfg: &Config, inst: &Instance, at: &str, out: &mut Problems) {
         if pass.is_empty() {
             out.add(format!("{at}.auth_pass"), "the password is empty");
         }
-        if version == 3 && cfg.global.strict {
+        if version == 3 && inst.strict(&cfg.global) {
             out.add(
                 format!("{at}.auth_pass"),
                 "strict mode: VRRPv3 has no authentication; remove it",
             );
         }
     }
-    if cfg.global.strict {
-        if !inst.unicast_peers.is_empty() {
-            out.add(
-                format!("{at}.unicast_peers"),
-                "strict mode does not allow unicast peers",
-            );
-        }
-        if inst.vips.is_empty() {
-            out.add(
-                format!("{at}.vips"),
-                "strict mode needs at least one virtual address",
-            );
-        }
+    if inst.strict(&cfg.global) && inst.vips.is_empty() {
+        out.add(
+            format!("{at}.vips"),
+            "strict mode needs at least one virtual address",
+        );
     }
-    for (j, track) in inst.track_checks.iter().enumerate() {
+    check_track_lists(
+        cfg,
+        &inst.track_checks,
+        &inst.track_files,
+        &inst.track_interfaces,
+        at,
+        out,
+    );
+}
+
+/// What an instance or a sync group tracks refers to existing checks of the right kind.
+fn check_track_lists(
+    cfg: &Config,
+    track_checks: &[super::TrackCheck],
+    track_files: &[super::TrackCheck],
+    track_interfaces: &[super::TrackInterface],
+    at: &str,
+    out: &mut Problems,
+) {
+    for (j, track) in track_checks.iter().enumerate() {
         let path = format!("{at}.track_checks[{j}]");
+        let mut range = WEIGHT_RANGE;
         match cfg.checks.iter().find(|c| c.name == track.check) {
             None => out.add(path.clone(), format!("unknown check `{}`", track.check)),
             Some(c) if matches!(c.kind, CheckKind::File { .. }) => out.add(
                 path.clone(),
                 format!("`{}` is a file check; track it with track_files", c.name),
             ),
-            Some(_) => {}
+            Some(c) => range = weight_range(&c.kind),
         }
-        check_weight(track.weight, WEIGHT_RANGE, &path, out);
+        check_weight(track.weight, range, &path, out);
     }
-    for (j, track) in inst.track_files.iter().enumerate() {
+    for (j, track) in track_files.iter().enumerate() {
         let path = format!("{at}.track_files[{j}]");
         match cfg.checks.iter().find(|c| c.name == track.check) {
             None => out.add(
@@ -338,7 +434,7 @@ fn check_instance(cfg: &Config, inst: &Instance, at: &str, out: &mut Problems) {
         }
         check_weight(track.weight, FILE_WEIGHT_RANGE, &path, out);
     }
-    for (j, track) in inst.track_interfaces.iter().enumerate() {
+    for (j, track) in track_interfaces.iter().enumerate() {
         let path = format!("{at}.track_interfaces[{j}]");
         if track.name.is_empty() {
             out.add(path.clone(), "the interface name is empty");
@@ -381,6 +477,14 @@ fn check_sync_groups(cfg: &Config, out: &mut Problems) {
         if group.instances.is_empty() {
             out.add(format!("{at}.instances"), "a sync group needs instances");
         }
+        check_track_lists(
+            cfg,
+            &group.track_checks,
+            &group.track_files,
+            &group.track_interfaces,
+            &at,
+            out,
+        );
         for (j, member) in group.instances.iter().enumerate() {
             let path = format!("{at}.instances[{j}]");
             if !cfg.instances.iter().any(|i| &i.name == member) {
@@ -400,49 +504,96 @@ fn check_sync_groups(cfg: &Config, out: &mut Problems) {
 }
 
 /// Things that are valid but behave differently from what the file may suggest, or from
-/// keepalived. `vipd check` prints them; the daemon logs them at start.
+/// keepalived. `vipd check` prints them; the daemon logs them at start and on reload.
 pub fn warnings(cfg: &Config) -> Vec<String> {
-    let mut out = Vec::new();
+    warning_problems(cfg)
+        .into_iter()
+        .map(|p| p.message)
+        .collect()
+}
+
+/// [`warnings`] with the field each one is about, so the readers can name its line.
+pub fn warning_problems(cfg: &Config) -> Vec<Problem> {
+    let mut out = Problems(Vec::new());
     if cfg.instances.is_empty() {
-        out.push("no instances are configured".to_string());
+        out.add("", "no instances are configured");
     }
     if cfg.global.max_auto_priority.is_some() {
-        out.push("max_auto_priority has no effect in vipd".to_string());
+        out.add(
+            "global.max_auto_priority",
+            "max_auto_priority has no effect in vipd",
+        );
     }
-    for inst in &cfg.instances {
+    for (i, inst) in cfg.instances.iter().enumerate() {
+        let at = format!("instance[{i}]");
         let name = &inst.name;
         if !inst.preempt && inst.initial_state == super::InitialState::Master {
-            out.push(format!(
-                "instance `{name}`: keepalived ignores nopreempt with state MASTER; vipd \
-                 honours it (the instance will not preempt)"
-            ));
+            out.add(
+                format!("{at}.preempt"),
+                format!(
+                    "instance `{name}`: keepalived ignores nopreempt with state MASTER; vipd \
+                     honours it (the instance will not preempt)"
+                ),
+            );
         }
         if !inst.preempt && inst.priority == 255 {
-            out.push(format!(
-                "instance `{name}`: priority 255 (address owner) always takes over; \
-                 nopreempt has no effect"
-            ));
+            out.add(
+                format!("{at}.preempt"),
+                format!(
+                    "instance `{name}`: priority 255 (address owner) always takes over; \
+                     nopreempt has no effect"
+                ),
+            );
         }
         if inst.vips.is_empty() {
-            out.push(format!("instance `{name}` has no virtual addresses"));
+            out.add(
+                at.clone(),
+                format!("instance `{name}` has no virtual addresses"),
+            );
+        }
+        if inst.strict(&cfg.global) && inst.priority != 255 {
+            out.add(
+                format!("{at}.strict"),
+                format!(
+                    "instance `{name}`: keepalived's strict mode also drops traffic addressed \
+                     to the VIPs unless the priority is 255 (no_accept, with nftables rules); \
+                     vipd adds no firewall rules, so the VIPs accept traffic"
+                ),
+            );
+        }
+        if inst.lacks_unicast_peers() {
+            out.add(
+                format!("{at}.unicast_fault_no_peer"),
+                format!(
+                    "instance `{name}`: unicast_fault_no_peer and no unicast peers: it stays \
+                     in FAULT"
+                ),
+            );
         }
         if let Some(pass) = &inst.auth_pass {
             if inst.version(&cfg.global) == 3 {
-                out.push(format!(
-                    "instance `{name}`: VRRPv3 has no authentication; the password is not used"
-                ));
-            } else if cfg.global.strict {
-                out.push(format!(
-                    "instance `{name}`: keepalived ignores authentication in strict mode; vipd \
-                     sends and checks the password, so every router must have it"
-                ));
+                out.add(
+                    format!("{at}.auth_pass"),
+                    format!(
+                        "instance `{name}`: VRRPv3 has no authentication; the password is not used"
+                    ),
+                );
+            } else if inst.strict(&cfg.global) {
+                out.add(
+                    format!("{at}.auth_pass"),
+                    format!(
+                        "instance `{name}`: keepalived ignores authentication in strict mode; vipd \
+                         sends and checks the password, so every router must have it"
+                    ),
+                );
             }
             if pass.len() > 8 {
-                out.push(format!(
-                    "instance `{name}`: only the first 8 bytes of the password are used"
-                ));
+                out.add(
+                    format!("{at}.auth_pass"),
+                    format!("instance `{name}`: only the first 8 bytes of the password are used"),
+                );
             }
         }
     }
-    out
+    out.0
 }

@@ -2,12 +2,15 @@
 //! update their caches to the new master at once.
 //!
 //! Frames are built by pure functions (tested on bytes) and sent whole on an `AF_PACKET`
-//! socket.
+//! socket. [`AnnouncePacer`] spaces them out on each interface as keepalived's
+//! `vrrp_garp_interval` / `vrrp_gna_interval` do.
 
+use std::collections::{BTreeMap, VecDeque};
 use std::io;
 use std::mem::size_of;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::{Duration, Instant};
 
 use pnet_base::MacAddr;
 use pnet_packet::arp::{ArpHardwareTypes, ArpOperations, MutableArpPacket};
@@ -228,6 +231,104 @@ impl Announcer {
     }
 }
 
+/// One gratuitous ARP or unsolicited NA waiting for its turn.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingAnnouncement {
+    /// Name of the instance it is for.
+    pub owner: String,
+    pub ifindex: u32,
+    pub address: IpAddr,
+}
+
+/// Messages of one kind (ARP or NA) on one interface.
+#[derive(Debug, Default)]
+struct Lane {
+    queue: VecDeque<(String, IpAddr)>,
+    interval: Duration,
+    /// The next message may not leave before this.
+    not_before: Option<Instant>,
+}
+
+/// Spaces announcements as keepalived does: two gratuitous ARPs on one interface are at least
+/// `vrrp_garp_interval` apart, two unsolicited NAs at least `vrrp_gna_interval`; interfaces
+/// and the two kinds do not wait for each other. With a zero interval everything goes at
+/// once, at most [`AnnouncePacer::BATCH`] per call so a huge burst never holds up the event
+/// loop, and at most [`AnnouncePacer::MAX_QUEUED`] wait (more are dropped).
+#[derive(Debug, Default)]
+pub struct AnnouncePacer {
+    lanes: BTreeMap<(u32, bool), Lane>,
+    queued: usize,
+}
+
+impl AnnouncePacer {
+    pub const MAX_QUEUED: usize = 65_536;
+    pub const BATCH: usize = 256;
+
+    /// Queues one message, `interval` being the pacing of its kind on that interface.
+    /// False when the queue is full and the message was dropped.
+    pub fn push(&mut self, owner: &str, ifindex: u32, address: IpAddr, interval: Duration) -> bool {
+        if self.queued >= Self::MAX_QUEUED {
+            return false;
+        }
+        let lane = self.lanes.entry((ifindex, address.is_ipv6())).or_default();
+        lane.interval = interval;
+        lane.queue.push_back((owner.to_string(), address));
+        self.queued += 1;
+        true
+    }
+
+    /// The messages that may leave at `now`, in the order they were queued per lane.
+    pub fn due(&mut self, now: Instant) -> Vec<PendingAnnouncement> {
+        let mut out = Vec::new();
+        for (&(ifindex, _), lane) in &mut self.lanes {
+            while out.len() < Self::BATCH && lane.not_before.is_none_or(|t| t <= now) {
+                let Some((owner, address)) = lane.queue.pop_front() else {
+                    break;
+                };
+                lane.not_before = (!lane.interval.is_zero()).then(|| later(now, lane.interval));
+                out.push(PendingAnnouncement {
+                    owner,
+                    ifindex,
+                    address,
+                });
+            }
+        }
+        self.queued -= out.len();
+        self.lanes
+            .retain(|_, lane| !lane.queue.is_empty() || lane.not_before.is_some_and(|t| t > now));
+        out
+    }
+
+    /// When `due` has something to hand out next.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.lanes
+            .values()
+            .filter(|lane| !lane.queue.is_empty())
+            .map(|lane| lane.not_before)
+            .min()
+            .map(|at| at.unwrap_or_else(Instant::now))
+    }
+
+    /// Drops what is still queued for `owner` (it stopped being master).
+    pub fn cancel(&mut self, owner: &str) {
+        for lane in self.lanes.values_mut() {
+            let before = lane.queue.len();
+            lane.queue.retain(|(o, _)| o != owner);
+            self.queued -= before - lane.queue.len();
+        }
+    }
+
+    pub fn queued(&self) -> usize {
+        self.queued
+    }
+}
+
+/// `now + delay`, saturating instead of panicking on overflow (a huge interval means "not
+/// again for a century", not "at once").
+fn later(now: Instant, delay: Duration) -> Instant {
+    crate::vrrp::timer::deadline_after(now, delay)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,5 +402,81 @@ mod tests {
             ipv6_multicast_mac(group),
             [0x33, 0x33, 0xff, 0x00, 0x01, 0x00]
         );
+    }
+
+    fn v4(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn pacer_sends_everything_at_once_without_an_interval() {
+        let t0 = Instant::now();
+        let mut pacer = AnnouncePacer::default();
+        for _ in 0..3 {
+            pacer.push("a", 2, v4("192.0.2.1"), Duration::ZERO);
+            pacer.push("a", 2, v4("192.0.2.2"), Duration::ZERO);
+        }
+        let due = pacer.due(t0);
+        assert_eq!(due.len(), 6);
+        assert_eq!(due[0].address, v4("192.0.2.1"));
+        assert_eq!(due[1].address, v4("192.0.2.2"));
+        assert_eq!(pacer.next_deadline(), None);
+        assert_eq!(pacer.queued(), 0);
+    }
+
+    #[test]
+    fn pacer_spaces_messages_per_interface_and_kind() {
+        let t0 = Instant::now();
+        let mut pacer = AnnouncePacer::default();
+        for _ in 0..3 {
+            pacer.push("a", 2, v4("192.0.2.1"), 10 * MS);
+        }
+        pacer.push("a", 2, v4("2001:db8::1"), 20 * MS);
+        pacer.push("a", 2, v4("2001:db8::2"), 20 * MS);
+        pacer.push("b", 3, v4("192.0.2.9"), 10 * MS);
+        // First of every lane at once.
+        let first: Vec<IpAddr> = pacer.due(t0).iter().map(|p| p.address).collect();
+        assert_eq!(first, [v4("192.0.2.1"), v4("2001:db8::1"), v4("192.0.2.9")]);
+        assert_eq!(pacer.next_deadline(), Some(t0 + 10 * MS));
+        assert!(pacer.due(t0 + 9 * MS).is_empty());
+        let second: Vec<IpAddr> = pacer.due(t0 + 10 * MS).iter().map(|p| p.address).collect();
+        assert_eq!(second, [v4("192.0.2.1")]);
+        // A late wake-up still keeps the interval after the message actually sent.
+        let third: Vec<IpAddr> = pacer.due(t0 + 25 * MS).iter().map(|p| p.address).collect();
+        assert_eq!(third, [v4("192.0.2.1"), v4("2001:db8::2")]);
+        assert_eq!(pacer.next_deadline(), None);
+        // The lane remembers its last message: a new one waits out the interval.
+        pacer.push("a", 2, v4("192.0.2.1"), 10 * MS);
+        assert_eq!(pacer.next_deadline(), Some(t0 + 35 * MS));
+    }
+
+    #[test]
+    fn pacer_cancel_drops_only_that_instance() {
+        let t0 = Instant::now();
+        let mut pacer = AnnouncePacer::default();
+        pacer.push("a", 2, v4("192.0.2.1"), 10 * MS);
+        pacer.push("a", 2, v4("192.0.2.1"), 10 * MS);
+        pacer.push("b", 2, v4("192.0.2.2"), 10 * MS);
+        assert_eq!(pacer.due(t0).len(), 1);
+        pacer.cancel("a");
+        assert_eq!(pacer.queued(), 1);
+        let rest = pacer.due(t0 + 10 * MS);
+        assert_eq!(rest.len(), 1);
+        assert_eq!(rest[0].owner, "b");
+    }
+
+    #[test]
+    fn pacer_bounds_its_queue_and_its_batches() {
+        let t0 = Instant::now();
+        let mut pacer = AnnouncePacer::default();
+        let accepted = (0..AnnouncePacer::MAX_QUEUED + 10)
+            .filter(|_| pacer.push("a", 2, v4("192.0.2.1"), Duration::ZERO))
+            .count();
+        assert_eq!(accepted, AnnouncePacer::MAX_QUEUED);
+        assert_eq!(pacer.due(t0).len(), AnnouncePacer::BATCH);
+        // The rest is due at once, batch by batch.
+        assert!(pacer.next_deadline().is_some_and(|t| t <= Instant::now()));
     }
 }

@@ -3,10 +3,14 @@
 //! carries out the actions the core hands back. Sockets feed it through a channel, so no
 //! state is shared and nothing needs a lock.
 
+mod addresses;
 mod health;
+mod receive;
 mod reload;
+mod resync;
 mod router;
 mod tasks;
+mod vip_state;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -17,42 +21,60 @@ use std::time::{Duration, Instant};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tracing::{error, info, warn};
+use tracing::{debug, info, warn};
 
 use crate::check::{CheckEvent, CheckRunnerHandle};
 use crate::config::{self, Config};
 use crate::control::StatusReport;
-use crate::net::announce::Announcer;
+use crate::net::announce::{AnnouncePacer, Announcer};
 use crate::net::monitor::{Monitor, NetEvent};
 use crate::net::netlink::Netlink;
 use crate::net::socket::{Received, VrrpSocket};
 use crate::notify::{self, Notifier, NotifyState};
-use crate::vrrp::instance::{Action, ReceivedAdvert, State};
+use crate::vrrp::instance::{Action, AnnounceCause, ReceivedAdvert, State};
 use crate::vrrp::packet::{self, DropReason, RxMeta};
+pub use addresses::own_address_problems;
+use addresses::{add_vip, remove_vip};
+use receive::{spawn_reader, ReaderShared};
 use router::{Router, SocketKey};
 use tasks::{
     bind_control_socket, earliest, next_check_event, sleep, spawn_control, spawn_monitor,
-    spawn_reader, tell_systemd,
+    tell_systemd, tokio_deadline_after,
 };
+use vip_state::VipState;
 
 /// Runs the daemon until SIGTERM/SIGINT. Errors are start-up failures (bad config, no
 /// netlink, socket in use) and come back as one printable message.
-pub fn run(config_path: Option<PathBuf>, socket: PathBuf) -> Result<(), String> {
+pub fn run(
+    config_path: Option<PathBuf>,
+    socket: PathBuf,
+    read_options: config::ReadOptions,
+) -> Result<(), String> {
     init_logging();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async move {
-        let (path, cfg) = match &config_path {
-            Some(path) => config::load(path)
-                .map(|cfg| (path.clone(), cfg))
+        let (path, loaded) = match &config_path {
+            Some(path) => config::read(path, &read_options)
+                .map(|loaded| (path.clone(), loaded))
                 .map_err(|e| e.to_string().trim_end().to_string())?,
-            None => config::load_default().map_err(|e| e.to_string().trim_end().to_string())?,
+            None => config::read_default(&read_options)
+                .map_err(|e| e.to_string().trim_end().to_string())?,
         };
-        let mut daemon = Daemon::new(path, cfg, socket)?;
+        log_config_warnings(&loaded.warnings);
+        let mut daemon = Daemon::new(path, loaded.config, socket)?;
+        daemon.read_options = read_options;
         daemon.serve().await
     })
+}
+
+/// Warnings never stop the daemon; they are logged once per (re)load.
+fn log_config_warnings(warnings: &[config::ConfigWarning]) {
+    for warning in warnings {
+        warn!("{warning}");
+    }
 }
 
 fn init_logging() {
@@ -80,6 +102,8 @@ enum Event {
 
 struct OpenSocket {
     socket: Arc<VrrpSocket>,
+    /// The reader's VRID filter and drop counters.
+    shared: Arc<ReaderShared>,
     reader: JoinHandle<()>,
 }
 
@@ -89,22 +113,21 @@ impl Drop for OpenSocket {
     }
 }
 
-/// A pending GARP/NA burst: `remaining` more rounds, the next one at `at`.
-struct AnnounceBurst {
-    at: Instant,
-    router: String,
-    remaining: u32,
-}
-
 struct Daemon {
     config_path: PathBuf,
+    /// How the file is read again on SIGHUP (keepalived's config id).
+    read_options: config::ReadOptions,
+    /// Instances take part in VRRP from this moment on (keepalived `vrrp_startup_delay`);
+    /// `None` once they have started.
+    start_at: Option<Instant>,
     config: Config,
     socket_path: PathBuf,
     routers: Vec<Router>,
     sockets: BTreeMap<SocketKey, OpenSocket>,
     netlink: Netlink,
     announcer: Option<Announcer>,
-    bursts: Vec<AnnounceBurst>,
+    /// Gratuitous ARPs / NAs waiting for their turn on their interface.
+    pacer: AnnouncePacer,
     events_tx: mpsc::Sender<Event>,
     events_rx: mpsc::Receiver<Event>,
     stopping: bool,
@@ -115,6 +138,8 @@ struct Daemon {
     notifier: Option<Notifier>,
     /// Last state notified per sync group.
     group_states: BTreeMap<String, NotifyState>,
+    /// The addresses vipd added, on disk beside the control socket.
+    vip_state: VipState,
 }
 
 impl Daemon {
@@ -127,6 +152,8 @@ impl Daemon {
                 None
             }
         };
+        let vip_state = VipState::new(&socket_path)
+            .map_err(|e| format!("cannot identify the network namespace: {e}"))?;
         let (events_tx, events_rx) = mpsc::channel(1024);
         let routers = config
             .instances
@@ -135,13 +162,15 @@ impl Daemon {
             .collect();
         Ok(Daemon {
             config_path,
+            read_options: config::ReadOptions::default(),
+            start_at: None,
             config,
             socket_path,
             routers,
             sockets: BTreeMap::new(),
             netlink,
             announcer,
-            bursts: Vec::new(),
+            pacer: AnnouncePacer::default(),
             events_tx,
             events_rx,
             stopping: false,
@@ -150,6 +179,7 @@ impl Daemon {
             tracked_links: BTreeMap::new(),
             notifier: None,
             group_states: BTreeMap::new(),
+            vip_state,
         })
     }
 
@@ -157,6 +187,10 @@ impl Daemon {
         let monitor = Monitor::new().map_err(|e| format!("netlink monitor: {e}"))?;
         spawn_monitor(monitor, self.events_tx.clone());
         let listener = bind_control_socket(&self.socket_path)?;
+        // Another router may hold the VIPs a killed earlier run left here: they go before we
+        // take part in the protocol. Then a VIP still on the node is its own address.
+        self.remove_leftovers();
+        self.own_address_problems(&self.config)?;
         let control = spawn_control(listener, self.events_tx.clone());
         let mut sigterm = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
         let mut sigint = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
@@ -166,8 +200,15 @@ impl Daemon {
         self.start_checks()?;
         self.read_tracked_links();
         let now = Instant::now();
+        let delay = self.config.global.startup_delay;
+        if !delay.is_zero() {
+            info!(
+                "delaying the start of the instances by {} (vrrp_startup_delay)",
+                config::duration::format(delay)
+            );
+            self.start_at = Some(now + delay);
+        }
         for index in 0..self.routers.len() {
-            self.remove_leftover_vips(index);
             self.start_router(index, now);
         }
         self.process_actions().await;
@@ -179,7 +220,7 @@ impl Daemon {
         );
         tell_systemd(&[sd_notify::NotifyState::Ready]);
         let watchdog = sd_notify::watchdog_enabled().map(|d| d / 2);
-        let mut next_watchdog = watchdog.map(|d| tokio::time::Instant::now() + d);
+        let mut next_watchdog = watchdog.map(tokio_deadline_after);
 
         loop {
             if self.stopping && self.routers.iter().all(|r| r.fsm.is_stopped()) {
@@ -197,10 +238,17 @@ impl Daemon {
                 _ = sleep(sleep_until) => {}
             }
             let now = Instant::now();
+            if self.start_at.is_some_and(|at| at <= now) && !self.stopping {
+                self.start_at = None;
+                info!("startup delay over: starting the instances");
+                for router in &mut self.routers {
+                    router.fsm.start(now);
+                }
+            }
             if let (Some(period), Some(at)) = (watchdog, next_watchdog) {
                 if tokio::time::Instant::now() >= at {
                     tell_systemd(&[sd_notify::NotifyState::Watchdog]);
-                    next_watchdog = Some(tokio::time::Instant::now() + period);
+                    next_watchdog = Some(tokio_deadline_after(period));
                 }
             }
             for router in &mut self.routers {
@@ -208,11 +256,14 @@ impl Daemon {
                     router.fsm.handle_timeout(now);
                 }
             }
-            self.run_bursts(now);
+            self.send_due_announcements(now);
             self.process_actions().await;
         }
         control.abort();
         let _ = std::fs::remove_file(&self.socket_path);
+        if self.vip_state.addresses().is_empty() {
+            let _ = std::fs::remove_file(self.vip_state.path());
+        }
         if let Some(notifier) = self.notifier.take() {
             notifier.finish(notify::TIMEOUT).await;
         }
@@ -224,7 +275,8 @@ impl Daemon {
         self.routers
             .iter()
             .filter_map(|r| r.fsm.poll_timeout())
-            .chain(self.bursts.iter().map(|b| b.at))
+            .chain(self.pacer.next_deadline())
+            .chain(self.start_at)
             .min()
     }
 
@@ -246,40 +298,13 @@ impl Daemon {
         }
     }
 
-    /// A killed earlier run may have left our VIPs configured; another router may hold them
-    /// by now, so they go before we take part in the protocol.
-    fn remove_leftover_vips(&mut self, index: usize) {
-        let Some(router) = self.routers.get(index) else {
-            return;
-        };
-        for vip in &router.cfg.vips {
-            let ifname = router.cfg.vip_interface(vip);
-            let Ok(Some(ifindex)) = self.netlink.link_index(ifname) else {
-                continue;
-            };
-            let present = self
-                .netlink
-                .addresses(ifindex)
-                .map(|list| list.iter().any(|a| a.addr == vip.address))
-                .unwrap_or(false);
-            if present {
-                match self
-                    .netlink
-                    .delete_address(ifindex, vip.address, vip.prefix_len)
-                {
-                    Ok(()) => warn!(
-                        "{}: removed {} from {ifname}: left behind by an earlier run",
-                        router.cfg.name, vip.address
-                    ),
-                    Err(e) => warn!("{}: cannot remove {}: {e}", router.cfg.name, vip.address),
-                }
-            }
-        }
-    }
-
     fn start_router(&mut self, index: usize, now: Instant) {
         self.attach(index);
         self.apply_tracking(now);
+        // During the startup delay the instance waits; the end of the delay starts it.
+        if self.start_at.is_some() {
+            return;
+        }
         if let Some(router) = self.routers.get_mut(index) {
             router.fsm.start(now);
         }
@@ -296,6 +321,7 @@ impl Daemon {
             _ => None,
         };
         let Some(link) = link else {
+            self.close_sockets(|k| *k == key);
             if let Some(router) = self.routers.get_mut(index) {
                 if router.source.is_some() || router.fsm.transitions() == 0 {
                     warn!(
@@ -308,13 +334,57 @@ impl Daemon {
             }
             return;
         };
+        // An interface deleted and created again under the same name has a new index; a socket
+        // bound to the old one hears and sends nothing (its removal may have gone unnoticed
+        // when netlink events were lost).
+        let stale = self
+            .sockets
+            .get(&key)
+            .is_some_and(|open| open.socket.ifindex() != link.index);
+        if stale {
+            info!(
+                "{}: new interface index {}: reopening its VRRP socket",
+                key.interface, link.index
+            );
+            self.close_sockets(|k| *k == key);
+            let now = Instant::now();
+            for router in self.routers.iter_mut().filter(|r| r.key == key) {
+                router.source = None;
+                // Its adverts went nowhere until now.
+                router.fsm.advertise_now(now);
+            }
+        }
         if !self.sockets.contains_key(&key) {
-            match VrrpSocket::open(&key.interface, key.family(), key.mode()) {
+            let opened =
+                VrrpSocket::open(&key.interface, key.family(), key.mode()).and_then(|socket| {
+                    match key.unicast_ttl {
+                        Some(ttl) => socket.set_unicast_hop_limit(ttl).map(|()| socket),
+                        None => Ok(socket),
+                    }
+                });
+            match opened {
                 Ok(socket) => {
                     let socket = Arc::new(socket);
-                    let reader = spawn_reader(socket.clone(), key.clone(), self.events_tx.clone());
-                    self.sockets
-                        .insert(key.clone(), OpenSocket { socket, reader });
+                    let shared = Arc::new(ReaderShared::default());
+                    shared.vrids.replace(
+                        (self.routers.iter())
+                            .filter(|r| r.key == key)
+                            .map(|r| r.cfg.vrid),
+                    );
+                    let reader = spawn_reader(
+                        socket.clone(),
+                        key.clone(),
+                        shared.clone(),
+                        self.events_tx.clone(),
+                    );
+                    self.sockets.insert(
+                        key.clone(),
+                        OpenSocket {
+                            socket,
+                            shared,
+                            reader,
+                        },
+                    );
                 }
                 Err(e) => {
                     if let Some(router) = self.routers.get_mut(index) {
@@ -334,11 +404,19 @@ impl Daemon {
             .get(&key)
             .and_then(|s| s.socket.source_address().ok());
         let global = self.config.global.clone();
+        let source_changed =
+            source.is_some() && self.routers.get(index).map(|r| r.source) != Some(source);
+        let on_link = if source_changed {
+            self.netlink.addresses(link.index).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         if let Some(router) = self.routers.get_mut(index) {
             match source {
                 Some(source) => {
                     if router.source != Some(source) {
                         router.attach(source, &global);
+                        router.warn_off_link_peers(&on_link);
                     }
                     router.link_up = link.up;
                 }
@@ -385,6 +463,13 @@ impl Daemon {
                 &received.data[..],
             ),
         };
+        // Sent to another group joined on this interface: another socket's instances.
+        if key
+            .group
+            .is_some_and(|group| dst.is_multicast() && dst != group)
+        {
+            return;
+        }
         // Our own adverts (unicast to a peer list that names us, or looped multicast).
         if self.routers.iter().any(|r| r.source == Some(src)) {
             return;
@@ -401,20 +486,40 @@ impl Daemon {
         let Some(router) = self.routers.get_mut(index) else {
             return;
         };
+        // keepalived: a peer's own TTL range replaces the default rule, and turns the
+        // source check on.
+        let peer_ttl = router.cfg.peer_ttl(src).filter(|_| router.is_unicast());
         let rx = RxMeta {
             src,
             dst,
             hop_limit,
-            require_hop_limit_255: !router.is_unicast(),
+            require_hop_limit_255: peer_ttl.is_none()
+                && packet::hop_limit_255_required(router.is_unicast(), router.cfg.unicast_ttl),
             checksum_mode: router.checksum_mode(),
         };
-        let advert = match packet::parse_advertisement(payload, &rx)
+        let check_source = router.cfg.check_unicast_src || !router.cfg.unicast_peer_ttl.is_empty();
+        let source_allowed = if router.is_unicast() && check_source {
+            packet::check_unicast_source(src, &router.cfg.unicast_peers)
+        } else {
+            Ok(())
+        }
+        .and_then(|()| match peer_ttl {
+            Some((min, max)) => packet::check_hop_limit_range(hop_limit, min, max),
+            None => Ok(()),
+        });
+        let advert = match source_allowed
+            .and_then(|()| packet::parse_advertisement(payload, &rx))
             .and_then(|a| packet::check_for_instance(&a, &router.expectation()).map(|()| a))
         {
             Ok(advert) => advert,
             Err(reason) => {
                 router.counters.drop(reason);
-                tracing::debug!("{}: dropped advert from {src}: {reason}", router.cfg.name);
+                if router.may_log_drop(now) {
+                    tracing::debug!(
+                        "{}: dropped advert from {src}: {reason} (at most one such line per second)",
+                        router.cfg.name
+                    );
+                }
                 return;
             }
         };
@@ -422,6 +527,7 @@ impl Daemon {
         if advert.priority != 0 {
             router.note_address_list(src, &advert.addresses);
         }
+        router.note_owner_conflict(src, advert.priority);
         router.fsm.handle_advert(
             now,
             &ReceivedAdvert {
@@ -456,9 +562,13 @@ impl Daemon {
                 for index in self.indexes_on_interface(&name) {
                     self.refresh_link(index, now, up);
                 }
+                if up {
+                    // Created again (or brought back): a master's VIPs on it may be gone.
+                    self.reassert_vips();
+                }
             }
             NetEvent::LinkRemoved { name, .. } => {
-                self.sockets.retain(|key, _| key.interface != name);
+                self.close_sockets(|key| key.interface == name);
                 for index in self.indexes_on_interface(&name) {
                     if let Some(router) = self.routers.get_mut(index) {
                         router.source = None;
@@ -469,9 +579,8 @@ impl Daemon {
                 self.apply_faults(now);
             }
             NetEvent::AddressAdded { index: ifindex, .. } => {
-                // Only an instance still waiting for a source address cares; asking the
-                // kernel for the name of every interface that gains an address would let an
-                // address storm stall the adverts.
+                // Only an instance still without an advert source waits for an address;
+                // an address storm must not cost an interface lookup per event otherwise.
                 if self.routers.iter().all(|r| r.source.is_some()) {
                     return;
                 }
@@ -526,17 +635,7 @@ impl Daemon {
                 }
                 self.apply_faults(now);
             }
-            NetEvent::EventsLost => {
-                warn!("netlink events lost: re-reading link state");
-                for index in 0..self.routers.len() {
-                    let name = self.routers[index].key.interface.clone();
-                    let up = match self.netlink.link_index(&name) {
-                        Ok(Some(i)) => self.netlink.link(i).ok().flatten().is_some_and(|l| l.up),
-                        _ => false,
-                    };
-                    self.refresh_link(index, now, up);
-                }
-            }
+            NetEvent::EventsLost => self.resync(now),
         }
     }
 
@@ -579,11 +678,11 @@ impl Daemon {
 
     /// A VIP deleted by hand while we are master comes back at once.
     fn restore_vip(&mut self, ifindex: u32, addr: IpAddr) {
-        // Cheap test first: most removed addresses are not our VIPs (an address storm).
+        // Cheap test first: address storms must not cost an interface lookup per event.
         let ours = self.routers.iter().any(|r| {
             r.vips_installed
                 && r.fsm.state() == State::Master
-                && r.cfg.vips.iter().any(|v| v.address == addr)
+                && r.cfg.all_vips().any(|v| v.address == addr)
         });
         if !ours {
             return;
@@ -595,35 +694,35 @@ impl Daemon {
             }
             for vip in router
                 .cfg
-                .vips
-                .iter()
+                .all_vips()
                 .filter(|v| v.address == addr && router.cfg.vip_interface(v) == name)
             {
                 warn!(
                     "{}: {} was removed from {name} while MASTER: restoring it",
                     router.cfg.name, vip.address
                 );
-                if let Err(e) = self.netlink.add_address(
-                    ifindex,
-                    vip.address,
-                    vip.prefix_len,
-                    vip.label.as_deref(),
-                ) {
-                    error!("{}: cannot restore {}: {e}", router.cfg.name, vip.address);
-                }
+                add_vip(&self.netlink, &mut self.vip_state, &router.cfg, vip);
             }
         }
     }
 
     /// Carries out what the state machines asked for, until none has anything left.
     async fn process_actions(&mut self) {
-        for index in 0..self.routers.len() {
-            while let Some(action) = self
-                .routers
-                .get_mut(index)
-                .and_then(|r| r.fsm.poll_action())
-            {
-                self.perform(index, action).await;
+        // An action of one instance can give another work (sync group announcements).
+        loop {
+            let mut performed = false;
+            for index in 0..self.routers.len() {
+                while let Some(action) = self
+                    .routers
+                    .get_mut(index)
+                    .and_then(|r| r.fsm.poll_action())
+                {
+                    performed = true;
+                    self.perform(index, action).await;
+                }
+            }
+            if !performed {
+                return;
             }
         }
     }
@@ -641,36 +740,50 @@ impl Daemon {
                 let advert = router.advertisement(priority);
                 for dst in router.destinations() {
                     let bytes = advert.to_bytes(source, dst, router.checksum_mode());
-                    match open.socket.send_from(&bytes, source, dst).await {
+                    // Never waits: a send queue that is full drops this advert (the next one
+                    // follows), it must not hold up the protocol.
+                    match open.socket.try_send_from(&bytes, source, dst) {
                         Ok(()) => router.counters.sent += 1,
+                        // With dont_track_primary the instance runs on while its link is
+                        // down; every advert then fails, which is expected.
+                        Err(e) if !router.link_up => {
+                            debug!("{}: sending advert to {dst}: {e}", router.cfg.name)
+                        }
                         Err(e) => {
-                            warn!("{}: sending advert to {dst}: {e}", router.cfg.name)
+                            router.counters.drop(DropReason::SendError);
+                            if router.may_log_send_error(Instant::now()) {
+                                warn!(
+                                    "{}: sending advert to {dst}: {e} (at most one such line \
+                                     per second)",
+                                    router.cfg.name
+                                )
+                            }
                         }
                     }
                 }
             }
             Action::AddVips => {
                 router.vips_installed = true;
-                for vip in &router.cfg.vips {
-                    add_vip(&self.netlink, &router.cfg, vip);
+                for vip in router.cfg.all_vips() {
+                    add_vip(&self.netlink, &mut self.vip_state, &router.cfg, vip);
                 }
             }
             Action::RemoveVips => {
                 router.vips_installed = false;
-                for vip in &router.cfg.vips {
-                    remove_vip(&self.netlink, &router.cfg, vip);
+                self.pacer.cancel(&router.cfg.name);
+                for vip in router.cfg.all_vips() {
+                    remove_vip(&self.netlink, &mut self.vip_state, &router.cfg, vip);
                 }
             }
-            Action::Announce => {
-                let garp = router.cfg.garp(&self.config.global);
-                let name = router.cfg.name.clone();
-                self.announce_once(index);
-                if garp.master_repeat > 1 {
-                    self.bursts.push(AnnounceBurst {
-                        at: Instant::now() + garp.interval,
-                        router: name,
-                        remaining: garp.master_repeat - 1,
-                    });
+            Action::Announce { repeat, cause } => {
+                tracing::debug!(
+                    "{}: announcing its addresses x{repeat} ({cause})",
+                    router.cfg.name
+                );
+                self.queue_announcements(index, repeat);
+                self.send_due_announcements(Instant::now());
+                if cause == AnnounceCause::LowerPriority {
+                    self.sync_members_heard_lower_priority(index);
                 }
             }
             Action::StateChanged { from, to, reason } => {
@@ -681,92 +794,146 @@ impl Daemon {
         }
     }
 
-    fn announce_once(&self, index: usize) {
-        let (Some(router), Some(announcer)) = (self.routers.get(index), &self.announcer) else {
+    /// One gratuitous ARP / unsolicited NA for each address of a master (after a reload
+    /// gave it new ones).
+    fn announce_once(&mut self, index: usize) {
+        self.queue_announcements(index, 1);
+        self.send_due_announcements(Instant::now());
+    }
+
+    /// Queues `repeat` rounds of announcements of every address the instance holds (VIPs and
+    /// excluded ones), paced per interface by `vrrp_garp_interval` / `vrrp_gna_interval`.
+    fn queue_announcements(&mut self, index: usize, repeat: u32) {
+        let Some(router) = self.routers.get(index) else {
             return;
         };
-        for vip in &router.cfg.vips {
-            let ifname = router.cfg.vip_interface(vip);
-            if let Ok(Some(ifindex)) = self.netlink.link_index(ifname) {
-                if let Err(e) = announcer.send(ifindex, vip.address) {
+        let targets: Vec<(u32, IpAddr, Duration)> = router
+            .cfg
+            .all_vips()
+            .filter_map(|vip| {
+                let ifname = router.cfg.vip_interface(vip);
+                let (arp, na) = self.config.garp_pacing(ifname);
+                let interval = if vip.address.is_ipv6() { na } else { arp };
+                match self.netlink.link_index(ifname) {
+                    Ok(Some(ifindex)) => Some((ifindex, vip.address, interval)),
+                    _ => None,
+                }
+            })
+            .collect();
+        // `repeat` comes from the configuration and may be huge: nothing to count without
+        // targets (the pacer's cap ends the loop otherwise).
+        if targets.is_empty() {
+            return;
+        }
+        for _ in 0..repeat {
+            for &(ifindex, address, interval) in &targets {
+                if !self
+                    .pacer
+                    .push(&router.cfg.name, ifindex, address, interval)
+                {
                     warn!(
-                        "{}: announcing {} on {ifname}: {e}",
-                        router.cfg.name, vip.address
+                        "{}: too many gratuitous ARPs/NAs queued; dropping the rest",
+                        router.cfg.name
                     );
+                    return;
                 }
             }
         }
     }
 
-    /// The rest of each GARP/NA burst, `vrrp_garp_interval` apart (back to back when 0).
-    fn run_bursts(&mut self, now: Instant) {
-        let mut due = Vec::new();
-        self.bursts.retain_mut(|b| {
-            if b.at > now {
-                return true;
-            }
-            due.push(b.router.clone());
-            b.remaining -= 1;
-            b.at = now;
-            b.remaining > 0
-        });
-        for name in due {
-            if let Some(index) = self.routers.iter().position(|r| r.cfg.name == name) {
-                let still_master = self.routers[index].vips_installed;
-                if still_master {
-                    self.announce_once(index);
-                }
+    /// The other members of the instance's sync group announce too (keepalived).
+    fn sync_members_heard_lower_priority(&mut self, index: usize) {
+        let Some(name) = self.routers.get(index).map(|r| r.cfg.name.clone()) else {
+            return;
+        };
+        let Some(group) = self
+            .config
+            .sync_groups
+            .iter()
+            .find(|g| g.instances.contains(&name))
+        else {
+            return;
+        };
+        let now = Instant::now();
+        for router in &mut self.routers {
+            if router.cfg.name != name && group.instances.contains(&router.cfg.name) {
+                router.fsm.sync_member_heard_lower_priority(now);
             }
         }
-        for burst in &mut self.bursts {
-            if burst.at == now {
-                let interval = self
-                    .routers
-                    .iter()
-                    .find(|r| r.cfg.name == burst.router)
-                    .map(|r| r.cfg.garp(&self.config.global).interval)
-                    .unwrap_or_default();
-                burst.at = now + interval;
+    }
+
+    /// Sends the announcements whose turn has come, for instances still holding their VIPs.
+    fn send_due_announcements(&mut self, now: Instant) {
+        let due = self.pacer.due(now);
+        let Some(announcer) = &self.announcer else {
+            return;
+        };
+        for pending in due {
+            let Some(router) = self.routers.iter().find(|r| r.cfg.name == pending.owner) else {
+                continue;
+            };
+            if !router.vips_installed {
+                continue;
+            }
+            if let Err(e) = announcer.send(pending.ifindex, pending.address) {
+                warn!("{}: announcing {}: {e}", router.cfg.name, pending.address);
             }
         }
     }
 
     fn status(&self) -> StatusReport {
+        let instances = self
+            .routers
+            .iter()
+            .map(|router| {
+                let mut status = router.status();
+                // What the socket's reader dropped counts for every instance on it.
+                if let Some(open) = self.sockets.get(&router.key) {
+                    for (reason, count) in open.shared.drops.for_instance(router.cfg.vrid) {
+                        *status
+                            .dropped
+                            .entry(reason.as_str().to_string())
+                            .or_default() += count;
+                    }
+                }
+                status
+            })
+            .collect();
         StatusReport {
             pid: std::process::id(),
             config: self.config_path.display().to_string(),
-            instances: self.routers.iter().map(Router::status).collect(),
+            instances,
             checks: self.check_status(),
+            notify: self
+                .notifier
+                .as_ref()
+                .map(Notifier::stats)
+                .unwrap_or_default(),
         }
     }
-}
 
-/// Adds one VIP to its interface (`dev`, else the instance's); failures are logged.
-fn add_vip(netlink: &Netlink, instance: &config::Instance, vip: &config::Vip) {
-    let ifname = instance.vip_interface(vip);
-    let result = match netlink.link_index(ifname) {
-        Ok(Some(ifindex)) => {
-            netlink.add_address(ifindex, vip.address, vip.prefix_len, vip.label.as_deref())
+    /// Closes the sockets whose key matches; what their readers dropped stays counted.
+    fn close_sockets(&mut self, closes: impl Fn(&SocketKey) -> bool) {
+        let closing: Vec<SocketKey> = self.sockets.keys().filter(|k| closes(k)).cloned().collect();
+        for key in closing {
+            let Some(open) = self.sockets.remove(&key) else {
+                continue;
+            };
+            for router in self.routers.iter_mut().filter(|r| r.key == key) {
+                for (reason, count) in open.shared.drops.for_instance(router.cfg.vrid) {
+                    router.counters.drop_many(reason, count);
+                }
+            }
         }
-        Ok(None) => Err(std::io::Error::other("no such interface")),
-        Err(e) => Err(e),
-    };
-    if let Err(e) = result {
-        error!(
-            "{}: cannot add {} to {ifname}: {e}",
-            instance.name, vip.address
-        );
     }
-}
 
-/// Removes one VIP from its interface; an interface that is gone took the VIP with it.
-fn remove_vip(netlink: &Netlink, instance: &config::Instance, vip: &config::Vip) {
-    let ifname = instance.vip_interface(vip);
-    if let Ok(Some(ifindex)) = netlink.link_index(ifname) {
-        if let Err(e) = netlink.delete_address(ifindex, vip.address, vip.prefix_len) {
-            error!(
-                "{}: cannot remove {} from {ifname}: {e}",
-                instance.name, vip.address
+    /// Tells each socket's reader which VRIDs have an instance on it now.
+    fn update_reader_filters(&self) {
+        for (key, open) in &self.sockets {
+            open.shared.vrids.replace(
+                (self.routers.iter())
+                    .filter(|r| r.key == *key)
+                    .map(|r| r.cfg.vrid),
             );
         }
     }

@@ -70,6 +70,25 @@ pub struct InstanceParams {
     pub garp_master_delay: Option<Duration>,
     /// Announce again every so long while master.
     pub garp_master_refresh: Option<Duration>,
+    /// Messages per address in the bursts on becoming master (keepalived default 5).
+    pub garp_master_repeat: u32,
+    /// Messages per address in each refresh (keepalived default 1).
+    pub garp_master_refresh_repeat: u32,
+    /// Messages per address when a master hears a lower priority: another router believes it
+    /// is master (a healed split brain), so neighbours may point at it. 0 = none.
+    pub garp_lower_prio_repeat: u32,
+    /// A second such burst this long later.
+    pub garp_lower_prio_delay: Option<Duration>,
+    /// A master does not answer a lower-priority advert with its own (keepalived
+    /// `lower_prio_no_advert`; RFC 3768/5798 behaviour). Off: answer at once (RFC 9568).
+    pub lower_prio_no_advert: bool,
+    /// A master yielding to a higher priority first sends one advert with its own, lower,
+    /// priority, so the new master announces its addresses again (keepalived
+    /// `higher_prio_send_advert`).
+    pub higher_prio_send_advert: bool,
+    /// Master adverts a backup misses before it takes over (RFC 5798: 3; keepalived
+    /// `down_timer_adverts`, 1..=100).
+    pub down_timer_adverts: u8,
 }
 
 impl InstanceParams {
@@ -86,6 +105,13 @@ impl InstanceParams {
             start_as_master_hint: false,
             garp_master_delay: Some(Duration::from_secs(5)),
             garp_master_refresh: None,
+            garp_master_repeat: 5,
+            garp_master_refresh_repeat: 1,
+            garp_lower_prio_repeat: 5,
+            garp_lower_prio_delay: Some(Duration::from_secs(5)),
+            lower_prio_no_advert: false,
+            higher_prio_send_advert: false,
+            down_timer_adverts: 3,
         }
     }
 
@@ -95,14 +121,15 @@ impl InstanceParams {
         self.advert_interval = clamp_interval(self.advert_interval);
         self.garp_master_delay = self.garp_master_delay.filter(|d| !d.is_zero());
         self.garp_master_refresh = self.garp_master_refresh.filter(|d| !d.is_zero());
+        self.garp_lower_prio_delay = self.garp_lower_prio_delay.filter(|d| !d.is_zero());
+        self.down_timer_adverts = self.down_timer_adverts.clamp(1, 100);
         self
     }
 }
 
-/// `now + delay`, saturating far in the future instead of panicking on overflow.
+/// `now + delay`, saturating instead of panicking on overflow.
 fn later(now: Instant, delay: Duration) -> Instant {
-    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
-    now.checked_add(delay.min(CENTURY)).unwrap_or(now)
+    super::timer::deadline_after(now, delay)
 }
 
 fn clamp_interval(interval: Duration) -> Duration {
@@ -197,13 +224,43 @@ pub enum Action {
     },
     AddVips,
     RemoveVips,
-    /// One gratuitous ARP / unsolicited NA burst for all VIPs.
-    Announce,
+    /// Gratuitous ARP / unsolicited NA for every address the master holds, `repeat` times.
+    Announce {
+        repeat: u32,
+        cause: AnnounceCause,
+    },
     StateChanged {
         from: State,
         to: State,
         reason: Reason,
     },
+}
+
+/// Why a master announces its addresses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AnnounceCause {
+    /// It just became master.
+    BecameMaster,
+    /// The second burst, `garp_master_delay` after becoming master.
+    MasterDelay,
+    /// The periodic `garp_master_refresh`.
+    Refresh,
+    /// A lower-priority advert arrived: another router believes it is master.
+    LowerPriority,
+    /// The second burst, `garp_lower_prio_delay` after that.
+    LowerPriorityDelay,
+}
+
+impl fmt::Display for AnnounceCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AnnounceCause::BecameMaster => "became master",
+            AnnounceCause::MasterDelay => "second burst after becoming master",
+            AnnounceCause::Refresh => "refresh",
+            AnnounceCause::LowerPriority => "lower priority advert heard",
+            AnnounceCause::LowerPriorityDelay => "second burst after a lower priority advert",
+        })
+    }
 }
 
 /// Outcome of [`Instance::update_params`].
@@ -239,6 +296,9 @@ pub struct Instance {
     actions: VecDeque<Action>,
     transitions: u64,
     discarded_adverts: u64,
+    /// When the last lower-priority announcement went out; a flood of such adverts gets one
+    /// per advert interval, not one each.
+    lower_priority_announced: Option<Instant>,
 }
 
 impl Instance {
@@ -262,6 +322,7 @@ impl Instance {
             actions: VecDeque::new(),
             transitions: 0,
             discarded_adverts: 0,
+            lower_priority_announced: None,
             params,
         }
     }
@@ -329,10 +390,11 @@ impl Instance {
             .map_or(Duration::MAX, |scaled| scaled / 256)
     }
 
-    /// Master_Down_Interval = 3 x Master_Adver_Interval + Skew_Time.
+    /// Master_Down_Interval = 3 x Master_Adver_Interval + Skew_Time (keepalived's
+    /// `down_timer_adverts` replaces the 3).
     pub fn master_down_interval(&self) -> Duration {
         self.master_adver_interval
-            .checked_mul(3)
+            .checked_mul(u32::from(self.params.down_timer_adverts))
             .and_then(|three| three.checked_add(self.skew_time()))
             .unwrap_or(Duration::MAX)
     }
@@ -466,6 +528,15 @@ impl Instance {
         }
     }
 
+    /// The shell's socket was reopened or it lost track of the network for a while (its
+    /// adverts may not have left): a master advertises at once and restarts its advert
+    /// timer, so backups hear it before their down timers run out. Others do nothing.
+    pub fn advertise_now(&mut self, now: Instant) {
+        if self.running && self.state == State::Master && !self.handing_over {
+            self.send_advert_now(now);
+        }
+    }
+
     /// keepalived stop: a master sends priority 0 and removes its VIPs. Ends in Initialize.
     pub fn shutdown(&mut self, _now: Instant) {
         if !self.running {
@@ -508,8 +579,7 @@ impl Instance {
             priority: PRIORITY_LEAVING,
         });
         self.timers.stop(Timer::Advert);
-        self.timers.stop(Timer::GarpDelay);
-        self.timers.stop(Timer::GarpRefresh);
+        self.stop_announcements();
         self.timers.set(Timer::HandoverBound, later(now, bound));
     }
 
@@ -557,6 +627,9 @@ impl Instance {
                 Some(refresh) => self.timers.set(Timer::GarpRefresh, later(now, refresh)),
                 None => self.timers.stop(Timer::GarpRefresh),
             }
+        }
+        if new.garp_lower_prio_delay.is_none() || new.garp_lower_prio_repeat == 0 {
+            self.timers.stop(Timer::GarpLowerPriority);
         }
         if old.priority != self.params.priority {
             self.effective_priority = self.params.priority;
@@ -624,7 +697,7 @@ impl Instance {
             priority: self.effective_priority,
         });
         self.push(Action::AddVips);
-        self.push(Action::Announce);
+        self.announce(AnnounceCause::BecameMaster);
         self.timers
             .set(Timer::Advert, later(now, self.params.advert_interval));
         if let Some(delay) = self.params.garp_master_delay {
@@ -641,8 +714,7 @@ impl Instance {
             self.push(Action::RemoveVips);
         }
         self.timers.stop(Timer::Advert);
-        self.timers.stop(Timer::GarpDelay);
-        self.timers.stop(Timer::GarpRefresh);
+        self.stop_announcements();
         self.arm_master_down(now);
         self.change_state(State::Backup, reason);
     }
@@ -719,25 +791,28 @@ impl Instance {
 
     fn master_receive(&mut self, now: Instant, advert: &ReceivedAdvert) {
         let ours = self.effective_priority;
+        if advert.priority == PRIORITY_LEAVING {
+            // RFC 5798 6.4.3: the leaving router's backups must hear us at once.
+            self.send_advert_now(now);
+            return;
+        }
+        if ours == PRIORITY_OWNER && advert.priority == PRIORITY_OWNER {
+            // RFC 5798 6.4.3 breaks a priority tie on the primary address, which presumes one
+            // owner (6.1: priority 255 is the router that owns the addresses). A second 255 is
+            // a misconfiguration or a forgery, and yielding to it would take the addresses
+            // from their owner; keepalived lowers its own priority instead, which lets one
+            // forged advert demote the owner for good. The owner keeps them and discards the
+            // advert without answering it: two owners answering each other at once would
+            // bounce adverts back and forth without end.
+            return;
+        }
         let yields = advert.priority > ours
             || (advert.priority == ours
                 && address_wins(advert.source, self.params.primary_address));
-        if advert.priority == PRIORITY_LEAVING || !yields {
-            // RFC 5798 priority 0, RFC 9568 lower priority: assert ourselves at once.
-            self.send_advert_now(now);
-            if advert.priority != PRIORITY_LEAVING {
-                // Another router acts as master (a split brain healing): it announced the
-                // VIPs, so hosts now send to it, and it drops them when it yields to us.
-                // Announce them again, as keepalived does ("refresh remote ARP cache"), at
-                // most once per advert interval however often the rival advertises.
-                let announced_lately = self
-                    .rival_master_at
-                    .is_some_and(|at| now < later(at, self.params.advert_interval));
-                if !announced_lately {
-                    self.push(Action::Announce);
-                    self.rival_master_at = Some(now);
-                }
-            }
+        if !yields {
+            // Another router acts as master: who is master is not settled (handover).
+            self.rival_master_at = Some(now);
+            self.lower_priority_heard(now);
             return;
         }
         let reason = if advert.priority > ours {
@@ -750,12 +825,79 @@ impl Instance {
                 from: advert.source,
             }
         };
+        if self.params.higher_prio_send_advert {
+            // Our lower priority makes the new master (keepalived or vipd) announce its
+            // addresses again, over whatever our own announcements taught the neighbours.
+            self.push(Action::SendAdvert { priority: ours });
+        }
         if self.params.version == Version::V3 {
             self.master_adver_interval = clamp_interval(advert.advert_interval);
         }
         self.master_address = Some(advert.source);
         self.master_priority = Some(advert.priority);
         self.become_backup(now, reason);
+    }
+
+    /// Another router advertises as master with less than us (it did not hear us: a split
+    /// brain healing). RFC 9568: assert ourselves with an advert (unless
+    /// `lower_prio_no_advert`); keepalived: announce the addresses again, now and after
+    /// `garp_lower_prio_delay`, since neighbours may have followed the other router.
+    fn lower_priority_heard(&mut self, now: Instant) {
+        if !self.params.lower_prio_no_advert {
+            self.send_advert_now(now);
+        }
+        self.announce_lower_priority(now);
+    }
+
+    /// keepalived: when one member of a sync group hears a lower priority, the other members
+    /// that are master announce their addresses the same way (no advert: the other router
+    /// did not advertise for them).
+    pub fn sync_member_heard_lower_priority(&mut self, now: Instant) {
+        if self.running && self.state == State::Master && !self.handing_over {
+            self.announce_lower_priority(now);
+        }
+    }
+
+    fn announce_lower_priority(&mut self, now: Instant) {
+        if self.params.garp_lower_prio_repeat == 0 {
+            return;
+        }
+        let due = self
+            .lower_priority_announced
+            .is_none_or(|last| now >= later(last, self.params.advert_interval));
+        if due {
+            self.lower_priority_announced = Some(now);
+            self.announce(AnnounceCause::LowerPriority);
+        }
+        if let Some(delay) = self.params.garp_lower_prio_delay {
+            if !self.timers.is_running(Timer::GarpLowerPriority) {
+                self.timers.set(Timer::GarpLowerPriority, later(now, delay));
+            }
+        }
+    }
+
+    /// Queues an announcement with the repeat count its cause calls for.
+    fn announce(&mut self, cause: AnnounceCause) {
+        let repeat = match cause {
+            AnnounceCause::BecameMaster | AnnounceCause::MasterDelay => {
+                self.params.garp_master_repeat
+            }
+            AnnounceCause::Refresh => self.params.garp_master_refresh_repeat,
+            AnnounceCause::LowerPriority | AnnounceCause::LowerPriorityDelay => {
+                self.params.garp_lower_prio_repeat
+            }
+        };
+        // keepalived sends at least one message however the repeat is set.
+        self.push(Action::Announce {
+            repeat: repeat.max(1),
+            cause,
+        });
+    }
+
+    fn stop_announcements(&mut self) {
+        self.timers.stop(Timer::GarpDelay);
+        self.timers.stop(Timer::GarpRefresh);
+        self.timers.stop(Timer::GarpLowerPriority);
     }
 
     fn handover_receive(&mut self, now: Instant, advert: &ReceivedAdvert) {
@@ -836,15 +978,20 @@ impl Instance {
             }
             Timer::GarpDelay => {
                 if self.state == State::Master {
-                    self.push(Action::Announce);
+                    self.announce(AnnounceCause::MasterDelay);
                 }
             }
             Timer::GarpRefresh => {
                 if let (State::Master, Some(refresh)) =
                     (self.state, self.params.garp_master_refresh)
                 {
-                    self.push(Action::Announce);
+                    self.announce(AnnounceCause::Refresh);
                     self.timers.set(Timer::GarpRefresh, later(now, refresh));
+                }
+            }
+            Timer::GarpLowerPriority => {
+                if self.state == State::Master && !self.handing_over {
+                    self.announce(AnnounceCause::LowerPriorityDelay);
                 }
             }
             Timer::PreemptDelay => self.reconsider_preemption(now),
@@ -915,7 +1062,10 @@ mod tests {
         vec![
             Action::SendAdvert { priority },
             Action::AddVips,
-            Action::Announce,
+            Action::Announce {
+                repeat: 5,
+                cause: AnnounceCause::BecameMaster,
+            },
             changed(from, State::Master, reason),
         ]
     }
@@ -1000,6 +1150,24 @@ mod tests {
         assert_eq!(
             at_10ms.master_down_interval(),
             Duration::from_nanos(36_093_750)
+        );
+    }
+
+    #[test]
+    fn down_timer_adverts_replaces_the_three_missed_adverts() {
+        let mut p = v3(100);
+        p.down_timer_adverts = 10;
+        let instance = Instance::new(p);
+        assert_eq!(
+            instance.master_down_interval(),
+            Duration::from_nanos(1_060_937_500)
+        );
+        let mut p = v3(100);
+        p.down_timer_adverts = 0;
+        assert_eq!(
+            Instance::new(p).master_down_interval(),
+            Duration::from_nanos(160_937_500),
+            "at least one advert"
         );
     }
 
@@ -1113,6 +1281,17 @@ mod tests {
         }
     }
 
+    /// What a master does on hearing a lower priority with keepalived's defaults.
+    fn asserts_itself(priority: u8) -> Vec<Action> {
+        vec![
+            Action::SendAdvert { priority },
+            Action::Announce {
+                repeat: 5,
+                cause: AnnounceCause::LowerPriority,
+            },
+        ]
+    }
+
     #[test]
     fn master_answers_priority_zero_and_lower_priority_at_once() {
         let t0 = Instant::now();
@@ -1124,36 +1303,190 @@ mod tests {
             vec![Action::SendAdvert { priority: 100 }]
         );
         assert_eq!(instance.poll_timeout(), Some(now + 100 * MS));
+        let now = now + 10 * MS;
+        instance.handle_advert(now, &advert("192.0.2.2", 50, 100 * MS));
+        assert_eq!(drain(&mut instance), asserts_itself(100));
+        assert_eq!(instance.poll_timeout(), Some(now + 100 * MS));
         assert_eq!(instance.state(), State::Master);
     }
 
-    /// Found by fault injection (tests/lab_faults.rs, netlink storm): a backup that took
-    /// over for a moment announced the VIPs, so hosts send to it; when it yields again to
-    /// the master that never stopped, the master must announce them back (keepalived does
-    /// the same), at most once per advert interval.
     #[test]
-    fn master_hearing_a_lower_rival_announces_its_vips_again() {
+    fn master_hearing_a_lower_priority_announces_now_and_after_the_delay() {
         let t0 = Instant::now();
-        let (mut instance, became) = master(100, t0);
+        let mut p = v3(150);
+        p.advert_interval = Duration::from_secs(1);
+        p.garp_master_delay = None;
+        p.garp_lower_prio_repeat = 2;
+        p.garp_lower_prio_delay = Some(Duration::from_secs(3));
+        let mut instance = Instance::new(p);
+        instance.start(t0);
+        instance.handle_timeout(instance.poll_timeout().unwrap());
+        drain(&mut instance);
+        let heard = t0 + Duration::from_secs(10);
+        instance.handle_advert(heard, &advert("192.0.2.2", 100, Duration::from_secs(1)));
+        let lower = Action::Announce {
+            repeat: 2,
+            cause: AnnounceCause::LowerPriority,
+        };
+        assert_eq!(
+            drain(&mut instance),
+            vec![Action::SendAdvert { priority: 150 }, lower.clone()]
+        );
+        // A flood of such adverts within one advert interval announces no more and does not
+        // push the second burst out.
+        for ms in [1, 10, 500, 999] {
+            instance.handle_advert(
+                heard + ms * MS,
+                &advert("192.0.2.2", 100, Duration::from_secs(1)),
+            );
+            assert_eq!(
+                drain(&mut instance),
+                vec![Action::SendAdvert { priority: 150 }]
+            );
+        }
+        // One advert interval later it is news again.
+        let again = heard + Duration::from_secs(1);
+        instance.handle_advert(again, &advert("192.0.2.2", 100, Duration::from_secs(1)));
+        assert_eq!(
+            drain(&mut instance),
+            vec![Action::SendAdvert { priority: 150 }, lower]
+        );
+        let mut announced = Vec::new();
+        for ms in (1..=4000).step_by(250) {
+            instance.handle_timeout(again + ms * MS);
+            for action in drain(&mut instance) {
+                if let Action::Announce { repeat, cause } = action {
+                    announced.push((repeat, cause));
+                }
+            }
+        }
+        assert_eq!(announced, vec![(2, AnnounceCause::LowerPriorityDelay)]);
+    }
+
+    #[test]
+    fn lower_prio_no_advert_keeps_a_master_silent_but_announcing() {
+        let t0 = Instant::now();
+        let mut p = v3(150);
+        p.lower_prio_no_advert = true;
+        p.garp_lower_prio_repeat = 1;
+        let mut instance = Instance::new(p);
+        instance.start(t0);
+        let became = instance.poll_timeout().unwrap();
+        instance.handle_timeout(became);
+        drain(&mut instance);
         let now = became + 30 * MS;
-        instance.handle_advert(now, &advert("192.0.2.2", 50, 100 * MS));
+        instance.handle_advert(now, &advert("192.0.2.2", 100, 100 * MS));
         assert_eq!(
             drain(&mut instance),
-            vec![Action::SendAdvert { priority: 100 }, Action::Announce]
+            vec![Action::Announce {
+                repeat: 1,
+                cause: AnnounceCause::LowerPriority
+            }]
         );
-        assert_eq!(instance.poll_timeout(), Some(now + 100 * MS));
-        assert_eq!(instance.state(), State::Master);
-        // A rival advertising fast does not make us announce on every advert.
-        instance.handle_advert(now + 10 * MS, &advert("192.0.2.2", 50, 10 * MS));
+        // The periodic advert keeps its schedule.
+        assert_eq!(instance.poll_timeout(), Some(became + 100 * MS));
+        // Priority 0 is still answered at once.
+        instance.handle_advert(now, &advert("192.0.2.2", 0, 100 * MS));
         assert_eq!(
             drain(&mut instance),
-            vec![Action::SendAdvert { priority: 100 }]
+            vec![Action::SendAdvert { priority: 150 }]
         );
-        instance.handle_advert(now + 100 * MS, &advert("192.0.2.2", 50, 10 * MS));
+    }
+
+    #[test]
+    fn no_lower_priority_announcement_with_repeat_zero() {
+        let t0 = Instant::now();
+        let mut p = v3(150);
+        p.garp_lower_prio_repeat = 0;
+        p.garp_master_delay = None;
+        let mut instance = Instance::new(p);
+        instance.start(t0);
+        let became = instance.poll_timeout().unwrap();
+        instance.handle_timeout(became);
+        drain(&mut instance);
+        instance.handle_advert(became + MS, &advert("192.0.2.2", 100, 100 * MS));
         assert_eq!(
             drain(&mut instance),
-            vec![Action::SendAdvert { priority: 100 }, Action::Announce]
+            vec![Action::SendAdvert { priority: 150 }]
         );
+        instance.handle_timeout(became + Duration::from_secs(10));
+        assert!(!drain(&mut instance)
+            .iter()
+            .any(|a| matches!(a, Action::Announce { .. })));
+    }
+
+    #[test]
+    fn sync_group_member_announces_when_another_member_hears_a_lower_priority() {
+        let t0 = Instant::now();
+        let (mut instance, became) = master(150, t0);
+        let now = became + 10 * MS;
+        instance.sync_member_heard_lower_priority(now);
+        assert_eq!(
+            drain(&mut instance),
+            vec![Action::Announce {
+                repeat: 5,
+                cause: AnnounceCause::LowerPriority
+            }]
+        );
+        // Rate-limited like its own lower-priority announcements; backups stay quiet.
+        instance.sync_member_heard_lower_priority(now + MS);
+        assert!(drain(&mut instance).is_empty());
+        let mut backup = backup_following(100, 150, t0);
+        backup.sync_member_heard_lower_priority(now);
+        assert!(drain(&mut backup).is_empty());
+    }
+
+    #[test]
+    fn higher_prio_send_advert_sends_ours_before_yielding() {
+        let t0 = Instant::now();
+        let mut p = v3(100);
+        p.higher_prio_send_advert = true;
+        let mut instance = Instance::new(p);
+        instance.start(t0);
+        let became = instance.poll_timeout().unwrap();
+        instance.handle_timeout(became);
+        drain(&mut instance);
+        let now = became + 10 * MS;
+        instance.handle_advert(now, &advert("192.0.2.2", 150, 100 * MS));
+        assert_eq!(
+            drain(&mut instance),
+            vec![
+                Action::SendAdvert { priority: 100 },
+                Action::RemoveVips,
+                changed(
+                    State::Master,
+                    State::Backup,
+                    Reason::HigherPriorityAdvert {
+                        from: ip("192.0.2.2"),
+                        priority: 150
+                    }
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn leaving_master_cancels_the_second_lower_priority_burst() {
+        let t0 = Instant::now();
+        let mut p = v3(150);
+        p.garp_master_delay = None;
+        p.garp_lower_prio_delay = Some(Duration::from_secs(1));
+        let mut instance = Instance::new(p);
+        instance.start(t0);
+        let became = instance.poll_timeout().unwrap();
+        instance.handle_timeout(became);
+        instance.handle_advert(became + MS, &advert("192.0.2.2", 100, 100 * MS));
+        instance.handle_advert(became + 2 * MS, &advert("192.0.2.3", 200, 100 * MS));
+        assert_eq!(instance.state(), State::Backup);
+        drain(&mut instance);
+        instance.handle_timeout(became + Duration::from_secs(2));
+        assert!(!drain(&mut instance).iter().any(|a| matches!(
+            a,
+            Action::Announce {
+                cause: AnnounceCause::LowerPriorityDelay,
+                ..
+            }
+        )));
     }
 
     #[test]
@@ -1216,12 +1549,56 @@ mod tests {
             if they_win {
                 assert_eq!(actions[0], Action::RemoveVips);
             } else {
-                assert_eq!(
-                    actions,
-                    vec![Action::SendAdvert { priority: 100 }, Action::Announce]
-                );
+                assert_eq!(actions, asserts_itself(100));
             }
         }
+    }
+
+    #[test]
+    fn address_owner_keeps_the_addresses_against_an_equal_priority_advert() {
+        // Whatever the other's address: a second 255 is a conflict, not a tie to break.
+        for theirs in ["192.0.2.2", "192.0.2.200", "255.255.255.255"] {
+            let t0 = Instant::now();
+            let mut instance = Instance::new(v3(255));
+            instance.start(t0);
+            drain(&mut instance);
+            instance.handle_advert(t0 + MS, &advert(theirs, 255, 100 * MS));
+            assert_eq!(instance.state(), State::Master, "yielded to {theirs}");
+            assert!(drain(&mut instance).is_empty(), "{theirs}");
+            // The periodic advert stays where it was.
+            assert_eq!(instance.poll_timeout(), Some(t0 + 100 * MS));
+            assert_eq!(instance.transitions(), 1);
+        }
+        // Below 255 the tie still breaks on the address.
+        let t0 = Instant::now();
+        let (mut instance, became) = master(254, t0);
+        instance.handle_advert(became + MS, &advert("192.0.2.200", 254, 100 * MS));
+        assert_eq!(instance.state(), State::Backup);
+    }
+
+    #[test]
+    fn only_a_master_advertises_now_on_request() {
+        let t0 = Instant::now();
+        let (mut instance, became) = master(150, t0);
+        let now = became + 30 * MS;
+        instance.advertise_now(now);
+        assert_eq!(
+            drain(&mut instance),
+            vec![Action::SendAdvert { priority: 150 }]
+        );
+        assert_eq!(instance.poll_timeout(), Some(now + 100 * MS));
+        let mut backup = backup_following(100, 150, t0);
+        let timeout = backup.poll_timeout();
+        backup.advertise_now(t0 + MS);
+        assert!(drain(&mut backup).is_empty());
+        assert_eq!(backup.poll_timeout(), timeout);
+        instance.begin_handover(now, Duration::from_secs(1));
+        drain(&mut instance);
+        instance.advertise_now(now + MS);
+        assert!(
+            drain(&mut instance).is_empty(),
+            "a handing-over master stays quiet"
+        );
     }
 
     #[test]
@@ -1252,10 +1629,7 @@ mod tests {
         drain(&mut instance);
         instance.handle_advert(t0 + MS, &advert("192.0.2.2", 254, 100 * MS));
         assert_eq!(instance.state(), State::Master);
-        assert_eq!(
-            drain(&mut instance),
-            vec![Action::SendAdvert { priority: 255 }, Action::Announce]
-        );
+        assert_eq!(drain(&mut instance), asserts_itself(255));
     }
 
     #[test]
@@ -1417,6 +1791,8 @@ mod tests {
         p.advert_interval = Duration::from_secs(10);
         p.garp_master_delay = Some(Duration::from_secs(5));
         p.garp_master_refresh = Some(Duration::from_secs(3));
+        p.garp_master_repeat = 4;
+        p.garp_master_refresh_repeat = 2;
         let mut instance = Instance::new(p);
         instance.start(t0);
         drain(&mut instance);
@@ -1424,13 +1800,30 @@ mod tests {
         for second in 1..=9 {
             let now = t0 + Duration::from_secs(second);
             instance.handle_timeout(now);
-            if drain(&mut instance).contains(&Action::Announce) {
-                announced.push(second);
+            for action in drain(&mut instance) {
+                if let Action::Announce { repeat, cause } = action {
+                    announced.push((second, repeat, cause));
+                }
             }
         }
-        assert_eq!(announced, vec![3, 5, 6, 9]);
+        use AnnounceCause::{MasterDelay, Refresh};
+        assert_eq!(
+            announced,
+            vec![
+                (3, 2, Refresh),
+                (5, 4, MasterDelay),
+                (6, 2, Refresh),
+                (9, 2, Refresh)
+            ]
+        );
 
-        // Leaving master stops both.
+        // Leaving master stops both (an owner never yields: reload it to 200 first).
+        let mut lower = instance.params().clone();
+        lower.priority = 200;
+        assert_eq!(
+            instance.update_params(t0 + Duration::from_secs(9), lower),
+            Reload::Applied
+        );
         instance.handle_advert(
             t0 + Duration::from_secs(9),
             &advert("192.0.2.2", 255, 100 * MS),
@@ -1772,5 +2165,135 @@ mod tests {
             instance.poll_timeout(),
             Some(now + instance.master_down_interval())
         );
+    }
+
+    /// xorshift64*: deterministic, no dependency.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+        fn priority(&mut self) -> u8 {
+            // Edges more often than uniform: 0, 1, 254, 255.
+            match self.below(6) {
+                0 => 0,
+                1 => 255,
+                2 => 254,
+                3 => 1,
+                _ => self.next() as u8,
+            }
+        }
+        fn duration(&mut self) -> Duration {
+            match self.below(8) {
+                0 => Duration::ZERO,
+                1 => Duration::MAX,
+                2 => Duration::from_secs(u64::MAX / 2),
+                3 => Duration::from_nanos(1),
+                _ => Duration::from_millis(self.below(5_000)),
+            }
+        }
+        fn params(&mut self) -> InstanceParams {
+            let mut p = InstanceParams::new(51, ip("192.0.2.10"));
+            p.version = if self.below(2) == 0 {
+                Version::V2
+            } else {
+                Version::V3
+            };
+            p.priority = self.priority();
+            p.advert_interval = self.duration();
+            p.preempt = self.below(2) == 0;
+            p.preempt_delay = self.duration();
+            p.garp_master_delay = (self.below(3) != 0).then(|| self.duration());
+            p.garp_master_refresh = (self.below(3) != 0).then(|| self.duration());
+            p.garp_lower_prio_delay = (self.below(3) != 0).then(|| self.duration());
+            p.garp_master_repeat = self.count();
+            p.garp_master_refresh_repeat = self.count();
+            p.garp_lower_prio_repeat = self.count();
+            p.lower_prio_no_advert = self.below(2) == 0;
+            p.higher_prio_send_advert = self.below(2) == 0;
+            p.down_timer_adverts = self.next() as u8;
+            p
+        }
+        fn count(&mut self) -> u32 {
+            match self.below(4) {
+                0 => 0,
+                1 => u32::MAX,
+                _ => self.below(10) as u32,
+            }
+        }
+    }
+
+    /// Random configurations (zero, tiny and huge durations, every priority) and random
+    /// event sequences never panic, and the actions keep one invariant the shell relies on:
+    /// VIPs are added exactly when entering MASTER and removed exactly when leaving it.
+    #[test]
+    fn random_params_and_events_never_panic_and_vips_follow_the_state() {
+        let sources = ["192.0.2.1", "192.0.2.10", "192.0.2.20", "2001:db8::1"];
+        let mut rng = Rng(0x5eed_1234_abcd_ef01);
+        for round in 0..3_000 {
+            let t0 = Instant::now();
+            let mut now = t0;
+            let mut instance = Instance::new(rng.params());
+            let mut installed = false;
+            for step in 0..60 {
+                // Time moves by 0..2 s, sometimes to a timer deadline exactly.
+                now += match (rng.below(4), instance.poll_timeout()) {
+                    (0, Some(at)) if at > now => at.saturating_duration_since(now),
+                    _ => Duration::from_millis(rng.below(2_000)),
+                };
+                match rng.below(12) {
+                    0 => instance.start(now),
+                    1..=5 => {
+                        let advert = ReceivedAdvert {
+                            source: ip(sources[rng.below(4) as usize]),
+                            priority: rng.priority(),
+                            advert_interval: rng.duration(),
+                        };
+                        instance.handle_advert(now, &advert);
+                    }
+                    6 => instance.set_effective_priority(now, rng.priority()),
+                    7 => instance.set_fault(now, rng.below(2) == 0),
+                    8 => {
+                        let mut p = rng.params();
+                        if rng.below(2) == 0 {
+                            p.vrid = instance.params().vrid;
+                            p.version = instance.params().version;
+                        }
+                        let _ = instance.update_params(now, p);
+                    }
+                    9 => instance.begin_handover(now, rng.duration()),
+                    10 if rng.below(4) == 0 => instance.shutdown(now),
+                    10 => instance.advertise_now(now),
+                    11 if rng.below(3) == 0 => instance.sync_member_heard_lower_priority(now),
+                    _ => instance.handle_timeout(now),
+                }
+                while let Some(action) = instance.poll_action() {
+                    match action {
+                        Action::AddVips => {
+                            assert!(!installed, "round {round} step {step}: VIPs added twice");
+                            installed = true;
+                        }
+                        Action::RemoveVips => {
+                            assert!(installed, "round {round} step {step}: VIPs removed twice");
+                            installed = false;
+                        }
+                        _ => {}
+                    }
+                }
+                assert_eq!(
+                    installed,
+                    instance.state() == State::Master,
+                    "round {round} step {step}: VIPs vs state {}",
+                    instance.state()
+                );
+                let _ = (instance.skew_time(), instance.master_down_interval());
+            }
+        }
     }
 }

@@ -1,0 +1,673 @@
+//! keepalived keywords that change what goes on the wire or onto the interface, seen on the
+//! wire (tcpdump on the client) in the namespace lab (needs root): `vrrp_mcast_group4/6`
+//! (also with keepalived 2.2.7), `virtual_ipaddress_excluded`, the lower-priority GARPs of a
+//! healing split brain with `higher_prio_send_advert`, `lower_prio_no_advert`, and the GARP/NA
+//! pacing and refresh counts (`vrrp_garp_interval`, `vrrp_gna_interval`,
+//! `vrrp_garp_master_refresh_repeat`).
+
+mod lab;
+mod lab_vipd_support;
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use lab::keepalived_conf::{KeepalivedConf, VrrpInstance};
+use lab::{wait_until, Capture, Lab, LabOptions, Segment};
+use lab_vipd_support::*;
+
+/// One line of `tcpdump -tt -e -v`: when, from which MAC, and the rest of the text.
+struct Frame {
+    at: f64,
+    src_mac: String,
+    text: String,
+}
+
+fn frames(capture: &Capture) -> Vec<Frame> {
+    capture
+        .packets()
+        .into_iter()
+        .filter_map(|line| {
+            let mut words = line.splitn(3, ' ');
+            let at = words.next()?.parse().ok()?;
+            let src_mac = words.next()?.to_owned();
+            Some(Frame {
+                at,
+                src_mac,
+                text: words.next()?.to_owned(),
+            })
+        })
+        .collect()
+}
+
+fn mac_text(router: usize) -> String {
+    Segment::Main
+        .router_mac(router)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// Gratuitous ARPs from `router` (sender = target = the address), with the address.
+fn garps(capture: &Capture, router: usize) -> Vec<(f64, IpAddr)> {
+    let mac = mac_text(router);
+    frames(capture)
+        .into_iter()
+        .filter(|f| f.src_mac == mac)
+        .filter_map(|f| {
+            let rest = f.text.split("who-has ").nth(1)?;
+            let mut words = rest.split_whitespace();
+            let target = words.next()?;
+            let sender = rest.split(" tell ").nth(1)?.split([',', ' ']).next()?;
+            (target == sender && rest.contains("(ff:ff:ff:ff:ff:ff)"))
+                .then(|| Some((f.at, target.parse().ok()?)))
+                .flatten()
+        })
+        .collect()
+}
+
+/// Unsolicited neighbour advertisements from `router`, with the target address.
+fn unsolicited_nas(capture: &Capture, router: usize) -> Vec<(f64, IpAddr)> {
+    let mac = mac_text(router);
+    frames(capture)
+        .into_iter()
+        .filter(|f| f.src_mac == mac && f.text.contains("neighbor advertisement"))
+        .filter_map(|f| {
+            let target = f.text.split("tgt is ").nth(1)?.split([',', ' ']).next()?;
+            Some((f.at, target.parse().ok()?))
+        })
+        .collect()
+}
+
+/// VRRP adverts as tcpdump decodes them: (time, source, destination, advertised addresses).
+fn adverts(capture: &Capture) -> Vec<(f64, String, String, String)> {
+    frames(capture)
+        .into_iter()
+        .filter_map(|f| {
+            let at = f.text.find(": VRRPv")?;
+            let mut head = f.text[..at].split_whitespace().rev();
+            let dst = head.next()?.to_owned();
+            head.next(); // >
+            let src = head.next()?.to_owned();
+            // `addrs: A` or `addrs(N): A,B`, then maybe ` auth "..."`.
+            let addrs = f.text[at..]
+                .split("addrs")
+                .nth(1)
+                .and_then(|a| a.split_once(':'))
+                .map(|(_, list)| list.split(" auth").next().unwrap_or_default().trim())
+                .unwrap_or_default()
+                .to_owned();
+            Some((f.at, src, dst, addrs))
+        })
+        .collect()
+}
+
+fn gaps(times: &[f64]) -> Vec<f64> {
+    times.windows(2).map(|w| w[1] - w[0]).collect()
+}
+
+fn capture_client(lab: &Lab, filter: &str) -> Capture {
+    lab.capture(lab.client_ns(), "eth0", &format!("-tt -e {filter}"))
+}
+
+// ---- vrrp_mcast_group4 / vrrp_mcast_group6 ----
+
+const GROUP4: &str = "224.0.0.19";
+const GROUP6: &str = "ff02::13";
+
+fn grouped(router: usize, instances: &[VrrpInstance]) -> String {
+    instances
+        .iter()
+        .fold(
+            KeepalivedConf::new(&format!("r{router}"))
+                .global(&format!("vrrp_mcast_group4 {GROUP4}"))
+                .global(&format!("vrrp_mcast_group6 {GROUP6}")),
+            |c, i| c.instance(i.clone()),
+        )
+        .render()
+}
+
+#[test]
+fn custom_multicast_groups_carry_every_advert_and_elect_one_master() {
+    let lab = Lab::new("wire-mcast", 2);
+    let capture = capture_client(&lab, "ip proto 112 or ip6 proto 112");
+    let r1 = start_vipd(&lab, 1, &grouped(1, &[v3_ipv4(150), v3_ipv6(150)]));
+    let r2 = start_vipd(&lab, 2, &grouped(2, &[v3_ipv4(100), v3_ipv6(100)]));
+    expect_sole_holder(&lab, vip4(), 1, SETTLE, "IPv4 election on 224.0.0.19");
+    expect_sole_holder(&lab, vip6(), 1, SETTLE, "IPv6 election on ff02::13");
+    // r2 hears r1 on the custom groups: it follows r1 instead of taking over.
+    for name in ["VI_1", "VI_6"] {
+        wait_instance(&r2, name, SETTLE, "backup hearing r1", |i| {
+            i.state == "BACKUP" && i.adverts_received > 5 && i.master_address.is_some()
+        });
+    }
+    expect_stays_sole_holder(&lab, vip4(), 1, ADVERT * 10);
+    let seen = adverts(&capture);
+    let to = |group: &str| seen.iter().filter(|a| a.2 == group).count();
+    assert!(to(GROUP4) >= 10 && to(GROUP6) >= 10, "{seen:?}");
+    assert_eq!(
+        to(GROUP4) + to(GROUP6),
+        seen.len(),
+        "every advert goes to the configured groups: {seen:?}"
+    );
+    let mut r1 = r1;
+    assert!(r1.stop().success(), "{}", r1.log());
+    expect_sole_holder(&lab, vip4(), 2, SETTLE, "r1 gone");
+    expect_sole_holder(&lab, vip6(), 2, SETTLE, "r1 gone (IPv6)");
+}
+
+#[test]
+fn custom_multicast_group_interoperates_with_keepalived() {
+    let lab = Lab::new("wire-mcast-ka", 2);
+    let capture = capture_client(&lab, "ip proto 112");
+    let ka_conf = |priority| grouped(1, &[v3_ipv4(priority)]);
+    // keepalived master, vipd backup: vipd must hear keepalived on 224.0.0.19.
+    let mut keepalived = lab.spawn_keepalived(1, &ka_conf(150));
+    expect_sole_holder(&lab, vip4(), 1, SETTLE, "keepalived elected");
+    let r2 = start_vipd(&lab, 2, &grouped(2, &[v3_ipv4(100)]));
+    wait_instance(&r2, "VI_1", SETTLE, "backup of keepalived", |i| {
+        i.state == "BACKUP" && i.master_address.as_deref() == Some("192.0.2.11")
+    });
+    expect_stays_sole_holder(&lab, vip4(), 1, ADVERT * 10);
+    keepalived.stop();
+    expect_sole_holder(&lab, vip4(), 2, SETTLE, "keepalived stopped");
+    wait_state(&r2, "VI_1", "MASTER");
+    // keepalived back as a lower-priority backup: it must hear vipd on 224.0.0.19 and stay
+    // backup.
+    let _keepalived = lab.spawn_keepalived(1, &ka_conf(50));
+    std::thread::sleep(ADVERT * 10);
+    expect_stays_sole_holder(&lab, vip4(), 2, ADVERT * 15);
+    let seen = adverts(&capture);
+    for source in ["192.0.2.11", "192.0.2.12"] {
+        assert!(
+            seen.iter().any(|a| a.1 == source && a.2 == GROUP4),
+            "no advert from {source} to {GROUP4}: {seen:?}"
+        );
+    }
+    assert!(seen.iter().all(|a| a.2 == GROUP4), "{seen:?}");
+}
+
+#[test]
+fn same_vrid_on_two_groups_are_two_virtual_routers() {
+    // VRID 51 twice on eth0: VI_1 on the global group (r1 wins), VI_2 on `mcast_dst_ip`
+    // 224.0.0.20 (r2 wins). Adverts of one must not reach the other.
+    let lab = Lab::new("wire-mcast-dst", 2);
+    let capture = capture_client(&lab, "ip proto 112");
+    let pair = |router: usize, p1: u8, p2: u8| {
+        grouped(
+            router,
+            &[
+                v3_ipv4(p1),
+                VrrpInstance::new("VI_2", "eth0", 51)
+                    .priority(p2)
+                    .version(3)
+                    .advert(ADVERT)
+                    .line("mcast_dst_ip 224.0.0.20")
+                    .vip("192.0.2.101/24"),
+            ],
+        )
+    };
+    let r1 = start_vipd(&lab, 1, &pair(1, 150, 100));
+    let r2 = start_vipd(&lab, 2, &pair(2, 100, 150));
+    let other: IpAddr = "192.0.2.101".parse().unwrap();
+    expect_sole_holder(&lab, vip4(), 1, SETTLE, "VI_1 on 224.0.0.19");
+    expect_sole_holder(&lab, other, 2, SETTLE, "VI_2 on 224.0.0.20");
+    wait_state(&r1, "VI_2", "BACKUP");
+    wait_state(&r2, "VI_1", "BACKUP");
+    expect_stays_sole_holder(&lab, vip4(), 1, ADVERT * 10);
+    expect_stays_sole_holder(&lab, other, 2, ADVERT * 5);
+    for (daemon, name, master) in [(&r1, "VI_2", "192.0.2.12"), (&r2, "VI_1", "192.0.2.11")] {
+        let i = instance(daemon, name);
+        assert_eq!(i.master_address.as_deref(), Some(master), "{i:#?}");
+        assert!(i.dropped.values().all(|&n| n == 0), "{i:#?}");
+    }
+    let seen = adverts(&capture);
+    let to = |src: &str, group: &str| seen.iter().any(|a| a.1 == src && a.2 == group);
+    assert!(
+        to("192.0.2.11", GROUP4) && to("192.0.2.12", "224.0.0.20"),
+        "{seen:?}"
+    );
+}
+
+// ---- unicast_fault_no_peer ----
+
+#[test]
+fn unicast_fault_no_peer_without_peers_stays_silent_in_fault() {
+    // keepalived < 2.2.7 (and vipd without the keyword) would fall back to multicast here.
+    let lab = Lab::new("wire-nopeer", 1);
+    let capture = capture_client(&lab, "ip proto 112");
+    let text = conf(
+        1,
+        &[v3_ipv4(150)
+            .line("unicast_src_ip 192.0.2.11")
+            .line("unicast_fault_no_peer")
+            .line("unicast_peer {")
+            .line("}")],
+    );
+    let r1 = start_vipd(&lab, 1, &text);
+    wait_state(&r1, "VI_1", "FAULT");
+    std::thread::sleep(ADVERT * 10);
+    assert_eq!(instance(&r1, "VI_1").state, "FAULT");
+    assert!(lab.holders(vip4()).is_empty());
+    let seen = adverts(&capture);
+    assert!(seen.is_empty(), "a faulted instance advertised: {seen:?}");
+}
+
+// ---- down_timer_adverts ----
+
+#[test]
+fn down_timer_adverts_makes_the_backup_wait_that_many_adverts() {
+    // 10 missed adverts of 100 ms plus the skew: about 1.06 s instead of 0.36 s.
+    let lab = Lab::new("wire-downtimer", 2);
+    let r1 = start_vipd(&lab, 1, &conf(1, &[v3_ipv4(150)]));
+    let r2 = start_vipd(
+        &lab,
+        2,
+        &conf(2, &[v3_ipv4(100).line("down_timer_adverts 10")]),
+    );
+    expect_sole_holder(&lab, vip4(), 1, SETTLE, "election");
+    wait_instance(&r2, "VI_1", SETTLE, "backup of r1", |i| {
+        i.state == "BACKUP" && i.master_address.is_some()
+    });
+    lab.partition(1);
+    let started = std::time::Instant::now();
+    let took_over = wait_until(SETTLE, Duration::from_millis(5), || {
+        lab.holders(vip4()).contains(&2)
+    });
+    assert!(took_over.is_some(), "r2 never took over");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(850),
+        "r2 took over after {waited:?}, before 10 adverts were missed"
+    );
+    drop(r1);
+}
+
+// ---- virtual_ipaddress_excluded ----
+
+#[test]
+fn excluded_addresses_follow_the_master_and_stay_out_of_adverts() {
+    let lab = Lab::with_options(
+        "wire-excluded",
+        LabOptions {
+            routers: 2,
+            second_segment: true,
+        },
+    );
+    let excluded: [IpAddr; 3] = [
+        "192.0.2.101".parse().unwrap(),
+        "2001:db8::101".parse().unwrap(),
+        "198.51.100.101".parse().unwrap(),
+    ];
+    let instance = |priority| {
+        v3_ipv4(priority)
+            .line("virtual_ipaddress_excluded {")
+            .line("    192.0.2.101/24")
+            .line("    2001:db8::101/64")
+            .line("    198.51.100.101/24 dev eth1")
+            .line("}")
+    };
+    let capture = capture_client(&lab, "-v ip proto 112 or arp or icmp6");
+    let mut r1 = start_vipd(&lab, 1, &conf(1, &[instance(150)]));
+    let r2 = start_vipd(&lab, 2, &conf(2, &[instance(100)]));
+    expect_sole_holder(&lab, vip4(), 1, SETTLE, "election");
+    for address in excluded {
+        expect_sole_holder(&lab, address, 1, SETTLE, "excluded address on the master");
+    }
+    wait_state(&r2, "VI_1", "BACKUP");
+    assert!(
+        lab.client_ping(excluded[0]),
+        "client cannot reach {}",
+        excluded[0]
+    );
+    assert!(
+        lab.client_ping(excluded[1]),
+        "client cannot reach {}",
+        excluded[1]
+    );
+
+    assert!(r1.stop().success(), "{}", r1.log());
+    expect_sole_holder(&lab, vip4(), 2, SETTLE, "r1 stopped");
+    for address in excluded {
+        expect_sole_holder(&lab, address, 2, SETTLE, "excluded address moved");
+    }
+    assert!(lab.client_ping(excluded[0]), "{} not on r2", excluded[0]);
+    assert!(lab.client_ping(excluded[1]), "{} not on r2", excluded[1]);
+    let ok = wait_until(SETTLE, Duration::from_millis(50), || {
+        garps(&capture, 2).iter().any(|g| g.1 == excluded[0])
+            && unsolicited_nas(&capture, 2)
+                .iter()
+                .any(|n| n.1 == excluded[1])
+    });
+    assert!(
+        ok.is_some(),
+        "r2 did not announce its excluded addresses: {:?}",
+        capture.packets()
+    );
+    let enough = wait_until(SETTLE, Duration::from_millis(50), || {
+        adverts(&capture).len() >= 10
+    });
+    let seen = adverts(&capture);
+    assert!(enough.is_some(), "{seen:?}");
+    for (_, source, _, addresses) in &seen {
+        assert_eq!(
+            addresses, "192.0.2.100",
+            "advert from {source} must list the VIP only"
+        );
+    }
+}
+
+// ---- lower-priority GARPs, higher_prio_send_advert, lower_prio_no_advert ----
+
+/// r1 (priority 200, VRRPv2 1 s) announces 3 GARPs on hearing a lower priority and 3 more
+/// 2 s later; r2 (100) answers a higher priority with one advert of its own before yielding,
+/// so r1 hears a lower priority whichever advert crosses the healed link first.
+fn split_brain_pair(
+    lab: &Lab,
+    r1_extra: &[&str],
+    r2_is_keepalived: bool,
+) -> (lab::Daemon, lab::Daemon) {
+    let r1_instance = r1_extra.iter().fold(
+        VrrpInstance::new("VI_1", "eth0", 51)
+            .priority(200)
+            .vip("192.0.2.100/24"),
+        |i, line| i.line(line),
+    );
+    let r1_conf = KeepalivedConf::new("r1")
+        .global("vrrp_garp_master_delay 0")
+        .global("vrrp_garp_lower_prio_repeat 3")
+        .global("vrrp_garp_lower_prio_delay 2")
+        .instance(r1_instance)
+        .render();
+    let r2_conf = KeepalivedConf::new("r2")
+        .global("vrrp_higher_prio_send_advert")
+        .instance(
+            VrrpInstance::new("VI_1", "eth0", 51)
+                .priority(100)
+                .vip("192.0.2.100/24"),
+        )
+        .render();
+    let r1 = start_vipd(lab, 1, &r1_conf);
+    let slow = Duration::from_secs(15);
+    let r2 = if r2_is_keepalived {
+        let keepalived = lab.spawn_keepalived(2, &r2_conf);
+        expect_sole_holder(lab, vip4(), 1, slow, "election");
+        // Longer than keepalived's Master_Down_Interval: it heard r1 and stays backup.
+        expect_stays_sole_holder(lab, vip4(), 1, Duration::from_secs(5));
+        keepalived
+    } else {
+        let r2 = start_vipd(lab, 2, &r2_conf);
+        expect_sole_holder(lab, vip4(), 1, slow, "election");
+        wait_state(&r2, "VI_1", "BACKUP");
+        r2
+    };
+    lab.partition(2);
+    let split = wait_until(slow, Duration::from_millis(20), || {
+        lab.holders(vip4()) == [1, 2]
+    });
+    assert!(split.is_some(), "no split brain: {:?}", lab.holders(vip4()));
+    (r1, r2)
+}
+
+#[test]
+fn healed_split_brain_master_announces_again_now_and_after_the_delay() {
+    let lab = Lab::new("wire-lowprio", 2);
+    let (_r1, r2) = split_brain_pair(&lab, &[], false);
+    let capture = capture_client(&lab, "-v arp");
+    lab.heal(2);
+    expect_sole_holder(&lab, vip4(), 1, Duration::from_secs(10), "healed");
+    wait_state(&r2, "VI_1", "BACKUP");
+    let done = wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
+        garps(&capture, 1).len() >= 6
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let sent = garps(&capture, 1);
+    assert!(done.is_some() && sent.len() == 6, "r1's GARPs: {sent:?}");
+    assert!(sent.iter().all(|g| g.1 == vip4()), "{sent:?}");
+    let times: Vec<f64> = sent.iter().map(|g| g.0).collect();
+    let (first, second) = times.split_at(3);
+    assert!(first[2] - first[0] < 0.5, "first burst {first:?}");
+    assert!(second[2] - second[0] < 0.5, "second burst {second:?}");
+    let delay = second[0] - first[0];
+    assert!(
+        (1.5..4.0).contains(&delay),
+        "second burst {delay:.3}s later"
+    );
+}
+
+#[test]
+fn healed_split_brain_with_keepalived_as_the_other_master() {
+    // keepalived 2.2.7 as the stale lower-priority master: vipd hears its advert and
+    // announces again, now and after the delay.
+    let lab = Lab::new("wire-lowprio-ka", 2);
+    let (_r1, _keepalived) = split_brain_pair(&lab, &[], true);
+    let capture = capture_client(&lab, "-v arp");
+    lab.heal(2);
+    expect_sole_holder(&lab, vip4(), 1, Duration::from_secs(10), "healed");
+    let done = wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
+        garps(&capture, 1).len() >= 6
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let sent = garps(&capture, 1);
+    assert!(done.is_some() && sent.len() == 6, "r1's GARPs: {sent:?}");
+    let delay = sent[3].0 - sent[0].0;
+    assert!(
+        (1.5..4.0).contains(&delay),
+        "second burst {delay:.3}s later"
+    );
+}
+
+#[test]
+fn lower_prio_no_advert_master_keeps_its_advert_rhythm() {
+    let lab = Lab::new("wire-noadvert", 2);
+    let (_r1, r2) = split_brain_pair(&lab, &["lower_prio_no_advert"], false);
+    let capture = capture_client(&lab, "-v arp or ip proto 112");
+    lab.heal(2);
+    expect_sole_holder(&lab, vip4(), 1, Duration::from_secs(10), "healed");
+    wait_state(&r2, "VI_1", "BACKUP");
+    // r1 did hear r2's lower priority: it announced.
+    let heard = wait_until(Duration::from_secs(5), Duration::from_millis(50), || {
+        !garps(&capture, 1).is_empty()
+    });
+    assert!(
+        heard.is_some(),
+        "r1 never heard r2: {:?}",
+        capture.packets()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let r1_adverts: Vec<f64> = adverts(&capture)
+        .iter()
+        .filter(|a| a.1 == "192.0.2.11")
+        .map(|a| a.0)
+        .collect();
+    assert!(r1_adverts.len() >= 3, "{r1_adverts:?}");
+    for gap in gaps(&r1_adverts) {
+        assert!(
+            gap > 0.8,
+            "r1 sent an extra advert ({gap:.3}s after the last): {r1_adverts:?}"
+        );
+    }
+}
+
+#[test]
+fn sync_group_members_announce_when_one_hears_a_lower_priority() {
+    // r1 runs VI_1 and VI_2 in a sync group; r2 only VI_1. When r1's VI_1 hears r2's lower
+    // priority after the split heals, VI_2 (which heard nothing) announces too (keepalived).
+    let lab = Lab::new("wire-lowprio-sync", 2);
+    let other: IpAddr = "192.0.2.101".parse().unwrap();
+    let vi1 = |priority| {
+        VrrpInstance::new("VI_1", "eth0", 51)
+            .priority(priority)
+            .vip("192.0.2.100/24")
+    };
+    let r1_conf = format!(
+        "{}\nvrrp_sync_group G {{\n    group {{\n        VI_1\n        VI_2\n    }}\n}}\n",
+        KeepalivedConf::new("r1")
+            .global("vrrp_garp_master_delay 0")
+            .global("vrrp_garp_lower_prio_repeat 2")
+            .global("vrrp_garp_lower_prio_delay 0")
+            .instance(vi1(200))
+            .instance(
+                VrrpInstance::new("VI_2", "eth0", 52)
+                    .priority(200)
+                    .vip("192.0.2.101/24"),
+            )
+            .render()
+    );
+    let r2_conf = KeepalivedConf::new("r2")
+        .global("vrrp_higher_prio_send_advert")
+        .instance(vi1(100))
+        .render();
+    let _r1 = start_vipd(&lab, 1, &r1_conf);
+    let r2 = start_vipd(&lab, 2, &r2_conf);
+    let slow = Duration::from_secs(15);
+    expect_sole_holder(&lab, vip4(), 1, slow, "election");
+    expect_sole_holder(&lab, other, 1, slow, "VI_2 on r1");
+    wait_state(&r2, "VI_1", "BACKUP");
+    lab.partition(2);
+    let split = wait_until(slow, Duration::from_millis(20), || {
+        lab.holders(vip4()) == [1, 2]
+    });
+    assert!(split.is_some(), "no split brain: {:?}", lab.holders(vip4()));
+    let capture = capture_client(&lab, "-v arp");
+    lab.heal(2);
+    expect_sole_holder(&lab, vip4(), 1, Duration::from_secs(10), "healed");
+    let done = wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
+        garps(&capture, 1).iter().filter(|g| g.1 == other).count() >= 2
+    });
+    assert!(
+        done.is_some(),
+        "VI_2 did not announce: {:?}",
+        garps(&capture, 1)
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let sent = garps(&capture, 1);
+    let count = |address: IpAddr| sent.iter().filter(|g| g.1 == address).count();
+    assert_eq!((count(vip4()), count(other)), (2, 2), "{sent:?}");
+}
+
+// ---- vrrp_garp_interval, vrrp_gna_interval, vrrp_garp_master_refresh_repeat ----
+
+#[test]
+fn garps_and_nas_are_paced_per_interface_and_refreshed_with_their_repeat_count() {
+    let lab = Lab::new("wire-pacing", 1);
+    let text = KeepalivedConf::new("r1")
+        .global("vrrp_garp_master_repeat 3")
+        .global("vrrp_garp_master_delay 0")
+        .global("vrrp_garp_interval 0.1")
+        .global("vrrp_gna_interval 0.05")
+        .global("vrrp_garp_master_refresh 2")
+        .global("vrrp_garp_master_refresh_repeat 2")
+        .instance(
+            v3_ipv4(100)
+                .vip("192.0.2.101/24")
+                .line("virtual_ipaddress_excluded {")
+                .line("    2001:db8::101/64")
+                .line("}"),
+        )
+        .render();
+    let capture = capture_client(&lab, "-v arp or icmp6");
+    let _r1 = start_vipd(&lab, 1, &text);
+    // 6 GARPs on becoming master, 4 per refresh.
+    let done = wait_until(Duration::from_secs(15), Duration::from_millis(50), || {
+        garps(&capture, 1).len() >= 10
+    });
+    let sent = garps(&capture, 1);
+    assert!(done.is_some(), "{sent:?}");
+    let addresses: Vec<String> = sent[..10].iter().map(|g| g.1.to_string()).collect();
+    let (a, b) = ("192.0.2.100", "192.0.2.101");
+    assert_eq!(addresses, [a, b, a, b, a, b, a, b, a, b], "{sent:?}");
+    let times: Vec<f64> = sent.iter().map(|g| g.0).collect();
+    for gap in gaps(&times[..10]) {
+        assert!(
+            gap >= 0.08,
+            "GARPs closer than vrrp_garp_interval: {sent:?}"
+        );
+    }
+    let refresh = times[6] - times[0];
+    assert!(
+        (1.5..4.0).contains(&refresh),
+        "refresh {refresh:.3}s after: {sent:?}"
+    );
+    assert!(
+        times[9] - times[6] < 1.0,
+        "one refresh is one paced burst: {sent:?}"
+    );
+    // The excluded IPv6 address: unsolicited NAs at their own pace, 3 then 2 per refresh.
+    let nas = unsolicited_nas(&capture, 1);
+    let target: IpAddr = "2001:db8::101".parse().unwrap();
+    assert!(
+        nas.len() >= 5 && nas.iter().all(|n| n.1 == target),
+        "{nas:?}"
+    );
+    let na_times: Vec<f64> = nas.iter().map(|n| n.0).collect();
+    for gap in gaps(&na_times[..3]) {
+        assert!(gap >= 0.025, "NAs closer than vrrp_gna_interval: {nas:?}");
+    }
+    assert!(na_times[2] - na_times[0] >= 0.09, "NAs not paced: {nas:?}");
+    assert!(
+        na_times[2] - na_times[0] < 0.5,
+        "NAs wait for ARPs: {nas:?}"
+    );
+}
+
+#[test]
+fn garp_group_paces_its_interfaces_only() {
+    // eth1 is in a garp_group pausing 200 ms between gratuitous ARPs; eth0 has no pause.
+    let lab = Lab::with_options(
+        "wire-garpgroup",
+        LabOptions {
+            routers: 1,
+            second_segment: true,
+        },
+    );
+    let text = format!(
+        "{}\ngarp_group {{\n    garp_interval 0.2\n    interface eth1\n}}\n",
+        KeepalivedConf::new("r1")
+            .global("vrrp_garp_master_repeat 3")
+            .global("vrrp_garp_master_delay 0")
+            .instance(v3_ipv4(100).vip("198.51.100.100/24 dev eth1"))
+            .render()
+    );
+    let on_eth0 = capture_client(&lab, "-v arp");
+    let on_eth1 = lab.capture(lab.client_ns(), "eth1", "-tt -e -v arp");
+    let _r1 = start_vipd(&lab, 1, &text);
+    let second: IpAddr = "198.51.100.100".parse().unwrap();
+    // The GARPs on eth1 come from r1's eth1 MAC.
+    let eth1_mac = Segment::Second
+        .router_mac(1)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":");
+    let eth1_garps = || -> Vec<f64> {
+        frames(&on_eth1)
+            .into_iter()
+            .filter(|f| f.src_mac == eth1_mac && f.text.contains("who-has 198.51.100.100"))
+            .map(|f| f.at)
+            .collect()
+    };
+    let done = wait_until(SETTLE, Duration::from_millis(50), || {
+        eth1_garps().len() >= 3 && garps(&on_eth0, 1).len() >= 3
+    });
+    assert!(
+        done.is_some(),
+        "{:?} {:?}",
+        on_eth0.packets(),
+        on_eth1.packets()
+    );
+    let paced = eth1_garps();
+    for gap in gaps(&paced) {
+        assert!(gap >= 0.1, "eth1 GARPs not paced: {paced:?}");
+    }
+    let eth0: Vec<f64> = garps(&on_eth0, 1)
+        .iter()
+        .filter(|g| g.1 == vip4())
+        .map(|g| g.0)
+        .collect();
+    assert!(
+        eth0[2] - eth0[0] < 0.1,
+        "eth0 GARPs waited for eth1's pacing: {eth0:?}"
+    );
+    assert!(lab.holders(second) == [1]);
+}
