@@ -125,7 +125,6 @@ fn dev_vip_interface_flushed_while_master_gets_its_vip_back() {
 }
 
 #[test]
-#[ignore = "needs h3-hardening: re-assert VIPs when their interface is re-created (defect 7)"]
 fn dev_vip_interface_deleted_and_recreated_while_master_gets_its_vip_back() {
     let lab = second_segment_lab("faults-devdel");
     let (r1, r2, vip) = dev_vip_pair(&lab);
