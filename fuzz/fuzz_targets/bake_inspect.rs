@@ -7,5 +7,5 @@ use std::io::Cursor;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = bake::inspect::inspect_reader(Cursor::new(data), "fuzz.raw", "vipd-1.0.0-x86-64.raw");
+    let _ = bake_parts::inspect::inspect_reader(Cursor::new(data), "fuzz.raw", "vipd-1.0.0-x86-64.raw");
 });

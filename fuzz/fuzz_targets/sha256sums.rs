@@ -2,7 +2,7 @@
 //! accepted manifest renders to text that parses to the same entries.
 #![no_main]
 
-use bake::manifest::Manifest;
+use bake_parts::manifest::Manifest;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -292,6 +292,8 @@ pub struct Instance {
     rival_master_at: Option<Instant>,
     /// A handing-over master keeps its VIPs at least until then (see `begin_handover`).
     handover_hold_until: Option<Instant>,
+    /// When the planned handover began (our priority 0 advert).
+    handover_began: Option<Instant>,
     timers: TimerTable,
     actions: VecDeque<Action>,
     transitions: u64,
@@ -318,6 +320,7 @@ impl Instance {
             became_master_at: None,
             rival_master_at: None,
             handover_hold_until: None,
+            handover_began: None,
             timers: TimerTable::default(),
             actions: VecDeque::new(),
             transitions: 0,
@@ -405,12 +408,13 @@ impl Instance {
     /// when it never accepted our adverts (a higher priority backup that preempts, or one
     /// configured with another interval). A backup that missed the priority 0 advert takes
     /// over when its down timer runs out, three of our intervals plus its skew after our
-    /// last advert. The bound covers both for backups whose interval is at most ours or one
-    /// second, with a margin, so that the VIPs stay until such a backup holds them.
+    /// last advert reached it. The bound covers both for backups whose interval is at most
+    /// ours or one second, with one more advert interval for adverts on the way and a
+    /// margin, so that the VIPs stay until such a backup holds them.
     pub fn handover_bound(&self) -> Duration {
         self.params
             .advert_interval
-            .saturating_mul(3)
+            .saturating_mul(4)
             .saturating_add(self.backup_skew_unit())
             .saturating_add(HANDOVER_LINGER)
     }
@@ -568,13 +572,15 @@ impl Instance {
         self.master_priority = None;
         // Shortly after we became master, or answered another router advertising as master,
         // a rival may still be master and about to yield to an advert of ours in flight: its
-        // advert is then no sign that it took over. Keep the VIPs until every backup has had
-        // its Skew_Time to answer our priority 0 (found by tests/simulation.rs).
+        // advert is then no sign that it took over, and the rival, having yielded, may even
+        // have missed our priority 0. No advert is trusted: the VIPs stay for the whole
+        // bound, which outlasts every backup's answer and down timer (found by
+        // tests/simulation.rs).
         let unsettled_since = self.became_master_at.max(self.rival_master_at);
         let unsettled =
             unsettled_since.is_some_and(|since| now < later(since, self.master_down_interval()));
-        self.handover_hold_until =
-            unsettled.then(|| later(now, self.backup_skew_unit() + HANDOVER_LINGER));
+        self.handover_hold_until = unsettled.then(|| later(now, bound));
+        self.handover_began = Some(now);
         self.push(Action::SendAdvert {
             priority: PRIORITY_LEAVING,
         });
@@ -904,6 +910,15 @@ impl Instance {
         if advert.priority == PRIORITY_LEAVING || self.master_address == Some(advert.source) {
             return;
         }
+        if self
+            .handover_began
+            .is_some_and(|began| now < later(began, self.shortest_answer(advert)))
+        {
+            // Too early to answer our priority 0: a backup that took over on its own (it
+            // missed our adverts) and may be yielding to one still on its way. Its answer, or
+            // its next advert, comes later (found by tests/simulation.rs).
+            return;
+        }
         self.master_address = Some(advert.source);
         self.master_priority = Some(advert.priority);
         // The new master announces the VIPs right after this advert; keep answering a moment
@@ -911,6 +926,21 @@ impl Instance {
         let linger = self.master_adver_interval.min(HANDOVER_LINGER);
         let until = later(now, linger).max(self.handover_hold_until.unwrap_or(now));
         self.timers.set_at_most(Timer::HandoverBound, until);
+    }
+
+    /// The shortest Skew_Time after which the sender of `advert` can answer our priority 0:
+    /// its Master_Adver_Interval is ours (learned) or its own (v3), the unit one second (v2).
+    fn shortest_answer(&self, advert: &ReceivedAdvert) -> Duration {
+        let unit = match self.params.version {
+            Version::V2 => Duration::from_secs(1),
+            Version::V3 => self
+                .params
+                .advert_interval
+                .min(clamp_interval(advert.advert_interval)),
+        };
+        let inverse_priority = 256 - u32::from(advert.priority);
+        unit.checked_mul(inverse_priority)
+            .map_or(Duration::MAX, |scaled| scaled / 256)
     }
 
     fn finish_handover(&mut self, reason: Reason) {
@@ -1897,30 +1927,31 @@ mod tests {
             (
                 Version::V3,
                 10 * MS,
-                30 * MS + Duration::from_secs(1) + HANDOVER_LINGER,
+                40 * MS + Duration::from_secs(1) + HANDOVER_LINGER,
             ),
             (
                 Version::V3,
                 100 * MS,
-                300 * MS + Duration::from_secs(1) + HANDOVER_LINGER,
+                400 * MS + Duration::from_secs(1) + HANDOVER_LINGER,
             ),
             (
                 Version::V3,
                 Duration::from_secs(2),
-                Duration::from_secs(8) + HANDOVER_LINGER,
+                Duration::from_secs(10) + HANDOVER_LINGER,
             ),
             (
                 Version::V2,
                 Duration::from_secs(1),
-                Duration::from_secs(4) + HANDOVER_LINGER,
+                Duration::from_secs(5) + HANDOVER_LINGER,
             ),
         ] {
             let leaving = Instance::new(params(150, version, interval));
             assert_eq!(leaving.handover_bound(), bound, "{version:?} {interval:?}");
-            // A priority 1 backup with the same interval: skew and down interval fit.
+            // A priority 1 backup with the same interval: its answer and its down timer fit,
+            // with one advert interval of delay on the way.
             let backup = Instance::new(params(1, version, interval));
-            assert!(backup.skew_time() + HANDOVER_LINGER <= bound - interval * 3);
-            assert!(backup.master_down_interval() < bound);
+            assert!(interval + backup.skew_time() + HANDOVER_LINGER <= bound - interval * 3);
+            assert!(interval + backup.master_down_interval() < bound);
         }
     }
 
@@ -2022,7 +2053,8 @@ mod tests {
         drain(&mut instance);
         // The old master's advert, sent before it heard us.
         instance.handle_advert(now + 5 * MS, &advert("192.0.2.2", 100, 100 * MS));
-        let hold = now + Duration::from_secs(1) + HANDOVER_LINGER;
+        // No advert is trusted: the whole bound.
+        let hold = now + instance.handover_bound();
         assert_eq!(instance.poll_timeout(), Some(hold));
         instance.handle_timeout(hold - MS);
         assert!(drain(&mut instance).is_empty());
@@ -2040,8 +2072,28 @@ mod tests {
         instance.handle_advert(now + 5 * MS, &advert("192.0.2.2", 100, 100 * MS));
         assert_eq!(
             instance.poll_timeout(),
-            Some(now + Duration::from_secs(1) + HANDOVER_LINGER)
+            Some(now + instance.handover_bound())
         );
+    }
+
+    /// Found by the simulation: a backup that missed our adverts takes over on its own just
+    /// as we hand over, and yields again to our last regular advert arriving after its own.
+    /// Its advert comes sooner than any answer to our priority 0 can (its Skew_Time), so it
+    /// does not end the handover; its real answer, a skew time later, does.
+    #[test]
+    fn handover_ignores_an_advert_too_early_to_answer_its_priority_zero() {
+        let t0 = Instant::now();
+        let (mut instance, became) = master(150, t0);
+        let now = became + instance.master_down_interval() + 10 * MS;
+        instance.begin_handover(now, instance.handover_bound());
+        drain(&mut instance);
+        let bound = now + instance.handover_bound();
+        // Priority 1 at 100 ms: no answer before 255/256 x 100 ms.
+        instance.handle_advert(now + MS, &advert("192.0.2.2", 1, 100 * MS));
+        assert_eq!(instance.poll_timeout(), Some(bound));
+        let answer = now + 100 * MS;
+        instance.handle_advert(answer, &advert("192.0.2.2", 1, 100 * MS));
+        assert_eq!(instance.poll_timeout(), Some(answer + HANDOVER_LINGER));
     }
 
     #[test]
