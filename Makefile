@@ -12,7 +12,7 @@ PUBKEY ?=
 UNSIGNED ?=
 MUSL_TARGETS = x86_64-unknown-linux-musl aarch64-unknown-linux-musl
 
-.PHONY: all build test lint static sysext release bench clean
+.PHONY: all build test lint static sysext release bench clean fuzz sim soak
 
 all: build
 	./target/release/vipd --version
@@ -81,6 +81,26 @@ bench: static
 	$(CARGO) bench -p vipd --bench failover
 	$(CARGO) bench -p vipd --bench checks
 	$(CARGO) bench -p bake --bench image
+
+# Fuzzing (nightly toolchain and cargo-fuzz): every target in fuzz/ for FUZZ_SECONDS each,
+# seeded from fuzz/seeds/, FUZZ_JOBS at a time; prints target, seconds, runs, corpus, edges.
+FUZZ_SECONDS ?= 60
+fuzz:
+	fuzz/run.sh $(FUZZ_SECONDS)
+
+# Deterministic simulation of the protocol core: SEEDS seeds from FIRST_SEED, optimised
+# (`cargo test` runs 3000 in debug). A failing seed prints the command that replays it.
+SEEDS ?= 50000
+FIRST_SEED ?= 0
+sim:
+	VIPD_SIM_SEEDS=$(SEEDS) VIPD_SIM_FIRST_SEED=$(FIRST_SEED) \
+	  $(CARGO) test --profile sim -p vipd --test simulation -- --nocapture simulated
+
+# Soak (root): random faults against a vipd pair and a keepalived peer for SOAK_SECONDS,
+# invariants sampled every 10 ms; prints faults by kind, samples, outages, RSS and fds.
+SOAK_SECONDS ?= 600
+soak:
+	VIPD_SOAK_SECONDS=$(SOAK_SECONDS) $(CARGO) test -p vipd --test soak -- --ignored --nocapture
 
 clean:
 	$(CARGO) clean

@@ -216,6 +216,9 @@ enum ChecksAfterReload {
 /// - `router_id` names this router in logs only;
 /// - `vrrp_version` and `v3_checksum` are inherited: only the instances that inherit a
 ///   changed value restart ([`inherited_identity_changed`]);
+/// - the multicast groups restart only the multicast instances of their family (their
+///   socket key changes); `vrrp_lower_prio_no_advert`, `vrrp_higher_prio_send_advert` and
+///   `vrrp_down_timer_adverts` reach the instances' parameters in place;
 /// - GARP settings apply in place (instances read them when they announce);
 /// - `script_user`/`script_group`/`enable_script_security` reach the checks through their
 ///   specs (changed checks restart alone) and notify scripts when they run;
@@ -242,6 +245,14 @@ fn global_change_restarts_everything(old: &Global, new: &Global) -> bool {
         g.startup_delay = defaults.startup_delay;
         // Only entered at start (the reload warns).
         g.net_namespace = None;
+        // Part of each instance's socket key: only the multicast instances of that family
+        // restart (`Router::update_in_place` compares the keys).
+        g.mcast_group4 = None;
+        g.mcast_group6 = None;
+        // Inherited into each instance's parameters, which a reload applies in place.
+        g.lower_prio_no_advert = defaults.lower_prio_no_advert;
+        g.higher_prio_send_advert = defaults.higher_prio_send_advert;
+        g.down_timer_adverts = defaults.down_timer_adverts;
         g
     }
     unknown_part(old) != unknown_part(new)
@@ -282,6 +293,10 @@ mod tests {
         new.enable_script_security = true;
         new.max_auto_priority = Some(10);
         new.startup_delay = std::time::Duration::from_secs(5);
+        new.mcast_group4 = Some("224.0.0.19".parse().unwrap());
+        new.lower_prio_no_advert = true;
+        new.higher_prio_send_advert = true;
+        new.down_timer_adverts = 5;
         assert!(!global_change_restarts_everything(&old, &new));
     }
 

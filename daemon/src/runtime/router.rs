@@ -395,12 +395,10 @@ impl Router {
         }
     }
 
-    /// Bound of a planned handover: time enough for any backup to answer our priority 0.
+    /// Bound of a planned handover: time enough for any backup to take over, also one that
+    /// missed our priority 0 advert (see [`Instance::handover_bound`]).
     pub fn handover_bound(&self) -> Duration {
-        self.cfg
-            .advert_interval
-            .saturating_mul(3)
-            .saturating_add(Duration::from_millis(100))
+        self.fsm.handover_bound()
     }
 
     pub fn status(&self) -> InstanceStatus {

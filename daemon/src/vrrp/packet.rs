@@ -812,8 +812,9 @@ pub fn check_for_instance(
         }
         _ => return Err(DropReason::AuthType),
     }
-    if v2_interval_seconds(advert.advert_interval_cs)
-        != v2_interval_seconds(expect.advert_interval_cs)
+    // The whole seconds on the wire (a received v2 advert carries seconds x 100): a 0 there
+    // is no interval at all, not one rounded up to a second (found by fuzzing).
+    if advert.advert_interval_cs / 100 != u16::from(v2_interval_seconds(expect.advert_interval_cs))
     {
         return Err(DropReason::IntervalMismatch);
     }
@@ -1497,6 +1498,15 @@ mod tests {
         );
         assert_eq!(
             wrong(|e| e.advert_interval_cs = 200),
+            Err(DropReason::IntervalMismatch)
+        );
+        // An advert interval of 0 seconds matches no instance (it used to round up to 1 s).
+        let zero = Advertisement {
+            advert_interval_cs: 0,
+            ..advert.clone()
+        };
+        assert_eq!(
+            check_for_instance(&zero, &expect),
             Err(DropReason::IntervalMismatch)
         );
 
