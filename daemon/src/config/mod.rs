@@ -14,6 +14,7 @@ mod params;
 pub use crate::url;
 mod validate;
 mod vip;
+pub mod vmac;
 pub mod words;
 
 pub use error::{ConfigError, ConfigErrors, ConfigWarning};
@@ -22,6 +23,7 @@ pub use native::{parse_native, read_native, to_toml};
 pub use url::{HttpUrl, Scheme};
 pub use validate::warnings;
 pub use vip::{Scope, Vip};
+pub use vmac::{MacAddr, Vmac};
 
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -348,6 +350,9 @@ pub struct Instance {
     /// Overrides [`Global::higher_prio_send_advert`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub higher_prio_send_advert: Option<bool>,
+    /// Hold the VIPs on a macvlan with the virtual router MAC (keepalived `use_vmac`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vmac: Option<Vmac>,
 }
 
 fn default_priority() -> u8 {
@@ -391,6 +396,7 @@ impl Instance {
             v3_checksum: None,
             lower_prio_no_advert: None,
             higher_prio_send_advert: None,
+            vmac: None,
         }
     }
 
@@ -415,9 +421,14 @@ impl Instance {
         }
     }
 
-    /// Interface a VIP goes on.
+    /// Interface a VIP goes on: its `dev`, else the instance's VMAC (for VIPs of the
+    /// instance's family), else the instance's interface.
     pub fn vip_interface<'a>(&'a self, vip: &'a Vip) -> &'a str {
-        vip.interface.as_deref().unwrap_or(&self.interface)
+        let on_own_interface = vip.interface.as_deref().is_none_or(|i| i == self.interface);
+        match self.vmac_interface() {
+            Some(vmac) if on_own_interface && vip.address.is_ipv6() == self.is_ipv6() => vmac,
+            _ => vip.interface.as_deref().unwrap_or(&self.interface),
+        }
     }
 
     /// GARP settings with this instance's overrides applied. The lower-priority settings come

@@ -196,6 +196,9 @@ fn check_checks(cfg: &Config, out: &mut Problems) {
 }
 
 fn check_instance(cfg: &Config, inst: &Instance, at: &str, out: &mut Problems) {
+    for (path, message) in super::vmac::problems(cfg, inst, at) {
+        out.add(path, message);
+    }
     if inst.name.is_empty() {
         out.add(format!("{at}.name"), "an instance needs a name");
     }
@@ -465,6 +468,9 @@ pub fn warning_problems(cfg: &Config) -> Vec<Problem> {
     for (i, inst) in cfg.instances.iter().enumerate() {
         let at = format!("instance[{i}]");
         let name = &inst.name;
+        for (path, message) in super::vmac::warnings(inst, &at) {
+            out.add(path, message);
+        }
         if !inst.preempt && inst.initial_state == super::InitialState::Master {
             out.add(
                 format!("{at}.preempt"),
