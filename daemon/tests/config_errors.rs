@@ -43,7 +43,10 @@ fn config_reports_all_errors_at_once() {
     let errors = config::parse_keepalived(text, Path::new("k.conf")).unwrap_err();
     let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
     assert_eq!(lines.len(), 3, "{lines:?}");
-    assert!(lines[0].starts_with("k.conf:4: `use_vmac_addr`: "), "{lines:?}");
+    assert!(
+        lines[0].starts_with("k.conf:4: `use_vmac_addr`: "),
+        "{lines:?}"
+    );
     assert_eq!(
         lines[1],
         "k.conf:5: `priority`: `high` is not a number in 1..=255"

@@ -56,10 +56,9 @@ fn use_vmac_with_unicast_peers_sends_from_the_base_interface_with_a_warning() {
     let inst = &loaded.config.instances[0];
     assert!(inst.sends_from_base());
     assert!(
-        loaded
-            .warnings
-            .iter()
-            .any(|w| w.to_string().starts_with("u.conf:4: warning: instance `u`: unicast adverts")),
+        loaded.warnings.iter().any(|w| w
+            .to_string()
+            .starts_with("u.conf:4: warning: instance `u`: unicast adverts")),
         "{:?}",
         loaded.warnings
     );
@@ -83,9 +82,18 @@ fn native_vmac_table_defaults_to_keepalived_names() {
 #[test]
 fn vmac_bad_input_names_the_field() {
     let cases = [
-        ("vmac = { interface = \"eth0\" }", "instance[0].vmac.interface"),
-        ("vmac = { mac = \"01:00:5e:00:01:01\" }", "instance[0].vmac.mac"),
-        ("vmac = { interface = \"a b\" }", "instance[0].vmac.interface"),
+        (
+            "vmac = { interface = \"eth0\" }",
+            "instance[0].vmac.interface",
+        ),
+        (
+            "vmac = { mac = \"01:00:5e:00:01:01\" }",
+            "instance[0].vmac.mac",
+        ),
+        (
+            "vmac = { interface = \"a b\" }",
+            "instance[0].vmac.interface",
+        ),
     ];
     for (line, field) in cases {
         let text = format!(
@@ -103,5 +111,8 @@ fn vmac_bad_input_names_the_field() {
     )
     .unwrap_err()
     .to_string();
-    assert!(err.starts_with("k.conf:4: `use_vmac` takes at most"), "{err}");
+    assert!(
+        err.starts_with("k.conf:4: `use_vmac` takes at most"),
+        "{err}"
+    );
 }

@@ -54,7 +54,9 @@ pub fn read_keepalived(
     } = reader;
     super::vmac::resolve_names(
         &mut cfg,
-        vmac_prefix.as_deref().unwrap_or(super::vmac::DEFAULT_PREFIX),
+        vmac_prefix
+            .as_deref()
+            .unwrap_or(super::vmac::DEFAULT_PREFIX),
     );
     round_v3_intervals(&mut cfg);
     drop_ignored_passwords(&mut cfg);

@@ -234,9 +234,9 @@ fn global(keyword: &str) -> Option<Class> {
         ),
         "vrrp_iptables" | "vrrp_ipsets" | "nftables" | "nftables_priority"
         | "nftables_counters" | "nftables_ifindex" => FIREWALL,
-        "vmac_addr_prefix" => Class::Ignored(
-            "only names VMACs of use_vmac_addr, which vipd does not support",
-        ),
+        "vmac_addr_prefix" => {
+            Class::Ignored("only names VMACs of use_vmac_addr, which vipd does not support")
+        }
         "vrrp_vmac_garp_intvl" => VMAC_GARP,
         "disable_local_igmp" => Class::Ignored(
             "not needed: vipd keeps a VMAC down while the instance is not master, so no \

@@ -33,7 +33,8 @@ pub struct Vmac {
 impl Vmac {
     /// The MAC of the macvlan: the configured one, else the RFC 5798 virtual router MAC.
     pub fn mac_for(&self, vrid: u8, ipv6: bool) -> MacAddr {
-        self.mac.unwrap_or_else(|| MacAddr::virtual_router(vrid, ipv6))
+        self.mac
+            .unwrap_or_else(|| MacAddr::virtual_router(vrid, ipv6))
     }
 }
 

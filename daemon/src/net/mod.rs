@@ -4,6 +4,8 @@
 //! bytes and addresses between the kernel and the protocol core.
 
 pub mod announce;
+pub mod link;
 pub mod monitor;
 pub mod netlink;
 pub mod socket;
+pub mod vmac;

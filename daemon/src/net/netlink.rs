@@ -88,7 +88,13 @@ impl Netlink {
 
     /// Send one request and collect the payloads of the reply (all parts of a dump).
     /// A netlink error reply becomes an `io::Error` carrying the errno.
-    fn request<S, R>(&self, ty: Rtm, flags: NlmF, payload: S, context: &str) -> io::Result<Vec<R>>
+    pub(crate) fn request<S, R>(
+        &self,
+        ty: Rtm,
+        flags: NlmF,
+        payload: S,
+        context: &str,
+    ) -> io::Result<Vec<R>>
     where
         S: Size + ToBytes + std::fmt::Debug,
         R: FromBytesWithInput<Input = usize>,

@@ -111,7 +111,10 @@ impl Daemon {
             .routers
             .iter()
             .map(|r| {
-                let fault = !r.link_up || r.check_fault || r.cfg.lacks_unicast_peers();
+                let fault = !r.link_up
+                    || r.check_fault
+                    || r.cfg.lacks_unicast_peers()
+                    || !super::vmac::is_ready(r);
                 (r.cfg.name.clone(), fault)
             })
             .collect();

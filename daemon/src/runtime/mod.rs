@@ -7,6 +7,7 @@ mod health;
 mod reload;
 mod router;
 mod tasks;
+mod vmac;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -125,6 +126,8 @@ struct Daemon {
     notifier: Option<Notifier>,
     /// Last state notified per sync group.
     group_states: BTreeMap<String, NotifyState>,
+    /// Interfaces whose ARP settings vipd changed for VMACs on them.
+    vmac_parents: vmac::ParentClaims,
 }
 
 impl Daemon {
@@ -161,6 +164,7 @@ impl Daemon {
             tracked_links: BTreeMap::new(),
             notifier: None,
             group_states: BTreeMap::new(),
+            vmac_parents: vmac::ParentClaims::new(),
         })
     }
 
@@ -222,6 +226,7 @@ impl Daemon {
             self.send_due_announcements(now);
             self.process_actions().await;
         }
+        self.release_vmacs();
         control.abort();
         let _ = std::fs::remove_file(&self.socket_path);
         if let Some(notifier) = self.notifier.take() {
@@ -344,6 +349,7 @@ impl Daemon {
             .sockets
             .get(&key)
             .and_then(|s| s.socket.source_address().ok());
+        self.ensure_vmac(index, link.index);
         let global = self.config.global.clone();
         if let Some(router) = self.routers.get_mut(index) {
             match source {
@@ -461,6 +467,7 @@ impl Daemon {
         let now = Instant::now();
         match event {
             NetEvent::LinkChanged { name, up, .. } => {
+                self.on_link_changed_for_vmacs(&name);
                 if let Some(state) = self.tracked_links.get_mut(&name) {
                     if *state != up {
                         *state = up;
@@ -475,7 +482,11 @@ impl Daemon {
                     self.refresh_link(index, now, up);
                 }
             }
-            NetEvent::LinkRemoved { name, .. } => {
+            NetEvent::LinkRemoved {
+                index: ifindex,
+                name,
+            } => {
+                self.on_link_removed_for_vmacs(ifindex, now);
                 self.sockets.retain(|key, _| key.interface != name);
                 for index in self.indexes_on_interface(&name) {
                     if let Some(router) = self.routers.get_mut(index) {
@@ -509,6 +520,8 @@ impl Daemon {
                 // Our advert source went away: pick the interface's next one, or FAULT.
                 let affected: Vec<usize> = (0..self.routers.len())
                     .filter(|&i| self.routers[i].source == Some(addr))
+                    // The VMAC's copy of the source going (it was taken down) is not ours.
+                    .filter(|&i| !vmac::holds_index(&self.routers[i], ifindex))
                     .collect();
                 for index in affected {
                     let key = self.routers[index].key.clone();
@@ -639,6 +652,15 @@ impl Daemon {
     }
 
     async fn perform(&mut self, index: usize, action: Action) {
+        self.vmac_before(index, &action);
+        let removes_vips = action == Action::RemoveVips;
+        self.perform_action(index, action).await;
+        if removes_vips {
+            self.vmac_down(index);
+        }
+    }
+
+    async fn perform_action(&mut self, index: usize, action: Action) {
         let Some(router) = self.routers.get_mut(index) else {
             return;
         };
@@ -648,10 +670,11 @@ impl Daemon {
                 else {
                     return;
                 };
+                let socket = vmac::advert_sender(router).unwrap_or_else(|| open.socket.clone());
                 let advert = router.advertisement(priority);
                 for dst in router.destinations() {
                     let bytes = advert.to_bytes(source, dst, router.checksum_mode());
-                    match open.socket.send_from(&bytes, source, dst).await {
+                    match socket.send_from(&bytes, source, dst).await {
                         Ok(()) => router.counters.sent += 1,
                         Err(e) => {
                             warn!("{}: sending advert to {dst}: {e}", router.cfg.name)

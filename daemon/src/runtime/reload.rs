@@ -98,6 +98,7 @@ impl Daemon {
             router.fsm.shutdown(now);
             self.routers = vec![router];
             self.process_actions().await;
+            self.release_vmacs();
         }
         self.routers = kept;
         self.config = new;

@@ -106,6 +106,8 @@ pub struct Router {
     auth: Auth,
     /// The address list of the last advert whose list differed from ours (logged once).
     last_mismatch: Option<Vec<IpAddr>>,
+    /// The VMAC (keepalived `use_vmac`), when the instance has one.
+    pub(super) vmac: Option<super::vmac::VmacState>,
 }
 
 impl Router {
@@ -125,6 +127,7 @@ impl Router {
             _ => Auth::None,
         };
         let fsm = Instance::new(params(&cfg, global, version, unspecified(key.ipv6)));
+        let vmac = super::vmac::VmacState::of(&cfg);
         Router {
             cfg,
             version,
@@ -139,6 +142,7 @@ impl Router {
             checksum_mode,
             auth,
             last_mismatch: None,
+            vmac,
         }
     }
 

@@ -1,0 +1,358 @@
+//! The VMAC of each instance that has one (see `net::vmac` for what vipd does and why):
+//! created when the instance's interface is there, up while the instance is master (or holds
+//! its VIPs), down otherwise, created again when deleted, removed when the instance goes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tracing::{error, info, warn};
+
+use super::router::Router;
+use super::{add_vip, Daemon};
+use crate::config;
+use crate::net::link;
+use crate::net::socket::VrrpSocket;
+use crate::net::vmac::{self, mac_text};
+use crate::vrrp::instance::{Action, State};
+
+/// One instance's VMAC at run time.
+pub(super) struct VmacState {
+    pub name: String,
+    pub mac: [u8; 6],
+    /// Index of the macvlan while it exists.
+    pub index: Option<u32>,
+    /// The interface it was created on.
+    pub parent: Option<u32>,
+    /// Set up by vipd (the instance is master or holds its VIPs).
+    pub up: bool,
+    /// Sends adverts from the VMAC (None with `vmac_xmit_base` or unicast peers).
+    pub sender: Option<Arc<VrrpSocket>>,
+    /// Why the VMAC could not be set up (the instance is in FAULT meanwhile).
+    pub error: Option<String>,
+}
+
+impl VmacState {
+    pub fn of(cfg: &config::Instance) -> Option<VmacState> {
+        let vmac = cfg.vmac.as_ref()?;
+        Some(VmacState {
+            name: vmac.interface.clone(),
+            mac: vmac.mac_for(cfg.vrid, cfg.is_ipv6()).0,
+            index: None,
+            parent: None,
+            up: false,
+            sender: None,
+            error: None,
+        })
+    }
+}
+
+/// An interface whose IPv4 ARP settings vipd changed for the VMACs on it.
+#[derive(Debug, Default)]
+pub(super) struct ParentClaim {
+    /// Values before the change.
+    saved: Vec<(u16, u32)>,
+    /// VMACs (by name) that need the change.
+    users: BTreeSet<String>,
+}
+
+pub(super) type ParentClaims = BTreeMap<u32, ParentClaim>;
+
+/// The socket adverts of `router` leave from: its VMAC's while the VMAC is up, else none
+/// (the shared socket on the instance's interface).
+pub(super) fn advert_sender(router: &Router) -> Option<Arc<VrrpSocket>> {
+    let vmac = router.vmac.as_ref()?;
+    if router.cfg.sends_from_base() || !vmac.up {
+        return None;
+    }
+    vmac.sender.clone()
+}
+
+/// True when `ifindex` is the instance's VMAC.
+pub(super) fn holds_index(router: &Router, ifindex: u32) -> bool {
+    router
+        .vmac
+        .as_ref()
+        .is_some_and(|v| v.index == Some(ifindex))
+}
+
+/// False while the instance's VMAC is missing: it cannot hold its VIPs (FAULT).
+pub(super) fn is_ready(router: &Router) -> bool {
+    router.vmac.as_ref().is_none_or(|v| v.index.is_some())
+}
+
+impl Daemon {
+    /// Creates the VMAC of instance `index` if it has one and it does not exist yet; needs the
+    /// instance's interface (index `parent`). Errors are logged once per change of wording.
+    pub(super) fn ensure_vmac(&mut self, index: usize, parent: u32) {
+        let Some(router) = self.routers.get(index) else {
+            return;
+        };
+        let Some(state) = &router.vmac else {
+            return;
+        };
+        if state.index.is_some() {
+            return;
+        }
+        let (name, mac) = (state.name.clone(), state.mac);
+        let ipv6 = router.cfg.is_ipv6();
+        let family = router.key.family();
+        let needs_sender = !router.cfg.sends_from_base();
+        let result = match link::by_index(&self.netlink, parent) {
+            Ok(Some(parent_link)) => vmac::create(&self.netlink, &name, &parent_link, mac)
+                .map(|vmac_index| (vmac_index, parent_link)),
+            Ok(None) => Err(vmac::VmacError(format!(
+                "cannot create VMAC {name}: its interface is gone"
+            ))),
+            Err(e) => Err(vmac::VmacError(format!(
+                "cannot create VMAC {name}: reading interface: {e}"
+            ))),
+        };
+        let (vmac_index, parent_link) = match result {
+            Ok(created) => created,
+            Err(e) => {
+                if let Some(state) = self.routers.get_mut(index).and_then(|r| r.vmac.as_mut()) {
+                    if state.error.as_deref() != Some(e.0.as_str()) {
+                        error!(
+                            "{}: {e}; the instance stays in FAULT",
+                            self.routers[index].cfg.name
+                        );
+                    }
+                    if let Some(state) = self.routers[index].vmac.as_mut() {
+                        state.error = Some(e.0);
+                    }
+                }
+                return;
+            }
+        };
+        if !ipv6 {
+            self.claim_parent(&parent_link, &name);
+        }
+        let sender = if needs_sender {
+            match VrrpSocket::open_sender(&name, family) {
+                Ok(socket) => Some(Arc::new(socket)),
+                Err(e) => {
+                    warn!("{name}: cannot send adverts from the VMAC, using its interface: {e}");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let Some(router) = self.routers.get_mut(index) else {
+            return;
+        };
+        info!(
+            "{}: created VMAC {name} on {} with MAC {}",
+            router.cfg.name,
+            parent_link.name,
+            mac_text(mac)
+        );
+        if let Some(state) = router.vmac.as_mut() {
+            state.index = Some(vmac_index);
+            state.parent = Some(parent_link.index);
+            state.up = false;
+            state.sender = sender;
+            state.error = None;
+        }
+    }
+
+    /// Gives the parent of an IPv4 VMAC its ARP settings, remembering the old values.
+    fn claim_parent(&mut self, parent: &link::LinkDetails, vmac_name: &str) {
+        let claim = self.vmac_parents.entry(parent.index).or_default();
+        if claim.users.is_empty() {
+            claim.saved = vmac::saved_parent_conf(parent);
+            if let Err(e) =
+                link::set_ipv4_conf(&self.netlink, parent.index, &vmac::PARENT_IPV4_CONF)
+            {
+                warn!(
+                    "{}: cannot set arp_ignore/arp_filter/arp_announce: {e}; it may answer ARP \
+                     for VIPs on its VMACs",
+                    parent.name
+                );
+            }
+        }
+        claim.users.insert(vmac_name.to_string());
+    }
+
+    fn release_parent(&mut self, parent: u32, vmac_name: &str) {
+        let Some(claim) = self.vmac_parents.get_mut(&parent) else {
+            return;
+        };
+        claim.users.remove(vmac_name);
+        if claim.users.is_empty() {
+            let saved = std::mem::take(&mut claim.saved);
+            self.vmac_parents.remove(&parent);
+            if !saved.is_empty() {
+                if let Err(e) = link::set_ipv4_conf(&self.netlink, parent, &saved) {
+                    warn!("interface {parent}: cannot restore its ARP settings: {e}");
+                }
+            }
+        }
+    }
+
+    /// Brings the VMAC up before an action that needs it: the master's adverts and VIPs.
+    pub(super) fn vmac_before(&mut self, index: usize, action: &Action) {
+        let Some(router) = self.routers.get(index) else {
+            return;
+        };
+        let wanted = match action {
+            Action::SendAdvert { .. } => router.fsm.state() == State::Master,
+            Action::AddVips => true,
+            _ => false,
+        };
+        if wanted {
+            self.vmac_up(index);
+        }
+    }
+
+    /// Takes the VMAC down once the instance gave up its VIPs.
+    pub(super) fn vmac_down(&mut self, index: usize) {
+        let Some(state) = self.routers.get_mut(index).and_then(|r| r.vmac.as_mut()) else {
+            return;
+        };
+        let (Some(vmac_index), true) = (state.index, state.up) else {
+            return;
+        };
+        state.up = false;
+        let vmac_name = state.name.clone();
+        if let Err(e) = link::set_up(&self.netlink, vmac_index, false) {
+            let name = &self.routers[index].cfg.name;
+            warn!("{name}: cannot take VMAC {vmac_name} down: {e}");
+        }
+    }
+
+    fn vmac_up(&mut self, index: usize) {
+        let Some(router) = self.routers.get_mut(index) else {
+            return;
+        };
+        let source = router.source;
+        let name = router.cfg.name.clone();
+        let Some(state) = router.vmac.as_mut() else {
+            return;
+        };
+        let (Some(vmac_index), false) = (state.index, state.up) else {
+            return;
+        };
+        state.up = true;
+        let vmac_name = state.name.clone();
+        if let Err(e) = link::set_up(&self.netlink, vmac_index, true) {
+            error!("{name}: cannot bring VMAC {vmac_name} up: {e}");
+        }
+        // IPv6 adverts and neighbour advertisements leave from the parent's link-local
+        // address, which must be on the VMAC for the kernel to send from it.
+        if let Some(IpAddr::V6(link_local)) = source {
+            if let Err(e) = self
+                .netlink
+                .add_address(vmac_index, IpAddr::V6(link_local), 64, None)
+            {
+                warn!("{name}: cannot add {link_local} to VMAC {vmac_name}: {e}");
+            }
+        }
+    }
+
+    /// Someone deleted a VMAC (or its interface went): make it again, and give a master its
+    /// VIPs back on it.
+    pub(super) fn on_link_removed_for_vmacs(&mut self, ifindex: u32, now: Instant) {
+        for index in 0..self.routers.len() {
+            let Some(state) = self.routers[index].vmac.as_mut() else {
+                continue;
+            };
+            if state.index == Some(ifindex) {
+                state.index = None;
+                state.up = false;
+                state.sender = None;
+                let (name, parent) = (state.name.clone(), state.parent.take());
+                warn!(
+                    "{}: VMAC {name} was deleted: creating it again",
+                    self.routers[index].cfg.name
+                );
+                if let Some(parent) = parent {
+                    self.release_parent(parent, &name);
+                }
+            }
+        }
+        self.retry_vmacs(now);
+    }
+
+    /// Every instance whose VMAC is missing tries again (its name may be free now).
+    pub(super) fn retry_vmacs(&mut self, now: Instant) {
+        let mut restored = Vec::new();
+        for index in 0..self.routers.len() {
+            let router = &self.routers[index];
+            if router.vmac.as_ref().is_none_or(|v| v.index.is_some()) {
+                continue;
+            }
+            let Ok(Some(parent)) = self.netlink.link_index(&router.key.interface) else {
+                continue;
+            };
+            self.ensure_vmac(index, parent);
+            let router = &self.routers[index];
+            if router.vips_installed && is_ready(router) {
+                restored.push(index);
+            }
+        }
+        for index in restored {
+            self.vmac_up(index);
+            let router = &self.routers[index];
+            for vip in router.cfg.all_vips() {
+                add_vip(&self.netlink, &router.cfg, vip);
+            }
+            self.announce_once(index);
+        }
+        self.apply_faults(now);
+    }
+
+    /// A VMAC vipd brought up was taken down by someone else: up again.
+    pub(super) fn on_link_changed_for_vmacs(&mut self, name: &str) {
+        let Some(index) = self
+            .routers
+            .iter()
+            .position(|r| r.vmac.as_ref().is_some_and(|v| v.name == name && v.up))
+        else {
+            return;
+        };
+        let Some(vmac_index) = self.routers[index].vmac.as_ref().and_then(|v| v.index) else {
+            return;
+        };
+        if let Ok(Some(link)) = link::by_index(&self.netlink, vmac_index) {
+            if !link.admin_up {
+                warn!(
+                    "{}: VMAC {name} was set down while in use: setting it up again",
+                    self.routers[index].cfg.name
+                );
+                if let Err(e) = link::set_up(&self.netlink, vmac_index, true) {
+                    error!("{}: {name}: {e}", self.routers[index].cfg.name);
+                }
+            }
+        }
+    }
+
+    /// Deletes the VMACs of the current instances (at stop, or of instances a reload
+    /// retires) and restores their parents' settings.
+    pub(super) fn release_vmacs(&mut self) {
+        for index in 0..self.routers.len() {
+            let Some(state) = self.routers[index].vmac.as_mut() else {
+                continue;
+            };
+            let (Some(vmac_index), name, parent) =
+                (state.index.take(), state.name.clone(), state.parent.take())
+            else {
+                continue;
+            };
+            state.up = false;
+            state.sender = None;
+            match link::delete(&self.netlink, vmac_index) {
+                Ok(()) => info!("{}: removed VMAC {name}", self.routers[index].cfg.name),
+                Err(e) => warn!(
+                    "{}: cannot remove VMAC {name}: {e}",
+                    self.routers[index].cfg.name
+                ),
+            }
+            if let Some(parent) = parent {
+                self.release_parent(parent, &name);
+            }
+        }
+    }
+}
