@@ -284,3 +284,87 @@ fn vmac_split_brain_heals_when_both_masters_use_the_virtual_mac() {
     expect_link(&lab, 2, "vrrp.51", true, false, "r2 backup again");
     assert_eq!(reach_and_read_neighbour(&lab, vip4()), VMAC4);
 }
+
+/// Adverts leave from the virtual MAC, or from the interface's own MAC with
+/// `vmac_xmit_base`; gratuitous ARPs always from the virtual MAC.
+#[test]
+fn vmac_adverts_leave_from_the_virtual_mac_unless_vmac_xmit_base() {
+    let lab = Lab::new("vmac-xmit", 1);
+    let mut capture = lab.capture(lab.client_ns(), "eth0", "-e vrrp or arp");
+    let from_vmac = vmac_v4(150);
+    let from_base = VrrpInstance::new("VI_B", "eth0", 60)
+        .priority(150)
+        .version(3)
+        .advert(ADVERT)
+        .line("use_vmac")
+        .line("vmac_xmit_base")
+        .vip("192.0.2.60/24");
+    let r1 = start_vipd(&lab, 1, &conf(1, &[from_vmac, from_base]));
+    wait_state(&r1, "VI_1", "MASTER");
+    wait_state(&r1, "VI_B", "MASTER");
+    let seen = wait_until(SETTLE, Duration::from_millis(20), || {
+        let packets = capture.packets();
+        packets.iter().filter(|p| p.contains("vrid 51,")).count() >= 3
+            && packets.iter().filter(|p| p.contains("vrid 60,")).count() >= 3
+    });
+    let packets = capture.stop();
+    assert!(seen.is_some(), "{packets:#?}");
+    let base_mac = "02:76:74:00:00:01";
+    for packet in &packets {
+        if packet.contains("vrid 51,") {
+            assert!(packet.contains(&format!(" {VMAC4} >")), "{packet}");
+        }
+        if packet.contains("vrid 60,") {
+            assert!(packet.contains(&format!("{base_mac} >")), "{packet}");
+        }
+        if packet.contains("Request who-has 192.0.2.60 tell 192.0.2.60") {
+            assert!(packet.contains("00:00:5e:00:01:3c >"), "{packet}");
+        }
+    }
+    assert!(
+        packets
+            .iter()
+            .any(|p| p.contains("00:00:5e:00:01:3c >") && p.contains("192.0.2.60")),
+        "a gratuitous ARP for VI_B from its virtual MAC: {packets:#?}"
+    );
+}
+
+fn ifindex(lab: &Lab, router: usize, name: &str) -> Option<u32> {
+    let out = lab.exec(
+        lab.router_ns(router),
+        &format!("cat /sys/class/net/{name}/ifindex"),
+    );
+    out.stdout.trim().parse().ok()
+}
+
+/// A reload that keeps the instance keeps its VMAC (same interface, VIP stays); one that
+/// turns `use_vmac` on restarts the instance onto a new VMAC, one that turns it off removes it.
+#[test]
+fn vmac_follows_reloads() {
+    let lab = Lab::new("vmac-reload", 1);
+    let r1 = start_vipd(&lab, 1, &conf(1, &[vmac_v4(150)]));
+    wait_state(&r1, "VI_1", "MASTER");
+    expect_link(&lab, 1, "vrrp.51", true, true, "started");
+    let before = ifindex(&lab, 1, "vrrp.51");
+    rewrite_conf(&r1, &conf(1, &[vmac_v4(140)]));
+    r1.reload();
+    wait_instance(&r1, "VI_1", SETTLE, "priority 140", |i| {
+        i.base_priority == 140
+    });
+    assert_eq!(ifindex(&lab, 1, "vrrp.51"), before, "the VMAC stays");
+    assert!(lab.addresses(1, "vrrp.51").contains(&vip4()));
+
+    rewrite_conf(&r1, &conf(1, &[v3_ipv4(140)]));
+    r1.reload();
+    expect_link(&lab, 1, "vrrp.51", false, false, "use_vmac removed");
+    expect_sole_holder(&lab, vip4(), 1, SETTLE, "on eth0 now");
+    assert!(lab.addresses(1, "eth0").contains(&vip4()));
+    assert_eq!(ipv4_conf(&lab, 1, "eth0", "arp_ignore"), "0");
+
+    rewrite_conf(&r1, &conf(1, &[vmac_v4(140)]));
+    r1.reload();
+    expect_link(&lab, 1, "vrrp.51", true, true, "use_vmac back");
+    expect_sole_holder(&lab, vip4(), 1, SETTLE, "on the VMAC again");
+    assert!(lab.addresses(1, "vrrp.51").contains(&vip4()));
+    assert!(!lab.addresses(1, "eth0").contains(&vip4()));
+}

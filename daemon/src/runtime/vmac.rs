@@ -82,6 +82,20 @@ pub(super) fn is_ready(router: &Router) -> bool {
     router.vmac.as_ref().is_none_or(|v| v.index.is_some())
 }
 
+/// Strict reverse-path filtering drops traffic to VIPs on a VMAC (the reverse route to a
+/// client goes through the parent). `all.rp_filter` cannot be changed over netlink, and
+/// vipd leaves global settings alone; under the hardened unit /proc/sys is not visible and
+/// this stays silent (REFERENCE.md says it).
+fn warn_about_strict_rp_filter(instance: &str, vmac: &str) {
+    let all = std::fs::read_to_string("/proc/sys/net/ipv4/conf/all/rp_filter");
+    if all.is_ok_and(|v| v.trim() == "1") {
+        warn!(
+            "{instance}: net.ipv4.conf.all.rp_filter is 1 (strict): the kernel drops traffic \
+             to the VIPs on VMAC {vmac}; set it to 2 (loose)"
+        );
+    }
+}
+
 impl Daemon {
     /// Creates the VMAC of instance `index` if it has one and it does not exist yet; needs the
     /// instance's interface (index `parent`). Errors are logged once per change of wording.
@@ -128,6 +142,7 @@ impl Daemon {
         };
         if !ipv6 {
             self.claim_parent(&parent_link, &name);
+            warn_about_strict_rp_filter(&self.routers[index].cfg.name, &name);
         }
         let sender = if needs_sender {
             match VrrpSocket::open_sender(&name, family) {
