@@ -37,12 +37,15 @@ pub fn read_keepalived(
         locations: HashMap::new(),
         errors: Vec::new(),
         warnings: source.warnings.clone(),
+        default_interface: None,
+        without_interface: Vec::new(),
         min_garp: false,
         vmac_prefix: None,
     };
     for statement in &source.statements {
         reader.top_level(statement);
     }
+    reader.default_interfaces();
     reader.apply_min_garp();
     let Reader {
         mut cfg,
@@ -86,10 +89,9 @@ pub fn read_keepalived(
 /// authentication. Ignoring.") and in VRRPv3; reading the same file the same way keeps a
 /// mixed keepalived/vipd segment talking.
 fn drop_ignored_passwords(cfg: &mut Config) {
-    let strict = cfg.global.strict;
     let global = cfg.global.clone();
     for inst in &mut cfg.instances {
-        if strict || inst.version(&global) == 3 {
+        if inst.strict(&global) || inst.version(&global) == 3 {
             inst.auth_pass = None;
         }
     }
@@ -135,10 +137,26 @@ struct Reader<'a> {
     locations: HashMap<String, Loc>,
     errors: Vec<ConfigError>,
     warnings: Vec<ConfigWarning>,
+    /// keepalived `default_interface`.
+    default_interface: Option<String>,
+    /// Instances written without `interface` (index, where), given `default_interface`.
+    without_interface: Vec<(usize, Loc)>,
     /// `vrrp_min_garp`: GARP settings not written explicitly become one message, no repeat.
     min_garp: bool,
     /// `vmac_prefix`: VMACs without a name are called `PREFIX.VRID`.
     vmac_prefix: Option<String>,
+}
+
+/// keepalived's boolean words.
+fn bool_word(text: &str) -> Option<bool> {
+    match text.to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" => Some(true),
+        "off" | "false" | "no" => Some(false),
+        // Written in the wild for flags; keepalived ignores the value either way.
+        "1" => Some(true),
+        "0" => Some(false),
+        _ => None,
+    }
 }
 
 fn texts(words: &[Word]) -> Vec<&str> {
@@ -154,6 +172,34 @@ impl Reader<'_> {
     /// values read differently).
     fn warn(&mut self, loc: Loc, message: impl Into<String>) {
         self.warnings.push(self.source.warning(loc, message));
+    }
+
+    /// Instances without `interface` run on `default_interface` (keepalived 2.2.7 refuses
+    /// them, "Unknown interface!").
+    fn default_interfaces(&mut self) {
+        for (index, loc) in std::mem::take(&mut self.without_interface) {
+            let Some(inst) = self.cfg.instances.get_mut(index) else {
+                continue;
+            };
+            let name = inst.name.clone();
+            match &self.default_interface {
+                Some(interface) => {
+                    inst.interface = interface.clone();
+                    let message = format!(
+                        "vrrp_instance `{name}` has no `interface`: vipd runs it on \
+                         default_interface {interface} (keepalived 2.2.7 refuses it)"
+                    );
+                    self.warn(loc, message);
+                }
+                None => self.error(
+                    loc,
+                    format!(
+                        "vrrp_instance `{name}` has no `interface` (and there is no \
+                         default_interface)"
+                    ),
+                ),
+            }
+        }
     }
 
     /// A keyword of `block` the reader has no code for: keepalived keywords are accepted
@@ -222,22 +268,62 @@ impl Reader<'_> {
                 self.error(st.loc, format!("`{}` needs a value", st.keyword()));
                 None
             }
-            _ => {
-                self.error(st.loc, format!("`{}` takes one value", st.keyword()));
-                None
+            [one, extra @ ..] => {
+                // keepalived reads the first word and ignores the rest.
+                let extra: Vec<&str> = extra.iter().map(|w| w.text.as_str()).collect();
+                self.warn(
+                    st.loc,
+                    format!(
+                        "`{}`: `{}` after the value `{}` is ignored, as keepalived ignores it",
+                        st.keyword(),
+                        extra.join(" "),
+                        one.text
+                    ),
+                );
+                Some(one.text.as_str())
             }
         }
     }
 
+    /// A keyword that takes no value. keepalived 2.2.7 ignores anything written after it
+    /// (`nopreempt 1`, `nopreempt 0` and `nopreempt no` all turn preemption off), and so
+    /// does vipd; a value that reads as "off" gets a warning, as the file likely means the
+    /// opposite of what both daemons do.
     fn flag(&mut self, st: &Statement) -> bool {
         if !self.no_block(st) {
             return false;
         }
-        if !st.args().is_empty() {
-            self.error(st.loc, format!("`{}` takes no value", st.keyword()));
-            return false;
+        if let Some(value) = st.args().first() {
+            if bool_word(&value.text) == Some(false) {
+                let keyword = st.keyword();
+                self.warn(
+                    st.loc,
+                    format!(
+                        "`{keyword} {}`: keepalived ignores the value and so does vipd: \
+                         `{keyword}` is in effect",
+                        value.text
+                    ),
+                );
+            }
         }
         true
+    }
+
+    /// A GARP refresh period in seconds. keepalived 2.2.7 stops at such a line without a
+    /// value; vipd reads it as 0 (no refresh, the default) with a warning.
+    fn refresh_seconds(&mut self, st: &Statement) -> Option<u64> {
+        if st.args().is_empty() && st.block.is_none() {
+            self.warn(
+                st.loc,
+                format!(
+                    "`{}` without a value is read as 0 (no refresh); keepalived 2.2.7 refuses \
+                     to start with it",
+                    st.keyword()
+                ),
+            );
+            return Some(0);
+        }
+        self.number(st, 0u64, 86_400)
     }
 
     /// keepalived `KEYWORD [<BOOL>]`: no value means on; on|off|true|false|yes|no.
@@ -490,7 +576,7 @@ impl Reader<'_> {
                 }
             }
             "vrrp_garp_master_refresh" => {
-                if let Some(v) = self.number(st, 0u64, 86_400) {
+                if let Some(v) = self.refresh_seconds(st) {
                     self.cfg.global.garp.master_refresh = (v > 0).then(|| Duration::from_secs(v));
                 }
             }
@@ -591,6 +677,26 @@ impl Reader<'_> {
                     } else if let Some(v) = self.number(st, -1i32, 99) {
                         self.cfg.global.max_auto_priority = Some(v);
                     }
+                }
+            }
+            "default_interface" => {
+                if let Some(v) = self.arg(st) {
+                    self.default_interface = Some(v.to_string());
+                }
+            }
+            // vipd always waits for interfaces that appear later and follows renumbered
+            // ones; keepalived needs this flag for that.
+            "dynamic_interfaces" => {
+                self.no_block(st);
+            }
+            // vipd always checks a file before a reload and keeps the running
+            // configuration when it has errors.
+            "reload_check_config" => {
+                self.no_block(st);
+            }
+            "vrrp_startup_delay" => {
+                if let Some(v) = self.seconds(st) {
+                    self.cfg.global.startup_delay = v;
                 }
             }
             _ => self.other(Block::Global, st),
@@ -875,8 +981,7 @@ impl Reader<'_> {
                     "garp.master_repeat"
                 }
                 "garp_master_refresh" => {
-                    inst.garp.master_refresh =
-                        self.number(item, 0u64, 86_400).map(Duration::from_secs);
+                    inst.garp.master_refresh = self.refresh_seconds(item).map(Duration::from_secs);
                     "garp.master_refresh"
                 }
                 "garp_master_refresh_repeat" => {
@@ -938,6 +1043,40 @@ impl Reader<'_> {
                     }
                     "vmac.xmit_base"
                 }
+                "dont_track_primary" => {
+                    if self.flag(item) {
+                        inst.dont_track_primary = true;
+                    }
+                    "dont_track_primary"
+                }
+                // VIPs are ordinary addresses in vipd: traffic to them is accepted.
+                "accept" => {
+                    self.flag(item);
+                    continue;
+                }
+                "no_accept" => {
+                    if self.flag(item) {
+                        self.warn(
+                            loc,
+                            "`no_accept`: vipd adds no firewall rules, so the VIPs accept \
+                             traffic as with `accept` (keepalived would drop it unless the \
+                             priority is 255); filter it with nftables if you rely on that",
+                        );
+                    }
+                    continue;
+                }
+                // vipd never drops an advert for its address list (it only logs it), which
+                // is what skipping the check gives in keepalived.
+                "skip_check_adv_addr" => {
+                    self.switch(item);
+                    continue;
+                }
+                "strict_mode" => {
+                    if let Some(b) = self.switch(item) {
+                        inst.strict = Some(b);
+                    }
+                    "strict"
+                }
                 _ => {
                     self.other(Block::Instance, item);
                     continue;
@@ -964,8 +1103,9 @@ impl Reader<'_> {
             }
         }
         if !has_interface {
-            self.error(st.loc, format!("vrrp_instance `{name}` has no `interface`"));
-            return;
+            // Decided at the end: `default_interface` may come later in the file.
+            self.without_interface
+                .push((self.cfg.instances.len(), st.loc));
         }
         if !has_vrid {
             self.error(
@@ -1036,19 +1176,62 @@ impl Reader<'_> {
         }
     }
 
+    /// One line of `virtual_ipaddress` or `virtual_ipaddress_excluded`, read as keepalived
+    /// reads it; options vipd does not apply are warned about.
+    fn vip(&mut self, item: &Statement) -> Option<Vip> {
+        if item.block.is_some() {
+            self.error(item.loc, "a virtual address takes no { } block");
+            return None;
+        }
+        let (vip, ignored) = match Vip::from_keepalived_words(&texts(&item.words)) {
+            Ok(read) => read,
+            Err(e) => {
+                self.error(item.loc, e);
+                return None;
+            }
+        };
+        for option in ignored {
+            self.warn(
+                item.loc,
+                format!(
+                    "virtual address {}: option `{option}` is not applied by vipd (it adds the \
+                     address with dev, brd, scope and label only; IPv6 ones without duplicate \
+                     address detection)",
+                    vip.address
+                ),
+            );
+        }
+        Some(vip)
+    }
+
     fn vips(&mut self, st: &Statement, inst: &mut Instance, at: &str) {
         let Some(block) = self.block(st) else { return };
         for item in block {
-            if item.block.is_some() {
-                self.error(item.loc, "a virtual address takes no { } block");
+            let Some(vip) = self.vip(item) else {
                 continue;
-            }
-            match Vip::from_words(&texts(&item.words)) {
-                Ok(vip) => {
+            };
+            let family = |a: &IpAddr| if a.is_ipv6() { "IPv6" } else { "IPv4" };
+            match inst.vips.first() {
+                Some(first) if first.address.is_ipv6() != vip.address.is_ipv6() => {
+                    self.warn(
+                        item.loc,
+                        format!(
+                            "{vip} is {} but the instance is {} (its first address): keepalived \
+                             2.2.7 ignores it; vipd adds and removes it with the VIPs without \
+                             listing it in adverts, as virtual_ipaddress_excluded (move it \
+                             there to say so)",
+                            family(&vip.address),
+                            family(&first.address)
+                        ),
+                    );
+                    let index = inst.excluded_vips.len();
+                    self.note(format!("{at}.excluded_vips[{index}]"), item.loc);
+                    inst.excluded_vips.push(vip);
+                }
+                _ => {
                     self.note(format!("{at}.vips[{}]", inst.vips.len()), item.loc);
                     inst.vips.push(vip);
                 }
-                Err(e) => self.error(item.loc, e),
             }
         }
     }
@@ -1057,17 +1240,10 @@ impl Reader<'_> {
     fn excluded_vips(&mut self, st: &Statement, inst: &mut Instance, at: &str) {
         let Some(block) = self.block(st) else { return };
         for item in block {
-            if item.block.is_some() {
-                self.error(item.loc, "a virtual address takes no { } block");
-                continue;
-            }
-            match Vip::from_words(&texts(&item.words)) {
-                Ok(vip) => {
-                    let index = inst.excluded_vips.len();
-                    self.note(format!("{at}.excluded_vips[{index}]"), item.loc);
-                    inst.excluded_vips.push(vip);
-                }
-                Err(e) => self.error(item.loc, e),
+            if let Some(vip) = self.vip(item) {
+                let index = inst.excluded_vips.len();
+                self.note(format!("{at}.excluded_vips[{index}]"), item.loc);
+                inst.excluded_vips.push(vip);
             }
         }
     }
@@ -1255,6 +1431,100 @@ mod tests {
             Ok(_) => panic!("accepted:\n{text}"),
             Err(e) => e.to_string(),
         }
+    }
+
+    /// The configuration and its warnings, one per line.
+    fn with_warnings(text: &str) -> (Config, Vec<String>) {
+        let options = ReadOptions {
+            config_id: "lb1".to_string(),
+        };
+        let loaded =
+            read_keepalived(text, Path::new("k.conf"), &options).unwrap_or_else(|e| panic!("{e}"));
+        let warnings = loaded.warnings.iter().map(|w| w.to_string()).collect();
+        (loaded.config, warnings)
+    }
+
+    #[test]
+    fn flags_ignore_their_value_like_keepalived_and_warn_when_it_reads_off() {
+        let text = "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n nopreempt 0\n dont_track_primary yes\n virtual_ipaddress {\n 192.0.2.10\n }\n}\n";
+        let (cfg, warnings) = with_warnings(text);
+        assert!(
+            !cfg.instances[0].preempt,
+            "nopreempt 0 still turns preemption off"
+        );
+        assert!(cfg.instances[0].dont_track_primary);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with("k.conf:4: warning: `nopreempt 0`: keepalived ignores"),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn values_take_the_first_word_and_warn_about_the_rest() {
+        let (cfg, warnings) = with_warnings(
+            "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 5\"1\"\n priority 1 5 0\n virtual_ipaddress {\n 192.0.2.10\n }\n}\n",
+        );
+        assert_eq!((cfg.instances[0].vrid, cfg.instances[0].priority), (5, 1));
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+    }
+
+    #[test]
+    fn refresh_without_a_value_is_no_refresh_with_a_warning() {
+        let (cfg, warnings) = with_warnings(
+            "global_defs {\n vrrp_garp_master_refresh\n}\nvrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n garp_master_refresh\n virtual_ipaddress {\n 192.0.2.10\n }\n}\n",
+        );
+        assert_eq!(cfg.global.garp.master_refresh, None);
+        assert_eq!(cfg.instances[0].garp.master_refresh, Some(Duration::ZERO));
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(
+            warnings[0].contains("keepalived 2.2.7 refuses"),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn startup_delay_strict_mode_and_default_interface() {
+        let (cfg, warnings) = with_warnings(
+            "vrrp_instance VI_1 {\n virtual_router_id 51\n strict_mode off\n virtual_ipaddress {\n 192.0.2.10\n }\n}\nglobal_defs {\n vrrp_startup_delay 2.5\n default_interface eth1\n vrrp_strict\n}\n",
+        );
+        assert_eq!(cfg.global.startup_delay, Duration::from_millis(2500));
+        assert_eq!(cfg.instances[0].interface, "eth1");
+        assert_eq!(cfg.instances[0].strict, Some(false));
+        assert!(!cfg.instances[0].strict(&cfg.global));
+        assert!(
+            warnings.iter().any(
+                |w| w.starts_with("k.conf:1: warning: vrrp_instance `VI_1` has no `interface`")
+            ),
+            "{warnings:?}"
+        );
+        let e = parse_keepalived(
+            "vrrp_instance VI_1 {\n virtual_router_id 51\n}\n",
+            Path::new("k.conf"),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("k.conf:1: vrrp_instance `VI_1` has no `interface`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_address_of_the_other_family_becomes_an_excluded_one() {
+        let (cfg, warnings) = with_warnings(
+            "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n virtual_ipaddress {\n 192.0.2.10/24\n 2001:db8::10/64\n 192.0.2.11/24\n }\n}\n",
+        );
+        let inst = &cfg.instances[0];
+        let vips: Vec<String> = inst.vips.iter().map(|v| v.to_string()).collect();
+        assert_eq!(vips, ["192.0.2.10/24", "192.0.2.11/24"]);
+        assert_eq!(inst.excluded_vips[0].to_string(), "2001:db8::10/64");
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.starts_with("k.conf:6: warning: 2001:db8::10/64 is IPv6")),
+            "{warnings:?}"
+        );
     }
 
     #[test]

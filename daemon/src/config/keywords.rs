@@ -258,6 +258,10 @@ fn global(keyword: &str) -> Option<Class> {
              vipd.service drop-in",
         ),
         "vrrp_check_unicast_src" => NOT_YET_UNICAST,
+        "vrrp_delay_after_boot" => Class::Ignored(
+            "not a keepalived 2.2.7 keyword (2.2.7 logs \"Unknown keyword\"; newer keepalived \
+             has it): vipd does not apply it; use vrrp_startup_delay",
+        ),
         _ => return None,
     })
 }
@@ -365,8 +369,8 @@ pub fn implemented(block: Block) -> &'static [&'static str] {
             "vrrp_garp_interval",
             "vrrp_gna_interval",
             "vrrp_min_garp",
-            "vrrp_garp_lower_prio_repeat",
             "vrrp_garp_lower_prio_delay",
+            "vrrp_garp_lower_prio_repeat",
             "vrrp_lower_prio_no_advert",
             "vrrp_higher_prio_send_advert",
             "vrrp_mcast_group4",
@@ -410,12 +414,12 @@ pub fn implemented(block: Block) -> &'static [&'static str] {
             "garp_master_repeat",
             "garp_master_refresh",
             "garp_master_refresh_repeat",
-            "garp_lower_prio_repeat",
-            "garp_lower_prio_delay",
-            "lower_prio_no_advert",
-            "higher_prio_send_advert",
             "virtual_ipaddress_excluded",
             "mcast_dst_ip",
+            "garp_lower_prio_delay",
+            "garp_lower_prio_repeat",
+            "lower_prio_no_advert",
+            "higher_prio_send_advert",
             "down_timer_adverts",
             "unicast_fault_no_peer",
             "dont_track_primary",

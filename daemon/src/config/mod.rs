@@ -100,6 +100,13 @@ pub struct Global {
     pub skip_check_adv_addr: bool,
     /// keepalived `max_auto_priority`; accepted, no effect in vipd.
     pub max_auto_priority: Option<i32>,
+    /// Instances start this long after vipd (keepalived `vrrp_startup_delay`): for links
+    /// that pass traffic at boot, stop, and come back. A reload does not delay again.
+    #[serde(
+        with = "duration::serde_text",
+        skip_serializing_if = "Duration::is_zero"
+    )]
+    pub startup_delay: Duration,
     /// Group IPv4 adverts go to and are received on (keepalived `vrrp_mcast_group4`);
     /// `None` = 224.0.0.18. See [`Global::group4`].
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -148,6 +155,7 @@ impl Default for Global {
             strict: false,
             skip_check_adv_addr: false,
             max_auto_priority: None,
+            startup_delay: Duration::ZERO,
             mcast_group4: None,
             mcast_group6: None,
             lower_prio_no_advert: false,
@@ -344,6 +352,13 @@ pub struct Instance {
     /// Overrides [`Global::v3_checksum`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub v3_checksum: Option<V3Checksum>,
+    /// The instance ignores its own interface's link state (keepalived
+    /// `dont_track_primary`): a link going down does not put it in FAULT.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dont_track_primary: bool,
+    /// Overrides [`Global::strict`] for this instance (keepalived `strict_mode`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strict: Option<bool>,
     /// Overrides [`Global::lower_prio_no_advert`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lower_prio_no_advert: Option<bool>,
@@ -394,10 +409,17 @@ impl Instance {
             notify: Notify::default(),
             garp: GarpOverride::default(),
             v3_checksum: None,
+            dont_track_primary: false,
+            strict: None,
             lower_prio_no_advert: None,
             higher_prio_send_advert: None,
             vmac: None,
         }
+    }
+
+    /// Strict RFC mode for this instance: its own `strict`, else [`Global::strict`].
+    pub fn strict(&self, global: &Global) -> bool {
+        self.strict.unwrap_or(global.strict)
     }
 
     /// True when the instance carries IPv6 (judged by its VIPs, else its peers/source).

@@ -307,6 +307,9 @@ fn write_config(out: &mut String, cfg: &Config) -> std::fmt::Result {
     if let Some(p) = g.max_auto_priority {
         writeln!(global, "max_auto_priority = {p}")?;
     }
+    if !g.startup_delay.is_zero() {
+        writeln!(global, "startup_delay = {}", dur(g.startup_delay))?;
+    }
     if let Some(group) = g.mcast_group4 {
         writeln!(global, "mcast_group4 = {}", quote(&group.to_string()))?;
     }
@@ -487,6 +490,12 @@ fn write_instance(out: &mut String, inst: &Instance) -> std::fmt::Result {
             .map(|t| format!("{{ name = {}, weight = {} }}", quote(&t.name), t.weight))
             .collect();
         writeln!(out, "track_interfaces = [{}]", items.join(", "))?;
+    }
+    if inst.dont_track_primary {
+        writeln!(out, "dont_track_primary = true")?;
+    }
+    if let Some(strict) = inst.strict {
+        writeln!(out, "strict = {strict}")?;
     }
     write_notify(out, "instance", &inst.notify)?;
     let garp = &inst.garp;

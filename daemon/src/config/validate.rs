@@ -340,14 +340,14 @@ fn check_instance(cfg: &Config, inst: &Instance, at: &str, out: &mut Problems) {
         if pass.is_empty() {
             out.add(format!("{at}.auth_pass"), "the password is empty");
         }
-        if version == 3 && cfg.global.strict {
+        if version == 3 && inst.strict(&cfg.global) {
             out.add(
                 format!("{at}.auth_pass"),
                 "strict mode: VRRPv3 has no authentication; remove it",
             );
         }
     }
-    if cfg.global.strict && inst.vips.is_empty() {
+    if inst.strict(&cfg.global) && inst.vips.is_empty() {
         out.add(
             format!("{at}.vips"),
             "strict mode needs at least one virtual address",
@@ -495,6 +495,16 @@ pub fn warning_problems(cfg: &Config) -> Vec<Problem> {
                 format!("instance `{name}` has no virtual addresses"),
             );
         }
+        if inst.strict(&cfg.global) && inst.priority != 255 {
+            out.add(
+                format!("{at}.strict"),
+                format!(
+                    "instance `{name}`: keepalived's strict mode also drops traffic addressed \
+                     to the VIPs unless the priority is 255 (no_accept, with nftables rules); \
+                     vipd adds no firewall rules, so the VIPs accept traffic"
+                ),
+            );
+        }
         if inst.lacks_unicast_peers() {
             out.add(
                 format!("{at}.unicast_fault_no_peer"),
@@ -512,7 +522,7 @@ pub fn warning_problems(cfg: &Config) -> Vec<Problem> {
                         "instance `{name}`: VRRPv3 has no authentication; the password is not used"
                     ),
                 );
-            } else if cfg.global.strict {
+            } else if inst.strict(&cfg.global) {
                 out.add(
                     format!("{at}.auth_pass"),
                     format!(

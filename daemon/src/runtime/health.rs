@@ -111,7 +111,7 @@ impl Daemon {
             .routers
             .iter()
             .map(|r| {
-                let fault = !r.link_up
+                let fault = r.interface_fault()
                     || r.check_fault
                     || r.cfg.lacks_unicast_peers()
                     || !super::vmac::is_ready(r);

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::check::{CheckEvent, CheckRunnerHandle};
 use crate::config::{self, Config};
@@ -108,6 +108,9 @@ struct Daemon {
     config_path: PathBuf,
     /// How the file is read again on SIGHUP (keepalived's config id).
     read_options: config::ReadOptions,
+    /// Instances take part in VRRP from this moment on (keepalived `vrrp_startup_delay`);
+    /// `None` once they have started.
+    start_at: Option<Instant>,
     config: Config,
     socket_path: PathBuf,
     routers: Vec<Router>,
@@ -149,6 +152,7 @@ impl Daemon {
         Ok(Daemon {
             config_path,
             read_options: config::ReadOptions::default(),
+            start_at: None,
             config,
             socket_path,
             routers,
@@ -181,6 +185,14 @@ impl Daemon {
         self.start_checks()?;
         self.read_tracked_links();
         let now = Instant::now();
+        let delay = self.config.global.startup_delay;
+        if !delay.is_zero() {
+            info!(
+                "delaying the start of the instances by {} (vrrp_startup_delay)",
+                config::duration::format(delay)
+            );
+            self.start_at = Some(now + delay);
+        }
         for index in 0..self.routers.len() {
             self.remove_leftover_vips(index);
             self.start_router(index, now);
@@ -212,6 +224,13 @@ impl Daemon {
                 _ = sleep(sleep_until) => {}
             }
             let now = Instant::now();
+            if self.start_at.is_some_and(|at| at <= now) && !self.stopping {
+                self.start_at = None;
+                info!("startup delay over: starting the instances");
+                for router in &mut self.routers {
+                    router.fsm.start(now);
+                }
+            }
             if let (Some(period), Some(at)) = (watchdog, next_watchdog) {
                 if tokio::time::Instant::now() >= at {
                     tell_systemd(&[sd_notify::NotifyState::Watchdog]);
@@ -241,6 +260,7 @@ impl Daemon {
             .iter()
             .filter_map(|r| r.fsm.poll_timeout())
             .chain(self.pacer.next_deadline())
+            .chain(self.start_at)
             .min()
     }
 
@@ -296,6 +316,10 @@ impl Daemon {
     fn start_router(&mut self, index: usize, now: Instant) {
         self.attach(index);
         self.apply_tracking(now);
+        // During the startup delay the instance waits; the end of the delay starts it.
+        if self.start_at.is_some() {
+            return;
+        }
         if let Some(router) = self.routers.get_mut(index) {
             router.fsm.start(now);
         }
@@ -676,6 +700,11 @@ impl Daemon {
                     let bytes = advert.to_bytes(source, dst, router.checksum_mode());
                     match socket.send_from(&bytes, source, dst).await {
                         Ok(()) => router.counters.sent += 1,
+                        // With dont_track_primary the instance runs on while its link is
+                        // down; every advert then fails, which is expected.
+                        Err(e) if !router.link_up => {
+                            debug!("{}: sending advert to {dst}: {e}", router.cfg.name)
+                        }
                         Err(e) => {
                             warn!("{}: sending advert to {dst}: {e}", router.cfg.name)
                         }

@@ -202,6 +202,8 @@ fn global_change_restarts_everything(old: &Global, new: &Global) -> bool {
         g.strict = defaults.strict;
         g.skip_check_adv_addr = defaults.skip_check_adv_addr;
         g.max_auto_priority = None;
+        // Only delays the first start; a reload never waits for it.
+        g.startup_delay = defaults.startup_delay;
         g
     }
     unknown_part(old) != unknown_part(new)
@@ -241,6 +243,7 @@ mod tests {
         new.script_user = Some("nobody".into());
         new.enable_script_security = true;
         new.max_auto_priority = Some(10);
+        new.startup_delay = std::time::Duration::from_secs(5);
         assert!(!global_change_restarts_everything(&old, &new));
     }
 

@@ -111,6 +111,17 @@ pub struct Router {
 }
 
 impl Router {
+    /// The instance's own interface keeps it in FAULT: it is gone or has no address to
+    /// send from, or its link is down unless `dont_track_primary` says to ignore that
+    /// (keepalived: "ignore VRRP interface faults").
+    pub fn interface_fault(&self) -> bool {
+        if self.cfg.dont_track_primary {
+            self.source.is_none()
+        } else {
+            !self.link_up
+        }
+    }
+
     pub fn new(cfg: config::Instance, global: &config::Global) -> Router {
         let version = if cfg.version(global) == 3 {
             Version::V3
