@@ -642,12 +642,7 @@ impl Daemon {
                     "{}: {} was removed from {name} while MASTER: restoring it",
                     router.cfg.name, vip.address
                 );
-                if let Err(e) = self.netlink.add_address(
-                    ifindex,
-                    vip.address,
-                    vip.prefix_len,
-                    vip.label.as_deref(),
-                ) {
+                if let Err(e) = vmac::add_vip_address(&self.netlink, &router.cfg, ifindex, vip) {
                     error!("{}: cannot restore {}: {e}", router.cfg.name, vip.address);
                 }
             }
@@ -677,11 +672,7 @@ impl Daemon {
 
     async fn perform(&mut self, index: usize, action: Action) {
         self.vmac_before(index, &action);
-        let removes_vips = action == Action::RemoveVips;
         self.perform_action(index, action).await;
-        if removes_vips {
-            self.vmac_down(index);
-        }
     }
 
     async fn perform_action(&mut self, index: usize, action: Action) {
@@ -839,9 +830,7 @@ impl Daemon {
 fn add_vip(netlink: &Netlink, instance: &config::Instance, vip: &config::Vip) {
     let ifname = instance.vip_interface(vip);
     let result = match netlink.link_index(ifname) {
-        Ok(Some(ifindex)) => {
-            netlink.add_address(ifindex, vip.address, vip.prefix_len, vip.label.as_deref())
-        }
+        Ok(Some(ifindex)) => vmac::add_vip_address(netlink, instance, ifindex, vip),
         Ok(None) => Err(std::io::Error::other("no such interface")),
         Err(e) => Err(e),
     };

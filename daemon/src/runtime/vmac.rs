@@ -15,7 +15,7 @@ use crate::config;
 use crate::net::link;
 use crate::net::socket::VrrpSocket;
 use crate::net::vmac::{self, mac_text};
-use crate::vrrp::instance::{Action, State};
+use crate::vrrp::instance::Action;
 
 /// One instance's VMAC at run time.
 pub(super) struct VmacState {
@@ -75,6 +75,37 @@ pub(super) fn holds_index(router: &Router, ifindex: u32) -> bool {
         .vmac
         .as_ref()
         .is_some_and(|v| v.index == Some(ifindex))
+}
+
+/// Route metric of the prefix route of a VIP on a VMAC: worse than the kernel's own prefix
+/// routes (0 for IPv4, 256 for IPv6), so traffic from the master leaves through the parent
+/// whenever the parent is on the VIP's subnet. Only the master's ARP/NDP answers, gratuitous
+/// ARPs/NAs and adverts then carry the virtual MAC as source; a reply sent from the VMAC
+/// while a new master takes over would teach the switches the old master's port again.
+pub(super) const VMAC_ROUTE_METRIC: u32 = 1024;
+
+/// Adds a VIP to interface `ifindex`: on the instance's VMAC with [`VMAC_ROUTE_METRIC`].
+pub(super) fn add_vip_address(
+    netlink: &crate::net::netlink::Netlink,
+    instance: &config::Instance,
+    ifindex: u32,
+    vip: &config::Vip,
+) -> std::io::Result<()> {
+    let on_vmac = instance
+        .vmac_interface()
+        .is_some_and(|name| instance.vip_interface(vip) == name);
+    if on_vmac {
+        link::add_address_with_metric(
+            netlink,
+            ifindex,
+            vip.address,
+            vip.prefix_len,
+            vip.label.as_deref(),
+            VMAC_ROUTE_METRIC,
+        )
+    } else {
+        netlink.add_address(ifindex, vip.address, vip.prefix_len, vip.label.as_deref())
+    }
 }
 
 /// False while the instance's VMAC is missing: it cannot hold its VIPs (FAULT).
@@ -207,23 +238,21 @@ impl Daemon {
         }
     }
 
-    /// Brings the VMAC up before an action that needs it: the master's adverts and VIPs.
+    /// Brings the VMAC up before the VIPs are added, and down before they go: removing an IPv6 address from an up interface sends an MLD
+    /// report from the virtual MAC, which would teach the switches this port again after
+    /// the new master announced itself.
     pub(super) fn vmac_before(&mut self, index: usize, action: &Action) {
-        let Some(router) = self.routers.get(index) else {
-            return;
-        };
-        let wanted = match action {
-            Action::SendAdvert { .. } => router.fsm.state() == State::Master,
-            Action::AddVips => true,
-            _ => false,
-        };
-        if wanted {
-            self.vmac_up(index);
+        // Up with the VIPs, not with a new master's first advert (which comes first): the
+        // first frame from the virtual MAC moves the switches' entry to this port, so it must
+        // not leave before the VIPs are there to answer.
+        match action {
+            Action::AddVips => self.vmac_up(index),
+            Action::RemoveVips => self.vmac_down(index),
+            _ => {}
         }
     }
 
-    /// Takes the VMAC down once the instance gave up its VIPs.
-    pub(super) fn vmac_down(&mut self, index: usize) {
+    fn vmac_down(&mut self, index: usize) {
         let Some(state) = self.routers.get_mut(index).and_then(|r| r.vmac.as_mut()) else {
             return;
         };

@@ -11,6 +11,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod capture;
+pub mod frr;
 pub mod keepalived_conf;
 pub mod outage;
 pub mod process;
