@@ -65,6 +65,12 @@ impl LinkDetails {
         self.hardware_type == ARPHRD_ETHER && self.mac.is_some()
     }
 
+    /// True where gratuitous ARP / unsolicited NA mean something: an Ethernet link with ARP
+    /// (the kernel does no neighbour discovery on a NOARP link either).
+    pub fn announces(&self) -> bool {
+        self.is_ethernet() && !self.noarp
+    }
+
     /// The IPv4 devconf value `id`, when the kernel reported it.
     pub fn ipv4(&self, id: u16) -> Option<u32> {
         self.ipv4_conf.get(usize::from(id).checked_sub(1)?).copied()

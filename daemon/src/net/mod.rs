@@ -4,6 +4,7 @@
 //! bytes and addresses between the kernel and the protocol core.
 
 pub mod announce;
+pub mod checks;
 pub mod link;
 pub mod monitor;
 pub mod netlink;

@@ -181,6 +181,9 @@ impl Daemon {
         let mut sigint = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
         let mut sighup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
 
+        for warning in crate::net::checks::system_warnings(&self.config) {
+            warn!("{warning}");
+        }
         self.notifier = Some(Notifier::spawn(notify::TIMEOUT));
         self.start_checks()?;
         self.read_tracked_links();
@@ -747,7 +750,7 @@ impl Daemon {
         let Some(router) = self.routers.get(index) else {
             return;
         };
-        let targets: Vec<(u32, IpAddr, Duration)> = router
+        let mut targets: Vec<(u32, IpAddr, Duration)> = router
             .cfg
             .all_vips()
             .filter_map(|vip| {
@@ -760,6 +763,15 @@ impl Daemon {
                 }
             })
             .collect();
+        // WireGuard, tun, GRE, `arp off`: nothing to announce to.
+        if let Ok(links) = crate::net::link::links(&self.netlink) {
+            targets.retain(|(ifindex, ..)| {
+                links
+                    .iter()
+                    .find(|l| l.index == *ifindex)
+                    .is_none_or(crate::net::link::LinkDetails::announces)
+            });
+        }
         for _ in 0..repeat {
             for &(ifindex, address, interval) in &targets {
                 if !self

@@ -17,6 +17,7 @@ pub mod outage;
 pub mod process;
 pub mod procfs;
 pub mod service;
+pub mod tunnel;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
