@@ -38,6 +38,9 @@ pub struct InstanceStatus {
     pub dropped: BTreeMap<String, u64>,
     pub vips: Vec<String>,
     pub tracked_checks: Vec<String>,
+    /// Forwards (DNAT) installed for this instance now (while it is master).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forwards: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -106,6 +109,9 @@ pub fn render_text(report: &StatusReport) -> String {
         }
         if !i.tracked_checks.is_empty() {
             out.push_str(&format!("  tracks: {}\n", i.tracked_checks.join(", ")));
+        }
+        for forward in &i.forwards {
+            out.push_str(&format!("  forward: {forward}\n"));
         }
     }
     for c in &report.checks {

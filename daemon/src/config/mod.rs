@@ -6,6 +6,7 @@
 
 pub mod duration;
 mod error;
+pub mod forward;
 mod keepalived;
 mod keywords;
 mod lexer;
@@ -18,6 +19,7 @@ pub mod vmac;
 pub mod words;
 
 pub use error::{ConfigError, ConfigErrors, ConfigWarning};
+pub use forward::Forward;
 pub use keepalived::{parse_keepalived, read_keepalived};
 pub use native::{parse_native, read_native, to_toml};
 pub use url::{HttpUrl, Scheme};
@@ -368,6 +370,9 @@ pub struct Instance {
     /// Hold the VIPs on a macvlan with the virtual router MAC (keepalived `use_vmac`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vmac: Option<Vmac>,
+    /// DNAT (and MASQUERADE) while master, in vipd's own nftables table (native only).
+    #[serde(default, rename = "forward", skip_serializing_if = "Vec::is_empty")]
+    pub forwards: Vec<Forward>,
 }
 
 fn default_priority() -> u8 {
@@ -414,6 +419,7 @@ impl Instance {
             lower_prio_no_advert: None,
             higher_prio_send_advert: None,
             vmac: None,
+            forwards: Vec::new(),
         }
     }
 

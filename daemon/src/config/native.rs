@@ -520,6 +520,18 @@ fn write_instance(out: &mut String, inst: &Instance) -> std::fmt::Result {
             writeln!(out, "lower_prio_delay = {}", dur(v))?;
         }
     }
+    for forward in &inst.forwards {
+        writeln!(out, "\n[[instance.forward]]")?;
+        writeln!(
+            out,
+            "from = {}",
+            quote(&format!("{}/{}", forward.from, forward.protocol.as_str()))
+        )?;
+        writeln!(out, "to = {}", quote(&forward.to.to_string()))?;
+        if forward.masquerade {
+            writeln!(out, "masquerade = true")?;
+        }
+    }
     Ok(())
 }
 

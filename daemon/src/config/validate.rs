@@ -199,6 +199,9 @@ fn check_instance(cfg: &Config, inst: &Instance, at: &str, out: &mut Problems) {
     for (path, message) in super::vmac::problems(cfg, inst, at) {
         out.add(path, message);
     }
+    for (path, message) in super::forward::problems(cfg, inst, at) {
+        out.add(path, message);
+    }
     if inst.name.is_empty() {
         out.add(format!("{at}.name"), "an instance needs a name");
     }

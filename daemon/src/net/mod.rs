@@ -8,5 +8,6 @@ pub mod checks;
 pub mod link;
 pub mod monitor;
 pub mod netlink;
+pub mod nft;
 pub mod socket;
 pub mod vmac;

@@ -3,6 +3,7 @@
 //! carries out the actions the core hands back. Sockets feed it through a channel, so no
 //! state is shared and nothing needs a lock.
 
+mod forward;
 mod health;
 mod reload;
 mod router;
@@ -131,6 +132,8 @@ struct Daemon {
     group_states: BTreeMap<String, NotifyState>,
     /// Interfaces whose ARP settings vipd changed for VMACs on them.
     vmac_parents: vmac::ParentClaims,
+    /// vipd's nftables table: the forwards of instances that hold their VIPs.
+    forwards: forward::Forwards,
 }
 
 impl Daemon {
@@ -169,6 +172,7 @@ impl Daemon {
             notifier: None,
             group_states: BTreeMap::new(),
             vmac_parents: vmac::ParentClaims::new(),
+            forwards: forward::Forwards::default(),
         })
     }
 
@@ -184,6 +188,7 @@ impl Daemon {
         for warning in crate::net::checks::system_warnings(&self.config) {
             warn!("{warning}");
         }
+        self.clear_leftover_forwards();
         self.notifier = Some(Notifier::spawn(notify::TIMEOUT));
         self.start_checks()?;
         self.read_tracked_links();
@@ -249,6 +254,7 @@ impl Daemon {
             self.process_actions().await;
         }
         self.release_vmacs();
+        self.remove_forwards();
         control.abort();
         let _ = std::fs::remove_file(&self.socket_path);
         if let Some(notifier) = self.notifier.take() {
@@ -675,7 +681,11 @@ impl Daemon {
 
     async fn perform(&mut self, index: usize, action: Action) {
         self.vmac_before(index, &action);
+        let vips_change = matches!(action, Action::AddVips | Action::RemoveVips);
         self.perform_action(index, action).await;
+        if vips_change {
+            self.sync_forwards_of(index);
+        }
     }
 
     async fn perform_action(&mut self, index: usize, action: Action) {
@@ -832,7 +842,15 @@ impl Daemon {
         StatusReport {
             pid: std::process::id(),
             config: self.config_path.display().to_string(),
-            instances: self.routers.iter().map(Router::status).collect(),
+            instances: self
+                .routers
+                .iter()
+                .map(|r| {
+                    let mut status = r.status();
+                    status.forwards = self.forwards.installed(&r.cfg.name);
+                    status
+                })
+                .collect(),
             checks: self.check_status(),
         }
     }

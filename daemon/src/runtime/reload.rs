@@ -153,6 +153,7 @@ impl Daemon {
             self.start_router(index, now);
         }
         self.process_actions().await;
+        self.sync_forwards();
         info!("reload done: {} instance(s)", self.routers.len());
         tell_systemd(&[sd_notify::NotifyState::Ready]);
     }

@@ -264,6 +264,7 @@ impl Router {
         tunable.track_files = cfg.track_files.clone();
         tunable.notify = cfg.notify.clone();
         tunable.garp = cfg.garp.clone();
+        tunable.forwards = cfg.forwards.clone();
         if tunable != *cfg || SocketKey::of(cfg, global) != self.key {
             return None;
         }
@@ -338,6 +339,7 @@ impl Router {
                 .chain(self.cfg.track_files.iter())
                 .map(|t| t.check.clone())
                 .collect(),
+            forwards: Vec::new(),
         }
     }
 }
