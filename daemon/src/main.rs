@@ -42,6 +42,10 @@ enum Command {
         /// name up to its first dot.
         #[arg(long, value_name = "ID")]
         config_id: Option<String>,
+        /// Control socket of the vipd that will run it: the VIPs a running vipd added (kept
+        /// beside its socket) are not mistaken for the node's own addresses.
+        #[arg(long, default_value = control::DEFAULT_SOCKET)]
+        socket: PathBuf,
     },
     /// Show the state of a running daemon.
     Status {
@@ -98,6 +102,7 @@ fn main() -> ExitCode {
             config,
             strict,
             config_id,
+            socket,
         } => match read(config, &read_options(config_id)) {
             Ok((path, mut loaded)) => {
                 // What the interfaces that exist here say (multicast on a WireGuard link, a
@@ -108,7 +113,15 @@ fn main() -> ExitCode {
                         .push(config::ConfigWarning::in_file(&path, warning));
                 }
                 let cfg = &loaded.config;
-                let problems = vipd::tracking::preflight(cfg);
+                let mut problems = vipd::tracking::preflight(cfg);
+                // On the machine that runs it: a VIP must not be one of the node's addresses.
+                match runtime::own_address_problems(cfg, &socket, &Default::default()) {
+                    Ok(found) => problems.extend(found),
+                    Err(e) => eprintln!(
+                        "{}: warning: not checked whether a VIP is an address of this node: {e}",
+                        path.display()
+                    ),
+                }
                 if !problems.is_empty() {
                     for problem in problems {
                         eprintln!("{}: {problem}", path.display());

@@ -661,12 +661,18 @@ fn lab_checks_sync_group_members_move_together() {
         "r2 group notifications: {:?}",
         notify_lines(&r2_log)
     );
-    let r1_lines = notify_lines(&out.join("r1.log"));
-    let fault_at = r1_lines.iter().position(|l| l == "GROUP G FAULT 0");
-    let master_at = r1_lines.iter().rposition(|l| l == "GROUP G MASTER 0");
+    // Notifications run in the background: wait for r1's return to MASTER to be written.
+    let r1_log = out.join("r1.log");
+    let back_to_master = lab::wait_until(SETTLE, POLL, || {
+        let lines = notify_lines(&r1_log);
+        let fault_at = lines.iter().position(|l| l == "GROUP G FAULT 0");
+        let master_at = lines.iter().rposition(|l| l == "GROUP G MASTER 0");
+        matches!((fault_at, master_at), (Some(f), Some(m)) if f < m)
+    });
     assert!(
-        matches!((fault_at, master_at), (Some(f), Some(m)) if f < m),
-        "r1 group notifications: {r1_lines:?}"
+        back_to_master.is_some(),
+        "r1 group notifications: {:?}",
+        notify_lines(&r1_log)
     );
 }
 

@@ -8,7 +8,7 @@ use super::keywords::{self, Block, Class};
 use super::lexer::{self, Loc, Source, Statement, Word};
 use super::validate;
 use super::{
-    duration, Check, CheckKind, Config, GarpGroup, InitialState, Instance, Loaded, Notify,
+    duration, Check, CheckKind, Config, GarpGroup, InitialState, Instance, Loaded, Notify, PeerTtl,
     ReadOptions, SyncGroup, TrackCheck, TrackInterface, V3Checksum, Vip,
 };
 use std::collections::HashMap;
@@ -659,6 +659,10 @@ impl Reader<'_> {
                     self.cfg.global.strict = true;
                 }
             }
+            // vipd checks the source of unicast adverts by default; the keyword says so.
+            "vrrp_check_unicast_src" => {
+                self.flag(st);
+            }
             "vrrp_skip_check_adv_addr" => {
                 if self.flag(st) {
                     self.cfg.global.skip_check_adv_addr = true;
@@ -951,6 +955,17 @@ impl Reader<'_> {
                 "unicast_peer" => {
                     self.unicast_peers(item, &mut inst, &at);
                     "unicast_peers"
+                }
+                // vipd checks the source of unicast adverts by default; the keyword says so.
+                "check_unicast_src" => {
+                    if self.flag(item) {
+                        inst.check_unicast_src = true;
+                    }
+                    "check_unicast_src"
+                }
+                "unicast_ttl" => {
+                    inst.unicast_ttl = self.number(item, 1u8, 255);
+                    "unicast_ttl"
                 }
                 "track_script" => {
                     let tracks = self.tracks(item, &format!("{at}.track_checks"));
@@ -1251,17 +1266,62 @@ impl Reader<'_> {
     fn unicast_peers(&mut self, st: &Statement, inst: &mut Instance, at: &str) {
         let Some(block) = self.block(st) else { return };
         for item in block {
-            for word in &item.words {
-                if matches!(word.text.as_str(), "min_ttl" | "max_ttl") {
-                    self.error(item.loc, format!("unsupported keyword `{}`", word.text));
+            // `ADDRESS [min_ttl N] [max_ttl N]`, as keepalived 2.2.7 reads it.
+            let mut words = item.words.iter();
+            let Some(first) = words.next() else { continue };
+            let Some(address) = self.address(item.loc, &first.text) else {
+                continue;
+            };
+            self.note(
+                format!("{at}.unicast_peers[{}]", inst.unicast_peers.len()),
+                item.loc,
+            );
+            inst.unicast_peers.push(address);
+            let mut range: Option<PeerTtl> = None;
+            while let Some(word) = words.next() {
+                let option = word.text.as_str();
+                if !matches!(option, "min_ttl" | "max_ttl") {
+                    self.error(
+                        item.loc,
+                        format!(
+                            "unicast peer {address}: unknown option `{option}` (min_ttl, max_ttl)"
+                        ),
+                    );
                     break;
                 }
-                if let Some(address) = self.address(item.loc, &word.text) {
-                    self.note(
-                        format!("{at}.unicast_peers[{}]", inst.unicast_peers.len()),
+                let value = words.next().map(|w| w.text.as_str());
+                let Some(ttl) = value.and_then(|v| v.parse::<u8>().ok()) else {
+                    self.error(
                         item.loc,
+                        format!(
+                            "unicast peer {address}: `{option}` needs a TTL 0..=255, not `{}`",
+                            value.unwrap_or("")
+                        ),
                     );
-                    inst.unicast_peers.push(address);
+                    break;
+                };
+                let entry = range.get_or_insert(PeerTtl {
+                    peer: address,
+                    min_ttl: 0,
+                    max_ttl: u8::MAX,
+                });
+                if option == "min_ttl" {
+                    entry.min_ttl = ttl;
+                } else {
+                    entry.max_ttl = ttl;
+                }
+            }
+            if let Some(range) = range {
+                if range.min_ttl > range.max_ttl {
+                    self.error(
+                        item.loc,
+                        format!(
+                            "unicast peer {address}: min_ttl {} is above max_ttl {}",
+                            range.min_ttl, range.max_ttl
+                        ),
+                    );
+                } else {
+                    inst.unicast_peer_ttl.push(range);
                 }
             }
         }
@@ -1412,6 +1472,89 @@ mod tests {
         let relaxed = text.replace("vrrp_strict", "router_id r1");
         let cfg = parse_keepalived(&relaxed, Path::new("plain.conf")).unwrap();
         assert_eq!(cfg.instances[0].auth_pass.as_deref(), Some("secret"));
+    }
+
+    #[test]
+    fn unicast_source_check_and_ttl_keywords() {
+        let text = "global_defs {\n vrrp_check_unicast_src\n}\nvrrp_instance VI_1 {\n \
+                    interface eth0\n virtual_router_id 51\n unicast_src_ip 192.0.2.1\n \
+                    unicast_peer {\n 192.0.2.2\n }\n check_unicast_src\n unicast_ttl 64\n \
+                    virtual_ipaddress {\n 192.0.2.10\n }\n}\n";
+        let cfg = parse_keepalived(text, Path::new("unicast.conf")).unwrap();
+        let inst = &cfg.instances[0];
+        assert!(inst.check_unicast_src);
+        assert_eq!(inst.unicast_ttl, Some(64));
+        // Without the keywords: the check is still on, the TTL is the default 255.
+        let plain = text
+            .replace(" vrrp_check_unicast_src\n", "")
+            .replace(" check_unicast_src\n", "")
+            .replace(" unicast_ttl 64\n", "");
+        let cfg = parse_keepalived(&plain, Path::new("plain.conf")).unwrap();
+        assert!(cfg.instances[0].check_unicast_src);
+        assert_eq!(cfg.instances[0].unicast_ttl, None);
+        // The native form carries them, and can turn the check off.
+        let native = crate::config::to_toml(&parse_keepalived(text, Path::new("u.conf")).unwrap());
+        assert!(native.contains("unicast_ttl = 64"), "{native}");
+        let off = native.replace(
+            "unicast_ttl = 64",
+            "unicast_ttl = 64\ncheck_unicast_src = false",
+        );
+        let cfg = crate::config::parse_native(&off, Path::new("u.toml")).unwrap();
+        assert!(!cfg.instances[0].check_unicast_src);
+        assert!(crate::config::to_toml(&cfg).contains("check_unicast_src = false"));
+        for bad in ["unicast_ttl 0", "unicast_ttl 256", "unicast_ttl many"] {
+            let text = text.replace("unicast_ttl 64", bad);
+            let err = parse_keepalived(&text, Path::new("bad.conf")).unwrap_err();
+            assert!(err.to_string().contains("bad.conf:"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn unicast_peers_take_keepalived_ttl_ranges() {
+        let text = |peers: &str| {
+            format!(
+                "vrrp_instance VI_1 {{\n interface eth0\n virtual_router_id 51\n \
+                 unicast_src_ip 192.0.2.1\n unicast_peer {{\n{peers}\n }}\n \
+                 virtual_ipaddress {{\n 192.0.2.10\n }}\n}}\n"
+            )
+        };
+        let cfg = parse_keepalived(
+            &text(" 192.0.2.2 min_ttl 250 max_ttl 255\n 192.0.2.3 max_ttl 64\n 192.0.2.4"),
+            Path::new("ttl.conf"),
+        )
+        .unwrap();
+        let inst = &cfg.instances[0];
+        assert_eq!(inst.unicast_peers.len(), 3);
+        assert_eq!(
+            inst.peer_ttl("192.0.2.2".parse().unwrap()),
+            Some((250, 255))
+        );
+        assert_eq!(inst.peer_ttl("192.0.2.3".parse().unwrap()), Some((0, 64)));
+        assert_eq!(inst.peer_ttl("192.0.2.4".parse().unwrap()), None);
+        let native = crate::config::to_toml(&cfg);
+        let back = crate::config::parse_native(&native, Path::new("ttl.toml")).unwrap();
+        assert_eq!(back, cfg, "{native}");
+        for (bad, says) in [
+            (" 192.0.2.2 min_ttl 300", "needs a TTL"),
+            (" 192.0.2.2 min_ttl", "needs a TTL"),
+            (" 192.0.2.2 min_ttl 10 max_ttl 5", "above max_ttl"),
+            (" 192.0.2.2 ttl 5", "unknown option `ttl`"),
+        ] {
+            let err = parse_keepalived(&text(bad), Path::new("bad.conf")).unwrap_err();
+            let err = err.to_string();
+            assert!(
+                err.contains("bad.conf:6:") && err.contains(says),
+                "{bad}: {err}"
+            );
+        }
+        // The native form checks the same.
+        let stray = native.replace("peer = \"192.0.2.3\"", "peer = \"192.0.2.9\"");
+        let err = crate::config::parse_native(&stray, Path::new("s.toml")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("not one of the instance's unicast_peers"),
+            "{err}"
+        );
     }
 
     fn one_instance(global: &str, instance: &str) -> Config {

@@ -84,10 +84,6 @@ const NOT_YET_TRACK: Class = Class::Refused(
     "not supported by this vipd yet (vipd would not react to what it tracks); remove it or \
      keep keepalived for now",
 );
-const NOT_YET_UNICAST: Class = Class::Refused(
-    "not supported by this vipd yet (it changes which adverts are accepted); remove it or \
-     keep keepalived for now",
-);
 
 /// What vipd does with `keyword` in `block`, for keywords the reader has no code for;
 /// `None` for words keepalived 2.2.7 does not know either ("Unknown keyword").
@@ -257,7 +253,6 @@ fn global(keyword: &str) -> Option<Class> {
             "vipd runs no start-up or shutdown script; use ExecStartPre= / ExecStopPost= in a \
              vipd.service drop-in",
         ),
-        "vrrp_check_unicast_src" => NOT_YET_UNICAST,
         "vrrp_delay_after_boot" => Class::Ignored(
             "not a keepalived 2.2.7 keyword (2.2.7 logs \"Unknown keyword\"; newer keepalived \
              has it): vipd does not apply it; use vrrp_startup_delay",
@@ -324,7 +319,6 @@ fn instance(keyword: &str) -> Option<Class> {
         "notify_deleted" | "notify_master_rx_lower_pri" => Class::Ignored(
             "vipd does not run this notify script; the other notify scripts run as usual",
         ),
-        "check_unicast_src" | "unicast_ttl" => NOT_YET_UNICAST,
         "track_process" => NOT_YET_TRACK,
         _ => return None,
     })
@@ -380,6 +374,7 @@ pub fn implemented(block: Block) -> &'static [&'static str] {
             "enable_script_security",
             "vrrp_strict",
             "vrrp_skip_check_adv_addr",
+            "vrrp_check_unicast_src",
             "max_auto_priority",
             "default_interface",
             "dynamic_interfaces",
@@ -402,6 +397,8 @@ pub fn implemented(block: Block) -> &'static [&'static str] {
             "unicast_src_ip",
             "mcast_src_ip",
             "unicast_peer",
+            "check_unicast_src",
+            "unicast_ttl",
             "track_script",
             "track_file",
             "track_interface",

@@ -328,6 +328,19 @@ pub struct Instance {
     /// Send adverts to these addresses instead of the multicast group.
     #[serde(default)]
     pub unicast_peers: Vec<IpAddr>,
+    /// Accept unicast adverts only from `unicast_peers` (keepalived `check_unicast_src`,
+    /// which vipd does by default).
+    #[serde(default = "default_true")]
+    pub check_unicast_src: bool,
+    /// TTL / hop limit of the unicast adverts sent (keepalived `unicast_ttl`, default 255).
+    /// Below 255 it declares peers behind routers: received unicast adverts are then
+    /// accepted whatever their TTL (still only from the peers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unicast_ttl: Option<u8>,
+    /// TTL / hop limit ranges the adverts of some peers must arrive with, instead of the
+    /// rule above (keepalived `unicast_peer { ADDRESS min_ttl N max_ttl M }`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unicast_peer_ttl: Vec<PeerTtl>,
     /// With no `unicast_peers`, stay in FAULT instead of falling back to multicast (keepalived
     /// `unicast_fault_no_peer`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -405,6 +418,9 @@ impl Instance {
             excluded_vips: Vec::new(),
             source_address: None,
             unicast_peers: Vec::new(),
+            check_unicast_src: true,
+            unicast_ttl: None,
+            unicast_peer_ttl: Vec::new(),
             unicast_fault_no_peer: false,
             mcast_group: None,
             down_timer_adverts: None,
@@ -543,6 +559,32 @@ pub struct TrackCheck {
     /// Overrides the check's weight for this instance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight: Option<i32>,
+}
+
+/// The TTL / hop limits a unicast peer's adverts may arrive with (keepalived `min_ttl` /
+/// `max_ttl` after the peer's address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerTtl {
+    pub peer: IpAddr,
+    #[serde(default)]
+    pub min_ttl: u8,
+    #[serde(default = "max_ttl")]
+    pub max_ttl: u8,
+}
+
+fn max_ttl() -> u8 {
+    u8::MAX
+}
+
+impl Instance {
+    /// The TTL range configured for adverts from `peer`, if any.
+    pub fn peer_ttl(&self, peer: IpAddr) -> Option<(u8, u8)> {
+        self.unicast_peer_ttl
+            .iter()
+            .find(|p| p.peer == peer)
+            .map(|p| (p.min_ttl, p.max_ttl))
+    }
 }
 
 /// An interface whose link state this instance follows.

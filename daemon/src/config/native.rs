@@ -467,6 +467,27 @@ fn write_instance(out: &mut String, inst: &Instance) -> std::fmt::Result {
     if !inst.unicast_peers.is_empty() {
         writeln!(out, "unicast_peers = {}", quote_list(&inst.unicast_peers))?;
     }
+    if !inst.check_unicast_src {
+        writeln!(out, "check_unicast_src = false")?;
+    }
+    if let Some(ttl) = inst.unicast_ttl {
+        writeln!(out, "unicast_ttl = {ttl}")?;
+    }
+    if !inst.unicast_peer_ttl.is_empty() {
+        let items: Vec<String> = inst
+            .unicast_peer_ttl
+            .iter()
+            .map(|p| {
+                format!(
+                    "{{ peer = {}, min_ttl = {}, max_ttl = {} }}",
+                    quote(&p.peer.to_string()),
+                    p.min_ttl,
+                    p.max_ttl
+                )
+            })
+            .collect();
+        writeln!(out, "unicast_peer_ttl = [{}]", items.join(", "))?;
+    }
     let tracks = |list: &[super::TrackCheck]| {
         let items: Vec<String> = list
             .iter()

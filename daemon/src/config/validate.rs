@@ -296,6 +296,24 @@ fn check_instance(cfg: &Config, inst: &Instance, at: &str, out: &mut Problems) {
             );
         }
     }
+    for (j, range) in inst.unicast_peer_ttl.iter().enumerate() {
+        let at = format!("{at}.unicast_peer_ttl[{j}]");
+        if !inst.unicast_peers.contains(&range.peer) {
+            out.add(
+                at.clone(),
+                format!("{} is not one of the instance's unicast_peers", range.peer),
+            );
+        }
+        if range.min_ttl > range.max_ttl {
+            out.add(
+                at,
+                format!(
+                    "min_ttl {} is above max_ttl {}",
+                    range.min_ttl, range.max_ttl
+                ),
+            );
+        }
+    }
     for (j, peer) in inst.unicast_peers.iter().enumerate() {
         if peer.is_ipv6() != ipv6 {
             out.add(

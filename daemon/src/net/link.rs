@@ -195,8 +195,8 @@ fn set_af_spec(netlink: &Netlink, index: u32, spec: Vec<u8>, context: &str) -> i
         .map(drop)
 }
 
-/// Adds an address whose prefix route gets `metric` (`ip addr add ... metric N`); one that
-/// is already there counts as success. IPv6 addresses skip duplicate address detection.
+/// Adds an address whose prefix route gets `metric` (`ip addr add ... metric N`); false when
+/// it was already there. IPv6 addresses skip duplicate address detection.
 pub fn add_address_with_metric(
     netlink: &Netlink,
     index: u32,
@@ -204,7 +204,7 @@ pub fn add_address_with_metric(
     prefix_len: u8,
     label: Option<&str>,
     metric: u32,
-) -> io::Result<()> {
+) -> io::Result<bool> {
     let context = "add address";
     let (family, bytes) = match addr {
         std::net::IpAddr::V4(v4) => (RtAddrFamily::Inet, v4.octets().to_vec()),
@@ -245,8 +245,8 @@ pub fn add_address_with_metric(
         .build()
         .map_err(|e| neli_error(context, e))?;
     match netlink.request::<_, Ifaddrmsg>(Rtm::Newaddr, NlmF::CREATE | NlmF::EXCL, msg, context) {
-        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(()),
-        other => other.map(drop),
+        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(false),
+        other => other.map(|_| true),
     }
 }
 

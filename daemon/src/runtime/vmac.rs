@@ -9,8 +9,9 @@ use std::time::Instant;
 
 use tracing::{error, info, warn};
 
+use super::addresses::add_vip;
 use super::router::Router;
-use super::{add_vip, Daemon};
+use super::Daemon;
 use crate::config;
 use crate::net::link;
 use crate::net::socket::VrrpSocket;
@@ -85,12 +86,13 @@ pub(super) fn holds_index(router: &Router, ifindex: u32) -> bool {
 pub(super) const VMAC_ROUTE_METRIC: u32 = 1024;
 
 /// Adds a VIP to interface `ifindex`: on the instance's VMAC with [`VMAC_ROUTE_METRIC`].
+/// False when the address was already there.
 pub(super) fn add_vip_address(
     netlink: &crate::net::netlink::Netlink,
     instance: &config::Instance,
     ifindex: u32,
     vip: &config::Vip,
-) -> std::io::Result<()> {
+) -> std::io::Result<bool> {
     let on_vmac = instance
         .vmac_interface()
         .is_some_and(|name| instance.vip_interface(vip) == name);
@@ -341,7 +343,7 @@ impl Daemon {
             self.vmac_up(index);
             let router = &self.routers[index];
             for vip in router.cfg.all_vips() {
-                add_vip(&self.netlink, &router.cfg, vip);
+                add_vip(&self.netlink, &mut self.vip_state, &router.cfg, vip);
             }
             self.announce_once(index);
         }
