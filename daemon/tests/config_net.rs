@@ -116,3 +116,19 @@ fn vmac_bad_input_names_the_field() {
         "{err}"
     );
 }
+
+#[test]
+fn the_wireguard_dnat_example_is_valid_and_round_trips() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/wireguard-dnat.toml");
+    let loaded =
+        config::read(&path, &config::ReadOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let inst = &loaded.config.instances[0];
+    assert_eq!(
+        inst.forwards[0].to_string(),
+        "198.51.100.100:6443/tcp -> 198.51.100.21:7443 masquerade"
+    );
+    let text = config::to_toml(&loaded.config);
+    let back = config::parse_native(&text, Path::new("back.toml")).unwrap();
+    assert_eq!(back, loaded.config, "{text}");
+}

@@ -21,6 +21,7 @@ use lab_vipd_support::*;
 use nix::sched::{setns, CloneFlags};
 
 const BACKEND: &str = "198.51.100.13:7443";
+const BACKEND6: &str = "[2001:db8:1::13]:7443";
 
 /// Runs `f` on a thread inside namespace `ns`.
 fn in_ns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> JoinHandle<T> {
@@ -89,11 +90,12 @@ fn client_connect(lab: &Lab, target: &str) -> Option<String> {
     .expect("client thread")
 }
 
-/// Waits until the client, connecting to VIP:6443, is answered by the backend seeing `seen`.
-fn expect_forwarded_through(lab: &Lab, seen: &str, why: &str) {
+/// Waits until the client, connecting to `vip` (VIP:6443), is answered by the backend
+/// seeing `seen`.
+fn expect_forwarded_through(lab: &Lab, vip: &str, seen: &str, why: &str) {
     let mut last = None;
     let ok = wait_until(SETTLE, Duration::from_millis(50), || {
-        last = client_connect(lab, "192.0.2.100:6443");
+        last = client_connect(lab, vip);
         last.as_deref() == Some(seen)
     });
     assert!(
@@ -106,7 +108,8 @@ fn nft_ruleset(lab: &Lab, router: usize) -> String {
     lab.exec_ok(lab.router_ns(router), "nft list ruleset")
 }
 
-/// r1 (150) and r2 (100) forward VIP 192.0.2.100:6443 to 198.51.100.13:7443 with masquerade.
+/// r1 (150) and r2 (100) forward 192.0.2.100:6443 to 198.51.100.13:7443 and
+/// [2001:db8::100]:6443 to [2001:db8:1::13]:7443, with masquerade.
 fn router_conf(priority: u8) -> String {
     format!(
         r#"[[instance]]
@@ -121,6 +124,19 @@ vips = ["192.0.2.100/24"]
 [[instance.forward]]
 from = "192.0.2.100:6443/tcp"
 to = "{BACKEND}"
+masquerade = true
+
+[[instance]]
+name = "api6"
+interface = "eth0"
+vrid = 52
+priority = {priority}
+advert_interval = "100ms"
+vips = ["2001:db8::100/64"]
+
+[[instance.forward]]
+from = "[2001:db8::100]:6443"
+to = "{BACKEND6}"
 masquerade = true
 "#
     )
@@ -149,7 +165,10 @@ fn forward_follows_the_master_and_leaves_no_rule_behind() {
         },
     );
     for router in [1, 2] {
-        lab.exec_ok(lab.router_ns(router), "sysctl -qw net.ipv4.ip_forward=1");
+        lab.exec_ok(
+            lab.router_ns(router),
+            "sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1",
+        );
         // Another ruleset on the router, which vipd must leave alone.
         lab.exec_ok(
             lab.router_ns(router),
@@ -163,11 +182,14 @@ fn forward_follows_the_master_and_leaves_no_rule_behind() {
         "nft add table inet vipd && nft add chain inet vipd leftover",
     );
     let _backend = Backend::start(lab.router_ns(3), BACKEND);
+    let _backend6 = Backend::start(lab.router_ns(3), BACKEND6);
 
     let mut r1 = start_toml(&lab, 1, &router_conf(150));
     let r2 = start_toml(&lab, 2, &router_conf(100));
     expect_sole_holder(&lab, vip4(), 1, SETTLE, "election");
-    expect_forwarded_through(&lab, "198.51.100.11", "r1 master");
+    expect_sole_holder(&lab, vip6(), 1, SETTLE, "election (IPv6)");
+    expect_forwarded_through(&lab, "192.0.2.100:6443", "198.51.100.11", "r1 master");
+    expect_forwarded_through(&lab, "[2001:db8::100]:6443", "2001:db8:1::11", "r1 master");
     let ruleset = nft_ruleset(&lab, 1);
     assert!(ruleset.contains("table inet vipd"), "{ruleset}");
     assert!(
@@ -190,7 +212,8 @@ fn forward_follows_the_master_and_leaves_no_rule_behind() {
     // Failover: the new master forwards, masquerading with its own address.
     assert!(r1.stop().success(), "r1 exit:\n{}", r1.log());
     expect_sole_holder(&lab, vip4(), 2, SETTLE, "r1 stopped");
-    expect_forwarded_through(&lab, "198.51.100.12", "r2 master");
+    expect_forwarded_through(&lab, "192.0.2.100:6443", "198.51.100.12", "r2 master");
+    expect_forwarded_through(&lab, "[2001:db8::100]:6443", "2001:db8:1::12", "r2 master");
     for router in [1, 2] {
         let ruleset = nft_ruleset(&lab, router);
         assert!(
@@ -201,6 +224,7 @@ fn forward_follows_the_master_and_leaves_no_rule_behind() {
     let ruleset = nft_ruleset(&lab, 1);
     assert!(!ruleset.contains("vipd"), "r1 stopped:\n{ruleset}");
     wait_instance(&r2, "api", SETTLE, "forwarding", |i| i.forwards.len() == 1);
+    wait_instance(&r2, "api6", SETTLE, "forwarding", |i| i.forwards.len() == 1);
 
     // The backup (FAULT: link down) gives its forwards up too.
     lab.link_down(2);
