@@ -15,11 +15,7 @@ use vipd::config::{self, ReadOptions};
 
 /// Files whose vipd verdict is known to be wrong until another branch is merged, with the
 /// helper whose work fixes it. A file listed here that passes fails the test: take it out.
-const KNOWN_PENDING: &[(&str, &str)] = &[
-    ("track-process.conf", "h2-scripts"),
-    ("notify-user-group.conf", "h2-scripts"),
-    ("sync-group-tracking.conf", "h2-scripts"),
-];
+const KNOWN_PENDING: &[(&str, &str)] = &[];
 
 /// Interfaces the fixtures name, with an address each (documentation ranges).
 const INTERFACES: &[(&str, &[&str])] = &[

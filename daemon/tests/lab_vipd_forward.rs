@@ -104,6 +104,31 @@ fn expect_forwarded_through(lab: &Lab, vip: &str, seen: &str, why: &str) {
     );
 }
 
+/// `GET /metrics` from inside router `router`.
+fn scrape_metrics(lab: &Lab, router: usize, address: &str) -> String {
+    let address: SocketAddr = address.parse().expect("address");
+    let mut last = String::new();
+    let ok = wait_until(SETTLE, Duration::from_millis(50), || {
+        last = in_ns(lab.router_ns(router), move || {
+            let Ok(mut stream) = TcpStream::connect_timeout(&address, Duration::from_secs(1))
+            else {
+                return String::new();
+            };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+            let _ = stream
+                .write_all(b"GET /metrics HTTP/1.1\r\nHost: vipd\r\nConnection: close\r\n\r\n");
+            let mut text = String::new();
+            let _ = stream.read_to_string(&mut text);
+            text
+        })
+        .join()
+        .expect("scrape thread");
+        last.contains("vipd_forward_installed{")
+    });
+    assert!(ok.is_some(), "no forward in the metrics:\n{last}");
+    last
+}
+
 fn nft_ruleset(lab: &Lab, router: usize) -> String {
     lab.exec_ok(lab.router_ns(router), "nft list ruleset")
 }
@@ -184,7 +209,8 @@ fn forward_follows_the_master_and_leaves_no_rule_behind() {
     let _backend = Backend::start(lab.router_ns(3), BACKEND);
     let _backend6 = Backend::start(lab.router_ns(3), BACKEND6);
 
-    let mut r1 = start_toml(&lab, 1, &router_conf(150));
+    let metrics = "[global]\nmetrics_listen = \"127.0.0.1:9650\"\n\n";
+    let mut r1 = start_toml(&lab, 1, &format!("{metrics}{}", router_conf(150)));
     let r2 = start_toml(&lab, 2, &router_conf(100));
     expect_sole_holder(&lab, vip4(), 1, SETTLE, "election");
     expect_sole_holder(&lab, vip6(), 1, SETTLE, "election (IPv6)");
@@ -208,6 +234,13 @@ fn forward_follows_the_master_and_leaves_no_rule_behind() {
         ["192.0.2.100:6443/tcp -> 198.51.100.13:7443 masquerade"]
     );
     assert!(instance(&r2, "api").forwards.is_empty());
+    let scraped = scrape_metrics(&lab, 1, "127.0.0.1:9650");
+    assert!(
+        scraped.contains(
+            "vipd_forward_installed{iname=\"api\",intf=\"eth0\",vrid=\"51\",forward=\"192.0.2.100:6443/tcp -> 198.51.100.13:7443 masquerade\"} 1"
+        ),
+        "{scraped}"
+    );
 
     // Failover: the new master forwards, masquerading with its own address.
     assert!(r1.stop().success(), "r1 exit:\n{}", r1.log());

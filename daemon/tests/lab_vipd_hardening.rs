@@ -190,7 +190,13 @@ fn flood(lab: &Lab, vrid: u8, duration: Duration, per_ms: u64) -> JoinHandle<Flo
 fn a_junk_flood_neither_stalls_the_backup_nor_moves_the_vip() {
     let lab = Lab::new("vipd-flood", 2);
     let r1 = start_vipd(&lab, 1, &conf(1, &[v3_ipv4(150)]));
-    let r2 = start_vipd(&lab, 2, &conf(2, &[v3_ipv4(100)]));
+    // The backup waits 6 missed adverts (0.66 s), so a loaded CI machine's scheduling delays
+    // do not decide the test; a reader that stalls on junk misses every advert for seconds.
+    let r2 = start_vipd(
+        &lab,
+        2,
+        &conf(2, &[v3_ipv4(100).line("down_timer_adverts 6")]),
+    );
     expect_sole_holder(&lab, vip4(), 1, SETTLE, "election");
     let before = wait_instance(&r2, "VI_1", SETTLE, "settled backup", |i| {
         i.state == "BACKUP" && i.adverts_received >= 3

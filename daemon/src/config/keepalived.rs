@@ -8,8 +8,9 @@ use super::keywords::{self, Block, Class};
 use super::lexer::{self, Loc, Source, Statement, Word};
 use super::validate;
 use super::{
-    duration, Check, CheckKind, Config, GarpGroup, InitialState, Instance, Loaded, Notify, PeerTtl,
-    ReadOptions, SyncGroup, TrackCheck, TrackInterface, V3Checksum, Vip,
+    duration, Check, CheckKind, Config, GarpGroup, InitialState, Instance, Loaded, Notify,
+    NotifyScript, ParamMatch, PeerTtl, ProcessCheck, ProcessMatch, ReadOptions, SyncGroup,
+    TrackCheck, TrackInterface, V3Checksum, Vip,
 };
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -79,9 +80,17 @@ pub fn read_keepalived(
             message: located.message,
         });
     }
+    let locations = locations
+        .into_iter()
+        .filter_map(|(path, loc)| {
+            let file = source.files.get(loc.file)?.clone();
+            Some((path, (file, loc.line)))
+        })
+        .collect();
     Ok(Loaded {
         config: cfg,
         warnings,
+        locations,
     })
 }
 
@@ -468,23 +477,34 @@ impl Reader<'_> {
         }
     }
 
-    /// A notify script: one value; more words would be keepalived's user and group.
-    fn notify_command(&mut self, st: &Statement) -> Option<String> {
+    /// A notify script: `notify_* CMD [USER [GROUP]]` (keepalived: the command is one word,
+    /// quoted when it has arguments; the words after it are the user and group it runs as).
+    fn notify_command(&mut self, st: &Statement) -> Option<NotifyScript> {
         if !self.no_block(st) {
             return None;
         }
-        match st.args() {
-            [one] => Some(one.text.clone()),
+        match texts(st.args()).as_slice() {
             [] => {
                 self.error(st.loc, format!("`{}` needs a command", st.keyword()));
                 None
             }
+            [command] => Some(NotifyScript::from(*command)),
+            [command, user] => Some(NotifyScript {
+                command: command.to_string(),
+                user: Some(user.to_string()),
+                group: None,
+            }),
+            [command, user, group] => Some(NotifyScript {
+                command: command.to_string(),
+                user: Some(user.to_string()),
+                group: Some(group.to_string()),
+            }),
             _ => {
                 self.error(
                     st.loc,
                     format!(
-                        "`{}` with a user or group is not supported (scripts run as \
-                         script_user); quote the command if the words are its arguments",
+                        "`{}` takes a command, optionally a user and a group; quote the \
+                         command if the other words are its arguments",
                         st.keyword()
                     ),
                 );
@@ -524,6 +544,7 @@ impl Reader<'_> {
             }
             "vrrp_script" => self.script(st),
             "vrrp_track_file" | "track_file" => self.track_file(st),
+            "vrrp_track_process" => self.track_process(st),
             "vrrp_instance" => self.instance(st),
             "vrrp_sync_group" => self.sync_group(st),
             "garp_group" => self.garp_group(st),
@@ -750,8 +771,9 @@ impl Reader<'_> {
                     }
                 }
                 "weight" => {
-                    if let Some(w) = self.weight_value(item) {
+                    if let Some((w, reverse)) = self.weight_value(item) {
                         check.weight = w;
+                        check.reverse = reverse;
                     }
                 }
                 "rise" => {
@@ -801,19 +823,155 @@ impl Reader<'_> {
         }
     }
 
-    /// `weight N` in a vrrp_script or track_file block; `reverse` is not supported.
-    fn weight_value(&mut self, st: &Statement) -> Option<i32> {
-        if st.args().len() > 1 {
-            self.error(
-                st.loc,
-                format!(
-                    "unsupported weight option `{}` (vipd supports a plain weight)",
-                    st.args()[1].text
-                ),
-            );
+    /// `weight N [reverse]` in a vrrp_script, vrrp_track_file or vrrp_track_process block.
+    fn weight_value(&mut self, st: &Statement) -> Option<(i32, bool)> {
+        if !self.no_block(st) {
             return None;
         }
-        self.number(st, i32::MIN + 1, i32::MAX)
+        let args = texts(st.args());
+        let (number, reverse) = match args.as_slice() {
+            [n] => (*n, false),
+            [n, "reverse"] => (*n, true),
+            [_, option] => {
+                self.error(
+                    st.loc,
+                    format!("unknown weight option `{option}` (keepalived knows `reverse`)"),
+                );
+                return None;
+            }
+            [] => {
+                self.error(st.loc, "`weight` needs a value");
+                return None;
+            }
+            _ => {
+                self.error(st.loc, "`weight` takes a number and optionally `reverse`");
+                return None;
+            }
+        };
+        match number.parse::<i32>() {
+            Ok(w) => Some((w, reverse)),
+            Err(_) => {
+                self.error(st.loc, format!("`weight`: `{number}` is not a number"));
+                None
+            }
+        }
+    }
+
+    /// keepalived `vrrp_track_process NAME { process ...; param_match; weight; quorum;
+    /// quorum_max; delay; fork_delay; terminate_delay; full_command }`.
+    fn track_process(&mut self, st: &Statement) {
+        let (Some(name), Some(block)) = (self.block_name(st), self.block(st)) else {
+            return;
+        };
+        let index = self.cfg.checks.len();
+        let at = format!("check[{index}]");
+        self.note(at.clone(), st.loc);
+        let mut process: Option<(String, Vec<String>)> = None;
+        let mut param_match = None;
+        let mut full_command = false;
+        let mut spec = ProcessCheck::named("");
+        let mut check = Check::new(&name, CheckKind::Process(spec.clone()));
+        let errors_before = self.errors.len();
+        for item in block {
+            self.note(format!("{at}.{}", item.keyword()), item.loc);
+            match item.keyword() {
+                "process" => {
+                    if !self.no_block(item) {
+                        continue;
+                    }
+                    match texts(item.args()).split_first() {
+                        Some((first, params)) => {
+                            process = Some((
+                                first.to_string(),
+                                params.iter().map(|p| p.to_string()).collect(),
+                            ))
+                        }
+                        None => self.error(item.loc, "`process` needs a process name"),
+                    }
+                }
+                "param_match" => {
+                    if !self.no_block(item) {
+                        continue;
+                    }
+                    param_match = match texts(item.args()).as_slice() {
+                        [] => Some(ParamMatch::Exact),
+                        ["initial"] => Some(ParamMatch::Initial),
+                        ["partial"] => Some(ParamMatch::Partial),
+                        [other, ..] => {
+                            self.error(
+                                item.loc,
+                                format!("`param_match`: `{other}` is not initial or partial"),
+                            );
+                            None
+                        }
+                    };
+                }
+                "full_command" => {
+                    if self.flag(item) {
+                        full_command = true;
+                    }
+                }
+                "weight" => {
+                    if let Some((w, reverse)) = self.weight_value(item) {
+                        check.weight = w;
+                        check.reverse = reverse;
+                    }
+                }
+                "quorum" => {
+                    if let Some(v) = self.number(item, 1u32, 65_535) {
+                        spec.quorum = v;
+                    }
+                }
+                "quorum_max" => {
+                    if let Some(v) = self.number(item, 0u32, 65_535) {
+                        spec.quorum_max = v;
+                        // keepalived: quorum_max 0 means "must not run".
+                        if v == 0 {
+                            spec.quorum = 0;
+                        }
+                    }
+                }
+                "delay" | "fork_delay" | "terminate_delay" => {
+                    let Some(d) = self.seconds(item) else {
+                        continue;
+                    };
+                    if item.keyword() != "terminate_delay" {
+                        spec.fork_delay = d;
+                    }
+                    if item.keyword() != "fork_delay" {
+                        spec.terminate_delay = d;
+                    }
+                }
+                _ => self.other(Block::TrackProcess, item),
+            }
+        }
+        if self.errors.len() > errors_before {
+            return;
+        }
+        let Some((process, params)) = process else {
+            self.error(
+                st.loc,
+                format!("vrrp_track_process `{name}` has no `process`"),
+            );
+            return;
+        };
+        // keepalived: parameters or param_match mean the whole command line is matched.
+        if !params.is_empty() || param_match.is_some() {
+            full_command = true;
+        }
+        spec.process = process;
+        if full_command {
+            spec.match_by = ProcessMatch::Command;
+            spec.param_match = param_match.unwrap_or(if params.is_empty() {
+                ParamMatch::Any
+            } else {
+                ParamMatch::Exact
+            });
+            spec.args = params;
+        }
+        check.kind = CheckKind::Process(spec);
+        self.note(format!("{at}.process"), st.loc);
+        self.cfg.checks.push(check);
     }
 
     fn track_file(&mut self, st: &Statement) {
@@ -841,8 +999,9 @@ impl Reader<'_> {
                     }
                 }
                 "weight" => {
-                    if let Some(w) = self.weight_value(item) {
+                    if let Some((w, reverse)) = self.weight_value(item) {
                         check.weight = w;
+                        check.reverse = reverse;
                     }
                 }
                 _ => self.other(Block::TrackFile, item),
@@ -967,7 +1126,7 @@ impl Reader<'_> {
                     inst.unicast_ttl = self.number(item, 1u8, 255);
                     "unicast_ttl"
                 }
-                "track_script" => {
+                "track_script" | "track_process" => {
                     let tracks = self.tracks(item, &format!("{at}.track_checks"));
                     inst.track_checks.extend(tracks);
                     "track_checks"
@@ -983,6 +1142,7 @@ impl Reader<'_> {
                         .extend(tracks.into_iter().map(|t| TrackInterface {
                             name: t.check,
                             weight: t.weight.unwrap_or(0),
+                            reverse: t.reverse.unwrap_or(false),
                         }));
                     "track_interfaces"
                 }
@@ -1327,36 +1487,51 @@ impl Reader<'_> {
         }
     }
 
-    /// Items of `track_script`/`track_file`/`track_interface`: `NAME [weight N]`.
+    /// Items of `track_script`/`track_process`/`track_file`/`track_interface`:
+    /// `NAME [weight N [reverse|noreverse]]` (`track_interface`: `reverse` only).
     fn tracks(&mut self, st: &Statement, at: &str) -> Vec<TrackCheck> {
         let Some(block) = self.block(st) else {
             return Vec::new();
         };
+        let interface = st.keyword() == "track_interface";
         let mut out = Vec::new();
         for item in block {
+            if item.block.is_some() {
+                self.error(
+                    item.loc,
+                    format!("`{}` items take no {{ }} block", st.keyword()),
+                );
+                continue;
+            }
             let words = texts(&item.words);
-            let weight = match words.as_slice() {
-                [_] => None,
-                [_, "weight", w] => match w.parse::<i32>() {
-                    Ok(w) => Some(w),
+            let (weight, option) = match words.as_slice() {
+                [_] => (None, None),
+                [_, "weight", w, rest @ ..] if rest.len() <= 1 => match w.parse::<i32>() {
+                    Ok(w) => (Some(w), rest.first().copied()),
                     Err(_) => {
                         self.error(item.loc, format!("weight `{w}` is not a number"));
                         continue;
                     }
                 },
-                [_, "weight", _, option, ..] => {
+                _ => {
                     self.error(
                         item.loc,
                         format!(
-                            "unsupported weight option `{option}` (vipd supports a plain weight)"
+                            "`{}` items are written `NAME [weight N [reverse]]`",
+                            st.keyword()
                         ),
                     );
                     continue;
                 }
-                _ => {
+            };
+            let reverse = match option {
+                None => None,
+                Some("reverse") => Some(true),
+                Some("noreverse" | "no_reverse") if !interface => Some(false),
+                Some(other) => {
                     self.error(
                         item.loc,
-                        format!("`{}` items are written `NAME [weight N]`", st.keyword()),
+                        format!("unknown weight option `{other}` (keepalived knows `reverse`)"),
                     );
                     continue;
                 }
@@ -1365,6 +1540,7 @@ impl Reader<'_> {
             out.push(TrackCheck {
                 check: words[0].to_string(),
                 weight,
+                reverse,
             });
         }
         out
@@ -1430,6 +1606,9 @@ impl Reader<'_> {
             name,
             instances: Vec::new(),
             notify: Notify::default(),
+            track_checks: Vec::new(),
+            track_files: Vec::new(),
+            track_interfaces: Vec::new(),
         };
         for item in block {
             if self.notify(item, &mut group.notify, &at) {
@@ -1450,6 +1629,25 @@ impl Reader<'_> {
                             group.instances.push(word.text.clone());
                         }
                     }
+                }
+                // keepalived applies what a group tracks to every member.
+                "track_script" | "track_process" => {
+                    let tracks = self.tracks(item, &format!("{at}.track_checks"));
+                    group.track_checks.extend(tracks);
+                }
+                "track_file" => {
+                    let tracks = self.tracks(item, &format!("{at}.track_files"));
+                    group.track_files.extend(tracks);
+                }
+                "track_interface" => {
+                    let tracks = self.tracks(item, &format!("{at}.track_interfaces"));
+                    group
+                        .track_interfaces
+                        .extend(tracks.into_iter().map(|t| TrackInterface {
+                            name: t.check,
+                            weight: t.weight.unwrap_or(0),
+                            reverse: t.reverse.unwrap_or(false),
+                        }));
                 }
                 _ => self.other(Block::SyncGroup, item),
             }

@@ -28,6 +28,7 @@ pub enum Block {
     Script,
     TrackFile,
     Authentication,
+    TrackProcess,
 }
 
 const EMAIL: Class = Class::Ignored(
@@ -80,10 +81,6 @@ const STATIC_CONFIG: Class = Class::Refused(
     "vipd does not configure static addresses, routes or rules (they are not VRRP's job); \
      configure them with systemd-networkd, NetworkManager or `ip`, and remove this block",
 );
-const NOT_YET_TRACK: Class = Class::Refused(
-    "not supported by this vipd yet (vipd would not react to what it tracks); remove it or \
-     keep keepalived for now",
-);
 
 /// What vipd does with `keyword` in `block`, for keywords the reader has no code for;
 /// `None` for words keepalived 2.2.7 does not know either ("Unknown keyword").
@@ -100,7 +97,7 @@ pub fn classify(block: Block, keyword: &str) -> Option<Class> {
             )),
             _ => None,
         },
-        Block::Script | Block::Authentication => None,
+        Block::Script | Block::Authentication | Block::TrackProcess => None,
     }
 }
 
@@ -135,7 +132,6 @@ fn top_level(keyword: &str) -> Option<Class> {
             "track groups only apply to static addresses, routes and rules, which vipd does not \
              configure",
         ),
-        "vrrp_track_process" => NOT_YET_TRACK,
         _ => return None,
     })
 }
@@ -319,7 +315,6 @@ fn instance(keyword: &str) -> Option<Class> {
         "notify_deleted" | "notify_master_rx_lower_pri" => Class::Ignored(
             "vipd does not run this notify script; the other notify scripts run as usual",
         ),
-        "track_process" => NOT_YET_TRACK,
         _ => return None,
     })
 }
@@ -336,7 +331,6 @@ fn sync_group(keyword: &str) -> Option<Class> {
             "vipd has no BFD: this tracking has no effect (the group does not go to FAULT or \
              change priority when the BFD session goes down)",
         ),
-        "track_script" | "track_interface" | "track_file" | "track_process" => NOT_YET_TRACK,
         _ => return None,
     })
 }
@@ -351,6 +345,7 @@ pub fn implemented(block: Block) -> &'static [&'static str] {
             "vrrp_sync_group",
             "vrrp_track_file",
             "track_file",
+            "vrrp_track_process",
             "garp_group",
         ],
         Block::Global => &[
@@ -402,6 +397,7 @@ pub fn implemented(block: Block) -> &'static [&'static str] {
             "track_script",
             "track_file",
             "track_interface",
+            "track_process",
             "notify_master",
             "notify_backup",
             "notify_fault",
@@ -434,6 +430,10 @@ pub fn implemented(block: Block) -> &'static [&'static str] {
             "notify_fault",
             "notify_stop",
             "notify",
+            "track_script",
+            "track_interface",
+            "track_file",
+            "track_process",
         ],
         Block::Script => &[
             "script",
@@ -446,6 +446,17 @@ pub fn implemented(block: Block) -> &'static [&'static str] {
             "init_fail",
         ],
         Block::TrackFile => &["file", "weight"],
+        Block::TrackProcess => &[
+            "process",
+            "param_match",
+            "weight",
+            "quorum",
+            "quorum_max",
+            "delay",
+            "fork_delay",
+            "terminate_delay",
+            "full_command",
+        ],
         Block::Authentication => &["auth_type", "auth_pass"],
     }
 }

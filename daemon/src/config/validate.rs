@@ -107,6 +107,12 @@ fn check_global(cfg: &Config, out: &mut Problems) {
             );
         }
     }
+    if g.control_group
+        .as_deref()
+        .is_some_and(|group| group.trim().is_empty())
+    {
+        out.add("global.control_group", "an empty group name");
+    }
 }
 
 fn check_checks(cfg: &Config, out: &mut Problems) {
@@ -139,10 +145,7 @@ fn check_checks(cfg: &Config, out: &mut Problems) {
         if check.fall == 0 {
             out.add(format!("{at}.fall"), "fall must be at least 1");
         }
-        let range = match check.kind {
-            CheckKind::File { .. } => FILE_WEIGHT_RANGE,
-            _ => WEIGHT_RANGE,
-        };
+        let range = weight_range(&check.kind);
         if !range.contains(&check.weight) {
             out.add(
                 format!("{at}.weight"),
@@ -190,8 +193,27 @@ fn check_checks(cfg: &Config, out: &mut Problems) {
             CheckKind::Interface { name } if name.is_empty() => {
                 out.add(format!("{at}.interface"), "the interface name is empty")
             }
+            CheckKind::Process(p) => {
+                if p.process.is_empty() {
+                    out.add(format!("{at}.process"), "the process name is empty");
+                }
+                if p.quorum > p.quorum_max {
+                    out.add(
+                        format!("{at}.quorum"),
+                        format!("quorum {} is above quorum_max {}", p.quorum, p.quorum_max),
+                    );
+                }
+            }
             _ => {}
         }
+    }
+}
+
+/// keepalived: files and processes take -254..=254, the others -253..=253.
+fn weight_range(kind: &CheckKind) -> std::ops::RangeInclusive<i32> {
+    match kind {
+        CheckKind::File { .. } | CheckKind::Process(_) => FILE_WEIGHT_RANGE,
+        _ => WEIGHT_RANGE,
     }
 }
 
@@ -374,19 +396,39 @@ fn check_instance(cfg: &Config, inst: &Instance, at: &str, out: &mut Problems) {
             "strict mode needs at least one virtual address",
         );
     }
-    for (j, track) in inst.track_checks.iter().enumerate() {
+    check_track_lists(
+        cfg,
+        &inst.track_checks,
+        &inst.track_files,
+        &inst.track_interfaces,
+        at,
+        out,
+    );
+}
+
+/// What an instance or a sync group tracks refers to existing checks of the right kind.
+fn check_track_lists(
+    cfg: &Config,
+    track_checks: &[super::TrackCheck],
+    track_files: &[super::TrackCheck],
+    track_interfaces: &[super::TrackInterface],
+    at: &str,
+    out: &mut Problems,
+) {
+    for (j, track) in track_checks.iter().enumerate() {
         let path = format!("{at}.track_checks[{j}]");
+        let mut range = WEIGHT_RANGE;
         match cfg.checks.iter().find(|c| c.name == track.check) {
             None => out.add(path.clone(), format!("unknown check `{}`", track.check)),
             Some(c) if matches!(c.kind, CheckKind::File { .. }) => out.add(
                 path.clone(),
                 format!("`{}` is a file check; track it with track_files", c.name),
             ),
-            Some(_) => {}
+            Some(c) => range = weight_range(&c.kind),
         }
-        check_weight(track.weight, WEIGHT_RANGE, &path, out);
+        check_weight(track.weight, range, &path, out);
     }
-    for (j, track) in inst.track_files.iter().enumerate() {
+    for (j, track) in track_files.iter().enumerate() {
         let path = format!("{at}.track_files[{j}]");
         match cfg.checks.iter().find(|c| c.name == track.check) {
             None => out.add(
@@ -404,7 +446,7 @@ fn check_instance(cfg: &Config, inst: &Instance, at: &str, out: &mut Problems) {
         }
         check_weight(track.weight, FILE_WEIGHT_RANGE, &path, out);
     }
-    for (j, track) in inst.track_interfaces.iter().enumerate() {
+    for (j, track) in track_interfaces.iter().enumerate() {
         let path = format!("{at}.track_interfaces[{j}]");
         if track.name.is_empty() {
             out.add(path.clone(), "the interface name is empty");
@@ -447,6 +489,14 @@ fn check_sync_groups(cfg: &Config, out: &mut Problems) {
         if group.instances.is_empty() {
             out.add(format!("{at}.instances"), "a sync group needs instances");
         }
+        check_track_lists(
+            cfg,
+            &group.track_checks,
+            &group.track_files,
+            &group.track_interfaces,
+            &at,
+            out,
+        );
         for (j, member) in group.instances.iter().enumerate() {
             let path = format!("{at}.instances[{j}]");
             if !cfg.instances.iter().any(|i| &i.name == member) {

@@ -30,11 +30,7 @@ impl Daemon {
     }
 
     pub(super) fn read_tracked_links(&mut self) {
-        let names: std::collections::BTreeSet<String> = self
-            .routers
-            .iter()
-            .flat_map(|r| r.cfg.track_interfaces.iter().map(|t| t.name.clone()))
-            .collect();
+        let names = tracking::tracked_interface_names(&self.config);
         self.tracked_links = names
             .into_iter()
             .map(|name| {
@@ -48,6 +44,7 @@ impl Daemon {
     }
 
     pub(super) fn on_check_event(&mut self, event: CheckEvent) {
+        self.ops.record_check(&event);
         let value_check = matches!(event.health, crate::check::Health::Value(_));
         // The runner logs health changes itself.
         if event.state_changed.is_some() || value_check {
@@ -96,6 +93,8 @@ impl Daemon {
                             router.cfg.name,
                             router.fsm.effective_priority()
                         );
+                        let from = router.fsm.effective_priority();
+                        self.ops.priority_changed(&router.cfg.name, from, p);
                         router.fsm.set_effective_priority(now, p);
                     }
                 }
@@ -148,14 +147,18 @@ impl Daemon {
             State::Fault => NotifyState::Fault,
             State::Initialize => NotifyState::Stop,
         };
-        let user = self.config.global.script_user.clone();
-        let mut jobs = notify::scripts_for(
-            &router.cfg.notify,
-            "INSTANCE",
-            &router.cfg.name,
-            state,
-            router.fsm.effective_priority(),
-        );
+        let global = &self.config.global;
+        let mut transitions = vec![(
+            format!("INSTANCE {}", router.cfg.name),
+            notify::scripts_for(
+                &router.cfg.notify,
+                global,
+                "INSTANCE",
+                &router.cfg.name,
+                state,
+                router.fsm.effective_priority(),
+            ),
+        )];
         for group in &self.config.sync_groups {
             if !group.instances.contains(&router.cfg.name) {
                 continue;
@@ -169,18 +172,15 @@ impl Daemon {
             if all_agree && self.group_states.get(&group.name) != Some(&state) {
                 self.group_states.insert(group.name.clone(), state);
                 info!("sync group {}: {}", group.name, state.as_str());
-                jobs.extend(notify::scripts_for(
-                    &group.notify,
-                    "GROUP",
-                    &group.name,
-                    state,
-                    0,
+                transitions.push((
+                    format!("GROUP {}", group.name),
+                    notify::scripts_for(&group.notify, global, "GROUP", &group.name, state, 0),
                 ));
             }
         }
         if let Some(notifier) = &self.notifier {
-            for argv in jobs {
-                notifier.run(argv, user.clone());
+            for (scope, jobs) in transitions {
+                notifier.notify(&scope, state, jobs);
             }
         }
     }
@@ -202,6 +202,7 @@ impl Daemon {
                     .unwrap_or(0),
                 kind: snap.kind.to_string(),
                 state: snap.health.to_string(),
+                note: snap.note.clone(),
                 last_result: snap.last_detail.clone(),
                 last_latency_ms: snap.last_latency.map(|d| d.as_secs_f64() * 1000.0),
                 name: snap.name,

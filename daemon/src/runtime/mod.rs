@@ -6,6 +6,7 @@
 mod addresses;
 mod forward;
 mod health;
+mod ops;
 mod receive;
 mod reload;
 mod resync;
@@ -14,6 +15,8 @@ mod tasks;
 mod vip_state;
 mod vmac;
 
+pub use ops::RunOptions;
+
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -21,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::signal::unix::{signal, SignalKind};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
@@ -39,19 +42,14 @@ pub use addresses::own_address_problems;
 use addresses::{add_vip, remove_vip};
 use receive::{spawn_reader, ReaderShared};
 use router::{Router, SocketKey};
-use tasks::{
-    bind_control_socket, earliest, next_check_event, sleep, spawn_control, spawn_monitor,
-    tell_systemd, tokio_deadline_after,
-};
+use tasks::{earliest, next_check_event, sleep, spawn_monitor, tell_systemd, tokio_deadline_after};
 use vip_state::VipState;
 
 /// Runs the daemon until SIGTERM/SIGINT. Errors are start-up failures (bad config, no
 /// netlink, socket in use) and come back as one printable message.
-pub fn run(
-    config_path: Option<PathBuf>,
-    socket: PathBuf,
-    read_options: config::ReadOptions,
-) -> Result<(), String> {
+pub fn run(options: RunOptions) -> Result<(), String> {
+    let config_path = options.config.clone();
+    let read_options = options.read_options.clone();
     init_logging();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -66,7 +64,7 @@ pub fn run(
                 .map_err(|e| e.to_string().trim_end().to_string())?,
         };
         log_config_warnings(&loaded.warnings);
-        let mut daemon = Daemon::new(path, loaded.config, socket)?;
+        let mut daemon = Daemon::new(path, loaded.config, options)?;
         daemon.read_options = read_options;
         daemon.serve().await
     })
@@ -99,7 +97,6 @@ fn init_logging() {
 enum Event {
     Packet(SocketKey, Received),
     Net(NetEvent),
-    Status(oneshot::Sender<StatusReport>),
 }
 
 struct OpenSocket {
@@ -140,6 +137,8 @@ struct Daemon {
     notifier: Option<Notifier>,
     /// Last state notified per sync group.
     group_states: BTreeMap<String, NotifyState>,
+    /// Control socket, drains, events, metrics.
+    ops: ops::Ops,
     /// The addresses vipd added, on disk beside the control socket.
     vip_state: VipState,
     /// Interfaces whose ARP settings vipd changed for VMACs on them.
@@ -149,7 +148,9 @@ struct Daemon {
 }
 
 impl Daemon {
-    fn new(config_path: PathBuf, config: Config, socket_path: PathBuf) -> Result<Daemon, String> {
+    fn new(config_path: PathBuf, config: Config, options: RunOptions) -> Result<Daemon, String> {
+        let ops = ops::Ops::new(&options, &config)?;
+        let socket_path = options.socket;
         let netlink = Netlink::new().map_err(|e| format!("netlink: {e}"))?;
         let announcer = match Announcer::new() {
             Ok(a) => Some(a),
@@ -185,6 +186,7 @@ impl Daemon {
             tracked_links: BTreeMap::new(),
             notifier: None,
             group_states: BTreeMap::new(),
+            ops,
             vip_state,
             vmac_parents: vmac::ParentClaims::new(),
             forwards: forward::Forwards::default(),
@@ -192,14 +194,13 @@ impl Daemon {
     }
 
     async fn serve(&mut self) -> Result<(), String> {
+        let services = self.start_services()?;
         let monitor = Monitor::new().map_err(|e| format!("netlink monitor: {e}"))?;
         spawn_monitor(monitor, self.events_tx.clone());
-        let listener = bind_control_socket(&self.socket_path)?;
         // Another router may hold the VIPs a killed earlier run left here: they go before we
         // take part in the protocol. Then a VIP still on the node is its own address.
         self.remove_leftovers();
         self.own_address_problems(&self.config)?;
-        let control = spawn_control(listener, self.events_tx.clone());
         let mut sigterm = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
         let mut sigint = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
         let mut sighup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
@@ -211,6 +212,7 @@ impl Daemon {
         self.notifier = Some(Notifier::spawn(notify::TIMEOUT));
         self.start_checks()?;
         self.read_tracked_links();
+        self.report_persisted_drains();
         let now = Instant::now();
         let delay = self.config.global.startup_delay;
         if !delay.is_zero() {
@@ -230,7 +232,12 @@ impl Daemon {
             self.routers.len(),
             self.socket_path.display()
         );
-        tell_systemd(&[sd_notify::NotifyState::Ready]);
+        // Every instance has its first state now (start() always enters one).
+        let line = self.status_line();
+        tell_systemd(&[
+            sd_notify::NotifyState::Ready,
+            sd_notify::NotifyState::Status(&line),
+        ]);
         let watchdog = sd_notify::watchdog_enabled().map(|d| d / 2);
         let mut next_watchdog = watchdog.map(tokio_deadline_after);
 
@@ -243,10 +250,13 @@ impl Daemon {
             tokio::select! {
                 Some(event) = self.events_rx.recv() => self.handle_event(event).await,
                 Some(event) = next_check_event(&mut self.check_events) => self.on_check_event(event),
+                Some(command) = self.ops.commands.recv() => self.on_command(command).await,
                 _ = sigterm.recv() => self.begin_stop("SIGTERM"),
                 _ = sigint.recv() => self.begin_stop("SIGINT"),
                 // A reload while handing over would start instances again.
-                _ = sighup.recv(), if !self.stopping => self.reload().await,
+                _ = sighup.recv(), if !self.stopping => {
+                    self.reload_by("SIGHUP").await;
+                }
                 _ = sleep(sleep_until) => {}
             }
             let now = Instant::now();
@@ -270,10 +280,11 @@ impl Daemon {
             }
             self.send_due_announcements(now);
             self.process_actions().await;
+            self.update_systemd_status();
         }
         self.release_vmacs();
         self.remove_forwards();
-        control.abort();
+        drop(services);
         let _ = std::fs::remove_file(&self.socket_path);
         if self.vip_state.addresses().is_empty() {
             let _ = std::fs::remove_file(self.vip_state.path());
@@ -315,6 +326,7 @@ impl Daemon {
     fn start_router(&mut self, index: usize, now: Instant) {
         self.attach(index);
         self.apply_tracking(now);
+        self.apply_persisted_drain(index, now);
         // During the startup delay the instance waits; the end of the delay starts it.
         if self.start_at.is_some() {
             return;
@@ -450,9 +462,6 @@ impl Daemon {
         match event {
             Event::Packet(key, received) => self.on_packet(&key, &received),
             Event::Net(net) => self.on_net_event(net),
-            Event::Status(reply) => {
-                let _ = reply.send(self.status());
-            }
         }
     }
 
@@ -522,8 +531,11 @@ impl Daemon {
             Some((min, max)) => packet::check_hop_limit_range(hop_limit, min, max),
             None => Ok(()),
         });
-        let advert = match source_allowed
-            .and_then(|()| packet::parse_advertisement(payload, &rx))
+        let parsed = source_allowed.and_then(|()| packet::parse_advertisement(payload, &rx));
+        if matches!(parsed, Err(DropReason::AuthType)) {
+            router.counters.auth_type_unknown += 1;
+        }
+        let advert = match parsed
             .and_then(|a| packet::check_for_instance(&a, &router.expectation()).map(|()| a))
         {
             Ok(advert) => advert,
@@ -539,6 +551,9 @@ impl Daemon {
             }
         };
         router.counters.received += 1;
+        if advert.priority == 0 {
+            router.counters.priority_zero_received += 1;
+        }
         if advert.priority != 0 {
             router.note_address_list(src, &advert.addresses);
         }
@@ -775,6 +790,10 @@ impl Daemon {
                     // Never waits: a send queue that is full drops this advert (the next one
                     // follows), it must not hold up the protocol.
                     match socket.try_send_from(&bytes, source, dst) {
+                        Ok(()) if priority == 0 => {
+                            router.counters.sent += 1;
+                            router.counters.priority_zero_sent += 1;
+                        }
                         Ok(()) => router.counters.sent += 1,
                         // With dont_track_primary the instance runs on while its link is
                         // down; every advert then fails, which is expected.
@@ -799,6 +818,8 @@ impl Daemon {
                 for vip in router.cfg.all_vips() {
                     add_vip(&self.netlink, &mut self.vip_state, &router.cfg, vip);
                 }
+                let vips: Vec<config::Vip> = router.cfg.all_vips().cloned().collect();
+                self.record_vips(index, &vips, true);
             }
             Action::RemoveVips => {
                 router.vips_installed = false;
@@ -806,6 +827,8 @@ impl Daemon {
                 for vip in router.cfg.all_vips() {
                     remove_vip(&self.netlink, &mut self.vip_state, &router.cfg, vip);
                 }
+                let vips: Vec<config::Vip> = router.cfg.all_vips().cloned().collect();
+                self.record_vips(index, &vips, false);
             }
             Action::Announce { repeat, cause } => {
                 tracing::debug!(
@@ -821,6 +844,7 @@ impl Daemon {
             Action::StateChanged { from, to, reason } => {
                 info!("{}: {from} -> {to} ({reason})", router.cfg.name);
                 router.last_reason = Some(reason.to_string());
+                self.record_transition(index, from, to, &reason);
                 self.notify_transition(index, to);
             }
         }
@@ -941,12 +965,20 @@ impl Daemon {
                 status
             })
             .collect();
-        StatusReport {
+        let mut report = StatusReport {
             pid: std::process::id(),
             config: self.config_path.display().to_string(),
             instances,
             checks: self.check_status(),
-        }
+            notify: self
+                .notifier
+                .as_ref()
+                .map(Notifier::stats)
+                .unwrap_or_default(),
+            ..StatusReport::default()
+        };
+        self.complete_status(&mut report);
+        report
     }
 
     /// Closes the sockets whose key matches; what their readers dropped stays counted.
