@@ -159,14 +159,13 @@ impl Daemon {
         let (vmac_index, parent_link) = match result {
             Ok(created) => created,
             Err(e) => {
-                if let Some(state) = self.routers.get_mut(index).and_then(|r| r.vmac.as_mut()) {
-                    if state.error.as_deref() != Some(e.0.as_str()) {
-                        error!(
-                            "{}: {e}; the instance stays in FAULT",
-                            self.routers[index].cfg.name
-                        );
-                    }
-                    if let Some(state) = self.routers[index].vmac.as_mut() {
+                if let Some(router) = self.routers.get_mut(index) {
+                    let instance = &router.cfg.name;
+                    if let Some(state) = router.vmac.as_mut() {
+                        // Logged once per wording: retries come with every link change.
+                        if state.error.as_deref() != Some(e.0.as_str()) {
+                            error!("{instance}: {e}; the instance stays in FAULT");
+                        }
                         state.error = Some(e.0);
                     }
                 }
