@@ -29,7 +29,8 @@ enum Command {
         /// Control socket that `vipd status` talks to.
         #[arg(long, default_value = control::DEFAULT_SOCKET)]
         socket: PathBuf,
-        /// Where drains are kept across restarts (systemd StateDirectory=vipd).
+        /// Where drains and the record of the VIPs vipd added are kept across restarts
+        /// (systemd StateDirectory=vipd).
         #[arg(long, default_value = control::drains::DEFAULT_STATE_DIR)]
         state_dir: PathBuf,
         /// Group (name or gid) allowed to use the control socket besides root; overrides
@@ -58,9 +59,12 @@ enum Command {
         #[arg(long, value_name = "ID")]
         config_id: Option<String>,
         /// Control socket of the vipd that will run it: the VIPs a running vipd added (kept
-        /// beside its socket) are not mistaken for the node's own addresses.
+        /// in its state directory) are not mistaken for the node's own addresses.
         #[arg(long, default_value = control::DEFAULT_SOCKET)]
         socket: PathBuf,
+        /// State directory of the vipd that will run it.
+        #[arg(long, default_value = control::drains::DEFAULT_STATE_DIR)]
+        state_dir: PathBuf,
     },
     /// Show the state of a running daemon.
     Status {
@@ -170,6 +174,7 @@ fn main() -> ExitCode {
             strict,
             config_id,
             socket,
+            state_dir,
         } => match read(config, &read_options(config_id)) {
             Ok((path, mut loaded)) => {
                 // What the interfaces that exist here say (multicast on a WireGuard link, a
@@ -182,7 +187,7 @@ fn main() -> ExitCode {
                 let cfg = &loaded.config;
                 let mut problems = vipd::tracking::preflight(cfg);
                 // On the machine that runs it: a VIP must not be one of the node's addresses.
-                match runtime::own_address_problems(cfg, &socket, &Default::default()) {
+                match runtime::own_address_problems(cfg, &state_dir, &socket, &Default::default()) {
                     Ok(found) => problems.extend(found),
                     Err(e) => eprintln!(
                         "{}: warning: not checked whether a VIP is an address of this node: {e}",

@@ -139,7 +139,7 @@ struct Daemon {
     group_states: BTreeMap<String, NotifyState>,
     /// Control socket, drains, events, metrics.
     ops: ops::Ops,
-    /// The addresses vipd added, on disk beside the control socket.
+    /// The addresses vipd added, on disk in the state directory.
     vip_state: VipState,
     /// Interfaces whose ARP settings vipd changed for VMACs on them.
     vmac_parents: vmac::ParentClaims,
@@ -159,7 +159,7 @@ impl Daemon {
                 None
             }
         };
-        let vip_state = VipState::new(&socket_path)
+        let vip_state = VipState::new(&options.state_dir, &socket_path)
             .map_err(|e| format!("cannot identify the network namespace: {e}"))?;
         let (events_tx, events_rx) = mpsc::channel(1024);
         let routers = config
