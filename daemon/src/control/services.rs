@@ -67,7 +67,10 @@ impl Services {
 /// (the shipped unit's `~@resources`) may refuse it, which only leaves the thread at the
 /// process's own priority.
 fn lower_own_priority() {
-    let param = libc::sched_param { sched_priority: 0 };
+    // Zeroed rather than a struct literal: musl's sched_param has more fields than glibc's,
+    // and all-zero means priority 0 on both (the static musl build needs this).
+    // SAFETY: sched_param is plain old data; all-zero is a valid value.
+    let param: libc::sched_param = unsafe { std::mem::zeroed() };
     // SAFETY: both calls take plain values and a pointer to a live local; pid/who 0 is the
     // calling thread on Linux, so nothing else is affected.
     unsafe {
