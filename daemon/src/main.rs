@@ -176,7 +176,14 @@ fn main() -> ExitCode {
             socket,
             state_dir,
         } => match read(config, &read_options(config_id)) {
-            Ok((path, loaded)) => {
+            Ok((path, mut loaded)) => {
+                // What the interfaces that exist here say (multicast on a WireGuard link, a
+                // VMAC name taken, ...).
+                for warning in vipd::net::checks::system_warnings(&loaded.config) {
+                    loaded
+                        .warnings
+                        .push(config::ConfigWarning::in_file(&path, warning));
+                }
                 let cfg = &loaded.config;
                 let mut problems = vipd::tracking::preflight(cfg);
                 // Judged where the daemon will run: inside its network namespace.

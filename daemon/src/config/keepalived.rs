@@ -43,6 +43,7 @@ pub fn read_keepalived(
         min_garp: false,
         static_without_dev: Vec::new(),
         next_rule_priority: [route::FIRST_DEFAULT_RULE_PRIORITY; 2],
+        vmac_prefix: None,
     };
     for statement in &source.statements {
         reader.top_level(statement);
@@ -56,8 +57,15 @@ pub fn read_keepalived(
         locations,
         mut errors,
         mut warnings,
+        vmac_prefix,
         ..
     } = reader;
+    super::vmac::resolve_names(
+        &mut cfg,
+        vmac_prefix
+            .as_deref()
+            .unwrap_or(super::vmac::DEFAULT_PREFIX),
+    );
     round_v3_intervals(&mut cfg);
     drop_ignored_passwords(&mut cfg);
     if errors.is_empty() {
@@ -153,6 +161,8 @@ struct Reader<'a> {
     static_without_dev: Vec<(usize, Loc)>,
     /// The preference the next rule without one gets, per family (IPv4, IPv6).
     next_rule_priority: [u32; 2],
+    /// `vmac_prefix`: VMACs without a name are called `PREFIX.VRID`.
+    vmac_prefix: Option<String>,
 }
 
 /// keepalived's boolean words.
@@ -806,6 +816,11 @@ impl Reader<'_> {
                     self.cfg.global.router_id = Some(v.to_string());
                 }
             }
+            "vmac_prefix" => {
+                if let Some(v) = self.arg(st) {
+                    self.vmac_prefix = Some(v.to_string());
+                }
+            }
             "vrrp_version" => {
                 if let Some(v) = self.number(st, 2u8, 3) {
                     self.cfg.global.vrrp_version = v;
@@ -1252,6 +1267,8 @@ impl Reader<'_> {
         let mut priority = None;
         let mut has_vrid = false;
         let mut has_interface = false;
+        let mut vmac_xmit_base = None;
+        let mut vmac_mac: Option<(String, Loc)> = None;
         let errors_before = self.errors.len();
         for item in block {
             let loc = item.loc;
@@ -1441,6 +1458,16 @@ impl Reader<'_> {
                     }
                     "v3_checksum"
                 }
+                "use_vmac" => {
+                    vmac_mac = self.use_vmac(item, &mut inst).map(|text| (text, loc));
+                    "vmac"
+                }
+                "vmac_xmit_base" => {
+                    if self.flag(item) {
+                        vmac_xmit_base = Some(loc);
+                    }
+                    "vmac.xmit_base"
+                }
                 "dont_track_primary" => {
                     if self.flag(item) {
                         inst.dont_track_primary = true;
@@ -1485,6 +1512,21 @@ impl Reader<'_> {
         if self.errors.len() > errors_before {
             return;
         }
+        if let (Some((text, loc)), Some(vmac)) = (vmac_mac, inst.vmac.as_mut()) {
+            match super::MacAddr::parse_with_vrid(&text, inst.vrid) {
+                Ok(mac) => vmac.mac = Some(mac),
+                Err(e) => {
+                    self.error(loc, format!("`use_vmac`: {e}"));
+                    return;
+                }
+            }
+        }
+        if let Some(loc) = vmac_xmit_base {
+            match inst.vmac.as_mut() {
+                Some(vmac) => vmac.xmit_base = true,
+                None => self.warn(loc, "`vmac_xmit_base` has no effect without `use_vmac`"),
+            }
+        }
         if !has_interface {
             // Decided at the end: `default_interface` may come later in the file.
             self.without_interface
@@ -1504,6 +1546,34 @@ impl Reader<'_> {
             (None, InitialState::Backup) => 100,
         };
         self.cfg.instances.push(inst);
+    }
+
+    /// `use_vmac [NAME] [MAC]`: a word that reads as a MAC (five octets take the VRID as the
+    /// sixth) is the MAC, the other the interface name. The VRID may come later in the block,
+    /// so a five-octet MAC is completed when the block is done.
+    fn use_vmac(&mut self, st: &Statement, inst: &mut Instance) -> Option<String> {
+        if !self.no_block(st) {
+            return None;
+        }
+        let mut vmac = super::Vmac::default();
+        let mut mac = None;
+        let args = texts(st.args());
+        if args.len() > 2 {
+            self.error(st.loc, "`use_vmac` takes at most a name and a MAC address");
+            return None;
+        }
+        for word in args {
+            if super::vmac::looks_like_mac(word) && mac.is_none() {
+                mac = Some(word.to_string());
+            } else if vmac.interface.is_empty() {
+                vmac.interface = word.to_string();
+            } else {
+                self.error(st.loc, format!("`use_vmac`: `{word}` is not a MAC address"));
+                return None;
+            }
+        }
+        inst.vmac = Some(vmac);
+        mac
     }
 
     fn authentication(&mut self, st: &Statement, inst: &mut Instance) {

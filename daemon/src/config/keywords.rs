@@ -60,8 +60,10 @@ const NETLINK_BUFS: Class = Class::Ignored(
 const RELOAD_SCHEDULE: Class = Class::Ignored(
     "vipd reloads on SIGHUP (`systemctl reload vipd`); schedule that with a systemd timer",
 );
-const VMAC: Class =
-    Class::Ignored("only matters with VMAC interfaces (use_vmac), which vipd does not create");
+const VMAC_GARP: Class = Class::Ignored(
+    "vipd sends no extra periodic gratuitous ARP/NA on VMAC interfaces; set \
+     garp_master_refresh to keep switches' MAC tables fresh",
+);
 const FIREWALL: Class = Class::Ignored(
     "vipd adds no firewall rules: VIPs are ordinary addresses that accept traffic (see \
      accept/no_accept in vipd's REFERENCE.md)",
@@ -214,7 +216,14 @@ fn global(keyword: &str) -> Option<Class> {
         ),
         "vrrp_iptables" | "vrrp_ipsets" | "nftables" | "nftables_priority"
         | "nftables_counters" | "nftables_ifindex" => FIREWALL,
-        "vmac_prefix" | "vmac_addr_prefix" | "vrrp_vmac_garp_intvl" | "disable_local_igmp" => VMAC,
+        "vmac_addr_prefix" => {
+            Class::Ignored("only names VMACs of use_vmac_addr, which vipd does not support")
+        }
+        "vrrp_vmac_garp_intvl" => VMAC_GARP,
+        "disable_local_igmp" => Class::Ignored(
+            "not needed: vipd keeps a VMAC down while the instance is not master, so no \
+             IGMP/MLD report ever leaves a backup from the virtual MAC",
+        ),
         "vrrp_garp_extra_if" => Class::Ignored(
             "vipd sends no extra periodic gratuitous ARP/NA beyond vrrp_garp_master_refresh, \
              which covers every interface holding a VIP",
@@ -240,16 +249,16 @@ fn global(keyword: &str) -> Option<Class> {
 
 fn instance(keyword: &str) -> Option<Class> {
     Some(match keyword {
-        "use_vmac" | "use_vmac_addr" => Class::Refused(
-            "VMAC interfaces (use_vmac) are not supported yet: without one the VIP would use \
-             the interface's own MAC, which changes what switches and routers see; remove it \
-             to run with the interface's MAC, or keep keepalived for now",
+        "use_vmac_addr" => Class::Refused(
+            "VMACs for VIPs on other interfaces (use_vmac_addr) are not supported: vipd puts \
+             only the VIPs on the instance's own interface on its VMAC (use_vmac); remove it, \
+             or keep keepalived for now",
         ),
         "use_ipvlan" => Class::Refused(
             "ipvlan interfaces (use_ipvlan) are not supported: vipd holds VIPs on the \
              interface itself; remove it, or keep keepalived for now",
         ),
-        "vmac_xmit_base" | "vmac_garp_intvl" => VMAC,
+        "vmac_garp_intvl" => VMAC_GARP,
         "smtp_alert" => EMAIL,
         "debug" => Class::Ignored(
             "keepalived does not implement it either; run vipd with VIPD_LOG=debug for more \
@@ -355,6 +364,7 @@ pub fn implemented(block: Block) -> &'static [&'static str] {
             "dynamic_interfaces",
             "vrrp_startup_delay",
             "reload_check_config",
+            "vmac_prefix",
         ],
         Block::Instance => &[
             "state",
@@ -401,6 +411,8 @@ pub fn implemented(block: Block) -> &'static [&'static str] {
             "strict_mode",
             "virtual_routes",
             "virtual_rules",
+            "use_vmac",
+            "vmac_xmit_base",
         ],
         Block::SyncGroup => &[
             "group",

@@ -6,6 +6,7 @@
 
 pub mod duration;
 mod error;
+pub mod forward;
 mod keepalived;
 mod keywords;
 mod lexer;
@@ -15,15 +16,18 @@ mod route;
 pub use crate::url;
 mod validate;
 mod vip;
+pub mod vmac;
 pub mod words;
 
 pub use error::{ConfigError, ConfigErrors, ConfigWarning};
+pub use forward::Forward;
 pub use keepalived::{parse_keepalived, read_keepalived};
 pub use native::{parse_native, read_native, to_toml, translate_check, translate_checks};
 pub use route::{Insert, Prefix, Route, RouteType, Rule, RuleAction, PROTOCOL_KEEPALIVED};
 pub use url::{HttpUrl, Scheme};
 pub use validate::warnings;
 pub use vip::{Ignored, Scope, Vip};
+pub use vmac::{MacAddr, Vmac};
 
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -426,6 +430,12 @@ pub struct Instance {
     /// Policy rules the master holds with its VIPs (keepalived `virtual_rules`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<Rule>,
+    /// Hold the VIPs on a macvlan with the virtual router MAC (keepalived `use_vmac`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vmac: Option<Vmac>,
+    /// DNAT (and MASQUERADE) while master, in vipd's own nftables table (native only).
+    #[serde(default, rename = "forward", skip_serializing_if = "Vec::is_empty")]
+    pub forwards: Vec<Forward>,
 }
 
 fn default_priority() -> u8 {
@@ -477,6 +487,8 @@ impl Instance {
             higher_prio_send_advert: None,
             routes: Vec::new(),
             rules: Vec::new(),
+            vmac: None,
+            forwards: Vec::new(),
         }
     }
 
@@ -506,9 +518,14 @@ impl Instance {
         }
     }
 
-    /// Interface a VIP goes on.
+    /// Interface a VIP goes on: its `dev`, else the instance's VMAC (for VIPs of the
+    /// instance's family), else the instance's interface.
     pub fn vip_interface<'a>(&'a self, vip: &'a Vip) -> &'a str {
-        vip.interface.as_deref().unwrap_or(&self.interface)
+        let on_own_interface = vip.interface.as_deref().is_none_or(|i| i == self.interface);
+        match self.vmac_interface() {
+            Some(vmac) if on_own_interface && vip.address.is_ipv6() == self.is_ipv6() => vmac,
+            _ => vip.interface.as_deref().unwrap_or(&self.interface),
+        }
     }
 
     /// GARP settings with this instance's overrides applied. The lower-priority settings come

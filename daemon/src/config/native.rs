@@ -13,11 +13,12 @@ use std::time::Duration;
 
 /// Parses and validates a native TOML configuration read from `path`.
 pub fn parse_native(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
-    let cfg: Config = toml::from_str(text).map_err(|e| ConfigError {
+    let mut cfg: Config = toml::from_str(text).map_err(|e| ConfigError {
         file: path.to_path_buf(),
         line: e.span().map(|span| line_of(text, span.start)),
         message: e.message().trim().to_string(),
     })?;
+    super::vmac::resolve_names(&mut cfg, super::vmac::DEFAULT_PREFIX);
     let problems = validate::problems(&cfg);
     if problems.is_empty() {
         return Ok(cfg);
@@ -695,6 +696,16 @@ fn write_instance(out: &mut String, inst: &Instance) -> std::fmt::Result {
     if let Some(on) = inst.higher_prio_send_advert {
         writeln!(out, "higher_prio_send_advert = {on}")?;
     }
+    if let Some(vmac) = &inst.vmac {
+        let mut fields = vec![format!("interface = {}", quote(&vmac.interface))];
+        if vmac.xmit_base {
+            fields.push("xmit_base = true".to_string());
+        }
+        if let Some(mac) = vmac.mac {
+            fields.push(format!("mac = {}", quote(&mac.to_string())));
+        }
+        writeln!(out, "vmac = {{ {} }}", fields.join(", "))?;
+    }
     if let Some(src) = inst.source_address {
         writeln!(out, "source_address = {}", quote(&src.to_string()))?;
     }
@@ -762,6 +773,18 @@ fn write_instance(out: &mut String, inst: &Instance) -> std::fmt::Result {
         }
         if let Some(v) = garp.lower_prio_delay {
             writeln!(out, "lower_prio_delay = {}", dur(v))?;
+        }
+    }
+    for forward in &inst.forwards {
+        writeln!(out, "\n[[instance.forward]]")?;
+        writeln!(
+            out,
+            "from = {}",
+            quote(&format!("{}/{}", forward.from, forward.protocol.as_str()))
+        )?;
+        writeln!(out, "to = {}", quote(&forward.to.to_string()))?;
+        if forward.masquerade {
+            writeln!(out, "masquerade = true")?;
         }
     }
     Ok(())

@@ -257,6 +257,12 @@ fn weight_range(kind: &CheckKind) -> std::ops::RangeInclusive<i32> {
 }
 
 fn check_instance(cfg: &Config, inst: &Instance, at: &str, out: &mut Problems) {
+    for (path, message) in super::vmac::problems(cfg, inst, at) {
+        out.add(path, message);
+    }
+    for (path, message) in super::forward::problems(cfg, inst, at) {
+        out.add(path, message);
+    }
     if inst.name.is_empty() {
         out.add(format!("{at}.name"), "an instance needs a name");
     }
@@ -578,6 +584,9 @@ pub fn warning_problems(cfg: &Config) -> Vec<Problem> {
     for (i, inst) in cfg.instances.iter().enumerate() {
         let at = format!("instance[{i}]");
         let name = &inst.name;
+        for (path, message) in super::vmac::warnings(inst, &at) {
+            out.add(path, message);
+        }
         if !inst.preempt && inst.initial_state == super::InitialState::Master {
             out.add(
                 format!("{at}.preempt"),

@@ -177,6 +177,9 @@ pub fn render_text(report: &StatusReport) -> String {
         if !i.tracked_checks.is_empty() {
             out.push_str(&format!("  tracks: {}\n", i.tracked_checks.join(", ")));
         }
+        for forward in &i.forwards {
+            out.push_str(&format!("  forward: {forward}\n"));
+        }
     }
     for c in &report.checks {
         out.push_str(&format!(

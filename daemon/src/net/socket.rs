@@ -300,6 +300,36 @@ impl VrrpSocket {
         })
     }
 
+    /// A socket that only sends from `ifname` (a VMAC): it joins no group and a filter drops
+    /// everything it would receive, so nothing queues up unread. The caller gives the source
+    /// of each packet ([`VrrpSocket::send_from`]).
+    pub fn open_sender(ifname: &str, family: Family) -> io::Result<Self> {
+        let unspecified = match family {
+            Family::V4 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            Family::V6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        };
+        let socket = VrrpSocket::open(ifname, family, Mode::Unicast { src: unspecified })?;
+        // Classic BPF "return 0": accept no byte of any packet.
+        let mut drop_all = [libc::sock_filter {
+            code: (libc::BPF_RET | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        }];
+        let program = libc::sock_fprog {
+            len: 1,
+            filter: drop_all.as_mut_ptr(),
+        };
+        set_option(
+            socket.fd.get_ref().as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            &program,
+            "SO_ATTACH_FILTER",
+        )?;
+        Ok(socket)
+    }
+
     pub fn ifindex(&self) -> u32 {
         self.ifindex
     }

@@ -147,17 +147,19 @@ pub(super) fn add_vip(
     vip: &config::Vip,
 ) {
     let interface = instance.vip_interface(vip);
-    add_address(netlink, state, &instance.name, interface, vip);
+    let metric = super::vmac::vip_route_metric(instance, vip);
+    add_address(netlink, state, &instance.name, interface, vip, metric);
 }
 
 /// Adds `vip` to `ifname` for `owner` (an instance, or the static configuration) as
-/// [`add_vip`] does.
+/// [`add_vip`] does, with the route metric given (`None`: the kernel's default).
 pub(super) fn add_address(
     netlink: &Netlink,
     state: &mut VipState,
     owner: &str,
     ifname: &str,
     vip: &config::Vip,
+    metric: Option<u32>,
 ) {
     let record = AddedAddress {
         interface: ifname.to_string(),
@@ -187,7 +189,7 @@ pub(super) fn add_address(
             );
         }
     }
-    match netlink.add_address(ifindex, vip.address, vip.prefix_len, vip.label.as_deref()) {
+    match super::vmac::add_address(netlink, ifindex, vip, metric) {
         Ok(true) => {}
         Ok(false) if ours => {}
         Ok(false) => {

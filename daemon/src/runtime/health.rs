@@ -110,7 +110,10 @@ impl Daemon {
             .routers
             .iter()
             .map(|r| {
-                let fault = r.interface_fault() || r.check_fault || r.cfg.lacks_unicast_peers();
+                let fault = r.interface_fault()
+                    || r.check_fault
+                    || r.cfg.lacks_unicast_peers()
+                    || !super::vmac::is_ready(r);
                 (r.cfg.name.clone(), fault)
             })
             .collect();

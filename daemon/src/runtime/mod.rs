@@ -4,6 +4,7 @@
 //! state is shared and nothing needs a lock.
 
 mod addresses;
+mod forward;
 mod health;
 mod ops;
 mod receive;
@@ -13,6 +14,7 @@ mod router;
 mod routes;
 mod tasks;
 mod vip_state;
+mod vmac;
 
 pub use ops::RunOptions;
 
@@ -150,6 +152,10 @@ struct Daemon {
     vip_state: VipState,
     /// Route and rule deletions are watched (once some instance has virtual routes/rules).
     watching_routing: bool,
+    /// Interfaces whose ARP settings vipd changed for VMACs on them.
+    vmac_parents: vmac::ParentClaims,
+    /// vipd's nftables table: the forwards of instances that hold their VIPs.
+    forwards: forward::Forwards,
 }
 
 impl Daemon {
@@ -194,6 +200,8 @@ impl Daemon {
             ops,
             vip_state,
             watching_routing: false,
+            vmac_parents: vmac::ParentClaims::new(),
+            forwards: forward::Forwards::default(),
         })
     }
 
@@ -211,6 +219,10 @@ impl Daemon {
         let mut sigint = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
         let mut sighup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
 
+        for warning in crate::net::checks::system_warnings(&self.config) {
+            warn!("{warning}");
+        }
+        self.clear_leftover_forwards();
         self.notifier = Some(Notifier::spawn(notify::TIMEOUT));
         self.start_checks()?;
         self.read_tracked_links();
@@ -285,6 +297,8 @@ impl Daemon {
             self.update_systemd_status();
         }
         self.remove_statics();
+        self.release_vmacs();
+        self.remove_forwards();
         drop(services);
         let _ = std::fs::remove_file(&self.socket_path);
         if self.vip_state.is_empty() {
@@ -432,6 +446,7 @@ impl Daemon {
             .sockets
             .get(&key)
             .and_then(|s| s.socket.source_address().ok());
+        self.ensure_vmac(index, link.index);
         let global = self.config.global.clone();
         let source_changed =
             source.is_some() && self.routers.get(index).map(|r| r.source) != Some(source);
@@ -595,6 +610,7 @@ impl Daemon {
         let now = Instant::now();
         match event {
             NetEvent::LinkChanged { name, up, .. } => {
+                self.on_link_changed_for_vmacs(&name);
                 if let Some(state) = self.tracked_links.get_mut(&name) {
                     if *state != up {
                         *state = up;
@@ -613,7 +629,11 @@ impl Daemon {
                     self.reassert_vips();
                 }
             }
-            NetEvent::LinkRemoved { name, .. } => {
+            NetEvent::LinkRemoved {
+                index: ifindex,
+                name,
+            } => {
+                self.on_link_removed_for_vmacs(ifindex, now);
                 self.close_sockets(|key| key.interface == name);
                 for index in self.indexes_on_interface(&name) {
                     if let Some(router) = self.routers.get_mut(index) {
@@ -652,6 +672,8 @@ impl Daemon {
                 // Our advert source went away: pick the interface's next one, or FAULT.
                 let affected: Vec<usize> = (0..self.routers.len())
                     .filter(|&i| self.routers[i].source == Some(addr))
+                    // The VMAC's copy of the source going (it was taken down) is not ours.
+                    .filter(|&i| !vmac::holds_index(&self.routers[i], ifindex))
                     .collect();
                 for index in affected {
                     let key = self.routers[index].key.clone();
@@ -775,6 +797,15 @@ impl Daemon {
     }
 
     async fn perform(&mut self, index: usize, action: Action) {
+        self.vmac_before(index, &action);
+        let vips_change = matches!(action, Action::AddVips | Action::RemoveVips);
+        self.perform_action(index, action).await;
+        if vips_change {
+            self.sync_forwards_of(index);
+        }
+    }
+
+    async fn perform_action(&mut self, index: usize, action: Action) {
         let Some(router) = self.routers.get_mut(index) else {
             return;
         };
@@ -784,6 +815,7 @@ impl Daemon {
                 else {
                     return;
                 };
+                let socket = vmac::advert_sender(router).unwrap_or_else(|| open.socket.clone());
                 let advert = router.advertisement(priority);
                 let unicast = router.is_unicast();
                 let ttl = router.key.unicast_ttl.unwrap_or(packet::HOP_LIMIT);
@@ -796,7 +828,7 @@ impl Daemon {
                     }
                     // Never waits: a send queue that is full drops this advert (the next one
                     // follows), it must not hold up the protocol.
-                    match open.socket.try_send_from(&bytes, source, dst) {
+                    match socket.try_send_from(&bytes, source, dst) {
                         Ok(()) if priority == 0 => {
                             router.counters.sent += 1;
                             router.counters.priority_zero_sent += 1;
@@ -886,7 +918,7 @@ impl Daemon {
         let Some(router) = self.routers.get(index) else {
             return;
         };
-        let targets: Vec<(u32, IpAddr, Duration)> = router
+        let mut targets: Vec<(u32, IpAddr, Duration)> = router
             .cfg
             .all_vips()
             .filter_map(|vip| {
@@ -899,6 +931,15 @@ impl Daemon {
                 }
             })
             .collect();
+        // WireGuard, tun, GRE, `arp off`: nothing to announce to.
+        if let Ok(links) = crate::net::link::links(&self.netlink) {
+            targets.retain(|(ifindex, ..)| {
+                links
+                    .iter()
+                    .find(|l| l.index == *ifindex)
+                    .is_none_or(crate::net::link::LinkDetails::announces)
+            });
+        }
         // `repeat` comes from the configuration and may be huge: nothing to count without
         // targets (the pacer's cap ends the loop otherwise).
         if targets.is_empty() {
@@ -975,6 +1016,7 @@ impl Daemon {
                             .or_default() += count;
                     }
                 }
+                status.forwards = self.forwards.installed(&router.cfg.name);
                 status
             })
             .collect();

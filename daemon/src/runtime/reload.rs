@@ -108,6 +108,7 @@ impl Daemon {
             router.fsm.shutdown(now);
             self.routers = vec![router];
             self.process_actions().await;
+            self.release_vmacs();
         }
         self.routers = kept;
         self.watch_routing();
@@ -189,6 +190,7 @@ impl Daemon {
             self.start_router(index, now);
         }
         self.process_actions().await;
+        self.sync_forwards();
         info!("reload done: {} instance(s)", self.routers.len());
         tell_systemd(&[sd_notify::NotifyState::Ready]);
     }

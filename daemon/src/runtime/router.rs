@@ -146,6 +146,8 @@ pub struct Router {
     last_send_error_log: Option<Instant>,
     /// The last other router heard claiming priority 255 while we own the addresses.
     owner_conflict: Option<IpAddr>,
+    /// The VMAC (keepalived `use_vmac`), when the instance has one.
+    pub(super) vmac: Option<super::vmac::VmacState>,
 }
 
 impl Router {
@@ -181,6 +183,7 @@ impl Router {
             _ => None,
         };
         let fsm = Instance::new(params(&cfg, global, version, unspecified(key.ipv6)));
+        let vmac = super::vmac::VmacState::of(&cfg);
         Router {
             cfg,
             version,
@@ -199,6 +202,7 @@ impl Router {
             last_drop_log: None,
             last_send_error_log: None,
             owner_conflict: None,
+            vmac,
         }
     }
 
@@ -365,6 +369,7 @@ impl Router {
         tunable.unicast_peer_ttl = cfg.unicast_peer_ttl.clone();
         tunable.routes = cfg.routes.clone();
         tunable.rules = cfg.rules.clone();
+        tunable.forwards = cfg.forwards.clone();
         if tunable != *cfg || SocketKey::of(cfg, global) != self.key {
             return None;
         }
@@ -479,6 +484,7 @@ impl Router {
                 .chain(self.cfg.track_files.iter())
                 .map(|t| t.check.clone())
                 .collect(),
+            forwards: Vec::new(),
         }
     }
 }

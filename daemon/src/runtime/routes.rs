@@ -272,7 +272,7 @@ impl Daemon {
 fn add_statics(netlink: &Netlink, state: &mut VipState, statics: &config::Static) {
     for address in &statics.addresses {
         let interface = address.interface.clone().unwrap_or_default();
-        add_address(netlink, state, STATIC, &interface, address);
+        add_address(netlink, state, STATIC, &interface, address, None);
     }
     add_routing(netlink, state, STATIC, &statics.routes, &statics.rules);
 }

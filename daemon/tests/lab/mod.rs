@@ -11,11 +11,13 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod capture;
+pub mod frr;
 pub mod keepalived_conf;
 pub mod outage;
 pub mod process;
 pub mod procfs;
 pub mod service;
+pub mod tunnel;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
