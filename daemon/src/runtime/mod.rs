@@ -3,6 +3,7 @@
 //! carries out the actions the core hands back. Sockets feed it through a channel, so no
 //! state is shared and nothing needs a lock.
 
+mod deadline;
 mod health;
 mod reload;
 mod router;
@@ -31,7 +32,7 @@ use crate::vrrp::instance::{Action, AnnounceCause, ReceivedAdvert, State};
 use crate::vrrp::packet::{self, DropReason, RxMeta};
 use router::{Router, SocketKey};
 use tasks::{
-    bind_control_socket, earliest, next_check_event, sleep, spawn_control, spawn_monitor,
+    bind_control_socket, next_check_event, sleep, spawn_control, spawn_monitor,
     spawn_reader, tell_systemd,
 };
 
@@ -69,19 +70,29 @@ fn log_config_warnings(warnings: &[config::ConfigWarning]) {
     }
 }
 
+/// `VIPD_LOG`: a level (`debug`) or `target=level` directives (`vipd=debug,info`), as
+/// `tracing_subscriber`'s `Targets` parses them; anything else means `info`. (`Targets`
+/// rather than `EnvFilter`, whose regular expressions were a tenth of the binary.)
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("VIPD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let filter = std::env::var("VIPD_LOG")
+        .ok()
+        .and_then(|text| text.parse::<tracing_subscriber::filter::Targets>().ok())
+        .unwrap_or_else(|| {
+            tracing_subscriber::filter::Targets::new()
+                .with_default(tracing_subscriber::filter::LevelFilter::INFO)
+        });
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let lines = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false)
         .with_ansi(false);
+    let registry = tracing_subscriber::registry().with(filter);
     // journald adds its own timestamps.
     let result = if std::env::var_os("JOURNAL_STREAM").is_some() {
-        builder.without_time().try_init()
+        registry.with(lines.without_time()).try_init()
     } else {
-        builder.try_init()
+        registry.with(lines).try_init()
     };
     drop(result);
 }
@@ -125,6 +136,8 @@ struct Daemon {
     notifier: Option<Notifier>,
     /// Last state notified per sync group.
     group_states: BTreeMap<String, NotifyState>,
+    /// Where to find the instance of a (socket, VRID) in `routers`, see `router_index`.
+    router_slots: std::collections::HashMap<SocketKey, Box<[u32; 256]>>,
 }
 
 impl Daemon {
@@ -161,6 +174,7 @@ impl Daemon {
             tracked_links: BTreeMap::new(),
             notifier: None,
             group_states: BTreeMap::new(),
+            router_slots: std::collections::HashMap::new(),
         })
     }
 
@@ -191,13 +205,13 @@ impl Daemon {
         tell_systemd(&[sd_notify::NotifyState::Ready]);
         let watchdog = sd_notify::watchdog_enabled().map(|d| d / 2);
         let mut next_watchdog = watchdog.map(|d| tokio::time::Instant::now() + d);
+        let mut protocol_timer = deadline::DeadlineTimer::new();
 
         loop {
             if self.stopping && self.routers.iter().all(|r| r.fsm.is_stopped()) {
                 break;
             }
             let deadline = self.next_deadline();
-            let sleep_until = earliest(deadline.map(tokio::time::Instant::from_std), next_watchdog);
             tokio::select! {
                 Some(event) = self.events_rx.recv() => self.handle_event(event).await,
                 Some(event) = next_check_event(&mut self.check_events) => self.on_check_event(event),
@@ -205,7 +219,8 @@ impl Daemon {
                 _ = sigint.recv() => self.begin_stop("SIGINT"),
                 // A reload while handing over would start instances again.
                 _ = sighup.recv(), if !self.stopping => self.reload().await,
-                _ = sleep(sleep_until) => {}
+                _ = protocol_timer.wait(deadline) => {}
+                _ = sleep(next_watchdog) => {}
             }
             let now = Instant::now();
             if let (Some(period), Some(at)) = (watchdog, next_watchdog) {
@@ -408,11 +423,7 @@ impl Daemon {
             return;
         }
         let vrid = payload.get(1).copied();
-        let Some(index) = self
-            .routers
-            .iter()
-            .position(|r| r.key == *key && Some(r.cfg.vrid) == vrid)
-        else {
+        let Some(index) = vrid.and_then(|vrid| self.router_index(key, vrid)) else {
             self.drop_on_socket(key, DropReason::UnknownVrid);
             return;
         };
@@ -448,6 +459,27 @@ impl Daemon {
                 advert_interval: Duration::from_millis(u64::from(advert.advert_interval_cs) * 10),
             },
         );
+    }
+
+    /// The instance with `vrid` on socket `key`. Each packet needs this: a remembered slot,
+    /// checked on every use (so it never needs invalidating when instances come and go),
+    /// spares a walk over all instances comparing socket keys, which with 510 instances at
+    /// 10 ms adverts (51,000 adverts a second) was the receive path's largest cost.
+    fn router_index(&mut self, key: &SocketKey, vrid: u8) -> Option<usize> {
+        const NONE: u32 = u32::MAX;
+        let is_it = |r: &Router| r.key == *key && r.cfg.vrid == vrid;
+        if let Some(slots) = self.router_slots.get(key) {
+            let slot = slots[usize::from(vrid)];
+            if slot != NONE && self.routers.get(slot as usize).is_some_and(is_it) {
+                return Some(slot as usize);
+            }
+        }
+        let index = self.routers.iter().position(is_it)?;
+        let slots = (self.router_slots)
+            .entry(key.clone())
+            .or_insert_with(|| Box::new([NONE; 256]));
+        slots[usize::from(vrid)] = u32::try_from(index).unwrap_or(NONE);
+        Some(index)
     }
 
     /// A packet that could not be tied to one instance counts for every instance on its socket.

@@ -26,16 +26,6 @@ pub(super) async fn next_check_event(
     }
 }
 
-pub(super) fn earliest(
-    a: Option<tokio::time::Instant>,
-    b: Option<tokio::time::Instant>,
-) -> Option<tokio::time::Instant> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
-}
-
 pub(super) async fn sleep(until: Option<tokio::time::Instant>) {
     match until {
         Some(at) => tokio::time::sleep_until(at).await,
