@@ -83,7 +83,7 @@ fn timerfd() -> io::Result<AsyncFd<OwnedFd>> {
     // SAFETY: `raw` is a fresh descriptor that nothing else owns.
     let fd = unsafe { OwnedFd::from_raw_fd(raw) };
     // SAFETY: the OwnedFd moves into the AsyncFd and stays open for its whole lifetime.
-    unsafe { AsyncFd::register(fd) }
+    Ok(unsafe { AsyncFd::register(fd) }?)
 }
 
 /// One-shot expiry `left` from now (std's `Instant` is CLOCK_MONOTONIC too, and a relative
@@ -95,9 +95,10 @@ fn arm(fd: &OwnedFd, left: Duration) -> io::Result<()> {
             tv_nsec: 0,
         },
         it_value: libc::timespec {
-            tv_sec: libc::time_t::try_from(left.as_secs()).unwrap_or(libc::time_t::MAX),
+            // A year is as good as forever here and fits any time_t.
+            tv_sec: left.as_secs().min(366 * 86_400) as _,
             // A zero value would disarm the timer.
-            tv_nsec: libc::c_long::try_from(left.subsec_nanos().max(1)).unwrap_or(1),
+            tv_nsec: left.subsec_nanos().max(1) as _,
         },
     };
     // SAFETY: a valid timerfd and a valid itimerspec; the old value is not asked for.
