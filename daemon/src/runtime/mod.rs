@@ -219,7 +219,7 @@ impl Daemon {
                 _ = sigint.recv() => self.begin_stop("SIGINT"),
                 // A reload while handing over would start instances again.
                 _ = sighup.recv(), if !self.stopping => self.reload().await,
-                _ = protocol_timer.wait(deadline) => {}
+                _ = protocol_timer.wait(deadline) => self.take_pending_adverts().await,
                 _ = sleep(next_watchdog) => {}
             }
             let now = Instant::now();
@@ -244,6 +244,25 @@ impl Daemon {
         }
         info!("stopped");
         Ok(())
+    }
+
+    /// Before a backup's Master_Down timer is acted on, the adverts that reached its socket
+    /// in time are heard: the timer and a socket can become ready in the same wake-up (a
+    /// process that was not scheduled for a while), and a loaded node must not take over from
+    /// a master whose advert is waiting in the queue.
+    async fn take_pending_adverts(&mut self) {
+        let now = Instant::now();
+        let backup_due = self.routers.iter().any(|r| {
+            r.fsm.state() == State::Backup && r.fsm.poll_timeout().is_some_and(|t| t <= now)
+        });
+        if !backup_due {
+            return;
+        }
+        // Lets the socket readers run once, then takes what they queued.
+        tokio::task::yield_now().await;
+        while let Ok(event) = self.events_rx.try_recv() {
+            self.handle_event(event).await;
+        }
     }
 
     fn next_deadline(&self) -> Option<Instant> {
