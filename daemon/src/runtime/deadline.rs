@@ -32,9 +32,11 @@ impl DeadlineTimer {
         DeadlineTimer { fd, armed: None }
     }
 
-    /// Returns once `deadline` has passed; never when there is none. Cancel safe: dropping
-    /// the future leaves the timer armed, and the next call with the same deadline costs no
-    /// system call.
+    /// Returns once `deadline` has passed, or earlier when the timer is still armed for an
+    /// earlier deadline (the caller checks what is due and calls again); never when there is
+    /// none. A backup's deadline moves later with every advert it hears: keeping the earlier
+    /// setting costs one wake-up per Master_Down_Interval instead of a system call per advert.
+    /// Cancel safe: dropping the future leaves the timer armed.
     pub async fn wait(&mut self, deadline: Option<Instant>) {
         let Some(deadline) = deadline else {
             return std::future::pending().await;
@@ -46,7 +48,7 @@ impl DeadlineTimer {
         if left.is_zero() {
             return;
         }
-        if self.armed != Some(deadline) {
+        if self.armed.is_none_or(|armed| armed > deadline) {
             if let Err(e) = arm(fd.get_ref(), left) {
                 tracing::debug!("timerfd_settime: {e}");
                 return tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)).await;
@@ -129,6 +131,20 @@ mod tests {
             .enable_all()
             .build()
             .unwrap()
+    }
+
+    #[test]
+    fn a_later_deadline_wakes_at_the_armed_one_first() {
+        runtime().block_on(async {
+            let mut timer = DeadlineTimer::new();
+            let near = Instant::now() + Duration::from_millis(300);
+            let far = near + Duration::from_secs(60);
+            let cancelled = tokio::time::timeout(Duration::from_millis(5), timer.wait(Some(near)));
+            assert!(cancelled.await.is_err());
+            // Still armed for `near`: waiting for `far` returns once `near` passed.
+            let woke = tokio::time::timeout(Duration::from_secs(5), timer.wait(Some(far))).await;
+            assert!(woke.is_ok() && Instant::now() >= near);
+        });
     }
 
     #[test]

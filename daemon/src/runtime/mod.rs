@@ -213,7 +213,15 @@ impl Daemon {
             }
             let deadline = self.next_deadline();
             tokio::select! {
-                Some(event) = self.events_rx.recv() => self.handle_event(event).await,
+                Some(event) = self.events_rx.recv() => {
+                    self.handle_event(event).await;
+                    // What else is queued goes in the same turn: one pass over the timers and
+                    // one deadline per batch, not per advert (at 510 instances the adverts
+                    // come in bursts).
+                    while let Ok(event) = self.events_rx.try_recv() {
+                        self.handle_event(event).await;
+                    }
+                }
                 Some(event) = next_check_event(&mut self.check_events) => self.on_check_event(event),
                 _ = sigterm.recv() => self.begin_stop("SIGTERM"),
                 _ = sigint.recv() => self.begin_stop("SIGINT"),
