@@ -403,9 +403,8 @@ fn main() {
     } else {
         println!("    keepalived not installed: comparisons skipped");
     }
-    let as_ms = |times: &[Duration]| -> Vec<f64> {
-        times.iter().map(|t| t.as_secs_f64() * 1e3).collect()
-    };
+    let as_ms =
+        |times: &[Duration]| -> Vec<f64> { times.iter().map(|t| t.as_secs_f64() * 1e3).collect() };
     let strips = [
         support::chart::Strip {
             label: "same keepalived.conf: vrrp_script 1 s, fall 2".into(),

@@ -199,7 +199,10 @@ fn failover_once(imp: &Implementation, advert: Advert, event: Event) -> Result<F
             let frames = capture.stop();
             let mac = |r: usize| Segment::Main.router_mac(r);
             Some(wire::takeover(&frames, mac(1), mac(2)).ok_or_else(|| {
-                format!("the capture shows no complete takeover ({} frames)", frames.len())
+                format!(
+                    "the capture shows no complete takeover ({} frames)",
+                    frames.len()
+                )
             })?)
         }
         None => None,
@@ -474,7 +477,10 @@ fn main() {
 
     // Why cells are n/a: each distinct reason once.
     let mut reasons: Vec<&str> = Vec::new();
-    for cell in rows.iter().flat_map(|(_, _, cells)| cells.iter().map(|c| &c.gap)) {
+    for cell in rows
+        .iter()
+        .flat_map(|(_, _, cells)| cells.iter().map(|c| &c.gap))
+    {
         if let Cell::Missing(why) = cell {
             let first_line = why.lines().next().unwrap_or_default();
             if !reasons.contains(&first_line) {

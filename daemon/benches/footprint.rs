@@ -51,9 +51,23 @@ impl Implementation {
         match self {
             Implementation::Keepalived => {
                 let pid = lab.dir().join(format!("{tag}.pid")).display().to_string();
-                let vrrp = lab.dir().join(format!("{tag}.vrrp.pid")).display().to_string();
+                let vrrp = lab
+                    .dir()
+                    .join(format!("{tag}.vrrp.pid"))
+                    .display()
+                    .to_string();
                 let argv = [
-                    "keepalived", "-n", "-l", "-D", "-P", "-f", &conf_arg, "-p", &pid, "-r", &vrrp,
+                    "keepalived",
+                    "-n",
+                    "-l",
+                    "-D",
+                    "-P",
+                    "-f",
+                    &conf_arg,
+                    "-p",
+                    &pid,
+                    "-r",
+                    &vrrp,
                 ];
                 lab.spawn(router, &argv, &env)
             }
@@ -360,9 +374,17 @@ fn main() {
         ("backup RSS", "MiB", |s| Some(s.backup_rss)),
         ("master RSS, anonymous part", "MiB", |s| Some(s.master_anon)),
         ("start to READY=1 (master)", "ms", |s| s.ready_ms),
-        ("start to holding every VIP (master alone)", "ms", |s| s.all_vips_ms),
-        ("missed advert slots (master, 2 s capture; gaps >= 2 intervals)", "", |s| Some(s.missed as f64)),
-        ("longest gap between adverts of one instance", "ms", |s| Some(s.longest_gap_ms)),
+        ("start to holding every VIP (master alone)", "ms", |s| {
+            s.all_vips_ms
+        }),
+        (
+            "missed advert slots (master, 2 s capture; gaps >= 2 intervals)",
+            "",
+            |s| Some(s.missed as f64),
+        ),
+        ("longest gap between adverts of one instance", "ms", |s| {
+            Some(s.longest_gap_ms)
+        }),
     ];
     println!();
     println!(

@@ -27,7 +27,8 @@ fn paused_backup_hears_queued_adverts_before_its_master_down_timer() {
     let r1 = lab.spawn_vipd(1, &simple("r1", 150, 3, advert, "192.0.2.100/24"));
     let r2 = lab.spawn_vipd(2, &simple("r2", 100, 3, advert, "192.0.2.100/24"));
     assert!(
-        lab.wait_sole_holder(vip(), 1, Duration::from_secs(10)).is_some(),
+        lab.wait_sole_holder(vip(), 1, Duration::from_secs(10))
+            .is_some(),
         "r1 never became the only master"
     );
     let settled = lab::wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
@@ -45,7 +46,8 @@ fn paused_backup_hears_queued_adverts_before_its_master_down_timer() {
     }
     let after = transitions(&r2).expect("status of r2");
     assert_eq!(
-        after, before,
+        after,
+        before,
         "r2 changed state after waking with adverts queued:\n{}",
         r2.log()
     );

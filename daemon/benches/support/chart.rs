@@ -51,7 +51,13 @@ fn err(e: impl std::fmt::Display) -> String {
 
 /// Every sample as a dot, keepalived left and vipd right of each case, the median as a
 /// short bar. `log`: logarithmic y axis (cases spanning milliseconds to seconds).
-pub fn strips(path: &Path, title: &str, y_desc: &str, cases: &[Strip], log: bool) -> Result<(), String> {
+pub fn strips(
+    path: &Path,
+    title: &str,
+    y_desc: &str,
+    cases: &[Strip],
+    log: bool,
+) -> Result<(), String> {
     let values = || {
         cases
             .iter()
@@ -114,15 +120,28 @@ pub fn strips(path: &Path, title: &str, y_desc: &str, cases: &[Strip], log: bool
 }
 
 fn draw_strips<'a, Y>(
-    chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>,
+    chart: &mut ChartContext<
+        'a,
+        SVGBackend<'a>,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, Y>,
+    >,
     cases: &[Strip],
 ) -> Result<(), String>
 where
     Y: Ranged<ValueType = f64>,
 {
-    for (column, (name, color)) in [("keepalived", KEEPALIVED), ("vipd", VIPD)].into_iter().enumerate() {
+    for (column, (name, color)) in [("keepalived", KEEPALIVED), ("vipd", VIPD)]
+        .into_iter()
+        .enumerate()
+    {
         let centre = |i: usize| i as f64 + 0.3 + 0.4 * column as f64;
-        let samples = |c: &Strip| if column == 0 { c.keepalived.clone() } else { c.vipd.clone() };
+        let samples = |c: &Strip| {
+            if column == 0 {
+                c.keepalived.clone()
+            } else {
+                c.vipd.clone()
+            }
+        };
         let dots: Vec<(f64, f64)> = cases
             .iter()
             .enumerate()
@@ -136,7 +155,10 @@ where
             })
             .collect();
         chart
-            .draw_series(dots.iter().map(|&p| Circle::new(p, 3, color.mix(0.7).filled())))
+            .draw_series(
+                dots.iter()
+                    .map(|&p| Circle::new(p, 3, color.mix(0.7).filled())),
+            )
             .map_err(err)?
             .label(name)
             .legend(move |(x, y)| Circle::new((x + 8, y), 4, color.filled()));
@@ -161,7 +183,13 @@ where
 }
 
 /// Lines through (x, y) points, e.g. CPU against the number of instances.
-pub fn lines(path: &Path, title: &str, x_desc: &str, y_desc: &str, series: &[Series]) -> Result<(), String> {
+pub fn lines(
+    path: &Path,
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    series: &[Series],
+) -> Result<(), String> {
     let points = || series.iter().flat_map(|s| s.points.iter().copied());
     let x_max = points().map(|p| p.0).fold(1.0f64, f64::max);
     let y_max = points().map(|p| p.1).fold(1e-3f64, f64::max);

@@ -10,7 +10,11 @@ use std::time::Duration;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     /// VRRP advert (v2 or v3) for `vrid`; `ipv6` tells the family.
-    Advert { vrid: u8, priority: u8, ipv6: bool },
+    Advert {
+        vrid: u8,
+        priority: u8,
+        ipv6: bool,
+    },
     EchoReply,
     /// Gratuitous ARP (sender IP = target IP) or unsolicited neighbour advertisement.
     Announcement,
@@ -69,15 +73,12 @@ impl Pcap {
             path,
             err_path,
         };
-        let listening = crate::lab::wait_until(
-            Duration::from_secs(5),
-            Duration::from_millis(5),
-            || {
+        let listening =
+            crate::lab::wait_until(Duration::from_secs(5), Duration::from_millis(5), || {
                 std::fs::read_to_string(&pcap.err_path)
                     .unwrap_or_default()
                     .contains("listening on")
-            },
-        );
+            });
         assert!(listening.is_some(), "tcpdump did not start");
         pcap
     }
@@ -87,11 +88,10 @@ impl Pcap {
         if let Some(mut child) = self.child.take() {
             let pid = nix::unistd::Pid::from_raw(child.id() as i32);
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
-            let done = crate::lab::wait_until(
-                Duration::from_secs(3),
-                Duration::from_millis(5),
-                || matches!(child.try_wait(), Ok(Some(_))),
-            );
+            let done =
+                crate::lab::wait_until(Duration::from_secs(3), Duration::from_millis(5), || {
+                    matches!(child.try_wait(), Ok(Some(_)))
+                });
             if done.is_none() {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -222,13 +222,17 @@ pub fn takeover(frames: &[Frame], old_mac: [u8; 6], new_mac: [u8; 6]) -> Option<
         .iter()
         .filter(|f| f.src_mac == old_mac && is_advert(f))
         .map(|f| f.at)
-        .fold(None, |acc: Option<f64>, t| Some(acc.map_or(t, |a| a.max(t))))?;
+        .fold(None, |acc: Option<f64>, t| {
+            Some(acc.map_or(t, |a| a.max(t)))
+        })?;
     let after = |kind: &dyn Fn(&Frame) -> bool| {
         frames
             .iter()
             .filter(|f| f.src_mac == new_mac && f.at > last_old && kind(f))
             .map(|f| f.at - last_old)
-            .fold(None, |acc: Option<f64>, t| Some(acc.map_or(t, |a| a.min(t))))
+            .fold(None, |acc: Option<f64>, t| {
+                Some(acc.map_or(t, |a| a.min(t)))
+            })
     };
     Some(Takeover {
         first_advert: after(&is_advert)?,
@@ -236,4 +240,3 @@ pub fn takeover(frames: &[Frame], old_mac: [u8; 6], new_mac: [u8; 6]) -> Option<
         first_reply: after(&|f: &Frame| f.kind == Kind::EchoReply)?,
     })
 }
-

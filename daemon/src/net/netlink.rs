@@ -206,7 +206,9 @@ impl Netlink {
         if index == 0 {
             return Ok(None);
         }
-        Ok(self.link_by(index, None)?.filter(|link| link.index as i32 == index))
+        Ok(self
+            .link_by(index, None)?
+            .filter(|link| link.index as i32 == index))
     }
 
     /// Every link: index, name, state.

@@ -32,8 +32,8 @@ use crate::vrrp::instance::{Action, AnnounceCause, ReceivedAdvert, State};
 use crate::vrrp::packet::{self, DropReason, RxMeta};
 use router::{Router, SocketKey};
 use tasks::{
-    bind_control_socket, next_check_event, sleep, spawn_control, spawn_monitor,
-    spawn_reader, tell_systemd,
+    bind_control_socket, next_check_event, sleep, spawn_control, spawn_monitor, spawn_reader,
+    tell_systemd,
 };
 
 /// Runs the daemon until SIGTERM/SIGINT. Errors are start-up failures (bad config, no
