@@ -487,7 +487,7 @@ fn configs_vipd_check_refuses_are_refused_with_its_messages() {
     let script = write(
         &dir,
         "script.toml",
-        "[[instance]]\nname = \"a\"\ninterface = \"eth0\"\nvrid = 1\ntrack_checks = [{ check = \"c\" }]\n\n[[check]]\nname = \"c\"\nkind = \"exec\"\ncommand = \"/nonexistent/check-me\"\n",
+        "[[instance]]\nname = \"a\"\ninterface = \"eth0\"\nvrid = 1\ntrack_checks = [{ check = \"c\" }]\n\n[[check]]\nname = \"c\"\nkind = \"tcp\"\nhost = \"bad host!\"\nport = 80\n",
     );
     for config in [&syntax, &field, &script] {
         // What `vipd check` prints: the loader's errors, else preflight's problems.
@@ -542,7 +542,35 @@ fn configs_vipd_check_refuses_are_refused_with_its_messages() {
         ])
         .stderr
     )
-    .contains("/nonexistent/check-me"));
+    .contains("bad host!"));
+    // A script that is not on this machine (the node gets it later, e.g. from Butane) is a
+    // warning, as for `vipd check`: vipd runs without it until it appears.
+    let late = write(
+        &dir,
+        "late.toml",
+        "[[instance]]\nname = \"a\"\ninterface = \"eth0\"\nvrid = 1\ntrack_checks = [{ check = \"c\" }]\n\n[[check]]\nname = \"c\"\nkind = \"exec\"\ncommand = \"/nonexistent/check-me\"\n",
+    );
+    let o = bake(&[
+        "butane",
+        "--unsigned",
+        "--version",
+        "0.1.0",
+        "--base-url",
+        BASE,
+        "--config",
+        late.to_str().unwrap(),
+        "--image",
+        image.to_str().unwrap(),
+        "--out",
+        &dir.s("late.bu"),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("warning: check c: disabled until its script can run"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert!(text(&o.stderr).contains("/nonexistent/check-me"));
     // The first config's error names its line.
     let o = bake(&[
         "butane",

@@ -512,9 +512,10 @@ fn exposure(unit: &Path) -> f64 {
 }
 
 #[test]
-fn unit_exposure_is_at_most_2() {
+fn unit_exposure_is_at_most_2_2() {
+    // 2.0 plus ProtectProc=default, which process checks need (see the unit's comment).
     let score = exposure(&unit_path());
-    assert!(score <= 2.0, "exposure {score} > 2.0");
+    assert!(score <= 2.2, "exposure {score} > 2.2");
     // The measurement is real: keepalived-like defaults score far worse.
     let dir = Scratch::new("exposure");
     let plain = dir.path().join("vipd.service");

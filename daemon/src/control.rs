@@ -15,6 +15,9 @@ pub struct StatusReport {
     pub config: String,
     pub instances: Vec<InstanceStatus>,
     pub checks: Vec<CheckStatus>,
+    /// The notification queue.
+    #[serde(default)]
+    pub notify: crate::notify::NotifyStats,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -48,6 +51,9 @@ pub struct CheckStatus {
     pub weight: i32,
     pub last_result: Option<String>,
     pub last_latency_ms: Option<f64>,
+    /// Why the check is disabled, or which script a native check replaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// Asks the daemon listening on `socket` for its status.
@@ -120,6 +126,16 @@ pub fn render_text(report: &StatusReport) -> String {
                 .map(|ms| format!("{ms:.1} ms"))
                 .unwrap_or_else(|| "-".into()),
         ));
+        if let Some(note) = &c.note {
+            out.push_str(&format!("  {note}\n"));
+        }
+    }
+    let n = &report.notify;
+    if n.last_seq > 0 {
+        out.push_str(&format!(
+            "notifications: delivered {}  waiting {}  dropped (superseded) {}  last #{}\n",
+            n.delivered, n.waiting, n.dropped, n.last_seq
+        ));
     }
     out
 }
@@ -142,6 +158,7 @@ mod tests {
                 ..Default::default()
             }],
             checks: vec![],
+            ..Default::default()
         };
         let json = serde_json::to_string(&report).unwrap();
         assert_eq!(serde_json::from_str::<StatusReport>(&json).unwrap(), report);

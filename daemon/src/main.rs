@@ -42,6 +42,10 @@ enum Command {
         /// name up to its first dot.
         #[arg(long, value_name = "ID")]
         config_id: Option<String>,
+        /// Control socket of the vipd that will run it: the VIPs a running vipd added (kept
+        /// beside its socket) are not mistaken for the node's own addresses.
+        #[arg(long, default_value = control::DEFAULT_SOCKET)]
+        socket: PathBuf,
     },
     /// Show the state of a running daemon.
     Status {
@@ -98,33 +102,47 @@ fn main() -> ExitCode {
             config,
             strict,
             config_id,
+            socket,
         } => match read(config, &read_options(config_id)) {
             Ok((path, loaded)) => {
                 let cfg = &loaded.config;
-                let problems = vipd::tracking::preflight(cfg);
+                let mut problems = vipd::tracking::preflight(cfg);
+                // On the machine that runs it: a VIP must not be one of the node's addresses.
+                match runtime::own_address_problems(cfg, &socket, &Default::default()) {
+                    Ok(found) => problems.extend(found),
+                    Err(e) => eprintln!(
+                        "{}: warning: not checked whether a VIP is an address of this node: {e}",
+                        path.display()
+                    ),
+                }
                 if !problems.is_empty() {
                     for problem in problems {
                         eprintln!("{}: {problem}", path.display());
                     }
                     return ExitCode::FAILURE;
                 }
-                for warning in &loaded.warnings {
+                let mut warnings = loaded.warnings.clone();
+                warnings.extend(vipd::tracking::script_warnings_located(&loaded, &path));
+                for warning in &warnings {
                     eprintln!("{warning}");
                 }
-                if strict && !loaded.warnings.is_empty() {
+                if strict && !warnings.is_empty() {
                     eprintln!(
                         "{}: {} warning(s), refused by --strict",
                         path.display(),
-                        loaded.warnings.len()
+                        warnings.len()
                     );
                     return ExitCode::FAILURE;
+                }
+                for note in vipd::tracking::native_notes(cfg) {
+                    eprintln!("{}: note: {note}", path.display());
                 }
                 println!(
                     "{}: OK ({} instance(s), {} check(s), {} warning(s))",
                     path.display(),
                     cfg.instances.len(),
                     cfg.checks.len(),
-                    loaded.warnings.len()
+                    warnings.len()
                 );
                 ExitCode::SUCCESS
             }
@@ -159,7 +177,23 @@ fn main() -> ExitCode {
                     for warning in &loaded.warnings {
                         eprintln!("{warning}");
                     }
-                    print!("{}", config::to_toml(&loaded.config));
+                    // One-liners a native check means exactly become that check.
+                    let native = config::translate_checks(&loaded.config);
+                    for (old, new) in loaded.config.checks.iter().zip(&native.checks) {
+                        if old.kind != new.kind {
+                            eprintln!(
+                                "{}: note: check {}: `{}` written as a native {} check",
+                                file.display(),
+                                old.name,
+                                match &old.kind {
+                                    config::CheckKind::Exec { command, .. } => command.as_str(),
+                                    _ => "",
+                                },
+                                new.kind.name()
+                            );
+                        }
+                    }
+                    print!("{}", config::to_toml(&native));
                     ExitCode::SUCCESS
                 }
                 Err(e) => {

@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::check::oneliner::{self, OneLiner};
+use crate::check::process::{self, Matcher, Quorum};
 use crate::check::{self, CheckKind, CheckSpec, Contribution, Health, Priority};
 use crate::config::{self, Config};
 
@@ -15,11 +17,64 @@ pub fn check_specs(cfg: &Config) -> Result<Vec<CheckSpec>, String> {
         .collect()
 }
 
+/// The matcher a process check configures.
+pub fn process_matcher(p: &config::ProcessCheck) -> Matcher {
+    match p.match_by {
+        config::ProcessMatch::Name => Matcher::Name(p.process.clone()),
+        config::ProcessMatch::NameContains => Matcher::NameContains(p.process.clone()),
+        config::ProcessMatch::Pidof => Matcher::Pidof {
+            name: p.process.clone(),
+            scripts: false,
+        },
+        config::ProcessMatch::PidofScripts => Matcher::Pidof {
+            name: p.process.clone(),
+            scripts: true,
+        },
+        config::ProcessMatch::Command => Matcher::Command {
+            argv0: p.process.clone(),
+            params: p.args.clone(),
+            param_match: match p.param_match {
+                config::ParamMatch::Any => process::ParamMatch::Any,
+                config::ParamMatch::Exact => process::ParamMatch::Exact,
+                config::ParamMatch::Partial => process::ParamMatch::Partial,
+                config::ParamMatch::Initial => process::ParamMatch::Initial,
+            },
+        },
+    }
+}
+
 fn check_spec(c: &config::Check, global: &config::Global) -> Result<CheckSpec, String> {
     let kind = match &c.kind {
-        config::CheckKind::Exec { argv, user, .. } => CheckKind::Exec {
-            argv: argv.clone(),
-            user: user.clone().or_else(|| global.script_user.clone()),
+        config::CheckKind::Exec {
+            argv,
+            user,
+            group,
+            command,
+        } => match oneliner::recognize(argv) {
+            // Runs without a fork, and works whoever vipd's script user is (`killall -0`
+            // as nobody cannot signal root's haproxy).
+            Some(OneLiner::Process(matcher)) => CheckKind::Process {
+                matcher,
+                quorum: Quorum::any(),
+                replaces: Some(command.clone()),
+            },
+            _ => {
+                // A script's own `user` replaces script_user and script_group.
+                let (user, group) = match user {
+                    Some(u) => (Some(u.clone()), group.clone()),
+                    None => (global.script_user.clone(), global.script_group.clone()),
+                };
+                CheckKind::Exec {
+                    argv: argv.clone(),
+                    user,
+                    group,
+                }
+            }
+        },
+        config::CheckKind::Process(p) => CheckKind::Process {
+            matcher: process_matcher(p),
+            quorum: Quorum::new(p.quorum, p.quorum_max, p.fork_delay, p.terminate_delay),
+            replaces: None,
         },
         config::CheckKind::Tcp { host, port } => CheckKind::Tcp {
             host: host.clone(),
@@ -52,9 +107,9 @@ fn check_spec(c: &config::Check, global: &config::Global) -> Result<CheckSpec, S
     })
 }
 
-/// What `vipd check` verifies beyond the syntax: every check can run as configured (the
-/// program exists and is safe, the user exists, the host resolves), and every notify script
-/// is safe to run. Returns one message per problem.
+/// What `vipd check` refuses beyond the syntax: checks that are invalid as configured, and
+/// tcp/http hosts that do not resolve. Returns one message per problem. Scripts that cannot
+/// run are not errors (see [`script_warnings`]).
 pub fn preflight(cfg: &Config) -> Vec<String> {
     let mut problems = Vec::new();
     match check_specs(cfg) {
@@ -64,11 +119,6 @@ pub fn preflight(cfg: &Config) -> Vec<String> {
                     problems.push(e);
                     continue;
                 }
-                if let CheckKind::Exec { argv, user } = &spec.kind {
-                    if let Err(e) = check::exec::prepare(argv, user.as_deref()) {
-                        problems.push(format!("check {}: {e}", spec.name));
-                    }
-                }
                 if let Err(e) = check::check_host_resolves(spec) {
                     problems.push(e);
                 }
@@ -76,62 +126,232 @@ pub fn preflight(cfg: &Config) -> Vec<String> {
         }
         Err(e) => problems.push(e),
     }
-    for (owner, notify) in cfg
-        .instances
-        .iter()
-        .map(|i| (format!("instance {}", i.name), &i.notify))
-        .chain(
-            cfg.sync_groups
-                .iter()
-                .map(|g| (format!("sync group {}", g.name), &g.notify)),
-        )
-    {
-        for script in notify_scripts(notify) {
+    problems
+}
+
+/// Scripts that cannot run now (missing, not executable, unsafe, unknown user), as
+/// warnings: like keepalived, vipd runs without them (a check is disabled and tried again at
+/// every interval; a notification is skipped and tried again at the next transition).
+pub fn script_warnings(cfg: &Config) -> Vec<String> {
+    script_problems(cfg).into_iter().map(|(_, m)| m).collect()
+}
+
+/// [`script_warnings`] pinned to the file and line of the script's check or notify line.
+pub fn script_warnings_located(
+    loaded: &config::Loaded,
+    file: &std::path::Path,
+) -> Vec<config::ConfigWarning> {
+    script_problems(&loaded.config)
+        .into_iter()
+        .map(|(path, message)| loaded.warning_at(file, &path, message))
+        .collect()
+}
+
+/// Each script that cannot run: the field path it was configured at, and why.
+fn script_problems(cfg: &Config) -> Vec<(String, String)> {
+    let mut problems = Vec::new();
+    if let Ok(specs) = check_specs(cfg) {
+        for (i, spec) in specs.iter().enumerate() {
+            if let CheckKind::Exec { argv, user, group } = &spec.kind {
+                if let Err(e) = check::exec::prepare(argv, user.as_deref(), group.as_deref()) {
+                    problems.push((
+                        format!("check[{i}].command"),
+                        format!(
+                            "check {}: disabled until its script can run: {e}",
+                            spec.name
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    for (path, owner, notify) in notify_owners(cfg) {
+        for (field, script) in notify_scripts(notify) {
             if let Err(e) = crate::notify::prepare(script, &cfg.global) {
-                problems.push(format!("{owner}: notify script `{script}`: {e}"));
+                problems.push((
+                    format!("{path}.notify.{field}"),
+                    format!(
+                        "{owner}: notify script `{}` is skipped until it can run: {e}",
+                        script.command
+                    ),
+                ));
             }
         }
     }
     problems
 }
 
-fn notify_scripts(n: &config::Notify) -> impl Iterator<Item = &String> {
-    [&n.master, &n.backup, &n.fault, &n.stop, &n.any]
-        .into_iter()
-        .flatten()
+/// Scripts that run as native checks, for `vipd check` to tell.
+pub fn native_notes(cfg: &Config) -> Vec<String> {
+    check_specs(cfg)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|spec| match &spec.kind {
+            CheckKind::Process {
+                replaces: Some(line),
+                ..
+            } => Some(format!(
+                "check {}: `{line}` runs as a native process check (no fork; works for any \
+                 script user)",
+                spec.name
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// (field path, description, notify settings) of every instance and sync group.
+fn notify_owners(cfg: &Config) -> impl Iterator<Item = (String, String, &config::Notify)> {
+    cfg.instances
+        .iter()
+        .enumerate()
+        .map(|(i, inst)| {
+            (
+                format!("instance[{i}]"),
+                format!("instance {}", inst.name),
+                &inst.notify,
+            )
+        })
+        .chain(cfg.sync_groups.iter().enumerate().map(|(i, g)| {
+            (
+                format!("sync_group[{i}]"),
+                format!("sync group {}", g.name),
+                &g.notify,
+            )
+        }))
+}
+
+fn notify_scripts(
+    n: &config::Notify,
+) -> impl Iterator<Item = (&'static str, &config::NotifyScript)> {
+    [
+        ("master", &n.master),
+        ("backup", &n.backup),
+        ("fault", &n.fault),
+        ("stop", &n.stop),
+        ("any", &n.any),
+    ]
+    .into_iter()
+    .filter_map(|(field, script)| script.as_ref().map(|s| (field, s)))
+}
+
+/// The sync group an instance belongs to, if any.
+fn group_of<'a>(cfg: &'a Config, instance: &str) -> Option<&'a config::SyncGroup> {
+    cfg.sync_groups
+        .iter()
+        .find(|g| g.instances.iter().any(|m| m == instance))
+}
+
+/// Checks an instance tracks: its own, then its sync group's (keepalived applies a group's
+/// `track_script`/`track_process` to every member; when both name a check, the group's
+/// weight wins unless the instance's own is 0).
+pub fn tracked_checks(instance: &config::Instance, cfg: &Config) -> Vec<config::TrackCheck> {
+    merged(
+        &instance.track_checks,
+        group_of(cfg, &instance.name).map(|g| g.track_checks.as_slice()),
+        cfg,
+    )
+}
+
+/// File checks an instance tracks, its own and its sync group's.
+pub fn tracked_files(instance: &config::Instance, cfg: &Config) -> Vec<config::TrackCheck> {
+    merged(
+        &instance.track_files,
+        group_of(cfg, &instance.name).map(|g| g.track_files.as_slice()),
+        cfg,
+    )
+}
+
+/// Interfaces an instance tracks, its own and its sync group's.
+pub fn tracked_interfaces(
+    instance: &config::Instance,
+    cfg: &Config,
+) -> Vec<config::TrackInterface> {
+    let mut out = instance.track_interfaces.clone();
+    if let Some(group) = group_of(cfg, &instance.name) {
+        for t in &group.track_interfaces {
+            match out.iter_mut().find(|o| o.name == t.name) {
+                Some(own) if own.weight != 0 => *own = t.clone(),
+                Some(_) => {}
+                None => out.push(t.clone()),
+            }
+        }
+    }
+    out
+}
+
+/// Every interface some instance tracks, directly or through its sync group.
+pub fn tracked_interface_names(cfg: &Config) -> std::collections::BTreeSet<String> {
+    cfg.instances
+        .iter()
+        .flat_map(|i| tracked_interfaces(i, cfg))
+        .map(|t| t.name)
+        .collect()
+}
+
+fn merged(
+    own: &[config::TrackCheck],
+    group: Option<&[config::TrackCheck]>,
+    cfg: &Config,
+) -> Vec<config::TrackCheck> {
+    let mut out = own.to_vec();
+    for t in group.unwrap_or_default() {
+        match out.iter_mut().find(|o| o.check == t.check) {
+            Some(mine) if effective_weight(mine, cfg) != 0 => *mine = t.clone(),
+            Some(_) => {}
+            None => out.push(t.clone()),
+        }
+    }
+    out
+}
+
+fn effective_weight(t: &config::TrackCheck, cfg: &Config) -> i32 {
+    t.weight.unwrap_or_else(|| {
+        cfg.checks
+            .iter()
+            .find(|c| c.name == t.check)
+            .map(|c| c.weight)
+            .unwrap_or(0)
+    })
 }
 
 /// One instance's priority from the health of what it tracks: its checks (with the
-/// instance's weight override or the check's own weight), track files and tracked interfaces.
-/// keepalived semantics (see `check::effective_priority`); a tracked interface without a
-/// weight faults the instance while down.
+/// instance's weight and `reverse` override or the check's own), track files and tracked
+/// interfaces, its sync group's included. keepalived semantics (see
+/// `check::effective_priority`); a tracked interface without a weight faults the instance
+/// while down.
 pub fn instance_priority(
     instance: &config::Instance,
     cfg: &Config,
     check_health: &dyn Fn(&str) -> Option<Health>,
     links: &BTreeMap<String, bool>,
 ) -> Priority {
-    let default_weight = |name: &str| {
+    let default_reverse = |name: &str| {
         cfg.checks
             .iter()
             .find(|c| c.name == name)
-            .map(|c| c.weight)
-            .unwrap_or(0)
+            .is_some_and(|c| c.reverse)
     };
-    let checks = instance
-        .track_checks
-        .iter()
-        .chain(instance.track_files.iter())
-        .map(|t| {
-            let weight = t.weight.unwrap_or_else(|| default_weight(&t.check));
-            check::contribution(check_health(&t.check).unwrap_or(Health::Unknown), weight)
-        });
-    let interfaces = instance.track_interfaces.iter().map(|t| {
+    let tracks: Vec<config::TrackCheck> = tracked_checks(instance, cfg)
+        .into_iter()
+        .chain(tracked_files(instance, cfg))
+        .collect();
+    let checks = tracks.iter().map(|t| {
+        let weight = effective_weight(t, cfg);
+        let reverse = t.reverse.unwrap_or_else(|| default_reverse(&t.check));
+        check::contribution(
+            check_health(&t.check).unwrap_or(Health::Unknown),
+            weight,
+            reverse,
+        )
+    });
+    let interfaces = tracked_interfaces(instance, cfg);
+    let interfaces = interfaces.iter().map(|t| {
         let health = match links.get(&t.name) {
             Some(true) => Health::Up,
             _ => Health::Down,
         };
-        check::contribution(health, t.weight)
+        check::contribution(health, t.weight, t.reverse)
     });
     let all: Vec<Contribution> = checks.chain(interfaces).collect();
     check::effective_priority(instance.priority, all)
@@ -172,18 +392,19 @@ pub fn sync_group_priorities(cfg: &Config, priorities: &mut [Priority]) {
     }
 }
 
-/// Does the instance track this check?
-pub fn tracks_check(instance: &config::Instance, name: &str) -> bool {
-    instance
-        .track_checks
+/// Does the instance track this check (itself or through its sync group)?
+pub fn tracks_check(instance: &config::Instance, cfg: &Config, name: &str) -> bool {
+    tracked_checks(instance, cfg)
         .iter()
-        .chain(instance.track_files.iter())
+        .chain(tracked_files(instance, cfg).iter())
         .any(|t| t.check == name)
 }
 
-/// Does the instance track this interface?
-pub fn tracks_interface(instance: &config::Instance, name: &str) -> bool {
-    instance.track_interfaces.iter().any(|t| t.name == name)
+/// Does the instance track this interface (itself or through its sync group)?
+pub fn tracks_interface(instance: &config::Instance, cfg: &Config, name: &str) -> bool {
+    tracked_interfaces(instance, cfg)
+        .iter()
+        .any(|t| t.name == name)
 }
 
 #[cfg(test)]
@@ -315,8 +536,8 @@ vrrp_instance VI_3 {
         assert_eq!(specs.len(), 2);
         assert_eq!(specs[0].interval, Duration::from_secs(1));
         assert_eq!(specs[0].timeout, specs[0].interval);
-        assert!(tracks_check(&cfg.instances[0], "chk_down"));
-        assert!(tracks_interface(&cfg.instances[0], "eth1"));
-        assert!(!tracks_interface(&cfg.instances[0], "eth0"));
+        assert!(tracks_check(&cfg.instances[0], &cfg, "chk_down"));
+        assert!(tracks_interface(&cfg.instances[0], &cfg, "eth1"));
+        assert!(!tracks_interface(&cfg.instances[0], &cfg, "eth0"));
     }
 }

@@ -224,11 +224,11 @@ fn argv(a: &[&str]) -> Vec<String> {
 
 #[tokio::test]
 async fn check_exec_exit_status() {
-    let ok = exec::prepare(&argv(&["true"]), None).unwrap();
+    let ok = exec::prepare(&argv(&["true"]), None, None).unwrap();
     assert!(ok.program.is_absolute());
     let r = exec::probe(&ok, T).await;
     assert!(r.ok, "{r:?}");
-    let fail = exec::prepare(&argv(&["/bin/sh", "-c", "exit 3"]), None).unwrap();
+    let fail = exec::prepare(&argv(&["/bin/sh", "-c", "exit 3"]), None, None).unwrap();
     let r = exec::probe(&fail, T).await;
     assert!(!r.ok);
     assert_eq!(r.detail, "exit status 3");
@@ -247,6 +247,7 @@ async fn check_exec_runs_as_nobody_by_default_when_root() {
             &format!("test \"$(id -u)\" = {}", nobody.uid),
         ]),
         None,
+        None,
     )
     .unwrap();
     assert_eq!(cmd.user_name.as_deref(), Some("nobody"));
@@ -255,13 +256,19 @@ async fn check_exec_runs_as_nobody_by_default_when_root() {
     let as_root = exec::prepare(
         &argv(&["/bin/sh", "-c", "test \"$(id -u)\" = 0"]),
         Some("root"),
+        None,
     )
     .unwrap();
     assert!(exec::probe(&as_root, T).await.ok);
-    let not_root = exec::prepare(&argv(&["/bin/sh", "-c", "test \"$(id -u)\" = 0"]), None).unwrap();
+    let not_root = exec::prepare(
+        &argv(&["/bin/sh", "-c", "test \"$(id -u)\" = 0"]),
+        None,
+        None,
+    )
+    .unwrap();
     assert!(!exec::probe(&not_root, T).await.ok);
 
-    let err = exec::prepare(&argv(&["true"]), Some("vt-no-such-user")).unwrap_err();
+    let err = exec::prepare(&argv(&["true"]), Some("vt-no-such-user"), None).unwrap_err();
     assert!(err.contains("does not exist"), "{err}");
 }
 
@@ -284,7 +291,7 @@ async fn check_exec_timeout_kills_the_process_group() {
         "sleep 30 & echo $! > {p}.tmp; echo $$ >> {p}.tmp; mv {p}.tmp {p}; wait",
         p = pidfile.display()
     );
-    let cmd = exec::prepare(&argv(&["/bin/sh", "-c", &script]), Some("root")).unwrap();
+    let cmd = exec::prepare(&argv(&["/bin/sh", "-c", &script]), Some("root"), None).unwrap();
     let start = std::time::Instant::now();
     let r = exec::probe(&cmd, Duration::from_millis(500)).await;
     assert!(!r.ok);
@@ -312,16 +319,16 @@ async fn check_exec_timeout_kills_the_process_group() {
 async fn check_exec_unsafe_scripts_refused() {
     let dir = Scratch::new("unsafe");
     let good = dir.script("good.sh", "exit 0", 0o755);
-    let cmd = exec::prepare(&argv(&[good.to_str().unwrap()]), Some("root")).unwrap();
+    let cmd = exec::prepare(&argv(&[good.to_str().unwrap()]), Some("root"), None).unwrap();
     assert!(exec::probe(&cmd, T).await.ok);
 
     let world = dir.script("world.sh", "exit 0", 0o757);
-    let err = exec::prepare(&argv(&[world.to_str().unwrap()]), None).unwrap_err();
+    let err = exec::prepare(&argv(&[world.to_str().unwrap()]), None, None).unwrap_err();
     assert!(err.contains("refusing unsafe script"), "{err}");
     assert!(err.contains("writable by others"), "{err}");
 
     let noexec = dir.script("noexec.sh", "exit 0", 0o644);
-    let err = exec::prepare(&argv(&[noexec.to_str().unwrap()]), None).unwrap_err();
+    let err = exec::prepare(&argv(&[noexec.to_str().unwrap()]), None, None).unwrap_err();
     assert!(err.contains("not executable"), "{err}");
 
     // A world-writable parent directory makes even a 0755 root script unsafe.
@@ -331,18 +338,19 @@ async fn check_exec_unsafe_scripts_refused() {
     let inner = open.join("check.sh");
     std::fs::write(&inner, "#!/bin/sh\nexit 0\n").unwrap();
     std::fs::set_permissions(&inner, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let err = exec::prepare(&argv(&[inner.to_str().unwrap()]), None).unwrap_err();
+    let err = exec::prepare(&argv(&[inner.to_str().unwrap()]), None, None).unwrap_err();
     assert!(
         err.contains(&format!("directory {}", open.display())),
         "{err}"
     );
 
-    // Through validate(): the message names the check.
+    // An unsafe script is not an invalid spec: the runner disables it (see below).
     let spec = CheckSpec {
         name: "chk_unsafe".into(),
         kind: CheckKind::Exec {
             argv: vec![inner.to_str().unwrap().into()],
             user: None,
+            group: None,
         },
         interval: Duration::from_millis(100),
         timeout: Duration::from_millis(100),
@@ -351,12 +359,270 @@ async fn check_exec_unsafe_scripts_refused() {
         weight: -10,
         init_fail: false,
     };
-    let err = validate(&spec).unwrap_err();
-    assert!(err.starts_with("check chk_unsafe: "), "{err}");
+    assert!(validate(&spec).is_ok());
 
-    let err = exec::prepare(&argv(&["vt-no-such-command"]), None).unwrap_err();
+    let err = exec::prepare(&argv(&["vt-no-such-command"]), None, None).unwrap_err();
     assert!(err.contains("not found in PATH"), "{err}");
     let _ = PreparedExec::clone(&cmd);
+}
+
+/// A directory everyone may write to (sticky), for files scripts running as nobody create.
+fn shared_dir(dir: &Scratch, name: &str) -> PathBuf {
+    let p = dir.0.join(name);
+    std::fs::create_dir_all(&p).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    p
+}
+
+/// `CapXxx` lines of a /proc/PID/status text, as numbers.
+fn caps(status: &str) -> Vec<(String, u64)> {
+    status
+        .lines()
+        .filter(|l| l.starts_with("Cap"))
+        .map(|l| {
+            let (k, v) = l.split_once(':').unwrap();
+            (k.to_string(), u64::from_str_radix(v.trim(), 16).unwrap())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn check_exec_child_has_no_capabilities_and_a_clean_environment() {
+    if !nix::unistd::Uid::effective().is_root() {
+        return;
+    }
+    let dir = Scratch::new("sandbox");
+    let out = shared_dir(&dir, "out");
+    let script = format!(
+        "cat /proc/self/status > {o}/status; env > {o}/env; id -G > {o}/groups",
+        o = out.display()
+    );
+    let cmd = exec::prepare(&argv(&["/bin/sh", "-c", &script]), None, None).unwrap();
+    let r = exec::probe(&cmd, T).await;
+    assert!(r.ok, "{r:?}");
+    let status = std::fs::read_to_string(out.join("status")).unwrap();
+    let all = caps(&status);
+    assert_eq!(all.len(), 5, "{status}");
+    for (name, value) in &all {
+        assert_eq!(*value, 0, "{name} of a script child is {value:x}\n{status}");
+    }
+    let env = std::fs::read_to_string(out.join("env")).unwrap();
+    for line in ["USER=nobody", "LOGNAME=nobody", "PWD=/"] {
+        assert!(env.lines().any(|l| l == line), "{line} missing:\n{env}");
+    }
+    assert!(env.lines().any(|l| l.starts_with("PATH=/")), "{env}");
+    // setgroups before setuid: no group of vipd's (root's) survives.
+    let groups = std::fs::read_to_string(out.join("groups")).unwrap();
+    assert!(
+        !groups.split_whitespace().any(|g| g == "0"),
+        "script kept root's group: {groups}"
+    );
+
+    // A script configured to run as root keeps root's powers (notify scripts that change
+    // routes need them), as in keepalived.
+    let root = exec::prepare(
+        &argv(&[
+            "/bin/sh",
+            "-c",
+            &format!("cat /proc/self/status > {}/root", out.display()),
+        ]),
+        Some("root"),
+        None,
+    )
+    .unwrap();
+    assert!(exec::probe(&root, T).await.ok);
+    let root_status = std::fs::read_to_string(out.join("root")).unwrap();
+    assert!(caps(&root_status)
+        .iter()
+        .any(|(k, v)| k == "CapEff" && *v != 0));
+}
+
+#[tokio::test]
+async fn check_exec_group_and_supplementary_groups_are_honoured() {
+    if !nix::unistd::Uid::effective().is_root() {
+        return;
+    }
+    let dir = Scratch::new("groups");
+    let out = shared_dir(&dir, "out");
+    let nogroup = nix::unistd::Group::from_name("nogroup")
+        .unwrap()
+        .or_else(|| nix::unistd::Group::from_name("nobody").unwrap())
+        .unwrap();
+    let cmd = exec::prepare(
+        &argv(&[
+            "/bin/sh",
+            "-c",
+            &format!("id -g > {o}/g; id -G > {o}/all", o = out.display()),
+        ]),
+        Some("nobody"),
+        Some(&nogroup.name),
+    )
+    .unwrap();
+    assert!(exec::probe(&cmd, T).await.ok);
+    let g = std::fs::read_to_string(out.join("g")).unwrap();
+    assert_eq!(g.trim(), nogroup.gid.to_string());
+    let all = std::fs::read_to_string(out.join("all")).unwrap();
+    let expected: Vec<String> = cmd
+        .run_as
+        .as_ref()
+        .unwrap()
+        .groups
+        .iter()
+        .map(u32::to_string)
+        .collect();
+    let mut got: Vec<String> = all.split_whitespace().map(String::from).collect();
+    got.sort();
+    let mut want = expected.clone();
+    want.sort();
+    assert_eq!(got, want);
+    let err = exec::prepare(&argv(&["true"]), None, Some("vt-no-such-group")).unwrap_err();
+    assert!(err.contains("does not exist"), "{err}");
+}
+
+#[tokio::test]
+async fn check_exec_keeps_argv0_as_written() {
+    // A multi-call program decides what to be from argv[0]: vipd must not run the
+    // symlink's target under its own name (keepalived runs pidof as killall5).
+    let dir = Scratch::new("argv0");
+    let link = dir.0.join("vt-shell");
+    std::os::unix::fs::symlink("/bin/sh", &link).unwrap();
+    let written = link.to_str().unwrap().to_string();
+    let cmd = exec::prepare(
+        &argv(&[&written, "-c", &format!("test \"$0\" = {written}")]),
+        Some("root"),
+        None,
+    )
+    .unwrap();
+    assert_eq!(cmd.program, link);
+    assert!(exec::probe(&cmd, T).await.ok, "argv[0] was not kept");
+    // A bare name found in PATH keeps the name too.
+    let bare = exec::prepare(&argv(&["sh", "-c", "test \"$0\" = sh"]), Some("root"), None).unwrap();
+    assert!(exec::probe(&bare, T).await.ok);
+}
+
+#[tokio::test]
+async fn check_exec_interpreted_files_and_shebang_interpreters_must_be_safe() {
+    let dir = Scratch::new("interp");
+    // The script given to an interpreter is checked like the program.
+    let writable = dir.script("open.sh", "exit 0", 0o666);
+    let err =
+        exec::prepare(&argv(&["/bin/sh", writable.to_str().unwrap()]), None, None).unwrap_err();
+    assert!(err.contains("writable by others"), "{err}");
+    let missing = dir.0.join("missing.sh");
+    let err = exec::prepare(&argv(&["bash", missing.to_str().unwrap()]), None, None).unwrap_err();
+    assert!(err.contains("does not exist"), "{err}");
+    let fine = dir.script("fine.sh", "exit 0", 0o644);
+    let cmd = exec::prepare(
+        &argv(&["/bin/sh", fine.to_str().unwrap()]),
+        Some("root"),
+        None,
+    )
+    .unwrap();
+    assert!(exec::probe(&cmd, T).await.ok);
+    // The interpreter on the #! line is checked too.
+    let interp = dir.0.join("interp");
+    std::fs::copy("/bin/sh", &interp).unwrap();
+    std::fs::set_permissions(&interp, std::fs::Permissions::from_mode(0o757)).unwrap();
+    let script = dir.0.join("uses-interp");
+    std::fs::write(&script, format!("#!{}\nexit 0\n", interp.display())).unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let err = exec::prepare(&argv(&[script.to_str().unwrap()]), None, None).unwrap_err();
+    assert!(err.contains("interpreter"), "{err}");
+    assert!(err.contains("writable by others"), "{err}");
+    // A file made unsafe after it was prepared is not run.
+    std::fs::set_permissions(&interp, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let cmd = exec::prepare(&argv(&[script.to_str().unwrap()]), Some("root"), None).unwrap();
+    assert!(exec::probe(&cmd, T).await.ok);
+    std::fs::set_permissions(&interp, std::fs::Permissions::from_mode(0o757)).unwrap();
+    let r = exec::probe(&cmd, T).await;
+    assert!(!r.ok && r.detail.contains("not run"), "{r:?}");
+}
+
+#[tokio::test]
+async fn check_exec_leftover_processes_are_killed_when_the_check_exits() {
+    let dir = Scratch::new("leftover");
+    let pidfile = dir.0.join("pid");
+    let script = format!(
+        "sleep 30 & echo $! > {p}.tmp; mv {p}.tmp {p}; exit 0",
+        p = pidfile.display()
+    );
+    let cmd = exec::prepare(&argv(&["/bin/sh", "-c", &script]), Some("root"), None).unwrap();
+    let r = exec::probe(&cmd, T).await;
+    assert!(r.ok, "{r:?}");
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    for _ in 0..50 {
+        if process_gone(pid) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        process_gone(pid),
+        "background process {pid} outlived its check"
+    );
+}
+
+#[tokio::test]
+async fn check_runner_enables_a_script_that_appears_later() {
+    let dir = Scratch::new("appear");
+    let late = dir.0.join("late.sh");
+    let spec = CheckSpec {
+        name: "late".into(),
+        kind: CheckKind::Exec {
+            argv: vec![late.to_str().unwrap().into()],
+            user: Some("root".into()),
+            group: None,
+        },
+        interval: Duration::from_millis(50),
+        timeout: Duration::from_secs(2),
+        rise: 1,
+        fall: 1,
+        weight: 0,
+        init_fail: false,
+    };
+    let (handle, mut rx) = CheckRunner::spawn(vec![spec]).unwrap();
+    let snap = handle.get("late").unwrap();
+    assert_eq!(snap.health, Health::Disabled);
+    assert!(
+        snap.note
+            .as_deref()
+            .unwrap_or("")
+            .contains("does not exist"),
+        "{snap:?}"
+    );
+    // Still disabled a few intervals later, without events changing that.
+    for _ in 0..3 {
+        let ev = next(&mut rx).await;
+        assert_eq!(ev.health, Health::Disabled);
+    }
+    // An unsafe script stays disabled...
+    std::fs::write(&late, "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(&late, std::fs::Permissions::from_mode(0o777)).unwrap();
+    for _ in 0..3 {
+        let ev = next(&mut rx).await;
+        assert_eq!(ev.health, Health::Disabled, "{:?}", ev.result);
+    }
+    assert!(handle
+        .get("late")
+        .unwrap()
+        .note
+        .unwrap()
+        .contains("writable by others"));
+    // ...and a safe one is picked up and counts.
+    std::fs::set_permissions(&late, std::fs::Permissions::from_mode(0o755)).unwrap();
+    loop {
+        let ev = next(&mut rx).await;
+        if let Some(t) = ev.state_changed {
+            assert_eq!(t.from, Health::Disabled);
+            assert_eq!(t.to, Health::Up);
+            break;
+        }
+    }
+    assert_eq!(handle.get("late").unwrap().note, None);
 }
 
 // ---- file ----
@@ -375,6 +641,29 @@ async fn check_file_reads_integer_or_zero() {
     assert_eq!((r.ok, r.value), (false, Some(0)));
     let r = file::probe(&dir.0.join("missing")).await;
     assert_eq!((r.ok, r.value), (false, Some(0)));
+}
+
+#[tokio::test]
+async fn check_file_fifo_and_huge_file_are_read_bounded() {
+    let dir = Scratch::new("filelimits");
+    // A FIFO nobody writes to: reading would block forever.
+    let fifo = dir.0.join("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let r = tokio::time::timeout(Duration::from_secs(10), file::probe(&fifo))
+        .await
+        .expect("a FIFO blocked the file check");
+    assert_eq!((r.ok, r.value), (false, Some(0)));
+    assert!(r.detail.contains("not a regular file"), "{}", r.detail);
+    // A sparse 64 GiB file: only its head is read.
+    let huge = dir.0.join("huge");
+    let f = std::fs::File::create(&huge).unwrap();
+    f.set_len(64 << 30).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&f, b"7\n", 0).unwrap();
+    drop(f);
+    let r = tokio::time::timeout(Duration::from_secs(10), file::probe(&huge))
+        .await
+        .expect("a huge file took too long");
+    assert_eq!((r.ok, r.value), (true, Some(7)), "{r:?}");
 }
 
 // ---- interface ----

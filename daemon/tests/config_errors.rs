@@ -66,7 +66,7 @@ fn config_warning_fixtures_are_accepted_with_file_and_line() {
         .filter(|p| p.is_file())
         .collect();
     files.sort();
-    assert!(files.len() >= 2);
+    assert!(files.len() >= 3);
     for path in files {
         let text = std::fs::read_to_string(&path).unwrap();
         let expected: Vec<String> = text

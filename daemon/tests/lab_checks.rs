@@ -401,18 +401,22 @@ fn lab_checks_exec_timeout_fails_and_kills_the_script() {
     assert!(all_gone.is_some(), "hung scripts still running: {pids:?}");
 }
 
-/// A script that non-root users can modify is refused by `vipd check` and by `vipd run`.
+/// A script that non-root users can modify is never run: `vipd check` warns and `vipd run`
+/// runs without it (keepalived with `enable_script_security` disables it too), here with
+/// weight 0, which would fault the instance if the script counted as failed.
 #[test]
-fn lab_checks_unsafe_script_refused_by_check_and_run() {
+fn lab_checks_unsafe_script_disabled_by_check_and_run() {
     use std::os::unix::fs::PermissionsExt;
     let lab = Lab::new("unsafe", 1);
+    let out = lab.shared_dir("ran");
     let writable_dir = lab.dir().join("open");
     std::fs::create_dir(&writable_dir).unwrap();
     std::fs::set_permissions(&writable_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
     let in_open_dir = writable_dir.join("check.sh");
-    std::fs::write(&in_open_dir, "#!/bin/sh\nexit 0\n").unwrap();
+    let body = format!("#!/bin/sh\ntouch {}/ran\nexit 1\n", out.display());
+    std::fs::write(&in_open_dir, &body).unwrap();
     std::fs::set_permissions(&in_open_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let world_writable = lab.write_script("ww.sh", "#!/bin/sh\nexit 0\n");
+    let world_writable = lab.write_script("ww.sh", &body);
     std::fs::set_permissions(&world_writable, std::fs::Permissions::from_mode(0o777)).unwrap();
     let binary = lab::vipd_binary().unwrap();
 
@@ -431,7 +435,7 @@ fn lab_checks_unsafe_script_refused_by_check_and_run() {
             )
             .render();
         let conf = format!(
-            "vrrp_script chk {{\n    script \"{}\"\n    interval 1\n}}\n\n{conf}",
+            "vrrp_script chk {{\n    script \"{}\"\n    interval 1\n    weight 0\n}}\n\n{conf}",
             script.display()
         );
         let path = lab.dir().join("unsafe.conf");
@@ -442,30 +446,30 @@ fn lab_checks_unsafe_script_refused_by_check_and_run() {
             "-c",
             path.to_str().unwrap(),
         ]);
-        assert!(!checked.success, "vipd check accepted {}", script.display());
+        assert!(checked.success, "vipd check refused {}", script.display());
         for needle in [
+            "warning: check chk: disabled".to_string(),
             "refusing unsafe script".to_string(),
             culprit.display().to_string(),
-            "check chk".to_string(),
         ] {
             assert!(
                 checked.stderr.contains(&needle),
-                "`{needle}` missing from vipd check's error:\n{}",
+                "`{needle}` missing from vipd check's warning:\n{}",
                 checked.stderr
             );
         }
 
         let mut daemon = lab.spawn_vipd(1, &conf);
-        let exited = lab::wait_until(SETTLE, POLL, || !daemon.is_running());
-        assert!(exited.is_some(), "vipd run kept running:\n{}", daemon.log());
-        let status = daemon.stop();
-        assert!(!status.success(), "vipd run exit {status:?}");
-        assert!(
-            daemon.log().contains("refusing unsafe script"),
-            "vipd run error:\n{}",
-            daemon.log()
-        );
-        assert!(lab.holders(vip()).is_empty(), "no VIP without a start");
+        expect_holder(&lab, vip(), 1, "runs without the unsafe script");
+        let report = expect_status(&daemon, "check disabled", |s| {
+            check_state(s, "chk") == "disabled"
+        });
+        let note = report.checks[0].note.clone().unwrap_or_default();
+        assert!(note.contains("refusing unsafe script"), "{report:#?}");
+        assert!(daemon.is_running());
+        assert!(!out.join("ran").exists(), "the unsafe script was run");
+        daemon.stop();
+        lab::wait_until(SETTLE, POLL, || lab.holders(vip()).is_empty()).unwrap();
     }
 }
 
@@ -661,12 +665,18 @@ fn lab_checks_sync_group_members_move_together() {
         "r2 group notifications: {:?}",
         notify_lines(&r2_log)
     );
-    let r1_lines = notify_lines(&out.join("r1.log"));
-    let fault_at = r1_lines.iter().position(|l| l == "GROUP G FAULT 0");
-    let master_at = r1_lines.iter().rposition(|l| l == "GROUP G MASTER 0");
+    // Notifications run in the background: wait for r1's return to MASTER to be written.
+    let r1_log = out.join("r1.log");
+    let back_to_master = lab::wait_until(SETTLE, POLL, || {
+        let lines = notify_lines(&r1_log);
+        let fault_at = lines.iter().position(|l| l == "GROUP G FAULT 0");
+        let master_at = lines.iter().rposition(|l| l == "GROUP G MASTER 0");
+        matches!((fault_at, master_at), (Some(f), Some(m)) if f < m)
+    });
     assert!(
-        matches!((fault_at, master_at), (Some(f), Some(m)) if f < m),
-        "r1 group notifications: {r1_lines:?}"
+        back_to_master.is_some(),
+        "r1 group notifications: {:?}",
+        notify_lines(&r1_log)
     );
 }
 

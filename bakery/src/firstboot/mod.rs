@@ -189,7 +189,10 @@ pub fn check_config(path: &Path) -> Result<String> {
             .collect();
         return Err(err!("{}", lines.join("\n")));
     }
-    for warning in vipd::config::warnings(&cfg) {
+    for warning in vipd::config::warnings(&cfg)
+        .into_iter()
+        .chain(vipd::tracking::script_warnings(&cfg))
+    {
         eprintln!("{}: warning: {warning}", path.display());
     }
     let text =

@@ -1,11 +1,29 @@
-//! Exec check: run a command (no shell unless argv asks for one) as an unprivileged user,
-//! exit 0 = success; on timeout the whole process group is killed.
+//! Exec check and notify scripts: run a command (no shell unless argv asks for one) as an
+//! unprivileged user, exit 0 = success.
 //!
-//! Like keepalived's `enable_script_security`, a program that a non-root user could replace
-//! is refused: the file and every parent directory must be owned by root (or by vipd's own
-//! user) and not writable by others, nor by a non-root group.
+//! Preparing ([`prepare`]) resolves the program like execvp (argv\[0\] stays as written, so
+//! multi-call binaries such as busybox or `pidof -> killall5` keep their name), resolves the
+//! user and group, and applies script security ([`super::security`]) to the program, the file
+//! an interpreter is given and the `#!` interpreter. A command that cannot be prepared is not
+//! run; callers decide whether that is fatal (it is not for checks: they are disabled and
+//! tried again, see `runner`).
+//!
+//! Running ([`run`]) happens in a sandbox set up between fork and exec:
+//! - the child is the leader of its own process group; at the timeout the whole group is
+//!   killed, and for checks also whatever the leader left behind when it exited;
+//! - no ambient capabilities, an empty inheritable set, and an empty bounding set when vipd
+//!   holds CAP_SETPCAP (vipd as root); vipd's CAP_NET_ADMIN/NET_RAW/DAC_READ_SEARCH never
+//!   reach a script. A script configured to run as root while vipd is root keeps root's
+//!   powers, as in keepalived (notify scripts that change routes or firewall rules need them);
+//! - supplementary groups, then group, then user are switched (setgroups before setuid);
+//! - the environment: vipd's own without systemd's and vipd's plumbing (`NOTIFY_SOCKET`,
+//!   `LISTEN_FDS`, credentials, ...) and without `LD_*`; `PATH` (vipd's own, else
+//!   [`DEFAULT_PATH`]), `HOME`, `USER` and `LOGNAME` of the user it runs as; plus what the
+//!   caller adds (notify's sequence number);
+//! - every inherited descriptor beyond stdio is closed on exec, stdio is /dev/null, the
+//!   working directory is `/`, and the child gets SIGKILL if vipd dies.
 
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -14,140 +32,300 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::{Gid, Pid, Uid, User};
 
+use super::security;
 use super::ProbeResult;
 
-/// User exec checks run as when vipd is root and none is configured.
+/// User scripts run as when vipd is root and none is configured.
 pub const DEFAULT_USER: &str = "nobody";
 
-/// PATH used to resolve a bare command name when the environment has none.
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// PATH of scripts (and of the lookup of a bare command name) when vipd has none.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// A validated command: absolute program path, arguments and the identity to run as.
+/// Identity a script is switched to before exec.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PreparedExec {
-    pub program: PathBuf,
-    pub args: Vec<String>,
-    /// uid/gid to switch to; `None` = keep vipd's identity.
-    pub run_as: Option<(Uid, Gid)>,
-    pub user_name: Option<String>,
+pub struct RunAs {
+    pub uid: u32,
+    pub gid: u32,
+    /// Supplementary groups (the user's memberships, `getgrouplist`).
+    pub groups: Vec<u32>,
 }
 
-/// Resolve the program, check its security and resolve the user.
-pub fn prepare(argv: &[String], user: Option<&str>) -> Result<PreparedExec, String> {
-    let (command, args) = argv
-        .split_first()
-        .ok_or_else(|| "exec: command must not be empty".to_string())?;
-    let program = resolve_program(command)?;
-    check_script_security(&program)?;
-    let root = Uid::effective().is_root();
-    let user_name = match user {
-        Some(u) => Some(u.to_string()),
-        None if root => Some(DEFAULT_USER.to_string()),
-        None => None,
-    };
-    let run_as = match &user_name {
-        None => None,
-        Some(name) => {
-            let found = User::from_name(name)
-                .map_err(|e| format!("exec: looking up user {name:?}: {e}"))?
-                .ok_or_else(|| format!("exec: user {name:?} does not exist"))?;
-            if !root && found.uid != Uid::effective() {
-                // Under the hardened unit vipd is an unprivileged dynamic user and cannot
-                // switch users; keepalived configs often say `script_user root`. Running the
-                // script as vipd's own (even less privileged) user beats refusing to start.
-                tracing::warn!(
-                    "{}: running as vipd's own user, not {name:?} (vipd is not root)",
-                    program.display()
-                );
-                None
-            } else {
-                Some((found.uid, found.gid))
-            }
+/// A command ready to run; see the module doc.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreparedExec {
+    /// What is executed: as written when it contains a '/', else the `PATH` entry that
+    /// matched (directory joined with the name, links not resolved).
+    pub program: PathBuf,
+    /// argv as written, argv\[0\] included.
+    pub argv: Vec<String>,
+    /// `None`: keep vipd's identity.
+    pub run_as: Option<RunAs>,
+    pub user_name: Option<String>,
+    /// The script runs as root with root's capabilities (configured so, vipd being root).
+    pub root_powers: bool,
+    /// Files the run depends on, checked again before every run.
+    pub depends_on: Vec<PathBuf>,
+    /// Why the configured user or group is not used (vipd cannot switch users).
+    pub identity_note: Option<String>,
+    env: Vec<(String, String)>,
+}
+
+/// The `PATH` scripts get.
+pub fn script_path() -> String {
+    std::env::var("PATH")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| DEFAULT_PATH.to_string())
+}
+
+/// Variables of vipd's environment that are vipd's or systemd's plumbing (a script must not
+/// talk to systemd as vipd, or see its credentials), or that change how the dynamic loader
+/// or vipd itself behave.
+const PLUMBING: &[&str] = &[
+    "NOTIFY_SOCKET",
+    "WATCHDOG_PID",
+    "WATCHDOG_USEC",
+    "LISTEN_PID",
+    "LISTEN_FDS",
+    "LISTEN_FDNAMES",
+    "INVOCATION_ID",
+    "JOURNAL_STREAM",
+    "SYSTEMD_EXEC_PID",
+    "MAINPID",
+    "MANAGERPID",
+    "CREDENTIALS_DIRECTORY",
+    "MEMORY_PRESSURE_WATCH",
+    "MEMORY_PRESSURE_WRITE",
+    "RUNTIME_DIRECTORY",
+    "STATE_DIRECTORY",
+    "CACHE_DIRECTORY",
+    "LOGS_DIRECTORY",
+    "CONFIGURATION_DIRECTORY",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "PATH",
+];
+
+/// What scripts keep of vipd's environment: everything but [`PLUMBING`] and the `LD_*` and
+/// `VIPD_*` variables. keepalived passes its whole environment, and container setups rely on
+/// it (`KUBERNETES_SERVICE_HOST`); under the shipped unit this is just `LANG` and what the
+/// unit's `Environment=` sets.
+fn inherited_env() -> Vec<(String, String)> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .filter(|(k, _)| {
+            !PLUMBING.contains(&k.as_str()) && !k.starts_with("LD_") && !k.starts_with("VIPD_")
+        })
+        .collect()
+}
+
+/// Whom the script runs as, from vipd's own identity and the configuration.
+struct Identity {
+    run_as: Option<RunAs>,
+    /// uid and groups the access checks are made for.
+    uid: u32,
+    gids: Vec<u32>,
+    name: Option<String>,
+    home: String,
+    root_powers: bool,
+    note: Option<String>,
+}
+
+fn resolve_identity(user: Option<&str>, group: Option<&str>) -> Result<Identity, String> {
+    let me = Uid::effective();
+    let my_gid = Gid::effective().as_raw();
+    if !me.is_root() {
+        // Under the hardened unit vipd is an unprivileged dynamic user and cannot switch
+        // users; keepalived configs often say `script_user root`. Running the script as
+        // vipd's own (even less privileged) user beats refusing it.
+        let own = User::from_uid(me).ok().flatten();
+        let note = match (user, group) {
+            (Some(u), _) if own.as_ref().map(|o| o.name.as_str()) != Some(u) => Some(format!(
+                "runs as vipd's own user, not {u:?} (vipd is not root)"
+            )),
+            (_, Some(g)) => Some(format!(
+                "runs with vipd's own group, not {g:?} (vipd is not root)"
+            )),
+            _ => None,
+        };
+        let mut gids = vec![my_gid];
+        if let Ok(extra) = nix::unistd::getgroups() {
+            gids.extend(extra.iter().map(|g| g.as_raw()));
         }
+        return Ok(Identity {
+            run_as: None,
+            uid: me.as_raw(),
+            gids,
+            name: own.as_ref().map(|o| o.name.clone()),
+            home: own
+                .map(|o| o.dir.display().to_string())
+                .unwrap_or_else(|| "/".into()),
+            root_powers: false,
+            note,
+        });
+    }
+    let name = user.unwrap_or(DEFAULT_USER);
+    let found = User::from_name(name)
+        .map_err(|e| format!("looking up user {name:?}: {e}"))?
+        .ok_or_else(|| format!("user {name:?} does not exist"))?;
+    let gid = match group {
+        Some(g) => {
+            nix::unistd::Group::from_name(g)
+                .map_err(|e| format!("looking up group {g:?}: {e}"))?
+                .ok_or_else(|| format!("group {g:?} does not exist"))?
+                .gid
+        }
+        None => found.gid,
     };
-    Ok(PreparedExec {
-        program,
-        args: args.to_vec(),
-        run_as,
-        user_name,
+    let cname = std::ffi::CString::new(name).map_err(|_| format!("bad user name {name:?}"))?;
+    let mut groups: Vec<u32> = nix::unistd::getgrouplist(&cname, gid)
+        .map(|g| g.iter().map(|g| g.as_raw()).collect())
+        .unwrap_or_else(|_| vec![gid.as_raw()]);
+    groups.sort_unstable();
+    groups.dedup();
+    let uid = found.uid.as_raw();
+    let root_powers = uid == 0 && user.is_some();
+    Ok(Identity {
+        run_as: Some(RunAs {
+            uid,
+            gid: gid.as_raw(),
+            groups: groups.clone(),
+        }),
+        uid,
+        gids: groups,
+        name: Some(name.to_string()),
+        home: found.dir.display().to_string(),
+        root_powers,
+        note: None,
     })
 }
 
-/// Absolute path of `command`: as given if it contains '/', else the first executable match in
-/// `$PATH`.
-pub fn resolve_program(command: &str) -> Result<PathBuf, String> {
+/// Where `command` is: as written if it contains '/' (relative to `/`, the scripts' working
+/// directory), else the first `PATH` entry holding a file `uid`/`gids` may execute.
+fn locate(command: &str, uid: u32, gids: &[u32]) -> Result<PathBuf, String> {
     if command.is_empty() {
-        return Err("exec: command must not be empty".into());
+        return Err("the command is empty".into());
     }
     if command.contains('/') {
-        let p = Path::new(command);
-        return std::fs::canonicalize(p).map_err(|e| format!("exec: {command}: {e}"));
+        return Ok(Path::new("/").join(command));
     }
-    let path_var = std::env::var("PATH").unwrap_or_else(|_| DEFAULT_PATH.to_string());
-    for dir in path_var.split(':').filter(|d| d.starts_with('/')) {
+    let path = script_path();
+    let mut denied = None;
+    for dir in path.split(':').filter(|d| d.starts_with('/')) {
         let candidate = Path::new(dir).join(command);
         let Ok(meta) = std::fs::metadata(&candidate) else {
             continue;
         };
-        if meta.is_file() && meta.permissions().mode() & 0o111 != 0 {
-            return std::fs::canonicalize(&candidate)
-                .map_err(|e| format!("exec: {}: {e}", candidate.display()));
+        match security::check_executable(&candidate.display().to_string(), &meta, uid, gids) {
+            Ok(()) => return Ok(candidate),
+            Err(e) => denied = Some(e.to_string()),
         }
     }
-    Err(format!("exec: command {command:?} not found in PATH"))
+    Err(match denied {
+        Some(e) => e,
+        None => format!("command {command:?} not found in PATH ({path})"),
+    })
 }
 
-/// Refuse a program that a non-root user could modify (see module doc). `program` should be
-/// canonical (symlinks resolved), as returned by [`resolve_program`].
-pub fn check_script_security(program: &Path) -> Result<(), String> {
-    let program =
-        std::fs::canonicalize(program).map_err(|e| format!("exec: {}: {e}", program.display()))?;
-    let meta =
-        std::fs::metadata(&program).map_err(|e| format!("exec: {}: {e}", program.display()))?;
-    if !meta.is_file() {
-        return Err(format!("exec: {} is not a regular file", program.display()));
-    }
-    if meta.permissions().mode() & 0o111 == 0 {
-        return Err(format!("exec: {} is not executable", program.display()));
-    }
+/// Checks `path` (and what it resolves through) for script security; returns its metadata.
+fn secure(path: &Path) -> Result<std::fs::Metadata, String> {
     let me = Uid::effective().as_raw();
-    for path in program.ancestors() {
-        let meta = std::fs::metadata(path).map_err(|e| format!("exec: {}: {e}", path.display()))?;
-        let mode = meta.mode();
-        let what = if path == program {
-            "script"
-        } else {
-            "directory"
-        };
-        // A sticky directory (like /tmp) lets nobody rename or remove entries they do not
-        // own, and the entry below it is checked as well, so its write bits are harmless.
-        let sticky_dir = path != program && mode & 0o1000 != 0;
-        let unsafe_why = if meta.uid() != 0 && meta.uid() != me {
-            Some(format!("is owned by uid {}", meta.uid()))
-        } else if sticky_dir {
-            None
-        } else if mode & 0o002 != 0 {
-            Some("is writable by others".to_string())
-        } else if mode & 0o020 != 0 && meta.gid() != 0 {
-            Some(format!("is writable by group {}", meta.gid()))
-        } else {
-            None
-        };
-        if let Some(why) = unsafe_why {
-            return Err(format!(
-                "exec: refusing unsafe script {}: {what} {} {why} (mode {:o}); \
-                 it and every parent directory must be owned by root and not writable by \
-                 non-root users",
-                program.display(),
-                path.display(),
-                mode & 0o7777
-            ));
-        }
-    }
-    Ok(())
+    security::check_path(path, me)
+        .map(|(_, meta)| meta)
+        .map_err(|e| e.to_string())
 }
 
-/// Kills the child's process group unless disarmed (also when the probe future is dropped).
+/// Resolves the program, the user and group, and checks script security; see the module doc.
+pub fn prepare(
+    argv: &[String],
+    user: Option<&str>,
+    group: Option<&str>,
+) -> Result<PreparedExec, String> {
+    let command = argv
+        .first()
+        .ok_or_else(|| "the command is empty".to_string())?;
+    let identity = resolve_identity(user, group)?;
+    let program = locate(command, identity.uid, &identity.gids)?;
+    let meta = secure(&program)?;
+    security::check_executable(
+        &program.display().to_string(),
+        &meta,
+        identity.uid,
+        &identity.gids,
+    )
+    .map_err(|e| e.to_string())?;
+    let mut depends_on = vec![program.clone()];
+    if let Some(file) = security::interpreted_file(argv) {
+        let path = Path::new("/").join(file);
+        let meta = secure(&path).map_err(|e| format!("script file of `{command}`: {e}"))?;
+        if !meta.is_file() {
+            return Err(format!("{} is not a regular file", path.display()));
+        }
+        depends_on.push(path);
+    }
+    for (i, interpreter) in security::shebang(&program).into_iter().enumerate() {
+        let path = if i == 0 {
+            Path::new("/").join(&interpreter)
+        } else {
+            locate(&interpreter, identity.uid, &identity.gids)
+                .map_err(|e| format!("interpreter of {}: {e}", program.display()))?
+        };
+        secure(&path).map_err(|e| format!("interpreter of {}: {e}", program.display()))?;
+        depends_on.push(path);
+    }
+    let mut env = inherited_env();
+    env.push(("PATH".to_string(), script_path()));
+    env.push(("HOME".to_string(), identity.home.clone()));
+    if let Some(name) = &identity.name {
+        env.push(("USER".to_string(), name.clone()));
+        env.push(("LOGNAME".to_string(), name.clone()));
+    }
+    Ok(PreparedExec {
+        program,
+        argv: argv.to_vec(),
+        run_as: identity.run_as,
+        user_name: identity.name,
+        root_powers: identity.root_powers,
+        depends_on,
+        identity_note: identity.note,
+        env,
+    })
+}
+
+impl PreparedExec {
+    /// Script security again for everything the run depends on (a file may have been
+    /// replaced or made writable since it was prepared).
+    pub fn verify(&self) -> Result<(), String> {
+        for path in &self.depends_on {
+            secure(path)?;
+        }
+        Ok(())
+    }
+
+    /// The command line as written.
+    pub fn line(&self) -> String {
+        self.argv.join(" ")
+    }
+}
+
+/// Is this refusal about a file that is missing (rather than unsafe or unusable)?
+pub fn is_missing(message: &str) -> bool {
+    message.contains("does not exist") || message.contains("not found in PATH")
+}
+
+/// What [`run`] does with processes the leader leaves behind when it exits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leftovers {
+    /// Kill them (checks: a check has no business leaving processes behind).
+    Kill,
+    /// Leave them (notify scripts may start something on purpose, as with keepalived).
+    Keep,
+}
+
+/// Kills the child's process group unless disarmed (also when the run is dropped: the check
+/// was stopped or vipd is exiting).
 struct GroupKill(Option<Pid>);
 
 impl Drop for GroupKill {
@@ -158,20 +336,46 @@ impl Drop for GroupKill {
     }
 }
 
-/// Run the command once.
-pub async fn probe(cmd: &PreparedExec, timeout: Duration) -> ProbeResult {
+/// How long a killed group's leader may take to be reaped before it is left to tokio.
+const REAP_BOUND: Duration = Duration::from_secs(5);
+
+/// Runs the command once; `extra_env` is added to the clean environment.
+pub async fn run(
+    cmd: &PreparedExec,
+    timeout: Duration,
+    leftovers: Leftovers,
+    extra_env: &[(String, String)],
+) -> ProbeResult {
     let start = Instant::now();
+    if let Err(e) = cmd.verify() {
+        return ProbeResult::fail(start.elapsed(), format!("not run: {e}"));
+    }
     let mut command = tokio::process::Command::new(&cmd.program);
+    let (arg0, args) = cmd
+        .argv
+        .split_first()
+        .map_or(("", &[][..]), |(a, r)| (a, r));
     command
-        .args(&cmd.args)
+        .arg0(arg0)
+        .args(args)
+        .env_clear()
+        .envs(cmd.env.iter().map(|(k, v)| (k, v)))
+        .envs(extra_env.iter().map(|(k, v)| (k, v)))
         .current_dir("/")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .process_group(0)
         .kill_on_drop(true);
-    if let Some((uid, gid)) = cmd.run_as {
-        command.uid(uid.as_raw()).gid(gid.as_raw());
+    let setup = ChildSetup {
+        run_as: cmd.run_as.clone(),
+        drop_powers: !cmd.root_powers,
+        parent: std::process::id() as libc::pid_t,
+    };
+    // SAFETY: the closure runs between fork and exec and only makes raw system calls on
+    // data prepared before the fork (no allocation, no locks).
+    unsafe {
+        command.pre_exec(move || setup.apply());
     }
     let mut child = match command.spawn() {
         Ok(c) => c,
@@ -182,32 +386,162 @@ pub async fn probe(cmd: &PreparedExec, timeout: Duration) -> ProbeResult {
             )
         }
     };
-    let mut guard = GroupKill(
-        child
-            .id()
-            .and_then(|id| i32::try_from(id).ok())
-            .map(Pid::from_raw),
-    );
-    match tokio::time::timeout(timeout, child.wait()).await {
-        Ok(Ok(status)) => {
-            // The leader exited; leftovers in its group are the script's business.
-            guard.0 = None;
-            let latency = start.elapsed();
-            match (status.code(), status.signal()) {
-                (Some(0), _) => ProbeResult::ok(latency, "exit status 0"),
-                (Some(code), _) => ProbeResult::fail(latency, format!("exit status {code}")),
-                (None, Some(sig)) => ProbeResult::fail(latency, format!("killed by signal {sig}")),
-                (None, None) => ProbeResult::fail(latency, "terminated"),
+    let pid = child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .map(Pid::from_raw);
+    let mut guard = GroupKill(pid);
+    let pidfd = pid.and_then(open_pidfd);
+    let leader_exited = async {
+        match &pidfd {
+            // Readable once the leader has exited; it stays a zombie, so its process group
+            // id cannot be reused before it is reaped below.
+            Some(fd) => {
+                let _ = fd.readable().await;
+                None
             }
+            None => Some(child.wait().await),
         }
-        Ok(Err(e)) => ProbeResult::fail(start.elapsed(), format!("wait: {e}")),
+    };
+    let waited = match tokio::time::timeout(timeout, leader_exited).await {
+        Ok(waited) => waited,
         Err(_) => {
             drop(guard);
-            let _ = child.wait().await;
-            ProbeResult::fail(
+            let _ = tokio::time::timeout(REAP_BOUND, child.wait()).await;
+            return ProbeResult::fail(
                 start.elapsed(),
                 format!("timeout after {timeout:?} (process group killed)"),
-            )
+            );
         }
+    };
+    let latency = start.elapsed();
+    if leftovers == Leftovers::Kill {
+        if let Some(pgid) = guard.0 {
+            let _ = killpg(pgid, Signal::SIGKILL);
+        }
+    }
+    let status = match waited {
+        Some(status) => status,
+        None => child.wait().await,
+    };
+    guard.0 = None;
+    match status {
+        Ok(status) => match (status.code(), status.signal()) {
+            (Some(0), _) => ProbeResult::ok(latency, "exit status 0"),
+            (Some(code), _) => ProbeResult::fail(latency, format!("exit status {code}")),
+            (None, Some(sig)) => ProbeResult::fail(latency, format!("killed by signal {sig}")),
+            (None, None) => ProbeResult::fail(latency, "terminated"),
+        },
+        Err(e) => ProbeResult::fail(latency, format!("wait: {e}")),
+    }
+}
+
+/// Runs a check command once (leftover processes are killed).
+pub async fn probe(cmd: &PreparedExec, timeout: Duration) -> ProbeResult {
+    run(cmd, timeout, Leftovers::Kill, &[]).await
+}
+
+fn open_pidfd(pid: Pid) -> Option<tokio::io::unix::AsyncFd<OwnedFd>> {
+    // SAFETY: pidfd_open(2) with a pid and no flags; the result is checked.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    if fd < 0 {
+        return None;
+    }
+    let fd = i32::try_from(fd).ok()?;
+    // SAFETY: a fresh descriptor returned by the kernel, owned from here on.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: the OwnedFd stays open and unchanged for as long as the AsyncFd owns it.
+    unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(owned, tokio::io::Interest::READABLE)
+    }
+    .ok()
+}
+
+/// What the child does between fork and exec; see the module doc.
+struct ChildSetup {
+    run_as: Option<RunAs>,
+    drop_powers: bool,
+    parent: libc::pid_t,
+}
+
+const CAP_VERSION_3: u32 = 0x2008_0522;
+const CLOSE_RANGE_CLOEXEC: libc::c_uint = 4;
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+#[repr(C)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+impl ChildSetup {
+    /// Runs in the child: raw system calls only (see the SAFETY note in [`run`]).
+    fn apply(&self) -> std::io::Result<()> {
+        // SAFETY: plain system calls on values owned by `self`; errors are checked where
+        // they matter for security.
+        unsafe {
+            // Descriptors vipd opened without CLOEXEC (none should be) never reach a script.
+            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC);
+            if self.drop_powers {
+                // Needs CAP_SETPCAP (vipd as root); without it the bounding set stays as
+                // vipd's, which the unit already limits.
+                for cap in 0..64 {
+                    if libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 {
+                        break;
+                    }
+                }
+            }
+            libc::prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_CLEAR_ALL,
+                0,
+                0,
+                0,
+            );
+            if let Some(id) = &self.run_as {
+                if libc::syscall(libc::SYS_setgroups, id.groups.len(), id.groups.as_ptr()) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if libc::syscall(libc::SYS_setresgid, id.gid, id.gid, id.gid) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if libc::syscall(libc::SYS_setresuid, id.uid, id.uid, id.uid) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            if self.drop_powers {
+                let header = CapHeader {
+                    version: CAP_VERSION_3,
+                    pid: 0,
+                };
+                let data = [
+                    CapData {
+                        effective: 0,
+                        permitted: 0,
+                        inheritable: 0,
+                    },
+                    CapData {
+                        effective: 0,
+                        permitted: 0,
+                        inheritable: 0,
+                    },
+                ];
+                if libc::syscall(libc::SYS_capset, &header, data.as_ptr()) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            // Set after the identity switch, which clears it.
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+            if libc::getppid() != self.parent {
+                libc::_exit(1);
+            }
+        }
+        Ok(())
     }
 }

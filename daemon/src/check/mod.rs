@@ -1,5 +1,6 @@
 //! Health checks run inside vipd (no fork except `exec`): specs, validation, probes, the
 //! sans-I/O rise/fall state and priority arithmetic, and the scheduler that runs them.
+//! Script security and the sandbox of script children are in `security` and `exec`.
 //!
 //! Checks are identified by name and shared between instances: one [`CheckRunner`] task per
 //! check; the runtime maps each [`CheckEvent`] to the instances tracking that name and
@@ -9,7 +10,10 @@ pub mod exec;
 pub mod file;
 pub mod http;
 pub mod interface;
+pub mod oneliner;
+pub mod process;
 pub mod runner;
+pub mod security;
 pub mod state;
 pub mod tcp;
 mod tls;
@@ -61,6 +65,14 @@ pub enum CheckKind {
     Exec {
         argv: Vec<String>,
         user: Option<String>,
+        group: Option<String>,
+    },
+    /// Count matching processes in /proc (keepalived `vrrp_track_process`).
+    Process {
+        matcher: process::Matcher,
+        quorum: process::Quorum,
+        /// The script this check replaces (`killall -0 haproxy` run natively), if any.
+        replaces: Option<String>,
     },
 }
 
@@ -75,6 +87,7 @@ impl CheckKind {
             CheckKind::File { .. } => "file",
             CheckKind::Interface { .. } => "interface",
             CheckKind::Exec { .. } => "exec",
+            CheckKind::Process { .. } => "process",
         }
     }
 }
@@ -121,7 +134,8 @@ impl ProbeResult {
 
 /// Largest |weight| for up/down checks (keepalived `vrrp_script`, `track_interface`).
 pub const MAX_WEIGHT: i32 = 253;
-/// Largest |weight| for file checks (keepalived `track_file`).
+/// Largest |weight| for file and process checks (keepalived `track_file`,
+/// `vrrp_track_process`).
 pub const MAX_FILE_WEIGHT: i32 = 254;
 
 /// Check a spec before running it. Errors name the check and the field.
@@ -143,7 +157,7 @@ pub fn validate(spec: &CheckSpec) -> Result<(), String> {
         return Err(format!("check {name}: fall must be >= 1"));
     }
     let max = match spec.kind {
-        CheckKind::File { .. } => MAX_FILE_WEIGHT,
+        CheckKind::File { .. } | CheckKind::Process { .. } => MAX_FILE_WEIGHT,
         _ => MAX_WEIGHT,
     };
     if !(-max..=max).contains(&spec.weight) {
@@ -189,8 +203,30 @@ pub fn validate(spec: &CheckSpec) -> Result<(), String> {
                 ));
             }
         }
-        CheckKind::Exec { argv, user } => {
-            exec::prepare(argv, user.as_deref()).map_err(|e| format!("check {name}: {e}"))?;
+        // Whether the program can run is not a property of the spec: a check whose script
+        // is missing or unsafe is disabled and tried again (see `runner`).
+        CheckKind::Exec { argv, .. } => {
+            if argv.first().is_none_or(|a| a.is_empty()) {
+                return Err(format!("check {name}: the command is empty"));
+            }
+        }
+        CheckKind::Process {
+            matcher, quorum, ..
+        } => {
+            let empty = match matcher {
+                process::Matcher::Name(n) | process::Matcher::NameContains(n) => n.is_empty(),
+                process::Matcher::Pidof { name, .. } => name.is_empty(),
+                process::Matcher::Command { argv0, .. } => argv0.is_empty(),
+            };
+            if empty {
+                return Err(format!("check {name}: the process name is empty"));
+            }
+            if quorum.min > quorum.max {
+                return Err(format!(
+                    "check {name}: quorum {} is above quorum_max {}",
+                    quorum.min, quorum.max
+                ));
+            }
         }
     }
     Ok(())
@@ -317,8 +353,15 @@ mod tests {
         .contains("700"));
         assert!(validate(&spec(CheckKind::Exec {
             argv: vec![],
-            user: None
+            user: None,
+            group: None,
         }))
         .is_err());
+        assert!(validate(&spec(CheckKind::Exec {
+            argv: vec!["/nonexistent/script".into()],
+            user: None,
+            group: None,
+        }))
+        .is_ok());
     }
 }

@@ -1,9 +1,13 @@
 //! Scheduler: one tokio task per check, each on its own interval (ms resolution). Every probe
 //! result goes through the check's rise/fall state and is sent as a [`CheckEvent`]; a status
 //! snapshot per check is kept for `vipd status`.
+//!
+//! An exec check whose program cannot run (missing, not executable, unsafe, unknown user) is
+//! disabled, as keepalived does, instead of stopping vipd; unlike keepalived, vipd tries again
+//! at every interval and enables it once it can run, so a script written after vipd started
+//! (a Butane/Ignition file, a package installed later) is picked up.
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -14,6 +18,7 @@ use tokio::time::MissedTickBehavior;
 
 use super::exec::PreparedExec;
 use super::http::HttpProbe;
+use super::process::ProcessProbe;
 use super::state::{CheckState, Health, Transition};
 use super::{exec, file, interface, tcp, validate, CheckKind, CheckSpec, ProbeResult};
 
@@ -32,9 +37,11 @@ pub struct CheckEvent {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CheckSnapshot {
     pub name: String,
-    /// "tcp", "http", "https", "file", "interface" or "exec".
+    /// "tcp", "http", "https", "file", "interface", "exec" or "process".
     pub kind: &'static str,
     pub health: Health,
+    /// Why the check is disabled, or which script a native check replaces.
+    pub note: Option<String>,
     pub runs: u64,
     pub last_ok: Option<bool>,
     pub last_detail: Option<String>,
@@ -68,18 +75,50 @@ impl Serialize for Health {
     }
 }
 
-/// A check ready to run: everything that can fail at setup (TLS, user lookup, script
-/// security) is done once here.
+/// An exec check and, once it can run, its prepared command.
+struct ExecProber {
+    name: String,
+    argv: Vec<String>,
+    user: Option<String>,
+    group: Option<String>,
+    prepared: Option<PreparedExec>,
+}
+
+impl ExecProber {
+    /// Prepares the command if it is not yet; `Err` says why it cannot run.
+    fn ready(&mut self) -> Result<&PreparedExec, String> {
+        if self.prepared.is_none() {
+            let prepared = exec::prepare(&self.argv, self.user.as_deref(), self.group.as_deref())?;
+            if let Some(note) = &prepared.identity_note {
+                tracing::warn!(check = %self.name, "{note}");
+            }
+            self.prepared = Some(prepared);
+        }
+        self.prepared
+            .as_ref()
+            .ok_or_else(|| "not prepared".to_string())
+    }
+}
+
+/// A check ready to run: what can be set up once (TLS, the process matcher) is done here.
 enum Prober {
     Tcp { host: String, port: u16 },
     Http(Box<HttpProbe>),
-    File(PathBuf),
+    File(file::FileProbe),
     Interface(String),
-    Exec(PreparedExec),
+    Exec(Box<ExecProber>),
+    Process(ProcessProbe),
+}
+
+/// What one run of a prober gives.
+enum Run {
+    Result(ProbeResult),
+    /// The script cannot run; the reason.
+    Disabled(String),
 }
 
 impl Prober {
-    fn new(kind: &CheckKind) -> Result<Self, String> {
+    fn new(name: &str, kind: &CheckKind) -> Result<Self, String> {
         Ok(match kind {
             CheckKind::Tcp { host, port } => Prober::Tcp {
                 host: host.clone(),
@@ -96,20 +135,47 @@ impl Prober {
                 *insecure,
                 host_header.clone(),
             )?)),
-            CheckKind::File { path } => Prober::File(path.clone()),
+            CheckKind::File { path } => Prober::File(file::FileProbe::new(path.clone())),
             CheckKind::Interface { name } => Prober::Interface(name.clone()),
-            CheckKind::Exec { argv, user } => Prober::Exec(exec::prepare(argv, user.as_deref())?),
+            CheckKind::Exec { argv, user, group } => Prober::Exec(Box::new(ExecProber {
+                name: name.to_string(),
+                argv: argv.clone(),
+                user: user.clone(),
+                group: group.clone(),
+                prepared: None,
+            })),
+            CheckKind::Process {
+                matcher, quorum, ..
+            } => Prober::Process(ProcessProbe {
+                matcher: matcher.clone(),
+                quorum: quorum.clone(),
+            }),
         })
     }
 
-    async fn run(&self, timeout: Duration) -> ProbeResult {
-        match self {
+    async fn run(&mut self, timeout: Duration) -> Run {
+        Run::Result(match self {
             Prober::Tcp { host, port } => tcp::probe(host, *port, timeout).await,
             Prober::Http(p) => p.probe(timeout).await,
-            Prober::File(path) => file::probe(path).await,
+            Prober::File(p) => p.probe(timeout).await,
             Prober::Interface(name) => interface::probe(name),
-            Prober::Exec(cmd) => exec::probe(cmd, timeout).await,
-        }
+            Prober::Exec(e) => match e.ready() {
+                Ok(cmd) => exec::probe(cmd, timeout).await,
+                Err(why) => return Run::Disabled(why),
+            },
+            Prober::Process(p) => p.probe().await,
+        })
+    }
+}
+
+/// The note `vipd status` shows for a check that is not disabled.
+fn standing_note(spec: &CheckSpec) -> Option<String> {
+    match &spec.kind {
+        CheckKind::Process {
+            replaces: Some(line),
+            ..
+        } => Some(format!("native process check for `{line}`")),
+        _ => None,
     }
 }
 
@@ -139,8 +205,16 @@ impl CheckRunner {
             if !seen.insert(spec.name.clone()) {
                 return Err(format!("check {}: defined twice", spec.name));
             }
-            let prober =
-                Prober::new(&spec.kind).map_err(|e| format!("check {}: {e}", spec.name))?;
+            let prober = Prober::new(&spec.name, &spec.kind)
+                .map_err(|e| format!("check {}: {e}", spec.name))?;
+            if let CheckKind::Process {
+                replaces: Some(line),
+                matcher,
+                ..
+            } = &spec.kind
+            {
+                tracing::info!(check = %spec.name, "`{line}` runs as a native process check ({matcher:?})");
+            }
             prepared.push((spec, prober));
         }
         let snapshots: Snapshots = Arc::new(Mutex::new(BTreeMap::new()));
@@ -195,7 +269,7 @@ impl CheckReload {
 
 async fn run_check(
     spec: CheckSpec,
-    prober: Prober,
+    mut prober: Prober,
     mut state: CheckState,
     snapshots: Snapshots,
     tx: mpsc::Sender<CheckEvent>,
@@ -204,14 +278,34 @@ async fn run_check(
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        let result = prober.run(spec.timeout).await;
-        let state_changed = state.record(result.outcome());
+        let before = state.health();
+        let (result, note) = match prober.run(spec.timeout).await {
+            Run::Disabled(why) => {
+                if state.disable().is_some() {
+                    tracing::warn!(check = %spec.name, "disabled: {why} (tried again every {:?})", spec.interval);
+                }
+                let note = Some(format!("disabled: {why}"));
+                (ProbeResult::fail(Duration::ZERO, why), note)
+            }
+            Run::Result(result) => {
+                if state.enable().is_some() {
+                    tracing::info!(check = %spec.name, "enabled: its program can run now");
+                }
+                state.record(result.outcome());
+                (result, standing_note(&spec))
+            }
+        };
         let health = state.health();
+        let state_changed = (before != health).then_some(Transition {
+            from: before,
+            to: health,
+        });
         if let Some(t) = state_changed {
             tracing::info!(check = %spec.name, from = %t.from, to = %t.to, detail = %result.detail, "check health changed");
         }
         if let Some(snap) = lock(&snapshots).get_mut(&spec.name) {
             snap.health = health;
+            snap.note = note;
             snap.runs = snap.runs.saturating_add(1);
             snap.last_ok = Some(result.ok);
             snap.last_detail = Some(result.detail.clone());
@@ -249,10 +343,18 @@ pub struct CheckRunnerHandle {
 }
 
 impl CheckRunnerHandle {
-    fn start(&mut self, spec: CheckSpec, prober: Prober, state: CheckState) {
+    fn start(&mut self, spec: CheckSpec, mut prober: Prober, mut state: CheckState) {
         // The old task goes first: it must not write its results over the new snapshot.
         if let Some(old) = self.tasks.remove(&spec.name) {
             old.task.abort();
+        }
+        let mut note = standing_note(&spec);
+        if let Prober::Exec(e) = &mut prober {
+            if let Err(why) = e.ready() {
+                tracing::warn!(check = %spec.name, "disabled: {why} (tried again every {:?})", spec.interval);
+                state.disable();
+                note = Some(format!("disabled: {why}"));
+            }
         }
         lock(&self.snapshots).insert(
             spec.name.clone(),
@@ -260,6 +362,7 @@ impl CheckRunnerHandle {
                 name: spec.name.clone(),
                 kind: spec.kind.type_name(),
                 health: state.health(),
+                note,
                 runs: 0,
                 last_ok: None,
                 last_detail: None,
@@ -302,8 +405,8 @@ impl CheckRunnerHandle {
                 }
                 _ => {
                     validate(&spec)?;
-                    let prober =
-                        Prober::new(&spec.kind).map_err(|e| format!("check {}: {e}", spec.name))?;
+                    let prober = Prober::new(&spec.name, &spec.kind)
+                        .map_err(|e| format!("check {}: {e}", spec.name))?;
                     plan.start.push((spec, prober));
                 }
             }

@@ -6,7 +6,11 @@
 //!   `init_fail` (then it needs `rise` successes);
 //! - `Up` -> `Down` after `fall` consecutive failures, `Down` -> `Up` after `rise` consecutive
 //!   successes;
-//! - a file check has no rise/fall: its health is the last integer read.
+//! - a file check has no rise/fall: its health is the last integer read;
+//! - a script that cannot run (missing, not executable, unsafe, unknown user) is `Disabled`:
+//!   keepalived removes such a script from every instance that tracks it, so it neither adds
+//!   nor faults, whatever its weight. vipd tries it again at every interval and, once it can
+//!   run, starts it afresh (`Unknown`, or `Down` with `init_fail`).
 
 /// Health of one check as the instances tracking it see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,6 +21,8 @@ pub enum Health {
     Down,
     /// Last value read by a file check.
     Value(i64),
+    /// The script cannot run (see the module doc): neither adds nor faults.
+    Disabled,
 }
 
 impl std::fmt::Display for Health {
@@ -26,6 +32,7 @@ impl std::fmt::Display for Health {
             Health::Up => f.write_str("up"),
             Health::Down => f.write_str("down"),
             Health::Value(v) => write!(f, "value {v}"),
+            Health::Disabled => f.write_str("disabled"),
         }
     }
 }
@@ -51,6 +58,7 @@ pub enum Outcome {
 pub struct CheckState {
     rise: u32,
     fall: u32,
+    init_fail: bool,
     health: Health,
     consecutive_ok: u32,
     consecutive_fail: u32,
@@ -62,6 +70,7 @@ impl CheckState {
         CheckState {
             rise: rise.max(1),
             fall: fall.max(1),
+            init_fail,
             health: if init_fail {
                 Health::Down
             } else {
@@ -102,6 +111,29 @@ impl CheckState {
         self.consecutive_fail
     }
 
+    /// The check cannot run; returns the transition if it was not disabled already.
+    pub fn disable(&mut self) -> Option<Transition> {
+        let from = self.health;
+        *self = CheckState::new(self.rise, self.fall, self.init_fail);
+        self.health = Health::Disabled;
+        (from != Health::Disabled).then_some(Transition {
+            from,
+            to: Health::Disabled,
+        })
+    }
+
+    /// A disabled check can run again: it starts afresh. Returns the transition.
+    pub fn enable(&mut self) -> Option<Transition> {
+        if self.health != Health::Disabled {
+            return None;
+        }
+        *self = CheckState::new(self.rise, self.fall, self.init_fail);
+        Some(Transition {
+            from: Health::Disabled,
+            to: self.health,
+        })
+    }
+
     /// Feed one probe outcome; returns the transition if the health changed.
     pub fn record(&mut self, outcome: Outcome) -> Option<Transition> {
         let from = self.health;
@@ -115,7 +147,9 @@ impl CheckState {
                 self.consecutive_ok = self.consecutive_ok.saturating_add(1);
                 self.consecutive_fail = 0;
                 match from {
-                    Health::Down if self.consecutive_ok < self.rise => Health::Down,
+                    Health::Down | Health::Disabled if self.consecutive_ok < self.rise => {
+                        Health::Down
+                    }
                     _ => Health::Up,
                 }
             }
@@ -144,15 +178,36 @@ pub enum Contribution {
 /// keepalived: a file value x weight below this faults the instance.
 const FILE_FAULT_BELOW: i64 = -253;
 
-/// Contribution of a check with the given health, tracked with `weight`.
+/// Contribution of a check with the given health, tracked with `weight` and keepalived's
+/// `reverse`.
 ///
 /// - up/down checks: weight > 0 is added while up, weight < 0 is added (subtracted) while down,
-///   weight 0 faults while down; `Unknown` contributes nothing.
+///   weight 0 faults while down; `Unknown` and `Disabled` contribute nothing.
 /// - file checks: weight 0 -> any non-zero value faults; otherwise value x weight is added and a
 ///   product below -253 faults.
-pub fn contribution(health: Health, weight: i32) -> Contribution {
+/// - `reverse` turns the adjustment around (what would be added is subtracted) and, with
+///   weight 0, faults while the check is up (a file: while it reads 0) instead of down.
+pub fn contribution(health: Health, weight: i32, reverse: bool) -> Contribution {
+    if reverse {
+        return match (health, weight) {
+            (Health::Up, 0) => Contribution::Fault,
+            (Health::Down, 0) => Contribution::Add(0),
+            (Health::Value(v), 0) => {
+                if v == 0 {
+                    Contribution::Fault
+                } else {
+                    Contribution::Add(0)
+                }
+            }
+            (Health::Value(v), w) => file_contribution(v, -i64::from(w)),
+            _ => match contribution(health, weight, false) {
+                Contribution::Add(x) => Contribution::Add(x.saturating_neg()),
+                fault => fault,
+            },
+        };
+    }
     match health {
-        Health::Unknown => Contribution::Add(0),
+        Health::Unknown | Health::Disabled => Contribution::Add(0),
         Health::Up if weight > 0 => Contribution::Add(weight),
         Health::Up => Contribution::Add(0),
         Health::Down if weight == 0 => Contribution::Fault,
@@ -165,15 +220,17 @@ pub fn contribution(health: Health, weight: i32) -> Contribution {
                 Contribution::Fault
             }
         }
-        Health::Value(v) => {
-            let product = v.saturating_mul(i64::from(weight));
-            if product < FILE_FAULT_BELOW {
-                Contribution::Fault
-            } else {
-                // Anything above 254 saturates the clamp anyway.
-                Contribution::Add(i32::try_from(product.min(254)).unwrap_or(254))
-            }
-        }
+        Health::Value(v) => file_contribution(v, i64::from(weight)),
+    }
+}
+
+fn file_contribution(value: i64, weight: i64) -> Contribution {
+    let product = value.saturating_mul(weight);
+    if product < FILE_FAULT_BELOW {
+        Contribution::Fault
+    } else {
+        // Anything above 254 saturates the clamp anyway.
+        Contribution::Add(i32::try_from(product.min(254)).unwrap_or(254))
     }
 }
 
@@ -339,36 +396,132 @@ mod tests {
 
     #[test]
     fn contribution_rules() {
-        assert_eq!(contribution(Health::Up, 10), Contribution::Add(10));
-        assert_eq!(contribution(Health::Down, 10), Contribution::Add(0));
-        assert_eq!(contribution(Health::Up, -10), Contribution::Add(0));
-        assert_eq!(contribution(Health::Down, -10), Contribution::Add(-10));
-        assert_eq!(contribution(Health::Down, 0), Contribution::Fault);
-        assert_eq!(contribution(Health::Up, 0), Contribution::Add(0));
-        assert_eq!(contribution(Health::Unknown, 0), Contribution::Add(0));
-        assert_eq!(contribution(Health::Unknown, -50), Contribution::Add(0));
-        assert_eq!(contribution(Health::Unknown, 50), Contribution::Add(0));
+        assert_eq!(contribution(Health::Up, 10, false), Contribution::Add(10));
+        assert_eq!(contribution(Health::Down, 10, false), Contribution::Add(0));
+        assert_eq!(contribution(Health::Up, -10, false), Contribution::Add(0));
+        assert_eq!(
+            contribution(Health::Down, -10, false),
+            Contribution::Add(-10)
+        );
+        assert_eq!(contribution(Health::Down, 0, false), Contribution::Fault);
+        assert_eq!(contribution(Health::Up, 0, false), Contribution::Add(0));
+        assert_eq!(
+            contribution(Health::Unknown, 0, false),
+            Contribution::Add(0)
+        );
+        assert_eq!(
+            contribution(Health::Unknown, -50, false),
+            Contribution::Add(0)
+        );
+        assert_eq!(
+            contribution(Health::Unknown, 50, false),
+            Contribution::Add(0)
+        );
+    }
+
+    #[test]
+    fn reverse_turns_the_adjustment_around() {
+        // keepalived: a reversed positive weight is subtracted while up...
+        assert_eq!(contribution(Health::Up, 10, true), Contribution::Add(-10));
+        assert_eq!(contribution(Health::Down, 10, true), Contribution::Add(0));
+        // ...a reversed negative weight is added while down...
+        assert_eq!(contribution(Health::Down, -10, true), Contribution::Add(10));
+        assert_eq!(contribution(Health::Up, -10, true), Contribution::Add(0));
+        // ...and weight 0 faults while up.
+        assert_eq!(contribution(Health::Up, 0, true), Contribution::Fault);
+        assert_eq!(contribution(Health::Down, 0, true), Contribution::Add(0));
+        assert_eq!(contribution(Health::Unknown, 0, true), Contribution::Add(0));
+        assert_eq!(
+            contribution(Health::Value(3), 5, true),
+            Contribution::Add(-15)
+        );
+        assert_eq!(contribution(Health::Value(0), 0, true), Contribution::Fault);
+        assert_eq!(
+            contribution(Health::Value(2), 0, true),
+            Contribution::Add(0)
+        );
+        assert_eq!(
+            contribution(Health::Value(-2), 200, true),
+            Contribution::Add(254)
+        );
+    }
+
+    #[test]
+    fn disabled_checks_neither_add_nor_fault() {
+        for w in [-50, 0, 50] {
+            for reverse in [false, true] {
+                assert_eq!(
+                    contribution(Health::Disabled, w, reverse),
+                    Contribution::Add(0)
+                );
+            }
+        }
+        let mut s = CheckState::new(2, 2, true);
+        assert_eq!(
+            s.disable(),
+            Some(Transition {
+                from: Health::Down,
+                to: Health::Disabled
+            })
+        );
+        assert_eq!(s.disable(), None);
+        assert_eq!(s.health(), Health::Disabled);
+        // Enabled again: starts as configured (init_fail: down, needs `rise`).
+        assert_eq!(
+            s.enable(),
+            Some(Transition {
+                from: Health::Disabled,
+                to: Health::Down
+            })
+        );
+        assert_eq!(s.record(Outcome::Success), None);
+        assert!(s.record(Outcome::Success).is_some());
+        let mut s = CheckState::new(1, 1, false);
+        s.disable();
+        assert_eq!(s.enable().map(|t| t.to), Some(Health::Unknown));
+        assert_eq!(s.enable(), None);
     }
 
     #[test]
     fn file_contribution_rules() {
-        assert_eq!(contribution(Health::Value(0), 0), Contribution::Add(0));
-        assert_eq!(contribution(Health::Value(1), 0), Contribution::Fault);
-        assert_eq!(contribution(Health::Value(-1), 0), Contribution::Fault);
-        assert_eq!(contribution(Health::Value(3), 5), Contribution::Add(15));
-        assert_eq!(contribution(Health::Value(3), -5), Contribution::Add(-15));
         assert_eq!(
-            contribution(Health::Value(-253), 1),
+            contribution(Health::Value(0), 0, false),
+            Contribution::Add(0)
+        );
+        assert_eq!(
+            contribution(Health::Value(1), 0, false),
+            Contribution::Fault
+        );
+        assert_eq!(
+            contribution(Health::Value(-1), 0, false),
+            Contribution::Fault
+        );
+        assert_eq!(
+            contribution(Health::Value(3), 5, false),
+            Contribution::Add(15)
+        );
+        assert_eq!(
+            contribution(Health::Value(3), -5, false),
+            Contribution::Add(-15)
+        );
+        assert_eq!(
+            contribution(Health::Value(-253), 1, false),
             Contribution::Add(-253)
         );
-        assert_eq!(contribution(Health::Value(-254), 1), Contribution::Fault);
-        assert_eq!(contribution(Health::Value(2), -127), Contribution::Fault);
         assert_eq!(
-            contribution(Health::Value(1000), 254),
+            contribution(Health::Value(-254), 1, false),
+            Contribution::Fault
+        );
+        assert_eq!(
+            contribution(Health::Value(2), -127, false),
+            Contribution::Fault
+        );
+        assert_eq!(
+            contribution(Health::Value(1000), 254, false),
             Contribution::Add(254)
         );
         assert_eq!(
-            contribution(Health::Value(i64::MIN), 2),
+            contribution(Health::Value(i64::MIN), 2, false),
             Contribution::Fault
         );
     }
@@ -414,7 +567,10 @@ mod tests {
         assert_eq!(
             effective_priority(
                 100,
-                [contribution(Health::Up, 5), contribution(Health::Down, 0)]
+                [
+                    contribution(Health::Up, 5, false),
+                    contribution(Health::Down, 0, false)
+                ]
             ),
             Priority::Fault
         );
@@ -423,7 +579,7 @@ mod tests {
     #[test]
     fn keepalived_example_weight_minus_60() {
         // Master 150 with a failing -60 check falls below a 100 backup.
-        let p = effective_priority(150, [contribution(Health::Down, -60)]);
+        let p = effective_priority(150, [contribution(Health::Down, -60, false)]);
         assert_eq!(p, Priority::Value(90));
     }
 }

@@ -9,7 +9,8 @@ use super::lexer::{self, Loc, Source, Statement, Word};
 use super::validate;
 use super::{
     duration, Check, CheckKind, Config, GarpGroup, InitialState, Instance, Loaded, Notify,
-    ReadOptions, SyncGroup, TrackCheck, TrackInterface, V3Checksum, Vip,
+    NotifyScript, ParamMatch, PeerTtl, ProcessCheck, ProcessMatch, ReadOptions, SyncGroup,
+    TrackCheck, TrackInterface, V3Checksum, Vip,
 };
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -37,11 +38,14 @@ pub fn read_keepalived(
         locations: HashMap::new(),
         errors: Vec::new(),
         warnings: source.warnings.clone(),
+        default_interface: None,
+        without_interface: Vec::new(),
         min_garp: false,
     };
     for statement in &source.statements {
         reader.top_level(statement);
     }
+    reader.default_interfaces();
     reader.apply_min_garp();
     let Reader {
         mut cfg,
@@ -68,9 +72,17 @@ pub fn read_keepalived(
             message: located.message,
         });
     }
+    let locations = locations
+        .into_iter()
+        .filter_map(|(path, loc)| {
+            let file = source.files.get(loc.file)?.clone();
+            Some((path, (file, loc.line)))
+        })
+        .collect();
     Ok(Loaded {
         config: cfg,
         warnings,
+        locations,
     })
 }
 
@@ -78,10 +90,9 @@ pub fn read_keepalived(
 /// authentication. Ignoring.") and in VRRPv3; reading the same file the same way keeps a
 /// mixed keepalived/vipd segment talking.
 fn drop_ignored_passwords(cfg: &mut Config) {
-    let strict = cfg.global.strict;
     let global = cfg.global.clone();
     for inst in &mut cfg.instances {
-        if strict || inst.version(&global) == 3 {
+        if inst.strict(&global) || inst.version(&global) == 3 {
             inst.auth_pass = None;
         }
     }
@@ -127,8 +138,24 @@ struct Reader<'a> {
     locations: HashMap<String, Loc>,
     errors: Vec<ConfigError>,
     warnings: Vec<ConfigWarning>,
+    /// keepalived `default_interface`.
+    default_interface: Option<String>,
+    /// Instances written without `interface` (index, where), given `default_interface`.
+    without_interface: Vec<(usize, Loc)>,
     /// `vrrp_min_garp`: GARP settings not written explicitly become one message, no repeat.
     min_garp: bool,
+}
+
+/// keepalived's boolean words.
+fn bool_word(text: &str) -> Option<bool> {
+    match text.to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" => Some(true),
+        "off" | "false" | "no" => Some(false),
+        // Written in the wild for flags; keepalived ignores the value either way.
+        "1" => Some(true),
+        "0" => Some(false),
+        _ => None,
+    }
 }
 
 fn texts(words: &[Word]) -> Vec<&str> {
@@ -144,6 +171,34 @@ impl Reader<'_> {
     /// values read differently).
     fn warn(&mut self, loc: Loc, message: impl Into<String>) {
         self.warnings.push(self.source.warning(loc, message));
+    }
+
+    /// Instances without `interface` run on `default_interface` (keepalived 2.2.7 refuses
+    /// them, "Unknown interface!").
+    fn default_interfaces(&mut self) {
+        for (index, loc) in std::mem::take(&mut self.without_interface) {
+            let Some(inst) = self.cfg.instances.get_mut(index) else {
+                continue;
+            };
+            let name = inst.name.clone();
+            match &self.default_interface {
+                Some(interface) => {
+                    inst.interface = interface.clone();
+                    let message = format!(
+                        "vrrp_instance `{name}` has no `interface`: vipd runs it on \
+                         default_interface {interface} (keepalived 2.2.7 refuses it)"
+                    );
+                    self.warn(loc, message);
+                }
+                None => self.error(
+                    loc,
+                    format!(
+                        "vrrp_instance `{name}` has no `interface` (and there is no \
+                         default_interface)"
+                    ),
+                ),
+            }
+        }
     }
 
     /// A keyword of `block` the reader has no code for: keepalived keywords are accepted
@@ -212,22 +267,62 @@ impl Reader<'_> {
                 self.error(st.loc, format!("`{}` needs a value", st.keyword()));
                 None
             }
-            _ => {
-                self.error(st.loc, format!("`{}` takes one value", st.keyword()));
-                None
+            [one, extra @ ..] => {
+                // keepalived reads the first word and ignores the rest.
+                let extra: Vec<&str> = extra.iter().map(|w| w.text.as_str()).collect();
+                self.warn(
+                    st.loc,
+                    format!(
+                        "`{}`: `{}` after the value `{}` is ignored, as keepalived ignores it",
+                        st.keyword(),
+                        extra.join(" "),
+                        one.text
+                    ),
+                );
+                Some(one.text.as_str())
             }
         }
     }
 
+    /// A keyword that takes no value. keepalived 2.2.7 ignores anything written after it
+    /// (`nopreempt 1`, `nopreempt 0` and `nopreempt no` all turn preemption off), and so
+    /// does vipd; a value that reads as "off" gets a warning, as the file likely means the
+    /// opposite of what both daemons do.
     fn flag(&mut self, st: &Statement) -> bool {
         if !self.no_block(st) {
             return false;
         }
-        if !st.args().is_empty() {
-            self.error(st.loc, format!("`{}` takes no value", st.keyword()));
-            return false;
+        if let Some(value) = st.args().first() {
+            if bool_word(&value.text) == Some(false) {
+                let keyword = st.keyword();
+                self.warn(
+                    st.loc,
+                    format!(
+                        "`{keyword} {}`: keepalived ignores the value and so does vipd: \
+                         `{keyword}` is in effect",
+                        value.text
+                    ),
+                );
+            }
         }
         true
+    }
+
+    /// A GARP refresh period in seconds. keepalived 2.2.7 stops at such a line without a
+    /// value; vipd reads it as 0 (no refresh, the default) with a warning.
+    fn refresh_seconds(&mut self, st: &Statement) -> Option<u64> {
+        if st.args().is_empty() && st.block.is_none() {
+            self.warn(
+                st.loc,
+                format!(
+                    "`{}` without a value is read as 0 (no refresh); keepalived 2.2.7 refuses \
+                     to start with it",
+                    st.keyword()
+                ),
+            );
+            return Some(0);
+        }
+        self.number(st, 0u64, 86_400)
     }
 
     /// keepalived `KEYWORD [<BOOL>]`: no value means on; on|off|true|false|yes|no.
@@ -372,23 +467,34 @@ impl Reader<'_> {
         }
     }
 
-    /// A notify script: one value; more words would be keepalived's user and group.
-    fn notify_command(&mut self, st: &Statement) -> Option<String> {
+    /// A notify script: `notify_* CMD [USER [GROUP]]` (keepalived: the command is one word,
+    /// quoted when it has arguments; the words after it are the user and group it runs as).
+    fn notify_command(&mut self, st: &Statement) -> Option<NotifyScript> {
         if !self.no_block(st) {
             return None;
         }
-        match st.args() {
-            [one] => Some(one.text.clone()),
+        match texts(st.args()).as_slice() {
             [] => {
                 self.error(st.loc, format!("`{}` needs a command", st.keyword()));
                 None
             }
+            [command] => Some(NotifyScript::from(*command)),
+            [command, user] => Some(NotifyScript {
+                command: command.to_string(),
+                user: Some(user.to_string()),
+                group: None,
+            }),
+            [command, user, group] => Some(NotifyScript {
+                command: command.to_string(),
+                user: Some(user.to_string()),
+                group: Some(group.to_string()),
+            }),
             _ => {
                 self.error(
                     st.loc,
                     format!(
-                        "`{}` with a user or group is not supported (scripts run as \
-                         script_user); quote the command if the words are its arguments",
+                        "`{}` takes a command, optionally a user and a group; quote the \
+                         command if the other words are its arguments",
                         st.keyword()
                     ),
                 );
@@ -428,6 +534,7 @@ impl Reader<'_> {
             }
             "vrrp_script" => self.script(st),
             "vrrp_track_file" | "track_file" => self.track_file(st),
+            "vrrp_track_process" => self.track_process(st),
             "vrrp_instance" => self.instance(st),
             "vrrp_sync_group" => self.sync_group(st),
             "garp_group" => self.garp_group(st),
@@ -475,7 +582,7 @@ impl Reader<'_> {
                 }
             }
             "vrrp_garp_master_refresh" => {
-                if let Some(v) = self.number(st, 0u64, 86_400) {
+                if let Some(v) = self.refresh_seconds(st) {
                     self.cfg.global.garp.master_refresh = (v > 0).then(|| Duration::from_secs(v));
                 }
             }
@@ -558,6 +665,10 @@ impl Reader<'_> {
                     self.cfg.global.strict = true;
                 }
             }
+            // vipd checks the source of unicast adverts by default; the keyword says so.
+            "vrrp_check_unicast_src" => {
+                self.flag(st);
+            }
             "vrrp_skip_check_adv_addr" => {
                 if self.flag(st) {
                     self.cfg.global.skip_check_adv_addr = true;
@@ -576,6 +687,26 @@ impl Reader<'_> {
                     } else if let Some(v) = self.number(st, -1i32, 99) {
                         self.cfg.global.max_auto_priority = Some(v);
                     }
+                }
+            }
+            "default_interface" => {
+                if let Some(v) = self.arg(st) {
+                    self.default_interface = Some(v.to_string());
+                }
+            }
+            // vipd always waits for interfaces that appear later and follows renumbered
+            // ones; keepalived needs this flag for that.
+            "dynamic_interfaces" => {
+                self.no_block(st);
+            }
+            // vipd always checks a file before a reload and keeps the running
+            // configuration when it has errors.
+            "reload_check_config" => {
+                self.no_block(st);
+            }
+            "vrrp_startup_delay" => {
+                if let Some(v) = self.seconds(st) {
+                    self.cfg.global.startup_delay = v;
                 }
             }
             _ => self.other(Block::Global, st),
@@ -625,8 +756,9 @@ impl Reader<'_> {
                     }
                 }
                 "weight" => {
-                    if let Some(w) = self.weight_value(item) {
+                    if let Some((w, reverse)) = self.weight_value(item) {
                         check.weight = w;
+                        check.reverse = reverse;
                     }
                 }
                 "rise" => {
@@ -676,19 +808,155 @@ impl Reader<'_> {
         }
     }
 
-    /// `weight N` in a vrrp_script or track_file block; `reverse` is not supported.
-    fn weight_value(&mut self, st: &Statement) -> Option<i32> {
-        if st.args().len() > 1 {
-            self.error(
-                st.loc,
-                format!(
-                    "unsupported weight option `{}` (vipd supports a plain weight)",
-                    st.args()[1].text
-                ),
-            );
+    /// `weight N [reverse]` in a vrrp_script, vrrp_track_file or vrrp_track_process block.
+    fn weight_value(&mut self, st: &Statement) -> Option<(i32, bool)> {
+        if !self.no_block(st) {
             return None;
         }
-        self.number(st, i32::MIN + 1, i32::MAX)
+        let args = texts(st.args());
+        let (number, reverse) = match args.as_slice() {
+            [n] => (*n, false),
+            [n, "reverse"] => (*n, true),
+            [_, option] => {
+                self.error(
+                    st.loc,
+                    format!("unknown weight option `{option}` (keepalived knows `reverse`)"),
+                );
+                return None;
+            }
+            [] => {
+                self.error(st.loc, "`weight` needs a value");
+                return None;
+            }
+            _ => {
+                self.error(st.loc, "`weight` takes a number and optionally `reverse`");
+                return None;
+            }
+        };
+        match number.parse::<i32>() {
+            Ok(w) => Some((w, reverse)),
+            Err(_) => {
+                self.error(st.loc, format!("`weight`: `{number}` is not a number"));
+                None
+            }
+        }
+    }
+
+    /// keepalived `vrrp_track_process NAME { process ...; param_match; weight; quorum;
+    /// quorum_max; delay; fork_delay; terminate_delay; full_command }`.
+    fn track_process(&mut self, st: &Statement) {
+        let (Some(name), Some(block)) = (self.block_name(st), self.block(st)) else {
+            return;
+        };
+        let index = self.cfg.checks.len();
+        let at = format!("check[{index}]");
+        self.note(at.clone(), st.loc);
+        let mut process: Option<(String, Vec<String>)> = None;
+        let mut param_match = None;
+        let mut full_command = false;
+        let mut spec = ProcessCheck::named("");
+        let mut check = Check::new(&name, CheckKind::Process(spec.clone()));
+        let errors_before = self.errors.len();
+        for item in block {
+            self.note(format!("{at}.{}", item.keyword()), item.loc);
+            match item.keyword() {
+                "process" => {
+                    if !self.no_block(item) {
+                        continue;
+                    }
+                    match texts(item.args()).split_first() {
+                        Some((first, params)) => {
+                            process = Some((
+                                first.to_string(),
+                                params.iter().map(|p| p.to_string()).collect(),
+                            ))
+                        }
+                        None => self.error(item.loc, "`process` needs a process name"),
+                    }
+                }
+                "param_match" => {
+                    if !self.no_block(item) {
+                        continue;
+                    }
+                    param_match = match texts(item.args()).as_slice() {
+                        [] => Some(ParamMatch::Exact),
+                        ["initial"] => Some(ParamMatch::Initial),
+                        ["partial"] => Some(ParamMatch::Partial),
+                        [other, ..] => {
+                            self.error(
+                                item.loc,
+                                format!("`param_match`: `{other}` is not initial or partial"),
+                            );
+                            None
+                        }
+                    };
+                }
+                "full_command" => {
+                    if self.flag(item) {
+                        full_command = true;
+                    }
+                }
+                "weight" => {
+                    if let Some((w, reverse)) = self.weight_value(item) {
+                        check.weight = w;
+                        check.reverse = reverse;
+                    }
+                }
+                "quorum" => {
+                    if let Some(v) = self.number(item, 1u32, 65_535) {
+                        spec.quorum = v;
+                    }
+                }
+                "quorum_max" => {
+                    if let Some(v) = self.number(item, 0u32, 65_535) {
+                        spec.quorum_max = v;
+                        // keepalived: quorum_max 0 means "must not run".
+                        if v == 0 {
+                            spec.quorum = 0;
+                        }
+                    }
+                }
+                "delay" | "fork_delay" | "terminate_delay" => {
+                    let Some(d) = self.seconds(item) else {
+                        continue;
+                    };
+                    if item.keyword() != "terminate_delay" {
+                        spec.fork_delay = d;
+                    }
+                    if item.keyword() != "fork_delay" {
+                        spec.terminate_delay = d;
+                    }
+                }
+                _ => self.other(Block::TrackProcess, item),
+            }
+        }
+        if self.errors.len() > errors_before {
+            return;
+        }
+        let Some((process, params)) = process else {
+            self.error(
+                st.loc,
+                format!("vrrp_track_process `{name}` has no `process`"),
+            );
+            return;
+        };
+        // keepalived: parameters or param_match mean the whole command line is matched.
+        if !params.is_empty() || param_match.is_some() {
+            full_command = true;
+        }
+        spec.process = process;
+        if full_command {
+            spec.match_by = ProcessMatch::Command;
+            spec.param_match = param_match.unwrap_or(if params.is_empty() {
+                ParamMatch::Any
+            } else {
+                ParamMatch::Exact
+            });
+            spec.args = params;
+        }
+        check.kind = CheckKind::Process(spec);
+        self.note(format!("{at}.process"), st.loc);
+        self.cfg.checks.push(check);
     }
 
     fn track_file(&mut self, st: &Statement) {
@@ -716,8 +984,9 @@ impl Reader<'_> {
                     }
                 }
                 "weight" => {
-                    if let Some(w) = self.weight_value(item) {
+                    if let Some((w, reverse)) = self.weight_value(item) {
                         check.weight = w;
+                        check.reverse = reverse;
                     }
                 }
                 _ => self.other(Block::TrackFile, item),
@@ -829,7 +1098,18 @@ impl Reader<'_> {
                     self.unicast_peers(item, &mut inst, &at);
                     "unicast_peers"
                 }
-                "track_script" => {
+                // vipd checks the source of unicast adverts by default; the keyword says so.
+                "check_unicast_src" => {
+                    if self.flag(item) {
+                        inst.check_unicast_src = true;
+                    }
+                    "check_unicast_src"
+                }
+                "unicast_ttl" => {
+                    inst.unicast_ttl = self.number(item, 1u8, 255);
+                    "unicast_ttl"
+                }
+                "track_script" | "track_process" => {
                     let tracks = self.tracks(item, &format!("{at}.track_checks"));
                     inst.track_checks.extend(tracks);
                     "track_checks"
@@ -845,6 +1125,7 @@ impl Reader<'_> {
                         .extend(tracks.into_iter().map(|t| TrackInterface {
                             name: t.check,
                             weight: t.weight.unwrap_or(0),
+                            reverse: t.reverse.unwrap_or(false),
                         }));
                     "track_interfaces"
                 }
@@ -858,8 +1139,7 @@ impl Reader<'_> {
                     "garp.master_repeat"
                 }
                 "garp_master_refresh" => {
-                    inst.garp.master_refresh =
-                        self.number(item, 0u64, 86_400).map(Duration::from_secs);
+                    inst.garp.master_refresh = self.refresh_seconds(item).map(Duration::from_secs);
                     "garp.master_refresh"
                 }
                 "garp_master_refresh_repeat" => {
@@ -911,6 +1191,40 @@ impl Reader<'_> {
                     }
                     "v3_checksum"
                 }
+                "dont_track_primary" => {
+                    if self.flag(item) {
+                        inst.dont_track_primary = true;
+                    }
+                    "dont_track_primary"
+                }
+                // VIPs are ordinary addresses in vipd: traffic to them is accepted.
+                "accept" => {
+                    self.flag(item);
+                    continue;
+                }
+                "no_accept" => {
+                    if self.flag(item) {
+                        self.warn(
+                            loc,
+                            "`no_accept`: vipd adds no firewall rules, so the VIPs accept \
+                             traffic as with `accept` (keepalived would drop it unless the \
+                             priority is 255); filter it with nftables if you rely on that",
+                        );
+                    }
+                    continue;
+                }
+                // vipd never drops an advert for its address list (it only logs it), which
+                // is what skipping the check gives in keepalived.
+                "skip_check_adv_addr" => {
+                    self.switch(item);
+                    continue;
+                }
+                "strict_mode" => {
+                    if let Some(b) = self.switch(item) {
+                        inst.strict = Some(b);
+                    }
+                    "strict"
+                }
                 _ => {
                     self.other(Block::Instance, item);
                     continue;
@@ -922,8 +1236,9 @@ impl Reader<'_> {
             return;
         }
         if !has_interface {
-            self.error(st.loc, format!("vrrp_instance `{name}` has no `interface`"));
-            return;
+            // Decided at the end: `default_interface` may come later in the file.
+            self.without_interface
+                .push((self.cfg.instances.len(), st.loc));
         }
         if !has_vrid {
             self.error(
@@ -966,19 +1281,62 @@ impl Reader<'_> {
         }
     }
 
+    /// One line of `virtual_ipaddress` or `virtual_ipaddress_excluded`, read as keepalived
+    /// reads it; options vipd does not apply are warned about.
+    fn vip(&mut self, item: &Statement) -> Option<Vip> {
+        if item.block.is_some() {
+            self.error(item.loc, "a virtual address takes no { } block");
+            return None;
+        }
+        let (vip, ignored) = match Vip::from_keepalived_words(&texts(&item.words)) {
+            Ok(read) => read,
+            Err(e) => {
+                self.error(item.loc, e);
+                return None;
+            }
+        };
+        for option in ignored {
+            self.warn(
+                item.loc,
+                format!(
+                    "virtual address {}: option `{option}` is not applied by vipd (it adds the \
+                     address with dev, brd, scope and label only; IPv6 ones without duplicate \
+                     address detection)",
+                    vip.address
+                ),
+            );
+        }
+        Some(vip)
+    }
+
     fn vips(&mut self, st: &Statement, inst: &mut Instance, at: &str) {
         let Some(block) = self.block(st) else { return };
         for item in block {
-            if item.block.is_some() {
-                self.error(item.loc, "a virtual address takes no { } block");
+            let Some(vip) = self.vip(item) else {
                 continue;
-            }
-            match Vip::from_words(&texts(&item.words)) {
-                Ok(vip) => {
+            };
+            let family = |a: &IpAddr| if a.is_ipv6() { "IPv6" } else { "IPv4" };
+            match inst.vips.first() {
+                Some(first) if first.address.is_ipv6() != vip.address.is_ipv6() => {
+                    self.warn(
+                        item.loc,
+                        format!(
+                            "{vip} is {} but the instance is {} (its first address): keepalived \
+                             2.2.7 ignores it; vipd adds and removes it with the VIPs without \
+                             listing it in adverts, as virtual_ipaddress_excluded (move it \
+                             there to say so)",
+                            family(&vip.address),
+                            family(&first.address)
+                        ),
+                    );
+                    let index = inst.excluded_vips.len();
+                    self.note(format!("{at}.excluded_vips[{index}]"), item.loc);
+                    inst.excluded_vips.push(vip);
+                }
+                _ => {
                     self.note(format!("{at}.vips[{}]", inst.vips.len()), item.loc);
                     inst.vips.push(vip);
                 }
-                Err(e) => self.error(item.loc, e),
             }
         }
     }
@@ -987,17 +1345,10 @@ impl Reader<'_> {
     fn excluded_vips(&mut self, st: &Statement, inst: &mut Instance, at: &str) {
         let Some(block) = self.block(st) else { return };
         for item in block {
-            if item.block.is_some() {
-                self.error(item.loc, "a virtual address takes no { } block");
-                continue;
-            }
-            match Vip::from_words(&texts(&item.words)) {
-                Ok(vip) => {
-                    let index = inst.excluded_vips.len();
-                    self.note(format!("{at}.excluded_vips[{index}]"), item.loc);
-                    inst.excluded_vips.push(vip);
-                }
-                Err(e) => self.error(item.loc, e),
+            if let Some(vip) = self.vip(item) {
+                let index = inst.excluded_vips.len();
+                self.note(format!("{at}.excluded_vips[{index}]"), item.loc);
+                inst.excluded_vips.push(vip);
             }
         }
     }
@@ -1005,52 +1356,112 @@ impl Reader<'_> {
     fn unicast_peers(&mut self, st: &Statement, inst: &mut Instance, at: &str) {
         let Some(block) = self.block(st) else { return };
         for item in block {
-            for word in &item.words {
-                if matches!(word.text.as_str(), "min_ttl" | "max_ttl") {
-                    self.error(item.loc, format!("unsupported keyword `{}`", word.text));
+            // `ADDRESS [min_ttl N] [max_ttl N]`, as keepalived 2.2.7 reads it.
+            let mut words = item.words.iter();
+            let Some(first) = words.next() else { continue };
+            let Some(address) = self.address(item.loc, &first.text) else {
+                continue;
+            };
+            self.note(
+                format!("{at}.unicast_peers[{}]", inst.unicast_peers.len()),
+                item.loc,
+            );
+            inst.unicast_peers.push(address);
+            let mut range: Option<PeerTtl> = None;
+            while let Some(word) = words.next() {
+                let option = word.text.as_str();
+                if !matches!(option, "min_ttl" | "max_ttl") {
+                    self.error(
+                        item.loc,
+                        format!(
+                            "unicast peer {address}: unknown option `{option}` (min_ttl, max_ttl)"
+                        ),
+                    );
                     break;
                 }
-                if let Some(address) = self.address(item.loc, &word.text) {
-                    self.note(
-                        format!("{at}.unicast_peers[{}]", inst.unicast_peers.len()),
+                let value = words.next().map(|w| w.text.as_str());
+                let Some(ttl) = value.and_then(|v| v.parse::<u8>().ok()) else {
+                    self.error(
                         item.loc,
+                        format!(
+                            "unicast peer {address}: `{option}` needs a TTL 0..=255, not `{}`",
+                            value.unwrap_or("")
+                        ),
                     );
-                    inst.unicast_peers.push(address);
+                    break;
+                };
+                let entry = range.get_or_insert(PeerTtl {
+                    peer: address,
+                    min_ttl: 0,
+                    max_ttl: u8::MAX,
+                });
+                if option == "min_ttl" {
+                    entry.min_ttl = ttl;
+                } else {
+                    entry.max_ttl = ttl;
+                }
+            }
+            if let Some(range) = range {
+                if range.min_ttl > range.max_ttl {
+                    self.error(
+                        item.loc,
+                        format!(
+                            "unicast peer {address}: min_ttl {} is above max_ttl {}",
+                            range.min_ttl, range.max_ttl
+                        ),
+                    );
+                } else {
+                    inst.unicast_peer_ttl.push(range);
                 }
             }
         }
     }
 
-    /// Items of `track_script`/`track_file`/`track_interface`: `NAME [weight N]`.
+    /// Items of `track_script`/`track_process`/`track_file`/`track_interface`:
+    /// `NAME [weight N [reverse|noreverse]]` (`track_interface`: `reverse` only).
     fn tracks(&mut self, st: &Statement, at: &str) -> Vec<TrackCheck> {
         let Some(block) = self.block(st) else {
             return Vec::new();
         };
+        let interface = st.keyword() == "track_interface";
         let mut out = Vec::new();
         for item in block {
+            if item.block.is_some() {
+                self.error(
+                    item.loc,
+                    format!("`{}` items take no {{ }} block", st.keyword()),
+                );
+                continue;
+            }
             let words = texts(&item.words);
-            let weight = match words.as_slice() {
-                [_] => None,
-                [_, "weight", w] => match w.parse::<i32>() {
-                    Ok(w) => Some(w),
+            let (weight, option) = match words.as_slice() {
+                [_] => (None, None),
+                [_, "weight", w, rest @ ..] if rest.len() <= 1 => match w.parse::<i32>() {
+                    Ok(w) => (Some(w), rest.first().copied()),
                     Err(_) => {
                         self.error(item.loc, format!("weight `{w}` is not a number"));
                         continue;
                     }
                 },
-                [_, "weight", _, option, ..] => {
+                _ => {
                     self.error(
                         item.loc,
                         format!(
-                            "unsupported weight option `{option}` (vipd supports a plain weight)"
+                            "`{}` items are written `NAME [weight N [reverse]]`",
+                            st.keyword()
                         ),
                     );
                     continue;
                 }
-                _ => {
+            };
+            let reverse = match option {
+                None => None,
+                Some("reverse") => Some(true),
+                Some("noreverse" | "no_reverse") if !interface => Some(false),
+                Some(other) => {
                     self.error(
                         item.loc,
-                        format!("`{}` items are written `NAME [weight N]`", st.keyword()),
+                        format!("unknown weight option `{other}` (keepalived knows `reverse`)"),
                     );
                     continue;
                 }
@@ -1059,6 +1470,7 @@ impl Reader<'_> {
             out.push(TrackCheck {
                 check: words[0].to_string(),
                 weight,
+                reverse,
             });
         }
         out
@@ -1124,6 +1536,9 @@ impl Reader<'_> {
             name,
             instances: Vec::new(),
             notify: Notify::default(),
+            track_checks: Vec::new(),
+            track_files: Vec::new(),
+            track_interfaces: Vec::new(),
         };
         for item in block {
             if self.notify(item, &mut group.notify, &at) {
@@ -1144,6 +1559,25 @@ impl Reader<'_> {
                             group.instances.push(word.text.clone());
                         }
                     }
+                }
+                // keepalived applies what a group tracks to every member.
+                "track_script" | "track_process" => {
+                    let tracks = self.tracks(item, &format!("{at}.track_checks"));
+                    group.track_checks.extend(tracks);
+                }
+                "track_file" => {
+                    let tracks = self.tracks(item, &format!("{at}.track_files"));
+                    group.track_files.extend(tracks);
+                }
+                "track_interface" => {
+                    let tracks = self.tracks(item, &format!("{at}.track_interfaces"));
+                    group
+                        .track_interfaces
+                        .extend(tracks.into_iter().map(|t| TrackInterface {
+                            name: t.check,
+                            weight: t.weight.unwrap_or(0),
+                            reverse: t.reverse.unwrap_or(false),
+                        }));
                 }
                 _ => self.other(Block::SyncGroup, item),
             }
@@ -1168,6 +1602,89 @@ mod tests {
         assert_eq!(cfg.instances[0].auth_pass.as_deref(), Some("secret"));
     }
 
+    #[test]
+    fn unicast_source_check_and_ttl_keywords() {
+        let text = "global_defs {\n vrrp_check_unicast_src\n}\nvrrp_instance VI_1 {\n \
+                    interface eth0\n virtual_router_id 51\n unicast_src_ip 192.0.2.1\n \
+                    unicast_peer {\n 192.0.2.2\n }\n check_unicast_src\n unicast_ttl 64\n \
+                    virtual_ipaddress {\n 192.0.2.10\n }\n}\n";
+        let cfg = parse_keepalived(text, Path::new("unicast.conf")).unwrap();
+        let inst = &cfg.instances[0];
+        assert!(inst.check_unicast_src);
+        assert_eq!(inst.unicast_ttl, Some(64));
+        // Without the keywords: the check is still on, the TTL is the default 255.
+        let plain = text
+            .replace(" vrrp_check_unicast_src\n", "")
+            .replace(" check_unicast_src\n", "")
+            .replace(" unicast_ttl 64\n", "");
+        let cfg = parse_keepalived(&plain, Path::new("plain.conf")).unwrap();
+        assert!(cfg.instances[0].check_unicast_src);
+        assert_eq!(cfg.instances[0].unicast_ttl, None);
+        // The native form carries them, and can turn the check off.
+        let native = crate::config::to_toml(&parse_keepalived(text, Path::new("u.conf")).unwrap());
+        assert!(native.contains("unicast_ttl = 64"), "{native}");
+        let off = native.replace(
+            "unicast_ttl = 64",
+            "unicast_ttl = 64\ncheck_unicast_src = false",
+        );
+        let cfg = crate::config::parse_native(&off, Path::new("u.toml")).unwrap();
+        assert!(!cfg.instances[0].check_unicast_src);
+        assert!(crate::config::to_toml(&cfg).contains("check_unicast_src = false"));
+        for bad in ["unicast_ttl 0", "unicast_ttl 256", "unicast_ttl many"] {
+            let text = text.replace("unicast_ttl 64", bad);
+            let err = parse_keepalived(&text, Path::new("bad.conf")).unwrap_err();
+            assert!(err.to_string().contains("bad.conf:"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn unicast_peers_take_keepalived_ttl_ranges() {
+        let text = |peers: &str| {
+            format!(
+                "vrrp_instance VI_1 {{\n interface eth0\n virtual_router_id 51\n \
+                 unicast_src_ip 192.0.2.1\n unicast_peer {{\n{peers}\n }}\n \
+                 virtual_ipaddress {{\n 192.0.2.10\n }}\n}}\n"
+            )
+        };
+        let cfg = parse_keepalived(
+            &text(" 192.0.2.2 min_ttl 250 max_ttl 255\n 192.0.2.3 max_ttl 64\n 192.0.2.4"),
+            Path::new("ttl.conf"),
+        )
+        .unwrap();
+        let inst = &cfg.instances[0];
+        assert_eq!(inst.unicast_peers.len(), 3);
+        assert_eq!(
+            inst.peer_ttl("192.0.2.2".parse().unwrap()),
+            Some((250, 255))
+        );
+        assert_eq!(inst.peer_ttl("192.0.2.3".parse().unwrap()), Some((0, 64)));
+        assert_eq!(inst.peer_ttl("192.0.2.4".parse().unwrap()), None);
+        let native = crate::config::to_toml(&cfg);
+        let back = crate::config::parse_native(&native, Path::new("ttl.toml")).unwrap();
+        assert_eq!(back, cfg, "{native}");
+        for (bad, says) in [
+            (" 192.0.2.2 min_ttl 300", "needs a TTL"),
+            (" 192.0.2.2 min_ttl", "needs a TTL"),
+            (" 192.0.2.2 min_ttl 10 max_ttl 5", "above max_ttl"),
+            (" 192.0.2.2 ttl 5", "unknown option `ttl`"),
+        ] {
+            let err = parse_keepalived(&text(bad), Path::new("bad.conf")).unwrap_err();
+            let err = err.to_string();
+            assert!(
+                err.contains("bad.conf:6:") && err.contains(says),
+                "{bad}: {err}"
+            );
+        }
+        // The native form checks the same.
+        let stray = native.replace("peer = \"192.0.2.3\"", "peer = \"192.0.2.9\"");
+        let err = crate::config::parse_native(&stray, Path::new("s.toml")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("not one of the instance's unicast_peers"),
+            "{err}"
+        );
+    }
+
     fn one_instance(global: &str, instance: &str) -> Config {
         let text = format!(
             "global_defs {{\n{global}\n}}\nvrrp_instance VI_1 {{\n interface eth0\n \
@@ -1185,6 +1702,100 @@ mod tests {
             Ok(_) => panic!("accepted:\n{text}"),
             Err(e) => e.to_string(),
         }
+    }
+
+    /// The configuration and its warnings, one per line.
+    fn with_warnings(text: &str) -> (Config, Vec<String>) {
+        let options = ReadOptions {
+            config_id: "lb1".to_string(),
+        };
+        let loaded =
+            read_keepalived(text, Path::new("k.conf"), &options).unwrap_or_else(|e| panic!("{e}"));
+        let warnings = loaded.warnings.iter().map(|w| w.to_string()).collect();
+        (loaded.config, warnings)
+    }
+
+    #[test]
+    fn flags_ignore_their_value_like_keepalived_and_warn_when_it_reads_off() {
+        let text = "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n nopreempt 0\n dont_track_primary yes\n virtual_ipaddress {\n 192.0.2.10\n }\n}\n";
+        let (cfg, warnings) = with_warnings(text);
+        assert!(
+            !cfg.instances[0].preempt,
+            "nopreempt 0 still turns preemption off"
+        );
+        assert!(cfg.instances[0].dont_track_primary);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with("k.conf:4: warning: `nopreempt 0`: keepalived ignores"),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn values_take_the_first_word_and_warn_about_the_rest() {
+        let (cfg, warnings) = with_warnings(
+            "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 5\"1\"\n priority 1 5 0\n virtual_ipaddress {\n 192.0.2.10\n }\n}\n",
+        );
+        assert_eq!((cfg.instances[0].vrid, cfg.instances[0].priority), (5, 1));
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+    }
+
+    #[test]
+    fn refresh_without_a_value_is_no_refresh_with_a_warning() {
+        let (cfg, warnings) = with_warnings(
+            "global_defs {\n vrrp_garp_master_refresh\n}\nvrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n garp_master_refresh\n virtual_ipaddress {\n 192.0.2.10\n }\n}\n",
+        );
+        assert_eq!(cfg.global.garp.master_refresh, None);
+        assert_eq!(cfg.instances[0].garp.master_refresh, Some(Duration::ZERO));
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(
+            warnings[0].contains("keepalived 2.2.7 refuses"),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn startup_delay_strict_mode_and_default_interface() {
+        let (cfg, warnings) = with_warnings(
+            "vrrp_instance VI_1 {\n virtual_router_id 51\n strict_mode off\n virtual_ipaddress {\n 192.0.2.10\n }\n}\nglobal_defs {\n vrrp_startup_delay 2.5\n default_interface eth1\n vrrp_strict\n}\n",
+        );
+        assert_eq!(cfg.global.startup_delay, Duration::from_millis(2500));
+        assert_eq!(cfg.instances[0].interface, "eth1");
+        assert_eq!(cfg.instances[0].strict, Some(false));
+        assert!(!cfg.instances[0].strict(&cfg.global));
+        assert!(
+            warnings.iter().any(
+                |w| w.starts_with("k.conf:1: warning: vrrp_instance `VI_1` has no `interface`")
+            ),
+            "{warnings:?}"
+        );
+        let e = parse_keepalived(
+            "vrrp_instance VI_1 {\n virtual_router_id 51\n}\n",
+            Path::new("k.conf"),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("k.conf:1: vrrp_instance `VI_1` has no `interface`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_address_of_the_other_family_becomes_an_excluded_one() {
+        let (cfg, warnings) = with_warnings(
+            "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n virtual_ipaddress {\n 192.0.2.10/24\n 2001:db8::10/64\n 192.0.2.11/24\n }\n}\n",
+        );
+        let inst = &cfg.instances[0];
+        let vips: Vec<String> = inst.vips.iter().map(|v| v.to_string()).collect();
+        assert_eq!(vips, ["192.0.2.10/24", "192.0.2.11/24"]);
+        assert_eq!(inst.excluded_vips[0].to_string(), "2001:db8::10/64");
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.starts_with("k.conf:6: warning: 2001:db8::10/64 is IPv6")),
+            "{warnings:?}"
+        );
     }
 
     #[test]

@@ -28,6 +28,7 @@ pub enum Block {
     Script,
     TrackFile,
     Authentication,
+    TrackProcess,
 }
 
 const EMAIL: Class = Class::Ignored(
@@ -78,14 +79,6 @@ const STATIC_CONFIG: Class = Class::Refused(
     "vipd does not configure static addresses, routes or rules (they are not VRRP's job); \
      configure them with systemd-networkd, NetworkManager or `ip`, and remove this block",
 );
-const NOT_YET_TRACK: Class = Class::Refused(
-    "not supported by this vipd yet (vipd would not react to what it tracks); remove it or \
-     keep keepalived for now",
-);
-const NOT_YET_UNICAST: Class = Class::Refused(
-    "not supported by this vipd yet (it changes which adverts are accepted); remove it or \
-     keep keepalived for now",
-);
 
 /// What vipd does with `keyword` in `block`, for keywords the reader has no code for;
 /// `None` for words keepalived 2.2.7 does not know either ("Unknown keyword").
@@ -102,7 +95,7 @@ pub fn classify(block: Block, keyword: &str) -> Option<Class> {
             )),
             _ => None,
         },
-        Block::Script | Block::Authentication => None,
+        Block::Script | Block::Authentication | Block::TrackProcess => None,
     }
 }
 
@@ -137,7 +130,6 @@ fn top_level(keyword: &str) -> Option<Class> {
             "track groups only apply to static addresses, routes and rules, which vipd does not \
              configure",
         ),
-        "vrrp_track_process" => NOT_YET_TRACK,
         _ => return None,
     })
 }
@@ -248,7 +240,10 @@ fn global(keyword: &str) -> Option<Class> {
             "vipd runs no start-up or shutdown script; use ExecStartPre= / ExecStopPost= in a \
              vipd.service drop-in",
         ),
-        "vrrp_check_unicast_src" => NOT_YET_UNICAST,
+        "vrrp_delay_after_boot" => Class::Ignored(
+            "not a keepalived 2.2.7 keyword (2.2.7 logs \"Unknown keyword\"; newer keepalived \
+             has it): vipd does not apply it; use vrrp_startup_delay",
+        ),
         _ => return None,
     })
 }
@@ -311,8 +306,6 @@ fn instance(keyword: &str) -> Option<Class> {
         "notify_deleted" | "notify_master_rx_lower_pri" => Class::Ignored(
             "vipd does not run this notify script; the other notify scripts run as usual",
         ),
-        "check_unicast_src" | "unicast_ttl" => NOT_YET_UNICAST,
-        "track_process" => NOT_YET_TRACK,
         _ => return None,
     })
 }
@@ -329,7 +322,6 @@ fn sync_group(keyword: &str) -> Option<Class> {
             "vipd has no BFD: this tracking has no effect (the group does not go to FAULT or \
              change priority when the BFD session goes down)",
         ),
-        "track_script" | "track_interface" | "track_file" | "track_process" => NOT_YET_TRACK,
         _ => return None,
     })
 }
@@ -344,6 +336,7 @@ pub fn implemented(block: Block) -> &'static [&'static str] {
             "vrrp_sync_group",
             "vrrp_track_file",
             "track_file",
+            "vrrp_track_process",
             "garp_group",
         ],
         Block::Global => &[
@@ -356,8 +349,8 @@ pub fn implemented(block: Block) -> &'static [&'static str] {
             "vrrp_garp_interval",
             "vrrp_gna_interval",
             "vrrp_min_garp",
-            "vrrp_garp_lower_prio_repeat",
             "vrrp_garp_lower_prio_delay",
+            "vrrp_garp_lower_prio_repeat",
             "vrrp_lower_prio_no_advert",
             "vrrp_higher_prio_send_advert",
             "vrrp_mcast_group4",
@@ -367,6 +360,7 @@ pub fn implemented(block: Block) -> &'static [&'static str] {
             "enable_script_security",
             "vrrp_strict",
             "vrrp_skip_check_adv_addr",
+            "vrrp_check_unicast_src",
             "max_auto_priority",
             "default_interface",
             "dynamic_interfaces",
@@ -388,9 +382,12 @@ pub fn implemented(block: Block) -> &'static [&'static str] {
             "unicast_src_ip",
             "mcast_src_ip",
             "unicast_peer",
+            "check_unicast_src",
+            "unicast_ttl",
             "track_script",
             "track_file",
             "track_interface",
+            "track_process",
             "notify_master",
             "notify_backup",
             "notify_fault",
@@ -400,12 +397,12 @@ pub fn implemented(block: Block) -> &'static [&'static str] {
             "garp_master_repeat",
             "garp_master_refresh",
             "garp_master_refresh_repeat",
-            "garp_lower_prio_repeat",
-            "garp_lower_prio_delay",
-            "lower_prio_no_advert",
-            "higher_prio_send_advert",
             "virtual_ipaddress_excluded",
             "mcast_dst_ip",
+            "garp_lower_prio_delay",
+            "garp_lower_prio_repeat",
+            "lower_prio_no_advert",
+            "higher_prio_send_advert",
             "down_timer_adverts",
             "unicast_fault_no_peer",
             "dont_track_primary",
@@ -421,6 +418,10 @@ pub fn implemented(block: Block) -> &'static [&'static str] {
             "notify_fault",
             "notify_stop",
             "notify",
+            "track_script",
+            "track_interface",
+            "track_file",
+            "track_process",
         ],
         Block::Script => &[
             "script",
@@ -433,6 +434,17 @@ pub fn implemented(block: Block) -> &'static [&'static str] {
             "init_fail",
         ],
         Block::TrackFile => &["file", "weight"],
+        Block::TrackProcess => &[
+            "process",
+            "param_match",
+            "weight",
+            "quorum",
+            "quorum_max",
+            "delay",
+            "fork_delay",
+            "terminate_delay",
+            "full_command",
+        ],
         Block::Authentication => &["auth_type", "auth_pass"],
     }
 }

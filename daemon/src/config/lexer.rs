@@ -431,47 +431,48 @@ fn decomment(line: &str) -> &str {
     line
 }
 
-/// Splits a line into words and braces as keepalived does: whitespace separates words,
-/// `{` and `}` are tokens of their own even inside a word, and `"..."` or `'...'` parts
-/// join the word they touch (`ab"c d"e` is one word `abc de`). `!` or `#` outside quotes
-/// ends the line (they can come from `${_HASH}`/`${_BANG}`, which keepalived 2.2.7 also
-/// reads as comments).
+/// Splits a line into words and braces as keepalived 2.2.7 does: whitespace separates
+/// words, `{` and `}` are tokens of their own even inside a word, and a `"..."` or `'...'`
+/// string is a word of its own, also when it touches other text (`5"1"` is the two words
+/// `5` and `1`, whatever keepalived.conf(5) says). `!` or `#` outside quotes ends the line
+/// (they can come from `${_HASH}`/`${_BANG}`, which keepalived 2.2.7 also reads as
+/// comments).
 fn tokenize(line: &str) -> Result<Vec<Token>, String> {
     let mut tokens = Vec::new();
-    let mut word: Option<Word> = None;
+    let mut word = String::new();
     let mut chars = line.chars();
+    let end_word = |word: &mut String, tokens: &mut Vec<Token>| {
+        if !word.is_empty() {
+            tokens.push(Token::Word(Word {
+                text: std::mem::take(word),
+                quoted: false,
+            }));
+        }
+    };
     while let Some(c) = chars.next() {
         match c {
-            c if c.is_whitespace() => tokens.extend(word.take().map(Token::Word)),
+            c if c.is_whitespace() => end_word(&mut word, &mut tokens),
             '{' | '}' => {
-                tokens.extend(word.take().map(Token::Word));
+                end_word(&mut word, &mut tokens);
                 tokens.push(if c == '{' { Token::Open } else { Token::Close });
             }
             '!' | '#' => break,
             '"' | '\'' => {
-                let current = word.get_or_insert_with(|| Word {
-                    text: String::new(),
-                    quoted: false,
-                });
-                current.quoted = true;
+                end_word(&mut word, &mut tokens);
+                let mut text = String::new();
                 loop {
                     match chars.next() {
                         Some(q) if q == c => break,
-                        Some(other) => current.text.push(other),
+                        Some(other) => text.push(other),
                         None => return Err(format!("unterminated {c} quote")),
                     }
                 }
+                tokens.push(Token::Word(Word { text, quoted: true }));
             }
-            c => word
-                .get_or_insert_with(|| Word {
-                    text: String::new(),
-                    quoted: false,
-                })
-                .text
-                .push(c),
+            c => word.push(c),
         }
     }
-    tokens.extend(word.take().map(Token::Word));
+    end_word(&mut word, &mut tokens);
     Ok(tokens)
 }
 
@@ -689,16 +690,16 @@ mod tests {
     }
 
     #[test]
-    fn comments_start_anywhere_outside_quotes_and_quotes_join_words() {
+    fn comments_start_anywhere_outside_quotes_and_quotes_make_words_of_their_own() {
         let s = show(&tree(
-            "a 100#x\nb 'x # y'!z\nc ab\"c d\"e\nd VI_1{ 192.0.2.1}\n",
+            "a 100#x\nb 'x # y'!z\nc 5\"1\"0\nd VI_1{ 192.0.2.1}\n",
         ));
         assert_eq!(
             s,
             [
                 "1: a 100",
                 "2: b x # y",
-                "3: c abc de",
+                "3: c 5 1 0",
                 "4: d VI_1 { 4: 192.0.2.1 }"
             ]
         );

@@ -18,7 +18,7 @@ pub mod words;
 
 pub use error::{ConfigError, ConfigErrors, ConfigWarning};
 pub use keepalived::{parse_keepalived, read_keepalived};
-pub use native::{parse_native, read_native, to_toml};
+pub use native::{parse_native, read_native, to_toml, translate_check, translate_checks};
 pub use url::{HttpUrl, Scheme};
 pub use validate::warnings;
 pub use vip::{Scope, Vip};
@@ -98,6 +98,13 @@ pub struct Global {
     pub skip_check_adv_addr: bool,
     /// keepalived `max_auto_priority`; accepted, no effect in vipd.
     pub max_auto_priority: Option<i32>,
+    /// Instances start this long after vipd (keepalived `vrrp_startup_delay`): for links
+    /// that pass traffic at boot, stop, and come back. A reload does not delay again.
+    #[serde(
+        with = "duration::serde_text",
+        skip_serializing_if = "Duration::is_zero"
+    )]
+    pub startup_delay: Duration,
     /// Group IPv4 adverts go to and are received on (keepalived `vrrp_mcast_group4`);
     /// `None` = 224.0.0.18. See [`Global::group4`].
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -146,6 +153,7 @@ impl Default for Global {
             strict: false,
             skip_check_adv_addr: false,
             max_auto_priority: None,
+            startup_delay: Duration::ZERO,
             mcast_group4: None,
             mcast_group6: None,
             lower_prio_no_advert: false,
@@ -316,6 +324,19 @@ pub struct Instance {
     /// Send adverts to these addresses instead of the multicast group.
     #[serde(default)]
     pub unicast_peers: Vec<IpAddr>,
+    /// Accept unicast adverts only from `unicast_peers` (keepalived `check_unicast_src`,
+    /// which vipd does by default).
+    #[serde(default = "default_true")]
+    pub check_unicast_src: bool,
+    /// TTL / hop limit of the unicast adverts sent (keepalived `unicast_ttl`, default 255).
+    /// Below 255 it declares peers behind routers: received unicast adverts are then
+    /// accepted whatever their TTL (still only from the peers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unicast_ttl: Option<u8>,
+    /// TTL / hop limit ranges the adverts of some peers must arrive with, instead of the
+    /// rule above (keepalived `unicast_peer { ADDRESS min_ttl N max_ttl M }`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unicast_peer_ttl: Vec<PeerTtl>,
     /// With no `unicast_peers`, stay in FAULT instead of falling back to multicast (keepalived
     /// `unicast_fault_no_peer`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -342,6 +363,13 @@ pub struct Instance {
     /// Overrides [`Global::v3_checksum`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub v3_checksum: Option<V3Checksum>,
+    /// The instance ignores its own interface's link state (keepalived
+    /// `dont_track_primary`): a link going down does not put it in FAULT.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dont_track_primary: bool,
+    /// Overrides [`Global::strict`] for this instance (keepalived `strict_mode`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strict: Option<bool>,
     /// Overrides [`Global::lower_prio_no_advert`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lower_prio_no_advert: Option<bool>,
@@ -380,6 +408,9 @@ impl Instance {
             excluded_vips: Vec::new(),
             source_address: None,
             unicast_peers: Vec::new(),
+            check_unicast_src: true,
+            unicast_ttl: None,
+            unicast_peer_ttl: Vec::new(),
             unicast_fault_no_peer: false,
             mcast_group: None,
             down_timer_adverts: None,
@@ -389,9 +420,16 @@ impl Instance {
             notify: Notify::default(),
             garp: GarpOverride::default(),
             v3_checksum: None,
+            dont_track_primary: false,
+            strict: None,
             lower_prio_no_advert: None,
             higher_prio_send_advert: None,
         }
+    }
+
+    /// Strict RFC mode for this instance: its own `strict`, else [`Global::strict`].
+    pub fn strict(&self, global: &Global) -> bool {
+        self.strict.unwrap_or(global.strict)
     }
 
     /// True when the instance carries IPv6 (judged by its VIPs, else its peers/source).
@@ -504,6 +542,45 @@ pub struct TrackCheck {
     /// Overrides the check's weight for this instance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight: Option<i32>,
+    /// Overrides the check's `reverse` for this instance (keepalived `reverse`/`noreverse`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reverse: Option<bool>,
+}
+
+impl TrackCheck {
+    pub fn new(check: &str) -> TrackCheck {
+        TrackCheck {
+            check: check.to_string(),
+            weight: None,
+            reverse: None,
+        }
+    }
+}
+
+/// The TTL / hop limits a unicast peer's adverts may arrive with (keepalived `min_ttl` /
+/// `max_ttl` after the peer's address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerTtl {
+    pub peer: IpAddr,
+    #[serde(default)]
+    pub min_ttl: u8,
+    #[serde(default = "max_ttl")]
+    pub max_ttl: u8,
+}
+
+fn max_ttl() -> u8 {
+    u8::MAX
+}
+
+impl Instance {
+    /// The TTL range configured for adverts from `peer`, if any.
+    pub fn peer_ttl(&self, peer: IpAddr) -> Option<(u8, u8)> {
+        self.unicast_peer_ttl
+            .iter()
+            .find(|p| p.peer == peer)
+            .map(|p| (p.min_ttl, p.max_ttl))
+    }
 }
 
 /// An interface whose link state this instance follows.
@@ -514,6 +591,13 @@ pub struct TrackInterface {
     /// 0 (default): link down puts the instance in FAULT. Otherwise keepalived weight rules.
     #[serde(default)]
     pub weight: i32,
+    /// keepalived `reverse`: the adjustment goes the other way (weight 0: FAULT while up).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub reverse: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// Commands run on state changes. `any` (keepalived `notify`) gets four extra
@@ -522,20 +606,59 @@ pub struct TrackInterface {
 #[serde(deny_unknown_fields, default)]
 pub struct Notify {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub master: Option<String>,
+    pub master: Option<NotifyScript>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub backup: Option<String>,
+    pub backup: Option<NotifyScript>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub fault: Option<String>,
+    pub fault: Option<NotifyScript>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub stop: Option<String>,
+    pub stop: Option<NotifyScript>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub any: Option<String>,
+    pub any: Option<NotifyScript>,
 }
 
 impl Notify {
     pub fn is_empty(&self) -> bool {
         *self == Notify::default()
+    }
+}
+
+/// A notification command, optionally with its own user and group (keepalived
+/// `notify_master CMD USER [GROUP]`); otherwise `script_user`/`script_group` apply. Written
+/// in TOML as the command string, or as `{ command = "...", user = "...", group = "..." }`.
+/// Dereferences to the command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "native::NotifyScriptForm", into = "native::NotifyScriptForm")]
+pub struct NotifyScript {
+    pub command: String,
+    pub user: Option<String>,
+    pub group: Option<String>,
+}
+
+impl From<&str> for NotifyScript {
+    fn from(command: &str) -> Self {
+        NotifyScript {
+            command: command.to_string(),
+            user: None,
+            group: None,
+        }
+    }
+}
+
+impl From<String> for NotifyScript {
+    fn from(command: String) -> Self {
+        NotifyScript {
+            command,
+            user: None,
+            group: None,
+        }
+    }
+}
+
+impl std::ops::Deref for NotifyScript {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.command
     }
 }
 
@@ -558,6 +681,8 @@ pub struct Check {
     pub weight: i32,
     /// Start in the failed state.
     pub init_fail: bool,
+    /// keepalived `weight N reverse`: instances tracking it adjust the other way by default.
+    pub reverse: bool,
 }
 
 impl Check {
@@ -572,6 +697,7 @@ impl Check {
             fall: 1,
             weight: 0,
             init_fail: false,
+            reverse: false,
         }
     }
 
@@ -605,6 +731,78 @@ pub enum CheckKind {
     File { path: PathBuf },
     /// OK while the interface is up.
     Interface { name: String },
+    /// OK while the number of matching processes is within the quorum (keepalived
+    /// `vrrp_track_process`).
+    Process(ProcessCheck),
+}
+
+/// Which processes a process check counts, and how many it wants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessCheck {
+    /// The process name, or argv[0] with `match_by = Command`.
+    pub process: String,
+    pub match_by: ProcessMatch,
+    /// `Command` only: the parameters to match.
+    pub args: Vec<String>,
+    /// `Command` only.
+    pub param_match: ParamMatch,
+    /// Fewest matching processes that are OK (keepalived `quorum`, default 1).
+    pub quorum: u32,
+    /// Most matching processes that are OK (keepalived `quorum_max`; `u32::MAX`: no limit).
+    pub quorum_max: u32,
+    /// How long a gained (by a new process) or lost quorum must hold before it counts.
+    pub fork_delay: Duration,
+    /// How long a lost (by a process exiting) or regained quorum must hold before it counts.
+    pub terminate_delay: Duration,
+}
+
+impl ProcessCheck {
+    /// At least one process with this name.
+    pub fn named(process: &str) -> ProcessCheck {
+        ProcessCheck {
+            process: process.to_string(),
+            match_by: ProcessMatch::Name,
+            args: Vec::new(),
+            param_match: ParamMatch::Any,
+            quorum: 1,
+            quorum_max: u32::MAX,
+            fork_delay: Duration::ZERO,
+            terminate_delay: Duration::ZERO,
+        }
+    }
+}
+
+/// How a process check compares processes with `process`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProcessMatch {
+    /// The process name (`comm`, at most 15 bytes) equals it (keepalived's default,
+    /// `killall -0`, `pgrep -x`).
+    #[default]
+    Name,
+    /// The process name contains it (`pgrep NAME`).
+    NameContains,
+    /// `pidof NAME`: argv[0] or its base name equals it.
+    Pidof,
+    /// `pidof -x NAME`: also the script an interpreter runs.
+    PidofScripts,
+    /// argv[0] equals it and the parameters match (keepalived `full_command`).
+    Command,
+}
+
+/// keepalived `param_match` for `match_by = Command`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum ParamMatch {
+    /// Any parameters.
+    #[default]
+    Any,
+    /// Exactly `args`.
+    Exact,
+    /// `args` first, more may follow.
+    Partial,
+    /// Like `Partial`; the last of `args` may be a prefix.
+    Initial,
 }
 
 impl CheckKind {
@@ -629,6 +827,7 @@ impl CheckKind {
             CheckKind::Http { .. } => "http",
             CheckKind::File { .. } => "file",
             CheckKind::Interface { .. } => "interface",
+            CheckKind::Process(_) => "process",
         }
     }
 }
@@ -641,6 +840,15 @@ pub struct SyncGroup {
     pub instances: Vec<String>,
     #[serde(default, skip_serializing_if = "Notify::is_empty")]
     pub notify: Notify,
+    /// Checks every member tracks (keepalived `track_script`/`track_process` in the group).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub track_checks: Vec<TrackCheck>,
+    /// File checks every member tracks (keepalived `track_file` in the group).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub track_files: Vec<TrackCheck>,
+    /// Interfaces every member tracks (keepalived `track_interface` in the group).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub track_interfaces: Vec<TrackInterface>,
 }
 
 /// True when `path` names a native file (`*.toml`); anything else is read as keepalived.conf.
@@ -655,6 +863,26 @@ pub struct Loaded {
     pub config: Config,
     /// In file order for keepalived.conf (parse-time ones first), then semantic ones.
     pub warnings: Vec<ConfigWarning>,
+    /// Where items were written (keepalived.conf): field path as in validation problems
+    /// (`check[2]`, `instance[0].notify.master`) -> file and line.
+    pub locations: std::collections::BTreeMap<String, (PathBuf, usize)>,
+}
+
+impl Loaded {
+    /// A warning about the item at `path`, pinned to the line of it (or of the nearest
+    /// enclosing item) when known, else to `file`.
+    pub fn warning_at(&self, file: &Path, path: &str, message: impl Into<String>) -> ConfigWarning {
+        let mut at = path;
+        loop {
+            if let Some((f, line)) = self.locations.get(at) {
+                return ConfigWarning::at_line(f, *line, message);
+            }
+            match at.rfind(['.', '[']) {
+                Some(cut) => at = &at[..cut],
+                None => return ConfigWarning::in_file(file, message),
+            }
+        }
+    }
 }
 
 /// How to read a keepalived.conf beyond its text.

@@ -2,7 +2,10 @@
 //! writing ([`to_toml`], the output of `vipd import-keepalived`).
 
 use super::error::{ConfigError, ConfigErrors, ConfigWarning};
-use super::{duration, validate, Check, CheckKind, Config, HttpUrl, Instance, Loaded, Notify};
+use super::{
+    duration, validate, Check, CheckKind, Config, HttpUrl, Instance, Loaded, Notify, NotifyScript,
+    ParamMatch, ProcessCheck, ProcessMatch,
+};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -40,7 +43,11 @@ pub fn read_native(text: &str, path: &Path) -> Result<Loaded, ConfigErrors> {
             }
         })
         .collect();
-    Ok(Loaded { config, warnings })
+    Ok(Loaded {
+        config,
+        warnings,
+        locations: Default::default(),
+    })
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -71,7 +78,7 @@ pub struct CheckTable {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     url: Option<HttpUrl>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    expected_status: Option<Vec<u16>>,
+    expected_status: Option<Vec<StatusItem>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     insecure_skip_verify: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -80,6 +87,30 @@ pub struct CheckTable {
     path: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     interface: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    process: Option<String>,
+    #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
+    match_by: Option<ProcessMatch>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    args: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    param_match: Option<ParamMatch>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    quorum: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    quorum_max: Option<u32>,
+    #[serde(
+        default,
+        with = "duration::serde_text_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    fork_delay: Option<Duration>,
+    #[serde(
+        default,
+        with = "duration::serde_text_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    terminate_delay: Option<Duration>,
     #[serde(default = "one_second", with = "duration::serde_text")]
     interval: Duration,
     #[serde(
@@ -96,6 +127,117 @@ pub struct CheckTable {
     weight: i32,
     #[serde(default)]
     init_fail: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    reverse: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// One entry of `expected_status`: a code, or an inclusive range written `"200-399"`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+enum StatusItem {
+    Code(u16),
+    Range(String),
+}
+
+fn expand_statuses(items: Vec<StatusItem>) -> Result<Vec<u16>, String> {
+    let mut out = Vec::new();
+    for item in items {
+        match item {
+            StatusItem::Code(c) => out.push(c),
+            StatusItem::Range(text) => {
+                let bad = || {
+                    format!("expected_status `{text}` is not a code or a range like \"200-399\"")
+                };
+                let (a, b) = text.split_once('-').ok_or_else(bad)?;
+                let a: u16 = a.trim().parse().map_err(|_| bad())?;
+                let b: u16 = b.trim().parse().map_err(|_| bad())?;
+                if a > b || b > 999 {
+                    return Err(bad());
+                }
+                out.extend(a..=b);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Codes as written back: runs of three or more consecutive codes become ranges.
+fn compress_statuses(codes: &[u16]) -> Vec<StatusItem> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < codes.len() {
+        let mut j = i;
+        while j + 1 < codes.len() && codes[j + 1] == codes[j].wrapping_add(1) {
+            j += 1;
+        }
+        if j - i >= 2 {
+            out.push(StatusItem::Range(format!("{}-{}", codes[i], codes[j])));
+        } else {
+            out.extend(codes[i..=j].iter().map(|c| StatusItem::Code(*c)));
+        }
+        i = j + 1;
+    }
+    out
+}
+
+fn status_list(codes: &[u16]) -> String {
+    let items: Vec<String> = compress_statuses(codes)
+        .into_iter()
+        .map(|item| match item {
+            StatusItem::Code(c) => c.to_string(),
+            StatusItem::Range(r) => quote(&r),
+        })
+        .collect();
+    format!("[{}]", items.join(", "))
+}
+
+/// How a notification script is written: the command alone, or with its user and group.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum NotifyScriptForm {
+    Command(String),
+    Full {
+        command: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group: Option<String>,
+    },
+}
+
+impl From<NotifyScriptForm> for NotifyScript {
+    fn from(form: NotifyScriptForm) -> Self {
+        match form {
+            NotifyScriptForm::Command(command) => NotifyScript::from(command),
+            NotifyScriptForm::Full {
+                command,
+                user,
+                group,
+            } => NotifyScript {
+                command,
+                user,
+                group,
+            },
+        }
+    }
+}
+
+impl From<NotifyScript> for NotifyScriptForm {
+    fn from(s: NotifyScript) -> Self {
+        if s.user.is_none() && s.group.is_none() {
+            NotifyScriptForm::Command(s.command)
+        } else {
+            NotifyScriptForm::Full {
+                command: s.command,
+                user: s.user,
+                group: s.group,
+            }
+        }
+    }
 }
 
 fn one_second() -> Duration {
@@ -112,7 +254,7 @@ impl TryFrom<CheckTable> for Check {
     fn try_from(t: CheckTable) -> Result<Check, String> {
         let name = t.name.clone();
         let kind_name = t.kind.as_str();
-        let present: [(&str, bool); 11] = [
+        let present: [(&str, bool); 19] = [
             ("command", t.command.is_some()),
             ("user", t.user.is_some()),
             ("group", t.group.is_some()),
@@ -124,6 +266,14 @@ impl TryFrom<CheckTable> for Check {
             ("host_header", t.host_header.is_some()),
             ("path", t.path.is_some()),
             ("interface", t.interface.is_some()),
+            ("process", t.process.is_some()),
+            ("match", t.match_by.is_some()),
+            ("args", t.args.is_some()),
+            ("param_match", t.param_match.is_some()),
+            ("quorum", t.quorum.is_some()),
+            ("quorum_max", t.quorum_max.is_some()),
+            ("fork_delay", t.fork_delay.is_some()),
+            ("terminate_delay", t.terminate_delay.is_some()),
         ];
         let allowed: &[&str] = match kind_name {
             "exec" => &["command", "user", "group"],
@@ -136,9 +286,19 @@ impl TryFrom<CheckTable> for Check {
             ],
             "file" => &["path"],
             "interface" => &["interface"],
+            "process" => &[
+                "process",
+                "match",
+                "args",
+                "param_match",
+                "quorum",
+                "quorum_max",
+                "fork_delay",
+                "terminate_delay",
+            ],
             other => {
                 return Err(format!(
-                    "check `{name}`: kind `{other}` is not one of exec, tcp, http, file, interface"
+                    "check `{name}`: kind `{other}` is not one of exec, tcp, http, file, interface, process"
                 ))
             }
         };
@@ -169,13 +329,45 @@ impl TryFrom<CheckTable> for Check {
             },
             "http" => CheckKind::Http {
                 url: t.url.ok_or_else(|| missing("url"))?,
-                expected_status: t.expected_status.unwrap_or_else(|| vec![200]),
+                expected_status: match t.expected_status {
+                    Some(items) => {
+                        expand_statuses(items).map_err(|e| format!("check `{name}`: {e}"))?
+                    }
+                    None => vec![200],
+                },
                 insecure_skip_verify: t.insecure_skip_verify.unwrap_or(false),
                 host_header: t.host_header,
             },
             "file" => CheckKind::File {
                 path: t.path.ok_or_else(|| missing("path"))?,
             },
+            "process" => {
+                let match_by = t.match_by.unwrap_or_default();
+                let args = t.args.unwrap_or_default();
+                if match_by != ProcessMatch::Command && !args.is_empty() {
+                    return Err(format!("check `{name}`: `args` needs match = \"command\""));
+                }
+                if match_by != ProcessMatch::Command && t.param_match.is_some() {
+                    return Err(format!(
+                        "check `{name}`: `param_match` needs match = \"command\""
+                    ));
+                }
+                let param_match = t.param_match.unwrap_or(if args.is_empty() {
+                    ParamMatch::Any
+                } else {
+                    ParamMatch::Exact
+                });
+                CheckKind::Process(ProcessCheck {
+                    process: t.process.ok_or_else(|| missing("process"))?,
+                    match_by,
+                    args,
+                    param_match,
+                    quorum: t.quorum.unwrap_or(1),
+                    quorum_max: t.quorum_max.unwrap_or(u32::MAX),
+                    fork_delay: t.fork_delay.unwrap_or_default(),
+                    terminate_delay: t.terminate_delay.unwrap_or_default(),
+                })
+            }
             _ => CheckKind::Interface {
                 name: t.interface.ok_or_else(|| missing("interface"))?,
             },
@@ -189,6 +381,7 @@ impl TryFrom<CheckTable> for Check {
             fall: t.fall,
             weight: t.weight,
             init_fail: t.init_fail,
+            reverse: t.reverse,
         })
     }
 }
@@ -209,12 +402,21 @@ impl From<Check> for CheckTable {
             host_header: None,
             path: None,
             interface: None,
+            process: None,
+            match_by: None,
+            args: None,
+            param_match: None,
+            quorum: None,
+            quorum_max: None,
+            fork_delay: None,
+            terminate_delay: None,
             interval: c.interval,
             timeout: c.timeout,
             rise: c.rise,
             fall: c.fall,
             weight: c.weight,
             init_fail: c.init_fail,
+            reverse: c.reverse,
         };
         match c.kind {
             CheckKind::Exec {
@@ -238,12 +440,27 @@ impl From<Check> for CheckTable {
                 host_header,
             } => {
                 t.url = Some(url);
-                t.expected_status = Some(expected_status);
+                t.expected_status = Some(compress_statuses(&expected_status));
                 t.insecure_skip_verify = Some(insecure_skip_verify);
                 t.host_header = host_header;
             }
             CheckKind::File { path } => t.path = Some(path),
             CheckKind::Interface { name } => t.interface = Some(name),
+            CheckKind::Process(p) => {
+                t.process = Some(p.process);
+                t.match_by = (p.match_by != ProcessMatch::Name).then_some(p.match_by);
+                let default_match = if p.args.is_empty() {
+                    ParamMatch::Any
+                } else {
+                    ParamMatch::Exact
+                };
+                t.param_match = (p.param_match != default_match).then_some(p.param_match);
+                t.args = (!p.args.is_empty()).then_some(p.args);
+                t.quorum = (p.quorum != 1).then_some(p.quorum);
+                t.quorum_max = (p.quorum_max != u32::MAX).then_some(p.quorum_max);
+                t.fork_delay = (!p.fork_delay.is_zero()).then_some(p.fork_delay);
+                t.terminate_delay = (!p.terminate_delay.is_zero()).then_some(p.terminate_delay);
+            }
         }
         t
     }
@@ -305,6 +522,9 @@ fn write_config(out: &mut String, cfg: &Config) -> std::fmt::Result {
     }
     if let Some(p) = g.max_auto_priority {
         writeln!(global, "max_auto_priority = {p}")?;
+    }
+    if !g.startup_delay.is_zero() {
+        writeln!(global, "startup_delay = {}", dur(g.startup_delay))?;
     }
     if let Some(group) = g.mcast_group4 {
         writeln!(global, "mcast_group4 = {}", quote(&group.to_string()))?;
@@ -380,6 +600,19 @@ fn write_config(out: &mut String, cfg: &Config) -> std::fmt::Result {
             quote(&group.name),
             quote_list(&group.instances)
         )?;
+        if !group.track_checks.is_empty() {
+            writeln!(out, "track_checks = {}", tracks(&group.track_checks))?;
+        }
+        if !group.track_files.is_empty() {
+            writeln!(out, "track_files = {}", tracks(&group.track_files))?;
+        }
+        if !group.track_interfaces.is_empty() {
+            writeln!(
+                out,
+                "track_interfaces = {}",
+                interface_tracks(&group.track_interfaces)
+            )?;
+        }
         write_notify(out, "sync_group", &group.notify)?;
     }
     Ok(())
@@ -453,16 +686,27 @@ fn write_instance(out: &mut String, inst: &Instance) -> std::fmt::Result {
     if !inst.unicast_peers.is_empty() {
         writeln!(out, "unicast_peers = {}", quote_list(&inst.unicast_peers))?;
     }
-    let tracks = |list: &[super::TrackCheck]| {
-        let items: Vec<String> = list
+    if !inst.check_unicast_src {
+        writeln!(out, "check_unicast_src = false")?;
+    }
+    if let Some(ttl) = inst.unicast_ttl {
+        writeln!(out, "unicast_ttl = {ttl}")?;
+    }
+    if !inst.unicast_peer_ttl.is_empty() {
+        let items: Vec<String> = inst
+            .unicast_peer_ttl
             .iter()
-            .map(|t| match t.weight {
-                Some(w) => format!("{{ check = {}, weight = {w} }}", quote(&t.check)),
-                None => format!("{{ check = {} }}", quote(&t.check)),
+            .map(|p| {
+                format!(
+                    "{{ peer = {}, min_ttl = {}, max_ttl = {} }}",
+                    quote(&p.peer.to_string()),
+                    p.min_ttl,
+                    p.max_ttl
+                )
             })
             .collect();
-        format!("[{}]", items.join(", "))
-    };
+        writeln!(out, "unicast_peer_ttl = [{}]", items.join(", "))?;
+    }
     if !inst.track_checks.is_empty() {
         writeln!(out, "track_checks = {}", tracks(&inst.track_checks))?;
     }
@@ -470,12 +714,17 @@ fn write_instance(out: &mut String, inst: &Instance) -> std::fmt::Result {
         writeln!(out, "track_files = {}", tracks(&inst.track_files))?;
     }
     if !inst.track_interfaces.is_empty() {
-        let items: Vec<String> = inst
-            .track_interfaces
-            .iter()
-            .map(|t| format!("{{ name = {}, weight = {} }}", quote(&t.name), t.weight))
-            .collect();
-        writeln!(out, "track_interfaces = [{}]", items.join(", "))?;
+        writeln!(
+            out,
+            "track_interfaces = {}",
+            interface_tracks(&inst.track_interfaces)
+        )?;
+    }
+    if inst.dont_track_primary {
+        writeln!(out, "dont_track_primary = true")?;
+    }
+    if let Some(strict) = inst.strict {
+        writeln!(out, "strict = {strict}")?;
     }
     write_notify(out, "instance", &inst.notify)?;
     let garp = &inst.garp;
@@ -503,6 +752,38 @@ fn write_instance(out: &mut String, inst: &Instance) -> std::fmt::Result {
     Ok(())
 }
 
+fn tracks(list: &[super::TrackCheck]) -> String {
+    let items: Vec<String> = list
+        .iter()
+        .map(|t| {
+            let mut item = format!("check = {}", quote(&t.check));
+            if let Some(w) = t.weight {
+                item.push_str(&format!(", weight = {w}"));
+            }
+            if let Some(r) = t.reverse {
+                item.push_str(&format!(", reverse = {r}"));
+            }
+            format!("{{ {item} }}")
+        })
+        .collect();
+    format!("[{}]", items.join(", "))
+}
+
+fn interface_tracks(list: &[super::TrackInterface]) -> String {
+    let items: Vec<String> = list
+        .iter()
+        .map(|t| {
+            let reverse = if t.reverse { ", reverse = true" } else { "" };
+            format!(
+                "{{ name = {}, weight = {}{reverse} }}",
+                quote(&t.name),
+                t.weight
+            )
+        })
+        .collect();
+    format!("[{}]", items.join(", "))
+}
+
 fn write_notify(out: &mut String, table: &str, notify: &Notify) -> std::fmt::Result {
     if notify.is_empty() {
         return Ok(());
@@ -515,8 +796,19 @@ fn write_notify(out: &mut String, table: &str, notify: &Notify) -> std::fmt::Res
         ("stop", &notify.stop),
         ("any", &notify.any),
     ] {
-        if let Some(command) = value {
-            writeln!(out, "{key} = {}", quote(command))?;
+        if let Some(script) = value {
+            if script.user.is_none() && script.group.is_none() {
+                writeln!(out, "{key} = {}", quote(&script.command))?;
+            } else {
+                let mut item = format!("command = {}", quote(&script.command));
+                if let Some(user) = &script.user {
+                    item.push_str(&format!(", user = {}", quote(user)));
+                }
+                if let Some(group) = &script.group {
+                    item.push_str(&format!(", group = {}", quote(group)));
+                }
+                writeln!(out, "{key} = {{ {item} }}")?;
+            }
         }
     }
     Ok(())
@@ -551,8 +843,7 @@ fn write_check(out: &mut String, check: &Check) -> std::fmt::Result {
             host_header,
         } => {
             writeln!(out, "url = {}", quote(&url.to_string()))?;
-            let codes: Vec<String> = expected_status.iter().map(u16::to_string).collect();
-            writeln!(out, "expected_status = [{}]", codes.join(", "))?;
+            writeln!(out, "expected_status = {}", status_list(expected_status))?;
             if *insecure_skip_verify {
                 writeln!(out, "insecure_skip_verify = true")?;
             }
@@ -564,6 +855,31 @@ fn write_check(out: &mut String, check: &Check) -> std::fmt::Result {
             writeln!(out, "path = {}", quote(&path.to_string_lossy()))?;
         }
         CheckKind::Interface { name } => writeln!(out, "interface = {}", quote(name))?,
+        CheckKind::Process(p) => {
+            writeln!(out, "process = {}", quote(&p.process))?;
+            let t = CheckTable::from(check.clone());
+            if let Some(m) = t.match_by {
+                writeln!(out, "match = {}", toml_enum(&m))?;
+            }
+            if let Some(args) = &t.args {
+                writeln!(out, "args = {}", quote_list(args))?;
+            }
+            if let Some(m) = t.param_match {
+                writeln!(out, "param_match = {}", toml_enum(&m))?;
+            }
+            if let Some(q) = t.quorum {
+                writeln!(out, "quorum = {q}")?;
+            }
+            if let Some(q) = t.quorum_max {
+                writeln!(out, "quorum_max = {q}")?;
+            }
+            if let Some(d) = t.fork_delay {
+                writeln!(out, "fork_delay = {}", dur(d))?;
+            }
+            if let Some(d) = t.terminate_delay {
+                writeln!(out, "terminate_delay = {}", dur(d))?;
+            }
+        }
     }
     writeln!(out, "interval = {}", dur(check.interval))?;
     if let Some(timeout) = check.timeout {
@@ -574,5 +890,96 @@ fn write_check(out: &mut String, check: &Check) -> std::fmt::Result {
     if check.init_fail {
         writeln!(out, "init_fail = true")?;
     }
+    if check.reverse {
+        writeln!(out, "reverse = true")?;
+    }
     Ok(())
+}
+
+/// A unit enum variant as TOML text (its serde name, quoted).
+fn toml_enum<T: Serialize>(value: &T) -> String {
+    toml::Value::try_from(value)
+        .map(|v| v.to_string())
+        .unwrap_or_default()
+}
+
+/// `cfg` with every exec check whose command a native check means exactly replaced by that
+/// check (see [`translate_check`]): what `vipd import-keepalived` writes.
+pub fn translate_checks(cfg: &Config) -> Config {
+    let mut out = cfg.clone();
+    out.checks = cfg.checks.iter().map(translate_check).collect();
+    out
+}
+
+/// The native check an exec check means, when its command is a one-liner whose meaning a
+/// native check has exactly (`killall -0 haproxy`, `curl -sfk https://127.0.0.1:6443/healthz
+/// -o /dev/null`, `nc -z 127.0.0.1 6443`; see `check::oneliner`); otherwise the check as it
+/// is.
+pub fn translate_check(check: &Check) -> Check {
+    use crate::check::oneliner::{self, OneLiner};
+    use crate::check::process::Matcher;
+    let CheckKind::Exec { argv, .. } = &check.kind else {
+        return check.clone();
+    };
+    let Some(found) = oneliner::recognize(argv) else {
+        return check.clone();
+    };
+    let mut out = check.clone();
+    match found {
+        OneLiner::Process(matcher) => {
+            let (process, match_by) = match matcher {
+                Matcher::Name(n) => (n, ProcessMatch::Name),
+                Matcher::NameContains(n) => (n, ProcessMatch::NameContains),
+                Matcher::Pidof {
+                    name,
+                    scripts: false,
+                } => (name, ProcessMatch::Pidof),
+                Matcher::Pidof {
+                    name,
+                    scripts: true,
+                } => (name, ProcessMatch::PidofScripts),
+                Matcher::Command { .. } => return check.clone(),
+            };
+            let mut p = ProcessCheck::named(&process);
+            p.match_by = match_by;
+            out.kind = CheckKind::Process(p);
+        }
+        OneLiner::Http {
+            url,
+            insecure,
+            status,
+            timeout,
+        } => {
+            let Ok(url) = HttpUrl::parse(&url) else {
+                return check.clone();
+            };
+            out.kind = CheckKind::Http {
+                url,
+                expected_status: status.collect(),
+                insecure_skip_verify: insecure,
+                host_header: None,
+            };
+            out.timeout = shorter(check.timeout, timeout);
+        }
+        OneLiner::Tcp {
+            host,
+            port,
+            timeout,
+        } => {
+            out.kind = CheckKind::Tcp {
+                host: host.to_string(),
+                port,
+            };
+            out.timeout = shorter(check.timeout, timeout);
+        }
+    }
+    out
+}
+
+/// The tighter of a check's timeout and the one a one-liner carried.
+fn shorter(check: Option<Duration>, line: Option<Duration>) -> Option<Duration> {
+    match (check, line) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }

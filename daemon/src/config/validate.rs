@@ -139,10 +139,7 @@ fn check_checks(cfg: &Config, out: &mut Problems) {
         if check.fall == 0 {
             out.add(format!("{at}.fall"), "fall must be at least 1");
         }
-        let range = match check.kind {
-            CheckKind::File { .. } => FILE_WEIGHT_RANGE,
-            _ => WEIGHT_RANGE,
-        };
+        let range = weight_range(&check.kind);
         if !range.contains(&check.weight) {
             out.add(
                 format!("{at}.weight"),
@@ -190,8 +187,27 @@ fn check_checks(cfg: &Config, out: &mut Problems) {
             CheckKind::Interface { name } if name.is_empty() => {
                 out.add(format!("{at}.interface"), "the interface name is empty")
             }
+            CheckKind::Process(p) => {
+                if p.process.is_empty() {
+                    out.add(format!("{at}.process"), "the process name is empty");
+                }
+                if p.quorum > p.quorum_max {
+                    out.add(
+                        format!("{at}.quorum"),
+                        format!("quorum {} is above quorum_max {}", p.quorum, p.quorum_max),
+                    );
+                }
+            }
             _ => {}
         }
+    }
+}
+
+/// keepalived: files and processes take -254..=254, the others -253..=253.
+fn weight_range(kind: &CheckKind) -> std::ops::RangeInclusive<i32> {
+    match kind {
+        CheckKind::File { .. } | CheckKind::Process(_) => FILE_WEIGHT_RANGE,
+        _ => WEIGHT_RANGE,
     }
 }
 
@@ -290,6 +306,24 @@ fn check_instance(cfg: &Config, inst: &Instance, at: &str, out: &mut Problems) {
             );
         }
     }
+    for (j, range) in inst.unicast_peer_ttl.iter().enumerate() {
+        let at = format!("{at}.unicast_peer_ttl[{j}]");
+        if !inst.unicast_peers.contains(&range.peer) {
+            out.add(
+                at.clone(),
+                format!("{} is not one of the instance's unicast_peers", range.peer),
+            );
+        }
+        if range.min_ttl > range.max_ttl {
+            out.add(
+                at,
+                format!(
+                    "min_ttl {} is above max_ttl {}",
+                    range.min_ttl, range.max_ttl
+                ),
+            );
+        }
+    }
     for (j, peer) in inst.unicast_peers.iter().enumerate() {
         if peer.is_ipv6() != ipv6 {
             out.add(
@@ -337,32 +371,52 @@ fn check_instance(cfg: &Config, inst: &Instance, at: &str, out: &mut Problems) {
         if pass.is_empty() {
             out.add(format!("{at}.auth_pass"), "the password is empty");
         }
-        if version == 3 && cfg.global.strict {
+        if version == 3 && inst.strict(&cfg.global) {
             out.add(
                 format!("{at}.auth_pass"),
                 "strict mode: VRRPv3 has no authentication; remove it",
             );
         }
     }
-    if cfg.global.strict && inst.vips.is_empty() {
+    if inst.strict(&cfg.global) && inst.vips.is_empty() {
         out.add(
             format!("{at}.vips"),
             "strict mode needs at least one virtual address",
         );
     }
-    for (j, track) in inst.track_checks.iter().enumerate() {
+    check_track_lists(
+        cfg,
+        &inst.track_checks,
+        &inst.track_files,
+        &inst.track_interfaces,
+        at,
+        out,
+    );
+}
+
+/// What an instance or a sync group tracks refers to existing checks of the right kind.
+fn check_track_lists(
+    cfg: &Config,
+    track_checks: &[super::TrackCheck],
+    track_files: &[super::TrackCheck],
+    track_interfaces: &[super::TrackInterface],
+    at: &str,
+    out: &mut Problems,
+) {
+    for (j, track) in track_checks.iter().enumerate() {
         let path = format!("{at}.track_checks[{j}]");
+        let mut range = WEIGHT_RANGE;
         match cfg.checks.iter().find(|c| c.name == track.check) {
             None => out.add(path.clone(), format!("unknown check `{}`", track.check)),
             Some(c) if matches!(c.kind, CheckKind::File { .. }) => out.add(
                 path.clone(),
                 format!("`{}` is a file check; track it with track_files", c.name),
             ),
-            Some(_) => {}
+            Some(c) => range = weight_range(&c.kind),
         }
-        check_weight(track.weight, WEIGHT_RANGE, &path, out);
+        check_weight(track.weight, range, &path, out);
     }
-    for (j, track) in inst.track_files.iter().enumerate() {
+    for (j, track) in track_files.iter().enumerate() {
         let path = format!("{at}.track_files[{j}]");
         match cfg.checks.iter().find(|c| c.name == track.check) {
             None => out.add(
@@ -380,7 +434,7 @@ fn check_instance(cfg: &Config, inst: &Instance, at: &str, out: &mut Problems) {
         }
         check_weight(track.weight, FILE_WEIGHT_RANGE, &path, out);
     }
-    for (j, track) in inst.track_interfaces.iter().enumerate() {
+    for (j, track) in track_interfaces.iter().enumerate() {
         let path = format!("{at}.track_interfaces[{j}]");
         if track.name.is_empty() {
             out.add(path.clone(), "the interface name is empty");
@@ -423,6 +477,14 @@ fn check_sync_groups(cfg: &Config, out: &mut Problems) {
         if group.instances.is_empty() {
             out.add(format!("{at}.instances"), "a sync group needs instances");
         }
+        check_track_lists(
+            cfg,
+            &group.track_checks,
+            &group.track_files,
+            &group.track_interfaces,
+            &at,
+            out,
+        );
         for (j, member) in group.instances.iter().enumerate() {
             let path = format!("{at}.instances[{j}]");
             if !cfg.instances.iter().any(|i| &i.name == member) {
@@ -489,6 +551,16 @@ pub fn warning_problems(cfg: &Config) -> Vec<Problem> {
                 format!("instance `{name}` has no virtual addresses"),
             );
         }
+        if inst.strict(&cfg.global) && inst.priority != 255 {
+            out.add(
+                format!("{at}.strict"),
+                format!(
+                    "instance `{name}`: keepalived's strict mode also drops traffic addressed \
+                     to the VIPs unless the priority is 255 (no_accept, with nftables rules); \
+                     vipd adds no firewall rules, so the VIPs accept traffic"
+                ),
+            );
+        }
         if inst.lacks_unicast_peers() {
             out.add(
                 format!("{at}.unicast_fault_no_peer"),
@@ -506,7 +578,7 @@ pub fn warning_problems(cfg: &Config) -> Vec<Problem> {
                         "instance `{name}`: VRRPv3 has no authentication; the password is not used"
                     ),
                 );
-            } else if cfg.global.strict {
+            } else if inst.strict(&cfg.global) {
                 out.add(
                     format!("{at}.auth_pass"),
                     format!(

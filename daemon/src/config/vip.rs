@@ -56,8 +56,23 @@ pub struct Vip {
 }
 
 impl Vip {
-    /// Reads a VIP from the words of one keepalived `virtual_ipaddress` line.
+    /// Reads a VIP from the words of one keepalived `virtual_ipaddress` line, refusing
+    /// options vipd does not apply (the native format's rule).
     pub fn from_words(words: &[&str]) -> Result<Vip, String> {
+        let (vip, ignored) = Vip::from_keepalived_words(words)?;
+        match ignored.first() {
+            Some(option) => Err(format!(
+                "unsupported virtual address option `{option}` (vipd supports dev, label, brd, \
+                 scope)"
+            )),
+            None => Ok(vip),
+        }
+    }
+
+    /// Reads a VIP as keepalived 2.2.7 does, with the keepalived options vipd accepts but
+    /// does not apply (`home`, `-nodad`, `no_track`, `preferred_lft N`, ...), each as
+    /// written, for the reader to warn about. Unknown options are errors.
+    pub fn from_keepalived_words(words: &[&str]) -> Result<(Vip, Vec<String>), String> {
         let (first, mut rest) = match words.split_first() {
             Some((first, rest)) => (*first, rest),
             None => return Err("empty virtual address".to_string()),
@@ -89,7 +104,29 @@ impl Vip {
             broadcast: None,
             scope: None,
         };
+        let mut ignored = Vec::new();
         while let Some((option, after)) = rest.split_first() {
+            // Flags of `ip address add` that keepalived passes on and vipd does not.
+            if matches!(
+                *option,
+                "home"
+                    | "-nodad"
+                    | "nodad"
+                    | "mngtmpaddr"
+                    | "noprefixroute"
+                    | "autojoin"
+                    | "no_track"
+            ) {
+                ignored.push(option.to_string());
+                rest = after;
+                continue;
+            }
+            if *option == "use_vmac" {
+                return Err(
+                    "`use_vmac` on a virtual address: VMAC interfaces are not supported yet"
+                        .to_string(),
+                );
+            }
             let value = *after
                 .first()
                 .ok_or_else(|| format!("`{option}` needs a value in virtual address `{first}`"))?;
@@ -97,12 +134,18 @@ impl Vip {
                 "dev" => vip.interface = Some(value.to_string()),
                 "label" => vip.label = Some(value.to_string()),
                 "brd" => {
-                    let brd: Ipv4Addr = value
-                        .parse()
-                        .map_err(|_| format!("broadcast `{value}` is not an IPv4 address"))?;
-                    if !address.is_ipv4() {
+                    let IpAddr::V4(v4) = address else {
                         return Err(format!("`brd` applies to IPv4 only, not {address}"));
-                    }
+                    };
+                    // keepalived: `+` sets the host bits, `-` clears them.
+                    let host_bits = u32::MAX.checked_shr(u32::from(prefix_len)).unwrap_or(0);
+                    let brd = match value {
+                        "+" => Ipv4Addr::from(u32::from(v4) | host_bits),
+                        "-" => Ipv4Addr::from(u32::from(v4) & !host_bits),
+                        text => text
+                            .parse()
+                            .map_err(|_| format!("broadcast `{text}` is not an IPv4 address"))?,
+                    };
                     vip.broadcast = Some(brd);
                 }
                 "scope" => {
@@ -110,9 +153,11 @@ impl Vip {
                         format!("scope `{value}` is not one of global, site, link, host, nowhere")
                     })?)
                 }
+                "peer" | "preferred_lft" => ignored.push(format!("{option} {value}")),
                 other => {
                     return Err(format!(
-                        "unsupported virtual address option `{other}` (vipd supports dev, label, brd, scope)"
+                        "unknown virtual address option `{other}` (keepalived: \"Unknown \
+                         configuration entry\"; vipd supports dev, label, brd, scope)"
                     ))
                 }
             }
@@ -121,7 +166,7 @@ impl Vip {
         if vip.label.is_some() && !address.is_ipv4() {
             return Err(format!("`label` applies to IPv4 only, not {address}"));
         }
-        Ok(vip)
+        Ok((vip, ignored))
     }
 
     pub fn parse(text: &str) -> Result<Vip, String> {
@@ -182,5 +227,33 @@ mod tests {
         assert!(Vip::parse("192.0.2.5 home").is_err());
         assert!(Vip::parse("2001:db8::5 label x").is_err());
         assert!(Vip::parse("not-an-ip").is_err());
+    }
+
+    #[test]
+    fn reads_keepalived_options_it_does_not_apply() {
+        let (v, ignored) = Vip::from_keepalived_words(&[
+            "192.0.2.10/24",
+            "brd",
+            "+",
+            "home",
+            "-nodad",
+            "no_track",
+            "preferred_lft",
+            "forever",
+        ])
+        .unwrap();
+        assert_eq!(v.broadcast, Some(Ipv4Addr::new(192, 0, 2, 255)));
+        assert_eq!(
+            ignored,
+            ["home", "-nodad", "no_track", "preferred_lft forever"]
+        );
+        let (v, _) = Vip::from_keepalived_words(&["192.0.2.12/24", "brd", "-"]).unwrap();
+        assert_eq!(v.broadcast, Some(Ipv4Addr::new(192, 0, 2, 0)));
+        assert!(Vip::from_keepalived_words(&["192.0.2.12", "foo", "bar"]).is_err());
+        assert!(Vip::from_keepalived_words(&["192.0.2.12", "use_vmac"]).is_err());
+        assert!(
+            Vip::parse("192.0.2.5 home").is_err(),
+            "native: only applied options"
+        );
     }
 }

@@ -323,9 +323,10 @@ impl AnnouncePacer {
     }
 }
 
-/// `now + delay`, saturating instead of panicking on overflow.
+/// `now + delay`, saturating instead of panicking on overflow (a huge interval means "not
+/// again for a century", not "at once").
 fn later(now: Instant, delay: Duration) -> Instant {
-    now.checked_add(delay).unwrap_or(now)
+    crate::vrrp::timer::deadline_after(now, delay)
 }
 
 #[cfg(test)]

@@ -46,14 +46,31 @@ pub enum NetEvent {
         prefix_len: u8,
     },
     /// The kernel dropped notifications (receive buffer overrun): re-read the state of every
-    /// interface and address of interest.
+    /// interface and address of interest. Reported once the backlog is read, so the state
+    /// read then is newer than anything that was lost.
     EventsLost,
 }
+
+/// Receive buffer of the notification socket (the kernel doubles it for its bookkeeping).
+const RCVBUF_BYTES: usize = 1 << 20;
+/// Environment variable that overrides [`RCVBUF_BYTES`] (bytes).
+pub const RCVBUF_ENV: &str = "VIPD_NETLINK_RCVBUF";
+
+/// After an overrun, at most this many datagrams are skipped before [`NetEvent::EventsLost`]
+/// is reported anyway (a storm that never lets the backlog empty must not defer it forever).
+const OVERRUN_SKIP_LIMIT: usize = 4096;
 
 /// A subscription to link and IPv4/IPv6 address notifications.
 pub struct Monitor {
     socket: AsyncFd<NlSocketHandle>,
     pending: VecDeque<NetEvent>,
+    /// Datagrams skipped since an overrun was reported by the kernel, if one was.
+    ///
+    /// The kernel reports an overrun (ENOBUFS) once and then drops further notifications
+    /// silently until the backlog has been read to the end. So the backlog is skipped (its
+    /// events are stale: the resync reads what they changed) and `EventsLost` comes when it
+    /// is empty, covering the silent losses too.
+    overrun: Option<usize>,
 }
 
 impl Monitor {
@@ -68,8 +85,13 @@ impl Monitor {
         let socket = NlSocketHandle::connect(NlFamily::Route, None, groups)
             .map_err(|e| neli_error("subscribe to link/address events", e))?;
         // Room for bursts (e.g. many addresses flushed at once) before the kernel drops events.
+        // VIPD_NETLINK_RCVBUF overrides it: tests make overruns certain with a small one.
+        let size = std::env::var(RCVBUF_ENV)
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(RCVBUF_BYTES);
         socket
-            .set_recv_buffer_size(1 << 20)
+            .set_recv_buffer_size(size)
             .map_err(|e| neli_error("set receive buffer", e))?;
         let fd = socket.as_raw_fd();
         // SAFETY: fcntl on a descriptor we own.
@@ -89,6 +111,7 @@ impl Monitor {
         Ok(Monitor {
             socket,
             pending: VecDeque::new(),
+            overrun: None,
         })
     }
 
@@ -101,12 +124,28 @@ impl Monitor {
             let mut guard = self.socket.readable().await?;
             let pending = &mut self.pending;
             match guard.try_io(|socket| read_events(socket.get_ref(), pending)) {
-                Ok(Ok(())) => {}
+                Ok(Ok(())) => {
+                    if let Some(skipped) = self.overrun.as_mut() {
+                        pending.clear();
+                        *skipped += 1;
+                        if *skipped >= OVERRUN_SKIP_LIMIT {
+                            // Still overrun at the next empty backlog: reported again then.
+                            *skipped = 0;
+                            return Ok(NetEvent::EventsLost);
+                        }
+                    }
+                }
                 Ok(Err(e)) if e.raw_os_error() == Some(libc::ENOBUFS) => {
-                    pending.push_back(NetEvent::EventsLost)
+                    pending.clear();
+                    self.overrun = Some(0);
                 }
                 Ok(Err(e)) => return Err(e),
-                Err(_would_block) => {}
+                Err(_would_block) => {
+                    // The backlog is read: the kernel reports the next overrun again.
+                    if self.overrun.take().is_some() {
+                        return Ok(NetEvent::EventsLost);
+                    }
+                }
             }
         }
     }

@@ -211,13 +211,17 @@ impl Netlink {
             .filter(|link| link.index as i32 == index))
     }
 
-    /// Every link: index, name, state.
-    pub fn all_links(&self) -> io::Result<Vec<LinkInfo>> {
-        self.links()
-    }
-
     /// All addresses of one interface, in kernel order (IPv4 primary before its secondaries).
     pub fn addresses(&self, index: u32) -> io::Result<Vec<InterfaceAddress>> {
+        Ok(self
+            .all_addresses()?
+            .into_iter()
+            .filter(|a| a.index == index)
+            .collect())
+    }
+
+    /// Every address of every interface, in kernel order.
+    pub fn all_addresses(&self) -> io::Result<Vec<InterfaceAddress>> {
         let msg = IfaddrmsgBuilder::default()
             .ifa_family(RtAddrFamily::Unspecified)
             .ifa_prefixlen(0)
@@ -227,11 +231,12 @@ impl Netlink {
             .map_err(|e| neli_error("address dump", e))?;
         let replies: Vec<Ifaddrmsg> =
             self.request(Rtm::Getaddr, NlmF::DUMP, msg, "address dump")?;
-        Ok(replies
-            .iter()
-            .filter_map(interface_address)
-            .filter(|a| a.index == index)
-            .collect())
+        Ok(replies.iter().filter_map(interface_address).collect())
+    }
+
+    /// Every link: index, name, state.
+    pub fn all_links(&self) -> io::Result<Vec<LinkInfo>> {
+        self.links()
     }
 
     /// The primary (first non-secondary) IPv4 address of an interface.
@@ -256,7 +261,8 @@ impl Netlink {
             }))
     }
 
-    /// Add an address; an address that is already there counts as success. IPv6 addresses
+    /// Add an address: `Ok(true)` when added, `Ok(false)` when it was already there (for
+    /// IPv4 the same address with the same prefix; for IPv6 the same address). IPv6 addresses
     /// are added with `IFA_F_NODAD` so a virtual IP is usable at once. The label (IPv4 only)
     /// must start with the interface name, like `ip addr add ... label eth0:vip` requires.
     pub fn add_address(
@@ -265,7 +271,7 @@ impl Netlink {
         addr: IpAddr,
         prefix_len: u8,
         label: Option<&str>,
-    ) -> io::Result<()> {
+    ) -> io::Result<bool> {
         let msg = address_message(index, addr, prefix_len, label)?;
         match self.request::<_, Ifaddrmsg>(
             Rtm::Newaddr,
@@ -273,8 +279,8 @@ impl Netlink {
             msg,
             "add address",
         ) {
-            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(()),
-            other => other.map(drop),
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(false),
+            other => other.map(|_| true),
         }
     }
 

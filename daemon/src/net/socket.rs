@@ -16,6 +16,7 @@ use nix::sys::socket::{
 use tokio::io::unix::AsyncFd;
 
 use super::netlink::Netlink;
+use crate::vrrp::packet::DropReason;
 
 /// IANA protocol number of VRRP.
 pub const IPPROTO_VRRP: i32 = 112;
@@ -24,8 +25,11 @@ pub const VRRP_GROUP_V4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
 /// VRRP multicast group for IPv6 (RFC 5798 5.1.2.2).
 pub const VRRP_GROUP_V6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
 
-/// Large enough for an IPv6 advert with 255 addresses plus headers.
-const RECEIVE_BUFFER: usize = 8192;
+/// Large enough for an IPv6 advert with 255 addresses plus headers: a datagram that does not
+/// fit is no advert.
+pub const RECEIVE_BUFFER: usize = 8192;
+/// Kernel receive queue of a VRRP socket: room for a burst of junk in front of a real advert.
+const RECEIVE_QUEUE_BYTES: libc::c_int = 1 << 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {
@@ -41,6 +45,14 @@ pub enum Mode {
     Multicast { group: IpAddr },
     /// No group membership; adverts leave from `src`.
     Unicast { src: IpAddr },
+}
+
+/// What one receive call produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Datagram {
+    Packet(Received),
+    /// Read and thrown away: it cannot be an advert.
+    Dropped(DropReason),
 }
 
 /// One advert as it came off the wire.
@@ -140,6 +152,24 @@ impl VrrpSocket {
         let index_c = libc::c_int::try_from(ifindex).map_err(|_| {
             io::Error::new(io::ErrorKind::InvalidData, "interface index out of range")
         })?;
+        // Privileged (CAP_NET_ADMIN) form first: it is not capped by net.core.rmem_max.
+        if set_int(
+            raw,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            RECEIVE_QUEUE_BYTES,
+            "SO_RCVBUFFORCE",
+        )
+        .is_err()
+        {
+            set_int(
+                raw,
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUF,
+                RECEIVE_QUEUE_BYTES,
+                "SO_RCVBUF",
+            )?;
+        }
         match family {
             Family::V4 => {
                 set_int(raw, libc::IPPROTO_IP, libc::IP_TTL, 255, "IP_TTL")?;
@@ -276,31 +306,39 @@ impl VrrpSocket {
         })
     }
 
-    /// Wait for the next VRRP packet on this interface.
+    /// Waits for the next VRRP packet on this interface, skipping datagrams that cannot be
+    /// one (see [`VrrpSocket::recv_datagram`]).
     pub async fn recv(&self) -> io::Result<Received> {
+        let mut buffer = vec![0u8; RECEIVE_BUFFER];
+        loop {
+            if let Datagram::Packet(received) = self.recv_datagram(&mut buffer).await? {
+                return Ok(received);
+            }
+        }
+    }
+
+    /// Waits for the next datagram on this interface and reads it into `buffer` (at least
+    /// [`RECEIVE_BUFFER`] bytes, reused between calls). A datagram that cannot be an advert
+    /// (larger than the buffer, or without its addresses) comes back as
+    /// [`Datagram::Dropped`]: it cost one receive call and nothing else. An error is the
+    /// socket's; the next call may well succeed.
+    pub async fn recv_datagram(&self, buffer: &mut [u8]) -> io::Result<Datagram> {
         loop {
             let mut guard = self.fd.readable().await?;
-            match guard.try_io(|fd| self.recv_now(fd.as_raw_fd())) {
+            match guard.try_io(|fd| self.recv_now(fd.as_raw_fd(), buffer)) {
                 Ok(result) => return result,
                 Err(_would_block) => continue,
             }
         }
     }
 
-    fn recv_now(&self, fd: RawFd) -> io::Result<Received> {
-        let mut buffer = vec![0u8; RECEIVE_BUFFER];
+    fn recv_now(&self, fd: RawFd, buffer: &mut [u8]) -> io::Result<Datagram> {
         let mut control = nix::cmsg_space!(libc::in6_pktinfo, libc::c_int);
-        let mut iov = [IoSliceMut::new(&mut buffer)];
+        let mut iov = [IoSliceMut::new(buffer)];
         let msg = recvmsg::<SockaddrStorage>(fd, &mut iov, Some(&mut control), MsgFlags::empty())
             .map_err(io::Error::from)?;
         if msg.flags.contains(MsgFlags::MSG_TRUNC) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "VRRP packet on {} longer than {RECEIVE_BUFFER} bytes, dropped",
-                    self.ifname
-                ),
-            ));
+            return Ok(Datagram::Dropped(DropReason::Oversized));
         }
         let len = msg.bytes;
         let src = msg.address.as_ref().and_then(|a| {
@@ -311,7 +349,10 @@ impl VrrpSocket {
         let mut dst = None;
         let mut ifindex = None;
         let mut hop_limit = None;
-        for cmsg in msg.cmsgs().map_err(io::Error::from)? {
+        let Ok(cmsgs) = msg.cmsgs() else {
+            return Ok(Datagram::Dropped(DropReason::ReceiveError));
+        };
+        for cmsg in cmsgs {
             match cmsg {
                 ControlMessageOwned::Ipv4PacketInfo(info) => {
                     // ipi_addr is the header's destination; ipi_spec_dst the local route.
@@ -328,23 +369,23 @@ impl VrrpSocket {
                 _ => {}
             }
         }
-        buffer.truncate(len);
-        if self.family == Family::V4 {
-            hop_limit = buffer.get(8).copied();
-        }
-        let missing = |what: &str| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("VRRP packet on {} without {what}", self.ifname),
-            )
+        let Some(data) = iov[0].get(..len) else {
+            return Ok(Datagram::Dropped(DropReason::Oversized));
         };
-        Ok(Received {
-            src: src.ok_or_else(|| missing("source address"))?,
-            dst: dst.ok_or_else(|| missing("packet info"))?,
-            hop_limit: hop_limit.ok_or_else(|| missing("hop limit"))?,
+        if self.family == Family::V4 {
+            hop_limit = data.get(8).copied();
+        }
+        // Without source, destination (for the checksum) or hop limit it cannot be judged.
+        let (Some(src), Some(dst), Some(hop_limit)) = (src, dst, hop_limit) else {
+            return Ok(Datagram::Dropped(DropReason::ReceiveError));
+        };
+        Ok(Datagram::Packet(Received {
+            src,
+            dst,
+            hop_limit,
             ifindex: ifindex.unwrap_or(self.ifindex),
-            data: buffer,
-        })
+            data: data.to_vec(),
+        }))
     }
 
     /// Send one VRRP packet (without IP header; the kernel adds it) to `dst`, which is the
@@ -364,6 +405,12 @@ impl VrrpSocket {
                 Err(_would_block) => continue,
             }
         }
+    }
+
+    /// Like [`VrrpSocket::send_from`] but one attempt that never waits: when the socket
+    /// cannot take the packet right now (`WouldBlock`: send queue full), the caller drops it.
+    pub fn try_send_from(&self, payload: &[u8], src: IpAddr, dst: IpAddr) -> io::Result<()> {
+        self.send_now(self.fd.get_ref().as_raw_fd(), payload, src, dst)
     }
 
     fn send_now(&self, fd: RawFd, payload: &[u8], src: IpAddr, dst: IpAddr) -> io::Result<()> {
@@ -422,6 +469,23 @@ impl VrrpSocket {
             ));
         }
         Ok(())
+    }
+
+    /// TTL / hop limit of the unicast adverts this socket sends (255 unless set; multicast
+    /// always leaves with 255).
+    pub fn set_unicast_hop_limit(&self, hop_limit: u8) -> io::Result<()> {
+        let fd = self.fd.get_ref().as_raw_fd();
+        let value = libc::c_int::from(hop_limit);
+        match self.family {
+            Family::V4 => set_int(fd, libc::IPPROTO_IP, libc::IP_TTL, value, "IP_TTL"),
+            Family::V6 => set_int(
+                fd,
+                libc::IPPROTO_IPV6,
+                libc::IPV6_UNICAST_HOPS,
+                value,
+                "IPV6_UNICAST_HOPS",
+            ),
+        }
     }
 
     /// The current `IPV6_CHECKSUM` offset (-1 means the kernel leaves the checksum alone).

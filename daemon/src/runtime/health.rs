@@ -30,11 +30,7 @@ impl Daemon {
     }
 
     pub(super) fn read_tracked_links(&mut self) {
-        let names: std::collections::BTreeSet<String> = self
-            .routers
-            .iter()
-            .flat_map(|r| r.cfg.track_interfaces.iter().map(|t| t.name.clone()))
-            .collect();
+        let names = tracking::tracked_interface_names(&self.config);
         self.tracked_links = names
             .into_iter()
             .map(|name| {
@@ -112,7 +108,7 @@ impl Daemon {
         let own: std::collections::BTreeSet<String> = self
             .routers
             .iter()
-            .filter(|r| !r.link_up || r.check_fault || r.cfg.lacks_unicast_peers())
+            .filter(|r| r.interface_fault() || r.check_fault || r.cfg.lacks_unicast_peers())
             .map(|r| r.cfg.name.clone())
             .collect();
         let faulty = |name: &str| own.contains(name);
@@ -146,14 +142,18 @@ impl Daemon {
             State::Fault => NotifyState::Fault,
             State::Initialize => NotifyState::Stop,
         };
-        let user = self.config.global.script_user.clone();
-        let mut jobs = notify::scripts_for(
-            &router.cfg.notify,
-            "INSTANCE",
-            &router.cfg.name,
-            state,
-            router.fsm.effective_priority(),
-        );
+        let global = &self.config.global;
+        let mut transitions = vec![(
+            format!("INSTANCE {}", router.cfg.name),
+            notify::scripts_for(
+                &router.cfg.notify,
+                global,
+                "INSTANCE",
+                &router.cfg.name,
+                state,
+                router.fsm.effective_priority(),
+            ),
+        )];
         for group in &self.config.sync_groups {
             if !group.instances.contains(&router.cfg.name) {
                 continue;
@@ -167,18 +167,15 @@ impl Daemon {
             if all_agree && self.group_states.get(&group.name) != Some(&state) {
                 self.group_states.insert(group.name.clone(), state);
                 info!("sync group {}: {}", group.name, state.as_str());
-                jobs.extend(notify::scripts_for(
-                    &group.notify,
-                    "GROUP",
-                    &group.name,
-                    state,
-                    0,
+                transitions.push((
+                    format!("GROUP {}", group.name),
+                    notify::scripts_for(&group.notify, global, "GROUP", &group.name, state, 0),
                 ));
             }
         }
         if let Some(notifier) = &self.notifier {
-            for argv in jobs {
-                notifier.run(argv, user.clone());
+            for (scope, jobs) in transitions {
+                notifier.notify(&scope, state, jobs);
             }
         }
     }
@@ -200,6 +197,7 @@ impl Daemon {
                     .unwrap_or(0),
                 kind: snap.kind.to_string(),
                 state: snap.health.to_string(),
+                note: snap.note.clone(),
                 last_result: snap.last_detail.clone(),
                 last_latency_ms: snap.last_latency.map(|d| d.as_secs_f64() * 1000.0),
                 name: snap.name,

@@ -3,11 +3,15 @@
 //! carries out the actions the core hands back. Sockets feed it through a channel, so no
 //! state is shared and nothing needs a lock.
 
+mod addresses;
 mod deadline;
 mod health;
+mod receive;
 mod reload;
+mod resync;
 mod router;
 mod tasks;
+mod vip_state;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -18,7 +22,7 @@ use std::time::{Duration, Instant};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tracing::{error, info, warn};
+use tracing::{debug, info, warn};
 
 use crate::check::{CheckEvent, CheckRunnerHandle};
 use crate::config::{self, Config};
@@ -30,11 +34,15 @@ use crate::net::socket::{Received, VrrpSocket};
 use crate::notify::{self, Notifier, NotifyState};
 use crate::vrrp::instance::{Action, AnnounceCause, ReceivedAdvert, State};
 use crate::vrrp::packet::{self, DropReason, RxMeta};
+pub use addresses::own_address_problems;
+use addresses::{add_vip, remove_vip};
+use receive::{spawn_reader, ReaderShared};
 use router::{Router, SocketKey};
 use tasks::{
-    bind_control_socket, next_check_event, sleep, spawn_control, spawn_monitor, spawn_reader,
-    tell_systemd,
+    bind_control_socket, next_check_event, sleep, spawn_control, spawn_monitor, tell_systemd,
+    tokio_deadline_after,
 };
+use vip_state::VipState;
 
 /// Runs the daemon until SIGTERM/SIGINT. Errors are start-up failures (bad config, no
 /// netlink, socket in use) and come back as one printable message.
@@ -105,6 +113,8 @@ enum Event {
 
 struct OpenSocket {
     socket: Arc<VrrpSocket>,
+    /// The reader's VRID filter and drop counters.
+    shared: Arc<ReaderShared>,
     reader: JoinHandle<()>,
 }
 
@@ -118,6 +128,9 @@ struct Daemon {
     config_path: PathBuf,
     /// How the file is read again on SIGHUP (keepalived's config id).
     read_options: config::ReadOptions,
+    /// Instances take part in VRRP from this moment on (keepalived `vrrp_startup_delay`);
+    /// `None` once they have started.
+    start_at: Option<Instant>,
     config: Config,
     socket_path: PathBuf,
     routers: Vec<Router>,
@@ -136,6 +149,8 @@ struct Daemon {
     notifier: Option<Notifier>,
     /// Last state notified per sync group.
     group_states: BTreeMap<String, NotifyState>,
+    /// The addresses vipd added, on disk beside the control socket.
+    vip_state: VipState,
     /// Where to find the instance of a (socket, VRID) in `routers`, see `router_index`.
     router_slots: std::collections::HashMap<SocketKey, Box<[u32; 256]>>,
 }
@@ -150,6 +165,8 @@ impl Daemon {
                 None
             }
         };
+        let vip_state = VipState::new(&socket_path)
+            .map_err(|e| format!("cannot identify the network namespace: {e}"))?;
         let (events_tx, events_rx) = mpsc::channel(1024);
         let routers = config
             .instances
@@ -159,6 +176,7 @@ impl Daemon {
         Ok(Daemon {
             config_path,
             read_options: config::ReadOptions::default(),
+            start_at: None,
             config,
             socket_path,
             routers,
@@ -174,6 +192,7 @@ impl Daemon {
             tracked_links: BTreeMap::new(),
             notifier: None,
             group_states: BTreeMap::new(),
+            vip_state,
             router_slots: std::collections::HashMap::new(),
         })
     }
@@ -182,6 +201,10 @@ impl Daemon {
         let monitor = Monitor::new().map_err(|e| format!("netlink monitor: {e}"))?;
         spawn_monitor(monitor, self.events_tx.clone());
         let listener = bind_control_socket(&self.socket_path)?;
+        // Another router may hold the VIPs a killed earlier run left here: they go before we
+        // take part in the protocol. Then a VIP still on the node is its own address.
+        self.remove_leftovers();
+        self.own_address_problems(&self.config)?;
         let control = spawn_control(listener, self.events_tx.clone());
         let mut sigterm = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
         let mut sigint = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
@@ -191,8 +214,15 @@ impl Daemon {
         self.start_checks()?;
         self.read_tracked_links();
         let now = Instant::now();
+        let delay = self.config.global.startup_delay;
+        if !delay.is_zero() {
+            info!(
+                "delaying the start of the instances by {} (vrrp_startup_delay)",
+                config::duration::format(delay)
+            );
+            self.start_at = Some(now + delay);
+        }
         for index in 0..self.routers.len() {
-            self.remove_leftover_vips(index);
             self.start_router(index, now);
         }
         self.process_actions().await;
@@ -204,7 +234,7 @@ impl Daemon {
         );
         tell_systemd(&[sd_notify::NotifyState::Ready]);
         let watchdog = sd_notify::watchdog_enabled().map(|d| d / 2);
-        let mut next_watchdog = watchdog.map(|d| tokio::time::Instant::now() + d);
+        let mut next_watchdog = watchdog.map(tokio_deadline_after);
         let mut protocol_timer = deadline::DeadlineTimer::new();
 
         loop {
@@ -231,10 +261,17 @@ impl Daemon {
                 _ = sleep(next_watchdog) => {}
             }
             let now = Instant::now();
+            if self.start_at.is_some_and(|at| at <= now) && !self.stopping {
+                self.start_at = None;
+                info!("startup delay over: starting the instances");
+                for router in &mut self.routers {
+                    router.fsm.start(now);
+                }
+            }
             if let (Some(period), Some(at)) = (watchdog, next_watchdog) {
                 if tokio::time::Instant::now() >= at {
                     tell_systemd(&[sd_notify::NotifyState::Watchdog]);
-                    next_watchdog = Some(tokio::time::Instant::now() + period);
+                    next_watchdog = Some(tokio_deadline_after(period));
                 }
             }
             for router in &mut self.routers {
@@ -247,6 +284,9 @@ impl Daemon {
         }
         control.abort();
         let _ = std::fs::remove_file(&self.socket_path);
+        if self.vip_state.addresses().is_empty() {
+            let _ = std::fs::remove_file(self.vip_state.path());
+        }
         if let Some(notifier) = self.notifier.take() {
             notifier.finish(notify::TIMEOUT).await;
         }
@@ -278,6 +318,7 @@ impl Daemon {
             .iter()
             .filter_map(|r| r.fsm.poll_timeout())
             .chain(self.pacer.next_deadline())
+            .chain(self.start_at)
             .min()
     }
 
@@ -299,40 +340,13 @@ impl Daemon {
         }
     }
 
-    /// A killed earlier run may have left our VIPs configured; another router may hold them
-    /// by now, so they go before we take part in the protocol.
-    fn remove_leftover_vips(&mut self, index: usize) {
-        let Some(router) = self.routers.get(index) else {
-            return;
-        };
-        for vip in router.cfg.all_vips() {
-            let ifname = router.cfg.vip_interface(vip);
-            let Ok(Some(ifindex)) = self.netlink.link_index(ifname) else {
-                continue;
-            };
-            let present = self
-                .netlink
-                .addresses(ifindex)
-                .map(|list| list.iter().any(|a| a.addr == vip.address))
-                .unwrap_or(false);
-            if present {
-                match self
-                    .netlink
-                    .delete_address(ifindex, vip.address, vip.prefix_len)
-                {
-                    Ok(()) => warn!(
-                        "{}: removed {} from {ifname}: left behind by an earlier run",
-                        router.cfg.name, vip.address
-                    ),
-                    Err(e) => warn!("{}: cannot remove {}: {e}", router.cfg.name, vip.address),
-                }
-            }
-        }
-    }
-
     fn start_router(&mut self, index: usize, now: Instant) {
         self.attach(index);
         self.apply_tracking(now);
+        // During the startup delay the instance waits; the end of the delay starts it.
+        if self.start_at.is_some() {
+            return;
+        }
         if let Some(router) = self.routers.get_mut(index) {
             router.fsm.start(now);
         }
@@ -349,6 +363,7 @@ impl Daemon {
             _ => None,
         };
         let Some(link) = link else {
+            self.close_sockets(|k| *k == key);
             if let Some(router) = self.routers.get_mut(index) {
                 if router.source.is_some() || router.fsm.transitions() == 0 {
                     warn!(
@@ -361,13 +376,57 @@ impl Daemon {
             }
             return;
         };
+        // An interface deleted and created again under the same name has a new index; a socket
+        // bound to the old one hears and sends nothing (its removal may have gone unnoticed
+        // when netlink events were lost).
+        let stale = self
+            .sockets
+            .get(&key)
+            .is_some_and(|open| open.socket.ifindex() != link.index);
+        if stale {
+            info!(
+                "{}: new interface index {}: reopening its VRRP socket",
+                key.interface, link.index
+            );
+            self.close_sockets(|k| *k == key);
+            let now = Instant::now();
+            for router in self.routers.iter_mut().filter(|r| r.key == key) {
+                router.source = None;
+                // Its adverts went nowhere until now.
+                router.fsm.advertise_now(now);
+            }
+        }
         if !self.sockets.contains_key(&key) {
-            match VrrpSocket::open(&key.interface, key.family(), key.mode()) {
+            let opened =
+                VrrpSocket::open(&key.interface, key.family(), key.mode()).and_then(|socket| {
+                    match key.unicast_ttl {
+                        Some(ttl) => socket.set_unicast_hop_limit(ttl).map(|()| socket),
+                        None => Ok(socket),
+                    }
+                });
+            match opened {
                 Ok(socket) => {
                     let socket = Arc::new(socket);
-                    let reader = spawn_reader(socket.clone(), key.clone(), self.events_tx.clone());
-                    self.sockets
-                        .insert(key.clone(), OpenSocket { socket, reader });
+                    let shared = Arc::new(ReaderShared::default());
+                    shared.vrids.replace(
+                        (self.routers.iter())
+                            .filter(|r| r.key == key)
+                            .map(|r| r.cfg.vrid),
+                    );
+                    let reader = spawn_reader(
+                        socket.clone(),
+                        key.clone(),
+                        shared.clone(),
+                        self.events_tx.clone(),
+                    );
+                    self.sockets.insert(
+                        key.clone(),
+                        OpenSocket {
+                            socket,
+                            shared,
+                            reader,
+                        },
+                    );
                 }
                 Err(e) => {
                     if let Some(router) = self.routers.get_mut(index) {
@@ -387,11 +446,19 @@ impl Daemon {
             .get(&key)
             .and_then(|s| s.socket.source_address().ok());
         let global = self.config.global.clone();
+        let source_changed =
+            source.is_some() && self.routers.get(index).map(|r| r.source) != Some(source);
+        let on_link = if source_changed {
+            self.netlink.addresses(link.index).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         if let Some(router) = self.routers.get_mut(index) {
             match source {
                 Some(source) => {
                     if router.source != Some(source) {
                         router.attach(source, &global);
+                        router.warn_off_link_peers(&on_link);
                     }
                     router.link_up = link.up;
                 }
@@ -457,20 +524,40 @@ impl Daemon {
         let Some(router) = self.routers.get_mut(index) else {
             return;
         };
+        // keepalived: a peer's own TTL range replaces the default rule, and turns the
+        // source check on.
+        let peer_ttl = router.cfg.peer_ttl(src).filter(|_| router.is_unicast());
         let rx = RxMeta {
             src,
             dst,
             hop_limit,
-            require_hop_limit_255: !router.is_unicast(),
+            require_hop_limit_255: peer_ttl.is_none()
+                && packet::hop_limit_255_required(router.is_unicast(), router.cfg.unicast_ttl),
             checksum_mode: router.checksum_mode(),
         };
-        let advert = match packet::parse_advertisement(payload, &rx)
+        let check_source = router.cfg.check_unicast_src || !router.cfg.unicast_peer_ttl.is_empty();
+        let source_allowed = if router.is_unicast() && check_source {
+            packet::check_unicast_source(src, &router.cfg.unicast_peers)
+        } else {
+            Ok(())
+        }
+        .and_then(|()| match peer_ttl {
+            Some((min, max)) => packet::check_hop_limit_range(hop_limit, min, max),
+            None => Ok(()),
+        });
+        let advert = match source_allowed
+            .and_then(|()| packet::parse_advertisement(payload, &rx))
             .and_then(|a| packet::check_for_instance(&a, &router.expectation()).map(|()| a))
         {
             Ok(advert) => advert,
             Err(reason) => {
                 router.counters.drop(reason);
-                tracing::debug!("{}: dropped advert from {src}: {reason}", router.cfg.name);
+                if router.may_log_drop(now) {
+                    tracing::debug!(
+                        "{}: dropped advert from {src}: {reason} (at most one such line per second)",
+                        router.cfg.name
+                    );
+                }
                 return;
             }
         };
@@ -478,6 +565,7 @@ impl Daemon {
         if advert.priority != 0 {
             router.note_address_list(src, &advert.addresses);
         }
+        router.note_owner_conflict(src, advert.priority);
         router.fsm.handle_advert(
             now,
             &ReceivedAdvert {
@@ -533,9 +621,13 @@ impl Daemon {
                 for index in self.indexes_on_interface(&name) {
                     self.refresh_link(index, now, up);
                 }
+                if up {
+                    // Created again (or brought back): a master's VIPs on it may be gone.
+                    self.reassert_vips();
+                }
             }
             NetEvent::LinkRemoved { name, .. } => {
-                self.sockets.retain(|key, _| key.interface != name);
+                self.close_sockets(|key| key.interface == name);
                 for index in self.indexes_on_interface(&name) {
                     if let Some(router) = self.routers.get_mut(index) {
                         router.source = None;
@@ -546,6 +638,11 @@ impl Daemon {
                 self.apply_faults(now);
             }
             NetEvent::AddressAdded { index: ifindex, .. } => {
+                // Only an instance still without an advert source waits for an address;
+                // an address storm must not cost an interface lookup per event otherwise.
+                if self.routers.iter().all(|r| r.source.is_some()) {
+                    return;
+                }
                 let name = self.interface_name(ifindex);
                 for index in self.indexes_on_interface(&name) {
                     if self.routers.get(index).is_some_and(|r| r.source.is_none()) {
@@ -597,17 +694,7 @@ impl Daemon {
                 }
                 self.apply_faults(now);
             }
-            NetEvent::EventsLost => {
-                warn!("netlink events lost: re-reading link state");
-                for index in 0..self.routers.len() {
-                    let name = self.routers[index].key.interface.clone();
-                    let up = match self.netlink.link_index(&name) {
-                        Ok(Some(i)) => self.netlink.link(i).ok().flatten().is_some_and(|l| l.up),
-                        _ => false,
-                    };
-                    self.refresh_link(index, now, up);
-                }
-            }
+            NetEvent::EventsLost => self.resync(now),
         }
     }
 
@@ -650,6 +737,15 @@ impl Daemon {
 
     /// A VIP deleted by hand while we are master comes back at once.
     fn restore_vip(&mut self, ifindex: u32, addr: IpAddr) {
+        // Cheap test first: address storms must not cost an interface lookup per event.
+        let ours = self.routers.iter().any(|r| {
+            r.vips_installed
+                && r.fsm.state() == State::Master
+                && r.cfg.all_vips().any(|v| v.address == addr)
+        });
+        if !ours {
+            return;
+        }
         let name = self.interface_name(ifindex);
         for router in &self.routers {
             if !router.vips_installed || router.fsm.state() != State::Master {
@@ -664,14 +760,7 @@ impl Daemon {
                     "{}: {} was removed from {name} while MASTER: restoring it",
                     router.cfg.name, vip.address
                 );
-                if let Err(e) = self.netlink.add_address(
-                    ifindex,
-                    vip.address,
-                    vip.prefix_len,
-                    vip.label.as_deref(),
-                ) {
-                    error!("{}: cannot restore {}: {e}", router.cfg.name, vip.address);
-                }
+                add_vip(&self.netlink, &mut self.vip_state, &router.cfg, vip);
             }
         }
     }
@@ -710,10 +799,24 @@ impl Daemon {
                 let advert = router.advertisement(priority);
                 for dst in router.destinations() {
                     let bytes = advert.to_bytes(source, dst, router.checksum_mode());
-                    match open.socket.send_from(&bytes, source, dst).await {
+                    // Never waits: a send queue that is full drops this advert (the next one
+                    // follows), it must not hold up the protocol.
+                    match open.socket.try_send_from(&bytes, source, dst) {
                         Ok(()) => router.counters.sent += 1,
+                        // With dont_track_primary the instance runs on while its link is
+                        // down; every advert then fails, which is expected.
+                        Err(e) if !router.link_up => {
+                            debug!("{}: sending advert to {dst}: {e}", router.cfg.name)
+                        }
                         Err(e) => {
-                            warn!("{}: sending advert to {dst}: {e}", router.cfg.name)
+                            router.counters.drop(DropReason::SendError);
+                            if router.may_log_send_error(Instant::now()) {
+                                warn!(
+                                    "{}: sending advert to {dst}: {e} (at most one such line \
+                                     per second)",
+                                    router.cfg.name
+                                )
+                            }
                         }
                     }
                 }
@@ -721,14 +824,14 @@ impl Daemon {
             Action::AddVips => {
                 router.vips_installed = true;
                 for vip in router.cfg.all_vips() {
-                    add_vip(&self.netlink, &router.cfg, vip);
+                    add_vip(&self.netlink, &mut self.vip_state, &router.cfg, vip);
                 }
             }
             Action::RemoveVips => {
                 router.vips_installed = false;
                 self.pacer.cancel(&router.cfg.name);
                 for vip in router.cfg.all_vips() {
-                    remove_vip(&self.netlink, &router.cfg, vip);
+                    remove_vip(&self.netlink, &mut self.vip_state, &router.cfg, vip);
                 }
             }
             Action::Announce { repeat, cause } => {
@@ -776,6 +879,11 @@ impl Daemon {
                 }
             })
             .collect();
+        // `repeat` comes from the configuration and may be huge: nothing to count without
+        // targets (the pacer's cap ends the loop otherwise).
+        if targets.is_empty() {
+            return;
+        }
         for _ in 0..repeat {
             for &(ifindex, address, interval) in &targets {
                 if !self
@@ -833,41 +941,58 @@ impl Daemon {
     }
 
     fn status(&self) -> StatusReport {
+        let instances = self
+            .routers
+            .iter()
+            .map(|router| {
+                let mut status = router.status();
+                // What the socket's reader dropped counts for every instance on it.
+                if let Some(open) = self.sockets.get(&router.key) {
+                    for (reason, count) in open.shared.drops.for_instance(router.cfg.vrid) {
+                        *status
+                            .dropped
+                            .entry(reason.as_str().to_string())
+                            .or_default() += count;
+                    }
+                }
+                status
+            })
+            .collect();
         StatusReport {
             pid: std::process::id(),
             config: self.config_path.display().to_string(),
-            instances: self.routers.iter().map(Router::status).collect(),
+            instances,
             checks: self.check_status(),
+            notify: self
+                .notifier
+                .as_ref()
+                .map(Notifier::stats)
+                .unwrap_or_default(),
         }
     }
-}
 
-/// Adds one VIP to its interface (`dev`, else the instance's); failures are logged.
-fn add_vip(netlink: &Netlink, instance: &config::Instance, vip: &config::Vip) {
-    let ifname = instance.vip_interface(vip);
-    let result = match netlink.link_index(ifname) {
-        Ok(Some(ifindex)) => {
-            netlink.add_address(ifindex, vip.address, vip.prefix_len, vip.label.as_deref())
+    /// Closes the sockets whose key matches; what their readers dropped stays counted.
+    fn close_sockets(&mut self, closes: impl Fn(&SocketKey) -> bool) {
+        let closing: Vec<SocketKey> = self.sockets.keys().filter(|k| closes(k)).cloned().collect();
+        for key in closing {
+            let Some(open) = self.sockets.remove(&key) else {
+                continue;
+            };
+            for router in self.routers.iter_mut().filter(|r| r.key == key) {
+                for (reason, count) in open.shared.drops.for_instance(router.cfg.vrid) {
+                    router.counters.drop_many(reason, count);
+                }
+            }
         }
-        Ok(None) => Err(std::io::Error::other("no such interface")),
-        Err(e) => Err(e),
-    };
-    if let Err(e) = result {
-        error!(
-            "{}: cannot add {} to {ifname}: {e}",
-            instance.name, vip.address
-        );
     }
-}
 
-/// Removes one VIP from its interface; an interface that is gone took the VIP with it.
-fn remove_vip(netlink: &Netlink, instance: &config::Instance, vip: &config::Vip) {
-    let ifname = instance.vip_interface(vip);
-    if let Ok(Some(ifindex)) = netlink.link_index(ifname) {
-        if let Err(e) = netlink.delete_address(ifindex, vip.address, vip.prefix_len) {
-            error!(
-                "{}: cannot remove {} from {ifname}: {e}",
-                instance.name, vip.address
+    /// Tells each socket's reader which VRIDs have an instance on it now.
+    fn update_reader_filters(&self) {
+        for (key, open) in &self.sockets {
+            open.shared.vrids.replace(
+                (self.routers.iter())
+                    .filter(|r| r.key == *key)
+                    .map(|r| r.cfg.vrid),
             );
         }
     }

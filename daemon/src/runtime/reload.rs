@@ -26,6 +26,10 @@ impl Daemon {
             }
             Err(e) => return refuse(e.to_string().trim_end()),
         };
+        // A VIP that is an address of this node would be taken from it on every failover.
+        if let Err(e) = self.own_address_problems(&new) {
+            return refuse(&e);
+        }
         // Unchanged checks keep running with their state; changed ones go on from the health
         // they had reached. A check that cannot run refuses the whole file.
         let new_specs = match tracking::check_specs(&new) {
@@ -108,11 +112,11 @@ impl Daemon {
             };
             for vip in &changes.removed {
                 info!("{}: {vip} removed by reload", router.cfg.name);
-                remove_vip(&self.netlink, &router.cfg, vip);
+                remove_vip(&self.netlink, &mut self.vip_state, &router.cfg, vip);
             }
             for vip in &changes.added {
                 info!("{}: {vip} added by reload", router.cfg.name);
-                add_vip(&self.netlink, &router.cfg, vip);
+                add_vip(&self.netlink, &mut self.vip_state, &router.cfg, vip);
             }
             if !changes.added.is_empty() {
                 self.announce_once(index);
@@ -145,10 +149,10 @@ impl Daemon {
         }
         self.read_tracked_links();
         let used: Vec<SocketKey> = self.routers.iter().map(|r| r.key.clone()).collect();
-        self.sockets.retain(|key, _| used.contains(key));
+        self.close_sockets(|key| !used.contains(key));
+        self.update_reader_filters();
         self.apply_tracking(now);
         for index in started {
-            self.remove_leftover_vips(index);
             self.start_router(index, now);
         }
         self.process_actions().await;
@@ -201,6 +205,8 @@ fn global_change_restarts_everything(old: &Global, new: &Global) -> bool {
         g.strict = defaults.strict;
         g.skip_check_adv_addr = defaults.skip_check_adv_addr;
         g.max_auto_priority = None;
+        // Only delays the first start; a reload never waits for it.
+        g.startup_delay = defaults.startup_delay;
         g
     }
     unknown_part(old) != unknown_part(new)
@@ -240,6 +246,7 @@ mod tests {
         new.script_user = Some("nobody".into());
         new.enable_script_security = true;
         new.max_auto_priority = Some(10);
+        new.startup_delay = std::time::Duration::from_secs(5);
         assert!(!global_change_restarts_everything(&old, &new));
     }
 

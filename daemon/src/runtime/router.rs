@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::config;
 use crate::control::InstanceStatus;
+use crate::net::netlink::InterfaceAddress;
 use crate::net::socket::{Family, Mode};
 use crate::vrrp::instance::{Instance, InstanceParams, Reload, Version};
 use crate::vrrp::packet::{self, Advertisement, Auth, ChecksumMode, DropReason};
@@ -18,6 +19,8 @@ pub struct SocketKey {
     pub interface: String,
     pub ipv6: bool,
     pub unicast_src: Option<IpAddr>,
+    /// TTL / hop limit of unicast adverts, when not the default 255.
+    pub unicast_ttl: Option<u8>,
     /// The multicast group joined and sent to (none for unicast).
     pub group: Option<IpAddr>,
 }
@@ -41,6 +44,9 @@ impl SocketKey {
         SocketKey {
             interface: cfg.interface.clone(),
             ipv6,
+            unicast_ttl: unicast_src
+                .and(cfg.unicast_ttl)
+                .filter(|ttl| *ttl != packet::HOP_LIMIT),
             unicast_src,
             group,
         }
@@ -85,7 +91,11 @@ pub struct Counters {
 
 impl Counters {
     pub fn drop(&mut self, reason: DropReason) {
-        *self.dropped.entry(reason.as_str()).or_default() += 1;
+        self.drop_many(reason, 1);
+    }
+
+    pub fn drop_many(&mut self, reason: DropReason, count: u64) {
+        *self.dropped.entry(reason.as_str()).or_default() += count;
     }
 }
 
@@ -106,9 +116,26 @@ pub struct Router {
     auth: Auth,
     /// The address list of the last advert whose list differed from ours (logged once).
     last_mismatch: Option<Vec<IpAddr>>,
+    /// When a dropped advert was last logged: a flood must not become a flood of log lines.
+    last_drop_log: Option<Instant>,
+    /// When a failed send was last logged.
+    last_send_error_log: Option<Instant>,
+    /// The last other router heard claiming priority 255 while we own the addresses.
+    owner_conflict: Option<IpAddr>,
 }
 
 impl Router {
+    /// The instance's own interface keeps it in FAULT: it is gone or has no address to
+    /// send from, or its link is down unless `dont_track_primary` says to ignore that
+    /// (keepalived: "ignore VRRP interface faults").
+    pub fn interface_fault(&self) -> bool {
+        if self.cfg.dont_track_primary {
+            self.source.is_none()
+        } else {
+            !self.link_up
+        }
+    }
+
     pub fn new(cfg: config::Instance, global: &config::Global) -> Router {
         let version = if cfg.version(global) == 3 {
             Version::V3
@@ -139,7 +166,59 @@ impl Router {
             checksum_mode,
             auth,
             last_mismatch: None,
+            last_drop_log: None,
+            last_send_error_log: None,
+            owner_conflict: None,
         }
+    }
+
+    /// A unicast instance that wants TTL 255 drops adverts from peers behind a router: say so
+    /// once, with the fix, when a peer is on none of the interface's subnets.
+    pub fn warn_off_link_peers(&self, interface_addresses: &[InterfaceAddress]) {
+        if !self.is_unicast()
+            || !packet::hop_limit_255_required(true, self.cfg.unicast_ttl)
+            || interface_addresses.is_empty()
+        {
+            return;
+        }
+        let default_rule: Vec<IpAddr> = (self.cfg.unicast_peers.iter())
+            .filter(|peer| self.cfg.peer_ttl(**peer).is_none())
+            .copied()
+            .collect();
+        for peer in off_link(&default_rule, interface_addresses) {
+            tracing::warn!(
+                "{}: unicast peer {peer} is on none of {}'s subnets: its adverts arrive with a \
+                 TTL below 255 and are dropped (counter hop_limit); set unicast_ttl (e.g. 64) \
+                 on the routers of this instance if peers are routers away",
+                self.cfg.name,
+                self.cfg.interface
+            );
+        }
+    }
+
+    /// Logs once per peer when another router claims to own our addresses (priority 255 on
+    /// both sides): the core keeps them (see `Instance`), the operator has to fix one side.
+    pub fn note_owner_conflict(&mut self, from: IpAddr, priority: u8) {
+        let conflict = priority == crate::vrrp::instance::PRIORITY_OWNER
+            && self.fsm.effective_priority() == crate::vrrp::instance::PRIORITY_OWNER;
+        if conflict && self.owner_conflict != Some(from) {
+            tracing::warn!(
+                "{}: {from} also advertises priority 255 (address owner): keeping the VIPs; \
+                 only one router may own them, lower the priority of the other",
+                self.cfg.name
+            );
+            self.owner_conflict = Some(from);
+        }
+    }
+
+    /// At most one log line per second about dropped adverts.
+    pub fn may_log_drop(&mut self, now: Instant) -> bool {
+        once_per_second(&mut self.last_drop_log, now)
+    }
+
+    /// At most one log line per second about adverts that could not be sent.
+    pub fn may_log_send_error(&mut self, now: Instant) -> bool {
+        once_per_second(&mut self.last_send_error_log, now)
     }
 
     pub fn is_unicast(&self) -> bool {
@@ -249,6 +328,8 @@ impl Router {
         tunable.track_files = cfg.track_files.clone();
         tunable.notify = cfg.notify.clone();
         tunable.garp = cfg.garp.clone();
+        tunable.check_unicast_src = cfg.check_unicast_src;
+        tunable.unicast_peer_ttl = cfg.unicast_peer_ttl.clone();
         if tunable != *cfg || SocketKey::of(cfg, global) != self.key {
             return None;
         }
@@ -279,7 +360,10 @@ impl Router {
 
     /// Bound of a planned handover: time enough for any backup to answer our priority 0.
     pub fn handover_bound(&self) -> Duration {
-        self.cfg.advert_interval * 3 + Duration::from_millis(100)
+        self.cfg
+            .advert_interval
+            .saturating_mul(3)
+            .saturating_add(Duration::from_millis(100))
     }
 
     pub fn status(&self) -> InstanceStatus {
@@ -356,6 +440,45 @@ pub fn params(
     }
 }
 
+fn once_per_second(last: &mut Option<Instant>, now: Instant) -> bool {
+    if last.is_some_and(|last| now.saturating_duration_since(last) < Duration::from_secs(1)) {
+        return false;
+    }
+    *last = Some(now);
+    true
+}
+
+/// The peers that are in none of the interface's prefixes.
+pub fn off_link(peers: &[IpAddr], interface_addresses: &[InterfaceAddress]) -> Vec<IpAddr> {
+    peers
+        .iter()
+        .copied()
+        .filter(|peer| {
+            !interface_addresses
+                .iter()
+                .any(|a| same_prefix(*peer, a.addr, a.prefix_len))
+        })
+        .collect()
+}
+
+fn same_prefix(a: IpAddr, b: IpAddr, prefix_len: u8) -> bool {
+    match (a, b) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => {
+            let mask = u32::MAX
+                .checked_shl(32 - u32::from(prefix_len.min(32)))
+                .unwrap_or(0);
+            u32::from(a) & mask == u32::from(b) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(b)) => {
+            let mask = u128::MAX
+                .checked_shl(128 - u32::from(prefix_len.min(128)))
+                .unwrap_or(0);
+            u128::from(a) & mask == u128::from(b) & mask
+        }
+        _ => false,
+    }
+}
+
 /// The primary address before the socket is open.
 fn unspecified(ipv6: bool) -> IpAddr {
     if ipv6 {
@@ -367,4 +490,48 @@ fn unspecified(ipv6: bool) -> IpAddr {
 
 fn interval_cs(interval: Duration) -> u16 {
     u16::try_from(interval.as_millis() / 10).unwrap_or(u16::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn address(text: &str) -> InterfaceAddress {
+        let (addr, prefix) = text.split_once('/').unwrap();
+        InterfaceAddress {
+            index: 2,
+            addr: addr.parse().unwrap(),
+            prefix_len: prefix.parse().unwrap(),
+            flags: 0,
+            label: None,
+        }
+    }
+
+    #[test]
+    fn peers_outside_every_prefix_of_the_interface_are_off_link() {
+        let on = [
+            address("192.0.2.11/24"),
+            address("2001:db8::11/64"),
+            address("fe80::1/64"),
+            address("203.0.113.7/32"),
+        ];
+        let peers: Vec<IpAddr> = [
+            "192.0.2.12",
+            "192.0.3.12",
+            "2001:db8::12",
+            "2001:db8:1::12",
+            "203.0.113.7",
+            "203.0.113.8",
+        ]
+        .iter()
+        .map(|p| p.parse().unwrap())
+        .collect();
+        let off: Vec<String> = off_link(&peers, &on)
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        assert_eq!(off, ["192.0.3.12", "2001:db8:1::12", "203.0.113.8"]);
+        // A /0 contains everything.
+        assert!(off_link(&peers[..2], &[address("0.0.0.0/0")]).is_empty());
+    }
 }

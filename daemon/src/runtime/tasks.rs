@@ -1,8 +1,8 @@
-//! The background tasks that feed the daemon's event channel (socket readers, the netlink
-//! monitor, the control socket server) and small helpers for the event loop.
+//! The background tasks that feed the daemon's event channel (the netlink monitor, the
+//! control socket server; socket readers are in `receive`) and small helpers for the event
+//! loop.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::UnixListener;
@@ -10,12 +10,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::warn;
 
-use super::router::SocketKey;
 use super::Event;
 use crate::check::CheckEvent;
 use crate::control::DEFAULT_SOCKET;
 use crate::net::monitor::Monitor;
-use crate::net::socket::VrrpSocket;
 
 pub(super) async fn next_check_event(
     rx: &mut Option<mpsc::Receiver<CheckEvent>>,
@@ -24,6 +22,14 @@ pub(super) async fn next_check_event(
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
     }
+}
+
+/// Now plus `delay` on tokio's clock, saturating like the core's timers.
+pub(super) fn tokio_deadline_after(delay: Duration) -> tokio::time::Instant {
+    tokio::time::Instant::from_std(crate::vrrp::timer::deadline_after(
+        std::time::Instant::now(),
+        delay,
+    ))
 }
 
 pub(super) async fn sleep(until: Option<tokio::time::Instant>) {
@@ -44,28 +50,6 @@ pub(super) fn tell_systemd_reloading() {
         Ok(now) => tell_systemd(&[sd_notify::NotifyState::Reloading, now]),
         Err(_) => tell_systemd(&[sd_notify::NotifyState::Reloading]),
     }
-}
-
-pub(super) fn spawn_reader(
-    socket: Arc<VrrpSocket>,
-    key: SocketKey,
-    tx: mpsc::Sender<Event>,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            match socket.recv().await {
-                Ok(received) => {
-                    if tx.send(Event::Packet(key.clone(), received)).await.is_err() {
-                        return;
-                    }
-                }
-                Err(e) => {
-                    tracing::debug!("receive on {}: {e}", key.interface);
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-        }
-    })
 }
 
 pub(super) fn spawn_monitor(mut monitor: Monitor, tx: mpsc::Sender<Event>) {

@@ -127,10 +127,9 @@ impl InstanceParams {
     }
 }
 
-/// `now + delay`, saturating far in the future instead of panicking on overflow.
+/// `now + delay`, saturating instead of panicking on overflow.
 fn later(now: Instant, delay: Duration) -> Instant {
-    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
-    now.checked_add(delay.min(CENTURY)).unwrap_or(now)
+    super::timer::deadline_after(now, delay)
 }
 
 fn clamp_interval(interval: Duration) -> Duration {
@@ -498,6 +497,15 @@ impl Instance {
         }
     }
 
+    /// The shell's socket was reopened or it lost track of the network for a while (its
+    /// adverts may not have left): a master advertises at once and restarts its advert
+    /// timer, so backups hear it before their down timers run out. Others do nothing.
+    pub fn advertise_now(&mut self, now: Instant) {
+        if self.running && self.state == State::Master && !self.handing_over {
+            self.send_advert_now(now);
+        }
+    }
+
     /// keepalived stop: a master sends priority 0 and removes its VIPs. Ends in Initialize.
     pub fn shutdown(&mut self, _now: Instant) {
         if !self.running {
@@ -737,6 +745,16 @@ impl Instance {
         if advert.priority == PRIORITY_LEAVING {
             // RFC 5798 6.4.3: the leaving router's backups must hear us at once.
             self.send_advert_now(now);
+            return;
+        }
+        if ours == PRIORITY_OWNER && advert.priority == PRIORITY_OWNER {
+            // RFC 5798 6.4.3 breaks a priority tie on the primary address, which presumes one
+            // owner (6.1: priority 255 is the router that owns the addresses). A second 255 is
+            // a misconfiguration or a forgery, and yielding to it would take the addresses
+            // from their owner; keepalived lowers its own priority instead, which lets one
+            // forged advert demote the owner for good. The owner keeps them and discards the
+            // advert without answering it: two owners answering each other at once would
+            // bounce adverts back and forth without end.
             return;
         }
         let yields = advert.priority > ours
@@ -1486,6 +1504,53 @@ mod tests {
     }
 
     #[test]
+    fn address_owner_keeps_the_addresses_against_an_equal_priority_advert() {
+        // Whatever the other's address: a second 255 is a conflict, not a tie to break.
+        for theirs in ["192.0.2.2", "192.0.2.200", "255.255.255.255"] {
+            let t0 = Instant::now();
+            let mut instance = Instance::new(v3(255));
+            instance.start(t0);
+            drain(&mut instance);
+            instance.handle_advert(t0 + MS, &advert(theirs, 255, 100 * MS));
+            assert_eq!(instance.state(), State::Master, "yielded to {theirs}");
+            assert!(drain(&mut instance).is_empty(), "{theirs}");
+            // The periodic advert stays where it was.
+            assert_eq!(instance.poll_timeout(), Some(t0 + 100 * MS));
+            assert_eq!(instance.transitions(), 1);
+        }
+        // Below 255 the tie still breaks on the address.
+        let t0 = Instant::now();
+        let (mut instance, became) = master(254, t0);
+        instance.handle_advert(became + MS, &advert("192.0.2.200", 254, 100 * MS));
+        assert_eq!(instance.state(), State::Backup);
+    }
+
+    #[test]
+    fn only_a_master_advertises_now_on_request() {
+        let t0 = Instant::now();
+        let (mut instance, became) = master(150, t0);
+        let now = became + 30 * MS;
+        instance.advertise_now(now);
+        assert_eq!(
+            drain(&mut instance),
+            vec![Action::SendAdvert { priority: 150 }]
+        );
+        assert_eq!(instance.poll_timeout(), Some(now + 100 * MS));
+        let mut backup = backup_following(100, 150, t0);
+        let timeout = backup.poll_timeout();
+        backup.advertise_now(t0 + MS);
+        assert!(drain(&mut backup).is_empty());
+        assert_eq!(backup.poll_timeout(), timeout);
+        instance.begin_handover(now, Duration::from_secs(1));
+        drain(&mut instance);
+        instance.advertise_now(now + MS);
+        assert!(
+            drain(&mut instance).is_empty(),
+            "a handing-over master stays quiet"
+        );
+    }
+
+    #[test]
     fn nopreempt_backup_follows_a_lower_priority_master() {
         let t0 = Instant::now();
         let mut p = v3(200);
@@ -1701,7 +1766,13 @@ mod tests {
             ]
         );
 
-        // Leaving master stops both.
+        // Leaving master stops both (an owner never yields: reload it to 200 first).
+        let mut lower = instance.params().clone();
+        lower.priority = 200;
+        assert_eq!(
+            instance.update_params(t0 + Duration::from_secs(9), lower),
+            Reload::Applied
+        );
         instance.handle_advert(
             t0 + Duration::from_secs(9),
             &advert("192.0.2.2", 255, 100 * MS),
@@ -1942,5 +2013,135 @@ mod tests {
             instance.poll_timeout(),
             Some(now + instance.master_down_interval())
         );
+    }
+
+    /// xorshift64*: deterministic, no dependency.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+        fn priority(&mut self) -> u8 {
+            // Edges more often than uniform: 0, 1, 254, 255.
+            match self.below(6) {
+                0 => 0,
+                1 => 255,
+                2 => 254,
+                3 => 1,
+                _ => self.next() as u8,
+            }
+        }
+        fn duration(&mut self) -> Duration {
+            match self.below(8) {
+                0 => Duration::ZERO,
+                1 => Duration::MAX,
+                2 => Duration::from_secs(u64::MAX / 2),
+                3 => Duration::from_nanos(1),
+                _ => Duration::from_millis(self.below(5_000)),
+            }
+        }
+        fn params(&mut self) -> InstanceParams {
+            let mut p = InstanceParams::new(51, ip("192.0.2.10"));
+            p.version = if self.below(2) == 0 {
+                Version::V2
+            } else {
+                Version::V3
+            };
+            p.priority = self.priority();
+            p.advert_interval = self.duration();
+            p.preempt = self.below(2) == 0;
+            p.preempt_delay = self.duration();
+            p.garp_master_delay = (self.below(3) != 0).then(|| self.duration());
+            p.garp_master_refresh = (self.below(3) != 0).then(|| self.duration());
+            p.garp_lower_prio_delay = (self.below(3) != 0).then(|| self.duration());
+            p.garp_master_repeat = self.count();
+            p.garp_master_refresh_repeat = self.count();
+            p.garp_lower_prio_repeat = self.count();
+            p.lower_prio_no_advert = self.below(2) == 0;
+            p.higher_prio_send_advert = self.below(2) == 0;
+            p.down_timer_adverts = self.next() as u8;
+            p
+        }
+        fn count(&mut self) -> u32 {
+            match self.below(4) {
+                0 => 0,
+                1 => u32::MAX,
+                _ => self.below(10) as u32,
+            }
+        }
+    }
+
+    /// Random configurations (zero, tiny and huge durations, every priority) and random
+    /// event sequences never panic, and the actions keep one invariant the shell relies on:
+    /// VIPs are added exactly when entering MASTER and removed exactly when leaving it.
+    #[test]
+    fn random_params_and_events_never_panic_and_vips_follow_the_state() {
+        let sources = ["192.0.2.1", "192.0.2.10", "192.0.2.20", "2001:db8::1"];
+        let mut rng = Rng(0x5eed_1234_abcd_ef01);
+        for round in 0..3_000 {
+            let t0 = Instant::now();
+            let mut now = t0;
+            let mut instance = Instance::new(rng.params());
+            let mut installed = false;
+            for step in 0..60 {
+                // Time moves by 0..2 s, sometimes to a timer deadline exactly.
+                now += match (rng.below(4), instance.poll_timeout()) {
+                    (0, Some(at)) if at > now => at.saturating_duration_since(now),
+                    _ => Duration::from_millis(rng.below(2_000)),
+                };
+                match rng.below(12) {
+                    0 => instance.start(now),
+                    1..=5 => {
+                        let advert = ReceivedAdvert {
+                            source: ip(sources[rng.below(4) as usize]),
+                            priority: rng.priority(),
+                            advert_interval: rng.duration(),
+                        };
+                        instance.handle_advert(now, &advert);
+                    }
+                    6 => instance.set_effective_priority(now, rng.priority()),
+                    7 => instance.set_fault(now, rng.below(2) == 0),
+                    8 => {
+                        let mut p = rng.params();
+                        if rng.below(2) == 0 {
+                            p.vrid = instance.params().vrid;
+                            p.version = instance.params().version;
+                        }
+                        let _ = instance.update_params(now, p);
+                    }
+                    9 => instance.begin_handover(now, rng.duration()),
+                    10 if rng.below(4) == 0 => instance.shutdown(now),
+                    10 => instance.advertise_now(now),
+                    11 if rng.below(3) == 0 => instance.sync_member_heard_lower_priority(now),
+                    _ => instance.handle_timeout(now),
+                }
+                while let Some(action) = instance.poll_action() {
+                    match action {
+                        Action::AddVips => {
+                            assert!(!installed, "round {round} step {step}: VIPs added twice");
+                            installed = true;
+                        }
+                        Action::RemoveVips => {
+                            assert!(installed, "round {round} step {step}: VIPs removed twice");
+                            installed = false;
+                        }
+                        _ => {}
+                    }
+                }
+                assert_eq!(
+                    installed,
+                    instance.state() == State::Master,
+                    "round {round} step {step}: VIPs vs state {}",
+                    instance.state()
+                );
+                let _ = (instance.skew_time(), instance.master_down_interval());
+            }
+        }
     }
 }

@@ -31,6 +31,9 @@ pub const HEADER_LEN: usize = 8;
 pub const AUTH_DATA_LEN: usize = 8;
 /// Largest interval a v3 advert can carry (12 bits of centiseconds: 40.95 s).
 pub const MAX_V3_INTERVAL_CS: u16 = 0x0fff;
+/// Longest VRRP message: the header and 255 IPv6 addresses (v2 carries at most 255 IPv4
+/// addresses and 8 bytes of authentication, far less).
+pub const MAX_MESSAGE_LEN: usize = HEADER_LEN + 255 * 16;
 
 mod field {
     pub type Field = core::ops::Range<usize>;
@@ -192,6 +195,17 @@ pub enum DropReason {
     AddressFamily,
     /// The IPv4 header in front of the advert is malformed.
     IpHeader,
+    /// Larger than any advert (up to 255 IPv6 addresses): it did not fit the receive buffer.
+    /// Any host can send one, fragmented, so it is dropped as cheaply as it is counted.
+    Oversized,
+    /// The socket reported an error instead of a datagram, or a datagram without the
+    /// addresses it arrived with (decided by the caller).
+    ReceiveError,
+    /// A unicast advert from an address that is not one of the instance's peers.
+    NotPeer,
+    /// One of our own adverts could not be sent (send queue full, interface gone...): the
+    /// shell drops it rather than wait, the next one follows.
+    SendError,
 }
 
 impl DropReason {
@@ -210,7 +224,19 @@ impl DropReason {
         DropReason::IntervalMismatch,
         DropReason::AddressFamily,
         DropReason::IpHeader,
+        DropReason::Oversized,
+        DropReason::ReceiveError,
+        DropReason::NotPeer,
+        DropReason::SendError,
     ];
+
+    /// Position in [`DropReason::ALL`], for counters kept in an array.
+    pub fn index(self) -> usize {
+        DropReason::ALL
+            .iter()
+            .position(|reason| *reason == self)
+            .unwrap_or(0)
+    }
 
     /// Stable snake_case name, used as a counter key.
     pub const fn as_str(&self) -> &'static str {
@@ -229,6 +255,10 @@ impl DropReason {
             DropReason::IntervalMismatch => "interval_mismatch",
             DropReason::AddressFamily => "address_family",
             DropReason::IpHeader => "ip_header",
+            DropReason::Oversized => "oversized",
+            DropReason::ReceiveError => "receive_error",
+            DropReason::NotPeer => "not_peer",
+            DropReason::SendError => "send_error",
         }
     }
 
@@ -248,6 +278,10 @@ impl DropReason {
             DropReason::IntervalMismatch => "advert interval differs from the instance's",
             DropReason::AddressFamily => "address family does not fit the VRRP version",
             DropReason::IpHeader => "malformed IPv4 header",
+            DropReason::Oversized => "larger than any advert",
+            DropReason::ReceiveError => "receive error",
+            DropReason::NotPeer => "source is not a unicast peer of the instance",
+            DropReason::SendError => "our advert could not be sent",
         }
     }
 }
@@ -534,17 +568,7 @@ impl Advertisement {
     /// Reads an advert from a checked packet: type, address count, exact length and (v2)
     /// auth type. Hop limit and checksum are [`parse_advertisement`]'s job.
     pub fn parse<T: AsRef<[u8]>>(packet: &Packet<T>) -> Result<Advertisement, DropReason> {
-        packet.check_len()?;
-        let version = Version::from_number(packet.version()).ok_or(DropReason::Version)?;
-        if packet.msg_type() != MSG_TYPE_ADVERTISEMENT {
-            return Err(DropReason::Type);
-        }
-        if packet.count() == 0 {
-            return Err(DropReason::AddressCount);
-        }
-        if packet.buffer.as_ref().len() != packet.message_len() {
-            return Err(DropReason::Length);
-        }
+        let version = check_structure(packet)?;
         let (advert_interval_cs, auth) = match version {
             Version::V2 => {
                 let auth = match packet.auth_type() {
@@ -641,6 +665,36 @@ impl Advertisement {
     }
 }
 
+/// Layout, version, type, address count and exact length: what a packet must have to be an
+/// advert at all, whoever it is for.
+fn check_structure<T: AsRef<[u8]>>(packet: &Packet<T>) -> Result<Version, DropReason> {
+    packet.check_len()?;
+    let version = Version::from_number(packet.version()).ok_or(DropReason::Version)?;
+    if packet.msg_type() != MSG_TYPE_ADVERTISEMENT {
+        return Err(DropReason::Type);
+    }
+    if packet.count() == 0 {
+        return Err(DropReason::AddressCount);
+    }
+    if packet.buffer.as_ref().len() != packet.message_len() {
+        return Err(DropReason::Length);
+    }
+    Ok(version)
+}
+
+/// The checks a received VRRP message (the IP payload) gets as soon as it is read, before it
+/// is queued for an instance: [`check_structure`] without the checksum, which needs the
+/// instance's checksum mode. Cheap and allocation-free, so junk costs only its own reading.
+/// Returns the VRID, for the caller's lookup.
+pub fn screen(payload: &[u8], family: Family) -> Result<u8, DropReason> {
+    if payload.len() > MAX_MESSAGE_LEN {
+        return Err(DropReason::Oversized);
+    }
+    let packet = Packet::new_checked(payload, family)?;
+    check_structure(&packet)?;
+    Ok(packet.vrid())
+}
+
 /// Whole seconds a v2 advert carries for an interval in centiseconds: rounded, 1..=255.
 fn v2_interval_seconds(centiseconds: u16) -> u8 {
     let seconds = (centiseconds.saturating_add(50) / 100).clamp(1, u16::from(u8::MAX));
@@ -676,6 +730,40 @@ pub fn parse_advertisement(payload: &[u8], rx: &RxMeta) -> Result<Advertisement,
         return Err(DropReason::Checksum);
     }
     Advertisement::parse(&packet)
+}
+
+/// Whether a received advert must arrive with TTL / hop limit 255 (RFC 5798 5.1.1.3: an
+/// advert that crossed a router, or was forged off-link, is dropped).
+///
+/// Multicast adverts always must. keepalived skips the check for unicast (unless a peer has
+/// `min_ttl`/`max_ttl`), which lets any host that can route to us forge one; vipd keeps it for
+/// unicast too, as long as the instance sends with TTL 255 itself (keepalived's default, so
+/// peers on the link interoperate). `unicast_ttl` below 255 declares peers behind routers,
+/// whose adverts arrive with whatever TTL is left: the check is then off and only the peer
+/// source check ([`check_unicast_source`]) protects the instance.
+pub fn hop_limit_255_required(unicast: bool, unicast_ttl: Option<u8>) -> bool {
+    !unicast || unicast_ttl.unwrap_or(HOP_LIMIT) == HOP_LIMIT
+}
+
+/// keepalived `unicast_peer { ADDRESS min_ttl N max_ttl M }`: adverts from that peer must
+/// arrive with a TTL / hop limit in `min..=max`, which replaces [`hop_limit_255_required`]'s
+/// rule for it.
+pub fn check_hop_limit_range(hop_limit: u8, min: u8, max: u8) -> Result<(), DropReason> {
+    if (min..=max).contains(&hop_limit) {
+        Ok(())
+    } else {
+        Err(DropReason::HopLimit)
+    }
+}
+
+/// keepalived `check_unicast_src`, on by default in vipd: a unicast instance accepts adverts
+/// only from its configured peers.
+pub fn check_unicast_source(src: IpAddr, peers: &[IpAddr]) -> Result<(), DropReason> {
+    if peers.contains(&src) {
+        Ok(())
+    } else {
+        Err(DropReason::NotPeer)
+    }
 }
 
 /// What an instance requires of the adverts for its VRID.
@@ -1205,6 +1293,99 @@ mod tests {
     }
 
     #[test]
+    fn screening_keeps_adverts_and_drops_junk_without_the_checksum() {
+        assert_eq!(screen(ipv4_payload(&V2_IPV4_PASS), Family::Ipv4), Ok(51));
+        assert_eq!(screen(ipv4_payload(&V3_IPV4), Family::Ipv4), Ok(52));
+        assert_eq!(screen(ipv6_payload(&V3_IPV6), Family::Ipv6), Ok(53));
+        // The checksum is the instance's business (its mode), not the screen's.
+        let mut bad_sum = ipv4_payload(&V3_IPV4).to_vec();
+        bad_sum[6] ^= 0xff;
+        assert_eq!(screen(&bad_sum, Family::Ipv4), Ok(52));
+        let v3 = ipv4_payload(&V3_IPV4);
+        let cases: [(Vec<u8>, Family, DropReason); 8] = [
+            (v3[..7].to_vec(), Family::Ipv4, DropReason::Truncated),
+            (Vec::new(), Family::Ipv4, DropReason::Truncated),
+            (
+                tweak_v4(&V3_IPV4, 0, 0x41),
+                Family::Ipv4,
+                DropReason::Version,
+            ),
+            (tweak_v4(&V3_IPV4, 0, 0x32), Family::Ipv4, DropReason::Type),
+            (
+                tweak_v4(&V3_IPV4, 3, 0),
+                Family::Ipv4,
+                DropReason::AddressCount,
+            ),
+            (
+                [v3, &[0, 0, 0, 0]].concat(),
+                Family::Ipv4,
+                DropReason::Length,
+            ),
+            (v3.to_vec(), Family::Ipv6, DropReason::Truncated),
+            (
+                ipv4_payload(&V2_IPV4_PASS).to_vec(),
+                Family::Ipv6,
+                DropReason::AddressFamily,
+            ),
+        ];
+        for (bytes, family, reason) in cases {
+            assert_eq!(screen(&bytes, family), Err(reason), "{bytes:02x?}");
+        }
+        // Bigger than 255 IPv6 addresses: oversized, whatever it looks like.
+        let mut huge = ipv6_payload(&V3_IPV6).to_vec();
+        huge.resize(MAX_MESSAGE_LEN + 1, 0);
+        assert_eq!(screen(&huge, Family::Ipv6), Err(DropReason::Oversized));
+        // What screening passes, full parsing judges alike apart from the checksum.
+        let mut rng = Rng(0x0ddb_a11c_afe5_eed5);
+        for _ in 0..50_000 {
+            let mut bytes = ipv4_payload(&V3_IPV4).to_vec();
+            for _ in 0..rng.below(3) {
+                let index = rng.below(bytes.len());
+                bytes[index] = rng.next() as u8;
+            }
+            bytes.truncate(rng.below(bytes.len() + 4));
+            if let Err(reason) = screen(&bytes, Family::Ipv4) {
+                let parsed = Packet::new_checked(&bytes[..], Family::Ipv4)
+                    .and_then(|p| Advertisement::parse(&p));
+                assert_eq!(parsed, Err(reason), "{bytes:02x?}");
+            }
+        }
+    }
+
+    #[test]
+    fn unicast_adverts_only_from_peers_and_ttl_255_unless_routed() {
+        let peers: Vec<IpAddr> = vec!["192.0.2.2".parse().unwrap(), "2001:db8::2".parse().unwrap()];
+        assert_eq!(check_unicast_source(peers[0], &peers), Ok(()));
+        assert_eq!(check_unicast_source(peers[1], &peers), Ok(()));
+        for stranger in ["192.0.2.3", "2001:db8::3", "0.0.0.0"] {
+            assert_eq!(
+                check_unicast_source(stranger.parse().unwrap(), &peers),
+                Err(DropReason::NotPeer)
+            );
+        }
+        assert_eq!(
+            check_unicast_source(peers[0], &[]),
+            Err(DropReason::NotPeer)
+        );
+        // Multicast: always 255. Unicast: 255 while we send with 255 ourselves.
+        assert!(hop_limit_255_required(false, None));
+        assert!(hop_limit_255_required(false, Some(64)));
+        assert!(hop_limit_255_required(true, None));
+        assert!(hop_limit_255_required(true, Some(255)));
+        assert!(!hop_limit_255_required(true, Some(254)));
+        assert!(!hop_limit_255_required(true, Some(1)));
+        // A peer's own range.
+        assert_eq!(check_hop_limit_range(250, 250, 255), Ok(()));
+        assert_eq!(check_hop_limit_range(255, 250, 255), Ok(()));
+        assert_eq!(
+            check_hop_limit_range(249, 250, 255),
+            Err(DropReason::HopLimit)
+        );
+        assert_eq!(check_hop_limit_range(64, 0, 63), Err(DropReason::HopLimit));
+        assert_eq!(check_hop_limit_range(0, 0, 0), Ok(()));
+    }
+
+    #[test]
     fn trailing_bytes_are_junk() {
         // Count says 1 address but 2 are there, checksum right over the announced length
         // and over the whole: dropped either way.
@@ -1397,7 +1578,10 @@ mod tests {
             );
             assert!(!names[..i].contains(name), "duplicate {name}");
         }
-        assert_eq!(names.len(), 14);
+        assert_eq!(names.len(), DropReason::ALL.len());
+        for (index, reason) in DropReason::ALL.iter().enumerate() {
+            assert_eq!(reason.index(), index, "{reason:?}");
+        }
     }
 
     /// xorshift64*: deterministic, no dependency.

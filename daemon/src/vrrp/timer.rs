@@ -1,6 +1,6 @@
 //! The named timers of one VRRP instance: a small table of optional deadlines.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Every timer an instance can run. At most one deadline per timer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -102,10 +102,30 @@ impl TimerTable {
     }
 }
 
+/// `now + delay`, saturating a century ahead instead of panicking on overflow: delays come
+/// from configuration and from the network and may be as large as their types allow.
+pub fn deadline_after(now: Instant, delay: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    // A monotonic clock a century ahead cannot overflow; `now` only guards the impossible.
+    now.checked_add(delay.min(CENTURY)).unwrap_or(now)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+
+    #[test]
+    fn deadlines_saturate_instead_of_overflowing() {
+        let t0 = Instant::now();
+        assert_eq!(
+            deadline_after(t0, Duration::from_millis(5)),
+            t0 + Duration::from_millis(5)
+        );
+        for huge in [Duration::MAX, Duration::from_secs(u64::MAX)] {
+            let at = deadline_after(t0, huge);
+            assert!(at > t0 + Duration::from_secs(50 * 365 * 24 * 3600));
+        }
+    }
 
     #[test]
     fn set_stop_next_and_expiry() {

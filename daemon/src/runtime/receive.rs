@@ -1,0 +1,318 @@
+//! The receive path of one VRRP socket: a task that drains the socket as fast as datagrams
+//! arrive, throws away right there what cannot be an advert for one of the socket's instances
+//! (counted by reason), and queues the rest for the event loop.
+//!
+//! Anyone on the segment (and, for unicast, anyone who can route to us) can send protocol 112
+//! datagrams: oversized and fragmented, truncated, garbage, for VRIDs nobody runs. Each must
+//! cost only its own reading: no sleeping after an error, no allocation before it has passed
+//! the cheap checks, and no seat in the event queue that real adverts need. A burst is read in
+//! slices of [`BUDGET`] datagrams so that one busy socket does not hold up the others or the
+//! timers.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::router::SocketKey;
+use super::Event;
+use crate::net::socket::{Datagram, Received, VrrpSocket, RECEIVE_BUFFER};
+use crate::vrrp::packet::{self, DropReason, Family};
+
+/// Datagrams read in a row before the reader lets other tasks run.
+const BUDGET: usize = 64;
+/// Errors in a row after which the reader pauses: a socket that only fails must not spin.
+const ERRORS_BEFORE_PAUSE: u32 = 64;
+const ERROR_PAUSE: Duration = Duration::from_millis(10);
+/// At most one log line per this period and socket about dropped datagrams.
+const LOG_PERIOD: Duration = Duration::from_secs(1);
+
+/// Which VRIDs have an instance on one socket: a datagram for any other VRID is dropped by
+/// the reader. The event loop updates it when instances come and go.
+#[derive(Debug, Default)]
+pub struct VridSet {
+    bits: [AtomicU64; 4],
+}
+
+impl VridSet {
+    pub fn replace(&self, vrids: impl IntoIterator<Item = u8>) {
+        let mut bits = [0u64; 4];
+        for vrid in vrids {
+            bits[usize::from(vrid / 64)] |= 1 << (vrid % 64);
+        }
+        for (slot, value) in self.bits.iter().zip(bits) {
+            slot.store(value, Ordering::Relaxed);
+        }
+    }
+
+    pub fn contains(&self, vrid: u8) -> bool {
+        self.bits[usize::from(vrid / 64)].load(Ordering::Relaxed) & (1 << (vrid % 64)) != 0
+    }
+}
+
+/// Datagrams a reader dropped, by reason: for the instance of the VRID they carried, or for
+/// the whole socket when they carry none it runs (they then count for every instance on it).
+#[derive(Debug)]
+pub struct DropCounts {
+    /// `SLOTS` rows of one counter per reason: one row per VRID, the last for the socket.
+    counts: Box<[AtomicU64]>,
+}
+
+const SOCKET_SLOT: usize = 256;
+const SLOTS: usize = SOCKET_SLOT + 1;
+
+impl Default for DropCounts {
+    fn default() -> Self {
+        DropCounts {
+            counts: (0..SLOTS * DropReason::ALL.len())
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+        }
+    }
+}
+
+impl DropCounts {
+    fn slot(vrid: Option<u8>) -> usize {
+        vrid.map_or(SOCKET_SLOT, usize::from)
+    }
+
+    fn counter(&self, vrid: Option<u8>, reason: DropReason) -> &AtomicU64 {
+        let index = Self::slot(vrid) * DropReason::ALL.len() + reason.index();
+        // In range by construction; the socket row is the fallback that cannot be.
+        self.counts
+            .get(index)
+            .unwrap_or(&self.counts[SOCKET_SLOT * DropReason::ALL.len()])
+    }
+
+    /// Counts a drop for the instance of `vrid`, or for the socket when `None`.
+    pub fn add(&self, vrid: Option<u8>, reason: DropReason) {
+        self.counter(vrid, reason).fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn get(&self, vrid: Option<u8>, reason: DropReason) -> u64 {
+        self.counter(vrid, reason).load(Ordering::Relaxed)
+    }
+
+    /// The non-zero counts that concern the instance of `vrid`: its own and the socket's.
+    pub fn for_instance(&self, vrid: u8) -> Vec<(DropReason, u64)> {
+        DropReason::ALL
+            .iter()
+            .map(|reason| {
+                let count = self
+                    .get(Some(vrid), *reason)
+                    .saturating_add(self.get(None, *reason));
+                (*reason, count)
+            })
+            .filter(|(_, count)| *count > 0)
+            .collect()
+    }
+}
+
+/// What a socket's reader shares with the event loop.
+#[derive(Debug, Default)]
+pub struct ReaderShared {
+    pub vrids: VridSet,
+    pub drops: DropCounts,
+}
+
+/// The cheap checks of [`packet::screen`] plus the VRID lookup, on a datagram as the socket
+/// delivered it (IPv4 with its header). A drop is the instance's when the datagram carries
+/// the VRID of one of the socket's instances, else the socket's.
+fn screen(received: &Received, vrids: &VridSet) -> Result<(), (Option<u8>, DropReason)> {
+    let (payload, family) = match received.src {
+        IpAddr::V4(_) => (
+            packet::split_ipv4(&received.data)
+                .map_err(|reason| (None, reason))?
+                .1,
+            Family::Ipv4,
+        ),
+        IpAddr::V6(_) => (&received.data[..], Family::Ipv6),
+    };
+    let vrid = match payload.get(1) {
+        Some(vrid) if vrids.contains(*vrid) => *vrid,
+        _ => return Err((None, DropReason::UnknownVrid)),
+    };
+    packet::screen(payload, family)
+        .map(drop)
+        .map_err(|reason| (Some(vrid), reason))
+}
+
+/// Rate limit for the reader's debug lines.
+struct LogLimit {
+    last: Option<Instant>,
+}
+
+impl LogLimit {
+    fn allow(&mut self) -> bool {
+        let now = Instant::now();
+        if self
+            .last
+            .is_some_and(|last| now.duration_since(last) < LOG_PERIOD)
+        {
+            return false;
+        }
+        self.last = Some(now);
+        true
+    }
+}
+
+pub(super) fn spawn_reader(
+    socket: Arc<VrrpSocket>,
+    key: SocketKey,
+    shared: Arc<ReaderShared>,
+    tx: mpsc::Sender<Event>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut buffer = vec![0u8; RECEIVE_BUFFER];
+        let mut log = LogLimit { last: None };
+        let mut in_a_row = 0usize;
+        let mut errors_in_a_row = 0u32;
+        loop {
+            in_a_row += 1;
+            if in_a_row >= BUDGET {
+                in_a_row = 0;
+                tokio::task::yield_now().await;
+            }
+            let datagram = socket.recv_datagram(&mut buffer).await;
+            let (vrid, reason, from) = match datagram {
+                Ok(Datagram::Packet(received)) => {
+                    errors_in_a_row = 0;
+                    match screen(&received, &shared.vrids) {
+                        Ok(()) => {
+                            if tx.send(Event::Packet(key.clone(), received)).await.is_err() {
+                                return;
+                            }
+                            continue;
+                        }
+                        Err((vrid, reason)) => (vrid, reason, Some(received.src)),
+                    }
+                }
+                Ok(Datagram::Dropped(reason)) => {
+                    errors_in_a_row = 0;
+                    (None, reason, None)
+                }
+                Err(e) => {
+                    shared.drops.add(None, DropReason::ReceiveError);
+                    if log.allow() {
+                        tracing::debug!("receive on {}: {e}", key.interface);
+                    }
+                    errors_in_a_row += 1;
+                    if errors_in_a_row >= ERRORS_BEFORE_PAUSE {
+                        errors_in_a_row = 0;
+                        tokio::time::sleep(ERROR_PAUSE).await;
+                    }
+                    continue;
+                }
+            };
+            shared.drops.add(vrid, reason);
+            if log.allow() {
+                match from {
+                    Some(src) => tracing::debug!(
+                        "{}: dropped a datagram from {src}: {reason} (at most one such line per second)",
+                        key.interface
+                    ),
+                    None => tracing::debug!(
+                        "{}: dropped a datagram: {reason} (at most one such line per second)",
+                        key.interface
+                    ),
+                }
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vrid_set_holds_exactly_what_it_was_given() {
+        let set = VridSet::default();
+        assert!((0..=255).all(|v| !set.contains(v)));
+        set.replace([1, 63, 64, 200, 255]);
+        let held: Vec<u8> = (0..=255).filter(|v| set.contains(*v)).collect();
+        assert_eq!(held, [1, 63, 64, 200, 255]);
+        set.replace([7]);
+        let held: Vec<u8> = (0..=255).filter(|v| set.contains(*v)).collect();
+        assert_eq!(held, [7]);
+    }
+
+    #[test]
+    fn drop_counts_by_instance_and_reason() {
+        let counts = DropCounts::default();
+        counts.add(None, DropReason::Oversized);
+        counts.add(None, DropReason::Oversized);
+        counts.add(None, DropReason::UnknownVrid);
+        counts.add(Some(51), DropReason::Truncated);
+        counts.add(Some(255), DropReason::Truncated);
+        assert_eq!(counts.get(None, DropReason::Oversized), 2);
+        assert_eq!(
+            counts.for_instance(51),
+            vec![
+                (DropReason::Truncated, 1),
+                (DropReason::UnknownVrid, 1),
+                (DropReason::Oversized, 2)
+            ]
+        );
+        assert_eq!(
+            counts.for_instance(52),
+            vec![(DropReason::UnknownVrid, 1), (DropReason::Oversized, 2)]
+        );
+        assert_eq!(counts.get(Some(255), DropReason::Truncated), 1);
+    }
+
+    fn received(data: Vec<u8>, src: IpAddr) -> Received {
+        Received {
+            data,
+            src,
+            dst: src,
+            hop_limit: 255,
+            ifindex: 1,
+        }
+    }
+
+    #[test]
+    fn screening_a_datagram_as_the_socket_delivers_it() {
+        let vrids = VridSet::default();
+        vrids.replace([51]);
+        let src: IpAddr = "192.0.2.1".parse().unwrap();
+        let advert = packet::Advertisement {
+            version: packet::Version::V3,
+            vrid: 51,
+            priority: 100,
+            advert_interval_cs: 10,
+            addresses: vec!["192.0.2.100".parse().unwrap()],
+            auth: packet::Auth::None,
+        };
+        let payload = advert.to_bytes(src, src, packet::ChecksumMode::PseudoHeader);
+        let mut datagram = vec![0x45, 0, 0, 0, 0, 0, 0, 0, 255, 112, 0, 0, 192, 0, 2, 1];
+        datagram.extend_from_slice(&[224, 0, 0, 18]);
+        datagram.extend_from_slice(&payload);
+        let total = u16::try_from(datagram.len()).unwrap().to_be_bytes();
+        datagram[2..4].copy_from_slice(&total);
+        assert_eq!(screen(&received(datagram.clone(), src), &vrids), Ok(()));
+        vrids.replace([52]);
+        assert_eq!(
+            screen(&received(datagram.clone(), src), &vrids),
+            Err((None, DropReason::UnknownVrid))
+        );
+        vrids.replace([51]);
+        // The IPv4 header says more than there is.
+        assert_eq!(
+            screen(&received(datagram[..22].to_vec(), src), &vrids),
+            Err((None, DropReason::Truncated))
+        );
+        let v6: IpAddr = "fe80::1".parse().unwrap();
+        assert_eq!(
+            screen(&received(payload[..5].to_vec(), v6), &vrids),
+            Err((Some(51), DropReason::Truncated))
+        );
+        assert_eq!(
+            screen(&received(payload[..1].to_vec(), v6), &vrids),
+            Err((None, DropReason::UnknownVrid))
+        );
+    }
+}

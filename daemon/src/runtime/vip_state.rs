@@ -1,0 +1,461 @@
+//! Which addresses vipd added, kept on disk next to the control socket.
+//!
+//! vipd removes only what it added: listing the node's own address as a VIP must not cut the
+//! node off when the instance leaves MASTER, and an address someone else configured stays.
+//! A run that was killed cannot clean up, so every address is recorded *before* it is added
+//! (and forgotten only after it is removed); the next run in the same network namespace finds
+//! the record and removes what is left.
+//!
+//! One file per daemon, `<control socket>.vips.json` with the socket's extension replaced
+//! (`/run/vipd/vipd.vips.json`), written atomically (temporary file, then rename). At start a
+//! daemon reads every such file in the socket's directory that belongs to its network
+//! namespace and whose daemon is gone (its control socket does not answer), removes the
+//! addresses recorded there that are still configured as recorded, and deletes the file. So
+//! parallel daemons (several sockets) keep their own records, and a restart under another
+//! socket name still finds the leftovers.
+//!
+//! Hand-written atomic replace instead of the `tempfile` crate: create-new in the same
+//! directory and `rename` is all it takes, and the file is small.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::{self, Read, Write};
+use std::net::IpAddr;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// File name suffix of the records.
+const SUFFIX: &str = "vips.json";
+/// A record larger than this is not ours (thousands of addresses fit in far less).
+const MAX_FILE_BYTES: u64 = 4 << 20;
+const FORMAT_VERSION: u32 = 1;
+
+/// One address vipd added: where, which, with which prefix (the kernel tells addresses with
+/// another prefix apart, and so do we).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct AddedAddress {
+    pub interface: String,
+    pub address: IpAddr,
+    pub prefix_len: u8,
+}
+
+impl std::fmt::Display for AddedAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}/{} on {}",
+            self.address, self.prefix_len, self.interface
+        )
+    }
+}
+
+/// A network namespace: device and inode of `/proc/self/ns/net`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetnsId {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl NetnsId {
+    pub fn current() -> io::Result<NetnsId> {
+        let meta = fs::metadata("/proc/self/ns/net")?;
+        Ok(NetnsId {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Record {
+    version: u32,
+    pid: u32,
+    /// The control socket of the daemon that wrote it: how to tell whether it still runs.
+    socket: PathBuf,
+    netns: NetnsId,
+    addresses: BTreeSet<AddedAddress>,
+}
+
+/// Addresses found in the record of a daemon that is gone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leftovers {
+    pub file: PathBuf,
+    pub addresses: BTreeSet<AddedAddress>,
+}
+
+/// This daemon's record of what it added.
+#[derive(Debug)]
+pub struct VipState {
+    path: PathBuf,
+    record: Record,
+}
+
+/// The record file of the daemon with control socket `socket`.
+pub fn state_path(socket: &Path) -> PathBuf {
+    socket.with_extension(SUFFIX)
+}
+
+fn state_dir(socket: &Path) -> PathBuf {
+    match socket.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+impl VipState {
+    /// An empty record for the daemon with control socket `socket` (not written yet).
+    pub fn new(socket: &Path) -> io::Result<VipState> {
+        Ok(VipState {
+            path: state_path(socket),
+            record: Record {
+                version: FORMAT_VERSION,
+                pid: std::process::id(),
+                socket: socket.to_path_buf(),
+                netns: NetnsId::current()?,
+                addresses: BTreeSet::new(),
+            },
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn contains(&self, address: &AddedAddress) -> bool {
+        self.record.addresses.contains(address)
+    }
+
+    pub fn addresses(&self) -> &BTreeSet<AddedAddress> {
+        &self.record.addresses
+    }
+
+    /// Records `address` and writes the file; call it before adding the address. The record
+    /// holds in memory even when the write fails (the error says why the next run may miss
+    /// it).
+    pub fn record(&mut self, address: AddedAddress) -> io::Result<()> {
+        if self.record.addresses.insert(address) {
+            self.save()
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Forgets `address` and writes the file; call it after removing the address.
+    pub fn forget(&mut self, address: &AddedAddress) -> io::Result<()> {
+        if self.record.addresses.remove(address) {
+            self.save()
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Writes the record: a new file beside the old one, then a rename over it.
+    pub fn save(&self) -> io::Result<()> {
+        let text = serde_json::to_vec_pretty(&self.record).map_err(io::Error::other)?;
+        let temporary = self
+            .path
+            .with_extension(format!("{SUFFIX}.{}.tmp", std::process::id()));
+        let _ = fs::remove_file(&temporary);
+        let written = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temporary)
+            .and_then(|mut file| file.write_all(&text));
+        match written.and_then(|()| fs::rename(&temporary, &self.path)) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let _ = fs::remove_file(&temporary);
+                Err(io::Error::new(
+                    e.kind(),
+                    format!("writing {}: {e}", self.path.display()),
+                ))
+            }
+        }
+    }
+
+    /// The records of earlier runs in this network namespace whose daemon is gone: ours from
+    /// before (same file), and any other whose control socket no longer answers.
+    pub fn leftovers(&self) -> Vec<Leftovers> {
+        read_records(&state_dir(&self.record.socket), self.record.netns)
+            .into_iter()
+            .filter(|(file, record)| {
+                *file == self.path
+                    || (record.socket != self.record.socket && !is_alive(&record.socket))
+            })
+            .map(|(file, record)| Leftovers {
+                file,
+                addresses: record.addresses,
+            })
+            .collect()
+    }
+}
+
+/// Addresses that other daemons still running in this network namespace have added, from the
+/// records beside `socket` (this daemon's own record excluded).
+pub fn added_by_running_daemons(socket: &Path) -> io::Result<BTreeSet<AddedAddress>> {
+    let netns = NetnsId::current()?;
+    let dir = state_dir(socket);
+    if let Err(e) = fs::read_dir(&dir) {
+        if e.kind() != io::ErrorKind::NotFound {
+            return Err(io::Error::new(
+                e.kind(),
+                format!("reading {}: {e}", dir.display()),
+            ));
+        }
+    }
+    Ok(read_records(&dir, netns)
+        .into_iter()
+        .filter(|(_, record)| record.socket != socket && is_alive(&record.socket))
+        .flat_map(|(_, record)| record.addresses)
+        .collect())
+}
+
+/// Whether a daemon answers on `socket`.
+fn is_alive(socket: &Path) -> bool {
+    std::os::unix::net::UnixStream::connect(socket).is_ok()
+}
+
+/// Every readable record in `dir` that belongs to `netns`. Unreadable or malformed files
+/// are skipped with a warning: they are not ours to trust.
+fn read_records(dir: &Path, netns: NetnsId) -> Vec<(PathBuf, Record)> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut records = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let is_record = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.ends_with(&format!(".{SUFFIX}")));
+        if !is_record || !entry.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        match read_record(&path) {
+            Ok(record) if record.netns == netns => records.push((path, record)),
+            Ok(_) => {}
+            Err(e) => tracing::warn!("ignoring {}: {e}", path.display()),
+        }
+    }
+    records.sort_by(|a, b| a.0.cmp(&b.0));
+    records
+}
+
+fn read_record(path: &Path) -> io::Result<Record> {
+    let file = fs::File::open(path)?;
+    let mut text = Vec::new();
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut text)?;
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "larger than a record of vipd",
+        ));
+    }
+    let record: Record =
+        serde_json::from_slice(&text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    if record.version != FORMAT_VERSION {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("unknown format version {}", record.version),
+        ));
+    }
+    Ok(record)
+}
+
+/// A configured VIP the node holds as its own address (vipd did not add it), with where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnAddressConflict {
+    pub instance: String,
+    pub vip: IpAddr,
+    /// `ADDRESS/PREFIX on INTERFACE` as the node has it.
+    pub held: Vec<AddedAddress>,
+}
+
+impl std::fmt::Display for OwnAddressConflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let held: Vec<String> = self.held.iter().map(ToString::to_string).collect();
+        let remove: Vec<String> = self
+            .held
+            .iter()
+            .map(|a| {
+                format!(
+                    "ip address del {}/{} dev {}",
+                    a.address, a.prefix_len, a.interface
+                )
+            })
+            .collect();
+        write!(
+            f,
+            "instance `{}`: VIP {} is an address of this node ({}), not one vipd added: vipd \
+             would take it away whenever the instance leaves MASTER; use an address no \
+             interface holds (if a vipd without a record of it left it behind, remove it: \
+             `{}`)",
+            self.instance,
+            self.vip,
+            held.join(", "),
+            remove.join("; ")
+        )
+    }
+}
+
+/// The VIPs of `instances` (name, addresses) that the node holds (`node_addresses`) and
+/// nobody recorded as added by vipd (`added`).
+pub fn own_address_conflicts<'a>(
+    instances: impl IntoIterator<Item = (&'a str, Vec<IpAddr>)>,
+    node_addresses: &[AddedAddress],
+    added: &BTreeSet<AddedAddress>,
+) -> Vec<OwnAddressConflict> {
+    let mut conflicts = Vec::new();
+    for (instance, vips) in instances {
+        for vip in vips {
+            let held: Vec<AddedAddress> = node_addresses
+                .iter()
+                .filter(|a| a.address == vip && !added.contains(a))
+                .cloned()
+                .collect();
+            if !held.is_empty() {
+                conflicts.push(OwnAddressConflict {
+                    instance: instance.to_string(),
+                    vip,
+                    held,
+                });
+            }
+        }
+    }
+    conflicts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixListener;
+
+    fn added(interface: &str, text: &str) -> AddedAddress {
+        let (address, prefix) = text.split_once('/').unwrap();
+        AddedAddress {
+            interface: interface.to_string(),
+            address: address.parse().unwrap(),
+            prefix_len: prefix.parse().unwrap(),
+        }
+    }
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("vipd-state-{}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn state_file_sits_beside_the_socket() {
+        assert_eq!(
+            state_path(Path::new("/run/vipd/vipd.sock")),
+            Path::new("/run/vipd/vipd.vips.json")
+        );
+        assert_eq!(
+            state_path(Path::new("/tmp/lab/r1-vipd-3.sock")),
+            Path::new("/tmp/lab/r1-vipd-3.vips.json")
+        );
+    }
+
+    #[test]
+    fn records_survive_a_crash_and_only_dead_daemons_leave_leftovers() {
+        let dir = temp_dir("leftovers");
+        let vip = added("eth0", "192.0.2.100/24");
+        let vip6 = added("eth0", "2001:db8::100/64");
+
+        // A run that was killed: its record stays, its socket file too, nobody listens.
+        let killed_socket = dir.join("old.sock");
+        let mut killed = VipState::new(&killed_socket).unwrap();
+        killed.record(vip.clone()).unwrap();
+        killed.record(vip6.clone()).unwrap();
+        killed.forget(&vip6).unwrap();
+        fs::write(&killed_socket, b"").unwrap();
+
+        // A daemon that still runs, under another socket.
+        let alive_socket = dir.join("alive.sock");
+        let _listener = UnixListener::bind(&alive_socket).unwrap();
+        let mut alive = VipState::new(&alive_socket).unwrap();
+        alive.record(added("eth1", "198.51.100.7/32")).unwrap();
+
+        // Junk and other namespaces are ignored.
+        fs::write(dir.join("junk.vips.json"), b"{ not json").unwrap();
+        let mut foreign = VipState::new(&dir.join("foreign.sock")).unwrap();
+        foreign.record.netns.ino ^= 1;
+        foreign.record(added("eth0", "203.0.113.1/32")).unwrap();
+
+        // The new run, under yet another socket.
+        let new = VipState::new(&dir.join("new.sock")).unwrap();
+        let leftovers = new.leftovers();
+        assert_eq!(
+            leftovers,
+            vec![Leftovers {
+                file: dir.join("old.vips.json"),
+                addresses: [vip.clone()].into(),
+            }]
+        );
+        assert_eq!(
+            added_by_running_daemons(&dir.join("new.sock")).unwrap(),
+            [added("eth1", "198.51.100.7/32")].into()
+        );
+
+        // Restarting under the same socket finds its own record.
+        let again = VipState::new(&killed_socket).unwrap();
+        assert_eq!(again.leftovers().len(), 1);
+        assert_eq!(again.leftovers()[0].file, killed.path());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn saving_replaces_the_file_whole() {
+        let dir = temp_dir("atomic");
+        let mut state = VipState::new(&dir.join("d.sock")).unwrap();
+        for n in 0..50u8 {
+            state
+                .record(added("eth0", &format!("192.0.2.{n}/32")))
+                .unwrap();
+            let on_disk = read_record(state.path()).unwrap();
+            assert_eq!(on_disk.addresses.len(), usize::from(n) + 1);
+        }
+        let names: Vec<String> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["d.vips.json"], "temporary files left behind");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_vip_the_node_holds_is_a_conflict_unless_vipd_added_it() {
+        let node = [
+            added("eth0", "192.0.2.11/24"),
+            added("eth0", "192.0.2.100/24"),
+            added("lo", "192.0.2.50/32"),
+        ];
+        let recorded: BTreeSet<AddedAddress> = [added("eth0", "192.0.2.100/24")].into();
+        let vips = |list: &[&str]| list.iter().map(|v| v.parse().unwrap()).collect::<Vec<_>>();
+        let conflicts = own_address_conflicts(
+            [
+                ("VI_1", vips(&["192.0.2.11", "192.0.2.100"])),
+                ("VI_2", vips(&["192.0.2.50", "192.0.2.200"])),
+            ],
+            &node,
+            &recorded,
+        );
+        assert_eq!(conflicts.len(), 2, "{conflicts:#?}");
+        assert_eq!(
+            (conflicts[0].instance.as_str(), conflicts[0].vip.to_string()),
+            ("VI_1", "192.0.2.11".to_string())
+        );
+        let text = conflicts[1].to_string();
+        assert!(
+            text.contains("`VI_2`")
+                && text.contains("192.0.2.50/32 on lo")
+                && text.contains("`ip address del 192.0.2.50/32 dev lo`"),
+            "{text}"
+        );
+    }
+}
