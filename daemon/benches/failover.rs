@@ -169,6 +169,7 @@ fn failover_once(imp: &Implementation, advert: Advert, event: Event) -> Result<F
             "vrrp or arp or icmp or icmp6",
             lab.dir(),
             "client",
+            true,
         )
     });
     // Detection time depends on when, within an advert interval, the master goes away:
@@ -197,11 +198,16 @@ fn failover_once(imp: &Implementation, advert: Advert, event: Event) -> Result<F
     let takeover = match capture {
         Some(mut capture) => {
             let frames = capture.stop();
+            if let Some(dir) = std::env::var_os("VIPD_BENCH_KEEP_PCAP") {
+                let keep = PathBuf::from(dir).join(format!("{}.pcap", lab.prefix()));
+                let _ = std::fs::copy(lab.dir().join("client.pcap"), keep);
+            }
             let mac = |r: usize| Segment::Main.router_mac(r);
             Some(wire::takeover(&frames, mac(1), mac(2)).ok_or_else(|| {
                 format!(
-                    "the capture shows no complete takeover ({} frames)",
-                    frames.len()
+                    "the capture shows no complete takeover ({} frames, {:?})",
+                    frames.len(),
+                    wire::summary(&frames)
                 )
             })?)
         }
@@ -350,7 +356,17 @@ fn main() {
     let started = Instant::now();
 
     let mut rows = Vec::new();
+    // VIPD_BENCH_ADVERTS=100,10: only these intervals (ms).
+    let intervals: Option<Vec<u128>> = std::env::var("VIPD_BENCH_ADVERTS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|x| x.trim().parse().ok()).collect());
     for advert in ADVERTS {
+        if intervals
+            .as_ref()
+            .is_some_and(|list| !list.contains(&advert.interval.as_millis()))
+        {
+            continue;
+        }
         for event in [Event::GracefulStop, Event::MasterLinkDown] {
             let cells: Vec<Cells> = columns
                 .iter()

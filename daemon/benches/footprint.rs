@@ -232,7 +232,14 @@ fn once(imp: &Implementation, count: usize) -> Result<Sample, String> {
         ..Sample::default()
     };
     // Every advert on the wire for a while: per instance the gaps between adverts.
-    let mut pcap = Pcap::start(lab.client_ns(), "eth0", "vrrp", lab.dir(), "adverts");
+    let mut pcap = Pcap::start(
+        lab.client_ns(),
+        "eth0",
+        "ip proto 112 or ip6 proto 112",
+        lab.dir(),
+        "adverts",
+        true,
+    );
     std::thread::sleep(CAPTURE);
     let frames = pcap.stop();
     sample.capture_drops = pcap.kernel_drops().unwrap_or(0);

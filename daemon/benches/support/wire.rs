@@ -38,7 +38,16 @@ pub struct Pcap {
 
 impl Pcap {
     /// Starts capturing on `ifname` in namespace `ns` and waits until tcpdump listens.
-    pub fn start(ns: &str, ifname: &str, filter: &str, dir: &Path, tag: &str) -> Pcap {
+    /// `immediate`: every frame is handed to tcpdump at once (else in blocks, and the last
+    /// block, up to a second of frames, is lost when tcpdump stops).
+    pub fn start(
+        ns: &str,
+        ifname: &str,
+        filter: &str,
+        dir: &Path,
+        tag: &str,
+        immediate: bool,
+    ) -> Pcap {
         let path = dir.join(format!("{tag}.pcap"));
         let err_path = dir.join(format!("{tag}.pcap.err"));
         let err = std::fs::File::create(&err_path).expect("create tcpdump stderr file");
@@ -54,11 +63,14 @@ impl Pcap {
             "-B",
             "16384",
             "--time-stamp-precision=nano",
-            "-w",
         ]
         .iter()
         .map(|s| s.to_string())
         .collect();
+        if immediate {
+            argv.push("--immediate-mode".into());
+        }
+        argv.push("-w".into());
         argv.push(path.display().to_string());
         argv.extend(filter.split_whitespace().map(str::to_owned));
         let child = Command::new("ip")
@@ -239,4 +251,25 @@ pub fn takeover(frames: &[Frame], old_mac: [u8; 6], new_mac: [u8; 6]) -> Option<
         first_announcement: after(&|f: &Frame| f.kind == Kind::Announcement)?,
         first_reply: after(&|f: &Frame| f.kind == Kind::EchoReply)?,
     })
+}
+
+/// How many frames of each kind came from each MAC (for error messages).
+pub fn summary(frames: &[Frame]) -> Vec<(u8, &'static str, usize)> {
+    let mut counts: Vec<(u8, &'static str, usize)> = Vec::new();
+    for f in frames {
+        let kind = match f.kind {
+            Kind::Advert { .. } => "advert",
+            Kind::EchoReply => "reply",
+            Kind::Announcement => "announcement",
+            Kind::Other => "other",
+        };
+        match counts
+            .iter_mut()
+            .find(|c| c.0 == f.src_mac[5] && c.1 == kind)
+        {
+            Some(c) => c.2 += 1,
+            None => counts.push((f.src_mac[5], kind, 1)),
+        }
+    }
+    counts
 }
