@@ -172,6 +172,10 @@ fn failover_once(imp: &Implementation, advert: Advert, event: Event) -> Result<F
             true,
         )
     });
+    if capture.is_some() {
+        // The capture must hold the old master's last advert: let one pass first.
+        std::thread::sleep(advert.interval.mul_f64(1.5));
+    }
     // Detection time depends on when, within an advert interval, the master goes away:
     // sample that phase instead of always hitting the same point.
     std::thread::sleep(advert.interval.mul_f64(random_fraction()));
