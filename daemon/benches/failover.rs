@@ -445,7 +445,7 @@ fn main() {
         });
     }
     println!();
-    println!("Where the time after the last advert goes (vipd, ms over MDI, median): the new master's first advert, its first announcement (GARP/NA), the client's first reply");
+    println!("Where the time after the last advert goes (ms over MDI, median): the new master's first advert, its first announcement (GARP/NA), the client's first reply");
     println!("| advert | implementation | first advert | first announcement | first reply |");
     println!("|---|---|---|---|---|");
     for (advert, event, cells) in &rows {
