@@ -1,6 +1,10 @@
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use vipd::control::protocol::{Request, Target};
+use vipd::vrrp::instance::DrainMode;
 use vipd::{config, control, runtime};
 
 #[derive(Parser)]
@@ -25,6 +29,18 @@ enum Command {
         /// Control socket that `vipd status` talks to.
         #[arg(long, default_value = control::DEFAULT_SOCKET)]
         socket: PathBuf,
+        /// Where drains and the record of the VIPs vipd added are kept across restarts
+        /// (systemd StateDirectory=vipd).
+        #[arg(long, default_value = control::drains::DEFAULT_STATE_DIR)]
+        state_dir: PathBuf,
+        /// Group (name or gid) allowed to use the control socket besides root; overrides
+        /// `[global] control_group`.
+        #[arg(long)]
+        control_group: Option<String>,
+        /// Serve Prometheus metrics at http://ADDR:PORT/metrics (keepalived exporter's
+        /// port is 9165); overrides `[global] metrics_listen`. Off by default.
+        #[arg(long, value_name = "ADDR:PORT")]
+        metrics_listen: Option<SocketAddr>,
         /// keepalived's config id (`keepalived -i`): selects `@ID` lines. Default: the host
         /// name up to its first dot.
         #[arg(long, value_name = "ID")]
@@ -43,15 +59,60 @@ enum Command {
         #[arg(long, value_name = "ID")]
         config_id: Option<String>,
         /// Control socket of the vipd that will run it: the VIPs a running vipd added (kept
-        /// beside its socket) are not mistaken for the node's own addresses.
+        /// in its state directory) are not mistaken for the node's own addresses.
         #[arg(long, default_value = control::DEFAULT_SOCKET)]
         socket: PathBuf,
+        /// State directory of the vipd that will run it.
+        #[arg(long, default_value = control::drains::DEFAULT_STATE_DIR)]
+        state_dir: PathBuf,
     },
     /// Show the state of a running daemon.
     Status {
         #[arg(long, default_value = control::DEFAULT_SOCKET)]
         socket: PathBuf,
         /// Print JSON instead of text.
+        #[arg(long, conflicts_with = "watch")]
+        json: bool,
+        /// Print the status, then every event as it happens (until interrupted).
+        #[arg(long)]
+        watch: bool,
+    },
+    /// Take instances out of the master role: a master hands over without a gap, and the
+    /// instance stays backup while any other router is alive. Kept across restarts.
+    Drain {
+        /// Instances to drain (sync group members follow).
+        #[arg(required_unless_present = "all")]
+        instances: Vec<String>,
+        /// Drain every instance.
+        #[arg(long, conflicts_with = "instances")]
+        all: bool,
+        /// Never become master, even when no other router is left (default: the drained
+        /// instance takes the VIPs then rather than leave them unserved).
+        #[arg(long)]
+        hard: bool,
+        #[arg(long, default_value = control::DEFAULT_SOCKET)]
+        socket: PathBuf,
+    },
+    /// Undo a drain.
+    Resume {
+        #[arg(required_unless_present = "all")]
+        instances: Vec<String>,
+        /// Resume every drained instance.
+        #[arg(long, conflicts_with = "instances")]
+        all: bool,
+        #[arg(long, default_value = control::DEFAULT_SOCKET)]
+        socket: PathBuf,
+    },
+    /// Reload the configuration of a running daemon (as SIGHUP).
+    Reload {
+        #[arg(long, default_value = control::DEFAULT_SOCKET)]
+        socket: PathBuf,
+    },
+    /// Follow the daemon's events (transitions, priorities, checks, VIPs, drains, reloads).
+    Events {
+        #[arg(long, default_value = control::DEFAULT_SOCKET)]
+        socket: PathBuf,
+        /// One JSON object per line instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -90,8 +151,18 @@ fn main() -> ExitCode {
         Command::Run {
             config,
             socket,
+            state_dir,
+            control_group,
+            metrics_listen,
             config_id,
-        } => match runtime::run(config, socket, read_options(config_id)) {
+        } => match runtime::run(runtime::RunOptions {
+            config,
+            socket,
+            state_dir,
+            control_group,
+            metrics_listen,
+            read_options: read_options(config_id),
+        }) {
             Ok(()) => ExitCode::SUCCESS,
             Err(message) => {
                 eprintln!("vipd: {message}");
@@ -103,12 +174,13 @@ fn main() -> ExitCode {
             strict,
             config_id,
             socket,
+            state_dir,
         } => match read(config, &read_options(config_id)) {
             Ok((path, loaded)) => {
                 let cfg = &loaded.config;
                 let mut problems = vipd::tracking::preflight(cfg);
                 // On the machine that runs it: a VIP must not be one of the node's addresses.
-                match runtime::own_address_problems(cfg, &socket, &Default::default()) {
+                match runtime::own_address_problems(cfg, &state_dir, &socket, &Default::default()) {
                     Ok(found) => problems.extend(found),
                     Err(e) => eprintln!(
                         "{}: warning: not checked whether a VIP is an address of this node: {e}",
@@ -151,7 +223,40 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Status { socket, json } => match control::request_status(&socket) {
+        Command::Status {
+            socket,
+            watch: true,
+            ..
+        } => watch(&socket),
+        Command::Drain {
+            instances,
+            all,
+            hard,
+            socket,
+        } => change(
+            &socket,
+            Request::Drain {
+                target: target(instances, all),
+                mode: if hard {
+                    DrainMode::Hard
+                } else {
+                    DrainMode::Soft
+                },
+            },
+        ),
+        Command::Resume {
+            instances,
+            all,
+            socket,
+        } => change(
+            &socket,
+            Request::Resume {
+                target: target(instances, all),
+            },
+        ),
+        Command::Reload { socket } => change(&socket, Request::Reload),
+        Command::Events { socket, json } => events(&socket, json),
+        Command::Status { socket, json, .. } => match control::request_status(&socket) {
             Ok(report) => {
                 if json {
                     match serde_json::to_string_pretty(&report) {
@@ -201,6 +306,75 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+fn target(instances: Vec<String>, all: bool) -> Target {
+    if all {
+        Target::All
+    } else {
+        Target::Instances(instances)
+    }
+}
+
+fn change(socket: &Path, request: Request) -> ExitCode {
+    match control::client::request_change(socket, &request) {
+        Ok(reply) => {
+            println!("{}", reply.message);
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("vipd: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `vipd status --watch`: the status table, then one line per event.
+fn watch(socket: &Path) -> ExitCode {
+    let result = control::client::follow_events(
+        socket,
+        true,
+        |hello| {
+            if let Some(status) = &hello.status {
+                print!("{}", control::render_text(status));
+            }
+            println!("-- events after #{} --", hello.seq);
+        },
+        |event| {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{}", event.render_human()).is_ok() && out.flush().is_ok()
+        },
+    );
+    finish_stream(result)
+}
+
+/// `vipd events [--json]`: one line per event as it happens.
+fn events(socket: &Path, json: bool) -> ExitCode {
+    let result = control::client::follow_events(
+        socket,
+        false,
+        |_| {},
+        |event| {
+            let line = if json {
+                serde_json::to_string(&event).unwrap_or_default()
+            } else {
+                event.render_human()
+            };
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{line}").is_ok() && out.flush().is_ok()
+        },
+    );
+    finish_stream(result)
+}
+
+fn finish_stream(result: Result<(), String>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("vipd: {message}");
+            ExitCode::FAILURE
         }
     }
 }

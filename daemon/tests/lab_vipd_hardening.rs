@@ -415,7 +415,7 @@ fn unicast_ttl_sets_the_ttl_sent_and_accepts_peers_from_beyond_a_router() {
     );
 }
 
-/// Runs `vipd check -c CONF --socket SOCK` inside `router`'s namespace, where the config's
+/// Runs `vipd check -c CONF --socket SOCK --state-dir DIR` inside `router`'s namespace, where the config's
 /// interfaces exist.
 fn vipd_check_in(lab: &Lab, router: usize, name: &str, text: &str) -> lab::Exec {
     let path = lab.dir().join(name);
@@ -433,6 +433,8 @@ fn vipd_check_in(lab: &Lab, router: usize, name: &str, text: &str) -> lab::Exec 
         path.to_str().expect("utf-8 path"),
         "--socket",
         socket.to_str().expect("utf-8 path"),
+        "--state-dir",
+        lab.state_dir(router).to_str().expect("utf-8 path"),
     ])
 }
 

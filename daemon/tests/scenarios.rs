@@ -14,6 +14,7 @@
 //! at T NAME start | shutdown | timeout | handover bound T | fault on|off | priority N
 //!           | link down|up | advert from ADDRESS prio N [interval T]
 //!           | reload prio N | reload interval T | reload preempt on|off
+//!           | drain soft|hard [bound T] | resume
 //! run until T
 //! forget actions
 //! expect NAME state Initialize|Backup|Master|Fault
@@ -23,7 +24,7 @@
 //! expect NAME no actions
 //! expect NAME timeout T|none | master ADDRESS|none | master_interval T | skew T
 //!            | down_interval T | priority N | transitions N | handing_over yes|no
-//!            | stopped yes|no
+//!            | stopped yes|no | drained soft|hard|no | advertised N
 //! ACTION = SendAdvert prio N | AddVips | RemoveVips | Announce [repeat N] [CAUSE]
 //!        | StateChanged FROM -> TO [reason "TEXT"]
 //! CAUSE = BecameMaster | MasterDelay | Refresh | LowerPriority | LowerPriorityDelay
@@ -36,7 +37,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use vipd::vrrp::instance::{
-    Action, AnnounceCause, Instance, InstanceParams, ReceivedAdvert, Reload, State, Version,
+    Action, AnnounceCause, DrainMode, Instance, InstanceParams, ReceivedAdvert, Reload, State,
+    Version,
 };
 
 /// A failure located at `file:line`.
@@ -266,6 +268,15 @@ fn parse_yes_no(text: Option<&String>) -> Result<bool> {
         Some("yes" | "on" | "up") => Ok(true),
         Some("no" | "off" | "down") => Ok(false),
         other => Err(format!("want yes/no, on/off or up/down, got {other:?}")),
+    }
+}
+
+fn parse_drain_mode(text: Option<&String>) -> Result<Option<DrainMode>> {
+    match text.map(String::as_str) {
+        Some("soft") => Ok(Some(DrainMode::Soft)),
+        Some("hard") => Ok(Some(DrainMode::Hard)),
+        Some("no") => Ok(None),
+        other => Err(format!("want soft, hard or no, got {other:?}")),
     }
 }
 
@@ -509,6 +520,19 @@ fn run_event(sim: &mut Simulation, index: usize, words: &[String]) -> Result<()>
             no_extra(rest.get(2..).unwrap_or_default())?;
             instance.begin_handover(now, bound);
         }
+        "drain" => {
+            let mode = parse_drain_mode(rest.first())?.ok_or("want drain soft|hard [bound T]")?;
+            let bound = match rest.get(1..).unwrap_or_default() {
+                [] => Duration::from_secs(1),
+                [key, time] if key == "bound" => parse_duration(time)?,
+                _ => return Err("want drain soft|hard [bound T]".into()),
+            };
+            instance.drain(now, mode, bound);
+        }
+        "resume" => {
+            no_extra(rest)?;
+            instance.resume(now);
+        }
         "fault" => {
             let fault = parse_yes_no(rest.first())?;
             no_extra(rest.get(1..).unwrap_or_default())?;
@@ -634,6 +658,16 @@ fn run_expect(sim: &mut Simulation, words: &[String]) -> Result<()> {
             "stopped",
             instance.is_stopped(),
             parse_yes_no(Some(single()?))?,
+        ),
+        "drained" => check_eq(
+            "drain mode",
+            instance.drain_mode(),
+            parse_drain_mode(Some(single()?))?,
+        ),
+        "advertised" => check_eq(
+            "advertised priority",
+            instance.advertised_priority(),
+            parse_number(Some(single()?), "priority")?,
         ),
         "no" => {
             if rest.first().map(String::as_str) != Some("actions") {

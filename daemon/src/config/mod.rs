@@ -98,6 +98,14 @@ pub struct Global {
     pub skip_check_adv_addr: bool,
     /// keepalived `max_auto_priority`; accepted, no effect in vipd.
     pub max_auto_priority: Option<i32>,
+    /// Group (name or gid) whose members may use the control socket like root (status,
+    /// events, drain, resume, reload). `vipd run --control-group` overrides it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub control_group: Option<String>,
+    /// Address of the Prometheus `/metrics` endpoint (off when unset).
+    /// `vipd run --metrics-listen` overrides it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// Instances start this long after vipd (keepalived `vrrp_startup_delay`): for links
     /// that pass traffic at boot, stop, and come back. A reload does not delay again.
     #[serde(
@@ -153,6 +161,8 @@ impl Default for Global {
             strict: false,
             skip_check_adv_addr: false,
             max_auto_priority: None,
+            control_group: None,
+            metrics_listen: None,
             startup_delay: Duration::ZERO,
             mcast_group4: None,
             mcast_group6: None,

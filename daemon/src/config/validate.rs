@@ -107,6 +107,12 @@ fn check_global(cfg: &Config, out: &mut Problems) {
             );
         }
     }
+    if g.control_group
+        .as_deref()
+        .is_some_and(|group| group.trim().is_empty())
+    {
+        out.add("global.control_group", "an empty group name");
+    }
 }
 
 fn check_checks(cfg: &Config, out: &mut Problems) {

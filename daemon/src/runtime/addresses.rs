@@ -43,12 +43,13 @@ pub fn node_addresses(netlink: &Netlink) -> std::io::Result<Vec<AddedAddress>> {
 /// by a running vipd (`also_added`, and the records beside `socket`) are not the node's own.
 pub fn own_address_problems(
     cfg: &Config,
+    state_dir: &Path,
     socket: &Path,
     also_added: &BTreeSet<AddedAddress>,
 ) -> Result<Vec<String>, String> {
     let netlink = Netlink::new().map_err(|e| format!("netlink: {e}"))?;
     let node = node_addresses(&netlink).map_err(|e| format!("reading addresses: {e}"))?;
-    let mut added = vip_state::added_by_running_daemons(socket).map_err(|e| {
+    let mut added = vip_state::added_by_running_daemons(state_dir, socket).map_err(|e| {
         format!("{e}: cannot tell the VIPs a running vipd added from the node's own addresses")
     })?;
     added.extend(also_added.iter().cloned());
@@ -105,7 +106,12 @@ impl Daemon {
     /// The configured VIPs that are addresses of this node vipd did not add: an error naming
     /// each, for start and reload to refuse the configuration.
     pub(super) fn own_address_problems(&self, cfg: &Config) -> Result<(), String> {
-        let problems = own_address_problems(cfg, &self.socket_path, self.vip_state.addresses())?;
+        let problems = own_address_problems(
+            cfg,
+            self.vip_state.dir(),
+            &self.socket_path,
+            self.vip_state.addresses(),
+        )?;
         if problems.is_empty() {
             Ok(())
         } else {

@@ -44,6 +44,7 @@ impl Daemon {
     }
 
     pub(super) fn on_check_event(&mut self, event: CheckEvent) {
+        self.ops.record_check(&event);
         let value_check = matches!(event.health, crate::check::Health::Value(_));
         // The runner logs health changes itself.
         if event.state_changed.is_some() || value_check {
@@ -92,6 +93,8 @@ impl Daemon {
                             router.cfg.name,
                             router.fsm.effective_priority()
                         );
+                        let from = router.fsm.effective_priority();
+                        self.ops.priority_changed(&router.cfg.name, from, p);
                         router.fsm.set_effective_priority(now, p);
                     }
                 }

@@ -6,12 +6,15 @@
 mod addresses;
 mod deadline;
 mod health;
+mod ops;
 mod receive;
 mod reload;
 mod resync;
 mod router;
 mod tasks;
 mod vip_state;
+
+pub use ops::RunOptions;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -20,7 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::signal::unix::{signal, SignalKind};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
@@ -38,19 +41,14 @@ pub use addresses::own_address_problems;
 use addresses::{add_vip, remove_vip};
 use receive::{spawn_reader, ReaderShared};
 use router::{Router, SocketKey};
-use tasks::{
-    bind_control_socket, next_check_event, sleep, spawn_control, spawn_monitor, tell_systemd,
-    tokio_deadline_after,
-};
+use tasks::{next_check_event, sleep, spawn_monitor, tell_systemd, tokio_deadline_after};
 use vip_state::VipState;
 
 /// Runs the daemon until SIGTERM/SIGINT. Errors are start-up failures (bad config, no
 /// netlink, socket in use) and come back as one printable message.
-pub fn run(
-    config_path: Option<PathBuf>,
-    socket: PathBuf,
-    read_options: config::ReadOptions,
-) -> Result<(), String> {
+pub fn run(options: RunOptions) -> Result<(), String> {
+    let config_path = options.config.clone();
+    let read_options = options.read_options.clone();
     init_logging();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -65,7 +63,7 @@ pub fn run(
                 .map_err(|e| e.to_string().trim_end().to_string())?,
         };
         log_config_warnings(&loaded.warnings);
-        let mut daemon = Daemon::new(path, loaded.config, socket)?;
+        let mut daemon = Daemon::new(path, loaded.config, options)?;
         daemon.read_options = read_options;
         daemon.serve().await
     })
@@ -108,7 +106,6 @@ fn init_logging() {
 enum Event {
     Packet(SocketKey, Received),
     Net(NetEvent),
-    Status(oneshot::Sender<StatusReport>),
 }
 
 struct OpenSocket {
@@ -149,14 +146,18 @@ struct Daemon {
     notifier: Option<Notifier>,
     /// Last state notified per sync group.
     group_states: BTreeMap<String, NotifyState>,
-    /// The addresses vipd added, on disk beside the control socket.
+    /// Control socket, drains, events, metrics.
+    ops: ops::Ops,
+    /// The addresses vipd added, on disk in the state directory.
     vip_state: VipState,
     /// Where to find the instance of a (socket, VRID) in `routers`, see `router_index`.
     router_slots: std::collections::HashMap<SocketKey, Box<[u32; 256]>>,
 }
 
 impl Daemon {
-    fn new(config_path: PathBuf, config: Config, socket_path: PathBuf) -> Result<Daemon, String> {
+    fn new(config_path: PathBuf, config: Config, options: RunOptions) -> Result<Daemon, String> {
+        let ops = ops::Ops::new(&options, &config)?;
+        let socket_path = options.socket;
         let netlink = Netlink::new().map_err(|e| format!("netlink: {e}"))?;
         let announcer = match Announcer::new() {
             Ok(a) => Some(a),
@@ -165,7 +166,7 @@ impl Daemon {
                 None
             }
         };
-        let vip_state = VipState::new(&socket_path)
+        let vip_state = VipState::new(&options.state_dir, &socket_path)
             .map_err(|e| format!("cannot identify the network namespace: {e}"))?;
         let (events_tx, events_rx) = mpsc::channel(1024);
         let routers = config
@@ -192,20 +193,20 @@ impl Daemon {
             tracked_links: BTreeMap::new(),
             notifier: None,
             group_states: BTreeMap::new(),
+            ops,
             vip_state,
             router_slots: std::collections::HashMap::new(),
         })
     }
 
     async fn serve(&mut self) -> Result<(), String> {
+        let services = self.start_services()?;
         let monitor = Monitor::new().map_err(|e| format!("netlink monitor: {e}"))?;
         spawn_monitor(monitor, self.events_tx.clone());
-        let listener = bind_control_socket(&self.socket_path)?;
         // Another router may hold the VIPs a killed earlier run left here: they go before we
         // take part in the protocol. Then a VIP still on the node is its own address.
         self.remove_leftovers();
         self.own_address_problems(&self.config)?;
-        let control = spawn_control(listener, self.events_tx.clone());
         let mut sigterm = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
         let mut sigint = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
         let mut sighup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
@@ -213,6 +214,7 @@ impl Daemon {
         self.notifier = Some(Notifier::spawn(notify::TIMEOUT));
         self.start_checks()?;
         self.read_tracked_links();
+        self.report_persisted_drains();
         let now = Instant::now();
         let delay = self.config.global.startup_delay;
         if !delay.is_zero() {
@@ -231,7 +233,12 @@ impl Daemon {
             self.routers.len(),
             self.socket_path.display()
         );
-        tell_systemd(&[sd_notify::NotifyState::Ready]);
+        // Every instance has its first state now (start() always enters one).
+        let line = self.status_line();
+        tell_systemd(&[
+            sd_notify::NotifyState::Ready,
+            sd_notify::NotifyState::Status(&line),
+        ]);
         let watchdog = sd_notify::watchdog_enabled().map(|d| d / 2);
         let mut next_watchdog = watchdog.map(tokio_deadline_after);
         let mut protocol_timer = deadline::DeadlineTimer::new();
@@ -252,10 +259,13 @@ impl Daemon {
                     }
                 }
                 Some(event) = next_check_event(&mut self.check_events) => self.on_check_event(event),
+                Some(command) = self.ops.commands.recv() => self.on_command(command).await,
                 _ = sigterm.recv() => self.begin_stop("SIGTERM"),
                 _ = sigint.recv() => self.begin_stop("SIGINT"),
                 // A reload while handing over would start instances again.
-                _ = sighup.recv(), if !self.stopping => self.reload().await,
+                _ = sighup.recv(), if !self.stopping => {
+                    self.reload_by("SIGHUP").await;
+                }
                 _ = protocol_timer.wait(deadline) => self.take_pending_adverts().await,
                 _ = sleep(next_watchdog) => {}
             }
@@ -280,8 +290,9 @@ impl Daemon {
             }
             self.send_due_announcements(now);
             self.process_actions().await;
+            self.update_systemd_status();
         }
-        control.abort();
+        drop(services);
         let _ = std::fs::remove_file(&self.socket_path);
         if self.vip_state.addresses().is_empty() {
             let _ = std::fs::remove_file(self.vip_state.path());
@@ -346,6 +357,9 @@ impl Daemon {
             self.attach(index);
         }
         self.apply_tracking(now);
+        for &index in indexes {
+            self.apply_persisted_drain(index, now);
+        }
         // During the startup delay the instances wait; the end of the delay starts them.
         if self.start_at.is_some() {
             return;
@@ -482,9 +496,6 @@ impl Daemon {
         match event {
             Event::Packet(key, received) => self.on_packet(&key, &received),
             Event::Net(net) => self.on_net_event(net),
-            Event::Status(reply) => {
-                let _ = reply.send(self.status());
-            }
         }
     }
 
@@ -550,8 +561,11 @@ impl Daemon {
             Some((min, max)) => packet::check_hop_limit_range(hop_limit, min, max),
             None => Ok(()),
         });
-        let advert = match source_allowed
-            .and_then(|()| packet::parse_advertisement(payload, &rx))
+        let parsed = source_allowed.and_then(|()| packet::parse_advertisement(payload, &rx));
+        if matches!(parsed, Err(DropReason::AuthType)) {
+            router.counters.auth_type_unknown += 1;
+        }
+        let advert = match parsed
             .and_then(|a| packet::check_for_instance(&a, &router.expectation()).map(|()| a))
         {
             Ok(advert) => advert,
@@ -567,6 +581,9 @@ impl Daemon {
             }
         };
         router.counters.received += 1;
+        if advert.priority == 0 {
+            router.counters.priority_zero_received += 1;
+        }
         if advert.priority != 0 {
             router.note_address_list(src, &advert.addresses);
         }
@@ -807,6 +824,10 @@ impl Daemon {
                     // Never waits: a send queue that is full drops this advert (the next one
                     // follows), it must not hold up the protocol.
                     match open.socket.try_send_from(&bytes, source, dst) {
+                        Ok(()) if priority == 0 => {
+                            router.counters.sent += 1;
+                            router.counters.priority_zero_sent += 1;
+                        }
                         Ok(()) => router.counters.sent += 1,
                         // With dont_track_primary the instance runs on while its link is
                         // down; every advert then fails, which is expected.
@@ -831,6 +852,8 @@ impl Daemon {
                 for vip in router.cfg.all_vips() {
                     add_vip(&self.netlink, &mut self.vip_state, &router.cfg, vip);
                 }
+                let vips: Vec<config::Vip> = router.cfg.all_vips().cloned().collect();
+                self.record_vips(index, &vips, true);
             }
             Action::RemoveVips => {
                 router.vips_installed = false;
@@ -838,6 +861,8 @@ impl Daemon {
                 for vip in router.cfg.all_vips() {
                     remove_vip(&self.netlink, &mut self.vip_state, &router.cfg, vip);
                 }
+                let vips: Vec<config::Vip> = router.cfg.all_vips().cloned().collect();
+                self.record_vips(index, &vips, false);
             }
             Action::Announce { repeat, cause } => {
                 tracing::debug!(
@@ -853,6 +878,7 @@ impl Daemon {
             Action::StateChanged { from, to, reason } => {
                 info!("{}: {from} -> {to} ({reason})", router.cfg.name);
                 router.last_reason = Some(reason.to_string());
+                self.record_transition(index, from, to, &reason);
                 self.notify_transition(index, to);
             }
         }
@@ -963,7 +989,7 @@ impl Daemon {
                 status
             })
             .collect();
-        StatusReport {
+        let mut report = StatusReport {
             pid: std::process::id(),
             config: self.config_path.display().to_string(),
             instances,
@@ -973,7 +999,10 @@ impl Daemon {
                 .as_ref()
                 .map(Notifier::stats)
                 .unwrap_or_default(),
-        }
+            ..StatusReport::default()
+        };
+        self.complete_status(&mut report);
+        report
     }
 
     /// Closes the sockets whose key matches; what their readers dropped stays counted.

@@ -49,8 +49,14 @@ impl Daemon {
         };
         let now = Instant::now();
         let old_global = self.config.global.clone();
-        let restart_all = global_change_restarts_everything(&old_global, &new.global);
-        let global_changed = new.global != old_global;
+        // The control group and metrics address belong to the process, not the instances.
+        self.warn_about_unapplied_globals(&new.global);
+        let (old_protocol, new_protocol) = (
+            super::ops::protocol_global(&old_global),
+            super::ops::protocol_global(&new.global),
+        );
+        let restart_all = global_change_restarts_everything(&old_protocol, &new_protocol);
+        let global_changed = new_protocol != old_protocol;
         if restart_all {
             info!("[global] changed in a way that affects every instance: restarting them");
         }
@@ -121,6 +127,8 @@ impl Daemon {
             if !changes.added.is_empty() {
                 self.announce_once(index);
             }
+            self.record_vips(index, &changes.removed, false);
+            self.record_vips(index, &changes.added, true);
         }
         match check_plan {
             ChecksAfterReload::None => {}

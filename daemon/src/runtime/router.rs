@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use crate::config;
-use crate::control::InstanceStatus;
+use crate::control::{InstanceStatus, VipStatus};
 use crate::net::netlink::InterfaceAddress;
 use crate::net::socket::{Family, Mode};
 use crate::vrrp::instance::{Instance, InstanceParams, Reload, Version};
@@ -87,6 +87,16 @@ pub struct Counters {
     pub received: u64,
     pub sent: u64,
     pub dropped: BTreeMap<&'static str, u64>,
+    pub became_master: u64,
+    pub released_master: u64,
+    pub priority_zero_received: u64,
+    pub priority_zero_sent: u64,
+    /// Adverts whose address list differs from ours.
+    pub address_list_mismatch: u64,
+    /// Adverts of an unknown authentication type (also counted as `auth_type` drops).
+    pub auth_type_unknown: u64,
+    pub last_transition_time: Option<std::time::SystemTime>,
+    pub last_transition_code: Option<&'static str>,
 }
 
 impl Counters {
@@ -283,7 +293,10 @@ impl Router {
         sorted_ours.sort();
         if theirs == sorted_ours {
             self.last_mismatch = None;
-        } else if self.last_mismatch.as_deref() != Some(&theirs[..]) {
+            return;
+        }
+        self.counters.address_list_mismatch += 1;
+        if self.last_mismatch.as_deref() != Some(&theirs[..]) {
             tracing::warn!(
                 "{}: advert from {from} lists addresses {theirs:?}, ours are {sorted_ours:?}",
                 self.cfg.name
@@ -382,13 +395,40 @@ impl Router {
             state: self.fsm.state().to_string(),
             base_priority: self.fsm.base_priority(),
             effective_priority: self.fsm.effective_priority(),
+            advertised_priority: self.fsm.advertised_priority(),
+            // Who asked and since when: filled in from the drain store by the daemon.
+            drained: self
+                .fsm
+                .drain_mode()
+                .map(|mode| crate::control::DrainStatus {
+                    mode: mode.to_string(),
+                    ..Default::default()
+                }),
             master_address: master_address.map(|a| a.to_string()),
+            master_priority: self.fsm.master_priority(),
             advert_interval_ms: u64::try_from(self.fsm.master_advert_interval().as_millis())
                 .unwrap_or(u64::MAX),
             transitions: self.fsm.transitions(),
             last_transition_reason: self.last_reason.clone(),
+            last_transition_code: self.counters.last_transition_code.map(str::to_string),
+            last_transition_time: self
+                .counters
+                .last_transition_time
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_secs_f64()),
+            last_handover_ms: self
+                .fsm
+                .last_handover_duration()
+                .map(|d| d.as_secs_f64() * 1000.0),
             adverts_received: self.counters.received,
             adverts_sent: self.counters.sent,
+            became_master: self.counters.became_master,
+            released_master: self.counters.released_master,
+            priority_zero_received: self.counters.priority_zero_received,
+            priority_zero_sent: self.counters.priority_zero_sent,
+            address_list_mismatch: self.counters.address_list_mismatch,
+            auth_type_unknown: self.counters.auth_type_unknown,
+            discarded: self.fsm.discarded_adverts(),
             dropped: DropReason::ALL
                 .iter()
                 .map(|r| {
@@ -400,6 +440,16 @@ impl Router {
                 })
                 .collect(),
             vips: self.cfg.vips.iter().map(|v| v.to_string()).collect(),
+            vip_list: self
+                .cfg
+                .vips
+                .iter()
+                .map(|v| VipStatus {
+                    address: v.address.to_string(),
+                    prefix_len: v.prefix_len,
+                    interface: self.cfg.vip_interface(v).to_string(),
+                })
+                .collect(),
             tracked_checks: self
                 .cfg
                 .track_checks

@@ -1,4 +1,4 @@
-//! Which addresses vipd added, kept on disk next to the control socket.
+//! Which addresses vipd added, kept on disk in vipd's state directory.
 //!
 //! vipd removes only what it added: listing the node's own address as a VIP must not cut the
 //! node off when the instance leaves MASTER, and an address someone else configured stays.
@@ -6,13 +6,20 @@
 //! (and forgotten only after it is removed); the next run in the same network namespace finds
 //! the record and removes what is left.
 //!
-//! One file per daemon, `<control socket>.vips.json` with the socket's extension replaced
-//! (`/run/vipd/vipd.vips.json`), written atomically (temporary file, then rename). At start a
-//! daemon reads every such file in the socket's directory that belongs to its network
-//! namespace and whose daemon is gone (its control socket does not answer), removes the
-//! addresses recorded there that are still configured as recorded, and deletes the file. So
-//! parallel daemons (several sockets) keep their own records, and a restart under another
-//! socket name still finds the leftovers.
+//! One file per daemon in the state directory (`/var/lib/vipd`, systemd's `StateDirectory=`),
+//! named after its control socket (`vipd-<hash of the socket path>.vips.json`), written
+//! atomically (temporary file, then rename). At start a daemon reads every such file that
+//! belongs to its network namespace and to this boot and whose daemon is gone (its control
+//! socket does not answer), removes the addresses recorded there that are still configured
+//! as recorded, and deletes the file. So parallel daemons (several sockets) keep their own
+//! records, and a restart under another socket name still finds the leftovers. Records of an
+//! earlier boot are deleted unread: a reboot took their addresses, and an address configured
+//! since is someone else's.
+//!
+//! The state directory rather than the runtime directory: under `DynamicUser=yes` a runtime
+//! directory kept across restarts moves below the root-only `/run/private`, where a
+//! `control_group` could no longer reach the control socket; and a runtime directory removed
+//! on stop would lose the record exactly when a crashed vipd needs it.
 //!
 //! Hand-written atomic replace instead of the `tempfile` crate: create-new in the same
 //! directory and `rename` is all it takes, and the file is small.
@@ -21,7 +28,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::net::IpAddr;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -71,6 +78,8 @@ impl NetnsId {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Record {
     version: u32,
+    /// `/proc/sys/kernel/random/boot_id` when it was written: addresses do not outlive a boot.
+    boot_id: String,
     pid: u32,
     /// The control socket of the daemon that wrote it: how to tell whether it still runs.
     socket: PathBuf,
@@ -88,29 +97,47 @@ pub struct Leftovers {
 /// This daemon's record of what it added.
 #[derive(Debug)]
 pub struct VipState {
+    dir: PathBuf,
     path: PathBuf,
     record: Record,
 }
 
-/// The record file of the daemon with control socket `socket`.
-pub fn state_path(socket: &Path) -> PathBuf {
-    socket.with_extension(SUFFIX)
+/// The record file, in `state_dir`, of the daemon with control socket `socket`: the socket's
+/// name and a hash of its whole path (FNV-1a), so daemons sharing a state directory with
+/// sockets of the same name in different directories keep apart.
+pub fn state_path(state_dir: &Path, socket: &Path) -> PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    let hash = socket
+        .as_os_str()
+        .as_bytes()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    let stem = socket
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    state_dir.join(format!("{stem}-{hash:016x}.{SUFFIX}"))
 }
 
-fn state_dir(socket: &Path) -> PathBuf {
-    match socket.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
+/// This boot's id; empty where the kernel does not say (records then match any boot).
+fn current_boot_id() -> String {
+    fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|id| id.trim().to_string())
+        .unwrap_or_default()
 }
 
 impl VipState {
-    /// An empty record for the daemon with control socket `socket` (not written yet).
-    pub fn new(socket: &Path) -> io::Result<VipState> {
+    /// An empty record, kept in `state_dir`, for the daemon with control socket `socket` (not
+    /// written yet).
+    pub fn new(state_dir: &Path, socket: &Path) -> io::Result<VipState> {
         Ok(VipState {
-            path: state_path(socket),
+            dir: state_dir.to_path_buf(),
+            path: state_path(state_dir, socket),
             record: Record {
                 version: FORMAT_VERSION,
+                boot_id: current_boot_id(),
                 pid: std::process::id(),
                 socket: socket.to_path_buf(),
                 netns: NetnsId::current()?,
@@ -121,6 +148,11 @@ impl VipState {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The state directory the records are kept in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     pub fn contains(&self, address: &AddedAddress) -> bool {
@@ -151,8 +183,18 @@ impl VipState {
         }
     }
 
-    /// Writes the record: a new file beside the old one, then a rename over it.
+    /// Writes the record: a new file beside the old one, then a rename over it. Creates the
+    /// state directory (mode 0700) when it is missing.
     pub fn save(&self) -> io::Result<()> {
+        if !self.dir.exists() {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&self.dir)
+                .map_err(|e| {
+                    io::Error::new(e.kind(), format!("creating {}: {e}", self.dir.display()))
+                })?;
+        }
         let text = serde_json::to_vec_pretty(&self.record).map_err(io::Error::other)?;
         let temporary = self
             .path
@@ -177,28 +219,39 @@ impl VipState {
     }
 
     /// The records of earlier runs in this network namespace whose daemon is gone: ours from
-    /// before (same file), and any other whose control socket no longer answers.
+    /// before (same file), and any other whose control socket no longer answers. Records of
+    /// an earlier boot come back without addresses (their file is to be deleted).
     pub fn leftovers(&self) -> Vec<Leftovers> {
-        read_records(&state_dir(&self.record.socket), self.record.netns)
+        read_records(&self.dir, self.record.netns)
             .into_iter()
             .filter(|(file, record)| {
                 *file == self.path
+                    || record.boot_id != self.record.boot_id
                     || (record.socket != self.record.socket && !is_alive(&record.socket))
             })
             .map(|(file, record)| Leftovers {
                 file,
-                addresses: record.addresses,
+                addresses: if record.boot_id == self.record.boot_id {
+                    record.addresses
+                } else {
+                    BTreeSet::new()
+                },
             })
             .collect()
     }
 }
 
-/// Addresses that other daemons still running in this network namespace have added, from the
-/// records beside `socket` (this daemon's own record excluded).
-pub fn added_by_running_daemons(socket: &Path) -> io::Result<BTreeSet<AddedAddress>> {
+/// Addresses that other daemons still running in this network namespace and boot have added,
+/// from the records in `state_dir` (the one of the daemon with control socket `socket`
+/// excluded).
+pub fn added_by_running_daemons(
+    state_dir: &Path,
+    socket: &Path,
+) -> io::Result<BTreeSet<AddedAddress>> {
     let netns = NetnsId::current()?;
-    let dir = state_dir(socket);
-    if let Err(e) = fs::read_dir(&dir) {
+    let boot_id = current_boot_id();
+    let dir = state_dir;
+    if let Err(e) = fs::read_dir(dir) {
         if e.kind() != io::ErrorKind::NotFound {
             return Err(io::Error::new(
                 e.kind(),
@@ -206,9 +259,11 @@ pub fn added_by_running_daemons(socket: &Path) -> io::Result<BTreeSet<AddedAddre
             ));
         }
     }
-    Ok(read_records(&dir, netns)
+    Ok(read_records(dir, netns)
         .into_iter()
-        .filter(|(_, record)| record.socket != socket && is_alive(&record.socket))
+        .filter(|(_, record)| {
+            record.boot_id == boot_id && record.socket != socket && is_alive(&record.socket)
+        })
         .flat_map(|(_, record)| record.addresses)
         .collect())
 }
@@ -350,14 +405,25 @@ mod tests {
     }
 
     #[test]
-    fn state_file_sits_beside_the_socket() {
-        assert_eq!(
-            state_path(Path::new("/run/vipd/vipd.sock")),
-            Path::new("/run/vipd/vipd.vips.json")
+    fn state_file_is_named_after_the_socket_in_the_state_directory() {
+        let default = state_path(Path::new("/var/lib/vipd"), Path::new("/run/vipd/vipd.sock"));
+        assert_eq!(default.parent(), Some(Path::new("/var/lib/vipd")));
+        let name = default.file_name().unwrap().to_str().unwrap();
+        assert!(
+            name.starts_with("vipd-") && name.ends_with(".vips.json"),
+            "{name}"
         );
+        // Stable across runs, distinct for sockets of one name in two directories.
         assert_eq!(
-            state_path(Path::new("/tmp/lab/r1-vipd-3.sock")),
-            Path::new("/tmp/lab/r1-vipd-3.vips.json")
+            default,
+            state_path(Path::new("/var/lib/vipd"), Path::new("/run/vipd/vipd.sock"))
+        );
+        assert_ne!(
+            default,
+            state_path(
+                Path::new("/var/lib/vipd"),
+                Path::new("/run/other/vipd.sock")
+            )
         );
     }
 
@@ -369,7 +435,7 @@ mod tests {
 
         // A run that was killed: its record stays, its socket file too, nobody listens.
         let killed_socket = dir.join("old.sock");
-        let mut killed = VipState::new(&killed_socket).unwrap();
+        let mut killed = VipState::new(&dir, &killed_socket).unwrap();
         killed.record(vip.clone()).unwrap();
         killed.record(vip6.clone()).unwrap();
         killed.forget(&vip6).unwrap();
@@ -378,41 +444,74 @@ mod tests {
         // A daemon that still runs, under another socket.
         let alive_socket = dir.join("alive.sock");
         let _listener = UnixListener::bind(&alive_socket).unwrap();
-        let mut alive = VipState::new(&alive_socket).unwrap();
+        let mut alive = VipState::new(&dir, &alive_socket).unwrap();
         alive.record(added("eth1", "198.51.100.7/32")).unwrap();
 
         // Junk and other namespaces are ignored.
         fs::write(dir.join("junk.vips.json"), b"{ not json").unwrap();
-        let mut foreign = VipState::new(&dir.join("foreign.sock")).unwrap();
+        let mut foreign = VipState::new(&dir, &dir.join("foreign.sock")).unwrap();
         foreign.record.netns.ino ^= 1;
         foreign.record(added("eth0", "203.0.113.1/32")).unwrap();
 
         // The new run, under yet another socket.
-        let new = VipState::new(&dir.join("new.sock")).unwrap();
+        let new = VipState::new(&dir, &dir.join("new.sock")).unwrap();
         let leftovers = new.leftovers();
         assert_eq!(
             leftovers,
             vec![Leftovers {
-                file: dir.join("old.vips.json"),
+                file: killed.path().to_path_buf(),
                 addresses: [vip.clone()].into(),
             }]
         );
         assert_eq!(
-            added_by_running_daemons(&dir.join("new.sock")).unwrap(),
+            added_by_running_daemons(&dir, &dir.join("new.sock")).unwrap(),
             [added("eth1", "198.51.100.7/32")].into()
         );
 
         // Restarting under the same socket finds its own record.
-        let again = VipState::new(&killed_socket).unwrap();
+        let again = VipState::new(&dir, &killed_socket).unwrap();
         assert_eq!(again.leftovers().len(), 1);
         assert_eq!(again.leftovers()[0].file, killed.path());
         fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
+    fn records_of_an_earlier_boot_are_dropped_without_touching_their_addresses() {
+        let dir = temp_dir("reboot");
+        let mut before_reboot = VipState::new(&dir, &dir.join("old.sock")).unwrap();
+        before_reboot.record.boot_id = "an-earlier-boot".to_string();
+        before_reboot
+            .record(added("eth0", "192.0.2.100/24"))
+            .unwrap();
+        let now = VipState::new(&dir, &dir.join("old.sock")).unwrap();
+        assert_eq!(
+            now.leftovers(),
+            vec![Leftovers {
+                file: before_reboot.path().to_path_buf(),
+                addresses: BTreeSet::new(),
+            }]
+        );
+        // Nor does it count as a running daemon's.
+        assert!(added_by_running_daemons(&dir, &dir.join("new.sock"))
+            .unwrap()
+            .is_empty());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_state_directory_is_created_private_on_first_save() {
+        let dir = temp_dir("mkdir").join("state");
+        let state = VipState::new(&dir, Path::new("/run/x/vipd.sock")).unwrap();
+        state.save().unwrap();
+        assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
+        assert!(state.path().exists());
+        fs::remove_dir_all(dir.parent().unwrap()).unwrap();
+    }
+
+    #[test]
     fn saving_replaces_the_file_whole() {
         let dir = temp_dir("atomic");
-        let mut state = VipState::new(&dir.join("d.sock")).unwrap();
+        let mut state = VipState::new(&dir, &dir.join("d.sock")).unwrap();
         for n in 0..50u8 {
             state
                 .record(added("eth0", &format!("192.0.2.{n}/32")))
@@ -424,7 +523,13 @@ mod tests {
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
-        assert_eq!(names, ["d.vips.json"], "temporary files left behind");
+        let expected = state
+            .path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert_eq!(names, [expected], "temporary files left behind");
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -20,6 +20,24 @@
 //!   because the new master's announcement moves the traffic and the old one answers
 //!   whatever still reaches it. The old master never advertises again, so no backup is
 //!   pulled back. Without a backup the VIPs go after `bound`, like a plain shutdown.
+//!
+//! **Maintenance drain** ([`Instance::drain`], [`Instance::resume`]) keeps a router out of the
+//! master role while any other router is alive, using only what every RFC 5798 router (and
+//! keepalived) already does. A drained instance advertises and compares with priority 1
+//! ([`PRIORITY_DRAINED`], the lowest a live router can have) and never preempts:
+//!
+//! - A drained master hands over exactly like a planned stop (priority 0, VIPs kept until the
+//!   new master is heard), but stays in the protocol as a backup.
+//! - A drained backup accepts any master. When the master goes away, every other backup has
+//!   a shorter Skew_Time than priority 1 gives, so one of them takes over first and its
+//!   advert resets our down timer: the drained router is last in line.
+//! - When no other router is left the down timer does run out. [`DrainMode::Soft`] (the
+//!   default) then becomes master rather than leave the VIPs unserved, advertising
+//!   priority 1, so any router that comes back with preemption takes over by the protocol;
+//!   every [`DRAIN_PROBE_ADVERTS`] intervals it offers the role with a planned handover
+//!   (priority 0, VIPs kept), which a backup without preemption (`nopreempt`) answers too.
+//!   [`DrainMode::Hard`] never becomes master: the VIPs stay unserved until a router returns
+//!   or the instance is resumed.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -32,6 +50,12 @@ use super::timer::{Timer, TimerTable};
 pub const PRIORITY_OWNER: u8 = 255;
 /// Priority a master advertises when it stops being master.
 pub const PRIORITY_LEAVING: u8 = 0;
+/// Priority a drained instance advertises and compares with: below every live router.
+pub const PRIORITY_DRAINED: u8 = 1;
+/// A drained master with nobody else around offers the role again every so many adverts
+/// (at least [`DRAIN_PROBE_MIN`] apart), for backups that would never preempt it.
+pub const DRAIN_PROBE_ADVERTS: u32 = 10;
+pub const DRAIN_PROBE_MIN: Duration = Duration::from_secs(1);
 /// Shortest advert interval accepted (VRRPv3 resolution).
 pub const MIN_ADVERT_INTERVAL: Duration = Duration::from_millis(10);
 /// Longest advert interval accepted (VRRPv2 field is one byte of seconds).
@@ -136,6 +160,39 @@ fn clamp_interval(interval: Duration) -> Duration {
     interval.clamp(MIN_ADVERT_INTERVAL, MAX_ADVERT_INTERVAL)
 }
 
+/// How a drained instance behaves once no other router is left (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DrainMode {
+    /// Becomes master rather than leave the VIPs unserved (advertising priority 1).
+    Soft,
+    /// Never becomes master.
+    Hard,
+}
+
+impl DrainMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DrainMode::Soft => "soft",
+            DrainMode::Hard => "hard",
+        }
+    }
+}
+
+impl fmt::Display for DrainMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a handover in progress ends in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum HandoverEnd {
+    /// A planned stop: the instance ends in Initialize.
+    Stop,
+    /// A drain: the instance stays in the protocol as a backup.
+    Drain,
+}
+
 /// An advert that passed packet validation, reduced to what the state machine needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReceivedAdvert {
@@ -169,16 +226,60 @@ pub enum Reason {
     Startup,
     AddressOwner,
     MasterDownTimerExpired,
-    PriorityZeroAdvert { from: IpAddr },
-    PreemptLowerPriority { master: IpAddr, priority: u8 },
-    HigherPriorityAdvert { from: IpAddr, priority: u8 },
-    EqualPriorityHigherAddress { from: IpAddr },
+    PriorityZeroAdvert {
+        from: IpAddr,
+    },
+    PreemptLowerPriority {
+        master: IpAddr,
+        priority: u8,
+    },
+    HigherPriorityAdvert {
+        from: IpAddr,
+        priority: u8,
+    },
+    EqualPriorityHigherAddress {
+        from: IpAddr,
+    },
     Fault,
     FaultCleared,
     Shutdown,
-    HandoverComplete { new_master: IpAddr },
+    HandoverComplete {
+        new_master: IpAddr,
+    },
     HandoverTimedOut,
     Reconfigured,
+    /// A drained master's handover found a new master.
+    Drained {
+        new_master: IpAddr,
+    },
+    /// A hard-drained master's handover found nobody: VIPs released anyway.
+    DrainedNobodyTookOver,
+    /// A soft-drained backup takes over because no other router is master.
+    DrainedLastRouter,
+}
+
+impl Reason {
+    /// Stable snake_case name of the kind of reason (no addresses), for metric labels.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Reason::Startup => "startup",
+            Reason::AddressOwner => "address_owner",
+            Reason::MasterDownTimerExpired => "master_down_timer",
+            Reason::PriorityZeroAdvert { .. } => "priority_zero_advert",
+            Reason::PreemptLowerPriority { .. } => "preempt_lower_priority",
+            Reason::HigherPriorityAdvert { .. } => "higher_priority_advert",
+            Reason::EqualPriorityHigherAddress { .. } => "equal_priority_higher_address",
+            Reason::Fault => "fault",
+            Reason::FaultCleared => "fault_cleared",
+            Reason::Shutdown => "shutdown",
+            Reason::HandoverComplete { .. } => "handover_complete",
+            Reason::HandoverTimedOut => "handover_timed_out",
+            Reason::Reconfigured => "reconfigured",
+            Reason::Drained { .. } => "drained",
+            Reason::DrainedNobodyTookOver => "drained_nobody_took_over",
+            Reason::DrainedLastRouter => "drained_last_router",
+        }
+    }
 }
 
 impl fmt::Display for Reason {
@@ -211,6 +312,14 @@ impl fmt::Display for Reason {
             }
             Reason::HandoverTimedOut => write!(f, "handover bound passed without a new master"),
             Reason::Reconfigured => write!(f, "reconfigured"),
+            Reason::Drained { new_master } => write!(f, "drained, {new_master} took over"),
+            Reason::DrainedNobodyTookOver => {
+                write!(
+                    f,
+                    "drained (hard), no other router took over: VIPs released"
+                )
+            }
+            Reason::DrainedLastRouter => write!(f, "drained, but no other router is master"),
         }
     }
 }
@@ -286,6 +395,11 @@ pub struct Instance {
     running: bool,
     stopped: bool,
     handing_over: bool,
+    /// What the handover in progress ends in (meaningful while `handing_over`).
+    handover_end: HandoverEnd,
+    handover_started: Option<Instant>,
+    last_handover: Option<Duration>,
+    drain: Option<DrainMode>,
     timers: TimerTable,
     actions: VecDeque<Action>,
     transitions: u64,
@@ -309,6 +423,10 @@ impl Instance {
             running: false,
             stopped: false,
             handing_over: false,
+            handover_end: HandoverEnd::Stop,
+            handover_started: None,
+            last_handover: None,
+            drain: None,
             timers: TimerTable::default(),
             actions: VecDeque::new(),
             transitions: 0,
@@ -346,8 +464,37 @@ impl Instance {
         self.params.priority
     }
 
+    /// The priority health checks give (base plus weights), whether drained or not.
     pub fn effective_priority(&self) -> u8 {
         self.effective_priority
+    }
+
+    /// The priority we advertise and elect with: [`PRIORITY_DRAINED`] while drained.
+    pub fn advertised_priority(&self) -> u8 {
+        if self.drain.is_some() {
+            PRIORITY_DRAINED
+        } else {
+            self.effective_priority
+        }
+    }
+
+    pub fn drain_mode(&self) -> Option<DrainMode> {
+        self.drain
+    }
+
+    /// Priority of the master we follow, as last advertised (None when master or none heard).
+    pub fn master_priority(&self) -> Option<u8> {
+        if self.state == State::Master {
+            None
+        } else {
+            self.master_priority
+        }
+    }
+
+    /// How long the last finished handover took, from the priority 0 advert to the VIPs'
+    /// removal (drain or planned stop).
+    pub fn last_handover_duration(&self) -> Option<Duration> {
+        self.last_handover
     }
 
     /// The interval we advertise with.
@@ -371,7 +518,7 @@ impl Instance {
 
     /// Skew_Time for our effective priority.
     pub fn skew_time(&self) -> Duration {
-        let inverse_priority = 256 - u32::from(self.effective_priority);
+        let inverse_priority = 256 - u32::from(self.advertised_priority());
         let unit = match self.params.version {
             // RFC 3768: (256 - Priority) / 256 seconds, whatever the interval.
             Version::V2 => Duration::from_secs(1),
@@ -464,7 +611,9 @@ impl Instance {
         let priority = priority.clamp(1, PRIORITY_OWNER - 1);
         if priority != self.effective_priority {
             self.effective_priority = priority;
-            self.priority_changed(now);
+            if self.drain.is_none() {
+                self.priority_changed(now);
+            }
         }
     }
 
@@ -478,9 +627,13 @@ impl Instance {
         }
         if fault {
             if self.handing_over {
-                // The handover was a stop anyway: finish it now.
-                self.finish_handover(Reason::Fault);
-                return;
+                if self.handover_end == HandoverEnd::Stop {
+                    // The handover was a stop anyway: finish it now.
+                    self.finish_handover(now, Reason::Fault);
+                    return;
+                }
+                // A drain handover: the fault takes the VIPs now.
+                self.end_handover(now);
             }
             if self.state == State::Master {
                 self.push(Action::SendAdvert {
@@ -526,21 +679,81 @@ impl Instance {
     /// Loss-free planned stop, see the module documentation. Non-masters stop at once.
     pub fn begin_handover(&mut self, now: Instant, bound: Duration) {
         if self.handing_over {
+            // A drain handover in progress becomes a stop.
+            self.handover_end = HandoverEnd::Stop;
             return;
         }
         if self.state != State::Master {
             self.shutdown(now);
             return;
         }
-        self.handing_over = true;
-        self.master_address = None;
-        self.master_priority = None;
-        self.push(Action::SendAdvert {
-            priority: PRIORITY_LEAVING,
-        });
-        self.timers.stop(Timer::Advert);
-        self.stop_announcements();
-        self.timers.set(Timer::HandoverBound, later(now, bound));
+        self.start_handover(now, bound, HandoverEnd::Stop);
+    }
+
+    /// Maintenance drain, see the module documentation. A master hands over as in
+    /// [`Instance::begin_handover`] (waiting at most `bound` for a new master) and stays as a
+    /// backup; a backup stops preempting; a stopped or faulty instance keeps the mode for
+    /// when it runs again. Draining again changes the mode.
+    pub fn drain(&mut self, now: Instant, mode: DrainMode, bound: Duration) {
+        let was = self.drain.replace(mode);
+        if !self.running || was == Some(mode) {
+            return;
+        }
+        match self.state {
+            State::Master if self.handing_over => {}
+            State::Master => self.start_handover(now, bound, HandoverEnd::Drain),
+            State::Backup => {
+                if !self.timers.is_running(Timer::MasterDown) {
+                    // Hard before, soft now, and nobody is master: take the role again.
+                    self.arm_master_down(now);
+                    return;
+                }
+                // A takeover already under way must now wait for everyone else: a pending
+                // fast takeover is cancelled, a priority 0 takeover gets our longer skew.
+                match self.takeover_reason {
+                    Reason::PreemptLowerPriority { .. } => self.arm_master_down(now),
+                    Reason::PriorityZeroAdvert { .. }
+                        if self.timers.is_running(Timer::MasterDown) =>
+                    {
+                        let deadline = later(now, self.skew_time());
+                        self.timers.set(Timer::MasterDown, deadline);
+                    }
+                    _ => {}
+                }
+            }
+            State::Initialize | State::Fault => {}
+        }
+    }
+
+    /// Ends a drain: the instance takes part with its own priority again (a backup that
+    /// outranks the master preempts it, as after a priority change).
+    pub fn resume(&mut self, now: Instant) {
+        if self.drain.take().is_none() || !self.running {
+            return;
+        }
+        match self.state {
+            State::Master if self.handing_over => {
+                if self.handover_end == HandoverEnd::Drain {
+                    // Keep the role: whoever answered our priority 0 meets our real
+                    // priority now and the election settles it.
+                    self.end_handover(now);
+                    self.resume_mastering(now);
+                }
+            }
+            State::Master => {
+                self.timers.stop(Timer::DrainProbe);
+                self.send_advert_now(now);
+            }
+            State::Backup => {
+                if self.timers.is_running(Timer::MasterDown) {
+                    self.reconsider_preemption(now);
+                } else {
+                    // A hard drain let the down timer lapse: nobody is master.
+                    self.arm_master_down(now);
+                }
+            }
+            State::Initialize | State::Fault => {}
+        }
     }
 
     /// Applies a reload and keeps the state. A changed VRID or version is a different virtual
@@ -593,9 +806,9 @@ impl Instance {
         }
         if old.priority != self.params.priority {
             self.effective_priority = self.params.priority;
-            if self.effective_priority == PRIORITY_OWNER && self.state == State::Backup {
+            if self.advertised_priority() == PRIORITY_OWNER && self.state == State::Backup {
                 self.become_master(now, Reason::AddressOwner);
-            } else {
+            } else if self.drain.is_none() {
                 self.priority_changed(now);
             }
         }
@@ -615,13 +828,14 @@ impl Instance {
         self.push(Action::StateChanged { from, to, reason });
     }
 
-    /// The owner always preempts (RFC 5798 6.1).
+    /// The owner always preempts (RFC 5798 6.1); a drained instance never does.
     fn preempts(&self) -> bool {
-        self.params.preempt || self.effective_priority == PRIORITY_OWNER
+        self.drain.is_none()
+            && (self.params.preempt || self.advertised_priority() == PRIORITY_OWNER)
     }
 
     fn preempt_window_open(&self, now: Instant) -> bool {
-        self.effective_priority != PRIORITY_OWNER
+        self.advertised_priority() != PRIORITY_OWNER
             && self
                 .timers
                 .get(Timer::PreemptDelay)
@@ -630,7 +844,7 @@ impl Instance {
 
     /// Initialize or leaving FAULT: owner -> Master at once, others -> Backup.
     fn enter_service(&mut self, now: Instant, reason: Reason) {
-        if self.effective_priority == PRIORITY_OWNER {
+        if self.advertised_priority() == PRIORITY_OWNER {
             let reason = match reason {
                 Reason::Startup => Reason::AddressOwner,
                 other => other,
@@ -653,7 +867,7 @@ impl Instance {
         self.timers.stop(Timer::PreemptDelay);
         self.master_adver_interval = self.params.advert_interval;
         self.push(Action::SendAdvert {
-            priority: self.effective_priority,
+            priority: self.advertised_priority(),
         });
         self.push(Action::AddVips);
         self.announce(AnnounceCause::BecameMaster);
@@ -665,6 +879,7 @@ impl Instance {
         if let Some(refresh) = self.params.garp_master_refresh {
             self.timers.set(Timer::GarpRefresh, later(now, refresh));
         }
+        self.arm_drain_probe(now);
         self.change_state(State::Master, reason);
     }
 
@@ -674,6 +889,7 @@ impl Instance {
         }
         self.timers.stop(Timer::Advert);
         self.stop_announcements();
+        self.timers.stop(Timer::DrainProbe);
         self.arm_master_down(now);
         self.change_state(State::Backup, reason);
     }
@@ -690,7 +906,7 @@ impl Instance {
         let (Some(master), Some(priority)) = (self.master_address, self.master_priority) else {
             return;
         };
-        let lower = priority != PRIORITY_LEAVING && priority < self.effective_priority;
+        let lower = priority != PRIORITY_LEAVING && priority < self.advertised_priority();
         if !lower || !self.preempts() || self.preempt_window_open(now) {
             return;
         }
@@ -716,7 +932,7 @@ impl Instance {
             };
             return;
         }
-        let accepted = advert.priority >= self.effective_priority
+        let accepted = advert.priority >= self.advertised_priority()
             || !self.preempts()
             || self.preempt_window_open(now);
         if accepted {
@@ -741,7 +957,7 @@ impl Instance {
     }
 
     fn master_receive(&mut self, now: Instant, advert: &ReceivedAdvert) {
-        let ours = self.effective_priority;
+        let ours = self.advertised_priority();
         if advert.priority == PRIORITY_LEAVING {
             // RFC 5798 6.4.3: the leaving router's backups must hear us at once.
             self.send_advert_now(now);
@@ -862,9 +1078,79 @@ impl Instance {
             .set_at_most(Timer::HandoverBound, later(now, linger));
     }
 
-    fn finish_handover(&mut self, reason: Reason) {
+    fn start_handover(&mut self, now: Instant, bound: Duration, end: HandoverEnd) {
+        self.handing_over = true;
+        self.handover_end = end;
+        self.handover_started = Some(now);
+        self.master_address = None;
+        self.master_priority = None;
+        self.push(Action::SendAdvert {
+            priority: PRIORITY_LEAVING,
+        });
+        self.timers.stop(Timer::Advert);
+        self.stop_announcements();
+        self.timers.stop(Timer::DrainProbe);
+        self.timers.set(Timer::HandoverBound, later(now, bound));
+    }
+
+    /// Leaves handover mode (the caller decides what comes next) and records its duration.
+    fn end_handover(&mut self, now: Instant) {
+        self.handing_over = false;
+        self.timers.stop(Timer::HandoverBound);
+        if let Some(started) = self.handover_started.take() {
+            self.last_handover = Some(now.saturating_duration_since(started));
+        }
+    }
+
+    fn finish_handover(&mut self, now: Instant, reason: Reason) {
+        self.end_handover(now);
         self.push(Action::RemoveVips);
         self.stop_with(reason);
+    }
+
+    /// The handover bound of a drain passed: a new master was heard, or nobody answered.
+    fn finish_drain_handover(&mut self, now: Instant) {
+        self.end_handover(now);
+        match (self.master_address, self.drain) {
+            (Some(new_master), _) => self.become_backup(now, Reason::Drained { new_master }),
+            (None, Some(DrainMode::Hard)) => {
+                self.become_backup(now, Reason::DrainedNobodyTookOver);
+            }
+            // Soft drain (or resumed meanwhile): nobody else is there, keep serving.
+            (None, _) => self.resume_mastering(now),
+        }
+    }
+
+    /// Back to periodic adverts after a handover that ended without a new master.
+    fn resume_mastering(&mut self, now: Instant) {
+        self.master_address = None;
+        self.master_priority = None;
+        self.send_advert_now(now);
+        if let Some(refresh) = self.params.garp_master_refresh {
+            self.timers.set(Timer::GarpRefresh, later(now, refresh));
+        }
+        self.arm_drain_probe(now);
+    }
+
+    /// A soft-drained master offers the role again from time to time.
+    fn arm_drain_probe(&mut self, now: Instant) {
+        if self.drain != Some(DrainMode::Soft) {
+            self.timers.stop(Timer::DrainProbe);
+            return;
+        }
+        let period = self
+            .params
+            .advert_interval
+            .checked_mul(DRAIN_PROBE_ADVERTS)
+            .unwrap_or(MAX_ADVERT_INTERVAL)
+            .max(DRAIN_PROBE_MIN);
+        self.timers.set(Timer::DrainProbe, later(now, period));
+    }
+
+    /// How long a drained master waits for an answer to its priority 0: as the runtime's
+    /// bound for a planned stop, three adverts and a margin.
+    fn drain_probe_bound(&self) -> Duration {
+        self.params.advert_interval.saturating_mul(3) + Duration::from_millis(100)
     }
 
     fn stop_with(&mut self, reason: Reason) {
@@ -879,7 +1165,7 @@ impl Instance {
 
     fn send_advert_now(&mut self, now: Instant) {
         self.push(Action::SendAdvert {
-            priority: self.effective_priority,
+            priority: self.advertised_priority(),
         });
         self.timers
             .set(Timer::Advert, later(now, self.params.advert_interval));
@@ -901,7 +1187,7 @@ impl Instance {
         }
         let followed_is_lower = self
             .master_priority
-            .is_some_and(|p| p != PRIORITY_LEAVING && p < self.effective_priority);
+            .is_some_and(|p| p != PRIORITY_LEAVING && p < self.advertised_priority());
         let may_preempt = followed_is_lower && self.preempts() && !self.preempt_window_open(now);
         let fast_takeover_pending =
             matches!(self.takeover_reason, Reason::PreemptLowerPriority { .. });
@@ -915,9 +1201,20 @@ impl Instance {
     fn on_timer(&mut self, now: Instant, timer: Timer) {
         match timer {
             Timer::MasterDown => {
-                if self.state == State::Backup {
-                    let reason = self.takeover_reason.clone();
-                    self.become_master(now, reason);
+                if self.state != State::Backup {
+                    return;
+                }
+                match self.drain {
+                    None => {
+                        let reason = self.takeover_reason.clone();
+                        self.become_master(now, reason);
+                    }
+                    Some(DrainMode::Soft) => self.become_master(now, Reason::DrainedLastRouter),
+                    // Never master: the master is gone and nobody is left to follow.
+                    Some(DrainMode::Hard) => {
+                        self.master_address = None;
+                        self.master_priority = None;
+                    }
                 }
             }
             Timer::Advert => {
@@ -945,12 +1242,26 @@ impl Instance {
             }
             Timer::PreemptDelay => self.reconsider_preemption(now),
             Timer::HandoverBound => {
-                if self.handing_over {
-                    let reason = match self.master_address {
-                        Some(new_master) => Reason::HandoverComplete { new_master },
-                        None => Reason::HandoverTimedOut,
-                    };
-                    self.finish_handover(reason);
+                if !self.handing_over {
+                    return;
+                }
+                if self.handover_end == HandoverEnd::Drain {
+                    self.finish_drain_handover(now);
+                    return;
+                }
+                let reason = match self.master_address {
+                    Some(new_master) => Reason::HandoverComplete { new_master },
+                    None => Reason::HandoverTimedOut,
+                };
+                self.finish_handover(now, reason);
+            }
+            Timer::DrainProbe => {
+                if self.state == State::Master
+                    && !self.handing_over
+                    && self.drain == Some(DrainMode::Soft)
+                {
+                    let bound = self.drain_probe_bound();
+                    self.start_handover(now, bound, HandoverEnd::Drain);
                 }
             }
         }
@@ -2013,6 +2324,420 @@ mod tests {
             instance.poll_timeout(),
             Some(now + instance.master_down_interval())
         );
+    }
+
+    // ---- maintenance drain ----
+
+    const BOUND: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn draining_a_master_hands_over_and_stays_a_backup() {
+        let t0 = Instant::now();
+        let (mut instance, became) = master(150, t0);
+        let now = became + 10 * MS;
+        instance.drain(now, DrainMode::Soft, BOUND);
+        assert_eq!(
+            drain(&mut instance),
+            vec![Action::SendAdvert { priority: 0 }]
+        );
+        assert!(instance.is_handing_over());
+        assert_eq!(instance.state(), State::Master);
+        assert_eq!(instance.advertised_priority(), PRIORITY_DRAINED);
+        assert_eq!(instance.effective_priority(), 150);
+        // VIPs stay until the new master is heard, plus the linger.
+        instance.handle_advert(now + 70 * MS, &advert("192.0.2.2", 100, 100 * MS));
+        assert!(drain(&mut instance).is_empty());
+        let done = now + 70 * MS + HANDOVER_LINGER;
+        instance.handle_timeout(done);
+        assert_eq!(
+            drain(&mut instance),
+            vec![
+                Action::RemoveVips,
+                changed(
+                    State::Master,
+                    State::Backup,
+                    Reason::Drained {
+                        new_master: ip("192.0.2.2")
+                    }
+                )
+            ]
+        );
+        assert!(!instance.is_stopped());
+        assert!(!instance.is_handing_over());
+        assert_eq!(instance.master_address(), Some(ip("192.0.2.2")));
+        assert_eq!(instance.drain_mode(), Some(DrainMode::Soft));
+        assert_eq!(
+            instance.last_handover_duration(),
+            Some(70 * MS + HANDOVER_LINGER)
+        );
+        assert_eq!(
+            instance.poll_timeout(),
+            Some(done + instance.master_down_interval())
+        );
+    }
+
+    #[test]
+    fn a_drained_backup_never_preempts_a_lower_master() {
+        let t0 = Instant::now();
+        let mut instance = Instance::new(v3(200));
+        instance.start(t0);
+        instance.handle_advert(t0, &advert("192.0.2.9", 100, 100 * MS));
+        // Not drained yet: a fast takeover is under way.
+        assert_eq!(instance.poll_timeout(), Some(t0 + instance.skew_time()));
+        instance.drain(t0 + MS, DrainMode::Soft, BOUND);
+        assert_eq!(
+            instance.poll_timeout(),
+            Some(t0 + MS + instance.master_down_interval())
+        );
+        for step in 1..=30 {
+            let now = t0 + step * 100 * MS;
+            instance.handle_timeout(now);
+            instance.handle_advert(now, &advert("192.0.2.9", 100, 100 * MS));
+        }
+        assert_eq!(instance.state(), State::Backup);
+        assert!(drain(&mut instance)
+            .iter()
+            .all(|a| !matches!(a, Action::SendAdvert { .. } | Action::AddVips)));
+    }
+
+    #[test]
+    fn a_drained_backup_is_the_last_to_answer_a_leaving_master() {
+        let t0 = Instant::now();
+        let mut drained = backup_following(150, 200, t0);
+        let plain = backup_following(100, 200, t0);
+        drained.drain(t0, DrainMode::Soft, BOUND);
+        // Priority 1: the longest skew any live router has.
+        assert_eq!(drained.skew_time(), 100 * MS * 255 / 256);
+        assert!(drained.skew_time() > plain.skew_time());
+        // A priority 0 already heard is re-timed with the longer skew.
+        let mut racing = backup_following(150, 200, t0);
+        racing.handle_advert(t0 + MS, &advert("192.0.2.9", 0, 100 * MS));
+        racing.drain(t0 + 2 * MS, DrainMode::Soft, BOUND);
+        assert_eq!(
+            racing.poll_timeout(),
+            Some(t0 + 2 * MS + racing.skew_time())
+        );
+    }
+
+    #[test]
+    fn a_soft_drained_backup_takes_over_when_no_other_router_is_left() {
+        let t0 = Instant::now();
+        let mut instance = backup_following(150, 200, t0);
+        instance.drain(t0, DrainMode::Soft, BOUND);
+        drain(&mut instance);
+        let due = instance.poll_timeout().unwrap();
+        instance.handle_timeout(due);
+        assert_eq!(
+            drain(&mut instance),
+            becomes_master(PRIORITY_DRAINED, State::Backup, Reason::DrainedLastRouter)
+        );
+        // Periodic adverts keep the drained priority.
+        instance.handle_timeout(due + 100 * MS);
+        assert_eq!(
+            drain(&mut instance),
+            vec![Action::SendAdvert {
+                priority: PRIORITY_DRAINED
+            }]
+        );
+    }
+
+    #[test]
+    fn a_hard_drained_backup_never_becomes_master() {
+        let t0 = Instant::now();
+        let mut instance = backup_following(150, 200, t0);
+        instance.drain(t0, DrainMode::Hard, BOUND);
+        let due = instance.poll_timeout().unwrap();
+        instance.handle_timeout(due);
+        instance.handle_timeout(due + Duration::from_secs(60));
+        assert!(drain(&mut instance).is_empty());
+        assert_eq!(instance.state(), State::Backup);
+        assert_eq!(instance.master_address(), None);
+        assert_eq!(instance.poll_timeout(), None);
+        // Resume: nobody is master, so we take over after the down interval.
+        let now = due + Duration::from_secs(60);
+        instance.resume(now);
+        let due = instance.poll_timeout().unwrap();
+        assert_eq!(due, now + instance.master_down_interval());
+        instance.handle_timeout(due);
+        assert_eq!(instance.state(), State::Master);
+        assert_eq!(instance.advertised_priority(), 150);
+    }
+
+    #[test]
+    fn a_hard_drained_master_with_nobody_to_take_over_releases_the_vips() {
+        let t0 = Instant::now();
+        let (mut instance, became) = master(150, t0);
+        instance.drain(became, DrainMode::Hard, BOUND);
+        assert_eq!(
+            drain(&mut instance),
+            vec![Action::SendAdvert { priority: 0 }]
+        );
+        instance.handle_timeout(became + BOUND);
+        assert_eq!(
+            drain(&mut instance),
+            vec![
+                Action::RemoveVips,
+                changed(State::Master, State::Backup, Reason::DrainedNobodyTookOver)
+            ]
+        );
+        instance.handle_timeout(became + Duration::from_secs(60));
+        assert_eq!(instance.state(), State::Backup);
+        assert!(drain(&mut instance).is_empty());
+    }
+
+    #[test]
+    fn a_soft_drained_master_alone_keeps_serving_and_offers_the_role_again() {
+        let t0 = Instant::now();
+        let (mut instance, became) = master(150, t0);
+        instance.drain(became, DrainMode::Soft, BOUND);
+        drain(&mut instance);
+        // Nobody answers: still master, advertising priority 1 again.
+        let back = became + BOUND;
+        instance.handle_timeout(back);
+        assert_eq!(
+            drain(&mut instance),
+            vec![Action::SendAdvert {
+                priority: PRIORITY_DRAINED
+            }]
+        );
+        assert_eq!(instance.state(), State::Master);
+        assert!(!instance.is_handing_over());
+        // The probe: every 10 adverts (at least 1 s) a priority 0 offers the role.
+        let probe = back + DRAIN_PROBE_MIN;
+        let mut sent = Vec::new();
+        let mut now = back;
+        while now < probe {
+            now = instance.poll_timeout().unwrap();
+            instance.handle_timeout(now);
+            sent.extend(drain(&mut instance));
+        }
+        assert_eq!(sent.last(), Some(&Action::SendAdvert { priority: 0 }));
+        assert!(instance.is_handing_over());
+        // A backup without preemption answers it; we end as a backup.
+        instance.handle_advert(now + 70 * MS, &advert("192.0.2.2", 100, 100 * MS));
+        instance.handle_timeout(now + 70 * MS + HANDOVER_LINGER);
+        assert_eq!(
+            drain(&mut instance),
+            vec![
+                Action::RemoveVips,
+                changed(
+                    State::Master,
+                    State::Backup,
+                    Reason::Drained {
+                        new_master: ip("192.0.2.2")
+                    }
+                )
+            ]
+        );
+    }
+
+    #[test]
+    fn a_drained_master_yields_to_any_live_router() {
+        let t0 = Instant::now();
+        let mut instance = backup_following(150, 200, t0);
+        instance.drain(t0, DrainMode::Soft, BOUND);
+        let due = instance.poll_timeout().unwrap();
+        instance.handle_timeout(due);
+        drain(&mut instance);
+        instance.handle_advert(due + MS, &advert("192.0.2.9", 2, 100 * MS));
+        assert_eq!(
+            drain(&mut instance),
+            vec![
+                Action::RemoveVips,
+                changed(
+                    State::Master,
+                    State::Backup,
+                    Reason::HigherPriorityAdvert {
+                        from: ip("192.0.2.9"),
+                        priority: 2
+                    }
+                )
+            ]
+        );
+    }
+
+    #[test]
+    fn resume_lets_a_drained_backup_preempt_again() {
+        let t0 = Instant::now();
+        let mut instance = backup_following(150, 100, t0);
+        instance.drain(t0, DrainMode::Soft, BOUND);
+        instance.handle_advert(t0 + 100 * MS, &advert("192.0.2.9", 100, 100 * MS));
+        let now = t0 + 150 * MS;
+        instance.resume(now);
+        assert_eq!(instance.drain_mode(), None);
+        assert_eq!(instance.poll_timeout(), Some(now + instance.skew_time()));
+        instance.handle_timeout(now + instance.skew_time());
+        assert_eq!(
+            drain(&mut instance),
+            becomes_master(
+                150,
+                State::Backup,
+                Reason::PreemptLowerPriority {
+                    master: ip("192.0.2.9"),
+                    priority: 100
+                }
+            )
+        );
+    }
+
+    #[test]
+    fn resume_of_a_drained_master_advertises_its_real_priority() {
+        let t0 = Instant::now();
+        let mut instance = backup_following(150, 200, t0);
+        instance.drain(t0, DrainMode::Soft, BOUND);
+        let due = instance.poll_timeout().unwrap();
+        instance.handle_timeout(due);
+        drain(&mut instance);
+        instance.resume(due + MS);
+        assert_eq!(
+            drain(&mut instance),
+            vec![Action::SendAdvert { priority: 150 }]
+        );
+        // No more probes once resumed.
+        let mut now = due + MS;
+        while now < due + Duration::from_secs(5) {
+            now = instance.poll_timeout().unwrap();
+            instance.handle_timeout(now);
+            assert!(!drain(&mut instance).contains(&Action::SendAdvert { priority: 0 }));
+        }
+        assert!(!instance.is_handing_over());
+    }
+
+    #[test]
+    fn resume_during_a_drain_handover_keeps_the_role() {
+        let t0 = Instant::now();
+        let (mut instance, became) = master(150, t0);
+        instance.drain(became, DrainMode::Soft, BOUND);
+        drain(&mut instance);
+        instance.resume(became + 20 * MS);
+        assert_eq!(
+            drain(&mut instance),
+            vec![Action::SendAdvert { priority: 150 }]
+        );
+        assert!(!instance.is_handing_over());
+        assert_eq!(instance.state(), State::Master);
+    }
+
+    #[test]
+    fn priority_changes_while_drained_are_kept_but_not_advertised() {
+        let t0 = Instant::now();
+        let mut instance = backup_following(150, 200, t0);
+        instance.drain(t0, DrainMode::Soft, BOUND);
+        let due = instance.poll_timeout().unwrap();
+        instance.handle_timeout(due);
+        drain(&mut instance);
+        instance.set_effective_priority(due + MS, 120);
+        assert!(drain(&mut instance).is_empty());
+        assert_eq!(instance.effective_priority(), 120);
+        assert_eq!(instance.advertised_priority(), PRIORITY_DRAINED);
+        instance.resume(due + 2 * MS);
+        assert_eq!(
+            drain(&mut instance),
+            vec![Action::SendAdvert { priority: 120 }]
+        );
+    }
+
+    #[test]
+    fn a_stop_during_a_drain_handover_ends_stopped() {
+        let t0 = Instant::now();
+        let (mut instance, became) = master(150, t0);
+        instance.drain(became, DrainMode::Soft, BOUND);
+        drain(&mut instance);
+        instance.begin_handover(became + MS, BOUND);
+        assert!(drain(&mut instance).is_empty());
+        instance.handle_advert(became + 70 * MS, &advert("192.0.2.2", 100, 100 * MS));
+        instance.handle_timeout(became + 70 * MS + HANDOVER_LINGER);
+        assert_eq!(
+            drain(&mut instance),
+            vec![
+                Action::RemoveVips,
+                changed(
+                    State::Master,
+                    State::Initialize,
+                    Reason::HandoverComplete {
+                        new_master: ip("192.0.2.2")
+                    }
+                )
+            ]
+        );
+        assert!(instance.is_stopped());
+    }
+
+    #[test]
+    fn a_fault_during_a_drain_handover_ends_in_fault() {
+        let t0 = Instant::now();
+        let (mut instance, became) = master(150, t0);
+        instance.drain(became, DrainMode::Soft, BOUND);
+        drain(&mut instance);
+        instance.set_fault(became + MS, true);
+        assert_eq!(
+            drain(&mut instance),
+            vec![
+                Action::SendAdvert { priority: 0 },
+                Action::RemoveVips,
+                changed(State::Master, State::Fault, Reason::Fault)
+            ]
+        );
+        assert!(!instance.is_stopped());
+        assert!(!instance.is_handing_over());
+        assert_eq!(instance.poll_timeout(), None);
+    }
+
+    #[test]
+    fn a_drain_set_before_start_holds_even_for_the_address_owner() {
+        let t0 = Instant::now();
+        let mut instance = Instance::new(v3(255));
+        instance.drain(t0, DrainMode::Hard, BOUND);
+        instance.start(t0);
+        assert_eq!(
+            drain(&mut instance),
+            vec![changed(State::Initialize, State::Backup, Reason::Startup)]
+        );
+        // A reload keeping 255 does not make it master either.
+        let mut p = instance.params().clone();
+        p.priority = 254;
+        assert_eq!(instance.update_params(t0 + MS, p.clone()), Reload::Applied);
+        p.priority = 255;
+        assert_eq!(instance.update_params(t0 + 2 * MS, p), Reload::Applied);
+        assert_eq!(instance.state(), State::Backup);
+        assert!(drain(&mut instance).is_empty());
+    }
+
+    #[test]
+    fn switching_a_hard_drain_to_soft_takes_the_role_when_nobody_holds_it() {
+        let t0 = Instant::now();
+        let mut instance = backup_following(150, 200, t0);
+        instance.drain(t0, DrainMode::Hard, BOUND);
+        let due = instance.poll_timeout().unwrap();
+        instance.handle_timeout(due);
+        assert_eq!(instance.poll_timeout(), None);
+        instance.drain(due + MS, DrainMode::Soft, BOUND);
+        let again = instance.poll_timeout().unwrap();
+        assert_eq!(again, due + MS + instance.master_down_interval());
+        instance.handle_timeout(again);
+        assert_eq!(instance.state(), State::Master);
+    }
+
+    #[test]
+    fn reason_codes_are_stable_labels() {
+        let codes = [
+            Reason::Drained {
+                new_master: ip("192.0.2.2"),
+            }
+            .code(),
+            Reason::DrainedLastRouter.code(),
+            Reason::PriorityZeroAdvert {
+                from: ip("192.0.2.2"),
+            }
+            .code(),
+        ];
+        assert_eq!(
+            codes,
+            ["drained", "drained_last_router", "priority_zero_advert"]
+        );
+        assert!(codes
+            .iter()
+            .all(|c| c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')));
     }
 
     /// xorshift64*: deterministic, no dependency.

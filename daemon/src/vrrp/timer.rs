@@ -19,11 +19,13 @@ pub enum Timer {
     PreemptDelay,
     /// Master handing over: give up waiting for the new master when this fires.
     HandoverBound,
+    /// Drained master (no other router was left): time to offer the role again.
+    DrainProbe,
 }
 
 impl Timer {
     /// All timers, in the order they are handled when several expire at once.
-    pub const ALL: [Timer; 7] = [
+    pub const ALL: [Timer; 8] = [
         Timer::HandoverBound,
         Timer::MasterDown,
         Timer::Advert,
@@ -31,6 +33,7 @@ impl Timer {
         Timer::GarpRefresh,
         Timer::GarpLowerPriority,
         Timer::PreemptDelay,
+        Timer::DrainProbe,
     ];
 
     fn slot(self) -> usize {
@@ -42,6 +45,7 @@ impl Timer {
             Timer::PreemptDelay => 4,
             Timer::HandoverBound => 5,
             Timer::GarpLowerPriority => 6,
+            Timer::DrainProbe => 7,
         }
     }
 }

@@ -584,12 +584,24 @@ impl Lab {
 
     fn spawn_vipd_with(&self, router: usize, conf: &str, extension: &str) -> Daemon {
         let binary = vipd_binary().expect("vipd binary not found (set VIPD_BIN)");
-        self.spawn_vipd_binary_with(&binary, router, conf, extension)
+        self.spawn_vipd_binary_with(&binary, router, conf, extension, &[], &[])
+    }
+
+    /// Like `spawn_vipd` (keepalived.conf) with more `vipd run` arguments and environment.
+    pub fn spawn_vipd_args(
+        &self,
+        router: usize,
+        conf: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Daemon {
+        let binary = vipd_binary().expect("vipd binary not found (set VIPD_BIN)");
+        self.spawn_vipd_binary_with(&binary, router, conf, "conf", args, env)
     }
 
     /// Like `spawn_vipd` with an explicit binary.
     pub fn spawn_vipd_binary(&self, binary: &Path, router: usize, conf: &str) -> Daemon {
-        self.spawn_vipd_binary_with(binary, router, conf, "conf")
+        self.spawn_vipd_binary_with(binary, router, conf, "conf", &[], &[])
     }
 
     fn spawn_vipd_binary_with(
@@ -598,23 +610,37 @@ impl Lab {
         router: usize,
         conf: &str,
         extension: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
     ) -> Daemon {
         let tag = self.unique_tag(router, "vipd");
         let conf_path = self.dir.join(format!("{tag}.{extension}"));
         std::fs::write(&conf_path, conf).expect("write vipd config");
         let socket = self.dir.join(format!("{tag}.sock"));
-        let argv = [
+        let state_dir = self.state_dir(router);
+        let mut argv = vec![
             binary.to_str().expect("utf-8 path"),
             "run",
             "-c",
             conf_path.to_str().expect("utf-8 path"),
             "--socket",
             socket.to_str().expect("utf-8 path"),
+            "--state-dir",
+            state_dir.to_str().expect("utf-8 path"),
         ];
-        let mut daemon = self.spawn_tagged(router, &tag, &argv, &[("VIPD_LOG", "debug")]);
+        argv.extend_from_slice(args);
+        let mut environment = vec![("VIPD_LOG", "debug")];
+        environment.extend_from_slice(env);
+        let mut daemon = self.spawn_tagged(router, &tag, &argv, &environment);
         daemon.conf_path = Some(conf_path);
         daemon.socket_path = Some(socket);
         daemon
+    }
+
+    /// vipd's state directory (drains) of `router`: one per router, kept across restarts of
+    /// its vipd like /var/lib/vipd on a node.
+    pub fn state_dir(&self, router: usize) -> PathBuf {
+        self.dir.join(format!("r{router}-state"))
     }
 
     /// Starts any program in `router`; stdout and stderr go to a log in the lab dir.

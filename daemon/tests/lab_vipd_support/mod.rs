@@ -94,6 +94,7 @@ pub fn start_vipd_toml(lab: &Lab, router: usize, keepalived_conf: &str) -> Daemo
     std::fs::write(&conf_path, &out.stdout).expect("write vipd.toml");
     let socket = lab.dir().join(format!("r{router}-native-{n}.sock"));
     let binary = vipd_binary().expect("vipd binary");
+    let state_dir = lab.state_dir(router);
     let mut daemon = lab.spawn(
         router,
         &[
@@ -103,6 +104,8 @@ pub fn start_vipd_toml(lab: &Lab, router: usize, keepalived_conf: &str) -> Daemo
             conf_path.to_str().expect("utf-8 path"),
             "--socket",
             socket.to_str().expect("utf-8 path"),
+            "--state-dir",
+            state_dir.to_str().expect("utf-8 path"),
         ],
         &[],
     );

@@ -1,0 +1,311 @@
+//! The event stream behind `vipd events` and `vipd status --watch`: everything operators
+//! want to follow (state transitions with their reason, priority changes, check results
+//! changing, VIPs added and removed, drains, resumes, reloads), numbered in the order the
+//! event loop saw them. Notification scripts are queued at the same point of the loop, so
+//! they run in this order too.
+//!
+//! The daemon emits into an [`EventBus`]; each subscriber has its own bounded view of a
+//! broadcast queue. A subscriber that falls behind by more than [`QUEUE`] events loses its
+//! stream (it is told so) instead of holding anything up.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+/// Events kept for subscribers that have not read them yet.
+pub const QUEUE: usize = 4096;
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    /// A state transition, with the reason as logged and a stable reason code.
+    State {
+        instance: String,
+        from: String,
+        to: String,
+        reason: String,
+        reason_code: String,
+    },
+    /// The effective priority (base plus tracked weights) changed.
+    Priority {
+        instance: String,
+        from: u8,
+        to: u8,
+    },
+    /// A health check changed its health (`up`, `down`, `unknown`, or a file value).
+    Check {
+        check: String,
+        from: String,
+        to: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
+    },
+    VipsAdded {
+        instance: String,
+        vips: Vec<String>,
+    },
+    VipsRemoved {
+        instance: String,
+        vips: Vec<String>,
+    },
+    /// Instances drained on request of `by` (peer credentials).
+    Drain {
+        instances: Vec<String>,
+        mode: String,
+        by: String,
+    },
+    Resume {
+        instances: Vec<String>,
+        by: String,
+    },
+    /// A reload (SIGHUP or `vipd reload`); `changed` is false when the file was refused or
+    /// identical.
+    Reload {
+        by: String,
+        changed: bool,
+        instances: usize,
+    },
+}
+
+/// One numbered event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    /// 1, 2, 3, ... in the order the daemon saw the events; gaps never occur.
+    pub seq: u64,
+    /// Unix time, seconds.
+    pub time: f64,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+impl EventRecord {
+    /// One line for people: `#SEQ HH:MM:SS.mmm what happened`.
+    pub fn render_human(&self) -> String {
+        let what = match &self.kind {
+            EventKind::State {
+                instance,
+                from,
+                to,
+                reason,
+                ..
+            } => format!("{instance}: {from} -> {to} ({reason})"),
+            EventKind::Priority { instance, from, to } => {
+                format!("{instance}: effective priority {from} -> {to}")
+            }
+            EventKind::Check {
+                check,
+                from,
+                to,
+                detail,
+            } => match detail {
+                Some(detail) => format!("check {check}: {from} -> {to} ({detail})"),
+                None => format!("check {check}: {from} -> {to}"),
+            },
+            EventKind::VipsAdded { instance, vips } => {
+                format!("{instance}: added {}", vips.join(", "))
+            }
+            EventKind::VipsRemoved { instance, vips } => {
+                format!("{instance}: removed {}", vips.join(", "))
+            }
+            EventKind::Drain {
+                instances,
+                mode,
+                by,
+            } => format!("drain ({mode}) of {} by {by}", instances.join(", ")),
+            EventKind::Resume { instances, by } => {
+                format!("resume of {} by {by}", instances.join(", "))
+            }
+            EventKind::Reload {
+                by,
+                changed,
+                instances,
+            } => format!(
+                "reload by {by}: {} ({instances} instance(s))",
+                if *changed { "applied" } else { "no change" }
+            ),
+        };
+        format!("#{} {} {what}", self.seq, clock_utc(self.time))
+    }
+}
+
+/// `HH:MM:SS.mmm` (UTC) of a Unix time.
+fn clock_utc(time: f64) -> String {
+    let millis = (time.max(0.0) * 1000.0) as u64;
+    let day_millis = millis % 86_400_000;
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        day_millis / 3_600_000,
+        day_millis / 60_000 % 60,
+        day_millis / 1000 % 60,
+        day_millis % 1000
+    )
+}
+
+/// Numbers events and hands them to every subscriber.
+pub struct EventBus {
+    seq: u64,
+    tx: broadcast::Sender<Arc<EventRecord>>,
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        EventBus::new()
+    }
+}
+
+impl EventBus {
+    pub fn new() -> EventBus {
+        let (tx, _) = broadcast::channel(QUEUE);
+        EventBus { seq: 0, tx }
+    }
+
+    /// Numbers and publishes `kind`; returns its sequence number. Never blocks.
+    pub fn emit(&mut self, kind: EventKind) -> u64 {
+        self.seq += 1;
+        let time = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        // No subscriber is not an error: the event is simply not kept.
+        let _ = self.tx.send(Arc::new(EventRecord {
+            seq: self.seq,
+            time,
+            kind,
+        }));
+        self.seq
+    }
+
+    /// Sequence number of the last event emitted (0 before the first).
+    pub fn last_seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// A receiver for every event after [`EventBus::last_seq`].
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<EventRecord>> {
+        self.tx.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(instance: &str, to: &str) -> EventKind {
+        EventKind::State {
+            instance: instance.into(),
+            from: "BACKUP".into(),
+            to: to.into(),
+            reason: "priority 0 advert from 192.0.2.11".into(),
+            reason_code: "priority_zero_advert".into(),
+        }
+    }
+
+    #[test]
+    fn subscribers_see_every_event_in_order_with_consecutive_numbers() {
+        let mut bus = EventBus::new();
+        bus.emit(state("before", "MASTER"));
+        let mut rx = bus.subscribe();
+        let first = bus.last_seq() + 1;
+        for i in 0..100 {
+            bus.emit(EventKind::Priority {
+                instance: "VI_1".into(),
+                from: i,
+                to: i + 1,
+            });
+        }
+        for expected in first..first + 100 {
+            assert_eq!(rx.try_recv().unwrap().seq, expected);
+        }
+        assert!(rx.try_recv().is_err());
+    }
+
+    #[test]
+    fn a_subscriber_that_falls_behind_is_told_and_nothing_blocks() {
+        let mut bus = EventBus::new();
+        let mut rx = bus.subscribe();
+        for _ in 0..QUEUE + 10 {
+            bus.emit(state("VI_1", "MASTER"));
+        }
+        assert!(matches!(
+            rx.try_recv(),
+            Err(broadcast::error::TryRecvError::Lagged(10))
+        ));
+    }
+
+    #[test]
+    fn records_are_flat_json_lines_and_read_back() {
+        let record = EventRecord {
+            seq: 7,
+            time: 86_400.0 + 3_723.456,
+            kind: state("VI_1", "MASTER"),
+        };
+        let json = serde_json::to_string(&record).unwrap();
+        assert!(json.starts_with(r#"{"seq":7,"time":"#), "{json}");
+        assert!(json.contains(r#""type":"state""#), "{json}");
+        assert!(json.contains(r#""instance":"VI_1""#), "{json}");
+        assert_eq!(serde_json::from_str::<EventRecord>(&json).unwrap(), record);
+        assert_eq!(
+            record.render_human(),
+            "#7 01:02:03.456 VI_1: BACKUP -> MASTER (priority 0 advert from 192.0.2.11)"
+        );
+    }
+
+    #[test]
+    fn every_kind_has_a_human_line() {
+        let kinds = [
+            EventKind::Check {
+                check: "api".into(),
+                from: "up".into(),
+                to: "down".into(),
+                detail: Some("connection refused".into()),
+            },
+            EventKind::VipsAdded {
+                instance: "VI_1".into(),
+                vips: vec!["192.0.2.100/24".into()],
+            },
+            EventKind::VipsRemoved {
+                instance: "VI_1".into(),
+                vips: vec!["192.0.2.100/24".into()],
+            },
+            EventKind::Drain {
+                instances: vec!["VI_1".into()],
+                mode: "soft".into(),
+                by: "uid 0 (root) pid 1".into(),
+            },
+            EventKind::Resume {
+                instances: vec!["VI_1".into()],
+                by: "uid 0 (root) pid 1".into(),
+            },
+            EventKind::Reload {
+                by: "SIGHUP".into(),
+                changed: true,
+                instances: 2,
+            },
+        ];
+        let lines: Vec<String> = kinds
+            .into_iter()
+            .map(|kind| {
+                EventRecord {
+                    seq: 1,
+                    time: 0.0,
+                    kind,
+                }
+                .render_human()
+            })
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "#1 00:00:00.000 check api: up -> down (connection refused)",
+                "#1 00:00:00.000 VI_1: added 192.0.2.100/24",
+                "#1 00:00:00.000 VI_1: removed 192.0.2.100/24",
+                "#1 00:00:00.000 drain (soft) of VI_1 by uid 0 (root) pid 1",
+                "#1 00:00:00.000 resume of VI_1 by uid 0 (root) pid 1",
+                "#1 00:00:00.000 reload by SIGHUP: applied (2 instance(s))",
+            ]
+        );
+    }
+}

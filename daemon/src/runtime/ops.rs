@@ -1,0 +1,559 @@
+//! The daemon's operator surface: control socket commands (status, events, drain, resume,
+//! reload), persisted drains, the event stream, the metrics snapshot and the one-line
+//! systemd STATUS. The I/O lives in `control::`; this is where it meets the instances.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use tokio::sync::mpsc;
+use tracing::{error, info, warn};
+
+use super::tasks::tell_systemd;
+use super::Daemon;
+use crate::check::CheckEvent;
+use crate::config::Config;
+use crate::control::access::{AccessPolicy, ControlGroup, Peer};
+use crate::control::drains::{DrainEntry, DrainStore};
+use crate::control::events::{EventBus, EventKind};
+use crate::control::http::{self, HttpStats};
+use crate::control::metrics::{Histogram, MetricsSnapshot, ServiceCounts};
+use crate::control::protocol::{ChangeReply, Hello, Request, Target};
+use crate::control::server::{self, Command, ControlStats};
+use crate::control::services::{ServiceConfig, Services};
+use crate::control::StatusReport;
+use crate::vrrp::instance::{DrainMode, Reason, State};
+
+/// Commands waiting for the event loop (each client task waits for its own answer).
+const COMMAND_QUEUE: usize = 64;
+
+/// What `vipd run` was asked to do.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub config: Option<PathBuf>,
+    pub socket: PathBuf,
+    /// Where drains are kept across restarts.
+    pub state_dir: PathBuf,
+    /// Overrides `[global] control_group`.
+    pub control_group: Option<String>,
+    /// Overrides `[global] metrics_listen`.
+    pub metrics_listen: Option<SocketAddr>,
+    /// How to read keepalived.conf (config id).
+    pub read_options: crate::config::ReadOptions,
+}
+
+/// The daemon's operator state.
+pub(super) struct Ops {
+    pub(super) commands: mpsc::Receiver<Command>,
+    commands_tx: mpsc::Sender<Command>,
+    pub(super) events: EventBus,
+    drains: DrainStore,
+    policy: AccessPolicy,
+    metrics_listen: Option<SocketAddr>,
+    control_stats: Arc<ControlStats>,
+    http_stats: Arc<HttpStats>,
+    check_latency: BTreeMap<String, Histogram>,
+    /// The last STATUS= sent to systemd, and whether it may be stale.
+    sd_status: String,
+    sd_status_dirty: bool,
+}
+
+impl Ops {
+    /// Resolves the options (flags over the configuration). Nothing is bound or started.
+    pub(super) fn new(options: &RunOptions, config: &Config) -> Result<Ops, String> {
+        let group = options
+            .control_group
+            .as_deref()
+            .or(config.global.control_group.as_deref())
+            .map(ControlGroup::resolve)
+            .transpose()?;
+        let (drains, problem) = DrainStore::open(&options.state_dir);
+        if let Some(problem) = problem {
+            error!("drain state: {problem}");
+        }
+        let (commands_tx, commands) = mpsc::channel(COMMAND_QUEUE);
+        Ok(Ops {
+            commands,
+            commands_tx,
+            events: EventBus::new(),
+            drains,
+            policy: AccessPolicy::new(group),
+            metrics_listen: options.metrics_listen.or(config.global.metrics_listen),
+            control_stats: Arc::default(),
+            http_stats: Arc::default(),
+            check_latency: BTreeMap::new(),
+            sd_status: String::new(),
+            sd_status_dirty: true,
+        })
+    }
+
+    fn emit(&mut self, kind: EventKind) {
+        self.events.emit(kind);
+    }
+
+    /// Latency of every probe, and an event when the check's health changed.
+    pub(super) fn record_check(&mut self, event: &CheckEvent) {
+        self.check_latency
+            .entry(event.name.clone())
+            .or_default()
+            .observe(event.result.latency.as_secs_f64());
+        if let Some(transition) = &event.state_changed {
+            self.emit(EventKind::Check {
+                check: event.name.clone(),
+                from: transition.from.to_string(),
+                to: transition.to.to_string(),
+                detail: Some(event.result.detail.clone()).filter(|d| !d.is_empty()),
+            });
+        }
+    }
+
+    pub(super) fn priority_changed(&mut self, instance: &str, from: u8, to: u8) {
+        self.emit(EventKind::Priority {
+            instance: instance.to_string(),
+            from,
+            to,
+        });
+    }
+}
+
+impl Daemon {
+    /// Binds the metrics address, then the control socket, then serves both on their own
+    /// thread. Runs before anything else starts, so a bad address stops vipd with nothing
+    /// done half-way.
+    pub(super) fn start_services(&mut self) -> Result<Services, String> {
+        let metrics = self.ops.metrics_listen.map(http::bind).transpose()?;
+        let control = server::bind(&self.socket_path, self.ops.policy.group.is_some())?;
+        let services = Services::start(ServiceConfig {
+            control,
+            policy: self.ops.policy.clone(),
+            control_stats: self.ops.control_stats.clone(),
+            metrics,
+            http_stats: self.ops.http_stats.clone(),
+            commands: self.ops.commands_tx.clone(),
+        })?;
+        if let Some(addr) = self.ops.metrics_listen {
+            info!("metrics at http://{addr}/metrics");
+        }
+        if let Some(group) = &self.ops.policy.group {
+            info!(
+                "control socket open to group {} (gid {}) as well as root",
+                group.name, group.gid
+            );
+        }
+        Ok(services)
+    }
+
+    /// Drained instances named in the state file that the configuration no longer has.
+    pub(super) fn report_persisted_drains(&self) {
+        for name in self.ops.drains.names() {
+            let Some(entry) = self.ops.drains.get(name) else {
+                continue;
+            };
+            if self.routers.iter().any(|r| &r.cfg.name == name) {
+                info!(
+                    "{name}: drained ({}) since {} by {}, kept from {}",
+                    entry.mode,
+                    crate::control::utc_time(entry.since),
+                    entry.by,
+                    self.ops.drains.path().display()
+                );
+            } else {
+                warn!(
+                    "{name}: drained in {} but not configured (`vipd resume {name}` forgets it)",
+                    self.ops.drains.path().display()
+                );
+            }
+        }
+    }
+
+    /// Gives a (re)started instance the drain kept for its name.
+    pub(super) fn apply_persisted_drain(&mut self, index: usize, now: Instant) {
+        let Some(router) = self.routers.get_mut(index) else {
+            return;
+        };
+        let Some(entry) = self.ops.drains.get(&router.cfg.name) else {
+            return;
+        };
+        if router.fsm.drain_mode() != Some(entry.mode()) {
+            let bound = router.handover_bound();
+            router.fsm.drain(now, entry.mode(), bound);
+        }
+    }
+
+    pub(super) async fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Status(reply) => {
+                let _ = reply.send(self.status());
+            }
+            Command::Subscribe { snapshot, reply } => {
+                let hello = Hello {
+                    seq: self.ops.events.last_seq(),
+                    status: snapshot.then(|| self.status()),
+                };
+                let _ = reply.send((hello, self.ops.events.subscribe()));
+            }
+            Command::Metrics(reply) => {
+                let _ = reply.send(self.metrics_snapshot());
+            }
+            Command::Change {
+                request,
+                peer,
+                reply,
+            } => {
+                let result = match request {
+                    Request::Drain { target, mode } => self.drain_request(&target, mode, &peer),
+                    Request::Resume { target } => self.resume_request(&target, &peer),
+                    Request::Reload if self.stopping => ChangeReply {
+                        ok: false,
+                        message: "stopping: no reload".into(),
+                        instances: Vec::new(),
+                    },
+                    Request::Reload => {
+                        let changed = self.reload_by(&peer.to_string()).await;
+                        ChangeReply {
+                            ok: true,
+                            message: if changed {
+                                "reloaded".into()
+                            } else {
+                                "reload changed nothing (or was refused: see the log)".into()
+                            },
+                            instances: self.routers.iter().map(|r| r.cfg.name.clone()).collect(),
+                        }
+                    }
+                    Request::Status | Request::Events { .. } => ChangeReply {
+                        ok: false,
+                        message: "not a change".into(),
+                        instances: Vec::new(),
+                    },
+                };
+                let _ = reply.send(result);
+            }
+        }
+    }
+
+    /// SIGHUP or `vipd reload`: reload, then tell the event stream. True when the running
+    /// configuration changed.
+    pub(super) async fn reload_by(&mut self, by: &str) -> bool {
+        let before = self.config.clone();
+        self.reload().await;
+        let changed = self.config != before;
+        self.ops.emit(EventKind::Reload {
+            by: by.to_string(),
+            changed,
+            instances: self.routers.len(),
+        });
+        self.ops.sd_status_dirty = true;
+        changed
+    }
+
+    /// The instances a request names, with the other members of their sync groups (which
+    /// move together); unknown names are an error.
+    fn resolve_target(&self, target: &Target) -> Result<Vec<String>, String> {
+        let configured: Vec<&String> = self.routers.iter().map(|r| &r.cfg.name).collect();
+        let named = match target {
+            Target::All => return Ok(configured.into_iter().cloned().collect()),
+            Target::Instances(names) => names,
+        };
+        let unknown: Vec<&str> = named
+            .iter()
+            .filter(|n| !configured.contains(n))
+            .map(String::as_str)
+            .collect();
+        if !unknown.is_empty() {
+            return Err(format!(
+                "no such instance: {} (configured: {})",
+                unknown.join(", "),
+                configured
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        let mut out: Vec<String> = Vec::new();
+        for name in named {
+            let mut members = vec![name.clone()];
+            for group in &self.config.sync_groups {
+                if group.instances.contains(name) {
+                    members.extend(group.instances.iter().cloned());
+                }
+            }
+            for member in members {
+                if !out.contains(&member) && configured.contains(&&member) {
+                    out.push(member);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn drain_request(&mut self, target: &Target, mode: DrainMode, peer: &Peer) -> ChangeReply {
+        let names = match self.resolve_target(target) {
+            Ok(names) => names,
+            Err(message) => return refused(message),
+        };
+        let by = peer.to_string();
+        let changes: Vec<(String, Option<DrainEntry>)> = names
+            .iter()
+            .map(|name| (name.clone(), Some(DrainEntry::new(mode, by.clone()))))
+            .collect();
+        // Persisted first: a drain that would not survive a restart is refused.
+        if let Err(e) = self.ops.drains.update(&changes) {
+            error!("drain requested by {by} refused: {e}");
+            return refused(e);
+        }
+        let now = Instant::now();
+        let mut lines = Vec::new();
+        for name in &names {
+            let Some(router) = self.routers.iter_mut().find(|r| &r.cfg.name == name) else {
+                continue;
+            };
+            let state = router.fsm.state();
+            let bound = router.handover_bound();
+            router.fsm.drain(now, mode, bound);
+            let what = match state {
+                State::Master => "handing over",
+                State::Backup => "stays backup",
+                State::Fault => "in FAULT, stays out when it clears",
+                State::Initialize => "not running",
+            };
+            info!("{name}: drained ({mode}) by {by}: {what}");
+            lines.push(format!("{name}: drained ({mode}), {what}"));
+        }
+        self.ops.emit(EventKind::Drain {
+            instances: names.clone(),
+            mode: mode.to_string(),
+            by,
+        });
+        self.ops.sd_status_dirty = true;
+        ChangeReply {
+            ok: true,
+            message: lines.join("\n"),
+            instances: names,
+        }
+    }
+
+    fn resume_request(&mut self, target: &Target, peer: &Peer) -> ChangeReply {
+        let mut names = match self.resolve_target(target) {
+            Ok(names) => names,
+            // A drain kept for an instance no longer configured can still be forgotten.
+            Err(message) => match target {
+                Target::Instances(named)
+                    if named.iter().all(|n| {
+                        self.ops.drains.get(n).is_some()
+                            || self.routers.iter().any(|r| &r.cfg.name == n)
+                    }) =>
+                {
+                    named.clone()
+                }
+                _ => return refused(message),
+            },
+        };
+        if *target == Target::All {
+            for name in self.ops.drains.names() {
+                if !names.contains(name) {
+                    names.push(name.clone());
+                }
+            }
+        }
+        let by = peer.to_string();
+        let changes: Vec<(String, Option<DrainEntry>)> =
+            names.iter().map(|name| (name.clone(), None)).collect();
+        if let Err(e) = self.ops.drains.update(&changes) {
+            error!("resume requested by {by} refused: {e}");
+            return refused(e);
+        }
+        let now = Instant::now();
+        let mut lines = Vec::new();
+        for name in &names {
+            let Some(router) = self.routers.iter_mut().find(|r| &r.cfg.name == name) else {
+                lines.push(format!("{name}: forgotten (not configured)"));
+                continue;
+            };
+            if router.fsm.drain_mode().is_none() {
+                lines.push(format!("{name}: was not drained"));
+                continue;
+            }
+            router.fsm.resume(now);
+            info!("{name}: resumed by {by}");
+            lines.push(format!("{name}: resumed"));
+        }
+        self.ops.emit(EventKind::Resume {
+            instances: names.clone(),
+            by,
+        });
+        self.ops.sd_status_dirty = true;
+        ChangeReply {
+            ok: true,
+            message: lines.join("\n"),
+            instances: names,
+        }
+    }
+
+    /// Bookkeeping of one state change, before its notification scripts are queued (the
+    /// event stream and the scripts see the same order).
+    pub(super) fn record_transition(
+        &mut self,
+        index: usize,
+        from: State,
+        to: State,
+        reason: &Reason,
+    ) {
+        let Some(router) = self.routers.get_mut(index) else {
+            return;
+        };
+        if to == State::Master {
+            router.counters.became_master += 1;
+        }
+        if from == State::Master {
+            router.counters.released_master += 1;
+        }
+        router.counters.last_transition_time = Some(SystemTime::now());
+        router.counters.last_transition_code = Some(reason.code());
+        let instance = router.cfg.name.clone();
+        self.ops.emit(EventKind::State {
+            instance,
+            from: from.to_string(),
+            to: to.to_string(),
+            reason: reason.to_string(),
+            reason_code: reason.code().to_string(),
+        });
+        self.ops.sd_status_dirty = true;
+    }
+
+    /// VIPs added to or removed from an instance's interfaces.
+    pub(super) fn record_vips(&mut self, index: usize, vips: &[crate::config::Vip], added: bool) {
+        let Some(router) = self.routers.get(index) else {
+            return;
+        };
+        if vips.is_empty() {
+            return;
+        }
+        let instance = router.cfg.name.clone();
+        let vips = vips.iter().map(|v| v.to_string()).collect();
+        self.ops.emit(if added {
+            EventKind::VipsAdded { instance, vips }
+        } else {
+            EventKind::VipsRemoved { instance, vips }
+        });
+    }
+
+    /// Adds what only the daemon knows to a status report.
+    pub(super) fn complete_status(&self, report: &mut StatusReport) {
+        report.version = env!("CARGO_PKG_VERSION").to_string();
+        report.last_event = self.ops.events.last_seq();
+        for instance in &mut report.instances {
+            if let (Some(drained), Some(entry)) =
+                (&mut instance.drained, self.ops.drains.get(&instance.name))
+            {
+                drained.since = entry.since;
+                drained.by = entry.by.clone();
+            }
+        }
+    }
+
+    fn metrics_snapshot(&self) -> MetricsSnapshot {
+        let control = &self.ops.control_stats;
+        let http = &self.ops.http_stats;
+        MetricsSnapshot {
+            status: self.status(),
+            check_latency: self.ops.check_latency.clone(),
+            services: ServiceCounts {
+                control_served: control.served.load(Ordering::Relaxed),
+                control_refused: control.refused.load(Ordering::Relaxed),
+                control_rejected: control.rejected.load(Ordering::Relaxed),
+                control_busy: control.busy.load(Ordering::Relaxed),
+                http_served: http.served.load(Ordering::Relaxed),
+                http_rejected: http.rejected.load(Ordering::Relaxed),
+                http_busy: http.busy.load(Ordering::Relaxed),
+            },
+        }
+    }
+
+    /// Sends systemd a new STATUS= line when states or drains changed.
+    pub(super) fn update_systemd_status(&mut self) {
+        if !self.ops.sd_status_dirty {
+            return;
+        }
+        self.ops.sd_status_dirty = false;
+        let line = self.status_line();
+        if line != self.ops.sd_status {
+            tell_systemd(&[sd_notify::NotifyState::Status(&line)]);
+            self.ops.sd_status = line;
+        }
+    }
+
+    /// One line: each instance's state for up to three instances, else counts per state.
+    pub(super) fn status_line(&self) -> String {
+        let drained = |r: &super::router::Router| match r.fsm.drain_mode() {
+            Some(mode) => format!(" (drained {mode})"),
+            None => String::new(),
+        };
+        if self.routers.len() <= 3 {
+            let parts: Vec<String> = self
+                .routers
+                .iter()
+                .map(|r| format!("{} {}{}", r.cfg.name, r.fsm.state(), drained(r)))
+                .collect();
+            return if parts.is_empty() {
+                "no instances".into()
+            } else {
+                parts.join("; ")
+            };
+        }
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        for router in &self.routers {
+            *counts.entry(router.fsm.state().to_string()).or_default() += 1;
+        }
+        let mut line = format!(
+            "{} instances: {}",
+            self.routers.len(),
+            counts
+                .iter()
+                .map(|(state, n)| format!("{n} {state}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let drained = self
+            .routers
+            .iter()
+            .filter(|r| r.fsm.drain_mode().is_some())
+            .count();
+        if drained > 0 {
+            line.push_str(&format!("; {drained} drained"));
+        }
+        line
+    }
+}
+
+/// `global` without what only the operator surface uses (control group, metrics address):
+/// changing those must not restart instances.
+pub(super) fn protocol_global(global: &crate::config::Global) -> crate::config::Global {
+    crate::config::Global {
+        control_group: None,
+        metrics_listen: None,
+        ..global.clone()
+    }
+}
+
+impl Daemon {
+    /// The control group and metrics address are set up at start; a reload says so when it
+    /// would change them.
+    pub(super) fn warn_about_unapplied_globals(&self, new: &crate::config::Global) {
+        let old = &self.config.global;
+        if new.control_group != old.control_group || new.metrics_listen != old.metrics_listen {
+            warn!("control_group and metrics_listen changes take effect at the next start of vipd");
+        }
+    }
+}
+
+fn refused(message: impl Into<String>) -> ChangeReply {
+    ChangeReply {
+        ok: false,
+        message: message.into(),
+        instances: Vec::new(),
+    }
+}
