@@ -34,6 +34,7 @@ test: lint
 # .cargo/config.toml sets the C compilers ring needs (gcc, aarch64-linux-gnu-gcc from Debian's
 # gcc-aarch64-linux-gnu) and links aarch64 with rust-lld.
 STATIC_MAX_BYTES = 4194304
+TARGET_DIR = $(or $(CARGO_TARGET_DIR),target)
 TARGET_x86-64 = x86_64-unknown-linux-musl
 TARGET_arm64 = aarch64-unknown-linux-musl
 ARCHES ?= x86-64,arm64
@@ -42,7 +43,7 @@ BAKE = target/release/bake
 static:
 	$(CARGO) build --release -p vipd --target x86_64-unknown-linux-musl --target aarch64-unknown-linux-musl
 	@for t in $(MUSL_TARGETS); do \
-	  bin=target/$$t/release/vipd; info=$$(file -b $$bin); \
+	  bin=$(TARGET_DIR)/$$t/release/vipd; info=$$(file -b $$bin); \
 	  echo "$$info" | grep -Eq 'statically linked|static-pie linked' || { echo "$$bin is not static: $$info"; exit 1; }; \
 	  echo "$$info" | grep -q ', stripped' || { echo "$$bin is not stripped"; exit 1; }; \
 	  size=$$(stat -c %s $$bin); [ $$size -le $(STATIC_MAX_BYTES) ] || { echo "$$bin: $$size bytes > 4 MiB"; exit 1; }; \
@@ -74,12 +75,16 @@ release: static $(BAKE)
 	  $(if $(SIGN_KEY),--sign-key $(SIGN_KEY),--unsigned) --out $(OUT)
 	cd $(OUT) && sha256sum --strict -c SHA256SUMS
 
-# Benchmarks, each side by side with its reference in one run (root; prints tables):
-# failover vs keepalived, health-check failover and CPU vs keepalived scripts, and bake's
-# image step vs mksquashfs on the same tree.
+# Benchmarks, each side by side with its reference in one run (root; prints tables and writes
+# SVG figures to docs/bench/): failover vs keepalived (client outage, master link loss on the
+# wire), footprint (CPU, RSS, missed adverts, start to READY=1 against the number of
+# instances, up to 510), health-check failover and CPU vs keepalived scripts, and bake's image
+# step vs mksquashfs on the same tree. vipd is the static x86-64 binary users run.
+BENCH_VIPD = $(abspath $(TARGET_DIR))/x86_64-unknown-linux-musl/release/vipd
 bench: static
-	$(CARGO) bench -p vipd --bench failover
-	$(CARGO) bench -p vipd --bench checks
+	VIPD_BIN=$(BENCH_VIPD) $(CARGO) bench -p vipd --bench failover
+	VIPD_BIN=$(BENCH_VIPD) $(CARGO) bench -p vipd --bench footprint
+	VIPD_BIN=$(BENCH_VIPD) $(CARGO) bench -p vipd --bench checks
 	$(CARGO) bench -p bake --bench image
 
 # Fuzzing (nightly toolchain and cargo-fuzz): every target in fuzz/ for FUZZ_SECONDS each,

@@ -186,9 +186,7 @@ impl Daemon {
         self.close_sockets(|key| !used.contains(key));
         self.update_reader_filters();
         self.apply_tracking(now);
-        for index in started {
-            self.start_router(index, now);
-        }
+        self.start_routers(&started, now);
         self.process_actions().await;
         self.sync_forwards();
         info!("reload done: {} instance(s)", self.routers.len());
