@@ -13,6 +13,7 @@ mod reload;
 mod resync;
 mod router;
 mod routes;
+mod schedule;
 mod tasks;
 mod vip_state;
 mod vmac;
@@ -115,7 +116,8 @@ fn init_logging() {
 }
 
 enum Event {
-    Packet(SocketKey, Received),
+    /// Shared with the socket's reader: a key per packet without copying its name.
+    Packet(Arc<SocketKey>, Received),
     Net(NetEvent),
 }
 
@@ -168,7 +170,11 @@ struct Daemon {
     /// vipd's nftables table: the forwards of instances that hold their VIPs.
     forwards: forward::Forwards,
     /// Where to find the instance of a (socket, VRID) in `routers`, see `router_index`.
-    router_slots: std::collections::HashMap<SocketKey, Box<[u32; 256]>>,
+    router_slots: Vec<(SocketKey, Box<[u32; 256]>)>,
+    /// Which instances the loop has to look at after a wake-up (deadlines, actions).
+    schedule: schedule::Schedule,
+    /// The source addresses of our own adverts, as of a [`schedule::Schedule::generation`].
+    own_sources: (u64, Vec<IpAddr>),
 }
 
 impl Daemon {
@@ -215,7 +221,9 @@ impl Daemon {
             watching_routing: false,
             vmac_parents: vmac::ParentClaims::new(),
             forwards: forward::Forwards::default(),
-            router_slots: std::collections::HashMap::new(),
+            router_slots: Vec::new(),
+            schedule: schedule::Schedule::default(),
+            own_sources: (0, Vec::new()),
         })
     }
 
@@ -284,12 +292,26 @@ impl Daemon {
                         self.handle_event(event).await;
                     }
                 }
-                Some(event) = next_check_event(&mut self.check_events) => self.on_check_event(event),
-                Some(command) = self.ops.commands.recv() => self.on_command(command).await,
-                _ = sigterm.recv() => self.begin_stop("SIGTERM"),
-                _ = sigint.recv() => self.begin_stop("SIGINT"),
+                // Anything but adverts and protocol timers may change any instance.
+                Some(event) = next_check_event(&mut self.check_events) => {
+                    self.schedule.touch_all();
+                    self.on_check_event(event);
+                }
+                Some(command) = self.ops.commands.recv() => {
+                    self.schedule.touch_all();
+                    self.on_command(command).await;
+                }
+                _ = sigterm.recv() => {
+                    self.schedule.touch_all();
+                    self.begin_stop("SIGTERM");
+                }
+                _ = sigint.recv() => {
+                    self.schedule.touch_all();
+                    self.begin_stop("SIGINT");
+                }
                 // A reload while handing over would start instances again.
                 _ = sighup.recv(), if !self.stopping => {
+                    self.schedule.touch_all();
                     self.reload_by("SIGHUP").await;
                 }
                 _ = protocol_timer.wait(deadline) => self.take_pending_adverts().await,
@@ -297,6 +319,7 @@ impl Daemon {
             }
             let now = Instant::now();
             if self.start_at.is_some_and(|at| at <= now) && !self.stopping {
+                self.schedule.touch_all();
                 self.start_at = None;
                 info!("startup delay over: starting the instances");
                 for router in &mut self.routers {
@@ -309,11 +332,7 @@ impl Daemon {
                     next_watchdog = Some(tokio_deadline_after(period));
                 }
             }
-            for router in &mut self.routers {
-                if router.fsm.poll_timeout().is_some_and(|t| t <= now) {
-                    router.fsm.handle_timeout(now);
-                }
-            }
+            self.handle_due_timers(now);
             self.send_due_announcements(now);
             self.process_actions().await;
             self.update_systemd_status();
@@ -339,9 +358,12 @@ impl Daemon {
     /// a master whose advert is waiting in the queue.
     async fn take_pending_adverts(&mut self) {
         let now = Instant::now();
-        let backup_due = self.routers.iter().any(|r| {
-            r.fsm.state() == State::Backup && r.fsm.poll_timeout().is_some_and(|t| t <= now)
-        });
+        self.sync_schedule();
+        let routers = &self.routers;
+        let timeout = |i: usize| routers.get(i).and_then(|r| r.fsm.poll_timeout());
+        let backup_due = (self.schedule.take_due(now, timeout).iter())
+            .filter_map(|&i| routers.get(i as usize))
+            .any(|r| r.fsm.state() == State::Backup);
         if !backup_due {
             return;
         }
@@ -352,10 +374,41 @@ impl Daemon {
         }
     }
 
-    fn next_deadline(&self) -> Option<Instant> {
-        self.routers
-            .iter()
-            .filter_map(|r| r.fsm.poll_timeout())
+    /// Brings the schedule up to date with the instances fed since the last look.
+    fn sync_schedule(&mut self) {
+        let routers = &self.routers;
+        (self.schedule).sync(routers.len(), |i| {
+            routers.get(i).and_then(|r| r.fsm.poll_timeout())
+        });
+    }
+
+    /// Lets every instance whose deadline has passed handle it, once per wake-up.
+    fn handle_due_timers(&mut self, now: Instant) {
+        self.sync_schedule();
+        let routers = &self.routers;
+        self.schedule
+            .take_due(now, |i| routers.get(i).and_then(|r| r.fsm.poll_timeout()));
+        let due: Vec<u32> = self.schedule.drain_due().collect();
+        for index in due {
+            let index = index as usize;
+            let Some(router) = self.routers.get_mut(index) else {
+                continue;
+            };
+            // An advert read after the deadline was taken may have moved it.
+            if router.fsm.poll_timeout().is_some_and(|t| t <= now) {
+                router.fsm.handle_timeout(now);
+                self.schedule.touch(index);
+            }
+        }
+    }
+
+    fn next_deadline(&mut self) -> Option<Instant> {
+        self.sync_schedule();
+        let routers = &self.routers;
+        let timeout = |i: usize| routers.get(i).and_then(|r| r.fsm.poll_timeout());
+        self.schedule
+            .next_deadline(timeout)
+            .into_iter()
             .chain(self.pacer.next_deadline())
             .chain(self.start_at)
             .min()
@@ -527,7 +580,11 @@ impl Daemon {
     async fn handle_event(&mut self, event: Event) {
         match event {
             Event::Packet(key, received) => self.on_packet(&key, &received),
-            Event::Net(net) => self.on_net_event(net),
+            Event::Net(net) => {
+                self.schedule.touch_all();
+                self.on_net_event(net);
+                self.schedule.touch_all();
+            }
         }
     }
 
@@ -569,7 +626,7 @@ impl Daemon {
             return;
         }
         // Our own adverts (unicast to a peer list that names us, or looped multicast).
-        if self.routers.iter().any(|r| r.source == Some(src)) {
+        if self.is_own_source(src) {
             return;
         }
         let vrid = payload.get(1).copied();
@@ -642,6 +699,21 @@ impl Daemon {
                 advert_interval: Duration::from_millis(u64::from(advert.advert_interval_cs) * 10),
             },
         );
+        self.schedule.touch(index);
+    }
+
+    /// Whether `src` is the source of some instance's adverts. Every received advert asks,
+    /// so the few distinct sources are kept aside; sources change only outside the hot path
+    /// (which marks every instance as touched, see `schedule`).
+    fn is_own_source(&mut self, src: IpAddr) -> bool {
+        let generation = self.schedule.generation();
+        if self.own_sources.0 != generation {
+            let mut sources: Vec<IpAddr> = self.routers.iter().filter_map(|r| r.source).collect();
+            sources.sort_unstable();
+            sources.dedup();
+            self.own_sources = (generation, sources);
+        }
+        self.own_sources.1.contains(&src)
     }
 
     /// The instance with `vrid` on socket `key`. Each packet needs this: a remembered slot,
@@ -651,17 +723,25 @@ impl Daemon {
     fn router_index(&mut self, key: &SocketKey, vrid: u8) -> Option<usize> {
         const NONE: u32 = u32::MAX;
         let is_it = |r: &Router| r.key == *key && r.cfg.vrid == vrid;
-        if let Some(slots) = self.router_slots.get(key) {
+        // A handful of sockets: a look along a list beats hashing the key.
+        let socket = self.router_slots.iter().position(|(k, _)| k == key);
+        if let Some((_, slots)) = socket.and_then(|s| self.router_slots.get(s)) {
             let slot = slots[usize::from(vrid)];
             if slot != NONE && self.routers.get(slot as usize).is_some_and(is_it) {
                 return Some(slot as usize);
             }
         }
         let index = self.routers.iter().position(is_it)?;
-        let slots = (self.router_slots)
-            .entry(key.clone())
-            .or_insert_with(|| Box::new([NONE; 256]));
-        slots[usize::from(vrid)] = u32::try_from(index).unwrap_or(NONE);
+        let socket = match socket {
+            Some(socket) => socket,
+            None => {
+                (self.router_slots).push((key.clone(), Box::new([NONE; 256])));
+                self.router_slots.len() - 1
+            }
+        };
+        if let Some((_, slots)) = self.router_slots.get_mut(socket) {
+            slots[usize::from(vrid)] = u32::try_from(index).unwrap_or(NONE);
+        }
         Some(index)
     }
 
@@ -846,7 +926,19 @@ impl Daemon {
         // An action of one instance can give another work (sync group announcements).
         loop {
             let mut performed = false;
-            for index in 0..self.routers.len() {
+            // Only the instances fed since the last look can have actions queued.
+            let count = match self.schedule.touched() {
+                Some(touched) => touched.len(),
+                None => self.routers.len(),
+            };
+            for k in 0..count {
+                let index = match self.schedule.touched() {
+                    Some(touched) => match touched.get(k) {
+                        Some(&index) => index as usize,
+                        None => break,
+                    },
+                    None => k,
+                };
                 while let Some(action) = self
                     .routers
                     .get_mut(index)
@@ -863,6 +955,11 @@ impl Daemon {
     }
 
     async fn perform(&mut self, index: usize, action: Action) {
+        // Anything but an advert can reach other instances (sync groups, notifications,
+        // tracking): they all get a look.
+        if !matches!(action, Action::SendAdvert { .. }) {
+            self.schedule.touch_all();
+        }
         self.vmac_before(index, &action);
         let vips_change = matches!(action, Action::AddVips | Action::RemoveVips);
         self.perform_action(index, action).await;
