@@ -949,6 +949,8 @@ impl Daemon {
                 }
             }
             if !performed {
+                self.sync_schedule();
+                self.schedule.actions_done();
                 return;
             }
         }

@@ -19,10 +19,14 @@ use std::time::Instant;
 #[derive(Debug)]
 pub struct Schedule {
     heap: BinaryHeap<Reverse<(Instant, u32)>>,
-    /// Instances fed since the last [`Schedule::sync`] (repeats allowed).
+    /// Instances fed since their actions were last looked at (repeats allowed).
     touched: Vec<u32>,
-    /// Any instance may have changed: look at all of them.
-    everything: bool,
+    /// How many of `touched` have their deadline in the heap.
+    synced: usize,
+    /// Any instance's deadline may have changed: rebuild the heap from all of them.
+    all_deadlines: bool,
+    /// Any instance may have actions queued: look at all of them.
+    all_actions: bool,
     /// Counts [`Schedule::touch_all`] calls, for caches derived from all instances.
     generation: u64,
     /// Due instances taken from the heap, not yet handled.
@@ -34,7 +38,9 @@ impl Default for Schedule {
         Schedule {
             heap: BinaryHeap::new(),
             touched: Vec::new(),
-            everything: true,
+            synced: 0,
+            all_deadlines: true,
+            all_actions: true,
             generation: 1,
             due: Vec::new(),
         }
@@ -44,20 +50,17 @@ impl Default for Schedule {
 impl Schedule {
     /// The instance at `index` was fed an event: its deadline and actions may have changed.
     pub fn touch(&mut self, index: usize) {
-        if !self.everything {
-            if let Ok(index) = u32::try_from(index) {
-                self.touched.push(index);
-                return;
-            }
-            self.touch_all();
+        match u32::try_from(index) {
+            Ok(index) => self.touched.push(index),
+            Err(_) => self.touch_all(),
         }
     }
 
     /// Any instance may have changed (or instances came and went).
     pub fn touch_all(&mut self) {
-        self.everything = true;
+        self.all_deadlines = true;
+        self.all_actions = true;
         self.generation = self.generation.wrapping_add(1);
-        self.touched.clear();
     }
 
     pub fn generation(&self) -> u64 {
@@ -66,7 +69,17 @@ impl Schedule {
 
     /// The instances whose actions need a look: `None` means all of them.
     pub fn touched(&self) -> Option<&[u32]> {
-        (!self.everything).then_some(&self.touched[..])
+        (!self.all_actions).then_some(&self.touched[..])
+    }
+
+    /// The actions of every touched instance were performed; call [`Schedule::sync`] first
+    /// so that their deadlines are kept.
+    pub fn actions_done(&mut self) {
+        if self.synced == self.touched.len() {
+            self.touched.clear();
+            self.synced = 0;
+            self.all_actions = false;
+        }
     }
 
     /// Brings the deadlines up to date with what was touched. `count` instances exist;
@@ -74,20 +87,20 @@ impl Schedule {
     pub fn sync(&mut self, count: usize, timeout: impl Fn(usize) -> Option<Instant>) {
         // Entries of deadlines that moved stay until they come up; a rebuild bounds them.
         let crowded = self.heap.len() > count.saturating_mul(8).saturating_add(1024);
-        if self.everything || crowded {
+        if self.all_deadlines || crowded {
             self.heap.clear();
             let all =
                 (0..count).filter_map(|i| Some(Reverse((timeout(i)?, u32::try_from(i).ok()?))));
             self.heap.extend(all);
-            self.everything = false;
-            self.touched.clear();
-            return;
-        }
-        for index in self.touched.drain(..) {
-            if let Some(at) = timeout(index as usize) {
-                self.heap.push(Reverse((at, index)));
+            self.all_deadlines = false;
+        } else {
+            for &index in &self.touched[self.synced..] {
+                if let Some(at) = timeout(index as usize) {
+                    self.heap.push(Reverse((at, index)));
+                }
             }
         }
+        self.synced = self.touched.len();
     }
 
     /// The earliest deadline of any instance (call [`Schedule::sync`] first).
@@ -137,6 +150,7 @@ mod tests {
         let mut schedule = Schedule::default();
         assert!(schedule.touched().is_none(), "everything at first");
         schedule.sync(3, |i| timeouts[i]);
+        schedule.actions_done();
         assert_eq!(schedule.touched(), Some(&[][..]));
         assert_eq!(schedule.next_deadline(|i| timeouts[i]), Some(at(10)));
         // Instance 1 heard an advert: its deadline moved later.
@@ -168,6 +182,30 @@ mod tests {
         assert!(schedule.touched().is_none());
         schedule.sync(2, |i| timeouts[i]);
         assert_eq!(schedule.next_deadline(|i| timeouts[i]), Some(at(5)));
+        // Deadlines brought up to date do not mean actions were looked at.
+        assert!(schedule.touched().is_none());
+        schedule.actions_done();
+        assert_eq!(schedule.touched(), Some(&[][..]));
+    }
+
+    #[test]
+    fn touched_instances_stay_for_their_actions_until_looked_at() {
+        let t0 = Instant::now();
+        let timeouts = [Some(t0), Some(t0)];
+        let mut schedule = Schedule::default();
+        schedule.sync(2, |i| timeouts[i]);
+        schedule.actions_done();
+        schedule.touch(1);
+        // A timer pass syncs deadlines between an advert and the look at actions.
+        schedule.sync(2, |i| timeouts[i]);
+        assert_eq!(schedule.touched(), Some(&[1][..]));
+        schedule.touch(0);
+        // Not synced yet: the list stays until its deadlines are in.
+        schedule.actions_done();
+        assert_eq!(schedule.touched(), Some(&[1, 0][..]));
+        schedule.sync(2, |i| timeouts[i]);
+        schedule.actions_done();
+        assert_eq!(schedule.touched(), Some(&[][..]));
     }
 
     #[test]
