@@ -5,6 +5,7 @@
 //! socket. [`AnnouncePacer`] spaces them out on each interface as keepalived's
 //! `vrrp_garp_interval` / `vrrp_gna_interval` do.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
 use std::io;
 use std::mem::size_of;
@@ -126,6 +127,19 @@ pub fn unsolicited_na_frame(src_mac: [u8; 6], src_ip: Ipv6Addr, vip: Ipv6Addr) -
 pub struct Announcer {
     socket: OwnedFd,
     netlink: Netlink,
+    /// What announcements read of each interface, until [`Announcer::forget_interfaces`]:
+    /// a master taking over 255 IPv6 VIPs on one interface dumped every address of the node
+    /// (its VIPs among them) for each announcement.
+    interfaces: RefCell<BTreeMap<u32, InterfaceFacts>>,
+}
+
+/// What an announcement needs of its interface.
+#[derive(Clone)]
+struct InterfaceFacts {
+    name: String,
+    mac: Option<[u8; 6]>,
+    /// Read on the first IPv6 announcement.
+    link_local: Option<Option<Ipv6Addr>>,
 }
 
 impl Announcer {
@@ -152,18 +166,50 @@ impl Announcer {
         Ok(Announcer {
             socket,
             netlink: Netlink::new()?,
+            interfaces: RefCell::new(BTreeMap::new()),
         })
     }
 
-    /// Announce `vip` on the interface: a GARP for IPv4, an unsolicited NA for IPv6, from the
-    /// interface's MAC (and, for IPv6, its link-local address).
-    pub fn send(&self, ifindex: u32, vip: IpAddr) -> io::Result<()> {
+    /// Interfaces or their link-local addresses changed: read them again when needed.
+    pub fn forget_interfaces(&self) {
+        self.interfaces.borrow_mut().clear();
+    }
+
+    fn interface(&self, ifindex: u32) -> io::Result<InterfaceFacts> {
+        if let Some(facts) = self.interfaces.borrow().get(&ifindex) {
+            return Ok(facts.clone());
+        }
         let link = self.netlink.link(ifindex)?.ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::NotFound,
                 format!("no interface with index {ifindex}"),
             )
         })?;
+        let facts = InterfaceFacts {
+            name: link.name,
+            mac: link.mac,
+            link_local: None,
+        };
+        self.interfaces.borrow_mut().insert(ifindex, facts.clone());
+        Ok(facts)
+    }
+
+    fn link_local(&self, ifindex: u32) -> io::Result<Option<Ipv6Addr>> {
+        let known = (self.interfaces.borrow().get(&ifindex)).and_then(|facts| facts.link_local);
+        if let Some(link_local) = known {
+            return Ok(link_local);
+        }
+        let link_local = self.netlink.ipv6_link_local(ifindex)?;
+        if let Some(facts) = self.interfaces.borrow_mut().get_mut(&ifindex) {
+            facts.link_local = Some(link_local);
+        }
+        Ok(link_local)
+    }
+
+    /// Announce `vip` on the interface: a GARP for IPv4, an unsolicited NA for IPv6, from the
+    /// interface's MAC (and, for IPv6, its link-local address).
+    pub fn send(&self, ifindex: u32, vip: IpAddr) -> io::Result<()> {
+        let link = self.interface(ifindex)?;
         let src_mac = link.mac.ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::Unsupported,
@@ -177,7 +223,7 @@ impl Announcer {
                 libc::ETH_P_ARP,
             ),
             IpAddr::V6(v6) => {
-                let src_ip = self.netlink.ipv6_link_local(ifindex)?.ok_or_else(|| {
+                let src_ip = self.link_local(ifindex)?.ok_or_else(|| {
                     io::Error::new(
                         io::ErrorKind::AddrNotAvailable,
                         format!(

@@ -582,6 +582,20 @@ impl Daemon {
             Event::Packet(key, received) => self.on_packet(&key, &received),
             Event::Net(net) => {
                 self.schedule.touch_all();
+                let link_local_changed = |addr: &IpAddr| match addr {
+                    IpAddr::V6(v6) => v6.segments()[0] & 0xffc0 == 0xfe80,
+                    IpAddr::V4(_) => false,
+                };
+                let interfaces_changed = match &net {
+                    NetEvent::AddressAdded { addr, .. } | NetEvent::AddressRemoved { addr, .. } => {
+                        link_local_changed(addr)
+                    }
+                    NetEvent::RoutingRemoved { .. } => false,
+                    _ => true,
+                };
+                if let (true, Some(announcer)) = (interfaces_changed, &self.announcer) {
+                    announcer.forget_interfaces();
+                }
                 self.on_net_event(net);
                 self.schedule.touch_all();
             }
