@@ -5,12 +5,12 @@
 //! socket. [`AnnouncePacer`] spaces them out on each interface as keepalived's
 //! `vrrp_garp_interval` / `vrrp_gna_interval` do.
 
-use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
 use std::io;
 use std::mem::size_of;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use pnet_base::MacAddr;
@@ -130,7 +130,7 @@ pub struct Announcer {
     /// What announcements read of each interface, until [`Announcer::forget_interfaces`]:
     /// a master taking over 255 IPv6 VIPs on one interface dumped every address of the node
     /// (its VIPs among them) for each announcement.
-    interfaces: RefCell<BTreeMap<u32, InterfaceFacts>>,
+    interfaces: Mutex<BTreeMap<u32, InterfaceFacts>>,
 }
 
 /// What an announcement needs of its interface.
@@ -166,17 +166,24 @@ impl Announcer {
         Ok(Announcer {
             socket,
             netlink: Netlink::new()?,
-            interfaces: RefCell::new(BTreeMap::new()),
+            interfaces: Mutex::new(BTreeMap::new()),
         })
+    }
+
+    /// The cache, also after a panic elsewhere left its lock poisoned (it only caches).
+    fn facts(&self) -> MutexGuard<'_, BTreeMap<u32, InterfaceFacts>> {
+        self.interfaces
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Interfaces or their link-local addresses changed: read them again when needed.
     pub fn forget_interfaces(&self) {
-        self.interfaces.borrow_mut().clear();
+        self.facts().clear();
     }
 
     fn interface(&self, ifindex: u32) -> io::Result<InterfaceFacts> {
-        if let Some(facts) = self.interfaces.borrow().get(&ifindex) {
+        if let Some(facts) = self.facts().get(&ifindex) {
             return Ok(facts.clone());
         }
         let link = self.netlink.link(ifindex)?.ok_or_else(|| {
@@ -190,17 +197,17 @@ impl Announcer {
             mac: link.mac,
             link_local: None,
         };
-        self.interfaces.borrow_mut().insert(ifindex, facts.clone());
+        self.facts().insert(ifindex, facts.clone());
         Ok(facts)
     }
 
     fn link_local(&self, ifindex: u32) -> io::Result<Option<Ipv6Addr>> {
-        let known = (self.interfaces.borrow().get(&ifindex)).and_then(|facts| facts.link_local);
+        let known = (self.facts().get(&ifindex)).and_then(|facts| facts.link_local);
         if let Some(link_local) = known {
             return Ok(link_local);
         }
         let link_local = self.netlink.ipv6_link_local(ifindex)?;
-        if let Some(facts) = self.interfaces.borrow_mut().get_mut(&ifindex) {
+        if let Some(facts) = self.facts().get_mut(&ifindex) {
             facts.link_local = Some(link_local);
         }
         Ok(link_local)
