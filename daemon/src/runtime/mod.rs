@@ -175,6 +175,34 @@ struct Daemon {
     schedule: schedule::Schedule,
     /// The source addresses of our own adverts, as of a [`schedule::Schedule::generation`].
     own_sources: (u64, Vec<IpAddr>),
+    /// While many instances are attached in one go: what they look up of their interfaces.
+    attach_memo: Option<AttachMemo>,
+}
+
+/// Netlink answers shared by the instances attached in one go (at start, on a reload, when
+/// their interface changes): 510 instances on one interface asked the same three questions
+/// each, which was most of the time to READY=1.
+#[derive(Default)]
+struct AttachMemo {
+    links: Vec<(String, Option<crate::net::netlink::LinkInfo>)>,
+    sources: Vec<(SocketKey, Option<IpAddr>)>,
+    on_link: Vec<(u32, Vec<crate::net::netlink::InterfaceAddress>)>,
+}
+
+fn memo<K: PartialEq, V: Clone>(
+    memo: Option<&mut Vec<(K, V)>>,
+    key: K,
+    look_up: impl FnOnce() -> V,
+) -> V {
+    let Some(memo) = memo else {
+        return look_up();
+    };
+    if let Some((_, value)) = memo.iter().find(|(k, _)| *k == key) {
+        return value.clone();
+    }
+    let value = look_up();
+    memo.push((key, value.clone()));
+    value
 }
 
 impl Daemon {
@@ -224,6 +252,7 @@ impl Daemon {
             router_slots: Vec::new(),
             schedule: schedule::Schedule::default(),
             own_sources: (0, Vec::new()),
+            attach_memo: None,
         })
     }
 
@@ -435,9 +464,11 @@ impl Daemon {
     /// Attaches the instances, recomputes tracking once for all of them (once per instance
     /// made starting 510 instances quadratic), then starts them.
     fn start_routers(&mut self, indexes: &[usize], now: Instant) {
+        self.attach_memo = Some(AttachMemo::default());
         for &index in indexes {
             self.attach(index);
         }
+        self.attach_memo = None;
         self.apply_tracking(now);
         for &index in indexes {
             self.apply_persisted_drain(index, now);
@@ -459,10 +490,14 @@ impl Daemon {
             return;
         };
         let key = router.key.clone();
-        let link = match self.netlink.link_index(&key.interface) {
-            Ok(Some(ifindex)) => self.netlink.link(ifindex).ok().flatten(),
-            _ => None,
-        };
+        let netlink = &self.netlink;
+        let links = self.attach_memo.as_mut().map(|m| &mut m.links);
+        let link = memo(links, key.interface.clone(), || {
+            match netlink.link_index(&key.interface) {
+                Ok(Some(ifindex)) => netlink.link(ifindex).ok().flatten(),
+                _ => None,
+            }
+        });
         let Some(link) = link else {
             self.close_sockets(|k| *k == key);
             if let Some(router) = self.routers.get_mut(index) {
@@ -544,24 +579,31 @@ impl Daemon {
                 }
             }
         }
-        let source = self
-            .sockets
-            .get(&key)
-            .and_then(|s| s.socket.source_address().ok());
+        let sockets = &self.sockets;
+        let sources = self.attach_memo.as_mut().map(|m| &mut m.sources);
+        let source = memo(sources, key.clone(), || {
+            sockets
+                .get(&key)
+                .and_then(|s| s.socket.source_address().ok())
+        });
         self.ensure_vmac(index, link.index);
-        let global = self.config.global.clone();
         let source_changed =
             source.is_some() && self.routers.get(index).map(|r| r.source) != Some(source);
         let on_link = if source_changed {
-            self.netlink.addresses(link.index).unwrap_or_default()
+            let netlink = &self.netlink;
+            let on_link = self.attach_memo.as_mut().map(|m| &mut m.on_link);
+            memo(on_link, link.index, || {
+                netlink.addresses(link.index).unwrap_or_default()
+            })
         } else {
             Vec::new()
         };
+        let global = &self.config.global;
         if let Some(router) = self.routers.get_mut(index) {
             match source {
                 Some(source) => {
                     if router.source != Some(source) {
-                        router.attach(source, &global);
+                        router.attach(source, global);
                         router.warn_off_link_peers(&on_link);
                     }
                     router.link_up = link.up;
@@ -781,9 +823,11 @@ impl Daemon {
                         self.apply_tracking(now);
                     }
                 }
+                self.attach_memo = Some(AttachMemo::default());
                 for index in self.indexes_on_interface(&name) {
                     self.refresh_link(index, now, up);
                 }
+                self.attach_memo = None;
                 if up {
                     // Created again (or brought back): a master's VIPs on it may be gone.
                     self.reassert_vips();
