@@ -49,6 +49,11 @@ use router::{Router, SocketKey};
 use tasks::{next_check_event, sleep, spawn_monitor, tell_systemd, tokio_deadline_after};
 use vip_state::VipState;
 
+/// At most this many turns of the socket readers before a due Master_Down timer is acted on
+/// (each hands over up to its budget of datagrams per turn): bounded, so that a flood cannot
+/// hold the timers up for long.
+const PENDING_ADVERT_ROUNDS: usize = 32;
+
 /// Runs the daemon until SIGTERM/SIGINT. Errors are start-up failures (bad config, no
 /// netlink, socket in use) and come back as one printable message.
 pub fn run(options: RunOptions) -> Result<(), String> {
@@ -401,10 +406,19 @@ impl Daemon {
         if !backup_due {
             return;
         }
-        // Lets the socket readers run once, then takes what they queued.
-        tokio::task::yield_now().await;
-        while let Ok(event) = self.events_rx.try_recv() {
-            self.handle_event(event).await;
+        // Lets the socket readers run, then takes what they queued, until they find their
+        // sockets empty: a reader hands over at most its budget per turn, and 510 instances
+        // queue more than that in one advert interval of a process that was not scheduled.
+        for _ in 0..PENDING_ADVERT_ROUNDS {
+            tokio::task::yield_now().await;
+            let mut heard = false;
+            while let Ok(event) = self.events_rx.try_recv() {
+                heard = true;
+                self.handle_event(event).await;
+            }
+            if !heard {
+                break;
+            }
         }
     }
 
