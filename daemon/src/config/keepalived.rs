@@ -44,6 +44,7 @@ pub fn read_keepalived(
         static_without_dev: Vec::new(),
         next_rule_priority: [route::FIRST_DEFAULT_RULE_PRIORITY; 2],
         vmac_prefix: None,
+        vmac_addr_prefix: None,
     };
     for statement in &source.statements {
         reader.top_level(statement);
@@ -58,11 +59,15 @@ pub fn read_keepalived(
         mut errors,
         mut warnings,
         vmac_prefix,
+        vmac_addr_prefix,
         ..
     } = reader;
     super::vmac::resolve_names(
         &mut cfg,
         vmac_prefix
+            .as_deref()
+            .unwrap_or(super::vmac::DEFAULT_PREFIX),
+        vmac_addr_prefix
             .as_deref()
             .unwrap_or(super::vmac::DEFAULT_PREFIX),
     );
@@ -163,6 +168,9 @@ struct Reader<'a> {
     next_rule_priority: [u32; 2],
     /// `vmac_prefix`: VMACs without a name are called `PREFIX.VRID`.
     vmac_prefix: Option<String>,
+    /// `vmac_addr_prefix`: VMACs of VIPs with `use_vmac` are called `PREFIX.VRID`,
+    /// `PREFIX1.VRID`, ...
+    vmac_addr_prefix: Option<String>,
 }
 
 /// keepalived's boolean words.
@@ -821,6 +829,11 @@ impl Reader<'_> {
                     self.vmac_prefix = Some(v.to_string());
                 }
             }
+            "vmac_addr_prefix" => {
+                if let Some(v) = self.arg(st) {
+                    self.vmac_addr_prefix = Some(v.to_string());
+                }
+            }
             "vrrp_version" => {
                 if let Some(v) = self.number(st, 2u8, 3) {
                     self.cfg.global.vrrp_version = v;
@@ -1269,6 +1282,7 @@ impl Reader<'_> {
         let mut has_interface = false;
         let mut vmac_xmit_base = None;
         let mut vmac_mac: Option<(String, Loc)> = None;
+        let mut ipvlan_at = None;
         let errors_before = self.errors.len();
         for item in block {
             let loc = item.loc;
@@ -1468,6 +1482,24 @@ impl Reader<'_> {
                     }
                     "vmac.xmit_base"
                 }
+                "use_vmac_addr" => {
+                    if self.flag(item) {
+                        inst.vmac_addr = true;
+                    }
+                    "vmac_addr"
+                }
+                "use_ipvlan" => {
+                    if inst.ipvlan.is_some() {
+                        self.error(
+                            loc,
+                            "`use_ipvlan` given twice (keepalived refuses that too)",
+                        );
+                    } else {
+                        ipvlan_at = Some(loc);
+                        inst.ipvlan = self.use_ipvlan(item);
+                    }
+                    "ipvlan"
+                }
                 "dont_track_primary" => {
                     if self.flag(item) {
                         inst.dont_track_primary = true;
@@ -1520,6 +1552,14 @@ impl Reader<'_> {
                     return;
                 }
             }
+        }
+        if let (Some(loc), Some(_)) = (ipvlan_at, &inst.vmac) {
+            // keepalived 2.2.7 sets up the VMAC and never the ipvlan then.
+            self.warn(
+                loc,
+                "`use_ipvlan` has no effect with `use_vmac` (keepalived uses the VMAC too)",
+            );
+            inst.ipvlan = None;
         }
         if let Some(loc) = vmac_xmit_base {
             match inst.vmac.as_mut() {
@@ -1574,6 +1614,64 @@ impl Reader<'_> {
         }
         inst.vmac = Some(vmac);
         mac
+    }
+
+    /// `use_ipvlan [NAME | name NAME] [ADDRESS[/PREFIX]] [bridge|private|vepa]`, in any
+    /// order, read as keepalived 2.2.7 reads it (`group X` is skipped with a warning: vipd
+    /// does not set interface groups).
+    fn use_ipvlan(&mut self, st: &Statement) -> Option<super::Ipvlan> {
+        if !self.no_block(st) {
+            return None;
+        }
+        let mut ipvlan = super::Ipvlan::default();
+        let mut mode = None;
+        let args = texts(st.args());
+        let mut words = args.iter();
+        while let Some(&word) = words.next() {
+            if let Some(m) = super::IpvlanMode::parse(word) {
+                if mode.is_some() {
+                    self.error(st.loc, format!("`use_ipvlan`: type given twice (`{word}`)"));
+                    return None;
+                }
+                mode = Some(m);
+                continue;
+            }
+            if word == "group" {
+                let group = words.next().copied().unwrap_or_default();
+                self.warn(
+                    st.loc,
+                    format!("`use_ipvlan ... group {group}`: vipd puts the ipvlan in no group"),
+                );
+                continue;
+            }
+            let name = if word == "name" {
+                words.next().copied().unwrap_or_default()
+            } else if word.starts_with(|c: char| c.is_ascii_digit()) || word.contains(':') {
+                match word.parse::<super::IfAddress>() {
+                    Ok(address) if ipvlan.address.is_none() => {
+                        ipvlan.address = Some(address);
+                        continue;
+                    }
+                    Ok(_) => {
+                        self.error(st.loc, format!("`use_ipvlan`: a second address `{word}`"));
+                        return None;
+                    }
+                    Err(e) => {
+                        self.error(st.loc, format!("`use_ipvlan`: {e}"));
+                        return None;
+                    }
+                }
+            } else {
+                word
+            };
+            if !ipvlan.interface.is_empty() || name.is_empty() {
+                self.error(st.loc, format!("`use_ipvlan`: unexpected `{word}`"));
+                return None;
+            }
+            ipvlan.interface = name.to_string();
+        }
+        ipvlan.mode = mode.unwrap_or_default();
+        Some(ipvlan)
     }
 
     fn authentication(&mut self, st: &Statement, inst: &mut Instance) {
