@@ -1616,59 +1616,47 @@ impl Reader<'_> {
         mac
     }
 
-    /// `use_ipvlan [NAME | name NAME] [ADDRESS[/PREFIX]] [bridge|private|vepa]`, in any
-    /// order, read as keepalived 2.2.7 reads it (`group X` is skipped with a warning: vipd
-    /// does not set interface groups).
+    /// `use_ipvlan [NAME] [ADDRESS[/PREFIX]] [bridge|private|vepa]`, in any order, read as
+    /// keepalived 2.2.7 reads it: a second name, address or type is ignored with a warning
+    /// (keepalived: "... already specified - ignoring").
     fn use_ipvlan(&mut self, st: &Statement) -> Option<super::Ipvlan> {
         if !self.no_block(st) {
             return None;
         }
         let mut ipvlan = super::Ipvlan::default();
         let mut mode = None;
-        let args = texts(st.args());
-        let mut words = args.iter();
-        while let Some(&word) = words.next() {
-            if let Some(m) = super::IpvlanMode::parse(word) {
-                if mode.is_some() {
-                    self.error(st.loc, format!("`use_ipvlan`: type given twice (`{word}`)"));
-                    return None;
-                }
-                mode = Some(m);
-                continue;
-            }
-            if word == "group" {
-                let group = words.next().copied().unwrap_or_default();
-                self.warn(
-                    st.loc,
-                    format!("`use_ipvlan ... group {group}`: vipd puts the ipvlan in no group"),
-                );
-                continue;
-            }
-            let name = if word == "name" {
-                words.next().copied().unwrap_or_default()
+        for word in texts(st.args()) {
+            let ignored = if let Some(m) = super::IpvlanMode::parse(word) {
+                let repeated = mode.is_some();
+                mode.get_or_insert(m);
+                repeated
             } else if word.starts_with(|c: char| c.is_ascii_digit()) || word.contains(':') {
                 match word.parse::<super::IfAddress>() {
-                    Ok(address) if ipvlan.address.is_none() => {
-                        ipvlan.address = Some(address);
-                        continue;
-                    }
-                    Ok(_) => {
-                        self.error(st.loc, format!("`use_ipvlan`: a second address `{word}`"));
-                        return None;
+                    Ok(address) => {
+                        let repeated = ipvlan.address.is_some();
+                        ipvlan.address.get_or_insert(address);
+                        repeated
                     }
                     Err(e) => {
                         self.error(st.loc, format!("`use_ipvlan`: {e}"));
                         return None;
                     }
                 }
+            } else if ipvlan.interface.is_empty() {
+                ipvlan.interface = word.to_string();
+                false
             } else {
-                word
+                true
             };
-            if !ipvlan.interface.is_empty() || name.is_empty() {
-                self.error(st.loc, format!("`use_ipvlan`: unexpected `{word}`"));
-                return None;
+            if ignored {
+                self.warn(
+                    st.loc,
+                    format!(
+                        "`use_ipvlan`: `{word}` repeats a name, address or type: ignored, as \
+                         keepalived 2.2.7 ignores it (the first one counts)"
+                    ),
+                );
             }
-            ipvlan.interface = name.to_string();
         }
         ipvlan.mode = mode.unwrap_or_default();
         Some(ipvlan)

@@ -553,11 +553,6 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.contains("not of the instance's address family"), "{e}");
-        let e = keepalived(
-            " use_ipvlan ipv51 192.0.2.5 bridge vepa\n virtual_ipaddress {\n 192.0.2.100/24\n }",
-        )
-        .unwrap_err();
-        assert!(e.contains("type given twice"), "{e}");
     }
 
     #[test]
