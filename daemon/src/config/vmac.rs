@@ -335,6 +335,17 @@ pub(super) fn problems(cfg: &Config, inst: &Instance, at: &str) -> Vec<(String, 
 /// Things about the instance's VMAC the user should know, as (field path, message).
 pub(super) fn warnings(inst: &Instance, at: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
+    if let (Some(name), false) = (inst.ipvlan_interface(), inst.unicast_peers.is_empty()) {
+        out.push((
+            format!("{at}.ipvlan"),
+            format!(
+                "instance `{}`: unicast adverts are received on {}, so the peers must send \
+                 them to its address, not to ipvlan `{name}`'s (which the kernel hands to the \
+                 ipvlan only)",
+                inst.name, inst.interface
+            ),
+        ));
+    }
     if let Some(vmac) = &inst.vmac {
         if !vmac.xmit_base && !inst.unicast_peers.is_empty() {
             out.push((
