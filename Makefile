@@ -27,7 +27,7 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 test: lint
-	$(CARGO) test --workspace -- --test-threads=4
+	$(CARGO) test --workspace --no-fail-fast -- --test-threads=4
 
 # Static, stripped (profile.release strip = true) vipd for both arches, checked: `file` must say
 # statically linked (x86-64 musl is static-pie: no interpreter, no libraries) and each <= 4 MiB.

@@ -354,8 +354,10 @@ fn control_clients_that_connect_and_never_read_cost_bounded_fds_and_stall_nothin
     let asked = Instant::now();
     let report = status(&r1);
     let answer_took = asked.elapsed();
+    // Idle clients hold the daemon's client slots for its 2 s read timeout at most; the
+    // client tries again meanwhile (generous bound for a loaded machine).
     assert!(
-        answer_took < Duration::from_secs(3),
+        answer_took < Duration::from_secs(8),
         "status took {answer_took:?}"
     );
     expect_stays_sole_holder(&lab, vip4(), 1, ADVERT * 10);
