@@ -524,3 +524,39 @@ fn ipvlan_that_cannot_be_created_faults_only_its_instance() {
         .addresses(1, "eth0")
         .contains(&"192.0.2.161".parse().unwrap()));
 }
+
+/// A reload that adds a VIP with `use_vmac` on another interface makes its VMAC and puts the
+/// VIP there; one that takes it away removes the VMAC and restores that interface's ARP
+/// settings; the instance's other VIP stays with the master throughout.
+#[test]
+fn vip_vmacs_follow_reloads() {
+    let lab = Lab::with_options(
+        "vmac-vip-reload",
+        LabOptions {
+            routers: 1,
+            second_segment: true,
+        },
+    );
+    let vip2: IpAddr = "198.51.100.100".parse().unwrap();
+    let plain = conf(1, &[v3_ipv4(150)]);
+    let with_vip_vmac = conf(
+        1,
+        &[v3_ipv4(150).vip("198.51.100.100/24 dev eth1 use_vmac")],
+    );
+    let r1 = start_vipd(&lab, 1, &plain);
+    wait_state(&r1, "VI_1", "MASTER");
+    rewrite_conf(&r1, &with_vip_vmac);
+    r1.reload();
+    expect_link(&lab, 1, "vrrp.51", true, true, "use_vmac VIP added");
+    expect_sole_holder(&lab, vip2, 1, SETTLE, "the new VIP");
+    assert!(lab.addresses(1, "vrrp.51").contains(&vip2));
+    assert_eq!(ipv4_conf(&lab, 1, "eth1", "arp_ignore"), "1");
+    expect_sole_holder(&lab, vip4(), 1, SETTLE, "the other VIP");
+
+    rewrite_conf(&r1, &plain);
+    r1.reload();
+    expect_link(&lab, 1, "vrrp.51", false, false, "use_vmac VIP removed");
+    assert!(lab.holders(vip2).is_empty(), "{vip2} is gone");
+    assert_eq!(ipv4_conf(&lab, 1, "eth1", "arp_ignore"), "0");
+    expect_sole_holder(&lab, vip4(), 1, SETTLE, "the other VIP, after");
+}
