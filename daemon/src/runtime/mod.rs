@@ -351,7 +351,15 @@ impl Daemon {
                 // A reload while handing over would start instances again.
                 _ = sighup.recv(), if !self.stopping => {
                     self.schedule.touch_all();
-                    self.reload_by("SIGHUP").await;
+                    // A SIGTERM sent just before may be ready in the same turn (select picks
+                    // at random): stopping wins, as if it had been seen first.
+                    if ready_now(sigterm.recv()).is_some() {
+                        self.begin_stop("SIGTERM");
+                    } else if ready_now(sigint.recv()).is_some() {
+                        self.begin_stop("SIGINT");
+                    } else {
+                        self.reload_by("SIGHUP").await;
+                    }
                 }
                 _ = protocol_timer.wait(deadline) => self.take_pending_adverts().await,
                 _ = sleep(next_watchdog) => {}
@@ -605,6 +613,9 @@ impl Daemon {
                 .get(&key)
                 .and_then(|s| s.socket.source_address().ok())
         });
+        let source = (self.routers.get(index))
+            .and_then(|r| vmac::ipvlan_source(&r.cfg))
+            .or(source);
         self.ensure_vmac(index, link.index);
         let source_changed =
             source.is_some() && self.routers.get(index).map(|r| r.source) != Some(source);
@@ -834,7 +845,7 @@ impl Daemon {
         let now = Instant::now();
         match event {
             NetEvent::LinkChanged { name, up, .. } => {
-                self.on_link_changed_for_vmacs(&name);
+                self.on_link_changed_for_vmacs(&name, now);
                 if let Some(state) = self.tracked_links.get_mut(&name) {
                     if *state != up {
                         *state = up;
@@ -1319,5 +1330,15 @@ impl Daemon {
                     .map(|r| r.cfg.vrid),
             );
         }
+    }
+}
+
+/// The output of `future` if it is ready without waiting.
+fn ready_now<F: std::future::Future>(future: F) -> Option<F::Output> {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match future.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(output) => Some(output),
+        std::task::Poll::Pending => None,
     }
 }
