@@ -31,7 +31,7 @@ test: lint
 
 # Static, stripped (profile.release strip = true) vipd for both arches, checked: `file` must say
 # statically linked (x86-64 musl is static-pie: no interpreter, no libraries) and each <= 5 MiB
-# (x86-64 is about 4.2 MiB: rustls/ring for https checks, nftables, AH, metrics).
+# (x86-64 is about 4.1 MiB: rustls/ring for https checks, nftables, AH, metrics).
 # .cargo/config.toml sets the C compilers ring needs (gcc, aarch64-linux-gnu-gcc from Debian's
 # gcc-aarch64-linux-gnu) and links aarch64 with rust-lld.
 STATIC_MAX_BYTES = 5242880
