@@ -500,6 +500,21 @@ async fn check_exec_keeps_argv0_as_written() {
     assert!(exec::probe(&bare, T).await.ok);
 }
 
+/// Probes a command whose program this test just wrote. A child forked meanwhile by another
+/// test thread may still hold the file open for writing, and exec fails with ETXTBSY until it
+/// execs or exits: try again for a moment.
+async fn probe_copied_program(cmd: &PreparedExec) -> vipd::check::ProbeResult {
+    let mut result = exec::probe(cmd, T).await;
+    for _ in 0..20 {
+        if result.ok || !result.detail.contains("Text file busy") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        result = exec::probe(cmd, T).await;
+    }
+    result
+}
+
 #[tokio::test]
 async fn check_exec_interpreted_files_and_shebang_interpreters_must_be_safe() {
     let dir = Scratch::new("interp");
@@ -532,7 +547,8 @@ async fn check_exec_interpreted_files_and_shebang_interpreters_must_be_safe() {
     // A file made unsafe after it was prepared is not run.
     std::fs::set_permissions(&interp, std::fs::Permissions::from_mode(0o755)).unwrap();
     let cmd = exec::prepare(&argv(&[script.to_str().unwrap()]), Some("root"), None).unwrap();
-    assert!(exec::probe(&cmd, T).await.ok);
+    let r = probe_copied_program(&cmd).await;
+    assert!(r.ok, "{r:?}");
     std::fs::set_permissions(&interp, std::fs::Permissions::from_mode(0o757)).unwrap();
     let r = exec::probe(&cmd, T).await;
     assert!(!r.ok && r.detail.contains("not run"), "{r:?}");
