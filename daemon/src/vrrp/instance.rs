@@ -956,6 +956,18 @@ impl Instance {
     }
 
     fn backup_receive(&mut self, now: Instant, advert: &ReceivedAdvert) {
+        if advert.priority == PRIORITY_LEAVING && self.drained_master_probes(advert) {
+            // Another drained router is no better a master: answering a drained master's
+            // probe would pass the role back and forth between the two (found by
+            // tests/simulation.rs). Wait until the probe would have ended without the master
+            // advertising again; a drained master that is really leaving keeps its VIPs
+            // longer than that (its handover bound), so nothing is left unserved.
+            let probe = drain_probe_bound(self.master_adver_interval);
+            let deadline = later(now, probe.saturating_add(self.skew_time()));
+            self.timers.set(Timer::MasterDown, deadline);
+            self.takeover_reason = Reason::MasterDownTimerExpired;
+            return;
+        }
         if advert.priority == PRIORITY_LEAVING {
             self.master_address = Some(advert.source);
             self.master_priority = Some(PRIORITY_LEAVING);
@@ -996,6 +1008,14 @@ impl Instance {
             self.master_priority = Some(advert.priority);
             self.arm_fast_takeover(now);
         }
+    }
+
+    /// A priority 0 from the master we follow, which advertised the drained priority: the
+    /// offer of a drained master (or a priority 1 master leaving), while we are drained too.
+    fn drained_master_probes(&self, advert: &ReceivedAdvert) -> bool {
+        self.drain.is_some()
+            && self.master_address == Some(advert.source)
+            && self.master_priority == Some(PRIORITY_DRAINED)
     }
 
     fn master_receive(&mut self, now: Instant, advert: &ReceivedAdvert) {
@@ -1129,6 +1149,11 @@ impl Instance {
         let linger = self.master_adver_interval.min(HANDOVER_LINGER);
         let until = later(now, linger).max(self.handover_hold_until.unwrap_or(now));
         self.timers.set_at_most(Timer::HandoverBound, until);
+        if self.params.version == Version::V3 {
+            // A drain ends as a backup following this master: its down timer must count in
+            // the new master's interval, not ours (found by tests/simulation.rs).
+            self.master_adver_interval = clamp_interval(advert.advert_interval);
+        }
     }
 
     /// The shortest Skew_Time after which the sender of `advert` can answer our priority 0:
@@ -1203,6 +1228,7 @@ impl Instance {
     fn resume_mastering(&mut self, now: Instant) {
         self.master_address = None;
         self.master_priority = None;
+        self.master_adver_interval = self.params.advert_interval;
         self.send_advert_now(now);
         if let Some(refresh) = self.params.garp_master_refresh {
             self.timers.set(Timer::GarpRefresh, later(now, refresh));
@@ -1228,7 +1254,7 @@ impl Instance {
     /// How long a drained master waits for an answer to its priority 0: as the runtime's
     /// bound for a planned stop, three adverts and a margin.
     fn drain_probe_bound(&self) -> Duration {
-        self.params.advert_interval.saturating_mul(3) + Duration::from_millis(100)
+        drain_probe_bound(self.params.advert_interval)
     }
 
     fn stop_with(&mut self, reason: Reason) {
@@ -1344,6 +1370,11 @@ impl Instance {
             }
         }
     }
+}
+
+/// How long a drained master advertising every `interval` waits for an answer to its probe.
+fn drain_probe_bound(interval: Duration) -> Duration {
+    interval.saturating_mul(3) + Duration::from_millis(100)
 }
 
 /// RFC 5798 tie-break: the higher primary address, compared as an unsigned integer, wins.
@@ -2779,6 +2810,127 @@ mod tests {
                     priority: 100
                 }
             )
+        );
+    }
+
+    #[test]
+    fn a_drained_master_follows_the_new_master_at_its_advert_interval() {
+        // Found by tests/simulation.rs: a drained master (100 ms adverts) handing over to a
+        // router advertising every second kept its own interval for the down timer, took
+        // the role back 0.4 s later as "last router" and made the new master yield.
+        let t0 = Instant::now();
+        let (mut instance, became) = master(150, t0);
+        let now = became + Duration::from_secs(1);
+        instance.drain(now, DrainMode::Soft, BOUND);
+        drain(&mut instance);
+        let answer = now + 70 * MS;
+        instance.handle_advert(answer, &advert("192.0.2.2", 100, Duration::from_secs(1)));
+        let done = answer + HANDOVER_LINGER;
+        instance.handle_timeout(done);
+        assert_eq!(instance.state(), State::Backup);
+        assert_eq!(instance.master_advert_interval(), Duration::from_secs(1));
+        let due = instance.poll_timeout().unwrap();
+        assert!(due > answer + Duration::from_secs(3), "{:?}", due - answer);
+        // The new master's next advert comes a second later and finds us following it.
+        let next = answer + Duration::from_secs(1);
+        instance.handle_timeout(next);
+        instance.handle_advert(next, &advert("192.0.2.2", 100, Duration::from_secs(1)));
+        assert_eq!(instance.state(), State::Backup);
+    }
+
+    /// Two routers on a lossless segment without delay, advertising every 100 ms, both
+    /// soft-drained, the second started `offset` later; returns who became master, in order.
+    fn two_drained_routers(offset: Duration, run: Duration) -> Vec<usize> {
+        let t0 = Instant::now();
+        let mut routers = [
+            Instance::new(v3(150)),
+            Instance::new(InstanceParams {
+                primary_address: ip("192.0.2.2"),
+                ..v3(100)
+            }),
+        ];
+        for router in &mut routers {
+            router.drain(t0, DrainMode::Soft, BOUND);
+        }
+        routers[0].start(t0);
+        let mut started = false;
+        let mut masters = Vec::new();
+        let mut now = t0;
+        while now < t0 + run {
+            if !started && now >= t0 + offset {
+                routers[1].start(now);
+                started = true;
+            }
+            for r in 0..2 {
+                routers[r].handle_timeout(now);
+            }
+            // Deliver until nobody has anything more to say at this instant.
+            let mut busy = true;
+            while busy {
+                busy = false;
+                for r in 0..2 {
+                    while let Some(action) = routers[r].poll_action() {
+                        busy = true;
+                        match action {
+                            Action::SendAdvert { priority } => {
+                                let source = routers[r].params().primary_address;
+                                routers[1 - r].handle_advert(
+                                    now,
+                                    &ReceivedAdvert {
+                                        source,
+                                        priority,
+                                        advert_interval: 100 * MS,
+                                    },
+                                );
+                            }
+                            Action::StateChanged {
+                                to: State::Master, ..
+                            } => masters.push(r),
+                            _ => {}
+                        }
+                    }
+                }
+            }
+            let next = routers.iter().filter_map(Instance::poll_timeout).min();
+            now = match next {
+                Some(next) if !started => next.min(t0 + offset),
+                Some(next) => next,
+                None => t0 + offset,
+            };
+        }
+        masters
+    }
+
+    #[test]
+    fn two_soft_drained_routers_do_not_pass_the_role_back_and_forth() {
+        // Found by tests/simulation.rs: each drained master's probe (a priority 0 every ten
+        // adverts) was answered by the other drained router, so the role moved between them
+        // every second or so. The first to take over keeps it.
+        assert_eq!(
+            two_drained_routers(50 * MS, Duration::from_secs(10)),
+            vec![0]
+        );
+    }
+
+    #[test]
+    fn a_drained_backup_still_takes_over_from_a_drained_master_that_leaves() {
+        let t0 = Instant::now();
+        // Following a drained master (priority 1), which then stops with a planned handover.
+        let mut instance = backup_following(150, PRIORITY_DRAINED, t0);
+        instance.drain(t0, DrainMode::Soft, BOUND);
+        let leaving = Instance::new(v3(150));
+        let leaving_bound = leaving.handover_bound();
+        let p0 = t0 + 50 * MS;
+        instance.handle_advert(p0, &advert("192.0.2.9", 0, 100 * MS));
+        // Not before a probe would have ended (three adverts and 100 ms) ...
+        let due = instance.poll_timeout().unwrap();
+        assert!(due > p0 + 400 * MS, "{:?}", due - p0);
+        // ... but well before the leaving master gives its VIPs up.
+        assert!(due + 100 * MS < p0 + leaving_bound, "{:?}", due - p0);
+        instance.handle_timeout(due);
+        assert_eq!(
+            drain(&mut instance),
+            becomes_master(PRIORITY_DRAINED, State::Backup, Reason::DrainedLastRouter)
         );
     }
 
