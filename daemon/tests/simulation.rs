@@ -1159,12 +1159,20 @@ impl Sim {
                     && from_master()
                         .find(|(_, _, p)| *p != PRIORITY_LEAVING)
                         .is_some_and(|(_, _, p)| p == priority);
+                // A drain's handover ends following the master that answered it, heard up
+                // to its bound before.
+                let mut window = self.max_interval() * 4 + self.max_skew();
+                let bound = n
+                    .instance
+                    .as_ref()
+                    .map_or(Duration::ZERO, |i| i.handover_bound());
+                if n.drained_since > Duration::ZERO && n.drained_since + bound + window >= self.now
+                {
+                    window += bound;
+                }
                 *priority < n.priority()
                     && n.preempts()
-                    && (offered
-                        || heard_within(self.max_interval() * 4 + self.max_skew(), &|s, p| {
-                            s == *master && p == *priority
-                        }))
+                    && (offered || heard_within(window, &|s, p| s == *master && p == *priority))
             }
             Reason::MasterDownTimerExpired => {
                 let window = n.learned_interval * 3;

@@ -407,6 +407,10 @@ pub struct Instance {
     rival_master_at: Option<Instant>,
     /// A handing-over master keeps its VIPs at least until then (see `start_handover`).
     handover_hold_until: Option<Instant>,
+    /// The end of the handover in progress when nobody answers (its bound).
+    handover_deadline: Option<Instant>,
+    /// When the router that answered the handover in progress last advertised.
+    answer_heard_at: Option<Instant>,
     timers: TimerTable,
     actions: VecDeque<Action>,
     transitions: u64,
@@ -437,6 +441,8 @@ impl Instance {
             became_master_at: None,
             rival_master_at: None,
             handover_hold_until: None,
+            handover_deadline: None,
+            answer_heard_at: None,
             timers: TimerTable::default(),
             actions: VecDeque::new(),
             transitions: 0,
@@ -1130,7 +1136,24 @@ impl Instance {
     }
 
     fn handover_receive(&mut self, now: Instant, advert: &ReceivedAdvert) {
-        if advert.priority == PRIORITY_LEAVING || self.master_address == Some(advert.source) {
+        if advert.priority == PRIORITY_LEAVING
+            && self.handover_end == HandoverEnd::Drain
+            && self.master_address == Some(advert.source)
+        {
+            // The router that answered our drain leaves again: nobody has taken over, and
+            // the drain ends as if nobody had answered (found by tests/simulation.rs).
+            self.master_address = None;
+            self.master_priority = None;
+            if let Some(deadline) = self.handover_deadline {
+                self.timers.set(Timer::HandoverBound, deadline);
+            }
+            return;
+        }
+        if advert.priority == PRIORITY_LEAVING {
+            return;
+        }
+        if self.master_address == Some(advert.source) {
+            self.answer_heard_at = Some(now);
             return;
         }
         if self
@@ -1144,6 +1167,7 @@ impl Instance {
         }
         self.master_address = Some(advert.source);
         self.master_priority = Some(advert.priority);
+        self.answer_heard_at = Some(now);
         // The new master announces the VIPs right after this advert; keep answering a moment
         // longer so clients that have not processed the announcement yet still get replies.
         let linger = self.master_adver_interval.min(HANDOVER_LINGER);
@@ -1177,6 +1201,7 @@ impl Instance {
         self.handover_started = Some(now);
         self.master_address = None;
         self.master_priority = None;
+        self.answer_heard_at = None;
         // Shortly after we became master, or answered another router advertising as master,
         // a rival may still be master and about to yield to an advert of ours in flight: its
         // advert is then no sign that it took over, and the rival, having yielded, may even
@@ -1193,6 +1218,7 @@ impl Instance {
         self.timers.stop(Timer::Advert);
         self.stop_announcements();
         self.timers.stop(Timer::DrainProbe);
+        self.handover_deadline = Some(later(now, bound));
         self.timers.set(Timer::HandoverBound, later(now, bound));
     }
 
@@ -1213,9 +1239,29 @@ impl Instance {
 
     /// The handover bound of a drain passed: a new master was heard, or nobody answered.
     fn finish_drain_handover(&mut self, now: Instant) {
+        // As for any backup, the down timer runs from the new master's last advert: one that
+        // went silent while we held the VIPs (its priority 0 lost, say) is not waited for
+        // again, and one silent for a whole down interval has not taken over at all: wait
+        // out the bound as if nobody had answered (found by tests/simulation.rs).
+        let down = self.master_down_interval();
+        let answer_due = self.answer_heard_at.map(|heard| later(heard, down));
+        if answer_due.is_some_and(|due| due <= now) {
+            self.master_address = None;
+            self.master_priority = None;
+            self.answer_heard_at = None;
+            if let Some(deadline) = self.handover_deadline.filter(|&end| end > now) {
+                self.timers.set(Timer::HandoverBound, deadline);
+                return;
+            }
+        }
         self.end_handover(now);
         match (self.master_address, self.drain) {
-            (Some(new_master), _) => self.become_backup(now, Reason::Drained { new_master }),
+            (Some(new_master), _) => {
+                self.become_backup(now, Reason::Drained { new_master });
+                if let Some(due) = answer_due {
+                    self.timers.set_at_most(Timer::MasterDown, due);
+                }
+            }
             (None, Some(DrainMode::Hard)) => {
                 self.become_backup(now, Reason::DrainedNobodyTookOver);
             }
@@ -2603,9 +2649,10 @@ mod tests {
             instance.last_handover_duration(),
             Some(70 * MS + HANDOVER_LINGER)
         );
+        // The down timer runs from the new master's advert, as for any backup.
         assert_eq!(
             instance.poll_timeout(),
-            Some(done + instance.master_down_interval())
+            Some(now + 70 * MS + instance.master_down_interval())
         );
     }
 
@@ -2836,6 +2883,91 @@ mod tests {
         instance.handle_timeout(next);
         instance.handle_advert(next, &advert("192.0.2.2", 100, Duration::from_secs(1)));
         assert_eq!(instance.state(), State::Backup);
+    }
+
+    #[test]
+    fn a_drained_master_keeps_serving_when_the_router_that_answered_leaves_again() {
+        // Found by tests/simulation.rs: the router that answered a drain's priority 0 was
+        // drained or stopped itself before the drain's handover ended. Its priority 0 was
+        // ignored, the drained router ended as a backup following a router that was gone,
+        // and the VIPs went unserved until its down timer ran out.
+        let t0 = Instant::now();
+        for mode in [DrainMode::Soft, DrainMode::Hard] {
+            let (mut instance, became) = master(150, t0);
+            // Long after the takeover: the answer would end the handover after the linger.
+            let now = became + Duration::from_secs(1);
+            instance.drain(now, mode, BOUND);
+            drain(&mut instance);
+            instance.handle_advert(now + 20 * MS, &advert("192.0.2.2", 100, 100 * MS));
+            instance.handle_advert(now + 30 * MS, &advert("192.0.2.2", 0, 100 * MS));
+            // Back to waiting for the whole bound: a router that missed our priority 0 may
+            // still take over by its down timer.
+            instance.handle_timeout(now + 20 * MS + HANDOVER_LINGER);
+            assert!(drain(&mut instance).is_empty());
+            assert!(instance.is_handing_over());
+            assert_eq!(instance.poll_timeout(), Some(now + BOUND));
+            instance.handle_timeout(now + BOUND);
+            let actions = drain(&mut instance);
+            match mode {
+                // Nobody else is there: keep serving, advertising the drained priority.
+                DrainMode::Soft => {
+                    assert_eq!(
+                        actions,
+                        vec![Action::SendAdvert {
+                            priority: PRIORITY_DRAINED
+                        }]
+                    );
+                    assert_eq!(instance.state(), State::Master);
+                }
+                // Never master: the VIPs go, as when nobody answered.
+                DrainMode::Hard => assert_eq!(
+                    actions,
+                    vec![
+                        Action::RemoveVips,
+                        changed(State::Master, State::Backup, Reason::DrainedNobodyTookOver)
+                    ]
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn a_drain_ends_with_the_down_timer_counted_from_the_new_masters_last_advert() {
+        // Found by tests/simulation.rs: right after a takeover a drained master keeps its
+        // VIPs for the whole bound. The router that answered was stopped meanwhile and its
+        // priority 0 lost; the down timer started only when the drain's handover ended, so
+        // the VIPs went unserved between the end of that router's handover and ours.
+        let t0 = Instant::now();
+        let (mut instance, became) = master(150, t0);
+        instance.drain(became, DrainMode::Soft, BOUND);
+        drain(&mut instance);
+        let last = became + 200 * MS;
+        instance.handle_advert(became + 100 * MS, &advert("192.0.2.2", 100, 100 * MS));
+        instance.handle_advert(last, &advert("192.0.2.2", 100, 100 * MS));
+        // Its adverts stopped a whole down interval ago: it has not taken over, and we,
+        // soft-drained and the last router, keep serving.
+        assert!(became + BOUND > last + instance.master_down_interval());
+        instance.handle_timeout(became + BOUND);
+        assert_eq!(
+            drain(&mut instance),
+            vec![Action::SendAdvert {
+                priority: PRIORITY_DRAINED
+            }]
+        );
+        assert_eq!(instance.state(), State::Master);
+        // Had it advertised until shortly before, we follow it, counting from that advert.
+        let (mut instance, became) = master(150, t0);
+        instance.drain(became, DrainMode::Soft, BOUND);
+        drain(&mut instance);
+        let last = became + BOUND - 300 * MS;
+        instance.handle_advert(became + 100 * MS, &advert("192.0.2.2", 100, 100 * MS));
+        instance.handle_advert(last, &advert("192.0.2.2", 100, 100 * MS));
+        instance.handle_timeout(became + BOUND);
+        assert_eq!(instance.state(), State::Backup);
+        assert_eq!(
+            instance.poll_timeout(),
+            Some(last + instance.master_down_interval())
+        );
     }
 
     /// Two routers on a lossless segment without delay, advertising every 100 ms, both
