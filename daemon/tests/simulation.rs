@@ -148,6 +148,8 @@ struct Node {
     drain: Option<DrainMode>,
     /// When the drain in force was last asked for (or its incarnation started drained).
     drained_since: Duration,
+    /// When it was last resumed from a drain.
+    resumed_at: Duration,
 }
 
 impl Node {
@@ -394,6 +396,7 @@ impl Sim {
                     learned_interval: advert_interval,
                     drain: None,
                     drained_since: Duration::ZERO,
+                    resumed_at: Duration::ZERO,
                 }
             })
             .collect();
@@ -840,6 +843,7 @@ impl Sim {
                 let n = &mut self.nodes[node];
                 if n.drain.take().is_some() {
                     n.priority_changed = self.now;
+                    n.resumed_at = self.now;
                 }
                 if let Some(instance) = n.instance.as_mut() {
                     instance.resume(now);
@@ -1141,7 +1145,17 @@ impl Sim {
                 let skew = self.max_skew() + Duration::from_millis(1);
                 // A drain meanwhile re-times the takeover with the drained skew.
                 let drained = n.drained_since + skew >= self.now;
-                heard_within(skew, &|s, p| s == *source && p == PRIORITY_LEAVING)
+                // A drained backup lets a drained master's priority 0 pass (its offer) and,
+                // resumed, answers it after its own skew: the master's last word before the
+                // resume was the 0.
+                let resumed = n.resumed_at + skew >= self.now
+                    && n.heard
+                        .iter()
+                        .rev()
+                        .find(|(t, s, _)| s == source && *t <= n.resumed_at)
+                        .is_some_and(|(_, _, p)| *p == PRIORITY_LEAVING);
+                resumed
+                    || heard_within(skew, &|s, p| s == *source && p == PRIORITY_LEAVING)
                     || (drained
                         && n.heard.iter().any(|(t, s, p)| {
                             *s == *source

@@ -751,8 +751,9 @@ impl Instance {
                 // fast takeover is cancelled, a priority 0 takeover gets our longer skew.
                 match self.takeover_reason {
                     Reason::PreemptLowerPriority { .. } => self.arm_master_down(now),
+                    // Newly drained only: a drained router already waits as it should.
                     Reason::PriorityZeroAdvert { .. }
-                        if self.timers.is_running(Timer::MasterDown) =>
+                        if was.is_none() && self.timers.is_running(Timer::MasterDown) =>
                     {
                         let deadline = later(now, self.skew_time());
                         self.timers.set(Timer::MasterDown, deadline);
@@ -785,6 +786,12 @@ impl Instance {
             }
             State::Backup => {
                 if self.timers.is_running(Timer::MasterDown) {
+                    if matches!(self.takeover_reason, Reason::PriorityZeroAdvert { .. }) {
+                        // A priority 0 we let pass while drained (a drained master's offer,
+                        // see `backup_receive`) is answered now, after our own skew.
+                        let deadline = later(now, self.skew_time());
+                        self.timers.set_at_most(Timer::MasterDown, deadline);
+                    }
                     self.reconsider_preemption(now);
                 } else {
                     // A hard drain let the down timer lapse: nobody is master.
@@ -971,7 +978,10 @@ impl Instance {
             let probe = drain_probe_bound(self.master_adver_interval);
             let deadline = later(now, probe.saturating_add(self.skew_time()));
             self.timers.set(Timer::MasterDown, deadline);
-            self.takeover_reason = Reason::MasterDownTimerExpired;
+            // Resumed meanwhile, we answer it after our own skew (see `resume`).
+            self.takeover_reason = Reason::PriorityZeroAdvert {
+                from: advert.source,
+            };
             return;
         }
         if advert.priority == PRIORITY_LEAVING {
@@ -2967,6 +2977,37 @@ mod tests {
         assert_eq!(
             instance.poll_timeout(),
             Some(last + instance.master_down_interval())
+        );
+    }
+
+    #[test]
+    fn a_backup_resumed_after_a_drained_masters_offer_answers_it() {
+        // Found by tests/simulation.rs: drained, we let a drained master's priority 0 pass
+        // (its offer, or its fault); resumed, we are what the offer is for, and answer after
+        // our own skew rather than wait out the probe.
+        let t0 = Instant::now();
+        let mut instance = Instance::new(InstanceParams {
+            preempt: false,
+            ..v3(200)
+        });
+        instance.drain(t0, DrainMode::Soft, BOUND);
+        instance.start(t0);
+        instance.handle_advert(t0, &advert("192.0.2.9", PRIORITY_DRAINED, 100 * MS));
+        instance.handle_advert(t0 + 10 * MS, &advert("192.0.2.9", 0, 100 * MS));
+        drain(&mut instance);
+        let now = t0 + 20 * MS;
+        instance.resume(now);
+        assert_eq!(instance.poll_timeout(), Some(now + instance.skew_time()));
+        instance.handle_timeout(now + instance.skew_time());
+        assert_eq!(
+            drain(&mut instance),
+            becomes_master(
+                200,
+                State::Backup,
+                Reason::PriorityZeroAdvert {
+                    from: ip("192.0.2.9")
+                }
+            )
         );
     }
 
