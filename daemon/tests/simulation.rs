@@ -4,8 +4,10 @@
 //! loss, delay (up to a tenth of the shortest advert interval: VRRP's timers assume an advert
 //! arrives well within an interval), duplication, reordering (between senders: one sender's
 //! frames stay in order, as on Ethernet), partitions and heals, priority changes, faults,
-//! crashes and restarts, stops and planned handovers. Time is virtual: a seed runs minutes of
-//! protocol in milliseconds, and the same seed always runs the same way.
+//! crashes and restarts, stops and planned handovers, and (in half of the seeds) maintenance
+//! drains, soft and hard, and resumes; a drain is kept across restarts, as the daemon keeps
+//! it in `drain.json`. Time is virtual: a seed runs minutes of protocol in milliseconds, and
+//! the same seed always runs the same way.
 //!
 //! A seed alternates turbulent phases (faults and a lossy network) with calm ones (no new
 //! fault, no loss, sub-millisecond jitter). The invariants, checked after every step:
@@ -16,13 +18,21 @@
 //! - [`Invariant::HighestPriorityWins`]: then no router of that group with a higher priority
 //!   than the master may preempt it (preemption on, or address owner, and its preempt delay
 //!   over). Equal priorities are not compared: RFC 5798 6.4.2 has a backup accept a master of
-//!   equal priority, so the address tie-break only decides between two masters.
+//!   equal priority, so the address tie-break only decides between two masters. A drained
+//!   router counts with priority 1 and never preempts.
+//! - [`Invariant::DrainedOnlyAsLastRouter`]: then a drained router is master only when no
+//!   router of its group is up that is not drained (while a router is soft-drained, "settled"
+//!   also waits for its next offer of the role, which `nopreempt` backups answer). A group of
+//!   hard-drained routers only has no master.
+//! - [`Invariant::HardDrainNeverMaster`]: at every step, no hard-drained router becomes master.
 //! - [`Invariant::NoChangeWithoutCause`]: every state change has the cause its reason names
 //!   (the advert was delivered, no advert that would have stopped the down timer arrived in
-//!   the last three intervals, the fault was set, the router was started or stopped), and
-//!   once settled nothing changes at all.
-//! - [`Invariant::HandoverKeepsAHolder`]: from a planned handover until it ends, some router
-//!   holds the VIPs, as long as a backup that could take over stays connected and healthy.
+//!   the last three intervals, the fault was set, the router was started, stopped, drained or
+//!   resumed, a drain's handover heard its answer or ran out its bound), and once settled
+//!   nothing changes at all.
+//! - [`Invariant::HandoverKeepsAHolder`]: from a planned handover (a stop, a drain of the
+//!   master, a drained master's offer of the role) until it ends, some router holds the VIPs,
+//!   as long as a backup that could take over (not hard-drained) stays connected and healthy.
 //!
 //! `VIPD_SIM_SEEDS=N` runs N seeds (default below, what CI runs), from `VIPD_SIM_FIRST_SEED`
 //! (default 0); `VIPD_SIM_SEED=S` replays one seed and prints its trace. A failure prints

@@ -36,6 +36,8 @@
 //!   priority 1, so any router that comes back with preemption takes over by the protocol;
 //!   every [`DRAIN_PROBE_ADVERTS`] intervals it offers the role with a planned handover
 //!   (priority 0, VIPs kept), which a backup without preemption (`nopreempt`) answers too.
+//!   Another drained backup does not answer the offer (it would only hand the role back at
+//!   its own next offer); it takes over only if the master stays silent after the offer.
 //!   [`DrainMode::Hard`] never becomes master: the VIPs stay unserved until a router returns
 //!   or the instance is resumed.
 
