@@ -174,7 +174,7 @@ impl Node {
             && self
                 .instance
                 .as_ref()
-                .is_some_and(|i| !i.is_stopped() && !(i.is_handing_over() && self.leaving))
+                .is_some_and(|i| !(i.is_stopped() || (i.is_handing_over() && self.leaving)))
     }
 
     fn state(&self) -> Option<State> {

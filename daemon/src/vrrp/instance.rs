@@ -3036,8 +3036,8 @@ mod tests {
                 routers[1].start(now);
                 started = true;
             }
-            for r in 0..2 {
-                routers[r].handle_timeout(now);
+            for router in &mut routers {
+                router.handle_timeout(now);
             }
             // Deliver until nobody has anything more to say at this instant.
             let mut busy = true;
