@@ -30,10 +30,11 @@ test: lint
 	$(CARGO) test --workspace --no-fail-fast -- --test-threads=4
 
 # Static, stripped (profile.release strip = true) vipd for both arches, checked: `file` must say
-# statically linked (x86-64 musl is static-pie: no interpreter, no libraries) and each <= 4 MiB.
+# statically linked (x86-64 musl is static-pie: no interpreter, no libraries) and each <= 5 MiB
+# (x86-64 is about 4.1 MiB: rustls/ring for https checks, nftables, AH, metrics).
 # .cargo/config.toml sets the C compilers ring needs (gcc, aarch64-linux-gnu-gcc from Debian's
 # gcc-aarch64-linux-gnu) and links aarch64 with rust-lld.
-STATIC_MAX_BYTES = 4194304
+STATIC_MAX_BYTES = 5242880
 TARGET_DIR = $(or $(CARGO_TARGET_DIR),target)
 TARGET_x86-64 = x86_64-unknown-linux-musl
 TARGET_arm64 = aarch64-unknown-linux-musl
@@ -46,7 +47,7 @@ static:
 	  bin=$(TARGET_DIR)/$$t/release/vipd; info=$$(file -b $$bin); \
 	  echo "$$info" | grep -Eq 'statically linked|static-pie linked' || { echo "$$bin is not static: $$info"; exit 1; }; \
 	  echo "$$info" | grep -q ', stripped' || { echo "$$bin is not stripped"; exit 1; }; \
-	  size=$$(stat -c %s $$bin); [ $$size -le $(STATIC_MAX_BYTES) ] || { echo "$$bin: $$size bytes > 4 MiB"; exit 1; }; \
+	  size=$$(stat -c %s $$bin); [ $$size -le $(STATIC_MAX_BYTES) ] || { echo "$$bin: $$size bytes > 5 MiB"; exit 1; }; \
 	  echo "$$bin: $$size bytes, $$info"; \
 	done
 

@@ -10,6 +10,7 @@ use std::io;
 use std::mem::size_of;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use pnet_base::MacAddr;
@@ -126,6 +127,19 @@ pub fn unsolicited_na_frame(src_mac: [u8; 6], src_ip: Ipv6Addr, vip: Ipv6Addr) -
 pub struct Announcer {
     socket: OwnedFd,
     netlink: Netlink,
+    /// What announcements read of each interface, until [`Announcer::forget_interfaces`]:
+    /// a master taking over 255 IPv6 VIPs on one interface dumped every address of the node
+    /// (its VIPs among them) for each announcement.
+    interfaces: Mutex<BTreeMap<u32, InterfaceFacts>>,
+}
+
+/// What an announcement needs of its interface.
+#[derive(Clone)]
+struct InterfaceFacts {
+    name: String,
+    mac: Option<[u8; 6]>,
+    /// Read on the first IPv6 announcement.
+    link_local: Option<Option<Ipv6Addr>>,
 }
 
 impl Announcer {
@@ -152,18 +166,57 @@ impl Announcer {
         Ok(Announcer {
             socket,
             netlink: Netlink::new()?,
+            interfaces: Mutex::new(BTreeMap::new()),
         })
     }
 
-    /// Announce `vip` on the interface: a GARP for IPv4, an unsolicited NA for IPv6, from the
-    /// interface's MAC (and, for IPv6, its link-local address).
-    pub fn send(&self, ifindex: u32, vip: IpAddr) -> io::Result<()> {
+    /// The cache, also after a panic elsewhere left its lock poisoned (it only caches).
+    fn facts(&self) -> MutexGuard<'_, BTreeMap<u32, InterfaceFacts>> {
+        self.interfaces
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Interfaces or their link-local addresses changed: read them again when needed.
+    pub fn forget_interfaces(&self) {
+        self.facts().clear();
+    }
+
+    fn interface(&self, ifindex: u32) -> io::Result<InterfaceFacts> {
+        if let Some(facts) = self.facts().get(&ifindex) {
+            return Ok(facts.clone());
+        }
         let link = self.netlink.link(ifindex)?.ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::NotFound,
                 format!("no interface with index {ifindex}"),
             )
         })?;
+        let facts = InterfaceFacts {
+            name: link.name,
+            mac: link.mac,
+            link_local: None,
+        };
+        self.facts().insert(ifindex, facts.clone());
+        Ok(facts)
+    }
+
+    fn link_local(&self, ifindex: u32) -> io::Result<Option<Ipv6Addr>> {
+        let known = (self.facts().get(&ifindex)).and_then(|facts| facts.link_local);
+        if let Some(link_local) = known {
+            return Ok(link_local);
+        }
+        let link_local = self.netlink.ipv6_link_local(ifindex)?;
+        if let Some(facts) = self.facts().get_mut(&ifindex) {
+            facts.link_local = Some(link_local);
+        }
+        Ok(link_local)
+    }
+
+    /// Announce `vip` on the interface: a GARP for IPv4, an unsolicited NA for IPv6, from the
+    /// interface's MAC (and, for IPv6, its link-local address).
+    pub fn send(&self, ifindex: u32, vip: IpAddr) -> io::Result<()> {
+        let link = self.interface(ifindex)?;
         let src_mac = link.mac.ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::Unsupported,
@@ -177,7 +230,7 @@ impl Announcer {
                 libc::ETH_P_ARP,
             ),
             IpAddr::V6(v6) => {
-                let src_ip = self.netlink.ipv6_link_local(ifindex)?.ok_or_else(|| {
+                let src_ip = self.link_local(ifindex)?.ok_or_else(|| {
                     io::Error::new(
                         io::ErrorKind::AddrNotAvailable,
                         format!(

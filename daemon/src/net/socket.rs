@@ -14,6 +14,7 @@ use nix::sys::socket::{
     SockaddrStorage,
 };
 use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
 
 use super::netlink::Netlink;
 use crate::vrrp::packet::DropReason;
@@ -288,8 +289,10 @@ impl VrrpSocket {
                 }
             }
         }
+        // Readable only: sends never wait for the socket (a full send queue drops the advert),
+        // and with write interest every send woke the event loop once more (EPOLLOUT edge).
         // SAFETY: the OwnedFd moves into the AsyncFd and stays open for its whole lifetime.
-        let fd = unsafe { AsyncFd::register(fd) }?;
+        let fd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }?;
         Ok(VrrpSocket {
             fd,
             family,
@@ -452,11 +455,13 @@ impl VrrpSocket {
     /// Like [`VrrpSocket::send_to`] with a source the caller already knows (it computed the
     /// checksum with it), sparing a netlink lookup per packet.
     pub async fn send_from(&self, payload: &[u8], src: IpAddr, dst: IpAddr) -> io::Result<()> {
+        // The socket is registered for reading only: a full send queue is retried shortly.
         loop {
-            let mut guard = self.fd.writable().await?;
-            match guard.try_io(|fd| self.send_now(fd.as_raw_fd(), payload, src, dst)) {
-                Ok(result) => return result,
-                Err(_would_block) => continue,
+            match self.try_send_from(payload, src, dst) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await
+                }
+                result => return result,
             }
         }
     }

@@ -61,6 +61,10 @@ impl DeadlineTimer {
             };
             match guard.try_io(|fd| expirations(fd.get_ref())) {
                 Ok(_) => {
+                    // A one-shot timer read is not readable again until it is armed and
+                    // expires anew (a new edge): forgetting the readiness now spares a read
+                    // that would fail with EAGAIN on the next wait.
+                    guard.clear_ready();
                     self.armed = None;
                     return;
                 }

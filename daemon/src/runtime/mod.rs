@@ -13,6 +13,7 @@ mod reload;
 mod resync;
 mod router;
 mod routes;
+mod schedule;
 mod tasks;
 mod vip_state;
 mod vmac;
@@ -47,6 +48,11 @@ use receive::{spawn_reader, ReaderShared};
 use router::{Router, SocketKey};
 use tasks::{next_check_event, sleep, spawn_monitor, tell_systemd, tokio_deadline_after};
 use vip_state::VipState;
+
+/// At most this many turns of the socket readers before a due Master_Down timer is acted on
+/// (each hands over up to its budget of datagrams per turn): bounded, so that a flood cannot
+/// hold the timers up for long.
+const PENDING_ADVERT_ROUNDS: usize = 32;
 
 /// Runs the daemon until SIGTERM/SIGINT. Errors are start-up failures (bad config, no
 /// netlink, socket in use) and come back as one printable message.
@@ -115,7 +121,8 @@ fn init_logging() {
 }
 
 enum Event {
-    Packet(SocketKey, Received),
+    /// Shared with the socket's reader: a key per packet without copying its name.
+    Packet(Arc<SocketKey>, Received),
     Net(NetEvent),
 }
 
@@ -168,7 +175,43 @@ struct Daemon {
     /// vipd's nftables table: the forwards of instances that hold their VIPs.
     forwards: forward::Forwards,
     /// Where to find the instance of a (socket, VRID) in `routers`, see `router_index`.
-    router_slots: std::collections::HashMap<SocketKey, Box<[u32; 256]>>,
+    router_slots: Vec<(SocketKey, Box<[u32; 256]>)>,
+    /// Which instances the loop has to look at after a wake-up (deadlines, actions).
+    schedule: schedule::Schedule,
+    /// The source addresses of our own adverts, as of a [`schedule::Schedule::generation`].
+    own_sources: (u64, Vec<IpAddr>),
+    /// While many instances are attached in one go: what they look up of their interfaces.
+    attach_memo: Option<AttachMemo>,
+    /// The links as announcements last read them (whether and where each VIP is announced),
+    /// until netlink reports a link change: 510 instances taking over read them once, not
+    /// once each (a 150 ms stall of every advert at 510 instances).
+    announce_links: Option<Vec<crate::net::link::LinkDetails>>,
+}
+
+/// Netlink answers shared by the instances attached in one go (at start, on a reload, when
+/// their interface changes): 510 instances on one interface asked the same three questions
+/// each, which was most of the time to READY=1.
+#[derive(Default)]
+struct AttachMemo {
+    links: Vec<(String, Option<crate::net::netlink::LinkInfo>)>,
+    sources: Vec<(SocketKey, Option<IpAddr>)>,
+    on_link: Vec<(u32, Vec<crate::net::netlink::InterfaceAddress>)>,
+}
+
+fn memo<K: PartialEq, V: Clone>(
+    memo: Option<&mut Vec<(K, V)>>,
+    key: K,
+    look_up: impl FnOnce() -> V,
+) -> V {
+    let Some(memo) = memo else {
+        return look_up();
+    };
+    if let Some((_, value)) = memo.iter().find(|(k, _)| *k == key) {
+        return value.clone();
+    }
+    let value = look_up();
+    memo.push((key, value.clone()));
+    value
 }
 
 impl Daemon {
@@ -215,7 +258,11 @@ impl Daemon {
             watching_routing: false,
             vmac_parents: vmac::ParentClaims::new(),
             forwards: forward::Forwards::default(),
-            router_slots: std::collections::HashMap::new(),
+            router_slots: Vec::new(),
+            schedule: schedule::Schedule::default(),
+            own_sources: (0, Vec::new()),
+            attach_memo: None,
+            announce_links: None,
         })
     }
 
@@ -284,12 +331,26 @@ impl Daemon {
                         self.handle_event(event).await;
                     }
                 }
-                Some(event) = next_check_event(&mut self.check_events) => self.on_check_event(event),
-                Some(command) = self.ops.commands.recv() => self.on_command(command).await,
-                _ = sigterm.recv() => self.begin_stop("SIGTERM"),
-                _ = sigint.recv() => self.begin_stop("SIGINT"),
+                // Anything but adverts and protocol timers may change any instance.
+                Some(event) = next_check_event(&mut self.check_events) => {
+                    self.schedule.touch_all();
+                    self.on_check_event(event);
+                }
+                Some(command) = self.ops.commands.recv() => {
+                    self.schedule.touch_all();
+                    self.on_command(command).await;
+                }
+                _ = sigterm.recv() => {
+                    self.schedule.touch_all();
+                    self.begin_stop("SIGTERM");
+                }
+                _ = sigint.recv() => {
+                    self.schedule.touch_all();
+                    self.begin_stop("SIGINT");
+                }
                 // A reload while handing over would start instances again.
                 _ = sighup.recv(), if !self.stopping => {
+                    self.schedule.touch_all();
                     // A SIGTERM sent just before may be ready in the same turn (select picks
                     // at random): stopping wins, as if it had been seen first.
                     if ready_now(sigterm.recv()).is_some() {
@@ -305,6 +366,7 @@ impl Daemon {
             }
             let now = Instant::now();
             if self.start_at.is_some_and(|at| at <= now) && !self.stopping {
+                self.schedule.touch_all();
                 self.start_at = None;
                 info!("startup delay over: starting the instances");
                 for router in &mut self.routers {
@@ -317,11 +379,7 @@ impl Daemon {
                     next_watchdog = Some(tokio_deadline_after(period));
                 }
             }
-            for router in &mut self.routers {
-                if router.fsm.poll_timeout().is_some_and(|t| t <= now) {
-                    router.fsm.handle_timeout(now);
-                }
-            }
+            self.handle_due_timers(now);
             self.send_due_announcements(now);
             self.process_actions().await;
             self.update_systemd_status();
@@ -347,23 +405,66 @@ impl Daemon {
     /// a master whose advert is waiting in the queue.
     async fn take_pending_adverts(&mut self) {
         let now = Instant::now();
-        let backup_due = self.routers.iter().any(|r| {
-            r.fsm.state() == State::Backup && r.fsm.poll_timeout().is_some_and(|t| t <= now)
-        });
+        self.sync_schedule();
+        let routers = &self.routers;
+        let timeout = |i: usize| routers.get(i).and_then(|r| r.fsm.poll_timeout());
+        let backup_due = (self.schedule.take_due(now, timeout).iter())
+            .filter_map(|&i| routers.get(i as usize))
+            .any(|r| r.fsm.state() == State::Backup);
         if !backup_due {
             return;
         }
-        // Lets the socket readers run once, then takes what they queued.
-        tokio::task::yield_now().await;
-        while let Ok(event) = self.events_rx.try_recv() {
-            self.handle_event(event).await;
+        // Lets the socket readers run, then takes what they queued, until they find their
+        // sockets empty: a reader hands over at most its budget per turn, and 510 instances
+        // queue more than that in one advert interval of a process that was not scheduled.
+        for _ in 0..PENDING_ADVERT_ROUNDS {
+            tokio::task::yield_now().await;
+            let mut heard = false;
+            while let Ok(event) = self.events_rx.try_recv() {
+                heard = true;
+                self.handle_event(event).await;
+            }
+            if !heard {
+                break;
+            }
         }
     }
 
-    fn next_deadline(&self) -> Option<Instant> {
-        self.routers
-            .iter()
-            .filter_map(|r| r.fsm.poll_timeout())
+    /// Brings the schedule up to date with the instances fed since the last look.
+    fn sync_schedule(&mut self) {
+        let routers = &self.routers;
+        (self.schedule).sync(routers.len(), |i| {
+            routers.get(i).and_then(|r| r.fsm.poll_timeout())
+        });
+    }
+
+    /// Lets every instance whose deadline has passed handle it, once per wake-up.
+    fn handle_due_timers(&mut self, now: Instant) {
+        self.sync_schedule();
+        let routers = &self.routers;
+        self.schedule
+            .take_due(now, |i| routers.get(i).and_then(|r| r.fsm.poll_timeout()));
+        let due: Vec<u32> = self.schedule.drain_due().collect();
+        for index in due {
+            let index = index as usize;
+            let Some(router) = self.routers.get_mut(index) else {
+                continue;
+            };
+            // An advert read after the deadline was taken may have moved it.
+            if router.fsm.poll_timeout().is_some_and(|t| t <= now) {
+                router.fsm.handle_timeout(now);
+                self.schedule.touch(index);
+            }
+        }
+    }
+
+    fn next_deadline(&mut self) -> Option<Instant> {
+        self.sync_schedule();
+        let routers = &self.routers;
+        let timeout = |i: usize| routers.get(i).and_then(|r| r.fsm.poll_timeout());
+        self.schedule
+            .next_deadline(timeout)
+            .into_iter()
             .chain(self.pacer.next_deadline())
             .chain(self.start_at)
             .min()
@@ -390,9 +491,11 @@ impl Daemon {
     /// Attaches the instances, recomputes tracking once for all of them (once per instance
     /// made starting 510 instances quadratic), then starts them.
     fn start_routers(&mut self, indexes: &[usize], now: Instant) {
+        self.attach_memo = Some(AttachMemo::default());
         for &index in indexes {
             self.attach(index);
         }
+        self.attach_memo = None;
         self.apply_tracking(now);
         for &index in indexes {
             self.apply_persisted_drain(index, now);
@@ -414,10 +517,14 @@ impl Daemon {
             return;
         };
         let key = router.key.clone();
-        let link = match self.netlink.link_index(&key.interface) {
-            Ok(Some(ifindex)) => self.netlink.link(ifindex).ok().flatten(),
-            _ => None,
-        };
+        let netlink = &self.netlink;
+        let links = self.attach_memo.as_mut().map(|m| &mut m.links);
+        let link = memo(links, key.interface.clone(), || {
+            match netlink.link_index(&key.interface) {
+                Ok(Some(ifindex)) => netlink.link(ifindex).ok().flatten(),
+                _ => None,
+            }
+        });
         let Some(link) = link else {
             self.close_sockets(|k| *k == key);
             if let Some(router) = self.routers.get_mut(index) {
@@ -499,27 +606,34 @@ impl Daemon {
                 }
             }
         }
-        let source = self
-            .sockets
-            .get(&key)
-            .and_then(|s| s.socket.source_address().ok());
+        let sockets = &self.sockets;
+        let sources = self.attach_memo.as_mut().map(|m| &mut m.sources);
+        let source = memo(sources, key.clone(), || {
+            sockets
+                .get(&key)
+                .and_then(|s| s.socket.source_address().ok())
+        });
         let source = (self.routers.get(index))
             .and_then(|r| vmac::ipvlan_source(&r.cfg))
             .or(source);
         self.ensure_vmac(index, link.index);
-        let global = self.config.global.clone();
         let source_changed =
             source.is_some() && self.routers.get(index).map(|r| r.source) != Some(source);
         let on_link = if source_changed {
-            self.netlink.addresses(link.index).unwrap_or_default()
+            let netlink = &self.netlink;
+            let on_link = self.attach_memo.as_mut().map(|m| &mut m.on_link);
+            memo(on_link, link.index, || {
+                netlink.addresses(link.index).unwrap_or_default()
+            })
         } else {
             Vec::new()
         };
+        let global = &self.config.global;
         if let Some(router) = self.routers.get_mut(index) {
             match source {
                 Some(source) => {
                     if router.source != Some(source) {
-                        router.attach(source, &global);
+                        router.attach(source, global);
                         router.warn_off_link_peers(&on_link);
                     }
                     router.link_up = link.up;
@@ -538,7 +652,28 @@ impl Daemon {
     async fn handle_event(&mut self, event: Event) {
         match event {
             Event::Packet(key, received) => self.on_packet(&key, &received),
-            Event::Net(net) => self.on_net_event(net),
+            Event::Net(net) => {
+                self.schedule.touch_all();
+                let link_local_changed = |addr: &IpAddr| match addr {
+                    IpAddr::V6(v6) => v6.segments()[0] & 0xffc0 == 0xfe80,
+                    IpAddr::V4(_) => false,
+                };
+                let interfaces_changed = match &net {
+                    NetEvent::AddressAdded { addr, .. } | NetEvent::AddressRemoved { addr, .. } => {
+                        link_local_changed(addr)
+                    }
+                    NetEvent::RoutingRemoved { .. } => false,
+                    _ => true,
+                };
+                if interfaces_changed {
+                    self.announce_links = None;
+                    if let Some(announcer) = &self.announcer {
+                        announcer.forget_interfaces();
+                    }
+                }
+                self.on_net_event(net);
+                self.schedule.touch_all();
+            }
         }
     }
 
@@ -580,7 +715,7 @@ impl Daemon {
             return;
         }
         // Our own adverts (unicast to a peer list that names us, or looped multicast).
-        if self.routers.iter().any(|r| r.source == Some(src)) {
+        if self.is_own_source(src) {
             return;
         }
         let vrid = payload.get(1).copied();
@@ -653,6 +788,21 @@ impl Daemon {
                 advert_interval: Duration::from_millis(u64::from(advert.advert_interval_cs) * 10),
             },
         );
+        self.schedule.touch(index);
+    }
+
+    /// Whether `src` is the source of some instance's adverts. Every received advert asks,
+    /// so the few distinct sources are kept aside; sources change only outside the hot path
+    /// (which marks every instance as touched, see `schedule`).
+    fn is_own_source(&mut self, src: IpAddr) -> bool {
+        let generation = self.schedule.generation();
+        if self.own_sources.0 != generation {
+            let mut sources: Vec<IpAddr> = self.routers.iter().filter_map(|r| r.source).collect();
+            sources.sort_unstable();
+            sources.dedup();
+            self.own_sources = (generation, sources);
+        }
+        self.own_sources.1.contains(&src)
     }
 
     /// The instance with `vrid` on socket `key`. Each packet needs this: a remembered slot,
@@ -662,17 +812,25 @@ impl Daemon {
     fn router_index(&mut self, key: &SocketKey, vrid: u8) -> Option<usize> {
         const NONE: u32 = u32::MAX;
         let is_it = |r: &Router| r.key == *key && r.cfg.vrid == vrid;
-        if let Some(slots) = self.router_slots.get(key) {
+        // A handful of sockets: a look along a list beats hashing the key.
+        let socket = self.router_slots.iter().position(|(k, _)| k == key);
+        if let Some((_, slots)) = socket.and_then(|s| self.router_slots.get(s)) {
             let slot = slots[usize::from(vrid)];
             if slot != NONE && self.routers.get(slot as usize).is_some_and(is_it) {
                 return Some(slot as usize);
             }
         }
         let index = self.routers.iter().position(is_it)?;
-        let slots = (self.router_slots)
-            .entry(key.clone())
-            .or_insert_with(|| Box::new([NONE; 256]));
-        slots[usize::from(vrid)] = u32::try_from(index).unwrap_or(NONE);
+        let socket = match socket {
+            Some(socket) => socket,
+            None => {
+                (self.router_slots).push((key.clone(), Box::new([NONE; 256])));
+                self.router_slots.len() - 1
+            }
+        };
+        if let Some((_, slots)) = self.router_slots.get_mut(socket) {
+            slots[usize::from(vrid)] = u32::try_from(index).unwrap_or(NONE);
+        }
         Some(index)
     }
 
@@ -698,9 +856,11 @@ impl Daemon {
                         self.apply_tracking(now);
                     }
                 }
+                self.attach_memo = Some(AttachMemo::default());
                 for index in self.indexes_on_interface(&name) {
                     self.refresh_link(index, now, up);
                 }
+                self.attach_memo = None;
                 if up {
                     // Created again (or brought back): a master's VIPs on it may be gone.
                     self.reassert_vips();
@@ -857,7 +1017,19 @@ impl Daemon {
         // An action of one instance can give another work (sync group announcements).
         loop {
             let mut performed = false;
-            for index in 0..self.routers.len() {
+            // Only the instances fed since the last look can have actions queued.
+            let count = match self.schedule.touched() {
+                Some(touched) => touched.len(),
+                None => self.routers.len(),
+            };
+            for k in 0..count {
+                let index = match self.schedule.touched() {
+                    Some(touched) => match touched.get(k) {
+                        Some(&index) => index as usize,
+                        None => break,
+                    },
+                    None => k,
+                };
                 while let Some(action) = self
                     .routers
                     .get_mut(index)
@@ -868,12 +1040,19 @@ impl Daemon {
                 }
             }
             if !performed {
+                self.sync_schedule();
+                self.schedule.actions_done();
                 return;
             }
         }
     }
 
     async fn perform(&mut self, index: usize, action: Action) {
+        // Anything but an advert can reach other instances (sync groups, notifications,
+        // tracking): they all get a look.
+        if !matches!(action, Action::SendAdvert { .. }) {
+            self.schedule.touch_all();
+        }
         self.vmac_before(index, &action);
         let vips_change = matches!(action, Action::AddVips | Action::RemoveVips);
         self.perform_action(index, action).await;
@@ -992,9 +1171,22 @@ impl Daemon {
     /// Queues `repeat` rounds of announcements of every address the instance holds (VIPs and
     /// excluded ones), paced per interface by `vrrp_garp_interval` / `vrrp_gna_interval`.
     fn queue_announcements(&mut self, index: usize, repeat: u32) {
+        // An interface the links read earlier do not name may be new (a VMAC): read again.
+        let missing = self.routers.get(index).is_some_and(|router| {
+            let links = self.announce_links.as_deref().unwrap_or_default();
+            (router.cfg.all_vips()).any(|vip| {
+                !links
+                    .iter()
+                    .any(|l| l.name == router.cfg.vip_interface(vip))
+            })
+        });
+        if missing || self.announce_links.is_none() {
+            self.announce_links = crate::net::link::links(&self.netlink).ok();
+        }
         let Some(router) = self.routers.get(index) else {
             return;
         };
+        let links = self.announce_links.as_deref();
         let mut targets: Vec<(u32, IpAddr, Duration)> = router
             .cfg
             .all_vips()
@@ -1002,14 +1194,15 @@ impl Daemon {
                 let ifname = router.cfg.vip_interface(vip);
                 let (arp, na) = self.config.garp_pacing(ifname);
                 let interval = if vip.address.is_ipv6() { na } else { arp };
-                match self.netlink.link_index(ifname) {
-                    Ok(Some(ifindex)) => Some((ifindex, vip.address, interval)),
-                    _ => None,
-                }
+                let ifindex = match links {
+                    Some(links) => links.iter().find(|l| l.name == ifname).map(|l| l.index),
+                    None => self.netlink.link_index(ifname).ok().flatten(),
+                };
+                ifindex.map(|ifindex| (ifindex, vip.address, interval))
             })
             .collect();
         // WireGuard, tun, GRE, `arp off`: nothing to announce to.
-        if let Ok(links) = crate::net::link::links(&self.netlink) {
+        if let Some(links) = links {
             targets.retain(|(ifindex, ..)| {
                 links
                     .iter()

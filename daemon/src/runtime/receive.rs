@@ -171,6 +171,7 @@ pub(super) fn spawn_reader(
     shared: Arc<ReaderShared>,
     tx: mpsc::Sender<Event>,
 ) -> JoinHandle<()> {
+    let key = Arc::new(key);
     tokio::spawn(async move {
         let mut buffer = vec![0u8; RECEIVE_BUFFER];
         let mut log = LogLimit { last: None };
