@@ -4,8 +4,10 @@
 //! loss, delay (up to a tenth of the shortest advert interval: VRRP's timers assume an advert
 //! arrives well within an interval), duplication, reordering (between senders: one sender's
 //! frames stay in order, as on Ethernet), partitions and heals, priority changes, faults,
-//! crashes and restarts, stops and planned handovers. Time is virtual: a seed runs minutes of
-//! protocol in milliseconds, and the same seed always runs the same way.
+//! crashes and restarts, stops and planned handovers, and (in half of the seeds) maintenance
+//! drains, soft and hard, and resumes; a drain is kept across restarts, as the daemon keeps
+//! it in `drain.json`. Time is virtual: a seed runs minutes of protocol in milliseconds, and
+//! the same seed always runs the same way.
 //!
 //! A seed alternates turbulent phases (faults and a lossy network) with calm ones (no new
 //! fault, no loss, sub-millisecond jitter). The invariants, checked after every step:
@@ -16,13 +18,21 @@
 //! - [`Invariant::HighestPriorityWins`]: then no router of that group with a higher priority
 //!   than the master may preempt it (preemption on, or address owner, and its preempt delay
 //!   over). Equal priorities are not compared: RFC 5798 6.4.2 has a backup accept a master of
-//!   equal priority, so the address tie-break only decides between two masters.
+//!   equal priority, so the address tie-break only decides between two masters. A drained
+//!   router counts with priority 1 and never preempts.
+//! - [`Invariant::DrainedOnlyAsLastRouter`]: then a drained router is master only when no
+//!   router of its group is up that is not drained (while a router is soft-drained, "settled"
+//!   also waits for its next offer of the role, which `nopreempt` backups answer). A group of
+//!   hard-drained routers only has no master.
+//! - [`Invariant::HardDrainNeverMaster`]: at every step, no hard-drained router becomes master.
 //! - [`Invariant::NoChangeWithoutCause`]: every state change has the cause its reason names
 //!   (the advert was delivered, no advert that would have stopped the down timer arrived in
-//!   the last three intervals, the fault was set, the router was started or stopped), and
-//!   once settled nothing changes at all.
-//! - [`Invariant::HandoverKeepsAHolder`]: from a planned handover until it ends, some router
-//!   holds the VIPs, as long as a backup that could take over stays connected and healthy.
+//!   the last three intervals, the fault was set, the router was started, stopped, drained or
+//!   resumed, a drain's handover heard its answer or ran out its bound), and once settled
+//!   nothing changes at all.
+//! - [`Invariant::HandoverKeepsAHolder`]: from a planned handover (a stop, a drain of the
+//!   master, a drained master's offer of the role) until it ends, some router holds the VIPs,
+//!   as long as a backup that could take over (not hard-drained) stays connected and healthy.
 //!
 //! `VIPD_SIM_SEEDS=N` runs N seeds (default below, what CI runs), from `VIPD_SIM_FIRST_SEED`
 //! (default 0); `VIPD_SIM_SEED=S` replays one seed and prints its trace. A failure prints
@@ -34,8 +44,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
 use vipd::vrrp::instance::{
-    Action, Instance, InstanceParams, Reason, ReceivedAdvert, State, Version, PRIORITY_LEAVING,
-    PRIORITY_OWNER,
+    Action, DrainMode, Instance, InstanceParams, Reason, ReceivedAdvert, State, Version,
+    DRAIN_PROBE_ADVERTS, DRAIN_PROBE_MIN, PRIORITY_DRAINED, PRIORITY_LEAVING, PRIORITY_OWNER,
 };
 
 /// Seeds per `cargo test` run (CI); `make sim SEEDS=...` runs more.
@@ -85,6 +95,8 @@ enum Invariant {
     HighestPriorityWins,
     NoChangeWithoutCause,
     HandoverKeepsAHolder,
+    HardDrainNeverMaster,
+    DrainedOnlyAsLastRouter,
 }
 
 #[derive(Debug)]
@@ -138,8 +150,16 @@ struct Node {
     priority_changed: Duration,
     /// A planned handover in progress: (began, bound).
     handover: Option<(Duration, Duration)>,
+    /// Asked to stop (a planned handover that ends in a stop, not a drain's).
+    leaving: bool,
     /// Master_Adver_Interval as of the end of the previous step (a takeover resets it).
     learned_interval: Duration,
+    /// The operator's drain, kept across restarts as the daemon keeps it in drain.json.
+    drain: Option<DrainMode>,
+    /// When the drain in force was last asked for (or its incarnation started drained).
+    drained_since: Duration,
+    /// When it was last resumed from a drain.
+    resumed_at: Duration,
 }
 
 impl Node {
@@ -147,13 +167,14 @@ impl Node {
         self.instance.as_ref().is_some_and(|i| !i.is_stopped())
     }
 
-    /// Takes part in elections: running, healthy, not leaving.
+    /// Takes part in elections: running, healthy, not leaving (a drained master handing over
+    /// stays in the protocol).
     fn eligible(&self) -> bool {
         !self.fault
             && self
                 .instance
                 .as_ref()
-                .is_some_and(|i| !i.is_stopped() && !i.is_handing_over())
+                .is_some_and(|i| !(i.is_stopped() || (i.is_handing_over() && self.leaving)))
     }
 
     fn state(&self) -> Option<State> {
@@ -164,14 +185,38 @@ impl Node {
         self.eligible() && self.state() == Some(State::Master)
     }
 
+    /// The priority it advertises and elects with: 1 while drained.
     fn priority(&self) -> u8 {
+        let configured = match self.drain {
+            Some(_) => PRIORITY_DRAINED,
+            None => self.cfg.priority,
+        };
         self.instance
             .as_ref()
-            .map_or(self.cfg.priority, Instance::effective_priority)
+            .map_or(configured, Instance::advertised_priority)
     }
 
+    fn drained(&self) -> bool {
+        self.instance
+            .as_ref()
+            .map_or(self.drain.is_some(), |i| i.drain_mode().is_some())
+    }
+
+    fn hard_drained(&self) -> bool {
+        self.instance
+            .as_ref()
+            .map_or(self.drain, Instance::drain_mode)
+            == Some(DrainMode::Hard)
+    }
+
+    /// A drained router never preempts, whatever its configuration.
     fn preempts(&self) -> bool {
-        self.cfg.preempt || self.priority() == PRIORITY_OWNER
+        !self.drained() && (self.cfg.preempt || self.priority() == PRIORITY_OWNER)
+    }
+
+    /// Could take over from a router handing over: eligible and not hard-drained.
+    fn may_take_over(&self) -> bool {
+        self.eligible() && !self.hard_drained()
     }
 }
 
@@ -185,6 +230,8 @@ enum Operation {
     Stop { node: usize },
     Handover { node: usize },
     Restart { node: usize },
+    Drain { node: usize, mode: DrainMode },
+    Resume { node: usize },
     Network(Network),
     BeginCalm,
     BeginTurbulence,
@@ -223,6 +270,8 @@ struct Sim {
     end: Duration,
     version: Version,
     vrid: u8,
+    /// This seed drains and resumes routers (some seeds do not, to cover the rest densely).
+    drains: bool,
     nodes: Vec<Node>,
     queue: BTreeMap<(Duration, u64), Event>,
     sequence: u64,
@@ -248,6 +297,10 @@ struct Stats {
     adverts: u64,
     operations: u64,
     handovers: u64,
+    drains: u64,
+    drain_handovers: u64,
+    probes: u64,
+    resumes: u64,
     transitions: u64,
     settled_checks: u64,
 }
@@ -258,6 +311,10 @@ impl std::ops::AddAssign for Stats {
         self.adverts += o.adverts;
         self.operations += o.operations;
         self.handovers += o.handovers;
+        self.drains += o.drains;
+        self.drain_handovers += o.drain_handovers;
+        self.probes += o.probes;
+        self.resumes += o.resumes;
         self.transitions += o.transitions;
         self.settled_checks += o.settled_checks;
     }
@@ -345,10 +402,15 @@ impl Sim {
                     entered_service: Duration::ZERO,
                     priority_changed: Duration::ZERO,
                     handover: None,
+                    leaving: false,
                     learned_interval: advert_interval,
+                    drain: None,
+                    drained_since: Duration::ZERO,
+                    resumed_at: Duration::ZERO,
                 }
             })
             .collect();
+        let drains = rng.chance(500);
         let mut sim = Sim {
             seed,
             rng,
@@ -357,6 +419,7 @@ impl Sim {
             end: Duration::ZERO,
             version,
             vrid: 1 + (seed % 255) as u8,
+            drains,
             nodes,
             queue: BTreeMap::new(),
             sequence: 0,
@@ -404,8 +467,27 @@ impl Sim {
         interval * 4 + self.max_skew() + CALM.max_delay * 2 + Duration::from_millis(1)
     }
 
+    /// How much longer a soft-drained master may keep the role: it offers it to backups
+    /// that never preempt (`nopreempt`, or priority 1) only every [`DRAIN_PROBE_ADVERTS`]
+    /// intervals, waits three intervals and a margin for an answer (the core's probe bound),
+    /// and the answer comes after the backup's skew time.
+    fn drain_probe_time(&self) -> Duration {
+        let interval = self.max_interval();
+        (interval * DRAIN_PROBE_ADVERTS).max(DRAIN_PROBE_MIN)
+            + Self::probe_bound(interval)
+            + self.max_skew()
+            + interval
+            + Duration::from_millis(50)
+    }
+
+    /// The bound of a soft-drained master's probe (`Instance::drain_probe_bound`).
+    fn probe_bound(interval: Duration) -> Duration {
+        interval * 3 + Duration::from_millis(100)
+    }
+
     /// When the segment counts as settled: the settle time after the last disturbance and
-    /// after the end of every preempt delay window (its end makes a backup preempt).
+    /// after the end of every preempt delay window (its end makes a backup preempt), and,
+    /// while a router is soft-drained, its next probe.
     fn settled_at(&self) -> Duration {
         let windows = self
             .nodes
@@ -414,7 +496,13 @@ impl Sim {
             .map(|n| n.entered_service + n.cfg.preempt_delay)
             .max()
             .unwrap_or_default();
-        self.stable_since.max(windows) + self.settle_time()
+        let probe = if (self.nodes.iter()).any(|n| n.running() && n.drain == Some(DrainMode::Soft))
+        {
+            self.drain_probe_time()
+        } else {
+            Duration::ZERO
+        };
+        self.stable_since.max(windows) + self.settle_time() + probe
     }
 
     /// Turbulent and calm phases, and the operations of each turbulent one.
@@ -427,6 +515,12 @@ impl Sim {
             .map(|n| n.cfg.preempt_delay)
             .max()
             .unwrap_or_default();
+        // A drained router's probe must fit in a calm phase too.
+        let settle = if self.drains {
+            settle + self.drain_probe_time()
+        } else {
+            settle
+        };
         let mut at = Duration::ZERO;
         for n in 0..self.nodes.len() {
             self.schedule(at, Event::Op(Operation::Restart { node: n }));
@@ -476,7 +570,8 @@ impl Sim {
 
     fn random_operation(&mut self) -> Operation {
         let node = self.rng.below(self.nodes.len() as u64) as usize;
-        match self.rng.below(100) {
+        let kinds = if self.drains { 125 } else { 100 };
+        match self.rng.below(kinds) {
             0..=9 => Operation::Partition,
             10..=19 => Operation::Heal,
             20..=34 => Operation::Priority {
@@ -496,7 +591,33 @@ impl Sim {
                     node: master.unwrap_or(node),
                 }
             }
-            _ => Operation::Restart { node },
+            80..=99 => Operation::Restart { node },
+            100..=114 => {
+                // Mostly the master (a drain hands over), else any router.
+                let master = self.nodes.iter().position(Node::is_master);
+                let node = match master {
+                    Some(m) if self.rng.chance(600) => m,
+                    _ => node,
+                };
+                let mode = if self.rng.chance(300) {
+                    DrainMode::Hard
+                } else {
+                    DrainMode::Soft
+                };
+                Operation::Drain { node, mode }
+            }
+            _ => {
+                // Mostly a drained router: that is where a resume does something.
+                let drained: Vec<usize> = (0..self.nodes.len())
+                    .filter(|&i| self.nodes[i].drain.is_some())
+                    .collect();
+                let node = if !drained.is_empty() && self.rng.chance(800) {
+                    *self.rng.pick(&drained)
+                } else {
+                    node
+                };
+                Operation::Resume { node }
+            }
         }
     }
 
@@ -568,6 +689,7 @@ impl Sim {
             };
             self.process_actions(step)?;
             self.check(step)?;
+            self.follow_handovers();
             for n in &mut self.nodes {
                 if let Some(instance) = &n.instance {
                     n.learned_interval = instance.master_advert_interval();
@@ -636,7 +758,9 @@ impl Sim {
             | Operation::Crash { node }
             | Operation::Stop { node }
             | Operation::Handover { node }
-            | Operation::Restart { node } => Some(node),
+            | Operation::Restart { node }
+            | Operation::Drain { node, .. }
+            | Operation::Resume { node } => Some(node),
             Operation::BeginCalm | Operation::BeginTurbulence => Some(usize::MAX),
         };
         match touched {
@@ -650,8 +774,14 @@ impl Sim {
                     }
                 }
                 // A second stop, a crash or a fault of the leaving router ends its handover
-                // at once, on purpose.
-                if !matches!(op, Operation::Handover { .. } | Operation::Priority { .. }) {
+                // at once, on purpose; a resume calls a drain's handover off (it keeps the
+                // role and lets the election decide).
+                if !matches!(
+                    op,
+                    Operation::Handover { .. }
+                        | Operation::Priority { .. }
+                        | Operation::Drain { .. }
+                ) {
                     self.handover_candidates.remove(&node);
                 }
                 // So does any other router failing meanwhile (the one that just took over,
@@ -662,6 +792,7 @@ impl Sim {
                         | Operation::Crash { .. }
                         | Operation::Fault { on: true, .. }
                         | Operation::Handover { .. }
+                        | Operation::Drain { .. }
                 ) {
                     self.handover_candidates.values_mut().for_each(Vec::clear);
                 }
@@ -716,6 +847,18 @@ impl Sim {
             }
             Operation::Handover { node } => self.begin_handover(node),
             Operation::Restart { node } => self.restart(node),
+            Operation::Drain { node, mode } => self.drain(node, mode),
+            Operation::Resume { node } => {
+                self.stats.resumes += 1;
+                let n = &mut self.nodes[node];
+                if n.drain.take().is_some() {
+                    n.priority_changed = self.now;
+                    n.resumed_at = self.now;
+                }
+                if let Some(instance) = n.instance.as_mut() {
+                    instance.resume(now);
+                }
+            }
             Operation::Network(network) => self.network = network,
             Operation::BeginCalm => {
                 self.calm = true;
@@ -752,17 +895,73 @@ impl Sim {
         }
         let was_master = instance.state() == State::Master && !instance.is_handing_over();
         instance.begin_handover(now, bound);
+        self.nodes[node].leaving = true;
         if was_master && !self.nodes[node].fault {
             self.stats.handovers += 1;
-            self.nodes[node].handover = Some((self.now, bound));
-            let group = self.nodes[node].group;
-            let candidates: Vec<usize> = (0..self.nodes.len())
-                .filter(|&b| b != node && self.nodes[b].eligible() && self.nodes[b].group == group)
-                .collect();
-            self.handover_candidates.insert(node, candidates);
+            self.handover_began(node, bound);
         }
         let back = self.now + bound + self.max_interval() * (1 + self.rng.below(8) as u32);
         self.schedule(back, Event::Op(Operation::Restart { node }));
+    }
+
+    /// Handovers the core began or ended on its own: a soft-drained master's probe begins
+    /// one; a resume, or a drain's handover that found nobody, ends one without a stop.
+    fn follow_handovers(&mut self) {
+        for node in 0..self.nodes.len() {
+            let n = &self.nodes[node];
+            let Some(instance) = &n.instance else {
+                continue;
+            };
+            match (instance.is_handing_over(), n.handover) {
+                (true, None) => {
+                    self.stats.probes += 1;
+                    let bound = Self::probe_bound(n.cfg.advert_interval);
+                    self.handover_began(node, bound);
+                }
+                (false, Some(_)) if !instance.is_stopped() => {
+                    if instance.state() == State::Master {
+                        // Still master: the VIPs never left.
+                        self.handover_candidates.remove(&node);
+                    }
+                    self.nodes[node].handover = None;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// A planned handover of `node` began now (a stop, a drain or a drained master's probe):
+    /// the routers that could take over are the ones the VIPs must not be left without.
+    fn handover_began(&mut self, node: usize, bound: Duration) {
+        self.nodes[node].handover = Some((self.now, bound));
+        let group = self.nodes[node].group;
+        let candidates: Vec<usize> = (0..self.nodes.len())
+            .filter(|&b| b != node && self.nodes[b].may_take_over() && self.nodes[b].group == group)
+            .collect();
+        self.handover_candidates.insert(node, candidates);
+    }
+
+    /// `vipd drain`: recorded first (it survives restarts), then given to the running
+    /// instance with the bound the daemon uses (`Router::handover_bound`).
+    fn drain(&mut self, node: usize, mode: DrainMode) {
+        let now = self.instant(self.now);
+        self.stats.drains += 1;
+        let n = &mut self.nodes[node];
+        if n.drain != Some(mode) {
+            n.drained_since = self.now;
+            n.priority_changed = self.now;
+        }
+        n.drain = Some(mode);
+        let Some(instance) = n.instance.as_mut() else {
+            return;
+        };
+        let bound = instance.handover_bound();
+        let was_master = instance.state() == State::Master && !instance.is_handing_over();
+        instance.drain(now, mode, bound);
+        if was_master && instance.is_handing_over() && !n.fault {
+            self.stats.drain_handovers += 1;
+            self.handover_began(node, bound);
+        }
     }
 
     /// (Re)starts a router that is down or stopped; a running one is left alone.
@@ -781,9 +980,14 @@ impl Sim {
         params.preempt = n.cfg.preempt;
         params.preempt_delay = n.cfg.preempt_delay;
         let mut instance = Instance::new(params);
-        // As the daemon does: tracking is applied before the instance starts.
+        // As the daemon does: tracking and the persisted drain are applied before the
+        // instance starts.
         instance.set_effective_priority(now, n.check_priority);
         instance.set_fault(now, n.fault);
+        if let Some(mode) = n.drain {
+            instance.drain(now, mode, instance.handover_bound());
+            n.drained_since = self.now;
+        }
         instance.start(now);
         n.instance = Some(instance);
         n.incarnation += 1;
@@ -791,6 +995,7 @@ impl Sim {
         n.learned_interval = n.cfg.advert_interval;
         n.entered_service = self.now;
         n.handover = None;
+        n.leaving = false;
         self.handover_candidates.remove(&node);
     }
 
@@ -809,11 +1014,21 @@ impl Sim {
                     Action::StateChanged { from, to, reason } => {
                         self.stats.transitions += 1;
                         self.log(format!(
-                            "r{node} {} {from} -> {to} ({reason}) prio {}",
+                            "r{node} {} {from} -> {to} ({reason}) prio {}{}",
                             self.nodes[node].cfg.address,
-                            self.nodes[node].priority()
+                            self.nodes[node].priority(),
+                            match self.nodes[node].drain {
+                                Some(mode) => format!(" drained {mode}"),
+                                None => String::new(),
+                            }
                         ));
                         self.check_cause(node, step, from, to, &reason)?;
+                        if to == State::Master && self.nodes[node].hard_drained() {
+                            return Err(self.violation(
+                                Invariant::HardDrainNeverMaster,
+                                format!("r{node} became master ({reason}) while hard-drained"),
+                            ));
+                        }
                     }
                 }
             }
@@ -897,7 +1112,9 @@ impl Sim {
             | Operation::Crash { node: x }
             | Operation::Stop { node: x }
             | Operation::Handover { node: x }
-            | Operation::Restart { node: x } => x == node,
+            | Operation::Restart { node: x }
+            | Operation::Drain { node: x, .. }
+            | Operation::Resume { node: x } => x == node,
             Operation::Priority { node: x, .. } => x == node,
             _ => false,
         };
@@ -935,16 +1152,51 @@ impl Sim {
                     && delivered_now(&|s, p| s == *source && p == n.priority())
             }
             Reason::PriorityZeroAdvert { from: source } => {
-                heard_within(self.max_skew() + Duration::from_millis(1), &|s, p| {
-                    s == *source && p == PRIORITY_LEAVING
-                })
+                let skew = self.max_skew() + Duration::from_millis(1);
+                // A drain meanwhile re-times the takeover with the drained skew.
+                let drained = n.drained_since + skew >= self.now;
+                // A drained backup lets a drained master's priority 0 pass (its offer) and,
+                // resumed, answers it after its own skew: the master's last word before the
+                // resume was the 0.
+                let resumed = n.resumed_at + skew >= self.now
+                    && n.heard
+                        .iter()
+                        .rev()
+                        .find(|(t, s, _)| s == source && *t <= n.resumed_at)
+                        .is_some_and(|(_, _, p)| *p == PRIORITY_LEAVING);
+                resumed
+                    || heard_within(skew, &|s, p| s == *source && p == PRIORITY_LEAVING)
+                    || (drained
+                        && n.heard.iter().any(|(t, s, p)| {
+                            *s == *source
+                                && *p == PRIORITY_LEAVING
+                                && *t <= n.drained_since
+                                && *t + skew >= n.drained_since
+                        }))
             }
             Reason::PreemptLowerPriority { master, priority } => {
+                // The master's last priority, also when it then offered the role with a
+                // priority 0 (a drained master's probe) that a drained backup, resumed
+                // since, did not answer.
+                let from_master = || n.heard.iter().rev().filter(|(_, s, _)| s == master);
+                let offered = from_master().next().is_some_and(|(_, _, p)| *p == 0)
+                    && from_master()
+                        .find(|(_, _, p)| *p != PRIORITY_LEAVING)
+                        .is_some_and(|(_, _, p)| p == priority);
+                // A drain's handover ends following the master that answered it, heard up
+                // to its bound before.
+                let mut window = self.max_interval() * 4 + self.max_skew();
+                let bound = n
+                    .instance
+                    .as_ref()
+                    .map_or(Duration::ZERO, |i| i.handover_bound());
+                if n.drained_since > Duration::ZERO && n.drained_since + bound + window >= self.now
+                {
+                    window += bound;
+                }
                 *priority < n.priority()
                     && n.preempts()
-                    && heard_within(self.max_interval() * 4 + self.max_skew(), &|s, p| {
-                        s == *master && p == *priority
-                    })
+                    && (offered || heard_within(window, &|s, p| s == *master && p == *priority))
             }
             Reason::MasterDownTimerExpired => {
                 let window = n.learned_interval * 3;
@@ -969,11 +1221,40 @@ impl Sim {
             Reason::HandoverTimedOut => n
                 .handover
                 .is_none_or(|(began, bound)| self.now >= began + bound),
-            // The simulation neither reloads nor drains.
-            Reason::Reconfigured
-            | Reason::Drained { .. }
-            | Reason::DrainedNobodyTookOver
-            | Reason::DrainedLastRouter => false,
+            Reason::Drained { new_master } => {
+                let began = n.handover.map_or(Duration::ZERO, |(began, _)| began);
+                to == State::Backup
+                    && n.drained()
+                    && n.heard.iter().any(|(t, source, priority)| {
+                        *t >= began && source == new_master && *priority != PRIORITY_LEAVING
+                    })
+            }
+            Reason::DrainedNobodyTookOver => {
+                to == State::Backup
+                    && n.hard_drained()
+                    && n.handover
+                        .is_some_and(|(began, bound)| self.now >= began + bound)
+            }
+            Reason::DrainedLastRouter => {
+                // A drained backup accepts every advert but priority 0, and each restarts its
+                // down timer: none may have arrived in the last three intervals (since the
+                // drain: before it, an advert the backup did not accept restarted nothing),
+                // unless the master it followed then said it was leaving.
+                let since = (self.now.saturating_sub(n.learned_interval * 3)).max(n.drained_since);
+                let last_advert = (n.heard.iter().rev())
+                    .find(|(_, _, p)| *p != PRIORITY_LEAVING)
+                    .map(|(t, _, _)| *t);
+                let last_leaving = (n.heard.iter().rev())
+                    .find(|(_, _, p)| *p == PRIORITY_LEAVING)
+                    .map(|(t, _, _)| *t);
+                to == State::Master
+                    && n.drained()
+                    && !n.hard_drained()
+                    && (last_advert.is_none_or(|t| t < since)
+                        || last_leaving.is_some_and(|z| last_advert.is_some_and(|a| z >= a)))
+            }
+            // The simulation does not reload.
+            Reason::Reconfigured => false,
         };
         if ok {
             Ok(())
@@ -1025,6 +1306,10 @@ impl Sim {
                 .copied()
                 .filter(|&i| self.nodes[i].is_master())
                 .collect();
+            // Routers that are all hard-drained leave the VIPs unserved, on purpose.
+            if masters.is_empty() && members.iter().all(|&i| self.nodes[i].hard_drained()) {
+                continue;
+            }
             if masters.len() != 1 {
                 return Err(self.violation(
                     Invariant::OneMasterWhenStable,
@@ -1035,6 +1320,20 @@ impl Sim {
                 ));
             }
             let master = masters[0];
+            // A drained router serves only when no router that is not drained is left.
+            if self.nodes[master].drained() {
+                if let Some(&x) = members.iter().find(|&&i| !self.nodes[i].drained()) {
+                    return Err(self.violation(
+                        Invariant::DrainedOnlyAsLastRouter,
+                        format!(
+                            "r{master} is drained ({:?}) and master; r{x} (priority {}, not \
+                             drained) is up in group {group} {members:?}",
+                            self.nodes[master].drain,
+                            self.nodes[x].priority()
+                        ),
+                    ));
+                }
+            }
             let master_priority = self.nodes[master].priority();
             for &x in &members {
                 let n = &self.nodes[x];
@@ -1065,7 +1364,7 @@ impl Sim {
             let _ = writeln!(
                 out,
                 "  r{i} {} prio {} (now {}) preempt {} delay {:?} interval {:?} | state {:?} \
-                 fault {} group {} holds {} handover {:?}",
+                 fault {} group {} holds {} handover {:?} drain {:?}",
                 n.cfg.address,
                 n.cfg.priority,
                 n.priority(),
@@ -1076,7 +1375,8 @@ impl Sim {
                 n.fault,
                 n.group,
                 n.holds_vips,
-                n.handover
+                n.handover,
+                n.drain
             );
         }
         out
@@ -1165,13 +1465,18 @@ fn simulated_segments_keep_one_master_and_hand_over_without_gaps() {
     }
     println!(
         "simulation: seeds {first}..{} ({count}) in {:.1}s: {} steps, {} adverts, {} faults \
-         injected, {} planned handovers, {} state changes, {} settled checks, {} failed",
+         injected, {} planned handovers, {} drains ({} of a master, {} probes by a drained \
+         master), {} resumes, {} state changes, {} settled checks, {} failed",
         first + count,
         started.elapsed().as_secs_f64(),
         stats.steps,
         stats.adverts,
         stats.operations,
         stats.handovers,
+        stats.drains,
+        stats.drain_handovers,
+        stats.probes,
+        stats.resumes,
         stats.transitions,
         stats.settled_checks,
         failures.len()

@@ -36,6 +36,8 @@
 //!   priority 1, so any router that comes back with preemption takes over by the protocol;
 //!   every [`DRAIN_PROBE_ADVERTS`] intervals it offers the role with a planned handover
 //!   (priority 0, VIPs kept), which a backup without preemption (`nopreempt`) answers too.
+//!   Another drained backup does not answer the offer (it would only hand the role back at
+//!   its own next offer); it takes over only if the master stays silent after the offer.
 //!   [`DrainMode::Hard`] never becomes master: the VIPs stay unserved until a router returns
 //!   or the instance is resumed.
 
@@ -407,6 +409,10 @@ pub struct Instance {
     rival_master_at: Option<Instant>,
     /// A handing-over master keeps its VIPs at least until then (see `start_handover`).
     handover_hold_until: Option<Instant>,
+    /// The end of the handover in progress when nobody answers (its bound).
+    handover_deadline: Option<Instant>,
+    /// When the router that answered the handover in progress last advertised.
+    answer_heard_at: Option<Instant>,
     timers: TimerTable,
     actions: VecDeque<Action>,
     transitions: u64,
@@ -437,6 +443,8 @@ impl Instance {
             became_master_at: None,
             rival_master_at: None,
             handover_hold_until: None,
+            handover_deadline: None,
+            answer_heard_at: None,
             timers: TimerTable::default(),
             actions: VecDeque::new(),
             transitions: 0,
@@ -745,8 +753,9 @@ impl Instance {
                 // fast takeover is cancelled, a priority 0 takeover gets our longer skew.
                 match self.takeover_reason {
                     Reason::PreemptLowerPriority { .. } => self.arm_master_down(now),
+                    // Newly drained only: a drained router already waits as it should.
                     Reason::PriorityZeroAdvert { .. }
-                        if self.timers.is_running(Timer::MasterDown) =>
+                        if was.is_none() && self.timers.is_running(Timer::MasterDown) =>
                     {
                         let deadline = later(now, self.skew_time());
                         self.timers.set(Timer::MasterDown, deadline);
@@ -779,6 +788,12 @@ impl Instance {
             }
             State::Backup => {
                 if self.timers.is_running(Timer::MasterDown) {
+                    if matches!(self.takeover_reason, Reason::PriorityZeroAdvert { .. }) {
+                        // A priority 0 we let pass while drained (a drained master's offer,
+                        // see `backup_receive`) is answered now, after our own skew.
+                        let deadline = later(now, self.skew_time());
+                        self.timers.set_at_most(Timer::MasterDown, deadline);
+                    }
                     self.reconsider_preemption(now);
                 } else {
                     // A hard drain let the down timer lapse: nobody is master.
@@ -956,6 +971,21 @@ impl Instance {
     }
 
     fn backup_receive(&mut self, now: Instant, advert: &ReceivedAdvert) {
+        if advert.priority == PRIORITY_LEAVING && self.drained_master_probes(advert) {
+            // Another drained router is no better a master: answering a drained master's
+            // probe would pass the role back and forth between the two (found by
+            // tests/simulation.rs). Wait until the probe would have ended without the master
+            // advertising again; a drained master that is really leaving keeps its VIPs
+            // longer than that (its handover bound), so nothing is left unserved.
+            let probe = drain_probe_bound(self.master_adver_interval);
+            let deadline = later(now, probe.saturating_add(self.skew_time()));
+            self.timers.set(Timer::MasterDown, deadline);
+            // Resumed meanwhile, we answer it after our own skew (see `resume`).
+            self.takeover_reason = Reason::PriorityZeroAdvert {
+                from: advert.source,
+            };
+            return;
+        }
         if advert.priority == PRIORITY_LEAVING {
             self.master_address = Some(advert.source);
             self.master_priority = Some(PRIORITY_LEAVING);
@@ -996,6 +1026,14 @@ impl Instance {
             self.master_priority = Some(advert.priority);
             self.arm_fast_takeover(now);
         }
+    }
+
+    /// A priority 0 from the master we follow, which advertised the drained priority: the
+    /// offer of a drained master (or a priority 1 master leaving), while we are drained too.
+    fn drained_master_probes(&self, advert: &ReceivedAdvert) -> bool {
+        self.drain.is_some()
+            && self.master_address == Some(advert.source)
+            && self.master_priority == Some(PRIORITY_DRAINED)
     }
 
     fn master_receive(&mut self, now: Instant, advert: &ReceivedAdvert) {
@@ -1110,7 +1148,24 @@ impl Instance {
     }
 
     fn handover_receive(&mut self, now: Instant, advert: &ReceivedAdvert) {
-        if advert.priority == PRIORITY_LEAVING || self.master_address == Some(advert.source) {
+        if advert.priority == PRIORITY_LEAVING
+            && self.handover_end == HandoverEnd::Drain
+            && self.master_address == Some(advert.source)
+        {
+            // The router that answered our drain leaves again: nobody has taken over, and
+            // the drain ends as if nobody had answered (found by tests/simulation.rs).
+            self.master_address = None;
+            self.master_priority = None;
+            if let Some(deadline) = self.handover_deadline {
+                self.timers.set(Timer::HandoverBound, deadline);
+            }
+            return;
+        }
+        if advert.priority == PRIORITY_LEAVING {
+            return;
+        }
+        if self.master_address == Some(advert.source) {
+            self.answer_heard_at = Some(now);
             return;
         }
         if self
@@ -1124,11 +1179,17 @@ impl Instance {
         }
         self.master_address = Some(advert.source);
         self.master_priority = Some(advert.priority);
+        self.answer_heard_at = Some(now);
         // The new master announces the VIPs right after this advert; keep answering a moment
         // longer so clients that have not processed the announcement yet still get replies.
         let linger = self.master_adver_interval.min(HANDOVER_LINGER);
         let until = later(now, linger).max(self.handover_hold_until.unwrap_or(now));
         self.timers.set_at_most(Timer::HandoverBound, until);
+        if self.params.version == Version::V3 {
+            // A drain ends as a backup following this master: its down timer must count in
+            // the new master's interval, not ours (found by tests/simulation.rs).
+            self.master_adver_interval = clamp_interval(advert.advert_interval);
+        }
     }
 
     /// The shortest Skew_Time after which the sender of `advert` can answer our priority 0:
@@ -1152,6 +1213,7 @@ impl Instance {
         self.handover_started = Some(now);
         self.master_address = None;
         self.master_priority = None;
+        self.answer_heard_at = None;
         // Shortly after we became master, or answered another router advertising as master,
         // a rival may still be master and about to yield to an advert of ours in flight: its
         // advert is then no sign that it took over, and the rival, having yielded, may even
@@ -1168,6 +1230,7 @@ impl Instance {
         self.timers.stop(Timer::Advert);
         self.stop_announcements();
         self.timers.stop(Timer::DrainProbe);
+        self.handover_deadline = Some(later(now, bound));
         self.timers.set(Timer::HandoverBound, later(now, bound));
     }
 
@@ -1188,9 +1251,29 @@ impl Instance {
 
     /// The handover bound of a drain passed: a new master was heard, or nobody answered.
     fn finish_drain_handover(&mut self, now: Instant) {
+        // As for any backup, the down timer runs from the new master's last advert: one that
+        // went silent while we held the VIPs (its priority 0 lost, say) is not waited for
+        // again, and one silent for a whole down interval has not taken over at all: wait
+        // out the bound as if nobody had answered (found by tests/simulation.rs).
+        let down = self.master_down_interval();
+        let answer_due = self.answer_heard_at.map(|heard| later(heard, down));
+        if answer_due.is_some_and(|due| due <= now) {
+            self.master_address = None;
+            self.master_priority = None;
+            self.answer_heard_at = None;
+            if let Some(deadline) = self.handover_deadline.filter(|&end| end > now) {
+                self.timers.set(Timer::HandoverBound, deadline);
+                return;
+            }
+        }
         self.end_handover(now);
         match (self.master_address, self.drain) {
-            (Some(new_master), _) => self.become_backup(now, Reason::Drained { new_master }),
+            (Some(new_master), _) => {
+                self.become_backup(now, Reason::Drained { new_master });
+                if let Some(due) = answer_due {
+                    self.timers.set_at_most(Timer::MasterDown, due);
+                }
+            }
             (None, Some(DrainMode::Hard)) => {
                 self.become_backup(now, Reason::DrainedNobodyTookOver);
             }
@@ -1203,6 +1286,7 @@ impl Instance {
     fn resume_mastering(&mut self, now: Instant) {
         self.master_address = None;
         self.master_priority = None;
+        self.master_adver_interval = self.params.advert_interval;
         self.send_advert_now(now);
         if let Some(refresh) = self.params.garp_master_refresh {
             self.timers.set(Timer::GarpRefresh, later(now, refresh));
@@ -1228,7 +1312,7 @@ impl Instance {
     /// How long a drained master waits for an answer to its priority 0: as the runtime's
     /// bound for a planned stop, three adverts and a margin.
     fn drain_probe_bound(&self) -> Duration {
-        self.params.advert_interval.saturating_mul(3) + Duration::from_millis(100)
+        drain_probe_bound(self.params.advert_interval)
     }
 
     fn stop_with(&mut self, reason: Reason) {
@@ -1344,6 +1428,11 @@ impl Instance {
             }
         }
     }
+}
+
+/// How long a drained master advertising every `interval` waits for an answer to its probe.
+fn drain_probe_bound(interval: Duration) -> Duration {
+    interval.saturating_mul(3) + Duration::from_millis(100)
 }
 
 /// RFC 5798 tie-break: the higher primary address, compared as an unsigned integer, wins.
@@ -2572,9 +2661,10 @@ mod tests {
             instance.last_handover_duration(),
             Some(70 * MS + HANDOVER_LINGER)
         );
+        // The down timer runs from the new master's advert, as for any backup.
         assert_eq!(
             instance.poll_timeout(),
-            Some(done + instance.master_down_interval())
+            Some(now + 70 * MS + instance.master_down_interval())
         );
     }
 
@@ -2779,6 +2869,243 @@ mod tests {
                     priority: 100
                 }
             )
+        );
+    }
+
+    #[test]
+    fn a_drained_master_follows_the_new_master_at_its_advert_interval() {
+        // Found by tests/simulation.rs: a drained master (100 ms adverts) handing over to a
+        // router advertising every second kept its own interval for the down timer, took
+        // the role back 0.4 s later as "last router" and made the new master yield.
+        let t0 = Instant::now();
+        let (mut instance, became) = master(150, t0);
+        let now = became + Duration::from_secs(1);
+        instance.drain(now, DrainMode::Soft, BOUND);
+        drain(&mut instance);
+        let answer = now + 70 * MS;
+        instance.handle_advert(answer, &advert("192.0.2.2", 100, Duration::from_secs(1)));
+        let done = answer + HANDOVER_LINGER;
+        instance.handle_timeout(done);
+        assert_eq!(instance.state(), State::Backup);
+        assert_eq!(instance.master_advert_interval(), Duration::from_secs(1));
+        let due = instance.poll_timeout().unwrap();
+        assert!(due > answer + Duration::from_secs(3), "{:?}", due - answer);
+        // The new master's next advert comes a second later and finds us following it.
+        let next = answer + Duration::from_secs(1);
+        instance.handle_timeout(next);
+        instance.handle_advert(next, &advert("192.0.2.2", 100, Duration::from_secs(1)));
+        assert_eq!(instance.state(), State::Backup);
+    }
+
+    #[test]
+    fn a_drained_master_keeps_serving_when_the_router_that_answered_leaves_again() {
+        // Found by tests/simulation.rs: the router that answered a drain's priority 0 was
+        // drained or stopped itself before the drain's handover ended. Its priority 0 was
+        // ignored, the drained router ended as a backup following a router that was gone,
+        // and the VIPs went unserved until its down timer ran out.
+        let t0 = Instant::now();
+        for mode in [DrainMode::Soft, DrainMode::Hard] {
+            let (mut instance, became) = master(150, t0);
+            // Long after the takeover: the answer would end the handover after the linger.
+            let now = became + Duration::from_secs(1);
+            instance.drain(now, mode, BOUND);
+            drain(&mut instance);
+            instance.handle_advert(now + 20 * MS, &advert("192.0.2.2", 100, 100 * MS));
+            instance.handle_advert(now + 30 * MS, &advert("192.0.2.2", 0, 100 * MS));
+            // Back to waiting for the whole bound: a router that missed our priority 0 may
+            // still take over by its down timer.
+            instance.handle_timeout(now + 20 * MS + HANDOVER_LINGER);
+            assert!(drain(&mut instance).is_empty());
+            assert!(instance.is_handing_over());
+            assert_eq!(instance.poll_timeout(), Some(now + BOUND));
+            instance.handle_timeout(now + BOUND);
+            let actions = drain(&mut instance);
+            match mode {
+                // Nobody else is there: keep serving, advertising the drained priority.
+                DrainMode::Soft => {
+                    assert_eq!(
+                        actions,
+                        vec![Action::SendAdvert {
+                            priority: PRIORITY_DRAINED
+                        }]
+                    );
+                    assert_eq!(instance.state(), State::Master);
+                }
+                // Never master: the VIPs go, as when nobody answered.
+                DrainMode::Hard => assert_eq!(
+                    actions,
+                    vec![
+                        Action::RemoveVips,
+                        changed(State::Master, State::Backup, Reason::DrainedNobodyTookOver)
+                    ]
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn a_drain_ends_with_the_down_timer_counted_from_the_new_masters_last_advert() {
+        // Found by tests/simulation.rs: right after a takeover a drained master keeps its
+        // VIPs for the whole bound. The router that answered was stopped meanwhile and its
+        // priority 0 lost; the down timer started only when the drain's handover ended, so
+        // the VIPs went unserved between the end of that router's handover and ours.
+        let t0 = Instant::now();
+        let (mut instance, became) = master(150, t0);
+        instance.drain(became, DrainMode::Soft, BOUND);
+        drain(&mut instance);
+        let last = became + 200 * MS;
+        instance.handle_advert(became + 100 * MS, &advert("192.0.2.2", 100, 100 * MS));
+        instance.handle_advert(last, &advert("192.0.2.2", 100, 100 * MS));
+        // Its adverts stopped a whole down interval ago: it has not taken over, and we,
+        // soft-drained and the last router, keep serving.
+        assert!(became + BOUND > last + instance.master_down_interval());
+        instance.handle_timeout(became + BOUND);
+        assert_eq!(
+            drain(&mut instance),
+            vec![Action::SendAdvert {
+                priority: PRIORITY_DRAINED
+            }]
+        );
+        assert_eq!(instance.state(), State::Master);
+        // Had it advertised until shortly before, we follow it, counting from that advert.
+        let (mut instance, became) = master(150, t0);
+        instance.drain(became, DrainMode::Soft, BOUND);
+        drain(&mut instance);
+        let last = became + BOUND - 300 * MS;
+        instance.handle_advert(became + 100 * MS, &advert("192.0.2.2", 100, 100 * MS));
+        instance.handle_advert(last, &advert("192.0.2.2", 100, 100 * MS));
+        instance.handle_timeout(became + BOUND);
+        assert_eq!(instance.state(), State::Backup);
+        assert_eq!(
+            instance.poll_timeout(),
+            Some(last + instance.master_down_interval())
+        );
+    }
+
+    #[test]
+    fn a_backup_resumed_after_a_drained_masters_offer_answers_it() {
+        // Found by tests/simulation.rs: drained, we let a drained master's priority 0 pass
+        // (its offer, or its fault); resumed, we are what the offer is for, and answer after
+        // our own skew rather than wait out the probe.
+        let t0 = Instant::now();
+        let mut instance = Instance::new(InstanceParams {
+            preempt: false,
+            ..v3(200)
+        });
+        instance.drain(t0, DrainMode::Soft, BOUND);
+        instance.start(t0);
+        instance.handle_advert(t0, &advert("192.0.2.9", PRIORITY_DRAINED, 100 * MS));
+        instance.handle_advert(t0 + 10 * MS, &advert("192.0.2.9", 0, 100 * MS));
+        drain(&mut instance);
+        let now = t0 + 20 * MS;
+        instance.resume(now);
+        assert_eq!(instance.poll_timeout(), Some(now + instance.skew_time()));
+        instance.handle_timeout(now + instance.skew_time());
+        assert_eq!(
+            drain(&mut instance),
+            becomes_master(
+                200,
+                State::Backup,
+                Reason::PriorityZeroAdvert {
+                    from: ip("192.0.2.9")
+                }
+            )
+        );
+    }
+
+    /// Two routers on a lossless segment without delay, advertising every 100 ms, both
+    /// soft-drained, the second started `offset` later; returns who became master, in order.
+    fn two_drained_routers(offset: Duration, run: Duration) -> Vec<usize> {
+        let t0 = Instant::now();
+        let mut routers = [
+            Instance::new(v3(150)),
+            Instance::new(InstanceParams {
+                primary_address: ip("192.0.2.2"),
+                ..v3(100)
+            }),
+        ];
+        for router in &mut routers {
+            router.drain(t0, DrainMode::Soft, BOUND);
+        }
+        routers[0].start(t0);
+        let mut started = false;
+        let mut masters = Vec::new();
+        let mut now = t0;
+        while now < t0 + run {
+            if !started && now >= t0 + offset {
+                routers[1].start(now);
+                started = true;
+            }
+            for router in &mut routers {
+                router.handle_timeout(now);
+            }
+            // Deliver until nobody has anything more to say at this instant.
+            let mut busy = true;
+            while busy {
+                busy = false;
+                for r in 0..2 {
+                    while let Some(action) = routers[r].poll_action() {
+                        busy = true;
+                        match action {
+                            Action::SendAdvert { priority } => {
+                                let source = routers[r].params().primary_address;
+                                routers[1 - r].handle_advert(
+                                    now,
+                                    &ReceivedAdvert {
+                                        source,
+                                        priority,
+                                        advert_interval: 100 * MS,
+                                    },
+                                );
+                            }
+                            Action::StateChanged {
+                                to: State::Master, ..
+                            } => masters.push(r),
+                            _ => {}
+                        }
+                    }
+                }
+            }
+            let next = routers.iter().filter_map(Instance::poll_timeout).min();
+            now = match next {
+                Some(next) if !started => next.min(t0 + offset),
+                Some(next) => next,
+                None => t0 + offset,
+            };
+        }
+        masters
+    }
+
+    #[test]
+    fn two_soft_drained_routers_do_not_pass_the_role_back_and_forth() {
+        // Found by tests/simulation.rs: each drained master's probe (a priority 0 every ten
+        // adverts) was answered by the other drained router, so the role moved between them
+        // every second or so. The first to take over keeps it.
+        assert_eq!(
+            two_drained_routers(50 * MS, Duration::from_secs(10)),
+            vec![0]
+        );
+    }
+
+    #[test]
+    fn a_drained_backup_still_takes_over_from_a_drained_master_that_leaves() {
+        let t0 = Instant::now();
+        // Following a drained master (priority 1), which then stops with a planned handover.
+        let mut instance = backup_following(150, PRIORITY_DRAINED, t0);
+        instance.drain(t0, DrainMode::Soft, BOUND);
+        let leaving = Instance::new(v3(150));
+        let leaving_bound = leaving.handover_bound();
+        let p0 = t0 + 50 * MS;
+        instance.handle_advert(p0, &advert("192.0.2.9", 0, 100 * MS));
+        // Not before a probe would have ended (three adverts and 100 ms) ...
+        let due = instance.poll_timeout().unwrap();
+        assert!(due > p0 + 400 * MS, "{:?}", due - p0);
+        // ... but well before the leaving master gives its VIPs up.
+        assert!(due + 100 * MS < p0 + leaving_bound, "{:?}", due - p0);
+        instance.handle_timeout(due);
+        assert_eq!(
+            drain(&mut instance),
+            becomes_master(PRIORITY_DRAINED, State::Backup, Reason::DrainedLastRouter)
         );
     }
 
