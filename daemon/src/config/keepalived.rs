@@ -8,9 +8,9 @@ use super::keywords::{self, Block, Class};
 use super::lexer::{self, Loc, Source, Statement, Word};
 use super::validate;
 use super::{
-    duration, Check, CheckKind, Config, GarpGroup, Ignored, InitialState, Instance, Loaded,
-    Notify, NotifyScript, ParamMatch, PeerTtl, ProcessCheck, ProcessMatch, ReadOptions,
-    SyncGroup, TrackCheck, TrackInterface, V3Checksum, Vip,
+    duration, Check, CheckKind, Config, GarpGroup, Ignored, InitialState, Instance, Loaded, Notify,
+    NotifyScript, ParamMatch, PeerTtl, ProcessCheck, ProcessMatch, ReadOptions, SyncGroup,
+    TrackCheck, TrackInterface, V3Checksum, Vip,
 };
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -41,6 +41,7 @@ pub fn read_keepalived(
         default_interface: None,
         without_interface: Vec::new(),
         min_garp: false,
+        checks_before: HashMap::new(),
     };
     for statement in &source.statements {
         reader.top_level(statement);
@@ -48,6 +49,8 @@ pub fn read_keepalived(
     reader.default_interfaces();
     reader.apply_min_garp();
     reader.drop_unknown_tracks();
+    reader.instance_rules();
+    reader.sync_group_members();
     let Reader {
         mut cfg,
         locations,
@@ -145,6 +148,9 @@ struct Reader<'a> {
     without_interface: Vec<(usize, Loc)>,
     /// `vrrp_min_garp`: GARP settings not written explicitly become one message, no repeat.
     min_garp: bool,
+    /// (instance index, file tracks?, entry index) -> how many checks were defined before
+    /// the entry was read: keepalived 2.2.7 resolves track entries while it reads them.
+    checks_before: HashMap<(usize, bool, usize), usize>,
 }
 
 /// keepalived's boolean words.
@@ -233,6 +239,215 @@ impl Reader<'_> {
         }
     }
 
+    /// keepalived 2.2.7 ignores a sync group member that names no instance ("doesn't exist
+    /// - ignoring") or one already in an earlier group ("cannot exist in more than one sync
+    /// group"), and removes a group left without members; so does vipd, with warnings.
+    fn sync_group_members(&mut self) {
+        let mut taken: HashMap<String, String> = HashMap::new();
+        let mut g = 0;
+        while g < self.cfg.sync_groups.len() {
+            let at = format!("sync_group[{g}]");
+            let group_loc = self.locations.get(&at).copied();
+            let old = std::mem::take(&mut self.cfg.sync_groups[g].instances);
+            let group = self.cfg.sync_groups[g].name.clone();
+            let mut kept = Vec::new();
+            let mut moved = Vec::new();
+            for (j, member) in old.into_iter().enumerate() {
+                let loc = self.locations.remove(&format!("{at}.instances[{j}]"));
+                let problem = if !self.cfg.instances.iter().any(|i| i.name == member) {
+                    Some(format!(
+                        "sync group `{group}`: no instance `{member}`: ignored, as keepalived \
+                         ignores it"
+                    ))
+                } else if let Some(other) = taken.get(&member) {
+                    Some(format!(
+                        "sync group `{group}`: instance `{member}` is already in sync group \
+                         `{other}`: ignored here, as keepalived ignores it"
+                    ))
+                } else if kept.contains(&member) {
+                    Some(format!(
+                        "sync group `{group}`: instance `{member}` is listed twice"
+                    ))
+                } else {
+                    None
+                };
+                match problem {
+                    Some(message) => match loc.or(group_loc) {
+                        Some(loc) => self.warn(loc, message),
+                        None => self.warnings.push(ConfigWarning {
+                            file: self.source.files.first().cloned().unwrap_or_default(),
+                            line: None,
+                            message,
+                        }),
+                    },
+                    None => {
+                        if let Some(loc) = loc {
+                            moved.push((format!("{at}.instances[{}]", kept.len()), loc));
+                        }
+                        kept.push(member);
+                    }
+                }
+            }
+            self.locations.extend(moved);
+            if kept.is_empty() {
+                let message = format!(
+                    "sync group `{group}` has no instance left: it is removed, as keepalived \
+                     removes it"
+                );
+                match group_loc {
+                    Some(loc) => self.warn(loc, message),
+                    None => self.warnings.push(ConfigWarning {
+                        file: self.source.files.first().cloned().unwrap_or_default(),
+                        line: None,
+                        message,
+                    }),
+                }
+                self.cfg.sync_groups.remove(g);
+                self.shift_group_locations(g);
+                continue;
+            }
+            for member in &kept {
+                taken.insert(member.clone(), group.clone());
+            }
+            self.cfg.sync_groups[g].instances = kept;
+            g += 1;
+        }
+    }
+
+    /// After sync group `removed` is taken out: the locations of the later groups move down
+    /// one index, the removed group's are dropped.
+    fn shift_group_locations(&mut self, removed: usize) {
+        let index_of = |key: &str| -> Option<(usize, usize)> {
+            let rest = key.strip_prefix("sync_group[")?;
+            let end = rest.find(']')?;
+            Some((rest[..end].parse().ok()?, "sync_group[".len() + end + 1))
+        };
+        let old = std::mem::take(&mut self.locations);
+        for (key, loc) in old {
+            match index_of(&key) {
+                Some((g, _)) if g == removed => {}
+                Some((g, tail)) if g > removed => {
+                    let key = format!("sync_group[{}]{}", g - 1, &key[tail..]);
+                    self.locations.insert(key, loc);
+                }
+                _ => {
+                    self.locations.insert(key, loc);
+                }
+            }
+        }
+    }
+
+    /// What keepalived 2.2.7 corrects when it completes an instance, with a warning each:
+    /// a VRRPv2 interval becomes whole seconds ("must be an integer. rounding"), a VRRPv3
+    /// one at most 40.95 s; `nopreempt` and `preempt_delay` are cleared with `state MASTER`,
+    /// `nopreempt` with priority 255, `preempt_delay` in strict mode or with `nopreempt`.
+    fn instance_rules(&mut self) {
+        let global = self.cfg.global.clone();
+        for i in 0..self.cfg.instances.len() {
+            let at = format!("instance[{i}]");
+            let loc_of = |reader: &Self, field: &str| {
+                reader
+                    .locations
+                    .get(&format!("{at}.{field}"))
+                    .or_else(|| reader.locations.get(&at))
+                    .copied()
+            };
+            let mut notes: Vec<(Option<Loc>, String)> = Vec::new();
+            let inst = &mut self.cfg.instances[i];
+            let name = inst.name.clone();
+            let interval = inst.advert_interval;
+            if inst.version(&global) == 2 && interval.subsec_nanos() != 0 {
+                let secs = ((interval.as_millis() + 500) / 1000).max(1);
+                let secs = u64::try_from(secs).unwrap_or(255).min(255);
+                inst.advert_interval = Duration::from_secs(secs);
+                notes.push((
+                    loc_of(self, "advert_interval"),
+                    format!(
+                        "instance `{name}`: VRRPv2 advert_int {} is rounded to {secs}s, as \
+                         keepalived rounds it",
+                        duration::format(interval)
+                    ),
+                ));
+            } else if inst.version(&global) == 3 && interval > Duration::from_millis(40_950) {
+                inst.advert_interval = Duration::from_millis(40_950);
+                notes.push((
+                    loc_of(self, "advert_interval"),
+                    format!(
+                        "instance `{name}`: VRRPv3 advert_int {} is above 40.95s: 40.95s is \
+                         used, as keepalived uses it",
+                        duration::format(interval)
+                    ),
+                ));
+            }
+            let inst = &mut self.cfg.instances[i];
+            if !inst.preempt && inst.priority == 255 {
+                inst.preempt = true;
+                notes.push((
+                    None,
+                    format!(
+                        "instance `{name}`: nopreempt does not apply to priority 255 (the \
+                         address owner always takes over); cleared, as keepalived clears it"
+                    ),
+                ));
+            }
+            if inst.initial_state == InitialState::Master {
+                if !inst.preempt {
+                    inst.preempt = true;
+                    notes.push((
+                        None,
+                        format!(
+                            "instance `{name}`: nopreempt does not work with state MASTER: \
+                             cleared, as keepalived clears it (use state BACKUP on every \
+                             router for nopreempt)"
+                        ),
+                    ));
+                }
+                if !inst.preempt_delay.is_zero() {
+                    inst.preempt_delay = Duration::ZERO;
+                    notes.push((
+                        None,
+                        format!(
+                            "instance `{name}`: preempt_delay does not work with state \
+                             MASTER: cleared, as keepalived clears it"
+                        ),
+                    ));
+                }
+            }
+            if !inst.preempt_delay.is_zero() && (inst.strict(&global) || !inst.preempt) {
+                inst.preempt_delay = Duration::ZERO;
+                notes.push((
+                    None,
+                    format!(
+                        "instance `{name}`: preempt_delay does not apply {}: cleared, as \
+                         keepalived clears it",
+                        if inst.preempt {
+                            "in strict mode"
+                        } else {
+                            "with nopreempt"
+                        }
+                    ),
+                ));
+            }
+            let preempt_loc = loc_of(self, "preempt");
+            let delay_loc = loc_of(self, "preempt_delay");
+            for (loc, message) in notes {
+                let loc = loc.or(if message.contains("preempt_delay") {
+                    delay_loc
+                } else {
+                    preempt_loc
+                });
+                match loc {
+                    Some(loc) => self.warn(loc, message),
+                    None => self.warnings.push(ConfigWarning {
+                        file: self.source.files.first().cloned().unwrap_or_default(),
+                        line: None,
+                        message,
+                    }),
+                }
+            }
+        }
+    }
+
     /// keepalived 2.2.7 ignores a `track_script`/`track_file` entry naming no
     /// `vrrp_script`/`vrrp_track_file` ("track script X not found, ignoring..."), so the
     /// instance runs without it; vipd does the same, with a warning. Decided after the whole
@@ -251,12 +466,22 @@ impl Reader<'_> {
                 } else {
                     &self.cfg.instances[i].track_checks
                 };
-                let known = |name: &str| {
-                    self.cfg.checks.iter().any(|c| {
+                let checks = &self.cfg.checks;
+                let before = &self.checks_before;
+                let known = |j: usize, name: &str| {
+                    let defined = before
+                        .get(&(i, file_tracks, j))
+                        .copied()
+                        .unwrap_or(checks.len());
+                    checks.iter().take(defined).any(|c| {
                         c.name == name && matches!(c.kind, CheckKind::File { .. }) == file_tracks
                     })
                 };
-                let keep: Vec<bool> = tracks.iter().map(|t| known(&t.check)).collect();
+                let keep: Vec<bool> = tracks
+                    .iter()
+                    .enumerate()
+                    .map(|(j, t)| known(j, &t.check))
+                    .collect();
                 if keep.iter().all(|k| *k) {
                     continue;
                 }
@@ -281,11 +506,22 @@ impl Reader<'_> {
                         }
                         kept.push(track);
                     } else {
-                        let message = format!(
-                            "instance `{name}`: no {what} `{}`: the entry is ignored, as \
-                             keepalived ignores it (\"not found, ignoring\")",
-                            track.check
-                        );
+                        let later = self.cfg.checks.iter().any(|c| c.name == track.check);
+                        let message = if later {
+                            format!(
+                                "instance `{name}`: {what} `{}` is defined after this \
+                                 instance: keepalived 2.2.7 looks it up while reading, so the \
+                                 entry is ignored, as keepalived ignores it (\"not found, \
+                                 ignoring\"); define it before the instance to track it",
+                                track.check
+                            )
+                        } else {
+                            format!(
+                                "instance `{name}`: no {what} `{}`: the entry is ignored, as \
+                                 keepalived ignores it (\"not found, ignoring\")",
+                                track.check
+                            )
+                        };
                         match loc {
                             Some(loc) => self.warn(loc, message),
                             None => self.warnings.push(ConfigWarning {
@@ -408,13 +644,7 @@ impl Reader<'_> {
             [] | ["on" | "true" | "yes"] => Some(true),
             ["off" | "false" | "no"] => Some(false),
             [other] => {
-                self.error(
-                    st.loc,
-                    format!(
-                        "`{}`: `{other}` is not one of on, off, true, false, yes, no",
-                        st.keyword()
-                    ),
-                );
+                self.ignored_value(st, other, "is not one of on, off, true, false, yes, no");
                 None
             }
             _ => {
@@ -434,13 +664,7 @@ impl Reader<'_> {
             Ok(group) if group.is_multicast() && group.is_ipv6() == ipv6 => Some(group),
             _ => {
                 let family = if ipv6 { "IPv6" } else { "IPv4" };
-                self.error(
-                    st.loc,
-                    format!(
-                        "`{}`: `{text}` is not an {family} multicast address",
-                        st.keyword()
-                    ),
-                );
+                self.ignored_value(st, text, &format!("is not an {family} multicast address"));
                 None
             }
         }
@@ -479,16 +703,22 @@ impl Reader<'_> {
         match text.parse::<T>() {
             Ok(n) if n >= min && n <= max => Some(n),
             _ => {
-                self.error(
-                    st.loc,
-                    format!(
-                        "`{}`: `{text}` is not a number in {min}..={max}",
-                        st.keyword()
-                    ),
-                );
+                self.ignored_value(st, text, &format!("is not a number in {min}..={max}"));
                 None
             }
         }
+    }
+
+    /// keepalived 2.2.7 logs a value it cannot use and goes on without it (the setting keeps
+    /// its default or earlier value); so does vipd, with a warning naming the line.
+    fn ignored_value(&mut self, st: &Statement, text: &str, why: &str) {
+        self.warn(
+            st.loc,
+            format!(
+                "`{}`: `{text}` {why}: the line is ignored, as keepalived ignores it",
+                st.keyword()
+            ),
+        );
     }
 
     fn seconds(&mut self, st: &Statement) -> Option<Duration> {
@@ -496,10 +726,7 @@ impl Reader<'_> {
         match duration::parse_seconds(text) {
             Some(d) => Some(d),
             None => {
-                self.error(
-                    st.loc,
-                    format!("`{}`: `{text}` is not a number of seconds", st.keyword()),
-                );
+                self.ignored_value(st, text, "is not a number of seconds");
                 None
             }
         }
@@ -522,11 +749,16 @@ impl Reader<'_> {
         Some(parsed)
     }
 
+    /// keepalived 2.2.7 skips a malformed unicast source or peer ("malformed ... address.
+    /// Skipping..."); so does vipd, with a warning.
     fn address(&mut self, loc: Loc, text: &str) -> Option<IpAddr> {
         match text.parse() {
             Ok(a) => Some(a),
             Err(_) => {
-                self.error(loc, format!("`{text}` is not an IP address"));
+                self.warn(
+                    loc,
+                    format!("`{text}` is not an IP address: skipped, as keepalived skips it"),
+                );
                 None
             }
         }
@@ -608,6 +840,18 @@ impl Reader<'_> {
             k => k.trim_start_matches("notify_"),
         };
         if let Some(command) = self.notify_command(st) {
+            // keepalived 2.2.7 keeps the first one ("script already specified - ignoring").
+            if let Some(first) = slot {
+                let message = format!(
+                    "`{}` is given again: `{}` is ignored and `{}` kept, as keepalived keeps \
+                     the first",
+                    st.keyword(),
+                    command.command,
+                    first.command
+                );
+                self.warn(st.loc, message);
+                return true;
+            }
             *slot = Some(command);
             self.note(format!("{at}.notify.{field}"), st.loc);
         }
@@ -740,9 +984,12 @@ impl Reader<'_> {
                             self.cfg.global.script_user = Some(user.to_string());
                             self.cfg.global.script_group = Some(group.to_string());
                         }
-                        _ => {
-                            self.error(st.loc, "`script_user` takes a user and optionally a group")
-                        }
+                        // keepalived logs these and keeps its default script user.
+                        _ => self.warn(
+                            st.loc,
+                            "`script_user` takes a user and optionally a group: the line is \
+                             ignored, as keepalived ignores it",
+                        ),
                     }
                 }
             }
@@ -781,7 +1028,12 @@ impl Reader<'_> {
                 }
             }
             "default_interface" => {
-                if let Some(v) = self.arg(st) {
+                if st.args().is_empty() && st.block.is_none() {
+                    self.warn(
+                        st.loc,
+                        "`default_interface` without a name is ignored, as keepalived ignores it",
+                    );
+                } else if let Some(v) = self.arg(st) {
                     self.default_interface = Some(v.to_string());
                 }
             }
@@ -824,6 +1076,7 @@ impl Reader<'_> {
         let mut command = None;
         let mut user = None;
         let mut group = None;
+        let mut removed = false;
         for item in block {
             self.note(format!("{at}.{}", item.keyword()), item.loc);
             match item.keyword() {
@@ -847,7 +1100,7 @@ impl Reader<'_> {
                     }
                 }
                 "weight" => {
-                    if let Some((w, reverse)) = self.weight_value(item) {
+                    if let Some((w, reverse)) = self.weight_value(item, true) {
                         check.weight = w;
                         check.reverse = reverse;
                     }
@@ -870,7 +1123,19 @@ impl Reader<'_> {
                                 user = Some(u.to_string());
                                 group = Some(g.to_string());
                             }
-                            _ => self.error(item.loc, "`user` takes a user and optionally a group"),
+                            // keepalived: "Unable to set uid/gid for script" and the script
+                            // is removed (its track entries are then ignored).
+                            _ => {
+                                self.warn(
+                                    item.loc,
+                                    format!(
+                                        "vrrp_script `{name}`: `user` takes a user and \
+                                         optionally a group: the script is removed, as \
+                                         keepalived removes it"
+                                    ),
+                                );
+                                removed = true;
+                            }
                         }
                     }
                 }
@@ -883,11 +1148,22 @@ impl Reader<'_> {
             }
         }
         let Some(command) = command else {
-            if self.errors.len() == errors_before {
-                self.error(st.loc, format!("vrrp_script `{name}` has no `script`"));
+            // keepalived: "No script set for vrrp_script X - removing"; what tracks it is
+            // ignored ("not found, ignoring").
+            if self.errors.len() == errors_before && !removed {
+                self.warn(
+                    st.loc,
+                    format!(
+                        "vrrp_script `{name}` has no `script`: it is removed, as keepalived \
+                         removes it"
+                    ),
+                );
             }
             return;
         };
+        if removed {
+            return;
+        }
         if let Ok(CheckKind::Exec { command, argv, .. }) = CheckKind::exec(&command) {
             check.kind = CheckKind::Exec {
                 command,
@@ -899,35 +1175,50 @@ impl Reader<'_> {
         }
     }
 
-    /// `weight N [reverse]` in a vrrp_script, vrrp_track_file or vrrp_track_process block.
-    fn weight_value(&mut self, st: &Statement) -> Option<(i32, bool)> {
+    /// `weight N [reverse]` in a vrrp_script, vrrp_track_file or vrrp_track_process block,
+    /// read as keepalived 2.2.7 reads it: a value it cannot read is ignored (the weight stays
+    /// 0), an unknown word after the number is ignored; a script weight beyond -253..=253 is
+    /// used by keepalived as written, which saturates the priority just as ±253 does.
+    fn weight_value(&mut self, st: &Statement, script: bool) -> Option<(i32, bool)> {
         if !self.no_block(st) {
             return None;
         }
         let args = texts(st.args());
         let (number, reverse) = match args.as_slice() {
-            [n] => (*n, false),
-            [n, "reverse"] => (*n, true),
-            [_, option] => {
-                self.error(
-                    st.loc,
-                    format!("unknown weight option `{option}` (keepalived knows `reverse`)"),
-                );
-                return None;
-            }
             [] => {
                 self.error(st.loc, "`weight` needs a value");
                 return None;
             }
-            _ => {
-                self.error(st.loc, "`weight` takes a number and optionally `reverse`");
-                return None;
+            [n] => (*n, false),
+            [n, "reverse"] => (*n, true),
+            [n, rest @ ..] => {
+                self.warn(
+                    st.loc,
+                    format!(
+                        "`weight {n}`: `{}` is ignored, as keepalived ignores it (it knows \
+                         `reverse`)",
+                        rest.join(" ")
+                    ),
+                );
+                (*n, false)
             }
         };
+        let max = if script { 253 } else { 254 };
         match number.parse::<i32>() {
-            Ok(w) => Some((w, reverse)),
-            Err(_) => {
-                self.error(st.loc, format!("`weight`: `{number}` is not a number"));
+            Ok(w) if w.abs() <= max => Some((w, reverse)),
+            Ok(w) if script => {
+                let clamped = w.signum() * max;
+                self.warn(
+                    st.loc,
+                    format!(
+                        "`weight`: {w} is beyond -253..=253: read as {clamped}, which moves the \
+                         priority as far as keepalived's {w} does"
+                    ),
+                );
+                Some((clamped, reverse))
+            }
+            _ => {
+                self.ignored_value(st, number, &format!("is not a number in -{max}..={max}"));
                 None
             }
         }
@@ -974,11 +1265,8 @@ impl Reader<'_> {
                         ["initial"] => Some(ParamMatch::Initial),
                         ["partial"] => Some(ParamMatch::Partial),
                         [other, ..] => {
-                            self.error(
-                                item.loc,
-                                format!("`param_match`: `{other}` is not initial or partial"),
-                            );
-                            None
+                            self.ignored_value(item, other, "is not initial or partial");
+                            param_match
                         }
                     };
                 }
@@ -988,7 +1276,7 @@ impl Reader<'_> {
                     }
                 }
                 "weight" => {
-                    if let Some((w, reverse)) = self.weight_value(item) {
+                    if let Some((w, reverse)) = self.weight_value(item, false) {
                         check.weight = w;
                         check.reverse = reverse;
                     }
@@ -1075,7 +1363,7 @@ impl Reader<'_> {
                     }
                 }
                 "weight" => {
-                    if let Some((w, reverse)) = self.weight_value(item) {
+                    if let Some((w, reverse)) = self.weight_value(item, false) {
                         check.weight = w;
                         check.reverse = reverse;
                     }
@@ -1096,6 +1384,17 @@ impl Reader<'_> {
         let (Some(name), Some(block)) = (self.block_name(st), self.block(st)) else {
             return;
         };
+        // keepalived 2.2.7: "vrrp instance X already defined", and the block is skipped.
+        if self.cfg.instances.iter().any(|i| i.name == name) {
+            self.warn(
+                st.loc,
+                format!(
+                    "vrrp_instance `{name}` is defined again: this block is skipped, as \
+                     keepalived skips it"
+                ),
+            );
+            return;
+        }
         let index = self.cfg.instances.len();
         let at = format!("instance[{index}]");
         self.note(at.clone(), st.loc);
@@ -1115,7 +1414,14 @@ impl Reader<'_> {
                         Some("MASTER") => inst.initial_state = InitialState::Master,
                         Some("BACKUP") => inst.initial_state = InitialState::Backup,
                         Some(other) => {
-                            self.error(loc, format!("`state`: `{other}` is not MASTER or BACKUP"))
+                            self.warn(
+                                loc,
+                                format!(
+                                    "`state`: `{other}` is not MASTER or BACKUP: BACKUP is \
+                                     used, as keepalived uses it"
+                                ),
+                            );
+                            inst.initial_state = InitialState::Backup;
                         }
                         None => {}
                     }
@@ -1136,12 +1442,35 @@ impl Reader<'_> {
                     "vrid"
                 }
                 "priority" => {
-                    priority = self.number(item, 1u8, 255);
+                    // keepalived: an invalid priority is 100 ("Using default 100"), also
+                    // with `state MASTER`.
+                    if let Some(text) = self.arg(item) {
+                        priority = match text.parse::<u8>() {
+                            Ok(p) if p >= 1 => Some(p),
+                            _ => {
+                                self.warn(
+                                    loc,
+                                    format!(
+                                        "`priority`: `{text}` is not a number in 1..=255: 100 \
+                                         is used, as keepalived uses it"
+                                    ),
+                                );
+                                Some(100)
+                            }
+                        };
+                    }
                     "priority"
                 }
                 "advert_int" => {
+                    // keepalived reads 0.01..=255 and ignores anything else.
                     if let Some(v) = self.seconds(item) {
-                        inst.advert_interval = v;
+                        if v < Duration::from_millis(10) || v > Duration::from_secs(255) {
+                            let text = item.args().first().map(|w| w.text.clone());
+                            let text = text.unwrap_or_default();
+                            self.ignored_value(item, &text, "is not in 0.01..=255 seconds");
+                        } else {
+                            inst.advert_interval = v;
+                        }
                     }
                     "advert_interval"
                 }
@@ -1202,11 +1531,19 @@ impl Reader<'_> {
                 }
                 "track_script" | "track_process" => {
                     let tracks = self.tracks(item, &format!("{at}.track_checks"));
+                    for j in inst.track_checks.len()..inst.track_checks.len() + tracks.len() {
+                        self.checks_before
+                            .insert((index, false, j), self.cfg.checks.len());
+                    }
                     inst.track_checks.extend(tracks);
                     "track_checks"
                 }
                 "track_file" => {
                     let tracks = self.tracks(item, &format!("{at}.track_files"));
+                    for j in inst.track_files.len()..inst.track_files.len() + tracks.len() {
+                        self.checks_before
+                            .insert((index, true, j), self.cfg.checks.len());
+                    }
                     inst.track_files.extend(tracks);
                     "track_files"
                 }
@@ -1251,10 +1588,7 @@ impl Reader<'_> {
                     if let Some(text) = self.arg(item) {
                         match text.parse::<IpAddr>() {
                             Ok(group) if group.is_multicast() => inst.mcast_group = Some(group),
-                            _ => self.error(
-                                loc,
-                                format!("`mcast_dst_ip`: `{text}` is not a multicast address"),
-                            ),
+                            _ => self.ignored_value(item, text, "is not a multicast address"),
                         }
                     }
                     "mcast_group"
@@ -1397,10 +1731,20 @@ impl Reader<'_> {
             self.error(item.loc, "a virtual address takes no { } block");
             return None;
         }
-        let (vip, ignored) = match Vip::from_keepalived_words(&texts(&item.words)) {
+        let words = texts(&item.words);
+        let (vip, ignored) = match Vip::from_keepalived_words(&words) {
             Ok(read) => read,
-            Err(e) => {
+            Err(e) if words.contains(&"use_vmac") => {
                 self.error(item.loc, e);
+                return None;
+            }
+            // keepalived 2.2.7 skips an address it cannot read ("VRRP parsed invalid IP",
+            // "invalid broadcast ... skipping VIP") and runs the instance without it.
+            Err(e) => {
+                self.warn(
+                    item.loc,
+                    format!("{e}: the address is skipped, as keepalived skips it"),
+                );
                 return None;
             }
         };
@@ -1554,37 +1898,79 @@ impl Reader<'_> {
                 );
                 continue;
             }
+            // Read as keepalived 2.2.7 reads an entry: anything but `weight` after the name,
+            // or `weight` without a value, drops the entry; a weight it cannot use falls back
+            // to the tracked object's own (0 for an interface); an unknown word after the
+            // weight is ignored. Each with a warning.
             let words = texts(&item.words);
+            let keyword = st.keyword();
+            let name = words[0];
+            let dropped = |why: String| {
+                format!("`{keyword}` entry `{name}`: {why}: the entry is ignored, as keepalived ignores it")
+            };
             let (weight, option) = match words.as_slice() {
                 [_] => (None, None),
-                [_, "weight", w, rest @ ..] if rest.len() <= 1 => match w.parse::<i32>() {
-                    Ok(w) => (Some(w), rest.first().copied()),
-                    Err(_) => {
-                        self.error(item.loc, format!("weight `{w}` is not a number"));
-                        continue;
-                    }
-                },
-                _ => {
-                    self.error(
-                        item.loc,
-                        format!(
-                            "`{}` items are written `NAME [weight N [reverse]]`",
-                            st.keyword()
-                        ),
-                    );
+                [_, "weight"] => {
+                    self.warn(item.loc, dropped("`weight` without a value".to_string()));
                     continue;
                 }
+                [_, "weight", w, rest @ ..] => {
+                    if rest.len() > 1 {
+                        self.warn(
+                            item.loc,
+                            format!(
+                                "`{keyword}` entry `{name}`: `{}` is ignored, as keepalived \
+                                 ignores it",
+                                rest[1..].join(" ")
+                            ),
+                        );
+                    }
+                    let weight = match w.parse::<i32>() {
+                        Ok(w) if w.abs() <= 253 => Some(w),
+                        Ok(w) if w.abs() == 254 => {
+                            self.warn(
+                                item.loc,
+                                format!(
+                                    "`{keyword}` entry `{name}`: weight {w} is read as {}, as \
+                                     keepalived reads it",
+                                    w.signum() * 253
+                                ),
+                            );
+                            Some(w.signum() * 253)
+                        }
+                        _ => {
+                            let fallback = if interface { "0" } else { "its own weight" };
+                            self.warn(
+                                item.loc,
+                                format!(
+                                    "`{keyword}` entry `{name}`: weight `{w}` is not in \
+                                     -253..=253: {fallback} is used, as keepalived uses it"
+                                ),
+                            );
+                            interface.then_some(0)
+                        }
+                    };
+                    (weight, rest.first().copied())
+                }
+                [_, other, ..] => {
+                    self.warn(item.loc, dropped(format!("unknown option `{other}`")));
+                    continue;
+                }
+                [] => continue,
             };
             let reverse = match option {
                 None => None,
                 Some("reverse") => Some(true),
                 Some("noreverse" | "no_reverse") if !interface => Some(false),
                 Some(other) => {
-                    self.error(
+                    self.warn(
                         item.loc,
-                        format!("unknown weight option `{other}` (keepalived knows `reverse`)"),
+                        format!(
+                            "`{keyword}` entry `{name}`: unknown weight option `{other}` is \
+                             ignored, as keepalived ignores it (it knows `reverse`)"
+                        ),
                     );
-                    continue;
+                    None
                 }
             };
             self.note(format!("{at}[{}]", out.len()), item.loc);
@@ -1751,10 +2137,14 @@ mod tests {
         let cfg = crate::config::parse_native(&off, Path::new("u.toml")).unwrap();
         assert!(!cfg.instances[0].check_unicast_src);
         assert!(crate::config::to_toml(&cfg).contains("check_unicast_src = false"));
+        // keepalived: "TTL ... not valid" and the default stays.
         for bad in ["unicast_ttl 0", "unicast_ttl 256", "unicast_ttl many"] {
-            let text = text.replace("unicast_ttl 64", bad);
-            let err = parse_keepalived(&text, Path::new("bad.conf")).unwrap_err();
-            assert!(err.to_string().contains("bad.conf:"), "{bad}: {err}");
+            let (cfg, warnings) = with_warnings(&text.replace("unicast_ttl 64", bad));
+            assert_eq!(cfg.instances[0].unicast_ttl, None, "{bad}");
+            assert!(
+                warnings.iter().any(|w| w.contains("k.conf:")),
+                "{bad}: {warnings:?}"
+            );
         }
     }
 
@@ -1823,6 +2213,15 @@ mod tests {
             Ok(_) => panic!("accepted:\n{text}"),
             Err(e) => e.to_string(),
         }
+    }
+
+    /// The configuration read from one instance and its warnings, joined.
+    fn warnings_of(global: &str, instance: &str) -> (Config, String) {
+        let (cfg, warnings) = with_warnings(&format!(
+            "global_defs {{\n{global}\n}}\nvrrp_instance VI_1 {{\n interface eth0\n \
+             virtual_router_id 51\n{instance}\n virtual_ipaddress {{\n 192.0.2.10\n }}\n}}\n"
+        ));
+        (cfg, warnings.join("\n"))
     }
 
     /// The configuration and its warnings, one per line.
@@ -1967,10 +2366,12 @@ mod tests {
             let cfg = one_instance(&format!(" vrrp_lower_prio_no_advert{word}"), "");
             assert_eq!(cfg.global.lower_prio_no_advert, on, "{word:?}");
         }
-        let e = error_of("", " higher_prio_send_advert maybe");
+        // keepalived logs a word it does not know and keeps the default; so does vipd.
+        let (cfg, w) = warnings_of("", " higher_prio_send_advert maybe");
+        assert_eq!(cfg.instances[0].higher_prio_send_advert, None);
         assert!(
-            e.contains("k.conf:") && e.contains("`maybe` is not one of"),
-            "{e}"
+            w.contains("k.conf:7:") && w.contains("`maybe` is not one of") && w.contains("ignored"),
+            "{w}"
         );
     }
 
@@ -1987,10 +2388,13 @@ mod tests {
             "vrrp_mcast_group4 ff02::12",
             "vrrp_mcast_group6 224.0.0.18",
         ] {
-            let e = error_of(&format!(" {bad}"), "");
+            // keepalived: "is not multicast. Skipping"; the default group stays.
+            let (cfg, w) = warnings_of(&format!(" {bad}"), "");
+            assert_eq!(cfg.global.group4().to_string(), "224.0.0.18");
+            assert_eq!(cfg.global.group6().to_string(), "ff02::12");
             assert!(
-                e.contains("k.conf:2:") && e.contains("multicast"),
-                "{bad}: {e}"
+                w.contains("k.conf:2:") && w.contains("multicast"),
+                "{bad}: {w}"
             );
         }
     }
@@ -2058,15 +2462,24 @@ mod tests {
             Some("192.0.2.1".parse().unwrap())
         );
         assert_eq!(warnings.len(), 1, "{warnings:?}");
-        assert!(error_of("", " unicast_src_ip 192.0.2.300/24").contains("not an IP address"));
+        // keepalived: "malformed src address ... Skipping...".
+        let (cfg, w) = warnings_of("", " unicast_src_ip 192.0.2.300/24");
+        assert_eq!(cfg.instances[0].source_address, None);
+        assert!(
+            w.contains("k.conf:7:") && w.contains("not an IP address"),
+            "{w}"
+        );
     }
 
     #[test]
     fn track_entries_naming_nothing_are_dropped_with_a_warning() {
-        let text = "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n \
-                    track_script {\n chk_typo\n chk_web weight 5\n }\n track_file {\n \
-                    chk_web\n }\n virtual_ipaddress {\n 192.0.2.10\n }\n}\n\
-                    vrrp_script chk_web {\n script /bin/true\n}\n";
+        // keepalived 2.2.7 looks the script up while reading the entry: one defined later
+        // is "not found" too.
+        let text = "vrrp_script chk_web {\n script /bin/true\n}\n\
+                    vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n \
+                    track_script {\n chk_typo\n chk_web weight 5\n chk_late\n }\n \
+                    track_file {\n chk_web\n }\n virtual_ipaddress {\n 192.0.2.10\n }\n}\n\
+                    vrrp_script chk_late {\n script /bin/true\n}\n";
         let (cfg, warnings) = with_warnings(text);
         let inst = &cfg.instances[0];
         assert_eq!(inst.track_checks.len(), 1);
@@ -2076,15 +2489,43 @@ mod tests {
             inst.track_files.is_empty(),
             "a vrrp_script is no track file"
         );
-        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert_eq!(warnings.len(), 3, "{warnings:?}");
         assert!(
-            warnings[0].contains("k.conf:5:") && warnings[0].contains("chk_typo"),
+            warnings[0].contains("k.conf:8:") && warnings[0].contains("chk_typo"),
             "{warnings:?}"
         );
         assert!(
-            warnings[1].contains("k.conf:9:") && warnings[1].contains("vrrp_track_file"),
+            warnings[1].contains("k.conf:10:") && warnings[1].contains("defined after"),
             "{warnings:?}"
         );
+        assert!(
+            warnings[2].contains("k.conf:13:") && warnings[2].contains("vrrp_track_file"),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn track_entry_options_are_read_as_keepalived_reads_them() {
+        let text = "vrrp_script chk {\n script /bin/true\n weight 300\n}\n\
+                    vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n \
+                    track_script {\n chk weight many\n }\n track_interface {\n \
+                    eth1 weight 254\n eth2 wieght 5\n eth3 weight\n eth4 weight 999\n }\n \
+                    virtual_ipaddress {\n 192.0.2.10\n }\n}\n";
+        let (cfg, warnings) = with_warnings(text);
+        // A script weight beyond ±253 saturates like ±253.
+        assert_eq!(cfg.checks[0].weight, 253);
+        let inst = &cfg.instances[0];
+        // A weight keepalived cannot read falls back to the script's own.
+        assert_eq!(inst.track_checks[0].weight, None);
+        let tracked: Vec<(&str, i32)> = inst
+            .track_interfaces
+            .iter()
+            .map(|t| (t.name.as_str(), t.weight))
+            .collect();
+        // ±254 is read as ±253; a misspelt option or a missing value drops the entry; an
+        // unreadable weight is 0.
+        assert_eq!(tracked, [("eth1", 253), ("eth4", 0)]);
+        assert_eq!(warnings.len(), 6, "{warnings:?}");
     }
 
     #[test]
@@ -2098,6 +2539,9 @@ mod tests {
         assert_eq!(excluded[1].interface.as_deref(), Some("eth0"));
         assert_eq!(warnings.len(), 2, "{warnings:?}");
         assert!(warnings[0].contains("one address per line"), "{warnings:?}");
-        assert!(error_of("", " virtual_ipaddress_excluded {\n 192.0.2.20 dev\n }").contains("dev"));
+        // keepalived: "No dev parameter specified"; the address stays.
+        let (cfg, w) = warnings_of("", " virtual_ipaddress_excluded {\n 192.0.2.20 dev\n }");
+        assert_eq!(cfg.instances[0].excluded_vips.len(), 1);
+        assert!(w.contains("`dev` is ignored"), "{w}");
     }
 }

@@ -171,7 +171,7 @@ pub fn read(text: &str, path: &Path, options: &ReadOptions) -> Result<Source, Co
         statements: Vec::new(),
         warnings,
     };
-    source.statements = build_tree(&source, tokens)?;
+    source.statements = build_tree(&mut source, tokens)?;
     Ok(source)
 }
 
@@ -476,7 +476,13 @@ fn tokenize(line: &str) -> Result<Vec<Token>, String> {
     Ok(tokens)
 }
 
-fn build_tree(source: &Source, tokens: Vec<(Token, Loc)>) -> Result<Vec<Statement>, ConfigErrors> {
+/// Builds the block tree. Unbalanced braces are read as keepalived 2.2.7 reads them, with a
+/// warning: a `}` closing nothing is skipped ("Extra '}' found"), and blocks still open at
+/// the end of the file end there ("missing '}'").
+fn build_tree(
+    source: &mut Source,
+    tokens: Vec<(Token, Loc)>,
+) -> Result<Vec<Statement>, ConfigErrors> {
     let mut open: Vec<(Vec<Statement>, Statement)> = Vec::new();
     let mut current: Vec<Statement> = Vec::new();
     let mut pending: Option<Statement> = None;
@@ -507,7 +513,13 @@ fn build_tree(source: &Source, tokens: Vec<(Token, Loc)>) -> Result<Vec<Statemen
             Token::Close => {
                 current.extend(pending.take());
                 let Some((parent, mut owner)) = open.pop() else {
-                    return Err(source.error(loc, "`}` without a matching `{`").into());
+                    let warning = source.warning(
+                        loc,
+                        "`}` without a matching `{` is skipped, as keepalived skips it \
+                         (\"Extra '}' found\")",
+                    );
+                    source.warnings.push(warning);
+                    continue;
                 };
                 owner.block = Some(std::mem::replace(&mut current, parent));
                 current.push(owner);
@@ -515,13 +527,18 @@ fn build_tree(source: &Source, tokens: Vec<(Token, Loc)>) -> Result<Vec<Statemen
         }
     }
     current.extend(pending.take());
-    if let Some((_, owner)) = open.pop() {
-        return Err(source
-            .error(
-                owner.loc,
-                format!("block of `{}` is not closed", owner.keyword()),
-            )
-            .into());
+    while let Some((parent, mut owner)) = open.pop() {
+        let warning = source.warning(
+            owner.loc,
+            format!(
+                "block of `{}` is not closed: it ends at the end of the file, as keepalived \
+                 reads it (\"missing '}}'\")",
+                owner.keyword()
+            ),
+        );
+        source.warnings.push(warning);
+        owner.block = Some(std::mem::replace(&mut current, parent));
+        current.push(owner);
     }
     Ok(current)
 }
@@ -818,15 +835,36 @@ mod tests {
     }
 
     #[test]
-    fn unbalanced_braces() {
-        let e = read("a {\n b 1\n", Path::new("k.conf"), &ReadOptions::default())
-            .err()
-            .unwrap();
-        assert_eq!(e.to_string(), "k.conf:1: block of `a` is not closed");
-        let e = read("a 1\n}\n", Path::new("k.conf"), &ReadOptions::default())
-            .err()
-            .unwrap();
-        assert_eq!(e.to_string(), "k.conf:2: `}` without a matching `{`");
+    fn unbalanced_braces_are_read_as_keepalived_reads_them_with_warnings() {
+        let s = read(
+            "a {\n b {\n c 1\n",
+            Path::new("k.conf"),
+            &ReadOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(s.statements.len(), 1);
+        let a = s.statements[0].block.as_ref().unwrap();
+        assert_eq!(a[0].keyword(), "b");
+        assert_eq!(a[0].block.as_ref().unwrap()[0].keyword(), "c");
+        assert_eq!(s.warnings.len(), 2, "{:?}", s.warnings);
+        let text = s.warnings[0].to_string();
+        assert!(
+            text.contains("k.conf:2: warning: block of `b` is not closed"),
+            "{text}"
+        );
+        let s = read(
+            "a 1\n}\nb 2\n",
+            Path::new("k.conf"),
+            &ReadOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(s.statements.len(), 2);
+        assert_eq!(s.statements[1].keyword(), "b");
+        let text = s.warnings[0].to_string();
+        assert!(
+            text.contains("k.conf:2: warning: `}` without a matching `{`"),
+            "{text}"
+        );
         let e = read("a \"x\n", Path::new("k.conf"), &ReadOptions::default())
             .err()
             .unwrap();
