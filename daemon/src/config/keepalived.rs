@@ -239,9 +239,9 @@ impl Reader<'_> {
         }
     }
 
-    /// keepalived 2.2.7 ignores a sync group member that names no instance ("doesn't exist
-    /// - ignoring") or one already in an earlier group ("cannot exist in more than one sync
-    /// group"), and removes a group left without members; so does vipd, with warnings.
+    /// keepalived 2.2.7 ignores a sync group member that names no instance ("doesn't
+    /// exist, ignoring") or one already in an earlier group ("cannot exist in more than one
+    /// sync group"), and removes a group left without members; so does vipd, with warnings.
     fn sync_group_members(&mut self) {
         let mut taken: HashMap<String, String> = HashMap::new();
         let mut g = 0;
