@@ -12,7 +12,7 @@ PUBKEY ?=
 UNSIGNED ?=
 MUSL_TARGETS = x86_64-unknown-linux-musl aarch64-unknown-linux-musl
 
-.PHONY: all build test lint static sysext release bench clean
+.PHONY: all build test lint static sysext release bench clean fuzz sim soak
 
 all: build
 	./target/release/vipd --version
@@ -27,13 +27,14 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 test: lint
-	$(CARGO) test --workspace -- --test-threads=4
+	$(CARGO) test --workspace --no-fail-fast -- --test-threads=4
 
 # Static, stripped (profile.release strip = true) vipd for both arches, checked: `file` must say
 # statically linked (x86-64 musl is static-pie: no interpreter, no libraries) and each <= 4 MiB.
 # .cargo/config.toml sets the C compilers ring needs (gcc, aarch64-linux-gnu-gcc from Debian's
 # gcc-aarch64-linux-gnu) and links aarch64 with rust-lld.
 STATIC_MAX_BYTES = 4194304
+TARGET_DIR = $(or $(CARGO_TARGET_DIR),target)
 TARGET_x86-64 = x86_64-unknown-linux-musl
 TARGET_arm64 = aarch64-unknown-linux-musl
 ARCHES ?= x86-64,arm64
@@ -42,7 +43,7 @@ BAKE = target/release/bake
 static:
 	$(CARGO) build --release -p vipd --target x86_64-unknown-linux-musl --target aarch64-unknown-linux-musl
 	@for t in $(MUSL_TARGETS); do \
-	  bin=target/$$t/release/vipd; info=$$(file -b $$bin); \
+	  bin=$(TARGET_DIR)/$$t/release/vipd; info=$$(file -b $$bin); \
 	  echo "$$info" | grep -Eq 'statically linked|static-pie linked' || { echo "$$bin is not static: $$info"; exit 1; }; \
 	  echo "$$info" | grep -q ', stripped' || { echo "$$bin is not stripped"; exit 1; }; \
 	  size=$$(stat -c %s $$bin); [ $$size -le $(STATIC_MAX_BYTES) ] || { echo "$$bin: $$size bytes > 4 MiB"; exit 1; }; \
@@ -74,13 +75,37 @@ release: static $(BAKE)
 	  $(if $(SIGN_KEY),--sign-key $(SIGN_KEY),--unsigned) --out $(OUT)
 	cd $(OUT) && sha256sum --strict -c SHA256SUMS
 
-# Benchmarks, each side by side with its reference in one run (root; prints tables):
-# failover vs keepalived, health-check failover and CPU vs keepalived scripts, and bake's
-# image step vs mksquashfs on the same tree.
+# Benchmarks, each side by side with its reference in one run (root; prints tables and writes
+# SVG figures to docs/bench/): failover vs keepalived (client outage, master link loss on the
+# wire), footprint (CPU, RSS, missed adverts, start to READY=1 against the number of
+# instances, up to 510), health-check failover and CPU vs keepalived scripts, and bake's image
+# step vs mksquashfs on the same tree. vipd is the static x86-64 binary users run.
+BENCH_VIPD = $(abspath $(TARGET_DIR))/x86_64-unknown-linux-musl/release/vipd
 bench: static
-	$(CARGO) bench -p vipd --bench failover
-	$(CARGO) bench -p vipd --bench checks
+	VIPD_BIN=$(BENCH_VIPD) $(CARGO) bench -p vipd --bench failover
+	VIPD_BIN=$(BENCH_VIPD) $(CARGO) bench -p vipd --bench footprint
+	VIPD_BIN=$(BENCH_VIPD) $(CARGO) bench -p vipd --bench checks
 	$(CARGO) bench -p bake --bench image
+
+# Fuzzing (nightly toolchain and cargo-fuzz): every target in fuzz/ for FUZZ_SECONDS each,
+# seeded from fuzz/seeds/, FUZZ_JOBS at a time; prints target, seconds, runs, corpus, edges.
+FUZZ_SECONDS ?= 60
+fuzz:
+	fuzz/run.sh $(FUZZ_SECONDS)
+
+# Deterministic simulation of the protocol core: SEEDS seeds from FIRST_SEED, optimised
+# (`cargo test` runs 3000 in debug). A failing seed prints the command that replays it.
+SEEDS ?= 50000
+FIRST_SEED ?= 0
+sim:
+	VIPD_SIM_SEEDS=$(SEEDS) VIPD_SIM_FIRST_SEED=$(FIRST_SEED) \
+	  $(CARGO) test --profile sim -p vipd --test simulation -- --nocapture simulated
+
+# Soak (root): random faults against a vipd pair and a keepalived peer for SOAK_SECONDS,
+# invariants sampled every 10 ms; prints faults by kind, samples, outages, RSS and fds.
+SOAK_SECONDS ?= 600
+soak:
+	VIPD_SOAK_SECONDS=$(SOAK_SECONDS) $(CARGO) test -p vipd --test soak -- --ignored --nocapture
 
 clean:
 	$(CARGO) clean

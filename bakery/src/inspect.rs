@@ -5,7 +5,7 @@ use crate::names::{sysext_name_from_file, Arch};
 use crate::recipe::check_image_path;
 use crate::{err, Result};
 use backhand::{FilesystemReader, InnerNode};
-use std::io::{BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Seek};
 use std::path::Path;
 
 pub struct FileLine {
@@ -87,15 +87,30 @@ fn value<'a>(text: &'a str, key: &str) -> Option<&'a str> {
 pub fn inspect(image: &Path) -> Result<Report> {
     let file =
         std::fs::File::open(image).map_err(|e| err!("cannot open {}: {e}", image.display()))?;
-    let fs = FilesystemReader::from_reader(BufReader::new(file))
-        .map_err(|e| err!("{}: not a readable SquashFS image: {e}", image.display()))?;
     let file_name = image
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    inspect_reader(
+        BufReader::new(file),
+        &image.display().to_string(),
+        &file_name,
+    )
+}
+
+/// [`inspect`] on an image read from `reader`; `image` names it in messages and `file_name`
+/// is the name the sysext name comes from.
+pub fn inspect_reader<R: BufRead + Seek + Send>(
+    reader: R,
+    image: &str,
+    file_name: &str,
+) -> Result<Report> {
+    let fs = FilesystemReader::from_reader(reader)
+        .map_err(|e| err!("{image}: not a readable SquashFS image: {e}"))?;
+    let file_name = file_name.to_string();
     let name = sysext_name_from_file(&file_name);
     let mut report = Report {
-        image: image.display().to_string(),
+        image: image.to_string(),
         name: name.clone(),
         extension_release: None,
         files: Vec::new(),
@@ -138,7 +153,7 @@ pub fn inspect(image: &Path) -> Result<Report> {
                 fs.file(f)
                     .reader()
                     .read_to_end(&mut data)
-                    .map_err(|e| err!("{}: cannot read {path}: {e}", image.display()))?;
+                    .map_err(|e| err!("{image}: cannot read {path}: {e}"))?;
                 if let Some(n) =
                     path.strip_prefix("/usr/lib/extension-release.d/extension-release.")
                 {

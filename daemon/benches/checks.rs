@@ -16,6 +16,7 @@
 
 #[path = "../tests/lab/mod.rs"]
 mod lab;
+mod support;
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -402,5 +403,28 @@ fn main() {
     } else {
         println!("    keepalived not installed: comparisons skipped");
     }
+    let as_ms =
+        |times: &[Duration]| -> Vec<f64> { times.iter().map(|t| t.as_secs_f64() * 1e3).collect() };
+    let strips = [
+        support::chart::Strip {
+            label: "same keepalived.conf: vrrp_script 1 s, fall 2".into(),
+            keepalived: a_keepalived.as_deref().map(as_ms).unwrap_or_default(),
+            vipd: as_ms(&a_vipd),
+        },
+        support::chart::Strip {
+            label: "vipd native tcp 100 ms, fall 2 (keepalived: no)".into(),
+            keepalived: Vec::new(),
+            vipd: as_ms(&b_vipd),
+        },
+    ];
+    support::chart::write("health-failover.svg", |path| {
+        support::chart::strips(
+            path,
+            "Service killed on the master until the backup holds the VIP (every run; bar = median)",
+            "ms",
+            &strips,
+            false,
+        )
+    });
     println!("total bench time {:.0} s", started.elapsed().as_secs_f64());
 }

@@ -1,25 +1,30 @@
-//! Failover benchmark: what a client sees when the master goes away, and what VRRP costs
-//! in CPU and memory, for keepalived and (once it runs) vipd, from the same keepalived.conf.
+//! Failover benchmark: what a client sees when the master goes away, for keepalived and
+//! vipd from the same keepalived.conf, and for a master's link loss what the wire shows:
+//! from the old master's last advert to the first echo reply through the new master,
+//! against the RFC's Master_Down_Interval. (CPU and memory: the `footprint` bench.)
 //!
 //! `cargo bench -p vipd --bench failover` (root; keepalived at /usr/sbin/keepalived).
-//! Environment: `VIPD_BENCH_REPS` (default 3) repetitions per cell; `VIPD_BENCH_ONLY`
-//! (`keepalived` or `vipd`) to run one column; `VIPD_BIN` to choose the vipd binary.
+//! Environment: `VIPD_BENCH_REPS` (default 5) repetitions per cell; `VIPD_BENCH_ONLY`
+//! (`keepalived` or `vipd`) to run one column; `VIPD_BIN` to choose the vipd binary (`make
+//! bench` passes the static one users run); `VIPD_BENCH_SVG_DIR` where the figures go
+//! (default docs/bench).
 
 #[path = "../tests/lab/mod.rs"]
 mod lab;
+mod support;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+
+use support::chart::{self, Strip};
+use support::wire::{self, Pcap};
 
 use lab::keepalived_conf::{InitialState, KeepalivedConf, VrrpInstance};
 use lab::{Daemon, Lab, Segment};
 
 /// Client ping period while measuring an outage.
 const PING_PERIOD: Duration = Duration::from_millis(2);
-const CPU_INSTANCES: u8 = 50;
-const CPU_ADVERT: Duration = Duration::from_millis(10);
-const CPU_SAMPLE: Duration = Duration::from_secs(5);
 
 #[derive(Clone, Debug)]
 enum Implementation {
@@ -124,8 +129,21 @@ fn log_tail(daemon: &Daemon) -> String {
     lines[lines.len().saturating_sub(8)..].join("\n")
 }
 
-/// One failover; returns the longest time the client went without a reply.
-fn failover_once(imp: &Implementation, advert: Advert, event: Event) -> Result<Duration, String> {
+/// Master_Down_Interval of the backup (priority 100): 3 x interval + skew time.
+fn master_down_interval(advert: Advert) -> Duration {
+    advert.interval * 3 + advert.interval.mul_f64(f64::from(256 - 100) / 256.0)
+}
+
+/// What one failover looked like.
+struct Failover {
+    /// Longest time the client went without a reply.
+    gap: Duration,
+    /// Link loss only: the wire's view of the takeover.
+    takeover: Option<wire::Takeover>,
+}
+
+/// One failover.
+fn failover_once(imp: &Implementation, advert: Advert, event: Event) -> Result<Failover, String> {
     let lab = Lab::new("bench-failover", 2);
     let mut r1 = imp.spawn(&lab, 1, &pair_conf(1, advert));
     let r2 = imp.spawn(&lab, 2, &pair_conf(2, advert));
@@ -143,6 +161,20 @@ fn failover_once(imp: &Implementation, advert: Advert, event: Event) -> Result<D
     let meter = lab.outage_meter(&[vip()], PING_PERIOD);
     if !meter.wait_replies(20, Duration::from_secs(2)) {
         return Err("client gets no replies from the VIP before the failover".into());
+    }
+    let capture = matches!(event, Event::MasterLinkDown).then(|| {
+        Pcap::start(
+            lab.client_ns(),
+            "eth0",
+            "vrrp or arp or icmp or icmp6",
+            lab.dir(),
+            "client",
+            true,
+        )
+    });
+    if capture.is_some() {
+        // The capture must hold the old master's last advert: let one pass first.
+        std::thread::sleep(advert.interval.mul_f64(1.5));
     }
     // Detection time depends on when, within an advert interval, the master goes away:
     // sample that phase instead of always hitting the same point.
@@ -167,8 +199,29 @@ fn failover_once(imp: &Implementation, advert: Advert, event: Event) -> Result<D
     if target.last_replier() != Some(2) {
         return Err(format!("replies came from the wrong router: {report}"));
     }
+    let takeover = match capture {
+        Some(mut capture) => {
+            let frames = capture.stop();
+            if let Some(dir) = std::env::var_os("VIPD_BENCH_KEEP_PCAP") {
+                let keep = PathBuf::from(dir).join(format!("{}.pcap", lab.prefix()));
+                let _ = std::fs::copy(lab.dir().join("client.pcap"), keep);
+            }
+            let mac = |r: usize| Segment::Main.router_mac(r);
+            Some(wire::takeover(&frames, mac(1), mac(2)).ok_or_else(|| {
+                format!(
+                    "the capture shows no complete takeover ({} frames, {:?})",
+                    frames.len(),
+                    wire::summary(&frames)
+                )
+            })?)
+        }
+        None => None,
+    };
     r1.stop();
-    Ok(report.longest_gap())
+    Ok(Failover {
+        gap: report.longest_gap(),
+        takeover,
+    })
 }
 
 /// A number in [0, 1) from the clock; good enough to spread event phases.
@@ -180,69 +233,6 @@ fn random_fraction() -> f64 {
     f64::from(nanos.wrapping_mul(2_654_435_761) % 1_000_000) / 1e6
 }
 
-#[derive(Clone, Debug)]
-struct CpuSample {
-    master_cpu_ms_per_s: f64,
-    backup_cpu_ms_per_s: f64,
-    master_rss_mib: f64,
-    backup_rss_mib: f64,
-}
-
-/// 50 instances at 10 ms on both routers; CPU of master and backup over `CPU_SAMPLE`.
-fn cpu_once(imp: &Implementation) -> Result<CpuSample, String> {
-    let lab = Lab::new("bench-cpu", 2);
-    let conf = |router: usize| {
-        let mut conf = KeepalivedConf::new(&format!("r{router}"));
-        for k in 0..CPU_INSTANCES {
-            let (state, priority) = if router == 1 {
-                (InitialState::Master, 150)
-            } else {
-                (InitialState::Backup, 100)
-            };
-            let instance = VrrpInstance::new(&format!("VI_{k}"), "eth0", k + 1)
-                .version(3)
-                .advert(CPU_ADVERT)
-                .state(state)
-                .priority(priority)
-                .vip(&format!("192.0.2.{}/24", 100 + u16::from(k)));
-            conf = conf.instance(instance);
-        }
-        conf.render()
-    };
-    let r1 = imp.spawn(&lab, 1, &conf(1));
-    let r2 = imp.spawn(&lab, 2, &conf(2));
-    let vips: Vec<IpAddr> = (0..CPU_INSTANCES)
-        .map(|k| IpAddr::from([192, 0, 2, 100 + k]))
-        .collect();
-    let count_on = |router: usize| {
-        let addrs = lab.addresses(router, "eth0");
-        vips.iter().filter(|v| addrs.contains(v)).count()
-    };
-    // Under load a 10 ms backup may flap briefly; what matters is that r1 is master of all.
-    let all_on_r1 = lab::wait_until(Duration::from_secs(15), Duration::from_millis(20), || {
-        count_on(1) == vips.len()
-    });
-    if all_on_r1.is_none() {
-        return Err(format!(
-            "r1 did not become master of all {CPU_INSTANCES} instances (r1 holds {}, r2 holds {})\nr1:\n{}",
-            count_on(1),
-            count_on(2),
-            log_tail(&r1)
-        ));
-    }
-    std::thread::sleep(Duration::from_secs(1));
-    let (m0, b0, t0) = (r1.cpu_time(), r2.cpu_time(), Instant::now());
-    std::thread::sleep(CPU_SAMPLE);
-    let (m1, b1, elapsed) = (r1.cpu_time(), r2.cpu_time(), t0.elapsed());
-    let per_second = |d: Duration| d.as_secs_f64() * 1e3 / elapsed.as_secs_f64();
-    Ok(CpuSample {
-        master_cpu_ms_per_s: per_second(m1.saturating_sub(m0)),
-        backup_cpu_ms_per_s: per_second(b1.saturating_sub(b0)),
-        master_rss_mib: r1.rss_bytes() as f64 / (1024.0 * 1024.0),
-        backup_rss_mib: r2.rss_bytes() as f64 / (1024.0 * 1024.0),
-    })
-}
-
 /// Median and range of repeated measurements, or why there are none.
 #[derive(Clone, Debug)]
 enum Cell {
@@ -251,15 +241,15 @@ enum Cell {
 }
 
 impl Cell {
-    fn median(&self) -> Option<f64> {
+    fn values(&self) -> Vec<f64> {
         match self {
-            Cell::Values(v) if !v.is_empty() => {
-                let mut v = v.clone();
-                v.sort_by(f64::total_cmp);
-                Some(v[v.len() / 2])
-            }
-            _ => None,
+            Cell::Values(v) => v.clone(),
+            Cell::Missing(_) => Vec::new(),
         }
+    }
+
+    fn median(&self) -> Option<f64> {
+        chart::median(&self.values())
     }
 
     fn text(&self, unit: &str) -> String {
@@ -287,15 +277,35 @@ fn ratio(vipd: &Cell, keepalived: &Cell) -> String {
     }
 }
 
-/// Runs `measure` `reps` times; failures are printed and left out.
-fn repeat(reps: usize, what: &str, mut measure: impl FnMut() -> Result<f64, String>) -> Cell {
-    let mut values = Vec::new();
+/// The cells of one failover row: client outage, and for link loss the wire's times
+/// (ms after the old master's last advert: new master's advert, announcement, first reply).
+#[derive(Clone, Debug)]
+struct Cells {
+    gap: Cell,
+    advert: Cell,
+    announcement: Cell,
+    reply: Cell,
+}
+
+/// Runs `failover_once` `reps` times; failures are printed and left out.
+fn repeat(reps: usize, what: &str, imp: &Implementation, advert: Advert, event: Event) -> Cells {
+    let mut runs = Vec::new();
     let mut last_error = None;
     for rep in 1..=reps {
-        match measure() {
-            Ok(v) => {
-                eprintln!("  {what} #{rep}: {v:.1}");
-                values.push(v);
+        match failover_once(imp, advert, event) {
+            Ok(f) => {
+                let ms = |d: Duration| d.as_secs_f64() * 1e3;
+                match &f.takeover {
+                    Some(t) => eprintln!(
+                        "  {what} #{rep}: outage {:.1} ms; wire: advert +{:.2}, announcement +{:.2}, reply +{:.2} ms",
+                        ms(f.gap),
+                        t.first_advert * 1e3,
+                        t.first_announcement * 1e3,
+                        t.first_reply * 1e3
+                    ),
+                    None => eprintln!("  {what} #{rep}: outage {:.1} ms", ms(f.gap)),
+                }
+                runs.push(f);
             }
             Err(e) => {
                 eprintln!("  {what} #{rep}: FAILED: {e}");
@@ -303,17 +313,31 @@ fn repeat(reps: usize, what: &str, mut measure: impl FnMut() -> Result<f64, Stri
             }
         }
     }
-    match (values.is_empty(), last_error) {
-        (true, Some(e)) => Cell::Missing(e),
-        _ => Cell::Values(values),
+    let cell = |pick: &dyn Fn(&Failover) -> Option<f64>| match (runs.is_empty(), &last_error) {
+        (true, Some(e)) => Cell::Missing(e.clone()),
+        _ => Cell::Values(runs.iter().filter_map(pick).collect()),
+    };
+    Cells {
+        gap: cell(&|f| Some(f.gap.as_secs_f64() * 1e3)),
+        advert: cell(&|f| f.takeover.map(|t| t.first_advert * 1e3)),
+        announcement: cell(&|f| f.takeover.map(|t| t.first_announcement * 1e3)),
+        reply: cell(&|f| f.takeover.map(|t| t.first_reply * 1e3)),
     }
 }
 
 fn main() {
+    // Only under `cargo bench` (which passes --bench), as root (network namespaces).
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("failover bench: needs root (network namespaces); skipped");
+        return;
+    }
     let reps: usize = std::env::var("VIPD_BENCH_REPS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
+        .unwrap_or(5);
     let only = std::env::var("VIPD_BENCH_ONLY").ok();
     let wanted = |name: &str| only.as_deref().is_none_or(|o| o == name);
 
@@ -327,66 +351,48 @@ fn main() {
     } else {
         Err("skipped (VIPD_BENCH_ONLY)".to_owned())
     };
-    if let Err(why) = &vipd {
-        eprintln!("vipd column: {why}");
+    match &vipd {
+        Ok(Implementation::Vipd(binary)) => eprintln!("vipd binary: {}", binary.display()),
+        Ok(_) => {}
+        Err(why) => eprintln!("vipd column: {why}"),
     }
     let columns = [keepalived, vipd];
     let started = Instant::now();
 
-    let mut failover_rows = Vec::new();
+    let mut rows = Vec::new();
+    // VIPD_BENCH_ADVERTS=100,10: only these intervals (ms).
+    let intervals: Option<Vec<u128>> = std::env::var("VIPD_BENCH_ADVERTS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|x| x.trim().parse().ok()).collect());
     for advert in ADVERTS {
+        if intervals
+            .as_ref()
+            .is_some_and(|list| !list.contains(&advert.interval.as_millis()))
+        {
+            continue;
+        }
         for event in [Event::GracefulStop, Event::MasterLinkDown] {
-            let cells: Vec<Cell> = columns
+            let cells: Vec<Cells> = columns
                 .iter()
                 .map(|column| match column {
                     Ok(imp) => {
                         let what = format!("{} {} {}", imp.name(), advert.label, event.label());
-                        repeat(reps, &what, || {
-                            failover_once(imp, advert, event).map(|d| d.as_secs_f64() * 1e3)
-                        })
+                        repeat(reps, &what, imp, advert, event)
                     }
-                    Err(why) => Cell::Missing(why.clone()),
+                    Err(why) => {
+                        let missing = Cell::Missing(why.clone());
+                        Cells {
+                            gap: missing.clone(),
+                            advert: missing.clone(),
+                            announcement: missing.clone(),
+                            reply: missing,
+                        }
+                    }
                 })
                 .collect();
-            failover_rows.push((advert, event, cells));
+            rows.push((advert, event, cells));
         }
     }
-
-    let cpu_cells: Vec<[Cell; 4]> = columns
-        .iter()
-        .map(|column| match column {
-            Ok(imp) => {
-                let mut samples = Vec::new();
-                let mut error = None;
-                // A loaded machine can make 10 ms instances flap; retry for steady samples.
-                for rep in 1..=4 {
-                    if samples.len() == reps.min(2) {
-                        break;
-                    }
-                    match cpu_once(imp) {
-                        Ok(s) => {
-                            eprintln!("  {} cpu #{rep}: {s:?}", imp.name());
-                            samples.push(s);
-                        }
-                        Err(e) => {
-                            eprintln!("  {} cpu #{rep}: FAILED: {e}", imp.name());
-                            error = Some(e);
-                        }
-                    }
-                }
-                match (samples.is_empty(), error) {
-                    (true, Some(e)) => [0, 1, 2, 3].map(|_| Cell::Missing(e.clone())),
-                    _ => [
-                        Cell::Values(samples.iter().map(|s| s.master_cpu_ms_per_s).collect()),
-                        Cell::Values(samples.iter().map(|s| s.backup_cpu_ms_per_s).collect()),
-                        Cell::Values(samples.iter().map(|s| s.master_rss_mib).collect()),
-                        Cell::Values(samples.iter().map(|s| s.backup_rss_mib).collect()),
-                    ],
-                }
-            }
-            Err(why) => [0, 1, 2, 3].map(|_| Cell::Missing(why.clone())),
-        })
-        .collect();
 
     println!();
     println!(
@@ -395,45 +401,106 @@ fn main() {
     );
     println!("| advert | event | keepalived | vipd | ratio vipd/keepalived |");
     println!("|---|---|---|---|---|");
-    for (advert, event, cells) in &failover_rows {
+    for (advert, event, cells) in &rows {
         println!(
             "| {} | {} | {} | {} | {} |",
             advert.label,
             event.label(),
-            cells[0].text("ms"),
-            cells[1].text("ms"),
-            ratio(&cells[1], &cells[0])
+            cells[0].gap.text("ms"),
+            cells[1].gap.text("ms"),
+            ratio(&cells[1].gap, &cells[0].gap)
         );
     }
+
     println!();
     println!(
-        "{CPU_INSTANCES} instances at {} ms (CPU over {} s and RSS, of the whole process tree)",
-        CPU_ADVERT.as_millis(),
-        CPU_SAMPLE.as_secs()
+        "Master link loss on the wire (capture on the client): from the old master's last advert to the first echo reply via the new master, ms, median (min..max); Master_Down_Interval (MDI) = 3 x advert + skew of priority 100"
     );
-    println!("| measure | keepalived | vipd | ratio vipd/keepalived |");
-    println!("|---|---|---|---|");
-    let labels = [
-        ("master CPU", "ms/s"),
-        ("backup CPU", "ms/s"),
-        ("master RSS", "MiB"),
-        ("backup RSS", "MiB"),
-    ];
-    for (i, (label, unit)) in labels.iter().enumerate() {
+    println!("| advert | MDI | keepalived | vipd | keepalived - MDI | vipd - MDI | ratio vipd/keepalived (over MDI) |");
+    println!("|---|---|---|---|---|---|---|");
+    let mut over_strips = Vec::new();
+    for (advert, event, cells) in &rows {
+        if !matches!(event, Event::MasterLinkDown) {
+            continue;
+        }
+        let mdi = master_down_interval(*advert).as_secs_f64() * 1e3;
+        let over = |c: &Cell| match c {
+            Cell::Values(v) => Cell::Values(v.iter().map(|x| x - mdi).collect()),
+            other => other.clone(),
+        };
+        let (k, v) = (over(&cells[0].reply), over(&cells[1].reply));
         println!(
-            "| {label} | {} | {} | {} |",
-            cpu_cells[0][i].text(unit),
-            cpu_cells[1][i].text(unit),
-            ratio(&cpu_cells[1][i], &cpu_cells[0][i])
+            "| {} | {mdi:.1} ms | {} | {} | {} | {} | {} |",
+            advert.label,
+            cells[0].reply.text("ms"),
+            cells[1].reply.text("ms"),
+            k.text("ms"),
+            v.text("ms"),
+            ratio(&v, &k)
         );
+        over_strips.push(Strip {
+            label: advert.label.to_owned(),
+            keepalived: k.values(),
+            vipd: v.values(),
+        });
     }
+    println!();
+    println!("Where the time after the last advert goes (ms over MDI, median): the new master's first advert, its first announcement (GARP/NA), the client's first reply");
+    println!("| advert | implementation | first advert | first announcement | first reply |");
+    println!("|---|---|---|---|---|");
+    for (advert, event, cells) in &rows {
+        if !matches!(event, Event::MasterLinkDown) {
+            continue;
+        }
+        let mdi = master_down_interval(*advert).as_secs_f64() * 1e3;
+        for (name, c) in [("keepalived", &cells[0]), ("vipd", &cells[1])] {
+            let m = |cell: &Cell| {
+                cell.median()
+                    .map_or("n/a".to_owned(), |x| format!("{:+.2}", x - mdi))
+            };
+            println!(
+                "| {} | {name} | {} | {} | {} |",
+                advert.label,
+                m(&c.advert),
+                m(&c.announcement),
+                m(&c.reply)
+            );
+        }
+    }
+
+    let outage_strips: Vec<Strip> = rows
+        .iter()
+        .map(|(advert, event, cells)| Strip {
+            label: format!("{} {}", advert.label, event.label()),
+            keepalived: cells[0].gap.values(),
+            vipd: cells[1].gap.values(),
+        })
+        .collect();
+    chart::write("failover-outage.svg", |path| {
+        chart::strips(
+            path,
+            "Client outage during failover (every run; bar = median)",
+            "longest gap between replies (ms, log)",
+            &outage_strips,
+            true,
+        )
+    });
+    chart::write("link-loss-over-mdi.svg", |path| {
+        chart::strips(
+            path,
+            "Master link loss: last advert to first reply via the new master, minus Master_Down_Interval",
+            "ms over Master_Down_Interval",
+            &over_strips,
+            false,
+        )
+    });
+
     // Why cells are n/a: each distinct reason once.
     let mut reasons: Vec<&str> = Vec::new();
-    let all_cells = failover_rows
+    for cell in rows
         .iter()
-        .flat_map(|(_, _, cells)| cells.iter())
-        .chain(cpu_cells.iter().flatten());
-    for cell in all_cells {
+        .flat_map(|(_, _, cells)| cells.iter().map(|c| &c.gap))
+    {
         if let Cell::Missing(why) = cell {
             let first_line = why.lines().next().unwrap_or_default();
             if !reasons.contains(&first_line) {

@@ -176,11 +176,25 @@ fn main() -> ExitCode {
             socket,
             state_dir,
         } => match read(config, &read_options(config_id)) {
-            Ok((path, loaded)) => {
+            Ok((path, mut loaded)) => {
+                // What the interfaces that exist here say (multicast on a WireGuard link, a
+                // VMAC name taken, ...).
+                for warning in vipd::net::checks::system_warnings(&loaded.config) {
+                    loaded
+                        .warnings
+                        .push(config::ConfigWarning::in_file(&path, warning));
+                }
                 let cfg = &loaded.config;
                 let mut problems = vipd::tracking::preflight(cfg);
+                // Judged where the daemon will run: inside its network namespace.
+                let entered = match &cfg.global.net_namespace {
+                    Some(name) => vipd::net::namespace::enter(name),
+                    None => Ok(()),
+                };
                 // On the machine that runs it: a VIP must not be one of the node's addresses.
-                match runtime::own_address_problems(cfg, &state_dir, &socket, &Default::default()) {
+                match entered.and_then(|()| {
+                    runtime::own_address_problems(cfg, &state_dir, &socket, &Default::default())
+                }) {
                     Ok(found) => problems.extend(found),
                     Err(e) => eprintln!(
                         "{}: warning: not checked whether a VIP is an address of this node: {e}",

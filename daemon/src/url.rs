@@ -76,10 +76,16 @@ impl HttpUrl {
             };
             (host, port)
         } else {
-            match authority.rsplit_once(':') {
+            let (host, port) = match authority.rsplit_once(':') {
                 Some((h, p)) => (h, Some(p)),
                 None => (authority, None),
+            };
+            if host.contains(':') {
+                return Err(bad(
+                    "has an IPv6 address without brackets (write http://[ADDRESS]:PORT/)",
+                ));
             }
+            (host, port)
         };
         if host.is_empty() {
             return Err(bad("has no host"));
@@ -159,6 +165,17 @@ impl From<HttpUrl> for String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unbracketed_host_with_colons_is_refused() {
+        // Found by fuzz/native_toml: it was read as host `1:7.0.0.1`, written back in
+        // brackets, and then refused.
+        let err = HttpUrl::parse("http://1:7.0.0.1:10254/healthz").unwrap_err();
+        assert!(err.contains("without brackets"), "{err}");
+        assert!(HttpUrl::parse("http://2001:db8::1/").is_err());
+        let url = HttpUrl::parse("http://[2001:db8::1]:8080/x").unwrap();
+        assert_eq!(HttpUrl::parse(&url.to_string()), Ok(url));
+    }
 
     #[test]
     fn splits_urls() {

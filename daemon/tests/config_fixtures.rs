@@ -491,3 +491,37 @@ fn config_same_vrid_on_one_group_is_still_an_error() {
         "{e}"
     );
 }
+
+#[test]
+fn config_native_routes_statics_ah_and_namespace_values() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/native");
+    let cfg = config::load(&dir.join("routes-statics-ah.toml")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cfg.global.net_namespace.as_deref(), Some("edge"));
+    assert_eq!(cfg.statics.addresses[0].interface.as_deref(), Some("eth1"));
+    assert_eq!(
+        cfg.statics.routes[1].route_type,
+        config::RouteType::Blackhole
+    );
+    let inst = &cfg.instances[0];
+    assert_eq!(inst.auth_type, config::AuthType::Ah);
+    assert_eq!(inst.routes[0].table, Some(200));
+    assert_eq!(inst.routes[0].destination.to_string(), "0.0.0.0/0");
+    assert_eq!(inst.rules[1].fwmark, Some((0x10, Some(0xff))));
+    // The native format refuses what it cannot install, and rules without a priority.
+    for (bad, why) in [
+        (
+            "routes = [\"198.51.100.0/24 via 192.0.2.1 tos 4\"]",
+            "`tos`",
+        ),
+        ("rules = [\"from 192.0.2.100 table 200\"]", "priority"),
+        ("auth_type = \"ah\"", "auth_pass"),
+    ] {
+        let text = format!(
+            "[[instance]]\nname = \"a\"\ninterface = \"eth0\"\nvrid = 1\nvips = [\"192.0.2.1\"]\n{bad}\n"
+        );
+        let err = config::parse_native(&text, Path::new("bad.toml"))
+            .expect_err(bad)
+            .to_string();
+        assert!(err.contains(why), "{bad}: {err}");
+    }
+}

@@ -417,6 +417,13 @@ fn link_state_follows_the_interface() {
         assert!(!netlink.link(index).unwrap().unwrap().up);
         assert_eq!(netlink.link(9999).unwrap(), None);
         assert_eq!(netlink.link_index("nosuch0").unwrap(), None);
+        assert_eq!(netlink.link_index("").unwrap(), None);
+        assert_eq!(netlink.link_index("longer-than-ifnamsiz").unwrap(), None);
+        // Lookups of one link say what the dump of all says.
+        for link in netlink.all_links().unwrap() {
+            assert_eq!(netlink.link_index(&link.name).unwrap(), Some(link.index));
+            assert_eq!(netlink.link(link.index).unwrap(), Some(link.clone()));
+        }
     });
 }
 

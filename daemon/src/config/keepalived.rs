@@ -8,9 +8,9 @@ use super::keywords::{self, Block, Class};
 use super::lexer::{self, Loc, Source, Statement, Word};
 use super::validate;
 use super::{
-    duration, Check, CheckKind, Config, GarpGroup, Ignored, InitialState, Instance, Loaded, Notify,
-    NotifyScript, ParamMatch, PeerTtl, ProcessCheck, ProcessMatch, ReadOptions, SyncGroup,
-    TrackCheck, TrackInterface, V3Checksum, Vip,
+    duration, route, Check, CheckKind, Config, GarpGroup, Ignored, InitialState, Instance, Loaded,
+    Notify, NotifyScript, ParamMatch, PeerTtl, ProcessCheck, ProcessMatch, ReadOptions, Route,
+    Rule, SyncGroup, TrackCheck, TrackInterface, V3Checksum, Vip,
 };
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -41,12 +41,16 @@ pub fn read_keepalived(
         default_interface: None,
         without_interface: Vec::new(),
         min_garp: false,
+        static_without_dev: Vec::new(),
+        next_rule_priority: [route::FIRST_DEFAULT_RULE_PRIORITY; 2],
+        vmac_prefix: None,
         checks_before: HashMap::new(),
     };
     for statement in &source.statements {
         reader.top_level(statement);
     }
     reader.default_interfaces();
+    reader.static_address_interfaces();
     reader.apply_min_garp();
     reader.drop_unknown_tracks();
     reader.instance_rules();
@@ -56,8 +60,15 @@ pub fn read_keepalived(
         locations,
         mut errors,
         mut warnings,
+        vmac_prefix,
         ..
     } = reader;
+    super::vmac::resolve_names(
+        &mut cfg,
+        vmac_prefix
+            .as_deref()
+            .unwrap_or(super::vmac::DEFAULT_PREFIX),
+    );
     round_v3_intervals(&mut cfg);
     drop_ignored_passwords(&mut cfg);
     if errors.is_empty() {
@@ -98,6 +109,7 @@ fn drop_ignored_passwords(cfg: &mut Config) {
     for inst in &mut cfg.instances {
         if inst.strict(&global) || inst.version(&global) == 3 {
             inst.auth_pass = None;
+            inst.auth_type = super::AuthType::Pass;
         }
     }
 }
@@ -148,6 +160,12 @@ struct Reader<'a> {
     without_interface: Vec<(usize, Loc)>,
     /// `vrrp_min_garp`: GARP settings not written explicitly become one message, no repeat.
     min_garp: bool,
+    /// Static addresses written without `dev` (index, where): on `default_interface`.
+    static_without_dev: Vec<(usize, Loc)>,
+    /// The preference the next rule without one gets, per family (IPv4, IPv6).
+    next_rule_priority: [u32; 2],
+    /// `vmac_prefix`: VMACs without a name are called `PREFIX.VRID`.
+    vmac_prefix: Option<String>,
     /// (instance index, file tracks?, entry index) -> how many checks were defined before
     /// the entry was read: keepalived 2.2.7 resolves track entries while it reads them.
     checks_before: HashMap<(usize, bool, usize), usize>,
@@ -873,7 +891,148 @@ impl Reader<'_> {
             "vrrp_instance" => self.instance(st),
             "vrrp_sync_group" => self.sync_group(st),
             "garp_group" => self.garp_group(st),
+            "static_ipaddress" => self.static_addresses(st),
+            "static_routes" => {
+                let routes = self.routes(st, "static.routes");
+                self.cfg.statics.routes.extend(routes);
+            }
+            "static_rules" => {
+                let rules = self.rules(st, "static.rules");
+                self.cfg.statics.rules.extend(rules);
+            }
+            "net_namespace" => {
+                self.note("global.net_namespace".to_string(), st.loc);
+                if let Some(name) = self.arg(st) {
+                    if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+                        self.error(
+                            st.loc,
+                            format!("`net_namespace`: `{name}` is not a namespace name"),
+                        );
+                    } else {
+                        self.cfg.global.net_namespace = Some(name.to_string());
+                    }
+                }
+            }
             _ => self.other(Block::TopLevel, st),
+        }
+    }
+
+    /// `static_ipaddress`: written like `virtual_ipaddress`, plus `track_group NAME`.
+    fn static_addresses(&mut self, st: &Statement) {
+        let Some(block) = self.block(st) else { return };
+        for item in block {
+            let mut shortened = item.clone();
+            if let Some(at) = item.words.iter().position(|w| w.text == "track_group") {
+                let removed: Vec<Word> = shortened
+                    .words
+                    .drain(at..(at + 2).min(item.words.len()))
+                    .collect();
+                let group = removed.get(1).map_or("", |w| w.text.as_str());
+                self.warn(
+                    item.loc,
+                    format!(
+                        "`track_group {group}`: vipd does not watch static addresses (an \
+                         instance does not go BACKUP when one is deleted)"
+                    ),
+                );
+            }
+            let Some(vip) = self.vip(&shortened) else {
+                continue;
+            };
+            let index = self.cfg.statics.addresses.len();
+            self.note(format!("static.addresses[{index}]"), item.loc);
+            if vip.interface.is_none() {
+                self.static_without_dev.push((index, item.loc));
+            }
+            self.cfg.statics.addresses.push(vip);
+        }
+    }
+
+    /// Static addresses without `dev` go on `default_interface`, else eth0, as in keepalived.
+    fn static_address_interfaces(&mut self) {
+        let interface = self
+            .default_interface
+            .clone()
+            .unwrap_or_else(|| "eth0".to_string());
+        for (index, _) in std::mem::take(&mut self.static_without_dev) {
+            if let Some(vip) = self.cfg.statics.addresses.get_mut(index) {
+                vip.interface = Some(interface.clone());
+            }
+        }
+    }
+
+    /// The routes of a `virtual_routes` / `static_routes` block. A route vipd cannot install
+    /// as written is skipped with a warning, as keepalived skips the ones it cannot parse.
+    fn routes(&mut self, st: &Statement, at: &str) -> Vec<Route> {
+        let Some(block) = self.block(st) else {
+            return Vec::new();
+        };
+        let mut routes = Vec::new();
+        for item in block {
+            if item.block.is_some() {
+                self.error(item.loc, "a route takes no { } block");
+                continue;
+            }
+            match Route::from_keepalived_words(&texts(&item.words)) {
+                Ok((route, noted)) => {
+                    self.note_tracking(item.loc, &noted, "route");
+                    self.note(format!("{at}[{}]", routes.len()), item.loc);
+                    routes.push(route);
+                }
+                Err(e) => self.warn(item.loc, format!("route skipped: {e}")),
+            }
+        }
+        routes
+    }
+
+    /// The rules of a `virtual_rules` / `static_rules` block; a rule without a preference
+    /// gets keepalived's, with keepalived's warning.
+    fn rules(&mut self, st: &Statement, at: &str) -> Vec<Rule> {
+        let Some(block) = self.block(st) else {
+            return Vec::new();
+        };
+        let mut rules = Vec::new();
+        for item in block {
+            if item.block.is_some() {
+                self.error(item.loc, "a rule takes no { } block");
+                continue;
+            }
+            match Rule::from_keepalived_words(&texts(&item.words)) {
+                Ok((mut rule, noted)) => {
+                    self.note_tracking(item.loc, &noted, "rule");
+                    if rule.priority.is_none() {
+                        let next = &mut self.next_rule_priority[usize::from(rule.ipv6)];
+                        let priority = *next;
+                        *next = next.saturating_sub(1);
+                        rule.priority = Some(priority);
+                        self.warn(
+                            item.loc,
+                            format!(
+                                "rule has no preference: it gets {priority} as in keepalived, \
+                                 which is probably not what you want (add `preference N`)"
+                            ),
+                        );
+                    }
+                    self.note(format!("{at}[{}]", rules.len()), item.loc);
+                    rules.push(rule);
+                }
+                Err(e) => self.warn(item.loc, format!("rule skipped: {e}")),
+            }
+        }
+        rules
+    }
+
+    fn note_tracking(&mut self, loc: Loc, noted: &[String], what: &str) {
+        for option in noted {
+            if option != "no_track" {
+                self.warn(
+                    loc,
+                    format!(
+                        "`{option}`: vipd does not watch this {what} (nothing happens to an \
+                         instance when it is deleted)"
+                    ),
+                );
+            }
         }
     }
 
@@ -899,6 +1058,11 @@ impl Reader<'_> {
             "router_id" => {
                 if let Some(v) = self.arg(st) {
                     self.cfg.global.router_id = Some(v.to_string());
+                }
+            }
+            "vmac_prefix" => {
+                if let Some(v) = self.arg(st) {
+                    self.vmac_prefix = Some(v.to_string());
                 }
             }
             "vrrp_version" => {
@@ -1402,6 +1566,8 @@ impl Reader<'_> {
         let mut priority = None;
         let mut has_vrid = false;
         let mut has_interface = false;
+        let mut vmac_xmit_base = None;
+        let mut vmac_mac: Option<(String, Loc)> = None;
         let errors_before = self.errors.len();
         for item in block {
             let loc = item.loc;
@@ -1507,6 +1673,16 @@ impl Reader<'_> {
                 "virtual_ipaddress_excluded" => {
                     self.excluded_vips(item, &mut inst, &at);
                     "excluded_vips"
+                }
+                "virtual_routes" => {
+                    let routes = self.routes(item, &format!("{at}.routes"));
+                    inst.routes.extend(routes);
+                    "routes"
+                }
+                "virtual_rules" => {
+                    let rules = self.rules(item, &format!("{at}.rules"));
+                    inst.rules.extend(rules);
+                    "rules"
                 }
                 "unicast_src_ip" | "mcast_src_ip" => {
                     if let Some(text) = self.arg(item) {
@@ -1616,6 +1792,16 @@ impl Reader<'_> {
                     }
                     "v3_checksum"
                 }
+                "use_vmac" => {
+                    vmac_mac = self.use_vmac(item, &mut inst).map(|text| (text, loc));
+                    "vmac"
+                }
+                "vmac_xmit_base" => {
+                    if self.flag(item) {
+                        vmac_xmit_base = Some(loc);
+                    }
+                    "vmac.xmit_base"
+                }
                 "dont_track_primary" => {
                     if self.flag(item) {
                         inst.dont_track_primary = true;
@@ -1660,6 +1846,21 @@ impl Reader<'_> {
         if self.errors.len() > errors_before {
             return;
         }
+        if let (Some((text, loc)), Some(vmac)) = (vmac_mac, inst.vmac.as_mut()) {
+            match super::MacAddr::parse_with_vrid(&text, inst.vrid) {
+                Ok(mac) => vmac.mac = Some(mac),
+                Err(e) => {
+                    self.error(loc, format!("`use_vmac`: {e}"));
+                    return;
+                }
+            }
+        }
+        if let Some(loc) = vmac_xmit_base {
+            match inst.vmac.as_mut() {
+                Some(vmac) => vmac.xmit_base = true,
+                None => self.warn(loc, "`vmac_xmit_base` has no effect without `use_vmac`"),
+            }
+        }
         if !has_interface {
             // Decided at the end: `default_interface` may come later in the file.
             self.without_interface
@@ -1681,6 +1882,34 @@ impl Reader<'_> {
         self.cfg.instances.push(inst);
     }
 
+    /// `use_vmac [NAME] [MAC]`: a word that reads as a MAC (five octets take the VRID as the
+    /// sixth) is the MAC, the other the interface name. The VRID may come later in the block,
+    /// so a five-octet MAC is completed when the block is done.
+    fn use_vmac(&mut self, st: &Statement, inst: &mut Instance) -> Option<String> {
+        if !self.no_block(st) {
+            return None;
+        }
+        let mut vmac = super::Vmac::default();
+        let mut mac = None;
+        let args = texts(st.args());
+        if args.len() > 2 {
+            self.error(st.loc, "`use_vmac` takes at most a name and a MAC address");
+            return None;
+        }
+        for word in args {
+            if super::vmac::looks_like_mac(word) && mac.is_none() {
+                mac = Some(word.to_string());
+            } else if vmac.interface.is_empty() {
+                vmac.interface = word.to_string();
+            } else {
+                self.error(st.loc, format!("`use_vmac`: `{word}` is not a MAC address"));
+                return None;
+            }
+        }
+        inst.vmac = Some(vmac);
+        mac
+    }
+
     fn authentication(&mut self, st: &Statement, inst: &mut Instance) {
         let Some(block) = self.block(st) else { return };
         let mut kind = None;
@@ -1692,22 +1921,25 @@ impl Reader<'_> {
                 _ => self.other(Block::Authentication, item),
             }
         }
-        // keepalived 2.2.7 sends no authentication unless the block names PASS (or AH) and
+        // keepalived 2.2.7 sends no authentication unless the block names PASS or AH and
         // gives a password; the other shapes are logged and the block ignored. vipd reads
         // them the same way, so the routers of a segment keep agreeing.
         match kind {
-            Some((k, _)) if k == "PASS" => match pass {
-                Some(p) if !p.is_empty() => inst.auth_pass = Some(p),
+            Some((k, _)) if k == "PASS" || k == "AH" => match pass {
+                Some(p) if !p.is_empty() => {
+                    inst.auth_pass = Some(p);
+                    if k == "AH" {
+                        inst.auth_type = super::AuthType::Ah;
+                    }
+                }
                 _ => self.warn(
                     st.loc,
-                    "`auth_type PASS` without a password: no authentication is used, as in \
-                     keepalived (\"Authentication specified but no password given\")",
+                    format!(
+                        "`auth_type {k}` without a password: no authentication is used, as in \
+                         keepalived (\"Authentication specified but no password given\")"
+                    ),
                 ),
             },
-            Some((k, loc)) if k == "AH" => self.error(
-                loc,
-                "authentication type AH is not supported (vipd supports PASS only)",
-            ),
             Some((k, loc)) => self.warn(
                 loc,
                 format!(
@@ -2437,7 +2669,10 @@ mod tests {
         let (cfg, warnings) = with_warnings(&text);
         assert_eq!(cfg.instances[0].auth_pass.as_deref(), Some("secret"));
         assert!(warnings.is_empty(), "{warnings:?}");
-        assert!(error_of("", " authentication {\n auth_type AH\n auth_pass x\n }").contains("AH"));
+        let text = instance_with(" authentication {\n auth_type AH\n auth_pass x\n }");
+        let (cfg, warnings) = with_warnings(&text);
+        assert_eq!(cfg.instances[0].auth_type, crate::config::AuthType::Ah);
+        assert!(warnings.is_empty(), "{warnings:?}");
     }
 
     #[test]
@@ -2543,5 +2778,54 @@ mod tests {
         let (cfg, w) = warnings_of("", " virtual_ipaddress_excluded {\n 192.0.2.20 dev\n }");
         assert_eq!(cfg.instances[0].excluded_vips.len(), 1);
         assert!(w.contains("`dev` is ignored"), "{w}");
+    }
+
+    #[test]
+    fn routes_rules_and_statics_read_as_keepalived_reads_them() {
+        let (cfg, warnings) = with_warnings(
+            "net_namespace blue\n\
+             static_ipaddress {\n 192.0.2.50/24\n 2001:db8::50/64 dev eth1 track_group G\n}\n\
+             static_rules {\n from 192.0.2.50 table 100 priority 100\n to 203.0.113.0/24 table 100\n \
+             from 2001:db8::/64 table 100\n}\n\
+             global_defs {\n default_interface eth2\n}\n\
+             vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n \
+             virtual_ipaddress {\n 192.0.2.100/24\n }\n \
+             virtual_routes {\n src 192.0.2.100 to 198.51.100.0/24 via 192.0.2.1 dev eth0\n \
+             198.51.101.0/24 via 192.0.2.1 tos 4\n }\n \
+             virtual_rules {\n fwmark 7 table 201\n from all table 5 pref 3\n }\n}\n",
+        );
+        assert_eq!(cfg.global.net_namespace.as_deref(), Some("blue"));
+        let statics = &cfg.statics;
+        // Without `dev`: default_interface, even when written later in the file.
+        assert_eq!(statics.addresses[0].interface.as_deref(), Some("eth2"));
+        assert_eq!(statics.addresses[1].interface.as_deref(), Some("eth1"));
+        let priorities: Vec<Option<u32>> = statics.rules.iter().map(|r| r.priority).collect();
+        assert_eq!(priorities, [Some(100), Some(16384), Some(16384)]);
+        let inst = &cfg.instances[0];
+        assert_eq!(inst.routes.len(), 1, "the route with tos is skipped");
+        assert_eq!(
+            inst.routes[0].to_string(),
+            "198.51.100.0/24 via 192.0.2.1 dev eth0 src 192.0.2.100"
+        );
+        assert_eq!(inst.rules.len(), 1, "the rule with pref is skipped");
+        assert_eq!(
+            inst.rules[0].priority,
+            Some(16383),
+            "file order, per family"
+        );
+        let text = warnings.join("\n");
+        for expected in [
+            "k.conf:4: warning: `track_group G`",
+            "k.conf:8: warning: rule has no preference: it gets 16384",
+            "k.conf:9: warning: rule has no preference: it gets 16384",
+            "k.conf:22: warning: route skipped: route option `tos`",
+            "k.conf:25: warning: rule has no preference: it gets 16383",
+            "k.conf:26: warning: rule skipped: rule option `pref`",
+        ] {
+            assert!(text.contains(expected), "{expected} not in\n{text}");
+        }
+        let toml = crate::config::to_toml(&cfg);
+        let back = crate::config::parse_native(&toml, Path::new("k.toml")).unwrap();
+        assert_eq!(back, cfg, "{toml}");
     }
 }

@@ -60,8 +60,10 @@ const NETLINK_BUFS: Class = Class::Ignored(
 const RELOAD_SCHEDULE: Class = Class::Ignored(
     "vipd reloads on SIGHUP (`systemctl reload vipd`); schedule that with a systemd timer",
 );
-const VMAC: Class =
-    Class::Ignored("only matters with VMAC interfaces (use_vmac), which vipd does not create");
+const VMAC_GARP: Class = Class::Ignored(
+    "vipd sends no extra periodic gratuitous ARP/NA on VMAC interfaces; set \
+     garp_master_refresh to keep switches' MAC tables fresh",
+);
 const FIREWALL: Class = Class::Ignored(
     "vipd adds no firewall rules: VIPs are ordinary addresses that accept traffic (see \
      accept/no_accept in vipd's REFERENCE.md)",
@@ -74,10 +76,6 @@ const PID_FILES: Class =
     Class::Ignored("vipd writes no pid files (systemd tracks it); nothing to do");
 const LINKBEAT: Class = Class::Ignored(
     "vipd follows link state through netlink events, which every current driver reports",
-);
-const STATIC_CONFIG: Class = Class::Refused(
-    "vipd does not configure static addresses, routes or rules (they are not VRRP's job); \
-     configure them with systemd-networkd, NetworkManager or `ip`, and remove this block",
 );
 
 /// What vipd does with `keyword` in `block`, for keywords the reader has no code for;
@@ -106,11 +104,6 @@ fn top_level(keyword: &str) -> Option<Class> {
              it in keepalived's place would silently drop that job; keep keepalived for this \
              node, or move the load balancing elsewhere and remove the block",
         ),
-        "net_namespace" => Class::Refused(
-            "vipd does not switch network namespace; run it inside the namespace instead \
-             (`ip netns exec NAME vipd run ...`, or NetworkNamespacePath= in a vipd.service \
-             drop-in) and remove this line",
-        ),
         "net_namespace_ipvs" | "namespace_with_ipsets" => IPVS,
         "instance" | "use_pid_dir" => PID_FILES,
         "child_wait_time" => Class::Ignored(
@@ -125,10 +118,9 @@ fn top_level(keyword: &str) -> Option<Class> {
             "vipd reacts to a link going down or up at once, without keepalived's debounce \
              delay",
         ),
-        "static_ipaddress" | "static_routes" | "static_rules" => STATIC_CONFIG,
         "track_group" => Class::Ignored(
-            "track groups only apply to static addresses, routes and rules, which vipd does not \
-             configure",
+            "vipd does not watch static addresses, routes or rules: an instance does not go \
+             BACKUP when one of them is deleted",
         ),
         _ => return None,
     })
@@ -224,7 +216,14 @@ fn global(keyword: &str) -> Option<Class> {
         ),
         "vrrp_iptables" | "vrrp_ipsets" | "nftables" | "nftables_priority"
         | "nftables_counters" | "nftables_ifindex" => FIREWALL,
-        "vmac_prefix" | "vmac_addr_prefix" | "vrrp_vmac_garp_intvl" | "disable_local_igmp" => VMAC,
+        "vmac_addr_prefix" => {
+            Class::Ignored("only names VMACs of use_vmac_addr, which vipd does not support")
+        }
+        "vrrp_vmac_garp_intvl" => VMAC_GARP,
+        "disable_local_igmp" => Class::Ignored(
+            "not needed: vipd keeps a VMAC down while the instance is not master, so no \
+             IGMP/MLD report ever leaves a backup from the virtual MAC",
+        ),
         "vrrp_garp_extra_if" => Class::Ignored(
             "vipd sends no extra periodic gratuitous ARP/NA beyond vrrp_garp_master_refresh, \
              which covers every interface holding a VIP",
@@ -250,16 +249,16 @@ fn global(keyword: &str) -> Option<Class> {
 
 fn instance(keyword: &str) -> Option<Class> {
     Some(match keyword {
-        "use_vmac" | "use_vmac_addr" => Class::Refused(
-            "VMAC interfaces (use_vmac) are not supported yet: without one the VIP would use \
-             the interface's own MAC, which changes what switches and routers see; remove it \
-             to run with the interface's MAC, or keep keepalived for now",
+        "use_vmac_addr" => Class::Refused(
+            "VMACs for VIPs on other interfaces (use_vmac_addr) are not supported: vipd puts \
+             only the VIPs on the instance's own interface on its VMAC (use_vmac); remove it, \
+             or keep keepalived for now",
         ),
         "use_ipvlan" => Class::Refused(
             "ipvlan interfaces (use_ipvlan) are not supported: vipd holds VIPs on the \
              interface itself; remove it, or keep keepalived for now",
         ),
-        "vmac_xmit_base" | "vmac_garp_intvl" => VMAC,
+        "vmac_garp_intvl" => VMAC_GARP,
         "smtp_alert" => EMAIL,
         "debug" => Class::Ignored(
             "keepalived does not implement it either; run vipd with VIPD_LOG=debug for more \
@@ -298,11 +297,6 @@ fn instance(keyword: &str) -> Option<Class> {
             "vipd has no BFD: this tracking has no effect (the instance does not go to FAULT \
              or change priority when the BFD session goes down)",
         ),
-        "virtual_routes" | "virtual_rules" => Class::Ignored(
-            "vipd does not install virtual routes or rules: they are NOT added when the \
-             instance becomes master; add them from a notify_master script (and remove them in \
-             notify_backup/notify_fault)",
-        ),
         "notify_deleted" | "notify_master_rx_lower_pri" => Class::Ignored(
             "vipd does not run this notify script; the other notify scripts run as usual",
         ),
@@ -338,6 +332,10 @@ pub fn implemented(block: Block) -> &'static [&'static str] {
             "track_file",
             "vrrp_track_process",
             "garp_group",
+            "static_ipaddress",
+            "static_routes",
+            "static_rules",
+            "net_namespace",
         ],
         Block::Global => &[
             "router_id",
@@ -366,6 +364,7 @@ pub fn implemented(block: Block) -> &'static [&'static str] {
             "dynamic_interfaces",
             "vrrp_startup_delay",
             "reload_check_config",
+            "vmac_prefix",
         ],
         Block::Instance => &[
             "state",
@@ -410,6 +409,10 @@ pub fn implemented(block: Block) -> &'static [&'static str] {
             "no_accept",
             "skip_check_adv_addr",
             "strict_mode",
+            "virtual_routes",
+            "virtual_rules",
+            "use_vmac",
+            "vmac_xmit_base",
         ],
         Block::SyncGroup => &[
             "group",
@@ -489,9 +492,13 @@ mod tests {
             Some("mcast_src_ip")
         );
         assert_eq!(
-            suggestion(Block::Instance, "virtual_router"),
+            suggestion(Block::Instance, "virtual_router_ident"),
             None,
             "too far from virtual_router_id"
+        );
+        assert_eq!(
+            suggestion(Block::Instance, "virtual_route"),
+            Some("virtual_routes")
         );
         assert_eq!(suggestion(Block::Instance, "priorty"), Some("priority"));
         assert_eq!(suggestion(Block::Global, "nonsense"), None);

@@ -6,22 +6,28 @@
 
 pub mod duration;
 mod error;
+pub mod forward;
 mod keepalived;
 mod keywords;
 mod lexer;
 mod native;
 mod params;
+mod route;
 pub use crate::url;
 mod validate;
 mod vip;
+pub mod vmac;
 pub mod words;
 
 pub use error::{ConfigError, ConfigErrors, ConfigWarning};
+pub use forward::Forward;
 pub use keepalived::{parse_keepalived, read_keepalived};
 pub use native::{parse_native, read_native, to_toml, translate_check, translate_checks};
+pub use route::{Insert, Prefix, Route, RouteType, Rule, RuleAction, PROTOCOL_KEEPALIVED};
 pub use url::{HttpUrl, Scheme};
 pub use validate::warnings;
 pub use vip::{Ignored, Scope, Vip};
+pub use vmac::{MacAddr, Vmac};
 
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -45,6 +51,29 @@ pub struct Config {
     pub sync_groups: Vec<SyncGroup>,
     #[serde(default, rename = "garp_group", skip_serializing_if = "Vec::is_empty")]
     pub garp_groups: Vec<GarpGroup>,
+    /// Addresses, routes and rules held while vipd runs, whatever the VRRP state (keepalived
+    /// `static_ipaddress`, `static_routes`, `static_rules`).
+    #[serde(default, rename = "static", skip_serializing_if = "Static::is_empty")]
+    pub statics: Static,
+}
+
+/// What vipd adds at start and removes when it stops, whatever the VRRP state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Static {
+    /// Each with its `dev`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<Vip>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<Route>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<Rule>,
+}
+
+impl Static {
+    pub fn is_empty(&self) -> bool {
+        *self == Static::default()
+    }
 }
 
 /// Pacing of gratuitous ARPs / unsolicited NAs on some interfaces instead of the global
@@ -129,6 +158,10 @@ pub struct Global {
     /// Adverts a backup misses before it takes over, 1..=100 (keepalived
     /// `vrrp_down_timer_adverts`; RFC 5798: 3).
     pub down_timer_adverts: u8,
+    /// Network namespace (`/run/netns/NAME`) vipd enters at start, before it opens any
+    /// socket (keepalived `net_namespace`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub net_namespace: Option<String>,
 }
 
 /// VRRP group for IPv4 (RFC 5798 5.1.1.2).
@@ -169,6 +202,7 @@ impl Default for Global {
             lower_prio_no_advert: false,
             higher_prio_send_advert: false,
             down_timer_adverts: DEFAULT_DOWN_TIMER_ADVERTS,
+            net_namespace: None,
         }
     }
 }
@@ -322,6 +356,10 @@ pub struct Instance {
     /// VRRPv2 simple password (keepalived `auth_type PASS`); only the first 8 bytes are sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_pass: Option<String>,
+    /// How `auth_pass` authenticates VRRPv2 adverts: in the advert (`pass`, keepalived
+    /// `auth_type PASS`) or with an IPsec AH header (`ah`, keepalived `auth_type AH`).
+    #[serde(default, skip_serializing_if = "AuthType::is_pass")]
+    pub auth_type: AuthType,
     #[serde(default)]
     pub vips: Vec<Vip>,
     /// Addresses added and removed with the VIPs but not listed in adverts, of either family
@@ -386,6 +424,18 @@ pub struct Instance {
     /// Overrides [`Global::higher_prio_send_advert`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub higher_prio_send_advert: Option<bool>,
+    /// Routes the master holds with its VIPs (keepalived `virtual_routes`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<Route>,
+    /// Policy rules the master holds with its VIPs (keepalived `virtual_rules`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<Rule>,
+    /// Hold the VIPs on a macvlan with the virtual router MAC (keepalived `use_vmac`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vmac: Option<Vmac>,
+    /// DNAT (and MASQUERADE) while master, in vipd's own nftables table (native only).
+    #[serde(default, rename = "forward", skip_serializing_if = "Vec::is_empty")]
+    pub forwards: Vec<Forward>,
 }
 
 fn default_priority() -> u8 {
@@ -414,6 +464,7 @@ impl Instance {
             preempt: true,
             preempt_delay: Duration::ZERO,
             auth_pass: None,
+            auth_type: AuthType::Pass,
             vips: Vec::new(),
             excluded_vips: Vec::new(),
             source_address: None,
@@ -434,6 +485,10 @@ impl Instance {
             strict: None,
             lower_prio_no_advert: None,
             higher_prio_send_advert: None,
+            routes: Vec::new(),
+            rules: Vec::new(),
+            vmac: None,
+            forwards: Vec::new(),
         }
     }
 
@@ -463,9 +518,14 @@ impl Instance {
         }
     }
 
-    /// Interface a VIP goes on.
+    /// Interface a VIP goes on: its `dev`, else the instance's VMAC (for VIPs of the
+    /// instance's family), else the instance's interface.
     pub fn vip_interface<'a>(&'a self, vip: &'a Vip) -> &'a str {
-        vip.interface.as_deref().unwrap_or(&self.interface)
+        let on_own_interface = vip.interface.as_deref().is_none_or(|i| i == self.interface);
+        match self.vmac_interface() {
+            Some(vmac) if on_own_interface && vip.address.is_ipv6() == self.is_ipv6() => vmac,
+            _ => vip.interface.as_deref().unwrap_or(&self.interface),
+        }
     }
 
     /// GARP settings with this instance's overrides applied. The lower-priority settings come
@@ -541,6 +601,23 @@ impl Instance {
 
     pub fn v3_checksum(&self, global: &Global) -> V3Checksum {
         self.v3_checksum.unwrap_or(global.v3_checksum)
+    }
+}
+
+/// VRRPv2 authentication with the instance's `auth_pass`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthType {
+    /// Simple password in the advert (RFC 2338 type 1).
+    #[default]
+    Pass,
+    /// IPsec AH with HMAC-MD5-96 keyed with the password (RFC 2338 type 2), as keepalived.
+    Ah,
+}
+
+impl AuthType {
+    pub fn is_pass(&self) -> bool {
+        *self == AuthType::Pass
     }
 }
 

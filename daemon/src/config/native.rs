@@ -13,11 +13,12 @@ use std::time::Duration;
 
 /// Parses and validates a native TOML configuration read from `path`.
 pub fn parse_native(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
-    let cfg: Config = toml::from_str(text).map_err(|e| ConfigError {
+    let mut cfg: Config = toml::from_str(text).map_err(|e| ConfigError {
         file: path.to_path_buf(),
         line: e.span().map(|span| line_of(text, span.start)),
         message: e.message().trim().to_string(),
     })?;
+    super::vmac::resolve_names(&mut cfg, super::vmac::DEFAULT_PREFIX);
     let problems = validate::problems(&cfg);
     if problems.is_empty() {
         return Ok(cfg);
@@ -541,6 +542,9 @@ fn write_config(out: &mut String, cfg: &Config) -> std::fmt::Result {
     if g.down_timer_adverts != d.down_timer_adverts {
         writeln!(global, "down_timer_adverts = {}", g.down_timer_adverts)?;
     }
+    if let Some(name) = &g.net_namespace {
+        writeln!(global, "net_namespace = {}", quote(name))?;
+    }
     let mut garp = String::new();
     let dg = &d.garp;
     if g.garp.master_delay != dg.master_delay {
@@ -576,6 +580,13 @@ fn write_config(out: &mut String, cfg: &Config) -> std::fmt::Result {
     }
     if !garp.is_empty() {
         write!(out, "\n[global.garp]\n{garp}")?;
+    }
+    let statics = &cfg.statics;
+    if !statics.is_empty() {
+        writeln!(out, "\n[static]")?;
+        write_list(out, "addresses", &statics.addresses)?;
+        write_list(out, "routes", &statics.routes)?;
+        write_list(out, "rules", &statics.rules)?;
     }
     for inst in &cfg.instances {
         write_instance(out, inst)?;
@@ -640,6 +651,9 @@ fn write_instance(out: &mut String, inst: &Instance) -> std::fmt::Result {
     if let Some(pass) = &inst.auth_pass {
         writeln!(out, "auth_pass = {}", quote(pass))?;
     }
+    if inst.auth_type == super::AuthType::Ah {
+        writeln!(out, "auth_type = \"ah\"")?;
+    }
     if let Some(checksum) = inst.v3_checksum {
         let text = match checksum {
             super::V3Checksum::PseudoHeader => "pseudo-header",
@@ -665,6 +679,8 @@ fn write_instance(out: &mut String, inst: &Instance) -> std::fmt::Result {
         }
         writeln!(out, "]")?;
     }
+    write_list(out, "routes", &inst.routes)?;
+    write_list(out, "rules", &inst.rules)?;
     if inst.unicast_fault_no_peer {
         writeln!(out, "unicast_fault_no_peer = true")?;
     }
@@ -679,6 +695,16 @@ fn write_instance(out: &mut String, inst: &Instance) -> std::fmt::Result {
     }
     if let Some(on) = inst.higher_prio_send_advert {
         writeln!(out, "higher_prio_send_advert = {on}")?;
+    }
+    if let Some(vmac) = &inst.vmac {
+        let mut fields = vec![format!("interface = {}", quote(&vmac.interface))];
+        if vmac.xmit_base {
+            fields.push("xmit_base = true".to_string());
+        }
+        if let Some(mac) = vmac.mac {
+            fields.push(format!("mac = {}", quote(&mac.to_string())));
+        }
+        writeln!(out, "vmac = {{ {} }}", fields.join(", "))?;
     }
     if let Some(src) = inst.source_address {
         writeln!(out, "source_address = {}", quote(&src.to_string()))?;
@@ -749,7 +775,31 @@ fn write_instance(out: &mut String, inst: &Instance) -> std::fmt::Result {
             writeln!(out, "lower_prio_delay = {}", dur(v))?;
         }
     }
+    for forward in &inst.forwards {
+        writeln!(out, "\n[[instance.forward]]")?;
+        writeln!(
+            out,
+            "from = {}",
+            quote(&format!("{}/{}", forward.from, forward.protocol.as_str()))
+        )?;
+        writeln!(out, "to = {}", quote(&forward.to.to_string()))?;
+        if forward.masquerade {
+            writeln!(out, "masquerade = true")?;
+        }
+    }
     Ok(())
+}
+
+/// `key = [ "...", ... ]` of values written as their text, one per line; nothing when empty.
+fn write_list<T: ToString>(out: &mut String, key: &str, items: &[T]) -> std::fmt::Result {
+    if items.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "{key} = [")?;
+    for item in items {
+        writeln!(out, "  {},", quote(&item.to_string()))?;
+    }
+    writeln!(out, "]")
 }
 
 fn tracks(list: &[super::TrackCheck]) -> String {

@@ -69,7 +69,46 @@ pub fn problems(cfg: &Config) -> Vec<Problem> {
     out.0
 }
 
+/// Static addresses need their interface; every rule needs its preference (the order of
+/// rules decides which table a packet is looked up in, and the keepalived reader assigns
+/// keepalived's numbers); a namespace name is a file name under /run/netns.
+fn check_routing(cfg: &Config, out: &mut Problems) {
+    if let Some(name) = &cfg.global.net_namespace {
+        if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+            out.add(
+                "global.net_namespace",
+                format!("`{name}` is not a namespace name (a file name under /run/netns)"),
+            );
+        }
+    }
+    for (j, address) in cfg.statics.addresses.iter().enumerate() {
+        if address.interface.is_none() {
+            out.add(
+                format!("static.addresses[{j}]"),
+                format!("static address {address} needs `dev INTERFACE`"),
+            );
+        }
+    }
+    let instance_rules = cfg.instances.iter().enumerate().flat_map(|(i, inst)| {
+        (inst.rules.iter().enumerate()).map(move |(j, r)| (format!("instance[{i}].rules[{j}]"), r))
+    });
+    let static_rules =
+        (cfg.statics.rules.iter().enumerate()).map(|(j, r)| (format!("static.rules[{j}]"), r));
+    for (at, rule) in static_rules.chain(instance_rules) {
+        if rule.priority.is_none() {
+            out.add(
+                at,
+                format!(
+                    "rule `{rule}` needs a `priority N` (rules are tried in that order; the \
+                     kernel would pick one by itself)"
+                ),
+            );
+        }
+    }
+}
+
 fn check_global(cfg: &Config, out: &mut Problems) {
+    check_routing(cfg, out);
     let g = &cfg.global;
     if !matches!(g.vrrp_version, 2 | 3) {
         out.add(
@@ -218,6 +257,12 @@ fn weight_range(kind: &CheckKind) -> std::ops::RangeInclusive<i32> {
 }
 
 fn check_instance(cfg: &Config, inst: &Instance, at: &str, out: &mut Problems) {
+    for (path, message) in super::vmac::problems(cfg, inst, at) {
+        out.add(path, message);
+    }
+    for (path, message) in super::forward::problems(cfg, inst, at) {
+        out.add(path, message);
+    }
     if inst.name.is_empty() {
         out.add(format!("{at}.name"), "an instance needs a name");
     }
@@ -384,6 +429,12 @@ fn check_instance(cfg: &Config, inst: &Instance, at: &str, out: &mut Problems) {
             );
         }
     }
+    if inst.auth_type == super::AuthType::Ah && inst.auth_pass.is_none() {
+        out.add(
+            format!("{at}.auth_type"),
+            "`auth_type = \"ah\"` needs an `auth_pass` (the key of the AH header)",
+        );
+    }
     if inst.strict(&cfg.global) && inst.vips.is_empty() {
         out.add(
             format!("{at}.vips"),
@@ -533,6 +584,9 @@ pub fn warning_problems(cfg: &Config) -> Vec<Problem> {
     for (i, inst) in cfg.instances.iter().enumerate() {
         let at = format!("instance[{i}]");
         let name = &inst.name;
+        for (path, message) in super::vmac::warnings(inst, &at) {
+            out.add(path, message);
+        }
         if !inst.preempt && inst.initial_state == super::InitialState::Master {
             out.add(
                 format!("{at}.preempt"),

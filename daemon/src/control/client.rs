@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::events::EventRecord;
 use super::protocol::{ChangeReply, ErrorReply, Hello, Request};
@@ -15,7 +15,25 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest reply read (a status report of many instances is a few hundred KiB at most).
 const MAX_REPLY_BYTES: u64 = 64 * 1024 * 1024;
 
-fn connect(socket: &Path, request: &Request) -> Result<UnixStream, String> {
+/// How long a client keeps trying while the daemon serves as many clients as it takes. Each
+/// of those has at most the server's 2 s read timeout to send its request, so a flood of
+/// idle connections delays a well-behaved client by about that much, never more.
+const BUSY_RETRY_FOR: Duration = Duration::from_secs(6);
+
+/// Why one attempt failed: `Busy` (turned away or dropped unread because the daemon serves
+/// its maximum of clients: nothing was done, try again) or any other error.
+enum Failure {
+    Busy(String),
+    Other(String),
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Failure {
+        Failure::Other(message)
+    }
+}
+
+fn connect(socket: &Path, request: &Request) -> Result<UnixStream, Failure> {
     let mut stream = UnixStream::connect(socket).map_err(|e| {
         let hint = match e.kind() {
             std::io::ErrorKind::PermissionDenied => {
@@ -35,28 +53,75 @@ fn connect(socket: &Path, request: &Request) -> Result<UnixStream, String> {
         let mut reply = String::new();
         let _ = (&stream).take(64 * 1024).read_to_string(&mut reply);
         refused(&reply)?;
-        return Err(format!("{}: {e}", socket.display()));
+        return Err(dropped(socket, &e));
     }
     Ok(stream)
 }
 
-/// Sends `request` and reads the whole reply.
+/// A connection the daemon closed without a word: it was turning away more clients than it
+/// answers (see the server's refusal limit), so nothing was done.
+fn dropped(socket: &Path, e: &std::io::Error) -> Failure {
+    let message = format!("{}: {e}", socket.display());
+    match e.kind() {
+        std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe => {
+            Failure::Busy(message)
+        }
+        _ => Failure::Other(message),
+    }
+}
+
+/// Sends `request` and reads the whole reply, trying again for a while when the daemon is
+/// busy with other clients.
 fn exchange(socket: &Path, request: &Request) -> Result<String, String> {
+    let deadline = Instant::now() + BUSY_RETRY_FOR;
+    let mut pause = Duration::from_millis(20);
+    loop {
+        match exchange_once(socket, request) {
+            Ok(body) => return Ok(body),
+            Err(Failure::Busy(_)) if Instant::now() + pause < deadline => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(400));
+            }
+            Err(Failure::Busy(message) | Failure::Other(message)) => return Err(message),
+        }
+    }
+}
+
+fn exchange_once(socket: &Path, request: &Request) -> Result<String, Failure> {
     let stream = connect(socket, request)?;
     let mut body = String::new();
-    stream
-        .take(MAX_REPLY_BYTES)
-        .read_to_string(&mut body)
-        .map_err(|e| format!("{}: reading the reply: {e}", socket.display()))?;
+    if let Err(e) = stream.take(MAX_REPLY_BYTES).read_to_string(&mut body) {
+        return Err(match dropped(socket, &e) {
+            Failure::Busy(m) if body.is_empty() => Failure::Busy(format!("reading the reply: {m}")),
+            Failure::Busy(m) | Failure::Other(m) => {
+                Failure::Other(format!("{}: reading the reply: {m}", socket.display()))
+            }
+        });
+    }
+    if body.is_empty() {
+        return Err(Failure::Busy(format!(
+            "{}: vipd closed the connection without a reply",
+            socket.display()
+        )));
+    }
     refused(&body)?;
     Ok(body)
 }
 
-/// An `{"error": ...}` reply becomes the error message.
-fn refused(line: &str) -> Result<(), String> {
+/// An `{"error": ...}` reply becomes the error message; "busy" ones can be tried again.
+fn refused(line: &str) -> Result<(), Failure> {
     match serde_json::from_str::<ErrorReply>(line.trim()) {
-        Ok(reply) => Err(format!("vipd refused: {}", reply.error)),
+        Ok(reply) if reply.error.starts_with("busy") => {
+            Err(Failure::Busy(format!("vipd refused: {}", reply.error)))
+        }
+        Ok(reply) => Err(Failure::Other(format!("vipd refused: {}", reply.error))),
         Err(_) => Ok(()),
+    }
+}
+
+fn message(failure: Failure) -> String {
+    match failure {
+        Failure::Busy(m) | Failure::Other(m) => m,
     }
 }
 
@@ -86,14 +151,14 @@ pub fn follow_events(
     mut on_hello: impl FnMut(Hello),
     mut on_event: impl FnMut(EventRecord) -> bool,
 ) -> Result<(), String> {
-    let stream = connect(socket, &Request::Events { snapshot })?;
+    let stream = connect(socket, &Request::Events { snapshot }).map_err(message)?;
     // Events may be minutes apart: only the hello is bounded in time.
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
     reader
         .read_line(&mut line)
         .map_err(|e| format!("{}: reading the reply: {e}", socket.display()))?;
-    refused(&line)?;
+    refused(&line).map_err(message)?;
     let hello: Hello = serde_json::from_str(&line)
         .map_err(|e| format!("{}: malformed reply: {e}", socket.display()))?;
     on_hello(hello);
@@ -108,7 +173,7 @@ pub fn follow_events(
             Ok(_) => {}
             Err(e) => return Err(format!("{}: {e}", socket.display())),
         }
-        refused(&line)?;
+        refused(&line).map_err(message)?;
         let event: EventRecord = serde_json::from_str(&line)
             .map_err(|e| format!("{}: malformed event: {e}", socket.display()))?;
         if !on_event(event) {
@@ -176,6 +241,9 @@ pub fn render_text(report: &StatusReport) -> String {
         }
         if !i.tracked_checks.is_empty() {
             out.push_str(&format!("  tracks: {}\n", i.tracked_checks.join(", ")));
+        }
+        for forward in &i.forwards {
+            out.push_str(&format!("  forward: {forward}\n"));
         }
     }
     for c in &report.checks {

@@ -446,6 +446,26 @@ pub fn render(snapshot: &MetricsSnapshot) -> String {
         |i| i.last_handover_ms.map(|ms| ms / 1000.0),
     );
     exp.family(
+        "vipd_forward_installed",
+        "gauge",
+        "Forwards (DNAT) installed in vipd's nftables table now, one sample per forward.",
+    );
+    for i in &status.instances {
+        let vrid = i.vrid.to_string();
+        for forward in &i.forwards {
+            exp.sample(
+                "vipd_forward_installed",
+                &[
+                    ("iname", &i.name),
+                    ("intf", &i.interface),
+                    ("vrid", &vrid),
+                    ("forward", forward),
+                ],
+                1.0,
+            );
+        }
+    }
+    exp.family(
         "vipd_adverts_dropped_total",
         "counter",
         "Adverts dropped, by reason.",

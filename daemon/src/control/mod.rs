@@ -149,6 +149,9 @@ pub struct InstanceStatus {
     #[serde(default)]
     pub vip_list: Vec<VipStatus>,
     pub tracked_checks: Vec<String>,
+    /// Forwards (DNAT) installed for this instance now (while it is master).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forwards: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

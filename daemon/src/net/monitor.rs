@@ -45,6 +45,11 @@ pub enum NetEvent {
         addr: IpAddr,
         prefix_len: u8,
     },
+    /// A route (`protocol`: its `rtm_protocol`) or a policy rule (`None`) was deleted; only
+    /// from [`Monitor::routing`].
+    RoutingRemoved {
+        protocol: Option<u8>,
+    },
     /// The kernel dropped notifications (receive buffer overrun): re-read the state of every
     /// interface and address of interest. Reported once the backlog is read, so the state
     /// read then is newer than anything that was lost.
@@ -77,13 +82,36 @@ impl Monitor {
     /// Subscribe in the calling thread's network namespace. Must be called inside a tokio
     /// runtime.
     pub fn new() -> io::Result<Self> {
-        let groups = Groups::new_groups(&[
-            libc::RTNLGRP_LINK,
-            libc::RTNLGRP_IPV4_IFADDR,
-            libc::RTNLGRP_IPV6_IFADDR,
-        ]);
+        Self::subscribe(
+            &[
+                libc::RTNLGRP_LINK,
+                libc::RTNLGRP_IPV4_IFADDR,
+                libc::RTNLGRP_IPV6_IFADDR,
+            ],
+            "link/address events",
+        )
+    }
+
+    /// A subscription to route and rule notifications, for putting back the routes and rules
+    /// of a master that someone deleted. Separate from [`Monitor::new`] and opened only when
+    /// instances have routes: on a router with busy routing tables the route events are
+    /// many, and they must not crowd out link and address events.
+    pub fn routing() -> io::Result<Self> {
+        Self::subscribe(
+            &[
+                libc::RTNLGRP_IPV4_ROUTE,
+                libc::RTNLGRP_IPV6_ROUTE,
+                libc::RTNLGRP_IPV4_RULE,
+                libc::RTNLGRP_IPV6_RULE,
+            ],
+            "route/rule events",
+        )
+    }
+
+    fn subscribe(groups: &[u32], what: &str) -> io::Result<Self> {
+        let groups = Groups::new_groups(groups);
         let socket = NlSocketHandle::connect(NlFamily::Route, None, groups)
-            .map_err(|e| neli_error("subscribe to link/address events", e))?;
+            .map_err(|e| neli_error(&format!("subscribe to {what}"), e))?;
         // Room for bursts (e.g. many addresses flushed at once) before the kernel drops events.
         // VIPD_NETLINK_RCVBUF overrides it: tests make overruns certain with a small one.
         let size = std::env::var(RCVBUF_ENV)
@@ -212,6 +240,12 @@ fn decode(nl_type: u16, payload: &[u8]) -> Option<NetEvent> {
                 }
             })
         }
+        // Only deletions matter, and only their protocol (rtmsg byte 5): the payload is
+        // not decoded further.
+        Rtm::Delroute => Some(NetEvent::RoutingRemoved {
+            protocol: Some(*payload.get(5)?),
+        }),
+        Rtm::Delrule => Some(NetEvent::RoutingRemoved { protocol: None }),
         _ => None,
     }
 }
@@ -246,6 +280,21 @@ mod tests {
             removed,
             Some(NetEvent::AddressRemoved { index: 7, .. })
         ));
+    }
+
+    #[test]
+    fn decodes_route_and_rule_deletions_with_the_route_protocol() {
+        // struct rtmsg { AF_INET, /24, 0, 0, table main, protocol 18, scope 0, unicast }
+        let route = [2, 24, 0, 0, 254, 18, 0, 1];
+        assert_eq!(
+            decode(libc::RTM_DELROUTE, &route),
+            Some(NetEvent::RoutingRemoved { protocol: Some(18) })
+        );
+        assert_eq!(
+            decode(libc::RTM_DELRULE, &[2, 0, 0, 0, 100, 0, 0, 1, 0, 0, 0, 0]),
+            Some(NetEvent::RoutingRemoved { protocol: None })
+        );
+        assert_eq!(decode(libc::RTM_DELROUTE, &route[..4]), None);
     }
 
     #[test]

@@ -88,7 +88,13 @@ impl Netlink {
 
     /// Send one request and collect the payloads of the reply (all parts of a dump).
     /// A netlink error reply becomes an `io::Error` carrying the errno.
-    fn request<S, R>(&self, ty: Rtm, flags: NlmF, payload: S, context: &str) -> io::Result<Vec<R>>
+    pub(crate) fn request<S, R>(
+        &self,
+        ty: Rtm,
+        flags: NlmF,
+        payload: S,
+        context: &str,
+    ) -> io::Result<Vec<R>>
     where
         S: Size + ToBytes + std::fmt::Debug,
         R: FromBytesWithInput<Input = usize>,
@@ -156,18 +162,59 @@ impl Netlink {
         Ok(replies.iter().filter_map(link_info).collect())
     }
 
+    /// One link, asked for by index or by name: the kernel answers for that link alone. (A
+    /// dump of every link per lookup made each VIP added and each GARP sent cost a walk over
+    /// all interfaces, hundreds of pod veths on a Kubernetes node.)
+    fn link_by(&self, index: i32, name: Option<&str>) -> io::Result<Option<LinkInfo>> {
+        let context = "link lookup";
+        let mut attrs = RtBuffer::new();
+        if let Some(name) = name {
+            // No interface has an empty name or one longer than IFNAMSIZ - 1 bytes.
+            if name.is_empty() || name.len() >= libc::IFNAMSIZ {
+                return Ok(None);
+            }
+            let mut text = name.as_bytes().to_vec();
+            text.push(0);
+            attrs.push(
+                RtattrBuilder::default()
+                    .rta_type(Ifla::Ifname)
+                    .rta_payload(Buffer::from(text))
+                    .build()
+                    .map_err(|e| neli_error(context, e))?,
+            );
+        }
+        let msg = IfinfomsgBuilder::default()
+            .ifi_family(RtAddrFamily::Unspecified)
+            .ifi_index(index)
+            .rtattrs(attrs)
+            .build()
+            .map_err(|e| neli_error(context, e))?;
+        match self.request::<_, Ifinfomsg>(Rtm::Getlink, NlmF::empty(), msg, context) {
+            Ok(replies) => Ok(replies.iter().find_map(link_info)),
+            Err(e) if e.raw_os_error() == Some(libc::ENODEV) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The index of the interface called `name`, if it exists.
     pub fn link_index(&self, name: &str) -> io::Result<Option<u32>> {
         Ok(self
-            .links()?
-            .into_iter()
-            .find(|link| link.name == name)
+            .link_by(0, Some(name))?
+            .filter(|link| link.name == name)
             .map(|link| link.index))
     }
 
     /// State of the interface with this index; `None` if there is no such interface.
     pub fn link(&self, index: u32) -> io::Result<Option<LinkInfo>> {
-        Ok(self.links()?.into_iter().find(|link| link.index == index))
+        let Ok(index) = i32::try_from(index) else {
+            return Ok(None);
+        };
+        if index == 0 {
+            return Ok(None);
+        }
+        Ok(self
+            .link_by(index, None)?
+            .filter(|link| link.index as i32 == index))
     }
 
     /// All addresses of one interface, in kernel order (IPv4 primary before its secondaries).

@@ -20,6 +20,8 @@ use crate::vrrp::packet::DropReason;
 
 /// IANA protocol number of VRRP.
 pub const IPPROTO_VRRP: i32 = 112;
+/// IANA protocol number of the IPsec Authentication Header.
+pub const IPPROTO_AH: i32 = 51;
 /// VRRP multicast group for IPv4 (RFC 5798 5.1.1.2).
 pub const VRRP_GROUP_V4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
 /// VRRP multicast group for IPv6 (RFC 5798 5.1.2.2).
@@ -101,6 +103,25 @@ impl VrrpSocket {
     /// Open a VRRP socket on `ifname` in the calling thread's network namespace.
     /// Must be called inside a tokio runtime (the socket registers with its reactor).
     pub fn open(ifname: &str, family: Family, mode: Mode) -> io::Result<Self> {
+        Self::open_protocol(ifname, family, mode, IPPROTO_VRRP)
+    }
+
+    /// Like [`VrrpSocket::open`] for VRRPv2 adverts under an IPsec AH header (keepalived's
+    /// `auth_type AH`, IPv4 only): IP protocol 51, and the caller sends whole IP datagrams
+    /// (`IP_HDRINCL`), since the AH checksum covers header fields the kernel would pick.
+    pub fn open_ah(ifname: &str, mode: Mode) -> io::Result<Self> {
+        let socket = Self::open_protocol(ifname, Family::V4, mode, IPPROTO_AH)?;
+        set_int(
+            socket.fd.get_ref().as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_HDRINCL,
+            1,
+            "IP_HDRINCL",
+        )?;
+        Ok(socket)
+    }
+
+    fn open_protocol(ifname: &str, family: Family, mode: Mode, protocol: i32) -> io::Result<Self> {
         let netlink = Netlink::new()?;
         let ifindex = netlink.link_index(ifname)?.ok_or_else(|| {
             io::Error::new(
@@ -130,11 +151,14 @@ impl VrrpSocket {
             libc::socket(
                 domain,
                 libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                IPPROTO_VRRP,
+                protocol,
             )
         };
         if raw < 0 {
-            return Err(annotate(io::Error::last_os_error(), "socket(IPPROTO_VRRP)"));
+            return Err(annotate(
+                io::Error::last_os_error(),
+                &format!("socket(SOCK_RAW, protocol {protocol})"),
+            ));
         }
         // SAFETY: `raw` is a fresh descriptor that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
@@ -274,6 +298,36 @@ impl VrrpSocket {
             mode,
             netlink,
         })
+    }
+
+    /// A socket that only sends from `ifname` (a VMAC): it joins no group and a filter drops
+    /// everything it would receive, so nothing queues up unread. The caller gives the source
+    /// of each packet ([`VrrpSocket::send_from`]).
+    pub fn open_sender(ifname: &str, family: Family) -> io::Result<Self> {
+        let unspecified = match family {
+            Family::V4 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            Family::V6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        };
+        let socket = VrrpSocket::open(ifname, family, Mode::Unicast { src: unspecified })?;
+        // Classic BPF "return 0": accept no byte of any packet.
+        let mut drop_all = [libc::sock_filter {
+            code: (libc::BPF_RET | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        }];
+        let program = libc::sock_fprog {
+            len: 1,
+            filter: drop_all.as_mut_ptr(),
+        };
+        set_option(
+            socket.fd.get_ref().as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            &program,
+            "SO_ATTACH_FILTER",
+        )?;
+        Ok(socket)
     }
 
     pub fn ifindex(&self) -> u32 {

@@ -12,14 +12,6 @@ use super::Daemon;
 use crate::config::{self, Config};
 use crate::net::netlink::Netlink;
 
-fn added_address(instance: &config::Instance, vip: &config::Vip) -> AddedAddress {
-    AddedAddress {
-        interface: instance.vip_interface(vip).to_string(),
-        address: vip.address,
-        prefix_len: vip.prefix_len,
-    }
-}
-
 /// Every address of the node, with the name of its interface.
 pub fn node_addresses(netlink: &Netlink) -> std::io::Result<Vec<AddedAddress>> {
     let links = netlink.all_links()?;
@@ -92,6 +84,31 @@ impl Daemon {
                     Err(e) => error!("cannot remove {address} left behind by an earlier run: {e}"),
                 }
             }
+            for rule in &leftover.rules {
+                match self.netlink.delete_rule(rule) {
+                    Ok(true) => warn!("removed rule {rule}: left behind by an earlier run"),
+                    Ok(false) => {}
+                    Err(e) => {
+                        error!("cannot remove rule {rule} left behind by an earlier run: {e}")
+                    }
+                }
+            }
+            for route in &leftover.routes {
+                let oif = match &route.dev {
+                    Some(dev) => match self.netlink.link_index(dev) {
+                        Ok(Some(index)) => Some(index),
+                        _ => continue, // the interface went, and the route with it
+                    },
+                    None => None,
+                };
+                match self.netlink.delete_route(route, oif) {
+                    Ok(true) => warn!("removed route {route}: left behind by an earlier run"),
+                    Ok(false) => {}
+                    Err(e) => {
+                        error!("cannot remove route {route} left behind by an earlier run: {e}")
+                    }
+                }
+            }
             if leftover.file != self.vip_state.path() {
                 if let Err(e) = std::fs::remove_file(&leftover.file) {
                     warn!("cannot remove {}: {e}", leftover.file.display());
@@ -129,22 +146,37 @@ pub(super) fn add_vip(
     instance: &config::Instance,
     vip: &config::Vip,
 ) {
-    let record = added_address(instance, vip);
-    let ifname = &record.interface;
+    let interface = instance.vip_interface(vip);
+    let metric = super::vmac::vip_route_metric(instance, vip);
+    add_address(netlink, state, &instance.name, interface, vip, metric);
+}
+
+/// Adds `vip` to `ifname` for `owner` (an instance, or the static configuration) as
+/// [`add_vip`] does, with the route metric given (`None`: the kernel's default).
+pub(super) fn add_address(
+    netlink: &Netlink,
+    state: &mut VipState,
+    owner: &str,
+    ifname: &str,
+    vip: &config::Vip,
+    metric: Option<u32>,
+) {
+    let record = AddedAddress {
+        interface: ifname.to_string(),
+        address: vip.address,
+        prefix_len: vip.prefix_len,
+    };
     let ifindex = match netlink.link_index(ifname) {
         Ok(Some(ifindex)) => ifindex,
         Ok(None) => {
             error!(
-                "{}: cannot add {} to {ifname}: no such interface",
-                instance.name, vip.address
+                "{owner}: cannot add {} to {ifname}: no such interface",
+                vip.address
             );
             return;
         }
         Err(e) => {
-            error!(
-                "{}: cannot add {} to {ifname}: {e}",
-                instance.name, vip.address
-            );
+            error!("{owner}: cannot add {} to {ifname}: {e}", vip.address);
             return;
         }
     };
@@ -152,30 +184,27 @@ pub(super) fn add_vip(
     if !ours {
         if let Err(e) = state.record(record.clone()) {
             warn!(
-                "{}: {e}: {} cannot be found again after a crash",
-                instance.name, vip.address
+                "{owner}: {e}: {} cannot be found again after a crash",
+                vip.address
             );
         }
     }
-    match netlink.add_address(ifindex, vip.address, vip.prefix_len, vip.label.as_deref()) {
+    match super::vmac::add_address(netlink, ifindex, vip, metric) {
         Ok(true) => {}
         Ok(false) if ours => {}
         Ok(false) => {
-            forget(state, instance, &record);
+            forget(state, owner, &record);
             warn!(
-                "{}: {} is already on {ifname} and vipd did not add it: leaving it alone (vipd \
-                 will not remove it)",
-                instance.name, vip.address
+                "{owner}: {} is already on {ifname} and vipd did not add it: leaving it alone \
+                 (vipd will not remove it)",
+                vip.address
             );
         }
         Err(e) => {
             if !ours {
-                forget(state, instance, &record);
+                forget(state, owner, &record);
             }
-            error!(
-                "{}: cannot add {} to {ifname}: {e}",
-                instance.name, vip.address
-            );
+            error!("{owner}: cannot add {} to {ifname}: {e}", vip.address);
         }
     }
 }
@@ -188,29 +217,41 @@ pub(super) fn remove_vip(
     instance: &config::Instance,
     vip: &config::Vip,
 ) {
-    let record = added_address(instance, vip);
+    let interface = instance.vip_interface(vip);
+    remove_address(netlink, state, &instance.name, interface, vip);
+}
+
+/// Removes `vip` from `ifname` for `owner` as [`remove_vip`] does.
+pub(super) fn remove_address(
+    netlink: &Netlink,
+    state: &mut VipState,
+    owner: &str,
+    ifname: &str,
+    vip: &config::Vip,
+) {
+    let record = AddedAddress {
+        interface: ifname.to_string(),
+        address: vip.address,
+        prefix_len: vip.prefix_len,
+    };
     if !state.contains(&record) {
-        tracing::debug!(
-            "{}: {} was not added by vipd: left alone",
-            instance.name,
-            record
-        );
+        tracing::debug!("{owner}: {record} was not added by vipd: left alone");
         return;
     }
     if let Ok(Some(ifindex)) = netlink.link_index(&record.interface) {
         if let Err(e) = netlink.delete_address(ifindex, vip.address, vip.prefix_len) {
             error!(
-                "{}: cannot remove {} from {}: {e}",
-                instance.name, vip.address, record.interface
+                "{owner}: cannot remove {} from {}: {e}",
+                vip.address, record.interface
             );
             return;
         }
     }
-    forget(state, instance, &record);
+    forget(state, owner, &record);
 }
 
-fn forget(state: &mut VipState, instance: &config::Instance, record: &AddedAddress) {
+fn forget(state: &mut VipState, owner: &str, record: &AddedAddress) {
     if let Err(e) = state.forget(record) {
-        warn!("{}: {e}", instance.name);
+        warn!("{owner}: {e}");
     }
 }

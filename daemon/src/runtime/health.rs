@@ -65,14 +65,14 @@ impl Daemon {
             })
             .collect();
         tracking::sync_group_priorities(&self.config, &mut priorities);
-        for router in &mut self.routers {
-            let Some(priority) = self
-                .config
-                .instances
-                .iter()
-                .position(|inst| inst.name == router.cfg.name)
-                .and_then(|i| priorities.get(i).copied())
-            else {
+        for (i, router) in self.routers.iter_mut().enumerate() {
+            // Routers are made from the instances in order; look further only if not (a
+            // search per router made every call quadratic: 510 instances took seconds to start).
+            let at = match self.config.instances.get(i) {
+                Some(inst) if inst.name == router.cfg.name => Some(i),
+                _ => (self.config.instances.iter()).position(|inst| inst.name == router.cfg.name),
+            };
+            let Some(priority) = at.and_then(|i| priorities.get(i).copied()) else {
                 continue;
             };
             match priority {
@@ -106,26 +106,32 @@ impl Daemon {
     /// An instance is in FAULT while its interface is unusable or a weight-0 check failed, or
     /// while any other member of its sync group is (keepalived: a fault in one faults all).
     pub(super) fn apply_faults(&mut self, now: Instant) {
-        let own: Vec<(String, bool)> = self
+        // Called for every link and address event: a set of the (few) faulty names keeps it
+        // linear in the number of instances.
+        let own: std::collections::BTreeSet<String> = self
             .routers
             .iter()
-            .map(|r| {
-                let fault = r.interface_fault() || r.check_fault || r.cfg.lacks_unicast_peers();
-                (r.cfg.name.clone(), fault)
+            .filter(|r| {
+                r.interface_fault()
+                    || r.check_fault
+                    || r.cfg.lacks_unicast_peers()
+                    || !super::vmac::is_ready(r)
             })
+            .map(|r| r.cfg.name.clone())
             .collect();
-        let faulty = |name: &str| own.iter().any(|(n, f)| n == name && *f);
+        let faulty = |name: &str| own.contains(name);
         for router in &mut self.routers {
-            let name = router.cfg.name.clone();
-            let group_fault = self
-                .config
-                .sync_groups
-                .iter()
-                .filter(|g| g.instances.contains(&name))
-                .any(|g| g.instances.iter().any(|m| faulty(m)));
-            let fault = faulty(&name) || group_fault;
+            let name = &router.cfg.name;
+            let group_fault = !own.is_empty()
+                && self
+                    .config
+                    .sync_groups
+                    .iter()
+                    .filter(|g| g.instances.contains(name))
+                    .any(|g| g.instances.iter().any(|m| faulty(m)));
+            let fault = faulty(name) || group_fault;
             if fault != router.fsm.is_fault() {
-                if fault && !faulty(&name) {
+                if fault && !faulty(name) {
                     warn!("{name}: another member of its sync group is in FAULT");
                 }
                 router.fsm.set_fault(now, fault);

@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 use super::router::SocketKey;
 use super::Event;
 use crate::net::socket::{Datagram, Received, VrrpSocket, RECEIVE_BUFFER};
+use crate::vrrp::ah;
 use crate::vrrp::packet::{self, DropReason, Family};
 
 /// Datagrams read in a row before the reader lets other tasks run.
@@ -123,12 +124,17 @@ pub struct ReaderShared {
 /// the VRID of one of the socket's instances, else the socket's.
 fn screen(received: &Received, vrids: &VridSet) -> Result<(), (Option<u8>, DropReason)> {
     let (payload, family) = match received.src {
-        IpAddr::V4(_) => (
-            packet::split_ipv4(&received.data)
-                .map_err(|reason| (None, reason))?
-                .1,
-            Family::Ipv4,
-        ),
+        IpAddr::V4(_) => {
+            let (meta, payload) =
+                packet::split_ipv4(&received.data).map_err(|reason| (None, reason))?;
+            // keepalived's `auth_type AH`: the advert follows a 24-byte AH header.
+            let payload = if meta.protocol == ah::PROTOCOL_AH {
+                ah::advert_of_payload(payload).ok_or((None, DropReason::Truncated))?
+            } else {
+                payload
+            };
+            (payload, Family::Ipv4)
+        }
         IpAddr::V6(_) => (&received.data[..], Family::Ipv6),
     };
     let vrid = match payload.get(1) {

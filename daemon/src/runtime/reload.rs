@@ -4,11 +4,11 @@ use std::time::Instant;
 
 use tokio::sync::mpsc;
 
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use super::router::{Router, SocketKey};
 use super::tasks::{tell_systemd, tell_systemd_reloading};
-use super::{add_vip, log_config_warnings, remove_vip, Daemon};
+use super::{add_vip, log_config_warnings, remove_vip, routes, Daemon};
 use crate::check::{CheckEvent, CheckReload, CheckRunner, CheckRunnerHandle};
 use crate::config::{self, Global};
 use crate::tracking;
@@ -108,8 +108,18 @@ impl Daemon {
             router.fsm.shutdown(now);
             self.routers = vec![router];
             self.process_actions().await;
+            self.release_vmacs();
         }
         self.routers = kept;
+        self.watch_routing();
+        let old_statics = std::mem::replace(&mut self.config.statics, new.statics.clone());
+        self.update_statics(&old_statics, &new.statics);
+        if new.global.net_namespace != old_global.net_namespace {
+            warn!(
+                "net_namespace changed by reload: vipd stays in the namespace it started in \
+                 until it is restarted"
+            );
+        }
         self.config = new;
         // A master changed in place gives up removed VIPs and takes (and announces) new ones.
         for (index, changes) in vip_changes {
@@ -124,6 +134,22 @@ impl Daemon {
                 info!("{}: {vip} added by reload", router.cfg.name);
                 add_vip(&self.netlink, &mut self.vip_state, &router.cfg, vip);
             }
+            // Routes and rules that left go; the new list goes in (what vipd added already
+            // stays as it is).
+            let (old_routes, old_rules) = &changes.old_routing;
+            let (new_routes, new_rules) = &changes.new_routing;
+            let gone_routes: Vec<_> = (old_routes.iter())
+                .filter(|r| !new_routes.contains(r))
+                .cloned()
+                .collect();
+            let gone_rules: Vec<_> = (old_rules.iter())
+                .filter(|r| !new_rules.contains(r))
+                .cloned()
+                .collect();
+            let name = &router.cfg.name;
+            let state = &mut self.vip_state;
+            routes::remove_routing(&self.netlink, state, name, &gone_routes, &gone_rules);
+            routes::add_routing(&self.netlink, state, name, new_routes, new_rules);
             if !changes.added.is_empty() {
                 self.announce_once(index);
             }
@@ -160,10 +186,9 @@ impl Daemon {
         self.close_sockets(|key| !used.contains(key));
         self.update_reader_filters();
         self.apply_tracking(now);
-        for index in started {
-            self.start_router(index, now);
-        }
+        self.start_routers(&started, now);
         self.process_actions().await;
+        self.sync_forwards();
         info!("reload done: {} instance(s)", self.routers.len());
         tell_systemd(&[sd_notify::NotifyState::Ready]);
     }
@@ -191,6 +216,9 @@ enum ChecksAfterReload {
 /// - `router_id` names this router in logs only;
 /// - `vrrp_version` and `v3_checksum` are inherited: only the instances that inherit a
 ///   changed value restart ([`inherited_identity_changed`]);
+/// - the multicast groups restart only the multicast instances of their family (their
+///   socket key changes); `vrrp_lower_prio_no_advert`, `vrrp_higher_prio_send_advert` and
+///   `vrrp_down_timer_adverts` reach the instances' parameters in place;
 /// - GARP settings apply in place (instances read them when they announce);
 /// - `script_user`/`script_group`/`enable_script_security` reach the checks through their
 ///   specs (changed checks restart alone) and notify scripts when they run;
@@ -215,6 +243,16 @@ fn global_change_restarts_everything(old: &Global, new: &Global) -> bool {
         g.max_auto_priority = None;
         // Only delays the first start; a reload never waits for it.
         g.startup_delay = defaults.startup_delay;
+        // Only entered at start (the reload warns).
+        g.net_namespace = None;
+        // Part of each instance's socket key: only the multicast instances of that family
+        // restart (`Router::update_in_place` compares the keys).
+        g.mcast_group4 = None;
+        g.mcast_group6 = None;
+        // Inherited into each instance's parameters, which a reload applies in place.
+        g.lower_prio_no_advert = defaults.lower_prio_no_advert;
+        g.higher_prio_send_advert = defaults.higher_prio_send_advert;
+        g.down_timer_adverts = defaults.down_timer_adverts;
         g
     }
     unknown_part(old) != unknown_part(new)
@@ -255,6 +293,10 @@ mod tests {
         new.enable_script_security = true;
         new.max_auto_priority = Some(10);
         new.startup_delay = std::time::Duration::from_secs(5);
+        new.mcast_group4 = Some("224.0.0.19".parse().unwrap());
+        new.lower_prio_no_advert = true;
+        new.higher_prio_send_advert = true;
+        new.down_timer_adverts = 5;
         assert!(!global_change_restarts_everything(&old, &new));
     }
 

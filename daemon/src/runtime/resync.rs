@@ -79,6 +79,11 @@ impl Daemon {
                 add_vip(&self.netlink, &mut self.vip_state, &router.cfg, vip);
                 restored = true;
             }
+            // Routes and rules that went with a lost address or interface (adding one
+            // that is there is a no-op).
+            let cfg = &router.cfg;
+            let state = &mut self.vip_state;
+            super::routes::add_routing(&self.netlink, state, &cfg.name, &cfg.routes, &cfg.rules);
             if restored {
                 self.announce_once(index);
             }

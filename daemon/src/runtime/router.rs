@@ -9,6 +9,7 @@ use crate::config;
 use crate::control::{InstanceStatus, VipStatus};
 use crate::net::netlink::InterfaceAddress;
 use crate::net::socket::{Family, Mode};
+use crate::vrrp::ah::{AhKey, AhSession};
 use crate::vrrp::instance::{Instance, InstanceParams, Reload, Version};
 use crate::vrrp::packet::{self, Advertisement, Auth, ChecksumMode, DropReason};
 
@@ -23,6 +24,13 @@ pub struct SocketKey {
     pub unicast_ttl: Option<u8>,
     /// The multicast group joined and sent to (none for unicast).
     pub group: Option<IpAddr>,
+    /// VRRPv2 under an IPsec AH header: an IP protocol 51 socket sending whole datagrams.
+    pub ah: bool,
+}
+
+/// keepalived's `auth_type AH` applies: a password, VRRPv2 (hence IPv4).
+fn uses_ah(cfg: &config::Instance, global: &config::Global) -> bool {
+    cfg.auth_type == config::AuthType::Ah && cfg.auth_pass.is_some() && cfg.version(global) == 2
 }
 
 impl SocketKey {
@@ -49,6 +57,7 @@ impl SocketKey {
                 .filter(|ttl| *ttl != packet::HOP_LIMIT),
             unicast_src,
             group,
+            ah: uses_ah(cfg, global),
         }
     }
 
@@ -80,6 +89,9 @@ impl SocketKey {
 pub struct VipChanges {
     pub removed: Vec<config::Vip>,
     pub added: Vec<config::Vip>,
+    /// Virtual routes and rules: the old lists and the new ones.
+    pub old_routing: (Vec<config::Route>, Vec<config::Rule>),
+    pub new_routing: (Vec<config::Route>, Vec<config::Rule>),
 }
 
 #[derive(Debug, Default, Clone)]
@@ -124,6 +136,8 @@ pub struct Router {
     pub last_reason: Option<String>,
     checksum_mode: ChecksumMode,
     auth: Auth,
+    /// IPsec AH key and sequence counter (keepalived `auth_type AH`).
+    pub ah: Option<AhSession>,
     /// The address list of the last advert whose list differed from ours (logged once).
     last_mismatch: Option<Vec<IpAddr>>,
     /// When a dropped advert was last logged: a flood must not become a flood of log lines.
@@ -132,6 +146,8 @@ pub struct Router {
     last_send_error_log: Option<Instant>,
     /// The last other router heard claiming priority 255 while we own the addresses.
     owner_conflict: Option<IpAddr>,
+    /// The VMAC (keepalived `use_vmac`), when the instance has one.
+    pub(super) vmac: Option<super::vmac::VmacState>,
 }
 
 impl Router {
@@ -158,10 +174,16 @@ impl Router {
             config::V3Checksum::NoPseudoHeader => ChecksumMode::NoPseudoHeader,
         };
         let auth = match (&cfg.auth_pass, version) {
+            (Some(_), Version::V2) if key.ah => Auth::Ah,
             (Some(pass), Version::V2) => Auth::from_password(pass),
             _ => Auth::None,
         };
+        let ah = match &cfg.auth_pass {
+            Some(pass) if key.ah => Some(AhSession::new(AhKey::from_password(pass))),
+            _ => None,
+        };
         let fsm = Instance::new(params(&cfg, global, version, unspecified(key.ipv6)));
+        let vmac = super::vmac::VmacState::of(&cfg);
         Router {
             cfg,
             version,
@@ -175,10 +197,12 @@ impl Router {
             last_reason: None,
             checksum_mode,
             auth,
+            ah,
             last_mismatch: None,
             last_drop_log: None,
             last_send_error_log: None,
             owner_conflict: None,
+            vmac,
         }
     }
 
@@ -343,6 +367,9 @@ impl Router {
         tunable.garp = cfg.garp.clone();
         tunable.check_unicast_src = cfg.check_unicast_src;
         tunable.unicast_peer_ttl = cfg.unicast_peer_ttl.clone();
+        tunable.routes = cfg.routes.clone();
+        tunable.rules = cfg.rules.clone();
+        tunable.forwards = cfg.forwards.clone();
         if tunable != *cfg || SocketKey::of(cfg, global) != self.key {
             return None;
         }
@@ -363,6 +390,8 @@ impl Router {
                         .filter(|v| !old.contains(v))
                         .map(|v| (*v).clone())
                         .collect(),
+                    old_routing: (self.cfg.routes.clone(), self.cfg.rules.clone()),
+                    new_routing: (cfg.routes.clone(), cfg.rules.clone()),
                 };
                 self.cfg = cfg.clone();
                 Some(changes)
@@ -371,12 +400,10 @@ impl Router {
         }
     }
 
-    /// Bound of a planned handover: time enough for any backup to answer our priority 0.
+    /// Bound of a planned handover: time enough for any backup to take over, also one that
+    /// missed our priority 0 advert (see [`Instance::handover_bound`]).
     pub fn handover_bound(&self) -> Duration {
-        self.cfg
-            .advert_interval
-            .saturating_mul(3)
-            .saturating_add(Duration::from_millis(100))
+        self.fsm.handover_bound()
     }
 
     pub fn status(&self) -> InstanceStatus {
@@ -457,6 +484,7 @@ impl Router {
                 .chain(self.cfg.track_files.iter())
                 .map(|t| t.check.clone())
                 .collect(),
+            forwards: Vec::new(),
         }
     }
 }

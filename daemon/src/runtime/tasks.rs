@@ -20,16 +20,6 @@ pub(super) async fn next_check_event(
     }
 }
 
-pub(super) fn earliest(
-    a: Option<tokio::time::Instant>,
-    b: Option<tokio::time::Instant>,
-) -> Option<tokio::time::Instant> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
-}
-
 /// Now plus `delay` on tokio's clock, saturating like the core's timers.
 pub(super) fn tokio_deadline_after(delay: Duration) -> tokio::time::Instant {
     tokio::time::Instant::from_std(crate::vrrp::timer::deadline_after(

@@ -33,6 +33,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::{Route, Rule};
+
 /// File name suffix of the records.
 const SUFFIX: &str = "vips.json";
 /// A record larger than this is not ours (thousands of addresses fit in far less).
@@ -85,13 +87,20 @@ struct Record {
     socket: PathBuf,
     netns: NetnsId,
     addresses: BTreeSet<AddedAddress>,
+    /// Routes vipd added (virtual and static ones), each as added.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    routes: BTreeSet<Route>,
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    rules: BTreeSet<Rule>,
 }
 
-/// Addresses found in the record of a daemon that is gone.
+/// What the record of a daemon that is gone says it added.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Leftovers {
     pub file: PathBuf,
     pub addresses: BTreeSet<AddedAddress>,
+    pub routes: BTreeSet<Route>,
+    pub rules: BTreeSet<Rule>,
 }
 
 /// This daemon's record of what it added.
@@ -142,6 +151,8 @@ impl VipState {
                 socket: socket.to_path_buf(),
                 netns: NetnsId::current()?,
                 addresses: BTreeSet::new(),
+                routes: BTreeSet::new(),
+                rules: BTreeSet::new(),
             },
         })
     }
@@ -177,6 +188,55 @@ impl VipState {
     /// Forgets `address` and writes the file; call it after removing the address.
     pub fn forget(&mut self, address: &AddedAddress) -> io::Result<()> {
         if self.record.addresses.remove(address) {
+            self.save()
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Whether nothing is recorded (the file can go).
+    pub fn is_empty(&self) -> bool {
+        self.record.addresses.is_empty()
+            && self.record.routes.is_empty()
+            && self.record.rules.is_empty()
+    }
+
+    pub fn contains_route(&self, route: &Route) -> bool {
+        self.record.routes.contains(route)
+    }
+
+    /// Records `route` (before adding it), as [`VipState::record`].
+    pub fn record_route(&mut self, route: Route) -> io::Result<()> {
+        if self.record.routes.insert(route) {
+            self.save()
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Forgets `route` (after deleting it).
+    pub fn forget_route(&mut self, route: &Route) -> io::Result<()> {
+        if self.record.routes.remove(route) {
+            self.save()
+        } else {
+            Ok(())
+        }
+    }
+
+    pub fn contains_rule(&self, rule: &Rule) -> bool {
+        self.record.rules.contains(rule)
+    }
+
+    pub fn record_rule(&mut self, rule: Rule) -> io::Result<()> {
+        if self.record.rules.insert(rule) {
+            self.save()
+        } else {
+            Ok(())
+        }
+    }
+
+    pub fn forget_rule(&mut self, rule: &Rule) -> io::Result<()> {
+        if self.record.rules.remove(rule) {
             self.save()
         } else {
             Ok(())
@@ -231,8 +291,19 @@ impl VipState {
             })
             .map(|(file, record)| Leftovers {
                 file,
+                // A reboot took what the record lists with it.
                 addresses: if record.boot_id == self.record.boot_id {
                     record.addresses
+                } else {
+                    BTreeSet::new()
+                },
+                routes: if record.boot_id == self.record.boot_id {
+                    record.routes
+                } else {
+                    BTreeSet::new()
+                },
+                rules: if record.boot_id == self.record.boot_id {
+                    record.rules
                 } else {
                     BTreeSet::new()
                 },
@@ -439,6 +510,13 @@ mod tests {
         killed.record(vip.clone()).unwrap();
         killed.record(vip6.clone()).unwrap();
         killed.forget(&vip6).unwrap();
+        let route = Route::parse("blackhole 198.51.100.0/24").unwrap();
+        let gone = Route::parse("203.0.113.0/24 via 192.0.2.1 dev eth0").unwrap();
+        let rule = Rule::parse("fwmark 0x7 table 100 priority 7").unwrap();
+        killed.record_route(route.clone()).unwrap();
+        killed.record_route(gone.clone()).unwrap();
+        killed.forget_route(&gone).unwrap();
+        killed.record_rule(rule.clone()).unwrap();
         fs::write(&killed_socket, b"").unwrap();
 
         // A daemon that still runs, under another socket.
@@ -461,6 +539,8 @@ mod tests {
             vec![Leftovers {
                 file: killed.path().to_path_buf(),
                 addresses: [vip.clone()].into(),
+                routes: [route].into(),
+                rules: [rule].into(),
             }]
         );
         assert_eq!(
@@ -483,12 +563,18 @@ mod tests {
         before_reboot
             .record(added("eth0", "192.0.2.100/24"))
             .unwrap();
+        let route = Route::parse("198.51.100.0/24 via 192.0.2.1").unwrap();
+        before_reboot.record_route(route).unwrap();
+        let rule = Rule::parse("from 192.0.2.100 table 100 priority 100").unwrap();
+        before_reboot.record_rule(rule).unwrap();
         let now = VipState::new(&dir, &dir.join("old.sock")).unwrap();
         assert_eq!(
             now.leftovers(),
             vec![Leftovers {
                 file: before_reboot.path().to_path_buf(),
                 addresses: BTreeSet::new(),
+                routes: BTreeSet::new(),
+                rules: BTreeSet::new(),
             }]
         );
         // Nor does it count as a running daemon's.

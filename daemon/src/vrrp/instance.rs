@@ -397,9 +397,16 @@ pub struct Instance {
     handing_over: bool,
     /// What the handover in progress ends in (meaningful while `handing_over`).
     handover_end: HandoverEnd,
+    /// When the planned handover in progress began (our priority 0 advert).
     handover_started: Option<Instant>,
     last_handover: Option<Duration>,
     drain: Option<DrainMode>,
+    /// When we last became master, and when we last answered another router advertising as
+    /// master: while either is recent, who is master is not settled on the segment.
+    became_master_at: Option<Instant>,
+    rival_master_at: Option<Instant>,
+    /// A handing-over master keeps its VIPs at least until then (see `start_handover`).
+    handover_hold_until: Option<Instant>,
     timers: TimerTable,
     actions: VecDeque<Action>,
     transitions: u64,
@@ -427,6 +434,9 @@ impl Instance {
             handover_started: None,
             last_handover: None,
             drain: None,
+            became_master_at: None,
+            rival_master_at: None,
+            handover_hold_until: None,
             timers: TimerTable::default(),
             actions: VecDeque::new(),
             transitions: 0,
@@ -535,6 +545,29 @@ impl Instance {
             .checked_mul(u32::from(self.params.down_timer_adverts))
             .and_then(|three| three.checked_add(self.skew_time()))
             .unwrap_or(Duration::MAX)
+    }
+
+    /// How long a planned handover should wait for a backup before giving up. A backup
+    /// answers our priority 0 after its Skew_Time, which is less than one skew unit: one
+    /// second in v2, its own Master_Adver_Interval in v3, which is its configured interval
+    /// when it never accepted our adverts (a higher priority backup that preempts, or one
+    /// configured with another interval). A backup that missed the priority 0 advert takes
+    /// over when its down timer runs out, three of our intervals plus its skew after our
+    /// last advert reached it. The bound covers both for backups whose interval is at most
+    /// ours or one second, with one more advert interval for adverts on the way and a
+    /// margin, so that the VIPs stay until such a backup holds them.
+    pub fn handover_bound(&self) -> Duration {
+        self.params
+            .advert_interval
+            .saturating_mul(4)
+            .saturating_add(self.backup_skew_unit())
+            .saturating_add(HANDOVER_LINGER)
+    }
+
+    /// The longest Skew_Time a backup answering our priority 0 may wait (see
+    /// [`Instance::handover_bound`]).
+    fn backup_skew_unit(&self) -> Duration {
+        self.params.advert_interval.max(Duration::from_secs(1))
     }
 
     /// Number of state changes so far.
@@ -863,6 +896,7 @@ impl Instance {
     }
 
     fn become_master(&mut self, now: Instant, reason: Reason) {
+        self.became_master_at = Some(now);
         self.timers.stop(Timer::MasterDown);
         self.timers.stop(Timer::PreemptDelay);
         self.master_adver_interval = self.params.advert_interval;
@@ -926,10 +960,18 @@ impl Instance {
             self.master_address = Some(advert.source);
             self.master_priority = Some(PRIORITY_LEAVING);
             let deadline = later(now, self.skew_time());
-            self.timers.set(Timer::MasterDown, deadline);
-            self.takeover_reason = Reason::PriorityZeroAdvert {
-                from: advert.source,
-            };
+            // A takeover already due sooner (a fast takeover from a lower master) stays: the
+            // master is leaving, and waiting longer would leave nobody holding the VIPs.
+            if self
+                .timers
+                .get(Timer::MasterDown)
+                .is_none_or(|current| current > deadline)
+            {
+                self.timers.set(Timer::MasterDown, deadline);
+                self.takeover_reason = Reason::PriorityZeroAdvert {
+                    from: advert.source,
+                };
+            }
             return;
         }
         let accepted = advert.priority >= self.advertised_priority()
@@ -977,6 +1019,8 @@ impl Instance {
             || (advert.priority == ours
                 && address_wins(advert.source, self.params.primary_address));
         if !yields {
+            // Another router acts as master: who is master is not settled (handover).
+            self.rival_master_at = Some(now);
             self.lower_priority_heard(now);
             return;
         }
@@ -1069,13 +1113,37 @@ impl Instance {
         if advert.priority == PRIORITY_LEAVING || self.master_address == Some(advert.source) {
             return;
         }
+        if self
+            .handover_started
+            .is_some_and(|began| now < later(began, self.shortest_answer(advert)))
+        {
+            // Too early to answer our priority 0: a backup that took over on its own (it
+            // missed our adverts) and may be yielding to one still on its way. Its answer, or
+            // its next advert, comes later (found by tests/simulation.rs).
+            return;
+        }
         self.master_address = Some(advert.source);
         self.master_priority = Some(advert.priority);
         // The new master announces the VIPs right after this advert; keep answering a moment
         // longer so clients that have not processed the announcement yet still get replies.
         let linger = self.master_adver_interval.min(HANDOVER_LINGER);
-        self.timers
-            .set_at_most(Timer::HandoverBound, later(now, linger));
+        let until = later(now, linger).max(self.handover_hold_until.unwrap_or(now));
+        self.timers.set_at_most(Timer::HandoverBound, until);
+    }
+
+    /// The shortest Skew_Time after which the sender of `advert` can answer our priority 0:
+    /// its Master_Adver_Interval is ours (learned) or its own (v3), the unit one second (v2).
+    fn shortest_answer(&self, advert: &ReceivedAdvert) -> Duration {
+        let unit = match self.params.version {
+            Version::V2 => Duration::from_secs(1),
+            Version::V3 => self
+                .params
+                .advert_interval
+                .min(clamp_interval(advert.advert_interval)),
+        };
+        let inverse_priority = 256 - u32::from(advert.priority);
+        unit.checked_mul(inverse_priority)
+            .map_or(Duration::MAX, |scaled| scaled / 256)
     }
 
     fn start_handover(&mut self, now: Instant, bound: Duration, end: HandoverEnd) {
@@ -1084,6 +1152,16 @@ impl Instance {
         self.handover_started = Some(now);
         self.master_address = None;
         self.master_priority = None;
+        // Shortly after we became master, or answered another router advertising as master,
+        // a rival may still be master and about to yield to an advert of ours in flight: its
+        // advert is then no sign that it took over, and the rival, having yielded, may even
+        // have missed our priority 0. No advert is trusted: the VIPs stay for the whole
+        // bound, which outlasts every backup's answer and down timer (found by
+        // tests/simulation.rs).
+        let unsettled_since = self.became_master_at.max(self.rival_master_at);
+        let unsettled =
+            unsettled_since.is_some_and(|since| now < later(since, self.master_down_interval()));
+        self.handover_hold_until = unsettled.then(|| later(now, bound));
         self.push(Action::SendAdvert {
             priority: PRIORITY_LEAVING,
         });
@@ -2119,6 +2197,72 @@ mod tests {
         );
     }
 
+    /// Found by the simulation (tests/simulation.rs): a backup with a fast takeover pending
+    /// that then hears the leaving master's priority 0 must not wait longer. Its Skew_Time
+    /// may be far longer than the remaining wait (its own interval, never having accepted
+    /// the lower master's), and the leaving master's handover bound may pass meanwhile.
+    #[test]
+    fn priority_zero_never_postpones_a_takeover_already_due() {
+        let t0 = Instant::now();
+        let mut p = params(167, Version::V3, Duration::from_secs(1));
+        p.primary_address = ip("192.0.2.2");
+        let mut instance = Instance::new(p);
+        instance.start(t0);
+        // A lower master advertising every 10 ms: discarded, fast takeover after our skew.
+        instance.handle_advert(t0 + MS, &advert("192.0.2.9", 46, 10 * MS));
+        let due = t0 + MS + instance.skew_time();
+        assert_eq!(instance.poll_timeout(), Some(due));
+        // It hands over just before: its priority 0 leaves the earlier deadline alone.
+        instance.handle_advert(due - MS, &advert("192.0.2.9", 0, 10 * MS));
+        assert_eq!(instance.poll_timeout(), Some(due));
+        instance.handle_timeout(due);
+        assert_eq!(instance.state(), State::Master);
+        // Without a pending takeover, priority 0 still arms Skew_Time as the RFC says.
+        let mut follower = backup_following(100, 150, t0);
+        follower.handle_advert(t0 + 5 * MS, &advert("192.0.2.9", 0, 100 * MS));
+        assert_eq!(
+            follower.poll_timeout(),
+            Some(t0 + 5 * MS + follower.skew_time())
+        );
+    }
+
+    /// Found by the simulation: the bound of a planned handover outlasts the longest wait of
+    /// a backup answering priority 0 (one skew unit: one second in v2, the backup's own
+    /// interval in v3, at least ours) and the down timer of a backup that missed it.
+    #[test]
+    fn handover_bound_outlasts_every_backups_answer() {
+        for (version, interval, bound) in [
+            (
+                Version::V3,
+                10 * MS,
+                40 * MS + Duration::from_secs(1) + HANDOVER_LINGER,
+            ),
+            (
+                Version::V3,
+                100 * MS,
+                400 * MS + Duration::from_secs(1) + HANDOVER_LINGER,
+            ),
+            (
+                Version::V3,
+                Duration::from_secs(2),
+                Duration::from_secs(10) + HANDOVER_LINGER,
+            ),
+            (
+                Version::V2,
+                Duration::from_secs(1),
+                Duration::from_secs(5) + HANDOVER_LINGER,
+            ),
+        ] {
+            let leaving = Instance::new(params(150, version, interval));
+            assert_eq!(leaving.handover_bound(), bound, "{version:?} {interval:?}");
+            // A priority 1 backup with the same interval: its answer and its down timer fit,
+            // with one advert interval of delay on the way.
+            let backup = Instance::new(params(1, version, interval));
+            assert!(interval + backup.skew_time() + HANDOVER_LINGER <= bound - interval * 3);
+            assert!(interval + backup.master_down_interval() < bound);
+        }
+    }
+
     #[test]
     fn fast_takeover_is_cancelled_when_the_master_recovers() {
         let t0 = Instant::now();
@@ -2166,7 +2310,8 @@ mod tests {
     fn handover_keeps_vips_until_a_new_master_advertises() {
         let t0 = Instant::now();
         let (mut instance, became) = master(150, t0);
-        let now = became + 10 * MS;
+        // Master for a while: everyone knows it.
+        let now = became + instance.master_down_interval() + 10 * MS;
         instance.begin_handover(now, Duration::from_secs(1));
         assert_eq!(
             drain(&mut instance),
@@ -2201,6 +2346,62 @@ mod tests {
         assert!(instance.is_stopped());
         assert!(!instance.is_handing_over());
         assert_eq!(instance.poll_timeout(), None);
+    }
+
+    /// Found by the simulation: a master that took over moments ago hands over while the
+    /// router it preempted still advertises (our takeover advert has not reached it yet).
+    /// That advert is no sign of a new master: the rival yields to our advert in flight and
+    /// only answers our priority 0 after its Skew_Time. The VIPs stay until then.
+    #[test]
+    fn handover_right_after_a_takeover_keeps_vips_for_every_backups_skew() {
+        let t0 = Instant::now();
+        let (mut instance, became) = master(150, t0);
+        let now = became + 10 * MS;
+        instance.begin_handover(now, instance.handover_bound());
+        drain(&mut instance);
+        // The old master's advert, sent before it heard us.
+        instance.handle_advert(now + 5 * MS, &advert("192.0.2.2", 100, 100 * MS));
+        // No advert is trusted: the whole bound.
+        let hold = now + instance.handover_bound();
+        assert_eq!(instance.poll_timeout(), Some(hold));
+        instance.handle_timeout(hold - MS);
+        assert!(drain(&mut instance).is_empty());
+        assert!(instance.is_handing_over());
+        instance.handle_timeout(hold);
+        assert_eq!(drain(&mut instance)[0], Action::RemoveVips);
+
+        // The same after answering a rival master (split brain just healing).
+        let (mut instance, became) = master(150, t0);
+        let settled = became + instance.master_down_interval() + 10 * MS;
+        instance.handle_advert(settled, &advert("192.0.2.2", 100, 100 * MS));
+        drain(&mut instance);
+        let now = settled + 20 * MS;
+        instance.begin_handover(now, instance.handover_bound());
+        instance.handle_advert(now + 5 * MS, &advert("192.0.2.2", 100, 100 * MS));
+        assert_eq!(
+            instance.poll_timeout(),
+            Some(now + instance.handover_bound())
+        );
+    }
+
+    /// Found by the simulation: a backup that missed our adverts takes over on its own just
+    /// as we hand over, and yields again to our last regular advert arriving after its own.
+    /// Its advert comes sooner than any answer to our priority 0 can (its Skew_Time), so it
+    /// does not end the handover; its real answer, a skew time later, does.
+    #[test]
+    fn handover_ignores_an_advert_too_early_to_answer_its_priority_zero() {
+        let t0 = Instant::now();
+        let (mut instance, became) = master(150, t0);
+        let now = became + instance.master_down_interval() + 10 * MS;
+        instance.begin_handover(now, instance.handover_bound());
+        drain(&mut instance);
+        let bound = now + instance.handover_bound();
+        // Priority 1 at 100 ms: no answer before 255/256 x 100 ms.
+        instance.handle_advert(now + MS, &advert("192.0.2.2", 1, 100 * MS));
+        assert_eq!(instance.poll_timeout(), Some(bound));
+        let answer = now + 100 * MS;
+        instance.handle_advert(answer, &advert("192.0.2.2", 1, 100 * MS));
+        assert_eq!(instance.poll_timeout(), Some(answer + HANDOVER_LINGER));
     }
 
     #[test]
@@ -2334,7 +2535,8 @@ mod tests {
     fn draining_a_master_hands_over_and_stays_a_backup() {
         let t0 = Instant::now();
         let (mut instance, became) = master(150, t0);
-        let now = became + 10 * MS;
+        // Master for a while: everyone knows it (see handover_right_after_a_takeover_...).
+        let now = became + Duration::from_secs(1);
         instance.drain(now, DrainMode::Soft, BOUND);
         assert_eq!(
             drain(&mut instance),
@@ -2640,13 +2842,14 @@ mod tests {
     #[test]
     fn a_stop_during_a_drain_handover_ends_stopped() {
         let t0 = Instant::now();
-        let (mut instance, became) = master(150, t0);
-        instance.drain(became, DrainMode::Soft, BOUND);
+        let (mut instance, settled) = master(150, t0);
+        let settled = settled + Duration::from_secs(1);
+        instance.drain(settled, DrainMode::Soft, BOUND);
         drain(&mut instance);
-        instance.begin_handover(became + MS, BOUND);
+        instance.begin_handover(settled + MS, BOUND);
         assert!(drain(&mut instance).is_empty());
-        instance.handle_advert(became + 70 * MS, &advert("192.0.2.2", 100, 100 * MS));
-        instance.handle_timeout(became + 70 * MS + HANDOVER_LINGER);
+        instance.handle_advert(settled + 70 * MS, &advert("192.0.2.2", 100, 100 * MS));
+        instance.handle_timeout(settled + 70 * MS + HANDOVER_LINGER);
         assert_eq!(
             drain(&mut instance),
             vec![

@@ -25,6 +25,9 @@ pub const MSG_TYPE_ADVERTISEMENT: u8 = 1;
 pub const AUTH_TYPE_NONE: u8 = 0;
 /// v2 auth type: simple text password (RFC 2338; what keepalived's `auth_type PASS` sends).
 pub const AUTH_TYPE_PASSWORD: u8 = 1;
+/// v2 auth type: IPsec AH (RFC 2338; keepalived's `auth_type AH`): the advert carries no
+/// authentication data of its own, an AH header in front of it does (see [`super::ah`]).
+pub const AUTH_TYPE_AH: u8 = 2;
 /// Fixed part of every advert: version/type, VRID, priority, count, interval, checksum.
 pub const HEADER_LEN: usize = 8;
 /// v2 authentication data after the addresses.
@@ -132,6 +135,9 @@ pub enum Auth {
     None,
     /// Simple text password, exactly the 8 bytes on the wire.
     Password([u8; AUTH_DATA_LEN]),
+    /// IPsec AH: auth type 2, zero authentication data; the AH header checked before the
+    /// advert is parsed carries the proof.
+    Ah,
 }
 
 impl Auth {
@@ -149,6 +155,7 @@ impl Auth {
         match self {
             Auth::None => AUTH_TYPE_NONE,
             Auth::Password(_) => AUTH_TYPE_PASSWORD,
+            Auth::Ah => AUTH_TYPE_AH,
         }
     }
 }
@@ -159,6 +166,7 @@ impl fmt::Debug for Auth {
         match self {
             Auth::None => f.write_str("None"),
             Auth::Password(_) => f.write_str("Password(..)"),
+            Auth::Ah => f.write_str("Ah"),
         }
     }
 }
@@ -206,6 +214,9 @@ pub enum DropReason {
     /// One of our own adverts could not be sent (send queue full, interface gone...): the
     /// shell drops it rather than wait, the next one follows.
     SendError,
+    /// IPsec AH: the sequence number is not above the last one seen for the instance (a
+    /// replayed advert, or a peer that restarted its count; keepalived drops these too).
+    Replayed,
 }
 
 impl DropReason {
@@ -228,6 +239,7 @@ impl DropReason {
         DropReason::ReceiveError,
         DropReason::NotPeer,
         DropReason::SendError,
+        DropReason::Replayed,
     ];
 
     /// Position in [`DropReason::ALL`], for counters kept in an array.
@@ -259,6 +271,7 @@ impl DropReason {
             DropReason::ReceiveError => "receive_error",
             DropReason::NotPeer => "not_peer",
             DropReason::SendError => "send_error",
+            DropReason::Replayed => "replayed",
         }
     }
 
@@ -282,6 +295,7 @@ impl DropReason {
             DropReason::ReceiveError => "receive error",
             DropReason::NotPeer => "source is not a unicast peer of the instance",
             DropReason::SendError => "our advert could not be sent",
+            DropReason::Replayed => "AH sequence number not above the last one seen",
         }
     }
 }
@@ -576,6 +590,7 @@ impl Advertisement {
                     AUTH_TYPE_PASSWORD => {
                         Auth::Password(packet.auth_data().ok_or(DropReason::Truncated)?)
                     }
+                    AUTH_TYPE_AH => Auth::Ah,
                     _ => return Err(DropReason::AuthType),
                 };
                 (u16::from(packet.adver_int_seconds()) * 100, auth)
@@ -789,7 +804,7 @@ pub fn check_for_instance(
         return Ok(());
     }
     match (&advert.auth, &expect.auth) {
-        (Auth::None, Auth::None) => {}
+        (Auth::None, Auth::None) | (Auth::Ah, Auth::Ah) => {}
         (Auth::Password(got), Auth::Password(want)) => {
             if got != want {
                 return Err(DropReason::AuthPassword);
@@ -797,8 +812,9 @@ pub fn check_for_instance(
         }
         _ => return Err(DropReason::AuthType),
     }
-    if v2_interval_seconds(advert.advert_interval_cs)
-        != v2_interval_seconds(expect.advert_interval_cs)
+    // The whole seconds on the wire (a received v2 advert carries seconds x 100): a 0 there
+    // is no interval at all, not one rounded up to a second (found by fuzzing).
+    if advert.advert_interval_cs / 100 != u16::from(v2_interval_seconds(expect.advert_interval_cs))
     {
         return Err(DropReason::IntervalMismatch);
     }
@@ -1285,11 +1301,20 @@ mod tests {
             parse_advertisement(&v2[..20], &rx),
             Err(DropReason::Truncated)
         );
-        // Unknown v2 auth type (2 = IP AH, never over protocol 112).
+        // Unknown v2 auth type.
         assert_eq!(
-            parse_advertisement(&tweak_v4(&V2_IPV4_PASS, 4, 2), &rx),
+            parse_advertisement(&tweak_v4(&V2_IPV4_PASS, 4, 3), &rx),
             Err(DropReason::AuthType)
         );
+        // Auth type 2 (IP AH) parses; an instance that is not AH refuses it.
+        let ah = parse_advertisement(&tweak_v4(&V2_IPV4_PASS, 4, 2), &rx).unwrap();
+        assert_eq!(ah.auth, Auth::Ah);
+        let expect = InstanceExpectation {
+            version: Version::V2,
+            auth: Auth::from_password("secret42"),
+            advert_interval_cs: 100,
+        };
+        assert_eq!(check_for_instance(&ah, &expect), Err(DropReason::AuthType));
     }
 
     #[test]
@@ -1473,6 +1498,15 @@ mod tests {
         );
         assert_eq!(
             wrong(|e| e.advert_interval_cs = 200),
+            Err(DropReason::IntervalMismatch)
+        );
+        // An advert interval of 0 seconds matches no instance (it used to round up to 1 s).
+        let zero = Advertisement {
+            advert_interval_cs: 0,
+            ..advert.clone()
+        };
+        assert_eq!(
+            check_for_instance(&zero, &expect),
             Err(DropReason::IntervalMismatch)
         );
 

@@ -11,11 +11,13 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod capture;
+pub mod frr;
 pub mod keepalived_conf;
 pub mod outage;
 pub mod process;
 pub mod procfs;
 pub mod service;
+pub mod tunnel;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
@@ -473,6 +475,34 @@ impl Lab {
             segment.ifname(),
             state,
         ]);
+    }
+
+    /// Deletes the router's interface on `segment` (both ends of the veth go).
+    pub fn delete_interface(&self, router: usize, segment: Segment) {
+        run_ok(&[
+            "ip",
+            "-n",
+            self.router_ns(router),
+            "link",
+            "del",
+            segment.ifname(),
+        ]);
+    }
+
+    /// Creates the router's interface on `segment` again as the lab built it: same name,
+    /// MAC and addresses, a new ifindex.
+    pub fn recreate_interface(&self, router: usize, segment: Segment) {
+        let ns = self.router_ns(router).to_owned();
+        self.attach(
+            segment,
+            &self.switch_port(router, segment),
+            &ns,
+            segment.router_mac(router),
+            &[
+                format!("{}/24", segment.router_ip4(router)),
+                format!("{}/64", segment.router_ip6(router)),
+            ],
+        );
     }
 
     /// Cuts the router off segment `Main` at the switch without it noticing: its link stays

@@ -182,6 +182,11 @@ impl OutageMeter {
         }
     }
 
+    /// Time since the meter started (the origin of the report's times).
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
     /// Replies received so far (all targets).
     pub fn replies(&self) -> u64 {
         self.live.replies.load(Ordering::Relaxed)

@@ -223,6 +223,23 @@ pub fn expect_stays_sole_holder(lab: &Lab, vip: IpAddr, router: usize, duration:
     }
 }
 
+/// The client's neighbour entry for `vip` (its MAC), after a ping made sure it exists.
+pub fn client_neighbour_mac(lab: &Lab, vip: IpAddr) -> Option<String> {
+    let out = lab.exec(lab.client_ns(), &format!("ip neigh show {vip} dev eth0"));
+    out.stdout
+        .split_whitespace()
+        .skip_while(|w| *w != "lladdr")
+        .nth(1)
+        .map(str::to_string)
+}
+
+/// Pings until answered (a failover may be under way), then returns the neighbour entry.
+pub fn reach_and_read_neighbour(lab: &Lab, vip: IpAddr) -> String {
+    let answered = wait_until(SETTLE, Duration::from_millis(50), || lab.client_ping(vip));
+    assert!(answered.is_some(), "the client cannot reach {vip}");
+    client_neighbour_mac(lab, vip).unwrap_or_else(|| panic!("no neighbour entry for {vip}"))
+}
+
 /// Sends IP payloads with protocol 112 from the lab's client, as a third host on the
 /// segment would. IPv4 datagrams get a header written here (TTL as given, source the
 /// client's address); the kernel fills in total length and header checksum.

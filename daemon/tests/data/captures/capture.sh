@@ -23,8 +23,9 @@ ip -n $NS addr add 2001:db8::1/64 dev vtpka nodad
 ip -n $NS link set vtpka up
 ip -n $NS link set vtpkb up
 sleep 1
-for c in v2_ipv4_pass v3_ipv4 v3_ipv6; do
-  ip netns exec $NS tcpdump -U -i vtpka -w "$DIR/$c.pcap" "ip proto 112 or ip6 proto 112" 2>/dev/null &
+# CAPTURES="v2_ipv4_ah" ./capture.sh makes only those.
+for c in ${CAPTURES:-v2_ipv4_pass v3_ipv4 v3_ipv6 v2_ipv4_ah}; do
+  ip netns exec $NS tcpdump -U -i vtpka -w "$DIR/$c.pcap" "ip proto 112 or ip6 proto 112 or ip proto 51" 2>/dev/null &
   echo $! > "$TMP/$c.tpid"
   sleep 1
   ip netns exec $NS keepalived -n -l -D -P -f "$DIR/$c.conf" -p "$TMP/$c.pid" -r "$TMP/$c.vrrp.pid" >/dev/null 2>&1 &

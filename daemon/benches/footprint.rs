@@ -1,0 +1,465 @@
+//! Footprint benchmark: memory and CPU of keepalived and vipd from the same keepalived.conf
+//! against the number of instances (VRRPv3, 10 ms adverts, r1 master of all, r2 backup),
+//! up to every VRID in both families (255 IPv4 + 255 IPv6 instances on one interface); at
+//! each size whether every advert left on time (a capture of the wire on the client) and
+//! how long a start takes until READY=1 (a NOTIFY_SOCKET the bench listens on).
+//!
+//! `cargo bench -p vipd --bench footprint` (root). Environment: `VIPD_BENCH_REPS` (default 2)
+//! runs per size, `VIPD_BENCH_COUNTS` (default `1,50,255,510`), `VIPD_BENCH_ONLY`,
+//! `VIPD_BIN` (`make bench` passes the static binary users run), `VIPD_BENCH_SVG_DIR`.
+
+#[path = "../tests/lab/mod.rs"]
+mod lab;
+mod support;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use lab::keepalived_conf::{InitialState, KeepalivedConf, VrrpInstance};
+use lab::{Daemon, Lab, Segment};
+use support::chart::{self, Series};
+use support::wire::{Kind, Pcap};
+
+const ADVERT: Duration = Duration::from_millis(10);
+const CPU_SAMPLE: Duration = Duration::from_secs(5);
+const CAPTURE: Duration = Duration::from_secs(2);
+
+#[derive(Clone, Debug)]
+enum Implementation {
+    Keepalived,
+    Vipd(PathBuf),
+}
+
+impl Implementation {
+    fn name(&self) -> &'static str {
+        match self {
+            Implementation::Keepalived => "keepalived",
+            Implementation::Vipd(_) => "vipd",
+        }
+    }
+
+    /// Starts it in `router` with NOTIFY_SOCKET set to `notify`.
+    fn spawn(&self, lab: &Lab, router: usize, conf: &str, notify: &Path) -> Daemon {
+        let tag = format!("r{router}-{}", self.name());
+        let conf_path = lab.dir().join(format!("{tag}.conf"));
+        std::fs::write(&conf_path, conf).expect("write config");
+        let conf_arg = conf_path.display().to_string();
+        let env = [("NOTIFY_SOCKET", notify.to_str().expect("utf-8 path"))];
+        match self {
+            Implementation::Keepalived => {
+                let pid = lab.dir().join(format!("{tag}.pid")).display().to_string();
+                let vrrp = lab
+                    .dir()
+                    .join(format!("{tag}.vrrp.pid"))
+                    .display()
+                    .to_string();
+                let argv = [
+                    "keepalived",
+                    "-n",
+                    "-l",
+                    "-D",
+                    "-P",
+                    "-f",
+                    &conf_arg,
+                    "-p",
+                    &pid,
+                    "-r",
+                    &vrrp,
+                ];
+                lab.spawn(router, &argv, &env)
+            }
+            Implementation::Vipd(binary) => {
+                let socket = lab.dir().join(format!("{tag}.sock")).display().to_string();
+                let binary = binary.display().to_string();
+                let argv = [binary.as_str(), "run", "-c", &conf_arg, "--socket", &socket];
+                lab.spawn(router, &argv, &env)
+            }
+        }
+    }
+}
+
+/// Instance `k` (0-based): VRIDs 1..=255 over IPv4 first, then over IPv6.
+fn instance(k: usize, router: usize) -> (VrrpInstance, IpAddr) {
+    let vrid = (k % 255) as u8 + 1;
+    let vip: IpAddr = if k < 255 {
+        if vrid < 255 {
+            IpAddr::from([198, 51, 100, vrid])
+        } else {
+            IpAddr::from([203, 0, 113, 1])
+        }
+    } else {
+        format!("2001:db8:2::{vrid:x}").parse().expect("IPv6 VIP")
+    };
+    let prefix = if vip.is_ipv4() { 32 } else { 128 };
+    let (state, priority) = if router == 1 {
+        (InitialState::Master, 150)
+    } else {
+        (InitialState::Backup, 100)
+    };
+    let inst = VrrpInstance::new(&format!("VI_{k}"), "eth0", vrid)
+        .version(3)
+        .advert(ADVERT)
+        .state(state)
+        .priority(priority)
+        .vip(&format!("{vip}/{prefix}"));
+    (inst, vip)
+}
+
+fn conf(router: usize, count: usize) -> String {
+    let mut conf = KeepalivedConf::new(&format!("r{router}"));
+    for k in 0..count {
+        conf = conf.instance(instance(k, router).0);
+    }
+    conf.render()
+}
+
+/// Listens on a NOTIFY_SOCKET; `ready_after` says when READY=1 came.
+struct Notify {
+    socket: UnixDatagram,
+    path: PathBuf,
+}
+
+impl Notify {
+    fn new(dir: &Path, tag: &str) -> Notify {
+        let path = dir.join(format!("notify-{tag}.sock"));
+        let _ = std::fs::remove_file(&path);
+        let socket = UnixDatagram::bind(&path).expect("bind NOTIFY_SOCKET");
+        Notify { socket, path }
+    }
+
+    /// Time from `start` until a READY=1 arrives (None within `limit`).
+    fn ready_after(&self, start: Instant, limit: Duration) -> Option<Duration> {
+        let mut buffer = [0u8; 4096];
+        loop {
+            let left = limit.checked_sub(start.elapsed())?;
+            self.socket
+                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                .ok()?;
+            if let Ok(n) = self.socket.recv(&mut buffer) {
+                let at = start.elapsed();
+                let text = String::from_utf8_lossy(&buffer[..n]);
+                if text.lines().any(|l| l == "READY=1") {
+                    return Some(at);
+                }
+            }
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+struct Sample {
+    ready_ms: Option<f64>,
+    /// Start of r1 (alone) until it holds every VIP.
+    all_vips_ms: Option<f64>,
+    master_cpu: f64,
+    backup_cpu: f64,
+    master_rss: f64,
+    backup_rss: f64,
+    /// Anonymous part of the master's RSS (heap, stacks), MiB.
+    master_anon: f64,
+    adverts: usize,
+    missed: usize,
+    longest_gap_ms: f64,
+    /// Adverts the backup sent (it took over an instance at some point).
+    backup_adverts: usize,
+    /// Frames the capture itself lost (tcpdump's "dropped by kernel"): missed adverts are
+    /// only meaningful when this is 0.
+    capture_drops: u64,
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+/// `Anonymous:` of /proc/PID/smaps_rollup summed over the process tree, bytes.
+fn anonymous_bytes(daemon: &Daemon) -> u64 {
+    daemon
+        .tree_pids()
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(format!("/proc/{p}/smaps_rollup")).ok())
+        .filter_map(|text| {
+            let line = text.lines().find(|l| l.starts_with("Anonymous:"))?;
+            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib * 1024)
+        })
+        .sum()
+}
+
+fn once(imp: &Implementation, count: usize) -> Result<Sample, String> {
+    let lab = Lab::new("bench-footprint", 2);
+    let vips: Vec<IpAddr> = (0..count).map(|k| instance(k, 1).1).collect();
+    let notify1 = Notify::new(lab.dir(), "r1");
+    let start = Instant::now();
+    let r1 = imp.spawn(&lab, 1, &conf(1, count), &notify1.path);
+    let ready = notify1.ready_after(start, Duration::from_secs(10));
+    let count_on = |router: usize| {
+        let addrs = lab.addresses(router, "eth0");
+        vips.iter().filter(|v| addrs.contains(v)).count()
+    };
+    // Alone on the segment, r1 ends up master of everything (`ip addr` polls: a few ms).
+    let held = lab::wait_until(Duration::from_secs(20), Duration::from_millis(1), || {
+        count_on(1) == vips.len()
+    })
+    .map(|_| start.elapsed());
+    let notify2 = Notify::new(lab.dir(), "r2");
+    let r2 = imp.spawn(&lab, 2, &conf(2, count), &notify2.path);
+    let settled = lab::wait_until(Duration::from_secs(30), Duration::from_millis(50), || {
+        count_on(1) == vips.len() && count_on(2) == 0
+    });
+    if settled.is_none() {
+        return Err(format!(
+            "r1 did not become the only master of all {count} instances (r1 holds {}, r2 holds {})",
+            count_on(1),
+            count_on(2)
+        ));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let (m0, b0, t0) = (r1.cpu_time(), r2.cpu_time(), Instant::now());
+    std::thread::sleep(CPU_SAMPLE);
+    let (m1, b1, elapsed) = (r1.cpu_time(), r2.cpu_time(), t0.elapsed());
+    let per_second = |d: Duration| d.as_secs_f64() * 1e3 / elapsed.as_secs_f64();
+    let mut sample = Sample {
+        ready_ms: ready.map(|d| d.as_secs_f64() * 1e3),
+        all_vips_ms: held.map(|d| d.as_secs_f64() * 1e3),
+        master_cpu: per_second(m1.saturating_sub(m0)),
+        backup_cpu: per_second(b1.saturating_sub(b0)),
+        master_rss: mib(r1.rss_bytes()),
+        backup_rss: mib(r2.rss_bytes()),
+        master_anon: mib(anonymous_bytes(&r1)),
+        ..Sample::default()
+    };
+    // Every advert on the wire for a while: per instance the gaps between adverts.
+    let mut pcap = Pcap::start(
+        lab.client_ns(),
+        "eth0",
+        "ip proto 112 or ip6 proto 112",
+        lab.dir(),
+        "adverts",
+        true,
+    );
+    std::thread::sleep(CAPTURE);
+    let frames = pcap.stop();
+    sample.capture_drops = pcap.kernel_drops().unwrap_or(0);
+    let r1_mac = Segment::Main.router_mac(1);
+    let mut times: BTreeMap<(bool, u8), Vec<f64>> = BTreeMap::new();
+    for frame in &frames {
+        if let Kind::Advert { vrid, ipv6, .. } = frame.kind {
+            if frame.src_mac == r1_mac {
+                times.entry((ipv6, vrid)).or_default().push(frame.at);
+            } else {
+                sample.backup_adverts += 1;
+            }
+        }
+    }
+    let interval = ADVERT.as_secs_f64();
+    for list in times.values() {
+        sample.adverts += list.len();
+        for pair in list.windows(2) {
+            let gap = pair[1] - pair[0];
+            sample.longest_gap_ms = sample.longest_gap_ms.max(gap * 1e3);
+            // An advert slot with none on the wire: a gap of two intervals or more.
+            let slots = (gap / interval).floor() as usize;
+            sample.missed += slots.saturating_sub(1);
+        }
+    }
+    // Instances never seen at all count as missed for the whole capture.
+    let silent = count.saturating_sub(times.len());
+    sample.missed += silent * (CAPTURE.as_secs_f64() / interval) as usize;
+    drop(r1);
+    drop(r2);
+    Ok(sample)
+}
+
+fn vipd_binary() -> Result<Implementation, String> {
+    lab::vipd_binary()
+        .map(Implementation::Vipd)
+        .ok_or_else(|| "no vipd binary (set VIPD_BIN)".to_owned())
+}
+
+fn median(values: impl Iterator<Item = f64>) -> Option<f64> {
+    chart::median(&values.collect::<Vec<_>>())
+}
+
+fn fmt(v: Option<f64>, unit: &str) -> String {
+    v.map_or("n/a".to_owned(), |v| format!("{v:.1} {unit}"))
+}
+
+fn ratio(v: Option<f64>, k: Option<f64>) -> String {
+    match (v, k) {
+        (Some(v), Some(k)) if k > 0.0 => format!("{:.2}", v / k),
+        _ => "n/a".to_owned(),
+    }
+}
+
+fn main() {
+    // Only under `cargo bench` (which passes --bench), as root (network namespaces).
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("footprint bench: needs root (network namespaces); skipped");
+        return;
+    }
+    let reps: usize = std::env::var("VIPD_BENCH_REPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
+    let counts: Vec<usize> = std::env::var("VIPD_BENCH_COUNTS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|c| c.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 50, 255, 510])
+        .into_iter()
+        .filter(|&c| (1..=510).contains(&c))
+        .collect();
+    let only = std::env::var("VIPD_BENCH_ONLY").ok();
+    let wanted = |name: &str| only.as_deref().is_none_or(|o| o == name);
+    let mut columns = Vec::new();
+    if wanted("keepalived") {
+        columns.push(Implementation::Keepalived);
+    }
+    if wanted("vipd") {
+        match vipd_binary() {
+            Ok(imp) => {
+                if let Implementation::Vipd(b) = &imp {
+                    eprintln!("vipd binary: {}", b.display());
+                }
+                columns.push(imp);
+            }
+            Err(why) => eprintln!("vipd column: {why}"),
+        }
+    }
+    let started = Instant::now();
+    // results[implementation name][count] = samples
+    let mut results: BTreeMap<&'static str, BTreeMap<usize, Vec<Sample>>> = BTreeMap::new();
+    for &count in &counts {
+        for imp in &columns {
+            for rep in 1..=reps {
+                match once(imp, count) {
+                    Ok(s) => {
+                        eprintln!(
+                            "  {} {count} instances #{rep}: ready {}, all VIPs {}, CPU master {:.1} backup {:.1} ms/s, RSS master {:.2} (anon {:.2}) backup {:.2} MiB, adverts {} missed {} longest gap {:.1} ms, backup adverts {}, capture drops {}",
+                            imp.name(),
+                            fmt(s.ready_ms, "ms"),
+                            fmt(s.all_vips_ms, "ms"),
+                            s.master_cpu,
+                            s.backup_cpu,
+                            s.master_rss,
+                            s.master_anon,
+                            s.backup_rss,
+                            s.adverts,
+                            s.missed,
+                            s.longest_gap_ms,
+                            s.backup_adverts,
+                            s.capture_drops
+                        );
+                        results
+                            .entry(imp.name())
+                            .or_default()
+                            .entry(count)
+                            .or_default()
+                            .push(s);
+                    }
+                    Err(e) => eprintln!("  {} {count} instances #{rep}: FAILED: {e}", imp.name()),
+                }
+            }
+        }
+    }
+    let get = |name: &str, count: usize, pick: &dyn Fn(&Sample) -> Option<f64>| {
+        results
+            .get(name)
+            .and_then(|m| m.get(&count))
+            .and_then(|samples| median(samples.iter().filter_map(pick)))
+    };
+    type Pick = fn(&Sample) -> Option<f64>;
+    let measures: [(&str, &str, Pick); 9] = [
+        ("master CPU", "ms/s", |s| Some(s.master_cpu)),
+        ("backup CPU", "ms/s", |s| Some(s.backup_cpu)),
+        ("master RSS", "MiB", |s| Some(s.master_rss)),
+        ("backup RSS", "MiB", |s| Some(s.backup_rss)),
+        ("master RSS, anonymous part", "MiB", |s| Some(s.master_anon)),
+        ("start to READY=1 (master)", "ms", |s| s.ready_ms),
+        ("start to holding every VIP (master alone)", "ms", |s| {
+            s.all_vips_ms
+        }),
+        (
+            "missed advert slots (master, 2 s capture; gaps >= 2 intervals)",
+            "",
+            |s| Some(s.missed as f64),
+        ),
+        ("longest gap between adverts of one instance", "ms", |s| {
+            Some(s.longest_gap_ms)
+        }),
+    ];
+    println!();
+    println!(
+        "Footprint: VRRPv3 at {} ms adverts, r1 master of all instances, r2 backup (median of {reps}; CPU over {} s of the whole process tree; instances beyond 255 are IPv6)",
+        ADVERT.as_millis(),
+        CPU_SAMPLE.as_secs()
+    );
+    println!("| instances | measure | keepalived | vipd | ratio vipd/keepalived |");
+    println!("|---|---|---|---|---|");
+    for &count in &counts {
+        for (label, unit, pick) in &measures {
+            let k = get("keepalived", count, pick);
+            let v = get("vipd", count, pick);
+            println!(
+                "| {count} | {label} | {} | {} | {} |",
+                fmt(k, unit),
+                fmt(v, unit),
+                ratio(v, k)
+            );
+        }
+    }
+    let line = |name: &'static str, label: &str, pick: Pick, dashed: bool| Series {
+        name: format!("{name} {label}"),
+        points: counts
+            .iter()
+            .filter_map(|&c| get(name, c, &pick).map(|v| (c as f64, v)))
+            .collect(),
+        vipd: name == "vipd",
+        dashed,
+    };
+    let pair = |label: &str, pick_m: Pick, pick_b: Pick| {
+        let mut series = Vec::new();
+        for name in ["keepalived", "vipd"] {
+            series.push(line(name, &format!("master {label}"), pick_m, false));
+            series.push(line(name, &format!("backup {label}"), pick_b, true));
+        }
+        series
+    };
+    chart::write("cpu-vs-instances.svg", |path| {
+        chart::lines(
+            path,
+            "CPU at 10 ms adverts against the number of instances",
+            "instances (beyond 255: IPv6)",
+            "CPU ms per s",
+            &pair("CPU", |s| Some(s.master_cpu), |s| Some(s.backup_cpu)),
+        )
+    });
+    chart::write("rss-vs-instances.svg", |path| {
+        chart::lines(
+            path,
+            "Resident memory against the number of instances",
+            "instances (beyond 255: IPv6)",
+            "RSS MiB",
+            &pair("RSS", |s| Some(s.master_rss), |s| Some(s.backup_rss)),
+        )
+    });
+    chart::write("ready-vs-instances.svg", |path| {
+        chart::lines(
+            path,
+            "Start to READY=1 (keepalived sent none to the NOTIFY_SOCKET here) and to holding every VIP",
+            "instances (beyond 255: IPv6)",
+            "ms",
+            &[
+                line("vipd", "READY=1", |s| s.ready_ms, false),
+                line("keepalived", "all VIPs held", |s| s.all_vips_ms, true),
+                line("vipd", "all VIPs held", |s| s.all_vips_ms, true),
+            ],
+        )
+    });
+    println!("total time {:.0} s", started.elapsed().as_secs_f64());
+}

@@ -1,0 +1,314 @@
+//! vipd with FRR 8.4's vrrpd (an independent VRRP implementation) on one segment, for
+//! VRRPv3 IPv4, VRRPv3 IPv6 (both with vipd on a VMAC, as FRR is) and VRRPv2: each elects
+//! the right master either way round, takes over when the other master loses its link or
+//! shuts down (FRR: `vrrp N shutdown`, priority 0; vipd: SIGTERM, a loss-free planned
+//! handover), and the higher priority preempts back. Needs root and the `frr` package;
+//! skipped with a message without it.
+//!
+//! FRR 8.4 behaviours these tests expect (not worked around in vipd): it ignores its own
+//! link going down (FRR issue 10364), so after its link comes back it is still master; it
+//! always puts the IPv4 pseudo-header in the v3 checksum (vipd's default too); its VRRPv2
+//! advert interval is whole seconds.
+
+mod lab;
+mod lab_vipd_support;
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use lab::frr::{self, Frr, FrrRouter};
+use lab::keepalived_conf::VrrpInstance;
+use lab::{wait_until, Daemon, Lab};
+use lab_vipd_support::*;
+
+#[derive(Clone, Copy, Debug)]
+enum Variant {
+    V3Ipv4,
+    V3Ipv6,
+    V2,
+}
+
+impl Variant {
+    fn vrid(self) -> u8 {
+        match self {
+            Variant::V3Ipv4 => 51,
+            Variant::V3Ipv6 => 52,
+            Variant::V2 => 61,
+        }
+    }
+
+    fn ipv6(self) -> bool {
+        matches!(self, Variant::V3Ipv6)
+    }
+
+    fn vip(self) -> IpAddr {
+        match self {
+            Variant::V3Ipv4 => vip4(),
+            Variant::V3Ipv6 => vip6(),
+            Variant::V2 => "192.0.2.101".parse().expect("address"),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Variant::V3Ipv4 => "VI_1",
+            Variant::V3Ipv6 => "VI_6",
+            Variant::V2 => "VI_2",
+        }
+    }
+
+    fn advert(self) -> Duration {
+        match self {
+            Variant::V2 => Duration::from_secs(1),
+            _ => ADVERT,
+        }
+    }
+
+    /// The virtual MAC both sides use (v3: vipd on a VMAC).
+    fn vmac(self) -> Option<&'static str> {
+        match self {
+            Variant::V3Ipv4 => Some("00:00:5e:00:01:33"),
+            Variant::V3Ipv6 => Some("00:00:5e:00:02:34"),
+            Variant::V2 => None,
+        }
+    }
+
+    fn settle(self) -> Duration {
+        SETTLE.max(self.advert() * 8)
+    }
+
+    /// vipd's side: on a VMAC for v3 (as FRR), on eth0 for v2.
+    fn vipd(self, priority: u8) -> VrrpInstance {
+        match self {
+            Variant::V3Ipv4 => v3_ipv4(priority).line("use_vmac"),
+            Variant::V3Ipv6 => v3_ipv6(priority).line("use_vmac"),
+            Variant::V2 => VrrpInstance::new("VI_2", "eth0", 61)
+                .priority(priority)
+                .version(2)
+                .advert(Duration::from_secs(1))
+                .vip("192.0.2.101/24"),
+        }
+    }
+
+    fn frr(self, priority: u8) -> FrrRouter {
+        FrrRouter {
+            vrid: self.vrid(),
+            version: if matches!(self, Variant::V2) { 2 } else { 3 },
+            priority,
+            advert: self.advert(),
+            addresses: vec![self.vip().to_string()],
+        }
+    }
+}
+
+fn frr_missing() -> bool {
+    if frr::installed() {
+        return false;
+    }
+    eprintln!("SKIPPED: FRR is not installed (apt-get install frr; .ci/run installs it)");
+    true
+}
+
+/// Routers holding `vip` on an interface that is up and running. FRR's macvlan always has
+/// the address and is protodown (operationally down) while FRR is not master.
+fn serving(lab: &Lab, vip: IpAddr) -> Vec<usize> {
+    let vip = vip.to_string();
+    lab.router_indices()
+        .filter(|&r| {
+            let out = lab.exec(lab.router_ns(r), "ip -j addr show");
+            let links: Vec<serde_json::Value> =
+                serde_json::from_str(&out.stdout).unwrap_or_default();
+            links.iter().any(|link| {
+                let flags = link["flags"].as_array().cloned().unwrap_or_default();
+                let running =
+                    flags.iter().any(|f| f == "LOWER_UP") && flags.iter().any(|f| f == "UP");
+                running
+                    && link["addr_info"].as_array().is_some_and(|addrs| {
+                        addrs
+                            .iter()
+                            .any(|a| a["local"].as_str() == Some(vip.as_str()))
+                    })
+            })
+        })
+        .collect()
+}
+
+/// Waits until exactly `router` serves `vip`.
+fn expect_sole_server(lab: &Lab, vip: IpAddr, router: usize, timeout: Duration, why: &str) {
+    let ok = wait_until(timeout, Duration::from_millis(10), || {
+        serving(lab, vip) == [router]
+    });
+    assert!(
+        ok.is_some(),
+        "{why}: r{router} should be the only router serving {vip}, they are {:?}",
+        serving(lab, vip)
+    );
+}
+
+/// Waits until `router` serves `vip` (others may too: FRR ignores its own link going down,
+/// so while cut off it still believes it is master).
+fn expect_server(lab: &Lab, vip: IpAddr, router: usize, timeout: Duration, why: &str) {
+    let ok = wait_until(timeout, Duration::from_millis(10), || {
+        serving(lab, vip).contains(&router)
+    });
+    assert!(
+        ok.is_some(),
+        "{why}: r{router} should serve {vip}, they are {:?}",
+        serving(lab, vip)
+    );
+}
+
+/// r1: vipd priority 150 (master), r2: FRR priority 100.
+fn vipd_master_frr_backup(test: &str, variant: Variant) {
+    if frr_missing() {
+        return;
+    }
+    let lab = Lab::new(test, 2);
+    let (vip, vrid, v6, settle) = (
+        variant.vip(),
+        variant.vrid(),
+        variant.ipv6(),
+        variant.settle(),
+    );
+    let frr = Frr::start(&lab, 2, &[variant.frr(100)]);
+    let vipd_text = conf(1, &[variant.vipd(150)]);
+    let mut vipd = start_vipd(&lab, 1, &vipd_text);
+    expect_sole_server(&lab, vip, 1, settle, "election");
+    frr.wait_status(vrid, v6, "Backup", settle);
+    let seen = wait_state(&vipd, variant.name(), "MASTER");
+    assert!(seen.dropped.values().all(|&n| n == 0), "{seen:#?}");
+    let vmac = variant.vmac();
+    if let Some(mac) = vmac {
+        assert_eq!(
+            reach_and_read_neighbour(&lab, vip),
+            mac,
+            "vipd master on its VMAC"
+        );
+    } else {
+        assert!(lab.client_ping(vip), "client cannot reach {vip}");
+    }
+
+    // vipd loses its link: FRR takes over; vipd (FAULT) gives the VIP up.
+    lab.link_down(1);
+    frr.wait_status(vrid, v6, "Master", settle);
+    expect_sole_server(&lab, vip, 2, settle, "vipd's link down");
+    lab.link_up(1);
+    expect_sole_server(
+        &lab,
+        vip,
+        1,
+        settle,
+        "vipd preempts back after its link returns",
+    );
+    frr.wait_status(vrid, v6, "Backup", settle);
+
+    // Planned handover to FRR: no ping lost.
+    let meter = lab.outage_meter(&[vip], Duration::from_millis(2));
+    assert!(meter.wait_replies(20, settle), "no replies before the stop");
+    assert!(vipd.stop().success(), "vipd exit:\n{}", vipd.log());
+    frr.wait_status(vrid, v6, "Master", settle);
+    expect_sole_server(&lab, vip, 2, settle, "vipd stopped");
+    assert!(meter.wait_replies(50, settle), "no replies after the stop");
+    if let Some(mac) = vmac {
+        // Same virtual MAC on FRR's macvlan: the client's entry never changed.
+        assert_eq!(client_neighbour_mac(&lab, vip).as_deref(), Some(mac));
+    }
+    let report = meter.stop();
+    eprintln!("{test}: planned handover from vipd to FRR:\n{report}");
+    assert_eq!(report.lost(), 0, "the handover to FRR lost pings\n{report}");
+    // Replies from a virtual MAC do not tell which router sent them.
+    if let Some(replier) = report.target(vip).last_replier() {
+        assert_eq!(replier, 2, "{report}");
+    }
+
+    // vipd comes back and preempts again.
+    let vipd = start_vipd(&lab, 1, &vipd_text);
+    expect_sole_server(&lab, vip, 1, settle, "vipd restarted");
+    frr.wait_status(vrid, v6, "Backup", settle);
+    wait_state(&vipd, variant.name(), "MASTER");
+}
+
+/// r1: vipd priority 100, r2: FRR priority 150 (master).
+fn frr_master_vipd_backup(test: &str, variant: Variant) {
+    if frr_missing() {
+        return;
+    }
+    let lab = Lab::new(test, 2);
+    let (vip, vrid, v6, settle) = (
+        variant.vip(),
+        variant.vrid(),
+        variant.ipv6(),
+        variant.settle(),
+    );
+    let frr = Frr::start(&lab, 2, &[variant.frr(150)]);
+    let vipd: Daemon = start_vipd(&lab, 1, &conf(1, &[variant.vipd(100)]));
+    frr.wait_status(vrid, v6, "Master", settle);
+    expect_sole_server(&lab, vip, 2, settle, "election");
+    let seen = wait_instance(&vipd, variant.name(), settle, "BACKUP hearing FRR", |i| {
+        i.state == "BACKUP" && i.adverts_received >= 2
+    });
+    assert!(seen.dropped.values().all(|&n| n == 0), "{seen:#?}");
+    if !v6 {
+        assert_eq!(seen.master_address.as_deref(), Some("192.0.2.12"));
+    }
+    assert!(lab.client_ping(vip), "client cannot reach {vip}");
+
+    // FRR loses its link: vipd takes over (FRR does not notice, issue 10364).
+    lab.link_down(2);
+    wait_state(&vipd, variant.name(), "MASTER");
+    expect_server(&lab, vip, 1, settle, "FRR's link down");
+    lab.link_up(2);
+    // FRR still believes it is master and, with the higher priority, stays it.
+    expect_sole_server(&lab, vip, 2, settle, "FRR's link back");
+    wait_state(&vipd, variant.name(), "BACKUP");
+
+    // FRR shuts the virtual router down: priority 0, vipd takes over at once.
+    let vrid_text = vrid.to_string();
+    frr.configure(&[&format!("vrrp {vrid_text} shutdown")]);
+    wait_state(&vipd, variant.name(), "MASTER");
+    expect_sole_server(&lab, vip, 1, settle, "FRR shut down");
+    let taken = wait_instance(&vipd, variant.name(), settle, "MASTER", |i| {
+        i.state == "MASTER"
+    });
+    assert!(
+        taken
+            .last_transition_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("priority 0")),
+        "vipd should take over on FRR's priority 0 advert: {taken:#?}"
+    );
+    frr.configure(&[&format!("no vrrp {vrid_text} shutdown")]);
+    expect_sole_server(&lab, vip, 2, settle, "FRR preempts back");
+    frr.wait_status(vrid, v6, "Master", settle);
+    wait_state(&vipd, variant.name(), "BACKUP");
+}
+
+#[test]
+fn frr_interop_vipd_master_v3_ipv4() {
+    vipd_master_frr_backup("frr-vipd-v3-4", Variant::V3Ipv4);
+}
+
+#[test]
+fn frr_interop_frr_master_v3_ipv4() {
+    frr_master_vipd_backup("frr-frr-v3-4", Variant::V3Ipv4);
+}
+
+#[test]
+fn frr_interop_vipd_master_v3_ipv6() {
+    vipd_master_frr_backup("frr-vipd-v3-6", Variant::V3Ipv6);
+}
+
+#[test]
+fn frr_interop_frr_master_v3_ipv6() {
+    frr_master_vipd_backup("frr-frr-v3-6", Variant::V3Ipv6);
+}
+
+#[test]
+fn frr_interop_vipd_master_v2() {
+    vipd_master_frr_backup("frr-vipd-v2", Variant::V2);
+}
+
+#[test]
+fn frr_interop_frr_master_v2() {
+    frr_master_vipd_backup("frr-frr-v2", Variant::V2);
+}
