@@ -166,9 +166,29 @@ struct Reader<'a> {
     next_rule_priority: [u32; 2],
     /// `vmac_prefix`: VMACs without a name are called `PREFIX.VRID`.
     vmac_prefix: Option<String>,
-    /// (instance index, file tracks?, entry index) -> how many checks were defined before
+    /// (sync group?, instance or group index, file tracks?, entry index) -> how many checks
+    /// were defined before
     /// the entry was read: keepalived 2.2.7 resolves track entries while it reads them.
-    checks_before: HashMap<(usize, bool, usize), usize>,
+    checks_before: HashMap<(bool, usize, bool, usize), usize>,
+}
+
+/// The `track_script`/`track_process` (or `track_file`) list of instance or sync group `i`.
+fn track_list(cfg: &mut Config, group: bool, i: usize, files: bool) -> &mut Vec<TrackCheck> {
+    match (group, files) {
+        (false, false) => &mut cfg.instances[i].track_checks,
+        (false, true) => &mut cfg.instances[i].track_files,
+        (true, false) => &mut cfg.sync_groups[i].track_checks,
+        (true, true) => &mut cfg.sync_groups[i].track_files,
+    }
+}
+
+fn track_list_ref(cfg: &Config, group: bool, i: usize, files: bool) -> &Vec<TrackCheck> {
+    match (group, files) {
+        (false, false) => &cfg.instances[i].track_checks,
+        (false, true) => &cfg.instances[i].track_files,
+        (true, false) => &cfg.sync_groups[i].track_checks,
+        (true, true) => &cfg.sync_groups[i].track_files,
+    }
 }
 
 /// keepalived's boolean words.
@@ -373,6 +393,33 @@ impl Reader<'_> {
             let mut notes: Vec<(Option<Loc>, String)> = Vec::new();
             let inst = &mut self.cfg.instances[i];
             let name = inst.name.clone();
+            // keepalived: "src address ... MUST be of the same family !!! Skipping...".
+            let family_of_vips = inst.vips.first().map(|v| v.address.is_ipv6());
+            if let (Some(v6), Some(source)) = (family_of_vips, inst.source_address) {
+                if source.is_ipv6() != v6 {
+                    inst.source_address = None;
+                    notes.push((
+                        loc_of(self, "source_address"),
+                        format!(
+                            "instance `{name}`: unicast_src_ip {source} is not of the family \
+                             of the virtual addresses: skipped, as keepalived skips it"
+                        ),
+                    ));
+                }
+            }
+            let inst = &mut self.cfg.instances[i];
+            // keepalived: "vrrp_version 2 conflicts with ... ignoring": IPv6 runs VRRPv3.
+            if inst.version == Some(2) && inst.is_ipv6() {
+                inst.version = None;
+                notes.push((
+                    loc_of(self, "version"),
+                    format!(
+                        "instance `{name}`: IPv6 needs VRRPv3: `version 2` is ignored, as \
+                         keepalived ignores it"
+                    ),
+                ));
+            }
+            let inst = &mut self.cfg.instances[i];
             let interval = inst.advert_interval;
             if inst.version(&global) == 2 && interval.subsec_nanos() != 0 {
                 let secs = ((interval.as_millis() + 500) / 1000).max(1);
@@ -468,96 +515,105 @@ impl Reader<'_> {
 
     /// keepalived 2.2.7 ignores a `track_script`/`track_file` entry naming no
     /// `vrrp_script`/`vrrp_track_file` ("track script X not found, ignoring..."), so the
-    /// instance runs without it; vipd does the same, with a warning. Decided after the whole
-    /// file is read: the definitions may come after the instance.
+    /// instance (or sync group) runs without it; vipd does the same, with a warning.
+    /// keepalived looks the name up while it reads the entry, so a definition further down
+    /// the file does not count.
     fn drop_unknown_tracks(&mut self) {
         for i in 0..self.cfg.instances.len() {
             for file_tracks in [false, true] {
-                let field = if file_tracks {
-                    "track_files"
-                } else {
-                    "track_checks"
-                };
-                let at = format!("instance[{i}].{field}");
-                let tracks = if file_tracks {
-                    &self.cfg.instances[i].track_files
-                } else {
-                    &self.cfg.instances[i].track_checks
-                };
-                let checks = &self.cfg.checks;
-                let before = &self.checks_before;
-                let known = |j: usize, name: &str| {
-                    let defined = before
-                        .get(&(i, file_tracks, j))
-                        .copied()
-                        .unwrap_or(checks.len());
-                    checks.iter().take(defined).any(|c| {
-                        c.name == name && matches!(c.kind, CheckKind::File { .. }) == file_tracks
-                    })
-                };
-                let keep: Vec<bool> = tracks
-                    .iter()
-                    .enumerate()
-                    .map(|(j, t)| known(j, &t.check))
-                    .collect();
-                if keep.iter().all(|k| *k) {
-                    continue;
-                }
-                let name = self.cfg.instances[i].name.clone();
-                let what = if file_tracks {
-                    "vrrp_track_file"
-                } else {
-                    "vrrp_script"
-                };
-                let mut kept = Vec::new();
-                let mut moved = Vec::new();
-                let old = std::mem::take(if file_tracks {
-                    &mut self.cfg.instances[i].track_files
-                } else {
-                    &mut self.cfg.instances[i].track_checks
-                });
-                for (j, (track, keep)) in old.into_iter().zip(keep).enumerate() {
-                    let loc = self.locations.remove(&format!("{at}[{j}]"));
-                    if keep {
-                        if let Some(loc) = loc {
-                            moved.push((format!("{at}[{}]", kept.len()), loc));
-                        }
-                        kept.push(track);
-                    } else {
-                        let later = self.cfg.checks.iter().any(|c| c.name == track.check);
-                        let message = if later {
-                            format!(
-                                "instance `{name}`: {what} `{}` is defined after this \
-                                 instance: keepalived 2.2.7 looks it up while reading, so the \
-                                 entry is ignored, as keepalived ignores it (\"not found, \
-                                 ignoring\"); define it before the instance to track it",
-                                track.check
-                            )
-                        } else {
-                            format!(
-                                "instance `{name}`: no {what} `{}`: the entry is ignored, as \
-                                 keepalived ignores it (\"not found, ignoring\")",
-                                track.check
-                            )
-                        };
-                        match loc {
-                            Some(loc) => self.warn(loc, message),
-                            None => self.warnings.push(ConfigWarning {
-                                file: self.source.files.first().cloned().unwrap_or_default(),
-                                line: None,
-                                message,
-                            }),
-                        }
-                    }
-                }
-                self.locations.extend(moved);
-                if file_tracks {
-                    self.cfg.instances[i].track_files = kept;
-                } else {
-                    self.cfg.instances[i].track_checks = kept;
-                }
+                self.drop_unknown_tracks_of(false, i, file_tracks);
             }
         }
+        for g in 0..self.cfg.sync_groups.len() {
+            for file_tracks in [false, true] {
+                self.drop_unknown_tracks_of(true, g, file_tracks);
+            }
+        }
+    }
+
+    /// [`Self::drop_unknown_tracks`] for one list of instance `i` (or sync group `i`).
+    fn drop_unknown_tracks_of(&mut self, group: bool, i: usize, file_tracks: bool) {
+        let field = if file_tracks {
+            "track_files"
+        } else {
+            "track_checks"
+        };
+        let (at, owner) = if group {
+            let name = &self.cfg.sync_groups[i].name;
+            (
+                format!("sync_group[{i}].{field}"),
+                format!("sync group `{name}`"),
+            )
+        } else {
+            let name = &self.cfg.instances[i].name;
+            (
+                format!("instance[{i}].{field}"),
+                format!("instance `{name}`"),
+            )
+        };
+        let checks = &self.cfg.checks;
+        let before = &self.checks_before;
+        let known = |j: usize, name: &str| {
+            let defined = before
+                .get(&(group, i, file_tracks, j))
+                .copied()
+                .unwrap_or(checks.len());
+            checks
+                .iter()
+                .take(defined)
+                .any(|c| c.name == name && matches!(c.kind, CheckKind::File { .. }) == file_tracks)
+        };
+        let keep: Vec<bool> = track_list_ref(&self.cfg, group, i, file_tracks)
+            .iter()
+            .enumerate()
+            .map(|(j, t)| known(j, &t.check))
+            .collect();
+        if keep.iter().all(|k| *k) {
+            return;
+        }
+        let what = if file_tracks {
+            "vrrp_track_file"
+        } else {
+            "vrrp_script"
+        };
+        let mut kept = Vec::new();
+        let mut moved = Vec::new();
+        let old = std::mem::take(track_list(&mut self.cfg, group, i, file_tracks));
+        for (j, (track, keep)) in old.into_iter().zip(keep).enumerate() {
+            let loc = self.locations.remove(&format!("{at}[{j}]"));
+            if keep {
+                if let Some(loc) = loc {
+                    moved.push((format!("{at}[{}]", kept.len()), loc));
+                }
+                kept.push(track);
+                continue;
+            }
+            let later = self.cfg.checks.iter().any(|c| c.name == track.check);
+            let message = if later {
+                format!(
+                    "{owner}: {what} `{}` is defined after this point: keepalived 2.2.7 looks \
+                     it up while reading, so the entry is ignored, as keepalived ignores it \
+                     (\"not found, ignoring\"); define it further up to track it",
+                    track.check
+                )
+            } else {
+                format!(
+                    "{owner}: no {what} `{}`: the entry is ignored, as keepalived ignores it \
+                     (\"not found, ignoring\")",
+                    track.check
+                )
+            };
+            match loc {
+                Some(loc) => self.warn(loc, message),
+                None => self.warnings.push(ConfigWarning {
+                    file: self.source.files.first().cloned().unwrap_or_default(),
+                    line: None,
+                    message,
+                }),
+            }
+        }
+        self.locations.extend(moved);
+        *track_list(&mut self.cfg, group, i, file_tracks) = kept;
     }
 
     fn note(&mut self, path: String, loc: Loc) {
@@ -830,16 +886,22 @@ impl Reader<'_> {
                 user: Some(user.to_string()),
                 group: Some(group.to_string()),
             }),
-            _ => {
-                self.error(
+            [command, user, group, extra @ ..] => {
+                // keepalived 2.2.7 runs the command as USER:GROUP and ignores the rest.
+                self.warn(
                     st.loc,
                     format!(
-                        "`{}` takes a command, optionally a user and a group; quote the \
-                         command if the other words are its arguments",
-                        st.keyword()
+                        "`{}`: `{}` after the user and group is ignored, as keepalived \
+                         ignores it (quote the command if these are its arguments)",
+                        st.keyword(),
+                        extra.join(" ")
                     ),
                 );
-                None
+                Some(NotifyScript {
+                    command: command.to_string(),
+                    user: Some(user.to_string()),
+                    group: Some(group.to_string()),
+                })
             }
         }
     }
@@ -1037,6 +1099,49 @@ impl Reader<'_> {
     }
 
     /// The name after a block keyword (`vrrp_instance NAME {`).
+    /// The name of a `vrrp_instance` or `vrrp_sync_group`: keepalived 2.2.7 skips such a
+    /// block without exactly one name ("must have a name - skipping"); so does vipd, with a
+    /// warning.
+    fn skippable_block_name(&mut self, st: &Statement) -> Option<String> {
+        match st.args() {
+            [name] => Some(name.text.clone()),
+            _ => {
+                self.warn(
+                    st.loc,
+                    format!(
+                        "`{}` needs exactly one name: the block is skipped, as keepalived \
+                         skips it",
+                        st.keyword()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// A check of the same kind (script, file, process) defined earlier under `name`:
+    /// keepalived 2.2.7 keeps both and uses the first, so vipd skips the later one.
+    fn check_defined_again(&mut self, st: &Statement, name: &str, kind: &CheckKind) -> bool {
+        let same_kind = |c: &Check| std::mem::discriminant(&c.kind) == std::mem::discriminant(kind);
+        if self
+            .cfg
+            .checks
+            .iter()
+            .any(|c| c.name == name && same_kind(c))
+        {
+            self.warn(
+                st.loc,
+                format!(
+                    "`{}` `{name}` is defined again: this block is skipped (keepalived uses the \
+                     first one)",
+                    st.keyword()
+                ),
+            );
+            return true;
+        }
+        false
+    }
+
     fn block_name(&mut self, st: &Statement) -> Option<String> {
         match st.args() {
             [name] => Some(name.text.clone()),
@@ -1224,6 +1329,15 @@ impl Reader<'_> {
         let (Some(name), Some(block)) = (self.block_name(st), self.block(st)) else {
             return;
         };
+        let exec = CheckKind::Exec {
+            command: String::new(),
+            argv: Vec::new(),
+            user: None,
+            group: None,
+        };
+        if self.check_defined_again(st, &name, &exec) {
+            return;
+        }
         let index = self.cfg.checks.len();
         let at = format!("check[{index}]");
         self.note(at.clone(), st.loc);
@@ -1394,6 +1508,9 @@ impl Reader<'_> {
         let (Some(name), Some(block)) = (self.block_name(st), self.block(st)) else {
             return;
         };
+        if self.check_defined_again(st, &name, &CheckKind::Process(ProcessCheck::named(""))) {
+            return;
+        }
         let index = self.cfg.checks.len();
         let at = format!("check[{index}]");
         self.note(at.clone(), st.loc);
@@ -1476,10 +1593,14 @@ impl Reader<'_> {
         if self.errors.len() > errors_before {
             return;
         }
+        // keepalived: "process name not specified", and the block is dropped.
         let Some((process, params)) = process else {
-            self.error(
+            self.warn(
                 st.loc,
-                format!("vrrp_track_process `{name}` has no `process`"),
+                format!(
+                    "vrrp_track_process `{name}` has no `process`: it is removed, as \
+                     keepalived removes it"
+                ),
             );
             return;
         };
@@ -1506,6 +1627,12 @@ impl Reader<'_> {
         let (Some(name), Some(block)) = (self.block_name(st), self.block(st)) else {
             return;
         };
+        let file = CheckKind::File {
+            path: PathBuf::new(),
+        };
+        if self.check_defined_again(st, &name, &file) {
+            return;
+        }
         let index = self.cfg.checks.len();
         let at = format!("check[{index}]");
         self.note(at.clone(), st.loc);
@@ -1540,12 +1667,18 @@ impl Reader<'_> {
                 check.kind = CheckKind::File { path };
                 self.cfg.checks.push(check);
             }
-            None => self.error(st.loc, format!("track file `{name}` has no `file`")),
+            // keepalived: "No file set for track_file X - ignoring".
+            None => self.warn(
+                st.loc,
+                format!(
+                    "track file `{name}` has no `file`: it is removed, as keepalived removes it"
+                ),
+            ),
         }
     }
 
     fn instance(&mut self, st: &Statement) {
-        let (Some(name), Some(block)) = (self.block_name(st), self.block(st)) else {
+        let (Some(name), Some(block)) = (self.skippable_block_name(st), self.block(st)) else {
             return;
         };
         // keepalived 2.2.7: "vrrp instance X already defined", and the block is skipped.
@@ -1709,7 +1842,7 @@ impl Reader<'_> {
                     let tracks = self.tracks(item, &format!("{at}.track_checks"));
                     for j in inst.track_checks.len()..inst.track_checks.len() + tracks.len() {
                         self.checks_before
-                            .insert((index, false, j), self.cfg.checks.len());
+                            .insert((false, index, false, j), self.cfg.checks.len());
                     }
                     inst.track_checks.extend(tracks);
                     "track_checks"
@@ -1718,7 +1851,7 @@ impl Reader<'_> {
                     let tracks = self.tracks(item, &format!("{at}.track_files"));
                     for j in inst.track_files.len()..inst.track_files.len() + tracks.len() {
                         self.checks_before
-                            .insert((index, true, j), self.cfg.checks.len());
+                            .insert((false, index, true, j), self.cfg.checks.len());
                     }
                     inst.track_files.extend(tracks);
                     "track_files"
@@ -2067,21 +2200,25 @@ impl Reader<'_> {
             let mut range: Option<PeerTtl> = None;
             while let Some(word) = words.next() {
                 let option = word.text.as_str();
+                // keepalived 2.2.7 logs an unknown option or an unusable TTL and keeps
+                // the peer; so does vipd, with a warning.
                 if !matches!(option, "min_ttl" | "max_ttl") {
-                    self.error(
+                    self.warn(
                         item.loc,
                         format!(
-                            "unicast peer {address}: unknown option `{option}` (min_ttl, max_ttl)"
+                            "unicast peer {address}: unknown option `{option}` (min_ttl, \
+                             max_ttl): ignored, as keepalived ignores it"
                         ),
                     );
                     break;
                 }
                 let value = words.next().map(|w| w.text.as_str());
                 let Some(ttl) = value.and_then(|v| v.parse::<u8>().ok()) else {
-                    self.error(
+                    self.warn(
                         item.loc,
                         format!(
-                            "unicast peer {address}: `{option}` needs a TTL 0..=255, not `{}`",
+                            "unicast peer {address}: `{option}` needs a TTL 0..=255, not `{}`: \
+                             ignored, as keepalived ignores it",
                             value.unwrap_or("")
                         ),
                     );
@@ -2100,10 +2237,15 @@ impl Reader<'_> {
             }
             if let Some(range) = range {
                 if range.min_ttl > range.max_ttl {
-                    self.error(
+                    // keepalived runs such a peer and discards all its adverts ("all
+                    // packets will be discarded"), which splits the pair; vipd keeps the
+                    // peer and drops the range, and says so.
+                    self.warn(
                         item.loc,
                         format!(
-                            "unicast peer {address}: min_ttl {} is above max_ttl {}",
+                            "unicast peer {address}: min_ttl {} is above max_ttl {}: vipd \
+                             ignores the range (keepalived would discard every advert from \
+                             this peer)",
                             range.min_ttl, range.max_ttl
                         ),
                     );
@@ -2265,9 +2407,20 @@ impl Reader<'_> {
     }
 
     fn sync_group(&mut self, st: &Statement) {
-        let (Some(name), Some(block)) = (self.block_name(st), self.block(st)) else {
+        let (Some(name), Some(block)) = (self.skippable_block_name(st), self.block(st)) else {
             return;
         };
+        // keepalived 2.2.7: "vrrp sync group X already defined", and the block is skipped.
+        if self.cfg.sync_groups.iter().any(|g| g.name == name) {
+            self.warn(
+                st.loc,
+                format!(
+                    "vrrp_sync_group `{name}` is defined again: this block is skipped, as \
+                     keepalived skips it"
+                ),
+            );
+            return;
+        }
         let index = self.cfg.sync_groups.len();
         let at = format!("sync_group[{index}]");
         self.note(at.clone(), st.loc);
@@ -2302,10 +2455,18 @@ impl Reader<'_> {
                 // keepalived applies what a group tracks to every member.
                 "track_script" | "track_process" => {
                     let tracks = self.tracks(item, &format!("{at}.track_checks"));
+                    for j in group.track_checks.len()..group.track_checks.len() + tracks.len() {
+                        self.checks_before
+                            .insert((true, index, false, j), self.cfg.checks.len());
+                    }
                     group.track_checks.extend(tracks);
                 }
                 "track_file" => {
                     let tracks = self.tracks(item, &format!("{at}.track_files"));
+                    for j in group.track_files.len()..group.track_files.len() + tracks.len() {
+                        self.checks_before
+                            .insert((true, index, true, j), self.cfg.checks.len());
+                    }
                     group.track_files.extend(tracks);
                 }
                 "track_interface" => {
@@ -2411,11 +2572,13 @@ mod tests {
             (" 192.0.2.2 min_ttl 10 max_ttl 5", "above max_ttl"),
             (" 192.0.2.2 ttl 5", "unknown option `ttl`"),
         ] {
-            let err = parse_keepalived(&text(bad), Path::new("bad.conf")).unwrap_err();
-            let err = err.to_string();
+            // keepalived logs these and keeps the peer without the range.
+            let (cfg, warnings) = with_warnings(&text(bad));
+            assert!(cfg.instances[0].unicast_peer_ttl.is_empty(), "{bad}");
+            let warnings = warnings.join("\n");
             assert!(
-                err.contains("bad.conf:6:") && err.contains(says),
-                "{bad}: {err}"
+                warnings.contains("k.conf:6:") && warnings.contains(says),
+                "{bad}: {warnings}"
             );
         }
         // The native form checks the same.
@@ -2827,5 +2990,138 @@ mod tests {
         let toml = crate::config::to_toml(&cfg);
         let back = crate::config::parse_native(&toml, Path::new("k.toml")).unwrap();
         assert_eq!(back, cfg, "{toml}");
+    }
+
+    #[test]
+    fn values_keepalived_cannot_use_are_worked_around_as_keepalived_does() {
+        let (cfg, w) = warnings_of(
+            "",
+            " state PRIMARY\n priority 100,x\n advert_int soon\n preempt_delay -1\n \
+             garp_master_repeat many",
+        );
+        let inst = &cfg.instances[0];
+        assert_eq!(inst.initial_state, InitialState::Backup);
+        assert_eq!(inst.priority, 100);
+        assert_eq!(inst.advert_interval, Duration::from_secs(1));
+        assert_eq!(inst.preempt_delay, Duration::ZERO);
+        assert_eq!(inst.garp.master_repeat, None);
+        assert_eq!(w.lines().count(), 5, "{w}");
+        // An invalid priority is 100 even with state MASTER (which alone would mean 255).
+        let (cfg, _) = warnings_of("", " state MASTER\n priority 0");
+        assert_eq!(cfg.instances[0].priority, 100);
+        let (cfg, _) = warnings_of("", " state MASTER");
+        assert_eq!(cfg.instances[0].priority, 255);
+    }
+
+    #[test]
+    fn intervals_versions_and_sources_are_corrected_as_keepalived_corrects_them() {
+        let (cfg, w) = warnings_of("", " advert_int 1.5");
+        assert_eq!(cfg.instances[0].advert_interval, Duration::from_secs(2));
+        assert!(w.contains("rounded to 2s"), "{w}");
+        let (cfg, _) = warnings_of("", " version 3\n advert_int 50");
+        assert_eq!(
+            cfg.instances[0].advert_interval,
+            Duration::from_millis(40_950)
+        );
+        let (cfg, w) = warnings_of("", " advert_int 300");
+        assert_eq!(cfg.instances[0].advert_interval, Duration::from_secs(1));
+        assert!(w.contains("0.01..=255"), "{w}");
+        let text = instance_with(" version 2\n unicast_src_ip 192.0.2.1")
+            .replace("192.0.2.10", "2001:db8::10");
+        let (cfg, warnings) = with_warnings(&text);
+        assert_eq!(cfg.instances[0].version, None);
+        assert_eq!(cfg.instances[0].version(&cfg.global), 3);
+        assert_eq!(cfg.instances[0].source_address, None);
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+    }
+
+    #[test]
+    fn preemption_settings_keepalived_clears_are_cleared() {
+        let (cfg, w) = warnings_of("", " state MASTER\n nopreempt\n preempt_delay 10");
+        assert!(cfg.instances[0].preempt);
+        assert_eq!(cfg.instances[0].preempt_delay, Duration::ZERO);
+        assert_eq!(w.lines().count(), 2, "{w}");
+        let (cfg, _) = warnings_of("", " priority 255\n nopreempt");
+        assert!(cfg.instances[0].preempt);
+        let (cfg, w) = warnings_of("", " nopreempt\n preempt_delay 10");
+        assert!(!cfg.instances[0].preempt);
+        assert_eq!(cfg.instances[0].preempt_delay, Duration::ZERO);
+        assert!(w.contains("with nopreempt"), "{w}");
+        let (cfg, _) = warnings_of("", " strict_mode\n priority 255\n preempt_delay 10");
+        assert_eq!(cfg.instances[0].preempt_delay, Duration::ZERO);
+        // BACKUP keeps them.
+        let (cfg, w) = warnings_of("", " nopreempt");
+        assert!(!cfg.instances[0].preempt);
+        assert!(!w.contains("cleared"), "{w}");
+    }
+
+    #[test]
+    fn notify_scripts_keep_the_first_and_ignore_extra_words() {
+        let (cfg, w) = warnings_of(
+            "",
+            " notify_master /bin/first\n notify_master /bin/second\n \
+             notify_backup /bin/b root root extra",
+        );
+        let notify = &cfg.instances[0].notify;
+        assert_eq!(notify.master.as_ref().unwrap().command, "/bin/first");
+        let backup = notify.backup.as_ref().unwrap();
+        assert_eq!(backup.group.as_deref(), Some("root"));
+        assert_eq!(w.lines().count(), 2, "{w}");
+        assert!(w.contains("k.conf:8:") && w.contains("first"), "{w}");
+    }
+
+    #[test]
+    fn blocks_keepalived_skips_are_skipped_with_a_warning() {
+        let text = "vrrp_script chk {\n script /bin/true\n weight 5\n}\n\
+                    vrrp_script chk {\n script /bin/false\n}\n\
+                    vrrp_script nothing {\n interval 2\n}\n\
+                    vrrp_track_file tf {\n weight 3\n}\n\
+                    vrrp_instance {\n interface eth0\n}\n\
+                    vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n \
+                    virtual_ipaddress {\n 192.0.2.10\n }\n track_script {\n chk\n nothing\n \
+                    }\n}\n\
+                    vrrp_instance VI_1 {\n interface eth1\n virtual_router_id 52\n}\n\
+                    vrrp_instance VI_2 {\n interface eth1\n virtual_router_id 52\n \
+                    virtual_ipaddress {\n 198.51.100.10\n }\n}\n\
+                    vrrp_sync_group G1 {\n group {\n VI_1\n VI_9\n }\n track_script {\n \
+                    nothing\n }\n}\n\
+                    vrrp_sync_group G1 {\n group {\n VI_2\n }\n}\n\
+                    vrrp_sync_group G2 {\n group {\n VI_1\n }\n}\n\
+                    vrrp_sync_group G3 {\n group {\n VI_2\n }\n}\n";
+        let (cfg, warnings) = with_warnings(text);
+        assert_eq!(cfg.checks.len(), 1);
+        assert_eq!(cfg.checks[0].weight, 5, "the first chk is kept");
+        let names: Vec<&str> = cfg.instances.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(names, ["VI_1", "VI_2"]);
+        assert_eq!(cfg.instances[0].interface, "eth0");
+        assert_eq!(cfg.instances[0].track_checks.len(), 1);
+        let groups: Vec<(&str, Vec<&str>)> = cfg
+            .sync_groups
+            .iter()
+            .map(|g| {
+                (
+                    g.name.as_str(),
+                    g.instances.iter().map(String::as_str).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(groups, [("G1", vec!["VI_1"]), ("G3", vec!["VI_2"])]);
+        assert!(cfg.sync_groups[0].track_checks.is_empty());
+        // chk again, nothing without script, tf without file, the unnamed instance, VI_1
+        // again, nothing tracked by VI_1, VI_9, nothing tracked by G1, G1 again, VI_1 in G2,
+        // G2 left empty.
+        assert_eq!(warnings.len(), 11, "{warnings:#?}");
+    }
+
+    #[test]
+    fn unicast_peer_options_keepalived_ignores_are_warnings() {
+        let (cfg, w) = warnings_of(
+            "",
+            " unicast_peer {\n 192.0.2.2 ttl 3\n 192.0.2.3 min_ttl x\n \
+             192.0.2.4 min_ttl 10 max_ttl 5\n }",
+        );
+        assert_eq!(cfg.instances[0].unicast_peers.len(), 3);
+        assert!(cfg.instances[0].unicast_peer_ttl.is_empty());
+        assert_eq!(w.lines().count(), 3, "{w}");
     }
 }

@@ -337,14 +337,13 @@ impl Lexer<'_> {
             }
             return;
         }
-        match tokenize(line) {
-            Ok(tokens) => {
-                self.tokens
-                    .extend(tokens.into_iter().map(|token| (token, loc)));
-                self.tokens.push((Token::EndOfLine, loc));
-            }
-            Err(message) => self.error(loc, message),
+        let (tokens, problem) = tokenize(line);
+        if let Some(message) = problem {
+            self.warn(loc, message);
         }
+        self.tokens
+            .extend(tokens.into_iter().map(|token| (token, loc)));
+        self.tokens.push((Token::EndOfLine, loc));
     }
 
     fn include(&mut self, pattern: &str, checks: IncludeChecks, loc: Loc, depth: usize) {
@@ -437,7 +436,9 @@ fn decomment(line: &str) -> &str {
 /// `5` and `1`, whatever keepalived.conf(5) says). `!` or `#` outside quotes ends the line
 /// (they can come from `${_HASH}`/`${_BANG}`, which keepalived 2.2.7 also reads as
 /// comments).
-fn tokenize(line: &str) -> Result<Vec<Token>, String> {
+/// A quote left open takes the rest of the line, as keepalived 2.2.7 reads it ("Unterminated
+/// quote"), and comes back as a warning.
+fn tokenize(line: &str) -> (Vec<Token>, Option<String>) {
     let mut tokens = Vec::new();
     let mut word = String::new();
     let mut chars = line.chars();
@@ -464,7 +465,14 @@ fn tokenize(line: &str) -> Result<Vec<Token>, String> {
                     match chars.next() {
                         Some(q) if q == c => break,
                         Some(other) => text.push(other),
-                        None => return Err(format!("unterminated {c} quote")),
+                        None => {
+                            tokens.push(Token::Word(Word { text, quoted: true }));
+                            let warning = format!(
+                                "unterminated {c} quote: it ends at the end of the line, as \
+                                 keepalived reads it"
+                            );
+                            return (tokens, Some(warning));
+                        }
                     }
                 }
                 tokens.push(Token::Word(Word { text, quoted: true }));
@@ -473,7 +481,7 @@ fn tokenize(line: &str) -> Result<Vec<Token>, String> {
         }
     }
     end_word(&mut word, &mut tokens);
-    Ok(tokens)
+    (tokens, None)
 }
 
 /// Builds the block tree. Unbalanced braces are read as keepalived 2.2.7 reads them, with a
@@ -865,10 +873,13 @@ mod tests {
             text.contains("k.conf:2: warning: `}` without a matching `{`"),
             "{text}"
         );
-        let e = read("a \"x\n", Path::new("k.conf"), &ReadOptions::default())
-            .err()
-            .unwrap();
-        assert_eq!(e.to_string(), "k.conf:1: unterminated \" quote");
+        let s = read("a \"x y\n", Path::new("k.conf"), &ReadOptions::default()).unwrap();
+        assert_eq!(s.statements[0].args()[0].text, "x y");
+        let text = s.warnings[0].to_string();
+        assert!(
+            text.contains("k.conf:1: warning: unterminated \" quote"),
+            "{text}"
+        );
     }
 
     #[test]
