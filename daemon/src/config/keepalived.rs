@@ -1369,7 +1369,16 @@ impl Reader<'_> {
                 }
                 "interval" => {
                     if let Some(v) = self.seconds(item) {
-                        check.interval = v;
+                        // keepalived: "interval must be greater than 0, setting to 1".
+                        if v.is_zero() {
+                            self.warn(
+                                item.loc,
+                                "`interval 0` is read as 1 second, as keepalived reads it",
+                            );
+                            check.interval = Duration::from_secs(1);
+                        } else {
+                            check.interval = v;
+                        }
                     }
                 }
                 "timeout" => {
@@ -1790,8 +1799,15 @@ impl Reader<'_> {
                     "preempt"
                 }
                 "preempt_delay" => {
+                    // keepalived: "Preempt_delay not valid! must be between 0-1000".
                     if let Some(v) = self.seconds(item) {
-                        inst.preempt_delay = v;
+                        if v > Duration::from_secs(1000) {
+                            let text = item.args().first().map(|w| w.text.clone());
+                            let text = text.unwrap_or_default();
+                            self.ignored_value(item, &text, "is not in 0..=1000 seconds");
+                        } else {
+                            inst.preempt_delay = v;
+                        }
                     }
                     "preempt_delay"
                 }
@@ -3011,6 +3027,15 @@ mod tests {
         assert_eq!(cfg.instances[0].priority, 100);
         let (cfg, _) = warnings_of("", " state MASTER");
         assert_eq!(cfg.instances[0].priority, 255);
+        let (cfg, w) = warnings_of("", " preempt_delay 2000");
+        assert_eq!(cfg.instances[0].preempt_delay, Duration::ZERO);
+        assert!(w.contains("0..=1000"), "{w}");
+        let (cfg, w) = with_warnings(
+            "vrrp_script chk {\n script /bin/true\n interval 0\n}\n\
+             vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n}\n",
+        );
+        assert_eq!(cfg.checks[0].interval, Duration::from_secs(1));
+        assert!(w[0].contains("k.conf:3:"), "{w:?}");
     }
 
     #[test]
