@@ -1161,7 +1161,13 @@ impl Reader<'_> {
         self.note(at, st.loc);
         match st.keyword() {
             "router_id" => {
-                if let Some(v) = self.arg(st) {
+                // keepalived: "routerid name missing - ignoring".
+                if st.args().is_empty() && st.block.is_none() {
+                    self.warn(
+                        st.loc,
+                        "`router_id` without a name is ignored, as keepalived ignores it",
+                    );
+                } else if let Some(v) = self.arg(st) {
                     self.cfg.global.router_id = Some(v.to_string());
                 }
             }

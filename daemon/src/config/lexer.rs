@@ -270,8 +270,12 @@ impl Lexer<'_> {
                 return;
             }
             Ok(None) => {}
+            // keepalived 2.2.7 logs an invalid ~SEQ/~LST and skips the line.
             Err(message) => {
-                self.error(loc, message);
+                self.warn(
+                    loc,
+                    format!("{message}: the line is skipped, as keepalived skips it"),
+                );
                 return;
             }
         }
@@ -330,8 +334,20 @@ impl Lexer<'_> {
                 .iter()
                 .find_map(|q| rest.strip_prefix(*q).and_then(|r| r.strip_suffix(*q)))
                 .unwrap_or(rest);
-            if pattern.is_empty() || (pattern == rest && rest.contains(char::is_whitespace)) {
+            if pattern.is_empty() {
                 self.error(loc, format!("`{first}` takes exactly one path"));
+            } else if pattern == rest && rest.contains(char::is_whitespace) {
+                // keepalived 2.2.7 looks for one file of that whole name ("Config files
+                // missing"): the plain include goes on without it; the strict variants stop.
+                let message = format!(
+                    "`{first}` takes exactly one path: `{rest}` names no file, nothing is \
+                     included"
+                );
+                if first == "include" {
+                    self.warn(loc, message);
+                } else {
+                    self.error(loc, message);
+                }
             } else {
                 self.include(pattern, checks, loc, depth);
             }
@@ -513,7 +529,17 @@ fn build_tree(
                     Some(statement) => statement,
                     None => match current.pop() {
                         Some(statement) if statement.block.is_none() => statement,
-                        _ => return Err(source.error(loc, "`{` without a keyword").into()),
+                        // keepalived 2.2.7: "Unexpected '{' - ignoring"; what follows is
+                        // read in the enclosing block, and its `}` closes that block.
+                        other => {
+                            current.extend(other);
+                            let warning = source.warning(
+                                loc,
+                                "`{` without a keyword is skipped, as keepalived skips it",
+                            );
+                            source.warnings.push(warning);
+                            continue;
+                        }
                     },
                 };
                 open.push((std::mem::take(&mut current), owner));
@@ -880,6 +906,33 @@ mod tests {
             text.contains("k.conf:1: warning: unterminated \" quote"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn lines_keepalived_skips_are_warnings() {
+        let text = "{\n a 1\n}\n~SEQ(N, 1, x) b $N\ninclude /nonexistent/a /nonexistent/b\nc 2\n";
+        let s = read(text, Path::new("k.conf"), &ReadOptions::default()).unwrap();
+        let keywords: Vec<&str> = s.statements.iter().map(|st| st.keyword()).collect();
+        assert_eq!(keywords, ["a", "c"]);
+        let warnings: Vec<String> = s.warnings.iter().map(|w| w.to_string()).collect();
+        assert_eq!(warnings.len(), 4, "{warnings:#?}");
+        for expected in [
+            "k.conf:1: warning: `{` without a keyword",
+            "k.conf:3: warning: `}` without a matching",
+            "k.conf:4: warning: invalid ~SEQ",
+            "k.conf:5: warning: `include` takes exactly one path",
+        ] {
+            assert!(
+                warnings.iter().any(|w| w.contains(expected)),
+                "{expected}: {warnings:#?}"
+            );
+        }
+        let e = read(
+            "includer /a /b\n",
+            Path::new("k.conf"),
+            &ReadOptions::default(),
+        );
+        assert!(e.is_err());
     }
 
     #[test]
