@@ -378,7 +378,8 @@ impl Reader<'_> {
     /// What keepalived 2.2.7 corrects when it completes an instance, with a warning each:
     /// a VRRPv2 interval becomes whole seconds ("must be an integer. rounding"), a VRRPv3
     /// one at most 40.95 s; `nopreempt` and `preempt_delay` are cleared with `state MASTER`,
-    /// `nopreempt` with priority 255, `preempt_delay` in strict mode or with `nopreempt`.
+    /// `nopreempt` with priority 255, `preempt_delay` in strict mode or with `nopreempt`;
+    /// a `track_interface` entry naming the instance's own interface is dropped.
     fn instance_rules(&mut self) {
         let global = self.cfg.global.clone();
         for i in 0..self.cfg.instances.len() {
@@ -418,6 +419,39 @@ impl Reader<'_> {
                          keepalived ignores it"
                     ),
                 ));
+            }
+            // keepalived: "Ignoring track_interface X since own interface" (the instance
+            // follows its own interface anyway, `dont_track_primary` or not).
+            let inst = &mut self.cfg.instances[i];
+            if inst
+                .track_interfaces
+                .iter()
+                .any(|t| t.name == inst.interface)
+            {
+                let own = inst.interface.clone();
+                let old = std::mem::take(&mut inst.track_interfaces);
+                let field = format!("{at}.track_interfaces");
+                let mut kept = Vec::new();
+                let mut moved = Vec::new();
+                for (j, track) in old.into_iter().enumerate() {
+                    let loc = self.locations.remove(&format!("{field}[{j}]"));
+                    if track.name == own {
+                        notes.push((
+                            loc,
+                            format!(
+                                "instance `{name}`: track_interface {own} is the instance's \
+                                 own interface: ignored, as keepalived ignores it"
+                            ),
+                        ));
+                    } else {
+                        if let Some(loc) = loc {
+                            moved.push((format!("{field}[{}]", kept.len()), loc));
+                        }
+                        kept.push(track);
+                    }
+                }
+                self.locations.extend(moved);
+                self.cfg.instances[i].track_interfaces = kept;
             }
             let inst = &mut self.cfg.instances[i];
             let interval = inst.advert_interval;
@@ -3142,6 +3176,24 @@ mod tests {
         // again, nothing tracked by VI_1, VI_9, nothing tracked by G1, G1 again, VI_1 in G2,
         // G2 left empty.
         assert_eq!(warnings.len(), 11, "{warnings:#?}");
+    }
+
+    #[test]
+    fn tracking_the_own_interface_is_dropped_as_keepalived_drops_it() {
+        let (cfg, w) = warnings_of(
+            "",
+            " track_interface {\n eth1 weight -10\n eth0 weight -50\n eth2\n }",
+        );
+        let names: Vec<&str> = cfg.instances[0]
+            .track_interfaces
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect();
+        assert_eq!(names, ["eth1", "eth2"]);
+        assert!(
+            w.contains("k.conf:9:") && w.contains("own interface"),
+            "{w}"
+        );
     }
 
     #[test]
