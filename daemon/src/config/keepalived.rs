@@ -748,18 +748,26 @@ impl Reader<'_> {
         if !self.no_block(st) {
             return None;
         }
-        match texts(st.args()).as_slice() {
-            [] | ["on" | "true" | "yes"] => Some(true),
-            ["off" | "false" | "no"] => Some(false),
-            [other] => {
-                self.ignored_value(st, other, "is not one of on, off, true, false, yes, no");
-                None
-            }
-            _ => {
-                self.error(
+        let words = texts(st.args());
+        // keepalived reads the first word only.
+        if let [first, extra @ ..] = words.as_slice() {
+            if !extra.is_empty() {
+                self.warn(
                     st.loc,
-                    format!("`{}` takes at most one value", st.keyword()),
+                    format!(
+                        "`{}`: `{}` after the value `{first}` is ignored, as keepalived \
+                         ignores it",
+                        st.keyword(),
+                        extra.join(" ")
+                    ),
                 );
+            }
+        }
+        match words.first().copied() {
+            None | Some("on" | "true" | "yes") => Some(true),
+            Some("off" | "false" | "no") => Some(false),
+            Some(other) => {
+                self.ignored_value(st, other, "is not one of on, off, true, false, yes, no");
                 None
             }
         }
@@ -2818,6 +2826,9 @@ mod tests {
             assert_eq!(cfg.global.lower_prio_no_advert, on, "{word:?}");
         }
         // keepalived logs a word it does not know and keeps the default; so does vipd.
+        let (cfg, w) = warnings_of("", " higher_prio_send_advert off on");
+        assert_eq!(cfg.instances[0].higher_prio_send_advert, Some(false));
+        assert!(w.contains("`on` after the value `off` is ignored"), "{w}");
         let (cfg, w) = warnings_of("", " higher_prio_send_advert maybe");
         assert_eq!(cfg.instances[0].higher_prio_send_advert, None);
         assert!(
