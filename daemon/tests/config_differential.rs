@@ -415,6 +415,13 @@ fn keepalived_runs_as_annotated(ns: &Namespace, files: &[PathBuf], work: &Path) 
     std::thread::sleep(std::time::Duration::from_secs(3));
     let mut problems = Vec::new();
     for (path, expect, mut child, log) in started {
+        if expect == Expect::Invalid {
+            // A refusal comes at once; a loaded machine may still delay it.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+            while matches!(child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        }
         let running = matches!(child.try_wait(), Ok(None));
         if running {
             let _ = Command::new("kill")
