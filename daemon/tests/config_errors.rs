@@ -39,12 +39,12 @@ fn config_invalid_fixtures_report_file_and_line() {
 
 #[test]
 fn config_reports_all_errors_at_once() {
-    let text = "vrrp_instance a {\n interface eth0\n virtual_router_id 1\n use_vmac_addr\n priority high\n}\nvirtual_server 192.0.2.1 80 {\n}\n";
+    let text = "vrrp_instance a {\n interface eth0\n virtual_router_id 1\n use_ipvlan ipv1 192.0.2.300/24\n priority high\n}\nvirtual_server 192.0.2.1 80 {\n}\n";
     let errors = config::parse_keepalived(text, Path::new("k.conf")).unwrap_err();
     let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
     assert_eq!(lines.len(), 3, "{lines:?}");
     assert!(
-        lines[0].starts_with("k.conf:4: `use_vmac_addr`: "),
+        lines[0].starts_with("k.conf:4: `use_ipvlan`: "),
         "{lines:?}"
     );
     assert_eq!(

@@ -525,3 +525,45 @@ fn config_native_routes_statics_ah_and_namespace_values() {
         assert!(err.contains(why), "{bad}: {err}");
     }
 }
+
+#[test]
+fn config_native_vmacs_and_ipvlan() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/native");
+    let cfg = config::load(&dir.join("vmacs-ipvlan.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let lan = &cfg.instances[0];
+    let on: Vec<&str> = lan.vips.iter().map(|v| lan.vip_interface(v)).collect();
+    // eth1's VMAC gets keepalived's first free name; ens192's is named.
+    assert_eq!(on, ["lan.51", "vrrp.51", "edge.51"]);
+    let svc = &cfg.instances[1];
+    assert_eq!(svc.vip_interface(&svc.vips[0]), "svc0");
+    assert_eq!(
+        svc.ipvlan.as_ref().map(|i| i.mode),
+        Some(config::IpvlanMode::Private)
+    );
+    for (bad, why) in [
+        (
+            "ipvlan = { interface = \"i0\" }",
+            "an IPv4 ipvlan needs an address",
+        ),
+        (
+            "ipvlan = { address = \"192.0.2.9/24\" }\nvmac = {}",
+            "a VMAC or on an ipvlan, not both",
+        ),
+        (
+            "ipvlan = { address = \"192.0.2.9/24\", mode = \"l3\" }",
+            "unknown variant",
+        ),
+        (
+            "vip_vmacs = { eth1 = \"eth0\" }\nvmac_addr = true",
+            "cannot have the name of the instance's interface",
+        ),
+    ] {
+        let text = format!(
+            "[[instance]]\nname = \"a\"\ninterface = \"eth0\"\nvrid = 1\nvips = [\"192.0.2.1\", \"198.51.100.1 dev eth1\"]\n{bad}\n"
+        );
+        let err = config::parse_native(&text, Path::new("bad.toml"))
+            .expect_err(bad)
+            .to_string();
+        assert!(err.contains(why), "{bad}: {err}");
+    }
+}

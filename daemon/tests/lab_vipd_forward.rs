@@ -312,3 +312,38 @@ to = "198.51.100.14:7443"
         out.stderr
     );
 }
+
+/// A VIP and port another table already DNATs (a port in use by another table): the
+/// instance's forwards are left out with an error naming it and the table; the other
+/// instance's forwards are installed, and the other table is left alone.
+#[test]
+fn forward_claimed_by_another_table_names_the_instance_and_spares_the_others() {
+    let lab = Lab::new("forward-taken", 1);
+    lab.exec_ok(
+        lab.router_ns(1),
+        "nft add table inet other && nft add chain inet other pre \
+         '{ type nat hook prerouting priority -150; }' && nft add rule inet other pre \
+         ip daddr 192.0.2.100 tcp dport 6443 dnat ip to 198.51.100.14:7443",
+    );
+    let r1 = start_toml(&lab, 1, &router_conf(150));
+    wait_instance(&r1, "api6", SETTLE, "forwarding", |i| {
+        i.state == "MASTER" && i.forwards.len() == 1
+    });
+    let api = wait_instance(&r1, "api", SETTLE, "MASTER", |i| i.state == "MASTER");
+    assert!(api.forwards.is_empty(), "{api:#?}");
+    let log = r1.log();
+    assert!(
+        log.contains(
+            "api: 192.0.2.100:6443/tcp is already translated by table inet other: its forwards \
+             are not installed"
+        ),
+        "{log}"
+    );
+    let ruleset = nft_ruleset(&lab, 1);
+    assert!(ruleset.contains("table inet other"), "{ruleset}");
+    assert!(ruleset.contains("table inet vipd"), "{ruleset}");
+    assert!(
+        ruleset.contains("2001:db8::100") && !ruleset.contains("198.51.100.13"),
+        "only api6's forward is vipd's:\n{ruleset}"
+    );
+}

@@ -3,6 +3,8 @@
 //! holds 00:00:5e:00:01:VRID (IPv6 00:00:5e:00:02:VRID) before and after a failover and no
 //! ARP/NA update is needed; vipd with vipd and with keepalived 2.2.7 both ways; the VMAC is
 //! created again after `ip link del`; a VMAC that cannot be created faults only its instance.
+//! VIPs on another interface (`use_vmac` on the VIP, keepalived's `use_vmac_addr`) get a
+//! VMAC of their own interface, named as keepalived names it.
 
 mod lab;
 mod lab_vipd_support;
@@ -11,7 +13,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use lab::keepalived_conf::VrrpInstance;
-use lab::{wait_until, Daemon, Lab};
+use lab::{wait_until, Daemon, Lab, LabOptions};
 use lab_vipd_support::*;
 
 const VMAC4: &str = "00:00:5e:00:01:33"; // VRID 51
@@ -371,4 +373,190 @@ fn vmac_follows_reloads() {
     expect_sole_holder(&lab, vip4(), 1, SETTLE, "on the VMAC again");
     assert!(lab.addresses(1, "vrrp.51").contains(&vip4()));
     assert!(!lab.addresses(1, "eth0").contains(&vip4()));
+}
+
+/// The client's neighbour entry for `vip` on its `eth1` (the second segment), after pinging it.
+fn reach_and_read_neighbour_eth1(lab: &Lab, vip: IpAddr) -> String {
+    let answered = wait_until(SETTLE, Duration::from_millis(50), || lab.client_ping(vip));
+    assert!(answered.is_some(), "the client cannot reach {vip}");
+    let out = lab.exec(lab.client_ns(), &format!("ip neigh show {vip} dev eth1"));
+    (out.stdout.split_whitespace())
+        .skip_while(|w| *w != "lladdr")
+        .nth(1)
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("no neighbour entry for {vip}: {}", out.stdout))
+}
+
+/// A VIP on eth1 with `use_vmac` (vipd) and under `use_vmac_addr` (keepalived 2.2.7): both
+/// routers hold it on a VMAC of eth1 called `vrrp.51` with MAC 00:00:5e:00:01:33, so the
+/// client's entry never changes across failovers both ways; the VMAC is made again after
+/// `ip link del` and removed at stop.
+#[test]
+fn vmac_for_a_vip_on_another_interface_interoperates_with_use_vmac_addr() {
+    let lab = Lab::with_options(
+        "vmac-vip",
+        LabOptions {
+            routers: 2,
+            second_segment: true,
+        },
+    );
+    let vip2: IpAddr = "198.51.100.100".parse().unwrap();
+    let vipd_instance = |priority| v3_ipv4(priority).vip("198.51.100.100/24 dev eth1 use_vmac");
+    let vipd_text = conf(1, &[vipd_instance(150)]);
+    let keepalived_instance = v3_ipv4(100)
+        .line("use_vmac_addr")
+        .vip("198.51.100.100/24 dev eth1");
+    lab.exec_ok(
+        lab.router_ns(2),
+        "sysctl -qw net.ipv4.conf.eth1.arp_announce=2",
+    );
+    let keepalived = lab.spawn_keepalived(2, &conf(2, &[keepalived_instance]));
+    let mut r1 = start_vipd(&lab, 1, &vipd_text);
+    expect_sole_holder(&lab, vip2, 1, SETTLE, "election");
+    assert!(lab.addresses(1, "vrrp.51").contains(&vip2), "on the VMAC");
+    assert!(
+        lab.addresses(1, "eth0").contains(&vip4()),
+        "the other VIP stays on eth0"
+    );
+    let text = link_text(&lab, 1, "vrrp.51").expect("r1 has the VMAC");
+    assert!(
+        text.contains(VMAC4) && text.contains("@eth1") && text.contains("macvlan"),
+        "{text}"
+    );
+    assert_eq!(ipv4_conf(&lab, 1, "eth1", "arp_ignore"), "1");
+    assert_eq!(
+        reach_and_read_neighbour_eth1(&lab, vip2),
+        VMAC4,
+        "vipd master"
+    );
+
+    // Someone deletes the VMAC: vipd makes it again and puts the VIP back.
+    lab.exec_ok(lab.router_ns(1), "ip link del vrrp.51");
+    expect_link(&lab, 1, "vrrp.51", true, true, "after ip link del");
+    expect_sole_holder(&lab, vip2, 1, SETTLE, "VMAC made again");
+
+    // vipd stops: keepalived takes over with the same MAC; vipd's VMAC is gone.
+    assert!(r1.stop().success(), "r1 exit:\n{}", r1.log());
+    expect_sole_holder(&lab, vip2, 2, SETTLE, "r1 stopped");
+    expect_link(&lab, 1, "vrrp.51", false, false, "r1 stopped");
+    assert_eq!(ipv4_conf(&lab, 1, "eth1", "arp_ignore"), "0", "restored");
+    assert_eq!(
+        reach_and_read_neighbour_eth1(&lab, vip2),
+        VMAC4,
+        "keepalived master"
+    );
+
+    // vipd comes back and preempts: the client's entry still holds the virtual MAC.
+    let r1 = start_vipd(&lab, 1, &vipd_text);
+    expect_sole_holder(&lab, vip2, 1, SETTLE, "r1 preempts back");
+    wait_state(&r1, "VI_1", "MASTER");
+    assert_eq!(
+        reach_and_read_neighbour_eth1(&lab, vip2),
+        VMAC4,
+        "vipd master again"
+    );
+    assert!(
+        !r1.log().contains("ERROR"),
+        "no error in vipd's log:\n{}",
+        r1.log()
+    );
+    drop(keepalived);
+}
+
+/// Whether this kernel makes ipvlans (CONFIG_IPVLAN; absent on some CI kernels).
+fn kernel_has_ipvlan(lab: &Lab) -> bool {
+    let ns = lab.router_ns(1);
+    let made = lab
+        .exec(ns, "ip link add ipvprobe link eth0 type ipvlan mode l2")
+        .success;
+    if made {
+        lab.exec_ok(ns, "ip link del ipvprobe");
+    }
+    made
+}
+
+/// `use_ipvlan` on a kernel without ipvlan: the instance stays in FAULT with an error that
+/// names it and says why (keepalived 2.2.7: "Unable to create ipvlan interface", FAULT);
+/// the other instance runs. Where the kernel has ipvlan, the ipvlan holds its address and
+/// the VIP instead.
+#[test]
+fn ipvlan_that_cannot_be_created_faults_only_its_instance() {
+    let lab = Lab::new("ipvlan-bad", 1);
+    let has_ipvlan = kernel_has_ipvlan(&lab);
+    let ipvlan = VrrpInstance::new("VI_I", "eth0", 61)
+        .priority(150)
+        .version(3)
+        .advert(ADVERT)
+        .line("use_ipvlan ipv61 192.0.2.61/24 private")
+        .vip("192.0.2.161/24");
+    let fine = VrrpInstance::new("VI_OK", "eth0", 54)
+        .priority(150)
+        .version(3)
+        .advert(ADVERT)
+        .vip("192.0.2.54/24");
+    let r1 = start_vipd(&lab, 1, &conf(1, &[ipvlan, fine]));
+    wait_state(&r1, "VI_OK", "MASTER");
+    if has_ipvlan {
+        wait_state(&r1, "VI_I", "MASTER");
+        let text = link_text(&lab, 1, "ipv61").expect("the ipvlan");
+        assert!(
+            text.contains("ipvlan") && text.contains("private"),
+            "{text}"
+        );
+        let on = lab.addresses(1, "ipv61");
+        assert!(on.contains(&"192.0.2.61".parse().unwrap()), "{on:?}");
+        assert!(on.contains(&"192.0.2.161".parse().unwrap()), "{on:?}");
+        return;
+    }
+    eprintln!("this kernel has no ipvlan support: checking the error path only");
+    wait_state(&r1, "VI_I", "FAULT");
+    let log = r1.log();
+    assert!(
+        log.contains("VI_I: cannot create ipvlan ipv61 on eth0: ")
+            && log.contains("this kernel has no ipvlan support")
+            && log.contains("the instance stays in FAULT"),
+        "{log}"
+    );
+    assert!(lab
+        .addresses(1, "eth0")
+        .contains(&"192.0.2.54".parse().unwrap()));
+    assert!(!lab
+        .addresses(1, "eth0")
+        .contains(&"192.0.2.161".parse().unwrap()));
+}
+
+/// A reload that adds a VIP with `use_vmac` on another interface makes its VMAC and puts the
+/// VIP there; one that takes it away removes the VMAC and restores that interface's ARP
+/// settings; the instance's other VIP stays with the master throughout.
+#[test]
+fn vip_vmacs_follow_reloads() {
+    let lab = Lab::with_options(
+        "vmac-vip-reload",
+        LabOptions {
+            routers: 1,
+            second_segment: true,
+        },
+    );
+    let vip2: IpAddr = "198.51.100.100".parse().unwrap();
+    let plain = conf(1, &[v3_ipv4(150)]);
+    let with_vip_vmac = conf(
+        1,
+        &[v3_ipv4(150).vip("198.51.100.100/24 dev eth1 use_vmac")],
+    );
+    let r1 = start_vipd(&lab, 1, &plain);
+    wait_state(&r1, "VI_1", "MASTER");
+    rewrite_conf(&r1, &with_vip_vmac);
+    r1.reload();
+    expect_link(&lab, 1, "vrrp.51", true, true, "use_vmac VIP added");
+    expect_sole_holder(&lab, vip2, 1, SETTLE, "the new VIP");
+    assert!(lab.addresses(1, "vrrp.51").contains(&vip2));
+    assert_eq!(ipv4_conf(&lab, 1, "eth1", "arp_ignore"), "1");
+    expect_sole_holder(&lab, vip4(), 1, SETTLE, "the other VIP");
+
+    rewrite_conf(&r1, &plain);
+    r1.reload();
+    expect_link(&lab, 1, "vrrp.51", false, false, "use_vmac VIP removed");
+    assert!(lab.holders(vip2).is_empty(), "{vip2} is gone");
+    assert_eq!(ipv4_conf(&lab, 1, "eth1", "arp_ignore"), "0");
+    expect_sole_holder(&lab, vip4(), 1, SETTLE, "the other VIP, after");
 }

@@ -45,6 +45,7 @@ pub fn read_keepalived(
         next_rule_priority: [route::FIRST_DEFAULT_RULE_PRIORITY; 2],
         vmac_prefix: None,
         checks_before: HashMap::new(),
+        vmac_addr_prefix: None,
     };
     for statement in &source.statements {
         reader.top_level(statement);
@@ -61,11 +62,15 @@ pub fn read_keepalived(
         mut errors,
         mut warnings,
         vmac_prefix,
+        vmac_addr_prefix,
         ..
     } = reader;
     super::vmac::resolve_names(
         &mut cfg,
         vmac_prefix
+            .as_deref()
+            .unwrap_or(super::vmac::DEFAULT_PREFIX),
+        vmac_addr_prefix
             .as_deref()
             .unwrap_or(super::vmac::DEFAULT_PREFIX),
     );
@@ -166,9 +171,12 @@ struct Reader<'a> {
     next_rule_priority: [u32; 2],
     /// `vmac_prefix`: VMACs without a name are called `PREFIX.VRID`.
     vmac_prefix: Option<String>,
+    /// `vmac_addr_prefix`: VMACs of VIPs with `use_vmac` are called `PREFIX.VRID`,
+    /// `PREFIX1.VRID`, ...
+    vmac_addr_prefix: Option<String>,
     /// (sync group?, instance or group index, file tracks?, entry index) -> how many checks
-    /// were defined before
-    /// the entry was read: keepalived 2.2.7 resolves track entries while it reads them.
+    /// were defined before the entry was read: keepalived 2.2.7 resolves track entries
+    /// while it reads them.
     checks_before: HashMap<(bool, usize, bool, usize), usize>,
 }
 
@@ -1218,6 +1226,11 @@ impl Reader<'_> {
                     self.vmac_prefix = Some(v.to_string());
                 }
             }
+            "vmac_addr_prefix" => {
+                if let Some(v) = self.arg(st) {
+                    self.vmac_addr_prefix = Some(v.to_string());
+                }
+            }
             "vrrp_version" => {
                 if let Some(v) = self.number(st, 2u8, 3) {
                     self.cfg.global.vrrp_version = v;
@@ -1758,6 +1771,7 @@ impl Reader<'_> {
         let mut has_interface = false;
         let mut vmac_xmit_base = None;
         let mut vmac_mac: Option<(String, Loc)> = None;
+        let mut ipvlan_at = None;
         let errors_before = self.errors.len();
         for item in block {
             let loc = item.loc;
@@ -1999,6 +2013,24 @@ impl Reader<'_> {
                     }
                     "vmac.xmit_base"
                 }
+                "use_vmac_addr" => {
+                    if self.flag(item) {
+                        inst.vmac_addr = true;
+                    }
+                    "vmac_addr"
+                }
+                "use_ipvlan" => {
+                    if inst.ipvlan.is_some() {
+                        self.error(
+                            loc,
+                            "`use_ipvlan` given twice (keepalived refuses that too)",
+                        );
+                    } else {
+                        ipvlan_at = Some(loc);
+                        inst.ipvlan = self.use_ipvlan(item);
+                    }
+                    "ipvlan"
+                }
                 "dont_track_primary" => {
                     if self.flag(item) {
                         inst.dont_track_primary = true;
@@ -2051,6 +2083,14 @@ impl Reader<'_> {
                     return;
                 }
             }
+        }
+        if let (Some(loc), Some(_)) = (ipvlan_at, &inst.vmac) {
+            // keepalived 2.2.7 sets up the VMAC and never the ipvlan then.
+            self.warn(
+                loc,
+                "`use_ipvlan` has no effect with `use_vmac` (keepalived uses the VMAC too)",
+            );
+            inst.ipvlan = None;
         }
         if let Some(loc) = vmac_xmit_base {
             match inst.vmac.as_mut() {
@@ -2105,6 +2145,52 @@ impl Reader<'_> {
         }
         inst.vmac = Some(vmac);
         mac
+    }
+
+    /// `use_ipvlan [NAME] [ADDRESS[/PREFIX]] [bridge|private|vepa]`, in any order, read as
+    /// keepalived 2.2.7 reads it: a second name, address or type is ignored with a warning
+    /// (keepalived: "... already specified - ignoring").
+    fn use_ipvlan(&mut self, st: &Statement) -> Option<super::Ipvlan> {
+        if !self.no_block(st) {
+            return None;
+        }
+        let mut ipvlan = super::Ipvlan::default();
+        let mut mode = None;
+        for word in texts(st.args()) {
+            let ignored = if let Some(m) = super::IpvlanMode::parse(word) {
+                let repeated = mode.is_some();
+                mode.get_or_insert(m);
+                repeated
+            } else if word.starts_with(|c: char| c.is_ascii_digit()) || word.contains(':') {
+                match word.parse::<super::IfAddress>() {
+                    Ok(address) => {
+                        let repeated = ipvlan.address.is_some();
+                        ipvlan.address.get_or_insert(address);
+                        repeated
+                    }
+                    Err(e) => {
+                        self.error(st.loc, format!("`use_ipvlan`: {e}"));
+                        return None;
+                    }
+                }
+            } else if ipvlan.interface.is_empty() {
+                ipvlan.interface = word.to_string();
+                false
+            } else {
+                true
+            };
+            if ignored {
+                self.warn(
+                    st.loc,
+                    format!(
+                        "`use_ipvlan`: `{word}` repeats a name, address or type: ignored, as \
+                         keepalived 2.2.7 ignores it (the first one counts)"
+                    ),
+                );
+            }
+        }
+        ipvlan.mode = mode.unwrap_or_default();
+        Some(ipvlan)
     }
 
     fn authentication(&mut self, st: &Statement, inst: &mut Instance) {
@@ -2163,10 +2249,6 @@ impl Reader<'_> {
         let words = texts(&item.words);
         let (vip, ignored) = match Vip::from_keepalived_words(&words) {
             Ok(read) => read,
-            Err(e) if words.contains(&"use_vmac") => {
-                self.error(item.loc, e);
-                return None;
-            }
             // keepalived 2.2.7 skips an address it cannot read ("VRRP parsed invalid IP",
             // "invalid broadcast ... skipping VIP") and runs the instance without it.
             Err(e) => {

@@ -216,9 +216,6 @@ fn global(keyword: &str) -> Option<Class> {
         ),
         "vrrp_iptables" | "vrrp_ipsets" | "nftables" | "nftables_priority"
         | "nftables_counters" | "nftables_ifindex" => FIREWALL,
-        "vmac_addr_prefix" => {
-            Class::Ignored("only names VMACs of use_vmac_addr, which vipd does not support")
-        }
         "vrrp_vmac_garp_intvl" => VMAC_GARP,
         "disable_local_igmp" => Class::Ignored(
             "not needed: vipd keeps a VMAC down while the instance is not master, so no \
@@ -249,15 +246,6 @@ fn global(keyword: &str) -> Option<Class> {
 
 fn instance(keyword: &str) -> Option<Class> {
     Some(match keyword {
-        "use_vmac_addr" => Class::Refused(
-            "VMACs for VIPs on other interfaces (use_vmac_addr) are not supported: vipd puts \
-             only the VIPs on the instance's own interface on its VMAC (use_vmac); remove it, \
-             or keep keepalived for now",
-        ),
-        "use_ipvlan" => Class::Refused(
-            "ipvlan interfaces (use_ipvlan) are not supported: vipd holds VIPs on the \
-             interface itself; remove it, or keep keepalived for now",
-        ),
         "vmac_garp_intvl" => VMAC_GARP,
         "smtp_alert" => EMAIL,
         "debug" => Class::Ignored(
@@ -365,6 +353,7 @@ pub fn implemented(block: Block) -> &'static [&'static str] {
             "vrrp_startup_delay",
             "reload_check_config",
             "vmac_prefix",
+            "vmac_addr_prefix",
         ],
         Block::Instance => &[
             "state",
@@ -413,6 +402,8 @@ pub fn implemented(block: Block) -> &'static [&'static str] {
             "virtual_rules",
             "use_vmac",
             "vmac_xmit_base",
+            "use_vmac_addr",
+            "use_ipvlan",
         ],
         Block::SyncGroup => &[
             "group",

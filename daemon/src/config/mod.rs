@@ -27,7 +27,7 @@ pub use route::{Insert, Prefix, Route, RouteType, Rule, RuleAction, PROTOCOL_KEE
 pub use url::{HttpUrl, Scheme};
 pub use validate::warnings;
 pub use vip::{Ignored, Scope, Vip};
-pub use vmac::{MacAddr, Vmac};
+pub use vmac::{IfAddress, Ipvlan, IpvlanMode, MacAddr, Vmac};
 
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -433,6 +433,18 @@ pub struct Instance {
     /// Hold the VIPs on a macvlan with the virtual router MAC (keepalived `use_vmac`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vmac: Option<Vmac>,
+    /// VIPs on other interfaces go on VMACs of their interface (keepalived `use_vmac_addr`);
+    /// a VIP written with `use_vmac` goes on one anyway.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub vmac_addr: bool,
+    /// Names of the VMACs holding VIPs with `use_vmac` (or under `vmac_addr`), by the
+    /// interface they are on; unnamed ones get keepalived's names (`vrrp.VRID`, then
+    /// `vrrp1.VRID`, ...).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub vip_vmacs: std::collections::BTreeMap<String, String>,
+    /// Hold the VIPs on an ipvlan of the interface (keepalived `use_ipvlan`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipvlan: Option<Ipvlan>,
     /// DNAT (and MASQUERADE) while master, in vipd's own nftables table (native only).
     #[serde(default, rename = "forward", skip_serializing_if = "Vec::is_empty")]
     pub forwards: Vec<Forward>,
@@ -488,6 +500,9 @@ impl Instance {
             routes: Vec::new(),
             rules: Vec::new(),
             vmac: None,
+            vmac_addr: false,
+            vip_vmacs: std::collections::BTreeMap::new(),
+            ipvlan: None,
             forwards: Vec::new(),
         }
     }
@@ -518,11 +533,17 @@ impl Instance {
         }
     }
 
-    /// Interface a VIP goes on: its `dev`, else the instance's VMAC (for VIPs of the
-    /// instance's family), else the instance's interface.
+    /// Interface a VIP goes on: the VMAC of its interface when it has `use_vmac` (or the
+    /// instance `vmac_addr`), else its `dev`, else the instance's VMAC or ipvlan (for VIPs of
+    /// the instance's family), else the instance's interface.
     pub fn vip_interface<'a>(&'a self, vip: &'a Vip) -> &'a str {
+        if let Some(parent) = self.vip_vmac_parent(vip) {
+            if let Some(name) = self.vip_vmacs.get(parent) {
+                return name;
+            }
+        }
         let on_own_interface = vip.interface.as_deref().is_none_or(|i| i == self.interface);
-        match self.vmac_interface() {
+        match self.vmac_interface().or(self.ipvlan_interface()) {
             Some(vmac) if on_own_interface && vip.address.is_ipv6() == self.is_ipv6() => vmac,
             _ => vip.interface.as_deref().unwrap_or(&self.interface),
         }

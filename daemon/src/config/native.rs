@@ -18,7 +18,11 @@ pub fn parse_native(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
         line: e.span().map(|span| line_of(text, span.start)),
         message: e.message().trim().to_string(),
     })?;
-    super::vmac::resolve_names(&mut cfg, super::vmac::DEFAULT_PREFIX);
+    super::vmac::resolve_names(
+        &mut cfg,
+        super::vmac::DEFAULT_PREFIX,
+        super::vmac::DEFAULT_PREFIX,
+    );
     let problems = validate::problems(&cfg);
     if problems.is_empty() {
         return Ok(cfg);
@@ -705,6 +709,23 @@ fn write_instance(out: &mut String, inst: &Instance) -> std::fmt::Result {
             fields.push(format!("mac = {}", quote(&mac.to_string())));
         }
         writeln!(out, "vmac = {{ {} }}", fields.join(", "))?;
+    }
+    if inst.vmac_addr {
+        writeln!(out, "vmac_addr = true")?;
+    }
+    if !inst.vip_vmacs.is_empty() {
+        let fields: Vec<String> = (inst.vip_vmacs.iter())
+            .map(|(parent, name)| format!("{} = {}", quote(parent), quote(name)))
+            .collect();
+        writeln!(out, "vip_vmacs = {{ {} }}", fields.join(", "))?;
+    }
+    if let Some(ipvlan) = &inst.ipvlan {
+        let mut fields = vec![format!("interface = {}", quote(&ipvlan.interface))];
+        if let Some(address) = ipvlan.address {
+            fields.push(format!("address = {}", quote(&address.to_string())));
+        }
+        fields.push(format!("mode = {}", quote(ipvlan.mode.as_str())));
+        writeln!(out, "ipvlan = {{ {} }}", fields.join(", "))?;
     }
     if let Some(src) = inst.source_address {
         writeln!(out, "source_address = {}", quote(&src.to_string()))?;

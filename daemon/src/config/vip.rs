@@ -53,6 +53,9 @@ pub struct Vip {
     /// Broadcast address (`brd`), IPv4 only.
     pub broadcast: Option<Ipv4Addr>,
     pub scope: Option<Scope>,
+    /// `use_vmac`: the address goes on a VMAC of its interface (see
+    /// [`super::Instance::vip_vmacs`]).
+    pub vmac: bool,
 }
 
 /// What keepalived's reading of a virtual address line leaves out.
@@ -72,7 +75,7 @@ impl Vip {
         match ignored.first() {
             Some(Ignored::NotApplied(option) | Ignored::Unknown(option)) => Err(format!(
                 "unsupported virtual address option `{option}` (vipd supports dev, label, brd, \
-                 scope)"
+                 scope, use_vmac)"
             )),
             None => Ok(vip),
         }
@@ -121,6 +124,7 @@ impl Vip {
             label: None,
             broadcast: None,
             scope: None,
+            vmac: false,
         };
         let mut ignored = Vec::new();
         if let Some(p) = too_long_prefix {
@@ -145,10 +149,9 @@ impl Vip {
                 continue;
             }
             if *option == "use_vmac" {
-                return Err(
-                    "`use_vmac` on a virtual address: VMAC interfaces are not supported yet"
-                        .to_string(),
-                );
+                vip.vmac = true;
+                rest = after;
+                continue;
             }
             if !matches!(
                 *option,
@@ -216,6 +219,9 @@ impl fmt::Display for Vip {
         if let Some(label) = &self.label {
             write!(f, " label {label}")?;
         }
+        if self.vmac {
+            f.write_str(" use_vmac")?;
+        }
         Ok(())
     }
 }
@@ -280,7 +286,10 @@ mod tests {
         );
         let (v, _) = Vip::from_keepalived_words(&["192.0.2.12/24", "brd", "-"]).unwrap();
         assert_eq!(v.broadcast, Some(Ipv4Addr::new(192, 0, 2, 0)));
-        assert!(Vip::from_keepalived_words(&["192.0.2.12", "use_vmac"]).is_err());
+        let (vip, ignored) =
+            Vip::from_keepalived_words(&["192.0.2.12", "dev", "eth1", "use_vmac"]).unwrap();
+        assert!(vip.vmac && ignored.is_empty());
+        assert_eq!(Vip::parse(&vip.to_string()).unwrap(), vip);
         // keepalived: "No dev parameter specified", "Invalid address prefix len ... using
         // 32"; the address stays.
         let (v, ignored) = Vip::from_keepalived_words(&["192.0.2.12/40", "dev"]).unwrap();

@@ -1,11 +1,13 @@
-//! The virtual MAC interface of an instance (keepalived `use_vmac`): a macvlan on the
-//! instance's interface with the RFC 5798 virtual router MAC, holding the VIPs.
+//! The interfaces vipd makes to hold VIPs: the virtual MAC interface of an instance
+//! (keepalived `use_vmac`), a macvlan on the instance's interface with the RFC 5798 virtual
+//! router MAC; VMACs on other interfaces for VIPs written with `use_vmac` (keepalived
+//! `use_vmac_addr`); and an ipvlan on the instance's interface (keepalived `use_ipvlan`).
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-use super::{Config, Instance};
+use super::{Config, Instance, Vip};
 
 /// keepalived's default `vmac_prefix`: VMACs are called `vrrp.VRID`.
 pub const DEFAULT_PREFIX: &str = "vrrp";
@@ -38,19 +40,146 @@ impl Vmac {
     }
 }
 
+/// `[instance.ipvlan]`: the instance holds its VIPs on an L2 ipvlan of its interface
+/// (keepalived `use_ipvlan [NAME] [ADDRESS/PREFIX] [bridge|private|vepa]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Ipvlan {
+    /// Name of the ipvlan; empty = `vrrp.VRID` (keepalived's default).
+    #[serde(default)]
+    pub interface: String,
+    /// The ipvlan's own address, which adverts leave from (required for IPv4 instances, as
+    /// keepalived requires it; IPv6 ones send from the ipvlan's link-local address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<IfAddress>,
+    #[serde(default)]
+    pub mode: IpvlanMode,
+}
+
+/// The ipvlan flags (keepalived's type word): how ipvlans of one interface reach each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum IpvlanMode {
+    #[default]
+    Bridge,
+    Private,
+    Vepa,
+}
+
+impl IpvlanMode {
+    pub fn parse(word: &str) -> Option<IpvlanMode> {
+        Some(match word {
+            "bridge" => IpvlanMode::Bridge,
+            "private" => IpvlanMode::Private,
+            "vepa" => IpvlanMode::Vepa,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IpvlanMode::Bridge => "bridge",
+            IpvlanMode::Private => "private",
+            IpvlanMode::Vepa => "vepa",
+        }
+    }
+}
+
+/// An interface address written `ADDRESS/PREFIX` (without `/PREFIX`: a host address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct IfAddress {
+    pub address: std::net::IpAddr,
+    pub prefix_len: u8,
+}
+
+impl FromStr for IfAddress {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<IfAddress, String> {
+        let (address, prefix) = match text.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (text, None),
+        };
+        let address: std::net::IpAddr = address
+            .parse()
+            .map_err(|_| format!("`{text}` is not an IP address"))?;
+        let max = if address.is_ipv4() { 32 } else { 128 };
+        let prefix_len = match prefix {
+            None => max,
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|n| *n <= max)
+                .ok_or_else(|| format!("`/{p}` is not a prefix length for {address}"))?,
+        };
+        Ok(IfAddress {
+            address,
+            prefix_len,
+        })
+    }
+}
+
+impl fmt::Display for IfAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.address, self.prefix_len)
+    }
+}
+
+impl TryFrom<String> for IfAddress {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        text.parse()
+    }
+}
+
+impl From<IfAddress> for String {
+    fn from(a: IfAddress) -> String {
+        a.to_string()
+    }
+}
+
 /// keepalived's VMAC name for an instance without one: `PREFIX.VRID`.
 pub fn default_interface(prefix: &str, vrid: u8) -> String {
     format!("{prefix}.{vrid}")
 }
 
-/// Gives every VMAC without a name keepalived's default one.
-pub fn resolve_names(cfg: &mut Config, prefix: &str) {
+/// Gives every VMAC and ipvlan without a name keepalived's default one: `PREFIX.VRID` for
+/// the instance's own, and for the VMACs of VIPs with `use_vmac` the first free one of
+/// `ADDR_PREFIX.VRID`, `ADDR_PREFIX1.VRID`, `ADDR_PREFIX2.VRID`, ... in the order of the
+/// VIPs (what keepalived 2.2.7 does, measured).
+pub fn resolve_names(cfg: &mut Config, prefix: &str, addr_prefix: &str) {
     for inst in &mut cfg.instances {
         let vrid = inst.vrid;
         if let Some(vmac) = inst.vmac.as_mut() {
             if vmac.interface.is_empty() {
                 vmac.interface = default_interface(prefix, vrid);
             }
+        }
+        if let Some(ipvlan) = inst.ipvlan.as_mut() {
+            if ipvlan.interface.is_empty() {
+                ipvlan.interface = default_interface(prefix, vrid);
+            }
+        }
+        let parents: Vec<String> = inst
+            .all_vips()
+            .filter_map(|vip| inst.vip_vmac_parent(vip).map(str::to_string))
+            .collect();
+        for parent in parents {
+            if inst.vip_vmacs.contains_key(&parent) {
+                continue;
+            }
+            let taken = |name: &str| {
+                inst.vmac_interface() == Some(name) || inst.vip_vmacs.values().any(|n| n == name)
+            };
+            let name = (0u32..)
+                .map(|n| match n {
+                    0 => format!("{addr_prefix}.{vrid}"),
+                    n => format!("{addr_prefix}{n}.{vrid}"),
+                })
+                .find(|name| !taken(name))
+                .unwrap_or_default();
+            inst.vip_vmacs.insert(parent, name);
         }
     }
 }
@@ -59,6 +188,35 @@ impl Instance {
     /// The VMAC's interface name when the instance has one.
     pub fn vmac_interface(&self) -> Option<&str> {
         self.vmac.as_ref().map(|v| v.interface.as_str())
+    }
+
+    /// The ipvlan's interface name when the instance has one (and no VMAC, which wins as in
+    /// keepalived).
+    pub fn ipvlan_interface(&self) -> Option<&str> {
+        match (&self.vmac, &self.ipvlan) {
+            (None, Some(ipvlan)) => Some(ipvlan.interface.as_str()),
+            _ => None,
+        }
+    }
+
+    /// The interface whose VMAC holds `vip`, if it goes on one of the VIP VMACs: a VIP with
+    /// `use_vmac`, or under `vmac_addr` one on another interface; not one the instance's own
+    /// VMAC already holds.
+    pub fn vip_vmac_parent<'a>(&'a self, vip: &'a Vip) -> Option<&'a str> {
+        let interface = vip.interface.as_deref().unwrap_or(&self.interface);
+        let own = interface == self.interface;
+        if own && self.vmac.is_some() && vip.address.is_ipv6() == self.is_ipv6() {
+            return None;
+        }
+        (vip.vmac || (self.vmac_addr && !own)).then_some(interface)
+    }
+
+    /// Every interface vipd makes for this instance: its VMAC or ipvlan, then the VMACs of
+    /// its VIPs.
+    pub fn made_interfaces(&self) -> impl Iterator<Item = &str> {
+        let own = self.vmac_interface().or(self.ipvlan_interface());
+        own.into_iter()
+            .chain(self.vip_vmacs.values().map(String::as_str))
     }
 
     /// Whether adverts leave from the instance's own interface: always without a VMAC, with
@@ -70,55 +228,105 @@ impl Instance {
     }
 }
 
-/// Problems of the instance's VMAC as (field path, message).
+/// Problems of the interfaces vipd makes for the instance (VMACs, ipvlan) as (field path,
+/// message).
 pub(super) fn problems(cfg: &Config, inst: &Instance, at: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    let Some(vmac) = &inst.vmac else {
-        return out;
-    };
-    let path = format!("{at}.vmac.interface");
-    let name = vmac.interface.as_str();
-    if let Err(why) = check_interface_name(name) {
-        out.push((path.clone(), format!("VMAC interface name `{name}` {why}")));
-    }
-    if name == inst.interface {
-        out.push((
-            path.clone(),
-            format!(
-                "the VMAC cannot have the name of the instance's interface `{}`",
-                inst.interface
-            ),
+    let mut made: Vec<(String, &str, &str)> = Vec::new();
+    if let Some(vmac) = &inst.vmac {
+        made.push((
+            format!("{at}.vmac.interface"),
+            "VMAC",
+            vmac.interface.as_str(),
         ));
-    }
-    for other in &cfg.instances {
-        if other.name == inst.name {
-            continue;
+        if let Some(mac) = vmac.mac {
+            if mac.0[0] & 1 == 1 || mac.0 == [0; 6] {
+                out.push((
+                    format!("{at}.vmac.mac"),
+                    format!("{mac} is not a unicast MAC address"),
+                ));
+            }
         }
-        if other.vmac_interface() == Some(name) {
+        if inst.ipvlan.is_some() {
             out.push((
-                path.clone(),
-                format!(
-                    "instances `{}` and `{}` both use VMAC interface `{name}`",
-                    other.name, inst.name
-                ),
-            ));
-        }
-        if other.interface == name {
-            out.push((
-                path.clone(),
-                format!(
-                    "`{name}` is the interface of instance `{}`; a VMAC needs a name of its own",
-                    other.name
-                ),
+                format!("{at}.ipvlan"),
+                "an instance holds its VIPs on a VMAC or on an ipvlan, not both".to_string(),
             ));
         }
     }
-    if let Some(mac) = vmac.mac {
-        if mac.0[0] & 1 == 1 || mac.0 == [0; 6] {
+    if let Some(ipvlan) = &inst.ipvlan {
+        made.push((
+            format!("{at}.ipvlan.interface"),
+            "ipvlan",
+            ipvlan.interface.as_str(),
+        ));
+        match ipvlan.address {
+            None if !inst.is_ipv6() => out.push((
+                format!("{at}.ipvlan.address"),
+                format!(
+                    "instance `{}`: an IPv4 ipvlan needs an address to send adverts from \
+                     (keepalived 2.2.7 requires it too)",
+                    inst.name
+                ),
+            )),
+            Some(a) if a.address.is_ipv6() != inst.is_ipv6() => out.push((
+                format!("{at}.ipvlan.address"),
+                format!(
+                    "ipvlan address {a} is not of the instance's address family (keepalived \
+                     requires the same)"
+                ),
+            )),
+            _ => {}
+        }
+    }
+    for (parent, name) in &inst.vip_vmacs {
+        made.push((format!("{at}.vip_vmacs.{parent}"), "VMAC", name.as_str()));
+    }
+    for (index, (path, what, name)) in made.iter().enumerate() {
+        if let Err(why) = check_interface_name(name) {
             out.push((
-                format!("{at}.vmac.mac"),
-                format!("{mac} is not a unicast MAC address"),
+                path.clone(),
+                format!("{what} interface name `{name}` {why}"),
             ));
+        }
+        if made[..index].iter().any(|(_, _, n)| n == name) {
+            out.push((
+                path.clone(),
+                format!("instance `{}` uses `{name}` for two interfaces", inst.name),
+            ));
+        }
+        if *name == inst.interface {
+            out.push((
+                path.clone(),
+                format!(
+                    "the {what} cannot have the name of the instance's interface `{}`",
+                    inst.interface
+                ),
+            ));
+        }
+        for other in &cfg.instances {
+            if other.name == inst.name {
+                continue;
+            }
+            if other.made_interfaces().any(|n| n == *name) {
+                out.push((
+                    path.clone(),
+                    format!(
+                        "instances `{}` and `{}` both use {what} interface `{name}`",
+                        other.name, inst.name
+                    ),
+                ));
+            }
+            if other.interface == *name {
+                out.push((
+                    path.clone(),
+                    format!(
+                        "`{name}` is the interface of instance `{}`; a {what} needs a name of \
+                         its own",
+                        other.name
+                    ),
+                ));
+            }
         }
     }
     out
@@ -127,6 +335,17 @@ pub(super) fn problems(cfg: &Config, inst: &Instance, at: &str) -> Vec<(String, 
 /// Things about the instance's VMAC the user should know, as (field path, message).
 pub(super) fn warnings(inst: &Instance, at: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
+    if let (Some(name), false) = (inst.ipvlan_interface(), inst.unicast_peers.is_empty()) {
+        out.push((
+            format!("{at}.ipvlan"),
+            format!(
+                "instance `{}`: unicast adverts are received on {}, so the peers must send \
+                 them to its address, not to ipvlan `{name}`'s (which the kernel hands to the \
+                 ipvlan only)",
+                inst.name, inst.interface
+            ),
+        ));
+    }
     if let Some(vmac) = &inst.vmac {
         if !vmac.xmit_base && !inst.unicast_peers.is_empty() {
             out.push((
@@ -270,6 +489,92 @@ mod tests {
         assert!(looks_like_mac("02:00:5e:00:01:02"));
         assert!(!looks_like_mac("vrrp.51"));
         assert!(!looks_like_mac("eth0"));
+    }
+
+    fn keepalived(instance: &str) -> Result<Config, String> {
+        let text = format!(
+            "global_defs {{\n vmac_addr_prefix vx\n}}\nvrrp_instance A {{\n interface eth0\n \
+             virtual_router_id 54\n{instance}\n}}\n"
+        );
+        crate::config::parse_keepalived(&text, std::path::Path::new("k.conf"))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn vip_vmacs_get_keepalived_names_in_vip_order() {
+        // keepalived 2.2.7 made vrrp.54 (use_vmac), vx.54 on eth1 and vx1.54 on eth2.
+        let cfg = keepalived(
+            " use_vmac\n virtual_ipaddress {\n 192.0.2.100/24\n 198.51.100.7/24 dev eth1 \
+             use_vmac\n 198.51.100.8/24 dev eth1 use_vmac\n 203.0.113.9/24 dev eth2 use_vmac\n }",
+        )
+        .unwrap();
+        let inst = &cfg.instances[0];
+        assert_eq!(inst.vmac_interface(), Some("vrrp.54"));
+        let names: Vec<(&str, &str)> = (inst.vip_vmacs.iter())
+            .map(|(p, n)| (p.as_str(), n.as_str()))
+            .collect();
+        assert_eq!(names, [("eth1", "vx.54"), ("eth2", "vx1.54")]);
+        let on: Vec<&str> = inst.vips.iter().map(|v| inst.vip_interface(v)).collect();
+        assert_eq!(on, ["vrrp.54", "vx.54", "vx.54", "vx1.54"]);
+    }
+
+    #[test]
+    fn use_vmac_addr_puts_vips_of_other_interfaces_on_vmacs() {
+        let cfg = keepalived(
+            " use_vmac_addr\n virtual_ipaddress {\n 192.0.2.100/24\n 198.51.100.7/24 dev \
+             eth1\n 192.0.2.101/24 use_vmac\n }",
+        )
+        .unwrap();
+        let inst = &cfg.instances[0];
+        let on: Vec<&str> = inst.vips.iter().map(|v| inst.vip_interface(v)).collect();
+        // Without use_vmac, a VIP on the instance's own interface takes a VMAC only when it
+        // asks for one (keepalived 2.2.7: vrrp.55 on eth0 for such a VIP).
+        assert_eq!(on, ["eth0", "vx.54", "vx1.54"]);
+    }
+
+    #[test]
+    fn use_ipvlan_reads_name_address_and_type_in_any_order() {
+        let cfg = keepalived(
+            " use_ipvlan 192.0.2.51/24 private ipv51\n virtual_ipaddress {\n 192.0.2.100/24\n }",
+        )
+        .unwrap();
+        let inst = &cfg.instances[0];
+        let ipvlan = inst.ipvlan.as_ref().unwrap();
+        assert_eq!(
+            (ipvlan.interface.as_str(), ipvlan.mode),
+            ("ipv51", IpvlanMode::Private)
+        );
+        assert_eq!(ipvlan.address.unwrap().to_string(), "192.0.2.51/24");
+        assert_eq!(inst.vip_interface(&inst.vips[0]), "ipv51");
+        let cfg = keepalived(" use_ipvlan\n virtual_ipaddress {\n 2001:db8::100/64\n }").unwrap();
+        let ipvlan = cfg.instances[0].ipvlan.as_ref().unwrap();
+        assert_eq!(
+            (ipvlan.interface.as_str(), ipvlan.mode, ipvlan.address),
+            ("vrrp.54", IpvlanMode::Bridge, None)
+        );
+    }
+
+    #[test]
+    fn an_ipv4_ipvlan_without_address_is_refused_as_keepalived_does() {
+        let e =
+            keepalived(" use_ipvlan ipv51\n virtual_ipaddress {\n 192.0.2.100/24\n }").unwrap_err();
+        assert!(e.contains("an IPv4 ipvlan needs an address"), "{e}");
+        let e = keepalived(
+            " use_ipvlan ipv51 2001:db8::5/64\n virtual_ipaddress {\n 192.0.2.100/24\n }",
+        )
+        .unwrap_err();
+        assert!(e.contains("not of the instance's address family"), "{e}");
+    }
+
+    #[test]
+    fn use_vmac_wins_over_use_ipvlan_as_in_keepalived() {
+        let cfg = keepalived(
+            " use_vmac\n use_ipvlan ipv56 192.0.2.56/24\n virtual_ipaddress {\n 192.0.2.100/24\n }",
+        )
+        .unwrap();
+        let inst = &cfg.instances[0];
+        assert!(inst.ipvlan.is_none());
+        assert_eq!(inst.vip_interface(&inst.vips[0]), "vrrp.54");
     }
 
     #[test]

@@ -22,6 +22,7 @@ const BUSY_RETRY_FOR: Duration = Duration::from_secs(6);
 
 /// Why one attempt failed: `Busy` (turned away or dropped unread because the daemon serves
 /// its maximum of clients: nothing was done, try again) or any other error.
+#[derive(Debug, PartialEq, Eq)]
 enum Failure {
     Busy(String),
     Other(String),
@@ -310,7 +311,13 @@ mod tests {
     fn error_replies_become_errors() {
         assert_eq!(
             refused("{\"error\":\"permission denied\"}\n"),
-            Err("vipd refused: permission denied".into())
+            Err(Failure::Other("vipd refused: permission denied".into()))
+        );
+        assert_eq!(
+            refused("{\"error\":\"busy: too many clients, try again\"}\n"),
+            Err(Failure::Busy(
+                "vipd refused: busy: too many clients, try again".into()
+            ))
         );
         assert_eq!(refused("{\"pid\":1}"), Ok(()));
     }

@@ -44,21 +44,41 @@ pub fn warnings(cfg: &Config, links: &[LinkDetails]) -> Vec<String> {
                 ));
             }
         }
+        // The interfaces vipd makes: the instance's VMAC or ipvlan on its interface, the
+        // VMACs of VIPs on theirs (when those exist).
+        let mut made: Vec<(&str, &str, &LinkDetails, Option<[u8; 6]>)> = Vec::new();
         if let Some(config) = &inst.vmac {
-            if !link.is_ethernet() {
+            let mac = config.mac_for(inst.vrid, inst.is_ipv6()).0;
+            made.push(("VMAC", &config.interface, link, Some(mac)));
+        } else if let Some(name) = inst.ipvlan_interface() {
+            made.push(("ipvlan", name, link, None));
+        }
+        let vip_mac = match &inst.vmac {
+            Some(vmac) => vmac.mac_for(inst.vrid, inst.is_ipv6()),
+            None => crate::config::MacAddr::virtual_router(inst.vrid, inst.is_ipv6()),
+        };
+        for (parent, vmac_name) in &inst.vip_vmacs {
+            if let Some(parent) = links.iter().find(|l| l.name == *parent) {
+                made.push(("VMAC", vmac_name, parent, Some(vip_mac.0)));
+            }
+        }
+        for (what, made_name, parent, mac) in made {
+            if !parent.is_ethernet() {
                 out.push(format!(
-                    "instance `{name}`: VMAC {} cannot be created: {} is not an Ethernet \
-                     interface",
-                    config.interface, link.name
+                    "instance `{name}`: {what} {made_name} cannot be created: {} is not an \
+                     Ethernet interface",
+                    parent.name
                 ));
                 continue;
             }
-            let mac = config.mac_for(inst.vrid, inst.is_ipv6()).0;
-            let found = links.iter().find(|l| l.name == config.interface);
-            if let Existing::Taken(what) = vmac::inspect(found, link.index, mac) {
+            let found = links.iter().find(|l| l.name == made_name);
+            let existing = match mac {
+                Some(mac) => vmac::inspect(found, parent.index, mac),
+                None => vmac::inspect_ipvlan(found, parent.index),
+            };
+            if let Existing::Taken(why) = existing {
                 out.push(format!(
-                    "instance `{name}`: VMAC {} cannot be created: {what}",
-                    config.interface
+                    "instance `{name}`: {what} {made_name} cannot be created: {why}"
                 ));
             }
         }
@@ -154,6 +174,34 @@ mod tests {
                  bridge interface",
                 "instance `tun`: VMAC vrrp.4 cannot be created: tun0 is not an Ethernet \
                  interface",
+            ]
+        );
+    }
+
+    #[test]
+    fn vip_vmacs_and_ipvlans_that_cannot_be_created_are_warned_about() {
+        let mut taken = link("vrrp.8", 6);
+        taken.kind = Some("dummy".into());
+        let mut other_parent = link("ipv9", 7);
+        other_parent.kind = Some("ipvlan".into());
+        other_parent.parent = Some(3);
+        let links = [link("eth0", 2), link("eth1", 3), taken, other_parent];
+        let mut vip_vmac = Instance::new("vips", "eth0", 8);
+        vip_vmac.vip_vmacs = [("eth1".to_string(), "vrrp.8".to_string())].into();
+        vip_vmac.unicast_peers = vec!["192.0.2.2".parse().unwrap()];
+        let mut ipvlan = Instance::new("ipvlan", "eth0", 9);
+        ipvlan.ipvlan = Some(crate::config::Ipvlan {
+            interface: "ipv9".into(),
+            ..Default::default()
+        });
+        ipvlan.unicast_peers = vec!["192.0.2.2".parse().unwrap()];
+        assert_eq!(
+            warnings(&config(vec![vip_vmac, ipvlan]), &links),
+            [
+                "instance `vips`: VMAC vrrp.8 cannot be created: `vrrp.8` exists and is a \
+                 dummy interface",
+                "instance `ipvlan`: ipvlan ipv9 cannot be created: `ipv9` exists and is an \
+                 ipvlan on another interface",
             ]
         );
     }

@@ -131,6 +131,43 @@ pub fn create_macvlan(netlink: &Netlink, name: &str, parent: u32, mac: [u8; 6]) 
         .map(drop)
 }
 
+const IFLA_IPVLAN_MODE: u16 = 1;
+const IFLA_IPVLAN_FLAGS: u16 = 2;
+/// `IPVLAN_MODE_L2`: the ipvlan receives frames (ARP, multicast) as keepalived's does.
+const IPVLAN_MODE_L2: u16 = 0;
+
+/// The `IFLA_LINKINFO` payload of an L2 ipvlan with `flags` (0 bridge, 1 private, 2 vepa).
+fn ipvlan_linkinfo(flags: u16) -> Vec<u8> {
+    let mut data = Vec::new();
+    push_attr(&mut data, IFLA_IPVLAN_MODE, &IPVLAN_MODE_L2.to_ne_bytes());
+    push_attr(&mut data, IFLA_IPVLAN_FLAGS, &flags.to_ne_bytes());
+    let mut info = Vec::new();
+    push_attr(&mut info, libc::IFLA_INFO_KIND, b"ipvlan");
+    push_attr(&mut info, libc::IFLA_INFO_DATA, &data);
+    info
+}
+
+/// Creates an L2 ipvlan `name` on `parent` (keepalived's `use_ipvlan`), administratively
+/// down; `flags` are the kernel's IPVLAN_F_* (0 bridge, 1 private, 2 vepa).
+pub fn create_ipvlan(netlink: &Netlink, name: &str, parent: u32, flags: u16) -> io::Result<()> {
+    let context = "create ipvlan";
+    let mut name_bytes = name.as_bytes().to_vec();
+    name_bytes.push(0);
+    let attrs = [
+        attr(Ifla::Linkinfo, ipvlan_linkinfo(flags), context)?,
+        attr(Ifla::Link, parent.to_ne_bytes().to_vec(), context)?,
+        attr(Ifla::Ifname, name_bytes, context)?,
+    ];
+    let msg = IfinfomsgBuilder::default()
+        .ifi_family(RtAddrFamily::Unspecified)
+        .rtattrs(attrs.into_iter().collect::<RtBuffer<Ifla, Buffer>>())
+        .build()
+        .map_err(|e| neli_error(context, e))?;
+    netlink
+        .request::<_, Ifinfomsg>(Rtm::Newlink, NlmF::CREATE | NlmF::EXCL, msg, context)
+        .map(drop)
+}
+
 /// Deletes a link; one that is already gone counts as success.
 pub fn delete(netlink: &Netlink, index: u32) -> io::Result<()> {
     let msg = IfinfomsgBuilder::default()
@@ -350,6 +387,23 @@ mod tests {
         assert_eq!(
             read,
             [(1, b"macvlan".to_vec()), (2, 4u32.to_ne_bytes().to_vec())]
+        );
+    }
+
+    #[test]
+    fn ipvlan_linkinfo_asks_for_an_l2_ipvlan_with_the_flags() {
+        let info = ipvlan_linkinfo(1);
+        let attrs: Vec<(u16, Vec<u8>)> = nested(&info).map(|(t, p)| (t, p.to_vec())).collect();
+        assert_eq!(attrs.len(), 2);
+        assert_eq!(attrs[0], (libc::IFLA_INFO_KIND, b"ipvlan".to_vec()));
+        assert_eq!(attrs[1].0, libc::IFLA_INFO_DATA);
+        let data: Vec<(u16, Vec<u8>)> = nested(&attrs[1].1).map(|(t, p)| (t, p.to_vec())).collect();
+        assert_eq!(
+            data,
+            [
+                (IFLA_IPVLAN_MODE, 0u16.to_ne_bytes().to_vec()),
+                (IFLA_IPVLAN_FLAGS, 1u16.to_ne_bytes().to_vec())
+            ]
         );
     }
 

@@ -455,6 +455,174 @@ impl Nftables {
     }
 }
 
+const NFT_MSG_GETRULE: u16 = 7;
+const NLM_F_DUMP: u16 = 0x300;
+
+/// What vipd needs to know of a rule of another table: whether it translates addresses
+/// (`dnat`, `redirect`) and the values it compares packets with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignRule {
+    /// `FAMILY NAME` of its table, as `nft list ruleset` writes it.
+    pub table: String,
+    pub translates: bool,
+    pub compared: Vec<Vec<u8>>,
+}
+
+impl ForeignRule {
+    /// True when the rule DNATs (or redirects) what `forward` takes: it compares with the
+    /// VIP and the port. A rule in a NAT chain of lower priority number wins, and in any
+    /// case the two would fight over the same connections. Rules that match through sets
+    /// or maps are not seen.
+    pub fn claims(&self, forward: &Forward) -> bool {
+        let address = address_bytes(forward.from.ip());
+        let port = forward.from.port().to_be_bytes();
+        self.translates
+            && self.compared.contains(&address)
+            && self.compared.iter().any(|v| v[..] == port[..])
+    }
+}
+
+fn family_name(family: u8) -> &'static str {
+    match family {
+        NFPROTO_INET => "inet",
+        NFPROTO_IPV4 => "ip",
+        NFPROTO_IPV6 => "ip6",
+        _ => "other",
+    }
+}
+
+/// The attributes of a netlink payload as (type without flags, payload).
+fn attributes(mut bytes: &[u8]) -> Vec<(u16, &[u8])> {
+    let mut out = Vec::new();
+    while bytes.len() >= 4 {
+        let len = usize::from(u16::from_ne_bytes([bytes[0], bytes[1]]));
+        let ty = u16::from_ne_bytes([bytes[2], bytes[3]]) & !NLA_F_NESTED;
+        if len < 4 || len > bytes.len() {
+            break;
+        }
+        out.push((ty, &bytes[4..len]));
+        bytes = &bytes[len.next_multiple_of(4).min(bytes.len())..];
+    }
+    out
+}
+
+fn text(bytes: &[u8]) -> String {
+    let end = bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..end]).into_owned()
+}
+
+/// Reads the rules of other tables than vipd's out of the datagrams of a rule dump.
+/// Malformed parts are skipped (they come from the kernel, but a parser never panics).
+fn foreign_rules(mut bytes: &[u8], out: &mut Vec<ForeignRule>) -> bool {
+    let mut done = false;
+    while bytes.len() >= 16 {
+        let len = u32::from_ne_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
+        let kind = u16::from_ne_bytes([bytes[4], bytes[5]]);
+        if len < 16 || len > bytes.len() {
+            break;
+        }
+        let message = &bytes[..len];
+        bytes = &bytes[len.next_multiple_of(4).min(bytes.len())..];
+        if kind == libc::NLMSG_DONE as u16 || kind == libc::NLMSG_ERROR as u16 {
+            done = true;
+            continue;
+        }
+        if kind != (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWRULE || len < 20 {
+            continue;
+        }
+        let family = message[16];
+        let mut rule = ForeignRule {
+            table: String::new(),
+            translates: false,
+            compared: Vec::new(),
+        };
+        for (ty, value) in attributes(&message[20..]) {
+            match ty {
+                NFTA_RULE_TABLE => rule.table = text(value),
+                NFTA_RULE_EXPRESSIONS => {
+                    for (_, element) in attributes(value) {
+                        let parts = attributes(element);
+                        let name = (parts.iter())
+                            .find(|(t, _)| *t == NFTA_EXPR_NAME)
+                            .map(|(_, v)| text(v))
+                            .unwrap_or_default();
+                        let data = (parts.iter()).find(|(t, _)| *t == NFTA_EXPR_DATA);
+                        match (name.as_str(), data) {
+                            ("nat" | "redir", _) => rule.translates = true,
+                            // NFTA_CMP_DATA = 3, holding NFTA_DATA_VALUE.
+                            ("cmp", Some((_, data))) => {
+                                for (t, inner) in attributes(data) {
+                                    if t == 3 {
+                                        for (t, v) in attributes(inner) {
+                                            if t == NFTA_DATA_VALUE {
+                                                rule.compared.push(v.to_vec());
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        if !(family == NFPROTO_INET && rule.table == TABLE) {
+            rule.table = format!("{} {}", family_name(family), rule.table);
+            out.push(rule);
+        }
+    }
+    done
+}
+
+impl Nftables {
+    /// The rules of every other table (any family) that translate addresses.
+    pub fn foreign_nat_rules(&mut self) -> io::Result<Vec<ForeignRule>> {
+        self.seq = self.seq.wrapping_add(1);
+        let request = message(
+            NFT_MSG_GETRULE,
+            NLM_F_DUMP,
+            libc::AF_UNSPEC as u8,
+            self.seq,
+            &[],
+        );
+        // SAFETY: sending a buffer we own, of the length given.
+        let sent = unsafe {
+            libc::send(
+                self.socket.as_raw_fd(),
+                request.as_ptr().cast(),
+                request.len(),
+                0,
+            )
+        };
+        if sent < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let mut rules = Vec::new();
+        let mut buffer = vec![0u8; 65536];
+        loop {
+            // SAFETY: receiving into a buffer we own, of the length given.
+            let n = unsafe {
+                libc::recv(
+                    self.socket.as_raw_fd(),
+                    buffer.as_mut_ptr().cast(),
+                    buffer.len(),
+                    0,
+                )
+            };
+            if n < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if foreign_rules(&buffer[..n as usize], &mut rules) || n == 0 {
+                break;
+            }
+        }
+        rules.retain(|r| r.translates);
+        Ok(rules)
+    }
+}
+
 /// (sequence, errno) of every NLMSG_ERROR (acknowledgement when errno is 0) in a datagram.
 fn acks(mut bytes: &[u8]) -> Vec<(u32, i32)> {
     let mut out = Vec::new();
@@ -484,6 +652,48 @@ mod tests {
             from: from.parse().unwrap(),
             to: to.parse().unwrap(),
             masquerade,
+        }
+    }
+
+    fn rule_message(family: u8, table: &str, exprs: Vec<Vec<u8>>) -> Vec<u8> {
+        message(
+            NFT_MSG_NEWRULE,
+            0,
+            family,
+            1,
+            &[
+                string(NFTA_RULE_TABLE, table),
+                string(NFTA_RULE_CHAIN, "prerouting"),
+                nested(NFTA_RULE_EXPRESSIONS, &exprs),
+            ],
+        )
+    }
+
+    #[test]
+    fn a_dnat_rule_of_another_table_claims_the_same_vip_and_port() {
+        let theirs = forward("192.0.2.100:6443", "198.51.100.14:7443", false);
+        let mut dump = rule_message(NFPROTO_INET, "other", dnat_rule(&theirs));
+        dump.extend(rule_message(NFPROTO_INET, TABLE, dnat_rule(&theirs)));
+        dump.extend(rule_message(
+            NFPROTO_IPV4,
+            "filter",
+            match_destination(theirs.from.ip(), Protocol::Tcp, 6443),
+        ));
+        let mut rules = Vec::new();
+        assert!(!foreign_rules(&dump, &mut rules), "no NLMSG_DONE yet");
+        assert_eq!(rules.len(), 2, "vipd's own table is not foreign: {rules:?}");
+        assert_eq!(rules[0].table, "inet other");
+        assert!(rules[0].claims(&forward("192.0.2.100:6443", "203.0.113.5:80", true)));
+        assert!(!rules[0].claims(&forward("192.0.2.100:6444", "203.0.113.5:80", true)));
+        assert!(!rules[0].claims(&forward("192.0.2.101:6443", "203.0.113.5:80", true)));
+        assert_eq!(rules[1].table, "ip filter");
+        assert!(
+            !rules[1].claims(&theirs),
+            "a filter rule translates nothing"
+        );
+        // Any cut of the dump is read without panicking.
+        for end in 0..dump.len() {
+            foreign_rules(&dump[..end], &mut Vec::new());
         }
     }
 

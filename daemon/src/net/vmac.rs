@@ -20,6 +20,14 @@
 //! - IPv6: the VMAC holds the parent's link-local address (without DAD), the source of
 //!   adverts and neighbour advertisements, as keepalived does.
 //!
+//! VMACs for VIPs on other interfaces (keepalived `use_vmac_addr`, `use_vmac` on a VIP) are
+//! the same kind of macvlan, on the VIP's interface, with the instance's virtual MAC.
+//!
+//! ipvlans (keepalived `use_ipvlan`): an L2 ipvlan on the instance's interface (bridge,
+//! private or vepa flags), which shares the interface's MAC, holds its own address (the
+//! source of adverts) and the VIPs; up from creation to stop, as keepalived keeps it. An IPv4
+//! instance's ipvlan gets no IPv6 link-local address (keepalived disables IPv6 on it).
+//!
 //! All settings go over rtnetlink: the hardened unit cannot write /proc/sys.
 
 use std::io;
@@ -62,6 +70,74 @@ pub fn inspect(found: Option<&LinkDetails>, parent: u32, mac: [u8; 6]) -> Existi
         ));
     }
     Existing::Ours { index: link.index }
+}
+
+/// What `found` (the link with the ipvlan's name, if any) is to an ipvlan on `parent`.
+pub fn inspect_ipvlan(found: Option<&LinkDetails>, parent: u32) -> Existing {
+    let Some(link) = found else {
+        return Existing::Missing;
+    };
+    let kind = link.kind.as_deref().unwrap_or("physical");
+    if kind != "ipvlan" {
+        return Existing::Taken(format!("`{}` exists and is a {kind} interface", link.name));
+    }
+    if link.parent != Some(parent) {
+        return Existing::Taken(format!(
+            "`{}` exists and is an ipvlan on another interface",
+            link.name
+        ));
+    }
+    Existing::Ours { index: link.index }
+}
+
+/// Creates the ipvlan `name` on `parent` (replacing a leftover one of an earlier run), down;
+/// without IPv6 link-local address for an IPv4 instance. Returns its index.
+pub fn create_ipvlan(
+    netlink: &Netlink,
+    name: &str,
+    parent: &LinkDetails,
+    flags: u16,
+    ipv6: bool,
+) -> Result<u32, VmacError> {
+    let fail = |what: &str, e: io::Error| {
+        VmacError(format!(
+            "cannot {what} ipvlan {name} on {}: {}",
+            parent.name,
+            explain(&e, "ipvlan")
+        ))
+    };
+    if !parent.is_ethernet() {
+        return Err(VmacError(format!(
+            "cannot create ipvlan {name}: {} is not an Ethernet interface",
+            parent.name
+        )));
+    }
+    let found = link::by_name(netlink, name).map_err(|e| fail("look up", e))?;
+    match inspect_ipvlan(found.as_ref(), parent.index) {
+        Existing::Missing => {}
+        Existing::Ours { index } => {
+            link::delete(netlink, index).map_err(|e| fail("replace the leftover", e))?;
+        }
+        Existing::Taken(what) => {
+            return Err(VmacError(format!(
+                "cannot create ipvlan {name} on {}: {what}; rename it or name the ipvlan \
+                 differently",
+                parent.name
+            )))
+        }
+    }
+    link::create_ipvlan(netlink, name, parent.index, flags).map_err(|e| fail("create", e))?;
+    let index = link::by_name(netlink, name)
+        .map_err(|e| fail("look up", e))?
+        .map(|l| l.index)
+        .ok_or_else(|| VmacError(format!("ipvlan {name} vanished right after it was created")))?;
+    if !ipv6 {
+        if let Err(e) = link::set_addr_gen_mode(netlink, index, link::ADDR_GEN_MODE_NONE) {
+            let _ = link::delete(netlink, index);
+            return Err(fail("configure", e));
+        }
+    }
+    Ok(index)
 }
 
 /// IPv4 settings of a VMAC (see the module docs).
@@ -109,7 +185,7 @@ pub fn create(
         VmacError(format!(
             "cannot {what} VMAC {name} on {}: {}",
             parent.name,
-            explain(&e)
+            explain(&e, "macvlan")
         ))
     };
     if !parent.is_ethernet() {
@@ -150,9 +226,11 @@ pub fn create(
 }
 
 /// Words for the errors a macvlan creation meets in practice.
-fn explain(e: &io::Error) -> String {
+fn explain(e: &io::Error, kind: &str) -> String {
     match e.raw_os_error() {
-        Some(libc::EOPNOTSUPP) => format!("{e} (is the macvlan kernel module available?)"),
+        Some(libc::EOPNOTSUPP) => {
+            format!("{e} (this kernel has no {kind} support: is the {kind} module available?)")
+        }
         Some(libc::EPERM) => format!("{e} (vipd needs CAP_NET_ADMIN)"),
         _ => e.to_string(),
     }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use tracing::{debug, error, info};
+use tracing::{debug, error, info, warn};
 
 use super::Daemon;
 use crate::config;
@@ -98,6 +98,10 @@ impl Daemon {
         if wanted == self.forwards.installed {
             return;
         }
+        let wanted = self.without_foreign_claims(wanted);
+        if wanted == self.forwards.installed {
+            return;
+        }
         let result = self
             .forwards
             .socket()
@@ -141,6 +145,54 @@ impl Daemon {
             }
         }
         self.forwards.installed = installed;
+    }
+
+    /// Leaves out the forwards of an instance whose VIP and port another table already
+    /// DNATs (a port in use by another table): the two would fight over the connections.
+    /// The instance is named in the log; the other instances keep theirs.
+    fn without_foreign_claims(
+        &mut self,
+        mut wanted: BTreeMap<String, Vec<config::Forward>>,
+    ) -> BTreeMap<String, Vec<config::Forward>> {
+        if wanted.is_empty() {
+            return wanted;
+        }
+        let foreign = match self
+            .forwards
+            .socket()
+            .and_then(|nft| nft.foreign_nat_rules())
+        {
+            Ok(rules) => rules,
+            Err(e) => {
+                warn!("nftables: cannot read the other tables' rules: {e}");
+                return wanted;
+            }
+        };
+        wanted.retain(|name, list| {
+            let single: BTreeMap<String, Vec<config::Forward>> =
+                [(name.clone(), list.clone())].into();
+            let claimed = rules(&single).into_iter().find_map(|forward| {
+                (foreign.iter())
+                    .find(|rule| rule.claims(&forward))
+                    .map(|rule| (forward, rule.table.clone()))
+            });
+            match claimed {
+                Some((forward, table)) => {
+                    error!(
+                        "{name}: {}/{} is already translated by table {table}: its forwards \
+                         are not installed (remove that rule or this forward)",
+                        forward.from,
+                        match forward.protocol {
+                            nft::Protocol::Tcp => "tcp",
+                            nft::Protocol::Udp => "udp",
+                        }
+                    );
+                    false
+                }
+                None => true,
+            }
+        });
+        wanted
     }
 
     fn replace_or_log(&mut self, set: &BTreeMap<String, Vec<config::Forward>>) {

@@ -495,6 +495,9 @@ impl Daemon {
             .sockets
             .get(&key)
             .and_then(|s| s.socket.source_address().ok());
+        let source = (self.routers.get(index))
+            .and_then(|r| vmac::ipvlan_source(&r.cfg))
+            .or(source);
         self.ensure_vmac(index, link.index);
         let global = self.config.global.clone();
         let source_changed =
@@ -676,7 +679,7 @@ impl Daemon {
         let now = Instant::now();
         match event {
             NetEvent::LinkChanged { name, up, .. } => {
-                self.on_link_changed_for_vmacs(&name);
+                self.on_link_changed_for_vmacs(&name, now);
                 if let Some(state) = self.tracked_links.get_mut(&name) {
                     if *state != up {
                         *state = up;

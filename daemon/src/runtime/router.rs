@@ -146,8 +146,10 @@ pub struct Router {
     last_send_error_log: Option<Instant>,
     /// The last other router heard claiming priority 255 while we own the addresses.
     owner_conflict: Option<IpAddr>,
-    /// The VMAC (keepalived `use_vmac`), when the instance has one.
+    /// The VMAC (keepalived `use_vmac`) or ipvlan (`use_ipvlan`), when the instance has one.
     pub(super) vmac: Option<super::vmac::VmacState>,
+    /// The VMACs of VIPs with `use_vmac` (keepalived `use_vmac_addr`), one per interface.
+    pub(super) vip_vmacs: Vec<super::vmac::VmacState>,
 }
 
 impl Router {
@@ -184,6 +186,7 @@ impl Router {
         };
         let fsm = Instance::new(params(&cfg, global, version, unspecified(key.ipv6)));
         let vmac = super::vmac::VmacState::of(&cfg);
+        let vip_vmacs = super::vmac::VmacState::for_vips(&cfg);
         Router {
             cfg,
             version,
@@ -203,6 +206,7 @@ impl Router {
             last_send_error_log: None,
             owner_conflict: None,
             vmac,
+            vip_vmacs,
         }
     }
 

@@ -1,6 +1,7 @@
-//! The VMAC of each instance that has one (see `net::vmac` for what vipd does and why):
-//! created when the instance's interface is there, up while the instance is master (or holds
-//! its VIPs), down otherwise, created again when deleted, removed when the instance goes.
+//! The VMACs and ipvlan of each instance that has them (see `net::vmac` for what vipd does
+//! and why): created when their interface is there, a VMAC up while the instance is master
+//! (or holds its VIPs) and down otherwise, an ipvlan up throughout; created again when
+//! deleted, removed when the instance goes.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -18,35 +19,118 @@ use crate::net::socket::VrrpSocket;
 use crate::net::vmac::{self, mac_text};
 use crate::vrrp::instance::Action;
 
-/// One instance's VMAC at run time.
+/// What kind of interface vipd makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    /// A VMAC: a macvlan with this MAC.
+    Macvlan { mac: [u8; 6] },
+    /// An L2 ipvlan with these IPVLAN_F_* flags and its own address.
+    Ipvlan {
+        flags: u16,
+        address: Option<config::IfAddress>,
+    },
+}
+
+/// One interface vipd makes for an instance, at run time.
 pub(super) struct VmacState {
     pub name: String,
-    pub mac: [u8; 6],
-    /// Index of the macvlan while it exists.
+    /// The interface it goes on (the instance's, or a VIP's `dev`).
+    pub parent_name: String,
+    pub kind: Kind,
+    /// Index of the link while it exists.
     pub index: Option<u32>,
     /// The interface it was created on.
     pub parent: Option<u32>,
-    /// Set up by vipd (the instance is master or holds its VIPs).
+    /// Set up by vipd (a VMAC: the instance is master or holds its VIPs; an ipvlan: always).
     pub up: bool,
-    /// Sends adverts from the VMAC (None with `vmac_xmit_base` or unicast peers).
+    /// Sends adverts from the VMAC (None with `vmac_xmit_base` or unicast peers, and for
+    /// the VMACs of VIPs and ipvlans).
     pub sender: Option<Arc<VrrpSocket>>,
-    /// Why the VMAC could not be set up (the instance is in FAULT meanwhile).
+    /// Why it could not be set up (the instance is in FAULT meanwhile).
     pub error: Option<String>,
 }
 
 impl VmacState {
-    pub fn of(cfg: &config::Instance) -> Option<VmacState> {
-        let vmac = cfg.vmac.as_ref()?;
-        Some(VmacState {
-            name: vmac.interface.clone(),
-            mac: vmac.mac_for(cfg.vrid, cfg.is_ipv6()).0,
+    fn new(name: &str, parent_name: &str, kind: Kind) -> VmacState {
+        VmacState {
+            name: name.to_string(),
+            parent_name: parent_name.to_string(),
+            kind,
             index: None,
             parent: None,
             up: false,
             sender: None,
             error: None,
-        })
+        }
     }
+
+    /// The instance's own VMAC or ipvlan.
+    pub fn of(cfg: &config::Instance) -> Option<VmacState> {
+        if let Some(vmac) = cfg.vmac.as_ref() {
+            let mac = vmac.mac_for(cfg.vrid, cfg.is_ipv6()).0;
+            return Some(VmacState::new(
+                &vmac.interface,
+                &cfg.interface,
+                Kind::Macvlan { mac },
+            ));
+        }
+        let ipvlan = cfg.ipvlan.as_ref()?;
+        let flags = match ipvlan.mode {
+            config::IpvlanMode::Bridge => 0,
+            config::IpvlanMode::Private => 1,
+            config::IpvlanMode::Vepa => 2,
+        };
+        Some(VmacState::new(
+            &ipvlan.interface,
+            &cfg.interface,
+            Kind::Ipvlan {
+                flags,
+                address: ipvlan.address,
+            },
+        ))
+    }
+
+    /// The VMACs of the instance's VIPs with `use_vmac`, with the instance's virtual MAC
+    /// (keepalived gives them the same one).
+    pub fn for_vips(cfg: &config::Instance) -> Vec<VmacState> {
+        let mac = match &cfg.vmac {
+            Some(vmac) => vmac.mac_for(cfg.vrid, cfg.is_ipv6()),
+            None => config::MacAddr::virtual_router(cfg.vrid, cfg.is_ipv6()),
+        };
+        (cfg.vip_vmacs.iter())
+            .map(|(parent, name)| VmacState::new(name, parent, Kind::Macvlan { mac: mac.0 }))
+            .collect()
+    }
+
+    fn is_ipvlan(&self) -> bool {
+        matches!(self.kind, Kind::Ipvlan { .. })
+    }
+}
+
+/// Every interface vipd makes for `router`: its own VMAC or ipvlan first.
+fn states(router: &Router) -> impl Iterator<Item = &VmacState> {
+    router.vmac.iter().chain(router.vip_vmacs.iter())
+}
+
+fn states_mut(router: &mut Router) -> impl Iterator<Item = &mut VmacState> {
+    router.vmac.iter_mut().chain(router.vip_vmacs.iter_mut())
+}
+
+/// Which of a router's interfaces: its own (None) or the VMAC of VIPs number N.
+type Slot = Option<usize>;
+
+fn state_mut(router: &mut Router, slot: Slot) -> Option<&mut VmacState> {
+    match slot {
+        None => router.vmac.as_mut(),
+        Some(n) => router.vip_vmacs.get_mut(n),
+    }
+}
+
+fn slots(router: &Router) -> Vec<Slot> {
+    let own = router.vmac.as_ref().map(|_| None);
+    own.into_iter()
+        .chain((0..router.vip_vmacs.len()).map(Some))
+        .collect()
 }
 
 /// An interface whose IPv4 ARP settings vipd changed for the VMACs on it.
@@ -70,12 +154,20 @@ pub(super) fn advert_sender(router: &Router) -> Option<Arc<VrrpSocket>> {
     vmac.sender.clone()
 }
 
-/// True when `ifindex` is the instance's VMAC.
+/// The source of adverts of an instance on an ipvlan with an address (keepalived sends from
+/// it unless `mcast_src_ip`/`unicast_src_ip` says otherwise). They leave through the
+/// instance's interface, whose MAC the ipvlan shares, so the wire sees what keepalived sends.
+pub(super) fn ipvlan_source(cfg: &config::Instance) -> Option<IpAddr> {
+    cfg.ipvlan_interface()?;
+    if cfg.source_address.is_some() {
+        return None;
+    }
+    cfg.ipvlan.as_ref()?.address.map(|a| a.address)
+}
+
+/// True when `ifindex` is one of the instance's VMACs or its ipvlan.
 pub(super) fn holds_index(router: &Router, ifindex: u32) -> bool {
-    router
-        .vmac
-        .as_ref()
-        .is_some_and(|v| v.index == Some(ifindex))
+    states(router).any(|v| v.index == Some(ifindex))
 }
 
 /// Route metric of the prefix route of a VIP on a VMAC: worse than the kernel's own prefix
@@ -88,9 +180,9 @@ pub(super) const VMAC_ROUTE_METRIC: u32 = 1024;
 /// The route metric a VIP gets: VIPs on the instance's VMAC get [`VMAC_ROUTE_METRIC`] so
 /// that the parent's own prefix route keeps winning; others the kernel's default.
 pub(super) fn vip_route_metric(instance: &config::Instance, vip: &config::Vip) -> Option<u32> {
-    let on_vmac = instance
-        .vmac_interface()
-        .is_some_and(|name| instance.vip_interface(vip) == name);
+    let interface = instance.vip_interface(vip);
+    let on_vmac = instance.vmac_interface() == Some(interface)
+        || instance.vip_vmacs.values().any(|name| name == interface);
     on_vmac.then_some(VMAC_ROUTE_METRIC)
 }
 
@@ -114,9 +206,10 @@ pub(super) fn add_address(
     }
 }
 
-/// False while the instance's VMAC is missing: it cannot hold its VIPs (FAULT).
+/// False while one of the instance's VMACs (or its ipvlan) is missing: it cannot hold its
+/// VIPs (FAULT).
 pub(super) fn is_ready(router: &Router) -> bool {
-    router.vmac.as_ref().is_none_or(|v| v.index.is_some())
+    states(router).all(|v| v.index.is_some())
 }
 
 /// Strict reverse-path filtering drops traffic to VIPs on a VMAC (the reverse route to a
@@ -134,38 +227,63 @@ fn warn_about_strict_rp_filter(instance: &str, vmac: &str) {
 }
 
 impl Daemon {
-    /// Creates the VMAC of instance `index` if it has one and it does not exist yet; needs the
-    /// instance's interface (index `parent`). Errors are logged once per change of wording.
+    /// Creates the instance's VMACs and ipvlan that do not exist yet; `parent` is the index
+    /// of the instance's interface, the VMACs of VIPs look theirs up by name. Errors are
+    /// logged once per change of wording.
     pub(super) fn ensure_vmac(&mut self, index: usize, parent: u32) {
         let Some(router) = self.routers.get(index) else {
             return;
         };
-        let Some(state) = &router.vmac else {
+        for slot in slots(router) {
+            let parent = match slot {
+                None => Some(parent),
+                Some(n) => {
+                    let name = &self.routers[index].vip_vmacs[n].parent_name;
+                    self.netlink.link_index(name).ok().flatten()
+                }
+            };
+            if let Some(parent) = parent {
+                self.ensure_one(index, slot, parent);
+            }
+        }
+    }
+
+    fn ensure_one(&mut self, index: usize, slot: Slot, parent: u32) {
+        let Some(router) = self.routers.get_mut(index) else {
+            return;
+        };
+        let ipv6 = router.cfg.is_ipv6();
+        let family = router.key.family();
+        let needs_sender = slot.is_none() && !router.cfg.sends_from_base();
+        let Some(state) = state_mut(router, slot) else {
             return;
         };
         if state.index.is_some() {
             return;
         }
-        let (name, mac) = (state.name.clone(), state.mac);
-        let ipv6 = router.cfg.is_ipv6();
-        let family = router.key.family();
-        let needs_sender = !router.cfg.sends_from_base();
+        let (name, kind) = (state.name.clone(), state.kind);
+        let what = if state.is_ipvlan() { "ipvlan" } else { "VMAC" };
         let result = match link::by_index(&self.netlink, parent) {
-            Ok(Some(parent_link)) => vmac::create(&self.netlink, &name, &parent_link, mac)
-                .map(|vmac_index| (vmac_index, parent_link)),
+            Ok(Some(parent_link)) => match kind {
+                Kind::Macvlan { mac } => vmac::create(&self.netlink, &name, &parent_link, mac),
+                Kind::Ipvlan { flags, .. } => {
+                    vmac::create_ipvlan(&self.netlink, &name, &parent_link, flags, ipv6)
+                }
+            }
+            .map(|vmac_index| (vmac_index, parent_link)),
             Ok(None) => Err(vmac::VmacError(format!(
-                "cannot create VMAC {name}: its interface is gone"
+                "cannot create {what} {name}: its interface is gone"
             ))),
             Err(e) => Err(vmac::VmacError(format!(
-                "cannot create VMAC {name}: reading interface: {e}"
+                "cannot create {what} {name}: reading interface: {e}"
             ))),
         };
         let (vmac_index, parent_link) = match result {
             Ok(created) => created,
             Err(e) => {
                 if let Some(router) = self.routers.get_mut(index) {
-                    let instance = &router.cfg.name;
-                    if let Some(state) = router.vmac.as_mut() {
+                    let instance = router.cfg.name.clone();
+                    if let Some(state) = state_mut(router, slot) {
                         // Logged once per wording: retries come with every link change.
                         if state.error.as_deref() != Some(e.0.as_str()) {
                             error!("{instance}: {e}; the instance stays in FAULT");
@@ -176,9 +294,36 @@ impl Daemon {
                 return;
             }
         };
-        if !ipv6 {
-            self.claim_parent(&parent_link, &name);
-            warn_about_strict_rp_filter(&self.routers[index].cfg.name, &name);
+        let instance = self.routers[index].cfg.name.clone();
+        let mut up = false;
+        match kind {
+            Kind::Macvlan { mac } => {
+                if !ipv6 {
+                    self.claim_parent(&parent_link, &name);
+                    warn_about_strict_rp_filter(&instance, &name);
+                }
+                info!(
+                    "{instance}: created VMAC {name} on {} with MAC {}",
+                    parent_link.name,
+                    mac_text(mac)
+                );
+            }
+            Kind::Ipvlan { address, .. } => {
+                // Up at once and for good, as keepalived: its own address must answer.
+                if let Err(e) = link::set_up(&self.netlink, vmac_index, true) {
+                    error!("{instance}: cannot bring ipvlan {name} up: {e}");
+                }
+                up = true;
+                if let Some(a) = address {
+                    if let Err(e) =
+                        self.netlink
+                            .add_address(vmac_index, a.address, a.prefix_len, None)
+                    {
+                        error!("{instance}: cannot add {a} to ipvlan {name}: {e}");
+                    }
+                }
+                info!("{instance}: created ipvlan {name} on {}", parent_link.name);
+            }
         }
         let sender = if needs_sender {
             match VrrpSocket::open_sender(&name, family) {
@@ -194,16 +339,10 @@ impl Daemon {
         let Some(router) = self.routers.get_mut(index) else {
             return;
         };
-        info!(
-            "{}: created VMAC {name} on {} with MAC {}",
-            router.cfg.name,
-            parent_link.name,
-            mac_text(mac)
-        );
-        if let Some(state) = router.vmac.as_mut() {
+        if let Some(state) = state_mut(router, slot) {
             state.index = Some(vmac_index);
             state.parent = Some(parent_link.index);
-            state.up = false;
+            state.up = up;
             state.sender = sender;
             state.error = None;
         }
@@ -243,9 +382,9 @@ impl Daemon {
         }
     }
 
-    /// Brings the VMAC up before the VIPs are added, and down before they go: removing an IPv6 address from an up interface sends an MLD
-    /// report from the virtual MAC, which would teach the switches this port again after
-    /// the new master announced itself.
+    /// Brings the VMACs up before the VIPs are added, and down before they go: removing an
+    /// IPv6 address from an up interface sends an MLD report from the virtual MAC, which
+    /// would teach the switches this port again after the new master announced itself.
     pub(super) fn vmac_before(&mut self, index: usize, action: &Action) {
         // Up with the VIPs, not with a new master's first advert (which comes first): the
         // first frame from the virtual MAC moves the switches' entry to this port, so it must
@@ -258,17 +397,22 @@ impl Daemon {
     }
 
     fn vmac_down(&mut self, index: usize) {
-        let Some(state) = self.routers.get_mut(index).and_then(|r| r.vmac.as_mut()) else {
+        let Some(router) = self.routers.get_mut(index) else {
             return;
         };
-        let (Some(vmac_index), true) = (state.index, state.up) else {
-            return;
-        };
-        state.up = false;
-        let vmac_name = state.name.clone();
-        if let Err(e) = link::set_up(&self.netlink, vmac_index, false) {
-            let name = &self.routers[index].cfg.name;
-            warn!("{name}: cannot take VMAC {vmac_name} down: {e}");
+        let name = router.cfg.name.clone();
+        let mut down = Vec::new();
+        for state in states_mut(router) {
+            // An ipvlan stays up: its own address is not the master's to give up.
+            if let (Some(vmac_index), true, false) = (state.index, state.up, state.is_ipvlan()) {
+                state.up = false;
+                down.push((vmac_index, state.name.clone()));
+            }
+        }
+        for (vmac_index, vmac_name) in down {
+            if let Err(e) = link::set_up(&self.netlink, vmac_index, false) {
+                warn!("{name}: cannot take VMAC {vmac_name} down: {e}");
+            }
         }
     }
 
@@ -278,59 +422,68 @@ impl Daemon {
         };
         let source = router.source;
         let name = router.cfg.name.clone();
-        let Some(state) = router.vmac.as_mut() else {
-            return;
-        };
-        let (Some(vmac_index), false) = (state.index, state.up) else {
-            return;
-        };
-        state.up = true;
-        let vmac_name = state.name.clone();
-        if let Err(e) = link::set_up(&self.netlink, vmac_index, true) {
-            error!("{name}: cannot bring VMAC {vmac_name} up: {e}");
+        let own_index = router.vmac.as_ref().and_then(|v| v.index);
+        let mut up = Vec::new();
+        for state in states_mut(router) {
+            if let (Some(vmac_index), false) = (state.index, state.up) {
+                state.up = true;
+                up.push((vmac_index, state.name.clone()));
+            }
         }
-        // IPv6 adverts and neighbour advertisements leave from the parent's link-local
-        // address, which must be on the VMAC for the kernel to send from it.
-        if let Some(IpAddr::V6(link_local)) = source {
-            if let Err(e) = self
-                .netlink
-                .add_address(vmac_index, IpAddr::V6(link_local), 64, None)
-            {
-                warn!("{name}: cannot add {link_local} to VMAC {vmac_name}: {e}");
+        for (vmac_index, vmac_name) in up {
+            if let Err(e) = link::set_up(&self.netlink, vmac_index, true) {
+                error!("{name}: cannot bring VMAC {vmac_name} up: {e}");
+            }
+            // IPv6 adverts and neighbour advertisements leave from the parent's link-local
+            // address, which must be on the instance's VMAC for the kernel to send from it.
+            if let (Some(IpAddr::V6(link_local)), true) = (source, own_index == Some(vmac_index)) {
+                if let Err(e) =
+                    self.netlink
+                        .add_address(vmac_index, IpAddr::V6(link_local), 64, None)
+                {
+                    warn!("{name}: cannot add {link_local} to VMAC {vmac_name}: {e}");
+                }
             }
         }
     }
 
-    /// Someone deleted a VMAC (or its interface went): make it again, and give a master its
-    /// VIPs back on it.
+    /// Someone deleted a VMAC or ipvlan (or its interface went): make it again, and give a
+    /// master its VIPs back on it.
     pub(super) fn on_link_removed_for_vmacs(&mut self, ifindex: u32, now: Instant) {
-        for index in 0..self.routers.len() {
-            let Some(state) = self.routers[index].vmac.as_mut() else {
-                continue;
-            };
-            if state.index == Some(ifindex) {
-                state.index = None;
-                state.up = false;
-                state.sender = None;
-                let (name, parent) = (state.name.clone(), state.parent.take());
-                warn!(
-                    "{}: VMAC {name} was deleted: creating it again",
-                    self.routers[index].cfg.name
-                );
-                if let Some(parent) = parent {
-                    self.release_parent(parent, &name);
+        let mut released = Vec::new();
+        for router in &mut self.routers {
+            let instance = router.cfg.name.clone();
+            for state in states_mut(router) {
+                if state.index == Some(ifindex) {
+                    state.index = None;
+                    state.up = false;
+                    state.sender = None;
+                    warn!(
+                        "{instance}: {} {} was deleted: creating it again",
+                        if state.is_ipvlan() { "ipvlan" } else { "VMAC" },
+                        state.name
+                    );
+                    if let Some(parent) = state.parent.take() {
+                        if !state.is_ipvlan() {
+                            released.push((parent, state.name.clone()));
+                        }
+                    }
                 }
             }
+        }
+        for (parent, name) in released {
+            self.release_parent(parent, &name);
         }
         self.retry_vmacs(now);
     }
 
-    /// Every instance whose VMAC is missing tries again (its name may be free now).
+    /// Every instance missing a VMAC or its ipvlan tries again (the name or the interface
+    /// may be there now).
     pub(super) fn retry_vmacs(&mut self, now: Instant) {
         let mut restored = Vec::new();
         for index in 0..self.routers.len() {
             let router = &self.routers[index];
-            if router.vmac.as_ref().is_none_or(|v| v.index.is_some()) {
+            if is_ready(router) {
                 continue;
             }
             let Ok(Some(parent)) = self.netlink.link_index(&router.key.interface) else {
@@ -353,22 +506,25 @@ impl Daemon {
         self.apply_faults(now);
     }
 
-    /// A VMAC vipd brought up was taken down by someone else: up again.
-    pub(super) fn on_link_changed_for_vmacs(&mut self, name: &str) {
-        let Some(index) = self
-            .routers
-            .iter()
-            .position(|r| r.vmac.as_ref().is_some_and(|v| v.name == name && v.up))
-        else {
-            return;
-        };
-        let Some(vmac_index) = self.routers[index].vmac.as_ref().and_then(|v| v.index) else {
+    /// A link changed: a VMAC or ipvlan vipd brought up and someone set down goes up again;
+    /// an instance missing one retries (its interface may have come).
+    pub(super) fn on_link_changed_for_vmacs(&mut self, name: &str, now: Instant) {
+        if self.routers.iter().any(|r| !is_ready(r)) {
+            self.retry_vmacs(now);
+        }
+        let found = self.routers.iter().enumerate().find_map(|(index, r)| {
+            states(r)
+                .find(|v| v.name == name && v.up)
+                .and_then(|v| v.index)
+                .map(|vmac_index| (index, vmac_index))
+        });
+        let Some((index, vmac_index)) = found else {
             return;
         };
         if let Ok(Some(link)) = link::by_index(&self.netlink, vmac_index) {
             if !link.admin_up {
                 warn!(
-                    "{}: VMAC {name} was set down while in use: setting it up again",
+                    "{}: {name} was set down while in use: setting it up again",
                     self.routers[index].cfg.name
                 );
                 if let Err(e) = link::set_up(&self.netlink, vmac_index, true) {
@@ -378,30 +534,33 @@ impl Daemon {
         }
     }
 
-    /// Deletes the VMACs of the current instances (at stop, or of instances a reload
-    /// retires) and restores their parents' settings.
+    /// Deletes the VMACs and ipvlans of the current instances (at stop, or of instances a
+    /// reload retires) and restores their parents' settings.
     pub(super) fn release_vmacs(&mut self) {
-        for index in 0..self.routers.len() {
-            let Some(state) = self.routers[index].vmac.as_mut() else {
-                continue;
-            };
-            let (Some(vmac_index), name, parent) =
-                (state.index.take(), state.name.clone(), state.parent.take())
-            else {
-                continue;
-            };
-            state.up = false;
-            state.sender = None;
+        let mut released = Vec::new();
+        let mut deleted = Vec::new();
+        for router in &mut self.routers {
+            let instance = router.cfg.name.clone();
+            for state in states_mut(router) {
+                let (Some(vmac_index), parent) = (state.index.take(), state.parent.take()) else {
+                    continue;
+                };
+                state.up = false;
+                state.sender = None;
+                deleted.push((instance.clone(), vmac_index, state.name.clone()));
+                if let (Some(parent), false) = (parent, state.is_ipvlan()) {
+                    released.push((parent, state.name.clone()));
+                }
+            }
+        }
+        for (instance, vmac_index, name) in deleted {
             match link::delete(&self.netlink, vmac_index) {
-                Ok(()) => info!("{}: removed VMAC {name}", self.routers[index].cfg.name),
-                Err(e) => warn!(
-                    "{}: cannot remove VMAC {name}: {e}",
-                    self.routers[index].cfg.name
-                ),
+                Ok(()) => info!("{instance}: removed {name}"),
+                Err(e) => warn!("{instance}: cannot remove {name}: {e}"),
             }
-            if let Some(parent) = parent {
-                self.release_parent(parent, &name);
-            }
+        }
+        for (parent, name) in released {
+            self.release_parent(parent, &name);
         }
     }
 }
