@@ -1768,6 +1768,7 @@ impl Reader<'_> {
         let mut inst = Instance::new(&name, "", 0);
         let mut priority = None;
         let mut has_vrid = false;
+        let mut bad_vrid: Option<(Loc, String)> = None;
         let mut has_interface = false;
         let mut vmac_xmit_base = None;
         let mut vmac_mac: Option<(String, Loc)> = None;
@@ -1805,9 +1806,16 @@ impl Reader<'_> {
                     "interface"
                 }
                 "virtual_router_id" => {
-                    if let Some(v) = self.number(item, 1u8, 255) {
-                        inst.vrid = v;
-                        has_vrid = true;
+                    // keepalived ignores an invalid id, and refuses the instance if it is
+                    // left without one: the error then names this line.
+                    if let Some(text) = self.arg(item) {
+                        match text.parse::<u8>() {
+                            Ok(v) if v >= 1 => {
+                                inst.vrid = v;
+                                has_vrid = true;
+                            }
+                            _ => bad_vrid = Some((loc, text.to_string())),
+                        }
                     }
                     "vrid"
                 }
@@ -2103,12 +2111,29 @@ impl Reader<'_> {
             self.without_interface
                 .push((self.cfg.instances.len(), st.loc));
         }
-        if !has_vrid {
-            self.error(
-                st.loc,
-                format!("vrrp_instance `{name}` has no `virtual_router_id`"),
-            );
-            return;
+        match (has_vrid, bad_vrid) {
+            (true, None) => {}
+            (true, Some((loc, text))) => self.warn(
+                loc,
+                format!(
+                    "`virtual_router_id`: `{text}` is not a number in 1..=255: the line is \
+                     ignored, as keepalived ignores it"
+                ),
+            ),
+            (false, Some((loc, text))) => {
+                self.error(
+                    loc,
+                    format!("`virtual_router_id`: `{text}` is not a number in 1..=255"),
+                );
+                return;
+            }
+            (false, None) => {
+                self.error(
+                    st.loc,
+                    format!("vrrp_instance `{name}` has no `virtual_router_id`"),
+                );
+                return;
+            }
         }
         inst.priority = match (priority, inst.initial_state) {
             (Some(p), _) => p,

@@ -128,9 +128,7 @@ impl Vip {
         };
         let mut ignored = Vec::new();
         if let Some(p) = too_long_prefix {
-            ignored.push(Ignored::Unknown(format!(
-                "/{p} (the prefix length is {max_prefix})"
-            )));
+            ignored.push(Ignored::Unknown(format!("/{p}")));
         }
         while let Some((option, after)) = rest.split_first() {
             // Flags of `ip address add` that keepalived passes on and vipd does not.
