@@ -229,7 +229,16 @@ fn cases() -> Vec<Case> {
 #[test]
 fn crafted_adverts_change_no_state_and_are_counted_by_reason() {
     let lab = Lab::new("vipd-badinput", 2);
-    let instances = |priority| [v3_ipv4(priority), v2_pass(priority), v3_ipv6(priority)];
+    // 500 ms adverts: the test asserts that nothing moves at all, so a backup must not take
+    // over because a loaded machine did not schedule the master for a few hundred ms.
+    let slow = Duration::from_millis(500);
+    let instances = |priority| {
+        [
+            v3_ipv4(priority).advert(slow),
+            v2_pass(priority),
+            v3_ipv6(priority).advert(slow),
+        ]
+    };
     let r1 = start_vipd(&lab, 1, &conf(1, &instances(150)));
     let r2 = start_vipd(&lab, 2, &conf(2, &instances(100)));
     let v2_settle = Duration::from_secs(8);

@@ -290,7 +290,15 @@ impl Daemon {
                 _ = sigint.recv() => self.begin_stop("SIGINT"),
                 // A reload while handing over would start instances again.
                 _ = sighup.recv(), if !self.stopping => {
-                    self.reload_by("SIGHUP").await;
+                    // A SIGTERM sent just before may be ready in the same turn (select picks
+                    // at random): stopping wins, as if it had been seen first.
+                    if ready_now(sigterm.recv()).is_some() {
+                        self.begin_stop("SIGTERM");
+                    } else if ready_now(sigint.recv()).is_some() {
+                        self.begin_stop("SIGINT");
+                    } else {
+                        self.reload_by("SIGHUP").await;
+                    }
                 }
                 _ = protocol_timer.wait(deadline) => self.take_pending_adverts().await,
                 _ = sleep(next_watchdog) => {}
@@ -1129,5 +1137,15 @@ impl Daemon {
                     .map(|r| r.cfg.vrid),
             );
         }
+    }
+}
+
+/// The output of `future` if it is ready without waiting.
+fn ready_now<F: std::future::Future>(future: F) -> Option<F::Output> {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match future.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(output) => Some(output),
+        std::task::Poll::Pending => None,
     }
 }
