@@ -273,7 +273,9 @@ fn config_everything_fixture_values() {
     let v4 = &cfg.instances[0];
     assert_eq!(v4.priority, 255);
     assert_eq!(v4.advert_interval, Duration::from_millis(250));
-    assert_eq!(v4.preempt_delay, Duration::from_millis(2500));
+    // keepalived 2.2.7 clears preempt_delay with state MASTER ("will not work with initial
+    // state MASTER - clearing"); so does vipd.
+    assert_eq!(v4.preempt_delay, Duration::ZERO);
     assert_eq!(v4.source_address, Some("192.0.2.1".parse().unwrap()));
     assert_eq!(v4.vips.len(), 3);
     assert_eq!(

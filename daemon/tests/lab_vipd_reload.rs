@@ -200,8 +200,9 @@ fn sighup_with_a_bad_file_is_refused_and_the_old_config_keeps_running() {
     let before = instance(&r1, "VI_1");
 
     let good = conf(1, &[v3_ipv4(50), other(150)]);
-    // A real error (an unknown keyword would only be a warning).
-    let bad = good.replace("    priority 50\n", "    priority fifty\n");
+    // A real error (an unknown keyword or a value keepalived ignores would only be a
+    // warning; a keyword without its value stops keepalived too).
+    let bad = good.replace("    priority 50\n", "    priority\n");
     assert_ne!(good, bad);
     rewrite_conf(&r1, &bad);
     reload(&r1, 1);
@@ -213,7 +214,7 @@ fn sighup_with_a_bad_file_is_refused_and_the_old_config_keeps_running() {
         .unwrap_or_else(|| panic!("no refusal logged:\n{log}"));
     assert!(refused.contains("ERROR"), "{refused}");
     assert!(
-        refused.contains("`priority`: `fifty`"),
+        refused.contains("`priority` needs a value"),
         "the error should name the keyword: {refused}"
     );
     let conf_path = r1.conf_path.as_ref().expect("conf").display().to_string();

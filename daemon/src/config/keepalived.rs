@@ -44,6 +44,7 @@ pub fn read_keepalived(
         static_without_dev: Vec::new(),
         next_rule_priority: [route::FIRST_DEFAULT_RULE_PRIORITY; 2],
         vmac_prefix: None,
+        checks_before: HashMap::new(),
         vmac_addr_prefix: None,
     };
     for statement in &source.statements {
@@ -53,6 +54,8 @@ pub fn read_keepalived(
     reader.static_address_interfaces();
     reader.apply_min_garp();
     reader.drop_unknown_tracks();
+    reader.instance_rules();
+    reader.sync_group_members();
     let Reader {
         mut cfg,
         locations,
@@ -171,6 +174,29 @@ struct Reader<'a> {
     /// `vmac_addr_prefix`: VMACs of VIPs with `use_vmac` are called `PREFIX.VRID`,
     /// `PREFIX1.VRID`, ...
     vmac_addr_prefix: Option<String>,
+    /// (sync group?, instance or group index, file tracks?, entry index) -> how many checks
+    /// were defined before the entry was read: keepalived 2.2.7 resolves track entries
+    /// while it reads them.
+    checks_before: HashMap<(bool, usize, bool, usize), usize>,
+}
+
+/// The `track_script`/`track_process` (or `track_file`) list of instance or sync group `i`.
+fn track_list(cfg: &mut Config, group: bool, i: usize, files: bool) -> &mut Vec<TrackCheck> {
+    match (group, files) {
+        (false, false) => &mut cfg.instances[i].track_checks,
+        (false, true) => &mut cfg.instances[i].track_files,
+        (true, false) => &mut cfg.sync_groups[i].track_checks,
+        (true, true) => &mut cfg.sync_groups[i].track_files,
+    }
+}
+
+fn track_list_ref(cfg: &Config, group: bool, i: usize, files: bool) -> &Vec<TrackCheck> {
+    match (group, files) {
+        (false, false) => &cfg.instances[i].track_checks,
+        (false, true) => &cfg.instances[i].track_files,
+        (true, false) => &cfg.sync_groups[i].track_checks,
+        (true, true) => &cfg.sync_groups[i].track_files,
+    }
 }
 
 /// keepalived's boolean words.
@@ -259,77 +285,377 @@ impl Reader<'_> {
         }
     }
 
-    /// keepalived 2.2.7 ignores a `track_script`/`track_file` entry naming no
-    /// `vrrp_script`/`vrrp_track_file` ("track script X not found, ignoring..."), so the
-    /// instance runs without it; vipd does the same, with a warning. Decided after the whole
-    /// file is read: the definitions may come after the instance.
-    fn drop_unknown_tracks(&mut self) {
-        for i in 0..self.cfg.instances.len() {
-            for file_tracks in [false, true] {
-                let field = if file_tracks {
-                    "track_files"
+    /// keepalived 2.2.7 ignores a sync group member that names no instance ("doesn't
+    /// exist, ignoring") or one already in an earlier group ("cannot exist in more than one
+    /// sync group"), and removes a group left without members; so does vipd, with warnings.
+    fn sync_group_members(&mut self) {
+        let mut taken: HashMap<String, String> = HashMap::new();
+        let mut g = 0;
+        while g < self.cfg.sync_groups.len() {
+            let at = format!("sync_group[{g}]");
+            let group_loc = self.locations.get(&at).copied();
+            let old = std::mem::take(&mut self.cfg.sync_groups[g].instances);
+            let group = self.cfg.sync_groups[g].name.clone();
+            let mut kept = Vec::new();
+            let mut moved = Vec::new();
+            for (j, member) in old.into_iter().enumerate() {
+                let loc = self.locations.remove(&format!("{at}.instances[{j}]"));
+                let problem = if !self.cfg.instances.iter().any(|i| i.name == member) {
+                    Some(format!(
+                        "sync group `{group}`: no instance `{member}`: ignored, as keepalived \
+                         ignores it"
+                    ))
+                } else if let Some(other) = taken.get(&member) {
+                    Some(format!(
+                        "sync group `{group}`: instance `{member}` is already in sync group \
+                         `{other}`: ignored here, as keepalived ignores it"
+                    ))
+                } else if kept.contains(&member) {
+                    Some(format!(
+                        "sync group `{group}`: instance `{member}` is listed twice"
+                    ))
                 } else {
-                    "track_checks"
+                    None
                 };
-                let at = format!("instance[{i}].{field}");
-                let tracks = if file_tracks {
-                    &self.cfg.instances[i].track_files
-                } else {
-                    &self.cfg.instances[i].track_checks
-                };
-                let known = |name: &str| {
-                    self.cfg.checks.iter().any(|c| {
-                        c.name == name && matches!(c.kind, CheckKind::File { .. }) == file_tracks
-                    })
-                };
-                let keep: Vec<bool> = tracks.iter().map(|t| known(&t.check)).collect();
-                if keep.iter().all(|k| *k) {
-                    continue;
-                }
-                let name = self.cfg.instances[i].name.clone();
-                let what = if file_tracks {
-                    "vrrp_track_file"
-                } else {
-                    "vrrp_script"
-                };
-                let mut kept = Vec::new();
-                let mut moved = Vec::new();
-                let old = std::mem::take(if file_tracks {
-                    &mut self.cfg.instances[i].track_files
-                } else {
-                    &mut self.cfg.instances[i].track_checks
-                });
-                for (j, (track, keep)) in old.into_iter().zip(keep).enumerate() {
-                    let loc = self.locations.remove(&format!("{at}[{j}]"));
-                    if keep {
+                match problem {
+                    Some(message) => match loc.or(group_loc) {
+                        Some(loc) => self.warn(loc, message),
+                        None => self.warnings.push(ConfigWarning {
+                            file: self.source.files.first().cloned().unwrap_or_default(),
+                            line: None,
+                            message,
+                        }),
+                    },
+                    None => {
                         if let Some(loc) = loc {
-                            moved.push((format!("{at}[{}]", kept.len()), loc));
+                            moved.push((format!("{at}.instances[{}]", kept.len()), loc));
                         }
-                        kept.push(track);
-                    } else {
-                        let message = format!(
-                            "instance `{name}`: no {what} `{}`: the entry is ignored, as \
-                             keepalived ignores it (\"not found, ignoring\")",
-                            track.check
-                        );
-                        match loc {
-                            Some(loc) => self.warn(loc, message),
-                            None => self.warnings.push(ConfigWarning {
-                                file: self.source.files.first().cloned().unwrap_or_default(),
-                                line: None,
-                                message,
-                            }),
-                        }
+                        kept.push(member);
                     }
                 }
-                self.locations.extend(moved);
-                if file_tracks {
-                    self.cfg.instances[i].track_files = kept;
-                } else {
-                    self.cfg.instances[i].track_checks = kept;
+            }
+            self.locations.extend(moved);
+            if kept.is_empty() {
+                let message = format!(
+                    "sync group `{group}` has no instance left: it is removed, as keepalived \
+                     removes it"
+                );
+                match group_loc {
+                    Some(loc) => self.warn(loc, message),
+                    None => self.warnings.push(ConfigWarning {
+                        file: self.source.files.first().cloned().unwrap_or_default(),
+                        line: None,
+                        message,
+                    }),
+                }
+                self.cfg.sync_groups.remove(g);
+                self.shift_group_locations(g);
+                continue;
+            }
+            for member in &kept {
+                taken.insert(member.clone(), group.clone());
+            }
+            self.cfg.sync_groups[g].instances = kept;
+            g += 1;
+        }
+    }
+
+    /// After sync group `removed` is taken out: the locations of the later groups move down
+    /// one index, the removed group's are dropped.
+    fn shift_group_locations(&mut self, removed: usize) {
+        let index_of = |key: &str| -> Option<(usize, usize)> {
+            let rest = key.strip_prefix("sync_group[")?;
+            let end = rest.find(']')?;
+            Some((rest[..end].parse().ok()?, "sync_group[".len() + end + 1))
+        };
+        let old = std::mem::take(&mut self.locations);
+        for (key, loc) in old {
+            match index_of(&key) {
+                Some((g, _)) if g == removed => {}
+                Some((g, tail)) if g > removed => {
+                    let key = format!("sync_group[{}]{}", g - 1, &key[tail..]);
+                    self.locations.insert(key, loc);
+                }
+                _ => {
+                    self.locations.insert(key, loc);
                 }
             }
         }
+    }
+
+    /// What keepalived 2.2.7 corrects when it completes an instance, with a warning each:
+    /// a VRRPv2 interval becomes whole seconds ("must be an integer. rounding"), a VRRPv3
+    /// one at most 40.95 s; `nopreempt` and `preempt_delay` are cleared with `state MASTER`,
+    /// `nopreempt` with priority 255, `preempt_delay` in strict mode or with `nopreempt`;
+    /// a `track_interface` entry naming the instance's own interface is dropped.
+    fn instance_rules(&mut self) {
+        let global = self.cfg.global.clone();
+        for i in 0..self.cfg.instances.len() {
+            let at = format!("instance[{i}]");
+            let loc_of = |reader: &Self, field: &str| {
+                reader
+                    .locations
+                    .get(&format!("{at}.{field}"))
+                    .or_else(|| reader.locations.get(&at))
+                    .copied()
+            };
+            let mut notes: Vec<(Option<Loc>, String)> = Vec::new();
+            let inst = &mut self.cfg.instances[i];
+            let name = inst.name.clone();
+            // keepalived: "src address ... MUST be of the same family !!! Skipping...".
+            let family_of_vips = inst.vips.first().map(|v| v.address.is_ipv6());
+            if let (Some(v6), Some(source)) = (family_of_vips, inst.source_address) {
+                if source.is_ipv6() != v6 {
+                    inst.source_address = None;
+                    notes.push((
+                        loc_of(self, "source_address"),
+                        format!(
+                            "instance `{name}`: unicast_src_ip {source} is not of the family \
+                             of the virtual addresses: skipped, as keepalived skips it"
+                        ),
+                    ));
+                }
+            }
+            let inst = &mut self.cfg.instances[i];
+            // keepalived: "vrrp_version 2 conflicts with ... ignoring": IPv6 runs VRRPv3.
+            if inst.version == Some(2) && inst.is_ipv6() {
+                inst.version = None;
+                notes.push((
+                    loc_of(self, "version"),
+                    format!(
+                        "instance `{name}`: IPv6 needs VRRPv3: `version 2` is ignored, as \
+                         keepalived ignores it"
+                    ),
+                ));
+            }
+            // keepalived: "Ignoring track_interface X since own interface" (the instance
+            // follows its own interface anyway, `dont_track_primary` or not).
+            let inst = &mut self.cfg.instances[i];
+            if inst
+                .track_interfaces
+                .iter()
+                .any(|t| t.name == inst.interface)
+            {
+                let own = inst.interface.clone();
+                let old = std::mem::take(&mut inst.track_interfaces);
+                let field = format!("{at}.track_interfaces");
+                let mut kept = Vec::new();
+                let mut moved = Vec::new();
+                for (j, track) in old.into_iter().enumerate() {
+                    let loc = self.locations.remove(&format!("{field}[{j}]"));
+                    if track.name == own {
+                        notes.push((
+                            loc,
+                            format!(
+                                "instance `{name}`: track_interface {own} is the instance's \
+                                 own interface: ignored, as keepalived ignores it"
+                            ),
+                        ));
+                    } else {
+                        if let Some(loc) = loc {
+                            moved.push((format!("{field}[{}]", kept.len()), loc));
+                        }
+                        kept.push(track);
+                    }
+                }
+                self.locations.extend(moved);
+                self.cfg.instances[i].track_interfaces = kept;
+            }
+            let inst = &mut self.cfg.instances[i];
+            let interval = inst.advert_interval;
+            if inst.version(&global) == 2 && interval.subsec_nanos() != 0 {
+                let secs = ((interval.as_millis() + 500) / 1000).max(1);
+                let secs = u64::try_from(secs).unwrap_or(255).min(255);
+                inst.advert_interval = Duration::from_secs(secs);
+                notes.push((
+                    loc_of(self, "advert_interval"),
+                    format!(
+                        "instance `{name}`: VRRPv2 advert_int {} is rounded to {secs}s, as \
+                         keepalived rounds it",
+                        duration::format(interval)
+                    ),
+                ));
+            } else if inst.version(&global) == 3 && interval > Duration::from_millis(40_950) {
+                inst.advert_interval = Duration::from_millis(40_950);
+                notes.push((
+                    loc_of(self, "advert_interval"),
+                    format!(
+                        "instance `{name}`: VRRPv3 advert_int {} is above 40.95s: 40.95s is \
+                         used, as keepalived uses it",
+                        duration::format(interval)
+                    ),
+                ));
+            }
+            let inst = &mut self.cfg.instances[i];
+            if !inst.preempt && inst.priority == 255 {
+                inst.preempt = true;
+                notes.push((
+                    None,
+                    format!(
+                        "instance `{name}`: nopreempt does not apply to priority 255 (the \
+                         address owner always takes over); cleared, as keepalived clears it"
+                    ),
+                ));
+            }
+            if inst.initial_state == InitialState::Master {
+                if !inst.preempt {
+                    inst.preempt = true;
+                    notes.push((
+                        None,
+                        format!(
+                            "instance `{name}`: nopreempt does not work with state MASTER: \
+                             cleared, as keepalived clears it (use state BACKUP on every \
+                             router for nopreempt)"
+                        ),
+                    ));
+                }
+                if !inst.preempt_delay.is_zero() {
+                    inst.preempt_delay = Duration::ZERO;
+                    notes.push((
+                        None,
+                        format!(
+                            "instance `{name}`: preempt_delay does not work with state \
+                             MASTER: cleared, as keepalived clears it"
+                        ),
+                    ));
+                }
+            }
+            if !inst.preempt_delay.is_zero() && (inst.strict(&global) || !inst.preempt) {
+                inst.preempt_delay = Duration::ZERO;
+                notes.push((
+                    None,
+                    format!(
+                        "instance `{name}`: preempt_delay does not apply {}: cleared, as \
+                         keepalived clears it",
+                        if inst.preempt {
+                            "in strict mode"
+                        } else {
+                            "with nopreempt"
+                        }
+                    ),
+                ));
+            }
+            let preempt_loc = loc_of(self, "preempt");
+            let delay_loc = loc_of(self, "preempt_delay");
+            for (loc, message) in notes {
+                let loc = loc.or(if message.contains("preempt_delay") {
+                    delay_loc
+                } else {
+                    preempt_loc
+                });
+                match loc {
+                    Some(loc) => self.warn(loc, message),
+                    None => self.warnings.push(ConfigWarning {
+                        file: self.source.files.first().cloned().unwrap_or_default(),
+                        line: None,
+                        message,
+                    }),
+                }
+            }
+        }
+    }
+
+    /// keepalived 2.2.7 ignores a `track_script`/`track_file` entry naming no
+    /// `vrrp_script`/`vrrp_track_file` ("track script X not found, ignoring..."), so the
+    /// instance (or sync group) runs without it; vipd does the same, with a warning.
+    /// keepalived looks the name up while it reads the entry, so a definition further down
+    /// the file does not count.
+    fn drop_unknown_tracks(&mut self) {
+        for i in 0..self.cfg.instances.len() {
+            for file_tracks in [false, true] {
+                self.drop_unknown_tracks_of(false, i, file_tracks);
+            }
+        }
+        for g in 0..self.cfg.sync_groups.len() {
+            for file_tracks in [false, true] {
+                self.drop_unknown_tracks_of(true, g, file_tracks);
+            }
+        }
+    }
+
+    /// [`Self::drop_unknown_tracks`] for one list of instance `i` (or sync group `i`).
+    fn drop_unknown_tracks_of(&mut self, group: bool, i: usize, file_tracks: bool) {
+        let field = if file_tracks {
+            "track_files"
+        } else {
+            "track_checks"
+        };
+        let (at, owner) = if group {
+            let name = &self.cfg.sync_groups[i].name;
+            (
+                format!("sync_group[{i}].{field}"),
+                format!("sync group `{name}`"),
+            )
+        } else {
+            let name = &self.cfg.instances[i].name;
+            (
+                format!("instance[{i}].{field}"),
+                format!("instance `{name}`"),
+            )
+        };
+        let checks = &self.cfg.checks;
+        let before = &self.checks_before;
+        let known = |j: usize, name: &str| {
+            let defined = before
+                .get(&(group, i, file_tracks, j))
+                .copied()
+                .unwrap_or(checks.len());
+            checks
+                .iter()
+                .take(defined)
+                .any(|c| c.name == name && matches!(c.kind, CheckKind::File { .. }) == file_tracks)
+        };
+        let keep: Vec<bool> = track_list_ref(&self.cfg, group, i, file_tracks)
+            .iter()
+            .enumerate()
+            .map(|(j, t)| known(j, &t.check))
+            .collect();
+        if keep.iter().all(|k| *k) {
+            return;
+        }
+        let what = if file_tracks {
+            "vrrp_track_file"
+        } else {
+            "vrrp_script"
+        };
+        let mut kept = Vec::new();
+        let mut moved = Vec::new();
+        let old = std::mem::take(track_list(&mut self.cfg, group, i, file_tracks));
+        for (j, (track, keep)) in old.into_iter().zip(keep).enumerate() {
+            let loc = self.locations.remove(&format!("{at}[{j}]"));
+            if keep {
+                if let Some(loc) = loc {
+                    moved.push((format!("{at}[{}]", kept.len()), loc));
+                }
+                kept.push(track);
+                continue;
+            }
+            let later = self.cfg.checks.iter().any(|c| c.name == track.check);
+            let message = if later {
+                format!(
+                    "{owner}: {what} `{}` is defined after this point: keepalived 2.2.7 looks \
+                     it up while reading, so the entry is ignored, as keepalived ignores it \
+                     (\"not found, ignoring\"); define it further up to track it",
+                    track.check
+                )
+            } else {
+                format!(
+                    "{owner}: no {what} `{}`: the entry is ignored, as keepalived ignores it \
+                     (\"not found, ignoring\")",
+                    track.check
+                )
+            };
+            match loc {
+                Some(loc) => self.warn(loc, message),
+                None => self.warnings.push(ConfigWarning {
+                    file: self.source.files.first().cloned().unwrap_or_default(),
+                    line: None,
+                    message,
+                }),
+            }
+        }
+        self.locations.extend(moved);
+        *track_list(&mut self.cfg, group, i, file_tracks) = kept;
     }
 
     fn note(&mut self, path: String, loc: Loc) {
@@ -430,24 +756,26 @@ impl Reader<'_> {
         if !self.no_block(st) {
             return None;
         }
-        match texts(st.args()).as_slice() {
-            [] | ["on" | "true" | "yes"] => Some(true),
-            ["off" | "false" | "no"] => Some(false),
-            [other] => {
-                self.error(
+        let words = texts(st.args());
+        // keepalived reads the first word only.
+        if let [first, extra @ ..] = words.as_slice() {
+            if !extra.is_empty() {
+                self.warn(
                     st.loc,
                     format!(
-                        "`{}`: `{other}` is not one of on, off, true, false, yes, no",
-                        st.keyword()
+                        "`{}`: `{}` after the value `{first}` is ignored, as keepalived \
+                         ignores it",
+                        st.keyword(),
+                        extra.join(" ")
                     ),
                 );
-                None
             }
-            _ => {
-                self.error(
-                    st.loc,
-                    format!("`{}` takes at most one value", st.keyword()),
-                );
+        }
+        match words.first().copied() {
+            None | Some("on" | "true" | "yes") => Some(true),
+            Some("off" | "false" | "no") => Some(false),
+            Some(other) => {
+                self.ignored_value(st, other, "is not one of on, off, true, false, yes, no");
                 None
             }
         }
@@ -460,13 +788,7 @@ impl Reader<'_> {
             Ok(group) if group.is_multicast() && group.is_ipv6() == ipv6 => Some(group),
             _ => {
                 let family = if ipv6 { "IPv6" } else { "IPv4" };
-                self.error(
-                    st.loc,
-                    format!(
-                        "`{}`: `{text}` is not an {family} multicast address",
-                        st.keyword()
-                    ),
-                );
+                self.ignored_value(st, text, &format!("is not an {family} multicast address"));
                 None
             }
         }
@@ -505,16 +827,22 @@ impl Reader<'_> {
         match text.parse::<T>() {
             Ok(n) if n >= min && n <= max => Some(n),
             _ => {
-                self.error(
-                    st.loc,
-                    format!(
-                        "`{}`: `{text}` is not a number in {min}..={max}",
-                        st.keyword()
-                    ),
-                );
+                self.ignored_value(st, text, &format!("is not a number in {min}..={max}"));
                 None
             }
         }
+    }
+
+    /// keepalived 2.2.7 logs a value it cannot use and goes on without it (the setting keeps
+    /// its default or earlier value); so does vipd, with a warning naming the line.
+    fn ignored_value(&mut self, st: &Statement, text: &str, why: &str) {
+        self.warn(
+            st.loc,
+            format!(
+                "`{}`: `{text}` {why}: the line is ignored, as keepalived ignores it",
+                st.keyword()
+            ),
+        );
     }
 
     fn seconds(&mut self, st: &Statement) -> Option<Duration> {
@@ -522,10 +850,7 @@ impl Reader<'_> {
         match duration::parse_seconds(text) {
             Some(d) => Some(d),
             None => {
-                self.error(
-                    st.loc,
-                    format!("`{}`: `{text}` is not a number of seconds", st.keyword()),
-                );
+                self.ignored_value(st, text, "is not a number of seconds");
                 None
             }
         }
@@ -548,11 +873,16 @@ impl Reader<'_> {
         Some(parsed)
     }
 
+    /// keepalived 2.2.7 skips a malformed unicast source or peer ("malformed ... address.
+    /// Skipping..."); so does vipd, with a warning.
     fn address(&mut self, loc: Loc, text: &str) -> Option<IpAddr> {
         match text.parse() {
             Ok(a) => Some(a),
             Err(_) => {
-                self.error(loc, format!("`{text}` is not an IP address"));
+                self.warn(
+                    loc,
+                    format!("`{text}` is not an IP address: skipped, as keepalived skips it"),
+                );
                 None
             }
         }
@@ -606,16 +936,22 @@ impl Reader<'_> {
                 user: Some(user.to_string()),
                 group: Some(group.to_string()),
             }),
-            _ => {
-                self.error(
+            [command, user, group, extra @ ..] => {
+                // keepalived 2.2.7 runs the command as USER:GROUP and ignores the rest.
+                self.warn(
                     st.loc,
                     format!(
-                        "`{}` takes a command, optionally a user and a group; quote the \
-                         command if the other words are its arguments",
-                        st.keyword()
+                        "`{}`: `{}` after the user and group is ignored, as keepalived \
+                         ignores it (quote the command if these are its arguments)",
+                        st.keyword(),
+                        extra.join(" ")
                     ),
                 );
-                None
+                Some(NotifyScript {
+                    command: command.to_string(),
+                    user: Some(user.to_string()),
+                    group: Some(group.to_string()),
+                })
             }
         }
     }
@@ -634,6 +970,18 @@ impl Reader<'_> {
             k => k.trim_start_matches("notify_"),
         };
         if let Some(command) = self.notify_command(st) {
+            // keepalived 2.2.7 keeps the first one ("script already specified - ignoring").
+            if let Some(first) = slot {
+                let message = format!(
+                    "`{}` is given again: `{}` is ignored and `{}` kept, as keepalived keeps \
+                     the first",
+                    st.keyword(),
+                    command.command,
+                    first.command
+                );
+                self.warn(st.loc, message);
+                return true;
+            }
             *slot = Some(command);
             self.note(format!("{at}.notify.{field}"), st.loc);
         }
@@ -801,6 +1149,49 @@ impl Reader<'_> {
     }
 
     /// The name after a block keyword (`vrrp_instance NAME {`).
+    /// The name of a `vrrp_instance` or `vrrp_sync_group`: keepalived 2.2.7 skips such a
+    /// block without exactly one name ("must have a name - skipping"); so does vipd, with a
+    /// warning.
+    fn skippable_block_name(&mut self, st: &Statement) -> Option<String> {
+        match st.args() {
+            [name] => Some(name.text.clone()),
+            _ => {
+                self.warn(
+                    st.loc,
+                    format!(
+                        "`{}` needs exactly one name: the block is skipped, as keepalived \
+                         skips it",
+                        st.keyword()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// A check of the same kind (script, file, process) defined earlier under `name`:
+    /// keepalived 2.2.7 keeps both and uses the first, so vipd skips the later one.
+    fn check_defined_again(&mut self, st: &Statement, name: &str, kind: &CheckKind) -> bool {
+        let same_kind = |c: &Check| std::mem::discriminant(&c.kind) == std::mem::discriminant(kind);
+        if self
+            .cfg
+            .checks
+            .iter()
+            .any(|c| c.name == name && same_kind(c))
+        {
+            self.warn(
+                st.loc,
+                format!(
+                    "`{}` `{name}` is defined again: this block is skipped (keepalived uses the \
+                     first one)",
+                    st.keyword()
+                ),
+            );
+            return true;
+        }
+        false
+    }
+
     fn block_name(&mut self, st: &Statement) -> Option<String> {
         match st.args() {
             [name] => Some(name.text.clone()),
@@ -820,7 +1211,13 @@ impl Reader<'_> {
         self.note(at, st.loc);
         match st.keyword() {
             "router_id" => {
-                if let Some(v) = self.arg(st) {
+                // keepalived: "routerid name missing - ignoring".
+                if st.args().is_empty() && st.block.is_none() {
+                    self.warn(
+                        st.loc,
+                        "`router_id` without a name is ignored, as keepalived ignores it",
+                    );
+                } else if let Some(v) = self.arg(st) {
                     self.cfg.global.router_id = Some(v.to_string());
                 }
             }
@@ -917,9 +1314,12 @@ impl Reader<'_> {
                             self.cfg.global.script_user = Some(user.to_string());
                             self.cfg.global.script_group = Some(group.to_string());
                         }
-                        _ => {
-                            self.error(st.loc, "`script_user` takes a user and optionally a group")
-                        }
+                        // keepalived logs these and keeps its default script user.
+                        _ => self.warn(
+                            st.loc,
+                            "`script_user` takes a user and optionally a group: the line is \
+                             ignored, as keepalived ignores it",
+                        ),
                     }
                 }
             }
@@ -958,7 +1358,12 @@ impl Reader<'_> {
                 }
             }
             "default_interface" => {
-                if let Some(v) = self.arg(st) {
+                if st.args().is_empty() && st.block.is_none() {
+                    self.warn(
+                        st.loc,
+                        "`default_interface` without a name is ignored, as keepalived ignores it",
+                    );
+                } else if let Some(v) = self.arg(st) {
                     self.default_interface = Some(v.to_string());
                 }
             }
@@ -985,6 +1390,15 @@ impl Reader<'_> {
         let (Some(name), Some(block)) = (self.block_name(st), self.block(st)) else {
             return;
         };
+        let exec = CheckKind::Exec {
+            command: String::new(),
+            argv: Vec::new(),
+            user: None,
+            group: None,
+        };
+        if self.check_defined_again(st, &name, &exec) {
+            return;
+        }
         let index = self.cfg.checks.len();
         let at = format!("check[{index}]");
         self.note(at.clone(), st.loc);
@@ -1001,6 +1415,7 @@ impl Reader<'_> {
         let mut command = None;
         let mut user = None;
         let mut group = None;
+        let mut removed = false;
         for item in block {
             self.note(format!("{at}.{}", item.keyword()), item.loc);
             match item.keyword() {
@@ -1015,7 +1430,16 @@ impl Reader<'_> {
                 }
                 "interval" => {
                     if let Some(v) = self.seconds(item) {
-                        check.interval = v;
+                        // keepalived: "interval must be greater than 0, setting to 1".
+                        if v.is_zero() {
+                            self.warn(
+                                item.loc,
+                                "`interval 0` is read as 1 second, as keepalived reads it",
+                            );
+                            check.interval = Duration::from_secs(1);
+                        } else {
+                            check.interval = v;
+                        }
                     }
                 }
                 "timeout" => {
@@ -1024,7 +1448,7 @@ impl Reader<'_> {
                     }
                 }
                 "weight" => {
-                    if let Some((w, reverse)) = self.weight_value(item) {
+                    if let Some((w, reverse)) = self.weight_value(item, true) {
                         check.weight = w;
                         check.reverse = reverse;
                     }
@@ -1047,7 +1471,19 @@ impl Reader<'_> {
                                 user = Some(u.to_string());
                                 group = Some(g.to_string());
                             }
-                            _ => self.error(item.loc, "`user` takes a user and optionally a group"),
+                            // keepalived: "Unable to set uid/gid for script" and the script
+                            // is removed (its track entries are then ignored).
+                            _ => {
+                                self.warn(
+                                    item.loc,
+                                    format!(
+                                        "vrrp_script `{name}`: `user` takes a user and \
+                                         optionally a group: the script is removed, as \
+                                         keepalived removes it"
+                                    ),
+                                );
+                                removed = true;
+                            }
                         }
                     }
                 }
@@ -1060,11 +1496,22 @@ impl Reader<'_> {
             }
         }
         let Some(command) = command else {
-            if self.errors.len() == errors_before {
-                self.error(st.loc, format!("vrrp_script `{name}` has no `script`"));
+            // keepalived: "No script set for vrrp_script X - removing"; what tracks it is
+            // ignored ("not found, ignoring").
+            if self.errors.len() == errors_before && !removed {
+                self.warn(
+                    st.loc,
+                    format!(
+                        "vrrp_script `{name}` has no `script`: it is removed, as keepalived \
+                         removes it"
+                    ),
+                );
             }
             return;
         };
+        if removed {
+            return;
+        }
         if let Ok(CheckKind::Exec { command, argv, .. }) = CheckKind::exec(&command) {
             check.kind = CheckKind::Exec {
                 command,
@@ -1076,35 +1523,50 @@ impl Reader<'_> {
         }
     }
 
-    /// `weight N [reverse]` in a vrrp_script, vrrp_track_file or vrrp_track_process block.
-    fn weight_value(&mut self, st: &Statement) -> Option<(i32, bool)> {
+    /// `weight N [reverse]` in a vrrp_script, vrrp_track_file or vrrp_track_process block,
+    /// read as keepalived 2.2.7 reads it: a value it cannot read is ignored (the weight stays
+    /// 0), an unknown word after the number is ignored; a script weight beyond -253..=253 is
+    /// used by keepalived as written, which saturates the priority just as ±253 does.
+    fn weight_value(&mut self, st: &Statement, script: bool) -> Option<(i32, bool)> {
         if !self.no_block(st) {
             return None;
         }
         let args = texts(st.args());
         let (number, reverse) = match args.as_slice() {
-            [n] => (*n, false),
-            [n, "reverse"] => (*n, true),
-            [_, option] => {
-                self.error(
-                    st.loc,
-                    format!("unknown weight option `{option}` (keepalived knows `reverse`)"),
-                );
-                return None;
-            }
             [] => {
                 self.error(st.loc, "`weight` needs a value");
                 return None;
             }
-            _ => {
-                self.error(st.loc, "`weight` takes a number and optionally `reverse`");
-                return None;
+            [n] => (*n, false),
+            [n, "reverse"] => (*n, true),
+            [n, rest @ ..] => {
+                self.warn(
+                    st.loc,
+                    format!(
+                        "`weight {n}`: `{}` is ignored, as keepalived ignores it (it knows \
+                         `reverse`)",
+                        rest.join(" ")
+                    ),
+                );
+                (*n, false)
             }
         };
+        let max = if script { 253 } else { 254 };
         match number.parse::<i32>() {
-            Ok(w) => Some((w, reverse)),
-            Err(_) => {
-                self.error(st.loc, format!("`weight`: `{number}` is not a number"));
+            Ok(w) if w.abs() <= max => Some((w, reverse)),
+            Ok(w) if script => {
+                let clamped = w.signum() * max;
+                self.warn(
+                    st.loc,
+                    format!(
+                        "`weight`: {w} is beyond -253..=253: read as {clamped}, which moves the \
+                         priority as far as keepalived's {w} does"
+                    ),
+                );
+                Some((clamped, reverse))
+            }
+            _ => {
+                self.ignored_value(st, number, &format!("is not a number in -{max}..={max}"));
                 None
             }
         }
@@ -1116,6 +1578,9 @@ impl Reader<'_> {
         let (Some(name), Some(block)) = (self.block_name(st), self.block(st)) else {
             return;
         };
+        if self.check_defined_again(st, &name, &CheckKind::Process(ProcessCheck::named(""))) {
+            return;
+        }
         let index = self.cfg.checks.len();
         let at = format!("check[{index}]");
         self.note(at.clone(), st.loc);
@@ -1151,11 +1616,8 @@ impl Reader<'_> {
                         ["initial"] => Some(ParamMatch::Initial),
                         ["partial"] => Some(ParamMatch::Partial),
                         [other, ..] => {
-                            self.error(
-                                item.loc,
-                                format!("`param_match`: `{other}` is not initial or partial"),
-                            );
-                            None
+                            self.ignored_value(item, other, "is not initial or partial");
+                            param_match
                         }
                     };
                 }
@@ -1165,7 +1627,7 @@ impl Reader<'_> {
                     }
                 }
                 "weight" => {
-                    if let Some((w, reverse)) = self.weight_value(item) {
+                    if let Some((w, reverse)) = self.weight_value(item, false) {
                         check.weight = w;
                         check.reverse = reverse;
                     }
@@ -1201,10 +1663,14 @@ impl Reader<'_> {
         if self.errors.len() > errors_before {
             return;
         }
+        // keepalived: "process name not specified", and the block is dropped.
         let Some((process, params)) = process else {
-            self.error(
+            self.warn(
                 st.loc,
-                format!("vrrp_track_process `{name}` has no `process`"),
+                format!(
+                    "vrrp_track_process `{name}` has no `process`: it is removed, as \
+                     keepalived removes it"
+                ),
             );
             return;
         };
@@ -1231,6 +1697,12 @@ impl Reader<'_> {
         let (Some(name), Some(block)) = (self.block_name(st), self.block(st)) else {
             return;
         };
+        let file = CheckKind::File {
+            path: PathBuf::new(),
+        };
+        if self.check_defined_again(st, &name, &file) {
+            return;
+        }
         let index = self.cfg.checks.len();
         let at = format!("check[{index}]");
         self.note(at.clone(), st.loc);
@@ -1252,7 +1724,7 @@ impl Reader<'_> {
                     }
                 }
                 "weight" => {
-                    if let Some((w, reverse)) = self.weight_value(item) {
+                    if let Some((w, reverse)) = self.weight_value(item, false) {
                         check.weight = w;
                         check.reverse = reverse;
                     }
@@ -1265,20 +1737,38 @@ impl Reader<'_> {
                 check.kind = CheckKind::File { path };
                 self.cfg.checks.push(check);
             }
-            None => self.error(st.loc, format!("track file `{name}` has no `file`")),
+            // keepalived: "No file set for track_file X - ignoring".
+            None => self.warn(
+                st.loc,
+                format!(
+                    "track file `{name}` has no `file`: it is removed, as keepalived removes it"
+                ),
+            ),
         }
     }
 
     fn instance(&mut self, st: &Statement) {
-        let (Some(name), Some(block)) = (self.block_name(st), self.block(st)) else {
+        let (Some(name), Some(block)) = (self.skippable_block_name(st), self.block(st)) else {
             return;
         };
+        // keepalived 2.2.7: "vrrp instance X already defined", and the block is skipped.
+        if self.cfg.instances.iter().any(|i| i.name == name) {
+            self.warn(
+                st.loc,
+                format!(
+                    "vrrp_instance `{name}` is defined again: this block is skipped, as \
+                     keepalived skips it"
+                ),
+            );
+            return;
+        }
         let index = self.cfg.instances.len();
         let at = format!("instance[{index}]");
         self.note(at.clone(), st.loc);
         let mut inst = Instance::new(&name, "", 0);
         let mut priority = None;
         let mut has_vrid = false;
+        let mut bad_vrid: Option<(Loc, String)> = None;
         let mut has_interface = false;
         let mut vmac_xmit_base = None;
         let mut vmac_mac: Option<(String, Loc)> = None;
@@ -1295,7 +1785,14 @@ impl Reader<'_> {
                         Some("MASTER") => inst.initial_state = InitialState::Master,
                         Some("BACKUP") => inst.initial_state = InitialState::Backup,
                         Some(other) => {
-                            self.error(loc, format!("`state`: `{other}` is not MASTER or BACKUP"))
+                            self.warn(
+                                loc,
+                                format!(
+                                    "`state`: `{other}` is not MASTER or BACKUP: BACKUP is \
+                                     used, as keepalived uses it"
+                                ),
+                            );
+                            inst.initial_state = InitialState::Backup;
                         }
                         None => {}
                     }
@@ -1309,19 +1806,49 @@ impl Reader<'_> {
                     "interface"
                 }
                 "virtual_router_id" => {
-                    if let Some(v) = self.number(item, 1u8, 255) {
-                        inst.vrid = v;
-                        has_vrid = true;
+                    // keepalived ignores an invalid id, and refuses the instance if it is
+                    // left without one: the error then names this line.
+                    if let Some(text) = self.arg(item) {
+                        match text.parse::<u8>() {
+                            Ok(v) if v >= 1 => {
+                                inst.vrid = v;
+                                has_vrid = true;
+                            }
+                            _ => bad_vrid = Some((loc, text.to_string())),
+                        }
                     }
                     "vrid"
                 }
                 "priority" => {
-                    priority = self.number(item, 1u8, 255);
+                    // keepalived: an invalid priority is 100 ("Using default 100"), also
+                    // with `state MASTER`.
+                    if let Some(text) = self.arg(item) {
+                        priority = match text.parse::<u8>() {
+                            Ok(p) if p >= 1 => Some(p),
+                            _ => {
+                                self.warn(
+                                    loc,
+                                    format!(
+                                        "`priority`: `{text}` is not a number in 1..=255: 100 \
+                                         is used, as keepalived uses it"
+                                    ),
+                                );
+                                Some(100)
+                            }
+                        };
+                    }
                     "priority"
                 }
                 "advert_int" => {
+                    // keepalived reads 0.01..=255 and ignores anything else.
                     if let Some(v) = self.seconds(item) {
-                        inst.advert_interval = v;
+                        if v < Duration::from_millis(10) || v > Duration::from_secs(255) {
+                            let text = item.args().first().map(|w| w.text.clone());
+                            let text = text.unwrap_or_default();
+                            self.ignored_value(item, &text, "is not in 0.01..=255 seconds");
+                        } else {
+                            inst.advert_interval = v;
+                        }
                     }
                     "advert_interval"
                 }
@@ -1342,8 +1869,15 @@ impl Reader<'_> {
                     "preempt"
                 }
                 "preempt_delay" => {
+                    // keepalived: "Preempt_delay not valid! must be between 0-1000".
                     if let Some(v) = self.seconds(item) {
-                        inst.preempt_delay = v;
+                        if v > Duration::from_secs(1000) {
+                            let text = item.args().first().map(|w| w.text.clone());
+                            let text = text.unwrap_or_default();
+                            self.ignored_value(item, &text, "is not in 0..=1000 seconds");
+                        } else {
+                            inst.preempt_delay = v;
+                        }
                     }
                     "preempt_delay"
                 }
@@ -1392,11 +1926,19 @@ impl Reader<'_> {
                 }
                 "track_script" | "track_process" => {
                     let tracks = self.tracks(item, &format!("{at}.track_checks"));
+                    for j in inst.track_checks.len()..inst.track_checks.len() + tracks.len() {
+                        self.checks_before
+                            .insert((false, index, false, j), self.cfg.checks.len());
+                    }
                     inst.track_checks.extend(tracks);
                     "track_checks"
                 }
                 "track_file" => {
                     let tracks = self.tracks(item, &format!("{at}.track_files"));
+                    for j in inst.track_files.len()..inst.track_files.len() + tracks.len() {
+                        self.checks_before
+                            .insert((false, index, true, j), self.cfg.checks.len());
+                    }
                     inst.track_files.extend(tracks);
                     "track_files"
                 }
@@ -1441,10 +1983,7 @@ impl Reader<'_> {
                     if let Some(text) = self.arg(item) {
                         match text.parse::<IpAddr>() {
                             Ok(group) if group.is_multicast() => inst.mcast_group = Some(group),
-                            _ => self.error(
-                                loc,
-                                format!("`mcast_dst_ip`: `{text}` is not a multicast address"),
-                            ),
+                            _ => self.ignored_value(item, text, "is not a multicast address"),
                         }
                     }
                     "mcast_group"
@@ -1572,12 +2111,29 @@ impl Reader<'_> {
             self.without_interface
                 .push((self.cfg.instances.len(), st.loc));
         }
-        if !has_vrid {
-            self.error(
-                st.loc,
-                format!("vrrp_instance `{name}` has no `virtual_router_id`"),
-            );
-            return;
+        match (has_vrid, bad_vrid) {
+            (true, None) => {}
+            (true, Some((loc, text))) => self.warn(
+                loc,
+                format!(
+                    "`virtual_router_id`: `{text}` is not a number in 1..=255: the line is \
+                     ignored, as keepalived ignores it"
+                ),
+            ),
+            (false, Some((loc, text))) => {
+                self.error(
+                    loc,
+                    format!("`virtual_router_id`: `{text}` is not a number in 1..=255"),
+                );
+                return;
+            }
+            (false, None) => {
+                self.error(
+                    st.loc,
+                    format!("vrrp_instance `{name}` has no `virtual_router_id`"),
+                );
+                return;
+            }
         }
         inst.priority = match (priority, inst.initial_state) {
             (Some(p), _) => p,
@@ -1715,10 +2271,16 @@ impl Reader<'_> {
             self.error(item.loc, "a virtual address takes no { } block");
             return None;
         }
-        let (vip, ignored) = match Vip::from_keepalived_words(&texts(&item.words)) {
+        let words = texts(&item.words);
+        let (vip, ignored) = match Vip::from_keepalived_words(&words) {
             Ok(read) => read,
+            // keepalived 2.2.7 skips an address it cannot read ("VRRP parsed invalid IP",
+            // "invalid broadcast ... skipping VIP") and runs the instance without it.
             Err(e) => {
-                self.error(item.loc, e);
+                self.warn(
+                    item.loc,
+                    format!("{e}: the address is skipped, as keepalived skips it"),
+                );
                 return None;
             }
         };
@@ -1809,21 +2371,25 @@ impl Reader<'_> {
             let mut range: Option<PeerTtl> = None;
             while let Some(word) = words.next() {
                 let option = word.text.as_str();
+                // keepalived 2.2.7 logs an unknown option or an unusable TTL and keeps
+                // the peer; so does vipd, with a warning.
                 if !matches!(option, "min_ttl" | "max_ttl") {
-                    self.error(
+                    self.warn(
                         item.loc,
                         format!(
-                            "unicast peer {address}: unknown option `{option}` (min_ttl, max_ttl)"
+                            "unicast peer {address}: unknown option `{option}` (min_ttl, \
+                             max_ttl): ignored, as keepalived ignores it"
                         ),
                     );
                     break;
                 }
                 let value = words.next().map(|w| w.text.as_str());
                 let Some(ttl) = value.and_then(|v| v.parse::<u8>().ok()) else {
-                    self.error(
+                    self.warn(
                         item.loc,
                         format!(
-                            "unicast peer {address}: `{option}` needs a TTL 0..=255, not `{}`",
+                            "unicast peer {address}: `{option}` needs a TTL 0..=255, not `{}`: \
+                             ignored, as keepalived ignores it",
                             value.unwrap_or("")
                         ),
                     );
@@ -1842,10 +2408,15 @@ impl Reader<'_> {
             }
             if let Some(range) = range {
                 if range.min_ttl > range.max_ttl {
-                    self.error(
+                    // keepalived runs such a peer and discards all its adverts ("all
+                    // packets will be discarded"), which splits the pair; vipd keeps the
+                    // peer and drops the range, and says so.
+                    self.warn(
                         item.loc,
                         format!(
-                            "unicast peer {address}: min_ttl {} is above max_ttl {}",
+                            "unicast peer {address}: min_ttl {} is above max_ttl {}: vipd \
+                             ignores the range (keepalived would discard every advert from \
+                             this peer)",
                             range.min_ttl, range.max_ttl
                         ),
                     );
@@ -1872,37 +2443,79 @@ impl Reader<'_> {
                 );
                 continue;
             }
+            // Read as keepalived 2.2.7 reads an entry: anything but `weight` after the name,
+            // or `weight` without a value, drops the entry; a weight it cannot use falls back
+            // to the tracked object's own (0 for an interface); an unknown word after the
+            // weight is ignored. Each with a warning.
             let words = texts(&item.words);
+            let keyword = st.keyword();
+            let name = words[0];
+            let dropped = |why: String| {
+                format!("`{keyword}` entry `{name}`: {why}: the entry is ignored, as keepalived ignores it")
+            };
             let (weight, option) = match words.as_slice() {
                 [_] => (None, None),
-                [_, "weight", w, rest @ ..] if rest.len() <= 1 => match w.parse::<i32>() {
-                    Ok(w) => (Some(w), rest.first().copied()),
-                    Err(_) => {
-                        self.error(item.loc, format!("weight `{w}` is not a number"));
-                        continue;
-                    }
-                },
-                _ => {
-                    self.error(
-                        item.loc,
-                        format!(
-                            "`{}` items are written `NAME [weight N [reverse]]`",
-                            st.keyword()
-                        ),
-                    );
+                [_, "weight"] => {
+                    self.warn(item.loc, dropped("`weight` without a value".to_string()));
                     continue;
                 }
+                [_, "weight", w, rest @ ..] => {
+                    if rest.len() > 1 {
+                        self.warn(
+                            item.loc,
+                            format!(
+                                "`{keyword}` entry `{name}`: `{}` is ignored, as keepalived \
+                                 ignores it",
+                                rest[1..].join(" ")
+                            ),
+                        );
+                    }
+                    let weight = match w.parse::<i32>() {
+                        Ok(w) if w.abs() <= 253 => Some(w),
+                        Ok(w) if w.abs() == 254 => {
+                            self.warn(
+                                item.loc,
+                                format!(
+                                    "`{keyword}` entry `{name}`: weight {w} is read as {}, as \
+                                     keepalived reads it",
+                                    w.signum() * 253
+                                ),
+                            );
+                            Some(w.signum() * 253)
+                        }
+                        _ => {
+                            let fallback = if interface { "0" } else { "its own weight" };
+                            self.warn(
+                                item.loc,
+                                format!(
+                                    "`{keyword}` entry `{name}`: weight `{w}` is not in \
+                                     -253..=253: {fallback} is used, as keepalived uses it"
+                                ),
+                            );
+                            interface.then_some(0)
+                        }
+                    };
+                    (weight, rest.first().copied())
+                }
+                [_, other, ..] => {
+                    self.warn(item.loc, dropped(format!("unknown option `{other}`")));
+                    continue;
+                }
+                [] => continue,
             };
             let reverse = match option {
                 None => None,
                 Some("reverse") => Some(true),
                 Some("noreverse" | "no_reverse") if !interface => Some(false),
                 Some(other) => {
-                    self.error(
+                    self.warn(
                         item.loc,
-                        format!("unknown weight option `{other}` (keepalived knows `reverse`)"),
+                        format!(
+                            "`{keyword}` entry `{name}`: unknown weight option `{other}` is \
+                             ignored, as keepalived ignores it (it knows `reverse`)"
+                        ),
                     );
-                    continue;
+                    None
                 }
             };
             self.note(format!("{at}[{}]", out.len()), item.loc);
@@ -1965,9 +2578,20 @@ impl Reader<'_> {
     }
 
     fn sync_group(&mut self, st: &Statement) {
-        let (Some(name), Some(block)) = (self.block_name(st), self.block(st)) else {
+        let (Some(name), Some(block)) = (self.skippable_block_name(st), self.block(st)) else {
             return;
         };
+        // keepalived 2.2.7: "vrrp sync group X already defined", and the block is skipped.
+        if self.cfg.sync_groups.iter().any(|g| g.name == name) {
+            self.warn(
+                st.loc,
+                format!(
+                    "vrrp_sync_group `{name}` is defined again: this block is skipped, as \
+                     keepalived skips it"
+                ),
+            );
+            return;
+        }
         let index = self.cfg.sync_groups.len();
         let at = format!("sync_group[{index}]");
         self.note(at.clone(), st.loc);
@@ -2002,10 +2626,18 @@ impl Reader<'_> {
                 // keepalived applies what a group tracks to every member.
                 "track_script" | "track_process" => {
                     let tracks = self.tracks(item, &format!("{at}.track_checks"));
+                    for j in group.track_checks.len()..group.track_checks.len() + tracks.len() {
+                        self.checks_before
+                            .insert((true, index, false, j), self.cfg.checks.len());
+                    }
                     group.track_checks.extend(tracks);
                 }
                 "track_file" => {
                     let tracks = self.tracks(item, &format!("{at}.track_files"));
+                    for j in group.track_files.len()..group.track_files.len() + tracks.len() {
+                        self.checks_before
+                            .insert((true, index, true, j), self.cfg.checks.len());
+                    }
                     group.track_files.extend(tracks);
                 }
                 "track_interface" => {
@@ -2069,10 +2701,14 @@ mod tests {
         let cfg = crate::config::parse_native(&off, Path::new("u.toml")).unwrap();
         assert!(!cfg.instances[0].check_unicast_src);
         assert!(crate::config::to_toml(&cfg).contains("check_unicast_src = false"));
+        // keepalived: "TTL ... not valid" and the default stays.
         for bad in ["unicast_ttl 0", "unicast_ttl 256", "unicast_ttl many"] {
-            let text = text.replace("unicast_ttl 64", bad);
-            let err = parse_keepalived(&text, Path::new("bad.conf")).unwrap_err();
-            assert!(err.to_string().contains("bad.conf:"), "{bad}: {err}");
+            let (cfg, warnings) = with_warnings(&text.replace("unicast_ttl 64", bad));
+            assert_eq!(cfg.instances[0].unicast_ttl, None, "{bad}");
+            assert!(
+                warnings.iter().any(|w| w.contains("k.conf:")),
+                "{bad}: {warnings:?}"
+            );
         }
     }
 
@@ -2107,11 +2743,13 @@ mod tests {
             (" 192.0.2.2 min_ttl 10 max_ttl 5", "above max_ttl"),
             (" 192.0.2.2 ttl 5", "unknown option `ttl`"),
         ] {
-            let err = parse_keepalived(&text(bad), Path::new("bad.conf")).unwrap_err();
-            let err = err.to_string();
+            // keepalived logs these and keeps the peer without the range.
+            let (cfg, warnings) = with_warnings(&text(bad));
+            assert!(cfg.instances[0].unicast_peer_ttl.is_empty(), "{bad}");
+            let warnings = warnings.join("\n");
             assert!(
-                err.contains("bad.conf:6:") && err.contains(says),
-                "{bad}: {err}"
+                warnings.contains("k.conf:6:") && warnings.contains(says),
+                "{bad}: {warnings}"
             );
         }
         // The native form checks the same.
@@ -2141,6 +2779,15 @@ mod tests {
             Ok(_) => panic!("accepted:\n{text}"),
             Err(e) => e.to_string(),
         }
+    }
+
+    /// The configuration read from one instance and its warnings, joined.
+    fn warnings_of(global: &str, instance: &str) -> (Config, String) {
+        let (cfg, warnings) = with_warnings(&format!(
+            "global_defs {{\n{global}\n}}\nvrrp_instance VI_1 {{\n interface eth0\n \
+             virtual_router_id 51\n{instance}\n virtual_ipaddress {{\n 192.0.2.10\n }}\n}}\n"
+        ));
+        (cfg, warnings.join("\n"))
     }
 
     /// The configuration and its warnings, one per line.
@@ -2285,10 +2932,15 @@ mod tests {
             let cfg = one_instance(&format!(" vrrp_lower_prio_no_advert{word}"), "");
             assert_eq!(cfg.global.lower_prio_no_advert, on, "{word:?}");
         }
-        let e = error_of("", " higher_prio_send_advert maybe");
+        // keepalived logs a word it does not know and keeps the default; so does vipd.
+        let (cfg, w) = warnings_of("", " higher_prio_send_advert off on");
+        assert_eq!(cfg.instances[0].higher_prio_send_advert, Some(false));
+        assert!(w.contains("`on` after the value `off` is ignored"), "{w}");
+        let (cfg, w) = warnings_of("", " higher_prio_send_advert maybe");
+        assert_eq!(cfg.instances[0].higher_prio_send_advert, None);
         assert!(
-            e.contains("k.conf:") && e.contains("`maybe` is not one of"),
-            "{e}"
+            w.contains("k.conf:7:") && w.contains("`maybe` is not one of") && w.contains("ignored"),
+            "{w}"
         );
     }
 
@@ -2305,10 +2957,13 @@ mod tests {
             "vrrp_mcast_group4 ff02::12",
             "vrrp_mcast_group6 224.0.0.18",
         ] {
-            let e = error_of(&format!(" {bad}"), "");
+            // keepalived: "is not multicast. Skipping"; the default group stays.
+            let (cfg, w) = warnings_of(&format!(" {bad}"), "");
+            assert_eq!(cfg.global.group4().to_string(), "224.0.0.18");
+            assert_eq!(cfg.global.group6().to_string(), "ff02::12");
             assert!(
-                e.contains("k.conf:2:") && e.contains("multicast"),
-                "{bad}: {e}"
+                w.contains("k.conf:2:") && w.contains("multicast"),
+                "{bad}: {w}"
             );
         }
     }
@@ -2379,15 +3034,24 @@ mod tests {
             Some("192.0.2.1".parse().unwrap())
         );
         assert_eq!(warnings.len(), 1, "{warnings:?}");
-        assert!(error_of("", " unicast_src_ip 192.0.2.300/24").contains("not an IP address"));
+        // keepalived: "malformed src address ... Skipping...".
+        let (cfg, w) = warnings_of("", " unicast_src_ip 192.0.2.300/24");
+        assert_eq!(cfg.instances[0].source_address, None);
+        assert!(
+            w.contains("k.conf:7:") && w.contains("not an IP address"),
+            "{w}"
+        );
     }
 
     #[test]
     fn track_entries_naming_nothing_are_dropped_with_a_warning() {
-        let text = "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n \
-                    track_script {\n chk_typo\n chk_web weight 5\n }\n track_file {\n \
-                    chk_web\n }\n virtual_ipaddress {\n 192.0.2.10\n }\n}\n\
-                    vrrp_script chk_web {\n script /bin/true\n}\n";
+        // keepalived 2.2.7 looks the script up while reading the entry: one defined later
+        // is "not found" too.
+        let text = "vrrp_script chk_web {\n script /bin/true\n}\n\
+                    vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n \
+                    track_script {\n chk_typo\n chk_web weight 5\n chk_late\n }\n \
+                    track_file {\n chk_web\n }\n virtual_ipaddress {\n 192.0.2.10\n }\n}\n\
+                    vrrp_script chk_late {\n script /bin/true\n}\n";
         let (cfg, warnings) = with_warnings(text);
         let inst = &cfg.instances[0];
         assert_eq!(inst.track_checks.len(), 1);
@@ -2397,15 +3061,43 @@ mod tests {
             inst.track_files.is_empty(),
             "a vrrp_script is no track file"
         );
-        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert_eq!(warnings.len(), 3, "{warnings:?}");
         assert!(
-            warnings[0].contains("k.conf:5:") && warnings[0].contains("chk_typo"),
+            warnings[0].contains("k.conf:8:") && warnings[0].contains("chk_typo"),
             "{warnings:?}"
         );
         assert!(
-            warnings[1].contains("k.conf:9:") && warnings[1].contains("vrrp_track_file"),
+            warnings[1].contains("k.conf:10:") && warnings[1].contains("defined after"),
             "{warnings:?}"
         );
+        assert!(
+            warnings[2].contains("k.conf:13:") && warnings[2].contains("vrrp_track_file"),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn track_entry_options_are_read_as_keepalived_reads_them() {
+        let text = "vrrp_script chk {\n script /bin/true\n weight 300\n}\n\
+                    vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n \
+                    track_script {\n chk weight many\n }\n track_interface {\n \
+                    eth1 weight 254\n eth2 wieght 5\n eth3 weight\n eth4 weight 999\n }\n \
+                    virtual_ipaddress {\n 192.0.2.10\n }\n}\n";
+        let (cfg, warnings) = with_warnings(text);
+        // A script weight beyond ±253 saturates like ±253.
+        assert_eq!(cfg.checks[0].weight, 253);
+        let inst = &cfg.instances[0];
+        // A weight keepalived cannot read falls back to the script's own.
+        assert_eq!(inst.track_checks[0].weight, None);
+        let tracked: Vec<(&str, i32)> = inst
+            .track_interfaces
+            .iter()
+            .map(|t| (t.name.as_str(), t.weight))
+            .collect();
+        // ±254 is read as ±253; a misspelt option or a missing value drops the entry; an
+        // unreadable weight is 0.
+        assert_eq!(tracked, [("eth1", 253), ("eth4", 0)]);
+        assert_eq!(warnings.len(), 6, "{warnings:?}");
     }
 
     #[test]
@@ -2419,7 +3111,10 @@ mod tests {
         assert_eq!(excluded[1].interface.as_deref(), Some("eth0"));
         assert_eq!(warnings.len(), 2, "{warnings:?}");
         assert!(warnings[0].contains("one address per line"), "{warnings:?}");
-        assert!(error_of("", " virtual_ipaddress_excluded {\n 192.0.2.20 dev\n }").contains("dev"));
+        // keepalived: "No dev parameter specified"; the address stays.
+        let (cfg, w) = warnings_of("", " virtual_ipaddress_excluded {\n 192.0.2.20 dev\n }");
+        assert_eq!(cfg.instances[0].excluded_vips.len(), 1);
+        assert!(w.contains("`dev` is ignored"), "{w}");
     }
 
     #[test]
@@ -2469,5 +3164,165 @@ mod tests {
         let toml = crate::config::to_toml(&cfg);
         let back = crate::config::parse_native(&toml, Path::new("k.toml")).unwrap();
         assert_eq!(back, cfg, "{toml}");
+    }
+
+    #[test]
+    fn values_keepalived_cannot_use_are_worked_around_as_keepalived_does() {
+        let (cfg, w) = warnings_of(
+            "",
+            " state PRIMARY\n priority 100,x\n advert_int soon\n preempt_delay -1\n \
+             garp_master_repeat many",
+        );
+        let inst = &cfg.instances[0];
+        assert_eq!(inst.initial_state, InitialState::Backup);
+        assert_eq!(inst.priority, 100);
+        assert_eq!(inst.advert_interval, Duration::from_secs(1));
+        assert_eq!(inst.preempt_delay, Duration::ZERO);
+        assert_eq!(inst.garp.master_repeat, None);
+        assert_eq!(w.lines().count(), 5, "{w}");
+        // An invalid priority is 100 even with state MASTER (which alone would mean 255).
+        let (cfg, _) = warnings_of("", " state MASTER\n priority 0");
+        assert_eq!(cfg.instances[0].priority, 100);
+        let (cfg, _) = warnings_of("", " state MASTER");
+        assert_eq!(cfg.instances[0].priority, 255);
+        let (cfg, w) = warnings_of("", " preempt_delay 2000");
+        assert_eq!(cfg.instances[0].preempt_delay, Duration::ZERO);
+        assert!(w.contains("0..=1000"), "{w}");
+        let (cfg, w) = with_warnings(
+            "vrrp_script chk {\n script /bin/true\n interval 0\n}\n\
+             vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n}\n",
+        );
+        assert_eq!(cfg.checks[0].interval, Duration::from_secs(1));
+        assert!(w[0].contains("k.conf:3:"), "{w:?}");
+    }
+
+    #[test]
+    fn intervals_versions_and_sources_are_corrected_as_keepalived_corrects_them() {
+        let (cfg, w) = warnings_of("", " advert_int 1.5");
+        assert_eq!(cfg.instances[0].advert_interval, Duration::from_secs(2));
+        assert!(w.contains("rounded to 2s"), "{w}");
+        let (cfg, _) = warnings_of("", " version 3\n advert_int 50");
+        assert_eq!(
+            cfg.instances[0].advert_interval,
+            Duration::from_millis(40_950)
+        );
+        let (cfg, w) = warnings_of("", " advert_int 300");
+        assert_eq!(cfg.instances[0].advert_interval, Duration::from_secs(1));
+        assert!(w.contains("0.01..=255"), "{w}");
+        let text = instance_with(" version 2\n unicast_src_ip 192.0.2.1")
+            .replace("192.0.2.10", "2001:db8::10");
+        let (cfg, warnings) = with_warnings(&text);
+        assert_eq!(cfg.instances[0].version, None);
+        assert_eq!(cfg.instances[0].version(&cfg.global), 3);
+        assert_eq!(cfg.instances[0].source_address, None);
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+    }
+
+    #[test]
+    fn preemption_settings_keepalived_clears_are_cleared() {
+        let (cfg, w) = warnings_of("", " state MASTER\n nopreempt\n preempt_delay 10");
+        assert!(cfg.instances[0].preempt);
+        assert_eq!(cfg.instances[0].preempt_delay, Duration::ZERO);
+        assert_eq!(w.lines().count(), 2, "{w}");
+        let (cfg, _) = warnings_of("", " priority 255\n nopreempt");
+        assert!(cfg.instances[0].preempt);
+        let (cfg, w) = warnings_of("", " nopreempt\n preempt_delay 10");
+        assert!(!cfg.instances[0].preempt);
+        assert_eq!(cfg.instances[0].preempt_delay, Duration::ZERO);
+        assert!(w.contains("with nopreempt"), "{w}");
+        let (cfg, _) = warnings_of("", " strict_mode\n priority 255\n preempt_delay 10");
+        assert_eq!(cfg.instances[0].preempt_delay, Duration::ZERO);
+        // BACKUP keeps them.
+        let (cfg, w) = warnings_of("", " nopreempt");
+        assert!(!cfg.instances[0].preempt);
+        assert!(!w.contains("cleared"), "{w}");
+    }
+
+    #[test]
+    fn notify_scripts_keep_the_first_and_ignore_extra_words() {
+        let (cfg, w) = warnings_of(
+            "",
+            " notify_master /bin/first\n notify_master /bin/second\n \
+             notify_backup /bin/b root root extra",
+        );
+        let notify = &cfg.instances[0].notify;
+        assert_eq!(notify.master.as_ref().unwrap().command, "/bin/first");
+        let backup = notify.backup.as_ref().unwrap();
+        assert_eq!(backup.group.as_deref(), Some("root"));
+        assert_eq!(w.lines().count(), 2, "{w}");
+        assert!(w.contains("k.conf:8:") && w.contains("first"), "{w}");
+    }
+
+    #[test]
+    fn blocks_keepalived_skips_are_skipped_with_a_warning() {
+        let text = "vrrp_script chk {\n script /bin/true\n weight 5\n}\n\
+                    vrrp_script chk {\n script /bin/false\n}\n\
+                    vrrp_script nothing {\n interval 2\n}\n\
+                    vrrp_track_file tf {\n weight 3\n}\n\
+                    vrrp_instance {\n interface eth0\n}\n\
+                    vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n \
+                    virtual_ipaddress {\n 192.0.2.10\n }\n track_script {\n chk\n nothing\n \
+                    }\n}\n\
+                    vrrp_instance VI_1 {\n interface eth1\n virtual_router_id 52\n}\n\
+                    vrrp_instance VI_2 {\n interface eth1\n virtual_router_id 52\n \
+                    virtual_ipaddress {\n 198.51.100.10\n }\n}\n\
+                    vrrp_sync_group G1 {\n group {\n VI_1\n VI_9\n }\n track_script {\n \
+                    nothing\n }\n}\n\
+                    vrrp_sync_group G1 {\n group {\n VI_2\n }\n}\n\
+                    vrrp_sync_group G2 {\n group {\n VI_1\n }\n}\n\
+                    vrrp_sync_group G3 {\n group {\n VI_2\n }\n}\n";
+        let (cfg, warnings) = with_warnings(text);
+        assert_eq!(cfg.checks.len(), 1);
+        assert_eq!(cfg.checks[0].weight, 5, "the first chk is kept");
+        let names: Vec<&str> = cfg.instances.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(names, ["VI_1", "VI_2"]);
+        assert_eq!(cfg.instances[0].interface, "eth0");
+        assert_eq!(cfg.instances[0].track_checks.len(), 1);
+        let groups: Vec<(&str, Vec<&str>)> = cfg
+            .sync_groups
+            .iter()
+            .map(|g| {
+                (
+                    g.name.as_str(),
+                    g.instances.iter().map(String::as_str).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(groups, [("G1", vec!["VI_1"]), ("G3", vec!["VI_2"])]);
+        assert!(cfg.sync_groups[0].track_checks.is_empty());
+        // chk again, nothing without script, tf without file, the unnamed instance, VI_1
+        // again, nothing tracked by VI_1, VI_9, nothing tracked by G1, G1 again, VI_1 in G2,
+        // G2 left empty.
+        assert_eq!(warnings.len(), 11, "{warnings:#?}");
+    }
+
+    #[test]
+    fn tracking_the_own_interface_is_dropped_as_keepalived_drops_it() {
+        let (cfg, w) = warnings_of(
+            "",
+            " track_interface {\n eth1 weight -10\n eth0 weight -50\n eth2\n }",
+        );
+        let names: Vec<&str> = cfg.instances[0]
+            .track_interfaces
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect();
+        assert_eq!(names, ["eth1", "eth2"]);
+        assert!(
+            w.contains("k.conf:9:") && w.contains("own interface"),
+            "{w}"
+        );
+    }
+
+    #[test]
+    fn unicast_peer_options_keepalived_ignores_are_warnings() {
+        let (cfg, w) = warnings_of(
+            "",
+            " unicast_peer {\n 192.0.2.2 ttl 3\n 192.0.2.3 min_ttl x\n \
+             192.0.2.4 min_ttl 10 max_ttl 5\n }",
+        );
+        assert_eq!(cfg.instances[0].unicast_peers.len(), 3);
+        assert!(cfg.instances[0].unicast_peer_ttl.is_empty());
+        assert_eq!(w.lines().count(), 3, "{w}");
     }
 }

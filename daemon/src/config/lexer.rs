@@ -171,7 +171,7 @@ pub fn read(text: &str, path: &Path, options: &ReadOptions) -> Result<Source, Co
         statements: Vec::new(),
         warnings,
     };
-    source.statements = build_tree(&source, tokens)?;
+    source.statements = build_tree(&mut source, tokens)?;
     Ok(source)
 }
 
@@ -270,8 +270,12 @@ impl Lexer<'_> {
                 return;
             }
             Ok(None) => {}
+            // keepalived 2.2.7 logs an invalid ~SEQ/~LST and skips the line.
             Err(message) => {
-                self.error(loc, message);
+                self.warn(
+                    loc,
+                    format!("{message}: the line is skipped, as keepalived skips it"),
+                );
                 return;
             }
         }
@@ -330,21 +334,32 @@ impl Lexer<'_> {
                 .iter()
                 .find_map(|q| rest.strip_prefix(*q).and_then(|r| r.strip_suffix(*q)))
                 .unwrap_or(rest);
-            if pattern.is_empty() || (pattern == rest && rest.contains(char::is_whitespace)) {
+            if pattern.is_empty() {
                 self.error(loc, format!("`{first}` takes exactly one path"));
+            } else if pattern == rest && rest.contains(char::is_whitespace) {
+                // keepalived 2.2.7 looks for one file of that whole name ("Config files
+                // missing"): the plain include goes on without it; the strict variants stop.
+                let message = format!(
+                    "`{first}` takes exactly one path: `{rest}` names no file, nothing is \
+                     included"
+                );
+                if first == "include" {
+                    self.warn(loc, message);
+                } else {
+                    self.error(loc, message);
+                }
             } else {
                 self.include(pattern, checks, loc, depth);
             }
             return;
         }
-        match tokenize(line) {
-            Ok(tokens) => {
-                self.tokens
-                    .extend(tokens.into_iter().map(|token| (token, loc)));
-                self.tokens.push((Token::EndOfLine, loc));
-            }
-            Err(message) => self.error(loc, message),
+        let (tokens, problem) = tokenize(line);
+        if let Some(message) = problem {
+            self.warn(loc, message);
         }
+        self.tokens
+            .extend(tokens.into_iter().map(|token| (token, loc)));
+        self.tokens.push((Token::EndOfLine, loc));
     }
 
     fn include(&mut self, pattern: &str, checks: IncludeChecks, loc: Loc, depth: usize) {
@@ -437,7 +452,9 @@ fn decomment(line: &str) -> &str {
 /// `5` and `1`, whatever keepalived.conf(5) says). `!` or `#` outside quotes ends the line
 /// (they can come from `${_HASH}`/`${_BANG}`, which keepalived 2.2.7 also reads as
 /// comments).
-fn tokenize(line: &str) -> Result<Vec<Token>, String> {
+/// A quote left open takes the rest of the line, as keepalived 2.2.7 reads it ("Unterminated
+/// quote"), and comes back as a warning.
+fn tokenize(line: &str) -> (Vec<Token>, Option<String>) {
     let mut tokens = Vec::new();
     let mut word = String::new();
     let mut chars = line.chars();
@@ -464,7 +481,14 @@ fn tokenize(line: &str) -> Result<Vec<Token>, String> {
                     match chars.next() {
                         Some(q) if q == c => break,
                         Some(other) => text.push(other),
-                        None => return Err(format!("unterminated {c} quote")),
+                        None => {
+                            tokens.push(Token::Word(Word { text, quoted: true }));
+                            let warning = format!(
+                                "unterminated {c} quote: it ends at the end of the line, as \
+                                 keepalived reads it"
+                            );
+                            return (tokens, Some(warning));
+                        }
                     }
                 }
                 tokens.push(Token::Word(Word { text, quoted: true }));
@@ -473,10 +497,16 @@ fn tokenize(line: &str) -> Result<Vec<Token>, String> {
         }
     }
     end_word(&mut word, &mut tokens);
-    Ok(tokens)
+    (tokens, None)
 }
 
-fn build_tree(source: &Source, tokens: Vec<(Token, Loc)>) -> Result<Vec<Statement>, ConfigErrors> {
+/// Builds the block tree. Unbalanced braces are read as keepalived 2.2.7 reads them, with a
+/// warning: a `}` closing nothing is skipped ("Extra '}' found"), and blocks still open at
+/// the end of the file end there ("missing '}'").
+fn build_tree(
+    source: &mut Source,
+    tokens: Vec<(Token, Loc)>,
+) -> Result<Vec<Statement>, ConfigErrors> {
     let mut open: Vec<(Vec<Statement>, Statement)> = Vec::new();
     let mut current: Vec<Statement> = Vec::new();
     let mut pending: Option<Statement> = None;
@@ -499,7 +529,17 @@ fn build_tree(source: &Source, tokens: Vec<(Token, Loc)>) -> Result<Vec<Statemen
                     Some(statement) => statement,
                     None => match current.pop() {
                         Some(statement) if statement.block.is_none() => statement,
-                        _ => return Err(source.error(loc, "`{` without a keyword").into()),
+                        // keepalived 2.2.7: "Unexpected '{' - ignoring"; what follows is
+                        // read in the enclosing block, and its `}` closes that block.
+                        other => {
+                            current.extend(other);
+                            let warning = source.warning(
+                                loc,
+                                "`{` without a keyword is skipped, as keepalived skips it",
+                            );
+                            source.warnings.push(warning);
+                            continue;
+                        }
                     },
                 };
                 open.push((std::mem::take(&mut current), owner));
@@ -507,7 +547,13 @@ fn build_tree(source: &Source, tokens: Vec<(Token, Loc)>) -> Result<Vec<Statemen
             Token::Close => {
                 current.extend(pending.take());
                 let Some((parent, mut owner)) = open.pop() else {
-                    return Err(source.error(loc, "`}` without a matching `{`").into());
+                    let warning = source.warning(
+                        loc,
+                        "`}` without a matching `{` is skipped, as keepalived skips it \
+                         (\"Extra '}' found\")",
+                    );
+                    source.warnings.push(warning);
+                    continue;
                 };
                 owner.block = Some(std::mem::replace(&mut current, parent));
                 current.push(owner);
@@ -515,13 +561,18 @@ fn build_tree(source: &Source, tokens: Vec<(Token, Loc)>) -> Result<Vec<Statemen
         }
     }
     current.extend(pending.take());
-    if let Some((_, owner)) = open.pop() {
-        return Err(source
-            .error(
-                owner.loc,
-                format!("block of `{}` is not closed", owner.keyword()),
-            )
-            .into());
+    while let Some((parent, mut owner)) = open.pop() {
+        let warning = source.warning(
+            owner.loc,
+            format!(
+                "block of `{}` is not closed: it ends at the end of the file, as keepalived \
+                 reads it (\"missing '}}'\")",
+                owner.keyword()
+            ),
+        );
+        source.warnings.push(warning);
+        owner.block = Some(std::mem::replace(&mut current, parent));
+        current.push(owner);
     }
     Ok(current)
 }
@@ -818,19 +869,70 @@ mod tests {
     }
 
     #[test]
-    fn unbalanced_braces() {
-        let e = read("a {\n b 1\n", Path::new("k.conf"), &ReadOptions::default())
-            .err()
-            .unwrap();
-        assert_eq!(e.to_string(), "k.conf:1: block of `a` is not closed");
-        let e = read("a 1\n}\n", Path::new("k.conf"), &ReadOptions::default())
-            .err()
-            .unwrap();
-        assert_eq!(e.to_string(), "k.conf:2: `}` without a matching `{`");
-        let e = read("a \"x\n", Path::new("k.conf"), &ReadOptions::default())
-            .err()
-            .unwrap();
-        assert_eq!(e.to_string(), "k.conf:1: unterminated \" quote");
+    fn unbalanced_braces_are_read_as_keepalived_reads_them_with_warnings() {
+        let s = read(
+            "a {\n b {\n c 1\n",
+            Path::new("k.conf"),
+            &ReadOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(s.statements.len(), 1);
+        let a = s.statements[0].block.as_ref().unwrap();
+        assert_eq!(a[0].keyword(), "b");
+        assert_eq!(a[0].block.as_ref().unwrap()[0].keyword(), "c");
+        assert_eq!(s.warnings.len(), 2, "{:?}", s.warnings);
+        let text = s.warnings[0].to_string();
+        assert!(
+            text.contains("k.conf:2: warning: block of `b` is not closed"),
+            "{text}"
+        );
+        let s = read(
+            "a 1\n}\nb 2\n",
+            Path::new("k.conf"),
+            &ReadOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(s.statements.len(), 2);
+        assert_eq!(s.statements[1].keyword(), "b");
+        let text = s.warnings[0].to_string();
+        assert!(
+            text.contains("k.conf:2: warning: `}` without a matching `{`"),
+            "{text}"
+        );
+        let s = read("a \"x y\n", Path::new("k.conf"), &ReadOptions::default()).unwrap();
+        assert_eq!(s.statements[0].args()[0].text, "x y");
+        let text = s.warnings[0].to_string();
+        assert!(
+            text.contains("k.conf:1: warning: unterminated \" quote"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn lines_keepalived_skips_are_warnings() {
+        let text = "{\n a 1\n}\n~SEQ(N, 1, x) b $N\ninclude /nonexistent/a /nonexistent/b\nc 2\n";
+        let s = read(text, Path::new("k.conf"), &ReadOptions::default()).unwrap();
+        let keywords: Vec<&str> = s.statements.iter().map(|st| st.keyword()).collect();
+        assert_eq!(keywords, ["a", "c"]);
+        let warnings: Vec<String> = s.warnings.iter().map(|w| w.to_string()).collect();
+        assert_eq!(warnings.len(), 4, "{warnings:#?}");
+        for expected in [
+            "k.conf:1: warning: `{` without a keyword",
+            "k.conf:3: warning: `}` without a matching",
+            "k.conf:4: warning: invalid ~SEQ",
+            "k.conf:5: warning: `include` takes exactly one path",
+        ] {
+            assert!(
+                warnings.iter().any(|w| w.contains(expected)),
+                "{expected}: {warnings:#?}"
+            );
+        }
+        let e = read(
+            "includer /a /b\n",
+            Path::new("k.conf"),
+            &ReadOptions::default(),
+        );
+        assert!(e.is_err());
     }
 
     #[test]

@@ -84,8 +84,9 @@ impl Vip {
     /// Reads a VIP as keepalived 2.2.7 does, with what it leaves out for the reader to
     /// warn about: keepalived options vipd does not apply (`home`, `-nodad`, `no_track`,
     /// `preferred_lft N`, ...) and words keepalived itself ignores ("Unknown configuration
-    /// entry ... ignoring", an invalid scope), each as written. An option without its value
-    /// is an error (keepalived drops the whole address then).
+    /// entry ... ignoring", an invalid scope, an option without its value, a prefix length
+    /// longer than the address), each as written. An address keepalived cannot read is an
+    /// error (keepalived skips the line: "VRRP parsed invalid IP").
     pub fn from_keepalived_words(words: &[&str]) -> Result<(Vip, Vec<Ignored>), String> {
         let (first, mut rest) = match words.split_first() {
             Some((first, rest)) => (*first, rest),
@@ -99,10 +100,16 @@ impl Vip {
             .parse()
             .map_err(|_| format!("`{address_text}` is not an IP address"))?;
         let max_prefix = if address.is_ipv4() { 32 } else { 128 };
+        let mut too_long_prefix = None;
         let prefix_len = match prefix_text {
             None => max_prefix,
             Some(p) => match p.parse::<u8>() {
                 Ok(n) if n <= max_prefix => n,
+                // keepalived: "Invalid address prefix len N ... - using 32" (128 for IPv6).
+                Ok(_) => {
+                    too_long_prefix = Some(p);
+                    max_prefix
+                }
                 _ => {
                     return Err(format!(
                         "`/{p}` is not a prefix length for {address} (0..={max_prefix})"
@@ -120,6 +127,9 @@ impl Vip {
             vmac: false,
         };
         let mut ignored = Vec::new();
+        if let Some(p) = too_long_prefix {
+            ignored.push(Ignored::Unknown(format!("/{p}")));
+        }
         while let Some((option, after)) = rest.split_first() {
             // Flags of `ip address add` that keepalived passes on and vipd does not.
             if matches!(
@@ -149,9 +159,11 @@ impl Vip {
                 rest = after;
                 continue;
             }
-            let value = *after
-                .first()
-                .ok_or_else(|| format!("`{option}` needs a value in virtual address `{first}`"))?;
+            // keepalived: "No dev parameter specified for ..."; the address stays.
+            let Some(value) = after.first().copied() else {
+                ignored.push(Ignored::Unknown(option.to_string()));
+                break;
+            };
             match *option {
                 "dev" => vip.interface = Some(value.to_string()),
                 "label" => vip.label = Some(value.to_string()),
@@ -276,7 +288,12 @@ mod tests {
             Vip::from_keepalived_words(&["192.0.2.12", "dev", "eth1", "use_vmac"]).unwrap();
         assert!(vip.vmac && ignored.is_empty());
         assert_eq!(Vip::parse(&vip.to_string()).unwrap(), vip);
-        assert!(Vip::from_keepalived_words(&["192.0.2.12", "dev"]).is_err());
+        // keepalived: "No dev parameter specified", "Invalid address prefix len ... using
+        // 32"; the address stays.
+        let (v, ignored) = Vip::from_keepalived_words(&["192.0.2.12/40", "dev"]).unwrap();
+        assert_eq!((v.prefix_len, v.interface), (32, None));
+        assert_eq!(ignored.len(), 2, "{ignored:?}");
+        assert!(Vip::from_keepalived_words(&["192.0.2.300"]).is_err());
     }
 
     #[test]
