@@ -2162,7 +2162,18 @@ impl Reader<'_> {
             if super::vmac::looks_like_mac(word) && mac.is_none() {
                 mac = Some(word.to_string());
             } else if vmac.interface.is_empty() {
-                vmac.interface = word.to_string();
+                match super::vmac::check_interface_name(word) {
+                    Ok(()) => vmac.interface = word.to_string(),
+                    // keepalived 2.2.7 keeps the VMAC under its default name.
+                    Err(why) => self.warn(
+                        st.loc,
+                        format!(
+                            "`use_vmac`: interface name `{word}` {why}: ignored, the VMAC gets \
+                             its default name, as in keepalived (\"too long or invalid \
+                             characters - ignoring\")"
+                        ),
+                    ),
+                }
             } else {
                 self.error(st.loc, format!("`use_vmac`: `{word}` is not a MAC address"));
                 return None;

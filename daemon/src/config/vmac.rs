@@ -362,7 +362,7 @@ pub(super) fn warnings(inst: &Instance, at: &str) -> Vec<(String, String)> {
 }
 
 /// What Linux refuses as an interface name.
-fn check_interface_name(name: &str) -> Result<(), String> {
+pub(super) fn check_interface_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("is empty".into());
     }
