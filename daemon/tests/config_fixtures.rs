@@ -542,11 +542,15 @@ fn config_native_vmacs_and_ipvlan() {
         svc.ipvlan.as_ref().map(|i| i.mode),
         Some(config::IpvlanMode::Private)
     );
+    // As in keepalived: accepted, with a warning, and the instance is held in FAULT.
+    let text = "[[instance]]\nname = \"a\"\ninterface = \"eth0\"\nvrid = 1\nvips = [\"192.0.2.1\"]\nipvlan = { interface = \"i0\" }\n";
+    let cfg = config::parse_native(text, Path::new("warn.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let warnings = config::warnings(&cfg).join("\n");
+    assert!(
+        warnings.contains("an IPv4 ipvlan needs an address") && warnings.contains("FAULT"),
+        "{warnings}"
+    );
     for (bad, why) in [
-        (
-            "ipvlan = { interface = \"i0\" }",
-            "an IPv4 ipvlan needs an address",
-        ),
         (
             "ipvlan = { address = \"192.0.2.9/24\" }\nvmac = {}",
             "a VMAC or on an ipvlan, not both",

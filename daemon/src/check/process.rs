@@ -551,6 +551,12 @@ mod tests {
             .arg("31")
             .spawn()
             .unwrap();
+        // spawn returns once the child's exec has released our memory (vfork), which is a
+        // moment before the kernel gives it its new name: wait for both names.
+        let named = std::time::Instant::now() + Duration::from_secs(5);
+        while count(&by_name, root).unwrap() != 2 && std::time::Instant::now() < named {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         assert_eq!(count(&by_name, root).unwrap(), 2);
         assert_eq!(count(&by_pidof, root).unwrap(), 2);
         assert_eq!(count(&by_command, root).unwrap(), 1);

@@ -261,14 +261,7 @@ pub(super) fn problems(cfg: &Config, inst: &Instance, at: &str) -> Vec<(String, 
             ipvlan.interface.as_str(),
         ));
         match ipvlan.address {
-            None if !inst.is_ipv6() => out.push((
-                format!("{at}.ipvlan.address"),
-                format!(
-                    "instance `{}`: an IPv4 ipvlan needs an address to send adverts from \
-                     (keepalived 2.2.7 requires it too)",
-                    inst.name
-                ),
-            )),
+            // No address on an IPv4 ipvlan: a warning (see `warnings`), FAULT at run time.
             Some(a) if a.address.is_ipv6() != inst.is_ipv6() => out.push((
                 format!("{at}.ipvlan.address"),
                 format!(
@@ -335,6 +328,19 @@ pub(super) fn problems(cfg: &Config, inst: &Instance, at: &str) -> Vec<(String, 
 /// Things about the instance's VMAC the user should know, as (field path, message).
 pub(super) fn warnings(inst: &Instance, at: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
+    if let Some(ipvlan) = &inst.ipvlan {
+        if ipvlan.address.is_none() && !inst.is_ipv6() {
+            out.push((
+                format!("{at}.ipvlan.address"),
+                format!(
+                    "instance `{}`: an IPv4 ipvlan needs an address to send adverts from: the \
+                     instance stays in FAULT, as keepalived 2.2.7 holds it (\"IPv4 ipvlan \
+                     requires a source ip address\")",
+                    inst.name
+                ),
+            ));
+        }
+    }
     if let (Some(name), false) = (inst.ipvlan_interface(), inst.unicast_peers.is_empty()) {
         out.push((
             format!("{at}.ipvlan"),
@@ -555,10 +561,16 @@ mod tests {
     }
 
     #[test]
-    fn an_ipv4_ipvlan_without_address_is_refused_as_keepalived_does() {
-        let e =
-            keepalived(" use_ipvlan ipv51\n virtual_ipaddress {\n 192.0.2.100/24\n }").unwrap_err();
-        assert!(e.contains("an IPv4 ipvlan needs an address"), "{e}");
+    fn an_ipv4_ipvlan_without_address_faults_as_keepalived_does() {
+        // keepalived 2.2.7 runs the file and holds the instance in FAULT: so does vipd.
+        let cfg =
+            keepalived(" use_ipvlan ipv51\n virtual_ipaddress {\n 192.0.2.100/24\n }").unwrap();
+        let w = warnings(&cfg.instances[0], "instance[0]");
+        assert!(
+            w.iter()
+                .any(|(_, m)| m.contains("an IPv4 ipvlan needs an address") && m.contains("FAULT")),
+            "{w:?}"
+        );
         let e = keepalived(
             " use_ipvlan ipv51 2001:db8::5/64\n virtual_ipaddress {\n 192.0.2.100/24\n }",
         )

@@ -264,6 +264,12 @@ impl Daemon {
         let (name, kind) = (state.name.clone(), state.kind);
         let what = if state.is_ipvlan() { "ipvlan" } else { "VMAC" };
         let result = match link::by_index(&self.netlink, parent) {
+            // keepalived 2.2.7 holds such an instance in FAULT too.
+            Ok(Some(_)) if matches!(kind, Kind::Ipvlan { address: None, .. }) && !ipv6 => {
+                Err(vmac::VmacError(format!(
+                    "ipvlan {name} has no address to send IPv4 adverts from"
+                )))
+            }
             Ok(Some(parent_link)) => match kind {
                 Kind::Macvlan { mac } => vmac::create(&self.netlink, &name, &parent_link, mac),
                 Kind::Ipvlan { flags, .. } => {
