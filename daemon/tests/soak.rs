@@ -268,10 +268,21 @@ fn soak_random_faults_keep_one_master_and_the_vip_answering() {
     println!("soak: {seconds} s, seed {seed} (VIPD_SOAK_SEED={seed} repeats the fault sequence)");
     let lab = Lab::new("soak", 3);
     let vip = vip4();
-    let r1_conf = conf(1, &[v3_ipv4(150)]);
+    // The vipd pair sends one advert when it yields to a higher priority (keepalived's
+    // vrrp_higher_prio_send_advert): after a partition heals, the returning master may
+    // otherwise never hear the router that took over meanwhile, and would not announce its
+    // addresses again; clients would keep the other router's MAC until their ARP entry
+    // expires (about 5 s), with keepalived as with vipd.
+    let vipd_conf = |router: usize, priority: u8| {
+        lab::KeepalivedConf::new(&format!("r{router}"))
+            .global("vrrp_higher_prio_send_advert")
+            .instance(v3_ipv4(priority))
+            .render()
+    };
+    let r1_conf = vipd_conf(1, 150);
     let r3_conf = conf(3, &[v3_ipv4(50)]);
     let r1 = start_vipd(&lab, 1, &r1_conf);
-    let r2 = start_vipd(&lab, 2, &conf(2, &[v3_ipv4(100)]));
+    let r2 = start_vipd(&lab, 2, &vipd_conf(2, 100));
     let r3 = lab.spawn_keepalived(3, &r3_conf);
     expect_sole_holder(&lab, vip, 1, SETTLE, "election");
     let meter =
