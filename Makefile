@@ -111,3 +111,9 @@ soak:
 clean:
 	$(CARGO) clean
 	rm -rf $(OUT)
+
+# Re-record keepalived 2.2.7's answers for the keyword sweep (root and keepalived needed):
+# every keyword of tests/fixtures/keywords/keepalived-2.2.7.txt in each value form.
+.PHONY: keyword-sweep
+keyword-sweep:
+	VIPD_KEYWORD_SWEEP=record $(CARGO) test -p vipd --test config_keyword_sweep -- --nocapture

@@ -29,6 +29,75 @@ pub enum Block {
     TrackFile,
     Authentication,
     TrackProcess,
+    GarpGroup,
+    /// `track_group NAME { group { ... } }` (read, then ignored with a warning).
+    TrackGroup,
+    /// `bfd_instance NAME { ... }` (read, then ignored with a warning).
+    Bfd,
+}
+
+/// How keepalived 2.2.7's parser reads the lines after a keyword. Its parser reads a
+/// stream of lines (`{` and `}` are lines of their own) and only a keyword with a block
+/// takes a `{`: a `{` anywhere else is skipped ("Unexpected '{' - ignoring"), and its `}`
+/// then closes the enclosing block. A block keyword without `{` takes the lines after it
+/// as its block up to the next `}` ("Missing '{' at beginning of configuration block").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// No block (also every word keepalived does not know).
+    Plain,
+    /// A block of keywords of the given block.
+    Keywords(Block),
+    /// A block of value lines (addresses, names, routes).
+    Values,
+    /// A block vipd does not read (IPVS): everything up to the matching `}`.
+    Skipped,
+}
+
+/// The shape of `keyword` in `block`.
+pub fn shape(block: Block, keyword: &str) -> Shape {
+    match (block, keyword) {
+        (Block::TopLevel, "global_defs") => Shape::Keywords(Block::Global),
+        (Block::TopLevel, "vrrp_script") => Shape::Keywords(Block::Script),
+        (Block::TopLevel, "vrrp_track_file" | "track_file") => Shape::Keywords(Block::TrackFile),
+        (Block::TopLevel, "vrrp_track_process") => Shape::Keywords(Block::TrackProcess),
+        (Block::TopLevel, "vrrp_instance") => Shape::Keywords(Block::Instance),
+        (Block::TopLevel, "vrrp_sync_group") => Shape::Keywords(Block::SyncGroup),
+        (Block::TopLevel, "garp_group") => Shape::Keywords(Block::GarpGroup),
+        (Block::TopLevel, "track_group") => Shape::Keywords(Block::TrackGroup),
+        (Block::TopLevel, "bfd_instance") => Shape::Keywords(Block::Bfd),
+        (
+            Block::TopLevel,
+            "static_ipaddress"
+            | "static_routes"
+            | "static_rules"
+            | "linkbeat_interfaces"
+            | "interface_up_down_delays",
+        ) => Shape::Values,
+        (Block::TopLevel, "virtual_server" | "virtual_server_group") => Shape::Skipped,
+        (Block::Global, "notification_email") => Shape::Values,
+        (Block::Instance, "authentication") => Shape::Keywords(Block::Authentication),
+        (
+            Block::Instance,
+            "virtual_ipaddress"
+            | "virtual_ipaddress_excluded"
+            | "virtual_routes"
+            | "virtual_rules"
+            | "unicast_peer"
+            | "track_interface"
+            | "track_script"
+            | "track_file"
+            | "track_process"
+            | "track_bfd",
+        ) => Shape::Values,
+        (
+            Block::SyncGroup,
+            "group" | "track_interface" | "track_script" | "track_file" | "track_process"
+            | "track_bfd",
+        ) => Shape::Values,
+        (Block::GarpGroup, "interfaces") => Shape::Values,
+        (Block::TrackGroup, "group") => Shape::Values,
+        _ => Shape::Plain,
+    }
 }
 
 const EMAIL: Class = Class::Ignored(
@@ -93,7 +162,12 @@ pub fn classify(block: Block, keyword: &str) -> Option<Class> {
             )),
             _ => None,
         },
-        Block::Script | Block::Authentication | Block::TrackProcess => None,
+        Block::Script
+        | Block::Authentication
+        | Block::TrackProcess
+        | Block::GarpGroup
+        | Block::TrackGroup
+        | Block::Bfd => None,
     }
 }
 
@@ -440,6 +514,8 @@ pub fn implemented(block: Block) -> &'static [&'static str] {
             "full_command",
         ],
         Block::Authentication => &["auth_type", "auth_pass"],
+        Block::GarpGroup => &["garp_interval", "gna_interval", "interface", "interfaces"],
+        Block::TrackGroup | Block::Bfd => &[],
     }
 }
 

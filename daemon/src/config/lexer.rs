@@ -4,6 +4,7 @@
 //! first goes through keepalived's parameter language ([`params`]).
 
 use super::error::{ConfigError, ConfigErrors, ConfigWarning};
+use super::keywords::{self, Block, Shape};
 use super::params::{self, Condition};
 use super::ReadOptions;
 use std::collections::HashMap;
@@ -500,17 +501,116 @@ fn tokenize(line: &str) -> (Vec<Token>, Option<String>) {
     (tokens, None)
 }
 
-/// Builds the block tree. Unbalanced braces are read as keepalived 2.2.7 reads them, with a
-/// warning: a `}` closing nothing is skipped ("Extra '}' found"), and blocks still open at
-/// the end of the file end there ("missing '}'").
+/// What the lines of an open block are.
+#[derive(Clone, Copy)]
+enum Context {
+    Keywords(Block),
+    Values,
+    /// A skipped block: every `{` nests, up to the matching `}`.
+    Skipped,
+}
+
+impl Context {
+    fn shape(self, keyword: &str) -> Shape {
+        match self {
+            Context::Keywords(block) => keywords::shape(block, keyword),
+            Context::Values => Shape::Plain,
+            Context::Skipped => Shape::Skipped,
+        }
+    }
+}
+
+/// An open block: the statements around it, its keyword, and what its lines are.
+struct Frame {
+    parent: Vec<Statement>,
+    owner: Statement,
+    context: Context,
+}
+
+/// Builds the block tree the way keepalived 2.2.7's parser reads the lines, keyword by
+/// keyword ([`Shape`]), with a warning wherever it logs something:
+/// - a `{` after a keyword that takes no block (or after no keyword) is skipped ("Unexpected
+///   '{' - ignoring"); what follows is read in the enclosing block, and the `}` meant for
+///   the skipped `{` closes that block;
+/// - a block keyword without `{` takes the lines after it as its block, up to the next `}`
+///   ("Missing '{' at beginning of configuration block"); words after a value-block keyword
+///   are ignored ("Block ... has extra parameters");
+/// - a `}` closing nothing is skipped ("Extra '}' found"), and blocks still open at the end
+///   of the file end there ("missing '}'").
 fn build_tree(
     source: &mut Source,
     tokens: Vec<(Token, Loc)>,
 ) -> Result<Vec<Statement>, ConfigErrors> {
-    let mut open: Vec<(Vec<Statement>, Statement)> = Vec::new();
+    let mut open: Vec<Frame> = Vec::new();
     let mut current: Vec<Statement> = Vec::new();
+    let mut context = Context::Keywords(Block::TopLevel);
     let mut pending: Option<Statement> = None;
+    // A block keyword whose line ended: the next token is its `{`, or its block starts
+    // without one.
+    let mut awaiting: Option<(Statement, Context)> = None;
+    let warn = |source: &mut Source, loc: Loc, message: String| {
+        let warning = source.warning(loc, message);
+        source.warnings.push(warning);
+    };
+    let context_of = |shape: Shape| match shape {
+        Shape::Keywords(block) => Some(Context::Keywords(block)),
+        Shape::Values => Some(Context::Values),
+        Shape::Skipped => Some(Context::Skipped),
+        Shape::Plain => None,
+    };
     for (token, loc) in tokens {
+        if let Token::Close = token {
+            // The line ends here.
+            if let Some(statement) = pending.take() {
+                match context_of(context.shape(statement.keyword())) {
+                    Some(inner) if !matches!(context, Context::Skipped) => {
+                        awaiting = Some((statement, inner));
+                    }
+                    _ => current.push(statement),
+                }
+            }
+        }
+        if matches!(token, Token::EndOfLine) && awaiting.is_some() {
+            continue;
+        }
+        if let Some((owner, inner)) = awaiting.take() {
+            let opens = matches!(token, Token::Open);
+            if !opens {
+                warn(
+                    source,
+                    owner.loc,
+                    format!(
+                        "`{}` has no `{{`: the lines after it up to the next `}}` are read as \
+                         its block, as keepalived reads them (\"Missing '{{' at beginning of \
+                         configuration block\")",
+                        owner.keyword()
+                    ),
+                );
+            }
+            if matches!(inner, Context::Values) && !owner.args().is_empty() {
+                let extra: Vec<&str> = owner.args().iter().map(|w| w.text.as_str()).collect();
+                warn(
+                    source,
+                    owner.loc,
+                    format!(
+                        "`{}`: `{}` is ignored, as keepalived ignores it (\"Block {} has extra \
+                         parameters\"); write the values inside the block",
+                        owner.keyword(),
+                        extra.join(" "),
+                        owner.keyword()
+                    ),
+                );
+            }
+            open.push(Frame {
+                parent: std::mem::take(&mut current),
+                owner,
+                context,
+            });
+            context = inner;
+            if opens {
+                continue;
+            }
+        }
         match token {
             Token::Word(word) => match &mut pending {
                 Some(statement) => statement.words.push(word),
@@ -522,47 +622,85 @@ fn build_tree(
                     })
                 }
             },
-            Token::EndOfLine => current.extend(pending.take()),
-            Token::Open => {
-                // The keyword is on this line, or on an earlier one when `{` stands alone.
-                let owner = match pending.take() {
-                    Some(statement) => statement,
-                    None => match current.pop() {
-                        Some(statement) if statement.block.is_none() => statement,
-                        // keepalived 2.2.7: "Unexpected '{' - ignoring"; what follows is
-                        // read in the enclosing block, and its `}` closes that block.
-                        other => {
-                            current.extend(other);
-                            let warning = source.warning(
-                                loc,
-                                "`{` without a keyword is skipped, as keepalived skips it",
-                            );
-                            source.warnings.push(warning);
-                            continue;
-                        }
-                    },
-                };
-                open.push((std::mem::take(&mut current), owner));
+            Token::EndOfLine => {
+                if let Some(statement) = pending.take() {
+                    match context.shape(statement.keyword()) {
+                        // In a skipped block only a `{` on the same line opens a block.
+                        _ if matches!(context, Context::Skipped) => current.push(statement),
+                        shape => match context_of(shape) {
+                            Some(inner) => awaiting = Some((statement, inner)),
+                            None => current.push(statement),
+                        },
+                    }
+                }
             }
+            Token::Open => match pending.take() {
+                Some(statement) => match context_of(context.shape(statement.keyword())) {
+                    Some(inner) => {
+                        open.push(Frame {
+                            parent: std::mem::take(&mut current),
+                            owner: statement,
+                            context,
+                        });
+                        context = inner;
+                    }
+                    None => {
+                        let what = if matches!(context, Context::Values) {
+                            "a value line".to_string()
+                        } else {
+                            format!("`{}`, which takes no block,", statement.keyword())
+                        };
+                        current.push(statement);
+                        warn(
+                            source,
+                            loc,
+                            format!(
+                                "`{{` after {what} is skipped, as keepalived skips it \
+                                 (\"Unexpected '{{'\"): the lines after it belong to the \
+                                 enclosing block, which the next `}}` closes"
+                            ),
+                        );
+                    }
+                },
+                None => warn(
+                    source,
+                    loc,
+                    "`{` without a block keyword before it is skipped, as keepalived skips it \
+                     (\"Unexpected '{'\"): the lines after it belong to the enclosing block, \
+                     which the next `}` closes"
+                        .to_string(),
+                ),
+            },
             Token::Close => {
-                current.extend(pending.take());
-                let Some((parent, mut owner)) = open.pop() else {
-                    let warning = source.warning(
+                let Some(frame) = open.pop() else {
+                    warn(
+                        source,
                         loc,
                         "`}` without a matching `{` is skipped, as keepalived skips it \
-                         (\"Extra '}' found\")",
+                         (\"Extra '}' found\")"
+                            .to_string(),
                     );
-                    source.warnings.push(warning);
                     continue;
                 };
-                owner.block = Some(std::mem::replace(&mut current, parent));
+                let mut owner = frame.owner;
+                owner.block = Some(std::mem::replace(&mut current, frame.parent));
                 current.push(owner);
+                context = frame.context;
             }
         }
     }
     current.extend(pending.take());
-    while let Some((parent, mut owner)) = open.pop() {
-        let warning = source.warning(
+    if let Some((owner, _)) = awaiting.take() {
+        open.push(Frame {
+            parent: std::mem::take(&mut current),
+            owner,
+            context,
+        });
+    }
+    while let Some(frame) = open.pop() {
+        let mut owner = frame.owner;
+        warn(
+            source,
             owner.loc,
             format!(
                 "block of `{}` is not closed: it ends at the end of the file, as keepalived \
@@ -570,8 +708,7 @@ fn build_tree(
                 owner.keyword()
             ),
         );
-        source.warnings.push(warning);
-        owner.block = Some(std::mem::replace(&mut current, parent));
+        owner.block = Some(std::mem::replace(&mut current, frame.parent));
         current.push(owner);
     }
     Ok(current)
@@ -743,7 +880,7 @@ mod tests {
     #[test]
     fn comments_start_anywhere_outside_quotes_and_quotes_make_words_of_their_own() {
         let s = show(&tree(
-            "a 100#x\nb 'x # y'!z\nc 5\"1\"0\nd VI_1{ 192.0.2.1}\n",
+            "a 100#x\nb 'x # y'!z\nc 5\"1\"0\nstatic_ipaddress{ 192.0.2.1}\n",
         ));
         assert_eq!(
             s,
@@ -751,7 +888,7 @@ mod tests {
                 "1: a 100",
                 "2: b x # y",
                 "3: c 5 1 0",
-                "4: d VI_1 { 4: 192.0.2.1 }"
+                "4: static_ipaddress { 4: 192.0.2.1 }"
             ]
         );
     }
@@ -759,11 +896,11 @@ mod tests {
     #[test]
     fn definitions_and_substitution() {
         let s = show(&tree(
-            "$P=150\n$BASE=192.0.2.${SUB}\n$SUB=1\ni {\n priority $P\n vip ${BASE}0/24\n x $P/2\n}\n",
+            "$P=150\n$BASE=192.0.2.${SUB}\n$SUB=1\nvrrp_instance i {\n priority $P\n vip ${BASE}0/24\n x $P/2\n}\n",
         ));
         assert_eq!(
             s,
-            ["4: i { 5: priority 150; 6: vip 192.0.2.10/24; 7: x $P/2 }"]
+            ["4: vrrp_instance i { 5: priority 150; 6: vip 192.0.2.10/24; 7: x $P/2 }"]
         );
     }
 
@@ -798,8 +935,13 @@ mod tests {
 
     #[test]
     fn sequences_repeat_the_rest_of_the_line() {
-        let s = show(&tree("v {\n ~SEQ(N, 1, 3) 192.0.2.${N}\n}\n"));
-        assert_eq!(s, ["1: v { 2: 192.0.2.1; 2: 192.0.2.2; 2: 192.0.2.3 }"]);
+        let s = show(&tree(
+            "static_ipaddress {\n ~SEQ(N, 1, 3) 192.0.2.${N}\n}\n",
+        ));
+        assert_eq!(
+            s,
+            ["1: static_ipaddress { 2: 192.0.2.1; 2: 192.0.2.2; 2: 192.0.2.3 }"]
+        );
     }
 
     #[test]
@@ -871,19 +1013,19 @@ mod tests {
     #[test]
     fn unbalanced_braces_are_read_as_keepalived_reads_them_with_warnings() {
         let s = read(
-            "a {\n b {\n c 1\n",
+            "vrrp_instance a {\n authentication {\n c 1\n",
             Path::new("k.conf"),
             &ReadOptions::default(),
         )
         .unwrap();
         assert_eq!(s.statements.len(), 1);
         let a = s.statements[0].block.as_ref().unwrap();
-        assert_eq!(a[0].keyword(), "b");
+        assert_eq!(a[0].keyword(), "authentication");
         assert_eq!(a[0].block.as_ref().unwrap()[0].keyword(), "c");
         assert_eq!(s.warnings.len(), 2, "{:?}", s.warnings);
         let text = s.warnings[0].to_string();
         assert!(
-            text.contains("k.conf:2: warning: block of `b` is not closed"),
+            text.contains("k.conf:2: warning: block of `authentication` is not closed"),
             "{text}"
         );
         let s = read(
@@ -913,11 +1055,12 @@ mod tests {
         let text = "{\n a 1\n}\n~SEQ(N, 1, x) b $N\ninclude /nonexistent/a /nonexistent/b\nc 2\n";
         let s = read(text, Path::new("k.conf"), &ReadOptions::default()).unwrap();
         let keywords: Vec<&str> = s.statements.iter().map(|st| st.keyword()).collect();
+        // The `{` is skipped, `a 1` read at the top level, the `}` skipped too.
         assert_eq!(keywords, ["a", "c"]);
         let warnings: Vec<String> = s.warnings.iter().map(|w| w.to_string()).collect();
         assert_eq!(warnings.len(), 4, "{warnings:#?}");
         for expected in [
-            "k.conf:1: warning: `{` without a keyword",
+            "k.conf:1: warning: `{` without a block keyword",
             "k.conf:3: warning: `}` without a matching",
             "k.conf:4: warning: invalid ~SEQ",
             "k.conf:5: warning: `include` takes exactly one path",

@@ -47,7 +47,36 @@ impl Reader<'_> {
         }
         let at = format!("check[{}]", self.cfg.checks.len());
         self.note(at.clone(), st.loc);
+        let name = self.unique_check_name(st, name, &kind);
         Some((Check::new(&name, kind), block, at))
+    }
+
+    /// `name`, or, when a check of another kind has it, `NAME-KIND` (made unique), with a
+    /// warning: keepalived 2.2.7 keeps a vrrp_script and a vrrp_track_process (or
+    /// vrrp_track_file) of the same name apart, and so do their track entries.
+    fn unique_check_name(&mut self, st: &Statement, name: String, kind: &CheckKind) -> String {
+        if !self.cfg.checks.iter().any(|c| c.name == name) {
+            return name;
+        }
+        let tag = kind_tag(kind);
+        let mut unique = format!("{name}-{tag}");
+        let mut n = 2;
+        while self.cfg.checks.iter().any(|c| c.name == unique) {
+            unique = format!("{name}-{tag}{n}");
+            n += 1;
+        }
+        self.warn(
+            st.loc,
+            format!(
+                "`{} {name}`: a check of another kind has this name; vipd calls this one \
+                 `{unique}` (in status, metrics and import-keepalived), and `{}` entries naming \
+                 `{name}` track it, as in keepalived",
+                st.keyword(),
+                track_keyword(tag)
+            ),
+        );
+        self.renamed.insert((tag, name), unique.clone());
+        unique
     }
 
     pub(super) fn script(&mut self, st: &Statement) {
@@ -79,7 +108,7 @@ impl Reader<'_> {
                     }
                 }
                 "interval" => {
-                    if let Some(v) = self.seconds(item) {
+                    if let Some(v) = self.script_seconds(item) {
                         // keepalived: "interval must be greater than 0, setting to 1".
                         if v.is_zero() {
                             self.warn(
@@ -93,8 +122,17 @@ impl Reader<'_> {
                     }
                 }
                 "timeout" => {
-                    if let Some(v) = self.seconds(item) {
-                        check.timeout = Some(v);
+                    if let Some(v) = self.script_seconds(item) {
+                        // keepalived: "timeout must be greater than 0, setting to 1".
+                        if v.is_zero() {
+                            self.warn(
+                                item.loc,
+                                "`timeout 0` is read as 1 second, as keepalived reads it",
+                            );
+                            check.timeout = Some(Duration::from_secs(1));
+                        } else {
+                            check.timeout = Some(v);
+                        }
                     }
                 }
                 "weight" => {
@@ -173,6 +211,33 @@ impl Reader<'_> {
         }
     }
 
+    /// A vrrp_script `interval` or `timeout`. keepalived 2.2.7 reads whole seconds up to
+    /// 4294 and ignores anything else; vipd also takes a fraction (documented), with a
+    /// warning that keepalived would not.
+    fn script_seconds(&mut self, st: &Statement) -> Option<Duration> {
+        let v = self.seconds(st)?;
+        let text = st
+            .args()
+            .first()
+            .map(|w| w.text.clone())
+            .unwrap_or_default();
+        if v > Duration::from_secs(4294) {
+            self.ignored_value(st, &text, "is not in 0..=4294 seconds");
+            return None;
+        }
+        if v.subsec_nanos() != 0 {
+            self.warn(
+                st.loc,
+                format!(
+                    "`{} {text}`: vipd uses the fraction; keepalived 2.2.7 reads whole seconds \
+                     only and ignores this line",
+                    st.keyword()
+                ),
+            );
+        }
+        Some(v)
+    }
+
     /// `weight N [reverse]` in a vrrp_script, vrrp_track_file or vrrp_track_process block,
     /// read as keepalived 2.2.7 reads it: a value it cannot read is ignored (the weight stays
     /// 0), an unknown word after the number is ignored; a script weight beyond -253..=253 is
@@ -184,7 +249,11 @@ impl Reader<'_> {
         let args = texts(st.args());
         let (number, reverse) = match args.as_slice() {
             [] => {
-                self.error(st.loc, "`weight` needs a value");
+                // keepalived: "No weight specified for ... - ignoring".
+                self.warn(
+                    st.loc,
+                    "`weight` without a value is ignored, as keepalived ignores it",
+                );
                 return None;
             }
             [n] => (*n, false),
@@ -243,13 +312,25 @@ impl Reader<'_> {
                         continue;
                     }
                     match texts(item.args()).split_first() {
+                        // keepalived: "Process already set for track process X - ignoring".
+                        Some((first, _)) if process.is_some() => self.warn(
+                            item.loc,
+                            format!(
+                                "`process {first}`: the process is already set: ignored, as \
+                                 keepalived ignores it"
+                            ),
+                        ),
                         Some((first, params)) => {
                             process = Some((
                                 first.to_string(),
                                 params.iter().map(|p| p.to_string()).collect(),
                             ))
                         }
-                        None => self.error(item.loc, "`process` needs a process name"),
+                        // keepalived: "No process specified for track process X".
+                        None => self.warn(
+                            item.loc,
+                            "`process` without a name is ignored, as keepalived ignores it",
+                        ),
                     }
                 }
                 "param_match" => {
@@ -279,11 +360,23 @@ impl Reader<'_> {
                 }
                 "quorum" => {
                     if let Some(v) = self.number(item, 1u32, 65_535) {
-                        spec.quorum = v;
+                        if v > spec.quorum_max {
+                            // keepalived: "Quorum is greater than quorum_max - ignoring".
+                            let why = format!("is above quorum_max {}", spec.quorum_max);
+                            self.ignored_value(item, &v.to_string(), &why);
+                        } else {
+                            spec.quorum = v;
+                        }
                     }
                 }
                 "quorum_max" => {
                     if let Some(v) = self.number(item, 0u32, 65_535) {
+                        if v != 0 && v < spec.quorum {
+                            // keepalived: "quorum_max is less than quorum - ignoring".
+                            let why = format!("is below quorum {}", spec.quorum);
+                            self.ignored_value(item, &v.to_string(), &why);
+                            continue;
+                        }
                         spec.quorum_max = v;
                         // keepalived: quorum_max 0 means "must not run".
                         if v == 0 {
@@ -292,7 +385,9 @@ impl Reader<'_> {
                     }
                 }
                 "delay" | "fork_delay" | "terminate_delay" => {
-                    let Some(d) = self.seconds(item) else {
+                    let Some(d) =
+                        self.seconds_in(item, Duration::from_micros(1), Duration::from_secs(3600))
+                    else {
                         continue;
                     };
                     if item.keyword() != "terminate_delay" {
@@ -352,7 +447,19 @@ impl Reader<'_> {
             self.note(format!("{at}.{}", item.keyword()), item.loc);
             match item.keyword() {
                 "file" => {
-                    if let Some(p) = self.arg(item) {
+                    if item.args().is_empty() && item.block.is_none() {
+                        // keepalived: "track file file name missing".
+                        self.warn(
+                            item.loc,
+                            "`file` without a name is ignored, as keepalived ignores it",
+                        );
+                    } else if path.is_some() {
+                        // keepalived: "File already set for track file X - ignoring".
+                        self.warn(
+                            item.loc,
+                            "`file`: the file is already set: ignored, as keepalived ignores it",
+                        );
+                    } else if let Some(p) = self.arg(item) {
                         path = Some(PathBuf::from(p));
                         self.note(format!("{at}.path"), item.loc);
                     }
@@ -379,5 +486,23 @@ impl Reader<'_> {
                 ),
             ),
         }
+    }
+}
+
+/// What kind of check a `track_*` keyword tracks, as [`kind_tag`] names it.
+pub(super) fn kind_tag(kind: &CheckKind) -> &'static str {
+    match kind {
+        CheckKind::Process(_) => "process",
+        CheckKind::File { .. } => "file",
+        _ => "script",
+    }
+}
+
+/// The track keyword of a kind of check.
+fn track_keyword(tag: &str) -> &'static str {
+    match tag {
+        "process" => "track_process",
+        "file" => "track_file",
+        _ => "track_script",
     }
 }

@@ -2,6 +2,12 @@
 
 use super::*;
 
+/// keepalived 2.2.7's range for GARP intervals and the start-up delay: up to 2^32 - 1 µs.
+const MAX_INTERVAL: Duration = Duration::from_micros(4_294_967_295);
+const MICROSECOND: Duration = Duration::from_micros(1);
+/// The range of `garp_group`'s intervals: up to 2^31 - 1 µs.
+const MAX_GROUP_INTERVAL: Duration = Duration::from_micros(2_147_483_647);
+
 impl Reader<'_> {
     pub(super) fn global(&mut self, st: &Statement) {
         let at = format!("global.{}", st.keyword());
@@ -34,12 +40,12 @@ impl Reader<'_> {
                 }
             }
             "vrrp_garp_master_delay" => {
-                if let Some(v) = self.number(st, 0u64, 86_400) {
+                if let Some(v) = self.number(st, 0u64, 4294) {
                     self.cfg.global.garp.master_delay = Duration::from_secs(v);
                 }
             }
             "vrrp_garp_master_repeat" => {
-                if let Some(v) = self.number(st, 0u32, 10_000) {
+                if let Some(v) = self.repeat(st) {
                     self.cfg.global.garp.master_repeat = v;
                 }
             }
@@ -54,12 +60,12 @@ impl Reader<'_> {
                 }
             }
             "vrrp_garp_interval" => {
-                if let Some(v) = self.seconds(st) {
+                if let Some(v) = self.seconds_in(st, MICROSECOND, MAX_INTERVAL) {
                     self.cfg.global.garp.interval = v;
                 }
             }
             "vrrp_gna_interval" => {
-                if let Some(v) = self.seconds(st) {
+                if let Some(v) = self.seconds_in(st, MICROSECOND, MAX_INTERVAL) {
                     self.cfg.global.garp.na_interval = v;
                 }
             }
@@ -69,7 +75,7 @@ impl Reader<'_> {
                 }
             }
             "vrrp_garp_lower_prio_delay" => {
-                if let Some(v) = self.number(st, 0u64, 86_400) {
+                if let Some(v) = self.number(st, 0u64, 4294) {
                     self.cfg.global.garp.lower_prio_delay = Some(Duration::from_secs(v));
                 }
             }
@@ -167,7 +173,18 @@ impl Reader<'_> {
             // vipd always waits for interfaces that appear later and follows renumbered
             // ones; keepalived needs this flag for that.
             "dynamic_interfaces" => {
-                self.no_block(st);
+                if let Some(word) = st.args().first() {
+                    if word.text != "allow_if_changes" {
+                        self.warn(
+                            st.loc,
+                            format!(
+                                "`dynamic_interfaces`: unknown option `{}` is ignored, as \
+                                 keepalived ignores it (it knows `allow_if_changes`)",
+                                word.text
+                            ),
+                        );
+                    }
+                }
             }
             // vipd always checks a file before a reload and keeps the running
             // configuration when it has errors.
@@ -175,7 +192,8 @@ impl Reader<'_> {
                 self.no_block(st);
             }
             "vrrp_startup_delay" => {
-                if let Some(v) = self.seconds(st) {
+                let min = Duration::from_millis(1);
+                if let Some(v) = self.seconds_in(st, min, MAX_INTERVAL) {
                     self.cfg.global.startup_delay = v;
                 }
             }
@@ -248,26 +266,26 @@ impl Reader<'_> {
             self.note(format!("{at}.{}", item.keyword()), item.loc);
             match item.keyword() {
                 "garp_interval" => {
-                    if let Some(v) = self.seconds(item) {
+                    if let Some(v) = self.seconds_in(item, Duration::ZERO, MAX_GROUP_INTERVAL) {
                         group.interval = v;
                     }
                 }
                 "gna_interval" => {
-                    if let Some(v) = self.seconds(item) {
+                    if let Some(v) = self.seconds_in(item, Duration::ZERO, MAX_GROUP_INTERVAL) {
                         group.na_interval = v;
                     }
                 }
                 "interface" => {
                     if let Some(name) = self.arg(item) {
-                        group.interfaces.push(name.to_string());
+                        self.garp_group_interface(item.loc, &mut group, name);
                     }
                 }
                 "interfaces" => {
                     if let Some(names) = self.block(item) {
                         for line in names {
-                            group
-                                .interfaces
-                                .extend(line.words.iter().map(|w| w.text.clone()));
+                            for word in &line.words {
+                                self.garp_group_interface(line.loc, &mut group, &word.text);
+                            }
                         }
                     }
                 }
@@ -281,5 +299,27 @@ impl Reader<'_> {
             }
         }
         self.cfg.garp_groups.push(group);
+    }
+
+    /// An interface of a `garp_group`; keepalived 2.2.7 takes each interface into one group
+    /// only ("garp_group already specified for X - ignoring").
+    fn garp_group_interface(&mut self, loc: Loc, group: &mut GarpGroup, name: &str) {
+        let taken = group.interfaces.iter().any(|i| i == name)
+            || self
+                .cfg
+                .garp_groups
+                .iter()
+                .any(|g| g.interfaces.iter().any(|i| i == name));
+        if taken {
+            self.warn(
+                loc,
+                format!(
+                    "garp_group: interface {name} is already in a garp_group: ignored here, as \
+                     keepalived ignores it"
+                ),
+            );
+        } else {
+            group.interfaces.push(name.to_string());
+        }
     }
 }

@@ -28,6 +28,10 @@ impl Reader<'_> {
         let mut has_interface = false;
         let mut vmac_xmit_base = None;
         let mut vmac_mac: Option<(String, Loc)> = None;
+        let mut vmac_at = None;
+        // Where a unicast keyword was written: keepalived warns when there is no peer.
+        let mut unicast_keyword: Option<(Loc, &str)> = None;
+        let mut unicast_ttl_at = None;
         let mut ipvlan_at = None;
         let errors_before = self.errors.len();
         for item in block {
@@ -169,6 +173,9 @@ impl Reader<'_> {
                     "rules"
                 }
                 "unicast_src_ip" | "mcast_src_ip" => {
+                    if item.keyword() == "unicast_src_ip" {
+                        unicast_keyword.get_or_insert((loc, "unicast_src_ip"));
+                    }
                     if let Some(text) = self.arg(item) {
                         inst.source_address = self.unicast_address(loc, text);
                     }
@@ -180,22 +187,23 @@ impl Reader<'_> {
                 }
                 // vipd checks the source of unicast adverts by default; the keyword says so.
                 "check_unicast_src" => {
+                    unicast_keyword.get_or_insert((loc, "check_unicast_src"));
                     if self.flag(item) {
                         inst.check_unicast_src = true;
                     }
                     "check_unicast_src"
                 }
                 "unicast_ttl" => {
+                    unicast_ttl_at = Some(loc);
                     inst.unicast_ttl = self.number(item, 1u8, 255);
                     "unicast_ttl"
                 }
                 "garp_master_delay" => {
-                    inst.garp.master_delay =
-                        self.number(item, 0u64, 86_400).map(Duration::from_secs);
+                    inst.garp.master_delay = self.number(item, 0u64, 4294).map(Duration::from_secs);
                     "garp.master_delay"
                 }
                 "garp_master_repeat" => {
-                    inst.garp.master_repeat = self.number(item, 0u32, 10_000);
+                    inst.garp.master_repeat = self.repeat(item);
                     "garp.master_repeat"
                 }
                 "garp_master_refresh" => {
@@ -231,7 +239,7 @@ impl Reader<'_> {
                 }
                 "garp_lower_prio_delay" => {
                     inst.garp.lower_prio_delay =
-                        self.number(item, 0u64, 86_400).map(Duration::from_secs);
+                        self.number(item, 0u64, 4294).map(Duration::from_secs);
                     "garp.lower_prio_delay"
                 }
                 "lower_prio_no_advert" => {
@@ -250,6 +258,7 @@ impl Reader<'_> {
                 }
                 "use_vmac" => {
                     vmac_mac = self.use_vmac(item, &mut inst).map(|text| (text, loc));
+                    vmac_at = Some(loc);
                     "vmac"
                 }
                 "vmac_xmit_base" => {
@@ -319,6 +328,52 @@ impl Reader<'_> {
         }
         if self.errors.len() > errors_before {
             return;
+        }
+        if inst.unicast_peers.is_empty() {
+            if let Some((loc, keyword)) = unicast_keyword {
+                self.warn(
+                    loc,
+                    format!(
+                        "`{keyword}` without any unicast_peer: the instance sends multicast \
+                         adverts, as keepalived does (\"A unicast keyword has been specified \
+                         without any unicast peers. Defaulting to multicast\")"
+                    ),
+                );
+            }
+            if let (Some(loc), Some(_)) = (unicast_ttl_at, inst.unicast_ttl) {
+                inst.unicast_ttl = None;
+                self.warn(
+                    loc,
+                    "`unicast_ttl` without any unicast_peer is ignored, as keepalived ignores it \
+                     (\"Cannot use unicast_ttl without unicast peers - resetting\")",
+                );
+            }
+        }
+        if let (Some(loc), Some(ipvlan)) = (ipvlan_at, inst.ipvlan.as_mut()) {
+            if !ipvlan.interface.is_empty() && ipvlan.interface == inst.interface {
+                // keepalived 2.2.7: "interface X already exists and is not an l2 ipvlan;
+                // ignoring ipvlan if_name".
+                let message = format!(
+                    "`use_ipvlan`: `{}` is the instance's own interface: the name is ignored \
+                     and the ipvlan gets its default name, as in keepalived",
+                    ipvlan.interface
+                );
+                ipvlan.interface.clear();
+                self.warn(loc, message);
+            }
+        }
+        if let (Some(loc), Some(vmac)) = (vmac_at, inst.vmac.as_mut()) {
+            if !vmac.interface.is_empty() && vmac.interface == inst.interface {
+                // keepalived 2.2.7: "interface X already exists and is not a private
+                // macvlan; ignoring vmac if_name".
+                let message = format!(
+                    "`use_vmac`: `{}` is the instance's own interface: the name is ignored and \
+                     the VMAC gets its default name, as in keepalived",
+                    vmac.interface
+                );
+                vmac.interface.clear();
+                self.warn(loc, message);
+            }
         }
         if let (Some((text, loc)), Some(vmac)) = (vmac_mac, inst.vmac.as_mut()) {
             match crate::config::MacAddr::parse_with_vrid(&text, inst.vrid) {
@@ -390,12 +445,7 @@ impl Reader<'_> {
         }
         let mut vmac = crate::config::Vmac::default();
         let mut mac = None;
-        let args = texts(st.args());
-        if args.len() > 2 {
-            self.error(st.loc, "`use_vmac` takes at most a name and a MAC address");
-            return None;
-        }
-        for word in args {
+        for word in texts(st.args()) {
             if crate::config::vmac::looks_like_mac(word) && mac.is_none() {
                 mac = Some(word.to_string());
             } else if vmac.interface.is_empty() {
@@ -412,8 +462,14 @@ impl Reader<'_> {
                     ),
                 }
             } else {
-                self.error(st.loc, format!("`use_vmac`: `{word}` is not a MAC address"));
-                return None;
+                // keepalived: "VMAC interface name already specified".
+                self.warn(
+                    st.loc,
+                    format!(
+                        "`use_vmac`: `{word}` after the name is ignored, as keepalived ignores it \
+                         (\"VMAC interface name already specified\")"
+                    ),
+                );
             }
         }
         inst.vmac = Some(vmac);
@@ -434,20 +490,21 @@ impl Reader<'_> {
                 let repeated = mode.is_some();
                 mode.get_or_insert(m);
                 repeated
-            } else if word.starts_with(|c: char| c.is_ascii_digit()) || word.contains(':') {
-                match word.parse::<crate::config::IfAddress>() {
-                    Ok(address) => {
-                        let repeated = ipvlan.address.is_some();
-                        ipvlan.address.get_or_insert(address);
-                        repeated
-                    }
-                    Err(e) => {
-                        self.error(st.loc, format!("`use_ipvlan`: {e}"));
-                        return None;
-                    }
-                }
+            } else if let Ok(address) = word.parse::<crate::config::IfAddress>() {
+                let repeated = ipvlan.address.is_some();
+                ipvlan.address.get_or_insert(address);
+                repeated
             } else if ipvlan.interface.is_empty() {
-                ipvlan.interface = word.to_string();
+                match crate::config::vmac::check_interface_name(word) {
+                    Ok(()) => ipvlan.interface = word.to_string(),
+                    Err(why) => self.warn(
+                        st.loc,
+                        format!(
+                            "`use_ipvlan`: interface name `{word}` {why}: ignored, the ipvlan \
+                             gets its default name, as in keepalived"
+                        ),
+                    ),
+                }
                 false
             } else {
                 true

@@ -59,6 +59,7 @@ pub fn read_keepalived(
         vmac_prefix: None,
         checks_before: HashMap::new(),
         vmac_addr_prefix: None,
+        renamed: HashMap::new(),
     };
     for statement in &source.statements {
         reader.top_level(statement);
@@ -191,6 +192,10 @@ struct Reader<'a> {
     /// were defined before the entry was read: keepalived 2.2.7 resolves track entries
     /// while it reads them.
     checks_before: HashMap<(bool, usize, bool, usize), usize>,
+    /// (kind of check, name written) -> the name vipd gives it, for a check whose name a
+    /// check of another kind already has (keepalived keeps scripts, processes and files
+    /// apart by kind; vipd's checks share one name space).
+    renamed: HashMap<(&'static str, String), String>,
 }
 impl Reader<'_> {
     fn error(&mut self, loc: Loc, message: impl Into<String>) {
@@ -205,7 +210,8 @@ impl Reader<'_> {
 
     /// A keyword of `block` the reader has no code for: keepalived keywords are accepted
     /// with a warning or refused as [`keywords::classify`] says; anything else is
-    /// keepalived's "Unknown keyword", a warning. Either way its `{ }` block is skipped.
+    /// keepalived's "Unknown keyword", a warning. Neither takes a `{ }` block (the lexer
+    /// skips a `{` after it, as keepalived does).
     fn other(&mut self, block: Block, st: &Statement) {
         let keyword = st.keyword();
         match keywords::classify(block, keyword) {
@@ -218,16 +224,11 @@ impl Reader<'_> {
                     Some(known) => format!(" (did you mean `{known}`?)"),
                     None => String::new(),
                 };
-                let skipped = if st.block.is_some() {
-                    " with its { } block"
-                } else {
-                    ""
-                };
                 self.warn(
                     st.loc,
                     format!(
-                        "unknown keyword `{keyword}`{hint}, ignored{skipped} (keepalived: \
-                         \"Unknown keyword\")"
+                        "unknown keyword `{keyword}`{hint}, ignored (keepalived: \"Unknown \
+                         keyword\")"
                     ),
                 );
             }

@@ -43,6 +43,12 @@ impl Reader<'_> {
                 continue;
             }
             match item.keyword() {
+                // keepalived: "Group list already specified for sync group X".
+                "group" if !group.instances.is_empty() => self.warn(
+                    item.loc,
+                    "`group` is given again: ignored, as keepalived ignores it (the first list \
+                     counts)",
+                ),
                 "group" => {
                     self.note(format!("{at}.instances"), item.loc);
                     let Some(members) = self.block(item) else {

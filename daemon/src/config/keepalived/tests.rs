@@ -367,7 +367,7 @@ fn unicast_addresses_drop_a_prefix_length_like_keepalived() {
         ]
     );
     assert!(warnings.is_empty(), "{warnings:?}");
-    let (cfg, warnings) = with_warnings(&instance_with(" unicast_src_ip 192.0.2.1/x"));
+    let (cfg, warnings) = with_warnings(&instance_with(" mcast_src_ip 192.0.2.1/x"));
     assert_eq!(
         cfg.instances[0].source_address,
         Some("192.0.2.1".parse().unwrap())
@@ -548,8 +548,8 @@ fn intervals_versions_and_sources_are_corrected_as_keepalived_corrects_them() {
     let (cfg, w) = warnings_of("", " advert_int 300");
     assert_eq!(cfg.instances[0].advert_interval, Duration::from_secs(1));
     assert!(w.contains("0.01..=255"), "{w}");
-    let text = instance_with(" version 2\n unicast_src_ip 192.0.2.1")
-        .replace("192.0.2.10", "2001:db8::10");
+    let text =
+        instance_with(" version 2\n mcast_src_ip 192.0.2.1").replace("192.0.2.10", "2001:db8::10");
     let (cfg, warnings) = with_warnings(&text);
     assert_eq!(cfg.instances[0].version, None);
     assert_eq!(cfg.instances[0].version(&cfg.global), 3);

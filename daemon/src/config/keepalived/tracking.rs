@@ -53,7 +53,17 @@ impl Reader<'_> {
             }
             _ => return None,
         };
-        let tracks = self.tracks(st, &format!("{at}.{field}"));
+        let mut tracks = self.tracks(st, &format!("{at}.{field}"));
+        let tag = match st.keyword() {
+            "track_process" => "process",
+            "track_file" => "file",
+            _ => "script",
+        };
+        for track in &mut tracks {
+            if let Some(name) = self.renamed.get(&(tag, track.check.clone())) {
+                track.check = name.clone();
+            }
+        }
         // keepalived 2.2.7 resolves an entry while it reads it: remember how many checks
         // were defined by then.
         for j in list.len()..list.len() + tracks.len() {

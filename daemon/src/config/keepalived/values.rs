@@ -192,6 +192,45 @@ impl Reader<'_> {
         }
     }
 
+    /// A number of seconds in `min..=max` (keepalived 2.2.7's range for the keyword); a value
+    /// outside it is ignored with a warning, as keepalived ignores it.
+    pub(super) fn seconds_in(
+        &mut self,
+        st: &Statement,
+        min: Duration,
+        max: Duration,
+    ) -> Option<Duration> {
+        let v = self.seconds(st)?;
+        if v < min || v > max {
+            let text = st
+                .args()
+                .first()
+                .map(|w| w.text.clone())
+                .unwrap_or_default();
+            let why = format!("is not in {}..={} seconds", decimal(min), decimal(max));
+            self.ignored_value(st, &text, &why);
+            return None;
+        }
+        Some(v)
+    }
+
+    /// A repeat count: keepalived 2.2.7 reads 0 as 1 ("must be greater than 0, setting to
+    /// 1").
+    pub(super) fn repeat(&mut self, st: &Statement) -> Option<u32> {
+        let v = self.number(st, 0u32, 10_000)?;
+        if v == 0 {
+            self.warn(
+                st.loc,
+                format!(
+                    "`{} 0` is read as 1, as keepalived reads it (\"must be greater than 0\")",
+                    st.keyword()
+                ),
+            );
+            return Some(1);
+        }
+        Some(v)
+    }
+
     /// A unicast source or peer address. keepalived 2.2.7 ignores anything from a `/` on
     /// (`unicast_src_ip 192.0.2.1/24` is written when the address is copied from `ip addr`).
     pub(super) fn unicast_address(&mut self, loc: Loc, text: &str) -> Option<IpAddr> {
@@ -231,7 +270,13 @@ impl Reader<'_> {
         }
         match st.args() {
             [] => {
-                self.error(st.loc, format!("`{}` needs a command", st.keyword()));
+                self.warn(
+                    st.loc,
+                    format!(
+                        "`{}` without a command is ignored, as keepalived ignores it",
+                        st.keyword()
+                    ),
+                );
                 None
             }
             [one] => Some(one.text.clone()),
@@ -278,10 +323,26 @@ impl Reader<'_> {
                 self.error(st.loc, format!("`{}` needs a name", st.keyword()));
                 None
             }
-            _ => {
-                self.error(st.loc, format!("`{}` takes one name", st.keyword()));
-                None
+            [name, extra @ ..] => {
+                // keepalived uses the first word as the name.
+                let extra: Vec<&str> = extra.iter().map(|w| w.text.as_str()).collect();
+                self.warn(
+                    st.loc,
+                    format!(
+                        "`{} {}`: `{}` after the name is ignored, as keepalived ignores it",
+                        st.keyword(),
+                        name.text,
+                        extra.join(" ")
+                    ),
+                );
+                Some(name.text.clone())
             }
         }
     }
+}
+
+/// Seconds as keepalived writes a range: `0.000001`, `4294.967295`, `1`.
+fn decimal(d: Duration) -> String {
+    let text = format!("{}.{:06}", d.as_secs(), d.subsec_micros());
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
 }
