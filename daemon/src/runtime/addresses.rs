@@ -7,7 +7,7 @@ use std::path::Path;
 
 use tracing::{error, warn};
 
-use super::vip_state::{self, AddedAddress, VipState};
+use super::vip_state::{self, AddedAddress, Recorded, VipState};
 use super::Daemon;
 use crate::config::{self, Config};
 use crate::net::netlink::Netlink;
@@ -180,33 +180,14 @@ pub(super) fn add_address(
             return;
         }
     };
-    let ours = state.contains(&record);
-    if !ours {
-        if let Err(e) = state.record(record.clone()) {
-            warn!(
-                "{owner}: {e}: {} cannot be found again after a crash",
-                vip.address
-            );
-        }
-    }
-    match super::vmac::add_address(netlink, ifindex, vip, metric) {
-        Ok(true) => {}
-        Ok(false) if ours => {}
-        Ok(false) => {
-            forget(state, owner, &record);
-            warn!(
-                "{owner}: {} is already on {ifname} and vipd did not add it: leaving it alone \
-                 (vipd will not remove it)",
-                vip.address
-            );
-        }
-        Err(e) => {
-            if !ours {
-                forget(state, owner, &record);
-            }
-            error!("{owner}: cannot add {} to {ifname}: {e}", vip.address);
-        }
-    }
+    let naming = Naming {
+        owner,
+        what: vip.address.to_string(),
+        interface: Some(ifname),
+    };
+    add_recorded(state, &record, &naming, || {
+        super::vmac::add_address(netlink, ifindex, vip, metric)
+    });
 }
 
 /// Removes one VIP from its interface if vipd added it; an interface that is gone took the
@@ -234,24 +215,99 @@ pub(super) fn remove_address(
         address: vip.address,
         prefix_len: vip.prefix_len,
     };
-    if !state.contains(&record) {
-        tracing::debug!("{owner}: {record} was not added by vipd: left alone");
-        return;
-    }
-    if let Ok(Some(ifindex)) = netlink.link_index(&record.interface) {
-        if let Err(e) = netlink.delete_address(ifindex, vip.address, vip.prefix_len) {
-            error!(
-                "{owner}: cannot remove {} from {}: {e}",
-                vip.address, record.interface
-            );
-            return;
+    let naming = Naming {
+        owner,
+        what: vip.address.to_string(),
+        interface: Some(ifname),
+    };
+    let removed = remove_recorded(state, &record, &naming, || {
+        match netlink.link_index(ifname) {
+            Ok(Some(ifindex)) => netlink.delete_address(ifindex, vip.address, vip.prefix_len),
+            _ => Ok(()),
         }
+    });
+    if !removed {
+        tracing::debug!("{owner}: {record} was not added by vipd: left alone");
     }
-    forget(state, owner, &record);
 }
 
-fn forget(state: &mut VipState, owner: &str, record: &AddedAddress) {
-    if let Err(e) = state.forget(record) {
+/// How the log names something vipd adds for `owner`: `what` it is, and the interface it
+/// goes on (none for routes and rules: "already there").
+pub(super) struct Naming<'a> {
+    pub owner: &'a str,
+    pub what: String,
+    pub interface: Option<&'a str>,
+}
+
+/// Records `item` (before it exists, so that a killed vipd's successor finds it), adds it
+/// with `add` (`Ok(true)`: it was not there), and forgets it again when it was there already
+/// without vipd having added it (someone else's: left alone, never removed) or when adding
+/// failed. True when `add` put it in. Failures are logged.
+pub(super) fn add_recorded<T: Recorded>(
+    state: &mut VipState,
+    item: &T,
+    naming: &Naming,
+    add: impl FnOnce() -> std::io::Result<bool>,
+) -> bool {
+    let (owner, what) = (naming.owner, &naming.what);
+    let ours = state.contains(item);
+    if !ours {
+        if let Err(e) = state.record(item.clone()) {
+            warn!("{owner}: {e}: {what} cannot be found again after a crash");
+        }
+    }
+    match add() {
+        Ok(true) => return true,
+        Ok(false) if ours => {}
+        Ok(false) => {
+            forget(state, owner, item);
+            let on = match naming.interface {
+                Some(ifname) => format!("on {ifname}"),
+                None => "there".to_string(),
+            };
+            warn!(
+                "{owner}: {what} is already {on} and vipd did not add it: leaving it alone \
+                 (vipd will not remove it)"
+            );
+        }
+        Err(e) => {
+            if !ours {
+                forget(state, owner, item);
+            }
+            match naming.interface {
+                Some(ifname) => error!("{owner}: cannot add {what} to {ifname}: {e}"),
+                None => error!("{owner}: cannot add {what}: {e}"),
+            }
+        }
+    }
+    false
+}
+
+/// Deletes `item` with `delete` if vipd recorded it as added, and forgets it once it is
+/// gone. False when vipd did not add it (nothing done). Failures are logged.
+pub(super) fn remove_recorded<T: Recorded>(
+    state: &mut VipState,
+    item: &T,
+    naming: &Naming,
+    delete: impl FnOnce() -> std::io::Result<()>,
+) -> bool {
+    if !state.contains(item) {
+        return false;
+    }
+    let (owner, what) = (naming.owner, &naming.what);
+    if let Err(e) = delete() {
+        match naming.interface {
+            Some(ifname) => error!("{owner}: cannot remove {what} from {ifname}: {e}"),
+            None => error!("{owner}: cannot remove {what}: {e}"),
+        }
+        return true;
+    }
+    forget(state, owner, item);
+    true
+}
+
+fn forget<T: Recorded>(state: &mut VipState, owner: &str, item: &T) {
+    if let Err(e) = state.forget(item) {
         warn!("{owner}: {e}");
     }
 }

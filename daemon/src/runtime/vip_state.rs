@@ -111,6 +111,40 @@ pub struct VipState {
     record: Record,
 }
 
+/// What vipd records before adding it and forgets after removing it: an address
+/// ([`AddedAddress`]), a [`Route`] or a [`Rule`]; each kind has its set in the record.
+pub trait Recorded: Ord + Clone {
+    fn set(state: &VipState) -> &BTreeSet<Self>;
+    fn set_mut(state: &mut VipState) -> &mut BTreeSet<Self>;
+}
+
+impl Recorded for AddedAddress {
+    fn set(state: &VipState) -> &BTreeSet<Self> {
+        &state.record.addresses
+    }
+    fn set_mut(state: &mut VipState) -> &mut BTreeSet<Self> {
+        &mut state.record.addresses
+    }
+}
+
+impl Recorded for Route {
+    fn set(state: &VipState) -> &BTreeSet<Self> {
+        &state.record.routes
+    }
+    fn set_mut(state: &mut VipState) -> &mut BTreeSet<Self> {
+        &mut state.record.routes
+    }
+}
+
+impl Recorded for Rule {
+    fn set(state: &VipState) -> &BTreeSet<Self> {
+        &state.record.rules
+    }
+    fn set_mut(state: &mut VipState) -> &mut BTreeSet<Self> {
+        &mut state.record.rules
+    }
+}
+
 /// The record file, in `state_dir`, of the daemon with control socket `socket`: the socket's
 /// name and a hash of its whole path (FNV-1a), so daemons sharing a state directory with
 /// sockets of the same name in different directories keep apart.
@@ -166,28 +200,28 @@ impl VipState {
         &self.dir
     }
 
-    pub fn contains(&self, address: &AddedAddress) -> bool {
-        self.record.addresses.contains(address)
-    }
-
     pub fn addresses(&self) -> &BTreeSet<AddedAddress> {
         &self.record.addresses
     }
 
-    /// Records `address` and writes the file; call it before adding the address. The record
-    /// holds in memory even when the write fails (the error says why the next run may miss
-    /// it).
-    pub fn record(&mut self, address: AddedAddress) -> io::Result<()> {
-        if self.record.addresses.insert(address) {
+    /// Whether vipd recorded `item` as added.
+    pub fn contains<T: Recorded>(&self, item: &T) -> bool {
+        T::set(self).contains(item)
+    }
+
+    /// Records `item` and writes the file; call it before adding it. The record holds in
+    /// memory even when the write fails (the error says why the next run may miss it).
+    pub fn record<T: Recorded>(&mut self, item: T) -> io::Result<()> {
+        if T::set_mut(self).insert(item) {
             self.save()
         } else {
             Ok(())
         }
     }
 
-    /// Forgets `address` and writes the file; call it after removing the address.
-    pub fn forget(&mut self, address: &AddedAddress) -> io::Result<()> {
-        if self.record.addresses.remove(address) {
+    /// Forgets `item` and writes the file; call it after removing it.
+    pub fn forget<T: Recorded>(&mut self, item: &T) -> io::Result<()> {
+        if T::set_mut(self).remove(item) {
             self.save()
         } else {
             Ok(())
@@ -199,48 +233,6 @@ impl VipState {
         self.record.addresses.is_empty()
             && self.record.routes.is_empty()
             && self.record.rules.is_empty()
-    }
-
-    pub fn contains_route(&self, route: &Route) -> bool {
-        self.record.routes.contains(route)
-    }
-
-    /// Records `route` (before adding it), as [`VipState::record`].
-    pub fn record_route(&mut self, route: Route) -> io::Result<()> {
-        if self.record.routes.insert(route) {
-            self.save()
-        } else {
-            Ok(())
-        }
-    }
-
-    /// Forgets `route` (after deleting it).
-    pub fn forget_route(&mut self, route: &Route) -> io::Result<()> {
-        if self.record.routes.remove(route) {
-            self.save()
-        } else {
-            Ok(())
-        }
-    }
-
-    pub fn contains_rule(&self, rule: &Rule) -> bool {
-        self.record.rules.contains(rule)
-    }
-
-    pub fn record_rule(&mut self, rule: Rule) -> io::Result<()> {
-        if self.record.rules.insert(rule) {
-            self.save()
-        } else {
-            Ok(())
-        }
-    }
-
-    pub fn forget_rule(&mut self, rule: &Rule) -> io::Result<()> {
-        if self.record.rules.remove(rule) {
-            self.save()
-        } else {
-            Ok(())
-        }
     }
 
     /// Writes the record: a new file beside the old one, then a rename over it. Creates the
@@ -513,10 +505,10 @@ mod tests {
         let route = Route::parse("blackhole 198.51.100.0/24").unwrap();
         let gone = Route::parse("203.0.113.0/24 via 192.0.2.1 dev eth0").unwrap();
         let rule = Rule::parse("fwmark 0x7 table 100 priority 7").unwrap();
-        killed.record_route(route.clone()).unwrap();
-        killed.record_route(gone.clone()).unwrap();
-        killed.forget_route(&gone).unwrap();
-        killed.record_rule(rule.clone()).unwrap();
+        killed.record(route.clone()).unwrap();
+        killed.record(gone.clone()).unwrap();
+        killed.forget(&gone).unwrap();
+        killed.record(rule.clone()).unwrap();
         fs::write(&killed_socket, b"").unwrap();
 
         // A daemon that still runs, under another socket.
@@ -564,9 +556,9 @@ mod tests {
             .record(added("eth0", "192.0.2.100/24"))
             .unwrap();
         let route = Route::parse("198.51.100.0/24 via 192.0.2.1").unwrap();
-        before_reboot.record_route(route).unwrap();
+        before_reboot.record(route).unwrap();
         let rule = Rule::parse("from 192.0.2.100 table 100 priority 100").unwrap();
-        before_reboot.record_rule(rule).unwrap();
+        before_reboot.record(rule).unwrap();
         let now = VipState::new(&dir, &dir.join("old.sock")).unwrap();
         assert_eq!(
             now.leftovers(),
