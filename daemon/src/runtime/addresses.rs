@@ -151,6 +151,55 @@ pub(super) fn add_vip(
     add_address(netlink, state, &instance.name, interface, vip, metric);
 }
 
+/// Adds the VIPs, then the routes and rules, of an instance that became master. All are
+/// recorded first, in one write of the record per kind, rather than one write each: a whole
+/// file every time, which adds up when hundreds of instances take over at once.
+pub(super) fn add_vips_and_routing(
+    netlink: &Netlink,
+    state: &mut VipState,
+    instance: &config::Instance,
+) {
+    let owner = instance.name.as_str();
+    let addresses: Vec<AddedAddress> = (instance.all_vips())
+        .map(|vip| added_address(instance.vip_interface(vip), vip))
+        .collect();
+    reserve(state, owner, &addresses);
+    reserve(state, owner, &instance.routes);
+    reserve(state, owner, &instance.rules);
+    for vip in instance.all_vips() {
+        add_vip(netlink, state, instance, vip);
+    }
+    super::routes::add_routing(netlink, state, owner, &instance.routes, &instance.rules);
+    // What could not be added (a missing interface) is not ours.
+    release(state, owner, &addresses);
+    release(state, owner, &instance.routes);
+    release(state, owner, &instance.rules);
+}
+
+fn reserve<T: Recorded + std::fmt::Display>(state: &mut VipState, owner: &str, items: &[T]) {
+    if let Err(e) = state.reserve(items.iter().cloned()) {
+        let list: Vec<String> = items.iter().map(ToString::to_string).collect();
+        warn!(
+            "{owner}: {e}: {} cannot be found again after a crash",
+            list.join(", ")
+        );
+    }
+}
+
+fn release<T: Recorded>(state: &mut VipState, owner: &str, items: &[T]) {
+    if let Err(e) = state.release(items) {
+        warn!("{owner}: {e}");
+    }
+}
+
+fn added_address(ifname: &str, vip: &config::Vip) -> AddedAddress {
+    AddedAddress {
+        interface: ifname.to_string(),
+        address: vip.address,
+        prefix_len: vip.prefix_len,
+    }
+}
+
 /// Adds `vip` to `ifname` for `owner` (an instance, or the static configuration) as
 /// [`add_vip`] does, with the route metric given (`None`: the kernel's default).
 pub(super) fn add_address(
@@ -161,11 +210,7 @@ pub(super) fn add_address(
     vip: &config::Vip,
     metric: Option<u32>,
 ) {
-    let record = AddedAddress {
-        interface: ifname.to_string(),
-        address: vip.address,
-        prefix_len: vip.prefix_len,
-    };
+    let record = added_address(ifname, vip);
     let ifindex = match netlink.link_index(ifname) {
         Ok(Some(ifindex)) => ifindex,
         Ok(None) => {
@@ -210,11 +255,7 @@ pub(super) fn remove_address(
     ifname: &str,
     vip: &config::Vip,
 ) {
-    let record = AddedAddress {
-        interface: ifname.to_string(),
-        address: vip.address,
-        prefix_len: vip.prefix_len,
-    };
+    let record = added_address(ifname, vip);
     let naming = Naming {
         owner,
         what: vip.address.to_string(),
@@ -309,5 +350,56 @@ pub(super) fn remove_recorded<T: Recorded>(
 fn forget<T: Recorded>(state: &mut VipState, owner: &str, item: &T) {
     if let Err(e) = state.forget(item) {
         warn!("{owner}: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn address(n: u32) -> AddedAddress {
+        AddedAddress {
+            interface: "eth0".to_string(),
+            address: format!("2001:db8::{n:x}").parse().unwrap(),
+            prefix_len: 128,
+        }
+    }
+
+    #[test]
+    fn reserved_vips_are_added_with_one_write_and_one_already_there_is_not_adopted() {
+        let dir = std::env::temp_dir().join(format!("vipd-addresses-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut state = VipState::new(&dir, &dir.join("d.sock")).unwrap();
+        let vips: Vec<AddedAddress> = (1..=100).map(address).collect();
+        let naming = Naming {
+            owner: "VI_1",
+            what: "a VIP".to_string(),
+            interface: Some("eth0"),
+        };
+        state.reserve(vips.iter().cloned()).unwrap();
+        let path = state.path().to_path_buf();
+        for (n, vip) in vips.iter().enumerate() {
+            let on_disk = std::fs::read_to_string(&path).unwrap();
+            // The last one was there already, put by someone else.
+            let new = n + 1 < vips.len();
+            let added = add_recorded(&mut state, vip, &naming, || {
+                assert!(
+                    on_disk.contains(&vip.address.to_string()),
+                    "{vip} not on disk"
+                );
+                Ok(new)
+            });
+            assert_eq!(added, new);
+        }
+        state.release(&vips).unwrap();
+        assert_eq!(
+            state.writes(),
+            2,
+            "one to reserve, one to forget the foreign one"
+        );
+        let last = vips.last().unwrap();
+        assert!(!state.contains(last), "someone else's address became ours");
+        assert!(vips[..99].iter().all(|vip| state.contains(vip)));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

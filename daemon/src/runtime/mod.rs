@@ -1110,17 +1110,7 @@ impl Daemon {
             }
             Action::AddVips => {
                 router.vips_installed = true;
-                for vip in router.cfg.all_vips() {
-                    add_vip(&self.netlink, &mut self.vip_state, &router.cfg, vip);
-                }
-                let cfg = &router.cfg;
-                routes::add_routing(
-                    &self.netlink,
-                    &mut self.vip_state,
-                    &cfg.name,
-                    &cfg.routes,
-                    &cfg.rules,
-                );
+                addresses::add_vips_and_routing(&self.netlink, &mut self.vip_state, &router.cfg);
                 let vips: Vec<config::Vip> = router.cfg.all_vips().cloned().collect();
                 self.record_vips(index, &vips, true);
             }

@@ -109,39 +109,55 @@ pub struct VipState {
     dir: PathBuf,
     path: PathBuf,
     record: Record,
+    /// What is in `record` (and on disk) only because it is about to be added: see
+    /// [`VipState::reserve`].
+    reserved: Reserved,
+    /// How many times the file was written (tests count them).
+    #[cfg(test)]
+    writes: u64,
+}
+
+/// Items written to the record ahead of adding them, not yet added.
+#[derive(Debug, Default)]
+struct Reserved {
+    addresses: BTreeSet<AddedAddress>,
+    routes: BTreeSet<Route>,
+    rules: BTreeSet<Rule>,
 }
 
 /// What vipd records before adding it and forgets after removing it: an address
-/// ([`AddedAddress`]), a [`Route`] or a [`Rule`]; each kind has its set in the record.
+/// ([`AddedAddress`]), a [`Route`] or a [`Rule`]. Each kind has its set in the record, and
+/// its set of those reserved (in the record, not added yet).
 pub trait Recorded: Ord + Clone {
-    fn set(state: &VipState) -> &BTreeSet<Self>;
-    fn set_mut(state: &mut VipState) -> &mut BTreeSet<Self>;
+    /// The recorded ones and the reserved ones.
+    fn sets(state: &VipState) -> (&BTreeSet<Self>, &BTreeSet<Self>);
+    fn sets_mut(state: &mut VipState) -> (&mut BTreeSet<Self>, &mut BTreeSet<Self>);
 }
 
 impl Recorded for AddedAddress {
-    fn set(state: &VipState) -> &BTreeSet<Self> {
-        &state.record.addresses
+    fn sets(state: &VipState) -> (&BTreeSet<Self>, &BTreeSet<Self>) {
+        (&state.record.addresses, &state.reserved.addresses)
     }
-    fn set_mut(state: &mut VipState) -> &mut BTreeSet<Self> {
-        &mut state.record.addresses
+    fn sets_mut(state: &mut VipState) -> (&mut BTreeSet<Self>, &mut BTreeSet<Self>) {
+        (&mut state.record.addresses, &mut state.reserved.addresses)
     }
 }
 
 impl Recorded for Route {
-    fn set(state: &VipState) -> &BTreeSet<Self> {
-        &state.record.routes
+    fn sets(state: &VipState) -> (&BTreeSet<Self>, &BTreeSet<Self>) {
+        (&state.record.routes, &state.reserved.routes)
     }
-    fn set_mut(state: &mut VipState) -> &mut BTreeSet<Self> {
-        &mut state.record.routes
+    fn sets_mut(state: &mut VipState) -> (&mut BTreeSet<Self>, &mut BTreeSet<Self>) {
+        (&mut state.record.routes, &mut state.reserved.routes)
     }
 }
 
 impl Recorded for Rule {
-    fn set(state: &VipState) -> &BTreeSet<Self> {
-        &state.record.rules
+    fn sets(state: &VipState) -> (&BTreeSet<Self>, &BTreeSet<Self>) {
+        (&state.record.rules, &state.reserved.rules)
     }
-    fn set_mut(state: &mut VipState) -> &mut BTreeSet<Self> {
-        &mut state.record.rules
+    fn sets_mut(state: &mut VipState) -> (&mut BTreeSet<Self>, &mut BTreeSet<Self>) {
+        (&mut state.record.rules, &mut state.reserved.rules)
     }
 }
 
@@ -188,6 +204,9 @@ impl VipState {
                 routes: BTreeSet::new(),
                 rules: BTreeSet::new(),
             },
+            reserved: Reserved::default(),
+            #[cfg(test)]
+            writes: 0,
         })
     }
 
@@ -204,28 +223,79 @@ impl VipState {
         &self.record.addresses
     }
 
-    /// Whether vipd recorded `item` as added.
+    /// Whether vipd recorded `item` as added (a reserved one is not added yet).
     pub fn contains<T: Recorded>(&self, item: &T) -> bool {
-        T::set(self).contains(item)
+        let (recorded, reserved) = T::sets(self);
+        recorded.contains(item) && !reserved.contains(item)
     }
 
-    /// Records `item` and writes the file; call it before adding it. The record holds in
-    /// memory even when the write fails (the error says why the next run may miss it).
+    /// Records `item` and writes the file; call it before adding it. A reserved item is on
+    /// disk already: it is only taken out of the reserved ones. The record holds in memory
+    /// even when the write fails (the error says why the next run may miss it).
     pub fn record<T: Recorded>(&mut self, item: T) -> io::Result<()> {
-        if T::set_mut(self).insert(item) {
-            self.save()
-        } else {
-            Ok(())
+        let (recorded, reserved) = T::sets_mut(self);
+        if reserved.remove(&item) || !recorded.insert(item) {
+            return Ok(());
         }
+        self.save()
     }
 
     /// Forgets `item` and writes the file; call it after removing it.
     pub fn forget<T: Recorded>(&mut self, item: &T) -> io::Result<()> {
-        if T::set_mut(self).remove(item) {
+        let (recorded, reserved) = T::sets_mut(self);
+        reserved.remove(item);
+        if recorded.remove(item) {
             self.save()
         } else {
             Ok(())
         }
+    }
+
+    /// Writes those of `items` vipd has not recorded to the record in one go, ahead of adding
+    /// them: one write of the file for many items rather than one each (a whole file every
+    /// time). Until [`VipState::record`] takes one (it was added) it does not count as
+    /// added; [`VipState::release`] forgets those that were not.
+    pub fn reserve<T: Recorded>(&mut self, items: impl IntoIterator<Item = T>) -> io::Result<()> {
+        let (recorded, reserved) = T::sets_mut(self);
+        let mut new = false;
+        for item in items {
+            if !recorded.contains(&item) {
+                recorded.insert(item.clone());
+                reserved.insert(item);
+                new = true;
+            }
+        }
+        if new {
+            self.save()
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Forgets those of `items` still reserved (they were not added), in one write.
+    pub fn release<'a, T: Recorded + 'a>(
+        &mut self,
+        items: impl IntoIterator<Item = &'a T>,
+    ) -> io::Result<()> {
+        let (recorded, reserved) = T::sets_mut(self);
+        let mut gone = false;
+        for item in items {
+            if reserved.remove(item) {
+                recorded.remove(item);
+                gone = true;
+            }
+        }
+        if gone {
+            self.save()
+        } else {
+            Ok(())
+        }
+    }
+
+    /// How many times the file was written.
+    #[cfg(test)]
+    pub fn writes(&self) -> u64 {
+        self.writes
     }
 
     /// Whether nothing is recorded (the file can go).
@@ -237,7 +307,11 @@ impl VipState {
 
     /// Writes the record: a new file beside the old one, then a rename over it. Creates the
     /// state directory (mode 0700) when it is missing.
-    pub fn save(&self) -> io::Result<()> {
+    pub fn save(&mut self) -> io::Result<()> {
+        #[cfg(test)]
+        {
+            self.writes += 1;
+        }
         if !self.dir.exists() {
             fs::DirBuilder::new()
                 .recursive(true)
@@ -579,7 +653,7 @@ mod tests {
     #[test]
     fn the_state_directory_is_created_private_on_first_save() {
         let dir = temp_dir("mkdir").join("state");
-        let state = VipState::new(&dir, Path::new("/run/x/vipd.sock")).unwrap();
+        let mut state = VipState::new(&dir, Path::new("/run/x/vipd.sock")).unwrap();
         state.save().unwrap();
         assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
         assert!(state.path().exists());
@@ -608,6 +682,66 @@ mod tests {
             .to_string_lossy()
             .into_owned();
         assert_eq!(names, [expected], "temporary files left behind");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn reserving_510_vips_writes_the_record_once_before_any_is_added() {
+        let dir = temp_dir("reserve");
+        let vips: Vec<AddedAddress> = (1..=510u32)
+            .map(|n| added("eth0", &format!("2001:db8::{n:x}/128")))
+            .collect();
+
+        // One at a time, each record is a write of the whole file.
+        let mut one_by_one = VipState::new(&dir, &dir.join("one.sock")).unwrap();
+        for vip in &vips {
+            one_by_one.record(vip.clone()).unwrap();
+        }
+        assert_eq!(one_by_one.writes(), 510);
+
+        let mut state = VipState::new(&dir, &dir.join("batch.sock")).unwrap();
+        state.reserve(vips.iter().cloned()).unwrap();
+        assert_eq!(state.writes(), 1);
+        // On disk before any is added: a kill -9 from here on leaves nothing unknown.
+        let on_disk = read_record(state.path()).unwrap().addresses;
+        assert_eq!(on_disk, vips.iter().cloned().collect());
+        for vip in &vips {
+            assert!(!state.contains(vip), "{vip} counts as added before it is");
+            state.record(vip.clone()).unwrap();
+            assert!(state.contains(vip));
+        }
+        state.release(&vips).unwrap();
+        assert_eq!(state.writes(), 1);
+        assert_eq!(read_record(state.path()).unwrap().addresses.len(), 510);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn releasing_forgets_only_what_was_reserved_and_not_added() {
+        let dir = temp_dir("release");
+        let (ours, added_now, not_added) = (
+            added("eth0", "192.0.2.1/32"),
+            added("eth0", "192.0.2.2/32"),
+            added("eth9", "192.0.2.3/32"),
+        );
+        let route = Route::parse("198.51.100.0/24 via 192.0.2.254").unwrap();
+        let mut state = VipState::new(&dir, &dir.join("d.sock")).unwrap();
+        state.record(ours.clone()).unwrap();
+        let all = [ours.clone(), added_now.clone(), not_added.clone()];
+        state.reserve(all.iter().cloned()).unwrap();
+        state.reserve([route.clone()]).unwrap();
+        assert_eq!(state.writes(), 3);
+        assert!(state.contains(&ours), "recorded before: still ours");
+        assert!(!state.contains(&added_now) && !state.contains(&route));
+        state.record(added_now.clone()).unwrap();
+        state.release(&all).unwrap();
+        state.release(std::slice::from_ref(&route)).unwrap();
+        assert_eq!(state.writes(), 5);
+        let on_disk = read_record(state.path()).unwrap();
+        assert_eq!(on_disk.addresses, [ours.clone(), added_now.clone()].into());
+        assert!(on_disk.routes.is_empty());
+        assert!(state.contains(&ours) && state.contains(&added_now));
+        assert!(!state.contains(&not_added) && !state.contains(&route));
         fs::remove_dir_all(&dir).unwrap();
     }
 
