@@ -137,6 +137,55 @@ impl Daemon {
     }
 }
 
+impl Daemon {
+    /// Before a turn of actions: what every instance about to take over will add is recorded
+    /// in one write per kind (hundreds of instances may take over at once, each write is the
+    /// whole file), and forgets are written once at [`Daemon::end_vip_batch`].
+    pub(super) fn reserve_takeovers(&mut self) {
+        self.vip_state.defer_forgets();
+        let takes_over =
+            |index: usize| (self.routers.get(index)).filter(|router| router.fsm.adds_vips_soon());
+        let routers: Vec<&super::Router> = match self.schedule.touched() {
+            Some(touched) => (touched.iter())
+                .filter_map(|&index| takes_over(index as usize))
+                .collect(),
+            None => (0..self.routers.len()).filter_map(takes_over).collect(),
+        };
+        // One instance alone reserves its own (add_vips_and_routing).
+        if routers.len() < 2 {
+            return;
+        }
+        let addresses: Vec<AddedAddress> = (routers.iter())
+            .flat_map(|router| {
+                let cfg = &router.cfg;
+                cfg.all_vips()
+                    .map(|vip| added_address(cfg.vip_interface(vip), vip))
+            })
+            .collect();
+        let routes: Vec<config::Route> = (routers.iter())
+            .flat_map(|router| router.cfg.routes.iter().cloned())
+            .collect();
+        let rules: Vec<config::Rule> = (routers.iter())
+            .flat_map(|router| router.cfg.rules.iter().cloned())
+            .collect();
+        let state = &mut self.vip_state;
+        reserve(state, "instances taking over", &addresses);
+        reserve(state, "instances taking over", &routes);
+        reserve(state, "instances taking over", &rules);
+    }
+
+    /// After a turn of actions: forgets what was reserved and not added, and writes the
+    /// forgets made meanwhile.
+    pub(super) fn end_vip_batch(&mut self) {
+        if let Err(e) = self.vip_state.release_all() {
+            warn!("{e}");
+        }
+        if let Err(e) = self.vip_state.flush() {
+            warn!("{e}: VIPs vipd removed are still on record");
+        }
+    }
+}
+
 /// Adds one VIP to its interface (`dev`, else the instance's) and records it, first, as added
 /// by vipd. An address that is already there and that vipd did not add stays someone
 /// else's: it is left alone and never removed. Failures are logged.

@@ -1016,6 +1016,7 @@ impl Daemon {
     async fn process_actions(&mut self) {
         // An action of one instance can give another work (sync group announcements).
         loop {
+            self.reserve_takeovers();
             let mut performed = false;
             // Only the instances fed since the last look can have actions queued.
             let count = match self.schedule.touched() {
@@ -1040,6 +1041,7 @@ impl Daemon {
                 }
             }
             if !performed {
+                self.end_vip_batch();
                 self.sync_schedule();
                 self.schedule.actions_done();
                 return;

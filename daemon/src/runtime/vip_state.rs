@@ -112,6 +112,10 @@ pub struct VipState {
     /// What is in `record` (and on disk) only because it is about to be added: see
     /// [`VipState::reserve`].
     reserved: Reserved,
+    /// Forgetting only marks the file stale (see [`VipState::defer_forgets`]).
+    forgets_deferred: bool,
+    /// The file lacks forgets made since it was written.
+    stale: bool,
     /// How many times the file was written (tests count them).
     #[cfg(test)]
     writes: u64,
@@ -205,6 +209,8 @@ impl VipState {
                 rules: BTreeSet::new(),
             },
             reserved: Reserved::default(),
+            forgets_deferred: false,
+            stale: false,
             #[cfg(test)]
             writes: 0,
         })
@@ -240,14 +246,42 @@ impl VipState {
         self.save()
     }
 
-    /// Forgets `item` and writes the file; call it after removing it.
+    /// Forgets `item` and writes the file (unless forgets are deferred); call it after
+    /// removing it.
     pub fn forget<T: Recorded>(&mut self, item: &T) -> io::Result<()> {
         let (recorded, reserved) = T::sets_mut(self);
         reserved.remove(item);
         if recorded.remove(item) {
+            self.forgotten()
+        } else {
+            Ok(())
+        }
+    }
+
+    /// From now until [`VipState::flush`], forgetting writes nothing: many removals in a row
+    /// (hundreds of instances leaving MASTER at once) make one write, not one each. Safe
+    /// because a record of something vipd already removed only has the next run remove it
+    /// again if it is there. Recording still writes at once (with the forgets so far).
+    pub fn defer_forgets(&mut self) {
+        self.forgets_deferred = true;
+    }
+
+    /// Ends [`VipState::defer_forgets`], writing the file if forgets are not on disk yet.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.forgets_deferred = false;
+        if self.stale {
             self.save()
         } else {
             Ok(())
+        }
+    }
+
+    fn forgotten(&mut self) -> io::Result<()> {
+        if self.forgets_deferred {
+            self.stale = true;
+            Ok(())
+        } else {
+            self.save()
         }
     }
 
@@ -286,10 +320,31 @@ impl VipState {
             }
         }
         if gone {
-            self.save()
+            self.forgotten()
         } else {
             Ok(())
         }
+    }
+
+    /// Forgets everything still reserved (not added), as [`VipState::release`].
+    pub fn release_all(&mut self) -> io::Result<()> {
+        let reserved = std::mem::take(&mut self.reserved);
+        let none = reserved.addresses.is_empty()
+            && reserved.routes.is_empty()
+            && reserved.rules.is_empty();
+        if none {
+            return Ok(());
+        }
+        for address in &reserved.addresses {
+            self.record.addresses.remove(address);
+        }
+        for route in &reserved.routes {
+            self.record.routes.remove(route);
+        }
+        for rule in &reserved.rules {
+            self.record.rules.remove(rule);
+        }
+        self.forgotten()
     }
 
     /// How many times the file was written.
@@ -333,7 +388,10 @@ impl VipState {
             .open(&temporary)
             .and_then(|mut file| file.write_all(&text));
         match written.and_then(|()| fs::rename(&temporary, &self.path)) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.stale = false;
+                Ok(())
+            }
             Err(e) => {
                 let _ = fs::remove_file(&temporary);
                 Err(io::Error::new(
@@ -713,6 +771,60 @@ mod tests {
         state.release(&vips).unwrap();
         assert_eq!(state.writes(), 1);
         assert_eq!(read_record(state.path()).unwrap().addresses.len(), 510);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_turn_of_510_takeovers_then_510_releases_writes_the_record_twice() {
+        let dir = temp_dir("turn");
+        let vips: Vec<AddedAddress> = (1..=510u32)
+            .map(|n| added(&format!("eth{}", n % 7), &format!("2001:db8::{n:x}/128")))
+            .collect();
+        let mut state = VipState::new(&dir, &dir.join("d.sock")).unwrap();
+        // Every instance takes over in one turn: reserved together, then each added.
+        state.defer_forgets();
+        state.reserve(vips.iter().cloned()).unwrap();
+        for vip in &vips[..500] {
+            state.record(vip.clone()).unwrap();
+        }
+        // Ten could not be added (their interface is gone): not ours.
+        state.release_all().unwrap();
+        state.flush().unwrap();
+        assert_eq!(state.writes(), 2, "one to reserve, one to forget the ten");
+        let on_disk = read_record(state.path()).unwrap().addresses;
+        assert_eq!(on_disk, vips[..500].iter().cloned().collect());
+
+        // All leave MASTER in one turn: removed, forgotten, written once at the end.
+        state.defer_forgets();
+        for vip in &vips[..500] {
+            state.forget(vip).unwrap();
+        }
+        assert_eq!(state.writes(), 2, "forgets wait for the flush");
+        assert_eq!(read_record(state.path()).unwrap().addresses.len(), 500);
+        state.flush().unwrap();
+        assert_eq!(state.writes(), 3);
+        assert!(read_record(state.path()).unwrap().addresses.is_empty());
+        // Nothing forgotten, nothing written.
+        state.defer_forgets();
+        state.release_all().unwrap();
+        state.flush().unwrap();
+        assert_eq!(state.writes(), 3);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn recording_while_forgets_are_deferred_writes_at_once_with_them() {
+        let dir = temp_dir("deferred");
+        let (old, new) = (added("eth0", "192.0.2.1/32"), added("eth0", "192.0.2.2/32"));
+        let mut state = VipState::new(&dir, &dir.join("d.sock")).unwrap();
+        state.record(old.clone()).unwrap();
+        state.defer_forgets();
+        state.forget(&old).unwrap();
+        state.record(new.clone()).unwrap();
+        assert_eq!(state.writes(), 2);
+        assert_eq!(read_record(state.path()).unwrap().addresses, [new].into());
+        state.flush().unwrap();
+        assert_eq!(state.writes(), 2, "the forget went with the record");
         fs::remove_dir_all(&dir).unwrap();
     }
 

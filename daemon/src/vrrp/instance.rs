@@ -597,6 +597,12 @@ impl Instance {
         self.actions.pop_front()
     }
 
+    /// Whether an [`Action::AddVips`] is queued (the runtime records what all instances
+    /// about to take over will add in one go).
+    pub fn adds_vips_soon(&self) -> bool {
+        self.actions.contains(&Action::AddVips)
+    }
+
     // ---- events ----
 
     /// RFC 5798 Initialize: the owner becomes master, everyone else backup.
@@ -1740,6 +1746,17 @@ mod tests {
                 vec![Action::SendAdvert { priority: 100 }]
             );
         }
+    }
+
+    #[test]
+    fn adds_vips_soon_tells_a_queued_takeover() {
+        let t0 = Instant::now();
+        let mut instance = started(v3(100), t0);
+        assert!(!instance.adds_vips_soon());
+        instance.handle_timeout(instance.poll_timeout().unwrap());
+        assert!(instance.adds_vips_soon());
+        drain(&mut instance);
+        assert!(!instance.adds_vips_soon());
     }
 
     /// What a master does on hearing a lower priority with keepalived's defaults.
