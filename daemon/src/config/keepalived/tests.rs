@@ -664,3 +664,79 @@ fn unicast_peer_options_keepalived_ignores_are_warnings() {
     assert!(cfg.instances[0].unicast_peer_ttl.is_empty());
     assert_eq!(w.lines().count(), 3, "{w}");
 }
+
+#[test]
+fn a_block_keyword_without_braces_takes_the_lines_up_to_the_next_close_like_keepalived() {
+    // keepalived 2.2.7 (checked with -d): `track_interface eth1` ignores eth1 and takes the
+    // next lines up to the next `}` as interfaces; `virtual_ipaddress X` on one line leaves
+    // the instance open, so the next instance's lines are read into it.
+    let text = "vrrp_instance A {\n interface eth0\n virtual_router_id 51\n track_interface eth1\n  eth2\n }\n priority 120\n virtual_ipaddress 192.0.2.10/24\n}\nvrrp_instance B {\n interface eth1\n virtual_router_id 52\n virtual_ipaddress {\n  198.51.100.10/24\n }\n}\n";
+    let (cfg, warnings) = with_warnings(text);
+    assert_eq!(cfg.instances.len(), 1, "{warnings:#?}");
+    let a = &cfg.instances[0];
+    assert_eq!(a.name, "A");
+    assert_eq!(a.priority, 120);
+    let tracked: Vec<&str> = a.track_interfaces.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(tracked, ["eth2"]);
+    assert_eq!((a.interface.as_str(), a.vrid), ("eth1", 52));
+    assert_eq!(a.vips.len(), 1);
+    assert_eq!(a.vips[0].to_string(), "198.51.100.10/24");
+    for want in [
+        "k.conf:4: warning: `track_interface` has no `{`",
+        "k.conf:4: warning: `track_interface`: `eth1` is ignored",
+        "k.conf:8: warning: `virtual_ipaddress` has no `{`",
+        "k.conf:10: warning: `{` after `vrrp_instance`, which takes no block, is skipped",
+    ] {
+        assert!(
+            warnings.iter().any(|w| w.starts_with(want)),
+            "{want}: {warnings:#?}"
+        );
+    }
+}
+
+#[test]
+fn a_brace_after_a_word_without_a_block_closes_the_enclosing_block_like_keepalived() {
+    // `nopreempt {`: the `{` is skipped and its `}` closes the instance; `priority 90` is
+    // then an unknown word at the top level, and the last `}` closes nothing.
+    let text = "vrrp_instance A {\n interface eth0\n virtual_router_id 51\n virtual_ipaddress {\n  192.0.2.10\n }\n nopreempt {\n }\n priority 90\n}\n";
+    let (cfg, warnings) = with_warnings(text);
+    assert_eq!(cfg.instances[0].priority, 100);
+    assert!(!cfg.instances[0].preempt);
+    for want in [
+        "k.conf:7: warning: `{` after `nopreempt`, which takes no block, is skipped",
+        "k.conf:9: warning: unknown keyword `priority`",
+        "k.conf:10: warning: `}` without a matching `{` is skipped",
+    ] {
+        assert!(
+            warnings.iter().any(|w| w.starts_with(want)),
+            "{want}: {warnings:#?}"
+        );
+    }
+}
+
+#[test]
+fn a_script_and_a_process_check_may_share_a_name_like_in_keepalived() {
+    let text = "vrrp_script P {\n script /bin/true\n}\nvrrp_track_process P {\n process haproxy\n quorum 2\n quorum_max 1\n}\nvrrp_instance A {\n interface eth0\n virtual_router_id 51\n track_script {\n  P\n }\n track_process {\n  P weight 5\n }\n virtual_ipaddress {\n  192.0.2.10\n }\n}\n";
+    let (cfg, warnings) = with_warnings(text);
+    let names: Vec<&str> = cfg.checks.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["P", "P-process"]);
+    let tracked: Vec<&str> = cfg.instances[0]
+        .track_checks
+        .iter()
+        .map(|t| t.check.as_str())
+        .collect();
+    assert_eq!(tracked, ["P", "P-process"]);
+    let CheckKind::Process(process) = &cfg.checks[1].kind else {
+        panic!("{:?}", cfg.checks[1]);
+    };
+    assert_eq!((process.quorum, process.quorum_max), (2, u32::MAX));
+    for want in [
+        "k.conf:4: warning: `vrrp_track_process P`: a check of another kind has this name",
+        "k.conf:7: warning: `quorum_max`: `1` is below quorum 2",
+    ] {
+        assert!(
+            warnings.iter().any(|w| w.starts_with(want)),
+            "{want}: {warnings:#?}"
+        );
+    }
+}
