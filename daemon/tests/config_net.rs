@@ -105,15 +105,27 @@ fn vmac_bad_input_names_the_field() {
             .to_string();
         assert!(err.contains(&format!("field `{field}`")), "{line}: {err}");
     }
-    let err = config::parse_keepalived(
+    // keepalived 2.2.7 ignores what it cannot use after the name ("VMAC invalid MAC address
+    // 02:00 - ignored") and runs the instance; vipd does the same, with a warning each.
+    let loaded = config::read_keepalived(
         "vrrp_instance a {\n interface eth0\n virtual_router_id 1\n use_vmac a 02:00 b\n}\n",
         Path::new("k.conf"),
+        &config::ReadOptions::default(),
     )
-    .unwrap_err()
-    .to_string();
+    .unwrap_or_else(|e| panic!("{e}"));
+    let warnings: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
     assert!(
-        err.starts_with("k.conf:4: `use_vmac` takes at most"),
-        "{err}"
+        warnings
+            .iter()
+            .any(|w| w.starts_with("k.conf:4: warning: `use_vmac`: `02:00`")),
+        "{warnings:?}"
+    );
+    assert_eq!(
+        loaded.config.instances[0]
+            .vmac
+            .as_ref()
+            .map(|v| v.interface.as_str()),
+        Some("a")
     );
 }
 
