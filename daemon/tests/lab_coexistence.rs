@@ -186,3 +186,278 @@ fn ucarp_on_the_vrid_and_beside_it_leaves_vipd_pair_alone() {
 fn ucarp_on_the_vrid_is_dropped_by_keepalived_as_too_short() {
     ucarp_next_to_pair("coex-ucarp-ka", Speaker::Keepalived);
 }
+
+// --- 2. A mis-configured keepalived peer on the same VRID ----------------------------------
+
+/// How the third router's keepalived differs from the pair.
+#[derive(Clone, Copy, Debug)]
+enum Mismatch {
+    /// `auth_pass` other than the pair's.
+    AuthPass,
+    /// v2 `advert_int 2` where the pair has 1.
+    AdvertInterval,
+    /// One more VIP than the pair has.
+    VipList,
+}
+
+impl Mismatch {
+    fn peer(self) -> VrrpInstance {
+        let peer = v2_pass(200);
+        match self {
+            Mismatch::AuthPass => peer.auth_pass("other"),
+            Mismatch::AdvertInterval => peer.advert(Duration::from_secs(2)),
+            Mismatch::VipList => peer.vip("192.0.2.102/24"),
+        }
+    }
+}
+
+/// A v2 pair (r1 150, r2 100) and keepalived in r3 with priority 200 and `mismatch`, all on
+/// VRID 61; the holders of the VIP must settle to `holders`. Returns the lab and the three
+/// daemons (r1, r2, r3), still running.
+fn mismatched_peer(
+    test: &str,
+    speaker: Speaker,
+    mismatch: Mismatch,
+    holders: &[usize],
+) -> (Lab, Daemon, Daemon, Daemon) {
+    let lab = Lab::new(test, 3);
+    let r1 = start(&lab, speaker, 1, &[v2_pass(150)]);
+    let r2 = start(&lab, speaker, 2, &[v2_pass(100)]);
+    expect_holders_settle(&lab, vip2(), &[1], V2_SETTLE, "election");
+    let r3 = lab.spawn_keepalived(3, &conf(3, &[mismatch.peer()]));
+    expect_holders_settle(
+        &lab,
+        vip2(),
+        holders,
+        V2_SETTLE,
+        &format!("{speaker:?} pair with a keepalived peer of another {mismatch:?}"),
+    );
+    assert_eq!(
+        times_master(&r2, speaker, "VI_2"),
+        0,
+        "the pair's backup must stay backup:\n{}",
+        r2.log()
+    );
+    (lab, r1, r2, r3)
+}
+
+// keepalived 2.2.7 drops each of these adverts ("received an invalid passwd!",
+// "advertisement interval mismatch", "received an unexpected ip number count"), so the
+// mismatched peer and the pair's master both hold the VIP.
+
+#[test]
+fn keepalived_pair_and_peer_with_other_auth_pass_both_master() {
+    let _lab = mismatched_peer(
+        "coex-pass-ka",
+        Speaker::Keepalived,
+        Mismatch::AuthPass,
+        &[1, 3],
+    );
+}
+
+#[test]
+fn keepalived_pair_and_peer_with_other_v2_interval_both_master() {
+    let _lab = mismatched_peer(
+        "coex-int-ka",
+        Speaker::Keepalived,
+        Mismatch::AdvertInterval,
+        &[1, 3],
+    );
+}
+
+#[test]
+fn keepalived_pair_and_peer_with_other_vip_list_both_master() {
+    let (_lab, r1, _r2, _r3) = mismatched_peer(
+        "coex-vips-ka",
+        Speaker::Keepalived,
+        Mismatch::VipList,
+        &[1, 3],
+    );
+    assert!(
+        r1.log()
+            .contains("received an unexpected ip number count 2, expected 1"),
+        "{}",
+        r1.log()
+    );
+}
+
+/// vipd drops what keepalived drops for the password and the v2 interval: the same two
+/// masters, and the pair itself stays one master and one backup.
+#[test]
+fn vipd_pair_drops_peer_with_other_auth_pass_as_keepalived_does() {
+    let (_lab, r1, r2, _r3) =
+        mismatched_peer("coex-pass-vipd", Speaker::Vipd, Mismatch::AuthPass, &[1, 3]);
+    expect_drops(&r1, &r2, "auth_password");
+}
+
+#[test]
+fn vipd_pair_drops_peer_with_other_v2_interval_as_keepalived_does() {
+    let (_lab, r1, r2, _r3) = mismatched_peer(
+        "coex-int-vipd",
+        Speaker::Vipd,
+        Mismatch::AdvertInterval,
+        &[1, 3],
+    );
+    expect_drops(&r1, &r2, "interval_mismatch");
+}
+
+/// Better than keepalived (documented): vipd follows a higher-priority master whose VIP list
+/// differs (it counts and logs the difference), so the VIP has one holder where keepalived
+/// has two.
+#[test]
+fn vipd_pair_follows_peer_with_other_vip_list_no_double_master() {
+    let (_lab, r1, r2, _r3) =
+        mismatched_peer("coex-vips-vipd", Speaker::Vipd, Mismatch::VipList, &[3]);
+    for daemon in [&r1, &r2] {
+        let status = wait_instance(daemon, "VI_2", SETTLE, "following r3", |i| {
+            i.state == "BACKUP" && i.master_address.as_deref() == Some("192.0.2.13")
+        });
+        assert!(status.address_list_mismatch >= 1, "{status:#?}");
+    }
+}
+
+fn expect_drops(r1: &Daemon, r2: &Daemon, reason: &str) {
+    let master = instance(r1, "VI_2");
+    let backup = instance(r2, "VI_2");
+    assert_eq!(master.state, "MASTER", "{master:#?}");
+    assert_eq!(backup.state, "BACKUP", "{backup:#?}");
+    assert_eq!(backup.master_address.as_deref(), Some("192.0.2.11"));
+    // At least one: keepalived 2.2.7 as master next to adverts it drops sends its own far
+    // less often than its interval (seen here: ~10 s apart at advert_int 1).
+    for status in [&master, &backup] {
+        assert!(
+            status.dropped.get(reason).copied().unwrap_or(0) >= 1,
+            "{reason}: {status:#?}"
+        );
+    }
+}
+
+// --- 3. VRRPv2 and VRRPv3 on one VRID ------------------------------------------------------
+
+fn versioned(version: u8, priority: u8) -> VrrpInstance {
+    VrrpInstance::new("VI_2", "eth0", 61)
+        .priority(priority)
+        .version(version)
+        .advert(Duration::from_secs(1))
+        .vip("192.0.2.101/24")
+}
+
+/// r1 (150, `first` speaking `first_version`) and r2 (keepalived, 100, the other version).
+/// Neither drops the version check (keepalived: "wrong version"; RFC 5798 8.4's v2
+/// compatibility mode is optional and neither implements it), so both are master.
+fn mixed_versions(test: &str, first: Speaker, first_version: u8) {
+    let lab = Lab::new(test, 2);
+    let r1 = start(&lab, first, 1, &[versioned(first_version, 150)]);
+    let r2 = lab.spawn_keepalived(2, &conf(2, &[versioned(5 - first_version, 100)]));
+    expect_holders_settle(&lab, vip2(), &[1, 2], V2_SETTLE, "v2 and v3 on one VRID");
+    assert!(
+        r2.log().contains(&format!(
+            "wrong version. Received {first_version} and expect {}",
+            5 - first_version
+        )),
+        "{}",
+        r2.log()
+    );
+    assert_eq!(times_master(&r1, first, "VI_2"), 1, "{}", r1.log());
+    assert_eq!(
+        times_master(&r2, Speaker::Keepalived, "VI_2"),
+        1,
+        "{}",
+        r2.log()
+    );
+    if first == Speaker::Vipd {
+        let status = instance(&r1, "VI_2");
+        assert_eq!(status.state, "MASTER", "{status:#?}");
+        assert!(
+            status.dropped.get("version_mismatch").copied().unwrap_or(0) >= 1,
+            "{status:#?}"
+        );
+    }
+}
+
+#[test]
+fn vipd_v3_and_keepalived_v2_on_one_vrid_both_master_as_keepalived_alone() {
+    mixed_versions("coex-v3-v2", Speaker::Vipd, 3);
+}
+
+#[test]
+fn vipd_v2_and_keepalived_v3_on_one_vrid_both_master_as_keepalived_alone() {
+    mixed_versions("coex-v2-v3", Speaker::Vipd, 2);
+}
+
+#[test]
+fn keepalived_v3_and_keepalived_v2_on_one_vrid_both_master() {
+    mixed_versions("coex-ka-v3-v2", Speaker::Keepalived, 3);
+}
+
+// --- 4. Other VRIDs on the segment ---------------------------------------------------------
+
+/// keepalived in r3 runs 20 other VRIDs at 100 ms while a v3 vipd pair (VRID 51) elects,
+/// fails over and takes back: no transition the pair did not cause, and keepalived's 20
+/// instances each entered MASTER once.
+#[test]
+fn twenty_foreign_vrids_at_100ms_cause_no_transitions_in_a_failing_over_vipd_pair() {
+    let lab = Lab::new("coex-vrids", 3);
+    let foreign: Vec<VrrpInstance> = (0..20u8)
+        .map(|i| {
+            VrrpInstance::new(&format!("FOREIGN_{i}"), "eth0", 100 + i)
+                .priority(100)
+                .version(3)
+                .advert(ADVERT)
+                .vip(&format!("203.0.113.{}/24", 100 + i))
+        })
+        .collect();
+    let keepalived = lab.spawn_keepalived(3, &conf(3, &foreign));
+    let r1 = start_vipd(&lab, 1, &conf(1, &[v3_ipv4(150)]));
+    let r2 = start_vipd(&lab, 2, &conf(2, &[v3_ipv4(100)]));
+    expect_holders_settle(
+        &lab,
+        vip4(),
+        &[1],
+        SETTLE,
+        "election beside 20 foreign VRIDs",
+    );
+    let before = (instance(&r1, "VI_1"), instance(&r2, "VI_1"));
+    let mut r1 = r1;
+    assert!(r1.stop().success(), "r1 exit:\n{}", r1.log());
+    expect_holders_settle(
+        &lab,
+        vip4(),
+        &[2],
+        SETTLE,
+        "failover beside 20 foreign VRIDs",
+    );
+    let after = wait_state(&r2, "VI_1", "MASTER");
+    assert_eq!(after.transitions, before.1.transitions + 1, "{after:#?}");
+    assert_eq!(after.became_master, 1, "{after:#?}");
+    assert!(
+        after.dropped.get("unknown_vrid").copied().unwrap_or(0) >= 20,
+        "{after:#?}"
+    );
+    assert!(
+        after
+            .dropped
+            .iter()
+            .all(|(reason, n)| reason == "unknown_vrid" || *n == 0),
+        "{after:#?}"
+    );
+    let r1 = start_vipd(&lab, 1, &conf(1, &[v3_ipv4(150)]));
+    expect_holders_settle(
+        &lab,
+        vip4(),
+        &[1],
+        SETTLE,
+        "r1 back beside 20 foreign VRIDs",
+    );
+    let back = instance(&r1, "VI_1");
+    assert_eq!((back.state.as_str(), back.became_master), ("MASTER", 1));
+    let log = keepalived.log();
+    for i in 0..20 {
+        assert_eq!(
+            log.matches(&format!("(FOREIGN_{i}) Entering MASTER STATE"))
+                .count(),
+            1,
+            "{log}"
+        );
+    }
+}
