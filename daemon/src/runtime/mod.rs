@@ -759,6 +759,7 @@ impl Daemon {
         }
         let advert = match parsed
             .and_then(|a| packet::check_for_instance(&a, &router.expectation()).map(|()| a))
+            .and_then(|a| router.check_address_list(src, &a.addresses).map(|()| a))
         {
             Ok(advert) => advert,
             Err(reason) => {
@@ -775,9 +776,6 @@ impl Daemon {
         router.counters.received += 1;
         if advert.priority == 0 {
             router.counters.priority_zero_received += 1;
-        }
-        if advert.priority != 0 {
-            router.note_address_list(src, &advert.addresses);
         }
         router.note_owner_conflict(src, advert.priority);
         router.fsm.handle_advert(

@@ -301,8 +301,14 @@ impl Router {
         }
     }
 
-    /// Logs once when a peer's address list differs from ours (keepalived only logs too).
-    pub fn note_address_list(&mut self, from: IpAddr, addresses: &[IpAddr]) {
+    /// keepalived's address check: an advert listing other addresses than ours comes from
+    /// another virtual router on the same VRID. Counted, logged once per distinct list, and
+    /// dropped (following it would give our VIPs up to a router that does not hold them).
+    pub fn check_address_list(
+        &mut self,
+        from: IpAddr,
+        addresses: &[IpAddr],
+    ) -> Result<(), DropReason> {
         // Called for every received advert: the usual case (same list, same order) allocates
         // nothing.
         let same_order = addresses.len() == self.cfg.vips.len()
@@ -312,25 +318,27 @@ impl Router {
                 .all(|(a, v)| *a == v.address);
         if same_order {
             self.last_mismatch = None;
-            return;
+            return Ok(());
         }
-        let ours: Vec<IpAddr> = self.cfg.vips.iter().map(|v| v.address).collect();
-        let mut theirs = addresses.to_vec();
-        let mut sorted_ours = ours.clone();
-        theirs.sort();
-        sorted_ours.sort();
-        if theirs == sorted_ours {
+        let mut ours: Vec<IpAddr> = self.cfg.vips.iter().map(|v| v.address).collect();
+        if packet::check_address_list(addresses, &ours).is_ok() {
             self.last_mismatch = None;
-            return;
+            return Ok(());
         }
         self.counters.address_list_mismatch += 1;
+        let mut theirs = addresses.to_vec();
+        theirs.sort();
+        ours.sort();
         if self.last_mismatch.as_deref() != Some(&theirs[..]) {
             tracing::warn!(
-                "{}: advert from {from} lists addresses {theirs:?}, ours are {sorted_ours:?}",
-                self.cfg.name
+                "{}: dropping adverts from {from}: they list addresses {theirs:?}, ours are \
+                 {ours:?} (another virtual router on VRID {}?)",
+                self.cfg.name,
+                self.cfg.vrid
             );
             self.last_mismatch = Some(theirs);
         }
+        Err(DropReason::AddressList)
     }
 
     /// The socket is open: the source address is known now, which the tie-break needs.

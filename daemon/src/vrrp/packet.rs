@@ -217,6 +217,9 @@ pub enum DropReason {
     /// IPsec AH: the sequence number is not above the last one seen for the instance (a
     /// replayed advert, or a peer that restarted its count; keepalived drops these too).
     Replayed,
+    /// The advert lists other addresses than the instance's VIPs: another virtual router
+    /// that picked the same VRID (keepalived drops these too, "not present in MASTER advert").
+    AddressList,
 }
 
 impl DropReason {
@@ -240,6 +243,7 @@ impl DropReason {
         DropReason::NotPeer,
         DropReason::SendError,
         DropReason::Replayed,
+        DropReason::AddressList,
     ];
 
     /// Position in [`DropReason::ALL`], for counters kept in an array.
@@ -272,6 +276,7 @@ impl DropReason {
             DropReason::NotPeer => "not_peer",
             DropReason::SendError => "send_error",
             DropReason::Replayed => "replayed",
+            DropReason::AddressList => "address_list",
         }
     }
 
@@ -296,6 +301,7 @@ impl DropReason {
             DropReason::NotPeer => "source is not a unicast peer of the instance",
             DropReason::SendError => "our advert could not be sent",
             DropReason::Replayed => "AH sequence number not above the last one seen",
+            DropReason::AddressList => "address list differs from the instance's VIPs",
         }
     }
 }
@@ -821,6 +827,20 @@ pub fn check_for_instance(
     Ok(())
 }
 
+/// keepalived's check of the advertised addresses (RFC 5798 7.1 "MAY verify"): the same
+/// addresses as ours in any order, else the advert is another virtual router's that shares
+/// the VRID, and following it would hand our VIPs to a router that does not hold them.
+pub fn check_address_list(theirs: &[IpAddr], ours: &[IpAddr]) -> Result<(), DropReason> {
+    let same = theirs.len() == ours.len()
+        && ours.iter().all(|address| theirs.contains(address))
+        && theirs.iter().all(|address| ours.contains(address));
+    if same {
+        Ok(())
+    } else {
+        Err(DropReason::AddressList)
+    }
+}
+
 /// What the IPv4 header of a received advert says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ipv4Meta {
@@ -862,6 +882,33 @@ pub fn split_ipv4(datagram: &[u8]) -> Result<(Ipv4Meta, &[u8]), DropReason> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ips(list: &[&str]) -> Vec<IpAddr> {
+        list.iter().map(|a| a.parse().expect("address")).collect()
+    }
+
+    #[test]
+    fn address_list_of_another_virtual_router_on_the_vrid_is_dropped() {
+        let ours = ips(&["192.0.2.100", "192.0.2.101"]);
+        assert_eq!(check_address_list(&ours, &ours), Ok(()));
+        // Order does not matter (keepalived looks each of its VIPs up in the advert).
+        let reversed = ips(&["192.0.2.101", "192.0.2.100"]);
+        assert_eq!(check_address_list(&reversed, &ours), Ok(()));
+        for theirs in [
+            ips(&["192.0.2.150"]),
+            ips(&["192.0.2.100"]),
+            ips(&["192.0.2.100", "192.0.2.101", "192.0.2.102"]),
+            ips(&["192.0.2.100", "192.0.2.150"]),
+            ips(&["192.0.2.100", "192.0.2.100"]),
+            Vec::new(),
+        ] {
+            assert_eq!(
+                check_address_list(&theirs, &ours),
+                Err(DropReason::AddressList),
+                "{theirs:?}"
+            );
+        }
+    }
 
     // IP datagrams captured from keepalived 2.2.7; see daemon/tests/data/captures/README.md.
 
