@@ -225,13 +225,25 @@ fn mismatched_peer(
     let r2 = start(&lab, speaker, 2, &[v2_pass(100)]);
     expect_holders_settle(&lab, vip2(), &[1], V2_SETTLE, "election");
     let r3 = lab.spawn_keepalived(3, &conf(3, &[mismatch.peer()]));
-    expect_holders_settle(
-        &lab,
-        vip2(),
-        holders,
-        V2_SETTLE,
-        &format!("{speaker:?} pair with a keepalived peer of another {mismatch:?}"),
-    );
+    let why = format!("{speaker:?} pair with a keepalived peer of another {mismatch:?}");
+    if speaker == Speaker::Keepalived {
+        // keepalived's backup may time out for a moment while adverts it drops arrive (see
+        // the ucarp case), so its holders are only required to get there.
+        let reached = lab::wait_until(V2_SETTLE, Duration::from_millis(20), || {
+            lab.holders(vip2()) == holders
+        });
+        assert!(
+            reached.is_some(),
+            "{why}: holders {:?}",
+            lab.holders(vip2())
+        );
+        eprintln!(
+            "{test}: keepalived backup entered MASTER {} time(s)",
+            times_master(&r2, speaker, "VI_2")
+        );
+        return (lab, r1, r2, r3);
+    }
+    expect_holders_settle(&lab, vip2(), holders, V2_SETTLE, &why);
     assert_eq!(
         times_master(&r2, speaker, "VI_2"),
         0,
@@ -301,15 +313,21 @@ fn vipd_pair_drops_peer_with_other_v2_interval_as_keepalived_does() {
     expect_drops(&r1, &r2, "interval_mismatch");
 }
 
-/// keepalived drops an advert whose address list is not its own (here: one VIP more), and so
-/// does vipd: the pair keeps its master (vipd used to follow the peer; see
-/// `vipd_pair_keeps_its_vip_beside_another_cluster_on_the_vrid` for why that is worse).
+/// Better than keepalived (documented): the peer lists all of the pair's VIPs and one more, so
+/// vipd follows it (it holds the pair's VIP; the difference is counted and logged) and the VIP
+/// has one holder where keepalived has two. An advert that lacks one of the pair's VIPs is
+/// dropped, as keepalived does: `vipd_pair_keeps_its_vip_beside_another_cluster_on_the_vrid`.
 #[test]
-fn vipd_pair_drops_peer_with_other_vip_list_as_keepalived_does() {
+fn vipd_pair_follows_peer_listing_its_vips_and_more_no_double_master() {
     let (_lab, r1, r2, _r3) =
-        mismatched_peer("coex-vips-vipd", Speaker::Vipd, Mismatch::VipList, &[1, 3]);
-    expect_drops(&r1, &r2, "address_list");
-    assert!(instance(&r1, "VI_2").address_list_mismatch >= 1);
+        mismatched_peer("coex-vips-vipd", Speaker::Vipd, Mismatch::VipList, &[3]);
+    for daemon in [&r1, &r2] {
+        let status = wait_instance(daemon, "VI_2", SETTLE, "following r3", |i| {
+            i.state == "BACKUP" && i.master_address.as_deref() == Some("192.0.2.13")
+        });
+        assert!(status.address_list_mismatch >= 1, "{status:#?}");
+        assert_eq!(status.dropped.get("address_list"), Some(&0), "{status:#?}");
+    }
 }
 
 fn expect_drops(r1: &Daemon, r2: &Daemon, reason: &str) {

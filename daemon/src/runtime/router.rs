@@ -301,9 +301,9 @@ impl Router {
         }
     }
 
-    /// keepalived's address check: an advert listing other addresses than ours comes from
-    /// another virtual router on the same VRID. Counted, logged once per distinct list, and
-    /// dropped (following it would give our VIPs up to a router that does not hold them).
+    /// The address check: an advert whose list differs from ours is counted and logged once
+    /// per distinct list; one that lacks one of our VIPs is another virtual router's on the
+    /// same VRID and dropped (see [`packet::check_address_list`]).
     pub fn check_address_list(
         &mut self,
         from: IpAddr,
@@ -321,24 +321,32 @@ impl Router {
             return Ok(());
         }
         let mut ours: Vec<IpAddr> = self.cfg.vips.iter().map(|v| v.address).collect();
-        if packet::check_address_list(addresses, &ours).is_ok() {
+        if packet::same_addresses(addresses, &ours) {
             self.last_mismatch = None;
             return Ok(());
         }
         self.counters.address_list_mismatch += 1;
+        let verdict = packet::check_address_list(addresses, &ours);
         let mut theirs = addresses.to_vec();
         theirs.sort();
         ours.sort();
         if self.last_mismatch.as_deref() != Some(&theirs[..]) {
-            tracing::warn!(
-                "{}: dropping adverts from {from}: they list addresses {theirs:?}, ours are \
-                 {ours:?} (another virtual router on VRID {}?)",
-                self.cfg.name,
-                self.cfg.vrid
-            );
+            match verdict {
+                Ok(()) => tracing::warn!(
+                    "{}: advert from {from} lists addresses {theirs:?}, ours are {ours:?} \
+                     (followed: it lists all of ours)",
+                    self.cfg.name
+                ),
+                Err(_) => tracing::warn!(
+                    "{}: dropping adverts from {from}: they list addresses {theirs:?}, ours \
+                     are {ours:?} (another virtual router on VRID {}?)",
+                    self.cfg.name,
+                    self.cfg.vrid
+                ),
+            }
             self.last_mismatch = Some(theirs);
         }
-        Err(DropReason::AddressList)
+        verdict
     }
 
     /// The socket is open: the source address is known now, which the tie-break needs.

@@ -217,8 +217,8 @@ pub enum DropReason {
     /// IPsec AH: the sequence number is not above the last one seen for the instance (a
     /// replayed advert, or a peer that restarted its count; keepalived drops these too).
     Replayed,
-    /// The advert lists other addresses than the instance's VIPs: another virtual router
-    /// that picked the same VRID (keepalived drops these too, "not present in MASTER advert").
+    /// The advert lacks one of the instance's VIPs: another virtual router that picked the
+    /// same VRID (keepalived drops these too, "not present in MASTER advert").
     AddressList,
 }
 
@@ -301,7 +301,7 @@ impl DropReason {
             DropReason::NotPeer => "source is not a unicast peer of the instance",
             DropReason::SendError => "our advert could not be sent",
             DropReason::Replayed => "AH sequence number not above the last one seen",
-            DropReason::AddressList => "address list differs from the instance's VIPs",
+            DropReason::AddressList => "address list lacks one of the instance's VIPs",
         }
     }
 }
@@ -827,18 +827,25 @@ pub fn check_for_instance(
     Ok(())
 }
 
-/// keepalived's check of the advertised addresses (RFC 5798 7.1 "MAY verify"): the same
-/// addresses as ours in any order, else the advert is another virtual router's that shares
-/// the VRID, and following it would hand our VIPs to a router that does not hold them.
+/// The check of the advertised addresses (RFC 5798 7.1 "MAY verify"): an advert that lacks
+/// one of our VIPs comes from another virtual router that picked the same VRID, and following
+/// it would leave that VIP with no holder (keepalived drops it too: "not present in MASTER
+/// advert"). One that lists all of ours and more is followed: its sender holds our VIPs, and
+/// a VIP added master first (or removed backup first) then moves no VIP (keepalived drops it
+/// for its count and has two masters until every router has the new list).
 pub fn check_address_list(theirs: &[IpAddr], ours: &[IpAddr]) -> Result<(), DropReason> {
-    let same = theirs.len() == ours.len()
-        && ours.iter().all(|address| theirs.contains(address))
-        && theirs.iter().all(|address| ours.contains(address));
-    if same {
+    if ours.iter().all(|address| theirs.contains(address)) {
         Ok(())
     } else {
         Err(DropReason::AddressList)
     }
+}
+
+/// Whether two address lists hold the same addresses, in any order.
+pub fn same_addresses(theirs: &[IpAddr], ours: &[IpAddr]) -> bool {
+    theirs.len() == ours.len()
+        && ours.iter().all(|address| theirs.contains(address))
+        && theirs.iter().all(|address| ours.contains(address))
 }
 
 /// What the IPv4 header of a received advert says.
@@ -888,16 +895,18 @@ mod tests {
     }
 
     #[test]
-    fn address_list_of_another_virtual_router_on_the_vrid_is_dropped() {
+    fn advert_lacking_one_of_our_vips_is_dropped_one_covering_them_is_followed() {
         let ours = ips(&["192.0.2.100", "192.0.2.101"]);
-        assert_eq!(check_address_list(&ours, &ours), Ok(()));
-        // Order does not matter (keepalived looks each of its VIPs up in the advert).
-        let reversed = ips(&["192.0.2.101", "192.0.2.100"]);
-        assert_eq!(check_address_list(&reversed, &ours), Ok(()));
+        for theirs in [
+            ours.clone(),
+            ips(&["192.0.2.101", "192.0.2.100"]),
+            ips(&["192.0.2.100", "192.0.2.101", "192.0.2.102"]),
+        ] {
+            assert_eq!(check_address_list(&theirs, &ours), Ok(()), "{theirs:?}");
+        }
         for theirs in [
             ips(&["192.0.2.150"]),
             ips(&["192.0.2.100"]),
-            ips(&["192.0.2.100", "192.0.2.101", "192.0.2.102"]),
             ips(&["192.0.2.100", "192.0.2.150"]),
             ips(&["192.0.2.100", "192.0.2.100"]),
             Vec::new(),
@@ -908,6 +917,20 @@ mod tests {
                 "{theirs:?}"
             );
         }
+    }
+
+    #[test]
+    fn same_addresses_ignores_order_only() {
+        let ours = ips(&["192.0.2.100", "192.0.2.101"]);
+        assert!(same_addresses(&ips(&["192.0.2.101", "192.0.2.100"]), &ours));
+        assert!(!same_addresses(
+            &ips(&["192.0.2.100", "192.0.2.101", "192.0.2.102"]),
+            &ours
+        ));
+        assert!(!same_addresses(
+            &ips(&["192.0.2.100", "192.0.2.100"]),
+            &ours
+        ));
     }
 
     // IP datagrams captured from keepalived 2.2.7; see daemon/tests/data/captures/README.md.
