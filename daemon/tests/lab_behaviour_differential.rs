@@ -17,7 +17,7 @@
 //!
 //! The test prints a matrix (fixture x aspect) and fails on every undocumented difference.
 //! `VIPD_BEHAVIOUR_ONLY=SUBSTRING` runs only matching fixtures, `VIPD_BEHAVIOUR_THREADS=N`
-//! sets how many runs go in parallel (default 4).
+//! sets how many runs go in parallel (default 6).
 
 mod lab;
 
@@ -544,10 +544,12 @@ impl Peer {
     fn start(lab: &Lab, template: &Advert, interval: f64, priority: u8) -> Peer {
         let ns_path = format!("/run/netns/{}", lab.router_ns(2));
         let ipv6 = template.src.is_ipv6();
-        let src: IpAddr = if ipv6 {
-            link_local(lab.router_ns(2)).into()
-        } else {
-            Segment::Main.router_ip4(2).into()
+        // IPv6 multicast adverts come from the link-local address, unicast ones from the
+        // address the daemon lists as its peer.
+        let src: IpAddr = match (ipv6, template.dst.is_multicast()) {
+            (true, true) => link_local(lab.router_ns(2)).into(),
+            (true, false) => Segment::Main.router_ip6(2).into(),
+            (false, _) => Segment::Main.router_ip4(2).into(),
         };
         // Multicast adverts go to the same group; unicast ones to the daemon's source.
         let dst = if template.dst.is_multicast() {
@@ -767,6 +769,8 @@ struct Observation {
     aspects: BTreeMap<&'static str, String>,
     /// Advert period per stream, seconds (compared with a tolerance).
     periods: BTreeMap<String, f64>,
+    /// Every gap of each stream, sorted, ms (shown with a differing period).
+    gaps: BTreeMap<String, String>,
     log_tail: String,
 }
 
@@ -868,7 +872,8 @@ fn run_one(fixture: &Fixture, kind: Kind) -> Observation {
         Kind::Vipd => lab.spawn_vipd(1, &fixture.text),
     };
     let mut obs = Observation::default();
-    let master_stable = (2.0 * a + 0.5).max(fixture.garp_window + 0.3);
+    // Long enough for six adverts (a median period) and the takeover announcements.
+    let master_stable = (6.0 * a + 0.5).max(fixture.garp_window + 0.3);
     let stable = 3.0 * a + 1.5 + fixture.settle_extra;
     let states1 = settle(kind, &daemon, fixture, stable, master_stable, 25.0);
     let settled = snapshot(&r1);
@@ -1053,14 +1058,21 @@ fn run_one(fixture: &Fixture, kind: Kind) -> Observation {
         let mut gaps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
         if gaps.len() >= 2 {
             gaps.sort_by(|x, y| x.partial_cmp(y).unwrap());
-            obs.periods.insert(k, gaps[gaps.len() / 2]);
+            obs.periods.insert(k.clone(), gaps[gaps.len() / 2]);
+            obs.gaps.insert(
+                k,
+                gaps.iter()
+                    .map(|g| format!("{:.0}", g * 1000.0))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            );
         }
     }
     obs.aspects.insert(
         "period",
         obs.periods
             .iter()
-            .map(|(k, p)| format!("{k}: {:.0} ms", p * 1000.0))
+            .map(|(k, p)| format!("{k}: {:.0} ms (gaps {})", p * 1000.0, obs.gaps[k]))
             .collect::<Vec<_>>()
             .join("; "),
     );
@@ -1129,7 +1141,7 @@ fn keepalived_and_vipd_behave_the_same_on_every_behaviour_fixture() {
     let threads: usize = std::env::var("VIPD_BEHAVIOUR_THREADS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(4);
+        .unwrap_or(6);
     let jobs: Vec<(usize, Kind)> = (0..fixtures.len())
         .flat_map(|i| [(i, Kind::Keepalived), (i, Kind::Vipd)])
         .collect();
@@ -1256,4 +1268,50 @@ fn keepalived_and_vipd_behave_the_same_on_every_behaviour_fixture() {
         "undocumented differences between keepalived 2.2.7 and vipd:\n  {}\n\n{report}",
         failures.join("\n  ")
     );
+}
+
+// ---------------------------------------------------------------- found differences
+
+fn ipv6_unicast_conf(me: usize, peer: usize, priority: u8) -> String {
+    format!(
+        "vrrp_instance VI_6U {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 80\n    \
+         priority {priority}\n    advert_int 0.2\n    unicast_src_ip {}\n    unicast_peer {{\n        \
+         {}\n    }}\n    virtual_ipaddress {{\n        2001:db8::180/64\n    }}\n}}\n",
+        Segment::Main.router_ip6(me),
+        Segment::Main.router_ip6(peer)
+    )
+}
+
+/// keepalived 2.2.7 sends IPv6 unicast adverts with the system's hop limit (64, seen by
+/// fixture v3-ipv6-unicast), not 255: a vipd backup must still follow such a master instead
+/// of dropping its adverts and taking the VIP too.
+#[test]
+fn vipd_follows_a_keepalived_ipv6_unicast_master() {
+    let lab = Lab::new("behaviour-ka6u", 2);
+    let _keepalived = lab.spawn_keepalived(2, &ipv6_unicast_conf(2, 1, 150));
+    let vip: IpAddr = "2001:db8::180".parse().unwrap();
+    assert!(
+        lab.wait_sole_holder(vip, 2, Duration::from_secs(10))
+            .is_some(),
+        "keepalived did not become master"
+    );
+    let vipd = lab.spawn_vipd(1, &ipv6_unicast_conf(1, 2, 100));
+    let following = wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
+        lab::vipd_status(&vipd).is_some_and(|s| {
+            s.instances
+                .iter()
+                .any(|i| i.state == "BACKUP" && i.master_address.as_deref() == Some("2001:db8::12"))
+        })
+    });
+    assert!(
+        following.is_some(),
+        "vipd does not follow keepalived: {:?}",
+        lab::vipd_status(&vipd)
+    );
+    // It keeps following: no takeover while keepalived advertises.
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(2) {
+        assert_eq!(lab.holders(vip), [2], "vipd took the VIP from keepalived");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

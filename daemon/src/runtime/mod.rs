@@ -614,8 +614,10 @@ impl Daemon {
                 .get(&key)
                 .and_then(|s| s.socket.source_address().ok())
         });
+        // keepalived's `mcast_src_ip` (or an ipvlan's address) is the source of multicast
+        // adverts too, not only `unicast_src_ip` of unicast ones.
         let source = (self.routers.get(index))
-            .and_then(|r| vmac::ipvlan_source(&r.cfg))
+            .and_then(|r| vmac::ipvlan_source(&r.cfg).or(r.cfg.source_address))
             .or(source);
         self.ensure_vmac(index, link.index);
         let source_changed =
@@ -735,7 +737,11 @@ impl Daemon {
             dst,
             hop_limit,
             require_hop_limit_255: peer_ttl.is_none()
-                && packet::hop_limit_255_required(router.is_unicast(), router.cfg.unicast_ttl),
+                && packet::hop_limit_255_required(
+                    router.is_unicast(),
+                    router.key.ipv6,
+                    router.cfg.unicast_ttl,
+                ),
             checksum_mode: router.checksum_mode(),
         };
         let check_source = router.cfg.check_unicast_src || !router.cfg.unicast_peer_ttl.is_empty();
