@@ -17,7 +17,7 @@
 //!
 //! The test prints a matrix (fixture x aspect) and fails on every undocumented difference.
 //! `VIPD_BEHAVIOUR_ONLY=SUBSTRING` runs only matching fixtures, `VIPD_BEHAVIOUR_THREADS=N`
-//! sets how many runs go in parallel (default 6).
+//! sets how many runs go in parallel (default 4).
 
 mod lab;
 
@@ -39,6 +39,7 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 const ASPECTS: &[&str] = &[
     "state",
+    "takeover",
     "version",
     "vrid",
     "priority",
@@ -82,6 +83,8 @@ struct Fixture {
     setup: Vec<String>,
     garp_window: f64,
     settle_extra: f64,
+    /// `# expect: silent`: the daemons are to send no advert at all (a FAULT fixture).
+    silent: bool,
     /// Aspect -> why it may differ.
     differs: BTreeMap<String, String>,
     instances: Vec<InstanceSpec>,
@@ -122,6 +125,7 @@ fn parse_fixture(path: &Path) -> Fixture {
         setup: Vec::new(),
         garp_window: 1.5,
         settle_extra: 0.0,
+        silent: false,
         differs: BTreeMap::new(),
         instances: Vec::new(),
         advert: f64::MAX,
@@ -139,6 +143,10 @@ fn parse_fixture(path: &Path) -> Fixture {
             "setup" => fixture.setup.push(value.to_owned()),
             "garp-window" => fixture.garp_window = value.parse().expect("garp-window"),
             "settle-extra" => fixture.settle_extra = value.parse().expect("settle-extra"),
+            "expect" => {
+                assert_eq!(value, "silent", "{name}: `# expect:` takes `silent`");
+                fixture.silent = true;
+            }
             "differs" => {
                 let (aspect, why) = value.split_once(':').expect("differs: ASPECT: why");
                 assert!(
@@ -701,7 +709,8 @@ fn snapshot(ns: &str) -> Snapshot {
             let mut line = format!("{ifname} {}/{}", text(&a, "local"), text(&a, "prefixlen"));
             for key in ["broadcast", "scope", "label"] {
                 let value = text(&a, key);
-                if !value.is_empty() && !(key == "label" && value == ifname) {
+                let own_label = key == "label" && value == ifname;
+                if !value.is_empty() && !own_label {
                     let _ = write!(line, " {key} {value}");
                 }
             }
@@ -865,7 +874,12 @@ fn run_one(fixture: &Fixture, kind: Kind) -> Observation {
     }
     let baseline = snapshot(&r1);
     let mut pcap = Pcap::start(&lab, kind.label());
-    let a = fixture.advert;
+    // VRRPv2 rounds fractions of a second to whole ones: settle for the longer of the two.
+    let a = if fixture.advert >= 1.0 {
+        fixture.advert.ceil()
+    } else {
+        fixture.advert
+    };
     let t_start = now();
     let mut daemon = match kind {
         Kind::Keepalived => lab.spawn_keepalived(1, &fixture.text),
@@ -970,7 +984,7 @@ fn run_one(fixture: &Fixture, kind: Kind) -> Observation {
 
     // Stop.
     let t_stop = now();
-    let status = daemon.stop_within(Duration::from_secs(15));
+    let status = daemon.stop_within(Duration::from_secs(30));
     std::thread::sleep(Duration::from_millis(300));
     let after = snapshot(&r1);
     pcap.stop();
@@ -1020,6 +1034,19 @@ fn run_one(fixture: &Fixture, kind: Kind) -> Observation {
             .collect::<Vec<_>>()
             .join("; ")
     };
+    // How soon after start the daemon first advertised as master: at once (well within
+    // three advert intervals) or after a master down interval. Judged only with intervals of
+    // a second or more, where process start-up time cannot blur the two.
+    let first = adverts.first().map(|ad| ad.at - t_start);
+    obs.aspects.insert(
+        "takeover",
+        match first {
+            None => "never master".into(),
+            Some(_) if a < 1.0 => "master (not timed)".into(),
+            Some(t) if t < 1.5 * a => "at once".into(),
+            Some(_) => "after the master down interval".into(),
+        },
+    );
     obs.aspects
         .insert("version", by_key(&|a| a.version().to_string()));
     obs.aspects.insert(
@@ -1110,7 +1137,6 @@ fn run_one(fixture: &Fixture, kind: Kind) -> Observation {
     };
     obs.aspects.insert("arp", announces(false));
     obs.aspects.insert("na", announces(true));
-    let _ = t_start;
     let log = daemon.log();
     let lines: Vec<&str> = log.lines().collect();
     obs.log_tail = lines[lines.len().saturating_sub(40)..].join("\n");
@@ -1134,6 +1160,9 @@ fn periods_agree(a: &BTreeMap<String, f64>, b: &BTreeMap<String, f64>) -> bool {
         })
 }
 
+/// Each run's observation (or why it failed), by fixture index and "is vipd".
+type Results = BTreeMap<(usize, bool), Result<Observation, String>>;
+
 #[test]
 fn keepalived_and_vipd_behave_the_same_on_every_behaviour_fixture() {
     let fixtures = load_fixtures();
@@ -1141,12 +1170,12 @@ fn keepalived_and_vipd_behave_the_same_on_every_behaviour_fixture() {
     let threads: usize = std::env::var("VIPD_BEHAVIOUR_THREADS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(6);
+        .unwrap_or(4);
     let jobs: Vec<(usize, Kind)> = (0..fixtures.len())
         .flat_map(|i| [(i, Kind::Keepalived), (i, Kind::Vipd)])
         .collect();
     let queue = Arc::new(Mutex::new(jobs.into_iter()));
-    let results: Arc<Mutex<BTreeMap<(usize, bool), Result<Observation, String>>>> = Arc::default();
+    let results: Arc<Mutex<Results>> = Arc::default();
     let fixtures = Arc::new(fixtures);
     let workers: Vec<_> = (0..threads)
         .map(|_| {
@@ -1200,6 +1229,17 @@ fn keepalived_and_vipd_behave_the_same_on_every_behaviour_fixture() {
                 continue;
             }
         };
+        // A fixture where keepalived never advertises compares nothing on the wire: it must
+        // say so (`# expect: silent`), and then nobody may advertise.
+        let ka_silent = ka.aspects["vrid"].is_empty();
+        if ka_silent != fixture.silent {
+            failures.push(format!(
+                "{}: keepalived {} adverts, the fixture expects {}",
+                fixture.name,
+                if ka_silent { "sent no" } else { "sent" },
+                if fixture.silent { "none" } else { "some" }
+            ));
+        }
         for aspect in ASPECTS {
             let (x, y) = (&ka.aspects[aspect], &vd.aspects[aspect]);
             let same = if *aspect == "period" {
