@@ -571,7 +571,15 @@ impl Peer {
             .trim()
             .parse()
             .expect("ifindex");
-        let payload = template.payload.clone();
+        let mut payload = template.payload.clone();
+        // VRRPv3 backups learn the master's interval from its adverts: declaring at least
+        // 100 ms keeps a daemon following the peer even when this thread is late on a loaded
+        // machine (sent every 10 ms, a 10 ms advert would give it 36 ms of slack).
+        let cs = (u16::from(payload[4] & 0x0f) << 8) | u16::from(payload[5]);
+        if payload[0] >> 4 == 3 && cs < 10 {
+            payload[4] &= 0xf0;
+            payload[5] = 10;
+        }
         let shared = Arc::new(AtomicU8::new(priority));
         let stop = Arc::new(AtomicBool::new(false));
         let (p, s) = (shared.clone(), stop.clone());
