@@ -40,7 +40,7 @@ use crate::net::netlink::Netlink;
 use crate::net::socket::{Received, VrrpSocket};
 use crate::notify::{self, Notifier, NotifyState};
 use crate::vrrp::ah;
-use crate::vrrp::instance::{Action, AnnounceCause, ReceivedAdvert, State};
+use crate::vrrp::instance::{Action, AnnounceCause, Reason, ReceivedAdvert, State};
 use crate::vrrp::packet::{self, DropReason, RxMeta};
 pub use addresses::own_address_problems;
 use addresses::{add_vip, remove_vip};
@@ -496,6 +496,7 @@ impl Daemon {
             self.attach(index);
         }
         self.attach_memo = None;
+        self.mark_sync_members();
         self.apply_tracking(now);
         for &index in indexes {
             self.apply_persisted_drain(index, now);
@@ -613,8 +614,10 @@ impl Daemon {
                 .get(&key)
                 .and_then(|s| s.socket.source_address().ok())
         });
+        // keepalived's `mcast_src_ip` (or an ipvlan's address) is the source of multicast
+        // adverts too, not only `unicast_src_ip` of unicast ones.
         let source = (self.routers.get(index))
-            .and_then(|r| vmac::ipvlan_source(&r.cfg))
+            .and_then(|r| vmac::ipvlan_source(&r.cfg).or(r.cfg.source_address))
             .or(source);
         self.ensure_vmac(index, link.index);
         let source_changed =
@@ -734,7 +737,11 @@ impl Daemon {
             dst,
             hop_limit,
             require_hop_limit_255: peer_ttl.is_none()
-                && packet::hop_limit_255_required(router.is_unicast(), router.cfg.unicast_ttl),
+                && packet::hop_limit_255_required(
+                    router.is_unicast(),
+                    router.key.ipv6,
+                    router.cfg.unicast_ttl,
+                ),
             checksum_mode: router.checksum_mode(),
         };
         let check_source = router.cfg.check_unicast_src || !router.cfg.unicast_peer_ttl.is_empty();
@@ -1038,6 +1045,9 @@ impl Daemon {
                     self.perform(index, action).await;
                 }
             }
+            if !performed && self.grant_sync_groups() {
+                continue;
+            }
             if !performed {
                 self.end_vip_batch();
                 self.sync_schedule();
@@ -1147,6 +1157,13 @@ impl Daemon {
                 router.last_reason = Some(reason.to_string());
                 self.record_transition(index, from, to, &reason);
                 self.notify_transition(index, to);
+                let yielded = matches!(
+                    reason,
+                    Reason::HigherPriorityAdvert { .. } | Reason::EqualPriorityHigherAddress { .. }
+                );
+                if from == State::Master && to == State::Backup && yielded {
+                    self.sync_members_left_master(index);
+                }
             }
         }
     }
@@ -1219,6 +1236,72 @@ impl Daemon {
                 }
             }
         }
+    }
+
+    /// keepalived: the other members of the instance's sync group that are master go to
+    /// BACKUP with it.
+    fn sync_members_left_master(&mut self, index: usize) {
+        let Some(name) = self.routers.get(index).map(|r| r.cfg.name.clone()) else {
+            return;
+        };
+        let now = Instant::now();
+        for group in self
+            .config
+            .sync_groups
+            .iter()
+            .filter(|g| g.instances.contains(&name))
+        {
+            for router in &mut self.routers {
+                if router.cfg.name != name && group.instances.contains(&router.cfg.name) {
+                    router.fsm.sync_member_left_master(now);
+                }
+            }
+        }
+    }
+
+    /// Tells each instance whether it is in a sync group (its down timer then waits for the
+    /// group, see `grant_sync_groups`).
+    fn mark_sync_members(&mut self) {
+        for router in &mut self.routers {
+            let member =
+                (self.config.sync_groups.iter()).any(|g| g.instances.contains(&router.cfg.name));
+            router.fsm.set_sync_group_member(member);
+        }
+    }
+
+    /// keepalived's `vrrp_sync_can_goto_master`: the members of a sync group that want to
+    /// become master do so once every member is master or wants to be. True when one did.
+    fn grant_sync_groups(&mut self) -> bool {
+        if !self.routers.iter().any(|r| r.fsm.wants_master()) {
+            return false;
+        }
+        let now = Instant::now();
+        let mut granted = false;
+        for group in &self.config.sync_groups {
+            let members = || {
+                (self.routers.iter().enumerate())
+                    .filter(|(_, r)| group.instances.contains(&r.cfg.name))
+            };
+            let ready =
+                members().all(|(_, r)| r.fsm.wants_master() || r.fsm.state() == State::Master);
+            if !ready {
+                continue;
+            }
+            let wanting: Vec<usize> = members()
+                .filter(|(_, r)| r.fsm.wants_master())
+                .map(|(i, _)| i)
+                .collect();
+            for index in wanting {
+                if let Some(router) = self.routers.get_mut(index) {
+                    router.fsm.grant_master(now);
+                    granted = true;
+                }
+            }
+        }
+        if granted {
+            self.schedule.touch_all();
+        }
+        granted
     }
 
     /// The other members of the instance's sync group announce too (keepalived).

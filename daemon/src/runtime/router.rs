@@ -214,7 +214,7 @@ impl Router {
     /// once, with the fix, when a peer is on none of the interface's subnets.
     pub fn warn_off_link_peers(&self, interface_addresses: &[InterfaceAddress]) {
         if !self.is_unicast()
-            || !packet::hop_limit_255_required(true, self.cfg.unicast_ttl)
+            || !packet::hop_limit_255_required(true, self.key.ipv6, self.cfg.unicast_ttl)
             || interface_addresses.is_empty()
         {
             return;

@@ -761,9 +761,11 @@ pub fn parse_advertisement(payload: &[u8], rx: &RxMeta) -> Result<Advertisement,
 /// unicast too, as long as the instance sends with TTL 255 itself (keepalived's default, so
 /// peers on the link interoperate). `unicast_ttl` below 255 declares peers behind routers,
 /// whose adverts arrive with whatever TTL is left: the check is then off and only the peer
-/// source check ([`check_unicast_source`]) protects the instance.
-pub fn hop_limit_255_required(unicast: bool, unicast_ttl: Option<u8>) -> bool {
-    !unicast || unicast_ttl.unwrap_or(HOP_LIMIT) == HOP_LIMIT
+/// source check ([`check_unicast_source`]) protects the instance. Over IPv6 keepalived 2.2.7
+/// sends unicast adverts with the system's hop limit (64), so IPv6 unicast is checked by
+/// source only, as keepalived checks it.
+pub fn hop_limit_255_required(unicast: bool, ipv6: bool, unicast_ttl: Option<u8>) -> bool {
+    !unicast || (!ipv6 && unicast_ttl.unwrap_or(HOP_LIMIT) == HOP_LIMIT)
 }
 
 /// keepalived `unicast_peer { ADDRESS min_ttl N max_ttl M }`: adverts from that peer must
@@ -1463,12 +1465,17 @@ mod tests {
             Err(DropReason::NotPeer)
         );
         // Multicast: always 255. Unicast: 255 while we send with 255 ourselves.
-        assert!(hop_limit_255_required(false, None));
-        assert!(hop_limit_255_required(false, Some(64)));
-        assert!(hop_limit_255_required(true, None));
-        assert!(hop_limit_255_required(true, Some(255)));
-        assert!(!hop_limit_255_required(true, Some(254)));
-        assert!(!hop_limit_255_required(true, Some(1)));
+        for ipv6 in [false, true] {
+            assert!(hop_limit_255_required(false, ipv6, None));
+            assert!(hop_limit_255_required(false, ipv6, Some(64)));
+            assert!(!hop_limit_255_required(true, ipv6, Some(254)));
+            assert!(!hop_limit_255_required(true, ipv6, Some(1)));
+        }
+        assert!(hop_limit_255_required(true, false, None));
+        assert!(hop_limit_255_required(true, false, Some(255)));
+        // IPv6 unicast: keepalived 2.2.7 sends with hop limit 64.
+        assert!(!hop_limit_255_required(true, true, None));
+        assert!(!hop_limit_255_required(true, true, Some(255)));
         // A peer's own range.
         assert_eq!(check_hop_limit_range(250, 250, 255), Ok(()));
         assert_eq!(check_hop_limit_range(255, 250, 255), Ok(()));
