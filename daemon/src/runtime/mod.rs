@@ -14,6 +14,7 @@ mod resync;
 mod router;
 mod routes;
 mod schedule;
+mod signals;
 mod tasks;
 mod vip_state;
 mod vmac;
@@ -26,7 +27,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
@@ -276,9 +276,7 @@ impl Daemon {
         self.own_address_problems(&self.config)?;
         self.add_statics();
         self.watch_routing();
-        let mut sigterm = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
-        let mut sigint = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
-        let mut sighup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+        let mut signals = signals::Signals::new().map_err(|e| format!("signals: {e}"))?;
 
         for warning in crate::net::checks::system_warnings(&self.config) {
             warn!("{warning}");
@@ -340,25 +338,17 @@ impl Daemon {
                     self.schedule.touch_all();
                     self.on_command(command).await;
                 }
-                _ = sigterm.recv() => {
+                batch = signals.next() => {
                     self.schedule.touch_all();
-                    self.begin_stop("SIGTERM");
-                }
-                _ = sigint.recv() => {
-                    self.schedule.touch_all();
-                    self.begin_stop("SIGINT");
-                }
-                // A reload while handing over would start instances again.
-                _ = sighup.recv(), if !self.stopping => {
-                    self.schedule.touch_all();
-                    // A SIGTERM sent just before may be ready in the same turn (select picks
-                    // at random): stopping wins, as if it had been seen first.
-                    if ready_now(sigterm.recv()).is_some() {
-                        self.begin_stop("SIGTERM");
-                    } else if ready_now(sigint.recv()).is_some() {
-                        self.begin_stop("SIGINT");
-                    } else {
-                        self.reload_by("SIGHUP").await;
+                    for step in signals::steps(&batch) {
+                        match step {
+                            signals::Step::Stop(name) => self.begin_stop(name),
+                            // A reload while handing over would start instances again.
+                            signals::Step::Reload if self.stopping => {}
+                            signals::Step::Reload => {
+                                self.reload_by("SIGHUP").await;
+                            }
+                        }
                     }
                 }
                 _ = protocol_timer.wait(deadline) => self.take_pending_adverts().await,
@@ -1330,15 +1320,5 @@ impl Daemon {
                     .map(|r| r.cfg.vrid),
             );
         }
-    }
-}
-
-/// The output of `future` if it is ready without waiting.
-fn ready_now<F: std::future::Future>(future: F) -> Option<F::Output> {
-    let mut future = std::pin::pin!(future);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    match future.as_mut().poll(&mut cx) {
-        std::task::Poll::Ready(output) => Some(output),
-        std::task::Poll::Pending => None,
     }
 }
