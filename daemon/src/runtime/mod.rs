@@ -8,6 +8,7 @@ mod deadline;
 mod forward;
 mod health;
 mod ops;
+mod outbox;
 mod receive;
 mod reload;
 mod resync;
@@ -121,8 +122,8 @@ fn init_logging() {
 }
 
 enum Event {
-    /// Shared with the socket's reader: a key per packet without copying its name.
-    Packet(Arc<SocketKey>, Received),
+    /// The adverts of one read of a socket; the key is shared with the socket's reader.
+    Packets(Arc<SocketKey>, Vec<Received>),
     Net(NetEvent),
 }
 
@@ -186,6 +187,8 @@ struct Daemon {
     /// until netlink reports a link change: 510 instances taking over read them once, not
     /// once each (a 150 ms stall of every advert at 510 instances).
     announce_links: Option<Vec<crate::net::link::LinkDetails>>,
+    /// Adverts asked for in this turn, sent together before any other action.
+    outbox: outbox::Outbox,
 }
 
 /// Netlink answers shared by the instances attached in one go (at start, on a reload, when
@@ -263,6 +266,7 @@ impl Daemon {
             own_sources: (0, Vec::new()),
             attach_memo: None,
             announce_links: None,
+            outbox: outbox::Outbox::default(),
         })
     }
 
@@ -641,7 +645,11 @@ impl Daemon {
 
     async fn handle_event(&mut self, event: Event) {
         match event {
-            Event::Packet(key, received) => self.on_packet(&key, &received),
+            Event::Packets(key, adverts) => {
+                for received in &adverts {
+                    self.on_packet(&key, received);
+                }
+            }
             Event::Net(net) => {
                 self.schedule.touch_all();
                 let link_local_changed = |addr: &IpAddr| match addr {
@@ -1030,6 +1038,7 @@ impl Daemon {
                 }
             }
             if !performed {
+                self.send_queued_adverts();
                 self.sync_schedule();
                 self.schedule.actions_done();
                 return;
@@ -1042,6 +1051,7 @@ impl Daemon {
         // tracking): they all get a look.
         if !matches!(action, Action::SendAdvert { .. }) {
             self.schedule.touch_all();
+            self.send_queued_adverts();
         }
         self.vmac_before(index, &action);
         let vips_change = matches!(action, Action::AddVips | Action::RemoveVips);
@@ -1072,30 +1082,8 @@ impl Daemon {
                     {
                         bytes = ah.seal(&bytes, src4, dst4, ttl, unicast);
                     }
-                    // Never waits: a send queue that is full drops this advert (the next one
-                    // follows), it must not hold up the protocol.
-                    match socket.try_send_from(&bytes, source, dst) {
-                        Ok(()) if priority == 0 => {
-                            router.counters.sent += 1;
-                            router.counters.priority_zero_sent += 1;
-                        }
-                        Ok(()) => router.counters.sent += 1,
-                        // With dont_track_primary the instance runs on while its link is
-                        // down; every advert then fails, which is expected.
-                        Err(e) if !router.link_up => {
-                            debug!("{}: sending advert to {dst}: {e}", router.cfg.name)
-                        }
-                        Err(e) => {
-                            router.counters.drop(DropReason::SendError);
-                            if router.may_log_send_error(Instant::now()) {
-                                warn!(
-                                    "{}: sending advert to {dst}: {e} (at most one such line \
-                                     per second)",
-                                    router.cfg.name
-                                )
-                            }
-                        }
-                    }
+                    self.outbox
+                        .push(socket.clone(), bytes, source, dst, index, priority);
                 }
             }
             Action::AddVips => {
@@ -1149,6 +1137,41 @@ impl Daemon {
                 self.notify_transition(index, to);
             }
         }
+    }
+
+    /// Sends the adverts queued in this turn (one system call per socket); never waits: a
+    /// send queue that is full drops adverts (the next ones follow), it must not hold up the
+    /// protocol.
+    fn send_queued_adverts(&mut self) {
+        let routers = &mut self.routers;
+        self.outbox.flush(|queued, result| {
+            let Some(router) = routers.get_mut(queued.router) else {
+                return;
+            };
+            let dst = queued.dst;
+            match result {
+                Ok(()) if queued.priority == 0 => {
+                    router.counters.sent += 1;
+                    router.counters.priority_zero_sent += 1;
+                }
+                Ok(()) => router.counters.sent += 1,
+                // With dont_track_primary the instance runs on while its link is down; every
+                // advert then fails, which is expected.
+                Err(e) if !router.link_up => {
+                    debug!("{}: sending advert to {dst}: {e}", router.cfg.name)
+                }
+                Err(e) => {
+                    router.counters.drop(DropReason::SendError);
+                    if router.may_log_send_error(Instant::now()) {
+                        warn!(
+                            "{}: sending advert to {dst}: {e} (at most one such line per \
+                             second)",
+                            router.cfg.name
+                        )
+                    }
+                }
+            }
+        });
     }
 
     /// One gratuitous ARP / unsolicited NA for each address of a master (after a reload
