@@ -7,13 +7,14 @@
 //! configuration implies one (rise).
 
 mod lab;
+mod lab_vipd_support;
 
 use std::net::IpAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use lab::keepalived_conf::{KeepalivedConf, VrrpInstance};
-use lab::{vipd_status, Daemon, Lab, LabOptions, Segment, ServiceKind};
+use lab::{Daemon, Lab, LabOptions, Segment, ServiceKind};
 use vipd::control::{InstanceStatus, StatusReport};
 
 /// Long enough for a debug build on a busy 2-core machine; outcomes usually come in < 1 s.
@@ -22,38 +23,21 @@ const POLL: Duration = Duration::from_millis(25);
 const PORT: u16 = 8080;
 
 fn vip() -> IpAddr {
-    Segment::Main.vip4().into()
+    lab_vipd_support::vip4()
 }
 
-/// Waits until `router` alone holds `ip`. Panics with the lab state otherwise.
+/// Waits until `router` alone holds `ip`.
 fn expect_holder(lab: &Lab, ip: IpAddr, router: usize, why: &str) -> Duration {
-    lab::wait_until(SETTLE, POLL, || lab.holders(ip) == [router]).unwrap_or_else(|| {
-        panic!(
-            "{why}: expected r{router} alone to hold {ip}, holders {:?}",
-            lab.holders(ip)
-        )
-    })
+    lab_vipd_support::expect_sole_holder(lab, ip, router, SETTLE, why)
 }
 
 /// Polls `vipd status` until `cond` holds; returns that report.
 fn expect_status(
     daemon: &Daemon,
     why: &str,
-    mut cond: impl FnMut(&StatusReport) -> bool,
+    cond: impl FnMut(&StatusReport) -> bool,
 ) -> StatusReport {
-    let mut last = None;
-    let found = lab::wait_until(SETTLE, POLL, || match vipd_status(daemon) {
-        Some(report) => {
-            let ok = cond(&report);
-            last = Some(report);
-            ok
-        }
-        None => false,
-    });
-    match (found, last) {
-        (Some(_), Some(report)) => report,
-        (_, last) => panic!("{why}: status never matched; last status: {last:#?}"),
-    }
+    lab_vipd_support::expect_status(daemon, SETTLE, why, cond)
 }
 
 fn instance<'a>(report: &'a StatusReport, name: &str) -> &'a InstanceStatus {

@@ -20,6 +20,7 @@ use lab::frr::{self, Frr, FrrRouter};
 use lab::keepalived_conf::VrrpInstance;
 use lab::{wait_until, Daemon, Lab};
 use lab_vipd_support::*;
+use vipd::control::InstanceStatus;
 
 #[derive(Clone, Copy, Debug)]
 enum Variant {
@@ -133,54 +134,76 @@ fn serving(lab: &Lab, vip: IpAddr) -> Vec<usize> {
         .collect()
 }
 
-/// Waits until exactly `router` serves `vip`.
-fn expect_sole_server(lab: &Lab, vip: IpAddr, router: usize, timeout: Duration, why: &str) {
+/// Waits until `router` serves `vip`: alone (`sole`), or with others (FRR ignores its own
+/// link going down, so while cut off it still believes it is master).
+fn expect_server(lab: &Lab, vip: IpAddr, router: usize, sole: bool, timeout: Duration, why: &str) {
     let ok = wait_until(timeout, Duration::from_millis(10), || {
-        serving(lab, vip) == [router]
+        let serving = serving(lab, vip);
+        serving.contains(&router) && (!sole || serving.len() == 1)
     });
+    let only = if sole { "the only router " } else { "" };
     assert!(
         ok.is_some(),
-        "{why}: r{router} should be the only router serving {vip}, they are {:?}",
+        "{why}: r{router} should be {only}serving {vip}, they are {:?}",
         serving(lab, vip)
     );
 }
 
-/// Waits until `router` serves `vip` (others may too: FRR ignores its own link going down,
-/// so while cut off it still believes it is master).
-fn expect_server(lab: &Lab, vip: IpAddr, router: usize, timeout: Duration, why: &str) {
-    let ok = wait_until(timeout, Duration::from_millis(10), || {
-        serving(lab, vip).contains(&router)
-    });
-    assert!(
-        ok.is_some(),
-        "{why}: r{router} should serve {vip}, they are {:?}",
-        serving(lab, vip)
-    );
+/// A lab of two routers, vipd in r1 and FRR in r2, for one variant.
+struct Scenario {
+    lab: Lab,
+    variant: Variant,
+    vip: IpAddr,
+    settle: Duration,
+}
+
+impl Scenario {
+    /// None (skipped, with a message) without FRR.
+    fn new(test: &str, variant: Variant) -> Option<Scenario> {
+        if frr_missing() {
+            return None;
+        }
+        Some(Scenario {
+            lab: Lab::new(test, 2),
+            variant,
+            vip: variant.vip(),
+            settle: variant.settle(),
+        })
+    }
+
+    /// Waits until `router` alone serves the VIP.
+    fn expect_sole_server(&self, router: usize, why: &str) {
+        expect_server(&self.lab, self.vip, router, true, self.settle, why);
+    }
+
+    /// Waits until FRR reports `state` (`Master`, `Backup`).
+    fn expect_frr(&self, frr: &Frr, state: &str) {
+        let v = self.variant;
+        frr.wait_status(v.vrid(), v.ipv6(), state, self.settle);
+    }
+
+    fn wait_vipd(&self, vipd: &Daemon, state: &str) -> InstanceStatus {
+        wait_state(vipd, self.variant.name(), state)
+    }
 }
 
 /// r1: vipd priority 150 (master), r2: FRR priority 100.
 fn vipd_master_frr_backup(test: &str, variant: Variant) {
-    if frr_missing() {
+    let Some(s) = Scenario::new(test, variant) else {
         return;
-    }
-    let lab = Lab::new(test, 2);
-    let (vip, vrid, v6, settle) = (
-        variant.vip(),
-        variant.vrid(),
-        variant.ipv6(),
-        variant.settle(),
-    );
-    let frr = Frr::start(&lab, 2, &[variant.frr(100)]);
+    };
+    let (lab, vip) = (&s.lab, s.vip);
+    let frr = Frr::start(lab, 2, &[variant.frr(100)]);
     let vipd_text = conf(1, &[variant.vipd(150)]);
-    let mut vipd = start_vipd(&lab, 1, &vipd_text);
-    expect_sole_server(&lab, vip, 1, settle, "election");
-    frr.wait_status(vrid, v6, "Backup", settle);
-    let seen = wait_state(&vipd, variant.name(), "MASTER");
+    let mut vipd = start_vipd(lab, 1, &vipd_text);
+    s.expect_sole_server(1, "election");
+    s.expect_frr(&frr, "Backup");
+    let seen = s.wait_vipd(&vipd, "MASTER");
     assert!(seen.dropped.values().all(|&n| n == 0), "{seen:#?}");
     let vmac = variant.vmac();
     if let Some(mac) = vmac {
         assert_eq!(
-            reach_and_read_neighbour(&lab, vip),
+            reach_and_read_neighbour(lab, vip),
             mac,
             "vipd master on its VMAC"
         );
@@ -190,28 +213,28 @@ fn vipd_master_frr_backup(test: &str, variant: Variant) {
 
     // vipd loses its link: FRR takes over; vipd (FAULT) gives the VIP up.
     lab.link_down(1);
-    frr.wait_status(vrid, v6, "Master", settle);
-    expect_sole_server(&lab, vip, 2, settle, "vipd's link down");
+    s.expect_frr(&frr, "Master");
+    s.expect_sole_server(2, "vipd's link down");
     lab.link_up(1);
-    expect_sole_server(
-        &lab,
-        vip,
-        1,
-        settle,
-        "vipd preempts back after its link returns",
-    );
-    frr.wait_status(vrid, v6, "Backup", settle);
+    s.expect_sole_server(1, "vipd preempts back after its link returns");
+    s.expect_frr(&frr, "Backup");
 
     // Planned handover to FRR: no ping lost.
     let meter = lab.outage_meter(&[vip], Duration::from_millis(2));
-    assert!(meter.wait_replies(20, settle), "no replies before the stop");
+    assert!(
+        meter.wait_replies(20, s.settle),
+        "no replies before the stop"
+    );
     assert!(vipd.stop().success(), "vipd exit:\n{}", vipd.log());
-    frr.wait_status(vrid, v6, "Master", settle);
-    expect_sole_server(&lab, vip, 2, settle, "vipd stopped");
-    assert!(meter.wait_replies(50, settle), "no replies after the stop");
+    s.expect_frr(&frr, "Master");
+    s.expect_sole_server(2, "vipd stopped");
+    assert!(
+        meter.wait_replies(50, s.settle),
+        "no replies after the stop"
+    );
     if let Some(mac) = vmac {
         // Same virtual MAC on FRR's macvlan: the client's entry never changed.
-        assert_eq!(client_neighbour_mac(&lab, vip).as_deref(), Some(mac));
+        assert_eq!(client_neighbour_mac(lab, vip).as_deref(), Some(mac));
     }
     let report = meter.stop();
     eprintln!("{test}: planned handover from vipd to FRR:\n{report}");
@@ -222,54 +245,46 @@ fn vipd_master_frr_backup(test: &str, variant: Variant) {
     }
 
     // vipd comes back and preempts again.
-    let vipd = start_vipd(&lab, 1, &vipd_text);
-    expect_sole_server(&lab, vip, 1, settle, "vipd restarted");
-    frr.wait_status(vrid, v6, "Backup", settle);
-    wait_state(&vipd, variant.name(), "MASTER");
+    let vipd = start_vipd(lab, 1, &vipd_text);
+    s.expect_sole_server(1, "vipd restarted");
+    s.expect_frr(&frr, "Backup");
+    s.wait_vipd(&vipd, "MASTER");
 }
 
 /// r1: vipd priority 100, r2: FRR priority 150 (master).
 fn frr_master_vipd_backup(test: &str, variant: Variant) {
-    if frr_missing() {
+    let Some(s) = Scenario::new(test, variant) else {
         return;
-    }
-    let lab = Lab::new(test, 2);
-    let (vip, vrid, v6, settle) = (
-        variant.vip(),
-        variant.vrid(),
-        variant.ipv6(),
-        variant.settle(),
-    );
-    let frr = Frr::start(&lab, 2, &[variant.frr(150)]);
-    let vipd: Daemon = start_vipd(&lab, 1, &conf(1, &[variant.vipd(100)]));
-    frr.wait_status(vrid, v6, "Master", settle);
-    expect_sole_server(&lab, vip, 2, settle, "election");
-    let seen = wait_instance(&vipd, variant.name(), settle, "BACKUP hearing FRR", |i| {
+    };
+    let (lab, vip, name) = (&s.lab, s.vip, variant.name());
+    let frr = Frr::start(lab, 2, &[variant.frr(150)]);
+    let vipd: Daemon = start_vipd(lab, 1, &conf(1, &[variant.vipd(100)]));
+    s.expect_frr(&frr, "Master");
+    s.expect_sole_server(2, "election");
+    let seen = wait_instance(&vipd, name, s.settle, "BACKUP hearing FRR", |i| {
         i.state == "BACKUP" && i.adverts_received >= 2
     });
     assert!(seen.dropped.values().all(|&n| n == 0), "{seen:#?}");
-    if !v6 {
+    if !variant.ipv6() {
         assert_eq!(seen.master_address.as_deref(), Some("192.0.2.12"));
     }
     assert!(lab.client_ping(vip), "client cannot reach {vip}");
 
     // FRR loses its link: vipd takes over (FRR does not notice, issue 10364).
     lab.link_down(2);
-    wait_state(&vipd, variant.name(), "MASTER");
-    expect_server(&lab, vip, 1, settle, "FRR's link down");
+    s.wait_vipd(&vipd, "MASTER");
+    expect_server(lab, vip, 1, false, s.settle, "FRR's link down");
     lab.link_up(2);
     // FRR still believes it is master and, with the higher priority, stays it.
-    expect_sole_server(&lab, vip, 2, settle, "FRR's link back");
-    wait_state(&vipd, variant.name(), "BACKUP");
+    s.expect_sole_server(2, "FRR's link back");
+    s.wait_vipd(&vipd, "BACKUP");
 
     // FRR shuts the virtual router down: priority 0, vipd takes over at once.
-    let vrid_text = vrid.to_string();
+    let vrid_text = variant.vrid().to_string();
     frr.configure(&[&format!("vrrp {vrid_text} shutdown")]);
-    wait_state(&vipd, variant.name(), "MASTER");
-    expect_sole_server(&lab, vip, 1, settle, "FRR shut down");
-    let taken = wait_instance(&vipd, variant.name(), settle, "MASTER", |i| {
-        i.state == "MASTER"
-    });
+    s.wait_vipd(&vipd, "MASTER");
+    s.expect_sole_server(1, "FRR shut down");
+    let taken = wait_instance(&vipd, name, s.settle, "MASTER", |i| i.state == "MASTER");
     assert!(
         taken
             .last_transition_reason
@@ -278,9 +293,9 @@ fn frr_master_vipd_backup(test: &str, variant: Variant) {
         "vipd should take over on FRR's priority 0 advert: {taken:#?}"
     );
     frr.configure(&[&format!("no vrrp {vrid_text} shutdown")]);
-    expect_sole_server(&lab, vip, 2, settle, "FRR preempts back");
-    frr.wait_status(vrid, v6, "Master", settle);
-    wait_state(&vipd, variant.name(), "BACKUP");
+    s.expect_sole_server(2, "FRR preempts back");
+    s.expect_frr(&frr, "Master");
+    s.wait_vipd(&vipd, "BACKUP");
 }
 
 #[test]

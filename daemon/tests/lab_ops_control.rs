@@ -25,26 +25,7 @@ use vipd::control::events::{EventKind, EventRecord};
 
 /// Starts vipd in `router` with extra `vipd run` arguments; waits until it serves.
 fn start_with(lab: &Lab, router: usize, conf: &str, args: &[&str]) -> Daemon {
-    start_with_env(lab, router, conf, args, &[])
-}
-
-fn start_with_env(
-    lab: &Lab,
-    router: usize,
-    conf: &str,
-    args: &[&str],
-    env: &[(&str, &str)],
-) -> Daemon {
-    let mut daemon = lab.spawn_vipd_args(router, conf, args, env);
-    let started = wait_until(SETTLE, Duration::from_millis(10), || {
-        daemon.log().contains("started with") || !daemon.is_running()
-    });
-    assert!(
-        started.is_some() && daemon.is_running(),
-        "vipd in r{router} did not start:\n{}",
-        daemon.log()
-    );
-    daemon
+    start_vipd_args(lab, router, conf, args, &[])
 }
 
 fn socket_path(daemon: &Daemon) -> &Path {
@@ -254,15 +235,7 @@ fn start_realtime(lab: &Lab, router: usize, conf: &str, args: &[&str]) -> Daemon
     argv.extend_from_slice(args);
     let mut daemon = lab.spawn(router, &argv, &[]);
     daemon.socket_path = Some(socket);
-    let started = wait_until(SETTLE, Duration::from_millis(10), || {
-        daemon.log().contains("started with") || !daemon.is_running()
-    });
-    assert!(
-        started.is_some() && daemon.is_running(),
-        "vipd in r{router} did not start:\n{}",
-        daemon.log()
-    );
-    daemon
+    wait_started(daemon, router)
 }
 
 /// Starts the threads that misbehave against one daemon's control socket and metrics port
@@ -663,7 +636,7 @@ fn systemd_hears_ready_status_watchdog_and_stopping() {
     listener
         .set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
-    let mut daemon = start_with_env(
+    let mut daemon = start_vipd_args(
         &lab,
         1,
         &conf(1, &[v3_ipv4(100)]),

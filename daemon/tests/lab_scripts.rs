@@ -7,52 +7,35 @@
 //! processes they look for get names unique to the test run.
 
 mod lab;
+mod lab_vipd_support;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use lab::{vipd_status, Daemon, Lab, Segment};
+use lab::{Daemon, Lab};
 use vipd::control::StatusReport;
 
 const SETTLE: Duration = Duration::from_secs(20);
 const POLL: Duration = Duration::from_millis(25);
 
 fn vip() -> IpAddr {
-    Segment::Main.vip4().into()
+    lab_vipd_support::vip4()
 }
 
-fn expect_holder(lab: &Lab, ip: IpAddr, router: usize, why: &str) {
-    lab::wait_until(SETTLE, POLL, || lab.holders(ip) == [router]).unwrap_or_else(|| {
-        panic!(
-            "{why}: expected r{router} alone to hold {ip}, holders {:?}",
-            lab.holders(ip)
-        )
-    });
+/// Waits until `router` alone holds `ip`.
+fn expect_holder(lab: &Lab, ip: IpAddr, router: usize, why: &str) -> Duration {
+    lab_vipd_support::expect_sole_holder(lab, ip, router, SETTLE, why)
 }
 
+/// Polls `vipd status` until `cond` holds; returns that report.
 fn expect_status(
     daemon: &Daemon,
     why: &str,
-    mut cond: impl FnMut(&StatusReport) -> bool,
+    cond: impl FnMut(&StatusReport) -> bool,
 ) -> StatusReport {
-    let mut last = None;
-    let found = lab::wait_until(SETTLE, POLL, || match vipd_status(daemon) {
-        Some(report) => {
-            let ok = cond(&report);
-            last = Some(report);
-            ok
-        }
-        None => false,
-    });
-    match (found, last) {
-        (Some(_), Some(report)) => report,
-        (_, last) => panic!(
-            "{why}: status never matched; last status: {last:#?}\n{}",
-            daemon.log()
-        ),
-    }
+    lab_vipd_support::expect_status(daemon, SETTLE, why, cond)
 }
 
 fn check<'a>(report: &'a StatusReport, name: &str) -> &'a vipd::control::CheckStatus {

@@ -604,36 +604,8 @@ const SMALL_NETLINK_RCVBUF: &str = "16384";
 
 /// Starts vipd with a small netlink receive buffer (`VIPD_NETLINK_RCVBUF`).
 fn start_vipd_small_netlink_buffer(lab: &Lab, router: usize, text: &str) -> lab::Daemon {
-    let binary = lab::vipd_binary().expect("vipd binary");
-    let conf_path = lab.dir().join(format!("r{router}-small-nl.conf"));
-    std::fs::write(&conf_path, text).expect("write config");
-    let socket = lab.dir().join(format!("r{router}-small-nl.sock"));
-    let mut daemon = lab.spawn(
-        router,
-        &[
-            binary.to_str().expect("utf-8 path"),
-            "run",
-            "-c",
-            conf_path.to_str().expect("utf-8 path"),
-            "--socket",
-            socket.to_str().expect("utf-8 path"),
-        ],
-        &[
-            ("VIPD_LOG", "debug"),
-            ("VIPD_NETLINK_RCVBUF", SMALL_NETLINK_RCVBUF),
-        ],
-    );
-    daemon.conf_path = Some(conf_path);
-    daemon.socket_path = Some(socket);
-    let started = lab::wait_until(SETTLE, Duration::from_millis(10), || {
-        daemon.log().contains("started with") || !daemon.is_running()
-    });
-    assert!(
-        started.is_some() && daemon.is_running(),
-        "vipd in r{router} did not start:\n{}",
-        daemon.log()
-    );
-    daemon
+    let env = [("VIPD_NETLINK_RCVBUF", SMALL_NETLINK_RCVBUF)];
+    start_vipd_args(lab, router, text, &[], &env)
 }
 
 /// While vipd is stopped (SIGSTOP, as if held up for a moment), `change` happens after a

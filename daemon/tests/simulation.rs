@@ -281,6 +281,8 @@ struct Sim {
     stable_since: Duration,
     /// Per handover in progress (by node): the backups that could take over.
     handover_candidates: BTreeMap<usize, Vec<usize>>,
+    /// Per node: the bound of its latest handover (how long it keeps the VIPs unanswered).
+    handover_bounds: BTreeMap<usize, Duration>,
     /// Per (sender, receiver): when the last advert in flight arrives. An Ethernet segment
     /// keeps one sender's frames in order; frames of different senders interleave freely.
     last_arrival: BTreeMap<(usize, usize), Duration>,
@@ -427,6 +429,7 @@ impl Sim {
             calm: false,
             stable_since: Duration::ZERO,
             handover_candidates: BTreeMap::new(),
+            handover_bounds: BTreeMap::new(),
             last_arrival: BTreeMap::new(),
             trace: VecDeque::new(),
             print_trace: false,
@@ -934,6 +937,7 @@ impl Sim {
     /// the routers that could take over are the ones the VIPs must not be left without.
     fn handover_began(&mut self, node: usize, bound: Duration) {
         self.nodes[node].handover = Some((self.now, bound));
+        self.handover_bounds.insert(node, bound);
         let group = self.nodes[node].group;
         let candidates: Vec<usize> = (0..self.nodes.len())
             .filter(|&b| b != node && self.nodes[b].may_take_over() && self.nodes[b].group == group)
@@ -1277,6 +1281,24 @@ impl Sim {
             self.handover_candidates.remove(&leaving);
         }
         for (&leaving, candidates) in &self.handover_candidates {
+            // What RFC 5798 lets a backup wait: its answer to the priority 0 comes after its
+            // Skew_Time (6.4.2); without it, Master_Down_Interval after the last advert it
+            // heard, or its start (6.4.1), from its Master_Adver_Interval. Once that is the
+            // leaving master's (v3 learns it from an accepted advert; v2 accepts only equal
+            // ones), the bound outlasts it. Before, it is the backup's own configured one: a
+            // v3 backup with a longer interval that has heard no advert of the leaving master
+            // (all lost since it started, seed 51368) may rightly take over only after the
+            // bound, which the leaving master, knowing neither its interval nor its start,
+            // cannot cover. Such a backup is counted only if its Master_Down_Interval fits.
+            let leaving_interval = self.nodes[leaving].cfg.advert_interval;
+            let bound = self.handover_bounds.get(&leaving).copied();
+            let counted = candidates.iter().filter(|&&b| {
+                self.nodes[b].instance.as_ref().is_some_and(|backup| {
+                    backup.master_advert_interval() == leaving_interval
+                        || bound.is_some_and(|bound| backup.master_down_interval() <= bound)
+                })
+            });
+            let candidates: Vec<usize> = counted.copied().collect();
             if candidates.is_empty() {
                 continue;
             }

@@ -403,11 +403,9 @@ impl Nftables {
         Ok(Nftables { socket, seq: 0 })
     }
 
-    /// Replaces vipd's table with one holding `forwards` (removes it when there are none).
-    pub fn replace(&mut self, forwards: &[Forward]) -> io::Result<()> {
-        let (bytes, acked) = replace_table_batch(forwards, self.seq);
-        self.seq = self.seq.wrapping_add(acked.len() as u32 + 2);
-        // SAFETY: sending a buffer we own, of the length given.
+    /// Sends one datagram of requests to the kernel.
+    fn send_request(&self, bytes: &[u8]) -> io::Result<()> {
+        // SAFETY: sending a buffer we borrow, of the length given.
         let sent = unsafe {
             libc::send(
                 self.socket.as_raw_fd(),
@@ -419,27 +417,43 @@ impl Nftables {
         if sent < 0 {
             return Err(io::Error::last_os_error());
         }
+        Ok(())
+    }
+
+    /// Receives one datagram of answers into `buffer`: its length.
+    fn receive(&self, buffer: &mut [u8]) -> io::Result<usize> {
+        // SAFETY: receiving into a buffer we borrow, of the length given.
+        let n = unsafe {
+            libc::recv(
+                self.socket.as_raw_fd(),
+                buffer.as_mut_ptr().cast(),
+                buffer.len(),
+                0,
+            )
+        };
+        // A negative count is an error; any other fits in usize.
+        usize::try_from(n).map_err(|_| io::Error::last_os_error())
+    }
+
+    /// Replaces vipd's table with one holding `forwards` (removes it when there are none).
+    pub fn replace(&mut self, forwards: &[Forward]) -> io::Result<()> {
+        let (bytes, acked) = replace_table_batch(forwards, self.seq);
+        self.seq = self.seq.wrapping_add(acked.len() as u32 + 2);
+        self.send_request(&bytes)?;
         let mut pending: Vec<u32> = acked;
         let mut first_error = None;
         let mut buffer = vec![0u8; 16384];
         while !pending.is_empty() {
-            // SAFETY: receiving into a buffer we own, of the length given.
-            let n = unsafe {
-                libc::recv(
-                    self.socket.as_raw_fd(),
-                    buffer.as_mut_ptr().cast(),
-                    buffer.len(),
-                    0,
-                )
+            let n = match self.receive(&mut buffer) {
+                Ok(n) => n,
+                Err(e) => {
+                    return Err(first_error.unwrap_or(io::Error::new(
+                        e.kind(),
+                        format!("waiting for nftables to answer: {e}"),
+                    )))
+                }
             };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                return Err(first_error.unwrap_or(io::Error::new(
-                    e.kind(),
-                    format!("waiting for nftables to answer: {e}"),
-                )));
-            }
-            for (seq, errno) in acks(&buffer[..n as usize]) {
+            for (seq, errno) in acks(&buffer[..n]) {
                 pending.retain(|s| *s != seq);
                 if errno != 0 && first_error.is_none() {
                     first_error = Some(io::Error::from_raw_os_error(errno));
@@ -587,34 +601,12 @@ impl Nftables {
             self.seq,
             &[],
         );
-        // SAFETY: sending a buffer we own, of the length given.
-        let sent = unsafe {
-            libc::send(
-                self.socket.as_raw_fd(),
-                request.as_ptr().cast(),
-                request.len(),
-                0,
-            )
-        };
-        if sent < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        self.send_request(&request)?;
         let mut rules = Vec::new();
         let mut buffer = vec![0u8; 65536];
         loop {
-            // SAFETY: receiving into a buffer we own, of the length given.
-            let n = unsafe {
-                libc::recv(
-                    self.socket.as_raw_fd(),
-                    buffer.as_mut_ptr().cast(),
-                    buffer.len(),
-                    0,
-                )
-            };
-            if n < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            if foreign_rules(&buffer[..n as usize], &mut rules) || n == 0 {
+            let n = self.receive(&mut buffer)?;
+            if foreign_rules(&buffer[..n], &mut rules) || n == 0 {
                 break;
             }
         }

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use tracing::{error, warn};
 
-use super::vip_state::{self, AddedAddress, VipState};
+use super::vip_state::{self, AddedAddress, Recorded, VipState};
 use super::Daemon;
 use crate::config::{self, Config};
 use crate::net::netlink::Netlink;
@@ -137,6 +137,55 @@ impl Daemon {
     }
 }
 
+impl Daemon {
+    /// Before a turn of actions: what every instance about to take over will add is recorded
+    /// in one write per kind (hundreds of instances may take over at once, each write is the
+    /// whole file), and forgets are written once at [`Daemon::end_vip_batch`].
+    pub(super) fn reserve_takeovers(&mut self) {
+        self.vip_state.defer_forgets();
+        let takes_over =
+            |index: usize| (self.routers.get(index)).filter(|router| router.fsm.adds_vips_soon());
+        let routers: Vec<&super::Router> = match self.schedule.touched() {
+            Some(touched) => (touched.iter())
+                .filter_map(|&index| takes_over(index as usize))
+                .collect(),
+            None => (0..self.routers.len()).filter_map(takes_over).collect(),
+        };
+        // One instance alone reserves its own (add_vips_and_routing).
+        if routers.len() < 2 {
+            return;
+        }
+        let addresses: Vec<AddedAddress> = (routers.iter())
+            .flat_map(|router| {
+                let cfg = &router.cfg;
+                cfg.all_vips()
+                    .map(|vip| added_address(cfg.vip_interface(vip), vip))
+            })
+            .collect();
+        let routes: Vec<config::Route> = (routers.iter())
+            .flat_map(|router| router.cfg.routes.iter().cloned())
+            .collect();
+        let rules: Vec<config::Rule> = (routers.iter())
+            .flat_map(|router| router.cfg.rules.iter().cloned())
+            .collect();
+        let state = &mut self.vip_state;
+        reserve(state, "instances taking over", &addresses);
+        reserve(state, "instances taking over", &routes);
+        reserve(state, "instances taking over", &rules);
+    }
+
+    /// After a turn of actions: forgets what was reserved and not added, and writes the
+    /// forgets made meanwhile.
+    pub(super) fn end_vip_batch(&mut self) {
+        if let Err(e) = self.vip_state.release_all() {
+            warn!("{e}");
+        }
+        if let Err(e) = self.vip_state.flush() {
+            warn!("{e}: VIPs vipd removed are still on record");
+        }
+    }
+}
+
 /// Adds one VIP to its interface (`dev`, else the instance's) and records it, first, as added
 /// by vipd. An address that is already there and that vipd did not add stays someone
 /// else's: it is left alone and never removed. Failures are logged.
@@ -151,6 +200,55 @@ pub(super) fn add_vip(
     add_address(netlink, state, &instance.name, interface, vip, metric);
 }
 
+/// Adds the VIPs, then the routes and rules, of an instance that became master. All are
+/// recorded first, in one write of the record per kind, rather than one write each: a whole
+/// file every time, which adds up when hundreds of instances take over at once.
+pub(super) fn add_vips_and_routing(
+    netlink: &Netlink,
+    state: &mut VipState,
+    instance: &config::Instance,
+) {
+    let owner = instance.name.as_str();
+    let addresses: Vec<AddedAddress> = (instance.all_vips())
+        .map(|vip| added_address(instance.vip_interface(vip), vip))
+        .collect();
+    reserve(state, owner, &addresses);
+    reserve(state, owner, &instance.routes);
+    reserve(state, owner, &instance.rules);
+    for vip in instance.all_vips() {
+        add_vip(netlink, state, instance, vip);
+    }
+    super::routes::add_routing(netlink, state, owner, &instance.routes, &instance.rules);
+    // What could not be added (a missing interface) is not ours.
+    release(state, owner, &addresses);
+    release(state, owner, &instance.routes);
+    release(state, owner, &instance.rules);
+}
+
+fn reserve<T: Recorded + std::fmt::Display>(state: &mut VipState, owner: &str, items: &[T]) {
+    if let Err(e) = state.reserve(items.iter().cloned()) {
+        let list: Vec<String> = items.iter().map(ToString::to_string).collect();
+        warn!(
+            "{owner}: {e}: {} cannot be found again after a crash",
+            list.join(", ")
+        );
+    }
+}
+
+fn release<T: Recorded>(state: &mut VipState, owner: &str, items: &[T]) {
+    if let Err(e) = state.release(items) {
+        warn!("{owner}: {e}");
+    }
+}
+
+fn added_address(ifname: &str, vip: &config::Vip) -> AddedAddress {
+    AddedAddress {
+        interface: ifname.to_string(),
+        address: vip.address,
+        prefix_len: vip.prefix_len,
+    }
+}
+
 /// Adds `vip` to `ifname` for `owner` (an instance, or the static configuration) as
 /// [`add_vip`] does, with the route metric given (`None`: the kernel's default).
 pub(super) fn add_address(
@@ -161,11 +259,7 @@ pub(super) fn add_address(
     vip: &config::Vip,
     metric: Option<u32>,
 ) {
-    let record = AddedAddress {
-        interface: ifname.to_string(),
-        address: vip.address,
-        prefix_len: vip.prefix_len,
-    };
+    let record = added_address(ifname, vip);
     let ifindex = match netlink.link_index(ifname) {
         Ok(Some(ifindex)) => ifindex,
         Ok(None) => {
@@ -180,33 +274,14 @@ pub(super) fn add_address(
             return;
         }
     };
-    let ours = state.contains(&record);
-    if !ours {
-        if let Err(e) = state.record(record.clone()) {
-            warn!(
-                "{owner}: {e}: {} cannot be found again after a crash",
-                vip.address
-            );
-        }
-    }
-    match super::vmac::add_address(netlink, ifindex, vip, metric) {
-        Ok(true) => {}
-        Ok(false) if ours => {}
-        Ok(false) => {
-            forget(state, owner, &record);
-            warn!(
-                "{owner}: {} is already on {ifname} and vipd did not add it: leaving it alone \
-                 (vipd will not remove it)",
-                vip.address
-            );
-        }
-        Err(e) => {
-            if !ours {
-                forget(state, owner, &record);
-            }
-            error!("{owner}: cannot add {} to {ifname}: {e}", vip.address);
-        }
-    }
+    let naming = Naming {
+        owner,
+        what: vip.address.to_string(),
+        interface: Some(ifname),
+    };
+    add_recorded(state, &record, &naming, || {
+        super::vmac::add_address(netlink, ifindex, vip, metric)
+    });
 }
 
 /// Removes one VIP from its interface if vipd added it; an interface that is gone took the
@@ -229,29 +304,151 @@ pub(super) fn remove_address(
     ifname: &str,
     vip: &config::Vip,
 ) {
-    let record = AddedAddress {
-        interface: ifname.to_string(),
-        address: vip.address,
-        prefix_len: vip.prefix_len,
+    let record = added_address(ifname, vip);
+    let naming = Naming {
+        owner,
+        what: vip.address.to_string(),
+        interface: Some(ifname),
     };
-    if !state.contains(&record) {
-        tracing::debug!("{owner}: {record} was not added by vipd: left alone");
-        return;
-    }
-    if let Ok(Some(ifindex)) = netlink.link_index(&record.interface) {
-        if let Err(e) = netlink.delete_address(ifindex, vip.address, vip.prefix_len) {
-            error!(
-                "{owner}: cannot remove {} from {}: {e}",
-                vip.address, record.interface
-            );
-            return;
+    let removed = remove_recorded(state, &record, &naming, || {
+        match netlink.link_index(ifname) {
+            Ok(Some(ifindex)) => netlink.delete_address(ifindex, vip.address, vip.prefix_len),
+            _ => Ok(()),
         }
+    });
+    if !removed {
+        tracing::debug!("{owner}: {record} was not added by vipd: left alone");
     }
-    forget(state, owner, &record);
 }
 
-fn forget(state: &mut VipState, owner: &str, record: &AddedAddress) {
-    if let Err(e) = state.forget(record) {
+/// How the log names something vipd adds for `owner`: `what` it is, and the interface it
+/// goes on (none for routes and rules: "already there").
+pub(super) struct Naming<'a> {
+    pub owner: &'a str,
+    pub what: String,
+    pub interface: Option<&'a str>,
+}
+
+/// Records `item` (before it exists, so that a killed vipd's successor finds it), adds it
+/// with `add` (`Ok(true)`: it was not there), and forgets it again when it was there already
+/// without vipd having added it (someone else's: left alone, never removed) or when adding
+/// failed. True when `add` put it in. Failures are logged.
+pub(super) fn add_recorded<T: Recorded>(
+    state: &mut VipState,
+    item: &T,
+    naming: &Naming,
+    add: impl FnOnce() -> std::io::Result<bool>,
+) -> bool {
+    let (owner, what) = (naming.owner, &naming.what);
+    let ours = state.contains(item);
+    if !ours {
+        if let Err(e) = state.record(item.clone()) {
+            warn!("{owner}: {e}: {what} cannot be found again after a crash");
+        }
+    }
+    match add() {
+        Ok(true) => return true,
+        Ok(false) if ours => {}
+        Ok(false) => {
+            forget(state, owner, item);
+            let on = match naming.interface {
+                Some(ifname) => format!("on {ifname}"),
+                None => "there".to_string(),
+            };
+            warn!(
+                "{owner}: {what} is already {on} and vipd did not add it: leaving it alone \
+                 (vipd will not remove it)"
+            );
+        }
+        Err(e) => {
+            if !ours {
+                forget(state, owner, item);
+            }
+            match naming.interface {
+                Some(ifname) => error!("{owner}: cannot add {what} to {ifname}: {e}"),
+                None => error!("{owner}: cannot add {what}: {e}"),
+            }
+        }
+    }
+    false
+}
+
+/// Deletes `item` with `delete` if vipd recorded it as added, and forgets it once it is
+/// gone. False when vipd did not add it (nothing done). Failures are logged.
+pub(super) fn remove_recorded<T: Recorded>(
+    state: &mut VipState,
+    item: &T,
+    naming: &Naming,
+    delete: impl FnOnce() -> std::io::Result<()>,
+) -> bool {
+    if !state.contains(item) {
+        return false;
+    }
+    let (owner, what) = (naming.owner, &naming.what);
+    if let Err(e) = delete() {
+        match naming.interface {
+            Some(ifname) => error!("{owner}: cannot remove {what} from {ifname}: {e}"),
+            None => error!("{owner}: cannot remove {what}: {e}"),
+        }
+        return true;
+    }
+    forget(state, owner, item);
+    true
+}
+
+fn forget<T: Recorded>(state: &mut VipState, owner: &str, item: &T) {
+    if let Err(e) = state.forget(item) {
         warn!("{owner}: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn address(n: u32) -> AddedAddress {
+        AddedAddress {
+            interface: "eth0".to_string(),
+            address: format!("2001:db8::{n:x}").parse().unwrap(),
+            prefix_len: 128,
+        }
+    }
+
+    #[test]
+    fn reserved_vips_are_added_with_one_write_and_one_already_there_is_not_adopted() {
+        let dir = std::env::temp_dir().join(format!("vipd-addresses-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut state = VipState::new(&dir, &dir.join("d.sock")).unwrap();
+        let vips: Vec<AddedAddress> = (1..=100).map(address).collect();
+        let naming = Naming {
+            owner: "VI_1",
+            what: "a VIP".to_string(),
+            interface: Some("eth0"),
+        };
+        state.reserve(vips.iter().cloned()).unwrap();
+        let path = state.path().to_path_buf();
+        for (n, vip) in vips.iter().enumerate() {
+            let on_disk = std::fs::read_to_string(&path).unwrap();
+            // The last one was there already, put by someone else.
+            let new = n + 1 < vips.len();
+            let added = add_recorded(&mut state, vip, &naming, || {
+                assert!(
+                    on_disk.contains(&vip.address.to_string()),
+                    "{vip} not on disk"
+                );
+                Ok(new)
+            });
+            assert_eq!(added, new);
+        }
+        state.release(&vips).unwrap();
+        assert_eq!(
+            state.writes(),
+            2,
+            "one to reserve, one to forget the foreign one"
+        );
+        let last = vips.last().unwrap();
+        assert!(!state.contains(last), "someone else's address became ours");
+        assert!(vips[..99].iter().all(|vip| state.contains(vip)));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1014,6 +1014,7 @@ impl Daemon {
     async fn process_actions(&mut self) {
         // An action of one instance can give another work (sync group announcements).
         loop {
+            self.reserve_takeovers();
             let mut performed = false;
             // Only the instances fed since the last look can have actions queued.
             let count = match self.schedule.touched() {
@@ -1039,6 +1040,7 @@ impl Daemon {
             }
             if !performed {
                 self.send_queued_adverts();
+                self.end_vip_batch();
                 self.sync_schedule();
                 self.schedule.actions_done();
                 return;
@@ -1088,17 +1090,7 @@ impl Daemon {
             }
             Action::AddVips => {
                 router.vips_installed = true;
-                for vip in router.cfg.all_vips() {
-                    add_vip(&self.netlink, &mut self.vip_state, &router.cfg, vip);
-                }
-                let cfg = &router.cfg;
-                routes::add_routing(
-                    &self.netlink,
-                    &mut self.vip_state,
-                    &cfg.name,
-                    &cfg.routes,
-                    &cfg.rules,
-                );
+                addresses::add_vips_and_routing(&self.netlink, &mut self.vip_state, &router.cfg);
                 let vips: Vec<config::Vip> = router.cfg.all_vips().cloned().collect();
                 self.record_vips(index, &vips, true);
             }

@@ -7,7 +7,7 @@
 
 use tracing::{error, warn};
 
-use super::addresses::{add_address, remove_address};
+use super::addresses::{add_address, add_recorded, remove_address, remove_recorded, Naming};
 use super::router::Router;
 use super::tasks::spawn_monitor;
 use super::vip_state::VipState;
@@ -56,13 +56,13 @@ fn restore_routing(
     rules: &[Rule],
 ) {
     for route in routes {
-        let ours = state.contains_route(route);
+        let ours = state.contains(route);
         if add_route(netlink, state, owner, route) && ours {
             warn!("{owner}: route {route} was removed while MASTER: restored it");
         }
     }
     for rule in rules {
-        let ours = state.contains_rule(rule);
+        let ours = state.contains(rule);
         if add_rule(netlink, state, owner, rule) && ours {
             warn!("{owner}: rule {rule} was removed while MASTER: restored it");
         }
@@ -94,94 +94,36 @@ fn add_route(netlink: &Netlink, state: &mut VipState, owner: &str, route: &Route
             return false;
         }
     };
-    let ours = state.contains_route(route);
-    if !ours {
-        if let Err(e) = state.record_route(route.clone()) {
-            warn!("{owner}: {e}: route {route} cannot be found again after a crash");
-        }
-    }
-    match netlink.add_route(route, oif) {
-        Ok(true) => return true,
-        Ok(false) if ours => {}
-        Ok(false) => {
-            forget_route(state, owner, route);
-            warn!(
-                "{owner}: route {route} is already there and vipd did not add it: leaving it \
-                 alone (vipd will not remove it)"
-            );
-        }
-        Err(e) => {
-            if !ours {
-                forget_route(state, owner, route);
-            }
-            error!("{owner}: cannot add route {route}: {e}");
-        }
-    }
-    false
+    let naming = naming(owner, "route", route);
+    add_recorded(state, route, &naming, || netlink.add_route(route, oif))
 }
 
 fn remove_route(netlink: &Netlink, state: &mut VipState, owner: &str, route: &Route) {
-    if !state.contains_route(route) {
-        return;
-    }
-    // An interface that is gone took its routes with it.
-    if let Ok(oif) = oif(netlink, route) {
-        if let Err(e) = netlink.delete_route(route, oif).map(drop) {
-            error!("{owner}: cannot remove route {route}: {e}");
-            return;
-        }
-    }
-    forget_route(state, owner, route);
-}
-
-fn forget_route(state: &mut VipState, owner: &str, route: &Route) {
-    if let Err(e) = state.forget_route(route) {
-        warn!("{owner}: {e}");
-    }
+    let naming = naming(owner, "route", route);
+    remove_recorded(state, route, &naming, || match oif(netlink, route) {
+        Ok(oif) => netlink.delete_route(route, oif).map(drop),
+        // An interface that is gone took its routes with it.
+        Err(_) => Ok(()),
+    });
 }
 
 /// Adds `rule` as recorded by vipd; true when the kernel did not have it.
 fn add_rule(netlink: &Netlink, state: &mut VipState, owner: &str, rule: &Rule) -> bool {
-    let ours = state.contains_rule(rule);
-    if !ours {
-        if let Err(e) = state.record_rule(rule.clone()) {
-            warn!("{owner}: {e}: rule {rule} cannot be found again after a crash");
-        }
-    }
-    match netlink.add_rule(rule) {
-        Ok(true) => return true,
-        Ok(false) if ours => {}
-        Ok(false) => {
-            forget_rule(state, owner, rule);
-            warn!(
-                "{owner}: rule {rule} is already there and vipd did not add it: leaving it \
-                 alone (vipd will not remove it)"
-            );
-        }
-        Err(e) => {
-            if !ours {
-                forget_rule(state, owner, rule);
-            }
-            error!("{owner}: cannot add rule {rule}: {e}");
-        }
-    }
-    false
+    let naming = naming(owner, "rule", rule);
+    add_recorded(state, rule, &naming, || netlink.add_rule(rule))
 }
 
 fn remove_rule(netlink: &Netlink, state: &mut VipState, owner: &str, rule: &Rule) {
-    if !state.contains_rule(rule) {
-        return;
-    }
-    if let Err(e) = netlink.delete_rule(rule).map(drop) {
-        error!("{owner}: cannot remove rule {rule}: {e}");
-        return;
-    }
-    forget_rule(state, owner, rule);
+    let naming = naming(owner, "rule", rule);
+    remove_recorded(state, rule, &naming, || netlink.delete_rule(rule).map(drop));
 }
 
-fn forget_rule(state: &mut VipState, owner: &str, rule: &Rule) {
-    if let Err(e) = state.forget_rule(rule) {
-        warn!("{owner}: {e}");
+/// How the log names a route or rule (`kind`) of `owner`.
+fn naming<'a>(owner: &'a str, kind: &str, item: &impl std::fmt::Display) -> Naming<'a> {
+    Naming {
+        owner,
+        what: format!("{kind} {item}"),
+        interface: None,
     }
 }
 

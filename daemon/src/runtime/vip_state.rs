@@ -109,6 +109,60 @@ pub struct VipState {
     dir: PathBuf,
     path: PathBuf,
     record: Record,
+    /// What is in `record` (and on disk) only because it is about to be added: see
+    /// [`VipState::reserve`].
+    reserved: Reserved,
+    /// Forgetting only marks the file stale (see [`VipState::defer_forgets`]).
+    forgets_deferred: bool,
+    /// The file lacks forgets made since it was written.
+    stale: bool,
+    /// How many times the file was written (tests count them).
+    #[cfg(test)]
+    writes: u64,
+}
+
+/// Items written to the record ahead of adding them, not yet added.
+#[derive(Debug, Default)]
+struct Reserved {
+    addresses: BTreeSet<AddedAddress>,
+    routes: BTreeSet<Route>,
+    rules: BTreeSet<Rule>,
+}
+
+/// What vipd records before adding it and forgets after removing it: an address
+/// ([`AddedAddress`]), a [`Route`] or a [`Rule`]. Each kind has its set in the record, and
+/// its set of those reserved (in the record, not added yet).
+pub trait Recorded: Ord + Clone {
+    /// The recorded ones and the reserved ones.
+    fn sets(state: &VipState) -> (&BTreeSet<Self>, &BTreeSet<Self>);
+    fn sets_mut(state: &mut VipState) -> (&mut BTreeSet<Self>, &mut BTreeSet<Self>);
+}
+
+impl Recorded for AddedAddress {
+    fn sets(state: &VipState) -> (&BTreeSet<Self>, &BTreeSet<Self>) {
+        (&state.record.addresses, &state.reserved.addresses)
+    }
+    fn sets_mut(state: &mut VipState) -> (&mut BTreeSet<Self>, &mut BTreeSet<Self>) {
+        (&mut state.record.addresses, &mut state.reserved.addresses)
+    }
+}
+
+impl Recorded for Route {
+    fn sets(state: &VipState) -> (&BTreeSet<Self>, &BTreeSet<Self>) {
+        (&state.record.routes, &state.reserved.routes)
+    }
+    fn sets_mut(state: &mut VipState) -> (&mut BTreeSet<Self>, &mut BTreeSet<Self>) {
+        (&mut state.record.routes, &mut state.reserved.routes)
+    }
+}
+
+impl Recorded for Rule {
+    fn sets(state: &VipState) -> (&BTreeSet<Self>, &BTreeSet<Self>) {
+        (&state.record.rules, &state.reserved.rules)
+    }
+    fn sets_mut(state: &mut VipState) -> (&mut BTreeSet<Self>, &mut BTreeSet<Self>) {
+        (&mut state.record.rules, &mut state.reserved.rules)
+    }
 }
 
 /// The record file, in `state_dir`, of the daemon with control socket `socket`: the socket's
@@ -154,6 +208,11 @@ impl VipState {
                 routes: BTreeSet::new(),
                 rules: BTreeSet::new(),
             },
+            reserved: Reserved::default(),
+            forgets_deferred: false,
+            stale: false,
+            #[cfg(test)]
+            writes: 0,
         })
     }
 
@@ -166,32 +225,132 @@ impl VipState {
         &self.dir
     }
 
-    pub fn contains(&self, address: &AddedAddress) -> bool {
-        self.record.addresses.contains(address)
-    }
-
     pub fn addresses(&self) -> &BTreeSet<AddedAddress> {
         &self.record.addresses
     }
 
-    /// Records `address` and writes the file; call it before adding the address. The record
-    /// holds in memory even when the write fails (the error says why the next run may miss
-    /// it).
-    pub fn record(&mut self, address: AddedAddress) -> io::Result<()> {
-        if self.record.addresses.insert(address) {
+    /// Whether vipd recorded `item` as added (a reserved one is not added yet).
+    pub fn contains<T: Recorded>(&self, item: &T) -> bool {
+        let (recorded, reserved) = T::sets(self);
+        recorded.contains(item) && !reserved.contains(item)
+    }
+
+    /// Records `item` and writes the file; call it before adding it. A reserved item is on
+    /// disk already: it is only taken out of the reserved ones. The record holds in memory
+    /// even when the write fails (the error says why the next run may miss it).
+    pub fn record<T: Recorded>(&mut self, item: T) -> io::Result<()> {
+        let (recorded, reserved) = T::sets_mut(self);
+        if reserved.remove(&item) || !recorded.insert(item) {
+            return Ok(());
+        }
+        self.save()
+    }
+
+    /// Forgets `item` and writes the file (unless forgets are deferred); call it after
+    /// removing it.
+    pub fn forget<T: Recorded>(&mut self, item: &T) -> io::Result<()> {
+        let (recorded, reserved) = T::sets_mut(self);
+        reserved.remove(item);
+        if recorded.remove(item) {
+            self.forgotten()
+        } else {
+            Ok(())
+        }
+    }
+
+    /// From now until [`VipState::flush`], forgetting writes nothing: many removals in a row
+    /// (hundreds of instances leaving MASTER at once) make one write, not one each. Safe
+    /// because a record of something vipd already removed only has the next run remove it
+    /// again if it is there. Recording still writes at once (with the forgets so far).
+    pub fn defer_forgets(&mut self) {
+        self.forgets_deferred = true;
+    }
+
+    /// Ends [`VipState::defer_forgets`], writing the file if forgets are not on disk yet.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.forgets_deferred = false;
+        if self.stale {
             self.save()
         } else {
             Ok(())
         }
     }
 
-    /// Forgets `address` and writes the file; call it after removing the address.
-    pub fn forget(&mut self, address: &AddedAddress) -> io::Result<()> {
-        if self.record.addresses.remove(address) {
+    fn forgotten(&mut self) -> io::Result<()> {
+        if self.forgets_deferred {
+            self.stale = true;
+            Ok(())
+        } else {
+            self.save()
+        }
+    }
+
+    /// Writes those of `items` vipd has not recorded to the record in one go, ahead of adding
+    /// them: one write of the file for many items rather than one each (a whole file every
+    /// time). Until [`VipState::record`] takes one (it was added) it does not count as
+    /// added; [`VipState::release`] forgets those that were not.
+    pub fn reserve<T: Recorded>(&mut self, items: impl IntoIterator<Item = T>) -> io::Result<()> {
+        let (recorded, reserved) = T::sets_mut(self);
+        let mut new = false;
+        for item in items {
+            if !recorded.contains(&item) {
+                recorded.insert(item.clone());
+                reserved.insert(item);
+                new = true;
+            }
+        }
+        if new {
             self.save()
         } else {
             Ok(())
         }
+    }
+
+    /// Forgets those of `items` still reserved (they were not added), in one write.
+    pub fn release<'a, T: Recorded + 'a>(
+        &mut self,
+        items: impl IntoIterator<Item = &'a T>,
+    ) -> io::Result<()> {
+        let (recorded, reserved) = T::sets_mut(self);
+        let mut gone = false;
+        for item in items {
+            if reserved.remove(item) {
+                recorded.remove(item);
+                gone = true;
+            }
+        }
+        if gone {
+            self.forgotten()
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Forgets everything still reserved (not added), as [`VipState::release`].
+    pub fn release_all(&mut self) -> io::Result<()> {
+        let reserved = std::mem::take(&mut self.reserved);
+        let none = reserved.addresses.is_empty()
+            && reserved.routes.is_empty()
+            && reserved.rules.is_empty();
+        if none {
+            return Ok(());
+        }
+        for address in &reserved.addresses {
+            self.record.addresses.remove(address);
+        }
+        for route in &reserved.routes {
+            self.record.routes.remove(route);
+        }
+        for rule in &reserved.rules {
+            self.record.rules.remove(rule);
+        }
+        self.forgotten()
+    }
+
+    /// How many times the file was written.
+    #[cfg(test)]
+    pub fn writes(&self) -> u64 {
+        self.writes
     }
 
     /// Whether nothing is recorded (the file can go).
@@ -201,51 +360,13 @@ impl VipState {
             && self.record.rules.is_empty()
     }
 
-    pub fn contains_route(&self, route: &Route) -> bool {
-        self.record.routes.contains(route)
-    }
-
-    /// Records `route` (before adding it), as [`VipState::record`].
-    pub fn record_route(&mut self, route: Route) -> io::Result<()> {
-        if self.record.routes.insert(route) {
-            self.save()
-        } else {
-            Ok(())
-        }
-    }
-
-    /// Forgets `route` (after deleting it).
-    pub fn forget_route(&mut self, route: &Route) -> io::Result<()> {
-        if self.record.routes.remove(route) {
-            self.save()
-        } else {
-            Ok(())
-        }
-    }
-
-    pub fn contains_rule(&self, rule: &Rule) -> bool {
-        self.record.rules.contains(rule)
-    }
-
-    pub fn record_rule(&mut self, rule: Rule) -> io::Result<()> {
-        if self.record.rules.insert(rule) {
-            self.save()
-        } else {
-            Ok(())
-        }
-    }
-
-    pub fn forget_rule(&mut self, rule: &Rule) -> io::Result<()> {
-        if self.record.rules.remove(rule) {
-            self.save()
-        } else {
-            Ok(())
-        }
-    }
-
     /// Writes the record: a new file beside the old one, then a rename over it. Creates the
     /// state directory (mode 0700) when it is missing.
-    pub fn save(&self) -> io::Result<()> {
+    pub fn save(&mut self) -> io::Result<()> {
+        #[cfg(test)]
+        {
+            self.writes += 1;
+        }
         if !self.dir.exists() {
             fs::DirBuilder::new()
                 .recursive(true)
@@ -267,7 +388,10 @@ impl VipState {
             .open(&temporary)
             .and_then(|mut file| file.write_all(&text));
         match written.and_then(|()| fs::rename(&temporary, &self.path)) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.stale = false;
+                Ok(())
+            }
             Err(e) => {
                 let _ = fs::remove_file(&temporary);
                 Err(io::Error::new(
@@ -513,10 +637,10 @@ mod tests {
         let route = Route::parse("blackhole 198.51.100.0/24").unwrap();
         let gone = Route::parse("203.0.113.0/24 via 192.0.2.1 dev eth0").unwrap();
         let rule = Rule::parse("fwmark 0x7 table 100 priority 7").unwrap();
-        killed.record_route(route.clone()).unwrap();
-        killed.record_route(gone.clone()).unwrap();
-        killed.forget_route(&gone).unwrap();
-        killed.record_rule(rule.clone()).unwrap();
+        killed.record(route.clone()).unwrap();
+        killed.record(gone.clone()).unwrap();
+        killed.forget(&gone).unwrap();
+        killed.record(rule.clone()).unwrap();
         fs::write(&killed_socket, b"").unwrap();
 
         // A daemon that still runs, under another socket.
@@ -564,9 +688,9 @@ mod tests {
             .record(added("eth0", "192.0.2.100/24"))
             .unwrap();
         let route = Route::parse("198.51.100.0/24 via 192.0.2.1").unwrap();
-        before_reboot.record_route(route).unwrap();
+        before_reboot.record(route).unwrap();
         let rule = Rule::parse("from 192.0.2.100 table 100 priority 100").unwrap();
-        before_reboot.record_rule(rule).unwrap();
+        before_reboot.record(rule).unwrap();
         let now = VipState::new(&dir, &dir.join("old.sock")).unwrap();
         assert_eq!(
             now.leftovers(),
@@ -587,7 +711,7 @@ mod tests {
     #[test]
     fn the_state_directory_is_created_private_on_first_save() {
         let dir = temp_dir("mkdir").join("state");
-        let state = VipState::new(&dir, Path::new("/run/x/vipd.sock")).unwrap();
+        let mut state = VipState::new(&dir, Path::new("/run/x/vipd.sock")).unwrap();
         state.save().unwrap();
         assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
         assert!(state.path().exists());
@@ -616,6 +740,120 @@ mod tests {
             .to_string_lossy()
             .into_owned();
         assert_eq!(names, [expected], "temporary files left behind");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn reserving_510_vips_writes_the_record_once_before_any_is_added() {
+        let dir = temp_dir("reserve");
+        let vips: Vec<AddedAddress> = (1..=510u32)
+            .map(|n| added("eth0", &format!("2001:db8::{n:x}/128")))
+            .collect();
+
+        // One at a time, each record is a write of the whole file.
+        let mut one_by_one = VipState::new(&dir, &dir.join("one.sock")).unwrap();
+        for vip in &vips {
+            one_by_one.record(vip.clone()).unwrap();
+        }
+        assert_eq!(one_by_one.writes(), 510);
+
+        let mut state = VipState::new(&dir, &dir.join("batch.sock")).unwrap();
+        state.reserve(vips.iter().cloned()).unwrap();
+        assert_eq!(state.writes(), 1);
+        // On disk before any is added: a kill -9 from here on leaves nothing unknown.
+        let on_disk = read_record(state.path()).unwrap().addresses;
+        assert_eq!(on_disk, vips.iter().cloned().collect());
+        for vip in &vips {
+            assert!(!state.contains(vip), "{vip} counts as added before it is");
+            state.record(vip.clone()).unwrap();
+            assert!(state.contains(vip));
+        }
+        state.release(&vips).unwrap();
+        assert_eq!(state.writes(), 1);
+        assert_eq!(read_record(state.path()).unwrap().addresses.len(), 510);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_turn_of_510_takeovers_then_510_releases_writes_the_record_twice() {
+        let dir = temp_dir("turn");
+        let vips: Vec<AddedAddress> = (1..=510u32)
+            .map(|n| added(&format!("eth{}", n % 7), &format!("2001:db8::{n:x}/128")))
+            .collect();
+        let mut state = VipState::new(&dir, &dir.join("d.sock")).unwrap();
+        // Every instance takes over in one turn: reserved together, then each added.
+        state.defer_forgets();
+        state.reserve(vips.iter().cloned()).unwrap();
+        for vip in &vips[..500] {
+            state.record(vip.clone()).unwrap();
+        }
+        // Ten could not be added (their interface is gone): not ours.
+        state.release_all().unwrap();
+        state.flush().unwrap();
+        assert_eq!(state.writes(), 2, "one to reserve, one to forget the ten");
+        let on_disk = read_record(state.path()).unwrap().addresses;
+        assert_eq!(on_disk, vips[..500].iter().cloned().collect());
+
+        // All leave MASTER in one turn: removed, forgotten, written once at the end.
+        state.defer_forgets();
+        for vip in &vips[..500] {
+            state.forget(vip).unwrap();
+        }
+        assert_eq!(state.writes(), 2, "forgets wait for the flush");
+        assert_eq!(read_record(state.path()).unwrap().addresses.len(), 500);
+        state.flush().unwrap();
+        assert_eq!(state.writes(), 3);
+        assert!(read_record(state.path()).unwrap().addresses.is_empty());
+        // Nothing forgotten, nothing written.
+        state.defer_forgets();
+        state.release_all().unwrap();
+        state.flush().unwrap();
+        assert_eq!(state.writes(), 3);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn recording_while_forgets_are_deferred_writes_at_once_with_them() {
+        let dir = temp_dir("deferred");
+        let (old, new) = (added("eth0", "192.0.2.1/32"), added("eth0", "192.0.2.2/32"));
+        let mut state = VipState::new(&dir, &dir.join("d.sock")).unwrap();
+        state.record(old.clone()).unwrap();
+        state.defer_forgets();
+        state.forget(&old).unwrap();
+        state.record(new.clone()).unwrap();
+        assert_eq!(state.writes(), 2);
+        assert_eq!(read_record(state.path()).unwrap().addresses, [new].into());
+        state.flush().unwrap();
+        assert_eq!(state.writes(), 2, "the forget went with the record");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn releasing_forgets_only_what_was_reserved_and_not_added() {
+        let dir = temp_dir("release");
+        let (ours, added_now, not_added) = (
+            added("eth0", "192.0.2.1/32"),
+            added("eth0", "192.0.2.2/32"),
+            added("eth9", "192.0.2.3/32"),
+        );
+        let route = Route::parse("198.51.100.0/24 via 192.0.2.254").unwrap();
+        let mut state = VipState::new(&dir, &dir.join("d.sock")).unwrap();
+        state.record(ours.clone()).unwrap();
+        let all = [ours.clone(), added_now.clone(), not_added.clone()];
+        state.reserve(all.iter().cloned()).unwrap();
+        state.reserve([route.clone()]).unwrap();
+        assert_eq!(state.writes(), 3);
+        assert!(state.contains(&ours), "recorded before: still ours");
+        assert!(!state.contains(&added_now) && !state.contains(&route));
+        state.record(added_now.clone()).unwrap();
+        state.release(&all).unwrap();
+        state.release(std::slice::from_ref(&route)).unwrap();
+        assert_eq!(state.writes(), 5);
+        let on_disk = read_record(state.path()).unwrap();
+        assert_eq!(on_disk.addresses, [ours.clone(), added_now.clone()].into());
+        assert!(on_disk.routes.is_empty());
+        assert!(state.contains(&ours) && state.contains(&added_now));
+        assert!(!state.contains(&not_added) && !state.contains(&route));
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -597,6 +597,12 @@ impl Instance {
         self.actions.pop_front()
     }
 
+    /// Whether an [`Action::AddVips`] is queued (the runtime records what all instances
+    /// about to take over will add in one go).
+    pub fn adds_vips_soon(&self) -> bool {
+        self.actions.contains(&Action::AddVips)
+    }
+
     // ---- events ----
 
     /// RFC 5798 Initialize: the owner becomes master, everyone else backup.
@@ -1499,13 +1505,49 @@ mod tests {
 
     /// A started v3 instance that has become master through its down timer.
     fn master(priority: u8, t0: Instant) -> (Instance, Instant) {
-        let mut instance = Instance::new(v3(priority));
+        master_with(v3(priority), t0)
+    }
+
+    /// An instance with `params`, started at `t0`, that has become master through its down
+    /// timer (at the instant returned), its actions drained.
+    fn master_with(params: InstanceParams, t0: Instant) -> (Instance, Instant) {
+        let mut instance = Instance::new(params);
         instance.start(t0);
         let now = instance.poll_timeout().unwrap();
         instance.handle_timeout(now);
         assert_eq!(instance.state(), State::Master);
         drain(&mut instance);
         (instance, now)
+    }
+
+    /// An instance with `params` started at `t0`, its first actions drained.
+    fn started(params: InstanceParams, t0: Instant) -> Instance {
+        let mut instance = Instance::new(params);
+        instance.start(t0);
+        drain(&mut instance);
+        instance
+    }
+
+    /// A master at priority 150 drained (`mode`) right as it became master, its priority 0
+    /// drained.
+    fn drained_master(mode: DrainMode, t0: Instant) -> (Instance, Instant) {
+        let (mut instance, became) = master(150, t0);
+        instance.drain(became, mode, BOUND);
+        drain(&mut instance);
+        (instance, became)
+    }
+
+    /// A backup at priority 150, following a master at 200, drained (`mode`) at `t0`.
+    fn drained_backup(mode: DrainMode, t0: Instant) -> Instance {
+        let mut instance = backup_following(150, 200, t0);
+        instance.drain(t0, mode, BOUND);
+        drain(&mut instance);
+        instance
+    }
+
+    /// What a master does when it gives up the role: the VIPs go, the state changes.
+    fn leaves_master(to: State, reason: Reason) -> Vec<Action> {
+        vec![Action::RemoveVips, changed(State::Master, to, reason)]
     }
 
     /// A started v3 backup following `master` at `master_priority`.
@@ -1679,9 +1721,7 @@ mod tests {
     #[test]
     fn backup_becomes_master_when_the_down_timer_fires() {
         let t0 = Instant::now();
-        let mut instance = Instance::new(v3(100));
-        instance.start(t0);
-        drain(&mut instance);
+        let mut instance = started(v3(100), t0);
         let deadline = t0 + instance.master_down_interval();
         instance.handle_timeout(deadline - MS);
         assert_eq!(instance.state(), State::Backup);
@@ -1706,6 +1746,17 @@ mod tests {
                 vec![Action::SendAdvert { priority: 100 }]
             );
         }
+    }
+
+    #[test]
+    fn adds_vips_soon_tells_a_queued_takeover() {
+        let t0 = Instant::now();
+        let mut instance = started(v3(100), t0);
+        assert!(!instance.adds_vips_soon());
+        instance.handle_timeout(instance.poll_timeout().unwrap());
+        assert!(instance.adds_vips_soon());
+        drain(&mut instance);
+        assert!(!instance.adds_vips_soon());
     }
 
     /// What a master does on hearing a lower priority with keepalived's defaults.
@@ -1745,10 +1796,7 @@ mod tests {
         p.garp_master_delay = None;
         p.garp_lower_prio_repeat = 2;
         p.garp_lower_prio_delay = Some(Duration::from_secs(3));
-        let mut instance = Instance::new(p);
-        instance.start(t0);
-        instance.handle_timeout(instance.poll_timeout().unwrap());
-        drain(&mut instance);
+        let (mut instance, _) = master_with(p, t0);
         let heard = t0 + Duration::from_secs(10);
         instance.handle_advert(heard, &advert("192.0.2.2", 100, Duration::from_secs(1)));
         let lower = Action::Announce {
@@ -1796,11 +1844,7 @@ mod tests {
         let mut p = v3(150);
         p.lower_prio_no_advert = true;
         p.garp_lower_prio_repeat = 1;
-        let mut instance = Instance::new(p);
-        instance.start(t0);
-        let became = instance.poll_timeout().unwrap();
-        instance.handle_timeout(became);
-        drain(&mut instance);
+        let (mut instance, became) = master_with(p, t0);
         let now = became + 30 * MS;
         instance.handle_advert(now, &advert("192.0.2.2", 100, 100 * MS));
         assert_eq!(
@@ -1826,11 +1870,7 @@ mod tests {
         let mut p = v3(150);
         p.garp_lower_prio_repeat = 0;
         p.garp_master_delay = None;
-        let mut instance = Instance::new(p);
-        instance.start(t0);
-        let became = instance.poll_timeout().unwrap();
-        instance.handle_timeout(became);
-        drain(&mut instance);
+        let (mut instance, became) = master_with(p, t0);
         instance.handle_advert(became + MS, &advert("192.0.2.2", 100, 100 * MS));
         assert_eq!(
             drain(&mut instance),
@@ -1868,11 +1908,7 @@ mod tests {
         let t0 = Instant::now();
         let mut p = v3(100);
         p.higher_prio_send_advert = true;
-        let mut instance = Instance::new(p);
-        instance.start(t0);
-        let became = instance.poll_timeout().unwrap();
-        instance.handle_timeout(became);
-        drain(&mut instance);
+        let (mut instance, became) = master_with(p, t0);
         let now = became + 10 * MS;
         instance.handle_advert(now, &advert("192.0.2.2", 150, 100 * MS));
         assert_eq!(
@@ -1961,10 +1997,7 @@ mod tests {
             let t0 = Instant::now();
             let mut p = v3(100);
             p.primary_address = ip(ours);
-            let mut instance = Instance::new(p);
-            instance.start(t0);
-            instance.handle_timeout(instance.poll_timeout().unwrap());
-            drain(&mut instance);
+            let (mut instance, _) = master_with(p, t0);
             instance.handle_advert(t0 + Duration::from_secs(1), &advert(theirs, 100, 100 * MS));
             let expected = if they_win {
                 State::Backup
@@ -1986,9 +2019,7 @@ mod tests {
         // Whatever the other's address: a second 255 is a conflict, not a tie to break.
         for theirs in ["192.0.2.2", "192.0.2.200", "255.255.255.255"] {
             let t0 = Instant::now();
-            let mut instance = Instance::new(v3(255));
-            instance.start(t0);
-            drain(&mut instance);
+            let mut instance = started(v3(255), t0);
             instance.handle_advert(t0 + MS, &advert(theirs, 255, 100 * MS));
             assert_eq!(instance.state(), State::Master, "yielded to {theirs}");
             assert!(drain(&mut instance).is_empty(), "{theirs}");
@@ -2051,9 +2082,7 @@ mod tests {
         let t0 = Instant::now();
         let mut p = v3(255);
         p.preempt = false;
-        let mut instance = Instance::new(p);
-        instance.start(t0);
-        drain(&mut instance);
+        let mut instance = started(p, t0);
         instance.handle_advert(t0 + MS, &advert("192.0.2.2", 254, 100 * MS));
         assert_eq!(instance.state(), State::Master);
         assert_eq!(drain(&mut instance), asserts_itself(255));
@@ -2203,9 +2232,7 @@ mod tests {
     #[test]
     fn owner_priority_is_never_adjusted() {
         let t0 = Instant::now();
-        let mut instance = Instance::new(v3(255));
-        instance.start(t0);
-        drain(&mut instance);
+        let mut instance = started(v3(255), t0);
         instance.set_effective_priority(t0 + MS, 100);
         assert_eq!(instance.effective_priority(), 255);
         assert!(drain(&mut instance).is_empty());
@@ -2220,9 +2247,7 @@ mod tests {
         p.garp_master_refresh = Some(Duration::from_secs(3));
         p.garp_master_repeat = 4;
         p.garp_master_refresh_repeat = 2;
-        let mut instance = Instance::new(p);
-        instance.start(t0);
-        drain(&mut instance);
+        let mut instance = started(p, t0);
         let mut announced = Vec::new();
         for second in 1..=9 {
             let now = t0 + Duration::from_secs(second);
@@ -2421,16 +2446,12 @@ mod tests {
         instance.handle_timeout(now + 600 * MS + HANDOVER_LINGER);
         assert_eq!(
             drain(&mut instance),
-            vec![
-                Action::RemoveVips,
-                changed(
-                    State::Master,
-                    State::Initialize,
-                    Reason::HandoverComplete {
-                        new_master: ip("192.0.2.2")
-                    }
-                )
-            ]
+            leaves_master(
+                State::Initialize,
+                Reason::HandoverComplete {
+                    new_master: ip("192.0.2.2")
+                }
+            )
         );
         assert!(instance.is_stopped());
         assert!(!instance.is_handing_over());
@@ -2506,10 +2527,7 @@ mod tests {
         instance.handle_timeout(became + Duration::from_secs(1));
         assert_eq!(
             drain(&mut instance),
-            vec![
-                Action::RemoveVips,
-                changed(State::Master, State::Initialize, Reason::HandoverTimedOut)
-            ]
+            leaves_master(State::Initialize, Reason::HandoverTimedOut)
         );
         assert!(instance.is_stopped());
     }
@@ -2642,16 +2660,12 @@ mod tests {
         instance.handle_timeout(done);
         assert_eq!(
             drain(&mut instance),
-            vec![
-                Action::RemoveVips,
-                changed(
-                    State::Master,
-                    State::Backup,
-                    Reason::Drained {
-                        new_master: ip("192.0.2.2")
-                    }
-                )
-            ]
+            leaves_master(
+                State::Backup,
+                Reason::Drained {
+                    new_master: ip("192.0.2.2")
+                }
+            )
         );
         assert!(!instance.is_stopped());
         assert!(!instance.is_handing_over());
@@ -2714,9 +2728,7 @@ mod tests {
     #[test]
     fn a_soft_drained_backup_takes_over_when_no_other_router_is_left() {
         let t0 = Instant::now();
-        let mut instance = backup_following(150, 200, t0);
-        instance.drain(t0, DrainMode::Soft, BOUND);
-        drain(&mut instance);
+        let mut instance = drained_backup(DrainMode::Soft, t0);
         let due = instance.poll_timeout().unwrap();
         instance.handle_timeout(due);
         assert_eq!(
@@ -2767,10 +2779,7 @@ mod tests {
         instance.handle_timeout(became + BOUND);
         assert_eq!(
             drain(&mut instance),
-            vec![
-                Action::RemoveVips,
-                changed(State::Master, State::Backup, Reason::DrainedNobodyTookOver)
-            ]
+            leaves_master(State::Backup, Reason::DrainedNobodyTookOver)
         );
         instance.handle_timeout(became + Duration::from_secs(60));
         assert_eq!(instance.state(), State::Backup);
@@ -2780,9 +2789,7 @@ mod tests {
     #[test]
     fn a_soft_drained_master_alone_keeps_serving_and_offers_the_role_again() {
         let t0 = Instant::now();
-        let (mut instance, became) = master(150, t0);
-        instance.drain(became, DrainMode::Soft, BOUND);
-        drain(&mut instance);
+        let (mut instance, became) = drained_master(DrainMode::Soft, t0);
         // Nobody answers: still master, advertising priority 1 again.
         let back = became + BOUND;
         instance.handle_timeout(back);
@@ -2810,16 +2817,12 @@ mod tests {
         instance.handle_timeout(now + 70 * MS + HANDOVER_LINGER);
         assert_eq!(
             drain(&mut instance),
-            vec![
-                Action::RemoveVips,
-                changed(
-                    State::Master,
-                    State::Backup,
-                    Reason::Drained {
-                        new_master: ip("192.0.2.2")
-                    }
-                )
-            ]
+            leaves_master(
+                State::Backup,
+                Reason::Drained {
+                    new_master: ip("192.0.2.2")
+                }
+            )
         );
     }
 
@@ -2834,17 +2837,13 @@ mod tests {
         instance.handle_advert(due + MS, &advert("192.0.2.9", 2, 100 * MS));
         assert_eq!(
             drain(&mut instance),
-            vec![
-                Action::RemoveVips,
-                changed(
-                    State::Master,
-                    State::Backup,
-                    Reason::HigherPriorityAdvert {
-                        from: ip("192.0.2.9"),
-                        priority: 2
-                    }
-                )
-            ]
+            leaves_master(
+                State::Backup,
+                Reason::HigherPriorityAdvert {
+                    from: ip("192.0.2.9"),
+                    priority: 2
+                }
+            )
         );
     }
 
@@ -2934,10 +2933,7 @@ mod tests {
                 // Never master: the VIPs go, as when nobody answered.
                 DrainMode::Hard => assert_eq!(
                     actions,
-                    vec![
-                        Action::RemoveVips,
-                        changed(State::Master, State::Backup, Reason::DrainedNobodyTookOver)
-                    ]
+                    leaves_master(State::Backup, Reason::DrainedNobodyTookOver)
                 ),
             }
         }
@@ -2950,9 +2946,7 @@ mod tests {
         // priority 0 lost; the down timer started only when the drain's handover ended, so
         // the VIPs went unserved between the end of that router's handover and ours.
         let t0 = Instant::now();
-        let (mut instance, became) = master(150, t0);
-        instance.drain(became, DrainMode::Soft, BOUND);
-        drain(&mut instance);
+        let (mut instance, became) = drained_master(DrainMode::Soft, t0);
         let last = became + 200 * MS;
         instance.handle_advert(became + 100 * MS, &advert("192.0.2.2", 100, 100 * MS));
         instance.handle_advert(last, &advert("192.0.2.2", 100, 100 * MS));
@@ -2968,9 +2962,7 @@ mod tests {
         );
         assert_eq!(instance.state(), State::Master);
         // Had it advertised until shortly before, we follow it, counting from that advert.
-        let (mut instance, became) = master(150, t0);
-        instance.drain(became, DrainMode::Soft, BOUND);
-        drain(&mut instance);
+        let (mut instance, became) = drained_master(DrainMode::Soft, t0);
         let last = became + BOUND - 300 * MS;
         instance.handle_advert(became + 100 * MS, &advert("192.0.2.2", 100, 100 * MS));
         instance.handle_advert(last, &advert("192.0.2.2", 100, 100 * MS));
@@ -3135,9 +3127,7 @@ mod tests {
     #[test]
     fn resume_during_a_drain_handover_keeps_the_role() {
         let t0 = Instant::now();
-        let (mut instance, became) = master(150, t0);
-        instance.drain(became, DrainMode::Soft, BOUND);
-        drain(&mut instance);
+        let (mut instance, became) = drained_master(DrainMode::Soft, t0);
         instance.resume(became + 20 * MS);
         assert_eq!(
             drain(&mut instance),
@@ -3179,16 +3169,12 @@ mod tests {
         instance.handle_timeout(settled + 70 * MS + HANDOVER_LINGER);
         assert_eq!(
             drain(&mut instance),
-            vec![
-                Action::RemoveVips,
-                changed(
-                    State::Master,
-                    State::Initialize,
-                    Reason::HandoverComplete {
-                        new_master: ip("192.0.2.2")
-                    }
-                )
-            ]
+            leaves_master(
+                State::Initialize,
+                Reason::HandoverComplete {
+                    new_master: ip("192.0.2.2")
+                }
+            )
         );
         assert!(instance.is_stopped());
     }
@@ -3196,9 +3182,7 @@ mod tests {
     #[test]
     fn a_fault_during_a_drain_handover_ends_in_fault() {
         let t0 = Instant::now();
-        let (mut instance, became) = master(150, t0);
-        instance.drain(became, DrainMode::Soft, BOUND);
-        drain(&mut instance);
+        let (mut instance, became) = drained_master(DrainMode::Soft, t0);
         instance.set_fault(became + MS, true);
         assert_eq!(
             drain(&mut instance),

@@ -70,7 +70,23 @@ pub fn conf(router: usize, instances: &[VrrpInstance]) -> String {
 
 /// Starts vipd in `router` and waits until it is serving its control socket.
 pub fn start_vipd(lab: &Lab, router: usize, conf: &str) -> Daemon {
-    let mut daemon = lab.spawn_vipd(router, conf);
+    wait_started(lab.spawn_vipd(router, conf), router)
+}
+
+/// Like [`start_vipd`] with more `vipd run` arguments and environment.
+pub fn start_vipd_args(
+    lab: &Lab,
+    router: usize,
+    conf: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Daemon {
+    wait_started(lab.spawn_vipd_args(router, conf, args, env), router)
+}
+
+/// Waits until `daemon`, a vipd just spawned in `router`, serves its control socket;
+/// panics with its log when it does not.
+pub fn wait_started(mut daemon: Daemon, router: usize) -> Daemon {
     let started = wait_until(SETTLE, Duration::from_millis(10), || {
         daemon.log().contains("started with") || !daemon.is_running()
     });
@@ -111,15 +127,7 @@ pub fn start_vipd_toml(lab: &Lab, router: usize, keepalived_conf: &str) -> Daemo
     );
     daemon.conf_path = Some(conf_path);
     daemon.socket_path = Some(socket);
-    let started = wait_until(SETTLE, Duration::from_millis(10), || {
-        daemon.log().contains("started with") || !daemon.is_running()
-    });
-    assert!(
-        started.is_some() && daemon.is_running(),
-        "vipd (TOML) in r{router} did not start:\n{}",
-        daemon.log()
-    );
-    daemon
+    wait_started(daemon, router)
 }
 
 static TOML_COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -198,13 +206,50 @@ pub fn wait_state(daemon: &Daemon, name: &str, state: &str) -> InstanceStatus {
     wait_instance(daemon, name, SETTLE, state, |i| i.state == state)
 }
 
-/// Panics unless `router` alone holds `vip` within `timeout`.
-pub fn expect_sole_holder(lab: &Lab, vip: IpAddr, router: usize, timeout: Duration, why: &str) {
-    if lab.wait_sole_holder(vip, router, timeout).is_none() {
-        panic!(
-            "{why}: r{router} should be the only holder of {vip}, holders are {:?}",
-            lab.holders(vip)
-        );
+/// Panics unless `router` alone holds `vip` within `timeout`; how long it took.
+pub fn expect_sole_holder(
+    lab: &Lab,
+    vip: IpAddr,
+    router: usize,
+    timeout: Duration,
+    why: &str,
+) -> Duration {
+    lab.wait_sole_holder(vip, router, timeout)
+        .unwrap_or_else(|| {
+            panic!(
+                "{why}: r{router} should be the only holder of {vip}, holders are {:?}",
+                lab.holders(vip)
+            )
+        })
+}
+
+/// Polls `vipd status` until `cond` holds within `timeout` and returns that report; panics
+/// with the last report and the daemon's log otherwise.
+pub fn expect_status(
+    daemon: &Daemon,
+    timeout: Duration,
+    why: &str,
+    mut cond: impl FnMut(&StatusReport) -> bool,
+) -> StatusReport {
+    let mut last = None;
+    let found = wait_until(
+        timeout,
+        Duration::from_millis(25),
+        || match crate::lab::vipd_status(daemon) {
+            Some(report) => {
+                let ok = cond(&report);
+                last = Some(report);
+                ok
+            }
+            None => false,
+        },
+    );
+    match (found, last) {
+        (Some(_), Some(report)) => report,
+        (_, last) => panic!(
+            "{why}: status never matched; last status: {last:#?}\n{}",
+            daemon.log()
+        ),
     }
 }
 

@@ -1,0 +1,666 @@
+use super::*;
+
+#[test]
+fn strict_mode_ignores_the_password_like_keepalived() {
+    let text = "global_defs {\n vrrp_strict\n}\nvrrp_instance VI_1 {\n interface eth0\n \
+                virtual_router_id 51\n authentication {\n auth_type PASS\n auth_pass secret\n \
+                }\n virtual_ipaddress {\n 192.0.2.10\n }\n}\n";
+    let cfg = parse_keepalived(text, Path::new("strict.conf")).unwrap();
+    assert_eq!(cfg.instances[0].auth_pass, None);
+    let relaxed = text.replace("vrrp_strict", "router_id r1");
+    let cfg = parse_keepalived(&relaxed, Path::new("plain.conf")).unwrap();
+    assert_eq!(cfg.instances[0].auth_pass.as_deref(), Some("secret"));
+}
+
+#[test]
+fn unicast_source_check_and_ttl_keywords() {
+    let text = "global_defs {\n vrrp_check_unicast_src\n}\nvrrp_instance VI_1 {\n \
+                interface eth0\n virtual_router_id 51\n unicast_src_ip 192.0.2.1\n \
+                unicast_peer {\n 192.0.2.2\n }\n check_unicast_src\n unicast_ttl 64\n \
+                virtual_ipaddress {\n 192.0.2.10\n }\n}\n";
+    let cfg = parse_keepalived(text, Path::new("unicast.conf")).unwrap();
+    let inst = &cfg.instances[0];
+    assert!(inst.check_unicast_src);
+    assert_eq!(inst.unicast_ttl, Some(64));
+    // Without the keywords: the check is still on, the TTL is the default 255.
+    let plain = text
+        .replace(" vrrp_check_unicast_src\n", "")
+        .replace(" check_unicast_src\n", "")
+        .replace(" unicast_ttl 64\n", "");
+    let cfg = parse_keepalived(&plain, Path::new("plain.conf")).unwrap();
+    assert!(cfg.instances[0].check_unicast_src);
+    assert_eq!(cfg.instances[0].unicast_ttl, None);
+    // The native form carries them, and can turn the check off.
+    let native = crate::config::to_toml(&parse_keepalived(text, Path::new("u.conf")).unwrap());
+    assert!(native.contains("unicast_ttl = 64"), "{native}");
+    let off = native.replace(
+        "unicast_ttl = 64",
+        "unicast_ttl = 64\ncheck_unicast_src = false",
+    );
+    let cfg = crate::config::parse_native(&off, Path::new("u.toml")).unwrap();
+    assert!(!cfg.instances[0].check_unicast_src);
+    assert!(crate::config::to_toml(&cfg).contains("check_unicast_src = false"));
+    // keepalived: "TTL ... not valid" and the default stays.
+    for bad in ["unicast_ttl 0", "unicast_ttl 256", "unicast_ttl many"] {
+        let (cfg, warnings) = with_warnings(&text.replace("unicast_ttl 64", bad));
+        assert_eq!(cfg.instances[0].unicast_ttl, None, "{bad}");
+        assert!(
+            warnings.iter().any(|w| w.contains("k.conf:")),
+            "{bad}: {warnings:?}"
+        );
+    }
+}
+
+#[test]
+fn unicast_peers_take_keepalived_ttl_ranges() {
+    let text = |peers: &str| {
+        format!(
+            "vrrp_instance VI_1 {{\n interface eth0\n virtual_router_id 51\n \
+             unicast_src_ip 192.0.2.1\n unicast_peer {{\n{peers}\n }}\n \
+             virtual_ipaddress {{\n 192.0.2.10\n }}\n}}\n"
+        )
+    };
+    let cfg = parse_keepalived(
+        &text(" 192.0.2.2 min_ttl 250 max_ttl 255\n 192.0.2.3 max_ttl 64\n 192.0.2.4"),
+        Path::new("ttl.conf"),
+    )
+    .unwrap();
+    let inst = &cfg.instances[0];
+    assert_eq!(inst.unicast_peers.len(), 3);
+    assert_eq!(
+        inst.peer_ttl("192.0.2.2".parse().unwrap()),
+        Some((250, 255))
+    );
+    assert_eq!(inst.peer_ttl("192.0.2.3".parse().unwrap()), Some((0, 64)));
+    assert_eq!(inst.peer_ttl("192.0.2.4".parse().unwrap()), None);
+    let native = crate::config::to_toml(&cfg);
+    let back = crate::config::parse_native(&native, Path::new("ttl.toml")).unwrap();
+    assert_eq!(back, cfg, "{native}");
+    for (bad, says) in [
+        (" 192.0.2.2 min_ttl 300", "needs a TTL"),
+        (" 192.0.2.2 min_ttl", "needs a TTL"),
+        (" 192.0.2.2 min_ttl 10 max_ttl 5", "above max_ttl"),
+        (" 192.0.2.2 ttl 5", "unknown option `ttl`"),
+    ] {
+        // keepalived logs these and keeps the peer without the range.
+        let (cfg, warnings) = with_warnings(&text(bad));
+        assert!(cfg.instances[0].unicast_peer_ttl.is_empty(), "{bad}");
+        let warnings = warnings.join("\n");
+        assert!(
+            warnings.contains("k.conf:6:") && warnings.contains(says),
+            "{bad}: {warnings}"
+        );
+    }
+    // The native form checks the same.
+    let stray = native.replace("peer = \"192.0.2.3\"", "peer = \"192.0.2.9\"");
+    let err = crate::config::parse_native(&stray, Path::new("s.toml")).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("not one of the instance's unicast_peers"),
+        "{err}"
+    );
+}
+
+fn one_instance(global: &str, instance: &str) -> Config {
+    let text = format!(
+        "global_defs {{\n{global}\n}}\nvrrp_instance VI_1 {{\n interface eth0\n \
+         virtual_router_id 51\n{instance}\n virtual_ipaddress {{\n 192.0.2.10\n }}\n}}\n"
+    );
+    parse_keepalived(&text, Path::new("k.conf")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn error_of(global: &str, instance: &str) -> String {
+    let text = format!(
+        "global_defs {{\n{global}\n}}\nvrrp_instance VI_1 {{\n interface eth0\n \
+         virtual_router_id 51\n{instance}\n virtual_ipaddress {{\n 192.0.2.10\n }}\n}}\n"
+    );
+    match parse_keepalived(&text, Path::new("k.conf")) {
+        Ok(_) => panic!("accepted:\n{text}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// The configuration read from one instance and its warnings, joined.
+fn warnings_of(global: &str, instance: &str) -> (Config, String) {
+    let (cfg, warnings) = with_warnings(&format!(
+        "global_defs {{\n{global}\n}}\nvrrp_instance VI_1 {{\n interface eth0\n \
+         virtual_router_id 51\n{instance}\n virtual_ipaddress {{\n 192.0.2.10\n }}\n}}\n"
+    ));
+    (cfg, warnings.join("\n"))
+}
+
+/// The configuration and its warnings, one per line.
+fn with_warnings(text: &str) -> (Config, Vec<String>) {
+    let options = ReadOptions {
+        config_id: "lb1".to_string(),
+    };
+    let loaded =
+        read_keepalived(text, Path::new("k.conf"), &options).unwrap_or_else(|e| panic!("{e}"));
+    let warnings = loaded.warnings.iter().map(|w| w.to_string()).collect();
+    (loaded.config, warnings)
+}
+
+#[test]
+fn flags_ignore_their_value_like_keepalived_and_warn_when_it_reads_off() {
+    let text = "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n nopreempt 0\n dont_track_primary yes\n virtual_ipaddress {\n 192.0.2.10\n }\n}\n";
+    let (cfg, warnings) = with_warnings(text);
+    assert!(
+        !cfg.instances[0].preempt,
+        "nopreempt 0 still turns preemption off"
+    );
+    assert!(cfg.instances[0].dont_track_primary);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with("k.conf:4: warning: `nopreempt 0`: keepalived ignores"),
+        "{warnings:?}"
+    );
+}
+
+#[test]
+fn values_take_the_first_word_and_warn_about_the_rest() {
+    let (cfg, warnings) = with_warnings(
+        "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 5\"1\"\n priority 1 5 0\n virtual_ipaddress {\n 192.0.2.10\n }\n}\n",
+    );
+    assert_eq!((cfg.instances[0].vrid, cfg.instances[0].priority), (5, 1));
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+}
+
+#[test]
+fn refresh_without_a_value_is_no_refresh_with_a_warning() {
+    let (cfg, warnings) = with_warnings(
+        "global_defs {\n vrrp_garp_master_refresh\n}\nvrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n garp_master_refresh\n virtual_ipaddress {\n 192.0.2.10\n }\n}\n",
+    );
+    assert_eq!(cfg.global.garp.master_refresh, None);
+    assert_eq!(cfg.instances[0].garp.master_refresh, Some(Duration::ZERO));
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(
+        warnings[0].contains("keepalived 2.2.7 refuses"),
+        "{warnings:?}"
+    );
+}
+
+#[test]
+fn startup_delay_strict_mode_and_default_interface() {
+    let (cfg, warnings) = with_warnings(
+        "vrrp_instance VI_1 {\n virtual_router_id 51\n strict_mode off\n virtual_ipaddress {\n 192.0.2.10\n }\n}\nglobal_defs {\n vrrp_startup_delay 2.5\n default_interface eth1\n vrrp_strict\n}\n",
+    );
+    assert_eq!(cfg.global.startup_delay, Duration::from_millis(2500));
+    assert_eq!(cfg.instances[0].interface, "eth1");
+    assert_eq!(cfg.instances[0].strict, Some(false));
+    assert!(!cfg.instances[0].strict(&cfg.global));
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.starts_with("k.conf:1: warning: vrrp_instance `VI_1` has no `interface`")),
+        "{warnings:?}"
+    );
+    let e = parse_keepalived(
+        "vrrp_instance VI_1 {\n virtual_router_id 51\n}\n",
+        Path::new("k.conf"),
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("k.conf:1: vrrp_instance `VI_1` has no `interface`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn an_address_of_the_other_family_becomes_an_excluded_one() {
+    let (cfg, warnings) = with_warnings(
+        "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n virtual_ipaddress {\n 192.0.2.10/24\n 2001:db8::10/64\n 192.0.2.11/24\n }\n}\n",
+    );
+    let inst = &cfg.instances[0];
+    let vips: Vec<String> = inst.vips.iter().map(|v| v.to_string()).collect();
+    assert_eq!(vips, ["192.0.2.10/24", "192.0.2.11/24"]);
+    assert_eq!(inst.excluded_vips[0].to_string(), "2001:db8::10/64");
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.starts_with("k.conf:6: warning: 2001:db8::10/64 is IPv6")),
+        "{warnings:?}"
+    );
+}
+
+#[test]
+fn lower_priority_garps_default_to_the_master_burst_like_keepalived() {
+    let cfg = one_instance(" vrrp_garp_master_repeat 3\n vrrp_garp_master_delay 7", "");
+    let garp = cfg.instances[0].garp(&cfg.global);
+    assert_eq!(garp.lower_prio_repeat(), 3);
+    assert_eq!(garp.lower_prio_delay(), Duration::from_secs(7));
+    // An instance's own garp_master_repeat does not change the lower-priority default.
+    let cfg = one_instance("", " garp_master_repeat 2");
+    let garp = cfg.instances[0].garp(&cfg.global);
+    assert_eq!(garp.master_repeat, 2);
+    assert_eq!(garp.lower_prio_repeat(), 5);
+}
+
+#[test]
+fn strict_mode_turns_lower_priority_extras_off_like_keepalived() {
+    let cfg = one_instance(
+        " vrrp_strict\n vrrp_higher_prio_send_advert",
+        " garp_lower_prio_repeat 3\n lower_prio_no_advert false",
+    );
+    let (inst, g) = (&cfg.instances[0], &cfg.global);
+    assert_eq!(inst.garp(g).lower_prio_repeat(), 0);
+    assert_eq!(inst.garp(g).lower_prio_delay(), Duration::ZERO);
+    assert!(inst.lower_prio_no_advert(g));
+    assert!(!inst.higher_prio_send_advert(g));
+}
+
+#[test]
+fn min_garp_sends_one_message_unless_written_explicitly() {
+    let cfg = one_instance(" vrrp_min_garp", "");
+    let garp = &cfg.global.garp;
+    assert_eq!(garp.master_repeat, 1);
+    assert_eq!(garp.master_delay, Duration::ZERO);
+    assert_eq!(garp.lower_prio_repeat(), 1);
+    assert_eq!(garp.lower_prio_delay(), Duration::ZERO);
+    // Order does not matter: explicit values win.
+    let cfg = one_instance(" vrrp_min_garp true\n vrrp_garp_master_repeat 4", "");
+    assert_eq!(cfg.global.garp.master_repeat, 4);
+    assert_eq!(cfg.global.garp.master_delay, Duration::ZERO);
+    let cfg = one_instance(" vrrp_min_garp off", "");
+    assert_eq!(cfg.global.garp.master_repeat, 5);
+}
+
+#[test]
+fn switches_take_keepalived_booleans() {
+    for (word, on) in [("", true), (" on", true), (" yes", true), (" false", false)] {
+        let cfg = one_instance(&format!(" vrrp_lower_prio_no_advert{word}"), "");
+        assert_eq!(cfg.global.lower_prio_no_advert, on, "{word:?}");
+    }
+    // keepalived logs a word it does not know and keeps the default; so does vipd.
+    let (cfg, w) = warnings_of("", " higher_prio_send_advert off on");
+    assert_eq!(cfg.instances[0].higher_prio_send_advert, Some(false));
+    assert!(w.contains("`on` after the value `off` is ignored"), "{w}");
+    let (cfg, w) = warnings_of("", " higher_prio_send_advert maybe");
+    assert_eq!(cfg.instances[0].higher_prio_send_advert, None);
+    assert!(
+        w.contains("k.conf:7:") && w.contains("`maybe` is not one of") && w.contains("ignored"),
+        "{w}"
+    );
+}
+
+#[test]
+fn multicast_groups_must_be_multicast_of_their_family() {
+    let cfg = one_instance(
+        " vrrp_mcast_group4 224.0.0.19\n vrrp_mcast_group6 ff02::99",
+        "",
+    );
+    assert_eq!(cfg.global.group4().to_string(), "224.0.0.19");
+    assert_eq!(cfg.global.group6().to_string(), "ff02::99");
+    for bad in [
+        "vrrp_mcast_group4 192.0.2.1",
+        "vrrp_mcast_group4 ff02::12",
+        "vrrp_mcast_group6 224.0.0.18",
+    ] {
+        // keepalived: "is not multicast. Skipping"; the default group stays.
+        let (cfg, w) = warnings_of(&format!(" {bad}"), "");
+        assert_eq!(cfg.global.group4().to_string(), "224.0.0.18");
+        assert_eq!(cfg.global.group6().to_string(), "ff02::12");
+        assert!(
+            w.contains("k.conf:2:") && w.contains("multicast"),
+            "{bad}: {w}"
+        );
+    }
+}
+
+#[test]
+fn excluded_addresses_may_mix_families_but_not_repeat_a_vip() {
+    let cfg = one_instance(
+        "",
+        " virtual_ipaddress_excluded {\n 192.0.2.11/24\n 2001:db8::11/64 dev eth1\n }",
+    );
+    assert_eq!(cfg.instances[0].excluded_vips.len(), 2);
+    let e = error_of("", " virtual_ipaddress_excluded {\n 192.0.2.10\n }");
+    assert!(e.contains("listed twice"), "{e}");
+}
+
+fn instance_with(body: &str) -> String {
+    format!(
+        "vrrp_instance VI_1 {{\n interface eth0\n virtual_router_id 51\n{body}\n \
+         virtual_ipaddress {{\n 192.0.2.10\n }}\n}}\n"
+    )
+}
+
+#[test]
+fn authentication_keepalived_ignores_means_none_with_a_warning() {
+    for block in [
+        "auth_type PASS;\n auth_pass secret;",
+        "auth_type no_auth",
+        "auth_type pass\n auth_pass secret",
+        "auth_type PASS",
+        "auth_type PASS\n auth_pass \"\"",
+        "auth_pass secret",
+    ] {
+        let text = instance_with(&format!(" authentication {{\n {block}\n }}"));
+        let (cfg, warnings) = with_warnings(&text);
+        assert_eq!(cfg.instances[0].auth_pass, None, "{block}");
+        assert_eq!(warnings.len(), 1, "{block}: {warnings:?}");
+        assert!(warnings[0].contains("no authentication"), "{warnings:?}");
+    }
+    let text = instance_with(" authentication {\n auth_type PASS\n auth_pass secret\n }");
+    let (cfg, warnings) = with_warnings(&text);
+    assert_eq!(cfg.instances[0].auth_pass.as_deref(), Some("secret"));
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let text = instance_with(" authentication {\n auth_type AH\n auth_pass x\n }");
+    let (cfg, warnings) = with_warnings(&text);
+    assert_eq!(cfg.instances[0].auth_type, crate::config::AuthType::Ah);
+    assert!(warnings.is_empty(), "{warnings:?}");
+}
+
+#[test]
+fn unicast_addresses_drop_a_prefix_length_like_keepalived() {
+    let text = instance_with(
+        " unicast_src_ip 192.0.2.1/24\n unicast_peer {\n 192.0.2.2/24\n 192.0.2.3\n }",
+    );
+    let (cfg, warnings) = with_warnings(&text);
+    let inst = &cfg.instances[0];
+    assert_eq!(inst.source_address, Some("192.0.2.1".parse().unwrap()));
+    assert_eq!(
+        inst.unicast_peers,
+        [
+            "192.0.2.2".parse::<IpAddr>().unwrap(),
+            "192.0.2.3".parse().unwrap()
+        ]
+    );
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let (cfg, warnings) = with_warnings(&instance_with(" unicast_src_ip 192.0.2.1/x"));
+    assert_eq!(
+        cfg.instances[0].source_address,
+        Some("192.0.2.1".parse().unwrap())
+    );
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    // keepalived: "malformed src address ... Skipping...".
+    let (cfg, w) = warnings_of("", " unicast_src_ip 192.0.2.300/24");
+    assert_eq!(cfg.instances[0].source_address, None);
+    assert!(
+        w.contains("k.conf:7:") && w.contains("not an IP address"),
+        "{w}"
+    );
+}
+
+#[test]
+fn track_entries_naming_nothing_are_dropped_with_a_warning() {
+    // keepalived 2.2.7 looks the script up while reading the entry: one defined later
+    // is "not found" too.
+    let text = "vrrp_script chk_web {\n script /bin/true\n}\n\
+                vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n \
+                track_script {\n chk_typo\n chk_web weight 5\n chk_late\n }\n \
+                track_file {\n chk_web\n }\n virtual_ipaddress {\n 192.0.2.10\n }\n}\n\
+                vrrp_script chk_late {\n script /bin/true\n}\n";
+    let (cfg, warnings) = with_warnings(text);
+    let inst = &cfg.instances[0];
+    assert_eq!(inst.track_checks.len(), 1);
+    assert_eq!(inst.track_checks[0].check, "chk_web");
+    assert_eq!(inst.track_checks[0].weight, Some(5));
+    assert!(
+        inst.track_files.is_empty(),
+        "a vrrp_script is no track file"
+    );
+    assert_eq!(warnings.len(), 3, "{warnings:?}");
+    assert!(
+        warnings[0].contains("k.conf:8:") && warnings[0].contains("chk_typo"),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings[1].contains("k.conf:10:") && warnings[1].contains("defined after"),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings[2].contains("k.conf:13:") && warnings[2].contains("vrrp_track_file"),
+        "{warnings:?}"
+    );
+}
+
+#[test]
+fn track_entry_options_are_read_as_keepalived_reads_them() {
+    let text = "vrrp_script chk {\n script /bin/true\n weight 300\n}\n\
+                vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n \
+                track_script {\n chk weight many\n }\n track_interface {\n \
+                eth1 weight 254\n eth2 wieght 5\n eth3 weight\n eth4 weight 999\n }\n \
+                virtual_ipaddress {\n 192.0.2.10\n }\n}\n";
+    let (cfg, warnings) = with_warnings(text);
+    // A script weight beyond ±253 saturates like ±253.
+    assert_eq!(cfg.checks[0].weight, 253);
+    let inst = &cfg.instances[0];
+    // A weight keepalived cannot read falls back to the script's own.
+    assert_eq!(inst.track_checks[0].weight, None);
+    let tracked: Vec<(&str, i32)> = inst
+        .track_interfaces
+        .iter()
+        .map(|t| (t.name.as_str(), t.weight))
+        .collect();
+    // ±254 is read as ±253; a misspelt option or a missing value drops the entry; an
+    // unreadable weight is 0.
+    assert_eq!(tracked, [("eth1", 253), ("eth4", 0)]);
+    assert_eq!(warnings.len(), 6, "{warnings:?}");
+}
+
+#[test]
+fn virtual_address_words_keepalived_ignores_are_warnings() {
+    let text = instance_with(
+        " virtual_ipaddress_excluded {\n 192.0.2.20/24 192.0.2.21\n 192.0.2.22 dev eth0 scope bogus\n }",
+    );
+    let (cfg, warnings) = with_warnings(&text);
+    let excluded = &cfg.instances[0].excluded_vips;
+    assert_eq!(excluded.len(), 2);
+    assert_eq!(excluded[1].interface.as_deref(), Some("eth0"));
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(warnings[0].contains("one address per line"), "{warnings:?}");
+    // keepalived: "No dev parameter specified"; the address stays.
+    let (cfg, w) = warnings_of("", " virtual_ipaddress_excluded {\n 192.0.2.20 dev\n }");
+    assert_eq!(cfg.instances[0].excluded_vips.len(), 1);
+    assert!(w.contains("`dev` is ignored"), "{w}");
+}
+
+#[test]
+fn routes_rules_and_statics_read_as_keepalived_reads_them() {
+    let (cfg, warnings) = with_warnings(
+        "net_namespace blue\n\
+         static_ipaddress {\n 192.0.2.50/24\n 2001:db8::50/64 dev eth1 track_group G\n}\n\
+         static_rules {\n from 192.0.2.50 table 100 priority 100\n to 203.0.113.0/24 table 100\n \
+         from 2001:db8::/64 table 100\n}\n\
+         global_defs {\n default_interface eth2\n}\n\
+         vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n \
+         virtual_ipaddress {\n 192.0.2.100/24\n }\n \
+         virtual_routes {\n src 192.0.2.100 to 198.51.100.0/24 via 192.0.2.1 dev eth0\n \
+         198.51.101.0/24 via 192.0.2.1 tos 4\n }\n \
+         virtual_rules {\n fwmark 7 table 201\n from all table 5 pref 3\n }\n}\n",
+    );
+    assert_eq!(cfg.global.net_namespace.as_deref(), Some("blue"));
+    let statics = &cfg.statics;
+    // Without `dev`: default_interface, even when written later in the file.
+    assert_eq!(statics.addresses[0].interface.as_deref(), Some("eth2"));
+    assert_eq!(statics.addresses[1].interface.as_deref(), Some("eth1"));
+    let priorities: Vec<Option<u32>> = statics.rules.iter().map(|r| r.priority).collect();
+    assert_eq!(priorities, [Some(100), Some(16384), Some(16384)]);
+    let inst = &cfg.instances[0];
+    assert_eq!(inst.routes.len(), 1, "the route with tos is skipped");
+    assert_eq!(
+        inst.routes[0].to_string(),
+        "198.51.100.0/24 via 192.0.2.1 dev eth0 src 192.0.2.100"
+    );
+    assert_eq!(inst.rules.len(), 1, "the rule with pref is skipped");
+    assert_eq!(
+        inst.rules[0].priority,
+        Some(16383),
+        "file order, per family"
+    );
+    let text = warnings.join("\n");
+    for expected in [
+        "k.conf:4: warning: `track_group G`",
+        "k.conf:8: warning: rule has no preference: it gets 16384",
+        "k.conf:9: warning: rule has no preference: it gets 16384",
+        "k.conf:22: warning: route skipped: route option `tos`",
+        "k.conf:25: warning: rule has no preference: it gets 16383",
+        "k.conf:26: warning: rule skipped: rule option `pref`",
+    ] {
+        assert!(text.contains(expected), "{expected} not in\n{text}");
+    }
+    let toml = crate::config::to_toml(&cfg);
+    let back = crate::config::parse_native(&toml, Path::new("k.toml")).unwrap();
+    assert_eq!(back, cfg, "{toml}");
+}
+
+#[test]
+fn values_keepalived_cannot_use_are_worked_around_as_keepalived_does() {
+    let (cfg, w) = warnings_of(
+        "",
+        " state PRIMARY\n priority 100,x\n advert_int soon\n preempt_delay -1\n \
+         garp_master_repeat many",
+    );
+    let inst = &cfg.instances[0];
+    assert_eq!(inst.initial_state, InitialState::Backup);
+    assert_eq!(inst.priority, 100);
+    assert_eq!(inst.advert_interval, Duration::from_secs(1));
+    assert_eq!(inst.preempt_delay, Duration::ZERO);
+    assert_eq!(inst.garp.master_repeat, None);
+    assert_eq!(w.lines().count(), 5, "{w}");
+    // An invalid priority is 100 even with state MASTER (which alone would mean 255).
+    let (cfg, _) = warnings_of("", " state MASTER\n priority 0");
+    assert_eq!(cfg.instances[0].priority, 100);
+    let (cfg, _) = warnings_of("", " state MASTER");
+    assert_eq!(cfg.instances[0].priority, 255);
+    let (cfg, w) = warnings_of("", " preempt_delay 2000");
+    assert_eq!(cfg.instances[0].preempt_delay, Duration::ZERO);
+    assert!(w.contains("0..=1000"), "{w}");
+    let (cfg, w) = with_warnings(
+        "vrrp_script chk {\n script /bin/true\n interval 0\n}\n\
+         vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n}\n",
+    );
+    assert_eq!(cfg.checks[0].interval, Duration::from_secs(1));
+    assert!(w[0].contains("k.conf:3:"), "{w:?}");
+}
+
+#[test]
+fn intervals_versions_and_sources_are_corrected_as_keepalived_corrects_them() {
+    let (cfg, w) = warnings_of("", " advert_int 1.5");
+    assert_eq!(cfg.instances[0].advert_interval, Duration::from_secs(2));
+    assert!(w.contains("rounded to 2s"), "{w}");
+    let (cfg, _) = warnings_of("", " version 3\n advert_int 50");
+    assert_eq!(
+        cfg.instances[0].advert_interval,
+        Duration::from_millis(40_950)
+    );
+    let (cfg, w) = warnings_of("", " advert_int 300");
+    assert_eq!(cfg.instances[0].advert_interval, Duration::from_secs(1));
+    assert!(w.contains("0.01..=255"), "{w}");
+    let text = instance_with(" version 2\n unicast_src_ip 192.0.2.1")
+        .replace("192.0.2.10", "2001:db8::10");
+    let (cfg, warnings) = with_warnings(&text);
+    assert_eq!(cfg.instances[0].version, None);
+    assert_eq!(cfg.instances[0].version(&cfg.global), 3);
+    assert_eq!(cfg.instances[0].source_address, None);
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+}
+
+#[test]
+fn preemption_settings_keepalived_clears_are_cleared() {
+    let (cfg, w) = warnings_of("", " state MASTER\n nopreempt\n preempt_delay 10");
+    assert!(cfg.instances[0].preempt);
+    assert_eq!(cfg.instances[0].preempt_delay, Duration::ZERO);
+    assert_eq!(w.lines().count(), 2, "{w}");
+    let (cfg, _) = warnings_of("", " priority 255\n nopreempt");
+    assert!(cfg.instances[0].preempt);
+    let (cfg, w) = warnings_of("", " nopreempt\n preempt_delay 10");
+    assert!(!cfg.instances[0].preempt);
+    assert_eq!(cfg.instances[0].preempt_delay, Duration::ZERO);
+    assert!(w.contains("with nopreempt"), "{w}");
+    let (cfg, _) = warnings_of("", " strict_mode\n priority 255\n preempt_delay 10");
+    assert_eq!(cfg.instances[0].preempt_delay, Duration::ZERO);
+    // BACKUP keeps them.
+    let (cfg, w) = warnings_of("", " nopreempt");
+    assert!(!cfg.instances[0].preempt);
+    assert!(!w.contains("cleared"), "{w}");
+}
+
+#[test]
+fn notify_scripts_keep_the_first_and_ignore_extra_words() {
+    let (cfg, w) = warnings_of(
+        "",
+        " notify_master /bin/first\n notify_master /bin/second\n \
+         notify_backup /bin/b root root extra",
+    );
+    let notify = &cfg.instances[0].notify;
+    assert_eq!(notify.master.as_ref().unwrap().command, "/bin/first");
+    let backup = notify.backup.as_ref().unwrap();
+    assert_eq!(backup.group.as_deref(), Some("root"));
+    assert_eq!(w.lines().count(), 2, "{w}");
+    assert!(w.contains("k.conf:8:") && w.contains("first"), "{w}");
+}
+
+#[test]
+fn blocks_keepalived_skips_are_skipped_with_a_warning() {
+    let text = "vrrp_script chk {\n script /bin/true\n weight 5\n}\n\
+                vrrp_script chk {\n script /bin/false\n}\n\
+                vrrp_script nothing {\n interval 2\n}\n\
+                vrrp_track_file tf {\n weight 3\n}\n\
+                vrrp_instance {\n interface eth0\n}\n\
+                vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n \
+                virtual_ipaddress {\n 192.0.2.10\n }\n track_script {\n chk\n nothing\n \
+                }\n}\n\
+                vrrp_instance VI_1 {\n interface eth1\n virtual_router_id 52\n}\n\
+                vrrp_instance VI_2 {\n interface eth1\n virtual_router_id 52\n \
+                virtual_ipaddress {\n 198.51.100.10\n }\n}\n\
+                vrrp_sync_group G1 {\n group {\n VI_1\n VI_9\n }\n track_script {\n \
+                nothing\n }\n}\n\
+                vrrp_sync_group G1 {\n group {\n VI_2\n }\n}\n\
+                vrrp_sync_group G2 {\n group {\n VI_1\n }\n}\n\
+                vrrp_sync_group G3 {\n group {\n VI_2\n }\n}\n";
+    let (cfg, warnings) = with_warnings(text);
+    assert_eq!(cfg.checks.len(), 1);
+    assert_eq!(cfg.checks[0].weight, 5, "the first chk is kept");
+    let names: Vec<&str> = cfg.instances.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["VI_1", "VI_2"]);
+    assert_eq!(cfg.instances[0].interface, "eth0");
+    assert_eq!(cfg.instances[0].track_checks.len(), 1);
+    let groups: Vec<(&str, Vec<&str>)> = cfg
+        .sync_groups
+        .iter()
+        .map(|g| {
+            (
+                g.name.as_str(),
+                g.instances.iter().map(String::as_str).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(groups, [("G1", vec!["VI_1"]), ("G3", vec!["VI_2"])]);
+    assert!(cfg.sync_groups[0].track_checks.is_empty());
+    // chk again, nothing without script, tf without file, the unnamed instance, VI_1
+    // again, nothing tracked by VI_1, VI_9, nothing tracked by G1, G1 again, VI_1 in G2,
+    // G2 left empty.
+    assert_eq!(warnings.len(), 11, "{warnings:#?}");
+}
+
+#[test]
+fn tracking_the_own_interface_is_dropped_as_keepalived_drops_it() {
+    let (cfg, w) = warnings_of(
+        "",
+        " track_interface {\n eth1 weight -10\n eth0 weight -50\n eth2\n }",
+    );
+    let names: Vec<&str> = cfg.instances[0]
+        .track_interfaces
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect();
+    assert_eq!(names, ["eth1", "eth2"]);
+    assert!(
+        w.contains("k.conf:9:") && w.contains("own interface"),
+        "{w}"
+    );
+}
+
+#[test]
+fn unicast_peer_options_keepalived_ignores_are_warnings() {
+    let (cfg, w) = warnings_of(
+        "",
+        " unicast_peer {\n 192.0.2.2 ttl 3\n 192.0.2.3 min_ttl x\n \
+         192.0.2.4 min_ttl 10 max_ttl 5\n }",
+    );
+    assert_eq!(cfg.instances[0].unicast_peers.len(), 3);
+    assert!(cfg.instances[0].unicast_peer_ttl.is_empty());
+    assert_eq!(w.lines().count(), 3, "{w}");
+}

@@ -1,0 +1,287 @@
+//! The value forms of keepalived.conf lines, read as keepalived 2.2.7 reads them: a single
+//! value, a flag, an on/off switch, numbers, seconds, addresses, commands and block names.
+//! A value keepalived cannot use is ignored with a warning, as keepalived ignores it.
+
+use super::*;
+
+/// keepalived's boolean words.
+pub(super) fn bool_word(text: &str) -> Option<bool> {
+    match text.to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" => Some(true),
+        "off" | "false" | "no" => Some(false),
+        // Written in the wild for flags; keepalived ignores the value either way.
+        "1" => Some(true),
+        "0" => Some(false),
+        _ => None,
+    }
+}
+
+pub(super) fn texts(words: &[Word]) -> Vec<&str> {
+    words.iter().map(|w| w.text.as_str()).collect()
+}
+
+impl Reader<'_> {
+    /// The block of a block keyword; reports its absence.
+    pub(super) fn block<'s>(&mut self, st: &'s Statement) -> Option<&'s [Statement]> {
+        match &st.block {
+            Some(block) => Some(block),
+            None => {
+                self.error(st.loc, format!("`{}` needs a {{ }} block", st.keyword()));
+                None
+            }
+        }
+    }
+
+    /// Reports a block after a keyword that takes none.
+    pub(super) fn no_block(&mut self, st: &Statement) -> bool {
+        if st.block.is_some() {
+            self.error(st.loc, format!("`{}` takes no {{ }} block", st.keyword()));
+            return false;
+        }
+        true
+    }
+
+    /// The single argument of `st`.
+    pub(super) fn arg<'s>(&mut self, st: &'s Statement) -> Option<&'s str> {
+        if !self.no_block(st) {
+            return None;
+        }
+        match st.args() {
+            [one] => Some(one.text.as_str()),
+            [] => {
+                self.error(st.loc, format!("`{}` needs a value", st.keyword()));
+                None
+            }
+            [one, extra @ ..] => {
+                // keepalived reads the first word and ignores the rest.
+                let extra: Vec<&str> = extra.iter().map(|w| w.text.as_str()).collect();
+                self.warn(
+                    st.loc,
+                    format!(
+                        "`{}`: `{}` after the value `{}` is ignored, as keepalived ignores it",
+                        st.keyword(),
+                        extra.join(" "),
+                        one.text
+                    ),
+                );
+                Some(one.text.as_str())
+            }
+        }
+    }
+
+    /// A keyword that takes no value. keepalived 2.2.7 ignores anything written after it
+    /// (`nopreempt 1`, `nopreempt 0` and `nopreempt no` all turn preemption off), and so
+    /// does vipd; a value that reads as "off" gets a warning, as the file likely means the
+    /// opposite of what both daemons do.
+    pub(super) fn flag(&mut self, st: &Statement) -> bool {
+        if !self.no_block(st) {
+            return false;
+        }
+        if let Some(value) = st.args().first() {
+            if bool_word(&value.text) == Some(false) {
+                let keyword = st.keyword();
+                self.warn(
+                    st.loc,
+                    format!(
+                        "`{keyword} {}`: keepalived ignores the value and so does vipd: \
+                         `{keyword}` is in effect",
+                        value.text
+                    ),
+                );
+            }
+        }
+        true
+    }
+
+    /// A GARP refresh period in seconds. keepalived 2.2.7 stops at such a line without a
+    /// value; vipd reads it as 0 (no refresh, the default) with a warning.
+    pub(super) fn refresh_seconds(&mut self, st: &Statement) -> Option<u64> {
+        if st.args().is_empty() && st.block.is_none() {
+            self.warn(
+                st.loc,
+                format!(
+                    "`{}` without a value is read as 0 (no refresh); keepalived 2.2.7 refuses \
+                     to start with it",
+                    st.keyword()
+                ),
+            );
+            return Some(0);
+        }
+        self.number(st, 0u64, 86_400)
+    }
+
+    /// keepalived `KEYWORD [<BOOL>]`: no value means on; on|off|true|false|yes|no.
+    pub(super) fn switch(&mut self, st: &Statement) -> Option<bool> {
+        if !self.no_block(st) {
+            return None;
+        }
+        let words = texts(st.args());
+        // keepalived reads the first word only.
+        if let [first, extra @ ..] = words.as_slice() {
+            if !extra.is_empty() {
+                self.warn(
+                    st.loc,
+                    format!(
+                        "`{}`: `{}` after the value `{first}` is ignored, as keepalived \
+                         ignores it",
+                        st.keyword(),
+                        extra.join(" ")
+                    ),
+                );
+            }
+        }
+        match words.first().copied() {
+            None | Some("on" | "true" | "yes") => Some(true),
+            Some("off" | "false" | "no") => Some(false),
+            Some(other) => {
+                self.ignored_value(st, other, "is not one of on, off, true, false, yes, no");
+                None
+            }
+        }
+    }
+
+    /// keepalived `vrrp_mcast_group4/6`: a multicast address of the right family.
+    pub(super) fn group(&mut self, st: &Statement, ipv6: bool) -> Option<IpAddr> {
+        let text = self.arg(st)?;
+        match text.parse::<IpAddr>() {
+            Ok(group) if group.is_multicast() && group.is_ipv6() == ipv6 => Some(group),
+            _ => {
+                let family = if ipv6 { "IPv6" } else { "IPv4" };
+                self.ignored_value(st, text, &format!("is not an {family} multicast address"));
+                None
+            }
+        }
+    }
+
+    pub(super) fn number<T: FromStr + PartialOrd + std::fmt::Display>(
+        &mut self,
+        st: &Statement,
+        min: T,
+        max: T,
+    ) -> Option<T> {
+        let text = self.arg(st)?;
+        match text.parse::<T>() {
+            Ok(n) if n >= min && n <= max => Some(n),
+            _ => {
+                self.ignored_value(st, text, &format!("is not a number in {min}..={max}"));
+                None
+            }
+        }
+    }
+
+    /// keepalived 2.2.7 logs a value it cannot use and goes on without it (the setting keeps
+    /// its default or earlier value); so does vipd, with a warning naming the line.
+    pub(super) fn ignored_value(&mut self, st: &Statement, text: &str, why: &str) {
+        self.warn(
+            st.loc,
+            format!(
+                "`{}`: `{text}` {why}: the line is ignored, as keepalived ignores it",
+                st.keyword()
+            ),
+        );
+    }
+
+    pub(super) fn seconds(&mut self, st: &Statement) -> Option<Duration> {
+        let text = self.arg(st)?;
+        match duration::parse_seconds(text) {
+            Some(d) => Some(d),
+            None => {
+                self.ignored_value(st, text, "is not a number of seconds");
+                None
+            }
+        }
+    }
+
+    /// A unicast source or peer address. keepalived 2.2.7 ignores anything from a `/` on
+    /// (`unicast_src_ip 192.0.2.1/24` is written when the address is copied from `ip addr`).
+    pub(super) fn unicast_address(&mut self, loc: Loc, text: &str) -> Option<IpAddr> {
+        let Some((address, suffix)) = text.split_once('/') else {
+            return self.address(loc, text);
+        };
+        let parsed = self.address(loc, address)?;
+        let max = if parsed.is_ipv4() { 32 } else { 128 };
+        if !suffix.parse::<u8>().is_ok_and(|len| len <= max) {
+            self.warn(
+                loc,
+                format!("`{text}`: `/{suffix}` is ignored, as keepalived ignores it"),
+            );
+        }
+        Some(parsed)
+    }
+
+    /// keepalived 2.2.7 skips a malformed unicast source or peer ("malformed ... address.
+    /// Skipping..."); so does vipd, with a warning.
+    pub(super) fn address(&mut self, loc: Loc, text: &str) -> Option<IpAddr> {
+        match text.parse() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                self.warn(
+                    loc,
+                    format!("`{text}` is not an IP address: skipped, as keepalived skips it"),
+                );
+                None
+            }
+        }
+    }
+
+    /// A script command: one (usually quoted) string, or several bare words.
+    pub(super) fn command(&mut self, st: &Statement) -> Option<String> {
+        if !self.no_block(st) {
+            return None;
+        }
+        match st.args() {
+            [] => {
+                self.error(st.loc, format!("`{}` needs a command", st.keyword()));
+                None
+            }
+            [one] => Some(one.text.clone()),
+            many => Some(
+                many.iter()
+                    .map(|w| {
+                        if w.quoted {
+                            format!("'{}'", w.text)
+                        } else {
+                            w.text.clone()
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+        }
+    }
+
+    /// The name after a block keyword (`vrrp_instance NAME {`).
+    /// The name of a `vrrp_instance` or `vrrp_sync_group`: keepalived 2.2.7 skips such a
+    /// block without exactly one name ("must have a name - skipping"); so does vipd, with a
+    /// warning.
+    pub(super) fn skippable_block_name(&mut self, st: &Statement) -> Option<String> {
+        match st.args() {
+            [name] => Some(name.text.clone()),
+            _ => {
+                self.warn(
+                    st.loc,
+                    format!(
+                        "`{}` needs exactly one name: the block is skipped, as keepalived \
+                         skips it",
+                        st.keyword()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    pub(super) fn block_name(&mut self, st: &Statement) -> Option<String> {
+        match st.args() {
+            [name] => Some(name.text.clone()),
+            [] => {
+                self.error(st.loc, format!("`{}` needs a name", st.keyword()));
+                None
+            }
+            _ => {
+                self.error(st.loc, format!("`{}` takes one name", st.keyword()));
+                None
+            }
+        }
+    }
+}
