@@ -6,7 +6,8 @@
 //!
 //! `cargo bench -p vipd --bench footprint` (root). Environment: `VIPD_BENCH_REPS` (default 2)
 //! runs per size, `VIPD_BENCH_COUNTS` (default `1,50,255,510`), `VIPD_BENCH_ONLY`,
-//! `VIPD_BIN` (`make bench` passes the static binary users run), `VIPD_BENCH_SVG_DIR`.
+//! `VIPD_BIN` (`make bench` passes the static binary users run), `VIPD_BENCH_SVG_DIR`,
+//! `VIPD_BENCH_HOLD_SECS` (hold the steady state this long before sampling, for profiling).
 
 #[path = "../tests/lab/mod.rs"]
 mod lab;
@@ -165,6 +166,10 @@ struct Sample {
     longest_gap_ms: f64,
     /// Adverts the backup sent (it took over an instance at some point).
     backup_adverts: usize,
+    /// Packets the master's eth0 sent and the backup's received per second during the CPU
+    /// sample (interface counters: in the steady state nothing but adverts).
+    master_tx_per_s: f64,
+    backup_rx_per_s: f64,
     /// Frames the capture itself lost (tcpdump's "dropped by kernel"): missed adverts are
     /// only meaningful when this is 0.
     capture_drops: u64,
@@ -217,9 +222,30 @@ fn once(imp: &Implementation, count: usize) -> Result<Sample, String> {
         ));
     }
     std::thread::sleep(Duration::from_secs(1));
+    // For profiling by hand (perf, strace) in the steady state.
+    if let Some(secs) = std::env::var("VIPD_BENCH_HOLD_SECS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        eprintln!(
+            "  holding {secs} s: master pid {}, backup pid {}",
+            r1.pid(),
+            r2.pid()
+        );
+        std::thread::sleep(Duration::from_secs(secs));
+    }
+    let counter = |router: usize, name: &str| -> f64 {
+        let path = format!("/sys/class/net/eth0/statistics/{name}");
+        let text = lab
+            .exec(lab.router_ns(router), &format!("cat {path}"))
+            .stdout;
+        text.trim().parse().unwrap_or(0.0)
+    };
+    let (tx0, rx0) = (counter(1, "tx_packets"), counter(2, "rx_packets"));
     let (m0, b0, t0) = (r1.cpu_time(), r2.cpu_time(), Instant::now());
     std::thread::sleep(CPU_SAMPLE);
     let (m1, b1, elapsed) = (r1.cpu_time(), r2.cpu_time(), t0.elapsed());
+    let (tx1, rx1) = (counter(1, "tx_packets"), counter(2, "rx_packets"));
     let per_second = |d: Duration| d.as_secs_f64() * 1e3 / elapsed.as_secs_f64();
     let mut sample = Sample {
         ready_ms: ready.map(|d| d.as_secs_f64() * 1e3),
@@ -229,6 +255,8 @@ fn once(imp: &Implementation, count: usize) -> Result<Sample, String> {
         master_rss: mib(r1.rss_bytes()),
         backup_rss: mib(r2.rss_bytes()),
         master_anon: mib(anonymous_bytes(&r1)),
+        master_tx_per_s: (tx1 - tx0) / elapsed.as_secs_f64(),
+        backup_rx_per_s: (rx1 - rx0) / elapsed.as_secs_f64(),
         ..Sample::default()
     };
     // Every advert on the wire for a while: per instance the gaps between adverts.
@@ -340,12 +368,14 @@ fn main() {
                 match once(imp, count) {
                     Ok(s) => {
                         eprintln!(
-                            "  {} {count} instances #{rep}: ready {}, all VIPs {}, CPU master {:.1} backup {:.1} ms/s, RSS master {:.2} (anon {:.2}) backup {:.2} MiB, adverts {} missed {} longest gap {:.1} ms, backup adverts {}, capture drops {}",
+                            "  {} {count} instances #{rep}: ready {}, all VIPs {}, CPU master {:.1} backup {:.1} ms/s, packets sent {:.0}/s (master) received {:.0}/s (backup), RSS master {:.2} (anon {:.2}) backup {:.2} MiB, adverts {} missed {} longest gap {:.1} ms, backup adverts {}, capture drops {}",
                             imp.name(),
                             fmt(s.ready_ms, "ms"),
                             fmt(s.all_vips_ms, "ms"),
                             s.master_cpu,
                             s.backup_cpu,
+                            s.master_tx_per_s,
+                            s.backup_rx_per_s,
                             s.master_rss,
                             s.master_anon,
                             s.backup_rss,
@@ -374,9 +404,21 @@ fn main() {
             .and_then(|samples| median(samples.iter().filter_map(pick)))
     };
     type Pick = fn(&Sample) -> Option<f64>;
-    let measures: [(&str, &str, Pick); 9] = [
+    let measures: [(&str, &str, Pick); 13] = [
         ("master CPU", "ms/s", |s| Some(s.master_cpu)),
         ("backup CPU", "ms/s", |s| Some(s.backup_cpu)),
+        ("packets sent by the master (eth0 counter)", "/s", |s| {
+            Some(s.master_tx_per_s)
+        }),
+        ("packets received by the backup (eth0 counter)", "/s", |s| {
+            Some(s.backup_rx_per_s)
+        }),
+        ("master CPU per packet sent", "us", |s| {
+            (s.master_tx_per_s > 0.0).then(|| s.master_cpu * 1e3 / s.master_tx_per_s)
+        }),
+        ("backup CPU per packet received", "us", |s| {
+            (s.backup_rx_per_s > 0.0).then(|| s.backup_cpu * 1e3 / s.backup_rx_per_s)
+        }),
         ("master RSS", "MiB", |s| Some(s.master_rss)),
         ("backup RSS", "MiB", |s| Some(s.backup_rss)),
         ("master RSS, anonymous part", "MiB", |s| Some(s.master_anon)),

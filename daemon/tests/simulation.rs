@@ -1216,6 +1216,8 @@ impl Sim {
                         p != PRIORITY_LEAVING && (p >= own || !preempts)
                     })
             }
+            // The simulation runs no sync groups.
+            Reason::SyncGroup => false,
             Reason::HandoverComplete { new_master } => {
                 let began = n.handover.map_or(Duration::ZERO, |(began, _)| began);
                 n.heard.iter().any(|(t, source, priority)| {

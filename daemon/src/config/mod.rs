@@ -123,7 +123,7 @@ pub struct Global {
     pub v3_checksum: V3Checksum,
     /// keepalived `vrrp_strict`: no unicast peers, at least one VIP, no authentication.
     pub strict: bool,
-    /// keepalived `vrrp_skip_check_adv_addr`; vipd only logs mismatched address lists anyway.
+    /// keepalived `vrrp_skip_check_adv_addr`; ignored: vipd checks every advert's address list.
     pub skip_check_adv_addr: bool,
     /// keepalived `max_auto_priority`; accepted, no effect in vipd.
     pub max_auto_priority: Option<i32>,

@@ -134,7 +134,8 @@ pub struct InstanceStatus {
     pub priority_zero_received: u64,
     #[serde(default)]
     pub priority_zero_sent: u64,
-    /// Adverts whose address list differs from ours (vipd only counts and logs them).
+    /// Adverts whose address list differs from ours (logged; dropped as `address_list` when
+    /// they lack one of our VIPs).
     #[serde(default)]
     pub address_list_mismatch: u64,
     /// Adverts of an authentication type vipd does not know (counted in `auth_type` too).

@@ -6,8 +6,8 @@
 use std::io;
 
 use neli::consts::nl::NlmF;
-use neli::consts::rtnl::{Ifa, IfaF, Iff, Ifla, IflaInfo, RtAddrFamily, RtScope, Rtm};
-use neli::rtnl::{Ifaddrmsg, IfaddrmsgBuilder, Ifinfomsg, IfinfomsgBuilder, RtattrBuilder};
+use neli::consts::rtnl::{Iff, Ifla, IflaInfo, RtAddrFamily, Rtm};
+use neli::rtnl::{Ifinfomsg, IfinfomsgBuilder, RtattrBuilder};
 use neli::types::{Buffer, RtBuffer};
 
 use super::netlink::{neli_error, Netlink};
@@ -26,7 +26,6 @@ pub mod devconf {
 pub const ADDR_GEN_MODE_NONE: u8 = 1;
 
 const IFLA_INET_CONF: u16 = 1;
-const IFA_RT_PRIORITY: u16 = 9;
 const IFLA_INET6_ADDR_GEN_MODE: u16 = 8;
 const IFLA_MACVLAN_MODE: u16 = 1;
 const MACVLAN_MODE_BRIDGE: u32 = 4;
@@ -230,61 +229,6 @@ fn set_af_spec(netlink: &Netlink, index: u32, spec: Vec<u8>, context: &str) -> i
     netlink
         .request::<_, Ifinfomsg>(Rtm::Newlink, NlmF::empty(), msg, context)
         .map(drop)
-}
-
-/// Adds an address whose prefix route gets `metric` (`ip addr add ... metric N`); false when
-/// it was already there. IPv6 addresses skip duplicate address detection.
-pub fn add_address_with_metric(
-    netlink: &Netlink,
-    index: u32,
-    addr: std::net::IpAddr,
-    prefix_len: u8,
-    label: Option<&str>,
-    metric: u32,
-) -> io::Result<bool> {
-    let context = "add address";
-    let (family, bytes) = match addr {
-        std::net::IpAddr::V4(v4) => (RtAddrFamily::Inet, v4.octets().to_vec()),
-        std::net::IpAddr::V6(v6) => (RtAddrFamily::Inet6, v6.octets().to_vec()),
-    };
-    let attr = |ty: Ifa, payload: Vec<u8>| {
-        RtattrBuilder::default()
-            .rta_type(ty)
-            .rta_payload(Buffer::from(payload))
-            .build()
-            .map_err(|e| neli_error(context, e))
-    };
-    let mut attrs = RtBuffer::new();
-    attrs.push(attr(Ifa::Local, bytes.clone())?);
-    attrs.push(attr(Ifa::Address, bytes)?);
-    attrs.push(attr(
-        Ifa::UnrecognizedConst(IFA_RT_PRIORITY),
-        metric.to_ne_bytes().to_vec(),
-    )?);
-    let flags = if addr.is_ipv6() {
-        attrs.push(attr(Ifa::Flags, libc::IFA_F_NODAD.to_ne_bytes().to_vec())?);
-        IfaF::NODAD
-    } else {
-        if let Some(label) = label {
-            let mut text = label.as_bytes().to_vec();
-            text.push(0);
-            attrs.push(attr(Ifa::Label, text)?);
-        }
-        IfaF::empty()
-    };
-    let msg = IfaddrmsgBuilder::default()
-        .ifa_family(family)
-        .ifa_prefixlen(prefix_len)
-        .ifa_flags(flags)
-        .ifa_scope(RtScope::Universe)
-        .ifa_index(index)
-        .rtattrs(attrs)
-        .build()
-        .map_err(|e| neli_error(context, e))?;
-    match netlink.request::<_, Ifaddrmsg>(Rtm::Newaddr, NlmF::CREATE | NlmF::EXCL, msg, context) {
-        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(false),
-        other => other.map(|_| true),
-    }
 }
 
 fn index_c(index: u32) -> io::Result<libc::c_int> {

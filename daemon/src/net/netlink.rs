@@ -278,7 +278,22 @@ impl Netlink {
         prefix_len: u8,
         label: Option<&str>,
     ) -> io::Result<bool> {
-        let msg = address_message(index, addr, prefix_len, label)?;
+        let options = AddressOptions {
+            label,
+            ..AddressOptions::default()
+        };
+        self.add_address_with(index, addr, prefix_len, &options)
+    }
+
+    /// Like [`Netlink::add_address`] with every option of a keepalived VIP.
+    pub fn add_address_with(
+        &self,
+        index: u32,
+        addr: IpAddr,
+        prefix_len: u8,
+        options: &AddressOptions<'_>,
+    ) -> io::Result<bool> {
+        let msg = address_message(index, addr, prefix_len, options)?;
         match self.request::<_, Ifaddrmsg>(
             Rtm::Newaddr,
             NlmF::CREATE | NlmF::EXCL,
@@ -292,7 +307,7 @@ impl Netlink {
 
     /// Delete an address; an address that is not there counts as success.
     pub fn delete_address(&self, index: u32, addr: IpAddr, prefix_len: u8) -> io::Result<()> {
-        let msg = address_message(index, addr, prefix_len, None)?;
+        let msg = address_message(index, addr, prefix_len, &AddressOptions::default())?;
         match self.request::<_, Ifaddrmsg>(Rtm::Deladdr, NlmF::empty(), msg, "delete address") {
             Err(e)
                 if matches!(
@@ -317,12 +332,29 @@ pub(crate) fn is_link_local(addr: &Ipv6Addr) -> bool {
     addr.segments()[0] & 0xffc0 == 0xfe80
 }
 
+/// What `ip address add` takes besides the address (keepalived's VIP options).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AddressOptions<'a> {
+    /// IPv4 only.
+    pub label: Option<&'a str>,
+    /// `brd`, IPv4 only.
+    pub broadcast: Option<Ipv4Addr>,
+    /// `scope` as the kernel numbers it: 0 global, 200 site, 253 link, 254 host, 255 nowhere.
+    pub scope: u8,
+    /// Metric of the prefix route (`ip address add ... metric N`).
+    pub metric: Option<u32>,
+}
+
+/// `IFA_RT_PRIORITY`: the metric of the address's prefix route.
+const IFA_RT_PRIORITY: u16 = 9;
+
 fn address_message(
     index: u32,
     addr: IpAddr,
     prefix_len: u8,
-    label: Option<&str>,
+    options: &AddressOptions<'_>,
 ) -> io::Result<Ifaddrmsg> {
+    let label = options.label;
     let context = "address message";
     let (family, bytes, max_prefix) = match addr {
         IpAddr::V4(v4) => (RtAddrFamily::Inet, v4.octets().to_vec(), 32),
@@ -344,8 +376,20 @@ fn address_message(
     let mut attrs = RtBuffer::new();
     attrs.push(attr(Ifa::Local, Buffer::from(bytes.clone()))?);
     attrs.push(attr(Ifa::Address, Buffer::from(bytes))?);
+    if let Some(metric) = options.metric {
+        attrs.push(attr(
+            Ifa::UnrecognizedConst(IFA_RT_PRIORITY),
+            Buffer::from(metric.to_ne_bytes().to_vec()),
+        )?);
+    }
     let flags = match addr {
         IpAddr::V4(_) => {
+            if let Some(broadcast) = options.broadcast {
+                attrs.push(attr(
+                    Ifa::Broadcast,
+                    Buffer::from(broadcast.octets().to_vec()),
+                )?);
+            }
             if let Some(label) = label {
                 let mut text = label.as_bytes().to_vec();
                 text.push(0);
@@ -365,7 +409,7 @@ fn address_message(
         .ifa_family(family)
         .ifa_prefixlen(prefix_len)
         .ifa_flags(flags)
-        .ifa_scope(RtScope::Universe)
+        .ifa_scope(RtScope::from(options.scope))
         .ifa_index(index)
         .rtattrs(attrs)
         .build()
@@ -431,5 +475,43 @@ fn parse_ip(bytes: &[u8]) -> Option<IpAddr> {
         Some(IpAddr::from(v4))
     } else {
         <[u8; 16]>::try_from(bytes).ok().map(IpAddr::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vip_options_reach_the_address_message() {
+        // keepalived's `192.0.2.110/25 brd 192.0.2.127 scope link label eth0:x metric`: each
+        // option must be in the request (vipd once parsed brd and scope but never sent them).
+        let options = AddressOptions {
+            label: Some("eth0:x"),
+            broadcast: Some(Ipv4Addr::new(192, 0, 2, 127)),
+            scope: 253,
+            metric: Some(1024),
+        };
+        let addr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 110));
+        let msg = address_message(7, addr, 25, &options).unwrap();
+        assert_eq!(u8::from(*msg.ifa_scope()), 253);
+        let payload = |ty: Ifa| {
+            msg.rtattrs()
+                .iter()
+                .find(|a| *a.rta_type() == ty)
+                .map(|a| a.rta_payload().as_ref().to_vec())
+        };
+        assert_eq!(payload(Ifa::Broadcast), Some(vec![192, 0, 2, 127]));
+        assert_eq!(payload(Ifa::Label), Some(b"eth0:x\0".to_vec()));
+        assert_eq!(
+            payload(Ifa::UnrecognizedConst(IFA_RT_PRIORITY)),
+            Some(1024u32.to_ne_bytes().to_vec())
+        );
+        let plain = address_message(7, addr, 25, &AddressOptions::default()).unwrap();
+        assert_eq!(u8::from(*plain.ifa_scope()), 0);
+        assert!(!plain
+            .rtattrs()
+            .iter()
+            .any(|a| *a.rta_type() == Ifa::Broadcast));
     }
 }

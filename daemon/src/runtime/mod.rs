@@ -8,12 +8,14 @@ mod deadline;
 mod forward;
 mod health;
 mod ops;
+mod outbox;
 mod receive;
 mod reload;
 mod resync;
 mod router;
 mod routes;
 mod schedule;
+mod signals;
 mod tasks;
 mod vip_state;
 mod vmac;
@@ -26,7 +28,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
@@ -40,7 +41,7 @@ use crate::net::netlink::Netlink;
 use crate::net::socket::{Received, VrrpSocket};
 use crate::notify::{self, Notifier, NotifyState};
 use crate::vrrp::ah;
-use crate::vrrp::instance::{Action, AnnounceCause, ReceivedAdvert, State};
+use crate::vrrp::instance::{Action, AnnounceCause, Reason, ReceivedAdvert, State};
 use crate::vrrp::packet::{self, DropReason, RxMeta};
 pub use addresses::own_address_problems;
 use addresses::{add_vip, remove_vip};
@@ -121,8 +122,8 @@ fn init_logging() {
 }
 
 enum Event {
-    /// Shared with the socket's reader: a key per packet without copying its name.
-    Packet(Arc<SocketKey>, Received),
+    /// The adverts of one read of a socket; the key is shared with the socket's reader.
+    Packets(Arc<SocketKey>, Vec<Received>),
     Net(NetEvent),
 }
 
@@ -186,6 +187,8 @@ struct Daemon {
     /// until netlink reports a link change: 510 instances taking over read them once, not
     /// once each (a 150 ms stall of every advert at 510 instances).
     announce_links: Option<Vec<crate::net::link::LinkDetails>>,
+    /// Adverts asked for in this turn, sent together before any other action.
+    outbox: outbox::Outbox,
 }
 
 /// Netlink answers shared by the instances attached in one go (at start, on a reload, when
@@ -263,6 +266,7 @@ impl Daemon {
             own_sources: (0, Vec::new()),
             attach_memo: None,
             announce_links: None,
+            outbox: outbox::Outbox::default(),
         })
     }
 
@@ -276,9 +280,7 @@ impl Daemon {
         self.own_address_problems(&self.config)?;
         self.add_statics();
         self.watch_routing();
-        let mut sigterm = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
-        let mut sigint = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
-        let mut sighup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+        let mut signals = signals::Signals::new().map_err(|e| format!("signals: {e}"))?;
 
         for warning in crate::net::checks::system_warnings(&self.config) {
             warn!("{warning}");
@@ -340,25 +342,17 @@ impl Daemon {
                     self.schedule.touch_all();
                     self.on_command(command).await;
                 }
-                _ = sigterm.recv() => {
+                batch = signals.next() => {
                     self.schedule.touch_all();
-                    self.begin_stop("SIGTERM");
-                }
-                _ = sigint.recv() => {
-                    self.schedule.touch_all();
-                    self.begin_stop("SIGINT");
-                }
-                // A reload while handing over would start instances again.
-                _ = sighup.recv(), if !self.stopping => {
-                    self.schedule.touch_all();
-                    // A SIGTERM sent just before may be ready in the same turn (select picks
-                    // at random): stopping wins, as if it had been seen first.
-                    if ready_now(sigterm.recv()).is_some() {
-                        self.begin_stop("SIGTERM");
-                    } else if ready_now(sigint.recv()).is_some() {
-                        self.begin_stop("SIGINT");
-                    } else {
-                        self.reload_by("SIGHUP").await;
+                    for step in signals::steps(&batch) {
+                        match step {
+                            signals::Step::Stop(name) => self.begin_stop(name),
+                            // A reload while handing over would start instances again.
+                            signals::Step::Reload if self.stopping => {}
+                            signals::Step::Reload => {
+                                self.reload_by("SIGHUP").await;
+                            }
+                        }
                     }
                 }
                 _ = protocol_timer.wait(deadline) => self.take_pending_adverts().await,
@@ -496,6 +490,7 @@ impl Daemon {
             self.attach(index);
         }
         self.attach_memo = None;
+        self.mark_sync_members();
         self.apply_tracking(now);
         for &index in indexes {
             self.apply_persisted_drain(index, now);
@@ -613,8 +608,10 @@ impl Daemon {
                 .get(&key)
                 .and_then(|s| s.socket.source_address().ok())
         });
+        // keepalived's `mcast_src_ip` (or an ipvlan's address) is the source of multicast
+        // adverts too, not only `unicast_src_ip` of unicast ones.
         let source = (self.routers.get(index))
-            .and_then(|r| vmac::ipvlan_source(&r.cfg))
+            .and_then(|r| vmac::ipvlan_source(&r.cfg).or(r.cfg.source_address))
             .or(source);
         self.ensure_vmac(index, link.index);
         let source_changed =
@@ -651,7 +648,11 @@ impl Daemon {
 
     async fn handle_event(&mut self, event: Event) {
         match event {
-            Event::Packet(key, received) => self.on_packet(&key, &received),
+            Event::Packets(key, adverts) => {
+                for received in &adverts {
+                    self.on_packet(&key, received);
+                }
+            }
             Event::Net(net) => {
                 self.schedule.touch_all();
                 let link_local_changed = |addr: &IpAddr| match addr {
@@ -734,7 +735,11 @@ impl Daemon {
             dst,
             hop_limit,
             require_hop_limit_255: peer_ttl.is_none()
-                && packet::hop_limit_255_required(router.is_unicast(), router.cfg.unicast_ttl),
+                && packet::hop_limit_255_required(
+                    router.is_unicast(),
+                    router.key.ipv6,
+                    router.cfg.unicast_ttl,
+                ),
             checksum_mode: router.checksum_mode(),
         };
         let check_source = router.cfg.check_unicast_src || !router.cfg.unicast_peer_ttl.is_empty();
@@ -759,6 +764,7 @@ impl Daemon {
         }
         let advert = match parsed
             .and_then(|a| packet::check_for_instance(&a, &router.expectation()).map(|()| a))
+            .and_then(|a| router.check_address_list(src, &a.addresses).map(|()| a))
         {
             Ok(advert) => advert,
             Err(reason) => {
@@ -775,9 +781,6 @@ impl Daemon {
         router.counters.received += 1;
         if advert.priority == 0 {
             router.counters.priority_zero_received += 1;
-        }
-        if advert.priority != 0 {
-            router.note_address_list(src, &advert.addresses);
         }
         router.note_owner_conflict(src, advert.priority);
         router.fsm.handle_advert(
@@ -1040,7 +1043,11 @@ impl Daemon {
                     self.perform(index, action).await;
                 }
             }
+            if !performed && self.grant_sync_groups() {
+                continue;
+            }
             if !performed {
+                self.send_queued_adverts();
                 self.end_vip_batch();
                 self.sync_schedule();
                 self.schedule.actions_done();
@@ -1054,6 +1061,7 @@ impl Daemon {
         // tracking): they all get a look.
         if !matches!(action, Action::SendAdvert { .. }) {
             self.schedule.touch_all();
+            self.send_queued_adverts();
         }
         self.vmac_before(index, &action);
         let vips_change = matches!(action, Action::AddVips | Action::RemoveVips);
@@ -1084,30 +1092,8 @@ impl Daemon {
                     {
                         bytes = ah.seal(&bytes, src4, dst4, ttl, unicast);
                     }
-                    // Never waits: a send queue that is full drops this advert (the next one
-                    // follows), it must not hold up the protocol.
-                    match socket.try_send_from(&bytes, source, dst) {
-                        Ok(()) if priority == 0 => {
-                            router.counters.sent += 1;
-                            router.counters.priority_zero_sent += 1;
-                        }
-                        Ok(()) => router.counters.sent += 1,
-                        // With dont_track_primary the instance runs on while its link is
-                        // down; every advert then fails, which is expected.
-                        Err(e) if !router.link_up => {
-                            debug!("{}: sending advert to {dst}: {e}", router.cfg.name)
-                        }
-                        Err(e) => {
-                            router.counters.drop(DropReason::SendError);
-                            if router.may_log_send_error(Instant::now()) {
-                                warn!(
-                                    "{}: sending advert to {dst}: {e} (at most one such line \
-                                     per second)",
-                                    router.cfg.name
-                                )
-                            }
-                        }
-                    }
+                    self.outbox
+                        .push(socket.clone(), bytes, source, dst, index, priority);
                 }
             }
             Action::AddVips => {
@@ -1149,8 +1135,50 @@ impl Daemon {
                 router.last_reason = Some(reason.to_string());
                 self.record_transition(index, from, to, &reason);
                 self.notify_transition(index, to);
+                let yielded = matches!(
+                    reason,
+                    Reason::HigherPriorityAdvert { .. } | Reason::EqualPriorityHigherAddress { .. }
+                );
+                if from == State::Master && to == State::Backup && yielded {
+                    self.sync_members_left_master(index);
+                }
             }
         }
+    }
+
+    /// Sends the adverts queued in this turn (one system call per socket); never waits: a
+    /// send queue that is full drops adverts (the next ones follow), it must not hold up the
+    /// protocol.
+    fn send_queued_adverts(&mut self) {
+        let routers = &mut self.routers;
+        self.outbox.flush(|queued, result| {
+            let Some(router) = routers.get_mut(queued.router) else {
+                return;
+            };
+            let dst = queued.dst;
+            match result {
+                Ok(()) if queued.priority == 0 => {
+                    router.counters.sent += 1;
+                    router.counters.priority_zero_sent += 1;
+                }
+                Ok(()) => router.counters.sent += 1,
+                // With dont_track_primary the instance runs on while its link is down; every
+                // advert then fails, which is expected.
+                Err(e) if !router.link_up => {
+                    debug!("{}: sending advert to {dst}: {e}", router.cfg.name)
+                }
+                Err(e) => {
+                    router.counters.drop(DropReason::SendError);
+                    if router.may_log_send_error(Instant::now()) {
+                        warn!(
+                            "{}: sending advert to {dst}: {e} (at most one such line per \
+                             second)",
+                            router.cfg.name
+                        )
+                    }
+                }
+            }
+        });
     }
 
     /// One gratuitous ARP / unsolicited NA for each address of a master (after a reload
@@ -1221,6 +1249,72 @@ impl Daemon {
                 }
             }
         }
+    }
+
+    /// keepalived: the other members of the instance's sync group that are master go to
+    /// BACKUP with it.
+    fn sync_members_left_master(&mut self, index: usize) {
+        let Some(name) = self.routers.get(index).map(|r| r.cfg.name.clone()) else {
+            return;
+        };
+        let now = Instant::now();
+        for group in self
+            .config
+            .sync_groups
+            .iter()
+            .filter(|g| g.instances.contains(&name))
+        {
+            for router in &mut self.routers {
+                if router.cfg.name != name && group.instances.contains(&router.cfg.name) {
+                    router.fsm.sync_member_left_master(now);
+                }
+            }
+        }
+    }
+
+    /// Tells each instance whether it is in a sync group (its down timer then waits for the
+    /// group, see `grant_sync_groups`).
+    fn mark_sync_members(&mut self) {
+        for router in &mut self.routers {
+            let member =
+                (self.config.sync_groups.iter()).any(|g| g.instances.contains(&router.cfg.name));
+            router.fsm.set_sync_group_member(member);
+        }
+    }
+
+    /// keepalived's `vrrp_sync_can_goto_master`: the members of a sync group that want to
+    /// become master do so once every member is master or wants to be. True when one did.
+    fn grant_sync_groups(&mut self) -> bool {
+        if !self.routers.iter().any(|r| r.fsm.wants_master()) {
+            return false;
+        }
+        let now = Instant::now();
+        let mut granted = false;
+        for group in &self.config.sync_groups {
+            let members = || {
+                (self.routers.iter().enumerate())
+                    .filter(|(_, r)| group.instances.contains(&r.cfg.name))
+            };
+            let ready =
+                members().all(|(_, r)| r.fsm.wants_master() || r.fsm.state() == State::Master);
+            if !ready {
+                continue;
+            }
+            let wanting: Vec<usize> = members()
+                .filter(|(_, r)| r.fsm.wants_master())
+                .map(|(i, _)| i)
+                .collect();
+            for index in wanting {
+                if let Some(router) = self.routers.get_mut(index) {
+                    router.fsm.grant_master(now);
+                    granted = true;
+                }
+            }
+        }
+        if granted {
+            self.schedule.touch_all();
+        }
+        granted
     }
 
     /// The other members of the instance's sync group announce too (keepalived).
@@ -1322,15 +1416,5 @@ impl Daemon {
                     .map(|r| r.cfg.vrid),
             );
         }
-    }
-}
-
-/// The output of `future` if it is ready without waiting.
-fn ready_now<F: std::future::Future>(future: F) -> Option<F::Output> {
-    let mut future = std::pin::pin!(future);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    match future.as_mut().poll(&mut cx) {
-        std::task::Poll::Ready(output) => Some(output),
-        std::task::Poll::Pending => None,
     }
 }

@@ -7,7 +7,9 @@
 //! cost only its own reading: no sleeping after an error, no allocation before it has passed
 //! the cheap checks, and no seat in the event queue that real adverts need. A burst is read in
 //! slices of [`BUDGET`] datagrams so that one busy socket does not hold up the others or the
-//! timers.
+//! timers. Datagrams are read [`RECEIVE_BATCH`] at a time (one `recvmmsg`), and the adverts
+//! of one read reach the event loop as one event: at 510 instances a backup hears 51,000
+//! adverts a second.
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,11 +21,12 @@ use tokio::task::JoinHandle;
 
 use super::router::SocketKey;
 use super::Event;
-use crate::net::socket::{Datagram, Received, VrrpSocket, RECEIVE_BUFFER};
+use crate::net::socket::{Datagram, ReceiveBatch, Received, VrrpSocket, RECEIVE_BATCH};
 use crate::vrrp::ah;
 use crate::vrrp::packet::{self, DropReason, Family};
 
-/// Datagrams read in a row before the reader lets other tasks run.
+/// Datagrams read in a row before the reader lets other tasks run (a read takes up to
+/// [`RECEIVE_BATCH`] at once, and all of them go to the event loop as one event).
 const BUDGET: usize = 64;
 /// Errors in a row after which the reader pauses: a socket that only fails must not spin.
 const ERRORS_BEFORE_PAUSE: u32 = 64;
@@ -173,59 +176,60 @@ pub(super) fn spawn_reader(
 ) -> JoinHandle<()> {
     let key = Arc::new(key);
     tokio::spawn(async move {
-        let mut buffer = vec![0u8; RECEIVE_BUFFER];
+        let mut batch = ReceiveBatch::default();
+        let mut datagrams = Vec::with_capacity(RECEIVE_BATCH);
         let mut log = LogLimit { last: None };
         let mut in_a_row = 0usize;
         let mut errors_in_a_row = 0u32;
         loop {
-            in_a_row += 1;
             if in_a_row >= BUDGET {
                 in_a_row = 0;
                 tokio::task::yield_now().await;
             }
-            let datagram = socket.recv_datagram(&mut buffer).await;
-            let (vrid, reason, from) = match datagram {
-                Ok(Datagram::Packet(received)) => {
+            if let Err(e) = socket.recv_batch(&mut batch, &mut datagrams).await {
+                in_a_row += 1;
+                shared.drops.add(None, DropReason::ReceiveError);
+                if log.allow() {
+                    tracing::debug!("receive on {}: {e}", key.interface);
+                }
+                errors_in_a_row += 1;
+                if errors_in_a_row >= ERRORS_BEFORE_PAUSE {
                     errors_in_a_row = 0;
-                    match screen(&received, &shared.vrids) {
+                    tokio::time::sleep(ERROR_PAUSE).await;
+                }
+                continue;
+            }
+            errors_in_a_row = 0;
+            in_a_row += datagrams.len();
+            // What passes the cheap checks goes to the event loop in one event.
+            let mut adverts = Vec::new();
+            for datagram in datagrams.drain(..) {
+                let (vrid, reason, from) = match datagram {
+                    Datagram::Packet(received) => match screen(&received, &shared.vrids) {
                         Ok(()) => {
-                            if tx.send(Event::Packet(key.clone(), received)).await.is_err() {
-                                return;
-                            }
+                            adverts.push(received);
                             continue;
                         }
                         Err((vrid, reason)) => (vrid, reason, Some(received.src)),
+                    },
+                    Datagram::Dropped(reason) => (None, reason, None),
+                };
+                shared.drops.add(vrid, reason);
+                if log.allow() {
+                    match from {
+                        Some(src) => tracing::debug!(
+                            "{}: dropped a datagram from {src}: {reason} (at most one such line per second)",
+                            key.interface
+                        ),
+                        None => tracing::debug!(
+                            "{}: dropped a datagram: {reason} (at most one such line per second)",
+                            key.interface
+                        ),
                     }
                 }
-                Ok(Datagram::Dropped(reason)) => {
-                    errors_in_a_row = 0;
-                    (None, reason, None)
-                }
-                Err(e) => {
-                    shared.drops.add(None, DropReason::ReceiveError);
-                    if log.allow() {
-                        tracing::debug!("receive on {}: {e}", key.interface);
-                    }
-                    errors_in_a_row += 1;
-                    if errors_in_a_row >= ERRORS_BEFORE_PAUSE {
-                        errors_in_a_row = 0;
-                        tokio::time::sleep(ERROR_PAUSE).await;
-                    }
-                    continue;
-                }
-            };
-            shared.drops.add(vrid, reason);
-            if log.allow() {
-                match from {
-                    Some(src) => tracing::debug!(
-                        "{}: dropped a datagram from {src}: {reason} (at most one such line per second)",
-                        key.interface
-                    ),
-                    None => tracing::debug!(
-                        "{}: dropped a datagram: {reason} (at most one such line per second)",
-                        key.interface
-                    ),
-                }
+            }
+            if !adverts.is_empty() && tx.send(Event::Packets(key.clone(), adverts)).await.is_err() {
+                return;
             }
         }
     })

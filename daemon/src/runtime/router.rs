@@ -214,7 +214,7 @@ impl Router {
     /// once, with the fix, when a peer is on none of the interface's subnets.
     pub fn warn_off_link_peers(&self, interface_addresses: &[InterfaceAddress]) {
         if !self.is_unicast()
-            || !packet::hop_limit_255_required(true, self.cfg.unicast_ttl)
+            || !packet::hop_limit_255_required(true, self.key.ipv6, self.cfg.unicast_ttl)
             || interface_addresses.is_empty()
         {
             return;
@@ -301,8 +301,14 @@ impl Router {
         }
     }
 
-    /// Logs once when a peer's address list differs from ours (keepalived only logs too).
-    pub fn note_address_list(&mut self, from: IpAddr, addresses: &[IpAddr]) {
+    /// The address check: an advert whose list differs from ours is counted and logged once
+    /// per distinct list; one that lacks one of our VIPs is another virtual router's on the
+    /// same VRID and dropped (see [`packet::check_address_list`]).
+    pub fn check_address_list(
+        &mut self,
+        from: IpAddr,
+        addresses: &[IpAddr],
+    ) -> Result<(), DropReason> {
         // Called for every received advert: the usual case (same list, same order) allocates
         // nothing.
         let same_order = addresses.len() == self.cfg.vips.len()
@@ -312,25 +318,35 @@ impl Router {
                 .all(|(a, v)| *a == v.address);
         if same_order {
             self.last_mismatch = None;
-            return;
+            return Ok(());
         }
-        let ours: Vec<IpAddr> = self.cfg.vips.iter().map(|v| v.address).collect();
-        let mut theirs = addresses.to_vec();
-        let mut sorted_ours = ours.clone();
-        theirs.sort();
-        sorted_ours.sort();
-        if theirs == sorted_ours {
+        let mut ours: Vec<IpAddr> = self.cfg.vips.iter().map(|v| v.address).collect();
+        if packet::same_addresses(addresses, &ours) {
             self.last_mismatch = None;
-            return;
+            return Ok(());
         }
         self.counters.address_list_mismatch += 1;
+        let verdict = packet::check_address_list(addresses, &ours);
+        let mut theirs = addresses.to_vec();
+        theirs.sort();
+        ours.sort();
         if self.last_mismatch.as_deref() != Some(&theirs[..]) {
-            tracing::warn!(
-                "{}: advert from {from} lists addresses {theirs:?}, ours are {sorted_ours:?}",
-                self.cfg.name
-            );
+            match verdict {
+                Ok(()) => tracing::warn!(
+                    "{}: advert from {from} lists addresses {theirs:?}, ours are {ours:?} \
+                     (followed: it lists all of ours)",
+                    self.cfg.name
+                ),
+                Err(_) => tracing::warn!(
+                    "{}: dropping adverts from {from}: they list addresses {theirs:?}, ours \
+                     are {ours:?} (another virtual router on VRID {}?)",
+                    self.cfg.name,
+                    self.cfg.vrid
+                ),
+            }
             self.last_mismatch = Some(theirs);
         }
+        verdict
     }
 
     /// The socket is open: the source address is known now, which the tie-break needs.

@@ -193,16 +193,23 @@ pub(super) fn add_address(
     vip: &config::Vip,
     metric: Option<u32>,
 ) -> std::io::Result<bool> {
-    match metric {
-        Some(metric) => link::add_address_with_metric(
-            netlink,
-            ifindex,
-            vip.address,
-            vip.prefix_len,
-            vip.label.as_deref(),
-            metric,
-        ),
-        None => netlink.add_address(ifindex, vip.address, vip.prefix_len, vip.label.as_deref()),
+    let options = crate::net::netlink::AddressOptions {
+        label: vip.label.as_deref(),
+        broadcast: vip.broadcast,
+        scope: vip.scope.map_or(0, kernel_scope),
+        metric,
+    };
+    netlink.add_address_with(ifindex, vip.address, vip.prefix_len, &options)
+}
+
+/// The kernel's number of an address scope (`RT_SCOPE_*`).
+fn kernel_scope(scope: config::Scope) -> u8 {
+    match scope {
+        config::Scope::Global => 0,
+        config::Scope::Site => 200,
+        config::Scope::Link => 253,
+        config::Scope::Host => 254,
+        config::Scope::Nowhere => 255,
     }
 }
 

@@ -258,6 +258,9 @@ pub enum Reason {
     DrainedNobodyTookOver,
     /// A soft-drained backup takes over because no other router is master.
     DrainedLastRouter,
+    /// Another member of its sync group left MASTER for a higher priority (keepalived moves
+    /// the whole group to BACKUP).
+    SyncGroup,
 }
 
 impl Reason {
@@ -280,6 +283,7 @@ impl Reason {
             Reason::Drained { .. } => "drained",
             Reason::DrainedNobodyTookOver => "drained_nobody_took_over",
             Reason::DrainedLastRouter => "drained_last_router",
+            Reason::SyncGroup => "sync_group",
         }
     }
 }
@@ -322,6 +326,7 @@ impl fmt::Display for Reason {
                 )
             }
             Reason::DrainedLastRouter => write!(f, "drained, but no other router is master"),
+            Reason::SyncGroup => write!(f, "another member of its sync group left MASTER"),
         }
     }
 }
@@ -420,6 +425,11 @@ pub struct Instance {
     /// When the last lower-priority announcement went out; a flood of such adverts gets one
     /// per advert interval, not one each.
     lower_priority_announced: Option<Instant>,
+    /// Member of a sync group: its master down timer does not make it master on its own,
+    /// the shell grants that once every member wants it (see `wants_master`).
+    sync_member: bool,
+    /// A sync group member's master down timer ran out with no master heard since.
+    wants_master: bool,
 }
 
 impl Instance {
@@ -450,6 +460,8 @@ impl Instance {
             transitions: 0,
             discarded_adverts: 0,
             lower_priority_announced: None,
+            sync_member: false,
+            wants_master: false,
             params,
         }
     }
@@ -917,6 +929,7 @@ impl Instance {
     }
 
     fn become_master(&mut self, now: Instant, reason: Reason) {
+        self.wants_master = false;
         self.became_master_at = Some(now);
         self.timers.stop(Timer::MasterDown);
         self.timers.stop(Timer::PreemptDelay);
@@ -951,6 +964,7 @@ impl Instance {
 
     /// Full Master_Down_Interval, reported as "master down timer expired" if it fires.
     fn arm_master_down(&mut self, now: Instant) {
+        self.wants_master = false;
         self.takeover_reason = Reason::MasterDownTimerExpired;
         self.timers
             .set(Timer::MasterDown, later(now, self.master_down_interval()));
@@ -1108,6 +1122,37 @@ impl Instance {
     pub fn sync_member_heard_lower_priority(&mut self, now: Instant) {
         if self.running && self.state == State::Master && !self.handing_over {
             self.announce_lower_priority(now);
+        }
+    }
+
+    /// Makes this instance a member of a sync group (or not): see `wants_master`.
+    pub fn set_sync_group_member(&mut self, member: bool) {
+        self.sync_member = member;
+        if !member {
+            self.wants_master = false;
+        }
+    }
+
+    /// A sync group member in BACKUP whose master down timer ran out (no master heard, or
+    /// a lower one to preempt, or a priority 0): it becomes master when `grant_master` is
+    /// called, which the shell does once every member of its group is master or wants to be.
+    pub fn wants_master(&self) -> bool {
+        self.running && self.state == State::Backup && !self.fault && self.wants_master
+    }
+
+    /// Lets a member that `wants_master` become master.
+    pub fn grant_master(&mut self, now: Instant) {
+        if self.wants_master() {
+            let reason = self.takeover_reason.clone();
+            self.become_master(now, reason);
+        }
+    }
+
+    /// keepalived: when a member of a sync group leaves MASTER for a higher priority, the
+    /// other members that are master go to BACKUP with it.
+    pub fn sync_member_left_master(&mut self, now: Instant) {
+        if self.running && self.state == State::Master && !self.handing_over {
+            self.become_backup(now, Reason::SyncGroup);
         }
     }
 
@@ -1373,6 +1418,10 @@ impl Instance {
                     return;
                 }
                 match self.drain {
+                    // keepalived: a sync group goes MASTER only when every member wants to
+                    // (`vrrp_sync_can_goto_master`); a member still hearing its master holds
+                    // the others back.
+                    None if self.sync_member => self.wants_master = true,
                     None => {
                         let reason = self.takeover_reason.clone();
                         self.become_master(now, reason);
@@ -1900,6 +1949,54 @@ mod tests {
         assert!(drain(&mut instance).is_empty());
         let mut backup = backup_following(100, 150, t0);
         backup.sync_member_heard_lower_priority(now);
+        assert!(drain(&mut backup).is_empty());
+    }
+
+    #[test]
+    fn sync_group_member_waits_for_the_group_before_becoming_master() {
+        let t0 = Instant::now();
+        let mut instance = Instance::new(v3(100));
+        instance.set_sync_group_member(true);
+        instance.start(t0);
+        drain(&mut instance);
+        let down = instance.poll_timeout().unwrap();
+        instance.handle_timeout(down);
+        // keepalived: no MASTER until every member of the group wants it.
+        assert_eq!(instance.state(), State::Backup);
+        assert!(drain(&mut instance).is_empty());
+        assert!(instance.wants_master());
+        // Hearing a master again: it no longer wants to take over.
+        instance.handle_advert(down + MS, &advert("192.0.2.9", 150, 100 * MS));
+        assert!(!instance.wants_master());
+        instance.grant_master(down + 2 * MS);
+        assert_eq!(instance.state(), State::Backup);
+        // The master goes silent: wanting again, and the group's grant makes it master.
+        let down = instance.poll_timeout().unwrap();
+        instance.handle_timeout(down);
+        assert!(instance.wants_master());
+        instance.grant_master(down);
+        assert_eq!(
+            drain(&mut instance),
+            becomes_master(100, State::Backup, Reason::MasterDownTimerExpired)
+        );
+        assert!(!instance.wants_master());
+    }
+
+    #[test]
+    fn sync_group_master_follows_a_member_that_yielded() {
+        let t0 = Instant::now();
+        let (mut instance, became) = master(150, t0);
+        instance.sync_member_left_master(became + MS);
+        assert_eq!(
+            drain(&mut instance),
+            vec![
+                Action::RemoveVips,
+                changed(State::Master, State::Backup, Reason::SyncGroup),
+            ]
+        );
+        // A backup is left alone.
+        let mut backup = backup_following(100, 150, t0);
+        backup.sync_member_left_master(became);
         assert!(drain(&mut backup).is_empty());
     }
 

@@ -217,6 +217,9 @@ pub enum DropReason {
     /// IPsec AH: the sequence number is not above the last one seen for the instance (a
     /// replayed advert, or a peer that restarted its count; keepalived drops these too).
     Replayed,
+    /// The advert lacks one of the instance's VIPs: another virtual router that picked the
+    /// same VRID (keepalived drops these too, "not present in MASTER advert").
+    AddressList,
 }
 
 impl DropReason {
@@ -240,6 +243,7 @@ impl DropReason {
         DropReason::NotPeer,
         DropReason::SendError,
         DropReason::Replayed,
+        DropReason::AddressList,
     ];
 
     /// Position in [`DropReason::ALL`], for counters kept in an array.
@@ -272,6 +276,7 @@ impl DropReason {
             DropReason::NotPeer => "not_peer",
             DropReason::SendError => "send_error",
             DropReason::Replayed => "replayed",
+            DropReason::AddressList => "address_list",
         }
     }
 
@@ -296,6 +301,7 @@ impl DropReason {
             DropReason::NotPeer => "source is not a unicast peer of the instance",
             DropReason::SendError => "our advert could not be sent",
             DropReason::Replayed => "AH sequence number not above the last one seen",
+            DropReason::AddressList => "address list lacks one of the instance's VIPs",
         }
     }
 }
@@ -755,9 +761,11 @@ pub fn parse_advertisement(payload: &[u8], rx: &RxMeta) -> Result<Advertisement,
 /// unicast too, as long as the instance sends with TTL 255 itself (keepalived's default, so
 /// peers on the link interoperate). `unicast_ttl` below 255 declares peers behind routers,
 /// whose adverts arrive with whatever TTL is left: the check is then off and only the peer
-/// source check ([`check_unicast_source`]) protects the instance.
-pub fn hop_limit_255_required(unicast: bool, unicast_ttl: Option<u8>) -> bool {
-    !unicast || unicast_ttl.unwrap_or(HOP_LIMIT) == HOP_LIMIT
+/// source check ([`check_unicast_source`]) protects the instance. Over IPv6 keepalived 2.2.7
+/// sends unicast adverts with the system's hop limit (64), so IPv6 unicast is checked by
+/// source only, as keepalived checks it.
+pub fn hop_limit_255_required(unicast: bool, ipv6: bool, unicast_ttl: Option<u8>) -> bool {
+    !unicast || (!ipv6 && unicast_ttl.unwrap_or(HOP_LIMIT) == HOP_LIMIT)
 }
 
 /// keepalived `unicast_peer { ADDRESS min_ttl N max_ttl M }`: adverts from that peer must
@@ -821,6 +829,27 @@ pub fn check_for_instance(
     Ok(())
 }
 
+/// The check of the advertised addresses (RFC 5798 7.1 "MAY verify"): an advert that lacks
+/// one of our VIPs comes from another virtual router that picked the same VRID, and following
+/// it would leave that VIP with no holder (keepalived drops it too: "not present in MASTER
+/// advert"). One that lists all of ours and more is followed: its sender holds our VIPs, and
+/// a VIP added master first (or removed backup first) then moves no VIP (keepalived drops it
+/// for its count and has two masters until every router has the new list).
+pub fn check_address_list(theirs: &[IpAddr], ours: &[IpAddr]) -> Result<(), DropReason> {
+    if ours.iter().all(|address| theirs.contains(address)) {
+        Ok(())
+    } else {
+        Err(DropReason::AddressList)
+    }
+}
+
+/// Whether two address lists hold the same addresses, in any order.
+pub fn same_addresses(theirs: &[IpAddr], ours: &[IpAddr]) -> bool {
+    theirs.len() == ours.len()
+        && ours.iter().all(|address| theirs.contains(address))
+        && theirs.iter().all(|address| ours.contains(address))
+}
+
 /// What the IPv4 header of a received advert says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ipv4Meta {
@@ -862,6 +891,49 @@ pub fn split_ipv4(datagram: &[u8]) -> Result<(Ipv4Meta, &[u8]), DropReason> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ips(list: &[&str]) -> Vec<IpAddr> {
+        list.iter().map(|a| a.parse().expect("address")).collect()
+    }
+
+    #[test]
+    fn advert_lacking_one_of_our_vips_is_dropped_one_covering_them_is_followed() {
+        let ours = ips(&["192.0.2.100", "192.0.2.101"]);
+        for theirs in [
+            ours.clone(),
+            ips(&["192.0.2.101", "192.0.2.100"]),
+            ips(&["192.0.2.100", "192.0.2.101", "192.0.2.102"]),
+        ] {
+            assert_eq!(check_address_list(&theirs, &ours), Ok(()), "{theirs:?}");
+        }
+        for theirs in [
+            ips(&["192.0.2.150"]),
+            ips(&["192.0.2.100"]),
+            ips(&["192.0.2.100", "192.0.2.150"]),
+            ips(&["192.0.2.100", "192.0.2.100"]),
+            Vec::new(),
+        ] {
+            assert_eq!(
+                check_address_list(&theirs, &ours),
+                Err(DropReason::AddressList),
+                "{theirs:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn same_addresses_ignores_order_only() {
+        let ours = ips(&["192.0.2.100", "192.0.2.101"]);
+        assert!(same_addresses(&ips(&["192.0.2.101", "192.0.2.100"]), &ours));
+        assert!(!same_addresses(
+            &ips(&["192.0.2.100", "192.0.2.101", "192.0.2.102"]),
+            &ours
+        ));
+        assert!(!same_addresses(
+            &ips(&["192.0.2.100", "192.0.2.100"]),
+            &ours
+        ));
+    }
 
     // IP datagrams captured from keepalived 2.2.7; see daemon/tests/data/captures/README.md.
 
@@ -1393,12 +1465,17 @@ mod tests {
             Err(DropReason::NotPeer)
         );
         // Multicast: always 255. Unicast: 255 while we send with 255 ourselves.
-        assert!(hop_limit_255_required(false, None));
-        assert!(hop_limit_255_required(false, Some(64)));
-        assert!(hop_limit_255_required(true, None));
-        assert!(hop_limit_255_required(true, Some(255)));
-        assert!(!hop_limit_255_required(true, Some(254)));
-        assert!(!hop_limit_255_required(true, Some(1)));
+        for ipv6 in [false, true] {
+            assert!(hop_limit_255_required(false, ipv6, None));
+            assert!(hop_limit_255_required(false, ipv6, Some(64)));
+            assert!(!hop_limit_255_required(true, ipv6, Some(254)));
+            assert!(!hop_limit_255_required(true, ipv6, Some(1)));
+        }
+        assert!(hop_limit_255_required(true, false, None));
+        assert!(hop_limit_255_required(true, false, Some(255)));
+        // IPv6 unicast: keepalived 2.2.7 sends with hop limit 64.
+        assert!(!hop_limit_255_required(true, true, None));
+        assert!(!hop_limit_255_required(true, true, Some(255)));
         // A peer's own range.
         assert_eq!(check_hop_limit_range(250, 250, 255), Ok(()));
         assert_eq!(check_hop_limit_range(255, 250, 255), Ok(()));

@@ -307,8 +307,8 @@ impl Reader<'_> {
                     }
                     continue;
                 }
-                // vipd never drops an advert for its address list (it only logs it), which
-                // is what skipping the check gives in keepalived.
+                // Ignored: vipd checks the address list of every advert (keepalived skips
+                // it only for further adverts of the master it already follows).
                 "skip_check_adv_addr" => {
                     self.switch(item);
                     continue;
