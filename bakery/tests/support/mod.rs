@@ -205,7 +205,7 @@ pub fn vipd_as(version: &str) -> PathBuf {
         std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .unwrap();
         std::fs::rename(&tmp, &path).unwrap();
-        let o = Command::new(&path).arg("--version").output().unwrap();
+        let o = run_fresh_executable(Command::new(&path).arg("--version"));
         assert_eq!(
             String::from_utf8_lossy(&o.stdout).trim(),
             format!("vipd {version}"),
@@ -214,6 +214,22 @@ pub fn vipd_as(version: &str) -> PathBuf {
         done.push(version.to_string());
     }
     path
+}
+
+/// Runs a program written moments ago. Another test thread that forks while the file was
+/// still open for writing holds a copy of that descriptor until its child execs, and exec of
+/// the file then fails with ETXTBSY for that short moment: try again.
+fn run_fresh_executable(command: &mut Command) -> std::process::Output {
+    let mut tries = 0;
+    loop {
+        match command.output() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && tries < 100 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other.unwrap(),
+        }
+    }
 }
 
 /// python3 -m http.server on 127.0.0.1 with an OS-chosen port; killed on drop.
