@@ -51,6 +51,20 @@ fn ipv4_conf(lab: &Lab, router: usize, ifname: &str, key: &str) -> String {
     .to_string()
 }
 
+/// Waits until an IPv4 sysctl of `ifname` reads `want`: vipd gives a parent its ARP
+/// settings back just after it deletes the last VMAC on it, so seeing the link gone does not
+/// mean the settings are back yet.
+fn expect_ipv4_conf(lab: &Lab, router: usize, ifname: &str, key: &str, want: &str, why: &str) {
+    let ok = wait_until(SETTLE, Duration::from_millis(20), || {
+        ipv4_conf(lab, router, ifname, key) == want
+    });
+    assert!(
+        ok.is_some(),
+        "{why}: r{router} {ifname} {key} should be {want}; it is {}",
+        ipv4_conf(lab, router, ifname, key)
+    );
+}
+
 /// Waits until the link `name` in `router` is (or is not) there and up as asked.
 fn expect_link(lab: &Lab, router: usize, name: &str, exists: bool, up: bool, why: &str) {
     let ok = wait_until(SETTLE, Duration::from_millis(20), || {
@@ -164,8 +178,8 @@ fn failover_keeps_the_virtual_mac(test: &str, ipv6: bool, keepalived: [bool; 2])
         // vipd removed its VMAC and gave eth0 its ARP settings back.
         expect_link(&lab, 1, vmac_name, false, false, "r1 stopped");
         if !ipv6 {
-            assert_eq!(ipv4_conf(&lab, 1, "eth0", "arp_ignore"), "0");
-            assert_eq!(ipv4_conf(&lab, 1, "eth0", "arp_announce"), "0");
+            expect_ipv4_conf(&lab, 1, "eth0", "arp_ignore", "0", "r1 stopped");
+            expect_ipv4_conf(&lab, 1, "eth0", "arp_announce", "0", "r1 stopped");
         }
     }
     if !keepalived[1] {
@@ -365,7 +379,7 @@ fn vmac_follows_reloads() {
     expect_link(&lab, 1, "vrrp.51", false, false, "use_vmac removed");
     expect_sole_holder(&lab, vip4(), 1, SETTLE, "on eth0 now");
     assert!(lab.addresses(1, "eth0").contains(&vip4()));
-    assert_eq!(ipv4_conf(&lab, 1, "eth0", "arp_ignore"), "0");
+    expect_ipv4_conf(&lab, 1, "eth0", "arp_ignore", "0", "use_vmac removed");
 
     rewrite_conf(&r1, &conf(1, &[vmac_v4(140)]));
     r1.reload();
@@ -439,7 +453,7 @@ fn vmac_for_a_vip_on_another_interface_interoperates_with_use_vmac_addr() {
     assert!(r1.stop().success(), "r1 exit:\n{}", r1.log());
     expect_sole_holder(&lab, vip2, 2, SETTLE, "r1 stopped");
     expect_link(&lab, 1, "vrrp.51", false, false, "r1 stopped");
-    assert_eq!(ipv4_conf(&lab, 1, "eth1", "arp_ignore"), "0", "restored");
+    expect_ipv4_conf(&lab, 1, "eth1", "arp_ignore", "0", "restored");
     assert_eq!(
         reach_and_read_neighbour_eth1(&lab, vip2),
         VMAC4,
@@ -557,6 +571,6 @@ fn vip_vmacs_follow_reloads() {
     r1.reload();
     expect_link(&lab, 1, "vrrp.51", false, false, "use_vmac VIP removed");
     assert!(lab.holders(vip2).is_empty(), "{vip2} is gone");
-    assert_eq!(ipv4_conf(&lab, 1, "eth1", "arp_ignore"), "0");
+    expect_ipv4_conf(&lab, 1, "eth1", "arp_ignore", "0", "use_vmac VIP removed");
     expect_sole_holder(&lab, vip4(), 1, SETTLE, "the other VIP, after");
 }
