@@ -117,10 +117,25 @@ fn conf(router: usize, count: usize) -> String {
     conf.render()
 }
 
-/// Listens on a NOTIFY_SOCKET; `ready_after` says when READY=1 came.
+/// Listens on a NOTIFY_SOCKET; `ready_after` says when READY=1 came. Once dropped, a
+/// thread goes on reading what the daemon sends, as systemd would: a daemon whose notify
+/// socket fills up must not be measured stalled.
 struct Notify {
     socket: UnixDatagram,
     path: PathBuf,
+}
+
+impl Drop for Notify {
+    fn drop(&mut self) {
+        if let Ok(socket) = self.socket.try_clone() {
+            std::thread::spawn(move || {
+                let mut buffer = [0u8; 4096];
+                let _ = socket.set_read_timeout(Some(Duration::from_secs(120)));
+                // Ends once nothing came for two minutes (the lab is gone by then).
+                while socket.recv(&mut buffer).is_ok() {}
+            });
+        }
+    }
 }
 
 impl Notify {
@@ -200,6 +215,7 @@ fn once(imp: &Implementation, count: usize) -> Result<Sample, String> {
     let start = Instant::now();
     let r1 = imp.spawn(&lab, 1, &conf(1, count), &notify1.path);
     let ready = notify1.ready_after(start, Duration::from_secs(10));
+    drop(notify1);
     let count_on = |router: usize| {
         let addrs = lab.addresses(router, "eth0");
         vips.iter().filter(|v| addrs.contains(v)).count()
@@ -211,6 +227,7 @@ fn once(imp: &Implementation, count: usize) -> Result<Sample, String> {
     .map(|_| start.elapsed());
     let notify2 = Notify::new(lab.dir(), "r2");
     let r2 = imp.spawn(&lab, 2, &conf(2, count), &notify2.path);
+    drop(notify2);
     let settled = lab::wait_until(Duration::from_secs(30), Duration::from_millis(50), || {
         count_on(1) == vips.len() && count_on(2) == 0
     });
