@@ -262,7 +262,7 @@ fn multicast_v6_advert_crosses_the_link() {
     assert_eq!(got.hop_limit, 255);
     assert_eq!(got.ifindex, b_index);
     // Checksum bytes untouched by the kernel on either side.
-    assert_eq!(got.data, payload(dst));
+    assert_eq!(got.data[..], payload(dst)[..]);
     assert_eq!(got.vrrp_payload(), Some(&payload(dst)[..]));
 }
 
@@ -301,7 +301,7 @@ fn unicast_v6_advert_crosses_the_link() {
     assert_eq!(got.src, IpAddr::V6(A_V6));
     assert_eq!(got.dst, dst);
     assert_eq!(got.hop_limit, 255);
-    assert_eq!(got.data, payload(dst));
+    assert_eq!(got.data[..], payload(dst)[..]);
 }
 
 #[test]

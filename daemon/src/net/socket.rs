@@ -58,12 +58,16 @@ pub enum Datagram {
     Dropped(DropReason),
 }
 
+/// A received datagram's bytes: an advert with a few addresses fits inline, a larger one
+/// goes to the heap.
+pub type PacketBytes = smallvec::SmallVec<[u8; 64]>;
+
 /// One advert as it came off the wire.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Received {
     /// IPv4: the whole IP datagram, header included (raw IPv4 sockets deliver it so).
     /// IPv6: the VRRP packet only (the kernel strips the IPv6 header).
-    pub data: Vec<u8>,
+    pub data: PacketBytes,
     pub src: IpAddr,
     /// Destination address of the packet: the group, or our unicast address.
     pub dst: IpAddr,
@@ -441,7 +445,7 @@ impl VrrpSocket {
             dst,
             hop_limit,
             ifindex: ifindex.unwrap_or(self.ifindex),
-            data: data.to_vec(),
+            data: PacketBytes::from_slice(data),
         }))
     }
 
@@ -749,7 +753,7 @@ impl ReceiveBatch {
             dst,
             hop_limit,
             ifindex: ifindex.unwrap_or(socket.ifindex),
-            data: data.to_vec(),
+            data: PacketBytes::from_slice(data),
         })
     }
 }
@@ -1098,7 +1102,7 @@ mod tests {
 
     fn received(data: Vec<u8>, src: IpAddr) -> Received {
         Received {
-            data,
+            data: data.into(),
             src,
             dst: src,
             hop_limit: 255,

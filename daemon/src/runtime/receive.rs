@@ -202,7 +202,7 @@ pub(super) fn spawn_reader(
             errors_in_a_row = 0;
             in_a_row += datagrams.len();
             // What passes the cheap checks goes to the event loop in one event.
-            let mut adverts = Vec::new();
+            let mut adverts = Vec::with_capacity(datagrams.len());
             for datagram in datagrams.drain(..) {
                 let (vrid, reason, from) = match datagram {
                     Datagram::Packet(received) => match screen(&received, &shared.vrids) {
@@ -277,7 +277,7 @@ mod tests {
 
     fn received(data: Vec<u8>, src: IpAddr) -> Received {
         Received {
-            data,
+            data: data.into(),
             src,
             dst: src,
             hop_limit: 255,

@@ -8,9 +8,11 @@
 //! checks, commands, reloads, signals, state changes) marks all of them, and the next look
 //! walks them all as before.
 //!
-//! Deadlines sit in a min-heap of (deadline, instance) entries that are checked on use: an
-//! entry counts only while it is still the instance's next deadline, so a deadline that moved
-//! needs no removal, only a new entry.
+//! Deadlines sit in a min-heap of (deadline, instance) entries, at most one live entry per
+//! instance, checked on use. A backup's deadline moves later with every advert it hears
+//! (51,000 a second at 510 instances): its entry then stays where it is, and only when it
+//! comes to the top is it moved to the instance's deadline of that moment. A deadline that
+//! moved earlier gets a new entry, and the old one is skipped when it comes up.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -19,6 +21,9 @@ use std::time::Instant;
 #[derive(Debug)]
 pub struct Schedule {
     heap: BinaryHeap<Reverse<(Instant, u32)>>,
+    /// Per instance, the time of its live entry in the heap (none: no entry counts). Never
+    /// later than the instance's deadline; other entries of the instance are dead.
+    entries: Vec<Option<Instant>>,
     /// Instances fed since their actions were last looked at (repeats allowed).
     touched: Vec<u32>,
     /// How many of `touched` have their deadline in the heap.
@@ -37,6 +42,7 @@ impl Default for Schedule {
     fn default() -> Self {
         Schedule {
             heap: BinaryHeap::new(),
+            entries: Vec::new(),
             touched: Vec::new(),
             synced: 0,
             all_deadlines: true,
@@ -85,46 +91,88 @@ impl Schedule {
     /// Brings the deadlines up to date with what was touched. `count` instances exist;
     /// `timeout(i)` is instance `i`'s next deadline.
     pub fn sync(&mut self, count: usize, timeout: impl Fn(usize) -> Option<Instant>) {
-        // Entries of deadlines that moved stay until they come up; a rebuild bounds them.
+        // Dead entries of deadlines that moved earlier stay until they come up; a rebuild
+        // bounds them.
         let crowded = self.heap.len() > count.saturating_mul(8).saturating_add(1024);
-        if self.all_deadlines || crowded {
+        if self.all_deadlines || crowded || self.entries.len() != count {
             self.heap.clear();
-            let all =
-                (0..count).filter_map(|i| Some(Reverse((timeout(i)?, u32::try_from(i).ok()?))));
-            self.heap.extend(all);
+            self.entries.clear();
+            self.entries.resize(count, None);
+            for (index, entry) in self.entries.iter_mut().enumerate() {
+                let (Some(at), Ok(key)) = (timeout(index), u32::try_from(index)) else {
+                    continue;
+                };
+                self.heap.push(Reverse((at, key)));
+                *entry = Some(at);
+            }
             self.all_deadlines = false;
         } else {
             for &index in &self.touched[self.synced..] {
-                if let Some(at) = timeout(index as usize) {
-                    self.heap.push(Reverse((at, index)));
+                let Some(entry) = self.entries.get_mut(index as usize) else {
+                    continue;
+                };
+                match timeout(index as usize) {
+                    // The live entry comes up first and is moved then.
+                    Some(at) if entry.is_some_and(|e| e <= at) => {}
+                    Some(at) => {
+                        self.heap.push(Reverse((at, index)));
+                        *entry = Some(at);
+                    }
+                    None => *entry = None,
                 }
             }
         }
         self.synced = self.touched.len();
     }
 
-    /// The earliest deadline of any instance (call [`Schedule::sync`] first).
-    pub fn next_deadline(&mut self, timeout: impl Fn(usize) -> Option<Instant>) -> Option<Instant> {
+    /// Looks at the heap's top entry: `Some((at, index))` when it is the live entry of an
+    /// instance whose deadline it is; `None` when the heap is empty. An entry that is not
+    /// is taken off (dead) or moved to the instance's deadline (live), and the next one
+    /// looked at.
+    fn top(&mut self, timeout: &impl Fn(usize) -> Option<Instant>) -> Option<(Instant, u32)> {
         while let Some(Reverse((at, index))) = self.heap.peek().copied() {
-            if timeout(index as usize) == Some(at) {
-                return Some(at);
+            let Some(entry) = self.entries.get_mut(index as usize) else {
+                self.heap.pop();
+                continue;
+            };
+            if *entry != Some(at) {
+                self.heap.pop();
+                continue;
             }
-            self.heap.pop();
+            match timeout(index as usize) {
+                Some(deadline) if deadline == at => return Some((at, index)),
+                Some(deadline) => {
+                    self.heap.pop();
+                    self.heap.push(Reverse((deadline, index)));
+                    *entry = Some(deadline);
+                }
+                None => {
+                    self.heap.pop();
+                    *entry = None;
+                }
+            }
         }
         None
+    }
+
+    /// The earliest deadline of any instance (call [`Schedule::sync`] first).
+    pub fn next_deadline(&mut self, timeout: impl Fn(usize) -> Option<Instant>) -> Option<Instant> {
+        self.top(&timeout).map(|(at, _)| at)
     }
 
     /// Moves the instances whose deadline is at or before `now` to the due list (call
     /// [`Schedule::sync`] first) and returns that list: in instance order, each once.
     pub fn take_due(&mut self, now: Instant, timeout: impl Fn(usize) -> Option<Instant>) -> &[u32] {
-        while let Some(Reverse((at, index))) = self.heap.peek().copied() {
+        while let Some((at, index)) = self.top(&timeout) {
             if at > now {
                 break;
             }
             self.heap.pop();
-            if timeout(index as usize) == Some(at) {
-                self.due.push(index);
+            if let Some(entry) = self.entries.get_mut(index as usize) {
+                // Handled (and touched) by the caller, or still due on the next look.
+                *entry = None;
             }
+            self.due.push(index);
         }
         self.due.sort_unstable();
         self.due.dedup();
@@ -237,7 +285,44 @@ mod tests {
             schedule.touch(0);
             schedule.sync(1, |_| Some(timeout));
         }
+        // Moving later never adds an entry: the one entry is moved when it comes up.
+        assert_eq!(schedule.heap.len(), 1);
+        assert_eq!(schedule.next_deadline(|_| Some(timeout)), Some(timeout));
+        for step in (1..10_000u64).rev() {
+            timeout = t0 + Duration::from_nanos(step);
+            schedule.touch(0);
+            schedule.sync(1, |_| Some(timeout));
+        }
         assert!(schedule.heap.len() <= 8 + 1024 + 1);
         assert_eq!(schedule.next_deadline(|_| Some(timeout)), Some(timeout));
+    }
+
+    #[test]
+    fn a_deadline_heard_later_and_later_is_exact_when_it_comes_up() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        // A backup (0) whose Master_Down deadline moves with each advert, a master (1).
+        let mut timeouts = [Some(at(36)), Some(at(50))];
+        let mut schedule = Schedule::default();
+        schedule.sync(2, |i| timeouts[i]);
+        for heard in [10, 20, 30, 40] {
+            timeouts[0] = Some(at(heard + 36));
+            schedule.touch(0);
+            schedule.sync(2, |i| timeouts[i]);
+        }
+        assert_eq!(schedule.heap.len(), 2);
+        assert_eq!(schedule.next_deadline(|i| timeouts[i]), Some(at(50)));
+        assert_eq!(schedule.take_due(at(60), |i| timeouts[i]), &[1]);
+        assert_eq!(schedule.drain_due().count(), 1);
+        timeouts[1] = Some(at(100));
+        schedule.touch(1);
+        schedule.sync(2, |i| timeouts[i]);
+        assert_eq!(schedule.next_deadline(|i| timeouts[i]), Some(at(76)));
+        // An instance with no deadline any more has none in the schedule.
+        timeouts[0] = None;
+        schedule.touch(0);
+        schedule.sync(2, |i| timeouts[i]);
+        assert_eq!(schedule.next_deadline(|i| timeouts[i]), Some(at(100)));
+        assert_eq!(schedule.take_due(at(90), |i| timeouts[i]), &[] as &[u32]);
     }
 }
