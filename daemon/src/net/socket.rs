@@ -4,15 +4,12 @@
 //! filter out adverts sent to the multicast group, so the source address is chosen per packet
 //! with an `IP_PKTINFO`/`IPV6_PKTINFO` control message instead.
 
-use std::io::{self, IoSlice, IoSliceMut};
+use std::io::{self, IoSliceMut};
 use std::mem::size_of;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-use nix::sys::socket::{
-    recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags, SockaddrIn, SockaddrIn6,
-    SockaddrStorage,
-};
+use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags, SockaddrStorage};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
@@ -507,61 +504,14 @@ impl VrrpSocket {
     }
 
     fn send_now(&self, fd: RawFd, payload: &[u8], src: IpAddr, dst: IpAddr) -> io::Result<()> {
-        let iov = [IoSlice::new(payload)];
-        let sent = match (src, dst) {
-            (IpAddr::V4(src), IpAddr::V4(dst)) => {
-                let info = libc::in_pktinfo {
-                    ipi_ifindex: libc::c_int::try_from(self.ifindex).unwrap_or(0),
-                    ipi_spec_dst: libc::in_addr {
-                        s_addr: u32::from(src).to_be(),
-                    },
-                    ipi_addr: libc::in_addr { s_addr: 0 },
-                };
-                let address = SockaddrIn::from(std::net::SocketAddrV4::new(dst, 0));
-                sendmsg(
-                    fd,
-                    &iov,
-                    &[ControlMessage::Ipv4PacketInfo(&info)],
-                    MsgFlags::empty(),
-                    Some(&address),
-                )
-            }
-            (IpAddr::V6(src), IpAddr::V6(dst)) => {
-                let info = libc::in6_pktinfo {
-                    ipi6_addr: libc::in6_addr {
-                        s6_addr: src.octets(),
-                    },
-                    ipi6_ifindex: self.ifindex,
-                };
-                let scope = if dst.is_multicast() || super::netlink::is_link_local(&dst) {
-                    self.ifindex
-                } else {
-                    0
-                };
-                let address = SockaddrIn6::from(std::net::SocketAddrV6::new(dst, 0, 0, scope));
-                sendmsg(
-                    fd,
-                    &iov,
-                    &[ControlMessage::Ipv6PacketInfo(&info)],
-                    MsgFlags::empty(),
-                    Some(&address),
-                )
-            }
-            _ => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!("cannot send from {src} to {dst}: address families differ"),
-                ))
-            }
-        };
-        let sent = sent.map_err(io::Error::from)?;
-        if sent != payload.len() {
-            return Err(io::Error::new(
-                io::ErrorKind::WriteZero,
-                format!("sent {sent} of {} bytes to {dst}", payload.len()),
-            ));
-        }
-        Ok(())
+        // One packet through the same builder as a batch: one way to describe a send.
+        let mut headers = SendHeaders::with_capacity(1);
+        headers.push(self.ifindex, &Outgoing { payload, src, dst });
+        let (_, results) = headers.send(fd, 0);
+        results
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| Err(io::Error::new(io::ErrorKind::WriteZero, "nothing sent")))
     }
 
     /// Sends every packet of `packets` without waiting, with as few system calls as the
@@ -824,81 +774,21 @@ impl<'a> SendHeaders<'a> {
         // SAFETY: sockaddr_storage is plain data; all zeroes is a valid (unspecified) value.
         let mut address: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
         let mut control: ControlBuffer = [0; 8];
-        let (len, level, kind, data_len, invalid) = match (packet.src, packet.dst) {
+        let described = match (packet.src, packet.dst) {
             (IpAddr::V4(src), IpAddr::V4(dst)) => {
-                let info = libc::in_pktinfo {
-                    ipi_ifindex: libc::c_int::try_from(ifindex).unwrap_or(0),
-                    ipi_spec_dst: libc::in_addr {
-                        s_addr: u32::from(src).to_be(),
-                    },
-                    ipi_addr: libc::in_addr { s_addr: 0 },
-                };
-                let sin = libc::sockaddr_in {
-                    sin_family: libc::AF_INET as libc::sa_family_t,
-                    sin_port: 0,
-                    sin_addr: libc::in_addr {
-                        s_addr: u32::from(dst).to_be(),
-                    },
-                    sin_zero: [0; 8],
-                };
-                // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in; the
-                // pktinfo fits the control buffer (checked by the size assertion below).
-                unsafe {
-                    std::ptr::write((&mut address as *mut libc::sockaddr_storage).cast(), sin);
-                    write_control_payload(&mut control, &info);
-                }
-                (
-                    size_of::<libc::sockaddr_in>(),
-                    libc::IPPROTO_IP,
-                    libc::IP_PKTINFO,
-                    size_of::<libc::in_pktinfo>(),
-                    None,
-                )
+                Ok(describe(&(src, dst), ifindex, &mut address, &mut control))
             }
             (IpAddr::V6(src), IpAddr::V6(dst)) => {
-                let info = libc::in6_pktinfo {
-                    ipi6_addr: libc::in6_addr {
-                        s6_addr: src.octets(),
-                    },
-                    ipi6_ifindex: ifindex,
-                };
-                let scope = if dst.is_multicast() || super::netlink::is_link_local(&dst) {
-                    ifindex
-                } else {
-                    0
-                };
-                let sin6 = libc::sockaddr_in6 {
-                    sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                    sin6_port: 0,
-                    sin6_flowinfo: 0,
-                    sin6_addr: libc::in6_addr {
-                        s6_addr: dst.octets(),
-                    },
-                    sin6_scope_id: scope,
-                };
-                // SAFETY: as above, for sockaddr_in6 and in6_pktinfo.
-                unsafe {
-                    std::ptr::write((&mut address as *mut libc::sockaddr_storage).cast(), sin6);
-                    write_control_payload(&mut control, &info);
-                }
-                (
-                    size_of::<libc::sockaddr_in6>(),
-                    libc::IPPROTO_IPV6,
-                    libc::IPV6_PKTINFO,
-                    size_of::<libc::in6_pktinfo>(),
-                    None,
-                )
+                Ok(describe(&(src, dst), ifindex, &mut address, &mut control))
             }
-            (src, dst) => (
-                0,
-                0,
-                0,
-                0,
-                Some(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!("cannot send from {src} to {dst}: address families differ"),
-                )),
-            ),
+            (src, dst) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("cannot send from {src} to {dst}: address families differ"),
+            )),
+        };
+        let (len, level, kind, data_len, invalid) = match described {
+            Ok(d) => (d.address_len, d.level, d.kind, d.info_len, None),
+            Err(e) => (0, 0, 0, 0, Some(e)),
         };
         self.addresses.push(address);
         self.address_lens.push(len as libc::socklen_t);
@@ -1005,6 +895,121 @@ impl<'a> SendHeaders<'a> {
             })
             .collect();
         (sent, results)
+    }
+}
+
+/// A (source, destination) pair of one address family, as a send describes it: the
+/// destination's socket address and the packet-info control message that picks the source
+/// address and the interface (`IP_PKTINFO` / `IPV6_PKTINFO`).
+trait SendRoute {
+    type Address: Copy;
+    type Info: Copy;
+    const LEVEL: libc::c_int;
+    const KIND: libc::c_int;
+    fn address(&self, ifindex: u32) -> Self::Address;
+    fn info(&self, ifindex: u32) -> Self::Info;
+}
+
+impl SendRoute for (Ipv4Addr, Ipv4Addr) {
+    type Address = libc::sockaddr_in;
+    type Info = libc::in_pktinfo;
+    const LEVEL: libc::c_int = libc::IPPROTO_IP;
+    const KIND: libc::c_int = libc::IP_PKTINFO;
+
+    fn address(&self, _ifindex: u32) -> libc::sockaddr_in {
+        libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: 0,
+            sin_addr: libc::in_addr {
+                s_addr: u32::from(self.1).to_be(),
+            },
+            sin_zero: [0; 8],
+        }
+    }
+
+    fn info(&self, ifindex: u32) -> libc::in_pktinfo {
+        libc::in_pktinfo {
+            ipi_ifindex: libc::c_int::try_from(ifindex).unwrap_or(0),
+            ipi_spec_dst: libc::in_addr {
+                s_addr: u32::from(self.0).to_be(),
+            },
+            ipi_addr: libc::in_addr { s_addr: 0 },
+        }
+    }
+}
+
+impl SendRoute for (Ipv6Addr, Ipv6Addr) {
+    type Address = libc::sockaddr_in6;
+    type Info = libc::in6_pktinfo;
+    const LEVEL: libc::c_int = libc::IPPROTO_IPV6;
+    const KIND: libc::c_int = libc::IPV6_PKTINFO;
+
+    fn address(&self, ifindex: u32) -> libc::sockaddr_in6 {
+        let dst = self.1;
+        // A link-scoped destination needs the interface as its scope.
+        let scope = if dst.is_multicast() || super::netlink::is_link_local(&dst) {
+            ifindex
+        } else {
+            0
+        };
+        libc::sockaddr_in6 {
+            sin6_family: libc::AF_INET6 as libc::sa_family_t,
+            sin6_port: 0,
+            sin6_flowinfo: 0,
+            sin6_addr: libc::in6_addr {
+                s6_addr: dst.octets(),
+            },
+            sin6_scope_id: scope,
+        }
+    }
+
+    fn info(&self, ifindex: u32) -> libc::in6_pktinfo {
+        libc::in6_pktinfo {
+            ipi6_addr: libc::in6_addr {
+                s6_addr: self.0.octets(),
+            },
+            ipi6_ifindex: ifindex,
+        }
+    }
+}
+
+/// What [`describe`] wrote: the address length and the control message's level, type and
+/// payload length.
+struct Described {
+    address_len: usize,
+    level: libc::c_int,
+    kind: libc::c_int,
+    info_len: usize,
+}
+
+/// Writes the socket address and the packet-info payload of one send into `address` and
+/// `control`.
+fn describe<R: SendRoute>(
+    route: &R,
+    ifindex: u32,
+    address: &mut libc::sockaddr_storage,
+    control: &mut ControlBuffer,
+) -> Described {
+    const {
+        assert!(size_of::<R::Address>() <= size_of::<libc::sockaddr_storage>());
+        // CMSG_SPACE(info) = aligned cmsghdr (16 bytes) + info rounded up to 8.
+        assert!(16 + size_of::<R::Info>().next_multiple_of(8) <= size_of::<ControlBuffer>());
+    }
+    // SAFETY: sockaddr_storage is larger than and aligned for both socket address types
+    // (asserted above for the size); write_unaligned needs no alignment anyway.
+    unsafe {
+        std::ptr::write_unaligned(
+            (address as *mut libc::sockaddr_storage).cast::<R::Address>(),
+            route.address(ifindex),
+        );
+    }
+    // SAFETY: CMSG_SPACE of the info fits the control buffer (asserted above).
+    unsafe { write_control_payload(control, &route.info(ifindex)) };
+    Described {
+        address_len: size_of::<R::Address>(),
+        level: R::LEVEL,
+        kind: R::KIND,
+        info_len: size_of::<R::Info>(),
     }
 }
 
