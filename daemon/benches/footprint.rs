@@ -7,7 +7,17 @@
 //! `cargo bench -p vipd --bench footprint` (root). Environment: `VIPD_BENCH_REPS` (default 2)
 //! runs per size, `VIPD_BENCH_COUNTS` (default `1,50,255,510`), `VIPD_BENCH_ONLY`,
 //! `VIPD_BIN` (`make bench` passes the static binary users run), `VIPD_BENCH_SVG_DIR`,
-//! `VIPD_BENCH_HOLD_SECS` (hold the steady state this long before sampling, for profiling).
+//! `VIPD_BENCH_HOLD_SECS` (hold the steady state this long before sampling, for profiling),
+//! `VIPD_BENCH_BRIDGE_NETFILTER=1` (see below).
+//!
+//! The lab's switch is a Linux bridge in its own namespace. Where the kernel has
+//! `br_netfilter` loaded (Docker and most container hosts load it), every namespace starts
+//! with `net.bridge.bridge-nf-call-{iptables,ip6tables,arptables}=1`, and each bridged
+//! frame then runs through the IP firewall hooks: a firewall, not a switch, and a large
+//! part of a sender's CPU (veth charges the bridge's work to the sending process). The
+//! bench turns those calls off in the switch namespace, for keepalived and vipd alike, so
+//! that the switch only switches; `VIPD_BENCH_BRIDGE_NETFILTER=1` leaves them as the host
+//! set them.
 
 #[path = "../tests/lab/mod.rs"]
 mod lab;
@@ -210,6 +220,15 @@ fn anonymous_bytes(daemon: &Daemon) -> u64 {
 
 fn once(imp: &Implementation, count: usize) -> Result<Sample, String> {
     let lab = Lab::new("bench-footprint", 2);
+    if !bridge_netfilter() {
+        for table in ["iptables", "ip6tables", "arptables"] {
+            // Absent without br_netfilter: then there is nothing to turn off.
+            let _ = lab.exec(
+                lab.switch_ns(),
+                &format!("sysctl -qw net.bridge.bridge-nf-call-{table}=0"),
+            );
+        }
+    }
     let vips: Vec<IpAddr> = (0..count).map(|k| instance(k, 1).1).collect();
     let notify1 = Notify::new(lab.dir(), "r1");
     let start = Instant::now();
@@ -316,6 +335,11 @@ fn once(imp: &Implementation, count: usize) -> Result<Sample, String> {
     drop(r1);
     drop(r2);
     Ok(sample)
+}
+
+/// Whether the lab's bridge keeps the host's bridge-netfilter setting (see the top).
+fn bridge_netfilter() -> bool {
+    std::env::var("VIPD_BENCH_BRIDGE_NETFILTER").is_ok_and(|v| v == "1")
 }
 
 fn vipd_binary() -> Result<Implementation, String> {
@@ -454,9 +478,14 @@ fn main() {
     ];
     println!();
     println!(
-        "Footprint: VRRPv3 at {} ms adverts, r1 master of all instances, r2 backup (median of {reps}; CPU over {} s of the whole process tree; instances beyond 255 are IPv6)",
+        "Footprint: VRRPv3 at {} ms adverts, r1 master of all instances, r2 backup (median of {reps}; CPU over {} s of the whole process tree; instances beyond 255 are IPv6; lab switch: {})",
         ADVERT.as_millis(),
-        CPU_SAMPLE.as_secs()
+        CPU_SAMPLE.as_secs(),
+        if bridge_netfilter() {
+            "bridge with the host's bridge-netfilter setting"
+        } else {
+            "bridge without netfilter calls"
+        }
     );
     println!("| instances | measure | keepalived | vipd | ratio vipd/keepalived |");
     println!("|---|---|---|---|---|");
