@@ -68,9 +68,24 @@ impl Reader<'_> {
                     "initial_state"
                 }
                 "interface" => {
-                    if let Some(v) = self.arg(item) {
-                        inst.interface = v.to_string();
-                        has_interface = true;
+                    match self.arg(item) {
+                        // keepalived 2.2.7: "Interface name '...' too long - ignoring"; the
+                        // instance is then without interface (no such link can ever exist).
+                        Some(v) if v.len() > crate::config::vmac::MAX_INTERFACE_NAME => {
+                            self.warn(
+                                loc,
+                                format!(
+                                    "`interface`: `{v}` is longer than {} bytes (Linux limit): \
+                                     the line is ignored, as keepalived ignores it",
+                                    crate::config::vmac::MAX_INTERFACE_NAME
+                                ),
+                            );
+                        }
+                        Some(v) => {
+                            inst.interface = v.to_string();
+                            has_interface = true;
+                        }
+                        None => {}
                     }
                     "interface"
                 }
