@@ -50,7 +50,8 @@ impl Reader<'_> {
             }
             let field = match item.keyword() {
                 "state" => {
-                    match self.arg(item).map(str::to_ascii_uppercase).as_deref() {
+                    // keepalived 2.2.7 compares the word exactly: `master` is "unknown".
+                    match self.arg(item) {
                         Some("MASTER") => inst.initial_state = InitialState::Master,
                         Some("BACKUP") => inst.initial_state = InitialState::Backup,
                         Some(other) => {

@@ -740,3 +740,19 @@ fn a_script_and_a_process_check_may_share_a_name_like_in_keepalived() {
         );
     }
 }
+
+#[test]
+fn state_words_are_case_sensitive_like_keepalived() {
+    // keepalived 2.2.7: "unknown state 'master', defaulting to BACKUP"; without a priority
+    // the instance keeps 100 (only `state MASTER` makes the address owner).
+    let text = "vrrp_instance VI_1 {\n state master\n interface eth0\n virtual_router_id 51\n \
+                virtual_ipaddress {\n 192.0.2.10\n }\n}\n";
+    let cfg = parse_keepalived(text, Path::new("k.conf")).unwrap();
+    assert_eq!(cfg.instances[0].initial_state, InitialState::Backup);
+    assert_eq!(cfg.instances[0].priority, 100);
+    let upper = parse_keepalived(&text.replace("master", "MASTER"), Path::new("k.conf")).unwrap();
+    assert_eq!(upper.instances[0].initial_state, InitialState::Master);
+    assert_eq!(upper.instances[0].priority, 255);
+    let backup = parse_keepalived(&text.replace("master", "Backup"), Path::new("k.conf")).unwrap();
+    assert_eq!(backup.instances[0].initial_state, InitialState::Backup);
+}
