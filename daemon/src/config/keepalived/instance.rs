@@ -211,7 +211,7 @@ impl Reader<'_> {
                 }
                 "unicast_ttl" => {
                     unicast_ttl_at = Some(loc);
-                    inst.unicast_ttl = self.number(item, 1u8, 255);
+                    inst.unicast_ttl = self.strict_number(item, 1u8, 255);
                     "unicast_ttl"
                 }
                 "garp_master_delay" => {

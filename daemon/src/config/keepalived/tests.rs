@@ -756,3 +756,37 @@ fn state_words_are_case_sensitive_like_keepalived() {
     let backup = parse_keepalived(&text.replace("master", "Backup"), Path::new("k.conf")).unwrap();
     assert_eq!(backup.instances[0].initial_state, InitialState::Backup);
 }
+
+#[test]
+fn numbers_followed_by_other_characters_count_as_their_leading_digits_like_keepalived() {
+    // keepalived 2.2.7 ("WARNING - invalid number '-20;'") uses the leading number, as its
+    // -d dump shows; vipd dropped such lines (a weight of 0, a VIP skipped).
+    let text = "vrrp_script chk {\n script \"/bin/true\"\n interval 3;\n weight -20;\n \
+                rise 4x\n fall 2s\n timeout 5;\n}\nvrrp_instance VI_1 {\n interface eth0\n \
+                virtual_router_id 51\n garp_master_delay 7s\n garp_master_repeat 3;\n \
+                version 3x\n virtual_ipaddress {\n 192.0.2.50/24;\n }\n track_script {\n \
+                chk weight -15;\n }\n track_interface {\n eth1 weight 5;\n }\n}\n";
+    let cfg = parse_keepalived(text, Path::new("k.conf")).unwrap();
+    let check = &cfg.checks[0];
+    assert_eq!(check.interval, Duration::from_secs(3));
+    assert_eq!(check.timeout, Some(Duration::from_secs(5)));
+    assert_eq!((check.weight, check.rise, check.fall), (-20, 4, 2));
+    let inst = &cfg.instances[0];
+    assert_eq!(inst.vips.len(), 1);
+    assert_eq!(inst.vips[0].prefix_len, 24);
+    assert_eq!(inst.garp.master_delay, Some(Duration::from_secs(7)));
+    assert_eq!(inst.garp.master_repeat, Some(3));
+    assert_eq!(inst.version, Some(3));
+    assert_eq!(inst.track_checks[0].weight, Some(-15));
+    assert_eq!(inst.track_interfaces[0].weight, 5);
+    // priority, virtual_router_id and unicast_ttl stay strict, as in keepalived.
+    let strict = text.replace(
+        "interface eth0\n",
+        "interface eth0\n priority 90;\n unicast_ttl 9x\n",
+    );
+    let cfg = parse_keepalived(&strict, Path::new("k.conf")).unwrap();
+    assert_eq!(cfg.instances[0].priority, 100);
+    assert_eq!(cfg.instances[0].unicast_ttl, None);
+    let bad_vrid = text.replace("virtual_router_id 51", "virtual_router_id 51;");
+    assert!(parse_keepalived(&bad_vrid, Path::new("k.conf")).is_err());
+}
