@@ -790,3 +790,20 @@ fn numbers_followed_by_other_characters_count_as_their_leading_digits_like_keepa
     let bad_vrid = text.replace("virtual_router_id 51", "virtual_router_id 51;");
     assert!(parse_keepalived(&bad_vrid, Path::new("k.conf")).is_err());
 }
+
+#[test]
+fn an_unquoted_script_line_runs_its_first_word_only_like_keepalived() {
+    // keepalived 2.2.7: `script /usr/bin/test -e /nonexistent` runs `/usr/bin/test` alone
+    // (its dump: "Command = '/usr/bin/test'"; the check fails whatever the file).
+    let text = "vrrp_script chk {\n script /usr/bin/test -e /nonexistent\n}\n\
+                vrrp_script quoted {\n script \"/usr/bin/test -e /nonexistent\"\n}\n";
+    let cfg = parse_keepalived(text, Path::new("k.conf")).unwrap();
+    assert_eq!(
+        cfg.checks[0].kind,
+        CheckKind::exec("/usr/bin/test").unwrap()
+    );
+    assert_eq!(
+        cfg.checks[1].kind,
+        CheckKind::exec("/usr/bin/test -e /nonexistent").unwrap()
+    );
+}

@@ -316,7 +316,8 @@ impl Reader<'_> {
         }
     }
 
-    /// A script command: one (usually quoted) string, or several bare words.
+    /// A script command: the first word, as keepalived 2.2.7 reads it (a quoted string is
+    /// one word, split into arguments when run; words after it are dropped with a warning).
     pub(super) fn command(&mut self, st: &Statement) -> Option<String> {
         if !self.no_block(st) {
             return None;
@@ -333,18 +334,27 @@ impl Reader<'_> {
                 None
             }
             [one] => Some(one.text.clone()),
-            many => Some(
-                many.iter()
-                    .map(|w| {
-                        if w.quoted {
-                            format!("'{}'", w.text)
-                        } else {
-                            w.text.clone()
-                        }
-                    })
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            ),
+            // keepalived 2.2.7 takes the first word only (its -d dump shows `Command =
+            // '/usr/bin/killall'` for `script killall -0 haproxy`, and runs it so): the
+            // check then fails or succeeds whatever it was meant to test.
+            [first, rest @ ..] => {
+                let rest: Vec<&str> = rest.iter().map(|w| w.text.as_str()).collect();
+                self.warn(
+                    st.loc,
+                    format!(
+                        "`{}`: keepalived 2.2.7 runs `{}` alone and drops `{}`, and so does \
+                         vipd: write the command in quotes (`{} \"{} {}\"`) to run it \
+                         with its arguments",
+                        st.keyword(),
+                        first.text,
+                        rest.join(" "),
+                        st.keyword(),
+                        first.text,
+                        rest.join(" ")
+                    ),
+                );
+                Some(first.text.clone())
+            }
         }
     }
 
