@@ -4,23 +4,12 @@ use super::*;
 
 impl Reader<'_> {
     pub(super) fn instance(&mut self, st: &Statement) {
-        let (Some(name), Some(block)) = (self.skippable_block_name(st), self.block(st)) else {
+        let Some((name, block, index)) = self.named_block_once(st, "instance", |cfg| {
+            cfg.instances.iter().map(|i| i.name.as_str()).collect()
+        }) else {
             return;
         };
-        // keepalived 2.2.7: "vrrp instance X already defined", and the block is skipped.
-        if self.cfg.instances.iter().any(|i| i.name == name) {
-            self.warn(
-                st.loc,
-                format!(
-                    "vrrp_instance `{name}` is defined again: this block is skipped, as \
-                     keepalived skips it"
-                ),
-            );
-            return;
-        }
-        let index = self.cfg.instances.len();
         let at = format!("instance[{index}]");
-        self.note(at.clone(), st.loc);
         let mut inst = Instance::new(&name, "", 0);
         let mut priority = None;
         let mut has_vrid = false;

@@ -358,6 +358,36 @@ impl Reader<'_> {
         }
     }
 
+    /// The name and block of a `vrrp_instance` or `vrrp_sync_group` seen for the first time,
+    /// with its index among those already read (its line noted as `{path}[index]`).
+    /// keepalived 2.2.7 skips such a block without exactly one name, and one whose name is
+    /// already defined ("vrrp instance X already defined"); so does vipd, with a warning.
+    pub(super) fn named_block_once<'s>(
+        &mut self,
+        st: &'s Statement,
+        path: &str,
+        names: fn(&Config) -> Vec<&str>,
+    ) -> Option<(String, &'s [Statement], usize)> {
+        let (Some(name), Some(block)) = (self.skippable_block_name(st), self.block(st)) else {
+            return None;
+        };
+        let defined = names(&self.cfg);
+        let (index, again) = (defined.len(), defined.contains(&name.as_str()));
+        if again {
+            self.warn(
+                st.loc,
+                format!(
+                    "{} `{name}` is defined again: this block is skipped, as keepalived \
+                     skips it",
+                    st.keyword()
+                ),
+            );
+            return None;
+        }
+        self.note(format!("{path}[{index}]"), st.loc);
+        Some((name, block, index))
+    }
+
     /// The name after a block keyword (`vrrp_instance NAME {`).
     /// The name of a `vrrp_instance` or `vrrp_sync_group`: keepalived 2.2.7 skips such a
     /// block without exactly one name ("must have a name - skipping"); so does vipd, with a
