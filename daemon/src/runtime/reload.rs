@@ -99,6 +99,8 @@ impl Daemon {
             }
         }
         retired.append(&mut old);
+        // The routers are being replaced: no sync group until `start_routers` rebuilds them.
+        self.sync_index = super::sync_index::SyncIndex::default();
         // Retired instances leave the way keepalived's do: priority 0, VIPs removed.
         for mut router in retired {
             info!(
