@@ -182,6 +182,10 @@ fn expect_client_back_on_r1(healed: Healed, family: Family) {
     wait_state(&r2, "VI_1", "BACKUP");
     assert!(meter.wait_replies(5, SETTLE), "the client is not answered");
     let report = meter.stop();
+    eprintln!(
+        "{vip}: client back on r1 {:.0} ms after the heal (bound {deadline:?}); {report}",
+        after.as_secs_f64() * 1e3
+    );
     let target = report.target(vip);
     assert_eq!(target.last_replier(), Some(1), "{report}");
     assert!(
