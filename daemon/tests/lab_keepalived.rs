@@ -75,14 +75,21 @@ fn topology_addresses_and_reachability() {
         report.longest_gap() >= Duration::from_millis(100),
         "{report}"
     );
-    // A router address answers at once and all the time.
+    // A router address answers at once and all the time: every echo but the last ones still
+    // in flight is answered, and no gap longer than the meter's own stalls (a loaded CI
+    // machine starves its thread for tens of milliseconds at times).
     let router1 = Segment::Main.router_ip4(1).into();
     let meter = lab.outage_meter(&[router1], Duration::from_millis(2));
     std::thread::sleep(Duration::from_millis(200));
     let report = meter.stop();
     let target = report.target(router1);
-    assert!(target.received > 50, "{report}");
-    assert!(report.longest_gap() < Duration::from_millis(50), "{report}");
+    assert!(target.received >= 20, "{report}");
+    assert!(target.lost() <= 2, "{report}");
+    assert!(
+        report.longest_gap() < Duration::from_millis(50) + report.longest_stall,
+        "{report}; the meter stalled for {:?} at most",
+        report.longest_stall
+    );
     assert_eq!(target.last_replier(), Some(1), "{report}");
 }
 
