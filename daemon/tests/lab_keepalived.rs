@@ -63,8 +63,17 @@ fn topology_addresses_and_reachability() {
         );
     }
     assert_eq!(Segment::Main.router_ip6(1).to_string(), "2001:db8::11");
-    assert!(lab.client_ping(Segment::Main.router_ip4(1).into()));
-    assert!(lab.client_ping(Segment::Main.router_ip6(2).into()));
+    // A new veth's carrier reaches the bridge through the kernel's link watch, up to a
+    // second later: the segment forwards soon, not at once.
+    for target in [
+        IpAddr::from(Segment::Main.router_ip4(1)),
+        IpAddr::from(Segment::Main.router_ip6(2)),
+    ] {
+        let answered = lab::wait_until(Duration::from_secs(5), Duration::from_millis(50), || {
+            lab.client_ping(target)
+        });
+        assert!(answered.is_some(), "the client cannot reach {target}");
+    }
     assert!(lab.holders(vip4()).is_empty());
     // Nothing answers for the VIP yet: the meter must see a gap as long as its run.
     let meter = lab.outage_meter(&[vip4()], Duration::from_millis(2));
@@ -221,10 +230,14 @@ fn kill9_leaves_the_vip_behind() {
         tree.iter().all(|&p| !lab::procfs::is_alive(p)),
         "{tree:?} still alive"
     );
-    lab::wait_until(Duration::from_secs(2), Duration::from_millis(5), || {
+    let took_over = lab::wait_until(Duration::from_secs(2), Duration::from_millis(5), || {
         lab.holders(vip4()) == [1, 2]
-    })
-    .expect("r2 takes over while the crashed r1 still has the VIP configured");
+    });
+    assert!(
+        took_over.is_some(),
+        "r2 takes over while the crashed r1 still has the VIP configured; holders {:?}",
+        lab.holders(vip4())
+    );
 }
 
 #[test]
