@@ -63,8 +63,8 @@ fn topology_addresses_and_reachability() {
         );
     }
     assert_eq!(Segment::Main.router_ip6(1).to_string(), "2001:db8::11");
-    // A new veth's carrier reaches the bridge through the kernel's link watch, up to a
-    // second later: the segment forwards soon, not at once.
+    // Carrier and bridge port state of new veths settle asynchronously (link watch): on a
+    // loaded machine the first echo on a segment just built can be lost.
     for target in [
         IpAddr::from(Segment::Main.router_ip4(1)),
         IpAddr::from(Segment::Main.router_ip6(2)),
