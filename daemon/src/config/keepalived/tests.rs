@@ -250,6 +250,38 @@ fn strict_mode_turns_lower_priority_extras_off_like_keepalived() {
 }
 
 #[test]
+fn higher_prio_send_advert_is_on_unless_turned_off_and_round_trips() {
+    // vipd's default differs from keepalived's (README "How failover works").
+    let cfg = one_instance("", "");
+    assert!(cfg.global.higher_prio_send_advert);
+    assert!(cfg.instances[0].higher_prio_send_advert(&cfg.global));
+    let native = crate::config::to_toml(&cfg);
+    assert!(!native.contains("higher_prio_send_advert"), "{native}");
+    let back = crate::config::parse_native(&native, Path::new("d.toml")).unwrap();
+    assert!(back.global.higher_prio_send_advert);
+    // An explicit false, global or per instance, survives `vipd import-keepalived`.
+    for (global, instance) in [
+        (" vrrp_higher_prio_send_advert false", ""),
+        ("", " higher_prio_send_advert false"),
+    ] {
+        let cfg = one_instance(global, instance);
+        assert!(!cfg.instances[0].higher_prio_send_advert(&cfg.global));
+        let native = crate::config::to_toml(&cfg);
+        assert!(
+            native.contains("higher_prio_send_advert = false"),
+            "{native}"
+        );
+        let back = crate::config::parse_native(&native, Path::new("f.toml")).unwrap();
+        assert_eq!(back, cfg, "{native}");
+    }
+    // Native files without the key get it on as well.
+    let toml =
+        "[[instance]]\nname = \"a\"\ninterface = \"eth0\"\nvrid = 1\nvips = [\"192.0.2.1/24\"]\n";
+    let cfg = crate::config::parse_native(toml, Path::new("n.toml")).unwrap();
+    assert!(cfg.instances[0].higher_prio_send_advert(&cfg.global));
+}
+
+#[test]
 fn min_garp_sends_one_message_unless_written_explicitly() {
     let cfg = one_instance(" vrrp_min_garp", "");
     let garp = &cfg.global.garp;
