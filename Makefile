@@ -112,6 +112,14 @@ clean:
 	$(CARGO) clean
 	rm -rf $(OUT)
 
+# Real-world keepalived.conf files (root and keepalived 2.2.7 needed; the files are other
+# people's and stay out of the repository): every CORPUS/*.conf through keepalived -t and
+# vipd check, each in its own namespace; prints the matrix, fails when vipd refuses a file
+# keepalived runs.
+.PHONY: corpus
+corpus:
+	VIPD_CORPUS_DIR=$(abspath $(CORPUS)) $(CARGO) test -p vipd --test config_corpus -- --ignored --nocapture
+
 # Re-record keepalived 2.2.7's answers for the keyword sweep (root and keepalived needed):
 # every keyword of tests/fixtures/keywords/keepalived-2.2.7.txt in each value form.
 .PHONY: keyword-sweep

@@ -179,10 +179,9 @@ fn main() -> ExitCode {
             Ok((path, mut loaded)) => {
                 // What the interfaces that exist here say (multicast on a WireGuard link, a
                 // VMAC name taken, ...).
-                for warning in vipd::net::checks::system_warnings(&loaded.config) {
-                    loaded
-                        .warnings
-                        .push(config::ConfigWarning::in_file(&path, warning));
+                for (at, warning) in vipd::net::checks::system_warnings_at(&loaded.config) {
+                    let warning = loaded.warning_at(&path, &at, warning);
+                    loaded.warnings.push(warning);
                 }
                 let cfg = &loaded.config;
                 let mut problems = vipd::tracking::preflight(cfg);

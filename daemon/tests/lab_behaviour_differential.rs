@@ -9,8 +9,10 @@
 //!    period, address list, auth, checksum, TTL, source, destination, MACs), gratuitous
 //!    ARPs and unsolicited NAs after takeover, and the states, addresses, links, routes and
 //!    rules it settles with;
-//! 2. a peer (r2, crafted adverts copied from the daemon's own with priority 254) appears:
-//!    does the daemon yield, and what does it keep;
+//! 2. a peer (r2, crafted adverts copied from the daemon's own with priority 254) appears
+//!    right after one of the daemon's adverts: does the daemon yield, and what does it keep;
+//!    does it answer the peer's first advert with one of its own before yielding
+//!    (`yield_advert`: vipd's default `higher_prio_send_advert`, see [`YIELD_ADVERT_DIFFERS`]);
 //! 3. the peer drops to priority 1: does the daemon take over again (preempt, nopreempt,
 //!    preempt_delay);
 //! 4. SIGTERM: priority-0 adverts and what is left behind.
@@ -59,9 +61,17 @@ const ASPECTS: &[&str] = &[
     "routes",
     "rules",
     "yield",
+    "yield_advert",
     "reclaim",
     "stop",
 ];
+
+/// The one difference documented for every fixture that leaves `higher_prio_send_advert` at
+/// its default (none sets it, none is strict): keepalived 2.2.7 yields silently, vipd sends
+/// one advert with its own priority first.
+const YIELD_ADVERT_DIFFERS: &str = "vipd's higher_prio_send_advert is on by default (keepalived: \
+     off), so a healed partition never leaves clients on the yielding router's MAC (README \
+     \"How failover works\", REFERENCE.md higher_prio_send_advert)";
 
 const PEER_HIGH: u8 = 254;
 const PEER_LOW: u8 = 1;
@@ -161,6 +171,12 @@ fn parse_fixture(path: &Path) -> Fixture {
         }
     }
     assert!(has_behaviour, "{name}: header needs `# behaviour: ...`");
+    if !text.contains("higher_prio_send_advert") && !text.contains("vrrp_strict") {
+        fixture
+            .differs
+            .entry("yield_advert".into())
+            .or_insert_with(|| YIELD_ADVERT_DIFFERS.into());
+    }
     // Instances: name, VRID, family of the first VIP, advert_int (my fixtures' layout).
     let mut current: Option<InstanceSpec> = None;
     let mut in_vips = false;
@@ -586,6 +602,10 @@ impl Peer {
         let thread = std::thread::spawn(move || -> Result<(), String> {
             let ns = File::open(&ns_path).map_err(|e| format!("open {ns_path}: {e}"))?;
             setns(&ns, CloneFlags::CLONE_NEWNET).map_err(|e| format!("setns: {e}"))?;
+            // The first advert goes out just after one of the daemon's, so that the daemon
+            // hears it half an interval away from its own next advert: an advert it sends
+            // at once is its answer, not its timer's.
+            wait_for_daemon_advert(Duration::from_secs_f64(3.0 * interval + 1.0));
             let socket = if ipv6 {
                 let s = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::from(112)))
                     .map_err(|e| e.to_string())?;
@@ -657,6 +677,50 @@ impl Peer {
 impl Drop for Peer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Reads the frames of the calling thread's namespace until an advert (IPv4 or IPv6,
+/// protocol 112) from r1's MAC arrives or `timeout` passes (a unicast daemon whose peer is
+/// not r2: the peer then starts unsynchronised).
+fn wait_for_daemon_advert(timeout: Duration) {
+    const ETH_P_ALL: u16 = 0x0003;
+    let Ok(socket) = Socket::new(
+        Domain::PACKET,
+        Type::RAW,
+        Some(Protocol::from(i32::from(ETH_P_ALL.to_be()))),
+    ) else {
+        return;
+    };
+    let r1_mac = Segment::Main.router_mac(1);
+    let deadline = Instant::now() + timeout;
+    let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 2048];
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        if socket
+            .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .is_err()
+        {
+            return;
+        }
+        let Ok(n) = socket.recv(&mut buf) else {
+            continue;
+        };
+        // SAFETY: recv initialised the first n bytes.
+        let frame: Vec<u8> = buf[..n]
+            .iter()
+            .map(|b| unsafe { b.assume_init() })
+            .collect();
+        if n < 14 + 40 || frame[6..12] != r1_mac {
+            continue;
+        }
+        let protocol = match u16::from_be_bytes([frame[12], frame[13]]) {
+            0x0800 => frame[14 + 9],
+            0x86dd => frame[14 + 6],
+            _ => continue,
+        };
+        if protocol == 112 {
+            return;
+        }
     }
 }
 
@@ -868,6 +932,30 @@ fn settle(
     }
 }
 
+/// How the daemon answered the peer's first advert: its own adverts of the peer's virtual
+/// router within half an interval after it (the peer sends just after one of the daemon's
+/// adverts, so its timer's next one is half an interval later at the earliest).
+fn yield_advert(pcap: &Pcap, template: &Advert, t_peer: f64, a: f64) -> String {
+    let peer_mac = Segment::Main.router_mac(2);
+    let adverts: Vec<Advert> = pcap
+        .frames()
+        .into_iter()
+        .filter_map(|(at, f)| match decode(at, &f) {
+            Frame::Advert(ad) if at >= t_peer && ad.key() == template.key() => Some(ad),
+            _ => None,
+        })
+        .collect();
+    let Some(first) = adverts.iter().find(|ad| ad.src_mac == peer_mac) else {
+        return "the peer's advert was not seen".into();
+    };
+    let answers: Vec<String> = adverts
+        .iter()
+        .filter(|ad| ad.src_mac != peer_mac && ad.at > first.at && ad.at <= first.at + a / 2.0)
+        .map(|ad| format!("priority {}", ad.priority()))
+        .collect();
+    format!("answered with {answers:?}")
+}
+
 fn run_one(fixture: &Fixture, kind: Kind) -> Observation {
     let lab = Lab::with_options(
         &format!("behaviour-{}-{}", fixture.name, kind.label()),
@@ -940,6 +1028,8 @@ fn run_one(fixture: &Fixture, kind: Kind) -> Observation {
         let mut peer = Peer::start(&lab, template, interval, PEER_HIGH);
         let states2 = settle(kind, &daemon, fixture, 3.0 * a + 1.5, 3.0 * a + 1.5, 15.0);
         let s2 = snapshot(&r1);
+        obs.aspects
+            .insert("yield_advert", yield_advert(&pcap, template, t_peer, a));
         let window_start = now() - (1.0 + a);
         let late = pcap
             .frames()
@@ -985,6 +1075,8 @@ fn run_one(fixture: &Fixture, kind: Kind) -> Observation {
     } else {
         obs.aspects
             .insert("yield", "n/a (no advert to copy)".into());
+        obs.aspects
+            .insert("yield_advert", "n/a (no advert to copy)".into());
         obs.aspects
             .insert("reclaim", "n/a (no advert to copy)".into());
     }

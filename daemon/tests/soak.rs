@@ -268,8 +268,8 @@ fn soak_random_faults_keep_one_master_and_the_vip_answering() {
     println!("soak: {seconds} s, seed {seed} (VIPD_SOAK_SEED={seed} repeats the fault sequence)");
     let lab = Lab::new("soak", 3);
     let vip = vip4();
-    // The vipd pair sends one advert when it yields to a higher priority (keepalived's
-    // vrrp_higher_prio_send_advert): after a partition heals, the returning master may
+    // The vipd pair sends one advert when it yields to a higher priority (vipd's default,
+    // keepalived's vrrp_higher_prio_send_advert, written out here): after a partition heals, the returning master may
     // otherwise never hear the router that took over meanwhile, and would not announce its
     // addresses again; clients would keep the other router's MAC until their ARP entry
     // expires (about 5 s), with keepalived as with vipd.

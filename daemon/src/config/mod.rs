@@ -153,7 +153,9 @@ pub struct Global {
     /// `vrrp_lower_prio_no_advert`; always on in strict mode).
     pub lower_prio_no_advert: bool,
     /// A master sends one more advert before yielding to a higher priority (keepalived
-    /// `vrrp_higher_prio_send_advert`; off in strict mode).
+    /// `vrrp_higher_prio_send_advert`; off in strict mode). On by default, unlike keepalived:
+    /// it closes the race where a healed partition leaves the neighbours on the MAC of the
+    /// router that yields (README "How failover works").
     pub higher_prio_send_advert: bool,
     /// Adverts a backup misses before it takes over, 1..=100 (keepalived
     /// `vrrp_down_timer_adverts`; RFC 5798: 3).
@@ -200,7 +202,7 @@ impl Default for Global {
             mcast_group4: None,
             mcast_group6: None,
             lower_prio_no_advert: false,
-            higher_prio_send_advert: false,
+            higher_prio_send_advert: true,
             down_timer_adverts: DEFAULT_DOWN_TIMER_ADVERTS,
             net_namespace: None,
         }

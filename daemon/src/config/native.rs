@@ -540,8 +540,12 @@ fn write_config(out: &mut String, cfg: &Config) -> std::fmt::Result {
     if g.lower_prio_no_advert {
         writeln!(global, "lower_prio_no_advert = true")?;
     }
-    if g.higher_prio_send_advert {
-        writeln!(global, "higher_prio_send_advert = true")?;
+    if g.higher_prio_send_advert != d.higher_prio_send_advert {
+        writeln!(
+            global,
+            "higher_prio_send_advert = {}",
+            g.higher_prio_send_advert
+        )?;
     }
     if g.down_timer_adverts != d.down_timer_adverts {
         writeln!(global, "down_timer_adverts = {}", g.down_timer_adverts)?;

@@ -65,6 +65,9 @@ pub enum Ignored {
     NotApplied(String),
     /// A word keepalived 2.2.7 ignores too (an unknown word, an invalid scope).
     Unknown(String),
+    /// A prefix length followed by other characters (`/24;`), which keepalived 2.2.7 reads
+    /// as its leading digits ("WARNING - invalid number"): the text as written.
+    LeadingNumber(String),
 }
 
 impl Vip {
@@ -73,7 +76,11 @@ impl Vip {
     pub fn from_words(words: &[&str]) -> Result<Vip, String> {
         let (vip, ignored) = Vip::from_keepalived_words(words)?;
         match ignored.first() {
-            Some(Ignored::NotApplied(option) | Ignored::Unknown(option)) => Err(format!(
+            Some(
+                Ignored::NotApplied(option)
+                | Ignored::Unknown(option)
+                | Ignored::LeadingNumber(option),
+            ) => Err(format!(
                 "unsupported virtual address option `{option}` (vipd supports dev, label, brd, \
                  scope, use_vmac)"
             )),
@@ -101,9 +108,15 @@ impl Vip {
             .map_err(|_| format!("`{address_text}` is not an IP address"))?;
         let max_prefix = if address.is_ipv4() { 32 } else { 128 };
         let mut too_long_prefix = None;
+        let mut leading_prefix = None;
         let prefix_len = match prefix_text {
             None => max_prefix,
-            Some(p) => match p.parse::<u8>() {
+            Some(p) => match p.parse::<u8>().or_else(|e| {
+                let digits = p.bytes().take_while(u8::is_ascii_digit).count();
+                let read = p[..digits].parse::<u8>().map_err(|_| e)?;
+                leading_prefix = Some(p);
+                Ok::<u8, std::num::ParseIntError>(read)
+            }) {
                 Ok(n) if n <= max_prefix => n,
                 // keepalived: "Invalid address prefix len N ... - using 32" (128 for IPv6).
                 Ok(_) => {
@@ -129,6 +142,9 @@ impl Vip {
         let mut ignored = Vec::new();
         if let Some(p) = too_long_prefix {
             ignored.push(Ignored::Unknown(format!("/{p}")));
+        }
+        if let Some(p) = leading_prefix {
+            ignored.push(Ignored::LeadingNumber(format!("/{p}")));
         }
         while let Some((option, after)) = rest.split_first() {
             // Flags of `ip address add` that keepalived passes on and vipd does not.

@@ -9,19 +9,49 @@ use crate::config::Config;
 
 /// [`warnings`] for the links of this network namespace (none when they cannot be read).
 pub fn system_warnings(cfg: &Config) -> Vec<String> {
+    system_warnings_at(cfg)
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect()
+}
+
+/// [`system_warnings`], each with the field path it is about (`instance[N].interface`), so
+/// that `vipd check` can name the line.
+pub fn system_warnings_at(cfg: &Config) -> Vec<(String, String)> {
     let links = super::netlink::Netlink::new().and_then(|netlink| super::link::links(&netlink));
     match links {
-        Ok(links) => warnings(cfg, &links),
+        Ok(links) => warnings_at(cfg, &links),
         Err(_) => Vec::new(),
     }
 }
 
-/// Warnings about `cfg` on a system with these `links`; instances whose interface is missing
-/// are not judged (it may appear later).
+/// Warnings about `cfg` on a system with these `links`. An instance whose interface is
+/// missing is only told about (it may appear later: vipd waits in FAULT, where keepalived
+/// 2.2.7 refuses to start); the links are judged only in the namespace vipd will run in.
 pub fn warnings(cfg: &Config, links: &[LinkDetails]) -> Vec<String> {
-    let mut out = Vec::new();
-    for inst in &cfg.instances {
+    warnings_at(cfg, links)
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect()
+}
+
+/// [`warnings`] with the field path each is about.
+fn warnings_at(cfg: &Config, links: &[LinkDetails]) -> Vec<(String, String)> {
+    let mut located = Vec::new();
+    for (index, inst) in cfg.instances.iter().enumerate() {
+        let mut out = Vec::new();
         let Some(link) = links.iter().find(|l| l.name == inst.interface) else {
+            if cfg.global.net_namespace.is_none() {
+                located.push((
+                    format!("instance[{index}].interface"),
+                    format!(
+                        "instance `{}`: interface {} does not exist here: the instance waits in \
+                     FAULT until it appears (keepalived 2.2.7 refuses to start: \
+                     \"Non-existent interface specified in configuration\")",
+                        inst.name, inst.interface
+                    ),
+                ));
+            }
             continue;
         };
         let name = &inst.name;
@@ -82,8 +112,9 @@ pub fn warnings(cfg: &Config, links: &[LinkDetails]) -> Vec<String> {
                 ));
             }
         }
+        located.extend(out.into_iter().map(|m| (format!("instance[{index}]"), m)));
     }
-    out
+    located
 }
 
 #[cfg(test)]
@@ -134,9 +165,24 @@ mod tests {
             unicast,
         ]);
         let warnings = warnings(&cfg, &links);
-        assert_eq!(warnings.len(), 2, "{warnings:#?}");
+        assert_eq!(warnings.len(), 3, "{warnings:#?}");
         assert!(warnings[0].starts_with("instance `on-wg0`: wg0 is a point-to-point link"));
         assert!(warnings[1].starts_with("instance `on-p2p0`: p2p0 is a link without ARP"));
+        assert!(warnings[2].starts_with("instance `on-missing0`: interface missing0 does not"));
+    }
+
+    #[test]
+    fn a_missing_interface_is_warned_about_unless_in_another_namespace() {
+        let mut cfg = config(vec![Instance::new("typo", "eht0", 1)]);
+        let links = [link("eth0", 2)];
+        let warnings = warnings(&cfg, &links);
+        assert_eq!(warnings.len(), 1, "{warnings:#?}");
+        assert!(
+            warnings[0].starts_with("instance `typo`: interface eht0 does not exist here"),
+            "{warnings:#?}"
+        );
+        cfg.global.net_namespace = Some("blue".into());
+        assert!(super::warnings(&cfg, &links).is_empty());
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod router;
 mod routes;
 mod schedule;
 mod signals;
+mod sync_index;
 mod tasks;
 mod vip_state;
 mod vmac;
@@ -179,6 +180,8 @@ struct Daemon {
     router_slots: Vec<(SocketKey, Box<[u32; 256]>)>,
     /// Which instances the loop has to look at after a wake-up (deadlines, actions).
     schedule: schedule::Schedule,
+    /// Sync group members by router index (`mark_sync_members` rebuilds it).
+    sync_index: sync_index::SyncIndex,
     /// The source addresses of our own adverts, as of a [`schedule::Schedule::generation`].
     own_sources: (u64, Vec<IpAddr>),
     /// While many instances are attached in one go: what they look up of their interfaces.
@@ -263,6 +266,7 @@ impl Daemon {
             forwards: forward::Forwards::default(),
             router_slots: Vec::new(),
             schedule: schedule::Schedule::default(),
+            sync_index: sync_index::SyncIndex::default(),
             own_sources: (0, Vec::new()),
             attach_memo: None,
             announce_links: None,
@@ -1106,6 +1110,9 @@ impl Daemon {
                     self.outbox
                         .push(socket.clone(), bytes, source, dst, index, priority);
                 }
+                if priority > 0 {
+                    self.refresh_station_learning(index, Instant::now());
+                }
             }
             Action::AddVips => {
                 router.vips_installed = true;
@@ -1135,6 +1142,9 @@ impl Daemon {
                     "{}: announcing its addresses x{repeat} ({cause})",
                     router.cfg.name
                 );
+                if cause == AnnounceCause::BecameMaster {
+                    self.start_station_learning(index, Instant::now());
+                }
                 self.queue_announcements(index, repeat);
                 self.send_due_announcements(Instant::now());
                 if cause == AnnounceCause::LowerPriority {
@@ -1265,18 +1275,11 @@ impl Daemon {
     /// keepalived: the other members of the instance's sync group that are master go to
     /// BACKUP with it.
     fn sync_members_left_master(&mut self, index: usize) {
-        let Some(name) = self.routers.get(index).map(|r| r.cfg.name.clone()) else {
-            return;
-        };
         let now = Instant::now();
-        for group in self
-            .config
-            .sync_groups
-            .iter()
-            .filter(|g| g.instances.contains(&name))
-        {
-            for router in &mut self.routers {
-                if router.cfg.name != name && group.instances.contains(&router.cfg.name) {
+        let index_ = &self.sync_index;
+        for &group in index_.groups_of(index) {
+            for &member in index_.members(group) {
+                if let Some(router) = self.routers.get_mut(member).filter(|_| member != index) {
                     router.fsm.sync_member_left_master(now);
                 }
             }
@@ -1284,70 +1287,58 @@ impl Daemon {
     }
 
     /// Tells each instance whether it is in a sync group (its down timer then waits for the
-    /// group, see `grant_sync_groups`).
+    /// group, see `grant_sync_groups`), after rebuilding the index of the members.
     fn mark_sync_members(&mut self) {
-        for router in &mut self.routers {
-            let member =
-                (self.config.sync_groups.iter()).any(|g| g.instances.contains(&router.cfg.name));
-            router.fsm.set_sync_group_member(member);
+        self.sync_index = sync_index::SyncIndex::build(
+            &self.config.sync_groups,
+            self.routers.iter().map(|r| r.cfg.name.as_str()),
+        );
+        for (index, router) in self.routers.iter_mut().enumerate() {
+            router
+                .fsm
+                .set_sync_group_member(self.sync_index.is_member(index));
         }
     }
 
     /// keepalived's `vrrp_sync_can_goto_master`: the members of a sync group that want to
     /// become master do so once every member is master or wants to be. True when one did.
+    /// Only the groups of the instances fed since the last look can have become ready.
     fn grant_sync_groups(&mut self) -> bool {
-        // Asked after every batch of adverts: without groups, no walk over every instance.
-        if self.config.sync_groups.is_empty() {
-            return false;
-        }
-        if !self.routers.iter().any(|r| r.fsm.wants_master()) {
+        if self.sync_index.is_empty() {
             return false;
         }
         let now = Instant::now();
         let mut granted = false;
-        for group in &self.config.sync_groups {
-            let members = || {
-                (self.routers.iter().enumerate())
-                    .filter(|(_, r)| group.instances.contains(&r.cfg.name))
-            };
-            let ready =
-                members().all(|(_, r)| r.fsm.wants_master() || r.fsm.state() == State::Master);
+        for group in self.sync_index.groups_touched(self.schedule.touched()) {
+            let members = self.sync_index.members(group);
+            let routers = &self.routers;
+            let member = |&i: &usize| routers.get(i);
+            let ready = (members.iter().filter_map(member))
+                .all(|r| r.fsm.wants_master() || r.fsm.state() == State::Master);
             if !ready {
                 continue;
             }
-            let wanting: Vec<usize> = members()
-                .filter(|(_, r)| r.fsm.wants_master())
-                .map(|(i, _)| i)
-                .collect();
-            for index in wanting {
+            for &index in members {
                 if let Some(router) = self.routers.get_mut(index) {
-                    router.fsm.grant_master(now);
-                    granted = true;
+                    if router.fsm.wants_master() {
+                        router.fsm.grant_master(now);
+                        self.schedule.touch(index);
+                        granted = true;
+                    }
                 }
             }
-        }
-        if granted {
-            self.schedule.touch_all();
         }
         granted
     }
 
     /// The other members of the instance's sync group announce too (keepalived).
     fn sync_members_heard_lower_priority(&mut self, index: usize) {
-        let Some(name) = self.routers.get(index).map(|r| r.cfg.name.clone()) else {
-            return;
-        };
-        let Some(group) = self
-            .config
-            .sync_groups
-            .iter()
-            .find(|g| g.instances.contains(&name))
-        else {
+        let Some(&group) = self.sync_index.groups_of(index).first() else {
             return;
         };
         let now = Instant::now();
-        for router in &mut self.routers {
-            if router.cfg.name != name && group.instances.contains(&router.cfg.name) {
+        for &member in self.sync_index.members(group) {
+            if let Some(router) = self.routers.get_mut(member).filter(|_| member != index) {
                 router.fsm.sync_member_heard_lower_priority(now);
             }
         }

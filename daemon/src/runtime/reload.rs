@@ -99,6 +99,8 @@ impl Daemon {
             }
         }
         retired.append(&mut old);
+        // The routers are being replaced: no sync group until `start_routers` rebuilds them.
+        self.sync_index = super::sync_index::SyncIndex::default();
         // Retired instances leave the way keepalived's do: priority 0, VIPs removed.
         for mut router in retired {
             info!(
@@ -295,7 +297,7 @@ mod tests {
         new.startup_delay = std::time::Duration::from_secs(5);
         new.mcast_group4 = Some("224.0.0.19".parse().unwrap());
         new.lower_prio_no_advert = true;
-        new.higher_prio_send_advert = true;
+        new.higher_prio_send_advert = !old.higher_prio_send_advert;
         new.down_timer_adverts = 5;
         assert!(!global_change_restarts_everything(&old, &new));
     }

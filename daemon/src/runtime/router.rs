@@ -309,43 +309,46 @@ impl Router {
         from: IpAddr,
         addresses: &[IpAddr],
     ) -> Result<(), DropReason> {
-        // Called for every received advert: the usual case (same list, same order) allocates
-        // nothing.
+        // Called for every received advert: nothing here allocates unless the mismatch is
+        // new and gets logged (a peer with another list sends it every advert).
+        let ours = || self.cfg.vips.iter().map(|v| v.address);
         let same_order = addresses.len() == self.cfg.vips.len()
-            && addresses
-                .iter()
-                .zip(&self.cfg.vips)
-                .all(|(a, v)| *a == v.address);
-        if same_order {
-            self.last_mismatch = None;
-            return Ok(());
-        }
-        let mut ours: Vec<IpAddr> = self.cfg.vips.iter().map(|v| v.address).collect();
-        if packet::same_addresses(addresses, &ours) {
+            && addresses.iter().zip(ours()).all(|(a, v)| *a == v);
+        if same_order || same_addresses(addresses, ours) {
             self.last_mismatch = None;
             return Ok(());
         }
         self.counters.address_list_mismatch += 1;
-        let verdict = packet::check_address_list(addresses, &ours);
+        let verdict = if lists_all(addresses, ours()) {
+            Ok(())
+        } else {
+            Err(DropReason::AddressList)
+        };
+        if self
+            .last_mismatch
+            .as_deref()
+            .is_some_and(|last| same_multiset(addresses, last))
+        {
+            return verdict;
+        }
         let mut theirs = addresses.to_vec();
         theirs.sort();
+        let mut ours: Vec<IpAddr> = ours().collect();
         ours.sort();
-        if self.last_mismatch.as_deref() != Some(&theirs[..]) {
-            match verdict {
-                Ok(()) => tracing::warn!(
-                    "{}: advert from {from} lists addresses {theirs:?}, ours are {ours:?} \
-                     (followed: it lists all of ours)",
-                    self.cfg.name
-                ),
-                Err(_) => tracing::warn!(
-                    "{}: dropping adverts from {from}: they list addresses {theirs:?}, ours \
-                     are {ours:?} (another virtual router on VRID {}?)",
-                    self.cfg.name,
-                    self.cfg.vrid
-                ),
-            }
-            self.last_mismatch = Some(theirs);
+        match verdict {
+            Ok(()) => tracing::warn!(
+                "{}: advert from {from} lists addresses {theirs:?}, ours are {ours:?} \
+                 (followed: it lists all of ours)",
+                self.cfg.name
+            ),
+            Err(_) => tracing::warn!(
+                "{}: dropping adverts from {from}: they list addresses {theirs:?}, ours \
+                 are {ours:?} (another virtual router on VRID {}?)",
+                self.cfg.name,
+                self.cfg.vrid
+            ),
         }
+        self.last_mismatch = Some(theirs);
         verdict
     }
 
@@ -538,6 +541,26 @@ pub fn params(
     }
 }
 
+/// [`packet::check_address_list`] over our VIPs without collecting them: `theirs` lists
+/// every one of `ours`.
+fn lists_all(theirs: &[IpAddr], mut ours: impl Iterator<Item = IpAddr>) -> bool {
+    ours.all(|address| theirs.contains(&address))
+}
+
+/// [`packet::same_addresses`] over our VIPs without collecting them.
+fn same_addresses<I: Iterator<Item = IpAddr>>(theirs: &[IpAddr], ours: impl Fn() -> I) -> bool {
+    theirs.len() == ours().count()
+        && lists_all(theirs, ours())
+        && theirs.iter().all(|address| ours().any(|o| o == *address))
+}
+
+/// The same addresses the same number of times, in any order (the last logged mismatch is
+/// kept sorted; the lists are at most 255 long and compared only on a mismatch).
+fn same_multiset(a: &[IpAddr], b: &[IpAddr]) -> bool {
+    let count = |list: &[IpAddr], x: &IpAddr| list.iter().filter(|y| *y == x).count();
+    a.len() == b.len() && a.iter().all(|x| count(a, x) == count(b, x))
+}
+
 fn once_per_second(last: &mut Option<Instant>, now: Instant) -> bool {
     if last.is_some_and(|last| now.saturating_duration_since(last) < Duration::from_secs(1)) {
         return false;
@@ -631,5 +654,41 @@ mod tests {
         assert_eq!(off, ["192.0.3.12", "2001:db8:1::12", "203.0.113.8"]);
         // A /0 contains everything.
         assert!(off_link(&peers[..2], &[address("0.0.0.0/0")]).is_empty());
+    }
+
+    #[test]
+    fn address_list_checks_agree_with_the_packet_module() {
+        let ip = |t: &str| -> IpAddr { t.parse().unwrap() };
+        let (a, b, c) = (ip("192.0.2.1"), ip("192.0.2.2"), ip("2001:db8::3"));
+        let lists: [&[IpAddr]; 9] = [
+            &[],
+            &[a],
+            &[a, b],
+            &[b, a],
+            &[a, b, c],
+            &[a, a, b],
+            &[a, b, b],
+            &[c],
+            &[a, c],
+        ];
+        for theirs in lists {
+            for ours in lists {
+                let iter = || ours.iter().copied();
+                assert_eq!(
+                    lists_all(theirs, iter()),
+                    packet::check_address_list(theirs, ours).is_ok(),
+                    "{theirs:?} {ours:?}"
+                );
+                assert_eq!(
+                    same_addresses(theirs, iter),
+                    packet::same_addresses(theirs, ours),
+                    "{theirs:?} {ours:?}"
+                );
+                let (mut x, mut y) = (theirs.to_vec(), ours.to_vec());
+                x.sort();
+                y.sort();
+                assert_eq!(same_multiset(theirs, ours), x == y, "{theirs:?} {ours:?}");
+            }
+        }
     }
 }

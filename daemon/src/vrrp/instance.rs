@@ -110,7 +110,8 @@ pub struct InstanceParams {
     pub lower_prio_no_advert: bool,
     /// A master yielding to a higher priority first sends one advert with its own, lower,
     /// priority, so the new master announces its addresses again (keepalived
-    /// `higher_prio_send_advert`).
+    /// `higher_prio_send_advert`). On by default, unlike keepalived: without it a partition
+    /// that heals with the other master's advert heard first leaves the neighbours on our MAC.
     pub higher_prio_send_advert: bool,
     /// Master adverts a backup misses before it takes over (RFC 5798: 3; keepalived
     /// `down_timer_adverts`, 1..=100).
@@ -118,7 +119,8 @@ pub struct InstanceParams {
 }
 
 impl InstanceParams {
-    /// keepalived's defaults: VRRPv2, priority 100, 1 s adverts, preempt, GARP delay 5 s.
+    /// keepalived's defaults: VRRPv2, priority 100, 1 s adverts, preempt, GARP delay 5 s;
+    /// vipd's own default `higher_prio_send_advert` (on).
     pub fn new(vrid: u8, primary_address: IpAddr) -> Self {
         Self {
             vrid,
@@ -136,7 +138,7 @@ impl InstanceParams {
             garp_lower_prio_repeat: 5,
             garp_lower_prio_delay: Some(Duration::from_secs(5)),
             lower_prio_no_advert: false,
-            higher_prio_send_advert: false,
+            higher_prio_send_advert: true,
             down_timer_adverts: 3,
         }
     }
@@ -2001,11 +2003,12 @@ mod tests {
     }
 
     #[test]
-    fn higher_prio_send_advert_sends_ours_before_yielding() {
+    fn a_yielding_master_sends_its_own_priority_first_by_default() {
+        // vipd's default (keepalived: `vrrp_higher_prio_send_advert`): after a partition
+        // heals, the returning master hears our lower priority and announces its addresses.
         let t0 = Instant::now();
-        let mut p = v3(100);
-        p.higher_prio_send_advert = true;
-        let (mut instance, became) = master_with(p, t0);
+        assert!(v3(100).higher_prio_send_advert);
+        let (mut instance, became) = master(100, t0);
         let now = became + 10 * MS;
         instance.handle_advert(now, &advert("192.0.2.2", 150, 100 * MS));
         assert_eq!(
@@ -2022,6 +2025,41 @@ mod tests {
                     }
                 ),
             ]
+        );
+        // The winner, hearing that advert, announces its addresses again.
+        let (mut winner, became) = master(150, t0);
+        drain(&mut winner);
+        winner.handle_advert(became + MS, &advert("192.0.2.3", 100, 100 * MS));
+        let actions = drain(&mut winner);
+        assert!(
+            actions.iter().any(|a| matches!(
+                a,
+                Action::Announce {
+                    cause: AnnounceCause::LowerPriority,
+                    ..
+                }
+            )),
+            "{actions:?}"
+        );
+    }
+
+    #[test]
+    fn without_higher_prio_send_advert_a_master_yields_silently() {
+        // keepalived's default, kept with an explicit `higher_prio_send_advert false`.
+        let t0 = Instant::now();
+        let mut p = v3(100);
+        p.higher_prio_send_advert = false;
+        let (mut instance, became) = master_with(p, t0);
+        instance.handle_advert(became + 10 * MS, &advert("192.0.2.2", 150, 100 * MS));
+        assert_eq!(
+            drain(&mut instance),
+            leaves_master(
+                State::Backup,
+                Reason::HigherPriorityAdvert {
+                    from: ip("192.0.2.2"),
+                    priority: 150
+                }
+            )
         );
     }
 
@@ -2066,6 +2104,7 @@ mod tests {
         assert_eq!(
             drain(&mut instance),
             vec![
+                Action::SendAdvert { priority: 100 },
                 Action::RemoveVips,
                 changed(State::Master, State::Backup, reason)
             ]
@@ -2104,7 +2143,10 @@ mod tests {
             assert_eq!(instance.state(), expected, "ours {ours} theirs {theirs}");
             let actions = drain(&mut instance);
             if they_win {
-                assert_eq!(actions[0], Action::RemoveVips);
+                assert_eq!(
+                    actions[..2],
+                    [Action::SendAdvert { priority: 100 }, Action::RemoveVips]
+                );
             } else {
                 assert_eq!(actions, asserts_itself(100));
             }
@@ -2932,16 +2974,17 @@ mod tests {
         instance.handle_timeout(due);
         drain(&mut instance);
         instance.handle_advert(due + MS, &advert("192.0.2.9", 2, 100 * MS));
-        assert_eq!(
-            drain(&mut instance),
-            leaves_master(
-                State::Backup,
-                Reason::HigherPriorityAdvert {
-                    from: ip("192.0.2.9"),
-                    priority: 2
-                }
-            )
-        );
+        let mut expected = vec![Action::SendAdvert {
+            priority: PRIORITY_DRAINED,
+        }];
+        expected.extend(leaves_master(
+            State::Backup,
+            Reason::HigherPriorityAdvert {
+                from: ip("192.0.2.9"),
+                priority: 2,
+            },
+        ));
+        assert_eq!(drain(&mut instance), expected);
     }
 
     #[test]

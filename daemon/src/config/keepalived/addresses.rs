@@ -31,6 +31,11 @@ impl Reader<'_> {
                      address detection)",
                     vip.address
                 ),
+                Ignored::LeadingNumber(text) => format!(
+                    "virtual address {}: `{text}` is read as /{}, as keepalived reads it \
+                     (\"WARNING - invalid number\"): remove what follows the number",
+                    vip.address, vip.prefix_len
+                ),
                 Ignored::Unknown(words) => {
                     let hint = if words.parse::<IpAddr>().is_ok() {
                         " (one address per line)"

@@ -215,12 +215,20 @@ impl Reader<'_> {
     /// 4294 and ignores anything else; vipd also takes a fraction (documented), with a
     /// warning that keepalived would not.
     fn script_seconds(&mut self, st: &Statement) -> Option<Duration> {
-        let v = self.seconds(st)?;
         let text = st
             .args()
             .first()
             .map(|w| w.text.clone())
             .unwrap_or_default();
+        let lead = leading_number(&text).and_then(|l| l.parse::<u64>().ok().map(|n| (l, n)));
+        let v = match (duration::parse_seconds(&text), lead) {
+            (None, Some((lead, n))) if self.no_block(st) => {
+                let what = format!("`{}`", st.keyword());
+                self.read_as_leading_number(st.loc, &what, &text, lead);
+                Duration::from_secs(n)
+            }
+            _ => self.seconds(st)?,
+        };
         if v > Duration::from_secs(4294) {
             self.ignored_value(st, &text, "is not in 0..=4294 seconds");
             return None;
@@ -230,8 +238,9 @@ impl Reader<'_> {
                 st.loc,
                 format!(
                     "`{} {text}`: vipd uses the fraction; keepalived 2.2.7 reads whole seconds \
-                     only and ignores this line",
-                    st.keyword()
+                     only (it reads {})",
+                    st.keyword(),
+                    v.as_secs()
                 ),
             );
         }
@@ -271,7 +280,18 @@ impl Reader<'_> {
             }
         };
         let max = if script { 253 } else { 254 };
-        match number.parse::<i32>() {
+        let parsed = match (number.parse::<i32>(), leading_number(number)) {
+            (Ok(w), _) => Ok(w),
+            (Err(e), Some(lead)) => {
+                let read = lead.parse::<i32>();
+                if read.is_ok() {
+                    self.read_as_leading_number(st.loc, "`weight`", number, lead);
+                }
+                read.map_err(|_| e)
+            }
+            (Err(e), None) => Err(e),
+        };
+        match parsed {
             Ok(w) if w.abs() <= max => Some((w, reverse)),
             Ok(w) if script => {
                 let clamped = w.signum() * max;

@@ -4,23 +4,12 @@ use super::*;
 
 impl Reader<'_> {
     pub(super) fn instance(&mut self, st: &Statement) {
-        let (Some(name), Some(block)) = (self.skippable_block_name(st), self.block(st)) else {
+        let Some((name, block, index)) = self.named_block_once(st, "instance", |cfg| {
+            cfg.instances.iter().map(|i| i.name.as_str()).collect()
+        }) else {
             return;
         };
-        // keepalived 2.2.7: "vrrp instance X already defined", and the block is skipped.
-        if self.cfg.instances.iter().any(|i| i.name == name) {
-            self.warn(
-                st.loc,
-                format!(
-                    "vrrp_instance `{name}` is defined again: this block is skipped, as \
-                     keepalived skips it"
-                ),
-            );
-            return;
-        }
-        let index = self.cfg.instances.len();
         let at = format!("instance[{index}]");
-        self.note(at.clone(), st.loc);
         let mut inst = Instance::new(&name, "", 0);
         let mut priority = None;
         let mut has_vrid = false;
@@ -50,7 +39,8 @@ impl Reader<'_> {
             }
             let field = match item.keyword() {
                 "state" => {
-                    match self.arg(item).map(str::to_ascii_uppercase).as_deref() {
+                    // keepalived 2.2.7 compares the word exactly: `master` is "unknown".
+                    match self.arg(item) {
                         Some("MASTER") => inst.initial_state = InitialState::Master,
                         Some("BACKUP") => inst.initial_state = InitialState::Backup,
                         Some(other) => {
@@ -68,9 +58,24 @@ impl Reader<'_> {
                     "initial_state"
                 }
                 "interface" => {
-                    if let Some(v) = self.arg(item) {
-                        inst.interface = v.to_string();
-                        has_interface = true;
+                    match self.arg(item) {
+                        // keepalived 2.2.7: "Interface name '...' too long - ignoring"; the
+                        // instance is then without interface (no such link can ever exist).
+                        Some(v) if v.len() > crate::config::vmac::MAX_INTERFACE_NAME => {
+                            self.warn(
+                                loc,
+                                format!(
+                                    "`interface`: `{v}` is longer than {} bytes (Linux limit): \
+                                     the line is ignored, as keepalived ignores it",
+                                    crate::config::vmac::MAX_INTERFACE_NAME
+                                ),
+                            );
+                        }
+                        Some(v) => {
+                            inst.interface = v.to_string();
+                            has_interface = true;
+                        }
+                        None => {}
                     }
                     "interface"
                 }
@@ -195,7 +200,7 @@ impl Reader<'_> {
                 }
                 "unicast_ttl" => {
                     unicast_ttl_at = Some(loc);
-                    inst.unicast_ttl = self.number(item, 1u8, 255);
+                    inst.unicast_ttl = self.strict_number(item, 1u8, 255);
                     "unicast_ttl"
                 }
                 "garp_master_delay" => {

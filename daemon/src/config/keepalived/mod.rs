@@ -20,7 +20,7 @@ use std::time::Duration;
 
 mod values;
 use tracking::Tracking;
-use values::texts;
+use values::{leading_number, texts};
 mod addresses;
 mod checks;
 mod global;

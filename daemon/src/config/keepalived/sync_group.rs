@@ -4,23 +4,12 @@ use super::*;
 
 impl Reader<'_> {
     pub(super) fn sync_group(&mut self, st: &Statement) {
-        let (Some(name), Some(block)) = (self.skippable_block_name(st), self.block(st)) else {
+        let Some((name, block, index)) = self.named_block_once(st, "sync_group", |cfg| {
+            cfg.sync_groups.iter().map(|g| g.name.as_str()).collect()
+        }) else {
             return;
         };
-        // keepalived 2.2.7: "vrrp sync group X already defined", and the block is skipped.
-        if self.cfg.sync_groups.iter().any(|g| g.name == name) {
-            self.warn(
-                st.loc,
-                format!(
-                    "vrrp_sync_group `{name}` is defined again: this block is skipped, as \
-                     keepalived skips it"
-                ),
-            );
-            return;
-        }
-        let index = self.cfg.sync_groups.len();
         let at = format!("sync_group[{index}]");
-        self.note(at.clone(), st.loc);
         let mut group = SyncGroup {
             name,
             instances: Vec::new(),

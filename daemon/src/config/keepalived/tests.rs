@@ -250,6 +250,38 @@ fn strict_mode_turns_lower_priority_extras_off_like_keepalived() {
 }
 
 #[test]
+fn higher_prio_send_advert_is_on_unless_turned_off_and_round_trips() {
+    // vipd's default differs from keepalived's (README "How failover works").
+    let cfg = one_instance("", "");
+    assert!(cfg.global.higher_prio_send_advert);
+    assert!(cfg.instances[0].higher_prio_send_advert(&cfg.global));
+    let native = crate::config::to_toml(&cfg);
+    assert!(!native.contains("higher_prio_send_advert"), "{native}");
+    let back = crate::config::parse_native(&native, Path::new("d.toml")).unwrap();
+    assert!(back.global.higher_prio_send_advert);
+    // An explicit false, global or per instance, survives `vipd import-keepalived`.
+    for (global, instance) in [
+        (" vrrp_higher_prio_send_advert false", ""),
+        ("", " higher_prio_send_advert false"),
+    ] {
+        let cfg = one_instance(global, instance);
+        assert!(!cfg.instances[0].higher_prio_send_advert(&cfg.global));
+        let native = crate::config::to_toml(&cfg);
+        assert!(
+            native.contains("higher_prio_send_advert = false"),
+            "{native}"
+        );
+        let back = crate::config::parse_native(&native, Path::new("f.toml")).unwrap();
+        assert_eq!(back, cfg, "{native}");
+    }
+    // Native files without the key get it on as well.
+    let toml =
+        "[[instance]]\nname = \"a\"\ninterface = \"eth0\"\nvrid = 1\nvips = [\"192.0.2.1/24\"]\n";
+    let cfg = crate::config::parse_native(toml, Path::new("n.toml")).unwrap();
+    assert!(cfg.instances[0].higher_prio_send_advert(&cfg.global));
+}
+
+#[test]
 fn min_garp_sends_one_message_unless_written_explicitly() {
     let cfg = one_instance(" vrrp_min_garp", "");
     let garp = &cfg.global.garp;
@@ -739,4 +771,71 @@ fn a_script_and_a_process_check_may_share_a_name_like_in_keepalived() {
             "{want}: {warnings:#?}"
         );
     }
+}
+
+#[test]
+fn state_words_are_case_sensitive_like_keepalived() {
+    // keepalived 2.2.7: "unknown state 'master', defaulting to BACKUP"; without a priority
+    // the instance keeps 100 (only `state MASTER` makes the address owner).
+    let text = "vrrp_instance VI_1 {\n state master\n interface eth0\n virtual_router_id 51\n \
+                virtual_ipaddress {\n 192.0.2.10\n }\n}\n";
+    let cfg = parse_keepalived(text, Path::new("k.conf")).unwrap();
+    assert_eq!(cfg.instances[0].initial_state, InitialState::Backup);
+    assert_eq!(cfg.instances[0].priority, 100);
+    let upper = parse_keepalived(&text.replace("master", "MASTER"), Path::new("k.conf")).unwrap();
+    assert_eq!(upper.instances[0].initial_state, InitialState::Master);
+    assert_eq!(upper.instances[0].priority, 255);
+    let backup = parse_keepalived(&text.replace("master", "Backup"), Path::new("k.conf")).unwrap();
+    assert_eq!(backup.instances[0].initial_state, InitialState::Backup);
+}
+
+#[test]
+fn numbers_followed_by_other_characters_count_as_their_leading_digits_like_keepalived() {
+    // keepalived 2.2.7 ("WARNING - invalid number '-20;'") uses the leading number, as its
+    // -d dump shows; vipd dropped such lines (a weight of 0, a VIP skipped).
+    let text = "vrrp_script chk {\n script \"/bin/true\"\n interval 3;\n weight -20;\n \
+                rise 4x\n fall 2s\n timeout 5;\n}\nvrrp_instance VI_1 {\n interface eth0\n \
+                virtual_router_id 51\n garp_master_delay 7s\n garp_master_repeat 3;\n \
+                version 3x\n virtual_ipaddress {\n 192.0.2.50/24;\n }\n track_script {\n \
+                chk weight -15;\n }\n track_interface {\n eth1 weight 5;\n }\n}\n";
+    let cfg = parse_keepalived(text, Path::new("k.conf")).unwrap();
+    let check = &cfg.checks[0];
+    assert_eq!(check.interval, Duration::from_secs(3));
+    assert_eq!(check.timeout, Some(Duration::from_secs(5)));
+    assert_eq!((check.weight, check.rise, check.fall), (-20, 4, 2));
+    let inst = &cfg.instances[0];
+    assert_eq!(inst.vips.len(), 1);
+    assert_eq!(inst.vips[0].prefix_len, 24);
+    assert_eq!(inst.garp.master_delay, Some(Duration::from_secs(7)));
+    assert_eq!(inst.garp.master_repeat, Some(3));
+    assert_eq!(inst.version, Some(3));
+    assert_eq!(inst.track_checks[0].weight, Some(-15));
+    assert_eq!(inst.track_interfaces[0].weight, 5);
+    // priority, virtual_router_id and unicast_ttl stay strict, as in keepalived.
+    let strict = text.replace(
+        "interface eth0\n",
+        "interface eth0\n priority 90;\n unicast_ttl 9x\n",
+    );
+    let cfg = parse_keepalived(&strict, Path::new("k.conf")).unwrap();
+    assert_eq!(cfg.instances[0].priority, 100);
+    assert_eq!(cfg.instances[0].unicast_ttl, None);
+    let bad_vrid = text.replace("virtual_router_id 51", "virtual_router_id 51;");
+    assert!(parse_keepalived(&bad_vrid, Path::new("k.conf")).is_err());
+}
+
+#[test]
+fn an_unquoted_script_line_runs_its_first_word_only_like_keepalived() {
+    // keepalived 2.2.7: `script /usr/bin/test -e /nonexistent` runs `/usr/bin/test` alone
+    // (its dump: "Command = '/usr/bin/test'"; the check fails whatever the file).
+    let text = "vrrp_script chk {\n script /usr/bin/test -e /nonexistent\n}\n\
+                vrrp_script quoted {\n script \"/usr/bin/test -e /nonexistent\"\n}\n";
+    let cfg = parse_keepalived(text, Path::new("k.conf")).unwrap();
+    assert_eq!(
+        cfg.checks[0].kind,
+        CheckKind::exec("/usr/bin/test").unwrap()
+    );
+    assert_eq!(
+        cfg.checks[1].kind,
+        CheckKind::exec("/usr/bin/test -e /nonexistent").unwrap()
+    );
 }

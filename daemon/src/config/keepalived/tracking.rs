@@ -117,7 +117,19 @@ impl Reader<'_> {
                             ),
                         );
                     }
-                    let weight = match w.parse::<i32>() {
+                    let parsed = match (w.parse::<i32>(), leading_number(w)) {
+                        (Err(_), Some(lead)) if lead.parse::<i32>().is_ok() => {
+                            self.read_as_leading_number(
+                                item.loc,
+                                &format!("`{keyword}` entry `{name}`: weight"),
+                                w,
+                                lead,
+                            );
+                            lead.parse::<i32>()
+                        }
+                        (parsed, _) => parsed,
+                    };
+                    let weight = match parsed {
                         Ok(w) if w.abs() <= 253 => Some(w),
                         Ok(w) if w.abs() == 254 => {
                             self.warn(

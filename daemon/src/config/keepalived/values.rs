@@ -16,6 +16,16 @@ pub(super) fn bool_word(text: &str) -> Option<bool> {
     }
 }
 
+/// keepalived 2.2.7 reads most numbers as C's `strtol` does: a number followed by other
+/// characters (`3;`, `2s`, `1.5`, `-20;`) counts as its leading digits, with "WARNING -
+/// invalid number" (only `priority`, `virtual_router_id` and `unicast_ttl` refuse such a
+/// word). The leading number when `text` is such a word.
+pub(super) fn leading_number(text: &str) -> Option<&str> {
+    let sign = usize::from(text.starts_with(['-', '+']));
+    let digits = text[sign..].bytes().take_while(u8::is_ascii_digit).count();
+    (digits > 0 && sign + digits < text.len()).then(|| &text[..sign + digits])
+}
+
 pub(super) fn texts(words: &[Word]) -> Vec<&str> {
     words.iter().map(|w| w.text.as_str()).collect()
 }
@@ -153,7 +163,39 @@ impl Reader<'_> {
         }
     }
 
+    /// A number in `min..=max`, read as keepalived reads it: `3;` or `2s` count as their
+    /// leading digits (see [`leading_number`]), with a warning.
     pub(super) fn number<T: FromStr + PartialOrd + std::fmt::Display>(
+        &mut self,
+        st: &Statement,
+        min: T,
+        max: T,
+    ) -> Option<T> {
+        let text = self.arg(st)?;
+        let (value, leading) = match text.parse::<T>() {
+            Ok(n) => (Some(n), None),
+            Err(_) => match leading_number(text) {
+                Some(lead) => (lead.parse::<T>().ok(), Some(lead)),
+                None => (None, None),
+            },
+        };
+        match value {
+            Some(n) if n >= min && n <= max => {
+                if let Some(lead) = leading {
+                    let what = format!("`{}`", st.keyword());
+                    self.read_as_leading_number(st.loc, &what, text, lead);
+                }
+                Some(n)
+            }
+            _ => {
+                self.ignored_value(st, text, &format!("is not a number in {min}..={max}"));
+                None
+            }
+        }
+    }
+
+    /// A number keepalived refuses unless the whole word is one (`unicast_ttl`).
+    pub(super) fn strict_number<T: FromStr + PartialOrd + std::fmt::Display>(
         &mut self,
         st: &Statement,
         min: T,
@@ -167,6 +209,17 @@ impl Reader<'_> {
                 None
             }
         }
+    }
+
+    /// Warns that `text` counts as its leading number `lead`, as in keepalived.
+    pub(super) fn read_as_leading_number(&mut self, loc: Loc, what: &str, text: &str, lead: &str) {
+        self.warn(
+            loc,
+            format!(
+                "{what}: `{text}` is read as {lead}, as keepalived reads it (\"WARNING - \
+                 invalid number\"): remove what follows the number"
+            ),
+        );
     }
 
     /// keepalived 2.2.7 logs a value it cannot use and goes on without it (the setting keeps
@@ -263,7 +316,8 @@ impl Reader<'_> {
         }
     }
 
-    /// A script command: one (usually quoted) string, or several bare words.
+    /// A script command: the first word, as keepalived 2.2.7 reads it (a quoted string is
+    /// one word, split into arguments when run; words after it are dropped with a warning).
     pub(super) fn command(&mut self, st: &Statement) -> Option<String> {
         if !self.no_block(st) {
             return None;
@@ -280,19 +334,58 @@ impl Reader<'_> {
                 None
             }
             [one] => Some(one.text.clone()),
-            many => Some(
-                many.iter()
-                    .map(|w| {
-                        if w.quoted {
-                            format!("'{}'", w.text)
-                        } else {
-                            w.text.clone()
-                        }
-                    })
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            ),
+            // keepalived 2.2.7 takes the first word only (its -d dump shows `Command =
+            // '/usr/bin/killall'` for `script killall -0 haproxy`, and runs it so): the
+            // check then fails or succeeds whatever it was meant to test.
+            [first, rest @ ..] => {
+                let rest: Vec<&str> = rest.iter().map(|w| w.text.as_str()).collect();
+                self.warn(
+                    st.loc,
+                    format!(
+                        "`{}`: keepalived 2.2.7 runs `{}` alone and drops `{}`, and so does \
+                         vipd: write the command in quotes (`{} \"{} {}\"`) to run it \
+                         with its arguments",
+                        st.keyword(),
+                        first.text,
+                        rest.join(" "),
+                        st.keyword(),
+                        first.text,
+                        rest.join(" ")
+                    ),
+                );
+                Some(first.text.clone())
+            }
         }
+    }
+
+    /// The name and block of a `vrrp_instance` or `vrrp_sync_group` seen for the first time,
+    /// with its index among those already read (its line noted as `{path}[index]`).
+    /// keepalived 2.2.7 skips such a block without exactly one name, and one whose name is
+    /// already defined ("vrrp instance X already defined"); so does vipd, with a warning.
+    pub(super) fn named_block_once<'s>(
+        &mut self,
+        st: &'s Statement,
+        path: &str,
+        names: fn(&Config) -> Vec<&str>,
+    ) -> Option<(String, &'s [Statement], usize)> {
+        let (Some(name), Some(block)) = (self.skippable_block_name(st), self.block(st)) else {
+            return None;
+        };
+        let defined = names(&self.cfg);
+        let (index, again) = (defined.len(), defined.contains(&name.as_str()));
+        if again {
+            self.warn(
+                st.loc,
+                format!(
+                    "{} `{name}` is defined again: this block is skipped, as keepalived \
+                     skips it",
+                    st.keyword()
+                ),
+            );
+            return None;
+        }
+        self.note(format!("{path}[{index}]"), st.loc);
+        Some((name, block, index))
     }
 
     /// The name after a block keyword (`vrrp_instance NAME {`).
