@@ -63,8 +63,17 @@ fn topology_addresses_and_reachability() {
         );
     }
     assert_eq!(Segment::Main.router_ip6(1).to_string(), "2001:db8::11");
-    assert!(lab.client_ping(Segment::Main.router_ip4(1).into()));
-    assert!(lab.client_ping(Segment::Main.router_ip6(2).into()));
+    // Carrier and bridge port state of new veths settle asynchronously (link watch): on a
+    // loaded machine the first echo on a segment just built can be lost.
+    for target in [
+        IpAddr::from(Segment::Main.router_ip4(1)),
+        IpAddr::from(Segment::Main.router_ip6(2)),
+    ] {
+        let answered = lab::wait_until(Duration::from_secs(5), Duration::from_millis(50), || {
+            lab.client_ping(target)
+        });
+        assert!(answered.is_some(), "the client cannot reach {target}");
+    }
     assert!(lab.holders(vip4()).is_empty());
     // Nothing answers for the VIP yet: the meter must see a gap as long as its run.
     let meter = lab.outage_meter(&[vip4()], Duration::from_millis(2));
@@ -75,14 +84,21 @@ fn topology_addresses_and_reachability() {
         report.longest_gap() >= Duration::from_millis(100),
         "{report}"
     );
-    // A router address answers at once and all the time.
+    // A router address answers at once and all the time: every echo but the last ones still
+    // in flight is answered, and no gap longer than the meter's own stalls (a loaded CI
+    // machine starves its thread for tens of milliseconds at times).
     let router1 = Segment::Main.router_ip4(1).into();
     let meter = lab.outage_meter(&[router1], Duration::from_millis(2));
     std::thread::sleep(Duration::from_millis(200));
     let report = meter.stop();
     let target = report.target(router1);
-    assert!(target.received > 50, "{report}");
-    assert!(report.longest_gap() < Duration::from_millis(50), "{report}");
+    assert!(target.received >= 20, "{report}");
+    assert!(target.lost() <= 2, "{report}");
+    assert!(
+        report.longest_gap() < Duration::from_millis(50) + report.longest_stall,
+        "{report}; the meter stalled for {:?} at most",
+        report.longest_stall
+    );
     assert_eq!(target.last_replier(), Some(1), "{report}");
 }
 
@@ -214,10 +230,14 @@ fn kill9_leaves_the_vip_behind() {
         tree.iter().all(|&p| !lab::procfs::is_alive(p)),
         "{tree:?} still alive"
     );
-    lab::wait_until(Duration::from_secs(2), Duration::from_millis(5), || {
+    let took_over = lab::wait_until(Duration::from_secs(2), Duration::from_millis(5), || {
         lab.holders(vip4()) == [1, 2]
-    })
-    .expect("r2 takes over while the crashed r1 still has the VIP configured");
+    });
+    assert!(
+        took_over.is_some(),
+        "r2 takes over while the crashed r1 still has the VIP configured; holders {:?}",
+        lab.holders(vip4())
+    );
 }
 
 #[test]

@@ -574,3 +574,63 @@ fn vip_vmacs_follow_reloads() {
     expect_ipv4_conf(&lab, 1, "eth1", "arp_ignore", "0", "use_vmac VIP removed");
     expect_sole_holder(&lab, vip4(), 1, SETTLE, "the other VIP, after");
 }
+
+/// A previous master slow to let go (keepalived under load) still holds the VIP on its VMAC
+/// of another interface when the new master announces it, and answers those gratuitous ARPs
+/// from the same virtual MAC: the switch learns the old master's port last. No advert leaves
+/// from a VIP's VMAC to correct that (they go out on the instance's interface), so until its
+/// second burst the new master sends a gratuitous ARP there with each advert; the client
+/// reaches the VIP as soon as the old master has let go, not `garp_master_delay` later.
+#[test]
+fn vip_vmac_takes_the_switch_back_from_an_old_master_that_answered_its_announcements() {
+    let lab = Lab::with_options(
+        "vmac-vip-slow",
+        LabOptions {
+            routers: 2,
+            second_segment: true,
+        },
+    );
+    let vip2: IpAddr = "198.51.100.100".parse().unwrap();
+    // r2 is the old master, frozen: the VIP on a VMAC of eth1 as keepalived makes it
+    // (accept_local on the VMAC, so its kernel answers ARP requests for its own address).
+    lab.exec_ok(
+        lab.router_ns(2),
+        &format!(
+            "sysctl -qw net.ipv4.conf.eth1.arp_ignore=1 net.ipv4.conf.eth1.arp_announce=2 && \
+             ip link add vrrp.51 link eth1 address {VMAC4} type macvlan mode private && \
+             sysctl -qw net.ipv4.conf.vrrp/51.accept_local=1 net.ipv4.conf.vrrp/51.arp_ignore=1 \
+             net.ipv4.conf.vrrp/51.rp_filter=0 && \
+             ip addr add 198.51.100.100/24 dev vrrp.51 && ip link set vrrp.51 up"
+        ),
+    );
+    assert_eq!(
+        reach_and_read_neighbour_eth1(&lab, vip2),
+        VMAC4,
+        "old master"
+    );
+    let mut replies = lab.capture(lab.switch_ns(), "r2s1", "-e arp");
+    // The second burst comes too late to matter here.
+    let instance = v3_ipv4(150)
+        .line("garp_master_delay 60")
+        .vip("198.51.100.100/24 dev eth1 use_vmac");
+    let r1 = start_vipd(&lab, 1, &conf(1, &[instance]));
+    wait_state(&r1, "VI_1", "MASTER");
+    let answered = wait_until(SETTLE, Duration::from_millis(20), || {
+        (replies.packets().iter())
+            .any(|p| p.contains(&format!("Reply 198.51.100.100 is-at {VMAC4}")))
+    });
+    let seen = replies.stop();
+    assert!(
+        answered.is_some(),
+        "the old master answered no announcement: {seen:#?}"
+    );
+    // Several adverts later, the old master lets go.
+    std::thread::sleep(ADVERT * 5);
+    lab.exec_ok(lab.router_ns(2), "ip link del vrrp.51");
+    assert_eq!(
+        reach_and_read_neighbour_eth1(&lab, vip2),
+        VMAC4,
+        "the new master"
+    );
+    assert!(!r1.log().contains("ERROR"), "{}", r1.log());
+}

@@ -1099,6 +1099,9 @@ impl Daemon {
                     self.outbox
                         .push(socket.clone(), bytes, source, dst, index, priority);
                 }
+                if priority > 0 {
+                    self.refresh_station_learning(index, Instant::now());
+                }
             }
             Action::AddVips => {
                 router.vips_installed = true;
@@ -1128,6 +1131,9 @@ impl Daemon {
                     "{}: announcing its addresses x{repeat} ({cause})",
                     router.cfg.name
                 );
+                if cause == AnnounceCause::BecameMaster {
+                    self.start_station_learning(index, Instant::now());
+                }
                 self.queue_announcements(index, repeat);
                 self.send_due_announcements(Instant::now());
                 if cause == AnnounceCause::LowerPriority {

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::addresses::add_vip;
 use super::router::Router;
@@ -48,6 +48,9 @@ pub(super) struct VmacState {
     pub sender: Option<Arc<VrrpSocket>>,
     /// Why it could not be set up (the instance is in FAULT meanwhile).
     pub error: Option<String>,
+    /// Until when a new master sends a gratuitous ARP/NA from it with each advert (see
+    /// [`Daemon::refresh_station_learning`]).
+    learning_until: Option<Instant>,
 }
 
 impl VmacState {
@@ -61,6 +64,7 @@ impl VmacState {
             up: false,
             sender: None,
             error: None,
+            learning_until: None,
         }
     }
 
@@ -456,6 +460,52 @@ impl Daemon {
                 {
                     warn!("{name}: cannot add {link_local} to VMAC {vmac_name}: {e}");
                 }
+            }
+        }
+    }
+
+    /// A new master: until its second burst of announcements (`garp_master_delay`), the
+    /// VMACs no advert leaves from get a gratuitous ARP/NA with each advert.
+    pub(super) fn start_station_learning(&mut self, index: usize, now: Instant) {
+        let Some(router) = self.routers.get_mut(index) else {
+            return;
+        };
+        let until = now.checked_add(router.cfg.garp(&self.config.global).master_delay);
+        for state in states_mut(router) {
+            state.learning_until = until;
+        }
+    }
+
+    /// One gratuitous ARP / unsolicited NA from each VMAC of a new master that no advert
+    /// leaves from (the VMACs of VIPs on other interfaces; the instance's own with
+    /// `vmac_xmit_base` or unicast peers), with each advert until its second burst. A
+    /// previous master that had not let go yet answers the first announcements, ARP
+    /// requests for its own address, from the same virtual MAC, and the switches learn its
+    /// port last; adverts from the instance's own VMAC set that right within an interval
+    /// (RFC 5798 2.4), these do the same for the others, instead of `garp_master_delay` later.
+    pub(super) fn refresh_station_learning(&mut self, index: usize, now: Instant) {
+        let Some(router) = self.routers.get(index) else {
+            return;
+        };
+        if !router.vips_installed {
+            return;
+        }
+        let advert_vmac = advert_sender(router).and(router.vmac.as_ref().and_then(|v| v.index));
+        let frames: Vec<(u32, IpAddr)> = states(router)
+            .filter(|v| !v.is_ipvlan() && v.up && v.learning_until.is_some_and(|t| now < t))
+            .filter_map(|v| {
+                let vmac_index = v.index.filter(|i| Some(*i) != advert_vmac)?;
+                let vip =
+                    (router.cfg.all_vips()).find(|vip| router.cfg.vip_interface(vip) == v.name)?;
+                Some((vmac_index, vip.address))
+            })
+            .collect();
+        let Some(announcer) = &self.announcer else {
+            return;
+        };
+        for (vmac_index, address) in frames {
+            if let Err(e) = announcer.send(vmac_index, address) {
+                debug!("{}: announcing {address}: {e}", router.cfg.name);
             }
         }
     }

@@ -343,6 +343,43 @@ impl Lab {
                 ],
             );
         }
+        self.wait_forwarding();
+    }
+
+    /// Waits until every host interface is operationally up and every switch port
+    /// forwards. The kernel settles both asynchronously (link watch), on a loaded machine
+    /// long enough for a segment just built to lose its first frames: a client's ARP
+    /// request (retried a second later), two daemons' first adverts (both master).
+    fn wait_forwarding(&self) {
+        let mut hosts: Vec<(String, &str)> = Vec::new();
+        let mut ports = Vec::new();
+        for segment in &self.segments {
+            for router in 1..=self.routers {
+                hosts.push((self.router_ns(router).to_owned(), segment.ifname()));
+                ports.push(self.switch_port(router, *segment));
+            }
+            hosts.push((self.client_ns.clone(), segment.ifname()));
+            ports.push(format!("c{}", segment.number()));
+        }
+        let ready = || {
+            let bridge = run(&["bridge", "-n", &self.switch_ns, "link", "show"]).stdout;
+            let forwarding = ports.iter().all(|port| {
+                (bridge.lines())
+                    .any(|l| l.contains(&format!(": {port}@")) && l.contains("state forwarding"))
+            });
+            forwarding
+                && hosts.iter().all(|(ns, ifname)| {
+                    let out = run(&["ip", "-n", ns, "-br", "link", "show", "dev", ifname]);
+                    out.stdout.split_whitespace().nth(1) == Some("UP")
+                })
+        };
+        let settled = wait_until(Duration::from_secs(10), Duration::from_millis(10), ready);
+        assert!(
+            settled.is_some(),
+            "lab {}: the segment does not forward after 10 s:\n{}",
+            self.prefix,
+            run(&["bridge", "-n", &self.switch_ns, "link", "show"]).stdout
+        );
     }
 
     fn sysctls(&self, ns: &str, settings: &[(&str, &str)]) {

@@ -55,6 +55,9 @@ pub struct OutageReport {
     pub targets: Vec<TargetReport>,
     /// The meter hit its maximum duration before `stop()`.
     pub timed_out: bool,
+    /// The longest the meter itself did not run (a CPU-starved thread neither sends nor
+    /// reads): replies read after such a stall look late by as much, without any outage.
+    pub longest_stall: Duration,
 }
 
 impl OutageReport {
@@ -151,6 +154,7 @@ impl OutageMeter {
                             period,
                             targets: Vec::new(),
                             timed_out: false,
+                            longest_stall: Duration::ZERO,
                         };
                     }
                 };
@@ -329,8 +333,14 @@ impl Run {
         let mut sequence: u16 = 0;
         let mut next_send = self.started;
         let mut timed_out = false;
+        let mut longest_stall = Duration::ZERO;
+        let mut last_turn = self.started;
         while !self.stop.load(Ordering::Relaxed) {
             let now = Instant::now();
+            // A turn waits at most a period for replies: anything longer is the meter's own
+            // stall.
+            longest_stall = longest_stall.max((now - last_turn).saturating_sub(self.period));
+            last_turn = now;
             if now - self.started >= self.max_duration {
                 timed_out = true;
                 break;
@@ -381,6 +391,7 @@ impl Run {
             period: self.period,
             targets: states.into_iter().map(|s| s.report).collect(),
             timed_out,
+            longest_stall,
         }
     }
 

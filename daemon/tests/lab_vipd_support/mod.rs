@@ -258,6 +258,11 @@ pub fn expect_stays_sole_holder(lab: &Lab, vip: IpAddr, router: usize, duration:
     let start = std::time::Instant::now();
     while start.elapsed() < duration {
         let holders = lab.holders(vip);
+        if start.elapsed() > duration {
+            // Read after the window (a loaded machine is slow to run `ip`): it says nothing
+            // about the window, and the holder may rightly change right after it.
+            break;
+        }
         assert_eq!(
             holders,
             [router],
