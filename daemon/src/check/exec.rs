@@ -208,6 +208,16 @@ fn locate(command: &str, uid: u32, gids: &[u32]) -> Result<PathBuf, String> {
     if command.is_empty() {
         return Err("the command is empty".into());
     }
+    // `</dev/tcp/HOST/PORT` and the like are bash syntax, not a program: joined to `/` they
+    // would be reported as a mangled path.
+    if command.starts_with(['<', '>', '|', '&', ';', '$', '(', '`']) {
+        return Err(format!(
+            "`{command}` is shell syntax, not the path of a program, and scripts run \
+             without a shell (keepalived 2.2.7 tries to run it as a file, which fails, so \
+             there the script counts as failed every time); run it through one, e.g. \
+             /bin/bash -c '...'"
+        ));
+    }
     if command.contains('/') {
         return Ok(Path::new("/").join(command));
     }
@@ -543,5 +553,22 @@ impl ChildSetup {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bash_redirection_as_script_is_named_as_shell_syntax_not_a_mangled_path() {
+        let argv = ["</dev/tcp/127.0.0.1/80".to_string()];
+        let err = prepare(&argv, None, None).unwrap_err();
+        assert!(
+            err.starts_with("`</dev/tcp/127.0.0.1/80` is shell syntax, not the path of a program"),
+            "{err}"
+        );
+        assert!(!err.contains("/</"), "{err}");
+        assert!(err.contains("keepalived 2.2.7"), "{err}");
     }
 }

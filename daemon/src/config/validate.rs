@@ -581,9 +581,31 @@ pub fn warning_problems(cfg: &Config) -> Vec<Problem> {
             "max_auto_priority has no effect in vipd",
         );
     }
+    // After a partition heals the returning master announces its addresses only through
+    // these messages (README "How failover works"); strict mode means none on purpose.
+    let silent_heal = "after a partition heals the returning master does not announce its \
+                       addresses again, so clients can stay on the other router's MAC until \
+                       their ARP/ND entry expires";
+    let inherits_zero = cfg
+        .instances
+        .iter()
+        .any(|inst| inst.garp.lower_prio_repeat.is_none() && !inst.strict(&cfg.global));
+    if !cfg.global.strict && cfg.global.garp.lower_prio_repeat() == 0 && inherits_zero {
+        out.add(
+            "global.garp.lower_prio_repeat",
+            format!("lower_prio_repeat is 0: {silent_heal}"),
+        );
+    }
     for (i, inst) in cfg.instances.iter().enumerate() {
         let at = format!("instance[{i}]");
         let name = &inst.name;
+        if inst.garp.lower_prio_repeat == Some(0) && !cfg.global.strict && !inst.strict(&cfg.global)
+        {
+            out.add(
+                format!("{at}.garp.lower_prio_repeat"),
+                format!("instance `{name}`: lower_prio_repeat is 0: {silent_heal}"),
+            );
+        }
         for (path, message) in super::vmac::warnings(inst, &at) {
             out.add(path, message);
         }

@@ -40,6 +40,9 @@ fn warnings_at(cfg: &Config, links: &[LinkDetails]) -> Vec<(String, String)> {
     let mut located = Vec::new();
     for (index, inst) in cfg.instances.iter().enumerate() {
         let mut out = Vec::new();
+        if cfg.global.net_namespace.is_none() {
+            located.extend(missing_names(inst, &format!("instance[{index}]"), links));
+        }
         let Some(link) = links.iter().find(|l| l.name == inst.interface) else {
             if cfg.global.net_namespace.is_none() {
                 located.push((
@@ -117,6 +120,76 @@ fn warnings_at(cfg: &Config, links: &[LinkDetails]) -> Vec<(String, String)> {
     located
 }
 
+/// Tracked interfaces and the `dev` of VIPs and routes that do not exist here (the
+/// instance's own interface is told about by the caller). keepalived 2.2.7 refuses to start
+/// on each of them: "Non-existent interface specified in configuration".
+fn missing_names(
+    inst: &crate::config::Instance,
+    at: &str,
+    links: &[LinkDetails],
+) -> Vec<(String, String)> {
+    const KEEPALIVED: &str =
+        "(keepalived 2.2.7 refuses to start: \"Non-existent interface specified in configuration\")";
+    let exists = |name: &str| links.iter().any(|l| l.name == name);
+    let name = &inst.name;
+    let mut out = Vec::new();
+    for (i, track) in inst.track_interfaces.iter().enumerate() {
+        if exists(&track.name) {
+            continue;
+        }
+        let effect = if track.weight == 0 {
+            "the instance stays in FAULT until it appears"
+        } else {
+            "its weight applies as for a link that is down until it appears"
+        };
+        out.push((
+            format!("{at}.track_interfaces[{i}]"),
+            format!(
+                "instance `{name}`: tracked interface {} does not exist here: it counts as \
+                 down, {effect} {KEEPALIVED}",
+                track.name
+            ),
+        ));
+    }
+    let vips = [("vips", &inst.vips), ("excluded_vips", &inst.excluded_vips)];
+    for (field, list) in vips {
+        for (i, vip) in list.iter().enumerate() {
+            let Some(dev) = vip.interface.as_deref() else {
+                continue;
+            };
+            if dev == inst.interface || exists(dev) {
+                continue;
+            }
+            out.push((
+                format!("{at}.{field}[{i}]"),
+                format!(
+                    "instance `{name}`: interface {dev} of {} does not exist here: the address \
+                     is not added while it is missing (as master, vipd adds it once the \
+                     interface appears) {KEEPALIVED}",
+                    vip.address
+                ),
+            ));
+        }
+    }
+    for (i, route) in inst.routes.iter().enumerate() {
+        let Some(dev) = route.dev.as_deref() else {
+            continue;
+        };
+        if dev == inst.interface || exists(dev) {
+            continue;
+        }
+        out.push((
+            format!("{at}.routes[{i}]"),
+            format!(
+                "instance `{name}`: interface {dev} of route {} does not exist here: the \
+                 route cannot be installed while it is missing {KEEPALIVED}",
+                route.destination
+            ),
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,6 +254,59 @@ mod tests {
             warnings[0].starts_with("instance `typo`: interface eht0 does not exist here"),
             "{warnings:#?}"
         );
+        cfg.global.net_namespace = Some("blue".into());
+        assert!(super::warnings(&cfg, &links).is_empty());
+    }
+
+    #[test]
+    fn missing_tracked_interfaces_and_vip_devs_are_warned_about_unless_in_another_namespace() {
+        use crate::config::{Route, TrackInterface, Vip};
+        let links = [link("eth0", 2), link("eth1", 3)];
+        let mut inst = Instance::new("typos", "eth0", 1);
+        let track = |name: &str, weight| TrackInterface {
+            name: name.into(),
+            weight,
+            reverse: false,
+        };
+        inst.track_interfaces = vec![track("eth1", 0), track("eht1", 0), track("bond9", -20)];
+        let vip = |text: &str| Vip::parse(text).unwrap();
+        inst.vips = vec![
+            vip("192.0.2.10/24"),
+            vip("192.0.2.11/24 dev eth0"),
+            vip("192.0.2.12/24 dev eht1"),
+        ];
+        inst.excluded_vips = vec![
+            vip("2001:db8::1/64 dev eth1"),
+            vip("2001:db8::2/64 dev vlan9"),
+        ];
+        inst.routes = vec![
+            Route::parse("198.51.100.0/24 via 192.0.2.1 dev eth1").unwrap(),
+            Route::parse("203.0.113.0/24 via 192.0.2.1 dev eht2").unwrap(),
+        ];
+        let mut cfg = config(vec![inst]);
+        let warnings = warnings(&cfg, &links);
+        let starts = [
+            "instance `typos`: tracked interface eht1 does not exist here: it counts as down, \
+             the instance stays in FAULT",
+            "instance `typos`: tracked interface bond9 does not exist here: it counts as down, \
+             its weight applies",
+            "instance `typos`: interface eht1 of 192.0.2.12 does not exist here",
+            "instance `typos`: interface vlan9 of 2001:db8::2 does not exist here",
+            "instance `typos`: interface eht2 of route 203.0.113.0/24 does not exist here",
+        ];
+        assert_eq!(warnings.len(), starts.len(), "{warnings:#?}");
+        for (warning, start) in warnings.iter().zip(starts) {
+            assert!(warning.starts_with(start), "{warning}");
+            assert!(
+                warning.contains("keepalived 2.2.7 refuses to start"),
+                "{warning}"
+            );
+        }
+        let located = warnings_at(&cfg, &links);
+        assert_eq!(located[0].0, "instance[0].track_interfaces[1]");
+        assert_eq!(located[2].0, "instance[0].vips[2]");
+        assert_eq!(located[3].0, "instance[0].excluded_vips[1]");
+        assert_eq!(located[4].0, "instance[0].routes[1]");
         cfg.global.net_namespace = Some("blue".into());
         assert!(super::warnings(&cfg, &links).is_empty());
     }

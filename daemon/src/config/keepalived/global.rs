@@ -70,6 +70,7 @@ impl Reader<'_> {
                 }
             }
             "vrrp_garp_lower_prio_repeat" => {
+                self.note("global.garp.lower_prio_repeat".into(), st.loc);
                 if let Some(v) = self.number(st, 0u32, 10_000) {
                     self.cfg.global.garp.lower_prio_repeat = Some(v);
                 }
