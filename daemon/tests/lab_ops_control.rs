@@ -346,6 +346,58 @@ fn capture_times(packets: &[String]) -> Vec<f64> {
         .collect()
 }
 
+/// Watches whether the machine itself stops running real-time threads (a virtual CPU the
+/// hypervisor does not run: steal time; seen here for 15-35 ms every few seconds and, in a
+/// loaded CI run, for seconds). One thread per CPU, pinned to it, at the daemons' own
+/// `SCHED_FIFO` priority, sleeps 1 ms at a time and keeps the longest time it was not run.
+/// It shares nothing with vipd, so a stall vipd causes itself does not show here.
+struct StallWatch {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<Duration>>,
+}
+
+impl StallWatch {
+    fn start() -> StallWatch {
+        let stop = Arc::new(AtomicBool::new(false));
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = (0..cpus)
+            .map(|cpu| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let mut set = nix::sched::CpuSet::new();
+                    set.set(cpu).unwrap();
+                    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set).unwrap();
+                    // SAFETY: sched_param is plain data (all zeros is valid); the call takes
+                    // a pointer to a live local and affects only this thread (pid 0).
+                    let mut param: libc::sched_param = unsafe { std::mem::zeroed() };
+                    param.sched_priority = 10;
+                    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
+                    assert_eq!(rc, 0, "SCHED_FIFO for the stall watch");
+                    let mut longest = Duration::ZERO;
+                    let mut last = Instant::now();
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(Duration::from_millis(1));
+                        let now = Instant::now();
+                        longest = longest.max(now - last);
+                        last = now;
+                    }
+                    longest
+                })
+            })
+            .collect();
+        StallWatch { stop, threads }
+    }
+
+    /// The longest time a CPU ran none of the watch's threads.
+    fn stop(self) -> Duration {
+        self.stop.store(true, Ordering::Relaxed);
+        self.threads
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .max()
+            .unwrap_or_default()
+    }
+}
 #[test]
 fn misbehaving_clients_never_delay_10ms_adverts() {
     let lab = Lab::new("control-hostile", 2);
@@ -384,10 +436,6 @@ fn misbehaving_clients_never_delay_10ms_adverts() {
     expect_sole_holder(&lab, vip4(), 1, SETTLE, "r1 wins");
     wait_state(&r2, "VI_1", "BACKUP");
     std::thread::sleep(Duration::from_millis(300));
-    let before = (
-        instance(&r1, "VI_1").transitions,
-        instance(&r2, "VI_1").transitions,
-    );
     // What the master sends, timestamped by the kernel as vipd sends it: first 3 s as the
     // machine allows it anyway (the baseline), then 3 s under abuse.
     let window = Duration::from_secs(3);
@@ -400,73 +448,117 @@ fn misbehaving_clients_never_delay_10ms_adverts() {
         let p99 = gaps[gaps.len() * 99 / 100];
         (p99, gaps[gaps.len() - 1])
     };
+    let ms = |(p99, longest): (f64, f64)| {
+        format!("p99 {:.1} ms, longest {:.1} ms", p99 * 1e3, longest * 1e3)
+    };
     let mut capture = lab.capture(lab.router_ns(1), "eth0", "-tt -Q out vrrp");
     std::thread::sleep(window);
     let baseline = gaps(&mut capture);
 
-    let mut capture = lab.capture(lab.router_ns(1), "eth0", "-tt -Q out vrrp");
-    let stop = Arc::new(AtomicBool::new(false));
-    let attacks = Arc::new(AtomicU64::new(0));
-    let mut threads = misbehave(
-        &lab,
-        socket_path(&r1).to_path_buf(),
-        metrics[0],
-        &stop,
-        &attacks,
-    );
-    threads.extend(misbehave(
-        &lab,
-        socket_path(&r2).to_path_buf(),
-        metrics[1],
-        &stop,
-        &attacks,
-    ));
-    let watch_until = Instant::now() + window;
-    while Instant::now() < watch_until {
-        assert_eq!(lab.holders(vip4()), [1], "the VIP moved during the abuse");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    stop.store(true, Ordering::Relaxed);
-    for t in threads {
-        t.join().unwrap();
-    }
-    let attacked = gaps(&mut capture);
-    let after = (
-        instance(&r1, "VI_1").transitions,
-        instance(&r2, "VI_1").transitions,
-    );
-    let ms = |(p99, longest): (f64, f64)| {
-        format!("p99 {:.1} ms, longest {:.1} ms", p99 * 1e3, longest * 1e3)
+    // A stall of the whole machine (both daemons frozen; seen in loaded CI runs) makes the
+    // backup take over when it resumes and the master's next advert late, whatever vipd
+    // does. An attempt that failed while the stall watch saw the machine stop long enough
+    // to explain the failure is repeated; every other failure fails the test at once.
+    let stall_explains_takeover = 5 * advert;
+    let stall_explains_late_adverts = 2 * advert;
+    let attempts = 3;
+    let mut attempt = 0;
+    let (attacked, attacks) = loop {
+        attempt += 1;
+        let before = (
+            instance(&r1, "VI_1").transitions,
+            instance(&r2, "VI_1").transitions,
+        );
+        let watch = StallWatch::start();
+        let mut capture = lab.capture(lab.router_ns(1), "eth0", "-tt -Q out vrrp");
+        let stop = Arc::new(AtomicBool::new(false));
+        let attacks = Arc::new(AtomicU64::new(0));
+        let mut threads = misbehave(
+            &lab,
+            socket_path(&r1).to_path_buf(),
+            metrics[0],
+            &stop,
+            &attacks,
+        );
+        threads.extend(misbehave(
+            &lab,
+            socket_path(&r2).to_path_buf(),
+            metrics[1],
+            &stop,
+            &attacks,
+        ));
+        let mut moved = None;
+        let watch_until = Instant::now() + window;
+        while Instant::now() < watch_until {
+            let holders = lab.holders(vip4());
+            if holders != [1] && moved.is_none() {
+                moved = Some(holders);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        stop.store(true, Ordering::Relaxed);
+        for t in threads {
+            t.join().unwrap();
+        }
+        let attacked = gaps(&mut capture);
+        let machine_stall = watch.stop();
+        let after = (
+            instance(&r1, "VI_1").transitions,
+            instance(&r2, "VI_1").transitions,
+        );
+        let report = format!(
+            "the master's adverts: under abuse {}, before {}; the machine stopped real-time \
+             threads for up to {:.1} ms (attempt {attempt})",
+            ms(attacked),
+            ms(baseline),
+            machine_stall.as_secs_f64() * 1e3
+        );
+        // A loop that waited on clients would shift the whole distribution (and soon move
+        // the VIP); a loaded machine alone adds a rare longer gap, hence the percentile. The
+        // longest gap must stay well inside what the backup tolerates (10 adverts).
+        let taken_over =
+            moved.is_some() || after != before || attacked.1 >= 10.0 * advert.as_secs_f64();
+        let late = attacked.0 >= 3.0 * advert.as_secs_f64();
+        let explained = (taken_over && machine_stall >= stall_explains_takeover)
+            || (!taken_over && late && machine_stall >= stall_explains_late_adverts);
+        if explained && attempt < attempts {
+            eprintln!("the machine stalled, repeating: {report}");
+            expect_sole_holder(&lab, vip4(), 1, SETTLE, "r1 holds the VIP again");
+            wait_state(&r2, "VI_1", "BACKUP");
+            std::thread::sleep(Duration::from_millis(300));
+            continue;
+        }
+        assert_eq!(
+            moved,
+            None,
+            "the VIP moved during the abuse; {report}\nr1 log:\n{}\nr2 log:\n{}",
+            r1.log(),
+            r2.log()
+        );
+        // The master's gaps and the machine's stalls go with a transition's report: they
+        // tell a master that stopped sending from a backup that stopped hearing, and both
+        // from a machine that stopped.
+        assert_eq!(
+            after,
+            before,
+            "a transition happened (r1, r2 transitions); {report}\nr1 log:\n{}\nr2 log:\n{}",
+            r1.log(),
+            r2.log()
+        );
+        assert!(
+            !taken_over && !late,
+            "the attacked master's adverts were late (10 ms interval): {report}"
+        );
+        eprintln!("{report}");
+        break (attacked, attacks.load(Ordering::Relaxed));
     };
-    // The master's gaps go with a transition's report: they tell a master that stopped
-    // sending from a backup that stopped hearing.
-    assert_eq!(
-        after,
-        before,
-        "a transition happened (r1, r2 transitions); the master's adverts: under abuse {}, \
-         before {}\nr1 log:\n{}\nr2 log:\n{}",
-        ms(attacked),
-        ms(baseline),
-        r1.log(),
-        r2.log()
-    );
     assert_eq!(instance(&r2, "VI_1").state, "BACKUP");
-    let attacks = attacks.load(Ordering::Relaxed);
     eprintln!(
         "{attacks} hostile requests; gaps between the master's adverts: under abuse {}, before {}",
         ms(attacked),
         ms(baseline)
     );
     assert!(attacks > 200, "only {attacks} hostile requests were made");
-    // A loop that waited on clients would shift the whole distribution (and soon move the
-    // VIP); a loaded machine alone adds a rare longer gap, hence the percentile. The longest
-    // gap must stay well inside what the backup tolerates (10 adverts).
-    assert!(
-        attacked.0 < 3.0 * advert.as_secs_f64() && attacked.1 < 10.0 * advert.as_secs_f64(),
-        "the attacked master's adverts were late: {} (10 ms interval; without abuse {})",
-        ms(attacked),
-        ms(baseline)
-    );
     // The abuse reached the daemons and was turned away; real clients are still served.
     for addr in metrics {
         let text = scrape(&lab, addr);
