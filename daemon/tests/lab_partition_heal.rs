@@ -57,15 +57,6 @@ impl Family {
     }
 }
 
-fn mac_text(router: usize) -> String {
-    Segment::Main
-        .router_mac(router)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
 /// The client's neighbour entry for `vip`: (MAC, state), e.g. ("02:...", "REACHABLE").
 fn client_neighbour(lab: &Lab, vip: IpAddr) -> Option<(String, String)> {
     let out = lab.exec(lab.client_ns(), &format!("ip neigh show {vip} dev eth0"));
@@ -119,7 +110,7 @@ fn partition_and_heal(name: &str, family: Family, r2_globals: &[&str]) -> Healed
     assert!(split.is_some(), "no split brain: {:?}", lab.holders(vip));
     // r2's GARP/NA leaves a STALE entry; the client's pings turn it REACHABLE after the
     // probe delay (5 s).
-    let r2_mac = mac_text(2);
+    let r2_mac = Segment::Main.router_mac_text(2);
     let learned = wait_until(Duration::from_secs(30), Duration::from_millis(50), || {
         client_neighbour(&lab, vip) == Some((r2_mac.clone(), "REACHABLE".into()))
     });
@@ -161,7 +152,7 @@ fn expect_client_back_on_r1(healed: Healed, family: Family) {
         ..
     } = healed;
     let vip = family.vip();
-    let r1_mac = mac_text(1);
+    let r1_mac = Segment::Main.router_mac_text(1);
     let deadline = bound();
     let back = wait_until(deadline, Duration::from_millis(10), || {
         client_neighbour(&lab, vip).is_some_and(|(mac, _)| mac == r1_mac)
@@ -218,7 +209,7 @@ fn with_higher_prio_send_advert_off_the_client_stays_on_the_interim_master() {
     let healed = partition_and_heal("heal-off", family, &["vrrp_higher_prio_send_advert false"]);
     let vip = family.vip();
     wait_state(&healed._r2, "VI_1", "BACKUP");
-    let r2_mac = mac_text(2);
+    let r2_mac = Segment::Main.router_mac_text(2);
     loop {
         let entry = client_neighbour(&healed.lab, vip);
         let after = healed.healed_at.elapsed();

@@ -39,18 +39,9 @@ fn frames(capture: &Capture) -> Vec<Frame> {
         .collect()
 }
 
-fn mac_text(router: usize) -> String {
-    Segment::Main
-        .router_mac(router)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
 /// Gratuitous ARPs from `router` (sender = target = the address), with the address.
 fn garps(capture: &Capture, router: usize) -> Vec<(f64, IpAddr)> {
-    let mac = mac_text(router);
+    let mac = Segment::Main.router_mac_text(router);
     frames(capture)
         .into_iter()
         .filter(|f| f.src_mac == mac)
@@ -68,7 +59,7 @@ fn garps(capture: &Capture, router: usize) -> Vec<(f64, IpAddr)> {
 
 /// Unsolicited neighbour advertisements from `router`, with the target address.
 fn unsolicited_nas(capture: &Capture, router: usize) -> Vec<(f64, IpAddr)> {
-    let mac = mac_text(router);
+    let mac = Segment::Main.router_mac_text(router);
     frames(capture)
         .into_iter()
         .filter(|f| f.src_mac == mac && f.text.contains("neighbor advertisement"))

@@ -124,6 +124,11 @@ impl Segment {
         [0x02, 0x76, 0x74, 0x00, self.number(), router as u8]
     }
 
+    /// `router_mac` as `ip` and tcpdump print it ("02:76:74:00:01:02").
+    pub fn router_mac_text(self, router: usize) -> String {
+        mac_text(self.router_mac(router))
+    }
+
     pub fn client_mac(self) -> [u8; 6] {
         [0x02, 0x76, 0x74, 0x00, self.number(), 0xfa]
     }
