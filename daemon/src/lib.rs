@@ -9,6 +9,7 @@ pub mod config;
 pub mod control;
 pub mod net;
 pub mod notify;
+pub mod notify_fifo;
 pub mod runtime;
 pub mod tracking;
 pub mod url;

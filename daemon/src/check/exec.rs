@@ -349,17 +349,13 @@ impl Drop for GroupKill {
 /// How long a killed group's leader may take to be reaped before it is left to tokio.
 const REAP_BOUND: Duration = Duration::from_secs(5);
 
-/// Runs the command once; `extra_env` is added to the clean environment.
-pub async fn run(
+/// Starts the command in its own process group with the clean environment (plus
+/// `extra_env`), as its user, stdin/stdout/stderr on /dev/null; killed when dropped. The
+/// caller has checked it with [`PreparedExec::verify`].
+pub fn spawn(
     cmd: &PreparedExec,
-    timeout: Duration,
-    leftovers: Leftovers,
     extra_env: &[(String, String)],
-) -> ProbeResult {
-    let start = Instant::now();
-    if let Err(e) = cmd.verify() {
-        return ProbeResult::fail(start.elapsed(), format!("not run: {e}"));
-    }
+) -> std::io::Result<tokio::process::Child> {
     let mut command = tokio::process::Command::new(&cmd.program);
     let (arg0, args) = cmd
         .argv
@@ -387,7 +383,21 @@ pub async fn run(
     unsafe {
         command.pre_exec(move || setup.apply());
     }
-    let mut child = match command.spawn() {
+    command.spawn()
+}
+
+/// Runs the command once; `extra_env` is added to the clean environment.
+pub async fn run(
+    cmd: &PreparedExec,
+    timeout: Duration,
+    leftovers: Leftovers,
+    extra_env: &[(String, String)],
+) -> ProbeResult {
+    let start = Instant::now();
+    if let Err(e) = cmd.verify() {
+        return ProbeResult::fail(start.elapsed(), format!("not run: {e}"));
+    }
+    let mut child = match spawn(cmd, extra_env) {
         Ok(c) => c,
         Err(e) => {
             return ProbeResult::fail(

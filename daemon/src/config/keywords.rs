@@ -115,10 +115,6 @@ const CHECKER: Class = Class::Ignored(
      checks run inside vipd)",
 );
 const BFD: Class = Class::Ignored("setting of keepalived's BFD process: vipd has no BFD");
-const FIFO: Class = Class::Ignored(
-    "vipd writes no notify FIFO; use a `notify` script, which gets the same four values \
-     (INSTANCE|GROUP, name, state, priority) as arguments",
-);
 const PROCESS_NAME: Class = Class::Ignored(
     "the process is called vipd; set SyslogIdentifier= in a vipd.service drop-in to rename \
      its log lines",
@@ -258,12 +254,6 @@ fn global(keyword: &str) -> Option<Class> {
         | "vrrp_cpu_affinity"
         | "min_auto_priority_delay" => SCHEDULING,
         "process_names" | "process_name" | "vrrp_process_name" | "lvs_process_name" => PROCESS_NAME,
-        "notify_fifo"
-        | "notify_fifo_script"
-        | "vrrp_notify_fifo"
-        | "vrrp_notify_fifo_script"
-        | "vrrp_notify_priority_changes"
-        | "fifo_write_vrrp_states_on_reload" => FIFO,
         "vrrp_netlink_cmd_rcv_bufs"
         | "vrrp_netlink_cmd_rcv_bufs_force"
         | "vrrp_netlink_monitor_rcv_bufs"
@@ -331,7 +321,6 @@ fn instance(keyword: &str) -> Option<Class> {
         }
         "linkbeat_use_polling" => LINKBEAT,
         "lvs_sync_daemon_interface" => IPVS,
-        "notify_priority_changes" => FIFO,
         "garp_extra_if" => Class::Ignored(
             "vipd sends no extra periodic gratuitous ARP/NA beyond garp_master_refresh, which \
              covers every interface holding a VIP",
@@ -369,7 +358,6 @@ fn instance(keyword: &str) -> Option<Class> {
 fn sync_group(keyword: &str) -> Option<Class> {
     Some(match keyword {
         "smtp_alert" => EMAIL,
-        "notify_priority_changes" => FIFO,
         "global_tracking" | "sync_group_tracking_weight" => Class::Ignored(
             "vipd's sync groups always share tracking: every member takes the priority change \
              of the group's least healthy member",

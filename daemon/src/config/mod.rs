@@ -164,6 +164,33 @@ pub struct Global {
     /// socket (keepalived `net_namespace`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub net_namespace: Option<String>,
+    /// FIFO every state line is written to (keepalived `notify_fifo`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notify_fifo: Option<NotifyFifo>,
+    /// A second FIFO with the same lines (keepalived `vrrp_notify_fifo`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vrrp_notify_fifo: Option<NotifyFifo>,
+    /// Priority changes go to the FIFOs too (keepalived `vrrp_notify_priority_changes`);
+    /// an instance's or sync group's `notify.priority_changes` overrides it.
+    pub notify_priority_changes: bool,
+    /// After a reload every instance and sync group writes its state to the FIFOs again
+    /// (keepalived `fifo_write_vrrp_states_on_reload`).
+    pub fifo_write_states_on_reload: bool,
+}
+
+/// A notify FIFO (keepalived `notify_fifo PATH [USER [GROUP]]` with `notify_fifo_script`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyFifo {
+    pub path: String,
+    /// Owner and group vipd gives the FIFO when it creates it (mode 0600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// Started with the FIFO's path as last argument, to read the lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script: Option<NotifyScript>,
 }
 
 /// VRRP group for IPv4 (RFC 5798 5.1.1.2).
@@ -205,6 +232,10 @@ impl Default for Global {
             higher_prio_send_advert: true,
             down_timer_adverts: DEFAULT_DOWN_TIMER_ADVERTS,
             net_namespace: None,
+            notify_fifo: None,
+            vrrp_notify_fifo: None,
+            notify_priority_changes: false,
+            fifo_write_states_on_reload: false,
         }
     }
 }
@@ -725,6 +756,10 @@ pub struct Notify {
     pub stop: Option<NotifyScript>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub any: Option<NotifyScript>,
+    /// Priority changes go to the notify FIFOs (keepalived `notify_priority_changes`);
+    /// `None`: as `global.notify_priority_changes` (for an instance: as its sync group's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority_changes: Option<bool>,
 }
 
 impl Notify {

@@ -3,8 +3,8 @@
 
 use super::error::{ConfigError, ConfigErrors, ConfigWarning};
 use super::{
-    duration, validate, Check, CheckKind, Config, HttpUrl, Instance, Loaded, Notify, NotifyScript,
-    ParamMatch, ProcessCheck, ProcessMatch,
+    duration, validate, Check, CheckKind, Config, HttpUrl, Instance, Loaded, Notify, NotifyFifo,
+    NotifyScript, ParamMatch, ProcessCheck, ProcessMatch,
 };
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -583,11 +583,25 @@ fn write_config(out: &mut String, cfg: &Config) -> std::fmt::Result {
     if let Some(v) = g.garp.lower_prio_delay {
         writeln!(garp, "lower_prio_delay = {}", dur(v))?;
     }
+    if g.notify_priority_changes {
+        writeln!(global, "notify_priority_changes = true")?;
+    }
+    if g.fifo_write_states_on_reload {
+        writeln!(global, "fifo_write_states_on_reload = true")?;
+    }
     if !global.is_empty() {
         write!(out, "\n[global]\n{global}")?;
     }
     if !garp.is_empty() {
         write!(out, "\n[global.garp]\n{garp}")?;
+    }
+    for (table, fifo) in [
+        ("notify_fifo", &g.notify_fifo),
+        ("vrrp_notify_fifo", &g.vrrp_notify_fifo),
+    ] {
+        if let Some(fifo) = fifo {
+            write_notify_fifo(out, table, fifo)?;
+        }
     }
     let statics = &cfg.statics;
     if !statics.is_empty() {
@@ -859,11 +873,43 @@ fn interface_tracks(list: &[super::TrackInterface]) -> String {
     format!("[{}]", items.join(", "))
 }
 
+fn write_notify_fifo(out: &mut String, table: &str, fifo: &NotifyFifo) -> std::fmt::Result {
+    writeln!(out, "\n[global.{table}]")?;
+    writeln!(out, "path = {}", quote(&fifo.path))?;
+    if let Some(owner) = &fifo.owner {
+        writeln!(out, "owner = {}", quote(owner))?;
+    }
+    if let Some(group) = &fifo.group {
+        writeln!(out, "group = {}", quote(group))?;
+    }
+    if let Some(script) = &fifo.script {
+        write_script(out, "script", script)?;
+    }
+    Ok(())
+}
+
+fn write_script(out: &mut String, key: &str, script: &NotifyScript) -> std::fmt::Result {
+    if script.user.is_none() && script.group.is_none() {
+        return writeln!(out, "{key} = {}", quote(&script.command));
+    }
+    let mut item = format!("command = {}", quote(&script.command));
+    if let Some(user) = &script.user {
+        item.push_str(&format!(", user = {}", quote(user)));
+    }
+    if let Some(group) = &script.group {
+        item.push_str(&format!(", group = {}", quote(group)));
+    }
+    writeln!(out, "{key} = {{ {item} }}")
+}
+
 fn write_notify(out: &mut String, table: &str, notify: &Notify) -> std::fmt::Result {
     if notify.is_empty() {
         return Ok(());
     }
     writeln!(out, "\n[{table}.notify]")?;
+    if let Some(on) = notify.priority_changes {
+        writeln!(out, "priority_changes = {on}")?;
+    }
     for (key, value) in [
         ("master", &notify.master),
         ("backup", &notify.backup),
@@ -872,18 +918,7 @@ fn write_notify(out: &mut String, table: &str, notify: &Notify) -> std::fmt::Res
         ("any", &notify.any),
     ] {
         if let Some(script) = value {
-            if script.user.is_none() && script.group.is_none() {
-                writeln!(out, "{key} = {}", quote(&script.command))?;
-            } else {
-                let mut item = format!("command = {}", quote(&script.command));
-                if let Some(user) = &script.user {
-                    item.push_str(&format!(", user = {}", quote(user)));
-                }
-                if let Some(group) = &script.group {
-                    item.push_str(&format!(", group = {}", quote(group)));
-                }
-                writeln!(out, "{key} = {{ {item} }}")?;
-            }
+            write_script(out, key, script)?;
         }
     }
     Ok(())

@@ -198,6 +198,12 @@ impl Reader<'_> {
                     self.cfg.global.startup_delay = v;
                 }
             }
+            "notify_fifo"
+            | "vrrp_notify_fifo"
+            | "notify_fifo_script"
+            | "vrrp_notify_fifo_script"
+            | "vrrp_notify_priority_changes"
+            | "fifo_write_vrrp_states_on_reload" => self.notify_fifo(st),
             _ => self.other(Block::Global, st),
         }
     }

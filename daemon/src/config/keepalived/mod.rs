@@ -9,8 +9,8 @@ use super::lexer::{self, Loc, Source, Statement, Word};
 use super::validate;
 use super::{
     duration, route, Check, CheckKind, Config, GarpGroup, Ignored, InitialState, Instance, Loaded,
-    Notify, NotifyScript, ParamMatch, PeerTtl, ProcessCheck, ProcessMatch, ReadOptions, Route,
-    Rule, SyncGroup, TrackCheck, TrackInterface, V3Checksum, Vip,
+    Notify, NotifyFifo, NotifyScript, ParamMatch, PeerTtl, ProcessCheck, ProcessMatch, ReadOptions,
+    Route, Rule, SyncGroup, TrackCheck, TrackInterface, V3Checksum, Vip,
 };
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -70,6 +70,7 @@ pub fn read_keepalived(
     reader.drop_unknown_tracks();
     reader.instance_rules();
     reader.sync_group_members();
+    reader.fifos_without_path();
     let Reader {
         mut cfg,
         locations,

@@ -46,6 +46,13 @@ impl Reader<'_> {
     }
 
     pub(super) fn notify(&mut self, st: &Statement, notify: &mut Notify, at: &str) -> bool {
+        if st.keyword() == "notify_priority_changes" {
+            if let Some(on) = self.switch(st) {
+                notify.priority_changes = Some(on);
+                self.note(format!("{at}.notify.priority_changes"), st.loc);
+            }
+            return true;
+        }
         let slot = match st.keyword() {
             "notify_master" => &mut notify.master,
             "notify_backup" => &mut notify.backup,
@@ -75,5 +82,119 @@ impl Reader<'_> {
             self.note(format!("{at}.notify.{field}"), st.loc);
         }
         true
+    }
+}
+
+impl Reader<'_> {
+    /// `notify_fifo PATH [USER [GROUP]]`, `notify_fifo_script CMD [USER [GROUP]]` (and their
+    /// `vrrp_` twins), `vrrp_notify_priority_changes [BOOL]`,
+    /// `fifo_write_vrrp_states_on_reload`, all in `global_defs`.
+    pub(super) fn notify_fifo(&mut self, st: &Statement) {
+        let keyword = st.keyword();
+        match keyword {
+            "vrrp_notify_priority_changes" => {
+                if let Some(on) = self.switch(st) {
+                    self.cfg.global.notify_priority_changes = on;
+                }
+                return;
+            }
+            "fifo_write_vrrp_states_on_reload" => {
+                if self.flag(st) {
+                    self.cfg.global.fifo_write_states_on_reload = true;
+                }
+                return;
+            }
+            _ => {}
+        }
+        let vrrp = keyword.starts_with("vrrp_");
+        let field = if vrrp {
+            "vrrp_notify_fifo"
+        } else {
+            "notify_fifo"
+        };
+        fn slot(cfg: &mut Config, vrrp: bool) -> &mut Option<NotifyFifo> {
+            if vrrp {
+                &mut cfg.global.vrrp_notify_fifo
+            } else {
+                &mut cfg.global.notify_fifo
+            }
+        }
+        if keyword.ends_with("_script") {
+            // Same reading as a notify script: `CMD [USER [GROUP]]`.
+            let Some(script) = self.notify_command(st) else {
+                return;
+            };
+            let fifo = slot(&mut self.cfg, vrrp).get_or_insert_with(|| NotifyFifo {
+                path: String::new(),
+                owner: None,
+                group: None,
+                script: None,
+            });
+            // A second line replaces the first.
+            fifo.script = Some(script);
+            self.note(format!("global.{field}.script"), st.loc);
+            return;
+        }
+        if !self.no_block(st) {
+            return;
+        }
+        let words = texts(st.args());
+        let Some((path, identity)) = words.split_first() else {
+            // keepalived: "No notify_fifo name specified".
+            self.error(st.loc, format!("`{keyword}` needs the path of the FIFO"));
+            return;
+        };
+        if identity.len() > 2 {
+            self.warn(
+                st.loc,
+                format!(
+                    "`{keyword}`: `{}` after the user and group is ignored, as keepalived \
+                     ignores it",
+                    identity[2..].join(" ")
+                ),
+            );
+        }
+        let fifo = slot(&mut self.cfg, vrrp).get_or_insert_with(|| NotifyFifo {
+            path: String::new(),
+            owner: None,
+            group: None,
+            script: None,
+        });
+        fifo.path = path.to_string();
+        fifo.owner = identity.first().map(|u| u.to_string());
+        fifo.group = identity.get(1).map(|g| g.to_string());
+        self.note(format!("global.{field}"), st.loc);
+        self.note(format!("global.{field}.path"), st.loc);
+    }
+
+    /// A FIFO script without its FIFO: keepalived starts no script then, and neither does
+    /// vipd.
+    pub(super) fn fifos_without_path(&mut self) {
+        for vrrp in [false, true] {
+            let field = if vrrp {
+                "vrrp_notify_fifo"
+            } else {
+                "notify_fifo"
+            };
+            let slot = if vrrp {
+                &mut self.cfg.global.vrrp_notify_fifo
+            } else {
+                &mut self.cfg.global.notify_fifo
+            };
+            if slot.as_ref().is_some_and(|f| f.path.is_empty()) {
+                *slot = None;
+                let loc = self
+                    .locations
+                    .get(&format!("global.{field}.script"))
+                    .copied();
+                self.warn_at(
+                    loc,
+                    format!(
+                        "`{field}_script` without `{field}` is ignored, as keepalived ignores \
+                         it: the script reads the FIFO `{field}` names"
+                    ),
+                );
+            }
+        }
     }
 }

@@ -1,0 +1,677 @@
+//! keepalived's notify FIFOs (`notify_fifo`, `vrrp_notify_fifo`): every state change of an
+//! instance or sync group is written as one line, `INSTANCE "VI_1" MASTER 100` or
+//! `GROUP "G" BACKUP 0`, to a named pipe; with priority changes enabled also
+//! `INSTANCE "VI_1" MASTER_PRIORITY 90` / `BACKUP_PRIORITY`. A `*_fifo_script` is started
+//! with the FIFO's path as its last argument to read them.
+//!
+//! What keepalived 2.2.7 does, and vipd with it (seen by running both, see
+//! `tests/lab_notify_fifo.rs`): the FIFO is created with mode 0600 (chowned to the
+//! configured user and group) unless something exists at the path; it is opened read-write
+//! and non-blocking, so the daemon is never stopped by a missing or slow reader (lines wait
+//! in the pipe; when the pipe is full they are lost). The script is started once and not
+//! restarted when it exits. A reload stops the scripts, creates the FIFOs again and
+//! starts the scripts again. At exit the FIFOs vipd created are removed.
+//!
+//! Where vipd does better, on purpose:
+//! - A path that exists and is not a FIFO is refused (keepalived 2.2.7 writes its lines
+//!   into a regular file found there; later keepalived versions refuse it too).
+//! - Before a script is stopped (reload, exit) vipd closes its end of the FIFO and gives the
+//!   script [`SCRIPT_GRACE`] to read what is left, the STOP lines included, and exit at
+//!   end of file; keepalived sends SIGTERM at once and its script misses them.
+//! - Lines that do not fit in the pipe are counted and logged (keepalived drops them
+//!   silently).
+//!
+//! The event loop only ever makes one non-blocking `write(2)` per line and FIFO: a FIFO
+//! nobody reads, or a stalled script, cannot delay an advert.
+
+use std::fs::File;
+use std::io::{ErrorKind, Write};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::sys::signal::{killpg, Signal};
+use nix::sys::stat::Mode;
+use nix::unistd::{Group, Pid, User};
+use tracing::{error, info, warn};
+
+use crate::check::exec;
+use crate::config::{self, words, NotifyFifo};
+use crate::notify::NotifyState;
+
+/// How long a script may take to read the last lines and exit by itself once vipd closed
+/// its end of the FIFO; then it gets SIGTERM, and SIGKILL as long again later.
+pub const SCRIPT_GRACE: Duration = Duration::from_secs(1);
+
+/// What a line is about (keepalived's first word).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Instance,
+    Group,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Instance => "INSTANCE",
+            Scope::Group => "GROUP",
+        }
+    }
+}
+
+/// What happened (keepalived's third word).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FifoEvent {
+    State(NotifyState),
+    /// The priority of an instance in MASTER changed.
+    MasterPriority,
+    /// The priority of an instance in any other state changed.
+    BackupPriority,
+}
+
+impl FifoEvent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FifoEvent::State(state) => state.as_str(),
+            FifoEvent::MasterPriority => "MASTER_PRIORITY",
+            FifoEvent::BackupPriority => "BACKUP_PRIORITY",
+        }
+    }
+
+    /// The event of a priority change in this state.
+    pub fn priority_change(master: bool) -> FifoEvent {
+        if master {
+            FifoEvent::MasterPriority
+        } else {
+            FifoEvent::BackupPriority
+        }
+    }
+}
+
+/// One line as keepalived writes it: `INSTANCE "VI_1" MASTER 100\n` (a group's priority is
+/// always 0).
+pub fn line(scope: Scope, name: &str, event: FifoEvent, priority: u8) -> String {
+    format!(
+        "{} \"{name}\" {} {priority}\n",
+        scope.as_str(),
+        event.as_str()
+    )
+}
+
+/// Whether an instance writes its priority changes: its own setting, else its sync
+/// group's, else the global one (keepalived `notify_priority_changes`,
+/// `vrrp_notify_priority_changes`).
+pub fn priority_changes(cfg: &config::Config, instance: &config::Instance) -> bool {
+    instance
+        .notify
+        .priority_changes
+        .or_else(|| {
+            cfg.sync_groups
+                .iter()
+                .filter(|g| g.instances.contains(&instance.name))
+                .find_map(|g| g.notify.priority_changes)
+        })
+        .unwrap_or(cfg.global.notify_priority_changes)
+}
+
+/// The configured FIFOs with their field names (`notify_fifo`, `vrrp_notify_fifo`).
+pub fn configured(global: &config::Global) -> Vec<(&'static str, &NotifyFifo)> {
+    [
+        ("notify_fifo", global.notify_fifo.as_ref()),
+        ("vrrp_notify_fifo", global.vrrp_notify_fifo.as_ref()),
+    ]
+    .into_iter()
+    .filter_map(|(field, fifo)| fifo.map(|f| (field, f)))
+    .collect()
+}
+
+/// What `vipd check` says about a FIFO on this machine (field path, message): the path must
+/// be a FIFO or nothing, in a directory that exists, and the owner and group must exist.
+pub fn check_warnings(global: &config::Global) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (field, fifo) in configured(global) {
+        let path = Path::new(&fifo.path);
+        let at = format!("global.{field}");
+        match std::fs::symlink_metadata(path) {
+            Ok(meta) if !meta.file_type().is_fifo() => out.push((
+                at.clone(),
+                format!(
+                    "{field} {}: exists and is not a FIFO: vipd will not write to it \
+                     (keepalived 2.2.7 would write into it)",
+                    fifo.path
+                ),
+            )),
+            Ok(_) => {}
+            Err(_) => {
+                let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+                if let Some(dir) = dir.filter(|d| !d.is_dir()) {
+                    out.push((
+                        at.clone(),
+                        format!(
+                            "{field} {}: directory {} does not exist here: the FIFO cannot be \
+                             created",
+                            fifo.path,
+                            dir.display()
+                        ),
+                    ));
+                }
+            }
+        }
+        if let Err(e) = owner_ids(fifo) {
+            out.push((at.clone(), format!("{field} {}: {e}", fifo.path)));
+        }
+        if let Some(script) = &fifo.script {
+            if let Err(e) = crate::notify::prepare(script, global) {
+                out.push((
+                    format!("{at}.script"),
+                    format!("{field}_script `{}`: {e}", script.command),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// The uid and gid the FIFO is given (`None`: vipd's own).
+fn owner_ids(fifo: &NotifyFifo) -> Result<(Option<u32>, Option<u32>), String> {
+    let user = match &fifo.owner {
+        Some(name) => Some(lookup_user(name)?),
+        None => None,
+    };
+    let gid = match &fifo.group {
+        Some(name) => Some(lookup_group(name)?),
+        // keepalived: the user's own group when only the user is given.
+        None => user.as_ref().map(|u| u.gid.as_raw()),
+    };
+    Ok((user.map(|u| u.uid.as_raw()), gid))
+}
+
+fn lookup_user(name: &str) -> Result<User, String> {
+    let found = match name.parse::<u32>() {
+        Ok(uid) => User::from_uid(uid.into()),
+        Err(_) => User::from_name(name),
+    };
+    match found {
+        Ok(Some(user)) => Ok(user),
+        Ok(None) => Err(format!("user {name} does not exist")),
+        Err(e) => Err(format!("user {name}: {e}")),
+    }
+}
+
+fn lookup_group(name: &str) -> Result<u32, String> {
+    let found = match name.parse::<u32>() {
+        Ok(gid) => Group::from_gid(gid.into()),
+        Err(_) => Group::from_name(name),
+    };
+    match found {
+        Ok(Some(group)) => Ok(group.gid.as_raw()),
+        Ok(None) => Err(format!("group {name} does not exist")),
+        Err(e) => Err(format!("group {name}: {e}")),
+    }
+}
+
+/// One open FIFO and its script.
+struct Fifo {
+    field: &'static str,
+    path: PathBuf,
+    file: File,
+    /// vipd made it, so vipd removes it.
+    created: bool,
+    script: Option<tokio::task::JoinHandle<()>>,
+    stop_script: Option<tokio::sync::oneshot::Sender<()>>,
+    written: u64,
+    dropped: u64,
+    /// Lines dropped since the last one that went through (logged once per streak).
+    dropping: u64,
+}
+
+impl Fifo {
+    fn open(
+        field: &'static str,
+        cfg: &NotifyFifo,
+        global: &config::Global,
+    ) -> Result<Fifo, String> {
+        let path = PathBuf::from(&cfg.path);
+        let (uid, gid) = owner_ids(cfg)?;
+        // 0600 whatever the umask, as keepalived (umask 0177) makes it.
+        let created = match nix::unistd::mkfifo(&path, Mode::S_IRUSR | Mode::S_IWUSR) {
+            Ok(()) => true,
+            Err(Errno::EEXIST) => false,
+            Err(e) => return Err(format!("cannot create {}: {e}", path.display())),
+        };
+        if created {
+            let _ = std::fs::set_permissions(
+                &path,
+                std::os::unix::fs::PermissionsExt::from_mode(0o600),
+            );
+            if uid.is_some() || gid.is_some() {
+                if let Err(e) = nix::unistd::chown(&path, uid.map(Into::into), gid.map(Into::into))
+                {
+                    warn!("{field} {}: cannot change its owner: {e}", path.display());
+                }
+            }
+        }
+        // Read-write: opening does not wait for a reader, and the pipe stays usable when
+        // the reader goes away (no SIGPIPE, no EPIPE); lines wait in it until read.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+            .open(&path)
+            .map_err(|e| {
+                if created {
+                    let _ = std::fs::remove_file(&path);
+                }
+                format!("cannot open {}: {e}", path.display())
+            })?;
+        let meta = file
+            .metadata()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let me = nix::unistd::geteuid().as_raw();
+        if !meta.file_type().is_fifo() {
+            return Err(format!(
+                "{} exists and is not a FIFO: not used",
+                path.display()
+            ));
+        }
+        if meta.uid() != me && Some(meta.uid()) != uid {
+            return Err(format!(
+                "{} is a FIFO of another user (uid {}): not used",
+                path.display(),
+                meta.uid()
+            ));
+        }
+        let mut fifo = Fifo {
+            field,
+            path,
+            file,
+            created,
+            script: None,
+            stop_script: None,
+            written: 0,
+            dropped: 0,
+            dropping: 0,
+        };
+        if let Some(script) = &cfg.script {
+            fifo.start_script(script, global);
+        }
+        Ok(fifo)
+    }
+
+    /// Starts the reader script: its words, then the FIFO's path (keepalived's arguments).
+    fn start_script(&mut self, script: &config::NotifyScript, global: &config::Global) {
+        let field = self.field;
+        let mut argv = match words::split(&script.command) {
+            Ok(argv) => argv,
+            Err(e) => {
+                error!("{field}_script `{}` not started: {e}", script.command);
+                return;
+            }
+        };
+        argv.push(self.path.display().to_string());
+        let (user, group) = match &script.user {
+            Some(user) => (Some(user.clone()), script.group.clone()),
+            None => (global.script_user.clone(), global.script_group.clone()),
+        };
+        let prepared = match exec::prepare(&argv, user.as_deref(), group.as_deref()) {
+            Ok(p) => p,
+            Err(e) => {
+                error!("{field}_script `{}` not started: {e}", script.command);
+                return;
+            }
+        };
+        let mut child = match exec::spawn(&prepared, &[]) {
+            Ok(child) => child,
+            Err(e) => {
+                error!("{field}_script `{}` not started: {e}", prepared.line());
+                return;
+            }
+        };
+        let line = prepared.line();
+        info!("{field}_script `{line}` started");
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let pgid = child
+            .id()
+            .and_then(|id| i32::try_from(id).ok())
+            .map(Pid::from_raw);
+        let task = tokio::spawn(async move {
+            tokio::select! {
+                status = child.wait() => {
+                    // keepalived does not start it again either (until a reload).
+                    match status {
+                        Ok(s) => warn!("{field}_script `{line}` exited ({s}); not restarted"),
+                        Err(e) => warn!("{field}_script `{line}`: {e}"),
+                    }
+                    return;
+                }
+                _ = stop_rx => {}
+            }
+            // vipd closed its end: the script reads what is left and ends at end of file.
+            if tokio::time::timeout(SCRIPT_GRACE, child.wait())
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            for signal in [Signal::SIGTERM, Signal::SIGKILL] {
+                if let Some(pgid) = pgid {
+                    let _ = killpg(pgid, signal);
+                }
+                if tokio::time::timeout(SCRIPT_GRACE, child.wait())
+                    .await
+                    .is_ok()
+                {
+                    return;
+                }
+            }
+        });
+        self.script = Some(task);
+        self.stop_script = Some(stop_tx);
+    }
+
+    /// One non-blocking write; a line that does not fit is dropped and counted.
+    fn write(&mut self, line: &str) {
+        match self.file.write(line.as_bytes()) {
+            Ok(n) if n == line.len() => {
+                self.written += 1;
+                if self.dropping > 0 {
+                    info!(
+                        "{} {}: read again; {} line(s) were lost",
+                        self.field,
+                        self.path.display(),
+                        self.dropping
+                    );
+                    self.dropping = 0;
+                }
+            }
+            Ok(_) => self.drop_line("written in part"),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => self.drop_line("the FIFO is full"),
+            Err(e) => self.drop_line(&e.to_string()),
+        }
+    }
+
+    fn drop_line(&mut self, why: &str) {
+        self.dropped += 1;
+        self.dropping += 1;
+        if self.dropping == 1 {
+            warn!(
+                "{} {}: line lost ({why}): nobody reads it fast enough",
+                self.field,
+                self.path.display()
+            );
+        }
+    }
+
+    /// Removes the FIFO (if vipd made it) and closes vipd's end; the script is stopped in
+    /// the background (returned to wait for).
+    fn close(mut self) -> Option<tokio::task::JoinHandle<()>> {
+        // Removed first, so that a script reopening the path does not find the old FIFO.
+        if self.created {
+            let _ = std::fs::remove_file(&self.path);
+        }
+        if self.dropped > 0 {
+            info!(
+                "{} {}: {} line(s) written, {} lost",
+                self.field,
+                self.path.display(),
+                self.written,
+                self.dropped
+            );
+        }
+        drop(self.file);
+        if let Some(stop) = self.stop_script.take() {
+            let _ = stop.send(());
+        }
+        self.script.take()
+    }
+}
+
+/// The open notify FIFOs of the running configuration.
+#[derive(Default)]
+pub struct NotifyFifos {
+    fifos: Vec<Fifo>,
+    /// Scripts of closed FIFOs still being stopped.
+    stopping: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl NotifyFifos {
+    /// Opens the configured FIFOs and starts their scripts (inside a tokio runtime). A FIFO
+    /// that cannot be used is logged and left out, as keepalived does.
+    pub fn open(global: &config::Global) -> NotifyFifos {
+        let mut fifos = Vec::new();
+        for (field, cfg) in configured(global) {
+            match Fifo::open(field, cfg, global) {
+                Ok(fifo) => {
+                    info!("{field}: writing state changes to {}", cfg.path);
+                    fifos.push(fifo);
+                }
+                Err(e) => error!("{field}: {e}"),
+            }
+        }
+        NotifyFifos {
+            fifos,
+            stopping: Vec::new(),
+        }
+    }
+
+    /// Closes the FIFOs and opens them again from `global` (a reload: keepalived restarts
+    /// its FIFO scripts then too).
+    pub fn reopen(&mut self, global: &config::Global) {
+        self.close();
+        let stopping = std::mem::take(&mut self.stopping);
+        *self = NotifyFifos::open(global);
+        self.stopping = stopping;
+        self.stopping.retain(|task| !task.is_finished());
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.fifos.is_empty()
+    }
+
+    /// Writes one line to every FIFO; never waits.
+    pub fn write(&mut self, scope: Scope, name: &str, event: FifoEvent, priority: u8) {
+        if self.fifos.is_empty() {
+            return;
+        }
+        let text = line(scope, name, event, priority);
+        for fifo in &mut self.fifos {
+            fifo.write(&text);
+        }
+    }
+
+    /// Lines lost so far because a FIFO was full.
+    pub fn dropped(&self) -> u64 {
+        self.fifos.iter().map(|f| f.dropped).sum()
+    }
+
+    fn close(&mut self) {
+        for fifo in self.fifos.drain(..) {
+            if let Some(task) = fifo.close() {
+                self.stopping.push(task);
+            }
+        }
+    }
+
+    /// At exit: closes the FIFOs (removing those vipd made) and waits for the scripts to end.
+    pub async fn finish(mut self) {
+        self.close();
+        for task in self.stopping {
+            let _ = task.await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_keepalived_lines() {
+        assert_eq!(
+            line(
+                Scope::Instance,
+                "VI_1",
+                FifoEvent::State(NotifyState::Master),
+                100
+            ),
+            "INSTANCE \"VI_1\" MASTER 100\n"
+        );
+        assert_eq!(
+            line(Scope::Group, "G", FifoEvent::State(NotifyState::Backup), 0),
+            "GROUP \"G\" BACKUP 0\n"
+        );
+        assert_eq!(
+            line(Scope::Instance, "VI_2", FifoEvent::MasterPriority, 93),
+            "INSTANCE \"VI_2\" MASTER_PRIORITY 93\n"
+        );
+        assert_eq!(
+            line(
+                Scope::Instance,
+                "VI_2",
+                FifoEvent::priority_change(false),
+                93
+            ),
+            "INSTANCE \"VI_2\" BACKUP_PRIORITY 93\n"
+        );
+        assert_eq!(
+            line(Scope::Instance, "x", FifoEvent::State(NotifyState::Stop), 0),
+            "INSTANCE \"x\" STOP 0\n"
+        );
+        assert_eq!(
+            line(
+                Scope::Instance,
+                "x",
+                FifoEvent::State(NotifyState::Fault),
+                0
+            ),
+            "INSTANCE \"x\" FAULT 0\n"
+        );
+    }
+
+    fn cfg_with(text: &str) -> config::Config {
+        config::parse_keepalived(text, Path::new("test.conf")).unwrap()
+    }
+
+    #[test]
+    fn priority_changes_instance_then_group_then_global() {
+        let base = "vrrp_instance A {\n interface eth0\n virtual_router_id 1\n \
+                    virtual_ipaddress {\n 192.0.2.1\n }\n NOTIFY_A\n}\n\
+                    vrrp_instance B {\n interface eth0\n virtual_router_id 2\n \
+                    virtual_ipaddress {\n 192.0.2.2\n }\n}\n\
+                    vrrp_sync_group G {\n group {\n A\n B\n }\n NOTIFY_G\n}\n";
+        let with = |global: &str, a: &str, g: &str| {
+            cfg_with(&format!(
+                "global_defs {{\n {global}\n}}\n{}",
+                base.replace("NOTIFY_A", a).replace("NOTIFY_G", g)
+            ))
+        };
+        let decide = |cfg: &config::Config| -> Vec<bool> {
+            cfg.instances
+                .iter()
+                .map(|i| priority_changes(cfg, i))
+                .collect()
+        };
+        assert_eq!(decide(&with("router_id r", "", "")), vec![false, false]);
+        assert_eq!(
+            decide(&with("vrrp_notify_priority_changes", "", "")),
+            vec![true, true]
+        );
+        assert_eq!(
+            decide(&with(
+                "vrrp_notify_priority_changes",
+                "notify_priority_changes off",
+                ""
+            )),
+            vec![false, true]
+        );
+        assert_eq!(
+            decide(&with(
+                "router_id r",
+                "notify_priority_changes off",
+                "notify_priority_changes on"
+            )),
+            vec![false, true]
+        );
+    }
+
+    #[test]
+    fn a_full_fifo_drops_lines_without_waiting() {
+        let dir = std::env::temp_dir().join(format!("vipd-fifo-unit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("full.fifo");
+        let cfg = NotifyFifo {
+            path: path.display().to_string(),
+            owner: None,
+            group: None,
+            script: None,
+        };
+        let mut fifo = Fifo::open("notify_fifo", &cfg, &config::Global::default()).unwrap();
+        assert!(std::fs::symlink_metadata(&path)
+            .unwrap()
+            .file_type()
+            .is_fifo());
+        assert_eq!(
+            std::fs::symlink_metadata(&path).unwrap().mode() & 0o777,
+            0o600
+        );
+        // Nobody reads: the pipe (64 KiB) fills, then lines are dropped, each write at once.
+        let text = line(
+            Scope::Instance,
+            "VI_1",
+            FifoEvent::State(NotifyState::Master),
+            100,
+        );
+        for _ in 0..10_000 {
+            fifo.write(&text);
+        }
+        assert!(fifo.written > 0);
+        assert!(fifo.dropped > 0);
+        assert_eq!(fifo.written + fifo.dropped, 10_000);
+        // Reading frees room: writing works again.
+        let mut reader = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&path)
+            .unwrap();
+        let mut buf = vec![0u8; 8192];
+        let n = std::io::Read::read(&mut reader, &mut buf).unwrap();
+        assert!(n > 0);
+        assert!(buf[..n].starts_with(text.as_bytes()));
+        let before = fifo.written;
+        fifo.write(&text);
+        assert_eq!(fifo.written, before + 1);
+        assert_eq!(fifo.dropping, 0);
+        assert!(fifo.close().is_none());
+        assert!(!path.exists(), "the FIFO vipd made is removed");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_regular_file_at_the_path_is_refused_and_kept() {
+        let dir = std::env::temp_dir().join(format!("vipd-fifo-file-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state");
+        std::fs::write(&path, "precious\n").unwrap();
+        let cfg = NotifyFifo {
+            path: path.display().to_string(),
+            owner: None,
+            group: None,
+            script: None,
+        };
+        let err = Fifo::open("notify_fifo", &cfg, &config::Global::default())
+            .err()
+            .unwrap();
+        assert!(err.contains("is not a FIFO"), "{err}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "precious\n");
+        let warnings = check_warnings(&config::Global {
+            notify_fifo: Some(cfg),
+            ..Default::default()
+        });
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert_eq!(warnings[0].0, "global.notify_fifo");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
