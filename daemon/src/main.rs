@@ -183,6 +183,11 @@ fn main() -> ExitCode {
                     let warning = loaded.warning_at(&path, &at, warning);
                     loaded.warnings.push(warning);
                 }
+                // Notify FIFOs: the path, its owner, the reader script.
+                for (at, warning) in vipd::notify_fifo::check_warnings(&loaded.config.global) {
+                    let warning = loaded.warning_at(&path, &at, warning);
+                    loaded.warnings.push(warning);
+                }
                 let cfg = &loaded.config;
                 let mut problems = vipd::tracking::preflight(cfg);
                 // Judged where the daemon will run: inside its network namespace.

@@ -9,6 +9,7 @@ use super::Daemon;
 use crate::check::{CheckEvent, CheckRunner, Priority};
 use crate::control::CheckStatus;
 use crate::notify::{self, NotifyState};
+use crate::notify_fifo::{self, FifoEvent, Scope};
 use crate::tracking;
 use crate::vrrp::instance::State;
 
@@ -96,6 +97,15 @@ impl Daemon {
                         let from = router.fsm.effective_priority();
                         self.ops.priority_changed(&router.cfg.name, from, p);
                         router.fsm.set_effective_priority(now, p);
+                        if notify_fifo::priority_changes(&self.config, &router.cfg) {
+                            let master = router.fsm.state() == State::Master;
+                            self.fifos.write(
+                                Scope::Instance,
+                                &router.cfg.name,
+                                FifoEvent::priority_change(master),
+                                p,
+                            );
+                        }
                     }
                 }
             }
@@ -150,6 +160,12 @@ impl Daemon {
             State::Fault => NotifyState::Fault,
             State::Initialize => NotifyState::Stop,
         };
+        self.fifos.write(
+            Scope::Instance,
+            &router.cfg.name,
+            FifoEvent::State(state),
+            router.fsm.effective_priority(),
+        );
         let global = &self.config.global;
         let mut transitions = vec![(
             format!("INSTANCE {}", router.cfg.name),
@@ -175,6 +191,8 @@ impl Daemon {
             if all_agree && self.group_states.get(&group.name) != Some(&state) {
                 self.group_states.insert(group.name.clone(), state);
                 info!("sync group {}: {}", group.name, state.as_str());
+                self.fifos
+                    .write(Scope::Group, &group.name, FifoEvent::State(state), 0);
                 transitions.push((
                     format!("GROUP {}", group.name),
                     notify::scripts_for(&group.notify, global, "GROUP", &group.name, state, 0),
@@ -185,6 +203,37 @@ impl Daemon {
             for (scope, jobs) in transitions {
                 notifier.notify(&scope, state, jobs);
             }
+        }
+    }
+
+    /// A reload creates the notify FIFOs again and restarts their scripts (as keepalived
+    /// does), then, with `fifo_write_vrrp_states_on_reload`, tells them every sync group's
+    /// and instance's state. keepalived 2.2.7 writes only the sync groups' lines where the
+    /// new script reads them; vipd writes the instances' too, as its manual describes.
+    pub(super) fn reopen_fifos(&mut self) {
+        self.fifos.reopen(&self.config.global);
+        if !self.config.global.fifo_write_states_on_reload || self.fifos.is_empty() {
+            return;
+        }
+        for group in &self.config.sync_groups {
+            if let Some(state) = self.group_states.get(&group.name) {
+                self.fifos
+                    .write(Scope::Group, &group.name, FifoEvent::State(*state), 0);
+            }
+        }
+        for router in &self.routers {
+            let state = match router.fsm.state() {
+                State::Master => NotifyState::Master,
+                State::Backup => NotifyState::Backup,
+                State::Fault => NotifyState::Fault,
+                State::Initialize => continue,
+            };
+            self.fifos.write(
+                Scope::Instance,
+                &router.cfg.name,
+                FifoEvent::State(state),
+                router.fsm.effective_priority(),
+            );
         }
     }
 

@@ -164,6 +164,8 @@ struct Daemon {
     /// Link state of every tracked interface (`track_interface`).
     tracked_links: BTreeMap<String, bool>,
     notifier: Option<Notifier>,
+    /// keepalived's notify FIFOs (`notify_fifo`, `vrrp_notify_fifo`).
+    fifos: crate::notify_fifo::NotifyFifos,
     /// Last state notified per sync group.
     group_states: BTreeMap<String, NotifyState>,
     /// Control socket, drains, events, metrics.
@@ -258,6 +260,7 @@ impl Daemon {
             check_events: None,
             tracked_links: BTreeMap::new(),
             notifier: None,
+            fifos: Default::default(),
             group_states: BTreeMap::new(),
             ops,
             vip_state,
@@ -291,6 +294,7 @@ impl Daemon {
         }
         self.clear_leftover_forwards();
         self.notifier = Some(Notifier::spawn(notify::TIMEOUT));
+        self.fifos = crate::notify_fifo::NotifyFifos::open(&self.config.global);
         self.start_checks()?;
         self.read_tracked_links();
         self.report_persisted_drains();
@@ -390,6 +394,8 @@ impl Daemon {
         if self.vip_state.is_empty() {
             let _ = std::fs::remove_file(self.vip_state.path());
         }
+        // After the STOP lines: the FIFO scripts read them, then the FIFOs go.
+        std::mem::take(&mut self.fifos).finish().await;
         if let Some(notifier) = self.notifier.take() {
             notifier.finish(notify::TIMEOUT).await;
         }

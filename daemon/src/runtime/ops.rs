@@ -535,6 +535,11 @@ pub(super) fn protocol_global(global: &crate::config::Global) -> crate::config::
     crate::config::Global {
         control_group: None,
         metrics_listen: None,
+        // The notify FIFOs are opened again at every reload; they do not touch instances.
+        notify_fifo: None,
+        vrrp_notify_fifo: None,
+        notify_priority_changes: false,
+        fifo_write_states_on_reload: false,
         ..global.clone()
     }
 }

@@ -191,6 +191,7 @@ impl Daemon {
         self.start_routers(&started, now);
         self.process_actions().await;
         self.sync_forwards();
+        self.reopen_fifos();
         info!("reload done: {} instance(s)", self.routers.len());
         tell_systemd(&[sd_notify::NotifyState::Ready]);
     }
