@@ -119,6 +119,19 @@ impl Reader<'_> {
                 &mut cfg.global.notify_fifo
             }
         }
+        if st.args().is_empty() {
+            // keepalived: "No notify_fifo name specified", and it runs without.
+            let what = if keyword.ends_with("_script") {
+                "a command"
+            } else {
+                "the path of the FIFO"
+            };
+            self.warn(
+                st.loc,
+                format!("`{keyword}` without {what} is ignored, as keepalived ignores it"),
+            );
+            return;
+        }
         if keyword.ends_with("_script") {
             // Same reading as a notify script: `CMD [USER [GROUP]]`.
             let Some(script) = self.notify_command(st) else {
@@ -140,8 +153,6 @@ impl Reader<'_> {
         }
         let words = texts(st.args());
         let Some((path, identity)) = words.split_first() else {
-            // keepalived: "No notify_fifo name specified".
-            self.error(st.loc, format!("`{keyword}` needs the path of the FIFO"));
             return;
         };
         if identity.len() > 2 {
