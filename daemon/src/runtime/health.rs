@@ -208,8 +208,8 @@ impl Daemon {
 
     /// A reload creates the notify FIFOs again and restarts their scripts (as keepalived
     /// does), then, with `fifo_write_vrrp_states_on_reload`, tells them every sync group's
-    /// and instance's state. keepalived 2.2.7 writes only the sync groups' lines where the
-    /// new script reads them; vipd writes the instances' too, as its manual describes.
+    /// and instance's state (keepalived 2.2.7 leaves out the instances in MASTER; its
+    /// manual says every state).
     pub(super) fn reopen_fifos(&mut self) {
         self.fifos.reopen(&self.config.global);
         if !self.config.global.fifo_write_states_on_reload || self.fifos.is_empty() {
