@@ -1,8 +1,9 @@
 //! keepalived's notify FIFOs (`notify_fifo`, `vrrp_notify_fifo`): every state change of an
 //! instance or sync group is written as one line, `INSTANCE "VI_1" MASTER 100` or
 //! `GROUP "G" BACKUP 0`, to a named pipe; with priority changes enabled also
-//! `INSTANCE "VI_1" MASTER_PRIORITY 90` / `BACKUP_PRIORITY`. A `*_fifo_script` is started
-//! with the FIFO's path as its last argument to read them.
+//! `INSTANCE "VI_1" MASTER_PRIORITY 90` / `BACKUP_PRIORITY`, and for every lower-priority
+//! advert a master hears `INSTANCE "VI_1" MASTER_RX_LOWER_PRI 100`. A `*_fifo_script` is
+//! started with the FIFO's path as its last argument to read them.
 //!
 //! What keepalived 2.2.7 does, and vipd with it (seen by running both, see
 //! `tests/lab_notify_fifo.rs`): the FIFO is created with mode 0600 (chowned to the
@@ -68,6 +69,9 @@ pub enum FifoEvent {
     MasterPriority,
     /// The priority of an instance in any other state changed.
     BackupPriority,
+    /// A master heard an advert with a lower priority (another router believes it is
+    /// master: a split brain healing).
+    MasterRxLowerPri,
 }
 
 impl FifoEvent {
@@ -76,6 +80,7 @@ impl FifoEvent {
             FifoEvent::State(state) => state.as_str(),
             FifoEvent::MasterPriority => "MASTER_PRIORITY",
             FifoEvent::BackupPriority => "BACKUP_PRIORITY",
+            FifoEvent::MasterRxLowerPri => "MASTER_RX_LOWER_PRI",
         }
     }
 
@@ -427,12 +432,18 @@ impl Fifo {
     }
 }
 
+/// Most `MASTER_RX_LOWER_PRI` lines written for one instance at a time: a flood of lower
+/// priority adverts between two looks gives this many, not one per advert.
+pub const MAX_LOWER_PRIORITY_LINES: u64 = 16;
+
 /// The open notify FIFOs of the running configuration.
 #[derive(Default)]
 pub struct NotifyFifos {
     fifos: Vec<Fifo>,
     /// Scripts of closed FIFOs still being stopped.
     stopping: Vec<tokio::task::JoinHandle<()>>,
+    /// Per instance: lower-priority adverts already written as `MASTER_RX_LOWER_PRI`.
+    lower_priority_written: std::collections::HashMap<String, u64>,
 }
 
 impl NotifyFifos {
@@ -452,6 +463,7 @@ impl NotifyFifos {
         NotifyFifos {
             fifos,
             stopping: Vec::new(),
+            lower_priority_written: Default::default(),
         }
     }
 
@@ -460,8 +472,10 @@ impl NotifyFifos {
     pub fn reopen(&mut self, global: &config::Global) {
         self.close();
         let stopping = std::mem::take(&mut self.stopping);
+        let written = std::mem::take(&mut self.lower_priority_written);
         *self = NotifyFifos::open(global);
         self.stopping = stopping;
+        self.lower_priority_written = written;
         self.stopping.retain(|task| !task.is_finished());
     }
 
@@ -477,6 +491,25 @@ impl NotifyFifos {
         let text = line(scope, name, event, priority);
         for fifo in &mut self.fifos {
             fifo.write(&text);
+        }
+    }
+
+    /// An instance has heard `heard` lower-priority adverts as master since it started:
+    /// one `MASTER_RX_LOWER_PRI` line for each new one (at most
+    /// [`MAX_LOWER_PRIORITY_LINES`] at a time).
+    pub fn lower_priority_heard(&mut self, name: &str, heard: u64, priority: u8) {
+        if self.fifos.is_empty() {
+            return;
+        }
+        let written = self
+            .lower_priority_written
+            .entry(name.to_string())
+            .or_insert(0);
+        // A new instance (reload) counts from 0 again.
+        let new = heard.saturating_sub(*written);
+        *written = heard;
+        for _ in 0..new.min(MAX_LOWER_PRIORITY_LINES) {
+            self.write(Scope::Instance, name, FifoEvent::MasterRxLowerPri, priority);
         }
     }
 
@@ -645,6 +678,50 @@ mod tests {
         assert_eq!(fifo.dropping, 0);
         assert!(fifo.close().is_none());
         assert!(!path.exists(), "the FIFO vipd made is removed");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn each_lower_priority_advert_gives_one_line_bounded_per_look() {
+        let dir = std::env::temp_dir().join(format!("vipd-fifo-lower-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("lower.fifo");
+        let global = config::Global {
+            notify_fifo: Some(NotifyFifo {
+                path: path.display().to_string(),
+                owner: None,
+                group: None,
+                script: None,
+            }),
+            ..Default::default()
+        };
+        let mut fifos = NotifyFifos::open(&global);
+        assert!(!fifos.is_empty());
+        fifos.lower_priority_heard("VI_1", 0, 150);
+        fifos.lower_priority_heard("VI_1", 2, 150);
+        fifos.lower_priority_heard("VI_1", 2, 150);
+        fifos.lower_priority_heard("VI_1", 1000, 150);
+        // A replaced instance (reload) starts from 0 again.
+        fifos.lower_priority_heard("VI_1", 1, 140);
+        let mut reader = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&path)
+            .unwrap();
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut reader, &mut text);
+        let lines: Vec<&str> = text.lines().collect();
+        let one = "INSTANCE \"VI_1\" MASTER_RX_LOWER_PRI 150";
+        assert_eq!(lines.len(), 2 + MAX_LOWER_PRIORITY_LINES as usize, "{text}");
+        assert!(lines[..lines.len() - 1].iter().all(|l| *l == one), "{text}");
+        // 1 < 1000: nothing new for the replaced instance; its count is taken from here.
+        assert_eq!(lines.last(), Some(&one));
+        fifos.lower_priority_heard("VI_1", 2, 140);
+        let mut more = String::new();
+        let _ = std::io::Read::read_to_string(&mut reader, &mut more);
+        assert_eq!(more, "INSTANCE \"VI_1\" MASTER_RX_LOWER_PRI 140\n");
+        fifos.close();
         let _ = std::fs::remove_dir_all(&dir);
     }
 

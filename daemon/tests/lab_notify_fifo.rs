@@ -156,6 +156,15 @@ fn conf(dir: &Path, tag: &str) -> String {
     )
 }
 
+/// A router that becomes master of VI_2 with a lower priority while cut off (a split
+/// brain): when the link heals the DUT hears it and writes MASTER_RX_LOWER_PRI.
+fn lower_peer_conf() -> String {
+    "global_defs {\n  router_id lower\n}\n\
+     vrrp_instance VI_2 {\n  state BACKUP\n  interface eth0\n  virtual_router_id 52\n  \
+     priority 50\n  version 3\n  advert_int 0.1\n  virtual_ipaddress {\n    192.0.2.101/24\n  }\n}\n"
+        .to_string()
+}
+
 /// A router that takes VI_1 over (priority 200).
 fn peer_conf() -> String {
     "global_defs {\n  router_id peer\n}\n\
@@ -223,6 +232,28 @@ fn observe(lab: &Lab, keepalived: bool) -> Observed {
     reader.wait_for(cut, "INSTANCE \"VI_2\" MASTER_PRIORITY 93", "priority");
     phase("priority", &reader, &mut cut);
 
+    // 3b. A split brain heals: another router became master of VI_2 with less while cut
+    // off. The DUT stays master and writes MASTER_RX_LOWER_PRI (once per lower advert it
+    // hears). The other router is a vipd: on hearing the DUT it sends one more advert with
+    // its own priority before it yields (`higher_prio_send_advert`), so the DUT hears a
+    // lower priority whoever spoke first after the heal.
+    lab.partition(3);
+    let mut lower = lab.spawn_vipd(3, &lower_peer_conf());
+    let alone = lab::wait_until(SETTLE, POLL, || lower.log().contains("-> MASTER"));
+    assert!(
+        alone.is_some(),
+        "r3 did not become master alone:\n{}",
+        lower.log()
+    );
+    lab.heal(3);
+    reader.wait_for(
+        cut,
+        "INSTANCE \"VI_2\" MASTER_RX_LOWER_PRI 93",
+        "lower priority",
+    );
+    lab_vipd_support::expect_sole_holder(lab, vip(101), 1, SETTLE, "VI_2 stays on r1");
+    phase("lower", &reader, &mut cut);
+
     // 4. Reload: the FIFOs and the script start again, the states are written again.
     let started = |n: usize| {
         script_lines(&script_log, &notify_fifo)
@@ -253,6 +284,7 @@ fn observe(lab: &Lab, keepalived: bool) -> Observed {
     phase("stop", &reader, &mut cut);
     let removed_at_exit = !vrrp_fifo.exists() && !notify_fifo.exists();
     peer.stop();
+    lower.stop();
     // The script's last reads.
     std::thread::sleep(Duration::from_secs(2));
     Observed {
@@ -268,7 +300,7 @@ fn observe(lab: &Lab, keepalived: bool) -> Observed {
 /// vipd differs on purpose (REFERENCE.md, notify FIFOs).
 #[test]
 fn lab_notify_fifo_vipd_writes_the_lines_keepalived_writes() {
-    let lab = Lab::new("fifo-diff", 2);
+    let lab = Lab::new("fifo-diff", 3);
     lab.write_script(
         "fifo-reader.sh",
         "#!/bin/sh\n# keepalived passes the FIFO as the last argument.\nlog=$1\n\
@@ -310,6 +342,20 @@ fn lab_notify_fifo_vipd_writes_the_lines_keepalived_writes() {
             "GROUP \"G\" MASTER 0",
             "INSTANCE \"VI_2\" MASTER 100",
         ]))
+    );
+    // How many lower adverts the other router sent before it yielded depends on timing.
+    let distinct = |lines: Vec<String>| {
+        let mut lines = lines;
+        lines.dedup();
+        by_scope(&lines)
+    };
+    assert_eq!(
+        distinct(phase(&vipd, "lower")),
+        distinct(phase(&ka, "lower"))
+    );
+    assert_eq!(
+        distinct(phase(&ka, "lower")),
+        by_scope(&owned(&["INSTANCE \"VI_2\" MASTER_RX_LOWER_PRI 93"]))
     );
     // Reload: both write the group's state and the BACKUP instance's again. keepalived
     // 2.2.7 leaves out the MASTER instance's state and writes a BACKUP_PRIORITY for VI_2
@@ -369,12 +415,12 @@ fn lab_notify_fifo_vipd_writes_the_lines_keepalived_writes() {
             .collect();
         lines
     };
-    let expected: Vec<String> = ["start", "failover", "priority"]
+    let expected: Vec<String> = ["start", "failover", "priority", "lower"]
         .iter()
         .flat_map(|p| phase(&ka, p))
         .collect();
     assert_eq!(by_scope(&before_reload(&ka)), by_scope(&expected));
-    let expected: Vec<String> = ["start", "failover", "priority"]
+    let expected: Vec<String> = ["start", "failover", "priority", "lower"]
         .iter()
         .flat_map(|p| phase(&vipd, p))
         .collect();

@@ -237,6 +237,21 @@ impl Daemon {
         }
     }
 
+    /// keepalived writes `MASTER_RX_LOWER_PRI` to its FIFOs for every lower-priority advert
+    /// a master hears.
+    pub(super) fn fifo_lower_priority_heard(&mut self, index: usize) {
+        if self.fifos.is_empty() {
+            return;
+        }
+        if let Some(router) = self.routers.get(index) {
+            self.fifos.lower_priority_heard(
+                &router.cfg.name,
+                router.fsm.lower_priority_adverts_heard(),
+                router.fsm.effective_priority(),
+            );
+        }
+    }
+
     pub(super) fn check_status(&self) -> Vec<CheckStatus> {
         let Some(checks) = &self.checks else {
             return Vec::new();

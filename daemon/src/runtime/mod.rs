@@ -1063,6 +1063,7 @@ impl Daemon {
                     performed = true;
                     self.perform(index, action).await;
                 }
+                self.fifo_lower_priority_heard(index);
             }
             if !performed && self.grant_sync_groups() {
                 continue;

@@ -427,6 +427,9 @@ pub struct Instance {
     /// When the last lower-priority announcement went out; a flood of such adverts gets one
     /// per advert interval, not one each.
     lower_priority_announced: Option<Instant>,
+    /// Lower-priority adverts heard as master, each one (keepalived's notify FIFO line
+    /// `MASTER_RX_LOWER_PRI`).
+    lower_priority_heard: u64,
     /// Member of a sync group: its master down timer does not make it master on its own,
     /// the shell grants that once every member wants it (see `wants_master`).
     sync_member: bool,
@@ -462,6 +465,7 @@ impl Instance {
             transitions: 0,
             discarded_adverts: 0,
             lower_priority_announced: None,
+            lower_priority_heard: 0,
             sync_member: false,
             wants_master: false,
             params,
@@ -494,6 +498,12 @@ impl Instance {
 
     pub fn base_priority(&self) -> u8 {
         self.params.priority
+    }
+
+    /// Lower-priority adverts heard as master so far (each one counts, however the
+    /// announcements that answer them are paced).
+    pub fn lower_priority_adverts_heard(&self) -> u64 {
+        self.lower_priority_heard
     }
 
     /// The priority health checks give (base plus weights), whether drained or not.
@@ -1112,6 +1122,7 @@ impl Instance {
     /// `lower_prio_no_advert`); keepalived: announce the addresses again, now and after
     /// `garp_lower_prio_delay`, since neighbours may have followed the other router.
     fn lower_priority_heard(&mut self, now: Instant) {
+        self.lower_priority_heard += 1;
         if !self.params.lower_prio_no_advert {
             self.send_advert_now(now);
         }
@@ -1931,6 +1942,27 @@ mod tests {
         assert!(!drain(&mut instance)
             .iter()
             .any(|a| matches!(a, Action::Announce { .. })));
+    }
+
+    #[test]
+    fn every_lower_priority_advert_heard_as_master_is_counted() {
+        // keepalived writes MASTER_RX_LOWER_PRI to its notify FIFOs for each one, also with
+        // no advert or announcement in answer.
+        let t0 = Instant::now();
+        let mut p = v3(150);
+        p.garp_lower_prio_repeat = 0;
+        p.lower_prio_no_advert = true;
+        let (mut instance, became) = master_with(p, t0);
+        assert_eq!(instance.lower_priority_adverts_heard(), 0);
+        for n in 1..=3 {
+            instance.handle_advert(became + n * MS, &advert("192.0.2.2", 100, 100 * MS));
+        }
+        assert_eq!(instance.lower_priority_adverts_heard(), 3);
+        // A higher priority is no such advert; as backup nothing counts.
+        instance.handle_advert(became + 10 * MS, &advert("192.0.2.3", 200, 100 * MS));
+        assert_eq!(instance.state(), State::Backup);
+        instance.handle_advert(became + 20 * MS, &advert("192.0.2.2", 100, 100 * MS));
+        assert_eq!(instance.lower_priority_adverts_heard(), 3);
     }
 
     #[test]
