@@ -77,6 +77,16 @@ fn config_notify_fifo_native_toml_names_them() {
         err.contains("bad.toml:3") && err.contains("scirpt"),
         "{err}"
     );
+    let empty = bad
+        .replace("scirpt = \"/bin/cat\"\n", "")
+        .replace("/run/x.fifo", "");
+    let err = config::parse_native(&empty, Path::new("empty.toml"))
+        .expect_err("empty path")
+        .to_string();
+    assert!(
+        err.contains("empty.toml:") && err.contains("notify_fifo: the path is empty"),
+        "{err}"
+    );
 }
 
 fn read(text: &str) -> Result<config::Loaded, String> {

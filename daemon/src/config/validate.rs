@@ -132,6 +132,17 @@ fn check_global(cfg: &Config, out: &mut Problems) {
             );
         }
     }
+    for (field, fifo) in [
+        ("notify_fifo", &g.notify_fifo),
+        ("vrrp_notify_fifo", &g.vrrp_notify_fifo),
+    ] {
+        if fifo.as_ref().is_some_and(|f| f.path.is_empty()) {
+            out.add(
+                format!("global.{field}.path"),
+                format!("{field}: the path is empty"),
+            );
+        }
+    }
     if !(1..=100).contains(&g.down_timer_adverts) {
         out.add(
             "global.down_timer_adverts",
