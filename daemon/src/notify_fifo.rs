@@ -224,7 +224,8 @@ struct Fifo {
     /// vipd made it, so vipd removes it.
     created: bool,
     script: Option<tokio::task::JoinHandle<()>>,
-    stop_script: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Tells the script's task to stop it: `true` after [`SCRIPT_GRACE`], `false` at once.
+    stop_script: Option<tokio::sync::oneshot::Sender<bool>>,
     written: u64,
     dropped: u64,
     /// Lines dropped since the last one that went through (logged once per streak).
@@ -335,7 +336,7 @@ impl Fifo {
         };
         let line = prepared.line();
         info!("{field}_script `{line}` started");
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<bool>();
         let pgid = child
             .id()
             .and_then(|id| i32::try_from(id).ok())
@@ -350,14 +351,14 @@ impl Fifo {
                     }
                     return;
                 }
-                _ = stop_rx => {}
-            }
-            // vipd closed its end: the script reads what is left and ends at end of file.
-            if tokio::time::timeout(SCRIPT_GRACE, child.wait())
-                .await
-                .is_ok()
-            {
-                return;
+                grace = stop_rx => {
+                    // vipd closed its end: the script reads what is left and ends at end
+                    // of file.
+                    let grace = grace.unwrap_or(false);
+                    if grace && tokio::time::timeout(SCRIPT_GRACE, child.wait()).await.is_ok() {
+                        return;
+                    }
+                }
             }
             for signal in [Signal::SIGTERM, Signal::SIGKILL] {
                 if let Some(pgid) = pgid {
@@ -409,8 +410,11 @@ impl Fifo {
     }
 
     /// Removes the FIFO (if vipd made it) and closes vipd's end; the script is stopped in
-    /// the background (returned to wait for).
-    fn close(mut self) -> Option<tokio::task::JoinHandle<()>> {
+    /// the background (returned to wait for). With `reopening`, a FIFO vipd did not make
+    /// is opened again at once: its script would not see the end of file, and would take
+    /// lines meant for the new one during a grace period, so it is stopped at once.
+    fn close(mut self, reopening: bool) -> Option<tokio::task::JoinHandle<()>> {
+        let grace = !(reopening && !self.created);
         // Removed first, so that a script reopening the path does not find the old FIFO.
         if self.created {
             let _ = std::fs::remove_file(&self.path);
@@ -426,7 +430,7 @@ impl Fifo {
         }
         drop(self.file);
         if let Some(stop) = self.stop_script.take() {
-            let _ = stop.send(());
+            let _ = stop.send(grace);
         }
         self.script.take()
     }
@@ -470,7 +474,7 @@ impl NotifyFifos {
     /// Closes the FIFOs and opens them again from `global` (a reload: keepalived restarts
     /// its FIFO scripts then too).
     pub fn reopen(&mut self, global: &config::Global) {
-        self.close();
+        self.close(true);
         let stopping = std::mem::take(&mut self.stopping);
         let written = std::mem::take(&mut self.lower_priority_written);
         *self = NotifyFifos::open(global);
@@ -518,9 +522,9 @@ impl NotifyFifos {
         self.fifos.iter().map(|f| f.dropped).sum()
     }
 
-    fn close(&mut self) {
+    fn close(&mut self, reopening: bool) {
         for fifo in self.fifos.drain(..) {
-            if let Some(task) = fifo.close() {
+            if let Some(task) = fifo.close(reopening) {
                 self.stopping.push(task);
             }
         }
@@ -528,7 +532,7 @@ impl NotifyFifos {
 
     /// At exit: closes the FIFOs (removing those vipd made) and waits for the scripts to end.
     pub async fn finish(mut self) {
-        self.close();
+        self.close(false);
         for task in self.stopping {
             let _ = task.await;
         }
@@ -676,7 +680,7 @@ mod tests {
         fifo.write(&text);
         assert_eq!(fifo.written, before + 1);
         assert_eq!(fifo.dropping, 0);
-        assert!(fifo.close().is_none());
+        assert!(fifo.close(false).is_none());
         assert!(!path.exists(), "the FIFO vipd made is removed");
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -721,7 +725,7 @@ mod tests {
         let mut more = String::new();
         let _ = std::io::Read::read_to_string(&mut reader, &mut more);
         assert_eq!(more, "INSTANCE \"VI_1\" MASTER_RX_LOWER_PRI 140\n");
-        fifos.close();
+        fifos.close(false);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
