@@ -517,11 +517,6 @@ impl NotifyFifos {
         }
     }
 
-    /// Lines lost so far because a FIFO was full.
-    pub fn dropped(&self) -> u64 {
-        self.fifos.iter().map(|f| f.dropped).sum()
-    }
-
     fn close(&mut self, reopening: bool) {
         for fifo in self.fifos.drain(..) {
             if let Some(task) = fifo.close(reopening) {
