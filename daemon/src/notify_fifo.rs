@@ -725,6 +725,42 @@ mod tests {
     }
 
     #[test]
+    fn the_fifo_vipd_creates_goes_to_its_owner_and_group() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: chown needs root");
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("vipd-fifo-owner-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("owned.fifo");
+        let nobody = User::from_name("nobody").unwrap().unwrap();
+        let cfg = NotifyFifo {
+            path: path.display().to_string(),
+            owner: Some("nobody".into()),
+            group: None,
+            script: None,
+        };
+        let fifo = Fifo::open("notify_fifo", &cfg, &config::Global::default()).unwrap();
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        assert_eq!(meta.mode() & 0o7777, 0o600);
+        assert_eq!(
+            (meta.uid(), meta.gid()),
+            (nobody.uid.as_raw(), nobody.gid.as_raw())
+        );
+        drop(fifo.close(false));
+        // A FIFO someone else owns is not used.
+        nix::unistd::mkfifo(&path, Mode::S_IRUSR | Mode::S_IWUSR).unwrap();
+        nix::unistd::chown(&path, Some(nobody.uid), None).unwrap();
+        let plain = NotifyFifo { owner: None, ..cfg };
+        let err = Fifo::open("notify_fifo", &plain, &config::Global::default())
+            .err()
+            .unwrap();
+        assert!(err.contains("another user"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn a_regular_file_at_the_path_is_refused_and_kept() {
         let dir = std::env::temp_dir().join(format!("vipd-fifo-file-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
