@@ -672,7 +672,8 @@ fn run_pair(test: &str, speaker: Speaker, plan: &[(Kind, Vec<Datagram>)]) -> Out
     let lab = Lab::new(test, 3);
     let link_local = stranger_link_local();
     assert!(
-        lab.addresses(STRANGER, "eth0").contains(&IpAddr::V6(link_local)),
+        lab.addresses(STRANGER, "eth0")
+            .contains(&IpAddr::V6(link_local)),
         "r{STRANGER} has no {link_local}: {:?}",
         lab.addresses(STRANGER, "eth0")
     );

@@ -7,7 +7,10 @@
 //!   of each kind is stopped in turn and comes back (preempting, and with `nopreempt`), and
 //!   vipd's priority is changed by a reload, down and up;
 //! - equal priorities: the higher primary address wins (RFC 5798 6.4.3, RFC 3768 6.4.3),
-//!   and vipd agrees with the others on who that is.
+//!   and vipd agrees with the others on who that is;
+//! - a ucarp pair (CARP, also protocol 112 to 224.0.0.18) with vhid = the VRID beside a v2
+//!   pair: ucarp must be disturbed by a vipd pair no more than by a keepalived pair, and vipd
+//!   must not log per CARP packet (`lab_coexistence.rs` covers the VRRP pair's side).
 //!
 //! At every settle point exactly one router serves the VIP (has it on a running
 //! interface; FRR keeps it on a protodown macvlan while backup), it stays alone for a
@@ -538,5 +541,184 @@ fn tie_v2_vipd_on_the_higher_address_beats_keepalived() {
         &[Keepalived, Vipd],
         &[150, 150],
         2,
+    );
+}
+
+// --- ucarp beside a VRRP pair ---------------------------------------------------------------
+
+/// How long the pair and the ucarps run side by side, watched.
+const UCARP_WATCH: Duration = Duration::from_secs(6);
+
+fn ucarp_vip() -> IpAddr {
+    "192.0.2.200".parse().expect("address")
+}
+
+/// What a ucarp pair lived through beside a VRRP pair of `speaker`s.
+#[derive(Debug)]
+struct UcarpBeside {
+    /// ucarp's "Switching to state" lines (both ucarps) after the VRRP pair started.
+    ucarp_switches: usize,
+    /// Holder sets of ucarp's address seen while watched.
+    ucarp_holders: std::collections::BTreeSet<Vec<usize>>,
+    /// Lines the VRRP pair logged while watched.
+    pair_log: Vec<String>,
+    /// vipd: CARP adverts the pair dropped as truncated while watched.
+    vipd_truncated: u64,
+}
+
+/// ucarp in r3 (advskew 0, master) and r4 (advskew 100, backup), vhid 61, adding and
+/// removing 192.0.2.200 in their scripts; then a v2 pair of `speaker`s (r1 150, r2 100,
+/// VRID 61, PASS).
+fn ucarp_beside(test: &str, speaker: Kind) -> UcarpBeside {
+    let lab = Lab::new(test, 4);
+    let up = lab.write_script(
+        "ucarp-up",
+        "#!/bin/sh\nexec ip addr add \"$2\"/24 dev \"$1\"\n",
+    );
+    let down = lab.write_script(
+        "ucarp-down",
+        "#!/bin/sh\nexec ip addr del \"$2\"/24 dev \"$1\"\n",
+    );
+    let ucarp = |router: usize, skew: &str| {
+        let src = Segment::Main.router_ip4(router).to_string();
+        lab.spawn(
+            router,
+            &[
+                "ucarp",
+                "--interface=eth0",
+                &format!("--srcip={src}"),
+                "--vhid=61",
+                "--pass=secret",
+                "--addr=192.0.2.200",
+                "--advbase=1",
+                &format!("--advskew={skew}"),
+                &format!("--upscript={}", up.display()),
+                &format!("--downscript={}", down.display()),
+            ],
+            &[],
+        )
+    };
+    let carp3 = ucarp(3, "0");
+    let carp4 = ucarp(4, "100");
+    let elected = wait_until(Duration::from_secs(15), Duration::from_millis(50), || {
+        lab.holders(ucarp_vip()) == [3]
+    });
+    assert!(
+        elected.is_some(),
+        "ucarp should elect r3: holders {:?}\n{}\n{}",
+        lab.holders(ucarp_vip()),
+        carp3.log(),
+        carp4.log()
+    );
+    let switches = |logs: &[&Daemon]| -> usize {
+        logs.iter()
+            .map(|d| d.log().matches("Switching to state").count())
+            .sum()
+    };
+    let before = switches(&[&carp3, &carp4]);
+    let text = |router, priority| conf(router, &[v2_pass(priority)]);
+    let (r1, r2) = match speaker {
+        Kind::Vipd => (
+            start_vipd(&lab, 1, &text(1, 150)),
+            start_vipd(&lab, 2, &text(2, 100)),
+        ),
+        _ => (
+            lab.spawn_keepalived(1, &text(1, 150)),
+            lab.spawn_keepalived(2, &text(2, 100)),
+        ),
+    };
+    let vip2: IpAddr = "192.0.2.101".parse().expect("address");
+    let settled = wait_until(Duration::from_secs(15), Duration::from_millis(20), || {
+        lab.holders(vip2) == [1]
+    });
+    assert!(
+        settled.is_some(),
+        "{speaker:?} pair: holders {:?}",
+        lab.holders(vip2)
+    );
+    let lines_before = [r1.log().lines().count(), r2.log().lines().count()];
+    let truncated = |d: &Daemon| {
+        instance(d, "VI_2")
+            .dropped
+            .get("truncated")
+            .copied()
+            .unwrap_or(0)
+    };
+    let truncated_before = if speaker == Kind::Vipd {
+        truncated(&r1) + truncated(&r2)
+    } else {
+        0
+    };
+    let mut ucarp_holders = std::collections::BTreeSet::new();
+    let watch = Instant::now();
+    while watch.elapsed() < UCARP_WATCH {
+        ucarp_holders.insert(lab.holders(ucarp_vip()));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let vipd_truncated = if speaker == Kind::Vipd {
+        truncated(&r1) + truncated(&r2) - truncated_before
+    } else {
+        0
+    };
+    UcarpBeside {
+        ucarp_switches: switches(&[&carp3, &carp4]) - before,
+        ucarp_holders,
+        pair_log: [&r1, &r2]
+            .iter()
+            .zip(lines_before)
+            .flat_map(|(d, n)| {
+                d.log()
+                    .lines()
+                    .skip(n)
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .collect(),
+        vipd_truncated,
+    }
+}
+
+#[test]
+fn ucarp_on_the_vrid_is_disturbed_by_a_vipd_pair_no_more_than_by_keepalived() {
+    let (vipd, keepalived) = std::thread::scope(|scope| {
+        let vipd = scope.spawn(|| ucarp_beside("ucarp-vipd", Kind::Vipd));
+        let keepalived = scope.spawn(|| ucarp_beside("ucarp-ka", Kind::Keepalived));
+        (
+            vipd.join().expect("vipd side"),
+            keepalived.join().expect("keepalived side"),
+        )
+    });
+    eprintln!(
+        "ucarp beside a vipd pair: {vipd:#?}\nucarp beside a keepalived pair: {keepalived:#?}"
+    );
+    assert_eq!(
+        vipd.ucarp_holders,
+        std::collections::BTreeSet::from([vec![3]]),
+        "ucarp's address must stay with r3 beside vipd"
+    );
+    assert!(
+        vipd.ucarp_switches <= keepalived.ucarp_switches,
+        "ucarp switched state more often beside vipd: {vipd:#?} {keepalived:#?}"
+    );
+    // The master ucarp sends one advert a second, read by both routers: each is counted;
+    // lines about them are debug only and at most one a second per router, whatever the rate.
+    assert!(vipd.vipd_truncated >= 4, "{vipd:#?}");
+    let drop_lines: Vec<&String> = vipd
+        .pair_log
+        .iter()
+        .filter(|l| l.contains("dropped"))
+        .collect();
+    assert!(
+        drop_lines.iter().all(|l| l.contains(" DEBUG ")),
+        "vipd logs CARP drops above debug: {drop_lines:#?}"
+    );
+    assert!(
+        drop_lines.len() as u64 <= 2 * (UCARP_WATCH.as_secs() + 1),
+        "vipd logs CARP drops more than once a second: {drop_lines:#?}"
+    );
+    assert!(
+        vipd.pair_log.iter().all(|l| !l.contains("MASTER")),
+        "the vipd pair changed state beside ucarp: {:#?}",
+        vipd.pair_log
     );
 }
