@@ -100,9 +100,10 @@ impl Rng {
 /// One datagram as the stranger sends it.
 #[derive(Clone, Debug)]
 enum Datagram {
-    /// IPv4 with the header written here (`IP_HDRINCL`): TTL, fragment field (flags and
-    /// offset in 8-byte units) and identification as given; source the stranger's address.
+    /// IPv4 with the header written here (`IP_HDRINCL`): source, TTL, fragment field
+    /// (flags and offset in 8-byte units) and identification as given.
     V4 {
+        src: Ipv4Addr,
         ttl: u8,
         id: u16,
         fragment: u16,
@@ -119,8 +120,10 @@ enum Datagram {
 
 const MORE_FRAGMENTS: u16 = 0x2000;
 
+/// From the stranger's own address.
 fn v4(ttl: u8, payload: Vec<u8>) -> Datagram {
     Datagram::V4 {
+        src: Segment::Main.router_ip4(STRANGER),
         ttl,
         id: 0,
         fragment: 0,
@@ -172,10 +175,13 @@ enum Kind {
     PriorityZeroV4,
     WinningV6FromGlobalSource,
     WinningSupersetListV4,
+    EqualPriorityHigherAddressV4,
+    SpoofedMasterPriorityZeroV4,
+    SpoofedMasterWinningV4,
 }
 
 impl Kind {
-    const ALL: [Kind; 27] = [
+    const ALL: [Kind; 30] = [
         Kind::TtlV4,
         Kind::ChecksumV4,
         Kind::VersionV4,
@@ -203,6 +209,9 @@ impl Kind {
         Kind::PriorityZeroV4,
         Kind::WinningV6FromGlobalSource,
         Kind::WinningSupersetListV4,
+        Kind::EqualPriorityHigherAddressV4,
+        Kind::SpoofedMasterPriorityZeroV4,
+        Kind::SpoofedMasterWinningV4,
     ];
 
     fn class(self) -> Class {
@@ -222,10 +231,16 @@ impl Kind {
             NoAuthV2 | AhAuthTypeV2 => Class::Invalid(Some("auth_type")),
             IntervalMismatchV2 => Class::Invalid(Some("interval_mismatch")),
             LowerPriorityV4 | BelowMasterPriorityV4 => Class::Harmless,
-            WinningV4 | WinningFragmentedV4 => Class::Takeover("VI_1"),
+            WinningV4 | WinningFragmentedV4 | EqualPriorityHigherAddressV4 => {
+                Class::Takeover("VI_1")
+            }
             WinningV6 => Class::Takeover("VI_6"),
             WinningRightPasswordV2 => Class::Takeover("VI_2"),
-            PriorityZeroV4 | WinningV6FromGlobalSource | WinningSupersetListV4 => Class::Observed,
+            PriorityZeroV4
+            | WinningV6FromGlobalSource
+            | WinningSupersetListV4
+            | SpoofedMasterPriorityZeroV4
+            | SpoofedMasterWinningV4 => Class::Observed,
         }
     }
 
@@ -245,6 +260,14 @@ impl Kind {
                 Kind::PriorityZeroV4 => {
                     "RFC 5798 6.4.2: a backup waits only Skew_Time, the master answers at \
                      once (6.4.3); whether the backup takes over is a race"
+                }
+                Kind::SpoofedMasterPriorityZeroV4 => {
+                    "a forged 'master leaving' with the master's own address: the backup may \
+                     take over after Skew_Time (6.4.2); the master sees its own address"
+                }
+                Kind::SpoofedMasterWinningV4 => {
+                    "a forged winning advert with the master's own address: the backup follows \
+                     'the master' either way; the master sees its own address"
                 }
                 Kind::WinningV6FromGlobalSource => {
                     "RFC 5798 5.1.2.1 has senders use link-local sources, 7.1 has receivers \
@@ -382,6 +405,7 @@ fn datagrams(kind: Kind, rng: &mut Rng, s: &Sources) -> Vec<Datagram> {
                 let id = rng.range(1, 0xffff) as u16;
                 if rng.next() % 2 == 0 {
                     Datagram::V4 {
+                        src: s.stranger4,
                         ttl: 255,
                         id,
                         fragment: MORE_FRAGMENTS,
@@ -389,6 +413,7 @@ fn datagrams(kind: Kind, rng: &mut Rng, s: &Sources) -> Vec<Datagram> {
                     }
                 } else {
                     Datagram::V4 {
+                        src: s.stranger4,
                         ttl: 255,
                         id,
                         fragment: 1,
@@ -458,16 +483,45 @@ fn datagrams(kind: Kind, rng: &mut Rng, s: &Sources) -> Vec<Datagram> {
                 let bytes = win4();
                 let id = rng.range(1, 0xffff) as u16;
                 out.push(Datagram::V4 {
+                    src: s.stranger4,
                     ttl: 255,
                     id,
                     fragment: MORE_FRAGMENTS,
                     payload: bytes[..8].to_vec(),
                 });
                 Datagram::V4 {
+                    src: s.stranger4,
                     ttl: 255,
                     id,
                     fragment: 1,
                     payload: bytes[8..].to_vec(),
+                }
+            }
+            EqualPriorityHigherAddressV4 => {
+                v4(255, advert4(s, Version::V3, 51, 150, &["192.0.2.100"]))
+            }
+            SpoofedMasterPriorityZeroV4 | SpoofedMasterWinningV4 => {
+                let master = Segment::Main.router_ip4(1);
+                let priority = if kind == SpoofedMasterWinningV4 {
+                    254
+                } else {
+                    0
+                };
+                let payload = Advertisement {
+                    version: Version::V3,
+                    vrid: 51,
+                    priority,
+                    advert_interval_cs: 20,
+                    addresses: vec![vip4()],
+                    auth: Auth::None,
+                }
+                .to_bytes(master.into(), GROUP4.into(), ChecksumMode::PseudoHeader);
+                Datagram::V4 {
+                    src: master,
+                    ttl: 255,
+                    id: 0,
+                    fragment: 0,
+                    payload,
                 }
             }
             WinningV6 => Datagram::V6 {
@@ -541,6 +595,7 @@ fn send(lab: &Lab, stranger4: Ipv4Addr, datagrams: Vec<Datagram>) {
         for datagram in &datagrams {
             match datagram {
                 Datagram::V4 {
+                    src,
                     ttl,
                     id,
                     fragment,
@@ -552,7 +607,7 @@ fn send(lab: &Lab, stranger4: Ipv4Addr, datagrams: Vec<Datagram>) {
                     d.extend_from_slice(&id.to_be_bytes());
                     d.extend_from_slice(&fragment.to_be_bytes());
                     d.extend_from_slice(&[*ttl, 112, 0, 0]);
-                    d.extend_from_slice(&stranger4.octets());
+                    d.extend_from_slice(&src.octets());
                     d.extend_from_slice(&GROUP4.octets());
                     d.extend_from_slice(payload);
                     forged
@@ -613,6 +668,8 @@ struct Reaction {
     moved: BTreeSet<&'static str>,
     /// vipd only: drop counters that grew (summed over both routers).
     drops: BTreeMap<String, u64>,
+    /// What the routers logged in the window ("rN: line"), shown for differences.
+    log: Vec<String>,
 }
 
 /// Per instance, transitions of both routers together, and (vipd) the drop counters.
@@ -712,6 +769,7 @@ fn run_pair(test: &str, speaker: Speaker, plan: &[(Kind, Vec<Datagram>)]) -> Out
             outage = meter.take().map(|m| m.stop());
         }
         let (moves_before, drops_before) = snapshot(speaker, &pair);
+        let lines_before = pair.map(|d| d.log().lines().count());
         send(&lab, stranger4, datagrams.clone());
         std::thread::sleep(WINDOW);
         if !matches!(kind.class(), Class::Invalid(_) | Class::Harmless) {
@@ -731,7 +789,16 @@ fn run_pair(test: &str, speaker: Speaker, plan: &[(Kind, Vec<Datagram>)]) -> Out
                 (grew > 0).then(|| (reason.clone(), grew))
             })
             .collect();
-        reactions.push(Reaction { moved, drops });
+        let log = pair
+            .iter()
+            .zip(lines_before)
+            .enumerate()
+            .flat_map(|(i, (d, n))| {
+                let lines: Vec<String> = d.log().lines().skip(n).map(str::to_owned).collect();
+                lines.into_iter().map(move |l| format!("r{}: {l}", i + 1))
+            })
+            .collect();
+        reactions.push(Reaction { moved, drops, log });
         if !recovered(&lab, Duration::from_secs(12)) {
             panic!(
                 "{speaker:?} pair did not recover after {kind:?}: holders {:?}",
@@ -782,8 +849,15 @@ fn plan(rng: &mut Rng) -> Vec<(Kind, Vec<Datagram>)> {
         stranger6_link_local: stranger_link_local(),
     };
     let quiet = |k: &Kind| matches!(k.class(), Class::Invalid(_) | Class::Harmless);
-    let mut first: Vec<Kind> = Kind::ALL.iter().copied().filter(quiet).collect();
-    let mut second: Vec<Kind> = Kind::ALL.iter().copied().filter(|k| !quiet(k)).collect();
+    // HOSTILE_KINDS=NameA,NameB: only these kinds (to replay one finding).
+    let only = std::env::var("HOSTILE_KINDS").ok();
+    let chosen = |k: &Kind| {
+        only.as_deref()
+            .is_none_or(|names| names.split(',').any(|n| n == format!("{k:?}")))
+    };
+    let all = Kind::ALL.iter().copied().filter(chosen);
+    let mut first: Vec<Kind> = all.clone().filter(quiet).collect();
+    let mut second: Vec<Kind> = all.filter(|k| !quiet(k)).collect();
     rng.shuffle(&mut first);
     rng.shuffle(&mut second);
     first
@@ -837,11 +911,22 @@ fn hostile_stream_moves_no_vipd_state_and_costs_the_client_no_more_than_keepaliv
             k.moved
         );
         if v.moved != k.moved {
+            let excerpt = |r: &Reaction| {
+                r.log
+                    .iter()
+                    .take(12)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("\n      ")
+            };
             differences.push(format!(
-                "{kind:?}: vipd moved {:?}, keepalived moved {:?} -- {}",
+                "{kind:?}: vipd moved {:?}, keepalived moved {:?} -- {}\n    vipd logged:\n      \
+                 {}\n    keepalived logged:\n      {}",
                 v.moved,
                 k.moved,
-                kind.ruling()
+                kind.ruling(),
+                excerpt(v),
+                excerpt(k)
             ));
         }
         match kind.class() {
