@@ -83,12 +83,12 @@ impl Variant {
         }
     }
 
-    fn frr(self, priority: u8) -> FrrRouter {
+    fn frr(self, priority: u8, advert: Duration) -> FrrRouter {
         FrrRouter {
             vrid: self.vrid(),
             version: 3,
             priority,
-            advert: ADVERT,
+            advert,
             addresses: vec![self.vip().to_string()],
         }
     }
@@ -144,7 +144,7 @@ impl Cluster {
         self.kinds[router - 1]
     }
 
-    /// Starts `router`'s member with `instance` (FRR: only its priority is used).
+    /// Starts `router`'s member with `instance` (FRR: only its priority and interval).
     fn start(&mut self, router: usize, instance: VrrpInstance) {
         let member = match self.kind(router) {
             Kind::Vipd => Member::Vipd(start_vipd(&self.lab, router, &conf(router, &[instance]))),
@@ -154,7 +154,12 @@ impl Cluster {
             ),
             Kind::Frr => {
                 let priority = instance.priority.expect("FRR member needs a priority");
-                Member::Frr(Frr::start(&self.lab, router, &[self.variant.frr(priority)]))
+                let advert = instance.advert_interval.unwrap_or(ADVERT);
+                Member::Frr(Frr::start(
+                    &self.lab,
+                    router,
+                    &[self.variant.frr(priority, advert)],
+                ))
             }
         };
         self.members[router - 1] = Some(member);
@@ -408,6 +413,56 @@ fn vipd_keepalived_v2_pass_one_master_through_failovers_reloads_and_returns() {
     let vipd = instance(c.vipd(1), v.name());
     assert!(vipd.dropped.values().all(|&n| n == 0), "{vipd:#?}");
     c.report();
+}
+
+/// VRRPv3 lets every router pick its own interval; a backup times out on the master's
+/// (Master_Adver_Interval, RFC 5798 6.4.2). r1 vipd 100 ms, r2 keepalived 1 s, r3 FRR 500 ms:
+/// each master in turn must be followed without a backup timing out on its own, faster,
+/// interval (that would show as a second server while watched).
+#[test]
+fn vipd_keepalived_frr_with_three_advert_intervals_follow_each_masters_interval() {
+    let v = Variant::V3Ipv4;
+    let Some(mut c) = Cluster::new("mixed-ints", v, &[Kind::Vipd, Kind::Keepalived, Kind::Frr])
+    else {
+        return;
+    };
+    let instance = |priority, ms| v.instance(priority).advert(Duration::from_millis(ms));
+    c.start(3, instance(120, 500));
+    c.start(2, instance(150, 1000));
+    c.start(1, instance(100, 100));
+    c.expect_master(
+        2,
+        "keepalived 150 at 1 s over FRR 120 at 500 ms and vipd 100 at 100 ms",
+    );
+    let heard = instance_status_when(&c, 1, |i| i.master_address.as_deref() == Some("192.0.2.12"));
+    assert!(heard.dropped.values().all(|&n| n == 0), "{heard:#?}");
+    c.stop(2);
+    c.expect_master(
+        3,
+        "keepalived stopped: FRR at 500 ms followed by vipd at 100 ms",
+    );
+    c.frr_configure(3, "vrrp 51 shutdown");
+    c.expect_master(1, "FRR shut down: vipd at 100 ms");
+    c.start(2, instance(150, 1000));
+    c.expect_master(2, "keepalived back at 1 s preempts vipd");
+    c.frr_configure(3, "no vrrp 51 shutdown");
+    c.expect_master(2, "FRR back at 500 ms below keepalived");
+    c.report();
+}
+
+/// vipd's status in `router` once `cond` holds.
+fn instance_status_when(
+    c: &Cluster,
+    router: usize,
+    cond: impl FnMut(&vipd::control::InstanceStatus) -> bool,
+) -> vipd::control::InstanceStatus {
+    wait_instance(
+        c.vipd(router),
+        c.variant.name(),
+        c.variant.settle(),
+        "as expected",
+        cond,
+    )
 }
 
 // --- Equal priorities ----------------------------------------------------------------------
