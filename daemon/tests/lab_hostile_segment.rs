@@ -16,11 +16,13 @@
 //!   pings with vipd than with keepalived (none where keepalived lost none);
 //! - phase 2, packets that may move a pair: a valid higher-priority advert for v3 IPv4 and
 //!   IPv6 (VRRPv3 has no authentication: anyone on the link can do this, RFC 5798 9.1), the
-//!   same split into IPv4 fragments, a v2 advert with the right password (sent in clear,
-//!   RFC 3768 10): both pairs must yield, the same instances. Observed only (reported, not
-//!   asserted): priority 0 from the stranger, a winning IPv6 advert from a global source
-//!   address, a winning advert listing the pair's VIP and one more (vipd follows such a
-//!   peer by design; keepalived drops it).
+//!   same split into IPv4 fragments, the master's priority from a higher address (6.4.3), a
+//!   v2 advert with the right password (sent in clear, RFC 3768 10): both pairs must yield,
+//!   the same instances. Observed only (reported, not asserted): priority 0 from the
+//!   stranger, and forged with the master's own address (a Skew_Time race in both), a
+//!   winning advert forged with the master's address, a winning IPv6 advert from a global
+//!   source address, a winning advert listing the pair's VIP and one more (vipd follows
+//!   such a peer by design; keepalived drops it).
 //!
 //! Every burst where the two pairs reacted differently is printed with the reasoning. At the
 //! end both pairs have exactly one master per VIP again.
