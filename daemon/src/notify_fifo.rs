@@ -414,7 +414,7 @@ impl Fifo {
     /// is opened again at once: its script would not see the end of file, and would take
     /// lines meant for the new one during a grace period, so it is stopped at once.
     fn close(mut self, reopening: bool) -> Option<tokio::task::JoinHandle<()>> {
-        let grace = !(reopening && !self.created);
+        let grace = !reopening || self.created;
         // Removed first, so that a script reopening the path does not find the old FIFO.
         if self.created {
             let _ = std::fs::remove_file(&self.path);
