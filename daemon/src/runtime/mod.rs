@@ -354,7 +354,8 @@ impl Daemon {
                             // A reload while handing over would start instances again.
                             signals::Step::Reload if self.stopping => {}
                             signals::Step::Reload => {
-                                self.reload_by("SIGHUP").await;
+                                // A refusal is logged; SIGHUP has nobody to tell.
+                                let _refused = self.reload_by("SIGHUP").await;
                             }
                         }
                     }
