@@ -232,7 +232,12 @@ fn sighup_with_a_bad_file_is_refused_and_the_old_config_keeps_running() {
     assert_eq!(instance(&r2, "VI_1").state, "BACKUP");
 
     // `vipd reload` is refused the same way and says why.
-    let socket = r1.socket_path.as_ref().expect("socket").display().to_string();
+    let socket = r1
+        .socket_path
+        .as_ref()
+        .expect("socket")
+        .display()
+        .to_string();
     let out = vipd_cli(&["reload", "--socket", &socket]);
     assert!(!out.success, "a refused reload exited 0: {out:?}");
     assert!(
