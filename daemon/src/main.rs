@@ -204,9 +204,9 @@ fn main() -> ExitCode {
                     None => Ok(()),
                 };
                 // On the machine that runs it: a VIP must not be one of the node's addresses.
-                match entered.and_then(|()| {
-                    runtime::own_address_problems(cfg, &state_dir, &socket, &Default::default())
-                }) {
+                match entered
+                    .and_then(|()| runtime::check_own_address_problems(cfg, &state_dir, &socket))
+                {
                     Ok(found) => problems.extend(found),
                     Err(e) => eprintln!(
                         "{}: warning: not checked whether a VIP is an address of this node: {e}",
