@@ -37,6 +37,10 @@ pub enum NotifyState {
     Backup,
     Fault,
     Stop,
+    /// An instance removed by a reload, with `notify_deleted` (else it reports FAULT).
+    Deleted,
+    /// A master heard a lower-priority advert (`notify_master_rx_lower_pri`).
+    MasterRxLowerPri,
 }
 
 impl NotifyState {
@@ -46,6 +50,8 @@ impl NotifyState {
             NotifyState::Backup => "BACKUP",
             NotifyState::Fault => "FAULT",
             NotifyState::Stop => "STOP",
+            NotifyState::Deleted => "DELETED",
+            NotifyState::MasterRxLowerPri => "MASTER_RX_LOWER_PRI",
         }
     }
 }
@@ -96,6 +102,9 @@ pub fn scripts_for(
         NotifyState::Backup => &notify.backup,
         NotifyState::Fault => &notify.fault,
         NotifyState::Stop => &notify.stop,
+        NotifyState::Deleted => &notify.deleted_script,
+        // Runs alone, from `lower_priority_scripts`, never with `notify`.
+        NotifyState::MasterRxLowerPri => return lower_priority_scripts(notify, global),
     };
     let job = |script: &config::NotifyScript, extra: &[String]| {
         let mut argv = words::split(&script.command).ok()?;
@@ -117,6 +126,54 @@ pub fn scripts_for(
         jobs.push(j);
     }
     jobs
+}
+
+/// What an instance removed by a reload runs, as keepalived 2.2.7 does: `notify` with
+/// `DELETED` and the `notify_deleted` script when that is set, else `notify` with `FAULT`
+/// alone (not `notify_fault`, not `notify_stop`).
+pub fn removal_scripts(
+    notify: &config::Notify,
+    global: &config::Global,
+    name: &str,
+    priority: u8,
+) -> (NotifyState, Vec<Job>) {
+    if notify.reports_deleted() {
+        let jobs = scripts_for(
+            notify,
+            global,
+            "INSTANCE",
+            name,
+            NotifyState::Deleted,
+            priority,
+        );
+        return (NotifyState::Deleted, jobs);
+    }
+    let only_any = config::Notify {
+        any: notify.any.clone(),
+        ..Default::default()
+    };
+    let jobs = scripts_for(
+        &only_any,
+        global,
+        "INSTANCE",
+        name,
+        NotifyState::Fault,
+        priority,
+    );
+    (NotifyState::Fault, jobs)
+}
+
+/// The `notify_master_rx_lower_pri` script: keepalived runs it as written, with no extra
+/// arguments, for every lower-priority advert its master hears.
+pub fn lower_priority_scripts(notify: &config::Notify, global: &config::Global) -> Vec<Job> {
+    let Some(script) = &notify.master_rx_lower_pri else {
+        return Vec::new();
+    };
+    let Ok(argv) = words::split(&script.command) else {
+        return Vec::new();
+    };
+    let (user, group) = identity(script, global);
+    vec![Job { argv, user, group }]
 }
 
 /// Counters of the notification queue, for `vipd status`.
@@ -339,6 +396,59 @@ mod tests {
         let jobs = scripts_for(&notify, &global, "GROUP", "G", NotifyState::Fault, 0);
         assert_eq!(jobs.len(), 1);
         assert_eq!(jobs[0].argv[4], "FAULT");
+    }
+
+    #[test]
+    fn removal_reports_fault_to_notify_alone_or_deleted_with_its_script() {
+        let global = config::Global::default();
+        let mut notify = config::Notify {
+            fault: Some("/bin/fault".into()),
+            stop: Some("/bin/stop".into()),
+            any: Some("/bin/any".into()),
+            ..Default::default()
+        };
+        // keepalived 2.2.7 without notify_deleted: `notify ... FAULT`, not notify_fault.
+        let (state, jobs) = removal_scripts(&notify, &global, "B", 100);
+        assert_eq!(state, NotifyState::Fault);
+        let argv: Vec<Vec<String>> = jobs.into_iter().map(|j| j.argv).collect();
+        assert_eq!(
+            argv,
+            vec![["/bin/any", "INSTANCE", "B", "FAULT", "100"]
+                .map(String::from)
+                .to_vec()]
+        );
+        notify.deleted = true;
+        let (state, jobs) = removal_scripts(&notify, &global, "B", 100);
+        assert_eq!(state, NotifyState::Deleted);
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(jobs[0].argv[3], "DELETED");
+        notify.deleted = false;
+        notify.deleted_script = Some("/bin/gone x".into());
+        let (state, jobs) = removal_scripts(&notify, &global, "B", 100);
+        assert_eq!(state, NotifyState::Deleted);
+        assert_eq!(jobs[0].argv, ["/bin/gone", "x"].map(String::from).to_vec());
+        assert_eq!(jobs[1].argv[3], "DELETED");
+    }
+
+    #[test]
+    fn master_rx_lower_pri_runs_alone_without_extra_arguments() {
+        let global = config::Global {
+            script_user: Some("keepalived_script".into()),
+            ..Default::default()
+        };
+        let mut notify = config::Notify {
+            any: Some("/bin/any".into()),
+            ..Default::default()
+        };
+        assert!(lower_priority_scripts(&notify, &global).is_empty());
+        notify.master_rx_lower_pri = Some("/bin/lower 'a b'".into());
+        let jobs = lower_priority_scripts(&notify, &global);
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(
+            jobs[0].argv,
+            ["/bin/lower", "a b"].map(String::from).to_vec()
+        );
+        assert_eq!(jobs[0].user.as_deref(), Some("keepalived_script"));
     }
 
     #[test]

@@ -348,9 +348,6 @@ fn instance(keyword: &str) -> Option<Class> {
             "vipd has no BFD: this tracking has no effect (the instance does not go to FAULT \
              or change priority when the BFD session goes down)",
         ),
-        "notify_deleted" | "notify_master_rx_lower_pri" => Class::Ignored(
-            "vipd does not run this notify script; the other notify scripts run as usual",
-        ),
         _ => return None,
     })
 }
@@ -443,6 +440,8 @@ pub fn implemented(block: Block) -> &'static [&'static str] {
             "notify_fault",
             "notify_stop",
             "notify",
+            "notify_deleted",
+            "notify_master_rx_lower_pri",
             "garp_master_delay",
             "garp_master_repeat",
             "garp_master_refresh",

@@ -760,11 +760,26 @@ pub struct Notify {
     /// `None`: as `global.notify_priority_changes` (for an instance: as its sync group's).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub priority_changes: Option<bool>,
+    /// keepalived `notify_deleted`: an instance removed by a reload reports `DELETED` to
+    /// `any` (without it: `FAULT`), and runs `deleted_script` if given.
+    #[serde(skip_serializing_if = "is_false")]
+    pub deleted: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_script: Option<NotifyScript>,
+    /// keepalived `notify_master_rx_lower_pri`: run (without extra arguments) when the
+    /// instance, as master, hears an advert with a lower priority.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub master_rx_lower_pri: Option<NotifyScript>,
 }
 
 impl Notify {
     pub fn is_empty(&self) -> bool {
         *self == Notify::default()
+    }
+
+    /// An instance removed by a reload reports `DELETED` rather than `FAULT`.
+    pub fn reports_deleted(&self) -> bool {
+        self.deleted || self.deleted_script.is_some()
     }
 }
 

@@ -916,10 +916,15 @@ fn write_notify(out: &mut String, table: &str, notify: &Notify) -> std::fmt::Res
         ("fault", &notify.fault),
         ("stop", &notify.stop),
         ("any", &notify.any),
+        ("deleted_script", &notify.deleted_script),
+        ("master_rx_lower_pri", &notify.master_rx_lower_pri),
     ] {
         if let Some(script) = value {
             write_script(out, key, script)?;
         }
+    }
+    if notify.deleted {
+        writeln!(out, "deleted = true")?;
     }
     Ok(())
 }

@@ -154,6 +154,10 @@ impl Daemon {
         let Some(router) = self.routers.get(index) else {
             return;
         };
+        if router.removed_by_reload && to == State::Initialize {
+            self.notify_removed(index);
+            return;
+        }
         let state = match to {
             State::Master => NotifyState::Master,
             State::Backup => NotifyState::Backup,
@@ -237,9 +241,58 @@ impl Daemon {
         }
     }
 
+    /// An instance removed by a reload tells `notify` (and the FIFOs) FAULT, or DELETED
+    /// with `notify_deleted`, as keepalived 2.2.7 does; its sync groups are not told.
+    fn notify_removed(&mut self, index: usize) {
+        let Some(router) = self.routers.get(index) else {
+            return;
+        };
+        let priority = router.fsm.effective_priority();
+        let (state, jobs) = notify::removal_scripts(
+            &router.cfg.notify,
+            &self.config.global,
+            &router.cfg.name,
+            priority,
+        );
+        self.fifos.write(
+            Scope::Instance,
+            &router.cfg.name,
+            FifoEvent::State(state),
+            priority,
+        );
+        if let Some(notifier) = &self.notifier {
+            notifier.notify(&format!("INSTANCE {}", router.cfg.name), state, jobs);
+        }
+    }
+
+    /// keepalived runs `notify_master_rx_lower_pri` for every lower-priority advert a
+    /// master hears. Here the runs of one instance are coalesced by the notification queue
+    /// (at most one waiting, and one running at a time), so that a flood of adverts from
+    /// the segment starts a bounded number of processes.
+    fn script_lower_priority_heard(&mut self, index: usize) {
+        let Some(router) = self.routers.get_mut(index) else {
+            return;
+        };
+        let heard = router.fsm.lower_priority_adverts_heard();
+        if heard <= router.lower_priority_scripted {
+            return;
+        }
+        router.lower_priority_scripted = heard;
+        let Some(notifier) = &self.notifier else {
+            return;
+        };
+        let jobs = notify::lower_priority_scripts(&router.cfg.notify, &self.config.global);
+        notifier.notify(
+            &format!("MASTER_RX_LOWER_PRI {}", router.cfg.name),
+            NotifyState::MasterRxLowerPri,
+            jobs,
+        );
+    }
+
     /// keepalived writes `MASTER_RX_LOWER_PRI` to its FIFOs for every lower-priority advert
     /// a master hears.
     pub(super) fn fifo_lower_priority_heard(&mut self, index: usize) {
+        self.script_lower_priority_heard(index);
         if self.fifos.is_empty() {
             return;
         }

@@ -98,6 +98,9 @@ impl Daemon {
                 }
             }
         }
+        for router in &mut old {
+            router.removed_by_reload = true;
+        }
         retired.append(&mut old);
         // The routers are being replaced: no sync group until `start_routers` rebuilds them.
         self.sync_index = super::sync_index::SyncIndex::default();

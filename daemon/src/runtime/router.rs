@@ -150,6 +150,11 @@ pub struct Router {
     pub(super) vmac: Option<super::vmac::VmacState>,
     /// The VMACs of VIPs with `use_vmac` (keepalived `use_vmac_addr`), one per interface.
     pub(super) vip_vmacs: Vec<super::vmac::VmacState>,
+    /// Lower-priority adverts heard as master that `notify_master_rx_lower_pri` was
+    /// queued for.
+    pub(super) lower_priority_scripted: u64,
+    /// Removed by a reload: its stop reports FAULT or DELETED (keepalived), not STOP.
+    pub(super) removed_by_reload: bool,
 }
 
 impl Router {
@@ -207,6 +212,8 @@ impl Router {
             owner_conflict: None,
             vmac,
             vip_vmacs,
+            lower_priority_scripted: 0,
+            removed_by_reload: false,
         }
     }
 

@@ -53,7 +53,40 @@ impl Reader<'_> {
             }
             return true;
         }
+        let instance_only = matches!(
+            st.keyword(),
+            "notify_deleted" | "notify_master_rx_lower_pri"
+        );
+        if instance_only && !at.starts_with("instance") {
+            // keepalived 2.2.7 knows these only in vrrp_instance.
+            return false;
+        }
+        if st.keyword() == "notify_deleted" {
+            // keepalived 2.2.7: the script is optional; the keyword alone switches FAULT
+            // to DELETED for instances removed by a reload.
+            if !st.args().is_empty() {
+                let Some(command) = self.notify_command(st) else {
+                    return true;
+                };
+                if let Some(first) = &notify.deleted_script {
+                    let message = format!(
+                        "`notify_deleted` is given again: `{}` is ignored and `{}` kept, as \
+                         keepalived keeps the first",
+                        command.command, first.command
+                    );
+                    self.warn(st.loc, message);
+                    return true;
+                }
+                notify.deleted_script = Some(command);
+            } else if !self.no_block(st) {
+                return true;
+            }
+            notify.deleted = true;
+            self.note(format!("{at}.notify.deleted"), st.loc);
+            return true;
+        }
         let slot = match st.keyword() {
+            "notify_master_rx_lower_pri" => &mut notify.master_rx_lower_pri,
             "notify_master" => &mut notify.master,
             "notify_backup" => &mut notify.backup,
             "notify_fault" => &mut notify.fault,

@@ -839,3 +839,63 @@ fn an_unquoted_script_line_runs_its_first_word_only_like_keepalived() {
         CheckKind::exec("/usr/bin/test -e /nonexistent").unwrap()
     );
 }
+
+#[test]
+fn notify_deleted_and_master_rx_lower_pri_are_read_and_carried_to_toml() {
+    let (cfg, w) = warnings_of(
+        "",
+        " notify_deleted\n notify_master_rx_lower_pri \"/bin/lower 'a b'\" root",
+    );
+    let notify = &cfg.instances[0].notify;
+    assert!(notify.deleted && notify.reports_deleted());
+    assert_eq!(notify.deleted_script, None);
+    let lower = notify.master_rx_lower_pri.as_ref().unwrap();
+    assert_eq!(lower.command, "/bin/lower 'a b'");
+    assert_eq!(lower.user.as_deref(), Some("root"));
+    assert!(w.is_empty(), "{w}");
+    let native = crate::config::to_toml(&cfg);
+    assert!(native.contains("deleted = true"), "{native}");
+    let back = crate::config::parse_native(&native, Path::new("n.toml")).unwrap();
+    assert_eq!(back.instances[0].notify, *notify, "{native}");
+
+    // With a script; the first one is kept, as keepalived keeps it.
+    let (cfg, w) = warnings_of("", " notify_deleted /bin/gone\n notify_deleted /bin/again");
+    let notify = &cfg.instances[0].notify;
+    assert_eq!(notify.deleted_script.as_ref().unwrap().command, "/bin/gone");
+    assert!(w.contains("/bin/again"), "{w}");
+    let native = crate::config::to_toml(&cfg);
+    let back = crate::config::parse_native(&native, Path::new("n.toml")).unwrap();
+    assert_eq!(back.instances[0].notify, *notify, "{native}");
+
+    // Without them: FAULT at removal, no script.
+    let (cfg, _) = warnings_of("", " notify /bin/any");
+    assert!(!cfg.instances[0].notify.reports_deleted());
+    assert_eq!(cfg.instances[0].notify.master_rx_lower_pri, None);
+}
+
+#[test]
+fn notify_deleted_and_master_rx_lower_pri_are_instance_keywords_only() {
+    // keepalived 2.2.7: "Unknown keyword" in a vrrp_sync_group.
+    let text = "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n \
+                virtual_ipaddress {\n 192.0.2.10\n }\n}\n\
+                vrrp_sync_group G {\n group {\n VI_1\n }\n notify_deleted /bin/x\n \
+                notify_master_rx_lower_pri /bin/y\n}\n";
+    let options = ReadOptions {
+        config_id: "lb1".to_string(),
+    };
+    let outcome = read_keepalived(text, Path::new("k.conf"), &options);
+    let text_of = match &outcome {
+        Ok(loaded) => loaded
+            .warnings
+            .iter()
+            .map(|w| w.to_string())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Err(e) => e.to_string(),
+    };
+    assert!(text_of.contains("notify_deleted"), "{text_of}");
+    assert!(text_of.contains("notify_master_rx_lower_pri"), "{text_of}");
+    if let Ok(loaded) = outcome {
+        assert!(loaded.config.sync_groups[0].notify.is_empty());
+    }
+}
