@@ -112,6 +112,9 @@ impl Daemon {
             );
             router.fsm.shutdown(now);
             self.routers = vec![router];
+            // Only touched instances have their actions looked at: without this, the
+            // second and later retired instances kept their VIPs.
+            self.schedule.touch_all();
             self.process_actions().await;
             self.release_vmacs();
         }
