@@ -479,6 +479,26 @@ mod tests {
     }
 
     #[test]
+    fn a_flood_of_lower_priority_adverts_keeps_one_run_waiting_per_instance() {
+        let mut q = Queue::default();
+        q.push("INSTANCE a", NotifyState::Master, job("m"));
+        for _ in 0..10_000 {
+            q.push(
+                "MASTER_RX_LOWER_PRI a",
+                NotifyState::MasterRxLowerPri,
+                job("lower"),
+            );
+        }
+        q.push("INSTANCE b", NotifyState::Backup, job("b"));
+        // The transition of `a` queued first is still there and runs first.
+        let order: Vec<String> = std::iter::from_fn(|| q.pop()).map(|w| w.scope).collect();
+        assert_eq!(
+            order,
+            ["INSTANCE a", "MASTER_RX_LOWER_PRI a", "INSTANCE b"].map(String::from)
+        );
+    }
+
+    #[test]
     fn flapping_never_grows_the_queue() {
         let mut q = Queue::default();
         for i in 0..100_000u32 {
