@@ -9,6 +9,7 @@ mod forward;
 mod health;
 mod ops;
 mod outbox;
+mod promote;
 mod receive;
 mod reload;
 mod resync;
@@ -16,6 +17,7 @@ mod router;
 mod routes;
 mod schedule;
 mod signals;
+mod source_watch;
 mod sync_index;
 mod tasks;
 mod vip_state;
@@ -174,6 +176,8 @@ struct Daemon {
     watching_routing: bool,
     /// Interfaces whose ARP settings vipd changed for VMACs on them.
     vmac_parents: vmac::ParentClaims,
+    /// Interfaces vipd set `promote_secondaries` on, with the values to restore at exit.
+    promoted: promote::Promoted,
     /// vipd's nftables table: the forwards of instances that hold their VIPs.
     forwards: forward::Forwards,
     /// Where to find the instance of a (socket, VRID) in `routers`, see `router_index`.
@@ -263,6 +267,7 @@ impl Daemon {
             vip_state,
             watching_routing: false,
             vmac_parents: vmac::ParentClaims::new(),
+            promoted: promote::Promoted::new(),
             forwards: forward::Forwards::default(),
             router_slots: Vec::new(),
             schedule: schedule::Schedule::default(),
@@ -384,6 +389,7 @@ impl Daemon {
         }
         self.remove_statics();
         self.release_vmacs();
+        self.restore_promote_secondaries(&Default::default());
         self.remove_forwards();
         drop(services);
         let _ = std::fs::remove_file(&self.socket_path);
@@ -496,6 +502,7 @@ impl Daemon {
         self.attach_memo = None;
         self.mark_sync_members();
         self.apply_tracking(now);
+        self.watch_sources(now);
         for &index in indexes {
             self.apply_persisted_drain(index, now);
         }
@@ -618,6 +625,7 @@ impl Daemon {
             .and_then(|r| vmac::ipvlan_source(&r.cfg).or(r.cfg.source_address))
             .or(source);
         self.ensure_vmac(index, link.index);
+        self.promote_secondaries_on(index, link.index);
         let source_changed =
             source.is_some() && self.routers.get(index).map(|r| r.source) != Some(source);
         let on_link = if source_changed {
@@ -900,6 +908,7 @@ impl Daemon {
                 self.apply_faults(now);
             }
             NetEvent::AddressAdded { index: ifindex, .. } => {
+                self.watch_sources(now);
                 // Only an instance still without an advert source waits for an address;
                 // an address storm must not cost an interface lookup per event otherwise.
                 if self.routers.iter().all(|r| r.source.is_some()) {
@@ -956,6 +965,7 @@ impl Daemon {
                         }
                     }
                 }
+                self.watch_sources(now);
                 self.apply_faults(now);
             }
             NetEvent::RoutingRemoved { protocol } => self.restore_routing(protocol),
