@@ -948,6 +948,12 @@ impl Daemon {
                     let global = self.config.global.clone();
                     let router = &mut self.routers[index];
                     match source {
+                        // A configured unicast source stays the source (keepalived does the
+                        // same); `track_src_ip` makes the instance go to FAULT instead.
+                        Some(source) if source == addr => warn!(
+                            "{}: advert source {addr} removed from {}: still sending from it",
+                            router.cfg.name, router.key.interface
+                        ),
                         Some(source) => {
                             info!(
                                 "{}: advert source {addr} removed, now {source}",
