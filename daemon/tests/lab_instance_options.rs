@@ -270,3 +270,28 @@ fn without_track_src_ip_the_master_losing_its_source_stays_the_only_master_as_wi
     let vipd = holders_after_source_goes(Kind::Vipd);
     assert_eq!(vipd, vec![vec![1]], "vipd");
 }
+
+#[test]
+fn an_untracked_unicast_source_missing_at_start_faults_until_it_appears() {
+    // keepalived 2.2.7 starts such an instance in FAULT too ("src address not configured"),
+    // but stays there when the address appears; vipd comes back.
+    let lab = Lab::new("late_source", 2);
+    let r2 = start_vipd(&lab, 2, &conf(2, &[unicast_instance(2, 100, false)]));
+    let r1 = start_vipd(&lab, 1, &conf(1, &[unicast_instance(1, 150, false)]));
+    wait_state(&r1, "VI_1", "FAULT");
+    expect_sole_holder(&lab, vip4(), 2, SETTLE * 2, "r2 alone");
+    expect_stays_sole_holder(&lab, vip4(), 2, Duration::from_secs(1));
+    lab.exec_ok(
+        lab.router_ns(1),
+        &format!("ip addr add {SOURCE}/24 dev eth0"),
+    );
+    wait_state(&r1, "VI_1", "MASTER");
+    expect_sole_holder(
+        &lab,
+        vip4(),
+        1,
+        SETTLE,
+        "r1 preempts once its source is there",
+    );
+    wait_state(&r2, "VI_1", "BACKUP");
+}

@@ -502,7 +502,7 @@ impl Daemon {
         self.attach_memo = None;
         self.mark_sync_members();
         self.apply_tracking(now);
-        self.watch_sources(now);
+        self.watch_sources(now, indexes);
         for &index in indexes {
             self.apply_persisted_drain(index, now);
         }
@@ -908,7 +908,7 @@ impl Daemon {
                 self.apply_faults(now);
             }
             NetEvent::AddressAdded { index: ifindex, .. } => {
-                self.watch_sources(now);
+                self.watch_sources(now, &[]);
                 // Only an instance still without an advert source waits for an address;
                 // an address storm must not cost an interface lookup per event otherwise.
                 if self.routers.iter().all(|r| r.source.is_some()) {
@@ -971,7 +971,7 @@ impl Daemon {
                         }
                     }
                 }
-                self.watch_sources(now);
+                self.watch_sources(now, &[]);
                 self.apply_faults(now);
             }
             NetEvent::RoutingRemoved { protocol } => self.restore_routing(protocol),

@@ -7,6 +7,11 @@
 //! start puts the instance in FAULT for good (adding the address later does not bring it
 //! back), and an address removed while it runs changes nothing (it goes on advertising
 //! with the removed address as source). vipd does what the manual says, both ways.
+//!
+//! Without `track_src_ip`, keepalived 2.2.7 also starts a unicast instance whose
+//! `unicast_src_ip` is missing in FAULT ("src address not configured"), for good. vipd does
+//! the same at start, and leaves FAULT when the address appears; an address removed later
+//! stays the adverts' source (see `net::socket`), as with keepalived.
 
 use std::net::IpAddr;
 use std::time::Instant;
@@ -16,22 +21,32 @@ use tracing::{info, warn};
 use super::Daemon;
 use crate::config;
 
-/// The configured source the instance tracks and misses: `Some(address)` when it tracks its
-/// source address and `present` (the addresses of its interface) lacks it.
+/// The configured source address, when `present` (the addresses of its interface) lacks it.
 pub fn missing_source(cfg: &config::Instance, present: &[IpAddr]) -> Option<IpAddr> {
-    if !cfg.track_source_address {
-        return None;
-    }
     let source = cfg.source_address?;
     (!present.contains(&source)).then_some(source)
 }
 
+/// Whether the instance is in FAULT for its source address: it `is_missing` (see
+/// [`missing_source`]), `was` in FAULT for it, and is `starting` (its first look).
+pub fn source_fault(cfg: &config::Instance, is_missing: bool, was: bool, starting: bool) -> bool {
+    if !is_missing {
+        return false;
+    }
+    // Untracked: only a unicast source missing at start, until it first appears.
+    cfg.track_source_address || ((starting || was) && !cfg.unicast_peers.is_empty())
+}
+
 impl Daemon {
-    /// Looks again whether the instances that track their source address have it on their
-    /// interface, logs every change and puts them in or out of FAULT. Only instances that
-    /// track their source cost a netlink lookup.
-    pub(super) fn watch_sources(&mut self, now: Instant) {
-        if !self.routers.iter().any(|r| r.cfg.track_source_address) {
+    /// Looks again whether the instances that track their source address (or are
+    /// `starting`, by index, or in FAULT for it) have it on their interface, logs every
+    /// change and puts them in or out of FAULT. Other instances cost no netlink lookup.
+    pub(super) fn watch_sources(&mut self, now: Instant, starting: &[usize]) {
+        let watched = |index: usize, r: &super::router::Router| {
+            r.cfg.source_address.is_some()
+                && (r.cfg.track_source_address || r.source_missing || starting.contains(&index))
+        };
+        if !self.routers.iter().enumerate().any(|(i, r)| watched(i, r)) {
             return;
         }
         let present: Vec<(String, IpAddr)> = match self.netlink.all_links() {
@@ -51,27 +66,37 @@ impl Daemon {
             }
         };
         let mut changed = false;
-        for router in self
-            .routers
-            .iter_mut()
-            .filter(|r| r.cfg.track_source_address)
-        {
+        for (index, router) in self.routers.iter_mut().enumerate() {
+            if !watched(index, router) {
+                continue;
+            }
             let on_interface: Vec<IpAddr> = present
                 .iter()
                 .filter(|(name, _)| *name == router.key.interface)
                 .map(|(_, addr)| *addr)
                 .collect();
             let missing = missing_source(&router.cfg, &on_interface);
-            if missing.is_some() == router.source_missing {
+            let fault = source_fault(
+                &router.cfg,
+                missing.is_some(),
+                router.source_missing,
+                starting.contains(&index),
+            );
+            if fault == router.source_missing {
                 continue;
             }
             changed = true;
-            router.source_missing = missing.is_some();
+            router.source_missing = fault;
             let interface = &router.key.interface;
+            let why = if router.cfg.track_source_address {
+                "track_src_ip"
+            } else {
+                "unicast_src_ip"
+            };
             match (missing, router.cfg.source_address) {
                 (Some(source), _) => warn!(
                     "{}: source address {source} is not on {interface}: FAULT until it is \
-                     back (track_src_ip)",
+                     there ({why})",
                     router.cfg.name
                 ),
                 (None, Some(source)) => info!(
@@ -102,8 +127,13 @@ mod tests {
         list.iter().map(|a| a.parse().unwrap()).collect()
     }
 
+    fn unicast(mut cfg: config::Instance) -> config::Instance {
+        cfg.unicast_peers = addrs(&["192.0.2.2"]);
+        cfg
+    }
+
     #[test]
-    fn a_tracked_source_missing_from_its_interface_is_reported() {
+    fn a_source_missing_from_its_interface_is_reported() {
         let cfg = instance(true, Some("192.0.2.1"));
         assert_eq!(
             missing_source(&cfg, &addrs(&["192.0.2.9", "198.51.100.10"])),
@@ -116,7 +146,7 @@ mod tests {
     }
 
     #[test]
-    fn a_tracked_source_on_its_interface_is_not_missing() {
+    fn a_source_on_its_interface_is_not_missing() {
         let cfg = instance(true, Some("2001:db8::1"));
         assert_eq!(
             missing_source(&cfg, &addrs(&["fe80::1", "2001:db8::1"])),
@@ -125,9 +155,35 @@ mod tests {
     }
 
     #[test]
-    fn without_track_src_ip_a_missing_source_is_no_fault() {
+    fn a_tracked_source_is_a_fault_whenever_it_is_missing_and_never_when_present() {
+        for cfg in [
+            instance(true, Some("192.0.2.1")),
+            unicast(instance(true, Some("192.0.2.1"))),
+        ] {
+            for (was, starting) in [(false, false), (true, false), (false, true)] {
+                assert!(source_fault(&cfg, true, was, starting));
+                assert!(!source_fault(&cfg, false, was, starting));
+            }
+        }
+    }
+
+    #[test]
+    fn an_untracked_unicast_source_missing_at_start_is_a_fault_until_it_appears() {
+        let cfg = unicast(instance(false, Some("192.0.2.1")));
+        assert!(source_fault(&cfg, true, false, true), "missing at start");
+        assert!(source_fault(&cfg, true, true, false), "still missing");
+        assert!(!source_fault(&cfg, false, true, false), "appeared");
+        assert!(
+            !source_fault(&cfg, true, false, false),
+            "removed while running: keeps advertising from it, as keepalived"
+        );
+    }
+
+    #[test]
+    fn an_untracked_multicast_source_is_never_a_fault() {
         let cfg = instance(false, Some("192.0.2.1"));
-        assert_eq!(missing_source(&cfg, &[]), None);
+        assert!(!source_fault(&cfg, true, false, true));
+        assert!(!source_fault(&cfg, true, true, false));
     }
 
     #[test]
