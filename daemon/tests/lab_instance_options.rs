@@ -89,6 +89,8 @@ struct SubnetOutcome {
     setting_after_exit: String,
     host_address_kept: bool,
     other_vip_on_r1: bool,
+    /// Still there once r1's daemon has stopped (and removed its last VIP).
+    host_address_after_exit: bool,
 }
 
 /// r1 masters VI_A and VI_B; a host address joins their subnet; the instance whose VIP is
@@ -132,6 +134,7 @@ fn subnet_failover(kind: Kind, promote: bool) -> SubnetOutcome {
     let other_vip_on_r1 = lab.wait_sole_holder(ip(other), 1, SETTLE * 2).is_some();
     r1.stop();
     let setting_after_exit = promote_setting(&lab, 1);
+    let host_address_after_exit = lab.addresses(1, "eth0").contains(&ip(HOST));
     println!(
         "{kind:?} promote_secondaries={promote}: log of r1:\n{}",
         r1.log()
@@ -141,6 +144,7 @@ fn subnet_failover(kind: Kind, promote: bool) -> SubnetOutcome {
         setting_after_exit,
         host_address_kept: !host_gone,
         other_vip_on_r1,
+        host_address_after_exit,
     }
 }
 
@@ -151,6 +155,7 @@ fn promote_secondaries_keeps_the_subnet_when_its_primary_vip_fails_over_as_keepa
         setting_after_exit: "0".into(),
         host_address_kept: true,
         other_vip_on_r1: true,
+        host_address_after_exit: true,
     };
     let keepalived = subnet_failover(Kind::Keepalived, true);
     assert_eq!(keepalived, expected, "keepalived");
