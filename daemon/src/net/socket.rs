@@ -290,6 +290,23 @@ impl VrrpSocket {
                 }
             }
         }
+        if let Mode::Unicast { .. } = mode {
+            // A unicast source (`unicast_src_ip`) deleted from the interface while vipd runs
+            // stays the adverts' source, as keepalived's (measured): the peers keep hearing
+            // the master, which would otherwise fail every send (EINVAL) and leave two
+            // masters. `track_src_ip` is the way to give up mastership instead.
+            let (level, name, what) = match family {
+                Family::V4 => (libc::IPPROTO_IP, libc::IP_TRANSPARENT, "IP_TRANSPARENT"),
+                Family::V6 => (
+                    libc::IPPROTO_IPV6,
+                    libc::IPV6_TRANSPARENT,
+                    "IPV6_TRANSPARENT",
+                ),
+            };
+            if let Err(e) = set_int(raw, level, name, 1, what) {
+                tracing::debug!("{ifname}: {e}: adverts stop when the unicast source goes");
+            }
+        }
         // Readable only: sends never wait for the socket (a full send queue drops the advert),
         // and with write interest every send woke the event loop once more (EPOLLOUT edge).
         // SAFETY: the OwnedFd moves into the AsyncFd and stays open for its whole lifetime.

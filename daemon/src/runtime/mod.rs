@@ -9,6 +9,7 @@ mod forward;
 mod health;
 mod ops;
 mod outbox;
+mod promote;
 mod receive;
 mod reload;
 mod resync;
@@ -16,6 +17,7 @@ mod router;
 mod routes;
 mod schedule;
 mod signals;
+mod source_watch;
 mod sync_index;
 mod tasks;
 mod vip_state;
@@ -176,6 +178,8 @@ struct Daemon {
     watching_routing: bool,
     /// Interfaces whose ARP settings vipd changed for VMACs on them.
     vmac_parents: vmac::ParentClaims,
+    /// Interfaces vipd set `promote_secondaries` on, with the values to restore at exit.
+    promoted: promote::Promoted,
     /// vipd's nftables table: the forwards of instances that hold their VIPs.
     forwards: forward::Forwards,
     /// Where to find the instance of a (socket, VRID) in `routers`, see `router_index`.
@@ -266,6 +270,7 @@ impl Daemon {
             vip_state,
             watching_routing: false,
             vmac_parents: vmac::ParentClaims::new(),
+            promoted: promote::Promoted::new(),
             forwards: forward::Forwards::default(),
             router_slots: Vec::new(),
             schedule: schedule::Schedule::default(),
@@ -389,6 +394,7 @@ impl Daemon {
         }
         self.remove_statics();
         self.release_vmacs();
+        self.restore_promote_secondaries(&Default::default());
         self.remove_forwards();
         drop(services);
         let _ = std::fs::remove_file(&self.socket_path);
@@ -503,6 +509,7 @@ impl Daemon {
         self.attach_memo = None;
         self.mark_sync_members();
         self.apply_tracking(now);
+        self.watch_sources(now, indexes);
         for &index in indexes {
             self.apply_persisted_drain(index, now);
         }
@@ -625,6 +632,7 @@ impl Daemon {
             .and_then(|r| vmac::ipvlan_source(&r.cfg).or(r.cfg.source_address))
             .or(source);
         self.ensure_vmac(index, link.index);
+        self.promote_secondaries_on(index, link.index);
         let source_changed =
             source.is_some() && self.routers.get(index).map(|r| r.source) != Some(source);
         let on_link = if source_changed {
@@ -907,6 +915,7 @@ impl Daemon {
                 self.apply_faults(now);
             }
             NetEvent::AddressAdded { index: ifindex, .. } => {
+                self.watch_sources(now, &[]);
                 // Only an instance still without an advert source waits for an address;
                 // an address storm must not cost an interface lookup per event otherwise.
                 if self.routers.iter().all(|r| r.source.is_some()) {
@@ -946,6 +955,12 @@ impl Daemon {
                     let global = self.config.global.clone();
                     let router = &mut self.routers[index];
                     match source {
+                        // A configured unicast source stays the source (keepalived does the
+                        // same); `track_src_ip` makes the instance go to FAULT instead.
+                        Some(source) if source == addr => warn!(
+                            "{}: advert source {addr} removed from {}: still sending from it",
+                            router.cfg.name, router.key.interface
+                        ),
                         Some(source) => {
                             info!(
                                 "{}: advert source {addr} removed, now {source}",
@@ -963,6 +978,7 @@ impl Daemon {
                         }
                     }
                 }
+                self.watch_sources(now, &[]);
                 self.apply_faults(now);
             }
             NetEvent::RoutingRemoved { protocol } => self.restore_routing(protocol),
