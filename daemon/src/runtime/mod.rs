@@ -436,23 +436,28 @@ impl Daemon {
         });
     }
 
-    /// Lets every instance whose deadline has passed handle it, once per wake-up.
+    /// Lets every instance whose deadline has passed handle it, once per wake-up, and every
+    /// master whose periodic advert is due within its slack send it in the same wake-up
+    /// (see [`crate::vrrp::instance::Instance::handle_timeout_coalescing`]).
     fn handle_due_timers(&mut self, now: Instant) {
         self.sync_schedule();
         let routers = &self.routers;
-        self.schedule
-            .take_due(now, |i| routers.get(i).and_then(|r| r.fsm.poll_timeout()));
+        let horizon = now + crate::vrrp::instance::ADVERT_SLACK;
+        self.schedule.take_due(horizon, |i| {
+            routers.get(i).and_then(|r| r.fsm.poll_timeout())
+        });
         let due: Vec<u32> = self.schedule.drain_due().collect();
         for index in due {
             let index = index as usize;
             let Some(router) = self.routers.get_mut(index) else {
                 continue;
             };
-            // An advert read after the deadline was taken may have moved it.
-            if router.fsm.poll_timeout().is_some_and(|t| t <= now) {
-                router.fsm.handle_timeout(now);
-                self.schedule.touch(index);
+            // An advert read after the deadline was taken may have moved it; one due within
+            // the slack but not handled now gets its deadline back in the schedule.
+            if (router.fsm.poll_timeout()).is_some_and(|t| t <= now + router.fsm.advert_slack()) {
+                router.fsm.handle_timeout_coalescing(now);
             }
+            self.schedule.touch(index);
         }
     }
 
