@@ -157,6 +157,9 @@ struct Daemon {
     /// Gratuitous ARPs / NAs waiting for their turn on their interface.
     pacer: AnnouncePacer,
     events_tx: mpsc::Sender<Event>,
+    /// Set by a socket reader that found more queued than one read takes (see
+    /// [`receive::may_gather`]).
+    reader_backlog: Arc<std::sync::atomic::AtomicBool>,
     events_rx: mpsc::Receiver<Event>,
     stopping: bool,
     checks: Option<CheckRunnerHandle>,
@@ -252,6 +255,7 @@ impl Daemon {
             announcer,
             pacer: AnnouncePacer::default(),
             events_tx,
+            reader_backlog: Arc::default(),
             events_rx,
             stopping: false,
             checks: None,
@@ -327,13 +331,16 @@ impl Daemon {
                 break;
             }
             let deadline = self.next_deadline();
+            let mut read_adverts = false;
             tokio::select! {
                 Some(event) = self.events_rx.recv() => {
+                    read_adverts |= matches!(event, Event::Packets(..));
                     self.handle_event(event).await;
                     // What else is queued goes in the same turn: one pass over the timers and
                     // one deadline per batch, not per advert (at 510 instances the adverts
                     // come in bursts).
                     while let Ok(event) = self.events_rx.try_recv() {
+                        read_adverts |= matches!(event, Event::Packets(..));
                         self.handle_event(event).await;
                     }
                 }
@@ -381,6 +388,14 @@ impl Daemon {
             self.send_due_announcements(now);
             self.process_actions().await;
             self.update_systemd_status();
+            let backlog = (self.reader_backlog).swap(false, std::sync::atomic::Ordering::Relaxed);
+            if read_adverts && !self.stopping {
+                let next = self.next_deadline();
+                if receive::may_gather(read_adverts, backlog, Instant::now(), next) {
+                    // Blocks the runtime on purpose: see `receive::GATHER`.
+                    std::thread::sleep(receive::GATHER);
+                }
+            }
         }
         self.remove_statics();
         self.release_vmacs();
@@ -587,6 +602,7 @@ impl Daemon {
                         key.clone(),
                         shared.clone(),
                         self.events_tx.clone(),
+                        self.reader_backlog.clone(),
                     );
                     self.sockets.insert(
                         key.clone(),
@@ -801,8 +817,9 @@ impl Daemon {
             router.counters.priority_zero_received += 1;
         }
         router.note_owner_conflict(src, advert.priority);
+        // The advert counts from its arrival: the loop may read a burst a little later.
         router.fsm.handle_advert(
-            now,
+            received.arrived.min(now),
             &ReceivedAdvert {
                 source: src,
                 priority: advert.priority,
