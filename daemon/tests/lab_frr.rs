@@ -16,7 +16,7 @@ mod lab_vipd_support;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use lab::frr::{self, Frr, FrrRouter};
+use lab::frr::{self, serving, Frr, FrrRouter};
 use lab::keepalived_conf::VrrpInstance;
 use lab::{wait_until, Daemon, Lab};
 use lab_vipd_support::*;
@@ -108,30 +108,6 @@ fn frr_missing() -> bool {
     }
     eprintln!("SKIPPED: FRR is not installed (apt-get install frr; .ci/run installs it)");
     true
-}
-
-/// Routers holding `vip` on an interface that is up and running. FRR's macvlan always has
-/// the address and is protodown (operationally down) while FRR is not master.
-fn serving(lab: &Lab, vip: IpAddr) -> Vec<usize> {
-    let vip = vip.to_string();
-    lab.router_indices()
-        .filter(|&r| {
-            let out = lab.exec(lab.router_ns(r), "ip -j addr show");
-            let links: Vec<serde_json::Value> =
-                serde_json::from_str(&out.stdout).unwrap_or_default();
-            links.iter().any(|link| {
-                let flags = link["flags"].as_array().cloned().unwrap_or_default();
-                let running =
-                    flags.iter().any(|f| f == "LOWER_UP") && flags.iter().any(|f| f == "UP");
-                running
-                    && link["addr_info"].as_array().is_some_and(|addrs| {
-                        addrs
-                            .iter()
-                            .any(|a| a["local"].as_str() == Some(vip.as_str()))
-                    })
-            })
-        })
-        .collect()
 }
 
 /// Waits until `router` serves `vip`: alone (`sole`), or with others (FRR ignores its own

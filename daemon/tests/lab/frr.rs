@@ -7,10 +7,36 @@
 //! as master). An IPv6 macvlan gets a fixed link-local address: vrrpd needs one to send
 //! from the moment it is master, and a protodown macvlan has not generated its own yet.
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{run, wait_until, Daemon, Lab};
+
+/// Routers holding `vip` on an interface that is up and running. FRR's macvlan always has
+/// the address and is protodown (operationally down) while FRR is not master, so this tells
+/// who serves the VIP whatever the speaker.
+pub fn serving(lab: &Lab, vip: IpAddr) -> Vec<usize> {
+    let vip = vip.to_string();
+    lab.router_indices()
+        .filter(|&r| {
+            let out = lab.exec(lab.router_ns(r), "ip -j addr show");
+            let links: Vec<serde_json::Value> =
+                serde_json::from_str(&out.stdout).unwrap_or_default();
+            links.iter().any(|link| {
+                let flags = link["flags"].as_array().cloned().unwrap_or_default();
+                let running =
+                    flags.iter().any(|f| f == "LOWER_UP") && flags.iter().any(|f| f == "UP");
+                running
+                    && link["addr_info"].as_array().is_some_and(|addrs| {
+                        addrs
+                            .iter()
+                            .any(|a| a["local"].as_str() == Some(vip.as_str()))
+                    })
+            })
+        })
+        .collect()
+}
 
 /// True when FRR's daemons are installed (package `frr`).
 pub fn installed() -> bool {
