@@ -128,6 +128,15 @@ enum Event {
     Net(NetEvent),
 }
 
+impl Event {
+    fn adverts(&self) -> usize {
+        match self {
+            Event::Packets(_, adverts) => adverts.len(),
+            Event::Net(_) => 0,
+        }
+    }
+}
+
 struct OpenSocket {
     socket: Arc<VrrpSocket>,
     /// The reader's VRID filter and drop counters.
@@ -331,16 +340,16 @@ impl Daemon {
                 break;
             }
             let deadline = self.next_deadline();
-            let mut read_adverts = false;
+            let mut adverts_read = 0;
             tokio::select! {
                 Some(event) = self.events_rx.recv() => {
-                    read_adverts |= matches!(event, Event::Packets(..));
+                    adverts_read += event.adverts();
                     self.handle_event(event).await;
                     // What else is queued goes in the same turn: one pass over the timers and
                     // one deadline per batch, not per advert (at 510 instances the adverts
                     // come in bursts).
                     while let Ok(event) = self.events_rx.try_recv() {
-                        read_adverts |= matches!(event, Event::Packets(..));
+                        adverts_read += event.adverts();
                         self.handle_event(event).await;
                     }
                 }
@@ -389,9 +398,9 @@ impl Daemon {
             self.process_actions().await;
             self.update_systemd_status();
             let backlog = (self.reader_backlog).swap(false, std::sync::atomic::Ordering::Relaxed);
-            if read_adverts && !self.stopping {
+            if adverts_read >= receive::GATHER_AFTER && !self.stopping {
                 let next = self.next_deadline();
-                if receive::may_gather(read_adverts, backlog, Instant::now(), next) {
+                if receive::may_gather(adverts_read, backlog, Instant::now(), next) {
                     // Blocks the runtime on purpose: see `receive::GATHER`.
                     std::thread::sleep(receive::GATHER);
                 }

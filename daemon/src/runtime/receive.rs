@@ -43,17 +43,23 @@ const LOG_PERIOD: Duration = Duration::from_secs(1);
 /// priority 0 handover) may come up to this much later.
 pub const GATHER: Duration = Duration::from_micros(500);
 
+/// Adverts one turn must have read for the loop to gather the next ones: a single advert
+/// is most likely alone (a few instances, or slow adverts), and a pause after it would only
+/// add a wake-up.
+pub const GATHER_AFTER: usize = 2;
+
 /// Whether the event loop may sleep [`GATHER`] (the whole thread: a sleeping tokio task
-/// would still wake the thread for every datagram's readiness): it read adverts this turn,
-/// no reader found more queued than one read takes (a flood is read at full speed), and no
-/// deadline of its own comes within twice the pause (a timer never fires late for it).
+/// would still wake the thread for every datagram's readiness): it read at least
+/// [`GATHER_AFTER`] adverts this turn (a burst is coming in), no reader found more queued
+/// than one read takes (a flood is read at full speed), and no deadline of its own comes
+/// within twice the pause (a timer never fires late for it).
 pub fn may_gather(
-    read_adverts: bool,
+    adverts_read: usize,
     backlog: bool,
     now: Instant,
     next_deadline: Option<Instant>,
 ) -> bool {
-    read_adverts
+    adverts_read >= GATHER_AFTER
         && !backlog
         && next_deadline.is_none_or(|at| at.saturating_duration_since(now) > 2 * GATHER)
 }
@@ -271,16 +277,18 @@ mod tests {
     fn the_loop_gathers_only_after_adverts_without_backlog_and_far_from_deadlines() {
         let now = Instant::now();
         let far = Some(now + 2 * GATHER + Duration::from_micros(1));
-        assert!(may_gather(true, false, now, far));
-        assert!(may_gather(true, false, now, None));
-        // Nothing read: no reason to wait (and a junk flood forwards no adverts).
-        assert!(!may_gather(false, false, now, far));
+        assert!(may_gather(2, false, now, far));
+        assert!(may_gather(32, false, now, None));
+        // Nothing read: no reason to wait (and a junk flood forwards no adverts); one
+        // advert: most likely alone.
+        assert!(!may_gather(0, false, now, far));
+        assert!(!may_gather(1, false, now, far));
         // A reader found a full batch: more is queued, read it now.
-        assert!(!may_gather(true, true, now, far));
+        assert!(!may_gather(2, true, now, far));
         // A deadline within twice the pause (or passed): never slept through.
-        assert!(!may_gather(true, false, now, Some(now + 2 * GATHER)));
-        assert!(!may_gather(true, false, now, Some(now + GATHER / 2)));
-        assert!(!may_gather(true, false, now + GATHER, Some(now)));
+        assert!(!may_gather(2, false, now, Some(now + 2 * GATHER)));
+        assert!(!may_gather(2, false, now, Some(now + GATHER / 2)));
+        assert!(!may_gather(2, false, now + GATHER, Some(now)));
     }
 
     #[test]
