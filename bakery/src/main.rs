@@ -158,7 +158,7 @@ struct ImageArgs {
     /// Prebuilt static binary; without it, bake runs cargo build for the arch.
     #[arg(long, visible_alias = "binary")]
     vipd: Option<PathBuf>,
-    /// Output directory (must exist).
+    /// Output directory (must exist for build; release creates it).
     #[arg(long, default_value = ".")]
     out: PathBuf,
     #[arg(long, value_enum, default_value_t = Compression::Gzip)]

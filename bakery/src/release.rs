@@ -54,10 +54,16 @@ impl BuildOptions {
         Ok(url)
     }
 
-    fn validate(&self) -> Result<()> {
+    /// Everything but the output directory.
+    fn validate_names(&self) -> Result<()> {
         validate_version(&self.version)?;
         validate_os_id(&self.os_id)?;
         self.base_url()?;
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.validate_names()?;
         if !self.out.is_dir() {
             return Err(err!(
                 "output directory {} does not exist",
@@ -166,6 +172,12 @@ pub fn transfer_file(recipe: &Recipe, base_url: &str, verify: bool) -> Result<St
 /// Builds one image per arch into OUT, then updates OUT/SHA256SUMS (keeping other entries)
 /// and writes OUT/NAME.conf. Nothing is renamed into place until every image is built.
 pub fn release(opts: &BuildOptions, arches: &[Arch]) -> Result<Vec<PathBuf>> {
+    // A first release names a directory that does not exist yet (as `keygen --out` does).
+    opts.validate_names()?;
+    if !opts.out.exists() {
+        std::fs::create_dir_all(&opts.out)
+            .map_err(|e| err!("cannot create {}: {e}", opts.out.display()))?;
+    }
     opts.validate()?;
     if arches.is_empty() {
         return Err(err!("--arch names no architecture"));

@@ -618,6 +618,29 @@ fn bad_input_fails_cleanly_and_leaves_nothing() {
     }
 }
 
+/// README's first `bake release --out release` names a directory that does not exist yet.
+#[test]
+fn release_creates_its_output_directory() {
+    let dir = Scratch::new("release-new");
+    let out = dir.path().join("new/release");
+    let o = bake(&[
+        "release",
+        "--unsigned",
+        "--version",
+        "1.0",
+        "--vipd",
+        vipd_x86().to_str().unwrap(),
+        "--base-url",
+        "https://example.org/vipd/",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    for name in ["vipd-1.0-x86-64.raw", "SHA256SUMS", "vipd.conf"] {
+        assert!(out.join(name).is_file(), "{name} missing");
+    }
+}
+
 #[test]
 fn release_maintains_sha256sums_and_refuses_corruption() {
     let dir = Scratch::new("release");

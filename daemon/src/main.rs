@@ -49,8 +49,13 @@ enum Command {
     /// Check a configuration file and exit (0 when valid; errors as FILE:LINE: message,
     /// warnings as FILE:LINE: warning: message).
     Check {
-        #[arg(short, long)]
+        /// Configuration file, as for `vipd run` (also given as a plain argument: `vipd check
+        /// FILE`).
+        #[arg(short, long, conflicts_with = "file")]
         config: Option<PathBuf>,
+        /// The same as `-c FILE`.
+        #[arg(value_name = "FILE")]
+        file: Option<PathBuf>,
         /// Fail (exit 1) when there is any warning.
         #[arg(long)]
         strict: bool,
@@ -68,6 +73,7 @@ enum Command {
     },
     /// Show the state of a running daemon.
     Status {
+        /// Control socket of the running vipd.
         #[arg(long, default_value = control::DEFAULT_SOCKET)]
         socket: PathBuf,
         /// Print JSON instead of text.
@@ -90,26 +96,31 @@ enum Command {
         /// instance takes the VIPs then rather than leave them unserved).
         #[arg(long)]
         hard: bool,
+        /// Control socket of the running vipd.
         #[arg(long, default_value = control::DEFAULT_SOCKET)]
         socket: PathBuf,
     },
     /// Undo a drain.
     Resume {
+        /// Instances to resume (sync group members follow).
         #[arg(required_unless_present = "all")]
         instances: Vec<String>,
         /// Resume every drained instance.
         #[arg(long, conflicts_with = "instances")]
         all: bool,
+        /// Control socket of the running vipd.
         #[arg(long, default_value = control::DEFAULT_SOCKET)]
         socket: PathBuf,
     },
     /// Reload the configuration of a running daemon (as SIGHUP).
     Reload {
+        /// Control socket of the running vipd.
         #[arg(long, default_value = control::DEFAULT_SOCKET)]
         socket: PathBuf,
     },
     /// Follow the daemon's events (transitions, priorities, checks, VIPs, drains, reloads).
     Events {
+        /// Control socket of the running vipd.
         #[arg(long, default_value = control::DEFAULT_SOCKET)]
         socket: PathBuf,
         /// One JSON object per line instead of text.
@@ -118,6 +129,7 @@ enum Command {
     },
     /// Print the native TOML equivalent of a keepalived.conf (warnings go to stderr).
     ImportKeepalived {
+        /// The keepalived.conf to translate.
         file: PathBuf,
         /// keepalived's config id (`keepalived -i`): selects `@ID` lines. Default: the host
         /// name up to its first dot.
@@ -171,11 +183,12 @@ fn main() -> ExitCode {
         },
         Command::Check {
             config,
+            file,
             strict,
             config_id,
             socket,
             state_dir,
-        } => match read(config, &read_options(config_id)) {
+        } => match read(config.or(file), &read_options(config_id)) {
             Ok((path, mut loaded)) => {
                 // What the interfaces that exist here say (multicast on a WireGuard link, a
                 // VMAC name taken, ...).
@@ -191,9 +204,9 @@ fn main() -> ExitCode {
                     None => Ok(()),
                 };
                 // On the machine that runs it: a VIP must not be one of the node's addresses.
-                match entered.and_then(|()| {
-                    runtime::own_address_problems(cfg, &state_dir, &socket, &Default::default())
-                }) {
+                match entered
+                    .and_then(|()| runtime::check_own_address_problems(cfg, &state_dir, &socket))
+                {
                     Ok(found) => problems.extend(found),
                     Err(e) => eprintln!(
                         "{}: warning: not checked whether a VIP is an address of this node: {e}",

@@ -7,20 +7,13 @@
 //! running counts as one it runs. Prints one line per file and the totals; fails when vipd
 //! refuses a file keepalived runs.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn output(argv: &[&str]) -> (i32, String) {
-    let out = Command::new(argv[0])
-        .args(&argv[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", argv[0]));
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&out.stderr));
-    (out.status.code().unwrap_or(-1), text)
-}
+use config_support::{output, stdout_and_stderr, Namespace, WorkDir};
+
+mod config_support;
 
 /// The text before a `#` or `!` comment (outside double quotes).
 fn code(line: &str) -> &str {
@@ -109,35 +102,16 @@ fn interfaces(text: &str) -> Vec<String> {
     names
 }
 
-/// A namespace holding `names` as veths, removed on drop.
-struct Namespace(String);
-
-impl Namespace {
-    fn new(tag: usize, names: &[String]) -> Namespace {
-        let ns = Namespace(format!("vipd-corpus-{}-{tag}", std::process::id()));
-        output(&["ip", "netns", "add", &ns.0]);
-        output(&["ip", "-n", &ns.0, "link", "set", "lo", "up"]);
-        for (i, name) in names.iter().enumerate() {
-            let peer = format!("corpusp{i}");
-            output(&[
-                "ip", "-n", &ns.0, "link", "add", name, "type", "veth", "peer", "name", &peer,
-            ]);
-            for dev in [name.as_str(), peer.as_str()] {
-                output(&["ip", "-n", &ns.0, "link", "set", dev, "up"]);
-            }
-            let v4 = format!("192.0.2.{}/24", 10 + i);
-            let v6 = format!("2001:db8::{:x}/64", 0x10 + i);
-            output(&["ip", "-n", &ns.0, "addr", "add", &v4, "dev", name]);
-            output(&["ip", "-n", &ns.0, "addr", "add", &v6, "dev", name, "nodad"]);
-        }
-        ns
+/// A namespace holding `names` as veths with documentation addresses (a name the kernel
+/// refuses is left out: keepalived and vipd then judge the file without it).
+fn corpus_namespace(names: &[String]) -> Namespace {
+    let ns = Namespace::new("corpus");
+    for (i, name) in names.iter().enumerate() {
+        let v4 = format!("192.0.2.{}/24", 10 + i);
+        let v6 = format!("2001:db8::{:x}/64", 0x10 + i);
+        let _ = ns.add_interface(name, &[&v4, &v6]);
     }
-}
-
-impl Drop for Namespace {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
-    }
+    ns
 }
 
 #[derive(Default)]
@@ -158,9 +132,8 @@ fn corpus_files_keepalived_runs_are_accepted_by_vipd() {
     let dir = PathBuf::from(std::env::var("VIPD_CORPUS_DIR").expect("VIPD_CORPUS_DIR"));
     let vipd = env!("CARGO_BIN_EXE_vipd");
     // keepalived's script security refuses files below a directory others may write.
-    let work = PathBuf::from(format!("/run/vipd-corpus-{}", std::process::id()));
-    std::fs::create_dir_all(&work).expect("work dir");
-    std::fs::set_permissions(&work, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let work_dir = WorkDir::new("corpus");
+    let work = &work_dir.0;
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("corpus dir")
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -168,27 +141,18 @@ fn corpus_files_keepalived_runs_are_accepted_by_vipd() {
         .collect();
     files.sort();
     let mut t = Totals::default();
-    for (tag, path) in files.iter().enumerate() {
+    for path in &files {
         let raw = String::from_utf8_lossy(&std::fs::read(path).expect("read")).into_owned();
         let text = strip_lvs(&raw);
-        let ns = Namespace::new(tag, &interfaces(&text));
+        let ns = corpus_namespace(&interfaces(&text));
         let conf = work.join(path.file_name().expect("name"));
         std::fs::write(&conf, &text).expect("write");
         let conf_s = conf.to_str().expect("utf-8");
-        let (k_rc, _) = output(&[
-            "ip",
-            "netns",
-            "exec",
-            &ns.0,
-            "keepalived",
-            "-t",
-            "-f",
-            conf_s,
-        ]);
+        let (k_rc, _) = ns.keepalived_test(&conf, &[]);
         // Anything but a clean test (even 6, "scripts run as root without
         // enable_script_security": an `includea` matching nothing passes -t and then stops
         // keepalived) is settled by running it.
-        let k_runs = k_rc == 0 || keepalived_keeps_running(&ns.0, &conf, &work);
+        let k_runs = k_rc == 0 || keepalived_keeps_running(&ns, &conf, work);
         let (v_rc, v_out) = output(&["ip", "netns", "exec", &ns.0, vipd, "check", "-c", conf_s]);
         let warnings = v_out.lines().filter(|l| l.contains(": warning: ")).count();
         let v_ok = v_rc == 0;
@@ -223,7 +187,6 @@ fn corpus_files_keepalived_runs_are_accepted_by_vipd() {
         }
         let _ = std::fs::remove_file(&conf);
     }
-    let _ = std::fs::remove_dir_all(&work);
     println!(
         "\n{} files: keepalived 2.2.7 runs {}, vipd accepts {} ({} warning(s)); both {}, \
          keepalived only {}, vipd only {}, neither {}",
@@ -244,30 +207,8 @@ fn corpus_files_keepalived_runs_are_accepted_by_vipd() {
 }
 
 /// Whether keepalived's VRRP process is still running the file after a few seconds.
-fn keepalived_keeps_running(ns: &str, conf: &Path, work: &Path) -> bool {
-    let pid = work.join("k.pid");
-    let vpid = work.join("v.pid");
-    let mut child = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            ns,
-            "keepalived",
-            "-n",
-            "-l",
-            "-D",
-            "--vrrp",
-            "-f",
-        ])
-        .arg(conf)
-        .arg("-p")
-        .arg(&pid)
-        .arg("-r")
-        .arg(&vpid)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start keepalived");
+fn keepalived_keeps_running(ns: &Namespace, conf: &Path, work: &Path) -> bool {
+    let mut child = ns.spawn_keepalived(conf, work, Stdio::piped(), Stdio::piped());
     let deadline = std::time::Instant::now() + Duration::from_millis(2500);
     while std::time::Instant::now() < deadline {
         if let Ok(Some(_)) = child.try_wait() {
@@ -284,8 +225,5 @@ fn keepalived_keeps_running(ns: &str, conf: &Path, work: &Path) -> bool {
 }
 
 fn log(child: std::process::Child) -> String {
-    let out = child.wait_with_output().expect("keepalived output");
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&out.stderr));
-    text
+    stdout_and_stderr(&child.wait_with_output().expect("keepalived output"))
 }

@@ -9,9 +9,11 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
 
+use config_support::{output as run, unique, Namespace, WorkDir};
 use vipd::config::{self, ReadOptions};
+
+mod config_support;
 
 /// Files whose vipd verdict is known to be wrong until another branch is merged, with the
 /// helper whose work fixes it. A file listed here that passes fails the test: take it out.
@@ -37,84 +39,30 @@ const SCRIPTS: &[&str] = &[
     "shutdown.sh",
 ];
 
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-
-fn run(argv: &[&str]) -> (i32, String) {
-    let out = Command::new(argv[0])
-        .args(&argv[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", argv[0]));
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&out.stderr));
-    (out.status.code().unwrap_or(-1), text)
-}
-
-fn run_ok(argv: &[&str]) {
-    let (rc, out) = run(argv);
-    assert_eq!(rc, 0, "{argv:?} failed:\n{out}");
-}
-
-/// A network namespace with the fixtures' interfaces; removed on drop.
-struct Namespace(String);
-
-impl Namespace {
-    fn new() -> Namespace {
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let name = format!("vipd-diff-{}-{n}", std::process::id());
-        run_ok(&["ip", "netns", "add", &name]);
-        let ns = Namespace(name);
-        for (ifname, addresses) in INTERFACES {
-            let peer = format!("{ifname}p");
-            run_ok(&[
-                "ip", "-n", &ns.0, "link", "add", ifname, "type", "veth", "peer", "name", &peer,
-            ]);
-            for dev in [*ifname, peer.as_str()] {
-                run_ok(&["ip", "-n", &ns.0, "link", "set", dev, "up"]);
-            }
-            for address in *addresses {
-                run_ok(&[
-                    "ip", "-n", &ns.0, "addr", "add", address, "dev", ifname, "nodad",
-                ]);
-            }
-        }
-        ns
+/// A namespace with the fixtures' interfaces.
+fn fixture_namespace() -> Namespace {
+    let ns = Namespace::new("diff");
+    for (ifname, addresses) in INTERFACES {
+        ns.add_interface(ifname, addresses)
+            .unwrap_or_else(|e| panic!("{e}"));
     }
+    ns
 }
 
-impl Drop for Namespace {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
+/// A work directory with the fixtures' scripts in `scripts/` (each `exit 0`).
+fn work_dir() -> WorkDir {
+    let work = WorkDir::new("differential");
+    let scripts = work.0.join("scripts");
+    std::fs::create_dir_all(&scripts).expect("create scripts dir");
+    std::fs::set_permissions(&scripts, std::fs::Permissions::from_mode(0o755))
+        .expect("chmod scripts dir");
+    for script in SCRIPTS {
+        let path = scripts.join(script);
+        std::fs::write(&path, "#!/bin/sh\nexit 0\n").expect("write script");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+            .expect("chmod script");
     }
-}
-
-/// A root-owned directory under /run (keepalived's script security refuses scripts below a
-/// directory others may write, such as /tmp); removed on drop.
-struct WorkDir(PathBuf);
-
-impl WorkDir {
-    fn new() -> WorkDir {
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let dir = PathBuf::from(format!("/run/vipd-differential-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("scripts")).expect("create work dir");
-        for d in [dir.as_path(), dir.join("scripts").as_path()] {
-            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755))
-                .expect("chmod work dir");
-        }
-        for script in SCRIPTS {
-            let path = dir.join("scripts").join(script);
-            std::fs::write(&path, "#!/bin/sh\nexit 0\n").expect("write script");
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
-                .expect("chmod script");
-        }
-        WorkDir(dir)
-    }
-}
-
-impl Drop for WorkDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+    work
 }
 
 /// Copies `from` into `to` with `@SCRIPTS@` replaced.
@@ -193,8 +141,8 @@ struct Row {
 #[test]
 fn differential_keepalived_and_vipd_accept_the_same_files() {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/differential");
-    let ns = Namespace::new();
-    let work = WorkDir::new();
+    let ns = fixture_namespace();
+    let work = work_dir();
     let scripts = work.0.join("scripts");
     let conf_dir = work.0.join("conf");
     copy_fixtures(&fixtures, &conf_dir, &scripts);
@@ -229,13 +177,13 @@ fn differential_keepalived_and_vipd_accept_the_same_files() {
                 None => name.clone(),
             };
             let file = path.to_str().expect("utf-8 path");
-            let mut k_argv = vec!["ip", "netns", "exec", &ns.0, "keepalived", "-t", "-f", file];
+            let mut k_extra = vec![];
             let mut v_argv = vec![vipd, "check", "-c", file];
             if let Some(id) = config_id {
-                k_argv.extend(["-i", id.as_str()]);
+                k_extra.extend(["-i", id.as_str()]);
                 v_argv.extend(["--config-id", id.as_str()]);
             }
-            let (k_rc, k_out) = run(&k_argv);
+            let (k_rc, k_out) = ns.keepalived_test(path, &k_extra);
             let (v_rc, v_out) = run(&v_argv);
             let warnings = v_out.lines().filter(|l| l.contains(": warning: ")).count();
             let k_pass = keepalived_passes(k_rc);
@@ -348,7 +296,7 @@ fn round_trip(vipd: &str, path: &Path, config_id: Option<&str>, work: &Path) -> 
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let n = unique();
     let toml_path = work.join(format!("imported-{n}.toml"));
     std::fs::write(&toml_path, &out.stdout).map_err(|e| e.to_string())?;
     let (rc, check_out) = run(&[vipd, "check", "-c", toml_path.to_str().expect("utf-8")]);
@@ -386,31 +334,10 @@ fn keepalived_runs_as_annotated(ns: &Namespace, files: &[PathBuf], work: &Path) 
         if !matches!(expect, Expect::Lenient | Expect::Invalid) {
             continue;
         }
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let log = work.join(format!("keepalived-run-{n}.log"));
+        let log = work.join(format!("keepalived-run-{}.log", unique()));
         let out = std::fs::File::create(&log).expect("create log");
         let err = out.try_clone().expect("clone log");
-        let child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &ns.0,
-                "keepalived",
-                "-n",
-                "-l",
-                "-D",
-                "--vrrp",
-                "-f",
-            ])
-            .arg(path)
-            .arg("-p")
-            .arg(work.join(format!("keepalived-{n}.pid")))
-            .arg("-r")
-            .arg(work.join(format!("keepalived-vrrp-{n}.pid")))
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .expect("start keepalived");
+        let child = ns.spawn_keepalived(path, work, out.into(), err.into());
         started.push((path.clone(), expect, child, log));
     }
     // keepalived stops at once on a configuration it refuses; one that still runs after

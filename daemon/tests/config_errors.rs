@@ -117,6 +117,31 @@ fn check_strict_turns_warnings_into_a_failure() {
     assert!(stderr.contains("refused by --strict"), "{stderr}");
 }
 
+/// `vipd check FILE` (as the README and the examples write it) is `vipd check -c FILE`; both
+/// at once is refused.
+#[test]
+fn check_takes_the_file_as_plain_argument_too() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/warnings/unknown-keywords.conf");
+    let vipd = |args: &[&std::ffi::OsStr]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_vipd"))
+            .arg("check")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let plain = vipd(&[path.as_os_str()]);
+    let stderr = String::from_utf8_lossy(&plain.stderr);
+    assert!(plain.status.success(), "{stderr}");
+    let line = format!(
+        "{}:18: warning: unknown keyword `macast_src_ip`",
+        path.display()
+    );
+    assert!(stderr.lines().any(|l| l.starts_with(&line)), "{stderr}");
+    let both = vipd(&["-c".as_ref(), path.as_os_str(), path.as_os_str()]);
+    assert_eq!(both.status.code(), Some(2), "{both:?}");
+}
+
 #[test]
 fn config_native_validation_reports_every_field() {
     let text = "[[instance]]\nname = \"a\"\ninterface = \"eth0\"\nvrid = 0\npriority = 0\nvips = [\"192.0.2.1\"]\n";

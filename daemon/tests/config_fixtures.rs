@@ -573,3 +573,58 @@ fn config_native_vmacs_and_ipvlan() {
         assert!(err.contains(why), "{bad}: {err}");
     }
 }
+
+/// Decimal seconds with other characters in them (`0.5;`, `5s`): read as keepalived 2.2.7
+/// reads them (its -d dump, in the fixture's header), each with a warning on its line.
+#[test]
+fn config_garbled_decimal_seconds_are_read_as_keepalived_reads_them() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/keepalived/garbled-seconds.conf");
+    let loaded = config::read(&path, &config::ReadOptions::default()).unwrap();
+    let cfg = &loaded.config;
+    let us = Duration::from_micros;
+    assert_eq!(cfg.global.garp.interval, us(5));
+    assert_eq!(cfg.global.garp.na_interval, us(123_457));
+    assert_eq!(cfg.global.startup_delay, us(2000));
+    assert_eq!(cfg.garp_groups[0].interval, us(3));
+    let inst = &cfg.instances[0];
+    assert_eq!(inst.preempt_delay, us(5));
+    // 3 µs is below advert_int's 0.01 s: ignored, as keepalived ignores it.
+    assert_eq!(inst.advert_interval, Duration::from_secs(1));
+    let CheckKind::Process(process) = &check(cfg, "P").kind else {
+        panic!("process check expected");
+    };
+    assert_eq!(process.fork_delay, us(3));
+    let shown: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
+    let file = path.display();
+    for (line, keyword, text, micros) in [
+        (7, "vrrp_garp_interval", "0.5;", 5),
+        (8, "vrrp_gna_interval", "0.12345678x", 123_457),
+        (9, "vrrp_startup_delay", "2000s", 2000),
+        (12, "garp_interval", "0.3;", 3),
+        (17, "delay", "3;", 3),
+        (24, "preempt_delay", "5s", 5),
+    ] {
+        let want = format!(
+            "{file}:{line}: warning: `{keyword}`: `{text}` is not a number of seconds: read as \
+             {micros} µs, as keepalived 2.2.7 reads it"
+        );
+        assert!(
+            shown.iter().any(|w| w.starts_with(&want)),
+            "{want}\nnot in:\n{}",
+            shown.join("\n")
+        );
+    }
+    let ignored = format!(
+        "{file}:23: warning: `advert_int`: `3;` is not a number of seconds: read as 3 µs as \
+         keepalived 2.2.7 reads it"
+    );
+    let ignored = shown.iter().find(|w| w.starts_with(&ignored));
+    let ignored = ignored.unwrap_or_else(|| panic!("{}", shown.join("\n")));
+    assert!(
+        ignored
+            .ends_with("outside 0.01..=255 seconds: the line is ignored, as keepalived ignores it"),
+        "{ignored}"
+    );
+    assert_eq!(shown.iter().filter(|w| w.contains(":23:")).count(), 1);
+}

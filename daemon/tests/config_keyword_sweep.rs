@@ -21,7 +21,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use config_support::Namespace;
 use vipd::config::{self, ReadOptions};
+
+mod config_support;
 
 /// The value forms every keyword is tried with (`{}` is replaced by nothing: the keyword
 /// alone).
@@ -198,39 +201,17 @@ fn recorded() -> BTreeMap<String, Keepalived> {
 
 /// Runs `keepalived -t` on each of `cases` in a namespace holding eth0 and eth1.
 fn run_keepalived(cases: &[&Case], dir: &Path) -> Vec<Keepalived> {
-    let ns = format!("vipd-sweep-{}", std::process::id());
-    let ip = |args: &[&str]| {
-        let status = Command::new("ip").args(args).status().expect("run ip");
-        assert!(status.success(), "ip {args:?}");
-    };
-    ip(&["netns", "add", &ns]);
-    struct Cleanup(String);
-    impl Drop for Cleanup {
-        fn drop(&mut self) {
-            let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-        }
-    }
-    let _cleanup = Cleanup(ns.clone());
+    let ns = Namespace::new("sweep");
     for (ifname, address) in [("eth0", "192.0.2.1/24"), ("eth1", "198.51.100.1/24")] {
-        let peer = format!("{ifname}p");
-        ip(&[
-            "-n", &ns, "link", "add", ifname, "type", "veth", "peer", "name", &peer,
-        ]);
-        ip(&["-n", &ns, "link", "set", ifname, "up"]);
-        ip(&["-n", &ns, "addr", "add", address, "dev", ifname]);
+        ns.add_interface(ifname, &[address])
+            .unwrap_or_else(|e| panic!("{e}"));
     }
     let path = dir.join("sweep.conf");
     cases
         .iter()
         .map(|case| {
             std::fs::write(&path, &case.text).expect("write case");
-            let out = Command::new("ip")
-                .args(["netns", "exec", &ns, "keepalived", "-t", "-f"])
-                .arg(&path)
-                .output()
-                .expect("run keepalived");
-            let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-            text.push_str(&String::from_utf8_lossy(&out.stderr));
+            let (rc, text) = ns.keepalived_test(&path, &[]);
             let messages = text
                 .replace(&*path.to_string_lossy(), "sweep.conf")
                 .split('\n')
@@ -238,10 +219,7 @@ fn run_keepalived(cases: &[&Case], dir: &Path) -> Vec<Keepalived> {
                 .filter(|l| !l.is_empty())
                 .collect::<Vec<_>>()
                 .join("\n");
-            Keepalived {
-                rc: out.status.code().unwrap_or(-1),
-                messages,
-            }
+            Keepalived { rc, messages }
         })
         .collect()
 }

@@ -144,3 +144,32 @@ fn the_wireguard_dnat_example_is_valid_and_round_trips() {
     let back = config::parse_native(&text, Path::new("back.toml")).unwrap();
     assert_eq!(back, loaded.config, "{text}");
 }
+
+/// keepalived 2.2.7 refuses to start when a sync group's `track_interface`, a static
+/// address's `dev` or a static route's `dev` does not exist; `vipd check` warns on the line.
+#[test]
+fn check_warns_on_the_line_of_missing_group_and_static_interfaces() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/keepalived/missing-interfaces.conf");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vipd"))
+        .arg("check")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let file = path.display();
+    for want in [
+        format!("{file}:6: warning: static address 192.0.2.51: interface nosuch1 does not exist here"),
+        format!("{file}:9: warning: static route 198.51.100.0/24: interface nosuch2 does not exist here"),
+        format!("{file}:17: warning: sync group `G1`: tracked interface nosuch0 does not exist here: it counts as down, every member stays in FAULT"),
+        format!("{file}:18: warning: sync group `G1`: tracked interface nosuch3 does not exist here: it counts as down, its weight applies"),
+    ] {
+        let line = stderr.lines().find(|l| l.starts_with(&want));
+        let line = line.unwrap_or_else(|| panic!("no {want:?} in:\n{stderr}"));
+        assert!(line.contains("keepalived 2.2.7 refuses to start"), "{line}");
+    }
+    // eth0 (if this host has one) and the route without dev are not warned about.
+    assert!(!stderr.contains("192.0.2.50"), "{stderr}");
+    assert!(!stderr.contains("203.0.113.0/24"), "{stderr}");
+}

@@ -508,6 +508,35 @@ fn a_vip_that_is_an_own_address_is_refused_by_check_and_at_start() {
     assert!(ok.success, "{ok:?}");
 }
 
+/// `vipd check` of the file a running master runs, with that vipd's socket and state
+/// directory (the defaults on a node): its VIPs are its own, not the node's. They were
+/// taken for the node's own addresses, so checking the running file on a master failed.
+#[test]
+fn check_of_the_running_file_on_the_master_accepts_its_vips() {
+    let lab = Lab::new("vipd-checkrun", 1);
+    let text = conf(1, &[v3_ipv4(150)]);
+    let r1 = start_vipd(&lab, 1, &text);
+    wait_state(&r1, "VI_1", "MASTER");
+    let path = r1.conf_path.as_ref().expect("conf path");
+    let socket = r1.socket_path.as_ref().expect("socket");
+    let binary = lab::vipd_binary().expect("vipd binary");
+    let check = lab::run(&[
+        "ip",
+        "netns",
+        "exec",
+        lab.router_ns(1),
+        binary.to_str().expect("utf-8 path"),
+        "check",
+        path.to_str().expect("utf-8 path"),
+        "--socket",
+        socket.to_str().expect("utf-8 path"),
+        "--state-dir",
+        lab.state_dir(1).to_str().expect("utf-8 path"),
+    ]);
+    assert!(check.success, "{check:?}");
+    assert!(cidrs(&lab, 1, "eth0").iter().any(|c| c == "192.0.2.100/24"));
+}
+
 #[test]
 fn addresses_vipd_did_not_add_survive_its_failovers() {
     let lab = Lab::new("vipd-notours", 2);

@@ -231,9 +231,25 @@ fn sighup_with_a_bad_file_is_refused_and_the_old_config_keeps_running() {
     assert_eq!(after.transitions, before.transitions);
     assert_eq!(instance(&r2, "VI_1").state, "BACKUP");
 
+    // `vipd reload` is refused the same way and says why.
+    let socket = r1
+        .socket_path
+        .as_ref()
+        .expect("socket")
+        .display()
+        .to_string();
+    let out = vipd_cli(&["reload", "--socket", &socket]);
+    assert!(!out.success, "a refused reload exited 0: {out:?}");
+    assert!(
+        out.stderr.contains("reload refused") && out.stderr.contains("`priority` needs a value"),
+        "{out:?}"
+    );
+    assert_eq!(instance(&r1, "VI_1").base_priority, 150);
+
     // Fixing the file and reloading again works.
     rewrite_conf(&r1, &good);
-    reload(&r1, 2);
+    let out = vipd_cli(&["reload", "--socket", &socket]);
+    assert!(out.success && out.stdout.contains("reloaded"), "{out:?}");
     wait_instance(&r1, "VI_1", SETTLE, "priority 50", |i| {
         i.base_priority == 50
     });

@@ -117,7 +117,78 @@ fn warnings_at(cfg: &Config, links: &[LinkDetails]) -> Vec<(String, String)> {
         }
         located.extend(out.into_iter().map(|m| (format!("instance[{index}]"), m)));
     }
+    if cfg.global.net_namespace.is_none() {
+        located.extend(missing_group_and_static_names(cfg, links));
+    }
     located
+}
+
+const KEEPALIVED_REFUSES: &str =
+    "(keepalived 2.2.7 refuses to start: \"Non-existent interface specified in configuration\")";
+
+/// What a missing tracked interface does: `effect` for weight 0, else its weight applies.
+fn track_effect(weight: i32, faults: &'static str) -> &'static str {
+    if weight == 0 {
+        faults
+    } else {
+        "its weight applies as for a link that is down until it appears"
+    }
+}
+
+/// Interfaces tracked by sync groups, and the `dev` of static addresses and routes, that
+/// do not exist here; keepalived 2.2.7 refuses to start on each of them.
+fn missing_group_and_static_names(cfg: &Config, links: &[LinkDetails]) -> Vec<(String, String)> {
+    let exists = |name: &str| links.iter().any(|l| l.name == name);
+    let mut out = Vec::new();
+    for (g, group) in cfg.sync_groups.iter().enumerate() {
+        for (i, track) in group.track_interfaces.iter().enumerate() {
+            if exists(&track.name) {
+                continue;
+            }
+            let effect = track_effect(track.weight, "every member stays in FAULT until it appears");
+            out.push((
+                format!("sync_group[{g}].track_interfaces[{i}]"),
+                format!(
+                    "sync group `{}`: tracked interface {} does not exist here: it counts as \
+                     down, {effect} {KEEPALIVED_REFUSES}",
+                    group.name, track.name
+                ),
+            ));
+        }
+    }
+    for (i, address) in cfg.statics.addresses.iter().enumerate() {
+        let Some(dev) = address.interface.as_deref() else {
+            continue;
+        };
+        if exists(dev) {
+            continue;
+        }
+        out.push((
+            format!("static.addresses[{i}]"),
+            format!(
+                "static address {}: interface {dev} does not exist here: the address is not \
+                 added (vipd adds static addresses at start and on reload) {KEEPALIVED_REFUSES}",
+                address.address
+            ),
+        ));
+    }
+    for (i, route) in cfg.statics.routes.iter().enumerate() {
+        let Some(dev) = route.dev.as_deref() else {
+            continue;
+        };
+        if exists(dev) {
+            continue;
+        }
+        out.push((
+            format!("static.routes[{i}]"),
+            format!(
+                "static route {}: interface {dev} does not exist here: the route is not \
+                 installed (vipd adds static routes at start and on reload) {KEEPALIVED_REFUSES}",
+                route.destination
+            ),
+        ));
+    }
+    out
 }
 
 /// Tracked interfaces and the `dev` of VIPs and routes that do not exist here (the
@@ -128,8 +199,7 @@ fn missing_names(
     at: &str,
     links: &[LinkDetails],
 ) -> Vec<(String, String)> {
-    const KEEPALIVED: &str =
-        "(keepalived 2.2.7 refuses to start: \"Non-existent interface specified in configuration\")";
+    const KEEPALIVED: &str = KEEPALIVED_REFUSES;
     let exists = |name: &str| links.iter().any(|l| l.name == name);
     let name = &inst.name;
     let mut out = Vec::new();
@@ -137,11 +207,7 @@ fn missing_names(
         if exists(&track.name) {
             continue;
         }
-        let effect = if track.weight == 0 {
-            "the instance stays in FAULT until it appears"
-        } else {
-            "its weight applies as for a link that is down until it appears"
-        };
+        let effect = track_effect(track.weight, "the instance stays in FAULT until it appears");
         out.push((
             format!("{at}.track_interfaces[{i}]"),
             format!(
@@ -307,6 +373,69 @@ mod tests {
         assert_eq!(located[2].0, "instance[0].vips[2]");
         assert_eq!(located[3].0, "instance[0].excluded_vips[1]");
         assert_eq!(located[4].0, "instance[0].routes[1]");
+        cfg.global.net_namespace = Some("blue".into());
+        assert!(super::warnings(&cfg, &links).is_empty());
+    }
+
+    #[test]
+    fn missing_sync_group_tracks_and_static_devs_are_warned_about_unless_in_another_namespace() {
+        use crate::config::{Route, SyncGroup, TrackInterface, Vip};
+        let links = [link("eth0", 2), link("eth1", 3)];
+        let track = |name: &str, weight| TrackInterface {
+            name: name.into(),
+            weight,
+            reverse: false,
+        };
+        let mut cfg = config(vec![Instance::new("a", "eth0", 1)]);
+        cfg.sync_groups = vec![SyncGroup {
+            name: "G".into(),
+            instances: vec!["a".into()],
+            notify: Default::default(),
+            track_checks: Vec::new(),
+            track_files: Vec::new(),
+            track_interfaces: vec![track("eth1", 0), track("eht1", 0), track("bond9", -20)],
+        }];
+        let vip = |text: &str| Vip::parse(text).unwrap();
+        cfg.statics.addresses = vec![vip("192.0.2.10/24 dev eth1"), vip("192.0.2.11/24 dev eht0")];
+        cfg.statics.routes = vec![
+            Route::parse("198.51.100.0/24 via 192.0.2.1").unwrap(),
+            Route::parse("203.0.113.0/24 via 192.0.2.1 dev eht2").unwrap(),
+        ];
+        let located = warnings_at(&cfg, &links);
+        let expected = [
+            (
+                "sync_group[0].track_interfaces[1]",
+                "sync group `G`: tracked interface eht1 does not exist here: it counts as down, \
+                 every member stays in FAULT until it appears",
+            ),
+            (
+                "sync_group[0].track_interfaces[2]",
+                "sync group `G`: tracked interface bond9 does not exist here: it counts as down, \
+                 its weight applies",
+            ),
+            (
+                "static.addresses[1]",
+                "static address 192.0.2.11: interface eht0 does not exist here: the address is \
+                 not added",
+            ),
+            (
+                "static.routes[1]",
+                "static route 203.0.113.0/24: interface eht2 does not exist here: the route is \
+                 not installed",
+            ),
+        ];
+        assert_eq!(located.len(), expected.len(), "{located:#?}");
+        for ((at, warning), (want_at, start)) in located.iter().zip(expected) {
+            assert_eq!(at, want_at);
+            assert!(warning.starts_with(start), "{warning}");
+            assert!(
+                warning.ends_with(
+                    "(keepalived 2.2.7 refuses to start: \"Non-existent interface specified in \
+                     configuration\")"
+                ),
+                "{warning}"
+            );
+        }
         cfg.global.net_namespace = Some("blue".into());
         assert!(super::warnings(&cfg, &links).is_empty());
     }

@@ -63,6 +63,20 @@ pub fn own_address_problems(
         .collect())
 }
 
+/// [`own_address_problems`] for `vipd check`: for the vipd on `socket` that will run `cfg`,
+/// which removes its earlier run's VIPs (and those of dead daemons) at start, or keeps its
+/// own on reload. Without this, a running vipd's VIPs were taken for the node's own.
+pub fn check_own_address_problems(
+    cfg: &Config,
+    state_dir: &Path,
+    socket: &Path,
+) -> Result<Vec<String>, String> {
+    let recorded = vip_state::recorded_this_boot(state_dir).map_err(|e| {
+        format!("{e}: cannot tell the VIPs vipd added from the node's own addresses")
+    })?;
+    own_address_problems(cfg, state_dir, socket, &recorded)
+}
+
 impl Daemon {
     /// At start: removes what earlier runs in this network namespace recorded and left behind
     /// (a killed vipd cannot clean up), then deletes their records.

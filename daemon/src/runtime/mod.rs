@@ -44,8 +44,8 @@ use crate::notify::{self, Notifier, NotifyState};
 use crate::vrrp::ah;
 use crate::vrrp::instance::{Action, AnnounceCause, Reason, ReceivedAdvert, State};
 use crate::vrrp::packet::{self, DropReason, RxMeta};
-pub use addresses::own_address_problems;
 use addresses::{add_vip, remove_vip};
+pub use addresses::{check_own_address_problems, own_address_problems};
 use receive::{spawn_reader, ReaderShared};
 use router::{Router, SocketKey};
 use tasks::{next_check_event, sleep, spawn_monitor, tell_systemd, tokio_deadline_after};
@@ -370,7 +370,8 @@ impl Daemon {
                             // A reload while handing over would start instances again.
                             signals::Step::Reload if self.stopping => {}
                             signals::Step::Reload => {
-                                self.reload_by("SIGHUP").await;
+                                // A refusal is logged; SIGHUP has nobody to tell.
+                                let _refused = self.reload_by("SIGHUP").await;
                             }
                         }
                     }

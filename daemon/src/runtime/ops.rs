@@ -211,18 +211,24 @@ impl Daemon {
                         message: "stopping: no reload".into(),
                         instances: Vec::new(),
                     },
-                    Request::Reload => {
-                        let changed = self.reload_by(&peer.to_string()).await;
-                        ChangeReply {
+                    Request::Reload => match self.reload_by(&peer.to_string()).await {
+                        Ok(changed) => ChangeReply {
                             ok: true,
                             message: if changed {
                                 "reloaded".into()
                             } else {
-                                "reload changed nothing (or was refused: see the log)".into()
+                                "reload changed nothing".into()
                             },
                             instances: self.routers.iter().map(|r| r.cfg.name.clone()).collect(),
-                        }
-                    }
+                        },
+                        Err(e) => ChangeReply {
+                            ok: false,
+                            message: format!(
+                                "reload refused, keeping the running configuration:\n{e}"
+                            ),
+                            instances: Vec::new(),
+                        },
+                    },
                     Request::Status | Request::Events { .. } => ChangeReply {
                         ok: false,
                         message: "not a change".into(),
@@ -236,9 +242,9 @@ impl Daemon {
 
     /// SIGHUP or `vipd reload`: reload, then tell the event stream. True when the running
     /// configuration changed.
-    pub(super) async fn reload_by(&mut self, by: &str) -> bool {
+    pub(super) async fn reload_by(&mut self, by: &str) -> Result<bool, String> {
         let before = self.config.clone();
-        self.reload().await;
+        let result = self.reload().await;
         let changed = self.config != before;
         self.ops.emit(EventKind::Reload {
             by: by.to_string(),
@@ -246,7 +252,7 @@ impl Daemon {
             instances: self.routers.len(),
         });
         self.ops.sd_status_dirty = true;
-        changed
+        result.map(|()| changed)
     }
 
     /// The instances a request names, with the other members of their sync groups (which

@@ -15,8 +15,8 @@ use crate::tracking;
 
 impl Daemon {
     /// SIGHUP: read the file again. Unchanged instances keep their state and VIPs; a bad file
-    /// is refused and the running configuration stays.
-    pub(super) async fn reload(&mut self) {
+    /// is refused (the error, also logged) and the running configuration stays.
+    pub(super) async fn reload(&mut self) -> Result<(), String> {
         tell_systemd_reloading();
         info!("SIGHUP: reloading {}", self.config_path.display());
         let new = match config::read(&self.config_path, &self.read_options) {
@@ -193,13 +193,15 @@ impl Daemon {
         self.sync_forwards();
         info!("reload done: {} instance(s)", self.routers.len());
         tell_systemd(&[sd_notify::NotifyState::Ready]);
+        Ok(())
     }
 }
 
 /// Logs a refused reload and tells systemd the running configuration stays.
-fn refuse(e: &str) {
+fn refuse(e: &str) -> Result<(), String> {
     error!("reload refused, keeping the running configuration: {e}");
     tell_systemd(&[sd_notify::NotifyState::Ready]);
+    Err(e.to_string())
 }
 
 /// The health checks after a reload.

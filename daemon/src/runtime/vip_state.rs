@@ -463,6 +463,20 @@ pub fn added_by_running_daemons(
         .collect())
 }
 
+/// What every vipd of this boot recorded in `state_dir` for this network namespace, running
+/// or not. A vipd that starts removes what its earlier run and dead daemons left before it
+/// looks at the node's addresses, and a running one knows its own: none of these is one of
+/// the node's own addresses for `vipd check`.
+pub fn recorded_this_boot(state_dir: &Path) -> io::Result<BTreeSet<AddedAddress>> {
+    let netns = NetnsId::current()?;
+    let boot_id = current_boot_id();
+    Ok(read_records(state_dir, netns)
+        .into_iter()
+        .filter(|(_, record)| record.boot_id == boot_id)
+        .flat_map(|(_, record)| record.addresses)
+        .collect())
+}
+
 /// Whether a daemon answers on `socket`.
 fn is_alive(socket: &Path) -> bool {
     std::os::unix::net::UnixStream::connect(socket).is_ok()

@@ -115,14 +115,9 @@ impl Reader<'_> {
                 }
                 "advert_int" => {
                     // keepalived reads 0.01..=255 and ignores anything else.
-                    if let Some(v) = self.seconds(item) {
-                        if v < Duration::from_millis(10) || v > Duration::from_secs(255) {
-                            let text = item.args().first().map(|w| w.text.clone());
-                            let text = text.unwrap_or_default();
-                            self.ignored_value(item, &text, "is not in 0.01..=255 seconds");
-                        } else {
-                            inst.advert_interval = v;
-                        }
+                    let (min, max) = (Duration::from_millis(10), Duration::from_secs(255));
+                    if let Some(v) = self.seconds_in(item, min, max) {
+                        inst.advert_interval = v;
                     }
                     "advert_interval"
                 }
@@ -144,14 +139,9 @@ impl Reader<'_> {
                 }
                 "preempt_delay" => {
                     // keepalived: "Preempt_delay not valid! must be between 0-1000".
-                    if let Some(v) = self.seconds(item) {
-                        if v > Duration::from_secs(1000) {
-                            let text = item.args().first().map(|w| w.text.clone());
-                            let text = text.unwrap_or_default();
-                            self.ignored_value(item, &text, "is not in 0..=1000 seconds");
-                        } else {
-                            inst.preempt_delay = v;
-                        }
+                    let max = Duration::from_secs(1000);
+                    if let Some(v) = self.seconds_in(item, Duration::ZERO, max) {
+                        inst.preempt_delay = v;
                     }
                     "preempt_delay"
                 }

@@ -26,6 +26,36 @@ pub(super) fn leading_number(text: &str) -> Option<&str> {
     (digits > 0 && sign + digits < text.len()).then(|| &text[..sign + digits])
 }
 
+/// keepalived 2.2.7's reading of a decimal number of seconds that is not a number (`2s`,
+/// `0.5;`, `abc`): it drops the decimal point (keeping at most six places, the seventh
+/// rounding), then counts the digits up to the first other character as microseconds
+/// ("WARNING - invalid number"; `2s` is 2 µs, `0.5;` 5 µs, `abc` 0). None for a negative
+/// value or one beyond u64, which keepalived refuses.
+pub(super) fn keepalived_garbled_micros(text: &str) -> Option<u64> {
+    if text.starts_with('-') {
+        return None;
+    }
+    let bytes = text.as_bytes();
+    let (joined, round_up) = match bytes.iter().position(|&b| b == b'.') {
+        Some(dot) => {
+            let fraction = &bytes[dot + 1..];
+            let kept = &fraction[..fraction.len().min(6)];
+            let round_up = fraction.get(6).is_some_and(|&b| b >= b'5');
+            ([&bytes[..dot], kept].concat(), round_up)
+        }
+        None => (bytes.to_vec(), false),
+    };
+    let digits = joined.iter().take_while(|b| b.is_ascii_digit()).count();
+    let value = match digits {
+        0 => 0,
+        _ => std::str::from_utf8(&joined[..digits])
+            .ok()?
+            .parse::<u64>()
+            .ok()?,
+    };
+    value.checked_add(u64::from(round_up))
+}
+
 pub(super) fn texts(words: &[Word]) -> Vec<&str> {
     words.iter().map(|w| w.text.as_str()).collect()
 }
@@ -245,25 +275,48 @@ impl Reader<'_> {
         }
     }
 
-    /// A number of seconds in `min..=max` (keepalived 2.2.7's range for the keyword); a value
-    /// outside it is ignored with a warning, as keepalived ignores it.
+    /// A keyword keepalived reads as a decimal number of seconds (`advert_int`,
+    /// `preempt_delay`, GARP intervals, delays) in `min..=max` (keepalived 2.2.7's range for
+    /// it); a value outside it is ignored with a warning, as keepalived ignores it. A value
+    /// that is not a number (`2s`, `0.5;`) is read as keepalived reads it, in microseconds
+    /// (see [`keepalived_garbled_micros`]), with a warning.
     pub(super) fn seconds_in(
         &mut self,
         st: &Statement,
         min: Duration,
         max: Duration,
     ) -> Option<Duration> {
-        let v = self.seconds(st)?;
-        if v < min || v > max {
-            let text = st
-                .args()
-                .first()
-                .map(|w| w.text.clone())
-                .unwrap_or_default();
-            let why = format!("is not in {}..={} seconds", decimal(min), decimal(max));
-            self.ignored_value(st, &text, &why);
+        let text = self.arg(st)?;
+        let range = format!("{}..={} seconds", decimal(min), decimal(max));
+        let in_range = |v: Duration| v >= min && v <= max;
+        if let Some(v) = duration::parse_seconds(text) {
+            if !in_range(v) {
+                self.ignored_value(st, text, &format!("is not in {range}"));
+                return None;
+            }
+            return Some(v);
+        }
+        let Some(micros) = keepalived_garbled_micros(text) else {
+            self.ignored_value(st, text, "is not a number of seconds");
+            return None;
+        };
+        let how = "as keepalived 2.2.7 reads it (\"WARNING - invalid number\": the digits up to \
+                   the first other character, decimal point dropped, as microseconds)";
+        let v = Duration::from_micros(micros);
+        if !in_range(v) {
+            let why =
+                format!("is not a number of seconds: read as {micros} µs {how}, outside {range}");
+            self.ignored_value(st, text, &why);
             return None;
         }
+        self.warn(
+            st.loc,
+            format!(
+                "`{}`: `{text}` is not a number of seconds: read as {micros} µs, {how}; write \
+                 the seconds alone",
+                st.keyword()
+            ),
+        );
         Some(v)
     }
 
