@@ -130,6 +130,15 @@ enum Event {
     Net(NetEvent),
 }
 
+impl Event {
+    fn adverts(&self) -> usize {
+        match self {
+            Event::Packets(_, adverts) => adverts.len(),
+            Event::Net(_) => 0,
+        }
+    }
+}
+
 struct OpenSocket {
     socket: Arc<VrrpSocket>,
     /// The reader's VRID filter and drop counters.
@@ -159,6 +168,9 @@ struct Daemon {
     /// Gratuitous ARPs / NAs waiting for their turn on their interface.
     pacer: AnnouncePacer,
     events_tx: mpsc::Sender<Event>,
+    /// Set by a socket reader that found more queued than one read takes (see
+    /// [`receive::may_gather`]).
+    reader_backlog: Arc<std::sync::atomic::AtomicBool>,
     events_rx: mpsc::Receiver<Event>,
     stopping: bool,
     checks: Option<CheckRunnerHandle>,
@@ -258,6 +270,7 @@ impl Daemon {
             announcer,
             pacer: AnnouncePacer::default(),
             events_tx,
+            reader_backlog: Arc::default(),
             events_rx,
             stopping: false,
             checks: None,
@@ -336,13 +349,16 @@ impl Daemon {
                 break;
             }
             let deadline = self.next_deadline();
+            let mut adverts_read = 0;
             tokio::select! {
                 Some(event) = self.events_rx.recv() => {
+                    adverts_read += event.adverts();
                     self.handle_event(event).await;
                     // What else is queued goes in the same turn: one pass over the timers and
                     // one deadline per batch, not per advert (at 510 instances the adverts
                     // come in bursts).
                     while let Ok(event) = self.events_rx.try_recv() {
+                        adverts_read += event.adverts();
                         self.handle_event(event).await;
                     }
                 }
@@ -391,6 +407,14 @@ impl Daemon {
             self.send_due_announcements(now);
             self.process_actions().await;
             self.update_systemd_status();
+            let backlog = (self.reader_backlog).swap(false, std::sync::atomic::Ordering::Relaxed);
+            if adverts_read >= receive::GATHER_AFTER && !self.stopping {
+                let next = self.next_deadline();
+                if receive::may_gather(adverts_read, backlog, Instant::now(), next) {
+                    // Blocks the runtime on purpose: see `receive::GATHER`.
+                    std::thread::sleep(receive::GATHER);
+                }
+            }
         }
         self.remove_statics();
         self.release_vmacs();
@@ -449,23 +473,28 @@ impl Daemon {
         });
     }
 
-    /// Lets every instance whose deadline has passed handle it, once per wake-up.
+    /// Lets every instance whose deadline has passed handle it, once per wake-up, and every
+    /// master whose periodic advert is due within its slack send it in the same wake-up
+    /// (see [`crate::vrrp::instance::Instance::handle_timeout_coalescing`]).
     fn handle_due_timers(&mut self, now: Instant) {
         self.sync_schedule();
         let routers = &self.routers;
-        self.schedule
-            .take_due(now, |i| routers.get(i).and_then(|r| r.fsm.poll_timeout()));
+        let horizon = now + crate::vrrp::instance::ADVERT_SLACK;
+        self.schedule.take_due(horizon, |i| {
+            routers.get(i).and_then(|r| r.fsm.poll_timeout())
+        });
         let due: Vec<u32> = self.schedule.drain_due().collect();
         for index in due {
             let index = index as usize;
             let Some(router) = self.routers.get_mut(index) else {
                 continue;
             };
-            // An advert read after the deadline was taken may have moved it.
-            if router.fsm.poll_timeout().is_some_and(|t| t <= now) {
-                router.fsm.handle_timeout(now);
-                self.schedule.touch(index);
+            // An advert read after the deadline was taken may have moved it; one due within
+            // the slack but not handled now gets its deadline back in the schedule.
+            if (router.fsm.poll_timeout()).is_some_and(|t| t <= now + router.fsm.advert_slack()) {
+                router.fsm.handle_timeout_coalescing(now);
             }
+            self.schedule.touch(index);
         }
     }
 
@@ -596,6 +625,7 @@ impl Daemon {
                         key.clone(),
                         shared.clone(),
                         self.events_tx.clone(),
+                        self.reader_backlog.clone(),
                     );
                     self.sockets.insert(
                         key.clone(),
@@ -811,8 +841,9 @@ impl Daemon {
             router.counters.priority_zero_received += 1;
         }
         router.note_owner_conflict(src, advert.priority);
+        // The advert counts from its arrival: the loop may read a burst a little later.
         router.fsm.handle_advert(
-            now,
+            received.arrived.min(now),
             &ReceivedAdvert {
                 source: src,
                 priority: advert.priority,
