@@ -325,18 +325,9 @@ fn instance(keyword: &str) -> Option<Class> {
             "vipd sends no extra periodic gratuitous ARP/NA beyond garp_master_refresh, which \
              covers every interface holding a VIP",
         ),
-        "promote_secondaries" => Class::Ignored(
-            "vipd does not change interface settings; set \
-             net.ipv4.conf.IFNAME.promote_secondaries=1 with sysctl so removing a VIP never \
-             takes other addresses of its subnet with it",
-        ),
         "old_unicast_checksum" => Class::Ignored(
             "vipd computes the standard VRRPv3 checksum and does not talk to keepalived older \
              than 1.3.6 over unicast VRRPv3",
-        ),
-        "track_src_ip" => Class::Ignored(
-            "vipd does not go to FAULT when the source address disappears; it sends from the \
-             interface's primary address instead",
         ),
         "vrf" => Class::Ignored(
             "vipd runs the instance on its interface, whatever VRF that interface is in",
@@ -455,6 +446,8 @@ pub fn implemented(block: Block) -> &'static [&'static str] {
             "down_timer_adverts",
             "unicast_fault_no_peer",
             "dont_track_primary",
+            "promote_secondaries",
+            "track_src_ip",
             "accept",
             "no_accept",
             "skip_check_adv_addr",

@@ -448,6 +448,16 @@ pub struct Instance {
     /// `dont_track_primary`): a link going down does not put it in FAULT.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dont_track_primary: bool,
+    /// Sets `net.ipv4.conf.IF.promote_secondaries=1` on the instance's interface for as long
+    /// as vipd runs (keepalived `promote_secondaries`), so removing a VIP that is the primary
+    /// address of its subnet does not make the kernel delete the other addresses of that
+    /// subnet (other VIPs, the host's own). The old value comes back at exit.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub promote_secondaries: bool,
+    /// The instance is in FAULT while its `source_address` is not on its interface
+    /// (keepalived `track_src_ip`), and leaves FAULT when the address comes back.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub track_source_address: bool,
     /// Overrides [`Global::strict`] for this instance (keepalived `strict_mode`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strict: Option<bool>,
@@ -527,6 +537,8 @@ impl Instance {
             garp: GarpOverride::default(),
             v3_checksum: None,
             dont_track_primary: false,
+            promote_secondaries: false,
+            track_source_address: false,
             strict: None,
             lower_prio_no_advert: None,
             higher_prio_send_advert: None,

@@ -788,6 +788,12 @@ fn write_instance(out: &mut String, inst: &Instance) -> std::fmt::Result {
     if inst.dont_track_primary {
         writeln!(out, "dont_track_primary = true")?;
     }
+    if inst.promote_secondaries {
+        writeln!(out, "promote_secondaries = true")?;
+    }
+    if inst.track_source_address {
+        writeln!(out, "track_source_address = true")?;
+    }
     if let Some(strict) = inst.strict {
         writeln!(out, "strict = {strict}")?;
     }

@@ -8,6 +8,7 @@ use std::io::{self, IoSliceMut};
 use std::mem::size_of;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
 
 use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags, SockaddrStorage};
 use tokio::io::unix::AsyncFd;
@@ -71,6 +72,9 @@ pub struct Received {
     /// IPv4 TTL or IPv6 hop limit the packet arrived with.
     pub hop_limit: u8,
     pub ifindex: u32,
+    /// When the kernel received it (its timestamp), else when it was read: the protocol's
+    /// timers count from here, however long the datagram waited in the queue.
+    pub arrived: Instant,
 }
 
 impl Received {
@@ -196,6 +200,18 @@ impl VrrpSocket {
                 "SO_RCVBUF",
             )?;
         }
+        // The kernel's receive time of each datagram: the event loop may read a burst a
+        // fraction of a millisecond after it arrived (see `runtime::receive::GATHER`).
+        // Without it a datagram counts from when it was read, as before.
+        if let Err(e) = set_int(
+            raw,
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            1,
+            "SO_TIMESTAMPNS",
+        ) {
+            tracing::debug!("{ifname}: {e}");
+        }
         match family {
             Family::V4 => {
                 set_int(raw, libc::IPPROTO_IP, libc::IP_TTL, 255, "IP_TTL")?;
@@ -288,6 +304,23 @@ impl VrrpSocket {
                         &format!("IPV6_ADD_MEMBERSHIP {group}"),
                     )?;
                 }
+            }
+        }
+        if let Mode::Unicast { .. } = mode {
+            // A unicast source (`unicast_src_ip`) deleted from the interface while vipd runs
+            // stays the adverts' source, as keepalived's (measured): the peers keep hearing
+            // the master, which would otherwise fail every send (EINVAL) and leave two
+            // masters. `track_src_ip` is the way to give up mastership instead.
+            let (level, name, what) = match family {
+                Family::V4 => (libc::IPPROTO_IP, libc::IP_TRANSPARENT, "IP_TRANSPARENT"),
+                Family::V6 => (
+                    libc::IPPROTO_IPV6,
+                    libc::IPV6_TRANSPARENT,
+                    "IPV6_TRANSPARENT",
+                ),
+            };
+            if let Err(e) = set_int(raw, level, name, 1, what) {
+                tracing::debug!("{ifname}: {e}: adverts stop when the unicast source goes");
             }
         }
         // Readable only: sends never wait for the socket (a full send queue drops the advert),
@@ -391,7 +424,7 @@ impl VrrpSocket {
     }
 
     fn recv_now(&self, fd: RawFd, buffer: &mut [u8]) -> io::Result<Datagram> {
-        let mut control = nix::cmsg_space!(libc::in6_pktinfo, libc::c_int);
+        let mut control = nix::cmsg_space!(libc::in6_pktinfo, libc::c_int, libc::timespec);
         let mut iov = [IoSliceMut::new(buffer)];
         let msg = recvmsg::<SockaddrStorage>(fd, &mut iov, Some(&mut control), MsgFlags::empty())
             .map_err(io::Error::from)?;
@@ -443,6 +476,7 @@ impl VrrpSocket {
             hop_limit,
             ifindex: ifindex.unwrap_or(self.ifindex),
             data: PacketBytes::from_slice(data),
+            arrived: Instant::now(),
         }))
     }
 
@@ -569,7 +603,11 @@ pub const RECEIVE_BATCH: usize = 32;
 /// was read into it, so a socket that never sees bursts costs a page or two.
 pub struct ReceiveBatch {
     data: Vec<u8>,
-    controls: Vec<ControlBuffer>,
+    controls: Vec<ReceiveControl>,
+    /// When the last call returned, on the monotonic clock and on the kernel's timestamp
+    /// clock (CLOCK_REALTIME), to place each datagram's timestamp on the monotonic clock.
+    read_at: Instant,
+    read_realtime: Option<Duration>,
     addresses: Vec<libc::sockaddr_storage>,
     iovecs: Vec<libc::iovec>,
     headers: Vec<libc::mmsghdr>,
@@ -583,7 +621,9 @@ impl Default for ReceiveBatch {
     fn default() -> Self {
         ReceiveBatch {
             data: vec![0u8; RECEIVE_BATCH * RECEIVE_BUFFER],
-            controls: vec![[0u64; 8]; RECEIVE_BATCH],
+            controls: vec![[0u64; 16]; RECEIVE_BATCH],
+            read_at: Instant::now(),
+            read_realtime: None,
             // SAFETY: plain data; all zeroes is valid.
             addresses: vec![unsafe { std::mem::zeroed() }; RECEIVE_BATCH],
             iovecs: Vec::with_capacity(RECEIVE_BATCH),
@@ -611,7 +651,7 @@ impl ReceiveBatch {
             header.msg_iov = &mut self.iovecs[i];
             header.msg_iovlen = 1;
             header.msg_control = self.controls[i].as_mut_ptr().cast();
-            header.msg_controllen = size_of::<ControlBuffer>() as _;
+            header.msg_controllen = size_of::<ReceiveControl>() as _;
             self.headers.push(libc::mmsghdr {
                 msg_hdr: header,
                 msg_len: 0,
@@ -631,6 +671,8 @@ impl ReceiveBatch {
         if rc < 0 {
             return Err(io::Error::last_os_error());
         }
+        self.read_at = Instant::now();
+        self.read_realtime = realtime_now();
         Ok(rc as usize)
     }
 
@@ -650,6 +692,7 @@ impl ReceiveBatch {
         let mut dst = None;
         let mut ifindex = None;
         let mut hop_limit = None;
+        let mut stamp = None;
         // SAFETY: the kernel filled in the control buffer and msg_controllen; CMSG_FIRSTHDR
         // and CMSG_NXTHDR stay within them, and each payload read is checked against the
         // message's length first.
@@ -682,6 +725,12 @@ impl ReceiveBatch {
                         let limit: libc::c_int = std::ptr::read_unaligned(data.cast());
                         hop_limit = u8::try_from(limit).ok();
                     }
+                    (libc::SOL_SOCKET, libc::SCM_TIMESTAMPNS)
+                        if room >= size_of::<libc::timespec>() =>
+                    {
+                        let time: libc::timespec = std::ptr::read_unaligned(data.cast());
+                        stamp = timespec_duration(&time);
+                    }
                     _ => {}
                 }
                 cmsg = libc::CMSG_NXTHDR(msg, cmsg);
@@ -704,8 +753,49 @@ impl ReceiveBatch {
             hop_limit,
             ifindex: ifindex.unwrap_or(socket.ifindex),
             data: PacketBytes::from_slice(data),
+            arrived: arrival(self.read_at, self.read_realtime, stamp),
         })
     }
+}
+
+/// The most a datagram's timestamp may place its arrival before the read that returned
+/// it. The event loop reads within a millisecond or so of arrival; an older timestamp
+/// means the realtime clock was stepped in between, and an arrival placed too early would
+/// bring a Master_Down_Interval forward by as much.
+pub const MAX_ARRIVAL_AGE: Duration = Duration::from_millis(5);
+
+/// A datagram's arrival on the monotonic clock: the read's monotonic time less the age its
+/// kernel timestamp gives it on the realtime clock (both clocks read together after the
+/// read), the age within 0..=[`MAX_ARRIVAL_AGE`]; without a timestamp, the read's time.
+pub fn arrival(
+    read_at: Instant,
+    read_realtime: Option<Duration>,
+    stamp: Option<Duration>,
+) -> Instant {
+    let (Some(read_realtime), Some(stamp)) = (read_realtime, stamp) else {
+        return read_at;
+    };
+    let age = read_realtime.saturating_sub(stamp).min(MAX_ARRIVAL_AGE);
+    read_at.checked_sub(age).unwrap_or(read_at)
+}
+
+fn timespec_duration(time: &libc::timespec) -> Option<Duration> {
+    let secs = u64::try_from(time.tv_sec).ok()?;
+    let nanos = u32::try_from(time.tv_nsec)
+        .ok()
+        .filter(|n| *n < 1_000_000_000)?;
+    Some(Duration::new(secs, nanos))
+}
+
+/// CLOCK_REALTIME now, the clock of the kernel's receive timestamps.
+fn realtime_now() -> Option<Duration> {
+    let mut time = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into a valid one.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut time) };
+    (rc == 0).then(|| timespec_duration(&time)).flatten()
 }
 
 /// The address in a `sockaddr_storage` the kernel filled in.
@@ -742,6 +832,10 @@ pub struct Outgoing<'a> {
 
 /// Room for one `IP_PKTINFO` or `IPV6_PKTINFO` control message, aligned for `cmsghdr`.
 type ControlBuffer = [u64; 8];
+
+/// Room for what a received datagram carries: `IPV6_PKTINFO` (40 bytes with its header),
+/// `IPV6_HOPLIMIT` (24) and `SCM_TIMESTAMPNS` (32), or `IP_PKTINFO` and the timestamp.
+type ReceiveControl = [u64; 16];
 
 /// The `mmsghdr` array of one `sendmmsg` call and what its pointers point to. Every vector
 /// is sized up front and never grows, so the pointers stay valid until the call.
@@ -1112,6 +1206,7 @@ mod tests {
             dst: src,
             hop_limit: 255,
             ifindex: 1,
+            arrived: Instant::now(),
         }
     }
 
@@ -1201,7 +1296,14 @@ mod tests {
                     },
                 );
                 let mut results = Vec::new();
+                // The kernel turns receive timestamps on for the whole system from a work
+                // item after the first socket asks: until then a datagram is stamped when
+                // read.
+                std::thread::sleep(Duration::from_millis(50));
+                let sent_at = Instant::now();
                 socket.try_send_many(&packets, &mut results);
+                // Read well after they arrived: each carries its arrival, not the read's time.
+                std::thread::sleep(Duration::from_millis(4));
                 assert_eq!(results.len(), packets.len());
                 for (i, result) in results.iter().enumerate() {
                     assert_eq!(result.is_ok(), i != 10, "packet {i}: {result:?}");
@@ -1216,6 +1318,7 @@ mod tests {
                         .await
                         .expect("packets within 5 s")
                         .unwrap();
+                    let returned_at = Instant::now();
                     for datagram in datagrams.drain(..) {
                         match datagram {
                             Datagram::Packet(received) => {
@@ -1225,6 +1328,14 @@ mod tests {
                                 if vrrp.len() == 8 && vrrp[4..] == marker {
                                     assert_eq!((received.src, received.dst), (local, local));
                                     assert_eq!(received.hop_limit, 255);
+                                    assert!(
+                                        received.arrived + Duration::from_millis(1) >= sent_at
+                                            && received.arrived
+                                                <= returned_at - Duration::from_millis(3),
+                                        "{family:?}: arrival {:?} after the send, read {:?} after it",
+                                        received.arrived.saturating_duration_since(sent_at),
+                                        returned_at - sent_at
+                                    );
                                     seen.push(vrrp[1]);
                                 }
                             }
@@ -1240,6 +1351,31 @@ mod tests {
                 );
             }
         });
+    }
+
+    #[test]
+    fn arrival_is_the_timestamp_on_the_monotonic_clock_within_bounds() {
+        let read_at = Instant::now();
+        let realtime = Duration::from_secs(1_700_000_000);
+        let ms = Duration::from_millis;
+        // 2 ms before the read by its timestamp: 2 ms before the read's monotonic time.
+        assert_eq!(
+            arrival(read_at, Some(realtime), Some(realtime - ms(2))),
+            read_at - ms(2)
+        );
+        // No timestamp, or no realtime reading: the read's time.
+        assert_eq!(arrival(read_at, Some(realtime), None), read_at);
+        assert_eq!(arrival(read_at, None, Some(realtime)), read_at);
+        // A timestamp after the read (the clock stepped back): the read's time, never later.
+        assert_eq!(
+            arrival(read_at, Some(realtime), Some(realtime + ms(50))),
+            read_at
+        );
+        // One that says an hour ago (the clock stepped forward): at most the bound earlier.
+        assert_eq!(
+            arrival(read_at, Some(realtime), Some(realtime - ms(3_600_000))),
+            read_at - MAX_ARRIVAL_AGE
+        );
     }
 
     #[test]

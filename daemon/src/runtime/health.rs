@@ -124,6 +124,7 @@ impl Daemon {
             .filter(|r| {
                 r.interface_fault()
                     || r.check_fault
+                    || r.source_missing
                     || r.cfg.lacks_unicast_peers()
                     || !super::vmac::is_ready(r)
             })

@@ -9,6 +9,7 @@ mod forward;
 mod health;
 mod ops;
 mod outbox;
+mod promote;
 mod receive;
 mod reload;
 mod resync;
@@ -16,6 +17,7 @@ mod router;
 mod routes;
 mod schedule;
 mod signals;
+mod source_watch;
 mod sync_index;
 mod tasks;
 mod vip_state;
@@ -128,6 +130,15 @@ enum Event {
     Net(NetEvent),
 }
 
+impl Event {
+    fn adverts(&self) -> usize {
+        match self {
+            Event::Packets(_, adverts) => adverts.len(),
+            Event::Net(_) => 0,
+        }
+    }
+}
+
 struct OpenSocket {
     socket: Arc<VrrpSocket>,
     /// The reader's VRID filter and drop counters.
@@ -157,6 +168,9 @@ struct Daemon {
     /// Gratuitous ARPs / NAs waiting for their turn on their interface.
     pacer: AnnouncePacer,
     events_tx: mpsc::Sender<Event>,
+    /// Set by a socket reader that found more queued than one read takes (see
+    /// [`receive::may_gather`]).
+    reader_backlog: Arc<std::sync::atomic::AtomicBool>,
     events_rx: mpsc::Receiver<Event>,
     stopping: bool,
     checks: Option<CheckRunnerHandle>,
@@ -176,6 +190,8 @@ struct Daemon {
     watching_routing: bool,
     /// Interfaces whose ARP settings vipd changed for VMACs on them.
     vmac_parents: vmac::ParentClaims,
+    /// Interfaces vipd set `promote_secondaries` on, with the values to restore at exit.
+    promoted: promote::Promoted,
     /// vipd's nftables table: the forwards of instances that hold their VIPs.
     forwards: forward::Forwards,
     /// Where to find the instance of a (socket, VRID) in `routers`, see `router_index`.
@@ -254,6 +270,7 @@ impl Daemon {
             announcer,
             pacer: AnnouncePacer::default(),
             events_tx,
+            reader_backlog: Arc::default(),
             events_rx,
             stopping: false,
             checks: None,
@@ -266,6 +283,7 @@ impl Daemon {
             vip_state,
             watching_routing: false,
             vmac_parents: vmac::ParentClaims::new(),
+            promoted: promote::Promoted::new(),
             forwards: forward::Forwards::default(),
             router_slots: Vec::new(),
             schedule: schedule::Schedule::default(),
@@ -331,13 +349,16 @@ impl Daemon {
                 break;
             }
             let deadline = self.next_deadline();
+            let mut adverts_read = 0;
             tokio::select! {
                 Some(event) = self.events_rx.recv() => {
+                    adverts_read += event.adverts();
                     self.handle_event(event).await;
                     // What else is queued goes in the same turn: one pass over the timers and
                     // one deadline per batch, not per advert (at 510 instances the adverts
                     // come in bursts).
                     while let Ok(event) = self.events_rx.try_recv() {
+                        adverts_read += event.adverts();
                         self.handle_event(event).await;
                     }
                 }
@@ -386,9 +407,18 @@ impl Daemon {
             self.send_due_announcements(now);
             self.process_actions().await;
             self.update_systemd_status();
+            let backlog = (self.reader_backlog).swap(false, std::sync::atomic::Ordering::Relaxed);
+            if adverts_read >= receive::GATHER_AFTER && !self.stopping {
+                let next = self.next_deadline();
+                if receive::may_gather(adverts_read, backlog, Instant::now(), next) {
+                    // Blocks the runtime on purpose: see `receive::GATHER`.
+                    std::thread::sleep(receive::GATHER);
+                }
+            }
         }
         self.remove_statics();
         self.release_vmacs();
+        self.restore_promote_secondaries(&Default::default());
         self.remove_forwards();
         drop(services);
         let _ = std::fs::remove_file(&self.socket_path);
@@ -443,23 +473,28 @@ impl Daemon {
         });
     }
 
-    /// Lets every instance whose deadline has passed handle it, once per wake-up.
+    /// Lets every instance whose deadline has passed handle it, once per wake-up, and every
+    /// master whose periodic advert is due within its slack send it in the same wake-up
+    /// (see [`crate::vrrp::instance::Instance::handle_timeout_coalescing`]).
     fn handle_due_timers(&mut self, now: Instant) {
         self.sync_schedule();
         let routers = &self.routers;
-        self.schedule
-            .take_due(now, |i| routers.get(i).and_then(|r| r.fsm.poll_timeout()));
+        let horizon = now + crate::vrrp::instance::ADVERT_SLACK;
+        self.schedule.take_due(horizon, |i| {
+            routers.get(i).and_then(|r| r.fsm.poll_timeout())
+        });
         let due: Vec<u32> = self.schedule.drain_due().collect();
         for index in due {
             let index = index as usize;
             let Some(router) = self.routers.get_mut(index) else {
                 continue;
             };
-            // An advert read after the deadline was taken may have moved it.
-            if router.fsm.poll_timeout().is_some_and(|t| t <= now) {
-                router.fsm.handle_timeout(now);
-                self.schedule.touch(index);
+            // An advert read after the deadline was taken may have moved it; one due within
+            // the slack but not handled now gets its deadline back in the schedule.
+            if (router.fsm.poll_timeout()).is_some_and(|t| t <= now + router.fsm.advert_slack()) {
+                router.fsm.handle_timeout_coalescing(now);
             }
+            self.schedule.touch(index);
         }
     }
 
@@ -503,6 +538,7 @@ impl Daemon {
         self.attach_memo = None;
         self.mark_sync_members();
         self.apply_tracking(now);
+        self.watch_sources(now, indexes);
         for &index in indexes {
             self.apply_persisted_drain(index, now);
         }
@@ -589,6 +625,7 @@ impl Daemon {
                         key.clone(),
                         shared.clone(),
                         self.events_tx.clone(),
+                        self.reader_backlog.clone(),
                     );
                     self.sockets.insert(
                         key.clone(),
@@ -625,6 +662,7 @@ impl Daemon {
             .and_then(|r| vmac::ipvlan_source(&r.cfg).or(r.cfg.source_address))
             .or(source);
         self.ensure_vmac(index, link.index);
+        self.promote_secondaries_on(index, link.index);
         let source_changed =
             source.is_some() && self.routers.get(index).map(|r| r.source) != Some(source);
         let on_link = if source_changed {
@@ -803,8 +841,9 @@ impl Daemon {
             router.counters.priority_zero_received += 1;
         }
         router.note_owner_conflict(src, advert.priority);
+        // The advert counts from its arrival: the loop may read a burst a little later.
         router.fsm.handle_advert(
-            now,
+            received.arrived.min(now),
             &ReceivedAdvert {
                 source: src,
                 priority: advert.priority,
@@ -907,6 +946,7 @@ impl Daemon {
                 self.apply_faults(now);
             }
             NetEvent::AddressAdded { index: ifindex, .. } => {
+                self.watch_sources(now, &[]);
                 // Only an instance still without an advert source waits for an address;
                 // an address storm must not cost an interface lookup per event otherwise.
                 if self.routers.iter().all(|r| r.source.is_some()) {
@@ -946,6 +986,12 @@ impl Daemon {
                     let global = self.config.global.clone();
                     let router = &mut self.routers[index];
                     match source {
+                        // A configured unicast source stays the source (keepalived does the
+                        // same); `track_src_ip` makes the instance go to FAULT instead.
+                        Some(source) if source == addr => warn!(
+                            "{}: advert source {addr} removed from {}: still sending from it",
+                            router.cfg.name, router.key.interface
+                        ),
                         Some(source) => {
                             info!(
                                 "{}: advert source {addr} removed, now {source}",
@@ -963,6 +1009,7 @@ impl Daemon {
                         }
                     }
                 }
+                self.watch_sources(now, &[]);
                 self.apply_faults(now);
             }
             NetEvent::RoutingRemoved { protocol } => self.restore_routing(protocol),

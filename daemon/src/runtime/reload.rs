@@ -119,6 +119,8 @@ impl Daemon {
             self.release_vmacs();
         }
         self.routers = kept;
+        let promote = self.promote_wanted();
+        self.restore_promote_secondaries(&promote);
         self.watch_routing();
         let old_statics = std::mem::replace(&mut self.config.statics, new.statics.clone());
         self.update_statics(&old_statics, &new.statics);

@@ -35,6 +35,7 @@ impl Daemon {
             self.refresh_link(index, now, up);
         }
         self.apply_tracking(now);
+        self.watch_sources(now, &[]);
         self.reassert_vips();
         // Adverts may not have left meanwhile (a socket on a vanished interface): masters
         // speak up before the backups' down timers run out.

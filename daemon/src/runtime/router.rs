@@ -131,6 +131,9 @@ pub struct Router {
     pub link_up: bool,
     /// A tracked check or interface with weight 0 failed.
     pub check_fault: bool,
+    /// Its configured source address is not on its interface and it tracks it
+    /// (`track_src_ip`): FAULT.
+    pub source_missing: bool,
     pub vips_installed: bool,
     pub counters: Counters,
     pub last_reason: Option<String>,
@@ -200,6 +203,7 @@ impl Router {
             source: None,
             link_up: false,
             check_fault: false,
+            source_missing: false,
             vips_installed: false,
             counters: Counters::default(),
             last_reason: None,

@@ -67,6 +67,8 @@ pub const MAX_ADVERT_INTERVAL: Duration = Duration::from_secs(255);
 const HANDOVER_LINGER: Duration = Duration::from_millis(50);
 /// Bound on timers handled in one `handle_timeout` call, against a zero-length timer loop.
 const MAX_TIMERS_PER_CALL: usize = 64;
+/// See [`Instance::advert_slack`] (the most any instance is given).
+pub const ADVERT_SLACK: Duration = Duration::from_micros(500);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Version {
@@ -671,6 +673,31 @@ impl Instance {
                 return;
             };
             self.on_timer(now, timer);
+        }
+    }
+
+    /// How much earlier than its timer a master may send its periodic advert so that it
+    /// leaves in the same wake-up as other instances' (see
+    /// [`Instance::handle_timeout_coalescing`]): 0.5 ms, and never more than a twentieth of
+    /// the advert interval. The protocol counts time in centiseconds (10 ms is the shortest
+    /// interval), a backup waits three intervals plus the skew, and an advert a little early
+    /// only makes it hear the master sooner; Master_Down and every other timer stay exact.
+    pub fn advert_slack(&self) -> Duration {
+        ADVERT_SLACK.min(self.params.advert_interval / 20)
+    }
+
+    /// [`Instance::handle_timeout`], and a master whose periodic advert is due within
+    /// [`Instance::advert_slack`] after `now` sends it now. The runtime calls this for every
+    /// instance due within the slack when it wakes for the earliest deadline: instances that
+    /// sent in one wake-up count their next interval from the same instant and stay together,
+    /// so that 510 masters send in one wake-up (one `sendmmsg` per socket) instead of one
+    /// each, and their backups read the adverts in bursts.
+    pub fn handle_timeout_coalescing(&mut self, now: Instant) {
+        self.handle_timeout(now);
+        let soon = later(now, self.advert_slack());
+        let advert_soon = self.timers.get(Timer::Advert).is_some_and(|at| at <= soon);
+        if advert_soon && self.state == State::Master && !self.handing_over {
+            self.send_advert_now(now);
         }
     }
 
@@ -1808,6 +1835,70 @@ mod tests {
                 vec![Action::SendAdvert { priority: 100 }]
             );
         }
+    }
+
+    #[test]
+    fn a_coalesced_advert_goes_at_most_the_slack_early_and_counts_from_when_it_went() {
+        let t0 = Instant::now();
+        let (mut instance, became) = master_with(params(100, Version::V3, 10 * MS), t0);
+        let slack = instance.advert_slack();
+        assert_eq!(slack, Duration::from_micros(500));
+        let due = became + 10 * MS;
+        assert_eq!(instance.poll_timeout(), Some(due));
+        // Further off than the slack: nothing yet.
+        instance.handle_timeout_coalescing(due - slack - Duration::from_nanos(1));
+        assert_eq!(drain(&mut instance), vec![]);
+        assert_eq!(instance.poll_timeout(), Some(due));
+        // Within the slack: sent now, and the next one a full interval after it went.
+        let now = due - slack;
+        instance.handle_timeout_coalescing(now);
+        assert_eq!(
+            drain(&mut instance),
+            vec![Action::SendAdvert { priority: 100 }]
+        );
+        assert_eq!(instance.poll_timeout(), Some(now + 10 * MS));
+        // An expired advert timer is handled as before (one advert, not two).
+        let late = now + 10 * MS + MS;
+        instance.handle_timeout_coalescing(late);
+        assert_eq!(
+            drain(&mut instance),
+            vec![Action::SendAdvert { priority: 100 }]
+        );
+        assert_eq!(instance.poll_timeout(), Some(late + 10 * MS));
+    }
+
+    #[test]
+    fn masters_sending_in_one_wake_up_stay_together() {
+        let t0 = Instant::now();
+        let interval = 10 * MS;
+        let (mut a, became) = master_with(params(100, Version::V3, interval), t0);
+        let (mut b, _) = master_with(params(100, Version::V3, interval), t0 + 300 * MS / 1000);
+        // The runtime wakes for the earliest deadline and offers it to every instance due
+        // within the slack.
+        let wake = a.poll_timeout().unwrap();
+        assert_eq!(wake, became + interval);
+        assert!(b.poll_timeout().unwrap() - wake <= b.advert_slack());
+        a.handle_timeout_coalescing(wake);
+        b.handle_timeout_coalescing(wake);
+        assert_eq!(drain(&mut a), vec![Action::SendAdvert { priority: 100 }]);
+        assert_eq!(drain(&mut b), vec![Action::SendAdvert { priority: 100 }]);
+        assert_eq!(a.poll_timeout(), b.poll_timeout());
+    }
+
+    #[test]
+    fn coalescing_never_brings_a_non_advert_timer_forward() {
+        let t0 = Instant::now();
+        let mut backup = started(params(100, Version::V3, 10 * MS), t0);
+        let down = backup.poll_timeout().unwrap();
+        backup.handle_timeout_coalescing(down - Duration::from_micros(1));
+        assert_eq!(backup.state(), State::Backup);
+        assert_eq!(drain(&mut backup), vec![]);
+        assert_eq!(backup.poll_timeout(), Some(down));
+        // The slack is a small part of any interval, 1 s (v2) included.
+        let slow = started(params(100, Version::V2, 1000 * MS), t0);
+        assert_eq!(slow.advert_slack(), Duration::from_micros(500));
+        let fast = started(params(100, Version::V3, 10 * MS), t0);
+        assert!(fast.advert_slack() * 20 <= 10 * MS);
     }
 
     #[test]

@@ -286,6 +286,18 @@ impl Reader<'_> {
                     }
                     "dont_track_primary"
                 }
+                "promote_secondaries" => {
+                    if self.flag(item) {
+                        inst.promote_secondaries = true;
+                    }
+                    "promote_secondaries"
+                }
+                "track_src_ip" => {
+                    if self.flag(item) {
+                        inst.track_source_address = true;
+                    }
+                    "track_src_ip"
+                }
                 // VIPs are ordinary addresses in vipd: traffic to them is accepted.
                 "accept" => {
                     self.flag(item);

@@ -899,3 +899,26 @@ fn notify_deleted_and_master_rx_lower_pri_are_instance_keywords_only() {
         assert!(loaded.config.sync_groups[0].notify.is_empty());
     }
 }
+
+#[test]
+fn promote_secondaries_and_track_src_ip_are_read_without_warning_and_round_trip() {
+    let text = "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n promote_secondaries\n track_src_ip\n unicast_src_ip 192.0.2.1\n unicast_peer {\n 192.0.2.2\n }\n virtual_ipaddress {\n 192.0.2.10\n }\n}\n";
+    let (cfg, warnings) = with_warnings(text);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert!(cfg.instances[0].promote_secondaries);
+    assert!(cfg.instances[0].track_source_address);
+    let native = crate::config::to_toml(&cfg);
+    assert!(native.contains("promote_secondaries = true"), "{native}");
+    assert!(native.contains("track_source_address = true"), "{native}");
+    let back = crate::config::parse_native(&native, Path::new("p.toml")).unwrap();
+    assert!(back.instances[0].promote_secondaries);
+    assert!(back.instances[0].track_source_address);
+    // Off by default, and then not written.
+    let plain = text.replace(" promote_secondaries\n track_src_ip\n", "");
+    let (cfg, _) = with_warnings(&plain);
+    assert!(!cfg.instances[0].promote_secondaries);
+    assert!(!cfg.instances[0].track_source_address);
+    let native = crate::config::to_toml(&cfg);
+    assert!(!native.contains("promote_secondaries"), "{native}");
+    assert!(!native.contains("track_source_address"), "{native}");
+}
