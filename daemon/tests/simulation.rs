@@ -34,8 +34,29 @@
 //!   master, a drained master's offer of the role) until it ends, some router holds the VIPs,
 //!   as long as a backup that could take over (not hard-drained) stays connected and healthy.
 //!
+//! - [`Invariant::TwoMastersTooLong`]: on a loss-free network two routers that hear each
+//!   other are both master for at most the longest advert interval plus the adverts' delay
+//!   (a master handing over is left out: it is silent and keeps its VIPs on purpose).
+//!
+//! In one seed of 15 an adversary on the segment (`tests/sim_adversary/`) sends datagrams
+//! that are invalid by construction through the daemon's receive path, at any time:
+//! - [`Invariant::InvalidInputAccepted`]: each is rejected by a check of the shell or
+//!   discarded by the core;
+//! - [`Invariant::InvalidInputChangedTrace`]: the seed runs again without the adversary, and
+//!   what every router did (actions and deadlines, at their virtual times) is the same;
+//! - and every invariant above holds throughout.
+//!
+//! In another seed of 15 it is a forger that also sends valid forgeries and replays (what
+//! VRRP without authentication lets anyone on the segment send): they may take the role or
+//! leave the VIPs unserved while it sends, so each one disturbs the segment like a fault,
+//! and the invariants must hold once it stops, within Master_Down_Interval plus one
+//! interval counted with the longest interval a forgery made a backup learn.
+//! [`Invariant::ReceivePathMismatch`] checks the simulated receive path itself: honest
+//! adverts pass it unchanged, valid forgeries pass it.
+//!
 //! `VIPD_SIM_SEEDS=N` runs N seeds (default below, what CI runs), from `VIPD_SIM_FIRST_SEED`
-//! (default 0); `VIPD_SIM_SEED=S` replays one seed and prints its trace. A failure prints
+//! (default 0); `VIPD_SIM_SEED=S` replays one seed and prints its trace;
+//! `VIPD_SIM_ADVERSARY=off|invalid|forger` gives every seed that adversary. A failure prints
 //! the seed, the invariant, the trace's end and the command that replays it.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -1914,9 +1935,13 @@ fn failure_report(seed: u64, mode: Mode, sim: &Sim, v: &Violation, print_trace: 
             let _ = writeln!(report, "  {line}");
         }
     }
+    let adversary = std::env::var("VIPD_SIM_ADVERSARY")
+        .map(|a| format!("VIPD_SIM_ADVERSARY={a} "))
+        .unwrap_or_default();
     let _ = write!(
         report,
-        "replay: VIPD_SIM_SEED={seed} cargo test -p vipd --test simulation -- --nocapture"
+        "replay: {adversary}VIPD_SIM_SEED={seed} cargo test -p vipd --test simulation -- \
+         --nocapture"
     );
     report
 }
