@@ -66,7 +66,8 @@ impl Daemon {
             })
             .collect();
         tracking::sync_group_priorities(&self.config, &mut priorities);
-        for (i, router) in self.routers.iter_mut().enumerate() {
+        for (index, router) in self.routers.iter_mut().enumerate() {
+            let i = index;
             // Routers are made from the instances in order; look further only if not (a
             // search per router made every call quadratic: 510 instances took seconds to start).
             let at = match self.config.instances.get(i) {
@@ -88,17 +89,17 @@ impl Daemon {
                 }
                 Priority::Value(p) => {
                     router.check_fault = false;
-                    if p != router.fsm.effective_priority() {
+                    if p != router.fsm().effective_priority() {
                         info!(
                             "{}: effective priority {} -> {p}",
                             router.cfg.name,
-                            router.fsm.effective_priority()
+                            router.fsm().effective_priority()
                         );
-                        let from = router.fsm.effective_priority();
+                        let from = router.fsm().effective_priority();
                         self.ops.priority_changed(&router.cfg.name, from, p);
-                        router.fsm.set_effective_priority(now, p);
+                        (router.fsm_mut(&mut self.schedule, index)).set_effective_priority(now, p);
                         if notify_fifo::priority_changes(&self.config, &router.cfg) {
-                            let master = router.fsm.state() == State::Master;
+                            let master = router.fsm().state() == State::Master;
                             self.fifos.write(
                                 Scope::Instance,
                                 &router.cfg.name,
@@ -131,7 +132,7 @@ impl Daemon {
             .map(|r| r.cfg.name.clone())
             .collect();
         let faulty = |name: &str| own.contains(name);
-        for router in &mut self.routers {
+        for (index, router) in self.routers.iter_mut().enumerate() {
             let name = &router.cfg.name;
             let group_fault = !own.is_empty()
                 && self
@@ -141,11 +142,13 @@ impl Daemon {
                     .filter(|g| g.instances.contains(name))
                     .any(|g| g.instances.iter().any(|m| faulty(m)));
             let fault = faulty(name) || group_fault;
-            if fault != router.fsm.is_fault() {
+            if fault != router.fsm().is_fault() {
                 if fault && !faulty(name) {
                     warn!("{name}: another member of its sync group is in FAULT");
                 }
-                router.fsm.set_fault(now, fault);
+                router
+                    .fsm_mut(&mut self.schedule, index)
+                    .set_fault(now, fault);
             }
         }
     }
@@ -169,7 +172,7 @@ impl Daemon {
             Scope::Instance,
             &router.cfg.name,
             FifoEvent::State(state),
-            router.fsm.effective_priority(),
+            router.fsm().effective_priority(),
         );
         let global = &self.config.global;
         let mut transitions = vec![(
@@ -180,7 +183,7 @@ impl Daemon {
                 "INSTANCE",
                 &router.cfg.name,
                 state,
-                router.fsm.effective_priority(),
+                router.fsm().effective_priority(),
             ),
         )];
         for group in &self.config.sync_groups {
@@ -191,7 +194,7 @@ impl Daemon {
                 self.routers
                     .iter()
                     .find(|r| &r.cfg.name == member)
-                    .is_some_and(|r| r.fsm.state() == to)
+                    .is_some_and(|r| r.fsm().state() == to)
             });
             if all_agree && self.group_states.get(&group.name) != Some(&state) {
                 self.group_states.insert(group.name.clone(), state);
@@ -227,7 +230,7 @@ impl Daemon {
             }
         }
         for router in &self.routers {
-            let state = match router.fsm.state() {
+            let state = match router.fsm().state() {
                 State::Master => NotifyState::Master,
                 State::Backup => NotifyState::Backup,
                 State::Fault => NotifyState::Fault,
@@ -237,7 +240,7 @@ impl Daemon {
                 Scope::Instance,
                 &router.cfg.name,
                 FifoEvent::State(state),
-                router.fsm.effective_priority(),
+                router.fsm().effective_priority(),
             );
         }
     }
@@ -248,7 +251,7 @@ impl Daemon {
         let Some(router) = self.routers.get(index) else {
             return;
         };
-        let priority = router.fsm.effective_priority();
+        let priority = router.fsm().effective_priority();
         let (state, jobs) = notify::removal_scripts(
             &router.cfg.notify,
             &self.config.global,
@@ -274,7 +277,7 @@ impl Daemon {
         let Some(router) = self.routers.get_mut(index) else {
             return;
         };
-        let heard = router.fsm.lower_priority_adverts_heard();
+        let heard = router.fsm().lower_priority_adverts_heard();
         if heard <= router.lower_priority_scripted {
             return;
         }
@@ -300,8 +303,8 @@ impl Daemon {
         if let Some(router) = self.routers.get(index) {
             self.fifos.lower_priority_heard(
                 &router.cfg.name,
-                router.fsm.lower_priority_adverts_heard(),
-                router.fsm.effective_priority(),
+                router.fsm().lower_priority_adverts_heard(),
+                router.fsm().effective_priority(),
             );
         }
     }
