@@ -293,9 +293,29 @@ impl Daemon {
         );
     }
 
-    /// keepalived writes `MASTER_RX_LOWER_PRI` to its FIFOs for every lower-priority advert
-    /// a master hears.
-    pub(super) fn fifo_lower_priority_heard(&mut self, index: usize) {
+    /// The instances looked at in this turn that heard lower-priority adverts as master
+    /// since the last look: see [`Daemon::lower_priority_heard`]. Once per turn, after the
+    /// actions: the counts only grow, so one look sees what all passes would have seen.
+    pub(super) fn lower_priority_heard_by_marked(&mut self) {
+        let count = match self.schedule.touched() {
+            Some(touched) => touched.len(),
+            None => self.routers.len(),
+        };
+        for k in 0..count {
+            let index = match self.schedule.touched() {
+                Some(touched) => match touched.get(k) {
+                    Some(&index) => index as usize,
+                    None => break,
+                },
+                None => k,
+            };
+            self.lower_priority_heard(index);
+        }
+    }
+
+    /// keepalived runs `notify_master_rx_lower_pri` and writes `MASTER_RX_LOWER_PRI` to its
+    /// FIFOs for every lower-priority advert a master hears.
+    fn lower_priority_heard(&mut self, index: usize) {
         self.script_lower_priority_heard(index);
         if self.fifos.is_empty() {
             return;

@@ -1111,7 +1111,6 @@ impl Daemon {
                     performed = true;
                     self.perform(index, action).await;
                 }
-                self.fifo_lower_priority_heard(index);
             }
             if !performed && self.grant_sync_groups() {
                 continue;
@@ -1119,6 +1118,7 @@ impl Daemon {
             if !performed {
                 self.send_queued_adverts();
                 self.end_vip_batch();
+                self.lower_priority_heard_by_marked();
                 self.sync_schedule();
                 self.schedule.actions_done();
                 return;
