@@ -460,6 +460,7 @@ impl Daemon {
     pub(super) fn complete_status(&self, report: &mut StatusReport) {
         report.version = env!("CARGO_PKG_VERSION").to_string();
         report.last_event = self.ops.events.last_seq();
+        report.notify_fifos = self.fifos.stats();
         for instance in &mut report.instances {
             if let (Some(drained), Some(entry)) =
                 (&mut instance.drained, self.ops.drains.get(&instance.name))
