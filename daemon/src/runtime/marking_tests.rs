@@ -14,9 +14,9 @@ use crate::vrrp::instance::DrainMode;
 
 const INSTANCES: usize = 3;
 
-struct Lab {
+pub(super) struct Lab {
     dir: PathBuf,
-    daemon: Daemon,
+    pub(super) daemon: Daemon,
 }
 
 impl Drop for Lab {
@@ -25,15 +25,17 @@ impl Drop for Lab {
     }
 }
 
-fn lab(name: &str) -> Lab {
+/// A daemon with `count` instances `vi0`.. (VRID 10.., VIP 192.0.2.10.., priority 100,
+/// v3 every `advert`) on interfaces that do not exist.
+pub(super) fn lab(name: &str, count: usize, advert: &str) -> Lab {
     let dir = std::env::temp_dir().join(format!("vipd-marking-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let mut text = String::from("[global]\nvrrp_version = 3\n");
-    for i in 0..INSTANCES {
+    for i in 0..count {
         text.push_str(&format!(
             "[[instance]]\nname = \"vi{i}\"\ninterface = \"vipdnone{i}\"\nvrid = {}\n\
-             priority = 100\nadvert_interval = \"100ms\"\nvips = [\"192.0.2.{}/24\"]\n\
+             priority = 100\nadvert_interval = \"{advert}\"\nvips = [\"192.0.2.{}/24\"]\n\
              track_interfaces = [{{ name = \"vipdnotrack\", weight = -10 }}]\n",
             10 + i,
             10 + i
@@ -54,7 +56,7 @@ fn lab(name: &str) -> Lab {
     Lab { dir, daemon }
 }
 
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
+pub(super) fn block_on<F: std::future::Future>(future: F) -> F::Output {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -90,7 +92,7 @@ fn assert_marked_then_processed(daemon: &mut Daemon, path: &str) {
 
 #[test]
 fn every_path_that_changes_state_machines_marks_each_instance() {
-    let mut lab = lab("paths");
+    let mut lab = lab("paths", INSTANCES, "100ms");
     let daemon = &mut lab.daemon;
     let all: Vec<usize> = (0..INSTANCES).collect();
     block_on(daemon.process_actions());

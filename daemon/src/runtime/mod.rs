@@ -24,6 +24,8 @@ mod sync_index;
 mod tasks;
 mod vip_state;
 mod vmac;
+#[cfg(test)]
+mod wake_tests;
 
 pub use ops::RunOptions;
 
@@ -387,7 +389,8 @@ impl Daemon {
                         }
                     }
                 }
-                _ = protocol_timer.wait(deadline) => self.take_pending_adverts().await,
+                // Due timers are handled below, whatever woke the loop.
+                _ = protocol_timer.wait(deadline) => {}
                 _ = sleep(next_watchdog) => {}
             }
             let now = Instant::now();
@@ -405,7 +408,7 @@ impl Daemon {
                     next_watchdog = Some(tokio_deadline_after(period));
                 }
             }
-            self.handle_due_timers(now);
+            let now = self.handle_due_timers_after_pending_adverts().await;
             self.send_due_announcements(now);
             self.process_actions().await;
             self.update_systemd_status();
@@ -465,6 +468,19 @@ impl Daemon {
                 break;
             }
         }
+    }
+
+    /// Handles the due protocol timers, whatever woke the loop (a timer, adverts, a command,
+    /// a signal), after the adverts the socket readers hold (see
+    /// [`Daemon::take_pending_adverts`]). Only the timer's wake-up took them once: a process
+    /// stopped (or not scheduled) between reading one advert and handling it woke for that
+    /// advert, 700 ms old, and its Master_Down timer ran out before the adverts queued
+    /// meanwhile were read. Returns the time the timers were handled at.
+    async fn handle_due_timers_after_pending_adverts(&mut self) -> Instant {
+        self.take_pending_adverts().await;
+        let now = Instant::now();
+        self.handle_due_timers(now);
+        now
     }
 
     /// Brings the schedule up to date with the instances fed since the last look.
