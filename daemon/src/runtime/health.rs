@@ -66,8 +66,7 @@ impl Daemon {
             })
             .collect();
         tracking::sync_group_priorities(&self.config, &mut priorities);
-        for (index, router) in self.routers.iter_mut().enumerate() {
-            let i = index;
+        for (i, router) in self.routers.iter_mut().enumerate() {
             // Routers are made from the instances in order; look further only if not (a
             // search per router made every call quadratic: 510 instances took seconds to start).
             let at = match self.config.instances.get(i) {
@@ -97,7 +96,7 @@ impl Daemon {
                         );
                         let from = router.fsm().effective_priority();
                         self.ops.priority_changed(&router.cfg.name, from, p);
-                        (router.fsm_mut(&mut self.schedule, index)).set_effective_priority(now, p);
+                        (router.fsm_mut(&mut self.schedule, i)).set_effective_priority(now, p);
                         if notify_fifo::priority_changes(&self.config, &router.cfg) {
                             let master = router.fsm().state() == State::Master;
                             self.fifos.write(
