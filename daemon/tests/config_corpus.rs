@@ -11,45 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use config_support::rewrite::{code, strip_lvs};
 use config_support::{output, stdout_and_stderr, Namespace, WorkDir};
 
 mod config_support;
-
-/// The text before a `#` or `!` comment (outside double quotes).
-fn code(line: &str) -> &str {
-    let mut quoted = false;
-    for (i, c) in line.char_indices() {
-        match c {
-            '"' => quoted = !quoted,
-            '#' | '!' if !quoted => return &line[..i],
-            _ => {}
-        }
-    }
-    line
-}
-
-/// The file without its `virtual_server`/`virtual_server_group` blocks (brace aware).
-fn strip_lvs(text: &str) -> String {
-    let mut out = String::new();
-    let (mut skipping, mut depth, mut opened) = (false, 0i32, false);
-    for line in text.split_inclusive('\n') {
-        let c = code(line);
-        let first = c.split_whitespace().next().unwrap_or("");
-        if !skipping && (first == "virtual_server" || first == "virtual_server_group") {
-            (skipping, depth, opened) = (true, 0, false);
-        }
-        if skipping {
-            depth += c.matches('{').count() as i32 - c.matches('}').count() as i32;
-            opened |= c.contains('{');
-            if opened && depth <= 0 {
-                skipping = false;
-            }
-            continue;
-        }
-        out.push_str(line);
-    }
-    out
-}
 
 /// Interface names the file uses (`interface`, `dev`, `track_interface` entries, ...) that a
 /// veth can carry, plus eth0 and eth1.

@@ -5,6 +5,8 @@
 
 #![allow(dead_code)] // each test file uses a part
 
+pub mod rewrite;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
