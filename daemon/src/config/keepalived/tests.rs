@@ -939,3 +939,21 @@ fn one_address_on_two_interfaces_is_two_addresses() {
     );
     assert!(e.contains("listed twice"), "{e}");
 }
+
+#[test]
+fn a_tracked_route_keeps_keepalived_as_its_protocol() {
+    // keepalived 2.2.7 resets `protocol` on a route without `no_track` (a corpus file's
+    // `::/0 via ... protocol static` went in as proto keepalived) and keeps it with no_track.
+    let (cfg, w) = warnings_of(
+        "",
+        " virtual_routes {\n 198.51.100.0/25 via 192.0.2.1 protocol static\n \
+         198.51.100.128/25 via 192.0.2.1 protocol static no_track\n }",
+    );
+    let routes = &cfg.instances[0].routes;
+    assert_eq!(routes[0].effective_protocol(), 18);
+    assert_eq!(routes[1].effective_protocol(), 4);
+    assert!(
+        w.contains("k.conf:") && w.contains("reset to keepalived"),
+        "{w}"
+    );
+}
