@@ -20,21 +20,70 @@ use behaviour_support::{compare, parse_fixture_text, Fixture};
 use config_support::rewrite::{rewrite, Rewritten};
 use config_support::{keepalived_keeps_running, output, Namespace, WorkDir};
 
-/// Differences vipd documents as better, by what the file asks for: (aspect, why).
+/// Differences vipd documents as better, by what the file asks for: (aspect, why). The
+/// reasons are those of the behaviour fixtures that show each difference on its own.
 fn documented(text: &str) -> Vec<(&'static str, &'static str)> {
     let mut out = Vec::new();
-    let mut in_routes = false;
+    let mut block = "";
     let mut gatewayless_route = false;
-    for line in text.lines() {
+    let mut ipv6_unicast = false;
+    let mut vmac = false;
+    // (interface, prefix length) of IPv4 VIPs that are not /32 nor the lab's /24, and how
+    // many instances have one there: the first such VIP is the primary of its subnet.
+    let mut subnets: std::collections::BTreeMap<(String, String), usize> = Default::default();
+    let mut interface = String::new();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
-            ["virtual_routes", "{"] => in_routes = true,
-            ["}"] => in_routes = false,
-            [first, ..] if in_routes && !words.contains(&"via") && *first != "blackhole" => {
-                gatewayless_route = true
+            ["vrrp_instance", ..] => interface.clear(),
+            ["interface", name] => interface = (*name).to_owned(),
+            ["use_vmac", ..] => vmac = true,
+            [name, "{"] => block = name,
+            ["}"] => block = "",
+            [first, ..] if block == "virtual_routes" => {
+                gatewayless_route |= !words.contains(&"via") && *first != "blackhole"
+            }
+            [peer] if block == "unicast_peer" => ipv6_unicast |= peer.contains(':'),
+            [vip, rest @ ..] if block == "virtual_ipaddress" && !vip.contains(':') => {
+                let len = vip.split_once('/').map_or("32", |(_, l)| l);
+                if len != "32" && len != "24" {
+                    let dev = rest
+                        .windows(2)
+                        .find(|w| w[0] == "dev")
+                        .map_or(interface.clone(), |w| w[1].to_owned());
+                    *subnets.entry((dev, len.to_owned())).or_default() += 1;
+                }
             }
             _ => {}
         }
+    }
+    if ipv6_unicast {
+        out.push((
+            "ttl",
+            "keepalived 2.2.7 sends IPv6 unicast adverts with hop limit 64, vipd with 255 as \
+             RFC 5798 asks (README migration, REFERENCE.md Unicast)",
+        ));
+    }
+    if vmac {
+        out.push((
+            "links",
+            "vipd's VMAC is a bridge-mode macvlan, keepalived's a private one (README \
+             \"Migrating from keepalived\", use_vmac)",
+        ));
+    }
+    if subnets.values().any(|n| *n > 1) {
+        let why = "a master giving up the primary VIP of a subnet makes the kernel delete the \
+                   subnet's other VIPs; vipd puts back those of an instance still master, \
+                   keepalived 2.2.7 stays MASTER without them (REFERENCE.md promote_secondaries)";
+        out.push(("yield", why));
+        out.push(("reclaim", why));
+    }
+    if text.contains("vrrp_startup_delay") {
+        out.push((
+            "state",
+            "during vrrp_startup_delay vipd's status says INIT (it takes no part in VRRP yet), \
+             keepalived logs BACKUP (REFERENCE.md startup_delay)",
+        ));
     }
     if gatewayless_route {
         out.push((
@@ -110,10 +159,18 @@ fn run_files(files: &[PathBuf]) {
     let work_dir = WorkDir::new("crun");
     let mut fixtures = Vec::new();
     let mut refused = Vec::new();
-    for path in files {
+    // `VIPD_BEHAVIOUR_ONLY=SUBSTRING`: only the matching files; `VIPD_CORPUS_REWRITTEN=DIR`:
+    // keep each rewritten file there (what was run, to rerun a difference by hand).
+    let only = std::env::var("VIPD_BEHAVIOUR_ONLY").unwrap_or_default();
+    let keep = std::env::var_os("VIPD_CORPUS_REWRITTEN").map(PathBuf::from);
+    for path in files.iter().filter(|p| name_of(p).contains(&only)) {
         let name = name_of(path);
         let raw = String::from_utf8_lossy(&std::fs::read(path).expect("read")).into_owned();
         let (fixture, rewritten) = corpus_fixture(&name, &raw);
+        if let Some(dir) = &keep {
+            std::fs::create_dir_all(dir).expect("VIPD_CORPUS_REWRITTEN");
+            std::fs::write(dir.join(format!("{name}.conf")), &fixture.text).expect("write");
+        }
         match both_accept(&fixture, &rewritten, &work_dir.0) {
             Ok(()) => fixtures.push(fixture),
             Err(why) => {
