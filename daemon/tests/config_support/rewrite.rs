@@ -476,7 +476,8 @@ pub fn rewrite(name: &str, text: &str) -> Rewritten {
     }
     for d in &plan.dummies {
         header.push_str(&format!(
-            "# setup: ip link add {d} type veth peer name {d}p && ip link set {d} up && ip link set {d}p up\n"
+            "# setup: ip link add {d} type veth peer name {d}p && ip link set {d} addrgenmode none \
+             && ip link set {d}p addrgenmode none && ip link set {d} up && ip link set {d}p up\n"
         ));
     }
     Rewritten {
