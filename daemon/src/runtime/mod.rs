@@ -623,10 +623,25 @@ impl Daemon {
             }
         }
         if !self.sockets.contains_key(&key) {
+            // Unicast without `unicast_src_ip`: from the interface's primary IPv4 / IPv6
+            // link-local address, as keepalived 2.2.7 sends.
+            let mode = match key.mode() {
+                crate::net::socket::Mode::Unicast { src } if src.is_unspecified() => {
+                    let found = if key.ipv6 {
+                        (self.netlink.ipv6_link_local(link.index).ok().flatten()).map(IpAddr::V6)
+                    } else {
+                        (self.netlink.primary_ipv4(link.index).ok().flatten()).map(IpAddr::V4)
+                    };
+                    crate::net::socket::Mode::Unicast {
+                        src: found.unwrap_or(src),
+                    }
+                }
+                mode => mode,
+            };
             let opened = if key.ah {
-                VrrpSocket::open_ah(&key.interface, key.mode())
+                VrrpSocket::open_ah(&key.interface, mode)
             } else {
-                VrrpSocket::open(&key.interface, key.family(), key.mode())
+                VrrpSocket::open(&key.interface, key.family(), mode)
             };
             let opened = opened.and_then(|socket| match key.unicast_ttl {
                 Some(ttl) => socket.set_unicast_hop_limit(ttl).map(|()| socket),

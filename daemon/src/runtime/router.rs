@@ -37,10 +37,17 @@ fn uses_ah(cfg: &config::Instance, global: &config::Global) -> bool {
 impl SocketKey {
     pub fn of(cfg: &config::Instance, global: &config::Global) -> SocketKey {
         let ipv6 = cfg.is_ipv6();
+        // `unicast_peer` without `unicast_src_ip` is unicast too (keepalived 2.2.7 sends to
+        // the peers from the interface's address): the unspecified source stands for that
+        // address until the socket opens (`Daemon::attach`).
         let unicast_src = if cfg.unicast_peers.is_empty() {
             None
         } else {
-            cfg.source_address
+            Some(cfg.source_address.unwrap_or(if ipv6 {
+                IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+            } else {
+                IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
+            }))
         };
         let group = match unicast_src {
             Some(_) => None,
@@ -670,6 +677,23 @@ mod tests {
             flags: 0,
             label: None,
         }
+    }
+
+    #[test]
+    fn unicast_peers_without_a_source_address_are_still_unicast() {
+        // A corpus file's shape (a Docker image's rendered template): keepalived 2.2.7 sends
+        // its adverts to the peers, from the interface's address.
+        let text = "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n \
+                    unicast_peer {\n 192.0.2.12\n }\n virtual_ipaddress {\n 192.0.2.100\n }\n}\n";
+        let cfg = crate::config::parse_keepalived(text, std::path::Path::new("k.conf")).unwrap();
+        let key = SocketKey::of(&cfg.instances[0], &cfg.global);
+        assert_eq!(
+            key.mode(),
+            Mode::Unicast {
+                src: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
+            }
+        );
+        assert_eq!(key.group, None);
     }
 
     #[test]
