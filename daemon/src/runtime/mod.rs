@@ -484,6 +484,11 @@ impl Daemon {
             routers.get(i).and_then(|r| r.fsm.poll_timeout())
         });
         let due: Vec<u32> = self.schedule.drain_due().collect();
+        // The deadline this wake-up is for: masters count their next advert from it.
+        let wake = (due.iter())
+            .filter_map(|&i| self.routers.get(i as usize)?.fsm.poll_timeout())
+            .min()
+            .unwrap_or(now);
         for index in due {
             let index = index as usize;
             let Some(router) = self.routers.get_mut(index) else {
@@ -492,7 +497,7 @@ impl Daemon {
             // An advert read after the deadline was taken may have moved it; one due within
             // the slack but not handled now gets its deadline back in the schedule.
             if (router.fsm.poll_timeout()).is_some_and(|t| t <= now + router.fsm.advert_slack()) {
-                router.fsm.handle_timeout_coalescing(now);
+                router.fsm.handle_timeout_coalescing(now, wake);
             }
             self.schedule.touch(index);
         }
