@@ -1196,10 +1196,15 @@ impl Instance {
     /// brain healing). RFC 9568: assert ourselves with an advert (unless
     /// `lower_prio_no_advert`); keepalived: announce the addresses again, now and after
     /// `garp_lower_prio_delay`, since neighbours may have followed the other router.
+    /// The assertion is an advert more: the periodic ones keep their deadline, as
+    /// keepalived's do (restarting it moved the instance out of the group of masters that
+    /// send together, one more wake-up every interval for good).
     fn lower_priority_heard(&mut self, now: Instant) {
         self.lower_priority_heard += 1;
         if !self.params.lower_prio_no_advert {
-            self.send_advert_now(now);
+            self.push(Action::SendAdvert {
+                priority: self.advertised_priority(),
+            });
         }
         self.announce_lower_priority(now);
     }
@@ -2031,12 +2036,33 @@ mod tests {
             drain(&mut instance),
             vec![Action::SendAdvert { priority: 100 }]
         );
-        assert_eq!(instance.poll_timeout(), Some(now + 100 * MS));
+        let periodic = now + 100 * MS;
+        assert_eq!(instance.poll_timeout(), Some(periodic));
         let now = now + 10 * MS;
         instance.handle_advert(now, &advert("192.0.2.2", 50, 100 * MS));
         assert_eq!(drain(&mut instance), asserts_itself(100));
-        assert_eq!(instance.poll_timeout(), Some(now + 100 * MS));
+        // The assertion is an advert more; the periodic one keeps its deadline (keepalived).
+        assert_eq!(instance.poll_timeout(), Some(periodic));
         assert_eq!(instance.state(), State::Master);
+    }
+
+    #[test]
+    fn asserting_itself_keeps_a_master_in_its_group_of_periodic_adverts() {
+        let t0 = Instant::now();
+        let interval = 10 * MS;
+        let (mut a, became) = master_with(params(100, Version::V3, interval), t0);
+        let (mut b, _) = master_with(params(100, Version::V3, interval), t0);
+        // A router that did not hear us for a moment advertises a lower priority to b.
+        b.handle_advert(became + 4 * MS, &advert("192.0.2.2", 50, interval));
+        assert!(drain(&mut b).contains(&Action::SendAdvert { priority: 100 }));
+        // Both still send their periodic adverts in the same wake-up.
+        let wake = a.poll_timeout().unwrap();
+        assert_eq!(b.poll_timeout(), Some(wake));
+        a.handle_timeout_coalescing(wake, wake);
+        b.handle_timeout_coalescing(wake, wake);
+        assert_eq!(drain(&mut a), vec![Action::SendAdvert { priority: 100 }]);
+        assert_eq!(drain(&mut b), vec![Action::SendAdvert { priority: 100 }]);
+        assert_eq!(a.poll_timeout(), b.poll_timeout());
     }
 
     #[test]
