@@ -301,8 +301,8 @@ impl Daemon {
         spawn_monitor(monitor, self.events_tx.clone());
         // Another router may hold the VIPs a killed earlier run left here: they go before we
         // take part in the protocol. Then a VIP still on the node is its own address.
-        self.remove_leftovers();
-        self.own_address_problems(&self.config)?;
+        let running = self.remove_leftovers();
+        self.own_address_problems_at_start(running)?;
         self.add_statics();
         self.watch_routing();
         let mut signals = signals::Signals::new().map_err(|e| format!("signals: {e}"))?;

@@ -406,13 +406,28 @@ impl VipState {
     /// before (same file), and any other whose control socket no longer answers. Records of
     /// an earlier boot come back without addresses (their file is to be deleted).
     pub fn leftovers(&self) -> Vec<Leftovers> {
-        read_records(&self.dir, self.record.netns)
-            .into_iter()
-            .filter(|(file, record)| {
-                *file == self.path
-                    || record.boot_id != self.record.boot_id
-                    || (record.socket != self.record.socket && !is_alive(&record.socket))
-            })
+        self.read_at_start().0
+    }
+
+    /// [`VipState::leftovers`], and what the other daemons still running in this namespace
+    /// added (as [`added_by_running_daemons`]), from one read of the state directory: a
+    /// start read it twice (in a directory shared by many namespaces, a read is tens of
+    /// milliseconds on a loaded machine).
+    pub fn read_at_start(&self) -> (Vec<Leftovers>, BTreeSet<AddedAddress>) {
+        let mut running = BTreeSet::new();
+        let mut gone = Vec::new();
+        for (file, record) in read_records(&self.dir, self.record.netns) {
+            let this_boot = record.boot_id == self.record.boot_id;
+            let other = record.socket != self.record.socket;
+            let alive = this_boot && other && is_alive(&record.socket);
+            if alive {
+                running.extend(record.addresses.iter().cloned());
+            }
+            if file == self.path || !this_boot || (other && !alive) {
+                gone.push((file, record));
+            }
+        }
+        let leftovers = (gone.into_iter())
             .map(|(file, record)| Leftovers {
                 file,
                 // A reboot took what the record lists with it.
@@ -432,7 +447,8 @@ impl VipState {
                     BTreeSet::new()
                 },
             })
-            .collect()
+            .collect();
+        (leftovers, running)
     }
 }
 
@@ -732,6 +748,11 @@ mod tests {
         assert_eq!(
             added_by_running_daemons(&dir, &dir.join("new.sock")).unwrap(),
             [added("eth1", "198.51.100.7/32")].into()
+        );
+        // The start reads both in one pass, with the same outcome.
+        assert_eq!(
+            new.read_at_start(),
+            (leftovers, [added("eth1", "198.51.100.7/32")].into())
         );
 
         // Restarting under the same socket finds its own record.
