@@ -405,6 +405,7 @@ impl VipState {
     /// The records of earlier runs in this network namespace whose daemon is gone: ours from
     /// before (same file), and any other whose control socket no longer answers. Records of
     /// an earlier boot come back without addresses (their file is to be deleted).
+    #[cfg(test)]
     pub fn leftovers(&self) -> Vec<Leftovers> {
         self.read_at_start().0
     }
