@@ -120,6 +120,14 @@ clean:
 corpus:
 	VIPD_CORPUS_DIR=$(abspath $(CORPUS)) $(CARGO) test -p vipd --test config_corpus -- --ignored --nocapture
 
+# Behavioural corpus run (root and keepalived 2.2.7 needed; the files stay out of the
+# repository): every CORPUS/*.conf rewritten into the namespace lab (documentation addresses,
+# lab interfaces, scripts stubbed), run by keepalived alone and by vipd alone, compared on
+# the wire and on the interfaces; prints the matrix, fails on every undocumented difference.
+.PHONY: corpus-run
+corpus-run:
+	VIPD_CORPUS_DIR=$(abspath $(CORPUS)) $(CARGO) test -p vipd --test lab_corpus_run -- --ignored --nocapture corpus_files
+
 # Re-record keepalived 2.2.7's answers for the keyword sweep (root and keepalived needed):
 # every keyword of tests/fixtures/keywords/keepalived-2.2.7.txt in each value form.
 .PHONY: keyword-sweep

@@ -440,6 +440,19 @@ impl Fifo {
 /// priority adverts between two looks gives this many, not one per advert.
 pub const MAX_LOWER_PRIORITY_LINES: u64 = 16;
 
+/// What one notify FIFO took and lost, for `vipd status` and the metrics. The counts go on
+/// across reloads while the FIFO keeps its keyword and path.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct NotifyFifoStats {
+    /// The keyword that configured it: `notify_fifo` or `vrrp_notify_fifo`.
+    pub fifo: String,
+    pub path: String,
+    /// Lines written whole.
+    pub written: u64,
+    /// Lines lost: the pipe was full (nobody read fast enough) or the write failed.
+    pub dropped: u64,
+}
+
 /// The open notify FIFOs of the running configuration.
 #[derive(Default)]
 pub struct NotifyFifos {
@@ -474,6 +487,7 @@ impl NotifyFifos {
     /// Closes the FIFOs and opens them again from `global` (a reload: keepalived restarts
     /// its FIFO scripts then too).
     pub fn reopen(&mut self, global: &config::Global) {
+        let counts = self.stats();
         self.close(true);
         let stopping = std::mem::take(&mut self.stopping);
         let written = std::mem::take(&mut self.lower_priority_written);
@@ -481,6 +495,26 @@ impl NotifyFifos {
         self.stopping = stopping;
         self.lower_priority_written = written;
         self.stopping.retain(|task| !task.is_finished());
+        for fifo in &mut self.fifos {
+            let same =
+                |c: &&NotifyFifoStats| c.fifo == fifo.field && Path::new(&c.path) == fifo.path;
+            if let Some(before) = counts.iter().find(same) {
+                fifo.written += before.written;
+                fifo.dropped += before.dropped;
+            }
+        }
+    }
+
+    /// Lines written and lost per open FIFO.
+    pub fn stats(&self) -> Vec<NotifyFifoStats> {
+        (self.fifos.iter())
+            .map(|fifo| NotifyFifoStats {
+                fifo: fifo.field.to_string(),
+                path: fifo.path.display().to_string(),
+                written: fifo.written,
+                dropped: fifo.dropped,
+            })
+            .collect()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -625,6 +659,57 @@ mod tests {
             )),
             vec![false, true]
         );
+    }
+
+    #[test]
+    fn dropped_lines_are_reported_and_still_counted_after_a_reload() {
+        let dir = std::env::temp_dir().join(format!("vipd-fifo-stats-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("stats.fifo").display().to_string();
+        let global = config::Global {
+            vrrp_notify_fifo: Some(NotifyFifo {
+                path: path.clone(),
+                owner: None,
+                group: None,
+                script: None,
+            }),
+            ..Default::default()
+        };
+        let mut fifos = NotifyFifos::open(&global);
+        let event = FifoEvent::State(NotifyState::Master);
+        // Nobody reads: 64 KiB of 28-byte lines fill the pipe well before 10,000.
+        for _ in 0..10_000 {
+            fifos.write(Scope::Instance, "VI_1", event, 100);
+        }
+        let stats = fifos.stats();
+        assert_eq!(stats.len(), 1);
+        assert_eq!(
+            (stats[0].fifo.as_str(), &stats[0].path),
+            ("vrrp_notify_fifo", &path)
+        );
+        assert!(stats[0].dropped > 0 && stats[0].written > 0);
+        assert_eq!(stats[0].written + stats[0].dropped, 10_000);
+        // A reload opens the FIFO again (empty): the counts go on.
+        fifos.reopen(&global);
+        fifos.write(Scope::Instance, "VI_1", event, 100);
+        let after = fifos.stats();
+        assert_eq!(after[0].dropped, stats[0].dropped);
+        assert_eq!(after[0].written, stats[0].written + 1);
+        // Another path is another FIFO: it counts from zero.
+        let moved = config::Global {
+            vrrp_notify_fifo: Some(NotifyFifo {
+                path: dir.join("other.fifo").display().to_string(),
+                owner: None,
+                group: None,
+                script: None,
+            }),
+            ..Default::default()
+        };
+        fifos.reopen(&moved);
+        assert_eq!((fifos.stats()[0].written, fifos.stats()[0].dropped), (0, 0));
+        fifos.close(false);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -7,49 +7,12 @@
 //! running counts as one it runs. Prints one line per file and the totals; fails when vipd
 //! refuses a file keepalived runs.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::path::PathBuf;
 
-use config_support::{output, stdout_and_stderr, Namespace, WorkDir};
+use config_support::rewrite::{code, strip_lvs};
+use config_support::{keepalived_keeps_running, output, Namespace, WorkDir};
 
 mod config_support;
-
-/// The text before a `#` or `!` comment (outside double quotes).
-fn code(line: &str) -> &str {
-    let mut quoted = false;
-    for (i, c) in line.char_indices() {
-        match c {
-            '"' => quoted = !quoted,
-            '#' | '!' if !quoted => return &line[..i],
-            _ => {}
-        }
-    }
-    line
-}
-
-/// The file without its `virtual_server`/`virtual_server_group` blocks (brace aware).
-fn strip_lvs(text: &str) -> String {
-    let mut out = String::new();
-    let (mut skipping, mut depth, mut opened) = (false, 0i32, false);
-    for line in text.split_inclusive('\n') {
-        let c = code(line);
-        let first = c.split_whitespace().next().unwrap_or("");
-        if !skipping && (first == "virtual_server" || first == "virtual_server_group") {
-            (skipping, depth, opened) = (true, 0, false);
-        }
-        if skipping {
-            depth += c.matches('{').count() as i32 - c.matches('}').count() as i32;
-            opened |= c.contains('{');
-            if opened && depth <= 0 {
-                skipping = false;
-            }
-            continue;
-        }
-        out.push_str(line);
-    }
-    out
-}
 
 /// Interface names the file uses (`interface`, `dev`, `track_interface` entries, ...) that a
 /// veth can carry, plus eth0 and eth1.
@@ -204,26 +167,4 @@ fn corpus_files_keepalived_runs_are_accepted_by_vipd() {
         "vipd refuses files keepalived runs:\n{}",
         t.only_keepalived.join("\n")
     );
-}
-
-/// Whether keepalived's VRRP process is still running the file after a few seconds.
-fn keepalived_keeps_running(ns: &Namespace, conf: &Path, work: &Path) -> bool {
-    let mut child = ns.spawn_keepalived(conf, work, Stdio::piped(), Stdio::piped());
-    let deadline = std::time::Instant::now() + Duration::from_millis(2500);
-    while std::time::Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            // No ip_vs module on the machine (lvs_sync_daemon): a host limit, not the file.
-            return log(child).contains("Can't initialize ipvs");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    // Still running: stop it (SIGINT, as `timeout -s INT` would) and wait for it.
-    let _ = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
-    !log(child).contains("permanent error")
-}
-
-fn log(child: std::process::Child) -> String {
-    stdout_and_stderr(&child.wait_with_output().expect("keepalived output"))
 }

@@ -22,68 +22,24 @@ use lab::{wait_until, Daemon, Lab};
 use lab_vipd_support::*;
 use vipd::control::InstanceStatus;
 
-#[derive(Clone, Copy, Debug)]
-enum Variant {
-    V3Ipv4,
-    V3Ipv6,
-    V2,
-}
-
+/// What only the FRR labs need of a [`Variant`].
 impl Variant {
-    fn vrid(self) -> u8 {
-        match self {
-            Variant::V3Ipv4 => 51,
-            Variant::V3Ipv6 => 52,
-            Variant::V2 => 61,
-        }
-    }
-
-    fn ipv6(self) -> bool {
-        matches!(self, Variant::V3Ipv6)
-    }
-
-    fn vip(self) -> IpAddr {
-        match self {
-            Variant::V3Ipv4 => vip4(),
-            Variant::V3Ipv6 => vip6(),
-            Variant::V2 => "192.0.2.101".parse().expect("address"),
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Variant::V3Ipv4 => "VI_1",
-            Variant::V3Ipv6 => "VI_6",
-            Variant::V2 => "VI_2",
-        }
-    }
-
-    fn advert(self) -> Duration {
-        match self {
-            Variant::V2 => Duration::from_secs(1),
-            _ => ADVERT,
-        }
-    }
-
     /// The virtual MAC both sides use (v3: vipd on a VMAC).
     fn vmac(self) -> Option<&'static str> {
         match self {
             Variant::V3Ipv4 => Some("00:00:5e:00:01:33"),
             Variant::V3Ipv6 => Some("00:00:5e:00:02:34"),
-            Variant::V2 => None,
+            Variant::V2Pass => None,
         }
     }
 
-    fn settle(self) -> Duration {
-        SETTLE.max(self.advert() * 8)
-    }
-
-    /// vipd's side: on a VMAC for v3 (as FRR), on eth0 for v2.
+    /// vipd's side: on a VMAC for v3 (as FRR), on eth0 for v2, there without the password
+    /// (FRR has no authentication).
     fn vipd(self, priority: u8) -> VrrpInstance {
         match self {
             Variant::V3Ipv4 => v3_ipv4(priority).line("use_vmac"),
             Variant::V3Ipv6 => v3_ipv6(priority).line("use_vmac"),
-            Variant::V2 => VrrpInstance::new("VI_2", "eth0", 61)
+            Variant::V2Pass => VrrpInstance::new("VI_2", "eth0", 61)
                 .priority(priority)
                 .version(2)
                 .advert(Duration::from_secs(1))
@@ -94,7 +50,7 @@ impl Variant {
     fn frr(self, priority: u8) -> FrrRouter {
         FrrRouter {
             vrid: self.vrid(),
-            version: if matches!(self, Variant::V2) { 2 } else { 3 },
+            version: if self == Variant::V2Pass { 2 } else { 3 },
             priority,
             advert: self.advert(),
             addresses: vec![self.vip().to_string()],
@@ -296,10 +252,10 @@ fn frr_interop_frr_master_v3_ipv6() {
 
 #[test]
 fn frr_interop_vipd_master_v2() {
-    vipd_master_frr_backup("frr-vipd-v2", Variant::V2);
+    vipd_master_frr_backup("frr-vipd-v2", Variant::V2Pass);
 }
 
 #[test]
 fn frr_interop_frr_master_v2() {
-    frr_master_vipd_backup("frr-frr-v2", Variant::V2);
+    frr_master_vipd_backup("frr-frr-v2", Variant::V2Pass);
 }

@@ -33,7 +33,6 @@ mod lab_vipd_support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
-use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use lab::keepalived_conf::VrrpInstance;
@@ -559,39 +558,8 @@ fn send(lab: &Lab, stranger4: Ipv4Addr, datagrams: Vec<Datagram>) {
     let result = std::thread::spawn(move || -> Result<(), String> {
         let ns = File::open(&path).map_err(|e| format!("open {path}: {e}"))?;
         setns(&ns, CloneFlags::CLONE_NEWNET).map_err(|e| format!("setns: {e}"))?;
-        let raw4 = |header_included: bool| -> Result<Socket, String> {
-            let socket = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(112)))
-                .map_err(|e| format!("raw socket: {e}"))?;
-            socket
-                .set_header_included_v4(header_included)
-                .map_err(|e| format!("IP_HDRINCL: {e}"))?;
-            socket
-                .bind_device(Some(b"eth0"))
-                .map_err(|e| format!("SO_BINDTODEVICE: {e}"))?;
-            socket
-                .set_multicast_if_v4(&stranger4)
-                .map_err(|e| format!("IP_MULTICAST_IF: {e}"))?;
-            socket
-                .set_multicast_ttl_v4(255)
-                .map_err(|e| format!("IP_MULTICAST_TTL: {e}"))?;
-            Ok(socket)
-        };
-        let forged = raw4(true)?;
-        let big = raw4(false)?;
-        let dont: libc::c_int = libc::IP_PMTUDISC_DONT;
-        // SAFETY: setsockopt with a live c_int of the size given.
-        let rc = unsafe {
-            libc::setsockopt(
-                big.as_raw_fd(),
-                libc::IPPROTO_IP,
-                libc::IP_MTU_DISCOVER,
-                (&dont as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if rc != 0 {
-            return Err("IP_MTU_DISCOVER".into());
-        }
+        let forged = lab_vipd_support::raw_vrrp_socket_v4(stranger4, true)?;
+        let big = lab_vipd_support::raw_vrrp_socket_v4(stranger4, false)?;
         let to4 = SockAddr::from(SocketAddr::new(IpAddr::V4(GROUP4), 0));
         let to6 = SockAddr::from(SocketAddrV6::new(GROUP6, 0, 0, ifindex));
         for datagram in &datagrams {

@@ -6,6 +6,8 @@
 //!   subnet's primary address. With the keyword, the other VIP and the host address stay;
 //!   without it, the kernel deletes the host address with the primary, for vipd as for
 //!   keepalived. Both set the interface's setting while running and restore it at exit.
+//!   A reload that adds the keyword sets it for both; one that removes it gives it back at
+//!   once for vipd, at exit for keepalived.
 //! - `track_src_ip`: deleting the master's `unicast_src_ip` puts it in FAULT, the backup
 //!   takes over (one master), and adding the address back brings it back. Without the
 //!   keyword the master stays master, as keepalived's does.
@@ -185,6 +187,48 @@ fn without_promote_secondaries_the_kernel_flushes_the_subnet_for_vipd_as_for_kee
         "keepalived 2.2.7 leaves it deleted"
     );
     assert!(vipd.other_vip_on_r1, "vipd restores it");
+}
+
+/// `promote_secondaries` on r1's eth0: at start without the keyword, after a reload that
+/// adds it, after a reload that removes it again, after exit. The reload is over when the
+/// setting changed or `SETTLE` passed.
+fn promote_across_reloads(kind: Kind) -> Vec<String> {
+    let lab = Lab::new(&format!("promote_reload_{kind:?}"), 1);
+    let mut r1 = spawn(&lab, kind, 1, &conf(1, &subnet_instances(150, 150, false)));
+    for vip in [VIP_A, VIP_B] {
+        expect_sole_holder(&lab, ip(vip), 1, SETTLE * 2, "r1 masters both");
+    }
+    let mut seen = vec![promote_setting(&lab, 1)];
+    for promote in [true, false] {
+        rewrite_conf(&r1, &conf(1, &subnet_instances(150, 150, promote)));
+        r1.reload();
+        let before = seen.last().cloned().unwrap_or_default();
+        let changed = wait_until(SETTLE, Duration::from_millis(20), || {
+            promote_setting(&lab, 1) != before
+        });
+        seen.push(changed.map_or(before, |_| promote_setting(&lab, 1)));
+        for vip in [VIP_A, VIP_B] {
+            expect_sole_holder(&lab, ip(vip), 1, SETTLE, "r1 still masters both");
+        }
+    }
+    r1.stop();
+    seen.push(promote_setting(&lab, 1));
+    println!(
+        "{kind:?}: promote_secondaries {seen:?}; log of r1:\n{}",
+        r1.log()
+    );
+    seen
+}
+
+#[test]
+fn promote_secondaries_is_set_by_a_reload_that_adds_it_and_given_back_by_one_that_removes_it() {
+    let vipd = promote_across_reloads(Kind::Vipd);
+    assert_eq!(vipd, ["0", "1", "0", "0"], "vipd");
+    // keepalived 2.2.7 sets it on the reload that adds it too, but gives it back only at
+    // exit. vipd gives it back at once: the node is as a fresh start with that file leaves
+    // it (documented in REFERENCE.md).
+    let keepalived = promote_across_reloads(Kind::Keepalived);
+    assert_eq!(keepalived, ["0", "1", "1", "0"], "keepalived 2.2.7");
 }
 
 /// r1's advert source, an address of its own beside its 192.0.2.11.

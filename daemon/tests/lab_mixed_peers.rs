@@ -31,52 +31,10 @@ use lab_vipd_support::*;
 /// How long a settled segment is watched: the sole server must not change.
 const WATCH: Duration = Duration::from_secs(2);
 
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Variant {
-    V3Ipv4,
-    V3Ipv6,
-    V2Pass,
-}
-
+/// What only the mixed clusters need of a [`Variant`].
 impl Variant {
-    fn vrid(self) -> u8 {
-        match self {
-            Variant::V3Ipv4 => 51,
-            Variant::V3Ipv6 => 52,
-            Variant::V2Pass => 61,
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Variant::V3Ipv4 => "VI_1",
-            Variant::V3Ipv6 => "VI_6",
-            Variant::V2Pass => "VI_2",
-        }
-    }
-
-    fn vip(self) -> IpAddr {
-        match self {
-            Variant::V3Ipv4 => vip4(),
-            Variant::V3Ipv6 => vip6(),
-            Variant::V2Pass => "192.0.2.101".parse().expect("address"),
-        }
-    }
-
-    fn ipv6(self) -> bool {
-        self == Variant::V3Ipv6
-    }
-
-    fn instance(self, priority: u8) -> VrrpInstance {
-        match self {
-            Variant::V3Ipv4 => v3_ipv4(priority),
-            Variant::V3Ipv6 => v3_ipv6(priority),
-            Variant::V2Pass => v2_pass(priority),
-        }
-    }
-
     /// Bound for an election or a failover with a keepalived or FRR start in it.
-    fn settle(self) -> Duration {
+    fn start_settle(self) -> Duration {
         match self {
             Variant::V2Pass => Duration::from_secs(15),
             _ => Duration::from_secs(10),
@@ -253,7 +211,7 @@ impl Cluster {
 
     fn settle(&mut self, allowed: &[usize], why: &str) -> usize {
         let vip = self.variant.vip();
-        let settle = self.variant.settle();
+        let settle = self.variant.start_settle();
         let started = Instant::now();
         let mut views = Vec::new();
         let mut master = 0;
@@ -461,7 +419,7 @@ fn instance_status_when(
     wait_instance(
         c.vipd(router),
         c.variant.name(),
-        c.variant.settle(),
+        c.variant.start_settle(),
         "as expected",
         cond,
     )
@@ -500,7 +458,7 @@ fn tie(test: &str, variant: Variant, kinds: &[Kind], priorities: &[u8], winner: 
     for &r in &tied {
         c.lab.partition(r);
     }
-    let all_master = wait_until(variant.settle(), Duration::from_millis(20), || {
+    let all_master = wait_until(variant.start_settle(), Duration::from_millis(20), || {
         tied.iter().all(|&r| c.view(r).as_deref() == Some("MASTER"))
     });
     assert!(

@@ -447,6 +447,42 @@ fn lab_notify_fifo_vipd_writes_the_lines_keepalived_writes() {
 /// stop r1 for good and leave the 10 ms backup in MASTER; a machine stall (this machine is
 /// shared) only lets it in for a moment, so the test asserts where things end, and prints
 /// any such moment. Failover and stop work as usual, and the script does not outlive vipd.
+/// The full FIFO's lost lines are in `vipd status` (JSON and text) and the metrics; the
+/// FIFO the stalled script holds open takes every line (its pipe has room).
+fn expect_dropped_lines_reported(lab: &Lab, r1: &Daemon, full: &Path, metrics: &str) {
+    let report = lab_vipd_support::status(r1);
+    let full_path = full.display().to_string();
+    let of = |fifo: &str| {
+        (report.notify_fifos.iter())
+            .find(|f| f.fifo == fifo)
+            .unwrap_or_else(|| panic!("no {fifo} in the status: {:?}", report.notify_fifos))
+    };
+    let (notify, vrrp) = (of("notify_fifo"), of("vrrp_notify_fifo"));
+    assert_eq!(notify.path, full_path);
+    assert!(notify.dropped > 0, "{notify:?}");
+    assert_eq!(notify.written, 0, "{notify:?}");
+    assert!(vrrp.written > 0 && vrrp.dropped == 0, "{vrrp:?}");
+    let socket = r1.socket_path.as_ref().expect("socket");
+    let text = lab_vipd_support::vipd_cli(&["status", "--socket", socket.to_str().unwrap()]);
+    let line = format!("notify_fifo {full_path}: written 0  dropped (full) ");
+    assert!(text.stdout.contains(&line), "{}", text.stdout);
+    let scrape = lab.exec_ok(
+        lab.router_ns(1),
+        &format!("curl -sf --max-time 5 http://{metrics}/metrics"),
+    );
+    let series = format!(
+        "vipd_notify_fifo_lines_total{{fifo=\"notify_fifo\",path=\"{full_path}\",outcome=\"dropped\"}} "
+    );
+    let value = (scrape.lines())
+        .find_map(|l| l.strip_prefix(&series))
+        .unwrap_or_else(|| panic!("no {series} in the metrics:\n{scrape}"));
+    // Lines may have been dropped between the status and the scrape.
+    assert!(
+        value.parse::<u64>().unwrap() >= notify.dropped,
+        "{series}{value}"
+    );
+}
+
 #[test]
 fn lab_notify_fifo_full_fifo_and_stalled_script_do_not_delay_adverts() {
     let lab = Lab::new("fifo-full", 2);
@@ -509,7 +545,9 @@ fn lab_notify_fifo_full_fifo_and_stalled_script_do_not_delay_adverts() {
              virtual_ipaddress {{\n    192.0.2.100/24\n  }}\n}}\n"
         )
     };
-    let mut r1 = lab.spawn_vipd(1, &conf(1, 150, true));
+    // The metrics endpoint on r1's own loopback.
+    let metrics = "127.0.0.1:9165";
+    let mut r1 = lab.spawn_vipd_args(1, &conf(1, 150, true), &["--metrics-listen", metrics], &[]);
     lab_vipd_support::expect_sole_holder(&lab, vip(100), 1, SETTLE, "r1 master");
     let r2 = lab_vipd_support::wait_started(lab.spawn_vipd(2, &conf(2, 100, false)), 2);
     lab_vipd_support::wait_state(&r2, "VI_1", "BACKUP");
@@ -541,6 +579,7 @@ fn lab_notify_fifo_full_fifo_and_stalled_script_do_not_delay_adverts() {
         "r1 left MASTER while writing to full FIFOs:\n{}",
         r1.log()
     );
+    expect_dropped_lines_reported(&lab, &r1, &full, metrics);
     let script_pid: i32 = std::fs::read_to_string(dir.join("stalled.pid"))
         .unwrap()
         .trim()

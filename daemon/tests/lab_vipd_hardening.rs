@@ -7,7 +7,6 @@ mod lab_vipd_support;
 
 use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::os::fd::AsRawFd;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -93,31 +92,9 @@ fn flood(lab: &Lab, vrid: u8, duration: Duration, per_ms: u64) -> JoinHandle<Flo
     let client = Segment::Main.client_ip4();
     let group = Ipv4Addr::new(224, 0, 0, 18);
     in_ns(lab.client_ns(), move || {
-        let forged =
-            Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(112))).expect("raw socket");
-        forged.set_header_included_v4(true).expect("IP_HDRINCL");
-        forged.bind_device(Some(b"eth0")).expect("SO_BINDTODEVICE");
-        forged
-            .set_multicast_if_v4(&client)
-            .expect("IP_MULTICAST_IF");
-        // Without IP_HDRINCL the kernel builds the header and fragments what exceeds the MTU.
-        let big =
-            Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(112))).expect("raw socket");
-        big.bind_device(Some(b"eth0")).expect("SO_BINDTODEVICE");
-        big.set_multicast_if_v4(&client).expect("IP_MULTICAST_IF");
-        big.set_multicast_ttl_v4(255).expect("IP_MULTICAST_TTL");
-        let dont: libc::c_int = libc::IP_PMTUDISC_DONT;
-        // SAFETY: setsockopt with a live c_int of the size given.
-        let rc = unsafe {
-            libc::setsockopt(
-                big.as_raw_fd(),
-                libc::IPPROTO_IP,
-                libc::IP_MTU_DISCOVER,
-                (&dont as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        assert_eq!(rc, 0, "IP_MTU_DISCOVER");
+        let forged = raw_vrrp_socket_v4(client, true).expect("forged socket");
+        // The kernel builds the header and fragments what exceeds the MTU.
+        let big = raw_vrrp_socket_v4(client, false).expect("oversized socket");
         let to = SockAddr::from(SocketAddr::new(IpAddr::V4(group), 0));
 
         let winning = |vrid: u8, src: Ipv4Addr| {

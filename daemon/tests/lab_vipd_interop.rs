@@ -6,57 +6,10 @@
 mod lab;
 mod lab_vipd_support;
 
-use std::net::IpAddr;
 use std::time::Duration;
 
-use lab::keepalived_conf::VrrpInstance;
 use lab::{Daemon, Lab};
 use lab_vipd_support::*;
-
-#[derive(Clone, Copy, Debug)]
-enum Variant {
-    V3Ipv4,
-    V3Ipv6,
-    V2Pass,
-}
-
-impl Variant {
-    fn instance(self, priority: u8) -> VrrpInstance {
-        match self {
-            Variant::V3Ipv4 => v3_ipv4(priority),
-            Variant::V3Ipv6 => v3_ipv6(priority),
-            Variant::V2Pass => v2_pass(priority),
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Variant::V3Ipv4 => "VI_1",
-            Variant::V3Ipv6 => "VI_6",
-            Variant::V2Pass => "VI_2",
-        }
-    }
-
-    fn vip(self) -> IpAddr {
-        match self {
-            Variant::V3Ipv4 => vip4(),
-            Variant::V3Ipv6 => vip6(),
-            Variant::V2Pass => "192.0.2.101".parse().expect("address"),
-        }
-    }
-
-    fn advert(self) -> Duration {
-        match self {
-            Variant::V2Pass => Duration::from_secs(1),
-            _ => ADVERT,
-        }
-    }
-
-    /// Bound for elections and failovers: a few Master_Down_Intervals.
-    fn settle(self) -> Duration {
-        SETTLE.max(self.advert() * 8)
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Speaker {

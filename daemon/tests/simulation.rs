@@ -34,14 +34,42 @@
 //!   master, a drained master's offer of the role) until it ends, some router holds the VIPs,
 //!   as long as a backup that could take over (not hard-drained) stays connected and healthy.
 //!
+//! - [`Invariant::TwoMastersTooLong`]: on a loss-free network two routers that hear each
+//!   other are both master for at most the longest advert interval plus the adverts' delay
+//!   (a master handing over is left out: it is silent and keeps its VIPs on purpose).
+//!
+//! In one seed of 15 an adversary on the segment (`tests/sim_adversary/`) sends datagrams
+//! that are invalid by construction through the daemon's receive path, at any time:
+//! - [`Invariant::InvalidInputAccepted`]: each is rejected by a check of the shell or
+//!   discarded by the core;
+//! - [`Invariant::InvalidInputChangedTrace`]: the seed runs again without the adversary, and
+//!   what every router did (actions and deadlines, at their virtual times) is the same;
+//! - and every invariant above holds throughout.
+//!
+//! In another seed of 15 it is a forger that also sends valid forgeries and replays (what
+//! VRRP without authentication lets anyone on the segment send): they may take the role or
+//! leave the VIPs unserved while it sends, so each one disturbs the segment like a fault,
+//! and the invariants must hold once it stops, within Master_Down_Interval plus one
+//! interval counted with the longest interval a forgery made a backup learn.
+//! [`Invariant::ReceivePathMismatch`] checks the simulated receive path itself: honest
+//! adverts pass it unchanged, valid forgeries pass it.
+//!
 //! `VIPD_SIM_SEEDS=N` runs N seeds (default below, what CI runs), from `VIPD_SIM_FIRST_SEED`
-//! (default 0); `VIPD_SIM_SEED=S` replays one seed and prints its trace. A failure prints
+//! (default 0); `VIPD_SIM_SEED=S` replays one seed and prints its trace;
+//! `VIPD_SIM_ADVERSARY=off|invalid|forger` gives every seed that adversary. A failure prints
 //! the seed, the invariant, the trace's end and the command that replays it.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::Write as _;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
+
+use vipd::vrrp::packet::{self, Auth, ChecksumMode};
+
+#[path = "sim_adversary/mod.rs"]
+mod adversary;
+use adversary::{Adversary, Kind, Mode, Rejection, Segment};
 
 use vipd::vrrp::instance::{
     Action, DrainMode, Instance, InstanceParams, Reason, ReceivedAdvert, State, Version,
@@ -52,6 +80,9 @@ use vipd::vrrp::instance::{
 const DEFAULT_SEEDS: u64 = 3000;
 /// Trace lines kept for a failure report.
 const TRACE_TAIL: usize = 250;
+/// Adverts each router remembers for the cause checks: the longest window they look back
+/// over (a skew time learned from a forged 40.95 s interval) at 10 ms adverts.
+const HEARD_KEPT: usize = 8192;
 
 /// SplitMix64: a few lines, fully determined by the seed on every platform and Rust
 /// version, which is all a replayable simulation needs (the `rand` crates make no promise
@@ -97,6 +128,15 @@ enum Invariant {
     HandoverKeepsAHolder,
     HardDrainNeverMaster,
     DrainedOnlyAsLastRouter,
+    /// A datagram invalid by construction passed the receive path and changed the core.
+    InvalidInputAccepted,
+    /// A valid forgery or replay was rejected, or an honest advert failed the receive path:
+    /// the simulated receive path is not the daemon's.
+    ReceivePathMismatch,
+    /// Two routers of one group stayed master longer than the bound on a loss-free network.
+    TwoMastersTooLong,
+    /// The honest routers did something else with invalid hostile input than without it.
+    InvalidInputChangedTrace,
 }
 
 #[derive(Debug)]
@@ -248,6 +288,23 @@ enum Event {
         interval: Duration,
     },
     Op(Operation),
+    /// The adversary crafts and sends a datagram.
+    Inject,
+    /// A hostile datagram (index into `Sim::hostile`) reaches a router.
+    Hostile {
+        to: usize,
+        packet: usize,
+    },
+}
+
+/// Feeds formatted text to a hasher without building a string.
+struct HashWriter<'a>(&'a mut DefaultHasher);
+
+impl std::fmt::Write for HashWriter<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.write(s.as_bytes());
+        Ok(())
+    }
 }
 
 /// What caused the current step (for the cause checks).
@@ -291,6 +348,30 @@ struct Sim {
     /// Test hook: the network drops everything, also when calm (the checks must notice).
     sabotage: bool,
     stats: Stats,
+    /// The hostile host on the segment, if this seed has one, and what the routers check.
+    adversary: Option<Adversary>,
+    segment: Option<Segment>,
+    /// Hostile datagrams sent so far, with their kind.
+    hostile: Vec<(Kind, adversary::Datagram)>,
+    /// The longest advert interval a router learned from a forgery (v3 backups wait three).
+    hostile_interval: Duration,
+    /// Hashes of what the honest routers did (actions and timers, with times), when recorded.
+    honest_trace: Option<Vec<(Duration, u64)>>,
+    last_timeouts: Vec<Option<Instant>>,
+    /// Pairs of routers that are both master, since when (loss-free phases only).
+    dual_since: BTreeMap<(usize, usize), Duration>,
+    /// When the current calm phase's network became loss-free with nothing in flight.
+    calm_since: Duration,
+    /// Phases as planned: (start, end, calm).
+    phases: Vec<(Duration, Duration, bool)>,
+    /// A violation found while applying an event.
+    pending: Option<Violation>,
+    /// Test hook: [`Invariant::TwoMastersTooLong`] is checked.
+    two_master_check: bool,
+    /// Test hook: the receive path lets through what it rejects after the structural
+    /// checks (as a daemon missing the hop limit, source, password, VRID... checks would),
+    /// unnoticed by the direct check: the comparison of traces must notice.
+    leak: bool,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -341,6 +422,10 @@ fn address_above(a: IpAddr, b: IpAddr) -> bool {
 
 impl Sim {
     fn new(seed: u64) -> Sim {
+        Sim::with_adversary(seed, Mode::Off)
+    }
+
+    fn with_adversary(seed: u64, mode: Mode) -> Sim {
         let mut rng = Rng(seed);
         let version = if rng.chance(400) {
             Version::V2
@@ -435,9 +520,138 @@ impl Sim {
             print_trace: false,
             sabotage: false,
             stats: Stats::default(),
+            adversary: None,
+            segment: None,
+            hostile: Vec::new(),
+            hostile_interval: Duration::ZERO,
+            honest_trace: None,
+            last_timeouts: vec![None; count],
+            dual_since: BTreeMap::new(),
+            calm_since: Duration::ZERO,
+            phases: Vec::new(),
+            pending: None,
+            two_master_check: true,
+            leak: false,
         };
+        if mode != Mode::Off {
+            // Its own random numbers: the honest routers and the network do exactly what
+            // they do without it.
+            let segment = sim.segment_for(seed);
+            sim.adversary = Some(Adversary::new(mode, seed, &segment));
+            sim.segment = Some(segment);
+        }
         sim.plan_phases();
+        sim.plan_adversary();
         sim
+    }
+
+    /// How the routers receive (drawn from the adversary's own numbers).
+    fn segment_for(&self, seed: u64) -> Segment {
+        let mut rng = Rng(seed ^ 0x0005_e6e0_0000_0002);
+        let ipv6 = matches!(self.nodes[0].cfg.address, IpAddr::V6(_));
+        let unicast = rng.chance(300);
+        let version = match self.version {
+            Version::V2 => packet::Version::V2,
+            Version::V3 => packet::Version::V3,
+        };
+        let auth = if version == packet::Version::V2 && rng.chance(500) {
+            Auth::from_password("secret")
+        } else {
+            Auth::None
+        };
+        let vip = |host: u8| {
+            if ipv6 {
+                IpAddr::V6(Ipv6Addr::new(
+                    0x2001,
+                    0xdb8,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0x100 + u16::from(host),
+                ))
+            } else {
+                IpAddr::V4(Ipv4Addr::new(192, 0, 2, 100 + host))
+            }
+        };
+        let vips = (0..1 + rng.below(2) as u8).map(vip).collect();
+        Segment {
+            version,
+            ipv6,
+            vrid: self.vrid,
+            unicast,
+            check_unicast_src: unicast && rng.chance(700),
+            auth,
+            vips,
+            checksum_mode: if rng.chance(200) {
+                ChecksumMode::NoPseudoHeader
+            } else {
+                ChecksumMode::PseudoHeader
+            },
+            routers: self.nodes.iter().map(|n| n.cfg.address).collect(),
+            intervals: self.nodes.iter().map(|n| n.cfg.advert_interval).collect(),
+        }
+    }
+
+    /// When the adversary sends: throughout when it only sends invalid datagrams; a forger
+    /// in some phases, and never in the last one (the bound after it stops is checked).
+    fn plan_adversary(&mut self) {
+        let Some(adversary) = self.adversary.as_mut() else {
+            return;
+        };
+        let interval = self.nodes.iter().map(|n| n.cfg.advert_interval).max();
+        let interval = interval.unwrap_or_default();
+        let mut times = Vec::new();
+        let mut burst = |rng: &mut Rng, from: Duration, to: Duration| {
+            let mut t = from;
+            loop {
+                t += rng
+                    .duration(interval / 8, interval * 2)
+                    .max(Duration::from_micros(50));
+                if t >= to {
+                    break;
+                }
+                times.push(t);
+            }
+        };
+        match adversary.mode {
+            Mode::Off => {}
+            Mode::Invalid => burst(&mut adversary.rng, Duration::ZERO, self.end),
+            Mode::Forger => {
+                let last = self.phases.len().saturating_sub(1);
+                for (i, &(start, end, calm)) in self.phases.iter().enumerate() {
+                    if i == last || !adversary.rng.chance(700) {
+                        continue;
+                    }
+                    let to = if calm {
+                        // Early in a calm phase, so that it settles and is watched after.
+                        start + (end - start) / 4
+                    } else {
+                        end
+                    };
+                    burst(&mut adversary.rng, start, to);
+                }
+            }
+        }
+        for t in times {
+            self.schedule(t, Event::Inject);
+        }
+    }
+
+    /// The settle time a forger's longest interval calls for, and the calm phase's own.
+    fn forger_settle(&self) -> Duration {
+        let Some(adversary) = self.adversary.as_ref().filter(|a| a.mode == Mode::Forger) else {
+            return Duration::ZERO;
+        };
+        let interval = self.max_interval().max(adversary.max_forged_interval);
+        interval * 4 + interval + CALM.max_delay * 2 + Duration::from_millis(1)
+    }
+
+    /// The longest Master_Adver_Interval a router may have learned: an honest one or one a
+    /// forgery advertised.
+    fn max_learnable_interval(&self) -> Duration {
+        self.max_interval().max(self.hostile_interval)
     }
 
     fn max_interval(&self) -> Duration {
@@ -460,13 +674,13 @@ impl Sim {
     fn max_skew(&self) -> Duration {
         match self.version {
             Version::V2 => Duration::from_secs(1),
-            Version::V3 => self.max_interval(),
+            Version::V3 => self.max_learnable_interval(),
         }
     }
 
     /// Master_Down_Interval plus one advert interval, plus the calm network's delay.
     fn settle_time(&self) -> Duration {
-        let interval = self.max_interval();
+        let interval = self.max_learnable_interval();
         interval * 4 + self.max_skew() + CALM.max_delay * 2 + Duration::from_millis(1)
     }
 
@@ -524,6 +738,8 @@ impl Sim {
         } else {
             settle
         };
+        // A forger in the first part of a calm phase: room to settle after it.
+        let settle = settle + self.forger_settle() * 2;
         let mut at = Duration::ZERO;
         for n in 0..self.nodes.len() {
             self.schedule(at, Event::Op(Operation::Restart { node: n }));
@@ -532,9 +748,12 @@ impl Sim {
         for _ in 0..phases {
             // Calm: long enough to settle (preempt delays included) and to be watched.
             self.schedule(at, Event::Op(Operation::BeginCalm));
+            let calm_start = at;
             at += settle + max_preempt_delay + interval * (5 + self.rng.below(20) as u32);
+            self.phases.push((calm_start, at, true));
             self.schedule(at, Event::Op(Operation::BeginTurbulence));
             let turbulent = interval * (5 + self.rng.below(40) as u32);
+            self.phases.push((at, at + turbulent, false));
             // VRRP's timers assume an advert arrives well within one advert interval (skew
             // times are fractions of it): delays up to a tenth of the shortest interval (100
             // ms at 1 s adverts, far beyond a LAN's). With delays up to a quarter interval and
@@ -569,6 +788,7 @@ impl Sim {
         }
         self.schedule(at, Event::Op(Operation::BeginCalm));
         self.end = at + settle + max_preempt_delay + interval * 10;
+        self.phases.push((at, self.end, true));
     }
 
     fn random_operation(&mut self) -> Operation {
@@ -684,13 +904,21 @@ impl Sim {
                     let Some((_, event)) = self.queue.pop_first() else {
                         break;
                     };
-                    match self.apply(event) {
+                    let step = self.apply(event);
+                    if let Some(v) = self.pending.take() {
+                        return Err(v);
+                    }
+                    match step {
                         Some(step) => step,
                         None => continue,
                     }
                 }
             };
             self.process_actions(step)?;
+            if let Some(v) = self.pending.take() {
+                return Err(v);
+            }
+            self.record_timers();
             self.check(step)?;
             self.follow_handovers();
             for n in &mut self.nodes {
@@ -719,7 +947,7 @@ impl Sim {
                     return None;
                 }
                 node.heard.push_back((self.now, source, priority));
-                while node.heard.len() > 512 {
+                while node.heard.len() > HEARD_KEPT {
                     node.heard.pop_front();
                 }
                 let now = self.t0 + self.now;
@@ -743,6 +971,153 @@ impl Sim {
                 self.operate(op);
                 Some(Step::Op(op))
             }
+            Event::Inject => {
+                self.inject();
+                None
+            }
+            Event::Hostile { to, packet } => self.receive_hostile(to, packet),
+        }
+    }
+
+    /// The adversary sends a datagram to the routers it picked (the calm network's delay).
+    fn inject(&mut self) {
+        let (Some(adversary), Some(segment)) = (self.adversary.as_mut(), self.segment.as_ref())
+        else {
+            return;
+        };
+        let Some(crafted) = adversary.craft(segment) else {
+            return;
+        };
+        let delays: Vec<Duration> = (crafted.targets.iter())
+            .map(|_| adversary.rng.duration(Duration::ZERO, CALM.max_delay))
+            .collect();
+        let packet = self.hostile.len();
+        self.hostile.push((crafted.kind, crafted.datagram));
+        for (to, delay) in crafted.targets.into_iter().zip(delays) {
+            self.schedule(self.now + delay, Event::Hostile { to, packet });
+        }
+    }
+
+    /// A hostile datagram reaches router `to`: the daemon's receive path, then the core.
+    fn receive_hostile(&mut self, to: usize, packet: usize) -> Option<Step> {
+        let (Some(segment), Some(adversary)) = (self.segment.as_ref(), self.adversary.as_ref())
+        else {
+            return None;
+        };
+        let mode = adversary.mode;
+        let (kind, datagram) = &self.hostile[packet];
+        let kind = *kind;
+        if !self.nodes[to].running() {
+            return None;
+        }
+        let verdict = adversary::shell_receive(segment, to, datagram);
+        let reject = |sim: &mut Sim, why: Rejection| {
+            if let Some(a) = sim.adversary.as_mut() {
+                *a.stats.rejected.entry(why).or_default() += 1;
+            }
+        };
+        let leaked = match verdict {
+            Err(_) if self.leak && !kind.valid() => leak(segment, datagram),
+            _ => None,
+        };
+        if let Some(advert) = leaked {
+            let node = &mut self.nodes[to];
+            node.heard
+                .push_back((self.now, advert.source, advert.priority));
+            node.instance
+                .as_mut()?
+                .handle_advert(self.t0 + self.now, &advert);
+            self.disturb();
+            self.handover_candidates.values_mut().for_each(Vec::clear);
+            return Some(Step::Delivered {
+                to,
+                from: advert.source,
+                priority: advert.priority,
+            });
+        }
+        let advert = match verdict {
+            Err(why) => {
+                reject(self, why);
+                if kind.valid() {
+                    self.pending = Some(self.violation(
+                        Invariant::ReceivePathMismatch,
+                        format!("r{to} rejected a {kind:?} ({why:?}), which is valid"),
+                    ));
+                }
+                return None;
+            }
+            Ok(advert) => advert,
+        };
+        let now = self.instant(self.now);
+        if !kind.valid() {
+            // Only the core can still turn it away (a v3 interval of 0).
+            let instance = self.nodes[to].instance.as_mut()?;
+            let before = instance.discarded_adverts();
+            instance.handle_advert(now, &advert);
+            if instance.discarded_adverts() == before {
+                self.pending = Some(self.violation(
+                    Invariant::InvalidInputAccepted,
+                    format!("r{to} accepted a {kind:?}: {advert:?}"),
+                ));
+            }
+            reject(self, Rejection::CoreDiscarded);
+            return Some(Step::Timer);
+        }
+        debug_assert_eq!(mode, Mode::Forger);
+        if let Some(a) = self.adversary.as_mut() {
+            a.stats.accepted += 1;
+        }
+        self.log(format!(
+            "r{to} accepts a hostile {kind:?} from {} priority {} interval {:?}",
+            advert.source, advert.priority, advert.advert_interval
+        ));
+        let node = &mut self.nodes[to];
+        node.heard
+            .push_back((self.now, advert.source, advert.priority));
+        while node.heard.len() > HEARD_KEPT {
+            node.heard.pop_front();
+        }
+        node.instance.as_mut()?.handle_advert(now, &advert);
+        if self.version == Version::V3 && advert.priority != PRIORITY_LEAVING {
+            self.hostile_interval = self.hostile_interval.max(advert.advert_interval);
+        }
+        // What VRRP allows a forger: the segment is disturbed until it stops, and a planned
+        // handover may be answered by the forger instead of a backup (no holder then).
+        self.disturb();
+        self.handover_candidates.values_mut().for_each(Vec::clear);
+        Some(Step::Delivered {
+            to,
+            from: advert.source,
+            priority: advert.priority,
+        })
+    }
+
+    /// Records each honest router's next deadline when it changes (for the comparison of a
+    /// run with and without invalid hostile input).
+    fn record_timers(&mut self) {
+        if self.honest_trace.is_none() {
+            return;
+        }
+        for node in 0..self.nodes.len() {
+            let next = self.nodes[node]
+                .instance
+                .as_ref()
+                .and_then(Instance::poll_timeout);
+            if next != self.last_timeouts[node] {
+                self.last_timeouts[node] = next;
+                let at = next.map(|t| t.saturating_duration_since(self.t0));
+                self.record(node, |h| at.hash(h));
+            }
+        }
+    }
+
+    fn record(&mut self, node: usize, what: impl FnOnce(&mut DefaultHasher)) {
+        let now = self.now;
+        if let Some(trace) = self.honest_trace.as_mut() {
+            let mut hasher = DefaultHasher::new();
+            node.hash(&mut hasher);
+            what(&mut hasher);
+            trace.push((now, hasher.finish()));
         }
     }
 
@@ -881,6 +1256,7 @@ impl Sim {
                     .max()
                     .unwrap_or(self.now);
                 self.stable_since = self.now.max(last_in_flight).max(handovers_end);
+                self.calm_since = self.stable_since;
             }
             Operation::BeginTurbulence => self.calm = false,
         }
@@ -1010,6 +1386,11 @@ impl Sim {
                 .as_mut()
                 .and_then(Instance::poll_action)
             {
+                if self.honest_trace.is_some() {
+                    self.record(node, |h| {
+                        let _ = write!(HashWriter(h), "{action:?}");
+                    });
+                }
                 match action {
                     Action::SendAdvert { priority } => self.send(node, priority),
                     Action::AddVips => self.nodes[node].holds_vips = true,
@@ -1049,6 +1430,7 @@ impl Sim {
 
     fn send(&mut self, from: usize, priority: u8) {
         self.stats.adverts += 1;
+        self.observe(from, priority);
         let interval = self.nodes[from].cfg.advert_interval;
         let group = self.nodes[from].group;
         if self.print_trace {
@@ -1081,6 +1463,40 @@ impl Sim {
                 };
                 self.schedule(arrival, event);
             }
+        }
+    }
+
+    /// The adversary sniffs an honest advert as the daemon sends it; it must pass the
+    /// receive path of another router unchanged (the simulated path is the daemon's).
+    fn observe(&mut self, from: usize, priority: u8) {
+        let (Some(segment), Some(adversary)) = (self.segment.as_ref(), self.adversary.as_mut())
+        else {
+            return;
+        };
+        // One advert in four (it costs a little): plenty to mutate and replay.
+        if self.stats.adverts % 4 != 0 {
+            return;
+        }
+        let to = (from + 1) % self.nodes.len();
+        let advert = segment.advert(from, priority);
+        let datagram = segment.wire(
+            &advert,
+            segment.routers[from],
+            segment.destination(to),
+            packet::HOP_LIMIT,
+        );
+        let received = adversary::shell_receive(segment, to, &datagram);
+        adversary.observe(from, datagram);
+        let want = ReceivedAdvert {
+            source: segment.routers[from],
+            priority,
+            advert_interval: self.nodes[from].cfg.advert_interval,
+        };
+        if received.as_ref() != Ok(&want) && self.pending.is_none() {
+            self.pending = Some(self.violation(
+                Invariant::ReceivePathMismatch,
+                format!("r{from}'s advert reaches r{to} as {received:?}, not {want:?}"),
+            ));
         }
     }
 
@@ -1189,7 +1605,7 @@ impl Sim {
                         .is_some_and(|(_, _, p)| p == priority);
                 // A drain's handover ends following the master that answered it, heard up
                 // to its bound before.
-                let mut window = self.max_interval() * 4 + self.max_skew();
+                let mut window = self.max_learnable_interval() * 4 + self.max_skew();
                 let bound = n
                     .instance
                     .as_ref()
@@ -1314,6 +1730,7 @@ impl Sim {
                 ));
             }
         }
+        self.check_two_masters()?;
         if !self.calm || self.now < self.settled_at() {
             return Ok(());
         }
@@ -1376,6 +1793,53 @@ impl Sim {
         Ok(())
     }
 
+    /// [`Invariant::TwoMastersTooLong`]: on a loss-free network two routers that hear each
+    /// other are both master for at most one advert interval (RFC 5798 6.4.3: the one that
+    /// loses the comparison yields when the other's next advert arrives, at most one
+    /// interval later; a vipd master answers a lower priority at once), plus the delay of
+    /// the adverts on the way and the 1 ms of the check's resolution.
+    fn check_two_masters(&mut self) -> Result<(), Violation> {
+        if !self.two_master_check || !self.calm || self.now < self.calm_since {
+            self.dual_since.clear();
+            return Ok(());
+        }
+        // A master handing over is left out: it sent its priority 0, sends no more adverts
+        // or announcements, and keeps the VIPs until the new master is heard or, if it
+        // became master just before (its rival may still yield to it), its bound passes:
+        // on purpose, so that some router holds them throughout.
+        let masters: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| {
+                self.nodes[i].is_master()
+                    && !(self.nodes[i].instance.as_ref()).is_some_and(Instance::is_handing_over)
+            })
+            .collect();
+        let mut pairs = BTreeSet::new();
+        for (i, &a) in masters.iter().enumerate() {
+            for &b in &masters[i + 1..] {
+                if self.nodes[a].group == self.nodes[b].group {
+                    pairs.insert((a, b));
+                }
+            }
+        }
+        self.dual_since.retain(|pair, _| pairs.contains(pair));
+        let bound = self.max_interval() + CALM.max_delay * 2 + Duration::from_millis(1);
+        for pair in pairs {
+            let since = *self.dual_since.entry(pair).or_insert(self.now);
+            if self.now > since + bound {
+                return Err(self.violation(
+                    Invariant::TwoMastersTooLong,
+                    format!(
+                        "r{} and r{} are both master since {:.6}s (bound {bound:?})",
+                        pair.0,
+                        pair.1,
+                        since.as_secs_f64()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn describe(&self) -> String {
         let mut out = format!(
             "seed {}: {:?}, vrid {}, {} routers\n",
@@ -1407,6 +1871,24 @@ impl Sim {
     }
 }
 
+/// What a daemon without the checks after the structural ones would hand the core.
+fn leak(segment: &Segment, datagram: &adversary::Datagram) -> Option<ReceivedAdvert> {
+    let (src, payload, family) = match datagram.src {
+        IpAddr::V4(_) => {
+            let (meta, payload) = packet::split_ipv4(&datagram.data).ok()?;
+            (IpAddr::V4(meta.src), payload, packet::Family::Ipv4)
+        }
+        IpAddr::V6(_) => (datagram.src, &datagram.data[..], packet::Family::Ipv6),
+    };
+    let view = packet::Packet::new_checked(payload, family).ok()?;
+    let advert = packet::Advertisement::parse(&view).ok()?;
+    (advert.vrid == segment.vrid && !segment.routers.contains(&src)).then(|| ReceivedAdvert {
+        source: src,
+        priority: advert.priority,
+        advert_interval: Duration::from_millis(u64::from(advert.advert_interval_cs) * 10),
+    })
+}
+
 fn env_u64(name: &str) -> Option<u64> {
     let text = std::env::var(name).ok()?;
     Some(
@@ -1416,40 +1898,122 @@ fn env_u64(name: &str) -> Option<u64> {
     )
 }
 
-/// Runs one seed; on failure, the report to print.
-fn run_seed(seed: u64, print_trace: bool) -> Result<Stats, String> {
-    let mut sim = Sim::new(seed);
-    sim.print_trace = print_trace;
-    match sim.run() {
-        Ok(()) => Ok(sim.stats),
-        Err(v) => {
-            let mut report = format!(
-                "seed {seed}: invariant {:?} violated at {:.6}s: {}\n{}",
-                v.invariant,
-                v.at.as_secs_f64(),
-                v.detail,
-                sim.describe()
-            );
-            if !print_trace {
-                let _ = writeln!(report, "trace (last {TRACE_TAIL} lines):");
-                for line in &sim.trace {
-                    let _ = writeln!(report, "  {line}");
-                }
-            }
-            let _ = write!(
-                report,
-                "replay: VIPD_SIM_SEED={seed} cargo test -p vipd --test simulation -- --nocapture"
-            );
-            Err(report)
+/// The adversary of a seed: `VIPD_SIM_ADVERSARY=off|invalid|forger` for all seeds, else
+/// invalid datagrams only in one seed of fifteen and a forger in another.
+fn adversary_mode(seed: u64) -> Mode {
+    match std::env::var("VIPD_SIM_ADVERSARY").as_deref() {
+        Ok("off") => Mode::Off,
+        Ok("invalid") => Mode::Invalid,
+        Ok("forger") => Mode::Forger,
+        Ok(other) => panic!("VIPD_SIM_ADVERSARY={other}: off, invalid or forger"),
+        Err(_) => match seed % 15 {
+            1 => Mode::Invalid,
+            8 => Mode::Forger,
+            _ => Mode::Off,
+        },
+    }
+}
+
+/// What one seed did.
+#[derive(Default)]
+struct SeedStats {
+    sim: Stats,
+    adversary: adversary::Stats,
+}
+
+fn failure_report(seed: u64, mode: Mode, sim: &Sim, v: &Violation, print_trace: bool) -> String {
+    let mut report = format!(
+        "seed {seed} (adversary {mode:?}): invariant {:?} violated at {:.6}s: {}\n{}",
+        v.invariant,
+        v.at.as_secs_f64(),
+        v.detail,
+        sim.describe()
+    );
+    if !print_trace {
+        let _ = writeln!(report, "trace (last {TRACE_TAIL} lines):");
+        for line in &sim.trace {
+            let _ = writeln!(report, "  {line}");
         }
     }
+    let adversary = std::env::var("VIPD_SIM_ADVERSARY")
+        .map(|a| format!("VIPD_SIM_ADVERSARY={a} "))
+        .unwrap_or_default();
+    let _ = write!(
+        report,
+        "replay: {adversary}VIPD_SIM_SEED={seed} cargo test -p vipd --test simulation -- \
+         --nocapture"
+    );
+    report
+}
+
+/// Runs one seed; on failure, the report to print. A seed whose adversary sends only
+/// invalid datagrams runs again without it, and what the honest routers did (every action
+/// and deadline, at its virtual time) must be the same.
+fn run_seed(seed: u64, print_trace: bool) -> Result<SeedStats, String> {
+    let mode = adversary_mode(seed);
+    let mut sim = Sim::with_adversary(seed, mode);
+    sim.print_trace = print_trace;
+    if mode == Mode::Invalid {
+        sim.honest_trace = Some(Vec::new());
+    }
+    if let Err(v) = sim.run() {
+        return Err(failure_report(seed, mode, &sim, &v, print_trace));
+    }
+    let mut stats = SeedStats {
+        sim: sim.stats,
+        adversary: sim.adversary.take().map(|a| a.stats).unwrap_or_default(),
+    };
+    if mode == Mode::Invalid {
+        let mut clean = Sim::with_adversary(seed, Mode::Off);
+        clean.honest_trace = Some(Vec::new());
+        if let Err(v) = clean.run() {
+            return Err(failure_report(seed, Mode::Off, &clean, &v, print_trace));
+        }
+        stats.sim += clean.stats;
+        stats.adversary.differential_runs += 1;
+        if let Err(v) = compare_traces(&sim, &clean) {
+            return Err(failure_report(seed, mode, &sim, &v, print_trace));
+        }
+    }
+    Ok(stats)
+}
+
+/// [`Invariant::InvalidInputChangedTrace`]: the honest routers of `with` (hostile input)
+/// did what those of `without` (none) did, at the same virtual times.
+fn compare_traces(with: &Sim, without: &Sim) -> Result<(), Violation> {
+    let (a, b) = (
+        with.honest_trace.as_deref().unwrap_or_default(),
+        without.honest_trace.as_deref().unwrap_or_default(),
+    );
+    if a == b {
+        return Ok(());
+    }
+    let at = a.iter().zip(b).position(|(x, y)| x != y);
+    let at = at.unwrap_or(a.len().min(b.len()));
+    let when = |trace: &[(Duration, u64)]| trace.get(at).map(|(t, _)| t.as_secs_f64());
+    Err(Violation {
+        invariant: Invariant::InvalidInputChangedTrace,
+        at: a.get(at).map_or(with.now, |(t, _)| *t),
+        detail: format!(
+            "the honest routers' traces differ from entry {at} of {}/{} (at {:?}s with the \
+             adversary, {:?}s without)",
+            a.len(),
+            b.len(),
+            when(a),
+            when(b)
+        ),
+    })
 }
 
 #[test]
 fn simulated_segments_keep_one_master_and_hand_over_without_gaps() {
     if let Some(seed) = env_u64("VIPD_SIM_SEED") {
         match run_seed(seed, true) {
-            Ok(stats) => println!("seed {seed}: ok, {stats:?}"),
+            Ok(stats) => println!(
+                "seed {seed}: ok, {:?}\n{}",
+                stats.sim,
+                stats.adversary.summary()
+            ),
             Err(report) => panic!("{report}"),
         }
         return;
@@ -1458,16 +2022,19 @@ fn simulated_segments_keep_one_master_and_hand_over_without_gaps() {
     let count = env_u64("VIPD_SIM_SEEDS").unwrap_or(DEFAULT_SEEDS);
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) as u64;
     let started = Instant::now();
-    let results: Vec<(Stats, Vec<String>)> = std::thread::scope(|scope| {
+    let results: Vec<(SeedStats, Vec<String>)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 scope.spawn(move || {
-                    let mut stats = Stats::default();
+                    let mut stats = SeedStats::default();
                     let mut failures = Vec::new();
                     let mut seed = first + t;
                     while seed < first + count {
                         match run_seed(seed, false) {
-                            Ok(s) => stats += s,
+                            Ok(s) => {
+                                stats.sim += s.sim;
+                                stats.adversary.add(&s.adversary);
+                            }
                             Err(report) => failures.push(report),
                         }
                         seed += threads;
@@ -1482,9 +2049,11 @@ fn simulated_segments_keep_one_master_and_hand_over_without_gaps() {
             .collect()
     });
     let mut stats = Stats::default();
+    let mut hostile = adversary::Stats::default();
     let mut failures = Vec::new();
     for (s, f) in results {
-        stats += s;
+        stats += s.sim;
+        hostile.add(&s.adversary);
         failures.extend(f);
     }
     println!(
@@ -1505,6 +2074,7 @@ fn simulated_segments_keep_one_master_and_hand_over_without_gaps() {
         stats.settled_checks,
         failures.len()
     );
+    println!("{}", hostile.summary());
     if let Some(first_failure) = failures.first() {
         let headlines: Vec<&str> = failures.iter().filter_map(|f| f.lines().next()).collect();
         panic!(
@@ -1516,19 +2086,56 @@ fn simulated_segments_keep_one_master_and_hand_over_without_gaps() {
 }
 
 /// The checks are not vacuous: a network that silently drops everything makes every router
-/// master on its own, which OneMasterWhenStable must report.
+/// master on its own, which TwoMastersTooLong reports within an interval of calm and, with
+/// that check off, OneMasterWhenStable once the segment counts as settled.
 #[test]
 fn a_segment_that_drops_every_advert_is_caught_as_split_brain() {
-    let mut caught = 0;
+    for (two_master_check, invariant) in [
+        (true, Invariant::TwoMastersTooLong),
+        (false, Invariant::OneMasterWhenStable),
+    ] {
+        let mut caught = 0;
+        for seed in 0..20 {
+            let mut sim = Sim::new(seed);
+            sim.sabotage = true;
+            sim.two_master_check = two_master_check;
+            if let Err(v) = sim.run() {
+                assert_eq!(v.invariant, invariant, "{}", v.detail);
+                caught += 1;
+            }
+        }
+        assert_eq!(caught, 20, "every sabotaged seed must fail ({invariant:?})");
+    }
+}
+
+/// The comparison of traces is not vacuous: a receive path that lets invalid datagrams
+/// through to the core once they parse (no hop limit, source, password, VRID or address
+/// checks) changes what the honest routers do, and the comparison says so.
+#[test]
+fn a_receive_path_that_leaks_invalid_adverts_is_caught_by_the_trace_comparison() {
+    let (mut caught, mut by_trace, mut seeds) = (0, 0, 0);
     for seed in 0..20 {
-        let mut sim = Sim::new(seed);
-        sim.sabotage = true;
-        if let Err(v) = sim.run() {
-            assert_eq!(v.invariant, Invariant::OneMasterWhenStable, "{}", v.detail);
+        seeds += 1;
+        let mut with = Sim::with_adversary(seed, Mode::Invalid);
+        with.leak = true;
+        with.honest_trace = Some(Vec::new());
+        let mut without = Sim::new(seed);
+        without.honest_trace = Some(Vec::new());
+        let ran = with.run().and_then(|()| without.run());
+        let compared = ran.and_then(|()| compare_traces(&with, &without));
+        if let Err(v) = compared {
+            println!("seed {seed}: {:?} {}", v.invariant, v.detail);
             caught += 1;
+            by_trace += usize::from(v.invariant == Invariant::InvalidInputChangedTrace);
         }
     }
-    assert_eq!(caught, 20, "every sabotaged seed must fail");
+    println!("{caught} of {seeds} leaking seeds caught, {by_trace} by the trace comparison");
+    assert_eq!(caught, seeds, "every leaking seed must fail");
+    // The others broke an invariant of the run itself first (a leak acts like a forger).
+    assert!(
+        by_trace * 2 >= seeds,
+        "the trace comparison caught {by_trace} of {seeds}"
+    );
 }
 
 /// Same seed, same run: the replay command reproduces a failure exactly.

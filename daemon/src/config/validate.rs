@@ -310,7 +310,17 @@ fn check_instance(cfg: &Config, inst: &Instance, at: &str, out: &mut Problems) {
     }
     let ipv6 = inst.is_ipv6();
     let family = |v6: bool| if v6 { "IPv6" } else { "IPv4" };
+    // The same address on two interfaces (a gateway's fe80::1 on each VLAN) is two
+    // addresses: keepalived 2.2.7 runs such a file.
     let mut seen = HashSet::new();
+    let key = |vip: &crate::config::Vip| {
+        (
+            vip.address,
+            vip.interface
+                .clone()
+                .unwrap_or_else(|| inst.interface.clone()),
+        )
+    };
     for (j, vip) in inst.vips.iter().enumerate() {
         if vip.address.is_ipv6() != ipv6 {
             out.add(
@@ -324,7 +334,7 @@ fn check_instance(cfg: &Config, inst: &Instance, at: &str, out: &mut Problems) {
                 ),
             );
         }
-        if !seen.insert(vip.address) {
+        if !seen.insert(key(vip)) {
             out.add(
                 format!("{at}.vips[{j}]"),
                 format!("address {} is listed twice", vip.address),
@@ -333,7 +343,7 @@ fn check_instance(cfg: &Config, inst: &Instance, at: &str, out: &mut Problems) {
     }
     // Excluded addresses are never in an advert, so either family is fine.
     for (j, vip) in inst.excluded_vips.iter().enumerate() {
-        if !seen.insert(vip.address) {
+        if !seen.insert(key(vip)) {
             out.add(
                 format!("{at}.excluded_vips[{j}]"),
                 format!("address {} is listed twice", vip.address),

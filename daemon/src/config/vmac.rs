@@ -148,13 +148,23 @@ pub fn default_interface(prefix: &str, vrid: u8) -> String {
 /// the instance's own, and for the VMACs of VIPs with `use_vmac` the first free one of
 /// `ADDR_PREFIX.VRID`, `ADDR_PREFIX1.VRID`, `ADDR_PREFIX2.VRID`, ... in the order of the
 /// VIPs (what keepalived 2.2.7 does, measured).
+///
+/// An IPv6 instance whose `PREFIX.VRID` an earlier instance already has (the IPv4 twin of a
+/// dual-stack pair with the same VRID) gets `PREFIX6.VRID`, as keepalived 2.2.7 names it
+/// (measured: `vrrp.2` and `vrrp6.2`, with `vmac_prefix vx` `vx.2` and `vx6.2`).
 pub fn resolve_names(cfg: &mut Config, prefix: &str, addr_prefix: &str) {
+    let mut earlier: Vec<String> = Vec::new();
     for inst in &mut cfg.instances {
         let vrid = inst.vrid;
+        let ipv6 = inst.is_ipv6();
         if let Some(vmac) = inst.vmac.as_mut() {
             if vmac.interface.is_empty() {
                 vmac.interface = default_interface(prefix, vrid);
+                if ipv6 && earlier.contains(&vmac.interface) {
+                    vmac.interface = default_interface(&format!("{prefix}6"), vrid);
+                }
             }
+            earlier.push(vmac.interface.clone());
         }
         if let Some(ipvlan) = inst.ipvlan.as_mut() {
             if ipvlan.interface.is_empty() {
@@ -522,6 +532,24 @@ mod tests {
         assert_eq!(names, [("eth1", "vx.54"), ("eth2", "vx1.54")]);
         let on: Vec<&str> = inst.vips.iter().map(|v| inst.vip_interface(v)).collect();
         assert_eq!(on, ["vrrp.54", "vx.54", "vx.54", "vx1.54"]);
+    }
+
+    #[test]
+    fn dual_stack_vmac_pair_with_one_vrid_gets_keepalived_names() {
+        // keepalived 2.2.7 runs this (a corpus file's shape) with vrrp.2 and vrrp6.2.
+        let text = "vrrp_instance A {\n interface eth0\n virtual_router_id 2\n use_vmac\n \
+                    virtual_ipaddress {\n 192.0.2.100/24\n }\n}\n\
+                    vrrp_instance B {\n interface eth0\n virtual_router_id 2\n use_vmac\n \
+                    virtual_ipaddress {\n 2001:db8::100/64\n }\n}\n";
+        let cfg = crate::config::parse_keepalived(text, std::path::Path::new("k.conf"))
+            .expect("keepalived runs it");
+        let names: Vec<Option<&str>> = cfg.instances.iter().map(|i| i.vmac_interface()).collect();
+        assert_eq!(names, [Some("vrrp.2"), Some("vrrp6.2")]);
+        // Alone, the IPv6 instance keeps vrrp.2 (keepalived 2.2.7 too).
+        let alone = text.split_once("}\n}\n").unwrap().1;
+        let cfg = crate::config::parse_keepalived(alone, std::path::Path::new("k.conf"))
+            .expect("keepalived runs it");
+        assert_eq!(cfg.instances[0].vmac_interface(), Some("vrrp.2"));
     }
 
     #[test]

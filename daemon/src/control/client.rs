@@ -270,6 +270,12 @@ pub fn render_text(report: &StatusReport) -> String {
             n.delivered, n.waiting, n.dropped, n.last_seq
         ));
     }
+    for f in &report.notify_fifos {
+        out.push_str(&format!(
+            "{} {}: written {}  dropped (full) {}\n",
+            f.fifo, f.path, f.written, f.dropped
+        ));
+    }
     out
 }
 
@@ -305,6 +311,25 @@ mod tests {
             text.contains("advertising priority 1 while drained"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn each_notify_fifo_shows_lines_written_and_dropped() {
+        let report = StatusReport {
+            notify_fifos: vec![crate::notify_fifo::NotifyFifoStats {
+                fifo: "notify_fifo".into(),
+                path: "/run/k.fifo".into(),
+                written: 12,
+                dropped: 3,
+            }],
+            ..Default::default()
+        };
+        let text = render_text(&report);
+        assert!(
+            text.contains("notify_fifo /run/k.fifo: written 12  dropped (full) 3"),
+            "{text}"
+        );
+        assert!(!render_text(&StatusReport::default()).contains("fifo"));
     }
 
     #[test]

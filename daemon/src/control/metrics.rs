@@ -569,6 +569,20 @@ pub fn render(snapshot: &MetricsSnapshot) -> String {
             n as f64,
         );
     }
+    exp.family(
+        "vipd_notify_fifo_lines_total",
+        "counter",
+        "Lines for the notify FIFOs by outcome: written, or dropped (the pipe was full).",
+    );
+    for f in &status.notify_fifos {
+        for (outcome, n) in [("written", f.written), ("dropped", f.dropped)] {
+            exp.sample(
+                "vipd_notify_fifo_lines_total",
+                &[("fifo", &f.fifo), ("path", &f.path), ("outcome", outcome)],
+                n as f64,
+            );
+        }
+    }
     exp.out
 }
 
@@ -639,6 +653,12 @@ mod tests {
                         ..Default::default()
                     },
                 ],
+                notify_fifos: vec![crate::notify_fifo::NotifyFifoStats {
+                    fifo: "vrrp_notify_fifo".into(),
+                    path: "/run/vrrp.fifo".into(),
+                    written: 7,
+                    dropped: 2,
+                }],
                 ..Default::default()
             },
             check_latency: [("api".to_string(), latency)].into_iter().collect(),
@@ -697,6 +717,9 @@ mod tests {
             value("vipd_control_requests_total{outcome=\"refused\"}"),
             "4"
         );
+        let fifo = r#"vipd_notify_fifo_lines_total{fifo="vrrp_notify_fifo",path="/run/vrrp.fifo""#;
+        assert_eq!(value(&format!("{fifo},outcome=\"dropped\"}}")), "2");
+        assert_eq!(value(&format!("{fifo},outcome=\"written\"}}")), "7");
         // A check without a result is not reported as BAD.
         assert!(!text.contains("keepalived_script_status{name=\"new\"}"));
     }

@@ -71,6 +71,9 @@ pub struct StatusReport {
     /// The notification queue.
     #[serde(default)]
     pub notify: crate::notify::NotifyStats,
+    /// The notify FIFOs (`notify_fifo`, `vrrp_notify_fifo`): lines written and lost.
+    #[serde(default)]
+    pub notify_fifos: Vec<crate::notify_fifo::NotifyFifoStats>,
 }
 
 /// A drained instance: since when, how and on whose request.

@@ -186,7 +186,7 @@ impl Daemon {
     pub(super) fn reserve_takeovers(&mut self) {
         self.vip_state.defer_forgets();
         let takes_over =
-            |index: usize| (self.routers.get(index)).filter(|router| router.fsm.adds_vips_soon());
+            |index: usize| (self.routers.get(index)).filter(|router| router.fsm().adds_vips_soon());
         let routers: Vec<&super::Router> = match self.schedule.touched() {
             Some(touched) => (touched.iter())
                 .filter_map(|&index| takes_over(index as usize))

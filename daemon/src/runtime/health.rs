@@ -88,17 +88,17 @@ impl Daemon {
                 }
                 Priority::Value(p) => {
                     router.check_fault = false;
-                    if p != router.fsm.effective_priority() {
+                    if p != router.fsm().effective_priority() {
                         info!(
                             "{}: effective priority {} -> {p}",
                             router.cfg.name,
-                            router.fsm.effective_priority()
+                            router.fsm().effective_priority()
                         );
-                        let from = router.fsm.effective_priority();
+                        let from = router.fsm().effective_priority();
                         self.ops.priority_changed(&router.cfg.name, from, p);
-                        router.fsm.set_effective_priority(now, p);
+                        (router.fsm_mut(&mut self.schedule, i)).set_effective_priority(now, p);
                         if notify_fifo::priority_changes(&self.config, &router.cfg) {
-                            let master = router.fsm.state() == State::Master;
+                            let master = router.fsm().state() == State::Master;
                             self.fifos.write(
                                 Scope::Instance,
                                 &router.cfg.name,
@@ -131,7 +131,7 @@ impl Daemon {
             .map(|r| r.cfg.name.clone())
             .collect();
         let faulty = |name: &str| own.contains(name);
-        for router in &mut self.routers {
+        for (index, router) in self.routers.iter_mut().enumerate() {
             let name = &router.cfg.name;
             let group_fault = !own.is_empty()
                 && self
@@ -141,11 +141,13 @@ impl Daemon {
                     .filter(|g| g.instances.contains(name))
                     .any(|g| g.instances.iter().any(|m| faulty(m)));
             let fault = faulty(name) || group_fault;
-            if fault != router.fsm.is_fault() {
+            if fault != router.fsm().is_fault() {
                 if fault && !faulty(name) {
                     warn!("{name}: another member of its sync group is in FAULT");
                 }
-                router.fsm.set_fault(now, fault);
+                router
+                    .fsm_mut(&mut self.schedule, index)
+                    .set_fault(now, fault);
             }
         }
     }
@@ -169,7 +171,7 @@ impl Daemon {
             Scope::Instance,
             &router.cfg.name,
             FifoEvent::State(state),
-            router.fsm.effective_priority(),
+            router.fsm().effective_priority(),
         );
         let global = &self.config.global;
         let mut transitions = vec![(
@@ -180,7 +182,7 @@ impl Daemon {
                 "INSTANCE",
                 &router.cfg.name,
                 state,
-                router.fsm.effective_priority(),
+                router.fsm().effective_priority(),
             ),
         )];
         for group in &self.config.sync_groups {
@@ -191,7 +193,7 @@ impl Daemon {
                 self.routers
                     .iter()
                     .find(|r| &r.cfg.name == member)
-                    .is_some_and(|r| r.fsm.state() == to)
+                    .is_some_and(|r| r.fsm().state() == to)
             });
             if all_agree && self.group_states.get(&group.name) != Some(&state) {
                 self.group_states.insert(group.name.clone(), state);
@@ -227,7 +229,7 @@ impl Daemon {
             }
         }
         for router in &self.routers {
-            let state = match router.fsm.state() {
+            let state = match router.fsm().state() {
                 State::Master => NotifyState::Master,
                 State::Backup => NotifyState::Backup,
                 State::Fault => NotifyState::Fault,
@@ -237,7 +239,7 @@ impl Daemon {
                 Scope::Instance,
                 &router.cfg.name,
                 FifoEvent::State(state),
-                router.fsm.effective_priority(),
+                router.fsm().effective_priority(),
             );
         }
     }
@@ -248,7 +250,7 @@ impl Daemon {
         let Some(router) = self.routers.get(index) else {
             return;
         };
-        let priority = router.fsm.effective_priority();
+        let priority = router.fsm().effective_priority();
         let (state, jobs) = notify::removal_scripts(
             &router.cfg.notify,
             &self.config.global,
@@ -274,7 +276,7 @@ impl Daemon {
         let Some(router) = self.routers.get_mut(index) else {
             return;
         };
-        let heard = router.fsm.lower_priority_adverts_heard();
+        let heard = router.fsm().lower_priority_adverts_heard();
         if heard <= router.lower_priority_scripted {
             return;
         }
@@ -290,9 +292,29 @@ impl Daemon {
         );
     }
 
-    /// keepalived writes `MASTER_RX_LOWER_PRI` to its FIFOs for every lower-priority advert
-    /// a master hears.
-    pub(super) fn fifo_lower_priority_heard(&mut self, index: usize) {
+    /// The instances looked at in this turn that heard lower-priority adverts as master
+    /// since the last look: see [`Daemon::lower_priority_heard`]. Once per turn, after the
+    /// actions: the counts only grow, so one look sees what all passes would have seen.
+    pub(super) fn lower_priority_heard_by_marked(&mut self) {
+        let count = match self.schedule.touched() {
+            Some(touched) => touched.len(),
+            None => self.routers.len(),
+        };
+        for k in 0..count {
+            let index = match self.schedule.touched() {
+                Some(touched) => match touched.get(k) {
+                    Some(&index) => index as usize,
+                    None => break,
+                },
+                None => k,
+            };
+            self.lower_priority_heard(index);
+        }
+    }
+
+    /// keepalived runs `notify_master_rx_lower_pri` and writes `MASTER_RX_LOWER_PRI` to its
+    /// FIFOs for every lower-priority advert a master hears.
+    fn lower_priority_heard(&mut self, index: usize) {
         self.script_lower_priority_heard(index);
         if self.fifos.is_empty() {
             return;
@@ -300,8 +322,8 @@ impl Daemon {
         if let Some(router) = self.routers.get(index) {
             self.fifos.lower_priority_heard(
                 &router.cfg.name,
-                router.fsm.lower_priority_adverts_heard(),
-                router.fsm.effective_priority(),
+                router.fsm().lower_priority_adverts_heard(),
+                router.fsm().effective_priority(),
             );
         }
     }

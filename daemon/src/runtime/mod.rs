@@ -7,6 +7,8 @@ mod addresses;
 mod deadline;
 mod forward;
 mod health;
+#[cfg(test)]
+mod marking_tests;
 mod ops;
 mod outbox;
 mod promote;
@@ -22,6 +24,8 @@ mod sync_index;
 mod tasks;
 mod vip_state;
 mod vmac;
+#[cfg(test)]
+mod wake_tests;
 
 pub use ops::RunOptions;
 
@@ -345,7 +349,7 @@ impl Daemon {
         let mut protocol_timer = deadline::DeadlineTimer::new();
 
         loop {
-            if self.stopping && self.routers.iter().all(|r| r.fsm.is_stopped()) {
+            if self.stopping && self.routers.iter().all(|r| r.fsm().is_stopped()) {
                 break;
             }
             let deadline = self.next_deadline();
@@ -385,7 +389,8 @@ impl Daemon {
                         }
                     }
                 }
-                _ = protocol_timer.wait(deadline) => self.take_pending_adverts().await,
+                // Due timers are handled below, whatever woke the loop.
+                _ = protocol_timer.wait(deadline) => {}
                 _ = sleep(next_watchdog) => {}
             }
             let now = Instant::now();
@@ -393,8 +398,8 @@ impl Daemon {
                 self.schedule.touch_all();
                 self.start_at = None;
                 info!("startup delay over: starting the instances");
-                for router in &mut self.routers {
-                    router.fsm.start(now);
+                for (index, router) in self.routers.iter_mut().enumerate() {
+                    router.fsm_mut(&mut self.schedule, index).start(now);
                 }
             }
             if let (Some(period), Some(at)) = (watchdog, next_watchdog) {
@@ -403,7 +408,7 @@ impl Daemon {
                     next_watchdog = Some(tokio_deadline_after(period));
                 }
             }
-            self.handle_due_timers(now);
+            let now = self.handle_due_timers_after_pending_adverts().await;
             self.send_due_announcements(now);
             self.process_actions().await;
             self.update_systemd_status();
@@ -442,10 +447,10 @@ impl Daemon {
         let now = Instant::now();
         self.sync_schedule();
         let routers = &self.routers;
-        let timeout = |i: usize| routers.get(i).and_then(|r| r.fsm.poll_timeout());
+        let timeout = |i: usize| routers.get(i).and_then(|r| r.fsm().poll_timeout());
         let backup_due = (self.schedule.take_due(now, timeout).iter())
             .filter_map(|&i| routers.get(i as usize))
-            .any(|r| r.fsm.state() == State::Backup);
+            .any(|r| r.fsm().state() == State::Backup);
         if !backup_due {
             return;
         }
@@ -465,11 +470,24 @@ impl Daemon {
         }
     }
 
+    /// Handles the due protocol timers, whatever woke the loop (a timer, adverts, a command,
+    /// a signal), after the adverts the socket readers hold (see
+    /// [`Daemon::take_pending_adverts`]). Only the timer's wake-up took them once: a process
+    /// stopped (or not scheduled) between reading one advert and handling it woke for that
+    /// advert, 700 ms old, and its Master_Down timer ran out before the adverts queued
+    /// meanwhile were read. Returns the time the timers were handled at.
+    async fn handle_due_timers_after_pending_adverts(&mut self) -> Instant {
+        self.take_pending_adverts().await;
+        let now = Instant::now();
+        self.handle_due_timers(now);
+        now
+    }
+
     /// Brings the schedule up to date with the instances fed since the last look.
     fn sync_schedule(&mut self) {
         let routers = &self.routers;
         (self.schedule).sync(routers.len(), |i| {
-            routers.get(i).and_then(|r| r.fsm.poll_timeout())
+            routers.get(i).and_then(|r| r.fsm().poll_timeout())
         });
     }
 
@@ -481,12 +499,12 @@ impl Daemon {
         let routers = &self.routers;
         let horizon = now + crate::vrrp::instance::ADVERT_SLACK;
         self.schedule.take_due(horizon, |i| {
-            routers.get(i).and_then(|r| r.fsm.poll_timeout())
+            routers.get(i).and_then(|r| r.fsm().poll_timeout())
         });
         let due: Vec<u32> = self.schedule.drain_due().collect();
         // The deadline this wake-up is for: masters count their next advert from it.
         let wake = (due.iter())
-            .filter_map(|&i| self.routers.get(i as usize)?.fsm.poll_timeout())
+            .filter_map(|&i| self.routers.get(i as usize)?.fsm().poll_timeout())
             .min()
             .unwrap_or(now);
         for index in due {
@@ -496,17 +514,17 @@ impl Daemon {
             };
             // An advert read after the deadline was taken may have moved it; one due within
             // the slack but not handled now gets its deadline back in the schedule.
-            if (router.fsm.poll_timeout()).is_some_and(|t| t <= now + router.fsm.advert_slack()) {
-                router.fsm.handle_timeout_coalescing(now, wake);
+            let fsm = router.fsm_mut(&mut self.schedule, index);
+            if (fsm.poll_timeout()).is_some_and(|t| t <= now + fsm.advert_slack()) {
+                fsm.handle_timeout_coalescing(now, wake);
             }
-            self.schedule.touch(index);
         }
     }
 
     fn next_deadline(&mut self) -> Option<Instant> {
         self.sync_schedule();
         let routers = &self.routers;
-        let timeout = |i: usize| routers.get(i).and_then(|r| r.fsm.poll_timeout());
+        let timeout = |i: usize| routers.get(i).and_then(|r| r.fsm().poll_timeout());
         self.schedule
             .next_deadline(timeout)
             .into_iter()
@@ -519,17 +537,19 @@ impl Daemon {
         let now = Instant::now();
         if self.stopping {
             info!("{signal} again: stopping at once");
-            for router in &mut self.routers {
-                router.fsm.shutdown(now);
+            for (index, router) in self.routers.iter_mut().enumerate() {
+                router.fsm_mut(&mut self.schedule, index).shutdown(now);
             }
             return;
         }
         info!("{signal}: stopping, handing over master instances");
         tell_systemd(&[sd_notify::NotifyState::Stopping]);
         self.stopping = true;
-        for router in &mut self.routers {
+        for (index, router) in self.routers.iter_mut().enumerate() {
             let bound = router.handover_bound();
-            router.fsm.begin_handover(now, bound);
+            router
+                .fsm_mut(&mut self.schedule, index)
+                .begin_handover(now, bound);
         }
     }
 
@@ -553,7 +573,7 @@ impl Daemon {
         }
         for &index in indexes {
             if let Some(router) = self.routers.get_mut(index) {
-                router.fsm.start(now);
+                router.fsm_mut(&mut self.schedule, index).start(now);
             }
         }
     }
@@ -575,7 +595,7 @@ impl Daemon {
         let Some(link) = link else {
             self.close_sockets(|k| *k == key);
             if let Some(router) = self.routers.get_mut(index) {
-                if router.source.is_some() || router.fsm.transitions() == 0 {
+                if router.source.is_some() || router.fsm().transitions() == 0 {
                     warn!(
                         "{}: interface {} not found: FAULT until it appears",
                         router.cfg.name, key.interface
@@ -600,17 +620,33 @@ impl Daemon {
             );
             self.close_sockets(|k| *k == key);
             let now = Instant::now();
-            for router in self.routers.iter_mut().filter(|r| r.key == key) {
+            let on_key = (self.routers.iter_mut().enumerate()).filter(|(_, r)| r.key == key);
+            for (index, router) in on_key {
                 router.source = None;
                 // Its adverts went nowhere until now.
-                router.fsm.advertise_now(now);
+                router.fsm_mut(&mut self.schedule, index).advertise_now(now);
             }
         }
         if !self.sockets.contains_key(&key) {
+            // Unicast without `unicast_src_ip`: from the interface's primary IPv4 / IPv6
+            // link-local address, as keepalived 2.2.7 sends.
+            let mode = match key.mode() {
+                crate::net::socket::Mode::Unicast { src } if src.is_unspecified() => {
+                    let found = if key.ipv6 {
+                        (self.netlink.ipv6_link_local(link.index).ok().flatten()).map(IpAddr::V6)
+                    } else {
+                        (self.netlink.primary_ipv4(link.index).ok().flatten()).map(IpAddr::V4)
+                    };
+                    crate::net::socket::Mode::Unicast {
+                        src: found.unwrap_or(src),
+                    }
+                }
+                mode => mode,
+            };
             let opened = if key.ah {
-                VrrpSocket::open_ah(&key.interface, key.mode())
+                VrrpSocket::open_ah(&key.interface, mode)
             } else {
-                VrrpSocket::open(&key.interface, key.family(), key.mode())
+                VrrpSocket::open(&key.interface, key.family(), mode)
             };
             let opened = opened.and_then(|socket| match key.unicast_ttl {
                 Some(ttl) => socket.set_unicast_hop_limit(ttl).map(|()| socket),
@@ -684,7 +720,7 @@ impl Daemon {
             match source {
                 Some(source) => {
                     if router.source != Some(source) {
-                        router.attach(source, global);
+                        router.attach(source, global, &mut self.schedule, index);
                         router.warn_off_link_peers(&on_link);
                     }
                     router.link_up = link.up;
@@ -847,7 +883,7 @@ impl Daemon {
         }
         router.note_owner_conflict(src, advert.priority);
         // The advert counts from its arrival: the loop may read a burst a little later.
-        router.fsm.handle_advert(
+        router.fsm_mut(&mut self.schedule, index).handle_advert(
             received.arrived.min(now),
             &ReceivedAdvert {
                 source: src,
@@ -855,7 +891,6 @@ impl Daemon {
                 advert_interval: Duration::from_millis(u64::from(advert.advert_interval_cs) * 10),
             },
         );
-        self.schedule.touch(index);
     }
 
     /// Whether `src` is the source of some instance's adverts. Every received advert asks,
@@ -1002,7 +1037,7 @@ impl Daemon {
                                 "{}: advert source {addr} removed, now {source}",
                                 router.cfg.name
                             );
-                            router.attach(source, &global);
+                            router.attach(source, &global, &mut self.schedule, index);
                         }
                         None => {
                             warn!(
@@ -1064,7 +1099,7 @@ impl Daemon {
         // Cheap test first: address storms must not cost an interface lookup per event.
         let ours = self.routers.iter().any(|r| {
             r.vips_installed
-                && r.fsm.state() == State::Master
+                && r.fsm().state() == State::Master
                 && r.cfg.all_vips().any(|v| v.address == addr)
         });
         if !ours {
@@ -1072,7 +1107,7 @@ impl Daemon {
         }
         let name = self.interface_name(ifindex);
         for router in &self.routers {
-            if !router.vips_installed || router.fsm.state() != State::Master {
+            if !router.vips_installed || router.fsm().state() != State::Master {
                 continue;
             }
             for vip in router
@@ -1108,15 +1143,10 @@ impl Daemon {
                     },
                     None => k,
                 };
-                while let Some(action) = self
-                    .routers
-                    .get_mut(index)
-                    .and_then(|r| r.fsm.poll_action())
-                {
+                while let Some(action) = self.routers.get_mut(index).and_then(|r| r.poll_action()) {
                     performed = true;
                     self.perform(index, action).await;
                 }
-                self.fifo_lower_priority_heard(index);
             }
             if !performed && self.grant_sync_groups() {
                 continue;
@@ -1124,6 +1154,7 @@ impl Daemon {
             if !performed {
                 self.send_queued_adverts();
                 self.end_vip_batch();
+                self.lower_priority_heard_by_marked();
                 self.sync_schedule();
                 self.schedule.actions_done();
                 return;
@@ -1340,7 +1371,9 @@ impl Daemon {
         for &group in index_.groups_of(index) {
             for &member in index_.members(group) {
                 if let Some(router) = self.routers.get_mut(member).filter(|_| member != index) {
-                    router.fsm.sync_member_left_master(now);
+                    router
+                        .fsm_mut(&mut self.schedule, member)
+                        .sync_member_left_master(now);
                 }
             }
         }
@@ -1355,7 +1388,7 @@ impl Daemon {
         );
         for (index, router) in self.routers.iter_mut().enumerate() {
             router
-                .fsm
+                .fsm_mut(&mut self.schedule, index)
                 .set_sync_group_member(self.sync_index.is_member(index));
         }
     }
@@ -1374,15 +1407,14 @@ impl Daemon {
             let routers = &self.routers;
             let member = |&i: &usize| routers.get(i);
             let ready = (members.iter().filter_map(member))
-                .all(|r| r.fsm.wants_master() || r.fsm.state() == State::Master);
+                .all(|r| r.fsm().wants_master() || r.fsm().state() == State::Master);
             if !ready {
                 continue;
             }
             for &index in members {
                 if let Some(router) = self.routers.get_mut(index) {
-                    if router.fsm.wants_master() {
-                        router.fsm.grant_master(now);
-                        self.schedule.touch(index);
+                    if router.fsm().wants_master() {
+                        router.fsm_mut(&mut self.schedule, index).grant_master(now);
                         granted = true;
                     }
                 }
@@ -1399,7 +1431,9 @@ impl Daemon {
         let now = Instant::now();
         for &member in self.sync_index.members(group) {
             if let Some(router) = self.routers.get_mut(member).filter(|_| member != index) {
-                router.fsm.sync_member_heard_lower_priority(now);
+                router
+                    .fsm_mut(&mut self.schedule, member)
+                    .sync_member_heard_lower_priority(now);
             }
         }
     }

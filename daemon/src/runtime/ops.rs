@@ -177,9 +177,9 @@ impl Daemon {
         let Some(entry) = self.ops.drains.get(&router.cfg.name) else {
             return;
         };
-        if router.fsm.drain_mode() != Some(entry.mode()) {
+        if router.fsm().drain_mode() != Some(entry.mode()) {
             let bound = router.handover_bound();
-            router.fsm.drain(now, entry.mode(), bound);
+            (router.fsm_mut(&mut self.schedule, index)).drain(now, entry.mode(), bound);
         }
     }
 
@@ -296,7 +296,12 @@ impl Daemon {
         Ok(out)
     }
 
-    fn drain_request(&mut self, target: &Target, mode: DrainMode, peer: &Peer) -> ChangeReply {
+    pub(super) fn drain_request(
+        &mut self,
+        target: &Target,
+        mode: DrainMode,
+        peer: &Peer,
+    ) -> ChangeReply {
         let names = match self.resolve_target(target) {
             Ok(names) => names,
             Err(message) => return refused(message),
@@ -314,12 +319,15 @@ impl Daemon {
         let now = Instant::now();
         let mut lines = Vec::new();
         for name in &names {
-            let Some(router) = self.routers.iter_mut().find(|r| &r.cfg.name == name) else {
+            let found = (self.routers.iter_mut().enumerate()).find(|(_, r)| &r.cfg.name == name);
+            let Some((index, router)) = found else {
                 continue;
             };
-            let state = router.fsm.state();
+            let state = router.fsm().state();
             let bound = router.handover_bound();
-            router.fsm.drain(now, mode, bound);
+            router
+                .fsm_mut(&mut self.schedule, index)
+                .drain(now, mode, bound);
             let what = match state {
                 State::Master => "handing over",
                 State::Backup => "stays backup",
@@ -342,7 +350,7 @@ impl Daemon {
         }
     }
 
-    fn resume_request(&mut self, target: &Target, peer: &Peer) -> ChangeReply {
+    pub(super) fn resume_request(&mut self, target: &Target, peer: &Peer) -> ChangeReply {
         let mut names = match self.resolve_target(target) {
             Ok(names) => names,
             // A drain kept for an instance no longer configured can still be forgotten.
@@ -375,15 +383,16 @@ impl Daemon {
         let now = Instant::now();
         let mut lines = Vec::new();
         for name in &names {
-            let Some(router) = self.routers.iter_mut().find(|r| &r.cfg.name == name) else {
+            let found = (self.routers.iter_mut().enumerate()).find(|(_, r)| &r.cfg.name == name);
+            let Some((index, router)) = found else {
                 lines.push(format!("{name}: forgotten (not configured)"));
                 continue;
             };
-            if router.fsm.drain_mode().is_none() {
+            if router.fsm().drain_mode().is_none() {
                 lines.push(format!("{name}: was not drained"));
                 continue;
             }
-            router.fsm.resume(now);
+            router.fsm_mut(&mut self.schedule, index).resume(now);
             info!("{name}: resumed by {by}");
             lines.push(format!("{name}: resumed"));
         }
@@ -451,6 +460,7 @@ impl Daemon {
     pub(super) fn complete_status(&self, report: &mut StatusReport) {
         report.version = env!("CARGO_PKG_VERSION").to_string();
         report.last_event = self.ops.events.last_seq();
+        report.notify_fifos = self.fifos.stats();
         for instance in &mut report.instances {
             if let (Some(drained), Some(entry)) =
                 (&mut instance.drained, self.ops.drains.get(&instance.name))
@@ -494,7 +504,7 @@ impl Daemon {
 
     /// One line: each instance's state for up to three instances, else counts per state.
     pub(super) fn status_line(&self) -> String {
-        let drained = |r: &super::router::Router| match r.fsm.drain_mode() {
+        let drained = |r: &super::router::Router| match r.fsm().drain_mode() {
             Some(mode) => format!(" (drained {mode})"),
             None => String::new(),
         };
@@ -502,7 +512,7 @@ impl Daemon {
             let parts: Vec<String> = self
                 .routers
                 .iter()
-                .map(|r| format!("{} {}{}", r.cfg.name, r.fsm.state(), drained(r)))
+                .map(|r| format!("{} {}{}", r.cfg.name, r.fsm().state(), drained(r)))
                 .collect();
             return if parts.is_empty() {
                 "no instances".into()
@@ -512,7 +522,7 @@ impl Daemon {
         }
         let mut counts: BTreeMap<String, usize> = BTreeMap::new();
         for router in &self.routers {
-            *counts.entry(router.fsm.state().to_string()).or_default() += 1;
+            *counts.entry(router.fsm().state().to_string()).or_default() += 1;
         }
         let mut line = format!(
             "{} instances: {}",
@@ -526,7 +536,7 @@ impl Daemon {
         let drained = self
             .routers
             .iter()
-            .filter(|r| r.fsm.drain_mode().is_some())
+            .filter(|r| r.fsm().drain_mode().is_some())
             .count();
         if drained > 0 {
             line.push_str(&format!("; {drained} drained"));

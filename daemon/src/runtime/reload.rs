@@ -81,7 +81,8 @@ impl Daemon {
             let changes = if restart_all || inherited {
                 None
             } else {
-                router.update_in_place(now, cfg, &new.global)
+                let index = kept.len();
+                router.update_in_place(now, cfg, &new.global, &mut self.schedule, index)
             };
             match changes {
                 Some(changes) => {
@@ -110,15 +111,16 @@ impl Daemon {
                 "{}: removed or changed by reload: stopping it",
                 router.cfg.name
             );
-            router.fsm.shutdown(now);
+            // Alone in the list for its last turn: its index is 0.
+            router.fsm_mut(&mut self.schedule, 0).shutdown(now);
             self.routers = vec![router];
-            // Only touched instances have their actions looked at: without this, the
-            // second and later retired instances kept their VIPs.
-            self.schedule.touch_all();
             self.process_actions().await;
             self.release_vmacs();
         }
         self.routers = kept;
+        // Every index may have moved, and marks made above by index (changes applied in
+        // place) were for this list, not for the retired instances' turns.
+        self.schedule.touch_all();
         let promote = self.promote_wanted();
         self.restore_promote_secondaries(&promote);
         self.watch_routing();

@@ -39,8 +39,8 @@ impl Daemon {
         self.reassert_vips();
         // Adverts may not have left meanwhile (a socket on a vanished interface): masters
         // speak up before the backups' down timers run out.
-        for router in &mut self.routers {
-            router.fsm.advertise_now(now);
+        for (index, router) in self.routers.iter_mut().enumerate() {
+            router.fsm_mut(&mut self.schedule, index).advertise_now(now);
         }
     }
 
@@ -50,7 +50,7 @@ impl Daemon {
         let masters: Vec<usize> = (0..self.routers.len())
             .filter(|&i| {
                 let r = &self.routers[i];
-                r.vips_installed && r.fsm.state() == State::Master
+                r.vips_installed && r.fsm().state() == State::Master
             })
             .collect();
         if masters.is_empty() {

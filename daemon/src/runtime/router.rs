@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use super::schedule::Schedule;
 use crate::config;
 use crate::control::{InstanceStatus, VipStatus};
 use crate::net::netlink::InterfaceAddress;
@@ -36,10 +37,17 @@ fn uses_ah(cfg: &config::Instance, global: &config::Global) -> bool {
 impl SocketKey {
     pub fn of(cfg: &config::Instance, global: &config::Global) -> SocketKey {
         let ipv6 = cfg.is_ipv6();
+        // `unicast_peer` without `unicast_src_ip` is unicast too (keepalived 2.2.7 sends to
+        // the peers from the interface's address): the unspecified source stands for that
+        // address until the socket opens (`Daemon::attach`).
         let unicast_src = if cfg.unicast_peers.is_empty() {
             None
         } else {
-            cfg.source_address
+            Some(cfg.source_address.unwrap_or(if ipv6 {
+                IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+            } else {
+                IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
+            }))
         };
         let group = match unicast_src {
             Some(_) => None,
@@ -125,7 +133,8 @@ pub struct Router {
     pub cfg: config::Instance,
     pub version: Version,
     pub key: SocketKey,
-    pub fsm: Instance,
+    /// Read with [`Router::fsm`]; changed only through [`Router::fsm_mut`].
+    fsm: Instance,
     /// Our advert source once the socket is open; None while the interface is missing.
     pub source: Option<IpAddr>,
     pub link_up: bool,
@@ -363,12 +372,42 @@ impl Router {
         verdict
     }
 
+    /// The state machine, to read.
+    pub fn fsm(&self) -> &Instance {
+        &self.fsm
+    }
+
+    /// The state machine, to change it. This is the only way to change it, and it marks the
+    /// instance (`index`: its place in the daemon's list) in `schedule`, so that the loop
+    /// performs the actions the change queues and keeps its deadline. The event loop only
+    /// looks at marked instances; a path that changed a state machine without marking it
+    /// (a reload removing several instances once did) left its actions undone.
+    pub fn fsm_mut(&mut self, schedule: &mut Schedule, index: usize) -> &mut Instance {
+        schedule.touch(index);
+        &mut self.fsm
+    }
+
+    /// The next action the state machine asks for. Taking an action changes nothing else,
+    /// so it needs no mark (the instance is being looked at).
+    pub fn poll_action(&mut self) -> Option<crate::vrrp::instance::Action> {
+        self.fsm.poll_action()
+    }
+
     /// The socket is open: the source address is known now, which the tie-break needs.
-    pub fn attach(&mut self, source: IpAddr, global: &config::Global) {
+    /// `index` and `schedule`: see [`Router::fsm_mut`].
+    pub fn attach(
+        &mut self,
+        source: IpAddr,
+        global: &config::Global,
+        schedule: &mut Schedule,
+        index: usize,
+    ) {
         self.source = Some(source);
         let params = params(&self.cfg, global, self.version, source);
         // Only the primary address changed, which never needs a restart.
-        let _ = self.fsm.update_params(Instant::now(), params);
+        let _ = self
+            .fsm_mut(schedule, index)
+            .update_params(Instant::now(), params);
     }
 
     /// Applies a reloaded `cfg` that keeps the virtual router's identity (interface, VRID,
@@ -376,12 +415,15 @@ impl Router {
     /// preemption, VIP list, tracking, notify scripts and GARP settings change while the
     /// instance keeps its state; a master advertises its new priority at once. Returns the
     /// VIPs to remove and add (the caller applies them when VIPs are installed), or None when
-    /// the instance has to be restarted.
+    /// the instance has to be restarted. `index` (its place in the new list) and `schedule`:
+    /// see [`Router::fsm_mut`].
     pub fn update_in_place(
         &mut self,
         now: Instant,
         cfg: &config::Instance,
         global: &config::Global,
+        schedule: &mut Schedule,
+        index: usize,
     ) -> Option<VipChanges> {
         let mut tunable = self.cfg.clone();
         tunable.priority = cfg.priority;
@@ -408,10 +450,8 @@ impl Router {
             return None;
         }
         let primary = self.source.unwrap_or_else(|| unspecified(self.key.ipv6));
-        match self
-            .fsm
-            .update_params(now, params(cfg, global, self.version, primary))
-        {
+        let params = params(cfg, global, self.version, primary);
+        match self.fsm_mut(schedule, index).update_params(now, params) {
             Reload::Applied => {
                 let old: Vec<&config::Vip> = self.cfg.all_vips().collect();
                 let new: Vec<&config::Vip> = cfg.all_vips().collect();
@@ -637,6 +677,23 @@ mod tests {
             flags: 0,
             label: None,
         }
+    }
+
+    #[test]
+    fn unicast_peers_without_a_source_address_are_still_unicast() {
+        // A corpus file's shape (a Docker image's rendered template): keepalived 2.2.7 sends
+        // its adverts to the peers, from the interface's address.
+        let text = "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n \
+                    unicast_peer {\n 192.0.2.12\n }\n virtual_ipaddress {\n 192.0.2.100\n }\n}\n";
+        let cfg = crate::config::parse_keepalived(text, std::path::Path::new("k.conf")).unwrap();
+        let key = SocketKey::of(&cfg.instances[0], &cfg.global);
+        assert_eq!(
+            key.mode(),
+            Mode::Unicast {
+                src: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
+            }
+        );
+        assert_eq!(key.group, None);
     }
 
     #[test]

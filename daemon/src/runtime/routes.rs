@@ -156,7 +156,7 @@ impl Daemon {
     pub(super) fn restore_routing(&mut self, protocol: Option<u8>) {
         let concerned = |r: &Router| {
             r.vips_installed
-                && r.fsm.state() == State::Master
+                && r.fsm().state() == State::Master
                 && match protocol {
                     Some(p) => r
                         .cfg

@@ -3,10 +3,11 @@
 //!
 //! With 510 instances at 10 ms adverts the loop wakes thousands of times a second for one or
 //! a few adverts each; walking every instance for its next deadline and its queued actions on
-//! each wake-up was most of the daemon's own CPU time. The hot path (an advert heard, a timer
-//! expired, an advert sent) marks the one instance it fed; everything else (netlink events,
-//! checks, commands, reloads, signals, state changes) marks all of them, and the next look
-//! walks them all as before.
+//! each wake-up was most of the daemon's own CPU time. Every change to an instance's state
+//! machine marks that instance: `Router::fsm_mut`, the only way to change one, does it, so no
+//! path can forget. Besides, everything outside the hot path (netlink events, checks,
+//! commands, reloads, signals) marks all of them, for what is derived from all instances
+//! (their sources, the list itself), and the next look walks them all as before.
 //!
 //! Deadlines sit in a min-heap of (deadline, instance) entries, at most one live entry per
 //! instance, checked on use. A backup's deadline moves later with every advert it hears

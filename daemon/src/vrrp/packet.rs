@@ -694,9 +694,9 @@ fn check_structure<T: AsRef<[u8]>>(packet: &Packet<T>) -> Result<Version, DropRe
     if packet.msg_type() != MSG_TYPE_ADVERTISEMENT {
         return Err(DropReason::Type);
     }
-    if packet.count() == 0 {
-        return Err(DropReason::AddressCount);
-    }
+    // Count 0 is an advert too: vipd and keepalived 2.2.7 send one for an instance without
+    // VIPs (notify-only setups), and keepalived yields to it (behavioural corpus run); two
+    // such routers that dropped each other's adverts would both be master.
     if packet.buffer.as_ref().len() != packet.message_len() {
         return Err(DropReason::Length);
     }
@@ -1335,6 +1335,21 @@ mod tests {
     }
 
     #[test]
+    fn an_advert_without_addresses_is_heard() {
+        // What an instance without VIPs sends (vipd and keepalived 2.2.7 alike); keepalived
+        // yields to it, so dropping it would leave two masters.
+        for mut advert in [v2_pass_advert(200), v3_ipv4_advert(200)] {
+            advert.addresses.clear();
+            let bytes = advert.to_bytes(
+                V4_SRC.into(),
+                IPV4_MULTICAST.into(),
+                ChecksumMode::PseudoHeader,
+            );
+            assert_eq!(parse_advertisement(&bytes, &v4_rx(255)), Ok(advert));
+        }
+    }
+
+    #[test]
     fn structural_checks() {
         let rx = v4_rx(255);
         let v3 = ipv4_payload(&V3_IPV4);
@@ -1350,13 +1365,14 @@ mod tests {
             parse_advertisement(&tweak_v4(&V3_IPV4, 0, 0x32), &rx),
             Err(DropReason::Type)
         );
+        // Count 0 with an address behind it: longer than announced.
         assert_eq!(
             parse_advertisement(&tweak_v4(&V3_IPV4, 3, 0), &rx),
-            Err(DropReason::AddressCount)
+            Err(DropReason::Length)
         );
         assert_eq!(
             parse_advertisement(&tweak_v4(&V2_IPV4_PASS, 3, 0), &rx),
-            Err(DropReason::AddressCount)
+            Err(DropReason::Length)
         );
         // Count 2 but room for one address.
         let mut short = v3.to_vec();
@@ -1408,11 +1424,7 @@ mod tests {
                 DropReason::Version,
             ),
             (tweak_v4(&V3_IPV4, 0, 0x32), Family::Ipv4, DropReason::Type),
-            (
-                tweak_v4(&V3_IPV4, 3, 0),
-                Family::Ipv4,
-                DropReason::AddressCount,
-            ),
+            (tweak_v4(&V3_IPV4, 3, 0), Family::Ipv4, DropReason::Length),
             (
                 [v3, &[0, 0, 0, 0]].concat(),
                 Family::Ipv4,

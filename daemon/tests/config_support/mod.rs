@@ -5,10 +5,13 @@
 
 #![allow(dead_code)] // each test file uses a part
 
+pub mod rewrite;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -157,4 +160,26 @@ impl Drop for WorkDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// Whether keepalived's VRRP process is still running the file after a few seconds.
+pub fn keepalived_keeps_running(ns: &Namespace, conf: &Path, work: &Path) -> bool {
+    let mut child = ns.spawn_keepalived(conf, work, Stdio::piped(), Stdio::piped());
+    let deadline = std::time::Instant::now() + Duration::from_millis(2500);
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            // No ip_vs module on the machine (lvs_sync_daemon): a host limit, not the file.
+            return log(child).contains("Can't initialize ipvs");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Still running: stop it (SIGINT, as `timeout -s INT` would) and wait for it.
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    !log(child).contains("permanent error")
+}
+
+fn log(child: std::process::Child) -> String {
+    stdout_and_stderr(&child.wait_with_output().expect("keepalived output"))
 }

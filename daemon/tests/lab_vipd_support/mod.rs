@@ -13,6 +13,10 @@ use vipd::control::{InstanceStatus, StatusReport};
 use crate::lab::keepalived_conf::{KeepalivedConf, VrrpInstance};
 use crate::lab::{run, vipd_binary, wait_until, Daemon, Lab, Segment};
 
+mod variant;
+#[allow(unused_imports)] // not every lab uses it
+pub use variant::Variant;
+
 /// Advert interval of the v3 tests.
 pub const ADVERT: Duration = Duration::from_millis(100);
 /// Generous bound for anything that takes a few advert intervals (loaded 2-core CI).
@@ -387,4 +391,45 @@ fn in_client(lab: &Lab, f: impl FnOnce() -> Result<(), String> + Send + 'static)
     if let Err(e) = result {
         panic!("injecting from the client failed: {e}");
     }
+}
+
+/// A raw protocol-112 IPv4 socket on `eth0` of the calling thread's namespace, sending
+/// multicast from `source` with TTL 255. With `header_included` the caller writes the IP
+/// header (any source, TTL, fragment fields); without, the kernel writes it and fragments
+/// what exceeds the MTU (path MTU discovery off, or it would refuse with EMSGSIZE).
+pub fn raw_vrrp_socket_v4(source: Ipv4Addr, header_included: bool) -> Result<Socket, String> {
+    let socket = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(112)))
+        .map_err(|e| format!("raw socket: {e}"))?;
+    socket
+        .set_header_included_v4(header_included)
+        .map_err(|e| format!("IP_HDRINCL: {e}"))?;
+    socket
+        .bind_device(Some(b"eth0"))
+        .map_err(|e| format!("SO_BINDTODEVICE: {e}"))?;
+    socket
+        .set_multicast_if_v4(&source)
+        .map_err(|e| format!("IP_MULTICAST_IF: {e}"))?;
+    socket
+        .set_multicast_ttl_v4(255)
+        .map_err(|e| format!("IP_MULTICAST_TTL: {e}"))?;
+    if !header_included {
+        let dont: libc::c_int = libc::IP_PMTUDISC_DONT;
+        // SAFETY: setsockopt with a live c_int of the size given.
+        let rc = unsafe {
+            libc::setsockopt(
+                std::os::fd::AsRawFd::as_raw_fd(&socket),
+                libc::IPPROTO_IP,
+                libc::IP_MTU_DISCOVER,
+                (&dont as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(format!(
+                "IP_MTU_DISCOVER: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    Ok(socket)
 }

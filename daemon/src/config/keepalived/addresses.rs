@@ -224,7 +224,7 @@ impl Reader<'_> {
         st: &Statement,
         what: &str,
         read: fn(&[&str]) -> Result<route::Read<T>, String>,
-        mut accept: impl FnMut(&mut Self, T, Loc),
+        mut accept: impl FnMut(&mut Self, T, &[String], Loc),
     ) {
         let Some(block) = self.block(st) else { return };
         for item in block {
@@ -235,7 +235,7 @@ impl Reader<'_> {
             match read(&texts(&item.words)) {
                 Ok((value, noted)) => {
                     self.note_tracking(item.loc, &noted, what);
-                    accept(self, value, item.loc);
+                    accept(self, value, &noted, item.loc);
                 }
                 Err(e) => self.warn(item.loc, format!("{what} skipped: {e}")),
             }
@@ -249,7 +249,23 @@ impl Reader<'_> {
             st,
             "route",
             Route::from_keepalived_words,
-            |reader, route, loc| {
+            |reader, mut route: Route, noted, loc| {
+                // keepalived 2.2.7 tracks a route unless `no_track`, and a tracked route is
+                // always its own protocol (measured: "Route cannot be tracked if protocol is
+                // not RTPROT_KEEPALIVED(18), resetting protocol"), static routes too.
+                let tracked = !noted.iter().any(|n| n == "no_track");
+                if let Some(protocol) =
+                    (route.protocol).filter(|p| tracked && *p != route::PROTOCOL_KEEPALIVED)
+                {
+                    reader.warn(
+                        loc,
+                        format!(
+                            "route `protocol {protocol}` is reset to keepalived (18), as keepalived \
+                             does for a route without `no_track`"
+                        ),
+                    );
+                    route.protocol = None;
+                }
                 reader.note(format!("{at}[{}]", routes.len()), loc);
                 routes.push(route);
             },
@@ -265,7 +281,7 @@ impl Reader<'_> {
             st,
             "rule",
             Rule::from_keepalived_words,
-            |reader, mut rule: Rule, loc| {
+            |reader, mut rule: Rule, _noted, loc| {
                 if rule.priority.is_none() {
                     let next = &mut reader.next_rule_priority[usize::from(rule.ipv6)];
                     let priority = *next;

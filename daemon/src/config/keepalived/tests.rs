@@ -922,3 +922,38 @@ fn promote_secondaries_and_track_src_ip_are_read_without_warning_and_round_trip(
     assert!(!native.contains("promote_secondaries"), "{native}");
     assert!(!native.contains("track_source_address"), "{native}");
 }
+
+#[test]
+fn one_address_on_two_interfaces_is_two_addresses() {
+    // A gateway's link-local fe80::1 on each of its VLANs (a corpus file's shape): keepalived
+    // 2.2.7 runs it.
+    let text = "vrrp_instance V6 {\n interface eth0\n virtual_router_id 21\n \
+                virtual_ipaddress {\n 2001:db8:20::1/64 dev eth1\n fe80::1/64 dev eth1\n \
+                2001:db8:21::1/64 dev eth2\n fe80::1/64 dev eth2\n }\n}\n";
+    let cfg = parse_keepalived(text, Path::new("k.conf")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cfg.instances[0].vips.len(), 4);
+    // Twice on one interface is still refused.
+    let e = error_of(
+        "",
+        " virtual_ipaddress_excluded {\n 192.0.2.10 dev eth0\n }",
+    );
+    assert!(e.contains("listed twice"), "{e}");
+}
+
+#[test]
+fn a_tracked_route_keeps_keepalived_as_its_protocol() {
+    // keepalived 2.2.7 resets `protocol` on a route without `no_track` (a corpus file's
+    // `::/0 via ... protocol static` went in as proto keepalived) and keeps it with no_track.
+    let (cfg, w) = warnings_of(
+        "",
+        " virtual_routes {\n 198.51.100.0/25 via 192.0.2.1 protocol static\n \
+         198.51.100.128/25 via 192.0.2.1 protocol static no_track\n }",
+    );
+    let routes = &cfg.instances[0].routes;
+    assert_eq!(routes[0].effective_protocol(), 18);
+    assert_eq!(routes[1].effective_protocol(), 4);
+    assert!(
+        w.contains("k.conf:") && w.contains("reset to keepalived"),
+        "{w}"
+    );
+}

@@ -1,0 +1,74 @@
+//! What one wake-up of the event loop does, on a daemon whose instances are on interfaces
+//! that do not exist (nothing reaches the network): the socket readers are stood in for by
+//! tasks that queue what a reader would.
+
+use std::time::Instant;
+
+use super::marking_tests::{block_on, lab};
+use super::*;
+use crate::vrrp::packet::{Advertisement, Auth, ChecksumMode, Version};
+
+const MASTER: [u8; 4] = [192, 0, 2, 200];
+const GROUP: [u8; 4] = [224, 0, 0, 18];
+
+/// The master's advert for `vi0` (VRID 10) as a raw IPv4 socket reads it.
+fn advert_from_master(arrived: Instant) -> Received {
+    let payload = Advertisement {
+        version: Version::V3,
+        vrid: 10,
+        priority: 200,
+        advert_interval_cs: 1,
+        addresses: vec![IpAddr::from([192, 0, 2, 10])],
+        auth: Auth::None,
+    }
+    .to_bytes(MASTER.into(), GROUP.into(), ChecksumMode::PseudoHeader);
+    let total = u16::try_from(20 + payload.len()).unwrap().to_be_bytes();
+    let mut data = vec![0x45, 0xc0, total[0], total[1], 0, 0, 0, 0, 255, 112, 0, 0];
+    data.extend_from_slice(&MASTER);
+    data.extend_from_slice(&GROUP);
+    data.extend_from_slice(&payload);
+    Received {
+        data: crate::net::socket::PacketBytes::from_slice(&data),
+        src: MASTER.into(),
+        dst: GROUP.into(),
+        hop_limit: 255,
+        ifindex: 0,
+        arrived,
+    }
+}
+
+/// A process stopped for a while (SIGSTOP, or not scheduled) wakes for an advert it read
+/// before the pause, or for anything but its timer: the adverts that reached the socket
+/// meanwhile are heard before its Master_Down timer is acted on, so a backup whose master
+/// kept advertising stays backup.
+#[test]
+fn a_backup_woken_late_hears_the_queued_adverts_before_its_master_down_timer() {
+    let mut lab = lab("wake", 1, "10ms");
+    let daemon = &mut lab.daemon;
+    block_on(async {
+        daemon.start_routers(&[0], Instant::now());
+        daemon.routers[0].link_up = true;
+        daemon.routers[0].source = Some(IpAddr::from([192, 0, 2, 100]));
+        daemon.apply_faults(Instant::now());
+        daemon.process_actions().await;
+        assert_eq!(daemon.routers[0].fsm().state(), State::Backup);
+        let key = Arc::new(daemon.routers[0].key.clone());
+        // The master was heard, then the process stood still past Master_Down_Interval.
+        let heard = Instant::now();
+        daemon.on_packet(&key, None, &advert_from_master(heard), heard);
+        assert_eq!(daemon.routers[0].fsm().master_priority(), Some(200));
+        std::thread::sleep(Duration::from_millis(60));
+        assert!((daemon.routers[0].fsm().poll_timeout()).is_some_and(|t| t <= Instant::now()));
+        let transitions = daemon.routers[0].fsm().transitions();
+        // Meanwhile the master's adverts reached the socket; the reader has not run yet.
+        let tx = daemon.events_tx.clone();
+        let queued = advert_from_master(Instant::now());
+        tokio::spawn(async move {
+            let _ = tx.send(Event::Packets(key, vec![queued])).await;
+        });
+        daemon.handle_due_timers_after_pending_adverts().await;
+        daemon.process_actions().await;
+        assert_eq!(daemon.routers[0].fsm().state(), State::Backup);
+        assert_eq!(daemon.routers[0].fsm().transitions(), transitions);
+    });
+}

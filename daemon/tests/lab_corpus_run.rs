@@ -1,0 +1,251 @@
+//! Behavioural corpus run (needs root and keepalived 2.2.7): real-world keepalived.conf files,
+//! rewritten into the namespace lab (`config_support::rewrite`: addresses into the
+//! documentation ranges, interfaces onto the lab's, scripts onto `/bin/true`), each run by
+//! keepalived alone and by vipd alone in identical labs and compared aspect by aspect by the
+//! behaviour differential (`behaviour_support`): states, addresses, routes and rules, and the
+//! adverts on the wire. Differences vipd documents as better are allowed with that reason
+//! ([`documented`]); anything else fails.
+//!
+//! CI runs the files of `tests/fixtures/corpus-run/` (our own, written in the shape of
+//! real-world files); `make corpus-run CORPUS=DIR` runs every `*.conf` of DIR (other
+//! people's files, kept out of the repository), skipping those keepalived does not run.
+
+mod behaviour_support;
+mod config_support;
+mod lab;
+
+use std::path::{Path, PathBuf};
+
+use behaviour_support::{compare, parse_fixture_text, Fixture};
+use config_support::rewrite::{rewrite, Rewritten};
+use config_support::{keepalived_keeps_running, output, Namespace, WorkDir};
+
+/// Differences vipd documents as better, by what the file asks for: (aspect, why). The
+/// reasons are those of the behaviour fixtures that show each difference on its own.
+fn documented(text: &str) -> Vec<(&'static str, &'static str)> {
+    let mut out = Vec::new();
+    let mut block = "";
+    let mut gatewayless_route = false;
+    let mut ipv6_unicast = false;
+    let mut vmac = false;
+    // (interface, prefix length) of IPv4 VIPs that are not /32 nor the lab's /24, and how
+    // many instances have one there: the first such VIP is the primary of its subnet.
+    let mut subnets: std::collections::BTreeMap<(String, String), usize> = Default::default();
+    let mut interface = String::new();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["vrrp_instance", ..] => interface.clear(),
+            ["interface", name] => interface = (*name).to_owned(),
+            ["use_vmac", ..] => vmac = true,
+            [name, "{"] => block = name,
+            ["}"] => block = "",
+            [first, ..] if block == "virtual_routes" => {
+                gatewayless_route |= !words.contains(&"via") && *first != "blackhole"
+            }
+            [peer] if block == "unicast_peer" => ipv6_unicast |= peer.contains(':'),
+            [vip, rest @ ..] if block == "virtual_ipaddress" && !vip.contains(':') => {
+                let len = vip.split_once('/').map_or("32", |(_, l)| l);
+                if len != "32" && len != "24" {
+                    let dev = rest
+                        .windows(2)
+                        .find(|w| w[0] == "dev")
+                        .map_or(interface.clone(), |w| w[1].to_owned());
+                    *subnets.entry((dev, len.to_owned())).or_default() += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    if ipv6_unicast {
+        out.push((
+            "ttl",
+            "keepalived 2.2.7 sends IPv6 unicast adverts with hop limit 64, vipd with 255 as \
+             RFC 5798 asks (README migration, REFERENCE.md Unicast)",
+        ));
+    }
+    if vmac {
+        out.push((
+            "links",
+            "vipd's VMAC is a bridge-mode macvlan, keepalived's a private one (README \
+             \"Migrating from keepalived\", use_vmac)",
+        ));
+    }
+    if subnets.values().any(|n| *n > 1) {
+        let why = "a master giving up the primary VIP of a subnet makes the kernel delete the \
+                   subnet's other VIPs; vipd puts back those of an instance still master, \
+                   keepalived 2.2.7 stays MASTER without them (REFERENCE.md promote_secondaries)";
+        out.push(("yield", why));
+        out.push(("reclaim", why));
+    }
+    if text.contains("vrrp_startup_delay") {
+        out.push((
+            "state",
+            "during vrrp_startup_delay vipd's status says INIT (it takes no part in VRRP yet), \
+             keepalived logs BACKUP (REFERENCE.md startup_delay)",
+        ));
+    }
+    if gatewayless_route {
+        out.push((
+            "routes",
+            "a route without gateway gets scope link as `ip route add` gives it, keepalived \
+             scope global (REFERENCE.md \"Routes and rules\", README migration)",
+        ));
+    }
+    out
+}
+
+/// The fixture the behaviour differential runs for a real-world file.
+fn corpus_fixture(name: &str, original: &str) -> (Fixture, Rewritten) {
+    let rewritten = rewrite(name, original);
+    let mut header = String::from("# expect: either\n");
+    for (aspect, why) in documented(&rewritten.text) {
+        header.push_str(&format!("# differs: {aspect}: {why}\n"));
+    }
+    let text = format!("{header}{}", rewritten.text);
+    (parse_fixture_text(name, text), rewritten)
+}
+
+fn conf_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "conf"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn name_of(path: &Path) -> String {
+    path.file_stem()
+        .and_then(|s| s.to_str())
+        .expect("file name")
+        .to_owned()
+}
+
+/// Whether keepalived 2.2.7 and vipd both take the rewritten file (`keepalived -t`, `vipd
+/// check`) in a namespace holding the lab's interfaces; else why not.
+fn both_accept(fixture: &Fixture, rewritten: &Rewritten, work: &Path) -> Result<(), String> {
+    let ns = Namespace::new("crun");
+    ns.add_interface("eth0", &["192.0.2.11/24", "2001:db8::11/64"])?;
+    ns.add_interface("eth1", &["198.51.100.11/24", "2001:db8:1::11/64"])?;
+    for d in &rewritten.dummies {
+        ns.add_interface(d, &[])?;
+    }
+    let conf = work.join(format!("{}.conf", fixture.name));
+    std::fs::write(&conf, &fixture.text).map_err(|e| e.to_string())?;
+    let (k_rc, k_out) = ns.keepalived_test(&conf, &[]);
+    let vipd = env!("CARGO_BIN_EXE_vipd");
+    let conf_s = conf.to_str().expect("utf-8");
+    let (v_rc, v_out) = output(&["ip", "netns", "exec", &ns.0, vipd, "check", "-c", conf_s]);
+    // Anything but a clean test (a warning is enough for a non-zero exit) is settled by
+    // running it, as `make corpus` does.
+    if k_rc != 0 && !keepalived_keeps_running(&ns, &conf, work) {
+        return Err(format!(
+            "keepalived -t exits {k_rc}: {}",
+            k_out.lines().last().unwrap_or("")
+        ));
+    }
+    if v_rc != 0 {
+        return Err(format!(
+            "VIPD REFUSES what keepalived takes: {}",
+            v_out.lines().find(|l| l.contains("error")).unwrap_or("")
+        ));
+    }
+    Ok(())
+}
+
+fn run_files(files: &[PathBuf]) {
+    let work_dir = WorkDir::new("crun");
+    let mut fixtures = Vec::new();
+    let mut refused = Vec::new();
+    // `VIPD_BEHAVIOUR_ONLY=SUBSTRING`: only the matching files; `VIPD_CORPUS_REWRITTEN=DIR`:
+    // keep each rewritten file there (what was run, to rerun a difference by hand).
+    let only = std::env::var("VIPD_BEHAVIOUR_ONLY").unwrap_or_default();
+    let keep = std::env::var_os("VIPD_CORPUS_REWRITTEN").map(PathBuf::from);
+    for path in files.iter().filter(|p| name_of(p).contains(&only)) {
+        let name = name_of(path);
+        let raw = String::from_utf8_lossy(&std::fs::read(path).expect("read")).into_owned();
+        let (fixture, rewritten) = corpus_fixture(&name, &raw);
+        if let Some(dir) = &keep {
+            std::fs::create_dir_all(dir).expect("VIPD_CORPUS_REWRITTEN");
+            std::fs::write(dir.join(format!("{name}.conf")), &fixture.text).expect("write");
+        }
+        match both_accept(&fixture, &rewritten, &work_dir.0) {
+            Ok(()) => fixtures.push(fixture),
+            Err(why) => {
+                println!("{name:<50} skipped: {why}");
+                if why.starts_with("VIPD REFUSES") {
+                    refused.push(name);
+                }
+            }
+        }
+    }
+    println!(
+        "{} files: {} run, {} skipped ({} refused by vipd only)",
+        files.len(),
+        fixtures.len(),
+        files.len() - fixtures.len(),
+        refused.len()
+    );
+    assert!(
+        refused.is_empty(),
+        "vipd refuses files keepalived takes: {refused:?}"
+    );
+    assert!(!fixtures.is_empty(), "no file to run");
+    compare(fixtures);
+}
+
+#[test]
+fn real_world_style_files_rewritten_into_the_lab_behave_the_same() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus-run");
+    run_files(&conf_files(&dir));
+}
+
+#[test]
+#[ignore = "needs VIPD_CORPUS_DIR, root and keepalived 2.2.7: make corpus-run CORPUS=DIR"]
+fn corpus_files_behave_the_same_under_keepalived_and_vipd() {
+    let dir = PathBuf::from(std::env::var("VIPD_CORPUS_DIR").expect("VIPD_CORPUS_DIR"));
+    run_files(&conf_files(&dir));
+}
+
+/// The rewrite keeps the file's structure and maps every address into the documentation
+/// ranges consistently (no root needed).
+#[test]
+fn rewrite_maps_addresses_interfaces_and_commands_into_the_lab() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus-run");
+    let original =
+        std::fs::read_to_string(dir.join("k8s-apiserver-unicast.conf")).expect("fixture");
+    let r = rewrite("k8s", &original);
+    let body: Vec<&str> = r.text.lines().filter(|l| !l.starts_with('#')).collect();
+    let body = body.join("\n");
+    for expected in [
+        "interface eth0",
+        "unicast_src_ip 192.0.2.11",
+        "192.0.2.12",
+        "192.0.2.13",
+        "192.0.2.100/24 dev eth0 label eth0:vip",
+        "script \"/bin/true\"",
+        "notify_master \"/bin/true\"",
+        "auth_pass 42",
+        "virtual_router_id 51",
+    ] {
+        assert!(body.contains(expected), "{expected:?} missing:\n{body}");
+    }
+    for gone in ["10.0.10.", "ens192", "check_apiserver.sh", "notify.sh"] {
+        assert!(!body.contains(gone), "{gone:?} left:\n{body}");
+    }
+    let neutron = std::fs::read_to_string(dir.join("l3-ha-router-excluded.conf")).expect("fixture");
+    let r = rewrite("l3", &neutron);
+    assert_eq!(
+        r.interfaces,
+        [
+            ("ha-1a2b3c4d-5e".to_string(), "eth0".to_string()),
+            ("qg-0f1e2d3c-4b".to_string(), "labd0".to_string()),
+            ("qr-9a8b7c6d-5e".to_string(), "labd1".to_string()),
+        ]
+    );
+    assert!(r.text.contains("# setup: ip link add labd0 type veth"));
+    assert!(r.text.contains("0.0.0.0/0 via 192.0.2."), "{}", r.text);
+    assert!(r.text.contains("2001:db8::100/64 dev labd1"), "{}", r.text);
+}
