@@ -39,11 +39,20 @@ pub fn own_address_problems(
     socket: &Path,
     also_added: &BTreeSet<AddedAddress>,
 ) -> Result<Vec<String>, String> {
-    let netlink = Netlink::new().map_err(|e| format!("netlink: {e}"))?;
-    let node = node_addresses(&netlink).map_err(|e| format!("reading addresses: {e}"))?;
-    let mut added = vip_state::added_by_running_daemons(state_dir, socket).map_err(|e| {
+    let added = vip_state::added_by_running_daemons(state_dir, socket).map_err(|e| {
         format!("{e}: cannot tell the VIPs a running vipd added from the node's own addresses")
     })?;
+    own_address_problems_given(cfg, added, also_added)
+}
+
+/// [`own_address_problems`] with what the running daemons added already read (`added`).
+fn own_address_problems_given(
+    cfg: &Config,
+    mut added: BTreeSet<AddedAddress>,
+    also_added: &BTreeSet<AddedAddress>,
+) -> Result<Vec<String>, String> {
+    let netlink = Netlink::new().map_err(|e| format!("netlink: {e}"))?;
+    let node = node_addresses(&netlink).map_err(|e| format!("reading addresses: {e}"))?;
     added.extend(also_added.iter().cloned());
     let links = netlink
         .all_links()
@@ -80,8 +89,11 @@ pub fn check_own_address_problems(
 impl Daemon {
     /// At start: removes what earlier runs in this network namespace recorded and left behind
     /// (a killed vipd cannot clean up), then deletes their records.
-    pub(super) fn remove_leftovers(&mut self) {
-        for leftover in self.vip_state.leftovers() {
+    /// Returns what the other vipd running in this namespace added (read in the same pass,
+    /// for [`Daemon::own_address_problems_at_start`]).
+    pub(super) fn remove_leftovers(&mut self) -> BTreeSet<AddedAddress> {
+        let (leftovers, running) = self.vip_state.read_at_start();
+        for leftover in leftovers {
             for address in &leftover.addresses {
                 let Ok(Some(ifindex)) = self.netlink.link_index(&address.interface) else {
                     continue; // the interface went, and the address with it
@@ -131,6 +143,22 @@ impl Daemon {
         }
         if let Err(e) = self.vip_state.save() {
             warn!("{e}: VIPs added from now on cannot be found again after a crash");
+        }
+        running
+    }
+
+    /// [`Daemon::own_address_problems`] at start, with what running daemons added as
+    /// [`Daemon::remove_leftovers`] read it.
+    pub(super) fn own_address_problems_at_start(
+        &self,
+        running: BTreeSet<AddedAddress>,
+    ) -> Result<(), String> {
+        let problems =
+            own_address_problems_given(&self.config, running, self.vip_state.addresses())?;
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("\n"))
         }
     }
 

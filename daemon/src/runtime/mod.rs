@@ -305,8 +305,8 @@ impl Daemon {
         spawn_monitor(monitor, self.events_tx.clone());
         // Another router may hold the VIPs a killed earlier run left here: they go before we
         // take part in the protocol. Then a VIP still on the node is its own address.
-        self.remove_leftovers();
-        self.own_address_problems(&self.config)?;
+        let running = self.remove_leftovers();
+        self.own_address_problems_at_start(running)?;
         self.add_statics();
         self.watch_routing();
         let mut signals = signals::Signals::new().map_err(|e| format!("signals: {e}"))?;
@@ -502,6 +502,11 @@ impl Daemon {
             routers.get(i).and_then(|r| r.fsm().poll_timeout())
         });
         let due: Vec<u32> = self.schedule.drain_due().collect();
+        // The deadline this wake-up is for: masters count their next advert from it.
+        let wake = (due.iter())
+            .filter_map(|&i| self.routers.get(i as usize)?.fsm().poll_timeout())
+            .min()
+            .unwrap_or(now);
         for index in due {
             let index = index as usize;
             let Some(router) = self.routers.get_mut(index) else {
@@ -511,7 +516,7 @@ impl Daemon {
             // the slack but not handled now gets its deadline back in the schedule.
             let fsm = router.fsm_mut(&mut self.schedule, index);
             if (fsm.poll_timeout()).is_some_and(|t| t <= now + fsm.advert_slack()) {
-                fsm.handle_timeout_coalescing(now);
+                fsm.handle_timeout_coalescing(now, wake);
             }
         }
     }

@@ -668,11 +668,24 @@ impl Instance {
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.handle_timeout_from(now, None);
+    }
+
+    /// [`Instance::handle_timeout`]; a periodic advert sent here counts its next interval
+    /// from `wake` when given (see [`Instance::next_periodic_advert`]).
+    fn handle_timeout_from(&mut self, now: Instant, wake: Option<Instant>) {
         for _ in 0..MAX_TIMERS_PER_CALL {
             let Some(timer) = self.timers.take_expired(now) else {
                 return;
             };
-            self.on_timer(now, timer);
+            match timer {
+                Timer::Advert if wake.is_some() => {
+                    if self.state == State::Master && !self.handing_over {
+                        self.send_periodic_advert(now, wake);
+                    }
+                }
+                _ => self.on_timer(now, timer),
+            }
         }
     }
 
@@ -692,13 +705,48 @@ impl Instance {
     /// sent in one wake-up count their next interval from the same instant and stay together,
     /// so that 510 masters send in one wake-up (one `sendmmsg` per socket) instead of one
     /// each, and their backups read the adverts in bursts.
-    pub fn handle_timeout_coalescing(&mut self, now: Instant) {
-        self.handle_timeout(now);
+    ///
+    /// `wake` is the deadline the runtime woke for (the earliest of the instances it hands
+    /// this wake-up): periodic adverts sent in it count their next interval from there, not
+    /// from `now`, so that a wake-up late by a few milliseconds (a loaded node) does not
+    /// push every later advert back by as much (at 510 instances on a busy 2-core machine
+    /// the adverts of each instance drifted to one every 12 ms instead of 10), and every
+    /// master that sent in it has the same next deadline (groups within the slack merge).
+    pub fn handle_timeout_coalescing(&mut self, now: Instant, wake: Instant) {
+        self.handle_timeout_from(now, Some(wake));
         let soon = later(now, self.advert_slack());
         let advert_soon = self.timers.get(Timer::Advert).is_some_and(|at| at <= soon);
         if advert_soon && self.state == State::Master && !self.handing_over {
-            self.send_advert_now(now);
+            self.send_periodic_advert(now, Some(wake));
         }
+    }
+
+    /// When the periodic advert after one sent at `now` is due: an interval after `wake`
+    /// (the deadline this wake-up was for) when that is not in the past, so the cadence
+    /// holds through a late wake-up; never sooner than half an interval after `now` (a
+    /// wake-up later than that starts the count again from `now`, as RFC 5798 counts).
+    fn next_periodic_advert(&self, now: Instant, wake: Option<Instant>) -> Instant {
+        let interval = self.params.advert_interval;
+        let from_now = later(now, interval);
+        match wake {
+            Some(wake) if wake <= now => {
+                let cadence = later(wake, interval);
+                if cadence >= later(now, interval / 2) {
+                    cadence
+                } else {
+                    from_now
+                }
+            }
+            _ => from_now,
+        }
+    }
+
+    fn send_periodic_advert(&mut self, now: Instant, wake: Option<Instant>) {
+        self.push(Action::SendAdvert {
+            priority: self.advertised_priority(),
+        });
+        let next = self.next_periodic_advert(now, wake);
+        self.timers.set(Timer::Advert, next);
     }
 
     /// New priority from health checks. Clamped to 1..=254; the owner's 255 is never changed.
@@ -1148,10 +1196,15 @@ impl Instance {
     /// brain healing). RFC 9568: assert ourselves with an advert (unless
     /// `lower_prio_no_advert`); keepalived: announce the addresses again, now and after
     /// `garp_lower_prio_delay`, since neighbours may have followed the other router.
+    /// The assertion is an advert more: the periodic ones keep their deadline, as
+    /// keepalived's do (restarting it moved the instance out of the group of masters that
+    /// send together, one more wake-up every interval for good).
     fn lower_priority_heard(&mut self, now: Instant) {
         self.lower_priority_heard += 1;
         if !self.params.lower_prio_no_advert {
-            self.send_advert_now(now);
+            self.push(Action::SendAdvert {
+                priority: self.advertised_priority(),
+            });
         }
         self.announce_lower_priority(now);
     }
@@ -1838,7 +1891,7 @@ mod tests {
     }
 
     #[test]
-    fn a_coalesced_advert_goes_at_most_the_slack_early_and_counts_from_when_it_went() {
+    fn a_coalesced_advert_goes_at_most_the_slack_early_and_counts_from_the_wake_up() {
         let t0 = Instant::now();
         let (mut instance, became) = master_with(params(100, Version::V3, 10 * MS), t0);
         let slack = instance.advert_slack();
@@ -1846,25 +1899,71 @@ mod tests {
         let due = became + 10 * MS;
         assert_eq!(instance.poll_timeout(), Some(due));
         // Further off than the slack: nothing yet.
-        instance.handle_timeout_coalescing(due - slack - Duration::from_nanos(1));
+        let early = due - slack - Duration::from_nanos(1);
+        instance.handle_timeout_coalescing(early, early);
         assert_eq!(drain(&mut instance), vec![]);
         assert_eq!(instance.poll_timeout(), Some(due));
-        // Within the slack: sent now, and the next one a full interval after it went.
+        // Within the slack of another instance's deadline: sent now, and the next one a full
+        // interval after the deadline the runtime woke for.
         let now = due - slack;
-        instance.handle_timeout_coalescing(now);
+        instance.handle_timeout_coalescing(now, now);
         assert_eq!(
             drain(&mut instance),
             vec![Action::SendAdvert { priority: 100 }]
         );
         assert_eq!(instance.poll_timeout(), Some(now + 10 * MS));
         // An expired advert timer is handled as before (one advert, not two).
-        let late = now + 10 * MS + MS;
-        instance.handle_timeout_coalescing(late);
+        let deadline = now + 10 * MS;
+        instance.handle_timeout_coalescing(deadline + MS, deadline);
         assert_eq!(
             drain(&mut instance),
             vec![Action::SendAdvert { priority: 100 }]
         );
-        assert_eq!(instance.poll_timeout(), Some(late + 10 * MS));
+        assert_eq!(instance.poll_timeout(), Some(deadline + 10 * MS));
+    }
+
+    #[test]
+    fn a_late_wake_up_keeps_the_advert_cadence() {
+        let t0 = Instant::now();
+        let interval = 10 * MS;
+        let (mut instance, became) = master_with(params(100, Version::V3, interval), t0);
+        let mut deadline = became + interval;
+        // Woken 3 ms late, ten times over: still one advert per interval on average, not
+        // one per 13 ms.
+        for _ in 0..10 {
+            assert_eq!(instance.poll_timeout(), Some(deadline));
+            instance.handle_timeout_coalescing(deadline + 3 * MS, deadline);
+            assert_eq!(
+                drain(&mut instance),
+                vec![Action::SendAdvert { priority: 100 }]
+            );
+            deadline += interval;
+        }
+        assert_eq!(instance.poll_timeout(), Some(became + 11 * interval));
+    }
+
+    #[test]
+    fn a_wake_up_later_than_half_an_interval_counts_the_next_advert_from_now() {
+        let t0 = Instant::now();
+        let interval = 10 * MS;
+        let (mut instance, became) = master_with(params(100, Version::V3, interval), t0);
+        let deadline = became + interval;
+        let now = deadline + 6 * MS;
+        instance.handle_timeout_coalescing(now, deadline);
+        assert_eq!(
+            drain(&mut instance),
+            vec![Action::SendAdvert { priority: 100 }]
+        );
+        // Not 4 ms after this one: two adverts do not go out nearly together.
+        assert_eq!(instance.poll_timeout(), Some(now + interval));
+        // Without a wake-up deadline (plain `handle_timeout`) as before: from now.
+        let next = now + interval;
+        instance.handle_timeout(next + 2 * MS);
+        assert_eq!(
+            drain(&mut instance),
+            vec![Action::SendAdvert { priority: 100 }]
+        );
+        assert_eq!(instance.poll_timeout(), Some(next + 12 * MS));
     }
 
     #[test]
@@ -1878,10 +1977,13 @@ mod tests {
         let wake = a.poll_timeout().unwrap();
         assert_eq!(wake, became + interval);
         assert!(b.poll_timeout().unwrap() - wake <= b.advert_slack());
-        a.handle_timeout_coalescing(wake);
-        b.handle_timeout_coalescing(wake);
+        // Late by 2 ms: both still count from the deadline woken for.
+        let now = wake + 2 * MS;
+        a.handle_timeout_coalescing(now, wake);
+        b.handle_timeout_coalescing(now, wake);
         assert_eq!(drain(&mut a), vec![Action::SendAdvert { priority: 100 }]);
         assert_eq!(drain(&mut b), vec![Action::SendAdvert { priority: 100 }]);
+        assert_eq!(a.poll_timeout(), Some(wake + interval));
         assert_eq!(a.poll_timeout(), b.poll_timeout());
     }
 
@@ -1890,7 +1992,8 @@ mod tests {
         let t0 = Instant::now();
         let mut backup = started(params(100, Version::V3, 10 * MS), t0);
         let down = backup.poll_timeout().unwrap();
-        backup.handle_timeout_coalescing(down - Duration::from_micros(1));
+        let before = down - Duration::from_micros(1);
+        backup.handle_timeout_coalescing(before, before);
         assert_eq!(backup.state(), State::Backup);
         assert_eq!(drain(&mut backup), vec![]);
         assert_eq!(backup.poll_timeout(), Some(down));
@@ -1933,12 +2036,33 @@ mod tests {
             drain(&mut instance),
             vec![Action::SendAdvert { priority: 100 }]
         );
-        assert_eq!(instance.poll_timeout(), Some(now + 100 * MS));
+        let periodic = now + 100 * MS;
+        assert_eq!(instance.poll_timeout(), Some(periodic));
         let now = now + 10 * MS;
         instance.handle_advert(now, &advert("192.0.2.2", 50, 100 * MS));
         assert_eq!(drain(&mut instance), asserts_itself(100));
-        assert_eq!(instance.poll_timeout(), Some(now + 100 * MS));
+        // The assertion is an advert more; the periodic one keeps its deadline (keepalived).
+        assert_eq!(instance.poll_timeout(), Some(periodic));
         assert_eq!(instance.state(), State::Master);
+    }
+
+    #[test]
+    fn asserting_itself_keeps_a_master_in_its_group_of_periodic_adverts() {
+        let t0 = Instant::now();
+        let interval = 10 * MS;
+        let (mut a, became) = master_with(params(100, Version::V3, interval), t0);
+        let (mut b, _) = master_with(params(100, Version::V3, interval), t0);
+        // A router that did not hear us for a moment advertises a lower priority to b.
+        b.handle_advert(became + 4 * MS, &advert("192.0.2.2", 50, interval));
+        assert!(drain(&mut b).contains(&Action::SendAdvert { priority: 100 }));
+        // Both still send their periodic adverts in the same wake-up.
+        let wake = a.poll_timeout().unwrap();
+        assert_eq!(b.poll_timeout(), Some(wake));
+        a.handle_timeout_coalescing(wake, wake);
+        b.handle_timeout_coalescing(wake, wake);
+        assert_eq!(drain(&mut a), vec![Action::SendAdvert { priority: 100 }]);
+        assert_eq!(drain(&mut b), vec![Action::SendAdvert { priority: 100 }]);
+        assert_eq!(a.poll_timeout(), b.poll_timeout());
     }
 
     #[test]
