@@ -296,17 +296,10 @@ impl Daemon {
     /// since the last look: see [`Daemon::lower_priority_heard`]. Once per turn, after the
     /// actions: the counts only grow, so one look sees what all passes would have seen.
     pub(super) fn lower_priority_heard_by_marked(&mut self) {
-        let count = match self.schedule.touched() {
-            Some(touched) => touched.len(),
-            None => self.routers.len(),
-        };
+        let count = self.schedule.marked_len(self.routers.len());
         for k in 0..count {
-            let index = match self.schedule.touched() {
-                Some(touched) => match touched.get(k) {
-                    Some(&index) => index as usize,
-                    None => break,
-                },
-                None => k,
+            let Some(index) = self.schedule.marked_at(k) else {
+                break;
             };
             self.lower_priority_heard(index);
         }

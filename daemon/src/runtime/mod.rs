@@ -1131,17 +1131,10 @@ impl Daemon {
             self.reserve_takeovers();
             let mut performed = false;
             // Only the instances fed since the last look can have actions queued.
-            let count = match self.schedule.touched() {
-                Some(touched) => touched.len(),
-                None => self.routers.len(),
-            };
+            let count = self.schedule.marked_len(self.routers.len());
             for k in 0..count {
-                let index = match self.schedule.touched() {
-                    Some(touched) => match touched.get(k) {
-                        Some(&index) => index as usize,
-                        None => break,
-                    },
-                    None => k,
+                let Some(index) = self.schedule.marked_at(k) else {
+                    break;
                 };
                 while let Some(action) = self.routers.get_mut(index).and_then(|r| r.poll_action()) {
                     performed = true;

@@ -79,6 +79,20 @@ impl Schedule {
         (!self.all_actions).then_some(&self.touched[..])
     }
 
+    /// How many instances a look at the marked ones walks: the touched ones, or all `total`.
+    pub fn marked_len(&self, total: usize) -> usize {
+        self.touched().map_or(total, <[u32]>::len)
+    }
+
+    /// The `k`-th instance of that walk: the `k`-th touched one, or instance `k` when all
+    /// are marked. Looked up afresh each step because performing actions may mark more.
+    pub fn marked_at(&self, k: usize) -> Option<usize> {
+        match self.touched() {
+            Some(touched) => touched.get(k).map(|&index| index as usize),
+            None => Some(k),
+        }
+    }
+
     /// The actions of every touched instance were performed; call [`Schedule::sync`] first
     /// so that their deadlines are kept.
     pub fn actions_done(&mut self) {
