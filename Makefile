@@ -96,10 +96,12 @@ fuzz:
 
 # Deterministic simulation of the protocol core: SEEDS seeds from FIRST_SEED, optimised
 # (`cargo test` runs 3000 in debug). A failing seed prints the command that replays it.
+# ADVERSARY=invalid|forger|off gives every seed that adversary (default: a mix).
 SEEDS ?= 50000
 FIRST_SEED ?= 0
+ADVERSARY ?=
 sim:
-	VIPD_SIM_SEEDS=$(SEEDS) VIPD_SIM_FIRST_SEED=$(FIRST_SEED) \
+	VIPD_SIM_SEEDS=$(SEEDS) VIPD_SIM_FIRST_SEED=$(FIRST_SEED) VIPD_SIM_ADVERSARY=$(ADVERSARY) \
 	  $(CARGO) test --profile sim -p vipd --test simulation -- --nocapture simulated
 
 # Soak (root): random faults against a vipd pair and a keepalived peer for SOAK_SECONDS,

@@ -1905,8 +1905,10 @@ fn adversary_mode(seed: u64) -> Mode {
         Ok("off") => Mode::Off,
         Ok("invalid") => Mode::Invalid,
         Ok("forger") => Mode::Forger,
-        Ok(other) => panic!("VIPD_SIM_ADVERSARY={other}: off, invalid or forger"),
-        Err(_) => match seed % 15 {
+        Ok(other) if !other.is_empty() => {
+            panic!("VIPD_SIM_ADVERSARY={other}: off, invalid or forger")
+        }
+        _ => match seed % 15 {
             1 => Mode::Invalid,
             8 => Mode::Forger,
             _ => Mode::Off,

@@ -114,6 +114,14 @@ impl Family {
             Family::Ipv6 => 16,
         }
     }
+
+    /// Longest advert of this family: 255 addresses, and on IPv4 v2's authentication data.
+    pub const fn max_message_len(self) -> usize {
+        match self {
+            Family::Ipv4 => HEADER_LEN + 255 * 4 + AUTH_DATA_LEN,
+            Family::Ipv6 => MAX_MESSAGE_LEN,
+        }
+    }
 }
 
 /// How the checksum of a VRRPv3 advert over IPv4 is computed (RFC 5798 is ambiguous).
@@ -708,7 +716,7 @@ fn check_structure<T: AsRef<[u8]>>(packet: &Packet<T>) -> Result<Version, DropRe
 /// instance's checksum mode. Cheap and allocation-free, so junk costs only its own reading.
 /// Returns the VRID, for the caller's lookup.
 pub fn screen(payload: &[u8], family: Family) -> Result<u8, DropReason> {
-    if payload.len() > MAX_MESSAGE_LEN {
+    if payload.len() > family.max_message_len() {
         return Err(DropReason::Oversized);
     }
     let packet = Packet::new_checked(payload, family)?;
@@ -1444,6 +1452,14 @@ mod tests {
         let mut huge = ipv6_payload(&V3_IPV6).to_vec();
         huge.resize(MAX_MESSAGE_LEN + 1, 0);
         assert_eq!(screen(&huge, Family::Ipv6), Err(DropReason::Oversized));
+        // Over IPv4 the bound is 255 IPv4 addresses and v2's authentication data: a
+        // 1,600-byte datagram is no advert of any count (it was counted as `length`, and
+        // lab_hostile_segment failed for seeds whose oversized bursts were all that small).
+        let mut big_v4 = ipv4_payload(&V3_IPV4).to_vec();
+        big_v4.resize(Family::Ipv4.max_message_len() + 1, 0);
+        assert_eq!(screen(&big_v4, Family::Ipv4), Err(DropReason::Oversized));
+        big_v4.resize(1600, 0);
+        assert_eq!(screen(&big_v4, Family::Ipv4), Err(DropReason::Oversized));
         // What screening passes, full parsing judges alike apart from the checksum.
         let mut rng = Rng(0x0ddb_a11c_afe5_eed5);
         for _ in 0..50_000 {
