@@ -78,6 +78,19 @@ fn documented(text: &str) -> Vec<(&'static str, &'static str)> {
         out.push(("yield", why));
         out.push(("reclaim", why));
     }
+    if text
+        .lines()
+        .any(|l| l.split_whitespace().eq(["priority", "255"]))
+        && !text
+            .lines()
+            .any(|l| l.split_whitespace().eq(["state", "MASTER"]))
+    {
+        out.push((
+            "takeover",
+            "priority 255 takes over at once as RFC 5798 6.4.1 asks, keepalived 2.2.7 waits a \
+             master down interval unless `state MASTER` (REFERENCE.md priority)",
+        ));
+    }
     if text.contains("vrrp_startup_delay") {
         out.push((
             "state",
