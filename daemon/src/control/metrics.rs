@@ -269,8 +269,8 @@ pub fn render(snapshot: &MetricsSnapshot) -> String {
         ),
         (
             "keepalived_address_list_errors_total",
-            "Adverts with no addresses or an address list other than ours.",
-            |i| dropped(i, &["address_count"]) + i.address_list_mismatch,
+            "Adverts with an address list other than ours.",
+            |i| i.address_list_mismatch,
         ),
         (
             "keepalived_authentication_invalid_total",

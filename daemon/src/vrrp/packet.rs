@@ -193,8 +193,6 @@ pub enum DropReason {
     Truncated,
     /// Longer than its address count announces (trailing junk).
     Length,
-    /// Address count 0 (RFC 9568: ignore).
-    AddressCount,
     /// Checksum does not verify.
     Checksum,
     /// No instance configured for the VRID (decided by the caller).
@@ -237,7 +235,6 @@ impl DropReason {
         DropReason::Type,
         DropReason::Truncated,
         DropReason::Length,
-        DropReason::AddressCount,
         DropReason::Checksum,
         DropReason::UnknownVrid,
         DropReason::VersionMismatch,
@@ -270,7 +267,6 @@ impl DropReason {
             DropReason::Type => "type",
             DropReason::Truncated => "truncated",
             DropReason::Length => "length",
-            DropReason::AddressCount => "address_count",
             DropReason::Checksum => "checksum",
             DropReason::UnknownVrid => "unknown_vrid",
             DropReason::VersionMismatch => "version_mismatch",
@@ -295,7 +291,6 @@ impl DropReason {
             DropReason::Type => "VRRP type is not advertisement (1)",
             DropReason::Truncated => "packet shorter than its header or address count",
             DropReason::Length => "packet longer than its address count (trailing bytes)",
-            DropReason::AddressCount => "address count is 0",
             DropReason::Checksum => "checksum mismatch",
             DropReason::UnknownVrid => "no instance for this VRID",
             DropReason::VersionMismatch => "VRRP version differs from the instance's",
