@@ -493,7 +493,7 @@ fn configs_vipd_check_refuses_are_refused_with_its_messages() {
         // What `vipd check` prints: the loader's errors, else preflight's problems.
         let expected: Vec<String> = match vipd::config::load(config) {
             Err(e) => e.to_string().lines().map(String::from).collect(),
-            Ok(cfg) => vipd::tracking::preflight(&cfg)
+            Ok(cfg) => vipd::services::tracking::preflight(&cfg)
                 .iter()
                 .map(|p| format!("{}: {p}", config.display()))
                 .collect(),

@@ -2,15 +2,14 @@
 //!
 //! The crate is split into a sans-I/O protocol core (`vrrp`), the configuration model and
 //! readers (`config`), the network shell (`net`), health checks (`check`) and the runtime
-//! that joins them (`runtime`), plus the status protocol of the control socket (`control`).
+//! that joins them (`runtime`), the services around the protocol (`services`: check ->
+//! priority tracking, notify scripts and FIFOs) and the operator's surface (`control`).
 
 pub mod check;
 pub mod config;
 pub mod control;
 pub mod net;
-pub mod notify;
-pub mod notify_fifo;
 pub mod runtime;
-pub mod tracking;
+pub mod services;
 pub mod url;
 pub mod vrrp;

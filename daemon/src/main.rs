@@ -197,12 +197,14 @@ fn main() -> ExitCode {
                     loaded.warnings.push(warning);
                 }
                 // Notify FIFOs: the path, its owner, the reader script.
-                for (at, warning) in vipd::notify_fifo::check_warnings(&loaded.config.global) {
+                for (at, warning) in
+                    vipd::services::notify_fifo::check_warnings(&loaded.config.global)
+                {
                     let warning = loaded.warning_at(&path, &at, warning);
                     loaded.warnings.push(warning);
                 }
                 let cfg = &loaded.config;
-                let mut problems = vipd::tracking::preflight(cfg);
+                let mut problems = vipd::services::tracking::preflight(cfg);
                 // Judged where the daemon will run: inside its network namespace.
                 let entered = match &cfg.global.net_namespace {
                     Some(name) => vipd::net::namespace::enter(name),
@@ -225,7 +227,9 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
                 let mut warnings = loaded.warnings.clone();
-                warnings.extend(vipd::tracking::script_warnings_located(&loaded, &path));
+                warnings.extend(vipd::services::tracking::script_warnings_located(
+                    &loaded, &path,
+                ));
                 for warning in &warnings {
                     eprintln!("{warning}");
                 }
@@ -237,7 +241,7 @@ fn main() -> ExitCode {
                     );
                     return ExitCode::FAILURE;
                 }
-                for note in vipd::tracking::native_notes(cfg) {
+                for note in vipd::services::tracking::native_notes(cfg) {
                     eprintln!("{}: note: {note}", path.display());
                 }
                 println!(

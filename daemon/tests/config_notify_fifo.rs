@@ -3,7 +3,7 @@
 
 use std::path::Path;
 use vipd::config::{self, NotifyFifo, NotifyScript};
-use vipd::notify_fifo;
+use vipd::services::notify_fifo;
 
 fn fixture() -> config::Config {
     let path =

@@ -165,7 +165,7 @@ fn config_sync_group_tracking_applies_to_members() {
     links.insert("eth9".to_string(), true);
     for inst in &cfg.instances {
         assert_eq!(
-            vipd::tracking::instance_priority(inst, &cfg, &down, &links),
+            vipd::services::tracking::instance_priority(inst, &cfg, &down, &links),
             Priority::Value(110),
             "{}",
             inst.name
@@ -173,7 +173,7 @@ fn config_sync_group_tracking_applies_to_members() {
     }
     links.insert("eth9".to_string(), false);
     assert_eq!(
-        vipd::tracking::instance_priority(&cfg.instances[1], &cfg, &down, &links),
+        vipd::services::tracking::instance_priority(&cfg.instances[1], &cfg, &down, &links),
         Priority::Fault
     );
     // An unknown check in a group is ignored with a warning at its line, as keepalived

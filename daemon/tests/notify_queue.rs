@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use vipd::notify::{Job, Notifier, NotifyState};
+use vipd::services::notify::{Job, Notifier, NotifyState};
 
 struct Scratch(PathBuf);
 

@@ -24,7 +24,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let _ = config::warnings(&cfg);
-    let _ = vipd::tracking::check_specs(&cfg);
+    let _ = vipd::services::tracking::check_specs(&cfg);
     let toml = config::to_toml(&cfg);
     let again = config::parse_native(&toml, Path::new("/nonexistent-vipd-fuzz/vipd.toml"))
         .unwrap_or_else(|e| panic!("import-keepalived output refused: {e}\n{toml}"));

@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let _ = config::warnings(&cfg);
-    let _ = vipd::tracking::check_specs(&cfg);
+    let _ = vipd::services::tracking::check_specs(&cfg);
     let toml = config::to_toml(&cfg);
     let again = config::parse_native(&toml, path)
         .unwrap_or_else(|e| panic!("written TOML refused: {e}\n{toml}"));

@@ -181,7 +181,7 @@ fn yaml_safe_text(origin: &str, text: &str) -> Result<String> {
 /// the same lines `vipd check` prints (`FILE:LINE: message`). Warnings go to stderr.
 pub fn check_config(path: &Path) -> Result<String> {
     let cfg = vipd::config::load(path).map_err(|e| err!("{}", e.to_string().trim_end()))?;
-    let problems = vipd::tracking::preflight(&cfg);
+    let problems = vipd::services::tracking::preflight(&cfg);
     if !problems.is_empty() {
         let lines: Vec<String> = problems
             .iter()
@@ -191,7 +191,7 @@ pub fn check_config(path: &Path) -> Result<String> {
     }
     for warning in vipd::config::warnings(&cfg)
         .into_iter()
-        .chain(vipd::tracking::script_warnings(&cfg))
+        .chain(vipd::services::tracking::script_warnings(&cfg))
     {
         eprintln!("{}: warning: {warning}", path.display());
     }

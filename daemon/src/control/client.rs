@@ -316,7 +316,7 @@ mod tests {
     #[test]
     fn each_notify_fifo_shows_lines_written_and_dropped() {
         let report = StatusReport {
-            notify_fifos: vec![crate::notify_fifo::NotifyFifoStats {
+            notify_fifos: vec![crate::services::notify_fifo::NotifyFifoStats {
                 fifo: "notify_fifo".into(),
                 path: "/run/k.fifo".into(),
                 written: 12,

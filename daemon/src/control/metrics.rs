@@ -653,7 +653,7 @@ mod tests {
                         ..Default::default()
                     },
                 ],
-                notify_fifos: vec![crate::notify_fifo::NotifyFifoStats {
+                notify_fifos: vec![crate::services::notify_fifo::NotifyFifoStats {
                     fifo: "vrrp_notify_fifo".into(),
                     path: "/run/vrrp.fifo".into(),
                     written: 7,

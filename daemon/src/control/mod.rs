@@ -70,10 +70,10 @@ pub struct StatusReport {
     pub checks: Vec<CheckStatus>,
     /// The notification queue.
     #[serde(default)]
-    pub notify: crate::notify::NotifyStats,
+    pub notify: crate::services::notify::NotifyStats,
     /// The notify FIFOs (`notify_fifo`, `vrrp_notify_fifo`): lines written and lost.
     #[serde(default)]
-    pub notify_fifos: Vec<crate::notify_fifo::NotifyFifoStats>,
+    pub notify_fifos: Vec<crate::services::notify_fifo::NotifyFifoStats>,
 }
 
 /// A drained instance: since when, how and on whose request.

@@ -8,9 +8,9 @@ use tracing::{info, warn};
 use super::Daemon;
 use crate::check::{CheckEvent, CheckRunner, Priority};
 use crate::control::CheckStatus;
-use crate::notify::{self, NotifyState};
-use crate::notify_fifo::{self, FifoEvent, Scope};
-use crate::tracking;
+use crate::services::notify::{self, NotifyState};
+use crate::services::notify_fifo::{self, FifoEvent, Scope};
+use crate::services::tracking;
 use crate::vrrp::instance::State;
 
 impl Daemon {

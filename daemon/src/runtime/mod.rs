@@ -46,7 +46,7 @@ use crate::net::announce::{AnnouncePacer, Announcer};
 use crate::net::monitor::{Monitor, NetEvent};
 use crate::net::netlink::Netlink;
 use crate::net::socket::{Received, VrrpSocket};
-use crate::notify::{self, Notifier, NotifyState};
+use crate::services::notify::{self, Notifier, NotifyState};
 use crate::vrrp::ah;
 use crate::vrrp::instance::{Action, AnnounceCause, Reason, ReceivedAdvert, State};
 use crate::vrrp::packet::{self, DropReason, RxMeta};
@@ -183,7 +183,7 @@ struct Daemon {
     tracked_links: BTreeMap<String, bool>,
     notifier: Option<Notifier>,
     /// keepalived's notify FIFOs (`notify_fifo`, `vrrp_notify_fifo`).
-    fifos: crate::notify_fifo::NotifyFifos,
+    fifos: crate::services::notify_fifo::NotifyFifos,
     /// Last state notified per sync group.
     group_states: BTreeMap<String, NotifyState>,
     /// Control socket, drains, events, metrics.
@@ -316,7 +316,7 @@ impl Daemon {
         }
         self.clear_leftover_forwards();
         self.notifier = Some(Notifier::spawn(notify::TIMEOUT));
-        self.fifos = crate::notify_fifo::NotifyFifos::open(&self.config.global);
+        self.fifos = crate::services::notify_fifo::NotifyFifos::open(&self.config.global);
         self.start_checks()?;
         self.read_tracked_links();
         self.report_persisted_drains();

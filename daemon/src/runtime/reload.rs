@@ -11,7 +11,7 @@ use super::tasks::{tell_systemd, tell_systemd_reloading};
 use super::{add_vip, log_config_warnings, remove_vip, routes, Daemon};
 use crate::check::{CheckEvent, CheckReload, CheckRunner, CheckRunnerHandle};
 use crate::config::{self, Global};
-use crate::tracking;
+use crate::services::tracking;
 
 impl Daemon {
     /// SIGHUP: read the file again. Unchanged instances keep their state and VIPs; a bad file

@@ -167,7 +167,7 @@ fn script_problems(cfg: &Config) -> Vec<(String, String)> {
     }
     for (path, owner, notify) in notify_owners(cfg) {
         for (field, script) in notify_scripts(notify) {
-            if let Err(e) = crate::notify::prepare(script, &cfg.global) {
+            if let Err(e) = super::notify::prepare(script, &cfg.global) {
                 problems.push((
                     format!("{path}.notify.{field}"),
                     format!(

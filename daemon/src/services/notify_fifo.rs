@@ -37,9 +37,9 @@ use nix::sys::stat::Mode;
 use nix::unistd::{Group, Pid, User};
 use tracing::{error, info, warn};
 
+use super::notify::NotifyState;
 use crate::check::exec;
 use crate::config::{self, words, NotifyFifo};
-use crate::notify::NotifyState;
 
 /// How long a script may take to read the last lines and exit by itself once vipd closed
 /// its end of the FIFO; then it gets SIGTERM, and SIGKILL as long again later.
@@ -167,7 +167,7 @@ pub fn check_warnings(global: &config::Global) -> Vec<(String, String)> {
             out.push((at.clone(), format!("{field} {}: {e}", fifo.path)));
         }
         if let Some(script) = &fifo.script {
-            if let Err(e) = crate::notify::prepare(script, global) {
+            if let Err(e) = super::notify::prepare(script, global) {
                 out.push((
                     format!("{at}.script"),
                     format!("{field}_script `{}`: {e}", script.command),
