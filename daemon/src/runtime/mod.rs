@@ -214,6 +214,8 @@ struct Daemon {
     announce_links: Option<Vec<crate::net::link::LinkDetails>>,
     /// Adverts asked for in this turn, sent together before any other action.
     outbox: outbox::Outbox,
+    /// A reload whose file is being read.
+    reloading: Option<reload::PendingReload>,
 }
 
 /// Netlink answers shared by the instances attached in one go (at start, on a reload, when
@@ -296,6 +298,7 @@ impl Daemon {
             attach_memo: None,
             announce_links: None,
             outbox: outbox::Outbox::default(),
+            reloading: None,
         })
     }
 
@@ -382,12 +385,14 @@ impl Daemon {
                             signals::Step::Stop(name) => self.begin_stop(name),
                             // A reload while handing over would start instances again.
                             signals::Step::Reload if self.stopping => {}
-                            signals::Step::Reload => {
-                                // A refusal is logged; SIGHUP has nobody to tell.
-                                let _refused = self.reload_by("SIGHUP").await;
-                            }
+                            // A refusal is logged; SIGHUP has nobody to tell.
+                            signals::Step::Reload => self.request_reload("SIGHUP".into(), None),
                         }
                     }
+                }
+                read = reload::read_done(&mut self.reloading) => {
+                    self.schedule.touch_all();
+                    self.finish_reload(read).await;
                 }
                 // Due timers are handled below, whatever woke the loop.
                 _ = protocol_timer.wait(deadline) => {}
