@@ -407,11 +407,6 @@ fn unicast_without_a_source_address_follows_the_interfaces_primary_address() {
     expect_sole_holder(&lab, vip4(), 2, SETTLE * 2, "r2 alone");
     expect_stays_sole_holder(&lab, vip4(), 2, Duration::from_secs(1));
     lab.exec_ok(lab.router_ns(1), &format!("ip addr add {own}/24 dev eth0"));
-    // A second address in the subnet, before the VIP (promoted first when the primary goes).
-    lab.exec_ok(
-        lab.router_ns(1),
-        &format!("ip addr add {SECOND}/24 dev eth0"),
-    );
     wait_state(&r1, "VI_1", "MASTER");
     expect_sole_holder(
         &lab,
@@ -421,7 +416,13 @@ fn unicast_without_a_source_address_follows_the_interfaces_primary_address() {
         "r1 preempts once it has an address",
     );
     wait_state(&r2, "VI_1", "BACKUP");
-    // The primary goes: SECOND is promoted.
+    // A second address in the subnet, after the VIP; then the primary goes: the kernel
+    // promotes the VIP (next in line), and r1 sends from SECOND, never from its VIP (which
+    // leaves with the master role).
+    lab.exec_ok(
+        lab.router_ns(1),
+        &format!("ip addr add {SECOND}/24 dev eth0"),
+    );
     lab.exec_ok(lab.router_ns(1), &format!("ip addr del {own}/24 dev eth0"));
     let promoted = wait_until(SETTLE, Duration::from_millis(50), || {
         advert_sources(&capture).last().map(String::as_str) == Some(SECOND)

@@ -637,13 +637,12 @@ impl Daemon {
             // link-local address, as keepalived 2.2.7 sends; none yet: FAULT until one
             // appears (keepalived: "no IPv4 address for interface"), never adverts from the
             // unspecified address.
-            let netlink = &self.netlink;
+            let (netlink, routers) = (&self.netlink, &self.routers);
             let Some(mode) = key.mode(|| {
-                if key.ipv6 {
-                    (netlink.ipv6_link_local(link.index).ok().flatten()).map(IpAddr::V6)
-                } else {
-                    (netlink.primary_ipv4(link.index).ok().flatten()).map(IpAddr::V4)
-                }
+                let addresses = netlink.addresses(link.index).ok()?;
+                let is_vip =
+                    |a: IpAddr| (routers.iter()).any(|r| r.cfg.all_vips().any(|v| v.address == a));
+                router::interface_source(&addresses, key.ipv6, is_vip)
             }) else {
                 if let Some(router) = self.routers.get_mut(index) {
                     if router.source.is_some() || router.fsm().transitions() == 0 {

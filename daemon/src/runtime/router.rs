@@ -41,6 +41,31 @@ pub enum UnicastSource {
     Interface,
 }
 
+/// The address a unicast instance without `unicast_src_ip` sends from
+/// ([`UnicastSource::Interface`]), among its interface's `addresses`: the primary IPv4
+/// address (else another IPv4 address), or the usable IPv6 link-local one; never a VIP
+/// (`is_vip`), which goes with the master role: adverts from it would lose their source at
+/// the next failover (a VIP becomes the primary when the address before it is deleted).
+pub fn interface_source(
+    addresses: &[InterfaceAddress],
+    ipv6: bool,
+    is_vip: impl Fn(IpAddr) -> bool,
+) -> Option<IpAddr> {
+    use crate::net::netlink::{address_flags, is_link_local};
+    let candidates = || {
+        addresses
+            .iter()
+            .filter(|a| a.addr.is_ipv6() == ipv6 && !is_vip(a.addr))
+    };
+    if ipv6 {
+        return candidates()
+            .find(|a| matches!(a.addr, IpAddr::V6(v6) if is_link_local(&v6)) && a.is_usable())
+            .map(|a| a.addr);
+    }
+    let primary = candidates().find(|a| a.flags & address_flags::SECONDARY == 0);
+    primary.or_else(|| candidates().next()).map(|a| a.addr)
+}
+
 /// keepalived's `auth_type AH` applies: a password, VRRPv2 (hence IPv4).
 fn uses_ah(cfg: &config::Instance, global: &config::Global) -> bool {
     cfg.auth_type == config::AuthType::Ah && cfg.auth_pass.is_some() && cfg.version(global) == 2
@@ -709,6 +734,43 @@ mod tests {
         assert_eq!(key.mode(|| None), None);
         let own: IpAddr = "192.0.2.11".parse().unwrap();
         assert_eq!(key.mode(|| Some(own)), Some(Mode::Unicast { src: own }));
+    }
+
+    #[test]
+    fn the_interface_source_is_its_primary_address_never_a_vip() {
+        let secondary = |text: &str| InterfaceAddress {
+            flags: crate::net::netlink::address_flags::SECONDARY,
+            ..address(text)
+        };
+        let vip: IpAddr = "192.0.2.100".parse().unwrap();
+        let is_vip = |a: IpAddr| a == vip;
+        let pick = |list: &[InterfaceAddress], ipv6| interface_source(list, ipv6, is_vip);
+        let own = || address("192.0.2.11/24");
+        assert_eq!(pick(&[], false), None);
+        assert_eq!(
+            pick(
+                &[address("fe80::1/64"), own(), secondary("192.0.2.21/24")],
+                false
+            ),
+            Some("192.0.2.11".parse().unwrap())
+        );
+        // The primary went and the VIP, next in line, was promoted: the other address.
+        assert_eq!(
+            pick(
+                &[address("192.0.2.100/24"), secondary("192.0.2.21/24")],
+                false
+            ),
+            Some("192.0.2.21".parse().unwrap())
+        );
+        assert_eq!(pick(&[address("192.0.2.100/24")], false), None);
+        assert_eq!(
+            pick(
+                &[own(), address("2001:db8::11/64"), address("fe80::11/64")],
+                true
+            ),
+            Some("fe80::11".parse().unwrap())
+        );
+        assert_eq!(pick(&[own(), address("2001:db8::11/64")], true), None);
     }
 
     #[test]
