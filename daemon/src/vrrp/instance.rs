@@ -1170,7 +1170,7 @@ impl Instance {
         if !yields {
             // Another router acts as master: who is master is not settled (handover).
             self.rival_master_at = Some(now);
-            self.lower_priority_heard(now);
+            self.lower_priority_heard(now, advert.advert_interval);
             return;
         }
         let reason = if advert.priority > ours {
@@ -1203,13 +1203,16 @@ impl Instance {
     /// The assertion is an advert more: the periodic ones keep their deadline, as
     /// keepalived's do (restarting it moved the instance out of the group of masters that
     /// send together, one more wake-up every interval for good). At most one per advert
-    /// interval (keepalived answers each one): a flood of lower-priority adverts, which
-    /// anyone can send without authentication, must not make the master send as many.
-    fn lower_priority_heard(&mut self, now: Instant) {
+    /// interval, ours or the other router's (`their_interval`) if shorter (keepalived answers
+    /// each one): a flood of lower-priority adverts, which anyone can send without
+    /// authentication, must not make the master send as many, while routers that believe
+    /// they are master must each hear it as soon as they would time out on each other.
+    fn lower_priority_heard(&mut self, now: Instant, their_interval: Duration) {
         self.lower_priority_heard += 1;
+        let gap = clamp_interval(their_interval).min(self.params.advert_interval);
         let due = self
             .lower_priority_asserted
-            .is_none_or(|last| now >= later(last, self.params.advert_interval));
+            .is_none_or(|last| now >= later(last, gap));
         if !self.params.lower_prio_no_advert && due {
             self.lower_priority_asserted = Some(now);
             self.push(Action::SendAdvert {
@@ -2152,6 +2155,19 @@ mod tests {
         );
         // Each one still counts (keepalived's MASTER_RX_LOWER_PRI lines).
         assert_eq!(instance.lower_priority_adverts_heard(), 1000);
+        // Adverts that claim a shorter interval are answered that often (a real router
+        // with it times out on its peers that soon), never more: 25 answers in 250 ms.
+        let start = start + Duration::from_secs(1);
+        let mut answered = 0;
+        for i in 0..1000u32 {
+            let now = start + Duration::from_micros(250 * u64::from(i));
+            instance.handle_advert(now, &advert("192.0.2.9", 100, 10 * MS));
+            answered += drain(&mut instance)
+                .into_iter()
+                .filter(|a| matches!(a, Action::SendAdvert { .. }))
+                .count();
+        }
+        assert_eq!(answered, 25);
     }
 
     #[test]
