@@ -344,3 +344,103 @@ fn an_untracked_unicast_source_missing_at_start_faults_until_it_appears() {
     );
     wait_state(&r2, "VI_1", "BACKUP");
 }
+
+/// r1's second address, its advert source once its primary address goes.
+const SECOND: &str = "192.0.2.21";
+
+/// VI_1 unicast to the other router, without `unicast_src_ip`: keepalived 2.2.7 sends from
+/// the interface's primary IPv4 address. r2 lists both addresses r1 may send from (it checks
+/// the source, `check_unicast_src`, vipd's default).
+fn interface_sourced_instance(router: usize, priority: u8) -> VrrpInstance {
+    let peers = if router == 1 {
+        router_ip4(2).to_string()
+    } else {
+        format!("{} {SECOND}", router_ip4(1))
+    };
+    let mut inst = VrrpInstance::new("VI_1", "eth0", 51)
+        .priority(priority)
+        .version(3)
+        .advert(ADVERT)
+        .line("unicast_peer {");
+    for peer in peers.split(' ') {
+        inst = inst.line(peer);
+    }
+    inst.line("}").vip("192.0.2.100/24")
+}
+
+/// The sources of the VRRP packets a capture saw, in order, without repeats.
+fn advert_sources(capture: &lab::capture::Capture) -> Vec<String> {
+    let mut sources: Vec<String> = Vec::new();
+    for packet in capture.packets() {
+        let Some((_, after)) = packet.split_once(") ") else {
+            continue;
+        };
+        let Some(src) = after.split_whitespace().next() else {
+            continue;
+        };
+        if sources.last().map(String::as_str) != Some(src) {
+            sources.push(src.to_string());
+        }
+    }
+    sources
+}
+
+/// `unicast_peer` without `unicast_src_ip`, as keepalived 2.2.7 does it (measured): an
+/// interface without an IPv4 address at start puts the instance in FAULT ("no IPv4 address
+/// for interface"), the address appearing starts it with that address as source, and when
+/// the primary address goes, the adverts come from the new primary. vipd opened its socket
+/// with the unspecified address and sent adverts from 0.0.0.0 (their checksum made with it,
+/// so the peer dropped them: two masters), and kept a deleted primary as source.
+#[test]
+fn unicast_without_a_source_address_follows_the_interfaces_primary_address() {
+    let lab = Lab::new("iface_source", 2);
+    let own = router_ip4(1);
+    lab.exec_ok(lab.router_ns(1), &format!("ip addr del {own}/24 dev eth0"));
+    lab.exec_ok(
+        lab.router_ns(1),
+        "sysctl -qw net.ipv4.conf.eth0.promote_secondaries=1",
+    );
+    let mut capture = lab.capture(lab.router_ns(2), "eth0", "ip proto 112");
+    let r2 = start_vipd(&lab, 2, &conf(2, &[interface_sourced_instance(2, 100)]));
+    let r1 = start_vipd(&lab, 1, &conf(1, &[interface_sourced_instance(1, 150)]));
+    wait_state(&r1, "VI_1", "FAULT");
+    expect_sole_holder(&lab, vip4(), 2, SETTLE * 2, "r2 alone");
+    expect_stays_sole_holder(&lab, vip4(), 2, Duration::from_secs(1));
+    lab.exec_ok(lab.router_ns(1), &format!("ip addr add {own}/24 dev eth0"));
+    wait_state(&r1, "VI_1", "MASTER");
+    expect_sole_holder(
+        &lab,
+        vip4(),
+        1,
+        SETTLE,
+        "r1 preempts once it has an address",
+    );
+    wait_state(&r2, "VI_1", "BACKUP");
+    // A second address in the subnet, after the VIP; then the primary goes: the kernel
+    // promotes the VIP (next in line), and r1 sends from SECOND, never from its VIP (which
+    // leaves with the master role).
+    lab.exec_ok(
+        lab.router_ns(1),
+        &format!("ip addr add {SECOND}/24 dev eth0"),
+    );
+    lab.exec_ok(lab.router_ns(1), &format!("ip addr del {own}/24 dev eth0"));
+    let promoted = wait_until(SETTLE, Duration::from_millis(50), || {
+        advert_sources(&capture).last().map(String::as_str) == Some(SECOND)
+    });
+    expect_stays_sole_holder(&lab, vip4(), 1, Duration::from_secs(1));
+    assert_eq!(instance(&r2, "VI_1").state, "BACKUP");
+    let sources = advert_sources(&capture);
+    capture.stop();
+    println!("r1:\n{}", r1.log());
+    assert!(promoted.is_some(), "advert sources seen by r2: {sources:?}");
+    let mut r1_sources: Vec<&String> = sources
+        .iter()
+        .filter(|s| *s != &router_ip4(2).to_string())
+        .collect();
+    r1_sources.dedup();
+    assert_eq!(
+        r1_sources,
+        [&own.to_string(), &SECOND.to_string()],
+        "r1's advert sources in order (never 0.0.0.0)"
+    );
+}

@@ -456,3 +456,33 @@ fn sighup_changing_router_id_and_garp_settings_moves_no_vip() {
         r1.log()
     );
 }
+
+/// A reload of a file that takes long to read (here 900,000 lines of `~SEQ` repetition,
+/// within the limits, about two seconds in a debug build): the master's adverts must go on
+/// meanwhile. The file was read on the event loop, which sent nothing until it was done: the
+/// backup took over while the master still held the VIP (two holders), and a hostile or
+/// merely large file was a way to stall every instance.
+#[test]
+fn a_reload_that_takes_long_to_read_does_not_hold_up_the_masters_adverts() {
+    let lab = Lab::new("slow_reload", 2);
+    let (r1, r2) = pair(&lab);
+    let slow = "~SEQ(N, 1, 100000) ! $N\n".repeat(9);
+    rewrite_conf(
+        &r1,
+        &format!("{slow}{}", conf(1, &[v3_ipv4(150), other(150)])),
+    );
+    let before = instance(&r2, "VI_1").became_master;
+    for count in 1..=2 {
+        r1.reload();
+        expect_stays_sole_holder(&lab, vip4(), 1, Duration::from_secs(3));
+        reload(&r1, count);
+    }
+    assert_eq!(instance(&r2, "VI_1").state, "BACKUP");
+    assert_eq!(
+        instance(&r2, "VI_1").became_master,
+        before,
+        "r2 took over during r1's reload:\n{}",
+        r2.log()
+    );
+    assert!(r1.log().contains("reload done"), "{}", r1.log());
+}

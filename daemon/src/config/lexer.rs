@@ -13,6 +13,17 @@ use std::path::{Path, PathBuf};
 /// Deeper include nesting than this is taken as a loop.
 const MAX_INCLUDE_DEPTH: usize = 16;
 
+/// Lines (after includes, `~SEQ` and substitution) one configuration may come to: a file
+/// of 510 instances has about 10,000. Beyond it, includes that fan out (ten includes of a
+/// file with ten includes of ...) or nested `~SEQ` would read for hours and fill the memory,
+/// where keepalived 2.2.7 would too; vipd refuses the file instead.
+pub const MAX_LINES: usize = 1_000_000;
+/// Bytes those lines may come to.
+pub const MAX_BYTES: usize = 64 << 20;
+/// Files (the main one and every file included, each time it is) one configuration may
+/// read.
+pub const MAX_FILES: usize = 10_000;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Word {
     pub text: String,
@@ -140,6 +151,11 @@ struct Lexer<'o> {
     definitions: HashMap<String, String>,
     /// State of `${_RANDOM}`.
     random: u64,
+    /// Lines and bytes read so far, against [`MAX_LINES`] and [`MAX_BYTES`].
+    lines: usize,
+    bytes: usize,
+    /// Over one of them: the rest is skipped.
+    over_budget: bool,
 }
 
 /// Reads `text` (the contents of `path`) and everything it includes.
@@ -156,6 +172,9 @@ pub fn read(text: &str, path: &Path, options: &ReadOptions) -> Result<Source, Co
         warnings: Vec::new(),
         definitions: HashMap::new(),
         random: seed | 1,
+        lines: 0,
+        bytes: 0,
+        over_budget: false,
     };
     lexer.lex_file(text, path, 0);
     if !lexer.errors.is_empty() {
@@ -195,6 +214,9 @@ impl Lexer<'_> {
         let lines: Vec<&str> = text.lines().collect();
         let mut next = 0;
         while let Some(raw) = lines.get(next) {
+            if self.over_budget {
+                return;
+            }
             let loc = Loc {
                 file,
                 line: next + 1,
@@ -248,6 +270,24 @@ impl Lexer<'_> {
     /// One line after comments are gone: conditions, definitions, repetition and
     /// substitution, then words (or an include). `round` counts substitutions so far.
     fn logical_line(&mut self, line: &str, loc: Loc, depth: usize, round: usize) {
+        if self.over_budget {
+            return;
+        }
+        self.lines += 1;
+        self.bytes = self.bytes.saturating_add(line.len());
+        if self.lines > MAX_LINES || self.bytes > MAX_BYTES {
+            self.over_budget = true;
+            self.error(
+                loc,
+                format!(
+                    "the configuration comes to more than {MAX_LINES} lines or {} MiB with \
+                     its includes, ~SEQ and substitutions (includes that fan out, or nested \
+                     ~SEQ?): refused",
+                    MAX_BYTES >> 20
+                ),
+            );
+            return;
+        }
         let line = match params::condition(line, &self.options.config_id) {
             Condition::None => line,
             Condition::Selected(rest) => rest,
@@ -419,7 +459,21 @@ impl Lexer<'_> {
             found.extend(matches);
         }
         for path in found {
-            match std::fs::read_to_string(&path) {
+            if self.over_budget {
+                return;
+            }
+            if self.files.len() >= MAX_FILES {
+                self.over_budget = true;
+                self.error(
+                    loc,
+                    format!(
+                        "the configuration includes more than {MAX_FILES} files (includes \
+                         that fan out?): refused"
+                    ),
+                );
+                return;
+            }
+            match super::read_file(&path) {
                 Ok(text) => self.lex_file(&text, &path, depth + 1),
                 Err(e) if checks.readable => self.error(
                     loc,
@@ -1090,5 +1144,87 @@ mod tests {
         assert!(!wildcard_match(b"*.conf", b"a.conf.bak"));
         assert!(wildcard_match(b"vi_[0-9].c?nf", b"vi_3.conf"));
         assert!(!wildcard_match(b"vi_[!0-9].conf", b"vi_3.conf"));
+    }
+
+    /// Reads `main` (in `dir`) through the public entry point, as `vipd check` and a reload
+    /// do; the error text.
+    fn refusal(main: &Path) -> String {
+        let started = std::time::Instant::now();
+        let result = crate::config::read(main, &ReadOptions::default());
+        // Bounded: refused in well under the time a reload may take (debug build).
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+        match result {
+            Ok(_) => panic!("{} was accepted", main.display()),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    const INSTANCE: &str = "vrrp_instance VI_1 {\n interface lo\n virtual_router_id 51\n \
+                            virtual_ipaddress {\n 192.0.2.10/24\n }\n}\n";
+
+    #[test]
+    fn includes_that_fan_out_are_refused_not_read_for_hours() {
+        // Ten includes of a file with ten includes of ... nine deep: 10^9 reads, no loop.
+        let dir = scratch("fan_out");
+        for level in 0..9 {
+            let text = format!("include f{}.conf\n", level + 1).repeat(10);
+            std::fs::write(dir.join(format!("f{level}.conf")), text + INSTANCE).unwrap();
+        }
+        std::fs::write(dir.join("f9.conf"), "! leaf\n").unwrap();
+        let e = refusal(&dir.join("f0.conf"));
+        assert!(e.contains(&format!("more than {MAX_FILES} files")), "{e}");
+    }
+
+    #[test]
+    fn nested_sequences_are_refused_not_expanded_for_hours() {
+        let dir = scratch("nested_seq");
+        let main = dir.join("k.conf");
+        let text = format!("~SEQ(A,1,100000) ~SEQ(B,1,100000) ! $A $B\n{INSTANCE}");
+        std::fs::write(&main, text).unwrap();
+        let e = refusal(&main);
+        assert!(
+            e.contains("k.conf:1: the configuration comes to more than"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn fifos_devices_and_huge_files_are_refused_without_waiting_or_reading() {
+        let dir = scratch("special_files");
+        let fifo = dir.join("fifo.conf");
+        let c_path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        // Nobody ever writes to the FIFO: opening it blocking would wait forever.
+        let e = refusal(&fifo);
+        assert!(e.contains("not a regular file"), "{e}");
+        let e = refusal(Path::new("/dev/zero"));
+        assert!(e.contains("not a regular file"), "{e}");
+        let e = refusal(&dir);
+        assert!(e.contains("not a regular file"), "{e}");
+        // Included: `includer` refuses the file, plain `include` warns and goes on.
+        let main = dir.join("main.conf");
+        for target in [fifo.as_path(), Path::new("/dev/zero")] {
+            let text = format!("includer {}\n{INSTANCE}", target.display());
+            std::fs::write(&main, text).unwrap();
+            let e = refusal(&main);
+            assert!(e.contains("main.conf:1: cannot read included file"), "{e}");
+            assert!(e.contains("not a regular file"), "{e}");
+            let text = format!("include {}\n{INSTANCE}", target.display());
+            std::fs::write(&main, text).unwrap();
+            let loaded = crate::config::read(&main, &ReadOptions::default()).unwrap();
+            let warnings: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
+            assert!(
+                warnings.iter().any(|w| w.contains("not a regular file")),
+                "{warnings:?}"
+            );
+        }
+        // A sparse file one byte above the limit: refused before it is read.
+        let huge = dir.join("huge.conf");
+        let file = std::fs::File::create(&huge).unwrap();
+        file.set_len(crate::config::MAX_FILE_BYTES + 1).unwrap();
+        let e = refusal(&huge);
+        assert!(e.contains("larger than 16 MiB"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

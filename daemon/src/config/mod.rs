@@ -1085,10 +1085,50 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
     read(path, &ReadOptions::default()).map(|loaded| loaded.config)
 }
 
+/// Largest configuration file read (each included file too): a file of 510 instances is
+/// about 500 KB.
+pub const MAX_FILE_BYTES: u64 = 16 << 20;
+
+/// The text of a configuration file (or an included one), when it is a regular file of at
+/// most [`MAX_FILE_BYTES`]. A FIFO, a device such as `/dev/zero` or a directory is refused
+/// without waiting on it or reading it: opened non-blocking and checked before any read
+/// (keepalived 2.2.7 would wait on a FIFO, or read `/dev/zero` until memory runs out, and a
+/// reload does that while the adverts wait).
+pub fn read_file(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other(
+            "not a regular file (a FIFO, socket, device or directory)",
+        ));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(std::io::Error::other(format!(
+            "larger than {} MiB",
+            MAX_FILE_BYTES >> 20
+        )));
+    }
+    let mut text = String::new();
+    // A file that grows while read is cut at the limit, and refused.
+    file.take(MAX_FILE_BYTES + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(std::io::Error::other(format!(
+            "larger than {} MiB",
+            MAX_FILE_BYTES >> 20
+        )));
+    }
+    Ok(text)
+}
+
 /// Reads and validates a configuration file, keeping the warnings.
 pub fn read(path: &Path, options: &ReadOptions) -> Result<Loaded, ConfigErrors> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigError::in_file(path, format!("cannot read: {e}")))?;
+    let text =
+        read_file(path).map_err(|e| ConfigError::in_file(path, format!("cannot read: {e}")))?;
     if is_native_path(path) {
         read_native(&text, path)
     } else {

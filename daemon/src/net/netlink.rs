@@ -51,7 +51,7 @@ pub struct InterfaceAddress {
 }
 
 impl InterfaceAddress {
-    fn is_usable(&self) -> bool {
+    pub fn is_usable(&self) -> bool {
         self.flags & (address_flags::TENTATIVE | address_flags::DADFAILED) == 0
     }
 }

@@ -214,6 +214,8 @@ struct Daemon {
     announce_links: Option<Vec<crate::net::link::LinkDetails>>,
     /// Adverts asked for in this turn, sent together before any other action.
     outbox: outbox::Outbox,
+    /// A reload whose file is being read.
+    reloading: Option<reload::PendingReload>,
 }
 
 /// Netlink answers shared by the instances attached in one go (at start, on a reload, when
@@ -296,6 +298,7 @@ impl Daemon {
             attach_memo: None,
             announce_links: None,
             outbox: outbox::Outbox::default(),
+            reloading: None,
         })
     }
 
@@ -382,12 +385,14 @@ impl Daemon {
                             signals::Step::Stop(name) => self.begin_stop(name),
                             // A reload while handing over would start instances again.
                             signals::Step::Reload if self.stopping => {}
-                            signals::Step::Reload => {
-                                // A refusal is logged; SIGHUP has nobody to tell.
-                                let _refused = self.reload_by("SIGHUP").await;
-                            }
+                            // A refusal is logged; SIGHUP has nobody to tell.
+                            signals::Step::Reload => self.request_reload("SIGHUP".into(), None),
                         }
                     }
+                }
+                read = reload::read_done(&mut self.reloading) => {
+                    self.schedule.touch_all();
+                    self.finish_reload(read).await;
                 }
                 // Due timers are handled below, whatever woke the loop.
                 _ = protocol_timer.wait(deadline) => {}
@@ -629,19 +634,29 @@ impl Daemon {
         }
         if !self.sockets.contains_key(&key) {
             // Unicast without `unicast_src_ip`: from the interface's primary IPv4 / IPv6
-            // link-local address, as keepalived 2.2.7 sends.
-            let mode = match key.mode() {
-                crate::net::socket::Mode::Unicast { src } if src.is_unspecified() => {
-                    let found = if key.ipv6 {
-                        (self.netlink.ipv6_link_local(link.index).ok().flatten()).map(IpAddr::V6)
-                    } else {
-                        (self.netlink.primary_ipv4(link.index).ok().flatten()).map(IpAddr::V4)
-                    };
-                    crate::net::socket::Mode::Unicast {
-                        src: found.unwrap_or(src),
+            // link-local address, as keepalived 2.2.7 sends; none yet: FAULT until one
+            // appears (keepalived: "no IPv4 address for interface"), never adverts from the
+            // unspecified address.
+            let (netlink, routers) = (&self.netlink, &self.routers);
+            let Some(mode) = key.mode(|| {
+                let addresses = netlink.addresses(link.index).ok()?;
+                let is_vip =
+                    |a: IpAddr| (routers.iter()).any(|r| r.cfg.all_vips().any(|v| v.address == a));
+                router::interface_source(&addresses, key.ipv6, is_vip)
+            }) else {
+                if let Some(router) = self.routers.get_mut(index) {
+                    if router.source.is_some() || router.fsm().transitions() == 0 {
+                        warn!(
+                            "{}: no {} address on {} to send from: FAULT until one appears",
+                            router.cfg.name,
+                            if key.ipv6 { "IPv6 link-local" } else { "IPv4" },
+                            key.interface
+                        );
                     }
+                    router.link_up = false;
+                    router.source = None;
                 }
-                mode => mode,
+                return;
             };
             let opened = if key.ah {
                 VrrpSocket::open_ah(&key.interface, mode)
@@ -1017,6 +1032,39 @@ impl Daemon {
                     // The VMAC's copy of the source going (it was taken down) is not ours.
                     .filter(|&i| !vmac::holds_index(&self.routers[i], ifindex))
                     .collect();
+                // Taken from the interface (`unicast_peer` without `unicast_src_ip`): the
+                // socket opens again from the interface's new primary address, as
+                // keepalived 2.2.7 follows it, or the instance waits in FAULT for one.
+                let (from_interface, affected): (Vec<usize>, Vec<usize>) =
+                    affected.into_iter().partition(|&i| {
+                        self.routers[i].key.unicast == Some(router::UnicastSource::Interface)
+                    });
+                let mut reopened: Vec<SocketKey> = Vec::new();
+                for index in from_interface {
+                    let key = self.routers[index].key.clone();
+                    if !reopened.contains(&key) {
+                        self.close_sockets(|k| *k == key);
+                        reopened.push(key);
+                    }
+                    let up = self.routers[index].link_up;
+                    if let Some(router) = self.routers.get_mut(index) {
+                        router.source = None;
+                    }
+                    self.attach(index);
+                    if let Some(router) = self.routers.get_mut(index) {
+                        router.link_up = up && router.source.is_some();
+                        match router.source {
+                            Some(now_from) => info!(
+                                "{}: advert source {addr} removed from {}, now {now_from}",
+                                router.cfg.name, router.key.interface
+                            ),
+                            None => warn!(
+                                "{}: advert source {addr} removed and {} has no other",
+                                router.cfg.name, router.key.interface
+                            ),
+                        }
+                    }
+                }
                 for index in affected {
                     let key = self.routers[index].key.clone();
                     let source = self

@@ -211,24 +211,11 @@ impl Daemon {
                         message: "stopping: no reload".into(),
                         instances: Vec::new(),
                     },
-                    Request::Reload => match self.reload_by(&peer.to_string()).await {
-                        Ok(changed) => ChangeReply {
-                            ok: true,
-                            message: if changed {
-                                "reloaded".into()
-                            } else {
-                                "reload changed nothing".into()
-                            },
-                            instances: self.routers.iter().map(|r| r.cfg.name.clone()).collect(),
-                        },
-                        Err(e) => ChangeReply {
-                            ok: false,
-                            message: format!(
-                                "reload refused, keeping the running configuration:\n{e}"
-                            ),
-                            instances: Vec::new(),
-                        },
-                    },
+                    // Answered once the file is read and applied (`finish_reload`).
+                    Request::Reload => {
+                        self.request_reload(peer.to_string(), Some(reply));
+                        return;
+                    }
                     Request::Status | Request::Events { .. } => ChangeReply {
                         ok: false,
                         message: "not a change".into(),
@@ -240,19 +227,34 @@ impl Daemon {
         }
     }
 
-    /// SIGHUP or `vipd reload`: reload, then tell the event stream. True when the running
-    /// configuration changed.
-    pub(super) async fn reload_by(&mut self, by: &str) -> Result<bool, String> {
-        let before = self.config.clone();
-        let result = self.reload().await;
-        let changed = self.config != before;
+    /// The answer to `vipd reload` for a reload's outcome (true: the configuration changed).
+    pub(super) fn reload_reply(&self, result: &Result<bool, String>) -> ChangeReply {
+        match result {
+            Ok(changed) => ChangeReply {
+                ok: true,
+                message: if *changed {
+                    "reloaded".into()
+                } else {
+                    "reload changed nothing".into()
+                },
+                instances: self.routers.iter().map(|r| r.cfg.name.clone()).collect(),
+            },
+            Err(e) => ChangeReply {
+                ok: false,
+                message: format!("reload refused, keeping the running configuration:\n{e}"),
+                instances: Vec::new(),
+            },
+        }
+    }
+
+    /// After a reload: tell the event stream.
+    pub(super) fn emit_reload(&mut self, by: &str, changed: bool) {
         self.ops.emit(EventKind::Reload {
             by: by.to_string(),
             changed,
             instances: self.routers.len(),
         });
         self.ops.sd_status_dirty = true;
-        result.map(|()| changed)
     }
 
     /// The instances a request names, with the other members of their sync groups (which

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use tracing::{error, info, warn};
 
@@ -11,20 +11,99 @@ use super::tasks::{tell_systemd, tell_systemd_reloading};
 use super::{add_vip, log_config_warnings, remove_vip, routes, Daemon};
 use crate::check::{CheckEvent, CheckReload, CheckRunner, CheckRunnerHandle};
 use crate::config::{self, Global};
+use crate::control::protocol::ChangeReply;
 use crate::services::tracking;
 
+/// A reload whose file is read on a blocking thread while the event loop goes on: a file
+/// that takes long to read (large, on a slow disk, or hostile up to the reader's limits)
+/// held up every advert while it was read on the loop, and the backups took over from a
+/// master that still held its VIPs.
+pub(super) struct PendingReload {
+    task: tokio::task::JoinHandle<Result<config::Loaded, config::ConfigErrors>>,
+    /// Who asked (`SIGHUP` or the control client), and the clients waiting for the outcome.
+    by: String,
+    replies: Vec<oneshot::Sender<ChangeReply>>,
+    /// Asked again while reading (the file may have changed since the read began): read
+    /// once more when this one is applied.
+    again: Option<(String, Vec<oneshot::Sender<ChangeReply>>)>,
+}
+
+/// The file of the pending reload once it has been read (never, without one).
+pub(super) async fn read_done(
+    pending: &mut Option<PendingReload>,
+) -> Result<config::Loaded, String> {
+    match pending {
+        Some(pending) => match (&mut pending.task).await {
+            Ok(read) => read.map_err(|e| e.to_string().trim_end().to_string()),
+            Err(e) => Err(format!("reading the file failed: {e}")),
+        },
+        None => std::future::pending().await,
+    }
+}
+
 impl Daemon {
-    /// SIGHUP: read the file again. Unchanged instances keep their state and VIPs; a bad file
-    /// is refused (the error, also logged) and the running configuration stays.
-    pub(super) async fn reload(&mut self) -> Result<(), String> {
+    /// SIGHUP or `vipd reload`: starts reading the file again on a blocking thread;
+    /// [`Daemon::finish_reload`] applies it. `reply`: a control client waiting for the outcome.
+    pub(super) fn request_reload(
+        &mut self,
+        by: String,
+        reply: Option<oneshot::Sender<ChangeReply>>,
+    ) {
+        if let Some(pending) = self.reloading.as_mut() {
+            let again = pending.again.get_or_insert_with(|| (by, Vec::new()));
+            again.1.extend(reply);
+            return;
+        }
         tell_systemd_reloading();
         info!("SIGHUP: reloading {}", self.config_path.display());
-        let new = match config::read(&self.config_path, &self.read_options) {
+        let path = self.config_path.clone();
+        let options = self.read_options.clone();
+        let task = tokio::task::spawn_blocking(move || config::read(&path, &options));
+        self.reloading = Some(PendingReload {
+            task,
+            by,
+            replies: reply.into_iter().collect(),
+            again: None,
+        });
+    }
+
+    /// The pending reload's file has been read: applies it (or refuses it), tells the event
+    /// stream and the waiting clients, and reads again when that was asked meanwhile.
+    pub(super) async fn finish_reload(&mut self, read: Result<config::Loaded, String>) {
+        let Some(pending) = self.reloading.take() else {
+            return;
+        };
+        let result = if self.stopping {
+            tell_systemd(&[sd_notify::NotifyState::Ready]);
+            Err("stopping: no reload".to_string())
+        } else {
+            let before = self.config.clone();
+            let result = self.reload(read).await;
+            let changed = self.config != before;
+            self.emit_reload(&pending.by, changed);
+            result.map(|()| changed)
+        };
+        let reply = self.reload_reply(&result);
+        for waiting in pending.replies {
+            let _ = waiting.send(reply.clone());
+        }
+        if let Some((by, replies)) = pending.again {
+            self.request_reload(by, None);
+            if let Some(next) = self.reloading.as_mut() {
+                next.replies = replies;
+            }
+        }
+    }
+
+    /// Applies the file read again. Unchanged instances keep their state and VIPs; a bad file
+    /// is refused (the error, also logged) and the running configuration stays.
+    async fn reload(&mut self, read: Result<config::Loaded, String>) -> Result<(), String> {
+        let new = match read {
             Ok(loaded) => {
                 log_config_warnings(&loaded.warnings);
                 loaded.config
             }
-            Err(e) => return refuse(e.to_string().trim_end()),
+            Err(e) => return refuse(&e),
         };
         // A VIP that is an address of this node would be taken from it on every failover.
         if let Err(e) = self.own_address_problems(&new) {

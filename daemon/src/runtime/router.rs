@@ -20,13 +20,50 @@ use crate::vrrp::packet::{self, Advertisement, Auth, ChecksumMode, DropReason};
 pub struct SocketKey {
     pub interface: String,
     pub ipv6: bool,
-    pub unicast_src: Option<IpAddr>,
+    /// Where unicast adverts come from (none for multicast).
+    pub unicast: Option<UnicastSource>,
     /// TTL / hop limit of unicast adverts, when not the default 255.
     pub unicast_ttl: Option<u8>,
     /// The multicast group joined and sent to (none for unicast).
     pub group: Option<IpAddr>,
     /// VRRPv2 under an IPsec AH header: an IP protocol 51 socket sending whole datagrams.
     pub ah: bool,
+}
+
+/// The source of an instance's unicast adverts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum UnicastSource {
+    /// `unicast_src_ip`.
+    Address(IpAddr),
+    /// `unicast_peer` without `unicast_src_ip`: the interface's primary IPv4 (or IPv6
+    /// link-local) address, as keepalived 2.2.7 sends, looked up when the socket opens and
+    /// again when that address goes (`Daemon::attach`).
+    Interface,
+}
+
+/// The address a unicast instance without `unicast_src_ip` sends from
+/// ([`UnicastSource::Interface`]), among its interface's `addresses`: the primary IPv4
+/// address (else another IPv4 address), or the usable IPv6 link-local one; never a VIP
+/// (`is_vip`), which goes with the master role: adverts from it would lose their source at
+/// the next failover (a VIP becomes the primary when the address before it is deleted).
+pub fn interface_source(
+    addresses: &[InterfaceAddress],
+    ipv6: bool,
+    is_vip: impl Fn(IpAddr) -> bool,
+) -> Option<IpAddr> {
+    use crate::net::netlink::{address_flags, is_link_local};
+    let candidates = || {
+        addresses
+            .iter()
+            .filter(|a| a.addr.is_ipv6() == ipv6 && !is_vip(a.addr))
+    };
+    if ipv6 {
+        return candidates()
+            .find(|a| matches!(a.addr, IpAddr::V6(v6) if is_link_local(&v6)) && a.is_usable())
+            .map(|a| a.addr);
+    }
+    let primary = candidates().find(|a| a.flags & address_flags::SECONDARY == 0);
+    primary.or_else(|| candidates().next()).map(|a| a.addr)
 }
 
 /// keepalived's `auth_type AH` applies: a password, VRRPv2 (hence IPv4).
@@ -38,18 +75,16 @@ impl SocketKey {
     pub fn of(cfg: &config::Instance, global: &config::Global) -> SocketKey {
         let ipv6 = cfg.is_ipv6();
         // `unicast_peer` without `unicast_src_ip` is unicast too (keepalived 2.2.7 sends to
-        // the peers from the interface's address): the unspecified source stands for that
-        // address until the socket opens (`Daemon::attach`).
-        let unicast_src = if cfg.unicast_peers.is_empty() {
+        // the peers from the interface's address).
+        let unicast = if cfg.unicast_peers.is_empty() {
             None
         } else {
-            Some(cfg.source_address.unwrap_or(if ipv6 {
-                IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
-            } else {
-                IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
-            }))
+            Some(
+                cfg.source_address
+                    .map_or(UnicastSource::Interface, UnicastSource::Address),
+            )
         };
-        let group = match unicast_src {
+        let group = match unicast {
             Some(_) => None,
             None => cfg.group(global).or(Some(if ipv6 {
                 IpAddr::V6(global.group6())
@@ -60,10 +95,10 @@ impl SocketKey {
         SocketKey {
             interface: cfg.interface.clone(),
             ipv6,
-            unicast_ttl: unicast_src
+            unicast_ttl: unicast
                 .and(cfg.unicast_ttl)
                 .filter(|ttl| *ttl != packet::HOP_LIMIT),
-            unicast_src,
+            unicast,
             group,
             ah: uses_ah(cfg, global),
         }
@@ -77,9 +112,14 @@ impl SocketKey {
         }
     }
 
-    pub fn mode(&self) -> Mode {
-        match (self.unicast_src, self.group) {
-            (Some(src), _) => Mode::Unicast { src },
+    /// The socket's mode; for [`UnicastSource::Interface`], `interface_address` is the
+    /// interface's address to send from (none: the socket cannot open yet).
+    pub fn mode(&self, interface_address: impl FnOnce() -> Option<IpAddr>) -> Option<Mode> {
+        Some(match (self.unicast, self.group) {
+            (Some(UnicastSource::Address(src)), _) => Mode::Unicast { src },
+            (Some(UnicastSource::Interface), _) => Mode::Unicast {
+                src: interface_address()?,
+            },
             (None, Some(group)) => Mode::Multicast { group },
             (None, None) => Mode::Multicast {
                 group: if self.ipv6 {
@@ -88,7 +128,7 @@ impl SocketKey {
                     IpAddr::V4(config::DEFAULT_GROUP4)
                 },
             },
-        }
+        })
     }
 }
 
@@ -280,7 +320,7 @@ impl Router {
     }
 
     pub fn is_unicast(&self) -> bool {
-        self.key.unicast_src.is_some()
+        self.key.unicast.is_some()
     }
 
     pub fn checksum_mode(&self) -> ChecksumMode {
@@ -289,9 +329,10 @@ impl Router {
 
     /// Destinations of each advert: the multicast group, or every unicast peer.
     pub fn destinations(&self) -> Vec<IpAddr> {
-        match self.key.mode() {
-            Mode::Unicast { .. } => self.cfg.unicast_peers.clone(),
-            Mode::Multicast { group } => vec![group],
+        match (self.key.unicast, self.key.mode(|| None)) {
+            (Some(_), _) => self.cfg.unicast_peers.clone(),
+            (None, Some(Mode::Multicast { group })) => vec![group],
+            (None, _) => Vec::new(),
         }
     }
 
@@ -687,13 +728,49 @@ mod tests {
                     unicast_peer {\n 192.0.2.12\n }\n virtual_ipaddress {\n 192.0.2.100\n }\n}\n";
         let cfg = crate::config::parse_keepalived(text, std::path::Path::new("k.conf")).unwrap();
         let key = SocketKey::of(&cfg.instances[0], &cfg.global);
-        assert_eq!(
-            key.mode(),
-            Mode::Unicast {
-                src: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
-            }
-        );
+        assert_eq!(key.unicast, Some(UnicastSource::Interface));
         assert_eq!(key.group, None);
+        // The socket opens only once the interface has an address to send from.
+        assert_eq!(key.mode(|| None), None);
+        let own: IpAddr = "192.0.2.11".parse().unwrap();
+        assert_eq!(key.mode(|| Some(own)), Some(Mode::Unicast { src: own }));
+    }
+
+    #[test]
+    fn the_interface_source_is_its_primary_address_never_a_vip() {
+        let secondary = |text: &str| InterfaceAddress {
+            flags: crate::net::netlink::address_flags::SECONDARY,
+            ..address(text)
+        };
+        let vip: IpAddr = "192.0.2.100".parse().unwrap();
+        let is_vip = |a: IpAddr| a == vip;
+        let pick = |list: &[InterfaceAddress], ipv6| interface_source(list, ipv6, is_vip);
+        let own = || address("192.0.2.11/24");
+        assert_eq!(pick(&[], false), None);
+        assert_eq!(
+            pick(
+                &[address("fe80::1/64"), own(), secondary("192.0.2.21/24")],
+                false
+            ),
+            Some("192.0.2.11".parse().unwrap())
+        );
+        // The primary went and the VIP, next in line, was promoted: the other address.
+        assert_eq!(
+            pick(
+                &[address("192.0.2.100/24"), secondary("192.0.2.21/24")],
+                false
+            ),
+            Some("192.0.2.21".parse().unwrap())
+        );
+        assert_eq!(pick(&[address("192.0.2.100/24")], false), None);
+        assert_eq!(
+            pick(
+                &[own(), address("2001:db8::11/64"), address("fe80::11/64")],
+                true
+            ),
+            Some("fe80::11".parse().unwrap())
+        );
+        assert_eq!(pick(&[own(), address("2001:db8::11/64")], true), None);
     }
 
     #[test]

@@ -429,6 +429,9 @@ pub struct Instance {
     /// When the last lower-priority announcement went out; a flood of such adverts gets one
     /// per advert interval, not one each.
     lower_priority_announced: Option<Instant>,
+    /// When the master last answered a lower-priority advert with its own: anyone on the
+    /// segment can send those, and answering each one made the master an amplifier.
+    lower_priority_asserted: Option<Instant>,
     /// Lower-priority adverts heard as master, each one (keepalived's notify FIFO line
     /// `MASTER_RX_LOWER_PRI`).
     lower_priority_heard: u64,
@@ -467,6 +470,7 @@ impl Instance {
             transitions: 0,
             discarded_adverts: 0,
             lower_priority_announced: None,
+            lower_priority_asserted: None,
             lower_priority_heard: 0,
             sync_member: false,
             wants_master: false,
@@ -1166,7 +1170,7 @@ impl Instance {
         if !yields {
             // Another router acts as master: who is master is not settled (handover).
             self.rival_master_at = Some(now);
-            self.lower_priority_heard(now);
+            self.lower_priority_heard(now, advert.advert_interval);
             return;
         }
         let reason = if advert.priority > ours {
@@ -1198,10 +1202,19 @@ impl Instance {
     /// `garp_lower_prio_delay`, since neighbours may have followed the other router.
     /// The assertion is an advert more: the periodic ones keep their deadline, as
     /// keepalived's do (restarting it moved the instance out of the group of masters that
-    /// send together, one more wake-up every interval for good).
-    fn lower_priority_heard(&mut self, now: Instant) {
+    /// send together, one more wake-up every interval for good). At most one per advert
+    /// interval, ours or the other router's (`their_interval`) if shorter (keepalived answers
+    /// each one): a flood of lower-priority adverts, which anyone can send without
+    /// authentication, must not make the master send as many, while routers that believe
+    /// they are master must each hear it as soon as they would time out on each other.
+    fn lower_priority_heard(&mut self, now: Instant, their_interval: Duration) {
         self.lower_priority_heard += 1;
-        if !self.params.lower_prio_no_advert {
+        let gap = clamp_interval(their_interval).min(self.params.advert_interval);
+        let due = self
+            .lower_priority_asserted
+            .is_none_or(|last| now >= later(last, gap));
+        if !self.params.lower_prio_no_advert && due {
+            self.lower_priority_asserted = Some(now);
             self.push(Action::SendAdvert {
                 priority: self.advertised_priority(),
             });
@@ -2084,17 +2097,15 @@ mod tests {
             drain(&mut instance),
             vec![Action::SendAdvert { priority: 150 }, lower.clone()]
         );
-        // A flood of such adverts within one advert interval announces no more and does not
-        // push the second burst out.
+        // A flood of such adverts within one advert interval announces no more, asserts no
+        // more (see `a_flood_of_lower_priority_adverts_gets_one_assertion_per_interval`) and
+        // does not push the second burst out.
         for ms in [1, 10, 500, 999] {
             instance.handle_advert(
                 heard + ms * MS,
                 &advert("192.0.2.2", 100, Duration::from_secs(1)),
             );
-            assert_eq!(
-                drain(&mut instance),
-                vec![Action::SendAdvert { priority: 150 }]
-            );
+            assert_eq!(drain(&mut instance), vec![]);
         }
         // One advert interval later it is news again.
         let again = heard + Duration::from_secs(1);
@@ -2113,6 +2124,50 @@ mod tests {
             }
         }
         assert_eq!(announced, vec![(2, AnnounceCause::LowerPriorityDelay)]);
+    }
+
+    #[test]
+    fn a_flood_of_lower_priority_adverts_gets_one_assertion_per_interval() {
+        // Anyone on the segment can send valid VRRPv3 adverts: answering each one made the
+        // master an amplifier (one advert out, to every peer, per advert in) and filled the
+        // backups' sockets with the real master's adverts.
+        let t0 = Instant::now();
+        let (mut instance, became) = master_with(v3(150), t0);
+        let mut asserted = Vec::new();
+        let start = became + 5 * MS;
+        for i in 0..1000u32 {
+            // 1000 adverts in 250 ms, from as many sources.
+            let now = start + Duration::from_micros(250 * u64::from(i));
+            let from = format!("192.0.2.{}", 10 + i % 200);
+            instance.handle_advert(now, &advert(&from, 100, 100 * MS));
+            let sent = drain(&mut instance)
+                .into_iter()
+                .filter(|a| matches!(a, Action::SendAdvert { .. }))
+                .count();
+            if sent > 0 {
+                asserted.push((now - start, sent));
+            }
+        }
+        // At once for the first, then at most one per advert interval.
+        assert_eq!(
+            asserted,
+            vec![(Duration::ZERO, 1), (100 * MS, 1), (200 * MS, 1)]
+        );
+        // Each one still counts (keepalived's MASTER_RX_LOWER_PRI lines).
+        assert_eq!(instance.lower_priority_adverts_heard(), 1000);
+        // Adverts that claim a shorter interval are answered that often (a real router
+        // with it times out on its peers that soon), never more: 25 answers in 250 ms.
+        let start = start + Duration::from_secs(1);
+        let mut answered = 0;
+        for i in 0..1000u32 {
+            let now = start + Duration::from_micros(250 * u64::from(i));
+            instance.handle_advert(now, &advert("192.0.2.9", 100, 10 * MS));
+            answered += drain(&mut instance)
+                .into_iter()
+                .filter(|a| matches!(a, Action::SendAdvert { .. }))
+                .count();
+        }
+        assert_eq!(answered, 25);
     }
 
     #[test]
