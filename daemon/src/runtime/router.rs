@@ -12,7 +12,7 @@ use crate::net::netlink::InterfaceAddress;
 use crate::net::socket::{Family, Mode};
 use crate::vrrp::ah::{AhKey, AhSession};
 use crate::vrrp::instance::{Instance, InstanceParams, Reload, Version};
-use crate::vrrp::packet::{self, Advertisement, Auth, ChecksumMode, DropReason};
+use crate::vrrp::packet::{self, Auth, ChecksumMode, DropReason};
 
 /// Which raw socket an instance sends and receives on. Instances with the same key share one
 /// socket and are told apart by VRID.
@@ -287,21 +287,23 @@ impl Router {
         self.checksum_mode
     }
 
-    /// Destinations of each advert: the multicast group, or every unicast peer.
-    pub fn destinations(&self) -> Vec<IpAddr> {
+    /// Destinations of each advert: the multicast group, or every unicast peer (without
+    /// allocating: it is asked for every advert).
+    pub fn destinations(&self) -> smallvec::SmallVec<[IpAddr; 2]> {
         match self.key.mode() {
-            Mode::Unicast { .. } => self.cfg.unicast_peers.clone(),
-            Mode::Multicast { group } => vec![group],
+            Mode::Unicast { .. } => self.cfg.unicast_peers.iter().copied().collect(),
+            Mode::Multicast { group } => smallvec::smallvec![group],
         }
     }
 
-    pub fn advertisement(&self, priority: u8) -> Advertisement {
-        Advertisement {
+    /// The advert this instance sends with `priority`, but for its address list, its VIPs
+    /// (see [`packet::emit_advert`]).
+    pub fn advert_header(&self, priority: u8) -> packet::AdvertHeader {
+        packet::AdvertHeader {
             version: self.wire_version(),
             vrid: self.cfg.vrid,
             priority,
             advert_interval_cs: interval_cs(self.cfg.advert_interval),
-            addresses: self.cfg.vips.iter().map(|v| v.address).collect(),
             auth: self.auth,
         }
     }
