@@ -84,8 +84,19 @@ impl Implementation {
             }
             Implementation::Vipd(binary) => {
                 let socket = lab.dir().join(format!("{tag}.sock")).display().to_string();
+                // A state directory of its own: never the host's /var/lib/vipd.
+                let state = lab.dir().join(format!("{tag}-state")).display().to_string();
                 let binary = binary.display().to_string();
-                let argv = [binary.as_str(), "run", "-c", &conf_arg, "--socket", &socket];
+                let argv = [
+                    binary.as_str(),
+                    "run",
+                    "-c",
+                    &conf_arg,
+                    "--socket",
+                    &socket,
+                    "--state-dir",
+                    &state,
+                ];
                 lab.spawn(router, &argv, &env)
             }
         }

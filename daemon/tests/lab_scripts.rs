@@ -332,6 +332,8 @@ fn lab_scripts_children_of_unprivileged_vipd_get_no_ambient_capabilities() {
             conf_path.to_str().unwrap(),
             "--socket",
             socket.to_str().unwrap(),
+            "--state-dir",
+            out.join("unpriv-state").to_str().unwrap(),
         ],
         &[
             ("VIPD_LOG", "debug"),

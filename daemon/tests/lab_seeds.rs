@@ -440,6 +440,8 @@ fn lab_seeds_ingress_chart_controller_dies_vip_moves() {
                 conf.to_str().unwrap(),
                 "--socket",
                 socket.to_str().unwrap(),
+                "--state-dir",
+                lab.state_dir(router).to_str().unwrap(),
             ],
             &env,
         );

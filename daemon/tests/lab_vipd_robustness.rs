@@ -353,6 +353,8 @@ fn daemons_have_their_own_sockets_and_a_second_one_on_a_socket_is_refused() {
             &conf_path,
             "--socket",
             &socket,
+            "--state-dir",
+            lab.dir().join("third-state").to_str().unwrap(),
         ],
         &[],
     );

@@ -227,6 +227,8 @@ fn net_namespace_puts_vipd_into_the_named_namespace() {
             conf_path.to_str().expect("utf-8"),
             "--socket",
             socket.to_str().expect("utf-8"),
+            "--state-dir",
+            lab.state_dir(1).to_str().expect("utf-8"),
         ],
         &[],
     );

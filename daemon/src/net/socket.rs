@@ -539,9 +539,11 @@ impl VrrpSocket {
 
     fn send_now(&self, fd: RawFd, payload: &[u8], src: IpAddr, dst: IpAddr) -> io::Result<()> {
         // One packet through the same builder as a batch: one way to describe a send.
-        let mut headers = SendHeaders::with_capacity(1);
-        headers.push(self.ifindex, &Outgoing { payload, src, dst });
-        let (_, results) = headers.send(fd, 0);
+        let mut scratch = SendScratch::default();
+        let mut results = Vec::with_capacity(1);
+        scratch.clear();
+        scratch.push(self.ifindex, &Outgoing { payload, src, dst });
+        scratch.send(fd, 0, &mut results);
         results
             .into_iter()
             .next()
@@ -552,17 +554,25 @@ impl VrrpSocket {
     /// kernel allows (`sendmmsg`, up to [`SEND_BATCH`] packets a call): at 510 instances
     /// the adverts due in one wake-up went out one `sendmsg` each. `results` gets one entry
     /// per packet, in order; a packet the kernel refused does not hold up the ones after it.
-    pub fn try_send_many(&self, packets: &[Outgoing<'_>], results: &mut Vec<io::Result<()>>) {
-        for chunk in packets.chunks(SEND_BATCH) {
-            let mut headers = SendHeaders::with_capacity(chunk.len());
-            for packet in chunk {
-                headers.push(self.ifindex, packet);
+    /// `scratch` holds the system call's arrays from one call to the next: nothing is
+    /// allocated once it has grown to the batch's size.
+    pub fn try_send_many<'a>(
+        &self,
+        packets: impl IntoIterator<Item = Outgoing<'a>>,
+        scratch: &mut SendScratch,
+        results: &mut Vec<io::Result<()>>,
+    ) {
+        let fd = self.fd.get_ref().as_raw_fd();
+        let mut packets = packets.into_iter().peekable();
+        while packets.peek().is_some() {
+            scratch.clear();
+            for packet in packets.by_ref().take(SEND_BATCH) {
+                scratch.push(self.ifindex, &packet);
             }
+            // The payloads the scratch points to are borrowed for 'a, past these calls.
             let mut done = 0;
-            while done < chunk.len() {
-                let (count, outcome) = headers.send(self.fd.get_ref().as_raw_fd(), done);
-                results.extend(outcome);
-                done += count;
+            while done < scratch.len() {
+                done += scratch.send(fd, done, results);
             }
         }
     }
@@ -837,34 +847,46 @@ type ControlBuffer = [u64; 8];
 /// `IPV6_HOPLIMIT` (24) and `SCM_TIMESTAMPNS` (32), or `IP_PKTINFO` and the timestamp.
 type ReceiveControl = [u64; 16];
 
-/// The `mmsghdr` array of one `sendmmsg` call and what its pointers point to. Every vector
-/// is sized up front and never grows, so the pointers stay valid until the call.
-struct SendHeaders<'a> {
+/// The `mmsghdr` array of one `sendmmsg` call and what its pointers point to, kept from one
+/// call to the next (cleared, never shrunk). Every vector is filled before the headers
+/// point into it, so the pointers stay valid until the call; the payloads are the caller's,
+/// borrowed for as long as the call that filled the scratch in.
+#[derive(Default)]
+pub struct SendScratch {
     addresses: Vec<libc::sockaddr_storage>,
     address_lens: Vec<libc::socklen_t>,
     controls: Vec<ControlBuffer>,
     /// Control message: level, type, payload length, payload bytes.
     control_data: Vec<(libc::c_int, libc::c_int, usize)>,
     iovecs: Vec<libc::iovec>,
-    packets: Vec<Outgoing<'a>>,
+    /// Each packet's length and destination, for its result.
+    packets: Vec<(usize, IpAddr)>,
     /// Packets that could not be described (address families differ): their error.
     invalid: Vec<Option<io::Error>>,
+    headers: Vec<libc::mmsghdr>,
 }
 
-impl<'a> SendHeaders<'a> {
-    fn with_capacity(n: usize) -> Self {
-        SendHeaders {
-            addresses: Vec::with_capacity(n),
-            address_lens: Vec::with_capacity(n),
-            controls: Vec::with_capacity(n),
-            control_data: Vec::with_capacity(n),
-            iovecs: Vec::with_capacity(n),
-            packets: Vec::with_capacity(n),
-            invalid: Vec::with_capacity(n),
-        }
+// SAFETY: the raw pointers in `iovecs` and `headers` are rewritten for every call and only
+// used during it; between calls nothing reads them.
+unsafe impl Send for SendScratch {}
+
+impl SendScratch {
+    fn clear(&mut self) {
+        self.addresses.clear();
+        self.address_lens.clear();
+        self.controls.clear();
+        self.control_data.clear();
+        self.iovecs.clear();
+        self.packets.clear();
+        self.invalid.clear();
+        self.headers.clear();
     }
 
-    fn push(&mut self, ifindex: u32, packet: &Outgoing<'a>) {
+    fn len(&self) -> usize {
+        self.packets.len()
+    }
+
+    fn push(&mut self, ifindex: u32, packet: &Outgoing<'_>) {
         // SAFETY: sockaddr_storage is plain data; all zeroes is a valid (unspecified) value.
         let mut address: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
         let mut control: ControlBuffer = [0; 8];
@@ -892,21 +914,22 @@ impl<'a> SendHeaders<'a> {
             iov_base: packet.payload.as_ptr() as *mut libc::c_void,
             iov_len: packet.payload.len(),
         });
-        self.packets.push(*packet);
+        self.packets.push((packet.payload.len(), packet.dst));
         self.invalid.push(invalid);
     }
 
     /// One `sendmmsg` from packet `from` on: how many packets it accounted for (at least
-    /// one) and their results.
-    fn send(&mut self, fd: RawFd, from: usize) -> (usize, Vec<io::Result<()>>) {
+    /// one); their results are appended to `results`.
+    fn send(&mut self, fd: RawFd, from: usize, results: &mut Vec<io::Result<()>>) -> usize {
         if let Some(error) = self.invalid.get_mut(from).and_then(Option::take) {
-            return (1, vec![Err(error)]);
+            results.push(Err(error));
+            return 1;
         }
         // Up to the next packet that cannot be described.
         let end = (from..self.packets.len())
             .find(|&i| self.invalid.get(i).is_some_and(Option::is_some))
             .unwrap_or(self.packets.len());
-        let mut headers: Vec<libc::mmsghdr> = Vec::with_capacity(end - from);
+        self.headers.clear();
         for i in from..end {
             // SAFETY: msghdr is plain data; zeroed is its documented empty value.
             let mut header: libc::msghdr = unsafe { std::mem::zeroed() };
@@ -935,23 +958,24 @@ impl<'a> SendHeaders<'a> {
                     (*cmsg).cmsg_len = cmsg_len as _;
                 }
             }
-            headers.push(libc::mmsghdr {
+            self.headers.push(libc::mmsghdr {
                 msg_hdr: header,
                 msg_len: 0,
             });
         }
-        let count = libc::c_uint::try_from(headers.len()).unwrap_or(libc::c_uint::MAX);
+        let count = libc::c_uint::try_from(self.headers.len()).unwrap_or(libc::c_uint::MAX);
         // The system call itself: musl's sendmmsg() on 64-bit targets is a loop of sendmsg()
         // (its msghdr has padding where the kernel's has wider fields), which would undo the
         // point. The headers were zeroed before being filled in, so that padding is zero and
         // the layout is the kernel's on little-endian targets.
         // SAFETY: `headers` holds `count` valid mmsghdr whose pointers reach into `self`,
-        // which outlives the call; the payloads are borrowed for 'a.
+        // which outlives the call, and into the payloads, which the caller of
+        // `try_send_many` lends for the whole call.
         let rc = unsafe {
             libc::syscall(
                 libc::SYS_sendmmsg,
                 fd,
-                headers.as_mut_ptr(),
+                self.headers.as_mut_ptr(),
                 count,
                 libc::MSG_DONTWAIT,
             )
@@ -961,34 +985,29 @@ impl<'a> SendHeaders<'a> {
             // A full send queue refuses the rest as well: they are dropped in one go (the
             // next adverts follow) rather than tried one system call each.
             if error.kind() == io::ErrorKind::WouldBlock {
-                let results = (from..end)
-                    .map(|_| Err(io::Error::from(io::ErrorKind::WouldBlock)))
-                    .collect();
-                return (end - from, results);
+                results
+                    .extend((from..end).map(|_| Err(io::Error::from(io::ErrorKind::WouldBlock))));
+                return end - from;
             }
             // The first packet failed: it alone; the next call goes on after it.
-            return (1, vec![Err(error)]);
+            results.push(Err(error));
+            return 1;
         }
-        let sent = (rc as usize).max(1).min(headers.len());
-        let results = (headers.iter().zip(&self.packets[from..]))
+        let sent = (rc as usize).max(1).min(self.headers.len());
+        let outcomes = (self.headers.iter().zip(&self.packets[from..]))
             .take(sent)
-            .map(|(header, packet)| {
-                if header.msg_len as usize == packet.payload.len() {
+            .map(|(header, &(len, dst))| {
+                if header.msg_len as usize == len {
                     Ok(())
                 } else {
                     Err(io::Error::new(
                         io::ErrorKind::WriteZero,
-                        format!(
-                            "sent {} of {} bytes to {}",
-                            header.msg_len,
-                            packet.payload.len(),
-                            packet.dst
-                        ),
+                        format!("sent {} of {len} bytes to {dst}", header.msg_len),
                     ))
                 }
-            })
-            .collect();
-        (sent, results)
+            });
+        results.extend(outcomes);
+        sent
     }
 }
 
@@ -1300,8 +1319,13 @@ mod tests {
                 // item after the first socket asks: until then a datagram is stamped when
                 // read.
                 std::thread::sleep(Duration::from_millis(50));
+                // A scratch that served before: nothing of that call reaches this one.
+                let mut scratch = SendScratch::default();
+                socket.try_send_many([packets[10]], &mut scratch, &mut results);
+                assert!(matches!(results.as_slice(), [Err(_)]), "{results:?}");
+                results.clear();
                 let sent_at = Instant::now();
-                socket.try_send_many(&packets, &mut results);
+                socket.try_send_many(packets.iter().copied(), &mut scratch, &mut results);
                 // Read well after they arrived: each carries its arrival, not the read's time.
                 std::thread::sleep(Duration::from_millis(4));
                 assert_eq!(results.len(), packets.len());

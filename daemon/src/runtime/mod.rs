@@ -52,7 +52,7 @@ use crate::vrrp::instance::{Action, AnnounceCause, Reason, ReceivedAdvert, State
 use crate::vrrp::packet::{self, DropReason, RxMeta};
 use addresses::{add_vip, remove_vip};
 pub use addresses::{check_own_address_problems, own_address_problems};
-use receive::{spawn_reader, ReaderShared};
+use receive::{spawn_reader, BatchPool, ReaderShared};
 use router::{Router, SocketKey};
 use tasks::{next_check_event, sleep, spawn_monitor, tell_systemd, tokio_deadline_after};
 use vip_state::VipState;
@@ -175,6 +175,8 @@ struct Daemon {
     /// Set by a socket reader that found more queued than one read takes (see
     /// [`receive::may_gather`]).
     reader_backlog: Arc<std::sync::atomic::AtomicBool>,
+    /// The readers' vectors of adverts, handed back once handled.
+    batch_pool: Arc<BatchPool>,
     events_rx: mpsc::Receiver<Event>,
     stopping: bool,
     checks: Option<CheckRunnerHandle>,
@@ -216,6 +218,8 @@ struct Daemon {
     outbox: outbox::Outbox,
     /// A reload whose file is being read.
     reloading: Option<reload::PendingReload>,
+    /// Where each received advert is parsed (its address list's allocation reused).
+    rx_advert: packet::Advertisement,
 }
 
 /// Netlink answers shared by the instances attached in one go (at start, on a reload, when
@@ -277,6 +281,7 @@ impl Daemon {
             pacer: AnnouncePacer::default(),
             events_tx,
             reader_backlog: Arc::default(),
+            batch_pool: Arc::default(),
             events_rx,
             stopping: false,
             checks: None,
@@ -299,6 +304,7 @@ impl Daemon {
             announce_links: None,
             outbox: outbox::Outbox::default(),
             reloading: None,
+            rx_advert: packet::Advertisement::empty(),
         })
     }
 
@@ -682,6 +688,7 @@ impl Daemon {
                         shared.clone(),
                         self.events_tx.clone(),
                         self.reader_backlog.clone(),
+                        self.batch_pool.clone(),
                     );
                     self.sockets.insert(
                         key.clone(),
@@ -760,6 +767,7 @@ impl Daemon {
                 for received in &adverts {
                     self.on_packet(&key, socket, received, now);
                 }
+                self.batch_pool.give_back(adverts);
             }
             Event::Net(net) => {
                 self.schedule.touch_all();
@@ -872,13 +880,17 @@ impl Daemon {
             Some(ah) => source_allowed.and_then(|()| ah.open(&received.data, unicast)),
             None => source_allowed.map(|()| payload),
         };
-        let parsed = opened.and_then(|payload| packet::parse_advertisement(payload, &rx));
+        // Parsed into the one advert kept for this: no allocation per advert heard.
+        let advert = &mut self.rx_advert;
+        let parsed =
+            opened.and_then(|payload| packet::parse_advertisement_into(payload, &rx, advert));
         if matches!(parsed, Err(DropReason::AuthType)) {
             router.counters.auth_type_unknown += 1;
         }
         let advert = match parsed
-            .and_then(|a| packet::check_for_instance(&a, &router.expectation()).map(|()| a))
-            .and_then(|a| router.check_address_list(src, &a.addresses).map(|()| a))
+            .and_then(|()| packet::check_for_instance(advert, &router.expectation()))
+            .and_then(|()| router.check_address_list(src, &advert.addresses))
+            .map(|()| &*advert)
         {
             Ok(advert) => advert,
             Err(reason) => {
@@ -1229,18 +1241,26 @@ impl Daemon {
                     return;
                 };
                 let socket = vmac::advert_sender(router).unwrap_or_else(|| open.socket.clone());
-                let advert = router.advertisement(priority);
+                // Written straight into the outbox's buffer: nothing allocated per advert.
+                let header = router.advert_header(priority);
                 let unicast = router.is_unicast();
                 let ttl = router.key.unicast_ttl.unwrap_or(packet::HOP_LIMIT);
+                let mode = router.checksum_mode();
                 for dst in router.destinations() {
-                    let mut bytes = advert.to_bytes(source, dst, router.checksum_mode());
-                    if let (Some(ah), IpAddr::V4(src4), IpAddr::V4(dst4)) =
-                        (router.ah.as_mut(), source, dst)
-                    {
-                        bytes = ah.seal(&bytes, src4, dst4, ttl, unicast);
-                    }
+                    let addresses = router.cfg.vips.iter().map(|v| v.address);
+                    let ah = router.ah.as_mut();
+                    let write = |out: &mut Vec<u8>| match (ah, source, dst) {
+                        (Some(ah), IpAddr::V4(src4), IpAddr::V4(dst4)) => {
+                            let mut bytes = Vec::new();
+                            packet::append_advert(
+                                &header, addresses, &mut bytes, source, dst, mode,
+                            );
+                            out.extend_from_slice(&ah.seal(&bytes, src4, dst4, ttl, unicast));
+                        }
+                        _ => packet::append_advert(&header, addresses, out, source, dst, mode),
+                    };
                     self.outbox
-                        .push(socket.clone(), bytes, source, dst, index, priority);
+                        .push(socket.clone(), write, source, dst, index, priority);
                 }
                 if priority > 0 {
                     self.refresh_station_learning(index, Instant::now());

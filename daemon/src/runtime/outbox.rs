@@ -3,16 +3,23 @@
 //! adverts, 51,000 system calls a second). The loop sends them before it performs any other
 //! action, so an advert never changes places with what the instance did next (VIPs added,
 //! announcements, a VMAC brought up).
+//!
+//! Nothing here allocates once the first turns have sized the buffers: the adverts are
+//! written one after the other into one byte buffer, and every list a flush needs is kept
+//! from turn to turn (a fresh allocation per advert or per turn was a malloc and free per
+//! advert, and musl's allocator handing whole pages back and mapping them again).
 
 use std::io;
 use std::net::IpAddr;
+use std::ops::Range;
 use std::sync::Arc;
 
-use crate::net::socket::{Outgoing, VrrpSocket};
+use crate::net::socket::{Outgoing, SendScratch, VrrpSocket};
 
 pub struct Queued {
     socket: Arc<VrrpSocket>,
-    bytes: Vec<u8>,
+    /// Where its bytes are in the outbox's buffer.
+    bytes: Range<usize>,
     src: IpAddr,
     pub dst: IpAddr,
     /// Index of the instance in the daemon's list.
@@ -23,22 +30,31 @@ pub struct Queued {
 #[derive(Default)]
 pub struct Outbox {
     queued: Vec<Queued>,
+    /// The bytes of every queued advert, back to back.
+    bytes: Vec<u8>,
+    done: Vec<bool>,
+    group: Vec<usize>,
+    results: Vec<io::Result<()>>,
+    scratch: SendScratch,
 }
 
 impl Outbox {
+    /// Queues the advert `write` appends to the buffer it is given (and nothing else).
     #[allow(clippy::too_many_arguments)]
     pub fn push(
         &mut self,
         socket: Arc<VrrpSocket>,
-        bytes: Vec<u8>,
+        write: impl FnOnce(&mut Vec<u8>),
         src: IpAddr,
         dst: IpAddr,
         router: usize,
         priority: u8,
     ) {
+        let start = self.bytes.len();
+        write(&mut self.bytes);
         self.queued.push(Queued {
             socket,
-            bytes,
+            bytes: start..self.bytes.len(),
             src,
             dst,
             router,
@@ -52,10 +68,16 @@ impl Outbox {
         if self.queued.is_empty() {
             return;
         }
-        let queued = std::mem::take(&mut self.queued);
-        let mut done = vec![false; queued.len()];
-        let mut results = Vec::with_capacity(queued.len());
-        let mut group = Vec::with_capacity(queued.len());
+        let Outbox {
+            queued,
+            bytes,
+            done,
+            group,
+            results,
+            scratch,
+        } = self;
+        done.clear();
+        done.resize(queued.len(), false);
         for first in 0..queued.len() {
             if done[first] {
                 continue;
@@ -66,24 +88,21 @@ impl Outbox {
                 (first..queued.len())
                     .filter(|&i| !done[i] && Arc::ptr_eq(&queued[i].socket, socket)),
             );
-            let packets: Vec<Outgoing<'_>> = (group.iter())
-                .map(|&i| Outgoing {
-                    payload: &queued[i].bytes,
-                    src: queued[i].src,
-                    dst: queued[i].dst,
-                })
-                .collect();
+            let packets = group.iter().map(|&i| Outgoing {
+                payload: bytes.get(queued[i].bytes.clone()).unwrap_or_default(),
+                src: queued[i].src,
+                dst: queued[i].dst,
+            });
             results.clear();
-            socket.try_send_many(&packets, &mut results);
-            for &i in &group {
+            socket.try_send_many(packets, scratch, results);
+            for &i in group.iter() {
                 done[i] = true;
             }
             for (&i, result) in group.iter().zip(results.drain(..)) {
                 each(&queued[i], result);
             }
         }
-        // Reuse the allocation next turn.
-        self.queued = queued;
-        self.queued.clear();
+        queued.clear();
+        bytes.clear();
     }
 }

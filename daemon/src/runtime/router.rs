@@ -12,7 +12,7 @@ use crate::net::netlink::InterfaceAddress;
 use crate::net::socket::{Family, Mode};
 use crate::vrrp::ah::{AhKey, AhSession};
 use crate::vrrp::instance::{Instance, InstanceParams, Reload, Version};
-use crate::vrrp::packet::{self, Advertisement, Auth, ChecksumMode, DropReason};
+use crate::vrrp::packet::{self, Auth, ChecksumMode, DropReason};
 
 /// Which raw socket an instance sends and receives on. Instances with the same key share one
 /// socket and are told apart by VRID.
@@ -327,22 +327,24 @@ impl Router {
         self.checksum_mode
     }
 
-    /// Destinations of each advert: the multicast group, or every unicast peer.
-    pub fn destinations(&self) -> Vec<IpAddr> {
+    /// Destinations of each advert: the multicast group, or every unicast peer (without
+    /// allocating for up to two: it is asked for every advert).
+    pub fn destinations(&self) -> smallvec::SmallVec<[IpAddr; 2]> {
         match (self.key.unicast, self.key.mode(|| None)) {
-            (Some(_), _) => self.cfg.unicast_peers.clone(),
-            (None, Some(Mode::Multicast { group })) => vec![group],
-            (None, _) => Vec::new(),
+            (Some(_), _) => self.cfg.unicast_peers.iter().copied().collect(),
+            (None, Some(Mode::Multicast { group })) => smallvec::smallvec![group],
+            (None, _) => smallvec::SmallVec::new(),
         }
     }
 
-    pub fn advertisement(&self, priority: u8) -> Advertisement {
-        Advertisement {
+    /// The advert this instance sends with `priority`, but for its address list, its VIPs
+    /// (see [`packet::emit_advert`]).
+    pub fn advert_header(&self, priority: u8) -> packet::AdvertHeader {
+        packet::AdvertHeader {
             version: self.wire_version(),
             vrid: self.cfg.vrid,
             priority,
             advert_interval_cs: interval_cs(self.cfg.advert_interval),
-            addresses: self.cfg.vips.iter().map(|v| v.address).collect(),
             auth: self.auth,
         }
     }

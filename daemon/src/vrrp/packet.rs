@@ -587,10 +587,143 @@ pub struct Advertisement {
     pub auth: Auth,
 }
 
+/// The fixed part of an advert: everything but its address list. With the list borrowed
+/// (an instance's VIPs), [`emit_advert`] writes an advert without building an
+/// [`Advertisement`], whose list is a fresh allocation (an instance sends one every advert
+/// interval, 51,000 a second at 510 instances).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdvertHeader {
+    pub version: Version,
+    pub vrid: u8,
+    pub priority: u8,
+    /// See [`Advertisement::advert_interval_cs`].
+    pub advert_interval_cs: u16,
+    pub auth: Auth,
+}
+
+/// Family of the address list on the wire: that of the first address (v3), IPv4 (v2).
+fn list_family(version: Version, first: Option<IpAddr>) -> Family {
+    match (version, first) {
+        (Version::V3, Some(first)) => Family::of(&first),
+        _ => Family::Ipv4,
+    }
+}
+
+/// The addresses an advert carries: those of the list's family, at most 255.
+fn wire_addresses<I>(version: Version, addresses: I) -> impl Iterator<Item = IpAddr>
+where
+    I: Iterator<Item = IpAddr> + Clone,
+{
+    let family = list_family(version, addresses.clone().next());
+    addresses
+        .filter(move |address| Family::of(address) == family)
+        .take(usize::from(u8::MAX))
+}
+
+/// Bytes [`emit_advert`] writes for `header` and `addresses`.
+pub fn advert_len<I>(header: &AdvertHeader, addresses: I) -> usize
+where
+    I: Iterator<Item = IpAddr> + Clone,
+{
+    let family = list_family(header.version, addresses.clone().next());
+    let addresses = wire_addresses(header.version, addresses).count() * family.address_len();
+    match header.version {
+        Version::V2 => HEADER_LEN + addresses + AUTH_DATA_LEN,
+        Version::V3 => HEADER_LEN + addresses,
+    }
+}
+
+/// Writes the advert of `header` and `addresses` with its checksum for an IP packet from
+/// `src` to `dst` into the first [`advert_len`] bytes of `buf`; see
+/// [`Advertisement::emit`], which it is.
+///
+/// # Panics
+/// If `buf` is shorter than `advert_len()` (a caller bug).
+pub fn emit_advert<I>(
+    header: &AdvertHeader,
+    addresses: I,
+    buf: &mut [u8],
+    src: IpAddr,
+    dst: IpAddr,
+    mode: ChecksumMode,
+) where
+    I: Iterator<Item = IpAddr> + Clone,
+{
+    let len = advert_len(header, addresses.clone());
+    assert!(
+        buf.len() >= len,
+        "VRRP emit buffer {} < {len} bytes",
+        buf.len()
+    );
+    let buf = &mut buf[..len];
+    buf.fill(0);
+    let family = list_family(header.version, addresses.clone().next());
+    let mut packet = Packet::new_unchecked(buf, family);
+    packet.set_version(header.version.number());
+    packet.set_msg_type(MSG_TYPE_ADVERTISEMENT);
+    packet.set_vrid(header.vrid);
+    packet.set_priority(header.priority);
+    let mut count = 0u8;
+    for (index, address) in wire_addresses(header.version, addresses).enumerate() {
+        packet.set_address(index, address);
+        count = count.saturating_add(1);
+    }
+    packet.set_count(count);
+    match header.version {
+        Version::V2 => {
+            packet.set_auth_type(header.auth.auth_type());
+            packet.set_adver_int_seconds(v2_interval_seconds(header.advert_interval_cs));
+            if let Auth::Password(data) = &header.auth {
+                packet.set_auth_data(data);
+            }
+        }
+        Version::V3 => packet.set_max_adver_int_cs(header.advert_interval_cs),
+    }
+    packet.fill_checksum(src, dst, mode);
+}
+
+/// Appends the advert of `header` and `addresses` (see [`emit_advert`]) to `out`; the
+/// allocation of `out` is reused from one advert to the next.
+pub fn append_advert<I>(
+    header: &AdvertHeader,
+    addresses: I,
+    out: &mut Vec<u8>,
+    src: IpAddr,
+    dst: IpAddr,
+    mode: ChecksumMode,
+) where
+    I: Iterator<Item = IpAddr> + Clone,
+{
+    let start = out.len();
+    out.resize(start + advert_len(header, addresses.clone()), 0);
+    emit_advert(header, addresses, &mut out[start..], src, dst, mode);
+}
+
 impl Advertisement {
     /// Reads an advert from a checked packet: type, address count, exact length and (v2)
     /// auth type. Hop limit and checksum are [`parse_advertisement`]'s job.
     pub fn parse<T: AsRef<[u8]>>(packet: &Packet<T>) -> Result<Advertisement, DropReason> {
+        let mut advert = Advertisement::empty();
+        advert.parse_from(packet)?;
+        Ok(advert)
+    }
+
+    /// An advert of nothing, for [`Advertisement::parse_from`] to fill in.
+    pub fn empty() -> Advertisement {
+        Advertisement {
+            version: Version::V3,
+            vrid: 0,
+            priority: 0,
+            advert_interval_cs: 0,
+            addresses: Vec::new(),
+            auth: Auth::None,
+        }
+    }
+
+    /// [`Advertisement::parse`] into `self`, reusing its address list's allocation (a
+    /// backup parses every advert it hears). On an error `self` holds no advert.
+    pub fn parse_from<T: AsRef<[u8]>>(&mut self, packet: &Packet<T>) -> Result<(), DropReason> {
+        self.addresses.clear();
         let version = check_structure(packet)?;
         let (advert_interval_cs, auth) = match version {
             Version::V2 => {
@@ -606,40 +739,34 @@ impl Advertisement {
             }
             Version::V3 => (packet.max_adver_int_cs(), Auth::None),
         };
-        Ok(Advertisement {
-            version,
-            vrid: packet.vrid(),
-            priority: packet.priority(),
-            advert_interval_cs,
-            addresses: packet.addresses().collect(),
-            auth,
-        })
+        self.version = version;
+        self.vrid = packet.vrid();
+        self.priority = packet.priority();
+        self.advert_interval_cs = advert_interval_cs;
+        self.addresses.extend(packet.addresses());
+        self.auth = auth;
+        Ok(())
+    }
+
+    /// Everything but the address list.
+    pub fn header(&self) -> AdvertHeader {
+        AdvertHeader {
+            version: self.version,
+            vrid: self.vrid,
+            priority: self.priority,
+            advert_interval_cs: self.advert_interval_cs,
+            auth: self.auth,
+        }
     }
 
     /// Family of the address list on the wire.
     pub fn family(&self) -> Family {
-        match (self.version, self.addresses.first()) {
-            (Version::V3, Some(first)) => Family::of(first),
-            _ => Family::Ipv4,
-        }
-    }
-
-    fn wire_addresses(&self) -> impl Iterator<Item = IpAddr> + '_ {
-        let family = self.family();
-        self.addresses
-            .iter()
-            .copied()
-            .filter(move |address| Family::of(address) == family)
-            .take(usize::from(u8::MAX))
+        list_family(self.version, self.addresses.first().copied())
     }
 
     /// Bytes [`Advertisement::emit`] writes.
     pub fn buffer_len(&self) -> usize {
-        let addresses = self.wire_addresses().count() * self.family().address_len();
-        match self.version {
-            Version::V2 => HEADER_LEN + addresses + AUTH_DATA_LEN,
-            Version::V3 => HEADER_LEN + addresses,
-        }
+        advert_len(&self.header(), self.addresses.iter().copied())
     }
 
     /// Writes the advert with its checksum for an IP packet from `src` to `dst` into the
@@ -649,36 +776,14 @@ impl Advertisement {
     /// If `buf` is shorter than `buffer_len()` (a caller bug; [`Advertisement::to_bytes`]
     /// cannot hit it).
     pub fn emit(&self, buf: &mut [u8], src: IpAddr, dst: IpAddr, mode: ChecksumMode) {
-        let len = self.buffer_len();
-        assert!(
-            buf.len() >= len,
-            "VRRP emit buffer {} < {len} bytes",
-            buf.len()
+        emit_advert(
+            &self.header(),
+            self.addresses.iter().copied(),
+            buf,
+            src,
+            dst,
+            mode,
         );
-        let buf = &mut buf[..len];
-        buf.fill(0);
-        let mut packet = Packet::new_unchecked(buf, self.family());
-        packet.set_version(self.version.number());
-        packet.set_msg_type(MSG_TYPE_ADVERTISEMENT);
-        packet.set_vrid(self.vrid);
-        packet.set_priority(self.priority);
-        let mut count = 0u8;
-        for (index, address) in self.wire_addresses().enumerate() {
-            packet.set_address(index, address);
-            count = count.saturating_add(1);
-        }
-        packet.set_count(count);
-        match self.version {
-            Version::V2 => {
-                packet.set_auth_type(self.auth.auth_type());
-                packet.set_adver_int_seconds(v2_interval_seconds(self.advert_interval_cs));
-                if let Auth::Password(data) = &self.auth {
-                    packet.set_auth_data(data);
-                }
-            }
-            Version::V3 => packet.set_max_adver_int_cs(self.advert_interval_cs),
-        }
-        packet.fill_checksum(src, dst, mode);
     }
 
     /// The advert as a new buffer; see [`Advertisement::emit`].
@@ -742,6 +847,17 @@ pub struct RxMeta {
 /// version, length, checksum, type, address count, exact length, v2 auth type. The VRID
 /// lookup and [`check_for_instance`] come after.
 pub fn parse_advertisement(payload: &[u8], rx: &RxMeta) -> Result<Advertisement, DropReason> {
+    let mut advert = Advertisement::empty();
+    parse_advertisement_into(payload, rx, &mut advert).map(|()| advert)
+}
+
+/// [`parse_advertisement`] into `out`, reusing its address list's allocation.
+pub fn parse_advertisement_into(
+    payload: &[u8],
+    rx: &RxMeta,
+    out: &mut Advertisement,
+) -> Result<(), DropReason> {
+    out.addresses.clear();
     if rx.require_hop_limit_255 && rx.hop_limit != HOP_LIMIT {
         return Err(DropReason::HopLimit);
     }
@@ -753,7 +869,7 @@ pub fn parse_advertisement(payload: &[u8], rx: &RxMeta) -> Result<Advertisement,
     if !packet.verify_checksum(rx.src, rx.dst, rx.checksum_mode) {
         return Err(DropReason::Checksum);
     }
-    Advertisement::parse(&packet)
+    out.parse_from(&packet)
 }
 
 /// Whether a received advert must arrive with TTL / hop limit 255 (RFC 5798 5.1.1.3: an
@@ -1793,5 +1909,93 @@ mod tests {
         }
         // Mutated captures sometimes survive intact (no flips, no cut), so some pass.
         assert!(accepted > 0);
+    }
+
+    /// Writing an advert from a borrowed list (what an instance sends every interval) gives
+    /// the very bytes of building the [`Advertisement`] first, appended after what `out`
+    /// already held.
+    #[test]
+    fn an_advert_appended_from_a_borrowed_list_is_the_one_built() {
+        let v4 = ips(&["192.0.2.100", "192.0.2.101"]);
+        let v6 = ips(&["2001:db8::100", "192.0.2.7", "2001:db8::101"]);
+        let many: Vec<IpAddr> = (0..300u32)
+            .map(|i| IpAddr::V4(std::net::Ipv4Addr::from(0xc000_0200 + i)))
+            .collect();
+        let (src4, dst4) = (ips(&["192.0.2.1"])[0], ips(&["224.0.0.18"])[0]);
+        let (src6, dst6) = (ips(&["fe80::1"])[0], ips(&["ff02::12"])[0]);
+        let cases = [
+            (
+                Version::V2,
+                Auth::Password(*b"secret42"),
+                v4.clone(),
+                src4,
+                dst4,
+            ),
+            (Version::V2, Auth::None, v4.clone(), src4, dst4),
+            (Version::V3, Auth::None, v4, src4, dst4),
+            (Version::V3, Auth::None, v6, src6, dst6),
+            (Version::V3, Auth::None, many, src4, dst4),
+            (Version::V3, Auth::None, Vec::new(), src4, dst4),
+        ];
+        let mut out = vec![0xaa; 3];
+        for (version, auth, addresses, src, dst) in cases {
+            let advert = Advertisement {
+                version,
+                vrid: 51,
+                priority: 150,
+                advert_interval_cs: 100,
+                addresses,
+                auth,
+            };
+            for mode in [ChecksumMode::PseudoHeader, ChecksumMode::NoPseudoHeader] {
+                let built = advert.to_bytes(src, dst, mode);
+                let header = advert.header();
+                let list = advert.addresses.iter().copied();
+                assert_eq!(advert_len(&header, list.clone()), built.len());
+                out.truncate(3);
+                append_advert(&header, list, &mut out, src, dst, mode);
+                assert_eq!(out[..3], [0xaa; 3]);
+                assert_eq!(out[3..], built[..], "{version:?} {mode:?}");
+            }
+        }
+    }
+
+    /// A backup parses every advert into one reused [`Advertisement`]: each parse leaves
+    /// exactly what [`parse_advertisement`] returns, nothing of the advert before it, and a
+    /// refused advert leaves no addresses behind.
+    #[test]
+    fn parsing_into_a_reused_advert_leaves_exactly_the_new_one() {
+        let (src, dst) = (ips(&["192.0.2.1"])[0], ips(&["224.0.0.18"])[0]);
+        let rx = RxMeta {
+            src,
+            dst,
+            hop_limit: HOP_LIMIT,
+            require_hop_limit_255: true,
+            checksum_mode: ChecksumMode::PseudoHeader,
+        };
+        let advert = |priority: u8, addresses: &[&str]| Advertisement {
+            version: Version::V3,
+            vrid: 7,
+            priority,
+            advert_interval_cs: 1,
+            addresses: ips(addresses),
+            auth: Auth::None,
+        };
+        let long = advert(150, &["192.0.2.100", "192.0.2.101", "192.0.2.102"]);
+        let short = advert(0, &["192.0.2.200"]);
+        let mut reused = Advertisement::empty();
+        for sent in [&long, &short, &long] {
+            let bytes = sent.to_bytes(src, dst, ChecksumMode::PseudoHeader);
+            assert_eq!(parse_advertisement_into(&bytes, &rx, &mut reused), Ok(()));
+            assert_eq!(&reused, sent);
+            assert_eq!(parse_advertisement(&bytes, &rx).as_ref(), Ok(sent));
+        }
+        let mut corrupt = short.to_bytes(src, dst, ChecksumMode::PseudoHeader);
+        corrupt[2] ^= 1;
+        assert_eq!(
+            parse_advertisement_into(&corrupt, &rx, &mut reused),
+            Err(DropReason::Checksum)
+        );
+        assert!(reused.addresses.is_empty());
     }
 }
