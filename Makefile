@@ -15,9 +15,9 @@ MUSL_TARGETS = x86_64-unknown-linux-musl aarch64-unknown-linux-musl
 .PHONY: all build test lint static sysext release bench clean fuzz sim soak
 
 all: build
-	./target/release/vipd --version
-	./target/release/vipd check -c examples/two-routers.toml
-	./target/release/vipd check -c examples/keepalived.conf
+	$(TARGET_DIR)/release/vipd --version
+	$(TARGET_DIR)/release/vipd check -c examples/two-routers.toml
+	$(TARGET_DIR)/release/vipd check -c examples/keepalived.conf
 
 build:
 	$(CARGO) build --release --workspace
@@ -39,7 +39,7 @@ TARGET_DIR = $(or $(CARGO_TARGET_DIR),target)
 TARGET_x86-64 = x86_64-unknown-linux-musl
 TARGET_arm64 = aarch64-unknown-linux-musl
 ARCHES ?= x86-64,arm64
-BAKE = target/release/bake
+BAKE = $(TARGET_DIR)/release/bake
 
 static:
 	$(CARGO) build --release -p vipd --target x86_64-unknown-linux-musl --target aarch64-unknown-linux-musl
@@ -61,7 +61,7 @@ FORCE:
 sysext: static $(BAKE)
 	mkdir -p $(OUT)
 	$(BAKE) --progress build --version $(VERSION) --arch $(ARCH) \
-	  --vipd target/$(TARGET_$(ARCH))/release/vipd $(if $(BASE_URL),--base-url $(BASE_URL)) \
+	  --vipd $(TARGET_DIR)/$(TARGET_$(ARCH))/release/vipd $(if $(BASE_URL),--base-url $(BASE_URL)) \
 	  $(if $(PUBKEY),--pubkey $(PUBKEY),--unsigned) --out $(OUT)
 	$(BAKE) inspect $(OUT)/vipd-$(VERSION)-$(ARCH).raw
 

@@ -224,6 +224,12 @@ fn run(cli: Cli) -> Result<bool> {
             };
             let opts = options(image, base_url, signing, progress)?;
             let path = release::build(&opts, arch)?;
+            if let (None, Some(default)) = (&opts.base_url, &opts.recipe.default_base_url) {
+                eprintln!(
+                    "bake: note: no --base-url: the image's update transfer points at {default} \
+                     (the recipe's default); pass --base-url URL where you will serve releases"
+                );
+            }
             println!("{}", path.display());
         }
         Command::Release {

@@ -90,9 +90,28 @@ pub fn fetch_manifest(
     Manifest::parse(&url, &text)
 }
 
+/// `error` and what caused it (reqwest's own message names no cause: "error sending request
+/// for url"), e.g. `...: client error (Connect): tcp connect error: Connection refused`.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let more = inner.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = inner.source();
+    }
+    text
+}
+
 /// The body of `url`, None on 404; at most [`MAX_MANIFEST`] bytes.
 fn fetch(client: &reqwest::blocking::Client, url: &str) -> Result<Option<Vec<u8>>> {
-    let response = client.get(url).send().map_err(|e| err!("GET {url}: {e}"))?;
+    let response = client
+        .get(url)
+        .send()
+        .map_err(|e| err!("GET {url}: {}", with_causes(&e)))?;
     let status = response.status();
     if status == reqwest::StatusCode::NOT_FOUND {
         return Ok(None);

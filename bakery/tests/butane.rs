@@ -907,3 +907,31 @@ fn signed_rendering_installs_the_keyring_twice_and_unsigned_none() {
         }
     }
 }
+
+/// Without `--image`, the hash comes from the published release: when the base URL does not
+/// answer (nothing published yet), the error says why (the cause, not only "error sending
+/// request") and what to do instead.
+#[test]
+fn unreachable_release_says_why_and_suggests_image() {
+    let dir = Scratch::new("unreachable");
+    let config = repo().join("butane/examples/control-plane-vip.toml");
+    // Port 1 on loopback: nothing listens, the connection is refused at once.
+    let o = bake(&[
+        "butane",
+        "--unsigned",
+        "--insecure-http",
+        "--version",
+        "0.1.0",
+        "--base-url",
+        "http://127.0.0.1:1/vipd/",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        &dir.s("out.bu"),
+    ]);
+    let stderr = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("Connection refused"), "{stderr}");
+    assert!(stderr.contains("--image FILE"), "{stderr}");
+    assert!(!dir.join("out.bu").exists());
+}

@@ -618,6 +618,44 @@ fn bad_input_fails_cleanly_and_leaves_nothing() {
     }
 }
 
+/// `bake build` (and so `make sysext`) without `--base-url` says where the image's update
+/// transfer points: the recipe's placeholder, where nodes would find no updates.
+#[test]
+fn build_without_base_url_names_the_default_it_used() {
+    let dir = Scratch::new("no-base-url");
+    let o = bake(&[
+        "build",
+        "--unsigned",
+        "--version",
+        "1.0",
+        "--vipd",
+        vipd_x86().to_str().unwrap(),
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    let stderr = text(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("https://example.org/vipd/releases/") && stderr.contains("--base-url URL"),
+        "{stderr}"
+    );
+    // With a base URL: no note.
+    let o = bake(&[
+        "build",
+        "--unsigned",
+        "--version",
+        "1.1",
+        "--vipd",
+        vipd_x86().to_str().unwrap(),
+        "--out",
+        dir.path().to_str().unwrap(),
+        "--base-url",
+        "https://example.org/mirror/",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(!text(&o.stderr).contains("note"), "{}", text(&o.stderr));
+}
+
 /// README's first `bake release --out release` names a directory that does not exist yet.
 #[test]
 fn release_creates_its_output_directory() {

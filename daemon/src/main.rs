@@ -1,4 +1,4 @@
-use clap::{Parser, Subcommand};
+use clap::{ArgGroup, Parser, Subcommand};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -85,12 +85,12 @@ enum Command {
     },
     /// Take instances out of the master role: a master hands over without a gap, and the
     /// instance stays backup while any other router is alive. Kept across restarts.
+    #[command(group(ArgGroup::new("target").required(true).args(["instances", "all"])))]
     Drain {
         /// Instances to drain (sync group members follow).
-        #[arg(required_unless_present = "all")]
         instances: Vec<String>,
         /// Drain every instance.
-        #[arg(long, conflicts_with = "instances")]
+        #[arg(long)]
         all: bool,
         /// Never become master, even when no other router is left (default: the drained
         /// instance takes the VIPs then rather than leave them unserved).
@@ -101,12 +101,12 @@ enum Command {
         socket: PathBuf,
     },
     /// Undo a drain.
+    #[command(group(ArgGroup::new("target").required(true).args(["instances", "all"])))]
     Resume {
         /// Instances to resume (sync group members follow).
-        #[arg(required_unless_present = "all")]
         instances: Vec<String>,
         /// Resume every drained instance.
-        #[arg(long, conflicts_with = "instances")]
+        #[arg(long)]
         all: bool,
         /// Control socket of the running vipd.
         #[arg(long, default_value = control::DEFAULT_SOCKET)]

@@ -202,3 +202,82 @@ fn config_warns_about_owner_nopreempt_and_empty_config() {
     let empty = config::parse_native("", Path::new("e.toml")).unwrap();
     assert_eq!(config::warnings(&empty), ["no instances are configured"]);
 }
+
+/// `vipd drain` / `vipd resume` without an instance say that `--all` is the other choice.
+#[test]
+fn drain_and_resume_without_a_target_name_all() {
+    for command in ["drain", "resume"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_vipd"))
+            .args([command, "--socket", "/nonexistent/vipd.sock"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{command}: {stderr}");
+        assert!(stderr.contains("--all"), "{command}: {stderr}");
+    }
+}
+
+/// `vipd run` without CAP_NET_ADMIN/CAP_NET_RAW (not root, or root with an empty bounding
+/// set) stops at once with a message saying what it needs, instead of running with every
+/// instance in FAULT.
+#[test]
+fn run_without_capabilities_says_what_it_needs() {
+    let dir = std::env::temp_dir().join(format!("vipd-nocaps-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/two-routers.toml");
+    let vipd = env!("CARGO_BIN_EXE_vipd");
+    let mut argv: Vec<String> = Vec::new();
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        argv.extend(
+            [
+                "setpriv",
+                "--inh-caps=-all",
+                "--ambient-caps=-all",
+                "--bounding-set=-all",
+            ]
+            .map(String::from),
+        );
+    }
+    argv.push(vipd.to_string());
+    argv.extend(["run", "-c"].map(String::from));
+    argv.push(config.display().to_string());
+    argv.push("--socket".into());
+    argv.push(dir.join("vipd.sock").display().to_string());
+    argv.push("--state-dir".into());
+    argv.push(dir.join("state").display().to_string());
+    let mut child = std::process::Command::new(&argv[0])
+        .args(&argv[1..])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    use std::io::Read;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let status =
+        status.unwrap_or_else(|| panic!("vipd run kept running without capabilities:\n{stderr}"));
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("needs CAP_NET_ADMIN and CAP_NET_RAW") && stderr.contains("as root"),
+        "{stderr}"
+    );
+}

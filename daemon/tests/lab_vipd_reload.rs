@@ -238,8 +238,40 @@ fn sighup_with_a_bad_file_is_refused_and_the_old_config_keeps_running() {
         .expect("socket")
         .display()
         .to_string();
+    // The event stream reports the refusal with its errors (not as "no change").
+    let mut events = std::process::Command::new(lab::vipd_binary().unwrap())
+        .args(["events", "--json", "--socket", &socket])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, event_lines) = std::sync::mpsc::channel();
+    let stdout = events.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    // The stream is open once vipd counts the client (no event before then is asked for).
+    std::thread::sleep(Duration::from_millis(500));
     let out = vipd_cli(&["reload", "--socket", &socket]);
     assert!(!out.success, "a refused reload exited 0: {out:?}");
+    let reload_event = event_lines
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("no reload event: {e}"));
+    let _ = events.kill();
+    let _ = events.wait();
+    assert!(
+        reload_event.contains("\"type\":\"reload\"")
+            && reload_event.contains("\"refused\":")
+            && reload_event.contains("`priority` needs a value"),
+        "{reload_event}"
+    );
     assert!(
         out.stderr.contains("reload refused") && out.stderr.contains("`priority` needs a value"),
         "{out:?}"

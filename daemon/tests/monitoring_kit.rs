@@ -206,6 +206,52 @@ fn every_metric_the_kit_uses_is_exported() {
     }
 }
 
+/// The kit's README has "the full list": every family vipd exports is named there, and every
+/// name there is exported.
+#[test]
+fn the_kit_readme_lists_every_exported_family() {
+    let exposition = render(&rich_snapshot());
+    let families: BTreeSet<String> = exposition
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .map(str::to_string)
+        .collect();
+    assert!(families.len() >= 20, "{families:?}");
+    let readme = std::fs::read_to_string(kit().join("README.md")).unwrap();
+    // (`keepalived_*`, `vipd_*`: prefixes, not names.)
+    let listed: BTreeSet<String> = used_names(&readme)
+        .into_iter()
+        .filter(|name| !name.ends_with('_'))
+        .collect();
+    let missing: Vec<&String> = families.difference(&listed).collect();
+    assert!(missing.is_empty(), "README.md does not list {missing:?}");
+    let exported = exported_names(&exposition);
+    let unknown: Vec<&String> = listed
+        .iter()
+        .filter(|name| !families.contains(*name) && !exported.contains(*name))
+        .collect();
+    assert!(
+        unknown.is_empty(),
+        "README.md lists names vipd does not export: {unknown:?}"
+    );
+}
+
+/// The project README's `vipd status` paragraph names every drop reason vipd counts.
+#[test]
+fn the_readme_names_every_drop_reason() {
+    let readme = std::fs::read_to_string(kit().join("../../README.md")).unwrap();
+    let missing: Vec<&str> = vipd::vrrp::packet::DropReason::ALL
+        .iter()
+        .map(|reason| reason.as_str())
+        .filter(|name| !readme.contains(&format!("`{name}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "README.md does not name the drop reasons {missing:?}"
+    );
+}
+
 #[test]
 fn the_dashboard_is_grafana_json_with_a_query_per_panel() {
     let text = std::fs::read_to_string(kit().join("grafana-dashboard.json")).unwrap();

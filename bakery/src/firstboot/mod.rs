@@ -222,7 +222,9 @@ pub fn image_hash(
     if let Some(path) = image {
         return Ok(format!("sha256-{}", sha256_file(path)?));
     }
-    let manifest = fetch_manifest(base_url, allow_http, keyring)?;
+    let manifest = fetch_manifest(base_url, allow_http, keyring).map_err(|e| {
+        err!("{e} (the image's hash comes from the release published at the base URL: publish it first, or pass --image FILE)")
+    })?;
     manifest
         .entries
         .get(file_name)

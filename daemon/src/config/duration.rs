@@ -111,7 +111,7 @@ pub fn format(d: Duration) -> String {
 
 /// `#[serde(with = "duration::serde_text")]` for `Duration` fields.
 pub mod serde_text {
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::{Deserializer, Serializer};
     use std::time::Duration;
 
     pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -119,14 +119,50 @@ pub mod serde_text {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let text = String::deserialize(d)?;
-        super::parse(&text).map_err(serde::de::Error::custom)
+        d.deserialize_any(DurationText)
+    }
+
+    /// A duration string; a bare number (TOML `interval = 1`) gets an error that says how
+    /// to write it rather than serde's "expected a string".
+    pub(super) struct DurationText;
+
+    impl DurationText {
+        fn bare<E: serde::de::Error>(number: impl std::fmt::Display) -> E {
+            E::custom(format!(
+                "`{number}` is a bare number: write a duration with its unit as a string, \
+                 e.g. \"{number}s\" or \"{number}ms\""
+            ))
+        }
+    }
+
+    impl serde::de::Visitor<'_> for DurationText {
+        type Value = Duration;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a duration with its unit, such as \"1s\" or \"100ms\"")
+        }
+
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Duration, E> {
+            super::parse(text).map_err(E::custom)
+        }
+
+        fn visit_i64<E: serde::de::Error>(self, number: i64) -> Result<Duration, E> {
+            Err(Self::bare(number))
+        }
+
+        fn visit_u64<E: serde::de::Error>(self, number: u64) -> Result<Duration, E> {
+            Err(Self::bare(number))
+        }
+
+        fn visit_f64<E: serde::de::Error>(self, number: f64) -> Result<Duration, E> {
+            Err(Self::bare(number))
+        }
     }
 }
 
 /// `#[serde(with = "duration::serde_text_opt")]` for `Option<Duration>` fields.
 pub mod serde_text_opt {
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::{Deserializer, Serializer};
     use std::time::Duration;
 
     pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
@@ -137,10 +173,7 @@ pub mod serde_text_opt {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        let text = String::deserialize(d)?;
-        super::parse(&text)
-            .map(Some)
-            .map_err(serde::de::Error::custom)
+        d.deserialize_any(super::serde_text::DurationText).map(Some)
     }
 }
 

@@ -16,7 +16,7 @@ pub fn parse_native(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
     let mut cfg: Config = toml::from_str(text).map_err(|e| ConfigError {
         file: path.to_path_buf(),
         line: e.span().map(|span| line_of(text, span.start)),
-        message: e.message().trim().to_string(),
+        message: readable_message(text, e.span(), e.message()),
     })?;
     super::vmac::resolve_names(
         &mut cfg,
@@ -53,6 +53,46 @@ pub fn read_native(text: &str, path: &Path) -> Result<Loaded, ConfigErrors> {
         warnings,
         locations: Default::default(),
     })
+}
+
+/// The TOML reader's message for a value, led by the key it was written for (`priority`:
+/// ...) and with Rust's integer type names said as ranges.
+fn readable_message(text: &str, span: Option<std::ops::Range<usize>>, message: &str) -> String {
+    let mut message = message.trim().to_string();
+    for (rust, range) in [
+        ("u8", "an integer in 0..=255"),
+        ("u16", "an integer in 0..=65535"),
+        ("u32", "an integer in 0..=4294967295"),
+        ("u64", "a non-negative integer"),
+        ("i8", "an integer in -128..=127"),
+        ("i16", "an integer in -32768..=32767"),
+        ("i32", "an integer"),
+        ("i64", "an integer"),
+    ] {
+        if let Some(head) = message.strip_suffix(&format!("expected {rust}")) {
+            message = format!("{head}expected {range}");
+            break;
+        }
+    }
+    // The key is the last `KEY =` before the value on its line (also inside an inline table).
+    let key = span
+        .and_then(|span| {
+            let before = text.get(..span.start)?;
+            let line = &before[before.rfind('\n').map_or(0, |at| at + 1)..];
+            let (left, _) = line.rsplit_once('=')?;
+            let key = left.trim_end().rsplit([' ', '\t', '{', ',', '[']).next()?;
+            Some(key.to_string())
+        })
+        .filter(|key| {
+            !key.is_empty()
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        });
+    match key {
+        Some(key) => format!("`{key}`: {message}"),
+        None => message,
+    }
 }
 
 fn line_of(text: &str, offset: usize) -> usize {

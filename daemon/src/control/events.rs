@@ -61,12 +61,15 @@ pub enum EventKind {
         instances: Vec<String>,
         by: String,
     },
-    /// A reload (SIGHUP or `vipd reload`); `changed` is false when the file was refused or
-    /// identical.
+    /// A reload (SIGHUP or `vipd reload`); `changed` is false when the file was refused
+    /// (`refused` then holds its errors) or identical.
     Reload {
         by: String,
         changed: bool,
         instances: usize,
+        /// The errors of a refused reload (the running configuration stays).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        refused: Option<String>,
     },
 }
 
@@ -120,8 +123,14 @@ impl EventRecord {
             }
             EventKind::Reload {
                 by,
+                refused: Some(errors),
+                ..
+            } => format!("reload by {by}: refused, running configuration kept: {errors}"),
+            EventKind::Reload {
+                by,
                 changed,
                 instances,
+                refused: None,
             } => format!(
                 "reload by {by}: {} ({instances} instance(s))",
                 if *changed { "applied" } else { "no change" }
@@ -283,6 +292,13 @@ mod tests {
                 by: "SIGHUP".into(),
                 changed: true,
                 instances: 2,
+                refused: None,
+            },
+            EventKind::Reload {
+                by: "SIGHUP".into(),
+                changed: false,
+                instances: 2,
+                refused: Some("k.conf:4: `virtual_router_id` needs a value".into()),
             },
         ];
         let lines: Vec<String> = kinds
@@ -305,6 +321,8 @@ mod tests {
                 "#1 00:00:00.000 drain (soft) of VI_1 by uid 0 (root) pid 1",
                 "#1 00:00:00.000 resume of VI_1 by uid 0 (root) pid 1",
                 "#1 00:00:00.000 reload by SIGHUP: applied (2 instance(s))",
+                "#1 00:00:00.000 reload by SIGHUP: refused, running configuration kept: \
+                 k.conf:4: `virtual_router_id` needs a value",
             ]
         );
     }

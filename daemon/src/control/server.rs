@@ -78,6 +78,7 @@ pub struct ControlStats {
 /// Binds the control socket, refusing to steal it from a live daemon, and sets its mode.
 /// The listener is served by [`spawn`] (inside the runtime that is to poll it).
 pub fn bind(path: &Path, group_access: bool) -> Result<std::os::unix::net::UnixListener, String> {
+    const HINT: &str = "the control socket; --socket PATH puts it elsewhere";
     if std::os::unix::net::UnixStream::connect(path).is_ok() {
         return Err(format!(
             "control socket {} is in use by another vipd (pass --socket to run several)",
@@ -88,7 +89,7 @@ pub fn bind(path: &Path, group_access: bool) -> Result<std::os::unix::net::UnixL
     if let Some(dir) = path.parent() {
         if !dir.exists() {
             std::fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                .map_err(|e| format!("cannot create {}: {e} ({HINT})", dir.display()))?;
             let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755));
         }
         if group_access {
@@ -106,7 +107,7 @@ pub fn bind(path: &Path, group_access: bool) -> Result<std::os::unix::net::UnixL
     }
     let listener = std::os::unix::net::UnixListener::bind(path)
         .and_then(|listener| listener.set_nonblocking(true).map(|()| listener))
-        .map_err(|e| format!("cannot bind {}: {e}", path.display()))?;
+        .map_err(|e| format!("cannot bind {}: {e} ({HINT})", path.display()))?;
     let mode = if group_access { 0o666 } else { 0o600 };
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .map_err(|e| format!("cannot set the mode of {}: {e}", path.display()))?;

@@ -83,6 +83,16 @@ pub fn run(options: RunOptions) -> Result<(), String> {
         crate::net::namespace::enter(name)?;
         info!("running in network namespace {name}");
     }
+    if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
+        let missing = missing_capabilities(&status);
+        if !missing.is_empty() {
+            return Err(format!(
+                "vipd run needs CAP_NET_ADMIN and CAP_NET_RAW (this process lacks {}): run it \
+                 as root or under the shipped vipd.service (`vipd check` needs neither)",
+                missing.join(" and ")
+            ));
+        }
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -92,6 +102,27 @@ pub fn run(options: RunOptions) -> Result<(), String> {
         daemon.read_options = read_options;
         daemon.serve().await
     })
+}
+
+/// The capabilities `vipd run` cannot work without (CAP_NET_ADMIN: addresses, routes, VMACs,
+/// nftables; CAP_NET_RAW: VRRP sockets, gratuitous ARP / NA) that the effective set of
+/// `/proc/self/status` text lacks. Without them every instance would sit in FAULT: refused at
+/// start instead.
+fn missing_capabilities(status: &str) -> Vec<&'static str> {
+    const NEEDED: [(u32, &str); 2] = [(12, "CAP_NET_ADMIN"), (13, "CAP_NET_RAW")];
+    let effective = status
+        .lines()
+        .find_map(|line| line.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok());
+    match effective {
+        // No readable line: nothing to judge by (the sockets will say what is wrong).
+        None => Vec::new(),
+        Some(set) => NEEDED
+            .iter()
+            .filter(|(bit, _)| set & (1u64 << bit) == 0)
+            .map(|(_, name)| *name)
+            .collect(),
+    }
 }
 
 /// Warnings never stop the daemon; they are logged once per (re)load.
@@ -1577,5 +1608,29 @@ impl Daemon {
                     .map(|r| r.cfg.vrid),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod capability_tests {
+    use super::missing_capabilities;
+
+    #[test]
+    fn run_names_the_capabilities_it_lacks() {
+        let status =
+            |eff: &str| format!("Name:\tvipd\nCapInh:\t0000000000000000\nCapEff:\t{eff}\n");
+        // Root, and the shipped unit's ambient set (NET_ADMIN, NET_RAW, DAC_READ_SEARCH).
+        assert!(missing_capabilities(&status("000001ffffffffff")).is_empty());
+        assert!(missing_capabilities(&status("0000000000003004")).is_empty());
+        assert_eq!(
+            missing_capabilities(&status("0000000000000000")),
+            ["CAP_NET_ADMIN", "CAP_NET_RAW"]
+        );
+        assert_eq!(
+            missing_capabilities(&status("0000000000001000")),
+            ["CAP_NET_RAW"]
+        );
+        // Nothing to judge by: no refusal.
+        assert!(missing_capabilities("Name:\tvipd\n").is_empty());
     }
 }

@@ -253,6 +253,10 @@ impl Daemon {
             by: by.to_string(),
             changed,
             instances: self.routers.len(),
+            refused: result
+                .as_ref()
+                .err()
+                .map(|e| e.trim_end().replace('\n', "; ")),
         });
         self.ops.sd_status_dirty = true;
     }
