@@ -221,7 +221,9 @@ fn ignition_has_what_the_node_needs() {
     let transfer = file_entry(&json, "/etc/sysupdate.vipd.d/vipd.conf");
     assert_eq!(
         data_url_contents(&transfer),
-        bake::release::transfer_file(&bake::recipe::Recipe::builtin().unwrap(), BASE, true)
+        bake::recipe::Recipe::builtin()
+            .unwrap()
+            .transfer_file(BASE, true)
             .unwrap()
     );
     let noop = file_entry(&json, "/etc/sysupdate.d/noop.conf");
