@@ -1,0 +1,176 @@
+//! The order of the checks a received datagram passes before an instance's state machine
+//! sees its advert, written once: the daemon (the socket reader in `runtime/receive.rs`,
+//! `Daemon::on_packet` in `runtime/mod.rs`) and the simulation's shell
+//! (`tests/sim_adversary`) both call these functions, so the simulation tests the daemon's
+//! order, not a copy of it.
+//!
+//! 1. [`screen`] (socket reader): IPv4 header, AH header when the protocol says so, a VRID
+//!    the socket runs, [`packet::screen`] (size, structure).
+//! 2. [`arrival`] (event loop): source, destination, hop limit and the advert's bytes.
+//! 3. The caller's own checks: the group, its own source, the instance of the VRID.
+//! 4. [`check_advert`] for that instance: peer source, peer TTL range, IPsec AH,
+//!    [`packet::parse_advertisement`], [`packet::check_for_instance`], the address list.
+//!
+//! Nothing here allocates or keeps state: the instance's state (AH replay counter, address
+//! list warnings, counters) stays with the caller's [`Receiver`].
+
+use std::net::IpAddr;
+
+use super::ah;
+use super::packet::{self, Advertisement, ChecksumMode, DropReason, Family, InstanceExpectation};
+
+/// The socket reader's cheap checks on a datagram as the socket delivered it (IPv4 with its
+/// header, IPv6 the VRRP message only): a drop is the instance's when the datagram carries
+/// the VRID of one of the socket's instances (`known`), else the socket's (`None`).
+pub fn screen(
+    datagram: &[u8],
+    ipv4: bool,
+    known: impl Fn(u8) -> bool,
+) -> Result<(), (Option<u8>, DropReason)> {
+    let (payload, family) = if ipv4 {
+        let (meta, payload) = packet::split_ipv4(datagram).map_err(|reason| (None, reason))?;
+        // keepalived's `auth_type AH`: the advert follows a 24-byte AH header.
+        let payload = if meta.protocol == ah::PROTOCOL_AH {
+            ah::advert_of_payload(payload).ok_or((None, DropReason::Truncated))?
+        } else {
+            payload
+        };
+        (payload, Family::Ipv4)
+    } else {
+        (datagram, Family::Ipv6)
+    };
+    let vrid = match payload.get(1) {
+        Some(vrid) if known(*vrid) => *vrid,
+        _ => return Err((None, DropReason::UnknownVrid)),
+    };
+    packet::screen(payload, family)
+        .map(drop)
+        .map_err(|reason| (Some(vrid), reason))
+}
+
+/// Where an advert came from, and its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Arrival<'d> {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// IPv4 TTL or IPv6 hop limit.
+    pub hop_limit: u8,
+    /// The VRRP message.
+    pub advert: &'d [u8],
+}
+
+impl Arrival<'_> {
+    /// The VRID the advert names, if it is long enough to name one.
+    pub fn vrid(&self) -> Option<u8> {
+        self.advert.get(1).copied()
+    }
+}
+
+/// A datagram as the socket delivered it, with the source, destination and hop limit the
+/// socket reported (used for IPv6; IPv4 has them in its header). `ah`: the socket's
+/// instances use IPsec AH, and the advert follows the AH header (checked by
+/// [`Receiver::open`]).
+pub fn arrival(
+    datagram: &[u8],
+    src: IpAddr,
+    dst: IpAddr,
+    hop_limit: u8,
+    ah: bool,
+) -> Result<Arrival<'_>, DropReason> {
+    match src {
+        IpAddr::V4(_) => {
+            let (meta, payload) = packet::split_ipv4(datagram)?;
+            let advert = if ah {
+                ah::advert_of_payload(payload).ok_or(DropReason::Truncated)?
+            } else {
+                payload
+            };
+            Ok(Arrival {
+                src: IpAddr::V4(meta.src),
+                dst: IpAddr::V4(meta.dst),
+                hop_limit: meta.ttl,
+                advert,
+            })
+        }
+        IpAddr::V6(_) => Ok(Arrival {
+            src,
+            dst,
+            hop_limit,
+            advert: datagram,
+        }),
+    }
+}
+
+/// How an instance receives, read once per advert.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings<'a> {
+    pub unicast: bool,
+    pub ipv6: bool,
+    /// keepalived `unicast_ttl` (what the instance sends with).
+    pub unicast_ttl: Option<u8>,
+    /// keepalived `check_unicast_src`.
+    pub check_unicast_src: bool,
+    pub unicast_peers: &'a [IpAddr],
+    /// keepalived `unicast_peer { SOURCE min_ttl N max_ttl M }` for this advert's source.
+    pub peer_ttl: Option<(u8, u8)>,
+    /// Whether any peer has such a range (it turns the source check on).
+    pub any_peer_ttl: bool,
+    pub checksum_mode: ChecksumMode,
+}
+
+/// The instance an advert is for: its settings, and the checks that use its own state.
+pub trait Receiver {
+    fn settings(&self, src: IpAddr) -> Settings<'_>;
+    /// IPsec AH: checks the AH header of `datagram` (integrity, SPI, sequence number) and
+    /// gives the advert behind it. Instances without AH return `advert`.
+    fn open<'d>(&mut self, datagram: &'d [u8], advert: &'d [u8]) -> Result<&'d [u8], DropReason>;
+    /// An advert was refused for an unknown authentication type (or not AH where AH is
+    /// configured), before the instance's own auth check.
+    fn count_unknown_auth_type(&mut self) {}
+    fn expectation(&self) -> InstanceExpectation;
+    /// The address list check (see [`packet::check_address_list`]).
+    fn check_addresses(&mut self, from: IpAddr, addresses: &[IpAddr]) -> Result<(), DropReason>;
+}
+
+/// The checks of one instance on an advert that [`arrival`] read from `datagram`, in
+/// keepalived's order: source and TTL rules first, the AH header before the advert, then the
+/// advert itself, the instance's version, auth and interval, and its address list.
+pub fn check_advert<R: Receiver>(
+    receiver: &mut R,
+    arrival: &Arrival<'_>,
+    datagram: &[u8],
+) -> Result<Advertisement, DropReason> {
+    let src = arrival.src;
+    let settings = receiver.settings(src);
+    // keepalived: a peer's own TTL range replaces the default rule, and turns the source
+    // check on.
+    let peer_ttl = settings.peer_ttl.filter(|_| settings.unicast);
+    let rx = packet::RxMeta {
+        src,
+        dst: arrival.dst,
+        hop_limit: arrival.hop_limit,
+        require_hop_limit_255: peer_ttl.is_none()
+            && packet::hop_limit_255_required(
+                settings.unicast,
+                settings.ipv6,
+                settings.unicast_ttl,
+            ),
+        checksum_mode: settings.checksum_mode,
+    };
+    if settings.unicast && (settings.check_unicast_src || settings.any_peer_ttl) {
+        packet::check_unicast_source(src, settings.unicast_peers)?;
+    }
+    if let Some((min, max)) = peer_ttl {
+        packet::check_hop_limit_range(arrival.hop_limit, min, max)?;
+    }
+    let parsed = receiver
+        .open(datagram, arrival.advert)
+        .and_then(|advert| packet::parse_advertisement(advert, &rx));
+    if matches!(parsed, Err(DropReason::AuthType)) {
+        receiver.count_unknown_auth_type();
+    }
+    let advert = parsed?;
+    packet::check_for_instance(&advert, &receiver.expectation())?;
+    receiver.check_addresses(src, &advert.addresses)?;
+    Ok(advert)
+}
