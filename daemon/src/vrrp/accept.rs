@@ -174,3 +174,124 @@ pub fn check_advert<R: Receiver>(
     receiver.check_addresses(src, &advert.addresses)?;
     Ok(advert)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vrrp::packet::{Auth, Version};
+
+    /// A unicast IPv4 instance with one peer, recording which of its steps ran.
+    struct Probe {
+        peers: Vec<IpAddr>,
+        steps: Vec<&'static str>,
+        open_fails: Option<DropReason>,
+        unknown_auth_types: u32,
+    }
+
+    impl Receiver for Probe {
+        fn settings(&self, _src: IpAddr) -> Settings<'_> {
+            Settings {
+                unicast: true,
+                ipv6: false,
+                unicast_ttl: None,
+                check_unicast_src: true,
+                unicast_peers: &self.peers,
+                peer_ttl: None,
+                any_peer_ttl: false,
+                checksum_mode: ChecksumMode::PseudoHeader,
+            }
+        }
+        fn open<'d>(
+            &mut self,
+            _datagram: &'d [u8],
+            advert: &'d [u8],
+        ) -> Result<&'d [u8], DropReason> {
+            self.steps.push("open");
+            self.open_fails.map_or(Ok(advert), Err)
+        }
+        fn count_unknown_auth_type(&mut self) {
+            self.unknown_auth_types += 1;
+        }
+        fn expectation(&self) -> InstanceExpectation {
+            InstanceExpectation {
+                version: Version::V3,
+                auth: Auth::None,
+                advert_interval_cs: 100,
+            }
+        }
+        fn check_addresses(
+            &mut self,
+            _from: IpAddr,
+            _addresses: &[IpAddr],
+        ) -> Result<(), DropReason> {
+            self.steps.push("addresses");
+            Ok(())
+        }
+    }
+
+    fn datagram(src: [u8; 4], ttl: u8) -> Vec<u8> {
+        let ip = IpAddr::from(src);
+        let dst: IpAddr = "192.0.2.2".parse().unwrap();
+        let advert = Advertisement {
+            version: Version::V3,
+            vrid: 51,
+            priority: 100,
+            advert_interval_cs: 100,
+            addresses: vec!["192.0.2.100".parse().unwrap()],
+            auth: Auth::None,
+        };
+        let payload = advert.to_bytes(ip, dst, ChecksumMode::PseudoHeader);
+        let mut data = vec![0x45, 0, 0, 0, 0, 0, 0, 0, ttl, packet::PROTOCOL, 0, 0];
+        data.extend_from_slice(&src);
+        data.extend_from_slice(&[192, 0, 2, 2]);
+        data.extend_from_slice(&payload);
+        let total = u16::try_from(data.len()).unwrap().to_be_bytes();
+        data[2..4].copy_from_slice(&total);
+        data
+    }
+
+    fn check(probe: &mut Probe, data: &[u8]) -> Result<Advertisement, DropReason> {
+        let unused: IpAddr = "203.0.113.9".parse().unwrap();
+        let arrival = arrival(data, unused, unused, 0, false).unwrap();
+        check_advert(probe, &arrival, data)
+    }
+
+    fn probe(open_fails: Option<DropReason>) -> Probe {
+        Probe {
+            peers: vec!["192.0.2.1".parse().unwrap()],
+            steps: Vec::new(),
+            open_fails,
+            unknown_auth_types: 0,
+        }
+    }
+
+    #[test]
+    fn a_peer_advert_passes_every_step_in_order() {
+        let data = datagram([192, 0, 2, 1], 255);
+        assert!(screen(&data, true, |vrid| vrid == 51).is_ok());
+        let mut p = probe(None);
+        assert_eq!(check(&mut p, &data).map(|a| a.priority), Ok(100));
+        assert_eq!(p.steps, ["open", "addresses"]);
+    }
+
+    #[test]
+    fn the_source_is_checked_before_the_ah_header_and_the_advert() {
+        // Not a peer: refused before the AH header is opened (its replay counter untouched).
+        let mut p = probe(Some(DropReason::AuthType));
+        let data = datagram([192, 0, 2, 7], 255);
+        assert_eq!(check(&mut p, &data), Err(DropReason::NotPeer));
+        assert!(p.steps.is_empty());
+        // A peer whose AH header is wrong: counted as an unknown auth type, once.
+        let data = datagram([192, 0, 2, 1], 255);
+        assert_eq!(check(&mut p, &data), Err(DropReason::AuthType));
+        assert_eq!(
+            (p.steps.as_slice(), p.unknown_auth_types),
+            (&["open"][..], 1)
+        );
+        // TTL below 255 from a peer on the link (unicast_ttl 255): dropped after opening.
+        let mut p = probe(None);
+        let data = datagram([192, 0, 2, 1], 254);
+        assert_eq!(check(&mut p, &data), Err(DropReason::HopLimit));
+        assert_eq!(p.steps, ["open"]);
+    }
+}
