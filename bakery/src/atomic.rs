@@ -2,8 +2,9 @@
 //! directory, then renamed over the target. Dropping an uncommitted [`PendingFile`] removes it.
 //!
 //! `tempfile` does the hard parts (an unpredictable name opened with O_EXCL, mode 0600 from
-//! the first byte, removal on drop); this module adds the fsync before the rename and the
-//! final mode: 0644 for images and release files, 0600 kept for files that may hold secrets.
+//! the first byte, removal on drop, `persist` and `persist_noclobber`); this module adds the
+//! fsync before the rename and the final mode: 0644 for images and release files, 0600 kept
+//! for files that may hold secrets, and error messages that name the file.
 
 use crate::{err, Result};
 use std::fs::File;
@@ -109,50 +110,32 @@ pub fn write_private(target: &Path, contents: &[u8]) -> Result<()> {
 }
 
 /// Creates `target` with `contents` and `mode`, whole or not at all, and never over an
-/// existing file (an overwritten signing key is lost for good): a temp file created with
-/// `mode` from the start (a secret is never readable by others, not even while empty), then
-/// hard-linked to the name, which fails when the name exists.
+/// existing file (an overwritten signing key is lost for good): the temp file of
+/// [`PendingFile`] (mode 0600 from creation, so a secret is never readable by others, not
+/// even while empty) gets `mode`, `contents` and an fsync, then `tempfile`'s
+/// `persist_noclobber` gives it the name, which fails when the name exists.
 pub fn create_new(target: &Path, contents: &[u8], mode: u32) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let dir = match target.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    if !dir.is_dir() {
-        return Err(err!("output directory {} does not exist", dir.display()));
-    }
     if target.symlink_metadata().is_ok() {
         return Err(err!("{} exists; not overwriting it", target.display()));
     }
-    let name = target
-        .file_name()
-        .ok_or_else(|| err!("{} has no file name", target.display()))?
-        .to_string_lossy();
-    let temp = dir.join(format!(".{name}.new-{}", std::process::id()));
-    let _ = std::fs::remove_file(&temp);
-    let written = File::options()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(&temp)
-        .and_then(|mut f| {
-            // The umask may have cleared bits of `mode`; set exactly `mode`.
-            f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))?;
-            f.write_all(contents)?;
-            f.sync_all()
+    let mut pending = PendingFile::create(target)?;
+    let temp_path = pending.temp.path().to_path_buf();
+    let file = pending.file();
+    file.set_permissions(std::fs::Permissions::from_mode(mode))
+        .and_then(|()| file.write_all(contents))
+        .and_then(|()| file.sync_all())
+        .map_err(|e| err!("cannot write {}: {e}", temp_path.display()))?;
+    pending
+        .temp
+        .persist_noclobber(&pending.target)
+        .map(drop)
+        .map_err(|e| {
+            if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                err!("{} exists; not overwriting it", target.display())
+            } else {
+                err!("cannot create {}: {}", target.display(), e.error)
+            }
         })
-        .map_err(|e| err!("cannot write {}: {e}", temp.display()))
-        .and_then(|()| {
-            std::fs::hard_link(&temp, target).map_err(|e| {
-                if e.kind() == std::io::ErrorKind::AlreadyExists {
-                    err!("{} exists; not overwriting it", target.display())
-                } else {
-                    err!("cannot create {}: {e}", target.display())
-                }
-            })
-        });
-    let _ = std::fs::remove_file(&temp);
-    written
 }
 
 #[cfg(test)]
@@ -195,6 +178,21 @@ mod tests {
         // Replacing an existing world-readable file does not keep its mode.
         write_private(&dir.join("image.raw"), b"secret now").unwrap();
         assert_eq!(mode(&dir.join("image.raw")), 0o600);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn create_new_sets_the_mode_and_never_replaces_a_file() {
+        let dir = scratch("new");
+        create_new(&dir.join("key.asc"), b"secret", 0o600).unwrap();
+        assert_eq!(mode(&dir.join("key.asc")), 0o600);
+        create_new(&dir.join("key.pub"), b"public", 0o644).unwrap();
+        assert_eq!(mode(&dir.join("key.pub")), 0o644);
+        let e = create_new(&dir.join("key.asc"), b"other", 0o600).unwrap_err();
+        assert!(e.0.contains("exists; not overwriting it"), "{e}");
+        assert_eq!(std::fs::read(dir.join("key.asc")).unwrap(), b"secret");
+        // Nothing is left behind: the two files and no temp file.
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 2);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -1,7 +1,7 @@
 //! bake: builds, releases, inspects and lists vipd sysext images.
 
 use bake::image::Compression;
-use bake::names::{parse_arch_list, Arch};
+use bake::names::{parse_arch_list, validate_base_url, Arch};
 use bake::recipe::Recipe;
 use bake::release::{self, BuildOptions, Signing};
 use bake::signing::{Keyring, Signer};
@@ -306,7 +306,7 @@ fn run(cli: Cli) -> Result<bool> {
 fn butane(args: ButaneArgs) -> Result<()> {
     let arch = Arch::parse(&args.arch)?;
     let spec = firstboot::Spec::parse(&args.spec)?;
-    release::validate_base_url(&args.base_url, args.insecure_http)?;
+    validate_base_url(&args.base_url, args.insecure_http)?;
     let keyring = load_keyring(&args.pubkey)?;
     let config = firstboot::check_config(&args.config)?;
     let file = bake::names::image_file_name("vipd", &args.version, arch);

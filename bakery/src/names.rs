@@ -1,4 +1,6 @@
-//! Names that end up in file names and sysupdate patterns: versions, architectures, OS ids.
+//! Names that end up in file names, sysupdate patterns and transfer files: versions,
+//! architectures, OS ids, base URLs. Below every other module: `release`, `remote` and
+//! `firstboot` all check their names here.
 
 use crate::{err, Result};
 
@@ -189,6 +191,24 @@ pub fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
         }
     }
     chunks(a).len().cmp(&chunks(b).len()).then_with(|| a.cmp(b))
+}
+
+/// A base URL nodes and bake fetch from: `https://`, or `http://` only with `allow_http`
+/// (`--insecure-http`): over plain HTTP anyone on the path can hold updates back or, for an
+/// unsigned release, hand nodes any image.
+pub fn validate_base_url(url: &str, allow_http: bool) -> Result<()> {
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(err!("base URL {url:?} contains whitespace"));
+    }
+    if url.starts_with("https://") || (allow_http && url.starts_with("http://")) {
+        Ok(())
+    } else if url.starts_with("http://") {
+        Err(err!(
+            "base URL {url:?} is plain http: use https://, or pass --insecure-http to accept that anyone on the network path can tamper with what nodes download"
+        ))
+    } else {
+        Err(err!("base URL {url:?} must start with https://"))
+    }
 }
 
 #[cfg(test)]

@@ -81,6 +81,27 @@ pub struct TemplateVars<'a> {
 }
 
 impl Recipe {
+    /// The recipe's sysupdate transfer, rendered for `base_url` (`OUT/NAME.conf`); `verify`:
+    /// `Verify=yes` (signed releases).
+    pub fn transfer_file(&self, base_url: &str, verify: bool) -> Result<String> {
+        let dir = format!("/usr/lib/sysupdate.{}.d/", self.name);
+        let file = self
+            .files
+            .iter()
+            .find(|f| f.path.starts_with(&dir))
+            .ok_or_else(|| err!("recipe {} has no transfer file under {dir}", self.name))?;
+        render(
+            &file.contents,
+            &TemplateVars {
+                name: &self.name,
+                base_url,
+                version: "",
+                arch: "",
+                verify: if verify { "yes" } else { "no" },
+            },
+        )
+    }
+
     /// The embedded vipd recipe.
     pub fn builtin() -> Result<Recipe> {
         Recipe::parse("builtin recipe vipd.toml", BUILTIN_RECIPE, |source| {

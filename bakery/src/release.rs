@@ -3,8 +3,8 @@
 use crate::atomic::{self, PendingFile};
 use crate::image::{self, Compression, ImageParams};
 use crate::manifest::{sha256_file, Manifest};
-use crate::names::{image_file_name, validate_os_id, validate_version, Arch};
-use crate::recipe::{render, Recipe, TemplateVars};
+use crate::names::{image_file_name, validate_base_url, validate_os_id, validate_version, Arch};
+use crate::recipe::Recipe;
 use crate::signing::{Keyring, Signer};
 use crate::{cargo_build, err, Progress, Result};
 use std::io::BufWriter;
@@ -74,24 +74,6 @@ impl BuildOptions {
     }
 }
 
-/// A base URL nodes and bake fetch from: `https://`, or `http://` only with `allow_http`
-/// (`--insecure-http`): over plain HTTP anyone on the path can hold updates back or, for an
-/// unsigned release, hand nodes any image.
-pub fn validate_base_url(url: &str, allow_http: bool) -> Result<()> {
-    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(err!("base URL {url:?} contains whitespace"));
-    }
-    if url.starts_with("https://") || (allow_http && url.starts_with("http://")) {
-        Ok(())
-    } else if url.starts_with("http://") {
-        Err(err!(
-            "base URL {url:?} is plain http: use https://, or pass --insecure-http to accept that anyone on the network path can tamper with what nodes download"
-        ))
-    } else {
-        Err(err!("base URL {url:?} must start with https://"))
-    }
-}
-
 /// Builds `OUT/NAME-VERSION-ARCH.raw` and returns its path.
 pub fn build(opts: &BuildOptions, arch: Arch) -> Result<PathBuf> {
     opts.validate()?;
@@ -148,27 +130,6 @@ fn build_pending(opts: &BuildOptions, arch: Arch) -> Result<PendingFile> {
     Ok(pending)
 }
 
-/// The recipe's sysupdate transfer, rendered for `base_url` (`OUT/NAME.conf`); `verify`:
-/// `Verify=yes` (signed releases).
-pub fn transfer_file(recipe: &Recipe, base_url: &str, verify: bool) -> Result<String> {
-    let dir = format!("/usr/lib/sysupdate.{}.d/", recipe.name);
-    let file = recipe
-        .files
-        .iter()
-        .find(|f| f.path.starts_with(&dir))
-        .ok_or_else(|| err!("recipe {} has no transfer file under {dir}", recipe.name))?;
-    render(
-        &file.contents,
-        &TemplateVars {
-            name: &recipe.name,
-            base_url,
-            version: "",
-            arch: "",
-            verify: if verify { "yes" } else { "no" },
-        },
-    )
-}
-
 /// Builds one image per arch into OUT, then updates OUT/SHA256SUMS (keeping other entries)
 /// and writes OUT/NAME.conf. Nothing is renamed into place until every image is built.
 pub fn release(opts: &BuildOptions, arches: &[Arch]) -> Result<Vec<PathBuf>> {
@@ -194,7 +155,9 @@ pub fn release(opts: &BuildOptions, arches: &[Arch]) -> Result<Vec<PathBuf>> {
     let mut manifest = Manifest::load(&sums_path)?;
     check_existing_signature(&opts.signing, &sums_path, &sig_path)?;
     let base_url = opts.base_url()?;
-    let transfer = transfer_file(&opts.recipe, &base_url, opts.signing.verify())?;
+    let transfer = opts
+        .recipe
+        .transfer_file(&base_url, opts.signing.verify())?;
     let mut pending = Vec::new();
     for arch in arches {
         pending.push(build_pending(opts, *arch)?);

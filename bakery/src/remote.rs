@@ -1,8 +1,7 @@
 //! `bake list`: the versions and architectures a release location offers, from its SHA256SUMS.
 
 use crate::manifest::Manifest;
-use crate::names::{compare_versions, parse_image_file_name, Arch};
-use crate::release::validate_base_url;
+use crate::names::{compare_versions, parse_image_file_name, validate_base_url, Arch};
 use crate::signing::Keyring;
 use crate::{err, Result};
 use std::collections::BTreeMap;

@@ -2,54 +2,17 @@
 //! real `ignition-validate` and by `ignition-config`'s typed structs), hashes from an image
 //! and from SHA256SUMS over HTTP, vipd's config errors, and `bake release`'s example.
 
+mod common;
+
 use bake::firstboot::{self, butane, ignition, Inputs, Spec};
 use bake::names::Arch;
+use common::{bake, repo, text, HttpServer, Scratch};
 use sha2::{Digest, Sha256};
-use std::io::{BufRead, BufReader};
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 
-const BAKE: &str = env!("CARGO_BIN_EXE_bake");
 const BASE: &str = "https://example.org/vipd/releases/";
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-/// A scratch directory removed on drop, unique per test.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("bake-butane-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-    fn join(&self, p: &str) -> PathBuf {
-        self.0.join(p)
-    }
-    fn s(&self, p: &str) -> String {
-        self.join(p).to_str().unwrap().to_string()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn bake(args: &[&str]) -> Output {
-    Command::new(BAKE).args(args).output().unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 fn examples() -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(repo().join("butane/examples"))
@@ -221,7 +184,9 @@ fn ignition_has_what_the_node_needs() {
     let transfer = file_entry(&json, "/etc/sysupdate.vipd.d/vipd.conf");
     assert_eq!(
         data_url_contents(&transfer),
-        bake::release::transfer_file(&bake::recipe::Recipe::builtin().unwrap(), BASE, true)
+        bake::recipe::Recipe::builtin()
+            .unwrap()
+            .transfer_file(BASE, true)
             .unwrap()
     );
     let noop = file_entry(&json, "/etc/sysupdate.d/noop.conf");
@@ -615,43 +580,6 @@ fn configs_vipd_check_refuses_are_refused_with_its_messages() {
         "{}",
         text(&o.stderr)
     );
-}
-
-/// python3 -m http.server on 127.0.0.1 with an OS-chosen port; killed on drop.
-struct HttpServer {
-    child: Child,
-    port: u16,
-}
-
-impl HttpServer {
-    fn start(dir: &Path) -> HttpServer {
-        let child = Command::new("python3")
-            .args(["-u", "-m", "http.server", "--bind", "127.0.0.1", "0"])
-            .current_dir(dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut server = HttpServer { port: 0, child };
-        let mut line = String::new();
-        BufReader::new(server.child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        server.port = line
-            .split_whitespace()
-            .skip_while(|w| *w != "port")
-            .nth(1)
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected http.server output {line:?}"));
-        server
-    }
-}
-
-impl Drop for HttpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]

@@ -1,30 +1,24 @@
 //! End-to-end tests of the `bake` binary against real tools: unsquashfs, systemd-dissect,
 //! systemd-sysext, systemd-analyze, sha256sum, python3's http.server and qemu-user.
 
+mod common;
+
 use bake::image::{write_squashfs, Compression, Tree};
-use std::io::{BufRead, BufReader};
+use common::{bake, repo, text, HttpServer, Scratch, BAKE};
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::OnceLock;
-
-const BAKE: &str = env!("CARGO_BIN_EXE_bake");
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
 
 fn cargo_build_static(target: &str) -> PathBuf {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or("cargo".into()));
-    cmd.current_dir(workspace())
+    cmd.current_dir(repo())
         .args(["build", "--release", "-p", "vipd", "--target", target]);
     let status = cmd.status().unwrap();
     assert!(status.success(), "cargo build for {target} failed");
     let dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target"));
+        .unwrap_or_else(|| repo().join("target"));
     dir.join(target).join("release/vipd")
 }
 
@@ -32,43 +26,6 @@ fn cargo_build_static(target: &str) -> PathBuf {
 fn vipd_x86() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| cargo_build_static("x86_64-unknown-linux-musl"))
-}
-
-/// A scratch directory removed on drop, unique per test.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("bake-test-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-    fn path(&self) -> &Path {
-        &self.0
-    }
-    fn names(&self) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(&self.0)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        v.sort();
-        v
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn bake(args: &[&str]) -> Output {
-    Command::new(BAKE).args(args).output().unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 fn build(out: &Path, version: &str) -> PathBuf {
@@ -769,46 +726,6 @@ fn release_maintains_sha256sums_and_refuses_corruption() {
     assert!(!o.status.success());
 }
 
-/// python3 -m http.server on 127.0.0.1 with an OS-chosen port; killed on drop.
-struct HttpServer {
-    child: Child,
-    port: u16,
-}
-
-impl HttpServer {
-    fn start(dir: &Path) -> HttpServer {
-        let mut child = Command::new("python3")
-            .args(["-u", "-m", "http.server", "--bind", "127.0.0.1", "0"])
-            .current_dir(dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        // "Serving HTTP on 127.0.0.1 port 43567 (http://127.0.0.1:43567/) ..."
-        let port = line
-            .split_whitespace()
-            .skip_while(|w| *w != "port")
-            .nth(1)
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected http.server output {line:?}"));
-        HttpServer { child, port }
-    }
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}/{path}", self.port)
-    }
-}
-
-impl Drop for HttpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn list_reads_sha256sums_over_http() {
     let dir = Scratch::new("list");
@@ -873,7 +790,7 @@ fn arm64_image_from_cargo_build_runs_under_qemu() {
     let dir = Scratch::new("arm64");
     // No --vipd: bake builds vipd for aarch64-unknown-linux-musl itself.
     let o = Command::new(BAKE)
-        .current_dir(workspace())
+        .current_dir(repo())
         .args([
             "--progress",
             "build",
@@ -931,7 +848,7 @@ fn another_recipe_packages_another_binary() {
     )
     .unwrap();
     std::fs::write(d.join("10-hello.conf"), "[Unit]\nUpholds=hello.service\n").unwrap();
-    let template = workspace().join("sysupdate/vipd.conf.in");
+    let template = repo().join("sysupdate/vipd.conf.in");
     std::fs::write(
         d.join("hello.toml"),
         format!(

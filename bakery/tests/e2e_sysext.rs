@@ -4,6 +4,7 @@
 //! Butane drop-in for systemd-sysupdate.service line by line. Releases are signed; forged
 //! ones are refused. Needs root, mmdebstrap and python3.
 
+mod common;
 mod support;
 
 use support::{doc_blocks, Node, Release, DROPIN_PATH};

@@ -3,61 +3,13 @@
 //! and `bake butane` with `--pubkey` against a release served on 127.0.0.1, and bad keys,
 //! bad signatures and plain-http URLs refused with nothing written.
 
-use std::io::{BufRead, BufReader, Write};
+mod common;
+
+use common::{bake, names, repo, text, HttpServer, Scratch};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 
-const BAKE: &str = env!("CARGO_BIN_EXE_bake");
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-/// A scratch directory removed on drop, unique per test.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("bake-signing-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-    fn join(&self, p: &str) -> PathBuf {
-        self.0.join(p)
-    }
-    fn s(&self, p: &str) -> String {
-        self.join(p).to_str().unwrap().to_string()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn bake(args: &[&str]) -> Output {
-    Command::new(BAKE).args(args).output().unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
-}
-
-/// A minimal static x86-64 ELF header: enough for `bake release --vipd`.
 fn fake_vipd(dir: &Scratch) -> String {
     let mut data = vec![0u8; 64];
     data[..4].copy_from_slice(b"\x7fELF");
@@ -417,42 +369,6 @@ fn plain_http_needs_insecure_http_everywhere() {
         "http://example.org/r/",
     ]);
     assert!(o.status.success(), "{}", text(&o.stderr));
-}
-
-/// python3 -m http.server on 127.0.0.1 with an OS-chosen port; killed on drop.
-struct HttpServer {
-    child: Child,
-    port: u16,
-}
-
-impl HttpServer {
-    fn start(dir: &Path) -> HttpServer {
-        let mut child = Command::new("python3")
-            .args(["-u", "-m", "http.server", "--bind", "127.0.0.1", "0"])
-            .current_dir(dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .split_whitespace()
-            .skip_while(|w| *w != "port")
-            .nth(1)
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected http.server output {line:?}"));
-        HttpServer { child, port }
-    }
-}
-
-impl Drop for HttpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// `bake list` and `bake butane` believe a served SHA256SUMS only when its signature verifies

@@ -1,5 +1,12 @@
 //! A small splitter for the URLs of HTTP health checks: `scheme://host[:port][/path]`,
 //! shared by the configuration (validation) and the HTTP probe.
+//!
+//! Hand-written on purpose: the `url` crate is in the workspace only through bake's
+//! `reqwest`, not in the daemon's tree, and it brings `idna` and its Unicode (ICU) tables into
+//! a static binary that must stay small. Health checks need less than it offers: http or
+//! https, a host that is an address or an ASCII name (no IDNA, no user info, no fragment),
+//! a port and the path sent as is. The splitter refuses everything else with a message
+//! naming the URL, and `fuzz/native_toml` runs it.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

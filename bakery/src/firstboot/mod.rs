@@ -6,9 +6,8 @@ pub mod butane;
 pub mod ignition;
 
 use crate::manifest::sha256_file;
-use crate::names::{image_file_name, validate_version, Arch};
+use crate::names::{image_file_name, validate_base_url, validate_version, Arch};
 use crate::recipe::Recipe;
-use crate::release::{transfer_file, validate_base_url};
 use crate::remote::{fetch_manifest, manifest_url};
 use crate::signing::{Keyring, NODE_KEYRINGS};
 use crate::{err, Result};
@@ -240,11 +239,7 @@ pub fn image_hash(
 /// The typed Butane config for `inputs`; [`butane_yaml`] renders the same thing as text.
 pub fn model(inputs: &Inputs) -> Result<butane::Config> {
     use butane::*;
-    let transfer = transfer_file(
-        &Recipe::builtin()?,
-        &inputs.base_url,
-        inputs.keyring.is_some(),
-    )?;
+    let transfer = Recipe::builtin()?.transfer_file(&inputs.base_url, inputs.keyring.is_some())?;
     let inline = |path: &str, mode: u32, text: String| File {
         path: path.into(),
         mode: Some(mode),

@@ -12,7 +12,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-pub const BAKE: &str = env!("CARGO_BIN_EXE_bake");
+pub use crate::common::{HttpServer, BAKE};
 
 /// Part of the cached root's path: bump it when the root's recipe below changes.
 const ROOT_KEY: &str = "trixie-minbase-systemd-procps-gpg-flatcar-v2";
@@ -229,43 +229,6 @@ fn run_fresh_executable(command: &mut Command) -> std::process::Output {
             }
             other => return other.unwrap(),
         }
-    }
-}
-
-/// python3 -m http.server on 127.0.0.1 with an OS-chosen port; killed on drop.
-pub struct HttpServer {
-    child: Child,
-    pub port: u16,
-}
-
-impl HttpServer {
-    pub fn start(dir: &Path) -> HttpServer {
-        let mut child = Command::new("python3")
-            .args(["-u", "-m", "http.server", "--bind", "127.0.0.1", "0"])
-            .current_dir(dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        // "Serving HTTP on 127.0.0.1 port 43567 (http://127.0.0.1:43567/) ..."
-        let port = line
-            .split_whitespace()
-            .skip_while(|w| *w != "port")
-            .nth(1)
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected http.server output {line:?}"));
-        HttpServer { child, port }
-    }
-}
-
-impl Drop for HttpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -47,9 +47,9 @@ use crate::net::monitor::{Monitor, NetEvent};
 use crate::net::netlink::Netlink;
 use crate::net::socket::{Received, VrrpSocket};
 use crate::services::notify::{self, Notifier, NotifyState};
-use crate::vrrp::ah;
+use crate::vrrp::accept;
 use crate::vrrp::instance::{Action, AnnounceCause, Reason, ReceivedAdvert, State};
-use crate::vrrp::packet::{self, DropReason, RxMeta};
+use crate::vrrp::packet::{self, DropReason};
 use addresses::{add_vip, remove_vip};
 pub use addresses::{check_own_address_problems, own_address_problems};
 use receive::{spawn_reader, BatchPool, ReaderShared};
@@ -833,34 +833,21 @@ impl Daemon {
         received: &Received,
         now: Instant,
     ) {
-        let (src, dst, hop_limit, payload) = match received.src {
-            IpAddr::V4(_) => match packet::split_ipv4(&received.data) {
-                // Behind the AH header; the instance checks the header below.
-                Ok((meta, payload)) if key.ah => match ah::advert_of_payload(payload) {
-                    Some(advert) => (IpAddr::V4(meta.src), IpAddr::V4(meta.dst), meta.ttl, advert),
-                    None => {
-                        self.drop_on_socket(key, DropReason::Truncated);
-                        return;
-                    }
-                },
-                Ok((meta, payload)) => (
-                    IpAddr::V4(meta.src),
-                    IpAddr::V4(meta.dst),
-                    meta.ttl,
-                    payload,
-                ),
-                Err(reason) => {
-                    self.drop_on_socket(key, reason);
-                    return;
-                }
-            },
-            IpAddr::V6(_) => (
-                received.src,
-                received.dst,
-                received.hop_limit,
-                &received.data[..],
-            ),
+        // The order of the checks is `vrrp::accept`'s, which the simulation runs too.
+        let arrival = match accept::arrival(
+            &received.data,
+            received.src,
+            received.dst,
+            received.hop_limit,
+            key.ah,
+        ) {
+            Ok(arrival) => arrival,
+            Err(reason) => {
+                self.drop_on_socket(key, reason);
+                return;
+            }
         };
+        let (src, dst) = (arrival.src, arrival.dst);
         // Sent to another group joined on this interface: another socket's instances.
         if key
             .group
@@ -872,7 +859,7 @@ impl Daemon {
         if self.is_own_source(src) {
             return;
         }
-        let vrid = payload.get(1).copied();
+        let vrid = arrival.vrid();
         let Some(index) = vrid.and_then(|vrid| self.router_index(key, socket, vrid)) else {
             self.drop_on_socket(key, DropReason::UnknownVrid);
             return;
@@ -880,47 +867,9 @@ impl Daemon {
         let Some(router) = self.routers.get_mut(index) else {
             return;
         };
-        // keepalived: a peer's own TTL range replaces the default rule, and turns the
-        // source check on.
-        let peer_ttl = router.cfg.peer_ttl(src).filter(|_| router.is_unicast());
-        let rx = RxMeta {
-            src,
-            dst,
-            hop_limit,
-            require_hop_limit_255: peer_ttl.is_none()
-                && packet::hop_limit_255_required(
-                    router.is_unicast(),
-                    router.key.ipv6,
-                    router.cfg.unicast_ttl,
-                ),
-            checksum_mode: router.checksum_mode(),
-        };
-        let check_source = router.cfg.check_unicast_src || !router.cfg.unicast_peer_ttl.is_empty();
-        let source_allowed = if router.is_unicast() && check_source {
-            packet::check_unicast_source(src, &router.cfg.unicast_peers)
-        } else {
-            Ok(())
-        }
-        .and_then(|()| match peer_ttl {
-            Some((min, max)) => packet::check_hop_limit_range(hop_limit, min, max),
-            None => Ok(()),
-        });
-        let unicast = router.is_unicast();
-        // keepalived checks the AH header first (ICV, SPI, sequence number), then the advert.
-        let opened = match router.ah.as_mut() {
-            Some(ah) => source_allowed.and_then(|()| ah.open(&received.data, unicast)),
-            None => source_allowed.map(|()| payload),
-        };
         // Parsed into the one advert kept for this: no allocation per advert heard.
         let advert = &mut self.rx_advert;
-        let parsed =
-            opened.and_then(|payload| packet::parse_advertisement_into(payload, &rx, advert));
-        if matches!(parsed, Err(DropReason::AuthType)) {
-            router.counters.auth_type_unknown += 1;
-        }
-        let advert = match parsed
-            .and_then(|()| packet::check_for_instance(advert, &router.expectation()))
-            .and_then(|()| router.check_address_list(src, &advert.addresses))
+        let advert = match accept::check_advert_into(router, &arrival, &received.data, advert)
             .map(|()| &*advert)
         {
             Ok(advert) => advert,

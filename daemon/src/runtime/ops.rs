@@ -247,16 +247,13 @@ impl Daemon {
         }
     }
 
-    /// After a reload: tell the event stream.
-    pub(super) fn emit_reload(&mut self, by: &str, changed: bool) {
+    /// After a reload: tell the event stream (`refused`: why the file was refused).
+    pub(super) fn emit_reload(&mut self, by: &str, changed: bool, refused: Option<&String>) {
         self.ops.emit(EventKind::Reload {
             by: by.to_string(),
             changed,
             instances: self.routers.len(),
-            refused: result
-                .as_ref()
-                .err()
-                .map(|e| e.trim_end().replace('\n', "; ")),
+            refused: refused.map(|e| e.trim_end().replace('\n', "; ")),
         });
         self.ops.sd_status_dirty = true;
     }

@@ -11,7 +11,6 @@
 //! of one read reach the event loop as one event: at 510 instances a backup hears 51,000
 //! adverts a second.
 
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,8 +21,8 @@ use tokio::task::JoinHandle;
 use super::router::SocketKey;
 use super::Event;
 use crate::net::socket::{Datagram, ReceiveBatch, Received, VrrpSocket, RECEIVE_BATCH};
-use crate::vrrp::ah;
-use crate::vrrp::packet::{self, DropReason, Family};
+use crate::vrrp::accept;
+use crate::vrrp::packet::DropReason;
 
 /// Datagrams read in a row before the reader lets other tasks run (a read takes up to
 /// [`RECEIVE_BATCH`] at once, and all of them go to the event loop as one event).
@@ -185,31 +184,13 @@ pub struct ReaderShared {
     pub drops: DropCounts,
 }
 
-/// The cheap checks of [`packet::screen`] plus the VRID lookup, on a datagram as the socket
-/// delivered it (IPv4 with its header). A drop is the instance's when the datagram carries
-/// the VRID of one of the socket's instances, else the socket's.
+/// The cheap checks of `packet::screen` plus the VRID lookup ([`accept::screen`]), on a
+/// datagram as the socket delivered it (IPv4 with its header). A drop is the instance's when
+/// the datagram carries the VRID of one of the socket's instances, else the socket's.
 fn screen(received: &Received, vrids: &VridSet) -> Result<(), (Option<u8>, DropReason)> {
-    let (payload, family) = match received.src {
-        IpAddr::V4(_) => {
-            let (meta, payload) =
-                packet::split_ipv4(&received.data).map_err(|reason| (None, reason))?;
-            // keepalived's `auth_type AH`: the advert follows a 24-byte AH header.
-            let payload = if meta.protocol == ah::PROTOCOL_AH {
-                ah::advert_of_payload(payload).ok_or((None, DropReason::Truncated))?
-            } else {
-                payload
-            };
-            (payload, Family::Ipv4)
-        }
-        IpAddr::V6(_) => (&received.data[..], Family::Ipv6),
-    };
-    let vrid = match payload.get(1) {
-        Some(vrid) if vrids.contains(*vrid) => *vrid,
-        _ => return Err((None, DropReason::UnknownVrid)),
-    };
-    packet::screen(payload, family)
-        .map(drop)
-        .map_err(|reason| (Some(vrid), reason))
+    accept::screen(&received.data, received.src.is_ipv4(), |vrid| {
+        vrids.contains(vrid)
+    })
 }
 
 /// Rate limit for the reader's debug lines.
@@ -308,6 +289,8 @@ pub(super) fn spawn_reader(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vrrp::packet;
+    use std::net::IpAddr;
 
     #[test]
     fn the_loop_gathers_only_after_adverts_without_backlog_and_far_from_deadlines() {

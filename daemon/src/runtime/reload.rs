@@ -80,7 +80,7 @@ impl Daemon {
             let before = self.config.clone();
             let result = self.reload(read).await;
             let changed = self.config != before;
-            self.emit_reload(&pending.by, changed);
+            self.emit_reload(&pending.by, changed, result.as_ref().err());
             result.map(|()| changed)
         };
         let reply = self.reload_reply(&result);

@@ -10,6 +10,7 @@ use crate::config;
 use crate::control::{InstanceStatus, VipStatus};
 use crate::net::netlink::InterfaceAddress;
 use crate::net::socket::{Family, Mode};
+use crate::vrrp::accept;
 use crate::vrrp::ah::{AhKey, AhSession};
 use crate::vrrp::instance::{Instance, InstanceParams, Reload, Version};
 use crate::vrrp::packet::{self, Auth, ChecksumMode, DropReason};
@@ -603,6 +604,44 @@ impl Router {
                 .collect(),
             forwards: Vec::new(),
         }
+    }
+}
+
+/// An instance's receive checks: [`accept::check_advert`] in the order the simulation
+/// checks too.
+impl accept::Receiver for Router {
+    fn settings(&self, src: IpAddr) -> accept::Settings<'_> {
+        accept::Settings {
+            unicast: self.is_unicast(),
+            ipv6: self.key.ipv6,
+            unicast_ttl: self.cfg.unicast_ttl,
+            check_unicast_src: self.cfg.check_unicast_src,
+            unicast_peers: &self.cfg.unicast_peers,
+            peer_ttl: self.cfg.peer_ttl(src),
+            any_peer_ttl: !self.cfg.unicast_peer_ttl.is_empty(),
+            checksum_mode: self.checksum_mode,
+        }
+    }
+
+    fn open<'d>(&mut self, datagram: &'d [u8], advert: &'d [u8]) -> Result<&'d [u8], DropReason> {
+        let unicast = self.is_unicast();
+        // keepalived checks the AH header first (ICV, SPI, sequence number), then the advert.
+        match self.ah.as_mut() {
+            Some(ah) => ah.open(datagram, unicast),
+            None => Ok(advert),
+        }
+    }
+
+    fn count_unknown_auth_type(&mut self) {
+        self.counters.auth_type_unknown += 1;
+    }
+
+    fn expectation(&self) -> packet::InstanceExpectation {
+        Router::expectation(self)
+    }
+
+    fn check_addresses(&mut self, from: IpAddr, addresses: &[IpAddr]) -> Result<(), DropReason> {
+        self.check_address_list(from, addresses)
     }
 }
 

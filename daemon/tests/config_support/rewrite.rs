@@ -235,83 +235,71 @@ impl Plan {
         let (bare, len) = token
             .split_once('/')
             .map_or((token, None), |(a, l)| (a, Some(l)));
-        match addr {
-            Addr::V4(a, l) => {
-                if a.is_unspecified() || a.is_loopback() || a.is_multicast() || a.is_broadcast() {
-                    return Some(token.into());
-                }
-                let is_network = l.is_some_and(|l| l < 32 && (u32::from(a) << l) == 0);
-                if is_network && !self.hosts.contains_key(bare) {
-                    if let Some(n) = self.networks.get(token) {
-                        return Some(n.clone());
-                    }
-                    self.next_net4 += 1;
-                    let new = format!(
-                        "{}/{}",
-                        Ipv4Addr::new(203, 0, 113, 16 * (self.next_net4 % 16)),
-                        l.unwrap_or(28).max(28)
-                    );
-                    self.networks.insert(token.into(), new.clone());
-                    self.record(token, &new);
-                    return Some(new);
-                }
-                let host = match self.hosts.get(bare) {
-                    Some(h) => h.clone(),
-                    None => {
-                        let h = Ipv4Addr::new(192, 0, 2, 100 + self.next_host4 % 140).to_string();
-                        self.next_host4 += 1;
-                        self.hosts.insert(bare.into(), h.clone());
-                        self.record(bare, &h);
-                        h
-                    }
-                };
-                Some(match len {
-                    Some(_) => format!("{host}/{}", l.unwrap_or(32).max(24)),
-                    None => host,
-                })
-            }
-            Addr::V6(a, l) => {
-                // Link-local addresses never leave the segment: kept.
-                if a.is_unspecified()
+        // Per family: kept as is (link-local IPv6 never leaves the segment), a network
+        // (no host bits), the address length, and the shortest prefix a network and a host
+        // get in the lab's documentation ranges.
+        let (kept, l, is_network, bits, network_min, host_min) = match addr {
+            Addr::V4(a, l) => (
+                a.is_unspecified() || a.is_loopback() || a.is_multicast() || a.is_broadcast(),
+                l,
+                l.is_some_and(|l| l < 32 && (u32::from(a) << l) == 0),
+                32,
+                28,
+                24,
+            ),
+            Addr::V6(a, l) => (
+                a.is_unspecified()
                     || a.is_loopback()
                     || a.is_multicast()
-                    || (a.segments()[0] & 0xffc0) == 0xfe80
-                {
-                    return Some(token.into());
-                }
-                let is_network = l.is_some_and(|l| l < 128 && (u128::from(a) << l) == 0);
-                if is_network && !self.hosts.contains_key(bare) {
-                    if let Some(n) = self.networks.get(token) {
-                        return Some(n.clone());
-                    }
-                    self.next_net6 += 1;
-                    let new = format!(
-                        "{}/{}",
-                        Ipv6Addr::new(0x2001, 0xdb8, 0xff00 + self.next_net6, 0, 0, 0, 0, 0),
-                        l.unwrap_or(64).max(64)
-                    );
-                    self.networks.insert(token.into(), new.clone());
-                    self.record(token, &new);
-                    return Some(new);
-                }
-                let host = match self.hosts.get(bare) {
-                    Some(h) => h.clone(),
-                    None => {
-                        let h =
-                            Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100 + self.next_host6)
-                                .to_string();
-                        self.next_host6 += 1;
-                        self.hosts.insert(bare.into(), h.clone());
-                        self.record(bare, &h);
-                        h
-                    }
-                };
-                Some(match len {
-                    Some(_) => format!("{host}/{}", l.unwrap_or(128).max(64)),
-                    None => host,
-                })
-            }
+                    || (a.segments()[0] & 0xffc0) == 0xfe80,
+                l,
+                l.is_some_and(|l| l < 128 && (u128::from(a) << l) == 0),
+                128,
+                64,
+                64,
+            ),
+        };
+        if kept {
+            return Some(token.into());
         }
+        let v6 = matches!(addr, Addr::V6(..));
+        if is_network && !self.hosts.contains_key(bare) {
+            if let Some(n) = self.networks.get(token) {
+                return Some(n.clone());
+            }
+            let network = if v6 {
+                self.next_net6 += 1;
+                Ipv6Addr::new(0x2001, 0xdb8, 0xff00 + self.next_net6, 0, 0, 0, 0, 0).to_string()
+            } else {
+                self.next_net4 += 1;
+                Ipv4Addr::new(203, 0, 113, 16 * (self.next_net4 % 16)).to_string()
+            };
+            let new = format!("{network}/{}", l.unwrap_or(network_min).max(network_min));
+            self.networks.insert(token.into(), new.clone());
+            self.record(token, &new);
+            return Some(new);
+        }
+        let host = match self.hosts.get(bare) {
+            Some(h) => h.clone(),
+            None => {
+                let h = if v6 {
+                    let h = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100 + self.next_host6);
+                    self.next_host6 += 1;
+                    h.to_string()
+                } else {
+                    let h = Ipv4Addr::new(192, 0, 2, 100 + self.next_host4 % 140);
+                    self.next_host4 += 1;
+                    h.to_string()
+                };
+                self.hosts.insert(bare.into(), h.clone());
+                self.record(bare, &h);
+                h
+            }
+        };
+        Some(match len {
+            Some(_) => format!("{host}/{}", l.unwrap_or(bits).max(host_min)),
+            None => host,
+        })
     }
 }
 

@@ -1,17 +1,14 @@
 //! The adversary of `tests/simulation.rs`: a host on the segment that injects datagrams at
 //! any time, and the receive path they go through, which is the daemon's.
 //!
-//! [`shell_receive`] does what the daemon does with a datagram before the core sees it, in
-//! the same order and with the same functions: the socket reader's screen
-//! (`runtime/receive.rs`: [`packet::split_ipv4`], the VRID lookup, [`packet::screen`]), then
-//! the event loop's checks (`Daemon::on_packet` in `runtime/mod.rs`: own source, VRID,
-//! [`packet::hop_limit_255_required`] into [`RxMeta`], [`packet::check_unicast_source`],
-//! [`packet::parse_advertisement`] (hop limit, families, length, checksum, type, count, auth
-//! type), [`packet::check_for_instance`] (version, v2 password and interval) and
-//! [`packet::check_address_list`]). Only the composition is repeated here: every check is the
-//! daemon's own function. Not modelled: IPsec AH (its replay counter is per incarnation and
-//! restarts at 1, which the honest routers' simulated traffic does not carry) and
-//! `unicast_peer { min_ttl max_ttl }`.
+//! [`shell_receive`] does what the daemon does with a datagram before the core sees it, with
+//! the daemon's own functions in the daemon's order: [`accept::screen`] (the socket reader
+//! in `runtime/receive.rs`), [`accept::arrival`] and the own-source and VRID checks
+//! (`Daemon::on_packet` in `runtime/mod.rs`), then [`accept::check_advert`] (peer source,
+//! [`packet::parse_advertisement`], [`packet::check_for_instance`], the address list), with
+//! this segment's router in place of the daemon's `Router`. Not modelled: IPsec AH (its
+//! replay counter is per incarnation and restarts at 1, which the honest routers' simulated
+//! traffic does not carry) and `unicast_peer { min_ttl max_ttl }`.
 //!
 //! What the adversary sends, by [`Kind`]: kinds that are invalid by construction (they must
 //! fail a check or be discarded by the core: the simulation verifies each), and kinds that
@@ -22,9 +19,10 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
+use vipd::vrrp::accept;
 use vipd::vrrp::instance::ReceivedAdvert;
 use vipd::vrrp::packet::{
-    self, Advertisement, Auth, ChecksumMode, DropReason, Family, InstanceExpectation, RxMeta,
+    self, Advertisement, Auth, ChecksumMode, DropReason, Family, InstanceExpectation,
 };
 
 use super::Rng;
@@ -234,6 +232,42 @@ fn ipv4(src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, payload: &[u8]) -> Vec<u8> {
     data
 }
 
+/// Router `node` of `segment` as the receive checks see it: the instance of
+/// [`accept::check_advert`] (`Router` is the daemon's).
+struct Node<'s> {
+    segment: &'s Segment,
+    node: usize,
+    /// The other routers: its unicast peers.
+    peers: Vec<IpAddr>,
+}
+
+impl accept::Receiver for Node<'_> {
+    fn settings(&self, _src: IpAddr) -> accept::Settings<'_> {
+        accept::Settings {
+            unicast: self.segment.unicast,
+            ipv6: self.segment.ipv6,
+            unicast_ttl: None,
+            check_unicast_src: self.segment.check_unicast_src,
+            unicast_peers: &self.peers,
+            peer_ttl: None,
+            any_peer_ttl: false,
+            checksum_mode: self.segment.checksum_mode,
+        }
+    }
+
+    fn open<'d>(&mut self, _datagram: &'d [u8], advert: &'d [u8]) -> Result<&'d [u8], DropReason> {
+        Ok(advert)
+    }
+
+    fn expectation(&self) -> InstanceExpectation {
+        self.segment.expectation(self.node)
+    }
+
+    fn check_addresses(&mut self, _from: IpAddr, addresses: &[IpAddr]) -> Result<(), DropReason> {
+        packet::check_address_list(addresses, &self.segment.vips)
+    }
+}
+
 /// The daemon's receive path for router `node` (see the module documentation): the advert
 /// the core is given, or why there is none.
 pub fn shell_receive(
@@ -241,66 +275,31 @@ pub fn shell_receive(
     node: usize,
     datagram: &Datagram,
 ) -> Result<ReceivedAdvert, Rejection> {
+    let data = &datagram.data[..];
     // runtime/receive.rs `screen` (the socket reader).
-    let (payload, family) = match datagram.src {
-        IpAddr::V4(_) => {
-            let (_, payload) = packet::split_ipv4(&datagram.data).map_err(Rejection::drop)?;
-            (payload, Family::Ipv4)
-        }
-        IpAddr::V6(_) => (&datagram.data[..], Family::Ipv6),
-    };
-    if payload.get(1) != Some(&segment.vrid) {
-        return Err(Rejection::drop(DropReason::UnknownVrid));
-    }
-    packet::screen(payload, family).map_err(Rejection::drop)?;
+    accept::screen(data, datagram.src.is_ipv4(), |vrid| vrid == segment.vrid)
+        .map_err(|(_, reason)| Rejection::drop(reason))?;
     // runtime/mod.rs `Daemon::on_packet` (the event loop).
-    let (src, dst, hop_limit, payload) = match datagram.src {
-        IpAddr::V4(_) => {
-            let (meta, payload) = packet::split_ipv4(&datagram.data).map_err(Rejection::drop)?;
-            (
-                IpAddr::V4(meta.src),
-                IpAddr::V4(meta.dst),
-                meta.ttl,
-                payload,
-            )
-        }
-        IpAddr::V6(_) => (
-            datagram.src,
-            datagram.dst,
-            datagram.hop_limit,
-            &datagram.data[..],
-        ),
-    };
-    if src == segment.routers[node] {
+    let arrival = accept::arrival(data, datagram.src, datagram.dst, datagram.hop_limit, false)
+        .map_err(Rejection::drop)?;
+    if arrival.src == segment.routers[node] {
         return Err(Rejection::OwnSource);
     }
-    if payload.get(1) != Some(&segment.vrid) {
+    if arrival.vrid() != Some(segment.vrid) {
         return Err(Rejection::drop(DropReason::UnknownVrid));
     }
-    let rx = RxMeta {
-        src,
-        dst,
-        hop_limit,
-        require_hop_limit_255: packet::hop_limit_255_required(segment.unicast, segment.ipv6, None),
-        checksum_mode: segment.checksum_mode,
-    };
-    let source_allowed = if segment.unicast && segment.check_unicast_src {
-        let peers: Vec<IpAddr> = (segment.routers.iter())
+    let mut receiver = Node {
+        segment,
+        node,
+        peers: (segment.routers.iter())
             .enumerate()
             .filter(|(i, _)| *i != node)
             .map(|(_, a)| *a)
-            .collect();
-        packet::check_unicast_source(src, &peers)
-    } else {
-        Ok(())
+            .collect(),
     };
-    let advert = source_allowed
-        .and_then(|()| packet::parse_advertisement(payload, &rx))
-        .and_then(|a| packet::check_for_instance(&a, &segment.expectation(node)).map(|()| a))
-        .and_then(|a| packet::check_address_list(&a.addresses, &segment.vips).map(|()| a))
-        .map_err(Rejection::drop)?;
+    let advert = accept::check_advert(&mut receiver, &arrival, data).map_err(Rejection::drop)?;
     Ok(ReceivedAdvert {
-        source: src,
+        source: arrival.src,
         priority: advert.priority,
         advert_interval: Duration::from_millis(u64::from(advert.advert_interval_cs) * 10),
     })
