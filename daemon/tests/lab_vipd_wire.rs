@@ -559,46 +559,53 @@ fn garps_and_nas_are_paced_per_interface_and_refreshed_with_their_repeat_count()
         .render();
     let capture = capture_client(&lab, "-v arp or icmp6");
     let _r1 = start_vipd(&lab, 1, &text);
-    // 6 GARPs on becoming master, 4 per refresh.
+    // As keepalived 2.2.7 queues them: the first GARP leaves at once, a repeat of an address
+    // already waiting is folded into it. Becoming master (3 rounds of two addresses) and each
+    // refresh (2 rounds) are then a, b, a: 3 GARPs.
     let done = wait_until(Duration::from_secs(15), Duration::from_millis(50), || {
-        garps(&capture, 1).len() >= 10
+        garps(&capture, 1).len() >= 6
     });
     let sent = garps(&capture, 1);
     assert!(done.is_some(), "{sent:?}");
-    let addresses: Vec<String> = sent[..10].iter().map(|g| g.1.to_string()).collect();
+    let addresses: Vec<String> = sent[..6].iter().map(|g| g.1.to_string()).collect();
     let (a, b) = ("192.0.2.100", "192.0.2.101");
-    assert_eq!(addresses, [a, b, a, b, a, b, a, b, a, b], "{sent:?}");
+    assert_eq!(addresses, [a, b, a, a, b, a], "{sent:?}");
     let times: Vec<f64> = sent.iter().map(|g| g.0).collect();
-    for gap in gaps(&times[..10]) {
+    for gap in gaps(&times[..6]) {
         assert!(
             gap >= 0.08,
             "GARPs closer than vrrp_garp_interval: {sent:?}"
         );
     }
-    let refresh = times[6] - times[0];
+    let refresh = times[3] - times[0];
     assert!(
         (1.5..4.0).contains(&refresh),
         "refresh {refresh:.3}s after: {sent:?}"
     );
     assert!(
-        times[9] - times[6] < 1.0,
+        times[5] - times[3] < 1.0,
         "one refresh is one paced burst: {sent:?}"
     );
-    // The excluded IPv6 address: unsolicited NAs at their own pace, 3 then 2 per refresh.
+    // The excluded IPv6 address: unsolicited NAs at their own pace, 2 (one sent at once,
+    // the waiting repeats folded into one) on becoming master and per refresh.
     let nas = unsolicited_nas(&capture, 1);
     let target: IpAddr = "2001:db8::101".parse().unwrap();
     assert!(
-        nas.len() >= 5 && nas.iter().all(|n| n.1 == target),
+        nas.len() >= 4 && nas.iter().all(|n| n.1 == target),
         "{nas:?}"
     );
     let na_times: Vec<f64> = nas.iter().map(|n| n.0).collect();
-    for gap in gaps(&na_times[..3]) {
-        assert!(gap >= 0.025, "NAs closer than vrrp_gna_interval: {nas:?}");
-    }
-    assert!(na_times[2] - na_times[0] >= 0.09, "NAs not paced: {nas:?}");
     assert!(
-        na_times[2] - na_times[0] < 0.5,
+        na_times[1] - na_times[0] >= 0.04,
+        "NAs closer than vrrp_gna_interval: {nas:?}"
+    );
+    assert!(
+        na_times[1] - na_times[0] < 0.5,
         "NAs wait for ARPs: {nas:?}"
+    );
+    assert!(
+        na_times[2] - na_times[0] >= 1.5,
+        "more than 2 NAs before the refresh: {nas:?}"
     );
 }
 
@@ -638,8 +645,9 @@ fn garp_group_paces_its_interfaces_only() {
             .map(|f| f.at)
             .collect()
     };
+    // eth1 is paced: its 3 rounds leave as 2 GARPs (keepalived folds the waiting repeats).
     let done = wait_until(SETTLE, Duration::from_millis(50), || {
-        eth1_garps().len() >= 3 && garps(&on_eth0, 1).len() >= 3
+        eth1_garps().len() >= 2 && garps(&on_eth0, 1).len() >= 3
     });
     assert!(
         done.is_some(),

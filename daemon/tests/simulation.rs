@@ -186,6 +186,9 @@ struct Node {
     heard: VecDeque<(Duration, IpAddr, u8)>,
     /// When this incarnation was started or last left FAULT (preempt delay window).
     entered_service: Duration,
+    /// The latest end of a preempt delay the core ran (it also starts one on first hearing
+    /// a lower priority master, as keepalived 2.2.7 does).
+    preempt_window_end: Duration,
     /// When the check priority last changed.
     priority_changed: Duration,
     /// A planned handover in progress: (began, bound).
@@ -487,6 +490,7 @@ impl Sim {
                     holds_vips: false,
                     heard: VecDeque::new(),
                     entered_service: Duration::ZERO,
+                    preempt_window_end: Duration::ZERO,
                     priority_changed: Duration::ZERO,
                     handover: None,
                     leaving: false,
@@ -710,7 +714,7 @@ impl Sim {
             .nodes
             .iter()
             .filter(|n| n.running())
-            .map(|n| n.entered_service + n.cfg.preempt_delay)
+            .map(|n| (n.entered_service + n.cfg.preempt_delay).max(n.preempt_window_end))
             .max()
             .unwrap_or_default();
         let probe = if (self.nodes.iter()).any(|n| n.running() && n.drain == Some(DrainMode::Soft))
@@ -1381,6 +1385,13 @@ impl Sim {
 
     fn process_actions(&mut self, step: Step) -> Result<(), Violation> {
         for node in 0..self.nodes.len() {
+            let delay_end = (self.nodes[node].instance.as_ref())
+                .and_then(Instance::preempt_delay_end)
+                .map(|end| end.saturating_duration_since(self.t0));
+            if let Some(end) = delay_end {
+                let n = &mut self.nodes[node];
+                n.preempt_window_end = n.preempt_window_end.max(end);
+            }
             while let Some(action) = self.nodes[node]
                 .instance
                 .as_mut()
@@ -1624,7 +1635,8 @@ impl Sim {
                 // the last three intervals means the timer cannot have run out. Skipped while
                 // a priority change or the preempt delay window may have changed what counts.
                 let unclear = self.now < n.priority_changed + window + self.max_skew()
-                    || self.now < n.entered_service + n.cfg.preempt_delay + window;
+                    || self.now < n.entered_service + n.cfg.preempt_delay + window
+                    || self.now < n.preempt_window_end + window;
                 let own = n.priority();
                 let preempts = n.preempts();
                 unclear

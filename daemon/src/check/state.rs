@@ -3,7 +3,8 @@
 //!
 //! Semantics follow keepalived (`vrrp_script`, `track_interface`, `track_file`):
 //! - a check starts `Unknown` (its first result decides at once, either way) or `Down` with
-//!   `init_fail` (then it needs `rise` successes);
+//!   `init_fail` (down until its first result, which then decides at once as well: keepalived
+//!   2.2.7, measured, goes up on a first success and needs `rise` after a first failure);
 //! - `Up` -> `Down` after `fall` consecutive failures, `Down` -> `Up` after `rise` consecutive
 //!   successes;
 //! - a file check has no rise/fall: its health is the last integer read;
@@ -62,6 +63,8 @@ pub struct CheckState {
     health: Health,
     consecutive_ok: u32,
     consecutive_fail: u32,
+    /// No result yet since the check (re)started.
+    awaiting_first: bool,
 }
 
 impl CheckState {
@@ -78,6 +81,7 @@ impl CheckState {
             },
             consecutive_ok: 0,
             consecutive_fail: 0,
+            awaiting_first: true,
         }
     }
 
@@ -93,6 +97,7 @@ impl CheckState {
         match (previous, file) {
             (Health::Up | Health::Down, false) | (Health::Value(_), true) => {
                 state.health = previous;
+                state.awaiting_first = false;
             }
             _ => {}
         }
@@ -137,6 +142,7 @@ impl CheckState {
     /// Feed one probe outcome; returns the transition if the health changed.
     pub fn record(&mut self, outcome: Outcome) -> Option<Transition> {
         let from = self.health;
+        let first = std::mem::take(&mut self.awaiting_first);
         let to = match outcome {
             Outcome::Value(v) => {
                 self.consecutive_ok = self.consecutive_ok.saturating_add(1);
@@ -147,6 +153,8 @@ impl CheckState {
                 self.consecutive_ok = self.consecutive_ok.saturating_add(1);
                 self.consecutive_fail = 0;
                 match from {
+                    // `init_fail`: the first result decides, as for an unknown check.
+                    Health::Down if first => Health::Up,
                     Health::Down | Health::Disabled if self.consecutive_ok < self.rise => {
                         Health::Down
                     }
@@ -347,6 +355,7 @@ mod tests {
     fn rise_needs_consecutive_successes() {
         let mut s = CheckState::new(3, 1, true);
         assert_eq!(s.health(), Health::Down);
+        assert_eq!(s.record(Outcome::Failure), None);
         assert_eq!(s.record(Outcome::Success), None);
         assert_eq!(s.record(Outcome::Success), None);
         assert_eq!(s.record(Outcome::Failure), None);
@@ -368,6 +377,32 @@ mod tests {
                 to: Health::Down
             })
         );
+    }
+
+    /// keepalived 2.2.7, measured (corpus run: an `init_fail`, `rise 5` script that succeeds
+    /// made keepalived MASTER after the master down interval, vipd stayed FAULT for 8 s): an
+    /// `init_fail` check is down until its first result, and that result decides at once;
+    /// after a first failure it needs `rise` successes (measured with `rise 3`).
+    #[test]
+    fn init_fail_is_down_until_the_first_result_which_decides() {
+        let mut s = CheckState::new(5, 5, true);
+        assert_eq!(s.health(), Health::Down);
+        assert_eq!(
+            s.record(Outcome::Success),
+            Some(Transition {
+                from: Health::Down,
+                to: Health::Up
+            })
+        );
+        let mut s = CheckState::new(3, 3, true);
+        assert_eq!(s.record(Outcome::Failure), None);
+        assert_eq!(s.record(Outcome::Success), None);
+        assert_eq!(s.record(Outcome::Success), None);
+        assert_eq!(s.record(Outcome::Success).map(|t| t.to), Some(Health::Up));
+        // A reload carrying a down health over needs `rise` again.
+        let mut s = CheckState::resumed(2, 2, true, Health::Down, false);
+        assert_eq!(s.record(Outcome::Success), None);
+        assert_eq!(s.record(Outcome::Success).map(|t| t.to), Some(Health::Up));
     }
 
     #[test]
@@ -466,7 +501,7 @@ mod tests {
         );
         assert_eq!(s.disable(), None);
         assert_eq!(s.health(), Health::Disabled);
-        // Enabled again: starts as configured (init_fail: down, needs `rise`).
+        // Enabled again: starts as configured (init_fail: down until its first result).
         assert_eq!(
             s.enable(),
             Some(Transition {
@@ -474,6 +509,7 @@ mod tests {
                 to: Health::Down
             })
         );
+        assert_eq!(s.record(Outcome::Failure), None);
         assert_eq!(s.record(Outcome::Success), None);
         assert!(s.record(Outcome::Success).is_some());
         let mut s = CheckState::new(1, 1, false);

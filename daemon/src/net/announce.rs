@@ -214,7 +214,7 @@ impl Announcer {
     }
 
     /// Announce `vip` on the interface: a GARP for IPv4, an unsolicited NA for IPv6, from the
-    /// interface's MAC (and, for IPv6, its link-local address).
+    /// interface's MAC (and, for IPv6, its link-local address, else the VIP itself).
     pub fn send(&self, ifindex: u32, vip: IpAddr) -> io::Result<()> {
         let link = self.interface(ifindex)?;
         let src_mac = link.mac.ok_or_else(|| {
@@ -230,15 +230,9 @@ impl Announcer {
                 libc::ETH_P_ARP,
             ),
             IpAddr::V6(v6) => {
-                let src_ip = self.link_local(ifindex)?.ok_or_else(|| {
-                    io::Error::new(
-                        io::ErrorKind::AddrNotAvailable,
-                        format!(
-                            "interface {} has no usable IPv6 link-local address",
-                            link.name
-                        ),
-                    )
-                })?;
+                // A VMAC adverts do not leave from holds no link-local address (keepalived
+                // 2.2.7 neither): the VIP, assigned to it, is the source (as keepalived sends).
+                let src_ip = self.link_local(ifindex)?.unwrap_or(v6);
                 (
                     unsolicited_na_frame(src_mac, src_ip, v6),
                     ipv6_multicast_mac(ALL_NODES),
@@ -300,6 +294,9 @@ struct Lane {
     interval: Duration,
     /// The next message may not leave before this.
     not_before: Option<Instant>,
+    /// The queue's first message came while the lane was free: keepalived sends that one at
+    /// once, it is not "pending" (see [`AnnouncePacer::push`]).
+    head_immediate: bool,
 }
 
 /// Spaces announcements as keepalived does: two gratuitous ARPs on one interface are at least
@@ -307,6 +304,11 @@ struct Lane {
 /// and the two kinds do not wait for each other. With a zero interval everything goes at
 /// once, at most [`AnnouncePacer::BATCH`] per call so a huge burst never holds up the event
 /// loop, and at most [`AnnouncePacer::MAX_QUEUED`] wait (more are dropped).
+///
+/// With an interval, an address already waiting is not queued again (keepalived 2.2.7's
+/// `queue_garp` marks the address pending, and a pending address is sent once): a burst of
+/// `garp_master_repeat` announcements of one address on a paced interface puts two on the
+/// wire, the one sent at once and the one that waited.
 #[derive(Debug, Default)]
 pub struct AnnouncePacer {
     lanes: BTreeMap<(u32, bool), Lane>,
@@ -317,14 +319,35 @@ impl AnnouncePacer {
     pub const MAX_QUEUED: usize = 65_536;
     pub const BATCH: usize = 256;
 
-    /// Queues one message, `interval` being the pacing of its kind on that interface.
-    /// False when the queue is full and the message was dropped.
-    pub fn push(&mut self, owner: &str, ifindex: u32, address: IpAddr, interval: Duration) -> bool {
+    /// Queues one message at `now`, `interval` being the pacing of its kind on that
+    /// interface; a message for an address of `owner` already waiting its turn there is
+    /// merged into that one. False when the queue is full and the message was dropped.
+    pub fn push(
+        &mut self,
+        owner: &str,
+        ifindex: u32,
+        address: IpAddr,
+        interval: Duration,
+        now: Instant,
+    ) -> bool {
         if self.queued >= Self::MAX_QUEUED {
             return false;
         }
         let lane = self.lanes.entry((ifindex, address.is_ipv6())).or_default();
         lane.interval = interval;
+        let free = lane.queue.is_empty() && lane.not_before.is_none_or(|t| t <= now);
+        if free {
+            lane.head_immediate = true;
+        } else if !interval.is_zero() {
+            let skip = usize::from(lane.head_immediate);
+            let pending = lane.queue.iter().skip(skip);
+            if pending
+                .into_iter()
+                .any(|(o, a)| *a == address && o == owner)
+            {
+                return true;
+            }
+        }
         lane.queue.push_back((owner.to_string(), address));
         self.queued += 1;
         true
@@ -338,6 +361,7 @@ impl AnnouncePacer {
                 let Some((owner, address)) = lane.queue.pop_front() else {
                     break;
                 };
+                lane.head_immediate = false;
                 lane.not_before = (!lane.interval.is_zero()).then(|| later(now, lane.interval));
                 out.push(PendingAnnouncement {
                     owner,
@@ -468,8 +492,8 @@ mod tests {
         let t0 = Instant::now();
         let mut pacer = AnnouncePacer::default();
         for _ in 0..3 {
-            pacer.push("a", 2, v4("192.0.2.1"), Duration::ZERO);
-            pacer.push("a", 2, v4("192.0.2.2"), Duration::ZERO);
+            pacer.push("a", 2, v4("192.0.2.1"), Duration::ZERO, t0);
+            pacer.push("a", 2, v4("192.0.2.2"), Duration::ZERO, t0);
         }
         let due = pacer.due(t0);
         assert_eq!(due.len(), 6);
@@ -483,35 +507,75 @@ mod tests {
     fn pacer_spaces_messages_per_interface_and_kind() {
         let t0 = Instant::now();
         let mut pacer = AnnouncePacer::default();
-        for _ in 0..3 {
-            pacer.push("a", 2, v4("192.0.2.1"), 10 * MS);
+        for last in 1..=3 {
+            pacer.push("a", 2, v4(&format!("192.0.2.{last}")), 10 * MS, t0);
         }
-        pacer.push("a", 2, v4("2001:db8::1"), 20 * MS);
-        pacer.push("a", 2, v4("2001:db8::2"), 20 * MS);
-        pacer.push("b", 3, v4("192.0.2.9"), 10 * MS);
+        pacer.push("a", 2, v4("2001:db8::1"), 20 * MS, t0);
+        pacer.push("a", 2, v4("2001:db8::2"), 20 * MS, t0);
+        pacer.push("b", 3, v4("192.0.2.9"), 10 * MS, t0);
         // First of every lane at once.
         let first: Vec<IpAddr> = pacer.due(t0).iter().map(|p| p.address).collect();
         assert_eq!(first, [v4("192.0.2.1"), v4("2001:db8::1"), v4("192.0.2.9")]);
         assert_eq!(pacer.next_deadline(), Some(t0 + 10 * MS));
         assert!(pacer.due(t0 + 9 * MS).is_empty());
         let second: Vec<IpAddr> = pacer.due(t0 + 10 * MS).iter().map(|p| p.address).collect();
-        assert_eq!(second, [v4("192.0.2.1")]);
+        assert_eq!(second, [v4("192.0.2.2")]);
         // A late wake-up still keeps the interval after the message actually sent.
         let third: Vec<IpAddr> = pacer.due(t0 + 25 * MS).iter().map(|p| p.address).collect();
-        assert_eq!(third, [v4("192.0.2.1"), v4("2001:db8::2")]);
+        assert_eq!(third, [v4("192.0.2.3"), v4("2001:db8::2")]);
         assert_eq!(pacer.next_deadline(), None);
         // The lane remembers its last message: a new one waits out the interval.
-        pacer.push("a", 2, v4("192.0.2.1"), 10 * MS);
+        pacer.push("a", 2, v4("192.0.2.1"), 10 * MS, t0 + 25 * MS);
         assert_eq!(pacer.next_deadline(), Some(t0 + 35 * MS));
+    }
+
+    /// keepalived 2.2.7 (`send_gratuitous_arp`/`queue_garp`): on a paced interface the first
+    /// announcement leaves at once and the repeats of an address merge into one pending
+    /// message, so `garp_master_repeat 5` puts 2 on the wire per address; the corpus run saw
+    /// keepalived send 2 where vipd sent 5 (`vrrp_garp_interval 0.001`).
+    #[test]
+    fn pacer_merges_repeats_of_an_address_waiting_its_turn() {
+        let t0 = Instant::now();
+        let mut pacer = AnnouncePacer::default();
+        for _ in 0..5 {
+            pacer.push("a", 2, v4("192.0.2.1"), MS, t0);
+            pacer.push("a", 2, v4("192.0.2.2"), MS, t0);
+            pacer.push("b", 2, v4("192.0.2.1"), MS, t0);
+        }
+        let mut sent = Vec::new();
+        let mut now = t0;
+        while let Some(at) = pacer.next_deadline() {
+            now = now.max(at);
+            sent.extend(pacer.due(now).into_iter().map(|p| (p.owner, p.address)));
+        }
+        let a = |n: &str| ("a".to_string(), v4(n));
+        let b = ("b".to_string(), v4("192.0.2.1"));
+        assert_eq!(
+            sent,
+            [a("192.0.2.1"), a("192.0.2.2"), b.clone(), a("192.0.2.1")]
+        );
+        // Without an interval every repeat goes (keepalived sends them at once).
+        for _ in 0..5 {
+            pacer.push("a", 3, v4("192.0.2.1"), Duration::ZERO, now);
+        }
+        assert_eq!(pacer.due(now).len(), 5);
+        // Once sent, an address may wait again.
+        let later = now + 10 * MS;
+        for _ in 0..5 {
+            pacer.push("a", 2, v4("192.0.2.1"), MS, later);
+        }
+        assert_eq!(pacer.due(later).len(), 1);
+        assert_eq!(pacer.due(later + MS).len(), 1);
+        assert_eq!(pacer.next_deadline(), None);
     }
 
     #[test]
     fn pacer_cancel_drops_only_that_instance() {
         let t0 = Instant::now();
         let mut pacer = AnnouncePacer::default();
-        pacer.push("a", 2, v4("192.0.2.1"), 10 * MS);
-        pacer.push("a", 2, v4("192.0.2.1"), 10 * MS);
-        pacer.push("b", 2, v4("192.0.2.2"), 10 * MS);
+        pacer.push("a", 2, v4("192.0.2.1"), 10 * MS, t0);
+        pacer.push("a", 2, v4("192.0.2.1"), 10 * MS, t0);
+        pacer.push("b", 2, v4("192.0.2.2"), 10 * MS, t0);
         assert_eq!(pacer.due(t0).len(), 1);
         pacer.cancel("a");
         assert_eq!(pacer.queued(), 1);
@@ -525,7 +589,7 @@ mod tests {
         let t0 = Instant::now();
         let mut pacer = AnnouncePacer::default();
         let accepted = (0..AnnouncePacer::MAX_QUEUED + 10)
-            .filter(|_| pacer.push("a", 2, v4("192.0.2.1"), Duration::ZERO))
+            .filter(|_| pacer.push("a", 2, v4("192.0.2.1"), Duration::ZERO, t0))
             .count();
         assert_eq!(accepted, AnnouncePacer::MAX_QUEUED);
         assert_eq!(pacer.due(t0).len(), AnnouncePacer::BATCH);

@@ -48,6 +48,8 @@ pub struct InterfaceAddress {
     pub flags: u32,
     /// `IFA_LABEL` (IPv4 only), e.g. `eth0:vip`.
     pub label: Option<String>,
+    /// `ifa_scope`: 0 global, 253 link, 254 host.
+    pub scope: u8,
 }
 
 impl InterfaceAddress {
@@ -245,15 +247,12 @@ impl Netlink {
         self.links()
     }
 
-    /// The primary (first non-secondary) IPv4 address of an interface.
+    /// The primary (first non-secondary) IPv4 address of an interface, one of global scope
+    /// first: the kernel lists a link or host scope address (keepalived's `static_ipaddress
+    /// ... scope link`) before the interface's own, and keepalived 2.2.7 keeps sending from
+    /// the address it found first (corpus run).
     pub fn primary_ipv4(&self, index: u32) -> io::Result<Option<Ipv4Addr>> {
-        Ok(self
-            .addresses(index)?
-            .into_iter()
-            .find_map(|a| match a.addr {
-                IpAddr::V4(v4) if a.flags & address_flags::SECONDARY == 0 => Some(v4),
-                _ => None,
-            }))
+        Ok(primary_ipv4_of(&self.addresses(index)?))
     }
 
     /// The (usable, i.e. not tentative) IPv6 link-local address of an interface.
@@ -438,6 +437,19 @@ pub(crate) fn link_info(msg: &Ifinfomsg) -> Option<LinkInfo> {
     })
 }
 
+/// See [`Netlink::primary_ipv4`].
+fn primary_ipv4_of(addresses: &[InterfaceAddress]) -> Option<Ipv4Addr> {
+    let primaries = || {
+        addresses.iter().filter_map(|a| match a.addr {
+            IpAddr::V4(v4) if a.flags & address_flags::SECONDARY == 0 => Some((v4, a.scope)),
+            _ => None,
+        })
+    };
+    (primaries().find(|(_, scope)| *scope == 0))
+        .or_else(|| primaries().next())
+        .map(|(v4, _)| v4)
+}
+
 pub(crate) fn interface_address(msg: &Ifaddrmsg) -> Option<InterfaceAddress> {
     let mut local = None;
     let mut address = None;
@@ -467,6 +479,7 @@ pub(crate) fn interface_address(msg: &Ifaddrmsg) -> Option<InterfaceAddress> {
         prefix_len: *msg.ifa_prefixlen(),
         flags,
         label,
+        scope: u8::from(*msg.ifa_scope()),
     })
 }
 
@@ -481,6 +494,36 @@ fn parse_ip(bytes: &[u8]) -> Option<IpAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Corpus run (keepalived's own sample `static_ipaddress { ... dev eth0 scope link }`):
+    /// the kernel lists the link scope address first; adverts still leave from the
+    /// interface's global address, as keepalived 2.2.7 sends them.
+    #[test]
+    fn the_primary_ipv4_address_is_one_of_global_scope_first() {
+        let a = |text: &str, scope: u8, flags: u32| InterfaceAddress {
+            index: 2,
+            addr: text.parse().unwrap(),
+            prefix_len: 24,
+            flags,
+            label: None,
+            scope,
+        };
+        let listed = [
+            a("2001:db8::1", 0, 0),
+            a("192.0.2.100", 253, 0),
+            a("192.0.2.90", 0, address_flags::SECONDARY),
+            a("192.0.2.11", 0, 0),
+        ];
+        assert_eq!(
+            primary_ipv4_of(&listed),
+            Some("192.0.2.11".parse().unwrap())
+        );
+        assert_eq!(
+            primary_ipv4_of(&listed[..2]),
+            Some("192.0.2.100".parse().unwrap())
+        );
+        assert_eq!(primary_ipv4_of(&listed[..1]), None);
+    }
 
     #[test]
     fn vip_options_reach_the_address_message() {

@@ -1388,11 +1388,12 @@ impl Daemon {
         if targets.is_empty() {
             return;
         }
+        let now = Instant::now();
         for _ in 0..repeat {
             for &(ifindex, address, interval) in &targets {
                 if !self
                     .pacer
-                    .push(&router.cfg.name, ifindex, address, interval)
+                    .push(&router.cfg.name, ifindex, address, interval, now)
                 {
                     warn!(
                         "{}: too many gratuitous ARPs/NAs queued; dropping the rest",

@@ -758,6 +758,7 @@ mod tests {
             prefix_len: prefix.parse().unwrap(),
             flags: 0,
             label: None,
+            scope: 0,
         }
     }
 

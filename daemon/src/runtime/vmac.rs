@@ -437,7 +437,9 @@ impl Daemon {
         let Some(router) = self.routers.get_mut(index) else {
             return;
         };
-        let source = router.source;
+        // keepalived 2.2.7 puts nothing but the VIPs on a VMAC adverts do not leave from
+        // (`vmac_xmit_base`, unicast peers): not the unicast source either (corpus run).
+        let source = router.source.filter(|_| !router.cfg.sends_from_base());
         let name = router.cfg.name.clone();
         let own_index = router.vmac.as_ref().and_then(|v| v.index);
         let mut up = Vec::new();

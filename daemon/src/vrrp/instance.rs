@@ -440,6 +440,9 @@ pub struct Instance {
     sync_member: bool,
     /// A sync group member's master down timer ran out with no master heard since.
     wants_master: bool,
+    /// The preempt delay ran its course since it last started (keepalived's `preempt_time`
+    /// set and past): a lower priority master is then preempted, not followed.
+    preempt_delay_served: bool,
 }
 
 impl Instance {
@@ -472,6 +475,7 @@ impl Instance {
             lower_priority_announced: None,
             lower_priority_asserted: None,
             lower_priority_heard: 0,
+            preempt_delay_served: false,
             sync_member: false,
             wants_master: false,
             params,
@@ -616,6 +620,12 @@ impl Instance {
     /// Adverts dropped by the state machine (v2 interval mismatch, zero interval).
     pub fn discarded_adverts(&self) -> u64 {
         self.discarded_adverts
+    }
+
+    /// When the preempt delay in progress ends (after start, or from the first advert of a
+    /// lower priority master), if one is.
+    pub fn preempt_delay_end(&self) -> Option<Instant> {
+        self.timers.get(Timer::PreemptDelay)
     }
 
     /// The next instant at which `handle_timeout` must be called.
@@ -1016,6 +1026,7 @@ impl Instance {
             self.timers
                 .set(Timer::PreemptDelay, later(now, self.params.preempt_delay));
         }
+        self.preempt_delay_served = false;
         self.become_backup(now, reason);
     }
 
@@ -1024,6 +1035,7 @@ impl Instance {
         self.became_master_at = Some(now);
         self.timers.stop(Timer::MasterDown);
         self.timers.stop(Timer::PreemptDelay);
+        self.preempt_delay_served = false;
         self.master_adver_interval = self.params.advert_interval;
         self.push(Action::SendAdvert {
             priority: self.advertised_priority(),
@@ -1115,6 +1127,7 @@ impl Instance {
             }
             return;
         }
+        self.follow_preempt_delay(now, advert.priority);
         let accepted = advert.priority >= self.advertised_priority()
             || !self.preempts()
             || self.preempt_window_open(now);
@@ -1136,6 +1149,22 @@ impl Instance {
             self.master_address = Some(advert.source);
             self.master_priority = Some(advert.priority);
             self.arm_fast_takeover(now);
+        }
+    }
+
+    /// keepalived 2.2.7 (`vrrp_state_backup`): `preempt_delay` holds off preemption after
+    /// start and also from the first advert of a lower priority master; an advert at least
+    /// our equal ends the delay, so the next lower master waits it out again.
+    fn follow_preempt_delay(&mut self, now: Instant, priority: u8) {
+        if self.params.preempt_delay.is_zero() || self.advertised_priority() == PRIORITY_OWNER {
+            return;
+        }
+        if priority >= self.advertised_priority() {
+            self.timers.stop(Timer::PreemptDelay);
+            self.preempt_delay_served = false;
+        } else if !self.preempt_delay_served && !self.timers.is_running(Timer::PreemptDelay) {
+            self.timers
+                .set(Timer::PreemptDelay, later(now, self.params.preempt_delay));
         }
     }
 
@@ -1563,7 +1592,10 @@ impl Instance {
                     self.announce(AnnounceCause::LowerPriorityDelay);
                 }
             }
-            Timer::PreemptDelay => self.reconsider_preemption(now),
+            Timer::PreemptDelay => {
+                self.preempt_delay_served = true;
+                self.reconsider_preemption(now);
+            }
             Timer::HandoverBound => {
                 if !self.handing_over {
                     return;
@@ -2552,6 +2584,55 @@ mod tests {
             Some(window_end + instance.skew_time())
         );
         instance.handle_timeout(window_end + instance.skew_time());
+        assert_eq!(instance.state(), State::Master);
+    }
+
+    /// keepalived 2.2.7 (`vrrp_state_backup`): the delay also starts when a backup first
+    /// hears a lower priority master, and stops when it hears a master at least its equal;
+    /// the corpus run saw keepalived stay BACKUP for `preempt_delay 30` after a higher peer
+    /// dropped below it, vipd took over at once (its delay ran from start only).
+    #[test]
+    fn preempt_delay_starts_again_when_a_lower_master_is_first_heard() {
+        let t0 = Instant::now();
+        let mut p = v3(200);
+        p.preempt_delay = Duration::from_secs(2);
+        let mut instance = Instance::new(p);
+        instance.start(t0);
+        // A higher master is followed well past the start window.
+        let mut now = t0;
+        while now < t0 + Duration::from_secs(3) {
+            now += 100 * MS;
+            instance.handle_timeout(now);
+            instance.handle_advert(now, &advert("192.0.2.2", 250, 100 * MS));
+        }
+        assert_eq!(instance.state(), State::Backup);
+        // It drops below us: followed for preempt_delay from the first lower advert.
+        let lowered = now;
+        while now + 100 * MS < lowered + Duration::from_secs(2) {
+            now += 100 * MS;
+            instance.handle_timeout(now);
+            instance.handle_advert(now, &advert("192.0.2.2", 100, 100 * MS));
+            assert_eq!(instance.state(), State::Backup, "{:?}", now - lowered);
+        }
+        let window_end = lowered + 100 * MS + Duration::from_secs(2);
+        instance.handle_timeout(window_end);
+        instance.handle_timeout(window_end + instance.skew_time());
+        assert_eq!(instance.state(), State::Master);
+        // Yielding to a higher master and hearing it drop below: the delay again.
+        let mut now = window_end + Duration::from_secs(1);
+        instance.handle_advert(now, &advert("192.0.2.2", 250, 100 * MS));
+        assert_eq!(instance.state(), State::Backup);
+        now += 100 * MS;
+        instance.handle_advert(now, &advert("192.0.2.2", 100, 100 * MS));
+        let lowered = now;
+        while now + 100 * MS < lowered + Duration::from_secs(2) {
+            now += 100 * MS;
+            instance.handle_timeout(now);
+            instance.handle_advert(now, &advert("192.0.2.2", 100, 100 * MS));
+            assert_eq!(instance.state(), State::Backup, "{:?}", now - lowered);
+        }
+        instance.handle_timeout(lowered + Duration::from_secs(2));
+        instance.handle_timeout(lowered + Duration::from_secs(2) + instance.skew_time());
         assert_eq!(instance.state(), State::Master);
     }
 

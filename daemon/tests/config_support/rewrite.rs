@@ -77,10 +77,20 @@ fn tokens(line: &str) -> (String, Vec<String>) {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut quoted = false;
+    // Inside `${NAME}` (a keepalived variable): braces are part of the token.
+    let mut variable = false;
     for ch in c.chars() {
         match ch {
             '"' => {
                 quoted = !quoted;
+                cur.push(ch);
+            }
+            '{' if !quoted && cur.ends_with('$') => {
+                variable = true;
+                cur.push(ch);
+            }
+            '}' if variable => {
+                variable = false;
                 cur.push(ch);
             }
             '{' | '}' if !quoted => {
@@ -313,9 +323,32 @@ const INTERFACE_KEYWORDS: &[&str] = &[
     "iif",
 ];
 
+/// `text` with each `include FILE` of an existing absolute path replaced by the file's text
+/// (so what it holds is rewritten too), a few levels deep.
+fn inline_includes(text: &str, depth: usize) -> String {
+    let mut out = String::new();
+    for line in text.split_inclusive('\n') {
+        let words: Vec<&str> = code(line).split_whitespace().collect();
+        let included = match words.as_slice() {
+            ["include" | "includea", path] if depth < 4 && path.starts_with('/') => {
+                std::fs::read_to_string(path).ok()
+            }
+            _ => None,
+        };
+        match included {
+            Some(inner) => {
+                out.push_str(&inline_includes(&inner, depth + 1));
+                out.push('\n');
+            }
+            None => out.push_str(line),
+        }
+    }
+    out
+}
+
 /// `text` (a keepalived.conf) rewritten into the lab under the fixture name `name`.
 pub fn rewrite(name: &str, text: &str) -> Rewritten {
-    let text = strip_lvs(text);
+    let text = strip_lvs(&inline_includes(text, 0));
     let lines: Vec<(String, Vec<String>)> = text.lines().map(tokens).collect();
     let mut plan = Plan::default();
 
@@ -424,7 +457,14 @@ pub fn rewrite(name: &str, text: &str) -> Rewritten {
                 && i == if first == "track_interface" { 2 } else { 0 }
                 && bare != "{"
                 && bare != "}";
-            if after_keyword || in_track_if {
+            // A definition `$NAME=VALUE`: the value is mapped as any other token.
+            let definition = (i == 0 && bare.starts_with('$'))
+                .then(|| bare.split_once('='))
+                .flatten();
+            if let Some((var, value)) = definition {
+                let value = plan.map(value).unwrap_or_else(|| value.to_owned());
+                words.push(format!("{var}={value}"));
+            } else if after_keyword || in_track_if {
                 words.push(requote(&plan.interface(bare, false)));
             } else if i > 0 && unquote(&t[i - 1]) == "label" {
                 let new = match bare.split_once(':') {

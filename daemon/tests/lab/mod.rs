@@ -626,6 +626,11 @@ impl Lab {
         std::fs::write(&conf_path, conf).expect("write keepalived.conf");
         let pid = self.dir.join(format!("{tag}.pid"));
         let vrrp_pid = self.dir.join(format!("{tag}.vrrp.pid"));
+        // Every child's pid file of its own: a keepalived running a file with a
+        // `bfd_instance` elsewhere on the machine otherwise makes this one stop at once with
+        // "daemon is already running" (corpus run).
+        let checkers_pid = self.dir.join(format!("{tag}.checkers.pid"));
+        let bfd_pid = self.dir.join(format!("{tag}.bfd.pid"));
         let argv = [
             "keepalived",
             "-n",
@@ -638,6 +643,10 @@ impl Lab {
             pid.to_str().expect("utf-8 path"),
             "-r",
             vrrp_pid.to_str().expect("utf-8 path"),
+            "-c",
+            checkers_pid.to_str().expect("utf-8 path"),
+            "-b",
+            bfd_pid.to_str().expect("utf-8 path"),
         ];
         let mut daemon = self.spawn_tagged(router, &tag, &argv, &[]);
         daemon.conf_path = Some(conf_path);
