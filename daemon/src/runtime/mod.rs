@@ -198,6 +198,9 @@ struct Daemon {
     socket_path: PathBuf,
     routers: Vec<Router>,
     sockets: BTreeMap<SocketKey, OpenSocket>,
+    /// Counts the sockets opened and closed: a socket an instance remembered (see
+    /// `Router::socket_memo`) is the open one while this has not moved.
+    sockets_generation: u64,
     netlink: Netlink,
     announcer: Option<Announcer>,
     /// Gratuitous ARPs / NAs waiting for their turn on their interface.
@@ -307,6 +310,7 @@ impl Daemon {
             socket_path,
             routers,
             sockets: BTreeMap::new(),
+            sockets_generation: 0,
             netlink,
             announcer,
             pacer: AnnouncePacer::default(),
@@ -721,6 +725,7 @@ impl Daemon {
                         self.reader_backlog.clone(),
                         self.batch_pool.clone(),
                     );
+                    self.sockets_generation += 1;
                     self.sockets.insert(
                         key.clone(),
                         OpenSocket {
@@ -1216,11 +1221,21 @@ impl Daemon {
         };
         match action {
             Action::SendAdvert { priority } => {
-                let (Some(source), Some(open)) = (router.source, self.sockets.get(&router.key))
-                else {
+                // The instance's socket, remembered: a look in the map of sockets (keys of
+                // an interface name and more compared) was 4 % of an advert's cost.
+                let generation = self.sockets_generation;
+                let open = match &router.socket_memo {
+                    Some((seen, socket)) if *seen == generation => Some(socket.clone()),
+                    _ => {
+                        let open = self.sockets.get(&router.key).map(|o| o.socket.clone());
+                        router.socket_memo = open.clone().map(|socket| (generation, socket));
+                        open
+                    }
+                };
+                let (Some(source), Some(open)) = (router.source, open) else {
                     return;
                 };
-                let socket = vmac::advert_sender(router).unwrap_or_else(|| open.socket.clone());
+                let socket = vmac::advert_sender(router).unwrap_or(open);
                 // Written straight into the outbox's buffer: nothing allocated per advert.
                 let header = router.advert_header(priority);
                 let unicast = router.is_unicast();
@@ -1229,6 +1244,7 @@ impl Daemon {
                 for dst in router.destinations() {
                     let addresses = router.cfg.vips.iter().map(|v| v.address);
                     let ah = router.ah.as_mut();
+                    let cache = &mut router.advert_cache;
                     let write = |out: &mut Vec<u8>| match (ah, source, dst) {
                         (Some(ah), IpAddr::V4(src4), IpAddr::V4(dst4)) => {
                             let mut bytes = Vec::new();
@@ -1237,7 +1253,7 @@ impl Daemon {
                             );
                             out.extend_from_slice(&ah.seal(&bytes, src4, dst4, ttl, unicast));
                         }
-                        _ => packet::append_advert(&header, addresses, out, source, dst, mode),
+                        _ => cache.append(&header, addresses, out, source, dst, mode),
                     };
                     self.outbox
                         .push(socket.clone(), write, source, dst, index, priority);
@@ -1541,7 +1557,9 @@ impl Daemon {
             let Some(open) = self.sockets.remove(&key) else {
                 continue;
             };
+            self.sockets_generation += 1;
             for router in self.routers.iter_mut().filter(|r| r.key == key) {
+                router.socket_memo = None;
                 for (reason, count) in open.shared.drops.for_instance(router.cfg.vrid) {
                     router.counters.drop_many(reason, count);
                 }

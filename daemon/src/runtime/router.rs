@@ -208,6 +208,11 @@ pub struct Router {
     pub(super) lower_priority_scripted: u64,
     /// Removed by a reload: its stop reports FAULT or DELETED (keepalived), not STOP.
     pub(super) removed_by_reload: bool,
+    /// Its last adverts, sent again while nothing they are made of changed.
+    pub(super) advert_cache: packet::AdvertCache,
+    /// The socket of its key when the daemon's sockets were last counted (see
+    /// `Daemon::sockets_generation`).
+    pub(super) socket_memo: Option<(u64, std::sync::Arc<crate::net::socket::VrrpSocket>)>,
 }
 
 impl Router {
@@ -268,6 +273,8 @@ impl Router {
             vip_vmacs,
             lower_priority_scripted: 0,
             removed_by_reload: false,
+            advert_cache: packet::AdvertCache::default(),
+            socket_memo: None,
         }
     }
 
@@ -512,6 +519,7 @@ impl Router {
                     new_routing: (cfg.routes.clone(), cfg.rules.clone()),
                 };
                 self.cfg = cfg.clone();
+                self.socket_memo = None;
                 Some(changes)
             }
             Reload::RestartRequired => None,

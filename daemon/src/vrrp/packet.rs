@@ -344,6 +344,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// Checks the header, the version (it decides the layout) and that the buffer holds the
     /// address list and v2 auth data. Does not reject trailing bytes; see
     /// [`Packet::message_len`].
+    #[inline]
     pub fn check_len(&self) -> Result<(), DropReason> {
         let len = self.buffer.as_ref().len();
         if len < HEADER_LEN {
@@ -369,6 +370,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 
     /// Length the header announces: header, addresses and (v2) auth data.
+    #[inline]
     pub fn message_len(&self) -> usize {
         let count = usize::from(self.count());
         if self.version() == 2 {
@@ -378,23 +380,28 @@ impl<T: AsRef<[u8]>> Packet<T> {
         }
     }
 
+    #[inline]
     pub fn version(&self) -> u8 {
         self.buffer.as_ref()[field::VERSION_TYPE] >> 4
     }
 
+    #[inline]
     pub fn msg_type(&self) -> u8 {
         self.buffer.as_ref()[field::VERSION_TYPE] & 0x0f
     }
 
+    #[inline]
     pub fn vrid(&self) -> u8 {
         self.buffer.as_ref()[field::VRID]
     }
 
+    #[inline]
     pub fn priority(&self) -> u8 {
         self.buffer.as_ref()[field::PRIORITY]
     }
 
     /// Number of addresses in the list.
+    #[inline]
     pub fn count(&self) -> u8 {
         self.buffer.as_ref()[field::COUNT]
     }
@@ -410,6 +417,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 
     /// v3: maximum advert interval in centiseconds (reserved bits masked off).
+    #[inline]
     pub fn max_adver_int_cs(&self) -> u16 {
         let data = self.buffer.as_ref();
         u16::from_be_bytes([
@@ -418,6 +426,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
         ]) & MAX_V3_INTERVAL_CS
     }
 
+    #[inline]
     pub fn checksum(&self) -> u16 {
         let data = self.buffer.as_ref();
         u16::from_be_bytes([data[field::CHECKSUM.start], data[field::CHECKSUM.start + 1]])
@@ -697,6 +706,58 @@ pub fn append_advert<I>(
     let start = out.len();
     out.resize(start + advert_len(header, addresses.clone()), 0);
     emit_advert(header, addresses, &mut out[start..], src, dst, mode);
+}
+
+/// The adverts one instance wrote last, one per destination, copied instead of written and
+/// checksummed again while what they are made of stays the same (a master sends the same
+/// bytes every interval; at 510 instances and 10 ms adverts, writing and checksumming them
+/// was a seventh of the master's own instructions per advert). Every use compares all the
+/// inputs, the address list included, so nothing has to remember to invalidate it: a new
+/// priority, source, address list or checksum mode writes the advert afresh.
+#[derive(Debug, Default, Clone)]
+pub struct AdvertCache {
+    /// What the adverts below were written from (but for their destinations).
+    made_of: Option<(AdvertHeader, IpAddr, ChecksumMode)>,
+    addresses: smallvec::SmallVec<[IpAddr; 2]>,
+    /// Per destination, the advert's bytes.
+    adverts: smallvec::SmallVec<[(IpAddr, smallvec::SmallVec<[u8; 32]>); 1]>,
+}
+
+/// Destinations an [`AdvertCache`] keeps adverts for (unicast peers beyond this are written
+/// every time).
+const CACHED_DESTINATIONS: usize = 4;
+
+impl AdvertCache {
+    /// What [`append_advert`] appends, from the cache when it holds that advert.
+    pub fn append<I>(
+        &mut self,
+        header: &AdvertHeader,
+        addresses: I,
+        out: &mut Vec<u8>,
+        src: IpAddr,
+        dst: IpAddr,
+        mode: ChecksumMode,
+    ) where
+        I: Iterator<Item = IpAddr> + Clone,
+    {
+        let made_of = Some((*header, src, mode));
+        if self.made_of != made_of || !self.addresses.iter().copied().eq(addresses.clone()) {
+            self.made_of = made_of;
+            self.addresses.clear();
+            self.addresses.extend(addresses.clone());
+            self.adverts.clear();
+        }
+        if let Some((_, bytes)) = self.adverts.iter().find(|(to, _)| *to == dst) {
+            out.extend_from_slice(bytes);
+            return;
+        }
+        let start = out.len();
+        append_advert(header, addresses, out, src, dst, mode);
+        if self.adverts.len() < CACHED_DESTINATIONS {
+            let bytes = out.get(start..).unwrap_or_default();
+            self.adverts.push((dst, bytes.iter().copied().collect()));
+        }
+    }
 }
 
 impl Advertisement {
@@ -1957,6 +2018,51 @@ mod tests {
                 assert_eq!(out[..3], [0xaa; 3]);
                 assert_eq!(out[3..], built[..], "{version:?} {mode:?}");
             }
+        }
+    }
+
+    /// The cached advert is always the one written afresh, whatever changed in between:
+    /// priority, address list, source, destination (more than it keeps), checksum mode.
+    #[test]
+    fn cached_adverts_are_always_what_would_be_written() {
+        let sources = ips(&["192.0.2.1", "192.0.2.9"]);
+        let destinations = ips(&[
+            "224.0.0.18",
+            "192.0.2.2",
+            "192.0.2.3",
+            "192.0.2.4",
+            "192.0.2.5",
+            "192.0.2.6",
+        ]);
+        let lists = [
+            ips(&["198.51.100.1"]),
+            ips(&["198.51.100.2"]),
+            ips(&["198.51.100.1", "198.51.100.2"]),
+            Vec::new(),
+        ];
+        let mut cache = AdvertCache::default();
+        let mut out = Vec::new();
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        for step in 0..5_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let pick = |shift: u32, n: usize| ((seed >> shift) as usize) % n;
+            let advert = Advertisement {
+                version: Version::V3,
+                vrid: 51,
+                priority: [150, 150, 150, 0, 100][pick(0, 5)],
+                advert_interval_cs: 1,
+                addresses: lists[pick(8, lists.len())].clone(),
+                auth: Auth::None,
+            };
+            let (src, dst) = (sources[pick(16, 2)], destinations[pick(24, 6)]);
+            let mode = [ChecksumMode::PseudoHeader, ChecksumMode::NoPseudoHeader][pick(32, 2)];
+            out.clear();
+            out.push(0xaa);
+            let list = advert.addresses.iter().copied();
+            cache.append(&advert.header(), list, &mut out, src, dst, mode);
+            assert_eq!(out[1..], advert.to_bytes(src, dst, mode)[..], "step {step}");
         }
     }
 
