@@ -371,4 +371,23 @@ fn rewrite_maps_addresses_interfaces_and_commands_into_the_lab() {
         );
     }
     assert!(!r.text.contains("172.20."), "{}", r.text);
+
+    // keepalived's include variants with a pattern, and a garp_group's interface list.
+    std::fs::write(
+        work.0.join("g.conf"),
+        "vrrp_instance G {\n interface ens9\n virtual_router_id 9\n virtual_ipaddress {\n  172.21.0.9\n }\n}\n",
+    )
+    .expect("write");
+    let main = format!(
+        "garp_group {{\n garp_interval 1\n interfaces {{\n  ens9\n }}\n}}\nincluder {}/*.conf\n",
+        work.0.display()
+    );
+    let r = rewrite("glob", &main);
+    assert!(r.text.contains("vrrp_instance G {"), "{}", r.text);
+    assert!(r.text.contains("  eth0\n"), "{}", r.text);
+    assert!(
+        !r.text.contains("172.21.") && !r.text.contains("ens9"),
+        "{}",
+        r.text
+    );
 }
