@@ -735,17 +735,16 @@ vrrp_instance VI_1 {
 ";
 
 /// README.md's install on another systemd distribution (Migrating from keepalived, step 3),
-/// pasted as written into a booted Debian 13 whose keepalived holds the VIP, in a checkout
+/// pasted as written into a booted Debian whose keepalived holds the VIP, in a checkout
 /// holding the binary and the unit: vipd replaces keepalived, runs hardened, holds the VIP;
 /// `systemctl stop vipd` hands over to the peer and leaves no VIP behind.
-#[test]
-fn readme_plain_install_replaces_keepalived_in_a_booted_debian() {
-    let scratch = Scratch::new("boot-plain-host");
-    let mut lab = Lab::new("p");
+fn plain_install_replaces_keepalived(tag: &str, lower: &Path) {
+    let scratch = Scratch::new(&format!("boot-{tag}-host"));
+    let mut lab = Lab::new(tag);
     lab.start_peer(scratch.path(), 100);
     let vipd = std::fs::read(vipd_static()).unwrap();
     let unit = std::fs::read(support::workspace().join("bakery/recipes/vipd.service")).unwrap();
-    let c = Container::boot("p", support::boot_root(), &lab.node, |up| {
+    let c = Container::boot(tag, lower, &lab.node, |up| {
         put(up, "/root/vipd/target/release/vipd", &vipd, 0o755);
         put(up, "/root/vipd/bakery/recipes/vipd.service", &unit, 0o644);
         put(
@@ -795,6 +794,17 @@ fn readme_plain_install_replaces_keepalived_in_a_booted_debian() {
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(c.is_active("vipd.service"), "inactive");
     assert!(!lab.node_has_vip(), "VIP left behind");
+}
+
+#[test]
+fn readme_plain_install_replaces_keepalived_in_a_booted_debian_13() {
+    plain_install_replaces_keepalived("p", support::boot_root());
+}
+
+/// systemd 252 (README.md's Debian 12) runs the unit too.
+#[test]
+fn readme_plain_install_replaces_keepalived_in_a_booted_debian_12() {
+    plain_install_replaces_keepalived("q", support::bookworm_boot_root());
 }
 
 /// README.md's manual install, pasted into a booted Flatcar-like root (the e2e_sysext root:

@@ -102,33 +102,61 @@ pub fn trixie_root() -> &'static Path {
     static ROOT: OnceLock<PathBuf> = OnceLock::new();
     // procps: /bin/kill for the unit's ExecReload (Flatcar has it). gpg: systemd-pull runs it
     // to check SHA256SUMS.gpg when a transfer says Verify=yes (Flatcar has it).
-    ROOT.get_or_init(|| cached_root(ROOT_KEY, "systemd,systemd-container,procps,gpg", true))
+    ROOT.get_or_init(|| {
+        cached_root(
+            ROOT_KEY,
+            "trixie",
+            "systemd,systemd-container,procps,gpg",
+            true,
+        )
+    })
 }
 
-/// Part of the boot root's path: bump it when its package list changes.
-const BOOT_ROOT_KEY: &str = "trixie-minbase-systemd-procps-keepalived-boot-v1";
+/// Packages of the boot roots (`e2e_boot`): procps for the unit's ExecReload, keepalived for
+/// the migration README.md describes. Bump the keys' `-v1` when this changes.
+const BOOT_PACKAGES: &str = "systemd,procps,keepalived";
 
-/// A plain Debian trixie root that boots with systemd as PID 1 (`e2e_boot`): procps for the
-/// unit's ExecReload, keepalived for the migration the README describes.
+/// A plain Debian 13 (trixie, systemd 257) root that boots with systemd as PID 1.
 pub fn boot_root() -> &'static Path {
     static ROOT: OnceLock<PathBuf> = OnceLock::new();
-    ROOT.get_or_init(|| cached_root(BOOT_ROOT_KEY, "systemd,procps,keepalived", false))
+    ROOT.get_or_init(|| {
+        cached_root(
+            "trixie-minbase-systemd-procps-keepalived-boot-v1",
+            "trixie",
+            BOOT_PACKAGES,
+            false,
+        )
+    })
 }
 
-/// A root under target/e2e/KEY, built once; other test processes wait on a file lock.
-fn cached_root(key: &str, include: &str, flatcar: bool) -> PathBuf {
+/// The same for Debian 12 (bookworm, systemd 252).
+pub fn bookworm_boot_root() -> &'static Path {
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        cached_root(
+            "bookworm-minbase-systemd-procps-keepalived-boot-v1",
+            "bookworm",
+            BOOT_PACKAGES,
+            false,
+        )
+    })
+}
+
+/// A root of Debian `suite` under target/e2e/KEY, built once; other test processes wait on a
+/// file lock.
+fn cached_root(key: &str, suite: &str, include: &str, flatcar: bool) -> PathBuf {
     let dir = e2e_dir();
     let root = dir.join(key);
     let lock = File::create(dir.join(format!("{key}.lock"))).unwrap();
     lock.lock().unwrap();
     if !root.join("usr/lib/os-release").exists() {
-        build_root(&dir, key, include, flatcar, &root);
+        build_root(&dir, key, suite, include, flatcar, &root);
     }
     lock.unlock().unwrap();
     root
 }
 
-fn build_root(dir: &Path, key: &str, include: &str, flatcar: bool, root: &Path) {
+fn build_root(dir: &Path, key: &str, suite: &str, include: &str, flatcar: bool, root: &Path) {
     let tmp = dir.join(format!("{key}.tmp"));
     let _ = std::fs::remove_dir_all(&tmp);
     let started = std::time::Instant::now();
@@ -137,7 +165,7 @@ fn build_root(dir: &Path, key: &str, include: &str, flatcar: bool, root: &Path) 
             "--quiet",
             "--variant=minbase",
             &format!("--include={include}"),
-            "trixie",
+            suite,
         ])
         .arg(&tmp)
         .output()
