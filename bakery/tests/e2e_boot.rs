@@ -843,3 +843,55 @@ fn readme_manual_install_starts_vipd_on_refresh() {
     assert!(lab.wait_holder(true, 30), "{}", c.journal("vipd.service"));
     assert!(c.exec_ok("vipd status").contains("MASTER"));
 }
+/// The drop-in bakery/README.md gives for scripts that must run as root, as written, with
+/// `script_user = "root"`: vipd runs as root and its check and notify scripts run as root.
+#[test]
+fn root_dropin_from_bakery_readme_runs_scripts_as_root() {
+    let text = std::fs::read_to_string(support::workspace().join("bakery/README.md")).unwrap();
+    let start = text
+        .find("# /etc/systemd/system/vipd.service.d/10-root.conf\n")
+        .expect("bakery/README.md: the root drop-in");
+    let dropin = &text[start..start + text[start..].find("```").unwrap()];
+    let lab = Lab::new("r");
+    let vipd = std::fs::read(vipd_static()).unwrap();
+    let unit = std::fs::read(support::workspace().join("bakery/recipes/vipd.service")).unwrap();
+    let config = node_config(200).replace(
+        "vrrp_version = 3\n",
+        "vrrp_version = 3\nscript_user = \"root\"\n",
+    );
+    let c = Container::boot("r", support::boot_root(), &lab.node, |up| {
+        put(up, "/usr/bin/vipd", &vipd, 0o755);
+        put(up, "/etc/systemd/system/vipd.service", &unit, 0o644);
+        put(
+            up,
+            "/etc/systemd/system/vipd.service.d/10-root.conf",
+            dropin.as_bytes(),
+            0o644,
+        );
+        symlink(
+            up,
+            "/etc/systemd/system/multi-user.target.wants/vipd.service",
+            "/etc/systemd/system/vipd.service",
+        );
+        put(up, "/etc/vipd/vipd.toml", config.as_bytes(), 0o600);
+        put(up, "/etc/vipd/check.sh", CHECK_SH.as_bytes(), 0o755);
+        put(up, "/etc/vipd/notify.sh", NOTIFY_SH.as_bytes(), 0o755);
+        put(up, "/etc/vipd/healthy", b"", 0o644);
+    });
+    assert!(
+        wait_for(30, || c.is_active("vipd.service") == "active"),
+        "{}",
+        c.journal("vipd.service")
+    );
+    assert!(lab.wait_holder(true, 30), "{}", c.journal("vipd.service"));
+    assert!(
+        wait_for(10, || notify_lines(&c)
+            .iter()
+            .any(|l| l.starts_with("INSTANCE vip MASTER 200 uid=0"))),
+        "notify: {:?}\n{}",
+        notify_lines(&c),
+        c.journal("vipd.service")
+    );
+    let who = c.exec_ok("cat /var/lib/vipd/check.who");
+    assert!(who.starts_with("uid=0 "), "{who}");
+}
