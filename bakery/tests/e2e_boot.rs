@@ -567,7 +567,7 @@ fn sysext_merged_at_boot_runs_vipd_under_the_hardened_unit() {
     let (version, image) = build_image(scratch.path());
     let image_bytes = std::fs::read(&image).unwrap();
     let name = format!("vipd-{version}-x86-64.raw");
-    let c = Container::boot("s", support::boot_root(), &lab.node, |up| {
+    let c = Container::boot("s", support::trixie_root(), &lab.node, |up| {
         // Flatcar: ID=flatcar SYSEXT_LEVEL=1.0, systemd-sysext.service enabled.
         put(
             up,
@@ -716,6 +716,8 @@ fn sysext_merged_at_boot_runs_vipd_under_the_hardened_unit() {
     assert!(!c.exec("test -e /usr/bin/vipd").ok(), "still merged");
 }
 
+const DEBIAN_13: &str = "PRETTY_NAME=\"Debian GNU/Linux 13 (trixie)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"13\"\nVERSION_CODENAME=trixie\nID=debian\n";
+
 /// The keepalived.conf the node runs before the migration (vipd reads it after: there is no
 /// /etc/vipd/vipd.toml).
 const NODE_KEEPALIVED_CONF: &str = "global_defs {
@@ -738,13 +740,16 @@ vrrp_instance VI_1 {
 /// pasted as written into a booted Debian whose keepalived holds the VIP, in a checkout
 /// holding the binary and the unit: vipd replaces keepalived, runs hardened, holds the VIP;
 /// `systemctl stop vipd` hands over to the peer and leaves no VIP behind.
-fn plain_install_replaces_keepalived(tag: &str, lower: &Path) {
+fn plain_install_replaces_keepalived(tag: &str, lower: &Path, os_release: Option<&str>) {
     let scratch = Scratch::new(&format!("boot-{tag}-host"));
     let mut lab = Lab::new(tag);
     lab.start_peer(scratch.path(), 100);
     let vipd = std::fs::read(vipd_static()).unwrap();
     let unit = std::fs::read(support::workspace().join("bakery/recipes/vipd.service")).unwrap();
     let c = Container::boot(tag, lower, &lab.node, |up| {
+        if let Some(text) = os_release {
+            put(up, "/usr/lib/os-release", text.as_bytes(), 0o644);
+        }
         put(up, "/root/vipd/target/release/vipd", &vipd, 0o755);
         put(up, "/root/vipd/bakery/recipes/vipd.service", &unit, 0o644);
         put(
@@ -798,13 +803,14 @@ fn plain_install_replaces_keepalived(tag: &str, lower: &Path) {
 
 #[test]
 fn readme_plain_install_replaces_keepalived_in_a_booted_debian_13() {
-    plain_install_replaces_keepalived("p", support::boot_root());
+    // The e2e root says Flatcar; this node is Debian.
+    plain_install_replaces_keepalived("p", support::trixie_root(), Some(DEBIAN_13));
 }
 
 /// systemd 252 (README.md's Debian 12) runs the unit too.
 #[test]
 fn readme_plain_install_replaces_keepalived_in_a_booted_debian_12() {
-    plain_install_replaces_keepalived("q", support::bookworm_boot_root());
+    plain_install_replaces_keepalived("q", support::bookworm_root(), None);
 }
 
 /// README.md's manual install, pasted into a booted Flatcar-like root (the e2e_sysext root:
@@ -859,7 +865,7 @@ fn root_dropin_from_bakery_readme_runs_scripts_as_root() {
         "vrrp_version = 3\n",
         "vrrp_version = 3\nscript_user = \"root\"\n",
     );
-    let c = Container::boot("r", support::boot_root(), &lab.node, |up| {
+    let c = Container::boot("r", support::trixie_root(), &lab.node, |up| {
         put(up, "/usr/bin/vipd", &vipd, 0o755);
         put(up, "/etc/systemd/system/vipd.service", &unit, 0o644);
         put(

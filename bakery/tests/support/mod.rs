@@ -15,7 +15,7 @@ use std::sync::{Mutex, OnceLock};
 pub use crate::common::{HttpServer, BAKE};
 
 /// Part of the cached root's path: bump it when the root's recipe below changes.
-const ROOT_KEY: &str = "trixie-minbase-systemd-procps-gpg-flatcar-v2";
+const ROOT_KEY: &str = "trixie-minbase-systemd-procps-gpg-keepalived-flatcar-v3";
 
 /// What a command printed and how it exited.
 pub struct Out {
@@ -101,42 +101,27 @@ impl Drop for Scratch {
 pub fn trixie_root() -> &'static Path {
     static ROOT: OnceLock<PathBuf> = OnceLock::new();
     // procps: /bin/kill for the unit's ExecReload (Flatcar has it). gpg: systemd-pull runs it
-    // to check SHA256SUMS.gpg when a transfer says Verify=yes (Flatcar has it).
+    // to check SHA256SUMS.gpg when a transfer says Verify=yes (Flatcar has it). keepalived:
+    // e2e_boot boots this root and migrates a running keepalived as README.md says.
     ROOT.get_or_init(|| {
         cached_root(
             ROOT_KEY,
             "trixie",
-            "systemd,systemd-container,procps,gpg",
+            "systemd,systemd-container,procps,gpg,keepalived",
             true,
         )
     })
 }
 
-/// Packages of the boot roots (`e2e_boot`): procps for the unit's ExecReload, keepalived for
-/// the migration README.md describes. Bump the keys' `-v1` when this changes.
-const BOOT_PACKAGES: &str = "systemd,procps,keepalived";
-
-/// A plain Debian 13 (trixie, systemd 257) root that boots with systemd as PID 1.
-pub fn boot_root() -> &'static Path {
+/// A plain Debian 12 (bookworm, systemd 252) root that boots with systemd as PID 1
+/// (`e2e_boot`): procps for the unit's ExecReload, keepalived for the migration.
+pub fn bookworm_root() -> &'static Path {
     static ROOT: OnceLock<PathBuf> = OnceLock::new();
     ROOT.get_or_init(|| {
         cached_root(
-            "trixie-minbase-systemd-procps-keepalived-boot-v1",
-            "trixie",
-            BOOT_PACKAGES,
-            false,
-        )
-    })
-}
-
-/// The same for Debian 12 (bookworm, systemd 252).
-pub fn bookworm_boot_root() -> &'static Path {
-    static ROOT: OnceLock<PathBuf> = OnceLock::new();
-    ROOT.get_or_init(|| {
-        cached_root(
-            "bookworm-minbase-systemd-procps-keepalived-boot-v1",
+            "bookworm-minbase-systemd-procps-keepalived-v1",
             "bookworm",
-            BOOT_PACKAGES,
+            "systemd,procps,keepalived",
             false,
         )
     })
