@@ -1,14 +1,19 @@
-//! The shipped unit and sysext under a real service manager: a Debian trixie root booted with
-//! systemd 257 as PID 1 (`systemd-nspawn -b`), its network a lab namespace joined by a veth
-//! pair to a keepalived 2.2.7 peer in another namespace. Needs root, mmdebstrap,
-//! systemd-container (systemd-nspawn) and keepalived.
+//! The shipped unit and sysext under a real service manager: Debian roots booted with systemd
+//! as PID 1 (`systemd-nspawn -b`; the e2e_sysext trixie root, systemd 257, and a bookworm
+//! root, systemd 252), the network a lab namespace joined by a veth pair to a keepalived
+//! 2.2.7 peer in another namespace. Needs root, mmdebstrap, systemd-container
+//! (systemd-nspawn) and keepalived.
 //!
 //! - The image `bake build` makes, in the first-boot layout (/opt/extensions + symlink), is
 //!   merged at boot by systemd-sysext.service, and its `Upholds=` drop-in starts vipd under the
 //!   hardened unit: READY, watchdog, the dynamic user, seccomp, capabilities. vipd wins the
 //!   election, its check and notify scripts run under the sandbox, `systemctl reload` reloads,
-//!   `systemctl stop` hands the VIP to the peer and leaves none behind.
-//! - README.md's plain-distribution install replaces a running keepalived in a booted root.
+//!   `systemctl stop` hands the VIP to the peer (and `Upholds=` starts vipd again, as README.md
+//!   says); README.md's uninstall block stops it for good and leaves no VIP behind.
+//! - README.md's manual install: `systemd-sysext refresh` merges and `Upholds=` starts vipd.
+//! - README.md's plain-distribution install replaces a running keepalived (Debian 13 and 12);
+//!   there `systemctl stop vipd` sticks, hands over and leaves no VIP behind.
+//! - bakery/README.md's drop-in for scripts that must run as root.
 //!
 //! nspawn here: systemd 257 needs the unified cgroup hierarchy (the host may be hybrid, so
 //! SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1), there is no host systemd to register with
