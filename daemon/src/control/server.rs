@@ -1,20 +1,25 @@
 //! The control socket server. Every connection is bounded: the peer is checked before
 //! anything is read ([`super::access`]), the request must arrive within [`READ_TIMEOUT`] and
 //! fit in [`MAX_REQUEST_BYTES`], replies must be taken within [`WRITE_TIMEOUT`], and at most
-//! [`MAX_CLIENTS`] requests and [`MAX_WATCHERS`] event streams are served at once (others are
-//! told the daemon is busy). The event loop only ever receives parsed [`Command`]s through a
-//! bounded channel and answers each at once, so a slow or hostile client costs its own task
-//! and nothing else.
+//! [`MAX_CLIENTS`] requests and [`MAX_WATCHERS`] event streams are served at once. When every
+//! request slot is taken, a newcomer takes the slot of the client that has held one longest
+//! while the server waited for it (for its request, or to take its reply) and for at least
+//! [`EVICT_AFTER`]; that client is closed. Only when none is that slow is the newcomer told
+//! the daemon is busy (and `vipd` tries again). The event loop only ever receives parsed
+//! [`Command`]s through a bounded channel and answers each at once, so a slow, idle or
+//! hostile client costs its own task and never delays another client.
 //!
 //! Modes: the socket is 0600 (root and the daemon's user) without a `control_group`, 0666
 //! with one (group members must be able to connect; the daemon then refuses everyone else by
 //! their credentials). A directory vipd creates for it is 0755.
 
+use std::collections::VecDeque;
+use std::future::Future;
 use std::os::fd::AsFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -36,6 +41,12 @@ pub const MAX_WATCHERS: usize = 16;
 pub const READ_TIMEOUT: Duration = Duration::from_secs(2);
 /// Time a client has to take each reply (or event line).
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// A client the server has waited for this long (for its request or to take its reply)
+/// gives up its request slot to a newcomer when all are taken: `vipd` sends its request as
+/// soon as it is connected, so only an idle or slow client is that late.
+pub const EVICT_AFTER: Duration = Duration::from_millis(250);
+/// Time a newcomer waits for the slot of the client closed for it.
+const HANDOVER_TIMEOUT: Duration = Duration::from_secs(1);
 /// At most one warning about refused clients per this period (the rest are counted).
 const REFUSAL_LOG_PERIOD: Duration = Duration::from_secs(10);
 /// Refused clients told why at once (their request is read and discarded first, so the
@@ -126,6 +137,7 @@ pub fn spawn(
         let clients = Arc::new(Semaphore::new(MAX_CLIENTS));
         let watchers = Arc::new(Semaphore::new(MAX_WATCHERS));
         let refusals_in_flight = Arc::new(Semaphore::new(MAX_REFUSALS));
+        let waiting = Arc::new(Waiting::default());
         let mut refusals = RefusalLog::default();
         loop {
             let stream = match listener.accept().await {
@@ -153,22 +165,131 @@ pub fn spawn(
                 }
                 continue;
             }
-            let Ok(permit) = clients.clone().try_acquire_owned() else {
-                stats.busy.fetch_add(1, Ordering::Relaxed);
-                if let Ok(permit) = refusals_in_flight.clone().try_acquire_owned() {
-                    let reason = "busy: too many clients, try again".to_string();
-                    tokio::spawn(turn_away(stream, reason, permit));
-                }
-                continue;
-            };
             let tx = tx.clone();
             let stats = stats.clone();
             let watchers = watchers.clone();
-            tokio::spawn(async move {
-                serve_client(stream, peer, tx, &stats, watchers, permit).await;
-            });
+            let waiting_for_client = waiting.clone();
+            match clients.clone().try_acquire_owned() {
+                Ok(permit) => {
+                    tokio::spawn(async move {
+                        let client = Client {
+                            stream,
+                            peer,
+                            permit,
+                        };
+                        serve_client(client, tx, &stats, watchers, &waiting_for_client).await;
+                    });
+                }
+                // The slowest client makes room: it is closed and its slot is this one's.
+                Err(_) if waiting.evict_oldest(Instant::now()) => {
+                    let clients = clients.clone();
+                    tokio::spawn(async move {
+                        let slot = tokio::time::timeout(HANDOVER_TIMEOUT, clients.acquire_owned());
+                        let Ok(Ok(permit)) = slot.await else {
+                            stats.busy.fetch_add(1, Ordering::Relaxed);
+                            let mut stream = stream;
+                            write_bounded(&mut stream, &ErrorReply::line(BUSY)).await;
+                            return;
+                        };
+                        let client = Client {
+                            stream,
+                            peer,
+                            permit,
+                        };
+                        serve_client(client, tx, &stats, watchers, &waiting_for_client).await;
+                    });
+                }
+                Err(_) => {
+                    stats.busy.fetch_add(1, Ordering::Relaxed);
+                    if let Ok(permit) = refusals_in_flight.clone().try_acquire_owned() {
+                        tokio::spawn(turn_away(stream, BUSY.to_string(), permit));
+                    }
+                }
+            }
         }
     }))
+}
+
+const BUSY: &str = "busy: too many clients, try again";
+
+/// Connections holding a request slot while the server waits for their client (to send its
+/// request or take its reply), oldest first, each with the means to close it.
+#[derive(Default)]
+struct Waiting {
+    inner: Mutex<WaitingList>,
+}
+
+#[derive(Default)]
+struct WaitingList {
+    next_id: u64,
+    entries: VecDeque<(u64, Instant, oneshot::Sender<()>)>,
+}
+
+impl Waiting {
+    /// Registers a wait: it lasts until the guard is dropped; the receiver fires when the
+    /// connection is to make room for a newcomer.
+    fn enter(&self) -> (WaitGuard<'_>, oneshot::Receiver<()>) {
+        let (evict, evicted) = oneshot::channel();
+        let id = match self.inner.lock() {
+            Ok(mut list) => {
+                let id = list.next_id;
+                list.next_id += 1;
+                list.entries.push_back((id, Instant::now(), evict));
+                Some(id)
+            }
+            Err(_) => None,
+        };
+        (WaitGuard { waiting: self, id }, evicted)
+    }
+
+    /// Closes the connection waited for longest, if that is at least [`EVICT_AFTER`].
+    fn evict_oldest(&self, now: Instant) -> bool {
+        let Ok(mut list) = self.inner.lock() else {
+            return false;
+        };
+        // Entries are in the order they began, so the first is the oldest.
+        let due = list
+            .entries
+            .front()
+            .is_some_and(|(_, since, _)| now.saturating_duration_since(*since) >= EVICT_AFTER);
+        if !due {
+            return false;
+        }
+        match list.entries.pop_front() {
+            Some((_, _, evict)) => evict.send(()).is_ok(),
+            None => false,
+        }
+    }
+}
+
+struct WaitGuard<'a> {
+    waiting: &'a Waiting,
+    id: Option<u64>,
+}
+
+impl Drop for WaitGuard<'_> {
+    fn drop(&mut self) {
+        if let (Some(id), Ok(mut list)) = (self.id, self.waiting.inner.lock()) {
+            list.entries.retain(|(entry, _, _)| *entry != id);
+        }
+    }
+}
+
+/// Runs `work` (reading a request, writing a reply) unless the connection is closed to
+/// make room for a newcomer first (`None`).
+async fn unless_evicted<F: Future>(waiting: &Waiting, work: F) -> Option<F::Output> {
+    let (_guard, evicted) = waiting.enter();
+    tokio::select! {
+        output = work => Some(output),
+        _ = evicted => None,
+    }
+}
+
+/// A connection being served and the request slot it holds.
+struct Client {
+    stream: UnixStream,
+    peer: Peer,
+    permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 /// Tells a client why it is not served: what it sent is read (and discarded) for a short
@@ -214,23 +335,36 @@ impl RefusalLog {
 }
 
 async fn serve_client(
-    mut stream: UnixStream,
-    peer: Peer,
+    client: Client,
     tx: mpsc::Sender<Command>,
     stats: &ControlStats,
     watchers: Arc<Semaphore>,
-    permit: tokio::sync::OwnedSemaphorePermit,
+    waiting: &Waiting,
 ) {
-    let request = match tokio::time::timeout(READ_TIMEOUT, read_request(&mut stream)).await {
-        Ok(Ok(bytes)) => parse_request(&bytes).map_err(|e| e.to_string()),
-        Ok(Err(e)) => Err(format!("reading the request: {e}")),
-        Err(_) => Err(format!("no request within {READ_TIMEOUT:?}")),
+    let Client {
+        mut stream,
+        peer,
+        permit,
+    } = client;
+    let read = tokio::time::timeout(READ_TIMEOUT, read_request(&mut stream));
+    let request = match unless_evicted(waiting, read).await {
+        Some(Ok(Ok(bytes))) => parse_request(&bytes).map_err(|e| e.to_string()),
+        Some(Ok(Err(e))) => Err(format!("reading the request: {e}")),
+        Some(Err(_)) => Err(format!("no request within {READ_TIMEOUT:?}")),
+        None => Err(format!(
+            "no request within {EVICT_AFTER:?} while another client waited"
+        )),
     };
     let request = match request {
         Ok(request) => request,
         Err(message) => {
             stats.rejected.fetch_add(1, Ordering::Relaxed);
-            write_bounded(&mut stream, &ErrorReply::line(message)).await;
+            // Said at once or not at all: the slot is someone else's.
+            let _ = tokio::time::timeout(
+                REFUSAL_TIMEOUT,
+                stream.write_all(&ErrorReply::line(message)),
+            )
+            .await;
             return;
         }
     };
@@ -242,7 +376,7 @@ async fn serve_client(
                 return;
             }
             if let Ok(report) = answer.await {
-                write_json(&mut stream, &report).await;
+                unless_evicted(waiting, write_json(&mut stream, &report)).await;
             }
         }
         Request::Events { snapshot } => {
@@ -281,7 +415,7 @@ async fn serve_client(
                 return;
             }
             if let Ok(result) = answer.await {
-                write_json(&mut stream, &result).await;
+                unless_evicted(waiting, write_json(&mut stream, &result)).await;
             }
         }
     }
@@ -370,4 +504,92 @@ async fn write_half_bounded(write: &mut tokio::net::unix::OwnedWriteHalf, bytes:
         tokio::time::timeout(WRITE_TIMEOUT, write.write_all(bytes)).await,
         Ok(Ok(()))
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::os::unix::net::UnixStream as StdStream;
+
+    /// A control server on a fresh socket whose "event loop" answers every status request,
+    /// run on its own thread until the test ends.
+    fn server(
+        name: &str,
+    ) -> (
+        std::path::PathBuf,
+        std::thread::JoinHandle<()>,
+        mpsc::Sender<()>,
+    ) {
+        let dir = std::env::temp_dir().join(format!(
+            "vipd-control-{name}-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("control.sock");
+        let listener = bind(&path, false).unwrap();
+        let (stop_tx, mut stop) = mpsc::channel::<()>(1);
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let (tx, mut commands) = mpsc::channel(16);
+                let stats = Arc::new(ControlStats::default());
+                let server = spawn(listener, AccessPolicy::new(None), tx, stats).unwrap();
+                loop {
+                    tokio::select! {
+                        command = commands.recv() => match command {
+                            Some(Command::Status(reply)) => {
+                                let _ = reply.send(StatusReport {
+                                    pid: 7,
+                                    ..StatusReport::default()
+                                });
+                            }
+                            Some(_) => {}
+                            None => break,
+                        },
+                        _ = stop.recv() => break,
+                    }
+                }
+                server.abort();
+            });
+        });
+        (path, thread, stop_tx)
+    }
+
+    /// Whether the daemon has neither written to nor closed a connection.
+    fn untouched(stream: &mut StdStream) -> bool {
+        let stream: &StdStream = stream;
+        stream.set_nonblocking(true).unwrap();
+        let mut byte = [0u8; 1];
+        matches!((&*stream).read(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+    }
+
+    #[test]
+    fn idle_clients_holding_every_slot_do_not_keep_status_waiting() {
+        let (path, thread, stop) = server("idle");
+        // Every request slot taken by a client that never sends its request.
+        let mut idle: Vec<StdStream> = (0..MAX_CLIENTS)
+            .map(|_| StdStream::connect(&path).unwrap())
+            .collect();
+        let report = crate::control::client::request_status(&path).unwrap();
+        assert_eq!(report.pid, 7);
+        // Answered by making room (one idle client closed), not by waiting until the idle
+        // ones ran out of their read timeout (then all of them were closed first).
+        let open = idle.iter_mut().map(untouched).filter(|open| *open).count();
+        assert!(
+            open >= MAX_CLIENTS - 2,
+            "status was answered only after {} of {MAX_CLIENTS} idle clients were closed",
+            MAX_CLIENTS - open
+        );
+        // The slowest client went first: the newest are still there.
+        assert!(untouched(idle.last_mut().unwrap()));
+        stop.blocking_send(()).unwrap();
+        thread.join().unwrap();
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
 }
