@@ -2,10 +2,10 @@
 //! anything is read ([`super::access`]), the request must arrive within [`READ_TIMEOUT`] and
 //! fit in [`MAX_REQUEST_BYTES`], replies must be taken within [`WRITE_TIMEOUT`], and at most
 //! [`MAX_CLIENTS`] requests and [`MAX_WATCHERS`] event streams are served at once. When every
-//! request slot is taken, a newcomer takes the slot of the client that has held one longest
-//! while the server waited for it (for its request, or to take its reply) and for at least
-//! [`EVICT_AFTER`]; that client is closed. Only when none is that slow is the newcomer told
-//! the daemon is busy (and `vipd` tries again). The event loop only ever receives parsed
+//! request slot is taken, a newcomer takes the slot of a client the server has waited on
+//! (for its request, or to take its reply) for at least [`EVICT_AFTER`], which is closed
+//! ([`super::evict`]). Only when none is that slow is the newcomer told the daemon is busy
+//! (and `vipd` tries again). The event loop only ever receives parsed
 //! [`Command`]s through a bounded channel and answers each at once, so a slow, idle or
 //! hostile client costs its own task and never delays another client.
 //!
@@ -13,13 +13,11 @@
 //! with one (group members must be able to connect; the daemon then refuses everyone else by
 //! their credentials). A directory vipd creates for it is 0755.
 
-use std::collections::VecDeque;
-use std::future::Future;
 use std::os::fd::AsFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -29,6 +27,7 @@ use tokio::task::JoinHandle;
 
 use super::access::{peer_of, AccessPolicy, Peer};
 use super::events::EventRecord;
+use super::evict::{unless_evicted, Waiting, EVICT_AFTER, HANDOVER_TIMEOUT};
 use super::metrics::MetricsSnapshot;
 use super::protocol::{parse_request, ChangeReply, ErrorReply, Hello, Request, MAX_REQUEST_BYTES};
 use super::StatusReport;
@@ -41,12 +40,6 @@ pub const MAX_WATCHERS: usize = 16;
 pub const READ_TIMEOUT: Duration = Duration::from_secs(2);
 /// Time a client has to take each reply (or event line).
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
-/// A client the server has waited for this long (for its request or to take its reply)
-/// gives up its request slot to a newcomer when all are taken: `vipd` sends its request as
-/// soon as it is connected, so only an idle or slow client is that late.
-pub const EVICT_AFTER: Duration = Duration::from_millis(250);
-/// Time a newcomer waits for the slot of the client closed for it.
-const HANDOVER_TIMEOUT: Duration = Duration::from_secs(1);
 /// At most one warning about refused clients per this period (the rest are counted).
 const REFUSAL_LOG_PERIOD: Duration = Duration::from_secs(10);
 /// Refused clients told why at once (their request is read and discarded first, so the
@@ -137,7 +130,7 @@ pub fn spawn(
         let clients = Arc::new(Semaphore::new(MAX_CLIENTS));
         let watchers = Arc::new(Semaphore::new(MAX_WATCHERS));
         let refusals_in_flight = Arc::new(Semaphore::new(MAX_REFUSALS));
-        let waiting = Arc::new(Waiting::default());
+        let waiting: Arc<Waiting<u32>> = Arc::new(Waiting::default());
         let mut refusals = RefusalLog::default();
         loop {
             let stream = match listener.accept().await {
@@ -181,7 +174,7 @@ pub fn spawn(
                     });
                 }
                 // The slowest client makes room: it is closed and its slot is this one's.
-                Err(_) if waiting.evict_oldest(Instant::now()) => {
+                Err(_) if waiting.evict_one(Instant::now()) => {
                     let clients = clients.clone();
                     tokio::spawn(async move {
                         let slot = tokio::time::timeout(HANDOVER_TIMEOUT, clients.acquire_owned());
@@ -211,79 +204,6 @@ pub fn spawn(
 }
 
 const BUSY: &str = "busy: too many clients, try again";
-
-/// Connections holding a request slot while the server waits for their client (to send its
-/// request or take its reply), oldest first, each with the means to close it.
-#[derive(Default)]
-struct Waiting {
-    inner: Mutex<WaitingList>,
-}
-
-#[derive(Default)]
-struct WaitingList {
-    next_id: u64,
-    entries: VecDeque<(u64, Instant, oneshot::Sender<()>)>,
-}
-
-impl Waiting {
-    /// Registers a wait: it lasts until the guard is dropped; the receiver fires when the
-    /// connection is to make room for a newcomer.
-    fn enter(&self) -> (WaitGuard<'_>, oneshot::Receiver<()>) {
-        let (evict, evicted) = oneshot::channel();
-        let id = match self.inner.lock() {
-            Ok(mut list) => {
-                let id = list.next_id;
-                list.next_id += 1;
-                list.entries.push_back((id, Instant::now(), evict));
-                Some(id)
-            }
-            Err(_) => None,
-        };
-        (WaitGuard { waiting: self, id }, evicted)
-    }
-
-    /// Closes the connection waited for longest, if that is at least [`EVICT_AFTER`].
-    fn evict_oldest(&self, now: Instant) -> bool {
-        let Ok(mut list) = self.inner.lock() else {
-            return false;
-        };
-        // Entries are in the order they began, so the first is the oldest.
-        let due = list
-            .entries
-            .front()
-            .is_some_and(|(_, since, _)| now.saturating_duration_since(*since) >= EVICT_AFTER);
-        if !due {
-            return false;
-        }
-        match list.entries.pop_front() {
-            Some((_, _, evict)) => evict.send(()).is_ok(),
-            None => false,
-        }
-    }
-}
-
-struct WaitGuard<'a> {
-    waiting: &'a Waiting,
-    id: Option<u64>,
-}
-
-impl Drop for WaitGuard<'_> {
-    fn drop(&mut self) {
-        if let (Some(id), Ok(mut list)) = (self.id, self.waiting.inner.lock()) {
-            list.entries.retain(|(entry, _, _)| *entry != id);
-        }
-    }
-}
-
-/// Runs `work` (reading a request, writing a reply) unless the connection is closed to
-/// make room for a newcomer first (`None`).
-async fn unless_evicted<F: Future>(waiting: &Waiting, work: F) -> Option<F::Output> {
-    let (_guard, evicted) = waiting.enter();
-    tokio::select! {
-        output = work => Some(output),
-        _ = evicted => None,
-    }
-}
 
 /// A connection being served and the request slot it holds.
 struct Client {
@@ -339,7 +259,7 @@ async fn serve_client(
     tx: mpsc::Sender<Command>,
     stats: &ControlStats,
     watchers: Arc<Semaphore>,
-    waiting: &Waiting,
+    waiting: &Waiting<u32>,
 ) {
     let Client {
         mut stream,
@@ -347,7 +267,8 @@ async fn serve_client(
         permit,
     } = client;
     let read = tokio::time::timeout(READ_TIMEOUT, read_request(&mut stream));
-    let request = match unless_evicted(waiting, read).await {
+    let uid = peer.uid;
+    let request = match unless_evicted(waiting, uid, read).await {
         Some(Ok(Ok(bytes))) => parse_request(&bytes).map_err(|e| e.to_string()),
         Some(Ok(Err(e))) => Err(format!("reading the request: {e}")),
         Some(Err(_)) => Err(format!("no request within {READ_TIMEOUT:?}")),
@@ -376,7 +297,7 @@ async fn serve_client(
                 return;
             }
             if let Ok(report) = answer.await {
-                unless_evicted(waiting, write_json(&mut stream, &report)).await;
+                unless_evicted(waiting, uid, write_json(&mut stream, &report)).await;
             }
         }
         Request::Events { snapshot } => {
@@ -415,7 +336,7 @@ async fn serve_client(
                 return;
             }
             if let Ok(result) = answer.await {
-                unless_evicted(waiting, write_json(&mut stream, &result)).await;
+                unless_evicted(waiting, uid, write_json(&mut stream, &result)).await;
             }
         }
     }
