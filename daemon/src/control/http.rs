@@ -115,18 +115,21 @@ pub fn spawn(
                         permit
                     }
                 };
-                let handled = unless_evicted(&waiting, peer, async {
-                    let reply = handle(&mut stream, &tx, &stats, &cache).await;
-                    let _ = tokio::time::timeout(WRITE_TIMEOUT, async {
+                // Only the client's parts (its request, taking the reply) can be cut short.
+                let head = unless_evicted(&waiting, peer, read_head_within(&mut stream)).await;
+                let Some(head) = head else {
+                    stats.rejected.fetch_add(1, Ordering::Relaxed);
+                    return;
+                };
+                let reply = handle(head, &tx, &stats, &cache).await;
+                let _ = unless_evicted(&waiting, peer, async {
+                    tokio::time::timeout(WRITE_TIMEOUT, async {
                         stream.write_all(&reply).await?;
                         stream.shutdown().await
                     })
-                    .await;
+                    .await
                 })
                 .await;
-                if handled.is_none() {
-                    stats.rejected.fetch_add(1, Ordering::Relaxed);
-                }
                 drop(permit);
             });
         }
@@ -168,21 +171,25 @@ fn route(head: &[u8]) -> Result<Route, &'static str> {
     })
 }
 
+/// The request head, or the status line to answer with (too slow, too long, ...).
+async fn read_head_within(stream: &mut TcpStream) -> Result<Vec<u8>, &'static str> {
+    match tokio::time::timeout(READ_TIMEOUT, read_head(stream)).await {
+        Ok(result) => result,
+        Err(_) => Err("408 Request Timeout"),
+    }
+}
+
 async fn handle(
-    stream: &mut TcpStream,
+    head: Result<Vec<u8>, &'static str>,
     tx: &mpsc::Sender<Command>,
     stats: &HttpStats,
     cache: &Cache,
 ) -> Vec<u8> {
-    let head = match tokio::time::timeout(READ_TIMEOUT, read_head(stream)).await {
-        Ok(Ok(head)) => head,
-        Ok(Err(status)) => {
+    let head = match head {
+        Ok(head) => head,
+        Err(status) => {
             stats.rejected.fetch_add(1, Ordering::Relaxed);
             return response(status, "text/plain", b"", false);
-        }
-        Err(_) => {
-            stats.rejected.fetch_add(1, Ordering::Relaxed);
-            return response("408 Request Timeout", "text/plain", b"", false);
         }
     };
     let route = match route(&head) {
