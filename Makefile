@@ -106,9 +106,11 @@ sim:
 
 # Soak (root): random faults against a vipd pair and a keepalived peer for SOAK_SECONDS,
 # invariants sampled every 10 ms; prints faults by kind, samples, outages, RSS and fds.
+# `--workspace`: the same features as `make test`'s build, so CI does not build every
+# dependency again.
 SOAK_SECONDS ?= 600
 soak:
-	VIPD_SOAK_SECONDS=$(SOAK_SECONDS) $(CARGO) test -p vipd --test soak -- --ignored --nocapture
+	VIPD_SOAK_SECONDS=$(SOAK_SECONDS) $(CARGO) test --workspace --test soak -- --ignored --nocapture
 
 clean:
 	$(CARGO) clean

@@ -469,10 +469,11 @@ fn exposure(unit: &Path) -> f64 {
 }
 
 #[test]
-fn unit_exposure_is_at_most_2_2() {
-    // 2.0 plus ProtectProc=default, which process checks need (see the unit's comment).
+fn unit_exposure_is_at_most_2_3() {
+    // 2.0 plus ProtectProc=default, which process checks need, and capset, with which vipd
+    // empties its scripts' capability sets (see the unit's comment; e2e_boot runs them).
     let score = exposure(&unit_path());
-    assert!(score <= 2.2, "exposure {score} > 2.2");
+    assert!(score <= 2.3, "exposure {score} > 2.3");
     // The measurement is real: keepalived-like defaults score far worse.
     let dir = Scratch::new("exposure");
     let plain = dir.path().join("vipd.service");

@@ -14,7 +14,9 @@ const UPHOLDS: &str = "/usr/lib/systemd/system/multi-user.target.d/10-vipd.conf"
 const TRANSFER: &str = "/usr/lib/sysupdate.vipd.d/vipd.conf";
 
 /// Every README.md block the tests paste; a block not listed here is untested.
-const TESTED_BLOCKS: [&str; 7] = [
+/// (`plain-install` is pasted into a booted Debian by `e2e_boot`.)
+const TESTED_BLOCKS: [&str; 8] = [
+    "plain-install",
     "keygen",
     "publish",
     "manual-install",

@@ -42,10 +42,20 @@ fn documented(text: &str) -> Vec<(&'static str, &'static str)> {
     // many instances have one there: the first such VIP is the primary of its subnet.
     let mut subnets: std::collections::BTreeMap<(String, String), usize> = Default::default();
     let mut interface = String::new();
+    // Adverts from the interface's MAC before a VMAC comes up (use_vmac, adverts from it).
+    let mut first_advert_from_base = false;
+    // At the end of an instance (its keywords come in any order): what its VMAC means.
+    let mut end_instance =
+        |families: (bool, bool), vmac: (bool, bool), learning: &mut (bool, bool)| {
+            learning.0 |= vmac.0 && vmac.1 && families.0;
+            learning.1 |= vmac.0 && vmac.1 && families.1;
+            first_advert_from_base |= vmac.0 && !vmac.1;
+        };
     for line in text.lines().filter(|l| !l.starts_with('#')) {
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
             ["vrrp_instance", ..] => {
+                end_instance(families, current_vmac, &mut learning);
                 interface.clear();
                 families = (false, false);
                 current_vmac = (false, false);
@@ -76,12 +86,10 @@ fn documented(text: &str) -> Vec<(&'static str, &'static str)> {
             [vip, ..] if block == "virtual_ipaddress" && vip.contains(':') => {
                 families.1 = true;
                 mixed |= families.0;
-                learning.1 |= current_vmac.0 && current_vmac.1;
             }
             [vip, rest @ ..] if block == "virtual_ipaddress" => {
                 families.0 = true;
                 mixed |= families.1;
-                learning.0 |= current_vmac.0 && current_vmac.1;
                 let len = vip.split_once('/').map_or("32", |(_, l)| l);
                 if len != "32" && len != "24" {
                     let dev = rest
@@ -93,6 +101,14 @@ fn documented(text: &str) -> Vec<(&'static str, &'static str)> {
             }
             _ => {}
         }
+    }
+    end_instance(families, current_vmac, &mut learning);
+    if first_advert_from_base {
+        out.push((
+            "mac",
+            "a new master's first advert leaves from the interface's MAC, the VMAC comes up \
+             with the VIPs just after (REFERENCE.md [instance.vmac] MASTER, README migration)",
+        ));
     }
     if ipv6_unicast {
         out.push((
@@ -355,4 +371,23 @@ fn rewrite_maps_addresses_interfaces_and_commands_into_the_lab() {
         );
     }
     assert!(!r.text.contains("172.20."), "{}", r.text);
+
+    // keepalived's include variants with a pattern, and a garp_group's interface list.
+    std::fs::write(
+        work.0.join("g.conf"),
+        "vrrp_instance G {\n interface ens9\n virtual_router_id 9\n virtual_ipaddress {\n  172.21.0.9\n }\n}\n",
+    )
+    .expect("write");
+    let main = format!(
+        "garp_group {{\n garp_interval 1\n interfaces {{\n  ens9\n }}\n}}\nincluder {}/*.conf\n",
+        work.0.display()
+    );
+    let r = rewrite("glob", &main);
+    assert!(r.text.contains("vrrp_instance G {"), "{}", r.text);
+    assert!(r.text.contains("  eth0\n"), "{}", r.text);
+    assert!(
+        !r.text.contains("172.21.") && !r.text.contains("ens9"),
+        "{}",
+        r.text
+    );
 }

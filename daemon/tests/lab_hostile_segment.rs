@@ -9,7 +9,8 @@
 //!
 //! - phase 1, invalid or harmless packets, with the client's pings measured: wrong TTL /
 //!   hop limit, version, type, checksum, password, auth type, v2 interval, address list,
-//!   version for the VRID; truncated, trailing bytes, oversized (kernel-fragmented), lone
+//!   version for the VRID (a winning v3 advert for the v2 instance, a winning v2 one for a
+//!   v3 instance); truncated, trailing bytes, oversized (kernel-fragmented), lone
 //!   IPv4 fragments; valid adverts from the stranger with a priority below the master's.
 //!   vipd must not move and must count each (but the fragments the kernel never completes
 //!   and the valid low-priority adverts) under its reason; the client must lose no more
@@ -162,6 +163,7 @@ enum Kind {
     LowerPriorityV4,
     BelowMasterPriorityV4,
     V3ForV2Instance,
+    V2ForV3Instance,
     WrongPasswordV2,
     NoAuthV2,
     AhAuthTypeV2,
@@ -182,7 +184,7 @@ enum Kind {
 }
 
 impl Kind {
-    const ALL: [Kind; 30] = [
+    const ALL: [Kind; 31] = [
         Kind::TtlV4,
         Kind::ChecksumV4,
         Kind::VersionV4,
@@ -196,6 +198,7 @@ impl Kind {
         Kind::LowerPriorityV4,
         Kind::BelowMasterPriorityV4,
         Kind::V3ForV2Instance,
+        Kind::V2ForV3Instance,
         Kind::WrongPasswordV2,
         Kind::NoAuthV2,
         Kind::AhAuthTypeV2,
@@ -227,7 +230,7 @@ impl Kind {
             OversizedV4 => Class::Invalid(Some("oversized")),
             LoneFragmentsV4 => Class::Invalid(None),
             OtherVipListV4 | OtherVipListV2 => Class::Invalid(Some("address_list")),
-            V3ForV2Instance => Class::Invalid(Some("version_mismatch")),
+            V3ForV2Instance | V2ForV3Instance => Class::Invalid(Some("version_mismatch")),
             WrongPasswordV2 => Class::Invalid(Some("auth_password")),
             NoAuthV2 | AhAuthTypeV2 => Class::Invalid(Some("auth_type")),
             IntervalMismatchV2 => Class::Invalid(Some("interval_mismatch")),
@@ -432,6 +435,9 @@ fn datagrams(kind: Kind, rng: &mut Rng, s: &Sources) -> Vec<Datagram> {
                 advert4(s, Version::V3, 51, rng.byte(101, 149), &["192.0.2.100"]),
             ),
             V3ForV2Instance => v4(255, advert4(s, Version::V3, 61, 254, &["192.0.2.101"])),
+            // A winning v2 advert (the right password, the v3 instance's VIP) for the v3
+            // instance: keepalived 2.2.7 drops it ("wrong version"), and so does vipd.
+            V2ForV3Instance => v4(255, advert4(s, Version::V2, 51, 254, &["192.0.2.100"])),
             WrongPasswordV2 => {
                 let password: String = (0..rng.range(1, 8))
                     .map(|_| char::from(rng.byte(b'a', b'z')))

@@ -69,7 +69,9 @@ use vipd::vrrp::packet::{self, Auth, ChecksumMode};
 
 #[path = "sim_adversary/mod.rs"]
 mod adversary;
+mod seeded_rng;
 use adversary::{Adversary, Kind, Mode, Rejection, Segment};
+use seeded_rng::Rng;
 
 use vipd::vrrp::instance::{
     Action, DrainMode, Instance, InstanceParams, Reason, ReceivedAdvert, State, Version,
@@ -83,41 +85,6 @@ const TRACE_TAIL: usize = 250;
 /// Adverts each router remembers for the cause checks: the longest window they look back
 /// over (a skew time learned from a forged 40.95 s interval) at 10 ms adverts.
 const HEARD_KEPT: usize = 8192;
-
-/// SplitMix64: a few lines, fully determined by the seed on every platform and Rust
-/// version, which is all a replayable simulation needs (the `rand` crates make no promise
-/// that a seed gives the same numbers across versions).
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in 0..n (n > 0).
-    fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n.max(1)
-    }
-
-    /// True with probability `per_mille` / 1000.
-    fn chance(&mut self, per_mille: u64) -> bool {
-        self.below(1000) < per_mille
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-
-    /// Uniform duration in lo..=hi.
-    fn duration(&mut self, lo: Duration, hi: Duration) -> Duration {
-        let span = hi.saturating_sub(lo).as_micros() as u64;
-        lo + Duration::from_micros(self.below(span + 1))
-    }
-}
 
 /// The invariants, named as in the module documentation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -10,6 +10,7 @@
 
 mod lab;
 mod lab_vipd_support;
+mod seeded_rng;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -24,6 +25,7 @@ use lab::{Daemon, Lab, Segment};
 use lab_vipd_support::*;
 use nix::sched::{setns, CloneFlags};
 use nix::sys::signal::Signal;
+use seeded_rng::Rng;
 
 /// How often the invariants are sampled.
 const SAMPLE: Duration = Duration::from_millis(10);
@@ -37,23 +39,6 @@ const MAX_SILENCE: Duration = Duration::from_millis(300);
 /// Interval of 3 x 100 ms + skew). Shorter ones are counted as blips: on a loaded machine a
 /// starved process (vipd, or the test's own sampler) makes them without any bug.
 const PERSISTS: Duration = Duration::from_millis(500);
-
-/// SplitMix64, as in tests/simulation.rs.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n.max(1)
-    }
-}
 
 /// Which routers hold the VIP, kept current by one thread per router namespace that asks
 /// the kernel over netlink every 5 ms (cheaper than an `ip` process per sample).

@@ -15,7 +15,7 @@ use std::sync::{Mutex, OnceLock};
 pub use crate::common::{HttpServer, BAKE};
 
 /// Part of the cached root's path: bump it when the root's recipe below changes.
-const ROOT_KEY: &str = "trixie-minbase-systemd-procps-gpg-flatcar-v2";
+const ROOT_KEY: &str = "trixie-minbase-systemd-procps-gpg-keepalived-flatcar-v3";
 
 /// What a command printed and how it exited.
 pub struct Out {
@@ -40,7 +40,7 @@ impl std::fmt::Display for Out {
     }
 }
 
-fn out_of(o: std::process::Output) -> Out {
+pub fn out_of(o: std::process::Output) -> Out {
     Out {
         code: o.status.code(),
         stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -100,50 +100,78 @@ impl Drop for Scratch {
 /// The trixie root, built once per cache key; other test processes wait on a file lock.
 pub fn trixie_root() -> &'static Path {
     static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    // procps: /bin/kill for the unit's ExecReload (Flatcar has it). gpg: systemd-pull runs it
+    // to check SHA256SUMS.gpg when a transfer says Verify=yes (Flatcar has it). keepalived:
+    // e2e_boot boots this root and migrates a running keepalived as README.md says.
     ROOT.get_or_init(|| {
-        let dir = e2e_dir();
-        let root = dir.join(ROOT_KEY);
-        let lock = File::create(dir.join(format!("{ROOT_KEY}.lock"))).unwrap();
-        lock.lock().unwrap();
-        if !root.join("usr/lib/os-release").exists() {
-            build_root(&dir, &root);
-        }
-        lock.unlock().unwrap();
-        root
+        cached_root(
+            ROOT_KEY,
+            "trixie",
+            "systemd,systemd-container,procps,gpg,keepalived",
+            true,
+        )
     })
 }
 
-fn build_root(dir: &Path, root: &Path) {
-    let tmp = dir.join(format!("{ROOT_KEY}.tmp"));
+/// A plain Debian 12 (bookworm, systemd 252) root that boots with systemd as PID 1
+/// (`e2e_boot`): procps for the unit's ExecReload, keepalived for the migration.
+pub fn bookworm_root() -> &'static Path {
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        cached_root(
+            "bookworm-minbase-systemd-procps-keepalived-v1",
+            "bookworm",
+            "systemd,procps,keepalived",
+            false,
+        )
+    })
+}
+
+/// A root of Debian `suite` under target/e2e/KEY, built once; other test processes wait on a
+/// file lock.
+fn cached_root(key: &str, suite: &str, include: &str, flatcar: bool) -> PathBuf {
+    let dir = e2e_dir();
+    let root = dir.join(key);
+    let lock = File::create(dir.join(format!("{key}.lock"))).unwrap();
+    lock.lock().unwrap();
+    if !root.join("usr/lib/os-release").exists() {
+        build_root(&dir, key, suite, include, flatcar, &root);
+    }
+    lock.unlock().unwrap();
+    root
+}
+
+fn build_root(dir: &Path, key: &str, suite: &str, include: &str, flatcar: bool, root: &Path) {
+    let tmp = dir.join(format!("{key}.tmp"));
     let _ = std::fs::remove_dir_all(&tmp);
     let started = std::time::Instant::now();
-    // procps: /bin/kill for the unit's ExecReload (Flatcar has it). gpg: systemd-pull runs it
-    // to check SHA256SUMS.gpg when a transfer says Verify=yes (Flatcar has it).
     let o = Command::new("mmdebstrap")
         .args([
             "--quiet",
             "--variant=minbase",
-            "--include=systemd,systemd-container,procps,gpg",
-            "trixie",
+            &format!("--include={include}"),
+            suite,
         ])
         .arg(&tmp)
         .output()
         .expect("mmdebstrap (apt-get install mmdebstrap)");
     assert!(o.status.success(), "mmdebstrap:\n{}", out_of(o));
-    // Flatcar-like: sysext images with ID=flatcar SYSEXT_LEVEL=1.0 apply to this root.
-    std::fs::write(
-        tmp.join("usr/lib/os-release"),
-        "NAME=\"Flatcar Container Linux by Kinvolk\"\nID=flatcar\nVERSION_ID=4000.0.0\nSYSEXT_LEVEL=1.0\n",
-    )
-    .unwrap();
-    let _ = std::fs::remove_file(tmp.join("etc/os-release"));
-    std::os::unix::fs::symlink("../usr/lib/os-release", tmp.join("etc/os-release")).unwrap();
-    std::fs::create_dir_all(tmp.join("etc/extensions")).unwrap();
-    std::fs::create_dir_all(tmp.join("opt/extensions")).unwrap();
+    if flatcar {
+        // Flatcar-like: sysext images with ID=flatcar SYSEXT_LEVEL=1.0 apply to this root.
+        std::fs::write(tmp.join("usr/lib/os-release"), FLATCAR_OS_RELEASE).unwrap();
+        let _ = std::fs::remove_file(tmp.join("etc/os-release"));
+        std::os::unix::fs::symlink("../usr/lib/os-release", tmp.join("etc/os-release")).unwrap();
+        std::fs::create_dir_all(tmp.join("etc/extensions")).unwrap();
+        std::fs::create_dir_all(tmp.join("opt/extensions")).unwrap();
+    }
     let _ = std::fs::remove_dir_all(root);
     std::fs::rename(&tmp, root).unwrap();
     eprintln!("e2e: built {} in {:?}", root.display(), started.elapsed());
 }
+
+/// What a root needs for the images bake builds (ID=flatcar, SYSEXT_LEVEL=1.0) to apply.
+pub const FLATCAR_OS_RELEASE: &str =
+    "NAME=\"Flatcar Container Linux by Kinvolk\"\nID=flatcar\nVERSION_ID=4000.0.0\nSYSEXT_LEVEL=1.0\n";
 
 /// The workspace version, as the stock vipd reports it.
 fn stock_version() -> &'static str {
@@ -633,25 +661,32 @@ pub fn split_command_line(line: &str) -> Vec<String> {
     words
 }
 
-/// The shell blocks of README.md: (name, text) for each ```sh NAME fence.
+/// The shell blocks of README.md: (name, text) for each ```sh NAME fence, also one indented
+/// in a list item (its indentation is removed from the block's lines).
 pub fn doc_blocks() -> Vec<(String, String)> {
     let path = workspace().join("README.md");
     let text = std::fs::read_to_string(&path).unwrap();
     let mut blocks = Vec::new();
-    let mut current: Option<(String, String)> = None;
+    // (name, body, the fence's indentation)
+    let mut current: Option<(String, String, usize)> = None;
     for line in text.lines() {
         match current.as_mut() {
-            Some((_, body)) if line.trim_end() != "```" => {
-                body.push_str(line);
+            Some((_, body, indent)) if line.trim() != "```" => {
+                let cut = line.len() - line.trim_start().len();
+                body.push_str(&line[cut.min(*indent)..]);
                 body.push('\n');
             }
-            Some(_) => blocks.push(current.take().unwrap()),
+            Some(_) => {
+                let (name, body, _) = current.take().unwrap();
+                blocks.push((name, body));
+            }
             None => {
-                if let Some(info) = line.strip_prefix("```") {
+                let indent = line.len() - line.trim_start().len();
+                if let Some(info) = line.trim_start().strip_prefix("```") {
                     let mut words = info.split_whitespace();
                     // Only named blocks (```sh NAME) are commands the tests paste.
                     if let (Some("sh"), Some(name)) = (words.next(), words.next()) {
-                        current = Some((name.to_string(), String::new()));
+                        current = Some((name.to_string(), String::new(), indent));
                     }
                 }
             }

@@ -15,9 +15,10 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest reply read (a status report of many instances is a few hundred KiB at most).
 const MAX_REPLY_BYTES: u64 = 64 * 1024 * 1024;
 
-/// How long a client keeps trying while the daemon serves as many clients as it takes. Each
-/// of those has at most the server's 2 s read timeout to send its request, so a flood of
-/// idle connections delays a well-behaved client by about that much, never more.
+/// How long a client keeps trying while the daemon serves as many clients as it takes. A
+/// connection the daemon has waited on for 250 ms gives up its slot to a newcomer
+/// (`control::evict`), so only 16 clients all served or connected within the last 250 ms
+/// make it wait at all.
 const BUSY_RETRY_FOR: Duration = Duration::from_secs(6);
 
 /// Why one attempt failed: `Busy` (turned away or dropped unread because the daemon serves

@@ -2,13 +2,16 @@
 //! connection, `Connection: close`), because a scrape is one GET and a web framework would
 //! be most of the binary. Request heads are parsed by `httparse` (hyper's parser).
 //!
-//! Bounded like the control socket: at most [`MAX_CONNECTIONS`] at once (others get 503 and
-//! are closed), a request head of at most [`MAX_REQUEST_HEAD`] bytes that must arrive within
-//! [`READ_TIMEOUT`], replies taken within [`WRITE_TIMEOUT`]. The event loop is asked for a
+//! Bounded like the control socket: at most [`MAX_CONNECTIONS`] at once, a request head of
+//! at most [`MAX_REQUEST_HEAD`] bytes that must arrive within [`READ_TIMEOUT`], replies
+//! taken within [`WRITE_TIMEOUT`]. When all connections are taken, a newcomer takes the slot
+//! of one waited on for at least [`super::evict::EVICT_AFTER`], of the address holding the
+//! most ([`super::evict`]): idle or slow connections, even from many addresses, cannot keep
+//! a scraper out; only when none is that slow does it get 503. The event loop is asked for a
 //! snapshot at most every [`MIN_SNAPSHOT_INTERVAL`]; scrapes in between get the last one, so
 //! a flood of requests costs the loop nothing more.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,6 +21,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, Mutex, Semaphore};
 use tokio::task::JoinHandle;
 
+use super::evict::{unless_evicted, Waiting, HANDOVER_TIMEOUT};
 use super::metrics;
 use super::server::Command;
 
@@ -73,39 +77,67 @@ pub fn spawn(
     Ok(tokio::spawn(async move {
         let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         let cache: Cache = Arc::new(Mutex::new(None));
+        let waiting: Arc<Waiting<IpAddr>> = Arc::new(Waiting::default());
         loop {
-            let mut stream = match listener.accept().await {
-                Ok((stream, _)) => stream,
+            let (mut stream, peer) = match listener.accept().await {
+                Ok((stream, peer)) => (stream, peer.ip()),
                 Err(e) => {
                     tracing::debug!("metrics accept: {e}");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             };
-            let Ok(permit) = slots.clone().try_acquire_owned() else {
-                stats.busy.fetch_add(1, Ordering::Relaxed);
-                let _ = stream.try_write(&response(
-                    "503 Service Unavailable",
-                    "text/plain",
-                    b"busy\n",
-                    false,
-                ));
-                continue;
+            let permit = match slots.clone().try_acquire_owned() {
+                Ok(permit) => Some(permit),
+                // A slow connection makes room: it is closed and its slot is this one's.
+                Err(_) if waiting.evict_one(Instant::now()) => None,
+                Err(_) => {
+                    stats.busy.fetch_add(1, Ordering::Relaxed);
+                    let _ = stream.try_write(&busy());
+                    continue;
+                }
             };
             let tx = tx.clone();
             let stats = stats.clone();
             let cache = cache.clone();
+            let waiting = waiting.clone();
+            let slots = slots.clone();
             tokio::spawn(async move {
-                let reply = handle(&mut stream, &tx, &stats, &cache).await;
-                let _ = tokio::time::timeout(WRITE_TIMEOUT, async {
-                    stream.write_all(&reply).await?;
-                    stream.shutdown().await
+                let permit = match permit {
+                    Some(permit) => permit,
+                    None => {
+                        let slot = tokio::time::timeout(HANDOVER_TIMEOUT, slots.acquire_owned());
+                        let Ok(Ok(permit)) = slot.await else {
+                            stats.busy.fetch_add(1, Ordering::Relaxed);
+                            let _ = stream.try_write(&busy());
+                            return;
+                        };
+                        permit
+                    }
+                };
+                // Only the client's parts (its request, taking the reply) can be cut short.
+                let head = unless_evicted(&waiting, peer, read_head_within(&mut stream)).await;
+                let Some(head) = head else {
+                    stats.rejected.fetch_add(1, Ordering::Relaxed);
+                    return;
+                };
+                let reply = handle(head, &tx, &stats, &cache).await;
+                let _ = unless_evicted(&waiting, peer, async {
+                    tokio::time::timeout(WRITE_TIMEOUT, async {
+                        stream.write_all(&reply).await?;
+                        stream.shutdown().await
+                    })
+                    .await
                 })
                 .await;
                 drop(permit);
             });
         }
     }))
+}
+
+fn busy() -> Vec<u8> {
+    response("503 Service Unavailable", "text/plain", b"busy\n", false)
 }
 
 /// What a request head asks for.
@@ -139,21 +171,25 @@ fn route(head: &[u8]) -> Result<Route, &'static str> {
     })
 }
 
+/// The request head, or the status line to answer with (too slow, too long, ...).
+async fn read_head_within(stream: &mut TcpStream) -> Result<Vec<u8>, &'static str> {
+    match tokio::time::timeout(READ_TIMEOUT, read_head(stream)).await {
+        Ok(result) => result,
+        Err(_) => Err("408 Request Timeout"),
+    }
+}
+
 async fn handle(
-    stream: &mut TcpStream,
+    head: Result<Vec<u8>, &'static str>,
     tx: &mpsc::Sender<Command>,
     stats: &HttpStats,
     cache: &Cache,
 ) -> Vec<u8> {
-    let head = match tokio::time::timeout(READ_TIMEOUT, read_head(stream)).await {
-        Ok(Ok(head)) => head,
-        Ok(Err(status)) => {
+    let head = match head {
+        Ok(head) => head,
+        Err(status) => {
             stats.rejected.fetch_add(1, Ordering::Relaxed);
             return response(status, "text/plain", b"", false);
-        }
-        Err(_) => {
-            stats.rejected.fetch_add(1, Ordering::Relaxed);
-            return response("408 Request Timeout", "text/plain", b"", false);
         }
     };
     let route = match route(&head) {
@@ -304,5 +340,64 @@ mod tests {
             error.contains(&format!("metrics listen address {addr}")) && error.contains("in use"),
             "{error}"
         );
+    }
+
+    /// Idle connections from eight addresses hold every slot; a scraper still gets its
+    /// metrics (it used to get 503 until they timed out, 5 s).
+    #[test]
+    fn idle_connections_holding_every_slot_do_not_keep_a_scraper_out() {
+        use std::io::{Read, Write};
+        let listener = bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop_tx, mut stop) = mpsc::channel::<()>(1);
+        let server = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let (tx, mut commands) = mpsc::channel(16);
+                let stats = Arc::new(HttpStats::default());
+                let task = spawn(listener, tx, stats).unwrap();
+                loop {
+                    tokio::select! {
+                        command = commands.recv() => match command {
+                            Some(Command::Metrics(reply)) => {
+                                let _ = reply.send(metrics::MetricsSnapshot::default());
+                            }
+                            Some(_) => {}
+                            None => break,
+                        },
+                        _ = stop.recv() => break,
+                    }
+                }
+                task.abort();
+            });
+        });
+        let idle: Vec<std::net::TcpStream> = (2..2 + MAX_CONNECTIONS)
+            .map(|host| {
+                let socket =
+                    socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+                        .unwrap();
+                let from: SocketAddr = format!("127.0.0.{host}:0").parse().unwrap();
+                socket.bind(&from.into()).unwrap();
+                socket.connect(&addr.into()).unwrap();
+                socket.into()
+            })
+            .collect();
+        std::thread::sleep(super::super::evict::EVICT_AFTER + Duration::from_millis(50));
+        let mut scraper = std::net::TcpStream::connect(addr).unwrap();
+        scraper
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        scraper
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut reply = String::new();
+        let _ = scraper.read_to_string(&mut reply);
+        assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
+        drop(idle);
+        stop_tx.blocking_send(()).unwrap();
+        server.join().unwrap();
     }
 }

@@ -17,6 +17,7 @@ pub mod access;
 pub mod client;
 pub mod drains;
 pub mod events;
+pub mod evict;
 pub mod http;
 pub mod metrics;
 pub mod protocol;

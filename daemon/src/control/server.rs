@@ -1,10 +1,13 @@
 //! The control socket server. Every connection is bounded: the peer is checked before
 //! anything is read ([`super::access`]), the request must arrive within [`READ_TIMEOUT`] and
 //! fit in [`MAX_REQUEST_BYTES`], replies must be taken within [`WRITE_TIMEOUT`], and at most
-//! [`MAX_CLIENTS`] requests and [`MAX_WATCHERS`] event streams are served at once (others are
-//! told the daemon is busy). The event loop only ever receives parsed [`Command`]s through a
-//! bounded channel and answers each at once, so a slow or hostile client costs its own task
-//! and nothing else.
+//! [`MAX_CLIENTS`] requests and [`MAX_WATCHERS`] event streams are served at once. When every
+//! request slot is taken, a newcomer takes the slot of a client the server has waited on
+//! (for its request, or to take its reply) for at least [`EVICT_AFTER`], which is closed
+//! ([`super::evict`]). Only when none is that slow is the newcomer told the daemon is busy
+//! (and `vipd` tries again). The event loop only ever receives parsed
+//! [`Command`]s through a bounded channel and answers each at once, so a slow, idle or
+//! hostile client costs its own task and never delays another client.
 //!
 //! Modes: the socket is 0600 (root and the daemon's user) without a `control_group`, 0666
 //! with one (group members must be able to connect; the daemon then refuses everyone else by
@@ -24,6 +27,7 @@ use tokio::task::JoinHandle;
 
 use super::access::{peer_of, AccessPolicy, Peer};
 use super::events::EventRecord;
+use super::evict::{unless_evicted, Waiting, EVICT_AFTER, HANDOVER_TIMEOUT};
 use super::metrics::MetricsSnapshot;
 use super::protocol::{parse_request, ChangeReply, ErrorReply, Hello, Request, MAX_REQUEST_BYTES};
 use super::StatusReport;
@@ -126,6 +130,7 @@ pub fn spawn(
         let clients = Arc::new(Semaphore::new(MAX_CLIENTS));
         let watchers = Arc::new(Semaphore::new(MAX_WATCHERS));
         let refusals_in_flight = Arc::new(Semaphore::new(MAX_REFUSALS));
+        let waiting: Arc<Waiting<u32>> = Arc::new(Waiting::default());
         let mut refusals = RefusalLog::default();
         loop {
             let stream = match listener.accept().await {
@@ -153,22 +158,58 @@ pub fn spawn(
                 }
                 continue;
             }
-            let Ok(permit) = clients.clone().try_acquire_owned() else {
-                stats.busy.fetch_add(1, Ordering::Relaxed);
-                if let Ok(permit) = refusals_in_flight.clone().try_acquire_owned() {
-                    let reason = "busy: too many clients, try again".to_string();
-                    tokio::spawn(turn_away(stream, reason, permit));
-                }
-                continue;
-            };
             let tx = tx.clone();
             let stats = stats.clone();
             let watchers = watchers.clone();
-            tokio::spawn(async move {
-                serve_client(stream, peer, tx, &stats, watchers, permit).await;
-            });
+            let waiting_for_client = waiting.clone();
+            match clients.clone().try_acquire_owned() {
+                Ok(permit) => {
+                    tokio::spawn(async move {
+                        let client = Client {
+                            stream,
+                            peer,
+                            permit,
+                        };
+                        serve_client(client, tx, &stats, watchers, &waiting_for_client).await;
+                    });
+                }
+                // The slowest client makes room: it is closed and its slot is this one's.
+                Err(_) if waiting.evict_one(Instant::now()) => {
+                    let clients = clients.clone();
+                    tokio::spawn(async move {
+                        let slot = tokio::time::timeout(HANDOVER_TIMEOUT, clients.acquire_owned());
+                        let Ok(Ok(permit)) = slot.await else {
+                            stats.busy.fetch_add(1, Ordering::Relaxed);
+                            let mut stream = stream;
+                            write_bounded(&mut stream, &ErrorReply::line(BUSY)).await;
+                            return;
+                        };
+                        let client = Client {
+                            stream,
+                            peer,
+                            permit,
+                        };
+                        serve_client(client, tx, &stats, watchers, &waiting_for_client).await;
+                    });
+                }
+                Err(_) => {
+                    stats.busy.fetch_add(1, Ordering::Relaxed);
+                    if let Ok(permit) = refusals_in_flight.clone().try_acquire_owned() {
+                        tokio::spawn(turn_away(stream, BUSY.to_string(), permit));
+                    }
+                }
+            }
         }
     }))
+}
+
+const BUSY: &str = "busy: too many clients, try again";
+
+/// A connection being served and the request slot it holds.
+struct Client {
+    stream: UnixStream,
+    peer: Peer,
+    permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 /// Tells a client why it is not served: what it sent is read (and discarded) for a short
@@ -214,23 +255,37 @@ impl RefusalLog {
 }
 
 async fn serve_client(
-    mut stream: UnixStream,
-    peer: Peer,
+    client: Client,
     tx: mpsc::Sender<Command>,
     stats: &ControlStats,
     watchers: Arc<Semaphore>,
-    permit: tokio::sync::OwnedSemaphorePermit,
+    waiting: &Waiting<u32>,
 ) {
-    let request = match tokio::time::timeout(READ_TIMEOUT, read_request(&mut stream)).await {
-        Ok(Ok(bytes)) => parse_request(&bytes).map_err(|e| e.to_string()),
-        Ok(Err(e)) => Err(format!("reading the request: {e}")),
-        Err(_) => Err(format!("no request within {READ_TIMEOUT:?}")),
+    let Client {
+        mut stream,
+        peer,
+        permit,
+    } = client;
+    let read = tokio::time::timeout(READ_TIMEOUT, read_request(&mut stream));
+    let uid = peer.uid;
+    let request = match unless_evicted(waiting, uid, read).await {
+        Some(Ok(Ok(bytes))) => parse_request(&bytes).map_err(|e| e.to_string()),
+        Some(Ok(Err(e))) => Err(format!("reading the request: {e}")),
+        Some(Err(_)) => Err(format!("no request within {READ_TIMEOUT:?}")),
+        None => Err(format!(
+            "no request within {EVICT_AFTER:?} while another client waited"
+        )),
     };
     let request = match request {
         Ok(request) => request,
         Err(message) => {
             stats.rejected.fetch_add(1, Ordering::Relaxed);
-            write_bounded(&mut stream, &ErrorReply::line(message)).await;
+            // Said at once or not at all: the slot is someone else's.
+            let _ = tokio::time::timeout(
+                REFUSAL_TIMEOUT,
+                stream.write_all(&ErrorReply::line(message)),
+            )
+            .await;
             return;
         }
     };
@@ -242,7 +297,7 @@ async fn serve_client(
                 return;
             }
             if let Ok(report) = answer.await {
-                write_json(&mut stream, &report).await;
+                unless_evicted(waiting, uid, write_json(&mut stream, &report)).await;
             }
         }
         Request::Events { snapshot } => {
@@ -281,7 +336,7 @@ async fn serve_client(
                 return;
             }
             if let Ok(result) = answer.await {
-                write_json(&mut stream, &result).await;
+                unless_evicted(waiting, uid, write_json(&mut stream, &result)).await;
             }
         }
     }
@@ -370,4 +425,92 @@ async fn write_half_bounded(write: &mut tokio::net::unix::OwnedWriteHalf, bytes:
         tokio::time::timeout(WRITE_TIMEOUT, write.write_all(bytes)).await,
         Ok(Ok(()))
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::os::unix::net::UnixStream as StdStream;
+
+    /// A control server on a fresh socket whose "event loop" answers every status request,
+    /// run on its own thread until the test ends.
+    fn server(
+        name: &str,
+    ) -> (
+        std::path::PathBuf,
+        std::thread::JoinHandle<()>,
+        mpsc::Sender<()>,
+    ) {
+        let dir = std::env::temp_dir().join(format!(
+            "vipd-control-{name}-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("control.sock");
+        let listener = bind(&path, false).unwrap();
+        let (stop_tx, mut stop) = mpsc::channel::<()>(1);
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let (tx, mut commands) = mpsc::channel(16);
+                let stats = Arc::new(ControlStats::default());
+                let server = spawn(listener, AccessPolicy::new(None), tx, stats).unwrap();
+                loop {
+                    tokio::select! {
+                        command = commands.recv() => match command {
+                            Some(Command::Status(reply)) => {
+                                let _ = reply.send(StatusReport {
+                                    pid: 7,
+                                    ..StatusReport::default()
+                                });
+                            }
+                            Some(_) => {}
+                            None => break,
+                        },
+                        _ = stop.recv() => break,
+                    }
+                }
+                server.abort();
+            });
+        });
+        (path, thread, stop_tx)
+    }
+
+    /// Whether the daemon has neither written to nor closed a connection.
+    fn untouched(stream: &mut StdStream) -> bool {
+        let stream: &StdStream = stream;
+        stream.set_nonblocking(true).unwrap();
+        let mut byte = [0u8; 1];
+        matches!((&*stream).read(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+    }
+
+    #[test]
+    fn idle_clients_holding_every_slot_do_not_keep_status_waiting() {
+        let (path, thread, stop) = server("idle");
+        // Every request slot taken by a client that never sends its request.
+        let mut idle: Vec<StdStream> = (0..MAX_CLIENTS)
+            .map(|_| StdStream::connect(&path).unwrap())
+            .collect();
+        let report = crate::control::client::request_status(&path).unwrap();
+        assert_eq!(report.pid, 7);
+        // Answered by making room (one idle client closed), not by waiting until the idle
+        // ones ran out of their read timeout (then all of them were closed first).
+        let open = idle.iter_mut().map(untouched).filter(|open| *open).count();
+        assert!(
+            open >= MAX_CLIENTS - 2,
+            "status was answered only after {} of {MAX_CLIENTS} idle clients were closed",
+            MAX_CLIENTS - open
+        );
+        // The slowest client went first: the newest are still there.
+        assert!(untouched(idle.last_mut().unwrap()));
+        stop.blocking_send(()).unwrap();
+        thread.join().unwrap();
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
 }

@@ -287,10 +287,11 @@ pub struct PendingAnnouncement {
     pub address: IpAddr,
 }
 
-/// Messages of one kind (ARP or NA) on one interface.
+/// Messages of one kind (ARP or NA) on one physical interface: (owner, address, interface
+/// to send on, which is the lane's own or a VMAC/ipvlan on it).
 #[derive(Debug, Default)]
 struct Lane {
-    queue: VecDeque<(String, IpAddr)>,
+    queue: VecDeque<(String, IpAddr, u32)>,
     interval: Duration,
     /// The next message may not leave before this.
     not_before: Option<Instant>,
@@ -309,6 +310,10 @@ struct Lane {
 /// `queue_garp` marks the address pending, and a pending address is sent once): a burst of
 /// `garp_master_repeat` announcements of one address on a paced interface puts two on the
 /// wire, the one sent at once and the one that waited.
+///
+/// A VMAC or ipvlan is paced with the interface it sits on, in that interface's lane
+/// (keepalived 2.2.7 keeps the pacing on `IF_BASE_IFP`: the base's `garp_group` applies, and
+/// two VMACs on one interface share its pause).
 #[derive(Debug, Default)]
 pub struct AnnouncePacer {
     lanes: BTreeMap<(u32, bool), Lane>,
@@ -330,10 +335,24 @@ impl AnnouncePacer {
         interval: Duration,
         now: Instant,
     ) -> bool {
+        self.push_on(owner, ifindex, ifindex, address, interval, now)
+    }
+
+    /// [`push`](Self::push) for a message sent on `ifindex` but paced in the lane of the
+    /// interface `base` (a VMAC's or ipvlan's parent; `base == ifindex` otherwise).
+    pub fn push_on(
+        &mut self,
+        owner: &str,
+        base: u32,
+        ifindex: u32,
+        address: IpAddr,
+        interval: Duration,
+        now: Instant,
+    ) -> bool {
         if self.queued >= Self::MAX_QUEUED {
             return false;
         }
-        let lane = self.lanes.entry((ifindex, address.is_ipv6())).or_default();
+        let lane = self.lanes.entry((base, address.is_ipv6())).or_default();
         lane.interval = interval;
         let free = lane.queue.is_empty() && lane.not_before.is_none_or(|t| t <= now);
         if free {
@@ -343,12 +362,12 @@ impl AnnouncePacer {
             let pending = lane.queue.iter().skip(skip);
             if pending
                 .into_iter()
-                .any(|(o, a)| *a == address && o == owner)
+                .any(|(o, a, i)| *a == address && o == owner && *i == ifindex)
             {
                 return true;
             }
         }
-        lane.queue.push_back((owner.to_string(), address));
+        lane.queue.push_back((owner.to_string(), address, ifindex));
         self.queued += 1;
         true
     }
@@ -356,9 +375,9 @@ impl AnnouncePacer {
     /// The messages that may leave at `now`, in the order they were queued per lane.
     pub fn due(&mut self, now: Instant) -> Vec<PendingAnnouncement> {
         let mut out = Vec::new();
-        for (&(ifindex, _), lane) in &mut self.lanes {
+        for lane in self.lanes.values_mut() {
             while out.len() < Self::BATCH && lane.not_before.is_none_or(|t| t <= now) {
-                let Some((owner, address)) = lane.queue.pop_front() else {
+                let Some((owner, address, ifindex)) = lane.queue.pop_front() else {
                     break;
                 };
                 lane.head_immediate = false;
@@ -390,7 +409,7 @@ impl AnnouncePacer {
     pub fn cancel(&mut self, owner: &str) {
         for lane in self.lanes.values_mut() {
             let before = lane.queue.len();
-            lane.queue.retain(|(o, _)| o != owner);
+            lane.queue.retain(|(o, ..)| o != owner);
             self.queued -= before - lane.queue.len();
         }
     }
@@ -567,6 +586,25 @@ mod tests {
         assert_eq!(pacer.due(later).len(), 1);
         assert_eq!(pacer.due(later + MS).len(), 1);
         assert_eq!(pacer.next_deadline(), None);
+    }
+
+    /// Two VMACs (ifindex 7 and 8) on one interface (2) share its pause, as keepalived's
+    /// pacing on the base interface does; each message still leaves on its VMAC.
+    #[test]
+    fn pacer_paces_vmacs_in_their_base_interfaces_lane() {
+        let t0 = Instant::now();
+        let mut pacer = AnnouncePacer::default();
+        pacer.push_on("a", 2, 7, v4("192.0.2.1"), 10 * MS, t0);
+        pacer.push_on("b", 2, 8, v4("192.0.2.2"), 10 * MS, t0);
+        pacer.push("c", 2, v4("192.0.2.3"), 10 * MS, t0);
+        let first = pacer.due(t0);
+        assert_eq!(first.len(), 1);
+        assert_eq!((first[0].owner.as_str(), first[0].ifindex), ("a", 7));
+        assert!(pacer.due(t0 + 9 * MS).is_empty());
+        let second = pacer.due(t0 + 10 * MS);
+        assert_eq!((second[0].owner.as_str(), second[0].ifindex), ("b", 8));
+        let third = pacer.due(t0 + 20 * MS);
+        assert_eq!((third[0].owner.as_str(), third[0].ifindex), ("c", 2));
     }
 
     #[test]

@@ -1376,23 +1376,33 @@ impl Daemon {
             return;
         };
         let links = self.announce_links.as_deref();
-        let mut targets: Vec<(u32, IpAddr, Duration)> = router
+        let index_of = |ifname: &str| match links {
+            Some(links) => links.iter().find(|l| l.name == ifname).map(|l| l.index),
+            None => self.netlink.link_index(ifname).ok().flatten(),
+        };
+        // (pacing lane, interface to send on, address, pause): a VIP on a VMAC or ipvlan is
+        // paced with the interface it sits on (its garp_group, its lane), as keepalived
+        // paces on the base interface.
+        let mut targets: Vec<(u32, u32, IpAddr, Duration)> = router
             .cfg
             .all_vips()
             .filter_map(|vip| {
                 let ifname = router.cfg.vip_interface(vip);
-                let (arp, na) = self.config.garp_pacing(ifname);
+                let base = vip.interface.as_deref().unwrap_or(&router.cfg.interface);
+                let (arp, na) = self.config.garp_pacing(base);
                 let interval = if vip.address.is_ipv6() { na } else { arp };
-                let ifindex = match links {
-                    Some(links) => links.iter().find(|l| l.name == ifname).map(|l| l.index),
-                    None => self.netlink.link_index(ifname).ok().flatten(),
+                let ifindex = index_of(ifname)?;
+                let lane = if base == ifname {
+                    ifindex
+                } else {
+                    index_of(base).unwrap_or(ifindex)
                 };
-                ifindex.map(|ifindex| (ifindex, vip.address, interval))
+                Some((lane, ifindex, vip.address, interval))
             })
             .collect();
         // WireGuard, tun, GRE, `arp off`: nothing to announce to.
         if let Some(links) = links {
-            targets.retain(|(ifindex, ..)| {
+            targets.retain(|(_, ifindex, ..)| {
                 links
                     .iter()
                     .find(|l| l.index == *ifindex)
@@ -1406,10 +1416,10 @@ impl Daemon {
         }
         let now = Instant::now();
         for _ in 0..repeat {
-            for &(ifindex, address, interval) in &targets {
+            for &(lane, ifindex, address, interval) in &targets {
                 if !self
                     .pacer
-                    .push(&router.cfg.name, ifindex, address, interval, now)
+                    .push_on(&router.cfg.name, lane, ifindex, address, interval, now)
                 {
                     warn!(
                         "{}: too many gratuitous ARPs/NAs queued; dropping the rest",

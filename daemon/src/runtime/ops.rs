@@ -248,7 +248,7 @@ impl Daemon {
     }
 
     /// After a reload: tell the event stream (`refused`: why the file was refused).
-    pub(super) fn emit_reload(&mut self, by: &str, changed: bool, refused: Option<&String>) {
+    pub(super) fn emit_reload(&mut self, by: &str, changed: bool, refused: Option<&str>) {
         self.ops.emit(EventKind::Reload {
             by: by.to_string(),
             changed,

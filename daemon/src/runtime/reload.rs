@@ -80,7 +80,11 @@ impl Daemon {
             let before = self.config.clone();
             let result = self.reload(read).await;
             let changed = self.config != before;
-            self.emit_reload(&pending.by, changed, result.as_ref().err());
+            self.emit_reload(
+                &pending.by,
+                changed,
+                result.as_ref().err().map(String::as_str),
+            );
             result.map(|()| changed)
         };
         let reply = self.reload_reply(&result);

@@ -429,6 +429,10 @@ pub struct Instance {
     /// When the last lower-priority announcement went out; a flood of such adverts gets one
     /// per advert interval, not one each.
     lower_priority_announced: Option<Instant>,
+    /// A lower-priority advert came while the last announcement was under an interval old:
+    /// `Timer::GarpLowerPriority` fires when the next one may go (see
+    /// `announce_lower_priority`), not for the delayed second burst.
+    lower_priority_trailing: bool,
     /// When the master last answered a lower-priority advert with its own: anyone on the
     /// segment can send those, and answering each one made the master an amplifier.
     lower_priority_asserted: Option<Instant>,
@@ -473,6 +477,7 @@ impl Instance {
             transitions: 0,
             discarded_adverts: 0,
             lower_priority_announced: None,
+            lower_priority_trailing: false,
             lower_priority_asserted: None,
             lower_priority_heard: 0,
             preempt_delay_served: false,
@@ -968,8 +973,11 @@ impl Instance {
                 None => self.timers.stop(Timer::GarpRefresh),
             }
         }
-        if new.garp_lower_prio_delay.is_none() || new.garp_lower_prio_repeat == 0 {
+        if new.garp_lower_prio_repeat == 0
+            || (new.garp_lower_prio_delay.is_none() && !self.lower_priority_trailing)
+        {
             self.timers.stop(Timer::GarpLowerPriority);
+            self.lower_priority_trailing = false;
         }
         if old.priority != self.params.priority {
             self.effective_priority = self.params.priority;
@@ -1291,16 +1299,33 @@ impl Instance {
         }
     }
 
+    /// keepalived announces on every lower-priority advert; vipd at most once per advert
+    /// interval (a flood must not make it send as many), but the last one is never lost: one
+    /// that comes sooner is answered when the interval is over. The router that announced
+    /// just after our burst (it became master as a partition healed: its advert reached us
+    /// before its own announcement left, and it yields with an advert at once) would
+    /// otherwise keep the neighbours until the second burst, seconds later (found by the
+    /// soak, seed 1796096562).
     fn announce_lower_priority(&mut self, now: Instant) {
         if self.params.garp_lower_prio_repeat == 0 {
             return;
         }
-        let due = self
-            .lower_priority_announced
-            .is_none_or(|last| now >= later(last, self.params.advert_interval));
-        if due {
-            self.lower_priority_announced = Some(now);
-            self.announce(AnnounceCause::LowerPriority);
+        let next = (self.lower_priority_announced)
+            .map(|last| later(last, self.params.advert_interval))
+            .filter(|&next| now < next);
+        match next {
+            None => {
+                self.lower_priority_announced = Some(now);
+                self.announce(AnnounceCause::LowerPriority);
+                // This is the one that was waiting.
+                if std::mem::take(&mut self.lower_priority_trailing) {
+                    self.timers.stop(Timer::GarpLowerPriority);
+                }
+            }
+            Some(next) => {
+                self.lower_priority_trailing = true;
+                self.timers.set_at_most(Timer::GarpLowerPriority, next);
+            }
         }
         if let Some(delay) = self.params.garp_lower_prio_delay {
             if !self.timers.is_running(Timer::GarpLowerPriority) {
@@ -1331,6 +1356,7 @@ impl Instance {
         self.timers.stop(Timer::GarpDelay);
         self.timers.stop(Timer::GarpRefresh);
         self.timers.stop(Timer::GarpLowerPriority);
+        self.lower_priority_trailing = false;
     }
 
     fn handover_receive(&mut self, now: Instant, advert: &ReceivedAdvert) {
@@ -1588,8 +1614,13 @@ impl Instance {
                 }
             }
             Timer::GarpLowerPriority => {
+                let trailing = std::mem::take(&mut self.lower_priority_trailing);
                 if self.state == State::Master && !self.handing_over {
-                    self.announce(AnnounceCause::LowerPriorityDelay);
+                    if trailing {
+                        self.announce_lower_priority(now);
+                    } else {
+                        self.announce(AnnounceCause::LowerPriorityDelay);
+                    }
                 }
             }
             Timer::PreemptDelay => {
@@ -2129,9 +2160,9 @@ mod tests {
             drain(&mut instance),
             vec![Action::SendAdvert { priority: 150 }, lower.clone()]
         );
-        // A flood of such adverts within one advert interval announces no more, asserts no
-        // more (see `a_flood_of_lower_priority_adverts_gets_one_assertion_per_interval`) and
-        // does not push the second burst out.
+        // A flood of such adverts within one advert interval asserts no more (see
+        // `a_flood_of_lower_priority_adverts_gets_one_assertion_per_interval`) and is
+        // announced once more, when the interval is over.
         for ms in [1, 10, 500, 999] {
             instance.handle_advert(
                 heard + ms * MS,
@@ -2139,8 +2170,16 @@ mod tests {
             );
             assert_eq!(drain(&mut instance), vec![]);
         }
-        // One advert interval later it is news again.
-        let again = heard + Duration::from_secs(1);
+        let announcements = |instance: &mut Instance| {
+            let actions = drain(instance).into_iter();
+            (actions.filter(|a| matches!(a, Action::Announce { .. }))).collect::<Vec<_>>()
+        };
+        instance.handle_timeout(heard + Duration::from_millis(999));
+        assert_eq!(announcements(&mut instance), vec![]);
+        instance.handle_timeout(heard + Duration::from_secs(1));
+        assert_eq!(announcements(&mut instance), vec![lower.clone()]);
+        // One advert interval after that it is news again.
+        let again = heard + Duration::from_secs(2);
         instance.handle_advert(again, &advert("192.0.2.2", 100, Duration::from_secs(1)));
         assert_eq!(
             drain(&mut instance),
@@ -2156,6 +2195,53 @@ mod tests {
             }
         }
         assert_eq!(announced, vec![(2, AnnounceCause::LowerPriorityDelay)]);
+    }
+
+    #[test]
+    fn a_router_that_announced_just_after_our_answer_is_answered_again() {
+        // A backup cut off from the master takes over just as the partition heals: its
+        // advert reaches the master, which announces its addresses at once, before the
+        // other router's own announcement (sent after it added the VIP) leaves. It then
+        // hears the master and yields with an advert (higher_prio_send_advert). Unless that
+        // one is answered, clients keep the yielding router's MAC until the second burst,
+        // 5 s later (found by the soak).
+        let t0 = Instant::now();
+        let mut p = v3(150);
+        p.garp_master_delay = None;
+        p.garp_lower_prio_repeat = 5;
+        p.garp_lower_prio_delay = Some(Duration::from_secs(5));
+        let (mut instance, became) = master_with(p, t0);
+        let heard = became + Duration::from_secs(3) + 10 * MS;
+        let lower = Action::Announce {
+            repeat: 5,
+            cause: AnnounceCause::LowerPriority,
+        };
+        instance.handle_advert(heard, &advert("192.0.2.2", 100, 100 * MS));
+        assert_eq!(
+            drain(&mut instance),
+            vec![Action::SendAdvert { priority: 150 }, lower.clone()]
+        );
+        // The yield, 6 ms later: not answered at once (a flood gets one burst per interval)
+        // but when the interval is over.
+        instance.handle_advert(heard + 6 * MS, &advert("192.0.2.2", 100, 100 * MS));
+        assert_eq!(drain(&mut instance), vec![]);
+        let mut announced = Vec::new();
+        for ms in (10..=6000).step_by(10) {
+            instance.handle_timeout(heard + ms * MS);
+            for action in drain(&mut instance) {
+                if let Action::Announce { cause, .. } = action {
+                    announced.push((ms, cause));
+                }
+            }
+        }
+        // Then the second burst, once, 5 s after the last one.
+        assert_eq!(
+            announced,
+            vec![
+                (100, AnnounceCause::LowerPriority),
+                (5100, AnnounceCause::LowerPriorityDelay)
+            ]
+        );
     }
 
     #[test]

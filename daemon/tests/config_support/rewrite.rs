@@ -323,15 +323,59 @@ const INTERFACE_KEYWORDS: &[&str] = &[
     "iif",
 ];
 
-/// `text` with each `include FILE` of an existing absolute path replaced by the file's text
-/// (so what it holds is rewritten too), a few levels deep.
+/// Whether `name` matches the shell pattern `pat` (`*` and `?`; what keepalived's includes
+/// use in a file name).
+fn glob_match(pat: &[u8], name: &[u8]) -> bool {
+    match (pat.first(), name.first()) {
+        (None, None) => true,
+        (Some(b'*'), _) => {
+            glob_match(&pat[1..], name) || (!name.is_empty() && glob_match(pat, &name[1..]))
+        }
+        (Some(b'?'), Some(_)) => glob_match(&pat[1..], &name[1..]),
+        (Some(p), Some(n)) if p == n => glob_match(&pat[1..], &name[1..]),
+        _ => false,
+    }
+}
+
+/// The files an absolute include path names: itself, or the sorted matches of a pattern in
+/// its last component.
+fn include_files(path: &str) -> Vec<std::path::PathBuf> {
+    let path = std::path::Path::new(path);
+    let (Some(dir), Some(pat)) = (path.parent(), path.file_name().and_then(|f| f.to_str())) else {
+        return Vec::new();
+    };
+    if !pat.contains(['*', '?']) {
+        return vec![path.to_path_buf()];
+    }
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|f| f.to_str())
+                        .is_some_and(|f| glob_match(pat.as_bytes(), f.as_bytes()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+/// `text` with each `include FILE` (and keepalived's `includea`/`includer`/... variants; a
+/// pattern too) of an existing absolute path replaced by the files' text (so what they hold
+/// is rewritten too), a few levels deep.
 fn inline_includes(text: &str, depth: usize) -> String {
     let mut out = String::new();
     for line in text.split_inclusive('\n') {
         let words: Vec<&str> = code(line).split_whitespace().collect();
         let included = match words.as_slice() {
-            ["include" | "includea", path] if depth < 4 && path.starts_with('/') => {
-                std::fs::read_to_string(path).ok()
+            [kw, path] if kw.starts_with("include") && depth < 4 && path.starts_with('/') => {
+                let texts: Vec<String> = include_files(path)
+                    .iter()
+                    .filter_map(|f| std::fs::read_to_string(f).ok())
+                    .collect();
+                (!texts.is_empty()).then(|| texts.join("\n"))
             }
             _ => None,
         };
@@ -453,8 +497,12 @@ pub fn rewrite(name: &str, text: &str) -> Rewritten {
                 let prev = unquote(&t[i - 1]);
                 INTERFACE_KEYWORDS.contains(&prev) || (prev == "interface" && i == 1)
             };
-            let in_track_if = (top == "track_interface" || first == "track_interface")
-                && i == if first == "track_interface" { 2 } else { 0 }
+            // Blocks listing interfaces: `track_interface`, a garp_group's `interfaces`,
+            // `linkbeat_interfaces`.
+            let list_block = ["track_interface", "interfaces", "linkbeat_interfaces"];
+            let opens_list = list_block.contains(&first.as_str());
+            let in_track_if = (list_block.contains(&top.as_str()) || opens_list)
+                && i == if opens_list { 2 } else { 0 }
                 && bare != "{"
                 && bare != "}";
             // A definition `$NAME=VALUE`: the value is mapped as any other token.

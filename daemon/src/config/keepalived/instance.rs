@@ -578,7 +578,8 @@ impl Reader<'_> {
 
     /// What keepalived 2.2.7 corrects when it completes an instance, with a warning each:
     /// a VRRPv2 interval becomes whole seconds ("must be an integer. rounding"), a VRRPv3
-    /// one at most 40.95 s; `nopreempt` and `preempt_delay` are cleared with `state MASTER`,
+    /// one at most 40.95 s; in strict mode the initial state follows the priority (MASTER
+    /// only for 255); `nopreempt` and `preempt_delay` are cleared with `state MASTER`,
     /// `nopreempt` with priority 255, `preempt_delay` in strict mode or with `nopreempt`;
     /// a `track_interface` entry naming the instance's own interface is dropped.
     pub(super) fn instance_rules(&mut self) {
@@ -665,6 +666,28 @@ impl Reader<'_> {
                         "instance `{name}`: VRRPv3 advert_int {} is above 40.95s: 40.95s is \
                          used, as keepalived uses it",
                         duration::format(interval)
+                    ),
+                ));
+            }
+            // keepalived: "State MASTER must match being address owner": in strict mode the
+            // initial state follows the priority (255 MASTER, else BACKUP), before the
+            // nopreempt rules below, so `state MASTER` + `nopreempt` keeps nopreempt there.
+            let inst = &mut self.cfg.instances[i];
+            let owner = inst.priority == 255;
+            if inst.strict(&global) && (inst.initial_state == InitialState::Master) != owner {
+                let (was, now) = if owner {
+                    inst.initial_state = InitialState::Master;
+                    ("BACKUP", "MASTER")
+                } else {
+                    inst.initial_state = InitialState::Backup;
+                    ("MASTER", "BACKUP")
+                };
+                notes.push((
+                    loc_of(self, "initial_state"),
+                    format!(
+                        "instance `{name}`: in strict mode state MASTER must match being the \
+                         address owner (priority 255): state {was} becomes {now}, as \
+                         keepalived makes it"
                     ),
                 ));
             }

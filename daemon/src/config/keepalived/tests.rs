@@ -609,6 +609,31 @@ fn preemption_settings_keepalived_clears_are_cleared() {
     assert!(!w.contains("cleared"), "{w}");
 }
 
+/// keepalived 2.2.7 in strict mode: "State MASTER must match being address owner". A
+/// non-owner `state MASTER` starts as BACKUP, so its `nopreempt` stays (a corpus file with
+/// `vrrp_strict`, `state MASTER` and `nopreempt` stayed BACKUP under keepalived when a lower
+/// router followed a higher one; vipd took the VIP back). An owner starts as MASTER.
+#[test]
+fn strict_mode_makes_the_initial_state_follow_address_ownership() {
+    let (cfg, w) = warnings_of(" vrrp_strict", " state MASTER\n priority 100\n nopreempt");
+    assert_eq!(cfg.instances[0].initial_state, InitialState::Backup);
+    assert!(!cfg.instances[0].preempt, "nopreempt kept: {w}");
+    assert!(
+        w.contains("k.conf:7:") && w.contains("state MASTER becomes BACKUP"),
+        "{w}"
+    );
+    let (cfg, w) = warnings_of("", " strict_mode on\n state BACKUP\n priority 255");
+    assert_eq!(cfg.instances[0].initial_state, InitialState::Master);
+    assert!(w.contains("state BACKUP becomes MASTER"), "{w}");
+    // Outside strict mode `state MASTER` clears nopreempt instead.
+    let (cfg, _) = warnings_of("", " state MASTER\n priority 100\n nopreempt");
+    assert_eq!(cfg.instances[0].initial_state, InitialState::Master);
+    assert!(cfg.instances[0].preempt);
+    // A strict owner or a strict BACKUP below 255: nothing to say.
+    let (_, w) = warnings_of(" vrrp_strict", " state MASTER\n priority 255");
+    assert!(!w.contains("strict"), "{w}");
+}
+
 #[test]
 fn notify_scripts_keep_the_first_and_ignore_extra_words() {
     let (cfg, w) = warnings_of(
