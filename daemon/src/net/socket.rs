@@ -629,7 +629,7 @@ unsafe impl Send for ReceiveBatch {}
 
 impl Default for ReceiveBatch {
     fn default() -> Self {
-        ReceiveBatch {
+        let mut batch = ReceiveBatch {
             data: vec![0u8; RECEIVE_BATCH * RECEIVE_BUFFER],
             controls: vec![[0u64; 16]; RECEIVE_BATCH],
             read_at: Instant::now(),
@@ -638,13 +638,17 @@ impl Default for ReceiveBatch {
             addresses: vec![unsafe { std::mem::zeroed() }; RECEIVE_BATCH],
             iovecs: Vec::with_capacity(RECEIVE_BATCH),
             headers: Vec::with_capacity(RECEIVE_BATCH),
-        }
+        };
+        batch.build_headers();
+        batch
     }
 }
 
 impl ReceiveBatch {
-    /// One `recvmmsg` without waiting: how many datagrams it read.
-    fn receive(&mut self, fd: RawFd) -> io::Result<usize> {
+    /// Points the headers at the batch's buffers, once: the vectors are never resized, so
+    /// their heap buffers, and the pointers into them, stay put when the batch moves.
+    /// Building the 32 headers on every read cost more than the datagram it usually read.
+    fn build_headers(&mut self) {
         self.iovecs.clear();
         self.headers.clear();
         for chunk in self.data.chunks_mut(RECEIVE_BUFFER) {
@@ -666,6 +670,18 @@ impl ReceiveBatch {
                 msg_hdr: header,
                 msg_len: 0,
             });
+        }
+    }
+
+    /// One `recvmmsg` without waiting: how many datagrams it read.
+    fn receive(&mut self, fd: RawFd) -> io::Result<usize> {
+        // The kernel writes back the lengths and flags of the messages it read: every
+        // header gets its full buffers again (the pointers it holds never change).
+        for header in &mut self.headers {
+            header.msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            header.msg_hdr.msg_controllen = size_of::<ReceiveControl>() as _;
+            header.msg_hdr.msg_flags = 0;
+            header.msg_len = 0;
         }
         // SAFETY: RECEIVE_BATCH valid headers whose buffers are owned by `self`, which lives
         // through the call; no timeout.
