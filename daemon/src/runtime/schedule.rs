@@ -29,9 +29,11 @@ pub struct Schedule {
     heap: BinaryHeap<Reverse<u128>>,
     /// Time zero of the entries' deadlines.
     base: Instant,
-    /// Per instance, the time of its live entry in the heap (none: no entry counts). Never
-    /// later than the instance's deadline; other entries of the instance are dead.
-    entries: Vec<Option<Instant>>,
+    /// Per instance, the time of its live entry in the heap and that entry (none: no entry
+    /// counts). Never later than the instance's deadline; other entries of the instance are
+    /// dead. The entry is kept so that telling a live top entry from a dead one compares
+    /// two integers instead of converting the time to nanoseconds again.
+    entries: Vec<Option<(Instant, Reverse<u128>)>>,
     /// Instances fed since their actions were last looked at (repeats allowed).
     touched: Vec<u32>,
     /// How many of `touched` have their deadline in the heap.
@@ -63,10 +65,11 @@ impl Default for Schedule {
 }
 
 impl Schedule {
-    /// The heap entry of `index` at `at`: nanoseconds since `base` (a deadline before it,
-    /// which the loop never sets, counts as `base`: due at once all the same), then index.
-    fn entry(&self, at: Instant, index: u32) -> Reverse<u128> {
-        let nanos = at.saturating_duration_since(self.base).as_nanos();
+    /// The heap entry of `index` at `at`: nanoseconds since `base` (the schedule's, which
+    /// never changes; a deadline before it, which the loop never sets, counts as `base`: due
+    /// at once all the same), then index.
+    fn entry(base: Instant, at: Instant, index: u32) -> Reverse<u128> {
+        let nanos = at.saturating_duration_since(base).as_nanos();
         Reverse((nanos.min(u128::from(u64::MAX)) << 32) | u128::from(index))
     }
 
@@ -137,10 +140,9 @@ impl Schedule {
                 let (Some(at), Ok(key)) = (timeout(index), u32::try_from(index)) else {
                     continue;
                 };
-                let nanos = at.saturating_duration_since(self.base).as_nanos();
-                let nanos = nanos.min(u128::from(u64::MAX));
-                self.heap.push(Reverse((nanos << 32) | u128::from(key)));
-                *entry = Some(at);
+                let new = Self::entry(self.base, at, key);
+                self.heap.push(new);
+                *entry = Some((at, new));
             }
             self.all_deadlines = false;
         } else {
@@ -150,10 +152,10 @@ impl Schedule {
                 };
                 match timeout(index as usize) {
                     // The live entry comes up first and is moved then.
-                    Some(at) if entry.is_some_and(|e| e <= at) => {}
+                    Some(at) if entry.is_some_and(|(e, _)| e <= at) => {}
                     Some(at) => {
-                        *entry = Some(at);
-                        let new = self.entry(at, index);
+                        let new = Self::entry(self.base, at, index);
+                        *entry = Some((at, new));
                         self.heap.push(new);
                     }
                     None => *entry = None,
@@ -172,8 +174,8 @@ impl Schedule {
             let index = Self::index_of(top);
             // The entry is live when the instance's entry time is the one it holds.
             let live = (self.entries.get(index as usize).copied().flatten())
-                .filter(|at| self.entry(*at, index) == top);
-            let Some(at) = live else {
+                .filter(|(_, entry)| *entry == top);
+            let Some((at, _)) = live else {
                 self.heap.pop();
                 continue;
             };
@@ -184,8 +186,8 @@ impl Schedule {
             match timeout(index as usize) {
                 Some(deadline) if deadline == at => return Some((at, index)),
                 Some(deadline) => {
-                    *entry = Some(deadline);
-                    let moved = self.entry(deadline, index);
+                    let moved = Self::entry(self.base, deadline, index);
+                    *entry = Some((deadline, moved));
                     // Moved in place: one sift down instead of a pop and a push (a
                     // backup's entry moves about once per advert it hears).
                     if let Some(mut top) = self.heap.peek_mut() {
