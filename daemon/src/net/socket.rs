@@ -623,8 +623,9 @@ pub struct ReceiveBatch {
     headers: Vec<libc::mmsghdr>,
 }
 
-// SAFETY: the raw pointers in `iovecs` and `headers` point into the batch's own vectors and
-// are rewritten before every call; nothing else holds them.
+// SAFETY: the raw pointers in `iovecs` and `headers` point into the batch's own heap
+// buffers, set once when it is made (the vectors are never resized, and the batch is not
+// Clone); nothing else holds them.
 unsafe impl Send for ReceiveBatch {}
 
 impl Default for ReceiveBatch {
