@@ -430,9 +430,11 @@ pub struct Instance {
     /// per advert interval, not one each.
     lower_priority_announced: Option<Instant>,
     /// A lower-priority advert came while the last announcement was under an interval old:
-    /// `Timer::GarpLowerPriority` fires when the next one may go (see
-    /// `announce_lower_priority`), not for the delayed second burst.
-    lower_priority_trailing: bool,
+    /// when the next one may go (see `announce_lower_priority`).
+    lower_priority_trailing: Option<Instant>,
+    /// When the second burst after a lower priority goes (`garp_lower_prio_delay`).
+    /// `Timer::GarpLowerPriority` fires at the earlier of the two.
+    lower_priority_second: Option<Instant>,
     /// When the master last answered a lower-priority advert with its own: anyone on the
     /// segment can send those, and answering each one made the master an amplifier.
     lower_priority_asserted: Option<Instant>,
@@ -477,7 +479,8 @@ impl Instance {
             transitions: 0,
             discarded_adverts: 0,
             lower_priority_announced: None,
-            lower_priority_trailing: false,
+            lower_priority_trailing: None,
+            lower_priority_second: None,
             lower_priority_asserted: None,
             lower_priority_heard: 0,
             preempt_delay_served: false,
@@ -658,7 +661,7 @@ impl Instance {
         self.running = true;
         self.stopped = false;
         self.handing_over = false;
-        self.timers.stop_all();
+        self.stop_all_timers();
         if self.fault {
             self.change_state(State::Fault, Reason::Fault);
         } else {
@@ -806,7 +809,7 @@ impl Instance {
                 });
                 self.push(Action::RemoveVips);
             }
-            self.timers.stop_all();
+            self.stop_all_timers();
             if self.state != State::Fault {
                 self.change_state(State::Fault, Reason::Fault);
             }
@@ -973,12 +976,13 @@ impl Instance {
                 None => self.timers.stop(Timer::GarpRefresh),
             }
         }
-        if new.garp_lower_prio_repeat == 0
-            || (new.garp_lower_prio_delay.is_none() && !self.lower_priority_trailing)
-        {
-            self.timers.stop(Timer::GarpLowerPriority);
-            self.lower_priority_trailing = false;
+        if new.garp_lower_prio_repeat == 0 {
+            self.lower_priority_trailing = None;
         }
+        if new.garp_lower_prio_repeat == 0 || new.garp_lower_prio_delay.is_none() {
+            self.lower_priority_second = None;
+        }
+        self.arm_lower_priority_timer();
         if old.priority != self.params.priority {
             self.effective_priority = self.params.priority;
             if self.advertised_priority() == PRIORITY_OWNER && self.state == State::Backup {
@@ -1317,20 +1321,35 @@ impl Instance {
             None => {
                 self.lower_priority_announced = Some(now);
                 self.announce(AnnounceCause::LowerPriority);
-                // This is the one that was waiting.
-                if std::mem::take(&mut self.lower_priority_trailing) {
-                    self.timers.stop(Timer::GarpLowerPriority);
-                }
+                // This is the one that was waiting, if any.
+                self.lower_priority_trailing = None;
             }
-            Some(next) => {
-                self.lower_priority_trailing = true;
-                self.timers.set_at_most(Timer::GarpLowerPriority, next);
-            }
+            Some(next) => self.lower_priority_trailing = Some(next),
         }
         if let Some(delay) = self.params.garp_lower_prio_delay {
-            if !self.timers.is_running(Timer::GarpLowerPriority) {
-                self.timers.set(Timer::GarpLowerPriority, later(now, delay));
+            if self.lower_priority_second.is_none() {
+                self.lower_priority_second = Some(later(now, delay));
             }
+        }
+        self.arm_lower_priority_timer();
+    }
+
+    /// Every timer stopped, with what they were armed for.
+    fn stop_all_timers(&mut self) {
+        self.timers.stop_all();
+        self.lower_priority_trailing = None;
+        self.lower_priority_second = None;
+    }
+
+    fn arm_lower_priority_timer(&mut self) {
+        match self
+            .lower_priority_trailing
+            .into_iter()
+            .chain(self.lower_priority_second)
+            .min()
+        {
+            Some(at) => self.timers.set(Timer::GarpLowerPriority, at),
+            None => self.timers.stop(Timer::GarpLowerPriority),
         }
     }
 
@@ -1356,7 +1375,8 @@ impl Instance {
         self.timers.stop(Timer::GarpDelay);
         self.timers.stop(Timer::GarpRefresh);
         self.timers.stop(Timer::GarpLowerPriority);
-        self.lower_priority_trailing = false;
+        self.lower_priority_trailing = None;
+        self.lower_priority_second = None;
     }
 
     fn handover_receive(&mut self, now: Instant, advert: &ReceivedAdvert) {
@@ -1528,7 +1548,7 @@ impl Instance {
     }
 
     fn stop_with(&mut self, reason: Reason) {
-        self.timers.stop_all();
+        self.stop_all_timers();
         self.handing_over = false;
         self.running = false;
         self.stopped = true;
@@ -1614,14 +1634,20 @@ impl Instance {
                 }
             }
             Timer::GarpLowerPriority => {
-                let trailing = std::mem::take(&mut self.lower_priority_trailing);
-                if self.state == State::Master && !self.handing_over {
-                    if trailing {
+                let master = self.state == State::Master && !self.handing_over;
+                if self.lower_priority_trailing.is_some_and(|at| at <= now) {
+                    self.lower_priority_trailing = None;
+                    if master {
                         self.announce_lower_priority(now);
-                    } else {
+                    }
+                }
+                if self.lower_priority_second.is_some_and(|at| at <= now) {
+                    self.lower_priority_second = None;
+                    if master {
                         self.announce(AnnounceCause::LowerPriorityDelay);
                     }
                 }
+                self.arm_lower_priority_timer();
             }
             Timer::PreemptDelay => {
                 self.preempt_delay_served = true;
@@ -2234,12 +2260,12 @@ mod tests {
                 }
             }
         }
-        // Then the second burst, once, 5 s after the last one.
+        // The second burst keeps its time: once, 5 s after the first.
         assert_eq!(
             announced,
             vec![
                 (100, AnnounceCause::LowerPriority),
-                (5100, AnnounceCause::LowerPriorityDelay)
+                (5000, AnnounceCause::LowerPriorityDelay)
             ]
         );
     }
