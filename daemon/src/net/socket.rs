@@ -230,6 +230,19 @@ impl VrrpSocket {
                     "IP_MULTICAST_LOOP",
                 )?;
                 set_int(raw, libc::IPPROTO_IP, libc::IP_PKTINFO, 1, "IP_PKTINFO")?;
+                // Ignore "fragmentation needed" quoting our adverts (adverts are small):
+                // anyone on the link can forge one, and the route exception it leaves for a
+                // unicast peer let a forged redirect send our adverts to the forger for five
+                // minutes (lab_hostile_peers).
+                if let Err(e) = set_int(
+                    raw,
+                    libc::IPPROTO_IP,
+                    libc::IP_MTU_DISCOVER,
+                    libc::IP_PMTUDISC_OMIT,
+                    "IP_MTU_DISCOVER",
+                ) {
+                    tracing::warn!("{ifname}: {e}");
+                }
                 let request = libc::ip_mreqn {
                     imr_multiaddr: libc::in_addr {
                         s_addr: u32::from(VRRP_GROUP_V4).to_be(),
