@@ -893,7 +893,7 @@ impl Daemon {
         if advert.priority == 0 {
             router.counters.priority_zero_received += 1;
         }
-        router.note_owner_conflict(src, advert.priority);
+        router.note_owner_conflict(src, advert.priority, now);
         // The advert counts from its arrival: the loop may read a burst a little later.
         router.fsm_mut(&mut self.schedule, index).handle_advert(
             received.arrived.min(now),

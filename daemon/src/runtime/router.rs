@@ -193,12 +193,18 @@ pub struct Router {
     pub ah: Option<AhSession>,
     /// The address list of the last advert whose list differed from ours (logged once).
     last_mismatch: Option<Vec<IpAddr>>,
+    /// When a differing address list was last logged: lists that change with every advert
+    /// (anyone on the segment can send them) get at most one line a second.
+    last_mismatch_log: Option<Instant>,
     /// When a dropped advert was last logged: a flood must not become a flood of log lines.
     last_drop_log: Option<Instant>,
     /// When a failed send was last logged.
     last_send_error_log: Option<Instant>,
     /// The last other router heard claiming priority 255 while we own the addresses.
     owner_conflict: Option<IpAddr>,
+    /// When such a claim was last logged: forged claims from ever new sources get at most
+    /// one line a second.
+    owner_conflict_log: Option<Instant>,
     /// The VMAC (keepalived `use_vmac`) or ipvlan (`use_ipvlan`), when the instance has one.
     pub(super) vmac: Option<super::vmac::VmacState>,
     /// The VMACs of VIPs with `use_vmac` (keepalived `use_vmac_addr`), one per interface.
@@ -266,9 +272,11 @@ impl Router {
             auth,
             ah,
             last_mismatch: None,
+            last_mismatch_log: None,
             last_drop_log: None,
             last_send_error_log: None,
             owner_conflict: None,
+            owner_conflict_log: None,
             vmac,
             vip_vmacs,
             lower_priority_scripted: 0,
@@ -304,10 +312,14 @@ impl Router {
 
     /// Logs once per peer when another router claims to own our addresses (priority 255 on
     /// both sides): the core keeps them (see `Instance`), the operator has to fix one side.
-    pub fn note_owner_conflict(&mut self, from: IpAddr, priority: u8) {
+    /// At most once a second: a stranger can forge the claim from a new source every time.
+    pub fn note_owner_conflict(&mut self, from: IpAddr, priority: u8, now: Instant) {
         let conflict = priority == crate::vrrp::instance::PRIORITY_OWNER
             && self.fsm.effective_priority() == crate::vrrp::instance::PRIORITY_OWNER;
-        if conflict && self.owner_conflict != Some(from) {
+        if conflict
+            && self.owner_conflict != Some(from)
+            && once_per_second(&mut self.owner_conflict_log, now)
+        {
             tracing::warn!(
                 "{}: {from} also advertises priority 255 (address owner): keeping the VIPs; \
                  only one router may own them, lower the priority of the other",
@@ -373,8 +385,9 @@ impl Router {
     }
 
     /// The address check: an advert whose list differs from ours is counted and logged once
-    /// per distinct list; one that lacks one of our VIPs is another virtual router's on the
-    /// same VRID and dropped (see [`packet::check_address_list`]).
+    /// per distinct list, at most once a second (a stranger can change the list with every
+    /// advert); one that lacks one of our VIPs is another virtual router's on the same VRID
+    /// and dropped (see [`packet::check_address_list`]).
     pub fn check_address_list(
         &mut self,
         from: IpAddr,
@@ -400,6 +413,10 @@ impl Router {
             .as_deref()
             .is_some_and(|last| same_multiset(addresses, last))
         {
+            return verdict;
+        }
+        // Not recorded when not logged: the list is said when the second is over.
+        if !once_per_second(&mut self.last_mismatch_log, Instant::now()) {
             return verdict;
         }
         let mut theirs = addresses.to_vec();
