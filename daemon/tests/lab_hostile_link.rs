@@ -19,6 +19,20 @@
 //!   neighbour solicitations for them. The master must keep its VIPs and its advert cadence
 //!   (measured by the backup), and answer no claim and at most one reply per request (the
 //!   kernel answers requests; vipd itself reads no ARP).
+//!
+//! Red-team round 3:
+//!
+//! - what a master logs: forged priority-255 adverts at an address owner from ever new
+//!   sources, and adverts whose address list lacks the VIP, alternating between two lists.
+//!   Each was one warning line (the memo of "already said" held only the last source or
+//!   list), so a stranger's flood became a log flood. vipd now says each at most once a
+//!   second and still counts every advert; keepalived 2.2.7 alongside is printed;
+//! - ICMP and ICMPv6 errors (unreachable of every code, fragmentation needed / packet too
+//!   big, time exceeded, parameter problem) quoting the master's adverts, unicast IPv4 and
+//!   multicast IPv6, from the stranger and spoofed from the backup: no send fails, nobody
+//!   moves;
+//! - forged redirects of the master's unicast adverts to the stranger (see the test):
+//!   diverted vipd's and keepalived's adverts (two masters); vipd's no longer.
 
 mod hostile_frames;
 mod lab;
@@ -29,13 +43,14 @@ use std::time::{Duration, Instant};
 
 use hostile_frames::*;
 use lab::keepalived_conf::{KeepalivedConf, VrrpInstance};
-use lab::{Lab, Segment};
+use lab::{wait_until, Lab, Segment};
 use lab_vipd_support::*;
 use vipd::vrrp::packet::{Advertisement, Auth, ChecksumMode, Version};
 
 const GROUP4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
 const STRANGER: usize = 3;
 const KEEPALIVED_VIP: &str = "192.0.2.102";
+const KEEPALIVED_VRID: u8 = 53;
 
 fn lower_priority_advert(src: Ipv4Addr, vrid: u8, vip: IpAddr) -> Vec<u8> {
     let payload = Advertisement {
@@ -483,4 +498,419 @@ fn adverts_arriving_on_another_interface_are_not_counted() {
         table.join("\n"),
         vipd.log()
     );
+}
+
+/// A v3 advert on the wire (IPv4 header included) from `src` to 224.0.0.18.
+fn advert(src: Ipv4Addr, vrid: u8, priority: u8, addresses: Vec<IpAddr>) -> Vec<u8> {
+    let payload = Advertisement {
+        version: Version::V3,
+        vrid,
+        priority,
+        advert_interval_cs: 10,
+        addresses,
+        auth: Auth::None,
+    }
+    .to_bytes(src.into(), GROUP4.into(), ChecksumMode::PseudoHeader);
+    ipv4(src, GROUP4, 255, 112, &payload)
+}
+
+/// 100 sources on the segment that are no router's: 192.0.2.150 to .249.
+fn forged_source(i: usize) -> Ipv4Addr {
+    Ipv4Addr::new(192, 0, 2, 150 + (i % 100) as u8)
+}
+
+/// Lines of `daemon`'s log that contain `needle`.
+fn log_lines(daemon: &lab::Daemon, needle: &str) -> usize {
+    daemon.log().lines().filter(|l| l.contains(needle)).count()
+}
+
+#[test]
+fn forged_owners_and_address_lists_cost_no_log_line_each() {
+    let lab = Lab::new("h3-logflood", 3);
+    let vipd = start_vipd(&lab, 1, &conf(1, &[v3_ipv4(255)]));
+    let keepalived_vip: IpAddr = KEEPALIVED_VIP.parse().expect("address");
+    let keepalived = lab.spawn_keepalived(
+        2,
+        &KeepalivedConf::new("r2")
+            .instance(
+                VrrpInstance::new("VI_3", "eth0", KEEPALIVED_VRID)
+                    .priority(255)
+                    .version(3)
+                    .advert(ADVERT)
+                    .vip(&format!("{KEEPALIVED_VIP}/24")),
+            )
+            .render(),
+    );
+    expect_sole_holder(&lab, vip4(), 1, SETTLE, "vipd owner");
+    expect_sole_holder(&lab, keepalived_vip, 2, SETTLE, "keepalived owner");
+    std::thread::sleep(ADVERT * 3);
+    let before = instance(&vipd, "VI_1");
+    // vipd's warnings (its debug lines about drops were at most one a second already), every
+    // line of keepalived's.
+    let (vipd_lines, keepalived_lines) = (log_lines(&vipd, " WARN "), log_lines(&keepalived, ""));
+
+    const COPIES: usize = 1000;
+    let stranger = Segment::Main.router_ip4(STRANGER);
+    let other_lists: [Vec<IpAddr>; 2] = [
+        vec!["192.0.2.201".parse().expect("address")],
+        vec!["192.0.2.202".parse().expect("address")],
+    ];
+    let mut frames = Vec::new();
+    for i in 0..COPIES {
+        // Another "owner" of the VIPs, from a new source each time.
+        for (vrid, vip) in [(51, vip4()), (KEEPALIVED_VRID, keepalived_vip)] {
+            frames.push(advert(forged_source(i), vrid, 255, vec![vip]));
+        }
+        // A router of another virtual router on the VRID, its list changing every time.
+        for vrid in [51, KEEPALIVED_VRID] {
+            frames.push(advert(stranger, vrid, 100, other_lists[i % 2].clone()));
+        }
+    }
+    let started = Instant::now();
+    let sent = send_frames(
+        lab.router_ns(STRANGER),
+        ETH_P_IP,
+        VRRP_MAC_V4,
+        frames,
+        Duration::from_micros(100),
+    );
+    let took = started.elapsed();
+    assert_eq!(sent, 4 * COPIES);
+    std::thread::sleep(ADVERT * 3);
+
+    let after = instance(&vipd, "VI_1");
+    let vipd_added = log_lines(&vipd, " WARN ") - vipd_lines;
+    let keepalived_added = log_lines(&keepalived, "") - keepalived_lines;
+    println!(
+        "{} forged owners and {} changing lists per daemon in {took:?}: vipd logged {vipd_added} \
+         warnings, keepalived {keepalived_added} lines",
+        COPIES, COPIES
+    );
+    assert_eq!(
+        (after.state.as_str(), after.transitions),
+        ("MASTER", before.transitions),
+        "{after:#?}\n{}",
+        vipd.log()
+    );
+    // Every advert is still counted (a loaded machine may drop a few on the socket).
+    let mismatches = after.address_list_mismatch - before.address_list_mismatch;
+    let received = after.adverts_received - before.adverts_received;
+    assert!(
+        mismatches >= (COPIES * 9 / 10) as u64 && received >= (COPIES * 9 / 10) as u64,
+        "counted {mismatches} list mismatches and {received} adverts of {COPIES}: {after:#?}"
+    );
+    // Each kind at most once a second (and the second it began in).
+    let bound = 2 * (took.as_secs() as usize + 2);
+    assert!(
+        vipd_added <= bound,
+        "vipd logged {vipd_added} warnings (bound {bound}) for the forged adverts:\n{}",
+        vipd.log()
+    );
+    assert_eq!(lab.holders(vip4()), [1]);
+    assert!(lab.client_ping(vip4()) || lab.client_ping(vip4()));
+}
+
+fn mac(lab: &Lab, router: usize) -> [u8; 6] {
+    let text = lab.exec_ok(lab.router_ns(router), "cat /sys/class/net/eth0/address");
+    let bytes: Vec<u8> = (text.trim().split(':'))
+        .map(|b| u8::from_str_radix(b, 16).expect("MAC"))
+        .collect();
+    <[u8; 6]>::try_from(bytes).expect("MAC")
+}
+
+/// An ICMP error of `kind` (type, code) with `word` in its second word (unused, the
+/// next-hop MTU or a redirect's gateway) quoting `original` (header and 8 bytes).
+fn icmp4_error(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    kind: (u8, u8),
+    word: u32,
+    original: &[u8],
+) -> Vec<u8> {
+    let mut m = vec![kind.0, kind.1, 0, 0];
+    m.extend_from_slice(&word.to_be_bytes());
+    m.extend_from_slice(&original[..original.len().min(28)]);
+    let sum = checksum(0, &m);
+    m[2..4].copy_from_slice(&sum.to_be_bytes());
+    ipv4(src, dst, 64, 1, &m)
+}
+
+/// An ICMPv6 error of `kind` with `word` (unused, MTU or pointer) quoting `original`.
+fn icmp6_error(
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    kind: (u8, u8),
+    word: u32,
+    original: &[u8],
+) -> Vec<u8> {
+    let mut m = vec![kind.0, kind.1, 0, 0];
+    m.extend_from_slice(&word.to_be_bytes());
+    m.extend_from_slice(&original[..original.len().min(48)]);
+    icmpv6(src, dst, m)
+}
+
+/// Every instance of `daemon`: (name, state, transitions).
+fn states(daemon: &lab::Daemon) -> Vec<(String, String, u64)> {
+    status(daemon)
+        .instances
+        .into_iter()
+        .map(|i| (i.name, i.state, i.transitions))
+        .collect()
+}
+
+/// A pair, r1 (150) master of VI_1 (IPv4, unicast) and VI_6 (IPv6, multicast), r2 (100) its
+/// settled backup.
+fn pair(lab: &Lab) -> (lab::Daemon, lab::Daemon) {
+    let ip4 = |router| Segment::Main.router_ip4(router);
+    let instances = |router: usize, priority| {
+        let peer = if router == 1 { 2 } else { 1 };
+        [
+            v3_ipv4(priority).unicast(&ip4(router).to_string(), &[&ip4(peer).to_string()]),
+            v3_ipv6(priority),
+        ]
+    };
+    let r1 = start_vipd(lab, 1, &conf(1, &instances(1, 150)));
+    let r2 = start_vipd(lab, 2, &conf(2, &instances(2, 100)));
+    expect_sole_holder(lab, vip4(), 1, SETTLE, "IPv4 unicast election");
+    expect_sole_holder(lab, vip6(), 1, SETTLE, "IPv6 election");
+    for name in ["VI_1", "VI_6"] {
+        wait_instance(&r2, name, SETTLE, "settled backup", |i| {
+            i.state == "BACKUP" && i.adverts_received >= 3
+        });
+    }
+    (r1, r2)
+}
+
+/// r1's advert to r2 on the wire (VI_1, unicast), as ICMP errors quote it.
+fn unicast_advert() -> Vec<u8> {
+    let (r1, r2) = (Segment::Main.router_ip4(1), Segment::Main.router_ip4(2));
+    let advert = Advertisement {
+        version: Version::V3,
+        vrid: 51,
+        priority: 150,
+        advert_interval_cs: 10,
+        addresses: vec![vip4()],
+        auth: Auth::None,
+    }
+    .to_bytes(r1.into(), r2.into(), ChecksumMode::PseudoHeader);
+    ipv4(r1, r2, 255, 112, &advert)
+}
+
+/// r1's route to r2.
+fn route_to_r2(lab: &Lab) -> String {
+    let r2 = Segment::Main.router_ip4(2);
+    lab.exec_ok(lab.router_ns(1), &format!("ip route get {r2}"))
+}
+
+/// ICMP errors about the master's adverts: a raw socket that takes them as errors (a
+/// connected one, or one with `IP_RECVERR`) fails its next send or receive with them, a
+/// "fragmentation needed" can lower the path MTU to a peer. The stranger sends every kind
+/// of ICMP and ICMPv6 error but redirects (see the next test) quoting r1's adverts (IPv4
+/// unicast to r2, IPv6 multicast), from its own address and spoofed from r2, straight at
+/// r1: no advert of r1 may fail, no router may move.
+#[test]
+fn icmp_errors_quoting_the_masters_adverts_stop_none_of_them() {
+    let lab = Lab::new("h3-icmp", 3);
+    let (r1, r2) = pair(&lab);
+    let before = (states(&r1), states(&r2));
+    let sent_before: Vec<u64> = ["VI_1", "VI_6"]
+        .iter()
+        .map(|name| instance(&r1, name).adverts_sent)
+        .collect();
+
+    let ip4 = |router| Segment::Main.router_ip4(router);
+    let (r1_ll, r2_ll, r3_ll) = (
+        link_local(&lab, 1),
+        link_local(&lab, 2),
+        link_local(&lab, 3),
+    );
+    let stranger = ip4(STRANGER);
+    let advert4 = unicast_advert();
+    let group6 = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
+    let advert6 = ipv6(r1_ll, group6, 255, 112, &[0x31, 52, 150, 1, 0, 10, 0, 0]);
+    let kinds4: [((u8, u8), u32); 8] = [
+        ((3, 0), 0),  // network unreachable
+        ((3, 1), 0),  // host unreachable
+        ((3, 2), 0),  // protocol unreachable (ENOPROTOOPT)
+        ((3, 3), 0),  // port unreachable (ECONNREFUSED)
+        ((3, 4), 68), // fragmentation needed, MTU 68
+        ((3, 13), 0), // administratively prohibited
+        ((11, 0), 0), // TTL exceeded
+        ((12, 0), 0), // parameter problem
+    ];
+    let kinds6: [((u8, u8), u32); 7] = [
+        ((1, 0), 0),    // no route
+        ((1, 1), 0),    // administratively prohibited
+        ((1, 3), 0),    // address unreachable
+        ((1, 4), 0),    // port unreachable
+        ((2, 0), 1280), // packet too big
+        ((3, 0), 0),    // hop limit exceeded
+        ((4, 1), 6),    // parameter problem: unknown next header
+    ];
+    let (mut frames4, mut frames6) = (Vec::new(), Vec::new());
+    for _ in 0..200 {
+        for (kind, word) in kinds4 {
+            for src in [stranger, ip4(2)] {
+                frames4.push(icmp4_error(src, ip4(1), kind, word, &advert4));
+            }
+        }
+        for (kind, word) in kinds6 {
+            for src in [r3_ll, r2_ll] {
+                frames6.push(icmp6_error(src, r1_ll, kind, word, &advert6));
+            }
+        }
+    }
+    let (count4, count6) = (frames4.len(), frames6.len());
+    let r1_mac = mac(&lab, 1);
+    let r3 = lab.router_ns(STRANGER).to_string();
+    let started = Instant::now();
+    let sender = {
+        let r3 = r3.clone();
+        std::thread::spawn(move || {
+            send_frames(&r3, ETH_P_IPV6, r1_mac, frames6, Duration::from_micros(150))
+        })
+    };
+    let sent4 = send_frames(&r3, ETH_P_IP, r1_mac, frames4, Duration::from_micros(150));
+    let sent6 = sender.join().expect("sender thread");
+    let took = started.elapsed();
+    assert_eq!((sent4, sent6), (count4, count6));
+    std::thread::sleep(ADVERT * 3);
+
+    let sent: Vec<u64> = ["VI_1", "VI_6"]
+        .iter()
+        .zip(&sent_before)
+        .map(|(name, before)| instance(&r1, name).adverts_sent - before)
+        .collect();
+    println!(
+        "{count4} ICMP and {count6} ICMPv6 errors in {took:?}: r1 sent {sent:?} adverts \
+         (VI_1, VI_6) meanwhile"
+    );
+    assert_eq!(
+        (states(&r1), states(&r2)),
+        before,
+        "a router moved:\nr1:\n{}\nr2:\n{}",
+        r1.log(),
+        r2.log()
+    );
+    assert!(
+        !r1.log().contains("sending advert"),
+        "r1 failed to send:\n{}",
+        r1.log()
+    );
+    assert!(!route_to_r2(&lab).contains("via"), "{}", route_to_r2(&lab));
+    assert_eq!(lab.holders(vip4()), [1]);
+    assert_eq!(lab.holders(vip6()), [1]);
+}
+
+/// A unicast pair of keepalived 2.2.7 like [`pair`]'s VI_1.
+fn keepalived_pair(lab: &Lab) -> (lab::Daemon, lab::Daemon) {
+    let ip4 = |router| Segment::Main.router_ip4(router);
+    let conf = |router: usize, priority| {
+        let peer = if router == 1 { 2 } else { 1 };
+        KeepalivedConf::new(&format!("r{router}"))
+            .instance(
+                v3_ipv4(priority).unicast(&ip4(router).to_string(), &[&ip4(peer).to_string()]),
+            )
+            .render()
+    };
+    let k1 = lab.spawn_keepalived(1, &conf(1, 150));
+    let k2 = lab.spawn_keepalived(2, &conf(2, 100));
+    expect_sole_holder(lab, vip4(), 1, SETTLE, "keepalived unicast election");
+    std::thread::sleep(ADVERT * 5);
+    (k1, k2)
+}
+
+/// The two-step: a "fragmentation needed" quoting r1's unicast advert to r2 (the kernel
+/// leaves a route exception for r2 when a socket takes it), then redirects to the stranger
+/// quoting the same advert, spoofed from r2 and from the stranger.
+fn divert(lab: &Lab) {
+    let ip4 = |router| Segment::Main.router_ip4(router);
+    let advert = unicast_advert();
+    let mut frames: Vec<Vec<u8>> = [ip4(2), ip4(STRANGER)]
+        .iter()
+        .map(|src| icmp4_error(*src, ip4(1), (3, 4), 68, &advert))
+        .collect();
+    for _ in 0..20 {
+        for src in [ip4(2), ip4(STRANGER)] {
+            let gateway = u32::from(ip4(STRANGER));
+            frames.push(icmp4_error(src, ip4(1), (5, 1), gateway, &advert));
+        }
+    }
+    let count = frames.len();
+    let r1_mac = mac(lab, 1);
+    let sent = send_frames(
+        lab.router_ns(STRANGER),
+        ETH_P_IP,
+        r1_mac,
+        frames,
+        Duration::from_millis(1),
+    );
+    assert_eq!(sent, count);
+}
+
+/// ICMP redirects quoting the master's unicast advert to its peer, spoofed from the peer
+/// with the stranger as the new gateway, after a "fragmentation needed" quoting the same
+/// advert. The kernel hands both to every raw socket of protocol 112 (`raw_err`: the path
+/// MTU, then the redirect, whatever the socket's other options); once a route exception
+/// for the peer exists (the first message leaves one when a socket takes it) it takes the
+/// redirect while the interface accepts redirects (Linux's default on a host): the adverts
+/// go to the stranger for five minutes, the backup takes over, both hold the VIP.
+///
+/// vipd's sockets ignore path MTU messages (`IP_PMTUDISC_OMIT`): nothing moves (before,
+/// the redirect was taken). keepalived 2.2.7 takes both (printed). With the exception in
+/// place (left by keepalived's socket; any UDP listener or connection to the peer could
+/// leave one too), `accept_redirects` 0 on `all` and the interface is what stops it.
+#[test]
+fn forged_redirects_divert_no_unicast_advert() {
+    let lab = Lab::new("h3-redirect", 3);
+    let ip4 = |router| Segment::Main.router_ip4(router);
+    let diverted = |route: &str| route.contains(&format!("via {}", ip4(STRANGER)));
+    {
+        let (mut r1, mut r2) = pair(&lab);
+        let before = (states(&r1), states(&r2));
+        divert(&lab);
+        std::thread::sleep(ADVERT * 5);
+        let route = route_to_r2(&lab);
+        assert!(!diverted(&route), "redirect taken: {route}");
+        assert_eq!(
+            (states(&r1), states(&r2)),
+            before,
+            "a router moved:\n{}",
+            r2.log()
+        );
+        assert_eq!(lab.holders(vip4()), [1]);
+        r2.stop();
+        r1.stop();
+    }
+
+    let (_k1, k2) = keepalived_pair(&lab);
+    let masters = |k: &lab::Daemon| k.log().matches("Entering MASTER").count();
+    let before = masters(&k2);
+    divert(&lab);
+    let route = route_to_r2(&lab);
+    let taken = wait_until(SETTLE / 2, Duration::from_millis(20), || {
+        masters(&k2) > before
+    });
+    println!(
+        "keepalived 2.2.7: r1's route to r2 after the redirects: {}; r2 {}",
+        route.lines().next().unwrap_or(""),
+        match taken {
+            Some(after) => format!("took over after {after:?} (split brain)"),
+            None => "stayed backup".to_string(),
+        }
+    );
+
+    // The exception is there now; refusing redirects on r1 is what keeps them out.
+    let ns1 = lab.router_ns(1);
+    lab.exec_ok(ns1, "sysctl -qw net.ipv4.conf.all.accept_redirects=0");
+    lab.exec_ok(ns1, "sysctl -qw net.ipv4.conf.eth0.accept_redirects=0");
+    lab.exec_ok(ns1, "ip route flush cache");
+    expect_sole_holder(&lab, vip4(), 1, SETTLE, "r1 heard again");
+    let before = masters(&k2);
+    divert(&lab);
+    std::thread::sleep(ADVERT * 5);
+    let route = route_to_r2(&lab);
+    assert!(!diverted(&route), "redirect taken: {route}");
+    assert_eq!(masters(&k2), before, "{}", k2.log());
+    assert_eq!(lab.holders(vip4()), [1]);
 }

@@ -233,7 +233,7 @@ impl VrrpSocket {
                 // Ignore "fragmentation needed" quoting our adverts (adverts are small):
                 // anyone on the link can forge one, and the route exception it leaves for a
                 // unicast peer let a forged redirect send our adverts to the forger for five
-                // minutes (lab_hostile_peers).
+                // minutes (lab_hostile_link).
                 if let Err(e) = set_int(
                     raw,
                     libc::IPPROTO_IP,
