@@ -5,6 +5,7 @@
 
 mod addresses;
 mod deadline;
+mod dumps;
 mod forward;
 mod health;
 #[cfg(test)]
@@ -344,6 +345,9 @@ impl Daemon {
     }
 
     async fn serve(&mut self) -> Result<(), String> {
+        // First: a signal sent while the rest starts waits for the loop instead of ending
+        // the process (an exporter's SIGUSR1 during a restart).
+        let mut signals = signals::Signals::new().map_err(|e| format!("signals: {e}"))?;
         let services = self.start_services()?;
         let monitor = Monitor::new().map_err(|e| format!("netlink monitor: {e}"))?;
         spawn_monitor(monitor, self.events_tx.clone());
@@ -353,7 +357,6 @@ impl Daemon {
         self.own_address_problems_at_start(running)?;
         self.add_statics();
         self.watch_routing();
-        let mut signals = signals::Signals::new().map_err(|e| format!("signals: {e}"))?;
 
         for warning in crate::net::checks::system_warnings(&self.config) {
             warn!("{warning}");
@@ -428,6 +431,8 @@ impl Daemon {
                             signals::Step::Reload if self.stopping => {}
                             // A refusal is logged; SIGHUP has nobody to tell.
                             signals::Step::Reload => self.request_reload("SIGHUP".into(), None),
+                            // keepalived's dumps and the signals it ignores.
+                            other => self.on_signal_step(other),
                         }
                     }
                 }
