@@ -46,8 +46,9 @@ fn ignored_numbers() -> impl Iterator<Item = libc::c_int> {
         libc::SIGPWR,
     ]
     .into_iter()
-    // The real-time signals keepalived does not use (34..=64 in glibc's numbering; the C
-    // libraries keep 32 to 33 or 34 for themselves, and refuse them).
+    // The real-time signals keepalived does not use (34..=64 in glibc's numbering). The C
+    // libraries keep 32 and 33 for themselves, musl (the static build) 34 too: it refuses a
+    // handler for it, so there 34 keeps its default.
     .chain((34..=64).filter(|n| ![SIG_JSON, SIG_STATS_CLEAR].contains(n)))
 }
 
@@ -127,8 +128,10 @@ pub fn signal_name(number: libc::c_int) -> String {
         libc::SIGPROF => "SIGPROF",
         libc::SIGIO => "SIGIO",
         libc::SIGPWR => "SIGPWR",
-        34..=49 => return format!("SIGRTMIN+{}", number - 34),
-        50..=64 => return format!("SIGRTMAX-{}", 64 - number),
+        34 => "SIGRTMIN",
+        64 => "SIGRTMAX",
+        35..=49 => return format!("SIGRTMIN+{}", number - 34),
+        50..=63 => return format!("SIGRTMAX-{}", 64 - number),
         _ => return format!("signal {number}"),
     };
     fixed.to_string()
@@ -346,6 +349,8 @@ mod tests {
         }
         assert_eq!(signal_name(36), "SIGRTMIN+2");
         assert_eq!(signal_name(63), "SIGRTMAX-1");
+        assert_eq!(signal_name(64), "SIGRTMAX");
+        assert_eq!(signal_name(34), "SIGRTMIN");
         assert_eq!(signal_name(libc::SIGPWR), "SIGPWR");
     }
 
