@@ -129,6 +129,10 @@ pub struct StatsBaseline {
 }
 
 impl StatsBaseline {
+    pub fn is_empty(&self) -> bool {
+        self.at.is_empty()
+    }
+
     pub fn clear(&mut self, report: &StatusReport) {
         self.at = (report.instances.iter())
             .map(|i| (i.name.clone(), i.clone()))

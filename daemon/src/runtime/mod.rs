@@ -423,8 +423,13 @@ impl Daemon {
                     self.on_command(command).await;
                 }
                 batch = signals.next() => {
-                    self.schedule.touch_all();
-                    for step in signals::steps(&batch) {
+                    let steps = signals::steps(&batch);
+                    // Dumps and ignored signals change no instance: a flood of them must not
+                    // make every wake-up look at all instances.
+                    if steps.iter().any(|s| matches!(s, signals::Step::Stop(_) | signals::Step::Reload)) {
+                        self.schedule.touch_all();
+                    }
+                    for step in steps {
                         match step {
                             signals::Step::Stop(name) => self.begin_stop(name),
                             // A reload while handing over would start instances again.

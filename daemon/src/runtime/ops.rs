@@ -234,10 +234,15 @@ impl Daemon {
     pub(super) fn on_signal_step(&mut self, step: super::signals::Step) {
         use super::signals::Step;
         match step {
-            Step::Dump(kind) => self.ops.dumps.write(kind, || self.status()),
+            Step::Dump(kind) => {
+                if let Some(pending) = self.ops.dumps.begin(kind) {
+                    let report = self.ops.dumps.needs_report().then(|| self.status());
+                    self.ops.dumps.write(pending, report);
+                }
+            }
             Step::ClearStats => {
                 let report = self.status();
-                self.ops.dumps.clear_stats(&report);
+                self.ops.dumps.clear_stats(report);
             }
             Step::Ignore(name) => info!("{name} ignored, as keepalived does"),
             Step::Stop(_) | Step::Reload => {}
