@@ -10,12 +10,14 @@
 //! - [`drains`]: drains kept across restarts under the state directory.
 //! - [`metrics`], [`http`]: the `/metrics` exposition and its small HTTP responder.
 //! - [`services`]: the thread the socket and the endpoint are served on.
+//! - [`dumps`]: keepalived's dump files (SIGUSR1, SIGUSR2, SIGRTMIN+2).
 //!
 //! The types here are the status report, shared by all of them.
 
 pub mod access;
 pub mod client;
 pub mod drains;
+pub mod dumps;
 pub mod events;
 pub mod evict;
 pub mod http;
@@ -117,6 +119,9 @@ pub struct InstanceStatus {
     pub master_priority: Option<u8>,
     /// Advert interval in use: configured when master, learned from the master otherwise (v3).
     pub advert_interval_ms: u64,
+    /// Master_Down_Interval now (what a backup waits for the master's adverts).
+    #[serde(default)]
+    pub master_down_interval_ms: u64,
     pub transitions: u64,
     pub last_transition_reason: Option<String>,
     /// Stable code of the last reason (`priority_zero_advert`, `drained`, ...).

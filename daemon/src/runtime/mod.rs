@@ -5,6 +5,7 @@
 
 mod addresses;
 mod deadline;
+mod dumps;
 mod forward;
 mod health;
 #[cfg(test)]
@@ -344,6 +345,9 @@ impl Daemon {
     }
 
     async fn serve(&mut self) -> Result<(), String> {
+        // First: a signal sent while the rest starts waits for the loop instead of ending
+        // the process (an exporter's SIGUSR1 during a restart).
+        let mut signals = signals::Signals::new().map_err(|e| format!("signals: {e}"))?;
         let services = self.start_services()?;
         let monitor = Monitor::new().map_err(|e| format!("netlink monitor: {e}"))?;
         spawn_monitor(monitor, self.events_tx.clone());
@@ -353,7 +357,6 @@ impl Daemon {
         self.own_address_problems_at_start(running)?;
         self.add_statics();
         self.watch_routing();
-        let mut signals = signals::Signals::new().map_err(|e| format!("signals: {e}"))?;
 
         for warning in crate::net::checks::system_warnings(&self.config) {
             warn!("{warning}");
@@ -420,14 +423,21 @@ impl Daemon {
                     self.on_command(command).await;
                 }
                 batch = signals.next() => {
-                    self.schedule.touch_all();
-                    for step in signals::steps(&batch) {
+                    let steps = signals::steps(&batch);
+                    // Dumps and ignored signals change no instance: a flood of them must not
+                    // make every wake-up look at all instances.
+                    if steps.iter().any(|s| matches!(s, signals::Step::Stop(_) | signals::Step::Reload)) {
+                        self.schedule.touch_all();
+                    }
+                    for step in steps {
                         match step {
                             signals::Step::Stop(name) => self.begin_stop(name),
                             // A reload while handing over would start instances again.
                             signals::Step::Reload if self.stopping => {}
                             // A refusal is logged; SIGHUP has nobody to tell.
                             signals::Step::Reload => self.request_reload("SIGHUP".into(), None),
+                            // keepalived's dumps and the signals it ignores.
+                            other => self.on_signal_step(other),
                         }
                     }
                 }

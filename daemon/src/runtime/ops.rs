@@ -59,6 +59,8 @@ pub(super) struct Ops {
     /// The last STATUS= sent to systemd, and whether it may be stale.
     sd_status: String,
     sd_status_dirty: bool,
+    /// keepalived's dump files (SIGUSR1, SIGUSR2, SIGRTMIN+2).
+    dumps: super::dumps::Dumps,
 }
 
 impl Ops {
@@ -87,6 +89,7 @@ impl Ops {
             check_latency: BTreeMap::new(),
             sd_status: String::new(),
             sd_status_dirty: true,
+            dumps: super::dumps::Dumps::new(),
         })
     }
 
@@ -224,6 +227,25 @@ impl Daemon {
                 };
                 let _ = reply.send(result);
             }
+        }
+    }
+
+    /// keepalived's operational signals other than stop and reload.
+    pub(super) fn on_signal_step(&mut self, step: super::signals::Step) {
+        use super::signals::Step;
+        match step {
+            Step::Dump(kind) => {
+                if let Some(pending) = self.ops.dumps.begin(kind) {
+                    let report = self.ops.dumps.needs_report().then(|| self.status());
+                    self.ops.dumps.write(pending, report);
+                }
+            }
+            Step::ClearStats => {
+                let report = self.status();
+                self.ops.dumps.clear_stats(report);
+            }
+            Step::Ignore(name) => info!("{name} ignored, as keepalived does"),
+            Step::Stop(_) | Step::Reload => {}
         }
     }
 

@@ -578,6 +578,8 @@ impl Router {
             master_priority: self.fsm.master_priority(),
             advert_interval_ms: u64::try_from(self.fsm.master_advert_interval().as_millis())
                 .unwrap_or(u64::MAX),
+            master_down_interval_ms: u64::try_from(self.fsm.master_down_interval().as_millis())
+                .unwrap_or(u64::MAX),
             transitions: self.fsm.transitions(),
             last_transition_reason: self.last_reason.clone(),
             last_transition_code: self.counters.last_transition_code.map(str::to_string),
