@@ -229,7 +229,12 @@ impl VrrpSocket {
                     0,
                     "IP_MULTICAST_LOOP",
                 )?;
-                set_int(raw, libc::IPPROTO_IP, libc::IP_PKTINFO, 1, "IP_PKTINFO")?;
+                // No IP_PKTINFO on receive: the datagram comes with its IPv4 header, whose
+                // destination is what the control message would repeat (`ipi_addr`), and the
+                // socket is bound to its interface. One control message less a datagram,
+                // and the kernel prepares none when it queues one (at 255 instances, 25,500
+                // a second, a few per cent of a backup's CPU). Sending with an
+                // IP_PKTINFO control message works without the option.
                 // Ignore "fragmentation needed" quoting our adverts (adverts are small):
                 // anyone on the link can forge one, and the route exception it leaves for a
                 // unicast peer let a forged redirect send our adverts to the forger for five
@@ -458,13 +463,6 @@ impl VrrpSocket {
         };
         for cmsg in cmsgs {
             match cmsg {
-                ControlMessageOwned::Ipv4PacketInfo(info) => {
-                    // ipi_addr is the header's destination; ipi_spec_dst the local route.
-                    dst = Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(
-                        info.ipi_addr.s_addr,
-                    ))));
-                    ifindex = u32::try_from(info.ipi_ifindex).ok();
-                }
                 ControlMessageOwned::Ipv6PacketInfo(info) => {
                     dst = Some(IpAddr::V6(Ipv6Addr::from(info.ipi6_addr.s6_addr)));
                     ifindex = Some(info.ipi6_ifindex);
@@ -477,7 +475,7 @@ impl VrrpSocket {
             return Ok(Datagram::Dropped(DropReason::Oversized));
         };
         if self.family == Family::V4 {
-            hop_limit = data.get(8).copied();
+            (hop_limit, dst) = ipv4_ttl_and_destination(data);
         }
         // Without source, destination (for the checksum) or hop limit it cannot be judged.
         let (Some(src), Some(dst), Some(hop_limit)) = (src, dst, hop_limit) else {
@@ -743,15 +741,6 @@ impl ReceiveBatch {
                 let room = (header.cmsg_len as usize).saturating_sub(libc::CMSG_LEN(0) as usize);
                 let data = libc::CMSG_DATA(cmsg);
                 match (header.cmsg_level, header.cmsg_type) {
-                    (libc::IPPROTO_IP, libc::IP_PKTINFO)
-                        if room >= size_of::<libc::in_pktinfo>() =>
-                    {
-                        let info: libc::in_pktinfo = std::ptr::read_unaligned(data.cast());
-                        dst = Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(
-                            info.ipi_addr.s_addr,
-                        ))));
-                        ifindex = u32::try_from(info.ipi_ifindex).ok();
-                    }
                     (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO)
                         if room >= size_of::<libc::in6_pktinfo>() =>
                     {
@@ -782,7 +771,7 @@ impl ReceiveBatch {
             return Datagram::Dropped(DropReason::Oversized);
         };
         if socket.family == Family::V4 {
-            hop_limit = data.get(8).copied();
+            (hop_limit, dst) = ipv4_ttl_and_destination(data);
         }
         let (Some(src), Some(dst), Some(hop_limit)) = (src, dst, hop_limit) else {
             return Datagram::Dropped(DropReason::ReceiveError);
@@ -796,6 +785,16 @@ impl ReceiveBatch {
             arrived: arrival(self.read_at, self.read_realtime, stamp),
         })
     }
+}
+
+/// The TTL and destination of an IPv4 datagram as a raw socket delivers it (with its
+/// header): neither without a whole fixed header.
+fn ipv4_ttl_and_destination(datagram: &[u8]) -> (Option<u8>, Option<IpAddr>) {
+    let Some(header) = datagram.get(..20) else {
+        return (None, None);
+    };
+    let dst = Ipv4Addr::new(header[16], header[17], header[18], header[19]);
+    (Some(header[8]), Some(IpAddr::V4(dst)))
 }
 
 /// The most a datagram's timestamp may place its arrival before the read that returned
@@ -1276,6 +1275,15 @@ mod tests {
         assert_eq!(r.vrrp_payload(), None);
         let r = received(vec![], IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)));
         assert_eq!(r.vrrp_payload(), None);
+    }
+
+    #[test]
+    fn ipv4_ttl_and_destination_come_from_the_header() {
+        let mut data = vec![0x45, 0, 0, 28, 0, 0, 0, 0, 254, 112, 0, 0, 192, 0, 2, 1];
+        data.extend_from_slice(&[224, 0, 0, 18, 0x31, 1, 100, 0, 0, 0, 0, 0]);
+        let group = IpAddr::from([224, 0, 0, 18]);
+        assert_eq!(ipv4_ttl_and_destination(&data), (Some(254), Some(group)));
+        assert_eq!(ipv4_ttl_and_destination(&data[..19]), (None, None));
     }
 
     #[test]

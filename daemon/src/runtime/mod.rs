@@ -207,9 +207,6 @@ struct Daemon {
     /// Gratuitous ARPs / NAs waiting for their turn on their interface.
     pacer: AnnouncePacer,
     events_tx: mpsc::Sender<Event>,
-    /// Set by a socket reader that found more queued than one read takes (see
-    /// [`receive::may_gather`]).
-    reader_backlog: Arc<std::sync::atomic::AtomicBool>,
     /// The readers' vectors of adverts, handed back once handled.
     batch_pool: Arc<BatchPool>,
     events_rx: mpsc::Receiver<Event>,
@@ -316,7 +313,6 @@ impl Daemon {
             announcer,
             pacer: AnnouncePacer::default(),
             events_tx,
-            reader_backlog: Arc::default(),
             batch_pool: Arc::default(),
             events_rx,
             stopping: false,
@@ -468,10 +464,12 @@ impl Daemon {
             self.send_due_announcements(now);
             self.process_actions().await;
             self.update_systemd_status();
-            let backlog = (self.reader_backlog).swap(false, std::sync::atomic::Ordering::Relaxed);
-            if adverts_read >= receive::GATHER_AFTER && !self.stopping {
+            if adverts_read > 0 && !self.stopping {
                 let next = self.next_deadline();
-                if receive::may_gather(adverts_read, backlog, Instant::now(), next) {
+                let backlog = (self.sockets.values())
+                    .any(|s| s.shared.queued.load(std::sync::atomic::Ordering::Relaxed));
+                let (instances, now) = (self.routers.len(), Instant::now());
+                if receive::may_gather(adverts_read, instances, backlog, now, next) {
                     // Blocks the runtime on purpose: see `receive::GATHER`.
                     std::thread::sleep(receive::GATHER);
                 }
@@ -732,7 +730,6 @@ impl Daemon {
                         key.clone(),
                         shared.clone(),
                         self.events_tx.clone(),
-                        self.reader_backlog.clone(),
                         self.batch_pool.clone(),
                     );
                     self.sockets_generation += 1;
