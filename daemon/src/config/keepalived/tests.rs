@@ -982,3 +982,47 @@ fn a_tracked_route_keeps_keepalived_as_its_protocol() {
         "{w}"
     );
 }
+
+#[test]
+fn a_keyword_keepalived_stops_at_without_its_value_is_an_error() {
+    // Chef's and Puppet's renderings write a bare `debug`; keepalived 2.2.7 does not start
+    // with it ("missing a parameter", "exited with permanent error CONFIG").
+    let e = error_of(" router_id r1", " debug");
+    assert!(
+        e.contains("k.conf:7") && e.contains("`debug` needs a value"),
+        "{e}"
+    );
+    for (global, instance) in [
+        (" umask", ""),
+        (" smtp_server", ""),
+        (" vrrp_process_name", ""),
+        ("", " vrf"),
+        ("", " lvs_sync_daemon_interface"),
+    ] {
+        let e = error_of(global, instance);
+        assert!(e.contains("needs a value"), "{global}{instance}: {e}");
+    }
+    // With a value they stay ignored keywords (warnings), as keepalived runs them.
+    let (_, warnings) = warnings_of(" umask 022", " debug 2");
+    assert!(warnings.contains("`debug` is ignored"), "{warnings}");
+    // In check blocks: a vrrp_script `weight` or `user`, a vrrp_track_process `process`.
+    let check = |block: &str| {
+        let text = format!(
+            "{block}\nvrrp_instance VI_1 {{\n interface eth0\n virtual_router_id 51\n \
+             virtual_ipaddress {{\n 192.0.2.10\n }}\n}}\n"
+        );
+        match parse_keepalived(&text, Path::new("c.conf")) {
+            Ok(_) => panic!("accepted:\n{text}"),
+            Err(e) => e.to_string(),
+        }
+    };
+    let e = check("vrrp_script s {\n script /bin/true\n weight\n}");
+    assert!(
+        e.contains("c.conf:3") && e.contains("`weight` needs a value"),
+        "{e}"
+    );
+    let e = check("vrrp_script s {\n script /bin/true\n user\n}");
+    assert!(e.contains("`user` needs a value"), "{e}");
+    let e = check("vrrp_track_process p {\n process\n}");
+    assert!(e.contains("`process` needs a value"), "{e}");
+}
