@@ -340,14 +340,16 @@ fn multicast_groups_must_be_multicast_of_their_family() {
 }
 
 #[test]
-fn excluded_addresses_may_mix_families_but_not_repeat_a_vip() {
+fn excluded_addresses_may_mix_families_and_one_repeating_a_vip_is_read_once() {
     let cfg = one_instance(
         "",
         " virtual_ipaddress_excluded {\n 192.0.2.11/24\n 2001:db8::11/64 dev eth1\n }",
     );
     assert_eq!(cfg.instances[0].excluded_vips.len(), 2);
-    let e = error_of("", " virtual_ipaddress_excluded {\n 192.0.2.10\n }");
-    assert!(e.contains("listed twice"), "{e}");
+    // keepalived 2.2.7 runs it (exit 0) and adds the address once.
+    let (cfg, w) = warnings_of("", " virtual_ipaddress_excluded {\n 192.0.2.10\n }");
+    assert!(cfg.instances[0].excluded_vips.is_empty());
+    assert!(w.contains("listed twice"), "{w}");
 }
 
 fn instance_with(body: &str) -> String {
@@ -957,11 +959,9 @@ fn one_address_on_two_interfaces_is_two_addresses() {
                 2001:db8:21::1/64 dev eth2\n fe80::1/64 dev eth2\n }\n}\n";
     let cfg = parse_keepalived(text, Path::new("k.conf")).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(cfg.instances[0].vips.len(), 4);
-    // Twice on one interface is still refused.
-    let e = error_of(
-        "",
-        " virtual_ipaddress_excluded {\n 192.0.2.10 dev eth0\n }",
-    );
+    // Twice in virtual_ipaddress on one interface is still refused (keepalived counts it
+    // twice in its adverts).
+    let e = error_of("", " virtual_ipaddress {\n 192.0.2.10 dev eth0\n }");
     assert!(e.contains("listed twice"), "{e}");
 }
 
@@ -1025,4 +1025,30 @@ fn a_keyword_keepalived_stops_at_without_its_value_is_an_error() {
     assert!(e.contains("`user` needs a value"), "{e}");
     let e = check("vrrp_track_process p {\n process\n}");
     assert!(e.contains("`process` needs a value"), "{e}");
+}
+
+#[test]
+fn an_excluded_address_that_is_also_a_vip_is_read_once_as_keepalived_adds_it() {
+    // Chef's keepalived cookbook spec: VIPs .11-.13, .12 and .13 also excluded. keepalived
+    // 2.2.7 runs it (exit 0) and adds each address once.
+    let (cfg, warnings) = warnings_of(
+        "",
+        " virtual_ipaddress_excluded {\n 192.0.2.10\n 198.51.100.7\n 198.51.100.7 dev eth0\n }",
+    );
+    let inst = &cfg.instances[0];
+    assert_eq!(inst.vips.len(), 1);
+    let excluded: Vec<String> = inst
+        .excluded_vips
+        .iter()
+        .map(|v| v.address.to_string())
+        .collect();
+    assert_eq!(excluded, ["198.51.100.7"]);
+    assert_eq!(warnings.matches("is listed twice").count(), 2, "{warnings}");
+    assert!(
+        warnings.contains("k.conf:8:") && warnings.contains("k.conf:10:"),
+        "{warnings}"
+    );
+    // A VIP twice in virtual_ipaddress stays an error: keepalived counts it twice in adverts.
+    let e = error_of("", " virtual_ipaddress {\n 192.0.2.10\n }");
+    assert!(e.contains("listed twice"), "{e}");
 }
