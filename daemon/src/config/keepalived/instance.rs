@@ -175,6 +175,26 @@ impl Reader<'_> {
                     }
                     if let Some(text) = self.arg(item) {
                         inst.source_address = self.unicast_address(loc, text);
+                        // keepalived 2.2.7 writes such an address into its adverts' IP header
+                        // as given; the receiving kernels drop them (a martian source), and a
+                        // socket refuses to send from it. vipd sends from the interface's own
+                        // address instead.
+                        if let Some(source) = inst.source_address.filter(|a| {
+                            a.is_multicast()
+                                || a.is_unspecified()
+                                || *a == IpAddr::V4(std::net::Ipv4Addr::BROADCAST)
+                        }) {
+                            self.warn(
+                                loc,
+                                format!(
+                                    "`{}` {source} is not a unicast address: ignored, adverts \
+                                     leave from the interface's own address (keepalived 2.2.7 \
+                                     sends them from {source}, which receivers drop)",
+                                    item.keyword()
+                                ),
+                            );
+                            inst.source_address = None;
+                        }
                     }
                     "source_address"
                 }

@@ -1052,3 +1052,27 @@ fn an_excluded_address_that_is_also_a_vip_is_read_once_as_keepalived_adds_it() {
     let e = error_of("", " virtual_ipaddress {\n 192.0.2.10\n }");
     assert!(e.contains("listed twice"), "{e}");
 }
+
+#[test]
+fn a_multicast_source_address_is_ignored_for_the_interfaces_own() {
+    // Puppet's keepalived module spec writes `mcast_src_ip 225.1.2.3`: keepalived 2.2.7 puts
+    // it in its adverts' IP header (receivers drop them); a socket cannot send from it, so
+    // vipd sent no adverts at all. It now sends from the interface's address.
+    for (line, keyword) in [
+        (" mcast_src_ip 225.1.2.3", "mcast_src_ip"),
+        (" unicast_src_ip 255.255.255.255", "unicast_src_ip"),
+        (" mcast_src_ip 0.0.0.0", "mcast_src_ip"),
+    ] {
+        let (cfg, w) = warnings_of("", line);
+        assert_eq!(cfg.instances[0].source_address, None, "{line}");
+        assert!(
+            w.contains("k.conf:7:") && w.contains(&format!("`{keyword}`")),
+            "{line}: {w}"
+        );
+    }
+    let (cfg, _) = warnings_of("", " mcast_src_ip 192.0.2.1");
+    assert_eq!(
+        cfg.instances[0].source_address,
+        Some("192.0.2.1".parse().unwrap())
+    );
+}
