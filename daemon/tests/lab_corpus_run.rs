@@ -44,6 +44,8 @@ fn documented(text: &str) -> Vec<(&'static str, &'static str)> {
     let mut interface = String::new();
     // Adverts from the interface's MAC before a VMAC comes up (use_vmac, adverts from it).
     let mut first_advert_from_base = false;
+    // A source address that is not unicast (keepalived sends from it, receivers drop it).
+    let mut bogus_source = false;
     // At the end of an instance (its keywords come in any order): what its VMAC means.
     let mut end_instance =
         |families: (bool, bool), vmac: (bool, bool), learning: &mut (bool, bool)| {
@@ -61,6 +63,15 @@ fn documented(text: &str) -> Vec<(&'static str, &'static str)> {
                 current_vmac = (false, false);
             }
             ["vmac_xmit_base", ..] => current_vmac.1 = true,
+            ["mcast_src_ip" | "unicast_src_ip", source, ..]
+                if source.parse::<std::net::IpAddr>().is_ok_and(|a| {
+                    a.is_multicast()
+                        || a.is_unspecified()
+                        || a == std::net::IpAddr::V4(std::net::Ipv4Addr::BROADCAST)
+                }) =>
+            {
+                bogus_source = true
+            }
             [key @ ("vrrp_garp_interval" | "vrrp_gna_interval"), value] => {
                 let fast = value.parse::<f64>().is_ok_and(|v| v > 0.0 && v < 0.01);
                 if *key == "vrrp_garp_interval" {
@@ -108,6 +119,14 @@ fn documented(text: &str) -> Vec<(&'static str, &'static str)> {
             "mac",
             "a new master's first advert leaves from the interface's MAC, the VMAC comes up \
              with the VIPs just after (REFERENCE.md [instance.vmac] MASTER, README migration)",
+        ));
+    }
+    if bogus_source {
+        out.push((
+            "source",
+            "a multicast, broadcast or unspecified mcast_src_ip/unicast_src_ip is ignored: vipd \
+             sends from the interface's address, keepalived 2.2.7 from that address, which \
+             receivers drop (REFERENCE.md source_address)",
         ));
     }
     if ipv6_unicast {

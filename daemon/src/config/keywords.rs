@@ -167,6 +167,38 @@ pub fn classify(block: Block, keyword: &str) -> Option<Class> {
     }
 }
 
+/// Whether keepalived 2.2.7 stops at `keyword` of `block` written without a value ("missing
+/// a parameter", then "exited with permanent error CONFIG"): for the keywords vipd ignores
+/// (the reader refuses such a line of the keywords it implements where keepalived does).
+pub fn needs_value(block: Block, keyword: &str) -> bool {
+    match block {
+        Block::TopLevel => keyword == "child_wait_time",
+        Block::Global => matches!(
+            keyword,
+            "bfd_process_name"
+                | "bfd_rlimit_rtime"
+                | "bfd_rlimit_rttime"
+                | "checker_process_name"
+                | "checker_rlimit_rtime"
+                | "checker_rlimit_rttime"
+                | "lvs_process_name"
+                | "nftables_ipvs_priority"
+                | "nftables_ipvs_start_fwmark"
+                | "nftables_priority"
+                | "process_name"
+                | "random_seed"
+                | "smtp_connect_timeout"
+                | "smtp_server"
+                | "umask"
+                | "vrrp_process_name"
+                | "vrrp_rlimit_rtime"
+                | "vrrp_rlimit_rttime"
+        ),
+        Block::Instance => matches!(keyword, "debug" | "lvs_sync_daemon_interface" | "vrf"),
+        _ => false,
+    }
+}
+
 fn top_level(keyword: &str) -> Option<Class> {
     Some(match keyword {
         "virtual_server" | "virtual_server_group" => Class::Refused(

@@ -154,6 +154,8 @@ impl Reader<'_> {
                 "user" => {
                     if self.no_block(item) {
                         match texts(item.args()).as_slice() {
+                            // keepalived 2.2.7 stops at it ("missing a parameter").
+                            [] => self.missing_value(item),
                             [u] => user = Some(u.to_string()),
                             [u, g] => {
                                 user = Some(u.to_string());
@@ -257,6 +259,11 @@ impl Reader<'_> {
         }
         let args = texts(st.args());
         let (number, reverse) = match args.as_slice() {
+            // keepalived 2.2.7 stops at a vrrp_script `weight` without a value.
+            [] if script => {
+                self.missing_value(st);
+                return None;
+            }
             [] => {
                 // keepalived: "No weight specified for ... - ignoring".
                 self.warn(
@@ -346,11 +353,8 @@ impl Reader<'_> {
                                 params.iter().map(|p| p.to_string()).collect(),
                             ))
                         }
-                        // keepalived: "No process specified for track process X".
-                        None => self.warn(
-                            item.loc,
-                            "`process` without a name is ignored, as keepalived ignores it",
-                        ),
+                        // keepalived 2.2.7 stops at it ("missing a parameter").
+                        None => self.missing_value(item),
                     }
                 }
                 "param_match" => {

@@ -2,6 +2,8 @@
 
 use super::*;
 
+use std::collections::HashSet;
+
 impl Reader<'_> {
     pub(super) fn instance(&mut self, st: &Statement) {
         let Some((name, block, index)) = self.named_block_once(st, "instance", |cfg| {
@@ -173,6 +175,26 @@ impl Reader<'_> {
                     }
                     if let Some(text) = self.arg(item) {
                         inst.source_address = self.unicast_address(loc, text);
+                        // keepalived 2.2.7 writes such an address into its adverts' IP header
+                        // as given; the receiving kernels drop them (a martian source), and a
+                        // socket refuses to send from it. vipd sends from the interface's own
+                        // address instead.
+                        if let Some(source) = inst.source_address.filter(|a| {
+                            a.is_multicast()
+                                || a.is_unspecified()
+                                || *a == IpAddr::V4(std::net::Ipv4Addr::BROADCAST)
+                        }) {
+                            self.warn(
+                                loc,
+                                format!(
+                                    "`{}` {source} is not a unicast address: ignored, adverts \
+                                     leave from the interface's own address (keepalived 2.2.7 \
+                                     sends them from {source}, which receivers drop)",
+                                    item.keyword()
+                                ),
+                            );
+                            inst.source_address = None;
+                        }
                     }
                     "source_address"
                 }
@@ -643,6 +665,44 @@ impl Reader<'_> {
                 });
                 notes.extend(dropped);
                 self.cfg.instances[i].track_interfaces = kept;
+            }
+            // An excluded address that is also a VIP or excluded twice (Chef's keepalived
+            // cookbook renders both lists from one): keepalived 2.2.7 runs the file silently and
+            // adds the address once; vipd drops the later excluded line with a warning (excluded
+            // addresses are not in adverts, so the wire is the same). A VIP listed twice in
+            // `virtual_ipaddress` stays an error: keepalived counts it twice in its adverts.
+            let inst = &mut self.cfg.instances[i];
+            let own = inst.interface.clone();
+            let key = |vip: &crate::config::Vip| {
+                (
+                    vip.address,
+                    vip.interface.clone().unwrap_or_else(|| own.clone()),
+                )
+            };
+            let mut seen: HashSet<_> = inst.vips.iter().map(key).collect();
+            if inst.excluded_vips.iter().any(|v| seen.contains(&key(v)))
+                || inst.excluded_vips.len()
+                    != inst
+                        .excluded_vips
+                        .iter()
+                        .map(key)
+                        .collect::<HashSet<_>>()
+                        .len()
+            {
+                let list = std::mem::take(&mut inst.excluded_vips);
+                let field = format!("{at}.excluded_vips");
+                let (kept, dropped) = self.retain_located(&field, list, |_, _, vip, _| {
+                    (!seen.insert(key(vip))).then(|| {
+                        format!(
+                            "instance `{name}`: excluded address {} is listed twice (or is also \
+                             a VIP): this line is ignored (keepalived 2.2.7 adds the address \
+                             once, and sends its gratuitous ARPs/NAs once for each line)",
+                            vip.address
+                        )
+                    })
+                });
+                notes.extend(dropped);
+                self.cfg.instances[i].excluded_vips = kept;
             }
             let inst = &mut self.cfg.instances[i];
             let interval = inst.advert_interval;

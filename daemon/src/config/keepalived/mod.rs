@@ -216,6 +216,11 @@ impl Reader<'_> {
     fn other(&mut self, block: Block, st: &Statement) {
         let keyword = st.keyword();
         match keywords::classify(block, keyword) {
+            Some(Class::Ignored(_))
+                if st.args().is_empty() && keywords::needs_value(block, keyword) =>
+            {
+                self.missing_value(st);
+            }
             Some(Class::Ignored(why)) => {
                 self.warn(st.loc, format!("`{keyword}` is ignored: {why}"));
             }
@@ -234,6 +239,19 @@ impl Reader<'_> {
                 );
             }
         }
+    }
+
+    /// A keyword written without the value keepalived 2.2.7 needs: keepalived stops there
+    /// ("missing a parameter", then "exited with permanent error CONFIG"), and so does vipd.
+    fn missing_value(&mut self, st: &Statement) {
+        self.error(
+            st.loc,
+            format!(
+                "`{}` needs a value (keepalived 2.2.7 does not start with this line either: \
+                 \"missing a parameter\")",
+                st.keyword()
+            ),
+        );
     }
 
     /// [`Self::warn`] at `loc`, or naming only the main file when the line is unknown.

@@ -340,14 +340,16 @@ fn multicast_groups_must_be_multicast_of_their_family() {
 }
 
 #[test]
-fn excluded_addresses_may_mix_families_but_not_repeat_a_vip() {
+fn excluded_addresses_may_mix_families_and_one_repeating_a_vip_is_read_once() {
     let cfg = one_instance(
         "",
         " virtual_ipaddress_excluded {\n 192.0.2.11/24\n 2001:db8::11/64 dev eth1\n }",
     );
     assert_eq!(cfg.instances[0].excluded_vips.len(), 2);
-    let e = error_of("", " virtual_ipaddress_excluded {\n 192.0.2.10\n }");
-    assert!(e.contains("listed twice"), "{e}");
+    // keepalived 2.2.7 runs it (exit 0) and adds the address once.
+    let (cfg, w) = warnings_of("", " virtual_ipaddress_excluded {\n 192.0.2.10\n }");
+    assert!(cfg.instances[0].excluded_vips.is_empty());
+    assert!(w.contains("listed twice"), "{w}");
 }
 
 fn instance_with(body: &str) -> String {
@@ -957,11 +959,9 @@ fn one_address_on_two_interfaces_is_two_addresses() {
                 2001:db8:21::1/64 dev eth2\n fe80::1/64 dev eth2\n }\n}\n";
     let cfg = parse_keepalived(text, Path::new("k.conf")).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(cfg.instances[0].vips.len(), 4);
-    // Twice on one interface is still refused.
-    let e = error_of(
-        "",
-        " virtual_ipaddress_excluded {\n 192.0.2.10 dev eth0\n }",
-    );
+    // Twice in virtual_ipaddress on one interface is still refused (keepalived counts it
+    // twice in its adverts).
+    let e = error_of("", " virtual_ipaddress {\n 192.0.2.10 dev eth0\n }");
     assert!(e.contains("listed twice"), "{e}");
 }
 
@@ -980,5 +980,99 @@ fn a_tracked_route_keeps_keepalived_as_its_protocol() {
     assert!(
         w.contains("k.conf:") && w.contains("reset to keepalived"),
         "{w}"
+    );
+}
+
+#[test]
+fn a_keyword_keepalived_stops_at_without_its_value_is_an_error() {
+    // Chef's and Puppet's renderings write a bare `debug`; keepalived 2.2.7 does not start
+    // with it ("missing a parameter", "exited with permanent error CONFIG").
+    let e = error_of(" router_id r1", " debug");
+    assert!(
+        e.contains("k.conf:7") && e.contains("`debug` needs a value"),
+        "{e}"
+    );
+    for (global, instance) in [
+        (" umask", ""),
+        (" smtp_server", ""),
+        (" vrrp_process_name", ""),
+        ("", " vrf"),
+        ("", " lvs_sync_daemon_interface"),
+    ] {
+        let e = error_of(global, instance);
+        assert!(e.contains("needs a value"), "{global}{instance}: {e}");
+    }
+    // With a value they stay ignored keywords (warnings), as keepalived runs them.
+    let (_, warnings) = warnings_of(" umask 022", " debug 2");
+    assert!(warnings.contains("`debug` is ignored"), "{warnings}");
+    // In check blocks: a vrrp_script `weight` or `user`, a vrrp_track_process `process`.
+    let check = |block: &str| {
+        let text = format!(
+            "{block}\nvrrp_instance VI_1 {{\n interface eth0\n virtual_router_id 51\n \
+             virtual_ipaddress {{\n 192.0.2.10\n }}\n}}\n"
+        );
+        match parse_keepalived(&text, Path::new("c.conf")) {
+            Ok(_) => panic!("accepted:\n{text}"),
+            Err(e) => e.to_string(),
+        }
+    };
+    let e = check("vrrp_script s {\n script /bin/true\n weight\n}");
+    assert!(
+        e.contains("c.conf:3") && e.contains("`weight` needs a value"),
+        "{e}"
+    );
+    let e = check("vrrp_script s {\n script /bin/true\n user\n}");
+    assert!(e.contains("`user` needs a value"), "{e}");
+    let e = check("vrrp_track_process p {\n process\n}");
+    assert!(e.contains("`process` needs a value"), "{e}");
+}
+
+#[test]
+fn an_excluded_address_that_is_also_a_vip_is_read_once_as_keepalived_adds_it() {
+    // Chef's keepalived cookbook spec: VIPs .11-.13, .12 and .13 also excluded. keepalived
+    // 2.2.7 runs it (exit 0) and adds each address once.
+    let (cfg, warnings) = warnings_of(
+        "",
+        " virtual_ipaddress_excluded {\n 192.0.2.10\n 198.51.100.7\n 198.51.100.7 dev eth0\n }",
+    );
+    let inst = &cfg.instances[0];
+    assert_eq!(inst.vips.len(), 1);
+    let excluded: Vec<String> = inst
+        .excluded_vips
+        .iter()
+        .map(|v| v.address.to_string())
+        .collect();
+    assert_eq!(excluded, ["198.51.100.7"]);
+    assert_eq!(warnings.matches("is listed twice").count(), 2, "{warnings}");
+    assert!(
+        warnings.contains("k.conf:8:") && warnings.contains("k.conf:10:"),
+        "{warnings}"
+    );
+    // A VIP twice in virtual_ipaddress stays an error: keepalived counts it twice in adverts.
+    let e = error_of("", " virtual_ipaddress {\n 192.0.2.10\n }");
+    assert!(e.contains("listed twice"), "{e}");
+}
+
+#[test]
+fn a_multicast_source_address_is_ignored_for_the_interfaces_own() {
+    // Puppet's keepalived module spec writes `mcast_src_ip 225.1.2.3`: keepalived 2.2.7 puts
+    // it in its adverts' IP header (receivers drop them); a socket cannot send from it, so
+    // vipd sent no adverts at all. It now sends from the interface's address.
+    for (line, keyword) in [
+        (" mcast_src_ip 225.1.2.3", "mcast_src_ip"),
+        (" unicast_src_ip 255.255.255.255", "unicast_src_ip"),
+        (" mcast_src_ip 0.0.0.0", "mcast_src_ip"),
+    ] {
+        let (cfg, w) = warnings_of("", line);
+        assert_eq!(cfg.instances[0].source_address, None, "{line}");
+        assert!(
+            w.contains("k.conf:7:") && w.contains(&format!("`{keyword}`")),
+            "{line}: {w}"
+        );
+    }
+    let (cfg, _) = warnings_of("", " mcast_src_ip 192.0.2.1");
+    assert_eq!(
+        cfg.instances[0].source_address,
+        Some("192.0.2.1".parse().unwrap())
     );
 }
