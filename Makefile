@@ -27,8 +27,9 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 # One build of every test, then two streams at once: bake's end-to-end tests (release builds
-# of vipd for both arches, images, booted containers: CPU) niced, next to all the others
-# (mostly namespace labs waiting on VRRP timers), each stream a binary at a time with
+# of vipd for both arches, images, booted containers: CPU) at nice 19, next to all the others
+# (mostly namespace labs waiting on VRRP timers, a few timed under load: nice 10 was not
+# enough for the junk flood of lab_vipd_hardening), each stream a binary at a time with
 # TEST_THREADS threads. The end-to-end stream's output follows the other's; either failing
 # fails. Every integration test target (cargo metadata) is in exactly one stream.
 TEST_THREADS ?= 4
@@ -40,7 +41,7 @@ test: lint
 	$(if $(filter $(E2E_TESTS),$(TEST_TARGETS)),,$(error no test targets from cargo metadata))
 	$(CARGO) test --workspace --no-run
 	@log=$(TARGET_DIR)/e2e-tests.log; rc=0; \
-	nice -n 10 $(CARGO) test --workspace --no-fail-fast $(addprefix --test ,$(E2E_TESTS)) \
+	nice -n 19 $(CARGO) test --workspace --no-fail-fast $(addprefix --test ,$(E2E_TESTS)) \
 	  -- --test-threads=$(TEST_THREADS) >$$log 2>&1 & e2e=$$!; \
 	$(CARGO) test --workspace --no-fail-fast --lib --bins \
 	  $(addprefix --test ,$(filter-out $(E2E_TESTS),$(TEST_TARGETS))) \
