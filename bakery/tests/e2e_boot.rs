@@ -216,14 +216,7 @@ impl Container {
     /// `prepare` writes into the upper layer (the root's changes) before boot.
     fn boot(tag: &str, lower: &Path, netns: &str, prepare: impl FnOnce(&Path)) -> Container {
         let scratch = Scratch::new(&format!("boot-{tag}"));
-        let (upper, work, root) = (
-            scratch.path().join("upper"),
-            scratch.path().join("work"),
-            scratch.path().join("root"),
-        );
-        for d in [&upper, &work, &root] {
-            std::fs::create_dir_all(d).unwrap();
-        }
+        let (upper, work, root) = scratch.overlay_dirs();
         prepare(&upper);
         let machine = unique(tag);
         let cgroups = cgroup_dirs(&machine);
@@ -294,17 +287,24 @@ impl Container {
         s
     }
 
-    /// Runs a shell script inside the container (all its namespaces, as root).
-    fn exec(&self, script: &str) -> Out {
-        run(Command::new("nsenter")
+    /// A command entering all the container's namespaces, as root, with a clean
+    /// environment; the caller adds the rest of it.
+    fn enter(&self) -> Command {
+        let mut command = Command::new("nsenter");
+        command
             .args(["-t", &self.pid1.to_string(), "-a", "--"])
             .args([
                 "env",
                 "-i",
                 "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             ])
-            .args(["LANG=C.UTF-8", "SYSTEMD_COLORS=0", "SYSTEMD_PAGER="])
-            .args(["sh", "-eu", "-c", script]))
+            .args(["LANG=C.UTF-8", "SYSTEMD_COLORS=0", "SYSTEMD_PAGER="]);
+        command
+    }
+
+    /// Runs a shell script inside the container.
+    fn exec(&self, script: &str) -> Out {
+        run(self.enter().args(["sh", "-eu", "-c", script]))
     }
 
     fn exec_ok(&self, script: &str) -> String {
@@ -316,26 +316,19 @@ impl Container {
     /// Runs a README.md block as root pastes it, in /root, stopping at the first failing
     /// command.
     fn paste(&self, block: &str) -> Out {
-        run(Command::new("nsenter")
-            .args(["-t", &self.pid1.to_string(), "-a", "--"])
-            .args([
-                "env",
-                "-i",
-                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            ])
-            .args([
-                "LANG=C.UTF-8",
-                "SYSTEMD_COLORS=0",
-                "SYSTEMD_PAGER=",
-                "HOME=/root",
-            ])
-            .args([
-                "sh",
-                "-c",
-                "cd /root && exec sh -eux -c \"$1\"",
-                "sh",
-                block,
-            ]))
+        run(self.enter().args([
+            "HOME=/root",
+            "sh",
+            "-c",
+            "cd /root && exec sh -eux -c \"$1\"",
+            "sh",
+            block,
+        ]))
+    }
+
+    /// Whether `unit` becomes active within `secs`.
+    fn becomes_active(&self, unit: &str, secs: u64) -> bool {
+        wait_for(secs, || self.is_active(unit) == "active")
     }
 
     /// `systemctl show -P PROPERTY UNIT`.
@@ -559,6 +552,51 @@ fn notify_lines(c: &Container) -> Vec<String> {
         .collect()
 }
 
+/// A notify line starting with `prefix` within 10 s.
+fn assert_notified(c: &Container, prefix: &str) {
+    assert!(
+        wait_for(10, || notify_lines(c).iter().any(|l| l.starts_with(prefix))),
+        "no notify line {prefix:?}: {:?}\n{}",
+        notify_lines(c),
+        c.journal("vipd.service")
+    );
+}
+
+/// /etc/vipd/vipd.toml with `config`, and the check and notify scripts it names (healthy).
+fn put_config_and_scripts(up: &Path, config: &str) {
+    put(up, "/etc/vipd/vipd.toml", config.as_bytes(), 0o600);
+    put(up, "/etc/vipd/check.sh", CHECK_SH.as_bytes(), 0o755);
+    put(up, "/etc/vipd/notify.sh", NOTIFY_SH.as_bytes(), 0o755);
+    put(up, "/etc/vipd/healthy", b"", 0o644);
+}
+
+/// vipd's unit becomes active within 30 s and runs hardened, and vipd takes the VIP within
+/// 30 s and says MASTER (`what` names the step); returns its `vipd status`.
+fn vipd_takes_the_vip(c: &Container, lab: &Lab, what: &str) -> String {
+    assert!(
+        c.becomes_active("vipd.service", 30),
+        "{what}: vipd not active:\n{}",
+        c.journal("vipd.service")
+    );
+    assert_hardened(c, what);
+    assert!(
+        lab.wait_holder(true, 30),
+        "{what}: vipd never took the VIP:\n{}",
+        c.journal("vipd.service")
+    );
+    let status = c.exec_ok("vipd status");
+    assert!(status.contains("MASTER"), "{what}: {status}");
+    status
+}
+
+/// After vipd was stopped for good: the peer holds the VIP within 20 s, and 3 s later none
+/// is left on the node.
+fn handed_over_for_good(c: &Container, lab: &Lab) {
+    assert!(lab.wait_holder(false, 20), "{}", c.journal("vipd.service"));
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(!lab.node_has_vip(), "VIP left behind");
+}
+
 #[test]
 fn sysext_merged_at_boot_runs_vipd_under_the_hardened_unit() {
     let scratch = Scratch::new("boot-sysext-host");
@@ -598,15 +636,7 @@ fn sysext_merged_at_boot_runs_vipd_under_the_hardened_unit() {
             "/etc/extensions/vipd.raw",
             &format!("/opt/extensions/vipd/{name}"),
         );
-        put(
-            up,
-            "/etc/vipd/vipd.toml",
-            node_config(200).as_bytes(),
-            0o600,
-        );
-        put(up, "/etc/vipd/check.sh", CHECK_SH.as_bytes(), 0o755);
-        put(up, "/etc/vipd/notify.sh", NOTIFY_SH.as_bytes(), 0o755);
-        put(up, "/etc/vipd/healthy", b"", 0o644);
+        put_config_and_scripts(up, &node_config(200));
     });
 
     // Merged at boot; the drop-in's Upholds= started vipd, which reported READY.
@@ -616,33 +646,13 @@ fn sysext_merged_at_boot_runs_vipd_under_the_hardened_unit() {
         c.exec_ok("vipd --version").trim(),
         format!("vipd {version}")
     );
-    assert!(
-        wait_for(30, || c.is_active("vipd.service") == "active"),
-        "vipd not active:\n{}",
-        c.journal("vipd.service")
-    );
-    assert_hardened(&c, "after boot");
-
     // The election is real: vipd (200) preempts keepalived (100).
-    assert!(
-        lab.wait_holder(true, 30),
-        "vipd never took the VIP from keepalived:\n{}",
-        c.journal("vipd.service")
-    );
-    let st = c.exec_ok("vipd status");
-    assert!(st.contains("MASTER"), "{st}");
+    let st = vipd_takes_the_vip(&c, &lab, "after boot");
     assert!(st.contains("200"), "{st}");
 
     // Check and notify scripts ran as vipd's dynamic user, in the unit's sandbox, without
     // capabilities.
-    assert!(
-        wait_for(10, || notify_lines(&c)
-            .iter()
-            .any(|l| l.starts_with("INSTANCE vip MASTER 200 uid="))),
-        "notify: {:?}\n{}",
-        notify_lines(&c),
-        c.journal("vipd.service")
-    );
+    assert_notified(&c, "INSTANCE vip MASTER 200 uid=");
     let vipd_uid = field(&sandbox_of(&c, &c.prop("vipd.service", "MainPID")), "Uid")
         .split_whitespace()
         .next()
@@ -660,9 +670,7 @@ fn sysext_merged_at_boot_runs_vipd_under_the_hardened_unit() {
     // The check decides: unhealthy -> FAULT, the peer takes over; healthy again -> back.
     c.exec_ok("rm /etc/vipd/healthy");
     assert!(lab.wait_holder(false, 20), "{}", c.journal("vipd.service"));
-    assert!(wait_for(10, || notify_lines(&c)
-        .iter()
-        .any(|l| l.starts_with("INSTANCE vip FAULT"))));
+    assert_notified(&c, "INSTANCE vip FAULT");
     c.exec_ok("touch /etc/vipd/healthy");
     assert!(lab.wait_holder(true, 20), "{}", c.journal("vipd.service"));
 
@@ -713,10 +721,8 @@ fn sysext_merged_at_boot_runs_vipd_under_the_hardened_unit() {
     // VIP and none is left behind.
     let o = c.paste(&support::doc_block("uninstall"));
     assert!(o.ok(), "README.md block uninstall:\n{o}");
-    assert!(lab.wait_holder(false, 20), "{}", c.journal("vipd.service"));
-    std::thread::sleep(Duration::from_secs(3));
+    handed_over_for_good(&c, &lab);
     assert_ne!(c.is_active("vipd.service"), "active");
-    assert!(!lab.node_has_vip(), "VIP left behind");
     assert!(lab.peer_has_vip());
     assert!(!c.exec("test -e /usr/bin/vipd").ok(), "still merged");
 }
@@ -782,15 +788,7 @@ fn plain_install_replaces_keepalived(tag: &str, lower: &Path, os_release: Option
         "disabled"
     );
     assert_eq!(c.exec("systemctl is-enabled vipd").stdout.trim(), "enabled");
-    assert!(
-        wait_for(30, || c.is_active("vipd.service") == "active"),
-        "{}",
-        c.journal("vipd.service")
-    );
-    assert_hardened(&c, "plain install");
-    assert!(lab.wait_holder(true, 30), "{}", c.journal("vipd.service"));
-    let st = c.exec_ok("vipd status");
-    assert!(st.contains("MASTER"), "{st}");
+    vipd_takes_the_vip(&c, &lab, "plain install");
 
     // No Upholds= here: the stop sticks, the peer takes over, no VIP is left.
     let masters = lab.peer_masters();
@@ -800,10 +798,8 @@ fn plain_install_replaces_keepalived(tag: &str, lower: &Path, os_release: Option
         "{}",
         c.journal("vipd.service")
     );
-    assert!(lab.wait_holder(false, 20), "{}", c.journal("vipd.service"));
-    std::thread::sleep(Duration::from_secs(3));
+    handed_over_for_good(&c, &lab);
     assert_eq!(c.is_active("vipd.service"), "inactive");
-    assert!(!lab.node_has_vip(), "VIP left behind");
 }
 
 #[test]
@@ -845,14 +841,8 @@ fn readme_manual_install_starts_vipd_on_refresh() {
     let o = c.paste(&support::doc_block("manual-install"));
     assert!(o.ok(), "README.md block manual-install:\n{o}");
     assert_eq!(c.exec_ok("vipd --version").trim(), "vipd 1.0.0");
-    assert!(
-        wait_for(30, || c.is_active("vipd.service") == "active"),
-        "Upholds= did not start vipd after the merge:\n{}",
-        c.journal("vipd.service")
-    );
-    assert_hardened(&c, "manual install");
-    assert!(lab.wait_holder(true, 30), "{}", c.journal("vipd.service"));
-    assert!(c.exec_ok("vipd status").contains("MASTER"));
+    // Upholds= started vipd after the merge.
+    vipd_takes_the_vip(&c, &lab, "manual install");
 }
 /// The drop-in bakery/README.md gives for scripts that must run as root, as written, with
 /// `script_user = "root"`: vipd runs as root and its check and notify scripts run as root.
@@ -884,25 +874,15 @@ fn root_dropin_from_bakery_readme_runs_scripts_as_root() {
             "/etc/systemd/system/multi-user.target.wants/vipd.service",
             "/etc/systemd/system/vipd.service",
         );
-        put(up, "/etc/vipd/vipd.toml", config.as_bytes(), 0o600);
-        put(up, "/etc/vipd/check.sh", CHECK_SH.as_bytes(), 0o755);
-        put(up, "/etc/vipd/notify.sh", NOTIFY_SH.as_bytes(), 0o755);
-        put(up, "/etc/vipd/healthy", b"", 0o644);
+        put_config_and_scripts(up, &config);
     });
     assert!(
-        wait_for(30, || c.is_active("vipd.service") == "active"),
+        c.becomes_active("vipd.service", 30),
         "{}",
         c.journal("vipd.service")
     );
     assert!(lab.wait_holder(true, 30), "{}", c.journal("vipd.service"));
-    assert!(
-        wait_for(10, || notify_lines(&c)
-            .iter()
-            .any(|l| l.starts_with("INSTANCE vip MASTER 200 uid=0"))),
-        "notify: {:?}\n{}",
-        notify_lines(&c),
-        c.journal("vipd.service")
-    );
+    assert_notified(&c, "INSTANCE vip MASTER 200 uid=0");
     let who = c.exec_ok("cat /var/lib/vipd/check.who");
     assert!(who.starts_with("uid=0 "), "{who}");
 }

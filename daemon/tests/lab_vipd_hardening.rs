@@ -2,6 +2,7 @@
 //! as large as their types allow, floods of junk on the VRRP socket, unicast adverts from
 //! strangers, addresses vipd did not add, and lost netlink notifications.
 
+mod hostile_frames;
 mod lab;
 mod lab_vipd_support;
 
@@ -10,6 +11,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use hostile_frames::{advert_gaps, gap_summary};
 use lab::keepalived_conf::KeepalivedConf;
 use lab::{Lab, Segment};
 use lab_vipd_support::*;
@@ -58,19 +60,6 @@ fn in_ns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) ->
         setns(&file, CloneFlags::CLONE_NEWNET).unwrap_or_else(|e| panic!("setns {path}: {e}"));
         f()
     })
-}
-
-/// An IPv4 datagram with protocol 112: header written here (the kernel fills in the length
-/// and header checksum of a raw `IP_HDRINCL` send), any source, any TTL.
-fn ipv4_datagram(src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, payload: &[u8]) -> Vec<u8> {
-    let total = u16::try_from(20 + payload.len()).expect("small datagram");
-    let mut d = vec![0x45, 0xc0];
-    d.extend_from_slice(&total.to_be_bytes());
-    d.extend_from_slice(&[0, 0, 0, 0, ttl, 112, 0, 0]);
-    d.extend_from_slice(&src.octets());
-    d.extend_from_slice(&dst.octets());
-    d.extend_from_slice(payload);
-    d
 }
 
 /// What [`flood`] sent.
@@ -257,46 +246,6 @@ fn a_junk_flood_neither_stalls_the_backup_nor_moves_the_vip() {
         );
     }
     assert!(lab.client_ping(vip4()));
-}
-
-/// The gaps between consecutive packets of a tcpdump capture (`HH:MM:SS.micros` first word
-/// of each packet's line).
-fn advert_gaps(lines: &[String]) -> Vec<Duration> {
-    let times: Vec<f64> = lines
-        .iter()
-        .filter(|line| !line.starts_with(char::is_whitespace))
-        .filter_map(|line| {
-            let stamp = line.split_whitespace().next()?;
-            let mut parts = stamp.split(':');
-            let (h, m, s) = (parts.next()?, parts.next()?, parts.next()?);
-            let h: f64 = h.parse().ok()?;
-            let m: f64 = m.parse().ok()?;
-            let s: f64 = s.parse().ok()?;
-            Some(h * 3600.0 + m * 60.0 + s)
-        })
-        .collect();
-    times
-        .windows(2)
-        .filter(|w| w[1] >= w[0])
-        .map(|w| Duration::from_secs_f64(w[1] - w[0]))
-        .collect()
-}
-
-/// Median, 99th percentile and longest of `gaps`.
-fn gap_summary(gaps: &[Duration]) -> String {
-    let mut sorted = gaps.to_vec();
-    sorted.sort();
-    let at = |q: f64| {
-        let i = ((sorted.len().saturating_sub(1)) as f64 * q).round() as usize;
-        sorted.get(i).copied().unwrap_or_default()
-    };
-    format!(
-        "{} gaps, median {:?}, p99 {:?}, longest {:?}",
-        sorted.len(),
-        at(0.5),
-        at(0.99),
-        at(1.0)
-    )
 }
 
 /// Sends `copies` IPv4 datagrams from the lab's client with any source, destination and TTL

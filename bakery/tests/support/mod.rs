@@ -85,6 +85,15 @@ impl Scratch {
     pub fn path(&self) -> &Path {
         &self.0
     }
+    /// `upper`, `work` and `root` (the mount point) for an overlay, created here.
+    pub fn overlay_dirs(&self) -> (PathBuf, PathBuf, PathBuf) {
+        let dirs = ["upper", "work", "root"].map(|d| self.0.join(d));
+        for d in &dirs {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        let [upper, work, root] = dirs;
+        (upper, work, root)
+    }
 }
 
 impl Drop for Scratch {
@@ -408,14 +417,7 @@ impl Node {
     pub fn new(tag: &str) -> Node {
         let lower = trixie_root();
         let scratch = Scratch::new(tag);
-        let (upper, work, root) = (
-            scratch.path().join("upper"),
-            scratch.path().join("work"),
-            scratch.path().join("root"),
-        );
-        for d in [&upper, &work, &root] {
-            std::fs::create_dir_all(d).unwrap();
-        }
+        let (upper, work, root) = scratch.overlay_dirs();
         let bin = upper.join("e2e/bin");
         std::fs::create_dir_all(&bin).unwrap();
         for (name, text) in [

@@ -349,31 +349,14 @@ mod tests {
         use std::io::{Read, Write};
         let listener = bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let addr = listener.local_addr().unwrap();
-        let (stop_tx, mut stop) = mpsc::channel::<()>(1);
-        let server = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let (tx, mut commands) = mpsc::channel(16);
-                let stats = Arc::new(HttpStats::default());
-                let task = spawn(listener, tx, stats).unwrap();
-                loop {
-                    tokio::select! {
-                        command = commands.recv() => match command {
-                            Some(Command::Metrics(reply)) => {
-                                let _ = reply.send(metrics::MetricsSnapshot::default());
-                            }
-                            Some(_) => {}
-                            None => break,
-                        },
-                        _ = stop.recv() => break,
-                    }
+        let server = crate::control::server::TestServer::start(
+            move |tx| spawn(listener, tx, Arc::default()),
+            |command| {
+                if let Command::Metrics(reply) = command {
+                    let _ = reply.send(metrics::MetricsSnapshot::default());
                 }
-                task.abort();
-            });
-        });
+            },
+        );
         let idle: Vec<std::net::TcpStream> = (2..2 + MAX_CONNECTIONS)
             .map(|host| {
                 let socket =
@@ -397,7 +380,6 @@ mod tests {
         let _ = scraper.read_to_string(&mut reply);
         assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
         drop(idle);
-        stop_tx.blocking_send(()).unwrap();
-        server.join().unwrap();
+        server.stop();
     }
 }

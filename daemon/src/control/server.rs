@@ -427,6 +427,53 @@ async fn write_half_bounded(write: &mut tokio::net::unix::OwnedWriteHalf, bytes:
     )
 }
 
+/// For the tests of the control socket and the metrics endpoint: a server started on a
+/// runtime of its own, on a thread of its own, whose "event loop" hands every [`Command`] to
+/// `answer`, until [`TestServer::stop`].
+#[cfg(test)]
+pub(crate) struct TestServer {
+    stop: mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+#[cfg(test)]
+impl TestServer {
+    /// `start` spawns the server (on the new runtime) with the sender of its commands.
+    pub(crate) fn start(
+        start: impl FnOnce(mpsc::Sender<Command>) -> Result<JoinHandle<()>, String> + Send + 'static,
+        answer: impl Fn(Command) + Send + 'static,
+    ) -> TestServer {
+        let (stop, mut stopped) = mpsc::channel::<()>(1);
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let (tx, mut commands) = mpsc::channel(16);
+                let server = start(tx).unwrap();
+                loop {
+                    tokio::select! {
+                        command = commands.recv() => match command {
+                            Some(command) => answer(command),
+                            None => break,
+                        },
+                        _ = stopped.recv() => break,
+                    }
+                }
+                server.abort();
+            });
+        });
+        TestServer { stop, thread }
+    }
+
+    /// Stops the server and waits for its thread.
+    pub(crate) fn stop(self) {
+        self.stop.blocking_send(()).unwrap();
+        self.thread.join().unwrap();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -435,13 +482,7 @@ mod tests {
 
     /// A control server on a fresh socket whose "event loop" answers every status request,
     /// run on its own thread until the test ends.
-    fn server(
-        name: &str,
-    ) -> (
-        std::path::PathBuf,
-        std::thread::JoinHandle<()>,
-        mpsc::Sender<()>,
-    ) {
+    fn server(name: &str) -> (std::path::PathBuf, TestServer) {
         let dir = std::env::temp_dir().join(format!(
             "vipd-control-{name}-{}-{:?}",
             std::process::id(),
@@ -451,35 +492,18 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("control.sock");
         let listener = bind(&path, false).unwrap();
-        let (stop_tx, mut stop) = mpsc::channel::<()>(1);
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let (tx, mut commands) = mpsc::channel(16);
-                let stats = Arc::new(ControlStats::default());
-                let server = spawn(listener, AccessPolicy::new(None), tx, stats).unwrap();
-                loop {
-                    tokio::select! {
-                        command = commands.recv() => match command {
-                            Some(Command::Status(reply)) => {
-                                let _ = reply.send(StatusReport {
-                                    pid: 7,
-                                    ..StatusReport::default()
-                                });
-                            }
-                            Some(_) => {}
-                            None => break,
-                        },
-                        _ = stop.recv() => break,
-                    }
+        let server = TestServer::start(
+            move |tx| spawn(listener, AccessPolicy::new(None), tx, Arc::default()),
+            |command| {
+                if let Command::Status(reply) = command {
+                    let _ = reply.send(StatusReport {
+                        pid: 7,
+                        ..StatusReport::default()
+                    });
                 }
-                server.abort();
-            });
-        });
-        (path, thread, stop_tx)
+            },
+        );
+        (path, server)
     }
 
     /// Whether the daemon has neither written to nor closed a connection.
@@ -492,7 +516,7 @@ mod tests {
 
     #[test]
     fn idle_clients_holding_every_slot_do_not_keep_status_waiting() {
-        let (path, thread, stop) = server("idle");
+        let (path, server) = server("idle");
         // Every request slot taken by a client that never sends its request.
         let mut idle: Vec<StdStream> = (0..MAX_CLIENTS)
             .map(|_| StdStream::connect(&path).unwrap())
@@ -509,8 +533,7 @@ mod tests {
         );
         // The slowest client went first: the newest are still there.
         assert!(untouched(idle.last_mut().unwrap()));
-        stop.blocking_send(()).unwrap();
-        thread.join().unwrap();
+        server.stop();
         let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 }

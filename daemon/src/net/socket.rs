@@ -1415,6 +1415,88 @@ mod tests {
         });
     }
 
+    /// Every `recvmmsg` gives each message its whole control buffer again. The kernel writes
+    /// back how much of it a message used; a batch that kept that would cut the pktinfo (and
+    /// hop limit, timestamp) off later datagrams in the same slots, and those are dropped.
+    /// Here a first call reads datagrams that carry no control messages at all (used: 0),
+    /// then the same batch reads from a socket that asks for IP_PKTINFO. No root needed.
+    #[test]
+    fn each_receive_gives_every_message_its_whole_control_buffer() {
+        use std::net::UdpSocket;
+        use std::os::fd::AsRawFd;
+        let plain = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let informed = UdpSocket::bind("127.0.0.1:0").unwrap();
+        set_int(
+            informed.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_PKTINFO,
+            1,
+            "IP_PKTINFO",
+        )
+        .unwrap();
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut batch = ReceiveBatch::default();
+        // Reads RECEIVE_BATCH datagrams sent to `to`, in as many calls as it takes; checks
+        // each call's messages with `check`.
+        let mut read_full_batch = |to: &UdpSocket, check: &dyn Fn(&libc::mmsghdr)| {
+            let fd = to.as_raw_fd();
+            for i in 0..RECEIVE_BATCH {
+                sender
+                    .send_to(&[i as u8], to.local_addr().unwrap())
+                    .unwrap();
+            }
+            let deadline = Instant::now() + Duration::from_secs(5);
+            let mut read = 0;
+            while read < RECEIVE_BATCH {
+                match batch.receive(fd) {
+                    Ok(n) => {
+                        batch.headers[..n].iter().for_each(check);
+                        read += n;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        assert!(Instant::now() < deadline, "{read} datagrams within 5 s");
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    Err(e) => panic!("recvmmsg: {e}"),
+                }
+            }
+        };
+        // No control messages: the kernel leaves each slot's length at 0.
+        read_full_batch(&plain, &|header| {
+            assert_eq!(
+                header.msg_hdr.msg_controllen, 0,
+                "control length written back"
+            );
+        });
+        // The same slots again: each datagram arrives with its pktinfo, nothing cut off.
+        read_full_batch(&informed, &|header| {
+            let msg = &header.msg_hdr;
+            assert_eq!(
+                msg.msg_flags & libc::MSG_CTRUNC,
+                0,
+                "control data cut off (control length {})",
+                msg.msg_controllen
+            );
+            // SAFETY: the kernel filled in the control buffer and its length; CMSG_FIRSTHDR
+            // and CMSG_NXTHDR stay within them.
+            let mut dst = None;
+            unsafe {
+                let mut cmsg = libc::CMSG_FIRSTHDR(msg);
+                while !cmsg.is_null() {
+                    if ((*cmsg).cmsg_level, (*cmsg).cmsg_type)
+                        == (libc::IPPROTO_IP, libc::IP_PKTINFO)
+                    {
+                        let info: libc::in_pktinfo =
+                            std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
+                        dst = Some(Ipv4Addr::from(u32::from_be(info.ipi_addr.s_addr)));
+                    }
+                    cmsg = libc::CMSG_NXTHDR(msg, cmsg);
+                }
+            }
+            assert_eq!(dst, Some(Ipv4Addr::LOCALHOST), "no pktinfo");
+        });
+    }
+
     #[test]
     fn arrival_is_the_timestamp_on_the_monotonic_clock_within_bounds() {
         let read_at = Instant::now();

@@ -1789,6 +1789,17 @@ mod tests {
         instance
     }
 
+    /// A backup at priority 150, following a master at 200, soft-drained at `t0`, whose
+    /// next timer (at the instant returned) has fired, its actions drained.
+    fn drained_backup_at_its_timer(t0: Instant) -> (Instance, Instant) {
+        let mut instance = backup_following(150, 200, t0);
+        instance.drain(t0, DrainMode::Soft, BOUND);
+        let due = instance.poll_timeout().unwrap();
+        instance.handle_timeout(due);
+        drain(&mut instance);
+        (instance, due)
+    }
+
     /// What a master does when it gives up the role: the VIPs go, the state changes.
     fn leaves_master(to: State, reason: Reason) -> Vec<Action> {
         vec![Action::RemoveVips, changed(State::Master, to, reason)]
@@ -3463,11 +3474,7 @@ mod tests {
     #[test]
     fn a_drained_master_yields_to_any_live_router() {
         let t0 = Instant::now();
-        let mut instance = backup_following(150, 200, t0);
-        instance.drain(t0, DrainMode::Soft, BOUND);
-        let due = instance.poll_timeout().unwrap();
-        instance.handle_timeout(due);
-        drain(&mut instance);
+        let (mut instance, due) = drained_backup_at_its_timer(t0);
         instance.handle_advert(due + MS, &advert("192.0.2.9", 2, 100 * MS));
         let mut expected = vec![Action::SendAdvert {
             priority: PRIORITY_DRAINED,
@@ -3739,11 +3746,7 @@ mod tests {
     #[test]
     fn resume_of_a_drained_master_advertises_its_real_priority() {
         let t0 = Instant::now();
-        let mut instance = backup_following(150, 200, t0);
-        instance.drain(t0, DrainMode::Soft, BOUND);
-        let due = instance.poll_timeout().unwrap();
-        instance.handle_timeout(due);
-        drain(&mut instance);
+        let (mut instance, due) = drained_backup_at_its_timer(t0);
         instance.resume(due + MS);
         assert_eq!(
             drain(&mut instance),
@@ -3775,11 +3778,7 @@ mod tests {
     #[test]
     fn priority_changes_while_drained_are_kept_but_not_advertised() {
         let t0 = Instant::now();
-        let mut instance = backup_following(150, 200, t0);
-        instance.drain(t0, DrainMode::Soft, BOUND);
-        let due = instance.poll_timeout().unwrap();
-        instance.handle_timeout(due);
-        drain(&mut instance);
+        let (mut instance, due) = drained_backup_at_its_timer(t0);
         instance.set_effective_priority(due + MS, 120);
         assert!(drain(&mut instance).is_empty());
         assert_eq!(instance.effective_priority(), 120);

@@ -294,6 +294,19 @@ pub fn reach_and_read_neighbour(lab: &Lab, vip: IpAddr) -> String {
     client_neighbour_mac(lab, vip).unwrap_or_else(|| panic!("no neighbour entry for {vip}"))
 }
 
+/// An IPv4 datagram with protocol 112 for a raw `IP_HDRINCL` send: header written here
+/// (the kernel fills in the total length and header checksum), any source, any TTL.
+pub fn ipv4_datagram(src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, payload: &[u8]) -> Vec<u8> {
+    let total = u16::try_from(20 + payload.len()).expect("small datagram");
+    let mut d = vec![0x45, 0xc0];
+    d.extend_from_slice(&total.to_be_bytes());
+    d.extend_from_slice(&[0, 0, 0, 0, ttl, 112, 0, 0]);
+    d.extend_from_slice(&src.octets());
+    d.extend_from_slice(&dst.octets());
+    d.extend_from_slice(payload);
+    d
+}
+
 /// Sends IP payloads with protocol 112 from the lab's client, as a third host on the
 /// segment would. IPv4 datagrams get a header written here (TTL as given, source the
 /// client's address); the kernel fills in total length and header checksum.
@@ -301,16 +314,7 @@ pub fn inject_ipv4(lab: &Lab, dst: Ipv4Addr, ttl: u8, payloads: &[Vec<u8>]) {
     let src = Segment::Main.client_ip4();
     let datagrams: Vec<Vec<u8>> = payloads
         .iter()
-        .map(|payload| {
-            let total = u16::try_from(20 + payload.len()).expect("small datagram");
-            let mut d = vec![0x45, 0xc0];
-            d.extend_from_slice(&total.to_be_bytes());
-            d.extend_from_slice(&[0, 0, 0, 0, ttl, 112, 0, 0]);
-            d.extend_from_slice(&src.octets());
-            d.extend_from_slice(&dst.octets());
-            d.extend_from_slice(payload);
-            d
-        })
+        .map(|payload| ipv4_datagram(src, dst, ttl, payload))
         .collect();
     in_client(lab, move || {
         let socket = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(112)))
