@@ -156,7 +156,10 @@ fn clock_utc(time: f64) -> String {
 /// Numbers events and hands them to every subscriber.
 pub struct EventBus {
     seq: u64,
-    tx: broadcast::Sender<Arc<EventRecord>>,
+    /// Made for the first subscriber. A broadcast queue allocates and writes all of its
+    /// [`QUEUE`] slots when it is made (128 KiB, a sixth of an idle vipd's heap), and keeps no
+    /// event while nobody subscribes, so until then there is nothing for it to do.
+    tx: Option<broadcast::Sender<Arc<EventRecord>>>,
 }
 
 impl Default for EventBus {
@@ -167,19 +170,22 @@ impl Default for EventBus {
 
 impl EventBus {
     pub fn new() -> EventBus {
-        let (tx, _) = broadcast::channel(QUEUE);
-        EventBus { seq: 0, tx }
+        EventBus { seq: 0, tx: None }
     }
 
     /// Numbers and publishes `kind`; returns its sequence number. Never blocks.
     pub fn emit(&mut self, kind: EventKind) -> u64 {
         self.seq += 1;
+        // Nobody subscribed yet: the event is not kept (as a queue without receivers does).
+        let Some(tx) = &self.tx else {
+            return self.seq;
+        };
         let time = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs_f64())
             .unwrap_or(0.0);
         // No subscriber is not an error: the event is simply not kept.
-        let _ = self.tx.send(Arc::new(EventRecord {
+        let _ = tx.send(Arc::new(EventRecord {
             seq: self.seq,
             time,
             kind,
@@ -193,8 +199,10 @@ impl EventBus {
     }
 
     /// A receiver for every event after [`EventBus::last_seq`].
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<EventRecord>> {
-        self.tx.subscribe()
+    pub fn subscribe(&mut self) -> broadcast::Receiver<Arc<EventRecord>> {
+        self.tx
+            .get_or_insert_with(|| broadcast::channel(QUEUE).0)
+            .subscribe()
     }
 }
 
@@ -229,6 +237,29 @@ mod tests {
             assert_eq!(rx.try_recv().unwrap().seq, expected);
         }
         assert!(rx.try_recv().is_err());
+    }
+
+    #[test]
+    fn no_queue_until_someone_subscribes_and_numbering_goes_on() {
+        let mut bus = EventBus::new();
+        for _ in 0..QUEUE + 10 {
+            bus.emit(state("VI_1", "MASTER"));
+        }
+        assert!(bus.tx.is_none(), "a queue was made with nobody to read it");
+        assert_eq!(bus.last_seq(), QUEUE as u64 + 10);
+        let mut rx = bus.subscribe();
+        assert!(
+            rx.try_recv().is_err(),
+            "events before subscribing are not replayed"
+        );
+        let seq = bus.emit(state("VI_1", "BACKUP"));
+        assert_eq!(seq, QUEUE as u64 + 11);
+        assert_eq!(rx.try_recv().unwrap().seq, seq);
+        // A second subscriber shares the queue and sees only what comes after it.
+        let mut late = bus.subscribe();
+        let next = bus.emit(state("VI_1", "MASTER"));
+        assert_eq!(rx.try_recv().unwrap().seq, next);
+        assert_eq!(late.try_recv().unwrap().seq, next);
     }
 
     #[test]
