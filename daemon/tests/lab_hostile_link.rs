@@ -576,9 +576,19 @@ fn forged_owners_and_address_lists_cost_no_log_line_each() {
     );
     let took = started.elapsed();
     assert_eq!(sent, 4 * COPIES);
-    std::thread::sleep(ADVERT * 3);
-
-    let after = instance(&vipd, "VI_1");
+    // The daemon may still be working through its socket's queue on a loaded machine: wait
+    // until its counters stand still.
+    let mut after = instance(&vipd, "VI_1");
+    let settle_by = Instant::now() + Duration::from_secs(10);
+    loop {
+        std::thread::sleep(ADVERT * 3);
+        let now = instance(&vipd, "VI_1");
+        let still = now.adverts_received == after.adverts_received;
+        after = now;
+        if still || Instant::now() > settle_by {
+            break;
+        }
+    }
     let vipd_added = log_lines(&vipd, " WARN ") - vipd_lines;
     let keepalived_added = log_lines(&keepalived, "") - keepalived_lines;
     println!(
@@ -592,11 +602,12 @@ fn forged_owners_and_address_lists_cost_no_log_line_each() {
         "{after:#?}\n{}",
         vipd.log()
     );
-    // Every advert is still counted (a loaded machine may drop a few on the socket).
+    // Every advert read is still counted. A loaded machine (CI runs other suites alongside)
+    // may drop some on the socket before vipd reads them: 28 % once at 3,400 frames a second.
     let mismatches = after.address_list_mismatch - before.address_list_mismatch;
     let received = after.adverts_received - before.adverts_received;
     assert!(
-        mismatches >= (COPIES * 9 / 10) as u64 && received >= (COPIES * 9 / 10) as u64,
+        received >= (COPIES / 2) as u64 && mismatches + (COPIES / 100) as u64 >= received,
         "counted {mismatches} list mismatches and {received} adverts of {COPIES}: {after:#?}"
     );
     // Each kind at most once a second (and the second it began in).
