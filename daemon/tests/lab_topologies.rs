@@ -433,6 +433,79 @@ fn dont_track_primary(imp: Impl) {
     expect_state(imp, &r2, "BACKUP", "r1 link up");
 }
 
+/// The master's own address changed (a new one added, the old one deleted) on an interface
+/// with `promote_secondaries` (systemd's default): the new address takes over as the
+/// source of the adverts and r1 stays (or is again) the only master.
+fn primary_changed(imp: Impl) {
+    let lab = Lab::new("topo-primary-changed", 2);
+    sh(
+        &lab,
+        1,
+        "sysctl -q -w net.ipv4.conf.eth0.promote_secondaries=1",
+    );
+    let (r1, r2) = pair(&lab, imp, |_, p| vi1("eth0", p));
+    sh(
+        &lab,
+        1,
+        "ip addr add 192.0.2.21/24 dev eth0 && ip addr del 192.0.2.11/24 dev eth0",
+    );
+    holder(&lab, 1, "own address changed");
+    expect_state(imp, &r1, "MASTER", "own address changed");
+    expect_state(imp, &r2, "BACKUP", "own address changed");
+    std::thread::sleep(ADVERT * 10);
+    assert_eq!(lab.holders(vip4()), [1], "{imp:?}: after the change");
+    assert_eq!(state(imp, &r2), "BACKUP", "{imp:?}: r2 after the change");
+    reaches_vip(&lab, "own address changed");
+    if imp == Impl::Vipd {
+        let master = instance(&r2, "VI_1").master_address;
+        assert_eq!(
+            master.as_deref(),
+            Some("192.0.2.21"),
+            "r2 hears r1 from its new address"
+        );
+    }
+}
+
+/// The bridge's MAC changes under the VIP (a port with a lower MAC joins, and a bridge
+/// without a MAC of its own takes its ports' lowest): the client's neighbour entry for the
+/// VIP must follow.
+fn bridge_mac_changes(imp: Impl) {
+    let lab = Lab::new("topo-bridge-mac", 2);
+    bridge_topology(&lab, 1, false);
+    bridge_topology(&lab, 2, false);
+    let (_r1, _r2) = pair(&lab, imp, vi1);
+    assert_eq!(client_mac_for_vip(&lab), "02:76:74:00:00:01");
+    sh(
+        &lab,
+        1,
+        "ip link add stub0 address 02:00:00:00:00:01 type veth peer name stub1 && \
+         ip link set stub0 master lan0 && ip link set stub1 up && ip link set stub0 up",
+    );
+    let ok = wait_until(Duration::from_secs(2), Duration::from_millis(20), || {
+        client_mac_for_vip(&lab) == "02:00:00:00:00:01"
+    });
+    // The kernel announces every address of a link whose MAC changes (a few ms here).
+    assert!(ok.is_some(), "{imp:?}: the client kept the old MAC");
+    reaches_vip(&lab, "bridge MAC changed");
+}
+
+/// A daemon killed (SIGKILL: its VMAC stays, on the macvlan's lower device) and started
+/// again on a VMAC on a macvlan: it takes the leftover VMAC over and is master again.
+fn vmac_on_stacked_restart(imp: Impl) {
+    let lab = Lab::new("topo-vmac-restart", 2);
+    macvlan_topology(&lab, 1);
+    macvlan_topology(&lab, 2);
+    let make = |i: &str, p| vi1(i, p).line("use_vmac");
+    let (mut r1, r2) = pair(&lab, imp, make);
+    r1.kill9();
+    // Its VIPs stay behind on the leftover VMAC, as any killed daemon's do.
+    expect_state(imp, &r2, "MASTER", "r1 killed");
+    let r1 = start(&lab, imp, 1, make("lan0", 150));
+    holder(&lab, 1, "r1 started again");
+    expect_state(imp, &r1, "MASTER", "r1 started again");
+    expect_vip_mac(imp, &lab, "r1 started again");
+}
+
 /// A namespace of the test's own, deleted when dropped.
 struct Netns(String);
 
@@ -502,6 +575,9 @@ both!(
     mtu_change,
     rename,
     primary_removed,
+    primary_changed,
+    bridge_mac_changes,
+    vmac_on_stacked_restart,
     dont_track_primary,
     moved_to_another_namespace,
 );
