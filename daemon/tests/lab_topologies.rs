@@ -549,6 +549,85 @@ fn moved_to_another_namespace(imp: Impl) {
     reaches_vip(&lab, "interface moved back");
 }
 
+/// A host behind the master's bridge (a VM on `lan0`) reaches the VIP while r1 holds it and
+/// after r1 stops and r2 takes over: r2's announcements cross r1's bridge, and the VM's
+/// neighbour entry follows the VIP to r2 at once.
+fn client_behind_bridge(imp: Impl) {
+    let lab = Lab::new("topo-bridge-vm", 2);
+    bridge_topology(&lab, 1, false);
+    bridge_topology(&lab, 2, false);
+    let vm = Netns(format!("{}v", lab.prefix()));
+    lab::run_ok(&["ip", "netns", "add", &vm.0]);
+    sh(
+        &lab,
+        1,
+        &format!(
+            "ip link add vm0 type veth peer name eth0 netns {} && ip link set vm0 master lan0 \
+             && ip link set vm0 up",
+            vm.0
+        ),
+    );
+    lab::run_ok(&[
+        "ip",
+        "-n",
+        &vm.0,
+        "addr",
+        "add",
+        "192.0.2.200/24",
+        "dev",
+        "eth0",
+    ]);
+    lab::run_ok(&["ip", "-n", &vm.0, "link", "set", "eth0", "up"]);
+    wait_port_forwarding(&lab, 1, "vm0", Duration::from_secs(10));
+    let vm_ping = || {
+        lab::run(&[
+            "ip",
+            "netns",
+            "exec",
+            &vm.0,
+            "ping",
+            "-c",
+            "1",
+            "-W",
+            "1",
+            "192.0.2.100",
+        ])
+        .success
+    };
+    let vm_mac = || {
+        let out = lab::run(&["ip", "-n", &vm.0, "neigh", "show", "192.0.2.100"]).stdout;
+        out.split_whitespace()
+            .skip_while(|w| *w != "lladdr")
+            .nth(1)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (mut r1, r2) = pair(&lab, imp, vi1);
+    let ok = wait_until(OUTCOME, Duration::from_millis(100), vm_ping);
+    assert!(
+        ok.is_some(),
+        "{imp:?}: the VM cannot reach the VIP on its own router"
+    );
+    assert_eq!(
+        vm_mac(),
+        "02:76:74:00:00:01",
+        "{imp:?}: VM's entry for the VIP"
+    );
+    r1.stop();
+    holder(&lab, 2, "r1 stopped");
+    expect_state(imp, &r2, "MASTER", "r1 stopped");
+    // r2's bridge has eth0's MAC too (its only port).
+    let moved = wait_until(Duration::from_secs(3), Duration::from_millis(20), || {
+        vm_mac() == "02:76:74:00:00:02"
+    });
+    assert!(
+        moved.is_some(),
+        "{imp:?}: the VM's entry stayed {}",
+        vm_mac()
+    );
+    assert!(vm_ping(), "{imp:?}: the VM cannot reach the VIP on r2");
+}
+
 macro_rules! both {
     ($($case:ident),* $(,)?) => {$(
         mod $case {
@@ -578,6 +657,7 @@ both!(
     primary_changed,
     bridge_mac_changes,
     vmac_on_stacked_restart,
+    client_behind_bridge,
     dont_track_primary,
     moved_to_another_namespace,
 );
