@@ -106,7 +106,7 @@ fn warnings_at(cfg: &Config, links: &[LinkDetails]) -> Vec<(String, String)> {
             }
             let found = links.iter().find(|l| l.name == made_name);
             let existing = match mac {
-                Some(mac) => vmac::inspect(found, parent.index, mac),
+                Some(mac) => vmac::inspect(found, parent, mac),
                 None => vmac::inspect_ipvlan(found, parent.index),
             };
             if let Existing::Taken(why) = existing {

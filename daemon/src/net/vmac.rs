@@ -47,8 +47,9 @@ pub enum Existing {
 }
 
 /// Tells what `found` (the link with the VMAC's name, if any) is to a VMAC on `parent` with
-/// `mac`.
-pub fn inspect(found: Option<&LinkDetails>, parent: u32, mac: [u8; 6]) -> Existing {
+/// `mac`. On a macvlan `parent` the kernel puts the VMAC on that one's lower device, so a
+/// VMAC there is ours too (one a killed run left behind).
+pub fn inspect(found: Option<&LinkDetails>, parent: &LinkDetails, mac: [u8; 6]) -> Existing {
     let Some(link) = found else {
         return Existing::Missing;
     };
@@ -56,7 +57,10 @@ pub fn inspect(found: Option<&LinkDetails>, parent: u32, mac: [u8; 6]) -> Existi
     if kind != "macvlan" {
         return Existing::Taken(format!("`{}` exists and is a {kind} interface", link.name));
     }
-    if link.parent != Some(parent) {
+    let lower = parent
+        .parent
+        .filter(|_| parent.kind.as_deref() == Some("macvlan"));
+    if link.parent != Some(parent.index) && (lower.is_none() || link.parent != lower) {
         return Existing::Taken(format!(
             "`{}` exists and is a macvlan on another interface",
             link.name
@@ -195,7 +199,7 @@ pub fn create(
         )));
     }
     let found = link::by_name(netlink, name).map_err(|e| fail("look up", e))?;
-    match inspect(found.as_ref(), parent.index, mac) {
+    match inspect(found.as_ref(), parent, mac) {
         Existing::Missing => {}
         Existing::Ours { index } => {
             // Left by a killed run: start from a clean one (no stale VIPs or settings).
@@ -260,11 +264,22 @@ mod tests {
         }
     }
 
+    fn parent(index: u32, kind: Option<&str>, lower: Option<u32>) -> LinkDetails {
+        LinkDetails {
+            index,
+            name: "lan0".into(),
+            kind: kind.map(str::to_string),
+            parent: lower,
+            ..LinkDetails::default()
+        }
+    }
+
     #[test]
     fn only_a_macvlan_on_the_parent_with_the_mac_is_ours() {
-        assert_eq!(inspect(None, 2, MAC), Existing::Missing);
+        let eth = parent(2, None, None);
+        assert_eq!(inspect(None, &eth, MAC), Existing::Missing);
         assert_eq!(
-            inspect(Some(&link(Some("macvlan"), Some(2), MAC)), 2, MAC),
+            inspect(Some(&link(Some("macvlan"), Some(2), MAC)), &eth, MAC),
             Existing::Ours { index: 9 }
         );
         let taken = [
@@ -275,14 +290,36 @@ mod tests {
         ];
         for other in taken {
             assert!(
-                matches!(inspect(Some(&other), 2, MAC), Existing::Taken(_)),
+                matches!(inspect(Some(&other), &eth, MAC), Existing::Taken(_)),
                 "{other:?}"
             );
         }
-        let Existing::Taken(why) = inspect(Some(&link(Some("dummy"), None, MAC)), 2, MAC) else {
+        let Existing::Taken(why) = inspect(Some(&link(Some("dummy"), None, MAC)), &eth, MAC) else {
             unreachable!()
         };
         assert_eq!(why, "`vrrp.51` exists and is a dummy interface");
+    }
+
+    #[test]
+    fn a_vmac_on_a_macvlans_lower_device_is_ours() {
+        // The kernel moves a macvlan made on macvlan 5 (on 2) onto 2.
+        let macvlan = parent(5, Some("macvlan"), Some(2));
+        let leftover = link(Some("macvlan"), Some(2), MAC);
+        assert_eq!(
+            inspect(Some(&leftover), &macvlan, MAC),
+            Existing::Ours { index: 9 }
+        );
+        let elsewhere = link(Some("macvlan"), Some(3), MAC);
+        assert!(matches!(
+            inspect(Some(&elsewhere), &macvlan, MAC),
+            Existing::Taken(_)
+        ));
+        // A VLAN's (or a veth's) link is no lower device of a VMAC.
+        let vlan = parent(5, Some("vlan"), Some(2));
+        assert!(matches!(
+            inspect(Some(&leftover), &vlan, MAC),
+            Existing::Taken(_)
+        ));
     }
 
     #[test]

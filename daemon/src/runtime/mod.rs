@@ -264,6 +264,27 @@ struct AttachMemo {
     on_link: Vec<(u32, Vec<crate::net::netlink::InterfaceAddress>)>,
 }
 
+/// The address the adverts of socket `key` leave from: its unicast source, else the
+/// interface's primary IPv4 (or IPv6 link-local) address, but never a VIP of any instance.
+/// keepalived 2.2.7 never takes a VIP for the interface's address: when the interface's own
+/// address is deleted (and a VIP is all that is left on it, or became its primary) the
+/// instance goes to FAULT until an address comes back, where vipd sent from the VIP.
+fn advert_source(
+    sockets: &BTreeMap<SocketKey, OpenSocket>,
+    netlink: &Netlink,
+    routers: &[Router],
+    key: &SocketKey,
+) -> Option<IpAddr> {
+    let socket = &sockets.get(key)?.socket;
+    let found = socket.source_address().ok()?;
+    let is_vip = |a: IpAddr| (routers.iter()).any(|r| r.cfg.all_vips().any(|v| v.address == a));
+    if key.unicast.is_some() || !is_vip(found) {
+        return Some(found);
+    }
+    let addresses = netlink.addresses(socket.ifindex()).ok()?;
+    router::interface_source(&addresses, key.ipv6, is_vip)
+}
+
 fn memo<K: PartialEq, V: Clone>(
     memo: Option<&mut Vec<(K, V)>>,
     key: K,
@@ -755,12 +776,10 @@ impl Daemon {
                 }
             }
         }
-        let sockets = &self.sockets;
+        let (sockets, netlink, routers) = (&self.sockets, &self.netlink, &self.routers);
         let sources = self.attach_memo.as_mut().map(|m| &mut m.sources);
         let source = memo(sources, key.clone(), || {
-            sockets
-                .get(&key)
-                .and_then(|s| s.socket.source_address().ok())
+            advert_source(sockets, netlink, routers, &key)
         });
         // keepalived's `mcast_src_ip` (or an ipvlan's address) is the source of multicast
         // adverts too, not only `unicast_src_ip` of unicast ones.
@@ -1071,10 +1090,7 @@ impl Daemon {
                 }
                 for index in affected {
                     let key = self.routers[index].key.clone();
-                    let source = self
-                        .sockets
-                        .get(&key)
-                        .and_then(|s| s.socket.source_address().ok());
+                    let source = advert_source(&self.sockets, &self.netlink, &self.routers, &key);
                     let global = self.config.global.clone();
                     let router = &mut self.routers[index];
                     match source {

@@ -41,6 +41,9 @@ pub(super) struct VmacState {
     pub index: Option<u32>,
     /// The interface it was created on.
     pub parent: Option<u32>,
+    /// The device the kernel put it on when that is not `parent`: a macvlan made on a
+    /// macvlan sits on that one's lower device, which gets the parent's ARP settings too.
+    lower: Option<u32>,
     /// Set up by vipd (a VMAC: the instance is master or holds its VIPs; an ipvlan: always).
     pub up: bool,
     /// Sends adverts from the VMAC (None with `vmac_xmit_base` or unicast peers, and for
@@ -61,6 +64,7 @@ impl VmacState {
             kind,
             index: None,
             parent: None,
+            lower: None,
             up: false,
             sender: None,
             error: None,
@@ -313,10 +317,23 @@ impl Daemon {
         };
         let instance = self.routers[index].cfg.name.clone();
         let mut up = false;
+        let mut lower = None;
         match kind {
             Kind::Macvlan { mac } => {
                 if !ipv6 {
                     self.claim_parent(&parent_link, &name);
+                    // On a macvlan `interface` the VMAC lands on its lower device, which
+                    // hears the clients' ARP requests for the VIPs and, left as it is,
+                    // answers them with its own MAC (keepalived 2.2.7 does).
+                    lower = link::by_index(&self.netlink, vmac_index)
+                        .ok()
+                        .flatten()
+                        .and_then(|l| l.parent)
+                        .filter(|p| *p != parent_link.index)
+                        .and_then(|p| link::by_index(&self.netlink, p).ok().flatten());
+                    if let Some(lower) = &lower {
+                        self.claim_parent(lower, &name);
+                    }
                     warn_about_strict_rp_filter(&instance, &name);
                 }
                 info!(
@@ -359,6 +376,7 @@ impl Daemon {
         if let Some(state) = state_mut(router, slot) {
             state.index = Some(vmac_index);
             state.parent = Some(parent_link.index);
+            state.lower = lower.map(|l| l.index);
             state.up = up;
             state.sender = sender;
             state.error = None;
@@ -528,7 +546,10 @@ impl Daemon {
                         if state.is_ipvlan() { "ipvlan" } else { "VMAC" },
                         state.name
                     );
-                    if let Some(parent) = state.parent.take() {
+                    for parent in [state.parent.take(), state.lower.take()]
+                        .into_iter()
+                        .flatten()
+                    {
                         if !state.is_ipvlan() {
                             released.push((parent, state.name.clone()));
                         }
@@ -610,6 +631,9 @@ impl Daemon {
                 let (Some(vmac_index), parent) = (state.index.take(), state.parent.take()) else {
                     continue;
                 };
+                if let (Some(lower), false) = (state.lower.take(), state.is_ipvlan()) {
+                    released.push((lower, state.name.clone()));
+                }
                 state.up = false;
                 state.sender = None;
                 deleted.push((instance.clone(), vmac_index, state.name.clone()));
