@@ -11,7 +11,8 @@
 //! the file and its directory). On this busy disk a sync took up to 0.37 s, the master's
 //! adverts stopped for as long and its backup took over (4 runs of 7). The file is now
 //! written on a blocking thread and the drain applied once it is on disk. A FIFO at the
-//! temporary file's name blocked that write for good (the second test).
+//! temporary file's name blocked that write for good (the second test), and so did a user
+//! database that hangs: the asking user's name was looked up on the loop (the third).
 
 mod hostile_frames;
 mod lab;
@@ -255,6 +256,17 @@ fn hostile_control_clients_neither_delay_adverts_nor_lock_out_status() {
 #[test]
 fn a_fifo_in_the_state_directory_does_not_stop_the_adverts() {
     let lab = Lab::new("h4-drainfifo", 2);
+    let r1 = start_vipd(&lab, 1, &lone_instance_conf());
+    let fifo = lab
+        .state_dir(1)
+        .join(format!(".drain.json.{}.tmp", r1.pid()));
+    lab::run_ok(&["mkfifo", fifo.to_str().unwrap()]);
+    drain_while_stuck(&lab, r1);
+    let _ = std::fs::remove_file(&fifo);
+}
+
+/// r1's instances: VI_0 (priority 150, r2's master) and VI_X alone.
+fn lone_instance_conf() -> String {
     let mut r1_instances = instances(1, 150);
     r1_instances.push(
         VrrpInstance::new("VI_X", "eth0", 99)
@@ -263,17 +275,18 @@ fn a_fifo_in_the_state_directory_does_not_stop_the_adverts() {
             .advert(ADVERT)
             .vip("192.0.2.149/24"),
     );
-    let r1 = start_vipd(&lab, 1, &conf(1, &r1_instances));
-    let r2 = start_vipd(&lab, 2, &conf(2, &instances(1, 100)));
-    expect_sole_holder(&lab, "192.0.2.150".parse().unwrap(), 1, SETTLE, "election");
+    conf(1, &r1_instances)
+}
+
+/// With `r1` master of VI_0 and r2 its backup, VI_X of r1 is drained; the drain must
+/// succeed and nobody move.
+fn drain_while_stuck(lab: &Lab, r1: lab::Daemon) {
+    let r2 = start_vipd(lab, 2, &conf(2, &instances(1, 100)));
+    expect_sole_holder(lab, "192.0.2.150".parse().unwrap(), 1, SETTLE, "election");
     wait_instance(&r2, "VI_0", SETTLE, "settled backup", |s| {
         s.state == "BACKUP" && s.adverts_received >= 3
     });
     let before = (transitions(&r1), transitions(&r2));
-    let fifo = lab
-        .state_dir(1)
-        .join(format!(".drain.json.{}.tmp", r1.pid()));
-    lab::run_ok(&["mkfifo", fifo.to_str().unwrap()]);
     let socket = r1.socket_path.clone().expect("control socket");
     let binary = lab::vipd_binary().expect("vipd binary");
     let drain = lab::run(&[
@@ -287,7 +300,6 @@ fn a_fifo_in_the_state_directory_does_not_stop_the_adverts() {
         socket.to_str().unwrap(),
     ]);
     std::thread::sleep(ADVERT * 10);
-    let _ = std::fs::remove_file(&fifo);
     assert!(drain.success, "drain: {}{}", drain.stdout, drain.stderr);
     assert_eq!(
         (transitions(&r1), transitions(&r2)),
@@ -296,9 +308,46 @@ fn a_fifo_in_the_state_directory_does_not_stop_the_adverts() {
         r1.log(),
         r2.log()
     );
-    assert!(
-        instance(&r1, "VI_X").drained.is_some(),
-        "{:#?}",
-        instance(&r1, "VI_X")
+    let drained = instance(&r1, "VI_X");
+    assert!(drained.drained.is_some(), "{drained:#?}");
+}
+
+/// A user database that hangs (here /etc/passwd is a FIFO in vipd's mount namespace; LDAP
+/// or sssd that stop answering do the same): the name of the user asking for a drain was
+/// looked up on the event loop, which waited for good, and the backup took over. It is
+/// looked up beside the loop now, for at most a second; the drain goes ahead without it.
+#[test]
+fn a_user_database_that_hangs_does_not_stop_the_adverts() {
+    let lab = Lab::new("h4-nss", 2);
+    let fifo = lab.dir().join("passwd.fifo");
+    let conf_path = lab.dir().join("r1-nss.conf");
+    std::fs::write(&conf_path, lone_instance_conf()).expect("write config");
+    let socket = lab.dir().join("r1-nss.sock");
+    let binary = lab::vipd_binary().expect("vipd binary");
+    lab::run_ok(&["mkfifo", fifo.to_str().unwrap()]);
+    let script = format!(
+        "mount --bind {fifo} /etc/passwd || exit 1; exec {binary} run -c {conf} --socket \
+         {socket} --state-dir {state}",
+        fifo = fifo.display(),
+        binary = binary.display(),
+        conf = conf_path.display(),
+        socket = socket.display(),
+        state = lab.state_dir(1).display(),
     );
+    let mut r1 = lab.spawn(
+        1,
+        &[
+            "unshare",
+            "-m",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            &script,
+        ],
+        &[("VIPD_LOG", "debug")],
+    );
+    r1.socket_path = Some(socket);
+    let r1 = wait_started(r1, 1);
+    drain_while_stuck(&lab, r1);
 }

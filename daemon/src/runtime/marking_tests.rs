@@ -134,6 +134,7 @@ fn every_path_that_changes_state_machines_marks_each_instance() {
         gid: 0,
         pid: 1,
         groups: Vec::new(),
+        name: None,
     };
     let change = |daemon: &mut Daemon, drain: bool| {
         let (reply, answer) = tokio::sync::oneshot::channel();
@@ -191,6 +192,7 @@ fn drains_asked_while_the_drain_file_is_written_are_applied_in_order() {
         gid: 0,
         pid: 1,
         groups: Vec::new(),
+        name: None,
     };
     let drained = |daemon: &Daemon| {
         (daemon.routers.iter())
