@@ -15,15 +15,44 @@ pub struct Peer {
     pub pid: i32,
     /// Supplementary groups (empty when the kernel cannot tell).
     pub groups: Vec<u32>,
+    /// The user's name, once looked up by [`with_name`] (never on the event loop).
+    pub name: Option<String>,
 }
 
 impl fmt::Display for Peer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match user_name(self.uid) {
+        match &self.name {
             Some(name) => write!(f, "uid {} ({name}) pid {}", self.uid, self.pid),
             None => write!(f, "uid {} pid {}", self.uid, self.pid),
         }
     }
+}
+
+/// Longest wait for the user database (NSS: files, but also LDAP or sssd).
+const NAME_LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+/// Lookups still running (a database that never answers keeps its thread); more are skipped.
+const MAX_NAME_LOOKUPS: usize = 4;
+static NAME_LOOKUPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// `peer` with its user's name, looked up on a blocking thread: the user database may be
+/// slow or hang (a lookup on the event loop, for the log line of every drain, resume and
+/// reload, stopped the adverts while it hung). Without an answer in time, no name.
+pub async fn with_name(mut peer: Peer) -> Peer {
+    use std::sync::atomic::Ordering;
+    if NAME_LOOKUPS.fetch_add(1, Ordering::Relaxed) >= MAX_NAME_LOOKUPS {
+        NAME_LOOKUPS.fetch_sub(1, Ordering::Relaxed);
+        return peer;
+    }
+    let uid = peer.uid;
+    let lookup = tokio::task::spawn_blocking(move || {
+        let name = user_name(uid);
+        NAME_LOOKUPS.fetch_sub(1, Ordering::Relaxed);
+        name
+    });
+    if let Ok(Ok(name)) = tokio::time::timeout(NAME_LOOKUP_TIMEOUT, lookup).await {
+        peer.name = name;
+    }
+    peer
 }
 
 fn user_name(uid: u32) -> Option<String> {
@@ -110,6 +139,7 @@ pub fn peer_of(fd: BorrowedFd<'_>) -> std::io::Result<Peer> {
         gid: cred.gid(),
         pid: cred.pid(),
         groups: peer_groups(fd),
+        name: None,
     })
 }
 
@@ -147,6 +177,7 @@ mod tests {
             gid,
             pid: 42,
             groups: groups.to_vec(),
+            name: None,
         }
     }
 

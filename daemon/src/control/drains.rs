@@ -102,6 +102,17 @@ impl DrainStore {
     /// Applies `changes` (None removes the entry) and writes the file; on error nothing
     /// changes, in memory or on disk.
     pub fn update(&mut self, changes: &[(String, Option<DrainEntry>)]) -> Result<(), String> {
+        let Some(next) = self.plan(changes) else {
+            return Ok(());
+        };
+        self.writer(&next)()?;
+        self.commit(next);
+        Ok(())
+    }
+
+    /// The entries `changes` (None removes the entry) make of these; None when they make
+    /// no change.
+    pub fn plan(&self, changes: &[(String, Option<DrainEntry>)]) -> Option<DrainEntries> {
         let mut next = self.entries.clone();
         for (name, entry) in changes {
             match entry {
@@ -109,21 +120,30 @@ impl DrainStore {
                 None => next.remove(name),
             };
         }
-        if next == self.entries {
-            return Ok(());
-        }
-        write_file(
-            &self.dir,
-            &DrainFile {
-                version: 1,
-                drained: next.clone(),
-            },
-        )
-        .map_err(|e| format!("cannot write {}: {e}", self.path().display()))?;
-        self.entries = next;
-        Ok(())
+        (next != self.entries).then_some(DrainEntries(next))
+    }
+
+    /// What writes `next` to the file (synced), to run on a blocking thread: a slow disk
+    /// must not hold up the event loop (a sync took 0.3 s on a busy one, and the backups
+    /// took over).
+    pub fn writer(&self, next: &DrainEntries) -> impl FnOnce() -> Result<(), String> + Send {
+        let (dir, path) = (self.dir.clone(), self.path());
+        let file = DrainFile {
+            version: 1,
+            drained: next.0.clone(),
+        };
+        move || write_file(&dir, &file).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    }
+
+    /// Takes `next` as the drains kept, once written.
+    pub fn commit(&mut self, next: DrainEntries) {
+        self.entries = next.0;
     }
 }
+
+/// Drained instances as they are to be kept (see [`DrainStore::plan`]).
+#[derive(Debug)]
+pub struct DrainEntries(BTreeMap<String, DrainEntry>);
 
 fn read_file(path: &Path) -> Result<Option<DrainFile>, String> {
     let meta = match std::fs::metadata(path) {
@@ -149,10 +169,15 @@ fn write_file(dir: &Path, file: &DrainFile) -> std::io::Result<()> {
     text.push(b'\n');
     let tmp = dir.join(format!(".{FILE_NAME}.{}.tmp", std::process::id()));
     let result = (|| {
+        // Whatever is at that name goes first (a FIFO there blocked the open), and the file
+        // is made anew (no symlink followed).
+        match std::fs::remove_file(&tmp) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
         let mut out = std::fs::OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .mode(0o644)
             .open(&tmp)?;
         out.write_all(&text)?;
@@ -251,5 +276,28 @@ mod tests {
             by: String::new(),
         };
         assert_eq!(entry.mode(), DrainMode::Hard);
+    }
+
+    /// A FIFO at the temporary file's name (anyone who may write the directory can leave
+    /// one) blocked the write for good, on the event loop: it is removed and the file made.
+    #[test]
+    fn a_fifo_at_the_temporary_name_does_not_block_the_write() {
+        let dir = std::env::temp_dir().join(format!("vipd-drains-fifo-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = dir.join(format!(".{FILE_NAME}.{}.tmp", std::process::id()));
+        nix::unistd::mkfifo(&tmp, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let (done, finished) = std::sync::mpsc::channel();
+        let path = dir.clone();
+        std::thread::spawn(move || {
+            let (mut store, _) = DrainStore::open(&path);
+            let entry = DrainEntry::new(DrainMode::Soft, "x");
+            let _ = done.send(store.update(&[("VI_1".into(), Some(entry))]));
+        });
+        let result = finished.recv_timeout(std::time::Duration::from_secs(10));
+        assert!(matches!(result, Ok(Ok(()))), "{result:?}");
+        let (store, problem) = DrainStore::open(&dir);
+        assert_eq!((problem, store.names().count()), (None, 1));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

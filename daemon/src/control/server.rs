@@ -329,7 +329,7 @@ async fn serve_client(
             let (reply, answer) = oneshot::channel();
             let command = Command::Change {
                 request,
-                peer,
+                peer: super::access::with_name(peer).await,
                 reply,
             };
             if tx.send(command).await.is_err() {

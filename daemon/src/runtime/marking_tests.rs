@@ -134,14 +134,29 @@ fn every_path_that_changes_state_machines_marks_each_instance() {
         gid: 0,
         pid: 1,
         groups: Vec::new(),
+        name: None,
     };
-    daemon.drain_request(&Target::All, DrainMode::Hard, &peer);
+    let change = |daemon: &mut Daemon, drain: bool| {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        block_on(async {
+            if drain {
+                daemon.drain_request(&Target::All, DrainMode::Hard, &peer, reply);
+            } else {
+                daemon.resume_request(&Target::All, &peer, reply);
+            }
+            let written = super::ops::drain_written(&mut daemon.ops.drain_write).await;
+            daemon.finish_drain_write(written);
+        });
+        let answer = answer.blocking_recv().unwrap();
+        assert!(answer.ok, "{answer:?}");
+    };
+    change(daemon, true);
     assert_marked_then_processed(daemon, "drain");
     assert!(daemon
         .routers
         .iter()
         .all(|r| r.fsm().drain_mode().is_some()));
-    daemon.resume_request(&Target::All, &peer);
+    change(daemon, false);
     assert_marked_then_processed(daemon, "resume");
 
     // Back to FAULT, all at once.
@@ -161,4 +176,53 @@ fn every_path_that_changes_state_machines_marks_each_instance() {
     daemon.begin_stop("SIGTERM");
     assert_marked_then_processed(daemon, "stop");
     assert!(daemon.routers.iter().all(|r| r.fsm().is_stopped()));
+}
+
+/// Drains and resumes are applied once their file is written (off the event loop), in the
+/// order asked: one asked while another's file is written waits for it.
+#[test]
+fn drains_asked_while_the_drain_file_is_written_are_applied_in_order() {
+    use crate::control::protocol::Request;
+    let mut lab = lab("drain-queue", 2, "1s");
+    let daemon = &mut lab.daemon;
+    let all: Vec<usize> = (0..2).collect();
+    daemon.start_routers(&all, Instant::now());
+    let peer = Peer {
+        uid: 0,
+        gid: 0,
+        pid: 1,
+        groups: Vec::new(),
+        name: None,
+    };
+    let drained = |daemon: &Daemon| {
+        (daemon.routers.iter())
+            .filter(|r| r.fsm().drain_mode().is_some())
+            .count()
+    };
+    let (drain, drain_answer) = tokio::sync::oneshot::channel();
+    let (resume, resume_answer) = tokio::sync::oneshot::channel();
+    block_on(async {
+        let request = Request::Drain {
+            target: Target::All,
+            mode: DrainMode::Hard,
+        };
+        daemon.change_request(request, peer.clone(), drain);
+        let request = Request::Resume {
+            target: Target::All,
+        };
+        daemon.change_request(request, peer.clone(), resume);
+        assert_eq!(drained(daemon), 0, "applied before it was written");
+        let written = super::ops::drain_written(&mut daemon.ops.drain_write).await;
+        daemon.finish_drain_write(written);
+        assert_eq!(drained(daemon), 2, "the drain first");
+        assert!(
+            daemon.ops.drain_write.is_some(),
+            "then the resume is written"
+        );
+        let written = super::ops::drain_written(&mut daemon.ops.drain_write).await;
+        daemon.finish_drain_write(written);
+        assert_eq!(drained(daemon), 0, "then the resume");
+    });
+    assert!(drain_answer.blocking_recv().unwrap().ok);
+    assert!(resume_answer.blocking_recv().unwrap().ok);
 }

@@ -462,6 +462,10 @@ impl Daemon {
                     self.schedule.touch_all();
                     self.finish_reload(read).await;
                 }
+                written = ops::drain_written(&mut self.ops.drain_write) => {
+                    self.schedule.touch_all();
+                    self.finish_drain_write(written);
+                }
                 // Due timers are handled below, whatever woke the loop.
                 _ = protocol_timer.wait(deadline) => {}
                 _ = sleep(next_watchdog) => {}

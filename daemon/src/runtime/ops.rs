@@ -2,14 +2,14 @@
 //! reload), persisted drains, the event stream, the metrics snapshot and the one-line
 //! systemd STATUS. The I/O lives in `control::`; this is where it meets the instances.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};
 
 use super::tasks::tell_systemd;
@@ -17,7 +17,7 @@ use super::Daemon;
 use crate::check::CheckEvent;
 use crate::config::Config;
 use crate::control::access::{AccessPolicy, ControlGroup, Peer};
-use crate::control::drains::{DrainEntry, DrainStore};
+use crate::control::drains::{DrainEntries, DrainEntry, DrainStore};
 use crate::control::events::{EventBus, EventKind};
 use crate::control::http::{self, HttpStats};
 use crate::control::metrics::{Histogram, MetricsSnapshot, ServiceCounts};
@@ -61,6 +61,43 @@ pub(super) struct Ops {
     sd_status_dirty: bool,
     /// keepalived's dump files (SIGUSR1, SIGUSR2, SIGRTMIN+2).
     dumps: super::dumps::Dumps,
+    /// The drain or resume whose file is being written, and the drains and resumes asked
+    /// meanwhile (taken in order once it is written).
+    pub(super) drain_write: Option<DrainWrite>,
+    waiting_changes: VecDeque<(Request, Peer, oneshot::Sender<ChangeReply>)>,
+}
+
+/// A drain or resume whose file is written on a blocking thread while the event loop goes
+/// on, then applied and answered (one that would not survive a restart is refused). Synced
+/// on the loop, a busy disk held up every advert (0.3 s, and the backups took over).
+pub(super) struct DrainWrite {
+    task: tokio::task::JoinHandle<Result<(), String>>,
+    next: DrainEntries,
+    change: DrainChange,
+    reply: oneshot::Sender<ChangeReply>,
+}
+
+enum DrainChange {
+    Drain {
+        names: Vec<String>,
+        mode: DrainMode,
+        by: String,
+    },
+    Resume {
+        names: Vec<String>,
+        by: String,
+    },
+}
+
+/// The outcome of the pending drain file write once it is done (never, without one).
+pub(super) async fn drain_written(pending: &mut Option<DrainWrite>) -> Result<(), String> {
+    match pending {
+        Some(pending) => match (&mut pending.task).await {
+            Ok(written) => written,
+            Err(e) => Err(format!("writing the drain file failed: {e}")),
+        },
+        None => std::future::pending().await,
+    }
 }
 
 impl Ops {
@@ -90,6 +127,8 @@ impl Ops {
             sd_status: String::new(),
             sd_status_dirty: true,
             dumps: super::dumps::Dumps::new(),
+            drain_write: None,
+            waiting_changes: VecDeque::new(),
         })
     }
 
@@ -205,28 +244,91 @@ impl Daemon {
                 request,
                 peer,
                 reply,
-            } => {
-                let result = match request {
-                    Request::Drain { target, mode } => self.drain_request(&target, mode, &peer),
-                    Request::Resume { target } => self.resume_request(&target, &peer),
-                    Request::Reload if self.stopping => ChangeReply {
-                        ok: false,
-                        message: "stopping: no reload".into(),
-                        instances: Vec::new(),
-                    },
-                    // Answered once the file is read and applied (`finish_reload`).
-                    Request::Reload => {
-                        self.request_reload(peer.to_string(), Some(reply));
-                        return;
-                    }
-                    Request::Status | Request::Events { .. } => ChangeReply {
-                        ok: false,
-                        message: "not a change".into(),
-                        instances: Vec::new(),
-                    },
-                };
-                let _ = reply.send(result);
+            } => self.change_request(request, peer, reply),
+        }
+    }
+
+    pub(super) fn change_request(
+        &mut self,
+        request: Request,
+        peer: Peer,
+        reply: oneshot::Sender<ChangeReply>,
+    ) {
+        let result = match request {
+            // One drain file write at a time, in the order asked.
+            Request::Drain { .. } | Request::Resume { .. } if self.ops.drain_write.is_some() => {
+                self.ops.waiting_changes.push_back((request, peer, reply));
+                return;
             }
+            Request::Drain { target, mode } => {
+                return self.drain_request(&target, mode, &peer, reply);
+            }
+            Request::Resume { target } => return self.resume_request(&target, &peer, reply),
+            Request::Reload if self.stopping => refused("stopping: no reload"),
+            // Answered once the file is read and applied (`finish_reload`).
+            Request::Reload => {
+                self.request_reload(peer.to_string(), Some(reply));
+                return;
+            }
+            Request::Status | Request::Events { .. } => refused("not a change"),
+        };
+        let _ = reply.send(result);
+    }
+
+    /// Starts writing the drain file with `changes`, to apply `change` when it is written; a
+    /// change that leaves the file as it is is applied at once.
+    fn write_drains(
+        &mut self,
+        changes: &[(String, Option<DrainEntry>)],
+        change: DrainChange,
+        reply: oneshot::Sender<ChangeReply>,
+    ) {
+        let Some(next) = self.ops.drains.plan(changes) else {
+            let _ = reply.send(self.apply_drain_change(change));
+            return;
+        };
+        let task = tokio::task::spawn_blocking(self.ops.drains.writer(&next));
+        self.ops.drain_write = Some(DrainWrite {
+            task,
+            next,
+            change,
+            reply,
+        });
+    }
+
+    /// The drain file is written (or could not be): the change is applied (or refused) and
+    /// answered, then the drains and resumes asked meanwhile are taken.
+    pub(super) fn finish_drain_write(&mut self, written: Result<(), String>) {
+        let Some(pending) = self.ops.drain_write.take() else {
+            return;
+        };
+        let reply = match written {
+            Ok(()) => {
+                self.ops.drains.commit(pending.next);
+                self.apply_drain_change(pending.change)
+            }
+            Err(e) => {
+                let (what, by) = match &pending.change {
+                    DrainChange::Drain { by, .. } => ("drain", by),
+                    DrainChange::Resume { by, .. } => ("resume", by),
+                };
+                error!("{what} requested by {by} refused: {e}");
+                refused(e)
+            }
+        };
+        let _ = pending.reply.send(reply);
+        while self.ops.drain_write.is_none() {
+            let Some((request, peer, reply)) = self.ops.waiting_changes.pop_front() else {
+                break;
+            };
+            self.change_request(request, peer, reply);
+        }
+    }
+
+    fn apply_drain_change(&mut self, change: DrainChange) -> ChangeReply {
+        match change {
+            DrainChange::Drain { names, mode, by } => self.apply_drain(names, mode, by),
+            DrainChange::Resume { names, by } => self.apply_resume(names, by),
         }
     }
 
@@ -326,10 +428,14 @@ impl Daemon {
         target: &Target,
         mode: DrainMode,
         peer: &Peer,
-    ) -> ChangeReply {
+        reply: oneshot::Sender<ChangeReply>,
+    ) {
         let names = match self.resolve_target(target) {
             Ok(names) => names,
-            Err(message) => return refused(message),
+            Err(message) => {
+                let _ = reply.send(refused(message));
+                return;
+            }
         };
         let by = peer.to_string();
         let changes: Vec<(String, Option<DrainEntry>)> = names
@@ -337,10 +443,10 @@ impl Daemon {
             .map(|name| (name.clone(), Some(DrainEntry::new(mode, by.clone()))))
             .collect();
         // Persisted first: a drain that would not survive a restart is refused.
-        if let Err(e) = self.ops.drains.update(&changes) {
-            error!("drain requested by {by} refused: {e}");
-            return refused(e);
-        }
+        self.write_drains(&changes, DrainChange::Drain { names, mode, by }, reply);
+    }
+
+    fn apply_drain(&mut self, names: Vec<String>, mode: DrainMode, by: String) -> ChangeReply {
         let now = Instant::now();
         let mut lines = Vec::new();
         for name in &names {
@@ -375,7 +481,12 @@ impl Daemon {
         }
     }
 
-    pub(super) fn resume_request(&mut self, target: &Target, peer: &Peer) -> ChangeReply {
+    pub(super) fn resume_request(
+        &mut self,
+        target: &Target,
+        peer: &Peer,
+        reply: oneshot::Sender<ChangeReply>,
+    ) {
         let mut names = match self.resolve_target(target) {
             Ok(names) => names,
             // A drain kept for an instance no longer configured can still be forgotten.
@@ -388,7 +499,10 @@ impl Daemon {
                 {
                     named.clone()
                 }
-                _ => return refused(message),
+                _ => {
+                    let _ = reply.send(refused(message));
+                    return;
+                }
             },
         };
         if *target == Target::All {
@@ -401,10 +515,10 @@ impl Daemon {
         let by = peer.to_string();
         let changes: Vec<(String, Option<DrainEntry>)> =
             names.iter().map(|name| (name.clone(), None)).collect();
-        if let Err(e) = self.ops.drains.update(&changes) {
-            error!("resume requested by {by} refused: {e}");
-            return refused(e);
-        }
+        self.write_drains(&changes, DrainChange::Resume { names, by }, reply);
+    }
+
+    fn apply_resume(&mut self, names: Vec<String>, by: String) -> ChangeReply {
         let now = Instant::now();
         let mut lines = Vec::new();
         for name in &names {
