@@ -27,7 +27,7 @@ enum Takes {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Id {
+enum Meaning {
     UseFile,
     Vrrp,
     Check,
@@ -72,10 +72,10 @@ struct Opt {
     short: Option<char>,
     long: &'static str,
     takes: Takes,
-    id: Id,
+    id: Meaning,
 }
 
-const fn opt(short: Option<char>, long: &'static str, takes: Takes, id: Id) -> Opt {
+const fn opt(short: Option<char>, long: &'static str, takes: Takes, id: Meaning) -> Opt {
     Opt {
         short,
         long,
@@ -86,68 +86,98 @@ const fn opt(short: Option<char>, long: &'static str, takes: Takes, id: Id) -> O
 
 /// keepalived 2.2.7's options as Debian builds it (`keepalived -h`), then vipd's.
 const OPTIONS: &[Opt] = &[
-    opt(Some('f'), "use-file", Takes::Value, Id::UseFile),
-    opt(Some('P'), "vrrp", Takes::Nothing, Id::Vrrp),
-    opt(Some('C'), "check", Takes::Nothing, Id::Check),
-    opt(Some('B'), "no_bfd", Takes::Nothing, Id::NoBfd),
-    opt(None, "all", Takes::Nothing, Id::All),
-    opt(Some('l'), "log-console", Takes::Nothing, Id::LogConsole),
-    opt(Some('D'), "log-detail", Takes::Nothing, Id::LogDetail),
-    opt(Some('S'), "log-facility", Takes::Value, Id::LogFacility),
-    opt(Some('G'), "no-syslog", Takes::Nothing, Id::NoSyslog),
-    opt(Some('u'), "umask", Takes::Value, Id::Umask),
-    opt(Some('X'), "release-vips", Takes::Nothing, Id::ReleaseVips),
+    opt(Some('f'), "use-file", Takes::Value, Meaning::UseFile),
+    opt(Some('P'), "vrrp", Takes::Nothing, Meaning::Vrrp),
+    opt(Some('C'), "check", Takes::Nothing, Meaning::Check),
+    opt(Some('B'), "no_bfd", Takes::Nothing, Meaning::NoBfd),
+    opt(None, "all", Takes::Nothing, Meaning::All),
+    opt(
+        Some('l'),
+        "log-console",
+        Takes::Nothing,
+        Meaning::LogConsole,
+    ),
+    opt(Some('D'), "log-detail", Takes::Nothing, Meaning::LogDetail),
+    opt(
+        Some('S'),
+        "log-facility",
+        Takes::Value,
+        Meaning::LogFacility,
+    ),
+    opt(Some('G'), "no-syslog", Takes::Nothing, Meaning::NoSyslog),
+    opt(Some('u'), "umask", Takes::Value, Meaning::Umask),
+    opt(
+        Some('X'),
+        "release-vips",
+        Takes::Nothing,
+        Meaning::ReleaseVips,
+    ),
     opt(
         Some('V'),
         "dont-release-vrrp",
         Takes::Nothing,
-        Id::DontReleaseVrrp,
+        Meaning::DontReleaseVrrp,
     ),
     opt(
         Some('I'),
         "dont-release-ipvs",
         Takes::Nothing,
-        Id::DontReleaseIpvs,
+        Meaning::DontReleaseIpvs,
     ),
-    opt(Some('R'), "dont-respawn", Takes::Nothing, Id::DontRespawn),
-    opt(Some('n'), "dont-fork", Takes::Nothing, Id::DontFork),
-    opt(Some('d'), "dump-conf", Takes::Nothing, Id::DumpConf),
-    opt(Some('p'), "pid", Takes::Value, Id::Pid),
-    opt(Some('r'), "vrrp_pid", Takes::Value, Id::VrrpPid),
-    opt(Some('T'), "genhash", Takes::Nothing, Id::Genhash),
-    opt(Some('c'), "checkers_pid", Takes::Value, Id::CheckersPid),
+    opt(
+        Some('R'),
+        "dont-respawn",
+        Takes::Nothing,
+        Meaning::DontRespawn,
+    ),
+    opt(Some('n'), "dont-fork", Takes::Nothing, Meaning::DontFork),
+    opt(Some('d'), "dump-conf", Takes::Nothing, Meaning::DumpConf),
+    opt(Some('p'), "pid", Takes::Value, Meaning::Pid),
+    opt(Some('r'), "vrrp_pid", Takes::Value, Meaning::VrrpPid),
+    opt(Some('T'), "genhash", Takes::Nothing, Meaning::Genhash),
+    opt(
+        Some('c'),
+        "checkers_pid",
+        Takes::Value,
+        Meaning::CheckersPid,
+    ),
     opt(
         Some('a'),
         "address-monitoring",
         Takes::Nothing,
-        Id::AddressMonitoring,
+        Meaning::AddressMonitoring,
     ),
-    opt(Some('b'), "bfd_pid", Takes::Value, Id::BfdPid),
-    opt(Some('x'), "snmp", Takes::Nothing, Id::Snmp),
+    opt(Some('b'), "bfd_pid", Takes::Value, Meaning::BfdPid),
+    opt(Some('x'), "snmp", Takes::Nothing, Meaning::Snmp),
     opt(
         Some('A'),
         "snmp-agent-socket",
         Takes::Value,
-        Id::SnmpAgentSocket,
+        Meaning::SnmpAgentSocket,
     ),
-    opt(Some('s'), "namespace", Takes::Value, Id::Namespace),
-    opt(Some('m'), "core-dump", Takes::Nothing, Id::CoreDump),
+    opt(Some('s'), "namespace", Takes::Value, Meaning::Namespace),
+    opt(Some('m'), "core-dump", Takes::Nothing, Meaning::CoreDump),
     opt(
         Some('M'),
         "core-dump-pattern",
         Takes::Optional,
-        Id::CoreDumpPattern,
+        Meaning::CoreDumpPattern,
     ),
-    opt(Some('e'), "all-config", Takes::Nothing, Id::AllConfig),
-    opt(Some('i'), "config-id", Takes::Value, Id::ConfigId),
-    opt(None, "signum", Takes::Value, Id::Signum),
-    opt(Some('t'), "config-test", Takes::Optional, Id::ConfigTest),
-    opt(Some('v'), "version", Takes::Nothing, Id::Version),
-    opt(Some('h'), "help", Takes::Nothing, Id::Help),
-    opt(None, "socket", Takes::Value, Id::Socket),
-    opt(None, "state-dir", Takes::Value, Id::StateDir),
-    opt(None, "control-group", Takes::Value, Id::ControlGroup),
-    opt(None, "metrics-listen", Takes::Value, Id::MetricsListen),
+    opt(Some('e'), "all-config", Takes::Nothing, Meaning::AllConfig),
+    opt(Some('i'), "config-id", Takes::Value, Meaning::ConfigId),
+    opt(None, "signum", Takes::Value, Meaning::Signum),
+    opt(
+        Some('t'),
+        "config-test",
+        Takes::Optional,
+        Meaning::ConfigTest,
+    ),
+    opt(Some('v'), "version", Takes::Nothing, Meaning::Version),
+    opt(Some('h'), "help", Takes::Nothing, Meaning::Help),
+    opt(None, "socket", Takes::Value, Meaning::Socket),
+    opt(None, "state-dir", Takes::Value, Meaning::StateDir),
+    opt(None, "control-group", Takes::Value, Meaning::ControlGroup),
+    opt(None, "metrics-listen", Takes::Value, Meaning::MetricsListen),
 ];
 
 /// What a keepalived command line asks for.
@@ -251,8 +281,7 @@ pub fn parse(args: &[String]) -> Result<Invocation, Refusal> {
             vec![(option, value)]
         } else if arg.len() > 1 && arg.starts_with('-') {
             let mut found = Vec::new();
-            let mut chars = arg[1..].char_indices();
-            while let Some((at, c)) = chars.next() {
+            for (at, c) in arg[1..].char_indices() {
                 let Some(option) = OPTIONS.iter().find(|o| o.short == Some(c)) else {
                     errors.push(format!("Unknown option -{c}"));
                     continue;
@@ -289,9 +318,9 @@ pub fn parse(args: &[String]) -> Result<Invocation, Refusal> {
             let value = value.unwrap_or_default();
             match option.id {
                 // Acted on at once, as keepalived does.
-                Id::Version => inv.action = Action::Version,
-                Id::Help => inv.action = Action::Help,
-                Id::Signum => inv.action = Action::Signum(value.clone()),
+                Meaning::Version => inv.action = Action::Version,
+                Meaning::Help => inv.action = Action::Help,
+                Meaning::Signum => inv.action = Action::Signum(value.clone()),
                 _ => {}
             }
             if inv.action != Action::Run {
@@ -358,55 +387,60 @@ fn apply(
     let mut why: Option<&str> = None;
     let mut note = |text: &'static str| why = Some(text);
     match option.id {
-        Id::UseFile => inv.config = PathBuf::from(value),
-        Id::ConfigId => inv.config_id = Some(value),
-        Id::Pid => inv.pid_file = PathBuf::from(value),
-        Id::VrrpPid => inv.vrrp_pid_file = PathBuf::from(value),
-        Id::DontFork => inv.dont_fork = true,
-        Id::Namespace => inv.namespace = Some(value),
-        Id::ConfigTest => *test = Some((!value.is_empty()).then(|| PathBuf::from(value))),
-        Id::Socket => inv.socket = Some(PathBuf::from(value)),
-        Id::StateDir => inv.state_dir = Some(PathBuf::from(value)),
-        Id::ControlGroup => inv.control_group = Some(value),
-        Id::MetricsListen => inv.metrics_listen = Some(value),
+        Meaning::UseFile => inv.config = PathBuf::from(value),
+        Meaning::ConfigId => inv.config_id = Some(value),
+        Meaning::Pid => inv.pid_file = PathBuf::from(value),
+        Meaning::VrrpPid => inv.vrrp_pid_file = PathBuf::from(value),
+        Meaning::DontFork => inv.dont_fork = true,
+        Meaning::Namespace => inv.namespace = Some(value),
+        Meaning::ConfigTest => *test = Some((!value.is_empty()).then(|| PathBuf::from(value))),
+        Meaning::Socket => inv.socket = Some(PathBuf::from(value)),
+        Meaning::StateDir => inv.state_dir = Some(PathBuf::from(value)),
+        Meaning::ControlGroup => inv.control_group = Some(value),
+        Meaning::MetricsListen => inv.metrics_listen = Some(value),
         // What vipd does anyway: VRRP only, no BFD, one process, logs on stderr (the journal
         // under systemd) with the detail of `-D`, no syslog of its own.
-        Id::Vrrp | Id::NoBfd | Id::DontRespawn | Id::LogConsole | Id::LogDetail | Id::NoSyslog => {}
+        Meaning::Vrrp
+        | Meaning::NoBfd
+        | Meaning::DontRespawn
+        | Meaning::LogConsole
+        | Meaning::LogDetail
+        | Meaning::NoSyslog => {}
         // Pid files of processes vipd does not have.
-        Id::CheckersPid | Id::BfdPid => {}
-        Id::Check => errors.push(format!(
+        Meaning::CheckersPid | Meaning::BfdPid => {}
+        Meaning::Check => errors.push(format!(
             "{name} cannot apply: it runs only keepalived's IPVS health checkers, which vipd \
              does not have (vipd is the VRRP side)"
         )),
-        Id::Snmp | Id::SnmpAgentSocket => errors.push(format!(
+        Meaning::Snmp | Meaning::SnmpAgentSocket => errors.push(format!(
             "{name} cannot apply: vipd has no SNMP agent (`vipd status --json` and the \
              Prometheus metrics give the same state)"
         )),
-        Id::Genhash => errors.push(format!(
+        Meaning::Genhash => errors.push(format!(
             "{name} cannot apply: vipd has no genhash (use `curl -s URL | md5sum`)"
         )),
-        Id::Signum | Id::Version | Id::Help => {}
-        Id::AllConfig => note(
+        Meaning::Signum | Meaning::Version | Meaning::Help => {}
+        Meaning::AllConfig => note(
             "vipd reports each include that matches no file as a warning naming its line; \
              `vipd check --strict` fails on it",
         ),
-        Id::All => note("vipd runs VRRP only; there are no other child processes to force"),
-        Id::LogFacility => note(
+        Meaning::All => note("vipd runs VRRP only; there are no other child processes to force"),
+        Meaning::LogFacility => note(
             "vipd logs to stderr (the journal under systemd), not to a syslog facility; \
              set SyslogFacility= in the unit",
         ),
-        Id::Umask => {
+        Meaning::Umask => {
             note("vipd sets the modes of the files it writes itself (pid files 0644, dumps 0600)")
         }
-        Id::ReleaseVips => note("vipd keeps the VIPs of a master across reloads"),
-        Id::DontReleaseVrrp => note(
+        Meaning::ReleaseVips => note("vipd keeps the VIPs of a master across reloads"),
+        Meaning::DontReleaseVrrp => note(
             "on stop vipd hands its VIPs to a backup while still serving them (planned \
              handover), then removes them",
         ),
-        Id::DontReleaseIpvs => note("vipd manages no IPVS"),
-        Id::DumpConf => note("`vipd import-keepalived FILE` prints the configuration as read"),
-        Id::AddressMonitoring => note("`vipd events` shows the VIPs vipd adds and removes"),
-        Id::CoreDump | Id::CoreDumpPattern => {
+        Meaning::DontReleaseIpvs => note("vipd manages no IPVS"),
+        Meaning::DumpConf => note("`vipd import-keepalived FILE` prints the configuration as read"),
+        Meaning::AddressMonitoring => note("`vipd events` shows the VIPs vipd adds and removes"),
+        Meaning::CoreDump | Meaning::CoreDumpPattern => {
             note("set LimitCORE= in the unit (or `ulimit -c`) for core dumps")
         }
     }

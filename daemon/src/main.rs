@@ -339,8 +339,7 @@ fn check(
                 None => Ok(()),
             };
             // On the machine that runs it: a VIP must not be one of the node's addresses.
-            match entered
-                .and_then(|()| runtime::check_own_address_problems(cfg, &state_dir, &socket))
+            match entered.and_then(|()| runtime::check_own_address_problems(cfg, state_dir, socket))
             {
                 Ok(found) => problems.extend(found),
                 Err(e) => eprintln!(

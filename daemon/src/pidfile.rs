@@ -291,7 +291,7 @@ mod tests {
     fn written_0644_with_the_pid_and_removed_on_drop() {
         let dir = dir("write");
         let path = dir.join("keepalived.pid");
-        let (held, notes) = PidFiles::create(&[path.clone()]).expect("create");
+        let (held, notes) = PidFiles::create(std::slice::from_ref(&path)).expect("create");
         assert!(notes.is_empty());
         assert_eq!(
             fs::read_to_string(&path).expect("read"),
@@ -314,7 +314,8 @@ mod tests {
         let dir = dir("stale");
         let target = dir.join("target");
         fs::write(&target, "precious\n").expect("target");
-        let cases: Vec<(&str, Box<dyn Fn(&Path)>)> = vec![
+        type Make<'a> = Box<dyn Fn(&Path) + 'a>;
+        let cases: Vec<(&str, Make)> = vec![
             (
                 "garbage",
                 Box::new(|p| fs::write(p, "garbage\n").expect("w")),
@@ -335,7 +336,7 @@ mod tests {
         for (label, make) in cases {
             let path = dir.join(format!("{}.pid", label.replace(' ', "-")));
             make(&path);
-            let (held, notes) = PidFiles::create(&[path.clone()]).expect(label);
+            let (held, notes) = PidFiles::create(std::slice::from_ref(&path)).expect(label);
             assert_eq!(notes.len(), 1, "{label}: {notes:?}");
             assert!(notes[0].contains("stale"), "{label}: {notes:?}");
             let meta = fs::symlink_metadata(&path).expect("meta");

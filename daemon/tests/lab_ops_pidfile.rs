@@ -17,6 +17,12 @@ use lab_vipd_support::*;
 /// A pid no process can have (above the kernel's largest pid_max, 2^22).
 const NEVER_A_PID: &str = "4194305";
 
+/// The pid files of a daemon from `Lab::spawn_vipd_keepalived` (`-p`, `-r`).
+fn pid_files(daemon: &Daemon) -> (PathBuf, PathBuf) {
+    let conf = daemon.conf_path.as_ref().expect("config path");
+    (conf.with_extension("pid"), conf.with_extension("vrrp.pid"))
+}
+
 fn read_pid(path: &Path) -> Option<i32> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
@@ -147,8 +153,7 @@ fn keepalived_symlink_runs_a_lab_instance_signalled_through_its_pid_file() {
         "{}",
         daemon.log()
     );
-    let pid_file = daemon.pid_file.clone().unwrap();
-    let vrrp_pid_file = PathBuf::from(pid_file.to_str().unwrap().replace(".pid", ".vrrp.pid"));
+    let (pid_file, vrrp_pid_file) = pid_files(&daemon);
     assert_eq!(read_pid(&pid_file), Some(daemon.pid()));
     assert_eq!(read_pid(&vrrp_pid_file), Some(daemon.pid()));
 
@@ -205,7 +210,7 @@ fn keepalived_without_dont_fork_forks_once_up_and_reports_a_failed_start() {
         "exited before the daemon was up:\n{}",
         parent.log()
     );
-    let pid_file = parent.pid_file.clone().unwrap();
+    let (pid_file, _) = pid_files(&parent);
     let pid = read_pid(&pid_file).expect("pid file written before the parent exits");
     let _reap = Reap(pid);
     assert_ne!(
@@ -239,5 +244,5 @@ fn keepalived_without_dont_fork_forks_once_up_and_reports_a_failed_start() {
         "{}",
         parent.log()
     );
-    assert!(!parent.pid_file.clone().unwrap().exists());
+    assert!(!pid_files(&parent).0.exists());
 }

@@ -722,7 +722,8 @@ impl Lab {
     /// PID -r VRRP_PID --socket=SOCK --state-dir=DIR`, as a symlink called `keepalived` to the
     /// vipd binary when `symlink`, else as `vipd keepalived ...`. Both pid files are unique to
     /// this daemon (keepalived's defaults, /run/keepalived.pid and /run/vrrp.pid, would make
-    /// every other daemon started with them refuse to start); `pid_file` is the first.
+    /// every other daemon started with them refuse to start): its `conf_path` with the
+    /// extensions `pid` and `vrrp.pid`.
     pub fn spawn_vipd_keepalived(
         &self,
         router: usize,
@@ -763,7 +764,6 @@ impl Lab {
         let mut daemon = self.spawn_tagged(router, &tag, &argv, &environment);
         daemon.conf_path = Some(conf_path);
         daemon.socket_path = Some(socket);
-        daemon.pid_file = Some(pid);
         daemon
     }
 

@@ -20,8 +20,6 @@ pub struct Daemon {
     pub log_path: PathBuf,
     pub conf_path: Option<PathBuf>,
     pub socket_path: Option<PathBuf>,
-    /// The pid file it was told to write (`keepalived -p`), unique to it.
-    pub pid_file: Option<PathBuf>,
     child: Child,
     exit: Option<ExitStatus>,
 }
@@ -55,7 +53,6 @@ pub(super) fn spawn_in_ns(
         log_path,
         conf_path: None,
         socket_path: None,
-        pid_file: None,
         child,
         exit: None,
     }
