@@ -246,3 +246,32 @@ fn keepalived_without_dont_fork_forks_once_up_and_reports_a_failed_start() {
     );
     assert!(!pid_files(&parent).0.exists());
 }
+
+#[test]
+fn keepalived_namespace_option_runs_the_instances_in_that_namespace() {
+    let lab = Lab::new("vipd-kans", 2);
+    // Started in r1's namespace, told to run in r2's: the VIP must appear on r2.
+    let ns2 = lab.router_ns(2).to_string();
+    let daemon = lab.spawn_vipd_keepalived(
+        1,
+        &conf(2, &[v3_ipv4(150)]),
+        &["-n", "-s", &ns2],
+        &[],
+        false,
+    );
+    let daemon = wait_started(daemon, 1);
+    expect_sole_holder(&lab, vip4(), 2, SETTLE, "instance in the -s namespace");
+    // A reload reads the file again: still that namespace, no complaint about a change.
+    daemon.reload();
+    assert!(
+        daemon.wait_log("reload done", SETTLE).is_some(),
+        "{}",
+        daemon.log()
+    );
+    assert!(
+        !daemon.log().contains("net_namespace changed by reload"),
+        "{}",
+        daemon.log()
+    );
+    expect_stays_sole_holder(&lab, vip4(), 2, ADVERT * 3);
+}

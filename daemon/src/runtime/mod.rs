@@ -217,6 +217,8 @@ struct Daemon {
     config_path: PathBuf,
     /// How the file is read again on SIGHUP (keepalived's config id).
     read_options: config::ReadOptions,
+    /// `keepalived -s NAME`: the namespace the file read again is taken to name.
+    net_namespace_override: Option<String>,
     /// Instances take part in VRRP from this moment on (keepalived `vrrp_startup_delay`);
     /// `None` once they have started.
     start_at: Option<Instant>,
@@ -328,6 +330,7 @@ impl Daemon {
         Ok(Daemon {
             config_path,
             read_options: config::ReadOptions::default(),
+            net_namespace_override: options.net_namespace.clone(),
             start_at: None,
             config,
             socket_path,
