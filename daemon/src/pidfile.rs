@@ -258,12 +258,29 @@ pub fn fork_to_background() -> Result<(), String> {
 }
 
 /// The daemon is up: a parent waiting in [`fork_to_background`] exits 0. Nothing otherwise.
+/// A forked daemon then lets go of stdout, and of stderr when it is a pipe: whoever started
+/// it (`$(keepalived)`, a configuration tool reading its output) would otherwise wait for the
+/// pipe to close as long as vipd runs. The journal's stream, a terminal or a file keep the log.
 pub fn background_ready() {
     let Ok(mut ready) = READY.lock() else {
         return;
     };
-    if let Some(fd) = ready.take() {
-        let _ = fs::File::from(fd).write_all(&[1]);
+    let Some(fd) = ready.take() else {
+        return;
+    };
+    let _ = fs::File::from(fd).write_all(&[1]);
+    let Ok(null) = OpenOptions::new().write(true).open("/dev/null") else {
+        return;
+    };
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::FileTypeExt;
+    let stderr_is_pipe = fs::metadata("/proc/self/fd/2").is_ok_and(|m| m.file_type().is_fifo());
+    // SAFETY: dup2 onto the standard descriptors; both are valid.
+    unsafe {
+        libc::dup2(null.as_raw_fd(), libc::STDOUT_FILENO);
+        if stderr_is_pipe {
+            libc::dup2(null.as_raw_fd(), libc::STDERR_FILENO);
+        }
     }
 }
 

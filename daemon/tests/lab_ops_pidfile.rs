@@ -233,6 +233,42 @@ fn keepalived_without_dont_fork_forks_once_up_and_reports_a_failed_start() {
     );
     assert!(!pid_file.exists(), "pid file left");
 
+    // Started with its output read through a pipe (`OUT=$(keepalived -D)`, a configuration
+    // tool): the command's output ends once the daemon is up, not when it stops.
+    let conf_path = lab.dir().join("piped.conf");
+    std::fs::write(&conf_path, conf(1, &[v3_ipv4(150)])).unwrap();
+    let piped_pid = lab.dir().join("piped.pid");
+    let socket = format!("--socket={}", lab.dir().join("piped.sock").display());
+    let state = format!("--state-dir={}", lab.state_dir(1).display());
+    let vipd = lab::vipd_binary().unwrap();
+    let child = std::process::Command::new("ip")
+        .args(["netns", "exec", lab.router_ns(1)])
+        .arg(&vipd)
+        .args(["keepalived", "-D", "-f"])
+        .arg(&conf_path)
+        .arg("-p")
+        .arg(&piped_pid)
+        .arg("-r")
+        .arg(lab.dir().join("piped.vrrp.pid"))
+        .args([&socket, &state])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (done, output) = std::sync::mpsc::channel();
+    std::thread::spawn(move || done.send(child.wait_with_output()));
+    let output = output.recv_timeout(SETTLE);
+    let pid = read_pid(&piped_pid);
+    let _reap_piped = pid.map(Reap);
+    let output = output
+        .expect("the output did not end: the daemon kept the pipe")
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let pid = pid.expect("pid file");
+    assert!(alive(pid));
+    kill(pid, libc::SIGTERM);
+    assert!(wait_until(SETTLE, Duration::from_millis(10), || !alive(pid)).is_some());
+
     // A file it cannot run: the parent says so with the daemon's exit code, as keepalived's
     // parent (exit 0 at once) does not.
     let bad =
