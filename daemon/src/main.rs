@@ -409,9 +409,11 @@ fn keepalived(program: &str, args: &[String]) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    for note in &invocation.notes {
-        eprintln!("vipd: note: {note}");
-    }
+    let notes = || {
+        for note in &invocation.notes {
+            eprintln!("vipd: note: {note}");
+        }
+    };
     let options = read_options(invocation.config_id.clone());
     let socket = invocation
         .socket
@@ -448,6 +450,7 @@ fn keepalived(program: &str, args: &[String]) -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             }
+            notes();
             let verdict = check(
                 Some(invocation.config.clone()),
                 &options,
@@ -463,6 +466,7 @@ fn keepalived(program: &str, args: &[String]) -> ExitCode {
             }
         }
         Action::Run => {
+            notes();
             let metrics_listen = match invocation.metrics_listen.as_deref().map(str::parse) {
                 None => None,
                 Some(Ok(addr)) => Some(addr),
