@@ -205,12 +205,14 @@ fn config_test_options_as_keepalived_takes_them() {
     let log = work.0.join("test.log");
     std::fs::write(&log, "earlier\n").unwrap();
     let attached = format!("--config-test={}", log.display());
-    let (rc, out) = in_ns(&[link, &attached, "-f", bad]);
+    let (rc, out) = in_ns(&[link, &attached, "-S", "3", "-f", bad]);
     assert_eq!(rc, 5, "{out}");
     assert!(out.is_empty(), "{out}");
     let logged = std::fs::read_to_string(&log).unwrap();
     assert!(
-        logged.starts_with("earlier\n") && logged.contains("`virtual_router_id`"),
+        logged.starts_with("earlier\n")
+            && logged.contains("`virtual_router_id`")
+            && logged.contains("-S/--log-facility ignored"),
         "{logged}"
     );
     // keepalived 2.2.7 passes a file that is not there (exit 0, "Config files missing"):
