@@ -76,7 +76,19 @@ fn render(config: &Path, image: &Path, spec: &str, ignition: bool) -> String {
 fn test_pubkey() -> &'static Path {
     static KEY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     KEY.get_or_init(|| {
-        let path = std::env::temp_dir().join(format!("bake-butane-key-{}.pgp", std::process::id()));
+        // A static is never dropped: the keys of earlier test processes that are gone are
+        // removed here instead, so runs do not pile them up in /tmp.
+        let tmp = std::env::temp_dir();
+        for entry in std::fs::read_dir(&tmp).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let pid = name
+                .strip_prefix("bake-butane-key-")
+                .and_then(|rest| rest.strip_suffix(".pgp"));
+            if pid.is_some_and(|pid| !Path::new("/proc").join(pid).exists()) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        let path = tmp.join(format!("bake-butane-key-{}.pgp", std::process::id()));
         let (_, public, _) = bake::signing::generate("butane test").unwrap();
         std::fs::write(&path, public).unwrap();
         path

@@ -929,12 +929,27 @@ mod tests {
             .collect()
     }
 
-    /// A fresh directory for include tests.
-    fn scratch(name: &str) -> PathBuf {
+    /// A fresh directory for include tests, removed when the test ends.
+    struct Scratch(PathBuf);
+
+    impl std::ops::Deref for Scratch {
+        type Target = Path;
+        fn deref(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn scratch(name: &str) -> Scratch {
         let dir = std::env::temp_dir().join(format!("vipd-lexer-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        dir
+        Scratch(dir)
     }
 
     #[test]
@@ -1050,7 +1065,6 @@ mod tests {
         let e = read_main("includem conf.d/*.none\nincludem conf.d/none.conf\n").unwrap_err();
         assert_eq!(e.len(), 1, "{e}");
         assert!(e.to_string().contains("main.conf:2: include"), "{e}");
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
@@ -1225,6 +1239,5 @@ mod tests {
         file.set_len(crate::config::MAX_FILE_BYTES + 1).unwrap();
         let e = refusal(&huge);
         assert!(e.contains("larger than 16 MiB"), "{e}");
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }
