@@ -176,10 +176,18 @@ fn read(
 
 fn main() -> ExitCode {
     // Started as `keepalived` (a symlink): keepalived's command line.
-    let mut args = std::env::args();
-    let program = args.next().unwrap_or_default();
-    if Path::new(&program).file_name().and_then(|n| n.to_str()) == Some("keepalived") {
-        return keepalived(&program, &args.collect::<Vec<_>>());
+    // (args_os: an argument that is not UTF-8 is for clap to report, not a panic.)
+    let mut args = std::env::args_os();
+    let program = PathBuf::from(args.next().unwrap_or_default());
+    if program.file_name().and_then(|n| n.to_str()) == Some("keepalived") {
+        let args: Result<Vec<String>, _> = args.map(|a| a.into_string()).collect();
+        return match args {
+            Ok(args) => keepalived(&program.to_string_lossy(), &args),
+            Err(arg) => {
+                eprintln!("keepalived: argument {arg:?} is not UTF-8");
+                ExitCode::FAILURE
+            }
+        };
     }
     let cli = Cli::parse();
     match cli.command {

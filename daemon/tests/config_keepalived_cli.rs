@@ -304,6 +304,26 @@ fn version_signum_help_and_bad_options_answer_as_keepalived_does() {
     }
 }
 
+#[test]
+fn arguments_that_are_not_utf8_are_refused_not_a_panic() {
+    use std::os::unix::ffi::OsStrExt;
+    let work = WorkDir::new("kacliu");
+    let link = keepalived_symlink(&work.0);
+    let bad = std::ffi::OsStr::from_bytes(b"/nonexistent-\xff.conf");
+    let vipd = env!("CARGO_BIN_EXE_vipd");
+    for (program, args) in [
+        (link.as_os_str(), vec!["-t".as_ref(), "-f".as_ref(), bad]),
+        (vipd.as_ref(), vec!["check".as_ref(), bad]),
+    ] {
+        let out = std::process::Command::new(program)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{program:?} {args:?}: {out:?}");
+        assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+    }
+}
+
 fn raw(argv: &[&str]) -> std::process::Output {
     std::process::Command::new(argv[0])
         .args(&argv[1..])
