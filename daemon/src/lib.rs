@@ -6,9 +6,11 @@
 //! priority tracking, notify scripts and FIFOs) and the operator's surface (`control`).
 
 pub mod check;
+pub mod compat;
 pub mod config;
 pub mod control;
 pub mod net;
+pub mod pidfile;
 pub mod runtime;
 pub mod services;
 pub mod url;

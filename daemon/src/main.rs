@@ -45,6 +45,23 @@ enum Command {
         /// name up to its first dot.
         #[arg(long, value_name = "ID")]
         config_id: Option<String>,
+        /// Write the daemon's pid to PATH (repeatable: e.g. keepalived's /run/keepalived.pid
+        /// and /run/vrrp.pid), removed on exit; refused while it names a running vipd or
+        /// keepalived. None by default.
+        #[arg(long, value_name = "PATH")]
+        pid_file: Vec<PathBuf>,
+    },
+    /// keepalived 2.2.7's command line (`vipd keepalived -n -D -f FILE`, `-t`, `-v`, ...), as
+    /// when vipd runs through a symlink called `keepalived`; `vipd keepalived -h` lists it.
+    #[command(disable_help_flag = true, disable_version_flag = true)]
+    Keepalived {
+        /// keepalived's options.
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "OPTION"
+        )]
+        args: Vec<String>,
     },
     /// Check a configuration file and exit (0 when valid; errors as FILE:LINE: message,
     /// warnings as FILE:LINE: warning: message).
@@ -158,6 +175,20 @@ fn read(
 }
 
 fn main() -> ExitCode {
+    // Started as `keepalived` (a symlink): keepalived's command line.
+    // (args_os: an argument that is not UTF-8 is for clap to report, not a panic.)
+    let mut args = std::env::args_os();
+    let program = PathBuf::from(args.next().unwrap_or_default());
+    if program.file_name().and_then(|n| n.to_str()) == Some("keepalived") {
+        let args: Result<Vec<String>, _> = args.map(|a| a.into_string()).collect();
+        return match args {
+            Ok(args) => keepalived(&program.to_string_lossy(), &args),
+            Err(arg) => {
+                eprintln!("keepalived: argument {arg:?} is not UTF-8");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Run {
@@ -167,20 +198,19 @@ fn main() -> ExitCode {
             control_group,
             metrics_listen,
             config_id,
-        } => match runtime::run(runtime::RunOptions {
+            pid_file,
+        } => run(runtime::RunOptions {
             config,
             socket,
             state_dir,
             control_group,
             metrics_listen,
             read_options: read_options(config_id),
-        }) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(message) => {
-                eprintln!("vipd: {message}");
-                ExitCode::FAILURE
-            }
-        },
+            pid_files: pid_file,
+            net_namespace: None,
+            daemonize: false,
+        }),
+        Command::Keepalived { args } => keepalived("keepalived", &args),
         Command::Check {
             config,
             file,
@@ -188,76 +218,14 @@ fn main() -> ExitCode {
             config_id,
             socket,
             state_dir,
-        } => match read(config.or(file), &read_options(config_id)) {
-            Ok((path, mut loaded)) => {
-                // What the interfaces that exist here say (multicast on a WireGuard link, a
-                // VMAC name taken, ...).
-                for (at, warning) in vipd::net::checks::system_warnings_at(&loaded.config) {
-                    let warning = loaded.warning_at(&path, &at, warning);
-                    loaded.warnings.push(warning);
-                }
-                // Notify FIFOs: the path, its owner, the reader script.
-                for (at, warning) in
-                    vipd::services::notify_fifo::check_warnings(&loaded.config.global)
-                {
-                    let warning = loaded.warning_at(&path, &at, warning);
-                    loaded.warnings.push(warning);
-                }
-                let cfg = &loaded.config;
-                let mut problems = vipd::services::tracking::preflight(cfg);
-                // Judged where the daemon will run: inside its network namespace.
-                let entered = match &cfg.global.net_namespace {
-                    Some(name) => vipd::net::namespace::enter(name),
-                    None => Ok(()),
-                };
-                // On the machine that runs it: a VIP must not be one of the node's addresses.
-                match entered
-                    .and_then(|()| runtime::check_own_address_problems(cfg, &state_dir, &socket))
-                {
-                    Ok(found) => problems.extend(found),
-                    Err(e) => eprintln!(
-                        "{}: warning: not checked whether a VIP is an address of this node: {e}",
-                        path.display()
-                    ),
-                }
-                if !problems.is_empty() {
-                    for problem in problems {
-                        eprintln!("{}: {problem}", path.display());
-                    }
-                    return ExitCode::FAILURE;
-                }
-                let mut warnings = loaded.warnings.clone();
-                warnings.extend(vipd::services::tracking::script_warnings_located(
-                    &loaded, &path,
-                ));
-                for warning in &warnings {
-                    eprintln!("{warning}");
-                }
-                if strict && !warnings.is_empty() {
-                    eprintln!(
-                        "{}: {} warning(s), refused by --strict",
-                        path.display(),
-                        warnings.len()
-                    );
-                    return ExitCode::FAILURE;
-                }
-                for note in vipd::services::tracking::native_notes(cfg) {
-                    eprintln!("{}: note: {note}", path.display());
-                }
-                println!(
-                    "{}: OK ({} instance(s), {} check(s), {} warning(s))",
-                    path.display(),
-                    cfg.instances.len(),
-                    cfg.checks.len(),
-                    warnings.len()
-                );
-                ExitCode::SUCCESS
-            }
-            Err(message) => {
-                eprintln!("{}", message.trim_end());
-                ExitCode::FAILURE
-            }
-        },
+        } => check(
+            config.or(file),
+            &read_options(config_id),
+            strict,
+            &socket,
+            &state_dir,
+            None,
+        ),
         Command::Status {
             socket,
             watch: true,
@@ -343,6 +311,207 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// `vipd check` (and `keepalived -t`): SUCCESS when the file would run here.
+fn check(
+    config: Option<PathBuf>,
+    options: &config::ReadOptions,
+    strict: bool,
+    socket: &Path,
+    state_dir: &Path,
+    namespace: Option<&str>,
+) -> ExitCode {
+    match read(config, options) {
+        Ok((path, mut loaded)) => {
+            if let Some(name) = namespace {
+                loaded.config.global.net_namespace = Some(name.to_string());
+            }
+            // What the interfaces that exist here say (multicast on a WireGuard link, a
+            // VMAC name taken, ...).
+            for (at, warning) in vipd::net::checks::system_warnings_at(&loaded.config) {
+                let warning = loaded.warning_at(&path, &at, warning);
+                loaded.warnings.push(warning);
+            }
+            // Notify FIFOs: the path, its owner, the reader script.
+            for (at, warning) in vipd::services::notify_fifo::check_warnings(&loaded.config.global)
+            {
+                let warning = loaded.warning_at(&path, &at, warning);
+                loaded.warnings.push(warning);
+            }
+            let cfg = &loaded.config;
+            let mut problems = vipd::services::tracking::preflight(cfg);
+            // Judged where the daemon will run: inside its network namespace.
+            let entered = match &cfg.global.net_namespace {
+                Some(name) => vipd::net::namespace::enter(name),
+                None => Ok(()),
+            };
+            // On the machine that runs it: a VIP must not be one of the node's addresses.
+            match entered.and_then(|()| runtime::check_own_address_problems(cfg, state_dir, socket))
+            {
+                Ok(found) => problems.extend(found),
+                Err(e) => eprintln!(
+                    "{}: warning: not checked whether a VIP is an address of this node: {e}",
+                    path.display()
+                ),
+            }
+            if !problems.is_empty() {
+                for problem in problems {
+                    eprintln!("{}: {problem}", path.display());
+                }
+                return ExitCode::FAILURE;
+            }
+            let mut warnings = loaded.warnings.clone();
+            warnings.extend(vipd::services::tracking::script_warnings_located(
+                &loaded, &path,
+            ));
+            for warning in &warnings {
+                eprintln!("{warning}");
+            }
+            if strict && !warnings.is_empty() {
+                eprintln!(
+                    "{}: {} warning(s), refused by --strict",
+                    path.display(),
+                    warnings.len()
+                );
+                return ExitCode::FAILURE;
+            }
+            for note in vipd::services::tracking::native_notes(cfg) {
+                eprintln!("{}: note: {note}", path.display());
+            }
+            println!(
+                "{}: OK ({} instance(s), {} check(s), {} warning(s))",
+                path.display(),
+                cfg.instances.len(),
+                cfg.checks.len(),
+                warnings.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("{}", message.trim_end());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(options: runtime::RunOptions) -> ExitCode {
+    match runtime::run(options) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("vipd: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// keepalived's command line (`vipd keepalived ...`, or vipd called `keepalived`).
+fn keepalived(program: &str, args: &[String]) -> ExitCode {
+    use vipd::compat::{self, Action};
+    let invocation = match compat::parse(args) {
+        Ok(invocation) => invocation,
+        Err(errors) => {
+            for error in errors {
+                eprintln!("{error}");
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    let notes = || {
+        for note in &invocation.notes {
+            eprintln!("vipd: note: {note}");
+        }
+    };
+    let options = read_options(invocation.config_id.clone());
+    let socket = invocation
+        .socket
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(control::DEFAULT_SOCKET));
+    let state_dir = invocation
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(control::drains::DEFAULT_STATE_DIR));
+    match invocation.action {
+        Action::Version => {
+            eprint!("{}", compat::version_text());
+            ExitCode::SUCCESS
+        }
+        Action::Help => {
+            eprint!("{}", compat::usage(program));
+            ExitCode::SUCCESS
+        }
+        Action::Signum(name) => match compat::signum(&name) {
+            Some(number) => {
+                println!("{number}");
+                ExitCode::SUCCESS
+            }
+            None => {
+                eprintln!("Unknown sigfunc {name}");
+                ExitCode::FAILURE
+            }
+        },
+        Action::Test { log } => {
+            // As keepalived: the output goes to LOG (appended) instead of stderr.
+            if let Some(log) = &log {
+                if let Err(e) = redirect_stderr(log) {
+                    eprintln!("Unable to open config-test log file {}: {e}", log.display());
+                    return ExitCode::FAILURE;
+                }
+            }
+            notes();
+            let verdict = check(
+                Some(invocation.config.clone()),
+                &options,
+                false,
+                &socket,
+                &state_dir,
+                invocation.namespace.as_deref(),
+            );
+            if verdict == ExitCode::SUCCESS {
+                verdict
+            } else {
+                ExitCode::from(compat::EXIT_CONFIG_TEST)
+            }
+        }
+        Action::Run => {
+            notes();
+            let metrics_listen = match invocation.metrics_listen.as_deref().map(str::parse) {
+                None => None,
+                Some(Ok(addr)) => Some(addr),
+                Some(Err(e)) => {
+                    eprintln!("vipd: --metrics-listen: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            run(runtime::RunOptions {
+                config: Some(invocation.config),
+                socket,
+                state_dir,
+                control_group: invocation.control_group,
+                metrics_listen,
+                read_options: options,
+                pid_files: vec![invocation.pid_file, invocation.vrrp_pid_file],
+                net_namespace: invocation.namespace,
+                daemonize: !invocation.dont_fork,
+            })
+        }
+    }
+}
+
+/// Appends stderr to `path` (created 0644 if missing), as `keepalived -tLOG` does.
+fn redirect_stderr(path: &Path) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o644)
+        .open(path)?;
+    // SAFETY: both descriptors are valid; stderr now refers to the file.
+    if unsafe { libc::dup2(file.as_raw_fd(), libc::STDERR_FILENO) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 fn target(instances: Vec<String>, all: bool) -> Target {

@@ -137,8 +137,10 @@ const SCHEDULING: Class = Class::Ignored(
     "vipd does not change its own scheduling or memory locking; set CPUSchedulingPolicy=, \
      CPUSchedulingPriority=, Nice=, CPUAffinity= or LimitMEMLOCK= in a vipd.service drop-in",
 );
-const PID_FILES: Class =
-    Class::Ignored("vipd writes no pid files (systemd tracks it); nothing to do");
+const PID_FILES: Class = Class::Ignored(
+    "vipd's pid files are where `vipd run --pid-file` or `keepalived -p`/`-r` put them; \
+     this does not move them",
+);
 const LINKBEAT: Class = Class::Ignored(
     "vipd follows link state through netlink events, which every current driver reports",
 );

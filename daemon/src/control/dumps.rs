@@ -10,6 +10,7 @@
 //! twice. Rendering and writing run off the event loop (see `runtime::dumps`).
 
 use std::collections::BTreeMap;
+use std::fmt::{self, Write as _};
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -249,138 +250,153 @@ impl KeepalivedErrors {
 
 /// `keepalived.data`: keepalived's sections and `Key = value` lines for what vipd has.
 pub fn render_data(report: &StatusReport) -> String {
-    let mut out = String::from("------< Global definitions >------\n");
-    out.push_str(&format!(" vipd version = {}\n", report.version));
-    out.push_str(&format!(" PID = {}\n", report.pid));
-    out.push_str(&format!(" Configuration file = {}\n", report.config));
-    out.push_str("------< VRRP Topology >------\n");
+    let mut out = String::new();
+    // Writing into a String cannot fail.
+    let _ = write_data(&mut out, report);
+    out
+}
+
+/// One `   Key = value` line of `keepalived.data`.
+fn line(out: &mut String, key: &str, value: &dyn fmt::Display) -> fmt::Result {
+    writeln!(out, "   {key} = {value}")
+}
+
+fn write_data(out: &mut String, report: &StatusReport) -> fmt::Result {
+    writeln!(out, "------< Global definitions >------")?;
+    writeln!(out, " vipd version = {}", report.version)?;
+    writeln!(out, " PID = {}", report.pid)?;
+    writeln!(out, " Configuration file = {}", report.config)?;
+    writeln!(out, "------< VRRP Topology >------")?;
     for i in &report.instances {
-        let line = |out: &mut String, key: &str, value: &dyn std::fmt::Display| {
-            out.push_str(&format!("   {key} = {value}\n"));
-        };
-        out.push_str(&format!(" VRRP Instance = {}\n", i.name));
-        line(&mut out, "VRRP Version", &i.version);
-        line(&mut out, "State", &i.state);
-        line(&mut out, "Wantstate", &i.state);
+        writeln!(out, " VRRP Instance = {}", i.name)?;
+        line(out, "VRRP Version", &i.version)?;
+        line(out, "State", &i.state)?;
+        line(out, "Wantstate", &i.state)?;
         if let Some(d) = &i.drained {
             let since = utc_time(d.since);
             line(
-                &mut out,
+                out,
                 "Drained",
                 &format!("{} since {since}, by {}", d.mode, d.by),
-            );
+            )?;
         }
-        line(&mut out, "Transitions", &i.transitions);
+        line(out, "Transitions", &i.transitions)?;
         if let Some(t) = i.last_transition_time {
             line(
-                &mut out,
+                out,
                 "Last transition",
                 &format!("{t:.6} ({})", utc_time(t as u64)),
-            );
+            )?;
         }
         if let Some(reason) = &i.last_transition_reason {
-            line(&mut out, "Last transition reason", reason);
+            line(out, "Last transition reason", reason)?;
         }
-        line(&mut out, "Interface", &i.interface);
+        line(out, "Interface", &i.interface)?;
         if let Some(master) = &i.master_address {
-            line(&mut out, "Master router", master);
+            line(out, "Master router", master)?;
         }
         if let Some(priority) = i.master_priority {
-            line(&mut out, "Master priority", &priority);
+            line(out, "Master priority", &priority)?;
         }
-        line(&mut out, "Virtual Router ID", &i.vrid);
-        line(&mut out, "Priority", &i.base_priority);
-        line(&mut out, "Effective priority", &i.effective_priority);
+        line(out, "Virtual Router ID", &i.vrid)?;
+        line(out, "Priority", &i.base_priority)?;
+        line(out, "Effective priority", &i.effective_priority)?;
         if i.advertised_priority != i.effective_priority {
-            line(&mut out, "Advertised priority", &i.advertised_priority);
+            line(out, "Advertised priority", &i.advertised_priority)?;
         }
-        line(&mut out, "Advert interval", &interval(i.advert_interval_ms));
+        line(out, "Advert interval", &interval(i.advert_interval_ms))?;
         if i.master_down_interval_ms > 0 {
             line(
-                &mut out,
+                out,
                 "Master down timer",
                 &format!("{} usecs", i.master_down_interval_ms.saturating_mul(1000)),
-            );
+            )?;
         }
         if let Some(ms) = i.last_handover_ms {
-            line(&mut out, "Last handover", &format!("{ms:.1} ms"));
+            line(out, "Last handover", &format!("{ms:.1} ms"))?;
         }
         let vips = vip_lines(i);
-        out.push_str(&format!("   Virtual IP ({}):\n", vips.len()));
+        writeln!(out, "   Virtual IP ({}):", vips.len())?;
         for vip in vips {
-            out.push_str(&format!("     {vip}\n"));
+            writeln!(out, "     {vip}")?;
         }
         if !i.tracked_checks.is_empty() {
-            out.push_str("   Tracked scripts :\n");
+            writeln!(out, "   Tracked scripts :")?;
             for check in &i.tracked_checks {
-                out.push_str(&format!("     {check}\n"));
+                writeln!(out, "     {check}")?;
             }
         }
         for forward in &i.forwards {
-            line(&mut out, "Forward", forward);
+            line(out, "Forward", forward)?;
         }
     }
     if !report.checks.is_empty() {
-        out.push_str("------< VRRP Scripts >------\n");
+        writeln!(out, "------< VRRP Scripts >------")?;
     }
     for c in &report.checks {
-        out.push_str(&format!(" VRRP Script = {}\n", c.name));
-        out.push_str(&format!("   Kind = {}\n", c.kind));
-        out.push_str(&format!("   Weight = {}\n", c.weight));
+        writeln!(out, " VRRP Script = {}", c.name)?;
+        writeln!(out, "   Kind = {}", c.kind)?;
+        writeln!(out, "   Weight = {}", c.weight)?;
         // keepalived's words for a script's result: GOOD or BAD.
         let status = match c.state.as_str() {
             "up" => "GOOD",
             "down" => "BAD",
             other => other,
         };
-        out.push_str(&format!("   Status = {status}\n"));
-        out.push_str(&format!(
-            "   Last result = {}\n",
+        writeln!(out, "   Status = {status}")?;
+        writeln!(
+            out,
+            "   Last result = {}",
             c.last_result.as_deref().unwrap_or("-")
-        ));
+        )?;
         if let Some(ms) = c.last_latency_ms {
-            out.push_str(&format!("   Latency = {ms:.1} ms\n"));
+            writeln!(out, "   Latency = {ms:.1} ms")?;
         }
         if let Some(note) = &c.note {
-            out.push_str(&format!("   Note = {note}\n"));
+            writeln!(out, "   Note = {note}")?;
         }
     }
-    out
+    Ok(())
 }
 
 /// `keepalived.stats`: keepalived's blocks per instance, then vipd's drops by reason and its
 /// transitions, every value a plain number as parsers of this file expect.
 pub fn render_stats(report: &StatusReport) -> String {
     let mut out = String::new();
+    let _ = write_stats(&mut out, report);
+    out
+}
+
+fn write_stats(out: &mut String, report: &StatusReport) -> fmt::Result {
     for i in &report.instances {
         let e = KeepalivedErrors::of(i);
-        out.push_str(&format!("VRRP Instance: {}\n", i.name));
-        out.push_str("  Advertisements:\n");
-        out.push_str(&format!("    Received: {}\n", i.adverts_received));
-        out.push_str(&format!("    Sent: {}\n", i.adverts_sent));
-        out.push_str(&format!("  Became master: {}\n", i.became_master));
-        out.push_str(&format!("  Released master: {}\n", i.released_master));
-        out.push_str("  Packet Errors:\n");
-        out.push_str(&format!("    Length: {}\n", e.length));
-        out.push_str(&format!("    TTL: {}\n", e.ttl));
-        out.push_str(&format!("    Invalid Type: {}\n", e.invalid_type));
-        out.push_str(&format!("    Advertisement Interval: {}\n", e.interval));
-        out.push_str(&format!("    Address List: {}\n", e.address_list));
-        out.push_str("  Authentication Errors:\n");
-        out.push_str(&format!("    Invalid Type: {}\n", e.auth_invalid_type));
-        out.push_str(&format!("    Type Mismatch: {}\n", e.auth_type_mismatch));
-        out.push_str(&format!("    Failure: {}\n", e.auth_failure));
-        out.push_str("  Priority Zero:\n");
-        out.push_str(&format!("    Received: {}\n", i.priority_zero_received));
-        out.push_str(&format!("    Sent: {}\n", i.priority_zero_sent));
-        out.push_str(&format!("  Transitions: {}\n", i.transitions));
-        out.push_str("  Dropped:\n");
+        writeln!(out, "VRRP Instance: {}", i.name)?;
+        writeln!(out, "  Advertisements:")?;
+        writeln!(out, "    Received: {}", i.adverts_received)?;
+        writeln!(out, "    Sent: {}", i.adverts_sent)?;
+        writeln!(out, "  Became master: {}", i.became_master)?;
+        writeln!(out, "  Released master: {}", i.released_master)?;
+        writeln!(out, "  Packet Errors:")?;
+        writeln!(out, "    Length: {}", e.length)?;
+        writeln!(out, "    TTL: {}", e.ttl)?;
+        writeln!(out, "    Invalid Type: {}", e.invalid_type)?;
+        writeln!(out, "    Advertisement Interval: {}", e.interval)?;
+        writeln!(out, "    Address List: {}", e.address_list)?;
+        writeln!(out, "  Authentication Errors:")?;
+        writeln!(out, "    Invalid Type: {}", e.auth_invalid_type)?;
+        writeln!(out, "    Type Mismatch: {}", e.auth_type_mismatch)?;
+        writeln!(out, "    Failure: {}", e.auth_failure)?;
+        writeln!(out, "  Priority Zero:")?;
+        writeln!(out, "    Received: {}", i.priority_zero_received)?;
+        writeln!(out, "    Sent: {}", i.priority_zero_sent)?;
+        writeln!(out, "  Transitions: {}", i.transitions)?;
+        writeln!(out, "  Dropped:")?;
         for (reason, n) in &i.dropped {
-            out.push_str(&format!("    {reason}: {n}\n"));
+            writeln!(out, "    {reason}: {n}")?;
         }
-        out.push_str(&format!("    discarded: {}\n", i.discarded));
+        writeln!(out, "    discarded: {}", i.discarded)?;
     }
-    out
+    Ok(())
 }
 
 /// `keepalived.json`: keepalived's array of `{"data": ..., "stats": ...}` with the fields

@@ -51,6 +51,9 @@ pub(super) fn lab(name: &str, count: usize, advert: &str) -> Lab {
         control_group: None,
         metrics_listen: None,
         read_options: config::ReadOptions::default(),
+        pid_files: Vec::new(),
+        net_namespace: None,
+        daemonize: false,
     };
     let daemon = Daemon::new(path, config, options).unwrap();
     Lab { dir, daemon }

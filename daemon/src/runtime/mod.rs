@@ -29,6 +29,7 @@ mod vmac;
 mod wake_tests;
 
 pub use ops::RunOptions;
+pub use signals::{SIG_JSON, SIG_STATS_CLEAR};
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -66,10 +67,15 @@ const PENDING_ADVERT_ROUNDS: usize = 32;
 /// Runs the daemon until SIGTERM/SIGINT. Errors are start-up failures (bad config, no
 /// netlink, socket in use) and come back as one printable message.
 pub fn run(options: RunOptions) -> Result<(), String> {
+    // First, while this is the only thread: keepalived without `-n`. The parent waits until
+    // the daemon is up (or has failed) and exits with that.
+    if options.daemonize {
+        crate::pidfile::fork_to_background()?;
+    }
     let config_path = options.config.clone();
     let read_options = options.read_options.clone();
     init_logging();
-    let (path, loaded) = match &config_path {
+    let (path, mut loaded) = match &config_path {
         Some(path) => config::read(path, &read_options)
             .map(|loaded| (path.clone(), loaded))
             .map_err(|e| e.to_string().trim_end().to_string())?,
@@ -78,6 +84,13 @@ pub fn run(options: RunOptions) -> Result<(), String> {
         }
     };
     log_config_warnings(&loaded.warnings);
+    // `keepalived -s NAME`.
+    if let Some(name) = &options.net_namespace {
+        if let Some(configured) = &loaded.config.global.net_namespace {
+            info!("net_namespace {configured} overridden by the command line: {name}");
+        }
+        loaded.config.global.net_namespace = Some(name.clone());
+    }
     // Before the runtime starts its threads and before any socket: they all live in the
     // namespace entered here.
     if let Some(name) = &loaded.config.global.net_namespace {
@@ -94,6 +107,18 @@ pub fn run(options: RunOptions) -> Result<(), String> {
             ));
         }
     }
+    // Before anything is bound: a second daemon stops here with the pid file's word for it.
+    // Removed when this returns (a clean stop or a failed start).
+    let _pid_files = match options.pid_files.as_slice() {
+        [] => None,
+        paths => {
+            let (held, notes) = crate::pidfile::PidFiles::create(paths)?;
+            for note in notes {
+                warn!("{note}");
+            }
+            Some(held)
+        }
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -192,6 +217,8 @@ struct Daemon {
     config_path: PathBuf,
     /// How the file is read again on SIGHUP (keepalived's config id).
     read_options: config::ReadOptions,
+    /// `keepalived -s NAME`: the namespace the file read again is taken to name.
+    net_namespace_override: Option<String>,
     /// Instances take part in VRRP from this moment on (keepalived `vrrp_startup_delay`);
     /// `None` once they have started.
     start_at: Option<Instant>,
@@ -324,6 +351,7 @@ impl Daemon {
         Ok(Daemon {
             config_path,
             read_options: config::ReadOptions::default(),
+            net_namespace_override: options.net_namespace.clone(),
             start_at: None,
             config,
             socket_path,
@@ -408,6 +436,7 @@ impl Daemon {
             sd_notify::NotifyState::Ready,
             sd_notify::NotifyState::Status(&line),
         ]);
+        crate::pidfile::background_ready();
         let watchdog = sd_notify::watchdog_enabled().map(|d| d / 2);
         let mut next_watchdog = watchdog.map(tokio_deadline_after);
         let mut protocol_timer = deadline::DeadlineTimer::new();

@@ -43,6 +43,12 @@ pub struct RunOptions {
     pub metrics_listen: Option<SocketAddr>,
     /// How to read keepalived.conf (config id).
     pub read_options: crate::config::ReadOptions,
+    /// Pid files to write (`--pid-file`, `keepalived -p/-r`); none by default.
+    pub pid_files: Vec<PathBuf>,
+    /// Overrides `net_namespace` (`keepalived -s`).
+    pub net_namespace: Option<String>,
+    /// Fork into the background (keepalived without `-n`).
+    pub daemonize: bool,
 }
 
 /// The daemon's operator state.

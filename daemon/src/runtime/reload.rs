@@ -102,13 +102,16 @@ impl Daemon {
     /// Applies the file read again. Unchanged instances keep their state and VIPs; a bad file
     /// is refused (the error, also logged) and the running configuration stays.
     async fn reload(&mut self, read: Result<config::Loaded, String>) -> Result<(), String> {
-        let new = match read {
+        let mut new = match read {
             Ok(loaded) => {
                 log_config_warnings(&loaded.warnings);
                 loaded.config
             }
             Err(e) => return refuse(&e),
         };
+        if let Some(name) = &self.net_namespace_override {
+            new.global.net_namespace = Some(name.clone());
+        }
         // A VIP that is an address of this node would be taken from it on every failover.
         if let Err(e) = self.own_address_problems(&new) {
             return refuse(&e);

@@ -718,6 +718,55 @@ impl Lab {
         daemon
     }
 
+    /// Starts vipd in `router` through keepalived's command line: `keepalived ARGS -f CONF -p
+    /// PID -r VRRP_PID --socket=SOCK --state-dir=DIR`, as a symlink called `keepalived` to the
+    /// vipd binary when `symlink`, else as `vipd keepalived ...`. Both pid files are unique to
+    /// this daemon (keepalived's defaults, /run/keepalived.pid and /run/vrrp.pid, would make
+    /// every other daemon started with them refuse to start): its `conf_path` with the
+    /// extensions `pid` and `vrrp.pid`.
+    pub fn spawn_vipd_keepalived(
+        &self,
+        router: usize,
+        conf: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        symlink: bool,
+    ) -> Daemon {
+        let binary = vipd_binary().expect("vipd binary not found (set VIPD_BIN)");
+        let tag = self.unique_tag(router, "vipd-ka");
+        let conf_path = self.dir.join(format!("{tag}.conf"));
+        std::fs::write(&conf_path, conf).expect("write keepalived.conf");
+        let socket = self.dir.join(format!("{tag}.sock"));
+        let pid = self.dir.join(format!("{tag}.pid"));
+        let vrrp_pid = self.dir.join(format!("{tag}.vrrp.pid"));
+        let link = self.dir.join(format!("{tag}-bin")).join("keepalived");
+        let mut argv: Vec<String> = if symlink {
+            std::fs::create_dir_all(link.parent().expect("parent")).expect("create bin dir");
+            std::os::unix::fs::symlink(&binary, &link).expect("symlink keepalived -> vipd");
+            vec![link.display().to_string()]
+        } else {
+            vec![binary.display().to_string(), "keepalived".to_string()]
+        };
+        argv.extend(args.iter().map(|a| a.to_string()));
+        argv.extend([
+            "-f".to_string(),
+            conf_path.display().to_string(),
+            "-p".to_string(),
+            pid.display().to_string(),
+            "-r".to_string(),
+            vrrp_pid.display().to_string(),
+            format!("--socket={}", socket.display()),
+            format!("--state-dir={}", self.state_dir(router).display()),
+        ]);
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        let mut environment = vec![("VIPD_LOG", "debug")];
+        environment.extend_from_slice(env);
+        let mut daemon = self.spawn_tagged(router, &tag, &argv, &environment);
+        daemon.conf_path = Some(conf_path);
+        daemon.socket_path = Some(socket);
+        daemon
+    }
+
     /// vipd's state directory (drains) of `router`: one per router, kept across restarts of
     /// its vipd like /var/lib/vipd on a node.
     pub fn state_dir(&self, router: usize) -> PathBuf {
