@@ -492,13 +492,52 @@ impl Lexer<'_> {
     }
 }
 
+/// Keywords whose value keepalived 2.2.7 reads as a command line, shell-like: there a
+/// `'...'` string is one word (`script '/bin/check a b'`, `notify_master '/bin/n a' root`).
+/// Anywhere else a single quote is an ordinary character (`priority '200'` is the invalid
+/// number `'200'`, `auth_pass 'ab cd'` is `'ab`, `router_id 'a#b'` is `'a`), as keepalived
+/// 2.2.7 reads it.
+const COMMAND_KEYWORDS: &[&str] = &[
+    "script",
+    "notify",
+    "notify_master",
+    "notify_backup",
+    "notify_fault",
+    "notify_stop",
+    "notify_deleted",
+    "notify_master_rx_lower_pri",
+    "notify_fifo_script",
+    "vrrp_notify_fifo_script",
+    "lvs_notify_fifo_script",
+    "startup_script",
+    "shutdown_script",
+    "misc_path",
+    "notify_up",
+    "notify_down",
+    "quorum_up",
+    "quorum_down",
+];
+
+/// Whether `line` (an `@ID` prefix allowed) sets one of the [`COMMAND_KEYWORDS`].
+fn is_command_line(line: &str) -> bool {
+    let mut words = line.split_whitespace();
+    let first = match words.next() {
+        Some(w) if w.starts_with('@') => words.next(),
+        other => other,
+    };
+    first.is_some_and(|w| COMMAND_KEYWORDS.contains(&w))
+}
+
 /// The line without its comment: `!` or `#` outside quotes starts one, also inside a word
-/// (`priority 100#main` is `priority 100`, as keepalived reads it).
+/// (`priority 100#main` is `priority 100`, as keepalived reads it). Single quotes count
+/// only on a command line ([`COMMAND_KEYWORDS`]).
 fn decomment(line: &str) -> &str {
+    let single = is_command_line(line);
     let mut quote = None;
     for (i, c) in line.char_indices() {
         match (quote, c) {
-            (None, '"' | '\'') => quote = Some(c),
+            (None, '"') => quote = Some(c),
+            (None, '\'') if single => quote = Some(c),
             (Some(q), c) if c == q => quote = None,
             (None, '!' | '#') => return &line[..i],
             _ => {}
@@ -508,14 +547,16 @@ fn decomment(line: &str) -> &str {
 }
 
 /// Splits a line into words and braces as keepalived 2.2.7 does: whitespace separates
-/// words, `{` and `}` are tokens of their own even inside a word, and a `"..."` or `'...'`
-/// string is a word of its own, also when it touches other text (`5"1"` is the two words
+/// words, `{` and `}` are tokens of their own even inside a word, and a `"..."` string (or a
+/// `'...'` one on a command line, see [`COMMAND_KEYWORDS`]) is a word of its own, also when
+/// it touches other text (`5"1"` is the two words
 /// `5` and `1`, whatever keepalived.conf(5) says). `!` or `#` outside quotes ends the line
 /// (they can come from `${_HASH}`/`${_BANG}`, which keepalived 2.2.7 also reads as
 /// comments).
 /// A quote left open takes the rest of the line, as keepalived 2.2.7 reads it ("Unterminated
 /// quote"), and comes back as a warning.
 fn tokenize(line: &str) -> (Vec<Token>, Option<String>) {
+    let single = is_command_line(line);
     let mut tokens = Vec::new();
     let mut word = String::new();
     let mut chars = line.chars();
@@ -535,7 +576,7 @@ fn tokenize(line: &str) -> (Vec<Token>, Option<String>) {
                 tokens.push(if c == '{' { Token::Open } else { Token::Close });
             }
             '!' | '#' => break,
-            '"' | '\'' => {
+            '"' | '\'' if c == '"' || single => {
                 end_word(&mut word, &mut tokens);
                 let mut text = String::new();
                 loop {
@@ -940,7 +981,7 @@ mod tests {
     #[test]
     fn comments_start_anywhere_outside_quotes_and_quotes_make_words_of_their_own() {
         let s = show(&tree(
-            "a 100#x\nb 'x # y'!z\nc 5\"1\"0\nstatic_ipaddress{ 192.0.2.1}\n",
+            "a 100#x\nb \"x # y\"!z\nc 5\"1\"0\nstatic_ipaddress{ 192.0.2.1}\nscript 'x # y'!z\n",
         ));
         assert_eq!(
             s,
@@ -948,9 +989,37 @@ mod tests {
                 "1: a 100",
                 "2: b x # y",
                 "3: c 5 1 0",
-                "4: static_ipaddress { 4: 192.0.2.1 }"
+                "4: static_ipaddress { 4: 192.0.2.1 }",
+                "5: script x # y"
             ]
         );
+    }
+
+    /// keepalived 2.2.7 (its -d dump): `priority '200'` is "invalid number ''200''",
+    /// `auth_pass 'ab cd'` is `'ab`, `router_id 'a#b'` is `'a` and `auth_pass 'x{y}z'` is `'x`, then the
+    /// unknown keywords `y` and `z'`;
+    /// only a command line (`script`, `notify_*`, ...) takes `'...'` as one word.
+    #[test]
+    fn single_quotes_group_words_on_command_lines_only() {
+        let s = show(&tree(
+            "priority '200'\nauth_pass 'ab cd'\nrouter_id 'a#b'\nauth_pass 'x{y}z'\n@^nothere notify_master '/bin/n a' root\nvrrp_notify_fifo_script '/bin/f x'\n",
+        ));
+        assert_eq!(
+            s,
+            [
+                "1: priority '200'",
+                "2: auth_pass 'ab cd'",
+                "3: router_id 'a",
+                "4: auth_pass 'x",
+                "4: y",
+                "4: z'",
+                "5: notify_master /bin/n a root",
+                "6: vrrp_notify_fifo_script /bin/f x"
+            ]
+        );
+        let s = tree("auth_pass 'ab cd'\n");
+        assert_eq!(s[0].args().len(), 2);
+        assert_eq!(s[0].args()[0].text, "'ab");
     }
 
     #[test]
