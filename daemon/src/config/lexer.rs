@@ -376,18 +376,26 @@ impl Lexer<'_> {
         // An include path may hold `{a,b}`, so it is taken before braces become tokens.
         let (first, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
         if let Some(checks) = IncludeChecks::of(first) {
-            let rest = rest.trim();
-            let pattern = ['"', '\'']
-                .iter()
-                .find_map(|q| rest.strip_prefix(*q).and_then(|r| r.strip_suffix(*q)))
-                .unwrap_or(rest);
+            let pattern = rest.trim();
             if pattern.is_empty() {
                 self.error(loc, format!("`{first}` takes exactly one path"));
-            } else if pattern == rest && rest.contains(char::is_whitespace) {
+            } else if first == "include" && pattern.starts_with(['"', '\'']) {
+                // keepalived 2.2.7 takes the quotes as part of the name ("Config files
+                // missing '\"/etc/keepalived/x.conf\"'") and goes on without the file; the
+                // strict variants below find no file either, as keepalived's do.
+                self.warn(
+                    loc,
+                    format!(
+                        "`include {pattern}`: keepalived 2.2.7 takes the quotes as part of the \
+                         file name and includes nothing (\"Config files missing\"), and so \
+                         does vipd: write the path without quotes"
+                    ),
+                );
+            } else if !pattern.starts_with(['"', '\'']) && pattern.contains(char::is_whitespace) {
                 // keepalived 2.2.7 looks for one file of that whole name ("Config files
                 // missing"): the plain include goes on without it; the strict variants stop.
                 let message = format!(
-                    "`{first}` takes exactly one path: `{rest}` names no file, nothing is \
+                    "`{first}` takes exactly one path: `{pattern}` names no file, nothing is \
                      included"
                 );
                 if first == "include" {
@@ -1119,6 +1127,21 @@ mod tests {
         let e = read_main("includem conf.d/*.none\nincludem conf.d/none.conf\n").unwrap_err();
         assert_eq!(e.len(), 1, "{e}");
         assert!(e.to_string().contains("main.conf:2: include"), "{e}");
+        // A quoted path: keepalived 2.2.7 looks for a file whose name has the quotes
+        // ("Config files missing '\"/x/a.conf\"'") and includes nothing.
+        let quoted =
+            read_main("include \"conf.d/a.conf\"\ninclude 'conf.d/*.conf'\nc 3\n").unwrap();
+        assert_eq!(show(&quoted.statements), ["3: c 3"]);
+        assert_eq!(quoted.warnings.len(), 2, "{:?}", quoted.warnings);
+        assert!(
+            quoted.warnings[0]
+                .to_string()
+                .contains("takes the quotes as part of the file name"),
+            "{:?}",
+            quoted.warnings
+        );
+        let e = read_main("includem \"conf.d/a.conf\"\n").unwrap_err();
+        assert!(e.to_string().contains("main.conf:1: include"), "{e}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 
