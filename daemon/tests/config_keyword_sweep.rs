@@ -53,13 +53,6 @@ const FORMS: &[&str] = &[
 const REFUSED_BY_DESIGN: &[(&str, &str)] =
     &[("top", "virtual_server"), ("top", "virtual_server_group")];
 
-/// Keywords vipd reads without their value although keepalived 2.2.7 stops there ("missing a
-/// parameter"), as REFERENCE.md documents: a GARP refresh without a period is no refresh.
-const LENIENT_WITHOUT_VALUE: &[(&str, &str)] = &[
-    ("global_defs", "vrrp_garp_master_refresh"),
-    ("vrrp_instance", "garp_master_refresh"),
-];
-
 /// Keywords left out of the sweep, with why.
 const NOT_SWEPT: &[(&str, &str, &str)] = &[
     (
@@ -407,14 +400,12 @@ fn keyword_sweep_vipd_accepts_and_warns_where_keepalived_does() {
                 Some("keepalived runs it, vipd refuses".to_string())
             }
             // keepalived does not start with a keyword missing its value, and neither
-            // does vipd (REFERENCE.md), except where documented.
+            // does vipd (REFERENCE.md).
             (Verdict::Refuses, Verdict::Accepts | Verdict::Warns)
                 if k.messages.contains(&format!(
                     "starting `{}` is missing a parameter",
                     case.keyword
-                )) && !LENIENT_WITHOUT_VALUE
-                    .iter()
-                    .any(|(b, kw)| *b == case.block && *kw == case.keyword) =>
+                )) =>
             {
                 Some("keepalived stops at it (\"missing a parameter\"), vipd runs it".to_string())
             }

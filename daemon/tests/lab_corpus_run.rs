@@ -367,6 +367,14 @@ fn rewrite_maps_addresses_interfaces_and_commands_into_the_lab() {
     assert!(r.text.contains("0.0.0.0/0 via 192.0.2."), "{}", r.text);
     assert!(r.text.contains("2001:db8::100/64 dev labd1"), "{}", r.text);
 
+    // A one-line unicast_peer block: its peer is the lab's second router, where the crafted
+    // peer sends from (fifth batch: it became a free address nobody answers for).
+    let r = rewrite(
+        "one-line",
+        "vrrp_instance U {\n interface ens3\n unicast_src_ip 10.20.0.11\n unicast_peer    { 10.20.0.12 }\n virtual_router_id 23\n}\n",
+    );
+    assert!(r.text.contains("unicast_peer { 192.0.2.12 }"), "{}", r.text);
+
     // Variables and included files are rewritten too (an address left out would be used in
     // the lab as it is).
     let work = WorkDir::new("rwinc");

@@ -376,18 +376,26 @@ impl Lexer<'_> {
         // An include path may hold `{a,b}`, so it is taken before braces become tokens.
         let (first, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
         if let Some(checks) = IncludeChecks::of(first) {
-            let rest = rest.trim();
-            let pattern = ['"', '\'']
-                .iter()
-                .find_map(|q| rest.strip_prefix(*q).and_then(|r| r.strip_suffix(*q)))
-                .unwrap_or(rest);
+            let pattern = rest.trim();
             if pattern.is_empty() {
                 self.error(loc, format!("`{first}` takes exactly one path"));
-            } else if pattern == rest && rest.contains(char::is_whitespace) {
+            } else if first == "include" && pattern.starts_with(['"', '\'']) {
+                // keepalived 2.2.7 takes the quotes as part of the name ("Config files
+                // missing '\"/etc/keepalived/x.conf\"'") and goes on without the file; the
+                // strict variants below find no file either, as keepalived's do.
+                self.warn(
+                    loc,
+                    format!(
+                        "`include {pattern}`: keepalived 2.2.7 takes the quotes as part of the \
+                         file name and includes nothing (\"Config files missing\"), and so \
+                         does vipd: write the path without quotes"
+                    ),
+                );
+            } else if !pattern.starts_with(['"', '\'']) && pattern.contains(char::is_whitespace) {
                 // keepalived 2.2.7 looks for one file of that whole name ("Config files
                 // missing"): the plain include goes on without it; the strict variants stop.
                 let message = format!(
-                    "`{first}` takes exactly one path: `{rest}` names no file, nothing is \
+                    "`{first}` takes exactly one path: `{pattern}` names no file, nothing is \
                      included"
                 );
                 if first == "include" {
@@ -492,13 +500,52 @@ impl Lexer<'_> {
     }
 }
 
+/// Keywords whose value keepalived 2.2.7 reads as a command line, shell-like: there a
+/// `'...'` string is one word (`script '/bin/check a b'`, `notify_master '/bin/n a' root`).
+/// Anywhere else a single quote is an ordinary character (`priority '200'` is the invalid
+/// number `'200'`, `auth_pass 'ab cd'` is `'ab`, `router_id 'a#b'` is `'a`), as keepalived
+/// 2.2.7 reads it.
+const COMMAND_KEYWORDS: &[&str] = &[
+    "script",
+    "notify",
+    "notify_master",
+    "notify_backup",
+    "notify_fault",
+    "notify_stop",
+    "notify_deleted",
+    "notify_master_rx_lower_pri",
+    "notify_fifo_script",
+    "vrrp_notify_fifo_script",
+    "lvs_notify_fifo_script",
+    "startup_script",
+    "shutdown_script",
+    "misc_path",
+    "notify_up",
+    "notify_down",
+    "quorum_up",
+    "quorum_down",
+];
+
+/// Whether `line` (an `@ID` prefix allowed) sets one of the [`COMMAND_KEYWORDS`].
+fn is_command_line(line: &str) -> bool {
+    let mut words = line.split_whitespace();
+    let first = match words.next() {
+        Some(w) if w.starts_with('@') => words.next(),
+        other => other,
+    };
+    first.is_some_and(|w| COMMAND_KEYWORDS.contains(&w))
+}
+
 /// The line without its comment: `!` or `#` outside quotes starts one, also inside a word
-/// (`priority 100#main` is `priority 100`, as keepalived reads it).
+/// (`priority 100#main` is `priority 100`, as keepalived reads it). Single quotes count
+/// only on a command line ([`COMMAND_KEYWORDS`]).
 fn decomment(line: &str) -> &str {
+    let single = is_command_line(line);
     let mut quote = None;
     for (i, c) in line.char_indices() {
         match (quote, c) {
-            (None, '"' | '\'') => quote = Some(c),
+            (None, '"') => quote = Some(c),
+            (None, '\'') if single => quote = Some(c),
             (Some(q), c) if c == q => quote = None,
             (None, '!' | '#') => return &line[..i],
             _ => {}
@@ -508,14 +555,16 @@ fn decomment(line: &str) -> &str {
 }
 
 /// Splits a line into words and braces as keepalived 2.2.7 does: whitespace separates
-/// words, `{` and `}` are tokens of their own even inside a word, and a `"..."` or `'...'`
-/// string is a word of its own, also when it touches other text (`5"1"` is the two words
+/// words, `{` and `}` are tokens of their own even inside a word, and a `"..."` string (or a
+/// `'...'` one on a command line, see [`COMMAND_KEYWORDS`]) is a word of its own, also when
+/// it touches other text (`5"1"` is the two words
 /// `5` and `1`, whatever keepalived.conf(5) says). `!` or `#` outside quotes ends the line
 /// (they can come from `${_HASH}`/`${_BANG}`, which keepalived 2.2.7 also reads as
 /// comments).
 /// A quote left open takes the rest of the line, as keepalived 2.2.7 reads it ("Unterminated
 /// quote"), and comes back as a warning.
 fn tokenize(line: &str) -> (Vec<Token>, Option<String>) {
+    let single = is_command_line(line);
     let mut tokens = Vec::new();
     let mut word = String::new();
     let mut chars = line.chars();
@@ -535,7 +584,7 @@ fn tokenize(line: &str) -> (Vec<Token>, Option<String>) {
                 tokens.push(if c == '{' { Token::Open } else { Token::Close });
             }
             '!' | '#' => break,
-            '"' | '\'' => {
+            '"' | '\'' if c == '"' || single => {
                 end_word(&mut word, &mut tokens);
                 let mut text = String::new();
                 loop {
@@ -955,7 +1004,7 @@ mod tests {
     #[test]
     fn comments_start_anywhere_outside_quotes_and_quotes_make_words_of_their_own() {
         let s = show(&tree(
-            "a 100#x\nb 'x # y'!z\nc 5\"1\"0\nstatic_ipaddress{ 192.0.2.1}\n",
+            "a 100#x\nb \"x # y\"!z\nc 5\"1\"0\nstatic_ipaddress{ 192.0.2.1}\nscript 'x # y'!z\n",
         ));
         assert_eq!(
             s,
@@ -963,9 +1012,37 @@ mod tests {
                 "1: a 100",
                 "2: b x # y",
                 "3: c 5 1 0",
-                "4: static_ipaddress { 4: 192.0.2.1 }"
+                "4: static_ipaddress { 4: 192.0.2.1 }",
+                "5: script x # y"
             ]
         );
+    }
+
+    /// keepalived 2.2.7 (its -d dump): `priority '200'` is "invalid number ''200''",
+    /// `auth_pass 'ab cd'` is `'ab`, `router_id 'a#b'` is `'a` and `auth_pass 'x{y}z'` is `'x`, then the
+    /// unknown keywords `y` and `z'`;
+    /// only a command line (`script`, `notify_*`, ...) takes `'...'` as one word.
+    #[test]
+    fn single_quotes_group_words_on_command_lines_only() {
+        let s = show(&tree(
+            "priority '200'\nauth_pass 'ab cd'\nrouter_id 'a#b'\nauth_pass 'x{y}z'\n@^nothere notify_master '/bin/n a' root\nvrrp_notify_fifo_script '/bin/f x'\n",
+        ));
+        assert_eq!(
+            s,
+            [
+                "1: priority '200'",
+                "2: auth_pass 'ab cd'",
+                "3: router_id 'a",
+                "4: auth_pass 'x",
+                "4: y",
+                "4: z'",
+                "5: notify_master /bin/n a root",
+                "6: vrrp_notify_fifo_script /bin/f x"
+            ]
+        );
+        let s = tree("auth_pass 'ab cd'\n");
+        assert_eq!(s[0].args().len(), 2);
+        assert_eq!(s[0].args()[0].text, "'ab");
     }
 
     #[test]
@@ -1065,6 +1142,21 @@ mod tests {
         let e = read_main("includem conf.d/*.none\nincludem conf.d/none.conf\n").unwrap_err();
         assert_eq!(e.len(), 1, "{e}");
         assert!(e.to_string().contains("main.conf:2: include"), "{e}");
+        // A quoted path: keepalived 2.2.7 looks for a file whose name has the quotes
+        // ("Config files missing '\"/x/a.conf\"'") and includes nothing.
+        let quoted =
+            read_main("include \"conf.d/a.conf\"\ninclude 'conf.d/*.conf'\nc 3\n").unwrap();
+        assert_eq!(show(&quoted.statements), ["3: c 3"]);
+        assert_eq!(quoted.warnings.len(), 2, "{:?}", quoted.warnings);
+        assert!(
+            quoted.warnings[0]
+                .to_string()
+                .contains("takes the quotes as part of the file name"),
+            "{:?}",
+            quoted.warnings
+        );
+        let e = read_main("includem \"conf.d/a.conf\"\n").unwrap_err();
+        assert!(e.to_string().contains("main.conf:1: include"), "{e}");
     }
 
     #[test]

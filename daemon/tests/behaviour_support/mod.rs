@@ -556,6 +556,8 @@ fn decode(at: f64, f: &[u8]) -> Frame {
 struct Peer {
     priority: Arc<AtomicU8>,
     stop: Arc<AtomicBool>,
+    /// Told once the first advert is on the wire.
+    first_sent: std::sync::mpsc::Receiver<()>,
     thread: Option<std::thread::JoinHandle<Result<(), String>>>,
 }
 
@@ -594,6 +596,7 @@ impl Peer {
         let shared = Arc::new(AtomicU8::new(priority));
         let stop = Arc::new(AtomicBool::new(false));
         let (p, s) = (shared.clone(), stop.clone());
+        let (sent_tx, first_sent) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || -> Result<(), String> {
             let ns = File::open(&ns_path).map_err(|e| format!("open {ns_path}: {e}"))?;
             setns(&ns, CloneFlags::CLONE_NEWNET).map_err(|e| format!("setns: {e}"))?;
@@ -644,6 +647,7 @@ impl Peer {
                 socket
                     .send_to(&datagram, &to)
                     .map_err(|e| format!("send to {dst}: {e}"))?;
+                let _ = sent_tx.send(());
                 std::thread::sleep(Duration::from_secs_f64(interval));
             }
             Ok(())
@@ -651,8 +655,16 @@ impl Peer {
         Peer {
             priority: shared,
             stop,
+            first_sent,
             thread: Some(thread),
         }
+    }
+
+    /// Waits until the first advert has been sent (the thread waits up to 3 intervals + 1 s
+    /// for one of the daemon's first, and on a loaded machine it may start late: the daemon's
+    /// state must not be judged before the peer has spoken).
+    fn wait_first_sent(&self, timeout: Duration) -> bool {
+        self.first_sent.recv_timeout(timeout).is_ok()
     }
 
     fn set_priority(&self, priority: u8) {
@@ -927,6 +939,16 @@ fn settle(
     }
 }
 
+/// Whether the capture holds an advert of the peer (r2) for `template`'s virtual router
+/// since `t_peer`.
+fn peer_advert_seen(pcap: &Pcap, template: &Advert, t_peer: f64) -> bool {
+    let peer_mac = Segment::Main.router_mac(2);
+    pcap.frames().into_iter().any(|(at, f)| {
+        matches!(decode(at, &f), Frame::Advert(ad)
+            if at >= t_peer && ad.key() == template.key() && ad.src_mac == peer_mac)
+    })
+}
+
 /// How the daemon answered the peer's first advert: its own adverts of the peer's virtual
 /// router within half an interval after it (the peer sends just after one of the daemon's
 /// adverts, so its timer's next one is half an interval later at the earliest).
@@ -1021,7 +1043,18 @@ fn run_one(fixture: &Fixture, kind: Kind) -> Observation {
             }
         };
         let mut peer = Peer::start(&lab, template, interval, PEER_HIGH);
+        // Judged from the peer's first advert on, not from when its thread was started: under
+        // heavy load the thread started late and the daemon, still MASTER, had been stable
+        // long enough before it spoke ("the peer's advert was not seen").
+        if !peer.wait_first_sent(Duration::from_secs_f64(3.0 * interval + 15.0)) {
+            peer.stop();
+            panic!("{}: the peer sent no advert", fixture.name);
+        }
         let states2 = settle(kind, &daemon, fixture, 3.0 * a + 1.5, 3.0 * a + 1.5, 15.0);
+        // tcpdump may write the peer's advert a little late on a loaded machine.
+        wait_until(Duration::from_secs(5), Duration::from_millis(50), || {
+            peer_advert_seen(&pcap, template, t_peer)
+        });
         let s2 = snapshot(&r1);
         obs.aspects
             .insert("yield_advert", yield_advert(&pcap, template, t_peer, a));

@@ -426,6 +426,12 @@ pub fn rewrite(name: &str, text: &str) -> Rewritten {
             ["unicast_src_ip" | "mcast_src_ip", a, ..] if in_instance => {
                 pending.push((a.split('/').next().unwrap_or(a).to_owned(), true));
             }
+            // A one-line block: `unicast_peer { 10.20.0.12 }`.
+            ["unicast_peer", "{", rest @ ..] if in_instance => {
+                for a in rest.iter().take_while(|w| **w != "}") {
+                    peers.push((a.split('/').next().unwrap_or(a).to_owned(), None));
+                }
+            }
             [a, ..] if top == "unicast_peer" && *a != "{" && *a != "}" => {
                 peers.push((a.split('/').next().unwrap_or(a).to_owned(), None));
             }

@@ -166,16 +166,26 @@ fn values_take_the_first_word_and_warn_about_the_rest() {
 }
 
 #[test]
-fn refresh_without_a_value_is_no_refresh_with_a_warning() {
-    let (cfg, warnings) = with_warnings(
-        "global_defs {\n vrrp_garp_master_refresh\n}\nvrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n garp_master_refresh\n virtual_ipaddress {\n 192.0.2.10\n }\n}\n",
-    );
-    assert_eq!(cfg.global.garp.master_refresh, None);
-    assert_eq!(cfg.instances[0].garp.master_refresh, Some(Duration::ZERO));
-    assert_eq!(warnings.len(), 2, "{warnings:?}");
+fn refresh_without_a_value_is_refused_as_keepalived_refuses_it() {
+    // keepalived 2.2.7: "missing a parameter after keyword `vrrp_garp_master_refresh`",
+    // then it does not start (keepalived -t exits 2).
+    let instance = "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n garp_master_refresh\n virtual_ipaddress {\n 192.0.2.10\n }\n}\n";
+    let e = parse_keepalived(instance, Path::new("k.conf"))
+        .expect_err("garp_master_refresh without a value");
     assert!(
-        warnings[0].contains("keepalived 2.2.7 refuses"),
-        "{warnings:?}"
+        e.to_string().contains("k.conf:4")
+            && e.to_string()
+                .contains("`garp_master_refresh` needs a value"),
+        "{e}"
+    );
+    let global = "global_defs {\n vrrp_garp_master_refresh\n}\nvrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n virtual_ipaddress {\n 192.0.2.10\n }\n}\n";
+    let e = parse_keepalived(global, Path::new("k.conf"))
+        .expect_err("vrrp_garp_master_refresh without a value");
+    assert!(
+        e.to_string().contains("k.conf:2")
+            && e.to_string()
+                .contains("`vrrp_garp_master_refresh` needs a value"),
+        "{e}"
     );
 }
 

@@ -133,19 +133,12 @@ impl Reader<'_> {
         true
     }
 
-    /// A GARP refresh period in seconds. keepalived 2.2.7 stops at such a line without a
-    /// value; vipd reads it as 0 (no refresh, the default) with a warning.
+    /// A GARP refresh period in seconds (0: no refresh). Without a value keepalived 2.2.7
+    /// stops at the line ("missing a parameter"), and so does vipd.
     pub(super) fn refresh_seconds(&mut self, st: &Statement) -> Option<u64> {
         if st.args().is_empty() && st.block.is_none() {
-            self.warn(
-                st.loc,
-                format!(
-                    "`{}` without a value is read as 0 (no refresh); keepalived 2.2.7 refuses \
-                     to start with it",
-                    st.keyword()
-                ),
-            );
-            return Some(0);
+            self.missing_value(st);
+            return None;
         }
         self.number(st, 0u64, 86_400)
     }
