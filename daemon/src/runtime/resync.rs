@@ -50,7 +50,8 @@ impl Daemon {
         let masters: Vec<usize> = (0..self.routers.len())
             .filter(|&i| {
                 let r = &self.routers[i];
-                r.vips_installed && r.fsm().state() == State::Master
+                // VIPs still being added are not missing: their slices add them.
+                r.vips_installed && r.fsm().state() == State::Master && !self.adding_vips(i)
             })
             .collect();
         if masters.is_empty() {
