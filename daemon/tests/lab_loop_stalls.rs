@@ -151,3 +151,102 @@ fn many_vips_taking_over_do_not_stall_the_other_instances_adverts() {
         r2.log()
     );
 }
+
+/// vipd's standard error is a pipe nobody reads (journald stalled, a `| logger` that hung),
+/// already full: the next log lines (a reload's) must not stop FAST's adverts, and what
+/// waited comes out once the pipe is read again.
+#[test]
+fn a_log_output_nobody_reads_does_not_stall_the_adverts() {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::OpenOptionsExt;
+
+    let lab = Lab::new("stall_log", 2);
+    let fifo = lab.dir().join("r1-stderr.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    // Held open, read only at the end: both ends, so vipd's open does not wait.
+    let mut pipe = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .unwrap();
+    let binary = lab::vipd_binary().expect("vipd binary");
+    let conf_path = lab.dir().join("r1-log.conf");
+    std::fs::write(&conf_path, conf(1, 200, None, 0)).unwrap();
+    let socket = lab.dir().join("r1-log.sock");
+    let state_dir = lab.state_dir(1);
+    let command = format!(
+        "exec {} run -c {} --socket {} --state-dir {} 2>{}",
+        binary.display(),
+        conf_path.display(),
+        socket.display(),
+        state_dir.display(),
+        fifo.display()
+    );
+    let mut r1 = lab.spawn(1, &["sh", "-c", &command], &[("VIPD_LOG", "debug")]);
+    r1.socket_path = Some(socket);
+    let r2 = lab.spawn_vipd(2, &conf(2, 100, None, 0));
+    assert!(
+        lab.wait_sole_holder(fast_vip(), 1, Duration::from_secs(20))
+            .is_some(),
+        "r1 never became FAST's only master:\n{}",
+        r2.log()
+    );
+    let settled = lab::wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
+        instance_status(&r2, "FAST").is_some_and(|i| i.state == "BACKUP")
+    });
+    assert!(settled.is_some(), "r2 is not FAST's backup:\n{}", r2.log());
+    let before = instance_status(&r2, "FAST")
+        .expect("status of r2")
+        .transitions;
+    // The pipe fills up to the last byte.
+    let filler = [b'#'; 4096];
+    let mut filled = 0;
+    loop {
+        match pipe.write(&filler) {
+            Ok(n) if n > 0 => filled += n,
+            _ => match pipe.write(&filler[..1]) {
+                Ok(1) => filled += 1,
+                _ => break,
+            },
+        }
+    }
+    assert!(filled > 0, "the pipe was full already");
+    // Log lines: a reload's (each SIGHUP logs), while FAST keeps advertising.
+    for _ in 0..5 {
+        r1.reload();
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let after = instance_status(&r2, "FAST")
+        .expect("status of r2")
+        .transitions;
+    let answered = lab::vipd_status(&r1).is_some();
+    // Read again: what was queued comes out.
+    let mut text = Vec::new();
+    let drained = lab::wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
+        let mut chunk = [0u8; 65536];
+        while let Ok(n) = pipe.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            text.extend_from_slice(&chunk[..n]);
+        }
+        String::from_utf8_lossy(&text).contains("reload done")
+    });
+    assert_eq!(
+        after,
+        before,
+        "r2 took FAST over while r1's log output was blocked:\n{}",
+        r2.log()
+    );
+    assert!(
+        answered,
+        "r1 stopped answering while its log output was blocked"
+    );
+    assert!(
+        drained.is_some(),
+        "r1's log lines did not follow once the pipe was read"
+    );
+    assert!(r1.is_running(), "r1 ended");
+}
