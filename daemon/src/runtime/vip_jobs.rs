@@ -14,8 +14,10 @@
 //! VIP), and the few VIPs of an ordinary instance all go in the first slice, in the same turn
 //! as before. A removal asked for while the VIPs are still being added ends the adding (what
 //! is not added yet is forgotten); an adding asked for while they are being removed ends the
-//! removal (what is still there is found there and stays). Jobs are finished at once before
-//! a reload changes the instances and when the daemon stops.
+//! removal (what is still there is found there and stays). A job keeps a copy of its
+//! instance's configuration: a reload that retires the instance or moves it in the list
+//! does not end it (a retired master's VIPs still go). The VIPs a reload adds to or removes
+//! from a master go the same way. Jobs still going on are finished at once at exit.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -56,7 +58,7 @@ pub(super) struct VipJob {
     announce: Option<(u32, Option<AnnounceCause>)>,
 }
 
-/// The jobs in the order they were asked for.
+/// The jobs, the front one worked on: an instance's own in the order they were asked for.
 #[derive(Debug, Default)]
 pub(super) struct VipJobs {
     queue: VecDeque<VipJob>,
@@ -144,14 +146,26 @@ impl Daemon {
         vips: Vec<config::Vip>,
         transition: bool,
     ) {
-        self.vip_jobs.queue.push_back(VipJob {
+        let job = VipJob {
             cfg,
             kind,
             vips,
             next: 0,
             transition,
             announce: None,
-        });
+        };
+        // First, unless the instance has jobs waiting (its own go in order): an instance
+        // taking over must not wait for another one's thousands of VIPs.
+        if self
+            .vip_jobs
+            .queue
+            .iter()
+            .any(|j| j.cfg.name == job.cfg.name)
+        {
+            self.vip_jobs.queue.push_back(job);
+        } else {
+            self.vip_jobs.queue.push_front(job);
+        }
         self.work_vip_jobs(Instant::now() + SLICE);
     }
 
@@ -207,7 +221,7 @@ impl Daemon {
         }
     }
 
-    /// Works on the jobs, oldest first, until `until` (at least one VIP each turn). The
+    /// Works on the jobs, front first, until `until` (at least one VIP each turn). The
     /// VIPs removed in a slice are forgotten in one write of the record.
     pub(super) fn work_vip_jobs(&mut self, until: Instant) {
         if self.vip_state.forgets_deferred() {
