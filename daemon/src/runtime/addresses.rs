@@ -193,7 +193,7 @@ impl Daemon {
                 .collect(),
             None => (0..self.routers.len()).filter_map(takes_over).collect(),
         };
-        // One instance alone reserves its own (add_vips_and_routing).
+        // One instance alone reserves its own (`start_adding_vips`).
         if routers.len() < 2 {
             return;
         }
@@ -219,8 +219,11 @@ impl Daemon {
     /// After a turn of actions: forgets what was reserved and not added, and writes the
     /// forgets made meanwhile.
     pub(super) fn end_vip_batch(&mut self) {
-        if let Err(e) = self.vip_state.release_all() {
-            warn!("{e}");
+        // VIPs still being added stay reserved until they are in (see `vip_jobs`).
+        if self.vip_jobs.is_empty() {
+            if let Err(e) = self.vip_state.release_all() {
+                warn!("{e}");
+            }
         }
         if let Err(e) = self.vip_state.flush() {
             warn!("{e}: VIPs vipd removed are still on record");
@@ -242,32 +245,11 @@ pub(super) fn add_vip(
     add_address(netlink, state, &instance.name, interface, vip, metric);
 }
 
-/// Adds the VIPs, then the routes and rules, of an instance that became master. All are
-/// recorded first, in one write of the record per kind, rather than one write each: a whole
-/// file every time, which adds up when hundreds of instances take over at once.
-pub(super) fn add_vips_and_routing(
-    netlink: &Netlink,
+pub(super) fn reserve<T: Recorded + std::fmt::Display>(
     state: &mut VipState,
-    instance: &config::Instance,
+    owner: &str,
+    items: &[T],
 ) {
-    let owner = instance.name.as_str();
-    let addresses: Vec<AddedAddress> = (instance.all_vips())
-        .map(|vip| added_address(instance.vip_interface(vip), vip))
-        .collect();
-    reserve(state, owner, &addresses);
-    reserve(state, owner, &instance.routes);
-    reserve(state, owner, &instance.rules);
-    for vip in instance.all_vips() {
-        add_vip(netlink, state, instance, vip);
-    }
-    super::routes::add_routing(netlink, state, owner, &instance.routes, &instance.rules);
-    // What could not be added (a missing interface) is not ours.
-    release(state, owner, &addresses);
-    release(state, owner, &instance.routes);
-    release(state, owner, &instance.rules);
-}
-
-fn reserve<T: Recorded + std::fmt::Display>(state: &mut VipState, owner: &str, items: &[T]) {
     if let Err(e) = state.reserve(items.iter().cloned()) {
         let list: Vec<String> = items.iter().map(ToString::to_string).collect();
         warn!(
@@ -277,13 +259,13 @@ fn reserve<T: Recorded + std::fmt::Display>(state: &mut VipState, owner: &str, i
     }
 }
 
-fn release<T: Recorded>(state: &mut VipState, owner: &str, items: &[T]) {
+pub(super) fn release<T: Recorded>(state: &mut VipState, owner: &str, items: &[T]) {
     if let Err(e) = state.release(items) {
         warn!("{owner}: {e}");
     }
 }
 
-fn added_address(ifname: &str, vip: &config::Vip) -> AddedAddress {
+pub(super) fn added_address(ifname: &str, vip: &config::Vip) -> AddedAddress {
     AddedAddress {
         interface: ifname.to_string(),
         address: vip.address,

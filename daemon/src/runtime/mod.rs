@@ -8,6 +8,7 @@ mod deadline;
 mod dumps;
 mod forward;
 mod health;
+mod log_output;
 #[cfg(test)]
 mod marking_tests;
 mod ops;
@@ -23,6 +24,7 @@ mod signals;
 mod source_watch;
 mod sync_index;
 mod tasks;
+mod vip_jobs;
 mod vip_state;
 mod vmac;
 #[cfg(test)]
@@ -52,7 +54,7 @@ use crate::services::notify::{self, Notifier, NotifyState};
 use crate::vrrp::accept;
 use crate::vrrp::instance::{Action, AnnounceCause, Reason, ReceivedAdvert, State};
 use crate::vrrp::packet::{self, DropReason};
-use addresses::{add_vip, remove_vip};
+use addresses::add_vip;
 pub use addresses::{check_own_address_problems, own_address_problems};
 use receive::{spawn_reader, BatchPool, ReaderShared};
 use router::{Router, SocketKey};
@@ -72,6 +74,13 @@ pub fn run(options: RunOptions) -> Result<(), String> {
     if options.daemonize {
         crate::pidfile::fork_to_background()?;
     }
+    let result = run_logged(options);
+    // The lines still queued (see `log_output`) go out before the process ends.
+    log_output::flush_at_exit();
+    result
+}
+
+fn run_logged(options: RunOptions) -> Result<(), String> {
     let config_path = options.config.clone();
     let read_options = options.read_options.clone();
     init_logging();
@@ -171,8 +180,13 @@ fn init_logging() {
         });
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
+    // Through a thread of its own: a log output nobody reads must not stop the event loop.
+    let writer = match log_output::stderr() {
+        Ok(output) => tracing_subscriber::fmt::writer::BoxMakeWriter::new(output),
+        Err(_) => tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stderr),
+    };
     let lines = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_target(false)
         .with_ansi(false);
     let registry = tracing_subscriber::registry().with(filter);
@@ -251,6 +265,8 @@ struct Daemon {
     ops: ops::Ops,
     /// The addresses vipd added, on disk in the state directory.
     vip_state: VipState,
+    /// VIPs of instances being added or removed, a slice per turn.
+    vip_jobs: vip_jobs::VipJobs,
     /// Route and rule deletions are watched (once some instance has virtual routes/rules).
     watching_routing: bool,
     /// Interfaces whose ARP settings vipd changed for VMACs on them.
@@ -373,6 +389,7 @@ impl Daemon {
             group_states: BTreeMap::new(),
             ops,
             vip_state,
+            vip_jobs: vip_jobs::VipJobs::default(),
             watching_routing: false,
             vmac_parents: vmac::ParentClaims::new(),
             promoted: promote::Promoted::new(),
@@ -444,6 +461,12 @@ impl Daemon {
         loop {
             if self.stopping && self.routers.iter().all(|r| r.fsm().is_stopped()) {
                 break;
+            }
+            if !self.vip_jobs.is_empty() || self.pacer.queued() > 0 {
+                // The socket readers and the netlink monitor run between slices: the loop
+                // does not wait below while VIPs are being added or removed, or thousands
+                // of gratuitous ARPs / NAs go out a batch per turn.
+                tokio::task::yield_now().await;
             }
             let deadline = self.next_deadline();
             let mut adverts_read = 0;
@@ -517,6 +540,10 @@ impl Daemon {
             let now = self.handle_due_timers_after_pending_adverts().await;
             self.send_due_announcements(now);
             self.process_actions().await;
+            // VIPs still to add or remove: one more slice, after this turn's adverts.
+            if !self.vip_jobs.is_empty() {
+                self.work_vip_jobs(Instant::now() + vip_jobs::SLICE);
+            }
             self.update_systemd_status();
             if adverts_read > 0 && !self.stopping {
                 let next = self.next_deadline();
@@ -529,6 +556,7 @@ impl Daemon {
                 }
             }
         }
+        self.finish_vip_jobs();
         self.remove_statics();
         self.release_vmacs();
         self.restore_promote_secondaries(&Default::default());
@@ -638,6 +666,8 @@ impl Daemon {
             .into_iter()
             .chain(self.pacer.next_deadline())
             .chain(self.start_at)
+            // VIPs still to add or remove: the next slice at once.
+            .chain((!self.vip_jobs.is_empty()).then(Instant::now))
             .min()
     }
 
@@ -1208,7 +1238,8 @@ impl Daemon {
         }
         let name = self.interface_name(ifindex);
         for router in &self.routers {
-            if !router.vips_installed || router.fsm().state() != State::Master {
+            let adding = self.vip_jobs.adding(&router.cfg.name);
+            if !router.vips_installed || router.fsm().state() != State::Master || adding {
                 continue;
             }
             for vip in router
@@ -1266,7 +1297,7 @@ impl Daemon {
         self.vmac_before(index, &action);
         let vips_change = matches!(action, Action::AddVips | Action::RemoveVips);
         self.perform_action(index, action).await;
-        if vips_change {
+        if vips_change && !self.adding_vips(index) {
             self.sync_forwards_of(index);
         }
     }
@@ -1318,41 +1349,21 @@ impl Daemon {
                     self.refresh_station_learning(index, Instant::now());
                 }
             }
+            // In slices, so that the other instances' adverts keep their schedule (see
+            // `vip_jobs`); forwards follow once the last VIP is in or out.
             Action::AddVips => {
                 router.vips_installed = true;
-                addresses::add_vips_and_routing(&self.netlink, &mut self.vip_state, &router.cfg);
-                let vips: Vec<config::Vip> = router.cfg.all_vips().cloned().collect();
-                self.record_vips(index, &vips, true);
+                self.start_adding_vips(index);
             }
             Action::RemoveVips => {
                 router.vips_installed = false;
                 self.pacer.cancel(&router.cfg.name);
-                let cfg = &router.cfg;
-                routes::remove_routing(
-                    &self.netlink,
-                    &mut self.vip_state,
-                    &cfg.name,
-                    &cfg.routes,
-                    &cfg.rules,
-                );
-                for vip in router.cfg.all_vips() {
-                    remove_vip(&self.netlink, &mut self.vip_state, &router.cfg, vip);
-                }
-                let vips: Vec<config::Vip> = router.cfg.all_vips().cloned().collect();
-                self.record_vips(index, &vips, false);
+                self.start_removing_vips(index);
             }
             Action::Announce { repeat, cause } => {
-                tracing::debug!(
-                    "{}: announcing its addresses x{repeat} ({cause})",
-                    router.cfg.name
-                );
-                if cause == AnnounceCause::BecameMaster {
-                    self.start_station_learning(index, Instant::now());
-                }
-                self.queue_announcements(index, repeat);
-                self.send_due_announcements(Instant::now());
-                if cause == AnnounceCause::LowerPriority {
-                    self.sync_members_heard_lower_priority(index);
+                // VIPs still being added are announced once they are all in.
+                if !self.defer_announce(index, repeat, cause) {
+                    self.announce(index, repeat, cause);
                 }
             }
             Action::StateChanged { from, to, reason } => {
@@ -1368,6 +1379,24 @@ impl Daemon {
                     self.sync_members_left_master(index);
                 }
             }
+        }
+    }
+
+    /// Announces the addresses of instance `index` `repeat` times.
+    fn announce(&mut self, index: usize, repeat: u32, cause: AnnounceCause) {
+        if let Some(router) = self.routers.get(index) {
+            tracing::debug!(
+                "{}: announcing its addresses x{repeat} ({cause})",
+                router.cfg.name
+            );
+        }
+        if cause == AnnounceCause::BecameMaster {
+            self.start_station_learning(index, Instant::now());
+        }
+        self.queue_announcements(index, repeat);
+        self.send_due_announcements(Instant::now());
+        if cause == AnnounceCause::LowerPriority {
+            self.sync_members_heard_lower_priority(index);
         }
     }
 

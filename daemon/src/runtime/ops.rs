@@ -585,14 +585,16 @@ impl Daemon {
     }
 
     /// VIPs added to or removed from an instance's interfaces.
-    pub(super) fn record_vips(&mut self, index: usize, vips: &[crate::config::Vip], added: bool) {
-        let Some(router) = self.routers.get(index) else {
-            return;
-        };
+    pub(super) fn record_vips_of(
+        &mut self,
+        instance: &str,
+        vips: &[crate::config::Vip],
+        added: bool,
+    ) {
         if vips.is_empty() {
             return;
         }
-        let instance = router.cfg.name.clone();
+        let instance = instance.to_string();
         let vips = vips.iter().map(|v| v.to_string()).collect();
         self.ops.emit(if added {
             EventKind::VipsAdded { instance, vips }

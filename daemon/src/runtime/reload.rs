@@ -8,7 +8,7 @@ use tracing::{error, info, warn};
 
 use super::router::{Router, SocketKey};
 use super::tasks::{tell_systemd, tell_systemd_reloading};
-use super::{add_vip, log_config_warnings, remove_vip, routes, Daemon};
+use super::{log_config_warnings, routes, Daemon};
 use crate::check::{CheckEvent, CheckReload, CheckRunner, CheckRunnerHandle};
 use crate::config::{self, Global};
 use crate::control::protocol::ChangeReply;
@@ -226,11 +226,9 @@ impl Daemon {
             };
             for vip in &changes.removed {
                 info!("{}: {vip} removed by reload", router.cfg.name);
-                remove_vip(&self.netlink, &mut self.vip_state, &router.cfg, vip);
             }
             for vip in &changes.added {
                 info!("{}: {vip} added by reload", router.cfg.name);
-                add_vip(&self.netlink, &mut self.vip_state, &router.cfg, vip);
             }
             // Routes and rules that left go; the new list goes in (what vipd added already
             // stays as it is).
@@ -248,11 +246,8 @@ impl Daemon {
             let state = &mut self.vip_state;
             routes::remove_routing(&self.netlink, state, name, &gone_routes, &gone_rules);
             routes::add_routing(&self.netlink, state, name, new_routes, new_rules);
-            if !changes.added.is_empty() {
-                self.announce_once(index);
-            }
-            self.record_vips(index, &changes.removed, false);
-            self.record_vips(index, &changes.added, true);
+            // In slices (see `vip_jobs`); the new ones are announced once all are in.
+            self.change_vips(index, changes.removed, changes.added);
         }
         match check_plan {
             ChecksAfterReload::None => {}

@@ -50,7 +50,8 @@ impl Daemon {
         let masters: Vec<usize> = (0..self.routers.len())
             .filter(|&i| {
                 let r = &self.routers[i];
-                r.vips_installed && r.fsm().state() == State::Master
+                // VIPs still being added are not missing: their slices add them.
+                r.vips_installed && r.fsm().state() == State::Master && !self.adding_vips(i)
             })
             .collect();
         if masters.is_empty() {
@@ -60,16 +61,16 @@ impl Daemon {
             return;
         };
         let links = self.netlink.all_links().unwrap_or_default();
+        // Looked up once per VIP: thousands of VIPs against thousands of addresses.
+        let node: std::collections::BTreeSet<(&str, std::net::IpAddr, u8)> = (node.iter())
+            .map(|a| (a.interface.as_str(), a.address, a.prefix_len))
+            .collect();
         for index in masters {
             let router = &self.routers[index];
             let mut restored = false;
             for vip in router.cfg.all_vips() {
                 let ifname = router.cfg.vip_interface(vip);
-                let present = node.iter().any(|a| {
-                    a.interface == ifname
-                        && a.address == vip.address
-                        && a.prefix_len == vip.prefix_len
-                });
+                let present = node.contains(&(ifname, vip.address, vip.prefix_len));
                 if present || !links.iter().any(|l| l.name == ifname) {
                     continue;
                 }

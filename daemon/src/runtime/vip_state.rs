@@ -266,6 +266,11 @@ impl VipState {
         self.forgets_deferred = true;
     }
 
+    /// Whether forgets are deferred now (see [`VipState::defer_forgets`]).
+    pub fn forgets_deferred(&self) -> bool {
+        self.forgets_deferred
+    }
+
     /// Ends [`VipState::defer_forgets`], writing the file if forgets are not on disk yet.
     pub fn flush(&mut self) -> io::Result<()> {
         self.forgets_deferred = false;
