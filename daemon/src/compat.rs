@@ -17,6 +17,9 @@ pub const DEFAULT_CONFIG: &str = "/etc/keepalived/keepalived.conf";
 
 /// `keepalived -t` exit codes (keepalived 2.2.7's `KEEPALIVED_EXIT_*`).
 pub const EXIT_CONFIG_TEST: u8 = 5;
+/// What `keepalived -t` exits with when an include brings in no file and that stops the
+/// configuration (`-e`/`--all-config`, `includea` and its kin): it stops reading there.
+pub const EXIT_MISSING_FILE: u8 = 6;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Takes {
@@ -201,6 +204,9 @@ pub struct Invocation {
     pub action: Action,
     pub config: PathBuf,
     pub config_id: Option<String>,
+    /// `-e`: an include that brings in no file refuses the configuration
+    /// ([`crate::config::ReadOptions::all_config`]).
+    pub all_config: bool,
     /// `-p FILE` (default /run/keepalived.pid).
     pub pid_file: PathBuf,
     /// `-r FILE` (default /run/vrrp.pid).
@@ -227,6 +233,7 @@ pub fn parse(args: &[String]) -> Result<Invocation, Refusal> {
         action: Action::Run,
         config: PathBuf::from(DEFAULT_CONFIG),
         config_id: None,
+        all_config: false,
         pid_file: PathBuf::from(crate::pidfile::KEEPALIVED_PID_FILE),
         vrrp_pid_file: PathBuf::from(crate::pidfile::VRRP_PID_FILE),
         dont_fork: false,
@@ -389,6 +396,7 @@ fn apply(
     match option.id {
         Meaning::UseFile => inv.config = PathBuf::from(value),
         Meaning::ConfigId => inv.config_id = Some(value),
+        Meaning::AllConfig => inv.all_config = true,
         Meaning::Pid => inv.pid_file = PathBuf::from(value),
         Meaning::VrrpPid => inv.vrrp_pid_file = PathBuf::from(value),
         Meaning::DontFork => inv.dont_fork = true,
@@ -420,10 +428,6 @@ fn apply(
             "{name} cannot apply: vipd has no genhash (use `curl -s URL | md5sum`)"
         )),
         Meaning::Signum | Meaning::Version | Meaning::Help => {}
-        Meaning::AllConfig => note(
-            "vipd reports each include that matches no file as a warning naming its line; \
-             `vipd check --strict` fails on it",
-        ),
         Meaning::All => note("vipd runs VRRP only; there are no other child processes to force"),
         Meaning::LogFacility => note(
             "vipd logs to stderr (the journal under systemd), not to a syslog facility; \
@@ -486,11 +490,13 @@ pub fn usage(program: &str) -> String {
   -r, --vrrp_pid=FILE          Use specified pidfile for VRRP (default {}; the same pid)\n\
   -s, --namespace=NAME         Run in network namespace NAME (overrides config)\n\
   -i, --config-id id           Skip any configuration lines beginning '@' that don't match id\n\
+  -e, --all-config             Don't load if any configuration file is missing\n\
       --signum=SIGFUNC         Return signal number for STOP, RELOAD, DATA, STATS, STATS_CLEAR, JSON\n\
   -t, --config-test[=LOG_FILE] Check the configuration: exit 0 when vipd runs it, 5 when not\n\
+                               (6: an included file missing, with -e or includea ...)\n\
   -v, --version                Display the version number\n\
   -h, --help                   Display this help message\n\
-Accepted and ignored with a note: -S -u -X -V -I -d -a -m -M -e --all; without effect: -B -G -R -c -b.\n\
+Accepted and ignored with a note: -S -u -X -V -I -d -a -m -M --all; without effect: -B -G -R -c -b.\n\
 Refused: -C (health checkers only), -x/-A (SNMP), -T (genhash).\n\
 vipd's own: --socket=PATH --state-dir=DIR --control-group=GROUP --metrics-listen=ADDR:PORT\n",
         crate::pidfile::KEEPALIVED_PID_FILE,
@@ -609,14 +615,20 @@ mod tests {
 
     #[test]
     fn harmless_options_are_ignored_with_a_note() {
-        let inv = ok("-n -S 3 -u 022 -X -V -I -d -a -m -M -e --all -B -G -R -c /c.pid -b /b.pid");
+        let inv = ok("-n -S 3 -u 022 -X -V -I -d -a -m -M --all -B -G -R -c /c.pid -b /b.pid");
         let notes = inv.notes.join("\n");
         for name in [
-            "-S/", "-u/", "-X/", "-V/", "-I/", "-d/", "-a/", "-m/", "-M/", "-e/", "--all",
+            "-S/", "-u/", "-X/", "-V/", "-I/", "-d/", "-a/", "-m/", "-M/", "--all",
         ] {
             assert!(notes.contains(name), "{name} in {notes}");
         }
-        assert_eq!(inv.notes.len(), 11, "{notes}");
+        assert_eq!(inv.notes.len(), 10, "{notes}");
+        assert!(!inv.all_config);
+        // -e/--all-config is acted on: a missing include refuses the configuration.
+        for line in ["-e", "--all-config", "-ne"] {
+            let inv = ok(line);
+            assert!(inv.all_config && inv.notes.is_empty(), "{line}: {inv:?}");
+        }
         assert!(ok("-Mcore").notes[0].contains("LimitCORE"));
     }
 }

@@ -157,7 +157,10 @@ enum Command {
 
 fn read_options(config_id: Option<String>) -> config::ReadOptions {
     match config_id {
-        Some(config_id) => config::ReadOptions { config_id },
+        Some(config_id) => config::ReadOptions {
+            config_id,
+            all_config: false,
+        },
         None => config::ReadOptions::default(),
     }
 }
@@ -165,12 +168,10 @@ fn read_options(config_id: Option<String>) -> config::ReadOptions {
 fn read(
     path: Option<PathBuf>,
     options: &config::ReadOptions,
-) -> Result<(PathBuf, config::Loaded), String> {
+) -> Result<(PathBuf, config::Loaded), config::ConfigErrors> {
     match path {
-        Some(path) => config::read(&path, options)
-            .map(|loaded| (path, loaded))
-            .map_err(|e| e.to_string()),
-        None => config::read_default(options).map_err(|e| e.to_string()),
+        Some(path) => config::read(&path, options).map(|loaded| (path, loaded)),
+        None => config::read_default(options),
     }
 }
 
@@ -313,7 +314,7 @@ fn main() -> ExitCode {
     }
 }
 
-/// `vipd check` (and `keepalived -t`): SUCCESS when the file would run here.
+/// `vipd check`: SUCCESS when the file would run here.
 fn check(
     config: Option<PathBuf>,
     options: &config::ReadOptions,
@@ -322,6 +323,29 @@ fn check(
     state_dir: &Path,
     namespace: Option<&str>,
 ) -> ExitCode {
+    match verdict(config, options, strict, socket, state_dir, namespace) {
+        Verdict::Runs => ExitCode::SUCCESS,
+        Verdict::Refused | Verdict::MissingFile => ExitCode::FAILURE,
+    }
+}
+
+/// What [`verdict`] found.
+enum Verdict {
+    Runs,
+    Refused,
+    /// Refused for an include that brought in no file (keepalived's `-e`, `includea`, ...).
+    MissingFile,
+}
+
+/// `vipd check` and `keepalived -t`, with what they print.
+fn verdict(
+    config: Option<PathBuf>,
+    options: &config::ReadOptions,
+    strict: bool,
+    socket: &Path,
+    state_dir: &Path,
+    namespace: Option<&str>,
+) -> Verdict {
     match read(config, options) {
         Ok((path, mut loaded)) => {
             if let Some(name) = namespace {
@@ -359,7 +383,7 @@ fn check(
                 for problem in problems {
                     eprintln!("{}: {problem}", path.display());
                 }
-                return ExitCode::FAILURE;
+                return Verdict::Refused;
             }
             let mut warnings = loaded.warnings.clone();
             warnings.extend(vipd::services::tracking::script_warnings_located(
@@ -374,7 +398,7 @@ fn check(
                     path.display(),
                     warnings.len()
                 );
-                return ExitCode::FAILURE;
+                return Verdict::Refused;
             }
             for note in vipd::services::tracking::native_notes(cfg) {
                 eprintln!("{}: note: {note}", path.display());
@@ -386,11 +410,15 @@ fn check(
                 cfg.checks.len(),
                 warnings.len()
             );
-            ExitCode::SUCCESS
+            Verdict::Runs
         }
-        Err(message) => {
-            eprintln!("{}", message.trim_end());
-            ExitCode::FAILURE
+        Err(errors) => {
+            eprintln!("{}", errors.to_string().trim_end());
+            if errors.missing_file() {
+                Verdict::MissingFile
+            } else {
+                Verdict::Refused
+            }
         }
     }
 }
@@ -422,7 +450,8 @@ fn keepalived(program: &str, args: &[String]) -> ExitCode {
             eprintln!("vipd: note: {note}");
         }
     };
-    let options = read_options(invocation.config_id.clone());
+    let mut options = read_options(invocation.config_id.clone());
+    options.all_config = invocation.all_config;
     let socket = invocation
         .socket
         .clone()
@@ -459,18 +488,17 @@ fn keepalived(program: &str, args: &[String]) -> ExitCode {
                 }
             }
             notes();
-            let verdict = check(
+            match verdict(
                 Some(invocation.config.clone()),
                 &options,
                 false,
                 &socket,
                 &state_dir,
                 invocation.namespace.as_deref(),
-            );
-            if verdict == ExitCode::SUCCESS {
-                verdict
-            } else {
-                ExitCode::from(compat::EXIT_CONFIG_TEST)
+            ) {
+                Verdict::Runs => ExitCode::SUCCESS,
+                Verdict::Refused => ExitCode::from(compat::EXIT_CONFIG_TEST),
+                Verdict::MissingFile => ExitCode::from(compat::EXIT_MISSING_FILE),
             }
         }
         Action::Run => {

@@ -309,6 +309,7 @@ fn round_trip(vipd: &str, path: &Path, config_id: Option<&str>, work: &Path) -> 
     let options = match config_id {
         Some(id) => ReadOptions {
             config_id: id.to_string(),
+            all_config: false,
         },
         None => ReadOptions::default(),
     };

@@ -224,6 +224,80 @@ fn config_test_options_as_keepalived_takes_them() {
     assert_eq!(rc, 5, "{out}");
 }
 
+/// `-e`/`--all-config`: an include that brings in no file refuses the configuration, with
+/// keepalived 2.2.7's `-t` exit status (6, without `-e` 0); `-n -e` does not start.
+#[test]
+fn all_config_refuses_a_missing_include_as_keepalived_does() {
+    let ns = Namespace::new("kaclie");
+    ns.add_interface("eth0", &["192.0.2.1/24"]).unwrap();
+    let work = WorkDir::new("kaclie");
+    let link = keepalived_symlink(&work.0);
+    let link = link.to_str().unwrap();
+    let dir = work.0.join("conf.d");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("g.conf"), "global_defs {\n  router_id lb1\n}\n").unwrap();
+    let main = work.0.join("main.conf");
+    let main = main.to_str().unwrap();
+    let in_ns = |argv: &[&str]| {
+        let mut full = vec!["ip", "netns", "exec", &ns.0];
+        full.extend_from_slice(argv);
+        output(&full)
+    };
+    let instance = "vrrp_instance VI_1 {\n  interface eth0\n  virtual_router_id 51\n  \
+                    priority 100\n  virtual_ipaddress {\n    192.0.2.100/24\n  }\n}\n";
+    for (include, missing) in [
+        ("include conf.d/g.conf", false),
+        ("include conf.d/{g,*.none}.conf", false),
+        ("include conf.d/none.conf", true),
+        ("include conf.d/*.none", true),
+        ("include conf.d/{g,none}.conf", true),
+    ] {
+        std::fs::write(main, format!("{include}\n{instance}")).unwrap();
+        for all in [false, true] {
+            let extra: &[&str] = if all { &["-e"] } else { &[] };
+            let (k_rc, k_out) = ns.keepalived_test(Path::new(main), extra);
+            let mut argv = vec![link, "-t", "-f", main];
+            argv.extend(extra);
+            let (v_rc, v_out) = in_ns(&argv);
+            let expected = if all && missing { 6 } else { 0 };
+            assert_eq!(
+                (k_rc, v_rc),
+                (expected, expected),
+                "{include} {extra:?}\n--- keepalived:\n{k_out}\n--- vipd:\n{v_out}"
+            );
+            if expected == 6 {
+                assert!(v_out.contains("main.conf:1: "), "{v_out}");
+            }
+        }
+    }
+    // `-n -e`: not started (keepalived exits 6 at once; bounded should vipd run).
+    let state = work.0.join("state");
+    let socket = work.0.join("vipd.sock");
+    let pid = work.0.join("k.pid");
+    let (rc, out) = in_ns(&[
+        "timeout",
+        "20",
+        link,
+        "-n",
+        "-e",
+        "-f",
+        main,
+        "-p",
+        pid.to_str().unwrap(),
+        "-r",
+        pid.to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--socket",
+        socket.to_str().unwrap(),
+    ]);
+    assert!(rc != 0 && rc != 124, "{rc}: {out}");
+    assert!(
+        out.contains("main.conf:1: ") && out.contains("--all-config"),
+        "{out}"
+    );
+}
+
 #[test]
 fn version_signum_help_and_bad_options_answer_as_keepalived_does() {
     let work = WorkDir::new("kacliv");

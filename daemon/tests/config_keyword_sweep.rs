@@ -308,6 +308,7 @@ struct VipdResult {
 fn vipd_read(text: &str) -> VipdResult {
     let options = ReadOptions {
         config_id: "sweep".to_string(),
+        all_config: false,
     };
     match config::read_keepalived(text, Path::new("sweep.conf"), &options) {
         Ok(loaded) => VipdResult {

@@ -263,6 +263,7 @@ const VRRP_SCRIPT: &[&str] = &[
 fn messages(text: &str) -> Vec<String> {
     let options = ReadOptions {
         config_id: "lb1".to_string(),
+        all_config: false,
     };
     let path = Path::new("/nonexistent/keywords.conf");
     match config::read_keepalived(text, path, &options) {
@@ -334,6 +335,7 @@ fn keywords_unknown_words_are_warnings_everywhere() {
     let text = "bogus_top { a 1 }\nglobal_defs {\n bogus_global 1\n}\nvrrp_script chk {\n script /bin/true\n bogus_script 1\n}\nvrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n bogus_instance { nested { deeper 1 } }\n authentication {\n auth_type PASS\n auth_pass x\n bogus_auth 1\n }\n virtual_ipaddress {\n 192.0.2.10\n }\n track_script {\n chk\n }\n}\nvrrp_sync_group G {\n group {\n VI_1\n }\n bogus_group 1\n}\n";
     let options = ReadOptions {
         config_id: "lb1".to_string(),
+        all_config: false,
     };
     let loaded = config::read_keepalived(text, Path::new("k.conf"), &options)
         .unwrap_or_else(|e| panic!("{e}"));

@@ -11,6 +11,9 @@ pub struct ConfigError {
     pub line: Option<usize>,
     /// Without the file and line; for native files it starts with ``field `path`:``.
     pub message: String,
+    /// An include that brought in no file, refused by `-e`/`--all-config`
+    /// ([`super::ReadOptions::all_config`]): `keepalived -t -e` exits 6 on it, not 5.
+    pub missing_file: bool,
 }
 
 impl ConfigError {
@@ -19,6 +22,7 @@ impl ConfigError {
             file: file.to_path_buf(),
             line: Some(line),
             message: message.into(),
+            missing_file: false,
         }
     }
 
@@ -27,6 +31,7 @@ impl ConfigError {
             file: file.to_path_buf(),
             line: None,
             message: message.into(),
+            missing_file: false,
         }
     }
 }
@@ -61,6 +66,11 @@ impl ConfigErrors {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// Whether one of them is an include `-e`/`--all-config` refuses.
+    pub fn missing_file(&self) -> bool {
+        self.0.iter().any(|e| e.missing_file)
     }
 }
 

@@ -72,6 +72,7 @@ impl Source {
             file,
             line: Some(loc.line),
             message: message.into(),
+            missing_file: false,
         }
     }
 
@@ -200,6 +201,26 @@ impl Lexer<'_> {
         let file = self.files.get(loc.file).cloned().unwrap_or_default();
         self.errors
             .push(ConfigError::at_line(&file, loc.line, message));
+    }
+
+    /// An include that brings in no file: a warning, or with `-e`/`--all-config` an error
+    /// (keepalived 2.2.7 -e: "Config files missing ...", exit 6).
+    fn missing(&mut self, loc: Loc, message: impl Into<String>) {
+        if !self.options.all_config {
+            return self.warn(loc, message);
+        }
+        let mut message = message.into();
+        message.push_str(" (refused by -e/--all-config)");
+        self.refused_include(loc, message);
+    }
+
+    /// An include that brings in no file where that stops the configuration (`includea`
+    /// and its kin, or `-e`): keepalived 2.2.7 stops reading, and `-t` exits 6.
+    fn refused_include(&mut self, loc: Loc, message: impl Into<String>) {
+        let file = self.files.get(loc.file).cloned().unwrap_or_default();
+        let mut error = ConfigError::at_line(&file, loc.line, message);
+        error.missing_file = true;
+        self.errors.push(error);
     }
 
     fn warn(&mut self, loc: Loc, message: impl Into<String>) {
@@ -383,7 +404,7 @@ impl Lexer<'_> {
                 // keepalived 2.2.7 takes the quotes as part of the name ("Config files
                 // missing '\"/etc/keepalived/x.conf\"'") and goes on without the file; the
                 // strict variants below find no file either, as keepalived's do.
-                self.warn(
+                self.missing(
                     loc,
                     format!(
                         "`include {pattern}`: keepalived 2.2.7 takes the quotes as part of the \
@@ -399,9 +420,9 @@ impl Lexer<'_> {
                      included"
                 );
                 if first == "include" {
-                    self.warn(loc, message);
+                    self.missing(loc, message);
                 } else {
-                    self.error(loc, message);
+                    self.refused_include(loc, message);
                 }
             } else {
                 self.include(pattern, checks, loc, depth);
@@ -409,8 +430,13 @@ impl Lexer<'_> {
             return;
         }
         let (tokens, problem) = tokenize(line);
-        if let Some(message) = problem {
-            self.warn(loc, message);
+        match problem {
+            Some(Problem::Warning(message)) => self.warn(loc, message),
+            Some(Problem::Error(message)) => {
+                self.error(loc, message);
+                return;
+            }
+            None => {}
         }
         self.tokens
             .extend(tokens.into_iter().map(|token| (token, loc)));
@@ -427,6 +453,7 @@ impl Lexer<'_> {
         }
         let including = self.files.get(loc.file).cloned().unwrap_or_default();
         let base = including.parent().unwrap_or(Path::new("."));
+        let errors_before = self.errors.len();
         let alternatives = expand_braces(pattern);
         let braced = alternatives.len() > 1;
         let mut found = Vec::new();
@@ -451,20 +478,31 @@ impl Lexer<'_> {
                     || (wildcard && checks.wildcard_match)
                     || (!wildcard && checks.literal_match);
                 if refused {
-                    self.error(
+                    self.refused_include(
                         loc,
                         format!("include `{pattern}`: no file matches `{alternative}`"),
                     );
                 } else if !wildcard {
-                    self.warn(
+                    self.missing(
                         loc,
                         format!(
                             "include `{pattern}`: no such file `{alternative}`, nothing included"
                         ),
                     );
+                } else if !braced && self.options.all_config {
+                    self.missing(loc, format!("include `{pattern}`: no file matches"));
                 }
             }
             found.extend(matches);
+        }
+        // A `{a,b}` of patterns: -e refuses it when none matches anything (keepalived:
+        // "No config files matched"), not for one alternative that matches nothing.
+        if braced
+            && found.is_empty()
+            && self.options.all_config
+            && self.errors.len() == errors_before
+        {
+            self.missing(loc, format!("include `{pattern}`: no file matches"));
         }
         for path in found {
             if self.over_budget {
@@ -483,12 +521,12 @@ impl Lexer<'_> {
             }
             match super::read_file(&path) {
                 Ok(text) => self.lex_file(&text, &path, depth + 1),
-                Err(e) if checks.readable => self.error(
+                Err(e) if checks.readable => self.refused_include(
                     loc,
                     format!("cannot read included file {}: {e}", path.display()),
                 ),
                 // keepalived's plain `include` logs an unreadable file and goes on.
-                Err(e) => self.warn(
+                Err(e) => self.missing(
                     loc,
                     format!(
                         "cannot read included file {}: {e}; nothing included",
@@ -536,18 +574,16 @@ fn is_command_line(line: &str) -> bool {
     first.is_some_and(|w| COMMAND_KEYWORDS.contains(&w))
 }
 
-/// The line without its comment: `!` or `#` outside quotes starts one, also inside a word
-/// (`priority 100#main` is `priority 100`, as keepalived reads it). Single quotes count
-/// only on a command line ([`COMMAND_KEYWORDS`]).
+/// The line without its comment: `!` or `#` outside double quotes starts one, also inside
+/// a word (`priority 100#main` is `priority 100`) and inside single quotes, also on a
+/// command line (`script '/bin/x #1'` is `script '/bin/x`, whose quote [`tokenize`] then
+/// finds open), as keepalived 2.2.7 reads it.
 fn decomment(line: &str) -> &str {
-    let single = is_command_line(line);
-    let mut quote = None;
+    let mut quoted = false;
     for (i, c) in line.char_indices() {
-        match (quote, c) {
-            (None, '"') => quote = Some(c),
-            (None, '\'') if single => quote = Some(c),
-            (Some(q), c) if c == q => quote = None,
-            (None, '!' | '#') => return &line[..i],
+        match c {
+            '"' => quoted = !quoted,
+            '!' | '#' if !quoted => return &line[..i],
             _ => {}
         }
     }
@@ -561,9 +597,11 @@ fn decomment(line: &str) -> &str {
 /// `5` and `1`, whatever keepalived.conf(5) says). `!` or `#` outside quotes ends the line
 /// (they can come from `${_HASH}`/`${_BANG}`, which keepalived 2.2.7 also reads as
 /// comments).
-/// A quote left open takes the rest of the line, as keepalived 2.2.7 reads it ("Unterminated
-/// quote"), and comes back as a warning.
-fn tokenize(line: &str) -> (Vec<Token>, Option<String>) {
+/// A `"` left open takes the rest of the line, as keepalived 2.2.7 reads it ("Unterminated
+/// quote"), and comes back as a warning; a `'` left open on a command line is an error
+/// (keepalived 2.2.7: "missing terminating '", then it drops the notify script, or crashes
+/// on a `script`).
+fn tokenize(line: &str) -> (Vec<Token>, Option<Problem>) {
     let single = is_command_line(line);
     let mut tokens = Vec::new();
     let mut word = String::new();
@@ -591,13 +629,23 @@ fn tokenize(line: &str) -> (Vec<Token>, Option<String>) {
                     match chars.next() {
                         Some(q) if q == c => break,
                         Some(other) => text.push(other),
+                        None if c == '\'' => {
+                            let problem = Problem::Error(
+                                "unterminated ' quote: keepalived 2.2.7 refuses it (\"missing \
+                                 terminating '\"; for `script` it crashes), and so does vipd. \
+                                 A `#` or `!` ends the line also inside '...': write it inside \
+                                 \"...\" (`script \"/bin/x '#1'\"`)"
+                                    .to_string(),
+                            );
+                            return (tokens, Some(problem));
+                        }
                         None => {
                             tokens.push(Token::Word(Word { text, quoted: true }));
                             let warning = format!(
                                 "unterminated {c} quote: it ends at the end of the line, as \
                                  keepalived reads it"
                             );
-                            return (tokens, Some(warning));
+                            return (tokens, Some(Problem::Warning(warning)));
                         }
                     }
                 }
@@ -608,6 +656,12 @@ fn tokenize(line: &str) -> (Vec<Token>, Option<String>) {
     }
     end_word(&mut word, &mut tokens);
     (tokens, None)
+}
+
+/// What [`tokenize`] found wrong with a line.
+enum Problem {
+    Warning(String),
+    Error(String),
 }
 
 /// What the lines of an open block are.
@@ -952,6 +1006,7 @@ mod tests {
     fn with_id(text: &str, id: &str) -> Vec<Statement> {
         let options = ReadOptions {
             config_id: id.to_string(),
+            all_config: false,
         };
         read(text, Path::new("/nonexistent/k.conf"), &options)
             .map_err(|e| e.to_string())
@@ -1004,7 +1059,7 @@ mod tests {
     #[test]
     fn comments_start_anywhere_outside_quotes_and_quotes_make_words_of_their_own() {
         let s = show(&tree(
-            "a 100#x\nb \"x # y\"!z\nc 5\"1\"0\nstatic_ipaddress{ 192.0.2.1}\nscript 'x # y'!z\n",
+            "a 100#x\nb \"x # y\"!z\nc 5\"1\"0\nstatic_ipaddress{ 192.0.2.1}\nscript \"x '#' y\"!z\n",
         ));
         assert_eq!(
             s,
@@ -1013,7 +1068,41 @@ mod tests {
                 "2: b x # y",
                 "3: c 5 1 0",
                 "4: static_ipaddress { 4: 192.0.2.1 }",
-                "5: script x # y"
+                "5: script x '#' y"
+            ]
+        );
+    }
+
+    /// keepalived 2.2.7 strips comments before it looks at single quotes: `script '/x #y'`
+    /// is `script '/x` ("missing terminating '"), which it crashes on (`-t` too), and a
+    /// notify script it drops. vipd refuses the line, naming it; a `#` inside `"..."`
+    /// (also within '...' there) stays, as keepalived keeps it.
+    #[test]
+    fn a_comment_inside_single_quotes_on_a_command_line_leaves_the_quote_open_refused() {
+        for line in [
+            "script '/bin/x a #y b'",
+            "notify_master '/bin/n m!z'",
+            "@^nothere notify '/bin/n #1' root",
+            "script '/bin/x a",
+        ] {
+            let text = format!("a 1\n{line}\nb 2\n");
+            let e = read(&text, Path::new("k.conf"), &ReadOptions::default()).unwrap_err();
+            assert_eq!(e.len(), 1, "{line}: {e}");
+            assert!(
+                e.to_string()
+                    .starts_with("k.conf:2: unterminated ' quote: keepalived 2.2.7 refuses it"),
+                "{line}: {e}"
+            );
+        }
+        let s = show(&tree(
+            "script '/bin/x \"#1\" y' # c\nscript \"/bin/x '#1 2'\"\nauth_pass 'a#b'\n",
+        ));
+        assert_eq!(
+            s,
+            [
+                "1: script /bin/x \"#1\" y",
+                "2: script /bin/x '#1 2'",
+                "3: auth_pass 'a"
             ]
         );
     }
@@ -1157,6 +1246,63 @@ mod tests {
         );
         let e = read_main("includem \"conf.d/a.conf\"\n").unwrap_err();
         assert!(e.to_string().contains("main.conf:1: include"), "{e}");
+    }
+
+    /// keepalived 2.2.7 `-e`/`--all-config` (its `-t -e` exits 6 on each of these): an
+    /// include that brings in no file stops the configuration; a wildcard alternative of a
+    /// `{a,b}` that matches nothing while another does, does not.
+    #[test]
+    fn all_config_refuses_includes_that_bring_in_no_file() {
+        let dir = scratch("all_config");
+        std::fs::create_dir_all(dir.join("conf.d/sub.conf")).unwrap();
+        std::fs::write(dir.join("conf.d/a.conf"), "a 1\n").unwrap();
+        let main = dir.join("main.conf");
+        let strict = ReadOptions {
+            all_config: true,
+            ..ReadOptions::default()
+        };
+        for include in [
+            "include conf.d/none.conf",
+            "include conf.d/*.none",
+            "include conf.d/{x,y}.conf",
+            "include conf.d/{a,y}.conf",
+            "include conf.d/{*.none,*.nada}",
+            "include conf.d/sub.conf",
+            "include conf.d/s*.conf",
+            "include \"conf.d/a.conf\"",
+            "include conf.d/a.conf conf.d/a.conf",
+            "includem conf.d/*.none",
+        ] {
+            let text = format!("b 2\n{include}\nc 3\n");
+            let lenient = read(&text, &main, &ReadOptions::default());
+            assert!(lenient.is_ok(), "{include}: {lenient:?}");
+            let e = read(&text, &main, &strict).unwrap_err();
+            assert!(e.missing_file(), "{include}: {e}");
+            assert!(
+                e.to_string().contains("main.conf:2: ")
+                    && e.to_string().contains("(refused by -e/--all-config)"),
+                "{include}: {e}"
+            );
+        }
+        for include in [
+            "include conf.d/a.conf",
+            "include conf.d/*.conf",
+            "include conf.d/{a,*.none}.conf",
+        ] {
+            let text = format!("{include}\n");
+            let s = read(&text, &main, &strict).unwrap_or_else(|e| panic!("{include}: {e}"));
+            assert_eq!(show(&s.statements)[0], "1: a 1", "{include}");
+        }
+        // The strict variants stop without -e too, and keepalived -t says 6 for them.
+        let e = read(
+            "includea conf.d/none.conf\n",
+            &main,
+            &ReadOptions::default(),
+        )
+        .unwrap_err();
+        assert!(e.missing_file(), "{e}");
+        let e = read("priority 300 {\n", &main, &strict);
+        assert!(e.is_ok(), "{e:?}");
     }
 
     #[test]

@@ -1064,12 +1064,18 @@ pub struct ReadOptions {
     /// lines `@^ID ...` only when it does not. keepalived's default is the host name up to
     /// its first dot.
     pub config_id: String,
+    /// keepalived's `-e`/`--all-config`: an include that brings in no file (a path that is
+    /// not there or cannot be read, a pattern matching nothing, a `{a,b}` alternative
+    /// without wildcards that is not there) refuses the configuration instead of being a
+    /// warning.
+    pub all_config: bool,
 }
 
 impl Default for ReadOptions {
     fn default() -> Self {
         ReadOptions {
             config_id: default_config_id(),
+            all_config: false,
         }
     }
 }

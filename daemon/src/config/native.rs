@@ -17,6 +17,7 @@ pub fn parse_native(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
         file: path.to_path_buf(),
         line: e.span().map(|span| line_of(text, span.start)),
         message: readable_message(text, e.span(), e.message()),
+        missing_file: false,
     })?;
     super::vmac::resolve_names(
         &mut cfg,

@@ -133,6 +133,7 @@ fn warnings_of(global: &str, instance: &str) -> (Config, String) {
 fn with_warnings(text: &str) -> (Config, Vec<String>) {
     let options = ReadOptions {
         config_id: "lb1".to_string(),
+        all_config: false,
     };
     let loaded =
         read_keepalived(text, Path::new("k.conf"), &options).unwrap_or_else(|e| panic!("{e}"));
@@ -919,6 +920,7 @@ fn notify_deleted_and_master_rx_lower_pri_are_instance_keywords_only() {
                 notify_master_rx_lower_pri /bin/y\n}\n";
     let options = ReadOptions {
         config_id: "lb1".to_string(),
+        all_config: false,
     };
     let outcome = read_keepalived(text, Path::new("k.conf"), &options);
     let text_of = match &outcome {
