@@ -50,6 +50,26 @@ fn ah_vipd_backup_follows_keepalived_master_and_takes_over_and_back() {
     let dropped: u64 = report.instances[0].dropped.values().sum();
     assert_eq!(dropped, 0, "vipd dropped keepalived's adverts: {report:#?}");
 
+    // vipd restarts (cleanly): its counter resumes at the last number it heard, stored in
+    // the state directory, so keepalived's next adverts are above it: accepted at once, no
+    // drop, no takeover.
+    let vipd = restart_vipd(&lab, 2, vipd);
+    wait_instance(
+        &vipd,
+        "VI_AH",
+        V2_SETTLE,
+        "restarted backup hearing AH adverts",
+        |i| i.state == "BACKUP" && i.adverts_received >= 3,
+    );
+    let i = instance(&vipd, "VI_AH");
+    let dropped: u64 = i.dropped.values().sum();
+    assert_eq!(
+        (dropped, i.transitions),
+        (0, 1),
+        "restarted vipd dropped keepalived's adverts or moved past backup: {i:#?}"
+    );
+    expect_sole_holder(&lab, vip4(), 1, SETTLE, "keepalived still the only holder");
+
     // Takeover: keepalived stops (priority 0), vipd becomes master.
     keepalived.stop();
     expect_sole_holder(&lab, vip4(), 2, V2_SETTLE, "vipd took over");

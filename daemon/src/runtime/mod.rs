@@ -4,6 +4,7 @@
 //! state is shared and nothing needs a lock.
 
 mod addresses;
+mod ah_marks;
 mod deadline;
 mod dumps;
 mod forward;
@@ -265,6 +266,8 @@ struct Daemon {
     ops: ops::Ops,
     /// The addresses vipd added, on disk in the state directory.
     vip_state: VipState,
+    /// High-water marks of the AH sequence counters, kept across restarts.
+    ah_marks: ah_marks::AhMarks,
     /// VIPs of instances being added or removed, a slice per turn.
     vip_jobs: vip_jobs::VipJobs,
     /// Route and rule deletions are watched (once some instance has virtual routes/rules).
@@ -358,6 +361,7 @@ impl Daemon {
         };
         let vip_state = VipState::new(&options.state_dir, &socket_path)
             .map_err(|e| format!("cannot identify the network namespace: {e}"))?;
+        let ah_marks = ah_marks::AhMarks::load(&options.state_dir, &socket_path);
         let (events_tx, events_rx) = mpsc::channel(1024);
         let routers = config
             .instances
@@ -389,6 +393,7 @@ impl Daemon {
             group_states: BTreeMap::new(),
             ops,
             vip_state,
+            ah_marks,
             vip_jobs: vip_jobs::VipJobs::default(),
             watching_routing: false,
             vmac_parents: vmac::ParentClaims::new(),
@@ -406,6 +411,55 @@ impl Daemon {
         })
     }
 
+    /// AH sessions resume at their stored high-water mark (new ones: at start or after a
+    /// reload), and a mark is stored ahead of each counter that came near its last one: at
+    /// start written at once, later on a blocking thread (a few times a day at most).
+    fn reserve_ah_marks(&mut self, at_start: bool) {
+        let mut due = false;
+        for router in &mut self.routers {
+            let Some(ah) = router.ah.as_mut() else {
+                continue;
+            };
+            if !ah.has_reservation() {
+                if let Some(mark) = self.ah_marks.get(&router.cfg.name) {
+                    ah.resume_at(mark);
+                }
+            }
+            if let Some(mark) = ah.reservation_due() {
+                self.ah_marks.note(&router.cfg.name, mark);
+                due = true;
+            }
+        }
+        if !due {
+            return;
+        }
+        if at_start {
+            if let Err(e) = self.ah_marks.write() {
+                warn!("AH sequence marks: {e}");
+            }
+        } else {
+            drop(tokio::task::spawn_blocking(self.ah_marks.writer()));
+        }
+    }
+
+    /// On a clean stop, the marks become the counters themselves (the loop is over): a
+    /// restarted backup then accepts its live master's next adverts at once, and only what
+    /// it had already heard stays a replay.
+    fn store_exact_ah_marks(&mut self) {
+        let mut any = false;
+        for router in &self.routers {
+            if let Some(ah) = &router.ah {
+                self.ah_marks.set_exact(&router.cfg.name, ah.sequence());
+                any = true;
+            }
+        }
+        if any {
+            if let Err(e) = self.ah_marks.write() {
+                warn!("AH sequence marks: {e}");
+            }
+        }
+    }
+
     async fn serve(&mut self) -> Result<(), String> {
         // First: a signal sent while the rest starts waits for the loop instead of ending
         // the process (an exporter's SIGUSR1 during a restart).
@@ -413,6 +467,8 @@ impl Daemon {
         let services = self.start_services()?;
         let monitor = Monitor::new().map_err(|e| format!("netlink monitor: {e}"))?;
         spawn_monitor(monitor, self.events_tx.clone());
+        // AH counters resume where the last run left them, before any advert goes or comes.
+        self.reserve_ah_marks(true);
         // Another router may hold the VIPs a killed earlier run left here: they go before we
         // take part in the protocol. Then a VIP still on the node is its own address.
         let running = self.remove_leftovers();
@@ -545,6 +601,7 @@ impl Daemon {
                 self.work_vip_jobs(Instant::now() + vip_jobs::SLICE);
             }
             self.update_systemd_status();
+            self.reserve_ah_marks(false);
             if adverts_read > 0 && !self.stopping {
                 let next = self.next_deadline();
                 let backlog = (self.sockets.values())
@@ -557,6 +614,7 @@ impl Daemon {
             }
         }
         self.finish_vip_jobs();
+        self.store_exact_ah_marks();
         self.remove_statics();
         self.release_vmacs();
         self.restore_promote_secondaries(&Default::default());

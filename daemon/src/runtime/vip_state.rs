@@ -169,6 +169,12 @@ impl Recorded for Rule {
 /// name and a hash of its whole path (FNV-1a), so daemons sharing a state directory with
 /// sockets of the same name in different directories keep apart.
 pub fn state_path(state_dir: &Path, socket: &Path) -> PathBuf {
+    named_state_path(state_dir, socket, SUFFIX)
+}
+
+/// A file of the daemon with control socket `socket` in `state_dir`, named as the record is
+/// but ending in `suffix`.
+pub fn named_state_path(state_dir: &Path, socket: &Path, suffix: &str) -> PathBuf {
     use std::os::unix::ffi::OsStrExt;
     let hash = socket
         .as_os_str()
@@ -181,7 +187,7 @@ pub fn state_path(state_dir: &Path, socket: &Path) -> PathBuf {
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    state_dir.join(format!("{stem}-{hash:016x}.{SUFFIX}"))
+    state_dir.join(format!("{stem}-{hash:016x}.{suffix}"))
 }
 
 /// This boot's id; empty where the kernel does not say (records then match any boot).

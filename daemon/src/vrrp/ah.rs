@@ -8,9 +8,11 @@
 //! - SPI: the sender's IPv4 address;
 //! - a sequence number: one counter per instance, shared between sending and receiving as
 //!   in keepalived. A sent advert carries the counter plus one; a received advert must carry
-//!   more than the counter, which then takes its value. A router that restarts counts from 1
-//!   again, so its adverts are dropped until it has heard a higher number from the others
-//!   (keepalived behaves the same; its peers converge within an advert or two);
+//!   more than the counter, which then takes its value. keepalived counts from 1 again after
+//!   a restart; vipd resumes at a high-water mark it keeps in its state directory
+//!   ([`AhSession::resume_at`], [`AhSession::reservation_due`]), so adverts recorded before
+//!   the restart stay replays. A peer whose counter is behind has its adverts dropped until
+//!   it has heard a higher number (keepalived's peers converge within an advert or two);
 //! - the ICV: the first 12 bytes of HMAC-MD5 keyed with the password's first 8 bytes
 //!   (zero-padded) over the IP header with TOS, fragment offset/flags and checksum zeroed
 //!   (and TTL too for unicast adverts, but not for multicast ones: keepalived's choice), the
@@ -41,6 +43,10 @@ const IPV4_HEADER_LEN: usize = 20;
 const TOS_INTERNETWORK_CONTROL: u8 = 0xc0;
 /// keepalived stops counting here ("cycled"); 2^32 - 3 adverts of at least a second each.
 const LAST_SEQUENCE: u32 = 0xffff_fffd;
+/// How far above the counter the stored high-water mark is put: one write per this many
+/// numbers (about 70 minutes of 1 s adverts), and a restart skips at most this many (a
+/// million restarts before the counter runs out).
+pub const RESERVE: u32 = 4096;
 
 mod field {
     pub type Field = core::ops::Range<usize>;
@@ -183,6 +189,8 @@ pub struct AhSession {
     key: AhKey,
     sequence: u32,
     ip_id: u16,
+    /// The high-water mark last handed out to be stored (0: none yet).
+    reserved: u32,
 }
 
 impl AhSession {
@@ -191,7 +199,35 @@ impl AhSession {
             key,
             sequence: 0,
             ip_id: 0,
+            reserved: 0,
         }
+    }
+
+    /// Starts the counter at a high-water mark stored by an earlier run (never lowers it):
+    /// adverts numbered up to `mark`, recorded before a restart, are then dropped as
+    /// replays, and the next advert sent carries `mark + 1`.
+    pub fn resume_at(&mut self, mark: u32) {
+        self.sequence = self.sequence.max(mark.min(LAST_SEQUENCE + 1));
+    }
+
+    /// Whether a high-water mark was handed out yet (a fresh session resumes first).
+    pub fn has_reservation(&self) -> bool {
+        self.reserved != 0
+    }
+
+    /// The high-water mark to store now, when the counter came within half a [`RESERVE`] of
+    /// the last one handed out (or none was): the counter plus [`RESERVE`]. Writing it before
+    /// the counter climbs another half reservation keeps every number used below the stored
+    /// mark, without a write per advert.
+    pub fn reservation_due(&mut self) -> Option<u32> {
+        if self.reserved != 0
+            && (self.sequence.saturating_add(RESERVE / 2) < self.reserved
+                || self.reserved == u32::MAX)
+        {
+            return None;
+        }
+        self.reserved = self.sequence.saturating_add(RESERVE);
+        Some(self.reserved)
     }
 
     /// The sequence counter: the last number sent or accepted.
@@ -483,6 +519,63 @@ mod tests {
         let mut longer = AH_SEQ1.to_vec();
         longer.extend_from_slice(&[0xff; 40]);
         assert!(session("secret").open(&longer, false).is_ok());
+    }
+
+    #[test]
+    fn a_restart_resumes_at_the_stored_mark_and_drops_older_recordings() {
+        // keepalived's behaviour (and vipd's before the mark): a fresh counter takes the
+        // recording of sequence 4 as new.
+        assert!(session("secret").open(&AH_SEQ4_PRIO0, false).is_ok());
+        // Resumed at a stored mark of 4: both recordings are replays, a newer advert passes.
+        let mut restarted = session("secret");
+        restarted.resume_at(4);
+        assert_eq!(restarted.sequence(), 4);
+        assert_eq!(restarted.open(&AH_SEQ1, false), Err(DropReason::Replayed));
+        assert_eq!(
+            restarted.open(&AH_SEQ4_PRIO0, false),
+            Err(DropReason::Replayed)
+        );
+        let mut master = session("secret");
+        master.resume_at(4);
+        let fifth = master.seal(&advert(150), SRC, packet::IPV4_MULTICAST, 255, false);
+        assert_eq!(AhHeader::new_checked(&fifth[20..44]).unwrap().sequence(), 5);
+        assert!(restarted.open(&fifth, false).is_ok());
+        assert_eq!(restarted.sequence(), 5);
+        // A mark never lowers the counter, and stops where keepalived stops counting.
+        restarted.resume_at(2);
+        assert_eq!(restarted.sequence(), 5);
+        restarted.resume_at(u32::MAX);
+        assert_eq!(restarted.sequence(), LAST_SEQUENCE + 1);
+    }
+
+    #[test]
+    fn a_reservation_is_handed_out_once_per_half_reserve() {
+        let mut router = session("secret");
+        assert!(!router.has_reservation());
+        router.resume_at(100);
+        assert_eq!(router.reservation_due(), Some(100 + RESERVE));
+        assert!(router.has_reservation());
+        // Nothing to store per advert...
+        let mut peer = session("secret");
+        peer.resume_at(100);
+        for _ in 0..RESERVE / 2 - 1 {
+            let sent = peer.seal(&advert(150), SRC, packet::IPV4_MULTICAST, 255, false);
+            router.open(&sent, false).unwrap();
+            assert_eq!(router.reservation_due(), None);
+        }
+        // ...until the counter is within half a reservation of the mark.
+        let sent = peer.seal(&advert(150), SRC, packet::IPV4_MULTICAST, 255, false);
+        router.open(&sent, false).unwrap();
+        let mark = router.sequence() + RESERVE;
+        assert_eq!(router.reservation_due(), Some(mark));
+        assert_eq!(router.reservation_due(), None);
+        // A peer far ahead moves the counter past the mark: due at once.
+        router.resume_at(mark + 10);
+        assert_eq!(router.reservation_due(), Some(mark + 10 + RESERVE));
+        // At the end of the numbers the mark saturates and stays.
+        router.resume_at(u32::MAX);
+        assert_eq!(router.reservation_due(), Some(u32::MAX));
+        assert_eq!(router.reservation_due(), None);
     }
 
     #[test]

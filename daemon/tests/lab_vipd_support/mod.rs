@@ -134,6 +134,38 @@ pub fn start_vipd_toml(lab: &Lab, router: usize, keepalived_conf: &str) -> Daemo
     wait_started(daemon, router)
 }
 
+/// Stops `daemon` (a vipd of `router`) and starts it again as a node restarts it: the same
+/// configuration file, control socket and state directory (state files are named after the
+/// socket).
+pub fn restart_vipd(lab: &Lab, router: usize, mut daemon: Daemon) -> Daemon {
+    let status = daemon.stop();
+    assert!(status.success(), "{}", daemon.log());
+    let conf_path = daemon.conf_path.clone().expect("a vipd with a config file");
+    let socket = daemon
+        .socket_path
+        .clone()
+        .expect("a vipd with a control socket");
+    let binary = vipd_binary().expect("vipd binary");
+    let state_dir = lab.state_dir(router);
+    let mut again = lab.spawn(
+        router,
+        &[
+            binary.to_str().expect("utf-8 path"),
+            "run",
+            "-c",
+            conf_path.to_str().expect("utf-8 path"),
+            "--socket",
+            socket.to_str().expect("utf-8 path"),
+            "--state-dir",
+            state_dir.to_str().expect("utf-8 path"),
+        ],
+        &[("VIPD_LOG", "debug")],
+    );
+    again.conf_path = Some(conf_path);
+    again.socket_path = Some(socket);
+    wait_started(again, router)
+}
+
 static TOML_COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 /// Rewrites the daemon's configuration file (for a later SIGHUP).
