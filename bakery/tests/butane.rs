@@ -875,3 +875,125 @@ fn unreachable_release_says_why_and_suggests_image() {
     assert!(stderr.contains("--image FILE"), "{stderr}");
     assert!(!dir.join("out.bu").exists());
 }
+
+/// README.md's "First boot (Butane / Ignition)" block, run as written in a directory holding
+/// `keys/` from `bake keygen` and `butane/examples/`, against a signed release served on
+/// 127.0.0.1: only the base URL changes (plus `--insecure-http`, which an http:// URL needs).
+/// The block ends with `ignition-validate node.ign`.
+#[test]
+fn readme_first_boot_block_runs_as_written() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let section = &readme[readme.find("**First boot (Butane / Ignition).**").unwrap()..];
+    let start = section.find("```sh\n").unwrap() + "```sh\n".len();
+    let block = &section[start..start + section[start..].find("```").unwrap()];
+    assert!(block.contains("bake butane") && block.contains("ignition-validate node.ign"));
+    let readme_url = "https://example.org/vipd/";
+    assert!(block.contains(readme_url), "{block}");
+
+    let dir = Scratch::new("readme-first-boot");
+    std::os::unix::fs::symlink(repo().join("butane"), dir.join("butane")).unwrap();
+    let o = bake(&["keygen", "--out", &dir.s("keys")]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let release = dir.join("release");
+    let binary = dir.join("vipd");
+    std::fs::write(&binary, fake_static_elf()).unwrap();
+    let server = HttpServer::start(&dir.0);
+    let base = server.url("release/");
+    let o = bake(&[
+        "release",
+        "--version",
+        "1.0.0",
+        "--vipd",
+        binary.to_str().unwrap(),
+        "--base-url",
+        &base,
+        "--insecure-http",
+        "--sign-key",
+        &dir.s("keys/vipd-release.key"),
+        "--out",
+        release.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+
+    let script = block
+        .replace(readme_url, &base)
+        .replace("bake butane ", "bake butane --insecure-http ");
+    let bin_dir = Path::new(common::BAKE).parent().unwrap();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
+    let o = Command::new("sh")
+        .args(["-ec", &script])
+        .current_dir(&dir.0)
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "README block:\n{script}\n{}{}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+    let ign = std::fs::read_to_string(dir.join("node.ign")).unwrap();
+    let img = file_entry(&ign, "/opt/extensions/vipd/vipd-1.0.0-x86-64.raw");
+    assert_eq!(
+        img["contents"]["verification"]["hash"],
+        format!(
+            "sha256-{}",
+            sha256_hex(&release.join("vipd-1.0.0-x86-64.raw"))
+        )
+    );
+    drop(server);
+}
+
+/// README.md's "Install on Flatcar" build block names make targets and files that exist:
+/// `make -n` of each `make` line succeeds and does what its comment says.
+#[test]
+fn readme_install_block_make_lines_do_what_they_say() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let section = &readme[readme.find("## Install on Flatcar").unwrap()..];
+    let start = section.find("```sh\n").unwrap() + "```sh\n".len();
+    let block = &section[start..start + section[start..].find("```").unwrap()];
+    let mut makes = 0;
+    for line in block.lines() {
+        let (cmd, comment) = line.split_once('#').unwrap_or((line, ""));
+        let words: Vec<&str> = cmd.split_whitespace().collect();
+        match words.first() {
+            Some(&"make") => {
+                let o = Command::new("make")
+                    .arg("-n")
+                    .args(&words[1..])
+                    .current_dir(repo())
+                    .env_remove("MAKEFLAGS")
+                    .output()
+                    .expect("make");
+                let out = text(&o.stdout);
+                assert!(o.status.success(), "{line}:\n{out}{}", text(&o.stderr));
+                // A file the comment promises (build/vipd-1.0.0-x86-64.raw) is what it makes.
+                for file in comment.split_whitespace().filter(|w| w.ends_with(".raw")) {
+                    let (dir, name) = file.rsplit_once('/').unwrap();
+                    assert!(out.contains(&format!("--out {dir}")), "{line}:\n{out}");
+                    assert!(
+                        out.contains(&format!("inspect {dir}/{name}")),
+                        "{line}:\n{out}"
+                    );
+                }
+                for arg in words[1..].iter().filter_map(|w| w.split_once('=')) {
+                    match arg {
+                        ("BASE_URL", url) => assert!(out.contains(&format!("--base-url {url}"))),
+                        ("SIGN_KEY", key) => assert!(out.contains(&format!("--sign-key {key}"))),
+                        _ => {}
+                    }
+                }
+                makes += 1;
+            }
+            Some(bake_path) if bake_path.ends_with("bake") => {
+                let o = bake(&[words[1], "--help"]);
+                assert!(o.status.success(), "{line}");
+                for opt in words.iter().filter(|w| w.starts_with("--")) {
+                    assert!(text(&o.stdout).contains(opt), "{line}: no {opt}");
+                }
+            }
+            _ => panic!("unexpected line in README's install block: {line}"),
+        }
+    }
+    assert_eq!(makes, 3, "{block}");
+}
