@@ -101,6 +101,7 @@ fn docs_toml_snippets_pass_vipd_check() {
                 "--socket",
                 dir.join("vipd.sock").to_str().unwrap(),
             ]);
+            let _ = std::fs::remove_dir_all(dir);
             assert!(
                 ok,
                 "{doc}:{}: `vipd check` refuses the snippet:\n{out}",
