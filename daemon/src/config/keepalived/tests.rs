@@ -1088,3 +1088,50 @@ fn a_multicast_source_address_is_ignored_for_the_interfaces_own() {
         Some("192.0.2.1".parse().unwrap())
     );
 }
+
+#[test]
+fn a_tracked_interface_no_interface_can_have_is_refused_as_keepalived_refuses_it() {
+    // Corpus round 6: `track_interface eth1` without braces swallows the lines up to the
+    // next `}` (here `virtual_ipaddress`, 17 bytes, and `192.0.2.20/24`) as interface
+    // names. keepalived 2.2.7 stops ("Non-existent interface specified in configuration");
+    // vipd ran the instance with no VIPs, in FAULT for ever.
+    let e = error_of(
+        "",
+        " track_interface eth1\n virtual_ipaddress {\n 192.0.2.20/24\n }",
+    );
+    assert!(
+        e.contains("k.conf:8: `track_interface` entry `virtual_ipaddress`"),
+        "{e}"
+    );
+    assert!(
+        e.contains("k.conf:9: `track_interface` entry `192.0.2.20/24`"),
+        "{e}"
+    );
+    assert!(e.contains("Non-existent interface"), "{e}");
+    // keepalived looks the name up before it reads the options: an unknown option does not
+    // save the entry. A sync group's track_interface likewise.
+    for entry in [
+        "eth1/24 wieght 10",
+        "eth1:0 weight -10",
+        "averyverylongname0",
+    ] {
+        let e = error_of("", &format!(" track_interface {{\n  {entry}\n }}"));
+        assert!(e.contains("k.conf:8:"), "{entry}: {e}");
+    }
+    let group = "vrrp_sync_group G {\n group {\n VI_1\n }\n track_interface {\n eth2/x\n }\n}\n\
+                 vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n \
+                 virtual_ipaddress {\n 192.0.2.10\n }\n}\n";
+    let e = parse_keepalived(group, Path::new("g.conf"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("g.conf:6:") && e.contains("`eth2/x`"), "{e}");
+    // A name that may appear later (a VPN tunnel, a VLAN) stays a warning at run time.
+    let (cfg, _) = warnings_of("", " track_interface {\n  tun0 weight -20\n }");
+    assert_eq!(cfg.instances[0].track_interfaces[0].name, "tun0");
+    // The native form refuses such a name too.
+    let native = crate::config::to_toml(&cfg).replace("\"tun0\"", "\"tun/0\"");
+    let e = crate::config::parse_native(&native, Path::new("t.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`tun/0`"), "{e}");
+}
