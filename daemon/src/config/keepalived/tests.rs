@@ -1135,3 +1135,44 @@ fn a_tracked_interface_no_interface_can_have_is_refused_as_keepalived_refuses_it
         .to_string();
     assert!(e.contains("`tun/0`"), "{e}");
 }
+
+#[test]
+fn state_master_with_ah_starts_as_backup_as_keepalived_makes_it() {
+    // Corpus round 6 (a code-server HA guide): `state MASTER` with `auth_type AH`.
+    // keepalived 2.2.7: "Initial state master is incompatible with AH authentication -
+    // clearing"; it starts as BACKUP and waits for the master down timer, where vipd took
+    // over at once. The owner (255) keeps MASTER; strict mode and VRRPv3 drop the
+    // authentication first, so they keep it too.
+    let ah =
+        " state MASTER\n priority 100\n authentication {\n auth_type AH\n auth_pass secret\n }";
+    let (cfg, w) = warnings_of("", ah);
+    assert_eq!(cfg.instances[0].initial_state, InitialState::Backup);
+    assert!(
+        w.contains("k.conf:7:") && w.contains("incompatible with AH"),
+        "{w}"
+    );
+    // Cleared before the nopreempt rules: nopreempt holds, as in keepalived.
+    let (cfg, _) = warnings_of("", &format!("{ah}\n nopreempt"));
+    assert_eq!(cfg.instances[0].initial_state, InitialState::Backup);
+    assert!(!cfg.instances[0].preempt);
+    for (global, instance) in [
+        ("", ah.replace("priority 100", "priority 255")),
+        ("", ah.replace("AH", "PASS")),
+        ("", format!("{ah}\n version 3")),
+        (" vrrp_strict", ah.to_string()),
+    ] {
+        let (cfg, _) = warnings_of(global, &instance);
+        let expected = if global.is_empty() {
+            InitialState::Master
+        } else {
+            // Strict mode: a non-owner's state MASTER becomes BACKUP for its own reason.
+            InitialState::Backup
+        };
+        assert_eq!(
+            cfg.instances[0].initial_state, expected,
+            "{global} {instance}"
+        );
+    }
+    let (_, w) = warnings_of(" vrrp_strict", ah);
+    assert!(!w.contains("incompatible with AH"), "{w}");
+}
