@@ -22,6 +22,7 @@ pub mod words;
 pub use error::{ConfigError, ConfigErrors, ConfigWarning};
 pub use forward::Forward;
 pub use keepalived::{parse_keepalived, read_keepalived};
+pub use lexer::COMMAND_KEYWORDS;
 pub use native::{parse_native, read_native, to_toml, translate_check, translate_checks};
 pub use route::{Insert, Prefix, Route, RouteType, Rule, RuleAction, PROTOCOL_KEEPALIVED};
 pub use url::{HttpUrl, Scheme};
