@@ -6,8 +6,10 @@
 //! link-local and global), to the subnet broadcast and 255.255.255.255, to the all-hosts /
 //! all-nodes groups; to the VRRP group behind IPv4 options (router alert; padding and an
 //! unknown option), from the router's own address, with a v3 checksum without the IPv4
-//! pseudo-header, with `max_adver_int` 0. An advert taken makes the master yield (a
-//! transition to BACKUP); one dropped leaves it master.
+//! pseudo-header, with `max_adver_int` 0; IPv6 to ff02::12 from a global address (RFC 5798
+//! sends from the link-local one but asks no receiver to check; both take it, and anyone on
+//! the link has a link-local address to forge from). An advert taken makes the master yield
+//! (a transition to BACKUP); one dropped leaves it master.
 //!
 //! What it found: vipd took the adverts sent to its own address and to broadcast, which only
 //! their target hears, so a stranger could move one router of a pair without its peers
@@ -232,6 +234,16 @@ fn cases(lab: &Lab) -> Vec<Case> {
             })
             .collect::<Vec<_>>()
     };
+    // RFC 5798 5.1.2.1: sent from the link-local address; 7.1 does not ask receivers to check.
+    let global6 = main.client_ip6();
+    let from_global = [(52, vip6()), (54, k6)]
+        .into_iter()
+        .map(|(vrid, vip)| {
+            let advert = winning(global6.into(), GROUP6.into(), vrid, vip);
+            let packet = ipv6(global6, GROUP6, 255, packet::PROTOCOL, &advert);
+            (ETH_P_IPV6, VRRP_MAC_V6, packet)
+        })
+        .collect();
     let all_hosts = Ipv4Addr::new(224, 0, 0, 1);
     let all_nodes = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
     let case = |what, ipv6, vipd, keepalived, frames| Case {
@@ -332,6 +344,13 @@ fn cases(lab: &Lab) -> Vec<Case> {
             false,
             Some(false),
             own6(true),
+        ),
+        case(
+            "IPv6 to ff02::12 from a global address",
+            true,
+            true,
+            Some(true),
+            from_global,
         ),
         case(
             "IPv6 to ff02::1 (all nodes)",
