@@ -15,10 +15,14 @@ use std::path::PathBuf;
 /// keepalived's default configuration file.
 pub const DEFAULT_CONFIG: &str = "/etc/keepalived/keepalived.conf";
 
-/// `keepalived -t` exit codes (keepalived 2.2.7's `KEEPALIVED_EXIT_*`).
+/// keepalived 2.2.7's exit codes (`KEEPALIVED_EXIT_*`), as vipd's keepalived command line
+/// uses them. `-t -e` on a main file that is not there ("Config files missing").
+pub const EXIT_CONFIG: u8 = 4;
+/// `-t` on a configuration that would not run.
 pub const EXIT_CONFIG_TEST: u8 = 5;
-/// What `keepalived -t` exits with when an include brings in no file and that stops the
-/// configuration (`-e`/`--all-config`, `includea` and its kin): it stops reading there.
+/// A file is missing and that stops the configuration: the main file when starting (`-n`
+/// or forking, with or without `-e`), or an include that brings in no file under
+/// `-e`/`--all-config` (`includea` and its kin), with `-t` too: keepalived stops there.
 pub const EXIT_MISSING_FILE: u8 = 6;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -426,8 +426,8 @@ fn verdict(
 fn run(options: runtime::RunOptions) -> ExitCode {
     match runtime::run(options) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("vipd: {message}");
+        Err(e) => {
+            eprintln!("vipd: {}", e.message);
             ExitCode::FAILURE
         }
     }
@@ -460,6 +460,10 @@ fn keepalived(program: &str, args: &[String]) -> ExitCode {
         .state_dir
         .clone()
         .unwrap_or_else(|| PathBuf::from(control::drains::DEFAULT_STATE_DIR));
+    let config_missing = matches!(
+        std::fs::metadata(&invocation.config),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound
+    );
     match invocation.action {
         Action::Version => {
             eprint!("{}", compat::version_text());
@@ -488,6 +492,12 @@ fn keepalived(program: &str, args: &[String]) -> ExitCode {
                 }
             }
             notes();
+            // keepalived 2.2.7 `-t -e` on a main file that is not there: 4 (without `-e` it
+            // passes, 0; vipd refuses that with 5 below).
+            if invocation.all_config && config_missing {
+                eprintln!("{}: cannot read: no such file", invocation.config.display());
+                return ExitCode::from(compat::EXIT_CONFIG);
+            }
             match verdict(
                 Some(invocation.config.clone()),
                 &options,
@@ -511,7 +521,14 @@ fn keepalived(program: &str, args: &[String]) -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            run(runtime::RunOptions {
+            if config_missing {
+                eprintln!(
+                    "vipd: {}: cannot read: no such file",
+                    invocation.config.display()
+                );
+                return ExitCode::from(compat::EXIT_MISSING_FILE);
+            }
+            let started = runtime::run(runtime::RunOptions {
                 config: Some(invocation.config),
                 socket,
                 state_dir,
@@ -521,7 +538,17 @@ fn keepalived(program: &str, args: &[String]) -> ExitCode {
                 pid_files: vec![invocation.pid_file, invocation.vrrp_pid_file],
                 net_namespace: invocation.namespace,
                 daemonize: !invocation.dont_fork,
-            })
+            });
+            match started {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("vipd: {}", e.message);
+                    match e.missing_file {
+                        true => ExitCode::from(compat::EXIT_MISSING_FILE),
+                        false => ExitCode::FAILURE,
+                    }
+                }
+            }
         }
     }
 }

@@ -67,9 +67,26 @@ use vip_state::VipState;
 /// hold the timers up for long.
 const PENDING_ADVERT_ROUNDS: usize = 32;
 
+/// Why [`run`] failed: one printable message, and whether it was a file the configuration
+/// names that is missing (keepalived's command line exits 6 on that, not 1).
+#[derive(Debug)]
+pub struct RunError {
+    pub message: String,
+    pub missing_file: bool,
+}
+
+impl From<String> for RunError {
+    fn from(message: String) -> RunError {
+        RunError {
+            message,
+            missing_file: false,
+        }
+    }
+}
+
 /// Runs the daemon until SIGTERM/SIGINT. Errors are start-up failures (bad config, no
 /// netlink, socket in use) and come back as one printable message.
-pub fn run(options: RunOptions) -> Result<(), String> {
+pub fn run(options: RunOptions) -> Result<(), RunError> {
     // First, while this is the only thread: keepalived without `-n`. The parent waits until
     // the daemon is up (or has failed) and exits with that.
     if options.daemonize {
@@ -81,17 +98,19 @@ pub fn run(options: RunOptions) -> Result<(), String> {
     result
 }
 
-fn run_logged(options: RunOptions) -> Result<(), String> {
+fn run_logged(options: RunOptions) -> Result<(), RunError> {
     let config_path = options.config.clone();
     let read_options = options.read_options.clone();
     init_logging();
+    let refused = |e: config::ConfigErrors| RunError {
+        message: e.to_string().trim_end().to_string(),
+        missing_file: e.missing_file(),
+    };
     let (path, mut loaded) = match &config_path {
         Some(path) => config::read(path, &read_options)
             .map(|loaded| (path.clone(), loaded))
-            .map_err(|e| e.to_string().trim_end().to_string())?,
-        None => {
-            config::read_default(&read_options).map_err(|e| e.to_string().trim_end().to_string())?
-        }
+            .map_err(refused)?,
+        None => config::read_default(&read_options).map_err(refused)?,
     };
     log_config_warnings(&loaded.warnings);
     // `keepalived -s NAME`.
@@ -114,7 +133,8 @@ fn run_logged(options: RunOptions) -> Result<(), String> {
                 "vipd run needs CAP_NET_ADMIN and CAP_NET_RAW (this process lacks {}): run it \
                  as root or under the shipped vipd.service (`vipd check` needs neither)",
                 missing.join(" and ")
-            ));
+            )
+            .into());
         }
     }
     // Before anything is bound: a second daemon stops here with the pid file's word for it.
@@ -137,7 +157,8 @@ fn run_logged(options: RunOptions) -> Result<(), String> {
         let mut daemon = Daemon::new(path, loaded.config, options)?;
         daemon.read_options = read_options;
         daemon.serve().await
-    })
+    })?;
+    Ok(())
 }
 
 /// The capabilities `vipd run` cannot work without (CAP_NET_ADMIN: addresses, routes, VMACs,
