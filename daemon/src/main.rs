@@ -208,6 +208,7 @@ fn main() -> ExitCode {
             metrics_listen,
             read_options: read_options(config_id),
             pid_files: pid_file,
+            keepalived_pid_files: None,
             net_namespace: None,
             daemonize: false,
         }),
@@ -535,7 +536,8 @@ fn keepalived(program: &str, args: &[String]) -> ExitCode {
                 control_group: invocation.control_group,
                 metrics_listen,
                 read_options: options,
-                pid_files: vec![invocation.pid_file, invocation.vrrp_pid_file],
+                pid_files: Vec::new(),
+                keepalived_pid_files: Some(invocation.pid_files),
                 net_namespace: invocation.namespace,
                 daemonize: !invocation.dont_fork,
             });

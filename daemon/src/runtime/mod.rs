@@ -139,10 +139,19 @@ fn run_logged(options: RunOptions) -> Result<(), RunError> {
     }
     // Before anything is bound: a second daemon stops here with the pid file's word for it.
     // Removed when this returns (a clean stop or a failed start).
-    let _pid_files = match options.pid_files.as_slice() {
+    // keepalived's command line: where keepalived 2.2.7 would put them for this file.
+    let mut pid_files = options.pid_files.clone();
+    let mut pid_dirs = Vec::new();
+    if let Some(keepalived) = &options.keepalived_pid_files {
+        let namespace = loaded.config.global.net_namespace.as_deref();
+        let located = keepalived.locate(namespace, &loaded.pid_dir);
+        pid_files.extend(located.files);
+        pid_dirs = located.dirs;
+    }
+    let _pid_files = match pid_files.as_slice() {
         [] => None,
         paths => {
-            let (held, notes) = crate::pidfile::PidFiles::create(paths)?;
+            let (held, notes) = crate::pidfile::PidFiles::create_in(&pid_dirs, paths)?;
             for note in notes {
                 warn!("{note}");
             }
