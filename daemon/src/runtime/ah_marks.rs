@@ -8,7 +8,9 @@
 //! write happens about once an hour per instance, and never on the event loop after start:
 //! [`AhMarks::writer`] runs on a blocking thread. On a clean stop the marks are the counters
 //! themselves ([`AhMarks::set_exact`]), so a restarted backup accepts its live master's next
-//! adverts; after a crash the reservation is all there is (see REFERENCE.md).
+//! adverts; after a crash the reservation is all there is (see REFERENCE.md). Each write
+//! keeps the marks of the instances configured then (any authentication: one switched to
+//! AH again resumes above its mark), so a removed instance's goes at the next write.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -78,6 +80,13 @@ impl AhMarks {
     /// (on a clean stop: nothing above the counter was used).
     pub fn set_exact(&self, name: &str, sequence: u32) {
         self.lock().insert(name.to_string(), sequence);
+    }
+
+    /// Forgets the marks of instances not in `names` (removed from the configuration): the
+    /// next write leaves them out, so the file does not keep every name it ever held.
+    pub fn keep_only<'a>(&self, names: impl IntoIterator<Item = &'a str>) {
+        let names: std::collections::BTreeSet<&str> = names.into_iter().collect();
+        self.lock().retain(|name, _| names.contains(name.as_str()));
     }
 
     /// Writes the latest marks now (at start before the loop runs, and after it ended).
@@ -162,6 +171,11 @@ mod tests {
             (again.get("VI_1"), again.get("VI_2")),
             (Some(5000), Some(7))
         );
+        // VI_2 left the configuration: gone from the file at the next write.
+        again.keep_only(["VI_1", "VI_3"]);
+        again.write().unwrap();
+        let text = fs::read_to_string(again.path()).unwrap();
+        assert_eq!(text, r#"{"VI_1":5000}"#);
         // Another daemon's socket: another file.
         assert_eq!(
             AhMarks::load(&dir, Path::new("/run/other/a.sock")).get("VI_1"),

@@ -463,6 +463,7 @@ impl Daemon {
         if !due {
             return;
         }
+        self.keep_configured_ah_marks();
         if at_start {
             if let Err(e) = self.ah_marks.write() {
                 warn!("AH sequence marks: {e}");
@@ -470,6 +471,12 @@ impl Daemon {
         } else {
             drop(tokio::task::spawn_blocking(self.ah_marks.writer()));
         }
+    }
+
+    /// Marks of instances no longer configured (a reload removed them) are not written again.
+    fn keep_configured_ah_marks(&self) {
+        let names = self.routers.iter().map(|r| r.cfg.name.as_str());
+        self.ah_marks.keep_only(names);
     }
 
     /// On a clean stop, the marks become the counters themselves (the loop is over): a
@@ -484,6 +491,7 @@ impl Daemon {
             }
         }
         if any {
+            self.keep_configured_ah_marks();
             if let Err(e) = self.ah_marks.write() {
                 warn!("AH sequence marks: {e}");
             }
