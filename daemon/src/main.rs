@@ -220,14 +220,14 @@ fn main() -> ExitCode {
             config_id,
             socket,
             state_dir,
-        } => check(
-            config.or(file),
-            &read_options(config_id),
+        } => check(CheckRequest {
+            config: config.or(file),
+            options: &read_options(config_id),
             strict,
-            &socket,
-            &state_dir,
-            None,
-        ),
+            socket: &socket,
+            state_dir: &state_dir,
+            namespace: None,
+        }),
         Command::Status {
             socket,
             watch: true,
@@ -315,16 +315,24 @@ fn main() -> ExitCode {
     }
 }
 
-/// `vipd check`: SUCCESS when the file would run here.
-fn check(
+/// What `vipd check` and `keepalived -t` judge, and for which daemon.
+struct CheckRequest<'a> {
+    /// None: the default file.
     config: Option<PathBuf>,
-    options: &config::ReadOptions,
+    options: &'a config::ReadOptions,
+    /// Warnings refuse the file too (`vipd check --strict`).
     strict: bool,
-    socket: &Path,
-    state_dir: &Path,
-    namespace: Option<&str>,
-) -> ExitCode {
-    match verdict(config, options, strict, socket, state_dir, namespace) {
+    /// The daemon's control socket and state directory: a VIP it added is no address of
+    /// the node's own.
+    socket: &'a Path,
+    state_dir: &'a Path,
+    /// Overrides `net_namespace` (`keepalived -s`).
+    namespace: Option<&'a str>,
+}
+
+/// `vipd check`: SUCCESS when the file would run here.
+fn check(request: CheckRequest) -> ExitCode {
+    match verdict(request) {
         Verdict::Runs => ExitCode::SUCCESS,
         Verdict::Refused | Verdict::MissingFile => ExitCode::FAILURE,
     }
@@ -339,14 +347,15 @@ enum Verdict {
 }
 
 /// `vipd check` and `keepalived -t`, with what they print.
-fn verdict(
-    config: Option<PathBuf>,
-    options: &config::ReadOptions,
-    strict: bool,
-    socket: &Path,
-    state_dir: &Path,
-    namespace: Option<&str>,
-) -> Verdict {
+fn verdict(request: CheckRequest) -> Verdict {
+    let CheckRequest {
+        config,
+        options,
+        strict,
+        socket,
+        state_dir,
+        namespace,
+    } = request;
     match read(config, options) {
         Ok((path, mut loaded)) => {
             if let Some(name) = namespace {
@@ -499,14 +508,14 @@ fn keepalived(program: &str, args: &[String]) -> ExitCode {
                 eprintln!("{}: cannot read: no such file", invocation.config.display());
                 return ExitCode::from(compat::EXIT_CONFIG);
             }
-            match verdict(
-                Some(invocation.config.clone()),
-                &options,
-                false,
-                &socket,
-                &state_dir,
-                invocation.namespace.as_deref(),
-            ) {
+            match verdict(CheckRequest {
+                config: Some(invocation.config.clone()),
+                options: &options,
+                strict: false,
+                socket: &socket,
+                state_dir: &state_dir,
+                namespace: invocation.namespace.as_deref(),
+            }) {
                 Verdict::Runs => ExitCode::SUCCESS,
                 Verdict::Refused => ExitCode::from(compat::EXIT_CONFIG_TEST),
                 Verdict::MissingFile => ExitCode::from(compat::EXIT_MISSING_FILE),
