@@ -1039,6 +1039,18 @@ pub struct Loaded {
     /// Where items were written (keepalived.conf): field path as in validation problems
     /// (`check[2]`, `instance[0].notify.master`) -> file and line.
     pub locations: std::collections::BTreeMap<String, (PathBuf, usize)>,
+    /// Where keepalived.conf puts keepalived's pid files.
+    pub pid_dir: PidDir,
+}
+
+/// keepalived's top-level `instance NAME` and `use_pid_dir`: where keepalived 2.2.7 puts its
+/// pid files (`/run/keepalived/keepalived_NAME.pid`), which `vipd keepalived` follows. Not
+/// part of [`Config`]: a reload does not move pid files, and native files have none
+/// (`vipd run --pid-file` names them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PidDir {
+    pub instance: Option<String>,
+    pub use_pid_dir: bool,
 }
 
 impl Loaded {
