@@ -10,15 +10,19 @@
 //! health checkers only, `-x` SNMP, `-T` genhash), or is accepted and ignored with a note
 //! when ignoring it changes nothing that matters. Pure: `main.rs` carries the result out.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// keepalived's default configuration file.
 pub const DEFAULT_CONFIG: &str = "/etc/keepalived/keepalived.conf";
 
-/// `keepalived -t` exit codes (keepalived 2.2.7's `KEEPALIVED_EXIT_*`).
+/// keepalived 2.2.7's exit codes (`KEEPALIVED_EXIT_*`), as vipd's keepalived command line
+/// uses them. `-t -e` on a main file that is not there ("Config files missing").
+pub const EXIT_CONFIG: u8 = 4;
+/// `-t` on a configuration that would not run.
 pub const EXIT_CONFIG_TEST: u8 = 5;
-/// What `keepalived -t` exits with when an include brings in no file and that stops the
-/// configuration (`-e`/`--all-config`, `includea` and its kin): it stops reading there.
+/// A file is missing and that stops the configuration: the main file when starting (`-n`
+/// or forking, with or without `-e`), or an include that brings in no file under
+/// `-e`/`--all-config` (`includea` and its kin), with `-t` too: keepalived stops there.
 pub const EXIT_MISSING_FILE: u8 = 6;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,10 +211,9 @@ pub struct Invocation {
     /// `-e`: an include that brings in no file refuses the configuration
     /// ([`crate::config::ReadOptions::all_config`]).
     pub all_config: bool,
-    /// `-p FILE` (default /run/keepalived.pid).
-    pub pid_file: PathBuf,
-    /// `-r FILE` (default /run/vrrp.pid).
-    pub vrrp_pid_file: PathBuf,
+    /// `-p FILE`, `-r FILE`; where they are not given, the configuration says
+    /// ([`PidFileOptions::locate`]).
+    pub pid_files: PidFileOptions,
     /// `-n`: stay in the foreground; without it vipd forks as keepalived does.
     pub dont_fork: bool,
     /// `-s NAME`: overrides `net_namespace`.
@@ -221,6 +224,64 @@ pub struct Invocation {
     pub metrics_listen: Option<String>,
     /// Options accepted and ignored, each with why (printed as notes).
     pub notes: Vec<String>,
+}
+
+/// keepalived's `-p FILE` (its parent's pid file) and `-r FILE` (its VRRP process's).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PidFileOptions {
+    pub main: Option<PathBuf>,
+    pub vrrp: Option<PathBuf>,
+}
+
+/// Where the pid files go, and the directories to make for them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PidFileLocations {
+    /// Missing ones are made, parents first (keepalived's `/run/keepalived/NAMESPACE`).
+    pub dirs: Vec<PathBuf>,
+    pub files: Vec<PathBuf>,
+}
+
+impl PidFileOptions {
+    /// Where keepalived 2.2.7 puts its pid files for a configuration with `net_namespace`
+    /// `namespace` (or `-s`) and `instance`, `use_pid_dir` as `pid_dir` says:
+    /// `/run/keepalived/NAMESPACE/` with a namespace, else `/run/keepalived/` with `instance`
+    /// or `use_pid_dir`, else `/run/`; named `keepalived.pid` and `vrrp.pid`, or
+    /// `keepalived_INSTANCE.pid` and `vrrp_INSTANCE.pid`. `-p`/`-r` win, each for its file.
+    pub fn locate(
+        &self,
+        namespace: Option<&str>,
+        pid_dir: &crate::config::PidDir,
+    ) -> PidFileLocations {
+        const RUN: &str = "/run";
+        const PID_DIR: &str = "/run/keepalived";
+        let mut dirs = Vec::new();
+        if let Some(namespace) = namespace {
+            dirs = vec![PathBuf::from(PID_DIR), Path::new(PID_DIR).join(namespace)];
+        } else if pid_dir.instance.is_some() || pid_dir.use_pid_dir {
+            dirs = vec![PathBuf::from(PID_DIR)];
+        }
+        let dir = dirs.last().cloned().unwrap_or_else(|| PathBuf::from(RUN));
+        let suffix = pid_dir
+            .instance
+            .as_ref()
+            .map(|name| format!("_{name}"))
+            .unwrap_or_default();
+        let main = self
+            .main
+            .clone()
+            .unwrap_or_else(|| dir.join(format!("keepalived{suffix}.pid")));
+        let vrrp = self
+            .vrrp
+            .clone()
+            .unwrap_or_else(|| dir.join(format!("vrrp{suffix}.pid")));
+        if self.main.is_some() && self.vrrp.is_some() {
+            dirs.clear();
+        }
+        PidFileLocations {
+            dirs,
+            files: vec![main, vrrp],
+        }
+    }
 }
 
 /// Why a command line is refused: the messages (keepalived's wording for unknown options and
@@ -234,8 +295,7 @@ pub fn parse(args: &[String]) -> Result<Invocation, Refusal> {
         config: PathBuf::from(DEFAULT_CONFIG),
         config_id: None,
         all_config: false,
-        pid_file: PathBuf::from(crate::pidfile::KEEPALIVED_PID_FILE),
-        vrrp_pid_file: PathBuf::from(crate::pidfile::VRRP_PID_FILE),
+        pid_files: PidFileOptions::default(),
         dont_fork: false,
         namespace: None,
         socket: None,
@@ -397,8 +457,8 @@ fn apply(
         Meaning::UseFile => inv.config = PathBuf::from(value),
         Meaning::ConfigId => inv.config_id = Some(value),
         Meaning::AllConfig => inv.all_config = true,
-        Meaning::Pid => inv.pid_file = PathBuf::from(value),
-        Meaning::VrrpPid => inv.vrrp_pid_file = PathBuf::from(value),
+        Meaning::Pid => inv.pid_files.main = Some(PathBuf::from(value)),
+        Meaning::VrrpPid => inv.pid_files.vrrp = Some(PathBuf::from(value)),
         Meaning::DontFork => inv.dont_fork = true,
         Meaning::Namespace => inv.namespace = Some(value),
         Meaning::ConfigTest => *test = Some((!value.is_empty()).then(|| PathBuf::from(value))),
@@ -493,7 +553,8 @@ pub fn usage(program: &str) -> String {
   -e, --all-config             Don't load if any configuration file is missing\n\
       --signum=SIGFUNC         Return signal number for STOP, RELOAD, DATA, STATS, STATS_CLEAR, JSON\n\
   -t, --config-test[=LOG_FILE] Check the configuration: exit 0 when vipd runs it, 5 when not\n\
-                               (6: an included file missing, with -e or includea ...)\n\
+                               (4: the file missing, with -e; 6: an included file\n\
+                               missing, with -e or includea ...)\n\
   -v, --version                Display the version number\n\
   -h, --help                   Display this help message\n\
 Accepted and ignored with a note: -S -u -X -V -I -d -a -m -M --all; without effect: -B -G -R -c -b.\n\
@@ -521,10 +582,92 @@ mod tests {
         let inv = ok("");
         assert_eq!(inv.action, Action::Run);
         assert_eq!(inv.config, PathBuf::from("/etc/keepalived/keepalived.conf"));
-        assert_eq!(inv.pid_file, PathBuf::from("/run/keepalived.pid"));
-        assert_eq!(inv.vrrp_pid_file, PathBuf::from("/run/vrrp.pid"));
+        assert_eq!(inv.pid_files, PidFileOptions::default());
         assert!(!inv.dont_fork);
         assert!(inv.notes.is_empty());
+    }
+
+    /// keepalived 2.2.7's pid files, as it wrote them (run in a namespace, no -p/-r unless
+    /// given; checked 2026-12-01).
+    #[test]
+    fn pid_files_go_where_keepalived_puts_them() {
+        let located = |conf: &str, line: &str| {
+            let text = format!(
+                "{conf}\nvrrp_instance VI_1 {{\n interface eth0\n virtual_router_id 1\n}}\n"
+            );
+            let options = crate::config::ReadOptions::default();
+            let loaded =
+                crate::config::read_keepalived(&text, Path::new("k.conf"), &options).unwrap();
+            let namespace = loaded.config.global.net_namespace.as_deref();
+            let at = ok(line).pid_files.locate(namespace, &loaded.pid_dir);
+            let show = |p: &Vec<PathBuf>| p.iter().map(|p| p.display().to_string()).collect();
+            (show(&at.dirs), show(&at.files))
+        };
+        let expect = |dirs: &[&str], files: &[&str]| {
+            let own = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<String>>();
+            (own(dirs), own(files))
+        };
+        let pid_dir = "/run/keepalived";
+        for (conf, line, wanted) in [
+            (
+                "",
+                "",
+                expect(&[], &["/run/keepalived.pid", "/run/vrrp.pid"]),
+            ),
+            (
+                "instance lb",
+                "",
+                expect(
+                    &[pid_dir],
+                    &[
+                        "/run/keepalived/keepalived_lb.pid",
+                        "/run/keepalived/vrrp_lb.pid",
+                    ],
+                ),
+            ),
+            (
+                "use_pid_dir",
+                "",
+                expect(
+                    &[pid_dir],
+                    &["/run/keepalived/keepalived.pid", "/run/keepalived/vrrp.pid"],
+                ),
+            ),
+            (
+                "net_namespace blue\ninstance lb",
+                "",
+                expect(
+                    &[pid_dir, "/run/keepalived/blue"],
+                    &[
+                        "/run/keepalived/blue/keepalived_lb.pid",
+                        "/run/keepalived/blue/vrrp_lb.pid",
+                    ],
+                ),
+            ),
+            (
+                "net_namespace blue\nuse_pid_dir",
+                "-p /tmp/k.pid",
+                expect(
+                    &[pid_dir, "/run/keepalived/blue"],
+                    &["/tmp/k.pid", "/run/keepalived/blue/vrrp.pid"],
+                ),
+            ),
+            (
+                "instance lb",
+                "-r /tmp/v.pid",
+                expect(
+                    &[pid_dir],
+                    &["/run/keepalived/keepalived_lb.pid", "/tmp/v.pid"],
+                ),
+            ),
+            (
+                "instance lb",
+                "-p /tmp/k.pid -r /tmp/v.pid",
+                expect(&[], &["/tmp/k.pid", "/tmp/v.pid"]),
+            ),
+        ] {
+            assert_eq!(located(conf, line), wanted, "{conf:?} {line:?}");
+        }
     }
 
     #[test]
@@ -544,13 +687,13 @@ mod tests {
         }
         let inv = ok("-n -f /etc/k.conf -p /run/a.pid -r/run/b.pid -i lb1");
         assert_eq!(inv.config, PathBuf::from("/etc/k.conf"));
-        assert_eq!(inv.pid_file, PathBuf::from("/run/a.pid"));
-        assert_eq!(inv.vrrp_pid_file, PathBuf::from("/run/b.pid"));
+        assert_eq!(inv.pid_files.main, Some(PathBuf::from("/run/a.pid")));
+        assert_eq!(inv.pid_files.vrrp, Some(PathBuf::from("/run/b.pid")));
         assert_eq!(inv.config_id.as_deref(), Some("lb1"));
         let inv = ok("--use-file=/x.conf --pid /p --vrrp_pid=/r -nf/y.conf");
         assert_eq!(inv.config, PathBuf::from("/y.conf"));
-        assert_eq!(inv.pid_file, PathBuf::from("/p"));
-        assert_eq!(inv.vrrp_pid_file, PathBuf::from("/r"));
+        assert_eq!(inv.pid_files.main, Some(PathBuf::from("/p")));
+        assert_eq!(inv.pid_files.vrrp, Some(PathBuf::from("/r")));
         let inv = ok("-s blue --socket=/s.sock --state-dir /st --metrics-listen=127.0.0.1:9165");
         assert_eq!(inv.namespace.as_deref(), Some("blue"));
         assert_eq!(inv.socket, Some(PathBuf::from("/s.sock")));

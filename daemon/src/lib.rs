@@ -5,6 +5,7 @@
 //! that joins them (`runtime`), the services around the protocol (`services`: check ->
 //! priority tracking, notify scripts and FIFOs) and the operator's surface (`control`).
 
+pub mod atomic_file;
 pub mod check;
 pub mod compat;
 pub mod config;

@@ -208,6 +208,7 @@ fn main() -> ExitCode {
             metrics_listen,
             read_options: read_options(config_id),
             pid_files: pid_file,
+            keepalived_pid_files: None,
             net_namespace: None,
             daemonize: false,
         }),
@@ -219,14 +220,14 @@ fn main() -> ExitCode {
             config_id,
             socket,
             state_dir,
-        } => check(
-            config.or(file),
-            &read_options(config_id),
+        } => check(CheckRequest {
+            config: config.or(file),
+            options: &read_options(config_id),
             strict,
-            &socket,
-            &state_dir,
-            None,
-        ),
+            socket: &socket,
+            state_dir: &state_dir,
+            namespace: None,
+        }),
         Command::Status {
             socket,
             watch: true,
@@ -314,16 +315,24 @@ fn main() -> ExitCode {
     }
 }
 
-/// `vipd check`: SUCCESS when the file would run here.
-fn check(
+/// What `vipd check` and `keepalived -t` judge, and for which daemon.
+struct CheckRequest<'a> {
+    /// None: the default file.
     config: Option<PathBuf>,
-    options: &config::ReadOptions,
+    options: &'a config::ReadOptions,
+    /// Warnings refuse the file too (`vipd check --strict`).
     strict: bool,
-    socket: &Path,
-    state_dir: &Path,
-    namespace: Option<&str>,
-) -> ExitCode {
-    match verdict(config, options, strict, socket, state_dir, namespace) {
+    /// The daemon's control socket and state directory: a VIP it added is no address of
+    /// the node's own.
+    socket: &'a Path,
+    state_dir: &'a Path,
+    /// Overrides `net_namespace` (`keepalived -s`).
+    namespace: Option<&'a str>,
+}
+
+/// `vipd check`: SUCCESS when the file would run here.
+fn check(request: CheckRequest) -> ExitCode {
+    match verdict(request) {
         Verdict::Runs => ExitCode::SUCCESS,
         Verdict::Refused | Verdict::MissingFile => ExitCode::FAILURE,
     }
@@ -338,14 +347,15 @@ enum Verdict {
 }
 
 /// `vipd check` and `keepalived -t`, with what they print.
-fn verdict(
-    config: Option<PathBuf>,
-    options: &config::ReadOptions,
-    strict: bool,
-    socket: &Path,
-    state_dir: &Path,
-    namespace: Option<&str>,
-) -> Verdict {
+fn verdict(request: CheckRequest) -> Verdict {
+    let CheckRequest {
+        config,
+        options,
+        strict,
+        socket,
+        state_dir,
+        namespace,
+    } = request;
     match read(config, options) {
         Ok((path, mut loaded)) => {
             if let Some(name) = namespace {
@@ -426,8 +436,8 @@ fn verdict(
 fn run(options: runtime::RunOptions) -> ExitCode {
     match runtime::run(options) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("vipd: {message}");
+        Err(e) => {
+            eprintln!("vipd: {}", e.message);
             ExitCode::FAILURE
         }
     }
@@ -460,6 +470,10 @@ fn keepalived(program: &str, args: &[String]) -> ExitCode {
         .state_dir
         .clone()
         .unwrap_or_else(|| PathBuf::from(control::drains::DEFAULT_STATE_DIR));
+    let config_missing = matches!(
+        std::fs::metadata(&invocation.config),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound
+    );
     match invocation.action {
         Action::Version => {
             eprint!("{}", compat::version_text());
@@ -488,14 +502,20 @@ fn keepalived(program: &str, args: &[String]) -> ExitCode {
                 }
             }
             notes();
-            match verdict(
-                Some(invocation.config.clone()),
-                &options,
-                false,
-                &socket,
-                &state_dir,
-                invocation.namespace.as_deref(),
-            ) {
+            // keepalived 2.2.7 `-t -e` on a main file that is not there: 4 (without `-e` it
+            // passes, 0; vipd refuses that with 5 below).
+            if invocation.all_config && config_missing {
+                eprintln!("{}: cannot read: no such file", invocation.config.display());
+                return ExitCode::from(compat::EXIT_CONFIG);
+            }
+            match verdict(CheckRequest {
+                config: Some(invocation.config.clone()),
+                options: &options,
+                strict: false,
+                socket: &socket,
+                state_dir: &state_dir,
+                namespace: invocation.namespace.as_deref(),
+            }) {
                 Verdict::Runs => ExitCode::SUCCESS,
                 Verdict::Refused => ExitCode::from(compat::EXIT_CONFIG_TEST),
                 Verdict::MissingFile => ExitCode::from(compat::EXIT_MISSING_FILE),
@@ -511,17 +531,35 @@ fn keepalived(program: &str, args: &[String]) -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            run(runtime::RunOptions {
+            if config_missing {
+                eprintln!(
+                    "vipd: {}: cannot read: no such file",
+                    invocation.config.display()
+                );
+                return ExitCode::from(compat::EXIT_MISSING_FILE);
+            }
+            let started = runtime::run(runtime::RunOptions {
                 config: Some(invocation.config),
                 socket,
                 state_dir,
                 control_group: invocation.control_group,
                 metrics_listen,
                 read_options: options,
-                pid_files: vec![invocation.pid_file, invocation.vrrp_pid_file],
+                pid_files: Vec::new(),
+                keepalived_pid_files: Some(invocation.pid_files),
                 net_namespace: invocation.namespace,
                 daemonize: !invocation.dont_fork,
-            })
+            });
+            match started {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("vipd: {}", e.message);
+                    match e.missing_file {
+                        true => ExitCode::from(compat::EXIT_MISSING_FILE),
+                        false => ExitCode::FAILURE,
+                    }
+                }
+            }
         }
     }
 }

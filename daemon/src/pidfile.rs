@@ -38,11 +38,13 @@ pub enum Existing {
     Stale(String),
 }
 
-/// The pid files this process holds; removed when dropped (a clean exit).
+/// The pid files this process holds; removed when dropped (a clean exit), with the
+/// directories made for them once empty.
 #[derive(Debug)]
 pub struct PidFiles {
     paths: Vec<PathBuf>,
     pid: i32,
+    made_dirs: Vec<PathBuf>,
 }
 
 impl PidFiles {
@@ -50,11 +52,30 @@ impl PidFiles {
     /// when one names a running daemon or cannot be written. Each stale file replaced comes
     /// back as a note for the log.
     pub fn create(paths: &[PathBuf]) -> Result<(PidFiles, Vec<String>), String> {
+        Self::create_in(&[], paths)
+    }
+
+    /// [`PidFiles::create`], after making those of `dirs` that are missing (in order, mode
+    /// 0755 whatever the umask), as keepalived makes `/run/keepalived/NAMESPACE`.
+    pub fn create_in(
+        dirs: &[PathBuf],
+        paths: &[PathBuf],
+    ) -> Result<(PidFiles, Vec<String>), String> {
         let pid = std::process::id() as i32;
         let mut held = PidFiles {
             paths: Vec::new(),
             pid,
+            made_dirs: Vec::new(),
         };
+        for dir in dirs {
+            match fs::create_dir(dir) {
+                Ok(()) => held.made_dirs.push(dir.clone()),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(format!("cannot make {}: {e}", dir.display())),
+            }
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o755))
+                .map_err(|e| format!("cannot make {}: {e}", dir.display()))?;
+        }
         let mut notes = Vec::new();
         for path in paths {
             if held.paths.contains(path) {
@@ -80,6 +101,10 @@ impl Drop for PidFiles {
             if read_pid(path).ok().flatten() == Some(self.pid) {
                 let _ = fs::remove_file(path);
             }
+        }
+        // Only when empty: another daemon's files may be there by now.
+        for dir in self.made_dirs.iter().rev() {
+            let _ = fs::remove_dir(dir);
         }
     }
 }

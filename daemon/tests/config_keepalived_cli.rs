@@ -222,10 +222,15 @@ fn config_test_options_as_keepalived_takes_them() {
     assert_eq!(k_rc, 0, "keepalived's behaviour changed");
     let (rc, out) = in_ns(&[link, "-t", "-f", missing.to_str().unwrap()]);
     assert_eq!(rc, 5, "{out}");
+    // With `-e` keepalived refuses it too, with its "configuration error" status (4), and so
+    // does vipd (it exited 5).
+    let (k_rc, k_out) = ns.keepalived_test(&missing, &["-e"]);
+    let (rc, out) = in_ns(&[link, "-t", "-e", "-f", missing.to_str().unwrap()]);
+    assert_eq!((k_rc, rc), (4, 4), "keepalived:\n{k_out}\nvipd:\n{out}");
 }
 
 /// `-e`/`--all-config`: an include that brings in no file refuses the configuration, with
-/// keepalived 2.2.7's `-t` exit status (6, without `-e` 0); `-n -e` does not start.
+/// keepalived 2.2.7's `-t` exit status (6, without `-e` 0); `-n -e` does not start (6).
 #[test]
 fn all_config_refuses_a_missing_include_as_keepalived_does() {
     let ns = Namespace::new("kaclie");
@@ -270,15 +275,46 @@ fn all_config_refuses_a_missing_include_as_keepalived_does() {
             }
         }
     }
-    // `-n -e`: not started (keepalived exits 6 at once; bounded should vipd run).
+    // `-n -e`, and `-n` on a main file that is not there: not started, and keepalived's exit
+    // status 6 ("missing file"; vipd exited 1), with or without the fork (bounded should one
+    // of them run).
     let state = work.0.join("state");
     let socket = work.0.join("vipd.sock");
     let pid = work.0.join("k.pid");
+    let missing = work.0.join("missing.conf");
+    for (conf, extra) in [(main, &["-e"][..]), (missing.to_str().unwrap(), &[])] {
+        let mut common = vec!["timeout", "20", "PROGRAM", "-n", "-l", "-f", conf];
+        common.extend(extra);
+        common.extend(["-p", pid.to_str().unwrap(), "-r", pid.to_str().unwrap()]);
+        let mut real = common.clone();
+        real[2] = "keepalived";
+        let (k_rc, k_out) = in_ns(&real);
+        let mut ours = common.clone();
+        ours[2] = link;
+        ours.extend([
+            "--state-dir",
+            state.to_str().unwrap(),
+            "--socket",
+            socket.to_str().unwrap(),
+        ]);
+        let (rc, out) = in_ns(&ours);
+        assert_eq!(
+            (k_rc, rc),
+            (6, 6),
+            "{conf} {extra:?}\n--- keepalived:\n{k_out}\n--- vipd:\n{out}"
+        );
+        if conf == main {
+            assert!(
+                out.contains("main.conf:1: ") && out.contains("--all-config"),
+                "{out}"
+            );
+        }
+    }
+    // Forked (no `-n`): the parent waits for the daemon's verdict and exits with it.
     let (rc, out) = in_ns(&[
         "timeout",
         "20",
         link,
-        "-n",
         "-e",
         "-f",
         main,
@@ -291,11 +327,7 @@ fn all_config_refuses_a_missing_include_as_keepalived_does() {
         "--socket",
         socket.to_str().unwrap(),
     ]);
-    assert!(rc != 0 && rc != 124, "{rc}: {out}");
-    assert!(
-        out.contains("main.conf:1: ") && out.contains("--all-config"),
-        "{out}"
-    );
+    assert_eq!(rc, 6, "{out}");
 }
 
 #[test]

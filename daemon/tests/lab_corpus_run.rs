@@ -367,6 +367,24 @@ fn rewrite_maps_addresses_interfaces_and_commands_into_the_lab() {
     assert!(r.text.contains("0.0.0.0/0 via 192.0.2."), "{}", r.text);
     assert!(r.text.contains("2001:db8::100/64 dev labd1"), "{}", r.text);
 
+    // Every keyword the lexer reads as a command line is stubbed (the rewrite takes the
+    // lexer's list): a startup script must not run the file's own program in the lab.
+    let r = rewrite(
+        "startup",
+        "global_defs {\n startup_script /usr/local/bin/prepare.sh arg\n shutdown_script \"/usr/local/bin/stop.sh now\"\n}\n",
+    );
+    for expected in [
+        "startup_script \"/bin/true\"",
+        "shutdown_script \"/bin/true\"",
+    ] {
+        assert!(
+            r.text.contains(expected),
+            "{expected:?} missing:\n{}",
+            r.text
+        );
+    }
+    assert!(!r.text.contains("/usr/local/bin"), "{}", r.text);
+
     // A one-line unicast_peer block: its peer is the lab's second router, where the crafted
     // peer sends from (fifth batch: it became a free address nobody answers for).
     let r = rewrite(

@@ -142,19 +142,6 @@ fn forged_lower_priority_adverts_get_at_most_one_answer_per_interval() {
     assert_eq!(lab.holders(keepalived_vip), [2], "{}", keepalived.log());
 }
 
-fn link_local(lab: &Lab, router: usize) -> Ipv6Addr {
-    let out = lab.exec_ok(
-        lab.router_ns(router),
-        "ip -o -6 addr show dev eth0 scope link",
-    );
-    out.split_whitespace()
-        .skip_while(|w| *w != "inet6")
-        .nth(1)
-        .and_then(|cidr| cidr.split('/').next())
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("no link-local address on r{router}: {out}"))
-}
-
 #[test]
 fn arp_and_neighbour_storms_neither_move_the_vips_nor_delay_the_master() {
     let lab = Lab::new("h-arp-storm", 3);
@@ -663,38 +650,6 @@ fn icmp6_error(
     icmpv6(src, dst, m)
 }
 
-/// Every instance of `daemon`: (name, state, transitions).
-fn states(daemon: &lab::Daemon) -> Vec<(String, String, u64)> {
-    status(daemon)
-        .instances
-        .into_iter()
-        .map(|i| (i.name, i.state, i.transitions))
-        .collect()
-}
-
-/// A pair, r1 (150) master of VI_1 (IPv4, unicast) and VI_6 (IPv6, multicast), r2 (100) its
-/// settled backup.
-fn pair(lab: &Lab) -> (lab::Daemon, lab::Daemon) {
-    let ip4 = |router| Segment::Main.router_ip4(router);
-    let instances = |router: usize, priority| {
-        let peer = if router == 1 { 2 } else { 1 };
-        [
-            v3_ipv4(priority).unicast(&ip4(router).to_string(), &[&ip4(peer).to_string()]),
-            v3_ipv6(priority),
-        ]
-    };
-    let r1 = start_vipd(lab, 1, &conf(1, &instances(1, 150)));
-    let r2 = start_vipd(lab, 2, &conf(2, &instances(2, 100)));
-    expect_sole_holder(lab, vip4(), 1, SETTLE, "IPv4 unicast election");
-    expect_sole_holder(lab, vip6(), 1, SETTLE, "IPv6 election");
-    for name in ["VI_1", "VI_6"] {
-        wait_instance(&r2, name, SETTLE, "settled backup", |i| {
-            i.state == "BACKUP" && i.adverts_received >= 3
-        });
-    }
-    (r1, r2)
-}
-
 /// r1's advert to r2 on the wire (VI_1, unicast), as ICMP errors quote it.
 fn unicast_advert() -> Vec<u8> {
     let (r1, r2) = (Segment::Main.router_ip4(1), Segment::Main.router_ip4(2));
@@ -725,7 +680,7 @@ fn route_to_r2(lab: &Lab) -> String {
 #[test]
 fn icmp_errors_quoting_the_masters_adverts_stop_none_of_them() {
     let lab = Lab::new("h3-icmp", 3);
-    let (r1, r2) = pair(&lab);
+    let (r1, r2) = settled_pair(&lab, |r, p| vec![unicast_v4(r, p), v3_ipv6(p)]);
     let before = (states(&r1), states(&r2));
     let sent_before: Vec<u64> = ["VI_1", "VI_6"]
         .iter()
@@ -880,7 +835,7 @@ fn forged_redirects_divert_no_unicast_advert() {
     let ip4 = |router| Segment::Main.router_ip4(router);
     let diverted = |route: &str| route.contains(&format!("via {}", ip4(STRANGER)));
     {
-        let (mut r1, mut r2) = pair(&lab);
+        let (mut r1, mut r2) = settled_pair(&lab, |r, p| vec![unicast_v4(r, p), v3_ipv6(p)]);
         let before = (states(&r1), states(&r2));
         divert(&lab);
         std::thread::sleep(ADVERT * 5);

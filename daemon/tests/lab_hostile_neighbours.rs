@@ -34,50 +34,6 @@ fn ip6(router: usize) -> Ipv6Addr {
     Segment::Main.router_ip6(router)
 }
 
-fn link_local(lab: &Lab, router: usize) -> Ipv6Addr {
-    let out = lab.exec_ok(
-        lab.router_ns(router),
-        "ip -o -6 addr show dev eth0 scope link",
-    );
-    out.split_whitespace()
-        .skip_while(|w| *w != "inet6")
-        .nth(1)
-        .and_then(|cidr| cidr.split('/').next())
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("no link-local address on r{router}: {out}"))
-}
-
-/// Every instance of `daemon`: (name, state, transitions).
-fn states(daemon: &lab::Daemon) -> Vec<(String, String, u64)> {
-    status(daemon)
-        .instances
-        .into_iter()
-        .map(|i| (i.name, i.state, i.transitions))
-        .collect()
-}
-
-/// A pair of unicast instances, r1 (150) master, r2 (100) its settled backup: VI_1 over
-/// IPv4 and VI_6 over IPv6, both between the routers' global addresses.
-fn unicast_pair(lab: &Lab) -> (lab::Daemon, lab::Daemon) {
-    let instances = |router: usize, priority| {
-        let peer = if router == 1 { 2 } else { 1 };
-        [
-            v3_ipv4(priority).unicast(&ip4(router).to_string(), &[&ip4(peer).to_string()]),
-            v3_ipv6(priority).unicast(&ip6(router).to_string(), &[&ip6(peer).to_string()]),
-        ]
-    };
-    let r1 = start_vipd(lab, 1, &conf(1, &instances(1, 150)));
-    let r2 = start_vipd(lab, 2, &conf(2, &instances(2, 100)));
-    expect_sole_holder(lab, vip4(), 1, SETTLE, "IPv4 unicast election");
-    expect_sole_holder(lab, vip6(), 1, SETTLE, "IPv6 unicast election");
-    for name in ["VI_1", "VI_6"] {
-        wait_instance(&r2, name, SETTLE, "settled backup", |i| {
-            i.state == "BACKUP" && i.adverts_received >= 3
-        });
-    }
-    (r1, r2)
-}
-
 /// r1's IPv6 unicast advert to r2 as it is on the wire.
 fn advert6() -> Vec<u8> {
     let advert = Advertisement {
@@ -150,7 +106,7 @@ fn route6_to_r2(lab: &Lab) -> String {
 #[test]
 fn forged_ndisc_diverts_no_ipv6_unicast_advert() {
     let lab = Lab::new("h4-ndisc", 3);
-    let (r1, r2) = unicast_pair(&lab);
+    let (r1, r2) = settled_pair(&lab, |r, p| vec![unicast_v4(r, p), unicast_v6(r, p)]);
     let before = (states(&r1), states(&r2));
     let (r1_ll, r2_ll, r3_ll) = (
         link_local(&lab, 1),
@@ -245,7 +201,7 @@ fn neighbour(lab: &Lab, router: usize, address: IpAddr) -> String {
 #[test]
 fn forged_neighbour_entries_for_a_unicast_peer_need_permanent_entries() {
     let lab = Lab::new("h4-neigh", 3);
-    let (r1, r2) = unicast_pair(&lab);
+    let (r1, r2) = settled_pair(&lab, |r, p| vec![unicast_v4(r, p), unicast_v6(r, p)]);
     poison(&lab, 10);
     println!(
         "after forged NA and ARP replies: r1's entries for r2: {} / {}; holders of the \

@@ -311,3 +311,54 @@ fn keepalived_namespace_option_runs_the_instances_in_that_namespace() {
     );
     expect_stays_sole_holder(&lab, vip4(), 2, ADVERT * 3);
 }
+
+/// keepalived 2.2.7 moves its pid files for `net_namespace`, `instance` and `use_pid_dir`
+/// (`/run/keepalived/NAMESPACE/vrrp_INSTANCE.pid` here), `-p`/`-r` still winning each for its
+/// file; vipd's keepalived command line kept both in /run. The directories it made go with
+/// the files on a clean stop, as keepalived's do.
+#[test]
+fn keepalived_pid_files_move_with_namespace_and_instance_as_keepalived_s() {
+    let lab = Lab::new("vipd-kapid", 1);
+    let ns = lab.router_ns(1).to_string();
+    let instance = format!("t{}", std::process::id());
+    let conf_path = lab.dir().join("moved.conf");
+    std::fs::write(
+        &conf_path,
+        format!(
+            "net_namespace {ns}\ninstance {instance}\n{}",
+            conf(1, &[v3_ipv4(150)])
+        ),
+    )
+    .unwrap();
+    let main_pid = lab.dir().join("main.pid");
+    let dir = Path::new("/run/keepalived").join(&ns);
+    let vrrp_pid = dir.join(format!("vrrp_{instance}.pid"));
+    let vipd = lab::vipd_binary().unwrap();
+    let socket = format!("--socket={}", lab.dir().join("moved.sock").display());
+    let state = format!("--state-dir={}", lab.state_dir(1).display());
+    let daemon = lab.spawn(
+        1,
+        &[
+            vipd.to_str().unwrap(),
+            "keepalived",
+            "-n",
+            "-f",
+            conf_path.to_str().unwrap(),
+            "-p",
+            main_pid.to_str().unwrap(),
+            &socket,
+            &state,
+        ],
+        &[],
+    );
+    let mut daemon = wait_started(daemon, 1);
+    assert_eq!(read_pid(&main_pid), Some(daemon.pid()), "{}", daemon.log());
+    assert_eq!(read_pid(&vrrp_pid), Some(daemon.pid()), "{}", daemon.log());
+    assert_eq!(
+        std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+        0o755
+    );
+    kill(daemon.pid(), libc::SIGTERM);
+    assert_eq!(wait_exit(&mut daemon, SETTLE), Some(0), "{}", daemon.log());
+    assert!(!main_pid.exists() && !vrrp_pid.exists() && !dir.exists());
+}

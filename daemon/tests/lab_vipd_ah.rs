@@ -182,11 +182,42 @@ fn ah_over_unicast_interoperates_with_keepalived() {
     keepalived.stop();
 }
 
+/// The AH marks r1 keeps in its state directory, by instance.
+fn stored_ah_marks(lab: &Lab) -> serde_json::Map<String, serde_json::Value> {
+    let dir = lab.state_dir(1);
+    let file = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".ah.json"))
+        .expect("AH marks file");
+    serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap()
+}
+
 #[test]
 fn ah_between_vipds_converges_after_a_restart_resets_the_sequence_numbers() {
     let lab = Lab::new("vipd-ah-restart", 2);
-    let mut r1 = start_vipd(&lab, 1, &ah_conf(1, 150, "s3cret"));
+    // VI_GONE, r1's alone, is removed by a reload: its mark goes at the next write (the
+    // stop's), where it stayed for good.
+    let gone = VrrpInstance {
+        name: "VI_GONE".into(),
+        vrid: 72,
+        vips: vec!["192.0.2.101/24".into()],
+        ..ah_instance(150, "s3cret")
+    };
+    let mut r1 = start_vipd(&lab, 1, &conf(1, &[ah_instance(150, "s3cret"), gone]));
     expect_sole_holder(&lab, vip4(), 1, V2_SETTLE, "r1 elected");
+    assert!(stored_ah_marks(&lab).contains_key("VI_GONE"));
+    std::fs::write(
+        r1.conf_path.as_ref().expect("conf"),
+        ah_conf(1, 150, "s3cret"),
+    )
+    .unwrap();
+    r1.reload();
+    assert!(
+        r1.wait_log("reload done", V2_SETTLE).is_some(),
+        "{}",
+        r1.log()
+    );
     let r2 = start_vipd(&lab, 2, &ah_conf(2, 100, "s3cret"));
     wait_instance(&r2, "VI_AH", V2_SETTLE, "backup hearing AH adverts", |i| {
         i.state == "BACKUP" && i.adverts_received >= 3
@@ -196,6 +227,13 @@ fn ah_between_vipds_converges_after_a_restart_resets_the_sequence_numbers() {
     // advert it sent below them would be dropped by r2 as a replay, as keepalived does).
     let status = r1.stop();
     assert!(status.success(), "{}", r1.log());
+    let marks = stored_ah_marks(&lab);
+    assert_eq!(
+        marks.keys().collect::<Vec<_>>(),
+        ["VI_AH"],
+        "{marks:?}\n{}",
+        r1.log()
+    );
     expect_sole_holder(&lab, vip4(), 2, V2_SETTLE, "r2 took over");
     wait_instance(&r2, "VI_AH", V2_SETTLE, "master sending", |i| {
         i.state == "MASTER" && i.adverts_sent >= 3

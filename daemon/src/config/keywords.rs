@@ -137,10 +137,6 @@ const SCHEDULING: Class = Class::Ignored(
     "vipd does not change its own scheduling or memory locking; set CPUSchedulingPolicy=, \
      CPUSchedulingPriority=, Nice=, CPUAffinity= or LimitMEMLOCK= in a vipd.service drop-in",
 );
-const PID_FILES: Class = Class::Ignored(
-    "vipd's pid files are where `vipd run --pid-file` or `keepalived -p`/`-r` put them; \
-     this does not move them",
-);
 const LINKBEAT: Class = Class::Ignored(
     "vipd follows link state through netlink events, which every current driver reports",
 );
@@ -209,7 +205,6 @@ fn top_level(keyword: &str) -> Option<Class> {
              node, or move the load balancing elsewhere and remove the block",
         ),
         "net_namespace_ipvs" | "namespace_with_ipsets" => IPVS,
-        "instance" | "use_pid_dir" => PID_FILES,
         "child_wait_time" => Class::Ignored(
             "vipd has no child processes to wait for (its checks and notify scripts are \
              bounded by their own timeouts)",

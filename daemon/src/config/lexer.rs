@@ -542,8 +542,8 @@ impl Lexer<'_> {
 /// `'...'` string is one word (`script '/bin/check a b'`, `notify_master '/bin/n a' root`).
 /// Anywhere else a single quote is an ordinary character (`priority '200'` is the invalid
 /// number `'200'`, `auth_pass 'ab cd'` is `'ab`, `router_id 'a#b'` is `'a`), as keepalived
-/// 2.2.7 reads it.
-const COMMAND_KEYWORDS: &[&str] = &[
+/// 2.2.7 reads it. (Public for the corpus tests, which stub these commands out.)
+pub const COMMAND_KEYWORDS: &[&str] = &[
     "script",
     "notify",
     "notify_master",

@@ -22,6 +22,7 @@ pub mod words;
 pub use error::{ConfigError, ConfigErrors, ConfigWarning};
 pub use forward::Forward;
 pub use keepalived::{parse_keepalived, read_keepalived};
+pub use lexer::COMMAND_KEYWORDS;
 pub use native::{parse_native, read_native, to_toml, translate_check, translate_checks};
 pub use route::{Insert, Prefix, Route, RouteType, Rule, RuleAction, PROTOCOL_KEEPALIVED};
 pub use url::{HttpUrl, Scheme};
@@ -1038,6 +1039,18 @@ pub struct Loaded {
     /// Where items were written (keepalived.conf): field path as in validation problems
     /// (`check[2]`, `instance[0].notify.master`) -> file and line.
     pub locations: std::collections::BTreeMap<String, (PathBuf, usize)>,
+    /// Where keepalived.conf puts keepalived's pid files.
+    pub pid_dir: PidDir,
+}
+
+/// keepalived's top-level `instance NAME` and `use_pid_dir`: where keepalived 2.2.7 puts its
+/// pid files (`/run/keepalived/keepalived_NAME.pid`), which `vipd keepalived` follows. Not
+/// part of [`Config`]: a reload does not move pid files, and native files have none
+/// (`vipd run --pid-file` names them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PidDir {
+    pub instance: Option<String>,
+    pub use_pid_dir: bool,
 }
 
 impl Loaded {

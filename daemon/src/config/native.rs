@@ -53,6 +53,7 @@ pub fn read_native(text: &str, path: &Path) -> Result<Loaded, ConfigErrors> {
         config,
         warnings,
         locations: Default::default(),
+        pid_dir: Default::default(),
     })
 }
 

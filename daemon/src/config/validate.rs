@@ -514,8 +514,19 @@ fn check_track_lists(
     }
     for (j, track) in track_interfaces.iter().enumerate() {
         let path = format!("{at}.track_interfaces[{j}]");
-        if track.name.is_empty() {
-            out.add(path.clone(), "the interface name is empty");
+        // A name Linux refuses can never come to exist: keepalived 2.2.7 refuses to start on
+        // it as on any missing interface, and vipd's leniency for interfaces that appear later
+        // (the instance waits in FAULT) has nothing to wait for.
+        if let Err(why) = super::vmac::check_interface_name(&track.name) {
+            out.add(
+                path.clone(),
+                format!(
+                    "tracked interface `{}` {why}: no interface of that name can exist \
+                     (keepalived 2.2.7 refuses to start: \"Non-existent interface specified \
+                     in configuration\")",
+                    track.name
+                ),
+            );
         }
         check_weight(Some(track.weight), WEIGHT_RANGE, &path, out);
     }

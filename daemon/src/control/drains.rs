@@ -3,13 +3,12 @@
 //! takes effect, and read at start before any instance runs.
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use crate::atomic_file::{write_atomically, Durability};
 use crate::vrrp::instance::DrainMode;
 
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/vipd";
@@ -127,12 +126,12 @@ impl DrainStore {
     /// must not hold up the event loop (a sync took 0.3 s on a busy one, and the backups
     /// took over).
     pub fn writer(&self, next: &DrainEntries) -> impl FnOnce() -> Result<(), String> + Send {
-        let (dir, path) = (self.dir.clone(), self.path());
+        let path = self.path();
         let file = DrainFile {
             version: 1,
             drained: next.0.clone(),
         };
-        move || write_file(&dir, &file).map_err(|e| format!("cannot write {}: {e}", path.display()))
+        move || write_file(&path, &file).map_err(|e| format!("cannot write the drains: {e}"))
     }
 
     /// Takes `next` as the drains kept, once written.
@@ -161,34 +160,11 @@ fn read_file(path: &Path) -> Result<Option<DrainFile>, String> {
     Ok(Some(file))
 }
 
-/// Write to a temporary file, sync, rename over the old one, sync the directory: after a
-/// crash the file is the old or the new version, never a mix.
-fn write_file(dir: &Path, file: &DrainFile) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
+/// Writes the file whole and synced: after a crash it is the old or the new version.
+fn write_file(path: &Path, file: &DrainFile) -> std::io::Result<()> {
     let mut text = serde_json::to_vec_pretty(file).map_err(std::io::Error::other)?;
     text.push(b'\n');
-    let tmp = dir.join(format!(".{FILE_NAME}.{}.tmp", std::process::id()));
-    let result = (|| {
-        // Whatever is at that name goes first (a FIFO there blocked the open), and the file
-        // is made anew (no symlink followed).
-        match std::fs::remove_file(&tmp) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
-        let mut out = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(&tmp)?;
-        out.write_all(&text)?;
-        out.sync_all()?;
-        std::fs::rename(&tmp, dir.join(FILE_NAME))?;
-        std::fs::File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    write_atomically(path, &text, 0o644, Durability::AcrossReboots)
 }
 
 #[cfg(test)]

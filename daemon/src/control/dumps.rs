@@ -240,7 +240,7 @@ impl KeepalivedErrors {
             ttl: count(i, &["hop_limit"]),
             invalid_type: count(i, &["type"]),
             interval: count(i, &["interval_mismatch"]),
-            address_list: count(i, &["address_list"]),
+            address_list: count(i, &["address_list", "destination"]),
             auth_invalid_type: i.auth_type_unknown,
             auth_type_mismatch: count(i, &["auth_type"]).saturating_sub(i.auth_type_unknown),
             auth_failure: count(i, &["auth_password", "replayed"]),

@@ -269,8 +269,9 @@ pub fn render(snapshot: &MetricsSnapshot) -> String {
         ),
         (
             "keepalived_address_list_errors_total",
-            "Adverts with an address list other than ours.",
-            |i| i.address_list_mismatch,
+            "Adverts with an address list other than ours, or sent unicast to a multicast \
+             instance (or the reverse), as keepalived counts them.",
+            |i| i.address_list_mismatch + dropped(i, &["destination"]),
         ),
         (
             "keepalived_authentication_invalid_total",

@@ -8,16 +8,20 @@
 //! write happens about once an hour per instance, and never on the event loop after start:
 //! [`AhMarks::writer`] runs on a blocking thread. On a clean stop the marks are the counters
 //! themselves ([`AhMarks::set_exact`]), so a restarted backup accepts its live master's next
-//! adverts; after a crash the reservation is all there is (see REFERENCE.md).
+//! adverts; after a crash the reservation is all there is (see REFERENCE.md). Each write
+//! keeps the marks of the instances configured then (any authentication: one switched to
+//! AH again resumes above its mark), so a removed instance's goes at the next write.
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::io::{self, Read};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use tracing::warn;
+
+use crate::atomic_file::{write_atomically, Durability};
 
 const SUFFIX: &str = "ah.json";
 /// Far more than any configuration's instance names with their marks.
@@ -26,7 +30,6 @@ const MAX_FILE_BYTES: u64 = 1 << 20;
 /// The marks of this daemon: the latest handed out, shared with the writer threads.
 #[derive(Debug, Clone)]
 pub struct AhMarks {
-    dir: PathBuf,
     path: PathBuf,
     latest: Arc<Mutex<BTreeMap<String, u32>>>,
     /// Held by a writer for its whole write; the loop only takes `latest`, briefly.
@@ -50,7 +53,6 @@ impl AhMarks {
             }
         };
         AhMarks {
-            dir: state_dir.to_path_buf(),
             path,
             latest: Arc::new(Mutex::new(latest)),
             writing: Arc::default(),
@@ -80,11 +82,18 @@ impl AhMarks {
         self.lock().insert(name.to_string(), sequence);
     }
 
+    /// Forgets the marks of instances not in `names` (removed from the configuration): the
+    /// next write leaves them out, so the file does not keep every name it ever held.
+    pub fn keep_only<'a>(&self, names: impl IntoIterator<Item = &'a str>) {
+        let names: std::collections::BTreeSet<&str> = names.into_iter().collect();
+        self.lock().retain(|name, _| names.contains(name.as_str()));
+    }
+
     /// Writes the latest marks now (at start before the loop runs, and after it ended).
     pub fn write(&self) -> io::Result<()> {
         let _turn = self.writing.lock().unwrap_or_else(|e| e.into_inner());
         let marks = self.lock().clone();
-        write(&self.dir, &self.path, &marks)
+        write(&self.path, &marks)
     }
 
     /// A write of the latest marks, for a blocking thread. Writers take turns and each takes
@@ -94,7 +103,7 @@ impl AhMarks {
         move || {
             let _turn = marks.writing.lock().unwrap_or_else(|e| e.into_inner());
             let latest = marks.lock().clone();
-            if let Err(e) = write(&marks.dir, &marks.path, &latest) {
+            if let Err(e) = write(&marks.path, &latest) {
                 warn!("AH sequence marks: {e}");
             }
         }
@@ -130,33 +139,10 @@ fn read(path: &Path) -> io::Result<BTreeMap<String, u32>> {
     serde_json::from_slice(&text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
-/// Writes the marks: a new file beside the old one, then a rename over it.
-fn write(dir: &Path, path: &Path, marks: &BTreeMap<String, u32>) -> io::Result<()> {
-    let context =
-        |e: io::Error| io::Error::new(e.kind(), format!("writing {}: {e}", path.display()));
-    if !dir.exists() {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(context)?;
-    }
+/// Writes the marks, whole and synced (they guard against replays across reboots too).
+fn write(path: &Path, marks: &BTreeMap<String, u32>) -> io::Result<()> {
     let text = serde_json::to_vec(marks).map_err(io::Error::other)?;
-    let temporary = path.with_extension(format!("{SUFFIX}.{}.tmp", std::process::id()));
-    let _ = fs::remove_file(&temporary);
-    let written = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&temporary)
-        .and_then(|mut file| file.write_all(&text));
-    match written.and_then(|()| fs::rename(&temporary, path)) {
-        Ok(()) => Ok(()),
-        Err(e) => {
-            let _ = fs::remove_file(&temporary);
-            Err(context(e))
-        }
-    }
+    write_atomically(path, &text, 0o600, Durability::AcrossReboots)
 }
 
 #[cfg(test)]
@@ -185,6 +171,11 @@ mod tests {
             (again.get("VI_1"), again.get("VI_2")),
             (Some(5000), Some(7))
         );
+        // VI_2 left the configuration: gone from the file at the next write.
+        again.keep_only(["VI_1", "VI_3"]);
+        again.write().unwrap();
+        let text = fs::read_to_string(again.path()).unwrap();
+        assert_eq!(text, r#"{"VI_1":5000}"#);
         // Another daemon's socket: another file.
         assert_eq!(
             AhMarks::load(&dir, Path::new("/run/other/a.sock")).get("VI_1"),

@@ -52,6 +52,7 @@ pub(super) fn lab(name: &str, count: usize, advert: &str) -> Lab {
         metrics_listen: None,
         read_options: config::ReadOptions::default(),
         pid_files: Vec::new(),
+        keepalived_pid_files: None,
         net_namespace: None,
         daemonize: false,
     };

@@ -67,9 +67,26 @@ use vip_state::VipState;
 /// hold the timers up for long.
 const PENDING_ADVERT_ROUNDS: usize = 32;
 
+/// Why [`run`] failed: one printable message, and whether it was a file the configuration
+/// names that is missing (keepalived's command line exits 6 on that, not 1).
+#[derive(Debug)]
+pub struct RunError {
+    pub message: String,
+    pub missing_file: bool,
+}
+
+impl From<String> for RunError {
+    fn from(message: String) -> RunError {
+        RunError {
+            message,
+            missing_file: false,
+        }
+    }
+}
+
 /// Runs the daemon until SIGTERM/SIGINT. Errors are start-up failures (bad config, no
 /// netlink, socket in use) and come back as one printable message.
-pub fn run(options: RunOptions) -> Result<(), String> {
+pub fn run(options: RunOptions) -> Result<(), RunError> {
     // First, while this is the only thread: keepalived without `-n`. The parent waits until
     // the daemon is up (or has failed) and exits with that.
     if options.daemonize {
@@ -81,17 +98,19 @@ pub fn run(options: RunOptions) -> Result<(), String> {
     result
 }
 
-fn run_logged(options: RunOptions) -> Result<(), String> {
+fn run_logged(options: RunOptions) -> Result<(), RunError> {
     let config_path = options.config.clone();
     let read_options = options.read_options.clone();
     init_logging();
+    let refused = |e: config::ConfigErrors| RunError {
+        message: e.to_string().trim_end().to_string(),
+        missing_file: e.missing_file(),
+    };
     let (path, mut loaded) = match &config_path {
         Some(path) => config::read(path, &read_options)
             .map(|loaded| (path.clone(), loaded))
-            .map_err(|e| e.to_string().trim_end().to_string())?,
-        None => {
-            config::read_default(&read_options).map_err(|e| e.to_string().trim_end().to_string())?
-        }
+            .map_err(refused)?,
+        None => config::read_default(&read_options).map_err(refused)?,
     };
     log_config_warnings(&loaded.warnings);
     // `keepalived -s NAME`.
@@ -114,15 +133,25 @@ fn run_logged(options: RunOptions) -> Result<(), String> {
                 "vipd run needs CAP_NET_ADMIN and CAP_NET_RAW (this process lacks {}): run it \
                  as root or under the shipped vipd.service (`vipd check` needs neither)",
                 missing.join(" and ")
-            ));
+            )
+            .into());
         }
     }
     // Before anything is bound: a second daemon stops here with the pid file's word for it.
     // Removed when this returns (a clean stop or a failed start).
-    let _pid_files = match options.pid_files.as_slice() {
+    // keepalived's command line: where keepalived 2.2.7 would put them for this file.
+    let mut pid_files = options.pid_files.clone();
+    let mut pid_dirs = Vec::new();
+    if let Some(keepalived) = &options.keepalived_pid_files {
+        let namespace = loaded.config.global.net_namespace.as_deref();
+        let located = keepalived.locate(namespace, &loaded.pid_dir);
+        pid_files.extend(located.files);
+        pid_dirs = located.dirs;
+    }
+    let _pid_files = match pid_files.as_slice() {
         [] => None,
         paths => {
-            let (held, notes) = crate::pidfile::PidFiles::create(paths)?;
+            let (held, notes) = crate::pidfile::PidFiles::create_in(&pid_dirs, paths)?;
             for note in notes {
                 warn!("{note}");
             }
@@ -137,7 +166,8 @@ fn run_logged(options: RunOptions) -> Result<(), String> {
         let mut daemon = Daemon::new(path, loaded.config, options)?;
         daemon.read_options = read_options;
         daemon.serve().await
-    })
+    })?;
+    Ok(())
 }
 
 /// The capabilities `vipd run` cannot work without (CAP_NET_ADMIN: addresses, routes, VMACs,
@@ -433,6 +463,7 @@ impl Daemon {
         if !due {
             return;
         }
+        self.keep_configured_ah_marks();
         if at_start {
             if let Err(e) = self.ah_marks.write() {
                 warn!("AH sequence marks: {e}");
@@ -440,6 +471,12 @@ impl Daemon {
         } else {
             drop(tokio::task::spawn_blocking(self.ah_marks.writer()));
         }
+    }
+
+    /// Marks of instances no longer configured (a reload removed them) are not written again.
+    fn keep_configured_ah_marks(&self) {
+        let names = self.routers.iter().map(|r| r.cfg.name.as_str());
+        self.ah_marks.keep_only(names);
     }
 
     /// On a clean stop, the marks become the counters themselves (the loop is over): a
@@ -454,6 +491,7 @@ impl Daemon {
             }
         }
         if any {
+            self.keep_configured_ah_marks();
             if let Err(e) = self.ah_marks.write() {
                 warn!("AH sequence marks: {e}");
             }

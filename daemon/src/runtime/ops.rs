@@ -43,8 +43,11 @@ pub struct RunOptions {
     pub metrics_listen: Option<SocketAddr>,
     /// How to read keepalived.conf (config id).
     pub read_options: crate::config::ReadOptions,
-    /// Pid files to write (`--pid-file`, `keepalived -p/-r`); none by default.
+    /// Pid files to write (`--pid-file`); none by default.
     pub pid_files: Vec<PathBuf>,
+    /// keepalived's command line: its pid files, where the configuration puts them unless
+    /// `-p`/`-r` say.
+    pub keepalived_pid_files: Option<crate::compat::PidFileOptions>,
     /// Overrides `net_namespace` (`keepalived -s`).
     pub net_namespace: Option<String>,
     /// Fork into the background (keepalived without `-n`).

@@ -8,7 +8,7 @@
 //!
 //! One file per daemon in the state directory (`/var/lib/vipd`, systemd's `StateDirectory=`),
 //! named after its control socket (`vipd-<hash of the socket path>.vips.json`), written
-//! atomically (temporary file, then rename). At start a daemon reads every such file that
+//! atomically ([`write_atomically`]). At start a daemon reads every such file that
 //! belongs to its network namespace and to this boot and whose daemon is gone (its control
 //! socket does not answer), removes the addresses recorded there that are still configured
 //! as recorded, and deletes the file. So parallel daemons (several sockets) keep their own
@@ -21,18 +21,17 @@
 //! `control_group` could no longer reach the control socket; and a runtime directory removed
 //! on stop would lose the record exactly when a crashed vipd needs it.
 //!
-//! Hand-written atomic replace instead of the `tempfile` crate: create-new in the same
-//! directory and `rename` is all it takes, and the file is small.
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::IpAddr;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::atomic_file::{write_atomically, Durability};
 use crate::config::{Route, Rule};
 
 /// File name suffix of the records.
@@ -371,46 +370,18 @@ impl VipState {
             && self.record.rules.is_empty()
     }
 
-    /// Writes the record: a new file beside the old one, then a rename over it. Creates the
-    /// state directory (mode 0700) when it is missing.
+    /// Writes the record whole (see [`write_atomically`]; not synced: a reboot takes the
+    /// addresses it records, and a sync on the event loop could wait for a slow disk).
+    /// Creates the state directory (mode 0700) when it is missing.
     pub fn save(&mut self) -> io::Result<()> {
         #[cfg(test)]
         {
             self.writes += 1;
         }
-        if !self.dir.exists() {
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(&self.dir)
-                .map_err(|e| {
-                    io::Error::new(e.kind(), format!("creating {}: {e}", self.dir.display()))
-                })?;
-        }
         let text = serde_json::to_vec_pretty(&self.record).map_err(io::Error::other)?;
-        let temporary = self
-            .path
-            .with_extension(format!("{SUFFIX}.{}.tmp", std::process::id()));
-        let _ = fs::remove_file(&temporary);
-        let written = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&temporary)
-            .and_then(|mut file| file.write_all(&text));
-        match written.and_then(|()| fs::rename(&temporary, &self.path)) {
-            Ok(()) => {
-                self.stale = false;
-                Ok(())
-            }
-            Err(e) => {
-                let _ = fs::remove_file(&temporary);
-                Err(io::Error::new(
-                    e.kind(),
-                    format!("writing {}: {e}", self.path.display()),
-                ))
-            }
-        }
+        write_atomically(&self.path, &text, 0o600, Durability::ThisBoot)?;
+        self.stale = false;
+        Ok(())
     }
 
     /// The records of earlier runs in this network namespace whose daemon is gone: ours from

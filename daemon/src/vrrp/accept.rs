@@ -9,7 +9,8 @@
 //! 2. [`arrival`] (event loop): source, destination, hop limit and the advert's bytes.
 //! 3. The caller's own checks: the group, its own source, the instance of the VRID.
 //! 4. [`check_advert`] for that instance: peer source, peer TTL range, IPsec AH,
-//!    [`packet::parse_advertisement`], [`packet::check_for_instance`], the address list.
+//!    [`packet::parse_advertisement`], [`packet::check_for_instance`], the destination
+//!    (multicast or unicast, as the instance sends), the address list.
 //!
 //! Nothing here allocates or keeps state: the instance's state (AH replay counter, address
 //! list warnings, counters) stays with the caller's [`Receiver`].
@@ -156,7 +157,8 @@ pub fn check_advert_into<R: Receiver>(
     let settings = receiver.settings(src);
     // keepalived: a peer's own TTL range replaces the default rule, and turns the source
     // check on.
-    let peer_ttl = settings.peer_ttl.filter(|_| settings.unicast);
+    let unicast = settings.unicast;
+    let peer_ttl = settings.peer_ttl.filter(|_| unicast);
     let rx = packet::RxMeta {
         src,
         dst: arrival.dst,
@@ -183,6 +185,8 @@ pub fn check_advert_into<R: Receiver>(
     }
     parsed?;
     packet::check_for_instance(out, &receiver.expectation())?;
+    // keepalived's order: after the checksum and the instance's own fields.
+    packet::check_destination(arrival.dst, unicast)?;
     receiver.check_addresses(src, &out.addresses)?;
     Ok(())
 }
@@ -194,6 +198,8 @@ mod tests {
 
     /// A unicast IPv4 instance with one peer, recording which of its steps ran.
     struct Probe {
+        /// Multicast instead (no peers, no source check).
+        multicast: bool,
         peers: Vec<IpAddr>,
         steps: Vec<&'static str>,
         open_fails: Option<DropReason>,
@@ -203,7 +209,7 @@ mod tests {
     impl Receiver for Probe {
         fn settings(&self, _src: IpAddr) -> Settings<'_> {
             Settings {
-                unicast: true,
+                unicast: !self.multicast,
                 ipv6: false,
                 unicast_ttl: None,
                 check_unicast_src: true,
@@ -242,8 +248,12 @@ mod tests {
     }
 
     fn datagram(src: [u8; 4], ttl: u8) -> Vec<u8> {
+        datagram_to(src, [192, 0, 2, 2], ttl)
+    }
+
+    fn datagram_to(src: [u8; 4], to: [u8; 4], ttl: u8) -> Vec<u8> {
         let ip = IpAddr::from(src);
-        let dst: IpAddr = "192.0.2.2".parse().unwrap();
+        let dst = IpAddr::from(to);
         let advert = Advertisement {
             version: Version::V3,
             vrid: 51,
@@ -255,7 +265,7 @@ mod tests {
         let payload = advert.to_bytes(ip, dst, ChecksumMode::PseudoHeader);
         let mut data = vec![0x45, 0, 0, 0, 0, 0, 0, 0, ttl, packet::PROTOCOL, 0, 0];
         data.extend_from_slice(&src);
-        data.extend_from_slice(&[192, 0, 2, 2]);
+        data.extend_from_slice(&to);
         data.extend_from_slice(&payload);
         let total = u16::try_from(data.len()).unwrap().to_be_bytes();
         data[2..4].copy_from_slice(&total);
@@ -270,6 +280,7 @@ mod tests {
 
     fn probe(open_fails: Option<DropReason>) -> Probe {
         Probe {
+            multicast: false,
             peers: vec!["192.0.2.1".parse().unwrap()],
             steps: Vec::new(),
             open_fails,
@@ -305,5 +316,32 @@ mod tests {
         let data = datagram([192, 0, 2, 1], 254);
         assert_eq!(check(&mut p, &data), Err(DropReason::HopLimit));
         assert_eq!(p.steps, ["open"]);
+    }
+
+    /// keepalived 2.2.7: "Expected multicast packet but received unicast packet" and the
+    /// other way round. A multicast instance's socket reads what is sent to the router's
+    /// own address or to broadcast; a unicast one what the host's other sockets joined.
+    #[test]
+    fn an_advert_sent_the_other_way_than_the_instance_sends_is_dropped() {
+        let group = [224, 0, 0, 18];
+        let mut multicast = probe(None);
+        multicast.multicast = true;
+        for to in [[192, 0, 2, 2], [192, 0, 2, 255], [255, 255, 255, 255]] {
+            let data = datagram_to([192, 0, 2, 1], to, 255);
+            assert_eq!(
+                check(&mut multicast, &data),
+                Err(DropReason::Destination),
+                "{to:?}"
+            );
+        }
+        let data = datagram_to([192, 0, 2, 1], group, 255);
+        assert_eq!(check(&mut multicast, &data).map(|a| a.priority), Ok(100));
+        // The unicast instance: its peer's multicast advert is dropped, its unicast one taken.
+        let mut unicast = probe(None);
+        let data = datagram_to([192, 0, 2, 1], group, 255);
+        assert_eq!(check(&mut unicast, &data), Err(DropReason::Destination));
+        assert!(!unicast.steps.contains(&"addresses"));
+        let data = datagram_to([192, 0, 2, 1], [192, 0, 2, 2], 255);
+        assert_eq!(check(&mut unicast, &data).map(|a| a.priority), Ok(100));
     }
 }

@@ -226,6 +226,10 @@ pub enum DropReason {
     /// The advert lacks one of the instance's VIPs: another virtual router that picked the
     /// same VRID (keepalived drops these too, "not present in MASTER advert").
     AddressList,
+    /// Sent to a unicast (or broadcast) address while the instance is multicast, or to a
+    /// multicast group while it is unicast (keepalived drops these too, "Expected multicast
+    /// packet but received unicast packet").
+    Destination,
 }
 
 impl DropReason {
@@ -249,6 +253,7 @@ impl DropReason {
         DropReason::SendError,
         DropReason::Replayed,
         DropReason::AddressList,
+        DropReason::Destination,
     ];
 
     /// Position in [`DropReason::ALL`], for counters kept in an array.
@@ -281,6 +286,7 @@ impl DropReason {
             DropReason::SendError => "send_error",
             DropReason::Replayed => "replayed",
             DropReason::AddressList => "address_list",
+            DropReason::Destination => "destination",
         }
     }
 
@@ -305,6 +311,9 @@ impl DropReason {
             DropReason::SendError => "our advert could not be sent",
             DropReason::Replayed => "AH sequence number not above the last one seen",
             DropReason::AddressList => "address list lacks one of the instance's VIPs",
+            DropReason::Destination => {
+                "sent unicast to a multicast instance, or multicast to a unicast one"
+            }
         }
     }
 }
@@ -966,6 +975,22 @@ pub fn check_unicast_source(src: IpAddr, peers: &[IpAddr]) -> Result<(), DropRea
         Ok(())
     } else {
         Err(DropReason::NotPeer)
+    }
+}
+
+/// RFC 5798 5.1.1.2 / 5.1.2.2: an advert goes to the VRRP multicast group, or with
+/// keepalived's `unicast_peer` to each peer's address. One that came the other way is not
+/// for this instance: a multicast instance's raw socket also reads what is sent to the
+/// router's own addresses and to broadcast (another instance's unicast peers on the same
+/// VRID, or a stranger aiming at one router of a pair only), a unicast one what other
+/// sockets of the host joined. keepalived 2.2.7 drops both ("Expected multicast packet but
+/// received unicast packet"); vipd took them, so a unicast advert, which only its target
+/// hears, moved a multicast router keepalived leaves alone (`lab_hostile_destination`).
+pub fn check_destination(dst: IpAddr, unicast: bool) -> Result<(), DropReason> {
+    if dst.is_multicast() == unicast {
+        Err(DropReason::Destination)
+    } else {
+        Ok(())
     }
 }
 

@@ -48,17 +48,9 @@ pub fn strip_lvs(text: &str) -> String {
     out
 }
 
-/// Keywords whose value is a command keepalived runs: replaced by a stub that exits 0.
-const COMMANDS: &[&str] = &[
-    "script",
-    "notify",
-    "notify_master",
-    "notify_backup",
-    "notify_fault",
-    "notify_stop",
-    "notify_deleted",
-    "notify_master_rx_lower_pri",
-];
+/// Keywords whose value is a command keepalived runs (the lexer's list, so the two cannot
+/// drift): replaced by a stub that exits 0.
+use vipd::config::COMMAND_KEYWORDS as COMMANDS;
 
 /// The lab's first router: its own addresses on the two segments (see `lab::Segment`).
 const OWN4: [Ipv4Addr; 2] = [

@@ -52,6 +52,65 @@ pub fn v3_ipv6(priority: u8) -> VrrpInstance {
         .vip("2001:db8::100/64")
 }
 
+/// [`v3_ipv4`] with unicast adverts between the global addresses of r1 and r2 (`router` is
+/// one of them).
+pub fn unicast_v4(router: usize, priority: u8) -> VrrpInstance {
+    let ip = |router| Segment::Main.router_ip4(router).to_string();
+    v3_ipv4(priority).unicast(&ip(router), &[&ip(3 - router)])
+}
+
+/// [`v3_ipv6`] with unicast adverts between the global addresses of r1 and r2.
+pub fn unicast_v6(router: usize, priority: u8) -> VrrpInstance {
+    let ip = |router| Segment::Main.router_ip6(router).to_string();
+    v3_ipv6(priority).unicast(&ip(router), &[&ip(3 - router)])
+}
+
+/// vipd in r1 (priority 150) and r2 (100) with the instances `instances(router, priority)`
+/// makes, a VIP of each on the main segment: r1 elected for all, r2 their settled backup
+/// (3 adverts heard of each).
+pub fn settled_pair(
+    lab: &Lab,
+    instances: impl Fn(usize, u8) -> Vec<VrrpInstance>,
+) -> (Daemon, Daemon) {
+    let r1 = start_vipd(lab, 1, &conf(1, &instances(1, 150)));
+    let r2 = start_vipd(lab, 2, &conf(2, &instances(2, 100)));
+    let backups = instances(2, 100);
+    for vip in backups.iter().flat_map(|i| &i.vips) {
+        let address = vip.split('/').next().and_then(|a| a.parse().ok());
+        let address = address.unwrap_or_else(|| panic!("VIP {vip}"));
+        expect_sole_holder(lab, address, 1, SETTLE, &format!("election of {vip}"));
+    }
+    for backup in &backups {
+        wait_instance(&r2, &backup.name, SETTLE, "settled backup", |i| {
+            i.state == "BACKUP" && i.adverts_received >= 3
+        });
+    }
+    (r1, r2)
+}
+
+/// The link-local address of `router`'s eth0.
+pub fn link_local(lab: &Lab, router: usize) -> Ipv6Addr {
+    let out = lab.exec_ok(
+        lab.router_ns(router),
+        "ip -o -6 addr show dev eth0 scope link",
+    );
+    out.split_whitespace()
+        .skip_while(|w| *w != "inet6")
+        .nth(1)
+        .and_then(|cidr| cidr.split('/').next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no link-local address on r{router}: {out}"))
+}
+
+/// Every instance of `daemon`: (name, state, transitions).
+pub fn states(daemon: &Daemon) -> Vec<(String, String, u64)> {
+    status(daemon)
+        .instances
+        .into_iter()
+        .map(|i| (i.name, i.state, i.transitions))
+        .collect()
+}
+
 /// One v2 instance `VI_2`, VRID 61, 1 s, PASS `secret`, VIP 192.0.2.101/24.
 pub fn v2_pass(priority: u8) -> VrrpInstance {
     VrrpInstance::new("VI_2", "eth0", 61)
@@ -113,6 +172,18 @@ pub fn start_vipd_toml(lab: &Lab, router: usize, keepalived_conf: &str) -> Daemo
     let conf_path = lab.dir().join(format!("r{router}-native-{n}.toml"));
     std::fs::write(&conf_path, &out.stdout).expect("write vipd.toml");
     let socket = lab.dir().join(format!("r{router}-native-{n}.sock"));
+    run_vipd(lab, router, conf_path, socket, &[])
+}
+
+/// `vipd run -c CONF --socket SOCKET --state-dir` (the router's) in `router`, with `env`,
+/// once it serves its control socket.
+fn run_vipd(
+    lab: &Lab,
+    router: usize,
+    conf_path: std::path::PathBuf,
+    socket: std::path::PathBuf,
+    env: &[(&str, &str)],
+) -> Daemon {
     let binary = vipd_binary().expect("vipd binary");
     let state_dir = lab.state_dir(router);
     let mut daemon = lab.spawn(
@@ -127,7 +198,7 @@ pub fn start_vipd_toml(lab: &Lab, router: usize, keepalived_conf: &str) -> Daemo
             "--state-dir",
             state_dir.to_str().expect("utf-8 path"),
         ],
-        &[],
+        env,
     );
     daemon.conf_path = Some(conf_path);
     daemon.socket_path = Some(socket);
@@ -145,25 +216,7 @@ pub fn restart_vipd(lab: &Lab, router: usize, mut daemon: Daemon) -> Daemon {
         .socket_path
         .clone()
         .expect("a vipd with a control socket");
-    let binary = vipd_binary().expect("vipd binary");
-    let state_dir = lab.state_dir(router);
-    let mut again = lab.spawn(
-        router,
-        &[
-            binary.to_str().expect("utf-8 path"),
-            "run",
-            "-c",
-            conf_path.to_str().expect("utf-8 path"),
-            "--socket",
-            socket.to_str().expect("utf-8 path"),
-            "--state-dir",
-            state_dir.to_str().expect("utf-8 path"),
-        ],
-        &[("VIPD_LOG", "debug")],
-    );
-    again.conf_path = Some(conf_path);
-    again.socket_path = Some(socket);
-    wait_started(again, router)
+    run_vipd(lab, router, conf_path, socket, &[("VIPD_LOG", "debug")])
 }
 
 static TOML_COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);

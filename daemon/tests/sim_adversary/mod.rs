@@ -60,6 +60,8 @@ pub enum Kind {
     WrongPassword,
     NonPeerSource,
     OwnSource,
+    /// To a router's own address on a multicast segment, to the group on a unicast one.
+    WrongDestination,
     /// Valid by construction from here on.
     Replay,
     ForgedLeaving,
@@ -88,6 +90,7 @@ impl Kind {
         Kind::WrongPassword,
         Kind::NonPeerSource,
         Kind::OwnSource,
+        Kind::WrongDestination,
     ];
     const VALID: &'static [Kind] = &[
         Kind::Replay,
@@ -729,6 +732,28 @@ impl Adversary {
                 let advert = self.forged_advert(segment, priority);
                 let node = self.rng.below(segment.routers.len() as u64) as usize;
                 let (src, dst) = (segment.routers[node], segment.destination(node));
+                Some(Crafted {
+                    kind,
+                    datagram: segment.wire(&advert, src, dst, packet::HOP_LIMIT),
+                    targets: vec![node],
+                })
+            }
+            // RFC 5798 5.1.1.2 / 5.1.2.2, keepalived's "Expected multicast packet but received
+            // unicast packet" (and the other way round): to one router only.
+            Kind::WrongDestination => {
+                let priority = *self.rng.pick(&[0u8, 255, 254, 1]);
+                let advert = self.forged_advert(segment, priority);
+                let (src, spoofed) = self.source(segment, self.stranger_allowed(segment));
+                let targets = self.everyone_but(segment, spoofed);
+                if targets.is_empty() {
+                    return None;
+                }
+                let node = *self.rng.pick(&targets);
+                let dst = if segment.unicast {
+                    segment.group()
+                } else {
+                    segment.routers[node]
+                };
                 Some(Crafted {
                     kind,
                     datagram: segment.wire(&advert, src, dst, packet::HOP_LIMIT),

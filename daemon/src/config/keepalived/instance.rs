@@ -751,6 +751,28 @@ impl Reader<'_> {
                     ),
                 ));
             }
+            // keepalived 2.2.7: "Initial state master is incompatible with AH authentication -
+            // clearing": a non-owner using AH starts as BACKUP (its first adverts would
+            // otherwise race a running master's), before the nopreempt rules below, so its
+            // nopreempt holds. Strict mode and VRRPv3 use no authentication at all.
+            let inst = &mut self.cfg.instances[i];
+            if inst.initial_state == InitialState::Master
+                && inst.priority != 255
+                && inst.auth_type == crate::config::AuthType::Ah
+                && inst.auth_pass.is_some()
+                && !inst.strict(&global)
+                && inst.version(&global) == 2
+            {
+                inst.initial_state = InitialState::Backup;
+                notes.push((
+                    loc_of(self, "initial_state"),
+                    format!(
+                        "instance `{name}`: state MASTER does not work with AH \
+                         authentication: it starts as BACKUP, as keepalived 2.2.7 makes it \
+                         (\"Initial state master is incompatible with AH authentication\")"
+                    ),
+                ));
+            }
             let inst = &mut self.cfg.instances[i];
             if !inst.preempt && inst.priority == 255 {
                 inst.preempt = true;

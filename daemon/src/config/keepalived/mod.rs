@@ -60,6 +60,7 @@ pub fn read_keepalived(
         checks_before: HashMap::new(),
         vmac_addr_prefix: None,
         renamed: HashMap::new(),
+        pid_dir: super::PidDir::default(),
     };
     for statement in &source.statements {
         reader.top_level(statement);
@@ -78,6 +79,7 @@ pub fn read_keepalived(
         mut warnings,
         vmac_prefix,
         vmac_addr_prefix,
+        pid_dir,
         ..
     } = reader;
     super::vmac::resolve_names(
@@ -118,6 +120,7 @@ pub fn read_keepalived(
         config: cfg,
         warnings,
         locations,
+        pid_dir,
     })
 }
 
@@ -178,6 +181,8 @@ struct Reader<'a> {
     default_interface: Option<String>,
     /// Instances written without `interface` (index, where), given `default_interface`.
     without_interface: Vec<(usize, Loc)>,
+    /// keepalived `instance`, `use_pid_dir`.
+    pid_dir: super::PidDir,
     /// `vrrp_min_garp`: GARP settings not written explicitly become one message, no repeat.
     min_garp: bool,
     /// Static addresses written without `dev` (index, where): on `default_interface`.
@@ -334,6 +339,37 @@ impl Reader<'_> {
                         self.cfg.global.net_namespace = Some(name.to_string());
                     }
                 }
+            }
+            // Where keepalived (and `vipd keepalived`) puts its pid files.
+            "instance" => match st.args() {
+                [] => self.warn(
+                    st.loc,
+                    "`instance` without a name is ignored, as keepalived ignores it".to_string(),
+                ),
+                [name, ..] if name.text.contains('/') => {
+                    let name = name.text.clone();
+                    self.warn(
+                        st.loc,
+                        format!(
+                            "`instance {name}`: a `/` in the name makes the pid files' names \
+                             directories that do not exist (the start fails, as keepalived's \
+                             does, unless -p and -r name the files)"
+                        ),
+                    );
+                    self.pid_dir.instance = Some(name);
+                }
+                [name, ..] => self.pid_dir.instance = Some(name.text.clone()),
+            },
+            "use_pid_dir" => {
+                if !st.args().is_empty() {
+                    self.warn(
+                        st.loc,
+                        "`use_pid_dir` takes no value: keepalived 2.2.7 (and vipd) put the pid \
+                         files in /run/keepalived/ whatever follows"
+                            .to_string(),
+                    );
+                }
+                self.pid_dir.use_pid_dir = true;
             }
             _ => self.other(Block::TopLevel, st),
         }

@@ -1088,3 +1088,91 @@ fn a_multicast_source_address_is_ignored_for_the_interfaces_own() {
         Some("192.0.2.1".parse().unwrap())
     );
 }
+
+#[test]
+fn a_tracked_interface_no_interface_can_have_is_refused_as_keepalived_refuses_it() {
+    // Corpus round 6: `track_interface eth1` without braces swallows the lines up to the
+    // next `}` (here `virtual_ipaddress`, 17 bytes, and `192.0.2.20/24`) as interface
+    // names. keepalived 2.2.7 stops ("Non-existent interface specified in configuration");
+    // vipd ran the instance with no VIPs, in FAULT for ever.
+    let e = error_of(
+        "",
+        " track_interface eth1\n virtual_ipaddress {\n 192.0.2.20/24\n }",
+    );
+    assert!(
+        e.contains("k.conf:8: `track_interface` entry `virtual_ipaddress`"),
+        "{e}"
+    );
+    assert!(
+        e.contains("k.conf:9: `track_interface` entry `192.0.2.20/24`"),
+        "{e}"
+    );
+    assert!(e.contains("Non-existent interface"), "{e}");
+    // keepalived looks the name up before it reads the options: an unknown option does not
+    // save the entry. A sync group's track_interface likewise.
+    for entry in [
+        "eth1/24 wieght 10",
+        "eth1:0 weight -10",
+        "averyverylongname0",
+    ] {
+        let e = error_of("", &format!(" track_interface {{\n  {entry}\n }}"));
+        assert!(e.contains("k.conf:8:"), "{entry}: {e}");
+    }
+    let group = "vrrp_sync_group G {\n group {\n VI_1\n }\n track_interface {\n eth2/x\n }\n}\n\
+                 vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n \
+                 virtual_ipaddress {\n 192.0.2.10\n }\n}\n";
+    let e = parse_keepalived(group, Path::new("g.conf"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("g.conf:6:") && e.contains("`eth2/x`"), "{e}");
+    // A name that may appear later (a VPN tunnel, a VLAN) stays a warning at run time.
+    let (cfg, _) = warnings_of("", " track_interface {\n  tun0 weight -20\n }");
+    assert_eq!(cfg.instances[0].track_interfaces[0].name, "tun0");
+    // The native form refuses such a name too.
+    let native = crate::config::to_toml(&cfg).replace("\"tun0\"", "\"tun/0\"");
+    let e = crate::config::parse_native(&native, Path::new("t.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`tun/0`"), "{e}");
+}
+
+#[test]
+fn state_master_with_ah_starts_as_backup_as_keepalived_makes_it() {
+    // Corpus round 6 (a code-server HA guide): `state MASTER` with `auth_type AH`.
+    // keepalived 2.2.7: "Initial state master is incompatible with AH authentication -
+    // clearing"; it starts as BACKUP and waits for the master down timer, where vipd took
+    // over at once. The owner (255) keeps MASTER; strict mode and VRRPv3 drop the
+    // authentication first, so they keep it too.
+    let ah =
+        " state MASTER\n priority 100\n authentication {\n auth_type AH\n auth_pass secret\n }";
+    let (cfg, w) = warnings_of("", ah);
+    assert_eq!(cfg.instances[0].initial_state, InitialState::Backup);
+    assert!(
+        w.contains("k.conf:7:") && w.contains("incompatible with AH"),
+        "{w}"
+    );
+    // Cleared before the nopreempt rules: nopreempt holds, as in keepalived.
+    let (cfg, _) = warnings_of("", &format!("{ah}\n nopreempt"));
+    assert_eq!(cfg.instances[0].initial_state, InitialState::Backup);
+    assert!(!cfg.instances[0].preempt);
+    for (global, instance) in [
+        ("", ah.replace("priority 100", "priority 255")),
+        ("", ah.replace("AH", "PASS")),
+        ("", format!("{ah}\n version 3")),
+        (" vrrp_strict", ah.to_string()),
+    ] {
+        let (cfg, _) = warnings_of(global, &instance);
+        let expected = if global.is_empty() {
+            InitialState::Master
+        } else {
+            // Strict mode: a non-owner's state MASTER becomes BACKUP for its own reason.
+            InitialState::Backup
+        };
+        assert_eq!(
+            cfg.instances[0].initial_state, expected,
+            "{global} {instance}"
+        );
+    }
+    let (_, w) = warnings_of(" vrrp_strict", ah);
+    assert!(!w.contains("incompatible with AH"), "{w}");
+}

@@ -97,6 +97,22 @@ impl Reader<'_> {
             let words = texts(&item.words);
             let keyword = st.keyword();
             let name = words[0];
+            // keepalived 2.2.7 looks the interface up before it reads the options: a name
+            // Linux refuses (a braceless `track_interface` that swallowed `virtual_ipaddress`
+            // or `192.0.2.10/24`) stops it whatever follows.
+            if interface {
+                if let Err(why) = crate::config::vmac::check_interface_name(name) {
+                    self.error(
+                        item.loc,
+                        format!(
+                            "`{keyword}` entry `{name}` {why}: no interface of that name can \
+                             exist (keepalived 2.2.7 refuses to start: \"Non-existent interface \
+                             specified in configuration\")"
+                        ),
+                    );
+                    continue;
+                }
+            }
             let dropped = |why: String| {
                 format!("`{keyword}` entry `{name}`: {why}: the entry is ignored, as keepalived ignores it")
             };
