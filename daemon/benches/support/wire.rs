@@ -116,7 +116,9 @@ impl Pcap {
             err_path,
         };
         let listening =
-            crate::lab::wait_until(Duration::from_secs(5), Duration::from_millis(5), || {
+            // Generous: tcpdump has been seen to take over 5 s to start (its 16 MiB ring
+            // set up while a daemon floods the segment), which is no figure of either daemon.
+            crate::lab::wait_until(Duration::from_secs(30), Duration::from_millis(5), || {
                 std::fs::read_to_string(&pcap.err_path)
                     .unwrap_or_default()
                     .contains("listening on")
