@@ -99,19 +99,6 @@ fn mac6(group: Ipv6Addr) -> [u8; 6] {
     [0x33, 0x33, o[12], o[13], o[14], o[15]]
 }
 
-fn link_local(lab: &Lab, router: usize) -> Ipv6Addr {
-    let out = lab.exec_ok(
-        lab.router_ns(router),
-        "ip -o -6 addr show dev eth0 scope link",
-    );
-    out.split_whitespace()
-        .skip_while(|w| *w != "inet6")
-        .nth(1)
-        .and_then(|cidr| cidr.split('/').next())
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("no link-local address on r{router}: {out}"))
-}
-
 /// What each daemon must do with a case: `Some(taken)`, or `None` where only printed.
 struct Case {
     what: &'static str,
