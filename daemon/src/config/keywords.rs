@@ -137,6 +137,15 @@ const SCHEDULING: Class = Class::Ignored(
     "vipd does not change its own scheduling or memory locking; set CPUSchedulingPolicy=, \
      CPUSchedulingPriority=, Nice=, CPUAffinity= or LimitMEMLOCK= in a vipd.service drop-in",
 );
+/// Newer keepalived has it; 2.2.7 logs "Unknown keyword" and keeps the pseudo-header, so
+/// applying it would make vipd's VRRPv3 IPv4 checksums disagree with a 2.2.7 peer reading
+/// the same file.
+const V3_CHECKSUM: Class = Class::Ignored(
+    "not a keepalived 2.2.7 keyword (2.2.7 logs \"Unknown keyword\"; newer keepalived has \
+     it): VRRPv3 IPv4 checksums keep the pseudo-header, as 2.2.7 computes them; to leave it \
+     out (Cisco, Juniper, RFC 9568 peers) use `v3_checksum = \"no-pseudo-header\"` in a \
+     native config",
+);
 const LINKBEAT: Class = Class::Ignored(
     "vipd follows link state through netlink events, which every current driver reports",
 );
@@ -329,6 +338,7 @@ fn global(keyword: &str) -> Option<Class> {
             "vipd runs no start-up or shutdown script; use ExecStartPre= / ExecStopPost= in a \
              vipd.service drop-in",
         ),
+        "v3_checksum_as_v2" => V3_CHECKSUM,
         "vrrp_delay_after_boot" => Class::Ignored(
             "not a keepalived 2.2.7 keyword (2.2.7 logs \"Unknown keyword\"; newer keepalived \
              has it): vipd does not apply it; use vrrp_startup_delay",
@@ -354,6 +364,7 @@ fn instance(keyword: &str) -> Option<Class> {
             "vipd sends no extra periodic gratuitous ARP/NA beyond garp_master_refresh, which \
              covers every interface holding a VIP",
         ),
+        "v3_checksum_as_v2" => V3_CHECKSUM,
         "old_unicast_checksum" => Class::Ignored(
             "vipd computes the standard VRRPv3 checksum and does not talk to keepalived older \
              than 1.3.6 over unicast VRRPv3",

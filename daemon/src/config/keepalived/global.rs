@@ -146,11 +146,6 @@ impl Reader<'_> {
                     self.cfg.global.skip_check_adv_addr = true;
                 }
             }
-            "v3_checksum_as_v2" => {
-                if self.flag(st) {
-                    self.cfg.global.v3_checksum = V3Checksum::NoPseudoHeader;
-                }
-            }
             "max_auto_priority" => {
                 if self.no_block(st) {
                     if st.args().is_empty() {

@@ -267,12 +267,6 @@ impl Reader<'_> {
                     inst.higher_prio_send_advert = self.switch(item);
                     "higher_prio_send_advert"
                 }
-                "v3_checksum_as_v2" => {
-                    if self.flag(item) {
-                        inst.v3_checksum = Some(V3Checksum::NoPseudoHeader);
-                    }
-                    "v3_checksum"
-                }
                 "use_vmac" => {
                     vmac_mac = self.use_vmac(item, &mut inst).map(|text| (text, loc));
                     vmac_at = Some(loc);

@@ -10,7 +10,7 @@ use super::validate;
 use super::{
     duration, route, Check, CheckKind, Config, GarpGroup, Ignored, InitialState, Instance, Loaded,
     Notify, NotifyFifo, NotifyScript, ParamMatch, PeerTtl, ProcessCheck, ProcessMatch, ReadOptions,
-    Route, Rule, SyncGroup, TrackCheck, TrackInterface, V3Checksum, Vip,
+    Route, Rule, SyncGroup, TrackCheck, TrackInterface, Vip,
 };
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -92,7 +92,14 @@ pub fn read_keepalived(
             .unwrap_or(super::vmac::DEFAULT_PREFIX),
     );
     round_v3_intervals(&mut cfg);
-    drop_ignored_passwords(&mut cfg);
+    for problem in drop_ignored_passwords(&mut cfg) {
+        let located = locate(&source, &locations, &problem);
+        warnings.push(ConfigWarning {
+            file: located.file,
+            line: located.line,
+            message: located.message,
+        });
+    }
     if errors.is_empty() {
         for problem in validate::problems(&cfg) {
             errors.push(locate(&source, &locations, &problem));
@@ -125,16 +132,38 @@ pub fn read_keepalived(
 }
 
 /// keepalived 2.2.7 ignores `authentication` in strict mode ("Strict mode does not support
-/// authentication. Ignoring.") and in VRRPv3; reading the same file the same way keeps a
-/// mixed keepalived/vipd segment talking.
-fn drop_ignored_passwords(cfg: &mut Config) {
+/// authentication. Ignoring.") and in VRRPv3 ("VRRP version 3 does not support
+/// authentication. Ignoring."), with the instance otherwise unchanged; reading the same file
+/// the same way keeps a mixed keepalived/vipd segment talking. Returns a warning (at the
+/// `authentication` block) for each instance whose password is dropped.
+fn drop_ignored_passwords(cfg: &mut Config) -> Vec<validate::Problem> {
     let global = cfg.global.clone();
-    for inst in &mut cfg.instances {
-        if inst.strict(&global) || inst.version(&global) == 3 {
-            inst.auth_pass = None;
-            inst.auth_type = super::AuthType::Pass;
+    let mut dropped = Vec::new();
+    for (i, inst) in cfg.instances.iter_mut().enumerate() {
+        if inst.auth_pass.is_none() {
+            continue;
         }
+        // keepalived checks strict mode first and then says nothing about the version.
+        let why = if inst.strict(&global) {
+            "strict mode does not support authentication (keepalived: \"Strict mode does not \
+             support authentication. Ignoring.\")"
+        } else if inst.version(&global) == 3 {
+            "VRRPv3 does not support authentication (keepalived: \"VRRP version 3 does not \
+             support authentication. Ignoring.\")"
+        } else {
+            continue;
+        };
+        inst.auth_pass = None;
+        inst.auth_type = super::AuthType::Pass;
+        dropped.push(validate::Problem {
+            path: format!("instance[{i}].auth_pass"),
+            message: format!(
+                "instance `{}`: {why}: the block is ignored, no password is sent or checked",
+                inst.name
+            ),
+        });
     }
+    dropped
 }
 
 /// keepalived rounds VRRPv3 intervals to the 10 ms the wire format can carry.

@@ -1176,3 +1176,76 @@ fn state_master_with_ah_starts_as_backup_as_keepalived_makes_it() {
     let (_, w) = warnings_of(" vrrp_strict", ah);
     assert!(!w.contains("incompatible with AH"), "{w}");
 }
+
+/// keepalived 2.2.7 (`keepalived -t`): "(VI_1) VRRP version 3 does not support
+/// authentication. Ignoring." for `version 3` or a global `vrrp_version 3`, nothing when the
+/// instance says `version 2`, and "Strict mode does not support authentication. Ignoring."
+/// (only that one) in strict mode. vipd drops the password the same way and says so at the
+/// `authentication` line.
+#[test]
+fn authentication_ignored_in_vrrpv3_and_strict_mode_warns_at_its_line() {
+    let auth = " authentication {\n auth_type PASS\n auth_pass secret\n }";
+    let ah = " authentication {\n auth_type AH\n auth_pass secret\n }";
+    for (global, instance, says) in [
+        ("", format!(" version 3\n{auth}"), "VRRP version 3 does not"),
+        ("", format!(" version 3\n{ah}"), "VRRP version 3 does not"),
+        (
+            " vrrp_version 3",
+            format!(" priority 90\n{auth}"),
+            "VRRP version 3 does not",
+        ),
+        (
+            " vrrp_strict",
+            format!(" version 3\n{auth}"),
+            "Strict mode does not",
+        ),
+        (
+            " vrrp_strict",
+            format!(" priority 90\n{auth}"),
+            "Strict mode does not",
+        ),
+    ] {
+        let (cfg, w) = warnings_of(global, &instance);
+        let inst = &cfg.instances[0];
+        assert_eq!(inst.auth_pass, None, "{global} {instance}");
+        assert_eq!(inst.auth_type, crate::config::AuthType::Pass);
+        let ours: Vec<&str> = w.lines().filter(|l| l.contains("authentication")).collect();
+        assert_eq!(ours.len(), 1, "{w}");
+        assert!(ours[0].starts_with("k.conf:8: warning: "), "{w}");
+        assert!(ours[0].contains(says), "{w}");
+        assert!(ours[0].contains("instance `VI_1`"), "{w}");
+    }
+    // The instance's own `version 2` wins over the global one: the password is used.
+    let (cfg, w) = warnings_of(" vrrp_version 3", &format!(" version 2\n{auth}"));
+    assert_eq!(cfg.instances[0].auth_pass.as_deref(), Some("secret"));
+    assert!(!w.contains("authentication"), "{w}");
+}
+
+/// keepalived 2.2.7 (`keepalived -t`): "(Line 4) Unknown keyword 'v3_checksum_as_v2'" in
+/// `global_defs` and in `vrrp_instance`; it keeps the IPv4 pseudo-header in VRRPv3
+/// checksums. vipd does the same, so it and a 2.2.7 peer reading this file agree.
+#[test]
+fn v3_checksum_as_v2_is_ignored_as_keepalived_2_2_7_does() {
+    for (global, instance, line) in [
+        (" v3_checksum_as_v2", "", 2),
+        (" vrrp_version 3", " v3_checksum_as_v2", 7),
+        (" vrrp_version 3", " v3_checksum_as_v2 true", 7),
+    ] {
+        let (cfg, w) = warnings_of(global, instance);
+        assert_eq!(
+            cfg.global.v3_checksum,
+            crate::config::V3Checksum::PseudoHeader,
+            "{w}"
+        );
+        assert_eq!(cfg.instances[0].v3_checksum, None, "{w}");
+        let ours: Vec<&str> = w.lines().filter(|l| l.contains("v3_checksum")).collect();
+        assert_eq!(ours.len(), 1, "{w}");
+        assert!(
+            ours[0].starts_with(&format!(
+                "k.conf:{line}: warning: `v3_checksum_as_v2` is ignored"
+            )),
+            "{w}"
+        );
+        assert!(ours[0].contains("2.2.7"), "{w}");
+    }
+}
