@@ -282,17 +282,19 @@ pub fn fork_to_background() -> Result<(), String> {
     }
 }
 
-/// The daemon is up: a parent waiting in [`fork_to_background`] exits 0. Nothing otherwise.
+/// The daemon is up: a parent waiting in [`fork_to_background`] exits 0, after `flush_log`
+/// (the log lines so far reach the output first). Nothing otherwise.
 /// A forked daemon then lets go of stdout, and of stderr when it is a pipe: whoever started
 /// it (`$(keepalived)`, a configuration tool reading its output) would otherwise wait for the
 /// pipe to close as long as vipd runs. The journal's stream, a terminal or a file keep the log.
-pub fn background_ready() {
+pub fn background_ready(flush_log: impl FnOnce()) {
     let Ok(mut ready) = READY.lock() else {
         return;
     };
     let Some(fd) = ready.take() else {
         return;
     };
+    flush_log();
     let _ = fs::File::from(fd).write_all(&[1]);
     let Ok(null) = OpenOptions::new().write(true).open("/dev/null") else {
         return;

@@ -264,6 +264,12 @@ fn keepalived_without_dont_fork_forks_once_up_and_reports_a_failed_start() {
         .expect("the output did not end: the daemon kept the pipe")
         .unwrap();
     assert!(output.status.success(), "{output:?}");
+    // Its log so far reached the pipe before the daemon let go of it.
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("started with"),
+        "the start line did not reach the pipe:\n{stderr}"
+    );
     let pid = pid.expect("pid file");
     assert!(alive(pid));
     kill(pid, libc::SIGTERM);

@@ -152,9 +152,15 @@ pub fn stderr() -> Result<LogOutput, io::Error> {
 
 /// At exit: the lines still queued are written, unless the output stays blocked for a second.
 pub fn flush_at_exit() {
+    flush_queued(Duration::from_secs(1));
+}
+
+/// Waits up to `timeout` for the lines queued so far to be written (at exit, and before a
+/// forked daemon releases its parent: the start line is in the log when the command returns).
+pub fn flush_queued(timeout: Duration) {
     let output = OUTPUT.lock().ok().and_then(|kept| kept.clone());
     if let Some(output) = output {
-        output.flush(Duration::from_secs(1));
+        output.flush(timeout);
     }
 }
 

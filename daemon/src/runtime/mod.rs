@@ -547,7 +547,10 @@ impl Daemon {
             sd_notify::NotifyState::Ready,
             sd_notify::NotifyState::Status(&line),
         ]);
-        crate::pidfile::background_ready();
+        // A parent waiting on a forked daemon returns once the lines so far (the start line
+        // above) are written: they are queued for the log's thread, which a loaded machine
+        // may not have run yet, and a piped stderr is let go of next.
+        crate::pidfile::background_ready(|| log_output::flush_queued(Duration::from_secs(1)));
         let watchdog = sd_notify::watchdog_enabled().map(|d| d / 2);
         let mut next_watchdog = watchdog.map(tokio_deadline_after);
         let mut protocol_timer = deadline::DeadlineTimer::new();

@@ -110,6 +110,8 @@ struct Live {
 
 pub struct OutageMeter {
     stop: Arc<AtomicBool>,
+    /// Set by `stop_drained`: microseconds the thread still reads replies after the stop.
+    drain_us: Arc<AtomicU64>,
     live: Arc<Live>,
     started: Instant,
     thread: Option<JoinHandle<OutageReport>>,
@@ -139,10 +141,12 @@ impl OutageMeter {
             .collect();
         let targets = targets.to_vec();
         let stop = Arc::new(AtomicBool::new(false));
+        let drain_us = Arc::new(AtomicU64::new(0));
         let live = Arc::new(Live::default());
         let (ready_tx, ready_rx) = mpsc::channel::<Result<Instant, String>>();
         let thread = {
             let stop = stop.clone();
+            let drain_us = drain_us.clone();
             let live = live.clone();
             std::thread::spawn(move || {
                 let sockets = match Sockets::open(&netns_path, &targets) {
@@ -168,6 +172,7 @@ impl OutageMeter {
                     max_duration,
                     started,
                     stop,
+                    drain_us,
                     live,
                 };
                 run.measure()
@@ -180,6 +185,7 @@ impl OutageMeter {
         };
         OutageMeter {
             stop,
+            drain_us,
             live,
             started,
             thread: Some(thread),
@@ -217,6 +223,15 @@ impl OutageMeter {
     }
 
     pub fn stop(mut self) -> OutageReport {
+        self.finish()
+    }
+
+    /// Stops sending, then reads the replies still on their way (queued behind other frames
+    /// while the meter was starved of CPU) for up to `grace`, until every request has its
+    /// answer: what is then missing was lost, not late. The report's times end at the stop.
+    pub fn stop_drained(mut self, grace: Duration) -> OutageReport {
+        self.drain_us
+            .store(grace.as_micros().max(1) as u64, Ordering::SeqCst);
         self.finish()
     }
 
@@ -309,6 +324,7 @@ struct Run {
     max_duration: Duration,
     started: Instant,
     stop: Arc<AtomicBool>,
+    drain_us: Arc<AtomicU64>,
     live: Arc<Live>,
 }
 
@@ -377,9 +393,29 @@ impl Run {
             }
         }
         let end = Instant::now();
+        let drain = Duration::from_micros(self.drain_us.load(Ordering::SeqCst));
+        let drain_until = end + drain;
+        while Instant::now() < drain_until
+            && states.iter().any(|s| s.report.received < s.report.sent)
+        {
+            let left = drain_until.saturating_duration_since(Instant::now());
+            if !readable_within(&self.sockets.packet, left) {
+                continue;
+            }
+            let Ok(n) = (&self.sockets.packet).read(&mut buf) else {
+                continue;
+            };
+            if let Some((source_mac, source_ip)) =
+                parse_echo_reply(&buf[..n], self.sockets.identifier)
+            {
+                if let Some(state) = states.iter_mut().find(|s| s.report.target == source_ip) {
+                    self.record_reply(state, source_mac, Instant::now());
+                }
+            }
+        }
         for state in &mut states {
             let since = state.last_reply.unwrap_or(self.started);
-            let gap = end - since;
+            let gap = end.saturating_duration_since(since);
             if gap > state.report.longest_gap {
                 state.report.longest_gap = gap;
                 state.report.longest_gap_start = since - self.started;
