@@ -268,9 +268,12 @@ fn arp_and_neighbour_storms_neither_move_the_vips_nor_delay_the_master() {
         "transitions (r1 VI_1, VI_6, r2 VI_1, VI_6) moved"
     );
     assert!(gaps.len() >= 25, "too few adverts captured: {}", gaps.len());
+    // The bound tells a master held up by the storm (vipd reading or handling it would stop
+    // the adverts for a phase, 1.5-2.6 s) from one the kernel's own work on the storm kept off
+    // a CPU of this 2-core machine for a few intervals (427 ms once in a CI run alone).
     let longest = gaps.iter().max().copied().unwrap_or_default();
     assert!(
-        longest < Duration::from_millis(350),
+        longest < Duration::from_millis(1000),
         "the storm held up the master's adverts: {}",
         gap_summary(&gaps)
     );
