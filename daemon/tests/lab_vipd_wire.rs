@@ -465,7 +465,9 @@ fn lower_prio_no_advert_master_keeps_its_advert_rhythm() {
         "r1 never heard r2: {:?}",
         capture.packets()
     );
-    std::thread::sleep(Duration::from_secs(2));
+    // Three advert intervals, so that at least three of r1's adverts are judged even when the
+    // waits above returned at once.
+    std::thread::sleep(Duration::from_secs(3));
     let r1_adverts: Vec<f64> = adverts(&capture)
         .iter()
         .filter(|a| a.1 == "192.0.2.11")
@@ -534,7 +536,14 @@ fn sync_group_members_announce_when_one_hears_a_lower_priority() {
     std::thread::sleep(Duration::from_millis(500));
     let sent = garps(&capture, 1);
     let count = |address: IpAddr| sent.iter().filter(|g| g.1 == address).count();
-    assert_eq!((count(vip4()), count(other)), (2, 2), "{sent:?}");
+    // Each lower-priority advert r1 hears is answered by a round of 2 (the repeat) for both
+    // members. Usually one is heard; under load r2 may send a second before r1's advert reaches
+    // it (seen once in CI: two rounds, 1 s apart), and then both members answer both.
+    let (vi1, vi2) = (count(vip4()), count(other));
+    assert!(
+        vi1 == vi2 && vi2 >= 2 && vi2 % 2 == 0,
+        "VI_1 {vi1} and VI_2 {vi2} announcements: {sent:?}"
+    );
 }
 
 // ---- vrrp_garp_interval, vrrp_gna_interval, vrrp_garp_master_refresh_repeat ----
