@@ -8,6 +8,7 @@ use std::io::{self, IoSliceMut};
 use std::mem::size_of;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags, SockaddrStorage};
@@ -77,7 +78,43 @@ pub struct Received {
     pub arrived: Instant,
 }
 
+/// One datagram of a [`ReceiveBatch`]'s last read, borrowed from its buffers: what the
+/// event loop judges, without a copy (see [`Received`] for the fields).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReceivedRef<'a> {
+    pub data: &'a [u8],
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub hop_limit: u8,
+    pub ifindex: u32,
+    pub arrived: Instant,
+}
+
+impl ReceivedRef<'_> {
+    pub fn to_owned(&self) -> Received {
+        Received {
+            data: PacketBytes::from_slice(self.data),
+            src: self.src,
+            dst: self.dst,
+            hop_limit: self.hop_limit,
+            ifindex: self.ifindex,
+            arrived: self.arrived,
+        }
+    }
+}
+
 impl Received {
+    pub fn view(&self) -> ReceivedRef<'_> {
+        ReceivedRef {
+            data: &self.data,
+            src: self.src,
+            dst: self.dst,
+            hop_limit: self.hop_limit,
+            ifindex: self.ifindex,
+            arrived: self.arrived,
+        }
+    }
+
     /// The VRRP packet: for IPv4 the datagram after its header, for IPv6 `data` itself.
     /// `None` if an IPv4 header is malformed.
     pub fn vrrp_payload(&self) -> Option<&[u8]> {
@@ -475,7 +512,7 @@ impl VrrpSocket {
             return Ok(Datagram::Dropped(DropReason::Oversized));
         };
         if self.family == Family::V4 {
-            (hop_limit, dst) = ipv4_ttl_and_destination(data);
+            (hop_limit, dst, _) = ipv4_ttl_and_destination(data);
         }
         // Without source, destination (for the checksum) or hop limit it cannot be judged.
         let (Some(src), Some(dst), Some(hop_limit)) = (src, dst, hop_limit) else {
@@ -503,7 +540,8 @@ impl VrrpSocket {
         out.clear();
         loop {
             let mut guard = self.fd.readable().await?;
-            match guard.try_io(|fd| batch.receive(fd.as_raw_fd())) {
+            let source = self.family == Family::V6;
+            match guard.try_io(|fd| batch.receive_with(fd.as_raw_fd(), source)) {
                 Ok(Ok(count)) => {
                     // Fewer than asked for: the queue is empty now, and the next read would
                     // only fail with EAGAIN (a system call per wake-up). A datagram arriving
@@ -512,12 +550,57 @@ impl VrrpSocket {
                     if count < RECEIVE_BATCH {
                         guard.clear_ready();
                     }
-                    out.extend((0..count).map(|i| batch.datagram(i, self)));
+                    out.extend((0..count).map(|i| match batch.get(i, self) {
+                        Ok(received) => Datagram::Packet(received.to_owned()),
+                        Err(reason) => Datagram::Dropped(reason),
+                    }));
                     return Ok(());
                 }
                 Ok(Err(e)) => return Err(e),
                 Err(_would_block) => continue,
             }
+        }
+    }
+
+    /// Whether the reactor has seen the socket readable; registers `cx` to be woken when it
+    /// does (for the event loop's wait on all its sockets at once).
+    pub fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.fd.poll_read_ready(cx).map(|_| ())
+    }
+
+    /// Reads what is queued now, up to the batch's size, with one `recvmmsg`, without
+    /// waiting: how many datagrams it read (each is [`ReceiveBatch::get`]), 0 when none were
+    /// queued. Reads only when the reactor saw the socket readable, unless `force`: a
+    /// process that was not scheduled for a while may hold datagrams its reactor has not
+    /// been told of yet. An error is the socket's; the next call may well succeed.
+    pub fn try_recv_batch(&self, batch: &mut ReceiveBatch, force: bool) -> io::Result<usize> {
+        // IPv4: the source is in the header the raw socket delivers; not asking the kernel
+        // for it spares copying an address out per datagram.
+        let source = self.family == Family::V6;
+        // Not the event loop's waker: it registers its own each time it waits.
+        let mut cx = Context::from_waker(Waker::noop());
+        match self.fd.poll_read_ready(&mut cx) {
+            Poll::Ready(Ok(mut guard)) => {
+                match guard.try_io(|fd| batch.receive_with(fd.as_raw_fd(), source)) {
+                    Ok(Ok(count)) => {
+                        // Fewer than asked for: the queue was empty (see `recv_batch`).
+                        if count < RECEIVE_BATCH {
+                            guard.clear_ready();
+                        }
+                        Ok(count)
+                    }
+                    Ok(Err(e)) => Err(e),
+                    Err(_would_block) => Ok(0),
+                }
+            }
+            Poll::Ready(Err(e)) => Err(e),
+            Poll::Pending if force => {
+                match batch.receive_with(self.fd.get_ref().as_raw_fd(), source) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
+                    read => read,
+                }
+            }
+            Poll::Pending => Ok(0),
         }
     }
 
@@ -616,6 +699,23 @@ impl VrrpSocket {
     }
 }
 
+#[cfg(test)]
+impl VrrpSocket {
+    /// A socket over `fd`, any non-blocking datagram socket (an IPv4 datagram then carries
+    /// its header, as on a raw socket), registered with the current runtime's reactor.
+    pub(crate) fn for_tests(fd: OwnedFd, family: Family, ifname: &str, mode: Mode) -> Self {
+        VrrpSocket {
+            // SAFETY: the OwnedFd moves into the AsyncFd and stays open for its lifetime.
+            fd: unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }.unwrap(),
+            family,
+            ifname: ifname.to_owned(),
+            ifindex: 0,
+            mode,
+            netlink: Netlink::new().unwrap(),
+        }
+    }
+}
+
 /// Datagrams one `recvmmsg` reads at most.
 pub const RECEIVE_BATCH: usize = 32;
 
@@ -685,12 +785,25 @@ impl ReceiveBatch {
         }
     }
 
-    /// One `recvmmsg` without waiting: how many datagrams it read.
+    /// One `recvmmsg` without waiting, asking for each datagram's source address: how many
+    /// datagrams it read.
+    #[cfg(test)]
     fn receive(&mut self, fd: RawFd) -> io::Result<usize> {
+        self.receive_with(fd, true)
+    }
+
+    /// One `recvmmsg` without waiting: how many datagrams it read. `source`: ask for each
+    /// datagram's source address (else it is not written).
+    fn receive_with(&mut self, fd: RawFd, source: bool) -> io::Result<usize> {
         // The kernel writes back the lengths and flags of the messages it read: every
-        // header gets its full buffers again (the pointers it holds never change).
-        for header in &mut self.headers {
-            header.msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        // header gets its full buffers again.
+        for (header, address) in self.headers.iter_mut().zip(&mut self.addresses) {
+            (header.msg_hdr.msg_name, header.msg_hdr.msg_namelen) = if source {
+                let size = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+                ((address as *mut libc::sockaddr_storage).cast(), size)
+            } else {
+                (std::ptr::null_mut(), 0)
+            };
             header.msg_hdr.msg_controllen = size_of::<ReceiveControl>() as _;
             header.msg_hdr.msg_flags = 0;
             header.msg_len = 0;
@@ -714,19 +827,27 @@ impl ReceiveBatch {
         Ok(rc as usize)
     }
 
-    /// Datagram `i` of the last call, judged as [`VrrpSocket::recv_datagram`] does.
-    fn datagram(&self, i: usize, socket: &VrrpSocket) -> Datagram {
+    /// When the last call returned (the read's time).
+    pub fn read_at(&self) -> Instant {
+        self.read_at
+    }
+
+    /// Datagram `i` of the last call, judged as [`VrrpSocket::recv_datagram`] does: a
+    /// datagram that cannot be an advert is the reason it is dropped.
+    pub fn get(&self, i: usize, socket: &VrrpSocket) -> Result<ReceivedRef<'_>, DropReason> {
         let (Some(header), Some(address)) = (self.headers.get(i), self.addresses.get(i)) else {
-            return Datagram::Dropped(DropReason::ReceiveError);
+            return Err(DropReason::ReceiveError);
         };
         let msg = &header.msg_hdr;
         if msg.msg_flags & libc::MSG_TRUNC != 0 {
-            return Datagram::Dropped(DropReason::Oversized);
+            return Err(DropReason::Oversized);
         }
         if msg.msg_flags & libc::MSG_CTRUNC != 0 {
-            return Datagram::Dropped(DropReason::ReceiveError);
+            return Err(DropReason::ReceiveError);
         }
-        let src = socket_address(address);
+        let mut src = (!msg.msg_name.is_null())
+            .then(|| socket_address(address))
+            .flatten();
         let mut dst = None;
         let mut ifindex = None;
         let mut hop_limit = None;
@@ -768,33 +889,41 @@ impl ReceiveBatch {
         let len = header.msg_len as usize;
         let start = i * RECEIVE_BUFFER;
         let Some(data) = self.data.get(start..start + len.min(RECEIVE_BUFFER)) else {
-            return Datagram::Dropped(DropReason::Oversized);
+            return Err(DropReason::Oversized);
         };
         if socket.family == Family::V4 {
-            (hop_limit, dst) = ipv4_ttl_and_destination(data);
+            let header;
+            (hop_limit, dst, header) = ipv4_ttl_and_destination(data);
+            src = src.or(header);
         }
         let (Some(src), Some(dst), Some(hop_limit)) = (src, dst, hop_limit) else {
-            return Datagram::Dropped(DropReason::ReceiveError);
+            return Err(DropReason::ReceiveError);
         };
-        Datagram::Packet(Received {
+        Ok(ReceivedRef {
             src,
             dst,
             hop_limit,
             ifindex: ifindex.unwrap_or(socket.ifindex),
-            data: PacketBytes::from_slice(data),
+            data,
             arrived: arrival(self.read_at, self.read_realtime, stamp),
         })
     }
 }
 
-/// The TTL and destination of an IPv4 datagram as a raw socket delivers it (with its
-/// header): neither without a whole fixed header.
-fn ipv4_ttl_and_destination(datagram: &[u8]) -> (Option<u8>, Option<IpAddr>) {
+/// The TTL, destination and source of an IPv4 datagram as a raw socket delivers it (with
+/// its header; the kernel's source address is the header's): none without a whole fixed
+/// header.
+fn ipv4_ttl_and_destination(datagram: &[u8]) -> (Option<u8>, Option<IpAddr>, Option<IpAddr>) {
     let Some(header) = datagram.get(..20) else {
-        return (None, None);
+        return (None, None, None);
     };
+    let src = Ipv4Addr::new(header[12], header[13], header[14], header[15]);
     let dst = Ipv4Addr::new(header[16], header[17], header[18], header[19]);
-    (Some(header[8]), Some(IpAddr::V4(dst)))
+    (
+        Some(header[8]),
+        Some(IpAddr::V4(dst)),
+        Some(IpAddr::V4(src)),
+    )
 }
 
 /// The most a datagram's timestamp may place its arrival before the read that returned
@@ -1282,8 +1411,12 @@ mod tests {
         let mut data = vec![0x45, 0, 0, 28, 0, 0, 0, 0, 254, 112, 0, 0, 192, 0, 2, 1];
         data.extend_from_slice(&[224, 0, 0, 18, 0x31, 1, 100, 0, 0, 0, 0, 0]);
         let group = IpAddr::from([224, 0, 0, 18]);
-        assert_eq!(ipv4_ttl_and_destination(&data), (Some(254), Some(group)));
-        assert_eq!(ipv4_ttl_and_destination(&data[..19]), (None, None));
+        let src = IpAddr::from([192, 0, 2, 1]);
+        assert_eq!(
+            ipv4_ttl_and_destination(&data),
+            (Some(254), Some(group), Some(src))
+        );
+        assert_eq!(ipv4_ttl_and_destination(&data[..19]), (None, None, None));
     }
 
     #[test]

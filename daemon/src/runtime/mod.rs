@@ -41,7 +41,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 use crate::check::{CheckEvent, CheckRunnerHandle};
@@ -50,21 +49,21 @@ use crate::control::StatusReport;
 use crate::net::announce::{AnnouncePacer, Announcer};
 use crate::net::monitor::{Monitor, NetEvent};
 use crate::net::netlink::Netlink;
-use crate::net::socket::{Received, VrrpSocket};
+use crate::net::socket::{ReceiveBatch, ReceivedRef, VrrpSocket};
 use crate::services::notify::{self, Notifier, NotifyState};
 use crate::vrrp::accept;
 use crate::vrrp::instance::{Action, AnnounceCause, Reason, ReceivedAdvert, State};
 use crate::vrrp::packet::{self, DropReason};
 use addresses::add_vip;
 pub use addresses::{check_own_address_problems, own_address_problems};
-use receive::{spawn_reader, BatchPool, ReaderShared};
+use receive::{Reads, SocketReader};
 use router::{Router, SocketKey};
 use tasks::{next_check_event, sleep, spawn_monitor, tell_systemd, tokio_deadline_after};
 use vip_state::VipState;
 
-/// At most this many turns of the socket readers before a due Master_Down timer is acted on
-/// (each hands over up to its budget of datagrams per turn): bounded, so that a flood cannot
-/// hold the timers up for long.
+/// At most this many reads of every socket (each up to its budget of datagrams) before a
+/// due Master_Down timer is acted on: bounded, so that a flood cannot hold the timers up for
+/// long.
 const PENDING_ADVERT_ROUNDS: usize = 32;
 
 /// Why [`run`] failed: one printable message, and whether it was a file the configuration
@@ -231,31 +230,33 @@ fn init_logging() {
 }
 
 enum Event {
-    /// The adverts of one read of a socket; the key is shared with the socket's reader.
-    Packets(Arc<SocketKey>, Vec<Received>),
     Net(NetEvent),
-}
-
-impl Event {
-    fn adverts(&self) -> usize {
-        match self {
-            Event::Packets(_, adverts) => adverts.len(),
-            Event::Net(_) => 0,
-        }
-    }
 }
 
 struct OpenSocket {
     socket: Arc<VrrpSocket>,
-    /// The reader's VRID filter and drop counters.
-    shared: Arc<ReaderShared>,
-    reader: JoinHandle<()>,
+    /// The socket's VRID filter, drop counters and read state (the event loop reads it).
+    reader: SocketReader,
 }
 
-impl Drop for OpenSocket {
-    fn drop(&mut self) {
-        self.reader.abort();
-    }
+/// Ready when the reactor has seen one of `sockets` readable (one not left alone after
+/// errors); registers the loop to be woken when one becomes so.
+fn sockets_readable(
+    sockets: &BTreeMap<SocketKey, OpenSocket>,
+) -> impl std::future::Future<Output = ()> + '_ {
+    std::future::poll_fn(move |cx| {
+        let mut ready = false;
+        for open in sockets.values() {
+            let paused = open.reader.paused_until().is_some();
+            // Every socket is polled: each registers the waker.
+            ready |= !paused && open.socket.poll_readable(cx).is_ready();
+        }
+        if ready {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
 }
 
 struct Daemon {
@@ -279,8 +280,8 @@ struct Daemon {
     /// Gratuitous ARPs / NAs waiting for their turn on their interface.
     pacer: AnnouncePacer,
     events_tx: mpsc::Sender<Event>,
-    /// The readers' vectors of adverts, handed back once handled.
-    batch_pool: Arc<BatchPool>,
+    /// The buffers every socket is read into, one after the other (taken while in use).
+    receive_batch: Option<Box<ReceiveBatch>>,
     events_rx: mpsc::Receiver<Event>,
     stopping: bool,
     checks: Option<CheckRunnerHandle>,
@@ -412,7 +413,7 @@ impl Daemon {
             announcer,
             pacer: AnnouncePacer::default(),
             events_tx,
-            batch_pool: Arc::default(),
+            receive_batch: Some(Box::default()),
             events_rx,
             stopping: false,
             checks: None,
@@ -568,14 +569,15 @@ impl Daemon {
             let deadline = self.next_deadline();
             let mut adverts_read = 0;
             tokio::select! {
+                // Every readable socket is read in the same turn: one pass over the timers
+                // and one deadline per burst, not per advert (at 510 instances the adverts
+                // come in bursts).
+                () = sockets_readable(&self.sockets) => {
+                    adverts_read += self.read_sockets(false).adverts;
+                }
                 Some(event) = self.events_rx.recv() => {
-                    adverts_read += event.adverts();
                     self.handle_event(event).await;
-                    // What else is queued goes in the same turn: one pass over the timers and
-                    // one deadline per batch, not per advert (at 510 instances the adverts
-                    // come in bursts).
                     while let Ok(event) = self.events_rx.try_recv() {
-                        adverts_read += event.adverts();
                         self.handle_event(event).await;
                     }
                 }
@@ -645,8 +647,7 @@ impl Daemon {
             self.reserve_ah_marks(false);
             if adverts_read > 0 && !self.stopping {
                 let next = self.next_deadline();
-                let backlog = (self.sockets.values())
-                    .any(|s| s.shared.queued.load(std::sync::atomic::Ordering::Relaxed));
+                let backlog = self.sockets.values().any(|s| s.reader.queued);
                 let (instances, now) = (self.routers.len(), Instant::now());
                 if receive::may_gather(adverts_read, instances, backlog, now, next) {
                     // Blocks the runtime on purpose: see `receive::GATHER`.
@@ -689,20 +690,43 @@ impl Daemon {
         if !backup_due {
             return;
         }
-        // Lets the socket readers run, then takes what they queued, until they find their
-        // sockets empty: a reader hands over at most its budget per turn, and 510 instances
-        // queue more than that in one advert interval of a process that was not scheduled.
+        // Reads the sockets, whether or not the reactor has seen them readable yet, until
+        // they are empty: a read takes at most its budget a socket, and 510 instances queue
+        // more than that in one advert interval of a process that was not scheduled.
         for _ in 0..PENDING_ADVERT_ROUNDS {
-            tokio::task::yield_now().await;
-            let mut heard = false;
-            while let Ok(event) = self.events_rx.try_recv() {
-                heard = true;
-                self.handle_event(event).await;
-            }
-            if !heard {
+            if self.read_sockets(true).datagrams == 0 {
                 break;
             }
         }
+    }
+
+    /// Reads every socket (see [`SocketReader::read`]; `force`: whether or not the reactor
+    /// has seen it readable) and hands each advert to the protocol.
+    fn read_sockets(&mut self, force: bool) -> Reads {
+        let mut reads = Reads::default();
+        let Some(mut batch) = self.receive_batch.take() else {
+            return reads;
+        };
+        // Taken out while read: the protocol's handling of an advert opens or closes no
+        // socket (that waits for the actions after the turn).
+        let mut sockets = std::mem::take(&mut self.sockets);
+        for (key, open) in &mut sockets {
+            // One socket lookup per socket and turn, not per advert.
+            let slot = self.router_slots.iter().position(|(k, _)| k == key);
+            let socket = &open.socket;
+            reads += (open.reader).read(
+                socket,
+                &key.interface,
+                &mut batch,
+                force,
+                |received, now| {
+                    self.on_packet(key, slot, received, now);
+                },
+            );
+        }
+        self.sockets = sockets;
+        self.receive_batch = Some(batch);
+        reads
     }
 
     /// Handles the due protocol timers, whatever woke the loop (a timer, adverts, a command,
@@ -765,6 +789,8 @@ impl Daemon {
             .into_iter()
             .chain(self.pacer.next_deadline())
             .chain(self.start_at)
+            // A socket left alone after errors is read again then.
+            .chain((self.sockets.values()).filter_map(|s| s.reader.paused_until()))
             // VIPs still to add or remove: the next slice at once.
             .chain((!self.vip_jobs.is_empty()).then(Instant::now))
             .min()
@@ -901,26 +927,17 @@ impl Daemon {
             });
             match opened {
                 Ok(socket) => {
-                    let socket = Arc::new(socket);
-                    let shared = Arc::new(ReaderShared::default());
-                    shared.vrids.replace(
+                    let reader = SocketReader::default();
+                    reader.vrids.replace(
                         (self.routers.iter())
                             .filter(|r| r.key == key)
                             .map(|r| r.cfg.vrid),
-                    );
-                    let reader = spawn_reader(
-                        socket.clone(),
-                        key.clone(),
-                        shared.clone(),
-                        self.events_tx.clone(),
-                        self.batch_pool.clone(),
                     );
                     self.sockets_generation += 1;
                     self.sockets.insert(
                         key.clone(),
                         OpenSocket {
-                            socket,
-                            shared,
+                            socket: Arc::new(socket),
                             reader,
                         },
                     );
@@ -984,15 +1001,6 @@ impl Daemon {
 
     async fn handle_event(&mut self, event: Event) {
         match event {
-            Event::Packets(key, adverts) => {
-                // One clock reading and one socket lookup per batch, not per advert.
-                let now = Instant::now();
-                let socket = self.router_slots.iter().position(|(k, _)| *k == *key);
-                for received in &adverts {
-                    self.on_packet(&key, socket, received, now);
-                }
-                self.batch_pool.give_back(adverts);
-            }
             Event::Net(net) => {
                 self.schedule.touch_all();
                 let link_local_changed = |addr: &IpAddr| match addr {
@@ -1023,12 +1031,12 @@ impl Daemon {
         &mut self,
         key: &SocketKey,
         socket: Option<usize>,
-        received: &Received,
+        received: &ReceivedRef<'_>,
         now: Instant,
     ) {
         // The order of the checks is `vrrp::accept`'s, which the simulation runs too.
         let arrival = match accept::arrival(
-            &received.data,
+            received.data,
             received.src,
             received.dst,
             received.hop_limit,
@@ -1062,7 +1070,7 @@ impl Daemon {
         };
         // Parsed into the one advert kept for this: no allocation per advert heard.
         let advert = &mut self.rx_advert;
-        let advert = match accept::check_advert_into(router, &arrival, &received.data, advert)
+        let advert = match accept::check_advert_into(router, &arrival, received.data, advert)
             .map(|()| &*advert)
         {
             Ok(advert) => advert,
@@ -1717,7 +1725,7 @@ impl Daemon {
                 let mut status = router.status();
                 // What the socket's reader dropped counts for every instance on it.
                 if let Some(open) = self.sockets.get(&router.key) {
-                    for (reason, count) in open.shared.drops.for_instance(router.cfg.vrid) {
+                    for (reason, count) in open.reader.drops.for_instance(router.cfg.vrid) {
                         *status
                             .dropped
                             .entry(reason.as_str().to_string())
@@ -1754,7 +1762,7 @@ impl Daemon {
             self.sockets_generation += 1;
             for router in self.routers.iter_mut().filter(|r| r.key == key) {
                 router.socket_memo = None;
-                for (reason, count) in open.shared.drops.for_instance(router.cfg.vrid) {
+                for (reason, count) in open.reader.drops.for_instance(router.cfg.vrid) {
                     router.counters.drop_many(reason, count);
                 }
             }
@@ -1764,7 +1772,7 @@ impl Daemon {
     /// Tells each socket's reader which VRIDs have an instance on it now.
     fn update_reader_filters(&self) {
         for (key, open) in &self.sockets {
-            open.shared.vrids.replace(
+            open.reader.vrids.replace(
                 (self.routers.iter())
                     .filter(|r| r.key == *key)
                     .map(|r| r.cfg.vrid),

@@ -1,32 +1,26 @@
-//! The receive path of one VRRP socket: a task that drains the socket as fast as datagrams
-//! arrive, throws away right there what cannot be an advert for one of the socket's instances
-//! (counted by reason), and queues the rest for the event loop.
+//! The receive path of one VRRP socket, run by the event loop itself: it drains the socket
+//! as fast as datagrams arrive, throws away right there what cannot be an advert for one of
+//! the socket's instances (counted by reason), and hands the rest to the protocol straight
+//! from the read's buffers (no copy, no task or channel in between).
 //!
 //! Anyone on the segment (and, for unicast, anyone who can route to us) can send protocol 112
 //! datagrams: oversized and fragmented, truncated, garbage, for VRIDs nobody runs. Each must
-//! cost only its own reading: no sleeping after an error, no allocation before it has passed
-//! the cheap checks, and no seat in the event queue that real adverts need. A burst is read in
-//! slices of [`BUDGET`] datagrams so that one busy socket does not hold up the others or the
-//! timers. Datagrams are read [`RECEIVE_BATCH`] at a time (one `recvmmsg`), and the adverts
-//! of one read reach the event loop as one event: at 510 instances a backup hears 51,000
+//! cost only its own reading: no sleeping after an error, no allocation, and no delay of the
+//! protocol. A burst is read in slices of [`BUDGET`] datagrams a socket per turn of the loop,
+//! so that one busy socket does not hold up the others or the timers. Datagrams are read
+//! [`RECEIVE_BATCH`] at a time (one `recvmmsg`): at 510 instances a backup hears 51,000
 //! adverts a second.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
-
-use super::router::SocketKey;
-use super::Event;
-use crate::net::socket::{Datagram, ReceiveBatch, Received, VrrpSocket, RECEIVE_BATCH};
+use crate::net::socket::{ReceiveBatch, ReceivedRef, VrrpSocket, RECEIVE_BATCH};
 use crate::vrrp::accept;
 use crate::vrrp::packet::DropReason;
 
-/// Datagrams read in a row before the reader lets other tasks run (a read takes up to
-/// [`RECEIVE_BATCH`] at once, and all of them go to the event loop as one event).
-const BUDGET: usize = 64;
+/// Datagrams read from one socket in one turn of the event loop (a read takes up to
+/// [`RECEIVE_BATCH`] at once): then the timers and the other sockets have their turn.
+pub const BUDGET: usize = 64;
 /// Errors in a row after which the reader pauses: a socket that only fails must not spin.
 const ERRORS_BEFORE_PAUSE: u32 = 64;
 const ERROR_PAUSE: Duration = Duration::from_millis(10);
@@ -153,59 +147,125 @@ impl DropCounts {
     }
 }
 
-/// Vectors of adverts the event loop has handed back, for the readers to fill again: the
-/// vector of each read's adverts is not allocated for it and freed once the loop is done
-/// with it (thousands of times a second at 510 instances), and the allocator is spared
-/// handing pages back and mapping them again.
+/// What the event loop keeps for reading one socket.
 #[derive(Debug, Default)]
-pub struct BatchPool {
-    free: std::sync::Mutex<Vec<Vec<Received>>>,
-}
-
-/// Vectors the pool keeps at most (each has room for one read).
-const POOL_KEEP: usize = 16;
-
-impl BatchPool {
-    /// An empty vector with room for one read.
-    pub fn take(&self) -> Vec<Received> {
-        let kept = self.free.lock().ok().and_then(|mut free| free.pop());
-        kept.unwrap_or_else(|| Vec::with_capacity(RECEIVE_BATCH))
-    }
-
-    /// Takes back a vector the loop is done with.
-    pub fn give_back(&self, mut batch: Vec<Received>) {
-        batch.clear();
-        if batch.capacity() < RECEIVE_BATCH {
-            return;
-        }
-        if let Ok(mut free) = self.free.lock() {
-            if free.len() < POOL_KEEP {
-                free.push(batch);
-            }
-        }
-    }
-}
-
-/// What a socket's reader shares with the event loop.
-#[derive(Debug, Default)]
-pub struct ReaderShared {
+pub struct SocketReader {
     pub vrids: VridSet,
     pub drops: DropCounts,
-    /// The reader's last read filled its batch: more may be queued on the socket (see
+    /// The last read filled its batch: more may be queued on the socket (see
     /// [`may_gather`]). A read that found fewer clears it: the socket was empty then.
-    pub queued: AtomicBool,
+    pub queued: bool,
+    log: LogLimit,
+    errors_in_a_row: u32,
+    /// After [`ERRORS_BEFORE_PAUSE`] errors in a row the socket is left alone until then.
+    paused_until: Option<Instant>,
+}
+
+/// What one turn read from a socket.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Reads {
+    /// Everything read, junk and errors included.
+    pub datagrams: usize,
+    /// What passed the screening and went to the protocol.
+    pub adverts: usize,
+}
+
+impl std::ops::AddAssign for Reads {
+    fn add_assign(&mut self, other: Reads) {
+        self.datagrams += other.datagrams;
+        self.adverts += other.adverts;
+    }
+}
+
+impl SocketReader {
+    /// When the socket is left alone after a run of errors (a socket that only fails must
+    /// not spin the loop), while that lasts.
+    pub fn paused_until(&self) -> Option<Instant> {
+        self.paused_until.filter(|until| *until > Instant::now())
+    }
+
+    /// Reads what is queued on `socket` (named `interface` in the log), up to [`BUDGET`]
+    /// datagrams, and hands each that passes the screening to `heard`, borrowed from
+    /// `batch`, with the time of the read that returned it (one clock reading per read, not
+    /// per advert). `force`: read even if the reactor has not seen the socket readable (see
+    /// [`VrrpSocket::try_recv_batch`]).
+    pub fn read(
+        &mut self,
+        socket: &VrrpSocket,
+        interface: &str,
+        batch: &mut ReceiveBatch,
+        force: bool,
+        mut heard: impl FnMut(&ReceivedRef<'_>, Instant),
+    ) -> Reads {
+        let mut reads = Reads::default();
+        if self.paused_until().is_some() {
+            return reads;
+        }
+        self.paused_until = None;
+        while reads.datagrams < BUDGET {
+            let count = match socket.try_recv_batch(batch, force) {
+                Ok(count) => count,
+                Err(e) => {
+                    reads.datagrams += 1;
+                    self.drops.add(None, DropReason::ReceiveError);
+                    if self.log.allow() {
+                        tracing::debug!("receive on {interface}: {e}");
+                    }
+                    self.errors_in_a_row += 1;
+                    if self.errors_in_a_row >= ERRORS_BEFORE_PAUSE {
+                        self.errors_in_a_row = 0;
+                        self.paused_until = Some(Instant::now() + ERROR_PAUSE);
+                        break;
+                    }
+                    continue;
+                }
+            };
+            self.errors_in_a_row = 0;
+            self.queued = count >= RECEIVE_BATCH;
+            reads.datagrams += count;
+            for i in 0..count {
+                let (vrid, reason, from) = match batch.get(i, socket) {
+                    Ok(received) => match screen(&received, &self.vrids) {
+                        Ok(()) => {
+                            reads.adverts += 1;
+                            heard(&received, batch.read_at());
+                            continue;
+                        }
+                        Err((vrid, reason)) => (vrid, reason, Some(received.src)),
+                    },
+                    Err(reason) => (None, reason, None),
+                };
+                self.drops.add(vrid, reason);
+                if self.log.allow() {
+                    match from {
+                        Some(src) => tracing::debug!(
+                            "{interface}: dropped a datagram from {src}: {reason} (at most one such line per second)"
+                        ),
+                        None => tracing::debug!(
+                            "{interface}: dropped a datagram: {reason} (at most one such line per second)"
+                        ),
+                    }
+                }
+            }
+            if !self.queued {
+                break;
+            }
+        }
+        reads
+    }
 }
 
 /// The cheap checks of `packet::screen` plus the VRID lookup ([`accept::screen`]), on a
 /// datagram as the socket delivered it (IPv4 with its header). A drop is the instance's when
 /// the datagram carries the VRID of one of the socket's instances, else the socket's.
-fn screen(received: &Received, vrids: &VridSet) -> Result<(), (Option<u8>, DropReason)> {
-    accept::screen(&received.data, received.src.is_ipv4(), |vrid| {
+fn screen(received: &ReceivedRef<'_>, vrids: &VridSet) -> Result<(), (Option<u8>, DropReason)> {
+    accept::screen(received.data, received.src.is_ipv4(), |vrid| {
         vrids.contains(vrid)
     })
 }
 
 /// Rate limit for the reader's debug lines.
+#[derive(Debug, Default)]
 struct LogLimit {
     last: Option<Instant>,
 }
@@ -222,77 +282,6 @@ impl LogLimit {
         self.last = Some(now);
         true
     }
-}
-
-pub(super) fn spawn_reader(
-    socket: Arc<VrrpSocket>,
-    key: SocketKey,
-    shared: Arc<ReaderShared>,
-    tx: mpsc::Sender<Event>,
-    pool: Arc<BatchPool>,
-) -> JoinHandle<()> {
-    let key = Arc::new(key);
-    tokio::spawn(async move {
-        let mut batch = ReceiveBatch::default();
-        let mut datagrams = Vec::with_capacity(RECEIVE_BATCH);
-        let mut log = LogLimit { last: None };
-        let mut in_a_row = 0usize;
-        let mut errors_in_a_row = 0u32;
-        loop {
-            if in_a_row >= BUDGET {
-                in_a_row = 0;
-                tokio::task::yield_now().await;
-            }
-            if let Err(e) = socket.recv_batch(&mut batch, &mut datagrams).await {
-                in_a_row += 1;
-                shared.drops.add(None, DropReason::ReceiveError);
-                if log.allow() {
-                    tracing::debug!("receive on {}: {e}", key.interface);
-                }
-                errors_in_a_row += 1;
-                if errors_in_a_row >= ERRORS_BEFORE_PAUSE {
-                    errors_in_a_row = 0;
-                    tokio::time::sleep(ERROR_PAUSE).await;
-                }
-                continue;
-            }
-            errors_in_a_row = 0;
-            in_a_row += datagrams.len();
-            (shared.queued).store(datagrams.len() >= RECEIVE_BATCH, Ordering::Relaxed);
-            // What passes the cheap checks goes to the event loop in one event.
-            let mut adverts = pool.take();
-            for datagram in datagrams.drain(..) {
-                let (vrid, reason, from) = match datagram {
-                    Datagram::Packet(received) => match screen(&received, &shared.vrids) {
-                        Ok(()) => {
-                            adverts.push(received);
-                            continue;
-                        }
-                        Err((vrid, reason)) => (vrid, reason, Some(received.src)),
-                    },
-                    Datagram::Dropped(reason) => (None, reason, None),
-                };
-                shared.drops.add(vrid, reason);
-                if log.allow() {
-                    match from {
-                        Some(src) => tracing::debug!(
-                            "{}: dropped a datagram from {src}: {reason} (at most one such line per second)",
-                            key.interface
-                        ),
-                        None => tracing::debug!(
-                            "{}: dropped a datagram: {reason} (at most one such line per second)",
-                            key.interface
-                        ),
-                    }
-                }
-            }
-            if adverts.is_empty() {
-                pool.give_back(adverts);
-            } else if tx.send(Event::Packets(key.clone(), adverts)).await.is_err() {
-                return;
-            }
-        }
-    })
 }
 
 #[cfg(test)]
@@ -323,24 +312,96 @@ mod tests {
         assert!(!may_gather(2, 510, false, now + GATHER, Some(now)));
     }
 
-    #[test]
-    fn the_pool_hands_back_the_vectors_it_was_given_empty_and_keeps_a_few() {
-        let pool = BatchPool::default();
-        let mut batch = pool.take();
-        assert!(batch.is_empty() && batch.capacity() >= RECEIVE_BATCH);
-        batch.push(received(vec![1, 2, 3], "192.0.2.1".parse().unwrap()));
-        let allocation = batch.as_ptr();
-        pool.give_back(batch);
-        let again = pool.take();
-        assert_eq!(again.as_ptr(), allocation, "not the vector given back");
-        assert!(again.is_empty());
-        // A vector too small for a read is not kept; the pool keeps POOL_KEEP at most.
-        pool.give_back(Vec::new());
-        assert_eq!(pool.free.lock().unwrap().len(), 0);
-        for _ in 0..POOL_KEEP + 5 {
-            pool.give_back(Vec::with_capacity(RECEIVE_BATCH));
+    /// An IPv4 advert for `vrid` from 192.0.2.1 as a raw socket reads it (header included).
+    fn ipv4_advert(vrid: u8) -> Vec<u8> {
+        let src: IpAddr = "192.0.2.1".parse().unwrap();
+        let group: IpAddr = "224.0.0.18".parse().unwrap();
+        let payload = packet::Advertisement {
+            version: packet::Version::V3,
+            vrid,
+            priority: 100,
+            advert_interval_cs: 10,
+            addresses: vec!["192.0.2.100".parse().unwrap()],
+            auth: packet::Auth::None,
         }
-        assert_eq!(pool.free.lock().unwrap().len(), POOL_KEEP);
+        .to_bytes(src, group, packet::ChecksumMode::PseudoHeader);
+        let mut datagram = vec![0x45, 0, 0, 0, 0, 0, 0, 0, 255, 112, 0, 0, 192, 0, 2, 1];
+        datagram.extend_from_slice(&[224, 0, 0, 18]);
+        datagram.extend_from_slice(&payload);
+        let total = u16::try_from(datagram.len()).unwrap().to_be_bytes();
+        datagram[2..4].copy_from_slice(&total);
+        datagram
+    }
+
+    /// A flood is read a budget per turn, its junk counted and dropped before the protocol
+    /// sees it, the adverts among it handed over with their addresses from the IPv4 header;
+    /// a read that filled its batch says more is queued.
+    #[test]
+    fn a_socket_is_read_a_budget_per_turn_and_only_adverts_reach_the_protocol() {
+        use nix::sys::socket::{send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+        use std::os::fd::AsRawFd;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let (ours, theirs) = socketpair(
+                AddressFamily::Unix,
+                SockType::Datagram,
+                None,
+                SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+            )
+            .unwrap();
+            let group: IpAddr = "224.0.0.18".parse().unwrap();
+            let socket = VrrpSocket::for_tests(
+                ours,
+                crate::net::socket::Family::V4,
+                "test0",
+                crate::net::socket::Mode::Multicast { group },
+            );
+            let mut reader = SocketReader::default();
+            reader.vrids.replace([51]);
+            let advert = ipv4_advert(51);
+            let other = ipv4_advert(52);
+            // BUDGET + 20 datagrams: every fourth an advert, the rest for a VRID nobody runs
+            // or cut short.
+            let sent = BUDGET + 20;
+            for i in 0..sent {
+                let datagram: &[u8] = match i % 4 {
+                    0 => &advert,
+                    1 | 2 => &other,
+                    _ => &advert[..22],
+                };
+                send(theirs.as_raw_fd(), datagram, MsgFlags::empty()).unwrap();
+            }
+            let mut batch = ReceiveBatch::default();
+            let mut heard = Vec::new();
+            let mut turn = |reader: &mut SocketReader, heard: &mut Vec<(IpAddr, IpAddr, usize)>| {
+                reader.read(&socket, "test0", &mut batch, true, |r, _| {
+                    heard.push((r.src, r.dst, r.data.len()));
+                })
+            };
+            let first = turn(&mut reader, &mut heard);
+            assert_eq!(first.datagrams, BUDGET);
+            assert!(reader.queued, "more is queued after a full budget");
+            assert_eq!(first.adverts, BUDGET / 4);
+            let second = turn(&mut reader, &mut heard);
+            assert_eq!(second.datagrams, sent - BUDGET);
+            assert!(!reader.queued);
+            assert_eq!(heard.len(), sent / 4);
+            let from: IpAddr = "192.0.2.1".parse().unwrap();
+            assert!(heard.iter().all(|h| *h == (from, group, advert.len())));
+            assert_eq!(
+                reader.drops.get(None, DropReason::UnknownVrid),
+                (sent / 2) as u64
+            );
+            assert_eq!(
+                reader.drops.get(None, DropReason::Truncated),
+                (sent / 4) as u64
+            );
+            // Nothing queued: nothing read, nothing waits.
+            assert_eq!(turn(&mut reader, &mut heard), Reads::default());
+        });
     }
 
     #[test]
@@ -379,9 +440,9 @@ mod tests {
         assert_eq!(counts.get(Some(255), DropReason::Truncated), 1);
     }
 
-    fn received(data: Vec<u8>, src: IpAddr) -> Received {
-        Received {
-            data: data.into(),
+    fn received(data: &[u8], src: IpAddr) -> ReceivedRef<'_> {
+        ReceivedRef {
+            data,
             src,
             dst: src,
             hop_limit: 255,
@@ -409,25 +470,25 @@ mod tests {
         datagram.extend_from_slice(&payload);
         let total = u16::try_from(datagram.len()).unwrap().to_be_bytes();
         datagram[2..4].copy_from_slice(&total);
-        assert_eq!(screen(&received(datagram.clone(), src), &vrids), Ok(()));
+        assert_eq!(screen(&received(&datagram, src), &vrids), Ok(()));
         vrids.replace([52]);
         assert_eq!(
-            screen(&received(datagram.clone(), src), &vrids),
+            screen(&received(&datagram, src), &vrids),
             Err((None, DropReason::UnknownVrid))
         );
         vrids.replace([51]);
         // The IPv4 header says more than there is.
         assert_eq!(
-            screen(&received(datagram[..22].to_vec(), src), &vrids),
+            screen(&received(&datagram[..22], src), &vrids),
             Err((None, DropReason::Truncated))
         );
         let v6: IpAddr = "fe80::1".parse().unwrap();
         assert_eq!(
-            screen(&received(payload[..5].to_vec(), v6), &vrids),
+            screen(&received(&payload[..5], v6), &vrids),
             Err((Some(51), DropReason::Truncated))
         );
         assert_eq!(
-            screen(&received(payload[..1].to_vec(), v6), &vrids),
+            screen(&received(&payload[..1], v6), &vrids),
             Err((None, DropReason::UnknownVrid))
         );
     }

@@ -1,12 +1,35 @@
 //! What one wake-up of the event loop does, on a daemon whose instances are on interfaces
-//! that do not exist (nothing reaches the network): the socket readers are stood in for by
-//! tasks that queue what a reader would.
+//! that do not exist (nothing reaches the network): a VRRP socket is stood in for by a
+//! datagram socket pair, one end read by the loop as it reads a raw socket.
 
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::Instant;
+
+use nix::sys::socket::{socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
 
 use super::marking_tests::{block_on, lab};
 use super::*;
+use crate::net::socket::{Family, Mode, Received};
 use crate::vrrp::packet::{Advertisement, Auth, ChecksumMode, Version};
+
+/// Gives instance 0 a socket the loop reads: what is sent to the returned end reaches it.
+fn socket_of_instance_0(daemon: &mut Daemon) -> OwnedFd {
+    let (ours, theirs) = socketpair(
+        AddressFamily::Unix,
+        SockType::Datagram,
+        None,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+    )
+    .unwrap();
+    let key = daemon.routers[0].key.clone();
+    let group = IpAddr::from(GROUP);
+    let socket = VrrpSocket::for_tests(ours, Family::V4, &key.interface, Mode::Multicast { group });
+    let reader = SocketReader::default();
+    reader.vrids.replace([daemon.routers[0].cfg.vrid]);
+    let socket = Arc::new(socket);
+    daemon.sockets.insert(key, OpenSocket { socket, reader });
+    theirs
+}
 
 const MASTER: [u8; 4] = [192, 0, 2, 200];
 const GROUP: [u8; 4] = [224, 0, 0, 18];
@@ -52,21 +75,23 @@ fn a_backup_woken_late_hears_the_queued_adverts_before_its_master_down_timer() {
         daemon.apply_faults(Instant::now());
         daemon.process_actions().await;
         assert_eq!(daemon.routers[0].fsm().state(), State::Backup);
-        let key = Arc::new(daemon.routers[0].key.clone());
+        let key = daemon.routers[0].key.clone();
+        let socket = socket_of_instance_0(daemon);
         // The master was heard, then the process stood still past Master_Down_Interval.
         let heard = Instant::now();
-        daemon.on_packet(&key, None, &advert_from_master(heard), heard);
+        daemon.on_packet(&key, None, &advert_from_master(heard).view(), heard);
         assert_eq!(daemon.routers[0].fsm().master_priority(), Some(200));
         std::thread::sleep(Duration::from_millis(60));
         assert!((daemon.routers[0].fsm().poll_timeout()).is_some_and(|t| t <= Instant::now()));
         let transitions = daemon.routers[0].fsm().transitions();
-        // Meanwhile the master's adverts reached the socket; the reader has not run yet.
-        let tx = daemon.events_tx.clone();
+        // Meanwhile the master's advert reached the socket; the reactor has not seen it.
         let queued = advert_from_master(Instant::now());
-        tokio::spawn(async move {
-            let _ = tx.send(Event::Packets(key, vec![queued])).await;
-        });
+        nix::sys::socket::send(socket.as_raw_fd(), &queued.data, MsgFlags::empty()).unwrap();
         daemon.handle_due_timers_after_pending_adverts().await;
+        assert_eq!(
+            daemon.routers[0].counters.received, 2,
+            "the queued advert unread"
+        );
         daemon.process_actions().await;
         assert_eq!(daemon.routers[0].fsm().state(), State::Backup);
         assert_eq!(daemon.routers[0].fsm().transitions(), transitions);
