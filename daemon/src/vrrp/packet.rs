@@ -1079,7 +1079,7 @@ impl ListMatch {
 /// pass; any other is sorted once (n log n) and compared in one pass, with ours and with the
 /// last one reported. Comparing them pair by pair (255 x 510 comparisons per advert with the
 /// last one reported) let a flood of 1,000 such adverts a second keep a backup's loop busy
-/// until the kernel dropped its master's adverts and it took over (`lab_hostile_lists`).
+/// until the kernel dropped its master's adverts and it took over (`lab_hostile_floods`).
 #[derive(Debug, Clone, Default)]
 pub struct AddressLists {
     theirs: Vec<IpAddr>,
