@@ -133,9 +133,17 @@ fn custom_multicast_groups_carry_every_advert_and_elect_one_master() {
         });
     }
     expect_stays_sole_holder(&lab, vip4(), 1, ADVERT * 10);
+    // At least 10 of each family on the wire (waited for: tcpdump writes them when it runs).
+    let to = |seen: &[(f64, String, String, String)], group: &str| {
+        seen.iter().filter(|a| a.2 == group).count()
+    };
+    let enough = wait_until(SETTLE, Duration::from_millis(50), || {
+        let seen = adverts(&capture);
+        to(&seen, GROUP4) >= 10 && to(&seen, GROUP6) >= 10
+    });
     let seen = adverts(&capture);
-    let to = |group: &str| seen.iter().filter(|a| a.2 == group).count();
-    assert!(to(GROUP4) >= 10 && to(GROUP6) >= 10, "{seen:?}");
+    let to = |group: &str| to(&seen, group);
+    assert!(enough.is_some(), "{seen:?}");
     assert_eq!(
         to(GROUP4) + to(GROUP6),
         seen.len(),
@@ -408,22 +416,55 @@ fn healed_split_brain_master_announces_again_now_and_after_the_delay() {
     lab.heal(2);
     expect_sole_holder(&lab, vip4(), 1, Duration::from_secs(10), "healed");
     wait_state(&r2, "VI_1", "BACKUP");
+    expect_lower_priority_rounds(&capture);
+}
+
+/// r1's GARPs (all for the VIP) as rounds: those less than 0.5 s apart left together.
+fn garp_rounds(capture: &Capture) -> (Vec<(f64, IpAddr)>, Vec<Vec<f64>>) {
+    let sent = garps(capture, 1);
+    let mut rounds: Vec<Vec<f64>> = Vec::new();
+    for &(at, _) in &sent {
+        match rounds.last_mut() {
+            Some(round) if at - round[round.len() - 1] < 0.5 => round.push(at),
+            _ => rounds.push(vec![at]),
+        }
+    }
+    (sent, rounds)
+}
+
+/// What [`split_brain_pair`]'s r1 announces once the split heals: a round of 3 GARPs on
+/// hearing the lower priority and the delayed round 2 s later. A lower-priority advert heard
+/// within an advert interval of a round is answered by one more round when the interval is
+/// over (the other router may advertise again before r1's answer reaches it: it did under
+/// load, a round 1 s after the first), so 2 or 3 rounds, each of 3, at least an interval apart.
+fn expect_lower_priority_rounds(capture: &Capture) {
+    let delayed = |rounds: &[Vec<f64>]| {
+        rounds
+            .iter()
+            .any(|r| (1.5..4.0).contains(&(r[0] - rounds[0][0])))
+    };
     let done = wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
-        garps(&capture, 1).len() >= 6
+        delayed(&garp_rounds(capture).1)
     });
+    // Late or extra rounds would show here.
     std::thread::sleep(Duration::from_secs(1));
-    let sent = garps(&capture, 1);
-    assert!(done.is_some() && sent.len() == 6, "r1's GARPs: {sent:?}");
+    let (sent, rounds) = garp_rounds(capture);
+    assert!(done.is_some(), "no delayed round: r1's GARPs {sent:?}");
     assert!(sent.iter().all(|g| g.1 == vip4()), "{sent:?}");
-    let times: Vec<f64> = sent.iter().map(|g| g.0).collect();
-    let (first, second) = times.split_at(3);
-    assert!(first[2] - first[0] < 0.5, "first burst {first:?}");
-    assert!(second[2] - second[0] < 0.5, "second burst {second:?}");
-    let delay = second[0] - first[0];
     assert!(
-        (1.5..4.0).contains(&delay),
-        "second burst {delay:.3}s later"
+        rounds.iter().all(|r| r.len() == 3),
+        "rounds of 3 (the repeat) expected: {rounds:?}"
     );
+    assert!(
+        (2..=3).contains(&rounds.len()),
+        "the first round, maybe one more, and the delayed one: {rounds:?}"
+    );
+    for pair in rounds.windows(2) {
+        assert!(
+            pair[1][0] - pair[0][0] > 0.8,
+            "rounds closer than an advert interval: {rounds:?}"
+        );
+    }
 }
 
 #[test]
@@ -435,17 +476,7 @@ fn healed_split_brain_with_keepalived_as_the_other_master() {
     let capture = capture_client(&lab, "-v arp");
     lab.heal(2);
     expect_sole_holder(&lab, vip4(), 1, Duration::from_secs(10), "healed");
-    let done = wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
-        garps(&capture, 1).len() >= 6
-    });
-    std::thread::sleep(Duration::from_secs(1));
-    let sent = garps(&capture, 1);
-    assert!(done.is_some() && sent.len() == 6, "r1's GARPs: {sent:?}");
-    let delay = sent[3].0 - sent[0].0;
-    assert!(
-        (1.5..4.0).contains(&delay),
-        "second burst {delay:.3}s later"
-    );
+    expect_lower_priority_rounds(&capture);
 }
 
 #[test]
@@ -474,9 +505,13 @@ fn lower_prio_no_advert_master_keeps_its_advert_rhythm() {
         .map(|a| a.0)
         .collect();
     assert!(r1_adverts.len() >= 3, "{r1_adverts:?}");
+    // An advert answering r2's comes at r2's phase, so within half an interval (0.5 s) of
+    // one of r1's periodic adverts (0.45: 9 times in 10); periodic ones are never that close
+    // under load: a wake-up less than half an interval late keeps the deadlines (the next
+    // comes as much sooner), a later one counts the next interval from then.
     for gap in gaps(&r1_adverts) {
         assert!(
-            gap > 0.8,
+            gap > 0.45,
             "r1 sent an extra advert ({gap:.3}s after the last): {r1_adverts:?}"
         );
     }
@@ -580,9 +615,12 @@ fn garps_and_nas_are_paced_per_interface_and_refreshed_with_their_repeat_count()
     let (a, b) = ("192.0.2.100", "192.0.2.101");
     assert_eq!(addresses, [a, b, a, a, b, a], "{sent:?}");
     let times: Vec<f64> = sent.iter().map(|g| g.0).collect();
+    // Paced means not back to back (unpaced ones leave microseconds apart); a send that the
+    // machine held up after its slot was handed out brings the next one closer on the wire
+    // (35 ms apart at a 50 ms interval once under load), hence half the interval.
     for gap in gaps(&times[..6]) {
         assert!(
-            gap >= 0.08,
+            gap >= 0.05,
             "GARPs closer than vrrp_garp_interval: {sent:?}"
         );
     }
@@ -605,7 +643,7 @@ fn garps_and_nas_are_paced_per_interface_and_refreshed_with_their_repeat_count()
     );
     let na_times: Vec<f64> = nas.iter().map(|n| n.0).collect();
     assert!(
-        na_times[1] - na_times[0] >= 0.04,
+        na_times[1] - na_times[0] >= 0.025,
         "NAs closer than vrrp_gna_interval: {nas:?}"
     );
     assert!(
@@ -673,8 +711,9 @@ fn garp_group_paces_its_interfaces_only() {
         .filter(|g| g.1 == vip4())
         .map(|g| g.0)
         .collect();
+    // Waiting behind eth1's pacing would put at least one 0.2 s pause between them.
     assert!(
-        eth0[2] - eth0[0] < 0.1,
+        eth0[2] - eth0[0] < 0.2,
         "eth0 GARPs waited for eth1's pacing: {eth0:?}"
     );
     assert!(lab.holders(second) == [1]);
