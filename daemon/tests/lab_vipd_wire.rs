@@ -186,6 +186,73 @@ fn custom_multicast_group_interoperates_with_keepalived() {
     assert!(seen.iter().all(|a| a.2 == GROUP4), "{seen:?}");
 }
 
+/// The IPv4 header of vipd's multicast adverts, which vipd writes itself (`IP_HDRINCL`), is
+/// the one the kernel wrote before: TOS 0, no fragment flags, TTL 255, protocol 112, the
+/// interface's address as source, the right total length and checksum, and a fresh
+/// identification for every advert. VRRPv3 on the default group and VRRPv2 (PASS) on a
+/// custom one; the backup accepts both.
+#[test]
+fn ipv4_multicast_adverts_carry_the_header_the_kernel_wrote() {
+    let lab = Lab::new("wire-ipv4-header", 2);
+    let capture = capture_client(&lab, "ip proto 112");
+    // VRRPv2 at its 1 s (three adverts), VRRPv3 at 100 ms (ten).
+    let v2 = |priority| v2_pass(priority).line("mcast_dst_ip 224.0.0.20");
+    let pair = |router, priority| conf(router, &[v3_ipv4(priority), v2(priority)]);
+    let _r1 = start_vipd(&lab, 1, &pair(1, 150));
+    let r2 = start_vipd(&lab, 2, &pair(2, 100));
+    // (instance, group, version, adverts, IPv4 total length: 20 + VRRP header 8 + one
+    // address 4, + 8 for VRRPv2's password)
+    let checks = [
+        ("VI_1", "224.0.0.18", "VRRPv3", 10, "32"),
+        ("VI_2", "224.0.0.20", "VRRPv2", 3, "40"),
+    ];
+    for (name, _, _, count, _) in checks {
+        let i = wait_instance(&r2, name, SETTLE, "backup hearing r1", |i| {
+            i.state == "BACKUP" && i.adverts_received >= count
+        });
+        // (Each group's socket also reads the other group's adverts: `unknown_vrid`.)
+        let dropped = |(reason, n): (&String, &u64)| reason != "unknown_vrid" && *n > 0;
+        assert!(!i.dropped.iter().any(dropped), "{i:#?}");
+    }
+    let from_r1 = |group, vrrp| format!(" 192.0.2.11 > {group}: {vrrp}, Advertisement");
+    // tcpdump hands on what it captured a block at a time.
+    wait_until(SETTLE, Duration::from_millis(50), || {
+        let seen = capture.packets();
+        checks.iter().all(|&(_, group, vrrp, count, _)| {
+            let from = from_r1(group, vrrp);
+            seen.iter().filter(|p| p.contains(&from)).count() as u64 >= count
+        })
+    });
+    let seen = capture.packets();
+    for (_, group, vrrp, count, length) in checks {
+        let from = from_r1(group, vrrp);
+        let headers: Vec<&String> = seen.iter().filter(|p| p.contains(&from)).collect();
+        assert!(headers.len() as u64 >= count, "{group}: {seen:#?}");
+        let mut ids = Vec::new();
+        for packet in headers {
+            // `(tos 0x0, ttl 255, id N, offset 0, flags [none], proto VRRP (112), length L)`
+            let ip = (packet.split_once(": (")).and_then(|(_, r)| r.split_once(") 192.0.2.11 >"));
+            let ip = ip
+                .map(|(ip, _)| ip)
+                .unwrap_or_else(|| panic!("no IPv4 header: {packet}"));
+            let field = |name: &str| ip.split(name).nth(1).and_then(|r| r.split(',').next());
+            assert_eq!(field("tos "), Some("0x0"), "{packet}");
+            assert_eq!(field("ttl "), Some("255"), "{packet}");
+            assert_eq!(field("offset "), Some("0"), "{packet}");
+            assert_eq!(field("flags "), Some("[none]"), "{packet}");
+            assert!(ip.contains("proto VRRP (112"), "{packet}");
+            assert_eq!(field("length "), Some(length), "{packet}");
+            assert!(!packet.contains("bad cksum"), "{packet}");
+            ids.push(field("id ").and_then(|id| id.parse::<u16>().ok()));
+        }
+        assert!(ids.iter().all(Option::is_some), "{ids:?}");
+        assert!(
+            ids.windows(2).all(|w| w[0] != w[1]),
+            "identification repeated: {ids:?}"
+        );
+    }
+}
+
 #[test]
 fn same_vrid_on_two_groups_are_two_virtual_routers() {
     // VRID 51 twice on eth0: VI_1 on the global group (r1 wins), VI_2 on `mcast_dst_ip`
