@@ -12,7 +12,7 @@ PUBKEY ?=
 UNSIGNED ?=
 MUSL_TARGETS = x86_64-unknown-linux-musl aarch64-unknown-linux-musl
 
-.PHONY: all build test lint static sysext release bench clean fuzz sim soak
+.PHONY: all build test lint static sysext release bench clean fuzz sim soak link-order
 
 # Every shipped example config (examples/, butane/examples/) must pass `vipd check`.
 EXAMPLE_CONFIGS = $(wildcard examples/*.toml examples/*.conf butane/examples/*.toml butane/examples/*.conf)
@@ -79,6 +79,13 @@ static:
 	@hex=$$(readelf -SW $(TARGET_DIR)/x86_64-unknown-linux-musl/release/vipd | awk '$$2 == ".text.vipd_hot" { print $$6 }'); \
 	  hot=$$((0x$${hex:-0})); [ "$$hot" -ge $(HOT_MIN_BYTES) ] || { echo "vipd: .text.vipd_hot is $$hot bytes < $(HOT_MIN_BYTES): run daemon/link-order.sh"; exit 1; }; \
 	  echo "x86_64 vipd: $$hot bytes of code laid out first (.text.vipd_hot)"
+
+# Regenerates daemon/hot-code.ld (root, valgrind, python3): a master and a backup run under
+# callgrind for LINK_ORDER_SECONDS each and every function either executed is listed. Run it
+# after changes to start-up or the event loop, then `make static` and compare RSS (Numbers).
+LINK_ORDER_SECONDS ?= 20
+link-order:
+	daemon/link-order.sh $(LINK_ORDER_SECONDS)
 
 $(BAKE): FORCE
 	$(CARGO) build --release -p bake

@@ -91,7 +91,19 @@ enum Expect {
 
 struct Header {
     expect: Expect,
-    config_ids: Vec<Option<String>>,
+    /// Each config id with its own expectation when the line names one (a file for a
+    /// whole cluster: keepalived may complain on one node's lines only).
+    config_ids: Vec<(Option<String>, Option<Expect>)>,
+}
+
+fn expectation(path: &Path, word: &str) -> Expect {
+    match word {
+        "accept" => Expect::Accept,
+        "lenient" => Expect::Lenient,
+        "refuse" => Expect::Refuse,
+        "invalid" => Expect::Invalid,
+        other => panic!("{}: unknown expectation `{other}`", path.display()),
+    }
 }
 
 fn header(path: &Path, text: &str) -> Header {
@@ -102,20 +114,16 @@ fn header(path: &Path, text: &str) -> Header {
         .take_while(|l| l.starts_with('#') || l.starts_with('!'))
     {
         if let Some(word) = line.strip_prefix("# differential: ") {
-            expect = Some(match word.trim() {
-                "accept" => Expect::Accept,
-                "lenient" => Expect::Lenient,
-                "refuse" => Expect::Refuse,
-                "invalid" => Expect::Invalid,
-                other => panic!("{}: unknown expectation `{other}`", path.display()),
-            });
+            expect = Some(expectation(path, word.trim()));
         }
-        if let Some(id) = line.strip_prefix("# config-id: ") {
-            config_ids.push(Some(id.trim().to_string()));
+        if let Some(rest) = line.strip_prefix("# config-id: ") {
+            let mut words = rest.split_whitespace();
+            let id = words.next().expect("a config id").to_string();
+            config_ids.push((Some(id), words.next().map(|w| expectation(path, w))));
         }
     }
     if config_ids.is_empty() {
-        config_ids.push(None);
+        config_ids.push((None, None));
     }
     Header {
         expect: expect.unwrap_or_else(|| panic!("{}: no `# differential:` line", path.display())),
@@ -171,7 +179,8 @@ fn differential_keepalived_and_vipd_accept_the_same_files() {
             .iter()
             .find(|(f, _)| *f == name)
             .map(|(_, h)| *h);
-        for config_id in &head.config_ids {
+        for (config_id, own_expect) in &head.config_ids {
+            let expect = own_expect.unwrap_or(head.expect);
             let label = match config_id {
                 Some(id) => format!("{name} [-i {id}]"),
                 None => name.clone(),
@@ -190,7 +199,7 @@ fn differential_keepalived_and_vipd_accept_the_same_files() {
             let v_pass = v_rc == 0;
 
             let mut problems = Vec::new();
-            let keepalived_as_annotated = match head.expect {
+            let keepalived_as_annotated = match expect {
                 Expect::Accept => k_pass,
                 // Also 5: keepalived runs some files vipd refuses with an instance it holds
                 // in FAULT (it reports that as a configuration error).
@@ -201,11 +210,10 @@ fn differential_keepalived_and_vipd_accept_the_same_files() {
             };
             if !keepalived_as_annotated {
                 problems.push(format!(
-                    "keepalived -t exit {k_rc} does not match `{:?}`:\n{k_out}",
-                    head.expect
+                    "keepalived -t exit {k_rc} does not match `{expect:?}`:\n{k_out}"
                 ));
             }
-            let vipd_should_pass = matches!(head.expect, Expect::Accept | Expect::Lenient);
+            let vipd_should_pass = matches!(expect, Expect::Accept | Expect::Lenient);
             let vipd_wrong = v_pass != vipd_should_pass;
             match (vipd_wrong, pending) {
                 (true, Some(owner)) => pending_seen.push(format!("{label} ({owner})")),
@@ -315,31 +323,43 @@ fn round_trip(vipd: &str, path: &Path, config_id: Option<&str>, work: &Path) -> 
     };
     let from_conf = config::read(path, &options).map_err(|e| e.to_string())?;
     let from_toml = config::read(&toml_path, &options).map_err(|e| e.to_string())?;
-    if from_conf.config != from_toml.config {
+    // The import writes a script vipd runs natively (`killall -0 NAME`, `pidof NAME`) as
+    // the native check it runs.
+    let from_conf = config::translate_checks(&from_conf.config);
+    if from_conf != from_toml.config {
         return Err(format!(
             "models differ\nkeepalived.conf: {:#?}\nTOML: {:#?}",
-            from_conf.config, from_toml.config
+            from_conf, from_toml.config
         ));
     }
     Ok(())
 }
 
 /// `keepalived -t` exits 5 both for files keepalived runs anyway and for files it refuses
-/// to run, so each `lenient` file is started for real (all at once, in the namespace) and
-/// must still run after a few seconds; each `invalid` one must have stopped.
+/// to run, so each `lenient` file (or config id) is started for real (all at once, in the
+/// namespace) and must still run after a few seconds; each `invalid` one must have stopped.
 fn keepalived_runs_as_annotated(ns: &Namespace, files: &[PathBuf], work: &Path) -> Vec<String> {
     let mut started = Vec::new();
     for path in files {
         let text = std::fs::read_to_string(path).expect("read fixture");
-        let expect = header(path, &text).expect;
-        if !matches!(expect, Expect::Lenient | Expect::Invalid) {
-            continue;
+        let head = header(path, &text);
+        for (config_id, own_expect) in &head.config_ids {
+            let expect = own_expect.unwrap_or(head.expect);
+            if !matches!(expect, Expect::Lenient | Expect::Invalid) {
+                continue;
+            }
+            let mut extra = vec![];
+            let mut label = path.display().to_string();
+            if let Some(id) = config_id {
+                extra.extend(["-i", id.as_str()]);
+                label.push_str(&format!(" [-i {id}]"));
+            }
+            let log = work.join(format!("keepalived-run-{}.log", unique()));
+            let out = std::fs::File::create(&log).expect("create log");
+            let err = out.try_clone().expect("clone log");
+            let child = ns.spawn_keepalived(path, work, &extra, out.into(), err.into());
+            started.push((label, expect, child, log));
         }
-        let log = work.join(format!("keepalived-run-{}.log", unique()));
-        let out = std::fs::File::create(&log).expect("create log");
-        let err = out.try_clone().expect("clone log");
-        let child = ns.spawn_keepalived(path, work, out.into(), err.into());
-        started.push((path.clone(), expect, child, log));
     }
     // keepalived stops at once on a configuration it refuses; one that still runs after
     // this long has started its instances.
@@ -374,8 +394,7 @@ fn keepalived_runs_as_annotated(ns: &Namespace, files: &[PathBuf], work: &Path) 
         let wanted = expect == Expect::Lenient;
         if running != wanted {
             problems.push(format!(
-                "{}: annotated `{expect:?}` but keepalived {} it:\n{output}",
-                path.display(),
+                "{path}: annotated `{expect:?}` but keepalived {} it:\n{output}",
                 if running { "runs" } else { "does not run" }
             ));
         }

@@ -1,6 +1,7 @@
 //! Every invalid fixture fails with the error its first line announces:
 //! `# expect: FILE:LINE: message` (FILE relative to the fixture directory), or
-//! `# expect: FILE: field `path`: message` for native field errors.
+//! `# expect: FILE:LINE: field `path`: message` for native field errors (LINE where the
+//! field is written).
 
 use std::path::Path;
 use vipd::config;
@@ -149,12 +150,63 @@ fn config_native_validation_reports_every_field() {
     let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
     assert_eq!(lines.len(), 2, "{lines:?}");
     assert!(
-        lines[0].starts_with("v.toml: field `instance[0].vrid`: "),
+        lines[0].starts_with("v.toml:4: field `instance[0].vrid`: "),
         "{lines:?}"
     );
     assert!(
-        lines[1].starts_with("v.toml: field `instance[0].priority`: "),
+        lines[1].starts_with("v.toml:5: field `instance[0].priority`: "),
         "{lines:?}"
+    );
+}
+
+/// Warnings about a native file name its line as keepalived.conf warnings do: the line of
+/// the field, of the list entry, or of the table a field left at its default belongs to.
+#[test]
+fn config_native_warnings_name_file_line_and_field() {
+    let text = "\
+[global]
+max_auto_priority = 10
+
+[[instance]]
+name = \"first\"
+interface = \"eth0\"
+vrid = 1
+vips = [\"192.0.2.1/24\"]
+
+[[instance]]
+name = \"second\"
+interface = \"eth0\"
+vrid = 2
+initial_state = \"master\"
+preempt = false
+vips = [
+  \"192.0.2.2/24\",
+]
+
+[[instance]]
+name = \"third\"
+interface = \"eth1\"
+vrid = 3
+";
+    let loaded = config::read_native(text, Path::new("v.toml")).unwrap();
+    let shown: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
+    for expected in [
+        "v.toml:2: warning: field `global.max_auto_priority`: ",
+        "v.toml:15: warning: field `instance[1].preempt`: ",
+        // No `vips` written: the line of its `[[instance]]` table.
+        "v.toml:20: warning: field `instance[2]`: instance `third` has no virtual addresses",
+    ] {
+        assert!(
+            shown.iter().any(|l| l.starts_with(expected)),
+            "expected {expected}\ngot:\n{}",
+            shown.join("\n")
+        );
+    }
+    assert!(
+        shown.iter().all(|l| l.starts_with("v.toml:")
+            && l["v.toml:".len()..].starts_with(|c: char| c.is_ascii_digit())),
+        "a warning without its line:\n{}",
+        shown.join("\n")
     );
 }
 

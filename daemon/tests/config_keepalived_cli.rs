@@ -67,8 +67,9 @@ fn copy(from: &Path, to: &Path, scripts: &Path) {
     }
 }
 
-/// `# differential: WORD` and the `# config-id: ID` lines of a fixture.
-fn header(text: &str) -> (String, Vec<Option<String>>) {
+/// `# differential: WORD` and the `# config-id: ID [WORD]` lines of a fixture: each config
+/// id with its annotation (the file's unless the line names one).
+fn header(text: &str) -> Vec<(Option<String>, String)> {
     let head: Vec<&str> = text
         .lines()
         .take_while(|l| l.starts_with('#') || l.starts_with('!'))
@@ -79,15 +80,20 @@ fn header(text: &str) -> (String, Vec<Option<String>>) {
         .expect("annotated fixture")
         .trim()
         .to_string();
-    let mut ids: Vec<Option<String>> = head
+    let mut ids: Vec<(Option<String>, String)> = head
         .iter()
         .filter_map(|l| l.strip_prefix("# config-id: "))
-        .map(|id| Some(id.trim().to_string()))
+        .map(|rest| {
+            let mut words = rest.split_whitespace();
+            let id = words.next().expect("a config id").to_string();
+            let own = words.next().map_or_else(|| expect.clone(), str::to_string);
+            (Some(id), own)
+        })
         .collect();
     if ids.is_empty() {
-        ids.push(None);
+        ids.push((None, expect));
     }
-    (expect, ids)
+    ids
 }
 
 /// A directory holding `keepalived`, a symlink to vipd.
@@ -114,8 +120,7 @@ fn config_test_through_vipd_agrees_with_keepalived_on_the_differential_fixtures(
     let mut failures = Vec::new();
     let mut counts = std::collections::BTreeMap::new();
     for (n, path) in files.iter().enumerate() {
-        let (expect, ids) = header(&std::fs::read_to_string(path).unwrap());
-        for id in ids {
+        for (id, expect) in header(&std::fs::read_to_string(path).unwrap()) {
             let file = path.to_str().unwrap();
             let mut extra = vec![];
             if let Some(id) = &id {

@@ -19,6 +19,11 @@
 //! (counter `destination`). The rest both judge alike, except `max_adver_int` 0: keepalived
 //! takes it (and then counts its down timer from an interval of 0), vipd drops it (printed,
 //! not asserted).
+//!
+//! Round 6 added an IPv6 advert from the router's own link-local address (its primary
+//! address), which the kernel delivers (an IPv4 one from the router's own address it drops):
+//! keepalived 2.2.7 takes it and yields to its own address, vipd drops it as it drops every
+//! advert from one of its own sources (printed for keepalived, asserted for vipd).
 
 mod hostile_frames;
 mod lab;
@@ -211,6 +216,16 @@ fn cases(lab: &Lab) -> Vec<Case> {
             (ETH_P_IP, VRRP_MAC_V4, packet)
         })
         .collect();
+    // IPv6 from the router's own link-local address (its primary): the kernel delivers it.
+    let from_own6 = [(1, 52, vip6()), (2, 54, k6)]
+        .into_iter()
+        .map(|(router, vrid, vip)| {
+            let src = link_local(lab, router);
+            let advert = winning(src.into(), GROUP6.into(), vrid, vip);
+            let packet = ipv6(src, GROUP6, 255, packet::PROTOCOL, &advert);
+            (ETH_P_IPV6, VRRP_MAC_V6, packet)
+        })
+        .collect();
     let odd = |interval_cs: u16, mode: ChecksumMode| {
         [(51, vip4()), (53, k4)]
             .into_iter()
@@ -338,6 +353,13 @@ fn cases(lab: &Lab) -> Vec<Case> {
             true,
             Some(true),
             from_global,
+        ),
+        case(
+            "IPv6 from the router's own link-local address",
+            true,
+            false,
+            None,
+            from_own6,
         ),
         case(
             "IPv6 to ff02::1 (all nodes)",

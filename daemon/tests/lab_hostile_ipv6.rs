@@ -19,7 +19,7 @@ mod lab_vipd_support;
 use std::net::{IpAddr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
-use hostile_frames::{advert_gaps, gap_summary, ipv6, ETH_P_IPV6, VRRP_MAC_V6};
+use hostile_frames::{advert_gaps, cadence_held, gap_summary, ipv6, ETH_P_IPV6, VRRP_MAC_V6};
 use lab::keepalived_conf::VrrpInstance;
 use lab::{wait_until, Daemon, Lab, Segment};
 use lab_vipd_support::*;
@@ -343,10 +343,13 @@ fn adverts_behind_ipv6_extension_headers_are_judged_like_keepalived_and_rfc_5798
 fn a_flood_of_ipv6_adverts_behind_extension_headers_does_not_stall_the_master() {
     let lab = Lab::new("h-ipv6-flood", 2);
     let r1 = start_vipd(&lab, 1, &conf(1, &[v3_ipv6(150)]));
+    // The backup waits 20 missed adverts (2 s), longer than a loaded CI machine keeps the
+    // master off a CPU (see `cadence_held`); a master or backup held up by the flood misses
+    // its 3 s.
     let r2 = start_vipd(
         &lab,
         2,
-        &conf(2, &[v3_ipv6(100).line("down_timer_adverts 6")]),
+        &conf(2, &[v3_ipv6(100).line("down_timer_adverts 20")]),
     );
     expect_sole_holder(&lab, vip6(), 1, SETTLE, "election");
     let before = wait_instance(&r2, "VI_6", SETTLE, "settled backup", |i| {
@@ -405,12 +408,9 @@ fn a_flood_of_ipv6_adverts_behind_extension_headers_does_not_stall_the_master() 
         gap_summary(&gaps)
     );
     assert!(gaps.len() >= 15, "too few adverts captured: {}", gaps.len());
-    let longest = gaps.iter().max().copied().unwrap_or_default();
-    assert!(
-        longest < Duration::from_millis(350),
-        "the flood held up the master's adverts: {}",
-        gap_summary(&gaps)
-    );
+    if let Err(how) = cadence_held(&gaps, ADVERT) {
+        panic!("the flood held up the master's adverts: {how}");
+    }
     let after = instance(&r2, "VI_6");
     assert_eq!(
         (after.state.as_str(), after.transitions),

@@ -268,15 +268,13 @@ fn arp_and_neighbour_storms_neither_move_the_vips_nor_delay_the_master() {
         "transitions (r1 VI_1, VI_6, r2 VI_1, VI_6) moved"
     );
     assert!(gaps.len() >= 25, "too few adverts captured: {}", gaps.len());
-    // The bound tells a master held up by the storm (vipd reading or handling it would stop
-    // the adverts for a phase, 1.5-2.6 s) from one the kernel's own work on the storm kept off
-    // a CPU of this 2-core machine for a few intervals (427 ms once in a CI run alone).
-    let longest = gaps.iter().max().copied().unwrap_or_default();
-    assert!(
-        longest < Duration::from_millis(1000),
-        "the storm held up the master's adverts: {}",
-        gap_summary(&gaps)
-    );
+    // `cadence_held` tells a master held up by the storm (vipd reading or handling it would
+    // stop the adverts for a phase, 1.5-2.6 s, or make every one late) from one the kernel's
+    // own work on the storm kept off a CPU of this 2-core machine for a few intervals (427 ms
+    // once in a CI run alone).
+    if let Err(how) = cadence_held(&gaps, ADVERT) {
+        panic!("the storm held up the master's adverts: {how}");
+    }
     // No answer to a claim (r1 does not fight it), and no more answers than requests.
     assert!(
         after_claims <= 2,
@@ -860,9 +858,11 @@ fn forged_redirects_divert_no_unicast_advert() {
     let before = masters(&k2);
     divert(&lab);
     let route = route_to_r2(&lab);
-    let taken = wait_until(SETTLE / 2, Duration::from_millis(20), || {
-        masters(&k2) > before
-    });
+    let taken = wait_until(
+        Duration::from_millis(2500),
+        Duration::from_millis(20),
+        || masters(&k2) > before,
+    );
     println!(
         "keepalived 2.2.7: r1's route to r2 after the redirects: {}; r2 {}",
         route.lines().next().unwrap_or(""),

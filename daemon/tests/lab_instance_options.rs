@@ -133,7 +133,9 @@ fn subnet_failover(kind: Kind, promote: bool) -> SubnetOutcome {
         !lab.addresses(1, "eth0").contains(&ip(HOST))
     })
     .is_some();
-    let other_vip_on_r1 = lab.wait_sole_holder(ip(other), 1, SETTLE * 2).is_some();
+    let other_vip_on_r1 = lab
+        .wait_sole_holder(ip(other), 1, Duration::from_secs(10))
+        .is_some();
     r1.stop();
     let setting_after_exit = promote_setting(&lab, 1);
     let host_address_after_exit = lab.addresses(1, "eth0").contains(&ip(HOST));

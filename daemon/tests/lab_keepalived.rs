@@ -11,6 +11,9 @@ use lab::keepalived_conf::{KeepalivedConf, VrrpInstance};
 use lab::{Lab, LabOptions, Segment};
 
 const ADVERT: Duration = Duration::from_millis(100);
+/// How long to wait for an outcome that needs keepalived scheduled (loaded 2-core CI); the
+/// waits return as soon as it holds, and what the client saw is judged by the meter.
+const OUTCOME: Duration = Duration::from_secs(10);
 
 fn vip4() -> IpAddr {
     Segment::Main.vip4().into()
@@ -95,7 +98,7 @@ fn topology_addresses_and_reachability() {
     assert!(target.received >= 20, "{report}");
     assert!(target.lost() <= 2, "{report}");
     assert!(
-        report.longest_gap() < Duration::from_millis(50) + report.longest_stall,
+        report.longest_outage() < Duration::from_millis(50),
         "{report}; the meter stalled for {:?} at most",
         report.longest_stall
     );
@@ -115,19 +118,16 @@ fn graceful_stop_moves_vip_within_one_second() {
 
     let meter = lab.outage_meter(&[vip4()], Duration::from_millis(2));
     assert!(
-        meter.wait_replies(20, Duration::from_secs(2)),
+        meter.wait_replies(20, OUTCOME),
         "no replies before failover"
     );
     let stopping = Instant::now();
     r1.signal(nix::sys::signal::Signal::SIGTERM);
     let took = lab
-        .wait_sole_holder(vip4(), 2, Duration::from_secs(1))
-        .expect("r2 should be the only holder within 1 s of SIGTERM to r1");
+        .wait_sole_holder(vip4(), 2, OUTCOME)
+        .expect("r2 should become the only holder after SIGTERM to r1");
     assert!(r1.stop().success(), "keepalived r1 exit:\n{}", r1.log());
-    assert!(
-        meter.wait_replies(50, Duration::from_secs(2)),
-        "no replies after failover"
-    );
+    assert!(meter.wait_replies(50, OUTCOME), "no replies after failover");
     let report = meter.stop();
     eprintln!(
         "graceful stop: r2 holds after {took:?} ({:?} since SIGTERM)\n{report}",
@@ -140,7 +140,7 @@ fn graceful_stop_moves_vip_within_one_second() {
         "{report}"
     );
     assert!(report.longest_gap() > Duration::from_millis(2), "{report}");
-    assert!(report.longest_gap() < Duration::from_secs(1), "{report}");
+    assert!(report.longest_outage() < Duration::from_secs(1), "{report}");
     assert!(r1.log().contains("Entering MASTER STATE"), "{}", r1.log());
 }
 
@@ -156,19 +156,18 @@ fn master_link_down_moves_ipv4_and_ipv6_vips() {
     std::thread::sleep(ADVERT * 4);
     let meter = lab.outage_meter(&[vip4(), vip6()], Duration::from_millis(2));
     assert!(
-        meter.wait_replies(40, Duration::from_secs(2)),
+        meter.wait_replies(40, OUTCOME),
         "no replies before link down"
     );
 
     lab.link_down(1);
     for vip in [vip4(), vip6()] {
-        lab.wait_sole_holder(vip, 2, Duration::from_secs(2))
-            .unwrap_or_else(|| {
-                panic!("r2 should be the only holder of {vip} after r1's link went down")
-            });
+        lab.wait_sole_holder(vip, 2, OUTCOME).unwrap_or_else(|| {
+            panic!("r2 should be the only holder of {vip} after r1's link went down")
+        });
     }
     assert!(
-        meter.wait_replies(100, Duration::from_secs(2)),
+        meter.wait_replies(100, OUTCOME),
         "no replies after failover"
     );
     let report = meter.stop();
@@ -178,7 +177,10 @@ fn master_link_down_moves_ipv4_and_ipv6_vips() {
         assert_eq!(target.last_replier(), Some(2), "{report}");
         // Detection takes about Master_Down_Interval (3 x 100 ms + skew).
         assert!(target.longest_gap > Duration::from_millis(150), "{report}");
-        assert!(target.longest_gap < Duration::from_secs(2), "{report}");
+        assert!(
+            report.beyond_stall(target.longest_gap) < Duration::from_secs(2),
+            "{report}"
+        );
     }
 
     // Link back: r1 (higher priority, preempt) takes the VIPs back.
@@ -201,7 +203,7 @@ fn partition_gives_split_brain_and_heal_ends_it() {
         .expect("r1 should hold the VIP");
     lab.partition(1);
     // r1 keeps its link (no FAULT) and stays master; r2 stops hearing it and takes over.
-    lab::wait_until(Duration::from_secs(2), Duration::from_millis(5), || {
+    lab::wait_until(OUTCOME, Duration::from_millis(5), || {
         lab.holders(vip4()) == [1, 2]
     })
     .expect("both routers should hold the VIP while partitioned");
@@ -209,7 +211,7 @@ fn partition_gives_split_brain_and_heal_ends_it() {
         .exec_ok(lab.router_ns(1), "ip link show eth0")
         .contains("LOWER_UP"));
     lab.heal(1);
-    lab.wait_sole_holder(vip4(), 1, Duration::from_secs(2))
+    lab.wait_sole_holder(vip4(), 1, OUTCOME)
         .expect("after heal only r1 should hold the VIP");
 }
 
@@ -230,7 +232,7 @@ fn kill9_leaves_the_vip_behind() {
         tree.iter().all(|&p| !lab::procfs::is_alive(p)),
         "{tree:?} still alive"
     );
-    let took_over = lab::wait_until(Duration::from_secs(2), Duration::from_millis(5), || {
+    let took_over = lab::wait_until(OUTCOME, Duration::from_millis(5), || {
         lab.holders(vip4()) == [1, 2]
     });
     assert!(
@@ -273,12 +275,15 @@ fn vip_on_second_interface_and_capture_decodes_adverts() {
         lab.client_ping(vip),
         "client cannot reach the VIP on segment Second"
     );
-    std::thread::sleep(Duration::from_millis(1200));
+    let r1_advert =
+        |p: &String| p.contains("192.0.2.11 > 224.0.0.18") && p.contains("vrid 61, prio 150");
+    // Waited for (1 s adverts; tcpdump writes them when it runs), at least 1.2 s as before.
+    let started = Instant::now();
+    lab::wait_until(OUTCOME, Duration::from_millis(50), || {
+        started.elapsed() >= Duration::from_millis(1200) && capture.packets().iter().any(r1_advert)
+    });
     let packets = capture.stop();
-    let from_r1 = packets
-        .iter()
-        .filter(|p| p.contains("192.0.2.11 > 224.0.0.18") && p.contains("vrid 61, prio 150"))
-        .count();
+    let from_r1 = packets.iter().filter(|p| r1_advert(p)).count();
     assert!(
         from_r1 >= 1,
         "no advert from r1 decoded:\n{}",

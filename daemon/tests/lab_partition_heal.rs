@@ -123,13 +123,28 @@ fn partition_and_heal(name: &str, family: Family, r2_globals: &[&str]) -> Healed
     let capture = lab.capture(
         lab.router_ns(2),
         "eth0",
-        &format!("ether src {r2_mac} and ( ip proto 112 or ip6 proto 112 )"),
+        &format!("-tt ether src {r2_mac} and ( ip proto 112 or ip6 proto 112 )"),
     );
-    let before = capture.packets().len();
+    // Right after one of r2's adverts: one that tcpdump (or this thread) shows late on a
+    // loaded machine does not count, the heal waits for the next (r2's following advert
+    // would otherwise reach r1 first).
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64())
+    };
     let sent = wait_until(SETTLE, Duration::from_millis(2), || {
-        capture.packets().len() > before
+        let last = capture.packets().last().and_then(|p| {
+            let at = p.split_whitespace().next()?;
+            at.parse::<f64>().ok()
+        });
+        last.is_some_and(|at| now() - at < 0.2)
     });
-    assert!(sent.is_some(), "r2 does not advertise while partitioned");
+    assert!(
+        sent.is_some(),
+        "r2 does not advertise while partitioned (none seen within 0.2 s of leaving): {:?}",
+        capture.packets()
+    );
     lab.heal(1);
     let healed_at = Instant::now();
     Healed {

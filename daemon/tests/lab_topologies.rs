@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use lab::keepalived_conf::VrrpInstance;
 use lab::{wait_until, Daemon, Lab};
-use lab_vipd_support::{conf, expect_sole_holder, instance, vip4, wait_started, ADVERT};
+use lab_vipd_support::{conf, expect_sole_holder, instance, vip4, wait_started, ADVERT, SETTLE};
 
 /// Bound for an outcome on a loaded 2-core machine.
 const OUTCOME: Duration = Duration::from_secs(15);
@@ -481,7 +481,7 @@ fn bridge_mac_changes(imp: Impl) {
         "ip link add stub0 address 02:00:00:00:00:01 type veth peer name stub1 && \
          ip link set stub0 master lan0 && ip link set stub1 up && ip link set stub0 up",
     );
-    let ok = wait_until(Duration::from_secs(2), Duration::from_millis(20), || {
+    let ok = wait_until(SETTLE, Duration::from_millis(20), || {
         client_mac_for_vip(&lab) == "02:00:00:00:00:01"
     });
     // The kernel announces every address of a link whose MAC changes (a few ms here).

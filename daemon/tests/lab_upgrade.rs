@@ -11,6 +11,8 @@ use lab::keepalived_conf::simple;
 use lab::{Lab, Segment};
 
 const ADVERT: Duration = Duration::from_millis(100);
+/// How long to wait for an outcome that needs the daemons scheduled (loaded 2-core CI).
+const OUTCOME: Duration = Duration::from_secs(10);
 
 #[test]
 fn restart_with_a_new_binary_on_the_master_keeps_the_vip_answering() {
@@ -33,7 +35,7 @@ fn restart_with_a_new_binary_on_the_master_keeps_the_vip_answering() {
 
     let meter = lab.outage_meter(&[vip], Duration::from_millis(2));
     assert!(
-        meter.wait_replies(20, Duration::from_secs(2)),
+        meter.wait_replies(20, OUTCOME),
         "no replies before the upgrade"
     );
     let started = Instant::now();
@@ -41,17 +43,19 @@ fn restart_with_a_new_binary_on_the_master_keeps_the_vip_answering() {
     let status = r1.stop();
     assert!(status.success(), "old vipd exit {status:?}:\n{}", r1.log());
     let stopped = started.elapsed();
-    assert_eq!(
-        lab.holders(vip),
-        [2],
-        "the backup should hold the VIP once r1 exited"
-    );
+    // (The client's view of the handover is the meter's; this is the outcome.)
+    lab.wait_sole_holder(vip, 2, OUTCOME).unwrap_or_else(|| {
+        panic!(
+            "the backup should hold the VIP once r1 exited: holders {:?}",
+            lab.holders(vip)
+        )
+    });
     let r1_new = lab.spawn_vipd_binary(&new, 1, &conf(1, 150));
     let back = lab
         .wait_sole_holder(vip, 1, Duration::from_secs(5))
         .expect("the upgraded r1 should preempt the VIP back");
     assert!(
-        meter.wait_replies(meter.replies() + 50, Duration::from_secs(2)),
+        meter.wait_replies(meter.replies() + 50, OUTCOME),
         "no replies after the upgrade"
     );
     let report = meter.stop();
@@ -67,9 +71,9 @@ fn restart_with_a_new_binary_on_the_master_keeps_the_vip_answering() {
     );
     assert_eq!(target.last_replier(), Some(1), "{report}");
     assert!(
-        report.longest_gap() < ADVERT * 3,
+        report.longest_outage() < ADVERT * 3,
         "client-visible gap {:?} (>= 3 advert intervals)\n{report}\nold r1:\n{}\nnew r1:\n{}",
-        report.longest_gap(),
+        report.longest_outage(),
         r1.log(),
         r1_new.log()
     );

@@ -160,7 +160,7 @@ fn failover_keeps_the_virtual_mac(test: &str, ipv6: bool, keepalived: [bool; 2])
         // MLD report when the VIP goes) sends the switch back to r1's port, where nothing
         // answers until r2's next frame from the virtual MAC.
         assert!(
-            report.longest_gap() < ADVERT * 3,
+            report.longest_outage() < ADVERT * 3,
             "the handover left a gap\n{report}"
         );
     }

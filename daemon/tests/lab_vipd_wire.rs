@@ -133,9 +133,17 @@ fn custom_multicast_groups_carry_every_advert_and_elect_one_master() {
         });
     }
     expect_stays_sole_holder(&lab, vip4(), 1, ADVERT * 10);
+    // At least 10 of each family on the wire (waited for: tcpdump writes them when it runs).
+    let to = |seen: &[(f64, String, String, String)], group: &str| {
+        seen.iter().filter(|a| a.2 == group).count()
+    };
+    let enough = wait_until(SETTLE, Duration::from_millis(50), || {
+        let seen = adverts(&capture);
+        to(&seen, GROUP4) >= 10 && to(&seen, GROUP6) >= 10
+    });
     let seen = adverts(&capture);
-    let to = |group: &str| seen.iter().filter(|a| a.2 == group).count();
-    assert!(to(GROUP4) >= 10 && to(GROUP6) >= 10, "{seen:?}");
+    let to = |group: &str| to(&seen, group);
+    assert!(enough.is_some(), "{seen:?}");
     assert_eq!(
         to(GROUP4) + to(GROUP6),
         seen.len(),
@@ -176,6 +184,73 @@ fn custom_multicast_group_interoperates_with_keepalived() {
         );
     }
     assert!(seen.iter().all(|a| a.2 == GROUP4), "{seen:?}");
+}
+
+/// The IPv4 header of vipd's multicast adverts, which vipd writes itself (`IP_HDRINCL`), is
+/// the one the kernel wrote before: TOS 0, no fragment flags, TTL 255, protocol 112, the
+/// interface's address as source, the right total length and checksum, and a fresh
+/// identification for every advert. VRRPv3 on the default group and VRRPv2 (PASS) on a
+/// custom one; the backup accepts both.
+#[test]
+fn ipv4_multicast_adverts_carry_the_header_the_kernel_wrote() {
+    let lab = Lab::new("wire-ipv4-header", 2);
+    let capture = capture_client(&lab, "ip proto 112");
+    // VRRPv2 at its 1 s (three adverts), VRRPv3 at 100 ms (ten).
+    let v2 = |priority| v2_pass(priority).line("mcast_dst_ip 224.0.0.20");
+    let pair = |router, priority| conf(router, &[v3_ipv4(priority), v2(priority)]);
+    let _r1 = start_vipd(&lab, 1, &pair(1, 150));
+    let r2 = start_vipd(&lab, 2, &pair(2, 100));
+    // (instance, group, version, adverts, IPv4 total length: 20 + VRRP header 8 + one
+    // address 4, + 8 for VRRPv2's password)
+    let checks = [
+        ("VI_1", "224.0.0.18", "VRRPv3", 10, "32"),
+        ("VI_2", "224.0.0.20", "VRRPv2", 3, "40"),
+    ];
+    for (name, _, _, count, _) in checks {
+        let i = wait_instance(&r2, name, SETTLE, "backup hearing r1", |i| {
+            i.state == "BACKUP" && i.adverts_received >= count
+        });
+        // (Each group's socket also reads the other group's adverts: `unknown_vrid`.)
+        let dropped = |(reason, n): (&String, &u64)| reason != "unknown_vrid" && *n > 0;
+        assert!(!i.dropped.iter().any(dropped), "{i:#?}");
+    }
+    let from_r1 = |group, vrrp| format!(" 192.0.2.11 > {group}: {vrrp}, Advertisement");
+    // tcpdump hands on what it captured a block at a time.
+    wait_until(SETTLE, Duration::from_millis(50), || {
+        let seen = capture.packets();
+        checks.iter().all(|&(_, group, vrrp, count, _)| {
+            let from = from_r1(group, vrrp);
+            seen.iter().filter(|p| p.contains(&from)).count() as u64 >= count
+        })
+    });
+    let seen = capture.packets();
+    for (_, group, vrrp, count, length) in checks {
+        let from = from_r1(group, vrrp);
+        let headers: Vec<&String> = seen.iter().filter(|p| p.contains(&from)).collect();
+        assert!(headers.len() as u64 >= count, "{group}: {seen:#?}");
+        let mut ids = Vec::new();
+        for packet in headers {
+            // `(tos 0x0, ttl 255, id N, offset 0, flags [none], proto VRRP (112), length L)`
+            let ip = (packet.split_once(": (")).and_then(|(_, r)| r.split_once(") 192.0.2.11 >"));
+            let ip = ip
+                .map(|(ip, _)| ip)
+                .unwrap_or_else(|| panic!("no IPv4 header: {packet}"));
+            let field = |name: &str| ip.split(name).nth(1).and_then(|r| r.split(',').next());
+            assert_eq!(field("tos "), Some("0x0"), "{packet}");
+            assert_eq!(field("ttl "), Some("255"), "{packet}");
+            assert_eq!(field("offset "), Some("0"), "{packet}");
+            assert_eq!(field("flags "), Some("[none]"), "{packet}");
+            assert!(ip.contains("proto VRRP (112"), "{packet}");
+            assert_eq!(field("length "), Some(length), "{packet}");
+            assert!(!packet.contains("bad cksum"), "{packet}");
+            ids.push(field("id ").and_then(|id| id.parse::<u16>().ok()));
+        }
+        assert!(ids.iter().all(Option::is_some), "{ids:?}");
+        assert!(
+            ids.windows(2).all(|w| w[0] != w[1]),
+            "identification repeated: {ids:?}"
+        );
+    }
 }
 
 #[test]
@@ -408,22 +483,55 @@ fn healed_split_brain_master_announces_again_now_and_after_the_delay() {
     lab.heal(2);
     expect_sole_holder(&lab, vip4(), 1, Duration::from_secs(10), "healed");
     wait_state(&r2, "VI_1", "BACKUP");
+    expect_lower_priority_rounds(&capture);
+}
+
+/// r1's GARPs (all for the VIP) as rounds: those less than 0.5 s apart left together.
+fn garp_rounds(capture: &Capture) -> (Vec<(f64, IpAddr)>, Vec<Vec<f64>>) {
+    let sent = garps(capture, 1);
+    let mut rounds: Vec<Vec<f64>> = Vec::new();
+    for &(at, _) in &sent {
+        match rounds.last_mut() {
+            Some(round) if at - round[round.len() - 1] < 0.5 => round.push(at),
+            _ => rounds.push(vec![at]),
+        }
+    }
+    (sent, rounds)
+}
+
+/// What [`split_brain_pair`]'s r1 announces once the split heals: a round of 3 GARPs on
+/// hearing the lower priority and the delayed round 2 s later. A lower-priority advert heard
+/// within an advert interval of a round is answered by one more round when the interval is
+/// over (the other router may advertise again before r1's answer reaches it: it did under
+/// load, a round 1 s after the first), so 2 or 3 rounds, each of 3, at least an interval apart.
+fn expect_lower_priority_rounds(capture: &Capture) {
+    let delayed = |rounds: &[Vec<f64>]| {
+        rounds
+            .iter()
+            .any(|r| (1.5..4.0).contains(&(r[0] - rounds[0][0])))
+    };
     let done = wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
-        garps(&capture, 1).len() >= 6
+        delayed(&garp_rounds(capture).1)
     });
+    // Late or extra rounds would show here.
     std::thread::sleep(Duration::from_secs(1));
-    let sent = garps(&capture, 1);
-    assert!(done.is_some() && sent.len() == 6, "r1's GARPs: {sent:?}");
+    let (sent, rounds) = garp_rounds(capture);
+    assert!(done.is_some(), "no delayed round: r1's GARPs {sent:?}");
     assert!(sent.iter().all(|g| g.1 == vip4()), "{sent:?}");
-    let times: Vec<f64> = sent.iter().map(|g| g.0).collect();
-    let (first, second) = times.split_at(3);
-    assert!(first[2] - first[0] < 0.5, "first burst {first:?}");
-    assert!(second[2] - second[0] < 0.5, "second burst {second:?}");
-    let delay = second[0] - first[0];
     assert!(
-        (1.5..4.0).contains(&delay),
-        "second burst {delay:.3}s later"
+        rounds.iter().all(|r| r.len() == 3),
+        "rounds of 3 (the repeat) expected: {rounds:?}"
     );
+    assert!(
+        (2..=3).contains(&rounds.len()),
+        "the first round, maybe one more, and the delayed one: {rounds:?}"
+    );
+    for pair in rounds.windows(2) {
+        assert!(
+            pair[1][0] - pair[0][0] > 0.8,
+            "rounds closer than an advert interval: {rounds:?}"
+        );
+    }
 }
 
 #[test]
@@ -435,17 +543,7 @@ fn healed_split_brain_with_keepalived_as_the_other_master() {
     let capture = capture_client(&lab, "-v arp");
     lab.heal(2);
     expect_sole_holder(&lab, vip4(), 1, Duration::from_secs(10), "healed");
-    let done = wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
-        garps(&capture, 1).len() >= 6
-    });
-    std::thread::sleep(Duration::from_secs(1));
-    let sent = garps(&capture, 1);
-    assert!(done.is_some() && sent.len() == 6, "r1's GARPs: {sent:?}");
-    let delay = sent[3].0 - sent[0].0;
-    assert!(
-        (1.5..4.0).contains(&delay),
-        "second burst {delay:.3}s later"
-    );
+    expect_lower_priority_rounds(&capture);
 }
 
 #[test]
@@ -474,9 +572,13 @@ fn lower_prio_no_advert_master_keeps_its_advert_rhythm() {
         .map(|a| a.0)
         .collect();
     assert!(r1_adverts.len() >= 3, "{r1_adverts:?}");
+    // An advert answering r2's comes at r2's phase, so within half an interval (0.5 s) of
+    // one of r1's periodic adverts (0.45: 9 times in 10); periodic ones are never that close
+    // under load: a wake-up less than half an interval late keeps the deadlines (the next
+    // comes as much sooner), a later one counts the next interval from then.
     for gap in gaps(&r1_adverts) {
         assert!(
-            gap > 0.8,
+            gap > 0.45,
             "r1 sent an extra advert ({gap:.3}s after the last): {r1_adverts:?}"
         );
     }
@@ -580,9 +682,12 @@ fn garps_and_nas_are_paced_per_interface_and_refreshed_with_their_repeat_count()
     let (a, b) = ("192.0.2.100", "192.0.2.101");
     assert_eq!(addresses, [a, b, a, a, b, a], "{sent:?}");
     let times: Vec<f64> = sent.iter().map(|g| g.0).collect();
+    // Paced means not back to back (unpaced ones leave microseconds apart); a send that the
+    // machine held up after its slot was handed out brings the next one closer on the wire
+    // (35 ms apart at a 50 ms interval once under load), hence half the interval.
     for gap in gaps(&times[..6]) {
         assert!(
-            gap >= 0.08,
+            gap >= 0.05,
             "GARPs closer than vrrp_garp_interval: {sent:?}"
         );
     }
@@ -605,7 +710,7 @@ fn garps_and_nas_are_paced_per_interface_and_refreshed_with_their_repeat_count()
     );
     let na_times: Vec<f64> = nas.iter().map(|n| n.0).collect();
     assert!(
-        na_times[1] - na_times[0] >= 0.04,
+        na_times[1] - na_times[0] >= 0.025,
         "NAs closer than vrrp_gna_interval: {nas:?}"
     );
     assert!(
@@ -673,8 +778,9 @@ fn garp_group_paces_its_interfaces_only() {
         .filter(|g| g.1 == vip4())
         .map(|g| g.0)
         .collect();
+    // Waiting behind eth1's pacing would put at least one 0.2 s pause between them.
     assert!(
-        eth0[2] - eth0[0] < 0.1,
+        eth0[2] - eth0[0] < 0.2,
         "eth0 GARPs waited for eth1's pacing: {eth0:?}"
     );
     assert!(lab.holders(second) == [1]);

@@ -28,24 +28,33 @@ pub fn parse_native(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
     if problems.is_empty() {
         return Ok(cfg);
     }
+    let lines = FieldLines::new(text);
     Err(ConfigErrors(
         problems
             .into_iter()
-            .map(|p| ConfigError::in_file(path, format!("field `{}`: {}", p.path, p.message)))
+            .map(|p| ConfigError {
+                line: lines.line(&p.path),
+                ..ConfigError::in_file(path, format!("field `{}`: {}", p.path, p.message))
+            })
             .collect(),
     ))
 }
 
-/// [`parse_native`] with the semantic warnings (`FILE: warning: field `path`: message`).
+/// [`parse_native`] with the semantic warnings (`FILE:LINE: warning: field `path`:
+/// message`, the line where the field is written, or its table when it is left out).
 pub fn read_native(text: &str, path: &Path) -> Result<Loaded, ConfigErrors> {
     let config = parse_native(text, path)?;
+    let lines = FieldLines::new(text);
     let warnings = validate::warning_problems(&config)
         .into_iter()
         .map(|p| {
             if p.path.is_empty() {
                 ConfigWarning::in_file(path, p.message)
             } else {
-                ConfigWarning::in_file(path, format!("field `{}`: {}", p.path, p.message))
+                ConfigWarning {
+                    line: lines.line(&p.path),
+                    ..ConfigWarning::in_file(path, format!("field `{}`: {}", p.path, p.message))
+                }
             }
         })
         .collect();
@@ -94,6 +103,54 @@ fn readable_message(text: &str, span: Option<std::ops::Range<usize>>, message: &
     match key {
         Some(key) => format!("`{key}`: {message}"),
         None => message,
+    }
+}
+
+/// Where each field of a native file is written: the TOML read again with its spans.
+struct FieldLines<'a> {
+    text: &'a str,
+    root: Option<toml::Spanned<toml::de::DeTable<'a>>>,
+}
+
+impl<'a> FieldLines<'a> {
+    fn new(text: &'a str) -> Self {
+        FieldLines {
+            text,
+            root: toml::de::DeTable::parse(text).ok(),
+        }
+    }
+
+    /// The line of a problem's field path (`instance[0].vips[1]`, `global.garp.master_delay`,
+    /// `instance[2].vip_vmacs.eth1`): of the deepest part of it the file writes, so a field
+    /// left at its default points at its table (`[[instance]]`); `None` when not even the
+    /// first part is written.
+    fn line(&self, path: &str) -> Option<usize> {
+        let root = self.root.as_ref()?.get_ref();
+        let mut found: Option<&toml::Spanned<toml::de::DeValue<'a>>> = None;
+        for segment in path.split('.') {
+            let (key, indexes) = match segment.find('[') {
+                Some(at) => (&segment[..at], &segment[at..]),
+                None => (segment, ""),
+            };
+            let value = match found {
+                None => root.get(key),
+                Some(parent) => parent.get_ref().get(key),
+            };
+            let Some(mut value) = value else { break };
+            found = Some(value);
+            for index in indexes.split(['[', ']']).filter(|s| !s.is_empty()) {
+                let Some(item) = index
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|i| value.get_ref().get(i))
+                else {
+                    break;
+                };
+                value = item;
+                found = Some(value);
+            }
+        }
+        found.map(|value| line_of(self.text, value.span().start))
     }
 }
 

@@ -281,6 +281,28 @@ fn ip(text: &str, what: &str) -> Result<IpAddr, String> {
         .map_err(|_| format!("{what} `{text}` is not an IP address"))
 }
 
+/// The gateway after `via`/`gw`: an address, or as keepalived 2.2.7 also reads it (and
+/// writes it in its `-d` dump) a family word and an address of that family, `via inet6
+/// 2001:db8::1` (a `default` route then is of that family). A family word the address does
+/// not match is an error (keepalived: "Cannot mix IPv4 and IPv6 addresses for route", the
+/// route is skipped).
+fn gateway(option: &str, rest: &mut std::slice::Iter<'_, &str>) -> Result<IpAddr, String> {
+    let text = value(option, rest)?;
+    let family = match text {
+        "inet" => Some(false),
+        "inet6" => Some(true),
+        _ => None,
+    };
+    let Some(ipv6) = family else {
+        return ip(text, "gateway");
+    };
+    let address = ip(value(text, rest)?, "gateway")?;
+    if address.is_ipv6() != ipv6 {
+        return Err(format!("gateway {address} is not an {text} address"));
+    }
+    Ok(address)
+}
+
 /// Takes the value after `option`.
 fn value<'a>(option: &str, rest: &mut std::slice::Iter<'_, &'a str>) -> Result<&'a str, String> {
     rest.next()
@@ -339,7 +361,7 @@ impl Route {
                     destination = Some(Prefix::parse(text, ipv6)?);
                 }
                 "src" => route.src = Some(ip(value(word, &mut rest)?, "src")?),
-                "via" | "gw" => route.via = Some(ip(value(word, &mut rest)?, "gateway")?),
+                "via" | "gw" => route.via = Some(gateway(word, &mut rest)?),
                 "dev" | "oif" => route.dev = Some(ifname(value(word, &mut rest)?)?),
                 "table" => route.table = Some(table_id(value(word, &mut rest)?)?),
                 "metric" | "priority" | "preference" => {
@@ -685,6 +707,23 @@ mod tests {
         let r = route("default via 2001:db8::1 dev eth0 table main");
         assert_eq!(r.destination.to_string(), "::/0");
         assert_eq!(r.table, Some(254));
+
+        // keepalived 2.2.7 also reads a family word after `via` (its `-d` dump writes one).
+        let r = route("default via inet6 2001:db8:29::1 dev eth1");
+        assert_eq!(r.destination.to_string(), "::/0");
+        assert_eq!(r.via, Some("2001:db8:29::1".parse().unwrap()));
+        let r = route("192.0.2.128/25 via inet 192.0.2.254 dev eth0");
+        assert_eq!(r.via, Some("192.0.2.254".parse().unwrap()));
+        let r = route("default gw inet 192.0.2.253 table 8");
+        assert_eq!(r.destination.to_string(), "0.0.0.0/0");
+        for mixed in [
+            "default via inet 2001:db8::1 dev eth0",
+            "198.51.100.128/25 via inet6 2001:db8::fe dev eth0",
+            "default via inet6",
+        ] {
+            let words: Vec<&str> = mixed.split_whitespace().collect();
+            assert!(Route::from_keepalived_words(&words).is_err(), "{mixed}");
+        }
 
         let r = route("inet6 default dev eth0");
         assert!(r.is_ipv6());

@@ -138,6 +138,9 @@ pub struct VrrpSocket {
     ifname: String,
     ifindex: u32,
     mode: Mode,
+    /// Each packet goes out behind an IPv4 header written here (`IP_HDRINCL`, see
+    /// [`VrrpSocket::open`]). Not for AH sockets, whose callers write the whole datagram.
+    writes_ipv4_header: bool,
     /// For looking up the source address before each send (it may change at runtime).
     netlink: Netlink,
 }
@@ -145,8 +148,23 @@ pub struct VrrpSocket {
 impl VrrpSocket {
     /// Open a VRRP socket on `ifname` in the calling thread's network namespace.
     /// Must be called inside a tokio runtime (the socket registers with its reactor).
+    ///
+    /// An IPv4 multicast socket writes the IPv4 header of its adverts itself (`IP_HDRINCL`):
+    /// the kernel then skips building one (`ip_append_data`; about 0.3 µs of the 3.9 µs an
+    /// advert cost on a device that drops what it is given). The header is the one the
+    /// kernel wrote (see `ipv4_header`). Unicast sockets leave it to the kernel: with
+    /// `IP_HDRINCL` it would not cache the route to an on-link peer (and the TTL is
+    /// configurable there); IPv6 too, whose flow label the kernel picks.
     pub fn open(ifname: &str, family: Family, mode: Mode) -> io::Result<Self> {
-        Self::open_protocol(ifname, family, mode, IPPROTO_VRRP)
+        let mut socket = Self::open_protocol(ifname, family, mode, IPPROTO_VRRP)?;
+        if family == Family::V4 && matches!(mode, Mode::Multicast { .. }) {
+            let fd = socket.fd.get_ref().as_raw_fd();
+            match set_int(fd, libc::IPPROTO_IP, libc::IP_HDRINCL, 1, "IP_HDRINCL") {
+                Ok(()) => socket.writes_ipv4_header = true,
+                Err(e) => tracing::debug!("{ifname}: {e}: the kernel writes the IPv4 header"),
+            }
+        }
+        Ok(socket)
     }
 
     /// Like [`VrrpSocket::open`] for VRRPv2 adverts under an IPsec AH header (keepalived's
@@ -388,6 +406,7 @@ impl VrrpSocket {
             ifname: ifname.to_owned(),
             ifindex,
             mode,
+            writes_ipv4_header: false,
             netlink,
         })
     }
@@ -636,7 +655,8 @@ impl VrrpSocket {
         let mut scratch = SendScratch::default();
         let mut results = Vec::with_capacity(1);
         scratch.clear();
-        scratch.push(self.ifindex, &Outgoing { payload, src, dst });
+        let packet = Outgoing { payload, src, dst };
+        scratch.push(self.ifindex, self.writes_ipv4_header, &packet);
         scratch.send(fd, 0, &mut results);
         results
             .into_iter()
@@ -661,7 +681,7 @@ impl VrrpSocket {
         while packets.peek().is_some() {
             scratch.clear();
             for packet in packets.by_ref().take(SEND_BATCH) {
-                scratch.push(self.ifindex, &packet);
+                scratch.push(self.ifindex, self.writes_ipv4_header, &packet);
             }
             // The payloads the scratch points to are borrowed for 'a, past these calls.
             let mut done = 0;
@@ -1016,8 +1036,12 @@ pub struct SendScratch {
     controls: Vec<ControlBuffer>,
     /// Control message: level, type, payload length, payload bytes.
     control_data: Vec<(libc::c_int, libc::c_int, usize)>,
-    iovecs: Vec<libc::iovec>,
-    /// Each packet's length and destination, for its result.
+    /// The IPv4 header a packet goes out behind, if its socket writes one.
+    ip_headers: Vec<Option<[u8; IPV4_HEADER_LEN]>>,
+    /// Each packet's header (if any) and payload.
+    iovecs: Vec<[libc::iovec; 2]>,
+    /// Each packet's length (with the header the socket writes) and destination, for its
+    /// result.
     packets: Vec<(usize, IpAddr)>,
     /// Packets that could not be described (address families differ): their error.
     invalid: Vec<Option<io::Error>>,
@@ -1034,6 +1058,7 @@ impl SendScratch {
         self.address_lens.clear();
         self.controls.clear();
         self.control_data.clear();
+        self.ip_headers.clear();
         self.iovecs.clear();
         self.packets.clear();
         self.invalid.clear();
@@ -1044,7 +1069,9 @@ impl SendScratch {
         self.packets.len()
     }
 
-    fn push(&mut self, ifindex: u32, packet: &Outgoing<'_>) {
+    /// Adds `packet`, behind an IPv4 header when `ipv4_header` (the socket has
+    /// `IP_HDRINCL`) and it is an IPv4 packet.
+    fn push(&mut self, ifindex: u32, ipv4_header: bool, packet: &Outgoing<'_>) {
         // SAFETY: sockaddr_storage is plain data; all zeroes is a valid (unspecified) value.
         let mut address: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
         let mut control: ControlBuffer = [0; 8];
@@ -1064,15 +1091,34 @@ impl SendScratch {
             Ok(d) => (d.address_len, d.level, d.kind, d.info_len, None),
             Err(e) => (0, 0, 0, 0, Some(e)),
         };
+        let header = match (ipv4_header, packet.src, packet.dst) {
+            (true, IpAddr::V4(src), IpAddr::V4(dst)) => {
+                Some(self::ipv4_header(src, dst, packet.payload.len()))
+            }
+            _ => None,
+        };
         self.addresses.push(address);
         self.address_lens.push(len as libc::socklen_t);
         self.controls.push(control);
         self.control_data.push((level, kind, data_len));
-        self.iovecs.push(libc::iovec {
+        let payload = libc::iovec {
             iov_base: packet.payload.as_ptr() as *mut libc::c_void,
             iov_len: packet.payload.len(),
+        };
+        // Behind a header the payload is second; the header's iovec is pointed at its bytes
+        // in `send`, once no push moves them.
+        let unset = libc::iovec {
+            iov_base: std::ptr::null_mut(),
+            iov_len: 0,
+        };
+        self.iovecs.push(match header {
+            Some(_) => [unset, payload],
+            None => [payload, unset],
         });
-        self.packets.push((packet.payload.len(), packet.dst));
+        let header_len = header.map_or(0, |h| h.len());
+        self.ip_headers.push(header);
+        self.packets
+            .push((header_len + packet.payload.len(), packet.dst));
         self.invalid.push(invalid);
     }
 
@@ -1093,8 +1139,18 @@ impl SendScratch {
             let mut header: libc::msghdr = unsafe { std::mem::zeroed() };
             header.msg_name = (&mut self.addresses[i] as *mut libc::sockaddr_storage).cast();
             header.msg_namelen = self.address_lens[i];
-            header.msg_iov = &mut self.iovecs[i];
-            header.msg_iovlen = 1;
+            let iovecs = &mut self.iovecs[i];
+            header.msg_iovlen = match &self.ip_headers[i] {
+                Some(ip_header) => {
+                    iovecs[0] = libc::iovec {
+                        iov_base: ip_header.as_ptr() as *mut libc::c_void,
+                        iov_len: ip_header.len(),
+                    };
+                    2
+                }
+                None => 1,
+            };
+            header.msg_iov = iovecs.as_mut_ptr();
             let (level, kind, data_len) = self.control_data[i];
             // SAFETY: CMSG_SPACE/CMSG_LEN are pure arithmetic.
             let (space, cmsg_len) = unsafe {
@@ -1167,6 +1223,27 @@ impl SendScratch {
         results.extend(outcomes);
         sent
     }
+}
+
+/// Length of the IPv4 header a socket with `IP_HDRINCL` writes (no options).
+const IPV4_HEADER_LEN: usize = 20;
+
+/// The IPv4 header of a VRRP packet of `payload_len` bytes from `src` to `dst`, as the kernel
+/// writes it for a socket without `IP_HDRINCL` (checked on the wire by `lab_vipd_wire`):
+/// TOS 0 (vipd sets no `IP_TOS`), no fragment flags (the socket's `IP_PMTUDISC_OMIT` never
+/// sets DF), TTL 255 (RFC 5798 5.1.1.3), protocol 112. The identification and the checksum
+/// are left 0: the kernel then picks the identification as it did (`ip_select_ident`),
+/// computes the checksum and checks the total length.
+fn ipv4_header(src: Ipv4Addr, dst: Ipv4Addr, payload_len: usize) -> [u8; IPV4_HEADER_LEN] {
+    let total = u16::try_from(IPV4_HEADER_LEN + payload_len).unwrap_or(u16::MAX);
+    let mut header = [0u8; IPV4_HEADER_LEN];
+    header[0] = 0x45;
+    header[2..4].copy_from_slice(&total.to_be_bytes());
+    header[8] = crate::vrrp::packet::HOP_LIMIT;
+    header[9] = IPPROTO_VRRP as u8;
+    header[12..16].copy_from_slice(&src.octets());
+    header[16..20].copy_from_slice(&dst.octets());
+    header
 }
 
 /// A (source, destination) pair of one address family, as a send describes it: the

@@ -13,7 +13,7 @@ use crate::net::socket::{Family, Mode};
 use crate::vrrp::accept;
 use crate::vrrp::ah::{AhKey, AhSession};
 use crate::vrrp::instance::{Instance, InstanceParams, Reload, Version};
-use crate::vrrp::packet::{self, Auth, ChecksumMode, DropReason};
+use crate::vrrp::packet::{self, Auth, ChecksumMode, DropReason, ListMatch};
 
 /// Which raw socket an instance sends and receives on. Instances with the same key share one
 /// socket and are told apart by VRID.
@@ -191,8 +191,9 @@ pub struct Router {
     auth: Auth,
     /// IPsec AH key and sequence counter (keepalived `auth_type AH`).
     pub ah: Option<AhSession>,
-    /// The address list of the last advert whose list differed from ours (logged once).
-    last_mismatch: Option<Vec<IpAddr>>,
+    /// The address lists of the last advert and of the last one logged for differing
+    /// from ours (each is logged once).
+    address_lists: packet::AddressLists,
     /// When a differing address list was last logged: lists that change with every advert
     /// (anyone on the segment can send them) get at most one line a second.
     last_mismatch_log: Option<Instant>,
@@ -271,7 +272,7 @@ impl Router {
             checksum_mode,
             auth,
             ah,
-            last_mismatch: None,
+            address_lists: packet::AddressLists::default(),
             last_mismatch_log: None,
             last_drop_log: None,
             last_send_error_log: None,
@@ -387,7 +388,8 @@ impl Router {
     /// The address check: an advert whose list differs from ours is counted and logged once
     /// per distinct list, at most once a second (a stranger can change the list with every
     /// advert); one that lacks one of our VIPs is another virtual router's on the same VRID
-    /// and dropped (see [`packet::check_address_list`]).
+    /// and dropped (see [`packet::AddressLists`], which keeps its cost to one sort of the
+    /// list: anyone can send adverts listing 255 addresses).
     pub fn check_address_list(
         &mut self,
         from: IpAddr,
@@ -395,34 +397,21 @@ impl Router {
     ) -> Result<(), DropReason> {
         // Called for every received advert: nothing here allocates unless the mismatch is
         // new and gets logged (a peer with another list sends it every advert).
-        let ours = || self.cfg.vips.iter().map(|v| v.address);
-        let same_order = addresses.len() == self.cfg.vips.len()
-            && addresses.iter().zip(ours()).all(|(a, v)| *a == v);
-        if same_order || same_addresses(addresses, ours) {
-            self.last_mismatch = None;
+        let found =
+            (self.address_lists).compare(addresses, self.cfg.vips.iter().map(|v| v.address));
+        if found == ListMatch::Same {
+            self.address_lists.forget();
             return Ok(());
         }
         self.counters.address_list_mismatch += 1;
-        let verdict = if lists_all(addresses, ours()) {
-            Ok(())
-        } else {
-            Err(DropReason::AddressList)
-        };
-        if self
-            .last_mismatch
-            .as_deref()
-            .is_some_and(|last| same_multiset(addresses, last))
+        let verdict = found.verdict();
+        // Not recorded when not logged: the list is said when the second is over.
+        if !self.address_lists.is_new()
+            || !once_per_second(&mut self.last_mismatch_log, Instant::now())
         {
             return verdict;
         }
-        // Not recorded when not logged: the list is said when the second is over.
-        if !once_per_second(&mut self.last_mismatch_log, Instant::now()) {
-            return verdict;
-        }
-        let mut theirs = addresses.to_vec();
-        theirs.sort();
-        let mut ours: Vec<IpAddr> = ours().collect();
-        ours.sort();
+        let (theirs, ours) = (self.address_lists.theirs(), self.address_lists.ours());
         match verdict {
             Ok(()) => tracing::warn!(
                 "{}: advert from {from} lists addresses {theirs:?}, ours are {ours:?} \
@@ -436,7 +425,7 @@ impl Router {
                 self.cfg.vrid
             ),
         }
-        self.last_mismatch = Some(theirs);
+        self.address_lists.mark_reported();
         verdict
     }
 
@@ -701,26 +690,6 @@ pub fn params(
     }
 }
 
-/// [`packet::check_address_list`] over our VIPs without collecting them: `theirs` lists
-/// every one of `ours`.
-fn lists_all(theirs: &[IpAddr], mut ours: impl Iterator<Item = IpAddr>) -> bool {
-    ours.all(|address| theirs.contains(&address))
-}
-
-/// [`packet::same_addresses`] over our VIPs without collecting them.
-fn same_addresses<I: Iterator<Item = IpAddr>>(theirs: &[IpAddr], ours: impl Fn() -> I) -> bool {
-    theirs.len() == ours().count()
-        && lists_all(theirs, ours())
-        && theirs.iter().all(|address| ours().any(|o| o == *address))
-}
-
-/// The same addresses the same number of times, in any order (the last logged mismatch is
-/// kept sorted; the lists are at most 255 long and compared only on a mismatch).
-fn same_multiset(a: &[IpAddr], b: &[IpAddr]) -> bool {
-    let count = |list: &[IpAddr], x: &IpAddr| list.iter().filter(|y| *y == x).count();
-    a.len() == b.len() && a.iter().all(|x| count(a, x) == count(b, x))
-}
-
 fn once_per_second(last: &mut Option<Instant>, now: Instant) -> bool {
     if last.is_some_and(|last| now.saturating_duration_since(last) < Duration::from_secs(1)) {
         return false;
@@ -868,41 +837,5 @@ mod tests {
         assert_eq!(off, ["192.0.3.12", "2001:db8:1::12", "203.0.113.8"]);
         // A /0 contains everything.
         assert!(off_link(&peers[..2], &[address("0.0.0.0/0")]).is_empty());
-    }
-
-    #[test]
-    fn address_list_checks_agree_with_the_packet_module() {
-        let ip = |t: &str| -> IpAddr { t.parse().unwrap() };
-        let (a, b, c) = (ip("192.0.2.1"), ip("192.0.2.2"), ip("2001:db8::3"));
-        let lists: [&[IpAddr]; 9] = [
-            &[],
-            &[a],
-            &[a, b],
-            &[b, a],
-            &[a, b, c],
-            &[a, a, b],
-            &[a, b, b],
-            &[c],
-            &[a, c],
-        ];
-        for theirs in lists {
-            for ours in lists {
-                let iter = || ours.iter().copied();
-                assert_eq!(
-                    lists_all(theirs, iter()),
-                    packet::check_address_list(theirs, ours).is_ok(),
-                    "{theirs:?} {ours:?}"
-                );
-                assert_eq!(
-                    same_addresses(theirs, iter),
-                    packet::same_addresses(theirs, ours),
-                    "{theirs:?} {ours:?}"
-                );
-                let (mut x, mut y) = (theirs.to_vec(), ours.to_vec());
-                x.sort();
-                y.sort();
-                assert_eq!(same_multiset(theirs, ours), x == y, "{theirs:?} {ours:?}");
-            }
-        }
     }
 }

@@ -402,6 +402,9 @@ pub struct Instance {
     master_priority: Option<u8>,
     /// Reason recorded when the master down timer was armed, reported when it fires.
     takeover_reason: Reason,
+    /// While a priority 0 takeover is pending: how far more priority 0 adverts may put it
+    /// off (a Master_Down_Interval after the first, see `backup_receive`).
+    priority_zero_cap: Option<Instant>,
     fault: bool,
     running: bool,
     stopped: bool,
@@ -461,6 +464,7 @@ impl Instance {
             master_address: None,
             master_priority: None,
             takeover_reason: Reason::MasterDownTimerExpired,
+            priority_zero_cap: None,
             fault: false,
             running: false,
             stopped: false,
@@ -1081,6 +1085,7 @@ impl Instance {
     fn arm_master_down(&mut self, now: Instant) {
         self.wants_master = false;
         self.takeover_reason = Reason::MasterDownTimerExpired;
+        self.priority_zero_cap = None;
         self.timers
             .set(Timer::MasterDown, later(now, self.master_down_interval()));
     }
@@ -1102,6 +1107,7 @@ impl Instance {
         {
             self.timers.set(Timer::MasterDown, deadline);
             self.takeover_reason = Reason::PreemptLowerPriority { master, priority };
+            self.priority_zero_cap = None;
         }
     }
 
@@ -1119,23 +1125,41 @@ impl Instance {
             self.takeover_reason = Reason::PriorityZeroAdvert {
                 from: advert.source,
             };
+            self.priority_zero_cap = None;
             return;
         }
         if advert.priority == PRIORITY_LEAVING {
             self.master_address = Some(advert.source);
             self.master_priority = Some(PRIORITY_LEAVING);
             let deadline = later(now, self.skew_time());
-            // A takeover already due sooner (a fast takeover from a lower master) stays: the
-            // master is leaving, and waiting longer would leave nobody holding the VIPs.
-            if self
-                .timers
-                .get(Timer::MasterDown)
-                .is_none_or(|current| current > deadline)
-            {
-                self.timers.set(Timer::MasterDown, deadline);
-                self.takeover_reason = Reason::PriorityZeroAdvert {
-                    from: advert.source,
-                };
+            let pending = self.timers.get(Timer::MasterDown);
+            let reason = Reason::PriorityZeroAdvert {
+                from: advert.source,
+            };
+            match self.priority_zero_cap {
+                // Another priority 0 while one's takeover is pending: RFC 5798 6.4.2 (and
+                // keepalived) set the timer to Skew_Time again. Anyone can send one in the
+                // master's name, which the master never hears to answer: keeping the first
+                // deadline made a backup take over beside a master that still advertised,
+                // once per interval, for as long as they came (`lab_hostile_floods`). They put
+                // the takeover off at most to a Master_Down_Interval after the first, as if
+                // the master had fallen silent then.
+                Some(cap)
+                    if pending.is_some()
+                        && matches!(self.takeover_reason, Reason::PriorityZeroAdvert { .. }) =>
+                {
+                    self.timers.set(Timer::MasterDown, deadline.min(cap));
+                    self.takeover_reason = reason;
+                }
+                // A takeover already due sooner (a fast takeover from a lower master) stays:
+                // the master is leaving, and waiting longer would leave nobody holding the
+                // VIPs.
+                _ if pending.is_some_and(|current| current <= deadline) => {}
+                _ => {
+                    self.timers.set(Timer::MasterDown, deadline);
+                    self.takeover_reason = reason;
+                    self.priority_zero_cap = Some(later(now, self.master_down_interval()));
+                }
             }
             return;
         }
@@ -2982,6 +3006,47 @@ mod tests {
         assert_eq!(
             follower.poll_timeout(),
             Some(t0 + 5 * MS + follower.skew_time())
+        );
+    }
+
+    /// Priority 0 adverts in the name of a master that still advertises (anyone on the
+    /// segment can send them; the master never hears them to answer) must not make its
+    /// backup take over between two of its adverts, as RFC 5798 6.4.2 has it (each one sets
+    /// the timer to Skew_Time again; keepalived too). The first deadline was kept, and the
+    /// backup took over once per interval. With the master gone they put the takeover off at
+    /// most to a Master_Down_Interval after the first.
+    #[test]
+    fn a_flood_of_priority_zero_in_a_live_masters_name_moves_no_backup() {
+        let t0 = Instant::now();
+        let mut backup = backup_following(100, 150, t0);
+        let skew = backup.skew_time();
+        let mut master_left = None;
+        // The master advertises every 100 ms; a forger sends priority 0 from its address
+        // every 20 ms, starting 10 ms after each of its adverts.
+        for ms in (10..3000u32).step_by(10) {
+            let now = t0 + MS * ms;
+            backup.handle_timeout(now);
+            if ms % 100 == 0 && ms < 2000 {
+                backup.handle_advert(now, &advert("192.0.2.9", 150, 100 * MS));
+            }
+            if ms % 20 == 10 {
+                backup.handle_advert(now, &advert("192.0.2.9", 0, 100 * MS));
+            }
+            if backup.state() == State::Master {
+                master_left = Some(ms);
+                break;
+            }
+        }
+        // The master went silent after 1,900 ms (its last advert); the flood goes on. The
+        // first priority 0 after it came at 1,910 ms: taken over by then plus the
+        // Master_Down_Interval, never before the master had gone.
+        let last_first = Duration::from_millis(1910);
+        let left = master_left.map(|ms| MS * ms);
+        assert!(
+            left.is_some_and(
+                |at| at > last_first && at <= last_first + backup.master_down_interval() + 10 * MS
+            ),
+            "took over at {left:?} (skew {skew:?})"
         );
     }
 

@@ -1048,11 +1048,118 @@ pub fn check_address_list(theirs: &[IpAddr], ours: &[IpAddr]) -> Result<(), Drop
     }
 }
 
-/// Whether two address lists hold the same addresses, in any order.
-pub fn same_addresses(theirs: &[IpAddr], ours: &[IpAddr]) -> bool {
-    theirs.len() == ours.len()
-        && ours.iter().all(|address| theirs.contains(address))
-        && theirs.iter().all(|address| ours.contains(address))
+/// How a received advert's address list compares with an instance's VIPs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListMatch {
+    /// The same addresses, each as many times, in any order.
+    Same,
+    /// Every one of ours, and others (or one twice): followed (see [`check_address_list`]).
+    Covers,
+    /// Lacks one of ours: another virtual router on the VRID, dropped.
+    Lacks,
+}
+
+impl ListMatch {
+    /// [`check_address_list`]'s verdict.
+    pub fn verdict(self) -> Result<(), DropReason> {
+        match self {
+            ListMatch::Lacks => Err(DropReason::AddressList),
+            ListMatch::Same | ListMatch::Covers => Ok(()),
+        }
+    }
+}
+
+/// [`check_address_list`] for every advert an instance hears, with what it needs to say a
+/// differing list once: the last list compared and the last one reported, kept sorted in
+/// buffers whose allocations are reused.
+///
+/// An advert lists up to 255 addresses, anyone on the segment can send one (VRRPv3 has no
+/// authentication), and the check runs on the loop that also reads the master's adverts: it
+/// must cost what reading the advert costs. A peer's list in our order is recognised in one
+/// pass; any other is sorted once (n log n) and compared in one pass, with ours and with the
+/// last one reported. Comparing them pair by pair (255 x 510 comparisons per advert with the
+/// last one reported) let a flood of 1,000 such adverts a second keep a backup's loop busy
+/// until the kernel dropped its master's adverts and it took over (`lab_hostile_floods`).
+#[derive(Debug, Clone, Default)]
+pub struct AddressLists {
+    theirs: Vec<IpAddr>,
+    ours: Vec<IpAddr>,
+    reported: Option<Vec<IpAddr>>,
+}
+
+impl AddressLists {
+    /// Compares `theirs` with `ours` (an instance's VIPs in their order). After anything but
+    /// [`ListMatch::Same`], [`AddressLists::theirs`] and [`AddressLists::ours`] hold both
+    /// lists sorted.
+    pub fn compare<I>(&mut self, theirs: &[IpAddr], ours: I) -> ListMatch
+    where
+        I: Iterator<Item = IpAddr> + Clone,
+    {
+        let mut in_order = ours.clone();
+        if theirs
+            .iter()
+            .all(|address| in_order.next() == Some(*address))
+            && in_order.next().is_none()
+        {
+            return ListMatch::Same;
+        }
+        fill_sorted(&mut self.theirs, theirs.iter().copied());
+        fill_sorted(&mut self.ours, ours);
+        compare_sorted(&self.theirs, &self.ours)
+    }
+
+    /// The list last compared, sorted.
+    pub fn theirs(&self) -> &[IpAddr] {
+        &self.theirs
+    }
+
+    /// Our list as last compared, sorted.
+    pub fn ours(&self) -> &[IpAddr] {
+        &self.ours
+    }
+
+    /// Whether the list last compared is another than the last one reported (as a multiset).
+    pub fn is_new(&self) -> bool {
+        self.reported.as_deref() != Some(self.theirs.as_slice())
+    }
+
+    /// The list last compared has been reported: [`AddressLists::is_new`] is false for it
+    /// until another one is reported or [`AddressLists::forget`] is called.
+    pub fn mark_reported(&mut self) {
+        let reported = self.reported.get_or_insert_with(Vec::new);
+        reported.clear();
+        reported.extend_from_slice(&self.theirs);
+    }
+
+    /// Forgets the list last reported (the lists agree again: a new mismatch is said anew).
+    pub fn forget(&mut self) {
+        self.reported = None;
+    }
+}
+
+/// `buf` emptied, then filled with `items` in ascending order (its allocation reused).
+fn fill_sorted<T: Ord>(buf: &mut Vec<T>, items: impl Iterator<Item = T>) {
+    buf.clear();
+    buf.extend(items);
+    buf.sort_unstable();
+}
+
+/// [`ListMatch`] of two ascending lists, in one pass over both.
+fn compare_sorted<T: Ord>(theirs: &[T], ours: &[T]) -> ListMatch {
+    if theirs == ours {
+        return ListMatch::Same;
+    }
+    let mut rest = theirs;
+    for address in ours {
+        while rest.first().is_some_and(|first| first < address) {
+            rest = &rest[1..];
+        }
+        // Not consumed: an address listed twice by us is found by the same one of theirs.
+        if rest.first() != Some(address) {
+            return ListMatch::Lacks;
+        }
+    }
+    ListMatch::Covers
 }
 
 /// What the IPv4 header of a received advert says.
@@ -1126,18 +1233,102 @@ mod tests {
         }
     }
 
+    /// `AddressLists` against the plain check: the same verdicts, `Same` exactly for the
+    /// same multiset, and a differing list new until it is reported.
     #[test]
-    fn same_addresses_ignores_order_only() {
-        let ours = ips(&["192.0.2.100", "192.0.2.101"]);
-        assert!(same_addresses(&ips(&["192.0.2.101", "192.0.2.100"]), &ours));
-        assert!(!same_addresses(
-            &ips(&["192.0.2.100", "192.0.2.101", "192.0.2.102"]),
-            &ours
-        ));
-        assert!(!same_addresses(
-            &ips(&["192.0.2.100", "192.0.2.100"]),
-            &ours
-        ));
+    fn address_lists_agree_with_the_plain_check_and_say_each_list_once() {
+        let ip = |t: &str| -> IpAddr { t.parse().unwrap() };
+        let (a, b, c) = (ip("192.0.2.1"), ip("192.0.2.2"), ip("2001:db8::3"));
+        let lists: [&[IpAddr]; 10] = [
+            &[],
+            &[a],
+            &[a, b],
+            &[b, a],
+            &[a, b, c],
+            &[c, b, a],
+            &[a, a, b],
+            &[a, b, b],
+            &[c],
+            &[a, c],
+        ];
+        let mut checker = AddressLists::default();
+        for theirs in lists {
+            for ours in lists {
+                let found = checker.compare(theirs, ours.iter().copied());
+                let why = format!("{theirs:?} {ours:?}");
+                assert_eq!(found.verdict(), check_address_list(theirs, ours), "{why}");
+                let (mut x, mut y) = (theirs.to_vec(), ours.to_vec());
+                x.sort();
+                y.sort();
+                assert_eq!(found == ListMatch::Same, x == y, "{why}");
+                if found != ListMatch::Same {
+                    assert_eq!(
+                        (checker.theirs(), checker.ours()),
+                        (&x[..], &y[..]),
+                        "{why}"
+                    );
+                }
+            }
+        }
+        let ours = [a];
+        assert_eq!(checker.compare(&[b, c], ours.into_iter()), ListMatch::Lacks);
+        checker.forget();
+        assert!(checker.is_new());
+        checker.mark_reported();
+        // The same list in another order is not new; another list is.
+        assert_eq!(checker.compare(&[c, b], ours.into_iter()), ListMatch::Lacks);
+        assert!(!checker.is_new());
+        assert_eq!(
+            checker.compare(&[c, a], ours.into_iter()),
+            ListMatch::Covers
+        );
+        assert!(checker.is_new());
+        checker.forget();
+        assert_eq!(checker.compare(&[c, b], ours.into_iter()), ListMatch::Lacks);
+        assert!(checker.is_new());
+    }
+
+    /// An `Ord` value that counts how often it is compared.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    struct Counted(u32);
+
+    thread_local! {
+        static COMPARISONS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    }
+
+    impl PartialOrd for Counted {
+        fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+            Some(self.cmp(other))
+        }
+    }
+
+    impl Ord for Counted {
+        fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+            COMPARISONS.with(|c| c.set(c.get() + 1));
+            self.0.cmp(&other.0)
+        }
+    }
+
+    /// The longest list an advert carries, against one VIP and against 255: the sort and the
+    /// pass cost a few thousand comparisons (comparing pair by pair with the last list
+    /// reported took 255 x 510 = 130,050 for every advert of a flood).
+    #[test]
+    fn sorting_and_comparing_the_longest_lists_costs_n_log_n() {
+        // Shuffled: 97 is prime to 255.
+        let theirs: Vec<u32> = (0..255).map(|i| i * 97 % 255).collect();
+        for ours in [vec![1000], (1..256).collect::<Vec<u32>>()] {
+            COMPARISONS.with(|c| c.set(0));
+            let (mut x, mut y) = (Vec::new(), Vec::new());
+            fill_sorted(&mut x, theirs.iter().map(|&v| Counted(v)));
+            fill_sorted(&mut y, ours.iter().map(|&v| Counted(v)));
+            assert_eq!(compare_sorted(&x, &y), ListMatch::Lacks);
+            let spent = COMPARISONS.with(std::cell::Cell::get);
+            assert!(
+                spent <= 12 * 510,
+                "{spent} comparisons for {} VIPs",
+                ours.len()
+            );
+        }
     }
 
     // IP datagrams captured from keepalived 2.2.7; see daemon/tests/data/captures/README.md.

@@ -97,11 +97,13 @@ impl Namespace {
     }
 
     /// keepalived's VRRP process started on `conf` in this namespace, in the foreground
-    /// with its log on stdout/stderr, pid files in `work`.
+    /// with its log on stdout/stderr, pid files in `work`; `extra` arguments after them
+    /// (`-i ID`).
     pub fn spawn_keepalived(
         &self,
         conf: &Path,
         work: &Path,
+        extra: &[&str],
         stdout: Stdio,
         stderr: Stdio,
     ) -> Child {
@@ -127,6 +129,7 @@ impl Namespace {
             .arg(work.join(format!("keepalived-checkers-{n}.pid")))
             .arg("-b")
             .arg(work.join(format!("keepalived-bfd-{n}.pid")))
+            .args(extra)
             .stdout(stdout)
             .stderr(stderr)
             .spawn()
@@ -168,7 +171,7 @@ impl Drop for WorkDir {
 
 /// Whether keepalived's VRRP process is still running the file after a few seconds.
 pub fn keepalived_keeps_running(ns: &Namespace, conf: &Path, work: &Path) -> bool {
-    let mut child = ns.spawn_keepalived(conf, work, Stdio::piped(), Stdio::piped());
+    let mut child = ns.spawn_keepalived(conf, work, &[], Stdio::piped(), Stdio::piped());
     let deadline = std::time::Instant::now() + Duration::from_millis(2500);
     while std::time::Instant::now() < deadline {
         if let Ok(Some(_)) = child.try_wait() {

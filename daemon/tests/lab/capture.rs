@@ -19,7 +19,8 @@ pub struct Capture {
 }
 
 impl Capture {
-    /// Starts tcpdump on `ifname` in `ns` and waits until it listens (up to 5 s).
+    /// Starts tcpdump on `ifname` in `ns` and waits until it listens (up to 30 s: it took over
+    /// 5 s twice on a loaded machine; the wait ends as soon as it listens).
     pub fn start(ns: &str, ifname: &str, filter: &str, dir: &Path) -> Capture {
         let n = CAPTURE_COUNTER.fetch_add(1, Ordering::SeqCst);
         let out_path = dir.join(format!("{ns}-{ifname}-tcpdump-{n}.txt"));
@@ -43,7 +44,7 @@ impl Capture {
             err_path,
         };
         let listening =
-            super::wait_until(Duration::from_secs(5), Duration::from_millis(10), || {
+            super::wait_until(Duration::from_secs(30), Duration::from_millis(10), || {
                 std::fs::read_to_string(&capture.err_path)
                     .unwrap_or_default()
                     .contains("listening on")

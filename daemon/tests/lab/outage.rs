@@ -70,6 +70,20 @@ impl OutageReport {
             .unwrap_or_default()
     }
 
+    /// `gap` (one of this report's) less the meter's own longest stall: how long the client
+    /// went unanswered as far as the routers are concerned. A meter thread that a loaded
+    /// machine leaves without a CPU neither sends echoes nor reads replies, so its stall
+    /// shows as a gap of as much whatever the routers did (a stable master's VIP is answered
+    /// by the kernel, without vipd being scheduled).
+    pub fn beyond_stall(&self, gap: Duration) -> Duration {
+        gap.saturating_sub(self.longest_stall)
+    }
+
+    /// [`Self::longest_gap`] less the meter's own longest stall ([`Self::beyond_stall`]).
+    pub fn longest_outage(&self) -> Duration {
+        self.beyond_stall(self.longest_gap())
+    }
+
     pub fn lost(&self) -> u64 {
         self.targets.iter().map(TargetReport::lost).sum()
     }
@@ -96,7 +110,11 @@ impl std::fmt::Display for OutageReport {
                 t.repliers
             )?;
         }
-        Ok(())
+        writeln!(
+            f,
+            "the meter's own longest stall: {:.1} ms",
+            self.longest_stall.as_secs_f64() * 1e3
+        )
     }
 }
 

@@ -19,8 +19,9 @@ pub use variant::Variant;
 
 /// Advert interval of the v3 tests.
 pub const ADVERT: Duration = Duration::from_millis(100);
-/// Generous bound for anything that takes a few advert intervals (loaded 2-core CI).
-pub const SETTLE: Duration = Duration::from_secs(5);
+/// Generous bound for anything that takes a few advert intervals (loaded 2-core CI: two lab
+/// streams of 4 threads each share 2 cores). Waits on it end as soon as the outcome holds.
+pub const SETTLE: Duration = Duration::from_secs(10);
 
 pub fn vip4() -> IpAddr {
     Segment::Main.vip4().into()

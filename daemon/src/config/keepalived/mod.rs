@@ -61,6 +61,7 @@ pub fn read_keepalived(
         vmac_addr_prefix: None,
         renamed: HashMap::new(),
         pid_dir: super::PidDir::default(),
+        tracking_weight_groups: Vec::new(),
     };
     for statement in &source.statements {
         reader.top_level(statement);
@@ -71,6 +72,7 @@ pub fn read_keepalived(
     reader.drop_unknown_tracks();
     reader.instance_rules();
     reader.sync_group_members();
+    reader.sync_group_member_weights();
     reader.fifos_without_path();
     let Reader {
         mut cfg,
@@ -231,6 +233,9 @@ struct Reader<'a> {
     /// check of another kind already has (keepalived keeps scripts, processes and files
     /// apart by kind; vipd's checks share one name space).
     renamed: HashMap<(&'static str, String), String>,
+    /// Sync groups written with `sync_group_tracking_weight` (keepalived then keeps the
+    /// members' tracking weights).
+    tracking_weight_groups: Vec<String>,
 }
 impl Reader<'_> {
     fn error(&mut self, loc: Loc, message: impl Into<String>) {

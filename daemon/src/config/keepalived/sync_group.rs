@@ -53,10 +53,85 @@ impl Reader<'_> {
                         }
                     }
                 }
+                "sync_group_tracking_weight" => {
+                    self.tracking_weight_groups.push(group.name.clone());
+                    self.other(Block::SyncGroup, item);
+                }
                 _ => self.other(Block::SyncGroup, item),
             }
         }
         self.cfg.sync_groups.push(group);
+    }
+
+    /// keepalived 2.2.7 drops the weights a sync group member tracks with, unless the group
+    /// has `sync_group_tracking_weight`: a weighted `track_script` or `track_file` entry is
+    /// ignored altogether ("ignoring tracked script X with weights due to SYNC group"), a
+    /// weighted `track_interface` counts with weight 0 (down = FAULT); a `track_process`
+    /// keeps its weight. vipd applies them all and moves the group together (REFERENCE.md,
+    /// `vrrp_sync_group`): a warning at each such entry says so.
+    pub(super) fn sync_group_member_weights(&mut self) {
+        let mut found = Vec::new();
+        for group in &self.cfg.sync_groups {
+            if self.tracking_weight_groups.contains(&group.name) {
+                continue;
+            }
+            for member in &group.instances {
+                let Some(i) = self.cfg.instances.iter().position(|x| &x.name == member) else {
+                    continue;
+                };
+                let inst = &self.cfg.instances[i];
+                let check_weight = |track: &TrackCheck| {
+                    let check = self.cfg.checks.iter().find(|c| c.name == track.check)?;
+                    let weight = track.weight.unwrap_or(check.weight);
+                    let what = match check.kind {
+                        CheckKind::Exec { .. } => "tracked script",
+                        CheckKind::File { .. } => "tracked file",
+                        _ => return None,
+                    };
+                    (weight != 0).then(|| (what, check.name.clone(), weight))
+                };
+                let entries = [
+                    ("track_checks", &inst.track_checks),
+                    ("track_files", &inst.track_files),
+                ];
+                for (field, list) in entries {
+                    for (j, track) in list.iter().enumerate() {
+                        if let Some((what, name, weight)) = check_weight(track) {
+                            found.push((
+                                format!("instance[{i}].{field}[{j}]"),
+                                format!(
+                                    "instance `{member}` is in sync group `{}`: keepalived \
+                                     2.2.7 ignores its {what} `{name}` with weight {weight} \
+                                     (\"due to SYNC group\", unless the group has \
+                                     `sync_group_tracking_weight`); vipd applies the weight and \
+                                     moves the whole group",
+                                    group.name
+                                ),
+                            ));
+                        }
+                    }
+                }
+                for (j, track) in inst.track_interfaces.iter().enumerate() {
+                    if track.weight != 0 {
+                        found.push((
+                            format!("instance[{i}].track_interfaces[{j}]"),
+                            format!(
+                                "instance `{member}` is in sync group `{}`: keepalived 2.2.7 \
+                                 tracks interface `{}` with weight 0 instead of {} (down = \
+                                 FAULT, \"due to SYNC group\", unless the group has \
+                                 `sync_group_tracking_weight`); vipd applies the weight and \
+                                 moves the whole group",
+                                group.name, track.name, track.weight
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        for (path, message) in found {
+            let loc = self.locations.get(&path).copied();
+            self.warn_at(loc, message);
+        }
     }
 
     /// keepalived 2.2.7 ignores a sync group member that names no instance ("doesn't

@@ -701,8 +701,8 @@ fn blocks_keepalived_skips_are_skipped_with_a_warning() {
     assert!(cfg.sync_groups[0].track_checks.is_empty());
     // chk again, nothing without script, tf without file, the unnamed instance, VI_1
     // again, nothing tracked by VI_1, VI_9, nothing tracked by G1, G1 again, VI_1 in G2,
-    // G2 left empty.
-    assert_eq!(warnings.len(), 11, "{warnings:#?}");
+    // G2 left empty; chk's weight, which keepalived drops in a sync group member.
+    assert_eq!(warnings.len(), 12, "{warnings:#?}");
 }
 
 #[test]
@@ -1248,4 +1248,57 @@ fn v3_checksum_as_v2_is_ignored_as_keepalived_2_2_7_does() {
         );
         assert!(ours[0].contains("2.2.7"), "{w}");
     }
+}
+
+/// keepalived 2.2.7 drops the tracking weights of a sync group member (corpus round 7: a
+/// 1.x director pair whose weighted `chk_ldirectord` keepalived ignores, "ignoring tracked
+/// script ... due to SYNC group"); vipd applies them, as REFERENCE.md says, and says so at
+/// each entry. A track_process keeps its weight in keepalived too; with
+/// `sync_group_tracking_weight` keepalived keeps them all.
+#[test]
+fn sync_group_member_tracking_weights_are_warned_about() {
+    let text = "vrrp_script s1 {\n script /bin/true\n weight 10\n}\n\
+                vrrp_script s0 {\n script /bin/false\n}\n\
+                vrrp_track_file f1 {\n file /run/f1\n weight 3\n}\n\
+                vrrp_track_process p1 {\n process sshd\n weight 5\n}\n\
+                vrrp_sync_group G {\n group {\n A\n B\n }\n}\n\
+                vrrp_instance A {\n interface eth0\n virtual_router_id 1\n \
+                track_script {\n s1\n s0\n }\n track_file {\n f1\n }\n \
+                track_process {\n p1\n }\n track_interface {\n eth1 weight 7\n }\n}\n\
+                vrrp_instance B {\n interface eth1\n virtual_router_id 2\n \
+                track_script {\n s1 weight 0\n }\n}\n";
+    let path = Path::new("sg.conf");
+    let loaded = read_keepalived(text, path, &Default::default()).unwrap();
+    let shown: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
+    let sync: Vec<&String> = shown.iter().filter(|w| w.contains("SYNC group")).collect();
+    assert_eq!(sync.len(), 3, "{shown:#?}");
+    assert!(sync[0].starts_with("sg.conf:26: warning: instance `A` is in sync group `G`"));
+    assert!(
+        sync[0].contains("tracked script `s1` with weight 10"),
+        "{}",
+        sync[0]
+    );
+    assert!(sync[1].starts_with("sg.conf:30: "), "{}", sync[1]);
+    assert!(
+        sync[1].contains("tracked file `f1` with weight 3"),
+        "{}",
+        sync[1]
+    );
+    assert!(sync[2].starts_with("sg.conf:36: "), "{}", sync[2]);
+    assert!(sync[2].contains("interface `eth1` with weight 0 instead of 7"));
+    // vipd still applies them.
+    let a = &loaded.config.instances[0];
+    assert_eq!(a.track_interfaces[0].weight, 7);
+    assert_eq!(a.track_checks.len(), 3);
+
+    let with = text.replace(" B\n }\n}", " B\n }\n sync_group_tracking_weight\n}");
+    let loaded = read_keepalived(&with, path, &Default::default()).unwrap();
+    assert!(
+        !loaded
+            .warnings
+            .iter()
+            .any(|w| w.message.contains("SYNC group")),
+        "{:#?}",
+        loaded.warnings
+    );
 }
