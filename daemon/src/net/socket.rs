@@ -732,6 +732,7 @@ impl VrrpSocket {
             ifindex: 0,
             mode,
             netlink: Netlink::new().unwrap(),
+            writes_ipv4_header: false,
         }
     }
 }
