@@ -198,7 +198,7 @@ fn lab_checks_input_native_errors_are_clear() {
         expect_refused(&path, &all);
     }
 
-    // Values out of range: FILE: field `...`.
+    // Values out of range: FILE:LINE: field `...` (the line the field is written on).
     let fields: &[(usize, &str, &[&str])] = &[
         (
             14,
@@ -223,7 +223,7 @@ fn lab_checks_input_native_errors_are_clear() {
     ];
     for (line, text, needles) in fields {
         let path = dir.write("bad.toml", &native_with(*line, text));
-        let at = format!("{}: ", path.display());
+        let at = format!("{}:{line}: ", path.display());
         let mut all = vec![at.as_str()];
         all.extend_from_slice(needles);
         expect_refused(&path, &all);
