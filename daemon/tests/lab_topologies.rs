@@ -381,15 +381,20 @@ fn mtu_change(imp: Impl) {
     );
 }
 
-/// The master's interface renamed (down, rename, up) and back.
+/// The master's interface renamed (down, rename, up) and back. The first rename happens
+/// while the master is not running (stopped), so it hears of the down only once the link
+/// has its new name: the VIP must still leave it (vipd had looked the link up by its old
+/// name, found none, and left the VIP on the renamed link beside the new master).
 fn rename(imp: Impl) {
     let lab = Lab::new("topo-rename", 2);
     let (r1, _r2) = pair(&lab, imp, |_, p| vi1("eth0", p));
+    let stopped = lab::procfs::stop_tree(r1.pid());
     sh(
         &lab,
         1,
         "ip link set eth0 down && ip link set eth0 name lan9 && ip link set lan9 up",
     );
+    lab::procfs::continue_tree(&stopped);
     expect_state(imp, &r1, "FAULT", "interface renamed away");
     holder(&lab, 2, "interface renamed away");
     sh(

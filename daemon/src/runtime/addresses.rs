@@ -306,6 +306,9 @@ pub(super) fn add_address(
     add_recorded(state, &record, &naming, || {
         super::vmac::add_address(netlink, ifindex, vip, metric)
     });
+    if state.contains(&record) {
+        state.note_link(&record, ifindex);
+    }
 }
 
 /// Removes one VIP from its interface if vipd added it; an interface that is gone took the
@@ -334,12 +337,27 @@ pub(super) fn remove_address(
         what: vip.address.to_string(),
         interface: Some(ifname),
     };
+    let added_to = state.link_of(&record);
     let removed = remove_recorded(state, &record, &naming, || {
+        // From the link it went on: renamed since (down, rename, up faster than vipd heard
+        // the down), it holds the address under another name; keepalived follows the
+        // index too. A link that is gone took the address with it.
+        if let Some(index) = added_to {
+            match netlink.delete_address(index, vip.address, vip.prefix_len) {
+                Err(e) if e.raw_os_error() == Some(libc::ENODEV) => {}
+                other => return other,
+            }
+        }
         match netlink.link_index(ifname) {
-            Ok(Some(ifindex)) => netlink.delete_address(ifindex, vip.address, vip.prefix_len),
+            Ok(Some(ifindex)) if Some(ifindex) != added_to => {
+                netlink.delete_address(ifindex, vip.address, vip.prefix_len)
+            }
             _ => Ok(()),
         }
     });
+    if !state.contains(&record) {
+        state.forget_link(&record);
+    }
     if !removed {
         tracing::debug!("{owner}: {record} was not added by vipd: left alone");
     }

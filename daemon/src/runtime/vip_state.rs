@@ -22,7 +22,7 @@
 //! on stop would lose the record exactly when a crashed vipd needs it.
 //!
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{self, Read};
 use std::net::IpAddr;
@@ -111,6 +111,9 @@ pub struct VipState {
     /// What is in `record` (and on disk) only because it is about to be added: see
     /// [`VipState::reserve`].
     reserved: Reserved,
+    /// The link each address went on, by index (in memory only): an interface renamed since
+    /// keeps its index, and the address with it, while its old name finds nothing.
+    links: BTreeMap<AddedAddress, u32>,
     /// Forgetting only marks the file stale (see [`VipState::defer_forgets`]).
     forgets_deferred: bool,
     /// The file lacks forgets made since it was written.
@@ -214,6 +217,7 @@ impl VipState {
                 rules: BTreeSet::new(),
             },
             reserved: Reserved::default(),
+            links: BTreeMap::new(),
             forgets_deferred: false,
             stale: false,
             #[cfg(test)]
@@ -232,6 +236,21 @@ impl VipState {
 
     pub fn addresses(&self) -> &BTreeSet<AddedAddress> {
         &self.record.addresses
+    }
+
+    /// Notes the index of the link `address` is on (after adding it).
+    pub fn note_link(&mut self, address: &AddedAddress, index: u32) {
+        self.links.insert(address.clone(), index);
+    }
+
+    /// The index of the link `address` was added to in this run, if noted.
+    pub fn link_of(&self, address: &AddedAddress) -> Option<u32> {
+        self.links.get(address).copied()
+    }
+
+    /// Forgets the link of `address` (once it is removed).
+    pub fn forget_link(&mut self, address: &AddedAddress) {
+        self.links.remove(address);
     }
 
     /// Whether vipd recorded `item` as added (a reserved one is not added yet).

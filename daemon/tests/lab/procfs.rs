@@ -113,6 +113,23 @@ pub fn kill_tree(pid: i32) {
     }
 }
 
+/// SIGSTOPs `pid` and its descendants (a daemon that does not get to run); the pids, for
+/// [`continue_tree`].
+pub fn stop_tree(pid: i32) -> Vec<i32> {
+    let pids = tree(pid);
+    for &p in &pids {
+        let _ = kill(Pid::from_raw(p), Signal::SIGSTOP);
+    }
+    pids
+}
+
+/// SIGCONTs what [`stop_tree`] stopped.
+pub fn continue_tree(pids: &[i32]) {
+    for &p in pids {
+        let _ = kill(Pid::from_raw(p), Signal::SIGCONT);
+    }
+}
+
 pub fn is_alive(pid: i32) -> bool {
     // A zombie still has /proc/PID; it counts as gone.
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
