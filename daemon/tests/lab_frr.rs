@@ -119,6 +119,10 @@ impl Scenario {
     }
 }
 
+/// Longer than the kernel's MLDv2 unsolicited report interval (1 s), within which it repeats
+/// a new address's report.
+const MLD_REPEATS_OVER: Duration = Duration::from_millis(1100);
+
 /// r1: vipd priority 150 (master), r2: FRR priority 100.
 fn vipd_master_frr_backup(test: &str, variant: Variant) {
     let Some(s) = Scenario::new(test, variant) else {
@@ -150,6 +154,12 @@ fn vipd_master_frr_backup(test: &str, variant: Variant) {
     lab.link_up(1);
     s.expect_sole_server(1, "vipd preempts back after its link returns");
     s.expect_frr(&frr, "Backup");
+    // The kernel repeats the MLD report of the VMAC's new IPv6 addresses within a second of
+    // their coming up (MLDv2's unsolicited report interval), from the virtual MAC. One that
+    // leaves during the handover's linger, after FRR announced itself, pulls the bridge back
+    // to vipd's port until FRR's next advert (a documented limit: see REFERENCE.md, VMACs).
+    // A planned stop comes long after the preemption in practice; wait those repeats out.
+    std::thread::sleep(MLD_REPEATS_OVER);
 
     // Planned handover to FRR: no ping lost.
     let meter = lab.outage_meter(&[vip], Duration::from_millis(2));
@@ -168,7 +178,10 @@ fn vipd_master_frr_backup(test: &str, variant: Variant) {
         // Same virtual MAC on FRR's macvlan: the client's entry never changed.
         assert_eq!(client_neighbour_mac(lab, vip).as_deref(), Some(mac));
     }
-    let report = meter.stop();
+    // Drained: the echo sent just before the stop still has its reply on the way, and a
+    // plain stop counted it as lost (about one run in fifteen). What is missing after the
+    // drain was lost.
+    let report = meter.stop_drained(Duration::from_secs(2));
     eprintln!("{test}: planned handover from vipd to FRR:\n{report}");
     assert_eq!(report.lost(), 0, "the handover to FRR lost pings\n{report}");
     // Replies from a virtual MAC do not tell which router sent them.
