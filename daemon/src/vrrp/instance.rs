@@ -405,6 +405,13 @@ pub struct Instance {
     /// While a priority 0 takeover is pending: how far more priority 0 adverts may put it
     /// off (a Master_Down_Interval after the first, see `backup_receive`).
     priority_zero_cap: Option<Instant>,
+    /// When the master we follow last advertised at least our priority (or we yielded to
+    /// it): a lower advert in its name takes over fast only once its next advert is an
+    /// interval overdue (see `arm_fast_takeover`).
+    outranked_at: Option<Instant>,
+    /// The Master_Down deadline an advert with a longer interval promised, which adverts
+    /// with a shorter one do not bring forward (see `backup_receive`).
+    down_floor: Option<Instant>,
     fault: bool,
     running: bool,
     stopped: bool,
@@ -465,6 +472,8 @@ impl Instance {
             master_priority: None,
             takeover_reason: Reason::MasterDownTimerExpired,
             priority_zero_cap: None,
+            outranked_at: None,
+            down_floor: None,
             fault: false,
             running: false,
             stopped: false,
@@ -1038,6 +1047,7 @@ impl Instance {
         self.master_adver_interval = self.params.advert_interval;
         self.master_address = None;
         self.master_priority = None;
+        self.outranked_at = None;
         if !self.params.preempt_delay.is_zero() {
             self.timers
                 .set(Timer::PreemptDelay, later(now, self.params.preempt_delay));
@@ -1048,6 +1058,8 @@ impl Instance {
 
     fn become_master(&mut self, now: Instant, reason: Reason) {
         self.wants_master = false;
+        self.outranked_at = None;
+        self.down_floor = None;
         self.became_master_at = Some(now);
         self.timers.stop(Timer::MasterDown);
         self.timers.stop(Timer::PreemptDelay);
@@ -1091,7 +1103,17 @@ impl Instance {
     }
 
     /// Fast takeover: the master we follow advertises less than us and we may preempt.
-    fn arm_fast_takeover(&mut self, now: Instant) {
+    /// `heard`: a lower advert in its name triggered it (not a change of our own priority).
+    /// Anyone on the segment can send one in the master's name, which the master never hears
+    /// to answer: taken after Skew_Time, they made a backup take the VIPs beside a master that
+    /// still advertised at its priority, once per interval for as long as they came
+    /// (`lab_hostile_masters_name`; RFC 5798 6.4.2 and keepalived discard them). The takeover
+    /// waits until the master's next advert is an interval overdue (two of its intervals
+    /// after it last advertised at least our priority, plus Skew_Time): that advert, at the
+    /// master's real priority, cancels it (it arms the full Master_Down_Interval), and a
+    /// master whose priority really dropped is still replaced an interval before
+    /// Master_Down_Interval would have run out.
+    fn arm_fast_takeover(&mut self, now: Instant, heard: bool) {
         let (Some(master), Some(priority)) = (self.master_address, self.master_priority) else {
             return;
         };
@@ -1099,7 +1121,11 @@ impl Instance {
         if !lower || !self.preempts() || self.preempt_window_open(now) {
             return;
         }
-        let deadline = later(now, self.skew_time());
+        let overdue = (self.outranked_at)
+            .filter(|_| heard)
+            .map(|at| later(at, self.master_adver_interval.saturating_mul(2)));
+        let from = overdue.map_or(now, |overdue| overdue.max(now));
+        let deadline = later(from, self.skew_time());
         if self
             .timers
             .get(Timer::MasterDown)
@@ -1168,12 +1194,43 @@ impl Instance {
             || !self.preempts()
             || self.preempt_window_open(now);
         if accepted {
+            // A shorter interval than the one learned leaves the down timer where it was
+            // when that is later: anyone on the segment can send an advert in the master's
+            // name (or as a new master) claiming 10 ms, after which a backup, with
+            // Master_Down_Interval counted from it (RFC 5798 6.4.2, keepalived too), took
+            // the VIPs beside a master still advertising every 300 ms, between any two of
+            // its adverts (`lab_hostile_masters_name`). A master that really advertises
+            // faster keeps re-arming the timer; only when it falls silent at once does the
+            // backup wait what the previous interval promised, once.
             if self.params.version == Version::V3 {
-                self.master_adver_interval = clamp_interval(advert.advert_interval);
+                let interval = clamp_interval(advert.advert_interval);
+                // Only a deadline an advert armed (not our own start's).
+                if interval < self.master_adver_interval
+                    && self.master_address.is_some()
+                    && self.takeover_reason == Reason::MasterDownTimerExpired
+                {
+                    let pending = self.timers.get(Timer::MasterDown);
+                    self.down_floor = self.down_floor.max(pending);
+                }
+                self.master_adver_interval = interval;
+            }
+            if advert.priority >= self.advertised_priority() {
+                self.outranked_at = Some(now);
+            } else if self.master_address != Some(advert.source) {
+                self.outranked_at = None;
             }
             self.master_address = Some(advert.source);
             self.master_priority = Some(advert.priority);
             self.arm_master_down(now);
+            match self.down_floor {
+                Some(floor) if floor <= now => self.down_floor = None,
+                Some(floor)
+                    if (self.timers.get(Timer::MasterDown)).is_some_and(|armed| floor > armed) =>
+                {
+                    self.timers.set(Timer::MasterDown, floor);
+                }
+                _ => {}
+            }
             return;
         }
         // RFC: discard, so the down timer runs out. Only the master we follow (or the first
@@ -1182,9 +1239,12 @@ impl Instance {
             .master_address
             .is_none_or(|master| master == advert.source)
         {
+            if self.master_address != Some(advert.source) {
+                self.outranked_at = None;
+            }
             self.master_address = Some(advert.source);
             self.master_priority = Some(advert.priority);
-            self.arm_fast_takeover(now);
+            self.arm_fast_takeover(now, true);
         }
     }
 
@@ -1259,6 +1319,7 @@ impl Instance {
         self.master_address = Some(advert.source);
         self.master_priority = Some(advert.priority);
         self.become_backup(now, reason);
+        self.outranked_at = Some(now);
     }
 
     /// Another router advertises as master with less than us (it did not hear us: a split
@@ -1610,7 +1671,7 @@ impl Instance {
         let fast_takeover_pending =
             matches!(self.takeover_reason, Reason::PreemptLowerPriority { .. });
         if may_preempt {
-            self.arm_fast_takeover(now);
+            self.arm_fast_takeover(now, false);
         } else if fast_takeover_pending {
             self.arm_master_down(now);
         }
@@ -2961,11 +3022,19 @@ mod tests {
     #[test]
     fn fast_takeover_when_the_master_advertises_lower_priority() {
         let t0 = Instant::now();
+        // Its last advert at 200 came at t0: the takeover waits until its next one (due at
+        // t0 + 100 ms) is an interval overdue, then Skew_Time.
         let mut instance = backup_following(150, 200, t0);
         let now = t0 + 100 * MS;
         instance.handle_advert(now, &advert("192.0.2.9", 100, 100 * MS));
-        let deadline = now + instance.skew_time();
+        let deadline = t0 + 200 * MS + instance.skew_time();
         assert_eq!(instance.poll_timeout(), Some(deadline));
+        assert!(deadline < t0 + instance.master_down_interval());
+        // A master first heard below us (none outranked us yet): after Skew_Time.
+        let mut fresh = Instance::new(v3(150));
+        fresh.start(t0);
+        fresh.handle_advert(now, &advert("192.0.2.9", 100, 100 * MS));
+        assert_eq!(fresh.poll_timeout(), Some(now + fresh.skew_time()));
         // More lower adverts do not push the takeover out.
         instance.handle_advert(deadline - MS, &advert("192.0.2.9", 100, 100 * MS));
         assert_eq!(instance.poll_timeout(), Some(deadline));
@@ -3084,6 +3153,109 @@ mod tests {
             let backup = Instance::new(params(1, version, interval));
             assert!(interval + backup.skew_time() + HANDOVER_LINGER <= bound - interval * 3);
             assert!(interval + backup.master_down_interval() < bound);
+        }
+    }
+
+    /// Lower adverts in the name of a master that still advertises at its priority (anyone
+    /// on the segment can send them; the master never hears them to answer) must not make
+    /// its backup take over between two of its adverts: RFC 5798 6.4.2 and keepalived
+    /// discard them. Taken after Skew_Time, the backup took over once per interval
+    /// (`lab_hostile_masters_name`). Once the master is gone, its lower adverts (a priority
+    /// that really dropped) still win an interval before Master_Down_Interval.
+    #[test]
+    fn lower_adverts_in_a_live_masters_name_move_no_backup() {
+        for (priority, interval) in [(100, 100 * MS), (254, 100 * MS), (101, MS * 1000)] {
+            let t0 = Instant::now();
+            let mut backup = Instance::new(v3(priority));
+            backup.start(t0);
+            backup.handle_advert(t0, &advert("192.0.2.9", 254, interval));
+            let master_down = backup.master_down_interval();
+            // The master advertises at 254 every `interval`, 40 % late at times; a forger
+            // sends priority 1 from its address every 10 ms.
+            let mut next_real = t0 + interval;
+            let mut left = None;
+            let mut last_real = t0;
+            let step = 10 * MS;
+            let end = t0 + interval * 40;
+            let mut now = t0;
+            let mut n = 0u32;
+            while now < end {
+                now += step;
+                backup.handle_timeout(now);
+                if backup.state() == State::Master {
+                    left = Some(now);
+                    break;
+                }
+                let master_alive = now < t0 + interval * 20;
+                if master_alive && now >= next_real {
+                    backup.handle_advert(now, &advert("192.0.2.9", 254, interval));
+                    last_real = now;
+                    n += 1;
+                    let late = if n % 3 == 0 {
+                        interval * 2 / 5
+                    } else {
+                        Duration::ZERO
+                    };
+                    next_real = now + interval + late;
+                }
+                backup.handle_advert(now, &advert("192.0.2.9", 1, interval));
+            }
+            // Taken over only after the master went silent, and before its
+            // Master_Down_Interval ran out.
+            let left = left.expect("took over once the master was gone");
+            assert!(
+                left > t0 + interval * 20 && left > last_real + interval * 2,
+                "{priority}/{interval:?}: took over at {:?}, master last heard at {:?}",
+                left - t0,
+                last_real - t0
+            );
+            assert!(
+                left <= last_real + master_down - interval + step,
+                "{priority}/{interval:?}: took over {:?} after the master's last advert",
+                left - last_real
+            );
+        }
+    }
+
+    /// Adverts claiming 10 ms in the name of a master that advertises every 300 ms (anyone
+    /// can send them; the master never hears them): each made the backup count
+    /// Master_Down_Interval from 10 ms, and it took over between the master's adverts. A
+    /// master that really speeds up is followed at its new interval once it keeps to it.
+    #[test]
+    fn a_shorter_interval_in_a_live_masters_name_moves_no_backup() {
+        let t0 = Instant::now();
+        let interval = 300 * MS;
+        let mut backup = Instance::new(v3(100));
+        backup.start(t0);
+        for n in 0..20u32 {
+            let real = t0 + interval * n;
+            backup.handle_timeout(real);
+            backup.handle_advert(real, &advert("192.0.2.9", 150, interval));
+            // Forged right after, then every 50 ms until the next real one.
+            for k in 0..6u32 {
+                let now = real + MS + 50 * MS * k;
+                backup.handle_timeout(now);
+                assert_eq!(backup.state(), State::Backup, "advert {n}, forged {k}");
+                backup.handle_advert(now, &advert("192.0.2.9", 150, 10 * MS));
+            }
+        }
+        // The master speeds up to 10 ms for real and then falls silent: the backup takes
+        // over at the 300 ms Master_Down_Interval after its last 300 ms advert (once), or
+        // at the 10 ms one after its last advert when that is later.
+        for adverts in [50u32, 200] {
+            let mut backup = Instance::new(v3(100));
+            backup.start(t0);
+            backup.handle_advert(t0, &advert("192.0.2.9", 150, interval));
+            let slow_deadline = t0 + backup.master_down_interval();
+            for n in 1..=adverts {
+                backup.handle_advert(t0 + MS * (10 * n), &advert("192.0.2.9", 150, 10 * MS));
+            }
+            let fast_deadline = t0 + MS * (10 * adverts) + backup.master_down_interval();
+            assert_eq!(
+                backup.poll_timeout(),
+                Some(fast_deadline.max(slow_deadline)),
+                "{adverts}"
+            );
         }
     }
 
