@@ -138,8 +138,10 @@ fn config_test_through_vipd_agrees_with_keepalived_on_the_differential_fixtures(
             argv.extend(&extra);
             let (v_rc, v_out) = output(&argv);
             let k_passes = k_rc == 0 || k_rc == 6;
+            // keepalived 2.2.7's -t stops itself with SIGTERM (143) on a file with a script
+            // run as another user; config_differential.rs runs those files for real.
             let (k_ok, v_expected) = match expect.as_str() {
-                "accept" => (k_passes, 0),
+                "accept" => (k_passes || k_rc == 143, 0),
                 "invalid" => (!k_passes, 5),
                 "lenient" => (k_rc == 5 || k_rc == 6, 0),
                 "refuse" => (k_passes || k_rc == 5, 5),

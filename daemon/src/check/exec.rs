@@ -35,8 +35,24 @@ use nix::unistd::{Gid, Pid, Uid, User};
 use super::security;
 use super::ProbeResult;
 
-/// User scripts run as when vipd is root and none is configured.
+/// User scripts run as when vipd is root, none is configured and [`KEEPALIVED_USER`] does
+/// not exist.
 pub const DEFAULT_USER: &str = "nobody";
+
+/// keepalived's default script user, taken when it exists (keepalived 2.2.7 runs scripts
+/// that name no user as `keepalived_script` whenever that user exists).
+pub const KEEPALIVED_USER: &str = "keepalived_script";
+
+/// The user a script that names none runs as (vipd being root): keepalived's
+/// `keepalived_script` when `exists` finds it, else [`DEFAULT_USER`] (where keepalived uses
+/// root, or with `enable_script_security` drops the script).
+fn default_user(exists: impl Fn(&str) -> bool) -> &'static str {
+    if exists(KEEPALIVED_USER) {
+        KEEPALIVED_USER
+    } else {
+        DEFAULT_USER
+    }
+}
 
 /// PATH of scripts (and of the lookup of a bare command name) when vipd has none.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -166,7 +182,10 @@ fn resolve_identity(user: Option<&str>, group: Option<&str>) -> Result<Identity,
             note,
         });
     }
-    let name = user.unwrap_or(DEFAULT_USER);
+    let name = match user {
+        Some(name) => name,
+        None => default_user(|name| matches!(User::from_name(name), Ok(Some(_)))),
+    };
     let found = User::from_name(name)
         .map_err(|e| format!("looking up user {name:?}: {e}"))?
         .ok_or_else(|| format!("user {name:?} does not exist"))?;
@@ -569,6 +588,15 @@ impl ChildSetup {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scripts_without_a_user_run_as_keepalived_script_when_it_exists() {
+        assert_eq!(
+            default_user(|name| name == "keepalived_script"),
+            "keepalived_script"
+        );
+        assert_eq!(default_user(|_| false), "nobody");
+    }
 
     #[test]
     fn a_bash_redirection_as_script_is_named_as_shell_syntax_not_a_mangled_path() {

@@ -106,18 +106,35 @@ fn readable_message(text: &str, span: Option<std::ops::Range<usize>>, message: &
     }
 }
 
-/// Where each field of a native file is written: the TOML read again with its spans.
+/// Where each field of a native file is written: the TOML read again with its spans, but
+/// only once a problem asks for a line (a file without warnings is read once).
 struct FieldLines<'a> {
     text: &'a str,
-    root: Option<toml::Spanned<toml::de::DeTable<'a>>>,
+    root: std::cell::OnceCell<Option<toml::Spanned<toml::de::DeTable<'a>>>>,
+}
+
+#[cfg(test)]
+thread_local! {
+    /// How often this thread read a file again for its spans (tests count the re-reads).
+    static SPAN_PARSES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 impl<'a> FieldLines<'a> {
     fn new(text: &'a str) -> Self {
         FieldLines {
             text,
-            root: toml::de::DeTable::parse(text).ok(),
+            root: std::cell::OnceCell::new(),
         }
+    }
+
+    fn root(&self) -> Option<&toml::Spanned<toml::de::DeTable<'a>>> {
+        self.root
+            .get_or_init(|| {
+                #[cfg(test)]
+                SPAN_PARSES.with(|n| n.set(n.get() + 1));
+                toml::de::DeTable::parse(self.text).ok()
+            })
+            .as_ref()
     }
 
     /// The line of a problem's field path (`instance[0].vips[1]`, `global.garp.master_delay`,
@@ -125,7 +142,7 @@ impl<'a> FieldLines<'a> {
     /// left at its default points at its table (`[[instance]]`); `None` when not even the
     /// first part is written.
     fn line(&self, path: &str) -> Option<usize> {
-        let root = self.root.as_ref()?.get_ref();
+        let root = self.root()?.get_ref();
         let mut found: Option<&toml::Spanned<toml::de::DeValue<'a>>> = None;
         for segment in path.split('.') {
             let (key, indexes) = match segment.find('[') {
@@ -1201,5 +1218,55 @@ fn shorter(check: Option<Duration>, line: Option<Duration>) -> Option<Duration> 
     match (check, line) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span_parses() -> usize {
+        SPAN_PARSES.with(|n| n.get())
+    }
+
+    const CLEAN: &str =
+        "[[instance]]\nname = \"a\"\ninterface = \"eth0\"\nvrid = 1\nvips = [\"192.0.2.1/24\"]\n";
+
+    #[test]
+    fn a_file_without_warnings_is_not_read_again_for_lines() {
+        let before = span_parses();
+        let loaded = read_native(CLEAN, Path::new("clean.toml")).expect("valid");
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+        assert_eq!(
+            span_parses(),
+            before,
+            "spans read for a file with nothing to place"
+        );
+    }
+
+    #[test]
+    fn warnings_and_errors_still_carry_their_lines() {
+        // No `vips`: a warning placed on the `[[instance]]` line (4).
+        let text = "# two lines of\n# comments first\n\n[[instance]]\nname = \"a\"\ninterface = \"eth0\"\nvrid = 1\n";
+        let before = span_parses();
+        let loaded = read_native(text, Path::new("w.toml")).expect("valid");
+        let shown: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
+        assert!(
+            shown
+                .iter()
+                .any(|w| w.starts_with("w.toml:4: warning: field `instance[0]`")),
+            "{shown:?}"
+        );
+        assert_eq!(
+            span_parses(),
+            before + 1,
+            "spans read once for all warnings"
+        );
+
+        // A semantic error (priority 0 is refused) names the line it is written on.
+        let text = "[[instance]]\nname = \"a\"\ninterface = \"eth0\"\nvrid = 0\nvips = [\"192.0.2.1/24\"]\n";
+        let errors = read_native(text, Path::new("e.toml")).expect_err("vrid 0");
+        let shown = errors.to_string();
+        assert!(shown.contains("e.toml:4: "), "{shown}");
     }
 }

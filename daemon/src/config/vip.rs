@@ -61,7 +61,7 @@ pub struct Vip {
 /// What keepalived's reading of a virtual address line leaves out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ignored {
-    /// A keepalived option vipd does not apply (`home`, `preferred_lft forever`, ...).
+    /// A keepalived option vipd does not apply (`home`, `preferred_lft 0`, ...).
     NotApplied(String),
     /// A word keepalived 2.2.7 ignores too (an unknown word, an invalid scope).
     Unknown(String),
@@ -202,6 +202,8 @@ impl Vip {
                     Some(scope) => vip.scope = Some(scope),
                     None => ignored.push(Ignored::Unknown(format!("scope {value}"))),
                 },
+                // What the kernel gives an address without lifetimes: nothing to apply.
+                "preferred_lft" if value == "forever" => {}
                 _ => ignored.push(Ignored::NotApplied(format!("{option} {value}"))),
             }
             rest = &after[1..];
@@ -285,7 +287,7 @@ mod tests {
             "-nodad",
             "no_track",
             "preferred_lft",
-            "forever",
+            "0",
         ])
         .unwrap();
         assert_eq!(v.broadcast, Some(Ipv4Addr::new(192, 0, 2, 255)));
@@ -296,8 +298,12 @@ mod tests {
         };
         assert_eq!(
             ignored,
-            not_applied(&["home", "-nodad", "no_track", "preferred_lft forever"])
+            not_applied(&["home", "-nodad", "no_track", "preferred_lft 0"])
         );
+        // `preferred_lft forever` is what vipd (the kernel's default) does: no warning.
+        let (_, ignored) =
+            Vip::from_keepalived_words(&["2001:db8::55/128", "preferred_lft", "forever"]).unwrap();
+        assert!(ignored.is_empty(), "{ignored:?}");
         let (v, _) = Vip::from_keepalived_words(&["192.0.2.12/24", "brd", "-"]).unwrap();
         assert_eq!(v.broadcast, Some(Ipv4Addr::new(192, 0, 2, 0)));
         let (vip, ignored) =

@@ -26,7 +26,16 @@ pub fn output(argv: &[&str]) -> (i32, String) {
         .args(&argv[1..])
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", argv[0]));
-    (out.status.code().unwrap_or(-1), stdout_and_stderr(&out))
+    (exit_code(&out.status), stdout_and_stderr(&out))
+}
+
+/// The exit status as a shell reports it: 128 + N for a process killed by signal N.
+pub fn exit_code(status: &std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .code()
+        .or_else(|| status.signal().map(|signal| 128 + signal))
+        .unwrap_or(-1)
 }
 
 /// Runs `argv`; panics with its output unless it exits 0.
