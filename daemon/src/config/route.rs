@@ -2,12 +2,13 @@
 //! `static_routes`, `virtual_rules`, `static_rules`), which is `ip route add` / `ip rule add`
 //! without the shortened option names.
 //!
-//! vipd installs the options that decide where packets go (destination, type, gateway,
-//! device, source, table, metric, scope, protocol, onlink, mtu; rule selectors and table).
-//! A keepalived option it does not install is not dropped silently: the keepalived reader
-//! skips the whole route or rule with a warning naming the option, because a route without,
-//! say, its `tos` or `nexthop` list would send traffic elsewhere than the file says. The
-//! native format refuses such options.
+//! vipd installs what keepalived 2.2.7 installs: destination, type, gateway or nexthops,
+//! device, source, table, metric, scope, protocol, onlink, tos, realms, pref, expires and the
+//! metrics; the rule selectors (uidrange, ipproto, ports, suppress_*, ...) and actions
+//! (table, goto, l3mdev, ...). A keepalived option it does not install (`vrf`, `encap`) is
+//! not dropped silently: the keepalived reader skips the whole route or rule with a warning
+//! naming the option, because a route without it would send traffic elsewhere than the file
+//! says. The native format refuses such options.
 //!
 //! Both serialise to their canonical text, which reads back to the same value.
 
