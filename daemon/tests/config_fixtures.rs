@@ -513,8 +513,8 @@ fn config_native_routes_statics_ah_and_namespace_values() {
     // The native format refuses what it cannot install, and rules without a priority.
     for (bad, why) in [
         (
-            "routes = [\"198.51.100.0/24 via 192.0.2.1 tos 4\"]",
-            "`tos`",
+            "routes = [\"198.51.100.0/24 via 192.0.2.1 vrf blue\"]",
+            "`vrf`",
         ),
         ("rules = [\"from 192.0.2.100 table 200\"]", "priority"),
         ("auth_type = \"ah\"", "auth_pass"),

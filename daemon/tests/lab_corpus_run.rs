@@ -26,6 +26,8 @@ fn documented(text: &str) -> Vec<(&'static str, &'static str)> {
     let mut out = Vec::new();
     let mut block = "";
     let mut gatewayless_route = false;
+    // A rule with one port (`dport 25`): keepalived 2.2.7 drops the port, vipd installs it.
+    let mut single_port = false;
     let mut ipv6_unicast = false;
     let mut vmac = false;
     // The current instance: (use_vmac, vmac_xmit_base or unicast peers); and the families
@@ -90,6 +92,11 @@ fn documented(text: &str) -> Vec<(&'static str, &'static str)> {
                 current_vmac.1 |= *name == "unicast_peer";
             }
             ["}"] => block = "",
+            [..] if block.ends_with("_rules") => {
+                single_port |= words
+                    .windows(2)
+                    .any(|w| matches!(w[0], "sport" | "dport") && !w[1].contains('-'))
+            }
             [first, ..] if block == "virtual_routes" => {
                 gatewayless_route |= !words.contains(&"via") && *first != "blackhole"
             }
@@ -196,6 +203,13 @@ fn documented(text: &str) -> Vec<(&'static str, &'static str)> {
             "state",
             "during vrrp_startup_delay vipd's status says INIT (it takes no part in VRRP yet), \
              keepalived logs BACKUP (REFERENCE.md startup_delay)",
+        ));
+    }
+    if single_port {
+        out.push((
+            "rules",
+            "a single port (`dport 25`) is installed as written; keepalived 2.2.7 drops it \
+             (\"invalid dport range\") (REFERENCE.md \"Routes and rules\", README migration)",
         ));
     }
     if gatewayless_route {

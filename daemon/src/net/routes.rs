@@ -18,11 +18,86 @@ use neli::types::{Buffer, RtBuffer};
 use super::netlink::{neli_error, Netlink};
 use crate::config::{Insert, Route, RouteType, Rule, RuleAction, Scope};
 
-/// `RTAX_MTU`, the route metric carried inside `RTA_METRICS`.
-const RTAX_MTU: u16 = 2;
+/// `RTAX_LOCK`: the bit mask of locked metrics, inside `RTA_METRICS`.
+const RTAX_LOCK: u16 = 1;
+/// `RTAX_CC_ALGO`: the congestion control name, inside `RTA_METRICS`.
+const RTAX_CC_ALGO: u16 = 16;
 /// `RTNH_F_ONLINK` (linux/rtnetlink.h): the gateway is on the link even without a prefix
 /// saying so.
 const RTNH_F_ONLINK: u32 = 4;
+/// `RTA_GATEWAY` and `RTA_FLOW` inside a nexthop of `RTA_MULTIPATH`.
+const RTA_GATEWAY: u16 = 5;
+const RTA_FLOW: u16 = 11;
+
+/// Interface indexes of a route's `dev` and of each of its nexthops' `dev`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RouteLinks {
+    pub oif: Option<u32>,
+    pub nexthops: Vec<Option<u32>>,
+}
+
+/// One netlink attribute (header, payload, padding to 4 bytes) inside a nested one.
+fn nested(out: &mut Vec<u8>, ty: u16, payload: &[u8]) {
+    let len = 4 + payload.len();
+    out.extend_from_slice(&(len as u16).to_ne_bytes());
+    out.extend_from_slice(&ty.to_ne_bytes());
+    out.extend_from_slice(payload);
+    out.resize(out.len() + (4 - len % 4) % 4, 0);
+}
+
+/// The `RTA_METRICS` payload, or `None` without metrics.
+fn metrics_payload(route: &Route) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut lock = 0u32;
+    for metric in &route.metrics {
+        nested(&mut out, metric.rtax, &metric.value.to_ne_bytes());
+        if metric.lock {
+            lock |= 1u32.checked_shl(u32::from(metric.rtax)).unwrap_or(0);
+        }
+    }
+    if let Some((name, locked)) = &route.congctl {
+        nested(&mut out, RTAX_CC_ALGO, name.as_bytes());
+        if *locked {
+            lock |= 1 << RTAX_CC_ALGO;
+        }
+    }
+    if lock != 0 {
+        nested(&mut out, RTAX_LOCK, &lock.to_ne_bytes());
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// The `RTA_MULTIPATH` payload: one `struct rtnexthop` (length, flags, hops = weight - 1,
+/// ifindex) and its gateway and realms per nexthop.
+fn multipath_payload(route: &Route, links: &RouteLinks) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    for (i, hop) in route.nexthops.iter().enumerate() {
+        let mut attrs = Vec::new();
+        if let Some(via) = hop.via {
+            nested(&mut attrs, RTA_GATEWAY, &ip_bytes(via));
+        }
+        if let Some(realms) = hop.realms {
+            nested(&mut attrs, RTA_FLOW, &realms.to_ne_bytes());
+        }
+        let ifindex = match (&hop.dev, links.nexthops.get(i).copied().flatten()) {
+            (None, _) => 0,
+            (Some(_), Some(index)) => index,
+            (Some(dev), None) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("no index for nexthop dev {dev}"),
+                ))
+            }
+        };
+        let len = 8 + attrs.len();
+        out.extend_from_slice(&(len as u16).to_ne_bytes());
+        out.push(if hop.onlink { RTNH_F_ONLINK as u8 } else { 0 });
+        out.push(u8::try_from(hop.weight.saturating_sub(1)).unwrap_or(u8::MAX));
+        out.extend_from_slice(&ifindex.to_ne_bytes());
+        out.extend_from_slice(&attrs);
+    }
+    Ok(out)
+}
 
 fn family(ipv6: bool) -> RtAddrFamily {
     if ipv6 {
@@ -76,8 +151,9 @@ fn header_table(table: u32) -> RtTable {
     RtTable::from(u8::try_from(table).unwrap_or(libc::RT_TABLE_UNSPEC))
 }
 
-/// The message that adds or deletes `route`; `oif` is the index of its `dev`.
-fn route_message(route: &Route, oif: Option<u32>) -> io::Result<Rtmsg> {
+/// The message that adds or deletes `route`; `links` has the indexes of its `dev`s.
+fn route_message(route: &Route, links: &RouteLinks) -> io::Result<Rtmsg> {
+    let oif = links.oif;
     let context = "route message";
     let table = route.table.unwrap_or(u32::from(libc::RT_TABLE_MAIN));
     let mut attrs: RtBuffer<Rta, Buffer> = RtBuffer::new();
@@ -101,13 +177,24 @@ fn route_message(route: &Route, oif: Option<u32>) -> io::Result<Rtmsg> {
         attrs.push(attr(Rta::Priority, metric.to_ne_bytes().to_vec(), context)?);
     }
     attrs.push(attr(Rta::Table, table.to_ne_bytes().to_vec(), context)?);
-    if let Some(mtu) = route.mtu {
-        // One nested attribute: length 8, type RTAX_MTU, the value.
-        let mut nested = Vec::with_capacity(8);
-        nested.extend_from_slice(&8u16.to_ne_bytes());
-        nested.extend_from_slice(&RTAX_MTU.to_ne_bytes());
-        nested.extend_from_slice(&mtu.to_ne_bytes());
-        attrs.push(attr(Rta::Metrics, nested, context)?);
+    if let Some(metrics) = metrics_payload(route) {
+        attrs.push(attr(Rta::Metrics, metrics, context)?);
+    }
+    if !route.nexthops.is_empty() {
+        attrs.push(attr(
+            Rta::Multipath,
+            multipath_payload(route, links)?,
+            context,
+        )?);
+    }
+    if let Some(realms) = route.realms {
+        attrs.push(attr(Rta::Flow, realms.to_ne_bytes().to_vec(), context)?);
+    }
+    if let Some(pref) = route.pref {
+        attrs.push(attr(Rta::Pref, vec![pref], context)?);
+    }
+    if let Some(expires) = route.expires {
+        attrs.push(attr(Rta::Expires, expires.to_ne_bytes().to_vec(), context)?);
     }
     let flags = if route.onlink {
         RtmF::from_bits_retain(RTNH_F_ONLINK)
@@ -118,7 +205,7 @@ fn route_message(route: &Route, oif: Option<u32>) -> io::Result<Rtmsg> {
         .rtm_family(family(route.is_ipv6()))
         .rtm_dst_len(route.destination.len)
         .rtm_src_len(0)
-        .rtm_tos(0)
+        .rtm_tos(route.tos.unwrap_or(0))
         .rtm_table(header_table(table))
         .rtm_protocol(Rtprot::from(route.effective_protocol()))
         .rtm_scope(RtScope::from(scope_id(route.effective_scope())))
@@ -167,10 +254,53 @@ fn rule_message(rule: &Rule) -> io::Result<Fibmsg> {
         vec![rule.effective_protocol()],
         context,
     )?);
+    if let Some((start, end)) = rule.uidrange {
+        let mut range = start.to_ne_bytes().to_vec();
+        range.extend_from_slice(&end.to_ne_bytes());
+        attrs.push(attr(Frattr::UidRange, range, context)?);
+    }
+    if let Some(p) = rule.ipproto {
+        attrs.push(attr(Frattr::IpProto, vec![p], context)?);
+    }
+    for (ty, ports) in [
+        (Frattr::SportRange, rule.sport),
+        (Frattr::DportRange, rule.dport),
+    ] {
+        if let Some((start, end)) = ports {
+            let mut range = start.to_ne_bytes().to_vec();
+            range.extend_from_slice(&end.to_ne_bytes());
+            attrs.push(attr(ty, range, context)?);
+        }
+    }
+    if let Some(n) = rule.suppress_prefixlength {
+        attrs.push(attr(
+            Frattr::SuppressPrefixlen,
+            n.to_ne_bytes().to_vec(),
+            context,
+        )?);
+    }
+    if let Some(n) = rule.suppress_ifgroup {
+        attrs.push(attr(
+            Frattr::SuppressIfgroup,
+            n.to_ne_bytes().to_vec(),
+            context,
+        )?);
+    }
+    if let Some(realms) = rule.realms {
+        attrs.push(attr(Frattr::Flow, realms.to_ne_bytes().to_vec(), context)?);
+    }
     let (action, table) = match rule.action {
         RuleAction::Table(t) => {
             attrs.push(attr(Frattr::Table, t.to_ne_bytes().to_vec(), context)?);
             (FrAct::FrActToTbl, header_table(t))
+        }
+        RuleAction::Goto(target) => {
+            attrs.push(attr(Frattr::Goto, target.to_ne_bytes().to_vec(), context)?);
+            (FrAct::FrActGoto, RtTable::Unspec)
+        }
+        RuleAction::L3mdev => {
+            attrs.push(attr(Frattr::L3mdev, vec![1], context)?);
+            (FrAct::FrActToTbl, RtTable::Unspec)
         }
         RuleAction::Blackhole => (FrAct::FrActBlackhole, RtTable::Unspec),
         RuleAction::Unreachable => (FrAct::FrActUnreachable, RtTable::Unspec),
@@ -203,10 +333,10 @@ fn is_absent(e: &io::Error) -> bool {
 }
 
 impl Netlink {
-    /// Adds a route (`dev` resolved to `oif`): `Ok(true)` when added, `Ok(false)` when the
+    /// Adds a route (its `dev`s resolved to `links`): `Ok(true)` when added, `Ok(false)` when the
     /// kernel already has this very route (someone else's, or ours from before).
-    pub fn add_route(&self, route: &Route, oif: Option<u32>) -> io::Result<bool> {
-        let msg = route_message(route, oif)?;
+    pub fn add_route(&self, route: &Route, links: &RouteLinks) -> io::Result<bool> {
+        let msg = route_message(route, links)?;
         let flags = match route.insert {
             Insert::Prepend => NlmF::CREATE,
             Insert::Exclusive => NlmF::CREATE | NlmF::EXCL,
@@ -219,11 +349,12 @@ impl Netlink {
     }
 
     /// Deletes exactly this route: `Ok(false)` when it was not there.
-    pub fn delete_route(&self, route: &Route, oif: Option<u32>) -> io::Result<bool> {
+    pub fn delete_route(&self, route: &Route, links: &RouteLinks) -> io::Result<bool> {
         let mut route = route.clone();
         // Metrics do not identify a route.
-        route.mtu = None;
-        let msg = route_message(&route, oif)?;
+        route.metrics.clear();
+        route.congctl = None;
+        let msg = route_message(&route, links)?;
         match self.request::<_, Rtmsg>(Rtm::Delroute, NlmF::empty(), msg, "delete route") {
             Err(e) if is_absent(&e) => Ok(false),
             other => other.map(|_| true),
@@ -246,5 +377,156 @@ impl Netlink {
             Err(e) if is_absent(&e) => Ok(false),
             other => other.map(|_| true),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(text: &str) -> Route {
+        let words: Vec<&str> = text.split_whitespace().collect();
+        Route::from_keepalived_words(&words).unwrap().0
+    }
+
+    fn rule(text: &str) -> Rule {
+        let words: Vec<&str> = text.split_whitespace().collect();
+        Rule::from_keepalived_words(&words).unwrap().0
+    }
+
+    fn route_attr(msg: &Rtmsg, ty: Rta) -> Option<Vec<u8>> {
+        (msg.rtattrs().iter())
+            .find(|a| *a.rta_type() == ty)
+            .map(|a| a.rta_payload().as_ref().to_vec())
+    }
+
+    fn rule_attr(msg: &Fibmsg, ty: Frattr) -> Option<Vec<u8>> {
+        (msg.rtattrs().iter())
+            .find(|a| *a.rta_type() == ty)
+            .map(|a| a.rta_payload().as_ref().to_vec())
+    }
+
+    /// Splits nested attributes into (type, payload), checking lengths and padding.
+    fn split(mut bytes: &[u8]) -> Vec<(u16, Vec<u8>)> {
+        let mut out = Vec::new();
+        while !bytes.is_empty() {
+            let len = usize::from(u16::from_ne_bytes([bytes[0], bytes[1]]));
+            let ty = u16::from_ne_bytes([bytes[2], bytes[3]]);
+            out.push((ty, bytes[4..len].to_vec()));
+            bytes = &bytes[len.div_ceil(4) * 4..];
+        }
+        out
+    }
+
+    #[test]
+    fn multipath_goes_out_as_rtnexthops_with_weights_flags_and_gateways() {
+        let r = route(
+            "198.51.100.0/24 tos 0x10 table 181 nexthop via 192.0.2.1 dev eth0 weight 1 \
+             nexthop via 192.0.2.2 dev eth1 weight 256 onlink realms 7",
+        );
+        let links = RouteLinks {
+            oif: None,
+            nexthops: vec![Some(7), Some(9)],
+        };
+        let msg = route_message(&r, &links).unwrap();
+        assert_eq!(*msg.rtm_tos(), 0x10);
+        assert_eq!(u8::from(*msg.rtm_scope()), libc::RT_SCOPE_UNIVERSE);
+        assert_eq!(route_attr(&msg, Rta::Gateway), None);
+        let mp = route_attr(&msg, Rta::Multipath).unwrap();
+        // First: len 16 (8 + RTA_GATEWAY of 8), flags 0, hops 0, ifindex 7.
+        assert_eq!(&mp[0..2], &16u16.to_ne_bytes());
+        assert_eq!(&mp[2..4], &[0, 0]);
+        assert_eq!(&mp[4..8], &7i32.to_ne_bytes());
+        assert_eq!(split(&mp[8..16]), [(RTA_GATEWAY, vec![192, 0, 2, 1])]);
+        // Second: + RTA_FLOW, onlink, hops 255 (weight 256), ifindex 9.
+        assert_eq!(&mp[16..18], &24u16.to_ne_bytes());
+        assert_eq!(&mp[18..20], &[RTNH_F_ONLINK as u8, 255]);
+        assert_eq!(&mp[20..24], &9i32.to_ne_bytes());
+        assert_eq!(
+            split(&mp[24..]),
+            [
+                (RTA_GATEWAY, vec![192, 0, 2, 2]),
+                (RTA_FLOW, 7u32.to_ne_bytes().to_vec())
+            ]
+        );
+        // A nexthop dev that did not resolve is an error, not a nexthop without a device.
+        let partial = RouteLinks {
+            oif: None,
+            nexthops: vec![Some(7)],
+        };
+        assert!(route_message(&r, &partial).is_err());
+    }
+
+    #[test]
+    fn metrics_go_out_nested_with_their_lock_mask_and_the_congestion_control_name() {
+        let r = route(
+            "198.51.100.0/24 via 192.0.2.1 realms 3/4 mtu lock 1300 rtt 2000 features ecn \
+             congctl lock cubic",
+        );
+        let msg = route_message(&r, &RouteLinks::default()).unwrap();
+        assert_eq!(
+            route_attr(&msg, Rta::Flow),
+            Some((3u32 << 16 | 4).to_ne_bytes().to_vec())
+        );
+        let metrics = split(&route_attr(&msg, Rta::Metrics).unwrap());
+        let lock = 1u32 << 2 | 1 << RTAX_CC_ALGO;
+        assert_eq!(
+            metrics,
+            [
+                (2, 1300u32.to_ne_bytes().to_vec()),
+                (4, 2000u32.to_ne_bytes().to_vec()),
+                (12, 1u32.to_ne_bytes().to_vec()),
+                (RTAX_CC_ALGO, b"cubic".to_vec()),
+                (RTAX_LOCK, lock.to_ne_bytes().to_vec()),
+            ]
+        );
+        let r = route("2001:db8::/32 via 2001:db8::1 pref high expires 1000");
+        let msg = route_message(&r, &RouteLinks::default()).unwrap();
+        assert_eq!(route_attr(&msg, Rta::Pref), Some(vec![1]));
+        assert_eq!(
+            route_attr(&msg, Rta::Expires),
+            Some(1000u32.to_ne_bytes().to_vec())
+        );
+        assert_eq!(route_attr(&msg, Rta::Metrics), None);
+    }
+
+    #[test]
+    fn rule_selectors_and_actions_go_out_as_fib_rule_attributes() {
+        let r = rule(
+            "not from 192.0.2.0/24 uidrange 5-9 ipproto udp sport 1000-2000 dport 53 table 181 \
+             suppress_prefixlength 0 suppress_ifgroup 5 realms 3/4 priority 7",
+        );
+        let msg = rule_message(&r).unwrap();
+        let pair = |a: u32, b: u32| [a.to_ne_bytes(), b.to_ne_bytes()].concat();
+        let ports = |a: u16, b: u16| [a.to_ne_bytes(), b.to_ne_bytes()].concat();
+        assert_eq!(rule_attr(&msg, Frattr::UidRange), Some(pair(5, 9)));
+        assert_eq!(rule_attr(&msg, Frattr::IpProto), Some(vec![17]));
+        assert_eq!(rule_attr(&msg, Frattr::SportRange), Some(ports(1000, 2000)));
+        assert_eq!(rule_attr(&msg, Frattr::DportRange), Some(ports(53, 53)));
+        assert_eq!(
+            rule_attr(&msg, Frattr::SuppressPrefixlen),
+            Some(0u32.to_ne_bytes().to_vec())
+        );
+        assert_eq!(
+            rule_attr(&msg, Frattr::SuppressIfgroup),
+            Some(5u32.to_ne_bytes().to_vec())
+        );
+        assert_eq!(
+            rule_attr(&msg, Frattr::Flow),
+            Some((3u32 << 16 | 4).to_ne_bytes().to_vec())
+        );
+        assert!(msg.fib_flags().contains(Frf::INVERT));
+
+        let goto = rule_message(&rule("from all goto 110 priority 5")).unwrap();
+        assert_eq!(*goto.fib_action(), FrAct::FrActGoto);
+        assert_eq!(
+            rule_attr(&goto, Frattr::Goto),
+            Some(110u32.to_ne_bytes().to_vec())
+        );
+        assert_eq!(rule_attr(&goto, Frattr::Table), None);
+        let l3mdev = rule_message(&rule("l3mdev priority 6")).unwrap();
+        assert_eq!(*l3mdev.fib_action(), FrAct::FrActToTbl);
+        assert_eq!(rule_attr(&l3mdev, Frattr::L3mdev), Some(vec![1]));
+        assert_eq!(rule_attr(&l3mdev, Frattr::Table), None);
     }
 }

@@ -120,14 +120,10 @@ impl Daemon {
                 }
             }
             for route in &leftover.routes {
-                let oif = match &route.dev {
-                    Some(dev) => match self.netlink.link_index(dev) {
-                        Ok(Some(index)) => Some(index),
-                        _ => continue, // the interface went, and the route with it
-                    },
-                    None => None,
+                let Ok(links) = super::routes::route_links(&self.netlink, route) else {
+                    continue; // an interface went, and the route with it
                 };
-                match self.netlink.delete_route(route, oif) {
+                match self.netlink.delete_route(route, &links) {
                     Ok(true) => warn!("removed route {route}: left behind by an earlier run"),
                     Ok(false) => {}
                     Err(e) => {

@@ -15,11 +15,12 @@ use super::Daemon;
 use crate::config::{self, Route, Rule};
 use crate::net::monitor::Monitor;
 use crate::net::netlink::Netlink;
+use crate::net::routes::RouteLinks;
 use crate::vrrp::instance::State;
 
-/// The index of the route's `dev`; `Err` with a message when the interface is missing.
-fn oif(netlink: &Netlink, route: &Route) -> Result<Option<u32>, String> {
-    let Some(dev) = &route.dev else {
+/// The index of one `dev`; `Err` with a message when the interface is missing.
+fn index(netlink: &Netlink, dev: Option<&String>) -> Result<Option<u32>, String> {
+    let Some(dev) = dev else {
         return Ok(None);
     };
     match netlink.link_index(dev) {
@@ -27,6 +28,16 @@ fn oif(netlink: &Netlink, route: &Route) -> Result<Option<u32>, String> {
         Ok(None) => Err(format!("no interface {dev}")),
         Err(e) => Err(format!("{dev}: {e}")),
     }
+}
+
+/// The indexes of the route's `dev` and its nexthops' ones.
+pub(super) fn route_links(netlink: &Netlink, route: &Route) -> Result<RouteLinks, String> {
+    Ok(RouteLinks {
+        oif: index(netlink, route.dev.as_ref())?,
+        nexthops: (route.nexthops.iter())
+            .map(|hop| index(netlink, hop.dev.as_ref()))
+            .collect::<Result<_, _>>()?,
+    })
 }
 
 /// Adds the routes, then the rules (a rule may point at a table the routes fill).
@@ -55,7 +66,8 @@ fn restore_routing(
     routes: &[Route],
     rules: &[Rule],
 ) {
-    for route in routes {
+    // A route with `expires` is meant to go when it expires: it is not put back.
+    for route in routes.iter().filter(|r| r.expires.is_none()) {
         let ours = state.contains(route);
         if add_route(netlink, state, owner, route) && ours {
             warn!("{owner}: route {route} was removed while MASTER: restored it");
@@ -87,23 +99,25 @@ pub(super) fn remove_routing(
 
 /// Adds `route` as recorded by vipd; true when the kernel did not have it.
 fn add_route(netlink: &Netlink, state: &mut VipState, owner: &str, route: &Route) -> bool {
-    let oif = match oif(netlink, route) {
-        Ok(oif) => oif,
+    let links = match route_links(netlink, route) {
+        Ok(links) => links,
         Err(e) => {
             error!("{owner}: cannot add route {route}: {e}");
             return false;
         }
     };
     let naming = naming(owner, "route", route);
-    add_recorded(state, route, &naming, || netlink.add_route(route, oif))
+    add_recorded(state, route, &naming, || netlink.add_route(route, &links))
 }
 
 fn remove_route(netlink: &Netlink, state: &mut VipState, owner: &str, route: &Route) {
     let naming = naming(owner, "route", route);
-    remove_recorded(state, route, &naming, || match oif(netlink, route) {
-        Ok(oif) => netlink.delete_route(route, oif).map(drop),
-        // An interface that is gone took its routes with it.
-        Err(_) => Ok(()),
+    remove_recorded(state, route, &naming, || {
+        match route_links(netlink, route) {
+            Ok(links) => netlink.delete_route(route, &links).map(drop),
+            // An interface that is gone took its routes with it.
+            Err(_) => Ok(()),
+        }
     });
 }
 

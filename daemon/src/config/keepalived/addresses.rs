@@ -281,7 +281,12 @@ impl Reader<'_> {
             st,
             "rule",
             Rule::from_keepalived_words,
-            |reader, mut rule: Rule, _noted, loc| {
+            |reader, mut rule: Rule, noted, loc| {
+                // keepalived 2.2.7 marks a tracked rule `proto keepalived` and sends none for
+                // a `no_track` one (measured: the kernel shows it without `proto`).
+                if rule.protocol.is_none() && noted.iter().any(|n| n == "no_track") {
+                    rule.protocol = Some(0);
+                }
                 if rule.priority.is_none() {
                     let next = &mut reader.next_rule_priority[usize::from(rule.ipv6)];
                     let priority = *next;
@@ -304,7 +309,12 @@ impl Reader<'_> {
 
     pub(super) fn note_tracking(&mut self, loc: Loc, noted: &[String], what: &str) {
         for option in noted {
-            if option != "no_track" {
+            if !option.starts_with("track_group") {
+                // Not a tracking option: a note on a value, said as it is.
+                if option != "no_track" {
+                    self.warn(loc, option.clone());
+                }
+            } else {
                 self.warn(
                     loc,
                     format!(

@@ -512,7 +512,7 @@ fn routes_rules_and_statics_read_as_keepalived_reads_them() {
          vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n \
          virtual_ipaddress {\n 192.0.2.100/24\n }\n \
          virtual_routes {\n src 192.0.2.100 to 198.51.100.0/24 via 192.0.2.1 dev eth0\n \
-         198.51.101.0/24 via 192.0.2.1 tos 4\n }\n \
+         198.51.101.0/24 via 192.0.2.1 vrf blue\n }\n \
          virtual_rules {\n fwmark 7 table 201\n from all table 5 pref 3\n }\n}\n",
     );
     assert_eq!(cfg.global.net_namespace.as_deref(), Some("blue"));
@@ -523,7 +523,7 @@ fn routes_rules_and_statics_read_as_keepalived_reads_them() {
     let priorities: Vec<Option<u32>> = statics.rules.iter().map(|r| r.priority).collect();
     assert_eq!(priorities, [Some(100), Some(16384), Some(16384)]);
     let inst = &cfg.instances[0];
-    assert_eq!(inst.routes.len(), 1, "the route with tos is skipped");
+    assert_eq!(inst.routes.len(), 1, "the route with vrf is skipped");
     assert_eq!(
         inst.routes[0].to_string(),
         "198.51.100.0/24 via 192.0.2.1 dev eth0 src 192.0.2.100"
@@ -539,9 +539,9 @@ fn routes_rules_and_statics_read_as_keepalived_reads_them() {
         "k.conf:4: warning: `track_group G`",
         "k.conf:8: warning: rule has no preference: it gets 16384",
         "k.conf:9: warning: rule has no preference: it gets 16384",
-        "k.conf:22: warning: route skipped: route option `tos`",
+        "k.conf:22: warning: route skipped: route option `vrf`",
         "k.conf:25: warning: rule has no preference: it gets 16383",
-        "k.conf:26: warning: rule skipped: rule option `pref`",
+        "k.conf:26: warning: rule skipped: keepalived 2.2.7 does not know the rule option `pref`",
     ] {
         assert!(text.contains(expected), "{expected} not in\n{text}");
     }
