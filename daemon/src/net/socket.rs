@@ -735,6 +735,21 @@ impl VrrpSocket {
             writes_ipv4_header: false,
         }
     }
+
+    /// A socket standing in for a VRRP socket on `ifname` (a datagram socket pair; an IPv4
+    /// datagram then carries its header, as on a raw socket), and the other end of the pair:
+    /// what is sent to it is read from the socket.
+    pub(crate) fn pair_for_tests(family: Family, ifname: &str, mode: Mode) -> (Self, OwnedFd) {
+        use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+        let (ours, theirs) = socketpair(
+            AddressFamily::Unix,
+            SockType::Datagram,
+            None,
+            SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        )
+        .unwrap();
+        (Self::for_tests(ours, family, ifname, mode), theirs)
+    }
 }
 
 /// Datagrams one `recvmmsg` reads at most.

@@ -338,23 +338,15 @@ mod tests {
     /// a read that filled its batch says more is queued.
     #[test]
     fn a_socket_is_read_a_budget_per_turn_and_only_adverts_reach_the_protocol() {
-        use nix::sys::socket::{send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+        use nix::sys::socket::{send, MsgFlags};
         use std::os::fd::AsRawFd;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         runtime.block_on(async {
-            let (ours, theirs) = socketpair(
-                AddressFamily::Unix,
-                SockType::Datagram,
-                None,
-                SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
-            )
-            .unwrap();
             let group: IpAddr = "224.0.0.18".parse().unwrap();
-            let socket = VrrpSocket::for_tests(
-                ours,
+            let (socket, theirs) = VrrpSocket::pair_for_tests(
                 crate::net::socket::Family::V4,
                 "test0",
                 crate::net::socket::Mode::Multicast { group },

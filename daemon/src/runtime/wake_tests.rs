@@ -5,7 +5,7 @@
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::Instant;
 
-use nix::sys::socket::{socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use nix::sys::socket::MsgFlags;
 
 use super::marking_tests::{block_on, lab};
 use super::*;
@@ -14,16 +14,10 @@ use crate::vrrp::packet::{Advertisement, Auth, ChecksumMode, Version};
 
 /// Gives instance 0 a socket the loop reads: what is sent to the returned end reaches it.
 fn socket_of_instance_0(daemon: &mut Daemon) -> OwnedFd {
-    let (ours, theirs) = socketpair(
-        AddressFamily::Unix,
-        SockType::Datagram,
-        None,
-        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
-    )
-    .unwrap();
     let key = daemon.routers[0].key.clone();
     let group = IpAddr::from(GROUP);
-    let socket = VrrpSocket::for_tests(ours, Family::V4, &key.interface, Mode::Multicast { group });
+    let (socket, theirs) =
+        VrrpSocket::pair_for_tests(Family::V4, &key.interface, Mode::Multicast { group });
     let reader = SocketReader::default();
     reader.vrids.replace([daemon.routers[0].cfg.vrid]);
     let socket = Arc::new(socket);
