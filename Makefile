@@ -24,33 +24,46 @@ all: build
 build:
 	$(CARGO) build --release --workspace
 
+# clippy checks in a target directory of its own: `make test` runs it alongside the tests,
+# where it must not hold the build lock the tests' cargo commands take.
+LINT_TARGET_DIR = $(TARGET_DIR)/lint
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	CARGO_TARGET_DIR=$(LINT_TARGET_DIR) $(CARGO) clippy --workspace --all-targets -- -D warnings
 
-# One build of every test, then two streams at once: bake's end-to-end tests (release builds
-# of vipd for both arches, images, booted containers: CPU) at nice 19, next to all the others
-# (mostly namespace labs waiting on VRRP timers, a few timed under load: nice 10 was not
-# enough for the junk flood of lab_vipd_hardening), each stream a binary at a time with
-# TEST_THREADS threads. The end-to-end stream's output follows the other's; either failing
-# fails. Every integration test target (cargo metadata) is in exactly one stream.
+# Formatting first (seconds), one build of every test, then three streams at once: at nice 19
+# bake's end-to-end tests (release builds of vipd for both arches, images, booted containers)
+# followed by the tests that time nothing and only want CPU (BACKGROUND_TESTS), and clippy;
+# at normal priority all the others, mostly namespace labs waiting on VRRP timers, a few
+# timed under load (nice 10 was not enough for the junk flood of lab_vipd_hardening), which
+# leave most of the CPU to the other two. Each test stream runs a binary at a time with
+# TEST_THREADS threads. The other streams' output follows the labs'; any failing fails.
+# Every integration test target (cargo metadata) is in exactly one stream.
 TEST_THREADS ?= 4
 E2E_TESTS = cli e2e_boot e2e_sysext
+BACKGROUND_TESTS = $(E2E_TESTS) simulation
 TEST_TARGETS = $(shell $(CARGO) metadata --no-deps --format-version 1 | python3 -c \
   'import json, sys; print(*sorted({t["name"] for p in json.load(sys.stdin)["packages"] \
   for t in p["targets"] if "test" in t["kind"]}))')
-test: lint
-	$(if $(filter $(E2E_TESTS),$(TEST_TARGETS)),,$(error no test targets from cargo metadata))
+test:
+	$(if $(filter $(BACKGROUND_TESTS),$(TEST_TARGETS)),,$(error no test targets from cargo metadata))
+	$(CARGO) fmt --all -- --check
 	$(CARGO) test --workspace --no-run
-	@log=$(TARGET_DIR)/e2e-tests.log; rc=0; \
-	nice -n 19 $(CARGO) test --workspace --no-fail-fast $(addprefix --test ,$(E2E_TESTS)) \
-	  -- --test-threads=$(TEST_THREADS) >$$log 2>&1 & e2e=$$!; \
+	@log=$(TARGET_DIR)/e2e-tests.log; lintlog=$(TARGET_DIR)/lint.log; rc=0; \
+	echo "clippy and $(BACKGROUND_TESTS) run alongside at nice 19; their output follows"; \
+	nice -n 19 $(CARGO) test --workspace --no-fail-fast $(addprefix --test ,$(BACKGROUND_TESTS)) \
+	  -- --test-threads=$(TEST_THREADS) >$$log 2>&1 & bg=$$!; \
+	CARGO_TARGET_DIR=$(LINT_TARGET_DIR) nice -n 19 $(CARGO) clippy --workspace --all-targets \
+	  -- -D warnings >$$lintlog 2>&1 & lint=$$!; \
 	$(CARGO) test --workspace --no-fail-fast --lib --bins \
-	  $(addprefix --test ,$(filter-out $(E2E_TESTS),$(TEST_TARGETS))) \
+	  $(addprefix --test ,$(filter-out $(BACKGROUND_TESTS),$(TEST_TARGETS))) \
 	  -- --test-threads=$(TEST_THREADS) || rc=1; \
 	$(CARGO) test --workspace --doc || rc=1; \
-	wait $$e2e || rc=1; \
-	echo "--- $(E2E_TESTS), run alongside:"; cat $$log; exit $$rc
+	wait $$bg || rc=1; \
+	echo "--- $(BACKGROUND_TESTS), run alongside:"; cat $$log; \
+	wait $$lint || rc=1; \
+	echo "--- cargo clippy --workspace --all-targets -- -D warnings, run alongside:"; \
+	grep -v '^ *\(Compiling\|Checking\) ' $$lintlog; exit $$rc
 
 # Static, stripped (profile.release strip = true) vipd for both arches, checked: `file` must say
 # statically linked (x86-64 musl is static-pie: no interpreter, no libraries) and each <= 5 MiB

@@ -21,4 +21,17 @@ fn main() {
         return;
     };
     println!("cargo:rustc-link-arg-bin=vipd={dir}/hot-code.ld");
+    // lld's link map beside the binary (TARGET/release/vipd.map, OUT_DIR being
+    // TARGET/release/build/vipd-HASH/out): the input sections it holds tell whether the
+    // functions hot-code.ld lists still exist (bake's `cli` test counts them; the binary
+    // itself is stripped).
+    if let Some(release) = std::env::var_os("OUT_DIR")
+        .map(std::path::PathBuf::from)
+        .and_then(|out| Some(out.parent()?.parent()?.parent()?.to_path_buf()))
+    {
+        println!(
+            "cargo:rustc-link-arg-bin=vipd=-Map={}",
+            release.join("vipd.map").display()
+        );
+    }
 }

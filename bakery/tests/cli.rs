@@ -10,22 +10,28 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-fn cargo_build_static(target: &str) -> PathBuf {
-    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or("cargo".into()));
-    cmd.current_dir(repo())
-        .args(["build", "--release", "-p", "vipd", "--target", target]);
-    let status = cmd.status().unwrap();
-    assert!(status.success(), "cargo build for {target} failed");
-    let dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("target"));
-    dir.join(target).join("release/vipd")
-}
-
-/// The static x86-64 vipd from this workspace, built once per test run.
+/// The static vipd for both arches from this workspace, built once per test run by one cargo
+/// invocation, as `make static` does: the x86-64 binary's path. One job graph keeps both cores
+/// busy through each target's single-threaded final LTO step, where two invocations ran one
+/// after the other behind cargo's lock. `arm64_image_from_cargo_build_runs_under_qemu` waits
+/// for it, then its `bake build` runs cargo for aarch64 itself (up to date by then).
 fn vipd_x86() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| cargo_build_static("x86_64-unknown-linux-musl"))
+    BIN.get_or_init(|| {
+        let targets = ["x86_64-unknown-linux-musl", "aarch64-unknown-linux-musl"];
+        let mut cmd = Command::new(std::env::var("CARGO").unwrap_or("cargo".into()));
+        cmd.current_dir(repo())
+            .args(["build", "--release", "-p", "vipd"]);
+        for target in targets {
+            cmd.args(["--target", target]);
+        }
+        let status = cmd.status().unwrap();
+        assert!(status.success(), "cargo build for {targets:?} failed");
+        let dir = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| repo().join("target"));
+        dir.join(targets[0]).join("release/vipd")
+    })
 }
 
 fn build(out: &Path, version: &str) -> PathBuf {
@@ -788,6 +794,7 @@ fn list_reads_sha256sums_over_http() {
 
 #[test]
 fn arm64_image_from_cargo_build_runs_under_qemu() {
+    vipd_x86();
     let dir = Scratch::new("arm64");
     // No --vipd: bake builds vipd for aarch64-unknown-linux-musl itself.
     let o = Command::new(BAKE)
@@ -913,5 +920,113 @@ mode = "0600"
     assert!(
         transfer.contains("CurrentSymlink=/etc/extensions/hello.raw\n"),
         "{transfer}"
+    );
+}
+
+/// Whether `name` matches `pattern`, whose `*`s stand for any text (the linker script's
+/// wildcards: hot-code.ld writes crate hashes as `*`).
+fn glob_match(pattern: &str, name: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if parts.len() == 1 {
+        return name == pattern;
+    }
+    if name.len() < first.len() + last.len() || !name.starts_with(first) || !name.ends_with(last) {
+        return false;
+    }
+    let mut rest = &name[first.len()..name.len() - last.len()];
+    for part in &parts[1..parts.len() - 1] {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// How many of the functions `ld` lists match one of `sections` (sorted), and the first
+/// few that match none.
+fn hot_functions_found(ld: &str, sections: &[&str]) -> (usize, usize, Vec<String>) {
+    let mut listed = 0;
+    let mut missing = Vec::new();
+    for line in ld.lines().map(str::trim) {
+        // `*(.text.NAME .text.unlikely.NAME)`: one function, under either section name.
+        let Some(patterns) = line.strip_prefix("*(").and_then(|l| l.strip_suffix(')')) else {
+            continue;
+        };
+        listed += 1;
+        let found = patterns.split_whitespace().any(|pattern| {
+            let prefix = pattern.split('*').next().unwrap_or_default();
+            let from = sections.partition_point(|s| *s < prefix);
+            sections[from..]
+                .iter()
+                .take_while(|s| s.starts_with(prefix))
+                .any(|s| glob_match(pattern, s))
+        });
+        if !found {
+            missing.push(
+                patterns
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .into(),
+            );
+        }
+    }
+    (listed, listed - missing.len(), missing)
+}
+
+#[test]
+fn hot_code_ld_patterns_match_like_the_linker() {
+    let sections = [
+        ".text._RNvCsabc_4vipd4main",
+        ".text.unlikely._RNvCsdef_3std5panic",
+    ];
+    let ld = "SECTIONS\n{\n  .text.vipd_hot : {\n    \
+              *(.text._RNvCs*_4vipd4main .text.unlikely._RNvCs*_4vipd4main)\n    \
+              *(.text._RNvCs*_3std5panic .text.unlikely._RNvCs*_3std5panic)\n    \
+              *(.text._RNvCs*_4vipd4gone .text.unlikely._RNvCs*_4vipd4gone)\n  }\n}\n";
+    let (listed, found, missing) = hot_functions_found(ld, &sections);
+    assert_eq!((listed, found), (3, 2));
+    assert_eq!(missing, [".text._RNvCs*_4vipd4gone"]);
+    assert!(glob_match("a*c*e", "abcde") && !glob_match("a*c*e", "abde"));
+    assert!(!glob_match("ab*ba", "aba"), "prefix and suffix overlap");
+}
+
+/// daemon/hot-code.ld (regenerated by `make link-order`) goes stale silently: a function it
+/// lists that the code no longer has just is not placed. Counted against the input sections
+/// of the static x86-64 build's link map (daemon/build.rs): fails when fewer than 3 in 4
+/// are found, and prints the count either way.
+#[test]
+fn hot_code_ld_still_names_the_static_builds_functions() {
+    let map_path = vipd_x86().with_file_name("vipd.map");
+    let map = std::fs::read_to_string(&map_path)
+        .unwrap_or_else(|e| panic!("{}: {e} (daemon/build.rs writes it)", map_path.display()));
+    // lld's map: `VMA LMA SIZE ALIGN OUT IN SYMBOL`, an input section as `FILE:(NAME)`.
+    let mut sections: Vec<&str> = map
+        .lines()
+        .filter_map(|l| l.rsplit_once(":(")?.1.strip_suffix(')'))
+        .collect();
+    sections.sort_unstable();
+    sections.dedup();
+    assert!(
+        sections.len() > 1000,
+        "{}: only {} input sections; not an lld map?",
+        map_path.display(),
+        sections.len()
+    );
+    let ld = std::fs::read_to_string(repo().join("daemon/hot-code.ld")).unwrap();
+    let (listed, found, missing) = hot_functions_found(&ld, &sections);
+    eprintln!(
+        "hot-code.ld: {found} of {listed} listed functions are in the static build ({} missing{}{})",
+        missing.len(),
+        if missing.is_empty() { "" } else { ", e.g. " },
+        missing.iter().take(3).cloned().collect::<Vec<_>>().join(" ")
+    );
+    assert!(listed >= 100, "hot-code.ld lists only {listed} functions");
+    assert!(
+        found * 4 >= listed * 3,
+        "daemon/hot-code.ld is stale: only {found} of its {listed} functions exist in the \
+         static build; regenerate it with `make link-order` (root, valgrind)"
     );
 }

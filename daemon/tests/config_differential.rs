@@ -164,106 +164,18 @@ fn differential_keepalived_and_vipd_accept_the_same_files() {
     files.sort();
     assert!(files.len() >= 40, "only {} fixtures", files.len());
 
+    // Each file's verdicts are independent (keepalived -t and vipd check are processes that
+    // read the file): a few at a time, then gathered in the files' order.
+    let judged = in_parallel(&files, 4, |path| judge(&ns, vipd, path, &work.0));
     let mut rows = Vec::new();
     let mut failures = Vec::new();
     let mut pending_seen = Vec::new();
     let mut self_stopped_files = Vec::new();
-    for path in &files {
-        let name = path
-            .file_name()
-            .expect("name")
-            .to_string_lossy()
-            .into_owned();
-        let text = std::fs::read_to_string(path).expect("read fixture");
-        let head = header(path, &text);
-        let pending = KNOWN_PENDING
-            .iter()
-            .find(|(f, _)| *f == name)
-            .map(|(_, h)| *h);
-        for (config_id, own_expect) in &head.config_ids {
-            let expect = own_expect.unwrap_or(head.expect);
-            let label = match config_id {
-                Some(id) => format!("{name} [-i {id}]"),
-                None => name.clone(),
-            };
-            let file = path.to_str().expect("utf-8 path");
-            let mut k_extra = vec![];
-            let mut v_argv = vec![vipd, "check", "-c", file];
-            if let Some(id) = config_id {
-                k_extra.extend(["-i", id.as_str()]);
-                v_argv.extend(["--config-id", id.as_str()]);
-            }
-            let (k_rc, k_out) = ns.keepalived_test(path, &k_extra);
-            let (v_rc, v_out) = run(&v_argv);
-            let warnings = v_out.lines().filter(|l| l.contains(": warning: ")).count();
-            let k_pass = keepalived_passes(k_rc);
-            let v_pass = v_rc == 0;
-
-            let mut problems = Vec::new();
-            // keepalived 2.2.7's -t stops itself with SIGTERM (143) on any file with a
-            // script run as another user: such a file is started for real instead, and must
-            // run (see keepalived_runs_as_annotated).
-            let self_stopped = k_rc == 143 && expect == Expect::Accept;
-            if self_stopped {
-                self_stopped_files.push((path.clone(), config_id.clone()));
-            }
-            let keepalived_as_annotated = match expect {
-                Expect::Accept => k_pass || self_stopped,
-                // Also 5: keepalived runs some files vipd refuses with an instance it holds
-                // in FAULT (it reports that as a configuration error).
-                Expect::Refuse => k_pass || k_rc == 5,
-                // 6 (scripts run as root) hides the configuration errors' 5.
-                Expect::Lenient => k_rc == 5 || k_rc == 6,
-                Expect::Invalid => !k_pass,
-            };
-            if !keepalived_as_annotated {
-                problems.push(format!(
-                    "keepalived -t exit {k_rc} does not match `{expect:?}`:\n{k_out}"
-                ));
-            }
-            let vipd_should_pass = matches!(expect, Expect::Accept | Expect::Lenient);
-            let vipd_wrong = v_pass != vipd_should_pass;
-            match (vipd_wrong, pending) {
-                (true, Some(owner)) => pending_seen.push(format!("{label} ({owner})")),
-                (true, None) => problems.push(format!(
-                    "vipd check exit {v_rc}, expected {}:\n{v_out}",
-                    if vipd_should_pass { "0" } else { "an error" }
-                )),
-                (false, Some(owner)) => problems.push(format!(
-                    "passes now: take it out of KNOWN_PENDING (was waiting for {owner})"
-                )),
-                (false, None) => {}
-            }
-
-            let round_trip = if v_pass {
-                match round_trip(vipd, path, config_id.as_deref(), &work.0) {
-                    Ok(()) => "same".to_string(),
-                    Err(e) => {
-                        problems.push(format!("import-keepalived round trip: {e}"));
-                        "DIFFERS".to_string()
-                    }
-                }
-            } else {
-                "-".to_string()
-            };
-
-            let verdict = if !problems.is_empty() {
-                "FAIL"
-            } else if vipd_wrong {
-                "pending"
-            } else {
-                "ok"
-            };
-            rows.push(Row {
-                file: label.clone(),
-                keepalived: format!("{} ({k_rc})", if k_pass { "accepts" } else { "errors" }),
-                vipd: if v_pass { "accepts" } else { "refuses" }.to_string(),
-                warnings,
-                round_trip,
-                verdict: verdict.to_string(),
-            });
-            failures.extend(problems.into_iter().map(|p| format!("{label}: {p}")));
-        }
+    for outcome in judged {
+        rows.extend(outcome.rows);
+        failures.extend(outcome.failures);
+        pending_seen.extend(outcome.pending_seen);
+        self_stopped_files.extend(outcome.self_stopped);
     }
 
     failures.extend(keepalived_runs_as_annotated(
@@ -297,6 +209,148 @@ fn differential_keepalived_and_vipd_accept_the_same_files() {
         failures.len(),
         failures.join("\n\n")
     );
+}
+
+/// One file's rows (one per config id), problems and known-pending verdicts.
+#[derive(Default)]
+struct Judged {
+    rows: Vec<Row>,
+    failures: Vec<String>,
+    pending_seen: Vec<String>,
+    /// (file, config id) whose `keepalived -t` stopped itself (see `judge`).
+    self_stopped: Vec<(PathBuf, Option<String>)>,
+}
+
+/// `f` on every item, `threads` at a time; the results in the items' order.
+fn in_parallel<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let done = std::sync::Mutex::new(Vec::with_capacity(items.len()));
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let Some(item) = items.get(i) else {
+                    return;
+                };
+                let result = f(item);
+                done.lock().expect("results").push((i, result));
+            });
+        }
+    });
+    // A worker's panic has already failed the test (`scope` rethrows it).
+    let mut done = done.into_inner().expect("results");
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
+}
+
+/// keepalived -t and vipd check on one fixture (each config id), and the import round
+/// trip of what vipd accepts.
+fn judge(ns: &Namespace, vipd: &str, path: &Path, work: &Path) -> Judged {
+    let mut outcome = Judged::default();
+    let name = path
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    let text = std::fs::read_to_string(path).expect("read fixture");
+    let head = header(path, &text);
+    let pending = KNOWN_PENDING
+        .iter()
+        .find(|(f, _)| *f == name)
+        .map(|(_, h)| *h);
+    for (config_id, own_expect) in &head.config_ids {
+        let expect = own_expect.unwrap_or(head.expect);
+        let label = match config_id {
+            Some(id) => format!("{name} [-i {id}]"),
+            None => name.clone(),
+        };
+        let file = path.to_str().expect("utf-8 path");
+        let mut k_extra = vec![];
+        let mut v_argv = vec![vipd, "check", "-c", file];
+        if let Some(id) = config_id {
+            k_extra.extend(["-i", id.as_str()]);
+            v_argv.extend(["--config-id", id.as_str()]);
+        }
+        let (k_rc, k_out) = ns.keepalived_test(path, &k_extra);
+        let (v_rc, v_out) = run(&v_argv);
+        let warnings = v_out.lines().filter(|l| l.contains(": warning: ")).count();
+        let k_pass = keepalived_passes(k_rc);
+        let v_pass = v_rc == 0;
+
+        let mut problems = Vec::new();
+        // keepalived 2.2.7's -t stops itself with SIGTERM (143) on any file with a script run
+        // as another user: such a file is started for real instead, and must run (see
+        // keepalived_runs_as_annotated).
+        let self_stopped = k_rc == 143 && expect == Expect::Accept;
+        if self_stopped {
+            outcome
+                .self_stopped
+                .push((path.to_path_buf(), config_id.clone()));
+        }
+        let keepalived_as_annotated = match expect {
+            Expect::Accept => k_pass || self_stopped,
+            // Also 5: keepalived runs some files vipd refuses with an instance it holds
+            // in FAULT (it reports that as a configuration error).
+            Expect::Refuse => k_pass || k_rc == 5,
+            // 6 (scripts run as root) hides the configuration errors' 5.
+            Expect::Lenient => k_rc == 5 || k_rc == 6,
+            Expect::Invalid => !k_pass,
+        };
+        if !keepalived_as_annotated {
+            problems.push(format!(
+                "keepalived -t exit {k_rc} does not match `{expect:?}`:\n{k_out}"
+            ));
+        }
+        let vipd_should_pass = matches!(expect, Expect::Accept | Expect::Lenient);
+        let vipd_wrong = v_pass != vipd_should_pass;
+        match (vipd_wrong, pending) {
+            (true, Some(owner)) => outcome.pending_seen.push(format!("{label} ({owner})")),
+            (true, None) => problems.push(format!(
+                "vipd check exit {v_rc}, expected {}:\n{v_out}",
+                if vipd_should_pass { "0" } else { "an error" }
+            )),
+            (false, Some(owner)) => problems.push(format!(
+                "passes now: take it out of KNOWN_PENDING (was waiting for {owner})"
+            )),
+            (false, None) => {}
+        }
+
+        let round_trip = if v_pass {
+            match round_trip(vipd, path, config_id.as_deref(), work) {
+                Ok(()) => "same".to_string(),
+                Err(e) => {
+                    problems.push(format!("import-keepalived round trip: {e}"));
+                    "DIFFERS".to_string()
+                }
+            }
+        } else {
+            "-".to_string()
+        };
+
+        let verdict = if !problems.is_empty() {
+            "FAIL"
+        } else if vipd_wrong {
+            "pending"
+        } else {
+            "ok"
+        };
+        outcome.rows.push(Row {
+            file: label.clone(),
+            keepalived: format!("{} ({k_rc})", if k_pass { "accepts" } else { "errors" }),
+            vipd: if v_pass { "accepts" } else { "refuses" }.to_string(),
+            warnings,
+            round_trip,
+            verdict: verdict.to_string(),
+        });
+        outcome
+            .failures
+            .extend(problems.into_iter().map(|p| format!("{label}: {p}")));
+    }
+    outcome
 }
 
 /// `vipd import-keepalived` gives TOML that `vipd check` accepts and that reads back into
@@ -387,7 +441,7 @@ fn keepalived_runs_as_annotated(
     // keepalived stops at once on a configuration it refuses; one that still runs after
     // this long has started its instances.
     std::thread::sleep(std::time::Duration::from_secs(3));
-    let mut problems = Vec::new();
+    let mut judged = Vec::new();
     for (path, expect, mut child, log) in started {
         if expect == Expect::Invalid {
             // A refusal comes at once; a loaded machine may still delay it.
@@ -397,11 +451,21 @@ fn keepalived_runs_as_annotated(
             }
         }
         let running = matches!(child.try_wait(), Ok(None));
-        if running {
+        judged.push((path, expect, child, log, running));
+    }
+    // Every one still running is told to stop first, then waited for: each takes a while
+    // to shut its instances down, and one after the other that was most of the test's time.
+    for (_, _, child, _, running) in &judged {
+        if *running {
             let _ = Command::new("kill")
                 .args(["-TERM", &child.id().to_string()])
                 .status();
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        }
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut problems = Vec::new();
+    for (path, expect, mut child, log, running) in judged {
+        if running {
             while matches!(child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
                 std::thread::sleep(std::time::Duration::from_millis(100));
             }
