@@ -151,6 +151,11 @@ fn header_table(table: u32) -> RtTable {
     RtTable::from(u8::try_from(table).unwrap_or(libc::RT_TABLE_UNSPEC))
 }
 
+/// `RTA_PREF` and `RTA_EXPIRES` (linux/rtnetlink.h): neli names them only when built against
+/// glibc, and the shipped vipd is static musl.
+const RTA_PREF: Rta = Rta::UnrecognizedConst(20);
+const RTA_EXPIRES: Rta = Rta::UnrecognizedConst(23);
+
 /// The message that adds or deletes `route`; `links` has the indexes of its `dev`s.
 fn route_message(route: &Route, links: &RouteLinks) -> io::Result<Rtmsg> {
     let oif = links.oif;
@@ -191,10 +196,10 @@ fn route_message(route: &Route, links: &RouteLinks) -> io::Result<Rtmsg> {
         attrs.push(attr(Rta::Flow, realms.to_ne_bytes().to_vec(), context)?);
     }
     if let Some(pref) = route.pref {
-        attrs.push(attr(Rta::Pref, vec![pref], context)?);
+        attrs.push(attr(RTA_PREF, vec![pref], context)?);
     }
     if let Some(expires) = route.expires {
-        attrs.push(attr(Rta::Expires, expires.to_ne_bytes().to_vec(), context)?);
+        attrs.push(attr(RTA_EXPIRES, expires.to_ne_bytes().to_vec(), context)?);
     }
     let flags = if route.onlink {
         RtmF::from_bits_retain(RTNH_F_ONLINK)
@@ -482,9 +487,9 @@ mod tests {
         );
         let r = route("2001:db8::/32 via 2001:db8::1 pref high expires 1000");
         let msg = route_message(&r, &RouteLinks::default()).unwrap();
-        assert_eq!(route_attr(&msg, Rta::Pref), Some(vec![1]));
+        assert_eq!(route_attr(&msg, RTA_PREF), Some(vec![1]));
         assert_eq!(
-            route_attr(&msg, Rta::Expires),
+            route_attr(&msg, RTA_EXPIRES),
             Some(1000u32.to_ne_bytes().to_vec())
         );
         assert_eq!(route_attr(&msg, Rta::Metrics), None);
