@@ -14,6 +14,8 @@ mod native;
 mod params;
 mod route;
 pub use crate::url;
+#[cfg(test)]
+pub(crate) use route::{test_route, test_rule};
 mod validate;
 mod vip;
 pub mod vmac;

@@ -1224,19 +1224,25 @@ impl From<Rule> for String {
     }
 }
 
+/// A route read from keepalived's words in `text` (tests here and in `net::routes`).
+#[cfg(test)]
+pub(crate) fn test_route(text: &str) -> Route {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    Route::from_keepalived_words(&words).unwrap().0
+}
+
+/// A rule read from keepalived's words in `text` (tests here and in `net::routes`).
+#[cfg(test)]
+pub(crate) fn test_rule(text: &str) -> Rule {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    Rule::from_keepalived_words(&words).unwrap().0
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_route as route;
+    use super::test_rule as rule;
     use super::*;
-
-    fn route(text: &str) -> Route {
-        let words: Vec<&str> = text.split_whitespace().collect();
-        Route::from_keepalived_words(&words).unwrap().0
-    }
-
-    fn rule(text: &str) -> Rule {
-        let words: Vec<&str> = text.split_whitespace().collect();
-        Rule::from_keepalived_words(&words).unwrap().0
-    }
 
     #[test]
     fn routes_read_as_keepalived_writes_them_and_round_trip() {

@@ -388,16 +388,7 @@ impl Netlink {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn route(text: &str) -> Route {
-        let words: Vec<&str> = text.split_whitespace().collect();
-        Route::from_keepalived_words(&words).unwrap().0
-    }
-
-    fn rule(text: &str) -> Rule {
-        let words: Vec<&str> = text.split_whitespace().collect();
-        Rule::from_keepalived_words(&words).unwrap().0
-    }
+    use crate::config::{test_route as route, test_rule as rule};
 
     fn route_attr(msg: &Rtmsg, ty: Rta) -> Option<Vec<u8>> {
         (msg.rtattrs().iter())
