@@ -38,10 +38,18 @@ pub fn warnings(cfg: &Config, links: &[LinkDetails]) -> Vec<String> {
 /// [`warnings`] with the field path each is about.
 fn warnings_at(cfg: &Config, links: &[LinkDetails]) -> Vec<(String, String)> {
     let mut located = Vec::new();
+    // The VMACs and ipvlans vipd makes exist once their instance runs: a route, VIP or
+    // track naming one is not missing.
+    let made: Vec<&str> = cfg
+        .instances
+        .iter()
+        .flat_map(|i| i.made_interfaces())
+        .collect();
     for (index, inst) in cfg.instances.iter().enumerate() {
         let mut out = Vec::new();
         if cfg.global.net_namespace.is_none() {
-            located.extend(missing_names(inst, &format!("instance[{index}]"), links));
+            let at = format!("instance[{index}]");
+            located.extend(missing_names(inst, &at, links, &made));
         }
         let Some(link) = links.iter().find(|l| l.name == inst.interface) else {
             if cfg.global.net_namespace.is_none() {
@@ -191,16 +199,18 @@ fn missing_group_and_static_names(cfg: &Config, links: &[LinkDetails]) -> Vec<(S
     out
 }
 
-/// Tracked interfaces and the `dev` of VIPs and routes that do not exist here (the
-/// instance's own interface is told about by the caller). keepalived 2.2.7 refuses to start
-/// on each of them: "Non-existent interface specified in configuration".
+/// Tracked interfaces and the `dev` of VIPs and routes that do not exist here and that no
+/// instance makes (`made`: VMACs, ipvlans; the instance's own interface is told about by the
+/// caller). keepalived 2.2.7 refuses to start on each of them: "Non-existent interface
+/// specified in configuration" (on a VMAC's name too, unless `dynamic_interfaces`).
 fn missing_names(
     inst: &crate::config::Instance,
     at: &str,
     links: &[LinkDetails],
+    made: &[&str],
 ) -> Vec<(String, String)> {
     const KEEPALIVED: &str = KEEPALIVED_REFUSES;
-    let exists = |name: &str| links.iter().any(|l| l.name == name);
+    let exists = |name: &str| links.iter().any(|l| l.name == name) || made.contains(&name);
     let name = &inst.name;
     let mut out = Vec::new();
     for (i, track) in inst.track_interfaces.iter().enumerate() {
@@ -375,6 +385,26 @@ mod tests {
         assert_eq!(located[4].0, "instance[0].routes[1]");
         cfg.global.net_namespace = Some("blue".into());
         assert!(super::warnings(&cfg, &links).is_empty());
+        // Corpus round 9 (keepalived issue 2723): routes, VIPs and tracks naming a VMAC
+        // this configuration makes (here another instance's) are not missing: vipd makes
+        // the VMAC before it installs them.
+        cfg.global.net_namespace = None;
+        let mut vmac = Instance::new("vmac", "eth1", 111);
+        vmac.vmac = Some(Vmac {
+            interface: "vrrp.111".into(),
+            ..Vmac::default()
+        });
+        cfg.instances.push(vmac);
+        let inst = &mut cfg.instances[0];
+        inst.routes = vec![Route::parse("203.0.113.0/24 via 192.0.2.1 dev vrrp.111").unwrap()];
+        inst.vips = vec![vip("192.0.2.12/24 dev vrrp.111")];
+        inst.excluded_vips.clear();
+        inst.track_interfaces = vec![track("vrrp.111", 0)];
+        assert!(
+            super::warnings(&cfg, &links).is_empty(),
+            "{:#?}",
+            super::warnings(&cfg, &links)
+        );
     }
 
     #[test]

@@ -73,6 +73,7 @@ pub fn read_keepalived(
     reader.instance_rules();
     reader.sync_group_members();
     reader.sync_group_member_weights();
+    reader.sync_group_initial_states();
     reader.fifos_without_path();
     let Reader {
         mut cfg,

@@ -186,6 +186,56 @@ impl Reader<'_> {
         }
     }
 
+    /// keepalived 2.2.7 starts a sync group as MASTER only when every member is the
+    /// address owner with `state MASTER` (priority 255); otherwise every member starts as
+    /// BACKUP and waits for its master down timer (the `-d` dump: "Wantstate = BACKUP",
+    /// even for a one-member group, and for an owner whose partner is not one). This runs
+    /// after the per-instance rules, as in keepalived, so a `nopreempt` that `state MASTER`
+    /// cleared stays cleared. vipd took such a member over at once: against a running
+    /// higher-priority master it would take the addresses and announce them for an advert.
+    pub(super) fn sync_group_initial_states(&mut self) {
+        let mut notes = Vec::new();
+        for group in &self.cfg.sync_groups {
+            let members: Vec<usize> = group
+                .instances
+                .iter()
+                .filter_map(|m| self.cfg.instances.iter().position(|i| &i.name == m))
+                .collect();
+            let all_owners = members.iter().all(|&i| {
+                let inst = &self.cfg.instances[i];
+                inst.initial_state == InitialState::Master && inst.priority == 255
+            });
+            if all_owners {
+                continue;
+            }
+            for &i in &members {
+                let inst = &mut self.cfg.instances[i];
+                if inst.initial_state != InitialState::Master {
+                    continue;
+                }
+                inst.initial_state = InitialState::Backup;
+                let why = if inst.priority == 255 {
+                    "not every member of its sync group is an address owner with state MASTER"
+                } else {
+                    "it is not the address owner (priority 255)"
+                };
+                notes.push((
+                    format!("instance[{i}].initial_state"),
+                    format!(
+                        "instance `{}` is in sync group `{}`: its state MASTER starts as \
+                         BACKUP, as keepalived 2.2.7 starts it, since {why}; it becomes \
+                         master when no advert arrives for the master down interval",
+                        inst.name, group.name
+                    ),
+                ));
+            }
+        }
+        for (path, message) in notes {
+            let loc = self.locations.get(&path).copied();
+            self.warn_at(loc, message);
+        }
+    }
+
     /// After sync group `removed` is taken out: the locations of the later groups move down
     /// one index, the removed group's are dropped.
     pub(super) fn shift_group_locations(&mut self, removed: usize) {

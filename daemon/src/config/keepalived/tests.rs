@@ -1302,3 +1302,57 @@ fn sync_group_member_tracking_weights_are_warned_about() {
         loaded.warnings
     );
 }
+
+/// Corpus round 9 (keepalived issue 2659's dual-stack pair, TripleO's rendered template):
+/// sync group members with `state MASTER` below priority 255. keepalived 2.2.7 starts them
+/// as BACKUP (`-d`: "Wantstate = BACKUP", "Entering BACKUP STATE (init)"), an owner too when
+/// a partner is not one, and a one-member group's member; a group of owners only, and an
+/// instance outside any group, keep MASTER. vipd took them over at once.
+#[test]
+fn sync_group_members_start_as_backup_unless_all_are_owners_as_keepalived_starts_them() {
+    let conf = |a: &str, b: &str, members: &str| {
+        format!(
+            "vrrp_sync_group G {{\n group {{\n {members}\n }}\n}}\n\
+             vrrp_instance A {{\n interface eth0\n virtual_router_id 1\n{a}\n \
+             virtual_ipaddress {{\n 192.0.2.10\n }}\n}}\n\
+             vrrp_instance B {{\n interface eth1\n virtual_router_id 2\n{b}\n \
+             virtual_ipaddress {{\n 198.51.100.10\n }}\n}}\n"
+        )
+    };
+    let master = |p: u8| format!(" state MASTER\n priority {p}");
+    let backup = |p: u8| format!(" state BACKUP\n priority {p}");
+    use InitialState::{Backup, Master};
+    for (a, b, members, want) in [
+        (master(100), master(100), "A\n B", [Backup, Backup]),
+        (master(255), master(100), "A\n B", [Backup, Backup]),
+        (master(255), backup(255), "A\n B", [Backup, Backup]),
+        (master(255), master(255), "A\n B", [Master, Master]),
+        // One member (keepalived keeps the group: "this probably isn't what you want").
+        (master(100), master(100), "A", [Backup, Master]),
+    ] {
+        let (cfg, w) = with_warnings(&conf(&a, &b, members));
+        let got = [
+            cfg.instances[0].initial_state,
+            cfg.instances[1].initial_state,
+        ];
+        assert_eq!(got, want, "{a} / {b} / {members}");
+        if want[0] == Backup && a.contains("MASTER") {
+            // At A's `state MASTER` line, the 8th after the group's member lines.
+            let line = format!("k.conf:{}:", 8 + members.lines().count());
+            let w = w.join("\n");
+            assert!(
+                w.contains(&line)
+                    && w.contains("`A` is in sync group `G`: its state MASTER starts as BACKUP"),
+                "{w}"
+            );
+        }
+    }
+    // The nopreempt that state MASTER cleared stays cleared, as in keepalived.
+    let (cfg, _) = with_warnings(&conf(
+        &format!("{}\n nopreempt", master(100)),
+        &master(100),
+        "A\n B",
+    ));
+    assert_eq!(cfg.instances[0].initial_state, Backup);
+    assert!(cfg.instances[0].preempt);
+}
