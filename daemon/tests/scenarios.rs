@@ -27,7 +27,8 @@
 //!            | stopped yes|no | drained soft|hard|no | advertised N
 //! ACTION = SendAdvert prio N | AddVips | RemoveVips | Announce [repeat N] [CAUSE]
 //!        | StateChanged FROM -> TO [reason "TEXT"]
-//! CAUSE = BecameMaster | MasterDelay | Refresh | LowerPriority | LowerPriorityDelay
+//! CAUSE = BecameMaster | MasterDelay | Refresh | LowerPriority | LowerPriorityDelay |
+//!   LowerPrioritySilent
 //! ```
 
 use std::collections::VecDeque;
@@ -460,6 +461,7 @@ fn parse_announce(words: &[String]) -> Result<Expected> {
             "Refresh" => cause = Some(AnnounceCause::Refresh),
             "LowerPriority" => cause = Some(AnnounceCause::LowerPriority),
             "LowerPriorityDelay" => cause = Some(AnnounceCause::LowerPriorityDelay),
+            "LowerPrioritySilent" => cause = Some(AnnounceCause::LowerPrioritySilent),
             other => return Err(format!("unexpected {other:?} after Announce")),
         }
     }

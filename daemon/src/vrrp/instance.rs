@@ -369,6 +369,9 @@ pub enum AnnounceCause {
     LowerPriority,
     /// The second burst, `garp_lower_prio_delay` after that.
     LowerPriorityDelay,
+    /// The router that advertised a lower priority fell silent (it yielded): announced
+    /// once more, after whatever it announced while it believed it was master.
+    LowerPrioritySilent,
 }
 
 impl fmt::Display for AnnounceCause {
@@ -379,6 +382,7 @@ impl fmt::Display for AnnounceCause {
             AnnounceCause::Refresh => "refresh",
             AnnounceCause::LowerPriority => "lower priority advert heard",
             AnnounceCause::LowerPriorityDelay => "second burst after a lower priority advert",
+            AnnounceCause::LowerPrioritySilent => "the lower priority router fell silent",
         })
     }
 }
@@ -443,8 +447,11 @@ pub struct Instance {
     /// when the next one may go (see `announce_lower_priority`).
     lower_priority_trailing: Option<Instant>,
     /// When the second burst after a lower priority goes (`garp_lower_prio_delay`).
-    /// `Timer::GarpLowerPriority` fires at the earlier of the two.
+    /// `Timer::GarpLowerPriority` fires at the earliest of the three.
     lower_priority_second: Option<Instant>,
+    /// When the router that advertised a lower priority has been silent long enough to
+    /// have yielded: one more announcement then (see `lower_priority_heard`).
+    lower_priority_silent: Option<Instant>,
     /// When the master last answered a lower-priority advert with its own: anyone on the
     /// segment can send those, and answering each one made the master an amplifier.
     lower_priority_asserted: Option<Instant>,
@@ -494,6 +501,7 @@ impl Instance {
             lower_priority_announced: None,
             lower_priority_trailing: None,
             lower_priority_second: None,
+            lower_priority_silent: None,
             lower_priority_asserted: None,
             lower_priority_heard: 0,
             preempt_delay_served: false,
@@ -991,6 +999,7 @@ impl Instance {
         }
         if new.garp_lower_prio_repeat == 0 {
             self.lower_priority_trailing = None;
+            self.lower_priority_silent = None;
         }
         if new.garp_lower_prio_repeat == 0 || new.garp_lower_prio_delay.is_none() {
             self.lower_priority_second = None;
@@ -1345,6 +1354,18 @@ impl Instance {
                 priority: self.advertised_priority(),
             });
         }
+        if self.params.garp_lower_prio_repeat > 0 {
+            // The other router announced its addresses when it became master, maybe after
+            // our answer reached the neighbours (its advert overtakes its announcement), and
+            // maybe spread out (`garp_interval`); keepalived yields without an advert, so
+            // nothing else tells us. Once it has missed its next advert it is no longer
+            // master and announces no more: ours then is the last one. Each advert heard
+            // moves that moment, so a flood ends in one announcement, not one each.
+            // Silent for 1.5 of its intervals: its next advert was due after one, the rest
+            // is for its lateness.
+            let silent = clamp_interval(their_interval) * 3 / 2;
+            self.lower_priority_silent = Some(later(now, silent));
+        }
         self.announce_lower_priority(now);
     }
 
@@ -1419,11 +1440,33 @@ impl Instance {
         self.arm_lower_priority_timer();
     }
 
+    /// The router that advertised a lower priority fell silent: one more announcement, within
+    /// the same limit of one per advert interval (due sooner, it goes when the interval is
+    /// over), unless the second burst comes within an interval anyway (it is after the
+    /// silence too; two bursts in a row would only crowd the link).
+    fn announce_lower_priority_silent(&mut self, now: Instant) {
+        let interval = self.params.advert_interval;
+        if (self.lower_priority_second).is_some_and(|at| at <= later(now, interval)) {
+            return;
+        }
+        let next = (self.lower_priority_announced)
+            .map(|last| later(last, interval))
+            .filter(|&next| now < next);
+        match next {
+            None => {
+                self.lower_priority_announced = Some(now);
+                self.announce(AnnounceCause::LowerPrioritySilent);
+            }
+            Some(next) => self.lower_priority_silent = Some(next),
+        }
+    }
+
     /// Every timer stopped, with what they were armed for.
     fn stop_all_timers(&mut self) {
         self.timers.stop_all();
         self.lower_priority_trailing = None;
         self.lower_priority_second = None;
+        self.lower_priority_silent = None;
     }
 
     fn arm_lower_priority_timer(&mut self) {
@@ -1431,6 +1474,7 @@ impl Instance {
             .lower_priority_trailing
             .into_iter()
             .chain(self.lower_priority_second)
+            .chain(self.lower_priority_silent)
             .min()
         {
             Some(at) => self.timers.set(Timer::GarpLowerPriority, at),
@@ -1445,9 +1489,9 @@ impl Instance {
                 self.params.garp_master_repeat
             }
             AnnounceCause::Refresh => self.params.garp_master_refresh_repeat,
-            AnnounceCause::LowerPriority | AnnounceCause::LowerPriorityDelay => {
-                self.params.garp_lower_prio_repeat
-            }
+            AnnounceCause::LowerPriority
+            | AnnounceCause::LowerPriorityDelay
+            | AnnounceCause::LowerPrioritySilent => self.params.garp_lower_prio_repeat,
         };
         // keepalived sends at least one message however the repeat is set.
         self.push(Action::Announce {
@@ -1462,6 +1506,7 @@ impl Instance {
         self.timers.stop(Timer::GarpLowerPriority);
         self.lower_priority_trailing = None;
         self.lower_priority_second = None;
+        self.lower_priority_silent = None;
     }
 
     fn handover_receive(&mut self, now: Instant, advert: &ReceivedAdvert) {
@@ -1730,6 +1775,12 @@ impl Instance {
                     self.lower_priority_second = None;
                     if master {
                         self.announce(AnnounceCause::LowerPriorityDelay);
+                    }
+                }
+                if self.lower_priority_silent.is_some_and(|at| at <= now) {
+                    self.lower_priority_silent = None;
+                    if master {
+                        self.announce_lower_priority_silent(now);
                     }
                 }
                 self.arm_lower_priority_timer();
@@ -2248,8 +2299,14 @@ mod tests {
     fn asserting_itself_keeps_a_master_in_its_group_of_periodic_adverts() {
         let t0 = Instant::now();
         let interval = 10 * MS;
-        let (mut a, became) = master_with(params(100, Version::V3, interval), t0);
-        let (mut b, _) = master_with(params(100, Version::V3, interval), t0);
+        // Announcements aside: they have a timer of their own.
+        let quiet = || {
+            let mut p = params(100, Version::V3, interval);
+            p.garp_lower_prio_repeat = 0;
+            p
+        };
+        let (mut a, became) = master_with(quiet(), t0);
+        let (mut b, _) = master_with(quiet(), t0);
         // A router that did not hear us for a moment advertises a lower priority to b.
         b.handle_advert(became + 4 * MS, &advert("192.0.2.2", 50, interval));
         assert!(drain(&mut b).contains(&Action::SendAdvert { priority: 100 }));
@@ -2316,7 +2373,15 @@ mod tests {
                 }
             }
         }
-        assert_eq!(announced, vec![(2, AnnounceCause::LowerPriorityDelay)]);
+        // The second burst (3 s after the first advert), then one more when the other
+        // router has been silent for 1.5 of its intervals.
+        assert_eq!(
+            announced,
+            vec![
+                (2, AnnounceCause::LowerPriorityDelay),
+                (2, AnnounceCause::LowerPrioritySilent)
+            ]
+        );
     }
 
     #[test]
@@ -2356,12 +2421,199 @@ mod tests {
                 }
             }
         }
-        // The second burst keeps its time: once, 5 s after the first.
+        // Once it is silent (its yield at 6 ms + 150 ms, deferred to one interval after
+        // the last announcement) once more; the second burst keeps its time: once, 5 s
+        // after the first.
         assert_eq!(
             announced,
             vec![
                 (100, AnnounceCause::LowerPriority),
+                (200, AnnounceCause::LowerPrioritySilent),
                 (5000, AnnounceCause::LowerPriorityDelay)
+            ]
+        );
+    }
+
+    /// Every announcement from `from` to `from + to`, each timer handled when it is due,
+    /// with its time after `from`.
+    fn announcements_until(
+        instance: &mut Instance,
+        from: Instant,
+        to: Duration,
+    ) -> Vec<(Duration, AnnounceCause)> {
+        let mut announced = Vec::new();
+        while let Some(at) = instance.poll_timeout().filter(|&at| at <= from + to) {
+            instance.handle_timeout(at);
+            for action in drain(instance) {
+                if let Action::Announce { cause, .. } = action {
+                    announced.push((at.saturating_duration_since(from), cause));
+                }
+            }
+        }
+        announced
+    }
+
+    #[test]
+    fn a_rival_that_yields_silently_is_announced_over_once_it_is_silent() {
+        // The soak's race (seed 1796166284): keepalived (lower priority) became master while
+        // cut off and announced just as the partition healed; its advert reached the master
+        // first, whose answer (advert and announcement) went out before keepalived's
+        // announcement. keepalived then heard the master and yielded without an advert (its
+        // default), so nothing more came: clients kept its MAC until the second burst, 5 s
+        // later. Once the rival has missed its next advert it has yielded: announce again.
+        let t0 = Instant::now();
+        let mut p = v3(150);
+        p.garp_master_delay = None;
+        p.garp_lower_prio_repeat = 5;
+        p.garp_lower_prio_delay = Some(Duration::from_secs(5));
+        let (mut instance, became) = master_with(p, t0);
+        let heard = became + Duration::from_secs(3) + 10 * MS;
+        instance.handle_advert(heard, &advert("192.0.2.3", 50, 100 * MS));
+        assert_eq!(
+            drain(&mut instance),
+            vec![
+                Action::SendAdvert { priority: 150 },
+                Action::Announce {
+                    repeat: 5,
+                    cause: AnnounceCause::LowerPriority
+                }
+            ]
+        );
+        assert_eq!(
+            announcements_until(&mut instance, heard, Duration::from_secs(6)),
+            vec![
+                (150 * MS, AnnounceCause::LowerPrioritySilent),
+                (Duration::from_secs(5), AnnounceCause::LowerPriorityDelay)
+            ]
+        );
+        let repeats: Vec<u32> = {
+            instance.handle_advert(
+                heard + Duration::from_secs(10),
+                &advert("192.0.2.3", 50, 100 * MS),
+            );
+            drain(&mut instance);
+            instance.handle_timeout(heard + Duration::from_secs(10) + 150 * MS);
+            (drain(&mut instance).into_iter())
+                .filter_map(|a| match a {
+                    Action::Announce { repeat, .. } => Some(repeat),
+                    _ => None,
+                })
+                .collect()
+        };
+        assert_eq!(repeats, vec![5], "garp_lower_prio_repeat messages");
+    }
+
+    #[test]
+    fn a_rival_still_advertising_is_announced_over_after_its_last_advert() {
+        // A rival that goes on advertising (it did not hear our answer) is still master
+        // and may still be announcing (keepalived spreads its messages over garp_interval):
+        // the round that ends the race comes after its last advert, at one and a half of
+        // its intervals, whatever the interval (here 1 s, ours 1 s too).
+        let t0 = Instant::now();
+        let mut p = v3(150);
+        p.advert_interval = Duration::from_secs(1);
+        p.garp_master_delay = None;
+        p.garp_lower_prio_delay = None;
+        let (mut instance, became) = master_with(p, t0);
+        let heard = became + 10 * MS;
+        let mut announced = Vec::new();
+        for n in 0..4u32 {
+            // Its adverts every second, 20 ms late each time.
+            let at = heard + n * Duration::from_millis(1020);
+            instance.handle_advert(at, &advert("192.0.2.3", 50, Duration::from_secs(1)));
+            for action in drain(&mut instance) {
+                if let Action::Announce { cause, .. } = action {
+                    announced.push((at - heard, cause));
+                }
+            }
+            for (after, cause) in
+                announcements_until(&mut instance, at, Duration::from_millis(1010))
+            {
+                announced.push((at + after - heard, cause));
+            }
+        }
+        announced.extend(
+            announcements_until(
+                &mut instance,
+                heard + Duration::from_millis(4080),
+                Duration::from_secs(5),
+            )
+            .into_iter()
+            .map(|(after, cause)| (after + Duration::from_millis(4080), cause)),
+        );
+        // Answered at each advert (one announcement per interval at most), then once more
+        // 1.5 s after the last.
+        let ms = |n: u64| Duration::from_millis(n);
+        assert_eq!(
+            announced,
+            vec![
+                (ms(0), AnnounceCause::LowerPriority),
+                (ms(1020), AnnounceCause::LowerPriority),
+                (ms(2040), AnnounceCause::LowerPriority),
+                (ms(3060), AnnounceCause::LowerPriority),
+                (ms(4560), AnnounceCause::LowerPrioritySilent),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_second_burst_within_an_interval_of_the_silence_stands_for_it() {
+        // 1 s adverts, second burst after 2 s: the silence (1.5 s) is followed by the second
+        // burst within an interval; no separate round for it.
+        let t0 = Instant::now();
+        let mut p = v3(150);
+        p.advert_interval = Duration::from_secs(1);
+        p.garp_master_delay = None;
+        p.garp_lower_prio_delay = Some(Duration::from_secs(2));
+        let (mut instance, became) = master_with(p, t0);
+        let heard = became + 10 * MS;
+        instance.handle_advert(heard, &advert("192.0.2.3", 50, Duration::from_secs(1)));
+        drain(&mut instance);
+        assert_eq!(
+            announcements_until(&mut instance, heard, Duration::from_secs(4)),
+            vec![(Duration::from_secs(2), AnnounceCause::LowerPriorityDelay)]
+        );
+    }
+
+    #[test]
+    fn a_flood_of_lower_priority_adverts_ends_in_one_more_announcement() {
+        // Forged lower adverts from many sources: one announcement per interval while they
+        // come (see `a_flood_of_lower_priority_adverts_gets_one_assertion_per_interval`) and
+        // one when they stop, not one per advert or per source.
+        let t0 = Instant::now();
+        let mut p = v3(150);
+        p.garp_master_delay = None;
+        p.garp_lower_prio_delay = None;
+        let (mut instance, became) = master_with(p, t0);
+        let start = became + 5 * MS;
+        let mut announced = Vec::new();
+        for i in 0..1000u32 {
+            let now = start + Duration::from_micros(250 * u64::from(i));
+            instance.handle_timeout(now);
+            let from = format!("192.0.2.{}", 10 + i % 200);
+            instance.handle_advert(now, &advert(&from, 100, 100 * MS));
+            for action in drain(&mut instance) {
+                if let Action::Announce { cause, .. } = action {
+                    announced.push((now - start, cause));
+                }
+            }
+        }
+        let last = start + Duration::from_micros(250 * 999);
+        for (after, cause) in announcements_until(&mut instance, last, Duration::from_secs(2)) {
+            announced.push((last + after - start, cause));
+        }
+        let us = Duration::from_micros;
+        assert_eq!(
+            announced,
+            vec![
+                (us(0), AnnounceCause::LowerPriority),
+                (us(100_000), AnnounceCause::LowerPriority),
+                (us(200_000), AnnounceCause::LowerPriority),
+                // The last advert (249.75 ms) came under an interval after the last
+                // announcement: the trailing one at 300 ms; its silence is due at 399.75
+                // ms, under an interval after that one, so it waits until 400 ms.
+                (us(300_000), AnnounceCause::LowerPriority),
+                (us(400_000), AnnounceCause::LowerPrioritySilent),
             ]
         );
     }
@@ -2623,7 +2875,7 @@ mod tests {
         assert!(!drain(&mut instance).iter().any(|a| matches!(
             a,
             Action::Announce {
-                cause: AnnounceCause::LowerPriorityDelay,
+                cause: AnnounceCause::LowerPriorityDelay | AnnounceCause::LowerPrioritySilent,
                 ..
             }
         )));
