@@ -31,7 +31,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hostile_frames::*;
-use lab::keepalived_conf::{KeepalivedConf, VrrpInstance};
 use lab::{Lab, Segment};
 use lab_vipd_support::*;
 use vipd::vrrp::packet::{Advertisement, Auth, ChecksumMode, Version};
@@ -79,16 +78,13 @@ fn priority_zero(src: Ipv4Addr, vrid: u8, vip: IpAddr) -> Vec<u8> {
 }
 
 fn keepalived(lab: &Lab, router: usize, priority: u8) -> lab::Daemon {
-    let instance = VrrpInstance::new("VI_3", "eth0", KEEPALIVED_VRID)
-        .priority(priority)
-        .version(3)
-        .advert(INTERVAL)
-        .vip(&format!("{KEEPALIVED_VIP}/24"));
-    lab.spawn_keepalived(
+    spawn_keepalived_v3(
+        lab,
         router,
-        &KeepalivedConf::new(&format!("r{router}"))
-            .instance(instance)
-            .render(),
+        KEEPALIVED_VRID,
+        KEEPALIVED_VIP,
+        INTERVAL,
+        priority,
     )
 }
 

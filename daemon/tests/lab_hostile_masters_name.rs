@@ -29,7 +29,6 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use hostile_frames::*;
-use lab::keepalived_conf::{KeepalivedConf, VrrpInstance};
 use lab::{Lab, Segment};
 use lab_vipd_support::*;
 use nix::sys::signal::{kill, Signal};
@@ -44,16 +43,13 @@ const KEEPALIVED_VRID: u8 = 53;
 const INTERVAL: Duration = Duration::from_millis(300);
 
 fn keepalived(lab: &Lab, router: usize, priority: u8) -> lab::Daemon {
-    let instance = VrrpInstance::new("VI_3", "eth0", KEEPALIVED_VRID)
-        .priority(priority)
-        .version(3)
-        .advert(INTERVAL)
-        .vip(&format!("{KEEPALIVED_VIP}/24"));
-    lab.spawn_keepalived(
+    spawn_keepalived_v3(
+        lab,
         router,
-        &KeepalivedConf::new(&format!("r{router}"))
-            .instance(instance)
-            .render(),
+        KEEPALIVED_VRID,
+        KEEPALIVED_VIP,
+        INTERVAL,
+        priority,
     )
 }
 
