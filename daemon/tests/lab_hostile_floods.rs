@@ -31,7 +31,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hostile_frames::*;
-use lab::keepalived_conf::{KeepalivedConf, VrrpInstance};
 use lab::{Lab, Segment};
 use lab_vipd_support::*;
 use vipd::vrrp::packet::{Advertisement, Auth, ChecksumMode, Version};
@@ -78,20 +77,6 @@ fn priority_zero(src: Ipv4Addr, vrid: u8, vip: IpAddr) -> Vec<u8> {
     ipv4(src, GROUP4, 255, 112, &payload)
 }
 
-fn keepalived(lab: &Lab, router: usize, priority: u8) -> lab::Daemon {
-    let instance = VrrpInstance::new("VI_3", "eth0", KEEPALIVED_VRID)
-        .priority(priority)
-        .version(3)
-        .advert(INTERVAL)
-        .vip(&format!("{KEEPALIVED_VIP}/24"));
-    lab.spawn_keepalived(
-        router,
-        &KeepalivedConf::new(&format!("r{router}"))
-            .instance(instance)
-            .render(),
-    )
-}
-
 fn entered_master(daemon: &lab::Daemon) -> usize {
     daemon.log().matches("(VI_3) Entering MASTER").count()
 }
@@ -106,9 +91,9 @@ fn floods_of_long_lists_or_of_priority_zero_move_no_vipd_router() {
     let lab = Lab::new("h6-floods", 5);
     let (r1, r2) = settled_pair(&lab, |_, priority| vec![v3_ipv4(priority).advert(INTERVAL)]);
     let keepalived_vip: IpAddr = KEEPALIVED_VIP.parse().expect("address");
-    let r3 = keepalived(&lab, 3, 150);
+    let r3 = spawn_keepalived_v3(&lab, 3, KEEPALIVED_VRID, KEEPALIVED_VIP, INTERVAL, 150);
     expect_sole_holder(&lab, keepalived_vip, 3, SETTLE, "keepalived master");
-    let r4 = keepalived(&lab, 4, 100);
+    let r4 = spawn_keepalived_v3(&lab, 4, KEEPALIVED_VRID, KEEPALIVED_VIP, INTERVAL, 100);
     assert!(
         r4.wait_log("(VI_3) Entering BACKUP", SETTLE).is_some(),
         "keepalived backup: {}",

@@ -29,7 +29,6 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use hostile_frames::*;
-use lab::keepalived_conf::{KeepalivedConf, VrrpInstance};
 use lab::{Lab, Segment};
 use lab_vipd_support::*;
 use nix::sys::signal::{kill, Signal};
@@ -43,20 +42,6 @@ const KEEPALIVED_VRID: u8 = 53;
 /// The pairs' advert interval: Master_Down_Interval about a second.
 const INTERVAL: Duration = Duration::from_millis(300);
 
-fn keepalived(lab: &Lab, router: usize, priority: u8) -> lab::Daemon {
-    let instance = VrrpInstance::new("VI_3", "eth0", KEEPALIVED_VRID)
-        .priority(priority)
-        .version(3)
-        .advert(INTERVAL)
-        .vip(&format!("{KEEPALIVED_VIP}/24"));
-    lab.spawn_keepalived(
-        router,
-        &KeepalivedConf::new(&format!("r{router}"))
-            .instance(instance)
-            .render(),
-    )
-}
-
 fn keepalived_vip() -> IpAddr {
     KEEPALIVED_VIP.parse().expect("address")
 }
@@ -68,9 +53,9 @@ fn entered_master(daemon: &lab::Daemon) -> usize {
 /// Both pairs settled: r1 and r3 masters, r2 and r4 their backups.
 fn pairs(lab: &Lab) -> [lab::Daemon; 4] {
     let (r1, r2) = settled_pair(lab, |_, priority| vec![v3_ipv4(priority).advert(INTERVAL)]);
-    let r3 = keepalived(lab, 3, 150);
+    let r3 = spawn_keepalived_v3(lab, 3, KEEPALIVED_VRID, KEEPALIVED_VIP, INTERVAL, 150);
     expect_sole_holder(lab, keepalived_vip(), 3, SETTLE, "keepalived master");
-    let r4 = keepalived(lab, 4, 100);
+    let r4 = spawn_keepalived_v3(lab, 4, KEEPALIVED_VRID, KEEPALIVED_VIP, INTERVAL, 100);
     assert!(
         r4.wait_log("(VI_3) Entering BACKUP", SETTLE).is_some(),
         "keepalived backup: {}",

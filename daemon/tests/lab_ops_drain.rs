@@ -268,3 +268,50 @@ fn a_drained_master_alone_offers_the_role_to_a_nopreempt_keepalived() {
     );
     expect_stays_sole_holder(&lab, vip, 2, ADVERT * 10);
 }
+
+/// Resumed while its drain's handover lingers, after keepalived answered it: the VIP stays
+/// with vipd, keepalived lets go without an advert of its own (its default
+/// `vrrp_higher_prio_send_advert` is off) after announcing the VIP with its MAC, and vipd
+/// must announce again or the client keeps sending to keepalived's MAC until its neighbour
+/// entry expires. The drain starts within a Master_Down_Interval of vipd becoming master,
+/// so the handover lasts its whole bound (seconds at 1 s adverts) and the resume lands in it.
+#[test]
+fn resume_during_an_answered_drain_announces_the_vip_again() {
+    let lab = Lab::new("drain-resume-announce", 2);
+    let vip = vip4();
+    let slow = |priority| v3_ipv4(priority).advert(Duration::from_secs(1));
+    let keepalived_conf = KeepalivedConf::new("r2").instance(slow(100)).render();
+    let _keepalived = lab.spawn_keepalived(2, &keepalived_conf);
+    let r1 = start_vipd(&lab, 1, &conf(1, &[slow(150)]));
+    wait_state(&r1, "VI_1", "MASTER");
+    let (mac1, mac2) = (
+        lab::Segment::Main.router_mac_text(1),
+        lab::Segment::Main.router_mac_text(2),
+    );
+    assert_eq!(reach_and_read_neighbour(&lab, vip), mac1, "r1 master");
+    ctl(&r1, &["drain", "VI_1"]);
+    let follows_keepalived = lab::wait_until(SETTLE, Duration::from_millis(10), || {
+        client_neighbour_mac(&lab, vip).as_deref() == Some(mac2.as_str())
+    });
+    assert!(
+        follows_keepalived.is_some(),
+        "keepalived's announcement does not reach the client"
+    );
+    let handing_over = instance(&r1, "VI_1");
+    assert!(
+        handing_over.state == "MASTER" && lab.holders(vip).contains(&1),
+        "the drain came too late to test a resume during its handover: {handing_over:?}"
+    );
+    ctl(&r1, &["resume", "VI_1"]);
+    expect_sole_holder(&lab, vip, 1, SETTLE, "the resumed r1 keeps the VIP");
+    let back = lab::wait_until(Duration::from_secs(2), Duration::from_millis(10), || {
+        client_neighbour_mac(&lab, vip).as_deref() == Some(mac1.as_str())
+    });
+    assert!(
+        back.is_some(),
+        "the client still sends to {:?} (r2 {mac2}) after the resume\n{}",
+        client_neighbour_mac(&lab, vip),
+        r1.log()
+    );
+    assert!(lab.client_ping(vip), "{vip} unreachable after the resume");
+}

@@ -634,3 +634,94 @@ fn vip_vmac_takes_the_switch_back_from_an_old_master_that_answered_its_announcem
     );
     assert!(!r1.log().contains("ERROR"), "{}", r1.log());
 }
+
+/// A drain started within a Master_Down_Interval of becoming master keeps the old master's
+/// VIPs for the whole handover bound after the new master took over (its advert may come
+/// from a rival about to yield); at 1 s adverts that is seconds. Nothing may leave from the
+/// old master's VMACs meanwhile: a client that resolves the VIPs then (ARP, neighbour
+/// solicitation) is answered by the new master only, or the switch would send the VIPs'
+/// traffic to the old master's port until the new master's next advert. IPv4 and IPv6 in
+/// one pair of daemons.
+#[test]
+fn vmac_old_master_is_quiet_while_an_answered_handover_lingers() {
+    let lab = Lab::new("vmac-quiet", 2);
+    let slow = |instance: VrrpInstance| instance.advert(Duration::from_secs(1));
+    let instances = |priority| [slow(vmac_v4(priority)), slow(vmac_v6(priority))];
+    let r2 = start_vipd(&lab, 2, &conf(2, &instances(100)));
+    let r1 = start_vipd(&lab, 1, &conf(1, &instances(150)));
+    // Every frame r1 sends from a virtual MAC, as the switch receives it.
+    let mut frames = lab.capture(
+        lab.switch_ns(),
+        "r1s0",
+        &format!("-Q in -e ether src {VMAC4} or ether src {VMAC6}"),
+    );
+    wait_state(&r1, "VI_1", "MASTER");
+    wait_state(&r1, "VI_6", "MASTER");
+    let socket = r1.socket_path.as_ref().and_then(|p| p.to_str()).unwrap();
+    let out = vipd_cli(&["drain", "--all", "--socket", socket]);
+    assert!(out.success, "{out:?}");
+    let (vip4, vip6) = (vip4(), vip6());
+    let taken = lab::wait_until(SETTLE, Duration::from_millis(10), || {
+        lab.holders(vip4).contains(&2) && lab.holders(vip6).contains(&2)
+    });
+    assert!(taken.is_some(), "r2 does not take over:\n{}", r2.log());
+    // r1 heard r2's first advert by now.
+    std::thread::sleep(Duration::from_millis(300));
+    let lingering = |why: &str| {
+        for vip in [vip4, vip6] {
+            assert!(
+                lab.holders(vip).contains(&1),
+                "{why}: r1 no longer holds {vip}: the drain came too late to test the long \
+                 linger\n{}",
+                r1.log()
+            );
+        }
+    };
+    lingering("before the client asks");
+    // One line per frame (`-e` prints the MACs).
+    let from_vmacs = |packets: Vec<String>| -> Vec<String> {
+        (packets.into_iter())
+            .filter(|p| p.contains("00:00:5e:00:0"))
+            .collect()
+    };
+    let before = from_vmacs(frames.packets()).len();
+    lab.exec_ok(lab.client_ns(), "ip neigh flush dev eth0");
+    assert!(lab.client_ping(vip4), "{vip4} unreachable");
+    assert!(lab.client_ping(vip6), "{vip6} unreachable");
+    std::thread::sleep(Duration::from_millis(200));
+    lingering("after the client asked");
+    let seen = from_vmacs(frames.stop());
+    let fdb = lab.exec_ok(lab.switch_ns(), "bridge fdb show br br0");
+    assert_eq!(
+        seen.get(before..).unwrap_or_default(),
+        [] as [String; 0],
+        "frames from r1's VMACs while r2 is master:\n{}",
+        fdb.lines()
+            .filter(|l| l.contains("00:00:5e"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    for (vmac, mac) in [("vrrp.51", VMAC4), ("vrrp.52", VMAC6)] {
+        let port = fdb.lines().find(|l| l.starts_with(mac)).unwrap_or_default();
+        assert!(port.contains("dev r2s0"), "{vmac}: switch entry {port:?}");
+    }
+
+    // Resumed while still handing over: r1 keeps the role and its VMACs serve again (the
+    // IPv4 one answers ARP again, the IPv6 one is up with its VIP).
+    let out = vipd_cli(&["resume", "--all", "--socket", socket]);
+    assert!(out.success, "{out:?}");
+    expect_sole_holder(&lab, vip4, 1, SETTLE, "the resumed r1 keeps VI_1");
+    expect_sole_holder(&lab, vip6, 1, SETTLE, "the resumed r1 keeps VI_6");
+    expect_link(&lab, 1, "vrrp.51", true, true, "resumed");
+    expect_link(&lab, 1, "vrrp.52", true, true, "resumed");
+    expect_ipv4_conf(&lab, 1, "vrrp.51", "arp_ignore", "1", "resumed");
+    lab.exec_ok(lab.client_ns(), "ip neigh flush dev eth0");
+    assert!(lab.client_ping(vip4), "{vip4} unreachable after the resume");
+    assert!(lab.client_ping(vip6), "{vip6} unreachable after the resume");
+    let fdb = lab.exec_ok(lab.switch_ns(), "bridge fdb show br br0");
+    for mac in [VMAC4, VMAC6] {
+        let port = fdb.lines().find(|l| l.starts_with(mac)).unwrap_or_default();
+        assert!(port.contains("dev r1s0"), "resumed: switch entry {port:?}");
+    }
+    assert!(!r1.log().contains("ERROR"), "{}", r1.log());
+}

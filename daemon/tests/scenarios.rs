@@ -440,10 +440,13 @@ fn parse_action(words: &[String]) -> Result<Expected> {
         }
         "AddVips" => exact(Action::AddVips),
         "RemoveVips" => exact(Action::RemoveVips),
+        "QuietVips" => exact(Action::QuietVips),
+        "UnquietVips" => exact(Action::UnquietVips),
         "Announce" => parse_announce(rest),
         "StateChanged" => parse_change(rest),
         other => Err(format!(
-            "unknown action {other:?} (want SendAdvert, AddVips, RemoveVips, Announce, StateChanged)"
+            "unknown action {other:?} (want SendAdvert, AddVips, RemoveVips, QuietVips, UnquietVips, \
+             Announce, StateChanged)"
         )),
     }
 }

@@ -1373,7 +1373,7 @@ impl Sim {
                     Action::SendAdvert { priority } => self.send(node, priority),
                     Action::AddVips => self.nodes[node].holds_vips = true,
                     Action::RemoveVips => self.nodes[node].holds_vips = false,
-                    Action::Announce { .. } => {}
+                    Action::Announce { .. } | Action::QuietVips | Action::UnquietVips => {}
                     Action::StateChanged { from, to, reason } => {
                         self.stats.transitions += 1;
                         self.log(format!(

@@ -17,6 +17,11 @@
 //!   client then caches the parent's MAC for the VIP). The VMAC gets `arp_ignore=1` (answer
 //!   only for its own addresses), `accept_local=1`, `rp_filter=0`,
 //!   `promote_secondaries=1`. The parent's values are restored when its last VMAC goes.
+//! - quiet while a handover is answered (the linger before the VIPs go): a VMAC with only
+//!   IPv4 addresses gets `arp_ignore=8` (nothing answers ARP from it, traffic already on
+//!   its way is still answered), one with IPv6 addresses goes down (the kernel answers
+//!   neighbour solicitations from any up interface, and setting IFF_NOARP, which stops
+//!   them, sends the MLD reports again: a link flag change is NETDEV_CHANGE);
 //! - IPv6: the VMAC holds the parent's link-local address (without DAD), the source of
 //!   adverts and neighbour advertisements, as keepalived does.
 //!
@@ -151,6 +156,11 @@ pub const VMAC_IPV4_CONF: [(u16, u32); 4] = [
     (devconf::RP_FILTER, 0),
     (devconf::PROMOTE_SECONDARIES, 1),
 ];
+
+/// `arp_ignore` of a quiet VMAC (an answered handover's linger, see
+/// `vrrp::instance::Action::QuietVips`): no ARP request is answered, traffic to its
+/// addresses still is.
+pub const QUIET_ARP_IGNORE: u32 = 8;
 
 /// IPv4 settings the parent of an IPv4 VMAC gets (see the module docs).
 pub const PARENT_IPV4_CONF: [(u16, u32); 3] = [

@@ -1335,8 +1335,10 @@ impl Daemon {
     /// A VIP deleted by hand while we are master comes back at once.
     fn restore_vip(&mut self, ifindex: u32, addr: IpAddr) {
         // Cheap test first: address storms must not cost an interface lookup per event.
+        // A quiet master's VMAC is down on purpose: its VIPs come back when it is unquieted.
         let ours = self.routers.iter().any(|r| {
             r.vips_installed
+                && !r.fsm().is_quiet()
                 && r.fsm().state() == State::Master
                 && r.cfg.all_vips().any(|v| v.address == addr)
         });
@@ -1346,7 +1348,8 @@ impl Daemon {
         let name = self.interface_name(ifindex);
         for router in &self.routers {
             let adding = self.vip_jobs.adding(&router.cfg.name);
-            if !router.vips_installed || router.fsm().state() != State::Master || adding {
+            let quiet = router.fsm().is_quiet();
+            if !router.vips_installed || router.fsm().state() != State::Master || adding || quiet {
                 continue;
             }
             for vip in router
@@ -1467,6 +1470,8 @@ impl Daemon {
                 self.pacer.cancel(&router.cfg.name);
                 self.start_removing_vips(index);
             }
+            // Carried out on the VMACs (`vmac_before`).
+            Action::QuietVips | Action::UnquietVips => {}
             Action::Announce { repeat, cause } => {
                 // VIPs still being added are announced once they are all in.
                 if !self.defer_announce(index, repeat, cause) {

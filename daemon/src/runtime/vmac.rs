@@ -54,6 +54,18 @@ pub(super) struct VmacState {
     /// Until when a new master sends a gratuitous ARP/NA from it with each advert (see
     /// [`Daemon::refresh_station_learning`]).
     learning_until: Option<Instant>,
+    /// How it was quieted for an answered handover (see [`Daemon::vmac_quiet`]).
+    quieted: Quieted,
+}
+
+/// How a VMAC was quieted for an answered handover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Quieted {
+    No,
+    /// `arp_ignore` set to [`vmac::QUIET_ARP_IGNORE`] (IPv4 addresses only).
+    ArpIgnore,
+    /// Taken down (it holds IPv6 addresses).
+    Down,
 }
 
 impl VmacState {
@@ -69,6 +81,7 @@ impl VmacState {
             sender: None,
             error: None,
             learning_until: None,
+            quieted: Quieted::No,
         }
     }
 
@@ -380,6 +393,7 @@ impl Daemon {
             state.up = up;
             state.sender = sender;
             state.error = None;
+            state.quieted = Quieted::No;
         }
     }
 
@@ -427,7 +441,74 @@ impl Daemon {
         match action {
             Action::AddVips => self.vmac_up(index),
             Action::RemoveVips => self.vmac_down(index),
+            Action::QuietVips => self.vmac_quiet(index, true),
+            Action::UnquietVips => self.vmac_quiet(index, false),
             _ => {}
+        }
+    }
+
+    /// An answered handover: until the VIPs go, nothing may leave from the VMACs (an ARP or
+    /// NDP answer, an MLD report), or the switches would send the VIPs' traffic back to this
+    /// port until the new master's next advert. A VMAC with only IPv4 addresses stops
+    /// answering ARP and keeps answering traffic; one with IPv6 addresses goes down (see
+    /// `net::vmac`). `quiet` false undoes it: the instance stays master.
+    fn vmac_quiet(&mut self, index: usize, quiet: bool) {
+        let Some(router) = self.routers.get_mut(index) else {
+            return;
+        };
+        let instance = router.cfg.name.clone();
+        let mut readd = false;
+        for slot in slots(router) {
+            let holds_ipv6 = {
+                let name = match slot {
+                    None => router.vmac.as_ref().map(|v| v.name.as_str()),
+                    Some(n) => router.vip_vmacs.get(n).map(|v| v.name.as_str()),
+                };
+                (slot.is_none() && router.cfg.is_ipv6())
+                    || (router.cfg.all_vips()).any(|vip| {
+                        vip.address.is_ipv6() && Some(router.cfg.vip_interface(vip)) == name
+                    })
+            };
+            let Some(state) = state_mut(router, slot) else {
+                continue;
+            };
+            let Some(vmac_index) = state.index.filter(|_| !state.is_ipvlan()) else {
+                continue;
+            };
+            let result = match (quiet, state.quieted) {
+                (true, Quieted::No) if state.up && holds_ipv6 => {
+                    state.up = false;
+                    state.quieted = Quieted::Down;
+                    link::set_up(&self.netlink, vmac_index, false)
+                }
+                (true, Quieted::No) if state.up => {
+                    state.quieted = Quieted::ArpIgnore;
+                    let quiet = [(link::devconf::ARP_IGNORE, vmac::QUIET_ARP_IGNORE)];
+                    link::set_ipv4_conf(&self.netlink, vmac_index, &quiet)
+                }
+                (false, Quieted::ArpIgnore) => {
+                    state.quieted = Quieted::No;
+                    link::set_ipv4_conf(&self.netlink, vmac_index, &vmac::VMAC_IPV4_CONF[..1])
+                }
+                (false, Quieted::Down) => {
+                    state.quieted = Quieted::No;
+                    readd = true;
+                    Ok(())
+                }
+                _ => Ok(()),
+            };
+            if let Err(e) = result {
+                warn!("{instance}: VMAC {}: {e}", state.name);
+            }
+        }
+        if readd {
+            // Up again with its VIPs (the kernel drops IPv6 addresses of a down interface
+            // unless keep_addr_on_down); the core announces them next.
+            self.vmac_up(index);
+            let router = &self.routers[index];
+            for vip in router.cfg.all_vips() {
+                add_vip(&self.netlink, &mut self.vip_state, &router.cfg, vip);
+            }
         }
     }
 
@@ -461,10 +542,22 @@ impl Daemon {
         let name = router.cfg.name.clone();
         let own_index = router.vmac.as_ref().and_then(|v| v.index);
         let mut up = Vec::new();
+        let mut loud = Vec::new();
         for state in states_mut(router) {
+            if state.quieted == Quieted::ArpIgnore {
+                loud.extend(state.index);
+            }
+            state.quieted = Quieted::No;
             if let (Some(vmac_index), false) = (state.index, state.up) {
                 state.up = true;
                 up.push((vmac_index, state.name.clone()));
+            }
+        }
+        for vmac_index in loud {
+            if let Err(e) =
+                link::set_ipv4_conf(&self.netlink, vmac_index, &vmac::VMAC_IPV4_CONF[..1])
+            {
+                warn!("{name}: cannot restore arp_ignore of a VMAC: {e}");
             }
         }
         for (vmac_index, vmac_name) in up {

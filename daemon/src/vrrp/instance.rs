@@ -344,6 +344,15 @@ pub enum Action {
     },
     AddVips,
     RemoveVips,
+    /// A new master answered our planned handover: the VIPs stay for the linger (traffic
+    /// already on its way is answered) but nothing may announce or resolve them from here
+    /// any more; with a VMAC every frame from the virtual MAC would teach the switches this
+    /// port again (an ARP or NDP answer, an MLD report). Ends with [`Action::RemoveVips`],
+    /// or with [`Action::UnquietVips`] when the instance stays master after all.
+    QuietVips,
+    /// The handover ended without letting go (resumed, or the answer went away): the VIPs
+    /// quieted by [`Action::QuietVips`] serve as before.
+    UnquietVips,
     /// Gratuitous ARP / unsolicited NA for every address the master holds, `repeat` times.
     Announce {
         repeat: u32,
@@ -436,6 +445,8 @@ pub struct Instance {
     handover_deadline: Option<Instant>,
     /// When the router that answered the handover in progress last advertised.
     answer_heard_at: Option<Instant>,
+    /// [`Action::QuietVips`] was asked and neither `RemoveVips` nor `UnquietVips` since.
+    quiet: bool,
     timers: TimerTable,
     actions: VecDeque<Action>,
     transitions: u64,
@@ -492,6 +503,7 @@ impl Instance {
             became_master_at: None,
             rival_master_at: None,
             handover_hold_until: None,
+            quiet: false,
             handover_deadline: None,
             answer_heard_at: None,
             timers: TimerTable::default(),
@@ -519,6 +531,11 @@ impl Instance {
 
     pub fn state(&self) -> State {
         self.state
+    }
+
+    /// The VIPs are quieted for an answered handover (see [`Action::QuietVips`]).
+    pub fn is_quiet(&self) -> bool {
+        self.quiet
     }
 
     /// True between [`Instance::begin_handover`] and the end of the handover (state is Master).
@@ -1019,6 +1036,9 @@ impl Instance {
     // ---- internals ----
 
     fn push(&mut self, action: Action) {
+        if action == Action::RemoveVips {
+            self.quiet = false;
+        }
         self.actions.push_back(action);
     }
 
@@ -1542,6 +1562,10 @@ impl Instance {
         self.master_address = Some(advert.source);
         self.master_priority = Some(advert.priority);
         self.answer_heard_at = Some(now);
+        if !self.quiet {
+            self.quiet = true;
+            self.push(Action::QuietVips);
+        }
         // The new master announces the VIPs right after this advert; keep answering a moment
         // longer so clients that have not processed the announcement yet still get replies.
         let linger = self.master_adver_interval.min(HANDOVER_LINGER);
@@ -1649,7 +1673,20 @@ impl Instance {
         self.master_address = None;
         self.master_priority = None;
         self.master_adver_interval = self.params.advert_interval;
+        let answered = std::mem::take(&mut self.quiet);
+        if answered {
+            self.push(Action::UnquietVips);
+        }
         self.send_advert_now(now);
+        if answered {
+            // A router answered the handover and announced the VIPs: clients (and switches)
+            // follow it, and it lets go when it hears our advert without saying so (only
+            // vipd answers with an advert of its own). Announce as a new master does.
+            self.announce(AnnounceCause::BecameMaster);
+            if let Some(delay) = self.params.garp_master_delay {
+                self.timers.set(Timer::GarpDelay, later(now, delay));
+            }
+        }
         if let Some(refresh) = self.params.garp_master_refresh {
             self.timers.set(Timer::GarpRefresh, later(now, refresh));
         }
@@ -3571,9 +3608,9 @@ mod tests {
         instance.handle_timeout(now + 500 * MS);
         instance.handle_advert(now + 500 * MS, &advert("192.0.2.2", 0, 100 * MS));
         assert!(drain(&mut instance).is_empty());
-        // The backup takes over; the VIPs stay for the linger time, then go.
+        // The backup takes over; the VIPs stay, quiet, for the linger time, then go.
         instance.handle_advert(now + 600 * MS, &advert("192.0.2.2", 100, 100 * MS));
-        assert!(drain(&mut instance).is_empty());
+        assert_eq!(drain(&mut instance), vec![Action::QuietVips]);
         assert!(instance.is_handing_over());
         instance.handle_timeout(now + 600 * MS + HANDOVER_LINGER - MS);
         assert!(drain(&mut instance).is_empty());
@@ -3789,7 +3826,7 @@ mod tests {
         assert_eq!(instance.effective_priority(), 150);
         // VIPs stay until the new master is heard, plus the linger.
         instance.handle_advert(now + 70 * MS, &advert("192.0.2.2", 100, 100 * MS));
-        assert!(drain(&mut instance).is_empty());
+        assert_eq!(drain(&mut instance), vec![Action::QuietVips]);
         let done = now + 70 * MS + HANDOVER_LINGER;
         instance.handle_timeout(done);
         assert_eq!(
@@ -3948,6 +3985,7 @@ mod tests {
         assert!(instance.is_handing_over());
         // A backup without preemption answers it; we end as a backup.
         instance.handle_advert(now + 70 * MS, &advert("192.0.2.2", 100, 100 * MS));
+        assert_eq!(drain(&mut instance), vec![Action::QuietVips]);
         instance.handle_timeout(now + 70 * MS + HANDOVER_LINGER);
         assert_eq!(
             drain(&mut instance),
@@ -4081,15 +4119,23 @@ mod tests {
         let last = became + 200 * MS;
         instance.handle_advert(became + 100 * MS, &advert("192.0.2.2", 100, 100 * MS));
         instance.handle_advert(last, &advert("192.0.2.2", 100, 100 * MS));
+        assert_eq!(drain(&mut instance), vec![Action::QuietVips]);
         // Its adverts stopped a whole down interval ago: it has not taken over, and we,
-        // soft-drained and the last router, keep serving.
+        // soft-drained and the last router, keep serving, and announce: it had announced.
         assert!(became + BOUND > last + instance.master_down_interval());
         instance.handle_timeout(became + BOUND);
         assert_eq!(
             drain(&mut instance),
-            vec![Action::SendAdvert {
-                priority: PRIORITY_DRAINED
-            }]
+            vec![
+                Action::UnquietVips,
+                Action::SendAdvert {
+                    priority: PRIORITY_DRAINED
+                },
+                Action::Announce {
+                    repeat: 5,
+                    cause: AnnounceCause::BecameMaster
+                }
+            ]
         );
         assert_eq!(instance.state(), State::Master);
         // Had it advertised until shortly before, we follow it, counting from that advert.
@@ -4265,6 +4311,41 @@ mod tests {
     }
 
     #[test]
+    fn resume_after_the_drain_handover_was_answered_announces_again() {
+        // The router that answered announced the VIPs and lets go silently when it hears our
+        // real priority (keepalived's default): clients follow it until we announce.
+        let t0 = Instant::now();
+        let (mut instance, became) = drained_master(DrainMode::Soft, t0);
+        instance.handle_advert(became + 70 * MS, &advert("192.0.2.2", 100, 100 * MS));
+        assert_eq!(drain(&mut instance), vec![Action::QuietVips]);
+        assert!(instance.is_quiet());
+        instance.resume(became + 90 * MS);
+        assert_eq!(
+            drain(&mut instance),
+            vec![
+                Action::UnquietVips,
+                Action::SendAdvert { priority: 150 },
+                Action::Announce {
+                    repeat: 5,
+                    cause: AnnounceCause::BecameMaster
+                }
+            ]
+        );
+        assert!(!instance.is_quiet() && !instance.is_handing_over());
+        // The second burst follows, as after becoming master.
+        let second = became + 90 * MS + Duration::from_secs(5);
+        let mut later_actions = Vec::new();
+        while let Some(at) = instance.poll_timeout().filter(|at| *at <= second) {
+            instance.handle_timeout(at);
+            later_actions.extend(drain(&mut instance));
+        }
+        assert!(later_actions.contains(&Action::Announce {
+            repeat: 5,
+            cause: AnnounceCause::MasterDelay
+        }));
+    }
+
+    #[test]
     fn priority_changes_while_drained_are_kept_but_not_advertised() {
         let t0 = Instant::now();
         let (mut instance, due) = drained_backup_at_its_timer(t0);
@@ -4289,6 +4370,7 @@ mod tests {
         instance.begin_handover(settled + MS, BOUND);
         assert!(drain(&mut instance).is_empty());
         instance.handle_advert(settled + 70 * MS, &advert("192.0.2.2", 100, 100 * MS));
+        assert_eq!(drain(&mut instance), vec![Action::QuietVips]);
         instance.handle_timeout(settled + 70 * MS + HANDOVER_LINGER);
         assert_eq!(
             drain(&mut instance),

@@ -132,6 +132,24 @@ pub fn conf(router: usize, instances: &[VrrpInstance]) -> String {
         .render()
 }
 
+/// keepalived 2.2.7 in `router` with one v3 instance `VI_3` on eth0 (VRID `vrid`, VIP
+/// `vip`/24, adverts every `interval`, priority `priority`).
+pub fn spawn_keepalived_v3(
+    lab: &Lab,
+    router: usize,
+    vrid: u8,
+    vip: &str,
+    interval: Duration,
+    priority: u8,
+) -> Daemon {
+    let instance = VrrpInstance::new("VI_3", "eth0", vrid)
+        .priority(priority)
+        .version(3)
+        .advert(interval)
+        .vip(&format!("{vip}/24"));
+    lab.spawn_keepalived(router, &conf(router, &[instance]))
+}
+
 /// Starts vipd in `router` and waits until it is serving its control socket.
 pub fn start_vipd(lab: &Lab, router: usize, conf: &str) -> Daemon {
     wait_started(lab.spawn_vipd(router, conf), router)
