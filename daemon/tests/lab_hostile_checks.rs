@@ -400,7 +400,7 @@ fn attack_secs() -> u64 {
     std::env::var("VIPD_HOSTILE_CHECKS_SECS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(6)
+        .unwrap_or(4)
 }
 
 /// Every hostile HTTP, HTTPS and TCP target at once, 250 ms apart with a 200 ms timeout, at
@@ -760,6 +760,149 @@ fn lab_hostile_checks_scripts_flood_fork_and_escape() {
             m.procs_max <= bound,
             "{} marked processes at once",
             m.procs_max
+        );
+    }
+}
+
+/// keepalived.conf of r1 (200, tracks every file with weight -1) or r2 (100, none).
+fn file_conf(router: usize, files: &[(&str, std::path::PathBuf)]) -> String {
+    let mut text = String::new();
+    let mut instance = VrrpInstance::new("VI_1", "eth0", 51)
+        .priority(if router == 1 { 200 } else { 100 })
+        .version(3)
+        .advert_ms(100)
+        .vip("192.0.2.100/24");
+    if router == 1 {
+        let mut track = String::from("track_file {\n");
+        for (name, path) in files {
+            text.push_str(&format!(
+                "vrrp_track_file {name} {{\n    file \"{}\"\n}}\n\n",
+                path.display()
+            ));
+            track.push_str(&format!("        {name} weight -1\n"));
+        }
+        track.push_str("    }");
+        instance = instance.line(&track);
+    }
+    text.push_str(
+        &KeepalivedConf::new(&format!("r{router}"))
+            .instance(instance)
+            .render(),
+    );
+    text
+}
+
+/// track_file targets that are no file to read: a FIFO nobody writes, /dev/zero, a sparse
+/// 16 GiB file, a directory, a symlink loop, and a file with a value that is replaced by a
+/// directory. vipd reads each as 0 (saying why) without waiting, the adverts keep their
+/// schedule. keepalived (`VIPD_HOSTILE_CHECKS_KEEPALIVED=1`) is measured alongside.
+#[test]
+fn lab_hostile_checks_track_files_that_are_no_files() {
+    for daemon in ["vipd", "keepalived"] {
+        if daemon == "keepalived" && std::env::var_os("VIPD_HOSTILE_CHECKS_KEEPALIVED").is_none() {
+            continue;
+        }
+        let lab = Lab::new(&format!("hchk_file_{daemon}"), 2);
+        let dir = lab.dir();
+        let fifo = dir.join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+        let huge = dir.join("huge");
+        std::fs::File::create(&huge)
+            .unwrap()
+            .set_len(16 << 30)
+            .unwrap();
+        let loop_a = dir.join("loop_a");
+        std::os::unix::fs::symlink(dir.join("loop_b"), &loop_a).unwrap();
+        std::os::unix::fs::symlink(&loop_a, dir.join("loop_b")).unwrap();
+        let subdir = dir.join("subdir");
+        std::fs::create_dir(&subdir).unwrap();
+        let replaced = dir.join("replaced");
+        std::fs::write(&replaced, "7\n").unwrap();
+        let files = vec![
+            ("fifo", fifo),
+            ("zero", "/dev/zero".into()),
+            ("huge", huge),
+            ("loop", loop_a),
+            ("subdir", subdir),
+            ("replaced", replaced.clone()),
+        ];
+        let spawn = |router: usize| {
+            let conf = file_conf(router, &files);
+            if daemon == "vipd" {
+                lab.spawn_vipd(router, &conf)
+            } else {
+                lab.spawn_keepalived(router, &conf)
+            }
+        };
+        let r1 = spawn(1);
+        let r2 = spawn(2);
+        if daemon == "vipd" {
+            // 200 - 7 while `replaced` holds 7.
+            let seven = lab::wait_until(Duration::from_secs(20), POLL, || {
+                lab::vipd_status(&r1)
+                    .and_then(|s| s.instances.into_iter().find(|i| i.name == "VI_1"))
+                    .is_some_and(|i| i.effective_priority == 193)
+            });
+            assert!(seven.is_some(), "value 7 not applied:\n{}", r1.log());
+        }
+        // Replaced by a directory once the attack runs.
+        let swap = {
+            let replaced = replaced.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_secs(2));
+                std::fs::remove_file(&replaced).unwrap();
+                std::fs::create_dir(&replaced).unwrap();
+            })
+        };
+        let what = format!("hostile track files at {daemon}");
+        let m = if daemon == "keepalived" {
+            // keepalived may never become master here: say so instead of failing.
+            let vip = Segment::Main.vip4().into();
+            if lab
+                .wait_sole_holder(vip, 1, Duration::from_secs(20))
+                .is_none()
+            {
+                eprintln!(
+                    "{what}: r1 never became master; holders {:?}; r1's log:\n{}",
+                    lab.holders(vip),
+                    r1.log()
+                );
+                swap.join().unwrap();
+                continue;
+            }
+            measure(&lab, &r1, &r2, &what, None)
+        } else {
+            measure(&lab, &r1, &r2, &what, None)
+        };
+        swap.join().unwrap();
+        if daemon != "vipd" {
+            continue;
+        }
+        for (name, why) in [
+            ("fifo", "not a regular file"),
+            ("zero", "not a regular file"),
+            ("huge", "no integer"),
+            ("loop", "symbolic links"),
+            ("subdir", "not a regular file"),
+            ("replaced", "read as 0"),
+        ] {
+            let check = m.checks.iter().find(|c| c.name == name);
+            let result = check
+                .and_then(|c| c.last_result.clone())
+                .unwrap_or_default();
+            assert!(result.contains(why), "{name}: {check:#?}");
+        }
+        let priority = lab::vipd_status(&r1)
+            .and_then(|s| s.instances.into_iter().find(|i| i.name == "VI_1"))
+            .map(|i| i.effective_priority);
+        assert_eq!(priority, Some(200), "every file reads as 0");
+        assert_eq!(m.backup_moves, 0, "the backup moved (gap {:?})", m.gap);
+        assert!(m.gap < STALL, "adverts stopped for {:?}", m.gap);
+        assert!(
+            m.fds_max <= m.fds_start + 16,
+            "vipd's descriptors grew from {} to {}",
+            m.fds_start,
+            m.fds_max
         );
     }
 }

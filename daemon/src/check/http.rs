@@ -1,4 +1,5 @@
-//! HTTP(S) check: a minimal HTTP/1.1 GET (Connection: close) that reads only the status line.
+//! HTTP(S) check: a minimal HTTP/1.1 GET (Connection: close) that reads the response head
+//! (status line and headers, bounded), never the body.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
