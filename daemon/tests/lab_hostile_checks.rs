@@ -690,9 +690,11 @@ fn lab_hostile_checks_scripts_flood_fork_and_escape() {
             &format!("hostile scripts at {daemon}"),
             Some(&marker),
         );
-        drop(r1);
-        drop(r2);
-        // What outlives the daemon, by script: only `escape`'s setsid'd `linger.sh` may.
+        let (mut r1, mut r2) = (r1, r2);
+        r1.stop();
+        r2.stop();
+        // What outlives the daemon (stopped, not killed), by script: only `escape`'s
+        // setsid'd `linger.sh` may.
         std::thread::sleep(Duration::from_millis(500));
         let survivors = processes_with(&marker);
         // linger.sh and its nap.
