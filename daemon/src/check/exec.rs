@@ -8,7 +8,9 @@
 //! run; callers decide whether that is fatal (it is not for checks: they are disabled and
 //! tried again, see `runner`).
 //!
-//! Running ([`run`]) happens in a sandbox set up between fork and exec:
+//! Running ([`run`]) starts the child on a thread of its own, never on the event loop (the
+//! wait for its `exec` took up to 195 ms on a busy machine), in a sandbox set up between
+//! fork and exec:
 //! - the child is the leader of its own process group; at the timeout the whole group is
 //!   killed, and for checks also whatever the leader left behind when it exited;
 //! - no ambient capabilities, an empty inheritable set, and an empty bounding set when vipd
@@ -405,6 +407,75 @@ pub fn spawn(
     command.spawn()
 }
 
+/// A spawn waiting for the spawner thread.
+type SpawnJob = Box<dyn FnOnce() + Send>;
+
+/// The thread that starts scripts, for vipd's lifetime (`None`: it could not be started;
+/// scripts are then started on the caller's thread).
+static SPAWNER: std::sync::OnceLock<Option<std::sync::mpsc::Sender<SpawnJob>>> =
+    std::sync::OnceLock::new();
+
+fn spawner() -> Option<&'static std::sync::mpsc::Sender<SpawnJob>> {
+    SPAWNER
+        .get_or_init(|| {
+            let (tx, rx) = std::sync::mpsc::channel::<SpawnJob>();
+            std::thread::Builder::new()
+                .name("vipd-spawn".into())
+                .spawn(move || {
+                    // Ends never: the sender is in a static.
+                    while let Ok(job) = rx.recv() {
+                        job();
+                    }
+                })
+                .ok()
+                .map(|_| tx)
+        })
+        .as_ref()
+}
+
+/// [`spawn`] off the event loop: `fork` returns at once, but the standard library then waits
+/// until the child has called `exec` (to report a failed `exec`), and on a busy machine the
+/// child may wait that long for a CPU: 45 to 195 ms in red-team round 8, a stall of every
+/// advert while it was done on the event loop. The thread is one that lives as long as vipd
+/// (a script's `PR_SET_PDEATHSIG` fires when the thread that forked it ends, so not tokio's
+/// blocking pool, whose idle threads end). Waits at most `wait`; a run dropped or given up
+/// meanwhile has its group killed.
+async fn spawn_beside(
+    cmd: &PreparedExec,
+    extra_env: &[(String, String)],
+    wait: Duration,
+) -> std::io::Result<(tokio::process::Child, GroupKill)> {
+    let start = move |cmd: &PreparedExec, extra_env: &[(String, String)]| {
+        let child = spawn(cmd, extra_env)?;
+        let pid = child
+            .id()
+            .and_then(|id| i32::try_from(id).ok())
+            .map(Pid::from_raw);
+        Ok((child, GroupKill(pid)))
+    };
+    let Some(spawner) = spawner() else {
+        return start(cmd, extra_env);
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let runtime = tokio::runtime::Handle::current();
+    let (cmd, extra_env) = (cmd.clone(), extra_env.to_vec());
+    let job: SpawnJob = Box::new(move || {
+        let _context = runtime.enter();
+        // Not taken (the run was dropped or gave up): dropped here, which kills the group.
+        let _ = tx.send(start(&cmd, &extra_env));
+    });
+    if spawner.send(job).is_err() {
+        return Err(std::io::Error::other("the spawner thread is gone"));
+    }
+    match tokio::time::timeout(wait, rx).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) => Err(std::io::Error::other("the spawner thread is gone")),
+        Err(_) => Err(std::io::Error::other(format!(
+            "not started within {wait:?}"
+        ))),
+    }
+}
+
 /// Runs the command once; `extra_env` is added to the clean environment.
 pub async fn run(
     cmd: &PreparedExec,
@@ -416,8 +487,8 @@ pub async fn run(
     if let Err(e) = cmd.verify() {
         return ProbeResult::fail(start.elapsed(), format!("not run: {e}"));
     }
-    let mut child = match spawn(cmd, extra_env) {
-        Ok(c) => c,
+    let (mut child, mut guard) = match spawn_beside(cmd, extra_env, timeout).await {
+        Ok(spawned) => spawned,
         Err(e) => {
             return ProbeResult::fail(
                 start.elapsed(),
@@ -425,11 +496,7 @@ pub async fn run(
             )
         }
     };
-    let pid = child
-        .id()
-        .and_then(|id| i32::try_from(id).ok())
-        .map(Pid::from_raw);
-    let mut guard = GroupKill(pid);
+    let pid = guard.0;
     let pidfd = pid.and_then(open_pidfd);
     let leader_exited = async {
         match &pidfd {
@@ -588,6 +655,38 @@ impl ChildSetup {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Starting a script waits until its `exec`; on a busy machine that took up to 195 ms,
+    /// on the event loop. The first poll of a run must not start it: an `exec` that fails
+    /// at once (EACCES: no longer executable since it was prepared) is only reported on a
+    /// later poll.
+    #[test]
+    fn a_run_starts_its_child_beside_the_callers_thread() {
+        use std::future::Future;
+        use std::os::unix::fs::PermissionsExt;
+        let path = std::env::temp_dir().join(format!("vipd-noexec-{}", std::process::id()));
+        std::fs::write(&path, b"\x7fELF not really").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let cmd = prepare(&[path.display().to_string()], None, None).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let result = runtime.block_on(async {
+            let mut run = std::pin::pin!(run(&cmd, Duration::from_secs(5), Leftovers::Kill, &[]));
+            let first =
+                std::future::poll_fn(|cx| std::task::Poll::Ready(run.as_mut().poll(cx))).await;
+            assert!(
+                first.is_pending(),
+                "started (and failed) on the caller's thread: {first:?}"
+            );
+            run.await
+        });
+        let _ = std::fs::remove_file(&path);
+        assert!(!result.ok, "{result:?}");
+        assert!(result.detail.starts_with("spawn "), "{result:?}");
+    }
 
     #[test]
     fn scripts_without_a_user_run_as_keepalived_script_when_it_exists() {

@@ -1,4 +1,5 @@
-//! HTTP(S) check: a minimal HTTP/1.1 GET (Connection: close) that reads only the status line.
+//! HTTP(S) check: a minimal HTTP/1.1 GET (Connection: close) that reads the response head
+//! (status line and headers, bounded), never the body.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -91,6 +92,14 @@ impl HttpProbe {
 /// Largest status line we read before giving up.
 const MAX_STATUS_LINE: usize = 4096;
 
+/// Largest response head (status line and headers) we read before giving up; curl's is
+/// 300 KiB, real health endpoints send well under 8 KiB.
+pub const MAX_HEAD: usize = 64 * 1024;
+
+/// Sends the request and reads the response head: the status counts only once the head is
+/// complete (its blank line read), so a server that dies or resets mid-headers, or closes
+/// after a bare "HTTP/1.1 200", fails the check as it fails `curl -f`. The body is never
+/// read. Interim 1xx heads (103 Early Hints) are skipped.
 async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     request: &str,
@@ -100,27 +109,112 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
         .await
         .map_err(|e| format!("send: {e}"))?;
     stream.flush().await.map_err(|e| format!("send: {e}"))?;
-    let mut buf = Vec::with_capacity(256);
-    let mut chunk = [0u8; 512];
+    let mut head = HeadReader::default();
+    let mut chunk = [0u8; 2048];
     loop {
-        if let Some(end) = buf.windows(2).position(|w| w == b"\r\n") {
-            return parse_status_line(buf.get(..end).unwrap_or_default());
-        }
-        if buf.len() > MAX_STATUS_LINE {
-            return Err("status line too long".into());
-        }
         let n = stream
             .read(&mut chunk)
             .await
             .map_err(|e| format!("receive: {e}"))?;
         if n == 0 {
-            return if buf.is_empty() {
-                Err("connection closed without a response".into())
-            } else {
-                parse_status_line(&buf)
-            };
+            return Err(head.closed());
         }
-        buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
+        if let Some(status) = head.feed(chunk.get(..n).unwrap_or_default())? {
+            return Ok(status);
+        }
+    }
+}
+
+/// Reads response heads from a byte stream; see [`exchange`]. Every byte is looked at once.
+#[derive(Default)]
+pub struct HeadReader {
+    /// The current head so far.
+    buf: Vec<u8>,
+    /// Where the line being read starts in `buf`.
+    line_start: usize,
+    /// Bytes of `buf` already looked at.
+    scanned: usize,
+    /// The current head's status, once its status line is complete.
+    status: Option<u16>,
+    /// Bytes of every head read, interim ones included.
+    total: usize,
+}
+
+impl HeadReader {
+    /// Takes the next bytes; `Ok(Some(status))` once a final head is complete.
+    pub fn feed(&mut self, mut bytes: &[u8]) -> Result<Option<u16>, String> {
+        while !bytes.is_empty() {
+            let room = MAX_HEAD.saturating_sub(self.total);
+            if room == 0 {
+                return Err(match self.status {
+                    None => "status line too long".into(),
+                    Some(code) => {
+                        format!("HTTP {code} with response headers over {MAX_HEAD} bytes")
+                    }
+                });
+            }
+            let take = bytes.len().min(room);
+            let (now, rest) = bytes.split_at(take);
+            self.buf.extend_from_slice(now);
+            self.total += take;
+            bytes = rest;
+            while let Some(offset) = self
+                .buf
+                .get(self.scanned..)
+                .and_then(|b| b.iter().position(|&c| c == b'\n'))
+            {
+                let end = self.scanned + offset;
+                self.scanned = end + 1;
+                let line = self.buf.get(self.line_start..end).unwrap_or_default();
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                self.line_start = end + 1;
+                match self.status {
+                    None => {
+                        if line.len() > MAX_STATUS_LINE {
+                            return Err("status line too long".into());
+                        }
+                        self.status = Some(parse_status_line(line)?);
+                    }
+                    Some(code) if line.is_empty() => {
+                        if (100..200).contains(&code) && code != 101 {
+                            // An interim head: the final one follows.
+                            self.buf.drain(..self.scanned);
+                            self.line_start = 0;
+                            self.scanned = 0;
+                            self.status = None;
+                            continue;
+                        }
+                        return Ok(Some(code));
+                    }
+                    Some(_) => {}
+                }
+            }
+            self.scanned = self.buf.len();
+            if self.status.is_none() && self.buf.len() - self.line_start > MAX_STATUS_LINE {
+                return Err("status line too long".into());
+            }
+            // Only the unfinished line is needed from here on.
+            if self.status.is_some() {
+                self.buf.drain(..self.line_start);
+                self.scanned -= self.line_start;
+                self.line_start = 0;
+            }
+        }
+        Ok(None)
+    }
+
+    /// Why a stream that ends now has no answer.
+    pub fn closed(&self) -> String {
+        match self.status {
+            None if self.total == 0 => "connection closed without a response".into(),
+            None => format!(
+                "connection closed inside the status line {:?}",
+                String::from_utf8_lossy(self.buf.get(..self.buf.len().min(80)).unwrap_or_default())
+            ),
+            Some(code) => {
+                format!("HTTP {code}, but the connection closed before the end of the headers")
+            }
+        }
     }
 }
 
@@ -204,5 +298,73 @@ mod tests {
         assert!(parse_status_line(b"SSH-2.0-OpenSSH").is_err());
         assert!(parse_status_line(b"HTTP/1.1 999 X").is_err());
         assert!(parse_status_line(b"\xff\xfe").is_err());
+    }
+
+    fn read_head(pieces: &[&[u8]]) -> Result<Option<u16>, String> {
+        let mut head = HeadReader::default();
+        for piece in pieces {
+            if let Some(code) = head.feed(piece)? {
+                return Ok(Some(code));
+            }
+        }
+        Ok(None)
+    }
+
+    #[test]
+    fn a_status_counts_once_the_head_is_complete() {
+        let whole = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+        assert_eq!(read_head(&[whole]), Ok(Some(200)));
+        // One byte at a time, and bare LF line ends.
+        let pieces: Vec<&[u8]> = whole.chunks(1).collect();
+        assert_eq!(read_head(&pieces), Ok(Some(200)));
+        assert_eq!(read_head(&[b"HTTP/1.0 503 No\n\n"]), Ok(Some(503)));
+        // Not complete: no answer yet, and a close now is a failure that says why.
+        for partial in [
+            &b"HTTP/1.1 200"[..],
+            b"HTTP/1.1 200 OK\r\n",
+            b"HTTP/1.1 200 OK\r\nA: b\r\n",
+        ] {
+            let mut head = HeadReader::default();
+            assert_eq!(head.feed(partial), Ok(None), "{partial:?}");
+            let why = head.closed();
+            assert!(why.contains("closed"), "{why}");
+        }
+        assert!(HeadReader::default()
+            .closed()
+            .contains("without a response"));
+    }
+
+    #[test]
+    fn interim_heads_are_skipped() {
+        let text =
+            b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n";
+        assert_eq!(read_head(&[text]), Ok(Some(204)));
+        let pieces: Vec<&[u8]> = text.chunks(7).collect();
+        assert_eq!(read_head(&pieces), Ok(Some(204)));
+    }
+
+    #[test]
+    fn heads_are_bounded() {
+        let mut head = HeadReader::default();
+        head.feed(b"HTTP/1.1 200 OK\r\n").unwrap();
+        let header = b"X-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
+        let mut result = Ok(None);
+        for _ in 0..(2 * MAX_HEAD / header.len()) {
+            result = head.feed(header);
+            if result.is_err() {
+                break;
+            }
+        }
+        assert!(result.unwrap_err().contains("over"));
+        // What is kept stays small however long the head: only the unfinished line.
+        assert!(head.buf.len() < header.len());
+
+        let mut head = HeadReader::default();
+        let err = head.feed(&[b'A'; MAX_STATUS_LINE + 10]).unwrap_err();
+        assert_eq!(err, "status line too long");
+        let mut long = b"HTTP/1.1 200 ".to_vec();
+        long.resize(MAX_STATUS_LINE + 10, b'x');
+        long.extend_from_slice(b"\r\n\r\n");
+        assert_eq!(read_head(&[&long]), Err("status line too long".into()));
     }
 }
