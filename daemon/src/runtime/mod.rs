@@ -239,6 +239,11 @@ struct OpenSocket {
     reader: SocketReader,
 }
 
+/// Per VRID of one socket: the instance's index in `Daemon::routers` (`u32::MAX`: none
+/// found yet) and the schedule's generation it was last found in (see
+/// `Daemon::router_index`).
+type VridSlots = [(u32, u64); 256];
+
 /// Ready when the reactor has seen one of `sockets` readable (one not left alone after
 /// errors); registers the loop to be woken when one becomes so.
 fn sockets_readable(
@@ -309,8 +314,9 @@ struct Daemon {
     promoted: promote::Promoted,
     /// vipd's nftables table: the forwards of instances that hold their VIPs.
     forwards: forward::Forwards,
-    /// Where to find the instance of a (socket, VRID) in `routers`, see `router_index`.
-    router_slots: Vec<(SocketKey, Box<[u32; 256]>)>,
+    /// Where to find the instance of a (socket, VRID) in `routers`, and the schedule's
+    /// generation it was last found in, see `router_index`.
+    router_slots: Vec<(SocketKey, Box<VridSlots>)>,
     /// Which instances the loop has to look at after a wake-up (deadlines, actions).
     schedule: schedule::Schedule,
     /// Sync group members by router index (`mark_sync_members` rebuilds it).
@@ -785,7 +791,7 @@ impl Daemon {
         let routers = &self.routers;
         let timeout = |i: usize| routers.get(i).and_then(|r| r.fsm().poll_timeout());
         self.schedule
-            .next_deadline(timeout)
+            .next_deadline(Instant::now(), timeout)
             .into_iter()
             .chain(self.pacer.next_deadline())
             .chain(self.start_at)
@@ -1118,30 +1124,40 @@ impl Daemon {
     /// The instance with `vrid` on socket `key`. Each packet needs this: a remembered slot,
     /// checked on every use (so it never needs invalidating when instances come and go),
     /// spares a walk over all instances comparing socket keys, which with 510 instances at
-    /// 10 ms adverts (51,000 adverts a second) was the receive path's largest cost.
+    /// 10 ms adverts (51,000 adverts a second) was the receive path's largest cost. The
+    /// check compares the instance's socket key (an interface name among others, 4 % of a
+    /// backup's instructions per advert) once per generation of the schedule: the list of
+    /// instances changes only outside the hot path (a reload, which starts a new one), and
+    /// an instance's VRID and socket key never change in place.
     /// `socket`: where `key` is in `router_slots`, when the caller knows.
     fn router_index(&mut self, key: &SocketKey, socket: Option<usize>, vrid: u8) -> Option<usize> {
         const NONE: u32 = u32::MAX;
+        let generation = self.schedule.generation();
         let is_it = |r: &Router| r.cfg.vrid == vrid && r.key == *key;
         // A handful of sockets: a look along a list beats hashing the key.
         // Entries are only ever appended, so a position once found stays the key's.
         let socket = socket.or_else(|| self.router_slots.iter().position(|(k, _)| k == key));
-        if let Some((_, slots)) = socket.and_then(|s| self.router_slots.get(s)) {
-            let slot = slots[usize::from(vrid)];
-            if slot != NONE && self.routers.get(slot as usize).is_some_and(is_it) {
-                return Some(slot as usize);
+        if let Some((_, slots)) = socket.and_then(|s| self.router_slots.get_mut(s)) {
+            let (slot, found_in) = slots[usize::from(vrid)];
+            let index = slot as usize;
+            if slot != NONE && found_in == generation && index < self.routers.len() {
+                return Some(index);
+            }
+            if slot != NONE && self.routers.get(index).is_some_and(is_it) {
+                slots[usize::from(vrid)].1 = generation;
+                return Some(index);
             }
         }
         let index = self.routers.iter().position(is_it)?;
         let socket = match socket {
             Some(socket) => socket,
             None => {
-                (self.router_slots).push((key.clone(), Box::new([NONE; 256])));
+                (self.router_slots).push((key.clone(), Box::new([(NONE, 0); 256])));
                 self.router_slots.len() - 1
             }
         };
         if let Some((_, slots)) = self.router_slots.get_mut(socket) {
-            slots[usize::from(vrid)] = u32::try_from(index).unwrap_or(NONE);
+            slots[usize::from(vrid)] = (u32::try_from(index).unwrap_or(NONE), generation);
         }
         Some(index)
     }

@@ -91,3 +91,29 @@ fn a_backup_woken_late_hears_the_queued_adverts_before_its_master_down_timer() {
         assert_eq!(daemon.routers[0].fsm().transitions(), transitions);
     });
 }
+
+/// The slot remembered for a (socket, VRID) is trusted within a generation of the schedule
+/// only: a reload that reorders or removes instances starts a new one, and the next advert
+/// finds its instance where it is now.
+#[test]
+fn an_advert_finds_its_instance_after_a_reload_changed_the_list() {
+    let mut lab = lab("slots", 2, "10ms");
+    let daemon = &mut lab.daemon;
+    let keys: Vec<(SocketKey, u8)> = (daemon.routers.iter())
+        .map(|r| (r.key.clone(), r.cfg.vrid))
+        .collect();
+    for _ in 0..2 {
+        for (index, (key, vrid)) in keys.iter().enumerate() {
+            assert_eq!(daemon.router_index(key, None, *vrid), Some(index));
+        }
+    }
+    daemon.routers.swap(0, 1);
+    daemon.schedule.touch_all();
+    for (index, (key, vrid)) in keys.iter().enumerate() {
+        assert_eq!(daemon.router_index(key, None, *vrid), Some(1 - index));
+    }
+    daemon.routers.truncate(1);
+    daemon.schedule.touch_all();
+    assert_eq!(daemon.router_index(&keys[0].0, None, keys[0].1), None);
+    assert_eq!(daemon.router_index(&keys[1].0, None, keys[1].1), Some(0));
+}

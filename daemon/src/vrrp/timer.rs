@@ -69,6 +69,12 @@ impl TimerTable {
     pub fn set(&mut self, timer: Timer, deadline: Instant) {
         let slot = timer.slot();
         let replaced = self.deadlines[slot].replace(deadline);
+        // The only one armed (a backup's Master_Down, set again with every advert heard).
+        if self.armed & !(1 << slot) == 0 {
+            self.armed = 1 << slot;
+            self.next = Some(deadline);
+            return;
+        }
         self.armed |= 1 << slot;
         match (replaced, self.next) {
             // Earlier than every other: it is the earliest now.
