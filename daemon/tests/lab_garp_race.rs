@@ -17,10 +17,9 @@
 mod lab;
 mod lab_vipd_support;
 
-use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use lab::keepalived_conf::{KeepalivedConf, VrrpInstance};
+use lab::keepalived_conf::KeepalivedConf;
 use lab::{wait_until, Lab, OutageMeter, Segment};
 use lab_vipd_support::*;
 
@@ -37,30 +36,7 @@ const DEAF_AFTER_TAKEOVER: Duration = Duration::from_millis(300);
 /// burst, 5 s after the first: about 4.5 s.
 const BOUND: Duration = Duration::from_millis(2500);
 
-#[derive(Clone, Copy)]
-enum Family {
-    V4,
-    V6,
-}
-
-impl Family {
-    fn vip(self) -> IpAddr {
-        match self {
-            Family::V4 => vip4(),
-            Family::V6 => vip6(),
-        }
-    }
-
-    fn instance(self, priority: u8, advert: Duration) -> VrrpInstance {
-        let instance = match self {
-            Family::V4 => VrrpInstance::new("VI_1", "eth0", 51).vip("192.0.2.100/24"),
-            Family::V6 => VrrpInstance::new("VI_1", "eth0", 52).vip("2001:db8::100/64"),
-        };
-        instance.priority(priority).version(3).advert(advert)
-    }
-}
-
-fn race(name: &str, family: Family) {
+fn race(name: &str, family: VipFamily) {
     let lab = Lab::new(name, 2);
     let vip = family.vip();
     // Only announcements move the client's neighbour entry: it neither expires nor is
@@ -169,10 +145,10 @@ fn race(name: &str, family: Family) {
 
 #[test]
 fn a_late_announcement_of_a_yielding_keepalived_is_announced_over_ipv4() {
-    race("garp-race-v4", Family::V4);
+    race("garp-race-v4", VipFamily::V4);
 }
 
 #[test]
 fn a_late_announcement_of_a_yielding_keepalived_is_announced_over_ipv6() {
-    race("garp-race-v6", Family::V6);
+    race("garp-race-v6", VipFamily::V6);
 }

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use lab::capture::vrid51_advert_times;
 use lab::{Daemon, KeepalivedConf, Lab, Segment, VrrpInstance};
 use vipd::control::CheckStatus;
 
@@ -324,24 +325,6 @@ fn native_conf(router: usize, probes: &[Probe]) -> String {
     text
 }
 
-/// Times (s) of `source`'s adverts for VRID 51 in a tcpdump capture.
-fn advert_times(packets: &[String], source: &str) -> Vec<f64> {
-    packets
-        .iter()
-        .filter(|p| p.contains(&format!("{source} > 224.0.0.18")) && p.contains("vrid 51"))
-        .filter_map(|p| {
-            let stamp = p.split_whitespace().next()?;
-            let mut parts = stamp.split(':');
-            let (h, m, s) = (parts.next()?, parts.next()?, parts.next()?);
-            Some(
-                h.parse::<f64>().ok()? * 3600.0
-                    + m.parse::<f64>().ok()? * 60.0
-                    + s.parse::<f64>().ok()?,
-            )
-        })
-        .collect()
-}
-
 fn largest_gap(times: &[f64]) -> Duration {
     times
         .windows(2)
@@ -555,10 +538,11 @@ fn measure(lab: &Lab, r1: &Daemon, r2: &Daemon, what: &str, marker: Option<&str>
     let fds_end = fds(pid);
     let statuses = checks(r1);
     let packets = capture.stop();
-    let times = advert_times(&packets, &source);
+    let times = vrid51_advert_times(&packets, &source);
     let gap = largest_gap(&times);
     // The backup sends adverts only once it has taken over.
-    let backup_adverts = advert_times(&packets, &Segment::Main.router_ip4(2).to_string()).len();
+    let backup_adverts =
+        vrid51_advert_times(&packets, &Segment::Main.router_ip4(2).to_string()).len();
     let leftovers = marker.map(|m| processes_with(m).len()).unwrap_or(0);
     eprintln!(
         "{what}: {secs} s, {} adverts, longest gap {gap:?}; vipd fds {fds_start} -> max \

@@ -8,6 +8,7 @@ mod lab;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use lab::capture::vrid51_advert_times;
 use lab::keepalived_conf::{KeepalivedConf, VrrpInstance};
 use lab::{Lab, Segment};
 
@@ -57,20 +58,7 @@ fn instance_status(daemon: &lab::Daemon, name: &str) -> Option<vipd::control::In
 
 /// The largest gap between r1's FAST adverts in the capture.
 fn largest_gap(packets: &[String], source: &str) -> Option<Duration> {
-    let times: Vec<f64> = packets
-        .iter()
-        .filter(|p| p.contains(&format!("{source} > 224.0.0.18")) && p.contains("vrid 51"))
-        .filter_map(|p| {
-            let stamp = p.split_whitespace().next()?;
-            let mut parts = stamp.split(':');
-            let (h, m, s) = (parts.next()?, parts.next()?, parts.next()?);
-            Some(
-                h.parse::<f64>().ok()? * 3600.0
-                    + m.parse::<f64>().ok()? * 60.0
-                    + s.parse::<f64>().ok()?,
-            )
-        })
-        .collect();
+    let times = vrid51_advert_times(packets, source);
     times
         .windows(2)
         .map(|w| Duration::from_secs_f64((w[1] - w[0]).max(0.0)))

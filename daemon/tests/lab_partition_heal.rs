@@ -17,7 +17,7 @@ mod lab_vipd_support;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use lab::keepalived_conf::{KeepalivedConf, VrrpInstance};
+use lab::keepalived_conf::KeepalivedConf;
 use lab::{wait_until, Lab, OutageMeter, Segment};
 use lab_vipd_support::*;
 
@@ -32,29 +32,6 @@ const SLOW: Duration = Duration::from_secs(1);
 fn bound() -> Duration {
     let skew = SLOW * (256 - 100) / 256;
     (SLOW * 3 + skew) * 2
-}
-
-#[derive(Clone, Copy)]
-enum Family {
-    V4,
-    V6,
-}
-
-impl Family {
-    fn vip(self) -> IpAddr {
-        match self {
-            Family::V4 => vip4(),
-            Family::V6 => vip6(),
-        }
-    }
-
-    fn instance(self, priority: u8, advert: Duration) -> VrrpInstance {
-        let instance = match self {
-            Family::V4 => VrrpInstance::new("VI_1", "eth0", 51).vip("192.0.2.100/24"),
-            Family::V6 => VrrpInstance::new("VI_1", "eth0", 52).vip("2001:db8::100/64"),
-        };
-        instance.priority(priority).version(3).advert(advert)
-    }
 }
 
 /// The client's neighbour entry for `vip`: (MAC, state), e.g. ("02:...", "REACHABLE").
@@ -76,7 +53,7 @@ struct Healed {
 /// Elects r1, partitions it until r2 is master and the client's entry for the VIP is a
 /// REACHABLE r2, then heals right after one of r2's adverts. `r2_globals` go into r2's
 /// keepalived.conf.
-fn partition_and_heal(name: &str, family: Family, r2_globals: &[&str]) -> Healed {
+fn partition_and_heal(name: &str, family: VipFamily, r2_globals: &[&str]) -> Healed {
     let lab = Lab::new(name, 2);
     let vip = family.vip();
     // Entries stay REACHABLE 60..180 s after a confirmation (pings do not confirm one).
@@ -158,7 +135,7 @@ fn partition_and_heal(name: &str, family: Family, r2_globals: &[&str]) -> Healed
 
 /// After the heal, the client's entry points at r1 and r1 answers its pings within the
 /// bound.
-fn expect_client_back_on_r1(healed: Healed, family: Family) {
+fn expect_client_back_on_r1(healed: Healed, family: VipFamily) {
     let Healed {
         lab,
         meter,
@@ -203,14 +180,14 @@ fn expect_client_back_on_r1(healed: Healed, family: Family) {
 
 #[test]
 fn after_a_heal_the_client_follows_the_returning_master_ipv4() {
-    let family = Family::V4;
+    let family = VipFamily::V4;
     let healed = partition_and_heal("heal-v4", family, &[]);
     expect_client_back_on_r1(healed, family);
 }
 
 #[test]
 fn after_a_heal_the_client_follows_the_returning_master_ipv6() {
-    let family = Family::V6;
+    let family = VipFamily::V6;
     let healed = partition_and_heal("heal-v6", family, &[]);
     expect_client_back_on_r1(healed, family);
 }
@@ -220,7 +197,7 @@ fn after_a_heal_the_client_follows_the_returning_master_ipv6() {
 /// Also shows that the heal above really makes r2 hear r1 first.
 #[test]
 fn with_higher_prio_send_advert_off_the_client_stays_on_the_interim_master() {
-    let family = Family::V4;
+    let family = VipFamily::V4;
     let healed = partition_and_heal("heal-off", family, &["vrrp_higher_prio_send_advert false"]);
     let vip = family.vip();
     wait_state(&healed._r2, "VI_1", "BACKUP");

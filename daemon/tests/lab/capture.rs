@@ -107,3 +107,23 @@ impl Drop for Capture {
         }
     }
 }
+
+/// Times (seconds since midnight, tcpdump's stamp) of the IPv4 multicast adverts `source` sent
+/// for VRID 51 in tcpdump's lines (`Capture::packets`).
+pub fn vrid51_advert_times(packets: &[String], source: &str) -> Vec<f64> {
+    let from = format!("{source} > 224.0.0.18");
+    packets
+        .iter()
+        .filter(|p| p.contains(&from) && p.contains("vrid 51"))
+        .filter_map(|p| {
+            let stamp = p.split_whitespace().next()?;
+            let mut parts = stamp.split(':');
+            let (h, m, s) = (parts.next()?, parts.next()?, parts.next()?);
+            Some(
+                h.parse::<f64>().ok()? * 3600.0
+                    + m.parse::<f64>().ok()? * 60.0
+                    + s.parse::<f64>().ok()?,
+            )
+        })
+        .collect()
+}

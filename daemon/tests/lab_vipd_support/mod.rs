@@ -35,6 +35,32 @@ pub fn router_ip4(router: usize) -> IpAddr {
     Segment::Main.router_ip4(router).into()
 }
 
+/// The address family of a one-instance v3 lab: VIP 192.0.2.100/24 on VRID 51 or
+/// 2001:db8::100/64 on VRID 52.
+#[derive(Clone, Copy)]
+pub enum VipFamily {
+    V4,
+    V6,
+}
+
+impl VipFamily {
+    pub fn vip(self) -> IpAddr {
+        match self {
+            VipFamily::V4 => vip4(),
+            VipFamily::V6 => vip6(),
+        }
+    }
+
+    /// `VI_1` on eth0 with this family's VRID and VIP, v3, `priority`, adverts every `advert`.
+    pub fn instance(self, priority: u8, advert: Duration) -> VrrpInstance {
+        let instance = match self {
+            VipFamily::V4 => VrrpInstance::new("VI_1", "eth0", 51).vip("192.0.2.100/24"),
+            VipFamily::V6 => VrrpInstance::new("VI_1", "eth0", 52).vip("2001:db8::100/64"),
+        };
+        instance.priority(priority).version(3).advert(advert)
+    }
+}
+
 /// One v3 instance `VI_1`, VRID 51, 100 ms, VIP 192.0.2.100/24.
 pub fn v3_ipv4(priority: u8) -> VrrpInstance {
     VrrpInstance::new("VI_1", "eth0", 51)
