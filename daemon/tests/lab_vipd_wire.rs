@@ -8,12 +8,13 @@
 mod lab;
 mod lab_vipd_support;
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use lab::keepalived_conf::{KeepalivedConf, VrrpInstance};
 use lab::{wait_until, Capture, Lab, LabOptions, Segment};
 use lab_vipd_support::*;
+use vipd::vrrp::packet::{Advertisement, Auth, ChecksumMode, Version};
 
 /// One line of `tcpdump -tt -e -v`: when, from which MAC, and the rest of the text.
 struct Frame {
@@ -645,6 +646,75 @@ fn sync_group_members_announce_when_one_hears_a_lower_priority() {
     assert!(
         vi1 == vi2 && vi2 >= 2 && vi2 % 2 == 0,
         "VI_1 {vi1} and VI_2 {vi2} announcements: {sent:?}"
+    );
+}
+
+#[test]
+fn a_sync_group_answers_one_lower_priority_advert_with_a_bounded_set_of_announcements() {
+    // One lower-priority advert for VI_1 (from a third host) and nothing more: VI_1 answers
+    // (2 GARPs, the repeat), announces once more when the sender has been silent for 1.5 of
+    // its intervals (2), and sends its second burst `vrrp_garp_lower_prio_delay` (1 s) later
+    // (2); VI_2, its sync group's other member, announces with it (2) and sends its second
+    // burst too (2), as keepalived 2.2.7 does. Then nothing: vipd used to pass VI_2's
+    // announcement back to VI_1 as if VI_2 had heard the lower priority itself, and so on,
+    // one round each per advert interval for good.
+    let lab = Lab::new("wire-lowprio-echo", 1);
+    let other: IpAddr = "192.0.2.101".parse().unwrap();
+    let instance = |name, vrid, vip| {
+        VrrpInstance::new(name, "eth0", vrid)
+            .priority(200)
+            .version(3)
+            .advert(Duration::from_millis(100))
+            .vip(vip)
+    };
+    let conf = format!(
+        "{}\nvrrp_sync_group G {{\n    group {{\n        VI_1\n        VI_2\n    }}\n}}\n",
+        KeepalivedConf::new("r1")
+            .global("vrrp_garp_master_delay 0")
+            .global("vrrp_garp_lower_prio_repeat 2")
+            .global("vrrp_garp_lower_prio_delay 1")
+            .instance(instance("VI_1", 51, "192.0.2.100/24"))
+            .instance(instance("VI_2", 52, "192.0.2.101/24"))
+            .render()
+    );
+    let _r1 = start_vipd(&lab, 1, &conf);
+    expect_sole_holder(&lab, vip4(), 1, SETTLE, "VI_1 on r1");
+    expect_sole_holder(&lab, other, 1, SETTLE, "VI_2 on r1");
+    let capture = capture_client(&lab, "-v arp or ip proto 112");
+    let client = Segment::Main.client_ip4();
+    let group = Ipv4Addr::new(224, 0, 0, 18);
+    let advert = Advertisement {
+        version: Version::V3,
+        vrid: 51,
+        priority: 50,
+        advert_interval_cs: 10,
+        addresses: vec![vip4()],
+        auth: Auth::None,
+    }
+    .to_bytes(client.into(), group.into(), ChecksumMode::PseudoHeader);
+    // Only once the capture is running (it shows the advert).
+    std::thread::sleep(Duration::from_millis(300));
+    inject_ipv4(&lab, group, 255, &[advert]);
+    let source = client.to_string();
+    let count = |address: IpAddr| {
+        let injected = adverts(&capture).into_iter().find(|a| a.1 == source)?.0;
+        let sent = garps(&capture, 1);
+        Some(
+            (sent.iter())
+                .filter(|g| g.1 == address && g.0 >= injected)
+                .count(),
+        )
+    };
+    let answered = wait_until(SETTLE, Duration::from_millis(50), || {
+        count(vip4()) >= Some(6) && count(other) >= Some(4)
+    });
+    // The last burst is 1 s after the advert; anything more would come within this.
+    std::thread::sleep(Duration::from_millis(1500));
+    let (vi1, vi2) = (count(vip4()), count(other));
+    assert!(
+        answered.is_some() && vi1 == Some(6) && vi2 == Some(4),
+        "VI_1 {vi1:?} and VI_2 {vi2:?} GARPs after the advert (want 6 and 4): {:?}",
+        garps(&capture, 1)
     );
 }
 

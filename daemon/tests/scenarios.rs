@@ -28,7 +28,7 @@
 //! ACTION = SendAdvert prio N | AddVips | RemoveVips | Announce [repeat N] [CAUSE]
 //!        | StateChanged FROM -> TO [reason "TEXT"]
 //! CAUSE = BecameMaster | MasterDelay | Refresh | LowerPriority | LowerPriorityDelay |
-//!   LowerPrioritySilent
+//!   LowerPrioritySilent | SyncMemberLowerPriority
 //! ```
 
 use std::collections::VecDeque;
@@ -465,6 +465,7 @@ fn parse_announce(words: &[String]) -> Result<Expected> {
             "LowerPriority" => cause = Some(AnnounceCause::LowerPriority),
             "LowerPriorityDelay" => cause = Some(AnnounceCause::LowerPriorityDelay),
             "LowerPrioritySilent" => cause = Some(AnnounceCause::LowerPrioritySilent),
+            "SyncMemberLowerPriority" => cause = Some(AnnounceCause::SyncMemberLowerPriority),
             other => return Err(format!("unexpected {other:?} after Announce")),
         }
     }

@@ -1523,7 +1523,7 @@ impl Daemon {
         }
         self.queue_announcements(index, repeat);
         self.send_due_announcements(Instant::now());
-        if cause == AnnounceCause::LowerPriority {
+        if cause.reaches_sync_group() {
             self.sync_members_heard_lower_priority(index);
         }
     }

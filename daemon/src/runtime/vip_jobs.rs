@@ -185,9 +185,11 @@ impl Daemon {
             .find(|job| job.cfg.name == *name && job.kind == Kind::Add);
         match job {
             Some(job) => {
-                // A later announcement replaces an earlier one: both announce every VIP.
+                // A later announcement replaces an earlier one: both announce every VIP. One
+                // that reaches the sync group keeps doing so (`reaches_sync_group`).
                 let cause = match job.announce {
                     Some((_, Some(AnnounceCause::BecameMaster))) => AnnounceCause::BecameMaster,
+                    Some((_, Some(earlier))) if earlier.reaches_sync_group() => earlier,
                     _ => cause,
                 };
                 let repeat = job.announce.map_or(repeat, |(r, _)| r.max(repeat));

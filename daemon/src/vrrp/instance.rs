@@ -381,6 +381,19 @@ pub enum AnnounceCause {
     /// The router that advertised a lower priority fell silent (it yielded): announced
     /// once more, after whatever it announced while it believed it was master.
     LowerPrioritySilent,
+    /// Another member of its sync group heard a lower priority (keepalived): announced as
+    /// for `LowerPriority`, but not passed on to the group again.
+    SyncMemberLowerPriority,
+}
+
+impl AnnounceCause {
+    /// Whether the other members of the instance's sync group announce too: only when the
+    /// instance heard the lower priority itself. Passing on what a member announced for
+    /// another one made the two set each other off, one round each per advert interval
+    /// for good; keepalived's members announce once (and their second burst).
+    pub fn reaches_sync_group(self) -> bool {
+        self == AnnounceCause::LowerPriority
+    }
 }
 
 impl fmt::Display for AnnounceCause {
@@ -392,6 +405,9 @@ impl fmt::Display for AnnounceCause {
             AnnounceCause::LowerPriority => "lower priority advert heard",
             AnnounceCause::LowerPriorityDelay => "second burst after a lower priority advert",
             AnnounceCause::LowerPrioritySilent => "the lower priority router fell silent",
+            AnnounceCause::SyncMemberLowerPriority => {
+                "another member of its sync group heard a lower priority"
+            }
         })
     }
 }
@@ -467,8 +483,9 @@ pub struct Instance {
     /// per advert interval, not one each.
     lower_priority_announced: Option<Instant>,
     /// A lower-priority advert came while the last announcement was under an interval old:
-    /// when the next one may go (see `announce_lower_priority`).
-    lower_priority_trailing: Option<Instant>,
+    /// when the next one may go (see `announce_lower_priority`), and its cause (its own
+    /// advert heard, or another sync group member's: see `AnnounceCause::reaches_sync_group`).
+    lower_priority_trailing: Option<(Instant, AnnounceCause)>,
     /// When the second burst after a lower priority goes (`garp_lower_prio_delay`).
     /// `Timer::GarpLowerPriority` fires at the earliest of the three.
     lower_priority_second: Option<Instant>,
@@ -1419,15 +1436,15 @@ impl Instance {
             let silent = clamp_interval(their_interval) * 3 / 2;
             self.lower_priority_silent = Some(later(now, silent));
         }
-        self.announce_lower_priority(now);
+        self.announce_lower_priority(now, AnnounceCause::LowerPriority);
     }
 
     /// keepalived: when one member of a sync group hears a lower priority, the other members
     /// that are master announce their addresses the same way (no advert: the other router
-    /// did not advertise for them).
+    /// did not advertise for them), and their announcement goes no further.
     pub fn sync_member_heard_lower_priority(&mut self, now: Instant) {
         if self.running && self.state == State::Master && !self.handing_over {
-            self.announce_lower_priority(now);
+            self.announce_lower_priority(now, AnnounceCause::SyncMemberLowerPriority);
         }
     }
 
@@ -1468,8 +1485,9 @@ impl Instance {
     /// just after our burst (it became master as a partition healed: its advert reached us
     /// before its own announcement left, and it yields with an advert at once) would
     /// otherwise keep the neighbours until the second burst, seconds later (found by the
-    /// soak, seed 1796096562).
-    fn announce_lower_priority(&mut self, now: Instant) {
+    /// soak, seed 1796096562). `cause`: `LowerPriority` or `SyncMemberLowerPriority`; one
+    /// that waits is `LowerPriority` if either was.
+    fn announce_lower_priority(&mut self, now: Instant, cause: AnnounceCause) {
         if self.params.garp_lower_prio_repeat == 0 {
             return;
         }
@@ -1479,11 +1497,19 @@ impl Instance {
         match next {
             None => {
                 self.lower_priority_announced = Some(now);
-                self.announce(AnnounceCause::LowerPriority);
+                self.announce(cause);
                 // This is the one that was waiting, if any.
                 self.lower_priority_trailing = None;
             }
-            Some(next) => self.lower_priority_trailing = Some(next),
+            Some(next) => {
+                let waiting = self.lower_priority_trailing.map(|(_, cause)| cause);
+                let cause = if waiting == Some(AnnounceCause::LowerPriority) {
+                    AnnounceCause::LowerPriority
+                } else {
+                    cause
+                };
+                self.lower_priority_trailing = Some((next, cause));
+            }
         }
         if let Some(delay) = self.params.garp_lower_prio_delay {
             if self.lower_priority_second.is_none() {
@@ -1525,6 +1551,7 @@ impl Instance {
     fn arm_lower_priority_timer(&mut self) {
         match self
             .lower_priority_trailing
+            .map(|(at, _)| at)
             .into_iter()
             .chain(self.lower_priority_second)
             .chain(self.lower_priority_silent)
@@ -1544,7 +1571,8 @@ impl Instance {
             AnnounceCause::Refresh => self.params.garp_master_refresh_repeat,
             AnnounceCause::LowerPriority
             | AnnounceCause::LowerPriorityDelay
-            | AnnounceCause::LowerPrioritySilent => self.params.garp_lower_prio_repeat,
+            | AnnounceCause::LowerPrioritySilent
+            | AnnounceCause::SyncMemberLowerPriority => self.params.garp_lower_prio_repeat,
         };
         // keepalived sends at least one message however the repeat is set.
         self.push(Action::Announce {
@@ -1835,10 +1863,11 @@ impl Instance {
             }
             Timer::GarpLowerPriority => {
                 let master = self.state == State::Master && !self.handing_over;
-                if self.lower_priority_trailing.is_some_and(|at| at <= now) {
+                if let Some((_, cause)) = self.lower_priority_trailing.filter(|&(at, _)| at <= now)
+                {
                     self.lower_priority_trailing = None;
                     if master {
-                        self.announce_lower_priority(now);
+                        self.announce_lower_priority(now, cause);
                     }
                 }
                 if self.lower_priority_second.is_some_and(|at| at <= now) {
@@ -2856,7 +2885,7 @@ mod tests {
             drain(&mut instance),
             vec![Action::Announce {
                 repeat: 5,
-                cause: AnnounceCause::LowerPriority
+                cause: AnnounceCause::SyncMemberLowerPriority
             }]
         );
         // Rate-limited like its own lower-priority announcements; backups stay quiet.
@@ -2865,6 +2894,118 @@ mod tests {
         let mut backup = backup_following(100, 150, t0);
         backup.sync_member_heard_lower_priority(now);
         assert!(drain(&mut backup).is_empty());
+    }
+
+    /// Two masters of one sync group, wired as the shell wires them: an announcement whose
+    /// cause reaches the group makes the other member announce. Every announcement from
+    /// `from` to `from + to` as (member, time after `from`, cause).
+    fn sync_pair_announcements(
+        pair: &mut [Instance; 2],
+        from: Instant,
+        to: Duration,
+    ) -> Vec<(usize, Duration, AnnounceCause)> {
+        let mut announced = Vec::new();
+        let mut now = from;
+        loop {
+            // Whatever the members queued, with what it sets off in the other one.
+            let mut quiet = false;
+            while !quiet {
+                quiet = true;
+                for member in 0..2 {
+                    for action in drain(&mut pair[member]) {
+                        if let Action::Announce { cause, .. } = action {
+                            quiet = false;
+                            announced.push((member, now.saturating_duration_since(from), cause));
+                            if cause.reaches_sync_group() {
+                                pair[1 - member].sync_member_heard_lower_priority(now);
+                            }
+                        }
+                    }
+                }
+            }
+            let next = (pair.iter().filter_map(Instance::poll_timeout).min())
+                .filter(|&at| at <= from + to);
+            let Some(at) = next else {
+                return announced;
+            };
+            now = at;
+            for member in pair.iter_mut() {
+                if member.poll_timeout().is_some_and(|due| due <= at) {
+                    member.handle_timeout(at);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_sync_member_announcing_for_another_does_not_set_it_off_again() {
+        // keepalived: when one member hears a lower priority, the others announce once (and
+        // their second burst); nothing echoes back. vipd made the other member's announcement
+        // one of its own lower-priority ones, which the shell passed back to the first
+        // member, which passed it on again once its interval was over: one round each per
+        // advert interval for good, long after the lower-priority router was gone.
+        let t0 = Instant::now();
+        let mut p = v3(150);
+        p.garp_master_delay = None;
+        p.garp_lower_prio_repeat = 2;
+        p.garp_lower_prio_delay = Some(Duration::from_secs(1));
+        let (a, became) = master_with(p.clone(), t0);
+        let (b, _) = master_with(p, t0);
+        let mut pair = [a, b];
+        let heard = became + Duration::from_secs(3);
+        pair[0].handle_advert(heard, &advert("192.0.2.2", 100, 100 * MS));
+        let announced = sync_pair_announcements(&mut pair, heard, Duration::from_secs(5));
+        use AnnounceCause::{LowerPriority, LowerPriorityDelay, LowerPrioritySilent};
+        assert_eq!(
+            announced,
+            vec![
+                (0, Duration::ZERO, LowerPriority),
+                (1, Duration::ZERO, AnnounceCause::SyncMemberLowerPriority),
+                // Silent for 1.5 of its intervals.
+                (0, 150 * MS, LowerPrioritySilent),
+                (0, Duration::from_secs(1), LowerPriorityDelay),
+                (1, Duration::from_secs(1), LowerPriorityDelay),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_sync_member_s_deferred_announcement_for_another_keeps_its_origin() {
+        // b adverts every second, a every 100 ms: a passes on its second answer within b's
+        // interval, so b's announcement for it waits until the interval is over; made then,
+        // it is still one for a and goes no further.
+        let t0 = Instant::now();
+        let mut p = v3(150);
+        p.garp_master_delay = None;
+        p.garp_lower_prio_repeat = 2;
+        p.garp_lower_prio_delay = None;
+        let (a, _) = master_with(p.clone(), t0);
+        p.advert_interval = Duration::from_secs(1);
+        let (b, _) = master_with(p, t0);
+        let mut pair = [a, b];
+        let heard = t0 + Duration::from_secs(10);
+        pair[0].handle_advert(heard, &advert("192.0.2.2", 100, 100 * MS));
+        use AnnounceCause::{LowerPriority, LowerPrioritySilent, SyncMemberLowerPriority};
+        assert_eq!(
+            sync_pair_announcements(&mut pair, heard, 150 * MS),
+            vec![
+                (0, Duration::ZERO, LowerPriority),
+                (1, Duration::ZERO, SyncMemberLowerPriority),
+                (0, 150 * MS, LowerPrioritySilent),
+            ]
+        );
+        let again = heard + 200 * MS;
+        pair[0].handle_advert(again, &advert("192.0.2.2", 100, 100 * MS));
+        assert_eq!(
+            sync_pair_announcements(&mut pair, again, Duration::from_secs(3)),
+            vec![
+                // One interval after the silent one.
+                (0, 50 * MS, LowerPriority),
+                (0, 150 * MS, LowerPrioritySilent),
+                // One interval (b's) after its first.
+                (1, 800 * MS, SyncMemberLowerPriority),
+            ]
+        );
     }
 
     #[test]
