@@ -1602,6 +1602,12 @@ impl Instance {
             if let Some(deadline) = self.handover_deadline {
                 self.timers.set(Timer::HandoverBound, deadline);
             }
+            if std::mem::take(&mut self.quiet) {
+                // Nobody serves the VIPs now but us: serve them again at once, not when the
+                // bound ends, and point clients and switches back (the leaver had announced).
+                self.push(Action::UnquietVips);
+                self.announce(AnnounceCause::BecameMaster);
+            }
             return;
         }
         if advert.priority == PRIORITY_LEAVING {
@@ -4531,6 +4537,31 @@ mod tests {
         );
         assert!(!instance.is_handing_over());
         assert_eq!(instance.state(), State::Master);
+    }
+
+    #[test]
+    fn the_drains_answerer_leaving_again_unquiets_and_announces_at_once() {
+        // The router that answered the drain leaves with priority 0 before the bound ends:
+        // the VIPs must not stay quiet (a VMAC down, ARP ignored) until the bound.
+        let t0 = Instant::now();
+        let (mut instance, became) = drained_master(DrainMode::Soft, t0);
+        instance.handle_advert(became + 70 * MS, &advert("192.0.2.2", 100, 100 * MS));
+        assert_eq!(drain(&mut instance), vec![Action::QuietVips]);
+        instance.handle_advert(became + 90 * MS, &advert("192.0.2.2", 0, 100 * MS));
+        assert_eq!(
+            drain(&mut instance),
+            vec![
+                Action::UnquietVips,
+                Action::Announce {
+                    repeat: 5,
+                    cause: AnnounceCause::BecameMaster
+                }
+            ]
+        );
+        assert!(!instance.is_quiet() && instance.is_handing_over());
+        // A later answer quiets them again.
+        instance.handle_advert(became + 400 * MS, &advert("192.0.2.3", 100, 100 * MS));
+        assert_eq!(drain(&mut instance), vec![Action::QuietVips]);
     }
 
     #[test]
