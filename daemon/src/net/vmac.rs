@@ -151,16 +151,19 @@ pub fn create_ipvlan(
 
 /// IPv4 settings of a VMAC (see the module docs).
 pub const VMAC_IPV4_CONF: [(u16, u32); 4] = [
-    (devconf::ARP_IGNORE, 1),
+    SERVING_ARP_IGNORE,
     (devconf::ACCEPT_LOCAL, 1),
     (devconf::RP_FILTER, 0),
     (devconf::PROMOTE_SECONDARIES, 1),
 ];
 
+/// `arp_ignore` of a serving VMAC: answer only for its own addresses.
+pub const SERVING_ARP_IGNORE: (u16, u32) = (devconf::ARP_IGNORE, 1);
+
 /// `arp_ignore` of a quiet VMAC (an answered handover's linger, see
 /// `vrrp::instance::Action::QuietVips`): no ARP request is answered, traffic to its
 /// addresses still is.
-pub const QUIET_ARP_IGNORE: u32 = 8;
+pub const QUIET_ARP_IGNORE: (u16, u32) = (devconf::ARP_IGNORE, 8);
 
 /// IPv4 settings the parent of an IPv4 VMAC gets (see the module docs).
 pub const PARENT_IPV4_CONF: [(u16, u32); 3] = [

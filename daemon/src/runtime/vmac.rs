@@ -483,12 +483,11 @@ impl Daemon {
                 }
                 (true, Quieted::No) if state.up => {
                     state.quieted = Quieted::ArpIgnore;
-                    let quiet = [(link::devconf::ARP_IGNORE, vmac::QUIET_ARP_IGNORE)];
-                    link::set_ipv4_conf(&self.netlink, vmac_index, &quiet)
+                    link::set_ipv4_conf(&self.netlink, vmac_index, &[vmac::QUIET_ARP_IGNORE])
                 }
                 (false, Quieted::ArpIgnore) => {
                     state.quieted = Quieted::No;
-                    link::set_ipv4_conf(&self.netlink, vmac_index, &vmac::VMAC_IPV4_CONF[..1])
+                    link::set_ipv4_conf(&self.netlink, vmac_index, &[vmac::SERVING_ARP_IGNORE])
                 }
                 (false, Quieted::Down) => {
                     state.quieted = Quieted::No;
@@ -555,7 +554,7 @@ impl Daemon {
         }
         for vmac_index in loud {
             if let Err(e) =
-                link::set_ipv4_conf(&self.netlink, vmac_index, &vmac::VMAC_IPV4_CONF[..1])
+                link::set_ipv4_conf(&self.netlink, vmac_index, &[vmac::SERVING_ARP_IGNORE])
             {
                 warn!("{name}: cannot restore arp_ignore of a VMAC: {e}");
             }
