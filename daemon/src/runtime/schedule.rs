@@ -171,16 +171,16 @@ impl Schedule {
         self.synced = self.touched.len();
     }
 
-    /// Looks at the heap's top entry: `Some((at, index, live))` for the live entry of an
-    /// instance, `live` when `at` is the instance's deadline (else its deadline moved later);
-    /// `None` when the heap is empty. A live entry whose time is at or before `now` is moved
+    /// Looks at the heap's top entry: `Some((at, index))` for the live entry of an instance,
+    /// `at` its deadline or, when that moved later, the time it had before; `None` when the
+    /// heap is empty. A live entry whose time is at or before `now` is moved
     /// to the instance's deadline first (one that has none any more is taken off), dead
     /// entries are taken off, and the next one looked at.
     fn top(
         &mut self,
         now: Instant,
         timeout: &impl Fn(usize) -> Option<Instant>,
-    ) -> Option<(Instant, u32, bool)> {
+    ) -> Option<(Instant, u32)> {
         while let Some(top) = self.heap.peek().copied() {
             let index = Self::index_of(top);
             // The entry is live when the instance's entry time is the one it holds.
@@ -195,9 +195,9 @@ impl Schedule {
                 continue;
             };
             match timeout(index as usize) {
-                Some(deadline) if deadline == at => return Some((at, index, true)),
+                Some(deadline) if deadline == at => return Some((at, index)),
                 // Moved later, and its old time has not come: it stays until it has.
-                Some(_) if at > now => return Some((at, index, false)),
+                Some(_) if at > now => return Some((at, index)),
                 Some(deadline) => {
                     let moved = Self::entry(self.base, deadline, index);
                     *entry = Some((deadline, moved));
@@ -223,14 +223,14 @@ impl Schedule {
         now: Instant,
         timeout: impl Fn(usize) -> Option<Instant>,
     ) -> Option<Instant> {
-        self.top(now, &timeout).map(|(at, _, _)| at)
+        self.top(now, &timeout).map(|(at, _)| at)
     }
 
     /// Moves the instances whose deadline is at or before `now` to the due list (call
     /// [`Schedule::sync`] first) and returns that list: in instance order, each once.
     pub fn take_due(&mut self, now: Instant, timeout: impl Fn(usize) -> Option<Instant>) -> &[u32] {
         // An entry at or before `now` comes out of `top` live: moved, or due.
-        while let Some((at, index, _)) = self.top(now, &timeout) {
+        while let Some((at, index)) = self.top(now, &timeout) {
             if at > now {
                 break;
             }
